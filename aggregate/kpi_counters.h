@@ -1,0 +1,62 @@
+// KpiCounters: the domain and input-accounting counters of one shard, kept in
+// plain C++ (no Prometheus types) and handed to exporters as a
+// MetricsSnapshot. Metric names and labels are those of SPEC §4.
+//
+// Every label value that comes from outside (site, goal, currency, country,
+// topic ...) passes through a LabelLimiter: at most `label_values_max`
+// distinct values per label (goal: the configured goals), everything else is
+// "(other)" and counted in kpistream_label_overflow_total{label}. The series
+// count is therefore bounded whatever the input.
+//
+// Not thread-safe: owned by its shard's thread, which calls Snapshot() to
+// publish a copy.
+#ifndef KPISTREAM_AGGREGATE_KPI_COUNTERS_H_
+#define KPISTREAM_AGGREGATE_KPI_COUNTERS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "aggregate/metrics_snapshot.h"
+#include "aggregate/sessionizer.h"
+
+namespace kpistream {
+
+class KpiCounters : public SessionObserver {
+ public:
+  struct Options {
+    int label_values_max = 50;
+    std::vector<std::string> goals = {"signup", "lead", "purchase"};
+    SessionRules rules;  // for engagement, mirrored from the Sessionizer
+  };
+
+  explicit KpiCounters(Options options);
+  ~KpiCounters() override;
+
+  // SessionObserver: web_* counters.
+  void OnSessionStarted(const SessionAttributes& session,
+                        const Event& first) override;
+  void OnEvent(const SessionAttributes& session, const Event& event) override;
+  void OnSessionClosed(const ClosedSession& session) override;
+
+  // Input accounting (kpistream_*):
+  //   consumed = accepted + invalid + late + duplicate + bot
+  void CountConsumed(absl::string_view topic, uint64_t n = 1);
+  void CountInvalid(absl::string_view reason);
+  void CountLate();
+  void CountDuplicate();
+  void CountBot();
+
+  // Copy of every family (families with no samples included, so that the
+  // metric names are always listed).
+  MetricsSnapshot Snapshot() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_KPI_COUNTERS_H_

@@ -1,0 +1,125 @@
+// Sessionizer: event-time session windows for the visitors of one input
+// partition (SPEC §3).
+//
+// A session is the events of one (site, visitor) with no gap longer than
+// `inactivity_timeout` between consecutive events (a gap of exactly the
+// timeout continues it) and no event more than `max_length` after its first
+// event. Attributes (channel, source/medium/campaign, landing page, device,
+// country) are those of the session's first event.
+//
+// Ordering contract. Events are expected in event-time order per visitor; the
+// ReorderBuffer in front of it guarantees that for disorder up to the
+// watermark's max out-of-orderness, which makes every session exact. An event
+// that arrives later than that (behind the watermark, but within the allowed
+// lateness) is still applied when it falls at or after the start of the
+// visitor's open session; one that would have to move a session's start (or
+// belongs to a session already closed) is refused as late, and the caller
+// dead-letters it. Nothing is silently dropped.
+//
+// Closing. CloseUpTo(frontier) closes every session that no accepted event can
+// change any more: those with last + inactivity_timeout < frontier, or
+// first + max_length < frontier. The caller passes frontier = watermark -
+// allowed_lateness, so an event not older than that can never need a session
+// that was closed.
+//
+// Time is passed in; nothing here reads a clock. Not thread-safe: one owner.
+#ifndef KPISTREAM_AGGREGATE_SESSIONIZER_H_
+#define KPISTREAM_AGGREGATE_SESSIONIZER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "aggregate/event.h"
+#include "aggregate/session.h"
+
+namespace kpistream {
+
+struct SessionRules {
+  absl::Duration inactivity_timeout = absl::Minutes(30);
+  absl::Duration max_length = absl::Hours(24);
+  absl::Duration engaged_min_duration = absl::Seconds(10);
+  int engaged_min_pageviews = 2;
+};
+
+// What the Sessionizer knows about an open session when it reports an event
+// or a start: the session's attribution, valid only during the callback.
+struct SessionAttributes {
+  absl::string_view site_id;
+  absl::string_view channel;
+  absl::string_view source;
+  absl::string_view medium;
+  absl::string_view campaign;
+  absl::string_view landing_page;
+  absl::string_view device_category;
+  absl::string_view country;
+  bool new_visitor = false;
+};
+
+// Receives what happens, synchronously, on the Sessionizer's thread.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // A session was opened by `first`.
+  virtual void OnSessionStarted(const SessionAttributes& session,
+                                const Event& first) = 0;
+  // `event` was applied to the open session `session` (also called for the
+  // first event, after OnSessionStarted).
+  virtual void OnEvent(const SessionAttributes& session, const Event& event) = 0;
+  // A session closed; the Sessionizer forgets it after this call.
+  virtual void OnSessionClosed(const ClosedSession& session) = 0;
+};
+
+// Derives a session's channel and source/medium/campaign from its first event.
+// The default (nullptr) uses utm_source/utm_medium/utm_campaign as given and
+// channel "(unassigned)"; the ChannelClassifier plugs in here.
+class SessionAttribution {
+ public:
+  virtual ~SessionAttribution() = default;
+  virtual std::string Channel(const Event& first) const = 0;
+};
+
+class Sessionizer {
+ public:
+  enum class AddResult { kApplied, kLate };
+
+  // `observer` must outlive the Sessionizer; `attribution` may be null.
+  Sessionizer(SessionRules rules, SessionObserver* observer,
+              const SessionAttribution* attribution = nullptr);
+  ~Sessionizer();
+  Sessionizer(const Sessionizer&) = delete;
+  Sessionizer& operator=(const Sessionizer&) = delete;
+
+  // Applies one event (see the ordering contract above).
+  AddResult Add(Event&& event);
+
+  // Closes every session that can no longer change (see above), reporting each
+  // to the observer in order of their end time. Returns how many closed.
+  size_t CloseUpTo(absl::Time frontier);
+
+  // Closes every open session now, whatever its end (used by tests and when a
+  // partition's state must be handed over whole).
+  size_t CloseAll();
+
+  size_t open_sessions() const;
+  // Approximate heap bytes held by open-session state.
+  size_t ApproximateBytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether a closed session counts as engaged under `rules`.
+bool IsEngaged(const SessionRules& rules, absl::Duration duration,
+               uint32_t pageviews, bool converted);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_SESSIONIZER_H_

@@ -1,0 +1,117 @@
+// Typed, validated configuration of kpistream (SPEC §8).
+//
+// LoadConfig() reads a YAML file, rejects unknown keys and bad values, and
+// returns either a Config whose every field is valid or the complete list of
+// errors, each naming the key path (e.g. "sessions.inactivity_timeout") and
+// the line/column where yaml-cpp reports one. Nothing here throws: yaml-cpp
+// exceptions are caught at this edge.
+#ifndef KPISTREAM_CONFIG_CONFIG_H_
+#define KPISTREAM_CONFIG_CONFIG_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace kpistream {
+
+enum class InputFormat { kProtobuf, kJson, kCombinedLog };
+enum class InputKind { kEvents, kAdCost };
+enum class OutputFormat { kProtobuf, kJson };
+enum class Guarantee { kExactlyOnce, kAtLeastOnce };
+
+struct KafkaConfig {
+  std::string brokers = "127.0.0.1:9092";
+  std::string group_id = "kpistream";
+  // Passed to librdkafka as-is; ${VAR} references are expanded from the
+  // environment at load time. Values may be secrets: never log them.
+  std::map<std::string, std::string> properties;
+};
+
+struct InputConfig {
+  std::string topic;
+  InputKind kind = InputKind::kEvents;
+  InputFormat format = InputFormat::kProtobuf;
+  std::string site;  // site_id for formats that carry none (combined_log)
+};
+
+struct OutputConfig {
+  std::string topic;
+  OutputFormat format = OutputFormat::kProtobuf;
+  absl::Duration window = absl::Minutes(1);  // kpi output only
+  bool enabled = true;
+};
+
+struct ProcessingConfig {
+  Guarantee guarantee = Guarantee::kExactlyOnce;
+  absl::Duration max_out_of_orderness = absl::Seconds(30);
+  absl::Duration allowed_lateness = absl::Minutes(5);
+  absl::Duration idle_partition_timeout = absl::Seconds(30);
+  absl::Duration dedup_horizon = absl::Hours(1);
+  // Events further than this ahead of the processing clock are invalid.
+  absl::Duration max_future_skew = absl::Minutes(10);
+};
+
+struct SessionsConfig {
+  absl::Duration inactivity_timeout = absl::Minutes(30);
+  absl::Duration max_length = absl::Hours(24);
+  absl::Duration engaged_min_duration = absl::Seconds(10);
+  int engaged_min_pageviews = 2;
+  bool split_at_midnight = false;
+  bool split_on_campaign_change = false;
+};
+
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9464";
+  int label_values_max = 50;
+};
+
+struct Config {
+  KafkaConfig kafka;
+  std::vector<InputConfig> inputs;
+  OutputConfig sessions_output{"web.sessions"};
+  OutputConfig kpi_output{"web.kpi"};
+  OutputConfig deadletter_output{"web.deadletter"};
+  ProcessingConfig processing;
+  SessionsConfig sessions;
+  MetricsConfig metrics;
+  std::vector<std::string> goals = {"signup", "lead", "purchase"};
+};
+
+// One problem found in a config file.
+struct ConfigError {
+  std::string key;  // dotted path, e.g. "inputs[1].format"; empty for file-level errors
+  int line = 0;     // 1-based; 0 when unknown
+  int column = 0;   // 1-based; 0 when unknown
+  std::string message;
+
+  // "file:line:col: key: message" (parts omitted when unknown).
+  std::string ToString(absl::string_view file) const;
+};
+
+struct ConfigResult {
+  Config config;
+  std::vector<ConfigError> errors;  // empty: config is valid
+  bool ok() const { return errors.empty(); }
+};
+
+// Parses and validates YAML text. `source` names the text in messages.
+ConfigResult ParseConfig(absl::string_view yaml_text);
+
+// Reads and parses `path`; an unreadable file is one error with an empty key.
+ConfigResult LoadConfigFile(const std::string& path);
+
+// Parses "250ms", "30s", "5m", "1h", "1d" (also combinations like "1h30m").
+// A bare number without a unit is an error.
+absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text);
+
+// Splits "host:port" into its parts; port must be 0..65535.
+absl::Status ParseListenAddress(absl::string_view address, std::string* host,
+                                int* port);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_CONFIG_CONFIG_H_

@@ -1,0 +1,55 @@
+// EventDecoder: turns the bytes of one Kafka message into a validated Event,
+// or says why it cannot (a stable reason label for
+// kpistream_events_invalid_total{reason} and the dead-letter header).
+//
+// Formats: binary protobuf WebEvent, the canonical proto3 JSON mapping of
+// WebEvent (unknown JSON fields are ignored), and — in a later issue —
+// combined access-log lines.
+//
+// Validation: site_id, visitor_id, event_time and type are required; a
+// CONVERSION needs conversion.goal; an event_time further than
+// max_future_skew ahead of `now` (processing time) is invalid.
+//
+// Reasons: "malformed", "missing_site_id", "missing_visitor_id",
+// "missing_event_time", "missing_type", "missing_goal", "future_event_time".
+//
+// Thread-compatible: one decoder per thread (it reuses a parse arena).
+#ifndef KPISTREAM_INGEST_EVENT_DECODER_H_
+#define KPISTREAM_INGEST_EVENT_DECODER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "aggregate/event.h"
+#include "config/config.h"
+
+namespace kpistream {
+
+struct DecodeResult {
+  bool ok = false;
+  absl::string_view reason;  // static storage; empty when ok
+  std::string detail;        // human-readable, for logs; empty when ok
+};
+
+class EventDecoder {
+ public:
+  EventDecoder(InputFormat format, absl::Duration max_future_skew,
+               std::string default_site = "");
+  ~EventDecoder();
+
+  // Decodes and validates `bytes` into `*event` (overwritten).
+  DecodeResult Decode(absl::string_view bytes, absl::Time now, Event* event);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Every reason Decode() can return, for pre-registering label values.
+const std::vector<absl::string_view>& InvalidReasons();
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_INGEST_EVENT_DECODER_H_

@@ -1,0 +1,51 @@
+// Watermark: the event time up to which the input is taken to be complete.
+//
+//   W = min over assigned, non-idle partitions of (max event time seen - max_out_of_orderness)
+//
+// A partition that has had no event for `idle_timeout` of processing time is
+// idle and does not hold W back; when every partition is idle, W is the max
+// over them. Partitions that have not yet seen an event count as idle. W never
+// goes backwards. Before any event, W is absl::InfinitePast().
+//
+// Processing time is passed in (`now`); nothing here reads a clock.
+// Not thread-safe: one owner.
+#ifndef KPISTREAM_INGEST_WATERMARK_H_
+#define KPISTREAM_INGEST_WATERMARK_H_
+
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+
+namespace kpistream {
+
+class WatermarkTracker {
+ public:
+  WatermarkTracker(absl::Duration max_out_of_orderness,
+                   absl::Duration idle_timeout);
+
+  void Assign(int32_t partition, absl::Time now);
+  void Revoke(int32_t partition);
+  void Observe(int32_t partition, absl::Time event_time, absl::Time now);
+
+  // Current watermark; recomputed from partition state at `now`.
+  absl::Time Current(absl::Time now);
+
+  // Highest event time seen on any partition (InfinitePast before any).
+  absl::Time max_event_time() const { return max_event_time_; }
+
+ private:
+  struct PartitionClock {
+    absl::Time max_event_time = absl::InfinitePast();
+    absl::Time last_event_at = absl::InfinitePast();  // processing time
+  };
+  absl::Duration max_out_of_orderness_;
+  absl::Duration idle_timeout_;
+  absl::flat_hash_map<int32_t, PartitionClock> partitions_;
+  absl::Time max_event_time_ = absl::InfinitePast();
+  absl::Time watermark_ = absl::InfinitePast();
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_INGEST_WATERMARK_H_
