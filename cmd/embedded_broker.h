@@ -1,0 +1,45 @@
+// EmbeddedBroker: a Kafka-protocol broker inside this process, for
+// development, tests and the demo. It is librdkafka's mock cluster: it speaks
+// the Kafka protocol on ephemeral loopback ports, supports consumer groups and
+// transactions, and keeps only ~5 MB per partition (older data is dropped).
+// Production users run real Kafka; nothing else in the engine depends on it.
+#ifndef KPISTREAM_CMD_EMBEDDED_BROKER_H_
+#define KPISTREAM_CMD_EMBEDDED_BROKER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kpistream {
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+};
+
+// Parses "NAME:PARTITIONS" (or "NAME", 1 partition).
+absl::StatusOr<TopicSpec> ParseTopicSpec(const std::string& text);
+
+class EmbeddedBroker {
+ public:
+  static absl::StatusOr<std::unique_ptr<EmbeddedBroker>> Start(
+      int brokers, const std::vector<TopicSpec>& topics);
+  ~EmbeddedBroker();
+
+  // Comma-separated host:port list for bootstrap.servers.
+  const std::string& bootstrap_servers() const { return bootstraps_; }
+
+  absl::Status CreateTopic(const TopicSpec& topic);
+
+ private:
+  EmbeddedBroker() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string bootstraps_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_CMD_EMBEDDED_BROKER_H_

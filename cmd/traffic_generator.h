@@ -1,0 +1,52 @@
+// TrafficGenerator: realistic synthetic web traffic, seeded and reproducible
+// (same options and seed: the same events in the same order).
+//
+// A population of visitors (a share of them returning) runs sessions of
+// several page views separated by think times, with a share of single-page
+// visits, engagement pings, channels from utm parameters / referrers / click
+// ids, devices, countries, and conversions of several goals with revenue and
+// order ids. The event-time clock starts at `start` and advances with the
+// configured rate (events per second of event time), optionally with a
+// diurnal shape.
+#ifndef KPISTREAM_CMD_TRAFFIC_GENERATOR_H_
+#define KPISTREAM_CMD_TRAFFIC_GENERATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "kpistream/v1/web_event.pb.h"
+
+namespace kpistream {
+
+struct TrafficOptions {
+  uint64_t seed = 1;
+  int64_t visitors = 10000;          // population size
+  double events_per_second = 1000;   // event-time rate
+  absl::Time start = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
+  std::vector<std::string> sites = {"shop"};
+  std::vector<std::string> goals = {"signup", "lead", "purchase"};
+  bool diurnal = false;
+};
+
+class TrafficGenerator {
+ public:
+  explicit TrafficGenerator(TrafficOptions options);
+  ~TrafficGenerator();
+
+  // Fills `event` with the next event (overwritten). Events come in
+  // event-time order.
+  void Next(kpistream::v1::WebEvent* event);
+
+  int64_t generated() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_CMD_TRAFFIC_GENERATOR_H_
