@@ -1,0 +1,47 @@
+// The subcommands of the kpistream binary. Each returns the process exit
+// code: 0 success, 2 bad usage or config, 1 runtime failure (SPEC §7).
+#ifndef KPISTREAM_CMD_COMMANDS_H_
+#define KPISTREAM_CMD_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kpistream {
+
+struct BrokerCommandOptions {
+  int brokers = 1;
+  std::vector<std::string> topics;  // "NAME:PARTITIONS"
+};
+int RunBrokerCommand(const BrokerCommandOptions& options);
+
+struct LoadgenCommandOptions {
+  std::string brokers;
+  std::string topic;
+  std::string format = "protobuf";  // protobuf | json
+  double rate = 1000;               // events per second (wall clock); 0: as fast as possible
+  int64_t visitors = 10000;
+  int64_t events = 0;               // stop after this many (0: use duration)
+  std::string duration;             // e.g. "30s"; empty with events==0: until stopped
+  uint64_t seed = 1;
+  std::string start_time;           // RFC 3339 event-time start; empty: now
+};
+int RunLoadgenCommand(const LoadgenCommandOptions& options);
+
+int RunCheckConfigCommand(const std::string& path);
+
+struct RunCommandOptions {
+  std::string config_path;
+};
+int RunEngineCommand(const RunCommandOptions& options);
+
+struct DemoCommandOptions {
+  double rate = 2000;
+  std::string listen = "127.0.0.1:9464";
+  std::string duration;  // empty: until Ctrl-C
+};
+int RunDemoCommand(const DemoCommandOptions& options);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_CMD_COMMANDS_H_

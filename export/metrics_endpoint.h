@@ -1,0 +1,42 @@
+// MetricsEndpoint: the Prometheus /metrics page (text exposition format),
+// served by prometheus-cpp's Exposer. Values come from MetricsSnapshot
+// sources that are called at scrape time on the HTTP thread: each source must
+// be thread-safe (typically it returns a copy published by the owning thread).
+// Samples of all sources with the same family name and labels are summed.
+#ifndef KPISTREAM_EXPORT_METRICS_ENDPOINT_H_
+#define KPISTREAM_EXPORT_METRICS_ENDPOINT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "aggregate/metrics_snapshot.h"
+
+namespace kpistream {
+
+class MetricsEndpoint {
+ public:
+  using Source = std::function<MetricsSnapshot()>;
+
+  // Listens on `listen` ("host:port"; port 0 picks a free port). A busy or
+  // invalid address is an error that names it.
+  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(
+      const std::string& listen);
+  ~MetricsEndpoint();
+
+  // The bound port (useful with port 0).
+  int port() const;
+
+  // Adds a source; may be called at any time.
+  void AddSource(Source source);
+
+ private:
+  MetricsEndpoint() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_EXPORT_METRICS_ENDPOINT_H_

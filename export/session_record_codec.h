@@ -1,0 +1,22 @@
+// Encoding of closed sessions for the sessions output topic: the
+// SessionRecord proto (SPEC §5), as binary protobuf or canonical proto3 JSON.
+#ifndef KPISTREAM_EXPORT_SESSION_RECORD_CODEC_H_
+#define KPISTREAM_EXPORT_SESSION_RECORD_CODEC_H_
+
+#include <string>
+
+#include "aggregate/session.h"
+#include "config/config.h"
+#include "kpistream/v1/session_record.pb.h"
+
+namespace kpistream {
+
+void ToSessionRecord(const ClosedSession& session, v1::SessionRecord* record);
+
+// Serialized record for the topic (key: visitor_id).
+std::string EncodeSessionRecord(const ClosedSession& session,
+                                OutputFormat format);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_EXPORT_SESSION_RECORD_CODEC_H_
