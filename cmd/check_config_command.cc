@@ -1,1 +1,22 @@
-// Being written; see the matching header.
+#include <cstdio>
+
+#include "cmd/commands.h"
+#include "config/config.h"
+
+namespace kpistream {
+
+int RunCheckConfigCommand(const std::string& path) {
+  ConfigResult result = LoadConfigFile(path);
+  if (result.ok()) {
+    std::printf("%s: OK\n", path.c_str());
+    return 0;
+  }
+  for (const ConfigError& error : result.errors) {
+    std::fprintf(stderr, "%s\n", error.ToString(path).c_str());
+  }
+  std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), result.errors.size(),
+               result.errors.size() == 1 ? "" : "s");
+  return 2;
+}
+
+}  // namespace kpistream

@@ -1,1 +1,129 @@
-int main() { return 1; }
+// kpistream: one binary, one subcommand per job (SPEC §7). This file only
+// parses the command line; each subcommand lives in cmd/*_command.cc.
+// Exit codes: 0 success, 2 bad usage or config, 1 runtime failure.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "cmd/commands.h"
+#include "cmd/signals.h"
+
+namespace {
+
+constexpr char kDescription[] =
+    "kpistream: reads web visit and conversion events from Kafka, sessionizes "
+    "them in event time, and publishes marketing KPIs to Prometheus and "
+    "Kafka.";
+
+constexpr char kFooter[] = R"(
+Examples:
+  kpistream demo                                  everything in one process, /metrics on 127.0.0.1:9464
+  kpistream broker --topic web.events:4           a local Kafka-protocol broker for development
+  kpistream loadgen --brokers 127.0.0.1:PORT --topic web.events --rate 500 --duration 60s
+  kpistream check-config kpistream.yaml           validate a config file
+  kpistream run --config kpistream.yaml           the engine
+
+Exit codes: 0 success, 2 bad usage or config, 1 runtime failure.
+Run 'kpistream COMMAND --help' for the options of a command.)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kpistream;
+  CLI::App app{kDescription, "kpistream"};
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kpistream 0.1.0");
+
+  RunCommandOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "Run the engine: consume the configured input topics, publish "
+             "KPIs on /metrics and write session records to Kafka.");
+  run_cmd->add_option("-c,--config", run.config_path, "YAML config file (see "
+                      "config/examples/kpistream.yaml)")
+      ->required();
+
+  DemoCommandOptions demo;
+  CLI::App* demo_cmd = app.add_subcommand(
+      "demo",
+      "No setup, no config: an embedded Kafka-protocol broker, a synthetic "
+      "traffic generator and the engine in one process. Serves /metrics and "
+      "prints a one-line KPI summary every few seconds. Ctrl-C stops it.");
+  demo_cmd->add_option("--rate", demo.rate, "generated events per second")
+      ->capture_default_str();
+  demo_cmd->add_option("--listen", demo.listen, "address of /metrics")
+      ->capture_default_str();
+  demo_cmd->add_option("--duration", demo.duration,
+                       "stop after this long (e.g. 30s); default: until Ctrl-C");
+
+  BrokerCommandOptions broker;
+  CLI::App* broker_cmd = app.add_subcommand(
+      "broker",
+      "A local Kafka-protocol broker (librdkafka's mock cluster) for "
+      "development and tests. Prints its bootstrap address as the first line "
+      "of stdout and runs until SIGINT/SIGTERM. It keeps only ~5 MB per "
+      "partition: not for production.");
+  broker_cmd->add_option("--brokers", broker.brokers, "number of brokers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
+  broker_cmd->add_option("--topic", broker.topics,
+                         "create a topic, NAME[:PARTITIONS] (repeatable)");
+
+  LoadgenCommandOptions loadgen;
+  CLI::App* loadgen_cmd = app.add_subcommand(
+      "loadgen",
+      "Produce realistic synthetic web traffic (visitors, sessions, channels, "
+      "conversions, revenue), keyed by visitor_id. Same --seed, same events.");
+  loadgen_cmd->add_option("--brokers", loadgen.brokers, "bootstrap servers")
+      ->required();
+  loadgen_cmd->add_option("--topic", loadgen.topic, "topic to produce to")
+      ->required();
+  loadgen_cmd->add_option("--format", loadgen.format, "protobuf | json")
+      ->capture_default_str();
+  loadgen_cmd->add_option("--rate", loadgen.rate,
+                          "events per second of wall clock (0: as fast as "
+                          "possible)")
+      ->capture_default_str();
+  loadgen_cmd->add_option("--visitors", loadgen.visitors,
+                          "size of the visitor population")
+      ->capture_default_str();
+  loadgen_cmd->add_option("--events", loadgen.events,
+                          "stop after this many events");
+  loadgen_cmd->add_option("--duration", loadgen.duration,
+                          "stop after this long (e.g. 60s)");
+  loadgen_cmd->add_option("--seed", loadgen.seed, "random seed")
+      ->capture_default_str();
+  loadgen_cmd->add_option("--start-time", loadgen.start_time,
+                          "event time of the first event, RFC 3339 "
+                          "(default: now)");
+
+  std::string check_path;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check-config",
+      "Validate a config file: exit 0 when valid, else print every error "
+      "with its key and line and exit 2.");
+  check_cmd->add_option("file", check_path, "YAML config file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);  // prints help, returns 0
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    std::cerr << "Run 'kpistream --help' for usage.\n";
+    return 2;
+  }
+
+  InstallStopHandlers();
+  if (*run_cmd) return RunEngineCommand(run);
+  if (*demo_cmd) return RunDemoCommand(demo);
+  if (*broker_cmd) return RunBrokerCommand(broker);
+  if (*loadgen_cmd) return RunLoadgenCommand(loadgen);
+  if (*check_cmd) return RunCheckConfigCommand(check_path);
+  return 2;
+}

@@ -1,0 +1,397 @@
+#include "cmd/engine.h"
+
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "aggregate/kpi_counters.h"
+#include "aggregate/partition_state.h"
+#include "cmd/log.h"
+#include "cmd/signals.h"
+#include "export/kafka_sink.h"
+#include "export/metrics_endpoint.h"
+#include "export/session_record_codec.h"
+#include "ingest/event_decoder.h"
+#include "ingest/kafka_source.h"
+#include "ingest/watermark.h"
+
+namespace kpistream {
+namespace {
+
+constexpr absl::Duration kCommitInterval = absl::Seconds(1);
+constexpr absl::Duration kPublishInterval = absl::Milliseconds(200);
+constexpr size_t kPollBatch = 2000;
+
+SessionRules RulesFrom(const SessionsConfig& s) {
+  SessionRules rules;
+  rules.inactivity_timeout = s.inactivity_timeout;
+  rules.max_length = s.max_length;
+  rules.engaged_min_duration = s.engaged_min_duration;
+  rules.engaged_min_pageviews = s.engaged_min_pageviews;
+  return rules;
+}
+
+FamilySnapshot Gauge(std::string name, std::string help,
+                     std::vector<std::string> label_names = {}) {
+  FamilySnapshot family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = MetricType::kGauge;
+  family.label_names = std::move(label_names);
+  return family;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+}  // namespace
+
+double SumSamples(const MetricsSnapshot& snapshot, const std::string& name,
+                  const std::string& label, const std::string& value) {
+  double sum = 0;
+  for (const FamilySnapshot& family : snapshot) {
+    if (family.name != name) continue;
+    int index = -1;
+    for (size_t i = 0; i < family.label_names.size(); ++i) {
+      if (family.label_names[i] == label) index = static_cast<int>(i);
+    }
+    if (!label.empty() && index < 0) return 0;
+    for (const MetricSample& sample : family.samples) {
+      if (index >= 0 && sample.label_values[index] != value) continue;
+      sum += family.type == MetricType::kHistogram
+                 ? static_cast<double>(sample.count)
+                 : sample.value;
+    }
+  }
+  return sum;
+}
+
+class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
+ public:
+  explicit Impl(const Config& config)
+      : config_(config),
+        rules_(RulesFrom(config.sessions)),
+        counters_(KpiCounters::Options{config.metrics.label_values_max,
+                                       config.goals, rules_}),
+        watermark_(config.processing.max_out_of_orderness,
+                   config.processing.idle_partition_timeout) {}
+
+  absl::Status Init() {
+    for (const InputConfig& input : config_.inputs) {
+      if (input.kind == InputKind::kAdCost) {
+        KPI_LOG_WARN(
+            "input %s: kind ad_cost is not processed yet; not subscribing",
+            input.topic);
+        continue;
+      }
+      inputs_.emplace(input.topic,
+                      std::make_unique<EventDecoder>(
+                          input.format, config_.processing.max_future_skew,
+                          input.site));
+      topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
+      topics_.push_back(input.topic);
+    }
+    if (topics_.empty()) {
+      return absl::InvalidArgumentError("no event input topic is configured");
+    }
+    auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
+    if (!endpoint.ok()) return endpoint.status();
+    endpoint_ = std::move(*endpoint);
+    endpoint_->AddSource([this] { return Snapshot(); });
+
+    KafkaSink::Options sink_options;
+    sink_options.brokers = config_.kafka.brokers;
+    sink_options.properties = config_.kafka.properties;
+    if (config_.processing.guarantee == Guarantee::kExactlyOnce) {
+      sink_options.transactional_id =
+          absl::StrCat(config_.kafka.group_id, "-", Hostname(), "-", getpid());
+    }
+    auto sink = KafkaSink::Create(sink_options);
+    if (!sink.ok()) return sink.status();
+    sink_ = std::move(*sink);
+
+    KafkaSource::Options source_options;
+    source_options.brokers = config_.kafka.brokers;
+    source_options.group_id = config_.kafka.group_id;
+    source_options.topics = topics_;
+    source_options.properties = config_.kafka.properties;
+    auto source = KafkaSource::Create(source_options, this);
+    if (!source.ok()) return source.status();
+    source_ = std::move(*source);
+    Publish(absl::Now());
+    return absl::OkStatus();
+  }
+
+  absl::Status Run() {
+    KPI_LOG_INFO(
+        "engine: consuming %s as group \"%s\" from %s (%s); /metrics on "
+        "%s port %d",
+        absl::StrJoin(topics_, ","), config_.kafka.group_id,
+        config_.kafka.brokers,
+        sink_->transactional() ? "exactly_once" : "at_least_once",
+        config_.metrics.listen, endpoint_->port());
+    absl::Time last_commit = absl::Now();
+    absl::Time last_publish = absl::InfinitePast();
+    while (!StopRequested() && fatal_.ok()) {
+      std::vector<KafkaMessage> messages =
+          source_->Poll(kPollBatch, absl::Milliseconds(100));
+      const absl::Time now = absl::Now();
+      absl::Time watermark = watermark_.Current(now);
+      for (KafkaMessage& message : messages) {
+        Handle(*message, now, watermark);
+        if (!fatal_.ok()) break;
+      }
+      Advance(now);
+      if (now - last_publish >= kPublishInterval) {
+        Publish(now);
+        last_publish = now;
+      }
+      if (now - last_commit >= kCommitInterval) {
+        CommitCycle();
+        last_commit = now;
+      }
+    }
+    if (!fatal_.ok()) {
+      Publish(absl::Now());
+      return fatal_;
+    }
+    KPI_LOG_INFO("engine: stopping: closing open state, flushing, committing");
+    for (auto& [tp, slot] : partitions_) slot.state->Drain();
+    CommitCycle();
+    source_->Close();  // revokes (nothing left to do) and leaves the group
+    Publish(absl::Now());
+    if (fatal_.ok()) {
+      KPI_LOG_INFO("engine: stopped cleanly; %d output records delivered",
+                   static_cast<int64_t>(sink_->delivered()));
+    }
+    return fatal_;
+  }
+
+  MetricsSnapshot Snapshot() const {
+    std::lock_guard<std::mutex> lock(published_mu_);
+    return published_;
+  }
+
+  int metrics_port() const { return endpoint_->port(); }
+
+  // KafkaSource::Listener
+  void OnAssigned(const std::vector<TopicPartition>& partitions) override {
+    const absl::Time now = absl::Now();
+    for (const TopicPartition& tp : partitions) {
+      Slot slot;
+      slot.watermark_id = topic_index_[tp.topic] * 100000 + tp.partition;
+      slot.state = std::make_unique<PartitionState>(
+          rules_, config_.processing.allowed_lateness, this);
+      watermark_.Assign(slot.watermark_id, now);
+      partitions_[tp] = std::move(slot);
+      KPI_LOG_INFO("engine: assigned %s[%d]", tp.topic, tp.partition);
+    }
+  }
+
+  void OnRevoked(const std::vector<TopicPartition>& partitions) override {
+    bool any = false;
+    for (const TopicPartition& tp : partitions) {
+      auto it = partitions_.find(tp);
+      if (it == partitions_.end()) continue;
+      it->second.state->Drain();
+      any = true;
+    }
+    if (any) CommitCycle();
+    for (const TopicPartition& tp : partitions) {
+      auto it = partitions_.find(tp);
+      if (it == partitions_.end()) continue;
+      watermark_.Revoke(it->second.watermark_id);
+      partitions_.erase(it);
+      KPI_LOG_INFO("engine: revoked %s[%d]", tp.topic, tp.partition);
+    }
+  }
+
+  // SessionObserver
+  void OnSessionStarted(const SessionAttributes& session,
+                        const Event& first) override {
+    counters_.OnSessionStarted(session, first);
+  }
+  void OnEvent(const SessionAttributes& session, const Event& event) override {
+    counters_.OnEvent(session, event);
+  }
+  void OnSessionClosed(const ClosedSession& session) override {
+    counters_.OnSessionClosed(session);
+    if (!config_.sessions_output.enabled) return;
+    Produce(config_.sessions_output.topic, session.visitor_id,
+            EncodeSessionRecord(session, config_.sessions_output.format), {});
+  }
+
+ private:
+  struct Slot {
+    int32_t watermark_id = 0;
+    std::unique_ptr<PartitionState> state;
+  };
+
+  void Handle(const rd_kafka_message_t& message, absl::Time now,
+              absl::Time watermark) {
+    const char* topic = rd_kafka_topic_name(message.rkt);
+    counters_.CountConsumed(topic);
+    auto input = inputs_.find(absl::string_view(topic));
+    const absl::string_view bytes(static_cast<const char*>(message.payload),
+                                  message.len);
+    if (input == inputs_.end()) {
+      counters_.CountInvalid("unknown_topic");
+      DeadLetter(message, "unknown_topic");
+      return;
+    }
+    DecodeResult decoded = input->second->Decode(bytes, now, &event_);
+    if (!decoded.ok) {
+      counters_.CountInvalid(decoded.reason);
+      DeadLetter(message, decoded.reason);
+      return;
+    }
+    auto slot = partitions_.find(TopicPartition{topic, message.partition});
+    if (slot == partitions_.end()) {
+      // A message of a partition we were never told about: keep it safe.
+      OnAssigned({TopicPartition{topic, message.partition}});
+      slot = partitions_.find(TopicPartition{topic, message.partition});
+    }
+    watermark_.Observe(slot->second.watermark_id, event_.time, now);
+    if (slot->second.state->Offer(std::move(event_), watermark) ==
+        PartitionState::Admit::kLate) {
+      counters_.CountLate();
+      DeadLetter(message, "late");
+    }
+  }
+
+  void Advance(absl::Time now) {
+    const absl::Time watermark = watermark_.Current(now);
+    for (auto& [tp, slot] : partitions_) slot.state->Advance(watermark);
+  }
+
+  void DeadLetter(const rd_kafka_message_t& message, absl::string_view reason) {
+    const char* topic = rd_kafka_topic_name(message.rkt);
+    Produce(config_.deadletter_output.topic,
+            absl::string_view(static_cast<const char*>(message.key),
+                              message.key_len),
+            absl::string_view(static_cast<const char*>(message.payload),
+                              message.len),
+            {{"reason", std::string(reason)},
+             {"source_topic", topic},
+             {"source_partition", absl::StrCat(message.partition)},
+             {"source_offset", absl::StrCat(message.offset)}});
+  }
+
+  void Produce(absl::string_view topic, absl::string_view key,
+               absl::string_view value,
+               const std::vector<std::pair<std::string, std::string>>& headers) {
+    if (!fatal_.ok()) return;
+    absl::Status status = sink_->BeginTransaction();
+    if (status.ok()) status = sink_->Produce(topic, key, value, headers);
+    if (!status.ok()) Fail(status);
+  }
+
+  void CommitCycle() {
+    if (!fatal_.ok()) return;
+    const std::vector<std::pair<TopicPartition, int64_t>> positions =
+        source_->Positions();
+    absl::Status status;
+    if (sink_->transactional()) {
+      status = sink_->BeginTransaction();
+      if (status.ok()) status = sink_->CommitTransaction(source_->handle(), positions);
+    } else {
+      status = sink_->Flush();
+      if (status.ok()) status = source_->CommitSync(positions);
+    }
+    if (!status.ok()) Fail(status);
+  }
+
+  void Fail(const absl::Status& status) {
+    if (fatal_.ok()) {
+      KPI_LOG_ERROR("engine: %s", status.ToString());
+      fatal_ = status;
+    }
+  }
+
+  void Publish(absl::Time now) {
+    MetricsSnapshot snapshot = counters_.Snapshot();
+    const absl::Time watermark = watermark_.Current(now);
+    FamilySnapshot lag = Gauge("kpistream_watermark_lag_seconds",
+                               "Processing time minus the event-time "
+                               "watermark, seconds.");
+    if (watermark != absl::InfinitePast()) {
+      lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
+    }
+    FamilySnapshot sessions = Gauge("kpistream_state_sessions",
+                                    "Open sessions held in state.");
+    FamilySnapshot bytes = Gauge("kpistream_state_bytes",
+                                 "Approximate bytes of aggregation state.");
+    FamilySnapshot buffered = Gauge(
+        "kpistream_reorder_buffer_events",
+        "Events waiting for the watermark to pass them.");
+    double open = 0, state_bytes = 0, waiting = 0;
+    for (const auto& [tp, slot] : partitions_) {
+      open += static_cast<double>(slot.state->open_sessions());
+      state_bytes += static_cast<double>(slot.state->ApproximateBytes());
+      waiting += static_cast<double>(slot.state->buffered_events());
+    }
+    sessions.samples.push_back({{}, open});
+    bytes.samples.push_back({{}, state_bytes});
+    buffered.samples.push_back({{}, waiting});
+    FamilySnapshot consumer_lag =
+        Gauge("kpistream_consumer_lag_messages",
+              "Messages between the consumer position and the end of the "
+              "partition.",
+              {"topic", "partition"});
+    if (source_) {
+      for (const auto& [tp, n] : source_->Lag()) {
+        consumer_lag.samples.push_back(
+            {{tp.topic, absl::StrCat(tp.partition)}, static_cast<double>(n)});
+      }
+    }
+    for (FamilySnapshot* family : {&lag, &sessions, &bytes, &buffered,
+                                   &consumer_lag}) {
+      snapshot.push_back(std::move(*family));
+    }
+    std::lock_guard<std::mutex> lock(published_mu_);
+    published_ = std::move(snapshot);
+  }
+
+  const Config config_;
+  const SessionRules rules_;
+  KpiCounters counters_;
+  WatermarkTracker watermark_;
+  std::vector<std::string> topics_;
+  absl::flat_hash_map<std::string, int32_t> topic_index_;
+  absl::flat_hash_map<std::string, std::unique_ptr<EventDecoder>> inputs_;
+  std::map<TopicPartition, Slot> partitions_;
+  std::unique_ptr<KafkaSink> sink_;
+  std::unique_ptr<KafkaSource> source_;
+  Event event_;  // decode target, reused
+  absl::Status fatal_;
+  mutable std::mutex published_mu_;
+  MetricsSnapshot published_;
+  // Last: destroyed first, so no scrape runs while the rest is torn down.
+  std::unique_ptr<MetricsEndpoint> endpoint_;
+};
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Config& config) {
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->impl_ = std::make_unique<Impl>(config);
+  absl::Status status = engine->impl_->Init();
+  if (!status.ok()) return status;
+  return engine;
+}
+
+Engine::~Engine() = default;
+absl::Status Engine::Run() { return impl_->Run(); }
+int Engine::metrics_port() const { return impl_->metrics_port(); }
+MetricsSnapshot Engine::Snapshot() const { return impl_->Snapshot(); }
+
+}  // namespace kpistream
