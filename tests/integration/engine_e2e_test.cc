@@ -1,0 +1,302 @@
+// End to end over real processes on loopback: `kpistream broker`,
+// `kpistream run`, hand-written JSON events produced with kcat (an
+// independent Kafka client), then exact values on /metrics, exact
+// SessionRecords and dead letters read back with kcat, and a real
+// `prometheus` server scraping the engine.
+#include <signal.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "kpistream/v1/session_record.pb.h"
+#include "tests/integration/test_support.h"
+
+namespace kpistream::testing {
+namespace {
+
+using ::kpistream::v1::SessionRecord;
+
+// One JSON WebEvent line for kcat -K '|': "key|json".
+std::string Ev(const std::string& visitor, const std::string& id,
+               const std::string& time, const std::string& type,
+               const std::string& page, const std::string& extra = "") {
+  return absl::StrCat(visitor, "|{\"eventId\":\"", id,
+                      "\",\"eventTime\":\"2026-01-01T", time,
+                      "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
+                      "\",\"type\":\"", type,
+                      "\",\"pageUrl\":\"https://shop.example", page,
+                      "\",\"deviceCategory\":\"desktop\",\"country\":\"DE\"",
+                      extra, "}\n");
+}
+
+// The scenario, worked out by hand:
+//   va: 3 page views + signup conversion, 10:00:00..10:00:55 -> engaged, 55 s
+//       (the conversion is sent before the 10:00:50 page view: disorder
+//       inside max_out_of_orderness)
+//   vb: one page view                      -> bounced, single page, 0 s
+//   vc: page view + engagement ping (5 s)  -> bounced, not single page
+//   vd: page view + purchase 25.50 EUR sent twice with one order_id
+//       -> engaged, 1 conversion, 1 order, 25.5 EUR, 31 s
+//   vz: one page view two hours later: moves the watermark past the others
+//   plus two invalid records: no visitor_id, and not JSON at all.
+std::string ScenarioInput() {
+  return absl::StrCat(
+      Ev("va", "a1", "10:00:00", "PAGE_VIEW", "/",
+         ",\"utmSource\":\"newsletter\",\"utmMedium\":\"email\","
+         "\"utmCampaign\":\"winter\",\"sessionNumber\":1"),
+      Ev("vb", "b1", "10:00:10", "PAGE_VIEW", "/blog/x",
+         ",\"referrer\":\"https://www.google.com/\""),
+      Ev("va", "a2", "10:00:20", "PAGE_VIEW", "/products/1"),
+      Ev("va", "a4", "10:00:55", "CONVERSION", "/signup",
+         ",\"conversion\":{\"goal\":\"signup\"}"),
+      Ev("va", "a3", "10:00:50", "PAGE_VIEW", "/signup"),
+      Ev("vc", "c1", "10:01:00", "PAGE_VIEW", "/"),
+      Ev("vc", "c2", "10:01:05", "ENGAGEMENT", "/"),
+      Ev("vd", "d1", "10:02:00", "PAGE_VIEW", "/cart"),
+      Ev("vd", "d2", "10:02:30", "CONVERSION", "/checkout",
+         ",\"conversion\":{\"goal\":\"purchase\",\"valueMicros\":\"25500000\","
+         "\"currency\":\"EUR\",\"orderId\":\"o-1\"}"),
+      Ev("vd", "d3", "10:02:31", "CONVERSION", "/checkout",
+         ",\"conversion\":{\"goal\":\"purchase\",\"valueMicros\":\"25500000\","
+         "\"currency\":\"EUR\",\"orderId\":\"o-1\"}"),
+      "vx|{\"eventId\":\"x1\",\"eventTime\":\"2026-01-01T10:03:00Z\","
+      "\"siteId\":\"shop\",\"type\":\"PAGE_VIEW\"}\n",
+      "vy|this is not json\n",
+      Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
+}
+
+class EngineE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{
+        "web.events:2", "web.sessions:1", "web.deadletter:1"});
+    ASSERT_FALSE(broker_->bootstrap().empty())
+        << broker_->process().Stderr();
+    ASSERT_TRUE(absl::StartsWith(broker_->bootstrap(), "127.0.0.1:") ||
+                absl::StartsWith(broker_->bootstrap(), "localhost:"))
+        << broker_->bootstrap();
+    metrics_port_ = FreePort();
+    config_path_ = dir_.Write("kpistream.yaml", absl::StrCat(R"(
+kafka:
+  brokers: )", broker_->bootstrap(), R"(
+  group_id: e2e
+inputs:
+  - topic: web.events
+    format: json
+outputs:
+  sessions: {topic: web.sessions, format: json}
+  deadletter: {topic: web.deadletter}
+processing:
+  guarantee: exactly_once
+  max_out_of_orderness: 10s
+  allowed_lateness: 0s
+  idle_partition_timeout: 1s
+  max_future_skew: 3650d
+metrics:
+  listen: 127.0.0.1:)", metrics_port_, "\n"));
+    engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
+        KpistreamBinary(), "run", "--config", config_path_});
+    ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
+                        absl::Seconds(20)))
+        << engine_->Stderr();
+  }
+
+  void Produce(const std::string& lines) {
+    CommandResult r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P",
+                                  "-t", "web.events", "-K", "|"},
+                                 lines);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  std::string Metrics() {
+    auto page = HttpGet(metrics_port_, "/metrics");
+    return page.ok() ? *page : "";
+  }
+
+  std::vector<std::string> Consume(const std::string& topic,
+                                   const std::string& format) {
+    CommandResult r = RunCommand(
+        {"kcat", "-b", broker_->bootstrap(), "-C", "-t", topic, "-o",
+         "beginning", "-e", "-q", "-X", "isolation.level=read_committed", "-f",
+         format});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> lines;
+    for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+      if (!line.empty()) lines.emplace_back(line);
+    }
+    return lines;
+  }
+
+  std::map<std::string, SessionRecord> Sessions() {
+    std::map<std::string, SessionRecord> out;
+    for (const std::string& line : Consume("web.sessions", "%s\n")) {
+      SessionRecord record;
+      auto status = google::protobuf::util::JsonStringToMessage(line, &record);
+      EXPECT_TRUE(status.ok()) << status.ToString() << " in " << line;
+      EXPECT_EQ(out.count(record.visitor_id()), 0u)
+          << "session of " << record.visitor_id() << " written twice";
+      out[record.visitor_id()] = record;
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<Subprocess> engine_;
+  std::string config_path_;
+  int metrics_port_ = 0;
+};
+
+TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
+  Produce(ScenarioInput());
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue(Metrics(), "web_sessions_closed_total") == 4; },
+      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  const std::string m = Metrics();
+  const std::map<std::string, std::string> shop = {{"site", "shop"}};
+  EXPECT_EQ(MetricValue(m, "kpistream_events_consumed_total",
+                        {{"topic", "web.events"}}),
+            13);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
+                        {{"reason", "missing_visitor_id"}}),
+            1);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
+                        {{"reason", "malformed"}}),
+            1);
+  EXPECT_EQ(MetricValue(m, "web_events_total", shop), 11);
+  EXPECT_EQ(MetricValue(m, "web_events_total", {{"type", "page_view"}}), 7);
+  EXPECT_EQ(MetricValue(m, "web_events_total", {{"type", "conversion"}}), 3);
+  EXPECT_EQ(MetricValue(m, "web_events_total", {{"type", "engagement"}}), 1);
+  EXPECT_EQ(MetricValue(m, "web_pageviews_total", shop), 7);
+  EXPECT_EQ(MetricValue(m, "web_sessions_started_total", shop), 5);
+  EXPECT_EQ(MetricValue(m, "web_sessions_closed_total", shop), 4);
+  EXPECT_EQ(MetricValue(m, "web_sessions_engaged_total", shop), 2);
+  EXPECT_EQ(MetricValue(m, "web_sessions_bounced_total", shop), 2);
+  EXPECT_EQ(MetricValue(m, "web_sessions_single_page_total", shop), 1);
+  EXPECT_EQ(MetricValue(m, "web_open_sessions", shop), 1);
+  EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "signup"}}), 1);
+  EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "purchase"}}), 1);
+  EXPECT_EQ(MetricValue(m, "web_sessions_converted_total",
+                        {{"goal", "(any)"}}),
+            2);
+  EXPECT_EQ(MetricValue(m, "web_revenue_total", {{"currency", "EUR"}}), 25.5);
+  EXPECT_EQ(MetricValue(m, "web_session_duration_seconds_count", shop), 4);
+  EXPECT_EQ(MetricValue(m, "web_session_duration_seconds_sum", shop), 91);
+  EXPECT_EQ(MetricValue(m, "web_session_duration_seconds_bucket",
+                        {{"le", "10"}}),
+            2);  // vb (0 s) and vc (5 s)
+  EXPECT_GE(MetricValue(m, "kpistream_watermark_lag_seconds"), 0);
+
+  std::map<std::string, SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor(
+      [&] { return (sessions = Sessions()).size() == 4; }, absl::Seconds(15)));
+  const SessionRecord& a = sessions["va"];
+  EXPECT_EQ(a.site_id(), "shop");
+  EXPECT_EQ(a.pageviews(), 3u);
+  EXPECT_EQ(a.events(), 4u);
+  EXPECT_EQ(a.duration_seconds(), 55);
+  EXPECT_TRUE(a.engaged());
+  EXPECT_FALSE(a.bounced());
+  EXPECT_FALSE(a.single_page());
+  EXPECT_TRUE(a.new_visitor());
+  EXPECT_EQ(a.source(), "newsletter");
+  EXPECT_EQ(a.medium(), "email");
+  EXPECT_EQ(a.campaign(), "winter");
+  EXPECT_EQ(a.landing_page(), "https://shop.example/");
+  EXPECT_EQ(a.exit_page(), "https://shop.example/signup");
+  EXPECT_EQ(a.device_category(), "desktop");
+  EXPECT_EQ(a.country(), "DE");
+  ASSERT_EQ(a.conversions_size(), 1);
+  EXPECT_EQ(a.conversions(0).goal(), "signup");
+  EXPECT_EQ(a.conversions(0).conversions(), 1u);
+  EXPECT_EQ(a.start().seconds(), 1767261600);  // 2026-01-01T10:00:00Z
+
+  const SessionRecord& b = sessions["vb"];
+  EXPECT_EQ(b.pageviews(), 1u);
+  EXPECT_EQ(b.duration_seconds(), 0);
+  EXPECT_TRUE(b.bounced());
+  EXPECT_TRUE(b.single_page());
+  EXPECT_FALSE(b.new_visitor());
+
+  const SessionRecord& c = sessions["vc"];
+  EXPECT_EQ(c.events(), 2u);
+  EXPECT_EQ(c.duration_seconds(), 5);
+  EXPECT_TRUE(c.bounced());
+  EXPECT_FALSE(c.single_page());
+
+  const SessionRecord& d = sessions["vd"];
+  EXPECT_TRUE(d.engaged());
+  EXPECT_EQ(d.duration_seconds(), 31);
+  EXPECT_EQ(d.orders(), 1u);
+  ASSERT_EQ(d.conversions_size(), 1);
+  EXPECT_EQ(d.conversions(0).goal(), "purchase");
+  EXPECT_EQ(d.conversions(0).conversions(), 1u);
+  ASSERT_EQ(d.revenue_size(), 1);
+  EXPECT_EQ(d.revenue(0).currency(), "EUR");
+  EXPECT_EQ(d.revenue(0).value_micros(), 25500000);
+
+  const std::vector<std::string> dead =
+      Consume("web.deadletter", "%k|%s|%h\n");
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_NE(dead[0].find("reason=missing_visitor_id"), std::string::npos)
+      << dead[0];
+  EXPECT_NE(dead[0].find("source_topic=web.events"), std::string::npos);
+  EXPECT_EQ(dead[1].rfind("vy|this is not json|", 0), 0u) << dead[1];
+  EXPECT_NE(dead[1].find("reason=malformed"), std::string::npos);
+
+  // SIGTERM: stops, flushes the still-open session of vz, commits, exits 0.
+  EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(10)), 0) << engine_->Stderr();
+  sessions = Sessions();
+  EXPECT_EQ(sessions.size(), 5u);
+  EXPECT_EQ(sessions.count("vz"), 1u);
+}
+
+TEST_F(EngineE2E, PrometheusServerComputesBounceRate) {
+  const int prom_port = FreePort();
+  const std::string prom_config = dir_.Write(
+      "prometheus.yml", absl::StrCat(R"(global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: kpistream
+    static_configs:
+      - targets: ['127.0.0.1:)", metrics_port_, "']\n"));
+  Subprocess prometheus(
+      {"prometheus", "--config.file=" + prom_config,
+       "--storage.tsdb.path=" + dir_.path() + "/tsdb",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
+  ASSERT_TRUE(
+      WaitFor([&] { return HttpGet(prom_port, "/-/ready").ok(); },
+              absl::Seconds(30)))
+      << prometheus.Stderr();
+  Produce(ScenarioInput());
+  const std::string query =
+      "/api/v1/query?query=sum(web_sessions_bounced_total)%2F"
+      "sum(web_sessions_closed_total)";
+  std::string answer;
+  // Four sessions closed, two of them bounced: 0.5. Single-page: 0.25.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(prom_port, query);
+        answer = r.ok() ? *r : r.status().ToString();
+        return answer.find("\"0.5\"") != std::string::npos;
+      },
+      absl::Seconds(40)))
+      << answer << "\n" << Metrics();
+  auto single = HttpGet(prom_port,
+                        "/api/v1/query?query=sum(web_sessions_single_page_"
+                        "total)%2Fsum(web_sessions_closed_total)");
+  ASSERT_TRUE(single.ok());
+  EXPECT_NE(single->find("\"0.25\""), std::string::npos) << *single;
+  EXPECT_EQ(prometheus.Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+}  // namespace
+}  // namespace kpistream::testing

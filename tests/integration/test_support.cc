@@ -1,0 +1,289 @@
+#include "tests/integration/test_support.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+namespace kpistream::testing {
+
+std::string KpistreamBinary() {
+  const char* bin = std::getenv("KPISTREAM_BIN");
+  return bin ? bin : "kpistream";
+}
+
+std::string SourceDir() {
+  const char* dir = std::getenv("KPISTREAM_SOURCE_DIR");
+  return dir ? dir : ".";
+}
+
+TempDir::TempDir() {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "kpistream-test-XXXXXX")
+          .string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp failed");
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string TempDir::Write(const std::string& name,
+                           const std::string& content) const {
+  std::string file = path_ + "/" + name;
+  std::ofstream(file) << content;
+  return file;
+}
+
+Subprocess::Subprocess(std::vector<std::string> argv) {
+  char pattern[] = "/tmp/kpistream-stderr-XXXXXX";
+  int err_fd = mkstemp(pattern);
+  stderr_path_ = pattern;
+  int out[2];
+  if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, STDIN_FILENO);
+    close(out[0]);
+    close(out[1]);
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err_fd);
+  stdout_fd_ = out[0];
+}
+
+Subprocess::~Subprocess() {
+  if (Running()) Stop(SIGKILL, absl::Seconds(5));
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  unlink(stderr_path_.c_str());
+}
+
+absl::StatusOr<std::string> Subprocess::ReadLine(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    size_t newline = buffered_.find('\n');
+    if (newline != std::string::npos) {
+      std::string line = buffered_.substr(0, newline);
+      buffered_.erase(0, newline + 1);
+      return line;
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("no line on stdout in time");
+    }
+    pollfd pfd{stdout_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left))) <= 0) {
+      continue;
+    }
+    char chunk[4096];
+    ssize_t n = read(stdout_fd_, chunk, sizeof(chunk));
+    if (n <= 0) return absl::UnavailableError("stdout closed");
+    buffered_.append(chunk, n);
+  }
+}
+
+bool Subprocess::Running() {
+  if (exit_code_ != -2 || pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
+                                 : 128 + WTERMSIG(status);
+  return false;
+}
+
+int Subprocess::Stop(int signal, absl::Duration timeout) {
+  if (!Running()) return exit_code_;
+  kill(pid_, signal);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (!Running()) return exit_code_;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  exit_code_ = -1;
+  return exit_code_;
+}
+
+std::string Subprocess::Stderr() const {
+  std::ifstream in(stderr_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::string& input, absl::Duration timeout) {
+  TempDir dir;
+  const std::string in_path = dir.Write("stdin", input);
+  const std::string out_path = dir.path() + "/stdout";
+  const std::string err_path = dir.path() + "/stderr";
+  CommandResult result;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int in_fd = open(in_path.c_str(), O_RDONLY);
+    int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(in_fd, STDIN_FILENO);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    std::vector<char*> args;
+    std::vector<std::string> copy = argv;
+    for (std::string& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
+                                           : 128 + WTERMSIG(status);
+      break;
+    }
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.exit_code = -1;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  std::stringstream out, err;
+  out << std::ifstream(out_path).rdbuf();
+  err << std::ifstream(err_path).rdbuf();
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port));
+  }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  if (send(fd, request.data(), request.size(), 0) < 0) {
+    close(fd);
+    return absl::UnavailableError("send failed");
+  }
+  std::string response;
+  char chunk[16384];
+  ssize_t n;
+  while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0) response.append(chunk, n);
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  if (body == std::string::npos) return absl::UnavailableError("bad response");
+  if (response.compare(0, 12, "HTTP/1.1 200") != 0 &&
+      response.compare(0, 12, "HTTP/1.0 200") != 0) {
+    return absl::UnavailableError(response.substr(0, response.find('\r')));
+  }
+  return response.substr(body + 4);
+}
+
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return condition();
+}
+
+double MetricValue(const std::string& page, const std::string& name,
+                   const std::map<std::string, std::string>& labels) {
+  double sum = 0;
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    absl::string_view series = line.substr(0, line.rfind(' '));
+    absl::string_view value = line.substr(line.rfind(' ') + 1);
+    absl::string_view metric = series.substr(0, series.find('{'));
+    if (metric != name) continue;
+    bool match = true;
+    for (const auto& [key, want] : labels) {
+      const std::string pair = absl::StrCat(key, "=\"", want, "\"");
+      if (series.find(absl::StrCat("{", pair)) == absl::string_view::npos &&
+          series.find(absl::StrCat(",", pair)) == absl::string_view::npos) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    double v = 0;
+    if (!absl::SimpleAtod(value, &v)) continue;
+    sum += v;
+    found = true;
+  }
+  return found ? sum : -1;
+}
+
+BrokerProcess::BrokerProcess(const std::vector<std::string>& topics)
+    : process_([&] {
+        std::vector<std::string> argv = {KpistreamBinary(), "broker"};
+        for (const std::string& t : topics) {
+          argv.push_back("--topic");
+          argv.push_back(t);
+        }
+        return argv;
+      }()) {
+  auto line = process_.ReadLine(absl::Seconds(20));
+  if (line.ok()) bootstrap_ = *line;
+}
+
+}  // namespace kpistream::testing

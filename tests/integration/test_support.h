@@ -1,0 +1,98 @@
+// Helpers for tests that run real processes on loopback: the kpistream
+// binary's subcommands, kcat, prometheus. Every server a test starts is
+// stopped by its destructor; ports are picked free by the kernel.
+#ifndef KPISTREAM_TESTS_INTEGRATION_TEST_SUPPORT_H_
+#define KPISTREAM_TESTS_INTEGRATION_TEST_SUPPORT_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace kpistream::testing {
+
+// The kpistream binary under test ($KPISTREAM_BIN).
+std::string KpistreamBinary();
+// The repository root ($KPISTREAM_SOURCE_DIR).
+std::string SourceDir();
+
+// A fresh directory removed at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+// A child process; stdout is readable line by line, stderr goes to a file.
+class Subprocess {
+ public:
+  explicit Subprocess(std::vector<std::string> argv);
+  ~Subprocess();  // SIGKILL if still running
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  // Next line of stdout (without the newline), or an error after `timeout`.
+  absl::StatusOr<std::string> ReadLine(absl::Duration timeout);
+  // Sends `signal` and waits up to `timeout`; returns the exit code, or -1 if
+  // it had to be killed, or 128+signal if it died of a signal.
+  int Stop(int signal, absl::Duration timeout);
+  bool Running();
+  std::string Stderr() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffered_;
+  std::string stderr_path_;
+  int exit_code_ = -2;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs a command to completion with `input` on stdin (killed after `timeout`).
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::string& input = "",
+                         absl::Duration timeout = absl::Seconds(60));
+
+int FreePort();
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
+// Polls `condition` every 100 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
+
+// Sum of the samples of `name` (exact metric name, e.g.
+// "web_sessions_closed_total" or "web_session_duration_seconds_bucket") in a
+// Prometheus text page whose labels include every pair of `labels`; nullopt
+// style: returns -1 when no sample matches.
+double MetricValue(const std::string& page, const std::string& name,
+                   const std::map<std::string, std::string>& labels = {});
+
+// A `kpistream broker` process and its bootstrap address.
+class BrokerProcess {
+ public:
+  explicit BrokerProcess(const std::vector<std::string>& topics);
+  const std::string& bootstrap() const { return bootstrap_; }
+  Subprocess& process() { return process_; }
+
+ private:
+  Subprocess process_;
+  std::string bootstrap_;
+};
+
+}  // namespace kpistream::testing
+
+#endif  // KPISTREAM_TESTS_INTEGRATION_TEST_SUPPORT_H_
