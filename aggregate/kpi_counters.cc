@@ -1,1 +1,468 @@
-// Being written; see the matching header.
+#include "aggregate/kpi_counters.h"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "aggregate/label_limiter.h"
+
+namespace kpistream {
+namespace {
+
+using Id = LabelLimiter::Id;
+using Key2 = std::array<Id, 2>;
+using Key3 = std::array<Id, 3>;
+using Key4 = std::array<Id, 4>;
+
+constexpr std::array<double, 11> kDurationBounds = {
+    1, 5, 10, 30, 60, 180, 600, 1800, 3600, 7200, 86400};
+constexpr std::array<double, 7> kPageviewBounds = {1, 2, 3, 5, 10, 20, 50};
+
+// web_events_total{type}, indexed by TypeIndex().
+constexpr std::array<const char*, 4> kEventTypeNames = {
+    "page_view", "engagement", "conversion", "custom"};
+
+size_t TypeIndex(EventType type) {
+  switch (type) {
+    case EventType::kPageView:
+      return 0;
+    case EventType::kEngagement:
+      return 1;
+    case EventType::kConversion:
+      return 2;
+    case EventType::kCustom:
+      break;
+  }
+  return 3;
+}
+
+// The goal label of web_sessions_converted_total for "any goal"; outside the
+// goal limiter's id space.
+constexpr Id kAnyGoalId = std::numeric_limits<Id>::max();
+constexpr absl::string_view kAnyGoal = "(any)";
+
+// Observation counts per bucket (value <= bound), the last one for +Inf.
+template <size_t N>
+struct Histogram {
+  std::array<uint64_t, N + 1> buckets{};
+  uint64_t count = 0;
+  double sum = 0;
+
+  void Observe(const std::array<double, N>& bounds, double value) {
+    const size_t bucket =
+        std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
+    ++buckets[bucket];
+    ++count;
+    sum += value;
+  }
+};
+
+// Families labelled {site} (and web_events_total{site,type}).
+struct SiteCounts {
+  bool seen = false;
+  std::array<uint64_t, kEventTypeNames.size()> events{};
+  int64_t open_sessions = 0;
+  Histogram<kPageviewBounds.size()> pageviews;
+};
+
+// Families labelled {site,channel,device,country}.
+struct SessionCounts {
+  uint64_t started = 0;
+  uint64_t closed = 0;
+  uint64_t engaged = 0;
+  uint64_t bounced = 0;
+  uint64_t single_page = 0;
+};
+
+// Families labelled {site,channel}.
+struct ChannelCounts {
+  uint64_t new_visitors = 0;
+  uint64_t orders = 0;
+  Histogram<kDurationBounds.size()> duration;
+};
+
+// Families labelled {site,goal,channel}.
+struct GoalCounts {
+  uint64_t conversions = 0;
+  uint64_t sessions_converted = 0;
+};
+
+FamilySnapshot Family(std::string name, MetricType type, std::string help,
+                      std::vector<std::string> label_names) {
+  FamilySnapshot family;
+  family.name = std::move(name);
+  family.type = type;
+  family.help = std::move(help);
+  family.label_names = std::move(label_names);
+  return family;
+}
+
+MetricSample Sample(std::vector<std::string> label_values, double value) {
+  MetricSample sample;
+  sample.label_values = std::move(label_values);
+  sample.value = value;
+  return sample;
+}
+
+template <size_t N>
+MetricSample HistogramSample(std::vector<std::string> label_values,
+                             const Histogram<N>& histogram) {
+  MetricSample sample;
+  sample.label_values = std::move(label_values);
+  sample.value = histogram.sum;
+  sample.count = histogram.count;
+  sample.bucket_counts.assign(histogram.buckets.begin(),
+                              histogram.buckets.end());
+  return sample;
+}
+
+template <size_t N>
+void SetBounds(const std::array<double, N>& bounds, FamilySnapshot* family) {
+  family->bucket_bounds.assign(bounds.begin(), bounds.end());
+}
+
+void SortSamples(MetricsSnapshot* snapshot) {
+  for (FamilySnapshot& family : *snapshot) {
+    std::sort(family.samples.begin(), family.samples.end(),
+              [](const MetricSample& a, const MetricSample& b) {
+                return a.label_values < b.label_values;
+              });
+  }
+}
+
+std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
+  goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoal), goals.end());
+  return goals;
+}
+
+}  // namespace
+
+struct KpiCounters::Impl {
+  explicit Impl(const Options& options)
+      : site("site", options.label_values_max),
+        channel("channel", options.label_values_max),
+        device("device", options.label_values_max),
+        country("country", options.label_values_max),
+        goal("goal", options.label_values_max, GoalsWithoutAny(options.goals)),
+        currency("currency", options.label_values_max),
+        topic("topic", options.label_values_max),
+        reason("reason", options.label_values_max) {}
+
+  SiteCounts& Site(Id id) {
+    if (id >= sites.size()) sites.resize(id + 1);
+    SiteCounts& counts = sites[id];
+    counts.seen = true;
+    return counts;
+  }
+
+  std::string Name(const LabelLimiter& limiter, Id id) const {
+    return std::string(limiter.Name(id));
+  }
+  std::string GoalName(Id id) const {
+    return id == kAnyGoalId ? std::string(kAnyGoal) : Name(goal, id);
+  }
+
+  LabelLimiter site;
+  LabelLimiter channel;
+  LabelLimiter device;
+  LabelLimiter country;
+  LabelLimiter goal;  // allowlist: the configured goals
+  LabelLimiter currency;
+  LabelLimiter topic;
+  LabelLimiter reason;
+
+  std::vector<SiteCounts> sites;                      // by site id
+  absl::flat_hash_map<Key4, SessionCounts> sessions;  // site,channel,dev,ctry
+  absl::flat_hash_map<Key2, ChannelCounts> channels;  // site,channel
+  absl::flat_hash_map<Key3, GoalCounts> goals;        // site,goal,channel
+  absl::flat_hash_map<Key3, uint64_t> pageviews;      // site,channel,device
+  absl::flat_hash_map<Key3, int64_t> revenue_micros;  // site,channel,currency
+
+  absl::flat_hash_map<Id, uint64_t> consumed;  // by topic
+  absl::flat_hash_map<Id, uint64_t> invalid;   // by reason
+  uint64_t late = 0;
+  uint64_t duplicate = 0;
+  uint64_t bot = 0;
+};
+
+KpiCounters::KpiCounters(Options options)
+    : impl_(std::make_unique<Impl>(options)) {}
+
+KpiCounters::~KpiCounters() = default;
+
+void KpiCounters::OnSessionStarted(const SessionAttributes& session,
+                                   const Event& first) {
+  Impl& m = *impl_;
+  const Id site = m.site.Intern(session.site_id);
+  const Id channel = m.channel.Intern(session.channel);
+  const Id device = m.device.Intern(session.device_category);
+  const Id country = m.country.Intern(session.country);
+  ++m.Site(site).open_sessions;
+  ++m.sessions[Key4{site, channel, device, country}].started;
+  ChannelCounts& by_channel = m.channels[Key2{site, channel}];
+  if (session.new_visitor) ++by_channel.new_visitors;
+}
+
+// The hot path: one site lookup per event, two more per page view, no
+// allocation once the label values are known.
+void KpiCounters::OnEvent(const SessionAttributes& session,
+                          const Event& event) {
+  Impl& m = *impl_;
+  const Id site = m.site.Intern(session.site_id);
+  ++m.Site(site).events[TypeIndex(event.type)];
+  if (event.type == EventType::kPageView) {
+    ++m.pageviews[Key3{site, m.channel.Intern(session.channel),
+                       m.device.Intern(session.device_category)}];
+  }
+}
+
+void KpiCounters::OnSessionClosed(const ClosedSession& session) {
+  Impl& m = *impl_;
+  const Id site = m.site.Intern(session.site_id);
+  const Id channel = m.channel.Intern(session.channel);
+  const Id device = m.device.Intern(session.device_category);
+  const Id country = m.country.Intern(session.country);
+
+  SiteCounts& by_site = m.Site(site);
+  --by_site.open_sessions;
+  by_site.pageviews.Observe(kPageviewBounds,
+                            static_cast<double>(session.pageviews));
+
+  SessionCounts& counts = m.sessions[Key4{site, channel, device, country}];
+  ++counts.closed;
+  if (session.engaged) ++counts.engaged;
+  if (session.bounced) ++counts.bounced;
+  if (session.single_page) ++counts.single_page;
+
+  ChannelCounts& by_channel = m.channels[Key2{site, channel}];
+  const absl::Duration duration =
+      std::max(session.duration(), absl::ZeroDuration());
+  by_channel.duration.Observe(kDurationBounds, absl::ToDoubleSeconds(duration));
+  by_channel.orders += session.orders;
+
+  // Goals outside the allowlist share "(other)": a session converts for it
+  // once, however many such goals it reached.
+  std::vector<Id> converted;
+  for (const auto& [goal_name, n] : session.conversions) {
+    if (n == 0) continue;
+    const Id goal = m.goal.Intern(goal_name);
+    m.goals[Key3{site, goal, channel}].conversions += n;
+    if (std::find(converted.begin(), converted.end(), goal) ==
+        converted.end()) {
+      converted.push_back(goal);
+      ++m.goals[Key3{site, goal, channel}].sessions_converted;
+    }
+  }
+  if (!converted.empty()) {
+    ++m.goals[Key3{site, kAnyGoalId, channel}].sessions_converted;
+  }
+
+  // A counter must never decrease: refunds (negative sums) are not revenue.
+  for (const auto& [currency, micros] : session.revenue) {
+    if (micros <= 0) continue;
+    m.revenue_micros[Key3{site, channel, m.currency.Intern(currency)}] +=
+        micros;
+  }
+}
+
+void KpiCounters::CountConsumed(absl::string_view topic, uint64_t n) {
+  impl_->consumed[impl_->topic.Intern(topic)] += n;
+}
+
+void KpiCounters::CountInvalid(absl::string_view reason) {
+  ++impl_->invalid[impl_->reason.Intern(reason)];
+}
+
+void KpiCounters::CountLate() { ++impl_->late; }
+
+void KpiCounters::CountDuplicate() { ++impl_->duplicate; }
+
+void KpiCounters::CountBot() { ++impl_->bot; }
+
+MetricsSnapshot KpiCounters::Snapshot() const {
+  const Impl& m = *impl_;
+  constexpr MetricType kCounter = MetricType::kCounter;
+  constexpr MetricType kGauge = MetricType::kGauge;
+  constexpr MetricType kHistogram = MetricType::kHistogram;
+  const std::vector<std::string> kSessionLabels = {"site", "channel", "device",
+                                                   "country"};
+
+  FamilySnapshot events =
+      Family("web_events_total", kCounter,
+             "Events accepted into sessions, by event type.", {"site", "type"});
+  FamilySnapshot pageviews =
+      Family("web_pageviews_total", kCounter,
+             "Page views, by the channel and device of their session.",
+             {"site", "channel", "device"});
+  FamilySnapshot started =
+      Family("web_sessions_started_total", kCounter,
+             "Sessions opened, by the attribution of their first event.",
+             kSessionLabels);
+  FamilySnapshot closed = Family("web_sessions_closed_total", kCounter,
+                                 "Sessions closed.", kSessionLabels);
+  FamilySnapshot engaged =
+      Family("web_sessions_engaged_total", kCounter,
+             "Closed sessions that were engaged (long enough, two or more "
+             "page views, or a conversion).",
+             kSessionLabels);
+  FamilySnapshot bounced = Family(
+      "web_sessions_bounced_total", kCounter,
+      "Closed sessions that bounced (GA4: not engaged).", kSessionLabels);
+  FamilySnapshot single_page =
+      Family("web_sessions_single_page_total", kCounter,
+             "Closed sessions with exactly one page view and no other event.",
+             kSessionLabels);
+  FamilySnapshot new_visitors =
+      Family("web_sessions_new_visitor_total", kCounter,
+             "Sessions opened by new visitors.", {"site", "channel"});
+  FamilySnapshot duration =
+      Family("web_session_duration_seconds", kHistogram,
+             "Duration of closed sessions (last event minus first), seconds.",
+             {"site", "channel"});
+  SetBounds(kDurationBounds, &duration);
+  FamilySnapshot session_pageviews =
+      Family("web_session_pageviews", kHistogram,
+             "Page views per closed session.", {"site"});
+  SetBounds(kPageviewBounds, &session_pageviews);
+  FamilySnapshot conversions =
+      Family("web_conversions_total", kCounter,
+             "Conversions (an order_id once per session), counted when "
+             "their session closes.",
+             {"site", "goal", "channel"});
+  FamilySnapshot converted =
+      Family("web_sessions_converted_total", kCounter,
+             "Closed sessions with at least one conversion of the goal "
+             "(goal=\"(any)\": of any goal).",
+             {"site", "goal", "channel"});
+  FamilySnapshot orders =
+      Family("web_orders_total", kCounter,
+             "Distinct orders, counted when their session closes.",
+             {"site", "channel"});
+  FamilySnapshot revenue =
+      Family("web_revenue_total", kCounter,
+             "Conversion value in currency units, counted when its session "
+             "closes.",
+             {"site", "channel", "currency"});
+  FamilySnapshot open_sessions =
+      Family("web_open_sessions", kGauge, "Sessions open now.", {"site"});
+
+  for (Id id = 0; id < m.sites.size(); ++id) {
+    const SiteCounts& s = m.sites[id];
+    if (!s.seen) continue;
+    const std::string site = m.Name(m.site, id);
+    for (size_t t = 0; t < s.events.size(); ++t) {
+      events.samples.push_back(
+          Sample({site, kEventTypeNames[t]}, static_cast<double>(s.events[t])));
+    }
+    open_sessions.samples.push_back(
+        Sample({site}, static_cast<double>(s.open_sessions)));
+    session_pageviews.samples.push_back(HistogramSample({site}, s.pageviews));
+  }
+  for (const auto& [key, n] : m.pageviews) {
+    pageviews.samples.push_back(
+        Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
+                m.Name(m.device, key[2])},
+               static_cast<double>(n)));
+  }
+  for (const auto& [key, c] : m.sessions) {
+    const std::vector<std::string> labels = {
+        m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
+        m.Name(m.device, key[2]), m.Name(m.country, key[3])};
+    started.samples.push_back(Sample(labels, static_cast<double>(c.started)));
+    closed.samples.push_back(Sample(labels, static_cast<double>(c.closed)));
+    engaged.samples.push_back(Sample(labels, static_cast<double>(c.engaged)));
+    bounced.samples.push_back(Sample(labels, static_cast<double>(c.bounced)));
+    single_page.samples.push_back(
+        Sample(labels, static_cast<double>(c.single_page)));
+  }
+  for (const auto& [key, c] : m.channels) {
+    const std::vector<std::string> labels = {m.Name(m.site, key[0]),
+                                             m.Name(m.channel, key[1])};
+    new_visitors.samples.push_back(
+        Sample(labels, static_cast<double>(c.new_visitors)));
+    orders.samples.push_back(Sample(labels, static_cast<double>(c.orders)));
+    duration.samples.push_back(HistogramSample(labels, c.duration));
+  }
+  for (const auto& [key, c] : m.goals) {
+    const std::vector<std::string> labels = {
+        m.Name(m.site, key[0]), m.GoalName(key[1]), m.Name(m.channel, key[2])};
+    // "(any)" is a per-session notion only; it has no conversions of its own.
+    if (key[1] != kAnyGoalId) {
+      conversions.samples.push_back(
+          Sample(labels, static_cast<double>(c.conversions)));
+    }
+    converted.samples.push_back(
+        Sample(labels, static_cast<double>(c.sessions_converted)));
+  }
+  for (const auto& [key, micros] : m.revenue_micros) {
+    revenue.samples.push_back(
+        Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
+                m.Name(m.currency, key[2])},
+               static_cast<double>(micros) / 1e6));
+  }
+
+  FamilySnapshot consumed =
+      Family("kpistream_events_consumed_total", kCounter,
+             "Input messages consumed; equals accepted + invalid + late + "
+             "duplicate + bot.",
+             {"topic"});
+  for (const auto& [id, n] : m.consumed) {
+    consumed.samples.push_back(
+        Sample({m.Name(m.topic, id)}, static_cast<double>(n)));
+  }
+  FamilySnapshot invalid =
+      Family("kpistream_events_invalid_total", kCounter,
+             "Input messages rejected as invalid, by reason.", {"reason"});
+  for (const auto& [id, n] : m.invalid) {
+    invalid.samples.push_back(
+        Sample({m.Name(m.reason, id)}, static_cast<double>(n)));
+  }
+  FamilySnapshot late =
+      Family("kpistream_events_late_total", kCounter,
+             "Events too late to change their session, sent to the dead-letter "
+             "topic.",
+             {});
+  late.samples.push_back(Sample({}, static_cast<double>(m.late)));
+  FamilySnapshot duplicate =
+      Family("kpistream_events_duplicate_total", kCounter,
+             "Events dropped as duplicates of an event_id already seen.", {});
+  duplicate.samples.push_back(Sample({}, static_cast<double>(m.duplicate)));
+  FamilySnapshot bot = Family("kpistream_bot_events_total", kCounter,
+                              "Events from bots, excluded from the KPIs.", {});
+  bot.samples.push_back(Sample({}, static_cast<double>(m.bot)));
+  FamilySnapshot overflow =
+      Family("kpistream_label_overflow_total", kCounter,
+             "Label values replaced by \"(other)\" because the label's "
+             "cardinality limit or allowlist did not admit them.",
+             {"label"});
+  for (const LabelLimiter* limiter :
+       {&m.site, &m.channel, &m.device, &m.country, &m.goal, &m.currency,
+        &m.topic, &m.reason}) {
+    overflow.samples.push_back(
+        Sample({limiter->label()}, static_cast<double>(limiter->overflow())));
+  }
+
+  MetricsSnapshot snapshot;
+  for (FamilySnapshot* family : {&events,        &pageviews,
+                                 &started,       &closed,
+                                 &engaged,       &bounced,
+                                 &single_page,   &new_visitors,
+                                 &duration,      &session_pageviews,
+                                 &conversions,   &converted,
+                                 &orders,        &revenue,
+                                 &open_sessions, &consumed,
+                                 &invalid,       &late,
+                                 &duplicate,     &bot,
+                                 &overflow}) {
+    snapshot.push_back(std::move(*family));
+  }
+  SortSamples(&snapshot);
+  return snapshot;
+}
+
+}  // namespace kpistream

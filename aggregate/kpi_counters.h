@@ -5,8 +5,21 @@
 // Every label value that comes from outside (site, goal, currency, country,
 // topic ...) passes through a LabelLimiter: at most `label_values_max`
 // distinct values per label (goal: the configured goals), everything else is
-// "(other)" and counted in kpistream_label_overflow_total{label}. The series
-// count is therefore bounded whatever the input.
+// "(other)" and counted in kpistream_label_overflow_total{label}; empty
+// values are "(not set)". The overflow counter counts lookups, not values: a
+// session of an overflowing site adds one at its start, one per event and one
+// at its close. The series count is bounded whatever the input.
+//
+// When counts appear. Event counters (web_events_total, web_pageviews_total)
+// move with every event, session starts and web_sessions_new_visitor_total
+// with every start. Everything derived from a whole session moves when the
+// session closes: closed/engaged/bounced/single-page, the duration and
+// page-view histograms, and also conversions, converted sessions, orders and
+// revenue — counting conversions from the closed session is what makes an
+// order_id count once per session. web_open_sessions{site} is +1 on start and
+// -1 on close. Once a label combination has been seen, every family sharing
+// its labels exports it (at 0 if nothing happened), so PromQL ratios of those
+// counters never miss a series.
 //
 // Not thread-safe: owned by its shard's thread, which calls Snapshot() to
 // publish a copy.

@@ -13,8 +13,9 @@ namespace kpistream {
 enum class MetricType { kCounter, kGauge, kHistogram };
 
 struct MetricSample {
-  std::vector<std::string> label_values;  // parallel to FamilySnapshot::label_names
-  double value = 0;                       // counter / gauge value; histogram sum
+  // Parallel to FamilySnapshot::label_names.
+  std::vector<std::string> label_values;
+  double value = 0;  // counter / gauge value; histogram sum
   // Histograms only: cumulative-free counts per bucket, parallel to
   // FamilySnapshot::bucket_bounds plus one final +Inf bucket.
   std::vector<uint64_t> bucket_counts;

@@ -1,0 +1,90 @@
+// LabelLimiter: bounds the distinct values of one metric label (SPEC §4), so
+// that a flood of random input values (campaigns, sites, currencies ...)
+// cannot grow the number of exported series.
+//
+// Two policies:
+//   - first come, first admitted (no allowlist): the first `max_values`
+//     distinct values are admitted for the limiter's lifetime;
+//   - allowlist: exactly the listed values are admitted (`max_values` is then
+//     ignored; the list is the bound).
+// Every other value maps to "(other)" and adds one to overflow(). An empty
+// value maps to "(not set)" (GA4's wording) and is never an overflow. The
+// reserved values themselves ("(other)", "(not set)") map to themselves.
+//
+// Each admitted value gets a small dense id (reserved ids first), so that hot
+// counters can be keyed by fixed-size tuples of ids instead of strings; Name()
+// turns an id back into its label value. Lookups do not allocate once a value
+// is admitted. Names stay valid (and ids stable) for the limiter's lifetime.
+//
+// Not thread-safe: owned by one thread. Neither copyable nor movable, because
+// the ids' names point into its own storage.
+#ifndef KPISTREAM_AGGREGATE_LABEL_LIMITER_H_
+#define KPISTREAM_AGGREGATE_LABEL_LIMITER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+
+namespace kpistream {
+
+class LabelLimiter {
+ public:
+  using Id = uint32_t;
+
+  static constexpr absl::string_view kOther = "(other)";
+  static constexpr absl::string_view kNotSet = "(not set)";
+  static constexpr Id kOtherId = 0;
+  static constexpr Id kNotSetId = 1;
+
+  // `label` is the label's name (e.g. "site"), reported with the overflow
+  // count. A negative `max_values` is treated as 0.
+  LabelLimiter(
+      std::string label, int max_values,
+      std::optional<std::vector<std::string>> allowlist = std::nullopt);
+  LabelLimiter(const LabelLimiter&) = delete;
+  LabelLimiter& operator=(const LabelLimiter&) = delete;
+
+  // The id of the label value to use for `value`, admitting it if the policy
+  // allows; kOtherId (and one more overflow) if it does not.
+  Id Intern(absl::string_view value);
+
+  // The label value to use for `value`: the value itself, "(not set)" or
+  // "(other)". Same admission and overflow accounting as Intern().
+  absl::string_view Value(absl::string_view value) {
+    return Name(Intern(value));
+  }
+
+  // The label value of an id returned by Intern(). `id` must be < size().
+  absl::string_view Name(Id id) const { return names_[id]; }
+
+  const std::string& label() const { return label_; }
+  // Lookups answered with "(other)" because the value was not admitted.
+  uint64_t overflow() const { return overflow_; }
+  // Values admitted so far, not counting the reserved ones.
+  size_t admitted() const { return names_.size() - kReserved; }
+  // Ids issued so far, reserved ones included: every id is < size().
+  size_t size() const { return names_.size(); }
+
+ private:
+  static constexpr size_t kReserved = 2;
+
+  Id Admit(absl::string_view value);
+
+  const std::string label_;
+  const size_t max_values_;
+  const bool has_allowlist_;
+  std::deque<std::string> storage_;       // never reallocates its elements
+  std::vector<absl::string_view> names_;  // by id, into storage_ or static
+  absl::flat_hash_map<absl::string_view, Id> ids_;  // keys view names_
+  uint64_t overflow_ = 0;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_LABEL_LIMITER_H_

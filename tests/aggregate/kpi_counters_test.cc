@@ -1,0 +1,498 @@
+// KpiCounters driven through its SessionObserver methods directly, with
+// hand-built sessions: independent of the Sessionizer.
+#include "aggregate/kpi_counters.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+const FamilySnapshot* Find(const MetricsSnapshot& snapshot,
+                           const std::string& name) {
+  for (const FamilySnapshot& family : snapshot) {
+    if (family.name == name) return &family;
+  }
+  return nullptr;
+}
+
+// The sample of `name` whose labels are exactly `labels` (all of them, in the
+// family's order), or null.
+const MetricSample* Get(const MetricsSnapshot& snapshot,
+                        const std::string& name,
+                        const std::vector<std::string>& labels) {
+  const FamilySnapshot* family = Find(snapshot, name);
+  if (family == nullptr) return nullptr;
+  for (const MetricSample& sample : family->samples) {
+    if (sample.label_values == labels) return &sample;
+  }
+  return nullptr;
+}
+
+// Value of the sample with exactly `labels`; -1 when there is none.
+double Value(const MetricsSnapshot& snapshot, const std::string& name,
+             const std::vector<std::string>& labels) {
+  const MetricSample* sample = Get(snapshot, name, labels);
+  return sample == nullptr ? -1 : sample->value;
+}
+
+// Sum over the family's samples whose labels include `filter`.
+double Sum(const MetricsSnapshot& snapshot, const std::string& name,
+           const std::map<std::string, std::string>& filter = {}) {
+  const FamilySnapshot* family = Find(snapshot, name);
+  if (family == nullptr) return -1;
+  double sum = 0;
+  for (const MetricSample& sample : family->samples) {
+    bool match = true;
+    for (const auto& [label, value] : filter) {
+      for (size_t i = 0; i < family->label_names.size(); ++i) {
+        if (family->label_names[i] == label &&
+            sample.label_values[i] != value) {
+          match = false;
+        }
+      }
+    }
+    if (match) sum += sample.value;
+  }
+  return sum;
+}
+
+Event MakeEvent(EventType type, const std::string& site,
+                const std::string& goal = "") {
+  Event event;
+  event.time = kT0;
+  event.type = type;
+  event.site_id = site;
+  event.visitor_id = "v";
+  event.goal = goal;
+  return event;
+}
+
+SessionAttributes Attributes(absl::string_view site, absl::string_view channel,
+                             absl::string_view device,
+                             absl::string_view country, bool new_visitor) {
+  SessionAttributes attributes;
+  attributes.site_id = site;
+  attributes.channel = channel;
+  attributes.device_category = device;
+  attributes.country = country;
+  attributes.new_visitor = new_visitor;
+  return attributes;
+}
+
+ClosedSession Closed(const std::string& site, const std::string& channel,
+                     const std::string& device, const std::string& country,
+                     absl::Duration duration, uint32_t pageviews) {
+  ClosedSession session;
+  session.site_id = site;
+  session.visitor_id = "v";
+  session.channel = channel;
+  session.device_category = device;
+  session.country = country;
+  session.start = kT0;
+  session.end = kT0 + duration;
+  session.pageviews = pageviews;
+  return session;
+}
+
+// Opens and closes one session of `site` whose only event is a page view.
+void OneSession(KpiCounters* counters, const std::string& site,
+                absl::Duration duration, uint32_t pageviews) {
+  const SessionAttributes a = Attributes(site, "Direct", "desktop", "DE", true);
+  const Event pv = MakeEvent(EventType::kPageView, site);
+  counters->OnSessionStarted(a, pv);
+  counters->OnEvent(a, pv);
+  counters->OnSessionClosed(
+      Closed(site, "Direct", "desktop", "DE", duration, pageviews));
+}
+
+TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
+  KpiCounters counters({});
+  const MetricsSnapshot snapshot = counters.Snapshot();
+  std::vector<std::string> names;
+  for (const FamilySnapshot& family : snapshot) {
+    names.push_back(family.name);
+    EXPECT_FALSE(family.help.empty()) << family.name;
+  }
+  EXPECT_THAT(
+      names,
+      ElementsAre(
+          "web_events_total", "web_pageviews_total",
+          "web_sessions_started_total", "web_sessions_closed_total",
+          "web_sessions_engaged_total", "web_sessions_bounced_total",
+          "web_sessions_single_page_total", "web_sessions_new_visitor_total",
+          "web_session_duration_seconds", "web_session_pageviews",
+          "web_conversions_total", "web_sessions_converted_total",
+          "web_orders_total", "web_revenue_total", "web_open_sessions",
+          "kpistream_events_consumed_total", "kpistream_events_invalid_total",
+          "kpistream_events_late_total", "kpistream_events_duplicate_total",
+          "kpistream_bot_events_total", "kpistream_label_overflow_total"));
+
+  auto labels = [&](const std::string& name) {
+    return Find(snapshot, name)->label_names;
+  };
+  const std::vector<std::string> session_labels = {"site", "channel", "device",
+                                                   "country"};
+  EXPECT_THAT(labels("web_events_total"), ElementsAre("site", "type"));
+  EXPECT_THAT(labels("web_pageviews_total"),
+              ElementsAre("site", "channel", "device"));
+  for (const char* name :
+       {"web_sessions_started_total", "web_sessions_closed_total",
+        "web_sessions_engaged_total", "web_sessions_bounced_total",
+        "web_sessions_single_page_total"}) {
+    EXPECT_EQ(labels(name), session_labels) << name;
+  }
+  EXPECT_THAT(labels("web_sessions_new_visitor_total"),
+              ElementsAre("site", "channel"));
+  EXPECT_THAT(labels("web_session_duration_seconds"),
+              ElementsAre("site", "channel"));
+  EXPECT_THAT(labels("web_session_pageviews"), ElementsAre("site"));
+  EXPECT_THAT(labels("web_conversions_total"),
+              ElementsAre("site", "goal", "channel"));
+  EXPECT_THAT(labels("web_sessions_converted_total"),
+              ElementsAre("site", "goal", "channel"));
+  EXPECT_THAT(labels("web_orders_total"), ElementsAre("site", "channel"));
+  EXPECT_THAT(labels("web_revenue_total"),
+              ElementsAre("site", "channel", "currency"));
+  EXPECT_THAT(labels("web_open_sessions"), ElementsAre("site"));
+  EXPECT_THAT(labels("kpistream_events_consumed_total"), ElementsAre("topic"));
+  EXPECT_THAT(labels("kpistream_events_invalid_total"), ElementsAre("reason"));
+  EXPECT_THAT(labels("kpistream_label_overflow_total"), ElementsAre("label"));
+
+  EXPECT_EQ(Find(snapshot, "web_open_sessions")->type, MetricType::kGauge);
+  EXPECT_EQ(Find(snapshot, "web_session_duration_seconds")->type,
+            MetricType::kHistogram);
+  EXPECT_THAT(Find(snapshot, "web_session_duration_seconds")->bucket_bounds,
+              ElementsAre(1, 5, 10, 30, 60, 180, 600, 1800, 3600, 7200, 86400));
+  EXPECT_EQ(Find(snapshot, "web_session_pageviews")->type,
+            MetricType::kHistogram);
+  EXPECT_THAT(Find(snapshot, "web_session_pageviews")->bucket_bounds,
+              ElementsAre(1, 2, 3, 5, 10, 20, 50));
+  EXPECT_EQ(Find(snapshot, "web_events_total")->type, MetricType::kCounter);
+
+  // Unlabelled counters and the overflow counters exist at 0 from the start.
+  EXPECT_EQ(Value(snapshot, "kpistream_events_late_total", {}), 0);
+  EXPECT_EQ(Value(snapshot, "kpistream_events_duplicate_total", {}), 0);
+  EXPECT_EQ(Value(snapshot, "kpistream_bot_events_total", {}), 0);
+  EXPECT_EQ(Find(snapshot, "kpistream_label_overflow_total")->samples.size(),
+            8u);
+  EXPECT_EQ(Sum(snapshot, "kpistream_label_overflow_total"), 0);
+  EXPECT_TRUE(Find(snapshot, "web_events_total")->samples.empty());
+}
+
+TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
+  KpiCounters counters({});
+  const SessionAttributes a =
+      Attributes("shop", "Organic Search", "desktop", "DE", true);
+  const SessionAttributes b =
+      Attributes("shop", "Email", "mobile", "FR", false);
+
+  const Event pv = MakeEvent(EventType::kPageView, "shop");
+  counters.OnSessionStarted(a, pv);
+  counters.OnEvent(a, pv);
+  counters.OnEvent(a, pv);
+  counters.OnEvent(a, MakeEvent(EventType::kConversion, "shop", "signup"));
+  counters.OnEvent(a, MakeEvent(EventType::kEngagement, "shop"));
+  counters.OnSessionStarted(b, pv);
+  counters.OnEvent(b, pv);
+  counters.CountConsumed("web.events", 7);
+  counters.CountConsumed("web.events");
+  counters.CountInvalid("malformed");
+  counters.CountInvalid("malformed");
+  counters.CountInvalid("missing_visitor_id");
+  counters.CountLate();
+  counters.CountDuplicate();
+  counters.CountDuplicate();
+  counters.CountBot();
+
+  MetricsSnapshot open = counters.Snapshot();
+  EXPECT_EQ(Value(open, "web_events_total", {"shop", "page_view"}), 3);
+  EXPECT_EQ(Value(open, "web_events_total", {"shop", "engagement"}), 1);
+  EXPECT_EQ(Value(open, "web_events_total", {"shop", "conversion"}), 1);
+  EXPECT_EQ(Value(open, "web_events_total", {"shop", "custom"}), 0);
+  EXPECT_EQ(
+      Value(open, "web_pageviews_total", {"shop", "Organic Search", "desktop"}),
+      2);
+  EXPECT_EQ(Value(open, "web_pageviews_total", {"shop", "Email", "mobile"}), 1);
+  EXPECT_EQ(Value(open, "web_sessions_started_total",
+                  {"shop", "Organic Search", "desktop", "DE"}),
+            1);
+  EXPECT_EQ(Value(open, "web_sessions_started_total",
+                  {"shop", "Email", "mobile", "FR"}),
+            1);
+  EXPECT_EQ(Value(open, "web_sessions_closed_total",
+                  {"shop", "Email", "mobile", "FR"}),
+            0);
+  EXPECT_EQ(
+      Value(open, "web_sessions_new_visitor_total", {"shop", "Organic Search"}),
+      1);
+  EXPECT_EQ(Value(open, "web_sessions_new_visitor_total", {"shop", "Email"}),
+            0);
+  EXPECT_EQ(Value(open, "web_open_sessions", {"shop"}), 2);
+  // Conversions are counted from the closed session (order_id dedup).
+  EXPECT_EQ(Sum(open, "web_conversions_total"), 0);
+  EXPECT_EQ(Value(open, "kpistream_events_consumed_total", {"web.events"}), 8);
+  EXPECT_EQ(Value(open, "kpistream_events_invalid_total", {"malformed"}), 2);
+  EXPECT_EQ(
+      Value(open, "kpistream_events_invalid_total", {"missing_visitor_id"}), 1);
+  EXPECT_EQ(Value(open, "kpistream_events_late_total", {}), 1);
+  EXPECT_EQ(Value(open, "kpistream_events_duplicate_total", {}), 2);
+  EXPECT_EQ(Value(open, "kpistream_bot_events_total", {}), 1);
+
+  ClosedSession closed_a =
+      Closed("shop", "Organic Search", "desktop", "DE", absl::Seconds(45), 2);
+  closed_a.events = 4;
+  closed_a.engaged = true;
+  closed_a.new_visitor = true;
+  closed_a.conversions = {{"purchase", 2}, {"signup", 1}};
+  closed_a.revenue = {{"EUR", 25500000}, {"USD", 10000000}};
+  closed_a.orders = 2;
+  counters.OnSessionClosed(closed_a);
+  ClosedSession closed_b =
+      Closed("shop", "Email", "mobile", "FR", absl::ZeroDuration(), 1);
+  closed_b.events = 1;
+  closed_b.bounced = true;
+  closed_b.single_page = true;
+  counters.OnSessionClosed(closed_b);
+
+  MetricsSnapshot s = counters.Snapshot();
+  const std::vector<std::string> ka = {"shop", "Organic Search", "desktop",
+                                       "DE"};
+  const std::vector<std::string> kb = {"shop", "Email", "mobile", "FR"};
+  EXPECT_EQ(Value(s, "web_sessions_closed_total", ka), 1);
+  EXPECT_EQ(Value(s, "web_sessions_closed_total", kb), 1);
+  EXPECT_EQ(Value(s, "web_sessions_engaged_total", ka), 1);
+  EXPECT_EQ(Value(s, "web_sessions_engaged_total", kb), 0);
+  EXPECT_EQ(Value(s, "web_sessions_bounced_total", ka), 0);
+  EXPECT_EQ(Value(s, "web_sessions_bounced_total", kb), 1);
+  EXPECT_EQ(Value(s, "web_sessions_single_page_total", ka), 0);
+  EXPECT_EQ(Value(s, "web_sessions_single_page_total", kb), 1);
+  EXPECT_EQ(Value(s, "web_open_sessions", {"shop"}), 0);
+
+  EXPECT_EQ(
+      Value(s, "web_conversions_total", {"shop", "purchase", "Organic Search"}),
+      2);
+  EXPECT_EQ(
+      Value(s, "web_conversions_total", {"shop", "signup", "Organic Search"}),
+      1);
+  EXPECT_EQ(Sum(s, "web_conversions_total"), 3);
+  EXPECT_EQ(Value(s, "web_sessions_converted_total",
+                  {"shop", "purchase", "Organic Search"}),
+            1);
+  EXPECT_EQ(Value(s, "web_sessions_converted_total",
+                  {"shop", "signup", "Organic Search"}),
+            1);
+  EXPECT_EQ(Value(s, "web_sessions_converted_total",
+                  {"shop", "(any)", "Organic Search"}),
+            1);
+  EXPECT_EQ(Sum(s, "web_sessions_converted_total", {{"goal", "(any)"}}), 1);
+  // "(any)" is a session notion: no conversions series of its own.
+  EXPECT_EQ(Sum(s, "web_conversions_total", {{"goal", "(any)"}}), 0);
+  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Organic Search"}), 2);
+  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Email"}), 0);
+  EXPECT_DOUBLE_EQ(
+      Value(s, "web_revenue_total", {"shop", "Organic Search", "EUR"}), 25.5);
+  EXPECT_DOUBLE_EQ(
+      Value(s, "web_revenue_total", {"shop", "Organic Search", "USD"}), 10);
+  EXPECT_EQ(Find(s, "web_revenue_total")->samples.size(), 2u);
+
+  const MetricSample* duration_a =
+      Get(s, "web_session_duration_seconds", {"shop", "Organic Search"});
+  ASSERT_NE(duration_a, nullptr);
+  EXPECT_EQ(duration_a->count, 1u);
+  EXPECT_EQ(duration_a->value, 45);
+  EXPECT_THAT(duration_a->bucket_counts,
+              ElementsAre(0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0));  // le=60
+  const MetricSample* duration_b =
+      Get(s, "web_session_duration_seconds", {"shop", "Email"});
+  ASSERT_NE(duration_b, nullptr);
+  EXPECT_THAT(duration_b->bucket_counts,
+              ElementsAre(1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));  // le=1
+  const MetricSample* pageviews = Get(s, "web_session_pageviews", {"shop"});
+  ASSERT_NE(pageviews, nullptr);
+  EXPECT_EQ(pageviews->count, 2u);
+  EXPECT_EQ(pageviews->value, 3);
+  EXPECT_THAT(pageviews->bucket_counts, ElementsAre(1, 1, 0, 0, 0, 0, 0, 0));
+
+  // Event counters did not move at close.
+  EXPECT_EQ(Sum(s, "web_events_total"), 5);
+  EXPECT_EQ(Sum(s, "web_pageviews_total"), 3);
+  EXPECT_EQ(Sum(s, "kpistream_label_overflow_total"), 0);
+}
+
+TEST(KpiCountersTest, HistogramBoundariesAreInclusive) {
+  KpiCounters counters({});
+  const std::vector<absl::Duration> durations = {
+      absl::ZeroDuration(), absl::Seconds(1),          absl::Milliseconds(1500),
+      absl::Seconds(10),    absl::Milliseconds(10001), absl::Seconds(1800),
+      absl::Hours(24),      absl::Hours(25),
+      absl::Seconds(-3),  // clock skew in the input: counted as 0 s
+  };
+  const std::vector<uint32_t> pageviews = {0, 1, 2, 3, 4, 50, 51, 1000, 20};
+  for (size_t i = 0; i < durations.size(); ++i) {
+    OneSession(&counters, "shop", durations[i], pageviews[i]);
+  }
+  const MetricsSnapshot s = counters.Snapshot();
+  const MetricSample* duration =
+      Get(s, "web_session_duration_seconds", {"shop", "Direct"});
+  ASSERT_NE(duration, nullptr);
+  // Bounds: 1 5 10 30 60 180 600 1800 3600 7200 86400 +Inf
+  EXPECT_THAT(duration->bucket_counts,
+              ElementsAre(3, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 1));
+  EXPECT_EQ(duration->count, 9u);
+  EXPECT_DOUBLE_EQ(duration->value,
+                   0 + 1 + 1.5 + 10 + 10.001 + 1800 + 86400 + 90000 + 0);
+
+  const MetricSample* pv = Get(s, "web_session_pageviews", {"shop"});
+  ASSERT_NE(pv, nullptr);
+  // Bounds: 1 2 3 5 10 20 50 +Inf
+  EXPECT_THAT(pv->bucket_counts, ElementsAre(2, 1, 1, 1, 0, 1, 1, 2));
+  EXPECT_EQ(pv->count, 9u);
+  EXPECT_EQ(pv->value, 0 + 1 + 2 + 3 + 4 + 50 + 51 + 1000 + 20);
+}
+
+TEST(KpiCountersTest, ThousandSitesWithMaxFiftyStayBounded) {
+  KpiCounters::Options options;
+  options.label_values_max = 50;
+  KpiCounters counters(options);
+  for (int i = 0; i < 1000; ++i) {
+    const std::string site = absl::StrCat("site-", i);
+    counters.OnEvent(Attributes(site, "Direct", "desktop", "DE", false),
+                     MakeEvent(EventType::kPageView, site));
+  }
+  const MetricsSnapshot s = counters.Snapshot();
+  std::set<std::string> sites;
+  for (const MetricSample& sample : Find(s, "web_events_total")->samples) {
+    sites.insert(sample.label_values[0]);
+  }
+  EXPECT_EQ(sites.size(), 51u);
+  EXPECT_EQ(sites.count("(other)"), 1u);
+  EXPECT_EQ(sites.count("site-0"), 1u);
+  EXPECT_EQ(sites.count("site-49"), 1u);
+  EXPECT_EQ(sites.count("site-50"), 0u);
+  EXPECT_EQ(Find(s, "web_pageviews_total")->samples.size(), 51u);
+  EXPECT_EQ(Value(s, "web_events_total", {"(other)", "page_view"}), 950);
+  EXPECT_EQ(Value(s, "web_events_total", {"site-7", "page_view"}), 1);
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"site"}), 950);
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"channel"}), 0);
+  EXPECT_EQ(Sum(s, "web_pageviews_total"), 1000);
+}
+
+TEST(KpiCountersTest, OpenSessionsOfOverflowingSitesBalance) {
+  KpiCounters::Options options;
+  options.label_values_max = 1;
+  KpiCounters counters(options);
+  const SessionAttributes a = Attributes("a", "Direct", "desktop", "DE", false);
+  const SessionAttributes b = Attributes("b", "Direct", "desktop", "DE", false);
+  counters.OnSessionStarted(a, MakeEvent(EventType::kPageView, "a"));
+  counters.OnSessionStarted(b, MakeEvent(EventType::kPageView, "b"));
+  EXPECT_EQ(Value(counters.Snapshot(), "web_open_sessions", {"(other)"}), 1);
+  counters.OnSessionClosed(
+      Closed("b", "Direct", "desktop", "DE", absl::Seconds(1), 1));
+  const MetricsSnapshot s = counters.Snapshot();
+  EXPECT_EQ(Value(s, "web_open_sessions", {"a"}), 1);
+  EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), 0);
+}
+
+TEST(KpiCountersTest, GoalsOutsideTheAllowlistAreOther) {
+  KpiCounters::Options options;
+  options.goals = {"signup", "purchase"};
+  KpiCounters counters(options);
+  ClosedSession session =
+      Closed("shop", "Email", "desktop", "DE", absl::Seconds(30), 1);
+  session.engaged = true;
+  session.conversions = {{"newsletter", 1}, {"purchase", 1}, {"whitepaper", 3}};
+  counters.OnSessionClosed(session);
+  ClosedSession other_only =
+      Closed("shop", "Email", "desktop", "DE", absl::Seconds(30), 1);
+  other_only.conversions = {{"newsletter", 2}};
+  counters.OnSessionClosed(other_only);
+
+  const MetricsSnapshot s = counters.Snapshot();
+  EXPECT_EQ(Value(s, "web_conversions_total", {"shop", "(other)", "Email"}), 6);
+  EXPECT_EQ(Value(s, "web_conversions_total", {"shop", "purchase", "Email"}),
+            1);
+  EXPECT_EQ(Sum(s, "web_conversions_total", {{"goal", "newsletter"}}), 0);
+  // A session converts once for "(other)", however many such goals it hit.
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "(other)", "Email"}),
+      2);
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "purchase", "Email"}),
+      1);
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "(any)", "Email"}), 2);
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"goal"}), 3);
+  std::set<std::string> goals;
+  for (const MetricSample& sample : Find(s, "web_conversions_total")->samples) {
+    goals.insert(sample.label_values[1]);
+  }
+  EXPECT_THAT(goals, ElementsAre("(other)", "purchase"));
+}
+
+TEST(KpiCountersTest, SessionWithoutConversionsHasNoConvertedSeries) {
+  KpiCounters counters({});
+  OneSession(&counters, "shop", absl::Seconds(3), 1);
+  const MetricsSnapshot s = counters.Snapshot();
+  EXPECT_TRUE(Find(s, "web_sessions_converted_total")->samples.empty());
+  EXPECT_TRUE(Find(s, "web_conversions_total")->samples.empty());
+}
+
+TEST(KpiCountersTest, EmptyLabelValuesAreNotSet) {
+  KpiCounters counters({});
+  const SessionAttributes a = Attributes("shop", "", "", "", false);
+  counters.OnSessionStarted(a, MakeEvent(EventType::kPageView, "shop"));
+  ClosedSession session = Closed("shop", "", "", "", absl::Seconds(1), 1);
+  session.revenue = {{"", 1000000}};
+  counters.OnSessionClosed(session);
+  const MetricsSnapshot s = counters.Snapshot();
+  EXPECT_EQ(Value(s, "web_sessions_started_total",
+                  {"shop", "(not set)", "(not set)", "(not set)"}),
+            1);
+  EXPECT_EQ(Value(s, "web_revenue_total", {"shop", "(not set)", "(not set)"}),
+            1);
+  EXPECT_EQ(Sum(s, "kpistream_label_overflow_total"), 0);
+}
+
+TEST(KpiCountersTest, RevenueCounterNeverDecreases) {
+  KpiCounters counters({});
+  ClosedSession sale =
+      Closed("shop", "Email", "desktop", "DE", absl::Seconds(1), 1);
+  sale.revenue = {{"EUR", 5000000}};
+  counters.OnSessionClosed(sale);
+  ClosedSession refund = sale;
+  refund.revenue = {{"EUR", -2000000}};
+  counters.OnSessionClosed(refund);
+  EXPECT_EQ(
+      Value(counters.Snapshot(), "web_revenue_total", {"shop", "Email", "EUR"}),
+      5);
+}
+
+TEST(KpiCountersTest, SamplesAreSortedByLabelValues) {
+  KpiCounters counters({});
+  for (const char* site : {"zeta", "alpha", "mid"}) {
+    counters.OnEvent(Attributes(site, "Direct", "desktop", "DE", false),
+                     MakeEvent(EventType::kPageView, site));
+  }
+  const MetricsSnapshot s = counters.Snapshot();
+  std::vector<std::string> sites;
+  for (const MetricSample& sample : Find(s, "web_pageviews_total")->samples) {
+    sites.push_back(sample.label_values[0]);
+  }
+  EXPECT_THAT(sites, ElementsAreArray({"alpha", "mid", "zeta"}));
+}
+
+}  // namespace
+}  // namespace kpistream

@@ -1,0 +1,90 @@
+#include "aggregate/label_limiter.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+TEST(LabelLimiterTest, AdmitsFirstValuesThenOther) {
+  LabelLimiter limiter("site", 2);
+  EXPECT_EQ(limiter.Value("a"), "a");
+  EXPECT_EQ(limiter.Value("b"), "b");
+  EXPECT_EQ(limiter.Value("c"), "(other)");
+  EXPECT_EQ(limiter.Value("a"), "a");  // admitted values stay admitted
+  EXPECT_EQ(limiter.Value("d"), "(other)");
+  EXPECT_EQ(limiter.Value("c"), "(other)");
+  EXPECT_EQ(limiter.admitted(), 2u);
+  EXPECT_EQ(limiter.overflow(), 3u);
+  EXPECT_EQ(limiter.label(), "site");
+}
+
+TEST(LabelLimiterTest, EmptyIsNotSetAndNeverOverflows) {
+  LabelLimiter limiter("country", 0);
+  EXPECT_EQ(limiter.Value(""), "(not set)");
+  EXPECT_EQ(limiter.Intern(""), LabelLimiter::kNotSetId);
+  EXPECT_EQ(limiter.overflow(), 0u);
+  EXPECT_EQ(limiter.Value("DE"), "(other)");
+  EXPECT_EQ(limiter.overflow(), 1u);
+}
+
+TEST(LabelLimiterTest, ReservedValuesMapToThemselves) {
+  LabelLimiter limiter("channel", 1);
+  EXPECT_EQ(limiter.Intern("(other)"), LabelLimiter::kOtherId);
+  EXPECT_EQ(limiter.Intern("(not set)"), LabelLimiter::kNotSetId);
+  EXPECT_EQ(limiter.admitted(), 0u);
+  EXPECT_EQ(limiter.overflow(), 0u);
+}
+
+TEST(LabelLimiterTest, AllowlistAdmitsExactlyTheList) {
+  LabelLimiter limiter("goal", 1,
+                       std::vector<std::string>{"signup", "lead", "purchase"});
+  EXPECT_EQ(limiter.Value("purchase"), "purchase");
+  EXPECT_EQ(limiter.Value("signup"), "signup");
+  EXPECT_EQ(limiter.Value("lead"), "lead");  // max_values does not apply
+  EXPECT_EQ(limiter.Value("newsletter"), "(other)");
+  EXPECT_EQ(limiter.Value("Signup"), "(other)");  // case-sensitive
+  EXPECT_EQ(limiter.overflow(), 2u);
+  EXPECT_EQ(limiter.admitted(), 3u);
+}
+
+TEST(LabelLimiterTest, EmptyAllowlistAdmitsNothing) {
+  LabelLimiter limiter("goal", 50, std::vector<std::string>{});
+  EXPECT_EQ(limiter.Value("signup"), "(other)");
+  EXPECT_EQ(limiter.overflow(), 1u);
+}
+
+TEST(LabelLimiterTest, IdsAreDenseStableAndNamesOutliveTheInput) {
+  LabelLimiter limiter("site", 100);
+  std::vector<LabelLimiter::Id> ids;
+  for (int i = 0; i < 100; ++i) {
+    std::string value = absl::StrCat("site-with-a-long-name-", i);
+    ids.push_back(limiter.Intern(value));
+  }  // `value` is gone; the names live in the limiter
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(ids[i], static_cast<LabelLimiter::Id>(i + 2));
+    EXPECT_EQ(limiter.Name(ids[i]), absl::StrCat("site-with-a-long-name-", i));
+    EXPECT_EQ(limiter.Intern(absl::StrCat("site-with-a-long-name-", i)),
+              ids[i]);
+  }
+  EXPECT_EQ(limiter.size(), 102u);
+  EXPECT_EQ(limiter.overflow(), 0u);
+}
+
+TEST(LabelLimiterTest, ThousandValuesWithMaxFifty) {
+  LabelLimiter limiter("site", 50);
+  for (int i = 0; i < 1000; ++i) limiter.Intern(absl::StrCat("s", i));
+  EXPECT_EQ(limiter.admitted(), 50u);
+  EXPECT_EQ(limiter.overflow(), 950u);
+}
+
+TEST(LabelLimiterTest, NegativeMaxAdmitsNothing) {
+  LabelLimiter limiter("site", -1);
+  EXPECT_EQ(limiter.Value("a"), "(other)");
+}
+
+}  // namespace
+}  // namespace kpistream
