@@ -1,1 +1,553 @@
-// Being written; see the matching header.
+#include "config/config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
+
+namespace kpistream {
+
+std::string ConfigError::ToString(absl::string_view file) const {
+  std::string out(file);
+  if (line > 0) absl::StrAppend(&out, ":", line);
+  if (line > 0 && column > 0) absl::StrAppend(&out, ":", column);
+  absl::StrAppend(&out, ": ");
+  if (!key.empty()) absl::StrAppend(&out, key, ": ");
+  absl::StrAppend(&out, message);
+  return out;
+}
+
+absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
+  const std::string original(text);
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected a duration with a unit like 250ms, 30s, 5m, 1h, 1d, got \"",
+        original, "\""));
+  };
+  text = absl::StripAsciiWhitespace(text);
+  if (text.empty()) return bad();
+  absl::Duration total = absl::ZeroDuration();
+  while (!text.empty()) {
+    size_t digits = 0;
+    while (digits < text.size() && absl::ascii_isdigit(text[digits])) ++digits;
+    if (digits == 0) return bad();
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(text.substr(0, digits), &n)) return bad();
+    text.remove_prefix(digits);
+    size_t unit_len = 0;
+    while (unit_len < text.size() && absl::ascii_isalpha(text[unit_len])) {
+      ++unit_len;
+    }
+    const absl::string_view unit = text.substr(0, unit_len);
+    text.remove_prefix(unit_len);
+    if (unit == "ms") {
+      total += absl::Milliseconds(n);
+    } else if (unit == "s") {
+      total += absl::Seconds(n);
+    } else if (unit == "m") {
+      total += absl::Minutes(n);
+    } else if (unit == "h") {
+      total += absl::Hours(n);
+    } else if (unit == "d") {
+      total += absl::Hours(24 * n);
+    } else {
+      return bad();
+    }
+  }
+  return total;
+}
+
+absl::Status ParseListenAddress(absl::string_view address, std::string* host,
+                                int* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected host:port (e.g. 127.0.0.1:9464), got \"", address, "\""));
+  }
+  int p = -1;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 || p > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad port in \"", address, "\" (0..65535)"));
+  }
+  if (host) *host = std::string(address.substr(0, colon));
+  if (port) *port = p;
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Walks a YAML document, collecting every error with its key path and mark.
+class Parser {
+ public:
+  explicit Parser(ConfigResult* result) : result_(result) {}
+
+  void Error(const std::string& key, const YAML::Node& node,
+             const std::string& message) {
+    ConfigError e;
+    e.key = key;
+    e.message = message;
+    if (node.IsDefined()) {
+      const YAML::Mark mark = node.Mark();
+      if (mark.line >= 0) {
+        e.line = mark.line + 1;
+        e.column = mark.column + 1;
+      }
+    }
+    result_->errors.push_back(std::move(e));
+  }
+
+  // Reports keys of `map` not in `known`. Returns false if `map` is not a map.
+  bool CheckMap(const std::string& key, const YAML::Node& map,
+                const std::set<std::string>& known) {
+    if (!map.IsMap()) {
+      Error(key, map, "expected a mapping");
+      return false;
+    }
+    for (const auto& entry : map) {
+      const std::string name = entry.first.Scalar();
+      if (known.count(name)) continue;
+      std::string hint;
+      for (const std::string& k : known) {
+        if (EditDistance(k, name) <= 2)
+          hint = absl::StrCat(" (did you mean \"", k, "\"?)");
+      }
+      Error(Join(key, name), entry.first,
+            absl::StrCat("unknown key \"", name, "\"", hint,
+                         "; known: ", absl::StrJoin(known, ", ")));
+    }
+    return true;
+  }
+
+  static std::string Join(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : absl::StrCat(parent, ".", key);
+  }
+
+  bool String(const std::string& key, const YAML::Node& node,
+              std::string* out) {
+    if (!node.IsScalar()) {
+      Error(key, node, "expected a string");
+      return false;
+    }
+    *out = node.Scalar();
+    return true;
+  }
+
+  void Bool(const std::string& key, const YAML::Node& node, bool* out) {
+    const std::string v =
+        node.IsScalar() ? absl::AsciiStrToLower(node.Scalar()) : "";
+    if (v == "true" || v == "yes" || v == "on") {
+      *out = true;
+    } else if (v == "false" || v == "no" || v == "off") {
+      *out = false;
+    } else {
+      Error(key, node, "expected true or false");
+    }
+  }
+
+  void Int(const std::string& key, const YAML::Node& node, int lo, int hi,
+           int* out) {
+    int v = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
+      Error(key, node, "expected a whole number");
+      return;
+    }
+    if (v < lo || v > hi) {
+      Error(key, node,
+            absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
+      return;
+    }
+    *out = v;
+  }
+
+  void Duration(const std::string& key, const YAML::Node& node, bool allow_zero,
+                absl::Duration* out) {
+    if (!node.IsScalar()) {
+      Error(key, node, "expected a duration like 30s, 5m, 1h, 1d");
+      return;
+    }
+    auto d = ParseDurationString(node.Scalar());
+    if (!d.ok()) {
+      Error(key, node, std::string(d.status().message()));
+      return;
+    }
+    if (*d < absl::ZeroDuration() ||
+        (!allow_zero && *d == absl::ZeroDuration())) {
+      Error(key, node,
+            allow_zero ? "must not be negative" : "must be greater than 0");
+      return;
+    }
+    *out = *d;
+  }
+
+  template <typename E>
+  void Enum(const std::string& key, const YAML::Node& node,
+            const std::vector<std::pair<std::string, E>>& values, E* out) {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : values) {
+      names.push_back(name);
+      if (node.IsScalar() && node.Scalar() == name) {
+        *out = value;
+        return;
+      }
+    }
+    Error(key, node,
+          absl::StrCat("expected one of ", absl::StrJoin(names, " | "),
+                       node.IsScalar()
+                           ? absl::StrCat(", got \"", node.Scalar(), "\"")
+                           : ""));
+  }
+
+  // Expands ${VAR} from the environment; the value is never echoed.
+  bool Expand(const std::string& key, const YAML::Node& node,
+              std::string* value) {
+    std::string out;
+    size_t pos = 0;
+    while (true) {
+      size_t start = value->find("${", pos);
+      if (start == std::string::npos) break;
+      size_t end = value->find('}', start);
+      if (end == std::string::npos) {
+        Error(key, node, "unterminated ${ in value");
+        return false;
+      }
+      const std::string var = value->substr(start + 2, end - start - 2);
+      const char* env = std::getenv(var.c_str());
+      if (env == nullptr) {
+        Error(key, node,
+              absl::StrCat("environment variable ", var, " is not set"));
+        return false;
+      }
+      out.append(*value, pos, start - pos);
+      out.append(env);
+      pos = end + 1;
+    }
+    out.append(*value, pos, std::string::npos);
+    *value = std::move(out);
+    return true;
+  }
+
+  static bool ValidTopic(const std::string& t) {
+    if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
+    for (char c : t) {
+      if (!(absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'))
+        return false;
+    }
+    return true;
+  }
+
+  void Topic(const std::string& key, const YAML::Node& node, std::string* out) {
+    std::string t;
+    if (!String(key, node, &t)) return;
+    if (!ValidTopic(t)) {
+      Error(key, node,
+            absl::StrCat("\"", t,
+                         "\" is not a valid Kafka topic name "
+                         "([a-zA-Z0-9._-], at most 249 characters)"));
+      return;
+    }
+    *out = t;
+  }
+
+  static int EditDistance(const std::string& a, const std::string& b) {
+    std::vector<int> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
+    for (size_t i = 1; i <= a.size(); ++i) {
+      int prev = row[0];
+      row[0] = static_cast<int>(i);
+      for (size_t j = 1; j <= b.size(); ++j) {
+        int cur = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                           prev + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        prev = cur;
+      }
+    }
+    return row[b.size()];
+  }
+
+  void Parse(const YAML::Node& root) {
+    Config& c = result_->config;
+    if (root.IsNull()) {
+      Error("", root, "the config is empty");
+      return;
+    }
+    if (!CheckMap("", root,
+                  {"kafka", "inputs", "outputs", "processing", "sessions",
+                   "metrics", "goals", "funnels", "targets"})) {
+      return;
+    }
+    if (const YAML::Node k = root["kafka"]) {
+      if (CheckMap("kafka", k, {"brokers", "group_id", "properties"})) {
+        if (k["brokers"] &&
+            String("kafka.brokers", k["brokers"], &c.kafka.brokers)) {
+          Expand("kafka.brokers", k["brokers"], &c.kafka.brokers);
+          if (c.kafka.brokers.empty())
+            Error("kafka.brokers", k["brokers"], "must not be empty");
+        }
+        if (k["group_id"]) {
+          String("kafka.group_id", k["group_id"], &c.kafka.group_id);
+          if (c.kafka.group_id.empty())
+            Error("kafka.group_id", k["group_id"], "must not be empty");
+        }
+        if (const YAML::Node p = k["properties"]) {
+          if (p.IsNull()) {
+          } else if (!p.IsMap()) {
+            Error("kafka.properties", p,
+                  "expected a mapping of librdkafka properties");
+          } else {
+            for (const auto& entry : p) {
+              const std::string name = entry.first.Scalar();
+              const std::string key = absl::StrCat("kafka.properties.", name);
+              std::string value;
+              if (!entry.second.IsScalar()) {
+                Error(key, entry.second, "expected a scalar value");
+                continue;
+              }
+              value = entry.second.Scalar();
+              if (Expand(key, entry.second, &value))
+                c.kafka.properties[name] = value;
+            }
+          }
+        }
+      }
+    }
+    if (const YAML::Node inputs = root["inputs"]) {
+      if (!inputs.IsSequence()) {
+        Error("inputs", inputs, "expected a list of inputs");
+      } else {
+        std::set<std::string> seen;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          const std::string key = absl::StrCat("inputs[", i, "]");
+          const YAML::Node in = inputs[i];
+          if (!CheckMap(key, in, {"topic", "kind", "format", "site"})) continue;
+          InputConfig input;
+          if (!in["topic"]) {
+            Error(key + ".topic", in, "is required");
+          } else {
+            Topic(key + ".topic", in["topic"], &input.topic);
+            if (!input.topic.empty() && !seen.insert(input.topic).second) {
+              Error(
+                  key + ".topic", in["topic"],
+                  absl::StrCat("topic \"", input.topic, "\" is listed twice"));
+            }
+          }
+          if (in["kind"]) {
+            Enum<InputKind>(key + ".kind", in["kind"],
+                            {{"events", InputKind::kEvents},
+                             {"ad_cost", InputKind::kAdCost}},
+                            &input.kind);
+          }
+          if (in["format"]) {
+            Enum<InputFormat>(key + ".format", in["format"],
+                              {{"protobuf", InputFormat::kProtobuf},
+                               {"json", InputFormat::kJson},
+                               {"combined_log", InputFormat::kCombinedLog}},
+                              &input.format);
+          }
+          if (in["site"]) String(key + ".site", in["site"], &input.site);
+          if (input.format == InputFormat::kCombinedLog && input.site.empty()) {
+            Error(key + ".site", in,
+                  "is required with format: combined_log (its lines carry no "
+                  "site)");
+          }
+          if (input.kind == InputKind::kAdCost &&
+              input.format == InputFormat::kCombinedLog) {
+            Error(key + ".format", in["format"],
+                  "ad_cost inputs are protobuf or json");
+          }
+          c.inputs.push_back(std::move(input));
+        }
+      }
+    }
+    if (c.inputs.empty() && result_->errors.empty()) {
+      Error("inputs", root["inputs"], "at least one input topic is required");
+    }
+    if (const YAML::Node o = root["outputs"]) {
+      if (CheckMap("outputs", o, {"sessions", "kpi", "deadletter"})) {
+        auto output = [&](const char* name, OutputConfig* out,
+                          std::set<std::string> keys) {
+          const YAML::Node n = o[name];
+          if (!n) return;
+          const std::string key = absl::StrCat("outputs.", name);
+          if (!CheckMap(key, n, keys)) return;
+          if (n["topic"]) Topic(key + ".topic", n["topic"], &out->topic);
+          if (n["format"]) {
+            Enum<OutputFormat>(key + ".format", n["format"],
+                               {{"protobuf", OutputFormat::kProtobuf},
+                                {"json", OutputFormat::kJson}},
+                               &out->format);
+          }
+          if (n["window"])
+            Duration(key + ".window", n["window"], false, &out->window);
+          if (n["enabled"]) Bool(key + ".enabled", n["enabled"], &out->enabled);
+        };
+        output("sessions", &c.sessions_output, {"topic", "format", "enabled"});
+        output("kpi", &c.kpi_output, {"topic", "format", "window", "enabled"});
+        output("deadletter", &c.deadletter_output, {"topic"});
+      }
+    }
+    if (const YAML::Node p = root["processing"]) {
+      if (CheckMap(
+              "processing", p,
+              {"guarantee", "max_out_of_orderness", "allowed_lateness",
+               "idle_partition_timeout", "dedup_horizon", "max_future_skew"})) {
+        ProcessingConfig& pc = c.processing;
+        if (p["guarantee"]) {
+          Enum<Guarantee>("processing.guarantee", p["guarantee"],
+                          {{"exactly_once", Guarantee::kExactlyOnce},
+                           {"at_least_once", Guarantee::kAtLeastOnce}},
+                          &pc.guarantee);
+        }
+        if (p["max_out_of_orderness"])
+          Duration("processing.max_out_of_orderness", p["max_out_of_orderness"],
+                   true, &pc.max_out_of_orderness);
+        if (p["allowed_lateness"])
+          Duration("processing.allowed_lateness", p["allowed_lateness"], true,
+                   &pc.allowed_lateness);
+        if (p["idle_partition_timeout"])
+          Duration("processing.idle_partition_timeout",
+                   p["idle_partition_timeout"], false,
+                   &pc.idle_partition_timeout);
+        if (p["dedup_horizon"])
+          Duration("processing.dedup_horizon", p["dedup_horizon"], true,
+                   &pc.dedup_horizon);
+        if (p["max_future_skew"])
+          Duration("processing.max_future_skew", p["max_future_skew"], true,
+                   &pc.max_future_skew);
+      }
+    }
+    if (const YAML::Node s = root["sessions"]) {
+      if (CheckMap("sessions", s,
+                   {"inactivity_timeout", "max_length", "engaged_min_duration",
+                    "engaged_min_pageviews", "split_at_midnight",
+                    "split_on_campaign_change"})) {
+        SessionsConfig& sc = c.sessions;
+        if (s["inactivity_timeout"])
+          Duration("sessions.inactivity_timeout", s["inactivity_timeout"],
+                   false, &sc.inactivity_timeout);
+        if (s["max_length"])
+          Duration("sessions.max_length", s["max_length"], false,
+                   &sc.max_length);
+        if (s["engaged_min_duration"])
+          Duration("sessions.engaged_min_duration", s["engaged_min_duration"],
+                   true, &sc.engaged_min_duration);
+        if (s["engaged_min_pageviews"])
+          Int("sessions.engaged_min_pageviews", s["engaged_min_pageviews"], 1,
+              1000, &sc.engaged_min_pageviews);
+        if (s["split_at_midnight"])
+          Bool("sessions.split_at_midnight", s["split_at_midnight"],
+               &sc.split_at_midnight);
+        if (s["split_on_campaign_change"])
+          Bool("sessions.split_on_campaign_change",
+               s["split_on_campaign_change"], &sc.split_on_campaign_change);
+        if (sc.max_length < sc.inactivity_timeout) {
+          Error("sessions.max_length", s["max_length"] ? s["max_length"] : s,
+                "must not be shorter than sessions.inactivity_timeout");
+        }
+      }
+    }
+    if (const YAML::Node m = root["metrics"]) {
+      if (CheckMap("metrics", m, {"listen", "label_values_max"})) {
+        if (m["listen"] &&
+            String("metrics.listen", m["listen"], &c.metrics.listen)) {
+          absl::Status st =
+              ParseListenAddress(c.metrics.listen, nullptr, nullptr);
+          if (!st.ok())
+            Error("metrics.listen", m["listen"], std::string(st.message()));
+        }
+        if (m["label_values_max"])
+          Int("metrics.label_values_max", m["label_values_max"], 1, 10000,
+              &c.metrics.label_values_max);
+      }
+    }
+    if (const YAML::Node g = root["goals"]) {
+      if (!g.IsSequence()) {
+        Error("goals", g, "expected a list of goal names");
+      } else {
+        c.goals.clear();
+        std::set<std::string> seen;
+        for (size_t i = 0; i < g.size(); ++i) {
+          const std::string key = absl::StrCat("goals[", i, "]");
+          std::string goal;
+          if (!String(key, g[i], &goal)) continue;
+          bool ok = !goal.empty();
+          for (char ch : goal) {
+            if (!(absl::ascii_islower(ch) || absl::ascii_isdigit(ch) ||
+                  ch == '_'))
+              ok = false;
+          }
+          if (!ok) {
+            Error(
+                key, g[i],
+                absl::StrCat("goal names are [a-z0-9_]+, got \"", goal, "\""));
+          } else if (!seen.insert(goal).second) {
+            Error(key, g[i],
+                  absl::StrCat("goal \"", goal, "\" is listed twice"));
+          } else {
+            c.goals.push_back(goal);
+          }
+        }
+        if (c.goals.empty() && g.size() == 0)
+          Error("goals", g, "list at least one goal");
+      }
+    }
+    for (const char* later : {"funnels", "targets"}) {
+      const YAML::Node n = root[later];
+      if (!n || n.IsNull()) continue;
+      if (!n.IsSequence()) {
+        Error(later, n, "expected a list");
+      } else if (n.size() > 0) {
+        Error(later, n,
+              absl::StrCat(later, " are not supported by this version yet"));
+      }
+    }
+  }
+
+ private:
+  ConfigResult* result_;
+};
+
+}  // namespace
+
+ConfigResult ParseConfig(absl::string_view yaml_text) {
+  ConfigResult result;
+  Parser parser(&result);
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml_text));
+    parser.Parse(root);
+  } catch (const YAML::Exception& e) {
+    ConfigError error;
+    error.message = absl::StrCat("YAML syntax error: ", e.msg);
+    if (e.mark.line >= 0) {
+      error.line = e.mark.line + 1;
+      error.column = e.mark.column + 1;
+    }
+    result.errors.push_back(std::move(error));
+  }
+  return result;
+}
+
+ConfigResult LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    ConfigResult result;
+    result.errors.push_back(
+        {"", 0, 0,
+         absl::StrCat("cannot read config file: ", std::strerror(errno))});
+    return result;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str());
+}
+
+}  // namespace kpistream
