@@ -1,1 +1,169 @@
-// Being written; see the matching header.
+#include "ingest/event_decoder.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "kpistream/v1/web_event.pb.h"
+
+namespace kpistream {
+namespace {
+
+constexpr int64_t kMinSeconds = -62135596800LL;  // 0001-01-01T00:00:00Z
+constexpr int64_t kMaxSeconds = 253402300799LL;  // 9999-12-31T23:59:59Z
+
+DecodeResult Invalid(absl::string_view reason, std::string detail) {
+  return DecodeResult{false, reason, std::move(detail)};
+}
+
+// Moves a string out of a message field: no copy.
+void Take(std::string* field, std::string* out) { out->swap(*field); }
+
+std::string NormalizeDevice(absl::string_view device) {
+  std::string lower = absl::AsciiStrToLower(device);
+  if (lower == "desktop" || lower == "mobile" || lower == "tablet")
+    return lower;
+  return "(other)";
+}
+
+}  // namespace
+
+const std::vector<absl::string_view>& InvalidReasons() {
+  static const auto* reasons = new std::vector<absl::string_view>{
+      "malformed",          "missing_site_id",   "missing_visitor_id",
+      "missing_event_time", "missing_type",      "missing_goal",
+      "future_event_time",  "unsupported_format"};
+  return *reasons;
+}
+
+struct EventDecoder::Impl {
+  InputFormat format;
+  absl::Duration max_future_skew;
+  std::string default_site;
+  v1::WebEvent message;
+  google::protobuf::util::JsonParseOptions json_options;
+};
+
+EventDecoder::EventDecoder(InputFormat format, absl::Duration max_future_skew,
+                           std::string default_site)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->format = format;
+  impl_->max_future_skew = max_future_skew;
+  impl_->default_site = std::move(default_site);
+  impl_->json_options.ignore_unknown_fields = true;
+}
+
+EventDecoder::~EventDecoder() = default;
+
+DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
+                                  Event* event) {
+  v1::WebEvent& m = impl_->message;
+  m.Clear();
+  switch (impl_->format) {
+    case InputFormat::kProtobuf:
+      if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return Invalid("malformed", "not a valid protobuf WebEvent");
+      }
+      break;
+    case InputFormat::kJson: {
+      auto status = google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(bytes.data(), bytes.size()), &m,
+          impl_->json_options);
+      if (!status.ok()) {
+        return Invalid("malformed", absl::StrCat("not a valid JSON WebEvent: ",
+                                                 status.message().as_string()));
+      }
+      break;
+    }
+    case InputFormat::kCombinedLog:
+      return Invalid("unsupported_format",
+                     "combined_log input is not supported by this version");
+  }
+
+  if (m.site_id().empty()) {
+    if (impl_->default_site.empty()) {
+      return Invalid("missing_site_id", "site_id is empty");
+    }
+    m.set_site_id(impl_->default_site);
+  }
+  if (m.visitor_id().empty()) {
+    return Invalid("missing_visitor_id", "visitor_id is empty");
+  }
+  if (!m.has_event_time() ||
+      (m.event_time().seconds() == 0 && m.event_time().nanos() == 0)) {
+    return Invalid("missing_event_time", "event_time is not set");
+  }
+  const int64_t seconds = m.event_time().seconds();
+  const int32_t nanos = m.event_time().nanos();
+  if (seconds < kMinSeconds || seconds > kMaxSeconds || nanos < 0 ||
+      nanos >= 1000000000) {
+    return Invalid("malformed", "event_time is out of range");
+  }
+  const absl::Time time =
+      absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
+  EventType type;
+  switch (m.type()) {
+    case v1::PAGE_VIEW:
+      type = EventType::kPageView;
+      break;
+    case v1::ENGAGEMENT:
+      type = EventType::kEngagement;
+      break;
+    case v1::CONVERSION:
+      type = EventType::kConversion;
+      break;
+    case v1::CUSTOM:
+      type = EventType::kCustom;
+      break;
+    default:
+      return Invalid("missing_type", "type is unset or unknown");
+  }
+  if (type == EventType::kConversion && m.conversion().goal().empty()) {
+    return Invalid("missing_goal", "a CONVERSION event needs conversion.goal");
+  }
+  if (time > now + impl_->max_future_skew) {
+    return Invalid("future_event_time",
+                   absl::StrCat("event_time ", absl::FormatTime(time),
+                                " is ahead of now by more than ",
+                                absl::FormatDuration(impl_->max_future_skew)));
+  }
+
+  event->time = time;
+  event->type = type;
+  event->session_number = m.session_number();
+  Take(m.mutable_event_id(), &event->event_id);
+  Take(m.mutable_site_id(), &event->site_id);
+  Take(m.mutable_visitor_id(), &event->visitor_id);
+  Take(m.mutable_user_id(), &event->user_id);
+  Take(m.mutable_page_url(), &event->page_url);
+  Take(m.mutable_referrer(), &event->referrer);
+  Take(m.mutable_utm_source(), &event->utm_source);
+  Take(m.mutable_utm_medium(), &event->utm_medium);
+  Take(m.mutable_utm_campaign(), &event->utm_campaign);
+  Take(m.mutable_click_id(), &event->click_id);
+  Take(m.mutable_user_agent(), &event->user_agent);
+  event->device_category = NormalizeDevice(m.device_category());
+  const std::string& country = m.country();
+  if (country.size() == 2 && absl::ascii_isalpha(country[0]) &&
+      absl::ascii_isalpha(country[1])) {
+    event->country = absl::AsciiStrToUpper(country);
+  } else {
+    event->country = "(other)";
+  }
+  if (type == EventType::kConversion) {
+    v1::Conversion* c = m.mutable_conversion();
+    Take(c->mutable_goal(), &event->goal);
+    Take(c->mutable_order_id(), &event->order_id);
+    event->currency = absl::AsciiStrToUpper(c->currency());
+    event->value_micros = c->value_micros();
+  } else {
+    event->goal.clear();
+    event->order_id.clear();
+    event->currency.clear();
+    event->value_micros = 0;
+  }
+  return DecodeResult{true, {}, {}};
+}
+
+}  // namespace kpistream

@@ -11,8 +11,8 @@ absl::Status ApplyKafkaProperties(
     const std::map<std::string, std::string>& properties) {
   char err[512];
   for (const auto& [key, value] : properties) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err,
-                          sizeof(err)) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
       return absl::InvalidArgumentError(
           absl::StrCat("kafka property \"", key, "\": ", err));
     }
@@ -85,8 +85,9 @@ absl::StatusOr<std::unique_ptr<KafkaSource>> KafkaSource::Create(
   if (status.ok()) status = ApplyKafkaProperties(conf, options.properties);
   // Offsets are the engine's business: never auto-committed.
   if (status.ok()) {
-    status = ApplyKafkaProperties(conf, {{"enable.auto.commit", "false"},
-                                         {"enable.auto.offset.store", "false"}});
+    status =
+        ApplyKafkaProperties(conf, {{"enable.auto.commit", "false"},
+                                    {"enable.auto.offset.store", "false"}});
   }
   if (!status.ok()) {
     rd_kafka_conf_destroy(conf);
@@ -102,8 +103,8 @@ absl::StatusOr<std::unique_ptr<KafkaSource>> KafkaSource::Create(
   }
   rd_kafka_poll_set_consumer(source->rk_);
   source->queue_ = rd_kafka_queue_get_consumer(source->rk_);
-  rd_kafka_topic_partition_list_t* topics =
-      rd_kafka_topic_partition_list_new(static_cast<int>(options.topics.size()));
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(
+      static_cast<int>(options.topics.size()));
   for (const std::string& topic : options.topics) {
     rd_kafka_topic_partition_list_add(topics, topic.c_str(),
                                       RD_KAFKA_PARTITION_UA);
@@ -137,8 +138,7 @@ std::vector<KafkaMessage> KafkaSource::Poll(size_t max,
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         std::fprintf(stderr, "kpistream: kafka consumer: %s%s%s\n",
-                     rd_kafka_message_errstr(m),
-                     m->rkt ? " topic " : "",
+                     rd_kafka_message_errstr(m), m->rkt ? " topic " : "",
                      m->rkt ? rd_kafka_topic_name(m->rkt) : "");
       }
       rd_kafka_message_destroy(m);
@@ -169,8 +169,8 @@ std::vector<std::pair<TopicPartition, int64_t>> KafkaSource::Lag() {
   for (const auto& [tp, position] : Positions()) {
     int64_t low = 0, high = 0;
     if (rd_kafka_get_watermark_offsets(rk_, tp.topic.c_str(), tp.partition,
-                                       &low, &high) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR &&
+                                       &low,
+                                       &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         high >= 0) {
       out.push_back({tp, high > position ? high - position : 0});
     }
