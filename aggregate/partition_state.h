@@ -32,7 +32,8 @@ class PartitionState {
                  SessionObserver* observer,
                  const SessionAttribution* attribution = nullptr);
 
-  // Offers one validated event. `watermark` is the current watermark.
+  // Offers one validated event. `watermark` is the current watermark. On
+  // kLate the event is left unchanged (the caller dead-letters the original).
   Admit Offer(Event&& event, absl::Time watermark);
 
   // Releases buffered events older than `watermark` and closes sessions that
@@ -48,6 +49,8 @@ class PartitionState {
   size_t ApproximateBytes() const;
 
  private:
+  void Release(absl::Time watermark);
+
   absl::Duration allowed_lateness_;
   Sessionizer sessionizer_;
   ReorderBuffer buffer_;

@@ -1,1 +1,375 @@
-// Being written; see the matching header.
+#include "aggregate/sessionizer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace kpistream {
+
+bool IsEngaged(const SessionRules& rules, absl::Duration duration,
+               uint32_t pageviews, bool converted) {
+  return duration >= rules.engaged_min_duration ||
+         pageviews >= static_cast<uint32_t>(rules.engaged_min_pageviews) ||
+         converted;
+}
+
+namespace {
+
+constexpr char kSeparator = '\x1f';
+const std::string kEmpty;
+
+// Interns strings shared by many sessions (pages, attribution tuples) with a
+// reference count, so that each distinct value is stored once and freed when
+// the last session using it closes.
+class StringPool {
+ public:
+  const std::string* Acquire(absl::string_view value) {
+    if (value.empty()) return &kEmpty;
+    auto [it, inserted] = refs_.try_emplace(value, 0);
+    if (inserted) bytes_ += Footprint(it->first);
+    ++it->second;
+    return &it->first;
+  }
+  void Release(const std::string* value) {
+    if (value == &kEmpty) return;
+    auto it = refs_.find(*value);
+    if (--it->second == 0) {
+      bytes_ -= Footprint(it->first);
+      refs_.erase(it);
+    }
+  }
+  size_t bytes() const { return bytes_ + refs_.bucket_count() * 9; }
+
+ private:
+  static size_t Footprint(const std::string& s) {
+    // node (key + count) + allocator overhead + heap buffer of long strings
+    return sizeof(std::pair<const std::string, uint32_t>) + 16 +
+           (s.capacity() > 15 ? s.capacity() + 1 + 16 : 0);
+  }
+  absl::node_hash_map<std::string, uint32_t> refs_;
+  size_t bytes_ = 0;
+};
+
+// The attribution of a session: channel, source/medium/campaign, device,
+// country, all from its first event; interned as one tuple.
+std::string AttributionKey(absl::string_view channel, const Event& e) {
+  return absl::StrCat(channel, std::string(1, kSeparator), e.utm_source,
+                      std::string(1, kSeparator), e.utm_medium,
+                      std::string(1, kSeparator), e.utm_campaign,
+                      std::string(1, kSeparator), e.device_category,
+                      std::string(1, kSeparator), e.country);
+}
+
+struct AttributionParts {
+  absl::string_view channel, source, medium, campaign, device, country;
+};
+
+AttributionParts SplitAttribution(const std::string& key) {
+  absl::string_view parts[6];
+  size_t start = 0;
+  for (int i = 0; i < 6; ++i) {
+    size_t end = i < 5 ? key.find(kSeparator, start) : key.size();
+    parts[i] = absl::string_view(key).substr(start, end - start);
+    start = end + 1;
+  }
+  return {parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]};
+}
+
+// Data most sessions never need, allocated on first use.
+struct SessionExtra {
+  std::string user_id;
+  std::vector<std::pair<std::string, uint32_t>> conversions;  // per goal
+  std::vector<std::pair<std::string, int64_t>> revenue;       // per currency
+  absl::flat_hash_set<std::string> order_ids;
+};
+
+}  // namespace
+
+struct Sessionizer::Impl {
+  struct Open {
+    int64_t first_us = 0;
+    int64_t last_us = 0;
+    int64_t scheduled_second = 0;  // bucket of its entry in `expiry`
+    const std::string* attribution = &kEmpty;
+    const std::string* landing = &kEmpty;
+    const std::string* exit = &kEmpty;
+    uint32_t pageviews = 0;
+    uint32_t events = 0;
+    bool new_visitor = false;
+    std::unique_ptr<SessionExtra> extra;
+  };
+  using Sessions = absl::node_hash_map<std::string, Open>;
+  using Slot = Sessions::value_type;
+
+  SessionRules rules;
+  int64_t timeout_us;
+  int64_t max_length_us;
+  SessionObserver* observer;
+  const SessionAttribution* attribution;
+  Sessions sessions;
+  // Lazy expiry index: every open slot has exactly one entry, in the bucket
+  // (unix second) of its expiry as last scheduled; a fired entry whose
+  // session was extended is rescheduled.
+  std::map<int64_t, std::vector<Slot*>> expiry;
+  StringPool pool;
+  std::string key;  // scratch, reused per event
+  size_t key_heap_bytes = 0;
+  size_t extra_bytes = 0;
+
+  int64_t ExpiryUs(const Open& s) const {
+    return std::min(s.last_us + timeout_us, s.first_us + max_length_us);
+  }
+
+  static int64_t Second(int64_t us) {
+    return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+  }
+
+  SessionAttributes Attributes(const Slot& slot) const {
+    const Open& s = slot.second;
+    const AttributionParts a = SplitAttribution(*s.attribution);
+    SessionAttributes out;
+    out.site_id =
+        absl::string_view(slot.first).substr(0, slot.first.find(kSeparator));
+    out.channel = a.channel;
+    out.source = a.source;
+    out.medium = a.medium;
+    out.campaign = a.campaign;
+    out.landing_page = *s.landing;
+    out.device_category = a.device;
+    out.country = a.country;
+    out.new_visitor = s.new_visitor;
+    return out;
+  }
+
+  void Start(Slot& slot, const Event& e) {
+    Open& s = slot.second;
+    const int64_t t = absl::ToUnixMicros(e.time);
+    s.first_us = s.last_us = t;
+    const std::string channel =
+        attribution ? attribution->Channel(e) : std::string("(unassigned)");
+    s.attribution = pool.Acquire(AttributionKey(channel, e));
+    s.landing =
+        e.type == EventType::kPageView ? pool.Acquire(e.page_url) : &kEmpty;
+    s.exit = &kEmpty;
+    s.pageviews = 0;
+    s.events = 0;
+    s.new_visitor = e.session_number == 1;
+    if (s.extra) {
+      extra_bytes -= sizeof(SessionExtra);
+      s.extra.reset();
+    }
+    const SessionAttributes attrs = Attributes(slot);
+    observer->OnSessionStarted(attrs, e);
+  }
+
+  // Counts `e` into the session; `in_order` when e is its latest event.
+  void Apply(Slot& slot, const Event& e, bool in_order) {
+    Open& s = slot.second;
+    ++s.events;
+    if (e.type == EventType::kPageView) {
+      ++s.pageviews;
+      if (s.landing->empty()) s.landing = pool.Acquire(e.page_url);
+      if (in_order && *s.exit != e.page_url) {
+        const std::string* previous = s.exit;
+        s.exit = pool.Acquire(e.page_url);
+        pool.Release(previous);
+      }
+    }
+    if (!e.user_id.empty() || e.type == EventType::kConversion) {
+      if (!s.extra) {
+        s.extra = std::make_unique<SessionExtra>();
+        extra_bytes += sizeof(SessionExtra);
+      }
+      if (!e.user_id.empty() && in_order) s.extra->user_id = e.user_id;
+      if (e.type == EventType::kConversion) Convert(*s.extra, e);
+    }
+    observer->OnEvent(Attributes(slot), e);
+  }
+
+  static void Convert(SessionExtra& x, const Event& e) {
+    if (!e.order_id.empty() && !x.order_ids.insert(e.order_id).second) {
+      return;  // the same order again: counted once
+    }
+    auto goal = std::find_if(x.conversions.begin(), x.conversions.end(),
+                             [&](const auto& g) { return g.first == e.goal; });
+    if (goal == x.conversions.end()) {
+      x.conversions.emplace_back(e.goal, 1);
+    } else {
+      ++goal->second;
+    }
+    if (e.value_micros != 0 && !e.currency.empty()) {
+      auto cur =
+          std::find_if(x.revenue.begin(), x.revenue.end(),
+                       [&](const auto& r) { return r.first == e.currency; });
+      if (cur == x.revenue.end()) {
+        x.revenue.emplace_back(e.currency, e.value_micros);
+      } else {
+        cur->second += e.value_micros;
+      }
+    }
+  }
+
+  void Schedule(Slot* slot) {
+    slot->second.scheduled_second = Second(ExpiryUs(slot->second));
+    expiry[slot->second.scheduled_second].push_back(slot);
+  }
+
+  // Reports the session in `slot` closed and releases its interned strings.
+  void Close(Slot& slot) {
+    Open& s = slot.second;
+    ClosedSession c;
+    const size_t sep = slot.first.find(kSeparator);
+    c.site_id = slot.first.substr(0, sep);
+    c.visitor_id = slot.first.substr(sep + 1);
+    c.start = absl::FromUnixMicros(s.first_us);
+    c.end = absl::FromUnixMicros(s.last_us);
+    c.pageviews = s.pageviews;
+    c.events = s.events;
+    const AttributionParts a = SplitAttribution(*s.attribution);
+    c.channel = std::string(a.channel);
+    c.source = std::string(a.source);
+    c.medium = std::string(a.medium);
+    c.campaign = std::string(a.campaign);
+    c.device_category = std::string(a.device);
+    c.country = std::string(a.country);
+    c.landing_page = *s.landing;
+    c.exit_page = *s.exit;
+    c.new_visitor = s.new_visitor;
+    if (s.extra) {
+      c.user_id = std::move(s.extra->user_id);
+      c.conversions = std::move(s.extra->conversions);
+      c.revenue = std::move(s.extra->revenue);
+      c.orders = static_cast<uint32_t>(s.extra->order_ids.size());
+      std::sort(c.conversions.begin(), c.conversions.end());
+      std::sort(c.revenue.begin(), c.revenue.end());
+      extra_bytes -= sizeof(SessionExtra);
+      s.extra.reset();
+    }
+    c.engaged =
+        IsEngaged(rules, c.duration(), c.pageviews, !c.conversions.empty());
+    c.bounced = !c.engaged;
+    c.single_page = c.pageviews == 1 && c.events == 1;
+    pool.Release(s.attribution);
+    pool.Release(s.landing);
+    pool.Release(s.exit);
+    s.attribution = s.landing = s.exit = &kEmpty;
+    observer->OnSessionClosed(c);
+  }
+
+  void Erase(Slot* slot) {
+    if (slot->first.capacity() > 15)
+      key_heap_bytes -= slot->first.capacity() + 17;
+    sessions.erase(slot->first);
+  }
+};
+
+Sessionizer::Sessionizer(SessionRules rules, SessionObserver* observer,
+                         const SessionAttribution* attribution)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->rules = rules;
+  impl_->timeout_us = absl::ToInt64Microseconds(rules.inactivity_timeout);
+  impl_->max_length_us = absl::ToInt64Microseconds(rules.max_length);
+  impl_->observer = observer;
+  impl_->attribution = attribution;
+}
+
+Sessionizer::~Sessionizer() = default;
+
+Sessionizer::AddResult Sessionizer::Add(Event&& event) {
+  Impl& m = *impl_;
+  m.key.assign(event.site_id);
+  m.key.push_back(kSeparator);
+  m.key.append(event.visitor_id);
+  const int64_t t = absl::ToUnixMicros(event.time);
+  auto it = m.sessions.find(absl::string_view(m.key));
+  if (it == m.sessions.end()) {
+    it = m.sessions.try_emplace(m.key).first;
+    if (it->first.capacity() > 15)
+      m.key_heap_bytes += it->first.capacity() + 17;
+    m.Start(*it, event);
+    m.Apply(*it, event, true);
+    m.Schedule(&*it);
+    return AddResult::kApplied;
+  }
+  Impl::Open& s = it->second;
+  if (t < s.first_us) return AddResult::kLate;
+  if (t <= s.last_us) {
+    m.Apply(*it, event, /*in_order=*/t == s.last_us);
+    return AddResult::kApplied;
+  }
+  if (t - s.last_us > m.timeout_us || t - s.first_us > m.max_length_us) {
+    m.Close(*it);
+    m.Start(*it, event);
+    s.last_us = t;
+    m.Apply(*it, event, true);
+    return AddResult::kApplied;  // its expiry entry stays and is rescheduled
+                                 // lazily
+  }
+  s.last_us = t;
+  m.Apply(*it, event, true);
+  return AddResult::kApplied;
+}
+
+size_t Sessionizer::CloseUpTo(absl::Time frontier) {
+  Impl& m = *impl_;
+  if (frontier == absl::InfinitePast()) return 0;
+  const int64_t frontier_us = frontier == absl::InfiniteFuture()
+                                  ? INT64_MAX
+                                  : absl::ToUnixMicros(frontier);
+  const int64_t frontier_second = Impl::Second(frontier_us);
+  std::vector<Impl::Slot*> due;
+  while (!m.expiry.empty() && m.expiry.begin()->first <= frontier_second) {
+    std::vector<Impl::Slot*>& bucket = m.expiry.begin()->second;
+    due.insert(due.end(), bucket.begin(), bucket.end());
+    m.expiry.erase(m.expiry.begin());
+  }
+  std::vector<Impl::Slot*> closing;
+  for (Impl::Slot* slot : due) {
+    if (m.ExpiryUs(slot->second) < frontier_us) {
+      closing.push_back(slot);
+    } else {
+      m.Schedule(slot);
+    }
+  }
+  std::sort(closing.begin(), closing.end(), [](Impl::Slot* a, Impl::Slot* b) {
+    return a->second.last_us != b->second.last_us
+               ? a->second.last_us < b->second.last_us
+               : a->first < b->first;
+  });
+  for (Impl::Slot* slot : closing) {
+    m.Close(*slot);
+    m.Erase(slot);
+  }
+  return closing.size();
+}
+
+size_t Sessionizer::CloseAll() {
+  Impl& m = *impl_;
+  m.expiry.clear();
+  std::vector<Impl::Slot*> closing;
+  for (auto& slot : m.sessions) closing.push_back(&slot);
+  std::sort(closing.begin(), closing.end(), [](Impl::Slot* a, Impl::Slot* b) {
+    return a->second.last_us != b->second.last_us
+               ? a->second.last_us < b->second.last_us
+               : a->first < b->first;
+  });
+  for (Impl::Slot* slot : closing) m.Close(*slot);
+  m.sessions.clear();
+  m.key_heap_bytes = 0;
+  return closing.size();
+}
+
+size_t Sessionizer::open_sessions() const { return impl_->sessions.size(); }
+
+size_t Sessionizer::ApproximateBytes() const {
+  const Impl& m = *impl_;
+  const size_t node = sizeof(Impl::Slot) + 16;  // node + allocator overhead
+  return m.sessions.size() * (node + sizeof(Impl::Slot*) /*expiry entry*/) +
+         m.sessions.bucket_count() * (sizeof(void*) + 1) + m.key_heap_bytes +
+         m.extra_bytes + m.pool.bytes() + m.expiry.size() * 64;
+}
+
+}  // namespace kpistream
