@@ -42,7 +42,8 @@ absl::StatusOr<std::unique_ptr<KafkaSink>> KafkaSink::Create(
   absl::Status status = ApplyKafkaProperties(conf, defaults);
   if (status.ok()) status = ApplyKafkaProperties(conf, options.properties);
   if (status.ok() && !options.transactional_id.empty()) {
-    status = ApplyKafkaProperties(conf, {{"transactional.id", options.transactional_id}});
+    status = ApplyKafkaProperties(
+        conf, {{"transactional.id", options.transactional_id}});
   }
   if (!status.ok()) {
     rd_kafka_conf_destroy(conf);

@@ -1,1 +1,141 @@
-// Being written; see the matching header.
+#include "export/metrics_endpoint.h"
+
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+#include "prometheus/collectable.h"
+#include "prometheus/exposer.h"
+#include "prometheus/metric_family.h"
+
+namespace kpistream {
+namespace {
+
+// Converts the merged snapshots of every source into Prometheus families at
+// scrape time.
+class SnapshotCollectable : public prometheus::Collectable {
+ public:
+  void Add(MetricsEndpoint::Source source) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sources_.push_back(std::move(source));
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    MetricsSnapshot merged;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& source : sources_) MergeSnapshot(source(), &merged);
+    }
+    std::vector<prometheus::MetricFamily> out;
+    out.reserve(merged.size() + 1);
+    {
+      prometheus::MetricFamily info;
+      info.name = "kpistream_build_info";
+      info.help = "Build of the running kpistream; always 1.";
+      info.type = prometheus::MetricType::Gauge;
+      prometheus::ClientMetric m;
+      m.label.push_back({"version", "0.1.0"});
+      m.gauge.value = 1;
+      info.metric.push_back(std::move(m));
+      out.push_back(std::move(info));
+    }
+    for (const FamilySnapshot& family : merged) {
+      prometheus::MetricFamily f;
+      f.name = family.name;
+      f.help = family.help;
+      switch (family.type) {
+        case MetricType::kCounter:
+          f.type = prometheus::MetricType::Counter;
+          break;
+        case MetricType::kGauge:
+          f.type = prometheus::MetricType::Gauge;
+          break;
+        case MetricType::kHistogram:
+          f.type = prometheus::MetricType::Histogram;
+          break;
+      }
+      for (const MetricSample& sample : family.samples) {
+        prometheus::ClientMetric m;
+        for (size_t i = 0;
+             i < family.label_names.size() && i < sample.label_values.size();
+             ++i) {
+          m.label.push_back({family.label_names[i], sample.label_values[i]});
+        }
+        switch (family.type) {
+          case MetricType::kCounter:
+            m.counter.value = sample.value;
+            break;
+          case MetricType::kGauge:
+            m.gauge.value = sample.value;
+            break;
+          case MetricType::kHistogram: {
+            m.histogram.sample_count = sample.count;
+            m.histogram.sample_sum = sample.value;
+            uint64_t cumulative = 0;
+            for (size_t i = 0; i < sample.bucket_counts.size(); ++i) {
+              cumulative += sample.bucket_counts[i];
+              m.histogram.bucket.push_back(
+                  {cumulative, i < family.bucket_bounds.size()
+                                   ? family.bucket_bounds[i]
+                                   : std::numeric_limits<double>::infinity()});
+            }
+            break;
+          }
+        }
+        f.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<MetricsEndpoint::Source> sources_;
+};
+
+}  // namespace
+
+struct MetricsEndpoint::Impl {
+  std::shared_ptr<SnapshotCollectable> collectable =
+      std::make_shared<SnapshotCollectable>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+};
+
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
+    const std::string& listen) {
+  absl::Status valid = ParseListenAddress(listen, nullptr, nullptr);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.listen: ", valid.message()));
+  }
+  std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
+  endpoint->impl_ = std::make_unique<Impl>();
+  try {
+    endpoint->impl_->exposer =
+        std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", listen, " for /metrics: ", e.what(),
+        " (is another process using that port? set metrics.listen)"));
+  }
+  endpoint->impl_->exposer->RegisterCollectable(endpoint->impl_->collectable);
+  return endpoint;
+}
+
+MetricsEndpoint::~MetricsEndpoint() = default;
+
+int MetricsEndpoint::port() const {
+  std::vector<int> ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void MetricsEndpoint::AddSource(Source source) {
+  impl_->collectable->Add(std::move(source));
+}
+
+}  // namespace kpistream

@@ -1,1 +1,72 @@
-// Being written; see the matching header.
+#include "export/session_record_codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace kpistream {
+namespace {
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  ts->set_seconds(seconds);
+  ts->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+}  // namespace
+
+void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
+  r->Clear();
+  r->set_site_id(s.site_id);
+  r->set_visitor_id(s.visitor_id);
+  r->set_user_id(s.user_id);
+  r->set_session_id(
+      absl::StrCat(s.visitor_id, ":", absl::ToUnixMillis(s.start)));
+  SetTimestamp(s.start, r->mutable_start());
+  SetTimestamp(s.end, r->mutable_end());
+  r->set_duration_seconds(absl::ToDoubleSeconds(s.duration()));
+  r->set_pageviews(s.pageviews);
+  r->set_events(s.events);
+  r->set_engaged(s.engaged);
+  r->set_bounced(s.bounced);
+  r->set_single_page(s.single_page);
+  r->set_new_visitor(s.new_visitor);
+  r->set_channel(s.channel);
+  r->set_source(s.source);
+  r->set_medium(s.medium);
+  r->set_campaign(s.campaign);
+  r->set_landing_page(s.landing_page);
+  r->set_exit_page(s.exit_page);
+  r->set_device_category(s.device_category);
+  r->set_country(s.country);
+  for (const auto& [goal, n] : s.conversions) {
+    v1::GoalCount* g = r->add_conversions();
+    g->set_goal(goal);
+    g->set_conversions(n);
+  }
+  for (const auto& [currency, micros] : s.revenue) {
+    v1::Revenue* v = r->add_revenue();
+    v->set_currency(currency);
+    v->set_value_micros(micros);
+  }
+  r->set_orders(s.orders);
+}
+
+std::string EncodeSessionRecord(const ClosedSession& session,
+                                OutputFormat format) {
+  v1::SessionRecord record;
+  ToSessionRecord(session, &record);
+  if (format == OutputFormat::kProtobuf) return record.SerializeAsString();
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(record, &json, options);
+  return json;
+}
+
+}  // namespace kpistream
