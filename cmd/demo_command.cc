@@ -45,12 +45,13 @@ void GenerateTraffic(const std::string& brokers, double rate) {
   const absl::Time begin = absl::Now();
   int64_t produced = 0;
   while (!StopRequested()) {
-    const int64_t due = static_cast<int64_t>(
-        absl::ToDoubleSeconds(absl::Now() - begin) * rate);
+    const int64_t due =
+        static_cast<int64_t>(absl::ToDoubleSeconds(absl::Now() - begin) * rate);
     for (; produced < due && !StopRequested(); ++produced) {
       generator.Next(&event);
       event.SerializeToString(&bytes);
-      absl::Status status = (*sink)->Produce("web.events", event.visitor_id(), bytes);
+      absl::Status status =
+          (*sink)->Produce("web.events", event.visitor_id(), bytes);
       if (!status.ok()) {
         KPI_LOG_ERROR("demo: traffic generator: %s", status.message());
         RequestStop();
@@ -114,8 +115,8 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   Config config;
   config.kafka.brokers = brokers;
   config.kafka.group_id = "kpistream-demo";
-  config.inputs.push_back({"web.events", InputKind::kEvents,
-                           InputFormat::kProtobuf, ""});
+  config.inputs.push_back(
+      {"web.events", InputKind::kEvents, InputFormat::kProtobuf, ""});
   config.metrics.listen = options.listen;
   // Generated event time runs ahead of the wall clock.
   config.processing.max_future_skew = absl::Hours(24 * 3650);

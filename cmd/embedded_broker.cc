@@ -1,1 +1,77 @@
-// Being written; see the matching header.
+#include "cmd/embedded_broker.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace kpistream {
+
+absl::StatusOr<TopicSpec> ParseTopicSpec(const std::string& text) {
+  TopicSpec spec;
+  const size_t colon = text.rfind(':');
+  spec.name = text.substr(0, colon);
+  if (colon != std::string::npos &&
+      (!absl::SimpleAtoi(text.substr(colon + 1), &spec.partitions) ||
+       spec.partitions < 1 || spec.partitions > 1000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad topic \"", text,
+                     "\": expected NAME or NAME:PARTITIONS (1..1000)"));
+  }
+  if (spec.name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad topic \"", text, "\": empty name"));
+  }
+  return spec;
+}
+
+struct EmbeddedBroker::Impl {
+  rd_kafka_t* owner = nullptr;  // the mock cluster needs a handle to live in
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  ~Impl() {
+    if (cluster) rd_kafka_mock_cluster_destroy(cluster);
+    if (owner) rd_kafka_destroy(owner);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
+    int brokers, const std::vector<TopicSpec>& topics) {
+  std::unique_ptr<EmbeddedBroker> broker(new EmbeddedBroker());
+  broker->impl_ = std::make_unique<Impl>();
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+  broker->impl_->owner =
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (broker->impl_->owner == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(absl::StrCat("embedded broker: ", err));
+  }
+  broker->impl_->cluster =
+      rd_kafka_mock_cluster_new(broker->impl_->owner, brokers);
+  if (broker->impl_->cluster == nullptr) {
+    return absl::InternalError("embedded broker: cannot start mock cluster");
+  }
+  broker->bootstraps_ =
+      rd_kafka_mock_cluster_bootstraps(broker->impl_->cluster);
+  for (const TopicSpec& topic : topics) {
+    absl::Status status = broker->CreateTopic(topic);
+    if (!status.ok()) return status;
+  }
+  return broker;
+}
+
+EmbeddedBroker::~EmbeddedBroker() = default;
+
+absl::Status EmbeddedBroker::CreateTopic(const TopicSpec& topic) {
+  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+      impl_->cluster, topic.name.c_str(), topic.partitions, 1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot create topic \"", topic.name, "\": ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kpistream

@@ -95,10 +95,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
             input.topic);
         continue;
       }
-      inputs_.emplace(input.topic,
-                      std::make_unique<EventDecoder>(
-                          input.format, config_.processing.max_future_skew,
-                          input.site));
+      inputs_.emplace(
+          input.topic,
+          std::make_unique<EventDecoder>(
+              input.format, config_.processing.max_future_skew, input.site));
       topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
       topics_.push_back(input.topic);
     }
@@ -288,9 +288,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
              {"source_offset", absl::StrCat(message.offset)}});
   }
 
-  void Produce(absl::string_view topic, absl::string_view key,
-               absl::string_view value,
-               const std::vector<std::pair<std::string, std::string>>& headers) {
+  void Produce(
+      absl::string_view topic, absl::string_view key, absl::string_view value,
+      const std::vector<std::pair<std::string, std::string>>& headers) {
     if (!fatal_.ok()) return;
     absl::Status status = sink_->BeginTransaction();
     if (status.ok()) status = sink_->Produce(topic, key, value, headers);
@@ -304,7 +304,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     absl::Status status;
     if (sink_->transactional()) {
       status = sink_->BeginTransaction();
-      if (status.ok()) status = sink_->CommitTransaction(source_->handle(), positions);
+      if (status.ok())
+        status = sink_->CommitTransaction(source_->handle(), positions);
     } else {
       status = sink_->Flush();
       if (status.ok()) status = source_->CommitSync(positions);
@@ -328,13 +329,13 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     if (watermark != absl::InfinitePast()) {
       lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
     }
-    FamilySnapshot sessions = Gauge("kpistream_state_sessions",
-                                    "Open sessions held in state.");
+    FamilySnapshot sessions =
+        Gauge("kpistream_state_sessions", "Open sessions held in state.");
     FamilySnapshot bytes = Gauge("kpistream_state_bytes",
                                  "Approximate bytes of aggregation state.");
-    FamilySnapshot buffered = Gauge(
-        "kpistream_reorder_buffer_events",
-        "Events waiting for the watermark to pass them.");
+    FamilySnapshot buffered =
+        Gauge("kpistream_reorder_buffer_events",
+              "Events waiting for the watermark to pass them.");
     double open = 0, state_bytes = 0, waiting = 0;
     for (const auto& [tp, slot] : partitions_) {
       open += static_cast<double>(slot.state->open_sessions());
@@ -355,8 +356,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
             {{tp.topic, absl::StrCat(tp.partition)}, static_cast<double>(n)});
       }
     }
-    for (FamilySnapshot* family : {&lag, &sessions, &bytes, &buffered,
-                                   &consumer_lag}) {
+    for (FamilySnapshot* family :
+         {&lag, &sessions, &bytes, &buffered, &consumer_lag}) {
       snapshot.push_back(std::move(*family));
     }
     std::lock_guard<std::mutex> lock(published_mu_);

@@ -38,10 +38,13 @@ int main(int argc, char** argv) {
 
   RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
-      "run", "Run the engine: consume the configured input topics, publish "
-             "KPIs on /metrics and write session records to Kafka.");
-  run_cmd->add_option("-c,--config", run.config_path, "YAML config file (see "
-                      "config/examples/kpistream.yaml)")
+      "run",
+      "Run the engine: consume the configured input topics, publish "
+      "KPIs on /metrics and write session records to Kafka.");
+  run_cmd
+      ->add_option("-c,--config", run.config_path,
+                   "YAML config file (see "
+                   "config/examples/kpistream.yaml)")
       ->required();
 
   DemoCommandOptions demo;
@@ -54,8 +57,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   demo_cmd->add_option("--listen", demo.listen, "address of /metrics")
       ->capture_default_str();
-  demo_cmd->add_option("--duration", demo.duration,
-                       "stop after this long (e.g. 30s); default: until Ctrl-C");
+  demo_cmd->add_option(
+      "--duration", demo.duration,
+      "stop after this long (e.g. 30s); default: until Ctrl-C");
 
   BrokerCommandOptions broker;
   CLI::App* broker_cmd = app.add_subcommand(
@@ -81,12 +85,14 @@ int main(int argc, char** argv) {
       ->required();
   loadgen_cmd->add_option("--format", loadgen.format, "protobuf | json")
       ->capture_default_str();
-  loadgen_cmd->add_option("--rate", loadgen.rate,
-                          "events per second of wall clock (0: as fast as "
-                          "possible)")
+  loadgen_cmd
+      ->add_option("--rate", loadgen.rate,
+                   "events per second of wall clock (0: as fast as "
+                   "possible)")
       ->capture_default_str();
-  loadgen_cmd->add_option("--visitors", loadgen.visitors,
-                          "size of the visitor population")
+  loadgen_cmd
+      ->add_option("--visitors", loadgen.visitors,
+                   "size of the visitor population")
       ->capture_default_str();
   loadgen_cmd->add_option("--events", loadgen.events,
                           "stop after this many events");

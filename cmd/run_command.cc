@@ -13,16 +13,16 @@ int RunEngineCommand(const RunCommandOptions& options) {
     for (const ConfigError& error : loaded.errors) {
       std::fprintf(stderr, "%s\n", error.ToString(options.config_path).c_str());
     }
-    std::fprintf(stderr, "kpistream run: %s is not valid (see "
-                         "'kpistream check-config')\n",
+    std::fprintf(stderr,
+                 "kpistream run: %s is not valid (see "
+                 "'kpistream check-config')\n",
                  options.config_path.c_str());
     return 2;
   }
   auto engine = Engine::Create(loaded.config);
   if (!engine.ok()) {
     KPI_LOG_ERROR("kpistream run: %s", engine.status().message());
-    return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2
-                                                                         : 1;
+    return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   absl::Status status = (*engine)->Run();
   if (!status.ok()) {

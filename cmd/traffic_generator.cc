@@ -1,1 +1,285 @@
-// Being written; see the matching header.
+#include "cmd/traffic_generator.h"
+
+#include <cmath>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace kpistream {
+namespace {
+
+struct Channel {
+  const char* name;
+  double weight;
+  const char* referrer;
+  const char* source;
+  const char* medium;
+  const char* campaign;
+  bool click_id;
+};
+
+// A plausible mix of acquisition channels.
+constexpr Channel kChannels[] = {
+    {"direct", 30, "", "", "", "", false},
+    {"organic_search", 22, "https://www.google.com/", "", "", "", false},
+    {"organic_search_bing", 3, "https://www.bing.com/", "", "", "", false},
+    {"paid_search", 12, "https://www.google.com/", "google", "cpc",
+     "brand-search", true},
+    {"organic_social", 7, "https://l.facebook.com/", "", "", "", false},
+    {"paid_social", 3, "https://l.facebook.com/", "facebook", "paid_social",
+     "retargeting-q4", false},
+    {"email", 8, "", "newsletter", "email", "weekly-digest", false},
+    {"referral", 10, "https://news.example.org/article/42", "", "", "", false},
+    {"display", 5, "https://ads.example.net/", "dv360", "display", "awareness",
+     false},
+};
+
+constexpr const char* kCountries[] = {"US", "DE", "FR", "GB", "IN",
+                                      "BR", "ES", "IT", "NL", "JP"};
+constexpr double kCountryWeights[] = {30, 15, 10, 10, 8, 7, 6, 5, 5, 4};
+
+constexpr const char* kAgents[] = {
+    // desktop, mobile, tablet
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+    "like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 "
+    "Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"};
+constexpr const char* kDevices[] = {"desktop", "mobile", "tablet"};
+
+struct Visitor {
+  std::string id;
+  uint32_t sessions = 0;
+  uint8_t device = 0;
+  uint8_t country = 0;
+  uint8_t site = 0;
+  bool active = false;
+};
+
+struct Session {
+  int64_t visitor = 0;
+  int remaining_pageviews = 0;
+  int step = 0;
+  bool ping_pending = false;
+  int conversion = -1;  // goal index converted at the end, -1 none
+  std::string last_page;
+};
+
+struct Pending {
+  int64_t time_us;
+  uint64_t order;  // FIFO among equal times: reproducible
+  size_t session;
+  bool operator>(const Pending& o) const {
+    return time_us != o.time_us ? time_us > o.time_us : order > o.order;
+  }
+};
+
+}  // namespace
+
+struct TrafficGenerator::Impl {
+  TrafficOptions options;
+  std::mt19937_64 rng;
+  std::vector<Visitor> visitors;
+  std::vector<Session> sessions;  // slots, reused
+  std::vector<size_t> free_slots;
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>>
+      pending;
+  int64_t next_arrival_us = 0;
+  double arrivals_per_us = 0;
+  uint64_t order = 0;
+  int64_t generated = 0;
+  std::discrete_distribution<int> channel_dist;
+  std::discrete_distribution<int> country_dist;
+  std::string base_url = "https://shop.example.com";
+
+  double Uniform() { return std::uniform_real_distribution<double>(0, 1)(rng); }
+  int64_t Exponential(double mean_us) {
+    return static_cast<int64_t>(-std::log(1 - Uniform()) * mean_us) + 1;
+  }
+
+  // Think time between two events of a session: 2 s .. 25 min, mean ~45 s.
+  int64_t ThinkUs() {
+    const int64_t us = Exponential(45e6);
+    return std::clamp<int64_t>(us, 2'000'000, 1'500'000'000);
+  }
+
+  std::string Page() {
+    switch (rng() % 6) {
+      case 0:
+        return "/";
+      case 1:
+        return absl::StrCat("/products/", rng() % 200);
+      case 2:
+        return absl::StrCat("/blog/post-", rng() % 50);
+      case 3:
+        return "/pricing";
+      case 4:
+        return absl::StrCat("/category/", rng() % 12);
+      default:
+        return "/cart";
+    }
+  }
+
+  void ScheduleArrival() {
+    double rate = arrivals_per_us;
+    if (options.diurnal) {
+      const double day = 86400e6;
+      rate *=
+          1 + 0.6 * std::sin(2 * M_PI * std::fmod(next_arrival_us, day) / day);
+    }
+    next_arrival_us += Exponential(1 / rate);
+  }
+
+  size_t NewSession() {
+    // Pick a visitor that is not in a session right now.
+    int64_t v = 0;
+    for (int tries = 0; tries < 8; ++tries) {
+      v = static_cast<int64_t>(rng() % visitors.size());
+      if (!visitors[v].active) break;
+    }
+    Visitor& visitor = visitors[v];
+    visitor.active = true;
+    ++visitor.sessions;
+    size_t slot;
+    if (free_slots.empty()) {
+      slot = sessions.size();
+      sessions.emplace_back();
+    } else {
+      slot = free_slots.back();
+      free_slots.pop_back();
+    }
+    Session& s = sessions[slot];
+    s = Session{};
+    s.visitor = v;
+    // ~40% single-page visits, else 2..9 page views.
+    s.remaining_pageviews =
+        Uniform() < 0.4 ? 1 : 2 + static_cast<int>(rng() % 8);
+    const double u = Uniform();
+    const size_t goals = options.goals.size();
+    if (goals > 0 && s.remaining_pageviews > 1 && u < 0.18) {
+      s.conversion = static_cast<int>(rng() % goals);
+    }
+    return slot;
+  }
+
+  void Fill(size_t slot, int64_t time_us, v1::WebEvent* e) {
+    Session& s = sessions[slot];
+    Visitor& visitor = visitors[s.visitor];
+    e->Clear();
+    e->set_event_id(absl::StrFormat("e-%d-%d", options.seed, generated));
+    e->mutable_event_time()->set_seconds(time_us / 1000000);
+    e->mutable_event_time()->set_nanos(static_cast<int32_t>(time_us % 1000000) *
+                                       1000);
+    e->set_site_id(options.sites[visitor.site]);
+    e->set_visitor_id(visitor.id);
+    e->set_device_category(kDevices[visitor.device]);
+    e->set_country(kCountries[visitor.country]);
+    e->set_user_agent(kAgents[visitor.device]);
+    e->set_session_number(visitor.sessions);
+    ++generated;
+
+    bool more = false;
+    if (s.ping_pending) {
+      e->set_type(v1::ENGAGEMENT);
+      e->set_page_url(base_url + s.last_page);
+      s.ping_pending = false;
+      more = s.remaining_pageviews > 0 || s.conversion >= 0;
+    } else if (s.remaining_pageviews > 0) {
+      e->set_type(v1::PAGE_VIEW);
+      std::string page = s.step == 0 ? "/" : Page();
+      if (s.step == 0 && rng() % 2) page = Page();
+      if (s.step == 0) {
+        const Channel& c = kChannels[channel_dist(rng)];
+        e->set_referrer(c.referrer);
+        e->set_utm_source(c.source);
+        e->set_utm_medium(c.medium);
+        e->set_utm_campaign(c.campaign);
+        if (c.click_id) e->set_click_id(absl::StrFormat("gclid-%x", rng()));
+      } else {
+        e->set_referrer(base_url + s.last_page);
+      }
+      e->set_page_url(base_url + page);
+      e->set_page_title(absl::StrCat("Shop Example ", page));
+      s.last_page = page;
+      --s.remaining_pageviews;
+      ++s.step;
+      s.ping_pending = Uniform() < 0.3;
+      more = s.ping_pending || s.remaining_pageviews > 0 || s.conversion >= 0;
+    } else {
+      e->set_type(v1::CONVERSION);
+      const std::string& goal = options.goals[s.conversion];
+      e->set_page_url(base_url + "/thank-you");
+      v1::Conversion* c = e->mutable_conversion();
+      c->set_goal(goal);
+      if (goal == "purchase") {
+        c->set_value_micros(static_cast<int64_t>(5 + rng() % 196) * 1000000 +
+                            static_cast<int64_t>(rng() % 100) * 10000);
+        c->set_currency(visitor.country == 0 ? "USD" : "EUR");
+        c->set_order_id(absl::StrFormat("o-%d-%d", options.seed, generated));
+      }
+      s.conversion = -1;
+    }
+    if (more) {
+      const int64_t delay =
+          s.ping_pending ? 10'000'000 + static_cast<int64_t>(rng() % 10'000'000)
+                         : ThinkUs();
+      pending.push({time_us + delay, order++, slot});
+    } else {
+      visitor.active = false;
+      free_slots.push_back(slot);
+    }
+  }
+};
+
+TrafficGenerator::TrafficGenerator(TrafficOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  if (options.sites.empty()) options.sites = {"shop"};
+  if (options.visitors < 1) options.visitors = 1;
+  if (options.events_per_second <= 0) options.events_per_second = 1;
+  m.options = std::move(options);
+  m.rng.seed(m.options.seed);
+  std::vector<double> weights;
+  for (const Channel& c : kChannels) weights.push_back(c.weight);
+  m.channel_dist =
+      std::discrete_distribution<int>(weights.begin(), weights.end());
+  m.country_dist = std::discrete_distribution<int>(std::begin(kCountryWeights),
+                                                   std::end(kCountryWeights));
+  m.visitors.resize(m.options.visitors);
+  for (int64_t i = 0; i < m.options.visitors; ++i) {
+    Visitor& v = m.visitors[i];
+    v.id = absl::StrFormat("v-%016x", m.rng());
+    const double d = m.Uniform();
+    v.device = d < 0.55 ? 0 : d < 0.93 ? 1 : 2;
+    v.country = static_cast<uint8_t>(m.country_dist(m.rng));
+    v.site = static_cast<uint8_t>(m.rng() % m.options.sites.size());
+  }
+  // ~3.3 events per session on average.
+  m.arrivals_per_us = m.options.events_per_second / 3.3 / 1e6;
+  m.next_arrival_us = absl::ToUnixMicros(m.options.start);
+  m.ScheduleArrival();
+}
+
+TrafficGenerator::~TrafficGenerator() = default;
+
+void TrafficGenerator::Next(v1::WebEvent* event) {
+  Impl& m = *impl_;
+  if (m.pending.empty() || m.next_arrival_us <= m.pending.top().time_us) {
+    const int64_t t = m.next_arrival_us;
+    m.ScheduleArrival();
+    m.Fill(m.NewSession(), t, event);
+    return;
+  }
+  const Pending p = m.pending.top();
+  m.pending.pop();
+  m.Fill(p.session, p.time_us, event);
+}
+
+int64_t TrafficGenerator::generated() const { return impl_->generated; }
+
+}  // namespace kpistream
