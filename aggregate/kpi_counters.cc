@@ -214,7 +214,6 @@ void KpiCounters::OnEvent(const SessionAttributes& session,
                           const Event& event) {
   Impl& m = *impl_;
   const Id site = m.site.Intern(session.site_id);
-  ++m.Site(site).events[TypeIndex(event.type)];
   if (event.type == EventType::kPageView) {
     ++m.pageviews[Key3{site, m.channel.Intern(session.channel),
                        m.device.Intern(session.device_category)}];
@@ -268,6 +267,11 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
     m.revenue_micros[Key3{site, channel, m.currency.Intern(currency)}] +=
         micros;
   }
+}
+
+void KpiCounters::CountAccepted(absl::string_view site, EventType type) {
+  Impl& m = *impl_;
+  ++m.Site(m.site.Intern(site)).events[TypeIndex(type)];
 }
 
 void KpiCounters::CountConsumed(absl::string_view topic, uint64_t n) {

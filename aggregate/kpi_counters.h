@@ -56,6 +56,9 @@ class KpiCounters : public SessionObserver {
   // Input accounting (kpistream_*):
   //   consumed = accepted + invalid + late + duplicate + bot
   void CountConsumed(absl::string_view topic, uint64_t n = 1);
+  // web_events_total{site,type}: an event was admitted (it may still wait in
+  // the ReorderBuffer; session-level counters follow when it is applied).
+  void CountAccepted(absl::string_view site, EventType type);
   void CountInvalid(absl::string_view reason);
   void CountLate();
   void CountDuplicate();

@@ -23,7 +23,7 @@
 namespace kpistream {
 namespace {
 
-constexpr double kTimeScale = 120;  // event-time seconds per wall second
+constexpr double kTimeScale = 300;  // event-time seconds per wall second
 constexpr absl::Duration kSummaryInterval = absl::Seconds(3);
 
 // Produces generated events at `rate` per wall-clock second until stopped.

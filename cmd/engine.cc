@@ -263,10 +263,14 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       slot = partitions_.find(TopicPartition{topic, message.partition});
     }
     watermark_.Observe(slot->second.watermark_id, event_.time, now);
+    const EventType type = event_.type;
+    site_.assign(event_.site_id);
     if (slot->second.state->Offer(std::move(event_), watermark) ==
         PartitionState::Admit::kLate) {
       counters_.CountLate();
       DeadLetter(message, "late");
+    } else {
+      counters_.CountAccepted(site_, type);
     }
   }
 
@@ -374,7 +378,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   std::map<TopicPartition, Slot> partitions_;
   std::unique_ptr<KafkaSink> sink_;
   std::unique_ptr<KafkaSource> source_;
-  Event event_;  // decode target, reused
+  Event event_;       // decode target, reused
+  std::string site_;  // scratch, reused
   absl::Status fatal_;
   mutable std::mutex published_mu_;
   MetricsSnapshot published_;
