@@ -1,0 +1,323 @@
+// Sessionizer and PartitionState: the session rules of SPEC §3 at their
+// boundaries, ordering, attribution and closing.
+#include "aggregate/sessionizer.h"
+
+#include <string>
+#include <vector>
+
+#include "aggregate/partition_state.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+const absl::Time T0 = absl::FromUnixSeconds(1767261600);  // 2026-01-01T10:00Z
+
+class Recorder : public SessionObserver {
+ public:
+  void OnSessionStarted(const SessionAttributes& s, const Event& e) override {
+    started.push_back(std::string(s.site_id) + "/" + e.visitor_id);
+  }
+  void OnEvent(const SessionAttributes& s, const Event& e) override {
+    ++events;
+    channels.push_back(std::string(s.channel));
+  }
+  void OnSessionClosed(const ClosedSession& s) override { closed.push_back(s); }
+
+  std::vector<std::string> started;
+  std::vector<std::string> channels;
+  std::vector<ClosedSession> closed;
+  int events = 0;
+};
+
+Event Ev(const std::string& visitor, absl::Duration at,
+         EventType type = EventType::kPageView, const std::string& page = "/") {
+  static int id = 0;
+  Event e;
+  e.event_id = "e" + std::to_string(++id);
+  e.site_id = "shop";
+  e.visitor_id = visitor;
+  e.time = T0 + at;
+  e.type = type;
+  e.page_url = "https://shop.example" + page;
+  e.device_category = "desktop";
+  e.country = "DE";
+  return e;
+}
+
+Event Conversion(const std::string& visitor, absl::Duration at,
+                 const std::string& goal, int64_t micros = 0,
+                 const std::string& currency = "",
+                 const std::string& order = "") {
+  Event e = Ev(visitor, at, EventType::kConversion, "/thanks");
+  e.goal = goal;
+  e.value_micros = micros;
+  e.currency = currency;
+  e.order_id = order;
+  return e;
+}
+
+class SessionizerTest : public ::testing::Test {
+ protected:
+  Recorder rec;
+  SessionRules rules;
+  Sessionizer sessionizer{rules, &rec};
+};
+
+TEST_F(SessionizerTest, GapExactlyAtTimeoutContinuesTheSession) {
+  sessionizer.Add(Ev("v", absl::ZeroDuration()));
+  sessionizer.Add(Ev("v", absl::Minutes(30)));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_EQ(rec.closed[0].duration(), absl::Minutes(30));
+  EXPECT_EQ(rec.closed[0].pageviews, 2u);
+}
+
+TEST_F(SessionizerTest, OneMillisecondOverTheTimeoutStartsANewSession) {
+  sessionizer.Add(Ev("v", absl::ZeroDuration()));
+  sessionizer.Add(Ev("v", absl::Minutes(30) + absl::Milliseconds(1)));
+  EXPECT_EQ(rec.closed.size(), 1u);  // the first closed when the second began
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].duration(), absl::ZeroDuration());
+  EXPECT_EQ(rec.closed[1].start,
+            T0 + absl::Minutes(30) + absl::Milliseconds(1));
+  EXPECT_EQ(rec.started.size(), 2u);
+}
+
+TEST_F(SessionizerTest, MaxLengthCapsASessionAt24Hours) {
+  // One event every 20 minutes for 25 hours: never idle, but capped.
+  for (int i = 0; i <= 75; ++i) sessionizer.Add(Ev("v", absl::Minutes(20 * i)));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  // 24 h exactly after the first event still belongs to it.
+  EXPECT_EQ(rec.closed[0].end, T0 + absl::Hours(24));
+  EXPECT_EQ(rec.closed[0].pageviews, 73u);
+  EXPECT_EQ(rec.closed[1].start, T0 + absl::Hours(24) + absl::Minutes(20));
+}
+
+TEST_F(SessionizerTest, MaxLengthBoundaryIsExact) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  for (int i = 1; i < 72; ++i) sessionizer.Add(Ev("a", absl::Minutes(20 * i)));
+  sessionizer.Add(Ev("a", absl::Hours(24) + absl::Milliseconds(1)));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[1].start, T0 + absl::Hours(24) + absl::Milliseconds(1));
+}
+
+TEST_F(SessionizerTest, EngagedByDurationAtExactlyTenSeconds) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.Add(Ev("a", absl::Seconds(10), EventType::kEngagement));
+  sessionizer.Add(Ev("b", absl::ZeroDuration()));
+  sessionizer.Add(Ev("b", absl::Milliseconds(9999), EventType::kEngagement));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  const ClosedSession& a =
+      rec.closed[0].visitor_id == "a" ? rec.closed[0] : rec.closed[1];
+  const ClosedSession& b =
+      rec.closed[0].visitor_id == "b" ? rec.closed[0] : rec.closed[1];
+  EXPECT_TRUE(a.engaged);
+  EXPECT_FALSE(a.bounced);
+  EXPECT_FALSE(b.engaged);
+  EXPECT_TRUE(b.bounced);
+  EXPECT_FALSE(b.single_page);  // one page view plus another interaction
+}
+
+TEST_F(SessionizerTest, EngagedByTwoPageViews) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.Add(Ev("a", absl::Seconds(1), EventType::kPageView, "/2"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_TRUE(rec.closed[0].engaged);
+  EXPECT_FALSE(rec.closed[0].single_page);
+}
+
+TEST_F(SessionizerTest, EngagedByAConversion) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.Add(Conversion("a", absl::Seconds(2), "signup"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_TRUE(rec.closed[0].engaged);
+  EXPECT_FALSE(rec.closed[0].bounced);
+}
+
+TEST_F(SessionizerTest, SinglePageViewIsBothBounceAndSinglePage) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_TRUE(rec.closed[0].bounced);
+  EXPECT_TRUE(rec.closed[0].single_page);
+}
+
+TEST_F(SessionizerTest, LongSinglePageIsEngagedButSinglePageByUaRules) {
+  // 1 page view + engagement ping 30 s later: GA4 engaged (not a bounce), but
+  // not single-page either since there was another interaction.
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.Add(Ev("a", absl::Seconds(30), EventType::kEngagement));
+  sessionizer.CloseAll();
+  EXPECT_TRUE(rec.closed[0].engaged);
+  EXPECT_FALSE(rec.closed[0].single_page);
+}
+
+TEST_F(SessionizerTest, ConversionsRevenueAndOrdersAreAttributedOnce) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration(), EventType::kPageView, "/cart"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(5), "purchase", 10'000'000, "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(6), "purchase", 10'000'000, "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(7), "purchase", 2'500'000, "USD", "o2"));
+  sessionizer.Add(Conversion("a", absl::Seconds(8), "signup"));
+  sessionizer.Add(Conversion("a", absl::Seconds(9), "signup"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  const ClosedSession& s = rec.closed[0];
+  EXPECT_EQ(s.orders, 2u);
+  EXPECT_THAT(s.conversions, ::testing::ElementsAre(
+                                 std::make_pair(std::string("purchase"), 2u),
+                                 std::make_pair(std::string("signup"), 2u)));
+  EXPECT_THAT(s.revenue,
+              ::testing::ElementsAre(
+                  std::make_pair(std::string("EUR"), int64_t{10'000'000}),
+                  std::make_pair(std::string("USD"), int64_t{2'500'000})));
+  EXPECT_EQ(s.events, 6u);
+}
+
+TEST_F(SessionizerTest, AttributionComesFromTheFirstEvent) {
+  Event first = Ev("a", absl::ZeroDuration(), EventType::kPageView, "/landing");
+  first.utm_source = "newsletter";
+  first.utm_medium = "email";
+  first.utm_campaign = "winter";
+  sessionizer.Add(std::move(first));
+  Event second = Ev("a", absl::Seconds(5), EventType::kPageView, "/exit");
+  second.utm_source = "google";
+  second.device_category = "mobile";
+  sessionizer.Add(std::move(second));
+  sessionizer.CloseAll();
+  const ClosedSession& s = rec.closed[0];
+  EXPECT_EQ(s.source, "newsletter");
+  EXPECT_EQ(s.medium, "email");
+  EXPECT_EQ(s.campaign, "winter");
+  EXPECT_EQ(s.device_category, "desktop");
+  EXPECT_EQ(s.landing_page, "https://shop.example/landing");
+  EXPECT_EQ(s.exit_page, "https://shop.example/exit");
+}
+
+TEST_F(SessionizerTest, EventBeforeTheOpenSessionStartIsLate) {
+  sessionizer.Add(Ev("a", absl::Minutes(10)));
+  EXPECT_EQ(sessionizer.Add(Ev("a", absl::Minutes(9))),
+            Sessionizer::AddResult::kLate);
+  // Inside the session (between first and last) is applied.
+  sessionizer.Add(Ev("a", absl::Minutes(12)));
+  EXPECT_EQ(sessionizer.Add(Ev("a", absl::Minutes(11))),
+            Sessionizer::AddResult::kApplied);
+  sessionizer.CloseAll();
+  EXPECT_EQ(rec.closed[0].pageviews, 3u);
+  EXPECT_EQ(rec.closed[0].exit_page, "https://shop.example/");
+}
+
+TEST_F(SessionizerTest, CloseUpToIsStrictAndOrderedByEnd) {
+  sessionizer.Add(Ev("b", absl::Minutes(1)));
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  // Expiry of a: 00:30; of b: 00:31. A frontier equal to the expiry keeps it.
+  EXPECT_EQ(sessionizer.CloseUpTo(T0 + absl::Minutes(30)), 0u);
+  EXPECT_EQ(
+      sessionizer.CloseUpTo(T0 + absl::Minutes(30) + absl::Microseconds(1)),
+      1u);
+  EXPECT_EQ(rec.closed[0].visitor_id, "a");
+  EXPECT_EQ(sessionizer.CloseUpTo(T0 + absl::Hours(1)), 1u);
+  EXPECT_EQ(rec.closed[1].visitor_id, "b");
+  EXPECT_EQ(sessionizer.open_sessions(), 0u);
+}
+
+TEST_F(SessionizerTest, ExtendedSessionIsRescheduledNotClosed) {
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.Add(Ev("a", absl::Minutes(25)));
+  EXPECT_EQ(sessionizer.CloseUpTo(T0 + absl::Minutes(40)), 0u);
+  EXPECT_EQ(sessionizer.CloseUpTo(T0 + absl::Minutes(56)), 1u);
+}
+
+TEST_F(SessionizerTest, StateBytesGrowAndShrink) {
+  const size_t empty = sessionizer.ApproximateBytes();
+  for (int i = 0; i < 1000; ++i)
+    sessionizer.Add(Ev("v" + std::to_string(i), absl::Seconds(i)));
+  EXPECT_GT(sessionizer.ApproximateBytes(), empty + 1000 * 50);
+  sessionizer.CloseAll();
+  EXPECT_EQ(sessionizer.open_sessions(), 0u);
+  EXPECT_LT(sessionizer.ApproximateBytes(), empty + 1000 * 50);
+}
+
+class FixedChannel : public SessionAttribution {
+ public:
+  std::string Channel(const Event& first) const override {
+    return first.utm_medium == "email" ? "Email" : "Direct";
+  }
+};
+
+TEST(SessionAttributionTest, ChannelComesFromTheAttributionOfTheFirstEvent) {
+  Recorder rec;
+  FixedChannel channel;
+  Sessionizer sessionizer(SessionRules{}, &rec, &channel);
+  Event first = Ev("a", absl::ZeroDuration());
+  first.utm_medium = "email";
+  sessionizer.Add(std::move(first));
+  sessionizer.Add(Ev("a", absl::Seconds(3)));
+  sessionizer.CloseAll();
+  EXPECT_EQ(rec.closed[0].channel, "Email");
+  EXPECT_THAT(rec.channels, ::testing::ElementsAre("Email", "Email"));
+}
+
+// PartitionState: out-of-order events inside max_out_of_orderness end up in
+// the right session, because the reorder buffer restores event-time order.
+TEST(PartitionStateTest, OutOfOrderEventsWithinTheWatermarkMergeCorrectly) {
+  Recorder rec;
+  PartitionState state(SessionRules{}, absl::ZeroDuration(), &rec);
+  const absl::Duration ooo = absl::Seconds(60);
+  absl::Time max = absl::InfinitePast();
+  auto offer = [&](Event e) {
+    max = std::max(max, e.time);
+    return state.Offer(std::move(e), max - ooo);
+  };
+  // Arrival order: 00:00, 30:50 (would split if applied on arrival), 29:55
+  // (bridges them: gaps 29:55 and 0:55), disorder 55 s < 60 s.
+  EXPECT_EQ(offer(Ev("a", absl::ZeroDuration())),
+            PartitionState::Admit::kAccepted);
+  EXPECT_EQ(offer(Ev("a", absl::Minutes(30) + absl::Seconds(50))),
+            PartitionState::Admit::kAccepted);
+  EXPECT_EQ(offer(Ev("a", absl::Minutes(29) + absl::Seconds(55))),
+            PartitionState::Admit::kAccepted);
+  state.Advance(max - ooo);
+  state.Drain();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_EQ(rec.closed[0].pageviews, 3u);
+  EXPECT_EQ(rec.closed[0].duration(), absl::Minutes(30) + absl::Seconds(50));
+}
+
+TEST(PartitionStateTest, EventOlderThanWatermarkMinusLatenessIsLate) {
+  Recorder rec;
+  PartitionState state(SessionRules{}, absl::Minutes(5), &rec);
+  const absl::Time w = T0 + absl::Hours(1);
+  EXPECT_EQ(state.Offer(Ev("a", absl::Minutes(54)), w),
+            PartitionState::Admit::kLate);
+  EXPECT_EQ(state.Offer(Ev("a", absl::Minutes(55)), w),
+            PartitionState::Admit::kAccepted);
+  EXPECT_EQ(state.open_sessions(),
+            1u);  // applied directly: behind the watermark
+  EXPECT_EQ(state.Offer(Ev("b", absl::Minutes(61)), w),
+            PartitionState::Admit::kAccepted);
+  EXPECT_EQ(state.buffered_events(), 1u);
+}
+
+TEST(PartitionStateTest, SessionsCloseOnlyAfterTimeoutPlusLateness) {
+  Recorder rec;
+  PartitionState state(SessionRules{}, absl::Minutes(5), &rec);
+  state.Offer(Ev("a", absl::ZeroDuration()), T0);
+  state.Advance(T0 + absl::Minutes(35));  // frontier 30:00: not strictly past
+  EXPECT_TRUE(rec.closed.empty());
+  state.Advance(T0 + absl::Minutes(35) + absl::Milliseconds(1));
+  EXPECT_EQ(rec.closed.size(), 1u);
+}
+
+}  // namespace
+}  // namespace kpistream
