@@ -533,6 +533,13 @@ ConfigResult ParseConfig(absl::string_view yaml_text) {
     }
     result.errors.push_back(std::move(error));
   }
+  // In file order, as an editor shows them.
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     const int la = a.line > 0 ? a.line : INT32_MAX;
+                     const int lb = b.line > 0 ? b.line : INT32_MAX;
+                     return la != lb ? la < lb : a.column < b.column;
+                   });
   return result;
 }
 

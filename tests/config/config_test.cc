@@ -1,0 +1,157 @@
+#include "config/config.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Errors(const ConfigResult& r) {
+  std::string out;
+  for (const ConfigError& e : r.errors) out += e.ToString("cfg.yaml") + "\n";
+  return out;
+}
+
+TEST(ConfigTest, MinimalConfigTakesTheDefaults) {
+  ConfigResult r = ParseConfig("inputs:\n  - topic: web.events\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  const Config& c = r.config;
+  EXPECT_EQ(c.kafka.group_id, "kpistream");
+  EXPECT_EQ(c.inputs[0].format, InputFormat::kProtobuf);
+  EXPECT_EQ(c.processing.guarantee, Guarantee::kExactlyOnce);
+  EXPECT_EQ(c.processing.max_out_of_orderness, absl::Seconds(30));
+  EXPECT_EQ(c.processing.allowed_lateness, absl::Minutes(5));
+  EXPECT_EQ(c.sessions.inactivity_timeout, absl::Minutes(30));
+  EXPECT_EQ(c.sessions.max_length, absl::Hours(24));
+  EXPECT_EQ(c.sessions.engaged_min_pageviews, 2);
+  EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.metrics.label_values_max, 50);
+  EXPECT_THAT(c.goals, ::testing::ElementsAre("signup", "lead", "purchase"));
+}
+
+TEST(ConfigTest, TheShippedExampleIsValid) {
+  const char* dir = std::getenv("KPISTREAM_SOURCE_DIR");
+  ASSERT_NE(dir, nullptr);
+  ConfigResult r =
+      LoadConfigFile(std::string(dir) + "/config/examples/kpistream.yaml");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.inputs.size(), 1u);
+  EXPECT_EQ(r.config.kpi_output.window, absl::Minutes(1));
+}
+
+TEST(ConfigTest, UnknownKeysAreErrorsWithLineAndHint) {
+  ConfigResult r = ParseConfig(
+      "inputs:\n"
+      "  - topic: web.events\n"
+      "sessions:\n"
+      "  inactivty_timeout: 20m\n"
+      "colour: blue\n");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "sessions.inactivty_timeout");
+  EXPECT_EQ(r.errors[0].line, 4);
+  EXPECT_EQ(r.errors[0].column, 3);
+  EXPECT_THAT(r.errors[0].message,
+              HasSubstr("did you mean \"inactivity_timeout\""));
+  EXPECT_EQ(r.errors[1].key, "colour");
+  EXPECT_EQ(r.errors[1].line, 5);
+  EXPECT_EQ(r.errors[1].ToString("cfg.yaml"),
+            "cfg.yaml:5:1: colour: " + r.errors[1].message);
+}
+
+TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
+  ConfigResult r = ParseConfig(
+      "inputs:\n"
+      "  - topic: web.events\n"
+      "    format: xml\n"
+      "processing:\n"
+      "  guarantee: maybe\n"
+      "  allowed_lateness: 30\n"
+      "sessions:\n"
+      "  engaged_min_pageviews: 0\n"
+      "metrics:\n"
+      "  listen: localhost\n"
+      "  label_values_max: 100000\n");
+  EXPECT_EQ(r.errors.size(), 6u) << Errors(r);
+  const std::string all = Errors(r);
+  EXPECT_THAT(all, HasSubstr("cfg.yaml:3:13: inputs[0].format: expected one of "
+                             "protobuf | json | combined_log, got \"xml\""));
+  EXPECT_THAT(all, HasSubstr("cfg.yaml:5:14: processing.guarantee"));
+  EXPECT_THAT(
+      all, HasSubstr(
+               "processing.allowed_lateness: expected a duration with a unit"));
+  EXPECT_THAT(
+      all,
+      HasSubstr("sessions.engaged_min_pageviews: must be between 1 and 1000"));
+  EXPECT_THAT(all, HasSubstr("metrics.listen: expected host:port"));
+  EXPECT_THAT(all, HasSubstr("metrics.label_values_max"));
+}
+
+TEST(ConfigTest, InputsAreRequiredAndValidated) {
+  EXPECT_THAT(Errors(ParseConfig("kafka: {group_id: g}\n")),
+              HasSubstr("inputs: at least one input topic is required"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: 'bad topic!'}]\n")),
+              HasSubstr("not a valid Kafka topic name"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}, {topic: a}]\n")),
+              HasSubstr("listed twice"));
+  EXPECT_THAT(
+      Errors(ParseConfig("inputs: [{topic: a, format: combined_log}]\n")),
+      HasSubstr("inputs[0].site: is required with format: combined_log"));
+}
+
+TEST(ConfigTest, EnvironmentVariablesAreExpandedAndNeverEchoed) {
+  setenv("KPI_TEST_SECRET", "s3cr3t", 1);
+  ConfigResult r = ParseConfig(
+      "kafka:\n  properties:\n    sasl.password: ${KPI_TEST_SECRET}\n"
+      "inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.kafka.properties.at("sasl.password"), "s3cr3t");
+  unsetenv("KPI_TEST_SECRET_MISSING");
+  r = ParseConfig(
+      "kafka:\n  properties:\n    sasl.password: x${KPI_TEST_SECRET_MISSING}\n"
+      "inputs: [{topic: a}]\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].key, "kafka.properties.sasl.password");
+  EXPECT_THAT(r.errors[0].message,
+              HasSubstr("KPI_TEST_SECRET_MISSING is not set"));
+}
+
+TEST(ConfigTest, YamlSyntaxErrorHasALine) {
+  ConfigResult r = ParseConfig("inputs:\n  - topic: [unclosed\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_GT(r.errors[0].line, 0);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("YAML syntax error"));
+}
+
+TEST(ConfigTest, UnreadableFileNamesTheProblem) {
+  ConfigResult r = LoadConfigFile("/nonexistent/kpistream.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].ToString("/nonexistent/kpistream.yaml"),
+              HasSubstr("cannot read config file"));
+}
+
+TEST(DurationTest, Table) {
+  struct Case {
+    const char* text;
+    absl::Duration want;
+  };
+  for (const Case& c :
+       {Case{"250ms", absl::Milliseconds(250)}, Case{"30s", absl::Seconds(30)},
+        Case{"5m", absl::Minutes(5)}, Case{"1h", absl::Hours(1)},
+        Case{"1d", absl::Hours(24)}, Case{"1h30m", absl::Minutes(90)},
+        Case{"0s", absl::ZeroDuration()}}) {
+    auto d = ParseDurationString(c.text);
+    ASSERT_TRUE(d.ok()) << c.text;
+    EXPECT_EQ(*d, c.want) << c.text;
+  }
+  for (const char* bad : {"30", "", "5 minutes", "-5m", "1w", "m5", "1.5h"}) {
+    EXPECT_FALSE(ParseDurationString(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace kpistream

@@ -1,0 +1,175 @@
+#include "ingest/event_decoder.h"
+
+#include <random>
+
+#include "gtest/gtest.h"
+#include "kpistream/v1/web_event.pb.h"
+
+namespace kpistream {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1767261600);  // 2026-01-01T10:00Z
+
+v1::WebEvent ValidEvent() {
+  v1::WebEvent e;
+  e.set_event_id("e1");
+  e.mutable_event_time()->set_seconds(1767261500);
+  e.mutable_event_time()->set_nanos(250000000);
+  e.set_site_id("shop");
+  e.set_visitor_id("v1");
+  e.set_user_id("u1");
+  e.set_type(v1::CONVERSION);
+  e.set_page_url("https://shop.example/thanks");
+  e.set_referrer("https://www.google.com/");
+  e.set_utm_source("google");
+  e.set_utm_medium("cpc");
+  e.set_utm_campaign("brand");
+  e.set_click_id("gclid-1");
+  e.set_device_category("Mobile");
+  e.set_country("de");
+  e.set_user_agent("Mozilla/5.0");
+  e.set_session_number(3);
+  e.mutable_conversion()->set_goal("purchase");
+  e.mutable_conversion()->set_value_micros(12340000);
+  e.mutable_conversion()->set_currency("eur");
+  e.mutable_conversion()->set_order_id("o1");
+  return e;
+}
+
+TEST(EventDecoderTest, ValidProtobufMapsEveryField) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  Event e;
+  DecodeResult r = decoder.Decode(ValidEvent().SerializeAsString(), kNow, &e);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(e.time, absl::FromUnixMillis(1767261500250));
+  EXPECT_EQ(e.type, EventType::kConversion);
+  EXPECT_EQ(e.event_id, "e1");
+  EXPECT_EQ(e.site_id, "shop");
+  EXPECT_EQ(e.visitor_id, "v1");
+  EXPECT_EQ(e.user_id, "u1");
+  EXPECT_EQ(e.page_url, "https://shop.example/thanks");
+  EXPECT_EQ(e.referrer, "https://www.google.com/");
+  EXPECT_EQ(e.utm_source, "google");
+  EXPECT_EQ(e.utm_medium, "cpc");
+  EXPECT_EQ(e.utm_campaign, "brand");
+  EXPECT_EQ(e.click_id, "gclid-1");
+  EXPECT_EQ(e.device_category, "mobile");
+  EXPECT_EQ(e.country, "DE");
+  EXPECT_EQ(e.user_agent, "Mozilla/5.0");
+  EXPECT_EQ(e.session_number, 3u);
+  EXPECT_EQ(e.goal, "purchase");
+  EXPECT_EQ(e.value_micros, 12340000);
+  EXPECT_EQ(e.currency, "EUR");
+  EXPECT_EQ(e.order_id, "o1");
+}
+
+TEST(EventDecoderTest, ValidJson) {
+  EventDecoder decoder(InputFormat::kJson, absl::Minutes(10));
+  Event e;
+  DecodeResult r = decoder.Decode(
+      R"({"eventId":"e2","eventTime":"2026-01-01T09:59:00Z","siteId":"shop",)"
+      R"("visitorId":"v2","type":"CONVERSION","deviceCategory":"smart-tv",)"
+      R"("conversion":{"goal":"signup","valueMicros":"1500000"},"unknownField":1})",
+      kNow, &e);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(e.time, kNow - absl::Minutes(1));
+  EXPECT_EQ(e.goal, "signup");
+  EXPECT_EQ(e.value_micros, 1500000);
+  EXPECT_EQ(e.device_category, "(other)");
+  EXPECT_EQ(e.country, "(other)");
+}
+
+TEST(EventDecoderTest, TruncatedProtobufIsMalformedOrMissingFields) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  const std::string bytes = ValidEvent().SerializeAsString();
+  for (size_t len = 1; len < bytes.size(); ++len) {
+    Event e;
+    DecodeResult r =
+        decoder.Decode(absl::string_view(bytes).substr(0, len), kNow, &e);
+    EXPECT_FALSE(r.ok) << "prefix of " << len << " bytes accepted";
+    EXPECT_FALSE(r.reason.empty());
+  }
+}
+
+TEST(EventDecoderTest, RandomBytesNeverCrashAndAreRejected) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  std::mt19937_64 rng(1);
+  int rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes(rng() % 200, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    Event e;
+    if (!decoder.Decode(bytes, kNow, &e).ok) ++rejected;
+  }
+  EXPECT_EQ(rejected, 20000);
+}
+
+TEST(EventDecoderTest, WrongJsonTypesAreMalformed) {
+  EventDecoder decoder(InputFormat::kJson, absl::Minutes(10));
+  Event e;
+  for (
+      const char* json :
+      {R"({"siteId":{},"visitorId":"v","eventTime":"2026-01-01T09:00:00Z","type":"PAGE_VIEW"})",
+       R"({"siteId":"s","visitorId":"v","eventTime":12.5,"type":"PAGE_VIEW"})",
+       R"({"siteId":"s","visitorId":"v","eventTime":"yesterday","type":"PAGE_VIEW"})",
+       R"(not json)", R"([1,2,3])", ""}) {
+    DecodeResult r = decoder.Decode(json, kNow, &e);
+    EXPECT_FALSE(r.ok) << json;
+    EXPECT_EQ(r.reason, "malformed") << json;
+  }
+}
+
+TEST(EventDecoderTest, MissingFieldsHaveTheirReason) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  struct Case {
+    const char* reason;
+    void (*mutate)(v1::WebEvent*);
+  };
+  const Case cases[] = {
+      {"missing_site_id", [](v1::WebEvent* e) { e->clear_site_id(); }},
+      {"missing_visitor_id", [](v1::WebEvent* e) { e->clear_visitor_id(); }},
+      {"missing_event_time", [](v1::WebEvent* e) { e->clear_event_time(); }},
+      {"missing_type", [](v1::WebEvent* e) { e->clear_type(); }},
+      {"missing_goal",
+       [](v1::WebEvent* e) { e->mutable_conversion()->clear_goal(); }},
+      {"future_event_time",
+       [](v1::WebEvent* e) {
+         e->mutable_event_time()->set_seconds(1767261600 + 601);
+       }},
+      {"malformed",
+       [](v1::WebEvent* e) { e->mutable_event_time()->set_nanos(-1); }},
+  };
+  for (const Case& c : cases) {
+    v1::WebEvent m = ValidEvent();
+    c.mutate(&m);
+    Event e;
+    DecodeResult r = decoder.Decode(m.SerializeAsString(), kNow, &e);
+    EXPECT_FALSE(r.ok) << c.reason;
+    EXPECT_EQ(r.reason, c.reason);
+    EXPECT_FALSE(r.detail.empty());
+  }
+}
+
+TEST(EventDecoderTest, DefaultSiteFillsAnEmptySiteId) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10), "www");
+  v1::WebEvent m = ValidEvent();
+  m.clear_site_id();
+  Event e;
+  ASSERT_TRUE(decoder.Decode(m.SerializeAsString(), kNow, &e).ok);
+  EXPECT_EQ(e.site_id, "www");
+}
+
+TEST(EventDecoderTest, EveryReasonIsListed) {
+  for (const char* reason :
+       {"malformed", "missing_site_id", "missing_visitor_id",
+        "missing_event_time", "missing_type", "missing_goal",
+        "future_event_time"}) {
+    EXPECT_NE(
+        std::find(InvalidReasons().begin(), InvalidReasons().end(), reason),
+        InvalidReasons().end())
+        << reason;
+  }
+}
+
+}  // namespace
+}  // namespace kpistream
