@@ -27,13 +27,11 @@ using ::kpistream::v1::SessionRecord;
 std::string Ev(const std::string& visitor, const std::string& id,
                const std::string& time, const std::string& type,
                const std::string& page, const std::string& extra = "") {
-  return absl::StrCat(visitor, "|{\"eventId\":\"", id,
-                      "\",\"eventTime\":\"2026-01-01T", time,
-                      "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
-                      "\",\"type\":\"", type,
-                      "\",\"pageUrl\":\"https://shop.example", page,
-                      "\",\"deviceCategory\":\"desktop\",\"country\":\"DE\"",
-                      extra, "}\n");
+  return absl::StrCat(
+      visitor, "|{\"eventId\":\"", id, "\",\"eventTime\":\"2026-01-01T", time,
+      "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor, "\",\"type\":\"",
+      type, "\",\"pageUrl\":\"https://shop.example", page,
+      "\",\"deviceCategory\":\"desktop\",\"country\":\"DE\"", extra, "}\n");
 }
 
 // The scenario, worked out by hand:
@@ -68,8 +66,7 @@ std::string ScenarioInput() {
          "\"currency\":\"EUR\",\"orderId\":\"o-1\"}"),
       "vx|{\"eventId\":\"x1\",\"eventTime\":\"2026-01-01T10:03:00Z\","
       "\"siteId\":\"shop\",\"type\":\"PAGE_VIEW\"}\n",
-      "vy|this is not json\n",
-      Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
+      "vy|this is not json\n", Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
 }
 
 class EngineE2E : public ::testing::Test {
@@ -77,15 +74,16 @@ class EngineE2E : public ::testing::Test {
   void SetUp() override {
     broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{
         "web.events:2", "web.sessions:1", "web.deadletter:1"});
-    ASSERT_FALSE(broker_->bootstrap().empty())
-        << broker_->process().Stderr();
+    ASSERT_FALSE(broker_->bootstrap().empty()) << broker_->process().Stderr();
     ASSERT_TRUE(absl::StartsWith(broker_->bootstrap(), "127.0.0.1:") ||
                 absl::StartsWith(broker_->bootstrap(), "localhost:"))
         << broker_->bootstrap();
     metrics_port_ = FreePort();
-    config_path_ = dir_.Write("kpistream.yaml", absl::StrCat(R"(
+    config_path_ =
+        dir_.Write("kpistream.yaml", absl::StrCat(R"(
 kafka:
-  brokers: )", broker_->bootstrap(), R"(
+  brokers: )",
+                                                  broker_->bootstrap(), R"(
   group_id: e2e
 inputs:
   - topic: web.events
@@ -100,7 +98,8 @@ processing:
   idle_partition_timeout: 1s
   max_future_skew: 3650d
 metrics:
-  listen: 127.0.0.1:)", metrics_port_, "\n"));
+  listen: 127.0.0.1:)",
+                                                  metrics_port_, "\n"));
     engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
         KpistreamBinary(), "run", "--config", config_path_});
     ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
@@ -122,10 +121,10 @@ metrics:
 
   std::vector<std::string> Consume(const std::string& topic,
                                    const std::string& format) {
-    CommandResult r = RunCommand(
-        {"kcat", "-b", broker_->bootstrap(), "-C", "-t", topic, "-o",
-         "beginning", "-e", "-q", "-X", "isolation.level=read_committed", "-f",
-         format});
+    CommandResult r =
+        RunCommand({"kcat", "-b", broker_->bootstrap(), "-C", "-t", topic, "-o",
+                    "beginning", "-e", "-q", "-X",
+                    "isolation.level=read_committed", "-f", format});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::vector<std::string> lines;
     for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
@@ -187,20 +186,19 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(MetricValue(m, "web_open_sessions", shop), 0);
   EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "signup"}}), 1);
   EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "purchase"}}), 1);
-  EXPECT_EQ(MetricValue(m, "web_sessions_converted_total",
-                        {{"goal", "(any)"}}),
+  EXPECT_EQ(MetricValue(m, "web_sessions_converted_total", {{"goal", "(any)"}}),
             2);
   EXPECT_EQ(MetricValue(m, "web_revenue_total", {{"currency", "EUR"}}), 25.5);
   EXPECT_EQ(MetricValue(m, "web_session_duration_seconds_count", shop), 4);
   EXPECT_EQ(MetricValue(m, "web_session_duration_seconds_sum", shop), 91);
-  EXPECT_EQ(MetricValue(m, "web_session_duration_seconds_bucket",
-                        {{"le", "10"}}),
-            2);  // vb (0 s) and vc (5 s)
+  EXPECT_EQ(
+      MetricValue(m, "web_session_duration_seconds_bucket", {{"le", "10"}}),
+      2);  // vb (0 s) and vc (5 s)
   EXPECT_GE(MetricValue(m, "kpistream_watermark_lag_seconds"), 0);
 
   std::map<std::string, SessionRecord> sessions;
-  ASSERT_TRUE(WaitFor(
-      [&] { return (sessions = Sessions()).size() == 4; }, absl::Seconds(15)));
+  ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).size() == 4; },
+                      absl::Seconds(15)));
   const SessionRecord& a = sessions["va"];
   EXPECT_EQ(a.site_id(), "shop");
   EXPECT_EQ(a.pageviews(), 3u);
@@ -246,8 +244,7 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(d.revenue(0).currency(), "EUR");
   EXPECT_EQ(d.revenue(0).value_micros(), 25500000);
 
-  const std::vector<std::string> dead =
-      Consume("web.deadletter", "%k|%s|%h\n");
+  const std::vector<std::string> dead = Consume("web.deadletter", "%k|%s|%h\n");
   ASSERT_EQ(dead.size(), 2u);
   EXPECT_NE(dead[0].find("reason=missing_visitor_id"), std::string::npos)
       << dead[0];
@@ -264,20 +261,20 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
 
 TEST_F(EngineE2E, PrometheusServerComputesBounceRate) {
   const int prom_port = FreePort();
-  const std::string prom_config = dir_.Write(
-      "prometheus.yml", absl::StrCat(R"(global:
+  const std::string prom_config =
+      dir_.Write("prometheus.yml", absl::StrCat(R"(global:
   scrape_interval: 1s
 scrape_configs:
   - job_name: kpistream
     static_configs:
-      - targets: ['127.0.0.1:)", metrics_port_, "']\n"));
+      - targets: ['127.0.0.1:)",
+                                                metrics_port_, "']\n"));
   Subprocess prometheus(
       {"prometheus", "--config.file=" + prom_config,
        "--storage.tsdb.path=" + dir_.path() + "/tsdb",
        "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
-  ASSERT_TRUE(
-      WaitFor([&] { return HttpGet(prom_port, "/-/ready").ok(); },
-              absl::Seconds(30)))
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(prom_port, "/-/ready").ok(); },
+                      absl::Seconds(30)))
       << prometheus.Stderr();
   Produce(ScenarioInput());
   const std::string query =
@@ -292,7 +289,8 @@ scrape_configs:
         return answer.find("\"0.5\"") != std::string::npos;
       },
       absl::Seconds(40)))
-      << answer << "\n" << Metrics();
+      << answer << "\n"
+      << Metrics();
   auto single = HttpGet(prom_port,
                         "/api/v1/query?query=sum(web_sessions_single_page_"
                         "total)%2Fsum(web_sessions_closed_total)");
