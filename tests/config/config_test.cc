@@ -36,7 +36,7 @@ TEST(ConfigTest, MinimalConfigTakesTheDefaults) {
 
 TEST(ConfigTest, TheShippedExampleIsValid) {
   const char* dir = std::getenv("KPISTREAM_SOURCE_DIR");
-  ASSERT_NE(dir, nullptr);
+  if (dir == nullptr) dir = KPISTREAM_DEFAULT_SOURCE_DIR;
   ConfigResult r =
       LoadConfigFile(std::string(dir) + "/config/examples/kpistream.yaml");
   ASSERT_TRUE(r.ok()) << Errors(r);

@@ -26,12 +26,12 @@ namespace kpistream::testing {
 
 std::string KpistreamBinary() {
   const char* bin = std::getenv("KPISTREAM_BIN");
-  return bin ? bin : "kpistream";
+  return bin ? bin : KPISTREAM_DEFAULT_BIN;
 }
 
 std::string SourceDir() {
   const char* dir = std::getenv("KPISTREAM_SOURCE_DIR");
-  return dir ? dir : ".";
+  return dir ? dir : KPISTREAM_DEFAULT_SOURCE_DIR;
 }
 
 TempDir::TempDir() {
