@@ -5,14 +5,22 @@ namespace kpistream {
 PartitionState::PartitionState(SessionRules rules,
                                absl::Duration allowed_lateness,
                                SessionObserver* observer,
-                               const SessionAttribution* attribution)
+                               const SessionAttribution* attribution,
+                               absl::Duration dedup_horizon)
     : allowed_lateness_(allowed_lateness),
-      sessionizer_(rules, observer, attribution) {}
+      sessionizer_(rules, observer, attribution),
+      dedup_(dedup_horizon) {}
 
 PartitionState::Admit PartitionState::Offer(Event&& event,
                                             absl::Time watermark) {
+  if (watermark != absl::InfinitePast() &&
+      event.time < watermark - allowed_lateness_) {
+    return Admit::kLate;
+  }
+  if (dedup_.SeenBefore(event.site_id, event.event_id, event.time)) {
+    return Admit::kDuplicate;
+  }
   if (watermark != absl::InfinitePast()) {
-    if (event.time < watermark - allowed_lateness_) return Admit::kLate;
     if (event.time < watermark) {
       // Behind the watermark but within the allowed lateness. Everything
       // buffered before the watermark goes first, so that the sessionizer
@@ -31,6 +39,7 @@ PartitionState::Admit PartitionState::Offer(Event&& event,
 size_t PartitionState::Advance(absl::Time watermark) {
   if (watermark == absl::InfinitePast()) return 0;
   Release(watermark);
+  dedup_.Expire(watermark);
   return sessionizer_.CloseUpTo(watermark - allowed_lateness_);
 }
 
@@ -47,7 +56,8 @@ size_t PartitionState::Drain() {
 }
 
 size_t PartitionState::ApproximateBytes() const {
-  return sessionizer_.ApproximateBytes() + buffer_.ApproximateBytes();
+  return sessionizer_.ApproximateBytes() + buffer_.ApproximateBytes() +
+         dedup_.ApproximateBytes();
 }
 
 }  // namespace kpistream

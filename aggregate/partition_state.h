@@ -18,6 +18,7 @@
 #include <cstddef>
 
 #include "absl/time/time.h"
+#include "aggregate/deduplicator.h"
 #include "aggregate/event.h"
 #include "aggregate/reorder_buffer.h"
 #include "aggregate/sessionizer.h"
@@ -26,14 +27,17 @@ namespace kpistream {
 
 class PartitionState {
  public:
-  enum class Admit { kAccepted, kLate };
+  enum class Admit { kAccepted, kLate, kDuplicate };
 
+  // `dedup_horizon` zero: no duplicate detection.
   PartitionState(SessionRules rules, absl::Duration allowed_lateness,
                  SessionObserver* observer,
-                 const SessionAttribution* attribution = nullptr);
+                 const SessionAttribution* attribution = nullptr,
+                 absl::Duration dedup_horizon = absl::ZeroDuration());
 
   // Offers one validated event. `watermark` is the current watermark. On
-  // kLate the event is left unchanged (the caller dead-letters the original).
+  // kLate and kDuplicate (same site + event_id within the dedup horizon) the
+  // event is left unchanged (the caller dead-letters the original).
   Admit Offer(Event&& event, absl::Time watermark);
 
   // Releases buffered events older than `watermark` and closes sessions that
@@ -54,6 +58,7 @@ class PartitionState {
   absl::Duration allowed_lateness_;
   Sessionizer sessionizer_;
   ReorderBuffer buffer_;
+  Deduplicator dedup_;
 };
 
 }  // namespace kpistream

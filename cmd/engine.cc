@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "aggregate/bot_filter.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "cmd/log.h"
@@ -192,7 +193,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       Slot slot;
       slot.watermark_id = topic_index_[tp.topic] * 100000 + tp.partition;
       slot.state = std::make_unique<PartitionState>(
-          rules_, config_.processing.allowed_lateness, this);
+          rules_, config_.processing.allowed_lateness, this, nullptr,
+          config_.processing.dedup_horizon);
       watermark_.Assign(slot.watermark_id, now);
       partitions_[tp] = std::move(slot);
       KPI_LOG_INFO("engine: assigned %s[%d]", tp.topic, tp.partition);
@@ -256,6 +258,11 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       DeadLetter(message, decoded.reason);
       return;
     }
+    if (bots_.IsBot(event_.user_agent)) {
+      counters_.CountBot();
+      DeadLetter(message, "bot");
+      return;
+    }
     auto slot = partitions_.find(TopicPartition{topic, message.partition});
     if (slot == partitions_.end()) {
       // A message of a partition we were never told about: keep it safe.
@@ -265,12 +272,18 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     watermark_.Observe(slot->second.watermark_id, event_.time, now);
     const EventType type = event_.type;
     site_.assign(event_.site_id);
-    if (slot->second.state->Offer(std::move(event_), watermark) ==
-        PartitionState::Admit::kLate) {
-      counters_.CountLate();
-      DeadLetter(message, "late");
-    } else {
-      counters_.CountAccepted(site_, type);
+    switch (slot->second.state->Offer(std::move(event_), watermark)) {
+      case PartitionState::Admit::kAccepted:
+        counters_.CountAccepted(site_, type);
+        break;
+      case PartitionState::Admit::kLate:
+        counters_.CountLate();
+        DeadLetter(message, "late");
+        break;
+      case PartitionState::Admit::kDuplicate:
+        counters_.CountDuplicate();
+        DeadLetter(message, "duplicate");
+        break;
     }
   }
 
@@ -371,6 +384,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   const Config config_;
   const SessionRules rules_;
   KpiCounters counters_;
+  BotFilter bots_;
   WatermarkTracker watermark_;
   std::vector<std::string> topics_;
   absl::flat_hash_map<std::string, int32_t> topic_index_;

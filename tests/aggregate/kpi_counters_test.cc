@@ -211,7 +211,8 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
   counters.OnSessionStarted(a, pv);
   AcceptAndApply(counters, a, pv);
   AcceptAndApply(counters, a, pv);
-  AcceptAndApply(counters, a, MakeEvent(EventType::kConversion, "shop", "signup"));
+  AcceptAndApply(counters, a,
+                 MakeEvent(EventType::kConversion, "shop", "signup"));
   AcceptAndApply(counters, a, MakeEvent(EventType::kEngagement, "shop"));
   counters.OnSessionStarted(b, pv);
   AcceptAndApply(counters, b, pv);
@@ -378,7 +379,7 @@ TEST(KpiCountersTest, ThousandSitesWithMaxFiftyStayBounded) {
   for (int i = 0; i < 1000; ++i) {
     const std::string site = absl::StrCat("site-", i);
     AcceptAndApply(counters, Attributes(site, "Direct", "desktop", "DE", false),
-                     MakeEvent(EventType::kPageView, site));
+                   MakeEvent(EventType::kPageView, site));
   }
   const MetricsSnapshot s = counters.Snapshot();
   std::set<std::string> sites;
@@ -494,7 +495,7 @@ TEST(KpiCountersTest, SamplesAreSortedByLabelValues) {
   KpiCounters counters({});
   for (const char* site : {"zeta", "alpha", "mid"}) {
     AcceptAndApply(counters, Attributes(site, "Direct", "desktop", "DE", false),
-                     MakeEvent(EventType::kPageView, site));
+                   MakeEvent(EventType::kPageView, site));
   }
   const MetricsSnapshot s = counters.Snapshot();
   std::vector<std::string> sites;

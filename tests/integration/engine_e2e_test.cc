@@ -31,7 +31,9 @@ std::string Ev(const std::string& visitor, const std::string& id,
       visitor, "|{\"eventId\":\"", id, "\",\"eventTime\":\"2026-01-01T", time,
       "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor, "\",\"type\":\"",
       type, "\",\"pageUrl\":\"https://shop.example", page,
-      "\",\"deviceCategory\":\"desktop\",\"country\":\"DE\"", extra, "}\n");
+      "\",\"deviceCategory\":\"desktop\",\"country\":\"DE\",\"userAgent\":"
+      "\"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0\"",
+      extra, "}\n");
 }
 
 // The scenario, worked out by hand:
@@ -43,7 +45,8 @@ std::string Ev(const std::string& visitor, const std::string& id,
 //   vd: page view + purchase 25.50 EUR sent twice with one order_id
 //       -> engaged, 1 conversion, 1 order, 25.5 EUR, 31 s
 //   vz: one page view two hours later: moves the watermark past the others
-//   plus two invalid records: no visitor_id, and not JSON at all.
+//   plus two invalid records (no visitor_id; not JSON at all), a crawler's
+//   page view (bot) and a resend of va's first event (duplicate).
 std::string ScenarioInput() {
   return absl::StrCat(
       Ev("va", "a1", "10:00:00", "PAGE_VIEW", "/",
@@ -66,7 +69,13 @@ std::string ScenarioInput() {
          "\"currency\":\"EUR\",\"orderId\":\"o-1\"}"),
       "vx|{\"eventId\":\"x1\",\"eventTime\":\"2026-01-01T10:03:00Z\","
       "\"siteId\":\"shop\",\"type\":\"PAGE_VIEW\"}\n",
-      "vy|this is not json\n", Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
+      "vy|this is not json\n",
+      // A crawler, and a resend of va's first event: counted, dead-lettered.
+      "vbot|{\"eventId\":\"g1\",\"eventTime\":\"2026-01-01T10:03:00Z\","
+      "\"siteId\":\"shop\",\"visitorId\":\"vbot\",\"type\":\"PAGE_VIEW\","
+      "\"userAgent\":\"Mozilla/5.0 (compatible; Googlebot/2.1)\"}\n",
+      Ev("va", "a1", "10:00:00", "PAGE_VIEW", "/"),
+      Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
 }
 
 class EngineE2E : public ::testing::Test {
@@ -163,7 +172,17 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   const std::map<std::string, std::string> shop = {{"site", "shop"}};
   EXPECT_EQ(MetricValue(m, "kpistream_events_consumed_total",
                         {{"topic", "web.events"}}),
-            13);
+            15);
+  EXPECT_EQ(MetricValue(m, "kpistream_bot_events_total"), 1);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_duplicate_total"), 1);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_late_total"), 0);
+  // The input accounting identity.
+  EXPECT_EQ(MetricValue(m, "kpistream_events_consumed_total"),
+            MetricValue(m, "web_events_total") +
+                MetricValue(m, "kpistream_events_invalid_total") +
+                MetricValue(m, "kpistream_events_late_total") +
+                MetricValue(m, "kpistream_events_duplicate_total") +
+                MetricValue(m, "kpistream_bot_events_total"));
   EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
                         {{"reason", "missing_visitor_id"}}),
             1);
@@ -245,12 +264,20 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(d.revenue(0).value_micros(), 25500000);
 
   const std::vector<std::string> dead = Consume("web.deadletter", "%k|%s|%h\n");
-  ASSERT_EQ(dead.size(), 2u);
-  EXPECT_NE(dead[0].find("reason=missing_visitor_id"), std::string::npos)
-      << dead[0];
-  EXPECT_NE(dead[0].find("source_topic=web.events"), std::string::npos);
-  EXPECT_EQ(dead[1].rfind("vy|this is not json|", 0), 0u) << dead[1];
-  EXPECT_NE(dead[1].find("reason=malformed"), std::string::npos);
+  ASSERT_EQ(dead.size(), 4u);
+  // Keyed by the original key (input partitions interleave in any order).
+  std::map<std::string, std::string> by_key;
+  for (const std::string& line : dead) by_key[line.substr(0, line.find('|'))] = line;
+  ASSERT_EQ(by_key.size(), 4u);
+  EXPECT_NE(by_key["vx"].find("reason=missing_visitor_id"), std::string::npos)
+      << by_key["vx"];
+  EXPECT_NE(by_key["vx"].find("source_topic=web.events"), std::string::npos);
+  EXPECT_EQ(by_key["vy"].rfind("vy|this is not json|", 0), 0u) << by_key["vy"];
+  EXPECT_NE(by_key["vy"].find("reason=malformed"), std::string::npos);
+  EXPECT_NE(by_key["vbot"].find("reason=bot"), std::string::npos) << by_key["vbot"];
+  EXPECT_NE(by_key["va"].find("reason=duplicate"), std::string::npos) << by_key["va"];
+  EXPECT_NE(by_key["va"].find("source_offset="), std::string::npos);
+  EXPECT_NE(by_key["va"].find("\"eventId\":\"a1\""), std::string::npos);
 
   // SIGTERM: stops, flushes the still-open session of vz, commits, exits 0.
   EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(10)), 0) << engine_->Stderr();

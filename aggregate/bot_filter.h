@@ -1,0 +1,29 @@
+// BotFilter: recognises automated traffic by its user agent (SPEC §9).
+// Built in: an empty user agent, or one containing (case-insensitively) any
+// of bot, spider, crawl, slurp, bingpreview, facebookexternalhit, headless,
+// python-requests, curl/, wget/. More patterns can be added from config.
+// Bot events are counted (kpistream_bot_events_total) and excluded from KPIs.
+#ifndef KPISTREAM_AGGREGATE_BOT_FILTER_H_
+#define KPISTREAM_AGGREGATE_BOT_FILTER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace kpistream {
+
+class BotFilter {
+ public:
+  // `extra_patterns` are matched like the built-in ones (substring, any case).
+  explicit BotFilter(std::vector<std::string> extra_patterns = {});
+
+  bool IsBot(absl::string_view user_agent) const;
+
+ private:
+  std::vector<std::string> patterns_;  // lower case
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_BOT_FILTER_H_

@@ -1,0 +1,60 @@
+#include "aggregate/bot_filter.h"
+
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+TEST(BotFilterTest, BuiltInList) {
+  BotFilter filter;
+  struct Case {
+    const char* ua;
+    bool bot;
+  };
+  const Case cases[] = {
+      {"Mozilla/5.0 (compatible; Googlebot/2.1; "
+       "+http://www.google.com/bot.html)",
+       true},
+      {"Mozilla/5.0 (compatible; bingbot/2.0; "
+       "+http://www.bing.com/bingbot.htm)",
+       true},
+      {"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+       true},
+      {"Mozilla/5.0 (compatible; Yahoo! Slurp; "
+       "http://help.yahoo.com/help/us/ysearch/slurp)",
+       true},
+      {"Baiduspider+(+http://www.baidu.com/search/spider.htm)", true},
+      {"facebookexternalhit/1.1 "
+       "(+http://www.facebook.com/externalhit_uatext.php)",
+       true},
+      {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+       "HeadlessChrome/120.0 Safari/537.36",
+       true},
+      {"python-requests/2.31.0", true},
+      {"curl/8.0.1", true},
+      {"Wget/1.21.3", true},
+      {"Mozilla/5.0 (compatible; SemrushCrawler)", true},
+      {"", true},
+      {"   ", true},
+      {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+       "like Gecko) "
+       "Chrome/120.0.0.0 Safari/537.36",
+       false},
+      {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) "
+       "AppleWebKit/605.1.15 "
+       "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+       false},
+      {"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+       false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(filter.IsBot(c.ua), c.bot) << c.ua;
+}
+
+TEST(BotFilterTest, ExtraPatternsFromConfig) {
+  BotFilter filter({"UptimeMonitor"});
+  EXPECT_TRUE(filter.IsBot("Mozilla/5.0 uptimemonitor/1.0"));
+  EXPECT_FALSE(BotFilter().IsBot("Mozilla/5.0 uptimemonitor/1.0"));
+}
+
+}  // namespace
+}  // namespace kpistream
