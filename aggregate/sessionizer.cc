@@ -55,9 +55,9 @@ class StringPool {
 
 // The attribution of a session: channel, source/medium/campaign, device,
 // country, all from its first event; interned as one tuple.
-std::string AttributionKey(absl::string_view channel, const Event& e) {
-  return absl::StrCat(channel, std::string(1, kSeparator), e.utm_source,
-                      std::string(1, kSeparator), e.utm_medium,
+std::string AttributionKey(const Acquisition& a, const Event& e) {
+  return absl::StrCat(a.channel, std::string(1, kSeparator), a.source,
+                      std::string(1, kSeparator), a.medium,
                       std::string(1, kSeparator), e.utm_campaign,
                       std::string(1, kSeparator), e.device_category,
                       std::string(1, kSeparator), e.country);
@@ -148,9 +148,10 @@ struct Sessionizer::Impl {
     Open& s = slot.second;
     const int64_t t = absl::ToUnixMicros(e.time);
     s.first_us = s.last_us = t;
-    const std::string channel =
-        attribution ? attribution->Channel(e) : std::string("(unassigned)");
-    s.attribution = pool.Acquire(AttributionKey(channel, e));
+    const Acquisition acquisition =
+        attribution ? attribution->Attribute(e)
+                    : Acquisition{"(unassigned)", e.utm_source, e.utm_medium};
+    s.attribution = pool.Acquire(AttributionKey(acquisition, e));
     s.landing =
         e.type == EventType::kPageView ? pool.Acquire(e.page_url) : &kEmpty;
     s.exit = &kEmpty;

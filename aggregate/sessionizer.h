@@ -71,18 +71,27 @@ class SessionObserver {
                                 const Event& first) = 0;
   // `event` was applied to the open session `session` (also called for the
   // first event, after OnSessionStarted).
-  virtual void OnEvent(const SessionAttributes& session, const Event& event) = 0;
+  virtual void OnEvent(const SessionAttributes& session,
+                       const Event& event) = 0;
   // A session closed; the Sessionizer forgets it after this call.
   virtual void OnSessionClosed(const ClosedSession& session) = 0;
 };
 
-// Derives a session's channel and source/medium/campaign from its first event.
-// The default (nullptr) uses utm_source/utm_medium/utm_campaign as given and
-// channel "(unassigned)"; the ChannelClassifier plugs in here.
+// A session's acquisition: its default channel group and the source and
+// medium it is reported under.
+struct Acquisition {
+  std::string channel;
+  std::string source;
+  std::string medium;
+};
+
+// Derives a session's acquisition from its first event. Without one
+// (nullptr), source/medium are the utm values as given and the channel is
+// "(unassigned)"; the ChannelClassifier plugs in here.
 class SessionAttribution {
  public:
   virtual ~SessionAttribution() = default;
-  virtual std::string Channel(const Event& first) const = 0;
+  virtual Acquisition Attribute(const Event& first) const = 0;
 };
 
 class Sessionizer {

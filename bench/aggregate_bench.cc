@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "aggregate/channel_classifier.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "benchmark/benchmark.h"
@@ -31,8 +32,9 @@ constexpr int kVisitors = 1'000'000;
 constexpr int kTimedEvents = 2'000'000;
 const absl::Time kStart = absl::FromUnixSeconds(1767225600);
 
-const char* const kPages[] = {"/", "/products/1", "/products/2", "/blog/a",
-                              "/cart", "/checkout", "/signup", "/pricing"};
+const char* const kPages[] = {"/",       "/products/1", "/products/2",
+                              "/blog/a", "/cart",       "/checkout",
+                              "/signup", "/pricing"};
 const char* const kAgents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
     "like Gecko) Chrome/120.0.0.0 Safari/537.36",
@@ -52,9 +54,7 @@ std::string MakeEvent(std::mt19937_64& rng, int visitor, absl::Time time,
   e.set_site_id("shop");
   e.set_visitor_id(absl::StrFormat("v-%016x", visitor * 0x9E3779B97F4A7C15ull));
   const int r = static_cast<int>(rng() % 100);
-  e.set_type(r < 70   ? v1::PAGE_VIEW
-             : r < 95 ? v1::ENGAGEMENT
-                      : v1::CONVERSION);
+  e.set_type(r < 70 ? v1::PAGE_VIEW : r < 95 ? v1::ENGAGEMENT : v1::CONVERSION);
   e.set_page_url(absl::StrCat("https://shop.example.com", kPages[rng() % 8]));
   e.set_page_title("Shop Example - Products");
   if (rng() % 3 == 0) e.set_referrer("https://www.google.com/");
@@ -94,11 +94,11 @@ const Workload& GetWorkload() {
     // Timed: the next 10 minutes, every event continuing some open session.
     for (int i = 0; i < kTimedEvents; ++i) {
       const int v = static_cast<int>(rng() % kVisitors);
-      w->timed.push_back(MakeEvent(
-          rng, v,
-          kStart + absl::Minutes(10) +
-              absl::Milliseconds(i * 600000LL / kTimedEvents),
-          id++));
+      w->timed.push_back(
+          MakeEvent(rng, v,
+                    kStart + absl::Minutes(10) +
+                        absl::Milliseconds(i * 600000LL / kTimedEvents),
+                    id++));
     }
     return w;
   }();
@@ -107,16 +107,18 @@ const Workload& GetWorkload() {
 
 size_t HeapInUse() { return mallinfo2().uordblks; }
 
-// Decode + validate + reorder + sessionize + count, per event, as the engine
-// does it (watermark advanced every 10,000 events).
+// Decode + validate + dedup + reorder + sessionize + channel + count, per
+// event, as the engine does it (watermark advanced every 10,000 events).
 void BM_DecodeSessionizeCount(benchmark::State& state) {
   const Workload& w = GetWorkload();
   for (auto _ : state) {
     state.PauseTiming();
     auto counters = std::make_unique<KpiCounters>(KpiCounters::Options{});
     const size_t heap_before = HeapInUse();
+    ChannelClassifier channels;
     auto partition = std::make_unique<PartitionState>(
-        SessionRules{}, absl::Minutes(5), counters.get());
+        SessionRules{}, absl::Minutes(5), counters.get(), &channels,
+        absl::Hours(1));
     EventDecoder decoder(InputFormat::kProtobuf, absl::Hours(24 * 3650));
     Event event;
     const absl::Time now = kStart + absl::Hours(1);

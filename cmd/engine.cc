@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "aggregate/bot_filter.h"
+#include "aggregate/channel_classifier.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "cmd/log.h"
@@ -193,7 +194,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       Slot slot;
       slot.watermark_id = topic_index_[tp.topic] * 100000 + tp.partition;
       slot.state = std::make_unique<PartitionState>(
-          rules_, config_.processing.allowed_lateness, this, nullptr,
+          rules_, config_.processing.allowed_lateness, this, &channels_,
           config_.processing.dedup_horizon);
       watermark_.Assign(slot.watermark_id, now);
       partitions_[tp] = std::move(slot);
@@ -385,6 +386,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   const SessionRules rules_;
   KpiCounters counters_;
   BotFilter bots_;
+  ChannelClassifier channels_;
   WatermarkTracker watermark_;
   std::vector<std::string> topics_;
   absl::flat_hash_map<std::string, int32_t> topic_index_;

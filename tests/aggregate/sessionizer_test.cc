@@ -250,8 +250,9 @@ TEST_F(SessionizerTest, StateBytesGrowAndShrink) {
 
 class FixedChannel : public SessionAttribution {
  public:
-  std::string Channel(const Event& first) const override {
-    return first.utm_medium == "email" ? "Email" : "Direct";
+  Acquisition Attribute(const Event& first) const override {
+    return {first.utm_medium == "email" ? "Email" : "Direct", first.utm_source,
+            first.utm_medium};
   }
 };
 

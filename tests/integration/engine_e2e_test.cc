@@ -202,6 +202,11 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(MetricValue(m, "web_sessions_engaged_total", shop), 2);
   EXPECT_EQ(MetricValue(m, "web_sessions_bounced_total", shop), 2);
   EXPECT_EQ(MetricValue(m, "web_sessions_single_page_total", shop), 1);
+  EXPECT_EQ(MetricValue(m, "web_sessions_closed_total", {{"channel", "Email"}}),
+            1);
+  EXPECT_EQ(MetricValue(m, "web_sessions_bounced_total",
+                        {{"channel", "Organic Search"}, {"country", "DE"}}),
+            1);
   EXPECT_EQ(MetricValue(m, "web_open_sessions", shop), 0);
   EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "signup"}}), 1);
   EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "purchase"}}), 1);
@@ -230,6 +235,7 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(a.source(), "newsletter");
   EXPECT_EQ(a.medium(), "email");
   EXPECT_EQ(a.campaign(), "winter");
+  EXPECT_EQ(a.channel(), "Email");
   EXPECT_EQ(a.landing_page(), "https://shop.example/");
   EXPECT_EQ(a.exit_page(), "https://shop.example/signup");
   EXPECT_EQ(a.device_category(), "desktop");
@@ -245,12 +251,17 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_TRUE(b.bounced());
   EXPECT_TRUE(b.single_page());
   EXPECT_FALSE(b.new_visitor());
+  EXPECT_EQ(b.channel(), "Organic Search");
+  EXPECT_EQ(b.source(), "google");
+  EXPECT_EQ(b.medium(), "organic");
 
   const SessionRecord& c = sessions["vc"];
   EXPECT_EQ(c.events(), 2u);
   EXPECT_EQ(c.duration_seconds(), 5);
   EXPECT_TRUE(c.bounced());
   EXPECT_FALSE(c.single_page());
+  EXPECT_EQ(c.channel(), "Direct");
+  EXPECT_EQ(c.source(), "(direct)");
 
   const SessionRecord& d = sessions["vd"];
   EXPECT_TRUE(d.engaged());
@@ -267,15 +278,18 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   ASSERT_EQ(dead.size(), 4u);
   // Keyed by the original key (input partitions interleave in any order).
   std::map<std::string, std::string> by_key;
-  for (const std::string& line : dead) by_key[line.substr(0, line.find('|'))] = line;
+  for (const std::string& line : dead)
+    by_key[line.substr(0, line.find('|'))] = line;
   ASSERT_EQ(by_key.size(), 4u);
   EXPECT_NE(by_key["vx"].find("reason=missing_visitor_id"), std::string::npos)
       << by_key["vx"];
   EXPECT_NE(by_key["vx"].find("source_topic=web.events"), std::string::npos);
   EXPECT_EQ(by_key["vy"].rfind("vy|this is not json|", 0), 0u) << by_key["vy"];
   EXPECT_NE(by_key["vy"].find("reason=malformed"), std::string::npos);
-  EXPECT_NE(by_key["vbot"].find("reason=bot"), std::string::npos) << by_key["vbot"];
-  EXPECT_NE(by_key["va"].find("reason=duplicate"), std::string::npos) << by_key["va"];
+  EXPECT_NE(by_key["vbot"].find("reason=bot"), std::string::npos)
+      << by_key["vbot"];
+  EXPECT_NE(by_key["va"].find("reason=duplicate"), std::string::npos)
+      << by_key["va"];
   EXPECT_NE(by_key["va"].find("source_offset="), std::string::npos);
   EXPECT_NE(by_key["va"].find("\"eventId\":\"a1\""), std::string::npos);
 

@@ -1,0 +1,82 @@
+// ChannelClassifier: GA4's default channel grouping (SPEC §3 "channel").
+//
+// Inputs are a session's first event: utm_source / utm_medium / utm_campaign,
+// the referrer and the click id. When the event has no utm source and medium,
+// they are derived as GA4 does: a click id (gclid, msclkid …) means paid
+// search, a referrer from a known search engine is "<engine> / organic", from
+// a social network "<network> / social"-like referral, any other external
+// referrer "<host> / referral", and no (or an internal) referrer is
+// "(direct) / (none)". Then the first matching rule of GA4's documented order
+// wins. Source lists (search engines, social networks, video and shopping
+// sites) are built in and can be extended from config.
+//
+// Thread-safe after construction (const).
+#ifndef KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_
+#define KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+#include "aggregate/sessionizer.h"
+
+namespace kpistream {
+
+struct ChannelInputs {
+  absl::string_view source;
+  absl::string_view medium;
+  absl::string_view campaign;
+  absl::string_view referrer;  // full URL
+  absl::string_view click_id;
+  absl::string_view page_url;  // to recognise internal referrers
+};
+
+struct SourceMedium {
+  std::string source;
+  std::string medium;
+};
+
+class ChannelClassifier : public SessionAttribution {
+ public:
+  struct Options {
+    std::vector<std::string> extra_search_sources;
+    std::vector<std::string> extra_social_sources;
+    std::vector<std::string> extra_video_sources;
+    std::vector<std::string> extra_shopping_sources;
+  };
+
+  ChannelClassifier() : ChannelClassifier(Options{}) {}
+  explicit ChannelClassifier(const Options& options);
+
+  // One of: Direct, Cross-network, Paid Shopping, Paid Search, Paid Social,
+  // Paid Video, Display, Paid Other, Organic Shopping, Organic Social,
+  // Organic Video, Organic Search, Referral, Email, Affiliates, Audio, SMS,
+  // Mobile Push Notifications, Unassigned.
+  absl::string_view Classify(const ChannelInputs& in) const;
+
+  // Source and medium as reported: the utm values, or derived from the click
+  // id / referrer when both are empty.
+  SourceMedium EffectiveSourceMedium(const ChannelInputs& in) const;
+
+  // SessionAttribution
+  Acquisition Attribute(const Event& first) const override;
+
+ private:
+  // The registrable name of a referrer's host that the lists use, e.g.
+  // "https://www.google.co.uk/search" -> "google".
+  std::string SourceFromHost(absl::string_view host) const;
+  bool IsSearch(absl::string_view source) const;
+  bool IsSocial(absl::string_view source) const;
+  bool IsVideo(absl::string_view source) const;
+  bool IsShopping(absl::string_view source) const;
+
+  absl::flat_hash_set<std::string> search_, social_, video_, shopping_;
+};
+
+// The host of a URL, lower case, without "www." / "m." ("" when none).
+std::string UrlHost(absl::string_view url);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_
