@@ -19,12 +19,20 @@ struct LoadgenCommandOptions {
   std::string brokers;
   std::string topic;
   std::string format = "protobuf";  // protobuf | json
-  double rate = 1000;               // events per second (wall clock); 0: as fast as possible
+  double rate = 1000;  // events per second (wall clock); 0: as fast as possible
   int64_t visitors = 10000;
-  int64_t events = 0;               // stop after this many (0: use duration)
-  std::string duration;             // e.g. "30s"; empty with events==0: until stopped
+  int64_t events = 0;    // stop after this many (0: use duration)
+  std::string duration;  // e.g. "30s"; empty with events==0: until stopped
   uint64_t seed = 1;
-  std::string start_time;           // RFC 3339 event-time start; empty: now
+  std::string start_time;  // RFC 3339 event-time start; empty: now
+  double event_rate =
+      0;  // events per second of event time; 0: = rate (or 1000)
+  // Hostile traffic, each a share of generated events (0..1):
+  double duplicates = 0;  // the same record sent again
+  double late =
+      0;  // an extra copy with event time 1 h in the past, new event_id
+  double bots = 0;     // the event's user agent replaced by a crawler's
+  double garbage = 0;  // an extra record of random bytes
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
 

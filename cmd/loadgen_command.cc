@@ -2,6 +2,7 @@
 // clock, keyed by visitor_id, reproducible by --seed.
 #include <cstdio>
 #include <map>
+#include <random>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -58,7 +59,9 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   traffic.seed = options.seed;
   traffic.visitors = options.visitors;
   // Event time follows the wall clock at the paced rate.
-  traffic.events_per_second = options.rate > 0 ? options.rate : 1000;
+  traffic.events_per_second = options.event_rate > 0 ? options.event_rate
+                              : options.rate > 0     ? options.rate
+                                                     : 1000;
   traffic.start = start;
   TrafficGenerator generator(traffic);
 
@@ -66,7 +69,36 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   std::string value;
   google::protobuf::util::JsonPrintOptions json;
   std::map<int, int64_t> per_type;
-  int64_t produced = 0, bytes = 0;
+  int64_t produced = 0, bytes = 0, records = 0;
+  int64_t injected_duplicates = 0, injected_late = 0, injected_bots = 0,
+          injected_garbage = 0;
+  // Separate from the traffic generator's, so the clean stream is the same
+  // with or without hostile records.
+  std::mt19937_64 hostile(options.seed ^ 0x5bd1e995);
+  auto chance = [&](double p) {
+    return p > 0 && std::uniform_real_distribution<double>(0, 1)(hostile) < p;
+  };
+  auto encode = [&](const v1::WebEvent& e, std::string* out) {
+    if (options.format == "json") {
+      out->clear();
+      (void)google::protobuf::util::MessageToJsonString(e, out, json);
+    } else {
+      e.SerializeToString(out);
+    }
+  };
+  auto send = [&](absl::string_view key, absl::string_view bytes_out) {
+    absl::Status status = (*sink)->Produce(options.topic, key, bytes_out);
+    if (!status.ok()) {
+      KPI_LOG_ERROR("loadgen: %s (brokers %s)", status.message(),
+                    options.brokers);
+      return false;
+    }
+    ++records;
+    bytes += static_cast<int64_t>(bytes_out.size());
+    return true;
+  };
+  v1::WebEvent extra;
+  std::string extra_value;
   const absl::Time begin = absl::Now();
   absl::Time last_progress = begin;
   auto done = [&] {
@@ -84,22 +116,35 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
     }
     for (int n = 0; produced < due && n < 10000; ++n) {
       generator.Next(&event);
-      if (options.format == "json") {
-        value.clear();
-        (void)google::protobuf::util::MessageToJsonString(event, &value, json);
-      } else {
-        event.SerializeToString(&value);
+      if (chance(options.bots)) {
+        event.set_user_agent(
+            "Mozilla/5.0 (compatible; Googlebot/2.1; "
+            "+http://www.google.com/bot.html)");
+        ++injected_bots;
       }
-      absl::Status status =
-          (*sink)->Produce(options.topic, event.visitor_id(), value);
-      if (!status.ok()) {
-        KPI_LOG_ERROR("loadgen: %s (brokers %s)", status.message(),
-                      options.brokers);
-        return 1;
-      }
+      encode(event, &value);
+      if (!send(event.visitor_id(), value)) return 1;
       ++per_type[event.type()];
       ++produced;
-      bytes += static_cast<int64_t>(value.size());
+      if (chance(options.duplicates)) {
+        if (!send(event.visitor_id(), value)) return 1;
+        ++injected_duplicates;
+      }
+      if (chance(options.late)) {
+        extra = event;
+        extra.set_event_id("late-" + event.event_id());
+        extra.mutable_event_time()->set_seconds(event.event_time().seconds() -
+                                                3600);
+        encode(extra, &extra_value);
+        if (!send(extra.visitor_id(), extra_value)) return 1;
+        ++injected_late;
+      }
+      if (chance(options.garbage)) {
+        extra_value.resize(1 + hostile() % 64);
+        for (char& c : extra_value) c = static_cast<char>(hostile());
+        if (!send("garbage", extra_value)) return 1;
+        ++injected_garbage;
+      }
     }
     const absl::Time now = absl::Now();
     if (now - last_progress >= absl::Seconds(5)) {
@@ -117,6 +162,14 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
     return 1;
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - begin);
+  std::printf(
+      "injected %lld duplicates, %lld late, %lld bots, %lld garbage; %lld "
+      "records in all\n",
+      static_cast<long long>(injected_duplicates),
+      static_cast<long long>(injected_late),
+      static_cast<long long>(injected_bots),
+      static_cast<long long>(injected_garbage),
+      static_cast<long long>(records));
   std::printf(
       "produced %lld events (%lld page_view, %lld engagement, %lld conversion, "
       "%lld custom), %lld bytes, to %s in %.2f s (%.0f events/s), seed %llu\n",

@@ -17,9 +17,10 @@ namespace kpistream {
 template <typename... Args>
 void LogLine(const char* level, const absl::FormatSpec<Args...>& format,
              const Args&... args) {
-  std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      " ", level, " ", absl::StrFormat(format, args...), "\n");
+  std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                    absl::UTCTimeZone()),
+                   " ", level, " ", absl::StrFormat(format, args...), "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

@@ -104,6 +104,29 @@ int main(int argc, char** argv) {
                           "event time of the first event, RFC 3339 "
                           "(default: now)");
 
+  loadgen_cmd->add_option("--event-rate", loadgen.event_rate,
+                          "events per second of event time (default: --rate, "
+                          "or 1000 with --rate 0); higher than --rate makes "
+                          "sessions close sooner");
+  loadgen_cmd
+      ->add_option("--duplicates", loadgen.duplicates,
+                   "share of events sent twice (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+  loadgen_cmd
+      ->add_option("--late", loadgen.late,
+                   "share of events followed by a copy 1 h in the past "
+                   "(0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+  loadgen_cmd
+      ->add_option("--bots", loadgen.bots,
+                   "share of events with a crawler's user agent (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+  loadgen_cmd
+      ->add_option("--garbage", loadgen.garbage,
+                   "share of events followed by a record of random "
+                   "bytes (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand(
       "check-config",

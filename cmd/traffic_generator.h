@@ -23,8 +23,8 @@ namespace kpistream {
 
 struct TrafficOptions {
   uint64_t seed = 1;
-  int64_t visitors = 10000;          // population size
-  double events_per_second = 1000;   // event-time rate
+  int64_t visitors = 10000;                              // population size
+  double events_per_second = 1000;                       // event-time rate
   absl::Time start = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
   std::vector<std::string> sites = {"shop"};
   std::vector<std::string> goals = {"signup", "lead", "purchase"};

@@ -1,0 +1,137 @@
+// Loadgen traffic with duplicates, late events, bots and garbage mixed in,
+// through `kpistream broker` and `kpistream run`: afterwards the input
+// accounting identity holds exactly, every rejected record is on the
+// dead-letter topic with its reason, and every accepted event is in exactly
+// one SessionRecord (nothing lost, nothing counted twice).
+#include <signal.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "kpistream/v1/session_record.pb.h"
+#include "tests/integration/test_support.h"
+
+namespace kpistream::testing {
+namespace {
+
+TEST(HostileTrafficTest, AccountingIdentityDeadLettersAndNothingLost) {
+  BrokerProcess broker({"web.events:2", "web.sessions:1", "web.deadletter:1"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  TempDir dir;
+  const int port = FreePort();
+  const std::string config = dir.Write(
+      "c.yaml", absl::StrCat(R"(
+kafka: {brokers: ')",
+                             broker.bootstrap(), R"(', group_id: hostile}
+inputs: [{topic: web.events, format: json}]
+outputs:
+  sessions: {topic: web.sessions, format: json}
+  deadletter: {topic: web.deadletter}
+processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d}
+metrics: {listen: '127.0.0.1:)",
+                             port, "'}\n"));
+  Subprocess engine({KpistreamBinary(), "run", "--config", config});
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/metrics").ok(); },
+                      absl::Seconds(20)))
+      << engine.Stderr();
+
+  CommandResult loadgen = RunCommand({KpistreamBinary(), "loadgen",
+                                      "--brokers",       broker.bootstrap(),
+                                      "--topic",         "web.events",
+                                      "--format",        "json",
+                                      "--rate",          "0",
+                                      "--events",        "4000",
+                                      "--event-rate",    "1",
+                                      "--seed",          "11",
+                                      "--start-time",    "2026-01-01T00:00:00Z",
+                                      "--duplicates",    "0.05",
+                                      "--late",          "0.03",
+                                      "--bots",          "0.05",
+                                      "--garbage",       "0.02"});
+  ASSERT_EQ(loadgen.exit_code, 0) << loadgen.err;
+  // "injected D duplicates, L late, B bots, G garbage; R records in all"
+  const size_t at = loadgen.out.find("garbage; ");
+  ASSERT_NE(at, std::string::npos) << loadgen.out;
+  double records = 0;
+  ASSERT_TRUE(absl::SimpleAtod(
+      loadgen.out.substr(at + 9, loadgen.out.find(' ', at + 9) - at - 9),
+      &records));
+
+  std::string m;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto page = HttpGet(port, "/metrics");
+        m = page.ok() ? *page : "";
+        return MetricValue(m, "kpistream_events_consumed_total") == records;
+      },
+      absl::Seconds(60)))
+      << "consumed " << MetricValue(m, "kpistream_events_consumed_total")
+      << " of " << records;
+  const double accepted = MetricValue(m, "web_events_total");
+  const double invalid = MetricValue(m, "kpistream_events_invalid_total");
+  const double late = MetricValue(m, "kpistream_events_late_total");
+  const double duplicate = MetricValue(m, "kpistream_events_duplicate_total");
+  const double bot = MetricValue(m, "kpistream_bot_events_total");
+  EXPECT_EQ(records, accepted + invalid + late + duplicate + bot);
+  EXPECT_GT(invalid, 0);
+  EXPECT_GT(late, 0);
+  EXPECT_GT(duplicate, 0);
+  EXPECT_GT(bot, 0);
+  const double accepted_pageviews =
+      MetricValue(m, "web_events_total", {{"type", "page_view"}});
+
+  EXPECT_EQ(engine.Stop(SIGTERM, absl::Seconds(15)), 0) << engine.Stderr();
+
+  // Every rejected record is a dead letter, with its reason.
+  CommandResult dead = RunCommand({"kcat", "-b", broker.bootstrap(), "-C", "-t",
+                                   "web.deadletter", "-o", "beginning", "-e",
+                                   "-q", "-f", "%h\n"});
+  ASSERT_EQ(dead.exit_code, 0) << dead.err;
+  std::map<std::string, double> reasons;
+  for (absl::string_view line :
+       absl::StrSplit(dead.out, '\n', absl::SkipEmpty())) {
+    for (absl::string_view header : absl::StrSplit(line, ',')) {
+      if (absl::ConsumePrefix(&header, "reason="))
+        ++reasons[std::string(header)];
+    }
+  }
+  EXPECT_EQ(reasons["late"], late);
+  EXPECT_EQ(reasons["duplicate"], duplicate);
+  EXPECT_EQ(reasons["bot"], bot);
+  double invalid_dead = 0;
+  for (const auto& [reason, n] : reasons) {
+    if (reason != "late" && reason != "duplicate" && reason != "bot")
+      invalid_dead += n;
+  }
+  EXPECT_EQ(invalid_dead, invalid);
+
+  // Every accepted event is in exactly one closed session.
+  CommandResult sessions =
+      RunCommand({"kcat", "-b", broker.bootstrap(), "-C", "-t", "web.sessions",
+                  "-o", "beginning", "-e", "-q", "-X",
+                  "isolation.level=read_committed", "-f", "%s\n"});
+  ASSERT_EQ(sessions.exit_code, 0) << sessions.err;
+  double events_in_sessions = 0, pageviews_in_sessions = 0;
+  for (absl::string_view line :
+       absl::StrSplit(sessions.out, '\n', absl::SkipEmpty())) {
+    v1::SessionRecord record;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(
+            google::protobuf::StringPiece(line.data(), line.size()), &record)
+            .ok());
+    events_in_sessions += record.events();
+    pageviews_in_sessions += record.pageviews();
+  }
+  EXPECT_EQ(events_in_sessions, accepted);
+  EXPECT_EQ(pageviews_in_sessions, accepted_pageviews);
+}
+
+}  // namespace
+}  // namespace kpistream::testing
