@@ -18,6 +18,23 @@ using Id = LabelLimiter::Id;
 using Key2 = std::array<Id, 2>;
 using Key3 = std::array<Id, 3>;
 using Key4 = std::array<Id, 4>;
+using Key5 = std::array<Id, 5>;
+
+// Labels whose values an outsider controls (utm_*, URLs) admit a value only
+// after it has been seen this often, so one-off junk never takes a slot.
+constexpr int kFrequentValueMinCount = 3;
+
+// The path of a URL: "https://shop.example/a/b?x=1#y" -> "/a/b".
+absl::string_view UrlPath(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme != absl::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+    const size_t slash = url.find('/');
+    url = slash == absl::string_view::npos ? absl::string_view("/")
+                                           : url.substr(slash);
+  }
+  return url.substr(0, url.find_first_of("?#"));
+}
 
 constexpr std::array<double, 11> kDurationBounds = {
     1, 5, 10, 30, 60, 180, 600, 1800, 3600, 7200, 86400};
@@ -86,6 +103,18 @@ struct ChannelCounts {
   Histogram<kDurationBounds.size()> duration;
 };
 
+// Families labelled {site,source,medium,campaign}.
+struct CampaignCounts {
+  uint64_t sessions = 0;
+  uint64_t converted = 0;
+};
+
+// Families labelled {site,landing_page}.
+struct LandingCounts {
+  uint64_t sessions = 0;
+  uint64_t bounced = 0;
+};
+
 // Families labelled {site,goal,channel}.
 struct GoalCounts {
   uint64_t conversions = 0;
@@ -151,7 +180,15 @@ struct KpiCounters::Impl {
         goal("goal", options.label_values_max, GoalsWithoutAny(options.goals)),
         currency("currency", options.label_values_max),
         topic("topic", options.label_values_max),
-        reason("reason", options.label_values_max) {}
+        reason("reason", options.label_values_max),
+        source("source", options.label_values_max, std::nullopt,
+               kFrequentValueMinCount),
+        medium("medium", options.label_values_max, std::nullopt,
+               kFrequentValueMinCount),
+        campaign("campaign", options.label_values_max, std::nullopt,
+                 kFrequentValueMinCount),
+        landing_page("landing_page", options.label_values_max, std::nullopt,
+                     kFrequentValueMinCount) {}
 
   SiteCounts& Site(Id id) {
     if (id >= sites.size()) sites.resize(id + 1);
@@ -175,13 +212,20 @@ struct KpiCounters::Impl {
   LabelLimiter currency;
   LabelLimiter topic;
   LabelLimiter reason;
+  LabelLimiter source;
+  LabelLimiter medium;
+  LabelLimiter campaign;
+  LabelLimiter landing_page;
 
-  std::vector<SiteCounts> sites;                      // by site id
-  absl::flat_hash_map<Key4, SessionCounts> sessions;  // site,channel,dev,ctry
-  absl::flat_hash_map<Key2, ChannelCounts> channels;  // site,channel
-  absl::flat_hash_map<Key3, GoalCounts> goals;        // site,goal,channel
-  absl::flat_hash_map<Key3, uint64_t> pageviews;      // site,channel,device
-  absl::flat_hash_map<Key3, int64_t> revenue_micros;  // site,channel,currency
+  std::vector<SiteCounts> sites;                        // by site id
+  absl::flat_hash_map<Key4, SessionCounts> sessions;    // site,channel,dev,ctry
+  absl::flat_hash_map<Key2, ChannelCounts> channels;    // site,channel
+  absl::flat_hash_map<Key3, GoalCounts> goals;          // site,goal,channel
+  absl::flat_hash_map<Key3, uint64_t> pageviews;        // site,channel,device
+  absl::flat_hash_map<Key3, int64_t> revenue_micros;    // site,channel,currency
+  absl::flat_hash_map<Key4, CampaignCounts> campaigns;  // site,src,med,cmp
+  absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
+  absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
 
   absl::flat_hash_map<Id, uint64_t> consumed;  // by topic
   absl::flat_hash_map<Id, uint64_t> invalid;   // by reason
@@ -262,11 +306,23 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   }
 
   // A counter must never decrease: refunds (negative sums) are not revenue.
+  const Key4 campaign{site, m.source.Intern(session.source),
+                      m.medium.Intern(session.medium),
+                      m.campaign.Intern(session.campaign)};
+  CampaignCounts& by_campaign = m.campaigns[campaign];
+  ++by_campaign.sessions;
+  if (!converted.empty()) ++by_campaign.converted;
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
-    m.revenue_micros[Key3{site, channel, m.currency.Intern(currency)}] +=
-        micros;
+    const Id cur = m.currency.Intern(currency);
+    m.revenue_micros[Key3{site, channel, cur}] += micros;
+    m.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2], campaign[3],
+                            cur}] += micros;
   }
+  LandingCounts& landing = m.landings[Key2{
+      site, m.landing_page.Intern(UrlPath(session.landing_page))}];
+  ++landing.sessions;
+  if (session.bounced) ++landing.bounced;
 }
 
 void KpiCounters::CountAccepted(absl::string_view site, EventType type) {
@@ -410,6 +466,55 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                static_cast<double>(micros) / 1e6));
   }
 
+  const std::vector<std::string> kCampaignLabels = {"site", "source", "medium",
+                                                    "campaign"};
+  FamilySnapshot campaign_sessions =
+      Family("web_campaign_sessions_total", kCounter,
+             "Closed sessions by the source, medium and campaign of their "
+             "first event.",
+             kCampaignLabels);
+  FamilySnapshot campaign_converted =
+      Family("web_campaign_sessions_converted_total", kCounter,
+             "Closed sessions with at least one conversion, by source, medium "
+             "and campaign.",
+             kCampaignLabels);
+  FamilySnapshot campaign_revenue =
+      Family("web_campaign_revenue_total", kCounter,
+             "Conversion value in currency units by source, medium and "
+             "campaign, counted when the session closes.",
+             {"site", "source", "medium", "campaign", "currency"});
+  for (const auto& [key, c] : m.campaigns) {
+    const std::vector<std::string> labels = {
+        m.Name(m.site, key[0]), m.Name(m.source, key[1]),
+        m.Name(m.medium, key[2]), m.Name(m.campaign, key[3])};
+    campaign_sessions.samples.push_back(
+        Sample(labels, static_cast<double>(c.sessions)));
+    campaign_converted.samples.push_back(
+        Sample(labels, static_cast<double>(c.converted)));
+  }
+  for (const auto& [key, micros] : m.campaign_revenue) {
+    campaign_revenue.samples.push_back(
+        Sample({m.Name(m.site, key[0]), m.Name(m.source, key[1]),
+                m.Name(m.medium, key[2]), m.Name(m.campaign, key[3]),
+                m.Name(m.currency, key[4])},
+               static_cast<double>(micros) / 1e6));
+  }
+  FamilySnapshot landing_sessions =
+      Family("web_landing_page_sessions_total", kCounter,
+             "Closed sessions by landing page path.", {"site", "landing_page"});
+  FamilySnapshot landing_bounces =
+      Family("web_landing_page_bounces_total", kCounter,
+             "Closed sessions that bounced, by landing page path.",
+             {"site", "landing_page"});
+  for (const auto& [key, c] : m.landings) {
+    const std::vector<std::string> labels = {m.Name(m.site, key[0]),
+                                             m.Name(m.landing_page, key[1])};
+    landing_sessions.samples.push_back(
+        Sample(labels, static_cast<double>(c.sessions)));
+    landing_bounces.samples.push_back(
+        Sample(labels, static_cast<double>(c.bounced)));
+  }
+
   FamilySnapshot consumed =
       Family("kpistream_events_consumed_total", kCounter,
              "Input messages consumed; equals accepted + invalid + late + "
@@ -446,22 +551,38 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              {"label"});
   for (const LabelLimiter* limiter :
        {&m.site, &m.channel, &m.device, &m.country, &m.goal, &m.currency,
-        &m.topic, &m.reason}) {
+        &m.topic, &m.reason, &m.source, &m.medium, &m.campaign,
+        &m.landing_page}) {
     overflow.samples.push_back(
         Sample({limiter->label()}, static_cast<double>(limiter->overflow())));
   }
 
   MetricsSnapshot snapshot;
-  for (FamilySnapshot* family : {&events,        &pageviews,
-                                 &started,       &closed,
-                                 &engaged,       &bounced,
-                                 &single_page,   &new_visitors,
-                                 &duration,      &session_pageviews,
-                                 &conversions,   &converted,
-                                 &orders,        &revenue,
-                                 &open_sessions, &consumed,
-                                 &invalid,       &late,
-                                 &duplicate,     &bot,
+  for (FamilySnapshot* family : {&events,
+                                 &pageviews,
+                                 &started,
+                                 &closed,
+                                 &engaged,
+                                 &bounced,
+                                 &single_page,
+                                 &new_visitors,
+                                 &duration,
+                                 &session_pageviews,
+                                 &conversions,
+                                 &converted,
+                                 &orders,
+                                 &revenue,
+                                 &open_sessions,
+                                 &campaign_sessions,
+                                 &campaign_converted,
+                                 &campaign_revenue,
+                                 &landing_sessions,
+                                 &landing_bounces,
+                                 &consumed,
+                                 &invalid,
+                                 &late,
+                                 &duplicate,
+                                 &bot,
                                  &overflow}) {
     snapshot.push_back(std::move(*family));
   }

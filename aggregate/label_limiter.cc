@@ -6,10 +6,12 @@
 namespace kpistream {
 
 LabelLimiter::LabelLimiter(std::string label, int max_values,
-                           std::optional<std::vector<std::string>> allowlist)
+                           std::optional<std::vector<std::string>> allowlist,
+                           int min_count)
     : label_(std::move(label)),
       max_values_(static_cast<size_t>(std::max(max_values, 0))),
-      has_allowlist_(allowlist.has_value()) {
+      has_allowlist_(allowlist.has_value()),
+      min_count_(static_cast<uint32_t>(std::max(min_count, 1))) {
   names_ = {kOther, kNotSet};
   ids_.emplace(kOther, kOtherId);
   ids_.emplace(kNotSet, kNotSetId);
@@ -27,6 +29,29 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
   if (has_allowlist_ || admitted() >= max_values_) {
     ++overflow_;
     return kOtherId;
+  }
+  if (min_count_ > 1) {
+    auto candidate = candidates_.find(value);
+    if (candidate == candidates_.end()) {
+      if (candidates_.size() >= std::max<size_t>(4096, 200 * max_values_)) {
+        // Misra-Gries: decrement every count and drop the zeros. A value
+        // seen in more than 1/capacity of the lookups always survives.
+        for (auto it = candidates_.begin(); it != candidates_.end();) {
+          --it->second;
+          if (it->second == 0) {
+            candidates_.erase(it++);
+          } else {
+            ++it;
+          }
+        }
+      }
+      candidate = candidates_.emplace(std::string(value), 0).first;
+    }
+    if (++candidate->second < min_count_) {
+      ++overflow_;
+      return kOtherId;
+    }
+    candidates_.erase(candidate);
   }
   return Admit(value);
 }

@@ -2,9 +2,16 @@
 // that a flood of random input values (campaigns, sites, currencies ...)
 // cannot grow the number of exported series.
 //
-// Two policies:
-//   - first come, first admitted (no allowlist): the first `max_values`
-//     distinct values are admitted for the limiter's lifetime;
+// Three policies:
+//   - first come, first admitted (no allowlist, min_count 1): the first
+//     `max_values` distinct values are admitted for the limiter's lifetime;
+//   - most frequent (no allowlist, min_count > 1), for attacker-controlled
+//     labels (campaigns, landing pages): a value is admitted once it has been
+//     seen `min_count` times, while fewer than `max_values` are admitted.
+//     Candidates are counted in a bounded table (max(4096, 200 x
+//     max_values) entries, Misra-Gries): when it is full every count drops
+//     by one and zeros are forgotten, so a flood of one-off values never gets
+//     in while a value seen in more than 1/4096 of the lookups does;
 //   - allowlist: exactly the listed values are admitted (`max_values` is then
 //     ignored; the list is the bound).
 // Every other value maps to "(other)" and adds one to overflow(). An empty
@@ -44,9 +51,9 @@ class LabelLimiter {
 
   // `label` is the label's name (e.g. "site"), reported with the overflow
   // count. A negative `max_values` is treated as 0.
-  LabelLimiter(
-      std::string label, int max_values,
-      std::optional<std::vector<std::string>> allowlist = std::nullopt);
+  LabelLimiter(std::string label, int max_values,
+               std::optional<std::vector<std::string>> allowlist = std::nullopt,
+               int min_count = 1);
   LabelLimiter(const LabelLimiter&) = delete;
   LabelLimiter& operator=(const LabelLimiter&) = delete;
 
@@ -83,6 +90,8 @@ class LabelLimiter {
   std::vector<absl::string_view> names_;  // by id, into storage_ or static
   absl::flat_hash_map<absl::string_view, Id> ids_;  // keys view names_
   uint64_t overflow_ = 0;
+  const uint32_t min_count_;
+  absl::flat_hash_map<std::string, uint32_t> candidates_;  // min_count > 1
 };
 
 }  // namespace kpistream

@@ -144,6 +144,9 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_session_duration_seconds", "web_session_pageviews",
           "web_conversions_total", "web_sessions_converted_total",
           "web_orders_total", "web_revenue_total", "web_open_sessions",
+          "web_campaign_sessions_total",
+          "web_campaign_sessions_converted_total", "web_campaign_revenue_total",
+          "web_landing_page_sessions_total", "web_landing_page_bounces_total",
           "kpistream_events_consumed_total", "kpistream_events_invalid_total",
           "kpistream_events_late_total", "kpistream_events_duplicate_total",
           "kpistream_bot_events_total", "kpistream_label_overflow_total"));
@@ -175,6 +178,12 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
   EXPECT_THAT(labels("web_revenue_total"),
               ElementsAre("site", "channel", "currency"));
   EXPECT_THAT(labels("web_open_sessions"), ElementsAre("site"));
+  EXPECT_THAT(labels("web_campaign_sessions_total"),
+              ElementsAre("site", "source", "medium", "campaign"));
+  EXPECT_THAT(labels("web_campaign_revenue_total"),
+              ElementsAre("site", "source", "medium", "campaign", "currency"));
+  EXPECT_THAT(labels("web_landing_page_sessions_total"),
+              ElementsAre("site", "landing_page"));
   EXPECT_THAT(labels("kpistream_events_consumed_total"), ElementsAre("topic"));
   EXPECT_THAT(labels("kpistream_events_invalid_total"), ElementsAre("reason"));
   EXPECT_THAT(labels("kpistream_label_overflow_total"), ElementsAre("label"));
@@ -195,7 +204,7 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
   EXPECT_EQ(Value(snapshot, "kpistream_events_duplicate_total", {}), 0);
   EXPECT_EQ(Value(snapshot, "kpistream_bot_events_total", {}), 0);
   EXPECT_EQ(Find(snapshot, "kpistream_label_overflow_total")->samples.size(),
-            8u);
+            12u);
   EXPECT_EQ(Sum(snapshot, "kpistream_label_overflow_total"), 0);
   EXPECT_TRUE(Find(snapshot, "web_events_total")->samples.empty());
 }

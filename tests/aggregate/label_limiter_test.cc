@@ -88,3 +88,33 @@ TEST(LabelLimiterTest, NegativeMaxAdmitsNothing) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(LabelLimiterFrequencyTest, OneOffFloodNeverTakesASlotButFrequentValuesDo) {
+  LabelLimiter limiter("campaign", 5, std::nullopt, /*min_count=*/3);
+  // 100,000 distinct one-off values interleaved with two real campaigns.
+  for (int i = 0; i < 100000; ++i) {
+    limiter.Intern("junk-" + std::to_string(i));
+    if (i % 1000 == 0) {
+      limiter.Intern("winter-sale");
+      limiter.Intern("brand");
+    }
+  }
+  EXPECT_EQ(limiter.admitted(), 2u);
+  EXPECT_EQ(limiter.Value("winter-sale"), "winter-sale");
+  EXPECT_EQ(limiter.Value("brand"), "brand");
+  EXPECT_EQ(limiter.Value("junk-7"), LabelLimiter::kOther);
+}
+
+TEST(LabelLimiterFrequencyTest, AValueIsAdmittedOnItsMinCountSighting) {
+  LabelLimiter limiter("source", 5, std::nullopt, 3);
+  EXPECT_EQ(limiter.Value("google"), LabelLimiter::kOther);
+  EXPECT_EQ(limiter.Value("google"), LabelLimiter::kOther);
+  EXPECT_EQ(limiter.Value("google"), "google");
+  EXPECT_EQ(limiter.overflow(), 2u);
+}
+
+}  // namespace
+}  // namespace kpistream
