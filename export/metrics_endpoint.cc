@@ -73,16 +73,21 @@ class SnapshotCollectable : public prometheus::Collectable {
             m.gauge.value = sample.value;
             break;
           case MetricType::kHistogram: {
+            // Snapshot buckets are per-bucket counts; Prometheus wants them
+            // cumulative. Every finite bound is emitted even when the sample
+            // carries fewer counts, and +Inf always equals _count.
             m.histogram.sample_count = sample.count;
             m.histogram.sample_sum = sample.value;
             uint64_t cumulative = 0;
-            for (size_t i = 0; i < sample.bucket_counts.size(); ++i) {
-              cumulative += sample.bucket_counts[i];
+            for (size_t i = 0; i < family.bucket_bounds.size(); ++i) {
+              if (i < sample.bucket_counts.size()) {
+                cumulative += sample.bucket_counts[i];
+              }
               m.histogram.bucket.push_back(
-                  {cumulative, i < family.bucket_bounds.size()
-                                   ? family.bucket_bounds[i]
-                                   : std::numeric_limits<double>::infinity()});
+                  {cumulative, family.bucket_bounds[i]});
             }
+            m.histogram.bucket.push_back(
+                {sample.count, std::numeric_limits<double>::infinity()});
             break;
           }
         }
@@ -121,7 +126,8 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", listen, " for /metrics: ", e.what(),
-        " (is another process using that port? set metrics.listen)"));
+        " (is the port in use, or the host not a local address? set "
+        "metrics.listen)"));
   }
   endpoint->impl_->exposer->RegisterCollectable(endpoint->impl_->collectable);
   return endpoint;

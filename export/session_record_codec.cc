@@ -6,16 +6,13 @@
 namespace kpistream {
 namespace {
 
+// Nanosecond precision; seconds round toward the infinite past so nanos stay
+// in [0, 1e9) as google.protobuf.Timestamp requires.
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
+  const int64_t seconds = absl::ToUnixSeconds(t);
   ts->set_seconds(seconds);
-  ts->set_nanos(static_cast<int32_t>(rest * 1000));
+  ts->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) /
+                                     absl::Nanoseconds(1)));
 }
 
 }  // namespace
@@ -64,7 +61,12 @@ std::string EncodeSessionRecord(const ClosedSession& session,
   if (format == OutputFormat::kProtobuf) return record.SerializeAsString();
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
+  // Canonical proto3 JSON on one line: lowerCamel names, and every scalar
+  // (engaged: false, orders: 0) present so consumers need no defaults.
+  options.add_whitespace = false;
   options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = false;
+  // Printing a fully built message of known type cannot fail.
   (void)google::protobuf::util::MessageToJsonString(record, &json, options);
   return json;
 }
