@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 
 namespace kpistream {
@@ -116,6 +118,10 @@ struct Sessionizer::Impl {
   std::map<int64_t, std::vector<Slot*>> expiry;
   StringPool pool;
   std::string key;  // scratch, reused per event
+  // Visitor fingerprint -> last day (unix days) they started a session.
+  absl::flat_hash_map<uint64_t, int32_t> last_seen_day;
+  int32_t newest_day = 0;
+  int32_t retention_days = 400;
   size_t key_heap_bytes = 0;
   size_t extra_bytes = 0;
 
@@ -157,7 +163,7 @@ struct Sessionizer::Impl {
     s.exit = &kEmpty;
     s.pageviews = 0;
     s.events = 0;
-    s.new_visitor = e.session_number == 1;
+    s.new_visitor = IsNewVisitor(slot.first, e);
     if (s.extra) {
       extra_bytes -= sizeof(SessionExtra);
       s.extra.reset();
@@ -209,6 +215,33 @@ struct Sessionizer::Impl {
         x.revenue.emplace_back(e.currency, e.value_micros);
       } else {
         cur->second += e.value_micros;
+      }
+    }
+  }
+
+  // The client's session_number when it sends one; else whether this
+  // partition has not seen the visitor start a session within the retention.
+  bool IsNewVisitor(const std::string& key, const Event& e) {
+    const int32_t day =
+        static_cast<int32_t>(absl::ToUnixSeconds(e.time) / 86400);
+    const uint64_t fingerprint = absl::HashOf(key);
+    auto [it, inserted] = last_seen_day.try_emplace(fingerprint, day);
+    const int32_t previous = it->second;
+    it->second = std::max(previous, day);
+    if (day > newest_day) {
+      newest_day = day;
+      ForgetVisitorsBefore(day - retention_days);
+    }
+    if (e.session_number > 0) return e.session_number == 1;
+    return inserted || day - previous > retention_days;
+  }
+
+  void ForgetVisitorsBefore(int32_t day) {
+    for (auto it = last_seen_day.begin(); it != last_seen_day.end();) {
+      if (it->second < day) {
+        last_seen_day.erase(it++);
+      } else {
+        ++it;
       }
     }
   }
@@ -273,6 +306,8 @@ Sessionizer::Sessionizer(SessionRules rules, SessionObserver* observer,
   impl_->rules = rules;
   impl_->timeout_us = absl::ToInt64Microseconds(rules.inactivity_timeout);
   impl_->max_length_us = absl::ToInt64Microseconds(rules.max_length);
+  impl_->retention_days =
+      static_cast<int32_t>(rules.visitor_retention / absl::Hours(24));
   impl_->observer = observer;
   impl_->attribution = attribution;
 }
@@ -370,7 +405,8 @@ size_t Sessionizer::ApproximateBytes() const {
   const size_t node = sizeof(Impl::Slot) + 16;  // node + allocator overhead
   return m.sessions.size() * (node + sizeof(Impl::Slot*) /*expiry entry*/) +
          m.sessions.bucket_count() * (sizeof(void*) + 1) + m.key_heap_bytes +
-         m.extra_bytes + m.pool.bytes() + m.expiry.size() * 64;
+         m.extra_bytes + m.pool.bytes() + m.expiry.size() * 64 +
+         m.last_seen_day.capacity() * (sizeof(uint64_t) + sizeof(int32_t) + 5);
 }
 
 }  // namespace kpistream

@@ -46,6 +46,9 @@ struct SessionRules {
   absl::Duration max_length = absl::Hours(24);
   absl::Duration engaged_min_duration = absl::Seconds(10);
   int engaged_min_pageviews = 2;
+  // A visitor without a client session_number is new when the engine has not
+  // seen them start a session within this long (per partition).
+  absl::Duration visitor_retention = absl::Hours(24 * 400);
 };
 
 // What the Sessionizer knows about an open session when it reports an event

@@ -38,6 +38,7 @@ SessionRules RulesFrom(const SessionsConfig& s) {
   rules.max_length = s.max_length;
   rules.engaged_min_duration = s.engaged_min_duration;
   rules.engaged_min_pageviews = s.engaged_min_pageviews;
+  rules.visitor_retention = s.visitor_retention;
   return rules;
 }
 

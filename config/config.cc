@@ -429,7 +429,7 @@ class Parser {
       if (CheckMap("sessions", s,
                    {"inactivity_timeout", "max_length", "engaged_min_duration",
                     "engaged_min_pageviews", "split_at_midnight",
-                    "split_on_campaign_change"})) {
+                    "split_on_campaign_change", "visitor_retention"})) {
         SessionsConfig& sc = c.sessions;
         if (s["inactivity_timeout"])
           Duration("sessions.inactivity_timeout", s["inactivity_timeout"],
@@ -446,6 +446,9 @@ class Parser {
         if (s["split_at_midnight"])
           Bool("sessions.split_at_midnight", s["split_at_midnight"],
                &sc.split_at_midnight);
+        if (s["visitor_retention"])
+          Duration("sessions.visitor_retention", s["visitor_retention"], false,
+                   &sc.visitor_retention);
         if (s["split_on_campaign_change"])
           Bool("sessions.split_on_campaign_change",
                s["split_on_campaign_change"], &sc.split_on_campaign_change);

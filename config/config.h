@@ -62,6 +62,7 @@ struct SessionsConfig {
   int engaged_min_pageviews = 2;
   bool split_at_midnight = false;
   bool split_on_campaign_change = false;
+  absl::Duration visitor_retention = absl::Hours(24 * 400);
 };
 
 struct MetricsConfig {

@@ -248,6 +248,24 @@ TEST_F(SessionizerTest, StateBytesGrowAndShrink) {
   EXPECT_LT(sessionizer.ApproximateBytes(), empty + 1000 * 50);
 }
 
+TEST_F(SessionizerTest, NewVisitorFromSessionNumberElseFirstSight) {
+  SessionRules short_retention;
+  short_retention.visitor_retention = absl::Hours(24 * 30);
+  Sessionizer s(short_retention, &rec);
+  s.Add(Ev("a", absl::ZeroDuration()));  // first sight: new
+  s.Add(Ev("a", absl::Hours(2)));        // seen before: returning
+  Event numbered = Ev("a", absl::Hours(4));
+  numbered.session_number = 1;  // the client says first visit
+  s.Add(std::move(numbered));
+  s.Add(Ev("a", absl::Hours(24 * 40)));  // beyond the retention: new again
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 4u);
+  EXPECT_TRUE(rec.closed[0].new_visitor);
+  EXPECT_FALSE(rec.closed[1].new_visitor);
+  EXPECT_TRUE(rec.closed[2].new_visitor);
+  EXPECT_TRUE(rec.closed[3].new_visitor);
+}
+
 class FixedChannel : public SessionAttribution {
  public:
   Acquisition Attribute(const Event& first) const override {

@@ -250,7 +250,7 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(b.duration_seconds(), 0);
   EXPECT_TRUE(b.bounced());
   EXPECT_TRUE(b.single_page());
-  EXPECT_FALSE(b.new_visitor());
+  EXPECT_TRUE(b.new_visitor());  // no session_number: first seen by the engine
   EXPECT_EQ(b.channel(), "Organic Search");
   EXPECT_EQ(b.source(), "google");
   EXPECT_EQ(b.medium(), "organic");
