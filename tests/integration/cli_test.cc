@@ -117,3 +117,33 @@ TEST(CliTest, LoadgenIsReproducibleAndKeyedByVisitor) {
 
 }  // namespace
 }  // namespace kpistream::testing
+
+namespace kpistream::testing {
+namespace {
+
+TEST(DemoTest, RunsWithoutSetupShowsKpisAndStopsOnCtrlC) {
+  Subprocess demo({KpistreamBinary(), "demo", "--listen", "127.0.0.1:0"});
+  auto banner = demo.ReadLine(absl::Seconds(20));
+  ASSERT_TRUE(banner.ok()) << demo.Stderr();
+  // "... /metrics on http://127.0.0.1:PORT/metrics, ..."
+  const size_t at = banner->find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << *banner;
+  const int port = std::stoi(banner->substr(at + 17));
+  // The summary line shows closed sessions once event time has moved on.
+  bool closed_sessions = false;
+  for (int i = 0; i < 30 && !closed_sessions; ++i) {
+    auto line = demo.ReadLine(absl::Seconds(10));
+    ASSERT_TRUE(line.ok()) << demo.Stderr();
+    EXPECT_TRUE(absl::StrContains(*line, "events/s")) << *line;
+    closed_sessions = !absl::StrContains(*line, "| sessions       0 |");
+  }
+  ASSERT_TRUE(closed_sessions);
+  auto page = HttpGet(port, "/metrics");
+  ASSERT_TRUE(page.ok());
+  EXPECT_GT(MetricValue(*page, "web_sessions_closed_total"), 0);
+  EXPECT_GT(MetricValue(*page, "web_revenue_total"), 0);
+  EXPECT_EQ(demo.Stop(SIGINT, absl::Seconds(10)), 0) << demo.Stderr();
+}
+
+}  // namespace
+}  // namespace kpistream::testing
