@@ -227,8 +227,9 @@ struct KpiCounters::Impl {
   absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
   absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
 
-  absl::flat_hash_map<Id, uint64_t> consumed;  // by topic
-  absl::flat_hash_map<Id, uint64_t> invalid;   // by reason
+  absl::flat_hash_map<Id, uint64_t> consumed;              // by topic
+  absl::flat_hash_map<Id, uint64_t> invalid;               // by reason
+  absl::flat_hash_map<Id, ActiveVisitors::Counts> active;  // by site
   uint64_t late = 0;
   uint64_t duplicate = 0;
   uint64_t bot = 0;
@@ -328,6 +329,17 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
 void KpiCounters::CountAccepted(absl::string_view site, EventType type) {
   Impl& m = *impl_;
   ++m.Site(m.site.Intern(site)).events[TypeIndex(type)];
+}
+
+void KpiCounters::SetActiveVisitors(
+    const std::map<std::string, ActiveVisitors::Counts>& counts) {
+  Impl& m = *impl_;
+  m.active.clear();
+  for (const auto& [site, c] : counts) {
+    ActiveVisitors::Counts& sum = m.active[m.site.Intern(site)];
+    sum.last_5m += c.last_5m;
+    sum.last_30m += c.last_30m;
+  }
 }
 
 void KpiCounters::CountConsumed(absl::string_view topic, uint64_t n) {
@@ -466,6 +478,17 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                static_cast<double>(micros) / 1e6));
   }
 
+  FamilySnapshot active =
+      Family("web_active_visitors", kGauge,
+             "Distinct visitors with an event in the last 5 or 30 minutes of "
+             "processing time.",
+             {"site", "window"});
+  for (const auto& [id, c] : m.active) {
+    active.samples.push_back(
+        Sample({m.Name(m.site, id), "5m"}, static_cast<double>(c.last_5m)));
+    active.samples.push_back(
+        Sample({m.Name(m.site, id), "30m"}, static_cast<double>(c.last_30m)));
+  }
   const std::vector<std::string> kCampaignLabels = {"site", "source", "medium",
                                                     "campaign"};
   FamilySnapshot campaign_sessions =
@@ -573,6 +596,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                                  &orders,
                                  &revenue,
                                  &open_sessions,
+                                 &active,
                                  &campaign_sessions,
                                  &campaign_converted,
                                  &campaign_revenue,

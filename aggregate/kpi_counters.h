@@ -26,11 +26,13 @@
 #ifndef KPISTREAM_AGGREGATE_KPI_COUNTERS_H_
 #define KPISTREAM_AGGREGATE_KPI_COUNTERS_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "aggregate/active_visitors.h"
 #include "aggregate/metrics_snapshot.h"
 #include "aggregate/sessionizer.h"
 
@@ -59,6 +61,11 @@ class KpiCounters : public SessionObserver {
   // web_events_total{site,type}: an event was admitted (it may still wait in
   // the ReorderBuffer; session-level counters follow when it is applied).
   void CountAccepted(absl::string_view site, EventType type);
+
+  // web_active_visitors{site,window}: replaces the realtime visitor counts
+  // (sites beyond the label limit add up in "(other)").
+  void SetActiveVisitors(
+      const std::map<std::string, ActiveVisitors::Counts>& counts);
   void CountInvalid(absl::string_view reason);
   void CountLate();
   void CountDuplicate();

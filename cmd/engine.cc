@@ -274,9 +274,11 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     watermark_.Observe(slot->second.watermark_id, event_.time, now);
     const EventType type = event_.type;
     site_.assign(event_.site_id);
+    visitor_.assign(event_.visitor_id);
     switch (slot->second.state->Offer(std::move(event_), watermark)) {
       case PartitionState::Admit::kAccepted:
         counters_.CountAccepted(site_, type);
+        active_.Observe(site_, visitor_, now);
         break;
       case PartitionState::Admit::kLate:
         counters_.CountLate();
@@ -340,6 +342,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   }
 
   void Publish(absl::Time now) {
+    counters_.SetActiveVisitors(active_.CountsAt(now));
     MetricsSnapshot snapshot = counters_.Snapshot();
     const absl::Time watermark = watermark_.Current(now);
     FamilySnapshot lag = Gauge("kpistream_watermark_lag_seconds",
@@ -395,8 +398,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   std::map<TopicPartition, Slot> partitions_;
   std::unique_ptr<KafkaSink> sink_;
   std::unique_ptr<KafkaSource> source_;
-  Event event_;       // decode target, reused
-  std::string site_;  // scratch, reused
+  Event event_;          // decode target, reused
+  std::string site_;     // scratch, reused
+  std::string visitor_;  // scratch, reused
+  ActiveVisitors active_;
   absl::Status fatal_;
   mutable std::mutex published_mu_;
   MetricsSnapshot published_;

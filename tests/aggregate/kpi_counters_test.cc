@@ -144,7 +144,7 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_session_duration_seconds", "web_session_pageviews",
           "web_conversions_total", "web_sessions_converted_total",
           "web_orders_total", "web_revenue_total", "web_open_sessions",
-          "web_campaign_sessions_total",
+          "web_active_visitors", "web_campaign_sessions_total",
           "web_campaign_sessions_converted_total", "web_campaign_revenue_total",
           "web_landing_page_sessions_total", "web_landing_page_bounces_total",
           "kpistream_events_consumed_total", "kpistream_events_invalid_total",

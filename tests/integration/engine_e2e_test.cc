@@ -208,6 +208,13 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
                         {{"channel", "Organic Search"}, {"country", "DE"}}),
             1);
   EXPECT_EQ(MetricValue(m, "web_open_sessions", shop), 0);
+  // Processing time: the five visitors with accepted events (not the bot).
+  EXPECT_EQ(MetricValue(m, "web_active_visitors",
+                        {{"site", "shop"}, {"window", "5m"}}),
+            5);
+  EXPECT_EQ(MetricValue(m, "web_active_visitors",
+                        {{"site", "shop"}, {"window", "30m"}}),
+            5);
   EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "signup"}}), 1);
   EXPECT_EQ(MetricValue(m, "web_conversions_total", {{"goal", "purchase"}}), 1);
   EXPECT_EQ(MetricValue(m, "web_sessions_converted_total", {{"goal", "(any)"}}),
