@@ -15,6 +15,7 @@
 #include "aggregate/bot_filter.h"
 #include "aggregate/channel_classifier.h"
 #include "aggregate/kpi_counters.h"
+#include "aggregate/kpi_windows.h"
 #include "aggregate/partition_state.h"
 #include "cmd/log.h"
 #include "cmd/signals.h"
@@ -170,7 +171,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       return fatal_;
     }
     KPI_LOG_INFO("engine: stopping: closing open state, flushing, committing");
-    for (auto& [tp, slot] : partitions_) slot.state->Drain();
+    for (auto& [tp, slot] : partitions_) {
+      slot.state->Drain();
+      EmitWindows(slot, absl::InfiniteFuture());
+    }
     CommitCycle();
     source_->Close();  // revokes (nothing left to do) and leaves the group
     Publish(absl::Now());
@@ -194,9 +198,12 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     for (const TopicPartition& tp : partitions) {
       Slot slot;
       slot.watermark_id = topic_index_[tp.topic] * 100000 + tp.partition;
+      slot.name = absl::StrCat(tp.topic, ":", tp.partition);
+      slot.observer =
+          std::make_unique<SlotObserver>(this, config_.kpi_output.window);
       slot.state = std::make_unique<PartitionState>(
-          rules_, config_.processing.allowed_lateness, this, &channels_,
-          config_.processing.dedup_horizon);
+          rules_, config_.processing.allowed_lateness, slot.observer.get(),
+          &channels_, config_.processing.dedup_horizon);
       watermark_.Assign(slot.watermark_id, now);
       partitions_[tp] = std::move(slot);
       KPI_LOG_INFO("engine: assigned %s[%d]", tp.topic, tp.partition);
@@ -209,6 +216,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       auto it = partitions_.find(tp);
       if (it == partitions_.end()) continue;
       it->second.state->Drain();
+      EmitWindows(it->second, absl::InfiniteFuture());
       any = true;
     }
     if (any) CommitCycle();
@@ -237,10 +245,47 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   }
 
  private:
+  // Fans one partition's session events out to the engine (counters, the
+  // sessions topic) and to that partition's KPI windows.
+  class SlotObserver : public SessionObserver {
+   public:
+    SlotObserver(Impl* engine, absl::Duration window)
+        : windows(window), engine_(engine) {}
+    void OnSessionStarted(const SessionAttributes& s, const Event& e) override {
+      engine_->OnSessionStarted(s, e);
+      windows.OnSessionStarted(s, e);
+    }
+    void OnEvent(const SessionAttributes& s, const Event& e) override {
+      engine_->OnEvent(s, e);
+    }
+    void OnSessionClosed(const ClosedSession& s) override {
+      engine_->OnSessionClosed(s);
+      windows.OnSessionClosed(s);
+    }
+    KpiWindows windows;
+
+   private:
+    Impl* engine_;
+  };
+
   struct Slot {
     int32_t watermark_id = 0;
+    std::string name;  // "topic:partition"
+    std::unique_ptr<SlotObserver> observer;
     std::unique_ptr<PartitionState> state;
   };
+
+  // Writes the partition's changed and finished KPI windows.
+  void EmitWindows(Slot& slot, absl::Time frontier) {
+    std::vector<WindowKpis> windows = slot.observer->windows.Collect(frontier);
+    if (!config_.kpi_output.enabled) return;
+    for (const WindowKpis& w : windows) {
+      Produce(config_.kpi_output.topic,
+              absl::StrCat(w.site, "/", w.channel, "/",
+                           absl::ToUnixSeconds(w.start)),
+              EncodeKpiSnapshot(w, slot.name, config_.kpi_output.format), {});
+    }
+  }
 
   void Handle(const rd_kafka_message_t& message, absl::Time now,
               absl::Time watermark) {
@@ -320,6 +365,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
 
   void CommitCycle() {
     if (!fatal_.ok()) return;
+    const absl::Time frontier =
+        watermark_.Current(absl::Now()) - config_.processing.allowed_lateness;
+    for (auto& [tp, slot] : partitions_) EmitWindows(slot, frontier);
     const std::vector<std::pair<TopicPartition, int64_t>> positions =
         source_->Positions();
     absl::Status status;

@@ -34,7 +34,7 @@ class KafkaSink {
   struct Options {
     std::string brokers;
     std::map<std::string, std::string> properties;  // librdkafka, as-is
-    std::string transactional_id;  // empty: at-least-once
+    std::string transactional_id;                   // empty: at-least-once
   };
 
   static absl::StatusOr<std::unique_ptr<KafkaSink>> Create(

@@ -15,6 +15,22 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
                                      absl::Nanoseconds(1)));
 }
 
+// Binary protobuf, or canonical proto3 JSON on one line: lowerCamel names,
+// and every scalar (engaged: false, orders: 0) present so consumers need no
+// defaults.
+std::string Encode(const google::protobuf::Message& message,
+                   OutputFormat format) {
+  if (format == OutputFormat::kProtobuf) return message.SerializeAsString();
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = false;
+  // Printing a fully built message of known type cannot fail.
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
 }  // namespace
 
 void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
@@ -58,17 +74,36 @@ std::string EncodeSessionRecord(const ClosedSession& session,
                                 OutputFormat format) {
   v1::SessionRecord record;
   ToSessionRecord(session, &record);
-  if (format == OutputFormat::kProtobuf) return record.SerializeAsString();
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  // Canonical proto3 JSON on one line: lowerCamel names, and every scalar
-  // (engaged: false, orders: 0) present so consumers need no defaults.
-  options.add_whitespace = false;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = false;
-  // Printing a fully built message of known type cannot fail.
-  (void)google::protobuf::util::MessageToJsonString(record, &json, options);
-  return json;
+  return Encode(record, format);
+}
+
+std::string EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
+                              OutputFormat format) {
+  v1::KpiSnapshot r;
+  r.set_site_id(k.site);
+  r.set_channel(k.channel);
+  SetTimestamp(k.start, r.mutable_window_start());
+  SetTimestamp(k.end, r.mutable_window_end());
+  r.set_final(k.final);
+  r.set_sessions(k.sessions);
+  r.set_sessions_closed(k.sessions_closed);
+  r.set_engaged(k.engaged);
+  r.set_bounced(k.bounced);
+  r.set_pageviews(k.pageviews);
+  r.set_duration_seconds_sum(k.duration_seconds_sum);
+  for (const auto& [goal, n] : k.conversions) {
+    v1::GoalCount* g = r.add_conversions();
+    g->set_goal(goal);
+    g->set_conversions(n);
+  }
+  for (const auto& [currency, micros] : k.revenue) {
+    v1::Revenue* v = r.add_revenue();
+    v->set_currency(currency);
+    v->set_value_micros(micros);
+  }
+  r.set_orders(k.orders);
+  r.set_partition(partition);
+  return Encode(r, format);
 }
 
 }  // namespace kpistream

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "aggregate/kpi_windows.h"
 #include "aggregate/session.h"
 #include "config/config.h"
 #include "kpistream/v1/session_record.pb.h"
@@ -16,6 +17,11 @@ void ToSessionRecord(const ClosedSession& session, v1::SessionRecord* record);
 // Serialized record for the topic (key: visitor_id).
 std::string EncodeSessionRecord(const ClosedSession& session,
                                 OutputFormat format);
+
+// Serialized KpiSnapshot for the kpi topic (key: site/channel/window start).
+std::string EncodeKpiSnapshot(const WindowKpis& kpis,
+                              const std::string& partition,
+                              OutputFormat format);
 
 }  // namespace kpistream
 

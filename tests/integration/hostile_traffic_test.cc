@@ -22,7 +22,8 @@ namespace kpistream::testing {
 namespace {
 
 TEST(HostileTrafficTest, AccountingIdentityDeadLettersAndNothingLost) {
-  BrokerProcess broker({"web.events:2", "web.sessions:1", "web.deadletter:1"});
+  BrokerProcess broker(
+      {"web.events:2", "web.sessions:1", "web.deadletter:1", "web.kpi:1"});
   ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
   TempDir dir;
   const int port = FreePort();
@@ -33,6 +34,7 @@ kafka: {brokers: ')",
 inputs: [{topic: web.events, format: json}]
 outputs:
   sessions: {topic: web.sessions, format: json}
+  kpi: {topic: web.kpi, format: json, window: 1m}
   deadletter: {topic: web.deadletter}
 processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d}
 metrics: {listen: '127.0.0.1:)",
@@ -118,7 +120,8 @@ metrics: {listen: '127.0.0.1:)",
                   "-o", "beginning", "-e", "-q", "-X",
                   "isolation.level=read_committed", "-f", "%s\n"});
   ASSERT_EQ(sessions.exit_code, 0) << sessions.err;
-  double events_in_sessions = 0, pageviews_in_sessions = 0;
+  double events_in_sessions = 0, pageviews_in_sessions = 0, session_records = 0,
+         engaged_sessions = 0;
   for (absl::string_view line :
        absl::StrSplit(sessions.out, '\n', absl::SkipEmpty())) {
     v1::SessionRecord record;
@@ -128,9 +131,42 @@ metrics: {listen: '127.0.0.1:)",
             .ok());
     events_in_sessions += record.events();
     pageviews_in_sessions += record.pageviews();
+    ++session_records;
+    engaged_sessions += record.engaged();
   }
   EXPECT_EQ(events_in_sessions, accepted);
   EXPECT_EQ(pageviews_in_sessions, accepted_pageviews);
+
+  // The final KPI snapshots, summed over windows and partitions, equal the
+  // session totals; every window has exactly one final record per partition.
+  CommandResult kpi =
+      RunCommand({"kcat", "-b", broker.bootstrap(), "-C", "-t", "web.kpi", "-o",
+                  "beginning", "-e", "-q", "-X",
+                  "isolation.level=read_committed", "-f", "%s\n"});
+  ASSERT_EQ(kpi.exit_code, 0) << kpi.err;
+  double window_sessions = 0, closed = 0, engaged = 0, pageviews = 0;
+  std::map<std::string, int> finals;
+  for (absl::string_view line :
+       absl::StrSplit(kpi.out, '\n', absl::SkipEmpty())) {
+    v1::KpiSnapshot snapshot;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(
+            google::protobuf::StringPiece(line.data(), line.size()), &snapshot)
+            .ok());
+    if (!snapshot.final() || !snapshot.channel().empty()) continue;
+    ++finals[absl::StrCat(snapshot.site_id(), snapshot.window_start().seconds(),
+                          snapshot.partition())];
+    window_sessions += snapshot.sessions();
+    closed += snapshot.sessions_closed();
+    engaged += snapshot.engaged();
+    pageviews += snapshot.pageviews();
+  }
+  EXPECT_GT(finals.size(), 10u);
+  for (const auto& [window, n] : finals) EXPECT_EQ(n, 1) << window;
+  EXPECT_EQ(window_sessions, session_records);
+  EXPECT_EQ(closed, session_records);
+  EXPECT_EQ(engaged, engaged_sessions);
+  EXPECT_EQ(pageviews, accepted_pageviews);
 }
 
 }  // namespace

@@ -1,0 +1,76 @@
+// KpiWindows: KPI aggregates per event-time window (tumbling, `width`), site
+// and channel, for the KPI snapshot topic (SPEC §5). A session belongs to the
+// window of its start. Per partition (it moves with the partition's state):
+// consumers add up the records of all partitions.
+//
+// Collect() hands out a snapshot for every window that changed since the
+// last call (final = false) and, exactly once, the final one of a window when
+// no session can start in it any more (its end is at or before the closing
+// frontier, watermark - allowed lateness) and every session started in it
+// has closed. The final record holds the window's complete totals; the
+// window is then forgotten.
+//
+// Time is passed in. Not thread-safe: one owner.
+#ifndef KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
+#define KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "aggregate/sessionizer.h"
+
+namespace kpistream {
+
+struct WindowKpis {
+  std::string site;
+  std::string channel;  // "" = all channels of the site
+  absl::Time start;
+  absl::Time end;
+  bool final = false;
+  uint64_t sessions = 0;  // started in the window
+  uint64_t sessions_closed = 0;
+  uint64_t engaged = 0;
+  uint64_t bounced = 0;
+  uint64_t pageviews = 0;
+  uint64_t orders = 0;
+  double duration_seconds_sum = 0;
+  std::map<std::string, uint32_t> conversions;  // by goal
+  std::map<std::string, int64_t> revenue;       // micros by currency
+};
+
+class KpiWindows : public SessionObserver {
+ public:
+  explicit KpiWindows(absl::Duration width) : width_(width) {}
+
+  void OnSessionStarted(const SessionAttributes& session,
+                        const Event& first) override;
+  void OnEvent(const SessionAttributes&, const Event&) override {}
+  void OnSessionClosed(const ClosedSession& session) override;
+
+  // Changed windows (final = false) and finished ones (final = true, once).
+  std::vector<WindowKpis> Collect(absl::Time frontier);
+
+  size_t windows() const { return windows_.size(); }
+
+ private:
+  using Key =
+      std::tuple<int64_t, std::string, std::string>;  // start, site, channel
+  struct Window {
+    WindowKpis kpis;
+    int64_t open = 0;
+    bool dirty = false;
+  };
+  Window& At(absl::Time session_start, absl::string_view site,
+             absl::string_view channel);
+
+  absl::Duration width_;
+  std::map<Key, Window> windows_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
