@@ -101,6 +101,7 @@ struct Sessionizer::Impl {
     uint32_t pageviews = 0;
     uint32_t events = 0;
     bool new_visitor = false;
+    uint64_t campaign_key = 0;  // for split_on_campaign_change
     std::unique_ptr<SessionExtra> extra;
   };
   using Sessions = absl::node_hash_map<std::string, Open>;
@@ -164,6 +165,7 @@ struct Sessionizer::Impl {
     s.pageviews = 0;
     s.events = 0;
     s.new_visitor = IsNewVisitor(slot.first, e);
+    s.campaign_key = CampaignKey(e);
     if (s.extra) {
       extra_bytes -= sizeof(SessionExtra);
       s.extra.reset();
@@ -244,6 +246,25 @@ struct Sessionizer::Impl {
         ++it;
       }
     }
+  }
+
+  // The optional UA-style splits, for an event after the session's last.
+  bool SplitsHere(const Open& s, const Event& e) const {
+    if (rules.split_at_midnight &&
+        absl::ToCivilDay(absl::FromUnixMicros(s.last_us), rules.timezone) !=
+            absl::ToCivilDay(e.time, rules.timezone)) {
+      return true;
+    }
+    if (rules.split_on_campaign_change &&
+        (!e.utm_source.empty() || !e.utm_medium.empty() ||
+         !e.utm_campaign.empty() || !e.click_id.empty())) {
+      return s.campaign_key != CampaignKey(e);
+    }
+    return false;
+  }
+
+  static uint64_t CampaignKey(const Event& e) {
+    return absl::HashOf(e.utm_source, e.utm_medium, e.utm_campaign, e.click_id);
   }
 
   void Schedule(Slot* slot) {
@@ -336,7 +357,8 @@ Sessionizer::AddResult Sessionizer::Add(Event&& event) {
     m.Apply(*it, event, /*in_order=*/t == s.last_us);
     return AddResult::kApplied;
   }
-  if (t - s.last_us > m.timeout_us || t - s.first_us > m.max_length_us) {
+  if (t - s.last_us > m.timeout_us || t - s.first_us > m.max_length_us ||
+      m.SplitsHere(s, event)) {
     m.Close(*it);
     m.Start(*it, event);
     s.last_us = t;

@@ -35,6 +35,7 @@
 
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "aggregate/event.h"
 #include "aggregate/session.h"
@@ -49,6 +50,12 @@ struct SessionRules {
   // A visitor without a client session_number is new when the engine has not
   // seen them start a session within this long (per partition).
   absl::Duration visitor_retention = absl::Hours(24 * 400);
+  // UA-style splits: a session also ends at local midnight of `timezone`,
+  // and/or when an event arrives with other campaign parameters (utm_source,
+  // utm_medium, utm_campaign or a click id) than the session's first event.
+  bool split_at_midnight = false;
+  absl::TimeZone timezone = absl::UTCTimeZone();
+  bool split_on_campaign_change = false;
 };
 
 // What the Sessionizer knows about an open session when it reports an event

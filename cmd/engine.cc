@@ -40,6 +40,9 @@ SessionRules RulesFrom(const SessionsConfig& s) {
   rules.engaged_min_duration = s.engaged_min_duration;
   rules.engaged_min_pageviews = s.engaged_min_pageviews;
   rules.visitor_retention = s.visitor_retention;
+  rules.split_at_midnight = s.split_at_midnight;
+  rules.split_on_campaign_change = s.split_on_campaign_change;
+  absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
   return rules;
 }
 

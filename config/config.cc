@@ -426,10 +426,11 @@ class Parser {
       }
     }
     if (const YAML::Node s = root["sessions"]) {
-      if (CheckMap("sessions", s,
-                   {"inactivity_timeout", "max_length", "engaged_min_duration",
-                    "engaged_min_pageviews", "split_at_midnight",
-                    "split_on_campaign_change", "visitor_retention"})) {
+      if (CheckMap(
+              "sessions", s,
+              {"inactivity_timeout", "max_length", "engaged_min_duration",
+               "engaged_min_pageviews", "split_at_midnight",
+               "split_on_campaign_change", "visitor_retention", "timezone"})) {
         SessionsConfig& sc = c.sessions;
         if (s["inactivity_timeout"])
           Duration("sessions.inactivity_timeout", s["inactivity_timeout"],
@@ -446,6 +447,16 @@ class Parser {
         if (s["split_at_midnight"])
           Bool("sessions.split_at_midnight", s["split_at_midnight"],
                &sc.split_at_midnight);
+        if (s["timezone"] &&
+            String("sessions.timezone", s["timezone"], &sc.timezone)) {
+          absl::TimeZone tz;
+          if (!absl::LoadTimeZone(sc.timezone, &tz)) {
+            Error(
+                "sessions.timezone", s["timezone"],
+                absl::StrCat("unknown time zone \"", sc.timezone,
+                             "\" (expected an IANA name like Europe/Berlin)"));
+          }
+        }
         if (s["visitor_retention"])
           Duration("sessions.visitor_retention", s["visitor_retention"], false,
                    &sc.visitor_retention);

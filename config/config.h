@@ -63,6 +63,7 @@ struct SessionsConfig {
   bool split_at_midnight = false;
   bool split_on_campaign_change = false;
   absl::Duration visitor_retention = absl::Hours(24 * 400);
+  std::string timezone = "UTC";  // IANA name, for split_at_midnight
 };
 
 struct MetricsConfig {
@@ -84,9 +85,10 @@ struct Config {
 
 // One problem found in a config file.
 struct ConfigError {
-  std::string key;  // dotted path, e.g. "inputs[1].format"; empty for file-level errors
-  int line = 0;     // 1-based; 0 when unknown
-  int column = 0;   // 1-based; 0 when unknown
+  std::string
+      key;  // dotted path, e.g. "inputs[1].format"; empty for file-level errors
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
   std::string message;
 
   // "file:line:col: key: message" (parts omitted when unknown).

@@ -340,3 +340,55 @@ TEST(PartitionStateTest, SessionsCloseOnlyAfterTimeoutPlusLateness) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(UaSplitsTest, MidnightInTheSiteTimezoneEndsTheSession) {
+  Recorder rec;
+  SessionRules rules;
+  rules.split_at_midnight = true;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Berlin", &rules.timezone));
+  Sessionizer s(rules, &rec);
+  // 22:50 and 23:10 UTC on Jan 1 are 23:50 and 00:10 in Berlin.
+  const absl::Time late =
+      absl::FromUnixSeconds(1767311400);  // 2026-01-01T23:50Z+1
+  s.Add(Ev("a", late - T0 - absl::Hours(1)));
+  s.Add(Ev("a", late - T0 - absl::Minutes(40)));
+  s.CloseAll();
+  EXPECT_EQ(rec.closed.size(), 2u);
+
+  Recorder utc_rec;
+  rules.split_at_midnight = false;
+  Sessionizer no_split(rules, &utc_rec);
+  no_split.Add(Ev("a", late - T0 - absl::Hours(1)));
+  no_split.Add(Ev("a", late - T0 - absl::Minutes(40)));
+  no_split.CloseAll();
+  EXPECT_EQ(utc_rec.closed.size(), 1u);
+}
+
+TEST(UaSplitsTest, NewCampaignParametersStartANewSession) {
+  Recorder rec;
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  Sessionizer s(rules, &rec);
+  Event first = Ev("a", absl::ZeroDuration());
+  first.utm_source = "newsletter";
+  first.utm_medium = "email";
+  s.Add(std::move(first));
+  s.Add(Ev("a", absl::Minutes(1)));  // no campaign parameters: continues
+  Event same = Ev("a", absl::Minutes(2));
+  same.utm_source = "newsletter";
+  same.utm_medium = "email";
+  s.Add(std::move(same));  // the same campaign: continues
+  Event other = Ev("a", absl::Minutes(3));
+  other.click_id = "gclid-1";
+  s.Add(std::move(other));  // a paid click: new session
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].events, 3u);
+  EXPECT_EQ(rec.closed[1].events, 1u);
+}
+
+}  // namespace
+}  // namespace kpistream
