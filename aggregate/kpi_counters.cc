@@ -188,7 +188,8 @@ struct KpiCounters::Impl {
         campaign("campaign", options.label_values_max, std::nullopt,
                  kFrequentValueMinCount),
         landing_page("landing_page", options.label_values_max, std::nullopt,
-                     kFrequentValueMinCount) {}
+                     kFrequentValueMinCount),
+        funnels(options.rules.funnels) {}
 
   SiteCounts& Site(Id id) {
     if (id >= sites.size()) sites.resize(id + 1);
@@ -226,6 +227,8 @@ struct KpiCounters::Impl {
   absl::flat_hash_map<Key4, CampaignCounts> campaigns;  // site,src,med,cmp
   absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
   absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
+  std::vector<Funnel> funnels;                          // from config
+  absl::flat_hash_map<Key3, uint64_t> funnel_steps;     // site,funnel,step
 
   absl::flat_hash_map<Id, uint64_t> consumed;              // by topic
   absl::flat_hash_map<Id, uint64_t> invalid;               // by reason
@@ -319,6 +322,12 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
     m.revenue_micros[Key3{site, channel, cur}] += micros;
     m.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2], campaign[3],
                             cur}] += micros;
+  }
+  for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
+       ++f) {
+    for (uint8_t step = 0; step < session.funnel_steps[f]; ++step) {
+      ++m.funnel_steps[Key3{site, static_cast<Id>(f), step}];
+    }
   }
   LandingCounts& landing = m.landings[Key2{
       site, m.landing_page.Intern(UrlPath(session.landing_page))}];
@@ -478,6 +487,17 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                static_cast<double>(micros) / 1e6));
   }
 
+  FamilySnapshot funnel =
+      Family("web_funnel_step_sessions_total", kCounter,
+             "Closed sessions that reached the funnel step, having reached "
+             "every earlier step in order.",
+             {"site", "funnel", "step"});
+  for (const auto& [key, n] : m.funnel_steps) {
+    const Funnel& f = m.funnels[key[1]];
+    funnel.samples.push_back(
+        Sample({m.Name(m.site, key[0]), f.name, f.steps[key[2]].name},
+               static_cast<double>(n)));
+  }
   FamilySnapshot active =
       Family("web_active_visitors", kGauge,
              "Distinct visitors with an event in the last 5 or 30 minutes of "
@@ -602,6 +622,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                                  &campaign_revenue,
                                  &landing_sessions,
                                  &landing_bounces,
+                                 &funnel,
                                  &consumed,
                                  &invalid,
                                  &late,

@@ -43,7 +43,7 @@ class KpiCounters : public SessionObserver {
   struct Options {
     int label_values_max = 50;
     std::vector<std::string> goals = {"signup", "lead", "purchase"};
-    SessionRules rules;  // for engagement, mirrored from the Sessionizer
+    SessionRules rules;  // funnels: names of web_funnel_step_sessions_total
   };
 
   explicit KpiCounters(Options options);

@@ -37,6 +37,9 @@ struct ClosedSession {
   // (currency, micros), sorted by currency.
   std::vector<std::pair<std::string, int64_t>> revenue;
   uint32_t orders = 0;
+  // Per configured funnel (in config order): how many of its steps the
+  // session reached in order.
+  std::vector<uint8_t> funnel_steps;
 
   absl::Duration duration() const { return end - start; }
 };

@@ -11,6 +11,27 @@
 
 namespace kpistream {
 
+bool GlobMatch(absl::string_view pattern, absl::string_view path) {
+  // Iterative wildcard match with one backtrack point: linear in practice.
+  size_t p = 0, s = 0, star = absl::string_view::npos, mark = 0;
+  while (s < path.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = s;
+    } else if (p < pattern.size() && pattern[p] == path[s]) {
+      ++p;
+      ++s;
+    } else if (star != absl::string_view::npos) {
+      p = star + 1;
+      s = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
 bool IsEngaged(const SessionRules& rules, absl::Duration duration,
                uint32_t pageviews, bool converted) {
   return duration >= rules.engaged_min_duration ||
@@ -86,7 +107,20 @@ struct SessionExtra {
   std::vector<std::pair<std::string, uint32_t>> conversions;  // per goal
   std::vector<std::pair<std::string, int64_t>> revenue;       // per currency
   absl::flat_hash_set<std::string> order_ids;
+  std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
 };
+
+// The path of a URL: "https://shop.example/a/b?x=1" -> "/a/b".
+absl::string_view PathOf(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme != absl::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+    const size_t slash = url.find('/');
+    url = slash == absl::string_view::npos ? absl::string_view("/")
+                                           : url.substr(slash);
+  }
+  return url.substr(0, url.find_first_of("?#"));
+}
 
 }  // namespace
 
@@ -187,6 +221,7 @@ struct Sessionizer::Impl {
         pool.Release(previous);
       }
     }
+    if (!rules.funnels.empty() && in_order) AdvanceFunnels(s, e);
     if (!e.user_id.empty() || e.type == EventType::kConversion) {
       if (!s.extra) {
         s.extra = std::make_unique<SessionExtra>();
@@ -196,6 +231,30 @@ struct Sessionizer::Impl {
       if (e.type == EventType::kConversion) Convert(*s.extra, e);
     }
     observer->OnEvent(Attributes(slot), e);
+  }
+
+  // Moves each funnel on when `e` matches its next step.
+  void AdvanceFunnels(Open& s, const Event& e) {
+    const bool page = e.type == EventType::kPageView;
+    if (!page && e.type != EventType::kConversion) return;
+    const absl::string_view path = page ? PathOf(e.page_url) : "";
+    for (size_t f = 0; f < rules.funnels.size(); ++f) {
+      const Funnel& funnel = rules.funnels[f];
+      const uint8_t reached = s.extra && f < s.extra->funnel_steps.size()
+                                  ? s.extra->funnel_steps[f]
+                                  : 0;
+      if (reached >= funnel.steps.size()) continue;
+      const FunnelStep& next = funnel.steps[reached];
+      const bool match = page ? !next.page.empty() && GlobMatch(next.page, path)
+                              : !next.goal.empty() && next.goal == e.goal;
+      if (!match) continue;
+      if (!s.extra) {
+        s.extra = std::make_unique<SessionExtra>();
+        extra_bytes += sizeof(SessionExtra);
+      }
+      s.extra->funnel_steps.resize(rules.funnels.size(), 0);
+      s.extra->funnel_steps[f] = reached + 1;
+    }
   }
 
   static void Convert(SessionExtra& x, const Event& e) {
@@ -298,6 +357,7 @@ struct Sessionizer::Impl {
       c.conversions = std::move(s.extra->conversions);
       c.revenue = std::move(s.extra->revenue);
       c.orders = static_cast<uint32_t>(s.extra->order_ids.size());
+      c.funnel_steps = std::move(s.extra->funnel_steps);
       std::sort(c.conversions.begin(), c.conversions.end());
       std::sort(c.revenue.begin(), c.revenue.end());
       extra_bytes -= sizeof(SessionExtra);

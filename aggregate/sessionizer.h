@@ -42,6 +42,23 @@
 
 namespace kpistream {
 
+// An ordered funnel (SPEC §3): a session reaches step i when it matched
+// steps 0..i in that order. A step matches a page view whose URL path fits
+// `page` (a glob: '*' matches any run of characters), or a conversion of
+// `goal`.
+struct FunnelStep {
+  std::string name;
+  std::string page;  // glob on the path, e.g. "/products/*"; or empty
+  std::string goal;  // or a goal name
+};
+struct Funnel {
+  std::string name;
+  std::vector<FunnelStep> steps;
+};
+
+// Whether `path` matches `pattern`, where '*' matches any run of characters.
+bool GlobMatch(absl::string_view pattern, absl::string_view path);
+
 struct SessionRules {
   absl::Duration inactivity_timeout = absl::Minutes(30);
   absl::Duration max_length = absl::Hours(24);
@@ -56,6 +73,7 @@ struct SessionRules {
   bool split_at_midnight = false;
   absl::TimeZone timezone = absl::UTCTimeZone();
   bool split_on_campaign_change = false;
+  std::vector<Funnel> funnels;
 };
 
 // What the Sessionizer knows about an open session when it reports an event

@@ -33,7 +33,8 @@ constexpr absl::Duration kCommitInterval = absl::Seconds(1);
 constexpr absl::Duration kPublishInterval = absl::Milliseconds(200);
 constexpr size_t kPollBatch = 2000;
 
-SessionRules RulesFrom(const SessionsConfig& s) {
+SessionRules RulesFrom(const Config& config) {
+  const SessionsConfig& s = config.sessions;
   SessionRules rules;
   rules.inactivity_timeout = s.inactivity_timeout;
   rules.max_length = s.max_length;
@@ -41,6 +42,13 @@ SessionRules RulesFrom(const SessionsConfig& s) {
   rules.engaged_min_pageviews = s.engaged_min_pageviews;
   rules.visitor_retention = s.visitor_retention;
   rules.split_at_midnight = s.split_at_midnight;
+  for (const FunnelConfig& f : config.funnels) {
+    Funnel funnel{f.name, {}};
+    for (const FunnelStepConfig& step : f.steps) {
+      funnel.steps.push_back({step.name, step.page, step.goal});
+    }
+    rules.funnels.push_back(std::move(funnel));
+  }
   rules.split_on_campaign_change = s.split_on_campaign_change;
   absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
   return rules;
@@ -88,7 +96,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
  public:
   explicit Impl(const Config& config)
       : config_(config),
-        rules_(RulesFrom(config.sessions)),
+        rules_(RulesFrom(config)),
         counters_(KpiCounters::Options{config.metrics.label_values_max,
                                        config.goals, rules_}),
         watermark_(config.processing.max_out_of_orderness,

@@ -514,7 +514,61 @@ class Parser {
           Error("goals", g, "list at least one goal");
       }
     }
-    for (const char* later : {"funnels", "targets"}) {
+    if (const YAML::Node f = root["funnels"]; f && !f.IsNull()) {
+      if (!f.IsSequence()) {
+        Error("funnels", f, "expected a list of funnels");
+      } else {
+        std::set<std::string> names;
+        for (size_t i = 0; i < f.size(); ++i) {
+          const std::string key = absl::StrCat("funnels[", i, "]");
+          if (!CheckMap(key, f[i], {"name", "steps"})) continue;
+          FunnelConfig funnel;
+          if (!f[i]["name"] ||
+              !String(key + ".name", f[i]["name"], &funnel.name) ||
+              funnel.name.empty()) {
+            Error(key + ".name", f[i], "every funnel needs a name");
+          } else if (!names.insert(funnel.name).second) {
+            Error(key + ".name", f[i]["name"],
+                  absl::StrCat("funnel \"", funnel.name, "\" is listed twice"));
+          }
+          const YAML::Node steps = f[i]["steps"];
+          if (!steps || !steps.IsSequence() || steps.size() < 1 ||
+              steps.size() > 32) {
+            Error(key + ".steps", steps ? steps : f[i],
+                  "expected a list of 1 to 32 steps");
+            continue;
+          }
+          for (size_t j = 0; j < steps.size(); ++j) {
+            const std::string step_key = absl::StrCat(key, ".steps[", j, "]");
+            if (!CheckMap(step_key, steps[j], {"name", "page", "goal"}))
+              continue;
+            FunnelStepConfig step;
+            if (steps[j]["page"])
+              String(step_key + ".page", steps[j]["page"], &step.page);
+            if (steps[j]["goal"])
+              String(step_key + ".goal", steps[j]["goal"], &step.goal);
+            if (step.page.empty() == step.goal.empty()) {
+              Error(step_key, steps[j],
+                    "a step has either page (a path glob) or goal");
+            }
+            if (!step.goal.empty() && std::find(c.goals.begin(), c.goals.end(),
+                                                step.goal) == c.goals.end()) {
+              Error(step_key + ".goal", steps[j]["goal"],
+                    absl::StrCat("unknown goal \"", step.goal,
+                                 "\" (not in goals)"));
+            }
+            if (steps[j]["name"]) {
+              String(step_key + ".name", steps[j]["name"], &step.name);
+            } else {
+              step.name = step.page.empty() ? step.goal : step.page;
+            }
+            funnel.steps.push_back(std::move(step));
+          }
+          c.funnels.push_back(std::move(funnel));
+        }
+      }
+    }
+    for (const char* later : {"targets"}) {
       const YAML::Node n = root[later];
       if (!n || n.IsNull()) continue;
       if (!n.IsSequence()) {

@@ -71,6 +71,18 @@ struct MetricsConfig {
   int label_values_max = 50;
 };
 
+// funnels[]: an ordered list of steps; each step is a page path glob or a
+// goal (exactly one of them).
+struct FunnelStepConfig {
+  std::string name;
+  std::string page;
+  std::string goal;
+};
+struct FunnelConfig {
+  std::string name;
+  std::vector<FunnelStepConfig> steps;
+};
+
 struct Config {
   KafkaConfig kafka;
   std::vector<InputConfig> inputs;
@@ -81,6 +93,7 @@ struct Config {
   SessionsConfig sessions;
   MetricsConfig metrics;
   std::vector<std::string> goals = {"signup", "lead", "purchase"};
+  std::vector<FunnelConfig> funnels;
 };
 
 // One problem found in a config file.

@@ -147,9 +147,10 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_active_visitors", "web_campaign_sessions_total",
           "web_campaign_sessions_converted_total", "web_campaign_revenue_total",
           "web_landing_page_sessions_total", "web_landing_page_bounces_total",
-          "kpistream_events_consumed_total", "kpistream_events_invalid_total",
-          "kpistream_events_late_total", "kpistream_events_duplicate_total",
-          "kpistream_bot_events_total", "kpistream_label_overflow_total"));
+          "web_funnel_step_sessions_total", "kpistream_events_consumed_total",
+          "kpistream_events_invalid_total", "kpistream_events_late_total",
+          "kpistream_events_duplicate_total", "kpistream_bot_events_total",
+          "kpistream_label_overflow_total"));
 
   auto labels = [&](const std::string& name) {
     return Find(snapshot, name)->label_names;

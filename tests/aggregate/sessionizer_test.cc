@@ -392,3 +392,42 @@ TEST(UaSplitsTest, NewCampaignParametersStartANewSession) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(FunnelTest, StepsCountOnlyInOrder) {
+  EXPECT_TRUE(GlobMatch("/products/*", "/products/42"));
+  EXPECT_TRUE(GlobMatch("*/checkout", "/de/checkout"));
+  EXPECT_TRUE(GlobMatch("/cart", "/cart"));
+  EXPECT_FALSE(GlobMatch("/cart", "/cart/x"));
+  EXPECT_FALSE(GlobMatch("/products/*", "/product"));
+
+  Recorder rec;
+  SessionRules rules;
+  rules.funnels = {{"checkout",
+                    {{"product", "/products/*", ""},
+                     {"cart", "/cart", ""},
+                     {"purchase", "", "purchase"}}}};
+  Sessionizer s(rules, &rec);
+  // a: cart before any product (doesn't count), then product, cart, purchase.
+  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/cart"));
+  s.Add(Ev("a", absl::Seconds(1), EventType::kPageView, "/products/1?ref=x"));
+  s.Add(Ev("a", absl::Seconds(2), EventType::kPageView, "/cart"));
+  s.Add(Conversion("a", absl::Seconds(3), "purchase"));
+  // b: product then purchase without the cart: stops at step 1.
+  s.Add(Ev("b", absl::Seconds(0), EventType::kPageView, "/products/2"));
+  s.Add(Conversion("b", absl::Seconds(1), "purchase"));
+  // c: nothing of the funnel.
+  s.Add(Ev("c", absl::Seconds(0), EventType::kPageView, "/blog"));
+  s.CloseAll();
+  std::map<std::string, std::vector<uint8_t>> steps;
+  for (const ClosedSession& c : rec.closed)
+    steps[c.visitor_id] = c.funnel_steps;
+  EXPECT_EQ(steps["a"], std::vector<uint8_t>{3});
+  EXPECT_EQ(steps["b"], std::vector<uint8_t>{1});
+  EXPECT_TRUE(steps["c"].empty());
+}
+
+}  // namespace
+}  // namespace kpistream

@@ -155,3 +155,37 @@ TEST(DurationTest, Table) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(ConfigFunnelTest, FunnelsParseAndValidate) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "funnels:\n"
+      "  - name: checkout\n"
+      "    steps:\n"
+      "      - {name: product, page: '/products/*'}\n"
+      "      - {page: /cart}\n"
+      "      - {goal: purchase}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.config.funnels.size(), 1u);
+  EXPECT_EQ(r.config.funnels[0].steps.size(), 3u);
+  EXPECT_EQ(r.config.funnels[0].steps[1].name, "/cart");
+  EXPECT_EQ(r.config.funnels[0].steps[2].goal, "purchase");
+
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "funnels:\n"
+      "  - name: f\n"
+      "    steps:\n"
+      "      - {goal: refund}\n"
+      "      - {page: /a, goal: signup}\n");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "funnels[0].steps[0].goal");
+  EXPECT_EQ(r.errors[0].line, 5);
+  EXPECT_EQ(r.errors[1].key, "funnels[0].steps[1]");
+}
+
+}  // namespace
+}  // namespace kpistream

@@ -106,6 +106,12 @@ processing:
   allowed_lateness: 0s
   idle_partition_timeout: 1s
   max_future_skew: 3650d
+funnels:
+  - name: signup
+    steps:
+      - {name: home, page: /}
+      - {name: product, page: '/products/*'}
+      - {name: signed_up, goal: signup}
 metrics:
   listen: 127.0.0.1:)",
                                                   metrics_port_, "\n"));
@@ -208,6 +214,15 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
                         {{"channel", "Organic Search"}, {"country", "DE"}}),
             1);
   EXPECT_EQ(MetricValue(m, "web_open_sessions", shop), 0);
+  // Funnel: va went / -> /products/1 -> signup; vc only reached /.
+  EXPECT_EQ(
+      MetricValue(m, "web_funnel_step_sessions_total", {{"step", "home"}}), 2);
+  EXPECT_EQ(
+      MetricValue(m, "web_funnel_step_sessions_total", {{"step", "product"}}),
+      1);
+  EXPECT_EQ(
+      MetricValue(m, "web_funnel_step_sessions_total", {{"step", "signed_up"}}),
+      1);
   // Processing time: the five visitors with accepted events (not the bot).
   EXPECT_EQ(MetricValue(m, "web_active_visitors",
                         {{"site", "shop"}, {"window", "5m"}}),
