@@ -189,6 +189,7 @@ struct KpiCounters::Impl {
                  kFrequentValueMinCount),
         landing_page("landing_page", options.label_values_max, std::nullopt,
                      kFrequentValueMinCount),
+        ad_campaign("ad_campaign", options.label_values_max),
         funnels(options.rules.funnels) {}
 
   SiteCounts& Site(Id id) {
@@ -217,6 +218,8 @@ struct KpiCounters::Impl {
   LabelLimiter medium;
   LabelLimiter campaign;
   LabelLimiter landing_page;
+  // Ad cost records come from the operator's ad platforms: first come.
+  LabelLimiter ad_campaign;
 
   std::vector<SiteCounts> sites;                        // by site id
   absl::flat_hash_map<Key4, SessionCounts> sessions;    // site,channel,dev,ctry
@@ -233,6 +236,8 @@ struct KpiCounters::Impl {
   absl::flat_hash_map<Id, uint64_t> consumed;              // by topic
   absl::flat_hash_map<Id, uint64_t> invalid;               // by reason
   absl::flat_hash_map<Id, ActiveVisitors::Counts> active;  // by site
+  absl::flat_hash_map<Key4, int64_t> ad_cost_micros;       // site,chan,cmp,cur
+  uint64_t ad_cost_records = 0;
   uint64_t late = 0;
   uint64_t duplicate = 0;
   uint64_t bot = 0;
@@ -338,6 +343,16 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
 void KpiCounters::CountAccepted(absl::string_view site, EventType type) {
   Impl& m = *impl_;
   ++m.Site(m.site.Intern(site)).events[TypeIndex(type)];
+}
+
+void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
+                              absl::string_view campaign,
+                              absl::string_view currency, int64_t micros) {
+  Impl& m = *impl_;
+  ++m.ad_cost_records;
+  m.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
+                        m.ad_campaign.Intern(campaign),
+                        m.currency.Intern(currency)}] += micros;
 }
 
 void KpiCounters::SetActiveVisitors(
@@ -487,6 +502,24 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                static_cast<double>(micros) / 1e6));
   }
 
+  FamilySnapshot ad_cost =
+      Family("web_ad_cost_total", kCounter,
+             "Ad spend in currency units, from the ad cost input; ROAS = "
+             "web_revenue_total / web_ad_cost_total by channel.",
+             {"site", "channel", "campaign", "currency"});
+  for (const auto& [key, micros] : m.ad_cost_micros) {
+    ad_cost.samples.push_back(
+        Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
+                m.Name(m.ad_campaign, key[2]), m.Name(m.currency, key[3])},
+               static_cast<double>(micros) / 1e6));
+  }
+  FamilySnapshot ad_cost_records =
+      Family("kpistream_ad_cost_records_total", kCounter,
+             "Ad cost records accepted (counted in "
+             "kpistream_events_consumed_total too).",
+             {});
+  ad_cost_records.samples.push_back(
+      Sample({}, static_cast<double>(m.ad_cost_records)));
   FamilySnapshot funnel =
       Family("web_funnel_step_sessions_total", kCounter,
              "Closed sessions that reached the funnel step, having reached "
@@ -594,8 +627,8 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              {"label"});
   for (const LabelLimiter* limiter :
        {&m.site, &m.channel, &m.device, &m.country, &m.goal, &m.currency,
-        &m.topic, &m.reason, &m.source, &m.medium, &m.campaign,
-        &m.landing_page}) {
+        &m.topic, &m.reason, &m.source, &m.medium, &m.campaign, &m.landing_page,
+        &m.ad_campaign}) {
     overflow.samples.push_back(
         Sample({limiter->label()}, static_cast<double>(limiter->overflow())));
   }
@@ -623,11 +656,13 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                                  &landing_sessions,
                                  &landing_bounces,
                                  &funnel,
+                                 &ad_cost,
                                  &consumed,
                                  &invalid,
                                  &late,
                                  &duplicate,
                                  &bot,
+                                 &ad_cost_records,
                                  &overflow}) {
     snapshot.push_back(std::move(*family));
   }

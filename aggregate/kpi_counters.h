@@ -64,6 +64,12 @@ class KpiCounters : public SessionObserver {
 
   // web_active_visitors{site,window}: replaces the realtime visitor counts
   // (sites beyond the label limit add up in "(other)").
+  // web_ad_cost_total{site,channel,campaign,currency}: one accepted AdCost
+  // record (its input accounting: kpistream_ad_cost_records_total).
+  void CountAdCost(absl::string_view site, absl::string_view channel,
+                   absl::string_view campaign, absl::string_view currency,
+                   int64_t micros);
+
   void SetActiveVisitors(
       const std::map<std::string, ActiveVisitors::Counts>& counts);
   void CountInvalid(absl::string_view reason);

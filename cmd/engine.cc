@@ -22,6 +22,7 @@
 #include "export/kafka_sink.h"
 #include "export/metrics_endpoint.h"
 #include "export/session_record_codec.h"
+#include "ingest/ad_cost_decoder.h"
 #include "ingest/event_decoder.h"
 #include "ingest/kafka_source.h"
 #include "ingest/watermark.h"
@@ -105,15 +106,14 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   absl::Status Init() {
     for (const InputConfig& input : config_.inputs) {
       if (input.kind == InputKind::kAdCost) {
-        KPI_LOG_WARN(
-            "input %s: kind ad_cost is not processed yet; not subscribing",
-            input.topic);
-        continue;
+        ad_cost_inputs_.emplace(input.topic,
+                                std::make_unique<AdCostDecoder>(input.format));
+      } else {
+        inputs_.emplace(
+            input.topic,
+            std::make_unique<EventDecoder>(
+                input.format, config_.processing.max_future_skew, input.site));
       }
-      inputs_.emplace(
-          input.topic,
-          std::make_unique<EventDecoder>(
-              input.format, config_.processing.max_future_skew, input.site));
       topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
       topics_.push_back(input.topic);
     }
@@ -302,9 +302,14 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
               absl::Time watermark) {
     const char* topic = rd_kafka_topic_name(message.rkt);
     counters_.CountConsumed(topic);
-    auto input = inputs_.find(absl::string_view(topic));
     const absl::string_view bytes(static_cast<const char*>(message.payload),
                                   message.len);
+    if (auto ad = ad_cost_inputs_.find(absl::string_view(topic));
+        ad != ad_cost_inputs_.end()) {
+      HandleAdCost(message, *ad->second, bytes);
+      return;
+    }
+    auto input = inputs_.find(absl::string_view(topic));
     if (input == inputs_.end()) {
       counters_.CountInvalid("unknown_topic");
       DeadLetter(message, "unknown_topic");
@@ -345,6 +350,22 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         DeadLetter(message, "duplicate");
         break;
     }
+  }
+
+  // Ad spend for ROAS: attributed to the channel its utm parameters imply.
+  void HandleAdCost(const rd_kafka_message_t& message,
+                    const AdCostDecoder& decoder, absl::string_view bytes) {
+    DecodeResult decoded = decoder.Decode(bytes, &ad_cost_);
+    if (!decoded.ok) {
+      counters_.CountInvalid(decoded.reason);
+      DeadLetter(message, decoded.reason);
+      return;
+    }
+    const absl::string_view channel =
+        channels_.Classify({ad_cost_.utm_source(), ad_cost_.utm_medium(),
+                            ad_cost_.utm_campaign(), "", "", ""});
+    counters_.CountAdCost(ad_cost_.site_id(), channel, ad_cost_.utm_campaign(),
+                          ad_cost_.currency(), ad_cost_.cost_micros());
   }
 
   void Advance(absl::Time now) {
@@ -454,6 +475,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   std::vector<std::string> topics_;
   absl::flat_hash_map<std::string, int32_t> topic_index_;
   absl::flat_hash_map<std::string, std::unique_ptr<EventDecoder>> inputs_;
+  absl::flat_hash_map<std::string, std::unique_ptr<AdCostDecoder>>
+      ad_cost_inputs_;
+  v1::AdCost ad_cost_;  // decode target, reused
   std::map<TopicPartition, Slot> partitions_;
   std::unique_ptr<KafkaSink> sink_;
   std::unique_ptr<KafkaSource> source_;

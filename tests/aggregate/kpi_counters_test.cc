@@ -147,9 +147,10 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_active_visitors", "web_campaign_sessions_total",
           "web_campaign_sessions_converted_total", "web_campaign_revenue_total",
           "web_landing_page_sessions_total", "web_landing_page_bounces_total",
-          "web_funnel_step_sessions_total", "kpistream_events_consumed_total",
-          "kpistream_events_invalid_total", "kpistream_events_late_total",
-          "kpistream_events_duplicate_total", "kpistream_bot_events_total",
+          "web_funnel_step_sessions_total", "web_ad_cost_total",
+          "kpistream_events_consumed_total", "kpistream_events_invalid_total",
+          "kpistream_events_late_total", "kpistream_events_duplicate_total",
+          "kpistream_bot_events_total", "kpistream_ad_cost_records_total",
           "kpistream_label_overflow_total"));
 
   auto labels = [&](const std::string& name) {
@@ -205,7 +206,7 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
   EXPECT_EQ(Value(snapshot, "kpistream_events_duplicate_total", {}), 0);
   EXPECT_EQ(Value(snapshot, "kpistream_bot_events_total", {}), 0);
   EXPECT_EQ(Find(snapshot, "kpistream_label_overflow_total")->samples.size(),
-            12u);
+            13u);
   EXPECT_EQ(Sum(snapshot, "kpistream_label_overflow_total"), 0);
   EXPECT_TRUE(Find(snapshot, "web_events_total")->samples.empty());
 }

@@ -82,7 +82,7 @@ class EngineE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{
-        "web.events:2", "web.sessions:1", "web.deadletter:1"});
+        "web.events:2", "web.sessions:1", "web.deadletter:1", "web.adcost:1"});
     ASSERT_FALSE(broker_->bootstrap().empty()) << broker_->process().Stderr();
     ASSERT_TRUE(absl::StartsWith(broker_->bootstrap(), "127.0.0.1:") ||
                 absl::StartsWith(broker_->bootstrap(), "localhost:"))
@@ -96,6 +96,9 @@ kafka:
   group_id: e2e
 inputs:
   - topic: web.events
+    format: json
+  - topic: web.adcost
+    kind: ad_cost
     format: json
 outputs:
   sessions: {topic: web.sessions, format: json}
@@ -320,6 +323,34 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   sessions = Sessions();
   EXPECT_EQ(sessions.size(), 5u);
   EXPECT_EQ(sessions.count("vz"), 1u);
+}
+
+TEST_F(EngineE2E, AdCostIsAttributedToItsChannelForRoas) {
+  CommandResult r =
+      RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t", "web.adcost"},
+                 "{\"siteId\":\"shop\",\"utmSource\":\"newsletter\","
+                 "\"utmMedium\":\"email\","
+                 "\"utmCampaign\":\"winter\",\"costMicros\":\"12500000\","
+                 "\"currency\":\"EUR\"}\n"
+                 "{\"siteId\":\"shop\",\"costMicros\":\"1\"}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricValue(Metrics(), "kpistream_events_consumed_total",
+                           {{"topic", "web.adcost"}}) == 2;
+      },
+      absl::Seconds(30)))
+      << Metrics();
+  const std::string m = Metrics();
+  EXPECT_EQ(
+      MetricValue(
+          m, "web_ad_cost_total",
+          {{"channel", "Email"}, {"campaign", "winter"}, {"currency", "EUR"}}),
+      12.5);
+  EXPECT_EQ(MetricValue(m, "kpistream_ad_cost_records_total"), 1);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
+                        {{"reason", "missing_currency"}}),
+            1);
 }
 
 TEST_F(EngineE2E, PrometheusServerComputesBounceRate) {

@@ -1,0 +1,36 @@
+#include "ingest/ad_cost_decoder.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace kpistream {
+
+DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
+                                   v1::AdCost* cost) const {
+  cost->Clear();
+  if (format_ == InputFormat::kJson) {
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(bytes.data(), bytes.size()), cost,
+        options);
+    if (!status.ok()) {
+      return {false, "malformed",
+              absl::StrCat("not a valid JSON AdCost: ",
+                           status.message().as_string())};
+    }
+  } else if (!cost->ParseFromArray(bytes.data(),
+                                   static_cast<int>(bytes.size()))) {
+    return {false, "malformed", "not a valid protobuf AdCost"};
+  }
+  if (cost->site_id().empty())
+    return {false, "missing_site_id", "site_id is empty"};
+  if (cost->cost_micros() <= 0) {
+    return {false, "missing_cost", "cost_micros must be a positive amount"};
+  }
+  if (cost->currency().empty())
+    return {false, "missing_currency", "currency is empty"};
+  return {true, {}, {}};
+}
+
+}  // namespace kpistream

@@ -1,0 +1,30 @@
+// AdCostDecoder: decodes and validates an AdCost record (protobuf or the
+// canonical proto3 JSON mapping) from an input of `kind: ad_cost`, for ROAS
+// (revenue / ad cost). Reasons: "malformed", "missing_site_id",
+// "missing_cost", "missing_currency".
+#ifndef KPISTREAM_INGEST_AD_COST_DECODER_H_
+#define KPISTREAM_INGEST_AD_COST_DECODER_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "config/config.h"
+#include "ingest/event_decoder.h"
+#include "kpistream/v1/web_event.pb.h"
+
+namespace kpistream {
+
+class AdCostDecoder {
+ public:
+  explicit AdCostDecoder(InputFormat format) : format_(format) {}
+
+  // Decodes `bytes` into `*cost` (overwritten).
+  DecodeResult Decode(absl::string_view bytes, v1::AdCost* cost) const;
+
+ private:
+  InputFormat format_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_INGEST_AD_COST_DECODER_H_
