@@ -153,6 +153,10 @@ struct Sessionizer::Impl {
   std::map<int64_t, std::vector<Slot*>> expiry;
   StringPool pool;
   std::string key;  // scratch, reused per event
+  // Order fingerprints (site, order_id) -> day seen, for kOrderRetentionDays.
+  static constexpr int32_t kOrderRetentionDays = 30;
+  absl::flat_hash_map<uint64_t, int32_t> orders_seen;
+  int32_t newest_order_day = 0;
   // Visitor fingerprint -> last day (unix days) they started a session.
   absl::flat_hash_map<uint64_t, int32_t> last_seen_day;
   int32_t newest_day = 0;
@@ -257,9 +261,28 @@ struct Sessionizer::Impl {
     }
   }
 
-  static void Convert(SessionExtra& x, const Event& e) {
-    if (!e.order_id.empty() && !x.order_ids.insert(e.order_id).second) {
-      return;  // the same order again: counted once
+  void Convert(SessionExtra& x, const Event& e) {
+    if (!e.order_id.empty()) {
+      if (x.order_ids.contains(e.order_id)) return;  // again in this session
+      // Also once across the visitor's sessions (a reloaded thank-you page
+      // the next day), within kOrderRetention.
+      const int32_t day =
+          static_cast<int32_t>(absl::ToUnixSeconds(e.time) / 86400);
+      auto [it, inserted] =
+          orders_seen.try_emplace(absl::HashOf(e.site_id, e.order_id), day);
+      if (!inserted && day - it->second <= kOrderRetentionDays) return;
+      it->second = day;
+      x.order_ids.insert(e.order_id);
+      if (day > newest_order_day) {
+        newest_order_day = day;
+        for (auto o = orders_seen.begin(); o != orders_seen.end();) {
+          if (day - o->second > kOrderRetentionDays) {
+            orders_seen.erase(o++);
+          } else {
+            ++o;
+          }
+        }
+      }
     }
     auto goal = std::find_if(x.conversions.begin(), x.conversions.end(),
                              [&](const auto& g) { return g.first == e.goal; });

@@ -57,7 +57,8 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       s.source = a.source;
       s.medium = a.medium;
       out.push_back(s);
-      orders.clear();
+      // An order_id counts once per visitor (across sessions, 30 days).
+      if (!same_visitor) orders.clear();
     }
     BatchSession& s = out.back();
     s.end = e.time;
@@ -130,7 +131,8 @@ std::vector<Event> RandomEvents(uint64_t seed) {
         if (e.goal == "purchase") {
           e.value_micros = static_cast<int64_t>(1 + rng() % 100) * 1000000;
           e.currency = rng() % 2 ? "EUR" : "USD";
-          e.order_id = absl::StrCat("o", rng() % 6);  // repeats on purpose
+          // Repeats on purpose, within and across the visitor's sessions.
+          e.order_id = absl::StrCat("o-", v, "-", rng() % 6);
         }
       }
       events.push_back(e);

@@ -184,6 +184,20 @@ TEST_F(SessionizerTest, ConversionsRevenueAndOrdersAreAttributedOnce) {
   EXPECT_EQ(s.events, 6u);
 }
 
+TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
+  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000,
+                             "EUR", "o9"));
+  // The thank-you page reloaded the next day: a new session, the same order.
+  sessionizer.Add(
+      Conversion("a", absl::Hours(20), "purchase", 5'000'000, "EUR", "o9"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].orders, 1u);
+  EXPECT_EQ(rec.closed[1].orders, 0u);
+  EXPECT_TRUE(rec.closed[1].conversions.empty());
+  EXPECT_TRUE(rec.closed[1].revenue.empty());
+}
+
 TEST_F(SessionizerTest, AttributionComesFromTheFirstEvent) {
   Event first = Ev("a", absl::ZeroDuration(), EventType::kPageView, "/landing");
   first.utm_source = "newsletter";
