@@ -164,6 +164,13 @@ void SortSamples(MetricsSnapshot* snapshot) {
   }
 }
 
+std::optional<std::vector<std::string>> Allowlist(
+    const KpiCounters::Options& options, const std::string& label) {
+  auto it = options.allowlists.find(label);
+  if (it == options.allowlists.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
   goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoal), goals.end());
   return goals;
@@ -173,21 +180,26 @@ std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
 
 struct KpiCounters::Impl {
   explicit Impl(const Options& options)
-      : site("site", options.label_values_max),
-        channel("channel", options.label_values_max),
-        device("device", options.label_values_max),
-        country("country", options.label_values_max),
+      : site("site", options.label_values_max, Allowlist(options, "site")),
+        channel("channel", options.label_values_max,
+                Allowlist(options, "channel")),
+        device("device", options.label_values_max,
+               Allowlist(options, "device")),
+        country("country", options.label_values_max,
+                Allowlist(options, "country")),
         goal("goal", options.label_values_max, GoalsWithoutAny(options.goals)),
-        currency("currency", options.label_values_max),
+        currency("currency", options.label_values_max,
+                 Allowlist(options, "currency")),
         topic("topic", options.label_values_max),
         reason("reason", options.label_values_max),
-        source("source", options.label_values_max, std::nullopt,
+        source("source", options.label_values_max, Allowlist(options, "source"),
                kFrequentValueMinCount),
-        medium("medium", options.label_values_max, std::nullopt,
+        medium("medium", options.label_values_max, Allowlist(options, "medium"),
                kFrequentValueMinCount),
-        campaign("campaign", options.label_values_max, std::nullopt,
-                 kFrequentValueMinCount),
-        landing_page("landing_page", options.label_values_max, std::nullopt,
+        campaign("campaign", options.label_values_max,
+                 Allowlist(options, "campaign"), kFrequentValueMinCount),
+        landing_page("landing_page", options.label_values_max,
+                     Allowlist(options, "landing_page"),
                      kFrequentValueMinCount),
         ad_campaign("ad_campaign", options.label_values_max),
         funnels(options.rules.funnels) {}

@@ -44,6 +44,8 @@ class KpiCounters : public SessionObserver {
     int label_values_max = 50;
     std::vector<std::string> goals = {"signup", "lead", "purchase"};
     SessionRules rules;  // funnels: names of web_funnel_step_sessions_total
+    // Label name -> the only values admitted (others are "(other)").
+    std::map<std::string, std::vector<std::string>> allowlists;
   };
 
   explicit KpiCounters(Options options);

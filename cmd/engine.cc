@@ -99,7 +99,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       : config_(config),
         rules_(RulesFrom(config)),
         counters_(KpiCounters::Options{config.metrics.label_values_max,
-                                       config.goals, rules_}),
+                                       config.goals, rules_,
+                                       config.metrics.label_allowlists}),
         watermark_(config.processing.max_out_of_orderness,
                    config.processing.idle_partition_timeout) {}
 

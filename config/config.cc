@@ -470,7 +470,32 @@ class Parser {
       }
     }
     if (const YAML::Node m = root["metrics"]) {
-      if (CheckMap("metrics", m, {"listen", "label_values_max"})) {
+      if (CheckMap("metrics", m,
+                   {"listen", "label_values_max", "label_allowlists"})) {
+        if (const YAML::Node a = m["label_allowlists"]; a && !a.IsNull()) {
+          static const std::set<std::string> kLabels = {
+              "site",   "channel", "device",   "country",     "currency",
+              "source", "medium",  "campaign", "landing_page"};
+          if (CheckMap("metrics.label_allowlists", a, kLabels)) {
+            for (const auto& entry : a) {
+              const std::string label = entry.first.Scalar();
+              const std::string key = "metrics.label_allowlists." + label;
+              if (!entry.second.IsSequence()) {
+                Error(key, entry.second, "expected a list of label values");
+                continue;
+              }
+              std::vector<std::string>& values =
+                  c.metrics.label_allowlists[label];
+              for (size_t i = 0; i < entry.second.size(); ++i) {
+                std::string value;
+                if (String(absl::StrCat(key, "[", i, "]"), entry.second[i],
+                           &value)) {
+                  values.push_back(value);
+                }
+              }
+            }
+          }
+        }
         if (m["listen"] &&
             String("metrics.listen", m["listen"], &c.metrics.listen)) {
           absl::Status st =

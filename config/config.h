@@ -69,6 +69,9 @@ struct SessionsConfig {
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";
   int label_values_max = 50;
+  // Per label (site, channel, device, country, currency, source, medium,
+  // campaign, landing_page): only these values, everything else "(other)".
+  std::map<std::string, std::vector<std::string>> label_allowlists;
 };
 
 // funnels[]: an ordered list of steps; each step is a page path glob or a

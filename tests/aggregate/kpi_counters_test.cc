@@ -518,3 +518,26 @@ TEST(KpiCountersTest, SamplesAreSortedByLabelValues) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(KpiCountersAllowlistTest, OnlyAllowlistedValuesGetTheirOwnSeries) {
+  KpiCounters::Options options;
+  options.allowlists["site"] = {"shop"};
+  KpiCounters counters(options);
+  counters.CountAccepted("shop", EventType::kPageView);
+  counters.CountAccepted("evil", EventType::kPageView);
+  counters.CountAccepted("blog", EventType::kPageView);
+  const MetricsSnapshot s = counters.Snapshot();
+  std::set<std::string> sites;
+  for (const MetricSample& sample : Find(s, "web_events_total")->samples) {
+    sites.insert(sample.label_values[0]);
+  }
+  EXPECT_EQ(sites, (std::set<std::string>{"shop", "(other)"}));
+  EXPECT_EQ(Value(s, "web_events_total", {"(other)", "page_view"}), 2);
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"site"}), 2);
+}
+
+}  // namespace
+}  // namespace kpistream

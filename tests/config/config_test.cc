@@ -189,3 +189,26 @@ TEST(ConfigFunnelTest, FunnelsParseAndValidate) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(ConfigAllowlistTest, LabelAllowlistsParseAndRejectUnknownLabels) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "metrics:\n"
+      "  label_allowlists:\n"
+      "    site: [shop, blog]\n"
+      "    campaign: [winter-sale]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.metrics.label_allowlists.at("site"),
+            (std::vector<std::string>{"shop", "blog"}));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "metrics: {label_allowlists: {goal: [x]}}\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].key, "metrics.label_allowlists.goal");
+}
+
+}  // namespace
+}  // namespace kpistream
