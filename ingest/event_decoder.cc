@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "ingest/combined_log.h"
 #include "kpistream/v1/web_event.pb.h"
 
 namespace kpistream {
@@ -31,9 +32,9 @@ std::string NormalizeDevice(absl::string_view device) {
 
 const std::vector<absl::string_view>& InvalidReasons() {
   static const auto* reasons = new std::vector<absl::string_view>{
-      "malformed",          "missing_site_id",   "missing_visitor_id",
-      "missing_event_time", "missing_type",      "missing_goal",
-      "future_event_time",  "unsupported_format"};
+      "malformed",          "missing_site_id", "missing_visitor_id",
+      "missing_event_time", "missing_type",    "missing_goal",
+      "future_event_time",  "not_pageview"};
   return *reasons;
 }
 
@@ -77,8 +78,8 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
       break;
     }
     case InputFormat::kCombinedLog:
-      return Invalid("unsupported_format",
-                     "combined_log input is not supported by this version");
+      return ParseCombinedLogLine(bytes, impl_->default_site, now,
+                                  impl_->max_future_skew, event);
   }
 
   if (m.site_id().empty()) {

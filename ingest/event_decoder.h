@@ -3,15 +3,16 @@
 // kpistream_events_invalid_total{reason} and the dead-letter header).
 //
 // Formats: binary protobuf WebEvent, the canonical proto3 JSON mapping of
-// WebEvent (unknown JSON fields are ignored), and — in a later issue —
-// combined access-log lines.
+// WebEvent (unknown JSON fields are ignored), and combined access-log lines
+// (ingest/combined_log.h).
 //
 // Validation: site_id, visitor_id, event_time and type are required; a
 // CONVERSION needs conversion.goal; an event_time further than
 // max_future_skew ahead of `now` (processing time) is invalid.
 //
 // Reasons: "malformed", "missing_site_id", "missing_visitor_id",
-// "missing_event_time", "missing_type", "missing_goal", "future_event_time".
+// "missing_event_time", "missing_type", "missing_goal", "future_event_time",
+// and for access-log lines "not_pageview".
 //
 // Thread-compatible: one decoder per thread (it reuses a parse arena).
 #ifndef KPISTREAM_INGEST_EVENT_DECODER_H_

@@ -99,7 +99,8 @@ rd_kafka_topic_partition_list_t* ToPartitionList(
 // Applies `properties` to `conf`; the error names the property (never its
 // value, which may be a secret).
 absl::Status ApplyKafkaProperties(
-    rd_kafka_conf_t* conf, const std::map<std::string, std::string>& properties);
+    rd_kafka_conf_t* conf,
+    const std::map<std::string, std::string>& properties);
 
 }  // namespace kpistream
 

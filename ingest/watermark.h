@@ -1,6 +1,7 @@
 // Watermark: the event time up to which the input is taken to be complete.
 //
-//   W = min over assigned, non-idle partitions of (max event time seen - max_out_of_orderness)
+//   W = min over assigned, non-idle partitions of (max event time seen -
+//   max_out_of_orderness)
 //
 // A partition that has had no event for `idle_timeout` of processing time is
 // idle and does not hold W back; when every partition is idle, W is the max

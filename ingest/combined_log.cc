@@ -1,0 +1,183 @@
+#include "ingest/combined_log.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+namespace kpistream {
+
+uint64_t StableHash64(absl::string_view bytes) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64 offset basis
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+namespace {
+
+DecodeResult Malformed(absl::string_view why) {
+  return {false, "malformed", absl::StrCat("not a combined log line: ", why)};
+}
+
+// Reads up to the next space.
+bool Token(absl::string_view& in, absl::string_view* out) {
+  const size_t space = in.find(' ');
+  if (space == 0 || in.empty()) return false;
+  *out = in.substr(0, space);
+  in.remove_prefix(space == absl::string_view::npos ? in.size() : space + 1);
+  return true;
+}
+
+// Reads a "quoted" field with \" escapes; leaves `in` after it and a space.
+bool Quoted(absl::string_view& in, std::string* out) {
+  if (in.empty() || in[0] != '"') return false;
+  out->clear();
+  size_t i = 1;
+  for (; i < in.size() && in[i] != '"'; ++i) {
+    if (in[i] == '\\' && i + 1 < in.size()) ++i;
+    out->push_back(in[i]);
+  }
+  if (i >= in.size()) return false;
+  in.remove_prefix(std::min(in.size(), i + 2));
+  return true;
+}
+
+std::string PercentDecode(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi = 0, lo = 0;
+    if (s[i] == '%' && i + 2 < s.size() &&
+        absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+      hi = absl::ascii_isdigit(s[i + 1]) ? s[i + 1] - '0'
+                                         : (s[i + 1] | 32) - 'a' + 10;
+      lo = absl::ascii_isdigit(s[i + 2]) ? s[i + 2] - '0'
+                                         : (s[i + 2] | 32) - 'a' + 10;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+bool IsAsset(absl::string_view path) {
+  const std::string lower = absl::AsciiStrToLower(path);
+  if (lower == "/robots.txt" || absl::StrContains(lower, "favicon") ||
+      absl::EndsWith(lower, "/feed") || absl::EndsWith(lower, "/rss") ||
+      absl::EndsWith(lower, "/atom") || absl::EndsWith(lower, "/feed/")) {
+    return true;
+  }
+  const size_t slash = lower.rfind('/');
+  const size_t dot = lower.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
+    return false;
+  }
+  static const char* const kAssets[] = {
+      "css", "js",   "mjs",  "map", "png",  "jpg",   "jpeg", "gif", "svg",
+      "ico", "webp", "avif", "bmp", "woff", "woff2", "ttf",  "otf", "eot",
+      "rss", "atom", "xml",  "txt", "mp4",  "webm",  "mp3",  "zip", "gz"};
+  const absl::string_view ext = absl::string_view(lower).substr(dot + 1);
+  for (const char* a : kAssets) {
+    if (ext == a) return true;
+  }
+  return false;
+}
+
+std::string Device(absl::string_view ua) {
+  if (absl::StrContains(ua, "iPad") || absl::StrContains(ua, "Tablet"))
+    return "tablet";
+  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "Android") ||
+      absl::StrContains(ua, "iPhone")) {
+    return "mobile";
+  }
+  return "desktop";
+}
+
+}  // namespace
+
+DecodeResult ParseCombinedLogLine(absl::string_view line,
+                                  absl::string_view site, absl::Time now,
+                                  absl::Duration max_future_skew,
+                                  Event* event) {
+  line = absl::StripTrailingAsciiWhitespace(line);
+  const absl::string_view whole = line;
+  absl::string_view host, ident, user;
+  if (!Token(line, &host) || !Token(line, &ident) || !Token(line, &user)) {
+    return Malformed("expected client address, ident and user");
+  }
+  if (line.empty() || line[0] != '[') return Malformed("expected [time]");
+  const size_t close = line.find(']');
+  if (close == absl::string_view::npos) return Malformed("unterminated [time]");
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime("%d/%b/%Y:%H:%M:%S %z",
+                       std::string(line.substr(1, close - 1)), &time, &error)) {
+    return Malformed(absl::StrCat("bad time: ", error));
+  }
+  line.remove_prefix(std::min(line.size(), close + 2));
+  std::string request, referrer, agent;
+  if (!Quoted(line, &request)) return Malformed("expected \"request\"");
+  absl::string_view status_text, bytes_text;
+  if (!Token(line, &status_text) || !Token(line, &bytes_text)) {
+    return Malformed("expected status and size");
+  }
+  int status = 0;
+  if (!absl::SimpleAtoi(status_text, &status)) return Malformed("bad status");
+  if (!Quoted(line, &referrer) || !Quoted(line, &agent)) {
+    return Malformed("expected \"referrer\" \"user agent\"");
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(request, ' ');
+  if (parts.size() < 2) return Malformed("bad request line");
+  const absl::string_view method = parts[0];
+  const absl::string_view target = parts[1];
+  const absl::string_view path = target.substr(0, target.find('?'));
+  if ((method != "GET" && method != "HEAD") ||
+      !((status >= 200 && status < 300) || status == 304) || IsAsset(path)) {
+    return {false, "not_pageview",
+            absl::StrCat(method, " ", path, " answered ", status,
+                         " is not a page view")};
+  }
+  if (time > now + max_future_skew) {
+    return {false, "future_event_time",
+            absl::StrCat("time ", absl::FormatTime(time), " is in the future")};
+  }
+  *event = Event{};
+  event->time = time;
+  event->type = EventType::kPageView;
+  event->site_id = std::string(site);
+  event->visitor_id = absl::StrFormat(
+      "h-%016x", StableHash64(absl::StrCat(host, "\x1f", agent)));
+  event->event_id = absl::StrFormat("l-%016x", StableHash64(whole));
+  event->page_url = std::string(target);
+  event->referrer = referrer == "-" ? "" : referrer;
+  event->user_agent = agent == "-" ? "" : agent;
+  event->device_category = Device(agent);
+  event->country = "(other)";
+  const size_t query = target.find('?');
+  if (query != absl::string_view::npos) {
+    for (absl::string_view pair :
+         absl::StrSplit(target.substr(query + 1), '&', absl::SkipEmpty())) {
+      const size_t eq = pair.find('=');
+      const absl::string_view key = pair.substr(0, eq);
+      const std::string value = eq == absl::string_view::npos
+                                    ? ""
+                                    : PercentDecode(pair.substr(eq + 1));
+      if (key == "utm_source") event->utm_source = value;
+      if (key == "utm_medium") event->utm_medium = value;
+      if (key == "utm_campaign") event->utm_campaign = value;
+      if (key == "gclid" || key == "gbraid" || key == "wbraid" ||
+          key == "msclkid" || key == "fbclid") {
+        event->click_id = absl::StrCat(key, "-", value);
+      }
+    }
+  }
+  return {true, {}, {}};
+}
+
+}  // namespace kpistream

@@ -1,0 +1,174 @@
+// combined_log input: a hand-written access-log excerpt with assets, a bot,
+// 404s, a POST, utm-tagged and gclid landings, a replayed line and a broken
+// line, through the decoder, the bot filter and the sessionizer; sessions and
+// bounces worked out by hand.
+#include "ingest/combined_log.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "aggregate/bot_filter.h"
+#include "aggregate/channel_classifier.h"
+#include "aggregate/partition_state.h"
+#include "gtest/gtest.h"
+#include "ingest/event_decoder.h"
+
+namespace kpistream {
+namespace {
+
+constexpr char kChrome[] =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0";
+constexpr char kIphone[] =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) Mobile/15E148 "
+    "Safari/604.1";
+constexpr char kFirefox[] =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko Firefox/115.0";
+
+std::string Line(const std::string& ip, const std::string& time,
+                 const std::string& request, int status,
+                 const std::string& referrer, const std::string& agent) {
+  return ip + " - - [" + time + "] \"" + request + "\" " +
+         std::to_string(status) + " 512 \"" + referrer + "\" \"" + agent + "\"";
+}
+
+class Sessions : public SessionObserver {
+ public:
+  void OnSessionStarted(const SessionAttributes&, const Event&) override {}
+  void OnEvent(const SessionAttributes&, const Event&) override {}
+  void OnSessionClosed(const ClosedSession& s) override { closed.push_back(s); }
+  std::vector<ClosedSession> closed;
+};
+
+TEST(CombinedLogTest, HandWrittenExcerptGivesTheExpectedSessions) {
+  const std::string a1 = Line(
+      "1.2.3.4", "17/May/2015:10:05:03 +0000",
+      "GET /?utm_source=newsletter&utm_medium=email&utm_campaign=spring%20sale "
+      "HTTP/1.1",
+      200, "-", kChrome);
+  const std::vector<std::string> log = {
+      a1,
+      Line("1.2.3.4", "17/May/2015:10:05:04 +0000",
+           "GET /css/site.css HTTP/1.1", 200, "http://www.example.org/",
+           kChrome),
+      Line("1.2.3.4", "17/May/2015:10:05:04 +0000", "GET /favicon.ico HTTP/1.1",
+           200, "-", kChrome),
+      Line("1.2.3.4", "17/May/2015:10:06:10 +0000", "GET /blog/post-1 HTTP/1.1",
+           200, "http://www.example.org/", kChrome),
+      Line("1.2.3.4", "17/May/2015:10:06:40 +0000", "GET /blog/post-2 HTTP/1.1",
+           304, "http://www.example.org/blog/post-1", kChrome),
+      // 12:05:10 +0200 is 10:05:10 UTC.
+      Line("5.6.7.8", "17/May/2015:12:05:10 +0200",
+           "GET /products/1?gclid=abc HTTP/1.1", 200, "https://www.google.com/",
+           kIphone),
+      Line("5.6.7.8", "17/May/2015:12:05:20 +0200", "POST /cart HTTP/1.1", 200,
+           "http://www.example.org/products/1", kIphone),
+      Line("5.6.7.8", "17/May/2015:12:05:30 +0200", "GET /missing HTTP/1.1",
+           404, "-", kIphone),
+      // Real lines from a public Apache log: a crawler and a crawler's 404.
+      "66.249.73.185 - - [17/May/2015:10:05:37 +0000] \"GET / HTTP/1.1\" 200 "
+      "37932 \"-\" "
+      "\"Mozilla/5.0 (compatible; Googlebot/2.1; "
+      "+http://www.google.com/bot.html)\"",
+      "66.249.73.185 - - [17/May/2015:10:05:22 +0000] \"GET "
+      "/doc/index.html?org/elasticsearch/action/search/SearchResponse.html "
+      "HTTP/1.1\" 404 294 "
+      "\"-\" \"Mozilla/5.0 (compatible; Googlebot/2.1; "
+      "+http://www.google.com/bot.html)\"",
+      Line("9.9.9.9", "17/May/2015:10:10:00 +0000", "HEAD / HTTP/1.1", 200,
+           "https://www.google.com/", kFirefox),
+      // 40 minutes later: a new session, direct.
+      Line("9.9.9.9", "17/May/2015:10:50:00 +0000", "GET /about HTTP/1.1", 200,
+           "-", kFirefox),
+      "this is not an access log line",
+      a1,  // replayed
+  };
+
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  EventDecoder decoder(InputFormat::kCombinedLog, absl::Minutes(10), "www");
+  BotFilter bots;
+  ChannelClassifier channels;
+  Sessions sessions;
+  PartitionState state(SessionRules{}, absl::Hours(24), &sessions, &channels,
+                       absl::Hours(1));
+  std::map<std::string, int> outcome;
+  for (const std::string& line : log) {
+    Event e;
+    DecodeResult r = decoder.Decode(line, now, &e);
+    if (!r.ok) {
+      ++outcome[std::string(r.reason)];
+      EXPECT_FALSE(r.detail.empty());
+      continue;
+    }
+    if (bots.IsBot(e.user_agent)) {
+      ++outcome["bot"];
+      continue;
+    }
+    ++outcome[state.Offer(std::move(e), absl::InfinitePast()) ==
+                      PartitionState::Admit::kDuplicate
+                  ? "duplicate"
+                  : "accepted"];
+  }
+  state.Drain();
+
+  EXPECT_EQ(outcome["accepted"], 6);      // a: 3, b: 1, c: 2 page views
+  EXPECT_EQ(outcome["not_pageview"], 5);  // css, favicon, POST, 2 x 404
+  EXPECT_EQ(outcome["bot"], 1);
+  EXPECT_EQ(outcome["malformed"], 1);
+  EXPECT_EQ(outcome["duplicate"], 1);
+
+  ASSERT_EQ(sessions.closed.size(), 4u);
+  std::sort(sessions.closed.begin(), sessions.closed.end(),
+            [](const ClosedSession& x, const ClosedSession& y) {
+              return x.start < y.start;
+            });
+  const ClosedSession& a = sessions.closed[0];
+  EXPECT_EQ(a.pageviews, 3u);
+  EXPECT_EQ(a.duration(), absl::Seconds(97));
+  EXPECT_TRUE(a.engaged);
+  EXPECT_EQ(a.channel, "Email");
+  EXPECT_EQ(a.campaign, "spring sale");
+  EXPECT_EQ(
+      a.landing_page,
+      "/?utm_source=newsletter&utm_medium=email&utm_campaign=spring%20sale");
+  EXPECT_EQ(a.exit_page, "/blog/post-2");
+  EXPECT_EQ(a.device_category, "desktop");
+  EXPECT_EQ(a.site_id, "www");
+
+  const ClosedSession& b = sessions.closed[1];
+  EXPECT_EQ(b.start,
+            absl::FromUnixSeconds(1431857110));  // 2015-05-17T10:05:10Z
+  EXPECT_EQ(b.channel, "Paid Search");
+  EXPECT_EQ(b.device_category, "mobile");
+  EXPECT_TRUE(b.bounced);
+  EXPECT_TRUE(b.single_page);
+
+  const ClosedSession& c1 = sessions.closed[2];
+  const ClosedSession& c2 = sessions.closed[3];
+  EXPECT_EQ(c1.visitor_id, c2.visitor_id);
+  EXPECT_EQ(c1.channel, "Organic Search");
+  EXPECT_EQ(c2.channel, "Direct");
+  EXPECT_TRUE(c1.bounced && c2.bounced);
+  int bounced = 0;
+  for (const ClosedSession& s : sessions.closed) bounced += s.bounced;
+  EXPECT_EQ(bounced, 3);
+}
+
+TEST(CombinedLogTest, VisitorIdAndEventIdAreStable) {
+  EXPECT_EQ(StableHash64(""), 14695981039346656037ull);
+  EXPECT_EQ(StableHash64("a"), 0xaf63dc4c8601ec8cull);  // FNV-1a 64 test vector
+  Event e1, e2;
+  const std::string line = Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                "GET / HTTP/1.1", 200, "-", kChrome);
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  ASSERT_TRUE(
+      ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e1).ok);
+  ASSERT_TRUE(
+      ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e2).ok);
+  EXPECT_EQ(e1.visitor_id, e2.visitor_id);
+  EXPECT_EQ(e1.event_id, e2.event_id);
+  EXPECT_EQ(e1.visitor_id.substr(0, 2), "h-");
+}
+
+}  // namespace
+}  // namespace kpistream
