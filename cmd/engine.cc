@@ -110,10 +110,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         ad_cost_inputs_.emplace(input.topic,
                                 std::make_unique<AdCostDecoder>(input.format));
       } else {
-        inputs_.emplace(
-            input.topic,
-            std::make_unique<EventDecoder>(
-                input.format, config_.processing.max_future_skew, input.site));
+        inputs_.emplace(input.topic,
+                        std::make_unique<EventDecoder>(
+                            input.format, config_.processing.max_future_skew,
+                            input.site, input.host));
       }
       topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
       topics_.push_back(input.topic);

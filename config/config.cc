@@ -328,7 +328,8 @@ class Parser {
         for (size_t i = 0; i < inputs.size(); ++i) {
           const std::string key = absl::StrCat("inputs[", i, "]");
           const YAML::Node in = inputs[i];
-          if (!CheckMap(key, in, {"topic", "kind", "format", "site"})) continue;
+          if (!CheckMap(key, in, {"topic", "kind", "format", "site", "host"}))
+            continue;
           InputConfig input;
           if (!in["topic"]) {
             Error(key + ".topic", in, "is required");
@@ -354,6 +355,7 @@ class Parser {
                               &input.format);
           }
           if (in["site"]) String(key + ".site", in["site"], &input.site);
+          if (in["host"]) String(key + ".host", in["host"], &input.host);
           if (input.format == InputFormat::kCombinedLog && input.site.empty()) {
             Error(key + ".site", in,
                   "is required with format: combined_log (its lines carry no "

@@ -36,6 +36,10 @@ struct InputConfig {
   InputKind kind = InputKind::kEvents;
   InputFormat format = InputFormat::kProtobuf;
   std::string site;  // site_id for formats that carry none (combined_log)
+  // combined_log: the site's own host name, e.g. "www.example.com"; page
+  // URLs become https://<host><path> so that referrers from the site itself
+  // count as internal navigation, not as referral traffic.
+  std::string host;
 };
 
 struct OutputConfig {

@@ -51,8 +51,8 @@ std::string PercentDecode(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     int hi = 0, lo = 0;
-    if (s[i] == '%' && i + 2 < s.size() &&
-        absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+        absl::ascii_isxdigit(s[i + 2])) {
       hi = absl::ascii_isdigit(s[i + 1]) ? s[i + 1] - '0'
                                          : (s[i + 1] | 32) - 'a' + 10;
       lo = absl::ascii_isdigit(s[i + 2]) ? s[i + 2] - '0'
@@ -103,12 +103,12 @@ std::string Device(absl::string_view ua) {
 
 DecodeResult ParseCombinedLogLine(absl::string_view line,
                                   absl::string_view site, absl::Time now,
-                                  absl::Duration max_future_skew,
-                                  Event* event) {
+                                  absl::Duration max_future_skew, Event* event,
+                                  absl::string_view host) {
   line = absl::StripTrailingAsciiWhitespace(line);
   const absl::string_view whole = line;
-  absl::string_view host, ident, user;
-  if (!Token(line, &host) || !Token(line, &ident) || !Token(line, &user)) {
+  absl::string_view client, ident, user;
+  if (!Token(line, &client) || !Token(line, &ident) || !Token(line, &user)) {
     return Malformed("expected client address, ident and user");
   }
   if (line.empty() || line[0] != '[') return Malformed("expected [time]");
@@ -152,9 +152,10 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   event->type = EventType::kPageView;
   event->site_id = std::string(site);
   event->visitor_id = absl::StrFormat(
-      "h-%016x", StableHash64(absl::StrCat(host, "\x1f", agent)));
+      "h-%016x", StableHash64(absl::StrCat(client, "\x1f", agent)));
   event->event_id = absl::StrFormat("l-%016x", StableHash64(whole));
-  event->page_url = std::string(target);
+  event->page_url = host.empty() ? std::string(target)
+                                 : absl::StrCat("https://", host, target);
   event->referrer = referrer == "-" ? "" : referrer;
   event->user_agent = agent == "-" ? "" : agent;
   event->device_category = Device(agent);

@@ -26,9 +26,12 @@
 
 namespace kpistream {
 
+// `host` (may be empty): the site's own host; page_url is then
+// "https://<host><target>" so that the site's own referrers are internal.
 DecodeResult ParseCombinedLogLine(absl::string_view line,
                                   absl::string_view site, absl::Time now,
-                                  absl::Duration max_future_skew, Event* event);
+                                  absl::Duration max_future_skew, Event* event,
+                                  absl::string_view host = "");
 
 // FNV-1a, 64 bit: stable across processes and versions (absl::Hash is not).
 uint64_t StableHash64(absl::string_view bytes);

@@ -42,13 +42,15 @@ struct EventDecoder::Impl {
   InputFormat format;
   absl::Duration max_future_skew;
   std::string default_site;
+  std::string host;
   v1::WebEvent message;
   google::protobuf::util::JsonParseOptions json_options;
 };
 
 EventDecoder::EventDecoder(InputFormat format, absl::Duration max_future_skew,
-                           std::string default_site)
+                           std::string default_site, std::string host)
     : impl_(std::make_unique<Impl>()) {
+  impl_->host = std::move(host);
   impl_->format = format;
   impl_->max_future_skew = max_future_skew;
   impl_->default_site = std::move(default_site);
@@ -79,7 +81,7 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
     }
     case InputFormat::kCombinedLog:
       return ParseCombinedLogLine(bytes, impl_->default_site, now,
-                                  impl_->max_future_skew, event);
+                                  impl_->max_future_skew, event, impl_->host);
   }
 
   if (m.site_id().empty()) {

@@ -37,8 +37,9 @@ struct DecodeResult {
 
 class EventDecoder {
  public:
+  // `host`: combined_log only, see ParseCombinedLogLine().
   EventDecoder(InputFormat format, absl::Duration max_future_skew,
-               std::string default_site = "");
+               std::string default_site = "", std::string host = "");
   ~EventDecoder();
 
   // Decodes and validates `bytes` into `*event` (overwritten).

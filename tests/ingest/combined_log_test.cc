@@ -168,6 +168,25 @@ TEST(CombinedLogTest, VisitorIdAndEventIdAreStable) {
   EXPECT_EQ(e1.visitor_id, e2.visitor_id);
   EXPECT_EQ(e1.event_id, e2.event_id);
   EXPECT_EQ(e1.visitor_id.substr(0, 2), "h-");
+  ASSERT_TRUE(ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e1,
+                                   "www.example.org")
+                  .ok);
+  EXPECT_EQ(e1.page_url, "https://www.example.org/");
+}
+
+TEST(CombinedLogTest, TheSitesOwnReferrerIsInternalWhenTheHostIsKnown) {
+  const std::string line =
+      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "GET /blog/a HTTP/1.1", 200,
+           "http://www.example.org/blog/", kChrome);
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  ChannelClassifier channels;
+  Event e;
+  ASSERT_TRUE(ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e).ok);
+  EXPECT_EQ(channels.Attribute(e).channel, "Referral");  // host unknown
+  ASSERT_TRUE(ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e,
+                                   "example.org")
+                  .ok);
+  EXPECT_EQ(channels.Attribute(e).channel, "Direct");
 }
 
 }  // namespace
