@@ -24,18 +24,6 @@ using Key5 = std::array<Id, 5>;
 // after it has been seen this often, so one-off junk never takes a slot.
 constexpr int kFrequentValueMinCount = 3;
 
-// The path of a URL: "https://shop.example/a/b?x=1#y" -> "/a/b".
-absl::string_view UrlPath(absl::string_view url) {
-  const size_t scheme = url.find("://");
-  if (scheme != absl::string_view::npos) {
-    url.remove_prefix(scheme + 3);
-    const size_t slash = url.find('/');
-    url = slash == absl::string_view::npos ? absl::string_view("/")
-                                           : url.substr(slash);
-  }
-  return url.substr(0, url.find_first_of("?#"));
-}
-
 constexpr std::array<double, 11> kDurationBounds = {
     1, 5, 10, 30, 60, 180, 600, 1800, 3600, 7200, 86400};
 constexpr std::array<double, 7> kPageviewBounds = {1, 2, 3, 5, 10, 20, 50};

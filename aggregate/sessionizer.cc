@@ -32,6 +32,17 @@ bool GlobMatch(absl::string_view pattern, absl::string_view path) {
   return p == pattern.size();
 }
 
+absl::string_view UrlPath(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme != absl::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+    const size_t slash = url.find('/');
+    url = slash == absl::string_view::npos ? absl::string_view("/")
+                                           : url.substr(slash);
+  }
+  return url.substr(0, url.find_first_of("?#"));
+}
+
 bool IsEngaged(const SessionRules& rules, absl::Duration duration,
                uint32_t pageviews, bool converted) {
   return duration >= rules.engaged_min_duration ||
@@ -109,18 +120,6 @@ struct SessionExtra {
   absl::flat_hash_set<std::string> order_ids;
   std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
 };
-
-// The path of a URL: "https://shop.example/a/b?x=1" -> "/a/b".
-absl::string_view PathOf(absl::string_view url) {
-  const size_t scheme = url.find("://");
-  if (scheme != absl::string_view::npos) {
-    url.remove_prefix(scheme + 3);
-    const size_t slash = url.find('/');
-    url = slash == absl::string_view::npos ? absl::string_view("/")
-                                           : url.substr(slash);
-  }
-  return url.substr(0, url.find_first_of("?#"));
-}
 
 }  // namespace
 
@@ -241,7 +240,7 @@ struct Sessionizer::Impl {
   void AdvanceFunnels(Open& s, const Event& e) {
     const bool page = e.type == EventType::kPageView;
     if (!page && e.type != EventType::kConversion) return;
-    const absl::string_view path = page ? PathOf(e.page_url) : "";
+    const absl::string_view path = page ? UrlPath(e.page_url) : "";
     for (size_t f = 0; f < rules.funnels.size(); ++f) {
       const Funnel& funnel = rules.funnels[f];
       const uint8_t reached = s.extra && f < s.extra->funnel_steps.size()

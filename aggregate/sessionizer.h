@@ -59,6 +59,10 @@ struct Funnel {
 // Whether `path` matches `pattern`, where '*' matches any run of characters.
 bool GlobMatch(absl::string_view pattern, absl::string_view path);
 
+// The path of a URL: "https://shop.example/a/b?x=1#y" -> "/a/b"; a bare
+// path loses its query and fragment.
+absl::string_view UrlPath(absl::string_view url);
+
 struct SessionRules {
   absl::Duration inactivity_timeout = absl::Minutes(30);
   absl::Duration max_length = absl::Hours(24);
