@@ -1,5 +1,8 @@
 #include "aggregate/channel_classifier.h"
 
+#include <optional>
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -9,9 +12,9 @@ namespace kpistream {
 namespace {
 
 const char* const kSearch[] = {
-    "google",    "bing",  "yahoo",        "duckduckgo", "baidu",  "yandex",
-    "ecosia",    "ask",   "aol",          "naver",      "seznam", "qwant",
-    "startpage", "brave", "search.brave", "sogou",      "so",     "360"};
+    "google",    "bing",  "yahoo", "duckduckgo", "baidu",  "yandex",
+    "ecosia",    "ask",   "aol",   "naver",      "seznam", "qwant",
+    "startpage", "brave", "sogou", "so",         "360"};
 const char* const kSocial[] = {
     "facebook", "fb",       "instagram", "t",         "twitter", "x",
     "linkedin", "lnkd",     "reddit",    "pinterest", "tiktok",  "snapchat",
@@ -51,6 +54,61 @@ bool NotSet(absl::string_view v) {
   return v.empty() || v == "(none)" || v == "(not set)" || v == "none";
 }
 
+// "co" in "google.co.uk", "com" in "google.com.mx".
+bool IsGenericSecondLevel(absl::string_view label) {
+  for (absl::string_view sld : {"co", "com", "ac", "ne", "net", "or", "org",
+                                "gov", "go", "edu", "gob", "nic"}) {
+    if (label == sld) return true;
+  }
+  return false;
+}
+
+bool IsWebAppSubdomain(absl::string_view label) {
+  for (absl::string_view app : {"accounts", "mail", "docs", "drive", "calendar",
+                                "meet", "login", "outlook"}) {
+    if (label == app) return true;
+  }
+  return false;
+}
+
+bool IsHex(absl::string_view v) {
+  for (char c : v) {
+    if (!absl::ascii_isxdigit(c)) return false;
+  }
+  return true;
+}
+
+// The source / medium a click id proves, if any. The id is either tagged with
+// its parameter name ("gclid-Cj0…", "msclkid=…") or a raw value, which is
+// recognised by shape: fbclid values start with "Iw", msclkid values are 32
+// hex digits, anything else is taken for a Google Ads id (gclid, gbraid,
+// wbraid), by far the most common auto-tagging. Only Google and Microsoft Ads
+// ids prove a paid click: Facebook, TikTok, X … add theirs to organic links
+// too, so those sessions are attributed by their referrer instead.
+std::optional<SourceMedium> PaidClick(absl::string_view click_id) {
+  const absl::string_view name =
+      click_id.substr(0, click_id.find_first_of("-=:"));
+  if (name.size() < click_id.size()) {
+    const std::string kind = absl::AsciiStrToLower(name);
+    if (kind == "gclid" || kind == "gbraid" || kind == "wbraid") {
+      return SourceMedium{"google", "cpc"};
+    }
+    if (kind == "msclkid") {
+      return SourceMedium{"bing", "cpc"};
+    }
+    for (absl::string_view other :
+         {"fbclid", "ttclid", "twclid", "li_fat_id", "sccid", "igshid", "dclid",
+          "yclid", "epik", "rdt_cid"}) {
+      if (kind == other) return std::nullopt;
+    }
+  }
+  if (absl::StartsWith(click_id, "Iw")) return std::nullopt;
+  if (click_id.size() == 32 && IsHex(click_id)) {
+    return SourceMedium{"bing", "cpc"};
+  }
+  return SourceMedium{"google", "cpc"};
+}
+
 }  // namespace
 
 std::string UrlHost(absl::string_view url) {
@@ -83,18 +141,26 @@ ChannelClassifier::ChannelClassifier(const Options& options) {
 }
 
 std::string ChannelClassifier::SourceFromHost(absl::string_view host) const {
-  // "news.google.co.uk" -> try each label that is not a public suffix part:
-  // the first label found in a list wins, else the host itself.
-  std::vector<absl::string_view> labels = absl::StrSplit(host, '.');
-  if (absl::StartsWith(host, "search.brave.")) return "search.brave";
-  for (absl::string_view label : labels) {
-    const std::string l(label);
-    if (search_.contains(l) || social_.contains(l) || video_.contains(l) ||
-        shopping_.contains(l)) {
-      return l;
-    }
+  if (InAnyList(host)) return std::string(host);
+  // The site's own name is the label before its public suffix: the TLD, or
+  // "co.uk"-like pairs of a generic second level under a country code.
+  const std::vector<absl::string_view> labels = absl::StrSplit(host, '.');
+  if (labels.size() < 2) return std::string(host);
+  size_t name = labels.size() - 2;
+  if (name > 0 && labels.back().size() == 2 &&
+      IsGenericSecondLevel(labels[name])) {
+    --name;
   }
+  // Account and web-app hosts of a search engine are not its results page:
+  // GA4 reports "accounts.google.com / referral", so does this.
+  if (name > 0 && IsWebAppSubdomain(labels[0])) return std::string(host);
+  if (InAnyList(labels[name])) return std::string(labels[name]);
   return std::string(host);
+}
+
+bool ChannelClassifier::InAnyList(absl::string_view s) const {
+  return search_.contains(s) || social_.contains(s) || video_.contains(s) ||
+         shopping_.contains(s);
 }
 
 bool ChannelClassifier::IsSearch(absl::string_view s) const {
@@ -112,42 +178,40 @@ bool ChannelClassifier::IsShopping(absl::string_view s) const {
 
 SourceMedium ChannelClassifier::EffectiveSourceMedium(
     const ChannelInputs& in) const {
+  // A referrer from the page's own host is navigation inside the site.
+  std::string host = UrlHost(in.referrer);
+  if (!host.empty() && !in.page_url.empty() && host == UrlHost(in.page_url)) {
+    host.clear();
+  }
   std::string source = absl::AsciiStrToLower(in.source);
   std::string medium = absl::AsciiStrToLower(in.medium);
   if (!NotSet(source) || !NotSet(medium)) {
-    if (source.empty() && !in.referrer.empty()) {
-      source = SourceFromHost(UrlHost(in.referrer));
-    }
-    return {source.empty() ? "(not set)" : source,
-            medium.empty() ? "(not set)" : medium};
+    if (source.empty() && !host.empty()) source = SourceFromHost(host);
+    return {source.empty() ? "(not set)" : std::move(source),
+            medium.empty() ? "(not set)" : std::move(medium)};
   }
-  const std::string click = absl::AsciiStrToLower(in.click_id);
-  if (!click.empty()) {
-    // gclid / gbraid / wbraid (Google Ads), msclkid (Microsoft Ads).
-    if (absl::StartsWith(click, "msclkid")) return {"bing", "cpc"};
-    if (absl::StartsWith(click, "fbclid")) {
-      // Facebook adds fbclid to organic links too: not proof of payment.
-    } else {
-      return {"google", "cpc"};
+  if (!in.click_id.empty()) {
+    if (std::optional<SourceMedium> paid = PaidClick(in.click_id)) {
+      return *std::move(paid);
     }
   }
-  const std::string host = UrlHost(in.referrer);
-  if (host.empty() || (!in.page_url.empty() && host == UrlHost(in.page_url))) {
-    return {"(direct)", "(none)"};
-  }
+  if (host.empty()) return {"(direct)", "(none)"};
   std::string from = SourceFromHost(host);
-  if (IsSearch(from)) return {from, "organic"};
-  if (IsSocial(from) || IsVideo(from)) return {from, "referral"};
-  return {from, "referral"};
+  if (IsSearch(from)) return {std::move(from), "organic"};
+  return {std::move(from), "referral"};
 }
 
 absl::string_view ChannelClassifier::Classify(const ChannelInputs& in) const {
-  const SourceMedium sm = EffectiveSourceMedium(in);
+  return ChannelOf(EffectiveSourceMedium(in), in.campaign);
+}
+
+absl::string_view ChannelClassifier::ChannelOf(
+    const SourceMedium& sm, absl::string_view campaign_param) const {
   const std::string& source = sm.source;
   const std::string& medium = sm.medium;
-  const std::string campaign = absl::AsciiStrToLower(in.campaign);
+  const std::string campaign = absl::AsciiStrToLower(campaign_param);
 
-  if (source == "(direct)" && (NotSet(medium))) return "Direct";
+  if (source == "(direct)" && NotSet(medium)) return "Direct";
   if (absl::StrContains(campaign, "cross-network")) return "Cross-network";
   const bool paid = PaidMedium(medium);
   if ((IsShopping(source) || ShoppingCampaign(campaign)) && paid) {
@@ -185,11 +249,11 @@ absl::string_view ChannelClassifier::Classify(const ChannelInputs& in) const {
 }
 
 Acquisition ChannelClassifier::Attribute(const Event& first) const {
-  const ChannelInputs in{first.utm_source, first.utm_medium, first.utm_campaign,
-                         first.referrer,   first.click_id,   first.page_url};
-  SourceMedium sm = EffectiveSourceMedium(in);
-  return {std::string(Classify(in)), std::move(sm.source),
-          std::move(sm.medium)};
+  SourceMedium sm = EffectiveSourceMedium({first.utm_source, first.utm_medium,
+                                           first.utm_campaign, first.referrer,
+                                           first.click_id, first.page_url});
+  std::string channel(ChannelOf(sm, first.utm_campaign));
+  return {std::move(channel), std::move(sm.source), std::move(sm.medium)};
 }
 
 }  // namespace kpistream

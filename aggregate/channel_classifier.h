@@ -2,10 +2,12 @@
 //
 // Inputs are a session's first event: utm_source / utm_medium / utm_campaign,
 // the referrer and the click id. When the event has no utm source and medium,
-// they are derived as GA4 does: a click id (gclid, msclkid …) means paid
-// search, a referrer from a known search engine is "<engine> / organic", from
-// a social network "<network> / social"-like referral, any other external
-// referrer "<host> / referral", and no (or an internal) referrer is
+// they are derived as GA4 does: a Google or Microsoft Ads click id (gclid,
+// gbraid, wbraid, msclkid) means "google / cpc" or "bing / cpc" (an fbclid
+// does not: Facebook adds it to organic links too), a referrer from a known
+// search engine is "<engine> / organic", any other external referrer
+// "<name or host> / referral" (a social network's is then Organic Social by
+// its source), and no referrer, or one from the page's own host, is
 // "(direct) / (none)". Then the first matching rule of GA4's documented order
 // wins. Source lists (search engines, social networks, video and shopping
 // sites) are built in and can be extended from config.
@@ -63,9 +65,13 @@ class ChannelClassifier : public SessionAttribution {
   Acquisition Attribute(const Event& first) const override;
 
  private:
-  // The registrable name of a referrer's host that the lists use, e.g.
-  // "https://www.google.co.uk/search" -> "google".
+  // The source a referrer's host is reported under: the site's own name when
+  // a list knows it ("google.co.uk" -> "google", "t.co" -> "t"), else the
+  // host ("notion.so", "accounts.google.com").
   std::string SourceFromHost(absl::string_view host) const;
+  bool InAnyList(absl::string_view name) const;
+  absl::string_view ChannelOf(const SourceMedium& sm,
+                              absl::string_view campaign) const;
   bool IsSearch(absl::string_view source) const;
   bool IsSocial(absl::string_view source) const;
   bool IsVideo(absl::string_view source) const;

@@ -1,6 +1,8 @@
 // GA4 default channel grouping, rule by rule (first match wins).
 #include "aggregate/channel_classifier.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -26,13 +28,24 @@ const Row kRows[] = {
      "", "Direct"},
     {"internal referrer with www", "", "", "", "https://www.shop.example.com/",
      "", "Direct"},
+    {"(direct) / (not set)", "(direct)", "(not set)", "", "", "", "Direct"},
+    {"fbclid without referrer", "", "", "", "", "fbclid-IwAR2x", "Direct"},
+    {"raw fbclid without referrer", "", "", "", "", "IwAR2xYz_Q", "Direct"},
     // Cross-network
     {"pmax campaign", "google", "cpc", "summer cross-network", "", "",
      "Cross-network"},
+    {"cross-network beats organic", "partner", "referral", "Cross-Network", "",
+     "", "Cross-network"},
     // Paid Shopping
     {"shopping source paid", "amazon", "cpc", "", "", "", "Paid Shopping"},
     {"shopping campaign paid", "google", "cpc", "shopping-q4", "", "",
      "Paid Shopping"},
+    {"campaign starting with shop", "partner", "cpc", "shop_summer", "", "",
+     "Paid Shopping"},
+    {"campaign _shop", "partner", "cpc", "summer_shop", "", "",
+     "Paid Shopping"},
+    {"workshop is not shop", "partner", "cpc", "workshop", "", "",
+     "Paid Other"},
     // Paid Search
     {"google cpc", "google", "cpc", "brand", "", "", "Paid Search"},
     {"bing ppc", "bing", "ppc", "", "", "", "Paid Search"},
@@ -41,17 +54,27 @@ const Row kRows[] = {
     {"gclid only", "", "", "", "https://www.google.com/", "Cj0KCQ-gclid",
      "Paid Search"},
     {"msclkid only", "", "", "", "", "msclkid-123", "Paid Search"},
+    {"gbraid only", "", "", "", "", "gbraid-0AAAAA", "Paid Search"},
+    {"wbraid only", "", "", "", "", "wbraid=CkAKCQ", "Paid Search"},
+    {"raw msclkid value", "", "", "", "", "0d5e7a51b8e31cd4a2f3ec9a5b1c6e0f",
+     "Paid Search"},
+    {"bing cpc", "bing", "cpc", "", "", "", "Paid Search"},
+    {"utm wins over gclid", "newsletter", "email", "", "", "gclid-Cj0",
+     "Email"},
     {"yahoo retargeting", "yahoo", "retargeting", "", "", "", "Paid Search"},
     // Paid Social
     {"facebook paid_social", "facebook", "paid_social", "", "", "",
      "Paid Social"},
     {"linkedin cpc", "linkedin", "cpc", "", "", "", "Paid Social"},
+    {"instagram paid", "instagram", "paid", "", "", "", "Paid Social"},
     // Paid Video
     {"youtube cpv", "youtube", "cpv", "", "", "", "Paid Video"},
+    {"youtube cpc", "youtube", "cpc", "", "", "", "Paid Video"},
     // Display
     {"display medium", "dv360", "display", "", "", "", "Display"},
     {"banner medium", "adnetwork", "banner", "", "", "", "Display"},
     {"interstitial", "adnetwork", "interstitial", "", "", "", "Display"},
+    {"expandable", "adnetwork", "expandable", "", "", "", "Display"},
     {"cpm is display, not paid other", "adnetwork", "cpm", "", "", "",
      "Display"},
     // Paid Other
@@ -61,6 +84,10 @@ const Row kRows[] = {
     // Organic Shopping
     {"etsy referral", "", "", "", "https://www.etsy.com/listing/1", "",
      "Organic Shopping"},
+    {"amazon.co.uk referrer", "", "", "", "https://www.amazon.co.uk/dp/1", "",
+     "Organic Shopping"},
+    {"shopping campaign organic", "partner", "referral", "eshop-days", "", "",
+     "Organic Shopping"},
     // Organic Social
     {"facebook referrer", "", "", "", "https://l.facebook.com/", "",
      "Organic Social"},
@@ -69,10 +96,27 @@ const Row kRows[] = {
     {"medium sm", "forum", "sm", "", "", "", "Organic Social"},
     {"fbclid is not paid", "", "", "", "https://m.facebook.com/", "fbclid-1",
      "Organic Social"},
+    {"raw fbclid is not paid", "", "", "", "https://l.facebook.com/",
+     "IwZXh0bgNhZW0CMTEAAR", "Organic Social"},
+    {"instagram referrer", "", "", "", "https://l.instagram.com/?u=x", "",
+     "Organic Social"},
+    {"x.com referrer", "", "", "", "https://x.com/someone/status/1", "",
+     "Organic Social"},
+    {"lnkd.in referrer", "", "", "", "https://lnkd.in/abc", "",
+     "Organic Social"},
+    {"reddit referrer", "", "", "", "https://old.reddit.com/r/x", "",
+     "Organic Social"},
+    {"medium social-media", "forum", "social-media", "", "", "",
+     "Organic Social"},
+    {"medium social network", "forum", "Social Network", "", "", "",
+     "Organic Social"},
     // Organic Video
     {"youtube referrer", "", "", "", "https://www.youtube.com/watch?v=1", "",
      "Organic Video"},
     {"video medium", "partner", "video", "", "", "", "Organic Video"},
+    {"youtu.be referrer", "", "", "", "https://youtu.be/abc", "",
+     "Organic Video"},
+    {"vimeo referrer", "", "", "", "https://vimeo.com/1", "", "Organic Video"},
     // Organic Search
     {"google referrer", "", "", "", "https://www.google.com/", "",
      "Organic Search"},
@@ -85,33 +129,62 @@ const Row kRows[] = {
     {"bing referrer", "", "", "", "https://www.bing.com/search?q=x", "",
      "Organic Search"},
     {"medium organic", "newsengine", "organic", "", "", "", "Organic Search"},
+    {"google.com.mx referrer", "", "", "", "https://www.google.com.mx/", "",
+     "Organic Search"},
+    {"yandex.ru referrer", "", "", "", "https://yandex.ru/search/?text=x", "",
+     "Organic Search"},
+    {"search.brave.com referrer", "", "", "", "https://search.brave.com/search",
+     "", "Organic Search"},
+    {"ecosia referrer", "", "", "", "https://www.ecosia.org/search?q=x", "",
+     "Organic Search"},
+    {"utm google organic", "google", "organic", "", "", "", "Organic Search"},
     // Referral
     {"other site", "", "", "", "https://news.example.org/article", "",
      "Referral"},
     {"medium referral", "partner", "referral", "", "", "", "Referral"},
     {"medium app", "partner", "app", "", "", "", "Referral"},
+    {"medium link", "partner", "link", "", "", "", "Referral"},
+    {".so site is not a search engine", "", "", "", "https://www.notion.so/x",
+     "", "Referral"},
+    {"blog.google is not search", "", "", "", "https://blog.google/products",
+     "", "Referral"},
+    {"google sign-in is not search", "", "", "",
+     "https://accounts.google.com/o/oauth2", "", "Referral"},
+    {"subdomain of site is external", "", "", "", "https://blog.example.com/",
+     "", "Referral"},
     // Email
     {"newsletter email", "newsletter", "email", "weekly", "", "", "Email"},
     {"E-Mail capitalised", "crm", "E-Mail", "", "", "", "Email"},
     {"source email", "email", "blast", "", "", "", "Email"},
     {"e_mail", "crm", "e_mail", "", "", "", "Email"},
+    {"e mail", "crm", "e mail", "", "", "", "Email"},
+    {"medium only email", "", "email", "", "", "", "Email"},
     // Affiliates, Audio, SMS, Push
     {"affiliate", "partner", "affiliate", "", "", "", "Affiliates"},
     {"audio", "spotify", "audio", "", "", "", "Audio"},
     {"sms", "sms", "text", "", "", "", "SMS"},
+    {"medium SMS", "twilio", "SMS", "", "", "", "SMS"},
+    {"medium mobile", "app", "mobile-inapp", "", "", "",
+     "Mobile Push Notifications"},
+    {"medium notification", "app", "notification", "", "", "",
+     "Mobile Push Notifications"},
     {"push medium", "app", "push", "", "", "", "Mobile Push Notifications"},
     {"firebase", "firebase", "notif", "", "", "", "Mobile Push Notifications"},
     // Unassigned
     {"unknown medium", "partner", "weird", "", "", "", "Unassigned"},
     {"source only", "partner", "", "", "", "", "Unassigned"},
+    {"fbclid on other site", "", "", "", "https://example.net/", "fbclid-1",
+     "Referral"},
 };
 
 TEST(ChannelClassifierTest, Ga4DefaultChannelGroupingTable) {
   ChannelClassifier classifier;
   for (const Row& row : kRows) {
-    EXPECT_EQ(classifier.Classify({row.source, row.medium, row.campaign,
-                                   row.referrer, row.click_id, kPage}),
-              row.want)
+    // As std::string so that a failure prints the channel, not its bytes.
+    EXPECT_EQ(
+        std::string(classifier.Classify({row.source, row.medium, row.campaign,
+                                         row.referrer, row.click_id, kPage})),
+        row.want)
         << row.name;
   }
 }
@@ -129,6 +202,43 @@ TEST(ChannelClassifierTest, SourceAndMediumDerivedFromTheReferrer) {
   sm = c.EffectiveSourceMedium({"", "", "", "", "", kPage});
   EXPECT_EQ(sm.source, "(direct)");
   EXPECT_EQ(sm.medium, "(none)");
+  sm = c.EffectiveSourceMedium({"", "", "", "https://t.co/x", "", kPage});
+  EXPECT_EQ(sm.source, "t");
+  EXPECT_EQ(sm.medium, "referral");
+  sm = c.EffectiveSourceMedium(
+      {"", "", "", "https://accounts.google.com/o", "", kPage});
+  EXPECT_EQ(sm.source, "accounts.google.com");
+  EXPECT_EQ(sm.medium, "referral");
+  sm = c.EffectiveSourceMedium({"", "", "", "", "gclid-Cj0KCQ", kPage});
+  EXPECT_EQ(sm.source, "google");
+  EXPECT_EQ(sm.medium, "cpc");
+  sm = c.EffectiveSourceMedium({"", "", "", "", "msclkid=abc", kPage});
+  EXPECT_EQ(sm.source, "bing");
+  EXPECT_EQ(sm.medium, "cpc");
+}
+
+TEST(ChannelClassifierTest, UtmMediumWithoutSourceTakesTheReferrerAsSource) {
+  ChannelClassifier c;
+  SourceMedium sm = c.EffectiveSourceMedium(
+      {"", "email", "", "https://mail.example.net/", "", kPage});
+  EXPECT_EQ(sm.source, "mail.example.net");
+  EXPECT_EQ(sm.medium, "email");
+  // Not from an internal referrer: that is the site itself.
+  sm = c.EffectiveSourceMedium(
+      {"", "email", "", "https://shop.example.com/a", "", kPage});
+  EXPECT_EQ(sm.source, "(not set)");
+}
+
+TEST(ChannelClassifierTest, ConfiguredDomainsMatchToo) {
+  ChannelClassifier::Options options;
+  options.extra_social_sources = {"bsky.app"};
+  options.extra_video_sources = {"PeerTube"};
+  ChannelClassifier c(options);
+  EXPECT_EQ(std::string(c.Classify(
+                {"", "", "", "https://bsky.app/profile/x", "", kPage})),
+            "Organic Social");
+  EXPECT_EQ(std::string(c.Classify({"peertube", "cpc", "", "", "", kPage})),
+            "Paid Video");
 }
 
 TEST(ChannelClassifierTest, ListsAreExtendableFromConfig) {
@@ -151,6 +261,14 @@ TEST(ChannelClassifierTest, IsTheSessionAttribution) {
   EXPECT_EQ(a.channel, "Email");
   EXPECT_EQ(a.source, "newsletter");
   EXPECT_EQ(a.medium, "email");
+
+  Event from_google;
+  from_google.referrer = "https://www.google.de/";
+  from_google.page_url = kPage;
+  const Acquisition b = c.Attribute(from_google);
+  EXPECT_EQ(b.channel, "Organic Search");
+  EXPECT_EQ(b.source, "google");
+  EXPECT_EQ(b.medium, "organic");
 }
 
 }  // namespace
