@@ -169,5 +169,92 @@ metrics: {listen: '127.0.0.1:)",
   EXPECT_EQ(pageviews, accepted_pageviews);
 }
 
+// Two instances in one consumer group share the partitions (Kafka's scale-out):
+// the second one joining triggers a rebalance; afterwards the two /metrics
+// pages add up to the input, and every accepted event is in exactly one
+// session record.
+TEST(ScaleOutTest, TwoInstancesInOneGroupAddUp) {
+  BrokerProcess broker({"web.events:4", "web.sessions:1", "web.deadletter:1"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  TempDir dir;
+  const int ports[2] = {FreePort(), FreePort()};
+  std::vector<std::unique_ptr<Subprocess>> engines;
+  for (int i = 0; i < 2; ++i) {
+    const std::string config =
+        dir.Write(absl::StrCat("c", i, ".yaml"),
+                  absl::StrCat(R"(
+kafka: {brokers: ')",
+                               broker.bootstrap(), R"(', group_id: scaleout}
+inputs: [{topic: web.events, format: protobuf}]
+outputs: {sessions: {topic: web.sessions, format: json}}
+processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d}
+metrics: {listen: '127.0.0.1:)",
+                               ports[i], "'}\n"));
+    engines.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
+        KpistreamBinary(), "run", "--config", config}));
+    ASSERT_TRUE(WaitFor([&] { return HttpGet(ports[i], "/metrics").ok(); },
+                        absl::Seconds(20)))
+        << engines.back()->Stderr();
+  }
+  CommandResult loadgen = RunCommand(
+      {KpistreamBinary(), "loadgen",    "--brokers",    broker.bootstrap(),
+       "--topic",         "web.events", "--rate",       "0",
+       "--events",        "6000",       "--event-rate", "2",
+       "--seed",          "5",          "--start-time", "2026-01-01T00:00:00Z",
+       "--duplicates",    "0.02",       "--bots",       "0.02"});
+  ASSERT_EQ(loadgen.exit_code, 0) << loadgen.err;
+  const size_t at = loadgen.out.find("garbage; ");
+  ASSERT_NE(at, std::string::npos) << loadgen.out;
+  double records = 0;
+  ASSERT_TRUE(absl::SimpleAtod(
+      loadgen.out.substr(at + 9, loadgen.out.find(' ', at + 9) - at - 9),
+      &records));
+
+  auto sum = [&](const std::string& name,
+                 std::map<std::string, std::string> labels = {}) {
+    double total = 0;
+    for (int port : ports) {
+      auto page = HttpGet(port, "/metrics");
+      const double v = page.ok() ? MetricValue(*page, name, labels) : -1;
+      if (v > 0) total += v;
+    }
+    return total;
+  };
+  ASSERT_TRUE(
+      WaitFor([&] { return sum("kpistream_events_consumed_total") == records; },
+              absl::Seconds(60)))
+      << sum("kpistream_events_consumed_total") << " of " << records;
+  // Both instances got partitions.
+  for (int port : ports) {
+    auto page = HttpGet(port, "/metrics");
+    ASSERT_TRUE(page.ok());
+    EXPECT_GT(MetricValue(*page, "kpistream_events_consumed_total"), 0) << port;
+  }
+  const double accepted = sum("web_events_total");
+  EXPECT_EQ(records, accepted + sum("kpistream_events_invalid_total") +
+                         sum("kpistream_events_late_total") +
+                         sum("kpistream_events_duplicate_total") +
+                         sum("kpistream_bot_events_total"));
+  for (auto& engine : engines) {
+    EXPECT_EQ(engine->Stop(SIGTERM, absl::Seconds(15)), 0) << engine->Stderr();
+  }
+  CommandResult sessions =
+      RunCommand({"kcat", "-b", broker.bootstrap(), "-C", "-t", "web.sessions",
+                  "-o", "beginning", "-e", "-q", "-X",
+                  "isolation.level=read_committed", "-f", "%s\n"});
+  ASSERT_EQ(sessions.exit_code, 0) << sessions.err;
+  double events_in_sessions = 0;
+  for (absl::string_view line :
+       absl::StrSplit(sessions.out, '\n', absl::SkipEmpty())) {
+    v1::SessionRecord record;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(
+            google::protobuf::StringPiece(line.data(), line.size()), &record)
+            .ok());
+    events_in_sessions += record.events();
+  }
+  EXPECT_EQ(events_in_sessions, accepted);
+}
+
 }  // namespace
 }  // namespace kpistream::testing
