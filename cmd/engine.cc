@@ -231,7 +231,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       EmitWindows(it->second, absl::InfiniteFuture());
       any = true;
     }
-    if (any) CommitCycle();
+    if (any) CommitCycle(/*revoking=*/true);
     for (const TopicPartition& tp : partitions) {
       auto it = partitions_.find(tp);
       if (it == partitions_.end()) continue;
@@ -396,7 +396,11 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     if (!status.ok()) Fail(status);
   }
 
-  void CommitCycle() {
+  // `revoking`: the partitions are being given up. A commit the group refuses
+  // then is not fatal: the new owner reads from the last committed offsets
+  // (exactly once: our aborted transaction is invisible; at least once: the
+  // records since our last commit are delivered twice).
+  void CommitCycle(bool revoking = false) {
     if (!fatal_.ok()) return;
     const absl::Time frontier =
         watermark_.Current(absl::Now()) - config_.processing.allowed_lateness;
@@ -406,11 +410,25 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     absl::Status status;
     if (sink_->transactional()) {
       status = sink_->BeginTransaction();
-      if (status.ok())
+      if (status.ok()) {
         status = sink_->CommitTransaction(source_->handle(), positions);
+      }
+      if (absl::IsAborted(status) && revoking) {
+        KPI_LOG_WARN(
+            "engine: %s; the partitions' new owner re-reads their input",
+            status.message());
+        return;
+      }
     } else {
       status = sink_->Flush();
-      if (status.ok()) status = source_->CommitSync(positions);
+      if (status.ok()) {
+        absl::Status commit = source_->CommitSync(positions);
+        if (!commit.ok()) {
+          // Outputs are durable; a later commit covers these offsets, or the
+          // new owner of revoked partitions delivers some records twice.
+          KPI_LOG_WARN("engine: %s", commit.message());
+        }
+      }
     }
     if (!status.ok()) Fail(status);
   }
@@ -436,6 +454,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         Gauge("kpistream_state_sessions", "Open sessions held in state.");
     FamilySnapshot bytes = Gauge("kpistream_state_bytes",
                                  "Approximate bytes of aggregation state.");
+    FamilySnapshot assigned = Gauge("kpistream_assigned_partitions",
+                                    "Input partitions this instance owns now.");
+    assigned.samples.push_back({{}, static_cast<double>(partitions_.size())});
     FamilySnapshot buffered =
         Gauge("kpistream_reorder_buffer_events",
               "Events waiting for the watermark to pass them.");
@@ -460,7 +481,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       }
     }
     for (FamilySnapshot* family :
-         {&lag, &sessions, &bytes, &buffered, &consumer_lag}) {
+         {&lag, &sessions, &bytes, &assigned, &buffered, &consumer_lag}) {
       snapshot.push_back(std::move(*family));
     }
     std::lock_guard<std::mutex> lock(published_mu_);

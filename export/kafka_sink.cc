@@ -147,16 +147,42 @@ absl::Status KafkaSink::CommitTransaction(
     rd_kafka_consumer_group_metadata_t* group =
         rd_kafka_consumer_group_metadata(consumer);
     rd_kafka_error_t* e =
-        rd_kafka_send_offsets_to_transaction(rk_, list, group, 30000);
+        rd_kafka_send_offsets_to_transaction(rk_, list, group, 10000);
     rd_kafka_consumer_group_metadata_destroy(group);
     rd_kafka_topic_partition_list_destroy(list);
-    if (e) return FromError("cannot add input offsets to the transaction", e);
+    if (e) return AbortOrFail("cannot add input offsets to the transaction", e);
   }
-  if (rd_kafka_error_t* e = rd_kafka_commit_transaction(rk_, 30000)) {
-    return FromError("cannot commit Kafka transaction", e);
+  rd_kafka_error_t* e = rd_kafka_commit_transaction(rk_, 30000);
+  if (e != nullptr && rd_kafka_error_is_retriable(e)) {
+    rd_kafka_error_destroy(e);
+    e = rd_kafka_commit_transaction(rk_, 30000);
   }
+  if (e) return AbortOrFail("cannot commit Kafka transaction", e);
   in_transaction_ = false;
   return TakeDeliveryError();
+}
+
+absl::Status KafkaSink::AbortOrFail(absl::string_view what,
+                                    rd_kafka_error_t* error) {
+  // A group rebalance or a timed-out request makes the transaction abortable:
+  // abort it, so that neither its records nor its offsets become visible and
+  // the input since the last commit is read again.
+  const bool abortable =
+      rd_kafka_error_txn_requires_abort(error) ||
+      rd_kafka_error_is_retriable(error) ||
+      rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+  const std::string message =
+      absl::StrCat(what, ": ", rd_kafka_error_string(error));
+  const bool fatal = rd_kafka_error_is_fatal(error);
+  rd_kafka_error_destroy(error);
+  if (!abortable || fatal) return absl::UnavailableError(message);
+  if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, 30000)) {
+    return FromError(absl::StrCat(message, "; aborting it failed too"), e);
+  }
+  in_transaction_ = false;
+  delivery_error_.clear();
+  return absl::AbortedError(
+      absl::StrCat(message, "; the transaction was aborted"));
 }
 
 absl::Status KafkaSink::Flush() {

@@ -50,7 +50,10 @@ class KafkaSink {
 
   absl::Status BeginTransaction();
   // Commits the open transaction together with the consumer's `offsets`
-  // (next offsets to read) for the group of `consumer`.
+  // (next offsets to read) for the group of `consumer`. When the broker
+  // refuses it in a way that allows aborting (a group rebalance, a timeout),
+  // the transaction is aborted and AbortedError returned: nothing of it is
+  // visible and its input will be read again from the committed offsets.
   absl::Status CommitTransaction(
       rd_kafka_t* consumer,
       const std::vector<std::pair<TopicPartition, int64_t>>& offsets);
@@ -66,6 +69,9 @@ class KafkaSink {
   static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* m,
                                void* opaque);
   absl::Status TakeDeliveryError();
+  // Aborts the transaction when `error` allows it (AbortedError), else
+  // returns it as a failure. Takes ownership of `error`.
+  absl::Status AbortOrFail(absl::string_view what, rd_kafka_error_t* error);
 
   rd_kafka_t* rk_ = nullptr;
   bool transactional_ = false;

@@ -180,22 +180,39 @@ TEST(ScaleOutTest, TwoInstancesInOneGroupAddUp) {
   const int ports[2] = {FreePort(), FreePort()};
   std::vector<std::unique_ptr<Subprocess>> engines;
   for (int i = 0; i < 2; ++i) {
-    const std::string config =
-        dir.Write(absl::StrCat("c", i, ".yaml"),
-                  absl::StrCat(R"(
-kafka: {brokers: ')",
-                               broker.bootstrap(), R"(', group_id: scaleout}
+    const std::string config = dir.Write(absl::StrCat("c", i, ".yaml"),
+                                         absl::StrCat(R"(
+kafka:
+  brokers: ')",
+                                                      broker.bootstrap(), R"('
+  group_id: scaleout
+  # The embedded broker finishes a rebalance only when a member's session
+  # times out: keep it short here.
+  properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}
 inputs: [{topic: web.events, format: protobuf}]
 outputs: {sessions: {topic: web.sessions, format: json}}
 processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d}
 metrics: {listen: '127.0.0.1:)",
-                               ports[i], "'}\n"));
+                                                      ports[i], "'}\n"));
     engines.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
         KpistreamBinary(), "run", "--config", config}));
     ASSERT_TRUE(WaitFor([&] { return HttpGet(ports[i], "/metrics").ok(); },
                         absl::Seconds(20)))
         << engines.back()->Stderr();
   }
+  // Both members own partitions before any input arrives, so the totals
+  // below hold without a rebalance in the middle of the stream (see README).
+  auto assigned = [&](int port) {
+    auto page = HttpGet(port, "/metrics");
+    return page.ok() ? MetricValue(*page, "kpistream_assigned_partitions") : -1;
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return assigned(ports[0]) > 0 && assigned(ports[1]) > 0 &&
+               assigned(ports[0]) + assigned(ports[1]) == 4;
+      },
+      absl::Seconds(40)))
+      << engines[0]->Stderr() << engines[1]->Stderr();
   CommandResult loadgen = RunCommand(
       {KpistreamBinary(), "loadgen",    "--brokers",    broker.bootstrap(),
        "--topic",         "web.events", "--rate",       "0",
