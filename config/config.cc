@@ -282,7 +282,7 @@ class Parser {
     }
     if (!CheckMap("", root,
                   {"kafka", "inputs", "outputs", "processing", "sessions",
-                   "metrics", "goals", "funnels", "targets"})) {
+                   "metrics", "goals", "funnels", "targets", "channels"})) {
       return;
     }
     if (const YAML::Node k = root["kafka"]) {
@@ -539,6 +539,31 @@ class Parser {
         }
         if (c.goals.empty() && g.size() == 0)
           Error("goals", g, "list at least one goal");
+      }
+    }
+    if (const YAML::Node ch = root["channels"]; ch && !ch.IsNull()) {
+      if (CheckMap("channels", ch,
+                   {"search_sources", "social_sources", "video_sources",
+                    "shopping_sources"})) {
+        for (auto [name, list] :
+             std::vector<std::pair<const char*, std::vector<std::string>*>>{
+                 {"search_sources", &c.channels.search_sources},
+                 {"social_sources", &c.channels.social_sources},
+                 {"video_sources", &c.channels.video_sources},
+                 {"shopping_sources", &c.channels.shopping_sources}}) {
+          const YAML::Node n = ch[name];
+          if (!n) continue;
+          const std::string key = absl::StrCat("channels.", name);
+          if (!n.IsSequence()) {
+            Error(key, n, "expected a list of source names or domains");
+            continue;
+          }
+          for (size_t i = 0; i < n.size(); ++i) {
+            std::string value;
+            if (String(absl::StrCat(key, "[", i, "]"), n[i], &value))
+              list->push_back(value);
+          }
+        }
       }
     }
     if (const YAML::Node f = root["funnels"]; f && !f.IsNull()) {

@@ -90,6 +90,15 @@ struct FunnelConfig {
   std::vector<FunnelStepConfig> steps;
 };
 
+// channels: extra sources for GA4's channel grouping lists (names like
+// "kagi" or domains like "kagi.com"), added to the built-in ones.
+struct ChannelsConfig {
+  std::vector<std::string> search_sources;
+  std::vector<std::string> social_sources;
+  std::vector<std::string> video_sources;
+  std::vector<std::string> shopping_sources;
+};
+
 struct Config {
   KafkaConfig kafka;
   std::vector<InputConfig> inputs;
@@ -101,6 +110,7 @@ struct Config {
   MetricsConfig metrics;
   std::vector<std::string> goals = {"signup", "lead", "purchase"};
   std::vector<FunnelConfig> funnels;
+  ChannelsConfig channels;
 };
 
 // One problem found in a config file.

@@ -212,3 +212,25 @@ TEST(ConfigAllowlistTest, LabelAllowlistsParseAndRejectUnknownLabels) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(ConfigChannelsTest, ExtraSourceListsParse) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "channels: {search_sources: [kagi, search.example], social_sources: "
+      "[bsky.app]}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.channels.search_sources,
+            (std::vector<std::string>{"kagi", "search.example"}));
+  EXPECT_EQ(r.config.channels.social_sources,
+            (std::vector<std::string>{"bsky.app"}));
+  EXPECT_EQ(ParseConfig("inputs: [{topic: a}]\nchannels: {search: [x]}\n")
+                .errors.at(0)
+                .key,
+            "channels.search");
+}
+
+}  // namespace
+}  // namespace kpistream
