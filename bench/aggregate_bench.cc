@@ -2,7 +2,7 @@
 // decode + validation, reorder buffer + sessionizer, and KPI counting, with
 // one million concurrently open sessions.
 //
-//   build/bench/aggregate_bench --benchmark_repetitions=5 \
+//   build/bench/aggregate_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
 //
 // Reported: events/s (items_per_second) on one core, and heap bytes per open
