@@ -38,6 +38,9 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options);
 
 int RunCheckConfigCommand(const std::string& path);
 
+// Writes the generated Prometheus rules for the config into `out_dir`.
+int RunRulesCommand(const std::string& config_path, const std::string& out_dir);
+
 struct RunCommandOptions {
   std::string config_path;
 };

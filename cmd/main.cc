@@ -134,6 +134,16 @@ int main(int argc, char** argv) {
       "with its key and line and exit 2.");
   check_cmd->add_option("file", check_path, "YAML config file")->required();
 
+  std::string rules_config, rules_out;
+  CLI::App* rules_cmd = app.add_subcommand(
+      "rules",
+      "Generate Prometheus recording rules for every ratio KPI (bounce, "
+      "engagement, conversion rate per goal, AOV, pages per session, average "
+      "session duration, ROAS) by site over 5m, 1h and 1d.");
+  rules_cmd->add_option("-c,--config", rules_config, "YAML config file")
+      ->required();
+  rules_cmd->add_option("-o,--out", rules_out, "output directory")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -154,5 +164,6 @@ int main(int argc, char** argv) {
   if (*broker_cmd) return RunBrokerCommand(broker);
   if (*loadgen_cmd) return RunLoadgenCommand(loadgen);
   if (*check_cmd) return RunCheckConfigCommand(check_path);
+  if (*rules_cmd) return RunRulesCommand(rules_config, rules_out);
   return 2;
 }
