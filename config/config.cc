@@ -84,6 +84,23 @@ absl::Status ParseListenAddress(absl::string_view address, std::string* host,
   return absl::OkStatus();
 }
 
+bool IsRateKpi(absl::string_view kpi) {
+  return kpi == "bounce_rate" || kpi == "engagement_rate" ||
+         kpi == "single_page_rate" || kpi == "conversion_rate" ||
+         kpi == "new_visitor_share";
+}
+
+bool IsCumulativeKpi(absl::string_view kpi) {
+  return kpi == "sessions" || kpi == "engaged_sessions" || kpi == "pageviews" ||
+         kpi == "conversions" || kpi == "orders" || kpi == "revenue";
+}
+
+bool IsKnownKpi(absl::string_view kpi) {
+  return IsRateKpi(kpi) || IsCumulativeKpi(kpi) ||
+         kpi == "pageviews_per_session" || kpi == "avg_session_duration" ||
+         kpi == "average_order_value" || kpi == "roas";
+}
+
 namespace {
 
 // Walks a YAML document, collecting every error with its key path and mark.
@@ -620,15 +637,152 @@ class Parser {
         }
       }
     }
-    for (const char* later : {"targets"}) {
-      const YAML::Node n = root[later];
-      if (!n || n.IsNull()) continue;
-      if (!n.IsSequence()) {
-        Error(later, n, "expected a list");
-      } else if (n.size() > 0) {
-        Error(later, n,
-              absl::StrCat(later, " are not supported by this version yet"));
+    if (const YAML::Node t = root["targets"]; t && !t.IsNull()) {
+      if (!t.IsSequence()) {
+        Error("targets", t, "expected a list of targets");
+      } else {
+        ParseTargets(t, c);
       }
+    }
+  }
+
+  void ParseTargets(const YAML::Node& list, Config& c) {
+    std::set<std::string> names;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string key = absl::StrCat("targets[", i, "]");
+      const YAML::Node n = list[i];
+      if (!CheckMap(key, n,
+                    {"name", "objective", "kpi", "filter", "direction", "value",
+                     "tolerance", "window", "period", "for", "severity",
+                     "min_sessions"})) {
+        continue;
+      }
+      TargetConfig t;
+      if (!n["name"] || !String(key + ".name", n["name"], &t.name) ||
+          t.name.empty()) {
+        Error(key + ".name", n, "every target needs a name");
+      } else if (!names.insert(t.name).second) {
+        Error(key + ".name", n["name"],
+              absl::StrCat("target \"", t.name, "\" is listed twice"));
+      }
+      if (n["objective"])
+        String(key + ".objective", n["objective"], &t.objective);
+      if (!n["kpi"] || !String(key + ".kpi", n["kpi"], &t.kpi)) {
+        Error(key + ".kpi", n, "every target names a kpi");
+        continue;
+      }
+      if (!IsKnownKpi(t.kpi)) {
+        Error(key + ".kpi", n["kpi"],
+              absl::StrCat(
+                  "unknown KPI \"", t.kpi,
+                  "\"; known: bounce_rate, engagement_rate, single_page_rate, "
+                  "conversion_rate, new_visitor_share, pageviews_per_session, "
+                  "avg_session_duration, average_order_value, roas, sessions, "
+                  "engaged_sessions, pageviews, conversions, orders, revenue"));
+        continue;
+      }
+      if (const YAML::Node f = n["filter"]; f && !f.IsNull()) {
+        if (CheckMap(
+                key + ".filter", f,
+                {"site", "channel", "device", "country", "goal", "currency"})) {
+          for (const auto& entry : f) {
+            std::string value;
+            const std::string label = entry.first.Scalar();
+            if (String(key + ".filter." + label, entry.second, &value))
+              t.filter[label] = value;
+          }
+        }
+      }
+      const bool needs_goal =
+          t.kpi == "conversion_rate" || t.kpi == "conversions";
+      auto goal = t.filter.find("goal");
+      if (goal != t.filter.end() && std::find(c.goals.begin(), c.goals.end(),
+                                              goal->second) == c.goals.end()) {
+        Error(
+            key + ".filter.goal", n["filter"]["goal"],
+            absl::StrCat("unknown goal \"", goal->second, "\" (not in goals)"));
+      } else if (needs_goal && goal == t.filter.end()) {
+        Error(key + ".filter", n["filter"] ? n["filter"] : n,
+              absl::StrCat("kpi ", t.kpi, " needs filter.goal"));
+      }
+      t.direction = (t.kpi == "bounce_rate" || t.kpi == "single_page_rate")
+                        ? TargetDirection::kAtMost
+                        : TargetDirection::kAtLeast;
+      if (n["direction"]) {
+        Enum<TargetDirection>(key + ".direction", n["direction"],
+                              {{"at_least", TargetDirection::kAtLeast},
+                               {"at_most", TargetDirection::kAtMost}},
+                              &t.direction);
+      }
+      if (!n["value"] || !n["value"].IsScalar() ||
+          !absl::SimpleAtod(n["value"].Scalar(), &t.value)) {
+        Error(key + ".value", n["value"] ? n["value"] : n, "expected a number");
+      } else if (t.value <= 0 || (IsRateKpi(t.kpi) && t.value > 1)) {
+        Error(key + ".value", n["value"],
+              IsRateKpi(t.kpi) ? "a rate target is in (0, 1]"
+                               : "must be greater than 0");
+      }
+      if (n["tolerance"]) {
+        if (!n["tolerance"].IsScalar() ||
+            !absl::SimpleAtod(n["tolerance"].Scalar(), &t.tolerance) ||
+            t.tolerance < 0 || t.tolerance >= 1) {
+          Error(key + ".tolerance", n["tolerance"],
+                "expected a relative tolerance in [0, 1), e.g. 0.02 for within "
+                "2 %");
+        }
+      }
+      if (n["window"]) Duration(key + ".window", n["window"], false, &t.window);
+      if (const YAML::Node p = n["period"]) {
+        if (CheckMap(key + ".period", p, {"start", "end"})) {
+          auto date = [&](const char* field, absl::Time* out) {
+            std::string text, error;
+            if (!p[field] ||
+                !String(absl::StrCat(key, ".period.", field), p[field],
+                        &text) ||
+                !absl::ParseTime("%Y-%m-%d", text, out, &error)) {
+              Error(absl::StrCat(key, ".period.", field),
+                    p[field] ? p[field] : p, "expected a date YYYY-MM-DD");
+              return false;
+            }
+            return true;
+          };
+          absl::Time start, end;
+          if (date("start", &start) && date("end", &end)) {
+            if (end <= start) {
+              Error(key + ".period.end", p["end"],
+                    "must be after period.start");
+            } else {
+              t.period_start = start;
+              t.period_end = end + absl::Hours(24);  // the end date is included
+            }
+          }
+          if (!IsCumulativeKpi(t.kpi)) {
+            Error(key + ".period", p,
+                  absl::StrCat("a period (cumulative, paced) target needs a "
+                               "count KPI, not ",
+                               t.kpi, "; use window for rates and averages"));
+          }
+        }
+      }
+      if ((t.window > absl::ZeroDuration()) == (n["period"].IsDefined())) {
+        Error(key, n,
+              "a target has either a rolling window or a period, exactly one");
+      }
+      if (n["for"]) Duration(key + ".for", n["for"], true, &t.for_duration);
+      if (n["severity"]) {
+        String(key + ".severity", n["severity"], &t.severity);
+        if (t.severity != "page" && t.severity != "ticket" &&
+            t.severity != "info") {
+          Error(key + ".severity", n["severity"],
+                "expected page, ticket or info");
+        }
+      }
+      if (n["min_sessions"]) {
+        int min = 0;
+        Int(key + ".min_sessions", n["min_sessions"], 0, 100000000, &min);
+        t.min_sessions = min;
+      }
+      c.targets.push_back(std::move(t));
     }
   }
 

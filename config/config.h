@@ -99,6 +99,34 @@ struct ChannelsConfig {
   std::vector<std::string> shopping_sources;
 };
 
+// targets[] (SPEC §6): a SMART/OKR KPI target. Specific: a KPI of the
+// catalog with label filters; measurable: `value`; achievable: `tolerance`
+// (relative: 0.02 = within 2 % of the value counts as met); time-bound: a
+// rolling event-time `window`, or a `period` [start, end) for cumulative
+// count KPIs with linear pacing.
+enum class TargetDirection { kAtLeast, kAtMost };
+struct TargetConfig {
+  std::string name;
+  std::string objective;
+  std::string kpi;
+  std::map<std::string, std::string> filter;  // label -> value
+  TargetDirection direction = TargetDirection::kAtLeast;
+  double value = 0;
+  double tolerance = 0;
+  absl::Duration window = absl::ZeroDuration();  // rolling; zero with a period
+  absl::Time period_start = absl::InfinitePast();
+  absl::Time period_end = absl::InfinitePast();
+  absl::Duration for_duration = absl::Minutes(15);
+  std::string severity = "ticket";  // page | ticket | info
+  int64_t min_sessions = 100;       // rate KPIs: below this, never off target
+  bool cumulative() const { return period_end != absl::InfinitePast(); }
+};
+
+// The KPI catalog targets may name.
+bool IsRateKpi(absl::string_view kpi);        // ratios in [0, 1]
+bool IsCumulativeKpi(absl::string_view kpi);  // counts and sums over a period
+bool IsKnownKpi(absl::string_view kpi);
+
 struct Config {
   KafkaConfig kafka;
   std::vector<InputConfig> inputs;
@@ -111,6 +139,7 @@ struct Config {
   std::vector<std::string> goals = {"signup", "lead", "purchase"};
   std::vector<FunnelConfig> funnels;
   ChannelsConfig channels;
+  std::vector<TargetConfig> targets;
 };
 
 // One problem found in a config file.

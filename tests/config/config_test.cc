@@ -234,3 +234,77 @@ TEST(ConfigChannelsTest, ExtraSourceListsParse) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(ConfigTargetsTest, SpecExampleTargetsParse) {
+  ConfigResult r = ParseConfig(R"(
+inputs: [{topic: a}]
+targets:
+  - name: signup_conversion
+    objective: "Raise signup conversion from email to 10% in Q4"
+    kpi: conversion_rate
+    filter: {site: shop, goal: signup, channel: Email}
+    direction: at_least
+    value: 0.10
+    tolerance: 0.02
+    window: 1d
+    for: 15m
+    severity: page
+  - name: bounce
+    kpi: bounce_rate
+    value: 0.4
+    window: 1h
+  - name: q4_orders
+    kpi: orders
+    filter: {site: shop}
+    value: 50
+    period: {start: 2026-10-01, end: 2026-12-31}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.config.targets.size(), 3u);
+  const TargetConfig& a = r.config.targets[0];
+  EXPECT_EQ(a.filter.at("goal"), "signup");
+  EXPECT_EQ(a.window, absl::Hours(24));
+  EXPECT_EQ(a.for_duration, absl::Minutes(15));
+  EXPECT_EQ(a.tolerance, 0.02);
+  EXPECT_FALSE(a.cumulative());
+  EXPECT_EQ(r.config.targets[1].direction,
+            TargetDirection::kAtMost);  // bounce default
+  const TargetConfig& q = r.config.targets[2];
+  EXPECT_TRUE(q.cumulative());
+  EXPECT_EQ(q.period_start, absl::FromUnixSeconds(1790812800));  // 2026-10-01
+  EXPECT_EQ(q.period_end, absl::FromUnixSeconds(1798761600));    // 2027-01-01
+}
+
+TEST(ConfigTargetsTest, BadTargetsNameTheKeyAtFault) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: a, kpi: happiness, value: 1, window: 1d}
+  - {name: b, kpi: conversion_rate, filter: {goal: refund}, value: 0.1, window: 1d}
+  - {name: c, kpi: bounce_rate, filter: {campaign: x}, value: 0.4, window: 1d}
+  - {name: d, kpi: bounce_rate, value: 0.4}
+  - {name: e, kpi: bounce_rate, value: 0.4, window: 1d, tolerance: 1.5}
+  - {name: f, kpi: bounce_rate, value: 1.4, window: 1d}
+  - {name: g, kpi: bounce_rate, value: 0.3, period: {start: 2026-10-01, end: 2026-12-31}}
+)");
+  const std::string all = Errors(r);
+  EXPECT_THAT(
+      all,
+      HasSubstr("cfg.yaml:3:20: targets[0].kpi: unknown KPI \"happiness\""));
+  EXPECT_THAT(all,
+              HasSubstr("targets[1].filter.goal: unknown goal \"refund\""));
+  EXPECT_THAT(all, HasSubstr("targets[2].filter.campaign: unknown key"));
+  EXPECT_THAT(
+      all, HasSubstr(
+               "targets[3]: a target has either a rolling window or a period"));
+  EXPECT_THAT(all,
+              HasSubstr("targets[4].tolerance: expected a relative tolerance"));
+  EXPECT_THAT(all, HasSubstr("targets[5].value: a rate target is in (0, 1]"));
+  EXPECT_THAT(all, HasSubstr("targets[6].period: a period (cumulative, paced) "
+                             "target needs a count KPI"));
+}
+
+}  // namespace
+}  // namespace kpistream
