@@ -121,6 +121,13 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
       topics_.push_back(input.topic);
     }
+    if (!config_.targets.empty()) {
+      KPI_LOG_WARN(
+          "engine: %d target(s) are validated, and `kpistream rules` writes "
+          "their recording rules, but this version does not evaluate them: no "
+          "kpi_* metrics are exported yet",
+          static_cast<int>(config_.targets.size()));
+    }
     if (topics_.empty()) {
       return absl::InvalidArgumentError("no event input topic is configured");
     }

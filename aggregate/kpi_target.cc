@@ -1,0 +1,66 @@
+#include "aggregate/kpi_target.h"
+
+#include <cmath>
+#include <limits>
+
+namespace kpistream {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double Attainment(Direction direction, double target, double actual) {
+  if (direction == Direction::kAtLeast) {
+    if (target == 0) return 1;
+    return actual / target;
+  }
+  if (actual == 0) return kInf;
+  return target / actual;
+}
+
+// Within tolerance of the target on the side that counts.
+bool Met(Direction direction, double target, double tolerance, double value) {
+  return direction == Direction::kAtLeast ? value >= target * (1 - tolerance)
+                                          : value <= target * (1 + tolerance);
+}
+
+}  // namespace
+
+TargetStatus EvaluateRolling(Direction direction, double target,
+                             double tolerance, double actual, int64_t sample,
+                             int64_t min_sample) {
+  TargetStatus s;
+  s.target = target;
+  s.actual = actual;
+  s.attainment = Attainment(direction, target, actual);
+  s.pace = kNaN;
+  s.projected = kNaN;
+  s.on_track = sample < min_sample || Met(direction, target, tolerance, actual);
+  return s;
+}
+
+TargetStatus EvaluateCumulative(Direction direction, double target,
+                                double tolerance, double actual,
+                                absl::Time start, absl::Time end,
+                                absl::Time now) {
+  TargetStatus s;
+  s.target = target;
+  s.actual = actual;
+  s.attainment = Attainment(direction, target, actual);
+  if (now <= start) {
+    // Not started: nothing expected yet, nothing to project.
+    s.pace = kNaN;
+    s.projected = kNaN;
+    s.on_track = true;
+    return s;
+  }
+  const double f =
+      now >= end ? 1.0 : absl::FDivDuration(now - start, end - start);
+  const double expected = target * f;
+  s.pace = expected == 0 ? kNaN : actual / expected;
+  s.projected = actual / f;
+  s.on_track = Met(direction, target, tolerance, s.projected);
+  return s;
+}
+
+}  // namespace kpistream
