@@ -123,8 +123,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     }
     if (!config_.targets.empty()) {
       KPI_LOG_WARN(
-          "engine: %d target(s) are validated, and `kpistream rules` writes "
-          "their recording rules, but this version does not evaluate them: no "
+          "engine: %d target(s) are validated (check-config), but this "
+          "version does not evaluate them yet: no "
           "kpi_* metrics are exported yet",
           static_cast<int>(config_.targets.size()));
     }
