@@ -124,8 +124,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     if (!config_.targets.empty()) {
       KPI_LOG_WARN(
           "engine: %d target(s) are validated (check-config), but this "
-          "version does not evaluate them yet: no "
-          "kpi_* metrics are exported yet",
+          "version does not evaluate them yet: no kpi_* metrics are "
+          "exported",
           static_cast<int>(config_.targets.size()));
     }
     if (topics_.empty()) {
