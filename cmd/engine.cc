@@ -101,6 +101,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         counters_(KpiCounters::Options{config.metrics.label_values_max,
                                        config.goals, rules_,
                                        config.metrics.label_allowlists}),
+        bots_(config.bot_patterns),
         channels_(ChannelClassifier::Options{
             config.channels.search_sources, config.channels.social_sources,
             config.channels.video_sources, config.channels.shopping_sources}),

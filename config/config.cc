@@ -297,9 +297,10 @@ class Parser {
       Error("", root, "the config is empty");
       return;
     }
-    if (!CheckMap("", root,
-                  {"kafka", "inputs", "outputs", "processing", "sessions",
-                   "metrics", "goals", "funnels", "targets", "channels"})) {
+    if (!CheckMap(
+            "", root,
+            {"kafka", "inputs", "outputs", "processing", "sessions", "metrics",
+             "goals", "funnels", "targets", "channels", "bots"})) {
       return;
     }
     if (const YAML::Node k = root["kafka"]) {
@@ -556,6 +557,23 @@ class Parser {
         }
         if (c.goals.empty() && g.size() == 0)
           Error("goals", g, "list at least one goal");
+      }
+    }
+    if (const YAML::Node b = root["bots"]; b && !b.IsNull()) {
+      if (CheckMap("bots", b, {"user_agent_patterns"})) {
+        const YAML::Node list = b["user_agent_patterns"];
+        if (list && !list.IsSequence()) {
+          Error("bots.user_agent_patterns", list,
+                "expected a list of substrings");
+        } else if (list) {
+          for (size_t i = 0; i < list.size(); ++i) {
+            std::string pattern;
+            if (String(absl::StrCat("bots.user_agent_patterns[", i, "]"),
+                       list[i], &pattern)) {
+              c.bot_patterns.push_back(pattern);
+            }
+          }
+        }
       }
     }
     if (const YAML::Node ch = root["channels"]; ch && !ch.IsNull()) {

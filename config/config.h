@@ -139,6 +139,9 @@ struct Config {
   std::vector<std::string> goals = {"signup", "lead", "purchase"};
   std::vector<FunnelConfig> funnels;
   ChannelsConfig channels;
+  // bots.user_agent_patterns: more case-insensitive user-agent substrings
+  // that mark bot traffic, added to SPEC §9's built-in list.
+  std::vector<std::string> bot_patterns;
   std::vector<TargetConfig> targets;
 };
 

@@ -308,3 +308,18 @@ targets:
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+TEST(ConfigBotsTest, ExtraUserAgentPatterns) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\nbots: {user_agent_patterns: [UptimeRobot, "
+      "pingdom]}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.bot_patterns,
+            (std::vector<std::string>{"UptimeRobot", "pingdom"}));
+}
+
+}  // namespace
+}  // namespace kpistream
