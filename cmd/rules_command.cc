@@ -21,8 +21,11 @@ int RunRulesCommand(const std::string& config_path,
                  std::string(status.message()).c_str());
     return 1;
   }
-  std::printf("wrote %s/kpistream-recording.rules.yml (%zu recording rules)\n",
-              out_dir.c_str(), RatioRecordingRules().size());
+  std::printf(
+      "wrote %s/kpistream-recording.rules.yml (%zu recording rules), "
+      "kpistream-alerts.rules.yml and kpistream-alerts.test.yml (promtool test "
+      "rules)\n",
+      out_dir.c_str(), RatioRecordingRules().size());
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "export/alert_rules.h"
 
 namespace kpistream {
 namespace {
@@ -102,11 +103,19 @@ absl::Status WriteRules(const Config& config, const std::string& dir) {
     return absl::UnavailableError(
         absl::StrCat("cannot create ", dir, ": ", error.message()));
   }
-  const std::string path = dir + "/kpistream-recording.rules.yml";
-  std::ofstream out(path);
-  out << RecordingRulesYaml();
-  out.close();
-  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  for (const auto& [name, content] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"kpistream-recording.rules.yml", RecordingRulesYaml()},
+           {"kpistream-alerts.rules.yml", AlertRulesYaml(config)},
+           {"kpistream-alerts.test.yml",
+            AlertRulesTestYaml(config, "kpistream-alerts.rules.yml")}}) {
+    const std::string path = dir + "/" + name;
+    std::ofstream out(path);
+    out << content;
+    out.close();
+    if (!out)
+      return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  }
   return absl::OkStatus();
 }
 

@@ -85,6 +85,42 @@ TEST(RulesTest, GeneratedRecordingRulesPassPromtoolCheckAndTest) {
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
 }
 
+// Counts the occurrences of `needle` in `text`.
+int Count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
+  TempDir dir;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config",
+       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  // The example's rolling conversion-rate target: off target plus the two
+  // multiwindow alerts (its cumulative target has none yet).
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
+      << check.out;
+  CommandResult test = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  // Every alert is driven to firing and to not firing.
+  CommandResult rule_text = RunCommand({"cat", alerts});
+  CommandResult test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"});
+  const int alert_count = Count(rule_text.out, "- alert: ");
+  EXPECT_EQ(alert_count, 3);
+  EXPECT_EQ(Count(test_text.out, "alertname: "), 2 * alert_count);
+  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), alert_count);
+}
+
 TEST(RulesTest, BadConfigExitsTwo) {
   TempDir dir;
   const std::string bad = dir.Write("bad.yaml", "inputs: []\nbogus: 1\n");

@@ -1,0 +1,342 @@
+#include "export/alert_rules.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace kpistream {
+namespace {
+
+// Labels of each counter the engine exports (SPEC §4).
+const std::map<std::string, std::vector<std::string>>& MetricLabels() {
+  static const auto* labels = new std::map<std::string,
+                                           std::vector<std::string>>{
+      {"web_sessions_closed_total", {"site", "channel", "device", "country"}},
+      {"web_sessions_started_total", {"site", "channel", "device", "country"}},
+      {"web_sessions_bounced_total", {"site", "channel", "device", "country"}},
+      {"web_sessions_engaged_total", {"site", "channel", "device", "country"}},
+      {"web_sessions_single_page_total",
+       {"site", "channel", "device", "country"}},
+      {"web_sessions_converted_total", {"site", "goal", "channel"}},
+      {"web_sessions_new_visitor_total", {"site", "channel"}},
+      {"web_session_pageviews_sum", {"site"}},
+      {"web_session_pageviews_count", {"site"}},
+      {"web_session_duration_seconds_sum", {"site", "channel"}},
+      {"web_session_duration_seconds_count", {"site", "channel"}},
+      {"web_revenue_total", {"site", "channel", "currency"}},
+      {"web_orders_total", {"site", "channel"}},
+      {"web_ad_cost_total", {"site", "channel", "campaign", "currency"}},
+      {"web_pageviews_total", {"site", "channel", "device"}},
+      {"web_conversions_total", {"site", "goal", "channel"}},
+  };
+  return *labels;
+}
+
+// How a KPI is computed: numerator / denominator (or a count when the
+// denominator is empty); `sessions` when the denominator counts sessions
+// (then min_sessions applies).
+struct KpiFormula {
+  std::string numerator;
+  std::string denominator;
+  bool rate = false;  // a ratio in [0, 1]
+};
+
+KpiFormula FormulaOf(const std::string& kpi) {
+  if (kpi == "bounce_rate")
+    return {"web_sessions_bounced_total", "web_sessions_closed_total", true};
+  if (kpi == "engagement_rate")
+    return {"web_sessions_engaged_total", "web_sessions_closed_total", true};
+  if (kpi == "single_page_rate")
+    return {"web_sessions_single_page_total", "web_sessions_closed_total",
+            true};
+  if (kpi == "conversion_rate")
+    return {"web_sessions_converted_total", "web_sessions_closed_total", true};
+  if (kpi == "new_visitor_share")
+    return {"web_sessions_new_visitor_total", "web_sessions_started_total",
+            true};
+  if (kpi == "pageviews_per_session")
+    return {"web_session_pageviews_sum", "web_session_pageviews_count"};
+  if (kpi == "avg_session_duration")
+    return {"web_session_duration_seconds_sum",
+            "web_session_duration_seconds_count"};
+  if (kpi == "average_order_value")
+    return {"web_revenue_total", "web_orders_total"};
+  if (kpi == "roas") return {"web_revenue_total", "web_ad_cost_total"};
+  if (kpi == "sessions") return {"web_sessions_closed_total", ""};
+  if (kpi == "engaged_sessions") return {"web_sessions_engaged_total", ""};
+  if (kpi == "pageviews") return {"web_pageviews_total", ""};
+  if (kpi == "conversions") return {"web_conversions_total", ""};
+  if (kpi == "orders") return {"web_orders_total", ""};
+  return {"web_revenue_total", ""};  // revenue
+}
+
+bool SessionDenominator(const KpiFormula& f) {
+  return f.denominator == "web_sessions_closed_total" ||
+         f.denominator == "web_sessions_started_total";
+}
+
+// `metric{label="value",...}` with the filter's labels that the metric has.
+std::string Selector(const std::string& metric,
+                     const std::map<std::string, std::string>& filter) {
+  std::vector<std::string> matchers;
+  for (const std::string& label : MetricLabels().at(metric)) {
+    auto it = filter.find(label);
+    if (it != filter.end())
+      matchers.push_back(absl::StrCat(label, "=\"", it->second, "\""));
+  }
+  return absl::StrCat(metric, "{", absl::StrJoin(matchers, ","), "}");
+}
+
+std::string Value(const TargetConfig& t, const KpiFormula& f,
+                  const std::string& window) {
+  const std::string num = absl::StrCat(
+      "sum(increase(", Selector(f.numerator, t.filter), "[", window, "]))");
+  if (f.denominator.empty()) return num;
+  return absl::StrCat("(", num, " / sum(increase(",
+                      Selector(f.denominator, t.filter), "[", window, "])))");
+}
+
+std::string Threshold(const TargetConfig& t) {
+  return absl::StrFormat("%.10g", t.direction == TargetDirection::kAtLeast
+                                      ? t.value * (1 - t.tolerance)
+                                      : t.value * (1 + t.tolerance));
+}
+
+// PromQL that has a value (the KPI) only while the target is off target
+// over `window`.
+std::string OffTarget(const TargetConfig& t, const std::string& window) {
+  const KpiFormula f = FormulaOf(t.kpi);
+  std::string expr = absl::StrCat(
+      Value(t, f, window),
+      t.direction == TargetDirection::kAtLeast ? " < " : " > ", Threshold(t));
+  if (SessionDenominator(f) && t.min_sessions > 0) {
+    absl::StrAppend(&expr, " and on() sum(increase(",
+                    Selector(f.denominator, t.filter), "[", window,
+                    "])) >= ", t.min_sessions);
+  }
+  return expr;
+}
+
+std::string DurationText(absl::Duration d) {
+  if (d % absl::Hours(24) == absl::ZeroDuration() && d > absl::ZeroDuration()) {
+    return absl::StrCat(d / absl::Hours(24), "d");
+  }
+  if (d % absl::Hours(1) == absl::ZeroDuration() && d > absl::ZeroDuration()) {
+    return absl::StrCat(d / absl::Hours(1), "h");
+  }
+  if (d % absl::Minutes(1) == absl::ZeroDuration())
+    return absl::StrCat(d / absl::Minutes(1), "m");
+  return absl::StrCat(absl::ToInt64Seconds(d), "s");
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+struct Alert {
+  std::string name;
+  std::string expr;
+  absl::Duration for_duration;
+  std::string severity;
+  std::string summary;
+  std::string description;
+};
+
+std::string Direction(const TargetConfig& t) {
+  return t.direction == TargetDirection::kAtLeast ? "at least" : "at most";
+}
+
+std::vector<Alert> AlertsOf(const TargetConfig& t) {
+  std::vector<Alert> alerts;
+  if (t.cumulative()) return alerts;
+  const KpiFormula f = FormulaOf(t.kpi);
+  const std::string window = DurationText(t.window);
+  const std::string target = absl::StrFormat("%.10g", t.value);
+  const std::string objective = t.objective.empty() ? t.name : t.objective;
+  alerts.push_back(
+      {"KpiOffTarget", OffTarget(t, window), t.for_duration, t.severity,
+       absl::StrCat(t.name, ": ", t.kpi,
+                    " is {{ $value | printf \"%.4g\" }}, target ", Direction(t),
+                    " ", target),
+       absl::StrCat("Objective: ", objective, ". Over the last ", window, " ",
+                    t.kpi, " is {{ $value | printf \"%.4g\" }}; the target is ",
+                    Direction(t), " ", target, " (tolerance ",
+                    absl::StrFormat("%.4g", t.tolerance * 100), " %).")});
+  if (f.rate) {
+    const std::pair<const char*, const char*> fast = {"1h", "5m"},
+                                              slow = {"6h", "30m"};
+    for (const auto& [name, windows, for_d, severity] : std::vector<
+             std::tuple<std::string, std::pair<const char*, const char*>,
+                        absl::Duration, std::string>>{
+             {"KpiFastBurn", fast, absl::Minutes(2), "page"},
+             {"KpiSlowBurn", slow, absl::Minutes(15), "ticket"}}) {
+      alerts.push_back(
+          {name,
+           absl::StrCat("(", OffTarget(t, windows.first), ") and on() (",
+                        OffTarget(t, windows.second), ")"),
+           for_d, severity,
+           absl::StrCat(t.name, ": ", t.kpi, " off target over both ",
+                        windows.first, " and ", windows.second),
+           absl::StrCat("Objective: ", objective, ". ", t.kpi,
+                        " is {{ $value | printf \"%.4g\" }} over the last ",
+                        windows.first, " and also off target over ",
+                        windows.second, "; the target is ", Direction(t), " ",
+                        target, ".")});
+    }
+  }
+  return alerts;
+}
+
+}  // namespace
+
+std::string AlertRulesYaml(const Config& config) {
+  std::string out =
+      "# Generated by `kpistream rules` from the config's targets. Do not "
+      "edit.\n"
+      "groups:\n  - name: kpistream-targets\n    rules:\n";
+  bool any = false;
+  for (const TargetConfig& t : config.targets) {
+    for (const Alert& a : AlertsOf(t)) {
+      any = true;
+      absl::StrAppend(
+          &out, "      - alert: ", a.name, "\n        expr: ", Quote(a.expr),
+          "\n        for: ", DurationText(a.for_duration),
+          "\n        labels:\n          severity: ", a.severity,
+          "\n          target: ", t.name, "\n          kpi: ", t.kpi,
+          "\n        annotations:\n          summary: ", Quote(a.summary),
+          "\n          description: ", Quote(a.description), "\n");
+    }
+  }
+  if (!any) absl::StrAppend(&out, "      []\n");
+  return any ? out
+             : "# Generated by `kpistream rules`: no rolling targets.\ngroups: "
+               "[]\n";
+}
+
+namespace {
+
+// The value of each label in the test series: the filter's, else a default.
+std::string LabelValue(const std::map<std::string, std::string>& filter,
+                       const std::string& label) {
+  auto it = filter.find(label);
+  if (it != filter.end()) return it->second;
+  static const std::map<std::string, std::string> kDefaults = {
+      {"site", "shop"},  {"channel", "Direct"}, {"device", "desktop"},
+      {"country", "DE"}, {"goal", "signup"},    {"currency", "EUR"},
+      {"campaign", "c1"}};
+  return kDefaults.at(label);
+}
+
+std::string Series(const std::string& metric,
+                   const std::map<std::string, std::string>& filter,
+                   double per_minute, int samples) {
+  std::vector<std::string> labels;
+  for (const std::string& label : MetricLabels().at(metric)) {
+    labels.push_back(
+        absl::StrCat(label, "=\"", LabelValue(filter, label), "\""));
+  }
+  return absl::StrCat("      - series: '", metric, "{",
+                      absl::StrJoin(labels, ","), "}'\n        values: '0+",
+                      absl::StrFormat("%.10g", per_minute), "x", samples,
+                      "'\n");
+}
+
+// Replaces the {{ $value | printf "%.4g" }} template by its rendering.
+std::string Render(std::string text, double value) {
+  const std::string tmpl = "{{ $value | printf \"%.4g\" }}";
+  const std::string rendered = absl::StrFormat("%.4g", value);
+  for (size_t at = text.find(tmpl); at != std::string::npos;
+       at = text.find(tmpl, at)) {
+    text.replace(at, tmpl.size(), rendered);
+    at += rendered.size();
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string AlertRulesTestYaml(const Config& config,
+                               const std::string& rule_file) {
+  std::string out = absl::StrCat(
+      "# Generated by `kpistream rules`: drives every target alert to firing\n"
+      "# and to not firing. Run: promtool test rules <this file>\n"
+      "rule_files:\n  - ",
+      rule_file, "\nevaluation_interval: 1m\ntests:\n");
+  bool any = false;
+  for (const TargetConfig& t : config.targets) {
+    const std::vector<Alert> alerts = AlertsOf(t);
+    if (alerts.empty()) continue;
+    const KpiFormula f = FormulaOf(t.kpi);
+    const bool at_least = t.direction == TargetDirection::kAtLeast;
+    const double limit =
+        at_least ? t.value * (1 - t.tolerance) : t.value * (1 + t.tolerance);
+    double good, bad;
+    if (f.rate) {
+      good = at_least ? std::min(1.0, t.value * 1.2) : t.value * 0.8;
+      bad = at_least ? limit * 0.5 : std::min(1.0, limit * 1.5);
+      if (!at_least && limit >= 1) continue;  // a rate can never exceed it
+    } else {
+      good = at_least ? t.value * 1.2 : t.value * 0.8;
+      bad = at_least ? limit * 0.4 : limit * 2;
+    }
+    const int64_t window_min =
+        std::max<int64_t>(t.window / absl::Minutes(1), 360);
+    const int64_t eval_min =
+        window_min + t.for_duration / absl::Minutes(1) + 20;
+    const int samples = static_cast<int>(eval_min + 5);
+    // Sessions per minute: enough for min_sessions even in a 5 minute window.
+    const double per_minute =
+        std::max<double>(60, static_cast<double>(t.min_sessions));
+    for (bool firing : {true, false}) {
+      const double r = firing ? bad : good;
+      absl::StrAppend(
+          &out, "  - name: ",
+          Quote(absl::StrCat(t.name, firing ? " off target" : " on target")),
+          "\n    interval: 1m\n    input_series:\n");
+      if (f.denominator.empty()) {
+        // A count: `r` over the window.
+        absl::StrAppend(
+            &out, Series(f.numerator, t.filter,
+                         r / static_cast<double>(t.window / absl::Minutes(1)),
+                         samples));
+      } else {
+        absl::StrAppend(&out,
+                        Series(f.numerator, t.filter, r * per_minute, samples),
+                        Series(f.denominator, t.filter, per_minute, samples));
+      }
+      absl::StrAppend(&out, "    alert_rule_test:\n");
+      for (const Alert& a : alerts) {
+        absl::StrAppend(&out, "      - eval_time: ", eval_min,
+                        "m\n        alertname: ", a.name,
+                        "\n        exp_alerts:");
+        if (!firing) {
+          absl::StrAppend(&out, " []\n");
+          continue;
+        }
+        absl::StrAppend(
+            &out,
+            "\n          - exp_labels:\n              severity: ", a.severity,
+            "\n              target: ", t.name, "\n              kpi: ", t.kpi,
+            "\n            exp_annotations:\n              summary: ",
+            Quote(Render(a.summary, r)),
+            "\n              description: ", Quote(Render(a.description, r)),
+            "\n");
+      }
+      any = true;
+    }
+  }
+  if (!any) absl::StrAppend(&out, "  []\n");
+  return out;
+}
+
+}  // namespace kpistream

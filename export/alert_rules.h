@@ -1,0 +1,32 @@
+// Alerting rules for KPI targets (SPEC §6), computed in PromQL from the
+// engine's counters so that they hold across any number of instances:
+//
+//   KpiOffTarget      the KPI over the target's rolling window is off target
+//                     (beyond its tolerance) for `for`, with at least
+//                     `min_sessions` sessions in the window;
+//   KpiFastBurn       rate KPIs: off target over both 1h and 5m (page fast);
+//   KpiSlowBurn       rate KPIs: off target over both 6h and 30m.
+//
+// Annotations quote the objective, the actual value and the target. A
+// promtool unit-test file drives every alert to firing and to not firing.
+// Cumulative (period) targets need the engine's own kpi_* evaluation and get
+// no alert here yet.
+#ifndef KPISTREAM_EXPORT_ALERT_RULES_H_
+#define KPISTREAM_EXPORT_ALERT_RULES_H_
+
+#include <string>
+
+#include "config/config.h"
+
+namespace kpistream {
+
+// Prometheus rule file with the alerts of every rolling target in `config`.
+std::string AlertRulesYaml(const Config& config);
+
+// promtool test file for AlertRulesYaml(config), reading it from
+// `rule_file` (a path relative to the test file).
+std::string AlertRulesTestYaml(const Config& config, const std::string& rule_file);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_EXPORT_ALERT_RULES_H_
