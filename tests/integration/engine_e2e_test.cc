@@ -393,5 +393,87 @@ scrape_configs:
   EXPECT_EQ(prometheus.Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
+// SPEC §6 end to end: a real prometheus loads the rules `kpistream rules`
+// generated for two targets and scrapes the engine; the missed target's
+// alert reaches "firing", the met one never fires.
+TEST_F(EngineE2E, MissedTargetAlertFiresMetTargetDoesNot) {
+  const std::string targets_config = dir_.Write("targets.yaml", R"(
+inputs: [{topic: web.events}]
+targets:
+  - name: bounce_ceiling
+    objective: "Keep the bounce rate under 20%"
+    kpi: bounce_rate
+    filter: {site: shop}
+    value: 0.2
+    window: 5m
+    for: 5s
+    severity: page
+    min_sessions: 1
+  - name: engagement_floor
+    objective: "At least 30% engaged sessions"
+    kpi: engagement_rate
+    filter: {site: shop}
+    value: 0.3
+    window: 5m
+    for: 5s
+    min_sessions: 1
+)");
+  CommandResult rules =
+      RunCommand({KpistreamBinary(), "rules", "--config", targets_config,
+                  "--out", dir_.path() + "/rules"});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const int prom_port = FreePort();
+  const std::string prom_config =
+      dir_.Write("prometheus.yml",
+                 absl::StrCat(R"(global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - )",
+                              dir_.path(), R"(/rules/kpistream-alerts.rules.yml
+scrape_configs:
+  - job_name: kpistream
+    static_configs:
+      - targets: ['127.0.0.1:)",
+                              metrics_port_, "']\n"));
+  Subprocess prometheus(
+      {"prometheus", "--config.file=" + prom_config,
+       "--storage.tsdb.path=" + dir_.path() + "/tsdb",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(prom_port, "/-/ready").ok(); },
+                      absl::Seconds(30)))
+      << prometheus.Stderr();
+  // 4 closed sessions, 2 bounced: 50 % bounce, 50 % engaged. The sessions
+  // open first (their counters are scraped at 0), and close when vz's event
+  // moves the watermark, so that increase() sees them.
+  const std::string input = ScenarioInput();
+  const size_t vz = input.rfind("vz|");
+  Produce(input.substr(0, vz));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r =
+            HttpGet(prom_port, "/api/v1/query?query=web_sessions_closed_total");
+        return r.ok() && absl::StrContains(*r, "\"shop\"");
+      },
+      absl::Seconds(30)));
+  absl::SleepFor(absl::Seconds(2));
+  Produce(input.substr(vz));
+  std::string alerts;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(prom_port, "/api/v1/alerts");
+        alerts = r.ok() ? *r : r.status().ToString();
+        return absl::StrContains(alerts, "\"target\":\"bounce_ceiling\"") &&
+               absl::StrContains(alerts, "\"state\":\"firing\"");
+      },
+      absl::Seconds(60)))
+      << alerts << "\n"
+      << Metrics();
+  EXPECT_FALSE(absl::StrContains(alerts, "engagement_floor")) << alerts;
+  EXPECT_TRUE(absl::StrContains(alerts, "Keep the bounce rate under 20%"))
+      << alerts;
+  EXPECT_EQ(prometheus.Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
 }  // namespace
 }  // namespace kpistream::testing
