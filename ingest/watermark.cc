@@ -10,7 +10,10 @@ WatermarkTracker::WatermarkTracker(absl::Duration max_out_of_orderness,
       idle_timeout_(idle_timeout) {}
 
 void WatermarkTracker::Assign(int32_t partition, absl::Time now) {
-  partitions_.try_emplace(partition);
+  // A new partition holds the watermark back until it delivers an event or
+  // stays quiet for the idle timeout: one fast partition must not race ahead
+  // of the others right after an assignment.
+  partitions_[partition].last_event_at = now;
 }
 
 void WatermarkTracker::Revoke(int32_t partition) {
@@ -30,7 +33,6 @@ absl::Time WatermarkTracker::Current(absl::Time now) {
   absl::Time idle_max = absl::InfinitePast();
   bool any_active = false;
   for (const auto& [partition, clock] : partitions_) {
-    if (clock.max_event_time == absl::InfinitePast()) continue;  // nothing yet
     if (now - clock.last_event_at >= idle_timeout_) {
       idle_max = std::max(idle_max, clock.max_event_time);
     } else {

@@ -5,8 +5,9 @@
 //
 // A partition that has had no event for `idle_timeout` of processing time is
 // idle and does not hold W back; when every partition is idle, W is the max
-// over them. Partitions that have not yet seen an event count as idle. W never
-// goes backwards. Before any event, W is absl::InfinitePast().
+// over them. A newly assigned partition without events holds W back until it
+// has been quiet for `idle_timeout` since its assignment. W never goes
+// backwards. Before any event, W is absl::InfinitePast().
 //
 // Processing time is passed in (`now`); nothing here reads a clock.
 // Not thread-safe: one owner.

@@ -64,5 +64,26 @@ TEST(WatermarkTest, RevokedPartitionNoLongerCounts) {
   EXPECT_EQ(w.Current(kNow), T0 + absl::Hours(1) - absl::Seconds(10));
 }
 
+TEST(WatermarkTest, NewlyAssignedPartitionHoldsItBackUntilIdle) {
+  WatermarkTracker w(absl::Seconds(10), absl::Seconds(5));
+  w.Assign(0, kNow);
+  w.Assign(1, kNow);
+  w.Observe(0, T0 + absl::Hours(2), kNow + absl::Seconds(1));
+  // Partition 1 has delivered nothing yet: it may still have older events.
+  EXPECT_EQ(w.Current(kNow + absl::Seconds(2)), absl::InfinitePast());
+  w.Observe(1, T0, kNow + absl::Seconds(3));
+  EXPECT_EQ(w.Current(kNow + absl::Seconds(3)), T0 - absl::Seconds(10));
+  // Quiet ever since: idle, no longer holding it back.
+  EXPECT_EQ(w.Current(kNow + absl::Seconds(8)),
+            T0 + absl::Hours(2) - absl::Seconds(10));
+
+  WatermarkTracker never(absl::Seconds(10), absl::Seconds(5));
+  never.Assign(0, kNow);
+  never.Assign(1, kNow);
+  never.Observe(0, T0, kNow + absl::Seconds(1));
+  EXPECT_EQ(never.Current(kNow + absl::Seconds(4)), absl::InfinitePast());
+  EXPECT_EQ(never.Current(kNow + absl::Seconds(5)), T0 - absl::Seconds(10));
+}
+
 }  // namespace
 }  // namespace kpistream
