@@ -164,6 +164,31 @@ metrics:
     return out;
   }
 
+  // A prometheus on a free loopback port scraping the engine every second;
+  // `rule_file` (if any) is evaluated every second.
+  std::unique_ptr<Subprocess> StartPrometheus(const std::string& rule_file,
+                                              int* port) {
+    *port = FreePort();
+    std::string config =
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
+    if (!rule_file.empty())
+      absl::StrAppend(&config, "rule_files:\n  - ", rule_file, "\n");
+    absl::StrAppend(
+        &config,
+        "scrape_configs:\n  - job_name: kpistream\n    static_configs:\n"
+        "      - targets: ['127.0.0.1:",
+        metrics_port_, "']\n");
+    auto prometheus = std::make_unique<Subprocess>(std::vector<std::string>{
+        "prometheus", "--config.file=" + dir_.Write("prometheus.yml", config),
+        "--storage.tsdb.path=" + dir_.path() + "/tsdb",
+        "--web.listen-address=127.0.0.1:" + std::to_string(*port)});
+    if (!WaitFor([&] { return HttpGet(*port, "/-/ready").ok(); },
+                 absl::Seconds(30))) {
+      ADD_FAILURE() << "prometheus not ready: " << prometheus->Stderr();
+    }
+    return prometheus;
+  }
+
   TempDir dir_;
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<Subprocess> engine_;
@@ -354,22 +379,8 @@ TEST_F(EngineE2E, AdCostIsAttributedToItsChannelForRoas) {
 }
 
 TEST_F(EngineE2E, PrometheusServerComputesBounceRate) {
-  const int prom_port = FreePort();
-  const std::string prom_config =
-      dir_.Write("prometheus.yml", absl::StrCat(R"(global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: kpistream
-    static_configs:
-      - targets: ['127.0.0.1:)",
-                                                metrics_port_, "']\n"));
-  Subprocess prometheus(
-      {"prometheus", "--config.file=" + prom_config,
-       "--storage.tsdb.path=" + dir_.path() + "/tsdb",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(prom_port, "/-/ready").ok(); },
-                      absl::Seconds(30)))
-      << prometheus.Stderr();
+  int prom_port = 0;
+  std::unique_ptr<Subprocess> prometheus = StartPrometheus("", &prom_port);
   Produce(ScenarioInput());
   const std::string query =
       "/api/v1/query?query=sum(web_sessions_bounced_total)%2F"
@@ -390,7 +401,7 @@ scrape_configs:
                         "total)%2Fsum(web_sessions_closed_total)");
   ASSERT_TRUE(single.ok());
   EXPECT_NE(single->find("\"0.25\""), std::string::npos) << *single;
-  EXPECT_EQ(prometheus.Stop(SIGTERM, absl::Seconds(10)), 0);
+  EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
 // SPEC §6 end to end: a real prometheus loads the rules `kpistream rules`
@@ -422,27 +433,9 @@ targets:
       RunCommand({KpistreamBinary(), "rules", "--config", targets_config,
                   "--out", dir_.path() + "/rules"});
   ASSERT_EQ(rules.exit_code, 0) << rules.err;
-  const int prom_port = FreePort();
-  const std::string prom_config =
-      dir_.Write("prometheus.yml",
-                 absl::StrCat(R"(global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - )",
-                              dir_.path(), R"(/rules/kpistream-alerts.rules.yml
-scrape_configs:
-  - job_name: kpistream
-    static_configs:
-      - targets: ['127.0.0.1:)",
-                              metrics_port_, "']\n"));
-  Subprocess prometheus(
-      {"prometheus", "--config.file=" + prom_config,
-       "--storage.tsdb.path=" + dir_.path() + "/tsdb",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(prom_port, "/-/ready").ok(); },
-                      absl::Seconds(30)))
-      << prometheus.Stderr();
+  int prom_port = 0;
+  std::unique_ptr<Subprocess> prometheus = StartPrometheus(
+      dir_.path() + "/rules/kpistream-alerts.rules.yml", &prom_port);
   // 4 closed sessions, 2 bounced: 50 % bounce, 50 % engaged. The sessions
   // open first (their counters are scraped at 0), and close when vz's event
   // moves the watermark, so that increase() sees them.
@@ -472,7 +465,7 @@ scrape_configs:
   EXPECT_FALSE(absl::StrContains(alerts, "engagement_floor")) << alerts;
   EXPECT_TRUE(absl::StrContains(alerts, "Keep the bounce rate under 20%"))
       << alerts;
-  EXPECT_EQ(prometheus.Stop(SIGTERM, absl::Seconds(10)), 0);
+  EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
 }  // namespace
