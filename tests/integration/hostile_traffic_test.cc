@@ -34,6 +34,25 @@ double RecordsProduced(const std::string& out) {
   return records;
 }
 
+// Every committed SessionRecord (JSON) on web.sessions.
+std::vector<v1::SessionRecord> ReadSessionRecords(const std::string& brokers) {
+  CommandResult r = RunCommand(
+      {"kcat", "-b", brokers, "-C", "-t", "web.sessions", "-o", "beginning",
+       "-e", "-q", "-X", "isolation.level=read_committed", "-f", "%s\n"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<v1::SessionRecord> records;
+  for (absl::string_view line :
+       absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    v1::SessionRecord& record = records.emplace_back();
+    EXPECT_TRUE(
+        google::protobuf::util::JsonStringToMessage(
+            google::protobuf::StringPiece(line.data(), line.size()), &record)
+            .ok())
+        << line;
+  }
+  return records;
+}
+
 TEST(HostileTrafficTest, AccountingIdentityDeadLettersAndNothingLost) {
   BrokerProcess broker(
       {"web.events:2", "web.sessions:1", "web.deadletter:1", "web.kpi:1"});
@@ -123,20 +142,10 @@ metrics: {listen: '127.0.0.1:)",
   EXPECT_EQ(invalid_dead, invalid);
 
   // Every accepted event is in exactly one closed session.
-  CommandResult sessions =
-      RunCommand({"kcat", "-b", broker.bootstrap(), "-C", "-t", "web.sessions",
-                  "-o", "beginning", "-e", "-q", "-X",
-                  "isolation.level=read_committed", "-f", "%s\n"});
-  ASSERT_EQ(sessions.exit_code, 0) << sessions.err;
   double events_in_sessions = 0, pageviews_in_sessions = 0, session_records = 0,
          engaged_sessions = 0;
-  for (absl::string_view line :
-       absl::StrSplit(sessions.out, '\n', absl::SkipEmpty())) {
-    v1::SessionRecord record;
-    ASSERT_TRUE(
-        google::protobuf::util::JsonStringToMessage(
-            google::protobuf::StringPiece(line.data(), line.size()), &record)
-            .ok());
+  for (const v1::SessionRecord& record :
+       ReadSessionRecords(broker.bootstrap())) {
     events_in_sessions += record.events();
     pageviews_in_sessions += record.pageviews();
     ++session_records;
@@ -259,19 +268,9 @@ metrics: {listen: '127.0.0.1:)",
   for (auto& engine : engines) {
     EXPECT_EQ(engine->Stop(SIGTERM, absl::Seconds(15)), 0) << engine->Stderr();
   }
-  CommandResult sessions =
-      RunCommand({"kcat", "-b", broker.bootstrap(), "-C", "-t", "web.sessions",
-                  "-o", "beginning", "-e", "-q", "-X",
-                  "isolation.level=read_committed", "-f", "%s\n"});
-  ASSERT_EQ(sessions.exit_code, 0) << sessions.err;
   double events_in_sessions = 0;
-  for (absl::string_view line :
-       absl::StrSplit(sessions.out, '\n', absl::SkipEmpty())) {
-    v1::SessionRecord record;
-    ASSERT_TRUE(
-        google::protobuf::util::JsonStringToMessage(
-            google::protobuf::StringPiece(line.data(), line.size()), &record)
-            .ok());
+  for (const v1::SessionRecord& record :
+       ReadSessionRecords(broker.bootstrap())) {
     events_in_sessions += record.events();
   }
   EXPECT_EQ(events_in_sessions, accepted);
