@@ -85,5 +85,68 @@ TEST(WatermarkTest, NewlyAssignedPartitionHoldsItBackUntilIdle) {
   EXPECT_EQ(never.Current(kNow + absl::Seconds(5)), T0 - absl::Seconds(10));
 }
 
+TEST(WatermarkTest, ObserveAssignsImplicitly) {
+  WatermarkTracker w(absl::Seconds(10), absl::Seconds(30));
+  w.Observe(3, T0 + absl::Minutes(5), kNow);
+  w.Observe(4, T0 + absl::Minutes(1), kNow);  // never Assign()ed
+  EXPECT_EQ(w.Current(kNow), T0 + absl::Minutes(1) - absl::Seconds(10));
+}
+
+TEST(WatermarkTest, PartitionQuietSinceAssignmentDoesNotHoldItBack) {
+  WatermarkTracker w(absl::Seconds(10), absl::Seconds(30));
+  w.Assign(1, kNow - absl::Minutes(1));  // nothing since
+  w.Assign(0, kNow);
+  w.Observe(0, T0, kNow);
+  EXPECT_EQ(w.Current(kNow), T0 - absl::Seconds(10));
+}
+
+TEST(WatermarkTest, NeverGoesBackwards) {
+  WatermarkTracker w(absl::Seconds(10), absl::Minutes(1));
+  w.Observe(0, T0 + absl::Hours(1), kNow);
+  const absl::Time high = T0 + absl::Hours(1) - absl::Seconds(10);
+  EXPECT_EQ(w.Current(kNow), high);
+  // Out-of-order event on the same partition.
+  w.Observe(0, T0, kNow);
+  EXPECT_EQ(w.Current(kNow), high);
+  // A newly assigned partition that is far behind.
+  w.Assign(1, kNow);
+  w.Observe(1, T0 + absl::Minutes(1), kNow);
+  EXPECT_EQ(w.Current(kNow), high);
+  // It now holds W until it passes the old value.
+  w.Observe(0, T0 + absl::Hours(2), kNow);
+  EXPECT_EQ(w.Current(kNow), high);
+  w.Observe(1, T0 + absl::Hours(1) + absl::Minutes(30), kNow);
+  EXPECT_EQ(w.Current(kNow),
+            T0 + absl::Hours(1) + absl::Minutes(30) - absl::Seconds(10));
+  // Revoking everything keeps the last value.
+  w.Revoke(0);
+  w.Revoke(1);
+  EXPECT_EQ(w.Current(kNow),
+            T0 + absl::Hours(1) + absl::Minutes(30) - absl::Seconds(10));
+}
+
+TEST(WatermarkTest, ReassignedPartitionStartsAfresh) {
+  WatermarkTracker w(absl::Seconds(10), absl::Minutes(1));
+  w.Observe(0, T0 + absl::Hours(1), kNow);
+  w.Observe(1, T0 + absl::Hours(1), kNow);
+  EXPECT_EQ(w.Current(kNow), T0 + absl::Hours(1) - absl::Seconds(10));
+  w.Revoke(1);
+  w.Assign(1, kNow);  // holds W back again (which stays put) until it delivers
+  w.Observe(0, T0 + absl::Hours(3), kNow);
+  EXPECT_EQ(w.Current(kNow), T0 + absl::Hours(1) - absl::Seconds(10));
+  w.Observe(0, T0 + absl::Hours(3), kNow);
+  w.Observe(1, T0 + absl::Hours(2), kNow);
+  EXPECT_EQ(w.Current(kNow), T0 + absl::Hours(2) - absl::Seconds(10));
+}
+
+TEST(WatermarkTest, MaxEventTimeIsOverAllPartitions) {
+  WatermarkTracker w(absl::Seconds(10), absl::Minutes(1));
+  EXPECT_EQ(w.max_event_time(), absl::InfinitePast());
+  w.Observe(0, T0 + absl::Minutes(2), kNow);
+  w.Observe(1, T0 + absl::Minutes(7), kNow);
+  w.Observe(0, T0 + absl::Minutes(5), kNow);
+  EXPECT_EQ(w.max_event_time(), T0 + absl::Minutes(7));
+}
+
 }  // namespace
 }  // namespace kpistream
