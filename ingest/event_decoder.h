@@ -4,11 +4,7 @@
 //
 // Formats: binary protobuf WebEvent, the canonical proto3 JSON mapping of
 // WebEvent (unknown JSON fields are ignored), and combined access-log lines
-// (ingest/combined_log.h). Binary input is read by the decoder's own
-// wire-format reader, which accepts exactly what WebEvent::ParseFromArray
-// accepts (including its UTF-8 check of string fields) without building a
-// message; bytes that protobuf would reject are "malformed". No input bytes
-// can make Decode() crash.
+// (ingest/combined_log.h).
 //
 // Validation: site_id, visitor_id, event_time and type are required; a
 // CONVERSION needs conversion.goal; an event_time further than
@@ -16,14 +12,9 @@
 //
 // Reasons: "malformed", "missing_site_id", "missing_visitor_id",
 // "missing_event_time", "missing_type", "missing_goal", "future_event_time",
-// and for access-log lines "not_pageview". After parsing, the first failing
-// check is the reason, in this order: site_id, visitor_id, event_time (unset
-// or zero; then outside years 1..9999, which is "malformed"), type, goal,
-// future time. `default_site`, when not empty, fills an
-// empty site_id. device_category becomes desktop|mobile|tablet or "(other)";
-// country an upper-case two-letter code or "(other)"; currency upper case.
+// and for access-log lines "not_pageview".
 //
-// Thread-compatible: one decoder per thread (it reuses parse state).
+// Thread-compatible: one decoder per thread (it reuses a parse arena).
 #ifndef KPISTREAM_INGEST_EVENT_DECODER_H_
 #define KPISTREAM_INGEST_EVENT_DECODER_H_
 
