@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "aggregate/kpi_counters.h"
 #include "aggregate/kpi_windows.h"
 #include "aggregate/partition_state.h"
+#include "aggregate/target_tracker.h"
 #include "cmd/log.h"
 #include "cmd/signals.h"
 #include "export/kafka_sink.h"
@@ -53,6 +55,27 @@ SessionRules RulesFrom(const Config& config) {
   rules.split_on_campaign_change = s.split_on_campaign_change;
   absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
   return rules;
+}
+
+std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
+  std::vector<TargetSpec> specs;
+  for (const TargetConfig& t : config.targets) {
+    TargetSpec spec;
+    spec.name = t.name;
+    spec.kpi = t.kpi;
+    spec.filter = t.filter;
+    spec.direction = t.direction == TargetDirection::kAtLeast
+                         ? Direction::kAtLeast
+                         : Direction::kAtMost;
+    spec.value = t.value;
+    spec.tolerance = t.tolerance;
+    spec.window = t.window;
+    spec.period_start = t.period_start;
+    spec.period_end = t.period_end;
+    spec.min_sample = t.min_sessions;
+    specs.push_back(std::move(spec));
+  }
+  return specs;
 }
 
 FamilySnapshot Gauge(std::string name, std::string help,
@@ -98,6 +121,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   explicit Impl(const Config& config)
       : config_(config),
         rules_(RulesFrom(config)),
+        target_specs_(TargetSpecsFrom(config)),
         counters_(KpiCounters::Options{config.metrics.label_values_max,
                                        config.goals, rules_,
                                        config.metrics.label_allowlists}),
@@ -122,12 +146,11 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
       topics_.push_back(input.topic);
     }
-    if (!config_.targets.empty()) {
-      KPI_LOG_WARN(
-          "engine: %d target(s) are validated (check-config), but this "
-          "version does not evaluate them yet: no kpi_* metrics are "
-          "exported",
-          static_cast<int>(config_.targets.size()));
+    if (!target_specs_.empty()) {
+      std::vector<std::string> names;
+      for (const TargetSpec& t : target_specs_) names.push_back(t.name);
+      KPI_LOG_INFO("engine: evaluating %d target(s): %s",
+                   static_cast<int>(names.size()), absl::StrJoin(names, ", "));
     }
     if (topics_.empty()) {
       return absl::InvalidArgumentError("no event input topic is configured");
@@ -222,8 +245,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       Slot slot;
       slot.watermark_id = topic_index_[tp.topic] * 100000 + tp.partition;
       slot.name = absl::StrCat(tp.topic, ":", tp.partition);
-      slot.observer =
-          std::make_unique<SlotObserver>(this, config_.kpi_output.window);
+      slot.targets = std::make_unique<TargetTracker>(
+          &target_specs_, config_.sessions.inactivity_timeout);
+      slot.observer = std::make_unique<SlotObserver>(
+          this, config_.kpi_output.window, slot.targets.get());
       slot.state = std::make_unique<PartitionState>(
           rules_, config_.processing.allowed_lateness, slot.observer.get(),
           &channels_, config_.processing.dedup_horizon);
@@ -272,8 +297,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   // sessions topic) and to that partition's KPI windows.
   class SlotObserver : public SessionObserver {
    public:
-    SlotObserver(Impl* engine, absl::Duration window)
-        : windows(window), engine_(engine) {}
+    SlotObserver(Impl* engine, absl::Duration window, TargetTracker* targets)
+        : windows(window), engine_(engine), targets_(targets) {}
     void OnSessionStarted(const SessionAttributes& s, const Event& e) override {
       engine_->OnSessionStarted(s, e);
       windows.OnSessionStarted(s, e);
@@ -284,16 +309,19 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     void OnSessionClosed(const ClosedSession& s) override {
       engine_->OnSessionClosed(s);
       windows.OnSessionClosed(s);
+      targets_->OnSessionClosed(s);
     }
     KpiWindows windows;
 
    private:
     Impl* engine_;
+    TargetTracker* targets_;
   };
 
   struct Slot {
     int32_t watermark_id = 0;
     std::string name;  // "topic:partition"
+    std::unique_ptr<TargetTracker> targets;  // this partition's share
     std::unique_ptr<SlotObserver> observer;
     std::unique_ptr<PartitionState> state;
   };
@@ -338,17 +366,12 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       DeadLetter(message, "bot");
       return;
     }
-    auto slot = partitions_.find(TopicPartition{topic, message.partition});
-    if (slot == partitions_.end()) {
-      // A message of a partition we were never told about: keep it safe.
-      OnAssigned({TopicPartition{topic, message.partition}});
-      slot = partitions_.find(TopicPartition{topic, message.partition});
-    }
-    watermark_.Observe(slot->second.watermark_id, event_.time, now);
+    Slot& slot = SlotOf(TopicPartition{topic, message.partition});
+    watermark_.Observe(slot.watermark_id, event_.time, now);
     const EventType type = event_.type;
     site_.assign(event_.site_id);
     visitor_.assign(event_.visitor_id);
-    switch (slot->second.state->Offer(std::move(event_), watermark)) {
+    switch (slot.state->Offer(std::move(event_), watermark)) {
       case PartitionState::Admit::kAccepted:
         counters_.CountAccepted(site_, type);
         active_.Observe(site_, visitor_, now);
@@ -362,6 +385,16 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         DeadLetter(message, "duplicate");
         break;
     }
+  }
+
+  Slot& SlotOf(const TopicPartition& tp) {
+    auto slot = partitions_.find(tp);
+    if (slot == partitions_.end()) {
+      // A message of a partition we were never told about: keep it safe.
+      OnAssigned({tp});
+      slot = partitions_.find(tp);
+    }
+    return slot->second;
   }
 
   // Ad spend for ROAS: attributed to the channel its utm parameters imply.
@@ -378,6 +411,15 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
                             ad_cost_.utm_campaign(), "", "", ""});
     counters_.CountAdCost(ad_cost_.site_id(), channel, ad_cost_.utm_campaign(),
                           ad_cost_.currency(), ad_cost_.cost_micros());
+    if (target_specs_.empty()) return;
+    const google::protobuf::Timestamp& at =
+        ad_cost_.has_date_start() ? ad_cost_.date_start() : ad_cost_.time();
+    Slot& slot = SlotOf(TopicPartition{rd_kafka_topic_name(message.rkt),
+                                       message.partition});
+    slot.targets->OnAdCost(
+        ad_cost_.site_id(), channel, ad_cost_.currency(),
+        ad_cost_.cost_micros(),
+        absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos()));
   }
 
   void Advance(absl::Time now) {
@@ -495,12 +537,68 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
          {&lag, &sessions, &bytes, &assigned, &buffered, &consumer_lag}) {
       snapshot.push_back(std::move(*family));
     }
+    if (!target_specs_.empty()) PublishTargets(watermark, &snapshot);
     std::lock_guard<std::mutex> lock(published_mu_);
     published_ = std::move(snapshot);
   }
 
+  // kpi_* gauges (SPEC §4, §6): every target evaluated from the sums of
+  // this instance's partitions at event time (the watermark, never moving
+  // back).
+  void PublishTargets(absl::Time watermark, MetricsSnapshot* snapshot) {
+    target_clock_ = std::max(target_clock_, watermark);
+    std::vector<TargetSums> sums(target_specs_.size());
+    for (auto& [tp, slot] : partitions_) {
+      slot.targets->AddTo(target_clock_, &sums);
+    }
+    FamilySnapshot target = Gauge("kpi_target_value",
+                                  "The target's value (config).", {"target"});
+    FamilySnapshot actual =
+        Gauge("kpi_actual_value",
+              "The KPI's current value over the target's window or period, "
+              "from this instance's exact event-time state (NaN: no data).",
+              {"target"});
+    FamilySnapshot attainment = Gauge(
+        "kpi_attainment_ratio",
+        "actual / target (target / actual for at-most KPIs); >= 1 is met.",
+        {"target"});
+    FamilySnapshot pace = Gauge(
+        "kpi_pace_ratio",
+        "Cumulative targets: actual to date / the linearly expected value to "
+        "date (NaN before the period starts; no sample for rolling "
+        "targets).",
+        {"target"});
+    FamilySnapshot projected = Gauge(
+        "kpi_projected_value",
+        "Cumulative targets: the actual projected linearly to the deadline.",
+        {"target"});
+    FamilySnapshot on_track = Gauge(
+        "kpi_on_track",
+        "1 when the KPI (a period's projection) is within tolerance of the "
+        "target, or the window has fewer than min_sessions sessions; else 0.",
+        {"target"});
+    for (size_t i = 0; i < target_specs_.size(); ++i) {
+      const TargetSpec& spec = target_specs_[i];
+      const TargetStatus s = EvaluateTarget(spec, sums[i], target_clock_);
+      target.samples.push_back({{spec.name}, s.target});
+      actual.samples.push_back({{spec.name}, s.actual});
+      attainment.samples.push_back({{spec.name}, s.attainment});
+      if (!spec.rolling()) {  // pace and projection are a period's
+        pace.samples.push_back({{spec.name}, s.pace});
+        projected.samples.push_back({{spec.name}, s.projected});
+      }
+      on_track.samples.push_back({{spec.name}, s.on_track ? 1.0 : 0.0});
+    }
+    for (FamilySnapshot* family :
+         {&target, &actual, &attainment, &pace, &projected, &on_track}) {
+      snapshot->push_back(std::move(*family));
+    }
+  }
+
   const Config config_;
   const SessionRules rules_;
+  const std::vector<TargetSpec> target_specs_;
+  absl::Time target_clock_ = absl::InfinitePast();
   KpiCounters counters_;
   BotFilter bots_;
   ChannelClassifier channels_;

@@ -95,6 +95,25 @@ bool IsCumulativeKpi(absl::string_view kpi) {
          kpi == "conversions" || kpi == "orders" || kpi == "revenue";
 }
 
+std::vector<std::string> KpiFilterLabels(absl::string_view kpi) {
+  if (kpi == "bounce_rate" || kpi == "engagement_rate" ||
+      kpi == "single_page_rate" || kpi == "sessions" ||
+      kpi == "engaged_sessions") {
+    return {"site", "channel", "device", "country"};
+  }
+  if (kpi == "conversion_rate" || kpi == "conversions") {
+    return {"site", "channel", "goal"};
+  }
+  if (kpi == "new_visitor_share" || kpi == "avg_session_duration" ||
+      kpi == "orders") {
+    return {"site", "channel"};
+  }
+  if (kpi == "pageviews_per_session") return {"site"};
+  if (kpi == "pageviews") return {"site", "channel", "device"};
+  // average_order_value, roas, revenue
+  return {"site", "channel", "currency"};
+}
+
 bool IsKnownKpi(absl::string_view kpi) {
   return IsRateKpi(kpi) || IsCumulativeKpi(kpi) ||
          kpi == "pageviews_per_session" || kpi == "avg_session_duration" ||
@@ -124,8 +143,10 @@ class Parser {
   }
 
   // Reports keys of `map` not in `known`. Returns false if `map` is not a map.
+  // `what`: how to name an unknown key, e.g. "label ... for kpi x".
   bool CheckMap(const std::string& key, const YAML::Node& map,
-                const std::set<std::string>& known) {
+                const std::set<std::string>& known,
+                const std::string& what = "") {
     if (!map.IsMap()) {
       Error(key, map, "expected a mapping");
       return false;
@@ -139,7 +160,7 @@ class Parser {
           hint = absl::StrCat(" (did you mean \"", k, "\"?)");
       }
       Error(Join(key, name), entry.first,
-            absl::StrCat("unknown key \"", name, "\"", hint,
+            absl::StrCat("unknown key \"", name, "\"", what, hint,
                          "; known: ", absl::StrJoin(known, ", ")));
     }
     return true;
@@ -700,10 +721,15 @@ class Parser {
         continue;
       }
       if (const YAML::Node f = n["filter"]; f && !f.IsNull()) {
-        if (CheckMap(
-                key + ".filter", f,
-                {"site", "channel", "device", "country", "goal", "currency"})) {
+        const std::vector<std::string> labels = KpiFilterLabels(t.kpi);
+        if (CheckMap(key + ".filter", f, {labels.begin(), labels.end()},
+                     absl::StrCat(" (not a label of kpi ", t.kpi,
+                                  "'s counters)"))) {
           for (const auto& entry : f) {
+            if (std::find(labels.begin(), labels.end(),
+                          entry.first.Scalar()) == labels.end()) {
+              continue;
+            }
             std::string value;
             const std::string label = entry.first.Scalar();
             if (String(key + ".filter." + label, entry.second, &value))

@@ -126,6 +126,9 @@ struct TargetConfig {
 bool IsRateKpi(absl::string_view kpi);        // ratios in [0, 1]
 bool IsCumulativeKpi(absl::string_view kpi);  // counts and sums over a period
 bool IsKnownKpi(absl::string_view kpi);
+// The filter labels a target on `kpi` may use: those its counters carry
+// (SPEC §4), so that the engine's value and the generated PromQL agree.
+std::vector<std::string> KpiFilterLabels(absl::string_view kpi);
 
 struct Config {
   KafkaConfig kafka;

@@ -288,6 +288,7 @@ targets:
   - {name: e, kpi: bounce_rate, value: 0.4, window: 1d, tolerance: 1.5}
   - {name: f, kpi: bounce_rate, value: 1.4, window: 1d}
   - {name: g, kpi: bounce_rate, value: 0.3, period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: h, kpi: conversion_rate, filter: {goal: signup, device: mobile}, value: 0.1, window: 1d}
 )");
   const std::string all = Errors(r);
   EXPECT_THAT(
@@ -304,6 +305,12 @@ targets:
   EXPECT_THAT(all, HasSubstr("targets[5].value: a rate target is in (0, 1]"));
   EXPECT_THAT(all, HasSubstr("targets[6].period: a period (cumulative, paced) "
                              "target needs a count KPI"));
+  // web_sessions_converted_total has no device label: the PromQL and the
+  // engine's value could not agree on such a filter.
+  EXPECT_THAT(all, HasSubstr("targets[7].filter.device: unknown key "
+                             "\"device\" (not a label of kpi "
+                             "conversion_rate's counters); known: channel, "
+                             "goal, site"));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // `prometheus` server scraping the engine.
 #include <signal.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -109,6 +110,19 @@ processing:
   allowed_lateness: 0s
   idle_partition_timeout: 1s
   max_future_skew: 3650d
+targets:
+  - {name: bounce_ceiling, kpi: bounce_rate, filter: {site: shop},
+     value: 0.2, window: 1d, min_sessions: 1}
+  - {name: engagement_floor, kpi: engagement_rate, filter: {site: shop},
+     value: 0.3, window: 1d, min_sessions: 1}
+  - {name: quiet_floor, kpi: engagement_rate, filter: {site: shop},
+     value: 0.3, window: 1d, min_sessions: 5}
+  - {name: email_sessions, kpi: sessions, filter: {channel: Email},
+     value: 2, window: 1h}
+  - {name: january_orders, kpi: orders, filter: {site: shop}, value: 10,
+     period: {start: 2026-01-01, end: 2026-01-10}}
+  - {name: march_orders, kpi: orders, value: 10,
+     period: {start: 2026-03-01, end: 2026-03-31}}
 funnels:
   - name: signup
     steps:
@@ -402,6 +416,51 @@ TEST_F(EngineE2E, PrometheusServerComputesBounceRate) {
   ASSERT_TRUE(single.ok());
   EXPECT_NE(single->find("\"0.25\""), std::string::npos) << *single;
   EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+// SPEC §6: the engine evaluates targets from its exact event-time state.
+// The scenario's 4 sessions close (last event + 30 min) between 10:30:10
+// and 10:32:31; the watermark ends at 11:59:50 (vz's 12:00:00 - 10 s).
+TEST_F(EngineE2E, EngineEvaluatesTargetsInEventTime) {
+  Produce(ScenarioInput());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricValue(Metrics(), "kpi_actual_value",
+                           {{"target", "bounce_ceiling"}}) == 0.5;
+      },
+      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  const std::string m = Metrics();
+  auto value = [&](const char* metric, const char* target) {
+    return MetricValue(m, metric, {{"target", target}});
+  };
+  // 2 of 4 sessions bounced; at most 0.2: attainment 0.2 / 0.5, off target.
+  EXPECT_EQ(value("kpi_target_value", "bounce_ceiling"), 0.2);
+  EXPECT_DOUBLE_EQ(value("kpi_attainment_ratio", "bounce_ceiling"), 0.4);
+  EXPECT_EQ(value("kpi_on_track", "bounce_ceiling"), 0);
+  EXPECT_EQ(value("kpi_actual_value", "engagement_floor"), 0.5);
+  EXPECT_DOUBLE_EQ(value("kpi_attainment_ratio", "engagement_floor"), 0.5 / 0.3);
+  EXPECT_EQ(value("kpi_on_track", "engagement_floor"), 1);
+  // Fewer sessions than min_sessions: the same value is not off target.
+  EXPECT_EQ(value("kpi_actual_value", "quiet_floor"), 0.5);
+  EXPECT_EQ(value("kpi_on_track", "quiet_floor"), 1);
+  // va (Email) closed at 10:30:55: out of the last hour [10:59, 11:59).
+  EXPECT_EQ(value("kpi_actual_value", "email_sessions"), 0);
+  EXPECT_EQ(value("kpi_on_track", "email_sessions"), 0);
+  // 1 order by 11:59:50 on day 1 of a 10-day period: 43190 s of 864000.
+  const double f = 43190.0 / 864000.0;
+  EXPECT_EQ(value("kpi_actual_value", "january_orders"), 1);
+  EXPECT_NEAR(value("kpi_pace_ratio", "january_orders"), 1 / (10 * f), 1e-9);
+  EXPECT_NEAR(value("kpi_projected_value", "january_orders"), 1 / f, 1e-9);
+  EXPECT_DOUBLE_EQ(value("kpi_attainment_ratio", "january_orders"), 0.1);
+  EXPECT_EQ(value("kpi_on_track", "january_orders"), 1);
+  // A period not started yet: nothing expected, on track, pace NaN.
+  EXPECT_EQ(value("kpi_actual_value", "march_orders"), 0);
+  EXPECT_EQ(value("kpi_on_track", "march_orders"), 1);
+  EXPECT_TRUE(std::isnan(value("kpi_pace_ratio", "march_orders"))) << m;
+  // Pace and projection belong to periods only.
+  EXPECT_EQ(value("kpi_pace_ratio", "bounce_ceiling"), -1);
+  EXPECT_EQ(value("kpi_projected_value", "email_sessions"), -1);
 }
 
 // SPEC §6 end to end: a real prometheus loads the rules `kpistream rules`

@@ -1,0 +1,124 @@
+// TargetTracker: one input partition's share of every KPI target's actual
+// value (SPEC §6), from its exact event-time state. The engine adds the
+// shares of its partitions (TargetSums are additive) and evaluates them with
+// EvaluateTarget.
+//
+// What counts where (deterministic from the input alone):
+//   rolling window W: a closed session counts at its close time, i.e. its
+//     last event + the inactivity timeout (the moment the watermark closes
+//     it, in event time); the actual at time `now` covers close times in
+//     [B - W, B), B = `now` rounded down to the bucket width (1 min when W
+//     is whole minutes, else 1 s): the same sessions the counters' increase
+//     over W shows, in event time instead of scrape time. Ad cost (ROAS)
+//     counts at its date_start (or time).
+//   period [start, end): a session counts when it started in the period
+//     (SPEC §3: a session's KPIs belong to its first event); "to date" means
+//     closed so far. `now` is the watermark.
+//
+// Filters are exact on the session's attributes: site, channel, device,
+// country, goal (conversions), currency (revenue, ad cost).
+//
+// Time is passed in. Not thread-safe: one owner.
+#ifndef KPISTREAM_AGGREGATE_TARGET_TRACKER_H_
+#define KPISTREAM_AGGREGATE_TARGET_TRACKER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "aggregate/kpi_target.h"
+#include "aggregate/session.h"
+
+namespace kpistream {
+
+struct TargetSpec {
+  std::string name;
+  std::string kpi;  // catalog name (config/config.h IsKnownKpi)
+  std::map<std::string, std::string> filter;
+  Direction direction = Direction::kAtLeast;
+  double value = 0;
+  double tolerance = 0;
+  absl::Duration window = absl::ZeroDuration();  // > 0: rolling
+  absl::Time period_start = absl::InfinitePast();
+  absl::Time period_end = absl::InfinitePast();
+  int64_t min_sample = 0;  // sessions, for KPIs measured per session
+  bool rolling() const { return window > absl::ZeroDuration(); }
+};
+
+// Numerator, denominator and the session sample of one target. Additive
+// across partitions.
+struct TargetSums {
+  double numerator = 0;
+  double denominator = 0;
+  int64_t sample = 0;  // sessions behind the value (min_sample)
+  TargetSums& operator+=(const TargetSums& o) {
+    numerator += o.numerator;
+    denominator += o.denominator;
+    sample += o.sample;
+    return *this;
+  }
+};
+
+// True when the KPI is a ratio numerator / denominator (rates and
+// averages), false for counts and sums.
+bool IsRatioKpi(absl::string_view kpi);
+
+// True when min_sample (sessions) guards the KPI: rates and per-session
+// averages.
+bool IsSessionSampledKpi(absl::string_view kpi);
+
+// Bucket width of a rolling window.
+absl::Duration TargetBucketWidth(absl::Duration window);
+
+// The target's status from the sums of all partitions at event time `now`.
+// A ratio with no denominator (or fewer than min_sample sessions) has actual
+// NaN, or its value, and is on track: no data is not off target.
+TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
+                            absl::Time now);
+
+class TargetTracker {
+ public:
+  // `specs` outlives the tracker. `inactivity_timeout`: the sessions' close
+  // delay after their last event.
+  TargetTracker(const std::vector<TargetSpec>* specs,
+                absl::Duration inactivity_timeout);
+
+  void OnSessionClosed(const ClosedSession& session);
+  // Ad spend, for ROAS targets.
+  void OnAdCost(absl::string_view site, absl::string_view channel,
+                absl::string_view currency, int64_t micros, absl::Time time);
+
+  // Adds this partition's sums at event time `now` to `sums` (one per spec)
+  // and forgets buckets that no window at or after `now` can reach.
+  void AddTo(absl::Time now, std::vector<TargetSums>* sums);
+
+  // Changed since the last ClearChanged() (for checkpointing).
+  bool changed() const { return changed_; }
+  void ClearChanged() { changed_ = false; }
+
+  // The state, for a checkpoint: per spec, the rolling buckets (index ->
+  // sums) and the cumulative total. Load() replaces target `i`'s state.
+  struct State {
+    std::map<int64_t, TargetSums> buckets;
+    TargetSums total;
+  };
+  const State& state(size_t i) const { return targets_[i]; }
+  void Load(size_t i, State state);
+
+  size_t buckets() const;
+
+ private:
+  void Add(size_t i, absl::Time at, const TargetSums& sums);
+
+  const std::vector<TargetSpec>* specs_;
+  absl::Duration inactivity_timeout_;
+  std::vector<State> targets_;  // rolling: buckets; period: total
+  bool changed_ = false;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_TARGET_TRACKER_H_

@@ -1,0 +1,227 @@
+#include "aggregate/target_tracker.h"
+
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1789999980);  // a whole minute
+const absl::Duration kTimeout = absl::Minutes(30);
+
+ClosedSession Session(absl::Time start, absl::Duration length, bool bounced) {
+  ClosedSession s;
+  s.site_id = "shop";
+  s.visitor_id = "v";
+  s.start = start;
+  s.end = start + length;
+  s.pageviews = bounced ? 1 : 3;
+  s.events = s.pageviews;
+  s.bounced = bounced;
+  s.engaged = !bounced;
+  s.channel = "Email";
+  s.device_category = "mobile";
+  s.country = "DE";
+  return s;
+}
+
+TargetSpec Rolling(const char* kpi, absl::Duration window, double value,
+                   Direction direction = Direction::kAtLeast) {
+  TargetSpec t;
+  t.name = kpi;
+  t.kpi = kpi;
+  t.direction = direction;
+  t.value = value;
+  t.window = window;
+  return t;
+}
+
+std::vector<TargetSums> SumsAt(TargetTracker& tracker, absl::Time now) {
+  std::vector<TargetSums> sums;
+  tracker.AddTo(now, &sums);
+  return sums;
+}
+
+TEST(TargetTrackerTest, RollingWindowCountsSessionsByCloseTime) {
+  std::vector<TargetSpec> specs = {
+      Rolling("bounce_rate", absl::Hours(1), 0.4, Direction::kAtMost)};
+  specs[0].min_sample = 2;
+  TargetTracker tracker(&specs, kTimeout);
+  // Closes at t0 + 30m (bounced) and t0 + 31m (engaged).
+  tracker.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
+  tracker.OnSessionClosed(Session(kT0, absl::Minutes(1), false));
+
+  // At t0 + 30m59s the window [t0 - 30m, t0 + 30m) holds neither: the
+  // first closes at t0 + 30m, the end of the window is exclusive.
+  EXPECT_EQ(SumsAt(tracker, kT0 + absl::Minutes(30))[0].denominator, 0);
+  std::vector<TargetSums> sums = SumsAt(tracker, kT0 + absl::Seconds(1859));
+  EXPECT_EQ(sums[0].denominator, 0);
+  sums = SumsAt(tracker, kT0 + absl::Minutes(31));
+  EXPECT_EQ(sums[0].denominator, 1);
+  EXPECT_EQ(sums[0].numerator, 1);
+  sums = SumsAt(tracker, kT0 + absl::Minutes(32));
+  EXPECT_EQ(sums[0].denominator, 2);
+  EXPECT_EQ(sums[0].numerator, 1);
+  EXPECT_EQ(sums[0].sample, 2);
+  TargetStatus s = EvaluateTarget(specs[0], sums[0], kT0);
+  EXPECT_DOUBLE_EQ(s.actual, 0.5);
+  EXPECT_FALSE(s.on_track);  // 0.5 > 0.4, with the minimum sample
+  EXPECT_DOUBLE_EQ(s.attainment, 0.8);
+
+  // The bounced one leaves the window 1 h after it closed, the other 1 min
+  // later; then nothing is kept.
+  sums = SumsAt(tracker, kT0 + absl::Minutes(91));
+  EXPECT_EQ(sums[0].denominator, 1);
+  EXPECT_EQ(sums[0].numerator, 0);
+  sums = SumsAt(tracker, kT0 + absl::Minutes(92));
+  EXPECT_EQ(sums[0].denominator, 0);
+  EXPECT_EQ(tracker.buckets(), 0u);
+}
+
+TEST(TargetTrackerTest, MinimumSampleKeepsQuietWindowsOnTrack) {
+  std::vector<TargetSpec> specs = {
+      Rolling("bounce_rate", absl::Hours(1), 0.4, Direction::kAtMost)};
+  specs[0].min_sample = 3;
+  TargetTracker tracker(&specs, kTimeout);
+  tracker.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
+  tracker.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
+  const absl::Time now = kT0 + absl::Minutes(40);
+  TargetStatus s = EvaluateTarget(specs[0], SumsAt(tracker, now)[0], now);
+  EXPECT_DOUBLE_EQ(s.actual, 1.0);
+  EXPECT_TRUE(s.on_track);  // 2 sessions < 3
+  tracker.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
+  s = EvaluateTarget(specs[0], SumsAt(tracker, now)[0], now);
+  EXPECT_FALSE(s.on_track);
+}
+
+TEST(TargetTrackerTest, NoDataIsNaNAndOnTrack) {
+  std::vector<TargetSpec> specs = {Rolling("engagement_rate", absl::Hours(1),
+                                           0.6)};
+  TargetTracker tracker(&specs, kTimeout);
+  const TargetStatus s =
+      EvaluateTarget(specs[0], SumsAt(tracker, kT0)[0], kT0);
+  EXPECT_TRUE(std::isnan(s.actual));
+  EXPECT_TRUE(std::isnan(s.attainment));
+  EXPECT_TRUE(s.on_track);
+  EXPECT_DOUBLE_EQ(s.target, 0.6);
+}
+
+TEST(TargetTrackerTest, FiltersAreExactOnSessionAttributes) {
+  std::vector<TargetSpec> specs = {
+      Rolling("sessions", absl::Hours(1), 10),
+      Rolling("sessions", absl::Hours(1), 10),
+      Rolling("sessions", absl::Hours(1), 10),
+      Rolling("conversion_rate", absl::Hours(1), 0.1),
+      Rolling("revenue", absl::Hours(1), 10),
+      Rolling("average_order_value", absl::Hours(1), 10)};
+  specs[0].filter = {{"site", "shop"}, {"channel", "Email"}};
+  specs[1].filter = {{"device", "desktop"}};
+  specs[2].filter = {{"country", "DE"}, {"device", "mobile"}};
+  specs[3].filter = {{"goal", "signup"}};
+  specs[4].filter = {{"currency", "EUR"}};
+  specs[5].filter = {{"currency", "EUR"}};
+  TargetTracker tracker(&specs, kTimeout);
+  ClosedSession a = Session(kT0, absl::Minutes(2), false);
+  a.conversions = {{"purchase", 1}, {"signup", 2}};
+  a.revenue = {{"EUR", 25'500'000}, {"USD", 7'000'000}};
+  a.orders = 2;
+  ClosedSession b = Session(kT0, absl::Minutes(2), false);
+  b.site_id = "blog";
+  b.conversions = {{"purchase", 1}};
+  tracker.OnSessionClosed(a);
+  tracker.OnSessionClosed(b);
+  const std::vector<TargetSums> sums =
+      SumsAt(tracker, kT0 + absl::Minutes(40));
+  EXPECT_EQ(sums[0].numerator, 1);  // b is another site
+  EXPECT_EQ(sums[1].numerator, 0);  // both mobile
+  EXPECT_EQ(sums[2].numerator, 2);
+  EXPECT_EQ(sums[3].numerator, 1);  // a converted to signup, b did not
+  EXPECT_EQ(sums[3].denominator, 2);
+  EXPECT_DOUBLE_EQ(sums[4].numerator, 25.5);  // EUR only
+  EXPECT_DOUBLE_EQ(sums[5].numerator, 25.5);
+  EXPECT_DOUBLE_EQ(sums[5].denominator, 2);
+  EXPECT_DOUBLE_EQ(
+      EvaluateTarget(specs[5], sums[5], kT0 + absl::Minutes(40)).actual,
+      12.75);
+}
+
+TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(24), 3)};
+  specs[0].filter = {{"site", "shop"}, {"currency", "EUR"}};
+  TargetTracker tracker(&specs, kTimeout);
+  ClosedSession a = Session(kT0, absl::Minutes(2), false);
+  a.revenue = {{"EUR", 50'000'000}};
+  a.orders = 1;
+  tracker.OnSessionClosed(a);
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 20'000'000, kT0);
+  tracker.OnAdCost("shop", "Paid Search", "USD", 99'000'000, kT0);  // other
+  tracker.OnAdCost("blog", "Paid Search", "EUR", 99'000'000, kT0);  // other
+  const absl::Time now = kT0 + absl::Hours(1);
+  const TargetSums sums = SumsAt(tracker, now)[0];
+  EXPECT_DOUBLE_EQ(sums.numerator, 50);
+  EXPECT_DOUBLE_EQ(sums.denominator, 20);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums, now).actual, 2.5);
+  EXPECT_FALSE(EvaluateTarget(specs[0], sums, now).on_track);
+}
+
+TEST(TargetTrackerTest, PeriodCountsSessionsStartedInIt) {
+  TargetSpec t;
+  t.name = "q4_orders";
+  t.kpi = "orders";
+  t.value = 100;
+  t.period_start = kT0;
+  t.period_end = kT0 + absl::Hours(100);
+  std::vector<TargetSpec> specs = {t};
+  TargetTracker tracker(&specs, kTimeout);
+  ClosedSession before = Session(kT0 - absl::Seconds(1), absl::Hours(1), false);
+  before.orders = 7;  // started before the period: not counted
+  ClosedSession in = Session(kT0, absl::Minutes(5), false);
+  in.orders = 10;
+  ClosedSession after = Session(t.period_end, absl::Minutes(5), false);
+  after.orders = 50;  // the end is exclusive
+  for (const ClosedSession& s : {before, in, after}) tracker.OnSessionClosed(s);
+  // 10 orders at 20 % of the period: pace 10 / 20 = 0.5, projected 50.
+  const absl::Time now = kT0 + absl::Hours(20);
+  const TargetStatus s = EvaluateTarget(specs[0], SumsAt(tracker, now)[0], now);
+  EXPECT_DOUBLE_EQ(s.actual, 10);
+  EXPECT_DOUBLE_EQ(s.pace, 0.5);
+  EXPECT_DOUBLE_EQ(s.projected, 50);
+  EXPECT_FALSE(s.on_track);
+  EXPECT_DOUBLE_EQ(s.attainment, 0.1);
+}
+
+TEST(TargetTrackerTest, SumsOfPartitionsAddUp) {
+  std::vector<TargetSpec> specs = {Rolling("bounce_rate", absl::Hours(1), 0.4,
+                                           Direction::kAtMost)};
+  TargetTracker p0(&specs, kTimeout), p1(&specs, kTimeout);
+  p0.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
+  p1.OnSessionClosed(Session(kT0, absl::Minutes(1), false));
+  p1.OnSessionClosed(Session(kT0, absl::Minutes(1), false));
+  std::vector<TargetSums> sums;
+  const absl::Time now = kT0 + absl::Minutes(45);
+  p0.AddTo(now, &sums);
+  p1.AddTo(now, &sums);
+  EXPECT_EQ(sums[0].numerator, 1);
+  EXPECT_EQ(sums[0].denominator, 3);
+  EXPECT_TRUE(p0.changed());
+}
+
+TEST(TargetTrackerTest, StateRoundTripsThroughLoad) {
+  std::vector<TargetSpec> specs = {Rolling("sessions", absl::Hours(1), 5)};
+  TargetTracker a(&specs, kTimeout), b(&specs, kTimeout);
+  a.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
+  b.Load(0, a.state(0));
+  const absl::Time now = kT0 + absl::Minutes(45);
+  EXPECT_EQ(SumsAt(b, now)[0].numerator, 1);
+}
+
+TEST(TargetTrackerTest, BucketWidth) {
+  EXPECT_EQ(TargetBucketWidth(absl::Hours(24)), absl::Minutes(1));
+  EXPECT_EQ(TargetBucketWidth(absl::Minutes(5)), absl::Minutes(1));
+  EXPECT_EQ(TargetBucketWidth(absl::Seconds(90)), absl::Seconds(1));
+}
+
+}  // namespace
+}  // namespace kpistream
