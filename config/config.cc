@@ -775,6 +775,13 @@ class Parser {
                 "2 %");
         }
       }
+      if (IsRateKpi(t.kpi) && t.direction == TargetDirection::kAtMost &&
+          t.value > 0 && t.value * (1 + t.tolerance) >= 1) {
+        Error(key + (n["tolerance"] ? ".tolerance" : ".value"),
+              n["tolerance"] ? n["tolerance"] : n["value"],
+              "value x (1 + tolerance) reaches 1: a rate never exceeds it, so "
+              "this at_most target could never be off target");
+      }
       if (n["window"]) Duration(key + ".window", n["window"], false, &t.window);
       if (const YAML::Node p = n["period"]) {
         if (CheckMap(key + ".period", p, {"start", "end"})) {

@@ -289,6 +289,7 @@ targets:
   - {name: f, kpi: bounce_rate, value: 1.4, window: 1d}
   - {name: g, kpi: bounce_rate, value: 0.3, period: {start: 2026-10-01, end: 2026-12-31}}
   - {name: h, kpi: conversion_rate, filter: {goal: signup, device: mobile}, value: 0.1, window: 1d}
+  - {name: i, kpi: bounce_rate, value: 0.9, tolerance: 0.2, window: 1d}
 )");
   const std::string all = Errors(r);
   EXPECT_THAT(
@@ -311,6 +312,8 @@ targets:
                              "\"device\" (not a label of kpi "
                              "conversion_rate's counters); known: channel, "
                              "goal, site"));
+  EXPECT_THAT(all, HasSubstr("targets[8].tolerance: value x (1 + tolerance) "
+                             "reaches 1"));
 }
 
 }  // namespace

@@ -105,8 +105,8 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   // The example's rolling conversion-rate target: off target plus the two
-  // multiwindow alerts (its cumulative target has none yet).
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
+  // multiwindow alerts; its cumulative target: behind pace, projected miss.
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 5 rules found"))
       << check.out;
   CommandResult test = RunCommand(
       {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
@@ -116,9 +116,64 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   CommandResult test_text =
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"});
   const int alert_count = Count(rule_text.out, "- alert: ");
-  EXPECT_EQ(alert_count, 3);
-  EXPECT_EQ(Count(test_text.out, "alertname: "), 2 * alert_count);
-  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), alert_count);
+  EXPECT_EQ(alert_count, 5);
+  // 3 rolling alerts x 2 cases, 2 period alerts x 3 cases.
+  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 2 + 2 * 3);
+  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 3);
+}
+
+// Every kind of target: rates both ways, a count and ratios over rolling
+// windows, periods both ways with tolerances. promtool runs the generated
+// tests; each generated alert is driven to firing and to not firing.
+TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
+  TempDir dir;
+  const std::string config = dir.Write("targets.yaml", R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: bounce, kpi: bounce_rate, filter: {site: shop, device: mobile},
+     value: 0.4, tolerance: 0.1, window: 1h, for: 5m, severity: page}
+  - {name: engaged, kpi: engagement_rate, value: 0.6, window: 1d}
+  - {name: signups, kpi: conversion_rate, filter: {goal: signup, channel: Email},
+     value: 0.05, window: 6h, min_sessions: 20}
+  - {name: traffic, kpi: sessions, filter: {site: shop}, value: 1000,
+     window: 1h, for: 10m, severity: info}
+  - {name: aov, kpi: average_order_value, filter: {currency: EUR}, value: 40,
+     window: 1d}
+  - {name: roas, kpi: roas, filter: {site: shop, currency: EUR}, value: 3,
+     window: 1d}
+  - {name: duration, kpi: avg_session_duration, value: 60, window: 1d}
+  - {name: q4_revenue, kpi: revenue, filter: {currency: EUR},
+     value: 250000, tolerance: 0.05,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: q4_signups, kpi: conversions, filter: {goal: signup},
+     value: 400, tolerance: 0.6, for: 1h,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: pageview_budget, kpi: pageviews, direction: at_most,
+     value: 1000000, tolerance: 0.1,
+     period: {start: 2026-11-01, end: 2026-11-30}}
+)");
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  CommandResult test = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  const std::string rule_text = RunCommand({"cat", alerts}).out;
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  // 3 rate targets x 3 alerts, 4 other rolling x 1, 3 periods x 2.
+  const int alert_count = Count(rule_text, "- alert: ");
+  EXPECT_EQ(alert_count, 19);
+  EXPECT_EQ(Count(rule_text, "alert: KpiBehindPace"), 3);
+  EXPECT_EQ(Count(rule_text, "alert: KpiProjectedMiss"), 3);
+  // Rolling alerts: firing and not; period alerts: three cases each.
+  EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 3 * 6);
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 13 + 3 * 3);
+  EXPECT_EQ(Count(test_text, "catching up"), 2);
+  EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
 }
 
 TEST(RulesTest, BadConfigExitsTwo) {
