@@ -22,10 +22,19 @@ int RunRulesCommand(const std::string& config_path,
     return 1;
   }
   std::printf(
-      "wrote %s/kpistream-recording.rules.yml (%zu recording rules), "
-      "kpistream-alerts.rules.yml and kpistream-alerts.test.yml (promtool test "
-      "rules)\n",
-      out_dir.c_str(), RatioRecordingRules().size());
+      "wrote into %s:\n"
+      "  kpistream-recording.rules.yml  %zu recording rules (ratio KPIs by "
+      "site, 5m/1h/1d)\n"
+      "  kpistream-alerts.rules.yml     alerts of %zu target(s)\n"
+      "  kpistream-alerts.test.yml      their tests: promtool test rules "
+      "kpistream-alerts.test.yml\n"
+      "  kpistream-dashboard.json       Grafana dashboard (import, or "
+      "provision from a file)\n"
+      "  kpistream-prometheusrule.yaml  the rules as a prometheus-operator "
+      "PrometheusRule\n"
+      "  alertmanager.example.yml       example routing by severity\n",
+      out_dir.c_str(), RatioRecordingRules().size(),
+      loaded.config.targets.size());
   return 0;
 }
 

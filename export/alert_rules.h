@@ -20,6 +20,11 @@
 
 namespace kpistream {
 
+// PromQL for a target's current value, for all instances: a rolling
+// target's KPI over its window from the counters; a period target's actual
+// to date, the sum of the instances' kpi_actual_value.
+std::string TargetValueExpr(const TargetConfig& target);
+
 // Prometheus rule file with the alerts of every rolling target in `config`.
 std::string AlertRulesYaml(const Config& config);
 

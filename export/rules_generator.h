@@ -27,8 +27,17 @@ std::vector<RecordingRule> RatioRecordingRules();
 // The rule file (Prometheus YAML) holding RatioRecordingRules().
 std::string RecordingRulesYaml();
 
-// Writes the rule files for `config` into `dir` (created if missing):
-// kpistream-recording.rules.yml. The error names the file at fault.
+// An example Alertmanager config routing the target alerts by severity.
+std::string AlertmanagerExampleYaml();
+
+// The recording and alerting rules as one prometheus-operator
+// PrometheusRule manifest.
+std::string PrometheusRuleYaml(const Config& config);
+
+// Writes into `dir` (created if missing): kpistream-recording.rules.yml,
+// kpistream-alerts.rules.yml, kpistream-alerts.test.yml (promtool test
+// rules), kpistream-dashboard.json (Grafana), kpistream-prometheusrule.yaml
+// and alertmanager.example.yml. The error names the file at fault.
 absl::Status WriteRules(const Config& config, const std::string& dir);
 
 }  // namespace kpistream

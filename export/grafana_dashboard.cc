@@ -1,0 +1,466 @@
+#include "export/grafana_dashboard.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "export/alert_rules.h"
+#include "nlohmann/json.hpp"
+
+namespace kpistream {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr int kGridWidth = 24;
+const char kSite[] = "site=~\"$site\"";
+
+Json Datasource() {
+  return {{"type", "prometheus"}, {"uid", "${datasource}"}};
+}
+
+struct Query {
+  std::string expr;
+  std::string legend;  // legendFormat; "" = automatic
+};
+
+// Lays panels out left to right, wrapping at the grid's width, and numbers
+// them.
+class Layout {
+ public:
+  explicit Layout(Json* panels) : panels_(panels) {}
+
+  void Row(const std::string& title) {
+    NewLine();
+    Json row = {{"id", next_id_++},
+                {"type", "row"},
+                {"title", title},
+                {"collapsed", false},
+                {"gridPos", {{"h", 1}, {"w", kGridWidth}, {"x", 0}, {"y", y_}}},
+                {"panels", Json::array()}};
+    panels_->push_back(std::move(row));
+    y_ += 1;
+  }
+
+  // A panel of `type` and size w x h; `unit` for its values.
+  Json& Add(const std::string& type, const std::string& title,
+            const std::string& description, int w, int h,
+            const std::vector<Query>& queries, const std::string& unit) {
+    if (x_ + w > kGridWidth) NewLine();
+    Json targets = Json::array();
+    char ref = 'A';
+    for (const Query& q : queries) {
+      Json target = {{"datasource", Datasource()},
+                     {"refId", std::string(1, ref++)},
+                     {"expr", q.expr}};
+      if (!q.legend.empty()) target["legendFormat"] = q.legend;
+      targets.push_back(std::move(target));
+    }
+    Json panel = {
+        {"id", next_id_++},
+        {"type", type},
+        {"title", title},
+        {"description", description},
+        {"datasource", Datasource()},
+        {"gridPos", {{"h", h}, {"w", w}, {"x", x_}, {"y", y_}}},
+        {"targets", std::move(targets)},
+        {"fieldConfig",
+         {{"defaults",
+           {{"unit", unit},
+            {"thresholds",
+             {{"mode", "absolute"},
+              {"steps", Json::array({{{"color", "green"}, {"value", nullptr}}})}}}}},
+          {"overrides", Json::array()}}},
+        {"options", Json::object()}};
+    if (type == "timeseries") {
+      panel["options"] = {{"legend", {{"displayMode", "list"},
+                                      {"placement", "bottom"},
+                                      {"showLegend", true}}},
+                          {"tooltip", {{"mode", "multi"}, {"sort", "desc"}}}};
+    } else if (type == "stat") {
+      panel["options"] = {
+          {"reduceOptions",
+           {{"calcs", Json::array({"lastNotNull"})}, {"fields", ""}, {"values", false}}},
+          {"colorMode", "background"},
+          {"graphMode", "area"},
+          {"textMode", "auto"},
+          {"orientation", "auto"},
+          {"justifyMode", "auto"}};
+    } else if (type == "bargauge") {
+      panel["options"] = {
+          {"reduceOptions",
+           {{"calcs", Json::array({"lastNotNull"})}, {"fields", ""}, {"values", false}}},
+          {"orientation", "horizontal"},
+          {"displayMode", "gradient"},
+          {"showUnfilled", true}};
+    }
+    panels_->push_back(std::move(panel));
+    x_ += w;
+    row_height_ = std::max(row_height_, h);
+    return panels_->back();
+  }
+
+ private:
+  void NewLine() {
+    y_ += row_height_;
+    x_ = 0;
+    row_height_ = 0;
+  }
+
+  Json* panels_;
+  int next_id_ = 1;
+  int x_ = 0;
+  int y_ = 0;
+  int row_height_ = 0;
+};
+
+std::string Num(double v) { return absl::StrFormat("%.10g", v); }
+
+// Red / yellow / green steps around a target: off target beyond the
+// tolerance is red, within it yellow, at or past the target green.
+Json TargetThresholds(const TargetConfig& t) {
+  const bool at_least = t.direction == TargetDirection::kAtLeast;
+  if (at_least) {
+    return Json::array({{{"color", "red"}, {"value", nullptr}},
+                        {{"color", "yellow"}, {"value", t.value * (1 - t.tolerance)}},
+                        {{"color", "green"}, {"value", t.value}}});
+  }
+  return Json::array({{{"color", "green"}, {"value", nullptr}},
+                      {{"color", "yellow"}, {"value", t.value}},
+                      {{"color", "red"}, {"value", t.value * (1 + t.tolerance)}}});
+}
+
+std::string KpiUnit(const std::string& kpi) {
+  if (IsRateKpi(kpi)) return "percentunit";
+  if (kpi == "avg_session_duration") return "s";
+  if (kpi == "roas") return "x";
+  return "short";
+}
+
+std::string Selector(const std::string& target) {
+  return absl::StrCat("{target=\"", target, "\"}");
+}
+
+void TargetPanels(const Config& config, Layout* layout) {
+  layout->Row("Targets");
+  for (const TargetConfig& t : config.targets) {
+    const bool at_least = t.direction == TargetDirection::kAtLeast;
+    std::string when = t.cumulative() ? "to date in its period"
+                                      : absl::StrCat("over its rolling window");
+    Json& panel = layout->Add(
+        "stat", t.name,
+        absl::StrCat(t.objective.empty() ? "" : t.objective + ". ", t.kpi,
+                     " ", when, "; target ", at_least ? "at least " : "at most ",
+                     Num(t.value), " (tolerance ", Num(t.tolerance * 100),
+                     " %). Green: met; yellow: within tolerance; red: off "
+                     "target."),
+        6, 5, {{TargetValueExpr(t), t.kpi}}, KpiUnit(t.kpi));
+    panel["fieldConfig"]["defaults"]["thresholds"]["steps"] = TargetThresholds(t);
+    if (t.cumulative()) panel["options"]["colorMode"] = "value";
+  }
+  if (config.targets.empty()) return;
+  layout->Add("timeseries", "Attainment",
+              "actual / target (target / actual for at-most KPIs) per target, "
+              "from each instance's exact event-time evaluation; 1 = target "
+              "met.",
+              12, 8,
+              {{"max by (target) (kpi_attainment_ratio)", "{{target}}"}},
+              "percentunit");
+  layout->Add("stat", "On track",
+              "1 when a target is within its tolerance (a period target: its "
+              "projection), or its window has too few sessions to judge.",
+              12, 8, {{"min by (target) (kpi_on_track)", "{{target}}"}},
+              "bool_yes_no")["fieldConfig"]["defaults"]["thresholds"]["steps"] =
+      Json::array({{{"color", "red"}, {"value", nullptr}},
+                   {{"color", "green"}, {"value", 1}}});
+  bool periods = false;
+  for (const TargetConfig& t : config.targets) periods |= t.cumulative();
+  if (!periods) return;
+  layout->Add("timeseries", "Pace of period targets",
+              "Actual to date / the linearly expected value to date, summed "
+              "over instances; below 1 is behind pace (at-least targets).",
+              12, 8, {{"sum by (target) (kpi_pace_ratio)", "{{target}}"}},
+              "percentunit");
+  layout->Add("timeseries", "Projected at the deadline",
+              "Actual to date projected linearly to the end of the period, "
+              "summed over instances, against the target.",
+              12, 8,
+              {{"sum by (target) (kpi_projected_value)", "projected {{target}}"},
+               {"max by (target) (kpi_target_value) and on(target) "
+                "kpi_pace_ratio",
+                "target {{target}}"}},
+              "short");
+}
+
+void TrafficPanels(Layout* layout) {
+  layout->Row("Traffic and engagement");
+  layout->Add("timeseries", "Sessions started / min",
+              "Sessions opened per minute, by site.", 8, 8,
+              {{absl::StrCat("sum by (site) (rate(web_sessions_started_total{",
+                             kSite, "}[5m])) * 60"),
+                "{{site}}"}},
+              "short");
+  layout->Add("timeseries", "Page views / min", "Page views per minute.", 8, 8,
+              {{absl::StrCat("sum by (site) (rate(web_pageviews_total{", kSite,
+                             "}[5m])) * 60"),
+                "{{site}}"}},
+              "short");
+  layout->Add("timeseries", "Engagement and bounce rate (1h)",
+              "GA4: engaged = 10 s or 2 page views or a conversion; bounce = "
+              "not engaged. Single page = the UA / Plausible bounce.",
+              8, 8,
+              {{absl::StrCat("site:web_engagement_rate:ratio_rate1h{", kSite, "}"),
+                "engaged {{site}}"},
+               {absl::StrCat("site:web_bounce_rate:ratio_rate1h{", kSite, "}"),
+                "bounced {{site}}"},
+               {absl::StrCat("site:web_single_page_rate:ratio_rate1h{", kSite, "}"),
+                "single page {{site}}"}},
+              "percentunit");
+  layout->Add("stat", "Average session duration (1h)",
+              "Last event - first event of closed sessions.", 6, 5,
+              {{absl::StrCat("site:web_session_duration_seconds_avg:ratio_rate1h{",
+                             kSite, "}"),
+                "{{site}}"}},
+              "s");
+  layout->Add("stat", "Pages per session (1h)",
+              "Page views / closed sessions.", 6, 5,
+              {{absl::StrCat("site:web_pageviews_per_session:ratio_rate1h{", kSite,
+                             "}"),
+                "{{site}}"}},
+              "short");
+  layout->Add("stat", "New visitors (1h)",
+              "Share of sessions that are a visitor's first.", 6, 5,
+              {{absl::StrCat("site:web_new_visitor_share:ratio_rate1h{", kSite, "}"),
+                "{{site}}"}},
+              "percentunit");
+  layout->Add("timeseries", "Session duration p50 / p90 (1h)",
+              "From the duration histogram's buckets.", 6, 5,
+              {{absl::StrCat("histogram_quantile(0.5, sum by (le) "
+                             "(rate(web_session_duration_seconds_bucket{",
+                             kSite, "}[1h])))"),
+                "p50"},
+               {absl::StrCat("histogram_quantile(0.9, sum by (le) "
+                             "(rate(web_session_duration_seconds_bucket{",
+                             kSite, "}[1h])))"),
+                "p90"}},
+              "s");
+}
+
+void ConversionPanels(Layout* layout) {
+  layout->Row("Conversions and revenue");
+  layout->Add("timeseries", "Conversion rate per goal (1h)",
+              "Closed sessions with at least one conversion of the goal / "
+              "closed sessions; (any) = any goal.",
+              8, 8,
+              {{absl::StrCat("site_goal:web_conversion_rate:ratio_rate1h{", kSite,
+                             "}"),
+                "{{goal}} {{site}}"}},
+              "percentunit");
+  layout->Add("timeseries", "Conversions / h", "Conversion events per hour "
+              "(an order counted once).", 8, 8,
+              {{absl::StrCat("sum by (goal) (rate(web_conversions_total{", kSite,
+                             "}[1h])) * 3600"),
+                "{{goal}}"}},
+              "short");
+  layout->Add("stat", "Revenue (24h)", "Sum of conversion values, per currency.",
+              8, 8,
+              {{absl::StrCat("sum by (currency) (increase(web_revenue_total{",
+                             kSite, "}[1d]))"),
+                "{{currency}}"}},
+              "short");
+  layout->Add("timeseries", "Average order value (1d)",
+              "Revenue / distinct orders, per currency.", 12, 8,
+              {{absl::StrCat("site_currency:web_average_order_value:ratio_rate1d{",
+                             kSite, "}"),
+                "{{currency}} {{site}}"}},
+              "short");
+  layout->Add("timeseries", "ROAS (1d)",
+              "Revenue / ad cost per channel, where both are known.", 12, 8,
+              {{absl::StrCat("site_channel_currency:web_roas:ratio_rate1d{", kSite,
+                             "}"),
+                "{{channel}} {{currency}}"}},
+              "x");
+}
+
+void ChannelPanels(Layout* layout) {
+  layout->Row("Channels");
+  layout->Add("bargauge", "Sessions by channel (24h)",
+              "GA4 default channel grouping of the session's first event.", 8,
+              9,
+              {{absl::StrCat("sort_desc(sum by (channel) "
+                             "(increase(web_sessions_started_total{",
+                             kSite, "}[1d])))"),
+                "{{channel}}"}},
+              "short");
+  layout->Add("bargauge", "Bounce rate by channel (24h)",
+              "Bounced / closed sessions per channel.", 8, 9,
+              {{absl::StrCat("sum by (channel) (increase(web_sessions_bounced_total{",
+                             kSite,
+                             "}[1d])) / sum by (channel) "
+                             "(increase(web_sessions_closed_total{",
+                             kSite, "}[1d]))"),
+                "{{channel}}"}},
+              "percentunit");
+  layout->Add("bargauge", "Top campaigns by sessions (24h)",
+              "Campaigns beyond the label limit are counted as (other).", 8, 9,
+              {{absl::StrCat("topk(10, sum by (campaign) "
+                             "(increase(web_campaign_sessions_total{",
+                             kSite, "}[1d])))"),
+                "{{campaign}}"}},
+              "short");
+}
+
+void FunnelPanels(const Config& config, Layout* layout) {
+  if (config.funnels.empty()) return;
+  layout->Row("Funnels");
+  for (const FunnelConfig& f : config.funnels) {
+    std::vector<Query> steps;
+    for (const FunnelStepConfig& step : f.steps) {
+      steps.push_back(
+          {absl::StrCat("sum(increase(web_funnel_step_sessions_total{", kSite,
+                        ",funnel=\"", f.name, "\",step=\"", step.name,
+                        "\"}[1d]))"),
+           step.name});
+    }
+    layout->Add("bargauge", absl::StrCat("Funnel ", f.name, " (24h)"),
+                "Sessions that reached each step in order, within one "
+                "session; the bars shrink step by step.",
+                12, 2 + 2 * static_cast<int>(f.steps.size()), steps, "short");
+  }
+}
+
+void RealtimePanels(Layout* layout) {
+  layout->Row("Realtime");
+  layout->Add("stat", "Active visitors (5 min)",
+              "Distinct visitors with an event in the last 5 minutes "
+              "(processing time).",
+              8, 5,
+              {{absl::StrCat("sum(web_active_visitors{", kSite,
+                             ",window=\"5m\"})"),
+                ""}},
+              "short");
+  layout->Add("stat", "Active visitors (30 min)",
+              "Distinct visitors with an event in the last 30 minutes.", 8, 5,
+              {{absl::StrCat("sum(web_active_visitors{", kSite,
+                             ",window=\"30m\"})"),
+                ""}},
+              "short");
+  layout->Add("stat", "Open sessions", "Sessions not closed yet.", 8, 5,
+              {{absl::StrCat("sum(web_open_sessions{", kSite, "})"), ""}},
+              "short");
+}
+
+void EnginePanels(Layout* layout) {
+  layout->Row("Engine health");
+  layout->Add("timeseries", "Input / s",
+              "consumed = accepted + invalid + late + duplicate + bot, always.",
+              8, 8,
+              {{"sum(rate(kpistream_events_consumed_total[5m]))", "consumed"},
+               {"sum(rate(web_events_total[5m]))", "accepted"},
+               {"sum(rate(kpistream_events_invalid_total[5m]))", "invalid"},
+               {"sum(rate(kpistream_events_late_total[5m]))", "late"},
+               {"sum(rate(kpistream_events_duplicate_total[5m]))", "duplicate"},
+               {"sum(rate(kpistream_bot_events_total[5m]))", "bot"}},
+              "short");
+  layout->Add("timeseries", "Invalid events by reason / s",
+              "Each is in the dead-letter topic with its reason header.", 8, 8,
+              {{"sum by (reason) (rate(kpistream_events_invalid_total[5m]))",
+                "{{reason}}"}},
+              "short");
+  layout->Add("timeseries", "Watermark lag",
+              "Processing time - event-time watermark, per instance.", 8, 8,
+              {{"max by (instance) (kpistream_watermark_lag_seconds)",
+                "{{instance}}"}},
+              "s");
+  layout->Add("timeseries", "Consumer lag",
+              "Messages behind the end of each input partition.", 8, 8,
+              {{"sum by (topic, partition) (kpistream_consumer_lag_messages)",
+                "{{topic}}[{{partition}}]"}},
+              "short");
+  layout->Add("timeseries", "State",
+              "Open sessions and approximate state bytes per instance.", 8, 8,
+              {{"sum by (instance) (kpistream_state_sessions)",
+                "sessions {{instance}}"},
+               {"sum by (instance) (kpistream_state_bytes)",
+                "bytes {{instance}}"}},
+              "short");
+  layout->Add("timeseries", "Label overflow / s",
+              "Values beyond a label's limit, counted as (other).", 8, 8,
+              {{"sum by (label) (rate(kpistream_label_overflow_total[5m]))",
+                "{{label}}"}},
+              "short");
+  layout->Add("stat", "Instances up", "Scraped kpistream instances that are up.",
+              8, 5, {{"sum(up{job=\"kpistream\"})", ""}}, "short");
+  layout->Add("stat", "Partitions assigned", "Input partitions owned, in all.",
+              8, 5, {{"sum(kpistream_assigned_partitions)", ""}}, "short");
+  layout->Add("stat", "Events buffered", "Events waiting in reorder buffers.",
+              8, 5, {{"sum(kpistream_reorder_buffer_events)", ""}}, "short");
+}
+
+}  // namespace
+
+std::string GrafanaDashboardJson(const Config& config) {
+  Json panels = Json::array();
+  Layout layout(&panels);
+  TargetPanels(config, &layout);
+  TrafficPanels(&layout);
+  ConversionPanels(&layout);
+  ChannelPanels(&layout);
+  FunnelPanels(config, &layout);
+  RealtimePanels(&layout);
+  EnginePanels(&layout);
+  Json dashboard = {
+      {"uid", "kpistream"},
+      {"title", "kpistream: web KPIs and targets"},
+      {"description",
+       "Generated by `kpistream rules` from the config. Do not edit: "
+       "regenerate."},
+      {"tags", Json::array({"kpistream", "web", "kpi"})},
+      {"timezone", "browser"},
+      {"editable", true},
+      {"graphTooltip", 1},
+      {"schemaVersion", 39},
+      {"version", 1},
+      {"refresh", "30s"},
+      {"time", {{"from", "now-6h"}, {"to", "now"}}},
+      {"annotations",
+       {{"list",
+         Json::array({{{"builtIn", 1},
+                       {"datasource", {{"type", "grafana"}, {"uid", "-- Grafana --"}}},
+                       {"enable", true},
+                       {"hide", true},
+                       {"iconColor", "rgba(0, 211, 255, 1)"},
+                       {"name", "Annotations & Alerts"},
+                       {"type", "dashboard"}}})}}},
+      {"templating",
+       {{"list",
+         Json::array(
+             {{{"name", "datasource"},
+               {"label", "Data source"},
+               {"type", "datasource"},
+               {"query", "prometheus"},
+               {"current", Json::object()},
+               {"hide", 0}},
+              {{"name", "site"},
+               {"label", "Site"},
+               {"type", "query"},
+               {"datasource", Datasource()},
+               {"query",
+                {{"query", "label_values(web_sessions_started_total, site)"},
+                 {"refId", "site"}}},
+               {"definition", "label_values(web_sessions_started_total, site)"},
+               {"refresh", 2},
+               {"multi", true},
+               {"includeAll", true},
+               {"allValue", ".*"},
+               {"current", Json::object()},
+               {"sort", 1},
+               {"hide", 0}}})}}},
+      {"panels", std::move(panels)}};
+  return dashboard.dump(2) + "\n";
+}
+
+}  // namespace kpistream

@@ -1,0 +1,201 @@
+#include "export/grafana_dashboard.h"
+
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "export/rules_generator.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace kpistream {
+namespace {
+
+using Json = nlohmann::json;
+
+Config ConfigWithTargetsAndFunnels() {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: web.events}]
+funnels:
+  - name: checkout
+    steps:
+      - {name: cart, page: /cart}
+      - {name: pay, page: /pay}
+      - {name: bought, goal: purchase}
+targets:
+  - {name: bounce_ceiling, kpi: bounce_rate, filter: {site: shop},
+     value: 0.4, tolerance: 0.1, window: 1d}
+  - {name: signups, kpi: conversion_rate, filter: {goal: signup},
+     value: 0.05, window: 1d}
+  - {name: q4_orders, kpi: orders, value: 5000,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+)");
+  EXPECT_TRUE(r.ok());
+  return r.config;
+}
+
+Json Dashboard(const Config& config) {
+  return Json::parse(GrafanaDashboardJson(config));
+}
+
+// Every panel, rows included.
+std::vector<Json> Panels(const Json& dashboard) {
+  return dashboard.at("panels").get<std::vector<Json>>();
+}
+
+TEST(GrafanaDashboardTest, HasTheFieldsGrafanaNeeds) {
+  const Json d = Dashboard(ConfigWithTargetsAndFunnels());
+  EXPECT_EQ(d.at("uid"), "kpistream");
+  EXPECT_FALSE(d.at("title").get<std::string>().empty());
+  EXPECT_GE(d.at("schemaVersion").get<int>(), 36);  // Grafana 9.x and later
+  EXPECT_TRUE(d.at("time").contains("from"));
+  std::set<std::string> variables;
+  for (const Json& v : d.at("templating").at("list")) {
+    variables.insert(v.at("name").get<std::string>());
+  }
+  EXPECT_EQ(variables, (std::set<std::string>{"datasource", "site"}));
+
+  const std::set<std::string> types = {"row", "stat", "timeseries",
+                                       "bargauge"};
+  std::set<int> ids;
+  for (const Json& p : Panels(d)) {
+    SCOPED_TRACE(p.dump());
+    EXPECT_TRUE(ids.insert(p.at("id").get<int>()).second) << "duplicate id";
+    EXPECT_TRUE(types.count(p.at("type").get<std::string>()));
+    EXPECT_FALSE(p.at("title").get<std::string>().empty());
+    const Json& g = p.at("gridPos");
+    EXPECT_GE(g.at("x").get<int>(), 0);
+    EXPECT_GT(g.at("w").get<int>(), 0);
+    EXPECT_GT(g.at("h").get<int>(), 0);
+    EXPECT_LE(g.at("x").get<int>() + g.at("w").get<int>(), 24);
+    if (p.at("type") == "row") continue;
+    EXPECT_EQ(p.at("datasource").at("uid"), "${datasource}");
+    ASSERT_FALSE(p.at("targets").empty());
+    std::set<std::string> refs;
+    for (const Json& t : p.at("targets")) {
+      EXPECT_TRUE(refs.insert(t.at("refId").get<std::string>()).second);
+      EXPECT_FALSE(t.at("expr").get<std::string>().empty());
+    }
+    EXPECT_TRUE(p.at("fieldConfig").at("defaults").contains("unit"));
+    EXPECT_FALSE(
+        p.at("fieldConfig").at("defaults").at("thresholds").at("steps").empty());
+  }
+}
+
+// No two panels overlap on the grid.
+TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
+  const std::vector<Json> panels = Panels(Dashboard(ConfigWithTargetsAndFunnels()));
+  for (size_t i = 0; i < panels.size(); ++i) {
+    for (size_t j = i + 1; j < panels.size(); ++j) {
+      const Json& a = panels[i].at("gridPos");
+      const Json& b = panels[j].at("gridPos");
+      const bool apart =
+          a.at("x").get<int>() + a.at("w").get<int>() <= b.at("x").get<int>() ||
+          b.at("x").get<int>() + b.at("w").get<int>() <= a.at("x").get<int>() ||
+          a.at("y").get<int>() + a.at("h").get<int>() <= b.at("y").get<int>() ||
+          b.at("y").get<int>() + b.at("h").get<int>() <= a.at("y").get<int>();
+      EXPECT_TRUE(apart) << panels[i].at("title") << " / " << panels[j].at("title");
+    }
+  }
+}
+
+// Every series a panel queries is one the engine exports (SPEC §4) or a
+// recording rule `kpistream rules` writes.
+TEST(GrafanaDashboardTest, QueriesOnlyExportedOrRecordedSeries) {
+  std::set<std::string> known = {
+      "up",
+      "web_events_total", "web_pageviews_total", "web_sessions_started_total",
+      "web_sessions_closed_total", "web_sessions_engaged_total",
+      "web_sessions_bounced_total", "web_sessions_single_page_total",
+      "web_sessions_new_visitor_total", "web_session_duration_seconds_bucket",
+      "web_conversions_total", "web_sessions_converted_total",
+      "web_orders_total", "web_revenue_total", "web_ad_cost_total",
+      "web_funnel_step_sessions_total", "web_open_sessions",
+      "web_active_visitors", "web_campaign_sessions_total",
+      "kpi_target_value", "kpi_actual_value", "kpi_attainment_ratio",
+      "kpi_pace_ratio", "kpi_projected_value", "kpi_on_track",
+      "kpistream_events_consumed_total", "kpistream_events_invalid_total",
+      "kpistream_events_late_total", "kpistream_events_duplicate_total",
+      "kpistream_bot_events_total", "kpistream_watermark_lag_seconds",
+      "kpistream_consumer_lag_messages", "kpistream_state_sessions",
+      "kpistream_state_bytes", "kpistream_label_overflow_total",
+      "kpistream_assigned_partitions", "kpistream_reorder_buffer_events"};
+  for (const RecordingRule& rule : RatioRecordingRules()) known.insert(rule.record);
+  // A series name: kpistream's prefixes, a recording rule's level:name:op,
+  // or up{...}.
+  const std::regex series(
+      R"(\b((?:web_|kpi_|kpistream_)[a-zA-Z0-9_]*|[a-z_]+:[a-zA-Z0-9_:]+|up(?=\{)))");
+  int checked = 0;
+  for (const Json& p : Panels(Dashboard(ConfigWithTargetsAndFunnels()))) {
+    if (p.at("type") == "row") continue;
+    for (const Json& t : p.at("targets")) {
+      const std::string expr = t.at("expr");
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), series);
+           it != std::sregex_iterator(); ++it) {
+        const std::string name = (*it)[1];
+        EXPECT_TRUE(known.count(name)) << name << " in " << expr;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 50);
+}
+
+TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
+  const Json d = Dashboard(ConfigWithTargetsAndFunnels());
+  std::map<std::string, Json> by_title;
+  for (const Json& p : Panels(d)) by_title[p.at("title")] = p;
+  // At most 0.4 with 10 %: green below 0.4, yellow to 0.44, red above.
+  const Json steps = by_title.at("bounce_ceiling")
+                         .at("fieldConfig").at("defaults").at("thresholds")
+                         .at("steps");
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].at("color"), "green");
+  EXPECT_DOUBLE_EQ(steps[1].at("value").get<double>(), 0.4);
+  EXPECT_EQ(steps[2].at("color"), "red");
+  EXPECT_DOUBLE_EQ(steps[2].at("value").get<double>(), 0.44);
+  // The rolling target's value is the same PromQL as its alert.
+  EXPECT_EQ(by_title.at("bounce_ceiling").at("targets")[0].at("expr"),
+            "(sum(increase(web_sessions_bounced_total{site=\"shop\"}[1d])) / "
+            "sum(increase(web_sessions_closed_total{site=\"shop\"}[1d])))");
+  // At least 5000 orders: red, then green from the target.
+  const Json& q4 = by_title.at("q4_orders");
+  EXPECT_EQ(q4.at("targets")[0].at("expr"),
+            "sum(kpi_actual_value{target=\"q4_orders\"})");
+  const Json q4_steps =
+      q4.at("fieldConfig").at("defaults").at("thresholds").at("steps");
+  EXPECT_EQ(q4_steps[0].at("color"), "red");
+  EXPECT_DOUBLE_EQ(q4_steps[2].at("value").get<double>(), 5000);
+  EXPECT_TRUE(by_title.count("Pace of period targets"));
+}
+
+TEST(GrafanaDashboardTest, FunnelStepsInOrder) {
+  const Json d = Dashboard(ConfigWithTargetsAndFunnels());
+  for (const Json& p : Panels(d)) {
+    if (p.at("title") != "Funnel checkout (24h)") continue;
+    const Json& targets = p.at("targets");
+    ASSERT_EQ(targets.size(), 3u);
+    EXPECT_EQ(targets[0].at("legendFormat"), "cart");
+    EXPECT_EQ(targets[1].at("legendFormat"), "pay");
+    EXPECT_EQ(targets[2].at("legendFormat"), "bought");
+    EXPECT_NE(targets[2].at("expr").get<std::string>().find(
+                  "funnel=\"checkout\",step=\"bought\""),
+              std::string::npos);
+    return;
+  }
+  FAIL() << "no funnel panel";
+}
+
+TEST(GrafanaDashboardTest, WithoutTargetsOrFunnelsThereAreNoSuchPanels) {
+  ConfigResult r = ParseConfig("inputs: [{topic: web.events}]\n");
+  ASSERT_TRUE(r.ok());
+  const Json d = Dashboard(r.config);
+  for (const Json& p : Panels(d)) {
+    EXPECT_NE(p.at("title"), "Attainment");
+    EXPECT_NE(p.at("title"), "Funnels");
+  }
+  EXPECT_GT(Panels(d).size(), 20u);
+}
+
+}  // namespace
+}  // namespace kpistream
