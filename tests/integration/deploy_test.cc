@@ -2,6 +2,8 @@
 // Alertmanager accept their configs, kpistream accepts its own, and every
 // manifest is valid YAML.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/integration/test_support.h"
@@ -42,8 +44,101 @@ TEST(DeployTest, EveryManifestIsYaml) {
        "    print(path, len(docs))\n",
        SourceDir() + "/deploy/compose.yaml",
        SourceDir() + "/deploy/k8s/kpistream.yaml",
+       SourceDir() + "/deploy/k8s/prometheusrule.yaml",
+       SourceDir() + "/deploy/grafana/provisioning/datasources/prometheus.yaml",
        SourceDir() +
-           "/deploy/grafana/provisioning/datasources/prometheus.yaml"});
+           "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// deploy/k8s/prometheusrule.yaml and deploy/alertmanager/alertmanager.yml
+// are what `kpistream rules` writes for the stack's config, byte for byte.
+TEST(DeployTest, GeneratedFilesAreCurrent) {
+  TempDir dir;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config",
+       SourceDir() + "/deploy/kpistream/kpistream.yaml", "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  for (const auto& [generated, committed] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"kpistream-prometheusrule.yaml", "deploy/k8s/prometheusrule.yaml"},
+           {"alertmanager.example.yml",
+            "deploy/alertmanager/alertmanager.yml"}}) {
+    CommandResult diff =
+        RunCommand({"diff", "-u", SourceDir() + "/" + committed,
+                    dir.path() + "/" + generated});
+    EXPECT_EQ(diff.exit_code, 0)
+        << committed << " is stale; regenerate: kpistream rules --config "
+        << "deploy/kpistream/kpistream.yaml --out DIR and copy DIR/"
+        << generated << "\n"
+        << diff.out;
+  }
+}
+
+// The PrometheusRule's groups load in Prometheus.
+TEST(DeployTest, PrometheusRuleGroupsPassPromtool) {
+  TempDir dir;
+  const std::string rules = dir.path() + "/from-prometheusrule.rules.yml";
+  CommandResult extract = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import sys, yaml\n"
+       "doc = yaml.safe_load(open(sys.argv[1]))\n"
+       "assert doc['kind'] == 'PrometheusRule', doc['kind']\n"
+       "assert doc['apiVersion'] == 'monitoring.coreos.com/v1'\n"
+       "yaml.safe_dump({'groups': doc['spec']['groups']}, open(sys.argv[2], "
+       "'w'))\n",
+       SourceDir() + "/deploy/k8s/prometheusrule.yaml", rules});
+  ASSERT_EQ(extract.exit_code, 0) << extract.out << extract.err;
+  CommandResult check = RunCommand({"promtool", "check", "rules", rules});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  // 27 recording rules; bounce (3 alerts), signup (3), fy_orders (2).
+  EXPECT_NE(check.out.find("SUCCESS: 35 rules found"), std::string::npos)
+      << check.out;
+}
+
+// The k8s ConfigMap carries the same KPI setup as the compose stack's
+// config (so the PrometheusRule generated from the latter fits it), and
+// kpistream accepts it.
+TEST(DeployTest, KubernetesConfigMapMatchesTheStack) {
+  TempDir dir;
+  const std::string config = dir.path() + "/configmap-kpistream.yaml";
+  CommandResult extract = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import sys, yaml\n"
+       "docs = list(yaml.safe_load_all(open(sys.argv[1])))\n"
+       "cm = [d for d in docs if d and d['kind'] == 'ConfigMap'][0]\n"
+       "text = cm['data']['kpistream.yaml']\n"
+       "open(sys.argv[3], 'w').write(text)\n"
+       "mine, stack = yaml.safe_load(text), yaml.safe_load(open(sys.argv[2]))\n"
+       "for key in ('goals', 'funnels', 'targets'):\n"
+       "    assert mine.get(key) == stack.get(key), key\n",
+       SourceDir() + "/deploy/k8s/kpistream.yaml",
+       SourceDir() + "/deploy/kpistream/kpistream.yaml", config});
+  ASSERT_EQ(extract.exit_code, 0) << extract.out << extract.err;
+  CommandResult check = RunCommand(
+      {"env", "KAFKA_PASSWORD=unused", KpistreamBinary(), "check-config",
+       config});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+// Grafana in the compose stack reads the dashboard where the rules job
+// writes it.
+TEST(DeployTest, ComposeProvisionsTheGeneratedDashboard) {
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import sys, yaml\n"
+       "compose = yaml.safe_load(open(sys.argv[1]))\n"
+       "provider = yaml.safe_load(open(sys.argv[2]))['providers'][0]\n"
+       "path = provider['options']['path']\n"
+       "grafana = compose['services']['grafana']\n"
+       "assert 'rules:' + path + ':ro' in grafana['volumes'], grafana\n"
+       "rules = compose['services']['rules']['command']\n"
+       "assert rules[rules.index('--out') + 1] == '/rules', rules\n"
+       "assert 'rules:/rules' in compose['services']['rules']['volumes']\n"
+       "prom = compose['services']['prometheus']['volumes']\n"
+       "assert 'rules:/etc/prometheus/rules:ro' in prom, prom\n",
+       SourceDir() + "/deploy/compose.yaml",
+       SourceDir() + "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
