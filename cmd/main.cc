@@ -106,8 +106,10 @@ int main(int argc, char** argv) {
 
   loadgen_cmd->add_option("--event-rate", loadgen.event_rate,
                           "events per second of event time (default: --rate, "
-                          "or 1000 with --rate 0); higher than --rate makes "
-                          "sessions close sooner");
+                          "or 1000 with --rate 0); lower than --rate makes "
+                          "event time run faster than the wall clock (e.g. "
+                          "--rate 2000 --event-rate 20: 100x), so sessions "
+                          "close sooner");
   loadgen_cmd
       ->add_option("--duplicates", loadgen.duplicates,
                    "share of events sent twice (0..1)")

@@ -182,29 +182,10 @@ metrics:
     return out;
   }
 
-  // A prometheus on a free loopback port scraping the engine every second;
-  // `rule_file` (if any) is evaluated every second.
   std::unique_ptr<Subprocess> StartPrometheus(const std::string& rule_file,
                                               int* port) {
-    *port = FreePort();
-    std::string config =
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
-    if (!rule_file.empty())
-      absl::StrAppend(&config, "rule_files:\n  - ", rule_file, "\n");
-    absl::StrAppend(
-        &config,
-        "scrape_configs:\n  - job_name: kpistream\n    static_configs:\n"
-        "      - targets: ['127.0.0.1:",
-        metrics_port_, "']\n");
-    auto prometheus = std::make_unique<Subprocess>(std::vector<std::string>{
-        "prometheus", "--config.file=" + dir_.Write("prometheus.yml", config),
-        "--storage.tsdb.path=" + dir_.path() + "/tsdb",
-        "--web.listen-address=127.0.0.1:" + std::to_string(*port)});
-    if (!WaitFor([&] { return HttpGet(*port, "/-/ready").ok(); },
-                 absl::Seconds(30))) {
-      ADD_FAILURE() << "prometheus not ready: " << prometheus->Stderr();
-    }
-    return prometheus;
+    return ::kpistream::testing::StartPrometheus(dir_, metrics_port_,
+                                                 rule_file, port);
   }
 
   TempDir dir_;

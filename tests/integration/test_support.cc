@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 
 namespace kpistream::testing {
 
@@ -284,6 +285,29 @@ BrokerProcess::BrokerProcess(const std::vector<std::string>& topics)
       }()) {
   auto line = process_.ReadLine(absl::Seconds(20));
   if (line.ok()) bootstrap_ = *line;
+}
+
+std::unique_ptr<Subprocess> StartPrometheus(const TempDir& dir, int scrape_port,
+                                            const std::string& rule_file,
+                                            int* port) {
+  *port = FreePort();
+  std::string config =
+      "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
+  if (!rule_file.empty())
+    absl::StrAppend(&config, "rule_files:\n  - ", rule_file, "\n");
+  absl::StrAppend(&config,
+                  "scrape_configs:\n  - job_name: kpistream\n    "
+                  "static_configs:\n      - targets: ['127.0.0.1:",
+                  scrape_port, "']\n");
+  auto prometheus = std::make_unique<Subprocess>(std::vector<std::string>{
+      "prometheus", "--config.file=" + dir.Write("prometheus.yml", config),
+      "--storage.tsdb.path=" + dir.path() + "/tsdb",
+      "--web.listen-address=127.0.0.1:" + std::to_string(*port)});
+  if (!WaitFor([&] { return HttpGet(*port, "/-/ready").ok(); },
+               absl::Seconds(30))) {
+    ADD_FAILURE() << "prometheus not ready: " << prometheus->Stderr();
+  }
+  return prometheus;
 }
 
 }  // namespace kpistream::testing

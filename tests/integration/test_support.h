@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,14 @@ class BrokerProcess {
   Subprocess process_;
   std::string bootstrap_;
 };
+
+// A `prometheus` server on a free loopback port (*port) scraping
+// 127.0.0.1:`scrape_port` as job "kpistream" every second and evaluating
+// `rule_file` (if not empty; a glob is allowed) every second; its config and
+// data live in `dir`. Waits until it is ready (a test failure if not).
+std::unique_ptr<Subprocess> StartPrometheus(const TempDir& dir, int scrape_port,
+                                            const std::string& rule_file,
+                                            int* port);
 
 }  // namespace kpistream::testing
 
