@@ -4,6 +4,8 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace kpistream {
 namespace {
 
@@ -158,11 +160,69 @@ void TargetTracker::Add(size_t i, absl::Time at, const TargetSums& sums) {
   const TargetSpec& spec = (*specs_)[i];
   State& state = targets_[i];
   if (spec.rolling()) {
-    state.buckets[BucketOf(at, TargetBucketWidth(spec.window))] += sums;
+    const int64_t bucket = BucketOf(at, TargetBucketWidth(spec.window));
+    state.buckets[bucket] += sums;
+    dirty_.insert({i, bucket});
   } else {
     state.total += sums;
+    dirty_.insert({i, kTotal});
   }
-  changed_ = true;
+}
+
+std::vector<TargetTracker::Change> TargetTracker::TakeChanges() {
+  std::vector<Change> changes;
+  changes.reserve(dirty_.size());
+  for (const auto& [i, bucket] : dirty_) {
+    Change c;
+    c.target = i;
+    c.bucket = bucket;
+    if (bucket == kTotal) {
+      c.sums = targets_[i].total;
+    } else if (auto it = targets_[i].buckets.find(bucket);
+               it != targets_[i].buckets.end()) {
+      c.sums = it->second;
+    } else {
+      c.erased = true;
+    }
+    changes.push_back(c);
+  }
+  dirty_.clear();
+  return changes;
+}
+
+void TargetTracker::MarkAllChanged() {
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    for (const auto& [bucket, sums] : targets_[i].buckets) {
+      dirty_.insert({i, bucket});
+    }
+    const TargetSums& t = targets_[i].total;
+    if (t.numerator != 0 || t.denominator != 0 || t.sample != 0) {
+      dirty_.insert({i, kTotal});
+    }
+  }
+}
+
+void TargetTracker::Restore(size_t target, int64_t bucket,
+                            const TargetSums& sums) {
+  if (bucket == kTotal) {
+    targets_[target].total = sums;
+  } else {
+    targets_[target].buckets[bucket] = sums;
+  }
+}
+
+std::string TargetFingerprint(const TargetSpec& spec) {
+  std::string out = spec.kpi;
+  for (const auto& [label, value] : spec.filter) {
+    absl::StrAppend(&out, "|", label, "=", value);
+  }
+  if (spec.rolling()) {
+    absl::StrAppend(&out, "|window=", absl::ToInt64Seconds(spec.window), "s");
+  } else {
+    absl::StrAppend(&out, "|period=", absl::ToUnixSeconds(spec.period_start),
+                    "..", absl::ToUnixSeconds(spec.period_end));
+  }
+  return out;
 }
 
 void TargetTracker::OnSessionClosed(const ClosedSession& session) {
@@ -210,17 +270,16 @@ void TargetTracker::AddTo(absl::Time now, std::vector<TargetSums>* sums) {
     const int64_t end = BucketOf(now, width);  // exclusive
     const int64_t begin = end - spec.window / width;
     // Buckets before `begin` are out of every later window.
-    state.buckets.erase(state.buckets.begin(),
-                        state.buckets.lower_bound(begin));
+    for (auto it = state.buckets.begin();
+         it != state.buckets.end() && it->first < begin;) {
+      dirty_.insert({i, it->first});
+      it = state.buckets.erase(it);
+    }
     for (auto it = state.buckets.begin();
          it != state.buckets.end() && it->first < end; ++it) {
       (*sums)[i] += it->second;
     }
   }
-}
-
-void TargetTracker::Load(size_t i, State state) {
-  targets_[i] = std::move(state);
 }
 
 size_t TargetTracker::buckets() const {

@@ -24,7 +24,9 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -70,6 +72,10 @@ bool IsRatioKpi(absl::string_view kpi);
 // averages.
 bool IsSessionSampledKpi(absl::string_view kpi);
 
+// What a target's sums are sums of (kpi, filter, window or period): a
+// checkpoint written for another definition does not apply.
+std::string TargetFingerprint(const TargetSpec& spec);
+
 // Bucket width of a rolling window.
 absl::Duration TargetBucketWidth(absl::Duration window);
 
@@ -95,18 +101,24 @@ class TargetTracker {
   // and forgets buckets that no window at or after `now` can reach.
   void AddTo(absl::Time now, std::vector<TargetSums>* sums);
 
-  // Changed since the last ClearChanged() (for checkpointing).
-  bool changed() const { return changed_; }
-  void ClearChanged() { changed_ = false; }
-
-  // The state, for a checkpoint: per spec, the rolling buckets (index ->
-  // sums) and the cumulative total. Load() replaces target `i`'s state.
-  struct State {
-    std::map<int64_t, TargetSums> buckets;
-    TargetSums total;
+  // Checkpointing. A bucket of a rolling target, or a period target's total
+  // (bucket kTotal), whose sums changed or that was dropped (erased) since
+  // the last TakeChanges().
+  static constexpr int64_t kTotal = INT64_MIN;
+  struct Change {
+    size_t target = 0;  // index into the specs
+    int64_t bucket = 0;
+    bool erased = false;
+    TargetSums sums;
   };
-  const State& state(size_t i) const { return targets_[i]; }
-  void Load(size_t i, State state);
+  std::vector<Change> TakeChanges();
+  bool changed() const { return !dirty_.empty(); }
+  // Marks every bucket and non-empty total as changed, so that the next
+  // TakeChanges() rewrites the whole state (a changelog that is not
+  // compacted but deletes old records then still holds all of it).
+  void MarkAllChanged();
+  // Sets a bucket (or kTotal) from a checkpoint; not a change.
+  void Restore(size_t target, int64_t bucket, const TargetSums& sums);
 
   size_t buckets() const;
 
@@ -115,8 +127,12 @@ class TargetTracker {
 
   const std::vector<TargetSpec>* specs_;
   absl::Duration inactivity_timeout_;
-  std::vector<State> targets_;  // rolling: buckets; period: total
-  bool changed_ = false;
+  struct State {
+    std::map<int64_t, TargetSums> buckets;  // rolling
+    TargetSums total;                       // period
+  };
+  std::vector<State> targets_;
+  std::set<std::pair<size_t, int64_t>> dirty_;  // (target, bucket)
 };
 
 }  // namespace kpistream

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -11,7 +13,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "aggregate/bot_filter.h"
 #include "aggregate/channel_classifier.h"
@@ -25,6 +29,8 @@
 #include "export/metrics_endpoint.h"
 #include "export/session_record_codec.h"
 #include "ingest/ad_cost_decoder.h"
+#include "ingest/changelog_reader.h"
+#include "kpistream/v1/target_state.pb.h"
 #include "ingest/event_decoder.h"
 #include "ingest/kafka_source.h"
 #include "ingest/watermark.h"
@@ -35,6 +41,7 @@ namespace {
 constexpr absl::Duration kCommitInterval = absl::Seconds(1);
 constexpr absl::Duration kPublishInterval = absl::Milliseconds(200);
 constexpr size_t kPollBatch = 2000;
+constexpr absl::Duration kFullChangelogInterval = absl::Hours(1);
 
 SessionRules RulesFrom(const Config& config) {
   const SessionsConfig& s = config.sessions;
@@ -170,6 +177,19 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     auto sink = KafkaSink::Create(sink_options);
     if (!sink.ok()) return sink.status();
     sink_ = std::move(*sink);
+    if (!target_specs_.empty()) {
+      // Targets keep state across restarts and rebalances in the changelog.
+      auto partitions = sink_->PartitionCount(config_.changelog_output.topic,
+                                              absl::Seconds(30));
+      if (!partitions.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "outputs.changelog.topic: ", partitions.status().message(),
+            "; the targets' state is kept there: create it with "
+            "cleanup.policy=compact (as many partitions as the inputs), or "
+            "name another topic"));
+      }
+      changelog_partitions_ = *partitions;
+    }
 
     KafkaSource::Options source_options;
     source_options.brokers = config_.kafka.brokers;
@@ -199,8 +219,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       const absl::Time now = absl::Now();
       absl::Time watermark = watermark_.Current(now);
       for (KafkaMessage& message : messages) {
+        if (!fatal_.ok()) break;  // e.g. a state restore failed
         Handle(*message, now, watermark);
-        if (!fatal_.ok()) break;
       }
       Advance(now);
       if (now - last_publish >= kPublishInterval) {
@@ -256,6 +276,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       partitions_[tp] = std::move(slot);
       KPI_LOG_INFO("engine: assigned %s[%d]", tp.topic, tp.partition);
     }
+    RestoreTargets(partitions);
   }
 
   void OnRevoked(const std::vector<TopicPartition>& partitions) override {
@@ -336,6 +357,139 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
                            absl::ToUnixSeconds(w.start)),
               EncodeKpiSnapshot(w, slot.name, config_.kpi_output.format), {});
     }
+  }
+
+  // Changelog key of a target's bucket (or period total) in an input
+  // partition: "t/<topic>/<partition>/<bucket|total>/<target>".
+  static std::string ChangelogKey(const TopicPartition& tp, int64_t bucket,
+                                  const std::string& target) {
+    return absl::StrCat(
+        "t/", tp.topic, "/", tp.partition, "/",
+        bucket == TargetTracker::kTotal ? "total" : absl::StrCat(bucket), "/",
+        target);
+  }
+
+  int32_t ChangelogPartition(const TopicPartition& tp) const {
+    return changelog_partitions_ > 0 ? tp.partition % changelog_partitions_
+                                     : -1;
+  }
+
+  // Writes the targets' changed buckets of every partition to the changelog
+  // (part of the transaction that commits the offsets they reflect).
+  void WriteTargetChanges() {
+    if (target_specs_.empty()) return;
+    const absl::Time now = absl::Now();
+    if (now - last_full_changelog_ >= kFullChangelogInterval) {
+      // Rewrite everything now and then: correct even on a changelog topic
+      // that deletes old records instead of compacting them.
+      for (auto& [tp, slot] : partitions_) slot.targets->MarkAllChanged();
+      last_full_changelog_ = now;
+    }
+    v1::TargetState state;
+    std::string bytes;
+    for (auto& [tp, slot] : partitions_) {
+      for (const TargetTracker::Change& c : slot.targets->TakeChanges()) {
+        const TargetSpec& spec = target_specs_[c.target];
+        const std::string key = ChangelogKey(tp, c.bucket, spec.name);
+        if (c.erased) {
+          Produce(config_.changelog_output.topic, key, absl::string_view(), {},
+                  ChangelogPartition(tp));
+          continue;
+        }
+        state.set_fingerprint(target_fingerprints_[c.target]);
+        state.set_numerator(c.sums.numerator);
+        state.set_denominator(c.sums.denominator);
+        state.set_sample(c.sums.sample);
+        state.SerializeToString(&bytes);
+        Produce(config_.changelog_output.topic, key, bytes, {},
+                ChangelogPartition(tp));
+      }
+    }
+  }
+
+  // Restores the targets' state of newly assigned partitions from the
+  // changelog: the last committed value of every key (tombstones delete).
+  // A failure is fatal: counting on from zero would be wrong.
+  void RestoreTargets(const std::vector<TopicPartition>& partitions) {
+    if (target_specs_.empty() || partitions.empty() || !fatal_.ok()) return;
+    const absl::Time started = absl::Now();
+    std::set<int32_t> changelog_partitions;
+    std::set<std::pair<std::string, int32_t>> wanted;
+    for (const TopicPartition& tp : partitions) {
+      changelog_partitions.insert(ChangelogPartition(tp));
+      wanted.insert({tp.topic, tp.partition});
+    }
+    ChangelogReadOptions options;
+    options.brokers = config_.kafka.brokers;
+    options.properties = config_.kafka.properties;
+    options.topic = config_.changelog_output.topic;
+    options.partitions.assign(changelog_partitions.begin(),
+                              changelog_partitions.end());
+    // key -> latest state (nullopt: deleted)
+    std::map<std::string, std::optional<v1::TargetState>> latest;
+    int64_t undecodable = 0;
+    absl::Status status = ReadChangelog(
+        options, [&](absl::string_view key, absl::string_view value,
+                     bool tombstone) {
+          if (tombstone) {
+            latest[std::string(key)] = std::nullopt;
+            return;
+          }
+          v1::TargetState state;
+          if (!state.ParseFromArray(value.data(),
+                                    static_cast<int>(value.size()))) {
+            ++undecodable;
+            return;
+          }
+          latest[std::string(key)] = std::move(state);
+        });
+    if (!status.ok()) {
+      Fail(absl::Status(status.code(),
+                        absl::StrCat("restoring the targets' state: ",
+                                     status.message())));
+      return;
+    }
+    absl::flat_hash_map<std::string, size_t> index;
+    for (size_t i = 0; i < target_specs_.size(); ++i) {
+      index[target_specs_[i].name] = i;
+    }
+    int64_t restored = 0, stale = 0;
+    for (const auto& [key, state] : latest) {
+      if (!state.has_value()) continue;
+      // "t/<topic>/<partition>/<bucket|total>/<target>"
+      std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 4));
+      int32_t partition = 0;
+      int64_t bucket = TargetTracker::kTotal;
+      if (parts.size() != 5 || parts[0] != "t" ||
+          !absl::SimpleAtoi(parts[2], &partition) ||
+          (parts[3] != "total" && !absl::SimpleAtoi(parts[3], &bucket))) {
+        ++undecodable;
+        continue;
+      }
+      if (!wanted.count({parts[1], partition})) continue;
+      auto target = index.find(parts[4]);
+      if (target == index.end() ||
+          state->fingerprint() != target_fingerprints_[target->second]) {
+        ++stale;  // a target removed or redefined since
+        continue;
+      }
+      auto slot = partitions_.find(TopicPartition{parts[1], partition});
+      if (slot == partitions_.end()) continue;
+      TargetSums sums;
+      sums.numerator = state->numerator();
+      sums.denominator = state->denominator();
+      sums.sample = state->sample();
+      slot->second.targets->Restore(target->second, bucket, sums);
+      ++restored;
+    }
+    KPI_LOG_INFO(
+        "engine: restored %d target bucket(s) of %d partition(s) from "
+        "changelog \"%s\" in %d ms (%d of other or redefined targets "
+        "skipped, %d undecodable)",
+        restored, static_cast<int>(partitions.size()),
+        config_.changelog_output.topic,
+        static_cast<int64_t>(absl::ToInt64Milliseconds(absl::Now() - started)),
+        stale, undecodable);
   }
 
   void Handle(const rd_kafka_message_t& message, absl::Time now,
@@ -442,10 +596,12 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
 
   void Produce(
       absl::string_view topic, absl::string_view key, absl::string_view value,
-      const std::vector<std::pair<std::string, std::string>>& headers) {
+      const std::vector<std::pair<std::string, std::string>>& headers,
+      int32_t partition = -1) {
     if (!fatal_.ok()) return;
     absl::Status status = sink_->BeginTransaction();
-    if (status.ok()) status = sink_->Produce(topic, key, value, headers);
+    if (status.ok())
+      status = sink_->Produce(topic, key, value, headers, partition);
     if (!status.ok()) Fail(status);
   }
 
@@ -458,6 +614,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     const absl::Time frontier =
         watermark_.Current(absl::Now()) - config_.processing.allowed_lateness;
     for (auto& [tp, slot] : partitions_) EmitWindows(slot, frontier);
+    WriteTargetChanges();
     const std::vector<std::pair<TopicPartition, int64_t>> positions =
         source_->Positions();
     absl::Status status;
@@ -598,6 +755,13 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   const Config config_;
   const SessionRules rules_;
   const std::vector<TargetSpec> target_specs_;
+  std::vector<std::string> target_fingerprints_ = [this] {
+    std::vector<std::string> out;
+    for (const TargetSpec& t : target_specs_) out.push_back(TargetFingerprint(t));
+    return out;
+  }();
+  int32_t changelog_partitions_ = 0;
+  absl::Time last_full_changelog_ = absl::Now();
   absl::Time target_clock_ = absl::InfinitePast();
   KpiCounters counters_;
   BotFilter bots_;

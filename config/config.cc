@@ -413,7 +413,8 @@ class Parser {
       Error("inputs", root["inputs"], "at least one input topic is required");
     }
     if (const YAML::Node o = root["outputs"]) {
-      if (CheckMap("outputs", o, {"sessions", "kpi", "deadletter"})) {
+      if (CheckMap("outputs", o,
+                   {"sessions", "kpi", "deadletter", "changelog"})) {
         auto output = [&](const char* name, OutputConfig* out,
                           std::set<std::string> keys) {
           const YAML::Node n = o[name];
@@ -434,7 +435,11 @@ class Parser {
         output("sessions", &c.sessions_output, {"topic", "format", "enabled"});
         output("kpi", &c.kpi_output, {"topic", "format", "window", "enabled"});
         output("deadletter", &c.deadletter_output, {"topic"});
+        output("changelog", &c.changelog_output, {"topic"});
       }
+    }
+    if (c.changelog_output.topic.empty()) {
+      c.changelog_output.topic = c.kafka.group_id + "-changelog";
     }
     if (const YAML::Node p = root["processing"]) {
       if (CheckMap(

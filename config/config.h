@@ -136,6 +136,9 @@ struct Config {
   OutputConfig sessions_output{"web.sessions"};
   OutputConfig kpi_output{"web.kpi"};
   OutputConfig deadletter_output{"web.deadletter"};
+  // outputs.changelog.topic: the engine's state changelog (compacted), by
+  // default "<group_id>-changelog". Used when targets are configured.
+  OutputConfig changelog_output{""};
   ProcessingConfig processing;
   SessionsConfig sessions;
   MetricsConfig metrics;

@@ -90,8 +90,10 @@ absl::Status KafkaSink::TakeDeliveryError() {
 
 absl::Status KafkaSink::Produce(
     absl::string_view topic, absl::string_view key, absl::string_view value,
-    const std::vector<std::pair<std::string, std::string>>& headers) {
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    int32_t partition) {
   if (!delivery_error_.empty()) return TakeDeliveryError();
+  const int32_t to = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
   const std::string topic_name(topic);
   for (;;) {
     rd_kafka_headers_t* hdrs = nullptr;
@@ -104,7 +106,7 @@ absl::Status KafkaSink::Produce(
     rd_kafka_resp_err_t err;
     if (hdrs) {
       err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
+          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(to),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -112,7 +114,7 @@ absl::Status KafkaSink::Produce(
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
     } else {
       err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
+          rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(to),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -127,6 +129,33 @@ absl::Status KafkaSink::Produce(
     }
     rd_kafka_poll(rk_, 50);
   }
+}
+
+absl::StatusOr<int> KafkaSink::PartitionCount(const std::string& topic,
+                                              absl::Duration timeout) {
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_, 0, rkt, &metadata,
+                        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot read metadata of topic \"", topic, "\": ", rd_kafka_err2str(err)));
+  }
+  absl::StatusOr<int> result = absl::NotFoundError(
+      absl::StrCat("topic \"", topic, "\" does not exist"));
+  if (metadata->topic_cnt == 1 && metadata->topics[0].err == 0 &&
+      metadata->topics[0].partition_cnt > 0) {
+    result = metadata->topics[0].partition_cnt;
+  } else if (metadata->topic_cnt == 1 && metadata->topics[0].err != 0 &&
+             metadata->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    result = absl::UnavailableError(
+        absl::StrCat("topic \"", topic,
+                     "\": ", rd_kafka_err2str(metadata->topics[0].err)));
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return result;
 }
 
 absl::Status KafkaSink::BeginTransaction() {

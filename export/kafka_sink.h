@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "ingest/kafka_source.h"
 
 namespace kpistream {
@@ -43,10 +44,18 @@ class KafkaSink {
 
   bool transactional() const { return transactional_; }
 
-  // Queues one record. Blocks (polling) while the local queue is full.
+  // Queues one record. Blocks (polling) while the local queue is full. A
+  // value with data() == nullptr is a tombstone (null value); `partition`
+  // -1 lets the partitioner choose.
   absl::Status Produce(
       absl::string_view topic, absl::string_view key, absl::string_view value,
-      const std::vector<std::pair<std::string, std::string>>& headers = {});
+      const std::vector<std::pair<std::string, std::string>>& headers = {},
+      int32_t partition = -1);
+
+  // The partition count of `topic`; NotFoundError naming it when the topic
+  // does not exist.
+  absl::StatusOr<int> PartitionCount(const std::string& topic,
+                                     absl::Duration timeout);
 
   absl::Status BeginTransaction();
   // Commits the open transaction together with the consumer's `offsets`

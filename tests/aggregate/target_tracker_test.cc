@@ -205,16 +205,67 @@ TEST(TargetTrackerTest, SumsOfPartitionsAddUp) {
   p1.AddTo(now, &sums);
   EXPECT_EQ(sums[0].numerator, 1);
   EXPECT_EQ(sums[0].denominator, 3);
-  EXPECT_TRUE(p0.changed());
 }
 
-TEST(TargetTrackerTest, StateRoundTripsThroughLoad) {
-  std::vector<TargetSpec> specs = {Rolling("sessions", absl::Hours(1), 5)};
+// Every change since the last TakeChanges(), including buckets that left
+// the window, restores into another tracker to the same sums.
+TEST(TargetTrackerTest, ChangesRestoreIntoAnotherTracker) {
+  TargetSpec period;
+  period.name = "orders";
+  period.kpi = "orders";
+  period.value = 10;
+  period.period_start = kT0 - absl::Hours(1);
+  period.period_end = kT0 + absl::Hours(100);
+  std::vector<TargetSpec> specs = {Rolling("sessions", absl::Hours(1), 5),
+                                   period};
   TargetTracker a(&specs, kTimeout), b(&specs, kTimeout);
-  a.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
-  b.Load(0, a.state(0));
+  EXPECT_FALSE(a.changed());
+  ClosedSession s = Session(kT0, absl::ZeroDuration(), true);
+  s.orders = 2;
+  a.OnSessionClosed(s);
+  a.OnSessionClosed(Session(kT0 + absl::Minutes(5), absl::ZeroDuration(), true));
+  EXPECT_TRUE(a.changed());
+  std::vector<TargetTracker::Change> changes = a.TakeChanges();
+  EXPECT_FALSE(a.changed());
+  ASSERT_EQ(changes.size(), 3u);  // two buckets, one total
+  for (const auto& c : changes) {
+    EXPECT_FALSE(c.erased);
+    b.Restore(c.target, c.bucket, c.sums);
+  }
   const absl::Time now = kT0 + absl::Minutes(45);
-  EXPECT_EQ(SumsAt(b, now)[0].numerator, 1);
+  std::vector<TargetSums> sa = SumsAt(a, now), sb = SumsAt(b, now);
+  EXPECT_EQ(sb[0].numerator, 2);
+  EXPECT_EQ(sb[1].numerator, 2);
+  EXPECT_EQ(sa[0].numerator, sb[0].numerator);
+  // The first bucket (closed at t0 + 30m) leaves the window at t0 + 90m:
+  // a change that erases it.
+  SumsAt(a, kT0 + absl::Minutes(91));
+  changes = a.TakeChanges();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].erased);
+  EXPECT_EQ(changes[0].target, 0u);
+  // A full rewrite: the remaining bucket and the total.
+  EXPECT_FALSE(a.changed());
+  a.MarkAllChanged();
+  changes = a.TakeChanges();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].sums.numerator, 1);  // the session closed at 35m
+  EXPECT_EQ(changes[1].bucket, TargetTracker::kTotal);
+  EXPECT_EQ(changes[1].sums.numerator, 2);
+}
+
+TEST(TargetTrackerTest, FingerprintNamesWhatIsSummed) {
+  TargetSpec a = Rolling("bounce_rate", absl::Hours(1), 0.4);
+  a.filter = {{"site", "shop"}};
+  TargetSpec b = a;
+  b.value = 0.3;  // the value does not change what is summed
+  EXPECT_EQ(TargetFingerprint(a), TargetFingerprint(b));
+  b.window = absl::Hours(2);
+  EXPECT_NE(TargetFingerprint(a), TargetFingerprint(b));
+  b = a;
+  b.filter["channel"] = "Email";
+  EXPECT_NE(TargetFingerprint(a), TargetFingerprint(b));
+  EXPECT_EQ(TargetFingerprint(a), "bounce_rate|site=shop|window=3600s");
 }
 
 TEST(TargetTrackerTest, BucketWidth) {
