@@ -166,6 +166,20 @@ class Parser {
     return true;
   }
 
+  // Values that generated PromQL, rule files and dashboards quote: no
+  // quotes, backslashes or control characters.
+  void Quotable(const std::string& key, const YAML::Node& node,
+                const std::string& value) {
+    for (unsigned char ch : value) {
+      if (ch == '"' || ch == '\'' || ch == '\\' || ch < 0x20 || ch == 0x7f) {
+        Error(key, node,
+              "must not contain quotes, backslashes or control characters "
+              "(it is quoted into generated PromQL, rules and dashboards)");
+        return;
+      }
+    }
+  }
+
   static std::string Join(const std::string& parent, const std::string& key) {
     return parent.empty() ? key : absl::StrCat(parent, ".", key);
   }
@@ -643,6 +657,8 @@ class Parser {
           } else if (!names.insert(funnel.name).second) {
             Error(key + ".name", f[i]["name"],
                   absl::StrCat("funnel \"", funnel.name, "\" is listed twice"));
+          } else {
+            Quotable(key + ".name", f[i]["name"], funnel.name);
           }
           const YAML::Node steps = f[i]["steps"];
           if (!steps || !steps.IsSequence() || steps.size() < 1 ||
@@ -671,7 +687,8 @@ class Parser {
                                  "\" (not in goals)"));
             }
             if (steps[j]["name"]) {
-              String(step_key + ".name", steps[j]["name"], &step.name);
+              if (String(step_key + ".name", steps[j]["name"], &step.name))
+                Quotable(step_key + ".name", steps[j]["name"], step.name);
             } else {
               step.name = step.page.empty() ? step.goal : step.page;
             }
@@ -708,6 +725,12 @@ class Parser {
       } else if (!names.insert(t.name).second) {
         Error(key + ".name", n["name"],
               absl::StrCat("target \"", t.name, "\" is listed twice"));
+      } else if (t.name.find_first_not_of(
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_.-") != std::string::npos) {
+        Error(key + ".name", n["name"],
+              "use letters, digits, _ . and - only (it becomes the target "
+              "label and part of alert and panel names)");
       }
       if (n["objective"])
         String(key + ".objective", n["objective"], &t.objective);
@@ -737,8 +760,10 @@ class Parser {
             }
             std::string value;
             const std::string label = entry.first.Scalar();
-            if (String(key + ".filter." + label, entry.second, &value))
+            if (String(key + ".filter." + label, entry.second, &value)) {
+              Quotable(key + ".filter." + label, entry.second, value);
               t.filter[label] = value;
+            }
           }
         }
       }

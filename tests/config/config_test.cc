@@ -290,6 +290,7 @@ targets:
   - {name: g, kpi: bounce_rate, value: 0.3, period: {start: 2026-10-01, end: 2026-12-31}}
   - {name: h, kpi: conversion_rate, filter: {goal: signup, device: mobile}, value: 0.1, window: 1d}
   - {name: i, kpi: bounce_rate, value: 0.9, tolerance: 0.2, window: 1d}
+  - {name: "j k", kpi: sessions, filter: {site: 'sh"op'}, value: 5, window: 1d}
 )");
   const std::string all = Errors(r);
   EXPECT_THAT(
@@ -314,6 +315,8 @@ targets:
                              "goal, site"));
   EXPECT_THAT(all, HasSubstr("targets[8].tolerance: value x (1 + tolerance) "
                              "reaches 1"));
+  EXPECT_THAT(all, HasSubstr("targets[9].name: use letters, digits"));
+  EXPECT_THAT(all, HasSubstr("targets[9].filter.site: must not contain quotes"));
 }
 
 }  // namespace

@@ -122,7 +122,8 @@ TEST(DeployTest, KubernetesConfigMapMatchesTheStack) {
 }
 
 // Grafana in the compose stack reads the dashboard where the rules job
-// writes it.
+// writes it; the engines start once the topics exist, the changelog
+// compacted (its name is the default for the stack's group_id).
 TEST(DeployTest, ComposeProvisionsTheGeneratedDashboard) {
   CommandResult r = RunCommand(
       {"/usr/bin/python3", "-c",
@@ -136,7 +137,12 @@ TEST(DeployTest, ComposeProvisionsTheGeneratedDashboard) {
        "assert rules[rules.index('--out') + 1] == '/rules', rules\n"
        "assert 'rules:/rules' in compose['services']['rules']['volumes']\n"
        "prom = compose['services']['prometheus']['volumes']\n"
-       "assert 'rules:/etc/prometheus/rules:ro' in prom, prom\n",
+       "assert 'rules:/etc/prometheus/rules:ro' in prom, prom\n"
+       "init = compose['services']['kafka-init']['command'][0]\n"
+       "assert '--topic kpistream-changelog' in init, init\n"
+       "assert 'cleanup.policy=compact' in init, init\n"
+       "engine = compose['services']['kpistream-1']['depends_on']\n"
+       "assert 'kafka-init' in engine, engine\n",
        SourceDir() + "/deploy/compose.yaml",
        SourceDir() + "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
