@@ -25,6 +25,12 @@ namespace kpistream {
 // to date, the sum of the instances' kpi_actual_value.
 std::string TargetValueExpr(const TargetConfig& target);
 
+// PromQL for all instances: the target's attainment (value / target, or
+// target / value for at-most), and 1 when it is on track (within tolerance;
+// a period: its summed projection), else 0.
+std::string TargetAttainmentExpr(const TargetConfig& target);
+std::string TargetOnTrackExpr(const TargetConfig& target);
+
 // Prometheus rule file with the alerts of every rolling target in `config`.
 std::string AlertRulesYaml(const Config& config);
 

@@ -162,17 +162,19 @@ void TargetPanels(const Config& config, Layout* layout) {
     if (t.cumulative()) panel["options"]["colorMode"] = "value";
   }
   if (config.targets.empty()) return;
+  std::vector<Query> attainment, on_track;
+  for (const TargetConfig& t : config.targets) {
+    attainment.push_back({TargetAttainmentExpr(t), t.name});
+    on_track.push_back({TargetOnTrackExpr(t), t.name});
+  }
   layout->Add("timeseries", "Attainment",
               "actual / target (target / actual for at-most KPIs) per target, "
-              "from each instance's exact event-time evaluation; 1 = target "
-              "met.",
-              12, 8,
-              {{"max by (target) (kpi_attainment_ratio)", "{{target}}"}},
-              "percentunit");
+              "over all instances; 1 = target met.",
+              12, 8, attainment, "percentunit");
   layout->Add("stat", "On track",
-              "1 when a target is within its tolerance (a period target: its "
-              "projection), or its window has too few sessions to judge.",
-              12, 8, {{"min by (target) (kpi_on_track)", "{{target}}"}},
+              "Per target, over all instances: yes when within its tolerance "
+              "(a period target: its projection to the deadline).",
+              12, 8, on_track,
               "bool_yes_no")["fieldConfig"]["defaults"]["thresholds"]["steps"] =
       Json::array({{{"color", "red"}, {"value", nullptr}},
                    {{"color", "green"}, {"value", 1}}});
