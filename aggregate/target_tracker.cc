@@ -257,15 +257,15 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
 }
 
 void TargetTracker::AddTo(absl::Time now, std::vector<TargetSums>* sums) {
-  if (now == absl::InfinitePast()) return;
   sums->resize(specs_->size());
   for (size_t i = 0; i < specs_->size(); ++i) {
     const TargetSpec& spec = (*specs_)[i];
     State& state = targets_[i];
     if (!spec.rolling()) {
-      (*sums)[i] += state.total;
+      (*sums)[i] += state.total;  // a period's total to date needs no clock
       continue;
     }
+    if (now == absl::InfinitePast()) continue;  // no watermark yet
     const absl::Duration width = TargetBucketWidth(spec.window);
     const int64_t end = BucketOf(now, width);  // exclusive
     const int64_t begin = end - spec.window / width;

@@ -98,7 +98,9 @@ class TargetTracker {
                 absl::string_view currency, int64_t micros, absl::Time time);
 
   // Adds this partition's sums at event time `now` to `sums` (one per spec)
-  // and forgets buckets that no window at or after `now` can reach.
+  // and forgets buckets that no window at or after `now` can reach. Before
+  // any watermark (`now` infinite past) rolling windows are empty; period
+  // totals are added all the same.
   void AddTo(absl::Time now, std::vector<TargetSums>* sums);
 
   // Checkpointing. A bucket of a rolling target, or a period target's total

@@ -232,6 +232,9 @@ TEST(TargetTrackerTest, ChangesRestoreIntoAnotherTracker) {
     EXPECT_FALSE(c.erased);
     b.Restore(c.target, c.bucket, c.sums);
   }
+  // Restored before any watermark: the period's total shows at once.
+  EXPECT_EQ(SumsAt(b, absl::InfinitePast())[1].numerator, 2);
+  EXPECT_EQ(SumsAt(b, absl::InfinitePast())[0].numerator, 0);
   const absl::Time now = kT0 + absl::Minutes(45);
   std::vector<TargetSums> sa = SumsAt(a, now), sb = SumsAt(b, now);
   EXPECT_EQ(sb[0].numerator, 2);

@@ -485,6 +485,14 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
       WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
               absl::Seconds(20)))
       << engine_->Stderr();
+  // The period's total is back as soon as the partitions are restored.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return MetricValue(Metrics(), "kpi_actual_value",
+                           {{"target", "january_orders"}}) == 1;
+      },
+      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
   // One more page view moves the new engine's watermark to 11:59:55.
   Produce(Ev("vw", "w1", "12:00:05", "PAGE_VIEW", "/"));
   std::string m;
