@@ -23,6 +23,7 @@ Examples:
   kpistream loadgen --brokers 127.0.0.1:PORT --topic web.events --rate 500 --duration 60s
   kpistream check-config kpistream.yaml           validate a config file
   kpistream run --config kpistream.yaml           the engine
+  kpistream rules --config kpistream.yaml --out rules/   Prometheus rules, alerts, Grafana dashboard
 
 Exit codes: 0 success, 2 bad usage or config, 1 runtime failure.
 Run 'kpistream COMMAND --help' for the options of a command.)";
@@ -139,9 +140,16 @@ int main(int argc, char** argv) {
   std::string rules_config, rules_out;
   CLI::App* rules_cmd = app.add_subcommand(
       "rules",
-      "Generate Prometheus recording rules for every ratio KPI (bounce, "
-      "engagement, conversion rate per goal, AOV, pages per session, average "
-      "session duration, ROAS) by site over 5m, 1h and 1d.");
+      "Generate, from a config: Prometheus recording rules for every ratio "
+      "KPI (bounce, engagement, conversion rate per goal, AOV, pages per "
+      "session, average session duration, ROAS) by site over 5m, 1h and 1d; "
+      "alerting rules for every target (off target, multiwindow burn rate, "
+      "behind pace, projected to miss the deadline) with a promtool test "
+      "file that fires and clears each one; a Grafana dashboard; a "
+      "PrometheusRule manifest; an Alertmanager example.\n"
+      "  kpistream rules --config kpistream.yaml --out rules/\n"
+      "  promtool check rules rules/*.rules.yml\n"
+      "  cd rules && promtool test rules kpistream-alerts.test.yml");
   rules_cmd->add_option("-c,--config", rules_config, "YAML config file")
       ->required();
   rules_cmd->add_option("-o,--out", rules_out, "output directory")->required();
