@@ -209,6 +209,9 @@ kafka:
 inputs: [{topic: web.events, format: protobuf}]
 outputs: {sessions: {topic: web.sessions, format: json}}
 processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d}
+targets:
+  - {name: january_sessions, kpi: sessions, value: 100000,
+     period: {start: 2026-01-01, end: 2026-01-31}}
 metrics: {listen: '127.0.0.1:)",
                                                       ports[i], "'}\n"));
     engines.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
@@ -260,6 +263,19 @@ metrics: {listen: '127.0.0.1:)",
     ASSERT_TRUE(page.ok());
     EXPECT_GT(MetricValue(*page, "kpistream_events_consumed_total"), 0) << port;
   }
+  // Each instance's period target counts exactly its own closed sessions
+  // (one consistent snapshot per page), so the shares add up.
+  double period_total = 0;
+  for (int port : ports) {
+    auto page = HttpGet(port, "/metrics");
+    ASSERT_TRUE(page.ok());
+    const double share = MetricValue(*page, "kpi_actual_value",
+                                     {{"target", "january_sessions"}});
+    EXPECT_EQ(share, MetricValue(*page, "web_sessions_closed_total")) << port;
+    EXPECT_GT(share, 0) << port;
+    period_total += share;
+  }
+  EXPECT_EQ(period_total, sum("web_sessions_closed_total"));
   const double accepted = sum("web_events_total");
   EXPECT_EQ(records, accepted + sum("kpistream_events_invalid_total") +
                          sum("kpistream_events_late_total") +
