@@ -63,6 +63,8 @@ void GenerateTraffic(const std::string& brokers, double rate) {
   }
 }
 
+constexpr char kDemoTarget[] = "engagement_floor";
+
 std::string Summary(const MetricsSnapshot& now, const MetricsSnapshot& before,
                     absl::Duration interval) {
   const double events = SumSamples(now, "kpistream_events_consumed_total") -
@@ -83,12 +85,23 @@ std::string Summary(const MetricsSnapshot& now, const MetricsSnapshot& before,
     }
   }
   auto pct = [](double a, double b) { return b > 0 ? 100.0 * a / b : 0.0; };
+  // The demo's target, as the engine evaluates it (event time, last hour).
+  const double target_actual =
+      SumSamples(now, "kpi_actual_value", "target", kDemoTarget);
+  std::string target = "no data yet";
+  if (target_actual == target_actual) {  // not NaN
+    target = absl::StrFormat(
+        "%.1f%% %s", 100 * target_actual,
+        SumSamples(now, "kpi_on_track", "target", kDemoTarget) == 1
+            ? "on track"
+            : "OFF TARGET");
+  }
   return absl::StrFormat(
       "events/s %7.0f | open sessions %6.0f | sessions %7.0f | engagement "
-      "%5.1f%% | conversion %5.1f%% | revenue%s",
+      "%5.1f%% | conversion %5.1f%% | revenue%s | target engaged >= 50%%: %s",
       events / absl::ToDoubleSeconds(interval),
       SumSamples(now, "web_open_sessions"), closed, pct(engaged, closed),
-      pct(converted, closed), revenue.empty() ? " 0" : revenue);
+      pct(converted, closed), revenue.empty() ? " 0" : revenue, target);
 }
 
 }  // namespace
@@ -105,7 +118,10 @@ int RunDemoCommand(const DemoCommandOptions& options) {
     duration = *parsed;
   }
   auto broker = EmbeddedBroker::Start(
-      1, {{"web.events", 4}, {"web.sessions", 4}, {"web.deadletter", 1}});
+      1, {{"web.events", 4},
+          {"web.sessions", 4},
+          {"web.deadletter", 1},
+          {"kpistream-demo-changelog", 4}});
   if (!broker.ok()) {
     KPI_LOG_ERROR("demo: cannot start the embedded broker: %s",
                   broker.status().message());
@@ -121,6 +137,16 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   config.metrics.listen = options.listen;
   // Generated event time runs ahead of the wall clock.
   config.processing.max_future_skew = absl::Hours(24 * 3650);
+  // One SMART target, evaluated live (kpi_* on /metrics).
+  TargetConfig target;
+  target.name = kDemoTarget;
+  target.objective = "Engage at least half of the sessions";
+  target.kpi = "engagement_rate";
+  target.value = 0.5;
+  target.tolerance = 0.05;
+  target.window = absl::Hours(1);
+  config.targets.push_back(target);
+  config.changelog_output.topic = "kpistream-demo-changelog";
   auto engine = Engine::Create(config);
   if (!engine.ok()) {
     KPI_LOG_ERROR("demo: %s", engine.status().message());
