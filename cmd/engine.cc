@@ -470,7 +470,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       auto target = index.find(parts[4]);
       if (target == index.end() ||
           state->fingerprint() != target_fingerprints_[target->second]) {
-        ++stale;  // a target removed or redefined since
+        // A target removed or redefined since: delete its old state.
+        ++stale;
+        Produce(config_.changelog_output.topic, key, absl::string_view(), {},
+                ChangelogPartition(TopicPartition{parts[1], partition}));
         continue;
       }
       auto slot = partitions_.find(TopicPartition{parts[1], partition});
@@ -484,8 +487,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     }
     KPI_LOG_INFO(
         "engine: restored %d target bucket(s) of %d partition(s) from "
-        "changelog \"%s\" in %d ms (%d of other or redefined targets "
-        "skipped, %d undecodable)",
+        "changelog \"%s\" in %d ms (%d bucket(s) of removed or redefined "
+        "targets deleted, %d undecodable)",
         restored, static_cast<int>(partitions.size()),
         config_.changelog_output.topic,
         static_cast<int64_t>(absl::ToInt64Milliseconds(absl::Now() - started)),

@@ -479,6 +479,13 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
       << Metrics() << engine_->Stderr();
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
   const std::string first = engine_->Stderr();
+  // Redefined between the runs: its old state must not come back.
+  const std::string redefined = absl::StrReplaceAll(
+      RunCommand({"cat", config_path_}).out,
+      {{"value: 0.3, window: 1d, min_sessions: 5",
+        "value: 0.3, window: 2d, min_sessions: 5"}});
+  ASSERT_NE(redefined, RunCommand({"cat", config_path_}).out);
+  config_path_ = dir_.Write("restart2.yaml", redefined);
   engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
       KpistreamBinary(), "run", "--config", config_path_});
   ASSERT_TRUE(
@@ -509,6 +516,15 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
       << m;
   EXPECT_EQ(MetricValue(m, "kpi_actual_value", {{"target", "engagement_floor"}}),
             0.5);
+  EXPECT_TRUE(std::isnan(
+      MetricValue(m, "kpi_actual_value", {{"target", "quiet_floor"}})))
+      << m;
+  EXPECT_TRUE(absl::StrContains(engine_->Stderr(),
+                                "bucket(s) of removed or redefined targets"))
+      << engine_->Stderr();
+  EXPECT_FALSE(absl::StrContains(engine_->Stderr(),
+                                 "(0 bucket(s) of removed or redefined targets"))
+      << engine_->Stderr();
   // The new engine consumed only the new event.
   EXPECT_EQ(MetricValue(m, "kpistream_events_consumed_total"), 1)
       << first << "\n---\n" << engine_->Stderr();
