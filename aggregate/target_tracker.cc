@@ -25,16 +25,17 @@ const std::string* Find(const std::map<std::string, std::string>& filter,
   return it == filter.end() ? nullptr : &it->second;
 }
 
-bool Matches(const std::map<std::string, std::string>& filter,
-             const char* label, absl::string_view value) {
-  const std::string* want = Find(filter, label);
+bool Matches(const std::string* want, absl::string_view value) {
   return want == nullptr || *want == value;
 }
 
-// Revenue in currency units, of the filter's currency or of all.
-double Revenue(const ClosedSession& s,
-               const std::map<std::string, std::string>& filter) {
-  const std::string* currency = Find(filter, "currency");
+bool Matches(const std::map<std::string, std::string>& filter,
+             const char* label, absl::string_view value) {
+  return Matches(Find(filter, label), value);
+}
+
+// Revenue in currency units, of `currency` (nullptr: all).
+double Revenue(const ClosedSession& s, const std::string* currency) {
   int64_t micros = 0;
   for (const auto& [c, m] : s.revenue) {
     if (currency == nullptr || *currency == c) micros += m;
@@ -42,69 +43,13 @@ double Revenue(const ClosedSession& s,
   return static_cast<double>(micros) / 1e6;
 }
 
-// Conversions of the filter's goal (or of any goal).
-uint32_t Conversions(const ClosedSession& s,
-                     const std::map<std::string, std::string>& filter) {
-  const std::string* goal = Find(filter, "goal");
+// Conversions of `goal` (nullptr: of any goal).
+uint32_t Conversions(const ClosedSession& s, const std::string* goal) {
   uint32_t n = 0;
   for (const auto& [g, count] : s.conversions) {
     if (goal == nullptr || *goal == g) n += count;
   }
   return n;
-}
-
-// The session's contribution to `spec`'s KPI; false when it has none.
-bool Contribution(const TargetSpec& spec, const ClosedSession& s,
-                  TargetSums* out) {
-  const auto& f = spec.filter;
-  if (!Matches(f, "site", s.site_id) || !Matches(f, "channel", s.channel) ||
-      !Matches(f, "device", s.device_category) ||
-      !Matches(f, "country", s.country)) {
-    return false;
-  }
-  const absl::string_view kpi = spec.kpi;
-  TargetSums c;
-  if (IsSessionSampledKpi(kpi)) {
-    c.denominator = 1;
-    c.sample = 1;
-    if (kpi == "bounce_rate") {
-      c.numerator = s.bounced;
-    } else if (kpi == "engagement_rate") {
-      c.numerator = s.engaged;
-    } else if (kpi == "single_page_rate") {
-      c.numerator = s.single_page;
-    } else if (kpi == "conversion_rate") {
-      c.numerator = Conversions(s, f) > 0 ? 1 : 0;
-    } else if (kpi == "new_visitor_share") {
-      c.numerator = s.new_visitor;
-    } else if (kpi == "pageviews_per_session") {
-      c.numerator = s.pageviews;
-    } else {  // avg_session_duration
-      c.numerator = absl::ToDoubleSeconds(s.duration());
-    }
-  } else if (kpi == "average_order_value") {
-    c.numerator = Revenue(s, f);
-    c.denominator = s.orders;
-  } else if (kpi == "roas") {
-    c.numerator = Revenue(s, f);  // the ad cost comes from OnAdCost
-  } else if (kpi == "sessions") {
-    c.numerator = 1;
-  } else if (kpi == "engaged_sessions") {
-    c.numerator = s.engaged;
-  } else if (kpi == "pageviews") {
-    c.numerator = s.pageviews;
-  } else if (kpi == "conversions") {
-    c.numerator = Conversions(s, f);
-  } else if (kpi == "orders") {
-    c.numerator = s.orders;
-  } else if (kpi == "revenue") {
-    c.numerator = Revenue(s, f);
-  } else {
-    return false;
-  }
-  if (c.numerator == 0 && c.denominator == 0) return false;
-  *out = c;
-  return true;
 }
 
 }  // namespace
@@ -154,13 +99,96 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
                              absl::Duration inactivity_timeout)
     : specs_(specs),
       inactivity_timeout_(inactivity_timeout),
-      targets_(specs->size()) {}
+      targets_(specs->size()) {
+  static const std::map<absl::string_view, Kpi>* kKpis =
+      new std::map<absl::string_view, Kpi>{
+          {"bounce_rate", Kpi::kBounceRate},
+          {"engagement_rate", Kpi::kEngagementRate},
+          {"single_page_rate", Kpi::kSinglePageRate},
+          {"conversion_rate", Kpi::kConversionRate},
+          {"new_visitor_share", Kpi::kNewVisitorShare},
+          {"pageviews_per_session", Kpi::kPageviewsPerSession},
+          {"avg_session_duration", Kpi::kAvgSessionDuration},
+          {"average_order_value", Kpi::kAverageOrderValue},
+          {"roas", Kpi::kRoas},
+          {"sessions", Kpi::kSessions},
+          {"engaged_sessions", Kpi::kEngagedSessions},
+          {"pageviews", Kpi::kPageviews},
+          {"conversions", Kpi::kConversions},
+          {"orders", Kpi::kOrders},
+          {"revenue", Kpi::kRevenue}};
+  for (const TargetSpec& spec : *specs) {
+    Compiled c;
+    auto kpi = kKpis->find(spec.kpi);
+    if (kpi != kKpis->end()) c.kpi = kpi->second;
+    c.site = Find(spec.filter, "site");
+    c.channel = Find(spec.filter, "channel");
+    c.device = Find(spec.filter, "device");
+    c.country = Find(spec.filter, "country");
+    c.goal = Find(spec.filter, "goal");
+    c.currency = Find(spec.filter, "currency");
+    c.width = TargetBucketWidth(spec.window);
+    compiled_.push_back(c);
+  }
+}
+
+bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
+                                 TargetSums* out) const {
+  if (!Matches(f.site, s.site_id) || !Matches(f.channel, s.channel) ||
+      !Matches(f.device, s.device_category) ||
+      !Matches(f.country, s.country)) {
+    return false;
+  }
+  TargetSums c;
+  switch (f.kpi) {
+    case Kpi::kBounceRate:
+    case Kpi::kEngagementRate:
+    case Kpi::kSinglePageRate:
+    case Kpi::kConversionRate:
+    case Kpi::kNewVisitorShare:
+    case Kpi::kPageviewsPerSession:
+    case Kpi::kAvgSessionDuration:
+      c.denominator = 1;
+      c.sample = 1;
+      break;
+    default:
+      break;
+  }
+  switch (f.kpi) {
+    case Kpi::kBounceRate: c.numerator = s.bounced; break;
+    case Kpi::kEngagementRate: c.numerator = s.engaged; break;
+    case Kpi::kSinglePageRate: c.numerator = s.single_page; break;
+    case Kpi::kConversionRate:
+      c.numerator = Conversions(s, f.goal) > 0 ? 1 : 0;
+      break;
+    case Kpi::kNewVisitorShare: c.numerator = s.new_visitor; break;
+    case Kpi::kPageviewsPerSession: c.numerator = s.pageviews; break;
+    case Kpi::kAvgSessionDuration:
+      c.numerator = absl::ToDoubleSeconds(s.duration());
+      break;
+    case Kpi::kAverageOrderValue:
+      c.numerator = Revenue(s, f.currency);
+      c.denominator = s.orders;
+      break;
+    case Kpi::kRoas:  // the ad cost comes from OnAdCost
+    case Kpi::kRevenue: c.numerator = Revenue(s, f.currency); break;
+    case Kpi::kSessions: c.numerator = 1; break;
+    case Kpi::kEngagedSessions: c.numerator = s.engaged; break;
+    case Kpi::kPageviews: c.numerator = s.pageviews; break;
+    case Kpi::kConversions: c.numerator = Conversions(s, f.goal); break;
+    case Kpi::kOrders: c.numerator = s.orders; break;
+    case Kpi::kUnknown: return false;
+  }
+  if (c.numerator == 0 && c.denominator == 0) return false;
+  *out = c;
+  return true;
+}
 
 void TargetTracker::Add(size_t i, absl::Time at, const TargetSums& sums) {
   const TargetSpec& spec = (*specs_)[i];
   State& state = targets_[i];
   if (spec.rolling()) {
-    const int64_t bucket = BucketOf(at, TargetBucketWidth(spec.window));
+    const int64_t bucket = BucketOf(at, compiled_[i].width);
     state.buckets[bucket] += sums;
     dirty_.insert({i, bucket});
   } else {
@@ -229,7 +257,7 @@ void TargetTracker::OnSessionClosed(const ClosedSession& session) {
   for (size_t i = 0; i < specs_->size(); ++i) {
     const TargetSpec& spec = (*specs_)[i];
     TargetSums c;
-    if (!Contribution(spec, session, &c)) continue;
+    if (!Contribution(compiled_[i], session, &c)) continue;
     if (spec.rolling()) {
       Add(i, session.end + inactivity_timeout_, c);
     } else if (session.start >= spec.period_start &&

@@ -127,7 +127,29 @@ class TargetTracker {
  private:
   void Add(size_t i, absl::Time at, const TargetSums& sums);
 
+  // A spec prepared for the per-session path: its KPI as an enum and its
+  // filter values (nullptr: any).
+  enum class Kpi : uint8_t {
+    kBounceRate, kEngagementRate, kSinglePageRate, kConversionRate,
+    kNewVisitorShare, kPageviewsPerSession, kAvgSessionDuration,
+    kAverageOrderValue, kRoas, kSessions, kEngagedSessions, kPageviews,
+    kConversions, kOrders, kRevenue, kUnknown
+  };
+  struct Compiled {
+    Kpi kpi = Kpi::kUnknown;
+    const std::string* site = nullptr;
+    const std::string* channel = nullptr;
+    const std::string* device = nullptr;
+    const std::string* country = nullptr;
+    const std::string* goal = nullptr;
+    const std::string* currency = nullptr;
+    absl::Duration width;  // rolling bucket width
+  };
+  bool Contribution(const Compiled& c, const ClosedSession& s,
+                    TargetSums* out) const;
+
   const std::vector<TargetSpec>* specs_;
+  std::vector<Compiled> compiled_;
   absl::Duration inactivity_timeout_;
   struct State {
     std::map<int64_t, TargetSums> buckets;  // rolling

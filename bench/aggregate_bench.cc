@@ -21,6 +21,7 @@
 #include "aggregate/channel_classifier.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
+#include "aggregate/target_tracker.h"
 #include "benchmark/benchmark.h"
 #include "ingest/event_decoder.h"
 #include "kpistream/v1/web_event.pb.h"
@@ -173,6 +174,81 @@ void BM_DecodeOnly(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecodeOnly);
+
+// Targets: a closed session offered to 8 targets (rates, counts, a period,
+// with filters), and the evaluation of all of them over a day of 1-minute
+// buckets (what every /metrics publish does per partition).
+std::vector<TargetSpec> BenchTargets() {
+  std::vector<TargetSpec> specs;
+  const char* kpis[] = {"bounce_rate", "engagement_rate", "conversion_rate",
+                        "pageviews_per_session", "sessions", "revenue",
+                        "orders"};
+  for (const char* kpi : kpis) {
+    TargetSpec t;
+    t.name = kpi;
+    t.kpi = kpi;
+    t.value = 0.5;
+    t.window = absl::Hours(24);
+    t.filter = {{"site", "shop"}};
+    if (std::string(kpi) == "conversion_rate") t.filter["goal"] = "signup";
+    if (std::string(kpi) == "revenue") t.filter["currency"] = "EUR";
+    specs.push_back(t);
+  }
+  TargetSpec period;
+  period.name = "q4_orders";
+  period.kpi = "orders";
+  period.value = 5000;
+  period.period_start = kStart - absl::Hours(24);
+  period.period_end = kStart + absl::Hours(24 * 90);
+  specs.push_back(period);
+  return specs;
+}
+
+void BM_TargetsOnSessionClosed(benchmark::State& state) {
+  const std::vector<TargetSpec> specs = BenchTargets();
+  TargetTracker tracker(&specs, absl::Minutes(30));
+  ClosedSession s;
+  s.site_id = "shop";
+  s.channel = "Organic Search";
+  s.device_category = "mobile";
+  s.country = "DE";
+  s.pageviews = 3;
+  s.engaged = true;
+  s.conversions = {{"signup", 1}};
+  s.revenue = {{"EUR", 25'000'000}};
+  s.orders = 1;
+  int64_t i = 0;
+  for (auto _ : state) {
+    s.start = kStart + absl::Seconds(i++ % 86400);
+    s.end = s.start + absl::Minutes(2);
+    tracker.OnSessionClosed(s);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TargetsOnSessionClosed);
+
+void BM_TargetsEvaluateFullDay(benchmark::State& state) {
+  const std::vector<TargetSpec> specs = BenchTargets();
+  TargetTracker tracker(&specs, absl::Minutes(30));
+  ClosedSession s;
+  s.site_id = "shop";
+  s.bounced = true;
+  s.pageviews = 1;
+  for (int minute = 0; minute < 1440; ++minute) {
+    s.start = kStart + absl::Minutes(minute);
+    s.end = s.start;
+    tracker.OnSessionClosed(s);
+  }
+  const absl::Time now = kStart + absl::Hours(24);
+  std::vector<TargetSums> sums;
+  for (auto _ : state) {
+    sums.assign(specs.size(), TargetSums{});
+    tracker.AddTo(now, &sums);
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.counters["buckets"] = static_cast<double>(tracker.buckets());
+}
+BENCHMARK(BM_TargetsEvaluateFullDay);
 
 }  // namespace
 }  // namespace kpistream
