@@ -569,14 +569,17 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     counters_.CountAdCost(ad_cost_.site_id(), channel, ad_cost_.utm_campaign(),
                           ad_cost_.currency(), ad_cost_.cost_micros());
     if (target_specs_.empty()) return;
-    const google::protobuf::Timestamp& at =
+    const google::protobuf::Timestamp& ts =
         ad_cost_.has_date_start() ? ad_cost_.date_start() : ad_cost_.time();
+    const absl::Time at =
+        absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+    // Spend dated beyond the allowed skew into the future would sit in
+    // target state until then: counted (above), not attributed to targets.
+    if (at > absl::Now() + config_.processing.max_future_skew) return;
     Slot& slot = SlotOf(TopicPartition{rd_kafka_topic_name(message.rkt),
                                        message.partition});
-    slot.targets->OnAdCost(
-        ad_cost_.site_id(), channel, ad_cost_.currency(),
-        ad_cost_.cost_micros(),
-        absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos()));
+    slot.targets->OnAdCost(ad_cost_.site_id(), channel, ad_cost_.currency(),
+                           ad_cost_.cost_micros(), at);
   }
 
   void Advance(absl::Time now) {
@@ -630,6 +633,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         KPI_LOG_WARN(
             "engine: %s; the partitions' new owner re-reads their input",
             status.message());
+        // The aborted changelog records of the partitions we keep are
+        // written again with the next commit.
+        for (auto& [tp, slot] : partitions_) slot.targets->MarkAllChanged();
         return;
       }
     } else {
@@ -743,7 +749,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       target.samples.push_back({{spec.name}, s.target});
       actual.samples.push_back({{spec.name}, s.actual});
       attainment.samples.push_back({{spec.name}, s.attainment});
-      if (!spec.rolling()) {  // pace and projection are a period's
+      // Pace and projection are a period's, and need this instance's
+      // clock: an instance without a watermark yet (no partitions, or none
+      // with events) exports none, so that sums over instances are not NaN.
+      if (!spec.rolling() && target_clock_ != absl::InfinitePast()) {
         pace.samples.push_back({{spec.name}, s.pace});
         projected.samples.push_back({{spec.name}, s.projected});
       }

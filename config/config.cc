@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -789,8 +790,10 @@ class Parser {
                               &t.direction);
       }
       if (!n["value"] || !n["value"].IsScalar() ||
-          !absl::SimpleAtod(n["value"].Scalar(), &t.value)) {
+          !absl::SimpleAtod(n["value"].Scalar(), &t.value) ||
+          !std::isfinite(t.value)) {
         Error(key + ".value", n["value"] ? n["value"] : n, "expected a number");
+        t.value = 0;
       } else if (t.value <= 0 || (IsRateKpi(t.kpi) && t.value > 1)) {
         Error(key + ".value", n["value"],
               IsRateKpi(t.kpi) ? "a rate target is in (0, 1]"
@@ -799,7 +802,8 @@ class Parser {
       if (n["tolerance"]) {
         if (!n["tolerance"].IsScalar() ||
             !absl::SimpleAtod(n["tolerance"].Scalar(), &t.tolerance) ||
-            t.tolerance < 0 || t.tolerance >= 1) {
+            !(t.tolerance >= 0 && t.tolerance < 1)) {  // NaN too
+          t.tolerance = 0;
           Error(key + ".tolerance", n["tolerance"],
                 "expected a relative tolerance in [0, 1), e.g. 0.02 for within "
                 "2 %");
@@ -812,7 +816,15 @@ class Parser {
               "value x (1 + tolerance) reaches 1: a rate never exceeds it, so "
               "this at_most target could never be off target");
       }
-      if (n["window"]) Duration(key + ".window", n["window"], false, &t.window);
+      if (n["window"]) {
+        Duration(key + ".window", n["window"], false, &t.window);
+        if (t.window > absl::ZeroDuration() &&
+            (t.window < absl::Minutes(1) ||
+             t.window % absl::Seconds(1) != absl::ZeroDuration())) {
+          Error(key + ".window", n["window"],
+                "a rolling window is at least 1m, in whole seconds");
+        }
+      }
       if (const YAML::Node p = n["period"]) {
         if (CheckMap(key + ".period", p, {"start", "end"})) {
           auto date = [&](const char* field, absl::Time* out) {

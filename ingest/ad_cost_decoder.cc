@@ -1,5 +1,8 @@
 #include "ingest/ad_cost_decoder.h"
 
+#include <string>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -22,6 +25,19 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   } else if (!cost->ParseFromArray(bytes.data(),
                                    static_cast<int>(bytes.size()))) {
     return {false, "malformed", "not a valid protobuf AdCost"};
+  }
+  // Timestamps as google.protobuf.Timestamp allows them (JSON parsing
+  // checks this already; binary input may carry anything).
+  for (const auto& [name, ts] :
+       {std::pair<const char*, const google::protobuf::Timestamp*>{
+            "date_start", &cost->date_start()},
+        {"date_end", &cost->date_end()},
+        {"time", &cost->time()}}) {
+    if (ts->seconds() < -62135596800 || ts->seconds() > 253402300799 ||
+        ts->nanos() < 0 || ts->nanos() > 999999999) {
+      return {false, "malformed",
+              std::string(name) + " is not a valid timestamp"};
+    }
   }
   if (cost->site_id().empty())
     return {false, "missing_site_id", "site_id is empty"};

@@ -291,6 +291,7 @@ targets:
   - {name: h, kpi: conversion_rate, filter: {goal: signup, device: mobile}, value: 0.1, window: 1d}
   - {name: i, kpi: bounce_rate, value: 0.9, tolerance: 0.2, window: 1d}
   - {name: "j k", kpi: sessions, filter: {site: 'sh"op'}, value: 5, window: 1d}
+  - {name: l, kpi: sessions, value: nan, tolerance: nan, window: 30s}
 )");
   const std::string all = Errors(r);
   EXPECT_THAT(
@@ -317,6 +318,10 @@ targets:
                              "reaches 1"));
   EXPECT_THAT(all, HasSubstr("targets[9].name: use letters, digits"));
   EXPECT_THAT(all, HasSubstr("targets[9].filter.site: must not contain quotes"));
+  EXPECT_THAT(all, HasSubstr("targets[10].value: expected a number"));
+  EXPECT_THAT(all, HasSubstr("targets[10].tolerance: expected a relative"));
+  EXPECT_THAT(all, HasSubstr("targets[10].window: a rolling window is at "
+                             "least 1m"));
 }
 
 }  // namespace

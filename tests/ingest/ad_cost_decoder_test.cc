@@ -1,0 +1,66 @@
+#include "ingest/ad_cost_decoder.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+v1::AdCost ValidCost() {
+  v1::AdCost cost;
+  cost.set_site_id("shop");
+  cost.set_cost_micros(12'500'000);
+  cost.set_currency("EUR");
+  cost.set_utm_source("google");
+  cost.set_utm_medium("cpc");
+  cost.mutable_date_start()->set_seconds(1767225600);  // 2026-01-01
+  return cost;
+}
+
+TEST(AdCostDecoderTest, AcceptsAValidBinaryRecord) {
+  AdCostDecoder decoder(InputFormat::kProtobuf);
+  v1::AdCost out;
+  const DecodeResult r = decoder.Decode(ValidCost().SerializeAsString(), &out);
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(out.cost_micros(), 12'500'000);
+}
+
+// Binary input may carry timestamps no Timestamp may hold; they would make
+// event-time arithmetic overflow.
+TEST(AdCostDecoderTest, RejectsTimestampsOutOfRange) {
+  AdCostDecoder decoder(InputFormat::kProtobuf);
+  v1::AdCost out;
+  v1::AdCost cost = ValidCost();
+  cost.mutable_date_start()->set_seconds(INT64_MIN);
+  cost.mutable_date_start()->set_nanos(-1);
+  DecodeResult r = decoder.Decode(cost.SerializeAsString(), &out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "malformed");
+  cost = ValidCost();
+  cost.mutable_time()->set_nanos(1'000'000'000);
+  r = decoder.Decode(cost.SerializeAsString(), &out);
+  EXPECT_FALSE(r.ok);
+  cost = ValidCost();
+  cost.mutable_date_end()->set_seconds(253402300800);  // year 10000
+  r = decoder.Decode(cost.SerializeAsString(), &out);
+  EXPECT_FALSE(r.ok);
+}
+
+TEST(AdCostDecoderTest, JsonNeedsSiteCostAndCurrency) {
+  AdCostDecoder decoder(InputFormat::kJson);
+  v1::AdCost out;
+  EXPECT_TRUE(decoder
+                  .Decode(R"({"siteId":"shop","costMicros":"5","currency":"EUR",
+                      "dateStart":"2026-01-01T00:00:00Z"})",
+                          &out)
+                  .ok);
+  EXPECT_EQ(decoder.Decode(R"({"costMicros":"5","currency":"EUR"})", &out).reason,
+            "missing_site_id");
+  EXPECT_EQ(decoder.Decode(R"({"siteId":"s","currency":"EUR"})", &out).reason,
+            "missing_cost");
+  EXPECT_EQ(decoder.Decode("not json", &out).reason, "malformed");
+}
+
+}  // namespace
+}  // namespace kpistream
