@@ -179,8 +179,12 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     sink_ = std::move(*sink);
     if (!target_specs_.empty()) {
       // Targets keep state across restarts and rebalances in the changelog.
-      auto partitions = sink_->PartitionCount(config_.changelog_output.topic,
-                                              absl::Seconds(30));
+      ChangelogReadOptions changelog;
+      changelog.brokers = config_.kafka.brokers;
+      changelog.properties = config_.kafka.properties;
+      changelog.topic = config_.changelog_output.topic;
+      changelog.timeout = absl::Seconds(30);
+      auto partitions = ChangelogPartitionCount(changelog);
       if (!partitions.ok()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "outputs.changelog.topic: ", partitions.status().message(),

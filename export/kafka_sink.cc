@@ -131,33 +131,6 @@ absl::Status KafkaSink::Produce(
   }
 }
 
-absl::StatusOr<int> KafkaSink::PartitionCount(const std::string& topic,
-                                              absl::Duration timeout) {
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const rd_kafka_resp_err_t err =
-      rd_kafka_metadata(rk_, 0, rkt, &metadata,
-                        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot read metadata of topic \"", topic, "\": ", rd_kafka_err2str(err)));
-  }
-  absl::StatusOr<int> result = absl::NotFoundError(
-      absl::StrCat("topic \"", topic, "\" does not exist"));
-  if (metadata->topic_cnt == 1 && metadata->topics[0].err == 0 &&
-      metadata->topics[0].partition_cnt > 0) {
-    result = metadata->topics[0].partition_cnt;
-  } else if (metadata->topic_cnt == 1 && metadata->topics[0].err != 0 &&
-             metadata->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-    result = absl::UnavailableError(
-        absl::StrCat("topic \"", topic,
-                     "\": ", rd_kafka_err2str(metadata->topics[0].err)));
-  }
-  rd_kafka_metadata_destroy(metadata);
-  return result;
-}
-
 absl::Status KafkaSink::BeginTransaction() {
   if (!transactional_ || in_transaction_) return absl::OkStatus();
   if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk_)) {

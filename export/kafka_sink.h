@@ -25,7 +25,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "ingest/kafka_source.h"
 
 namespace kpistream {
@@ -51,11 +50,6 @@ class KafkaSink {
       absl::string_view topic, absl::string_view key, absl::string_view value,
       const std::vector<std::pair<std::string, std::string>>& headers = {},
       int32_t partition = -1);
-
-  // The partition count of `topic`; NotFoundError naming it when the topic
-  // does not exist.
-  absl::StatusOr<int> PartitionCount(const std::string& topic,
-                                     absl::Duration timeout);
 
   absl::Status BeginTransaction();
   // Commits the open transaction together with the consumer's `offsets`

@@ -10,26 +10,18 @@
 
 namespace kpistream {
 
-absl::Status ReadChangelog(
+namespace {
+
+// A consumer handle without a group for the changelog: `fixed` applied last.
+absl::StatusOr<rd_kafka_t*> NewConsumer(
     const ChangelogReadOptions& options,
-    absl::FunctionRef<void(absl::string_view key, absl::string_view value,
-                           bool tombstone)>
-        record) {
-  if (options.partitions.empty()) return absl::OkStatus();
+    const std::map<std::string, std::string>& fixed) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   absl::Status status = ApplyKafkaProperties(
       conf, {{"bootstrap.servers", options.brokers},
              {"client.id", "kpistream-restore"}});
   if (status.ok()) status = ApplyKafkaProperties(conf, options.properties);
-  // No group: positions are given, nothing is committed.
-  if (status.ok()) {
-    status = ApplyKafkaProperties(conf, {{"isolation.level", "read_committed"},
-                                         {"enable.partition.eof", "true"},
-                                         {"enable.auto.commit", "false"},
-                                         {"group.id", "kpistream-restore"},
-                                         {"fetch.wait.max.ms", "50"},
-                                         {"auto.offset.reset", "earliest"}});
-  }
+  if (status.ok()) status = ApplyKafkaProperties(conf, fixed);
   if (!status.ok()) {
     rd_kafka_conf_destroy(conf);
     return status;
@@ -42,6 +34,61 @@ absl::Status ReadChangelog(
         absl::StrCat("cannot create Kafka consumer for changelog \"",
                      options.topic, "\": ", err));
   }
+  return rk;
+}
+
+}  // namespace
+
+absl::StatusOr<int> ChangelogPartitionCount(
+    const ChangelogReadOptions& options) {
+  auto rk = NewConsumer(options, {{"allow.auto.create.topics", "false"},
+                                  {"group.id", "kpistream-restore"}});
+  if (!rk.ok()) return rk.status();
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(*rk, options.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(
+      *rk, 0, rkt, &metadata,
+      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  rd_kafka_topic_destroy(rkt);
+  absl::StatusOr<int> result = absl::NotFoundError(
+      absl::StrCat("topic \"", options.topic, "\" does not exist"));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = absl::UnavailableError(
+        absl::StrCat("cannot read metadata of topic \"", options.topic,
+                     "\": ", rd_kafka_err2str(err)));
+  } else {
+    if (metadata->topic_cnt == 1 && metadata->topics[0].err == 0 &&
+        metadata->topics[0].partition_cnt > 0) {
+      result = metadata->topics[0].partition_cnt;
+    } else if (metadata->topic_cnt == 1 && metadata->topics[0].err != 0 &&
+               metadata->topics[0].err !=
+                   RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      result = absl::UnavailableError(
+          absl::StrCat("topic \"", options.topic,
+                       "\": ", rd_kafka_err2str(metadata->topics[0].err)));
+    }
+    rd_kafka_metadata_destroy(metadata);
+  }
+  rd_kafka_destroy(*rk);
+  return result;
+}
+
+absl::Status ReadChangelog(
+    const ChangelogReadOptions& options,
+    absl::FunctionRef<void(absl::string_view key, absl::string_view value,
+                           bool tombstone)>
+        record) {
+  if (options.partitions.empty()) return absl::OkStatus();
+  // No group: positions are given, nothing is committed.
+  auto consumer = NewConsumer(options, {{"isolation.level", "read_committed"},
+                                        {"enable.partition.eof", "true"},
+                                        {"enable.auto.commit", "false"},
+                                        {"group.id", "kpistream-restore"},
+                                        {"fetch.wait.max.ms", "50"},
+                                        {"auto.offset.reset", "earliest"}});
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = *consumer;
+  absl::Status status;
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(
       static_cast<int>(options.partitions.size()));
   for (int32_t p : options.partitions) {

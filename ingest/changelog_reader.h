@@ -12,6 +12,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -24,6 +25,11 @@ struct ChangelogReadOptions {
   std::vector<int32_t> partitions;
   absl::Duration timeout = absl::Seconds(60);
 };
+
+// The partition count of the changelog topic; NotFoundError naming it when
+// it does not exist. Asks with a consumer handle, which never makes the
+// broker auto-create the topic (it would not be compacted).
+absl::StatusOr<int> ChangelogPartitionCount(const ChangelogReadOptions& options);
 
 // Calls `record(key, value, tombstone)` for every committed record of the
 // partitions, in offset order per partition. An error names the topic (and

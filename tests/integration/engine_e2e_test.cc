@@ -87,7 +87,8 @@ class EngineE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{
-        "web.events:2", "web.sessions:1", "web.deadletter:1", "web.adcost:1"});
+        "web.events:2", "web.sessions:1", "web.deadletter:1", "web.adcost:1",
+        "e2e-changelog:2", "restart-changelog:2"});
     ASSERT_FALSE(broker_->bootstrap().empty()) << broker_->process().Stderr();
     ASSERT_TRUE(absl::StartsWith(broker_->bootstrap(), "127.0.0.1:") ||
                 absl::StartsWith(broker_->bootstrap(), "localhost:"))

@@ -191,7 +191,8 @@ metrics: {listen: '127.0.0.1:)",
 // pages add up to the input, and every accepted event is in exactly one
 // session record.
 TEST(ScaleOutTest, TwoInstancesInOneGroupAddUp) {
-  BrokerProcess broker({"web.events:4", "web.sessions:1", "web.deadletter:1"});
+  BrokerProcess broker({"web.events:4", "web.sessions:1", "web.deadletter:1",
+                        "scaleout-changelog:4"});
   ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
   TempDir dir;
   const int ports[2] = {FreePort(), FreePort()};

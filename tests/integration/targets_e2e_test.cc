@@ -21,7 +21,7 @@ namespace {
 
 TEST(TargetsE2E, LoadgenTrafficFiresTheMissedTargetOnly) {
   BrokerProcess broker({"web.events:2", "web.sessions:1", "web.kpi:1",
-                        "web.deadletter:1"});
+                        "web.deadletter:1", "targets-changelog:2"});
   ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
   TempDir dir;
   const int metrics_port = FreePort();
