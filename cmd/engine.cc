@@ -264,6 +264,13 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
 
   // KafkaSource::Listener
   void OnAssigned(const std::vector<TopicPartition>& partitions) override {
+    AddSlots(partitions, /*stray=*/false);
+  }
+
+  // `stray`: a partition we were never told about (a message of it came
+  // anyway): kept safe, but its target state is neither restored nor written
+  // to the changelog, where it would overwrite the owner's.
+  void AddSlots(const std::vector<TopicPartition>& partitions, bool stray) {
     const absl::Time now = absl::Now();
     for (const TopicPartition& tp : partitions) {
       Slot slot;
@@ -280,7 +287,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       partitions_[tp] = std::move(slot);
       KPI_LOG_INFO("engine: assigned %s[%d]", tp.topic, tp.partition);
     }
-    RestoreTargets(partitions);
+    if (!stray) RestoreTargets(partitions);
   }
 
   void OnRevoked(const std::vector<TopicPartition>& partitions) override {
@@ -346,6 +353,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   struct Slot {
     int32_t watermark_id = 0;
     std::string name;  // "topic:partition"
+    bool stray = false;  // see AddSlots
     std::unique_ptr<TargetTracker> targets;  // this partition's share
     std::unique_ptr<SlotObserver> observer;
     std::unique_ptr<PartitionState> state;
@@ -392,6 +400,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     v1::TargetState state;
     std::string bytes;
     for (auto& [tp, slot] : partitions_) {
+      if (slot.stray) {
+        slot.targets->TakeChanges();  // not ours to write
+        continue;
+      }
       for (const TargetTracker::Change& c : slot.targets->TakeChanges()) {
         const TargetSpec& spec = target_specs_[c.target];
         const std::string key = ChangelogKey(tp, c.bucket, spec.name);
@@ -552,8 +564,11 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     auto slot = partitions_.find(tp);
     if (slot == partitions_.end()) {
       // A message of a partition we were never told about: keep it safe.
-      OnAssigned({tp});
+      KPI_LOG_WARN("engine: a message of %s[%d], which is not assigned here",
+                   tp.topic, tp.partition);
+      AddSlots({tp}, /*stray=*/true);
       slot = partitions_.find(tp);
+      slot->second.stray = true;
     }
     return slot->second;
   }
