@@ -428,6 +428,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   // A failure is fatal: counting on from zero would be wrong.
   void RestoreTargets(const std::vector<TopicPartition>& partitions) {
     if (target_specs_.empty() || partitions.empty() || !fatal_.ok()) return;
+    // Our own open transaction (partitions we keep, with a cooperative
+    // assignor) would hold the changelog's end back: commit it first.
+    if (!partitions_.empty()) CommitCycle();
+    if (!fatal_.ok()) return;
     const absl::Time started = absl::Now();
     std::set<int32_t> changelog_partitions;
     std::set<std::pair<std::string, int32_t>> wanted;
@@ -441,6 +445,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     options.topic = config_.changelog_output.topic;
     options.partitions.assign(changelog_partitions.begin(),
                               changelog_partitions.end());
+    // Up to a dead instance's open transaction being aborted by the broker
+    // (transaction.timeout.ms, 60 s by default) and then some.
+    options.timeout = absl::Minutes(3);
     // key -> latest state (nullopt: deleted)
     std::map<std::string, std::optional<v1::TargetState>> latest;
     int64_t undecodable = 0;

@@ -97,8 +97,24 @@ absl::Status ReadChangelog(
   }
   rd_kafka_resp_err_t assigned = rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
-  std::set<int32_t> pending(options.partitions.begin(),
-                            options.partitions.end());
+  // Read to the high watermark as of now, not just to the first end of
+  // partition: with read_committed the end stops at the first open
+  // transaction (e.g. of an instance that died mid-commit, until the broker
+  // aborts it), and committed records behind it count too.
+  std::map<int32_t, int64_t> pending;  // partition -> high watermark
+  for (int32_t p : options.partitions) {
+    int64_t low = 0, high = 0;
+    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, options.topic.c_str(), p, &low, &high,
+        static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = absl::UnavailableError(
+          absl::StrCat("cannot read the end of changelog \"", options.topic,
+                       "\" partition ", p, ": ", rd_kafka_err2str(e)));
+      break;
+    }
+    if (high > low) pending[p] = high;
+  }
   if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR) {
     status = absl::UnavailableError(
         absl::StrCat("cannot read changelog \"", options.topic,
@@ -116,7 +132,8 @@ absl::Status ReadChangelog(
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (m == nullptr) continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      pending.erase(m->partition);
+      auto it = pending.find(m->partition);
+      if (it != pending.end() && m->offset >= it->second) pending.erase(it);
     } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       record(absl::string_view(static_cast<const char*>(m->key), m->key_len),
              absl::string_view(static_cast<const char*>(m->payload), m->len),
