@@ -140,10 +140,6 @@ std::string KpiUnit(const std::string& kpi) {
   return "short";
 }
 
-std::string Selector(const std::string& target) {
-  return absl::StrCat("{target=\"", target, "\"}");
-}
-
 void TargetPanels(const Config& config, Layout* layout) {
   layout->Row("Targets");
   for (const TargetConfig& t : config.targets) {
