@@ -271,9 +271,17 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   // anyway): kept safe, but its target state is neither restored nor written
   // to the changelog, where it would overwrite the owner's.
   void AddSlots(const std::vector<TopicPartition>& partitions, bool stray) {
+    // Our own open transaction (partitions we keep, with a cooperative
+    // assignor) would hold the changelog's end back during the restore:
+    // commit it first.
+    if (!stray && !target_specs_.empty() && sink_->transactional() &&
+        !partitions_.empty()) {
+      CommitCycle();
+    }
     const absl::Time now = absl::Now();
     for (const TopicPartition& tp : partitions) {
       Slot slot;
+      slot.stray = stray;
       slot.watermark_id = topic_index_[tp.topic] * 100000 + tp.partition;
       slot.name = absl::StrCat(tp.topic, ":", tp.partition);
       slot.targets = std::make_unique<TargetTracker>(
@@ -428,10 +436,6 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   // A failure is fatal: counting on from zero would be wrong.
   void RestoreTargets(const std::vector<TopicPartition>& partitions) {
     if (target_specs_.empty() || partitions.empty() || !fatal_.ok()) return;
-    // Our own open transaction (partitions we keep, with a cooperative
-    // assignor) would hold the changelog's end back: commit it first.
-    if (!partitions_.empty()) CommitCycle();
-    if (!fatal_.ok()) return;
     const absl::Time started = absl::Now();
     std::set<int32_t> changelog_partitions;
     std::set<std::pair<std::string, int32_t>> wanted;
@@ -575,7 +579,6 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
                    tp.topic, tp.partition);
       AddSlots({tp}, /*stray=*/true);
       slot = partitions_.find(tp);
-      slot->second.stray = true;
     }
     return slot->second;
   }

@@ -22,6 +22,13 @@ Json Datasource() {
   return {{"type", "prometheus"}, {"uid", "${datasource}"}};
 }
 
+// Stat and bar gauge panels show each series' last value.
+Json LastValue() {
+  return {{"calcs", Json::array({"lastNotNull"})},
+          {"fields", ""},
+          {"values", false}};
+}
+
 struct Query {
   std::string expr;
   std::string legend;  // legendFormat; "" = automatic
@@ -82,8 +89,7 @@ class Layout {
                           {"tooltip", {{"mode", "multi"}, {"sort", "desc"}}}};
     } else if (type == "stat") {
       panel["options"] = {
-          {"reduceOptions",
-           {{"calcs", Json::array({"lastNotNull"})}, {"fields", ""}, {"values", false}}},
+          {"reduceOptions", LastValue()},
           {"colorMode", "background"},
           {"graphMode", "area"},
           {"textMode", "auto"},
@@ -91,8 +97,7 @@ class Layout {
           {"justifyMode", "auto"}};
     } else if (type == "bargauge") {
       panel["options"] = {
-          {"reduceOptions",
-           {{"calcs", Json::array({"lastNotNull"})}, {"fields", ""}, {"values", false}}},
+          {"reduceOptions", LastValue()},
           {"orientation", "horizontal"},
           {"displayMode", "gradient"},
           {"showUnfilled", true}};
