@@ -199,6 +199,10 @@ std::string JavaBinary() {
 // that crashes leaves no broker behind.
 absl::StatusOr<pid_t> SpawnLogged(std::vector<std::string> argv,
                                   const std::string& log) {
+  const std::string exec_failed = absl::StrCat(
+      "[kafka_cluster] could not execute ", argv[0],
+      " (Java 17 or newer must be installed and on PATH, or JAVA_HOME set; "
+      ".ci/setup installs it)\n");
   std::vector<char*> args;
   for (std::string& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -223,6 +227,7 @@ absl::StatusOr<pid_t> SpawnLogged(std::vector<std::string> argv,
     dup2(log_fd, STDERR_FILENO);
     close_range(3, ~0U, 0);
     execvp(args[0], args.data());
+    (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
     _exit(127);
   }
   const int fork_errno = errno;

@@ -11,9 +11,10 @@
 //     Stops that daemon (SIGTERM) and waits until its cluster is down and
 //     DIR/cluster removed. Exit 0 also when nothing was running.
 //
-// The daemon stops by itself after --max-lifetime (default 3600 s) so that an
-// interrupted ctest run leaves no broker behind for long; the brokers die
-// with it even if it is killed (they get SIGKILL when their parent dies).
+// The daemon stops by itself after --max-lifetime (default 7200 s) or when
+// DIR/pid disappears (the build tree was removed), so that an interrupted
+// ctest run leaves no broker behind for long; the brokers die with it even if
+// it is killed (they get SIGKILL when their parent dies).
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -151,11 +152,23 @@ int Stop(const std::string& dir) {
   report(absl::StrCat("ok ", (*cluster)->bootstrap(), " started in ",
                       absl::FormatDuration(absl::Now() - start)));
 
-  const timespec lifetime = absl::ToTimespec(max_lifetime);
-  const int signal = sigtimedwait(&stop_signals, nullptr, &lifetime);
-  std::cout << (signal > 0 ? absl::StrCat("signal ", signal)
-                           : std::string("lifetime over"))
-            << ": stopping" << std::endl;
+  // Also stop when DIR/pid is gone or names another daemon (e.g. the build
+  // tree was removed), checked every few seconds.
+  const std::string own_pid = absl::StrCat(getpid());
+  std::string reason = "lifetime over";
+  while (absl::Now() - start < max_lifetime) {
+    const timespec tick = absl::ToTimespec(absl::Seconds(5));
+    const int signal = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (signal > 0) {
+      reason = absl::StrCat("signal ", signal);
+      break;
+    }
+    if (absl::StripAsciiWhitespace(ReadFile(dir + "/pid")) != own_pid) {
+      reason = absl::StrCat(dir, "/pid is gone");
+      break;
+    }
+  }
+  std::cout << reason << ": stopping" << std::endl;
   std::error_code ignored;
   fs::remove(dir + "/bootstrap", ignored);
   cluster->reset();
@@ -219,7 +232,7 @@ int Main(int argc, char** argv) {
   if (argc < 3) return Usage();
   const std::string command = argv[1];
   int nodes = 3;
-  int lifetime_s = 3600;
+  int lifetime_s = 7200;
   std::string dir;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];

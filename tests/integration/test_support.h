@@ -1,6 +1,7 @@
 // Helpers for tests that run real processes on loopback: the kpistream
 // binary's subcommands, kcat, prometheus. Every server a test starts is
-// stopped by its destructor; ports are picked free by the kernel.
+// stopped by its destructor; ports are picked free by the kernel. Real
+// Apache Kafka clusters are in kafka_cluster.h.
 #ifndef KPISTREAM_TESTS_INTEGRATION_TEST_SUPPORT_H_
 #define KPISTREAM_TESTS_INTEGRATION_TEST_SUPPORT_H_
 
