@@ -15,6 +15,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -54,9 +55,11 @@ void DropLog(const rd_kafka_t*, int, const char*, const char*) {}
 
 // A librdkafka client of `type` for `bootstrap`. A quiet one logs nothing:
 // for pollers that expect refused connections while brokers start or stop.
+// `customize` may set callbacks on the configuration.
 absl::StatusOr<Client> NewClient(
     rd_kafka_type_t type, const std::string& bootstrap,
-    const std::map<std::string, std::string>& config, bool quiet) {
+    const std::map<std::string, std::string>& config, bool quiet,
+    const std::function<void(rd_kafka_conf_t*)>& customize = nullptr) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char errstr[512];
   std::map<std::string, std::string> all = {{"bootstrap.servers", bootstrap}};
@@ -70,6 +73,7 @@ absl::StatusOr<Client> NewClient(
     }
   }
   if (quiet) rd_kafka_conf_set_log_cb(conf, DropLog);
+  if (customize) customize(conf);
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -369,30 +373,19 @@ absl::StatusOr<std::unique_ptr<TestProducer>> TestProducer::Create(
     const std::map<std::string, std::string>& config) {
   auto producer = absl::WrapUnique(new TestProducer());
   producer->bootstrap_ = bootstrap;
-  std::map<std::string, std::string> all = {{"bootstrap.servers", bootstrap},
-                                            {"enable.idempotence", "true"},
+  std::map<std::string, std::string> all = {{"enable.idempotence", "true"},
                                             {"acks", "all"},
                                             {"linger.ms", "5"},
                                             {"message.timeout.ms", "60000"}};
   for (const auto& [key, value] : config) all[key] = value;
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char errstr[512];
-  for (const auto& [key, value] : all) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(
-          absl::StrCat("librdkafka config ", key, "=", value, ": ", errstr));
-    }
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, &TestProducer::OnDelivery);
-  rd_kafka_conf_set_opaque(conf, &producer->deliveries_);
-  producer->rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-  if (producer->rk_ == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InternalError(
-        absl::StrCat("producer for ", bootstrap, ": ", errstr));
-  }
+  absl::StatusOr<Client> client =
+      NewClient(RD_KAFKA_PRODUCER, bootstrap, all, /*quiet=*/false,
+                [deliveries = &producer->deliveries_](rd_kafka_conf_t* conf) {
+                  rd_kafka_conf_set_dr_msg_cb(conf, &TestProducer::OnDelivery);
+                  rd_kafka_conf_set_opaque(conf, deliveries);
+                });
+  if (!client.ok()) return client.status();
+  producer->rk_ = client->release();
   return producer;
 }
 
@@ -744,10 +737,9 @@ bool KafkaCluster::Running(int i) {
   return false;
 }
 
-bool KafkaCluster::Reap(Node& node, absl::Duration timeout) {
-  const int index = static_cast<int>(&node - nodes_.data());
+bool KafkaCluster::Reap(int i, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  while (Running(index)) {
+  while (Running(i)) {
     if (absl::Now() > deadline) return false;
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -831,12 +823,13 @@ KafkaCluster::~KafkaCluster() {
   for (int i = 0; i < size(); ++i) {
     if (Running(i)) kill(nodes_[i].pid, SIGTERM);
   }
-  for (Node& node : nodes_) {
-    if (!Reap(node, absl::Seconds(15)) && node.pid > 0) {
-      kill(node.pid, SIGKILL);
-      waitpid(node.pid, nullptr, 0);
-      node.pid = -1;
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  for (int i = 0; i < size(); ++i) {
+    if (Reap(i, std::max(deadline - absl::Now(), absl::ZeroDuration()))) {
+      continue;
     }
+    kill(nodes_[i].pid, SIGKILL);
+    Reap(i, absl::Seconds(10));
   }
 }
 
@@ -859,11 +852,10 @@ absl::Status KafkaCluster::StopBroker(int i, StopMode mode) {
     return absl::FailedPreconditionError(
         absl::StrCat("kafka node ", i, " is not running"));
   }
-  Node& node = nodes_[i];
-  kill(node.pid, mode == StopMode::kKill ? SIGKILL : SIGTERM);
-  if (!Reap(node, absl::Seconds(60))) {
-    kill(node.pid, SIGKILL);
-    Reap(node, absl::Seconds(10));
+  kill(nodes_[i].pid, mode == StopMode::kKill ? SIGKILL : SIGTERM);
+  if (!Reap(i, absl::Seconds(60))) {
+    kill(nodes_[i].pid, SIGKILL);
+    Reap(i, absl::Seconds(10));
     return absl::DeadlineExceededError(absl::StrCat(
         "kafka node ", i, " did not stop within 60 s of SIGTERM (killed)\n",
         LogTail(i)));

@@ -197,6 +197,7 @@ class KafkaCluster {
   // until it is back in the metadata and in the ISR of every partition it
   // holds a replica of (so it has caught up).
   absl::Status StartBroker(int i);
+  // Whether node `i`'s process is alive (one that exited is reaped).
   bool Running(int i);
 
   // The last `lines` lines of node `i`'s server.log and of its stdout/stderr.
@@ -216,7 +217,8 @@ class KafkaCluster {
   absl::Status Spawn(Node& node);
   absl::Status WaitUntilServing(const std::vector<int>& nodes,
                                 absl::Duration timeout);
-  bool Reap(Node& node, absl::Duration timeout);
+  // Waits up to `timeout` for node `i`'s process to end; false if it runs on.
+  bool Reap(int i, absl::Duration timeout);
   std::string AllLogTails() const;
 
   std::unique_ptr<TempDir> owned_dir_;
