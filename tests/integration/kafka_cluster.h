@@ -170,7 +170,8 @@ class KafkaCluster {
   static absl::StatusOr<std::unique_ptr<KafkaCluster>> Start(
       KafkaClusterOptions options);
 
-  // Stops every node (SIGTERM, SIGKILL after 15 s).
+  // Kills every node (SIGKILL) and waits until they are gone; a temporary
+  // directory is removed.
   ~KafkaCluster();
   KafkaCluster(const KafkaCluster&) = delete;
   KafkaCluster& operator=(const KafkaCluster&) = delete;
