@@ -105,13 +105,12 @@ std::vector<std::string> KpiFilterLabels(absl::string_view kpi) {
   if (kpi == "conversion_rate" || kpi == "conversions") {
     return {"site", "channel", "goal"};
   }
-  if (kpi == "new_visitor_share" || kpi == "avg_session_duration" ||
-      kpi == "orders") {
+  if (kpi == "new_visitor_share" || kpi == "avg_session_duration") {
     return {"site", "channel"};
   }
   if (kpi == "pageviews_per_session") return {"site"};
   if (kpi == "pageviews") return {"site", "channel", "device"};
-  // average_order_value, roas, revenue
+  // orders, average_order_value, roas, revenue
   return {"site", "channel", "currency"};
 }
 

@@ -29,7 +29,7 @@ const std::map<std::string, std::vector<std::string>>& MetricLabels() {
       {"web_session_duration_seconds_sum", {"site", "channel"}},
       {"web_session_duration_seconds_count", {"site", "channel"}},
       {"web_revenue_total", {"site", "channel", "currency"}},
-      {"web_orders_total", {"site", "channel"}},
+      {"web_orders_total", {"site", "channel", "currency"}},
       {"web_ad_cost_total", {"site", "channel", "campaign", "currency"}},
       {"web_pageviews_total", {"site", "channel", "device"}},
       {"web_conversions_total", {"site", "goal", "channel"}},
@@ -38,12 +38,14 @@ const std::map<std::string, std::vector<std::string>>& MetricLabels() {
 }
 
 // How a KPI is computed: numerator / denominator (or a count when the
-// denominator is empty); `sessions` when the denominator counts sessions
-// (then min_sessions applies).
+// denominator is empty).
 struct KpiFormula {
   std::string numerator;
   std::string denominator;
   bool rate = false;  // a ratio in [0, 1]
+  // Money over money or orders (AOV, ROAS): a ratio of sums by currency,
+  // never revenue of one currency over orders or cost of all.
+  bool per_currency = false;
 };
 
 KpiFormula FormulaOf(const std::string& kpi) {
@@ -65,8 +67,9 @@ KpiFormula FormulaOf(const std::string& kpi) {
     return {"web_session_duration_seconds_sum",
             "web_session_duration_seconds_count"};
   if (kpi == "average_order_value")
-    return {"web_revenue_total", "web_orders_total"};
-  if (kpi == "roas") return {"web_revenue_total", "web_ad_cost_total"};
+    return {"web_revenue_total", "web_orders_total", false, true};
+  if (kpi == "roas")
+    return {"web_revenue_total", "web_ad_cost_total", false, true};
   if (kpi == "sessions") return {"web_sessions_closed_total", ""};
   if (kpi == "engaged_sessions") return {"web_sessions_engaged_total", ""};
   if (kpi == "pageviews") return {"web_pageviews_total", ""};
@@ -94,10 +97,11 @@ std::string Selector(const std::string& metric,
 
 std::string Value(const TargetConfig& t, const KpiFormula& f,
                   const std::string& window) {
+  const char* sum = f.per_currency ? "sum by (currency) (" : "sum(";
   const std::string num = absl::StrCat(
-      "sum(increase(", Selector(f.numerator, t.filter), "[", window, "]))");
+      sum, "increase(", Selector(f.numerator, t.filter), "[", window, "]))");
   if (f.denominator.empty()) return num;
-  return absl::StrCat("(", num, " / sum(increase(",
+  return absl::StrCat("(", num, " / ", sum, "increase(",
                       Selector(f.denominator, t.filter), "[", window, "])))");
 }
 
@@ -214,8 +218,7 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
   return alerts;
 }
 
-std::vector<Alert> AlertsOf(const TargetConfig& t) {
-  if (t.cumulative()) return PeriodAlertsOf(t);
+std::vector<Alert> RollingAlertsOf(const TargetConfig& t) {
   std::vector<Alert> alerts;
   const KpiFormula f = FormulaOf(t.kpi);
   const std::string window = DurationText(t.window);
@@ -255,6 +258,33 @@ std::vector<Alert> AlertsOf(const TargetConfig& t) {
   return alerts;
 }
 
+// Alert severities from the most to the least urgent.
+int Urgency(const std::string& severity) {
+  if (severity == "page") return 2;
+  if (severity == "ticket") return 1;
+  return 0;  // info
+}
+
+// Every alert of a target: its severity capped by the target's (a `ticket`
+// target's fast burn is a ticket, an `info` target never pages nor opens a
+// ticket), its `for` at least the target's.
+std::vector<Alert> AlertsOf(const TargetConfig& t) {
+  std::vector<Alert> alerts =
+      t.cumulative() ? PeriodAlertsOf(t) : RollingAlertsOf(t);
+  for (Alert& a : alerts) {
+    if (Urgency(a.severity) > Urgency(t.severity)) a.severity = t.severity;
+    a.for_duration = std::max(a.for_duration, t.for_duration);
+  }
+  return alerts;
+}
+
+// The longest `for` of `alerts`.
+absl::Duration LongestFor(const std::vector<Alert>& alerts) {
+  absl::Duration longest = absl::ZeroDuration();
+  for (const Alert& a : alerts) longest = std::max(longest, a.for_duration);
+  return longest;
+}
+
 }  // namespace
 
 std::string TargetValueExpr(const TargetConfig& t) {
@@ -262,6 +292,11 @@ std::string TargetValueExpr(const TargetConfig& t) {
     return absl::StrCat("sum(", TargetSelector(t, "kpi_actual_value"), ")");
   }
   return Value(t, FormulaOf(t.kpi), DurationText(t.window));
+}
+
+std::vector<std::string> TargetValueLabels(const TargetConfig& t) {
+  if (!t.cumulative() && FormulaOf(t.kpi).per_currency) return {"currency"};
+  return {};
 }
 
 std::string TargetAttainmentExpr(const TargetConfig& t) {
@@ -351,6 +386,14 @@ std::string ExpectedAlerts(const TargetConfig& t,
                            const std::vector<Alert>& alerts,
                            const std::vector<double>& values,
                            const std::vector<bool>& firing, int64_t eval_min) {
+  // The labels the expression keeps: the test series' currency.
+  std::string series_labels;
+  if (!t.cumulative()) {
+    for (const std::string& label : TargetValueLabels(t)) {
+      absl::StrAppend(&series_labels, "\n              ", label, ": ",
+                      LabelValue(t.filter, label));
+    }
+  }
   std::string out = "    alert_rule_test:\n";
   for (size_t i = 0; i < alerts.size(); ++i) {
     const Alert& a = alerts[i];
@@ -363,7 +406,7 @@ std::string ExpectedAlerts(const TargetConfig& t,
     absl::StrAppend(
         &out, "\n          - exp_labels:\n              severity: ",
         a.severity, "\n              target: ", t.name,
-        "\n              kpi: ", t.kpi,
+        "\n              kpi: ", t.kpi, series_labels,
         "\n            exp_annotations:\n              summary: ",
         Quote(Render(a.summary, values[i])),
         "\n              description: ", Quote(Render(a.description, values[i])),
@@ -383,7 +426,7 @@ std::string PeriodTests(const TargetConfig& t,
                         const std::vector<Alert>& alerts) {
   const KpiFormula f = FormulaOf(t.kpi);
   const bool at_least = t.direction == TargetDirection::kAtLeast;
-  const int64_t eval_min = t.for_duration / absl::Minutes(1) + 10;
+  const int64_t eval_min = LongestFor(alerts) / absl::Minutes(1) + 10;
   const int samples = static_cast<int>(eval_min + 5);
   // promtool's clock starts at 0: this much per minute reaches twice the
   // target by the deadline even as rate() over [1d] of only `samples`
@@ -466,7 +509,7 @@ std::string AlertRulesTestYaml(const Config& config,
     if (f.rate) window_min = 360;
     if (f.denominator.empty()) window_min = t.window / absl::Minutes(1);
     const int64_t eval_min =
-        window_min + t.for_duration / absl::Minutes(1) + 20;
+        window_min + LongestFor(alerts) / absl::Minutes(1) + 20;
     const int samples = static_cast<int>(eval_min + 5);
     // Sessions per minute: enough for min_sessions even in a 5 minute window.
     const double per_minute =

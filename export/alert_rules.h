@@ -15,6 +15,7 @@
 #define KPISTREAM_EXPORT_ALERT_RULES_H_
 
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -24,6 +25,11 @@ namespace kpistream {
 // target's KPI over its window from the counters; a period target's actual
 // to date, the sum of the instances' kpi_actual_value.
 std::string TargetValueExpr(const TargetConfig& target);
+
+// The labels that tell TargetValueExpr's series apart: {"currency"} for
+// money ratios (AOV, ROAS: one series per currency, each judged against the
+// target), else none (one series).
+std::vector<std::string> TargetValueLabels(const TargetConfig& target);
 
 // PromQL for all instances: the target's attainment (value / target, or
 // target / value for at-most), and 1 when it is on track (within tolerance;

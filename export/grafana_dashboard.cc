@@ -145,6 +145,15 @@ std::string KpiUnit(const std::string& kpi) {
   return "short";
 }
 
+// `prefix` and the labels that tell a target's series apart, as a legend.
+std::string TargetLegend(const TargetConfig& t, const std::string& prefix) {
+  std::string legend = prefix;
+  for (const std::string& label : TargetValueLabels(t)) {
+    absl::StrAppend(&legend, legend.empty() ? "" : " ", "{{", label, "}}");
+  }
+  return legend;
+}
+
 void TargetPanels(const Config& config, Layout* layout) {
   layout->Row("Targets");
   for (const TargetConfig& t : config.targets) {
@@ -158,15 +167,18 @@ void TargetPanels(const Config& config, Layout* layout) {
                      Num(t.value), " (tolerance ", Num(t.tolerance * 100),
                      " %). Green: met; yellow: within tolerance; red: off "
                      "target."),
-        6, 5, {{TargetValueExpr(t), t.kpi}}, KpiUnit(t.kpi));
+        6, 5,
+        {{TargetValueExpr(t),
+          TargetValueLabels(t).empty() ? t.kpi : TargetLegend(t, "")}},
+        KpiUnit(t.kpi));
     panel["fieldConfig"]["defaults"]["thresholds"]["steps"] = TargetThresholds(t);
     if (t.cumulative()) panel["options"]["colorMode"] = "value";
   }
   if (config.targets.empty()) return;
   std::vector<Query> attainment, on_track;
   for (const TargetConfig& t : config.targets) {
-    attainment.push_back({TargetAttainmentExpr(t), t.name});
-    on_track.push_back({TargetOnTrackExpr(t), t.name});
+    attainment.push_back({TargetAttainmentExpr(t), TargetLegend(t, t.name)});
+    on_track.push_back({TargetOnTrackExpr(t), TargetLegend(t, t.name)});
   }
   layout->Add("timeseries", "Attainment",
               "actual / target (target / actual for at-most KPIs) per target, "

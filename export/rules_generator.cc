@@ -41,7 +41,7 @@ constexpr Ratio kRatios[] = {
      "web_session_duration_seconds_sum", "web_session_duration_seconds_count",
      nullptr},
     {"web_average_order_value", "site, currency", "web_revenue_total",
-     "web_orders_total", "site"},
+     "web_orders_total", nullptr},
     {"web_roas", "site, channel, currency", "web_revenue_total",
      "web_ad_cost_total", nullptr},
 };

@@ -278,6 +278,24 @@ targets:
   EXPECT_EQ(q.period_end, absl::FromUnixSeconds(1798761600));    // 2027-01-01
 }
 
+// web_orders_total carries the order's currency (SPEC §4), so order counts
+// and AOV can be targeted per currency.
+TEST(ConfigTargetsTest, OrdersAndAovFilterOnCurrency) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: eur_orders, kpi: orders, filter: {site: shop, currency: EUR},
+     value: 50, period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: eur_aov, kpi: average_order_value, filter: {currency: EUR},
+     value: 40, window: 1d}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.targets[0].filter.at("currency"), "EUR");
+  EXPECT_EQ(KpiFilterLabels("orders"),
+            (std::vector<std::string>{"site", "channel", "currency"}));
+  EXPECT_EQ(KpiFilterLabels("average_order_value"),
+            (std::vector<std::string>{"site", "channel", "currency"}));
+}
+
 TEST(ConfigTargetsTest, BadTargetsNameTheKeyAtFault) {
   ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
 targets:

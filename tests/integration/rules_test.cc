@@ -29,7 +29,7 @@ tests:
         values: '0+60x20'
       - series: 'web_revenue_total{site="shop",channel="Email",currency="EUR"}'
         values: '0+4500x20'
-      - series: 'web_orders_total{site="shop",channel="Email"}'
+      - series: 'web_orders_total{site="shop",channel="Email",currency="EUR"}'
         values: '0+60x20'
       - series: 'web_ad_cost_total{site="shop",channel="Email",campaign="winter",currency="EUR"}'
         values: '0+1500x20'
@@ -67,6 +67,57 @@ tests:
           - labels: 'site:web_pageviews_per_session:ratio_rate5m{site="shop"}'
             value: 3
 )";
+
+// AOV per currency (issue 10): each second 2 EUR orders worth 160 EUR and 1
+// USD order worth 40 USD (per-minute increments x 60 keep the rates exact).
+// Revenue of a currency over orders of that currency: 80 EUR and 40 USD;
+// over all orders it was 160 / 3 = 53.3 EUR.
+constexpr char kAovPerCurrencyTest[] = R"(rule_files:
+  - kpistream-recording.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_revenue_total{site="shop",channel="Email",currency="EUR"}'
+        values: '0+6000x20'
+      - series: 'web_revenue_total{site="shop",channel="Direct",currency="EUR"}'
+        values: '0+3600x20'
+      - series: 'web_orders_total{site="shop",channel="Email",currency="EUR"}'
+        values: '0+60x20'
+      - series: 'web_orders_total{site="shop",channel="Direct",currency="EUR"}'
+        values: '0+60x20'
+      - series: 'web_revenue_total{site="shop",channel="Direct",currency="USD"}'
+        values: '0+2400x20'
+      - series: 'web_orders_total{site="shop",channel="Direct",currency="USD"}'
+        values: '0+60x20'
+    promql_expr_test:
+      - expr: site_currency:web_average_order_value:ratio_rate5m
+        eval_time: 15m
+        exp_samples:
+          - labels: 'site_currency:web_average_order_value:ratio_rate5m{site="shop",currency="EUR"}'
+            value: 80
+          - labels: 'site_currency:web_average_order_value:ratio_rate5m{site="shop",currency="USD"}'
+            value: 40
+      - expr: site_currency:web_average_order_value:ratio_rate1h
+        eval_time: 15m
+        exp_samples:
+          - labels: 'site_currency:web_average_order_value:ratio_rate1h{site="shop",currency="EUR"}'
+            value: 80
+          - labels: 'site_currency:web_average_order_value:ratio_rate1h{site="shop",currency="USD"}'
+            value: 40
+)";
+
+TEST(RulesTest, AverageOrderValueIsPerCurrency) {
+  TempDir dir;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config",
+       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string test =
+      dir.Write("aov-per-currency.test.yml", kAovPerCurrencyTest);
+  CommandResult run = RunCommand({"promtool", "test", "rules", test});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
 
 TEST(RulesTest, GeneratedRecordingRulesPassPromtoolCheckAndTest) {
   TempDir dir;
@@ -174,6 +225,69 @@ targets:
   EXPECT_EQ(Count(test_text, "exp_alerts: []"), 13 + 3 * 3);
   EXPECT_EQ(Count(test_text, "catching up"), 2);
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
+}
+
+// issue 10 item 8, through Prometheus' own rule evaluation: an info
+// target's generated alerts (a bounce rate: off target, fast and slow
+// burn) never page nor open a ticket, and its `for: 30m` holds even the
+// fast burn (2m by itself) pending. ALERTS carries each alert's labels.
+constexpr char kInfoTargetTest[] = R"(rule_files:
+  - kpistream-alerts.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_sessions_bounced_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x60'
+      - series: 'web_sessions_closed_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x60'
+    promql_expr_test:
+      - expr: count by (alertname, alertstate, severity) (ALERTS{target="quiet"})
+        eval_time: 20m
+        exp_samples:
+          - labels: '{alertname="KpiOffTarget",alertstate="pending",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiFastBurn",alertstate="pending",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiSlowBurn",alertstate="pending",severity="info"}'
+            value: 1
+      - expr: count by (alertname, alertstate, severity) (ALERTS{target="quiet"})
+        eval_time: 45m
+        exp_samples:
+          - labels: '{alertname="KpiOffTarget",alertstate="firing",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiFastBurn",alertstate="firing",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiSlowBurn",alertstate="firing",severity="info"}'
+            value: 1
+      - expr: ALERTS{severity=~"page|ticket"}
+        eval_time: 45m
+        exp_samples: []
+)";
+
+TEST(RulesTest, InfoTargetNeverPages) {
+  TempDir dir;
+  const std::string config = dir.Write("targets.yaml", R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: quiet, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
+     window: 1h, for: 30m, severity: info, min_sessions: 1}
+)");
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  CommandResult check = RunCommand(
+      {"promtool", "check", "rules", dir.path() + "/kpistream-alerts.rules.yml"});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
+      << check.out;
+  const std::string test = dir.Write("info-target.test.yml", kInfoTargetTest);
+  CommandResult run = RunCommand({"promtool", "test", "rules", test});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  // The generated tests agree.
+  CommandResult generated = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
+  EXPECT_EQ(generated.exit_code, 0) << generated.out << generated.err;
 }
 
 TEST(RulesTest, BadConfigExitsTwo) {
