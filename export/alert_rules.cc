@@ -183,13 +183,13 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
   const std::string pace_limit = absl::StrFormat(
       "%.10g", at_least ? 1 - t.tolerance : 1 + t.tolerance);
   const std::string started =
-      absl::StrCat(" and on() sum(", TargetSelector(t, "kpi_pace_ratio"),
-                   ") >= 0 and on() vector(time()) < ", end);
+      absl::StrCat(" and on() ", TargetPaceExpr(t),
+                   " >= 0 and on() vector(time()) < ", end);
   std::vector<Alert> alerts;
   alerts.push_back(
       {"KpiBehindPace",
-       absl::StrCat("sum(", TargetSelector(t, "kpi_pace_ratio"), ") ",
-                    at_least ? "< " : "> ", pace_limit, started),
+       absl::StrCat(TargetPaceExpr(t), at_least ? " < " : " > ", pace_limit,
+                    started),
        t.for_duration, t.severity,
        absl::StrCat(t.name, ": ", t.kpi, " is at {{ $value | printf \"%.4g\" }}",
                     " of the linear pace to ", Direction(t), " ", target,
@@ -292,6 +292,10 @@ std::string TargetValueExpr(const TargetConfig& t) {
     return absl::StrCat("sum(", TargetSelector(t, "kpi_actual_value"), ")");
   }
   return Value(t, FormulaOf(t.kpi), DurationText(t.window));
+}
+
+std::string TargetPaceExpr(const TargetConfig& t) {
+  return absl::StrCat("sum(", TargetSelector(t, "kpi_pace_ratio"), ")");
 }
 
 std::vector<std::string> TargetValueLabels(const TargetConfig& t) {

@@ -31,6 +31,11 @@ std::string TargetValueExpr(const TargetConfig& target);
 // target), else none (one series).
 std::vector<std::string> TargetValueLabels(const TargetConfig& target);
 
+// PromQL for all instances: a period target's pace, actual to date over
+// the linearly expected value to date (the sum of the instances'
+// kpi_pace_ratio: each divides its share by the whole expectation).
+std::string TargetPaceExpr(const TargetConfig& target);
+
 // PromQL for all instances: the target's attainment (value / target, or
 // target / value for at-most), and 1 when it is on track (within tolerance;
 // a period: its summed projection), else 0.

@@ -124,8 +124,9 @@ class Layout {
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 
-// Red / yellow / green steps around a target: off target beyond the
-// tolerance is red, within it yellow, at or past the target green.
+// Red / yellow / green steps around a rolling target's value: off target
+// beyond the tolerance is red, within it yellow, at or past the target
+// green.
 Json TargetThresholds(const TargetConfig& t) {
   const bool at_least = t.direction == TargetDirection::kAtLeast;
   if (at_least) {
@@ -154,17 +155,58 @@ std::string TargetLegend(const TargetConfig& t, const std::string& prefix) {
   return legend;
 }
 
+// A period target's stat: its actual to date (in a neutral colour) and its
+// pace, coloured red / yellow / green at the pace's tolerance and at 1, so
+// that a target on pace is green all period long, not red until its final
+// value is reached. The pace is the projection at the deadline over the
+// target (a linear projection of the actual to date).
+void PeriodTargetPanel(const TargetConfig& t, Layout* layout) {
+  const bool at_least = t.direction == TargetDirection::kAtLeast;
+  Json& panel = layout->Add(
+      "stat", t.name,
+      absl::StrCat(
+          t.objective.empty() ? "" : t.objective + ". ", t.kpi,
+          " to date in its period (summed over instances) and its pace: the "
+          "actual to date over the linearly expected value to date, i.e. the "
+          "projection at the deadline over the target ",
+          at_least ? "at least " : "at most ", Num(t.value), ". Coloured by "
+          "pace: green on pace, yellow within the tolerance (",
+          Num(t.tolerance * 100), " %), red ",
+          at_least ? "behind" : "over", " pace beyond it."),
+      6, 5, {{TargetValueExpr(t), "to date"}, {TargetPaceExpr(t), "pace"}},
+      "percentunit");
+  Json& defaults = panel["fieldConfig"]["defaults"];
+  defaults["thresholds"]["steps"] =
+      at_least ? Json::array({{{"color", "red"}, {"value", nullptr}},
+                              {{"color", "yellow"}, {"value", 1 - t.tolerance}},
+                              {{"color", "green"}, {"value", 1}}})
+               : Json::array({{{"color", "green"}, {"value", nullptr}},
+                              {{"color", "yellow"}, {"value", 1}},
+                              {{"color", "red"}, {"value", 1 + t.tolerance}}});
+  defaults["color"] = {{"mode", "thresholds"}};
+  panel["fieldConfig"]["overrides"] = Json::array(
+      {{{"matcher", {{"id", "byFrameRefID"}, {"options", "A"}}},
+        {"properties",
+         Json::array({{{"id", "unit"}, {"value", KpiUnit(t.kpi)}},
+                      {{"id", "color"},
+                       {"value", {{"mode", "fixed"}, {"fixedColor", "blue"}}}}})}}});
+  panel["options"]["textMode"] = "value_and_name";
+}
+
 void TargetPanels(const Config& config, Layout* layout) {
   layout->Row("Targets");
   for (const TargetConfig& t : config.targets) {
+    if (t.cumulative()) {
+      PeriodTargetPanel(t, layout);
+      continue;
+    }
     const bool at_least = t.direction == TargetDirection::kAtLeast;
-    std::string when = t.cumulative() ? "to date in its period"
-                                      : absl::StrCat("over its rolling window");
     Json& panel = layout->Add(
         "stat", t.name,
         absl::StrCat(t.objective.empty() ? "" : t.objective + ". ", t.kpi,
-                     " ", when, "; target ", at_least ? "at least " : "at most ",
-                     Num(t.value), " (tolerance ", Num(t.tolerance * 100),
+                     " over its rolling window; target ",
+                     at_least ? "at least " : "at most ", Num(t.value),
+                     " (tolerance ", Num(t.tolerance * 100),
                      " %). Green: met; yellow: within tolerance; red: off "
                      "target."),
         6, 5,
@@ -172,7 +214,6 @@ void TargetPanels(const Config& config, Layout* layout) {
           TargetValueLabels(t).empty() ? t.kpi : TargetLegend(t, "")}},
         KpiUnit(t.kpi));
     panel["fieldConfig"]["defaults"]["thresholds"]["steps"] = TargetThresholds(t);
-    if (t.cumulative()) panel["options"]["colorMode"] = "value";
   }
   if (config.targets.empty()) return;
   std::vector<Query> attainment, on_track;

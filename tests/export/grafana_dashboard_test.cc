@@ -27,8 +27,11 @@ targets:
      value: 0.4, tolerance: 0.1, window: 1d}
   - {name: signups, kpi: conversion_rate, filter: {goal: signup},
      value: 0.05, window: 1d}
-  - {name: q4_orders, kpi: orders, value: 5000,
+  - {name: q4_orders, kpi: orders, value: 5000, tolerance: 0.1,
      period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: pageview_budget, kpi: pageviews, direction: at_most,
+     value: 1000000, tolerance: 0.2,
+     period: {start: 2026-11-01, end: 2026-11-30}}
 )");
   EXPECT_TRUE(r.ok());
   return r.config;
@@ -158,15 +161,60 @@ TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
   EXPECT_EQ(by_title.at("bounce_ceiling").at("targets")[0].at("expr"),
             "(sum(increase(web_sessions_bounced_total{site=\"shop\"}[1d])) / "
             "sum(increase(web_sessions_closed_total{site=\"shop\"}[1d])))");
-  // At least 5000 orders: red, then green from the target.
+  EXPECT_TRUE(by_title.count("Pace of period targets"));
+}
+
+// issue 10 item 9: a period target's stat is coloured by its pace (the
+// projection at the deadline over the target), not against the final
+// value, so that it is not red all period long while on pace.
+TEST(GrafanaDashboardTest, PeriodTargetPanelsAreColouredByPace) {
+  const Json d = Dashboard(ConfigWithTargetsAndFunnels());
+  std::map<std::string, Json> by_title;
+  for (const Json& p : Panels(d)) by_title[p.at("title")] = p;
+  // At least 5000 orders within 10 %: the actual to date in a fixed colour,
+  // the pace red below 0.9, yellow to 1, green from 1.
   const Json& q4 = by_title.at("q4_orders");
+  ASSERT_EQ(q4.at("targets").size(), 2u);
   EXPECT_EQ(q4.at("targets")[0].at("expr"),
             "sum(kpi_actual_value{target=\"q4_orders\"})");
-  const Json q4_steps =
-      q4.at("fieldConfig").at("defaults").at("thresholds").at("steps");
-  EXPECT_EQ(q4_steps[0].at("color"), "red");
-  EXPECT_DOUBLE_EQ(q4_steps[2].at("value").get<double>(), 5000);
-  EXPECT_TRUE(by_title.count("Pace of period targets"));
+  EXPECT_EQ(q4.at("targets")[1].at("expr"),
+            "sum(kpi_pace_ratio{target=\"q4_orders\"})");
+  const Json& defaults = q4.at("fieldConfig").at("defaults");
+  EXPECT_EQ(defaults.at("unit"), "percentunit");
+  EXPECT_EQ(defaults.at("color").at("mode"), "thresholds");
+  const Json& steps = defaults.at("thresholds").at("steps");
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].at("color"), "red");
+  EXPECT_TRUE(steps[0].at("value").is_null());
+  EXPECT_EQ(steps[1].at("color"), "yellow");
+  EXPECT_DOUBLE_EQ(steps[1].at("value").get<double>(), 0.9);
+  EXPECT_EQ(steps[2].at("color"), "green");
+  EXPECT_DOUBLE_EQ(steps[2].at("value").get<double>(), 1);
+  for (const Json& step : steps) {  // never against the final value
+    EXPECT_TRUE(step.at("value").is_null() || step.at("value") <= 1) << step;
+  }
+  // The actual to date (query A) keeps the KPI's unit and a fixed colour.
+  const Json& overrides = q4.at("fieldConfig").at("overrides");
+  ASSERT_EQ(overrides.size(), 1u);
+  EXPECT_EQ(overrides[0].at("matcher").at("id"), "byFrameRefID");
+  EXPECT_EQ(overrides[0].at("matcher").at("options"), "A");
+  std::map<std::string, Json> properties;
+  for (const Json& p : overrides[0].at("properties")) {
+    properties[p.at("id")] = p.at("value");
+  }
+  EXPECT_EQ(properties.at("unit"), "short");
+  EXPECT_EQ(properties.at("color").at("mode"), "fixed");
+  // An at-most budget: green up to pace 1, yellow to 1.2, red beyond.
+  const Json& budget_steps = by_title.at("pageview_budget")
+                                 .at("fieldConfig")
+                                 .at("defaults")
+                                 .at("thresholds")
+                                 .at("steps");
+  ASSERT_EQ(budget_steps.size(), 3u);
+  EXPECT_EQ(budget_steps[0].at("color"), "green");
+  EXPECT_DOUBLE_EQ(budget_steps[1].at("value").get<double>(), 1);
+  EXPECT_EQ(budget_steps[2].at("color"), "red");
+  EXPECT_DOUBLE_EQ(budget_steps[2].at("value").get<double>(), 1.2);
 }
 
 TEST(GrafanaDashboardTest, FunnelStepsInOrder) {
