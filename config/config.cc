@@ -166,18 +166,51 @@ class Parser {
     return true;
   }
 
-  // Values that generated PromQL, rule files and dashboards quote: no
-  // quotes, backslashes or control characters.
-  void Quotable(const std::string& key, const YAML::Node& node,
-                const std::string& value) {
-    for (unsigned char ch : value) {
-      if (ch == '"' || ch == '\'' || ch == '\\' || ch < 0x20 || ch == 0x7f) {
-        Error(key, node,
-              "must not contain quotes, backslashes or control characters "
-              "(it is quoted into generated PromQL, rules and dashboards)");
-        return;
-      }
+  // Values that become Prometheus label values (target, funnel and step
+  // names, filter values): any printable text, UTF-8 as Prometheus
+  // requires, without control characters. The generators escape quotes,
+  // backslashes and braces.
+  void LabelValue(const std::string& key, const YAML::Node& node,
+                  const std::string& value) {
+    if (!IsPrintableUtf8(value)) {
+      Error(key, node,
+            "must be printable UTF-8 text without control characters (it "
+            "is a Prometheus label value)");
     }
+  }
+
+  // True when `text` is valid UTF-8 holding no control character (C0,
+  // DEL, C1).
+  static bool IsPrintableUtf8(absl::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      uint32_t cp = 0;
+      size_t len = 0;
+      if (c < 0x80) {
+        cp = c, len = 1;
+      } else if ((c & 0xe0) == 0xc0) {
+        cp = c & 0x1f, len = 2;
+      } else if ((c & 0xf0) == 0xe0) {
+        cp = c & 0x0f, len = 3;
+      } else if ((c & 0xf8) == 0xf0) {
+        cp = c & 0x07, len = 4;
+      } else {
+        return false;
+      }
+      if (i + len > text.size()) return false;
+      for (size_t j = 1; j < len; ++j) {
+        const unsigned char cc = static_cast<unsigned char>(text[i + j]);
+        if ((cc & 0xc0) != 0x80) return false;
+        cp = (cp << 6) | (cc & 0x3f);
+      }
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return false;  // overlong, out of range or a surrogate
+      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return false;
+      i += len;
+    }
+    return true;
   }
 
   static std::string Join(const std::string& parent, const std::string& key) {
@@ -335,7 +368,7 @@ class Parser {
     if (!CheckMap(
             "", root,
             {"kafka", "inputs", "outputs", "processing", "sessions", "metrics",
-             "goals", "funnels", "targets", "channels", "bots"})) {
+             "goals", "funnels", "targets", "channels", "bots", "rules"})) {
       return;
     }
     if (const YAML::Node k = root["kafka"]) {
@@ -658,7 +691,7 @@ class Parser {
             Error(key + ".name", f[i]["name"],
                   absl::StrCat("funnel \"", funnel.name, "\" is listed twice"));
           } else {
-            Quotable(key + ".name", f[i]["name"], funnel.name);
+            LabelValue(key + ".name", f[i]["name"], funnel.name);
           }
           const YAML::Node steps = f[i]["steps"];
           if (!steps || !steps.IsSequence() || steps.size() < 1 ||
@@ -688,7 +721,7 @@ class Parser {
             }
             if (steps[j]["name"]) {
               if (String(step_key + ".name", steps[j]["name"], &step.name))
-                Quotable(step_key + ".name", steps[j]["name"], step.name);
+                LabelValue(step_key + ".name", steps[j]["name"], step.name);
             } else {
               step.name = step.page.empty() ? step.goal : step.page;
             }
@@ -703,6 +736,41 @@ class Parser {
         Error("targets", t, "expected a list of targets");
       } else {
         ParseTargets(t, c);
+      }
+    }
+    if (const YAML::Node r = root["rules"]; r && !r.IsNull()) {
+      ParseRules(r, &c.rules);
+    }
+  }
+
+  void ParseRules(const YAML::Node& r, RulesConfig* rules) {
+    if (!CheckMap("rules", r,
+                  {"job", "runbook_base_url", "grafana_url",
+                   "dead_letter_ratio"})) {
+      return;
+    }
+    if (r["job"] && String("rules.job", r["job"], &rules->job)) {
+      if (rules->job.empty()) Error("rules.job", r["job"], "must not be empty");
+      LabelValue("rules.job", r["job"], rules->job);
+    }
+    for (const auto& [name, out] :
+         {std::pair<const char*, std::string*>{"runbook_base_url",
+                                               &rules->runbook_base_url},
+          {"grafana_url", &rules->grafana_url}}) {
+      const std::string key = absl::StrCat("rules.", name);
+      if (!r[name] || !String(key, r[name], out)) continue;
+      if (!IsPrintableUtf8(*out) || absl::StrContains(*out, ' ')) {
+        Error(key, r[name], "expected a URL or path, without spaces");
+      }
+    }
+    while (absl::EndsWith(rules->grafana_url, "/")) rules->grafana_url.pop_back();
+    if (const YAML::Node d = r["dead_letter_ratio"]) {
+      if (!d.IsScalar() ||
+          !absl::SimpleAtod(d.Scalar(), &rules->dead_letter_ratio) ||
+          !(rules->dead_letter_ratio > 0 && rules->dead_letter_ratio < 1)) {
+        rules->dead_letter_ratio = 0.1;
+        Error("rules.dead_letter_ratio", d,
+              "expected a share of the consumed records in (0, 1), e.g. 0.1");
       }
     }
   }
@@ -725,12 +793,8 @@ class Parser {
       } else if (!names.insert(t.name).second) {
         Error(key + ".name", n["name"],
               absl::StrCat("target \"", t.name, "\" is listed twice"));
-      } else if (t.name.find_first_not_of(
-                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789_.-") != std::string::npos) {
-        Error(key + ".name", n["name"],
-              "use letters, digits, _ . and - only (it becomes the target "
-              "label and part of alert and panel names)");
+      } else {
+        LabelValue(key + ".name", n["name"], t.name);  // the target label
       }
       if (n["objective"])
         String(key + ".objective", n["objective"], &t.objective);
@@ -761,7 +825,7 @@ class Parser {
             std::string value;
             const std::string label = entry.first.Scalar();
             if (String(key + ".filter." + label, entry.second, &value)) {
-              Quotable(key + ".filter." + label, entry.second, value);
+              LabelValue(key + ".filter." + label, entry.second, value);
               t.filter[label] = value;
             }
           }

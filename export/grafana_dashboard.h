@@ -29,7 +29,13 @@
 
 namespace kpistream {
 
+// The dashboard's uid, and its path on a Grafana server (/d/<uid>).
+inline constexpr char kDashboardUid[] = "kpistream";
+std::string DashboardPath();
+
 // The dashboard JSON model (pretty-printed), for provisioning or import.
+// Its queries escape every value from the config (target names, filter
+// values, funnel and step names) as PromQL strings.
 std::string GrafanaDashboardJson(const Config& config);
 
 }  // namespace kpistream

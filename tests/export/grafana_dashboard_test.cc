@@ -58,8 +58,7 @@ TEST(GrafanaDashboardTest, HasTheFieldsGrafanaNeeds) {
   }
   EXPECT_EQ(variables, (std::set<std::string>{"datasource", "site"}));
 
-  const std::set<std::string> types = {"row", "stat", "timeseries",
-                                       "bargauge"};
+  const std::set<std::string> types = {"row", "stat", "timeseries", "bargauge"};
   std::set<int> ids;
   for (const Json& p : Panels(d)) {
     SCOPED_TRACE(p.dump());
@@ -80,14 +79,18 @@ TEST(GrafanaDashboardTest, HasTheFieldsGrafanaNeeds) {
       EXPECT_FALSE(t.at("expr").get<std::string>().empty());
     }
     EXPECT_TRUE(p.at("fieldConfig").at("defaults").contains("unit"));
-    EXPECT_FALSE(
-        p.at("fieldConfig").at("defaults").at("thresholds").at("steps").empty());
+    EXPECT_FALSE(p.at("fieldConfig")
+                     .at("defaults")
+                     .at("thresholds")
+                     .at("steps")
+                     .empty());
   }
 }
 
 // No two panels overlap on the grid.
 TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
-  const std::vector<Json> panels = Panels(Dashboard(ConfigWithTargetsAndFunnels()));
+  const std::vector<Json> panels =
+      Panels(Dashboard(ConfigWithTargetsAndFunnels()));
   for (size_t i = 0; i < panels.size(); ++i) {
     for (size_t j = i + 1; j < panels.size(); ++j) {
       const Json& a = panels[i].at("gridPos");
@@ -97,7 +100,8 @@ TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
           b.at("x").get<int>() + b.at("w").get<int>() <= a.at("x").get<int>() ||
           a.at("y").get<int>() + a.at("h").get<int>() <= b.at("y").get<int>() ||
           b.at("y").get<int>() + b.at("h").get<int>() <= a.at("y").get<int>();
-      EXPECT_TRUE(apart) << panels[i].at("title") << " / " << panels[j].at("title");
+      EXPECT_TRUE(apart) << panels[i].at("title") << " / "
+                         << panels[j].at("title");
     }
   }
 }
@@ -105,25 +109,45 @@ TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
 // Every series a panel queries is one the engine exports (SPEC §4) or a
 // recording rule `kpistream rules` writes.
 TEST(GrafanaDashboardTest, QueriesOnlyExportedOrRecordedSeries) {
-  std::set<std::string> known = {
-      "up",
-      "web_events_total", "web_pageviews_total", "web_sessions_started_total",
-      "web_sessions_closed_total", "web_sessions_engaged_total",
-      "web_sessions_bounced_total", "web_sessions_single_page_total",
-      "web_sessions_new_visitor_total", "web_session_duration_seconds_bucket",
-      "web_conversions_total", "web_sessions_converted_total",
-      "web_orders_total", "web_revenue_total", "web_ad_cost_total",
-      "web_funnel_step_sessions_total", "web_open_sessions",
-      "web_active_visitors", "web_campaign_sessions_total",
-      "kpi_target_value", "kpi_actual_value", "kpi_attainment_ratio",
-      "kpi_pace_ratio", "kpi_projected_value", "kpi_on_track",
-      "kpistream_events_consumed_total", "kpistream_events_invalid_total",
-      "kpistream_events_late_total", "kpistream_events_duplicate_total",
-      "kpistream_bot_events_total", "kpistream_watermark_lag_seconds",
-      "kpistream_consumer_lag_messages", "kpistream_state_sessions",
-      "kpistream_state_bytes", "kpistream_label_overflow_total",
-      "kpistream_assigned_partitions", "kpistream_reorder_buffer_events"};
-  for (const RecordingRule& rule : RatioRecordingRules()) known.insert(rule.record);
+  std::set<std::string> known = {"up",
+                                 "web_events_total",
+                                 "web_pageviews_total",
+                                 "web_sessions_started_total",
+                                 "web_sessions_closed_total",
+                                 "web_sessions_engaged_total",
+                                 "web_sessions_bounced_total",
+                                 "web_sessions_single_page_total",
+                                 "web_sessions_new_visitor_total",
+                                 "web_session_duration_seconds_bucket",
+                                 "web_conversions_total",
+                                 "web_sessions_converted_total",
+                                 "web_orders_total",
+                                 "web_revenue_total",
+                                 "web_ad_cost_total",
+                                 "web_funnel_step_sessions_total",
+                                 "web_open_sessions",
+                                 "web_active_visitors",
+                                 "web_campaign_sessions_total",
+                                 "kpi_target_value",
+                                 "kpi_actual_value",
+                                 "kpi_attainment_ratio",
+                                 "kpi_pace_ratio",
+                                 "kpi_projected_value",
+                                 "kpi_on_track",
+                                 "kpistream_events_consumed_total",
+                                 "kpistream_events_invalid_total",
+                                 "kpistream_events_late_total",
+                                 "kpistream_events_duplicate_total",
+                                 "kpistream_bot_events_total",
+                                 "kpistream_watermark_lag_seconds",
+                                 "kpistream_consumer_lag_messages",
+                                 "kpistream_state_sessions",
+                                 "kpistream_state_bytes",
+                                 "kpistream_label_overflow_total",
+                                 "kpistream_assigned_partitions",
+                                 "kpistream_reorder_buffer_events"};
+  for (const RecordingRule& rule : RatioRecordingRules())
+    known.insert(rule.record);
   // A series name: kpistream's prefixes, a recording rule's level:name:op,
   // or up{...}.
   const std::regex series(
@@ -150,7 +174,9 @@ TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
   for (const Json& p : Panels(d)) by_title[p.at("title")] = p;
   // At most 0.4 with 10 %: green below 0.4, yellow to 0.44, red above.
   const Json steps = by_title.at("bounce_ceiling")
-                         .at("fieldConfig").at("defaults").at("thresholds")
+                         .at("fieldConfig")
+                         .at("defaults")
+                         .at("thresholds")
                          .at("steps");
   ASSERT_EQ(steps.size(), 3u);
   EXPECT_EQ(steps[0].at("color"), "green");
