@@ -14,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "aggregate/channel_classifier.h"
+#include "aggregate/label_values.h"
 #include "yaml-cpp/yaml.h"
 
 namespace kpistream {
@@ -211,6 +213,53 @@ class Parser {
       i += len;
     }
     return true;
+  }
+
+  // A filter value that no event can ever carry gives a target that never
+  // has data (issue: `channel: Emial` was "on track" forever): channels,
+  // devices, countries and currencies must be values the engine produces.
+  void CheckFilterValues(const std::string& key, const YAML::Node& node,
+                         const std::map<std::string, std::string>& filter) {
+    for (const auto& [label, value] : filter) {
+      const YAML::Node at = node[label] ? node[label] : node;
+      const std::string where = key + "." + label;
+      if (label == "channel") {
+        if (std::find(kChannelGroups.begin(), kChannelGroups.end(), value) ==
+            kChannelGroups.end()) {
+          Error(where, at,
+                absl::StrCat("unknown channel \"", value, "\"; channels are: ",
+                             absl::StrJoin(kChannelGroups, ", ")));
+        }
+      } else if (label == "device") {
+        if (value != "desktop" && value != "mobile" && value != "tablet" &&
+            value != kOther && value != kNotSet) {
+          Error(where, at,
+                absl::StrCat("unknown device \"", value,
+                             "\"; devices are: desktop, mobile, tablet, ",
+                             kOther, ", ", kNotSet));
+        }
+      } else if (label == "country") {
+        if (value != kNotSet &&
+            (value.size() != 2 || !absl::ascii_isupper(value[0]) ||
+             !absl::ascii_isupper(value[1]))) {
+          Error(where, at,
+                absl::StrCat("country \"", value,
+                             "\" is not an ISO 3166-1 alpha-2 code (two "
+                             "capital letters, e.g. DE) or ",
+                             kNotSet));
+        }
+      } else if (label == "currency") {
+        if (value != kNotSet &&
+            (value.size() != 3 || !absl::ascii_isupper(value[0]) ||
+             !absl::ascii_isupper(value[1]) ||
+             !absl::ascii_isupper(value[2]))) {
+          Error(where, at,
+                absl::StrCat("currency \"", value,
+                             "\" is not an ISO 4217 code (three capital "
+                             "letters, e.g. EUR)"));
+        }
+      }
+    }
   }
 
   static std::string Join(const std::string& parent, const std::string& key) {
@@ -633,7 +682,12 @@ class Parser {
       }
     }
     if (const YAML::Node b = root["bots"]; b && !b.IsNull()) {
-      if (CheckMap("bots", b, {"user_agent_patterns"})) {
+      if (CheckMap("bots", b, {"user_agent_patterns", "empty_user_agent"})) {
+        if (b["empty_user_agent"]) {
+          Enum<bool>("bots.empty_user_agent", b["empty_user_agent"],
+                     {{"human", false}, {"bot", true}},
+                     &c.empty_user_agent_is_bot);
+        }
         const YAML::Node list = b["user_agent_patterns"];
         if (list && !list.IsSequence()) {
           Error("bots.user_agent_patterns", list,
@@ -814,12 +868,12 @@ class Parser {
       }
       if (const YAML::Node f = n["filter"]; f && !f.IsNull()) {
         const std::vector<std::string> labels = KpiFilterLabels(t.kpi);
-        if (CheckMap(key + ".filter", f, {labels.begin(), labels.end()},
-                     absl::StrCat(" (not a label of kpi ", t.kpi,
-                                  "'s counters)"))) {
+        if (CheckMap(
+                key + ".filter", f, {labels.begin(), labels.end()},
+                absl::StrCat(" (not a label of kpi ", t.kpi, "'s counters)"))) {
           for (const auto& entry : f) {
-            if (std::find(labels.begin(), labels.end(),
-                          entry.first.Scalar()) == labels.end()) {
+            if (std::find(labels.begin(), labels.end(), entry.first.Scalar()) ==
+                labels.end()) {
               continue;
             }
             std::string value;
@@ -843,6 +897,7 @@ class Parser {
         Error(key + ".filter", n["filter"] ? n["filter"] : n,
               absl::StrCat("kpi ", t.kpi, " needs filter.goal"));
       }
+      CheckFilterValues(key + ".filter", n["filter"], t.filter);
       t.direction = (t.kpi == "bounce_rate" || t.kpi == "single_page_rate")
                         ? TargetDirection::kAtMost
                         : TargetDirection::kAtLeast;

@@ -164,6 +164,9 @@ struct Config {
   // bots.user_agent_patterns: more case-insensitive user-agent substrings
   // that mark bot traffic, added to SPEC §9's built-in list.
   std::vector<std::string> bot_patterns;
+  // bots.empty_user_agent: whether a WebEvent without a user agent is a bot
+  // (SPEC §9; default human). Access-log lines without one always are.
+  bool empty_user_agent_is_bot = false;
   std::vector<TargetConfig> targets;
   RulesConfig rules;
 };

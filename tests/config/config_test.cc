@@ -289,13 +289,13 @@ funnels:
 targets:
   - name: 'Umsatz "Q4" \ {{ $value }} ✓'
     kpi: sessions
-    filter: {site: 'sh"op\ü', channel: "E{mail}"}
+    filter: {site: 'sh"op\ü {x}', channel: Email}
     value: 5
     window: 1d
 )");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.targets[0].name, "Umsatz \"Q4\" \\ {{ $value }} ✓");
-  EXPECT_EQ(r.config.targets[0].filter.at("site"), "sh\"op\\ü");
+  EXPECT_EQ(r.config.targets[0].filter.at("site"), "sh\"op\\ü {x}");
   EXPECT_EQ(r.config.funnels[0].name, "ché\"ck\\out {x}");
   EXPECT_EQ(r.config.funnels[0].steps[0].name, "pay \"now\"");
 
@@ -417,6 +417,59 @@ TEST(ConfigBotsTest, ExtraUserAgentPatterns) {
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.bot_patterns,
             (std::vector<std::string>{"UptimeRobot", "pingdom"}));
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+// SPEC §9: WebEvents without a user agent are human unless configured.
+TEST(ConfigBotsTest, EmptyUserAgentPolicy) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_FALSE(r.config.empty_user_agent_is_bot);
+  r = ParseConfig("inputs: [{topic: a}]\nbots: {empty_user_agent: bot}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_TRUE(r.config.empty_user_agent_is_bot);
+  r = ParseConfig("inputs: [{topic: a}]\nbots: {empty_user_agent: robot}\n");
+  EXPECT_THAT(Errors(r), HasSubstr("bots.empty_user_agent: expected one of "
+                                   "human | bot, got \"robot\""));
+}
+
+// A filter value no event can carry would give a target without data,
+// "on track" forever: channels, devices, countries and currencies are
+// checked against what the engine produces.
+TEST(ConfigTargetsTest, FilterValuesMustBeValuesTheEngineProduces) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: a, kpi: sessions, filter: {channel: Emial}, value: 5, window: 1d}
+  - {name: b, kpi: revenue, filter: {currency: euro}, value: 5, window: 1d}
+  - {name: c, kpi: sessions, filter: {device: phone}, value: 5, window: 1d}
+  - {name: d, kpi: sessions, filter: {country: Germany}, value: 5, window: 1d}
+  - {name: e, kpi: sessions, filter: {country: de}, value: 5, window: 1d}
+)");
+  const std::string all = Errors(r);
+  EXPECT_THAT(all, HasSubstr("cfg.yaml:3:48: targets[0].filter.channel: "
+                             "unknown channel \"Emial\"; channels are: "
+                             "Direct, Cross-network,"));
+  EXPECT_THAT(all, HasSubstr("targets[1].filter.currency: currency \"euro\" "
+                             "is not an ISO 4217 code"));
+  EXPECT_THAT(all, HasSubstr("targets[2].filter.device: unknown device "
+                             "\"phone\""));
+  EXPECT_THAT(all, HasSubstr("targets[3].filter.country: country \"Germany\" "
+                             "is not an ISO 3166-1 alpha-2 code"));
+  EXPECT_THAT(all, HasSubstr("targets[4].filter.country: country \"de\""));
+  EXPECT_EQ(r.errors.size(), 5u) << all;
+
+  r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: a, kpi: sessions, filter: {channel: Paid Search, device: mobile, country: DE}, value: 5, window: 1d}
+  - {name: b, kpi: revenue, filter: {currency: EUR}, value: 5, window: 1d}
+  - {name: c, kpi: sessions, filter: {country: (not set)}, value: 5, window: 1d}
+)");
+  EXPECT_TRUE(r.ok()) << Errors(r);
 }
 
 }  // namespace

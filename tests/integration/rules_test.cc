@@ -422,13 +422,13 @@ targets:
   - name: 'Umsatz "Q4" \ {{ $value }} ✓ 売上'
     objective: 'Keep "bounce" under 40 % {so: there}'
     kpi: bounce_rate
-    filter: {site: 'shop "ü" \ 店', channel: 'E{mail}'}
+    filter: {site: 'shop "ü" \ 店 {x}', channel: Email}
     value: 0.4
     window: 1h
     for: 5m
   - name: 'orders {"€"}'
     kpi: orders
-    filter: {currency: 'E\"UR'}
+    filter: {site: 'E\"UR {€}', currency: EUR}
     value: 100
     period: {start: 2026-10-01, end: 2026-12-31}
 )");
@@ -494,7 +494,7 @@ targets:
   EXPECT_EQ(parsed.exit_code, 0) << parsed.out << parsed.err;
   EXPECT_GT(queries, 40);
   for (const char* escaped :
-       {R"(site="shop \"ü\" \\ 店")", R"(channel="E{mail}")",
+       {R"(site="shop \"ü\" \\ 店 {x}")", R"(channel="Email")",
         R"(target="orders {\"€\"}")", R"(funnel="Kauf \"jetzt\"")",
         R"(step="C:\\Warenkorb")"}) {
     EXPECT_TRUE(absl::StrContains(all_queries, escaped)) << escaped << "\n"
