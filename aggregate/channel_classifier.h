@@ -16,6 +16,7 @@
 #ifndef KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_
 #define KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,17 @@
 #include "aggregate/sessionizer.h"
 
 namespace kpistream {
+
+// Every channel Classify() can return, in GA4's rule order: the values of the
+// `channel` label (and of config filters on it).
+inline constexpr std::array<absl::string_view, 19> kChannelGroups = {
+    "Direct",         "Cross-network", "Paid Shopping",
+    "Paid Search",    "Paid Social",   "Paid Video",
+    "Display",        "Paid Other",    "Organic Shopping",
+    "Organic Social", "Organic Video", "Organic Search",
+    "Referral",       "Email",         "Affiliates",
+    "Audio",          "SMS",           "Mobile Push Notifications",
+    "Unassigned"};
 
 struct ChannelInputs {
   absl::string_view source;
@@ -51,10 +63,7 @@ class ChannelClassifier : public SessionAttribution {
   ChannelClassifier() : ChannelClassifier(Options{}) {}
   explicit ChannelClassifier(const Options& options);
 
-  // One of: Direct, Cross-network, Paid Shopping, Paid Search, Paid Social,
-  // Paid Video, Display, Paid Other, Organic Shopping, Organic Social,
-  // Organic Video, Organic Search, Referral, Email, Affiliates, Audio, SMS,
-  // Mobile Push Notifications, Unassigned.
+  // One of kChannelGroups.
   absl::string_view Classify(const ChannelInputs& in) const;
 
   // Source and medium as reported: the utm values, or derived from the click

@@ -87,8 +87,13 @@ struct SessionCounts {
 // Families labelled {site,channel}.
 struct ChannelCounts {
   uint64_t new_visitors = 0;
-  uint64_t orders = 0;
   Histogram<kDurationBounds.size()> duration;
+};
+
+// Families labelled {site,channel,currency}.
+struct MoneyCounts {
+  int64_t revenue_micros = 0;
+  uint64_t orders = 0;
 };
 
 // Families labelled {site,source,medium,campaign}.
@@ -159,6 +164,13 @@ std::optional<std::vector<std::string>> Allowlist(
   return it->second;
 }
 
+// Labels whose every value is known in advance admit exactly those.
+std::optional<std::vector<std::string>> KnownValues(
+    const std::vector<std::string>& values) {
+  if (values.empty()) return std::nullopt;
+  return values;
+}
+
 std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
   goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoal), goals.end());
   return goals;
@@ -178,8 +190,10 @@ struct KpiCounters::Impl {
         goal("goal", options.label_values_max, GoalsWithoutAny(options.goals)),
         currency("currency", options.label_values_max,
                  Allowlist(options, "currency")),
-        topic("topic", options.label_values_max),
-        reason("reason", options.label_values_max),
+        topic("topic", options.label_values_max,
+              KnownValues(options.input_topics)),
+        reason("reason", options.label_values_max,
+               KnownValues(options.invalid_reasons)),
         source("source", options.label_values_max, Allowlist(options, "source"),
                kFrequentValueMinCount),
         medium("medium", options.label_values_max, Allowlist(options, "medium"),
@@ -226,7 +240,7 @@ struct KpiCounters::Impl {
   absl::flat_hash_map<Key2, ChannelCounts> channels;    // site,channel
   absl::flat_hash_map<Key3, GoalCounts> goals;          // site,goal,channel
   absl::flat_hash_map<Key3, uint64_t> pageviews;        // site,channel,device
-  absl::flat_hash_map<Key3, int64_t> revenue_micros;    // site,channel,currency
+  absl::flat_hash_map<Key3, MoneyCounts> money;         // site,channel,currency
   absl::flat_hash_map<Key4, CampaignCounts> campaigns;  // site,src,med,cmp
   absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
   absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
@@ -244,7 +258,14 @@ struct KpiCounters::Impl {
 };
 
 KpiCounters::KpiCounters(Options options)
-    : impl_(std::make_unique<Impl>(options)) {}
+    : impl_(std::make_unique<Impl>(options)) {
+  for (const std::string& topic : options.input_topics) {
+    impl_->consumed.try_emplace(impl_->topic.Intern(topic), 0);
+  }
+  for (const std::string& reason : options.invalid_reasons) {
+    impl_->invalid.try_emplace(impl_->reason.Intern(reason), 0);
+  }
+}
 
 KpiCounters::~KpiCounters() = default;
 
@@ -295,7 +316,9 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   const absl::Duration duration =
       std::max(session.duration(), absl::ZeroDuration());
   by_channel.duration.Observe(kDurationBounds, absl::ToDoubleSeconds(duration));
-  by_channel.orders += session.orders;
+  for (const auto& [currency, n] : session.orders_by_currency) {
+    m.money[Key3{site, channel, m.currency.Intern(currency)}].orders += n;
+  }
 
   // Goals outside the allowlist share "(other)": a session converts for it
   // once, however many such goals it reached.
@@ -324,7 +347,7 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
-    m.revenue_micros[Key3{site, channel, cur}] += micros;
+    m.money[Key3{site, channel, cur}].revenue_micros += micros;
     m.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2], campaign[3],
                             cur}] += micros;
   }
@@ -437,8 +460,10 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              {"site", "goal", "channel"});
   FamilySnapshot orders =
       Family("web_orders_total", kCounter,
-             "Distinct orders, counted when their session closes.",
-             {"site", "channel"});
+             "Distinct orders by the currency of their conversion, counted "
+             "when their session closes (AOV per currency = "
+             "web_revenue_total / web_orders_total).",
+             {"site", "channel", "currency"});
   FamilySnapshot revenue =
       Family("web_revenue_total", kCounter,
              "Conversion value in currency units, counted when its session "
@@ -481,7 +506,6 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                                              m.Name(m.channel, key[1])};
     new_visitors.samples.push_back(
         Sample(labels, static_cast<double>(c.new_visitors)));
-    orders.samples.push_back(Sample(labels, static_cast<double>(c.orders)));
     duration.samples.push_back(HistogramSample(labels, c.duration));
   }
   for (const auto& [key, c] : m.goals) {
@@ -495,11 +519,13 @@ MetricsSnapshot KpiCounters::Snapshot() const {
     converted.samples.push_back(
         Sample(labels, static_cast<double>(c.sessions_converted)));
   }
-  for (const auto& [key, micros] : m.revenue_micros) {
+  for (const auto& [key, c] : m.money) {
+    const std::vector<std::string> labels = {m.Name(m.site, key[0]),
+                                             m.Name(m.channel, key[1]),
+                                             m.Name(m.currency, key[2])};
     revenue.samples.push_back(
-        Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
-                m.Name(m.currency, key[2])},
-               static_cast<double>(micros) / 1e6));
+        Sample(labels, static_cast<double>(c.revenue_micros) / 1e6));
+    orders.samples.push_back(Sample(labels, static_cast<double>(c.orders)));
   }
 
   FamilySnapshot ad_cost =

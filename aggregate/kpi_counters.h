@@ -46,6 +46,12 @@ class KpiCounters : public SessionObserver {
     SessionRules rules;  // funnels: names of web_funnel_step_sessions_total
     // Label name -> the only values admitted (others are "(other)").
     std::map<std::string, std::vector<std::string>> allowlists;
+    // Label values known in advance, exported at 0 from the start so that
+    // rate() and alerts see them before the first occurrence (SPEC §7):
+    // kpistream_events_consumed_total{topic} and
+    // kpistream_events_invalid_total{reason}.
+    std::vector<std::string> input_topics;
+    std::vector<std::string> invalid_reasons;
   };
 
   explicit KpiCounters(Options options);

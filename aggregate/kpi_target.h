@@ -30,6 +30,7 @@ struct TargetStatus {
   double pace = 0;        // cumulative only; NaN otherwise or before the start
   double projected = 0;   // cumulative only; NaN otherwise
   bool on_track = true;
+  bool no_data = false;  // nothing matched the target's filter (see tracker)
 };
 
 // A rolling-window target: `actual` over the window, from `sample`

@@ -43,6 +43,8 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
     for (const auto& [goal, n] : s.conversions) k.conversions[goal] += n;
     for (const auto& [currency, micros] : s.revenue)
       k.revenue[currency] += micros;
+    for (const auto& [currency, n] : s.orders_by_currency)
+      k.orders_by_currency[currency] += n;
   }
 }
 

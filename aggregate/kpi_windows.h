@@ -40,6 +40,7 @@ struct WindowKpis {
   double duration_seconds_sum = 0;
   std::map<std::string, uint32_t> conversions;  // by goal
   std::map<std::string, int64_t> revenue;       // micros by currency
+  std::map<std::string, uint32_t> orders_by_currency;
 };
 
 class KpiWindows : public SessionObserver {

@@ -37,6 +37,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "aggregate/label_values.h"
 
 namespace kpistream {
 
@@ -44,8 +45,8 @@ class LabelLimiter {
  public:
   using Id = uint32_t;
 
-  static constexpr absl::string_view kOther = "(other)";
-  static constexpr absl::string_view kNotSet = "(not set)";
+  static constexpr absl::string_view kOther = kpistream::kOther;
+  static constexpr absl::string_view kNotSet = kpistream::kNotSet;
   static constexpr Id kOtherId = 0;
   static constexpr Id kNotSetId = 1;
 

@@ -36,7 +36,10 @@ struct ClosedSession {
   std::vector<std::pair<std::string, uint32_t>> conversions;
   // (currency, micros), sorted by currency.
   std::vector<std::pair<std::string, int64_t>> revenue;
-  uint32_t orders = 0;
+  uint32_t orders = 0;  // distinct order_ids, of every currency
+  // (currency, distinct orders), sorted by currency; "" for orders sent
+  // without one. AOV per currency = revenue / orders of that currency.
+  std::vector<std::pair<std::string, uint32_t>> orders_by_currency;
   // Per configured funnel (in config order): how many of its steps the
   // session reached in order.
   std::vector<uint8_t> funnel_steps;

@@ -117,6 +117,7 @@ struct SessionExtra {
   std::string user_id;
   std::vector<std::pair<std::string, uint32_t>> conversions;  // per goal
   std::vector<std::pair<std::string, int64_t>> revenue;       // per currency
+  std::vector<std::pair<std::string, uint32_t>> orders;       // per currency
   absl::flat_hash_set<std::string> order_ids;
   std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
 };
@@ -272,6 +273,7 @@ struct Sessionizer::Impl {
       if (!inserted && day - it->second <= kOrderRetentionDays) return;
       it->second = day;
       x.order_ids.insert(e.order_id);
+      Increment(x.orders, e.currency, 1u);
       if (day > newest_order_day) {
         newest_order_day = day;
         for (auto o = orders_seen.begin(); o != orders_seen.end();) {
@@ -283,22 +285,22 @@ struct Sessionizer::Impl {
         }
       }
     }
-    auto goal = std::find_if(x.conversions.begin(), x.conversions.end(),
-                             [&](const auto& g) { return g.first == e.goal; });
-    if (goal == x.conversions.end()) {
-      x.conversions.emplace_back(e.goal, 1);
-    } else {
-      ++goal->second;
-    }
+    Increment(x.conversions, e.goal, 1u);
     if (e.value_micros != 0 && !e.currency.empty()) {
-      auto cur =
-          std::find_if(x.revenue.begin(), x.revenue.end(),
-                       [&](const auto& r) { return r.first == e.currency; });
-      if (cur == x.revenue.end()) {
-        x.revenue.emplace_back(e.currency, e.value_micros);
-      } else {
-        cur->second += e.value_micros;
-      }
+      Increment(x.revenue, e.currency, e.value_micros);
+    }
+  }
+
+  // Adds `n` to the entry of `key` in a short list of pairs.
+  template <typename T>
+  static void Increment(std::vector<std::pair<std::string, T>>& list,
+                        const std::string& key, T n) {
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const auto& p) { return p.first == key; });
+    if (it == list.end()) {
+      list.emplace_back(key, n);
+    } else {
+      it->second += n;
     }
   }
 
@@ -379,6 +381,8 @@ struct Sessionizer::Impl {
       c.conversions = std::move(s.extra->conversions);
       c.revenue = std::move(s.extra->revenue);
       c.orders = static_cast<uint32_t>(s.extra->order_ids.size());
+      c.orders_by_currency = std::move(s.extra->orders);
+      std::sort(c.orders_by_currency.begin(), c.orders_by_currency.end());
       c.funnel_steps = std::move(s.extra->funnel_steps);
       std::sort(c.conversions.begin(), c.conversions.end());
       std::sort(c.revenue.begin(), c.revenue.end());

@@ -43,6 +43,27 @@ double Revenue(const ClosedSession& s, const std::string* currency) {
   return static_cast<double>(micros) / 1e6;
 }
 
+// Whether the session has revenue or orders in `currency`.
+bool HasCurrency(const ClosedSession& s, const std::string& currency) {
+  for (const auto& [c, micros] : s.revenue) {
+    if (c == currency) return true;
+  }
+  for (const auto& [c, n] : s.orders_by_currency) {
+    if (c == currency) return true;
+  }
+  return false;
+}
+
+// Distinct orders in `currency` (nullptr: all).
+uint32_t Orders(const ClosedSession& s, const std::string* currency) {
+  if (currency == nullptr) return s.orders;
+  uint32_t n = 0;
+  for (const auto& [c, count] : s.orders_by_currency) {
+    if (*currency == c) n += count;
+  }
+  return n;
+}
+
 // Conversions of `goal` (nullptr: of any goal).
 uint32_t Conversions(const ClosedSession& s, const std::string* goal) {
   uint32_t n = 0;
@@ -71,8 +92,10 @@ absl::Duration TargetBucketWidth(absl::Duration window) {
                                                            : absl::Seconds(1);
 }
 
-TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
-                            absl::Time now) {
+namespace {
+
+TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
+                           absl::Time now) {
   if (!spec.rolling()) {
     return EvaluateCumulative(spec.direction, spec.value, spec.tolerance,
                               sums.numerator, spec.period_start,
@@ -83,8 +106,8 @@ TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
                            sums.numerator, 1, 0);
   }
   if (sums.denominator == 0) {
-    TargetStatus s = EvaluateRolling(spec.direction, spec.value,
-                                     spec.tolerance, kNaN, 0, 1);
+    TargetStatus s =
+        EvaluateRolling(spec.direction, spec.value, spec.tolerance, kNaN, 0, 1);
     s.attainment = kNaN;
     return s;
   }
@@ -93,6 +116,16 @@ TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
                          sums.numerator / sums.denominator,
                          sampled ? sums.sample : 1,
                          sampled ? spec.min_sample : 0);
+}
+
+}  // namespace
+
+TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
+                            absl::Time now) {
+  TargetStatus s = EvaluateValue(spec, sums, now);
+  // A period has data to expect only once it has started.
+  s.no_data = sums.matched == 0 && (spec.rolling() || now >= spec.period_start);
+  return s;
 }
 
 TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
@@ -135,11 +168,12 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
 bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
                                  TargetSums* out) const {
   if (!Matches(f.site, s.site_id) || !Matches(f.channel, s.channel) ||
-      !Matches(f.device, s.device_category) ||
-      !Matches(f.country, s.country)) {
+      !Matches(f.device, s.device_category) || !Matches(f.country, s.country) ||
+      (f.currency != nullptr && !HasCurrency(s, *f.currency))) {
     return false;
   }
   TargetSums c;
+  c.matched = 1;
   switch (f.kpi) {
     case Kpi::kBounceRate:
     case Kpi::kEngagementRate:
@@ -155,31 +189,53 @@ bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
       break;
   }
   switch (f.kpi) {
-    case Kpi::kBounceRate: c.numerator = s.bounced; break;
-    case Kpi::kEngagementRate: c.numerator = s.engaged; break;
-    case Kpi::kSinglePageRate: c.numerator = s.single_page; break;
+    case Kpi::kBounceRate:
+      c.numerator = s.bounced;
+      break;
+    case Kpi::kEngagementRate:
+      c.numerator = s.engaged;
+      break;
+    case Kpi::kSinglePageRate:
+      c.numerator = s.single_page;
+      break;
     case Kpi::kConversionRate:
       c.numerator = Conversions(s, f.goal) > 0 ? 1 : 0;
       break;
-    case Kpi::kNewVisitorShare: c.numerator = s.new_visitor; break;
-    case Kpi::kPageviewsPerSession: c.numerator = s.pageviews; break;
+    case Kpi::kNewVisitorShare:
+      c.numerator = s.new_visitor;
+      break;
+    case Kpi::kPageviewsPerSession:
+      c.numerator = s.pageviews;
+      break;
     case Kpi::kAvgSessionDuration:
       c.numerator = absl::ToDoubleSeconds(s.duration());
       break;
     case Kpi::kAverageOrderValue:
       c.numerator = Revenue(s, f.currency);
-      c.denominator = s.orders;
+      c.denominator = Orders(s, f.currency);
       break;
     case Kpi::kRoas:  // the ad cost comes from OnAdCost
-    case Kpi::kRevenue: c.numerator = Revenue(s, f.currency); break;
-    case Kpi::kSessions: c.numerator = 1; break;
-    case Kpi::kEngagedSessions: c.numerator = s.engaged; break;
-    case Kpi::kPageviews: c.numerator = s.pageviews; break;
-    case Kpi::kConversions: c.numerator = Conversions(s, f.goal); break;
-    case Kpi::kOrders: c.numerator = s.orders; break;
-    case Kpi::kUnknown: return false;
+    case Kpi::kRevenue:
+      c.numerator = Revenue(s, f.currency);
+      break;
+    case Kpi::kSessions:
+      c.numerator = 1;
+      break;
+    case Kpi::kEngagedSessions:
+      c.numerator = s.engaged;
+      break;
+    case Kpi::kPageviews:
+      c.numerator = s.pageviews;
+      break;
+    case Kpi::kConversions:
+      c.numerator = Conversions(s, f.goal);
+      break;
+    case Kpi::kOrders:
+      c.numerator = Orders(s, f.currency);
+      break;
+    case Kpi::kUnknown:
+      return false;
   }
-  if (c.numerator == 0 && c.denominator == 0) return false;
   *out = c;
   return true;
 }
@@ -224,7 +280,8 @@ void TargetTracker::MarkAllChanged() {
       dirty_.insert({i, bucket});
     }
     const TargetSums& t = targets_[i].total;
-    if (t.numerator != 0 || t.denominator != 0 || t.sample != 0) {
+    if (t.numerator != 0 || t.denominator != 0 || t.sample != 0 ||
+        t.matched != 0) {
       dirty_.insert({i, kTotal});
     }
   }
@@ -280,6 +337,7 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
     }
     TargetSums c;
     c.denominator = static_cast<double>(micros) / 1e6;
+    c.matched = 1;
     Add(i, time, c);
   }
 }

@@ -16,7 +16,9 @@
 //     closed so far. `now` is the watermark.
 //
 // Filters are exact on the session's attributes: site, channel, device,
-// country, goal (conversions), currency (revenue, ad cost).
+// country, goal (conversions), currency (revenue, orders, ad cost). A
+// session matches a currency filter when it has revenue or orders in that
+// currency (an ad cost record: its currency).
 //
 // Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_TARGET_TRACKER_H_
@@ -55,11 +57,13 @@ struct TargetSpec {
 struct TargetSums {
   double numerator = 0;
   double denominator = 0;
-  int64_t sample = 0;  // sessions behind the value (min_sample)
+  int64_t sample = 0;   // sessions behind the value (min_sample)
+  int64_t matched = 0;  // sessions (ad cost records) the filter matched
   TargetSums& operator+=(const TargetSums& o) {
     numerator += o.numerator;
     denominator += o.denominator;
     sample += o.sample;
+    matched += o.matched;
     return *this;
   }
 };
@@ -81,7 +85,10 @@ absl::Duration TargetBucketWidth(absl::Duration window);
 
 // The target's status from the sums of all partitions at event time `now`.
 // A ratio with no denominator (or fewer than min_sample sessions) has actual
-// NaN, or its value, and is on track: no data is not off target.
+// NaN, or its value, and is on track: no data is not off target. But a
+// target whose filter matched nothing over its whole window (a period: since
+// its start) says so in `no_data`, so that a filter that never matches is
+// not "on track" silently.
 TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
                             absl::Time now);
 
@@ -130,10 +137,22 @@ class TargetTracker {
   // A spec prepared for the per-session path: its KPI as an enum and its
   // filter values (nullptr: any).
   enum class Kpi : uint8_t {
-    kBounceRate, kEngagementRate, kSinglePageRate, kConversionRate,
-    kNewVisitorShare, kPageviewsPerSession, kAvgSessionDuration,
-    kAverageOrderValue, kRoas, kSessions, kEngagedSessions, kPageviews,
-    kConversions, kOrders, kRevenue, kUnknown
+    kBounceRate,
+    kEngagementRate,
+    kSinglePageRate,
+    kConversionRate,
+    kNewVisitorShare,
+    kPageviewsPerSession,
+    kAvgSessionDuration,
+    kAverageOrderValue,
+    kRoas,
+    kSessions,
+    kEngagedSessions,
+    kPageviews,
+    kConversions,
+    kOrders,
+    kRevenue,
+    kUnknown
   };
   struct Compiled {
     Kpi kpi = Kpi::kUnknown;

@@ -4,16 +4,16 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -30,10 +30,10 @@
 #include "export/session_record_codec.h"
 #include "ingest/ad_cost_decoder.h"
 #include "ingest/changelog_reader.h"
-#include "kpistream/v1/target_state.pb.h"
 #include "ingest/event_decoder.h"
 #include "ingest/kafka_source.h"
 #include "ingest/watermark.h"
+#include "kpistream/v1/target_state.pb.h"
 
 namespace kpistream {
 namespace {
@@ -85,6 +85,19 @@ std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
   return specs;
 }
 
+KpiCounters::Options CounterOptions(const Config& config,
+                                    const SessionRules& rules) {
+  KpiCounters::Options options{config.metrics.label_values_max, config.goals,
+                               rules, config.metrics.label_allowlists};
+  for (const InputConfig& input : config.inputs) {
+    options.input_topics.push_back(input.topic);
+  }
+  for (absl::string_view reason : InvalidReasons()) {
+    options.invalid_reasons.emplace_back(reason);
+  }
+  return options;
+}
+
 FamilySnapshot Gauge(std::string name, std::string help,
                      std::vector<std::string> label_names = {}) {
   FamilySnapshot family;
@@ -129,10 +142,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       : config_(config),
         rules_(RulesFrom(config)),
         target_specs_(TargetSpecsFrom(config)),
-        counters_(KpiCounters::Options{config.metrics.label_values_max,
-                                       config.goals, rules_,
-                                       config.metrics.label_allowlists}),
-        bots_(config.bot_patterns),
+        counters_(CounterOptions(config, rules_)),
+        bots_(config.bot_patterns, config.empty_user_agent_is_bot),
+        log_bots_(config.bot_patterns, /*empty_is_bot=*/true),
         channels_(ChannelClassifier::Options{
             config.channels.search_sources, config.channels.social_sources,
             config.channels.video_sources, config.channels.shopping_sources}),
@@ -145,10 +157,16 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         ad_cost_inputs_.emplace(input.topic,
                                 std::make_unique<AdCostDecoder>(input.format));
       } else {
-        inputs_.emplace(input.topic,
-                        std::make_unique<EventDecoder>(
-                            input.format, config_.processing.max_future_skew,
-                            input.site, input.host));
+        // SPEC §9: an access-log line without a user agent is a bot; a
+        // WebEvent's user agent is optional.
+        const BotFilter* bots =
+            input.format == InputFormat::kCombinedLog ? &log_bots_ : &bots_;
+        inputs_.emplace(
+            input.topic,
+            EventInput{std::make_unique<EventDecoder>(
+                           input.format, config_.processing.max_future_skew,
+                           input.site, input.host),
+                       bots});
       }
       topic_index_.emplace(input.topic, static_cast<int32_t>(topics_.size()));
       topics_.push_back(input.topic);
@@ -360,8 +378,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
 
   struct Slot {
     int32_t watermark_id = 0;
-    std::string name;  // "topic:partition"
-    bool stray = false;  // see AddSlots
+    std::string name;                        // "topic:partition"
+    bool stray = false;                      // see AddSlots
     std::unique_ptr<TargetTracker> targets;  // this partition's share
     std::unique_ptr<SlotObserver> observer;
     std::unique_ptr<PartitionState> state;
@@ -424,6 +442,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         state.set_numerator(c.sums.numerator);
         state.set_denominator(c.sums.denominator);
         state.set_sample(c.sums.sample);
+        state.set_matched(c.sums.matched);
         state.SerializeToString(&bytes);
         Produce(config_.changelog_output.topic, key, bytes, {},
                 ChangelogPartition(tp));
@@ -455,25 +474,24 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     // key -> latest state (nullopt: deleted)
     std::map<std::string, std::optional<v1::TargetState>> latest;
     int64_t undecodable = 0;
-    absl::Status status = ReadChangelog(
-        options, [&](absl::string_view key, absl::string_view value,
-                     bool tombstone) {
-          if (tombstone) {
-            latest[std::string(key)] = std::nullopt;
-            return;
-          }
-          v1::TargetState state;
-          if (!state.ParseFromArray(value.data(),
-                                    static_cast<int>(value.size()))) {
-            ++undecodable;
-            return;
-          }
-          latest[std::string(key)] = std::move(state);
-        });
+    absl::Status status = ReadChangelog(options, [&](absl::string_view key,
+                                                     absl::string_view value,
+                                                     bool tombstone) {
+      if (tombstone) {
+        latest[std::string(key)] = std::nullopt;
+        return;
+      }
+      v1::TargetState state;
+      if (!state.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        ++undecodable;
+        return;
+      }
+      latest[std::string(key)] = std::move(state);
+    });
     if (!status.ok()) {
-      Fail(absl::Status(status.code(),
-                        absl::StrCat("restoring the targets' state: ",
-                                     status.message())));
+      Fail(absl::Status(
+          status.code(),
+          absl::StrCat("restoring the targets' state: ", status.message())));
       return;
     }
     absl::flat_hash_map<std::string, size_t> index;
@@ -484,7 +502,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     for (const auto& [key, state] : latest) {
       if (!state.has_value()) continue;
       // "t/<topic>/<partition>/<bucket|total>/<target>"
-      std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 4));
+      std::vector<std::string> parts =
+          absl::StrSplit(key, absl::MaxSplits('/', 4));
       int32_t partition = 0;
       int64_t bucket = TargetTracker::kTotal;
       if (parts.size() != 5 || parts[0] != "t" ||
@@ -509,6 +528,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       sums.numerator = state->numerator();
       sums.denominator = state->denominator();
       sums.sample = state->sample();
+      sums.matched = state->matched();
       slot->second.targets->Restore(target->second, bucket, sums);
       ++restored;
     }
@@ -539,19 +559,23 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       DeadLetter(message, "unknown_topic");
       return;
     }
-    DecodeResult decoded = input->second->Decode(bytes, now, &event_);
+    DecodeResult decoded = input->second.decoder->Decode(bytes, now, &event_);
+    Slot& slot = SlotOf(TopicPartition{topic, message.partition});
+    // Event time advances with every timestamped record, whatever becomes of
+    // it (SPEC §3): bots, duplicates and rejected lines move it too.
+    if (decoded.time != absl::InfinitePast()) {
+      watermark_.Observe(slot.watermark_id, decoded.time, now);
+    }
     if (!decoded.ok) {
       counters_.CountInvalid(decoded.reason);
       DeadLetter(message, decoded.reason);
       return;
     }
-    if (bots_.IsBot(event_.user_agent)) {
+    if (input->second.bots->IsBot(event_.user_agent)) {
       counters_.CountBot();
       DeadLetter(message, "bot");
       return;
     }
-    Slot& slot = SlotOf(TopicPartition{topic, message.partition});
-    watermark_.Observe(slot.watermark_id, event_.time, now);
     const EventType type = event_.type;
     site_.assign(event_.site_id);
     visitor_.assign(event_.visitor_id);
@@ -605,8 +629,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     // Spend dated beyond the allowed skew into the future would sit in
     // target state until then: counted (above), not attributed to targets.
     if (at > absl::Now() + config_.processing.max_future_skew) return;
-    Slot& slot = SlotOf(TopicPartition{rd_kafka_topic_name(message.rkt),
-                                       message.partition});
+    Slot& slot = SlotOf(
+        TopicPartition{rd_kafka_topic_name(message.rkt), message.partition});
     slot.targets->OnAdCost(ad_cost_.site_id(), channel, ad_cost_.currency(),
                            ad_cost_.cost_micros(), at);
   }
@@ -629,10 +653,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
              {"source_offset", absl::StrCat(message.offset)}});
   }
 
-  void Produce(
-      absl::string_view topic, absl::string_view key, absl::string_view value,
-      const std::vector<std::pair<std::string, std::string>>& headers,
-      int32_t partition = -1) {
+  void Produce(absl::string_view topic, absl::string_view key,
+               absl::string_view value,
+               const std::vector<std::pair<std::string, std::string>>& headers,
+               int32_t partition = -1) {
     if (!fatal_.ok()) return;
     absl::Status status = sink_->BeginTransaction();
     if (status.ok())
@@ -746,8 +770,8 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     for (auto& [tp, slot] : partitions_) {
       slot.targets->AddTo(target_clock_, &sums);
     }
-    FamilySnapshot target = Gauge("kpi_target_value",
-                                  "The target's value (config).", {"target"});
+    FamilySnapshot target =
+        Gauge("kpi_target_value", "The target's value (config).", {"target"});
     FamilySnapshot actual =
         Gauge("kpi_actual_value",
               "The KPI's current value over the target's window or period, "
@@ -772,6 +796,12 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         "1 when the KPI (a period's projection) is within tolerance of the "
         "target, or the window has fewer than min_sessions sessions; else 0.",
         {"target"});
+    FamilySnapshot no_data = Gauge(
+        "kpi_target_no_data",
+        "1 when nothing matched the target's filter over its whole window "
+        "(a period: since its start) on this instance; kpi_on_track is then "
+        "1 for want of data, not because the target is met.",
+        {"target"});
     for (size_t i = 0; i < target_specs_.size(); ++i) {
       const TargetSpec& spec = target_specs_[i];
       const TargetStatus s = EvaluateTarget(spec, sums[i], target_clock_);
@@ -786,9 +816,10 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         projected.samples.push_back({{spec.name}, s.projected});
       }
       on_track.samples.push_back({{spec.name}, s.on_track ? 1.0 : 0.0});
+      no_data.samples.push_back({{spec.name}, s.no_data ? 1.0 : 0.0});
     }
-    for (FamilySnapshot* family :
-         {&target, &actual, &attainment, &pace, &projected, &on_track}) {
+    for (FamilySnapshot* family : {&target, &actual, &attainment, &pace,
+                                   &projected, &on_track, &no_data}) {
       snapshot->push_back(std::move(*family));
     }
   }
@@ -798,19 +829,25 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   const std::vector<TargetSpec> target_specs_;
   std::vector<std::string> target_fingerprints_ = [this] {
     std::vector<std::string> out;
-    for (const TargetSpec& t : target_specs_) out.push_back(TargetFingerprint(t));
+    for (const TargetSpec& t : target_specs_)
+      out.push_back(TargetFingerprint(t));
     return out;
   }();
   int32_t changelog_partitions_ = 0;
   absl::Time last_full_changelog_ = absl::Now();
   absl::Time target_clock_ = absl::InfinitePast();
   KpiCounters counters_;
-  BotFilter bots_;
+  BotFilter bots_;      // WebEvent inputs
+  BotFilter log_bots_;  // access-log inputs
   ChannelClassifier channels_;
   WatermarkTracker watermark_;
   std::vector<std::string> topics_;
   absl::flat_hash_map<std::string, int32_t> topic_index_;
-  absl::flat_hash_map<std::string, std::unique_ptr<EventDecoder>> inputs_;
+  struct EventInput {
+    std::unique_ptr<EventDecoder> decoder;
+    const BotFilter* bots;
+  };
+  absl::flat_hash_map<std::string, EventInput> inputs_;
   absl::flat_hash_map<std::string, std::unique_ptr<AdCostDecoder>>
       ad_cost_inputs_;
   v1::AdCost ad_cost_;  // decode target, reused

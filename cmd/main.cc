@@ -145,11 +145,15 @@ int main(int argc, char** argv) {
       "session, average session duration, ROAS) by site over 5m, 1h and 1d; "
       "alerting rules for every target (off target, multiwindow burn rate, "
       "behind pace, projected to miss the deadline) with a promtool test "
-      "file that fires and clears each one; a Grafana dashboard; a "
-      "PrometheusRule manifest; an Alertmanager example.\n"
+      "file that fires and clears each one; alerts on the engine itself "
+      "(down, absent, not ready, restore failing, lag growing, watermark "
+      "stalled, dead letters; job, runbook and dashboard links from the "
+      "config's rules: section) with their promtool tests; a Grafana "
+      "dashboard; a PrometheusRule manifest; an Alertmanager example.\n"
       "  kpistream rules --config kpistream.yaml --out rules/\n"
       "  promtool check rules rules/*.rules.yml\n"
-      "  cd rules && promtool test rules kpistream-alerts.test.yml");
+      "  cd rules && promtool test rules kpistream-alerts.test.yml "
+      "kpistream-engine.test.yml");
   rules_cmd->add_option("-c,--config", rules_config, "YAML config file")
       ->required();
   rules_cmd->add_option("-o,--out", rules_out, "output directory")->required();

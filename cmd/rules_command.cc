@@ -28,13 +28,17 @@ int RunRulesCommand(const std::string& config_path,
       "  kpistream-alerts.rules.yml     alerts of %zu target(s)\n"
       "  kpistream-alerts.test.yml      their tests: promtool test rules "
       "kpistream-alerts.test.yml\n"
+      "  kpistream-engine.rules.yml     alerts on kpistream itself (job "
+      "%s)\n"
+      "  kpistream-engine.test.yml      their tests: promtool test rules "
+      "kpistream-engine.test.yml\n"
       "  kpistream-dashboard.json       Grafana dashboard (import, or "
       "provision from a file)\n"
       "  kpistream-prometheusrule.yaml  the rules as a prometheus-operator "
       "PrometheusRule\n"
       "  alertmanager.example.yml       example routing by severity\n",
       out_dir.c_str(), RatioRecordingRules().size(),
-      loaded.config.targets.size());
+      loaded.config.targets.size(), loaded.config.rules.job.c_str());
   return 0;
 }
 

@@ -14,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "aggregate/channel_classifier.h"
+#include "aggregate/label_values.h"
 #include "yaml-cpp/yaml.h"
 
 namespace kpistream {
@@ -105,13 +107,12 @@ std::vector<std::string> KpiFilterLabels(absl::string_view kpi) {
   if (kpi == "conversion_rate" || kpi == "conversions") {
     return {"site", "channel", "goal"};
   }
-  if (kpi == "new_visitor_share" || kpi == "avg_session_duration" ||
-      kpi == "orders") {
+  if (kpi == "new_visitor_share" || kpi == "avg_session_duration") {
     return {"site", "channel"};
   }
   if (kpi == "pageviews_per_session") return {"site"};
   if (kpi == "pageviews") return {"site", "channel", "device"};
-  // average_order_value, roas, revenue
+  // orders, average_order_value, roas, revenue
   return {"site", "channel", "currency"};
 }
 
@@ -167,16 +168,96 @@ class Parser {
     return true;
   }
 
-  // Values that generated PromQL, rule files and dashboards quote: no
-  // quotes, backslashes or control characters.
-  void Quotable(const std::string& key, const YAML::Node& node,
-                const std::string& value) {
-    for (unsigned char ch : value) {
-      if (ch == '"' || ch == '\'' || ch == '\\' || ch < 0x20 || ch == 0x7f) {
-        Error(key, node,
-              "must not contain quotes, backslashes or control characters "
-              "(it is quoted into generated PromQL, rules and dashboards)");
-        return;
+  // Values that become Prometheus label values (target, funnel and step
+  // names, filter values): any printable text, UTF-8 as Prometheus
+  // requires, without control characters. The generators escape quotes,
+  // backslashes and braces.
+  void LabelValue(const std::string& key, const YAML::Node& node,
+                  const std::string& value) {
+    if (!IsPrintableUtf8(value)) {
+      Error(key, node,
+            "must be printable UTF-8 text without control characters (it "
+            "is a Prometheus label value)");
+    }
+  }
+
+  // True when `text` is valid UTF-8 holding no control character (C0,
+  // DEL, C1).
+  static bool IsPrintableUtf8(absl::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      uint32_t cp = 0;
+      size_t len = 0;
+      if (c < 0x80) {
+        cp = c, len = 1;
+      } else if ((c & 0xe0) == 0xc0) {
+        cp = c & 0x1f, len = 2;
+      } else if ((c & 0xf0) == 0xe0) {
+        cp = c & 0x0f, len = 3;
+      } else if ((c & 0xf8) == 0xf0) {
+        cp = c & 0x07, len = 4;
+      } else {
+        return false;
+      }
+      if (i + len > text.size()) return false;
+      for (size_t j = 1; j < len; ++j) {
+        const unsigned char cc = static_cast<unsigned char>(text[i + j]);
+        if ((cc & 0xc0) != 0x80) return false;
+        cp = (cp << 6) | (cc & 0x3f);
+      }
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return false;  // overlong, out of range or a surrogate
+      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return false;
+      i += len;
+    }
+    return true;
+  }
+
+  // A filter value that no event can ever carry gives a target that never
+  // has data (issue: `channel: Emial` was "on track" forever): channels,
+  // devices, countries and currencies must be values the engine produces.
+  void CheckFilterValues(const std::string& key, const YAML::Node& node,
+                         const std::map<std::string, std::string>& filter) {
+    for (const auto& [label, value] : filter) {
+      const YAML::Node at = node[label] ? node[label] : node;
+      const std::string where = key + "." + label;
+      if (label == "channel") {
+        if (std::find(kChannelGroups.begin(), kChannelGroups.end(), value) ==
+            kChannelGroups.end()) {
+          Error(where, at,
+                absl::StrCat("unknown channel \"", value, "\"; channels are: ",
+                             absl::StrJoin(kChannelGroups, ", ")));
+        }
+      } else if (label == "device") {
+        if (value != "desktop" && value != "mobile" && value != "tablet" &&
+            value != kOther && value != kNotSet) {
+          Error(where, at,
+                absl::StrCat("unknown device \"", value,
+                             "\"; devices are: desktop, mobile, tablet, ",
+                             kOther, ", ", kNotSet));
+        }
+      } else if (label == "country") {
+        if (value != kNotSet &&
+            (value.size() != 2 || !absl::ascii_isupper(value[0]) ||
+             !absl::ascii_isupper(value[1]))) {
+          Error(where, at,
+                absl::StrCat("country \"", value,
+                             "\" is not an ISO 3166-1 alpha-2 code (two "
+                             "capital letters, e.g. DE) or ",
+                             kNotSet));
+        }
+      } else if (label == "currency") {
+        if (value != kNotSet &&
+            (value.size() != 3 || !absl::ascii_isupper(value[0]) ||
+             !absl::ascii_isupper(value[1]) ||
+             !absl::ascii_isupper(value[2]))) {
+          Error(where, at,
+                absl::StrCat("currency \"", value,
+                             "\" is not an ISO 4217 code (three capital "
+                             "letters, e.g. EUR)"));
+        }
       }
     }
   }
@@ -336,7 +417,7 @@ class Parser {
     if (!CheckMap(
             "", root,
             {"kafka", "inputs", "outputs", "processing", "sessions", "metrics",
-             "goals", "funnels", "targets", "channels", "bots"})) {
+             "goals", "funnels", "targets", "channels", "bots", "rules"})) {
       return;
     }
     if (const YAML::Node k = root["kafka"]) {
@@ -601,7 +682,12 @@ class Parser {
       }
     }
     if (const YAML::Node b = root["bots"]; b && !b.IsNull()) {
-      if (CheckMap("bots", b, {"user_agent_patterns"})) {
+      if (CheckMap("bots", b, {"user_agent_patterns", "empty_user_agent"})) {
+        if (b["empty_user_agent"]) {
+          Enum<bool>("bots.empty_user_agent", b["empty_user_agent"],
+                     {{"human", false}, {"bot", true}},
+                     &c.empty_user_agent_is_bot);
+        }
         const YAML::Node list = b["user_agent_patterns"];
         if (list && !list.IsSequence()) {
           Error("bots.user_agent_patterns", list,
@@ -659,7 +745,7 @@ class Parser {
             Error(key + ".name", f[i]["name"],
                   absl::StrCat("funnel \"", funnel.name, "\" is listed twice"));
           } else {
-            Quotable(key + ".name", f[i]["name"], funnel.name);
+            LabelValue(key + ".name", f[i]["name"], funnel.name);
           }
           const YAML::Node steps = f[i]["steps"];
           if (!steps || !steps.IsSequence() || steps.size() < 1 ||
@@ -689,7 +775,7 @@ class Parser {
             }
             if (steps[j]["name"]) {
               if (String(step_key + ".name", steps[j]["name"], &step.name))
-                Quotable(step_key + ".name", steps[j]["name"], step.name);
+                LabelValue(step_key + ".name", steps[j]["name"], step.name);
             } else {
               step.name = step.page.empty() ? step.goal : step.page;
             }
@@ -704,6 +790,41 @@ class Parser {
         Error("targets", t, "expected a list of targets");
       } else {
         ParseTargets(t, c);
+      }
+    }
+    if (const YAML::Node r = root["rules"]; r && !r.IsNull()) {
+      ParseRules(r, &c.rules);
+    }
+  }
+
+  void ParseRules(const YAML::Node& r, RulesConfig* rules) {
+    if (!CheckMap("rules", r,
+                  {"job", "runbook_base_url", "grafana_url",
+                   "dead_letter_ratio"})) {
+      return;
+    }
+    if (r["job"] && String("rules.job", r["job"], &rules->job)) {
+      if (rules->job.empty()) Error("rules.job", r["job"], "must not be empty");
+      LabelValue("rules.job", r["job"], rules->job);
+    }
+    for (const auto& [name, out] :
+         {std::pair<const char*, std::string*>{"runbook_base_url",
+                                               &rules->runbook_base_url},
+          {"grafana_url", &rules->grafana_url}}) {
+      const std::string key = absl::StrCat("rules.", name);
+      if (!r[name] || !String(key, r[name], out)) continue;
+      if (!IsPrintableUtf8(*out) || absl::StrContains(*out, ' ')) {
+        Error(key, r[name], "expected a URL or path, without spaces");
+      }
+    }
+    while (absl::EndsWith(rules->grafana_url, "/")) rules->grafana_url.pop_back();
+    if (const YAML::Node d = r["dead_letter_ratio"]) {
+      if (!d.IsScalar() ||
+          !absl::SimpleAtod(d.Scalar(), &rules->dead_letter_ratio) ||
+          !(rules->dead_letter_ratio > 0 && rules->dead_letter_ratio < 1)) {
+        rules->dead_letter_ratio = 0.1;
+        Error("rules.dead_letter_ratio", d,
+              "expected a share of the consumed records in (0, 1), e.g. 0.1");
       }
     }
   }
@@ -726,12 +847,8 @@ class Parser {
       } else if (!names.insert(t.name).second) {
         Error(key + ".name", n["name"],
               absl::StrCat("target \"", t.name, "\" is listed twice"));
-      } else if (t.name.find_first_not_of(
-                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789_.-") != std::string::npos) {
-        Error(key + ".name", n["name"],
-              "use letters, digits, _ . and - only (it becomes the target "
-              "label and part of alert and panel names)");
+      } else {
+        LabelValue(key + ".name", n["name"], t.name);  // the target label
       }
       if (n["objective"])
         String(key + ".objective", n["objective"], &t.objective);
@@ -751,18 +868,18 @@ class Parser {
       }
       if (const YAML::Node f = n["filter"]; f && !f.IsNull()) {
         const std::vector<std::string> labels = KpiFilterLabels(t.kpi);
-        if (CheckMap(key + ".filter", f, {labels.begin(), labels.end()},
-                     absl::StrCat(" (not a label of kpi ", t.kpi,
-                                  "'s counters)"))) {
+        if (CheckMap(
+                key + ".filter", f, {labels.begin(), labels.end()},
+                absl::StrCat(" (not a label of kpi ", t.kpi, "'s counters)"))) {
           for (const auto& entry : f) {
-            if (std::find(labels.begin(), labels.end(),
-                          entry.first.Scalar()) == labels.end()) {
+            if (std::find(labels.begin(), labels.end(), entry.first.Scalar()) ==
+                labels.end()) {
               continue;
             }
             std::string value;
             const std::string label = entry.first.Scalar();
             if (String(key + ".filter." + label, entry.second, &value)) {
-              Quotable(key + ".filter." + label, entry.second, value);
+              LabelValue(key + ".filter." + label, entry.second, value);
               t.filter[label] = value;
             }
           }
@@ -780,6 +897,7 @@ class Parser {
         Error(key + ".filter", n["filter"] ? n["filter"] : n,
               absl::StrCat("kpi ", t.kpi, " needs filter.goal"));
       }
+      CheckFilterValues(key + ".filter", n["filter"], t.filter);
       t.direction = (t.kpi == "bounce_rate" || t.kpi == "single_page_rate")
                         ? TargetDirection::kAtMost
                         : TargetDirection::kAtLeast;

@@ -130,6 +130,22 @@ bool IsKnownKpi(absl::string_view kpi);
 // (SPEC §4), so that the engine's value and the generated PromQL agree.
 std::vector<std::string> KpiFilterLabels(absl::string_view kpi);
 
+// rules: what `kpistream rules` needs besides the targets: how Prometheus
+// knows the engine (its alerts on itself, the dashboard's "Instances up")
+// and the links every engine alert carries.
+struct RulesConfig {
+  std::string job = "kpistream";  // the `job` label of the engine's targets
+  // An alert's runbook_url is this + "#" + the alert's name in lower case:
+  // the README's runbook section of that name. Set it to where your team
+  // reads kpistream's README, e.g. your Git server's web view of it.
+  std::string runbook_base_url = "README.md";
+  // An alert's dashboard link is this + "/d/kpistream"; empty: the path.
+  std::string grafana_url;
+  // KpistreamDeadLetterRateHigh: invalid + late + duplicate + bot records
+  // over consumed records above this, in (0, 1).
+  double dead_letter_ratio = 0.1;
+};
+
 struct Config {
   KafkaConfig kafka;
   std::vector<InputConfig> inputs;
@@ -148,7 +164,11 @@ struct Config {
   // bots.user_agent_patterns: more case-insensitive user-agent substrings
   // that mark bot traffic, added to SPEC §9's built-in list.
   std::vector<std::string> bot_patterns;
+  // bots.empty_user_agent: whether a WebEvent without a user agent is a bot
+  // (SPEC §9; default human). Access-log lines without one always are.
+  bool empty_user_agent_is_bot = false;
   std::vector<TargetConfig> targets;
+  RulesConfig rules;
 };
 
 // One problem found in a config file.

@@ -2,18 +2,20 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "export/promql.h"
 
 namespace kpistream {
 namespace {
 
-// Labels of each counter the engine exports (SPEC §4).
-const std::map<std::string, std::vector<std::string>>& MetricLabels() {
+// Labels of each series the engine exports that the generated rules and
+// their tests read (SPEC §4), without the job and instance labels that
+// Prometheus adds.
+const std::map<std::string, std::vector<std::string>>& LabelTable() {
   static const auto* labels = new std::map<std::string,
                                            std::vector<std::string>>{
       {"web_sessions_closed_total", {"site", "channel", "device", "country"}},
@@ -29,21 +31,36 @@ const std::map<std::string, std::vector<std::string>>& MetricLabels() {
       {"web_session_duration_seconds_sum", {"site", "channel"}},
       {"web_session_duration_seconds_count", {"site", "channel"}},
       {"web_revenue_total", {"site", "channel", "currency"}},
-      {"web_orders_total", {"site", "channel"}},
+      {"web_orders_total", {"site", "channel", "currency"}},
       {"web_ad_cost_total", {"site", "channel", "campaign", "currency"}},
       {"web_pageviews_total", {"site", "channel", "device"}},
       {"web_conversions_total", {"site", "goal", "channel"}},
+      {"kpi_actual_value", {"target"}},
+      {"kpi_pace_ratio", {"target"}},
+      {"kpi_projected_value", {"target"}},
+      {"kpistream_events_consumed_total", {"topic"}},
+      {"kpistream_events_invalid_total", {"reason"}},
+      {"kpistream_events_late_total", {}},
+      {"kpistream_events_duplicate_total", {}},
+      {"kpistream_bot_events_total", {}},
+      {"kpistream_watermark_lag_seconds", {}},
+      {"kpistream_consumer_lag_messages", {"topic", "partition"}},
+      {"kpistream_restore_failures_total", {}},
+      {"kpistream_ready", {}},
+      {"up", {}},  // Prometheus' own, per scrape target
   };
   return *labels;
 }
 
 // How a KPI is computed: numerator / denominator (or a count when the
-// denominator is empty); `sessions` when the denominator counts sessions
-// (then min_sessions applies).
+// denominator is empty).
 struct KpiFormula {
   std::string numerator;
   std::string denominator;
   bool rate = false;  // a ratio in [0, 1]
+  // Money over money or orders (AOV, ROAS): a ratio of sums by currency,
+  // never revenue of one currency over orders or cost of all.
+  bool per_currency = false;
 };
 
 KpiFormula FormulaOf(const std::string& kpi) {
@@ -65,8 +82,9 @@ KpiFormula FormulaOf(const std::string& kpi) {
     return {"web_session_duration_seconds_sum",
             "web_session_duration_seconds_count"};
   if (kpi == "average_order_value")
-    return {"web_revenue_total", "web_orders_total"};
-  if (kpi == "roas") return {"web_revenue_total", "web_ad_cost_total"};
+    return {"web_revenue_total", "web_orders_total", false, true};
+  if (kpi == "roas")
+    return {"web_revenue_total", "web_ad_cost_total", false, true};
   if (kpi == "sessions") return {"web_sessions_closed_total", ""};
   if (kpi == "engaged_sessions") return {"web_sessions_engaged_total", ""};
   if (kpi == "pageviews") return {"web_pageviews_total", ""};
@@ -80,31 +98,39 @@ bool SessionDenominator(const KpiFormula& f) {
          f.denominator == "web_sessions_started_total";
 }
 
-// `metric{label="value",...}` with the filter's labels that the metric has.
-std::string Selector(const std::string& metric,
-                     const std::map<std::string, std::string>& filter) {
-  std::vector<std::string> matchers;
-  for (const std::string& label : MetricLabels().at(metric)) {
+std::string Num(double v) { return absl::StrFormat("%.10g", v); }
+
+// `metric` selected by the filter's labels that it has.
+std::string FilterSelector(const std::string& metric,
+                           const std::map<std::string, std::string>& filter) {
+  Selector selector(metric);
+  for (const std::string& label : MetricLabels(metric)) {
     auto it = filter.find(label);
-    if (it != filter.end())
-      matchers.push_back(absl::StrCat(label, "=\"", it->second, "\""));
+    if (it != filter.end()) selector.Equal(label, it->second);
   }
-  return absl::StrCat(metric, "{", absl::StrJoin(matchers, ","), "}");
+  return selector.str();
+}
+
+std::string TargetSelector(const TargetConfig& t, const char* metric) {
+  return Selector(metric).Equal("target", t.name).str();
 }
 
 std::string Value(const TargetConfig& t, const KpiFormula& f,
                   const std::string& window) {
-  const std::string num = absl::StrCat(
-      "sum(increase(", Selector(f.numerator, t.filter), "[", window, "]))");
+  const char* sum = f.per_currency ? "sum by (currency) (" : "sum(";
+  const std::string num =
+      absl::StrCat(sum, "increase(", FilterSelector(f.numerator, t.filter), "[",
+                   window, "]))");
   if (f.denominator.empty()) return num;
-  return absl::StrCat("(", num, " / sum(increase(",
-                      Selector(f.denominator, t.filter), "[", window, "])))");
+  return absl::StrCat("(", num, " / ", sum, "increase(",
+                      FilterSelector(f.denominator, t.filter), "[", window,
+                      "])))");
 }
 
 std::string Threshold(const TargetConfig& t) {
-  return absl::StrFormat("%.10g", t.direction == TargetDirection::kAtLeast
-                                      ? t.value * (1 - t.tolerance)
-                                      : t.value * (1 + t.tolerance));
+  return Num(t.direction == TargetDirection::kAtLeast
+                 ? t.value * (1 - t.tolerance)
+                 : t.value * (1 + t.tolerance));
 }
 
 // PromQL that has a value (the KPI) only while the target is off target
@@ -116,31 +142,10 @@ std::string OffTarget(const TargetConfig& t, const std::string& window) {
       t.direction == TargetDirection::kAtLeast ? " < " : " > ", Threshold(t));
   if (SessionDenominator(f) && t.min_sessions > 0) {
     absl::StrAppend(&expr, " and on() sum(increase(",
-                    Selector(f.denominator, t.filter), "[", window,
+                    FilterSelector(f.denominator, t.filter), "[", window,
                     "])) >= ", t.min_sessions);
   }
   return expr;
-}
-
-std::string DurationText(absl::Duration d) {
-  if (d % absl::Hours(24) == absl::ZeroDuration() && d > absl::ZeroDuration()) {
-    return absl::StrCat(d / absl::Hours(24), "d");
-  }
-  if (d % absl::Hours(1) == absl::ZeroDuration() && d > absl::ZeroDuration()) {
-    return absl::StrCat(d / absl::Hours(1), "h");
-  }
-  if (d % absl::Minutes(1) == absl::ZeroDuration())
-    return absl::StrCat(d / absl::Minutes(1), "m");
-  return absl::StrCat(absl::ToInt64Seconds(d), "s");
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 struct Alert {
@@ -148,16 +153,24 @@ struct Alert {
   std::string expr;
   absl::Duration for_duration;
   std::string severity;
-  std::string summary;
-  std::string description;
+  AlertText summary;
+  AlertText description;
 };
 
 std::string Direction(const TargetConfig& t) {
   return t.direction == TargetDirection::kAtLeast ? "at least" : "at most";
 }
 
-std::string TargetSelector(const TargetConfig& t, const char* metric) {
-  return absl::StrCat(metric, "{target=", Quote(t.name), "}");
+std::string Percent(double ratio) {
+  return absl::StrFormat("%.4g", ratio * 100);
+}
+
+// "<name>: <kpi> " and, for money ratios, "in <currency> ".
+AlertText Subject(const TargetConfig& t) {
+  AlertText text(absl::StrCat(t.name, ": ", t.kpi, " "));
+  if (!TargetValueLabels(t).empty())
+    text.Text("in ").Label("currency").Text(" ");
+  return text;
 }
 
 // Cumulative (period) targets, from the engine's own kpi_* gauges summed
@@ -170,102 +183,162 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
 std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
   const KpiFormula f = FormulaOf(t.kpi);
   const bool at_least = t.direction == TargetDirection::kAtLeast;
-  const std::string target = absl::StrFormat("%.10g", t.value);
+  const std::string target = Num(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
   const std::string end = absl::StrCat(absl::ToUnixSeconds(t.period_end));
-  const std::string deadline =
-      absl::FormatTime("%Y-%m-%d", t.period_end - absl::Hours(24),
-                       absl::UTCTimeZone());
-  const std::string pace_limit = absl::StrFormat(
-      "%.10g", at_least ? 1 - t.tolerance : 1 + t.tolerance);
-  const std::string started =
-      absl::StrCat(" and on() sum(", TargetSelector(t, "kpi_pace_ratio"),
-                   ") >= 0 and on() vector(time()) < ", end);
+  const std::string deadline = absl::FormatTime(
+      "%Y-%m-%d", t.period_end - absl::Hours(24), absl::UTCTimeZone());
+  const std::string pace_limit =
+      Num(at_least ? 1 - t.tolerance : 1 + t.tolerance);
+  const std::string started = absl::StrCat(
+      " and on() ", TargetPaceExpr(t), " >= 0 and on() vector(time()) < ", end);
   std::vector<Alert> alerts;
-  alerts.push_back(
-      {"KpiBehindPace",
-       absl::StrCat("sum(", TargetSelector(t, "kpi_pace_ratio"), ") ",
-                    at_least ? "< " : "> ", pace_limit, started),
-       t.for_duration, t.severity,
-       absl::StrCat(t.name, ": ", t.kpi, " is at {{ $value | printf \"%.4g\" }}",
-                    " of the linear pace to ", Direction(t), " ", target,
-                    " by ", deadline),
-       absl::StrCat("Objective: ", objective, ". ", t.kpi,
-                    " to date is {{ $value | printf \"%.4g\" }} times what a "
-                    "linear path to ",
-                    Direction(t), " ", target, " by ", deadline,
-                    " expects now (tolerance ",
-                    absl::StrFormat("%.4g", t.tolerance * 100), " %).")});
+  alerts.push_back({"KpiBehindPace",
+                    absl::StrCat(TargetPaceExpr(t), at_least ? " < " : " > ",
+                                 pace_limit, started),
+                    t.for_duration, t.severity,
+                    Subject(t).Text("is at ").Value().Text(
+                        absl::StrCat(" of the linear pace to ", Direction(t),
+                                     " ", target, " by ", deadline)),
+                    AlertText(absl::StrCat("Objective: ", objective, ". ",
+                                           t.kpi, " to date is "))
+                        .Value()
+                        .Text(absl::StrCat(" times what a linear path to ",
+                                           Direction(t), " ", target, " by ",
+                                           deadline, " expects now (tolerance ",
+                                           Percent(t.tolerance), " %)."))});
   alerts.push_back(
       {"KpiProjectedMiss",
-       absl::StrCat("(sum(", TargetSelector(t, "kpi_actual_value"),
-                    ") + (sum(rate(", Selector(f.numerator, t.filter),
+       absl::StrCat("(", TargetValueExpr(t), " + (sum(rate(",
+                    FilterSelector(f.numerator, t.filter),
                     "[1d])) or vector(0)) * (", end, " - time())) ",
                     at_least ? "< " : "> ", Threshold(t), started),
        t.for_duration, t.severity,
-       absl::StrCat(t.name, ": ", t.kpi,
-                    " is projected to {{ $value | printf \"%.4g\" }} by ",
-                    deadline, ", target ", Direction(t), " ", target),
-       absl::StrCat("Objective: ", objective, ". At the last day's rate ",
-                    t.kpi, " reaches {{ $value | printf \"%.4g\" }} by ",
-                    deadline, "; the target is ", Direction(t), " ", target,
-                    " (tolerance ", absl::StrFormat("%.4g", t.tolerance * 100),
-                    " %).")});
+       Subject(t)
+           .Text("is projected to ")
+           .Value()
+           .Text(absl::StrCat(" by ", deadline, ", target ", Direction(t), " ",
+                              target)),
+       AlertText(absl::StrCat("Objective: ", objective,
+                              ". At the last day's rate ", t.kpi, " reaches "))
+           .Value()
+           .Text(absl::StrCat(" by ", deadline, "; the target is ",
+                              Direction(t), " ", target, " (tolerance ",
+                              Percent(t.tolerance), " %)."))});
   return alerts;
 }
 
-std::vector<Alert> AlertsOf(const TargetConfig& t) {
-  if (t.cumulative()) return PeriodAlertsOf(t);
+// Rolling targets:
+//   KpiOffTarget  the KPI over the window beyond the tolerance;
+//   KpiFastBurn   rate KPIs: off target over both 1h and 5m (page, 2m);
+//   KpiSlowBurn   rate KPIs: off target over both 6h and 30m (ticket, 15m).
+std::vector<Alert> RollingAlertsOf(const TargetConfig& t) {
   std::vector<Alert> alerts;
   const KpiFormula f = FormulaOf(t.kpi);
-  const std::string window = DurationText(t.window);
-  const std::string target = absl::StrFormat("%.10g", t.value);
+  const std::string window = PromqlDuration(t.window);
+  const std::string target = Num(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
   alerts.push_back(
       {"KpiOffTarget", OffTarget(t, window), t.for_duration, t.severity,
-       absl::StrCat(t.name, ": ", t.kpi,
-                    " is {{ $value | printf \"%.4g\" }}, target ", Direction(t),
-                    " ", target),
-       absl::StrCat("Objective: ", objective, ". Over the last ", window, " ",
-                    t.kpi, " is {{ $value | printf \"%.4g\" }}; the target is ",
-                    Direction(t), " ", target, " (tolerance ",
-                    absl::StrFormat("%.4g", t.tolerance * 100), " %).")});
-  if (f.rate) {
-    const std::pair<const char*, const char*> fast = {"1h", "5m"},
-                                              slow = {"6h", "30m"};
-    for (const auto& [name, windows, for_d, severity] : std::vector<
-             std::tuple<std::string, std::pair<const char*, const char*>,
-                        absl::Duration, std::string>>{
-             {"KpiFastBurn", fast, absl::Minutes(2), "page"},
-             {"KpiSlowBurn", slow, absl::Minutes(15), "ticket"}}) {
-      alerts.push_back(
-          {name,
-           absl::StrCat("(", OffTarget(t, windows.first), ") and on() (",
-                        OffTarget(t, windows.second), ")"),
-           for_d, severity,
-           absl::StrCat(t.name, ": ", t.kpi, " off target over both ",
-                        windows.first, " and ", windows.second),
-           absl::StrCat("Objective: ", objective, ". ", t.kpi,
-                        " is {{ $value | printf \"%.4g\" }} over the last ",
-                        windows.first, " and also off target over ",
-                        windows.second, "; the target is ", Direction(t), " ",
-                        target, ".")});
-    }
+       Subject(t).Text("is ").Value().Text(
+           absl::StrCat(", target ", Direction(t), " ", target)),
+       AlertText(absl::StrCat("Objective: ", objective, ". Over the last ",
+                              window, " ", t.kpi, " is "))
+           .Value()
+           .Text(absl::StrCat("; the target is ", Direction(t), " ", target,
+                              " (tolerance ", Percent(t.tolerance), " %)."))});
+  if (!f.rate) return alerts;
+  struct Burn {
+    const char* name;
+    const char* long_window;
+    const char* short_window;
+    absl::Duration for_duration;
+    const char* severity;
+  };
+  for (const Burn& burn :
+       {Burn{"KpiFastBurn", "1h", "5m", absl::Minutes(2), "page"},
+        Burn{"KpiSlowBurn", "6h", "30m", absl::Minutes(15), "ticket"}}) {
+    alerts.push_back(
+        {burn.name,
+         absl::StrCat("(", OffTarget(t, burn.long_window), ") and on() (",
+                      OffTarget(t, burn.short_window), ")"),
+         burn.for_duration, burn.severity,
+         Subject(t).Text(absl::StrCat("off target over both ", burn.long_window,
+                                      " and ", burn.short_window)),
+         AlertText(absl::StrCat("Objective: ", objective, ". ", t.kpi, " is "))
+             .Value()
+             .Text(absl::StrCat(" over the last ", burn.long_window,
+                                " and also off target over ", burn.short_window,
+                                "; the target is ", Direction(t), " ", target,
+                                "."))});
   }
   return alerts;
 }
 
+// Alert severities from the most to the least urgent.
+int Urgency(const std::string& severity) {
+  if (severity == "page") return 2;
+  if (severity == "ticket") return 1;
+  return 0;  // info
+}
+
+// Every alert of a target: its severity capped by the target's (a `ticket`
+// target's fast burn is a ticket, an `info` target never pages nor opens a
+// ticket), its `for` at least the target's.
+std::vector<Alert> AlertsOf(const TargetConfig& t) {
+  std::vector<Alert> alerts =
+      t.cumulative() ? PeriodAlertsOf(t) : RollingAlertsOf(t);
+  for (Alert& a : alerts) {
+    if (Urgency(a.severity) > Urgency(t.severity)) a.severity = t.severity;
+    a.for_duration = std::max(a.for_duration, t.for_duration);
+  }
+  return alerts;
+}
+
+// The longest `for` of `alerts`.
+absl::Duration LongestFor(const std::vector<Alert>& alerts) {
+  absl::Duration longest = absl::ZeroDuration();
+  for (const Alert& a : alerts) longest = std::max(longest, a.for_duration);
+  return longest;
+}
+
+Rule RuleOf(const TargetConfig& t, const Alert& a) {
+  Rule rule;
+  rule.alert = a.name;
+  rule.expr = a.expr;
+  rule.for_duration = a.for_duration;
+  rule.labels = {{"severity", a.severity},
+                 {"target", AlertText(t.name).Template()},
+                 {"kpi", t.kpi}};
+  rule.annotations = {{"summary", a.summary.Template()},
+                      {"description", a.description.Template()}};
+  return rule;
+}
+
 }  // namespace
+
+const std::vector<std::string>& MetricLabels(absl::string_view metric) {
+  return LabelTable().at(std::string(metric));
+}
 
 std::string TargetValueExpr(const TargetConfig& t) {
   if (t.cumulative()) {
     return absl::StrCat("sum(", TargetSelector(t, "kpi_actual_value"), ")");
   }
-  return Value(t, FormulaOf(t.kpi), DurationText(t.window));
+  return Value(t, FormulaOf(t.kpi), PromqlDuration(t.window));
+}
+
+std::string TargetPaceExpr(const TargetConfig& t) {
+  return absl::StrCat("sum(", TargetSelector(t, "kpi_pace_ratio"), ")");
+}
+
+std::vector<std::string> TargetValueLabels(const TargetConfig& t) {
+  if (!t.cumulative() && FormulaOf(t.kpi).per_currency) return {"currency"};
+  return {};
 }
 
 std::string TargetAttainmentExpr(const TargetConfig& t) {
-  const std::string target = absl::StrFormat("%.10g", t.value);
+  const std::string target = Num(t.value);
   return t.direction == TargetDirection::kAtLeast
              ? absl::StrCat(TargetValueExpr(t), " / ", target)
              : absl::StrCat(target, " / ", TargetValueExpr(t));
@@ -276,33 +349,29 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
       t.cumulative()
           ? absl::StrCat("sum(", TargetSelector(t, "kpi_projected_value"), ")")
           : TargetValueExpr(t);
-  return absl::StrCat(subject,
-                      t.direction == TargetDirection::kAtLeast ? " >= bool "
-                                                               : " <= bool ",
-                      Threshold(t));
+  return absl::StrCat(
+      subject,
+      t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
+      Threshold(t));
+}
+
+std::vector<RuleGroup> TargetAlertRuleGroups(const Config& config) {
+  RuleGroup group;
+  group.name = "kpistream-targets";
+  for (const TargetConfig& t : config.targets) {
+    for (const Alert& a : AlertsOf(t)) group.rules.push_back(RuleOf(t, a));
+  }
+  if (group.rules.empty()) return {};
+  return {std::move(group)};
 }
 
 std::string AlertRulesYaml(const Config& config) {
-  std::string out =
-      "# Generated by `kpistream rules` from the config's targets. Do not "
-      "edit.\n"
-      "groups:\n  - name: kpistream-targets\n    rules:\n";
-  bool any = false;
-  for (const TargetConfig& t : config.targets) {
-    for (const Alert& a : AlertsOf(t)) {
-      any = true;
-      absl::StrAppend(
-          &out, "      - alert: ", a.name, "\n        expr: ", Quote(a.expr),
-          "\n        for: ", DurationText(a.for_duration),
-          "\n        labels:\n          severity: ", a.severity,
-          "\n          target: ", t.name, "\n          kpi: ", t.kpi,
-          "\n        annotations:\n          summary: ", Quote(a.summary),
-          "\n          description: ", Quote(a.description), "\n");
-    }
-  }
-  if (!any) absl::StrAppend(&out, "      []\n");
-  return any ? out
-             : "# Generated by `kpistream rules`: no targets.\ngroups: []\n";
+  return RuleFileYaml(
+      config.targets.empty()
+          ? "Generated by `kpistream rules`: no targets."
+          : "Generated by `kpistream rules` from the config's targets. Do not "
+            "edit.",
+      TargetAlertRuleGroups(config));
 }
 
 namespace {
@@ -319,57 +388,49 @@ std::string LabelValue(const std::map<std::string, std::string>& filter,
   return kDefaults.at(label);
 }
 
-std::string Series(const std::string& metric,
+// A counter of `metric` growing by `per_minute`, with every label the
+// engine exports: the filter's values, else defaults.
+InputSeries Series(const std::string& metric,
                    const std::map<std::string, std::string>& filter,
                    double per_minute, int samples) {
-  std::vector<std::string> labels;
-  for (const std::string& label : MetricLabels().at(metric)) {
-    labels.push_back(
-        absl::StrCat(label, "=\"", LabelValue(filter, label), "\""));
+  Selector selector(metric);
+  for (const std::string& label : MetricLabels(metric)) {
+    selector.Equal(label, LabelValue(filter, label));
   }
-  return absl::StrCat("      - series: '", metric, "{",
-                      absl::StrJoin(labels, ","), "}'\n        values: '0+",
-                      absl::StrFormat("%.10g", per_minute), "x", samples,
-                      "'\n");
+  return {selector.str(), absl::StrCat("0+", Num(per_minute), "x", samples)};
 }
 
-// Replaces the {{ $value | printf "%.4g" }} template by its rendering.
-std::string Render(std::string text, double value) {
-  const std::string tmpl = "{{ $value | printf \"%.4g\" }}";
-  const std::string rendered = absl::StrFormat("%.4g", value);
-  for (size_t at = text.find(tmpl); at != std::string::npos;
-       at = text.find(tmpl, at)) {
-    text.replace(at, tmpl.size(), rendered);
-    at += rendered.size();
+// Each alert at `eval`, firing (with its annotations rendered for
+// values[i]) or not.
+std::vector<AlertTest> ExpectedAlerts(const TargetConfig& t,
+                                      const std::vector<Alert>& alerts,
+                                      const std::vector<double>& values,
+                                      const std::vector<bool>& firing,
+                                      absl::Duration eval) {
+  // The labels the expression keeps: the test series' currency.
+  std::map<std::string, std::string> series_labels;
+  for (const std::string& label : TargetValueLabels(t)) {
+    series_labels[label] = LabelValue(t.filter, label);
   }
-  return text;
-}
-
-// The alert_rule_test part: each alert at `eval_min`, firing (with its
-// annotations rendered for values[i]) or not.
-std::string ExpectedAlerts(const TargetConfig& t,
-                           const std::vector<Alert>& alerts,
-                           const std::vector<double>& values,
-                           const std::vector<bool>& firing, int64_t eval_min) {
-  std::string out = "    alert_rule_test:\n";
+  std::vector<AlertTest> tests;
   for (size_t i = 0; i < alerts.size(); ++i) {
     const Alert& a = alerts[i];
-    absl::StrAppend(&out, "      - eval_time: ", eval_min,
-                    "m\n        alertname: ", a.name, "\n        exp_alerts:");
-    if (!firing[i]) {
-      absl::StrAppend(&out, " []\n");
-      continue;
+    AlertTest test{eval, a.name, {}};
+    if (firing[i]) {
+      ExpectedAlert expected;
+      expected.labels = {
+          {"severity", a.severity}, {"target", t.name}, {"kpi", t.kpi}};
+      for (const auto& [label, value] : series_labels) {
+        expected.labels.emplace_back(label, value);
+      }
+      expected.annotations = {
+          {"summary", a.summary.Render(series_labels, values[i])},
+          {"description", a.description.Render(series_labels, values[i])}};
+      test.firing.push_back(std::move(expected));
     }
-    absl::StrAppend(
-        &out, "\n          - exp_labels:\n              severity: ",
-        a.severity, "\n              target: ", t.name,
-        "\n              kpi: ", t.kpi,
-        "\n            exp_annotations:\n              summary: ",
-        Quote(Render(a.summary, values[i])),
-        "\n              description: ", Quote(Render(a.description, values[i])),
-        "\n");
+    tests.push_back(std::move(test));
   }
-  return out;
+  return tests;
 }
 
 // A period target's gauges as two instances export them (half each: they
@@ -379,11 +440,11 @@ std::string ExpectedAlerts(const TargetConfig& t,
 //   at_least: behind pace but the last day's rate reaches the target by the
 //     deadline; at_most: over pace but under the budget with a flat counter:
 //     only KpiBehindPace fires.
-std::string PeriodTests(const TargetConfig& t,
-                        const std::vector<Alert>& alerts) {
+std::vector<RuleTest> PeriodTests(const TargetConfig& t,
+                                  const std::vector<Alert>& alerts) {
   const KpiFormula f = FormulaOf(t.kpi);
   const bool at_least = t.direction == TargetDirection::kAtLeast;
-  const int64_t eval_min = t.for_duration / absl::Minutes(1) + 10;
+  const int64_t eval_min = LongestFor(alerts) / absl::Minutes(1) + 10;
   const int samples = static_cast<int>(eval_min + 5);
   // promtool's clock starts at 0: this much per minute reaches twice the
   // target by the deadline even as rate() over [1d] of only `samples`
@@ -405,98 +466,102 @@ std::string PeriodTests(const TargetConfig& t,
       {" on pace", good_pace, t.value * good_pace, 0, false, false},
       at_least ? Case{" behind pace, catching up", behind_pace,
                       t.value * behind_pace, catch_up, true, false}
-               : Case{" over pace, under budget", behind_pace, t.value * 0.5,
-                      0, true, false}};
-  std::string out;
+               : Case{" over pace, under budget", behind_pace, t.value * 0.5, 0,
+                      true, false}};
+  std::vector<RuleTest> tests;
   for (const Case& c : cases) {
-    absl::StrAppend(&out, "  - name: ", Quote(absl::StrCat(t.name, c.name)),
-                    "\n    interval: 1m\n    input_series:\n");
+    RuleTest test;
+    test.name = absl::StrCat(t.name, c.name);
     for (const char* instance : {"a", "b"}) {
       for (const auto& [metric, value] :
            std::vector<std::pair<const char*, double>>{
                {"kpi_pace_ratio", c.pace / 2},
                {"kpi_actual_value", c.actual / 2}}) {
-        absl::StrAppend(&out, "      - series: '", metric, "{target=\"", t.name,
-                        "\",instance=\"", instance, "\"}'\n        values: '",
-                        absl::StrFormat("%.10g", value), "x", samples, "'\n");
+        test.input_series.push_back({Selector(metric)
+                                         .Equal("target", t.name)
+                                         .Equal("instance", instance)
+                                         .str(),
+                                     absl::StrCat(Num(value), "x", samples)});
       }
     }
-    absl::StrAppend(&out, Series(f.numerator, t.filter, c.per_minute, samples));
-    absl::StrAppend(&out, ExpectedAlerts(t, alerts, {c.pace, c.actual},
-                                         {c.behind, c.miss}, eval_min));
+    test.input_series.push_back(
+        Series(f.numerator, t.filter, c.per_minute, samples));
+    test.alert_tests =
+        ExpectedAlerts(t, alerts, {c.pace, c.actual}, {c.behind, c.miss},
+                       absl::Minutes(eval_min));
+    tests.push_back(std::move(test));
   }
-  return out;
+  return tests;
+}
+
+// A rolling target's counters, constant in time, off target and on target.
+std::vector<RuleTest> RollingTests(const TargetConfig& t,
+                                   const std::vector<Alert>& alerts) {
+  const KpiFormula f = FormulaOf(t.kpi);
+  const bool at_least = t.direction == TargetDirection::kAtLeast;
+  const double limit =
+      at_least ? t.value * (1 - t.tolerance) : t.value * (1 + t.tolerance);
+  double good, bad;
+  if (f.rate) {
+    if (!at_least && limit >= 1) return {};  // a rate can never exceed it
+    good = at_least ? std::min(1.0, t.value * 1.2) : t.value * 0.8;
+    bad = at_least ? limit * 0.5 : std::min(1.0, limit * 1.5);
+  } else {
+    good = at_least ? t.value * 1.2 : t.value * 0.8;
+    bad = at_least ? limit * 0.4 : limit * 2;
+  }
+  // A count needs its whole window of input; a ratio of two linear series
+  // is the same over any part of its window, so rates need only the slow
+  // burn pair's 6h (keeps promtool fast on 1d windows).
+  int64_t window_min = 30;
+  if (f.rate) window_min = 360;
+  if (f.denominator.empty()) window_min = t.window / absl::Minutes(1);
+  const int64_t eval_min =
+      window_min + LongestFor(alerts) / absl::Minutes(1) + 20;
+  const int samples = static_cast<int>(eval_min + 5);
+  // Sessions per minute: enough for min_sessions even in a 5 minute window.
+  const double per_minute =
+      std::max<double>(60, static_cast<double>(t.min_sessions));
+  std::vector<RuleTest> tests;
+  for (bool firing : {true, false}) {
+    const double r = firing ? bad : good;
+    RuleTest test;
+    test.name = absl::StrCat(t.name, firing ? " off target" : " on target");
+    if (f.denominator.empty()) {
+      // A count: `r` over the window.
+      test.input_series.push_back(Series(
+          f.numerator, t.filter,
+          r / static_cast<double>(t.window / absl::Minutes(1)), samples));
+    } else {
+      test.input_series.push_back(
+          Series(f.numerator, t.filter, r * per_minute, samples));
+      test.input_series.push_back(
+          Series(f.denominator, t.filter, per_minute, samples));
+    }
+    test.alert_tests = ExpectedAlerts(
+        t, alerts, std::vector<double>(alerts.size(), r),
+        std::vector<bool>(alerts.size(), firing), absl::Minutes(eval_min));
+    tests.push_back(std::move(test));
+  }
+  return tests;
 }
 
 }  // namespace
 
 std::string AlertRulesTestYaml(const Config& config,
                                const std::string& rule_file) {
-  std::string out = absl::StrCat(
-      "# Generated by `kpistream rules`: drives every target alert to firing\n"
-      "# and to not firing. Run: promtool test rules <this file>\n"
-      "rule_files:\n  - ",
-      rule_file, "\nevaluation_interval: 1m\ntests:\n");
-  bool any = false;
+  std::vector<RuleTest> tests;
   for (const TargetConfig& t : config.targets) {
     const std::vector<Alert> alerts = AlertsOf(t);
-    if (alerts.empty()) continue;
-    if (t.cumulative()) {
-      absl::StrAppend(&out, PeriodTests(t, alerts));
-      any = true;
-      continue;
-    }
-    const KpiFormula f = FormulaOf(t.kpi);
-    const bool at_least = t.direction == TargetDirection::kAtLeast;
-    const double limit =
-        at_least ? t.value * (1 - t.tolerance) : t.value * (1 + t.tolerance);
-    double good, bad;
-    if (f.rate) {
-      good = at_least ? std::min(1.0, t.value * 1.2) : t.value * 0.8;
-      bad = at_least ? limit * 0.5 : std::min(1.0, limit * 1.5);
-      if (!at_least && limit >= 1) continue;  // a rate can never exceed it
-    } else {
-      good = at_least ? t.value * 1.2 : t.value * 0.8;
-      bad = at_least ? limit * 0.4 : limit * 2;
-    }
-    // A count needs its whole window of input; a ratio of two linear
-    // series is the same over any part of its window, so rates need only
-    // the slow burn pair's 6h (keeps promtool fast on 1d windows).
-    int64_t window_min = 30;
-    if (f.rate) window_min = 360;
-    if (f.denominator.empty()) window_min = t.window / absl::Minutes(1);
-    const int64_t eval_min =
-        window_min + t.for_duration / absl::Minutes(1) + 20;
-    const int samples = static_cast<int>(eval_min + 5);
-    // Sessions per minute: enough for min_sessions even in a 5 minute window.
-    const double per_minute =
-        std::max<double>(60, static_cast<double>(t.min_sessions));
-    for (bool firing : {true, false}) {
-      const double r = firing ? bad : good;
-      absl::StrAppend(
-          &out, "  - name: ",
-          Quote(absl::StrCat(t.name, firing ? " off target" : " on target")),
-          "\n    interval: 1m\n    input_series:\n");
-      if (f.denominator.empty()) {
-        // A count: `r` over the window.
-        absl::StrAppend(
-            &out, Series(f.numerator, t.filter,
-                         r / static_cast<double>(t.window / absl::Minutes(1)),
-                         samples));
-      } else {
-        absl::StrAppend(&out,
-                        Series(f.numerator, t.filter, r * per_minute, samples),
-                        Series(f.denominator, t.filter, per_minute, samples));
-      }
-      absl::StrAppend(
-          &out, ExpectedAlerts(t, alerts, std::vector<double>(alerts.size(), r),
-                               std::vector<bool>(alerts.size(), firing),
-                               eval_min));
-      any = true;
+    for (RuleTest& test :
+         t.cumulative() ? PeriodTests(t, alerts) : RollingTests(t, alerts)) {
+      tests.push_back(std::move(test));
     }
   }
-  if (!any) absl::StrAppend(&out, "  []\n");
-  return out;
+  return RuleTestFileYaml(
+      "Generated by `kpistream rules`: drives every target alert to firing\n"
+      "and to not firing. Run: promtool test rules <this file>",
+      {rule_file}, tests);
 }
 
 }  // namespace kpistream

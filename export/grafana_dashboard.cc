@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "export/alert_rules.h"
+#include "export/promql.h"
 #include "nlohmann/json.hpp"
 
 namespace kpistream {
@@ -16,11 +17,12 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr int kGridWidth = 24;
-const char kSite[] = "site=~\"$site\"";
-
-Json Datasource() {
-  return {{"type", "prometheus"}, {"uid", "${datasource}"}};
+// `metric` of the sites the dashboard's `site` variable selects.
+std::string Site(const char* metric) {
+  return Selector(metric).Regex("site", "$site").str();
 }
+
+Json Datasource() { return {{"type", "prometheus"}, {"uid", "${datasource}"}}; }
 
 // Stat and bar gauge panels show each series' last value.
 Json LastValue() {
@@ -79,28 +81,26 @@ class Layout {
            {{"unit", unit},
             {"thresholds",
              {{"mode", "absolute"},
-              {"steps", Json::array({{{"color", "green"}, {"value", nullptr}}})}}}}},
+              {"steps",
+               Json::array({{{"color", "green"}, {"value", nullptr}}})}}}}},
           {"overrides", Json::array()}}},
         {"options", Json::object()}};
     if (type == "timeseries") {
-      panel["options"] = {{"legend", {{"displayMode", "list"},
-                                      {"placement", "bottom"},
-                                      {"showLegend", true}}},
+      panel["options"] = {{"legend",
+                           {{"displayMode", "list"},
+                            {"placement", "bottom"},
+                            {"showLegend", true}}},
                           {"tooltip", {{"mode", "multi"}, {"sort", "desc"}}}};
     } else if (type == "stat") {
       panel["options"] = {
-          {"reduceOptions", LastValue()},
-          {"colorMode", "background"},
-          {"graphMode", "area"},
-          {"textMode", "auto"},
-          {"orientation", "auto"},
-          {"justifyMode", "auto"}};
+          {"reduceOptions", LastValue()}, {"colorMode", "background"},
+          {"graphMode", "area"},          {"textMode", "auto"},
+          {"orientation", "auto"},        {"justifyMode", "auto"}};
     } else if (type == "bargauge") {
-      panel["options"] = {
-          {"reduceOptions", LastValue()},
-          {"orientation", "horizontal"},
-          {"displayMode", "gradient"},
-          {"showUnfilled", true}};
+      panel["options"] = {{"reduceOptions", LastValue()},
+                          {"orientation", "horizontal"},
+                          {"displayMode", "gradient"},
+                          {"showUnfilled", true}};
     }
     panels_->push_back(std::move(panel));
     x_ += w;
@@ -124,18 +124,21 @@ class Layout {
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 
-// Red / yellow / green steps around a target: off target beyond the
-// tolerance is red, within it yellow, at or past the target green.
+// Red / yellow / green steps around a rolling target's value: off target
+// beyond the tolerance is red, within it yellow, at or past the target
+// green.
 Json TargetThresholds(const TargetConfig& t) {
   const bool at_least = t.direction == TargetDirection::kAtLeast;
   if (at_least) {
-    return Json::array({{{"color", "red"}, {"value", nullptr}},
-                        {{"color", "yellow"}, {"value", t.value * (1 - t.tolerance)}},
-                        {{"color", "green"}, {"value", t.value}}});
+    return Json::array(
+        {{{"color", "red"}, {"value", nullptr}},
+         {{"color", "yellow"}, {"value", t.value * (1 - t.tolerance)}},
+         {{"color", "green"}, {"value", t.value}}});
   }
-  return Json::array({{{"color", "green"}, {"value", nullptr}},
-                      {{"color", "yellow"}, {"value", t.value}},
-                      {{"color", "red"}, {"value", t.value * (1 + t.tolerance)}}});
+  return Json::array(
+      {{{"color", "green"}, {"value", nullptr}},
+       {{"color", "yellow"}, {"value", t.value}},
+       {{"color", "red"}, {"value", t.value * (1 + t.tolerance)}}});
 }
 
 std::string KpiUnit(const std::string& kpi) {
@@ -145,28 +148,83 @@ std::string KpiUnit(const std::string& kpi) {
   return "short";
 }
 
+// `prefix` and the labels that tell a target's series apart, as a legend.
+std::string TargetLegend(const TargetConfig& t, const std::string& prefix) {
+  std::string legend = prefix;
+  for (const std::string& label : TargetValueLabels(t)) {
+    absl::StrAppend(&legend, legend.empty() ? "" : " ", "{{", label, "}}");
+  }
+  return legend;
+}
+
+// A period target's stat: its actual to date (in a neutral colour) and its
+// pace, coloured red / yellow / green at the pace's tolerance and at 1, so
+// that a target on pace is green all period long, not red until its final
+// value is reached. The pace is the projection at the deadline over the
+// target (a linear projection of the actual to date).
+void PeriodTargetPanel(const TargetConfig& t, Layout* layout) {
+  const bool at_least = t.direction == TargetDirection::kAtLeast;
+  Json& panel = layout->Add(
+      "stat", t.name,
+      absl::StrCat(
+          t.objective.empty() ? "" : t.objective + ". ", t.kpi,
+          " to date in its period (summed over instances) and its pace: the "
+          "actual to date over the linearly expected value to date, i.e. the "
+          "projection at the deadline over the target ",
+          at_least ? "at least " : "at most ", Num(t.value),
+          ". Coloured by "
+          "pace: green on pace, yellow within the tolerance (",
+          Num(t.tolerance * 100), " %), red ", at_least ? "behind" : "over",
+          " pace beyond it."),
+      6, 5, {{TargetValueExpr(t), "to date"}, {TargetPaceExpr(t), "pace"}},
+      "percentunit");
+  Json& defaults = panel["fieldConfig"]["defaults"];
+  defaults["thresholds"]["steps"] =
+      at_least ? Json::array({{{"color", "red"}, {"value", nullptr}},
+                              {{"color", "yellow"}, {"value", 1 - t.tolerance}},
+                              {{"color", "green"}, {"value", 1}}})
+               : Json::array({{{"color", "green"}, {"value", nullptr}},
+                              {{"color", "yellow"}, {"value", 1}},
+                              {{"color", "red"}, {"value", 1 + t.tolerance}}});
+  defaults["color"] = {{"mode", "thresholds"}};
+  panel["fieldConfig"]["overrides"] = Json::array(
+      {{{"matcher", {{"id", "byFrameRefID"}, {"options", "A"}}},
+        {"properties",
+         Json::array(
+             {{{"id", "unit"}, {"value", KpiUnit(t.kpi)}},
+              {{"id", "color"},
+               {"value", {{"mode", "fixed"}, {"fixedColor", "blue"}}}}})}}});
+  panel["options"]["textMode"] = "value_and_name";
+}
+
 void TargetPanels(const Config& config, Layout* layout) {
   layout->Row("Targets");
   for (const TargetConfig& t : config.targets) {
+    if (t.cumulative()) {
+      PeriodTargetPanel(t, layout);
+      continue;
+    }
     const bool at_least = t.direction == TargetDirection::kAtLeast;
-    std::string when = t.cumulative() ? "to date in its period"
-                                      : absl::StrCat("over its rolling window");
     Json& panel = layout->Add(
         "stat", t.name,
         absl::StrCat(t.objective.empty() ? "" : t.objective + ". ", t.kpi,
-                     " ", when, "; target ", at_least ? "at least " : "at most ",
-                     Num(t.value), " (tolerance ", Num(t.tolerance * 100),
+                     " over its rolling window; target ",
+                     at_least ? "at least " : "at most ", Num(t.value),
+                     " (tolerance ", Num(t.tolerance * 100),
                      " %). Green: met; yellow: within tolerance; red: off "
                      "target."),
-        6, 5, {{TargetValueExpr(t), t.kpi}}, KpiUnit(t.kpi));
-    panel["fieldConfig"]["defaults"]["thresholds"]["steps"] = TargetThresholds(t);
-    if (t.cumulative()) panel["options"]["colorMode"] = "value";
+        6, 5,
+        {{TargetValueExpr(t),
+          TargetValueLabels(t).empty() ? t.kpi : TargetLegend(t, "")}},
+        KpiUnit(t.kpi));
+    panel["fieldConfig"]["defaults"]["thresholds"]["steps"] =
+        TargetThresholds(t);
   }
   if (config.targets.empty()) return;
   std::vector<Query> attainment, on_track;
   for (const TargetConfig& t : config.targets) {
-    attainment.push_back({TargetAttainmentExpr(t), t.name});
-    on_track.push_back({TargetOnTrackExpr(t), t.name});
+    attainment.push_back({TargetAttainmentExpr(t), TargetLegend(t, t.name)});
+    on_track.push_back({TargetOnTrackExpr(t), TargetLegend(t, t.name)});
   }
   layout->Add("timeseries", "Attainment",
               "actual / target (target / actual for at-most KPIs) per target, "
@@ -187,105 +245,108 @@ void TargetPanels(const Config& config, Layout* layout) {
               "over instances; below 1 is behind pace (at-least targets).",
               12, 8, {{"sum by (target) (kpi_pace_ratio)", "{{target}}"}},
               "percentunit");
-  layout->Add("timeseries", "Projected at the deadline",
-              "Actual to date projected linearly to the end of the period, "
-              "summed over instances, against the target.",
-              12, 8,
-              {{"sum by (target) (kpi_projected_value)", "projected {{target}}"},
-               {"max by (target) (kpi_target_value) and on(target) "
-                "kpi_pace_ratio",
-                "target {{target}}"}},
-              "short");
+  layout->Add(
+      "timeseries", "Projected at the deadline",
+      "Actual to date projected linearly to the end of the period, "
+      "summed over instances, against the target.",
+      12, 8,
+      {{"sum by (target) (kpi_projected_value)", "projected {{target}}"},
+       {"max by (target) (kpi_target_value) and on(target) "
+        "kpi_pace_ratio",
+        "target {{target}}"}},
+      "short");
 }
 
 void TrafficPanels(Layout* layout) {
   layout->Row("Traffic and engagement");
   layout->Add("timeseries", "Sessions started / min",
               "Sessions opened per minute, by site.", 8, 8,
-              {{absl::StrCat("sum by (site) (rate(web_sessions_started_total{",
-                             kSite, "}[5m])) * 60"),
+              {{absl::StrCat("sum by (site) (rate(",
+                             Site("web_sessions_started_total"), "[5m])) * 60"),
                 "{{site}}"}},
               "short");
   layout->Add("timeseries", "Page views / min", "Page views per minute.", 8, 8,
-              {{absl::StrCat("sum by (site) (rate(web_pageviews_total{", kSite,
-                             "}[5m])) * 60"),
+              {{absl::StrCat("sum by (site) (rate(",
+                             Site("web_pageviews_total"), "[5m])) * 60"),
                 "{{site}}"}},
               "short");
   layout->Add("timeseries", "Engagement and bounce rate (1h)",
               "GA4: engaged = 10 s or 2 page views or a conversion; bounce = "
               "not engaged. Single page = the UA / Plausible bounce.",
               8, 8,
-              {{absl::StrCat("site:web_engagement_rate:ratio_rate1h{", kSite, "}"),
+              {{absl::StrCat(Site("site:web_engagement_rate:ratio_rate1h")),
                 "engaged {{site}}"},
-               {absl::StrCat("site:web_bounce_rate:ratio_rate1h{", kSite, "}"),
+               {absl::StrCat(Site("site:web_bounce_rate:ratio_rate1h")),
                 "bounced {{site}}"},
-               {absl::StrCat("site:web_single_page_rate:ratio_rate1h{", kSite, "}"),
+               {absl::StrCat(Site("site:web_single_page_rate:ratio_rate1h")),
                 "single page {{site}}"}},
               "percentunit");
   layout->Add("stat", "Average session duration (1h)",
               "Last event - first event of closed sessions.", 6, 5,
-              {{absl::StrCat("site:web_session_duration_seconds_avg:ratio_rate1h{",
-                             kSite, "}"),
+              {{absl::StrCat(
+                    Site("site:web_session_duration_seconds_avg:ratio_rate1h")),
                 "{{site}}"}},
               "s");
-  layout->Add("stat", "Pages per session (1h)",
-              "Page views / closed sessions.", 6, 5,
-              {{absl::StrCat("site:web_pageviews_per_session:ratio_rate1h{", kSite,
-                             "}"),
-                "{{site}}"}},
-              "short");
+  layout->Add(
+      "stat", "Pages per session (1h)", "Page views / closed sessions.", 6, 5,
+      {{absl::StrCat(Site("site:web_pageviews_per_session:ratio_rate1h")),
+        "{{site}}"}},
+      "short");
   layout->Add("stat", "New visitors (1h)",
               "Share of sessions that are a visitor's first.", 6, 5,
-              {{absl::StrCat("site:web_new_visitor_share:ratio_rate1h{", kSite, "}"),
+              {{absl::StrCat(Site("site:web_new_visitor_share:ratio_rate1h")),
                 "{{site}}"}},
               "percentunit");
-  layout->Add("timeseries", "Session duration p50 / p90 (1h)",
-              "From the duration histogram's buckets.", 6, 5,
-              {{absl::StrCat("histogram_quantile(0.5, sum by (le) "
-                             "(rate(web_session_duration_seconds_bucket{",
-                             kSite, "}[1h])))"),
-                "p50"},
-               {absl::StrCat("histogram_quantile(0.9, sum by (le) "
-                             "(rate(web_session_duration_seconds_bucket{",
-                             kSite, "}[1h])))"),
-                "p90"}},
-              "s");
+  layout->Add(
+      "timeseries", "Session duration p50 / p90 (1h)",
+      "From the duration histogram's buckets.", 6, 5,
+      {{absl::StrCat("histogram_quantile(0.5, sum by (le) "
+                     "(rate(",
+                     Site("web_session_duration_seconds_bucket"), "[1h])))"),
+        "p50"},
+       {absl::StrCat("histogram_quantile(0.9, sum by (le) "
+                     "(rate(",
+                     Site("web_session_duration_seconds_bucket"), "[1h])))"),
+        "p90"}},
+      "s");
 }
 
 void ConversionPanels(Layout* layout) {
   layout->Row("Conversions and revenue");
-  layout->Add("timeseries", "Conversion rate per goal (1h)",
-              "Closed sessions with at least one conversion of the goal / "
-              "closed sessions; (any) = any goal.",
+  layout->Add(
+      "timeseries", "Conversion rate per goal (1h)",
+      "Closed sessions with at least one conversion of the goal / "
+      "closed sessions; (any) = any goal.",
+      8, 8,
+      {{absl::StrCat(Site("site_goal:web_conversion_rate:ratio_rate1h")),
+        "{{goal}} {{site}}"}},
+      "percentunit");
+  layout->Add("timeseries", "Conversions / h",
+              "Conversion events per hour "
+              "(an order counted once).",
               8, 8,
-              {{absl::StrCat("site_goal:web_conversion_rate:ratio_rate1h{", kSite,
-                             "}"),
-                "{{goal}} {{site}}"}},
-              "percentunit");
-  layout->Add("timeseries", "Conversions / h", "Conversion events per hour "
-              "(an order counted once).", 8, 8,
-              {{absl::StrCat("sum by (goal) (rate(web_conversions_total{", kSite,
-                             "}[1h])) * 3600"),
+              {{absl::StrCat("sum by (goal) (rate(",
+                             Site("web_conversions_total"), "[1h])) * 3600"),
                 "{{goal}}"}},
               "short");
-  layout->Add("stat", "Revenue (24h)", "Sum of conversion values, per currency.",
-              8, 8,
-              {{absl::StrCat("sum by (currency) (increase(web_revenue_total{",
-                             kSite, "}[1d]))"),
+  layout->Add("stat", "Revenue (24h)",
+              "Sum of conversion values, per currency.", 8, 8,
+              {{absl::StrCat("sum by (currency) (increase(",
+                             Site("web_revenue_total"), "[1d]))"),
                 "{{currency}}"}},
               "short");
   layout->Add("timeseries", "Average order value (1d)",
               "Revenue / distinct orders, per currency.", 12, 8,
-              {{absl::StrCat("site_currency:web_average_order_value:ratio_rate1d{",
-                             kSite, "}"),
+              {{absl::StrCat(
+                    Site("site_currency:web_average_order_value:ratio_rate1d")),
                 "{{currency}} {{site}}"}},
               "short");
-  layout->Add("timeseries", "ROAS (1d)",
-              "Revenue / ad cost per channel, where both are known.", 12, 8,
-              {{absl::StrCat("site_channel_currency:web_roas:ratio_rate1d{", kSite,
-                             "}"),
-                "{{channel}} {{currency}}"}},
-              "x");
+  layout->Add(
+      "timeseries", "ROAS (1d)",
+      "Revenue / ad cost per channel, where both are known.", 12, 8,
+      {{absl::StrCat(Site("site_channel_currency:web_roas:ratio_rate1d")),
+        "{{channel}} {{currency}}"}},
+      "x");
 }
 
 void ChannelPanels(Layout* layout) {
@@ -294,24 +355,24 @@ void ChannelPanels(Layout* layout) {
               "GA4 default channel grouping of the session's first event.", 8,
               9,
               {{absl::StrCat("sort_desc(sum by (channel) "
-                             "(increase(web_sessions_started_total{",
-                             kSite, "}[1d])))"),
+                             "(increase(",
+                             Site("web_sessions_started_total"), "[1d])))"),
                 "{{channel}}"}},
               "short");
   layout->Add("bargauge", "Bounce rate by channel (24h)",
               "Bounced / closed sessions per channel.", 8, 9,
-              {{absl::StrCat("sum by (channel) (increase(web_sessions_bounced_total{",
-                             kSite,
-                             "}[1d])) / sum by (channel) "
-                             "(increase(web_sessions_closed_total{",
-                             kSite, "}[1d]))"),
+              {{absl::StrCat("sum by (channel) (increase(",
+                             Site("web_sessions_bounced_total"),
+                             "[1d])) / sum by (channel) "
+                             "(increase(",
+                             Site("web_sessions_closed_total"), "[1d]))"),
                 "{{channel}}"}},
               "percentunit");
   layout->Add("bargauge", "Top campaigns by sessions (24h)",
               "Campaigns beyond the label limit are counted as (other).", 8, 9,
               {{absl::StrCat("topk(10, sum by (campaign) "
-                             "(increase(web_campaign_sessions_total{",
-                             kSite, "}[1d])))"),
+                             "(increase(",
+                             Site("web_campaign_sessions_total"), "[1d])))"),
                 "{{campaign}}"}},
               "short");
 }
@@ -322,11 +383,14 @@ void FunnelPanels(const Config& config, Layout* layout) {
   for (const FunnelConfig& f : config.funnels) {
     std::vector<Query> steps;
     for (const FunnelStepConfig& step : f.steps) {
-      steps.push_back(
-          {absl::StrCat("sum(increase(web_funnel_step_sessions_total{", kSite,
-                        ",funnel=\"", f.name, "\",step=\"", step.name,
-                        "\"}[1d]))"),
-           step.name});
+      steps.push_back({absl::StrCat("sum(increase(",
+                                    Selector("web_funnel_step_sessions_total")
+                                        .Regex("site", "$site")
+                                        .Equal("funnel", f.name)
+                                        .Equal("step", step.name)
+                                        .str(),
+                                    "[1d]))"),
+                       step.name});
     }
     layout->Add("bargauge", absl::StrCat("Funnel ", f.name, " (24h)"),
                 "Sessions that reached each step in order, within one "
@@ -341,22 +405,30 @@ void RealtimePanels(Layout* layout) {
               "Distinct visitors with an event in the last 5 minutes "
               "(processing time).",
               8, 5,
-              {{absl::StrCat("sum(web_active_visitors{", kSite,
-                             ",window=\"5m\"})"),
+              {{absl::StrCat("sum(",
+                             Selector("web_active_visitors")
+                                 .Regex("site", "$site")
+                                 .Equal("window", "5m")
+                                 .str(),
+                             ")"),
                 ""}},
               "short");
   layout->Add("stat", "Active visitors (30 min)",
               "Distinct visitors with an event in the last 30 minutes.", 8, 5,
-              {{absl::StrCat("sum(web_active_visitors{", kSite,
-                             ",window=\"30m\"})"),
+              {{absl::StrCat("sum(",
+                             Selector("web_active_visitors")
+                                 .Regex("site", "$site")
+                                 .Equal("window", "30m")
+                                 .str(),
+                             ")"),
                 ""}},
               "short");
   layout->Add("stat", "Open sessions", "Sessions not closed yet.", 8, 5,
-              {{absl::StrCat("sum(web_open_sessions{", kSite, "})"), ""}},
+              {{absl::StrCat("sum(", Site("web_open_sessions"), ")"), ""}},
               "short");
 }
 
-void EnginePanels(Layout* layout) {
+void EnginePanels(const Config& config, Layout* layout) {
   layout->Row("Engine health");
   layout->Add("timeseries", "Input / s",
               "consumed = accepted + invalid + late + duplicate + bot, always.",
@@ -373,30 +445,37 @@ void EnginePanels(Layout* layout) {
               {{"sum by (reason) (rate(kpistream_events_invalid_total[5m]))",
                 "{{reason}}"}},
               "short");
-  layout->Add("timeseries", "Watermark lag",
-              "Processing time - event-time watermark, per instance.", 8, 8,
-              {{"max by (instance) (kpistream_watermark_lag_seconds)",
-                "{{instance}}"}},
-              "s");
+  layout->Add(
+      "timeseries", "Watermark lag",
+      "Processing time - event-time watermark, per instance.", 8, 8,
+      {{"max by (instance) (kpistream_watermark_lag_seconds)", "{{instance}}"}},
+      "s");
   layout->Add("timeseries", "Consumer lag",
               "Messages behind the end of each input partition.", 8, 8,
               {{"sum by (topic, partition) (kpistream_consumer_lag_messages)",
                 "{{topic}}[{{partition}}]"}},
               "short");
-  layout->Add("timeseries", "State",
-              "Open sessions and approximate state bytes per instance.", 8, 8,
-              {{"sum by (instance) (kpistream_state_sessions)",
-                "sessions {{instance}}"},
-               {"sum by (instance) (kpistream_state_bytes)",
-                "bytes {{instance}}"}},
-              "short");
+  layout->Add(
+      "timeseries", "State",
+      "Open sessions and approximate state bytes per instance.", 8, 8,
+      {{"sum by (instance) (kpistream_state_sessions)",
+        "sessions {{instance}}"},
+       {"sum by (instance) (kpistream_state_bytes)", "bytes {{instance}}"}},
+      "short");
   layout->Add("timeseries", "Label overflow / s",
               "Values beyond a label's limit, counted as (other).", 8, 8,
               {{"sum by (label) (rate(kpistream_label_overflow_total[5m]))",
                 "{{label}}"}},
               "short");
-  layout->Add("stat", "Instances up", "Scraped kpistream instances that are up.",
-              8, 5, {{"sum(up{job=\"kpistream\"})", ""}}, "short");
+  layout->Add(
+      "stat", "Instances up",
+      absl::StrCat("Scraped instances of job ", config.rules.job,
+                   " (rules.job) that are up."),
+      8, 5,
+      {{absl::StrCat("sum(",
+                     Selector("up").Equal("job", config.rules.job).str(), ")"),
+        ""}},
+      "short");
   layout->Add("stat", "Partitions assigned", "Input partitions owned, in all.",
               8, 5, {{"sum(kpistream_assigned_partitions)", ""}}, "short");
   layout->Add("stat", "Events buffered", "Events waiting in reorder buffers.",
@@ -404,6 +483,8 @@ void EnginePanels(Layout* layout) {
 }
 
 }  // namespace
+
+std::string DashboardPath() { return absl::StrCat("/d/", kDashboardUid); }
 
 std::string GrafanaDashboardJson(const Config& config) {
   Json panels = Json::array();
@@ -414,9 +495,9 @@ std::string GrafanaDashboardJson(const Config& config) {
   ChannelPanels(&layout);
   FunnelPanels(config, &layout);
   RealtimePanels(&layout);
-  EnginePanels(&layout);
+  EnginePanels(config, &layout);
   Json dashboard = {
-      {"uid", "kpistream"},
+      {"uid", kDashboardUid},
       {"title", "kpistream: web KPIs and targets"},
       {"description",
        "Generated by `kpistream rules` from the config. Do not edit: "
@@ -431,13 +512,14 @@ std::string GrafanaDashboardJson(const Config& config) {
       {"time", {{"from", "now-6h"}, {"to", "now"}}},
       {"annotations",
        {{"list",
-         Json::array({{{"builtIn", 1},
-                       {"datasource", {{"type", "grafana"}, {"uid", "-- Grafana --"}}},
-                       {"enable", true},
-                       {"hide", true},
-                       {"iconColor", "rgba(0, 211, 255, 1)"},
-                       {"name", "Annotations & Alerts"},
-                       {"type", "dashboard"}}})}}},
+         Json::array(
+             {{{"builtIn", 1},
+               {"datasource", {{"type", "grafana"}, {"uid", "-- Grafana --"}}},
+               {"enable", true},
+               {"hide", true},
+               {"iconColor", "rgba(0, 211, 255, 1)"},
+               {"name", "Annotations & Alerts"},
+               {"type", "dashboard"}}})}}},
       {"templating",
        {{"list",
          Json::array(

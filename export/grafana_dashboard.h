@@ -4,11 +4,12 @@
 // engine evaluates.
 //
 // Rows, top to bottom:
-//   Targets      per target: its value (fleet-wide PromQL: the rolling KPI
-//                from the counters, a period's summed kpi_actual_value) with
-//                red/yellow/green thresholds at the target and its
-//                tolerance; attainment and on-track over time; pace and
-//                projection of period targets.
+//   Targets      per target: a rolling target's value (fleet-wide PromQL:
+//                the KPI from the counters) with red/yellow/green thresholds
+//                at the target and its tolerance; a period target's summed
+//                actual to date and its pace, coloured by the pace (red
+//                only when behind it beyond the tolerance); attainment and
+//                on-track over time; pace and projection of period targets.
 //   Traffic      sessions, page views, engagement and bounce rate, single
 //                page rate, duration, pages per session, new visitors.
 //   Conversions  conversion rate per goal, conversions, revenue, AOV, ROAS.
@@ -28,7 +29,13 @@
 
 namespace kpistream {
 
+// The dashboard's uid, and its path on a Grafana server (/d/<uid>).
+inline constexpr char kDashboardUid[] = "kpistream";
+std::string DashboardPath();
+
 // The dashboard JSON model (pretty-printed), for provisioning or import.
+// Its queries escape every value from the config (target names, filter
+// values, funnel and step names) as PromQL strings.
 std::string GrafanaDashboardJson(const Config& config);
 
 }  // namespace kpistream

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "config/config.h"
+#include "export/rule_file.h"
 
 namespace kpistream {
 
@@ -24,20 +25,26 @@ struct RecordingRule {
 // The ratio KPIs of SPEC §3 for every window in {5m, 1h, 1d}.
 std::vector<RecordingRule> RatioRecordingRules();
 
-// The rule file (Prometheus YAML) holding RatioRecordingRules().
+// RatioRecordingRules() in one group per window (5m every 30s, 1h and 1d
+// every minute).
+std::vector<RuleGroup> RecordingRuleGroups();
+
+// The rule file (Prometheus YAML) holding RecordingRuleGroups().
 std::string RecordingRulesYaml();
 
-// An example Alertmanager config routing the target alerts by severity.
+// An example Alertmanager config routing the target and engine alerts by
+// severity, with inhibitions between them.
 std::string AlertmanagerExampleYaml();
 
-// The recording and alerting rules as one prometheus-operator
-// PrometheusRule manifest.
+// The recording rules, the targets' alerts and the engine's alerts as one
+// prometheus-operator PrometheusRule manifest.
 std::string PrometheusRuleYaml(const Config& config);
 
 // Writes into `dir` (created if missing): kpistream-recording.rules.yml,
-// kpistream-alerts.rules.yml, kpistream-alerts.test.yml (promtool test
-// rules), kpistream-dashboard.json (Grafana), kpistream-prometheusrule.yaml
-// and alertmanager.example.yml. The error names the file at fault.
+// kpistream-alerts.rules.yml and kpistream-engine.rules.yml with their
+// promtool tests kpistream-alerts.test.yml and kpistream-engine.test.yml,
+// kpistream-dashboard.json (Grafana), kpistream-prometheusrule.yaml and
+// alertmanager.example.yml. The error names the file at fault.
 absl::Status WriteRules(const Config& config, const std::string& dir);
 
 }  // namespace kpistream

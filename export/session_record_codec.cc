@@ -1,6 +1,11 @@
 #include "export/session_record_codec.h"
 
+#include <map>
+#include <string>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "aggregate/label_values.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace kpistream {
@@ -31,6 +36,23 @@ std::string Encode(const google::protobuf::Message& message,
   return json;
 }
 
+// One Revenue entry per currency with revenue or orders, sorted by currency.
+template <typename Revenues, typename Orders>
+void SetRevenue(const Revenues& revenue, const Orders& orders,
+                google::protobuf::RepeatedPtrField<v1::Revenue>* out) {
+  std::map<std::string, std::pair<int64_t, uint32_t>> by_currency;
+  for (const auto& [currency, micros] : revenue) {
+    by_currency[currency].first += micros;
+  }
+  for (const auto& [currency, n] : orders) by_currency[currency].second += n;
+  for (const auto& [currency, totals] : by_currency) {
+    v1::Revenue* v = out->Add();
+    v->set_currency(std::string(OrNotSet(currency)));
+    v->set_value_micros(totals.first);
+    v->set_orders(totals.second);
+  }
+}
+
 }  // namespace
 
 void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
@@ -49,24 +71,21 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
   r->set_bounced(s.bounced);
   r->set_single_page(s.single_page);
   r->set_new_visitor(s.new_visitor);
-  r->set_channel(s.channel);
-  r->set_source(s.source);
-  r->set_medium(s.medium);
-  r->set_campaign(s.campaign);
-  r->set_landing_page(s.landing_page);
-  r->set_exit_page(s.exit_page);
-  r->set_device_category(s.device_category);
-  r->set_country(s.country);
+  // Dimensions: a missing value is "(not set)", as in the metrics' labels.
+  r->set_channel(std::string(OrNotSet(s.channel)));
+  r->set_source(std::string(OrNotSet(s.source)));
+  r->set_medium(std::string(OrNotSet(s.medium)));
+  r->set_campaign(std::string(OrNotSet(s.campaign)));
+  r->set_landing_page(std::string(OrNotSet(s.landing_page)));
+  r->set_exit_page(std::string(OrNotSet(s.exit_page)));
+  r->set_device_category(std::string(OrNotSet(s.device_category)));
+  r->set_country(std::string(OrNotSet(s.country)));
   for (const auto& [goal, n] : s.conversions) {
     v1::GoalCount* g = r->add_conversions();
     g->set_goal(goal);
     g->set_conversions(n);
   }
-  for (const auto& [currency, micros] : s.revenue) {
-    v1::Revenue* v = r->add_revenue();
-    v->set_currency(currency);
-    v->set_value_micros(micros);
-  }
+  SetRevenue(s.revenue, s.orders_by_currency, r->mutable_revenue());
   r->set_orders(s.orders);
 }
 
@@ -96,11 +115,7 @@ std::string EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
     g->set_goal(goal);
     g->set_conversions(n);
   }
-  for (const auto& [currency, micros] : k.revenue) {
-    v1::Revenue* v = r.add_revenue();
-    v->set_currency(currency);
-    v->set_value_micros(micros);
-  }
+  SetRevenue(k.revenue, k.orders_by_currency, r.mutable_revenue());
   r.set_orders(k.orders);
   r.set_partition(partition);
   return Encode(r, format);

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "aggregate/label_values.h"
+#include "ingest/page_url.h"
 
 namespace kpistream {
 
@@ -45,25 +47,6 @@ bool Quoted(absl::string_view& in, std::string* out) {
   if (i >= in.size()) return false;
   in.remove_prefix(std::min(in.size(), i + 2));
   return true;
-}
-
-std::string PercentDecode(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    int hi = 0, lo = 0;
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
-        absl::ascii_isxdigit(s[i + 2])) {
-      hi = absl::ascii_isdigit(s[i + 1]) ? s[i + 1] - '0'
-                                         : (s[i + 1] | 32) - 'a' + 10;
-      lo = absl::ascii_isdigit(s[i + 2]) ? s[i + 2] - '0'
-                                         : (s[i + 2] | 32) - 'a' + 10;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
-    }
-  }
-  return out;
 }
 
 bool IsAsset(absl::string_view path) {
@@ -121,29 +104,37 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
     return Malformed(absl::StrCat("bad time: ", error));
   }
   line.remove_prefix(std::min(line.size(), close + 2));
+  // From here on the line has a time: it moves the watermark whatever becomes
+  // of the line (SPEC §3), unless it lies beyond the future skew.
+  const bool future = time > now + max_future_skew;
+  auto timed = [&](DecodeResult r) {
+    if (!future) r.time = time;
+    return r;
+  };
   std::string request, referrer, agent;
-  if (!Quoted(line, &request)) return Malformed("expected \"request\"");
+  if (!Quoted(line, &request)) return timed(Malformed("expected \"request\""));
   absl::string_view status_text, bytes_text;
   if (!Token(line, &status_text) || !Token(line, &bytes_text)) {
-    return Malformed("expected status and size");
+    return timed(Malformed("expected status and size"));
   }
   int status = 0;
-  if (!absl::SimpleAtoi(status_text, &status)) return Malformed("bad status");
+  if (!absl::SimpleAtoi(status_text, &status))
+    return timed(Malformed("bad status"));
   if (!Quoted(line, &referrer) || !Quoted(line, &agent)) {
-    return Malformed("expected \"referrer\" \"user agent\"");
+    return timed(Malformed("expected \"referrer\" \"user agent\""));
   }
   std::vector<absl::string_view> parts = absl::StrSplit(request, ' ');
-  if (parts.size() < 2) return Malformed("bad request line");
+  if (parts.size() < 2) return timed(Malformed("bad request line"));
   const absl::string_view method = parts[0];
   const absl::string_view target = parts[1];
   const absl::string_view path = target.substr(0, target.find('?'));
   if ((method != "GET" && method != "HEAD") ||
       !((status >= 200 && status < 300) || status == 304) || IsAsset(path)) {
-    return {false, "not_pageview",
-            absl::StrCat(method, " ", path, " answered ", status,
-                         " is not a page view")};
+    return timed({false, "not_pageview",
+                  absl::StrCat(method, " ", path, " answered ", status,
+                               " is not a page view")});
   }
-  if (time > now + max_future_skew) {
+  if (future) {
     return {false, "future_event_time",
             absl::StrCat("time ", absl::FormatTime(time), " is in the future")};
   }
@@ -159,26 +150,9 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   event->referrer = referrer == "-" ? "" : referrer;
   event->user_agent = agent == "-" ? "" : agent;
   event->device_category = Device(agent);
-  event->country = "(other)";
-  const size_t query = target.find('?');
-  if (query != absl::string_view::npos) {
-    for (absl::string_view pair :
-         absl::StrSplit(target.substr(query + 1), '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      const absl::string_view key = pair.substr(0, eq);
-      const std::string value = eq == absl::string_view::npos
-                                    ? ""
-                                    : PercentDecode(pair.substr(eq + 1));
-      if (key == "utm_source") event->utm_source = value;
-      if (key == "utm_medium") event->utm_medium = value;
-      if (key == "utm_campaign") event->utm_campaign = value;
-      if (key == "gclid" || key == "gbraid" || key == "wbraid" ||
-          key == "msclkid" || key == "fbclid") {
-        event->click_id = absl::StrCat(key, "-", value);
-      }
-    }
-  }
-  return {true, {}, {}};
+  event->country = std::string(kNotSet);  // an access log has none
+  FillCampaignFromPageUrl(event);
+  return timed({true, {}, {}});
 }
 
 }  // namespace kpistream

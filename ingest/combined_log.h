@@ -12,8 +12,8 @@
 // visitor_id = "h-" + a stable 64-bit hash of client address + user agent;
 // event_id = a stable hash of the whole line, so a replayed log deduplicates;
 // page_url = the request target (path and query) as logged; utm_source,
-// utm_medium, utm_campaign and a click id (gclid, gbraid, wbraid, msclkid,
-// fbclid) come from its query string; the device from the user agent.
+// utm_medium, utm_campaign and a click id come from its query string
+// (FillCampaignFromPageUrl); the device from the user agent.
 #ifndef KPISTREAM_INGEST_COMBINED_LOG_H_
 #define KPISTREAM_INGEST_COMBINED_LOG_H_
 

@@ -4,8 +4,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/label_values.h"
 #include "google/protobuf/util/json_util.h"
 #include "ingest/combined_log.h"
+#include "ingest/page_url.h"
 #include "kpistream/v1/web_event.pb.h"
 
 namespace kpistream {
@@ -21,20 +23,37 @@ DecodeResult Invalid(absl::string_view reason, std::string detail) {
 // Moves a string out of a message field: no copy.
 void Take(std::string* field, std::string* out) { out->swap(*field); }
 
+// SPEC §2 and §4: a known device category, "(not set)" when missing,
+// "(other)" for anything else.
 std::string NormalizeDevice(absl::string_view device) {
+  if (device.empty()) return std::string(kNotSet);
   std::string lower = absl::AsciiStrToLower(device);
   if (lower == "desktop" || lower == "mobile" || lower == "tablet")
     return lower;
-  return "(other)";
+  return std::string(kOther);
+}
+
+// An ISO 3166-1 alpha-2 code in upper case; "(not set)" when missing or not
+// of that shape (GA4's wording for an unknown dimension value).
+std::string NormalizeCountry(absl::string_view country) {
+  if (country.size() == 2 && absl::ascii_isalpha(country[0]) &&
+      absl::ascii_isalpha(country[1])) {
+    return absl::AsciiStrToUpper(country);
+  }
+  return std::string(kNotSet);
 }
 
 }  // namespace
 
 const std::vector<absl::string_view>& InvalidReasons() {
   static const auto* reasons = new std::vector<absl::string_view>{
-      "malformed",          "missing_site_id", "missing_visitor_id",
-      "missing_event_time", "missing_type",    "missing_goal",
-      "future_event_time",  "not_pageview"};
+      "malformed", "missing_site_id", "missing_visitor_id",
+      "missing_event_time", "missing_type", "invalid_type", "missing_goal",
+      "future_event_time", "not_pageview",
+      // AdCostDecoder
+      "missing_cost", "missing_currency",
+      // the engine: a record of a topic that is not an input
+      "unknown_topic"};
   return *reasons;
 }
 
@@ -84,27 +103,43 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
                                   impl_->max_future_skew, event, impl_->host);
   }
 
+  // The event time first: it moves the watermark even when the record is
+  // rejected for another reason (SPEC §3). The reasons keep their order.
+  absl::Time time = absl::InfinitePast();
+  const bool has_time = m.has_event_time() && (m.event_time().seconds() != 0 ||
+                                               m.event_time().nanos() != 0);
+  const int64_t seconds = m.event_time().seconds();
+  const int32_t nanos = m.event_time().nanos();
+  const bool time_in_range = seconds >= kMinSeconds && seconds <= kMaxSeconds &&
+                             nanos >= 0 && nanos < 1000000000;
+  if (has_time && time_in_range) {
+    time = absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
+  }
+  const bool future =
+      time != absl::InfinitePast() && time > now + impl_->max_future_skew;
+  DecodeResult result;
+  if (!future) result.time = time;
+  auto invalid = [&](absl::string_view reason, std::string detail) {
+    result.reason = reason;
+    result.detail = std::move(detail);
+    return result;
+  };
+
   if (m.site_id().empty()) {
     if (impl_->default_site.empty()) {
-      return Invalid("missing_site_id", "site_id is empty");
+      return invalid("missing_site_id", "site_id is empty");
     }
     m.set_site_id(impl_->default_site);
   }
   if (m.visitor_id().empty()) {
-    return Invalid("missing_visitor_id", "visitor_id is empty");
+    return invalid("missing_visitor_id", "visitor_id is empty");
   }
-  if (!m.has_event_time() ||
-      (m.event_time().seconds() == 0 && m.event_time().nanos() == 0)) {
-    return Invalid("missing_event_time", "event_time is not set");
+  if (!has_time) {
+    return invalid("missing_event_time", "event_time is not set");
   }
-  const int64_t seconds = m.event_time().seconds();
-  const int32_t nanos = m.event_time().nanos();
-  if (seconds < kMinSeconds || seconds > kMaxSeconds || nanos < 0 ||
-      nanos >= 1000000000) {
-    return Invalid("malformed", "event_time is out of range");
+  if (!time_in_range) {
+    return invalid("malformed", "event_time is out of range");
   }
-  const absl::Time time =
-      absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
   EventType type;
   switch (m.type()) {
     case v1::PAGE_VIEW:
@@ -119,14 +154,18 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
     case v1::CUSTOM:
       type = EventType::kCustom;
       break;
+    case v1::EVENT_TYPE_UNSPECIFIED:
+      return invalid("missing_type", "type is not set");
     default:
-      return Invalid("missing_type", "type is unset or unknown");
+      return invalid("invalid_type",
+                     absl::StrCat("type ", static_cast<int>(m.type()),
+                                  " is not a known EventType"));
   }
   if (type == EventType::kConversion && m.conversion().goal().empty()) {
-    return Invalid("missing_goal", "a CONVERSION event needs conversion.goal");
+    return invalid("missing_goal", "a CONVERSION event needs conversion.goal");
   }
-  if (time > now + impl_->max_future_skew) {
-    return Invalid("future_event_time",
+  if (future) {
+    return invalid("future_event_time",
                    absl::StrCat("event_time ", absl::FormatTime(time),
                                 " is ahead of now by more than ",
                                 absl::FormatDuration(impl_->max_future_skew)));
@@ -147,13 +186,7 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
   Take(m.mutable_click_id(), &event->click_id);
   Take(m.mutable_user_agent(), &event->user_agent);
   event->device_category = NormalizeDevice(m.device_category());
-  const std::string& country = m.country();
-  if (country.size() == 2 && absl::ascii_isalpha(country[0]) &&
-      absl::ascii_isalpha(country[1])) {
-    event->country = absl::AsciiStrToUpper(country);
-  } else {
-    event->country = "(other)";
-  }
+  event->country = NormalizeCountry(m.country());
   if (type == EventType::kConversion) {
     v1::Conversion* c = m.mutable_conversion();
     Take(c->mutable_goal(), &event->goal);
@@ -166,7 +199,9 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
     event->currency.clear();
     event->value_micros = 0;
   }
-  return DecodeResult{true, {}, {}};
+  FillCampaignFromPageUrl(event);
+  result.ok = true;
+  return result;
 }
 
 }  // namespace kpistream

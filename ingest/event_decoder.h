@@ -6,13 +6,17 @@
 // WebEvent (unknown JSON fields are ignored), and combined access-log lines
 // (ingest/combined_log.h).
 //
+// Campaign parameters missing from an event's fields are read from its
+// page_url (FillCampaignFromPageUrl, SPEC §2), in every format.
+//
 // Validation: site_id, visitor_id, event_time and type are required; a
 // CONVERSION needs conversion.goal; an event_time further than
 // max_future_skew ahead of `now` (processing time) is invalid.
 //
 // Reasons: "malformed", "missing_site_id", "missing_visitor_id",
-// "missing_event_time", "missing_type", "missing_goal", "future_event_time",
-// and for access-log lines "not_pageview".
+// "missing_event_time", "missing_type" (unset), "invalid_type" (not a known
+// EventType), "missing_goal", "future_event_time", and for access-log lines
+// "not_pageview".
 //
 // Thread-compatible: one decoder per thread (it reuses a parse arena).
 #ifndef KPISTREAM_INGEST_EVENT_DECODER_H_
@@ -33,6 +37,11 @@ struct DecodeResult {
   bool ok = false;
   absl::string_view reason;  // static storage; empty when ok
   std::string detail;        // human-readable, for logs; empty when ok
+  // The record's event time when it carries a valid one (in range and not
+  // beyond the future skew), whether or not the record is accepted: event
+  // time advances with every timestamped record (SPEC §3), e.g. an access-log
+  // line that is not a page view. InfinitePast() when it has none.
+  absl::Time time = absl::InfinitePast();
 };
 
 class EventDecoder {
@@ -50,7 +59,9 @@ class EventDecoder {
   std::unique_ptr<Impl> impl_;
 };
 
-// Every reason Decode() can return, for pre-registering label values.
+// Every reason a record can be rejected with as invalid (by Decode(), the
+// AdCostDecoder or the engine), so that kpistream_events_invalid_total
+// exports each at 0 from the start (SPEC §7).
 const std::vector<absl::string_view>& InvalidReasons();
 
 }  // namespace kpistream

@@ -34,8 +34,6 @@ TEST(BotFilterTest, BuiltInList) {
       {"curl/8.0.1", true},
       {"Wget/1.21.3", true},
       {"Mozilla/5.0 (compatible; SemrushCrawler)", true},
-      {"", true},
-      {"   ", true},
       {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
        "like Gecko) "
        "Chrome/120.0.0.0 Safari/537.36",
@@ -48,6 +46,17 @@ TEST(BotFilterTest, BuiltInList) {
        false},
   };
   for (const Case& c : cases) EXPECT_EQ(filter.IsBot(c.ua), c.bot) << c.ua;
+}
+
+// SPEC §9: an empty user agent alone is not a bot (server-side collectors
+// send none) unless the filter is told so (access logs, or
+// bots.empty_user_agent: bot).
+TEST(BotFilterTest, EmptyUserAgentIsABotOnlyWhenConfigured) {
+  EXPECT_FALSE(BotFilter().IsBot(""));
+  EXPECT_FALSE(BotFilter().IsBot("   "));
+  EXPECT_TRUE(BotFilter({}, /*empty_is_bot=*/true).IsBot(""));
+  EXPECT_TRUE(BotFilter({}, /*empty_is_bot=*/true).IsBot(" \t"));
+  EXPECT_FALSE(BotFilter({}, /*empty_is_bot=*/true).IsBot("Mozilla/5.0"));
 }
 
 TEST(BotFilterTest, ExtraPatternsFromConfig) {

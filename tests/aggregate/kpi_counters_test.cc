@@ -176,7 +176,8 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
               ElementsAre("site", "goal", "channel"));
   EXPECT_THAT(labels("web_sessions_converted_total"),
               ElementsAre("site", "goal", "channel"));
-  EXPECT_THAT(labels("web_orders_total"), ElementsAre("site", "channel"));
+  EXPECT_THAT(labels("web_orders_total"),
+              ElementsAre("site", "channel", "currency"));
   EXPECT_THAT(labels("web_revenue_total"),
               ElementsAre("site", "channel", "currency"));
   EXPECT_THAT(labels("web_open_sessions"), ElementsAre("site"));
@@ -209,6 +210,25 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
             13u);
   EXPECT_EQ(Sum(snapshot, "kpistream_label_overflow_total"), 0);
   EXPECT_TRUE(Find(snapshot, "web_events_total")->samples.empty());
+}
+
+// SPEC §7: counters whose label values are known in advance exist at 0 from
+// the start, so rate() and alerts see them before the first occurrence.
+TEST(KpiCountersTest, KnownTopicsAndReasonsStartAtZero) {
+  KpiCounters::Options options;
+  options.input_topics = {"web.events", "web.adcost"};
+  options.invalid_reasons = {"malformed", "missing_site_id"};
+  KpiCounters counters(options);
+  const MetricsSnapshot s = counters.Snapshot();
+  EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.events"}), 0);
+  EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.adcost"}), 0);
+  EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"malformed"}), 0);
+  EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"missing_site_id"}), 0);
+  counters.CountInvalid("malformed");
+  counters.CountInvalid("something_else");  // not a known reason: "(other)"
+  const MetricsSnapshot after = counters.Snapshot();
+  EXPECT_EQ(Value(after, "kpistream_events_invalid_total", {"malformed"}), 1);
+  EXPECT_EQ(Value(after, "kpistream_events_invalid_total", {"(other)"}), 1);
 }
 
 TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
@@ -278,7 +298,8 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
   closed_a.new_visitor = true;
   closed_a.conversions = {{"purchase", 2}, {"signup", 1}};
   closed_a.revenue = {{"EUR", 25500000}, {"USD", 10000000}};
-  closed_a.orders = 2;
+  closed_a.orders = 3;
+  closed_a.orders_by_currency = {{"EUR", 2}, {"USD", 1}};
   counters.OnSessionClosed(closed_a);
   ClosedSession closed_b =
       Closed("shop", "Email", "mobile", "FR", absl::ZeroDuration(), 1);
@@ -320,8 +341,11 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
   EXPECT_EQ(Sum(s, "web_sessions_converted_total", {{"goal", "(any)"}}), 1);
   // "(any)" is a session notion: no conversions series of its own.
   EXPECT_EQ(Sum(s, "web_conversions_total", {{"goal", "(any)"}}), 0);
-  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Organic Search"}), 2);
-  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Email"}), 0);
+  // SPEC §4: orders by the currency of their conversion, so that AOV per
+  // currency divides like by like.
+  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Organic Search", "EUR"}), 2);
+  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Organic Search", "USD"}), 1);
+  EXPECT_EQ(Sum(s, "web_orders_total", {{"channel", "Email"}}), 0);
   EXPECT_DOUBLE_EQ(
       Value(s, "web_revenue_total", {"shop", "Organic Search", "EUR"}), 25.5);
   EXPECT_DOUBLE_EQ(

@@ -181,6 +181,9 @@ TEST_F(SessionizerTest, ConversionsRevenueAndOrdersAreAttributedOnce) {
               ::testing::ElementsAre(
                   std::make_pair(std::string("EUR"), int64_t{10'000'000}),
                   std::make_pair(std::string("USD"), int64_t{2'500'000})));
+  EXPECT_THAT(s.orders_by_currency,
+              ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u),
+                                     std::make_pair(std::string("USD"), 1u)));
   EXPECT_EQ(s.events, 6u);
 }
 

@@ -97,11 +97,10 @@ TEST(TargetTrackerTest, MinimumSampleKeepsQuietWindowsOnTrack) {
 }
 
 TEST(TargetTrackerTest, NoDataIsNaNAndOnTrack) {
-  std::vector<TargetSpec> specs = {Rolling("engagement_rate", absl::Hours(1),
-                                           0.6)};
+  std::vector<TargetSpec> specs = {
+      Rolling("engagement_rate", absl::Hours(1), 0.6)};
   TargetTracker tracker(&specs, kTimeout);
-  const TargetStatus s =
-      EvaluateTarget(specs[0], SumsAt(tracker, kT0)[0], kT0);
+  const TargetStatus s = EvaluateTarget(specs[0], SumsAt(tracker, kT0)[0], kT0);
   EXPECT_TRUE(std::isnan(s.actual));
   EXPECT_TRUE(std::isnan(s.attainment));
   EXPECT_TRUE(s.on_track);
@@ -127,24 +126,24 @@ TEST(TargetTrackerTest, FiltersAreExactOnSessionAttributes) {
   a.conversions = {{"purchase", 1}, {"signup", 2}};
   a.revenue = {{"EUR", 25'500'000}, {"USD", 7'000'000}};
   a.orders = 2;
+  a.orders_by_currency = {{"EUR", 1}, {"USD", 1}};
   ClosedSession b = Session(kT0, absl::Minutes(2), false);
   b.site_id = "blog";
   b.conversions = {{"purchase", 1}};
   tracker.OnSessionClosed(a);
   tracker.OnSessionClosed(b);
-  const std::vector<TargetSums> sums =
-      SumsAt(tracker, kT0 + absl::Minutes(40));
+  const std::vector<TargetSums> sums = SumsAt(tracker, kT0 + absl::Minutes(40));
   EXPECT_EQ(sums[0].numerator, 1);  // b is another site
   EXPECT_EQ(sums[1].numerator, 0);  // both mobile
   EXPECT_EQ(sums[2].numerator, 2);
   EXPECT_EQ(sums[3].numerator, 1);  // a converted to signup, b did not
   EXPECT_EQ(sums[3].denominator, 2);
   EXPECT_DOUBLE_EQ(sums[4].numerator, 25.5);  // EUR only
+  // AOV in EUR: EUR revenue over EUR orders (not over every order).
   EXPECT_DOUBLE_EQ(sums[5].numerator, 25.5);
-  EXPECT_DOUBLE_EQ(sums[5].denominator, 2);
+  EXPECT_DOUBLE_EQ(sums[5].denominator, 1);
   EXPECT_DOUBLE_EQ(
-      EvaluateTarget(specs[5], sums[5], kT0 + absl::Minutes(40)).actual,
-      12.75);
+      EvaluateTarget(specs[5], sums[5], kT0 + absl::Minutes(40)).actual, 25.5);
 }
 
 TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
@@ -193,8 +192,8 @@ TEST(TargetTrackerTest, PeriodCountsSessionsStartedInIt) {
 }
 
 TEST(TargetTrackerTest, SumsOfPartitionsAddUp) {
-  std::vector<TargetSpec> specs = {Rolling("bounce_rate", absl::Hours(1), 0.4,
-                                           Direction::kAtMost)};
+  std::vector<TargetSpec> specs = {
+      Rolling("bounce_rate", absl::Hours(1), 0.4, Direction::kAtMost)};
   TargetTracker p0(&specs, kTimeout), p1(&specs, kTimeout);
   p0.OnSessionClosed(Session(kT0, absl::ZeroDuration(), true));
   p1.OnSessionClosed(Session(kT0, absl::Minutes(1), false));
@@ -223,7 +222,8 @@ TEST(TargetTrackerTest, ChangesRestoreIntoAnotherTracker) {
   ClosedSession s = Session(kT0, absl::ZeroDuration(), true);
   s.orders = 2;
   a.OnSessionClosed(s);
-  a.OnSessionClosed(Session(kT0 + absl::Minutes(5), absl::ZeroDuration(), true));
+  a.OnSessionClosed(
+      Session(kT0 + absl::Minutes(5), absl::ZeroDuration(), true));
   EXPECT_TRUE(a.changed());
   std::vector<TargetTracker::Change> changes = a.TakeChanges();
   EXPECT_FALSE(a.changed());
@@ -275,6 +275,60 @@ TEST(TargetTrackerTest, BucketWidth) {
   EXPECT_EQ(TargetBucketWidth(absl::Hours(24)), absl::Minutes(1));
   EXPECT_EQ(TargetBucketWidth(absl::Minutes(5)), absl::Minutes(1));
   EXPECT_EQ(TargetBucketWidth(absl::Seconds(90)), absl::Seconds(1));
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+// A filter that matched nothing over the whole window is reported as such
+// (kpi_target_no_data), not silently "on track".
+TEST(TargetTrackerTest, NoDataWhenTheFilterMatchedNothing) {
+  std::vector<TargetSpec> specs = {Rolling("sessions", absl::Hours(1), 10),
+                                   Rolling("sessions", absl::Hours(1), 10),
+                                   Rolling("revenue", absl::Hours(1), 10),
+                                   Rolling("conversions", absl::Hours(1), 1),
+                                   Rolling("bounce_rate", absl::Hours(1), 0.4)};
+  specs[4].filter = {{"channel", "Paid Search"}};
+  specs[1].filter = {{"channel", "Paid Search"}};
+  specs[2].filter = {{"currency", "USD"}};
+  specs[3].filter = {{"goal", "signup"}};
+  TargetTracker tracker(&specs, kTimeout);
+  ClosedSession a = Session(kT0, absl::Minutes(2), false);
+  a.revenue = {{"EUR", 1'000'000}};
+  a.orders_by_currency = {{"EUR", 1}};
+  tracker.OnSessionClosed(a);
+  const absl::Time now = kT0 + absl::Minutes(40);
+  const std::vector<TargetSums> sums = SumsAt(tracker, now);
+  EXPECT_FALSE(EvaluateTarget(specs[0], sums[0], now).no_data);
+  const TargetStatus paid = EvaluateTarget(specs[1], sums[1], now);
+  EXPECT_TRUE(paid.no_data);
+  EXPECT_TRUE(EvaluateTarget(specs[2], sums[2], now).no_data);
+  // No signup, but the session matched: zero conversions is data.
+  const TargetStatus signups = EvaluateTarget(specs[3], sums[3], now);
+  EXPECT_FALSE(signups.no_data);
+  EXPECT_EQ(signups.actual, 0);
+  // A rate without data is on track for want of data, which no_data says.
+  const TargetStatus bounce = EvaluateTarget(specs[4], sums[4], now);
+  EXPECT_TRUE(bounce.on_track);
+  EXPECT_TRUE(bounce.no_data);
+  // Later the window has moved past the session: no data again.
+  const absl::Time later = kT0 + absl::Hours(3);
+  EXPECT_TRUE(
+      EvaluateTarget(specs[0], SumsAt(tracker, later)[0], later).no_data);
+}
+
+TEST(TargetTrackerTest, APeriodHasNoDataOnlyOnceItStarted) {
+  TargetSpec spec;
+  spec.name = "p";
+  spec.kpi = "sessions";
+  spec.value = 10;
+  spec.period_start = kT0;
+  spec.period_end = kT0 + absl::Hours(24 * 30);
+  EXPECT_FALSE(EvaluateTarget(spec, {}, kT0 - absl::Hours(1)).no_data);
+  EXPECT_TRUE(EvaluateTarget(spec, {}, kT0 + absl::Hours(1)).no_data);
 }
 
 }  // namespace

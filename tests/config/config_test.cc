@@ -278,6 +278,84 @@ targets:
   EXPECT_EQ(q.period_end, absl::FromUnixSeconds(1798761600));    // 2027-01-01
 }
 
+// Target names, filter values, funnel and step names are label values:
+// quotes, backslashes, braces and any printable Unicode are fine (the
+// generators escape them); control characters and broken UTF-8 are not.
+TEST(ConfigTargetsTest, LabelValuesMayHoldAnyPrintableText) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+funnels:
+  - name: 'ché"ck\out {x}'
+    steps: [{name: "pay \"now\"", page: /pay}]
+targets:
+  - name: 'Umsatz "Q4" \ {{ $value }} ✓'
+    kpi: sessions
+    filter: {site: 'sh"op\ü {x}', channel: Email}
+    value: 5
+    window: 1d
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.targets[0].name, "Umsatz \"Q4\" \\ {{ $value }} ✓");
+  EXPECT_EQ(r.config.targets[0].filter.at("site"), "sh\"op\\ü {x}");
+  EXPECT_EQ(r.config.funnels[0].name, "ché\"ck\\out {x}");
+  EXPECT_EQ(r.config.funnels[0].steps[0].name, "pay \"now\"");
+
+  ConfigResult bad = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "funnels: [{name: \"a\\u0085b\", steps: [{page: /}]}]\n"
+      "targets: [{name: \"x\\x7fy\", kpi: sessions, value: 5, window: 1d,\n"
+      "           filter: {site: \"s\\u0000\"}}]\n");
+  const std::string all = Errors(bad);
+  EXPECT_THAT(all, HasSubstr("funnels[0].name: must be printable UTF-8"));
+  EXPECT_THAT(all, HasSubstr("targets[0].name: must be printable UTF-8"));
+  EXPECT_THAT(all, HasSubstr("targets[0].filter.site: must be printable"));
+}
+
+// rules: the engine's job, the alerts' links and the dead-letter threshold.
+TEST(ConfigRulesTest, DefaultsAndValues) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.rules.job, "kpistream");
+  EXPECT_EQ(r.config.rules.runbook_base_url, "README.md");
+  EXPECT_EQ(r.config.rules.grafana_url, "");
+  EXPECT_EQ(r.config.rules.dead_letter_ratio, 0.1);
+  r = ParseConfig(R"(inputs: [{topic: a}]
+rules:
+  job: web-kpis
+  runbook_base_url: https://git.example.com/ops/kpistream/README.md
+  grafana_url: https://grafana.example.com/
+  dead_letter_ratio: 0.25
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.rules.job, "web-kpis");
+  EXPECT_EQ(r.config.rules.grafana_url, "https://grafana.example.com");
+  EXPECT_EQ(r.config.rules.dead_letter_ratio, 0.25);
+  r = ParseConfig(R"(inputs: [{topic: a}]
+rules: {job: "", dead_letter_ratio: 1.5, grafana_ur: x}
+)");
+  const std::string all = Errors(r);
+  EXPECT_THAT(all, HasSubstr("rules.job: must not be empty"));
+  EXPECT_THAT(all, HasSubstr("rules.dead_letter_ratio: expected a share"));
+  EXPECT_THAT(all, HasSubstr("rules.grafana_ur: unknown key"));
+}
+
+// web_orders_total carries the order's currency (SPEC §4), so order counts
+// and AOV can be targeted per currency.
+TEST(ConfigTargetsTest, OrdersAndAovFilterOnCurrency) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: eur_orders, kpi: orders, filter: {site: shop, currency: EUR},
+     value: 50, period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: eur_aov, kpi: average_order_value, filter: {currency: EUR},
+     value: 40, window: 1d}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.targets[0].filter.at("currency"), "EUR");
+  EXPECT_EQ(KpiFilterLabels("orders"),
+            (std::vector<std::string>{"site", "channel", "currency"}));
+  EXPECT_EQ(KpiFilterLabels("average_order_value"),
+            (std::vector<std::string>{"site", "channel", "currency"}));
+}
+
 TEST(ConfigTargetsTest, BadTargetsNameTheKeyAtFault) {
   ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
 targets:
@@ -290,7 +368,7 @@ targets:
   - {name: g, kpi: bounce_rate, value: 0.3, period: {start: 2026-10-01, end: 2026-12-31}}
   - {name: h, kpi: conversion_rate, filter: {goal: signup, device: mobile}, value: 0.1, window: 1d}
   - {name: i, kpi: bounce_rate, value: 0.9, tolerance: 0.2, window: 1d}
-  - {name: "j k", kpi: sessions, filter: {site: 'sh"op'}, value: 5, window: 1d}
+  - {name: "j\tk", kpi: sessions, filter: {site: "sh\nop"}, value: 5, window: 1d}
   - {name: l, kpi: sessions, value: nan, tolerance: nan, window: 30s}
 )");
   const std::string all = Errors(r);
@@ -316,8 +394,10 @@ targets:
                              "goal, site"));
   EXPECT_THAT(all, HasSubstr("targets[8].tolerance: value x (1 + tolerance) "
                              "reaches 1"));
-  EXPECT_THAT(all, HasSubstr("targets[9].name: use letters, digits"));
-  EXPECT_THAT(all, HasSubstr("targets[9].filter.site: must not contain quotes"));
+  // Label values: any printable text, but no control characters.
+  EXPECT_THAT(all, HasSubstr("targets[9].name: must be printable UTF-8 text "
+                             "without control characters"));
+  EXPECT_THAT(all, HasSubstr("targets[9].filter.site: must be printable"));
   EXPECT_THAT(all, HasSubstr("targets[10].value: expected a number"));
   EXPECT_THAT(all, HasSubstr("targets[10].tolerance: expected a relative"));
   EXPECT_THAT(all, HasSubstr("targets[10].window: a rolling window is at "
@@ -337,6 +417,59 @@ TEST(ConfigBotsTest, ExtraUserAgentPatterns) {
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.bot_patterns,
             (std::vector<std::string>{"UptimeRobot", "pingdom"}));
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+// SPEC §9: WebEvents without a user agent are human unless configured.
+TEST(ConfigBotsTest, EmptyUserAgentPolicy) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_FALSE(r.config.empty_user_agent_is_bot);
+  r = ParseConfig("inputs: [{topic: a}]\nbots: {empty_user_agent: bot}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_TRUE(r.config.empty_user_agent_is_bot);
+  r = ParseConfig("inputs: [{topic: a}]\nbots: {empty_user_agent: robot}\n");
+  EXPECT_THAT(Errors(r), HasSubstr("bots.empty_user_agent: expected one of "
+                                   "human | bot, got \"robot\""));
+}
+
+// A filter value no event can carry would give a target without data,
+// "on track" forever: channels, devices, countries and currencies are
+// checked against what the engine produces.
+TEST(ConfigTargetsTest, FilterValuesMustBeValuesTheEngineProduces) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: a, kpi: sessions, filter: {channel: Emial}, value: 5, window: 1d}
+  - {name: b, kpi: revenue, filter: {currency: euro}, value: 5, window: 1d}
+  - {name: c, kpi: sessions, filter: {device: phone}, value: 5, window: 1d}
+  - {name: d, kpi: sessions, filter: {country: Germany}, value: 5, window: 1d}
+  - {name: e, kpi: sessions, filter: {country: de}, value: 5, window: 1d}
+)");
+  const std::string all = Errors(r);
+  EXPECT_THAT(all, HasSubstr("cfg.yaml:3:48: targets[0].filter.channel: "
+                             "unknown channel \"Emial\"; channels are: "
+                             "Direct, Cross-network,"));
+  EXPECT_THAT(all, HasSubstr("targets[1].filter.currency: currency \"euro\" "
+                             "is not an ISO 4217 code"));
+  EXPECT_THAT(all, HasSubstr("targets[2].filter.device: unknown device "
+                             "\"phone\""));
+  EXPECT_THAT(all, HasSubstr("targets[3].filter.country: country \"Germany\" "
+                             "is not an ISO 3166-1 alpha-2 code"));
+  EXPECT_THAT(all, HasSubstr("targets[4].filter.country: country \"de\""));
+  EXPECT_EQ(r.errors.size(), 5u) << all;
+
+  r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: a, kpi: sessions, filter: {channel: Paid Search, device: mobile, country: DE}, value: 5, window: 1d}
+  - {name: b, kpi: revenue, filter: {currency: EUR}, value: 5, window: 1d}
+  - {name: c, kpi: sessions, filter: {country: (not set)}, value: 5, window: 1d}
+)");
+  EXPECT_TRUE(r.ok()) << Errors(r);
 }
 
 }  // namespace

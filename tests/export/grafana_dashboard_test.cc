@@ -27,8 +27,11 @@ targets:
      value: 0.4, tolerance: 0.1, window: 1d}
   - {name: signups, kpi: conversion_rate, filter: {goal: signup},
      value: 0.05, window: 1d}
-  - {name: q4_orders, kpi: orders, value: 5000,
+  - {name: q4_orders, kpi: orders, value: 5000, tolerance: 0.1,
      period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: pageview_budget, kpi: pageviews, direction: at_most,
+     value: 1000000, tolerance: 0.2,
+     period: {start: 2026-11-01, end: 2026-11-30}}
 )");
   EXPECT_TRUE(r.ok());
   return r.config;
@@ -55,8 +58,7 @@ TEST(GrafanaDashboardTest, HasTheFieldsGrafanaNeeds) {
   }
   EXPECT_EQ(variables, (std::set<std::string>{"datasource", "site"}));
 
-  const std::set<std::string> types = {"row", "stat", "timeseries",
-                                       "bargauge"};
+  const std::set<std::string> types = {"row", "stat", "timeseries", "bargauge"};
   std::set<int> ids;
   for (const Json& p : Panels(d)) {
     SCOPED_TRACE(p.dump());
@@ -77,14 +79,18 @@ TEST(GrafanaDashboardTest, HasTheFieldsGrafanaNeeds) {
       EXPECT_FALSE(t.at("expr").get<std::string>().empty());
     }
     EXPECT_TRUE(p.at("fieldConfig").at("defaults").contains("unit"));
-    EXPECT_FALSE(
-        p.at("fieldConfig").at("defaults").at("thresholds").at("steps").empty());
+    EXPECT_FALSE(p.at("fieldConfig")
+                     .at("defaults")
+                     .at("thresholds")
+                     .at("steps")
+                     .empty());
   }
 }
 
 // No two panels overlap on the grid.
 TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
-  const std::vector<Json> panels = Panels(Dashboard(ConfigWithTargetsAndFunnels()));
+  const std::vector<Json> panels =
+      Panels(Dashboard(ConfigWithTargetsAndFunnels()));
   for (size_t i = 0; i < panels.size(); ++i) {
     for (size_t j = i + 1; j < panels.size(); ++j) {
       const Json& a = panels[i].at("gridPos");
@@ -94,7 +100,8 @@ TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
           b.at("x").get<int>() + b.at("w").get<int>() <= a.at("x").get<int>() ||
           a.at("y").get<int>() + a.at("h").get<int>() <= b.at("y").get<int>() ||
           b.at("y").get<int>() + b.at("h").get<int>() <= a.at("y").get<int>();
-      EXPECT_TRUE(apart) << panels[i].at("title") << " / " << panels[j].at("title");
+      EXPECT_TRUE(apart) << panels[i].at("title") << " / "
+                         << panels[j].at("title");
     }
   }
 }
@@ -102,25 +109,45 @@ TEST(GrafanaDashboardTest, PanelsDoNotOverlap) {
 // Every series a panel queries is one the engine exports (SPEC §4) or a
 // recording rule `kpistream rules` writes.
 TEST(GrafanaDashboardTest, QueriesOnlyExportedOrRecordedSeries) {
-  std::set<std::string> known = {
-      "up",
-      "web_events_total", "web_pageviews_total", "web_sessions_started_total",
-      "web_sessions_closed_total", "web_sessions_engaged_total",
-      "web_sessions_bounced_total", "web_sessions_single_page_total",
-      "web_sessions_new_visitor_total", "web_session_duration_seconds_bucket",
-      "web_conversions_total", "web_sessions_converted_total",
-      "web_orders_total", "web_revenue_total", "web_ad_cost_total",
-      "web_funnel_step_sessions_total", "web_open_sessions",
-      "web_active_visitors", "web_campaign_sessions_total",
-      "kpi_target_value", "kpi_actual_value", "kpi_attainment_ratio",
-      "kpi_pace_ratio", "kpi_projected_value", "kpi_on_track",
-      "kpistream_events_consumed_total", "kpistream_events_invalid_total",
-      "kpistream_events_late_total", "kpistream_events_duplicate_total",
-      "kpistream_bot_events_total", "kpistream_watermark_lag_seconds",
-      "kpistream_consumer_lag_messages", "kpistream_state_sessions",
-      "kpistream_state_bytes", "kpistream_label_overflow_total",
-      "kpistream_assigned_partitions", "kpistream_reorder_buffer_events"};
-  for (const RecordingRule& rule : RatioRecordingRules()) known.insert(rule.record);
+  std::set<std::string> known = {"up",
+                                 "web_events_total",
+                                 "web_pageviews_total",
+                                 "web_sessions_started_total",
+                                 "web_sessions_closed_total",
+                                 "web_sessions_engaged_total",
+                                 "web_sessions_bounced_total",
+                                 "web_sessions_single_page_total",
+                                 "web_sessions_new_visitor_total",
+                                 "web_session_duration_seconds_bucket",
+                                 "web_conversions_total",
+                                 "web_sessions_converted_total",
+                                 "web_orders_total",
+                                 "web_revenue_total",
+                                 "web_ad_cost_total",
+                                 "web_funnel_step_sessions_total",
+                                 "web_open_sessions",
+                                 "web_active_visitors",
+                                 "web_campaign_sessions_total",
+                                 "kpi_target_value",
+                                 "kpi_actual_value",
+                                 "kpi_attainment_ratio",
+                                 "kpi_pace_ratio",
+                                 "kpi_projected_value",
+                                 "kpi_on_track",
+                                 "kpistream_events_consumed_total",
+                                 "kpistream_events_invalid_total",
+                                 "kpistream_events_late_total",
+                                 "kpistream_events_duplicate_total",
+                                 "kpistream_bot_events_total",
+                                 "kpistream_watermark_lag_seconds",
+                                 "kpistream_consumer_lag_messages",
+                                 "kpistream_state_sessions",
+                                 "kpistream_state_bytes",
+                                 "kpistream_label_overflow_total",
+                                 "kpistream_assigned_partitions",
+                                 "kpistream_reorder_buffer_events"};
+  for (const RecordingRule& rule : RatioRecordingRules())
+    known.insert(rule.record);
   // A series name: kpistream's prefixes, a recording rule's level:name:op,
   // or up{...}.
   const std::regex series(
@@ -147,7 +174,9 @@ TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
   for (const Json& p : Panels(d)) by_title[p.at("title")] = p;
   // At most 0.4 with 10 %: green below 0.4, yellow to 0.44, red above.
   const Json steps = by_title.at("bounce_ceiling")
-                         .at("fieldConfig").at("defaults").at("thresholds")
+                         .at("fieldConfig")
+                         .at("defaults")
+                         .at("thresholds")
                          .at("steps");
   ASSERT_EQ(steps.size(), 3u);
   EXPECT_EQ(steps[0].at("color"), "green");
@@ -158,15 +187,60 @@ TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
   EXPECT_EQ(by_title.at("bounce_ceiling").at("targets")[0].at("expr"),
             "(sum(increase(web_sessions_bounced_total{site=\"shop\"}[1d])) / "
             "sum(increase(web_sessions_closed_total{site=\"shop\"}[1d])))");
-  // At least 5000 orders: red, then green from the target.
+  EXPECT_TRUE(by_title.count("Pace of period targets"));
+}
+
+// issue 10 item 9: a period target's stat is coloured by its pace (the
+// projection at the deadline over the target), not against the final
+// value, so that it is not red all period long while on pace.
+TEST(GrafanaDashboardTest, PeriodTargetPanelsAreColouredByPace) {
+  const Json d = Dashboard(ConfigWithTargetsAndFunnels());
+  std::map<std::string, Json> by_title;
+  for (const Json& p : Panels(d)) by_title[p.at("title")] = p;
+  // At least 5000 orders within 10 %: the actual to date in a fixed colour,
+  // the pace red below 0.9, yellow to 1, green from 1.
   const Json& q4 = by_title.at("q4_orders");
+  ASSERT_EQ(q4.at("targets").size(), 2u);
   EXPECT_EQ(q4.at("targets")[0].at("expr"),
             "sum(kpi_actual_value{target=\"q4_orders\"})");
-  const Json q4_steps =
-      q4.at("fieldConfig").at("defaults").at("thresholds").at("steps");
-  EXPECT_EQ(q4_steps[0].at("color"), "red");
-  EXPECT_DOUBLE_EQ(q4_steps[2].at("value").get<double>(), 5000);
-  EXPECT_TRUE(by_title.count("Pace of period targets"));
+  EXPECT_EQ(q4.at("targets")[1].at("expr"),
+            "sum(kpi_pace_ratio{target=\"q4_orders\"})");
+  const Json& defaults = q4.at("fieldConfig").at("defaults");
+  EXPECT_EQ(defaults.at("unit"), "percentunit");
+  EXPECT_EQ(defaults.at("color").at("mode"), "thresholds");
+  const Json& steps = defaults.at("thresholds").at("steps");
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].at("color"), "red");
+  EXPECT_TRUE(steps[0].at("value").is_null());
+  EXPECT_EQ(steps[1].at("color"), "yellow");
+  EXPECT_DOUBLE_EQ(steps[1].at("value").get<double>(), 0.9);
+  EXPECT_EQ(steps[2].at("color"), "green");
+  EXPECT_DOUBLE_EQ(steps[2].at("value").get<double>(), 1);
+  for (const Json& step : steps) {  // never against the final value
+    EXPECT_TRUE(step.at("value").is_null() || step.at("value") <= 1) << step;
+  }
+  // The actual to date (query A) keeps the KPI's unit and a fixed colour.
+  const Json& overrides = q4.at("fieldConfig").at("overrides");
+  ASSERT_EQ(overrides.size(), 1u);
+  EXPECT_EQ(overrides[0].at("matcher").at("id"), "byFrameRefID");
+  EXPECT_EQ(overrides[0].at("matcher").at("options"), "A");
+  std::map<std::string, Json> properties;
+  for (const Json& p : overrides[0].at("properties")) {
+    properties[p.at("id")] = p.at("value");
+  }
+  EXPECT_EQ(properties.at("unit"), "short");
+  EXPECT_EQ(properties.at("color").at("mode"), "fixed");
+  // An at-most budget: green up to pace 1, yellow to 1.2, red beyond.
+  const Json& budget_steps = by_title.at("pageview_budget")
+                                 .at("fieldConfig")
+                                 .at("defaults")
+                                 .at("thresholds")
+                                 .at("steps");
+  ASSERT_EQ(budget_steps.size(), 3u);
+  EXPECT_EQ(budget_steps[0].at("color"), "green");
+  EXPECT_DOUBLE_EQ(budget_steps[1].at("value").get<double>(), 1);
+  EXPECT_EQ(budget_steps[2].at("color"), "red");
+  EXPECT_DOUBLE_EQ(budget_steps[2].at("value").get<double>(), 1.2);
 }
 
 TEST(GrafanaDashboardTest, FunnelStepsInOrder) {

@@ -153,6 +153,29 @@ TEST(SessionRecordCodecTest, JsonPrintsEmptyStringsOfAnEmptySession) {
   EXPECT_THAT(json, HasSubstr("\"engaged\":false"));
   EXPECT_THAT(json, HasSubstr("\"newVisitor\":false"));
   EXPECT_THAT(json, HasSubstr("\"conversions\":[]"));
+  // SPEC §4: a missing dimension is "(not set)", as in the metrics' labels.
+  EXPECT_THAT(json, HasSubstr("\"country\":\"(not set)\""));
+  EXPECT_THAT(json, HasSubstr("\"campaign\":\"(not set)\""));
+  EXPECT_THAT(json, HasSubstr("\"deviceCategory\":\"(not set)\""));
+}
+
+TEST(SessionRecordCodecTest, OrdersPerCurrencyGoWithTheirRevenue) {
+  ClosedSession s;
+  s.revenue = {{"EUR", 160000000}};
+  s.orders = 4;
+  s.orders_by_currency = {{"", 1}, {"EUR", 2}, {"USD", 1}};
+  v1::SessionRecord r;
+  ToSessionRecord(s, &r);
+  ASSERT_EQ(r.revenue_size(), 3);
+  EXPECT_EQ(r.revenue(0).currency(), "(not set)");
+  EXPECT_EQ(r.revenue(0).orders(), 1u);
+  EXPECT_EQ(r.revenue(1).currency(), "EUR");
+  EXPECT_EQ(r.revenue(1).value_micros(), 160000000);
+  EXPECT_EQ(r.revenue(1).orders(), 2u);
+  EXPECT_EQ(r.revenue(2).currency(), "USD");
+  EXPECT_EQ(r.revenue(2).value_micros(), 0);
+  EXPECT_EQ(r.revenue(2).orders(), 1u);
+  EXPECT_EQ(r.orders(), 4u);
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ TEST(CombinedLogTest, HandWrittenExcerptGivesTheExpectedSessions) {
 
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   EventDecoder decoder(InputFormat::kCombinedLog, absl::Minutes(10), "www");
-  BotFilter bots;
+  BotFilter bots({}, /*empty_is_bot=*/true);  // access logs (SPEC §9)
   ChannelClassifier channels;
   Sessions sessions;
   PartitionState state(SessionRules{}, absl::Hours(24), &sessions, &channels,
@@ -187,6 +187,50 @@ TEST(CombinedLogTest, TheSitesOwnReferrerIsInternalWhenTheHostIsKnown) {
                                    "example.org")
                   .ok);
   EXPECT_EQ(channels.Attribute(e).channel, "Direct");
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+// SPEC §3: a line that is not a page view still carries a time, and event
+// time advances with it; a line without any usable time does not.
+TEST(CombinedLogTest, RejectedLinesStillCarryTheirEventTime) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
+  const DecodeResult asset =
+      ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                "GET /logo.png HTTP/1.1", 200, "-", kChrome),
+                           "www", now, absl::Minutes(10), &e);
+  EXPECT_FALSE(asset.ok);
+  EXPECT_EQ(asset.reason, "not_pageview");
+  EXPECT_EQ(asset.time, absl::FromUnixSeconds(1431857103));
+  const DecodeResult garbage =
+      ParseCombinedLogLine("nonsense", "www", now, absl::Minutes(10), &e);
+  EXPECT_EQ(garbage.time, absl::InfinitePast());
+  const DecodeResult future =
+      ParseCombinedLogLine(Line("1.2.3.4", "17/May/2035:10:05:03 +0000",
+                                "GET /a HTTP/1.1", 200, "-", kChrome),
+                           "www", now, absl::Minutes(10), &e);
+  EXPECT_EQ(future.reason, "future_event_time");
+  EXPECT_EQ(future.time, absl::InfinitePast());
+}
+
+TEST(CombinedLogTest, CampaignAndClickIdComeFromTheRequestQuery) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
+  ASSERT_TRUE(ParseCombinedLogLine(
+                  Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                       "GET /shoes?ttclid=E1&gclid=Cj0&utm_campaign=spring "
+                       "HTTP/1.1",
+                       200, "https://www.google.com/", kChrome),
+                  "www", now, absl::Minutes(10), &e)
+                  .ok);
+  EXPECT_EQ(e.click_id, "gclid-Cj0");
+  EXPECT_EQ(e.utm_campaign, "spring");
+  EXPECT_EQ(ChannelClassifier().Attribute(e).channel, "Paid Search");
 }
 
 }  // namespace

@@ -75,8 +75,8 @@ TEST(EventDecoderTest, ValidJson) {
   EXPECT_EQ(e.time, kNow - absl::Minutes(1));
   EXPECT_EQ(e.goal, "signup");
   EXPECT_EQ(e.value_micros, 1500000);
-  EXPECT_EQ(e.device_category, "(other)");
-  EXPECT_EQ(e.country, "(other)");
+  EXPECT_EQ(e.device_category, "(other)");  // a value, but not a known one
+  EXPECT_EQ(e.country, "(not set)");        // missing
 }
 
 TEST(EventDecoderTest, TruncatedProtobufIsMalformedOrMissingFields) {
@@ -169,6 +169,75 @@ TEST(EventDecoderTest, EveryReasonIsListed) {
         InvalidReasons().end())
         << reason;
   }
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+// SPEC §2: campaign parameters come from the page URL where the fields are
+// empty, in every input format.
+TEST(EventDecoderTest, CampaignFromThePageUrlInJsonAndProtobuf) {
+  v1::WebEvent m = ValidEvent();
+  m.clear_utm_source();
+  m.clear_utm_medium();
+  m.clear_click_id();
+  m.set_page_url(
+      "https://shop.example/?utm_source=newsletter&utm_medium=email&gclid=G1");
+  EventDecoder proto(InputFormat::kProtobuf, absl::Minutes(10));
+  Event e;
+  ASSERT_TRUE(proto.Decode(m.SerializeAsString(), kNow, &e).ok);
+  EXPECT_EQ(e.utm_source, "newsletter");
+  EXPECT_EQ(e.utm_medium, "email");
+  EXPECT_EQ(e.utm_campaign, "brand");  // the explicit field wins
+  EXPECT_EQ(e.click_id, "gclid-G1");
+
+  EventDecoder json(InputFormat::kJson, absl::Minutes(10));
+  ASSERT_TRUE(
+      json.Decode(R"({"eventTime":"2026-01-01T09:59:00Z","siteId":"shop",)"
+                  R"("visitorId":"v2","type":"PAGE_VIEW",)"
+                  R"("pageUrl":"/?utm_source=newsletter&utm_medium=email"})",
+                  kNow, &e)
+          .ok);
+  EXPECT_EQ(e.utm_source, "newsletter");
+  EXPECT_EQ(e.utm_medium, "email");
+}
+
+// SPEC §3: a rejected record with a valid event time still moves event
+// time; the reason keeps its precedence.
+TEST(EventDecoderTest, RejectedRecordsReportTheirValidEventTime) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  Event e;
+  v1::WebEvent m = ValidEvent();
+  m.clear_visitor_id();
+  DecodeResult r = decoder.Decode(m.SerializeAsString(), kNow, &e);
+  EXPECT_EQ(r.reason, "missing_visitor_id");
+  EXPECT_EQ(r.time,
+            absl::FromUnixSeconds(1767261500) + absl::Milliseconds(250));
+  m = ValidEvent();
+  m.mutable_event_time()->set_seconds(1767261600 + 3600);  // an hour ahead
+  r = decoder.Decode(m.SerializeAsString(), kNow, &e);
+  EXPECT_EQ(r.reason, "future_event_time");
+  EXPECT_EQ(r.time, absl::InfinitePast());
+  r = decoder.Decode("\xff\xff", kNow, &e);
+  EXPECT_EQ(r.time, absl::InfinitePast());
+  r = decoder.Decode(ValidEvent().SerializeAsString(), kNow, &e);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.time, e.time);
+}
+
+TEST(EventDecoderTest, AnUnknownTypeNumberIsInvalidTypeNotMissing) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  Event e;
+  v1::WebEvent m = ValidEvent();
+  m.set_type(static_cast<v1::EventType>(42));
+  EXPECT_EQ(decoder.Decode(m.SerializeAsString(), kNow, &e).reason,
+            "invalid_type");
+  m.set_type(v1::EVENT_TYPE_UNSPECIFIED);
+  EXPECT_EQ(decoder.Decode(m.SerializeAsString(), kNow, &e).reason,
+            "missing_type");
 }
 
 }  // namespace

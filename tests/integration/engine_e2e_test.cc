@@ -5,8 +5,8 @@
 // `prometheus` server scraping the engine.
 #include <signal.h>
 
-#include <cmath>
 #include <cctype>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -188,8 +188,8 @@ metrics:
 
   std::unique_ptr<Subprocess> StartPrometheus(const std::string& rule_file,
                                               int* port) {
-    return ::kpistream::testing::StartPrometheus(dir_, metrics_port_,
-                                                 rule_file, port);
+    return ::kpistream::testing::StartPrometheus(dir_, metrics_port_, rule_file,
+                                                 port);
   }
 
   TempDir dir_;
@@ -428,7 +428,8 @@ TEST_F(EngineE2E, EngineEvaluatesTargetsInEventTime) {
   EXPECT_DOUBLE_EQ(value("kpi_attainment_ratio", "bounce_ceiling"), 0.4);
   EXPECT_EQ(value("kpi_on_track", "bounce_ceiling"), 0);
   EXPECT_EQ(value("kpi_actual_value", "engagement_floor"), 0.5);
-  EXPECT_DOUBLE_EQ(value("kpi_attainment_ratio", "engagement_floor"), 0.5 / 0.3);
+  EXPECT_DOUBLE_EQ(value("kpi_attainment_ratio", "engagement_floor"),
+                   0.5 / 0.3);
   EXPECT_EQ(value("kpi_on_track", "engagement_floor"), 1);
   // Fewer sessions than min_sessions: the same value is not off target.
   EXPECT_EQ(value("kpi_actual_value", "quiet_floor"), 0.5);
@@ -464,9 +465,9 @@ TEST_F(EngineE2E, EngineEvaluatesTargetsInEventTime) {
 TEST_F(EngineE2E, TargetStateSurvivesARestart) {
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
   std::string config = RunCommand({"cat", config_path_}).out;
-  config = absl::StrReplaceAll(config, {{"guarantee: exactly_once",
-                                         "guarantee: at_least_once"},
-                                        {"group_id: e2e", "group_id: restart"}});
+  config = absl::StrReplaceAll(
+      config, {{"guarantee: exactly_once", "guarantee: at_least_once"},
+               {"group_id: e2e", "group_id: restart"}});
   config_path_ = dir_.Write("restart.yaml", config);
   engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
       KpistreamBinary(), "run", "--config", config_path_});
@@ -481,17 +482,16 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
   const std::string first = engine_->Stderr();
   // Redefined between the runs: its old state must not come back.
-  const std::string redefined = absl::StrReplaceAll(
-      RunCommand({"cat", config_path_}).out,
-      {{"value: 0.3, window: 1d, min_sessions: 5",
-        "value: 0.3, window: 2d, min_sessions: 5"}});
+  const std::string redefined =
+      absl::StrReplaceAll(RunCommand({"cat", config_path_}).out,
+                          {{"value: 0.3, window: 1d, min_sessions: 5",
+                            "value: 0.3, window: 2d, min_sessions: 5"}});
   ASSERT_NE(redefined, RunCommand({"cat", config_path_}).out);
   config_path_ = dir_.Write("restart2.yaml", redefined);
   engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
       KpistreamBinary(), "run", "--config", config_path_});
-  ASSERT_TRUE(
-      WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
-              absl::Seconds(20)))
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
+                      absl::Seconds(20)))
       << engine_->Stderr();
   // The period's total is back as soon as the partitions are restored.
   EXPECT_TRUE(WaitFor(
@@ -515,22 +515,25 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
   EXPECT_EQ(MetricValue(m, "kpi_actual_value", {{"target", "january_orders"}}),
             1)
       << m;
-  EXPECT_EQ(MetricValue(m, "kpi_actual_value", {{"target", "engagement_floor"}}),
-            0.5);
+  EXPECT_EQ(
+      MetricValue(m, "kpi_actual_value", {{"target", "engagement_floor"}}),
+      0.5);
   EXPECT_TRUE(std::isnan(
       MetricValue(m, "kpi_actual_value", {{"target", "quiet_floor"}})))
       << m;
   EXPECT_TRUE(absl::StrContains(engine_->Stderr(),
                                 "bucket(s) of removed or redefined targets"))
       << engine_->Stderr();
-  EXPECT_FALSE(absl::StrContains(engine_->Stderr(),
-                                 "(0 bucket(s) of removed or redefined targets"))
+  EXPECT_FALSE(absl::StrContains(
+      engine_->Stderr(), "(0 bucket(s) of removed or redefined targets"))
       << engine_->Stderr();
   // The new engine consumed only the new event.
   EXPECT_EQ(MetricValue(m, "kpistream_events_consumed_total"), 1)
-      << first << "\n---\n" << engine_->Stderr();
+      << first << "\n---\n"
+      << engine_->Stderr();
   EXPECT_TRUE(absl::StrContains(engine_->Stderr(), "restored "))
-      << first << "\n---\n" << engine_->Stderr();
+      << first << "\n---\n"
+      << engine_->Stderr();
 }
 
 // Percent-encodes `s` for a URL query value.
@@ -552,8 +555,8 @@ std::string UrlEncode(const std::string& s) {
 // straight from the engine's series have data.
 TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
   CommandResult rules =
-      RunCommand({KpistreamBinary(), "rules", "--config", config_path_,
-                  "--out", dir_.path() + "/rules"});
+      RunCommand({KpistreamBinary(), "rules", "--config", config_path_, "--out",
+                  dir_.path() + "/rules"});
   ASSERT_EQ(rules.exit_code, 0) << rules.err;
   int prom_port = 0;
   std::unique_ptr<Subprocess> prometheus = StartPrometheus(
@@ -569,11 +572,17 @@ TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
       absl::Seconds(30)));
   const nlohmann::json dashboard = nlohmann::json::parse(
       RunCommand({"cat", dir_.path() + "/rules/kpistream-dashboard.json"}).out);
-  const std::set<std::string> with_data = {
-      "Sessions started / min", "Page views / min",  "Funnel signup (24h)",
-      "Active visitors (5 min)", "Input / s",        "bounce_ceiling",
-      "january_orders",          "Attainment",       "Sessions by channel (24h)",
-      "Instances up",            "Pace of period targets"};
+  const std::set<std::string> with_data = {"Sessions started / min",
+                                           "Page views / min",
+                                           "Funnel signup (24h)",
+                                           "Active visitors (5 min)",
+                                           "Input / s",
+                                           "bounce_ceiling",
+                                           "january_orders",
+                                           "Attainment",
+                                           "Sessions by channel (24h)",
+                                           "Instances up",
+                                           "Pace of period targets"};
   std::set<std::string> seen;
   int queries = 0;
   for (const nlohmann::json& panel : dashboard.at("panels")) {
@@ -586,12 +595,14 @@ TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
           HttpGet(prom_port, "/api/v1/query?query=" + UrlEncode(expr));
       ASSERT_TRUE(answer.ok()) << title << ": " << expr;
       EXPECT_TRUE(absl::StrContains(*answer, "\"status\":\"success\""))
-          << title << ": " << expr << "\n" << *answer;
+          << title << ": " << expr << "\n"
+          << *answer;
       ++queries;
       if (with_data.count(title) && target.at("refId") == "A") {
         seen.insert(title);
         EXPECT_FALSE(absl::StrContains(*answer, "\"result\":[]"))
-            << title << ": " << expr << "\n" << *answer;
+            << title << ": " << expr << "\n"
+            << *answer;
       }
     }
   }
@@ -662,6 +673,88 @@ targets:
   EXPECT_TRUE(absl::StrContains(alerts, "Keep the bounce rate under 20%"))
       << alerts;
   EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+// Issue 10's "wrong numbers", end to end: a WebEvent without a user agent is
+// a visitor (SPEC §9); campaign parameters and click ids in the page URL
+// attribute the session (SPEC §2); orders count per currency (SPEC §4); a
+// missing country is "(not set)"; counters with known labels exist at 0
+// before the first record (SPEC §7); and bot traffic alone moves event time,
+// so the last human session closes (SPEC §3).
+TEST_F(EngineE2E, DayOneNumbers) {
+  const std::string first = Metrics();
+  EXPECT_EQ(MetricValue(first, "kpistream_events_consumed_total",
+                        {{"topic", "web.events"}}),
+            0)
+      << first;
+  EXPECT_EQ(MetricValue(first, "kpistream_events_consumed_total",
+                        {{"topic", "web.adcost"}}),
+            0);
+  for (const char* reason : {"malformed", "missing_visitor_id", "invalid_type",
+                             "future_event_time"}) {
+    EXPECT_EQ(MetricValue(first, "kpistream_events_invalid_total",
+                          {{"reason", reason}}),
+              0)
+        << reason;
+  }
+  auto raw = [](const std::string& visitor, const std::string& id,
+                const std::string& time, const std::string& fields) {
+    return absl::StrCat(visitor, "|{\"eventId\":\"", id,
+                        "\",\"eventTime\":\"2026-01-01T", time,
+                        "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
+                        "\"", fields, "}\n");
+  };
+  const std::string order =
+      ",\"type\":\"CONVERSION\",\"conversion\":{\"goal\":\"purchase\","
+      "\"valueMicros\":\"80000000\",\"currency\":\"";
+  Produce(absl::StrCat(
+      // No user agent, no device, no country: a server-side collector.
+      raw("vm", "m1", "10:00:00",
+          ",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"/?utm_source=newsletter&"
+          "utm_medium=email\""),
+      raw("vg", "g1", "10:00:05",
+          ",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/p?"
+          "gclid=Cj0KCQiA\",\"referrer\":\"https://www.google.com/\""),
+      raw("vg", "g2", "10:00:20", order + "EUR\",\"orderId\":\"o1\"}"),
+      raw("vg", "g3", "10:00:30", order + "EUR\",\"orderId\":\"o2\"}"),
+      raw("vg", "g4", "10:00:40",
+          ",\"type\":\"CONVERSION\",\"conversion\":{\"goal\":\"purchase\","
+          "\"valueMicros\":\"50000000\",\"currency\":\"USD\",\"orderId\":"
+          "\"o3\"}")));
+  // Two hours later only a crawler visits: its events move event time.
+  Produce(absl::StrCat(
+      raw("crawler", "k1", "12:00:00",
+          ",\"type\":\"PAGE_VIEW\",\"userAgent\":\"Googlebot/2.1\""),
+      raw("crawler", "k2", "12:00:30",
+          ",\"type\":\"PAGE_VIEW\",\"userAgent\":\"Googlebot/2.1\"")));
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue(Metrics(), "web_sessions_closed_total") == 2; },
+      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "kpistream_bot_events_total"), 2);
+  EXPECT_EQ(MetricValue(m, "web_sessions_closed_total", {{"channel", "Email"}}),
+            1);
+  EXPECT_EQ(
+      MetricValue(m, "web_sessions_closed_total", {{"channel", "Paid Search"}}),
+      1);
+  EXPECT_EQ(MetricValue(m, "web_sessions_closed_total",
+                        {{"country", "(not set)"}, {"device", "(not set)"}}),
+            2);
+  EXPECT_EQ(MetricValue(m, "web_orders_total", {{"currency", "EUR"}}), 2);
+  EXPECT_EQ(MetricValue(m, "web_orders_total", {{"currency", "USD"}}), 1);
+  EXPECT_EQ(MetricValue(m, "web_revenue_total", {{"currency", "EUR"}}) /
+                MetricValue(m, "web_orders_total", {{"currency", "EUR"}}),
+            80);
+  std::map<std::string, SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).size() == 2; },
+                      absl::Seconds(15)));
+  EXPECT_EQ(sessions["vm"].channel(), "Email");
+  EXPECT_EQ(sessions["vm"].source(), "newsletter");
+  EXPECT_EQ(sessions["vm"].country(), "(not set)");
+  EXPECT_EQ(sessions["vg"].channel(), "Paid Search");
+  EXPECT_EQ(sessions["vg"].source(), "google");
+  EXPECT_EQ(sessions["vg"].medium(), "cpc");
 }
 
 }  // namespace

@@ -1,10 +1,16 @@
 // `kpistream rules` output is valid for promtool, and the recorded ratios
 // compute what they claim from series shaped like the engine's counters.
+#include <cctype>
+#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/integration/test_support.h"
+#include "yaml-cpp/yaml.h"
 
 namespace kpistream::testing {
 namespace {
@@ -29,7 +35,7 @@ tests:
         values: '0+60x20'
       - series: 'web_revenue_total{site="shop",channel="Email",currency="EUR"}'
         values: '0+4500x20'
-      - series: 'web_orders_total{site="shop",channel="Email"}'
+      - series: 'web_orders_total{site="shop",channel="Email",currency="EUR"}'
         values: '0+60x20'
       - series: 'web_ad_cost_total{site="shop",channel="Email",campaign="winter",currency="EUR"}'
         values: '0+1500x20'
@@ -67,6 +73,57 @@ tests:
           - labels: 'site:web_pageviews_per_session:ratio_rate5m{site="shop"}'
             value: 3
 )";
+
+// AOV per currency (issue 10): each second 2 EUR orders worth 160 EUR and 1
+// USD order worth 40 USD (per-minute increments x 60 keep the rates exact).
+// Revenue of a currency over orders of that currency: 80 EUR and 40 USD;
+// over all orders it was 160 / 3 = 53.3 EUR.
+constexpr char kAovPerCurrencyTest[] = R"(rule_files:
+  - kpistream-recording.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_revenue_total{site="shop",channel="Email",currency="EUR"}'
+        values: '0+6000x20'
+      - series: 'web_revenue_total{site="shop",channel="Direct",currency="EUR"}'
+        values: '0+3600x20'
+      - series: 'web_orders_total{site="shop",channel="Email",currency="EUR"}'
+        values: '0+60x20'
+      - series: 'web_orders_total{site="shop",channel="Direct",currency="EUR"}'
+        values: '0+60x20'
+      - series: 'web_revenue_total{site="shop",channel="Direct",currency="USD"}'
+        values: '0+2400x20'
+      - series: 'web_orders_total{site="shop",channel="Direct",currency="USD"}'
+        values: '0+60x20'
+    promql_expr_test:
+      - expr: site_currency:web_average_order_value:ratio_rate5m
+        eval_time: 15m
+        exp_samples:
+          - labels: 'site_currency:web_average_order_value:ratio_rate5m{site="shop",currency="EUR"}'
+            value: 80
+          - labels: 'site_currency:web_average_order_value:ratio_rate5m{site="shop",currency="USD"}'
+            value: 40
+      - expr: site_currency:web_average_order_value:ratio_rate1h
+        eval_time: 15m
+        exp_samples:
+          - labels: 'site_currency:web_average_order_value:ratio_rate1h{site="shop",currency="EUR"}'
+            value: 80
+          - labels: 'site_currency:web_average_order_value:ratio_rate1h{site="shop",currency="USD"}'
+            value: 40
+)";
+
+TEST(RulesTest, AverageOrderValueIsPerCurrency) {
+  TempDir dir;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config",
+       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string test =
+      dir.Write("aov-per-currency.test.yml", kAovPerCurrencyTest);
+  CommandResult run = RunCommand({"promtool", "test", "rules", test});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
 
 TEST(RulesTest, GeneratedRecordingRulesPassPromtoolCheckAndTest) {
   TempDir dir;
@@ -174,6 +231,281 @@ targets:
   EXPECT_EQ(Count(test_text, "exp_alerts: []"), 13 + 3 * 3);
   EXPECT_EQ(Count(test_text, "catching up"), 2);
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
+}
+
+// issue 10 item 8, through Prometheus' own rule evaluation: an info
+// target's generated alerts (a bounce rate: off target, fast and slow
+// burn) never page nor open a ticket, and its `for: 30m` holds even the
+// fast burn (2m by itself) pending. ALERTS carries each alert's labels.
+constexpr char kInfoTargetTest[] = R"(rule_files:
+  - kpistream-alerts.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_sessions_bounced_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x60'
+      - series: 'web_sessions_closed_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x60'
+    promql_expr_test:
+      - expr: count by (alertname, alertstate, severity) (ALERTS{target="quiet"})
+        eval_time: 20m
+        exp_samples:
+          - labels: '{alertname="KpiOffTarget",alertstate="pending",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiFastBurn",alertstate="pending",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiSlowBurn",alertstate="pending",severity="info"}'
+            value: 1
+      - expr: count by (alertname, alertstate, severity) (ALERTS{target="quiet"})
+        eval_time: 45m
+        exp_samples:
+          - labels: '{alertname="KpiOffTarget",alertstate="firing",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiFastBurn",alertstate="firing",severity="info"}'
+            value: 1
+          - labels: '{alertname="KpiSlowBurn",alertstate="firing",severity="info"}'
+            value: 1
+      - expr: ALERTS{severity=~"page|ticket"}
+        eval_time: 45m
+        exp_samples: []
+)";
+
+TEST(RulesTest, InfoTargetNeverPages) {
+  TempDir dir;
+  const std::string config = dir.Write("targets.yaml", R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: quiet, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
+     window: 1h, for: 30m, severity: info, min_sessions: 1}
+)");
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  CommandResult check =
+      RunCommand({"promtool", "check", "rules",
+                  dir.path() + "/kpistream-alerts.rules.yml"});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
+      << check.out;
+  const std::string test = dir.Write("info-target.test.yml", kInfoTargetTest);
+  CommandResult run = RunCommand({"promtool", "test", "rules", test});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  // The generated tests agree.
+  CommandResult generated = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
+  EXPECT_EQ(generated.exit_code, 0) << generated.out << generated.err;
+}
+
+// issue 10 item 10: the engine's own alerts load in Prometheus and their
+// generated tests drive each to firing, and a healthy engine to none; the
+// job selector and the links come from the config.
+TEST(RulesTest, EngineAlertsAndTheirGeneratedTestsPassPromtool) {
+  TempDir dir;
+  const std::string config = dir.Write("engine.yaml", R"(
+inputs: [{topic: clicks}]
+rules:
+  job: web-kpis
+  runbook_base_url: https://git.example.com/ops/kpistream/README.md
+  grafana_url: https://grafana.example.com
+  dead_letter_ratio: 0.6
+)");
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string file = dir.path() + "/kpistream-engine.rules.yml";
+  CommandResult check = RunCommand({"promtool", "check", "rules", file});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 7 rules found"))
+      << check.out;
+  CommandResult test = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-engine.test.yml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  const std::string rule_text = RunCommand({"cat", file}).out;
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-engine.test.yml"}).out;
+  for (const char* alert :
+       {"KpistreamInstanceDown", "KpistreamAbsent", "KpistreamNotReady",
+        "KpistreamRestoreFailing", "KpistreamConsumerLagGrowing",
+        "KpistreamWatermarkStalled", "KpistreamDeadLetterRateHigh"}) {
+    SCOPED_TRACE(alert);
+    EXPECT_EQ(Count(rule_text, absl::StrCat("alert: ", alert, "\n")), 1);
+    // Quiet in the healthy case, firing in its own.
+    EXPECT_EQ(Count(test_text, absl::StrCat("alertname: ", alert, "\n")), 2);
+    std::string lower(alert);
+    for (char& c : lower) c = static_cast<char>(std::tolower(c));
+    EXPECT_TRUE(absl::StrContains(
+        rule_text,
+        absl::StrCat("runbook_url: \"https://git.example.com/ops/kpistream/"
+                     "README.md#",
+                     lower, "\"")));
+  }
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 7);
+  int linked = 0;
+  for (const YAML::Node& rule : YAML::Load(rule_text)["groups"][0]["rules"]) {
+    EXPECT_EQ(rule["annotations"]["dashboard"].as<std::string>(),
+              "https://grafana.example.com/d/kpistream");
+    ++linked;
+  }
+  EXPECT_EQ(linked, 7);
+  EXPECT_FALSE(absl::StrContains(rule_text, "job=\\\"kpistream\\\""));
+  EXPECT_TRUE(absl::StrContains(rule_text, "job=\\\"web-kpis\\\""));
+  EXPECT_TRUE(absl::StrContains(rule_text, "> 0.6"));
+  // The README has a runbook section for each alert.
+  const std::string readme =
+      RunCommand({"cat", SourceDir() + "/README.md"}).out;
+  for (const char* alert :
+       {"KpistreamInstanceDown", "KpistreamAbsent", "KpistreamNotReady",
+        "KpistreamRestoreFailing", "KpistreamConsumerLagGrowing",
+        "KpistreamWatermarkStalled", "KpistreamDeadLetterRateHigh"}) {
+    EXPECT_TRUE(absl::StrContains(readme, absl::StrCat("\n### ", alert, "\n")))
+        << alert;
+  }
+}
+
+// A hand-written check of the engine alerts against series shaped like the
+// engine's, independent of the generated tests: a second instance down
+// fires KpistreamInstanceDown for it alone; a lag that stays flat is not
+// "growing"; records half invalid are 50 % dead letters.
+constexpr char kEngineAlertsTest[] = R"(rule_files:
+  - kpistream-engine.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{job="kpistream",instance="a:9464"}'
+        values: '1x40'
+      - series: 'up{job="kpistream",instance="b:9464"}'
+        values: '1 1 1 0x40'
+      - series: 'kpistream_consumer_lag_messages{job="kpistream",instance="a:9464",topic="web.events",partition="0"}'
+        values: '50000x40'
+      - series: 'kpistream_events_consumed_total{job="kpistream",instance="a:9464",topic="web.events"}'
+        values: '0+1200x40'
+      - series: 'kpistream_events_invalid_total{job="kpistream",instance="a:9464",reason="malformed"}'
+        values: '0+300x40'
+      - series: 'kpistream_bot_events_total{job="kpistream",instance="a:9464"}'
+        values: '0+300x40'
+    promql_expr_test:
+      - expr: ALERTS{alertstate="firing"}
+        eval_time: 30m
+        exp_samples:
+          - labels: 'ALERTS{alertname="KpistreamInstanceDown",alertstate="firing",severity="page",job="kpistream",instance="b:9464"}'
+            value: 1
+          - labels: 'ALERTS{alertname="KpistreamDeadLetterRateHigh",alertstate="firing",severity="ticket",job="kpistream"}'
+            value: 1
+)";
+
+TEST(RulesTest, EngineAlertsFireForWhatIsWrongOnly) {
+  TempDir dir;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config",
+       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string test =
+      dir.Write("engine-alerts.test.yml", kEngineAlertsTest);
+  CommandResult run = RunCommand({"promtool", "test", "rules", test});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
+
+// issue 11 item 3: a target name and filter values with quotes, backslashes,
+// braces and Unicode round-trip through check-config, the rules (promtool
+// check and test) and the dashboard, whose queries are valid PromQL holding
+// the escaped values.
+TEST(RulesTest, AnyPrintableNamesRoundTrip) {
+  TempDir dir;
+  const std::string config = dir.Write("unicode.yaml", R"(
+inputs: [{topic: web.events}]
+funnels:
+  - name: 'Kauf "jetzt"'
+    steps: [{name: 'C:\Warenkorb', page: /cart}, {goal: purchase}]
+targets:
+  - name: 'Umsatz "Q4" \ {{ $value }} ✓ 売上'
+    objective: 'Keep "bounce" under 40 % {so: there}'
+    kpi: bounce_rate
+    filter: {site: 'shop "ü" \ 店 {x}', channel: Email}
+    value: 0.4
+    window: 1h
+    for: 5m
+  - name: 'orders {"€"}'
+    kpi: orders
+    filter: {site: 'E\"UR {€}', currency: EUR}
+    value: 100
+    period: {start: 2026-10-01, end: 2026-12-31}
+)");
+  CommandResult check_config =
+      RunCommand({KpistreamBinary(), "check-config", config});
+  ASSERT_EQ(check_config.exit_code, 0) << check_config.out << check_config.err;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  CommandResult check = RunCommand(
+      {"promtool", "check", "rules", dir.path() + "/kpistream-alerts.rules.yml",
+       dir.path() + "/kpistream-engine.rules.yml",
+       dir.path() + "/kpistream-recording.rules.yml"});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  // The generated tests expect the names rendered as written: labels and
+  // annotations keep them literal, braces and all.
+  CommandResult test = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  const YAML::Node tests = YAML::Load(test_text)["tests"];
+  int checked = 0;
+  for (const YAML::Node& t : tests) {
+    for (const YAML::Node& a : t["alert_rule_test"]) {
+      for (const YAML::Node& e : a["exp_alerts"]) {
+        const std::string target = e["exp_labels"]["target"].as<std::string>();
+        EXPECT_TRUE(target == "Umsatz \"Q4\" \\ {{ $value }} ✓ 売上" ||
+                    target == "orders {\"€\"}")
+            << target;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 5);
+
+  // The dashboard: valid JSON whose every query parses as PromQL (promtool
+  // checks them as recording rules) and holds the escaped values.
+  const nlohmann::json dashboard = nlohmann::json::parse(
+      RunCommand({"cat", dir.path() + "/kpistream-dashboard.json"}).out);
+  YAML::Emitter out;
+  out << YAML::BeginMap << YAML::Key << "groups" << YAML::Value
+      << YAML::BeginSeq << YAML::BeginMap << YAML::Key << "name" << YAML::Value
+      << "dashboard" << YAML::Key << "rules" << YAML::Value << YAML::BeginSeq;
+  std::string all_queries;
+  int queries = 0;
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    if (panel.at("type") == "row") continue;
+    for (const nlohmann::json& target : panel.at("targets")) {
+      const std::string expr = absl::StrReplaceAll(
+          target.at("expr").get<std::string>(), {{"$site", ".*"}});
+      all_queries += expr + "\n";
+      out << YAML::BeginMap << YAML::Key << "record" << YAML::Value
+          << absl::StrCat("dashboard:query", queries++) << YAML::Key << "expr"
+          << YAML::Value << YAML::DoubleQuoted << expr << YAML::EndMap;
+    }
+  }
+  out << YAML::EndSeq << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
+  const std::string queries_file =
+      dir.Write("dashboard.rules.yml", out.c_str());
+  CommandResult parsed =
+      RunCommand({"promtool", "check", "rules", queries_file});
+  EXPECT_EQ(parsed.exit_code, 0) << parsed.out << parsed.err;
+  EXPECT_GT(queries, 40);
+  for (const char* escaped :
+       {R"(site="shop \"ü\" \\ 店 {x}")", R"(channel="Email")",
+        R"(target="orders {\"€\"}")", R"(funnel="Kauf \"jetzt\"")",
+        R"(step="C:\\Warenkorb")"}) {
+    EXPECT_TRUE(absl::StrContains(all_queries, escaped)) << escaped << "\n"
+                                                         << all_queries;
+  }
+  std::set<std::string> titles;
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    titles.insert(panel.at("title").get<std::string>());
+  }
+  EXPECT_TRUE(titles.count("Umsatz \"Q4\" \\ {{ $value }} ✓ 売上"));
+  EXPECT_TRUE(titles.count("Funnel Kauf \"jetzt\" (24h)"));
 }
 
 TEST(RulesTest, BadConfigExitsTwo) {

@@ -1,0 +1,45 @@
+// PromQL text built from data. Label values (target names, filter values,
+// funnel and step names: whatever a user writes in the config) are escaped
+// as PromQL string literals, never glued into a query as they are.
+#ifndef KPISTREAM_EXPORT_PROMQL_H_
+#define KPISTREAM_EXPORT_PROMQL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace kpistream {
+
+// `value` as a double-quoted PromQL string literal: backslash, double quote,
+// newline, carriage return and tab as \\ \" \n \r \t, other control bytes as
+// \xNN; every other byte (UTF-8 included) as it is.
+std::string PromqlString(absl::string_view value);
+
+// A vector selector: `metric{label="value",label=~"regex"}`, the matchers in
+// the order they are added, each value through PromqlString(); `metric`
+// alone without matchers. The metric may be empty when a __name__ matcher
+// names the series.
+class Selector {
+ public:
+  explicit Selector(absl::string_view metric);
+
+  // label="value"
+  Selector& Equal(absl::string_view label, absl::string_view value);
+  // label=~"regex" (an RE2 regex, anchored by Prometheus).
+  Selector& Regex(absl::string_view label, absl::string_view regex);
+
+  std::string str() const;
+
+ private:
+  std::string metric_;
+  std::vector<std::string> matchers_;
+};
+
+// A PromQL duration in its largest whole unit: 1d, 6h, 30m, 45s.
+std::string PromqlDuration(absl::Duration d);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_EXPORT_PROMQL_H_

@@ -1,0 +1,268 @@
+#include "export/rule_file.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "export/promql.h"
+#include "yaml-cpp/yaml.h"
+
+namespace kpistream {
+namespace {
+
+// `text` as Go template text that renders as `text`: as it is without
+// braces, else a string constant in an action, {{ "text" }} (Go's string
+// escapes are PromQL's).
+std::string GoTemplateLiteral(absl::string_view text) {
+  if (!absl::StrContains(text, '{') && !absl::StrContains(text, '}')) {
+    return std::string(text);
+  }
+  return absl::StrCat("{{ ", PromqlString(text), " }}");
+}
+
+// YAML 1.1 reads these plain scalars as booleans or null (case aside).
+bool IsYamlKeyword(absl::string_view text) {
+  static const char* const kKeywords[] = {"y",     "n",  "yes", "no",   "true",
+                                          "false", "on", "off", "null", "~"};
+  for (const char* keyword : kKeywords) {
+    if (absl::EqualsIgnoreCase(text, keyword)) return true;
+  }
+  return false;
+}
+
+// A duration like 15m or 1d: a number, then letters.
+bool IsDurationText(absl::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && absl::ascii_isdigit(text[digits])) ++digits;
+  if (digits == 0 || digits == text.size()) return false;
+  for (size_t i = digits; i < text.size(); ++i) {
+    if (!absl::ascii_islower(text[i])) return false;
+  }
+  return true;
+}
+
+// True when YAML reads `text` back, unquoted, as the same string: a name
+// of letters, digits and _ . : / - starting with a letter or _, that is not
+// a YAML keyword; or a duration.
+bool IsPlainSafe(absl::string_view text) {
+  if (IsDurationText(text)) return true;
+  if (text.empty() || IsYamlKeyword(text)) return false;
+  if (!absl::ascii_isalpha(text[0]) && text[0] != '_') return false;
+  for (const char c : text) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != ':' &&
+        c != '/' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void EmitTextMap(const TextMap& map, YAML::Emitter* out) {
+  if (map.empty()) {
+    *out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+    return;
+  }
+  *out << YAML::BeginMap;
+  for (const auto& [key, value] : map) {
+    *out << YAML::Key;
+    EmitString(key, out);
+    *out << YAML::Value;
+    EmitString(value, out);
+  }
+  *out << YAML::EndMap;
+}
+
+void EmitRule(const Rule& rule, YAML::Emitter* out) {
+  *out << YAML::BeginMap;
+  if (!rule.record.empty()) {
+    *out << YAML::Key << "record" << YAML::Value;
+    EmitString(rule.record, out);
+  } else {
+    *out << YAML::Key << "alert" << YAML::Value;
+    EmitString(rule.alert, out);
+  }
+  *out << YAML::Key << "expr" << YAML::Value;
+  EmitString(rule.expr, out);
+  if (rule.record.empty()) {
+    *out << YAML::Key << "for" << YAML::Value
+         << PromqlDuration(rule.for_duration);
+  }
+  if (!rule.labels.empty()) {
+    *out << YAML::Key << "labels" << YAML::Value;
+    EmitTextMap(rule.labels, out);
+  }
+  if (!rule.annotations.empty()) {
+    *out << YAML::Key << "annotations" << YAML::Value;
+    EmitTextMap(rule.annotations, out);
+  }
+  *out << YAML::EndMap;
+}
+
+std::string Finish(const YAML::Emitter& out) {
+  return absl::StrCat(out.c_str(), "\n");
+}
+
+}  // namespace
+
+AlertText& AlertText::Text(absl::string_view literal) {
+  parts_.emplace_back(Kind::kText, std::string(literal));
+  return *this;
+}
+
+AlertText& AlertText::Label(absl::string_view name) {
+  parts_.emplace_back(Kind::kLabel, std::string(name));
+  return *this;
+}
+
+AlertText& AlertText::Value() {
+  parts_.emplace_back(Kind::kValue, "");
+  return *this;
+}
+
+AlertText& AlertText::ValuePercent() {
+  parts_.emplace_back(Kind::kValuePercent, "");
+  return *this;
+}
+
+std::string AlertText::Template() const {
+  std::string out;
+  for (const auto& [kind, text] : parts_) {
+    switch (kind) {
+      case Kind::kText:
+        out += GoTemplateLiteral(text);
+        break;
+      case Kind::kLabel:
+        absl::StrAppend(&out, "{{ $labels.", text, " }}");
+        break;
+      case Kind::kValue:
+        out += "{{ $value | printf \"%.4g\" }}";
+        break;
+      case Kind::kValuePercent:
+        out += "{{ $value | humanizePercentage }}";
+        break;
+    }
+  }
+  return out;
+}
+
+std::string AlertText::Render(const std::map<std::string, std::string>& labels,
+                              double value) const {
+  std::string out;
+  for (const auto& [kind, text] : parts_) {
+    switch (kind) {
+      case Kind::kText:
+        out += text;
+        break;
+      case Kind::kLabel:
+        out += labels.at(text);
+        break;
+      case Kind::kValue:
+        out += absl::StrFormat("%.4g", value);
+        break;
+      case Kind::kValuePercent:  // Prometheus: fmt.Sprintf("%.4g%%", v*100)
+        out += absl::StrFormat("%.4g%%", value * 100);
+        break;
+    }
+  }
+  return out;
+}
+
+void EmitString(absl::string_view text, YAML::Emitter* out) {
+  const std::string s(text);
+  if (IsPlainSafe(text)) {
+    *out << s;
+  } else if (absl::StrContains(text, '\n')) {
+    *out << YAML::Literal << s;
+  } else {
+    *out << YAML::DoubleQuoted << s;
+  }
+}
+
+void EmitRuleGroups(const std::vector<RuleGroup>& groups, YAML::Emitter* out) {
+  if (groups.empty()) {
+    *out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+    return;
+  }
+  *out << YAML::BeginSeq;
+  for (const RuleGroup& group : groups) {
+    *out << YAML::BeginMap << YAML::Key << "name" << YAML::Value;
+    EmitString(group.name, out);
+    if (group.interval > absl::ZeroDuration()) {
+      *out << YAML::Key << "interval" << YAML::Value
+           << PromqlDuration(group.interval);
+    }
+    *out << YAML::Key << "rules" << YAML::Value;
+    if (group.rules.empty()) {
+      *out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+    } else {
+      *out << YAML::BeginSeq;
+      for (const Rule& rule : group.rules) EmitRule(rule, out);
+      *out << YAML::EndSeq;
+    }
+    *out << YAML::EndMap;
+  }
+  *out << YAML::EndSeq;
+}
+
+std::string RuleFileYaml(absl::string_view comment,
+                         const std::vector<RuleGroup>& groups) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out << YAML::Comment(std::string(comment)) << YAML::Newline;
+  out << YAML::BeginMap << YAML::Key << "groups" << YAML::Value;
+  EmitRuleGroups(groups, &out);
+  out << YAML::EndMap;
+  return Finish(out);
+}
+
+std::string RuleTestFileYaml(absl::string_view comment,
+                             const std::vector<std::string>& rule_files,
+                             const std::vector<RuleTest>& tests) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out << YAML::Comment(std::string(comment)) << YAML::Newline;
+  out << YAML::BeginMap << YAML::Key << "rule_files" << YAML::Value
+      << YAML::BeginSeq;
+  for (const std::string& file : rule_files) EmitString(file, &out);
+  out << YAML::EndSeq << YAML::Key << "evaluation_interval" << YAML::Value
+      << "1m" << YAML::Key << "tests" << YAML::Value;
+  if (tests.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const RuleTest& test : tests) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value;
+    EmitString(test.name, &out);
+    out << YAML::Key << "interval" << YAML::Value << "1m" << YAML::Key
+        << "input_series" << YAML::Value << YAML::BeginSeq;
+    for (const InputSeries& s : test.input_series) {
+      out << YAML::BeginMap << YAML::Key << "series" << YAML::Value;
+      EmitString(s.series, &out);
+      out << YAML::Key << "values" << YAML::Value;
+      EmitString(s.values, &out);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq << YAML::Key << "alert_rule_test" << YAML::Value
+        << YAML::BeginSeq;
+    for (const AlertTest& a : test.alert_tests) {
+      out << YAML::BeginMap << YAML::Key << "eval_time" << YAML::Value
+          << PromqlDuration(a.eval_time) << YAML::Key << "alertname"
+          << YAML::Value;
+      EmitString(a.alertname, &out);
+      out << YAML::Key << "exp_alerts" << YAML::Value;
+      if (a.firing.empty()) out << YAML::Flow;
+      out << YAML::BeginSeq;
+      for (const ExpectedAlert& e : a.firing) {
+        out << YAML::BeginMap << YAML::Key << "exp_labels" << YAML::Value;
+        EmitTextMap(e.labels, &out);
+        out << YAML::Key << "exp_annotations" << YAML::Value;
+        EmitTextMap(e.annotations, &out);
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq << YAML::EndMap;
+    }
+    out << YAML::EndSeq << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+  return Finish(out);
+}
+
+}  // namespace kpistream

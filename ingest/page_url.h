@@ -1,0 +1,29 @@
+// Campaign parameters read from the page URL, as GA4 reads them from the page
+// location (SPEC §2): collectors often put utm_* and the ads platforms' click
+// ids only in the landing page's query string.
+#ifndef KPISTREAM_INGEST_PAGE_URL_H_
+#define KPISTREAM_INGEST_PAGE_URL_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "aggregate/event.h"
+
+namespace kpistream {
+
+// Fills the event's empty utm_source, utm_medium and utm_campaign from the
+// same-named query parameters of its page_url, and an empty click_id from
+// the first present of gclid, gbraid, wbraid, msclkid, dclid, fbclid, ttclid,
+// li_fat_id (as "<name>-<value>", so that the ChannelClassifier knows which
+// platform it is). Fields the event already carries win over the URL. Values
+// are percent-decoded ('+' is a space); a value that would not decode to
+// valid UTF-8 is kept as written.
+void FillCampaignFromPageUrl(Event* event);
+
+// Decodes %XX escapes and '+' (application/x-www-form-urlencoded); malformed
+// escapes are kept as written. The result may be any bytes.
+std::string PercentDecode(absl::string_view text);
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_INGEST_PAGE_URL_H_

@@ -1,0 +1,122 @@
+#include "export/alert_rules.h"
+
+#include <map>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "yaml-cpp/yaml.h"
+
+namespace kpistream {
+namespace {
+
+using ::testing::HasSubstr;
+
+Config Parse(const std::string& yaml) {
+  ConfigResult r = ParseConfig(yaml);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].message);
+  return r.config;
+}
+
+// One generated alerting rule, as Prometheus reads it.
+struct Rule {
+  std::string expr;
+  std::string for_duration;
+  std::map<std::string, std::string> labels;
+};
+
+// The rules of AlertRulesYaml(config) by "target/alertname".
+std::map<std::string, Rule> Rules(const Config& config) {
+  std::map<std::string, Rule> rules;
+  const YAML::Node file = YAML::Load(AlertRulesYaml(config));
+  for (const YAML::Node& group : file["groups"]) {
+    for (const YAML::Node& node : group["rules"]) {
+      Rule rule;
+      rule.expr = node["expr"].as<std::string>();
+      rule.for_duration = node["for"].as<std::string>();
+      for (const auto& label : node["labels"]) {
+        rule.labels[label.first.as<std::string>()] =
+            label.second.as<std::string>();
+      }
+      rules[rule.labels.at("target") + "/" + node["alert"].as<std::string>()] =
+          rule;
+    }
+  }
+  return rules;
+}
+
+// issue 10 item 8: a target's severity caps every alert generated for it
+// (page > ticket > info); its `for` is the floor of every alert's `for`.
+TEST(AlertRulesTest, TargetSeverityCapsEveryAlertAndItsForIsTheFloor) {
+  const std::map<std::string, Rule> rules = Rules(Parse(R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: paging, kpi: bounce_rate, value: 0.4, window: 1h, for: 1m,
+     severity: page}
+  - {name: ticketing, kpi: bounce_rate, value: 0.4, window: 1h, for: 5m,
+     severity: ticket}
+  - {name: quiet, kpi: bounce_rate, value: 0.4, window: 1h, for: 30m,
+     severity: info}
+  - {name: quiet_period, kpi: orders, value: 500, for: 1h, severity: info,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+)"));
+  ASSERT_EQ(rules.size(), 3u * 3 + 2);
+  // A paging target keeps the SRE workbook's burn pair as it is.
+  EXPECT_EQ(rules.at("paging/KpiOffTarget").labels.at("severity"), "page");
+  EXPECT_EQ(rules.at("paging/KpiOffTarget").for_duration, "1m");
+  EXPECT_EQ(rules.at("paging/KpiFastBurn").labels.at("severity"), "page");
+  EXPECT_EQ(rules.at("paging/KpiFastBurn").for_duration, "2m");
+  EXPECT_EQ(rules.at("paging/KpiSlowBurn").labels.at("severity"), "ticket");
+  EXPECT_EQ(rules.at("paging/KpiSlowBurn").for_duration, "15m");
+  // A ticket target's fast burn is a ticket.
+  EXPECT_EQ(rules.at("ticketing/KpiFastBurn").labels.at("severity"), "ticket");
+  EXPECT_EQ(rules.at("ticketing/KpiFastBurn").for_duration, "5m");
+  EXPECT_EQ(rules.at("ticketing/KpiSlowBurn").labels.at("severity"), "ticket");
+  // An info target never pages nor opens a ticket, and waits its 30m.
+  for (const char* alert : {"KpiOffTarget", "KpiFastBurn", "KpiSlowBurn"}) {
+    SCOPED_TRACE(alert);
+    EXPECT_EQ(rules.at(std::string("quiet/") + alert).labels.at("severity"),
+              "info");
+    EXPECT_EQ(rules.at(std::string("quiet/") + alert).for_duration, "30m");
+  }
+  for (const char* alert : {"KpiBehindPace", "KpiProjectedMiss"}) {
+    SCOPED_TRACE(alert);
+    const Rule& rule = rules.at(std::string("quiet_period/") + alert);
+    EXPECT_EQ(rule.labels.at("severity"), "info");
+    EXPECT_EQ(rule.for_duration, "1h");
+  }
+}
+
+// issue 10 item 4: AOV divides the revenue of a currency by the orders of
+// that currency, with or without a currency filter.
+TEST(AlertRulesTest, AverageOrderValueIsPerCurrency) {
+  const Config config = Parse(R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: eur_aov, kpi: average_order_value, filter: {currency: EUR},
+     value: 40, window: 1d}
+  - {name: any_aov, kpi: average_order_value, filter: {site: shop},
+     value: 40, window: 1d}
+  - {name: eur_orders, kpi: orders, filter: {currency: EUR}, value: 100,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+)");
+  EXPECT_EQ(TargetValueExpr(config.targets[0]),
+            "(sum by (currency) (increase(web_revenue_total{currency=\"EUR\"}"
+            "[1d])) / sum by (currency) "
+            "(increase(web_orders_total{currency=\"EUR\"}[1d])))");
+  EXPECT_EQ(TargetValueExpr(config.targets[1]),
+            "(sum by (currency) (increase(web_revenue_total{site=\"shop\"}"
+            "[1d])) / sum by (currency) "
+            "(increase(web_orders_total{site=\"shop\"}[1d])))");
+  EXPECT_EQ(TargetValueLabels(config.targets[1]),
+            std::vector<std::string>{"currency"});
+  EXPECT_TRUE(TargetValueLabels(config.targets[2]).empty());
+  const std::map<std::string, Rule> rules = Rules(config);
+  // The projection of an order count runs on that currency's orders.
+  EXPECT_THAT(rules.at("eur_orders/KpiProjectedMiss").expr,
+              HasSubstr("web_orders_total{currency=\"EUR\"}[1d]"));
+}
+
+}  // namespace
+}  // namespace kpistream

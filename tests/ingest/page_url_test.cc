@@ -1,0 +1,95 @@
+#include "ingest/page_url.h"
+
+#include "aggregate/channel_classifier.h"
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+Event WithUrl(const std::string& url) {
+  Event e;
+  e.page_url = url;
+  return e;
+}
+
+TEST(PageUrlTest, UtmParametersFillEmptyFields) {
+  Event e = WithUrl(
+      "https://shop.example/?utm_source=newsletter&utm_medium=email"
+      "&utm_campaign=winter%20sale#top");
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_source, "newsletter");
+  EXPECT_EQ(e.utm_medium, "email");
+  EXPECT_EQ(e.utm_campaign, "winter sale");
+  EXPECT_EQ(e.click_id, "");
+}
+
+TEST(PageUrlTest, RelativeUrlsAndPlusAsSpace) {
+  Event e = WithUrl("/?utm_source=news+letter&utm_medium=e%2Dmail");
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_source, "news letter");
+  EXPECT_EQ(e.utm_medium, "e-mail");
+}
+
+TEST(PageUrlTest, ExplicitFieldsWinOverTheUrl) {
+  Event e = WithUrl("/landing?utm_source=url&utm_medium=url&gclid=abc");
+  e.utm_source = "explicit";
+  e.click_id = "msclkid-1";
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_source, "explicit");
+  EXPECT_EQ(e.utm_medium, "url");
+  EXPECT_EQ(e.click_id, "msclkid-1");
+}
+
+TEST(PageUrlTest, ClickIdsByPrecedenceTaggedWithTheirName) {
+  for (const auto& [url, want] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/?gclid=Cj0KCQ", "gclid-Cj0KCQ"},
+           {"/?fbclid=IwAR1&gclid=Cj0", "gclid-Cj0"},
+           {"/?gbraid=0AAAA", "gbraid-0AAAA"},
+           {"/?wbraid=Cj", "wbraid-Cj"},
+           {"/?msclkid=0123456789abcdef0123456789abcdef",
+            "msclkid-0123456789abcdef0123456789abcdef"},
+           {"/?dclid=CK", "dclid-CK"},
+           {"/?fbclid=IwAR1", "fbclid-IwAR1"},
+           {"/?ttclid=E.C", "ttclid-E.C"},
+           {"/?li_fat_id=abc-1", "li_fat_id-abc-1"},
+           {"/?xclid=1", ""},
+           {"/?gclid=", ""},
+           {"/#gclid=1", ""},
+       }) {
+    Event e = WithUrl(url);
+    FillCampaignFromPageUrl(&e);
+    EXPECT_EQ(e.click_id, want) << url;
+  }
+}
+
+TEST(PageUrlTest, InvalidUtf8AfterDecodingKeepsTheRawValue) {
+  Event e = WithUrl("/?utm_campaign=%FF%FEsale&utm_source=caf%C3%A9");
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_campaign, "%FF%FEsale");
+  EXPECT_EQ(e.utm_source, "caf\xC3\xA9");
+}
+
+TEST(PageUrlTest, MalformedEscapesAreKept) {
+  EXPECT_EQ(PercentDecode("100%"), "100%");
+  EXPECT_EQ(PercentDecode("%4"), "%4");
+  EXPECT_EQ(PercentDecode("%zz"), "%zz");
+  EXPECT_EQ(PercentDecode("%41%42"), "AB");
+}
+
+// The end-to-end point of it (issue: every Google Ads landing came out as
+// Direct): a gclid in the landing URL makes the session Paid Search, and utm
+// parameters in it make it Email.
+TEST(PageUrlTest, ChannelOfTheLandingComesFromTheUrl) {
+  ChannelClassifier channels;
+  Event ads = WithUrl("https://shop.example/p/1?gclid=Cj0KCQiA");
+  ads.referrer = "https://www.google.com/";
+  FillCampaignFromPageUrl(&ads);
+  EXPECT_EQ(channels.Attribute(ads).channel, "Paid Search");
+  Event mail = WithUrl("/?utm_source=newsletter&utm_medium=email");
+  FillCampaignFromPageUrl(&mail);
+  EXPECT_EQ(channels.Attribute(mail).channel, "Email");
+}
+
+}  // namespace
+}  // namespace kpistream
