@@ -248,7 +248,7 @@ absl::string_view ChannelClassifier::ChannelOf(
   return "Unassigned";
 }
 
-Acquisition ChannelClassifier::Attribute(const Event& first) const {
+Acquisition ChannelClassifier::Attribute(const EventView& first) const {
   SourceMedium sm = EffectiveSourceMedium({first.utm_source, first.utm_medium,
                                            first.utm_campaign, first.referrer,
                                            first.click_id, first.page_url});

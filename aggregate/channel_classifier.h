@@ -22,20 +22,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
+#include "aggregate/channel_groups.h"
 #include "aggregate/sessionizer.h"
 
 namespace kpistream {
-
-// Every channel Classify() can return, in GA4's rule order: the values of the
-// `channel` label (and of config filters on it).
-inline constexpr std::array<absl::string_view, 19> kChannelGroups = {
-    "Direct",         "Cross-network", "Paid Shopping",
-    "Paid Search",    "Paid Social",   "Paid Video",
-    "Display",        "Paid Other",    "Organic Shopping",
-    "Organic Social", "Organic Video", "Organic Search",
-    "Referral",       "Email",         "Affiliates",
-    "Audio",          "SMS",           "Mobile Push Notifications",
-    "Unassigned"};
 
 struct ChannelInputs {
   absl::string_view source;
@@ -71,7 +61,10 @@ class ChannelClassifier : public SessionAttribution {
   SourceMedium EffectiveSourceMedium(const ChannelInputs& in) const;
 
   // SessionAttribution
-  Acquisition Attribute(const Event& first) const override;
+  Acquisition Attribute(const EventView& first) const override;
+  Acquisition Attribute(const Event& first) const {
+    return Attribute(first.view());
+  }
 
  private:
   // The source a referrer's host is reported under: the site's own name when

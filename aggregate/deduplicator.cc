@@ -1,31 +1,43 @@
 #include "aggregate/deduplicator.h"
 
-#include "absl/hash/hash.h"
+#include <algorithm>
+
+#include "aggregate/stable_hash.h"
 
 namespace kpistream {
+namespace {
+
+int32_t MinuteOf(absl::Time t) {
+  const int64_t s = absl::ToUnixSeconds(t);
+  return static_cast<int32_t>(s >= 0 ? s / 60 : -((-s + 59) / 60));
+}
+
+}  // namespace
 
 bool Deduplicator::SeenBefore(absl::string_view site,
                               absl::string_view event_id,
                               absl::Time event_time) {
   if (event_id.empty() || horizon_ <= absl::ZeroDuration()) return false;
-  const uint64_t fingerprint = absl::HashOf(site, event_id);
-  if (!seen_.insert(fingerprint).second) return true;
-  by_minute_[absl::ToUnixSeconds(event_time) / 60].push_back(fingerprint);
+  const uint64_t fingerprint = StableHash(site, event_id);
+  const std::optional<int32_t> minute = seen_.Get(fingerprint);
+  if (minute.has_value() && *minute >= keep_from_) return true;
+  seen_.Put(fingerprint, MinuteOf(event_time));
   return false;
 }
 
 void Deduplicator::Expire(absl::Time watermark) {
-  if (watermark == absl::InfinitePast()) return;
-  const int64_t keep_from = absl::ToUnixSeconds(watermark - horizon_) / 60;
-  while (!by_minute_.empty() && by_minute_.begin()->first < keep_from) {
-    for (uint64_t f : by_minute_.begin()->second) seen_.erase(f);
-    by_minute_.erase(by_minute_.begin());
+  if (watermark == absl::InfinitePast() ||
+      watermark == absl::InfiniteFuture()) {
+    return;
   }
-}
-
-size_t Deduplicator::ApproximateBytes() const {
-  return seen_.capacity() * (sizeof(uint64_t) + 1) +
-         seen_.size() * sizeof(uint64_t) + by_minute_.size() * 64;
+  keep_from_ = std::max(keep_from_, MinuteOf(watermark - horizon_));
+  const int32_t scan_every =
+      std::max<int32_t>(1, static_cast<int32_t>(horizon_ / absl::Minutes(8)));
+  if (scanned_at_ != INT32_MIN && keep_from_ - scanned_at_ < scan_every) {
+    return;
+  }
+  scanned_at_ = keep_from_;
+  seen_.ExpireBefore(keep_from_);
 }
 
 }  // namespace kpistream

@@ -2,19 +2,19 @@
 // time lies within the dedup horizon behind the watermark. Per partition (the
 // events of one visitor, and so their repeats, share a partition).
 //
-// Memory: one 64-bit fingerprint and its time bucket per remembered event;
-// fingerprints older than watermark - horizon are forgotten on Expire().
+// Memory: one StableHash fingerprint and its minute per remembered event
+// (FingerprintStore); fingerprints older than watermark - horizon are
+// forgotten on Expire(). Checkpointed with the partition's state.
 // Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_DEDUPLICATOR_H_
 #define KPISTREAM_AGGREGATE_DEDUPLICATOR_H_
 
+#include <cstddef>
 #include <cstdint>
-#include <map>
-#include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "aggregate/fingerprint_store.h"
 
 namespace kpistream {
 
@@ -30,13 +30,23 @@ class Deduplicator {
   // Forgets events older than watermark - horizon.
   void Expire(absl::Time watermark);
 
+  size_t Checkpoint(bool full,
+                    absl::FunctionRef<void(uint64_t, int32_t)> write) {
+    return seen_.Checkpoint(full, write);
+  }
+  // Adds remembered events from a checkpoint; call Expire() after the last.
+  void Restore(const v1::FingerprintMap& in) { seen_.Restore(in); }
+
   size_t size() const { return seen_.size(); }
-  size_t ApproximateBytes() const;
+  size_t ApproximateBytes() const { return seen_.ApproximateBytes(); }
 
  private:
   absl::Duration horizon_;
-  absl::flat_hash_set<uint64_t> seen_;
-  std::map<int64_t, std::vector<uint64_t>> by_minute_;  // for expiry
+  FingerprintStore seen_;  // fingerprint -> minute of its event time
+  // Entries with a minute before this are forgotten (logically at once;
+  // physically by a scan every horizon / 8).
+  int32_t keep_from_ = INT32_MIN;
+  int32_t scanned_at_ = INT32_MIN;
 };
 
 }  // namespace kpistream

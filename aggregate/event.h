@@ -1,13 +1,19 @@
 // The engine's own view of one accepted input event, independent of the wire
-// format it arrived in (protobuf, JSON, access-log line). ingest/ builds it;
-// aggregate/ consumes it. It owns its strings so that it can wait in the
-// ReorderBuffer after the Kafka message it came from is gone.
+// format it arrived in (protobuf, JSON, access-log line).
+//
+//   Event      owns its strings: what a decoder fills (reused from event to
+//              event, so that decoding does not allocate once warm).
+//   EventView  the same fields as string views: what flows through aggregate/
+//              (the ReorderBuffer packs the bytes it keeps; the Sessionizer
+//              and the observers read views). Valid as long as the storage it
+//              views.
 #ifndef KPISTREAM_AGGREGATE_EVENT_H_
 #define KPISTREAM_AGGREGATE_EVENT_H_
 
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace kpistream {
@@ -17,6 +23,37 @@ enum class EventType : uint8_t {
   kEngagement = 2,
   kConversion = 3,
   kCustom = 4,
+};
+
+// Applies `F` to every string member of an Event/EventView pair, in one
+// fixed order (the ReorderBuffer's packing and the checkpoints rely on it).
+#define KPISTREAM_EVENT_STRING_FIELDS(X)                                    \
+  X(event_id) X(site_id) X(visitor_id) X(user_id) X(page_url) X(referrer) \
+      X(utm_source) X(utm_medium) X(utm_campaign) X(click_id)             \
+          X(device_category) X(country) X(goal) X(currency) X(order_id)
+
+struct EventView {
+  absl::Time time;  // event time
+  EventType type = EventType::kPageView;
+  uint32_t session_number = 0;  // 0: unknown
+  int64_t value_micros = 0;     // conversion value
+  absl::string_view event_id;
+  absl::string_view site_id;
+  absl::string_view visitor_id;
+  absl::string_view user_id;
+  absl::string_view page_url;
+  absl::string_view referrer;
+  absl::string_view utm_source;
+  absl::string_view utm_medium;
+  absl::string_view utm_campaign;
+  absl::string_view click_id;
+  absl::string_view device_category;
+  absl::string_view country;
+  absl::string_view goal;      // conversion goal
+  absl::string_view currency;  // conversion currency
+  absl::string_view order_id;  // conversion order id
+  // Not kept after admission (the bot filter reads it before).
+  absl::string_view user_agent;
 };
 
 struct Event {
@@ -40,6 +77,21 @@ struct Event {
   std::string goal;      // conversion goal
   std::string currency;  // conversion currency
   std::string order_id;  // conversion order id
+
+  // Views of this event's fields, valid while it lives and is unchanged.
+  operator EventView() const { return view(); }  // NOLINT: a view of it
+  EventView view() const {
+    EventView v;
+    v.time = time;
+    v.type = type;
+    v.session_number = session_number;
+    v.value_micros = value_micros;
+#define KPISTREAM_VIEW_FIELD(f) v.f = f;
+    KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_VIEW_FIELD)
+#undef KPISTREAM_VIEW_FIELD
+    v.user_agent = user_agent;
+    return v;
+  }
 };
 
 }  // namespace kpistream

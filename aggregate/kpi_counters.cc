@@ -58,6 +58,13 @@ struct Histogram {
   uint64_t count = 0;
   double sum = 0;
 
+  Histogram& operator+=(const Histogram& o) {
+    for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
+    count += o.count;
+    sum += o.sum;
+    return *this;
+  }
+
   void Observe(const std::array<double, N>& bounds, double value) {
     const size_t bucket =
         std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
@@ -71,8 +78,13 @@ struct Histogram {
 struct SiteCounts {
   bool seen = false;
   std::array<uint64_t, kEventTypeNames.size()> events{};
-  int64_t open_sessions = 0;
   Histogram<kPageviewBounds.size()> pageviews;
+  SiteCounts& operator+=(const SiteCounts& o) {
+    seen |= o.seen;
+    for (size_t i = 0; i < events.size(); ++i) events[i] += o.events[i];
+    pageviews += o.pageviews;
+    return *this;
+  }
 };
 
 // Families labelled {site,channel,device,country}.
@@ -82,36 +94,125 @@ struct SessionCounts {
   uint64_t engaged = 0;
   uint64_t bounced = 0;
   uint64_t single_page = 0;
+  SessionCounts& operator+=(const SessionCounts& o) {
+    started += o.started;
+    closed += o.closed;
+    engaged += o.engaged;
+    bounced += o.bounced;
+    single_page += o.single_page;
+    return *this;
+  }
 };
 
 // Families labelled {site,channel}.
 struct ChannelCounts {
   uint64_t new_visitors = 0;
   Histogram<kDurationBounds.size()> duration;
+  ChannelCounts& operator+=(const ChannelCounts& o) {
+    new_visitors += o.new_visitors;
+    duration += o.duration;
+    return *this;
+  }
 };
 
 // Families labelled {site,channel,currency}.
 struct MoneyCounts {
   int64_t revenue_micros = 0;
   uint64_t orders = 0;
+  MoneyCounts& operator+=(const MoneyCounts& o) {
+    revenue_micros += o.revenue_micros;
+    orders += o.orders;
+    return *this;
+  }
 };
 
 // Families labelled {site,source,medium,campaign}.
 struct CampaignCounts {
   uint64_t sessions = 0;
   uint64_t converted = 0;
+  CampaignCounts& operator+=(const CampaignCounts& o) {
+    sessions += o.sessions;
+    converted += o.converted;
+    return *this;
+  }
 };
 
 // Families labelled {site,landing_page}.
 struct LandingCounts {
   uint64_t sessions = 0;
   uint64_t bounced = 0;
+  LandingCounts& operator+=(const LandingCounts& o) {
+    sessions += o.sessions;
+    bounced += o.bounced;
+    return *this;
+  }
 };
 
 // Families labelled {site,goal,channel}.
 struct GoalCounts {
   uint64_t conversions = 0;
   uint64_t sessions_converted = 0;
+  GoalCounts& operator+=(const GoalCounts& o) {
+    conversions += o.conversions;
+    sessions_converted += o.sessions_converted;
+    return *this;
+  }
+};
+
+template <typename Map>
+void AddInto(const Map& from, Map& to) {
+  for (const auto& [key, value] : from) to[key] += value;
+}
+
+// Every count of the families, by label ids. The engine counts into a
+// pending set and adds it to the committed set when the work it reflects
+// commits (SPEC §10): /metrics shows committed work only.
+struct Counts {
+  std::vector<SiteCounts> sites;                        // by site id
+  absl::flat_hash_map<Key4, SessionCounts> sessions;    // site,channel,dev,ctry
+  absl::flat_hash_map<Key2, ChannelCounts> channels;    // site,channel
+  absl::flat_hash_map<Key3, GoalCounts> goals;          // site,goal,channel
+  absl::flat_hash_map<Key3, uint64_t> pageviews;        // site,channel,device
+  absl::flat_hash_map<Key3, MoneyCounts> money;         // site,channel,currency
+  absl::flat_hash_map<Key4, CampaignCounts> campaigns;  // site,src,med,cmp
+  absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
+  absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
+  absl::flat_hash_map<Key3, uint64_t> funnel_steps;     // site,funnel,step
+  absl::flat_hash_map<Id, uint64_t> consumed;           // by topic
+  absl::flat_hash_map<Id, uint64_t> invalid;            // by reason
+  absl::flat_hash_map<Key4, int64_t> ad_cost_micros;    // site,chan,cmp,cur
+  uint64_t ad_cost_records = 0;
+  uint64_t late = 0;
+  uint64_t duplicate = 0;
+  uint64_t bot = 0;
+
+  SiteCounts& Site(Id id) {
+    if (id >= sites.size()) sites.resize(id + 1);
+    SiteCounts& counts = sites[id];
+    counts.seen = true;
+    return counts;
+  }
+
+  void AddTo(Counts& to) const {
+    if (to.sites.size() < sites.size()) to.sites.resize(sites.size());
+    for (size_t i = 0; i < sites.size(); ++i) to.sites[i] += sites[i];
+    AddInto(sessions, to.sessions);
+    AddInto(channels, to.channels);
+    AddInto(goals, to.goals);
+    AddInto(pageviews, to.pageviews);
+    AddInto(money, to.money);
+    AddInto(campaigns, to.campaigns);
+    AddInto(campaign_revenue, to.campaign_revenue);
+    AddInto(landings, to.landings);
+    AddInto(funnel_steps, to.funnel_steps);
+    AddInto(consumed, to.consumed);
+    AddInto(invalid, to.invalid);
+    AddInto(ad_cost_micros, to.ad_cost_micros);
+    to.ad_cost_records += ad_cost_records;
+    to.late += late;
+    to.duplicate += duplicate;
+    to.bot += bot;
+  }
 };
 
 FamilySnapshot Family(std::string name, MetricType type, std::string help,
@@ -206,13 +307,6 @@ struct KpiCounters::Impl {
         ad_campaign("ad_campaign", options.label_values_max),
         funnels(options.rules.funnels) {}
 
-  SiteCounts& Site(Id id) {
-    if (id >= sites.size()) sites.resize(id + 1);
-    SiteCounts& counts = sites[id];
-    counts.seen = true;
-    return counts;
-  }
-
   std::string Name(const LabelLimiter& limiter, Id id) const {
     return std::string(limiter.Name(id));
   }
@@ -235,61 +329,46 @@ struct KpiCounters::Impl {
   // Ad cost records come from the operator's ad platforms: first come.
   LabelLimiter ad_campaign;
 
-  std::vector<SiteCounts> sites;                        // by site id
-  absl::flat_hash_map<Key4, SessionCounts> sessions;    // site,channel,dev,ctry
-  absl::flat_hash_map<Key2, ChannelCounts> channels;    // site,channel
-  absl::flat_hash_map<Key3, GoalCounts> goals;          // site,goal,channel
-  absl::flat_hash_map<Key3, uint64_t> pageviews;        // site,channel,device
-  absl::flat_hash_map<Key3, MoneyCounts> money;         // site,channel,currency
-  absl::flat_hash_map<Key4, CampaignCounts> campaigns;  // site,src,med,cmp
-  absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
-  absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
-  std::vector<Funnel> funnels;                          // from config
-  absl::flat_hash_map<Key3, uint64_t> funnel_steps;     // site,funnel,step
-
-  absl::flat_hash_map<Id, uint64_t> consumed;              // by topic
-  absl::flat_hash_map<Id, uint64_t> invalid;               // by reason
+  std::vector<Funnel> funnels;  // from config
+  Counts pending;     // counted since the last Commit()
+  Counts committed;   // what Snapshot() shows
+  // Gauges, replaced whole by their setters.
   absl::flat_hash_map<Id, ActiveVisitors::Counts> active;  // by site
-  absl::flat_hash_map<Key4, int64_t> ad_cost_micros;       // site,chan,cmp,cur
-  uint64_t ad_cost_records = 0;
-  uint64_t late = 0;
-  uint64_t duplicate = 0;
-  uint64_t bot = 0;
+  absl::flat_hash_map<Id, int64_t> open_sessions;          // by site
 };
 
 KpiCounters::KpiCounters(Options options)
     : impl_(std::make_unique<Impl>(options)) {
   for (const std::string& topic : options.input_topics) {
-    impl_->consumed.try_emplace(impl_->topic.Intern(topic), 0);
+    impl_->committed.consumed.try_emplace(impl_->topic.Intern(topic), 0);
   }
   for (const std::string& reason : options.invalid_reasons) {
-    impl_->invalid.try_emplace(impl_->reason.Intern(reason), 0);
+    impl_->committed.invalid.try_emplace(impl_->reason.Intern(reason), 0);
   }
 }
 
 KpiCounters::~KpiCounters() = default;
 
 void KpiCounters::OnSessionStarted(const SessionAttributes& session,
-                                   const Event& first) {
+                                   const EventView& first) {
   Impl& m = *impl_;
   const Id site = m.site.Intern(session.site_id);
   const Id channel = m.channel.Intern(session.channel);
   const Id device = m.device.Intern(session.device_category);
   const Id country = m.country.Intern(session.country);
-  ++m.Site(site).open_sessions;
-  ++m.sessions[Key4{site, channel, device, country}].started;
-  ChannelCounts& by_channel = m.channels[Key2{site, channel}];
+  ++m.pending.sessions[Key4{site, channel, device, country}].started;
+  ChannelCounts& by_channel = m.pending.channels[Key2{site, channel}];
   if (session.new_visitor) ++by_channel.new_visitors;
 }
 
 // The hot path: one site lookup per event, two more per page view, no
 // allocation once the label values are known.
 void KpiCounters::OnEvent(const SessionAttributes& session,
-                          const Event& event) {
+                          const EventView& event) {
   Impl& m = *impl_;
   const Id site = m.site.Intern(session.site_id);
   if (event.type == EventType::kPageView) {
-    ++m.pageviews[Key3{site, m.channel.Intern(session.channel),
+    ++m.pending.pageviews[Key3{site, m.channel.Intern(session.channel),
                        m.device.Intern(session.device_category)}];
   }
 }
@@ -301,23 +380,22 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   const Id device = m.device.Intern(session.device_category);
   const Id country = m.country.Intern(session.country);
 
-  SiteCounts& by_site = m.Site(site);
-  --by_site.open_sessions;
+  SiteCounts& by_site = m.pending.Site(site);
   by_site.pageviews.Observe(kPageviewBounds,
                             static_cast<double>(session.pageviews));
 
-  SessionCounts& counts = m.sessions[Key4{site, channel, device, country}];
+  SessionCounts& counts = m.pending.sessions[Key4{site, channel, device, country}];
   ++counts.closed;
   if (session.engaged) ++counts.engaged;
   if (session.bounced) ++counts.bounced;
   if (session.single_page) ++counts.single_page;
 
-  ChannelCounts& by_channel = m.channels[Key2{site, channel}];
+  ChannelCounts& by_channel = m.pending.channels[Key2{site, channel}];
   const absl::Duration duration =
       std::max(session.duration(), absl::ZeroDuration());
   by_channel.duration.Observe(kDurationBounds, absl::ToDoubleSeconds(duration));
   for (const auto& [currency, n] : session.orders_by_currency) {
-    m.money[Key3{site, channel, m.currency.Intern(currency)}].orders += n;
+    m.pending.money[Key3{site, channel, m.currency.Intern(currency)}].orders += n;
   }
 
   // Goals outside the allowlist share "(other)": a session converts for it
@@ -326,38 +404,38 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   for (const auto& [goal_name, n] : session.conversions) {
     if (n == 0) continue;
     const Id goal = m.goal.Intern(goal_name);
-    m.goals[Key3{site, goal, channel}].conversions += n;
+    m.pending.goals[Key3{site, goal, channel}].conversions += n;
     if (std::find(converted.begin(), converted.end(), goal) ==
         converted.end()) {
       converted.push_back(goal);
-      ++m.goals[Key3{site, goal, channel}].sessions_converted;
+      ++m.pending.goals[Key3{site, goal, channel}].sessions_converted;
     }
   }
   if (!converted.empty()) {
-    ++m.goals[Key3{site, kAnyGoalId, channel}].sessions_converted;
+    ++m.pending.goals[Key3{site, kAnyGoalId, channel}].sessions_converted;
   }
 
   // A counter must never decrease: refunds (negative sums) are not revenue.
   const Key4 campaign{site, m.source.Intern(session.source),
                       m.medium.Intern(session.medium),
                       m.campaign.Intern(session.campaign)};
-  CampaignCounts& by_campaign = m.campaigns[campaign];
+  CampaignCounts& by_campaign = m.pending.campaigns[campaign];
   ++by_campaign.sessions;
   if (!converted.empty()) ++by_campaign.converted;
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
-    m.money[Key3{site, channel, cur}].revenue_micros += micros;
-    m.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2], campaign[3],
+    m.pending.money[Key3{site, channel, cur}].revenue_micros += micros;
+    m.pending.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2], campaign[3],
                             cur}] += micros;
   }
   for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
        ++f) {
     for (uint8_t step = 0; step < session.funnel_steps[f]; ++step) {
-      ++m.funnel_steps[Key3{site, static_cast<Id>(f), step}];
+      ++m.pending.funnel_steps[Key3{site, static_cast<Id>(f), step}];
     }
   }
-  LandingCounts& landing = m.landings[Key2{
+  LandingCounts& landing = m.pending.landings[Key2{
       site, m.landing_page.Intern(UrlPath(session.landing_page))}];
   ++landing.sessions;
   if (session.bounced) ++landing.bounced;
@@ -365,15 +443,15 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
 
 void KpiCounters::CountAccepted(absl::string_view site, EventType type) {
   Impl& m = *impl_;
-  ++m.Site(m.site.Intern(site)).events[TypeIndex(type)];
+  ++m.pending.Site(m.site.Intern(site)).events[TypeIndex(type)];
 }
 
 void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view campaign,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
-  ++m.ad_cost_records;
-  m.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
+  ++m.pending.ad_cost_records;
+  m.pending.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
                         m.ad_campaign.Intern(campaign),
                         m.currency.Intern(currency)}] += micros;
 }
@@ -390,18 +468,32 @@ void KpiCounters::SetActiveVisitors(
 }
 
 void KpiCounters::CountConsumed(absl::string_view topic, uint64_t n) {
-  impl_->consumed[impl_->topic.Intern(topic)] += n;
+  impl_->pending.consumed[impl_->topic.Intern(topic)] += n;
 }
 
 void KpiCounters::CountInvalid(absl::string_view reason) {
-  ++impl_->invalid[impl_->reason.Intern(reason)];
+  ++impl_->pending.invalid[impl_->reason.Intern(reason)];
 }
 
-void KpiCounters::CountLate() { ++impl_->late; }
+void KpiCounters::CountLate() { ++impl_->pending.late; }
 
-void KpiCounters::CountDuplicate() { ++impl_->duplicate; }
+void KpiCounters::CountDuplicate() { ++impl_->pending.duplicate; }
 
-void KpiCounters::CountBot() { ++impl_->bot; }
+void KpiCounters::CountBot() { ++impl_->pending.bot; }
+
+void KpiCounters::SetOpenSessions(const std::map<std::string, int64_t>& open) {
+  Impl& m = *impl_;
+  m.open_sessions.clear();
+  for (const auto& [site, n] : open) m.open_sessions[m.site.Intern(site)] += n;
+}
+
+void KpiCounters::Commit() {
+  Impl& m = *impl_;
+  m.pending.AddTo(m.committed);
+  m.pending = Counts{};
+}
+
+void KpiCounters::Rollback() { impl_->pending = Counts{}; }
 
 MetricsSnapshot KpiCounters::Snapshot() const {
   const Impl& m = *impl_;
@@ -472,25 +564,32 @@ MetricsSnapshot KpiCounters::Snapshot() const {
   FamilySnapshot open_sessions =
       Family("web_open_sessions", kGauge, "Sessions open now.", {"site"});
 
-  for (Id id = 0; id < m.sites.size(); ++id) {
-    const SiteCounts& s = m.sites[id];
+  for (Id id = 0; id < m.committed.sites.size(); ++id) {
+    const SiteCounts& s = m.committed.sites[id];
     if (!s.seen) continue;
     const std::string site = m.Name(m.site, id);
     for (size_t t = 0; t < s.events.size(); ++t) {
       events.samples.push_back(
           Sample({site, kEventTypeNames[t]}, static_cast<double>(s.events[t])));
     }
-    open_sessions.samples.push_back(
-        Sample({site}, static_cast<double>(s.open_sessions)));
     session_pageviews.samples.push_back(HistogramSample({site}, s.pageviews));
   }
-  for (const auto& [key, n] : m.pageviews) {
+  // Every site seen has an open-sessions sample (0 when none is open).
+  for (Id id = 0; id < m.committed.sites.size(); ++id) {
+    if (!m.committed.sites[id].seen || m.open_sessions.contains(id)) continue;
+    open_sessions.samples.push_back(Sample({m.Name(m.site, id)}, 0));
+  }
+  for (const auto& [id, n] : m.open_sessions) {
+    open_sessions.samples.push_back(
+        Sample({m.Name(m.site, id)}, static_cast<double>(n)));
+  }
+  for (const auto& [key, n] : m.committed.pageviews) {
     pageviews.samples.push_back(
         Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
                 m.Name(m.device, key[2])},
                static_cast<double>(n)));
   }
-  for (const auto& [key, c] : m.sessions) {
+  for (const auto& [key, c] : m.committed.sessions) {
     const std::vector<std::string> labels = {
         m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
         m.Name(m.device, key[2]), m.Name(m.country, key[3])};
@@ -501,14 +600,14 @@ MetricsSnapshot KpiCounters::Snapshot() const {
     single_page.samples.push_back(
         Sample(labels, static_cast<double>(c.single_page)));
   }
-  for (const auto& [key, c] : m.channels) {
+  for (const auto& [key, c] : m.committed.channels) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),
                                              m.Name(m.channel, key[1])};
     new_visitors.samples.push_back(
         Sample(labels, static_cast<double>(c.new_visitors)));
     duration.samples.push_back(HistogramSample(labels, c.duration));
   }
-  for (const auto& [key, c] : m.goals) {
+  for (const auto& [key, c] : m.committed.goals) {
     const std::vector<std::string> labels = {
         m.Name(m.site, key[0]), m.GoalName(key[1]), m.Name(m.channel, key[2])};
     // "(any)" is a per-session notion only; it has no conversions of its own.
@@ -519,7 +618,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
     converted.samples.push_back(
         Sample(labels, static_cast<double>(c.sessions_converted)));
   }
-  for (const auto& [key, c] : m.money) {
+  for (const auto& [key, c] : m.committed.money) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),
                                              m.Name(m.channel, key[1]),
                                              m.Name(m.currency, key[2])};
@@ -533,7 +632,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              "Ad spend in currency units, from the ad cost input; ROAS = "
              "web_revenue_total / web_ad_cost_total by channel.",
              {"site", "channel", "campaign", "currency"});
-  for (const auto& [key, micros] : m.ad_cost_micros) {
+  for (const auto& [key, micros] : m.committed.ad_cost_micros) {
     ad_cost.samples.push_back(
         Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
                 m.Name(m.ad_campaign, key[2]), m.Name(m.currency, key[3])},
@@ -545,13 +644,13 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              "kpistream_events_consumed_total too).",
              {});
   ad_cost_records.samples.push_back(
-      Sample({}, static_cast<double>(m.ad_cost_records)));
+      Sample({}, static_cast<double>(m.committed.ad_cost_records)));
   FamilySnapshot funnel =
       Family("web_funnel_step_sessions_total", kCounter,
              "Closed sessions that reached the funnel step, having reached "
              "every earlier step in order.",
              {"site", "funnel", "step"});
-  for (const auto& [key, n] : m.funnel_steps) {
+  for (const auto& [key, n] : m.committed.funnel_steps) {
     const Funnel& f = m.funnels[key[1]];
     funnel.samples.push_back(
         Sample({m.Name(m.site, key[0]), f.name, f.steps[key[2]].name},
@@ -585,7 +684,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              "Conversion value in currency units by source, medium and "
              "campaign, counted when the session closes.",
              {"site", "source", "medium", "campaign", "currency"});
-  for (const auto& [key, c] : m.campaigns) {
+  for (const auto& [key, c] : m.committed.campaigns) {
     const std::vector<std::string> labels = {
         m.Name(m.site, key[0]), m.Name(m.source, key[1]),
         m.Name(m.medium, key[2]), m.Name(m.campaign, key[3])};
@@ -594,7 +693,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
     campaign_converted.samples.push_back(
         Sample(labels, static_cast<double>(c.converted)));
   }
-  for (const auto& [key, micros] : m.campaign_revenue) {
+  for (const auto& [key, micros] : m.committed.campaign_revenue) {
     campaign_revenue.samples.push_back(
         Sample({m.Name(m.site, key[0]), m.Name(m.source, key[1]),
                 m.Name(m.medium, key[2]), m.Name(m.campaign, key[3]),
@@ -608,7 +707,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
       Family("web_landing_page_bounces_total", kCounter,
              "Closed sessions that bounced, by landing page path.",
              {"site", "landing_page"});
-  for (const auto& [key, c] : m.landings) {
+  for (const auto& [key, c] : m.committed.landings) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),
                                              m.Name(m.landing_page, key[1])};
     landing_sessions.samples.push_back(
@@ -622,14 +721,14 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              "Input messages consumed; equals accepted + invalid + late + "
              "duplicate + bot.",
              {"topic"});
-  for (const auto& [id, n] : m.consumed) {
+  for (const auto& [id, n] : m.committed.consumed) {
     consumed.samples.push_back(
         Sample({m.Name(m.topic, id)}, static_cast<double>(n)));
   }
   FamilySnapshot invalid =
       Family("kpistream_events_invalid_total", kCounter,
              "Input messages rejected as invalid, by reason.", {"reason"});
-  for (const auto& [id, n] : m.invalid) {
+  for (const auto& [id, n] : m.committed.invalid) {
     invalid.samples.push_back(
         Sample({m.Name(m.reason, id)}, static_cast<double>(n)));
   }
@@ -638,14 +737,14 @@ MetricsSnapshot KpiCounters::Snapshot() const {
              "Events too late to change their session, sent to the dead-letter "
              "topic.",
              {});
-  late.samples.push_back(Sample({}, static_cast<double>(m.late)));
+  late.samples.push_back(Sample({}, static_cast<double>(m.committed.late)));
   FamilySnapshot duplicate =
       Family("kpistream_events_duplicate_total", kCounter,
              "Events dropped as duplicates of an event_id already seen.", {});
-  duplicate.samples.push_back(Sample({}, static_cast<double>(m.duplicate)));
+  duplicate.samples.push_back(Sample({}, static_cast<double>(m.committed.duplicate)));
   FamilySnapshot bot = Family("kpistream_bot_events_total", kCounter,
                               "Events from bots, excluded from the KPIs.", {});
-  bot.samples.push_back(Sample({}, static_cast<double>(m.bot)));
+  bot.samples.push_back(Sample({}, static_cast<double>(m.committed.bot)));
   FamilySnapshot overflow =
       Family("kpistream_label_overflow_total", kCounter,
              "Label values replaced by \"(other)\" because the label's "

@@ -16,12 +16,18 @@
 // session closes: closed/engaged/bounced/single-page, the duration and
 // page-view histograms, and also conversions, converted sessions, orders and
 // revenue — counting conversions from the closed session is what makes an
-// order_id count once per session. web_open_sessions{site} is +1 on start and
-// -1 on close. Once a label combination has been seen, every family sharing
-// its labels exports it (at 0 if nothing happened), so PromQL ratios of those
-// counters never miss a series.
+// order_id count once per session. Once a label combination has been seen,
+// every family sharing its labels exports it (at 0 if nothing happened), so
+// PromQL ratios of those counters never miss a series.
 //
-// Not thread-safe: owned by its shard's thread, which calls Snapshot() to
+// Committed work only (SPEC §10): everything is counted into a pending set;
+// Commit() adds it to what Snapshot() shows, when the Kafka transaction that
+// holds the same work has committed; Rollback() forgets it when that
+// transaction was aborted (the work will be redone from the last commit), so
+// that nothing is ever counted twice. The gauges (web_open_sessions,
+// web_active_visitors) are set whole from live state.
+//
+// Not thread-safe: owned by one stream thread, which calls Snapshot() to
 // publish a copy.
 #ifndef KPISTREAM_AGGREGATE_KPI_COUNTERS_H_
 #define KPISTREAM_AGGREGATE_KPI_COUNTERS_H_
@@ -59,8 +65,8 @@ class KpiCounters : public SessionObserver {
 
   // SessionObserver: web_* counters.
   void OnSessionStarted(const SessionAttributes& session,
-                        const Event& first) override;
-  void OnEvent(const SessionAttributes& session, const Event& event) override;
+                        const EventView& first) override;
+  void OnEvent(const SessionAttributes& session, const EventView& event) override;
   void OnSessionClosed(const ClosedSession& session) override;
 
   // Input accounting (kpistream_*):
@@ -80,13 +86,19 @@ class KpiCounters : public SessionObserver {
 
   void SetActiveVisitors(
       const std::map<std::string, ActiveVisitors::Counts>& counts);
+  // web_open_sessions{site}: replaces the open sessions per site.
+  void SetOpenSessions(const std::map<std::string, int64_t>& open);
   void CountInvalid(absl::string_view reason);
   void CountLate();
   void CountDuplicate();
   void CountBot();
 
-  // Copy of every family (families with no samples included, so that the
-  // metric names are always listed).
+  // The pending counts become visible / are forgotten (see above).
+  void Commit();
+  void Rollback();
+
+  // Copy of every committed family (families with no samples included, so
+  // that the metric names are always listed).
   MetricsSnapshot Snapshot() const;
 
  private:

@@ -16,11 +16,12 @@ KpiWindows::Window& KpiWindows::At(absl::Time session_start,
     w.kpis.end = w.kpis.start + width_;
   }
   w.dirty = true;
+  w.changed = true;
   return w;
 }
 
 void KpiWindows::OnSessionStarted(const SessionAttributes& session,
-                                  const Event& first) {
+                                  const EventView& first) {
   for (absl::string_view channel : {absl::string_view(), session.channel}) {
     Window& w = At(first.time, session.site_id, channel);
     ++w.kpis.sessions;
@@ -54,6 +55,7 @@ std::vector<WindowKpis> KpiWindows::Collect(absl::Time frontier) {
     Window& w = it->second;
     const bool done = w.open == 0 && w.kpis.end <= frontier;
     if (done) {
+      if (w.checkpointed) removed_.push_back(it->first);
       w.kpis.final = true;
       out.push_back(std::move(w.kpis));
       it = windows_.erase(it);
@@ -66,6 +68,96 @@ std::vector<WindowKpis> KpiWindows::Collect(absl::Time frontier) {
     ++it;
   }
   return out;
+}
+
+}  // namespace kpistream
+
+namespace kpistream {
+
+void KpiWindows::Checkpoint(
+    bool full, absl::FunctionRef<void(const v1::WindowKey&)> removed,
+    absl::FunctionRef<void(const v1::WindowState&)> window) {
+  v1::WindowKey key;
+  if (!full) {
+    for (const Key& k : removed_) {
+      key.set_start_s(std::get<0>(k));
+      key.set_site(std::get<1>(k));
+      key.set_channel(std::get<2>(k));
+      removed(key);
+    }
+  }
+  removed_.clear();
+  v1::WindowState st;
+  for (auto& [k, w] : windows_) {
+    if (!full && !w.changed) continue;
+    st.Clear();
+    st.mutable_key()->set_start_s(std::get<0>(k));
+    st.mutable_key()->set_site(std::get<1>(k));
+    st.mutable_key()->set_channel(std::get<2>(k));
+    const WindowKpis& x = w.kpis;
+    st.set_open(w.open);
+    st.set_sessions(x.sessions);
+    st.set_sessions_closed(x.sessions_closed);
+    st.set_engaged(x.engaged);
+    st.set_bounced(x.bounced);
+    st.set_pageviews(x.pageviews);
+    st.set_orders(x.orders);
+    st.set_duration_seconds_sum(x.duration_seconds_sum);
+    for (const auto& [goal, n] : x.conversions) {
+      v1::GoalCount* g = st.add_conversions();
+      g->set_goal(goal);
+      g->set_conversions(n);
+    }
+    std::map<std::string, std::pair<int64_t, uint32_t>> money;
+    for (const auto& [currency, micros] : x.revenue) {
+      money[currency].first += micros;
+    }
+    for (const auto& [currency, n] : x.orders_by_currency) {
+      money[currency].second += n;
+    }
+    for (const auto& [currency, m] : money) {
+      v1::Revenue* r = st.add_revenue();
+      r->set_currency(currency);
+      r->set_value_micros(m.first);
+      r->set_orders(m.second);
+    }
+    window(st);
+    w.changed = false;
+    w.checkpointed = true;
+  }
+}
+
+void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
+  windows_.erase(Key{key.start_s(), key.site(), key.channel()});
+}
+
+void KpiWindows::Restore(const v1::WindowState& st) {
+  Window& w = windows_[Key{st.key().start_s(), st.key().site(),
+                           st.key().channel()}];
+  WindowKpis& x = w.kpis;
+  x = WindowKpis{};
+  x.site = st.key().site();
+  x.channel = st.key().channel();
+  x.start = absl::FromUnixSeconds(st.key().start_s());
+  x.end = x.start + width_;
+  x.sessions = st.sessions();
+  x.sessions_closed = st.sessions_closed();
+  x.engaged = st.engaged();
+  x.bounced = st.bounced();
+  x.pageviews = st.pageviews();
+  x.orders = st.orders();
+  x.duration_seconds_sum = st.duration_seconds_sum();
+  for (const v1::GoalCount& g : st.conversions()) {
+    x.conversions[g.goal()] = g.conversions();
+  }
+  for (const v1::Revenue& r : st.revenue()) {
+    if (r.value_micros() != 0) x.revenue[r.currency()] = r.value_micros();
+    if (r.orders() != 0) x.orders_by_currency[r.currency()] = r.orders();
+  }
+  w.open = st.open();
+  w.dirty = false;
+  w.changed = false;
+  w.checkpointed = true;
 }
 
 }  // namespace kpistream

@@ -10,6 +10,10 @@
 // has closed. The final record holds the window's complete totals; the
 // window is then forgotten.
 //
+// Checkpoints: Checkpoint() hands out the keys of checkpointed windows
+// forgotten since the last call, then every window changed since (all open
+// windows with `full`); Restore*() applies them in that order.
+//
 // Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 #define KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
@@ -21,7 +25,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "absl/functional/function_ref.h"
 #include "aggregate/sessionizer.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 
@@ -48,8 +54,8 @@ class KpiWindows : public SessionObserver {
   explicit KpiWindows(absl::Duration width) : width_(width) {}
 
   void OnSessionStarted(const SessionAttributes& session,
-                        const Event& first) override;
-  void OnEvent(const SessionAttributes&, const Event&) override {}
+                        const EventView& first) override;
+  void OnEvent(const SessionAttributes&, const EventView&) override {}
   void OnSessionClosed(const ClosedSession& session) override;
 
   // Changed windows (final = false) and finished ones (final = true, once).
@@ -57,19 +63,28 @@ class KpiWindows : public SessionObserver {
 
   size_t windows() const { return windows_.size(); }
 
+  void Checkpoint(bool full,
+                  absl::FunctionRef<void(const v1::WindowKey&)> removed,
+                  absl::FunctionRef<void(const v1::WindowState&)> window);
+  void RestoreRemoved(const v1::WindowKey& key);
+  void Restore(const v1::WindowState& state);
+
  private:
   using Key =
       std::tuple<int64_t, std::string, std::string>;  // start, site, channel
   struct Window {
     WindowKpis kpis;
     int64_t open = 0;
-    bool dirty = false;
+    bool dirty = false;         // changed since the last Collect()
+    bool changed = false;       // changed since the last Checkpoint()
+    bool checkpointed = false;  // the changelog holds it
   };
   Window& At(absl::Time session_start, absl::string_view site,
              absl::string_view channel);
 
   absl::Duration width_;
   std::map<Key, Window> windows_;
+  std::vector<Key> removed_;  // checkpointed windows forgotten since
 };
 
 }  // namespace kpistream

@@ -1,38 +1,85 @@
 #include "aggregate/partition_state.h"
 
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
 namespace kpistream {
+namespace {
 
-PartitionState::PartitionState(SessionRules rules,
-                               absl::Duration allowed_lateness,
-                               SessionObserver* observer,
-                               const SessionAttribution* attribution,
-                               absl::Duration dedup_horizon)
-    : allowed_lateness_(allowed_lateness),
-      sessionizer_(rules, observer, attribution),
-      dedup_(dedup_horizon) {}
+int64_t MicrosOrZero(absl::Time t) {
+  return t == absl::InfinitePast() ? INT64_MIN : absl::ToUnixMicros(t);
+}
 
-PartitionState::Admit PartitionState::Offer(Event&& event,
+absl::Time TimeOf(int64_t us) {
+  return us == INT64_MIN ? absl::InfinitePast() : absl::FromUnixMicros(us);
+}
+
+}  // namespace
+
+// Fans the sessionizer's reports out to the caller's observer, the KPI
+// windows and the targets.
+class PartitionState::Fanout : public SessionObserver {
+ public:
+  Fanout(SessionObserver* outer, KpiWindows* windows)
+      : outer_(outer), windows_(windows) {}
+  void set_targets(TargetTracker* targets) { targets_ = targets; }
+
+  void OnSessionStarted(const SessionAttributes& s,
+                        const EventView& first) override {
+    outer_->OnSessionStarted(s, first);
+    windows_->OnSessionStarted(s, first);
+  }
+  void OnEvent(const SessionAttributes& s, const EventView& e) override {
+    outer_->OnEvent(s, e);
+  }
+  void OnSessionClosed(const ClosedSession& s) override {
+    outer_->OnSessionClosed(s);
+    windows_->OnSessionClosed(s);
+    if (targets_ != nullptr) targets_->OnSessionClosed(s);
+  }
+
+ private:
+  SessionObserver* outer_;
+  KpiWindows* windows_;
+  TargetTracker* targets_ = nullptr;
+};
+
+PartitionState::PartitionState(Options options, SessionObserver* observer,
+                               const SessionAttribution* attribution)
+    : options_(std::move(options)),
+      fanout_(std::make_unique<Fanout>(observer, &windows_)),
+      windows_(options_.kpi_window),
+      targets_(options_.targets != nullptr && !options_.targets->empty()
+                   ? std::make_unique<TargetTracker>(
+                         options_.targets, options_.rules.inactivity_timeout)
+                   : nullptr),
+      sessionizer_(options_.rules, fanout_.get(), attribution),
+      dedup_(options_.dedup_horizon) {
+  fanout_->set_targets(targets_.get());
+}
+
+PartitionState::~PartitionState() = default;
+
+PartitionState::Admit PartitionState::Offer(const EventView& event,
                                             absl::Time watermark) {
   if (watermark != absl::InfinitePast() &&
-      event.time < watermark - allowed_lateness_) {
+      event.time < watermark - options_.allowed_lateness) {
     return Admit::kLate;
   }
   if (dedup_.SeenBefore(event.site_id, event.event_id, event.time)) {
     return Admit::kDuplicate;
   }
-  if (watermark != absl::InfinitePast()) {
-    if (event.time < watermark) {
-      // Behind the watermark but within the allowed lateness. Everything
-      // buffered before the watermark goes first, so that the sessionizer
-      // still sees buffered events in order after this one.
-      Release(watermark);
-      return sessionizer_.Add(std::move(event)) ==
-                     Sessionizer::AddResult::kApplied
-                 ? Admit::kAccepted
-                 : Admit::kLate;
-    }
+  if (watermark != absl::InfinitePast() && event.time < watermark) {
+    // Behind the watermark but within the allowed lateness. Everything
+    // buffered before the watermark goes first, so that the sessionizer
+    // still sees buffered events in order after this one.
+    Release(watermark);
+    return sessionizer_.Add(event) == Sessionizer::AddResult::kApplied
+               ? Admit::kAccepted
+               : Admit::kLate;
   }
-  buffer_.Push(std::move(event));
+  buffer_.Push(event);
   return Admit::kAccepted;
 }
 
@@ -40,24 +87,154 @@ size_t PartitionState::Advance(absl::Time watermark) {
   if (watermark == absl::InfinitePast()) return 0;
   Release(watermark);
   dedup_.Expire(watermark);
-  return sessionizer_.CloseUpTo(watermark - allowed_lateness_);
+  return sessionizer_.CloseUpTo(watermark - options_.allowed_lateness);
 }
 
 void PartitionState::Release(absl::Time watermark) {
   // Released events are in order and no later than any event applied
   // directly (see Offer), so the sessionizer never refuses them.
   buffer_.ReleaseBefore(watermark,
-                        [this](Event&& e) { sessionizer_.Add(std::move(e)); });
+                        [this](const EventView& e) { sessionizer_.Add(e); });
+  frontier_ = std::max(frontier_, watermark);
 }
 
 size_t PartitionState::Drain() {
-  buffer_.ReleaseAll([this](Event&& e) { sessionizer_.Add(std::move(e)); });
+  buffer_.ReleaseAll([this](const EventView& e) { sessionizer_.Add(e); });
   return sessionizer_.CloseAll();
+}
+
+std::vector<WindowKpis> PartitionState::CollectWindows(absl::Time frontier) {
+  return windows_.Collect(frontier);
+}
+
+void PartitionState::OnAdCost(absl::string_view site,
+                              absl::string_view channel,
+                              absl::string_view currency, int64_t micros,
+                              absl::Time time) {
+  if (targets_ != nullptr) {
+    targets_->OnAdCost(site, channel, currency, micros, time);
+  }
+}
+
+void PartitionState::AddTargetSums(absl::Time now,
+                                   std::vector<TargetSums>* sums) {
+  if (targets_ != nullptr) targets_->AddTo(now, sums);
 }
 
 size_t PartitionState::ApproximateBytes() const {
   return sessionizer_.ApproximateBytes() + buffer_.ApproximateBytes() +
          dedup_.ApproximateBytes();
+}
+
+void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
+  sessionizer_.Checkpoint(
+      full,
+      [&](absl::string_view site, absl::string_view visitor) {
+        v1::SessionKey* key = sink->chunk()->add_closed();
+        key->set_site_id(std::string(site));
+        key->set_visitor_id(std::string(visitor));
+        sink->Added(site.size() + visitor.size() + 6);
+      },
+      [&](const v1::SessionState& session) {
+        *sink->chunk()->add_sessions() = session;
+        sink->Added(session.ByteSizeLong() + 4);
+      });
+  buffer_.Checkpoint(full, [&](const EventView& e) {
+    v1::BufferedEvent* b = sink->chunk()->add_buffered();
+    b->set_time_us(absl::ToUnixMicros(e.time));
+    b->set_type(static_cast<uint32_t>(e.type));
+    b->set_session_number(e.session_number);
+    b->set_value_micros(e.value_micros);
+#define KPISTREAM_SET_FIELD(f) b->set_##f(std::string(e.f));
+    KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_SET_FIELD)
+#undef KPISTREAM_SET_FIELD
+    sink->Added(b->ByteSizeLong() + 4);
+  });
+  dedup_.Checkpoint(full, [&](uint64_t key, int32_t minute) {
+    v1::FingerprintMap* m = sink->chunk()->mutable_dedup();
+    m->add_keys(key);
+    m->add_values(minute);
+    sink->Added(14);
+  });
+  for (auto [days, field] :
+       {std::make_pair(&sessionizer_.visitors(),
+                       &v1::PartitionCheckpoint::mutable_visitors),
+        std::make_pair(&sessionizer_.orders(),
+                       &v1::PartitionCheckpoint::mutable_orders)}) {
+    days->store().Checkpoint(full, [&](uint64_t key, int32_t day) {
+      v1::FingerprintMap* m = (sink->chunk()->*field)();
+      m->add_keys(key);
+      m->add_values(day);
+      sink->Added(14);
+    });
+  }
+  windows_.Checkpoint(
+      full,
+      [&](const v1::WindowKey& key) {
+        *sink->chunk()->add_removed_windows() = key;
+        sink->Added(key.ByteSizeLong() + 4);
+      },
+      [&](const v1::WindowState& window) {
+        *sink->chunk()->add_windows() = window;
+        sink->Added(window.ByteSizeLong() + 4);
+      });
+  if (targets_ != nullptr) {
+    targets_->Checkpoint(full, [&](const v1::TargetBucket& bucket) {
+      *sink->chunk()->add_targets() = bucket;
+      sink->Added(bucket.ByteSizeLong() + 4);
+    });
+  }
+  // The clocks go with the last chunk (the caller marks it).
+  v1::PartitionCheckpoint* last = sink->chunk();
+  last->set_frontier_us(MicrosOrZero(frontier_));
+  last->set_visitors_newest_day(sessionizer_.visitors().newest_day());
+  last->set_orders_newest_day(sessionizer_.orders().newest_day());
+}
+
+absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
+  for (const v1::SessionKey& key : c.closed()) {
+    sessionizer_.RestoreClosed(key.site_id(), key.visitor_id());
+  }
+  for (const v1::SessionState& session : c.sessions()) {
+    sessionizer_.RestoreSession(session);
+  }
+  for (const v1::BufferedEvent& b : c.buffered()) {
+    if (b.type() < 1 || b.type() > 4) {
+      return absl::DataLossError(
+          absl::StrCat("a buffered event of unknown type ", b.type()));
+    }
+    EventView e;
+    e.time = absl::FromUnixMicros(b.time_us());
+    e.type = static_cast<EventType>(b.type());
+    e.session_number = b.session_number();
+    e.value_micros = b.value_micros();
+#define KPISTREAM_GET_FIELD(f) e.f = b.f();
+    KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_GET_FIELD)
+#undef KPISTREAM_GET_FIELD
+    buffer_.Restore(e);
+  }
+  dedup_.Restore(c.dedup());
+  sessionizer_.visitors().Restore(c.visitors(), c.visitors_newest_day());
+  sessionizer_.orders().Restore(c.orders(), c.orders_newest_day());
+  for (const v1::WindowKey& key : c.removed_windows()) {
+    windows_.RestoreRemoved(key);
+  }
+  for (const v1::WindowState& window : c.windows()) windows_.Restore(window);
+  if (targets_ != nullptr) {
+    for (const v1::TargetBucket& bucket : c.targets()) {
+      targets_->Restore(bucket);  // a removed or redefined target: dropped
+    }
+  }
+  if (c.last() && c.frontier_us() != 0) {
+    frontier_ = std::max(frontier_, TimeOf(c.frontier_us()));
+  }
+  return absl::OkStatus();
+}
+
+void PartitionState::FinishRestore() {
+  buffer_.DropBefore(frontier_);
+  sessionizer_.FinishRestore();
+  if (frontier_ != absl::InfinitePast()) dedup_.Expire(frontier_);
 }
 
 }  // namespace kpistream

@@ -1,44 +1,90 @@
-// PartitionState: all aggregation state of one input partition — the
-// ReorderBuffer that restores event-time order inside the watermark's
-// out-of-orderness, and the Sessionizer behind it. State lives per partition
-// so that it can later be checkpointed and moved with the partition.
+// PartitionState: all aggregation state of one input partition (SPEC §5) —
+// the ReorderBuffer that restores event-time order inside the watermark's
+// out-of-orderness, the Deduplicator, the Sessionizer with its visitor and
+// order memories, the partition's KPI windows and its share of the KPI
+// targets — and the checkpoints that move it with the partition.
 //
-// Admission of an event, given the current (global) watermark W:
+// Admission of an event, given the current watermark W:
 //   time <  W - allowed_lateness  -> kLate (caller counts and dead-letters it)
+//   a repeat of (site, event_id)  -> kDuplicate (same)
 //   time <  W                     -> straight to the Sessionizer, which may
 //                                    still refuse it as late
 //   otherwise                     -> buffered until the watermark passes it
 // Advance(W) releases buffered events with time < W in (time, event_id)
 // order, then closes sessions up to W - allowed_lateness.
 //
-// Not thread-safe: owned by the thread of its shard.
+// What happens is reported to the observer (counters, session records): a
+// session's start and events when they are applied, its end when it
+// closes. The KPI windows and targets are fed internally.
+//
+// Checkpoints (SPEC §5): Checkpoint() writes the changes since the last
+// checkpoint (everything with `full`) through a CheckpointSink, which may
+// cut them into several records; Restore() applies checkpoint records in
+// order (the last full one, then every later one), FinishRestore() once
+// after the last. A restored state behaves exactly as the state that wrote
+// the checkpoints did at that point: same sessions, same buffered events,
+// same memories, same windows and targets.
+//
+// Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_PARTITION_STATE_H_
 #define KPISTREAM_AGGREGATE_PARTITION_STATE_H_
 
 #include <cstddef>
+#include <memory>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "aggregate/deduplicator.h"
 #include "aggregate/event.h"
+#include "aggregate/kpi_windows.h"
 #include "aggregate/reorder_buffer.h"
 #include "aggregate/sessionizer.h"
+#include "aggregate/target_tracker.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
+
+// Receives a checkpoint as it is written: elements are added to chunk(),
+// and Added() is told the encoded size of each, so that the sink can close
+// the chunk (and start an empty one) when it is large enough.
+class CheckpointSink {
+ public:
+  virtual ~CheckpointSink() = default;
+  virtual v1::PartitionCheckpoint* chunk() = 0;
+  virtual void Added(size_t bytes) = 0;
+};
 
 class PartitionState {
  public:
   enum class Admit { kAccepted, kLate, kDuplicate };
 
-  // `dedup_horizon` zero: no duplicate detection.
+  struct Options {
+    SessionRules rules;
+    absl::Duration allowed_lateness = absl::Minutes(5);
+    absl::Duration dedup_horizon = absl::ZeroDuration();  // zero: no dedup
+    absl::Duration kpi_window = absl::Minutes(1);
+    // The KPI targets (outlive the state); null or empty: none.
+    const std::vector<TargetSpec>* targets = nullptr;
+  };
+
+  // `observer` (counters, session output) and `attribution` (may be null)
+  // outlive the state.
+  PartitionState(Options options, SessionObserver* observer,
+                 const SessionAttribution* attribution = nullptr);
+  // The sessions alone (no KPI window output to collect, no targets).
   PartitionState(SessionRules rules, absl::Duration allowed_lateness,
                  SessionObserver* observer,
                  const SessionAttribution* attribution = nullptr,
-                 absl::Duration dedup_horizon = absl::ZeroDuration());
+                 absl::Duration dedup_horizon = absl::ZeroDuration())
+      : PartitionState(Options{std::move(rules), allowed_lateness,
+                               dedup_horizon, absl::Minutes(1), nullptr},
+                       observer, attribution) {}
+  ~PartitionState();
 
-  // Offers one validated event. `watermark` is the current watermark. On
-  // kLate and kDuplicate (same site + event_id within the dedup horizon) the
-  // event is left unchanged (the caller dead-letters the original).
-  Admit Offer(Event&& event, absl::Time watermark);
+  // Offers one validated event (copied when kept). On kLate and kDuplicate
+  // nothing changes (the caller dead-letters the original).
+  Admit Offer(const EventView& event, absl::Time watermark);
 
   // Releases buffered events older than `watermark` and closes sessions that
   // can no longer change. Returns the number of sessions closed.
@@ -48,17 +94,39 @@ class PartitionState {
   // bounded input, tests).
   size_t Drain();
 
+  // KPI windows changed since the last call, and finished ones (final) up to
+  // `frontier` (KpiWindows::Collect).
+  std::vector<WindowKpis> CollectWindows(absl::Time frontier);
+
+  // Ad spend for ROAS targets.
+  void OnAdCost(absl::string_view site, absl::string_view channel,
+                absl::string_view currency, int64_t micros, absl::Time time);
+  // This partition's share of every target at event time `now`.
+  void AddTargetSums(absl::Time now, std::vector<TargetSums>* sums);
+
+  void Checkpoint(bool full, CheckpointSink* sink);
+  absl::Status Restore(const v1::PartitionCheckpoint& checkpoint);
+  void FinishRestore();
+
+  // The watermark the buffer has released up to.
+  absl::Time frontier() const { return frontier_; }
   size_t open_sessions() const { return sessionizer_.open_sessions(); }
   size_t buffered_events() const { return buffer_.size(); }
+  const Sessionizer& sessionizer() const { return sessionizer_; }
   size_t ApproximateBytes() const;
 
  private:
+  class Fanout;
   void Release(absl::Time watermark);
 
-  absl::Duration allowed_lateness_;
+  Options options_;
+  std::unique_ptr<Fanout> fanout_;
+  KpiWindows windows_;
+  std::unique_ptr<TargetTracker> targets_;  // null without targets
   Sessionizer sessionizer_;
   ReorderBuffer buffer_;
   Deduplicator dedup_;
+  absl::Time frontier_ = absl::InfinitePast();
 };
 
 }  // namespace kpistream

@@ -1,84 +1,192 @@
 #include "aggregate/reorder_buffer.h"
 
 #include <algorithm>
-#include <numeric>
+#include <utility>
 
 namespace kpistream {
 namespace {
 
-int64_t BucketOf(absl::Time t) {
-  return absl::ToUnixSeconds(t);  // floor
+int64_t SecondOf(int64_t us) {
+  return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
 }
 
-// Emits `events` in (time, event_id) order without moving the large Event
-// structs during the sort.
-void EmitSorted(std::vector<Event>& events, size_t count,
-                absl::FunctionRef<void(Event&&)> sink) {
-  std::vector<uint32_t> order(count);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return events[a].time != events[b].time
-               ? events[a].time < events[b].time
-               : events[a].event_id < events[b].event_id;
-  });
-  for (uint32_t i : order) sink(std::move(events[i]));
+int64_t MicrosOf(absl::Time t) {
+  if (t == absl::InfinitePast()) return INT64_MIN;
+  if (t == absl::InfiniteFuture()) return INT64_MAX;
+  return absl::ToUnixMicros(t);
+}
+
+void PutVarint(uint32_t v, std::string& out) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+// Reads a length-prefixed string at `*p` (packed by Append, so well formed).
+absl::string_view GetString(const char*& p) {
+  uint32_t len = 0;
+  for (int shift = 0;; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(*p++);
+    len |= static_cast<uint32_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  absl::string_view s(p, len);
+  p += len;
+  return s;
 }
 
 }  // namespace
 
-void ReorderBuffer::Push(Event&& event) {
-  buckets_[BucketOf(event.time)].push_back(std::move(event));
+void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
+  Packed packed;
+  packed.time_us = absl::ToUnixMicros(e.time);
+  packed.value_micros = e.value_micros;
+  packed.offset = static_cast<uint32_t>(bucket.arena.size());
+  packed.session_number = e.session_number;
+  packed.type = e.type;
+#define KPISTREAM_PACK_FIELD(f)                                  \
+  PutVarint(static_cast<uint32_t>(e.f.size()), bucket.arena); \
+  bucket.arena.append(e.f.data(), e.f.size());
+  KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_PACK_FIELD)
+#undef KPISTREAM_PACK_FIELD
+  bucket.events.push_back(packed);
+}
+
+EventView ReorderBuffer::Unpack(const Bucket& bucket, const Packed& packed) {
+  EventView e;
+  e.time = absl::FromUnixMicros(packed.time_us);
+  e.type = packed.type;
+  e.session_number = packed.session_number;
+  e.value_micros = packed.value_micros;
+  const char* p = bucket.arena.data() + packed.offset;
+#define KPISTREAM_UNPACK_FIELD(f) e.f = GetString(p);
+  KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_UNPACK_FIELD)
+#undef KPISTREAM_UNPACK_FIELD
+  return e;
+}
+
+absl::string_view ReorderBuffer::EventId(const Bucket& bucket,
+                                         const Packed& packed) {
+  const char* p = bucket.arena.data() + packed.offset;
+  return GetString(p);  // event_id is the first packed field
+}
+
+void ReorderBuffer::Push(const EventView& event) {
+  Append(event, buckets_[SecondOf(absl::ToUnixMicros(event.time))]);
   ++size_;
 }
 
-void ReorderBuffer::ReleaseBefore(absl::Time watermark,
-                                  absl::FunctionRef<void(Event&&)> sink) {
+void ReorderBuffer::Restore(const EventView& event) {
+  Bucket& bucket = buckets_[SecondOf(absl::ToUnixMicros(event.time))];
+  Append(event, bucket);
+  // Restored events are checkpointed already; they come before anything
+  // pushed later, so the checkpointed prefix grows with them.
+  if (bucket.checkpointed + 1 == bucket.events.size()) ++bucket.checkpointed;
+  ++size_;
+}
+
+void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, Sink sink) {
+  std::sort(bucket.events.begin(), bucket.events.begin() + n,
+            [&](const Packed& a, const Packed& b) {
+              if (a.time_us != b.time_us) return a.time_us < b.time_us;
+              return EventId(bucket, a) < EventId(bucket, b);
+            });
+  for (size_t i = 0; i < n; ++i) sink(Unpack(bucket, bucket.events[i]));
+}
+
+void ReorderBuffer::ReleaseBefore(absl::Time watermark, Sink sink) {
   if (watermark == absl::InfinitePast()) return;
   if (watermark == absl::InfiniteFuture()) return ReleaseAll(sink);
-  const int64_t last = BucketOf(watermark);
+  const int64_t watermark_us = absl::ToUnixMicros(watermark);
+  const int64_t last = SecondOf(watermark_us);
   while (!buckets_.empty() && buckets_.begin()->first <= last) {
-    auto bucket = buckets_.begin();
-    std::vector<Event>& events = bucket->second;
-    if (bucket->first < last) {
-      size_ -= events.size();
-      EmitSorted(events, events.size(), sink);
-      buckets_.erase(bucket);
+    auto it = buckets_.begin();
+    Bucket& bucket = it->second;
+    if (it->first < last) {
+      size_ -= bucket.events.size();
+      EmitSorted(bucket, bucket.events.size(), sink);
+      buckets_.erase(it);
       continue;
     }
     // The watermark's own second: release only what is strictly before it.
-    auto keep =
-        std::partition(events.begin(), events.end(),
-                       [&](const Event& e) { return e.time < watermark; });
-    const size_t n = static_cast<size_t>(keep - events.begin());
+    // A stable partition keeps the checkpointed events first among those
+    // that stay.
+    size_t released_checkpointed = 0;
+    for (size_t i = 0; i < bucket.checkpointed; ++i) {
+      released_checkpointed += bucket.events[i].time_us < watermark_us;
+    }
+    auto keep = std::stable_partition(
+        bucket.events.begin(), bucket.events.end(),
+        [&](const Packed& p) { return p.time_us < watermark_us; });
+    const size_t n = static_cast<size_t>(keep - bucket.events.begin());
     if (n == 0) break;
     size_ -= n;
-    EmitSorted(events, n, sink);
-    events.erase(events.begin(), keep);
-    if (events.empty()) buckets_.erase(bucket);
+    EmitSorted(bucket, n, sink);
+    bucket.events.erase(bucket.events.begin(), keep);
+    bucket.checkpointed -= released_checkpointed;
+    if (bucket.events.empty()) buckets_.erase(it);
     break;
   }
 }
 
-void ReorderBuffer::ReleaseAll(absl::FunctionRef<void(Event&&)> sink) {
-  for (auto& [second, events] : buckets_)
-    EmitSorted(events, events.size(), sink);
+void ReorderBuffer::ReleaseAll(Sink sink) {
+  for (auto& [second, bucket] : buckets_) {
+    EmitSorted(bucket, bucket.events.size(), sink);
+  }
   buckets_.clear();
   size_ = 0;
 }
 
-size_t ReorderBuffer::ApproximateBytes() const {
-  size_t bytes = buckets_.size() * 64;
-  for (const auto& [second, events] : buckets_) {
-    bytes += events.capacity() * sizeof(Event);
-    for (const Event& e : events) {
-      for (const std::string* s :
-           {&e.event_id, &e.site_id, &e.visitor_id, &e.user_id, &e.page_url,
-            &e.referrer, &e.utm_source, &e.utm_medium, &e.utm_campaign,
-            &e.click_id, &e.device_category, &e.country, &e.user_agent, &e.goal,
-            &e.currency, &e.order_id}) {
-        if (s->capacity() > 15) bytes += s->capacity() + 1;
-      }
+size_t ReorderBuffer::Checkpoint(bool full, Sink write) {
+  size_t written = 0;
+  for (auto& [second, bucket] : buckets_) {
+    for (size_t i = full ? 0 : bucket.checkpointed; i < bucket.events.size();
+         ++i) {
+      write(Unpack(bucket, bucket.events[i]));
+      ++written;
     }
+    bucket.checkpointed = bucket.events.size();
+  }
+  return written;
+}
+
+void ReorderBuffer::DropBefore(absl::Time frontier) {
+  if (frontier == absl::InfinitePast()) return;
+  if (frontier == absl::InfiniteFuture()) {
+    buckets_.clear();
+    size_ = 0;
+    return;
+  }
+  const int64_t frontier_us = MicrosOf(frontier);
+  for (auto it = buckets_.begin(); it != buckets_.end();) {
+    Bucket& bucket = it->second;
+    if (SecondOf(frontier_us) < it->first) break;
+    size_t checkpointed_dropped = 0;
+    for (size_t i = 0; i < bucket.checkpointed; ++i) {
+      checkpointed_dropped += bucket.events[i].time_us < frontier_us;
+    }
+    auto keep = std::stable_partition(
+        bucket.events.begin(), bucket.events.end(),
+        [&](const Packed& p) { return p.time_us < frontier_us; });
+    const size_t n = static_cast<size_t>(keep - bucket.events.begin());
+    bucket.events.erase(bucket.events.begin(), keep);
+    bucket.checkpointed -= checkpointed_dropped;
+    size_ -= n;
+    if (bucket.events.empty()) {
+      it = buckets_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+size_t ReorderBuffer::ApproximateBytes() const {
+  size_t bytes = buckets_.size() * 96;  // map node + Bucket
+  for (const auto& [second, bucket] : buckets_) {
+    bytes += bucket.events.capacity() * sizeof(Packed) +
+             bucket.arena.capacity();
   }
   return bytes;
 }

@@ -3,8 +3,16 @@
 // Sessionizer sees each visitor's events in order whenever the input's
 // disorder stays within the watermark's max out-of-orderness.
 //
-// Events are kept in one bucket per second of event time, so Push is O(1)
-// and a release sorts only the buckets it empties.
+// Storage: one bucket per second of event time; an event's strings are
+// packed into its bucket's byte arena (one append, no allocation per event
+// once the arenas have grown), so Push is O(1) and a release sorts only the
+// buckets it empties. The user agent is not kept.
+//
+// Checkpoints: Checkpoint() hands out the events pushed since the last call
+// that are still buffered (every buffered event with `full`); Restore()
+// pushes an event from a checkpoint, and DropBefore(frontier) then forgets
+// those the watermark had released since (release is exactly "time <
+// watermark", so the frontier decides).
 // Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_REORDER_BUFFER_H_
 #define KPISTREAM_AGGREGATE_REORDER_BUFFER_H_
@@ -12,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -22,21 +31,51 @@ namespace kpistream {
 
 class ReorderBuffer {
  public:
-  void Push(Event&& event);
+  using Sink = absl::FunctionRef<void(const EventView&)>;
+
+  // Copies the event's fields (views may die after the call).
+  void Push(const EventView& event);
 
   // Calls `sink` for every buffered event with time < `watermark`, in
-  // (time, event_id) order, and forgets them.
-  void ReleaseBefore(absl::Time watermark,
-                     absl::FunctionRef<void(Event&&)> sink);
+  // (time, event_id) order, and forgets them. The views passed to `sink` are
+  // valid during the call only.
+  void ReleaseBefore(absl::Time watermark, Sink sink);
 
   // Releases everything, in order.
-  void ReleaseAll(absl::FunctionRef<void(Event&&)> sink);
+  void ReleaseAll(Sink sink);
+
+  // Passes the events pushed since the last call and still buffered (all of
+  // them with `full`) to `write`, and counts them as checkpointed.
+  size_t Checkpoint(bool full, Sink write);
+  // Pushes an event read from a checkpoint (already checkpointed).
+  void Restore(const EventView& event);
+  // Forgets every event with time < `frontier` without releasing it.
+  void DropBefore(absl::Time frontier);
 
   size_t size() const { return size_; }
   size_t ApproximateBytes() const;
 
  private:
-  std::map<int64_t, std::vector<Event>> buckets_;  // key: floor(unix seconds)
+  struct Packed {
+    int64_t time_us;
+    int64_t value_micros;
+    uint32_t offset;  // of its strings in the bucket's arena
+    uint32_t session_number;
+    EventType type;
+  };
+  struct Bucket {
+    std::vector<Packed> events;
+    std::string arena;
+    size_t checkpointed = 0;  // the first `checkpointed` events are
+  };
+
+  void Append(const EventView& event, Bucket& bucket);
+  static EventView Unpack(const Bucket& bucket, const Packed& packed);
+  static absl::string_view EventId(const Bucket& bucket, const Packed& packed);
+  // Emits the first `n` events of `bucket` in order.
+  static void EmitSorted(Bucket& bucket, size_t n, Sink sink);
+
+  std::map<int64_t, Bucket> buckets_;  // key: floor(unix seconds)
   size_t size_ = 0;
 };
 

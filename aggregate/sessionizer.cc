@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <utility>
 
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/container/node_hash_map.h"
-#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/stable_hash.h"
+#include "aggregate/visitor_recency.h"
 
 namespace kpistream {
 
@@ -53,60 +58,91 @@ bool IsEngaged(const SessionRules& rules, absl::Duration duration,
 namespace {
 
 constexpr char kSeparator = '\x1f';
-const std::string kEmpty;
 
-// Interns strings shared by many sessions (pages, attribution tuples) with a
-// reference count, so that each distinct value is stored once and freed when
-// the last session using it closes.
-class StringPool {
+// Refcounted interning of strings shared by many sessions (sites, pages,
+// attribution tuples): each distinct value is stored once, as a small id, and
+// freed when the last session using it closes. Id 0 is "".
+class InternPool {
  public:
-  const std::string* Acquire(absl::string_view value) {
-    if (value.empty()) return &kEmpty;
-    auto [it, inserted] = refs_.try_emplace(value, 0);
-    if (inserted) bytes_ += Footprint(it->first);
-    ++it->second;
-    return &it->first;
-  }
-  void Release(const std::string* value) {
-    if (value == &kEmpty) return;
-    auto it = refs_.find(*value);
-    if (--it->second == 0) {
-      bytes_ -= Footprint(it->first);
-      refs_.erase(it);
+  InternPool() : entries_(1) {}
+
+  uint32_t Acquire(absl::string_view value) {
+    if (value.empty()) return 0;
+    auto it = ids_.find(value);
+    if (it != ids_.end()) {
+      ++entries_[it->second].refs;
+      return it->second;
     }
+    uint32_t id;
+    if (!free_.empty()) {
+      id = free_.back();
+      free_.pop_back();
+    } else {
+      id = static_cast<uint32_t>(entries_.size());
+      entries_.emplace_back();
+    }
+    Entry& e = entries_[id];
+    e.value.assign(value.data(), value.size());
+    e.refs = 1;
+    bytes_ += Footprint(e.value);
+    ids_.emplace(e.value, id);
+    return id;
   }
-  size_t bytes() const { return bytes_ + refs_.bucket_count() * 9; }
+  // Another reference to an id held already.
+  void AddRef(uint32_t id) {
+    if (id != 0) ++entries_[id].refs;
+  }
+  void Release(uint32_t id) {
+    if (id == 0) return;
+    Entry& e = entries_[id];
+    if (--e.refs > 0) return;
+    ids_.erase(absl::string_view(e.value));
+    bytes_ -= Footprint(e.value);
+    e.value.clear();
+    e.value.shrink_to_fit();
+    free_.push_back(id);
+  }
+  absl::string_view Get(uint32_t id) const { return entries_[id].value; }
+  uint32_t refs(uint32_t id) const { return entries_[id].refs; }
+  size_t capacity() const { return entries_.size(); }
+  size_t bytes() const { return bytes_ + ids_.capacity() * 25; }
 
  private:
+  struct Entry {
+    std::string value;
+    uint32_t refs = 0;
+  };
   static size_t Footprint(const std::string& s) {
-    // node (key + count) + allocator overhead + heap buffer of long strings
-    return sizeof(std::pair<const std::string, uint32_t>) + 16 +
-           (s.capacity() > 15 ? s.capacity() + 1 + 16 : 0);
+    return sizeof(Entry) + (s.capacity() > 15 ? s.capacity() + 1 + 16 : 0);
   }
-  absl::node_hash_map<std::string, uint32_t> refs_;
+  std::deque<Entry> entries_;  // stable addresses: ids_ views their values
+  absl::flat_hash_map<absl::string_view, uint32_t> ids_;
+  std::vector<uint32_t> free_;
   size_t bytes_ = 0;
 };
 
-// The attribution of a session: channel, source/medium/campaign, device,
-// country, all from its first event; interned as one tuple.
-std::string AttributionKey(const Acquisition& a, const Event& e) {
-  return absl::StrCat(a.channel, std::string(1, kSeparator), a.source,
-                      std::string(1, kSeparator), a.medium,
-                      std::string(1, kSeparator), e.utm_campaign,
-                      std::string(1, kSeparator), e.device_category,
-                      std::string(1, kSeparator), e.country);
-}
-
+// A session's attribution (SPEC §3: of its first event): channel, source,
+// medium, campaign, device, country, interned as one tuple whose parts are
+// split once, when the tuple is first seen.
 struct AttributionParts {
   absl::string_view channel, source, medium, campaign, device, country;
 };
 
-AttributionParts SplitAttribution(const std::string& key) {
+std::string AttributionKey(absl::string_view channel, absl::string_view source,
+                           absl::string_view medium,
+                           absl::string_view campaign, absl::string_view device,
+                           absl::string_view country) {
+  const char sep[] = {kSeparator, 0};
+  return absl::StrCat(channel, sep, source, sep, medium, sep, campaign, sep,
+                      device, sep, country);
+}
+
+AttributionParts SplitAttribution(absl::string_view key) {
   absl::string_view parts[6];
   size_t start = 0;
   for (int i = 0; i < 6; ++i) {
-    size_t end = i < 5 ? key.find(kSeparator, start) : key.size();
-    parts[i] = absl::string_view(key).substr(start, end - start);
+    const size_t end = i < 5 ? key.find(kSeparator, start) : key.size();
+    parts[i] = key.substr(start, end - start);
     start = end + 1;
   }
   return {parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]};
@@ -118,127 +154,257 @@ struct SessionExtra {
   std::vector<std::pair<std::string, uint32_t>> conversions;  // per goal
   std::vector<std::pair<std::string, int64_t>> revenue;       // per currency
   std::vector<std::pair<std::string, uint32_t>> orders;       // per currency
-  absl::flat_hash_set<std::string> order_ids;
-  std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
+  std::vector<std::string> order_ids;  // counted in this session
+  std::vector<uint8_t> funnel_steps;   // per funnel: steps reached in order
 };
+
+// Adds `n` to the entry of `key` in a short list of pairs.
+template <typename T>
+void Increment(std::vector<std::pair<std::string, T>>& list,
+               absl::string_view key, T n) {
+  auto it = std::find_if(list.begin(), list.end(),
+                         [&](const auto& p) { return p.first == key; });
+  if (it == list.end()) {
+    list.emplace_back(std::string(key), n);
+  } else {
+    it->second += n;
+  }
+}
+
+uint64_t CampaignKey(const EventView& e) {
+  const char sep[] = {kSeparator, 0};
+  return StableHash(absl::StrCat(e.utm_source, sep, e.utm_medium, sep,
+                                 e.utm_campaign, sep, e.click_id));
+}
+
+int64_t SecondOf(int64_t us) {
+  return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+}
 
 }  // namespace
 
 struct Sessionizer::Impl {
+  enum Flags : uint8_t {
+    kNewVisitor = 1,
+    kDirty = 2,         // changed since the last checkpoint
+    kCheckpointed = 4,  // its key has a session in the changelog
+    kLive = 8,          // the slot holds an open session
+  };
   struct Open {
     int64_t first_us = 0;
     int64_t last_us = 0;
-    int64_t scheduled_second = 0;  // bucket of its entry in `expiry`
-    const std::string* attribution = &kEmpty;
-    const std::string* landing = &kEmpty;
-    const std::string* exit = &kEmpty;
+    uint64_t fingerprint = 0;  // StableHash(site, visitor)
+    uint64_t campaign_key = 0;
+    std::string visitor;
+    uint32_t site = 0;  // ids in the pools
+    uint32_t attribution = 0;
+    uint32_t landing = 0;
+    uint32_t exit = 0;
     uint32_t pageviews = 0;
     uint32_t events = 0;
-    bool new_visitor = false;
-    uint64_t campaign_key = 0;  // for split_on_campaign_change
+    uint32_t gen = 0;  // bumped when the slot is reused
+    uint8_t flags = 0;
     std::unique_ptr<SessionExtra> extra;
   };
-  using Sessions = absl::node_hash_map<std::string, Open>;
-  using Slot = Sessions::value_type;
+  // Expiry index entry: a slot as of a generation.
+  struct Due {
+    uint32_t slot;
+    uint32_t gen;
+  };
 
   SessionRules rules;
-  int64_t timeout_us;
-  int64_t max_length_us;
-  SessionObserver* observer;
-  const SessionAttribution* attribution;
-  Sessions sessions;
-  // Lazy expiry index: every open slot has exactly one entry, in the bucket
-  // (unix second) of its expiry as last scheduled; a fired entry whose
-  // session was extended is rescheduled.
-  std::map<int64_t, std::vector<Slot*>> expiry;
-  StringPool pool;
-  std::string key;  // scratch, reused per event
-  // Order fingerprints (site, order_id) -> day seen, for kOrderRetentionDays.
-  static constexpr int32_t kOrderRetentionDays = 30;
-  absl::flat_hash_map<uint64_t, int32_t> orders_seen;
-  int32_t newest_order_day = 0;
-  // Visitor fingerprint -> last day (unix days) they started a session.
-  absl::flat_hash_map<uint64_t, int32_t> last_seen_day;
-  int32_t newest_day = 0;
-  int32_t retention_days = 400;
-  size_t key_heap_bytes = 0;
-  size_t extra_bytes = 0;
+  int64_t timeout_us = 0;
+  int64_t max_length_us = 0;
+  SessionObserver* observer = nullptr;
+  const SessionAttribution* attribution = nullptr;
+
+  std::vector<Open> slots;
+  std::vector<uint32_t> free_slots;
+  size_t live = 0;
+  // fingerprint -> slot; keys whose fingerprint another key holds already
+  // (a collision) live in `collided`, by their full "site\x1fvisitor" key.
+  absl::flat_hash_map<uint64_t, uint32_t> by_fingerprint;
+  absl::flat_hash_map<std::string, uint32_t> collided;
+  // Lazy expiry: every live slot has one current entry, in the bucket (unix
+  // second) of its expiry as last scheduled; an entry whose session was
+  // extended is rescheduled when it fires, one of a reused slot is stale.
+  std::map<int64_t, std::vector<Due>> expiry;
+  InternPool sites, pages, attributions;
+  std::vector<AttributionParts> parts;  // by attribution id
+  VisitorRecency visitors{absl::Hours(24 * 400)};
+  OrderOnce orders;
+  // Checkpoint bookkeeping.
+  std::vector<Due> dirty;
+  std::vector<std::pair<std::string, std::string>> removed;  // site, visitor
+  size_t extra_count = 0;
 
   int64_t ExpiryUs(const Open& s) const {
     return std::min(s.last_us + timeout_us, s.first_us + max_length_us);
   }
 
-  static int64_t Second(int64_t us) {
-    return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+  // The slot of (site, visitor), or -1.
+  int64_t Find(absl::string_view site, absl::string_view visitor,
+               uint64_t fingerprint) const {
+    auto it = by_fingerprint.find(fingerprint);
+    if (it != by_fingerprint.end()) {
+      const Open& s = slots[it->second];
+      if (s.visitor == visitor && sites.Get(s.site) == site) return it->second;
+    }
+    if (!collided.empty()) {
+      auto c = collided.find(FullKey(site, visitor));
+      if (c != collided.end()) return c->second;
+    }
+    return -1;
   }
 
-  SessionAttributes Attributes(const Slot& slot) const {
-    const Open& s = slot.second;
-    const AttributionParts a = SplitAttribution(*s.attribution);
+  static std::string FullKey(absl::string_view site,
+                             absl::string_view visitor) {
+    const char sep[] = {kSeparator, 0};
+    return absl::StrCat(site, sep, visitor);
+  }
+
+  // A fresh live slot for (site, visitor), indexed.
+  uint32_t NewSlot(absl::string_view site, absl::string_view visitor,
+                   uint64_t fingerprint) {
+    uint32_t index;
+    if (!free_slots.empty()) {
+      index = free_slots.back();
+      free_slots.pop_back();
+    } else {
+      index = static_cast<uint32_t>(slots.size());
+      slots.emplace_back();
+    }
+    Open& s = slots[index];
+    s.fingerprint = fingerprint;
+    s.visitor.assign(visitor.data(), visitor.size());
+    s.site = sites.Acquire(site);
+    s.flags = kLive;
+    ++live;
+    auto [it, inserted] = by_fingerprint.try_emplace(fingerprint, index);
+    if (!inserted) collided.emplace(FullKey(site, visitor), index);
+    return index;
+  }
+
+  void FreeSlot(uint32_t index) {
+    Open& s = slots[index];
+    const absl::string_view site = sites.Get(s.site);
+    auto it = by_fingerprint.find(s.fingerprint);
+    if (it != by_fingerprint.end() && it->second == index) {
+      by_fingerprint.erase(it);
+    } else {
+      collided.erase(FullKey(site, s.visitor));
+    }
+    if (s.flags & kCheckpointed) removed.emplace_back(site, s.visitor);
+    sites.Release(s.site);
+    s.site = 0;
+    s.visitor.clear();
+    if (s.visitor.capacity() > 15) s.visitor.shrink_to_fit();
+    s.flags = 0;
+    ++s.gen;
+    --live;
+    free_slots.push_back(index);
+  }
+
+  void MarkDirty(uint32_t index) {
+    Open& s = slots[index];
+    if (s.flags & kDirty) return;
+    s.flags |= kDirty;
+    dirty.push_back({index, s.gen});
+  }
+
+  SessionExtra& Extra(Open& s) {
+    if (!s.extra) {
+      s.extra = std::make_unique<SessionExtra>();
+      ++extra_count;
+    }
+    return *s.extra;
+  }
+  void DropExtra(Open& s) {
+    if (s.extra) {
+      s.extra.reset();
+      --extra_count;
+    }
+  }
+
+  uint32_t AcquireAttribution(absl::string_view channel,
+                              absl::string_view source,
+                              absl::string_view medium,
+                              absl::string_view campaign,
+                              absl::string_view device,
+                              absl::string_view country) {
+    const uint32_t id = attributions.Acquire(
+        AttributionKey(channel, source, medium, campaign, device, country));
+    if (id >= parts.size()) parts.resize(attributions.capacity());
+    if (attributions.refs(id) == 1) {
+      parts[id] = SplitAttribution(attributions.Get(id));
+    }
+    return id;
+  }
+
+  SessionAttributes Attributes(const Open& s) const {
+    const AttributionParts& a = parts[s.attribution];
     SessionAttributes out;
-    out.site_id =
-        absl::string_view(slot.first).substr(0, slot.first.find(kSeparator));
+    out.site_id = sites.Get(s.site);
     out.channel = a.channel;
     out.source = a.source;
     out.medium = a.medium;
     out.campaign = a.campaign;
-    out.landing_page = *s.landing;
+    out.landing_page = pages.Get(s.landing);
     out.device_category = a.device;
     out.country = a.country;
-    out.new_visitor = s.new_visitor;
+    out.new_visitor = s.flags & kNewVisitor;
     return out;
   }
 
-  void Start(Slot& slot, const Event& e) {
-    Open& s = slot.second;
-    const int64_t t = absl::ToUnixMicros(e.time);
-    s.first_us = s.last_us = t;
+  // Opens a session in the live slot `index` with its first event `e`.
+  void Start(uint32_t index, const EventView& e) {
+    Open& s = slots[index];
+    s.first_us = s.last_us = absl::ToUnixMicros(e.time);
     const Acquisition acquisition =
         attribution ? attribution->Attribute(e)
-                    : Acquisition{"(unassigned)", e.utm_source, e.utm_medium};
-    s.attribution = pool.Acquire(AttributionKey(acquisition, e));
-    s.landing =
-        e.type == EventType::kPageView ? pool.Acquire(e.page_url) : &kEmpty;
-    s.exit = &kEmpty;
+                    : Acquisition{"(unassigned)", std::string(e.utm_source),
+                                  std::string(e.utm_medium)};
+    s.attribution =
+        AcquireAttribution(acquisition.channel, acquisition.source,
+                           acquisition.medium, e.utm_campaign,
+                           e.device_category, e.country);
+    s.landing = e.type == EventType::kPageView ? pages.Acquire(e.page_url) : 0;
+    s.exit = 0;
     s.pageviews = 0;
     s.events = 0;
-    s.new_visitor = IsNewVisitor(slot.first, e);
+    const bool new_visitor =
+        visitors.StartSession(s.fingerprint, e.time, e.session_number);
+    s.flags = (s.flags & ~kNewVisitor) | (new_visitor ? kNewVisitor : 0);
     s.campaign_key = CampaignKey(e);
-    if (s.extra) {
-      extra_bytes -= sizeof(SessionExtra);
-      s.extra.reset();
-    }
-    const SessionAttributes attrs = Attributes(slot);
-    observer->OnSessionStarted(attrs, e);
+    DropExtra(s);
+    MarkDirty(index);
+    observer->OnSessionStarted(Attributes(s), e);
   }
 
   // Counts `e` into the session; `in_order` when e is its latest event.
-  void Apply(Slot& slot, const Event& e, bool in_order) {
-    Open& s = slot.second;
+  void Apply(uint32_t index, const EventView& e, bool in_order) {
+    Open& s = slots[index];
     ++s.events;
     if (e.type == EventType::kPageView) {
       ++s.pageviews;
-      if (s.landing->empty()) s.landing = pool.Acquire(e.page_url);
-      if (in_order && *s.exit != e.page_url) {
-        const std::string* previous = s.exit;
-        s.exit = pool.Acquire(e.page_url);
-        pool.Release(previous);
+      if (s.landing == 0) s.landing = pages.Acquire(e.page_url);
+      if (in_order && pages.Get(s.exit) != e.page_url) {
+        const uint32_t previous = s.exit;
+        s.exit = pages.Acquire(e.page_url);
+        pages.Release(previous);
       }
     }
     if (!rules.funnels.empty() && in_order) AdvanceFunnels(s, e);
-    if (!e.user_id.empty() || e.type == EventType::kConversion) {
-      if (!s.extra) {
-        s.extra = std::make_unique<SessionExtra>();
-        extra_bytes += sizeof(SessionExtra);
-      }
-      if (!e.user_id.empty() && in_order) s.extra->user_id = e.user_id;
-      if (e.type == EventType::kConversion) Convert(*s.extra, e);
+    if (!e.user_id.empty() && in_order) {
+      Extra(s).user_id.assign(e.user_id.data(), e.user_id.size());
     }
-    observer->OnEvent(Attributes(slot), e);
+    if (e.type == EventType::kConversion) Convert(s, e);
+    MarkDirty(index);
+    observer->OnEvent(Attributes(s), e);
   }
 
   // Moves each funnel on when `e` matches its next step.
-  void AdvanceFunnels(Open& s, const Event& e) {
+  void AdvanceFunnels(Open& s, const EventView& e) {
     const bool page = e.type == EventType::kPageView;
     if (!page && e.type != EventType::kConversion) return;
     const absl::string_view path = page ? UrlPath(e.page_url) : "";
@@ -252,38 +418,25 @@ struct Sessionizer::Impl {
       const bool match = page ? !next.page.empty() && GlobMatch(next.page, path)
                               : !next.goal.empty() && next.goal == e.goal;
       if (!match) continue;
-      if (!s.extra) {
-        s.extra = std::make_unique<SessionExtra>();
-        extra_bytes += sizeof(SessionExtra);
-      }
-      s.extra->funnel_steps.resize(rules.funnels.size(), 0);
-      s.extra->funnel_steps[f] = reached + 1;
+      SessionExtra& x = Extra(s);
+      x.funnel_steps.resize(rules.funnels.size(), 0);
+      x.funnel_steps[f] = reached + 1;
     }
   }
 
-  void Convert(SessionExtra& x, const Event& e) {
+  void Convert(Open& s, const EventView& e) {
+    SessionExtra& x = Extra(s);
     if (!e.order_id.empty()) {
-      if (x.order_ids.contains(e.order_id)) return;  // again in this session
-      // Also once across the visitor's sessions (a reloaded thank-you page
-      // the next day), within kOrderRetention.
-      const int32_t day =
-          static_cast<int32_t>(absl::ToUnixSeconds(e.time) / 86400);
-      auto [it, inserted] =
-          orders_seen.try_emplace(absl::HashOf(e.site_id, e.order_id), day);
-      if (!inserted && day - it->second <= kOrderRetentionDays) return;
-      it->second = day;
-      x.order_ids.insert(e.order_id);
-      Increment(x.orders, e.currency, 1u);
-      if (day > newest_order_day) {
-        newest_order_day = day;
-        for (auto o = orders_seen.begin(); o != orders_seen.end();) {
-          if (day - o->second > kOrderRetentionDays) {
-            orders_seen.erase(o++);
-          } else {
-            ++o;
-          }
-        }
+      if (std::find(x.order_ids.begin(), x.order_ids.end(), e.order_id) !=
+          x.order_ids.end()) {
+        return;  // again in this session
       }
+      // Also once across the visitor's sessions (OrderOnce).
+      if (!orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
+        return;
+      }
+      x.order_ids.emplace_back(e.order_id);
+      Increment(x.orders, e.currency, 1u);
     }
     Increment(x.conversions, e.goal, 1u);
     if (e.value_micros != 0 && !e.currency.empty()) {
@@ -291,48 +444,8 @@ struct Sessionizer::Impl {
     }
   }
 
-  // Adds `n` to the entry of `key` in a short list of pairs.
-  template <typename T>
-  static void Increment(std::vector<std::pair<std::string, T>>& list,
-                        const std::string& key, T n) {
-    auto it = std::find_if(list.begin(), list.end(),
-                           [&](const auto& p) { return p.first == key; });
-    if (it == list.end()) {
-      list.emplace_back(key, n);
-    } else {
-      it->second += n;
-    }
-  }
-
-  // The client's session_number when it sends one; else whether this
-  // partition has not seen the visitor start a session within the retention.
-  bool IsNewVisitor(const std::string& key, const Event& e) {
-    const int32_t day =
-        static_cast<int32_t>(absl::ToUnixSeconds(e.time) / 86400);
-    const uint64_t fingerprint = absl::HashOf(key);
-    auto [it, inserted] = last_seen_day.try_emplace(fingerprint, day);
-    const int32_t previous = it->second;
-    it->second = std::max(previous, day);
-    if (day > newest_day) {
-      newest_day = day;
-      ForgetVisitorsBefore(day - retention_days);
-    }
-    if (e.session_number > 0) return e.session_number == 1;
-    return inserted || day - previous > retention_days;
-  }
-
-  void ForgetVisitorsBefore(int32_t day) {
-    for (auto it = last_seen_day.begin(); it != last_seen_day.end();) {
-      if (it->second < day) {
-        last_seen_day.erase(it++);
-      } else {
-        ++it;
-      }
-    }
-  }
-
   // The optional UA-style splits, for an event after the session's last.
-  bool SplitsHere(const Open& s, const Event& e) const {
+  bool SplitsHere(const Open& s, const EventView& e) const {
     if (rules.split_at_midnight &&
         absl::ToCivilDay(absl::FromUnixMicros(s.last_us), rules.timezone) !=
             absl::ToCivilDay(e.time, rules.timezone)) {
@@ -346,64 +459,117 @@ struct Sessionizer::Impl {
     return false;
   }
 
-  static uint64_t CampaignKey(const Event& e) {
-    return absl::HashOf(e.utm_source, e.utm_medium, e.utm_campaign, e.click_id);
+  void Schedule(uint32_t index) {
+    const Open& s = slots[index];
+    expiry[SecondOf(ExpiryUs(s))].push_back({index, s.gen});
   }
 
-  void Schedule(Slot* slot) {
-    slot->second.scheduled_second = Second(ExpiryUs(slot->second));
-    expiry[slot->second.scheduled_second].push_back(slot);
-  }
-
-  // Reports the session in `slot` closed and releases its interned strings.
-  void Close(Slot& slot) {
-    Open& s = slot.second;
+  // Reports the session in `index` closed and releases its interned strings
+  // (the slot stays live: the caller frees it or starts a new session in it).
+  void Close(uint32_t index) {
+    Open& s = slots[index];
+    const AttributionParts& a = parts[s.attribution];
     ClosedSession c;
-    const size_t sep = slot.first.find(kSeparator);
-    c.site_id = slot.first.substr(0, sep);
-    c.visitor_id = slot.first.substr(sep + 1);
+    c.site_id = std::string(sites.Get(s.site));
+    c.visitor_id = s.visitor;
     c.start = absl::FromUnixMicros(s.first_us);
     c.end = absl::FromUnixMicros(s.last_us);
     c.pageviews = s.pageviews;
     c.events = s.events;
-    const AttributionParts a = SplitAttribution(*s.attribution);
     c.channel = std::string(a.channel);
     c.source = std::string(a.source);
     c.medium = std::string(a.medium);
     c.campaign = std::string(a.campaign);
     c.device_category = std::string(a.device);
     c.country = std::string(a.country);
-    c.landing_page = *s.landing;
-    c.exit_page = *s.exit;
-    c.new_visitor = s.new_visitor;
+    c.landing_page = std::string(pages.Get(s.landing));
+    c.exit_page = std::string(pages.Get(s.exit));
+    c.new_visitor = s.flags & kNewVisitor;
     if (s.extra) {
-      c.user_id = std::move(s.extra->user_id);
-      c.conversions = std::move(s.extra->conversions);
-      c.revenue = std::move(s.extra->revenue);
-      c.orders = static_cast<uint32_t>(s.extra->order_ids.size());
-      c.orders_by_currency = std::move(s.extra->orders);
-      std::sort(c.orders_by_currency.begin(), c.orders_by_currency.end());
-      c.funnel_steps = std::move(s.extra->funnel_steps);
+      SessionExtra& x = *s.extra;
+      c.user_id = std::move(x.user_id);
+      c.conversions = std::move(x.conversions);
+      c.revenue = std::move(x.revenue);
+      c.orders = static_cast<uint32_t>(x.order_ids.size());
+      c.orders_by_currency = std::move(x.orders);
+      c.funnel_steps = std::move(x.funnel_steps);
       std::sort(c.conversions.begin(), c.conversions.end());
       std::sort(c.revenue.begin(), c.revenue.end());
-      extra_bytes -= sizeof(SessionExtra);
-      s.extra.reset();
+      std::sort(c.orders_by_currency.begin(), c.orders_by_currency.end());
+      DropExtra(s);
     }
     c.engaged =
         IsEngaged(rules, c.duration(), c.pageviews, !c.conversions.empty());
     c.bounced = !c.engaged;
     c.single_page = c.pageviews == 1 && c.events == 1;
-    pool.Release(s.attribution);
-    pool.Release(s.landing);
-    pool.Release(s.exit);
-    s.attribution = s.landing = s.exit = &kEmpty;
+    attributions.Release(s.attribution);
+    pages.Release(s.landing);
+    pages.Release(s.exit);
+    s.attribution = s.landing = s.exit = 0;
     observer->OnSessionClosed(c);
   }
 
-  void Erase(Slot* slot) {
-    if (slot->first.capacity() > 15)
-      key_heap_bytes -= slot->first.capacity() + 17;
-    sessions.erase(slot->first);
+  // Closes the sessions of `due` slots (live, current entries) in order of
+  // their last event, then frees them.
+  size_t CloseSlots(std::vector<uint32_t>& closing) {
+    std::sort(closing.begin(), closing.end(), [&](uint32_t a, uint32_t b) {
+      const Open& x = slots[a];
+      const Open& y = slots[b];
+      if (x.last_us != y.last_us) return x.last_us < y.last_us;
+      const absl::string_view xs = sites.Get(x.site), ys = sites.Get(y.site);
+      if (xs != ys) return xs < ys;
+      return x.visitor < y.visitor;
+    });
+    for (uint32_t index : closing) {
+      Close(index);
+      FreeSlot(index);
+    }
+    return closing.size();
+  }
+
+  v1::SessionState Encode(const Open& s) const {
+    v1::SessionState st;
+    const AttributionParts& a = parts[s.attribution];
+    st.set_site_id(std::string(sites.Get(s.site)));
+    st.set_visitor_id(s.visitor);
+    st.set_first_us(s.first_us);
+    st.set_last_us(s.last_us);
+    st.set_channel(std::string(a.channel));
+    st.set_source(std::string(a.source));
+    st.set_medium(std::string(a.medium));
+    st.set_campaign(std::string(a.campaign));
+    st.set_device_category(std::string(a.device));
+    st.set_country(std::string(a.country));
+    st.set_landing_page(std::string(pages.Get(s.landing)));
+    st.set_exit_page(std::string(pages.Get(s.exit)));
+    st.set_pageviews(s.pageviews);
+    st.set_events(s.events);
+    st.set_new_visitor(s.flags & kNewVisitor);
+    st.set_campaign_key(s.campaign_key);
+    if (s.extra) {
+      const SessionExtra& x = *s.extra;
+      st.set_user_id(x.user_id);
+      for (const auto& [goal, n] : x.conversions) {
+        v1::GoalCount* g = st.add_conversions();
+        g->set_goal(goal);
+        g->set_conversions(n);
+      }
+      std::map<std::string, std::pair<int64_t, uint32_t>> money;
+      for (const auto& [currency, micros] : x.revenue) {
+        money[currency].first += micros;
+      }
+      for (const auto& [currency, n] : x.orders) money[currency].second += n;
+      for (const auto& [currency, m] : money) {
+        v1::Revenue* r = st.add_revenue();
+        r->set_currency(currency);
+        r->set_value_micros(m.first);
+        r->set_orders(m.second);
+      }
+      for (const std::string& id : x.order_ids) st.add_order_ids(id);
+      st.set_funnel_steps(
+          std::string(x.funnel_steps.begin(), x.funnel_steps.end()));
+    }
+    return st;
   }
 };
 
@@ -413,47 +579,43 @@ Sessionizer::Sessionizer(SessionRules rules, SessionObserver* observer,
   impl_->rules = rules;
   impl_->timeout_us = absl::ToInt64Microseconds(rules.inactivity_timeout);
   impl_->max_length_us = absl::ToInt64Microseconds(rules.max_length);
-  impl_->retention_days =
-      static_cast<int32_t>(rules.visitor_retention / absl::Hours(24));
+  impl_->visitors = VisitorRecency(rules.visitor_retention);
   impl_->observer = observer;
   impl_->attribution = attribution;
 }
 
 Sessionizer::~Sessionizer() = default;
 
-Sessionizer::AddResult Sessionizer::Add(Event&& event) {
+Sessionizer::AddResult Sessionizer::Add(const EventView& event) {
   Impl& m = *impl_;
-  m.key.assign(event.site_id);
-  m.key.push_back(kSeparator);
-  m.key.append(event.visitor_id);
+  const uint64_t fingerprint = StableHash(event.site_id, event.visitor_id);
   const int64_t t = absl::ToUnixMicros(event.time);
-  auto it = m.sessions.find(absl::string_view(m.key));
-  if (it == m.sessions.end()) {
-    it = m.sessions.try_emplace(m.key).first;
-    if (it->first.capacity() > 15)
-      m.key_heap_bytes += it->first.capacity() + 17;
-    m.Start(*it, event);
-    m.Apply(*it, event, true);
-    m.Schedule(&*it);
+  const int64_t found = m.Find(event.site_id, event.visitor_id, fingerprint);
+  if (found < 0) {
+    const uint32_t index =
+        m.NewSlot(event.site_id, event.visitor_id, fingerprint);
+    m.Start(index, event);
+    m.Apply(index, event, true);
+    m.Schedule(index);
     return AddResult::kApplied;
   }
-  Impl::Open& s = it->second;
+  const uint32_t index = static_cast<uint32_t>(found);
+  Impl::Open& s = m.slots[index];
   if (t < s.first_us) return AddResult::kLate;
   if (t <= s.last_us) {
-    m.Apply(*it, event, /*in_order=*/t == s.last_us);
+    m.Apply(index, event, /*in_order=*/t == s.last_us);
     return AddResult::kApplied;
   }
   if (t - s.last_us > m.timeout_us || t - s.first_us > m.max_length_us ||
       m.SplitsHere(s, event)) {
-    m.Close(*it);
-    m.Start(*it, event);
-    s.last_us = t;
-    m.Apply(*it, event, true);
-    return AddResult::kApplied;  // its expiry entry stays and is rescheduled
-                                 // lazily
+    m.Close(index);
+    m.Start(index, event);
+    m.slots[index].last_us = t;
+    m.Apply(index, event, true);
+    return AddResult::kApplied;  // its expiry entry is rescheduled lazily
   }
   s.last_us = t;
-  m.Apply(*it, event, true);
+  m.Apply(index, event, true);
   return AddResult::kApplied;
 }
 
@@ -463,58 +625,157 @@ size_t Sessionizer::CloseUpTo(absl::Time frontier) {
   const int64_t frontier_us = frontier == absl::InfiniteFuture()
                                   ? INT64_MAX
                                   : absl::ToUnixMicros(frontier);
-  const int64_t frontier_second = Impl::Second(frontier_us);
-  std::vector<Impl::Slot*> due;
+  const int64_t frontier_second = SecondOf(frontier_us);
+  std::vector<Impl::Due> due;
   while (!m.expiry.empty() && m.expiry.begin()->first <= frontier_second) {
-    std::vector<Impl::Slot*>& bucket = m.expiry.begin()->second;
+    std::vector<Impl::Due>& bucket = m.expiry.begin()->second;
     due.insert(due.end(), bucket.begin(), bucket.end());
     m.expiry.erase(m.expiry.begin());
   }
-  std::vector<Impl::Slot*> closing;
-  for (Impl::Slot* slot : due) {
-    if (m.ExpiryUs(slot->second) < frontier_us) {
-      closing.push_back(slot);
+  std::vector<uint32_t> closing;
+  for (const Impl::Due& d : due) {
+    const Impl::Open& s = m.slots[d.slot];
+    if (s.gen != d.gen || !(s.flags & Impl::kLive)) continue;  // stale
+    if (m.ExpiryUs(s) < frontier_us) {
+      closing.push_back(d.slot);
     } else {
-      m.Schedule(slot);
+      m.Schedule(d.slot);
     }
   }
-  std::sort(closing.begin(), closing.end(), [](Impl::Slot* a, Impl::Slot* b) {
-    return a->second.last_us != b->second.last_us
-               ? a->second.last_us < b->second.last_us
-               : a->first < b->first;
-  });
-  for (Impl::Slot* slot : closing) {
-    m.Close(*slot);
-    m.Erase(slot);
-  }
-  return closing.size();
+  return m.CloseSlots(closing);
 }
 
 size_t Sessionizer::CloseAll() {
   Impl& m = *impl_;
   m.expiry.clear();
-  std::vector<Impl::Slot*> closing;
-  for (auto& slot : m.sessions) closing.push_back(&slot);
-  std::sort(closing.begin(), closing.end(), [](Impl::Slot* a, Impl::Slot* b) {
-    return a->second.last_us != b->second.last_us
-               ? a->second.last_us < b->second.last_us
-               : a->first < b->first;
-  });
-  for (Impl::Slot* slot : closing) m.Close(*slot);
-  m.sessions.clear();
-  m.key_heap_bytes = 0;
-  return closing.size();
+  std::vector<uint32_t> closing;
+  for (uint32_t i = 0; i < m.slots.size(); ++i) {
+    if (m.slots[i].flags & Impl::kLive) closing.push_back(i);
+  }
+  return m.CloseSlots(closing);
 }
 
-size_t Sessionizer::open_sessions() const { return impl_->sessions.size(); }
+size_t Sessionizer::open_sessions() const { return impl_->live; }
+
+void Sessionizer::ForEachSiteOpen(
+    absl::FunctionRef<void(absl::string_view, int64_t)> f) const {
+  const Impl& m = *impl_;
+  for (uint32_t id = 1; id < m.sites.capacity(); ++id) {
+    if (m.sites.refs(id) > 0) f(m.sites.Get(id), m.sites.refs(id));
+  }
+}
 
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
-  const size_t node = sizeof(Impl::Slot) + 16;  // node + allocator overhead
-  return m.sessions.size() * (node + sizeof(Impl::Slot*) /*expiry entry*/) +
-         m.sessions.bucket_count() * (sizeof(void*) + 1) + m.key_heap_bytes +
-         m.extra_bytes + m.pool.bytes() + m.expiry.size() * 64 +
-         m.last_seen_day.capacity() * (sizeof(uint64_t) + sizeof(int32_t) + 5);
+  size_t visitor_heap = 0;
+  for (const Impl::Open& s : m.slots) {
+    if (s.visitor.capacity() > 15) visitor_heap += s.visitor.capacity() + 17;
+  }
+  return m.live * sizeof(Impl::Open) + visitor_heap +
+         m.by_fingerprint.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1) +
+         m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
+         m.extra_count * (sizeof(SessionExtra) + 16) + m.sites.bytes() +
+         m.pages.bytes() + m.attributions.bytes() +
+         m.parts.capacity() * sizeof(AttributionParts) +
+         m.visitors.ApproximateBytes() + m.orders.ApproximateBytes();
+}
+
+void Sessionizer::Checkpoint(
+    bool full,
+    absl::FunctionRef<void(absl::string_view, absl::string_view)> closed,
+    absl::FunctionRef<void(const v1::SessionState&)> session) {
+  Impl& m = *impl_;
+  if (full) {
+    for (uint32_t i = 0; i < m.slots.size(); ++i) {
+      Impl::Open& s = m.slots[i];
+      if (!(s.flags & Impl::kLive)) continue;
+      session(m.Encode(s));
+      s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
+    }
+  } else {
+    for (const auto& [site, visitor] : m.removed) closed(site, visitor);
+    for (const Impl::Due& d : m.dirty) {
+      Impl::Open& s = m.slots[d.slot];
+      if (s.gen != d.gen || !(s.flags & Impl::kLive)) continue;
+      session(m.Encode(s));
+      s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
+    }
+  }
+  m.removed.clear();
+  m.dirty.clear();
+}
+
+DayRetention& Sessionizer::visitors() { return impl_->visitors.days(); }
+DayRetention& Sessionizer::orders() { return impl_->orders.days(); }
+
+void Sessionizer::RestoreClosed(absl::string_view site,
+                                absl::string_view visitor) {
+  Impl& m = *impl_;
+  const int64_t found = m.Find(site, visitor, StableHash(site, visitor));
+  if (found < 0) return;
+  Impl::Open& s = m.slots[found];
+  m.attributions.Release(s.attribution);
+  m.pages.Release(s.landing);
+  m.pages.Release(s.exit);
+  s.attribution = s.landing = s.exit = 0;
+  m.DropExtra(s);
+  s.flags &= ~Impl::kCheckpointed;  // gone from the changelog too
+  m.FreeSlot(static_cast<uint32_t>(found));
+}
+
+void Sessionizer::RestoreSession(const v1::SessionState& st) {
+  Impl& m = *impl_;
+  RestoreClosed(st.site_id(), st.visitor_id());  // an upsert replaces
+  const uint32_t index =
+      m.NewSlot(st.site_id(), st.visitor_id(),
+                StableHash(st.site_id(), st.visitor_id()));
+  Impl::Open& s = m.slots[index];
+  s.first_us = st.first_us();
+  s.last_us = st.last_us();
+  s.attribution = m.AcquireAttribution(st.channel(), st.source(), st.medium(),
+                                       st.campaign(), st.device_category(),
+                                       st.country());
+  s.landing = m.pages.Acquire(st.landing_page());
+  s.exit = m.pages.Acquire(st.exit_page());
+  s.pageviews = st.pageviews();
+  s.events = st.events();
+  s.campaign_key = st.campaign_key();
+  s.flags = Impl::kLive | Impl::kCheckpointed |
+            (st.new_visitor() ? Impl::kNewVisitor : 0);
+  if (!st.user_id().empty() || st.conversions_size() > 0 ||
+      st.revenue_size() > 0 || st.order_ids_size() > 0 ||
+      !st.funnel_steps().empty()) {
+    SessionExtra& x = m.Extra(s);
+    x.user_id = st.user_id();
+    for (const v1::GoalCount& g : st.conversions()) {
+      x.conversions.emplace_back(g.goal(), g.conversions());
+    }
+    for (const v1::Revenue& r : st.revenue()) {
+      if (r.value_micros() != 0) {
+        x.revenue.emplace_back(r.currency(), r.value_micros());
+      }
+      if (r.orders() != 0) x.orders.emplace_back(r.currency(), r.orders());
+    }
+    x.order_ids.assign(st.order_ids().begin(), st.order_ids().end());
+    x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
+  }
+  // Scheduled by FinishRestore, once every checkpoint has been applied.
+}
+
+void Sessionizer::FinishRestore() {
+  Impl& m = *impl_;
+  m.expiry.clear();
+  for (uint32_t i = 0; i < m.slots.size(); ++i) {
+    if (m.slots[i].flags & Impl::kLive) m.Schedule(i);
+  }
+  m.removed.clear();
+  m.dirty.clear();
+  for (DayRetention* days : {&m.visitors.days(), &m.orders.days()}) {
+    const int32_t newest = days->newest_day();
+    if (newest != INT32_MIN) {
+      days->store().ExpireBefore(newest - days->retention_days());
+    }
+  }
 }
 
 }  // namespace kpistream

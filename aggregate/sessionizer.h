@@ -33,12 +33,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "aggregate/event.h"
 #include "aggregate/session.h"
+#include "aggregate/visitor_recency.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 
@@ -100,11 +102,11 @@ class SessionObserver {
   virtual ~SessionObserver() = default;
   // A session was opened by `first`.
   virtual void OnSessionStarted(const SessionAttributes& session,
-                                const Event& first) = 0;
+                                const EventView& first) = 0;
   // `event` was applied to the open session `session` (also called for the
   // first event, after OnSessionStarted).
   virtual void OnEvent(const SessionAttributes& session,
-                       const Event& event) = 0;
+                       const EventView& event) = 0;
   // A session closed; the Sessionizer forgets it after this call.
   virtual void OnSessionClosed(const ClosedSession& session) = 0;
 };
@@ -123,7 +125,7 @@ struct Acquisition {
 class SessionAttribution {
  public:
   virtual ~SessionAttribution() = default;
-  virtual Acquisition Attribute(const Event& first) const = 0;
+  virtual Acquisition Attribute(const EventView& first) const = 0;
 };
 
 class Sessionizer {
@@ -137,8 +139,9 @@ class Sessionizer {
   Sessionizer(const Sessionizer&) = delete;
   Sessionizer& operator=(const Sessionizer&) = delete;
 
-  // Applies one event (see the ordering contract above).
-  AddResult Add(Event&& event);
+  // Applies one event (see the ordering contract above). Copies what it
+  // keeps.
+  AddResult Add(const EventView& event);
 
   // Closes every session that can no longer change (see above), reporting each
   // to the observer in order of their end time. Returns how many closed.
@@ -149,8 +152,31 @@ class Sessionizer {
   size_t CloseAll();
 
   size_t open_sessions() const;
-  // Approximate heap bytes held by open-session state.
+  // Calls `f` for every site with open sessions, with their number.
+  void ForEachSiteOpen(
+      absl::FunctionRef<void(absl::string_view site, int64_t open)> f) const;
+  // Approximate heap bytes held by open-session state, the visitor and the
+  // order memories included.
   size_t ApproximateBytes() const;
+
+  // Checkpointing (SPEC §5). Checkpoint() hands out, in this order, the keys
+  // of checkpointed sessions that are gone since the last call (`closed`),
+  // then every session opened or changed since (`session`) — with `full`,
+  // every open session and no keys. The visitor and order memories are
+  // checkpointed through visitors() and orders(). Restoring applies
+  // checkpoints in order (RestoreClosed / RestoreSession per entry), then
+  // FinishRestore() once. Nothing is reported to the observer while
+  // restoring.
+  void Checkpoint(
+      bool full,
+      absl::FunctionRef<void(absl::string_view site, absl::string_view visitor)>
+          closed,
+      absl::FunctionRef<void(const v1::SessionState&)> session);
+  void RestoreClosed(absl::string_view site, absl::string_view visitor);
+  void RestoreSession(const v1::SessionState& state);
+  void FinishRestore();
+  DayRetention& visitors();
+  DayRetention& orders();
 
  private:
   struct Impl;

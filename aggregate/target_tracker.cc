@@ -162,6 +162,7 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
     c.currency = Find(spec.filter, "currency");
     c.width = TargetBucketWidth(spec.window);
     compiled_.push_back(c);
+    fingerprints_.push_back(TargetFingerprint(spec));
   }
 }
 
@@ -294,6 +295,49 @@ void TargetTracker::Restore(size_t target, int64_t bucket,
   } else {
     targets_[target].buckets[bucket] = sums;
   }
+}
+
+void TargetTracker::Checkpoint(
+    bool full, absl::FunctionRef<void(const v1::TargetBucket&)> write) {
+  if (full) MarkAllChanged();
+  v1::TargetBucket out;
+  for (const Change& c : TakeChanges()) {
+    if (full && c.erased) continue;
+    out.Clear();
+    out.set_target((*specs_)[c.target].name);
+    out.set_fingerprint(fingerprints_[c.target]);
+    out.set_bucket(c.bucket);
+    out.set_erased(c.erased);
+    out.set_numerator(c.sums.numerator);
+    out.set_denominator(c.sums.denominator);
+    out.set_sample(c.sums.sample);
+    out.set_matched(c.sums.matched);
+    write(out);
+  }
+}
+
+bool TargetTracker::Restore(const v1::TargetBucket& b) {
+  for (size_t i = 0; i < specs_->size(); ++i) {
+    if ((*specs_)[i].name != b.target() || fingerprints_[i] != b.fingerprint()) {
+      continue;
+    }
+    if (b.erased()) {
+      if (b.bucket() == kTotal) {
+        targets_[i].total = TargetSums{};
+      } else {
+        targets_[i].buckets.erase(b.bucket());
+      }
+      return true;
+    }
+    TargetSums sums;
+    sums.numerator = b.numerator();
+    sums.denominator = b.denominator();
+    sums.sample = b.sample();
+    sums.matched = b.matched();
+    Restore(i, b.bucket(), sums);
+    return true;
+  }
+  return false;
 }
 
 std::string TargetFingerprint(const TargetSpec& spec) {

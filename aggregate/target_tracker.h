@@ -34,7 +34,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "aggregate/kpi_target.h"
+#include "absl/functional/function_ref.h"
 #include "aggregate/session.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 
@@ -129,6 +131,15 @@ class TargetTracker {
   // Sets a bucket (or kTotal) from a checkpoint; not a change.
   void Restore(size_t target, int64_t bucket, const TargetSums& sums);
 
+  // The partition checkpoint's form of the above: the buckets changed since
+  // the last call (every bucket and total with `full`), each with its
+  // target's name and fingerprint.
+  void Checkpoint(bool full,
+                  absl::FunctionRef<void(const v1::TargetBucket&)> write);
+  // Applies a checkpointed bucket; false (and nothing applied) when no
+  // configured target has its name and fingerprint (removed or redefined).
+  bool Restore(const v1::TargetBucket& bucket);
+
   size_t buckets() const;
 
  private:
@@ -169,6 +180,7 @@ class TargetTracker {
 
   const std::vector<TargetSpec>* specs_;
   std::vector<Compiled> compiled_;
+  std::vector<std::string> fingerprints_;  // TargetFingerprint of each spec
   absl::Duration inactivity_timeout_;
   struct State {
     std::map<int64_t, TargetSums> buckets;  // rolling

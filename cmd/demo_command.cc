@@ -14,12 +14,12 @@
 #include "absl/time/clock.h"
 #include "cmd/commands.h"
 #include "cmd/embedded_broker.h"
-#include "cmd/engine.h"
+#include "engine/engine.h"
 #include "cmd/log.h"
 #include "cmd/signals.h"
 #include "cmd/traffic_generator.h"
 #include "config/config.h"
-#include "export/kafka_sink.h"
+#include "kafka/producer.h"
 
 namespace kpistream {
 namespace {
@@ -29,7 +29,10 @@ constexpr absl::Duration kSummaryInterval = absl::Seconds(3);
 
 // Produces generated events at `rate` per wall-clock second until stopped.
 void GenerateTraffic(const std::string& brokers, double rate) {
-  auto sink = KafkaSink::Create({brokers, {{"linger.ms", "20"}}, ""});
+  kafka::Producer::Options producer;
+  producer.brokers = brokers;
+  producer.properties = {{"linger.ms", "20"}};
+  auto sink = kafka::Producer::Create(producer);
   if (!sink.ok()) {
     KPI_LOG_ERROR("demo: traffic generator: %s", sink.status().message());
     RequestStop();
@@ -147,7 +150,7 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   target.window = absl::Hours(1);
   config.targets.push_back(target);
   config.changelog_output.topic = "kpistream-demo-changelog";
-  auto engine = Engine::Create(config);
+  auto engine = Engine::Create(config, StopRequested);
   if (!engine.ok()) {
     KPI_LOG_ERROR("demo: %s", engine.status().message());
     return 1;

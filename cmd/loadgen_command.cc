@@ -12,7 +12,7 @@
 #include "cmd/signals.h"
 #include "cmd/traffic_generator.h"
 #include "config/config.h"
-#include "export/kafka_sink.h"
+#include "kafka/producer.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace kpistream {
@@ -45,11 +45,13 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
                    error);
     }
   }
-  auto sink = KafkaSink::Create({options.brokers,
-                                 {{"linger.ms", "20"},
-                                  {"batch.num.messages", "10000"},
-                                  {"queue.buffering.max.messages", "500000"}},
-                                 ""});
+  kafka::Producer::Options producer;
+  producer.brokers = options.brokers;
+  producer.client_id = "kpistream-loadgen";
+  producer.properties = {{"linger.ms", "20"},
+                         {"batch.num.messages", "10000"},
+                         {"queue.buffering.max.messages", "500000"}};
+  auto sink = kafka::Producer::Create(producer);
   if (!sink.ok()) {
     KPI_LOG_ERROR("loadgen: %s", sink.status().message());
     return 1;

@@ -1,8 +1,9 @@
 #include <cstdio>
 
 #include "cmd/commands.h"
-#include "cmd/engine.h"
+#include "engine/engine.h"
 #include "cmd/log.h"
+#include "cmd/signals.h"
 #include "config/config.h"
 
 namespace kpistream {
@@ -19,7 +20,7 @@ int RunEngineCommand(const RunCommandOptions& options) {
                  options.config_path.c_str());
     return 2;
   }
-  auto engine = Engine::Create(loaded.config);
+  auto engine = Engine::Create(loaded.config, StopRequested);
   if (!engine.ok()) {
     KPI_LOG_ERROR("kpistream run: %s", engine.status().message());
     return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "aggregate/channel_classifier.h"
+#include "aggregate/channel_groups.h"
 #include "aggregate/label_values.h"
 #include "yaml-cpp/yaml.h"
 
@@ -541,7 +541,8 @@ class Parser {
       if (CheckMap(
               "processing", p,
               {"guarantee", "max_out_of_orderness", "allowed_lateness",
-               "idle_partition_timeout", "dedup_horizon", "max_future_skew"})) {
+               "idle_partition_timeout", "dedup_horizon", "max_future_skew",
+               "instance_id", "threads", "transaction_timeout"})) {
         ProcessingConfig& pc = c.processing;
         if (p["guarantee"]) {
           Enum<Guarantee>("processing.guarantee", p["guarantee"],
@@ -565,6 +566,23 @@ class Parser {
         if (p["max_future_skew"])
           Duration("processing.max_future_skew", p["max_future_skew"], true,
                    &pc.max_future_skew);
+        if (p["instance_id"] &&
+            String("processing.instance_id", p["instance_id"],
+                   &pc.instance_id)) {
+          Expand("processing.instance_id", p["instance_id"], &pc.instance_id);
+          if (pc.instance_id.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789._-") != std::string::npos) {
+            Error("processing.instance_id", p["instance_id"],
+                  "use letters, digits, '.', '_' and '-' (it becomes the "
+                  "Kafka transactional.id and group.instance.id)");
+          }
+        }
+        if (p["threads"])
+          Int("processing.threads", p["threads"], 1, 256, &pc.threads);
+        if (p["transaction_timeout"])
+          Duration("processing.transaction_timeout", p["transaction_timeout"],
+                   false, &pc.transaction_timeout);
       }
     }
     if (const YAML::Node s = root["sessions"]) {

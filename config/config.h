@@ -57,6 +57,15 @@ struct ProcessingConfig {
   absl::Duration dedup_horizon = absl::Hours(1);
   // Events further than this ahead of the processing clock are invalid.
   absl::Duration max_future_skew = absl::Minutes(10);
+  // Names this instance stably across restarts (SPEC §5): the producers'
+  // transactional.id and the consumers' group.instance.id are made of it,
+  // so a restarted instance fences its predecessor at once and rejoins
+  // without a rebalance. Empty: the host name.
+  std::string instance_id;
+  // Stream threads, each a group member owning a share of the partitions.
+  int threads = 1;
+  // A dead instance's open transaction is aborted by the broker after this.
+  absl::Duration transaction_timeout = absl::Seconds(10);
 };
 
 struct SessionsConfig {

@@ -8,9 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "CivetServer.h"
 #include "prometheus/collectable.h"
-#include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
+#include "prometheus/text_serializer.h"
 
 namespace kpistream {
 namespace {
@@ -103,12 +104,41 @@ class SnapshotCollectable : public prometheus::Collectable {
   std::vector<MetricsEndpoint::Source> sources_;
 };
 
+// One path's handler on the civetweb server.
+class PathHandler : public CivetHandler {
+ public:
+  explicit PathHandler(std::function<MetricsEndpoint::Response()> handler)
+      : handler_(std::move(handler)) {}
+  bool handleGet(CivetServer*, mg_connection* conn) override {
+    MetricsEndpoint::Response r;
+    try {
+      r = handler_();
+    } catch (const std::exception& e) {
+      r = {500, absl::StrCat("internal error: ", e.what(), "\n")};
+    }
+    Write(conn, r.status, "text/plain; charset=utf-8", r.body);
+    return true;
+  }
+  static void Write(mg_connection* conn, int status, const char* type,
+                    const std::string& body) {
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
+              "%zu\r\nConnection: close\r\n\r\n",
+              status, status == 200 ? "OK" : "Service Unavailable", type,
+              body.size());
+    mg_write(conn, body.data(), body.size());
+  }
+
+ private:
+  std::function<MetricsEndpoint::Response()> handler_;
+};
+
 }  // namespace
 
 struct MetricsEndpoint::Impl {
-  std::shared_ptr<SnapshotCollectable> collectable =
-      std::make_shared<SnapshotCollectable>();
-  std::unique_ptr<prometheus::Exposer> exposer;
+  SnapshotCollectable collectable;
+  std::unique_ptr<CivetServer> server;
+  std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
 };
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
@@ -121,27 +151,42 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
   endpoint->impl_ = std::make_unique<Impl>();
   try {
-    endpoint->impl_->exposer =
-        std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+    endpoint->impl_->server = std::make_unique<CivetServer>(
+        std::vector<std::string>{"listening_ports", listen, "num_threads",
+                                 "4"});
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", listen, " for /metrics: ", e.what(),
         " (is the port in use, or the host not a local address? set "
         "metrics.listen)"));
   }
-  endpoint->impl_->exposer->RegisterCollectable(endpoint->impl_->collectable);
+  MetricsEndpoint* self = endpoint.get();
+  endpoint->AddHandler("/metrics",
+                       [self] { return Response{200, self->RenderMetrics()}; });
   return endpoint;
 }
 
-MetricsEndpoint::~MetricsEndpoint() = default;
+MetricsEndpoint::~MetricsEndpoint() {
+  if (impl_ && impl_->server) impl_->server->close();
+}
 
 int MetricsEndpoint::port() const {
-  std::vector<int> ports = impl_->exposer->GetListeningPorts();
+  std::vector<int> ports = impl_->server->getListeningPorts();
   return ports.empty() ? 0 : ports.front();
 }
 
 void MetricsEndpoint::AddSource(Source source) {
-  impl_->collectable->Add(std::move(source));
+  impl_->collectable.Add(std::move(source));
+}
+
+void MetricsEndpoint::AddHandler(const std::string& path,
+                                 std::function<Response()> handler) {
+  impl_->handlers.push_back(std::make_unique<PathHandler>(std::move(handler)));
+  impl_->server->addHandler(path, impl_->handlers.back().get());
+}
+
+std::string MetricsEndpoint::RenderMetrics() const {
+  return prometheus::TextSerializer().Serialize(impl_->collectable.Collect());
 }
 
 }  // namespace kpistream

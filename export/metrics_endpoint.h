@@ -1,8 +1,10 @@
-// MetricsEndpoint: the Prometheus /metrics page (text exposition format),
-// served by prometheus-cpp's Exposer. Values come from MetricsSnapshot
-// sources that are called at scrape time on the HTTP thread: each source must
-// be thread-safe (typically it returns a copy published by the owning thread).
-// Samples of all sources with the same family name and labels are summed.
+// MetricsEndpoint: the engine's HTTP server (civetweb): the Prometheus
+// /metrics page (text exposition format, rendered by prometheus-cpp) and
+// plain handlers such as /healthz and /readyz (SPEC §7). Values come from
+// MetricsSnapshot sources that are called at scrape time on an HTTP thread:
+// each source must be thread-safe (typically it returns a copy published by
+// the owning thread). Samples of all sources with the same family name and
+// labels are summed.
 #ifndef KPISTREAM_EXPORT_METRICS_ENDPOINT_H_
 #define KPISTREAM_EXPORT_METRICS_ENDPOINT_H_
 
@@ -30,6 +32,17 @@ class MetricsEndpoint {
 
   // Adds a source; may be called at any time.
   void AddSource(Source source);
+
+  struct Response {
+    int status = 200;
+    std::string body;
+  };
+  // Serves `path` (GET) with `handler`, called on an HTTP thread (it must be
+  // thread-safe). Call before traffic arrives.
+  void AddHandler(const std::string& path, std::function<Response()> handler);
+
+  // The /metrics page as served (for tests and benchmarks).
+  std::string RenderMetrics() const;
 
  private:
   MetricsEndpoint() = default;

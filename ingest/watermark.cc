@@ -9,11 +9,15 @@ WatermarkTracker::WatermarkTracker(absl::Duration max_out_of_orderness,
     : max_out_of_orderness_(max_out_of_orderness),
       idle_timeout_(idle_timeout) {}
 
-void WatermarkTracker::Assign(int32_t partition, absl::Time now) {
+void WatermarkTracker::Assign(int32_t partition, absl::Time now,
+                              absl::Time max_event_time) {
   // A new partition holds the watermark back until it delivers an event or
   // stays quiet for the idle timeout: one fast partition must not race ahead
   // of the others right after an assignment.
-  partitions_[partition].last_event_at = now;
+  PartitionClock& clock = partitions_[partition];
+  clock.last_event_at = now;
+  clock.max_event_time = std::max(clock.max_event_time, max_event_time);
+  max_event_time_ = std::max(max_event_time_, max_event_time);
 }
 
 void WatermarkTracker::Revoke(int32_t partition) {

@@ -26,7 +26,10 @@ class WatermarkTracker {
   WatermarkTracker(absl::Duration max_out_of_orderness,
                    absl::Duration idle_timeout);
 
-  void Assign(int32_t partition, absl::Time now);
+  // `max_event_time`: the partition's max event time restored from its
+  // checkpoint (InfinitePast: none yet).
+  void Assign(int32_t partition, absl::Time now,
+              absl::Time max_event_time = absl::InfinitePast());
   void Revoke(int32_t partition);
   void Observe(int32_t partition, absl::Time event_time, absl::Time now);
 

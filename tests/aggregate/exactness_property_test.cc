@@ -182,10 +182,10 @@ std::vector<Event> Shuffle(std::vector<Event> events, uint64_t seed) {
 class Collector : public SessionObserver {
  public:
   explicit Collector(KpiCounters* counters) : counters_(counters) {}
-  void OnSessionStarted(const SessionAttributes& s, const Event& e) override {
+  void OnSessionStarted(const SessionAttributes& s, const EventView& e) override {
     counters_->OnSessionStarted(s, e);
   }
-  void OnEvent(const SessionAttributes& s, const Event& e) override {
+  void OnEvent(const SessionAttributes& s, const EventView& e) override {
     counters_->OnEvent(s, e);
   }
   void OnSessionClosed(const ClosedSession& s) override {
@@ -278,6 +278,7 @@ TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
     total_sessions += static_cast<int>(want.size());
 
     // Every KPI counter equals the batch aggregate.
+    counters.Commit();
     const MetricsSnapshot s = counters.Snapshot();
     double closed = 0, engaged = 0, bounced = 0, single = 0, pageviews = 0,
            orders = 0, duration = 0;

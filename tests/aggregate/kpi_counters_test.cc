@@ -126,9 +126,15 @@ void OneSession(KpiCounters* counters, const std::string& site,
       Closed(site, "Direct", "desktop", "DE", duration, pageviews));
 }
 
+// What /metrics shows: the counts of committed work.
+MetricsSnapshot Committed(KpiCounters& counters) {
+  counters.Commit();
+  return counters.Snapshot();
+}
+
 TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
   KpiCounters counters({});
-  const MetricsSnapshot snapshot = counters.Snapshot();
+  const MetricsSnapshot snapshot = Committed(counters);
   std::vector<std::string> names;
   for (const FamilySnapshot& family : snapshot) {
     names.push_back(family.name);
@@ -219,14 +225,14 @@ TEST(KpiCountersTest, KnownTopicsAndReasonsStartAtZero) {
   options.input_topics = {"web.events", "web.adcost"};
   options.invalid_reasons = {"malformed", "missing_site_id"};
   KpiCounters counters(options);
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.events"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.adcost"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"malformed"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"missing_site_id"}), 0);
   counters.CountInvalid("malformed");
   counters.CountInvalid("something_else");  // not a known reason: "(other)"
-  const MetricsSnapshot after = counters.Snapshot();
+  const MetricsSnapshot after = Committed(counters);
   EXPECT_EQ(Value(after, "kpistream_events_invalid_total", {"malformed"}), 1);
   EXPECT_EQ(Value(after, "kpistream_events_invalid_total", {"(other)"}), 1);
 }
@@ -257,7 +263,7 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
   counters.CountDuplicate();
   counters.CountBot();
 
-  MetricsSnapshot open = counters.Snapshot();
+  MetricsSnapshot open = Committed(counters);
   EXPECT_EQ(Value(open, "web_events_total", {"shop", "page_view"}), 3);
   EXPECT_EQ(Value(open, "web_events_total", {"shop", "engagement"}), 1);
   EXPECT_EQ(Value(open, "web_events_total", {"shop", "conversion"}), 1);
@@ -280,7 +286,6 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
       1);
   EXPECT_EQ(Value(open, "web_sessions_new_visitor_total", {"shop", "Email"}),
             0);
-  EXPECT_EQ(Value(open, "web_open_sessions", {"shop"}), 2);
   // Conversions are counted from the closed session (order_id dedup).
   EXPECT_EQ(Sum(open, "web_conversions_total"), 0);
   EXPECT_EQ(Value(open, "kpistream_events_consumed_total", {"web.events"}), 8);
@@ -308,7 +313,7 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
   closed_b.single_page = true;
   counters.OnSessionClosed(closed_b);
 
-  MetricsSnapshot s = counters.Snapshot();
+  MetricsSnapshot s = Committed(counters);
   const std::vector<std::string> ka = {"shop", "Organic Search", "desktop",
                                        "DE"};
   const std::vector<std::string> kb = {"shop", "Email", "mobile", "FR"};
@@ -320,7 +325,6 @@ TEST(KpiCountersTest, ScriptedSequenceGivesExactCounts) {
   EXPECT_EQ(Value(s, "web_sessions_bounced_total", kb), 1);
   EXPECT_EQ(Value(s, "web_sessions_single_page_total", ka), 0);
   EXPECT_EQ(Value(s, "web_sessions_single_page_total", kb), 1);
-  EXPECT_EQ(Value(s, "web_open_sessions", {"shop"}), 0);
 
   EXPECT_EQ(
       Value(s, "web_conversions_total", {"shop", "purchase", "Organic Search"}),
@@ -388,7 +392,7 @@ TEST(KpiCountersTest, HistogramBoundariesAreInclusive) {
   for (size_t i = 0; i < durations.size(); ++i) {
     OneSession(&counters, "shop", durations[i], pageviews[i]);
   }
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   const MetricSample* duration =
       Get(s, "web_session_duration_seconds", {"shop", "Direct"});
   ASSERT_NE(duration, nullptr);
@@ -416,7 +420,7 @@ TEST(KpiCountersTest, ThousandSitesWithMaxFiftyStayBounded) {
     AcceptAndApply(counters, Attributes(site, "Direct", "desktop", "DE", false),
                    MakeEvent(EventType::kPageView, site));
   }
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   std::set<std::string> sites;
   for (const MetricSample& sample : Find(s, "web_events_total")->samples) {
     sites.insert(sample.label_values[0]);
@@ -436,20 +440,41 @@ TEST(KpiCountersTest, ThousandSitesWithMaxFiftyStayBounded) {
   EXPECT_EQ(Sum(s, "web_pageviews_total"), 1000);
 }
 
-TEST(KpiCountersTest, OpenSessionsOfOverflowingSitesBalance) {
+// web_open_sessions is live state, set whole; its sites share the site
+// label's bound.
+TEST(KpiCountersTest, OpenSessionsAreSetFromLiveStateWithBoundedSites) {
   KpiCounters::Options options;
   options.label_values_max = 1;
   KpiCounters counters(options);
-  const SessionAttributes a = Attributes("a", "Direct", "desktop", "DE", false);
-  const SessionAttributes b = Attributes("b", "Direct", "desktop", "DE", false);
-  counters.OnSessionStarted(a, MakeEvent(EventType::kPageView, "a"));
-  counters.OnSessionStarted(b, MakeEvent(EventType::kPageView, "b"));
-  EXPECT_EQ(Value(counters.Snapshot(), "web_open_sessions", {"(other)"}), 1);
-  counters.OnSessionClosed(
-      Closed("b", "Direct", "desktop", "DE", absl::Seconds(1), 1));
-  const MetricsSnapshot s = counters.Snapshot();
+  counters.CountAccepted("a", EventType::kPageView);  // admits "a"
+  counters.SetOpenSessions({{"a", 2}, {"b", 1}, {"c", 4}});
+  MetricsSnapshot s = Committed(counters);
+  EXPECT_EQ(Value(s, "web_open_sessions", {"a"}), 2);
+  EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), 5);
+  counters.SetOpenSessions({{"a", 1}});
+  s = Committed(counters);
   EXPECT_EQ(Value(s, "web_open_sessions", {"a"}), 1);
-  EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), 0);
+  EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), -1);  // gone
+}
+
+// SPEC §10: /metrics shows committed work only; work of an aborted
+// transaction is forgotten, so that redoing it does not count it twice.
+TEST(KpiCountersTest, OnlyCommittedWorkIsShown) {
+  KpiCounters counters({});
+  counters.CountConsumed("web.events", 5);
+  counters.CountBot();
+  EXPECT_EQ(Value(counters.Snapshot(), "kpistream_bot_events_total", {}), 0);
+  counters.Commit();
+  EXPECT_EQ(Value(counters.Snapshot(), "kpistream_bot_events_total", {}), 1);
+  counters.CountConsumed("web.events", 3);
+  counters.CountBot();
+  counters.Rollback();  // aborted: redone later
+  counters.CountConsumed("web.events", 3);
+  counters.CountBot();
+  counters.Commit();
+  const MetricsSnapshot s = counters.Snapshot();
+  EXPECT_EQ(Value(s, "kpistream_bot_events_total", {}), 2);
+  EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.events"}), 8);
 }
 
 TEST(KpiCountersTest, GoalsOutsideTheAllowlistAreOther) {
@@ -466,7 +491,7 @@ TEST(KpiCountersTest, GoalsOutsideTheAllowlistAreOther) {
   other_only.conversions = {{"newsletter", 2}};
   counters.OnSessionClosed(other_only);
 
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   EXPECT_EQ(Value(s, "web_conversions_total", {"shop", "(other)", "Email"}), 6);
   EXPECT_EQ(Value(s, "web_conversions_total", {"shop", "purchase", "Email"}),
             1);
@@ -491,7 +516,7 @@ TEST(KpiCountersTest, GoalsOutsideTheAllowlistAreOther) {
 TEST(KpiCountersTest, SessionWithoutConversionsHasNoConvertedSeries) {
   KpiCounters counters({});
   OneSession(&counters, "shop", absl::Seconds(3), 1);
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   EXPECT_TRUE(Find(s, "web_sessions_converted_total")->samples.empty());
   EXPECT_TRUE(Find(s, "web_conversions_total")->samples.empty());
 }
@@ -503,7 +528,7 @@ TEST(KpiCountersTest, EmptyLabelValuesAreNotSet) {
   ClosedSession session = Closed("shop", "", "", "", absl::Seconds(1), 1);
   session.revenue = {{"", 1000000}};
   counters.OnSessionClosed(session);
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   EXPECT_EQ(Value(s, "web_sessions_started_total",
                   {"shop", "(not set)", "(not set)", "(not set)"}),
             1);
@@ -522,7 +547,7 @@ TEST(KpiCountersTest, RevenueCounterNeverDecreases) {
   refund.revenue = {{"EUR", -2000000}};
   counters.OnSessionClosed(refund);
   EXPECT_EQ(
-      Value(counters.Snapshot(), "web_revenue_total", {"shop", "Email", "EUR"}),
+      Value(Committed(counters), "web_revenue_total", {"shop", "Email", "EUR"}),
       5);
 }
 
@@ -532,7 +557,7 @@ TEST(KpiCountersTest, SamplesAreSortedByLabelValues) {
     AcceptAndApply(counters, Attributes(site, "Direct", "desktop", "DE", false),
                    MakeEvent(EventType::kPageView, site));
   }
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   std::vector<std::string> sites;
   for (const MetricSample& sample : Find(s, "web_pageviews_total")->samples) {
     sites.push_back(sample.label_values[0]);
@@ -553,7 +578,7 @@ TEST(KpiCountersAllowlistTest, OnlyAllowlistedValuesGetTheirOwnSeries) {
   counters.CountAccepted("shop", EventType::kPageView);
   counters.CountAccepted("evil", EventType::kPageView);
   counters.CountAccepted("blog", EventType::kPageView);
-  const MetricsSnapshot s = counters.Snapshot();
+  const MetricsSnapshot s = Committed(counters);
   std::set<std::string> sites;
   for (const MetricSample& sample : Find(s, "web_events_total")->samples) {
     sites.insert(sample.label_values[0]);

@@ -53,6 +53,7 @@ TEST(CardinalityTest, RandomLabelValuesStayBounded) {
     if (i % 1000 == 0) state.Advance(max - absl::Seconds(30));
   }
   state.Drain();
+  counters.Commit();
 
   auto endpoint = MetricsEndpoint::Start("127.0.0.1:0");
   ASSERT_TRUE(endpoint.ok()) << endpoint.status();

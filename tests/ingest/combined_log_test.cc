@@ -34,8 +34,8 @@ std::string Line(const std::string& ip, const std::string& time,
 
 class Sessions : public SessionObserver {
  public:
-  void OnSessionStarted(const SessionAttributes&, const Event&) override {}
-  void OnEvent(const SessionAttributes&, const Event&) override {}
+  void OnSessionStarted(const SessionAttributes&, const EventView&) override {}
+  void OnEvent(const SessionAttributes&, const EventView&) override {}
   void OnSessionClosed(const ClosedSession& s) override { closed.push_back(s); }
   std::vector<ClosedSession> closed;
 };

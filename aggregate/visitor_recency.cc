@@ -1,0 +1,42 @@
+#include "aggregate/visitor_recency.h"
+
+#include <algorithm>
+
+namespace kpistream {
+
+int32_t UnixDay(absl::Time t) {
+  const int64_t s = absl::ToUnixSeconds(t);
+  return static_cast<int32_t>(s >= 0 ? s / 86400 : -((-s + 86399) / 86400));
+}
+
+void DayRetention::SeeDay(int32_t day) {
+  if (day <= newest_day_) return;
+  newest_day_ = day;
+  store_.ExpireBefore(day - retention_days_);
+}
+
+void DayRetention::Restore(const v1::FingerprintMap& in, int32_t newest_day) {
+  store_.Restore(in);
+  if (newest_day != 0) newest_day_ = std::max(newest_day_, newest_day);
+}
+
+bool VisitorRecency::StartSession(uint64_t visitor, absl::Time t,
+                                  uint32_t session_number) {
+  const int32_t day = UnixDay(t);
+  const std::optional<int32_t> previous = days_.store().Get(visitor);
+  days_.store().Put(visitor, std::max(previous.value_or(day), day));
+  days_.SeeDay(day);
+  if (session_number > 0) return session_number == 1;
+  return !previous.has_value() || day - *previous > days_.retention_days();
+}
+
+bool OrderOnce::Count(uint64_t order, absl::Time t) {
+  const int32_t day = UnixDay(t);
+  const std::optional<int32_t> previous = days_.store().Get(order);
+  if (previous.has_value() && day - *previous <= kRetentionDays) return false;
+  days_.store().Put(order, day);
+  days_.SeeDay(day);
+  return true;
+}
+
+}  // namespace kpistream

@@ -1,0 +1,86 @@
+// The two long-lived memories of a partition's visitors, each a small type
+// over a FingerprintStore (checkpointed with the partition's state):
+//
+//   VisitorRecency  "new vs returning" (SPEC §3): a session is a new
+//                   visitor's when the client says so (session_number == 1),
+//                   or, without a session_number, when the partition has not
+//                   seen the visitor start a session within the retention
+//                   (default 400 days). Key: StableHash(site, visitor).
+//   OrderOnce       an order_id counts once across the visitor's sessions
+//                   within 30 days of event time (a reloaded thank-you page
+//                   the next day is not a second order). Key:
+//                   StableHash(site, order_id).
+//
+// Days are unix days of event time. Memory: ~16 bytes per remembered visitor
+// or order; entries older than the newest day seen minus the retention are
+// forgotten when the newest day moves.
+// Not thread-safe: one owner.
+#ifndef KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
+#define KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "aggregate/fingerprint_store.h"
+
+namespace kpistream {
+
+int32_t UnixDay(absl::Time t);
+
+// A FingerprintStore of days that forgets entries older than `retention_days`
+// before the newest day it was told about.
+class DayRetention {
+ public:
+  explicit DayRetention(int32_t retention_days)
+      : retention_days_(retention_days) {}
+  FingerprintStore& store() { return store_; }
+  const FingerprintStore& store() const { return store_; }
+  int32_t newest_day() const { return newest_day_; }
+  int32_t retention_days() const { return retention_days_; }
+  // Moves the newest day forward (expiring what falls out).
+  void SeeDay(int32_t day);
+  void Restore(const v1::FingerprintMap& in, int32_t newest_day);
+
+ private:
+  FingerprintStore store_;
+  int32_t retention_days_;
+  int32_t newest_day_ = INT32_MIN;
+};
+
+class VisitorRecency {
+ public:
+  explicit VisitorRecency(absl::Duration retention)
+      : days_(static_cast<int32_t>(retention / absl::Hours(24))) {}
+
+  // A session of the visitor with fingerprint `visitor` starts at `t`;
+  // returns whether it is a new visitor's, and remembers the day.
+  bool StartSession(uint64_t visitor, absl::Time t, uint32_t session_number);
+
+  DayRetention& days() { return days_; }
+  size_t size() const { return days_.store().size(); }
+  size_t ApproximateBytes() const { return days_.store().ApproximateBytes(); }
+
+ private:
+  DayRetention days_;
+};
+
+class OrderOnce {
+ public:
+  static constexpr int32_t kRetentionDays = 30;
+  OrderOnce() : days_(kRetentionDays) {}
+
+  // Whether the order with fingerprint `order` counts now, at `t`; remembers
+  // it when it does.
+  bool Count(uint64_t order, absl::Time t);
+
+  DayRetention& days() { return days_; }
+  size_t size() const { return days_.store().size(); }
+  size_t ApproximateBytes() const { return days_.store().ApproximateBytes(); }
+
+ private:
+  DayRetention days_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_

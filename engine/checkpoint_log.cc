@@ -1,0 +1,255 @@
+#include "engine/checkpoint_log.h"
+
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+namespace kpistream {
+namespace {
+
+int64_t MicrosOf(absl::Time t) {
+  return t == absl::InfinitePast() ? INT64_MIN : absl::ToUnixMicros(t);
+}
+
+absl::Time TimeOf(int64_t us) {
+  return us == INT64_MIN || us == 0 ? absl::InfinitePast()
+                                    : absl::FromUnixMicros(us);
+}
+
+// Collects a checkpoint's chunks as records.
+class ChunkSink : public CheckpointSink {
+ public:
+  ChunkSink(const TopicPartition& tp, uint64_t seq, bool full,
+            size_t chunk_bytes)
+      : tp_(tp), seq_(seq), full_(full), chunk_bytes_(chunk_bytes) {
+    Start();
+  }
+
+  v1::PartitionCheckpoint* chunk() override { return &current_; }
+  void Added(size_t bytes) override {
+    current_bytes_ += bytes;
+    ++elements_;
+    if (current_bytes_ >= chunk_bytes_) Cut(/*last=*/false);
+  }
+
+  // Closes the last chunk (already filled with the clocks by the caller).
+  std::vector<ChangelogRecord> Finish() {
+    Cut(/*last=*/true);
+    return std::move(records_);
+  }
+  size_t elements() const { return elements_; }
+  size_t bytes() const { return bytes_; }
+  uint32_t chunks() const { return next_chunk_; }
+
+ private:
+  void Start() {
+    current_.Clear();
+    current_.set_seq(seq_);
+    current_.set_full(full_);
+    current_.set_chunk(next_chunk_);
+    current_bytes_ = 0;
+  }
+  void Cut(bool last) {
+    current_.set_last(last);
+    std::string value = current_.SerializeAsString();
+    bytes_ += value.size();
+    records_.push_back({CheckpointKey(tp_, seq_, next_chunk_), std::move(value)});
+    ++next_chunk_;
+    if (!last) {
+      // The clocks set on the chunk so far belong to the last one.
+      const int64_t frontier = current_.frontier_us();
+      const int32_t visitors = current_.visitors_newest_day();
+      const int32_t orders = current_.orders_newest_day();
+      Start();
+      current_.set_frontier_us(frontier);
+      current_.set_visitors_newest_day(visitors);
+      current_.set_orders_newest_day(orders);
+    }
+  }
+
+  const TopicPartition& tp_;
+  uint64_t seq_;
+  bool full_;
+  size_t chunk_bytes_;
+  v1::PartitionCheckpoint current_;
+  size_t current_bytes_ = 0;
+  uint32_t next_chunk_ = 0;
+  size_t elements_ = 0;
+  size_t bytes_ = 0;
+  std::vector<ChangelogRecord> records_;
+};
+
+}  // namespace
+
+std::string CheckpointKey(const TopicPartition& tp, uint64_t seq,
+                          uint32_t chunk) {
+  return absl::StrFormat("s/%s/%d/%016x/%06x", tp.topic, tp.partition, seq,
+                         chunk);
+}
+
+bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
+                        uint64_t* seq, uint32_t* chunk) {
+  // Topic names hold no '/' (Kafka allows [a-zA-Z0-9._-]).
+  std::vector<absl::string_view> parts = absl::StrSplit(key, '/');
+  if (parts.size() != 5 || parts[0] != "s" || parts[3].size() != 16 ||
+      parts[4].size() != 6) {
+    return false;
+  }
+  int32_t partition = 0;
+  uint64_t s = 0, c = 0;
+  if (!absl::SimpleAtoi(parts[2], &partition) ||
+      !absl::SimpleHexAtoi(parts[3], &s) || !absl::SimpleHexAtoi(parts[4], &c)) {
+    return false;
+  }
+  tp->topic = std::string(parts[1]);
+  tp->partition = partition;
+  *seq = s;
+  *chunk = static_cast<uint32_t>(c);
+  return true;
+}
+
+CheckpointWriter::CheckpointWriter(TopicPartition tp, size_t chunk_bytes,
+                                   size_t min_full_interval_bytes)
+    : tp_(std::move(tp)),
+      chunk_bytes_(chunk_bytes),
+      min_full_interval_bytes_(min_full_interval_bytes) {}
+
+std::vector<ChangelogRecord> CheckpointWriter::Write(PartitionState& state,
+                                                     int64_t next_offset,
+                                                     absl::Time max_event_time,
+                                                     bool force_full) {
+  CheckpointPosition& p = position_;
+  const bool full =
+      force_full || p.next_seq == 0 ||
+      p.delta_bytes > std::max(p.full_bytes, min_full_interval_bytes_);
+  ChunkSink sink(tp_, p.next_seq, full, chunk_bytes_);
+  state.Checkpoint(full, &sink);
+  v1::PartitionCheckpoint* last = sink.chunk();
+  last->set_next_offset(next_offset);
+  last->set_max_event_time_us(MicrosOf(max_event_time));
+  if (!full && sink.elements() == 0 && next_offset == p.next_offset &&
+      max_event_time == p.max_event_time) {
+    return {};  // nothing to say
+  }
+  std::vector<ChangelogRecord> records = sink.Finish();
+  if (full) {
+    // Everything before this snapshot is superseded.
+    std::vector<ChangelogRecord> out;
+    out.reserve(p.live.size() + records.size());
+    for (const auto& [seq, chunk] : p.live) {
+      out.push_back({CheckpointKey(tp_, seq, chunk), std::nullopt});
+    }
+    p.live.clear();
+    p.full_bytes = sink.bytes();
+    p.delta_bytes = 0;
+    for (ChangelogRecord& r : records) out.push_back(std::move(r));
+    records = std::move(out);
+  } else {
+    p.delta_bytes += sink.bytes();
+  }
+  for (uint32_t c = 0; c < sink.chunks(); ++c) p.live.push_back({p.next_seq, c});
+  ++p.next_seq;
+  p.next_offset = next_offset;
+  p.max_event_time = max_event_time;
+  return records;
+}
+
+void CheckpointReader::Add(absl::string_view key, absl::string_view value,
+                           bool tombstone) {
+  TopicPartition tp;
+  uint64_t seq = 0;
+  uint32_t chunk = 0;
+  if (!ParseCheckpointKey(key, &tp, &seq, &chunk)) return;
+  ++records_;
+  auto& chunks = chunks_[tp];
+  if (tombstone) {
+    chunks.erase({seq, chunk});
+    return;
+  }
+  bytes_ += value.size();
+  chunks[{seq, chunk}] = std::string(value);
+}
+
+absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
+    const TopicPartition& tp, PartitionState* state) const {
+  CheckpointPosition position;
+  auto found = chunks_.find(tp);
+  if (found == chunks_.end() || found->second.empty()) return position;
+  const auto& chunks = found->second;
+  const std::string where =
+      absl::StrCat("the checkpoints of ", tp.topic, "[", tp.partition, "]");
+  // Group by seq, parse, check completeness.
+  struct Checkpoint {
+    std::vector<v1::PartitionCheckpoint> chunks;
+    bool complete = false;
+    bool full = false;
+    size_t bytes = 0;
+  };
+  std::map<uint64_t, Checkpoint> by_seq;
+  for (const auto& [id, value] : chunks) {
+    const auto [seq, chunk] = id;
+    Checkpoint& c = by_seq[seq];
+    v1::PartitionCheckpoint parsed;
+    if (!parsed.ParseFromString(value)) {
+      return absl::DataLossError(absl::StrCat(where, ": checkpoint ", seq,
+                                              " chunk ", chunk,
+                                              " cannot be decoded"));
+    }
+    if (chunk != c.chunks.size()) continue;  // a gap: incomplete
+    c.full = c.full || parsed.full();
+    c.complete = parsed.last();
+    c.bytes += value.size();
+    c.chunks.push_back(std::move(parsed));
+  }
+  // The newest complete full snapshot.
+  auto start = by_seq.end();
+  for (auto it = by_seq.begin(); it != by_seq.end(); ++it) {
+    if (it->second.full && it->second.complete) start = it;
+  }
+  if (start == by_seq.end()) {
+    return absl::DataLossError(absl::StrCat(
+        where, " hold no complete full snapshot (", by_seq.size(),
+        " checkpoint(s), newest ", by_seq.rbegin()->first,
+        "): the changelog lost records (the embedded broker keeps only about "
+        "5 MB per partition; a topic that deletes old records instead of "
+        "compacting them loses them too)"));
+  }
+  uint64_t expected = start->first;
+  for (auto it = start; it != by_seq.end(); ++it) {
+    const auto& [seq, c] = *it;
+    if (seq != expected || !c.complete) {
+      return absl::DataLossError(absl::StrCat(
+          where, ": checkpoint ", expected,
+          seq != expected ? " is missing" : " is incomplete",
+          " after the snapshot ", start->first,
+          "; the changelog lost records"));
+    }
+    for (const v1::PartitionCheckpoint& chunk : c.chunks) {
+      absl::Status status = state->Restore(chunk);
+      if (!status.ok()) {
+        return absl::DataLossError(absl::StrCat(where, ": checkpoint ", seq,
+                                                ": ", status.message()));
+      }
+      if (chunk.last()) {
+        position.next_offset = chunk.next_offset();
+        position.max_event_time = TimeOf(chunk.max_event_time_us());
+      }
+    }
+    if (it == start) {
+      position.full_bytes = c.bytes;
+    } else {
+      position.delta_bytes += c.bytes;
+    }
+    ++expected;
+  }
+  position.next_seq = expected;
+  // Every key present stays until the next full snapshot tombstones it.
+  for (const auto& [id, value] : chunks) position.live.push_back(id);
+  state->FinishRestore();
+  return position;
+}
+
+}  // namespace kpistream

@@ -1,0 +1,110 @@
+// CheckpointLog: how a partition's state lives in the state changelog topic
+// (SPEC §5; proto/kpistream/v1/state.proto).
+//
+// Records are keyed "s/<topic>/<partition>/<seq>/<chunk>" (seq and chunk in
+// fixed-width hex): every key is written once, so compaction never merges
+// two checkpoints, and a checkpoint's chunks are written in one transaction.
+// A full snapshot is written when the changes since the last one outweigh
+// it (or at the first checkpoint); it tombstones every earlier key, so a
+// compacted changelog holds one snapshot plus the changes after it: at most
+// about twice the state. A checkpoint of nothing (no change, same input
+// position) is not written.
+//
+// CheckpointWriter writes one partition's checkpoints; CheckpointReader
+// collects a changelog partition's records and rebuilds partitions' state
+// from them: the newest complete full snapshot, then every later checkpoint
+// in order. A gap (a later checkpoint missing or incomplete) is data loss
+// and an error: the engine does not count on from a state it cannot trust.
+#ifndef KPISTREAM_ENGINE_CHECKPOINT_LOG_H_
+#define KPISTREAM_ENGINE_CHECKPOINT_LOG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "aggregate/partition_state.h"
+#include "kafka/record.h"
+
+namespace kpistream {
+
+std::string CheckpointKey(const TopicPartition& tp, uint64_t seq,
+                          uint32_t chunk);
+// False for keys that are not checkpoint keys.
+bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
+                        uint64_t* seq, uint32_t* chunk);
+
+struct ChangelogRecord {
+  std::string key;
+  std::optional<std::string> value;  // nullopt: a tombstone
+};
+
+// Where a partition's checkpoints stand, as restored or as written.
+struct CheckpointPosition {
+  uint64_t next_seq = 0;
+  int64_t next_offset = -1;  // the input position of the state; -1: none
+  absl::Time max_event_time = absl::InfinitePast();
+  size_t full_bytes = 0;   // size of the newest full snapshot
+  size_t delta_bytes = 0;  // written since it
+  // Keys in the changelog since (and including) the newest full snapshot.
+  std::vector<std::pair<uint64_t, uint32_t>> live;
+};
+
+class CheckpointWriter {
+ public:
+  // Chunks are cut at about `chunk_bytes` (well under Kafka's default 1 MB
+  // message limit); a full snapshot is due once the changes since the last
+  // one exceed max(its size, `min_full_interval_bytes`).
+  explicit CheckpointWriter(TopicPartition tp, size_t chunk_bytes = 512 << 10,
+                            size_t min_full_interval_bytes = 256 << 10);
+
+  // Continues after a restore (or, without one, starts at seq 0).
+  void Resume(CheckpointPosition position) { position_ = std::move(position); }
+
+  // The records of a checkpoint of `state` at input position `next_offset`
+  // (none when nothing changed). `force_full` writes a full snapshot.
+  std::vector<ChangelogRecord> Write(PartitionState& state,
+                                     int64_t next_offset,
+                                     absl::Time max_event_time,
+                                     bool force_full = false);
+
+  const CheckpointPosition& position() const { return position_; }
+
+ private:
+  TopicPartition tp_;
+  size_t chunk_bytes_;
+  size_t min_full_interval_bytes_;
+  CheckpointPosition position_;
+};
+
+class CheckpointReader {
+ public:
+  // Takes one changelog record (in offset order); keys that are not
+  // checkpoint keys are ignored, tombstones delete.
+  void Add(absl::string_view key, absl::string_view value, bool tombstone);
+
+  // Rebuilds `tp`'s state into `state` (new, empty) and returns where its
+  // checkpoints stand; a partition without checkpoints restores nothing and
+  // returns the zero position.
+  absl::StatusOr<CheckpointPosition> RestoreInto(const TopicPartition& tp,
+                                                 PartitionState* state) const;
+
+  size_t records() const { return records_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  // (seq, chunk) -> serialized PartitionCheckpoint
+  std::map<TopicPartition, std::map<std::pair<uint64_t, uint32_t>, std::string>>
+      chunks_;
+  size_t records_ = 0;
+  size_t bytes_ = 0;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_ENGINE_CHECKPOINT_LOG_H_

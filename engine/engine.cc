@@ -1,0 +1,382 @@
+#include "engine/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "cmd/log.h"
+#include "engine/kafka_io.h"
+#include "engine/stream_thread.h"
+#include "export/metrics_endpoint.h"
+
+namespace kpistream {
+namespace {
+
+constexpr absl::Duration kPublishInterval = absl::Milliseconds(200);
+// A stream thread silent this long is not healthy (/healthz).
+constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
+
+std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
+  std::vector<TargetSpec> specs;
+  for (const TargetConfig& t : config.targets) {
+    TargetSpec spec;
+    spec.name = t.name;
+    spec.kpi = t.kpi;
+    spec.filter = t.filter;
+    spec.direction = t.direction == TargetDirection::kAtLeast
+                         ? Direction::kAtLeast
+                         : Direction::kAtMost;
+    spec.value = t.value;
+    spec.tolerance = t.tolerance;
+    spec.window = t.window;
+    spec.period_start = t.period_start;
+    spec.period_end = t.period_end;
+    spec.min_sample = t.min_sessions;
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+FamilySnapshot Gauge(std::string name, std::string help,
+                     std::vector<std::string> label_names = {}) {
+  FamilySnapshot family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = MetricType::kGauge;
+  family.label_names = std::move(label_names);
+  return family;
+}
+
+}  // namespace
+
+std::string InstanceId(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return "kpistream";
+  }
+  std::string id(name);
+  for (char& c : id) {
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != '-') {
+      c = '-';
+    }
+  }
+  return id;
+}
+
+double SumSamples(const MetricsSnapshot& snapshot, const std::string& name,
+                  const std::string& label, const std::string& value) {
+  double sum = 0;
+  for (const FamilySnapshot& family : snapshot) {
+    if (family.name != name) continue;
+    int index = -1;
+    for (size_t i = 0; i < family.label_names.size(); ++i) {
+      if (family.label_names[i] == label) index = static_cast<int>(i);
+    }
+    if (!label.empty() && index < 0) return 0;
+    for (const MetricSample& sample : family.samples) {
+      if (index >= 0 && sample.label_values[index] != value) continue;
+      sum += family.type == MetricType::kHistogram
+                 ? static_cast<double>(sample.count)
+                 : sample.value;
+    }
+  }
+  return sum;
+}
+
+class Engine::Impl {
+ public:
+  Impl(const Config& config, std::function<bool()> stop_requested)
+      : stop_requested_(std::move(stop_requested)),
+        config_(config),
+        targets_(TargetSpecsFrom(config_)),
+        instance_id_(InstanceId(config_.processing.instance_id)) {}
+
+  absl::Status Init() {
+    if (config_.inputs.empty()) {
+      return absl::InvalidArgumentError("no input topic is configured");
+    }
+    auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
+    if (!endpoint.ok()) return endpoint.status();
+    endpoint_ = std::move(*endpoint);
+
+    // The state changelog: as many partitions as the largest input.
+    kafka::TopicReadOptions changelog;
+    changelog.brokers = config_.kafka.brokers;
+    changelog.properties = config_.kafka.properties;
+    changelog.topic = config_.changelog_output.topic;
+    changelog.timeout = absl::Seconds(30);
+    int input_partitions = 1;
+    for (const InputConfig& input : config_.inputs) {
+      kafka::TopicReadOptions in = changelog;
+      in.topic = input.topic;
+      auto count = kafka::PartitionCount(in);
+      if (count.ok()) input_partitions = std::max(input_partitions, *count);
+    }
+    auto opened = KafkaChangelog::Open(changelog, input_partitions);
+    if (!opened.ok()) return opened.status();
+    kafka::TopicReadOptions quick = changelog;
+    quick.timeout = absl::Seconds(3);  // the embedded broker cannot answer
+    if (auto policy = kafka::TopicConfig(quick, "cleanup.policy");
+        policy.ok() && policy->find("compact") == std::string::npos) {
+      KPI_LOG_WARN(
+          "engine: the state changelog \"%s\" has cleanup.policy=%s, not "
+          "compact: it grows with every checkpoint until retention deletes "
+          "old ones (the engine writes a full snapshot every hour so that a "
+          "restore still finds one); set cleanup.policy=compact",
+          changelog.topic, *policy);
+    }
+
+    const int threads = std::max(1, config_.processing.threads);
+    for (int i = 0; i < threads; ++i) {
+      StreamThread::Options options;
+      options.config = &config_;
+      options.targets = &targets_;
+      options.stop_requested = [this] { return stop_requested_() || stop_; };
+      options.name = threads == 1 ? "engine" : absl::StrCat("engine-", i);
+      auto thread = std::make_unique<StreamThread>(options);
+      kafka::Consumer::Options in;
+      in.brokers = config_.kafka.brokers;
+      in.group_id = config_.kafka.group_id;
+      in.instance_id = absl::StrCat(instance_id_, "-", i);
+      in.client_id = absl::StrCat("kpistream-", instance_id_, "-", i);
+      for (const InputConfig& input : config_.inputs) {
+        in.topics.push_back(input.topic);
+      }
+      in.properties = config_.kafka.properties;
+      auto input = KafkaStreamInput::Create(in, thread->listener());
+      if (!input.ok()) return input.status();
+      kafka::Producer::Options out;
+      out.brokers = config_.kafka.brokers;
+      out.client_id = in.client_id;
+      out.properties = config_.kafka.properties;
+      out.transaction_timeout = config_.processing.transaction_timeout;
+      if (config_.processing.guarantee == Guarantee::kExactlyOnce) {
+        out.transactional_id =
+            absl::StrCat(config_.kafka.group_id, "-", instance_id_, "-", i);
+      }
+      auto output = KafkaStreamOutput::Create(out, input->get());
+      if (!output.ok()) return output.status();
+      auto log = KafkaChangelog::Open(changelog, input_partitions);
+      if (!log.ok()) return log.status();
+      thread->Attach(*std::move(input), *std::move(output), *std::move(log));
+      threads_.push_back(std::move(thread));
+    }
+    endpoint_->AddSource([this] { return Snapshot(); });
+    endpoint_->AddHandler("/healthz", [this] { return Healthz(); });
+    endpoint_->AddHandler("/readyz", [this] { return Readyz(); });
+    if (!targets_.empty()) {
+      std::vector<std::string> names;
+      for (const TargetSpec& t : targets_) names.push_back(t.name);
+      KPI_LOG_INFO("engine: evaluating %d target(s): %s",
+                   static_cast<int>(names.size()), absl::StrJoin(names, ", "));
+    }
+    Publish();
+    return absl::OkStatus();
+  }
+
+  absl::Status Run() {
+    KPI_LOG_INFO(
+        "engine: instance \"%s\" consuming %s as group \"%s\" from %s (%s, "
+        "%d thread(s)); state changelog \"%s\"; /metrics, /healthz, /readyz "
+        "on %s port %d",
+        instance_id_,
+        absl::StrJoin(config_.inputs, ",",
+                      [](std::string* out, const InputConfig& in) {
+                        out->append(in.topic);
+                      }),
+        config_.kafka.group_id, config_.kafka.brokers,
+        config_.processing.guarantee == Guarantee::kExactlyOnce
+            ? "exactly_once"
+            : "at_least_once",
+        static_cast<int>(threads_.size()), config_.changelog_output.topic,
+        config_.metrics.listen, endpoint_->port());
+    std::vector<absl::Status> results(threads_.size());
+    std::vector<std::thread> running;
+    std::atomic<int> finished{0};
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      running.emplace_back([this, i, &results, &finished] {
+        results[i] = threads_[i]->Run();
+        if (!results[i].ok()) stop_ = true;  // one fails: all stop
+        ++finished;
+      });
+    }
+    while (finished < static_cast<int>(threads_.size())) {
+      absl::SleepFor(kPublishInterval);
+      Publish();
+    }
+    for (std::thread& t : running) t.join();
+    Publish();
+    for (const absl::Status& s : results) {
+      if (!s.ok()) return s;
+    }
+    KPI_LOG_INFO("engine: stopped cleanly; the state is committed");
+    return absl::OkStatus();
+  }
+
+  MetricsSnapshot Snapshot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return published_;
+  }
+
+  int metrics_port() const { return endpoint_->port(); }
+
+ private:
+  // Merges the threads' metrics and evaluates the targets.
+  void Publish() {
+    MetricsSnapshot merged;
+    absl::Time watermark = absl::InfiniteFuture();
+    std::vector<TargetSums> sums(targets_.size());
+    bool ready = !threads_.empty();
+    for (const auto& thread : threads_) {
+      MergeSnapshot(thread->Snapshot(), &merged);
+      StreamThread::TargetShare share = thread->Targets();
+      watermark = std::min(watermark, share.watermark);
+      for (size_t i = 0; i < share.sums.size() && i < sums.size(); ++i) {
+        sums[i] += share.sums[i];
+      }
+      ready = ready && thread->Health().ready;
+    }
+    if (threads_.empty()) watermark = absl::InfinitePast();
+    const absl::Time now = absl::Now();
+    FamilySnapshot lag = Gauge("kpistream_watermark_lag_seconds",
+                               "Processing time minus the event-time "
+                               "watermark, seconds.");
+    if (watermark != absl::InfinitePast() &&
+        watermark != absl::InfiniteFuture()) {
+      lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
+    }
+    merged.push_back(std::move(lag));
+    FamilySnapshot ready_gauge =
+        Gauge("kpistream_ready",
+              "1 while the instance is connected, has its partitions "
+              "restored and makes progress (as /readyz), else 0.");
+    ready_gauge.samples.push_back({{}, ready ? 1.0 : 0.0});
+    merged.push_back(std::move(ready_gauge));
+    if (!targets_.empty()) PublishTargets(watermark, sums, &merged);
+    std::lock_guard<std::mutex> lock(mu_);
+    published_ = std::move(merged);
+  }
+
+  // kpi_* gauges (SPEC §4, §6): every target evaluated from the sums of
+  // this instance's partitions at event time (the watermark, never moving
+  // back).
+  void PublishTargets(absl::Time watermark, const std::vector<TargetSums>& sums,
+                      MetricsSnapshot* snapshot) {
+    if (watermark != absl::InfiniteFuture()) {
+      target_clock_ = std::max(target_clock_, watermark);
+    }
+    FamilySnapshot target = Gauge("kpi_target_value",
+                                  "The target's value (config).", {"target"});
+    FamilySnapshot actual =
+        Gauge("kpi_actual_value",
+              "The KPI's current value over the target's window or period, "
+              "from this instance's exact event-time state (NaN: no data).",
+              {"target"});
+    FamilySnapshot attainment = Gauge(
+        "kpi_attainment_ratio",
+        "actual / target (target / actual for at-most KPIs); >= 1 is met.",
+        {"target"});
+    FamilySnapshot pace = Gauge(
+        "kpi_pace_ratio",
+        "Cumulative targets: actual to date / the linearly expected value to "
+        "date (NaN before the period starts; no sample for rolling "
+        "targets).",
+        {"target"});
+    FamilySnapshot projected = Gauge(
+        "kpi_projected_value",
+        "Cumulative targets: the actual projected linearly to the deadline.",
+        {"target"});
+    FamilySnapshot on_track = Gauge(
+        "kpi_on_track",
+        "1 when the KPI (a period's projection) is within tolerance of the "
+        "target, or the window has fewer than min_sessions sessions; else 0.",
+        {"target"});
+    FamilySnapshot no_data = Gauge(
+        "kpi_target_no_data",
+        "1 when nothing matched the target's filter over its whole window "
+        "(a period: since its start) on this instance; kpi_on_track is then "
+        "1 for want of data, not because the target is met.",
+        {"target"});
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      const TargetSpec& spec = targets_[i];
+      const TargetStatus s = EvaluateTarget(spec, sums[i], target_clock_);
+      target.samples.push_back({{spec.name}, s.target});
+      actual.samples.push_back({{spec.name}, s.actual});
+      attainment.samples.push_back({{spec.name}, s.attainment});
+      // Pace and projection are a period's, and need this instance's clock:
+      // an instance without a watermark yet exports none, so that sums over
+      // instances are not NaN.
+      if (!spec.rolling() && target_clock_ != absl::InfinitePast()) {
+        pace.samples.push_back({{spec.name}, s.pace});
+        projected.samples.push_back({{spec.name}, s.projected});
+      }
+      on_track.samples.push_back({{spec.name}, s.on_track ? 1.0 : 0.0});
+      no_data.samples.push_back({{spec.name}, s.no_data ? 1.0 : 0.0});
+    }
+    for (FamilySnapshot* family : {&target, &actual, &attainment, &pace,
+                                   &projected, &on_track, &no_data}) {
+      snapshot->push_back(std::move(*family));
+    }
+  }
+
+  MetricsEndpoint::Response Healthz() const {
+    const absl::Time now = absl::Now();
+    for (const auto& thread : threads_) {
+      const ThreadHealth h = thread->Health();
+      if (h.heartbeat != absl::InfinitePast() &&
+          now - h.heartbeat > kHeartbeatTimeout) {
+        return {503, absl::StrCat("a stream thread has not run for ",
+                                  absl::FormatDuration(now - h.heartbeat),
+                                  "\n")};
+      }
+    }
+    return {200, "ok\n"};
+  }
+
+  MetricsEndpoint::Response Readyz() const {
+    std::string reasons;
+    for (const auto& thread : threads_) {
+      const ThreadHealth h = thread->Health();
+      if (!h.ready) absl::StrAppend(&reasons, h.reason, "\n");
+    }
+    if (reasons.empty()) return {200, "ready\n"};
+    return {503, reasons};
+  }
+
+  std::function<bool()> stop_requested_;
+  const Config config_;
+  const std::vector<TargetSpec> targets_;
+  const std::string instance_id_;
+  std::vector<std::unique_ptr<StreamThread>> threads_;
+  std::atomic<bool> stop_{false};
+  absl::Time target_clock_ = absl::InfinitePast();
+  mutable std::mutex mu_;
+  MetricsSnapshot published_;
+  // Last: destroyed first, so no request runs while the rest is torn down.
+  std::unique_ptr<MetricsEndpoint> endpoint_;
+};
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    const Config& config, std::function<bool()> stop_requested) {
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->impl_ = std::make_unique<Impl>(config, std::move(stop_requested));
+  absl::Status status = engine->impl_->Init();
+  if (!status.ok()) return status;
+  return engine;
+}
+
+Engine::~Engine() = default;
+absl::Status Engine::Run() { return impl_->Run(); }
+int Engine::metrics_port() const { return impl_->metrics_port(); }
+MetricsSnapshot Engine::Snapshot() const { return impl_->Snapshot(); }
+
+}  // namespace kpistream

@@ -1,0 +1,137 @@
+// PartitionPipeline: the unit of work and of state of one input partition
+// (Kafka Streams' StreamTask): it takes the partition's records in offset
+// order — decode and validate, bot filter, dedup, reorder, sessionize, count
+// — holds all the partition's state (aggregate/PartitionState), and writes
+// what it produces through a narrow PipelineOutput: session records, KPI
+// window snapshots, dead letters, and its checkpoints for the state
+// changelog. It reads no clock and knows no Kafka client: the stream thread
+// passes time, the watermark and records in, and owns the commit cycle.
+//
+// Counting: every consumed record is exactly one of accepted, invalid
+// (reason), late, duplicate or bot in the thread's KpiCounters (pending until
+// the commit that holds this work).
+// Not thread-safe: owned by one stream thread.
+#ifndef KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
+#define KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "aggregate/active_visitors.h"
+#include "aggregate/bot_filter.h"
+#include "aggregate/channel_classifier.h"
+#include "aggregate/kpi_counters.h"
+#include "aggregate/partition_state.h"
+#include "engine/checkpoint_log.h"
+#include "ingest/ad_cost_decoder.h"
+#include "ingest/event_decoder.h"
+#include "kafka/record.h"
+#include "kpistream/v1/web_event.pb.h"
+
+namespace kpistream {
+
+// Where a pipeline's products go.
+class PipelineOutput {
+ public:
+  virtual ~PipelineOutput() = default;
+  virtual void Session(const ClosedSession& session) = 0;
+  // `partition`: "topic:partition" of the pipeline.
+  virtual void Window(const WindowKpis& window,
+                      const std::string& partition) = 0;
+  // The input record as it came, with why it was not used.
+  virtual void DeadLetter(const kafka::Record& record, absl::string_view reason,
+                          absl::string_view detail) = 0;
+  virtual void Changelog(const TopicPartition& input,
+                         ChangelogRecord record) = 0;
+};
+
+// How one input topic's records are read: its decoder and bot filter (per
+// stream thread: decoders reuse their buffers).
+struct InputReader {
+  std::string topic;
+  bool ad_cost = false;
+  EventDecoder* events = nullptr;   // events inputs
+  AdCostDecoder* costs = nullptr;   // ad_cost inputs
+  const BotFilter* bots = nullptr;  // events inputs
+};
+
+// What the pipelines of a stream thread share; outlives them.
+struct PipelineContext {
+  PartitionState::Options state;
+  const ChannelClassifier* channels = nullptr;
+  KpiCounters* counters = nullptr;  // pending until commit
+  ActiveVisitors* active = nullptr;
+  absl::Duration max_future_skew = absl::Minutes(10);
+};
+
+class PartitionPipeline : private SessionObserver {
+ public:
+  // `input`, `context` and `output` outlive the pipeline.
+  PartitionPipeline(TopicPartition tp, const InputReader* input,
+                    const PipelineContext* context, PipelineOutput* output);
+  ~PartitionPipeline() override;
+
+  // Rebuilds the state from the changelog's checkpoints (before the first
+  // record). Returns where the input resumes: the checkpointed position, or
+  // -1 when the partition has none (then the group's committed offset).
+  absl::StatusOr<int64_t> Restore(const CheckpointReader& reader);
+
+  // Processes one record of this partition at processing time `now`, given
+  // the thread's watermark. Returns the event time the record carried (for
+  // the watermark: every timestamped record moves it, SPEC §3), or
+  // InfinitePast().
+  absl::Time Process(const kafka::Record& record, absl::Time now,
+                     absl::Time watermark);
+
+  // Applies the watermark: releases buffered events, closes sessions.
+  void Advance(absl::Time watermark);
+  // Writes the KPI windows changed since the last call (final ones up to
+  // `frontier`).
+  void EmitWindows(absl::Time frontier);
+  // Writes a checkpoint of the state (as of the records processed so far)
+  // to the changelog through the output.
+  void Checkpoint(bool force_full = false);
+
+  const TopicPartition& tp() const { return tp_; }
+  const std::string& name() const { return name_; }
+  // The next offset to read (-1: nothing read and nothing restored).
+  int64_t next_offset() const { return next_offset_; }
+  absl::Time max_event_time() const { return max_event_time_; }
+  const PartitionState& state() const { return state_; }
+  PartitionState& state() { return state_; }
+
+ private:
+  // SessionObserver: counters and session records.
+  void OnSessionStarted(const SessionAttributes& session,
+                        const EventView& first) override;
+  void OnEvent(const SessionAttributes& session,
+               const EventView& event) override;
+  void OnSessionClosed(const ClosedSession& session) override;
+
+  void ProcessEvent(const kafka::Record& record, absl::Time now,
+                    absl::Time watermark, absl::Time* event_time);
+  void ProcessAdCost(const kafka::Record& record, absl::Time now,
+                     absl::Time* event_time);
+  void Reject(const kafka::Record& record, absl::string_view reason,
+              absl::string_view detail);
+
+  TopicPartition tp_;
+  std::string name_;  // "topic:partition"
+  const InputReader* input_;
+  const PipelineContext* ctx_;
+  PipelineOutput* out_;
+  PartitionState state_;
+  CheckpointWriter writer_;
+  int64_t next_offset_ = -1;
+  absl::Time max_event_time_ = absl::InfinitePast();
+  Event event_;         // decode target, reused
+  v1::AdCost ad_cost_;  // decode target, reused
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_ENGINE_PARTITION_PIPELINE_H_

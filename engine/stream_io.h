@@ -1,0 +1,93 @@
+// What a StreamThread reads from and writes to, as interfaces, so that the
+// commit cycle, rebalances and restores are tested without a broker
+// (engine/kafka_io.h has the Kafka implementation).
+#ifndef KPISTREAM_ENGINE_STREAM_IO_H_
+#define KPISTREAM_ENGINE_STREAM_IO_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kafka/record.h"
+
+namespace kpistream {
+
+using Offsets = std::vector<std::pair<TopicPartition, int64_t>>;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The consumer-group side. Assignment changes are reported to the
+// Listener from within Poll().
+class StreamInput {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void OnAssigned(const std::vector<TopicPartition>& partitions) = 0;
+    // Before the partitions are given up: commit their work now.
+    virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
+    // Taken away without a chance to commit.
+    virtual void OnLost(const std::vector<TopicPartition>& partitions) = 0;
+  };
+  virtual ~StreamInput() = default;
+
+  // Passes up to `max` records to `sink` (views valid during the call),
+  // waiting at most `timeout` for the first.
+  virtual void Poll(size_t max, absl::Duration timeout,
+                    absl::FunctionRef<void(const kafka::Record&)> sink) = 0;
+  // Where each partition's next read starts: `offsets` (a negative offset:
+  // the group's committed offset, or the reset policy without one).
+  virtual absl::Status Seek(const Offsets& offsets) = 0;
+  virtual void Pause(const std::vector<TopicPartition>& partitions) = 0;
+  virtual void Resume(const std::vector<TopicPartition>& partitions) = 0;
+  // At-least-once: commits the offsets (next offsets to read).
+  virtual absl::Status CommitSync(const Offsets& offsets) = 0;
+  // Messages between each position and the partition's end.
+  virtual Offsets Lag(const Offsets& positions) = 0;
+  // The latest client error and when, for readiness and logs.
+  virtual std::string last_error() const = 0;
+  virtual absl::Time last_error_at() const = 0;
+  // Stops consuming (revokes through the Listener).
+  virtual void Close() = 0;
+};
+
+// The producer side: outputs and changelog, committed with the input
+// offsets (exactly-once) or flushed before them (at-least-once).
+class StreamOutput {
+ public:
+  virtual ~StreamOutput() = default;
+  virtual bool transactional() const = 0;
+  // A nullopt value is a tombstone; partition -1: the partitioner's choice.
+  virtual absl::Status Produce(absl::string_view topic, absl::string_view key,
+                               std::optional<absl::string_view> value,
+                               const Headers& headers, int32_t partition) = 0;
+  // Commits everything produced since the last commit with `offsets`.
+  // AbortedError: aborted, nothing of it visible; any other error is fatal.
+  virtual absl::Status Commit(const Offsets& offsets) = 0;
+  virtual absl::Status Abort() = 0;
+  virtual absl::Status Flush() = 0;
+  virtual int queued() const = 0;
+};
+
+// Reads the state changelog.
+class ChangelogSource {
+ public:
+  virtual ~ChangelogSource() = default;
+  virtual int partitions() const = 0;
+  // Every committed record of the changelog partitions, from the beginning
+  // to their end as of the call, in offset order per partition.
+  virtual absl::Status Read(
+      const std::vector<int32_t>& partitions,
+      absl::FunctionRef<void(absl::string_view key, absl::string_view value,
+                             bool tombstone)>
+          record) = 0;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_ENGINE_STREAM_IO_H_

@@ -1,0 +1,592 @@
+#include "engine/stream_thread.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cmd/log.h"
+#include "export/session_record_codec.h"
+
+namespace kpistream {
+namespace {
+
+// A full snapshot at least this often, so that even a changelog topic that
+// deletes old records (instead of compacting) keeps a complete state.
+constexpr absl::Duration kFullCheckpointInterval = absl::Hours(1);
+constexpr absl::Duration kRestoreRetry = absl::Seconds(5);
+// Longer than this without a record while records wait: "no progress".
+constexpr absl::Duration kStallAfter = absl::Seconds(60);
+constexpr size_t kDetailMax = 256;
+
+class SystemClock : public Clock {
+ public:
+  absl::Time Now() override { return absl::Now(); }
+};
+
+// At most `max` bytes of `s`, cut on a UTF-8 character boundary.
+absl::string_view Truncated(absl::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+FamilySnapshot Gauge(std::string name, std::string help,
+                     std::vector<std::string> labels = {},
+                     MetricType type = MetricType::kGauge) {
+  FamilySnapshot family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  family.label_names = std::move(labels);
+  return family;
+}
+
+FamilySnapshot Single(std::string name, std::string help, double value,
+                      MetricType type = MetricType::kGauge) {
+  FamilySnapshot family = Gauge(std::move(name), std::move(help), {}, type);
+  family.samples.push_back({{}, value});
+  return family;
+}
+
+KpiCounters::Options CounterOptions(const Config& config) {
+  KpiCounters::Options options;
+  options.label_values_max = config.metrics.label_values_max;
+  options.goals = config.goals;
+  for (const FunnelConfig& f : config.funnels) {
+    Funnel funnel{f.name, {}};
+    for (const FunnelStepConfig& step : f.steps) {
+      funnel.steps.push_back({step.name, step.page, step.goal});
+    }
+    options.rules.funnels.push_back(std::move(funnel));
+  }
+  options.allowlists = config.metrics.label_allowlists;
+  for (const InputConfig& input : config.inputs) {
+    options.input_topics.push_back(input.topic);
+  }
+  for (absl::string_view reason : InvalidReasons()) {
+    options.invalid_reasons.emplace_back(reason);
+  }
+  return options;
+}
+
+}  // namespace
+
+Clock* RealClock() {
+  static SystemClock* clock = new SystemClock();
+  return clock;
+}
+
+SessionRules SessionRulesFrom(const Config& config) {
+  const SessionsConfig& s = config.sessions;
+  SessionRules rules;
+  rules.inactivity_timeout = s.inactivity_timeout;
+  rules.max_length = s.max_length;
+  rules.engaged_min_duration = s.engaged_min_duration;
+  rules.engaged_min_pageviews = s.engaged_min_pageviews;
+  rules.visitor_retention = s.visitor_retention;
+  rules.split_at_midnight = s.split_at_midnight;
+  rules.split_on_campaign_change = s.split_on_campaign_change;
+  for (const FunnelConfig& f : config.funnels) {
+    Funnel funnel{f.name, {}};
+    for (const FunnelStepConfig& step : f.steps) {
+      funnel.steps.push_back({step.name, step.page, step.goal});
+    }
+    rules.funnels.push_back(std::move(funnel));
+  }
+  absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
+  return rules;
+}
+
+StreamThread::StreamThread(Options options)
+    : options_(std::move(options)),
+      config_(*options_.config),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock()),
+      counters_(CounterOptions(config_)),
+      bots_(config_.bot_patterns, config_.empty_user_agent_is_bot),
+      log_bots_(config_.bot_patterns, /*empty_is_bot=*/true),
+      channels_(ChannelClassifier::Options{
+          config_.channels.search_sources, config_.channels.social_sources,
+          config_.channels.video_sources, config_.channels.shopping_sources}),
+      watermark_(config_.processing.max_out_of_orderness,
+                 config_.processing.idle_partition_timeout) {
+  for (const InputConfig& input : config_.inputs) {
+    InputReader reader;
+    reader.topic = input.topic;
+    if (input.kind == InputKind::kAdCost) {
+      reader.ad_cost = true;
+      cost_decoders_.push_back(std::make_unique<AdCostDecoder>(input.format));
+      reader.costs = cost_decoders_.back().get();
+    } else {
+      decoders_.push_back(std::make_unique<EventDecoder>(
+          input.format, config_.processing.max_future_skew, input.site,
+          input.host));
+      reader.events = decoders_.back().get();
+      // SPEC §9: an access-log line without a user agent is a bot; a
+      // WebEvent's user agent is optional.
+      reader.bots =
+          input.format == InputFormat::kCombinedLog ? &log_bots_ : &bots_;
+    }
+    topic_index_.emplace(input.topic,
+                         static_cast<int32_t>(topic_index_.size()));
+    readers_.emplace(input.topic, std::move(reader));
+  }
+  context_.state.rules = SessionRulesFrom(config_);
+  context_.state.allowed_lateness = config_.processing.allowed_lateness;
+  context_.state.dedup_horizon = config_.processing.dedup_horizon;
+  context_.state.kpi_window = config_.kpi_output.window;
+  context_.state.targets = options_.targets;
+  context_.channels = &channels_;
+  context_.counters = &counters_;
+  context_.active = &active_;
+  context_.max_future_skew = config_.processing.max_future_skew;
+  health_.reason = "starting";
+}
+
+StreamThread::~StreamThread() = default;
+
+void StreamThread::Attach(std::unique_ptr<StreamInput> input,
+                          std::unique_ptr<StreamOutput> output,
+                          std::unique_ptr<ChangelogSource> changelog) {
+  input_ = std::move(input);
+  output_ = std::move(output);
+  changelog_ = std::move(changelog);
+}
+
+StreamThread::Slot StreamThread::NewSlot(const TopicPartition& tp) {
+  Slot slot;
+  slot.watermark_id = topic_index_.at(tp.topic) * 100000 + tp.partition;
+  slot.pipeline = std::make_unique<PartitionPipeline>(
+      tp, &readers_.at(tp.topic), &context_, static_cast<PipelineOutput*>(this));
+  return slot;
+}
+
+absl::Status StreamThread::Run() {
+  KPI_LOG_INFO("%s: consuming as group \"%s\" (%s)", options_.name,
+               config_.kafka.group_id,
+               output_->transactional() ? "exactly_once" : "at_least_once");
+  absl::Time last_publish = absl::InfinitePast();
+  absl::Time logged_error_at = absl::InfinitePast();
+  while (!options_.stop_requested() && fatal_.ok()) {
+    absl::Time now = clock_->Now();
+    RestorePending(now);
+    absl::Time watermark = watermark_.Current(now);
+    input_->Poll(options_.poll_batch, absl::Milliseconds(100),
+                 [&](const kafka::Record& record) {
+                   if (fatal_.ok()) Handle(record, now, watermark);
+                 });
+    now = clock_->Now();
+    watermark = watermark_.Current(now);
+    for (auto& [tp, slot] : slots_) {
+      if (slot.restored) slot.pipeline->Advance(watermark);
+    }
+    // A broker that cannot be reached: said at once, then every 10 s.
+    if (input_->last_error_at() > logged_error_at &&
+        now - logged_error_at >= absl::Seconds(10)) {
+      logged_error_at = input_->last_error_at();
+      KPI_LOG_WARN("%s: kafka: %s", options_.name, input_->last_error());
+    }
+    if (now - last_commit_ >= options_.commit_interval) {
+      CommitCycle(now, /*revoking=*/false);
+    }
+    if (now - last_publish >= options_.publish_interval) {
+      Publish(now);
+      last_publish = now;
+    }
+  }
+  if (fatal_.ok()) {
+    KPI_LOG_INFO("%s: stopping: committing the state (open sessions are kept)",
+                 options_.name);
+    CommitCycle(clock_->Now(), /*revoking=*/false);
+    input_->Close();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    health_.ready = false;
+    health_.reason = fatal_.ok() ? "stopped" : fatal_.ToString();
+  }
+  Publish(clock_->Now());
+  return fatal_;
+}
+
+void StreamThread::Handle(const kafka::Record& record, absl::Time now,
+                          absl::Time watermark) {
+  auto it = slots_.find(TopicPartition{std::string(record.topic),
+                                       record.partition});
+  if (it == slots_.end() || !it->second.restored) {
+    // Not ours (yet): read again once restored and sought to.
+    ++dropped_records_;
+    return;
+  }
+  Slot& slot = it->second;
+  const absl::Time event_time =
+      slot.pipeline->Process(record, now, watermark);
+  if (event_time != absl::InfinitePast()) {
+    watermark_.Observe(slot.watermark_id, event_time, now);
+  }
+  last_progress_ = now;
+}
+
+void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
+  const absl::Time now = clock_->Now();
+  for (const TopicPartition& tp : partitions) {
+    if (!readers_.count(tp.topic)) continue;
+    if (slots_.count(tp)) continue;
+    Slot slot = NewSlot(tp);
+    watermark_.Assign(slot.watermark_id, now);
+    slots_.emplace(tp, std::move(slot));
+    KPI_LOG_INFO("%s: assigned %s[%d]", options_.name, tp.topic, tp.partition);
+  }
+  input_->Pause(partitions);  // until restored
+}
+
+void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
+  bool ours = false;
+  for (const TopicPartition& tp : partitions) ours |= slots_.count(tp) > 0;
+  // Hand the state over: commit it (and everything else pending) first.
+  if (ours) CommitCycle(clock_->Now(), /*revoking=*/true);
+  for (const TopicPartition& tp : partitions) {
+    auto it = slots_.find(tp);
+    if (it == slots_.end()) continue;
+    watermark_.Revoke(it->second.watermark_id);
+    slots_.erase(it);
+    KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic, tp.partition);
+  }
+}
+
+void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
+  KPI_LOG_WARN(
+      "%s: %d partition(s) lost without a commit (the group moved on): "
+      "their uncommitted work is dropped, the rest restored",
+      options_.name, static_cast<int>(partitions.size()));
+  if (absl::Status s = output_->Abort(); !s.ok()) Fail(s);
+  for (const TopicPartition& tp : partitions) {
+    auto it = slots_.find(tp);
+    if (it == slots_.end()) continue;
+    watermark_.Revoke(it->second.watermark_id);
+    slots_.erase(it);
+  }
+  ResetAll();
+}
+
+void StreamThread::ResetAll() {
+  counters_.Rollback();
+  std::vector<TopicPartition> paused;
+  for (auto& [tp, slot] : slots_) {
+    slot.pipeline = std::make_unique<PartitionPipeline>(
+        tp, &readers_.at(tp.topic), &context_,
+        static_cast<PipelineOutput*>(this));
+    slot.restored = false;
+    paused.push_back(tp);
+  }
+  input_->Pause(paused);
+}
+
+void StreamThread::RestorePending(absl::Time now) {
+  absl::Time& next_attempt = next_restore_attempt_;
+  std::vector<Slot*> pending;
+  std::vector<TopicPartition> tps;
+  std::set<int32_t> changelog_partitions;
+  for (auto& [tp, slot] : slots_) {
+    if (slot.restored) continue;
+    pending.push_back(&slot);
+    tps.push_back(tp);
+    changelog_partitions.insert(tp.partition % changelog_->partitions());
+  }
+  if (pending.empty() || now < next_attempt) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    health_.ready = false;
+    health_.reason = absl::StrCat("restoring the state of ", pending.size(),
+                                  " partition(s) from the changelog");
+  }
+  const absl::Time started = absl::Now();
+  CheckpointReader reader;
+  absl::Status status = changelog_->Read(
+      std::vector<int32_t>(changelog_partitions.begin(),
+                           changelog_partitions.end()),
+      [&](absl::string_view key, absl::string_view value, bool tombstone) {
+        reader.Add(key, value, tombstone);
+      });
+  Offsets start;
+  size_t sessions = 0, buffered = 0;
+  for (size_t i = 0; status.ok() && i < pending.size(); ++i) {
+    auto offset = pending[i]->pipeline->Restore(reader);
+    if (!offset.ok()) {
+      status = offset.status();
+      break;
+    }
+    start.push_back({tps[i], *offset});
+    sessions += pending[i]->pipeline->state().open_sessions();
+    buffered += pending[i]->pipeline->state().buffered_events();
+  }
+  if (status.ok()) status = input_->Seek(start);
+  if (!status.ok()) {
+    ++restore_failures_;
+    restore_error_ = std::string(status.message());
+    next_attempt = now + kRestoreRetry;
+    KPI_LOG_ERROR("%s: restoring the state failed (retrying in %d s): %s",
+                  options_.name,
+                  static_cast<int>(absl::ToInt64Seconds(kRestoreRetry)),
+                  status.message());
+    for (size_t i = 0; i < pending.size(); ++i) {
+      pending[i]->pipeline = std::make_unique<PartitionPipeline>(
+          tps[i], &readers_.at(tps[i].topic), &context_,
+          static_cast<PipelineOutput*>(this));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    health_.reason = absl::StrCat("restoring the state failed: ",
+                                  status.message());
+    return;
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    pending[i]->restored = true;
+    watermark_.Assign(pending[i]->watermark_id, now,
+                      pending[i]->pipeline->max_event_time());
+  }
+  restore_error_.clear();
+  input_->Resume(tps);
+  last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);
+  last_restore_records_ = static_cast<double>(reader.records());
+  last_restore_bytes_ = static_cast<double>(reader.bytes());
+  KPI_LOG_INFO(
+      "%s: restored %d partition(s) from changelog \"%s\" in %.3f s: %d "
+      "record(s), %d bytes; %d open session(s), %d buffered event(s)",
+      options_.name, static_cast<int>(pending.size()),
+      config_.changelog_output.topic, last_restore_seconds_,
+      static_cast<int64_t>(reader.records()),
+      static_cast<int64_t>(reader.bytes()), static_cast<int64_t>(sessions),
+      static_cast<int64_t>(buffered));
+}
+
+void StreamThread::CommitCycle(absl::Time now, bool revoking) {
+  if (!fatal_.ok()) return;
+  last_commit_ = now;
+  const absl::Time frontier =
+      watermark_.Current(now) - config_.processing.allowed_lateness;
+  const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
+  if (full) last_full_checkpoint_ = now;
+  Offsets offsets;
+  for (auto& [tp, slot] : slots_) {
+    if (!slot.restored) continue;
+    slot.pipeline->EmitWindows(frontier);
+    slot.pipeline->Checkpoint(full);
+    if (slot.pipeline->next_offset() >= 0) {
+      offsets.push_back({tp, slot.pipeline->next_offset()});
+    }
+  }
+  if (!fatal_.ok()) return;
+  absl::Status status;
+  if (output_->transactional()) {
+    status = output_->Commit(offsets);
+  } else {
+    status = output_->Flush();
+    if (status.ok()) {
+      absl::Status commit = input_->CommitSync(offsets);
+      // The changelog holds the positions too: a restore resumes there.
+      if (!commit.ok()) KPI_LOG_WARN("%s: %s", options_.name, commit.message());
+    }
+  }
+  if (status.ok()) {
+    counters_.Commit();
+    ++commits_;
+    Publish(now);
+    return;
+  }
+  if (absl::IsAborted(status)) {
+    ++aborts_;
+    KPI_LOG_WARN("%s: %s; %s", options_.name, status.message(),
+                 revoking ? "the revoked partitions' new owner re-reads them; "
+                            "the others are restored and re-read here"
+                          : "every partition is restored and re-read");
+    ResetAll();
+    return;
+  }
+  Fail(status);
+}
+
+void StreamThread::Produce(absl::string_view topic, absl::string_view key,
+                           std::optional<absl::string_view> value,
+                           const Headers& headers, int32_t partition) {
+  if (!fatal_.ok()) return;
+  absl::Status status =
+      output_->Produce(topic, key, value, headers, partition);
+  if (!status.ok()) Fail(status);
+}
+
+void StreamThread::Session(const ClosedSession& session) {
+  if (!config_.sessions_output.enabled) return;
+  Produce(config_.sessions_output.topic, session.visitor_id,
+          EncodeSessionRecord(session, config_.sessions_output.format));
+}
+
+void StreamThread::Window(const WindowKpis& w, const std::string& partition) {
+  if (!config_.kpi_output.enabled) return;
+  Produce(config_.kpi_output.topic,
+          absl::StrCat(w.site, "/", w.channel, "/",
+                       absl::ToUnixSeconds(w.start)),
+          EncodeKpiSnapshot(w, partition, config_.kpi_output.format));
+}
+
+void StreamThread::DeadLetter(const kafka::Record& record,
+                              absl::string_view reason,
+                              absl::string_view detail) {
+  Headers headers = {{"reason", std::string(reason)},
+                     {"source_topic", std::string(record.topic)},
+                     {"source_partition", absl::StrCat(record.partition)},
+                     {"source_offset", absl::StrCat(record.offset)}};
+  if (!detail.empty()) {
+    headers.push_back({"detail", std::string(Truncated(detail, kDetailMax))});
+  }
+  Produce(config_.deadletter_output.topic,
+          record.has_key ? record.key : absl::string_view(), record.value,
+          headers);
+}
+
+void StreamThread::Changelog(const TopicPartition& input,
+                             ChangelogRecord record) {
+  Produce(config_.changelog_output.topic, record.key,
+          record.value ? std::optional<absl::string_view>(*record.value)
+                       : std::nullopt,
+          {}, input.partition % changelog_->partitions());
+}
+
+void StreamThread::Fail(const absl::Status& status) {
+  if (!fatal_.ok()) return;
+  KPI_LOG_ERROR("%s: %s", options_.name, status.ToString());
+  fatal_ = status;
+}
+
+void StreamThread::Publish(absl::Time now) {
+  const absl::Time watermark = watermark_.Current(now);
+  counters_.SetActiveVisitors(active_.CountsAt(now));
+  std::map<std::string, int64_t> open_by_site;
+  double open = 0, state_bytes = 0, buffered = 0;
+  bool all_restored = true;
+  Offsets positions;
+  TargetShare share;
+  share.watermark = watermark;
+  if (options_.targets != nullptr) share.sums.resize(options_.targets->size());
+  for (auto& [tp, slot] : slots_) {
+    if (!slot.restored) {
+      all_restored = false;
+      continue;
+    }
+    const PartitionState& state = slot.pipeline->state();
+    state.sessionizer().ForEachSiteOpen(
+        [&](absl::string_view site, int64_t n) {
+          open_by_site[std::string(site)] += n;
+        });
+    open += static_cast<double>(state.open_sessions());
+    state_bytes += static_cast<double>(state.ApproximateBytes());
+    buffered += static_cast<double>(state.buffered_events());
+    if (slot.pipeline->next_offset() >= 0) {
+      positions.push_back({tp, slot.pipeline->next_offset()});
+    }
+    if (options_.targets != nullptr) {
+      slot.pipeline->state().AddTargetSums(watermark, &share.sums);
+    }
+  }
+  counters_.SetOpenSessions(open_by_site);
+  MetricsSnapshot snapshot = counters_.Snapshot();
+  FamilySnapshot lag = Gauge("kpistream_watermark_lag_seconds",
+                             "Processing time minus the event-time "
+                             "watermark, seconds.");
+  if (watermark != absl::InfinitePast()) {
+    lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
+  }
+  snapshot.push_back(std::move(lag));
+  snapshot.push_back(
+      Single("kpistream_state_sessions", "Open sessions held in state.", open));
+  snapshot.push_back(Single("kpistream_state_bytes",
+                            "Approximate bytes of aggregation state.",
+                            state_bytes));
+  snapshot.push_back(Single("kpistream_assigned_partitions",
+                            "Input partitions this instance owns now.",
+                            static_cast<double>(slots_.size())));
+  snapshot.push_back(Single("kpistream_reorder_buffer_events",
+                            "Events waiting for the watermark to pass them.",
+                            buffered));
+  FamilySnapshot consumer_lag =
+      Gauge("kpistream_consumer_lag_messages",
+            "Messages between the consumer position and the end of the "
+            "partition.",
+            {"topic", "partition"});
+  for (const auto& [tp, n] : input_->Lag(positions)) {
+    consumer_lag.samples.push_back(
+        {{tp.topic, absl::StrCat(tp.partition)}, static_cast<double>(n)});
+  }
+  snapshot.push_back(std::move(consumer_lag));
+  snapshot.push_back(Single("kpistream_commits_total",
+                            "Commits of outputs, state and input positions.",
+                            static_cast<double>(commits_),
+                            MetricType::kCounter));
+  snapshot.push_back(Single(
+      "kpistream_commit_aborts_total",
+      "Commits the brokers refused (a rebalance raced them): their work was "
+      "redone from the last commit, not counted twice.",
+      static_cast<double>(aborts_), MetricType::kCounter));
+  snapshot.push_back(Single(
+      "kpistream_restore_failures_total",
+      "State restores from the changelog that failed (retried every 5 s).",
+      static_cast<double>(restore_failures_), MetricType::kCounter));
+  snapshot.push_back(Single("kpistream_restore_seconds",
+                            "Duration of the last state restore, seconds.",
+                            last_restore_seconds_));
+  snapshot.push_back(Single("kpistream_restore_records",
+                            "Changelog records read by the last restore.",
+                            last_restore_records_));
+  snapshot.push_back(Single("kpistream_restore_bytes",
+                            "Changelog bytes read by the last restore.",
+                            last_restore_bytes_));
+  // Readiness: connected, restored, making progress.
+  ThreadHealth health;
+  health.heartbeat = now;
+  health.ready = true;
+  const std::string error = input_->last_error();
+  int64_t waiting = 0;
+  for (const auto& [tp, n] : input_->Lag(positions)) waiting += n;
+  if (!all_restored) {
+    health.ready = false;
+    health.reason = restore_error_.empty()
+                        ? "restoring the state from the changelog"
+                        : absl::StrCat("restoring the state failed: ",
+                                       restore_error_);
+  } else if (now - input_->last_error_at() < absl::Seconds(10) &&
+             (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
+              absl::StrContains(error, "_TRANSPORT") ||
+              absl::StrContains(error, "_RESOLVE"))) {
+    health.ready = false;
+    health.reason = absl::StrCat("brokers unreachable: ", error);
+  } else if (waiting > 0 && last_progress_ != absl::InfinitePast() &&
+             now - last_progress_ > kStallAfter) {
+    health.ready = false;
+    health.reason = absl::StrCat("no progress for ",
+                                 absl::FormatDuration(now - last_progress_),
+                                 " with ", waiting, " record(s) waiting");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  published_ = std::move(snapshot);
+  targets_ = std::move(share);
+  health_ = std::move(health);
+}
+
+MetricsSnapshot StreamThread::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return published_;
+}
+
+ThreadHealth StreamThread::Health() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return health_;
+}
+
+StreamThread::TargetShare StreamThread::Targets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return targets_;
+}
+
+}  // namespace kpistream

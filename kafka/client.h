@@ -1,0 +1,56 @@
+// The one place for librdkafka client settings (issue 11): the defaults every
+// kpistream client starts from, the user's `kafka.properties` applied on top
+// (passed as-is; security.protocol, sasl.*, ssl.* ...), and the settings the
+// engine's guarantees depend on applied last, so a property cannot break
+// them. Errors name the property, never its value (it may be a secret).
+#ifndef KPISTREAM_KAFKA_CLIENT_H_
+#define KPISTREAM_KAFKA_CLIENT_H_
+
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace kpistream::kafka {
+
+using Properties = std::map<std::string, std::string>;
+
+// Applies `properties` to `conf`; the error names the property.
+absl::Status ApplyProperties(rd_kafka_conf_t* conf,
+                             const Properties& properties);
+
+// What a client is made of: the defaults, the user's properties, the fixed
+// settings, in that order of precedence (last wins).
+struct ClientSettings {
+  std::string brokers;
+  std::string client_id = "kpistream";
+  Properties defaults;
+  Properties user;   // config `kafka.properties`
+  Properties fixed;  // what the engine's guarantees need
+};
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+// An owned librdkafka client handle.
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+// A configuration with every setting applied, and the client-wide hooks
+// (the log callback) installed.
+absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings);
+
+// Creates a client of `type` from `conf` (which it takes over).
+absl::StatusOr<HandlePtr> NewClient(rd_kafka_type_t type, ConfPtr conf,
+                                    const std::string& what);
+
+}  // namespace kpistream::kafka
+
+#endif  // KPISTREAM_KAFKA_CLIENT_H_

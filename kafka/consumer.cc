@@ -1,0 +1,219 @@
+#include "kafka/consumer.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace kpistream::kafka {
+namespace {
+
+std::vector<TopicPartition> FromList(
+    const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+rd_kafka_topic_partition_list_t* ToList(
+    const std::vector<TopicPartition>& partitions) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (const TopicPartition& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition);
+  }
+  return list;
+}
+
+}  // namespace
+
+rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)
+        ->offset = offset;
+  }
+  return list;
+}
+
+void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                 rd_kafka_topic_partition_list_t* partitions,
+                                 void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  const bool cooperative =
+      std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    const std::map<TopicPartition, int64_t> start =
+        self->listener_->OnAssigned(FromList(partitions));
+    for (int i = 0; i < partitions->cnt; ++i) {
+      rd_kafka_topic_partition_t& e = partitions->elems[i];
+      auto it = start.find(TopicPartition{e.topic, e.partition});
+      e.offset = it != start.end() && it->second >= 0 ? it->second
+                                                      : RD_KAFKA_OFFSET_INVALID;
+    }
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
+        self->NoteError(
+            absl::StrCat("incremental assign: ", rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
+    return;
+  }
+  const std::vector<TopicPartition> gone = FromList(partitions);
+  if (rd_kafka_assignment_lost(rk)) {
+    self->listener_->OnLost(gone);
+  } else {
+    self->listener_->OnRevoked(gone);
+  }
+  if (cooperative) {
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
+      rd_kafka_error_destroy(e);
+    }
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+void Consumer::ErrorCallback(rd_kafka_t*, int err, const char* reason,
+                             void* opaque) {
+  static_cast<Consumer*>(opaque)->NoteError(
+      absl::StrCat(reason, " (", rd_kafka_err2name(
+                                     static_cast<rd_kafka_resp_err_t>(err)),
+                   ")"));
+}
+
+void Consumer::NoteError(std::string error) {
+  last_error_ = std::move(error);
+  last_error_at_ = absl::Now();
+}
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
+    const Options& options, Listener* listener) {
+  std::unique_ptr<Consumer> consumer(new Consumer());
+  consumer->listener_ = listener;
+  ClientSettings settings;
+  settings.brokers = options.brokers;
+  settings.client_id = options.client_id;
+  settings.defaults = {
+      {"auto.offset.reset", "earliest"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.partition.eof", "false"},
+  };
+  settings.user = options.properties;
+  // Offsets are the engine's to commit, and only committed records count.
+  settings.fixed = {{"group.id", options.group_id},
+                    {"enable.auto.commit", "false"},
+                    {"enable.auto.offset.store", "false"},
+                    {"isolation.level", "read_committed"}};
+  if (!options.instance_id.empty()) {
+    settings.fixed["group.instance.id"] = options.instance_id;
+  }
+  auto conf = NewConf(settings);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_opaque(conf->get(), consumer.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::RebalanceCallback);
+  rd_kafka_conf_set_error_cb(conf->get(), &Consumer::ErrorCallback);
+  auto rk = NewClient(RD_KAFKA_CONSUMER, *std::move(conf), "consumer");
+  if (!rk.ok()) return rk.status();
+  consumer->rk_ = *std::move(rk);
+  rd_kafka_poll_set_consumer(consumer->rk_.get());
+  consumer->queue_ = rd_kafka_queue_get_consumer(consumer->rk_.get());
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(
+      static_cast<int>(options.topics.size()));
+  for (const std::string& topic : options.topics) {
+    rd_kafka_topic_partition_list_add(topics, topic.c_str(),
+                                      RD_KAFKA_PARTITION_UA);
+  }
+  const rd_kafka_resp_err_t sub = rd_kafka_subscribe(consumer->rk_.get(), topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (sub != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot subscribe to the input topics: ", rd_kafka_err2str(sub)));
+  }
+  return consumer;
+}
+
+Consumer::~Consumer() {
+  Close();
+  if (queue_) rd_kafka_queue_destroy(queue_);
+}
+
+std::vector<Message> Consumer::Poll(size_t max, absl::Duration timeout) {
+  std::vector<rd_kafka_message_t*> raw(max);
+  const ssize_t n = rd_kafka_consume_batch_queue(
+      queue_, static_cast<int>(absl::ToInt64Milliseconds(timeout)), raw.data(),
+      max);
+  std::vector<Message> out;
+  if (n <= 0) return out;
+  out.reserve(static_cast<size_t>(n));
+  for (ssize_t i = 0; i < n; ++i) {
+    rd_kafka_message_t* m = raw[i];
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        NoteError(absl::StrCat(rd_kafka_message_errstr(m),
+                               m->rkt ? " (topic " : "",
+                               m->rkt ? rd_kafka_topic_name(m->rkt) : "",
+                               m->rkt ? ")" : ""));
+      }
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    out.emplace_back(m);
+  }
+  return out;
+}
+
+Offsets Consumer::Lag(const Offsets& positions) {
+  Offsets out;
+  for (const auto& [tp, position] : positions) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(),
+                                       tp.partition, &low,
+                                       &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0) {
+      out.push_back({tp, high > position ? high - position : 0});
+    }
+  }
+  return out;
+}
+
+absl::Status Consumer::CommitSync(const Offsets& offsets) {
+  if (offsets.empty()) return absl::OkStatus();
+  rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
+  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list, 0);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+      err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    return absl::UnavailableError(
+        absl::StrCat("offset commit failed: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+void Consumer::Pause(const std::vector<TopicPartition>& partitions) {
+  if (partitions.empty()) return;
+  rd_kafka_topic_partition_list_t* list = ToList(partitions);
+  rd_kafka_pause_partitions(rk_.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+void Consumer::Resume(const std::vector<TopicPartition>& partitions) {
+  if (partitions.empty()) return;
+  rd_kafka_topic_partition_list_t* list = ToList(partitions);
+  rd_kafka_resume_partitions(rk_.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+void Consumer::Close() {
+  if (closed_ || rk_ == nullptr) return;
+  closed_ = true;
+  rd_kafka_consumer_close(rk_.get());
+}
+
+}  // namespace kpistream::kafka

@@ -1,0 +1,213 @@
+#include "kafka/producer.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace kpistream::kafka {
+namespace {
+
+absl::Status FromError(absl::string_view what, rd_kafka_error_t* error) {
+  std::string message = absl::StrCat(what, ": ", rd_kafka_error_string(error));
+  rd_kafka_error_destroy(error);
+  return absl::UnavailableError(message);
+}
+
+}  // namespace
+
+void Producer::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m,
+                                void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  if (m->err) {
+    if (self->delivery_error_.empty()) {
+      self->delivery_error_ =
+          absl::StrCat("delivery to topic \"", rd_kafka_topic_name(m->rkt),
+                       "\" failed: ", rd_kafka_err2str(m->err));
+    }
+  } else {
+    ++self->delivered_;
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
+    const Options& options) {
+  std::unique_ptr<Producer> producer(new Producer());
+  ClientSettings settings;
+  settings.brokers = options.brokers;
+  settings.client_id = options.client_id;
+  settings.defaults = {
+      {"linger.ms", "5"},
+      {"compression.type", "lz4"},
+      // Bounded memory: at most this much waits for the brokers.
+      {"queue.buffering.max.kbytes", "65536"},
+      {"queue.buffering.max.messages", "200000"},
+  };
+  settings.user = options.properties;
+  settings.fixed = {{"enable.idempotence", "true"}};
+  if (!options.transactional_id.empty()) {
+    settings.fixed["transactional.id"] = options.transactional_id;
+    if (!options.properties.count("transaction.timeout.ms")) {
+      settings.fixed["transaction.timeout.ms"] = absl::StrCat(
+          absl::ToInt64Milliseconds(options.transaction_timeout));
+    }
+  }
+  auto conf = NewConf(settings);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_opaque(conf->get(), producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::DeliveryCallback);
+  auto rk = NewClient(RD_KAFKA_PRODUCER, *std::move(conf), "producer");
+  if (!rk.ok()) return rk.status();
+  producer->rk_ = *std::move(rk);
+  if (!options.transactional_id.empty()) {
+    producer->transactional_ = true;
+    if (rd_kafka_error_t* e =
+            rd_kafka_init_transactions(producer->rk_.get(), 60000)) {
+      return FromError(
+          absl::StrCat("cannot initialise Kafka transactions (transactional.id "
+                       "\"",
+                       options.transactional_id, "\") on ", options.brokers,
+                       "; does the broker support them? set "
+                       "processing.guarantee: at_least_once otherwise"),
+          e);
+    }
+  }
+  return producer;
+}
+
+Producer::~Producer() {
+  if (rk_ == nullptr) return;
+  if (in_transaction_) {
+    if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_.get(), 5000)) {
+      rd_kafka_error_destroy(e);
+    }
+  }
+  rd_kafka_flush(rk_.get(), 5000);
+}
+
+absl::Status Producer::TakeDeliveryError() {
+  if (delivery_error_.empty()) return absl::OkStatus();
+  return absl::UnavailableError(std::move(delivery_error_));
+}
+
+absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
+                               absl::string_view value, const Headers& headers,
+                               int32_t partition) {
+  if (!delivery_error_.empty()) return TakeDeliveryError();
+  if (absl::Status s = BeginTransaction(); !s.ok()) return s;
+  const int32_t to = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
+  const std::string topic_name(topic);
+  for (;;) {
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (!headers.empty()) {
+      hdrs = rd_kafka_headers_new(headers.size());
+      for (const auto& [name, v] : headers) {
+        rd_kafka_header_add(hdrs, name.data(), name.size(), v.data(), v.size());
+      }
+    }
+    rd_kafka_resp_err_t err;
+    if (hdrs) {
+      err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()),
+          RD_KAFKA_V_PARTITION(to),
+          RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+          RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
+    } else {
+      err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()),
+          RD_KAFKA_V_PARTITION(to),
+          RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot produce to topic \"", topic, "\": ", rd_kafka_err2str(err)));
+    }
+    // Backpressure: wait for the brokers to take some of the queue.
+    rd_kafka_poll(rk_.get(), 50);
+    if (!delivery_error_.empty()) return TakeDeliveryError();
+  }
+}
+
+absl::Status Producer::BeginTransaction() {
+  if (!transactional_ || in_transaction_) return absl::OkStatus();
+  if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk_.get())) {
+    return FromError("cannot begin a Kafka transaction", e);
+  }
+  in_transaction_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Producer::CommitTransaction(Consumer* consumer,
+                                         const Offsets& offsets) {
+  if (!transactional_) return absl::OkStatus();
+  if (!in_transaction_ && offsets.empty()) return absl::OkStatus();
+  if (absl::Status s = BeginTransaction(); !s.ok()) return s;
+  if (!offsets.empty()) {
+    rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
+    rd_kafka_consumer_group_metadata_t* group =
+        rd_kafka_consumer_group_metadata(consumer->handle());
+    rd_kafka_error_t* e =
+        rd_kafka_send_offsets_to_transaction(rk_.get(), list, group, 10000);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e) return AbortOrFail("cannot add the input offsets to the transaction", e);
+  }
+  rd_kafka_error_t* e = rd_kafka_commit_transaction(rk_.get(), 30000);
+  if (e != nullptr && rd_kafka_error_is_retriable(e)) {
+    rd_kafka_error_destroy(e);
+    e = rd_kafka_commit_transaction(rk_.get(), 30000);
+  }
+  if (e) return AbortOrFail("cannot commit the Kafka transaction", e);
+  in_transaction_ = false;
+  return TakeDeliveryError();
+}
+
+absl::Status Producer::AbortTransaction() {
+  if (!transactional_ || !in_transaction_) return absl::OkStatus();
+  if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_.get(), 30000)) {
+    return FromError("cannot abort the Kafka transaction", e);
+  }
+  in_transaction_ = false;
+  delivery_error_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Producer::AbortOrFail(absl::string_view what,
+                                   rd_kafka_error_t* error) {
+  // A group rebalance or a timed-out request makes the transaction abortable:
+  // abort it, so that neither its records nor its offsets become visible and
+  // the input since the last commit is read again.
+  const bool abortable =
+      rd_kafka_error_txn_requires_abort(error) ||
+      rd_kafka_error_is_retriable(error) ||
+      rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+  const std::string message =
+      absl::StrCat(what, ": ", rd_kafka_error_string(error));
+  const bool fatal = rd_kafka_error_is_fatal(error);
+  rd_kafka_error_destroy(error);
+  if (!abortable || fatal) return absl::UnavailableError(message);
+  if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_.get(), 30000)) {
+    return FromError(absl::StrCat(message, "; aborting it failed too"), e);
+  }
+  in_transaction_ = false;
+  delivery_error_.clear();
+  return absl::AbortedError(
+      absl::StrCat(message, "; the transaction was aborted"));
+}
+
+absl::Status Producer::Flush(absl::Duration timeout) {
+  const rd_kafka_resp_err_t err = rd_kafka_flush(
+      rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("output records not acknowledged within ",
+                     absl::FormatDuration(timeout), ": ",
+                     rd_kafka_err2str(err)));
+  }
+  return TakeDeliveryError();
+}
+
+}  // namespace kpistream::kafka

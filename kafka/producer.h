@@ -1,0 +1,106 @@
+// Producer: the engine's producer for every output (sessions, KPI
+// snapshots, dead letters, the state changelog, the repartition topic).
+//
+// Exactly-once (a transactional.id is given): every record produced between
+// BeginTransaction() and CommitTransaction() becomes visible to
+// read_committed consumers atomically with the input offsets passed to
+// CommitTransaction(); a crash before the commit aborts both. The
+// transactional.id is stable per instance (and stream thread), so a
+// restarted instance fences its predecessor and aborts its open transaction
+// at once; a dead instance's transaction is aborted by the broker after
+// `transaction.timeout.ms` (10 s by default here, as Kafka Streams sets it).
+//
+// At-least-once: Flush() waits for every record to be acknowledged, after
+// which the caller commits the input offsets.
+//
+// Memory is bounded: when the local queue is full (a slow or unreachable
+// output), Produce() blocks, serving delivery reports, until there is room;
+// the caller stops consuming meanwhile.
+//
+// Delivery failures are remembered; the next Flush()/CommitTransaction()
+// returns the first one (naming the topic).
+// Not thread-safe: one owner.
+#ifndef KPISTREAM_KAFKA_PRODUCER_H_
+#define KPISTREAM_KAFKA_PRODUCER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kafka/client.h"
+#include "kafka/consumer.h"
+
+namespace kpistream::kafka {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+class Producer {
+ public:
+  struct Options {
+    std::string brokers;
+    std::string client_id = "kpistream";
+    Properties properties;         // the user's, as-is
+    std::string transactional_id;  // empty: at-least-once
+    absl::Duration transaction_timeout = absl::Seconds(10);
+  };
+
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(
+      const Options& options);
+  ~Producer();
+
+  bool transactional() const { return transactional_; }
+
+  // Queues one record (copied). A null `value` (data() == nullptr) is a
+  // tombstone; `partition` -1 lets the partitioner choose. Opens the
+  // transaction first when none is open.
+  absl::Status Produce(absl::string_view topic, absl::string_view key,
+                       absl::string_view value, const Headers& headers = {},
+                       int32_t partition = -1);
+
+  absl::Status BeginTransaction();
+  // Commits the open transaction together with `offsets` (next offsets to
+  // read) for the group of `consumer`. OK when there was nothing to commit.
+  // AbortedError: the broker refused in a way that allows aborting (a group
+  // rebalance, a timeout); the transaction was aborted, nothing of it is
+  // visible, and the caller must redo its work from the last commit.
+  // Any other error is fatal (e.g. fenced by a newer instance).
+  absl::Status CommitTransaction(Consumer* consumer, const Offsets& offsets);
+  // Aborts the open transaction, if any.
+  absl::Status AbortTransaction();
+
+  // Waits until every queued record is acknowledged.
+  absl::Status Flush(absl::Duration timeout = absl::Seconds(30));
+
+  // Serves delivery reports without blocking.
+  void Poll() { rd_kafka_poll(rk_.get(), 0); }
+
+  // Records acknowledged by the broker so far.
+  uint64_t delivered() const { return delivered_; }
+  // Records queued and not yet acknowledged.
+  int queued() const { return rd_kafka_outq_len(rk_.get()); }
+  bool in_transaction() const { return in_transaction_; }
+
+ private:
+  Producer() = default;
+  static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* m,
+                               void* opaque);
+  absl::Status TakeDeliveryError();
+  // Aborts the transaction when `error` allows it (AbortedError), else
+  // returns it as a failure. Takes ownership of `error`.
+  absl::Status AbortOrFail(absl::string_view what, rd_kafka_error_t* error);
+
+  HandlePtr rk_;
+  bool transactional_ = false;
+  bool in_transaction_ = false;
+  uint64_t delivered_ = 0;
+  std::string delivery_error_;
+};
+
+}  // namespace kpistream::kafka
+
+#endif  // KPISTREAM_KAFKA_PRODUCER_H_

@@ -1,0 +1,261 @@
+#include "kafka/topic_reader.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace kpistream::kafka {
+namespace {
+
+absl::StatusOr<HandlePtr> NewReader(const TopicReadOptions& options,
+                                    rd_kafka_type_t type, Properties fixed) {
+  ClientSettings settings;
+  settings.brokers = options.brokers;
+  settings.client_id = "kpistream-restore";
+  settings.user = options.properties;
+  settings.fixed = std::move(fixed);
+  auto conf = NewConf(settings);
+  if (!conf.ok()) return conf.status();
+  return NewClient(type, *std::move(conf),
+                   absl::StrCat("reader of topic \"", options.topic, "\""));
+}
+
+}  // namespace
+
+absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
+  auto rk = NewReader(options, RD_KAFKA_CONSUMER,
+                      {{"allow.auto.create.topics", "false"},
+                       {"group.id", "kpistream-restore"}});
+  if (!rk.ok()) return rk.status();
+  rd_kafka_topic_t* rkt =
+      rd_kafka_topic_new(rk->get(), options.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk->get(), 0, rkt, &metadata,
+      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  rd_kafka_topic_destroy(rkt);
+  absl::StatusOr<int> result = absl::NotFoundError(
+      absl::StrCat("topic \"", options.topic, "\" does not exist"));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read the metadata of topic \"", options.topic,
+                     "\" from ", options.brokers, ": ", rd_kafka_err2str(err)));
+  }
+  if (metadata->topic_cnt == 1 && metadata->topics[0].err == 0 &&
+      metadata->topics[0].partition_cnt > 0) {
+    result = metadata->topics[0].partition_cnt;
+  } else if (metadata->topic_cnt == 1 && metadata->topics[0].err != 0 &&
+             metadata->topics[0].err !=
+                 RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    result = absl::UnavailableError(
+        absl::StrCat("topic \"", options.topic,
+                     "\": ", rd_kafka_err2str(metadata->topics[0].err)));
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return result;
+}
+
+absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
+                                        const std::string& name) {
+  auto rk = NewReader(options, RD_KAFKA_PRODUCER, {});
+  if (!rk.ok()) return rk.status();
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, options.topic.c_str());
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
+  rd_kafka_AdminOptions_t* admin =
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  char err[256];
+  rd_kafka_AdminOptions_set_request_timeout(
+      admin, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)), err,
+      sizeof(err));
+  rd_kafka_DescribeConfigs(rk->get(), &resource, 1, admin, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(
+      queue, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)) +
+                 1000);
+  absl::StatusOr<std::string> result = absl::DeadlineExceededError(
+      absl::StrCat("no answer about the config of topic \"", options.topic,
+                   "\" from ", options.brokers));
+  if (event != nullptr) {
+    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      result = rd_kafka_event_error(event) ==
+                       RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION
+                   ? absl::UnimplementedError(rd_kafka_event_error_string(event))
+                   : absl::UnavailableError(absl::StrCat(
+                         "cannot read the config of topic \"", options.topic,
+                         "\": ", rd_kafka_event_error_string(event)));
+    } else {
+      const rd_kafka_DescribeConfigs_result_t* r =
+          rd_kafka_event_DescribeConfigs_result(event);
+      size_t n = 0;
+      const rd_kafka_ConfigResource_t** resources =
+          rd_kafka_DescribeConfigs_result_resources(r, &n);
+      result = absl::NotFoundError(absl::StrCat(
+          "topic \"", options.topic, "\" has no config \"", name, "\""));
+      for (size_t i = 0; i < n; ++i) {
+        if (rd_kafka_ConfigResource_error(resources[i]) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          result = absl::UnavailableError(absl::StrCat(
+              "topic \"", options.topic,
+              "\": ", rd_kafka_ConfigResource_error_string(resources[i])));
+          continue;
+        }
+        size_t m = 0;
+        const rd_kafka_ConfigEntry_t** entries =
+            rd_kafka_ConfigResource_configs(resources[i], &m);
+        for (size_t j = 0; j < m; ++j) {
+          if (name == rd_kafka_ConfigEntry_name(entries[j])) {
+            const char* value = rd_kafka_ConfigEntry_value(entries[j]);
+            result = std::string(value ? value : "");
+          }
+        }
+      }
+    }
+    rd_kafka_event_destroy(event);
+  }
+  rd_kafka_AdminOptions_destroy(admin);
+  rd_kafka_ConfigResource_destroy(resource);
+  rd_kafka_queue_destroy(queue);
+  return result;
+}
+
+absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
+                         const Properties& configs) {
+  auto rk = NewReader(options, RD_KAFKA_PRODUCER, {});
+  if (!rk.ok()) return rk.status();
+  char err[512];
+  rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(
+      options.topic.c_str(), partitions, -1, err, sizeof(err));
+  if (topic == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create topic \"", options.topic, "\": ", err));
+  }
+  for (const auto& [name, value] : configs) {
+    rd_kafka_NewTopic_set_config(topic, name.c_str(), value.c_str());
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
+  rd_kafka_CreateTopics(rk->get(), &topic, 1, nullptr, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(
+      queue, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  absl::Status status = absl::DeadlineExceededError(absl::StrCat(
+      "no answer to creating topic \"", options.topic, "\" from ",
+      options.brokers));
+  if (event != nullptr) {
+    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = absl::UnavailableError(
+          absl::StrCat("cannot create topic \"", options.topic,
+                       "\": ", rd_kafka_event_error_string(event)));
+    } else {
+      size_t n = 0;
+      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(
+          rd_kafka_event_CreateTopics_result(event), &n);
+      status = absl::OkStatus();
+      for (size_t i = 0; i < n; ++i) {
+        const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          status = absl::AlreadyExistsError(
+              absl::StrCat("topic \"", options.topic, "\" exists"));
+        } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const char* why = rd_kafka_topic_result_error_string(results[i]);
+          status = absl::UnavailableError(
+              absl::StrCat("cannot create topic \"", options.topic,
+                           "\": ", why ? why : rd_kafka_err2str(e)));
+        }
+      }
+    }
+    rd_kafka_event_destroy(event);
+  }
+  rd_kafka_NewTopic_destroy(topic);
+  rd_kafka_queue_destroy(queue);
+  return status;
+}
+
+absl::Status ReadTopic(const TopicReadOptions& options,
+                       absl::FunctionRef<void(const ReadRecord&)> record) {
+  if (options.partitions.empty()) return absl::OkStatus();
+  // No group: positions are given, nothing is committed.
+  auto consumer = NewReader(options, RD_KAFKA_CONSUMER,
+                            {{"isolation.level", "read_committed"},
+                             {"enable.partition.eof", "true"},
+                             {"enable.auto.commit", "false"},
+                             {"group.id", "kpistream-restore"},
+                             {"fetch.wait.max.ms", "50"},
+                             {"auto.offset.reset", "earliest"}});
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
+  absl::Status status;
+  std::map<int32_t, int64_t> pending;  // partition -> high watermark
+  for (int32_t p : options.partitions) {
+    int64_t low = 0, high = 0;
+    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, options.topic.c_str(), p, &low, &high,
+        static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = absl::UnavailableError(
+          absl::StrCat("cannot read the end of topic \"", options.topic,
+                       "\" partition ", p, " from ", options.brokers, ": ",
+                       rd_kafka_err2str(e)));
+      break;
+    }
+    if (high > low) pending[p] = high;
+  }
+  if (status.ok() && !pending.empty()) {
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(pending.size()));
+    for (const auto& [p, high] : pending) {
+      rd_kafka_topic_partition_list_add(list, options.topic.c_str(), p)
+          ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    const rd_kafka_resp_err_t assigned = rd_kafka_assign(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = absl::UnavailableError(
+          absl::StrCat("cannot read topic \"", options.topic,
+                       "\": ", rd_kafka_err2str(assigned)));
+    }
+  }
+  const absl::Time deadline = absl::Now() + options.timeout;
+  while (status.ok() && !pending.empty()) {
+    if (absl::Now() > deadline) {
+      status = absl::DeadlineExceededError(absl::StrCat(
+          "topic \"", options.topic, "\": ", pending.size(),
+          " partition(s) not read to the end within ",
+          absl::FormatDuration(options.timeout)));
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      auto it = pending.find(m->partition);
+      if (it != pending.end() && m->offset >= it->second) pending.erase(it);
+    } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      auto it = pending.find(m->partition);
+      if (it != pending.end()) {
+        record(ReadRecord{
+            m->partition, m->offset,
+            absl::string_view(static_cast<const char*>(m->key), m->key_len),
+            absl::string_view(static_cast<const char*>(m->payload), m->len),
+            m->payload == nullptr});
+        if (m->offset + 1 >= it->second) pending.erase(it);
+      }
+    } else if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+               m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+               m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+      status = absl::NotFoundError(absl::StrCat(
+          "topic \"", options.topic, "\" (partition ", m->partition,
+          "): ", rd_kafka_message_errstr(m)));
+    } else if (m->err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+               m->err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      status = absl::UnavailableError(
+          absl::StrCat("reading topic \"", options.topic,
+                       "\": ", rd_kafka_message_errstr(m)));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  return status;
+}
+
+}  // namespace kpistream::kafka

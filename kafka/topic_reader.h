@@ -1,0 +1,64 @@
+// Reading topics outside the consumer group: the state changelog when
+// partitions are assigned (SPEC §5), and the topics' metadata.
+#ifndef KPISTREAM_KAFKA_TOPIC_READER_H_
+#define KPISTREAM_KAFKA_TOPIC_READER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kafka/client.h"
+
+namespace kpistream::kafka {
+
+struct TopicReadOptions {
+  std::string brokers;
+  Properties properties;  // the user's, as-is
+  std::string topic;
+  std::vector<int32_t> partitions;
+  absl::Duration timeout = absl::Seconds(60);
+};
+
+// The partition count of `options.topic`; NotFoundError naming it when it
+// does not exist. Asks with a consumer handle, which never makes the broker
+// auto-create the topic (it would not be compacted).
+absl::StatusOr<int> PartitionCount(const TopicReadOptions& options);
+
+// The value of the topic's config `name` (e.g. "cleanup.policy"), from the
+// brokers (Admin API); UnimplementedError where the broker cannot say (the
+// embedded broker).
+absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
+                                        const std::string& name);
+
+// Creates the topic with `partitions` partitions, the brokers' default
+// replication factor and `configs` (e.g. cleanup.policy=compact). An
+// existing topic is AlreadyExistsError.
+absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
+                         const Properties& configs);
+
+struct ReadRecord {
+  int32_t partition;
+  int64_t offset;
+  absl::string_view key;
+  absl::string_view value;
+  bool tombstone;  // a null value
+};
+
+// Calls `record` for every committed record of the partitions, in offset
+// order per partition, from the beginning up to their high watermark as of
+// the call: with read_committed the first end of a partition is only its
+// last stable offset, which an open transaction (e.g. of an instance that
+// died mid-commit, until the broker aborts it) holds back, and committed
+// records behind it count too. Errors name the topic and partition and say
+// whether it timed out or the topic is missing.
+absl::Status ReadTopic(const TopicReadOptions& options,
+                       absl::FunctionRef<void(const ReadRecord&)> record);
+
+}  // namespace kpistream::kafka
+
+#endif  // KPISTREAM_KAFKA_TOPIC_READER_H_
