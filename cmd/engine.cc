@@ -24,9 +24,12 @@
 #include "aggregate/partition_state.h"
 #include "aggregate/target_tracker.h"
 #include "cmd/log.h"
+#include "cmd/rejection_reporter.h"
 #include "cmd/signals.h"
+#include "export/dead_letter.h"
 #include "export/kafka_sink.h"
 #include "export/metrics_endpoint.h"
+#include "export/process_metrics.h"
 #include "export/session_record_codec.h"
 #include "ingest/ad_cost_decoder.h"
 #include "ingest/changelog_reader.h"
@@ -149,7 +152,9 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
             config.channels.search_sources, config.channels.social_sources,
             config.channels.video_sources, config.channels.shopping_sources}),
         watermark_(config.processing.max_out_of_orderness,
-                   config.processing.idle_partition_timeout) {}
+                   config.processing.idle_partition_timeout),
+        // [first hour] rejected input summarised in the log
+        rejections_(RejectionReporterOptions(config), absl::Now()) {}
 
   absl::Status Init() {
     for (const InputConfig& input : config_.inputs) {
@@ -184,6 +189,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     if (!endpoint.ok()) return endpoint.status();
     endpoint_ = std::move(*endpoint);
     endpoint_->AddSource([this] { return Snapshot(); });
+    endpoint_->AddSource(&CollectProcessMetrics);  // [first hour] process_*
 
     KafkaSink::Options sink_options;
     sink_options.brokers = config_.kafka.brokers;
@@ -245,6 +251,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
         Handle(*message, now, watermark);
       }
       Advance(now);
+      LogRejections(rejections_.Take(now));  // [first hour]
       if (now - last_publish >= kPublishInterval) {
         Publish(now);
         last_publish = now;
@@ -259,6 +266,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       return fatal_;
     }
     KPI_LOG_INFO("engine: stopping: closing open state, flushing, committing");
+    LogRejections(rejections_.Flush(absl::Now()));  // [first hour]
     for (auto& [tp, slot] : partitions_) {
       slot.state->Drain();
       EmitWindows(slot, absl::InfiniteFuture());
@@ -546,6 +554,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
               absl::Time watermark) {
     const char* topic = rd_kafka_topic_name(message.rkt);
     counters_.CountConsumed(topic);
+    rejections_.Consumed(topic);  // [first hour]
     const absl::string_view bytes(static_cast<const char*>(message.payload),
                                   message.len);
     if (auto ad = ad_cost_inputs_.find(absl::string_view(topic));
@@ -555,8 +564,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     }
     auto input = inputs_.find(absl::string_view(topic));
     if (input == inputs_.end()) {
-      counters_.CountInvalid("unknown_topic");
-      DeadLetter(message, "unknown_topic");
+      Reject(message, "unknown_topic", "the topic is not a configured input");
       return;
     }
     DecodeResult decoded = input->second.decoder->Decode(bytes, now, &event_);
@@ -567,8 +575,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
       watermark_.Observe(slot.watermark_id, decoded.time, now);
     }
     if (!decoded.ok) {
-      counters_.CountInvalid(decoded.reason);
-      DeadLetter(message, decoded.reason);
+      Reject(message, decoded.reason, decoded.detail);
       return;
     }
     if (input->second.bots->IsBot(event_.user_agent)) {
@@ -612,8 +619,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
                     const AdCostDecoder& decoder, absl::string_view bytes) {
     DecodeResult decoded = decoder.Decode(bytes, &ad_cost_);
     if (!decoded.ok) {
-      counters_.CountInvalid(decoded.reason);
-      DeadLetter(message, decoded.reason);
+      Reject(message, decoded.reason, decoded.detail);
       return;
     }
     const absl::string_view channel =
@@ -640,17 +646,34 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
     for (auto& [tp, slot] : partitions_) slot.state->Advance(watermark);
   }
 
-  void DeadLetter(const rd_kafka_message_t& message, absl::string_view reason) {
-    const char* topic = rd_kafka_topic_name(message.rkt);
+  // [first hour] An invalid record: counted, summarised in the log
+  // (RejectionReporter) and dead-lettered with the decoder's detail.
+  void Reject(const rd_kafka_message_t& message, absl::string_view reason,
+              absl::string_view detail) {
+    counters_.CountInvalid(reason);
+    rejections_.Rejected(rd_kafka_topic_name(message.rkt), reason, detail);
+    DeadLetter(message, reason, detail);
+  }
+
+  // [first hour] At most one line per topic per interval.
+  static void LogRejections(
+      const std::vector<RejectionReporter::Summary>& summaries) {
+    for (const RejectionReporter::Summary& summary : summaries) {
+      Log(LogLevel::kWarn, "engine", summary.Text(), summary.Fields());
+    }
+  }
+
+  // `detail`: empty for bot, late and duplicate (DeadLetterHeaders explains
+  // those).
+  void DeadLetter(const rd_kafka_message_t& message, absl::string_view reason,
+                  absl::string_view detail = {}) {
     Produce(config_.deadletter_output.topic,
             absl::string_view(static_cast<const char*>(message.key),
                               message.key_len),
             absl::string_view(static_cast<const char*>(message.payload),
                               message.len),
-            {{"reason", std::string(reason)},
-             {"source_topic", topic},
-             {"source_partition", absl::StrCat(message.partition)},
-             {"source_offset", absl::StrCat(message.offset)}});
+            DeadLetterHeaders(reason, detail, rd_kafka_topic_name(message.rkt),
+                              message.partition, message.offset));
   }
 
   void Produce(absl::string_view topic, absl::string_view key,
@@ -841,6 +864,7 @@ class Engine::Impl : public KafkaSource::Listener, public SessionObserver {
   BotFilter log_bots_;  // access-log inputs
   ChannelClassifier channels_;
   WatermarkTracker watermark_;
+  RejectionReporter rejections_;  // [first hour]
   std::vector<std::string> topics_;
   absl::flat_hash_map<std::string, int32_t> topic_index_;
   struct EventInput {

@@ -1,6 +1,7 @@
 #include "export/kafka_sink.h"
 
 #include "absl/strings/str_cat.h"
+#include "ingest/kafka_log.h"
 #include "ingest/kafka_source.h"
 
 namespace kpistream {
@@ -49,6 +50,7 @@ absl::StatusOr<std::unique_ptr<KafkaSink>> KafkaSink::Create(
     rd_kafka_conf_destroy(conf);
     return status;
   }
+  RouteKafkaLogs(conf);
   rd_kafka_conf_set_opaque(conf, sink.get());
   rd_kafka_conf_set_dr_msg_cb(conf, &KafkaSink::DeliveryCallback);
   char err[512];

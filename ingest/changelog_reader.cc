@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "ingest/kafka_log.h"
 #include "ingest/kafka_source.h"
 
 namespace kpistream {
@@ -26,6 +27,7 @@ absl::StatusOr<rd_kafka_t*> NewConsumer(
     rd_kafka_conf_destroy(conf);
     return status;
   }
+  RouteKafkaLogs(conf);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
   if (rk == nullptr) {

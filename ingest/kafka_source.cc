@@ -1,8 +1,7 @@
 #include "ingest/kafka_source.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
+#include "ingest/kafka_log.h"
 
 namespace kpistream {
 
@@ -93,6 +92,7 @@ absl::StatusOr<std::unique_ptr<KafkaSource>> KafkaSource::Create(
     rd_kafka_conf_destroy(conf);
     return status;
   }
+  RouteKafkaLogs(conf);
   rd_kafka_conf_set_opaque(conf, source.get());
   rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::RebalanceCallback);
   source->rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
@@ -137,9 +137,10 @@ std::vector<KafkaMessage> KafkaSource::Poll(size_t max,
     rd_kafka_message_t* m = raw[i];
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        std::fprintf(stderr, "kpistream: kafka consumer: %s%s%s\n",
-                     rd_kafka_message_errstr(m), m->rkt ? " topic " : "",
-                     m->rkt ? rd_kafka_topic_name(m->rkt) : "");
+        ReportKafkaEvent(
+            rk_, /*syslog LOG_ERR=*/3, "CONSUME",
+            absl::StrCat(rd_kafka_message_errstr(m), m->rkt ? " topic " : "",
+                         m->rkt ? rd_kafka_topic_name(m->rkt) : ""));
       }
       rd_kafka_message_destroy(m);
       continue;
