@@ -20,8 +20,14 @@ int RunBrokerCommand(const BrokerCommandOptions& options) {
     }
     topics.push_back(*spec);
   }
-  auto broker = EmbeddedBroker::Start(options.brokers, topics);
+  auto broker = EmbeddedBroker::Start(options.brokers, topics, options.port);
   if (!broker.ok()) {
+    if (absl::IsUnavailable(broker.status())) {  // --port is taken
+      KPI_LOG_ERROR(
+          "broker: %s; pass another --port, or none for an ephemeral one",
+          broker.status().message());
+      return 2;
+    }
     KPI_LOG_ERROR("broker: %s", broker.status().message());
     return 1;
   }
@@ -33,6 +39,12 @@ int RunBrokerCommand(const BrokerCommandOptions& options) {
       "partition (development only). Ctrl-C to stop.",
       options.brokers, (*broker)->bootstrap_servers(),
       absl::StrJoin(options.topics, ", "));
+  if (options.port > 0) {
+    KPI_LOG_INFO(
+        "broker: 127.0.0.1:%d forwards to the first broker: a fixed bootstrap "
+        "address; clients then connect to the brokers' own 127.0.0.1 ports",
+        options.port);
+  }
   while (!StopRequested()) absl::SleepFor(absl::Milliseconds(50));
   KPI_LOG_INFO("broker: stopping");
   return 0;

@@ -12,6 +12,7 @@ namespace kpistream {
 struct BrokerCommandOptions {
   int brokers = 1;
   std::vector<std::string> topics;  // "NAME:PARTITIONS"
+  int port = 0;  // a fixed bootstrap port on 127.0.0.1; 0: ephemeral
 };
 int RunBrokerCommand(const BrokerCommandOptions& options);
 
@@ -43,6 +44,8 @@ int RunRulesCommand(const std::string& config_path, const std::string& out_dir);
 
 struct RunCommandOptions {
   std::string config_path;
+  // How often a one-line summary is logged: a duration ("30s"), "0": never.
+  std::string summary_interval = "30s";
 };
 int RunEngineCommand(const RunCommandOptions& options);
 

@@ -4,6 +4,11 @@
 //
 // Event time runs kTimeScale times faster than the wall clock so that
 // sessions (30 min inactivity) open and close within a minute of watching.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -107,6 +112,47 @@ std::string Summary(const MetricsSnapshot& now, const MetricsSnapshot& before,
       pct(converted, closed), revenue.empty() ? " 0" : revenue, target);
 }
 
+// True when something already listens on `listen` ("host:port"): binding
+// it fails with EADDRINUSE. Anything else (a bad host) is left to the
+// engine, whose error names the address.
+bool ListenAddressInUse(const std::string& listen) {
+  std::string host;
+  int port = 0;
+  if (!ParseListenAddress(listen, &host, &port).ok() || port == 0) {
+    return false;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                  std::to_string(port).c_str(), &hints, &found) != 0) {
+    return false;
+  }
+  bool in_use = false;
+  for (addrinfo* a = found; a != nullptr && !in_use; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;  // as the HTTP server does: TIME_WAIT is not "in use"
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    in_use = bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return in_use;
+}
+
+// Exit code 2: the user fixes it with a flag.
+int PortInUse(const std::string& listen) {
+  KPI_LOG_ERROR(
+      "demo: cannot serve /metrics on %s: the address is in use (another "
+      "kpistream demo?). Pass --listen with a free address, e.g. --listen "
+      "127.0.0.1:9465, or --listen 127.0.0.1:0 for any free port.",
+      listen);
+  return 2;
+}
+
 }  // namespace
 
 int RunDemoCommand(const DemoCommandOptions& options) {
@@ -120,6 +166,7 @@ int RunDemoCommand(const DemoCommandOptions& options) {
     }
     duration = *parsed;
   }
+  if (ListenAddressInUse(options.listen)) return PortInUse(options.listen);
   auto broker = EmbeddedBroker::Start(
       1, {{"web.events", 4},
           {"web.sessions", 4},
@@ -152,6 +199,7 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   config.changelog_output.topic = "kpistream-demo-changelog";
   auto engine = Engine::Create(config, StopRequested);
   if (!engine.ok()) {
+    if (ListenAddressInUse(options.listen)) return PortInUse(options.listen);
     KPI_LOG_ERROR("demo: %s", engine.status().message());
     return 1;
   }

@@ -5,6 +5,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cmd/tcp_forwarder.h"
+#include "kafka/log.h"
 
 namespace kpistream {
 
@@ -29,19 +31,23 @@ absl::StatusOr<TopicSpec> ParseTopicSpec(const std::string& text) {
 struct EmbeddedBroker::Impl {
   rd_kafka_t* owner = nullptr;  // the mock cluster needs a handle to live in
   rd_kafka_mock_cluster_t* cluster = nullptr;
+  std::unique_ptr<TcpForwarder> fixed_port;  // --port
   ~Impl() {
+    fixed_port.reset();
     if (cluster) rd_kafka_mock_cluster_destroy(cluster);
     if (owner) rd_kafka_destroy(owner);
   }
 };
 
 absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
-    int brokers, const std::vector<TopicSpec>& topics) {
+    int brokers, const std::vector<TopicSpec>& topics, int port) {
   std::unique_ptr<EmbeddedBroker> broker(new EmbeddedBroker());
   broker->impl_ = std::make_unique<Impl>();
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+  rd_kafka_conf_set(conf, "client.id", "kpistream-broker", err, sizeof(err));
+  RouteKafkaLogs(conf);
   broker->impl_->owner =
       rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (broker->impl_->owner == nullptr) {
@@ -55,6 +61,15 @@ absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
   }
   broker->bootstraps_ =
       rd_kafka_mock_cluster_bootstraps(broker->impl_->cluster);
+  if (port > 0) {
+    const std::string first =
+        broker->bootstraps_.substr(0, broker->bootstraps_.find(','));
+    auto forwarder =
+        TcpForwarder::Start(absl::StrCat("127.0.0.1:", port), first);
+    if (!forwarder.ok()) return forwarder.status();
+    broker->impl_->fixed_port = std::move(*forwarder);
+    broker->bootstraps_ = absl::StrCat("127.0.0.1:", port);
+  }
   for (const TopicSpec& topic : topics) {
     absl::Status status = broker->CreateTopic(topic);
     if (!status.ok()) return status;

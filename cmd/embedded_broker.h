@@ -24,8 +24,12 @@ absl::StatusOr<TopicSpec> ParseTopicSpec(const std::string& text);
 
 class EmbeddedBroker {
  public:
+  // `port` > 0: the bootstrap address is 127.0.0.1:`port`, a TcpForwarder
+  // to the first broker (the mock cluster cannot choose its own ports, see
+  // cmd/tcp_forwarder.h); clients then talk to the brokers' own ports. A
+  // busy port is an UnavailableError naming it.
   static absl::StatusOr<std::unique_ptr<EmbeddedBroker>> Start(
-      int brokers, const std::vector<TopicSpec>& topics);
+      int brokers, const std::vector<TopicSpec>& topics, int port = 0);
   ~EmbeddedBroker();
 
   // Comma-separated host:port list for bootstrap.servers.

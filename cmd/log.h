@@ -1,32 +1,95 @@
-// Minimal structured-enough logging to stderr for the binary's wiring:
-// "2026-11-23T04:55:00.123Z INFO  engine: message". Library modules return
-// absl::Status instead of logging.
+// The binary's logger: one line per event on stderr (SPEC §7). Library
+// modules return absl::Status instead of logging; the wiring in cmd/ logs.
+//
+//   text (default): 2026-11-23T04:55:00.123Z INFO  engine: message
+//   json:           {"ts":"2026-11-23T04:55:00.123Z","level":"info",
+//                    "component":"engine","msg":"message", ...fields}
+//
+// The format is chosen once, before any thread logs (SetLogFormat, from
+// `--log-format`). Logging is thread-safe: each line is written with one
+// call, so lines of different threads never interleave (librdkafka's
+// threads log through it, see InstallKafkaLogger).
 #ifndef KPISTREAM_CMD_LOG_H_
 #define KPISTREAM_CMD_LOG_H_
 
-#include <cstdio>
+#include <cstdint>
 #include <string>
+#include <variant>
+#include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace kpistream {
 
+enum class LogLevel { kInfo, kWarn, kError };
+enum class LogFormat { kText, kJson };
+
+// "text" or "json"; anything else is an error naming the value.
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name);
+
+// Process-wide; call before any thread logs. Default: kText.
+void SetLogFormat(LogFormat format);
+LogFormat GetLogFormat();
+
+// A key/value of a json line ("topic": "web.events", "rejected": 402).
+// Text lines leave fields out: their message says it all.
+struct LogField {
+  LogField(absl::string_view k, absl::string_view v)
+      : key(k), value(std::string(v)) {}
+  LogField(absl::string_view k, const char* v)
+      : key(k), value(std::string(v)) {}
+  LogField(absl::string_view k, const std::string& v) : key(k), value(v) {}
+  LogField(absl::string_view k, int64_t v) : key(k), value(v) {}
+  LogField(absl::string_view k, int v) : key(k), value(int64_t{v}) {}
+  LogField(absl::string_view k, double v) : key(k), value(v) {}
+  std::string key;
+  std::variant<std::string, int64_t, double> value;
+};
+
+// One line, newline included. `component` may be empty. Invalid UTF-8 and
+// control characters never break a line: json escapes them (invalid bytes
+// become U+FFFD), text replaces line breaks with spaces.
+std::string FormatLogLine(LogFormat format, absl::Time time, LogLevel level,
+                          absl::string_view component,
+                          absl::string_view message,
+                          const std::vector<LogField>& fields = {});
+
+// Writes one line to stderr in the process' format.
+void Log(LogLevel level, absl::string_view component, absl::string_view message,
+         const std::vector<LogField>& fields = {});
+
+// Splits "engine: assigned web.events[0]" into the component ("engine") and
+// the rest; a message without such a prefix has an empty component. The
+// prefix is at most 32 characters of [a-z0-9 _.-], so "kpistream run: ..."
+// is one and "not a valid JSON WebEvent: ..." is not.
+void SplitComponent(absl::string_view line, absl::string_view* component,
+                    absl::string_view* message);
+
+// printf-style "component: message" (the KPI_LOG_* macros).
 template <typename... Args>
-void LogLine(const char* level, const absl::FormatSpec<Args...>& format,
+void LogLine(LogLevel level, const absl::FormatSpec<Args...>& format,
              const Args&... args) {
-  std::string line =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                                    absl::UTCTimeZone()),
-                   " ", level, " ", absl::StrFormat(format, args...), "\n");
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  const std::string line = absl::StrFormat(format, args...);
+  absl::string_view component, message;
+  SplitComponent(line, &component, &message);
+  Log(level, component, message);
 }
 
-#define KPI_LOG_INFO(...) ::kpistream::LogLine("INFO ", __VA_ARGS__)
-#define KPI_LOG_WARN(...) ::kpistream::LogLine("WARN ", __VA_ARGS__)
-#define KPI_LOG_ERROR(...) ::kpistream::LogLine("ERROR", __VA_ARGS__)
+#define KPI_LOG_INFO(...) \
+  ::kpistream::LogLine(::kpistream::LogLevel::kInfo, __VA_ARGS__)
+#define KPI_LOG_WARN(...) \
+  ::kpistream::LogLine(::kpistream::LogLevel::kWarn, __VA_ARGS__)
+#define KPI_LOG_ERROR(...) \
+  ::kpistream::LogLine(::kpistream::LogLevel::kError, __VA_ARGS__)
+
+// Sends the log lines of every librdkafka client this process creates
+// afterwards (kafka/log.h) through Log(): component "kafka", the
+// client's name first ("kpistream#consumer-1: FAIL: ..."), syslog levels
+// 0-3 as ERROR, 4 as WARN, 5-7 as INFO.
+void InstallKafkaLogger();
 
 }  // namespace kpistream
 

@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cmd/commands.h"
+#include "cmd/log.h"
 #include "cmd/signals.h"
 
 namespace {
@@ -23,10 +24,61 @@ Examples:
   kpistream loadgen --brokers 127.0.0.1:PORT --topic web.events --rate 500 --duration 60s
   kpistream check-config kpistream.yaml           validate a config file
   kpistream run --config kpistream.yaml           the engine
+  kpistream --log-format json run --config kpistream.yaml   logs as one JSON object per line
   kpistream rules --config kpistream.yaml --out rules/   Prometheus rules, alerts, Grafana dashboard
+
+Logs go to stderr, one line per event: text, or with --log-format json one
+JSON object per line (ts, level, component, msg, fields); librdkafka's own
+messages go through the same logger.
 
 Exit codes: 0 success, 2 bad usage or config, 1 runtime failure.
 Run 'kpistream COMMAND --help' for the options of a command.)";
+
+constexpr char kRunFooter[] = R"(
+Examples:
+  kpistream run --config kpistream.yaml
+  kpistream run --config kpistream.yaml --summary-interval 10s --log-format json
+  kpistream run --config kpistream.yaml --summary-interval 0      no summary lines
+
+Every --summary-interval a line on stderr says what the engine did:
+  INFO  run: last 30 s: 1234 events/s in | sessions open 5021, closed 812 (+37) |
+  dead letters 12 (10 malformed, 2 late) | watermark lag 4.2 s | consumer lag 0
+  messages on 4 partitions
+Rejected input is summarised per topic at most every 10 s (WARN engine: ...).
+SIGTERM or Ctrl-C: stop consuming, flush, commit, exit 0.)";
+
+constexpr char kDemoFooter[] = R"(
+Examples:
+  kpistream demo                                /metrics on 127.0.0.1:9464
+  kpistream demo --listen 127.0.0.1:9465        when 9464 is taken
+  kpistream demo --listen 127.0.0.1:0           any free port (printed first)
+  kpistream demo --rate 500 --duration 60s)";
+
+constexpr char kBrokerFooter[] = R"(
+Examples:
+  kpistream broker --topic web.events:4 --topic web.deadletter
+  kpistream broker --port 9092 --topic web.events:4     bootstrap 127.0.0.1:9092
+  kcat -b 127.0.0.1:9092 -L
+
+--port: librdkafka's mock cluster always listens on ephemeral ports; --port
+puts a TCP forwarder on 127.0.0.1:PORT in front of the first broker. It is a
+fixed bootstrap address: clients then connect to the brokers' advertised
+127.0.0.1 ports, so it works on this host, not through a port mapping.)";
+
+constexpr char kLoadgenFooter[] = R"(
+Examples:
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 500 --duration 60s
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --format json \
+      --rate 2000 --event-rate 20 --duration 2m      event time 100x the wall clock
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02)";
+
+// --log-format, accepted before the subcommand and by the ones that log.
+void AddLogFormatOption(CLI::App* app, std::string* format) {
+  app->add_option("--log-format", *format,
+                  "text (default) or json: one JSON object per line on "
+                  "stderr with ts, level, component, msg and fields")
+      ->check(CLI::IsMember({"text", "json"}));
+}
 
 }  // namespace
 
@@ -36,6 +88,8 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   app.require_subcommand(1);
   app.set_version_flag("--version", "kpistream 0.1.0");
+  std::string log_format = "text";
+  AddLogFormatOption(&app, &log_format);
 
   RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
@@ -47,6 +101,12 @@ int main(int argc, char** argv) {
                    "YAML config file (see "
                    "config/examples/kpistream.yaml)")
       ->required();
+  run_cmd
+      ->add_option("--summary-interval", run.summary_interval,
+                   "log a one-line summary this often (e.g. 10s); 0: never")
+      ->capture_default_str();
+  AddLogFormatOption(run_cmd, &log_format);
+  run_cmd->footer(kRunFooter);
 
   DemoCommandOptions demo;
   CLI::App* demo_cmd = app.add_subcommand(
@@ -61,6 +121,8 @@ int main(int argc, char** argv) {
   demo_cmd->add_option(
       "--duration", demo.duration,
       "stop after this long (e.g. 30s); default: until Ctrl-C");
+  AddLogFormatOption(demo_cmd, &log_format);
+  demo_cmd->footer(kDemoFooter);
 
   BrokerCommandOptions broker;
   CLI::App* broker_cmd = app.add_subcommand(
@@ -74,6 +136,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 16));
   broker_cmd->add_option("--topic", broker.topics,
                          "create a topic, NAME[:PARTITIONS] (repeatable)");
+  broker_cmd
+      ->add_option("--port", broker.port,
+                   "a fixed bootstrap port on 127.0.0.1 (default: "
+                   "ephemeral; see below)")
+      ->check(CLI::Range(1, 65535));
+  AddLogFormatOption(broker_cmd, &log_format);
+  broker_cmd->footer(kBrokerFooter);
 
   LoadgenCommandOptions loadgen;
   CLI::App* loadgen_cmd = app.add_subcommand(
@@ -129,6 +198,8 @@ int main(int argc, char** argv) {
                    "share of events followed by a record of random "
                    "bytes (0..1)")
       ->check(CLI::Range(0.0, 1.0));
+  AddLogFormatOption(loadgen_cmd, &log_format);
+  loadgen_cmd->footer(kLoadgenFooter);
 
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand(
@@ -172,6 +243,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  SetLogFormat(ParseLogFormat(log_format).value_or(LogFormat::kText));
+  InstallKafkaLogger();
   InstallStopHandlers();
   if (*run_cmd) return RunEngineCommand(run);
   if (*demo_cmd) return RunDemoCommand(demo);

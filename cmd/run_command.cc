@@ -1,14 +1,27 @@
+#include <atomic>
 #include <cstdio>
+#include <thread>
 
 #include "cmd/commands.h"
 #include "engine/engine.h"
 #include "cmd/log.h"
+#include "cmd/run_summary.h"
 #include "cmd/signals.h"
 #include "config/config.h"
 
 namespace kpistream {
 
 int RunEngineCommand(const RunCommandOptions& options) {
+  absl::Duration summary_interval = absl::ZeroDuration();
+  if (options.summary_interval != "0") {
+    auto parsed = ParseDurationString(options.summary_interval);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "kpistream run: --summary-interval: %s (0: off)\n",
+                   std::string(parsed.status().message()).c_str());
+      return 2;
+    }
+    summary_interval = *parsed;
+  }
   ConfigResult loaded = LoadConfigFile(options.config_path);
   if (!loaded.ok()) {
     for (const ConfigError& error : loaded.errors) {
@@ -25,7 +38,17 @@ int RunEngineCommand(const RunCommandOptions& options) {
     KPI_LOG_ERROR("kpistream run: %s", engine.status().message());
     return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
+  std::atomic<bool> done{false};
+  std::thread summaries;
+  if (summary_interval > absl::ZeroDuration()) {
+    summaries = std::thread([&engine, summary_interval, &done] {
+      LogRunSummaries([&engine] { return (*engine)->Snapshot(); },
+                      summary_interval, done);
+    });
+  }
   absl::Status status = (*engine)->Run();
+  done = true;
+  if (summaries.joinable()) summaries.join();
   if (!status.ok()) {
     KPI_LOG_ERROR("kpistream run: %s", status.message());
     return 1;

@@ -30,6 +30,18 @@ std::string ConfigError::ToString(absl::string_view file) const {
   return out;
 }
 
+absl::string_view InputFormatName(InputFormat format) {
+  switch (format) {
+    case InputFormat::kProtobuf:
+      return "protobuf";
+    case InputFormat::kJson:
+      return "json";
+    case InputFormat::kCombinedLog:
+      return "combined_log";
+  }
+  return "protobuf";
+}
+
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
   const std::string original(text);
   auto bad = [&] {

@@ -208,6 +208,9 @@ ConfigResult LoadConfigFile(const std::string& path);
 // A bare number without a unit is an error.
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text);
 
+// The config's name of `format`: "protobuf", "json", "combined_log".
+absl::string_view InputFormatName(InputFormat format);
+
 // Splits "host:port" into its parts; port must be 0..65535.
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,
                                 int* port);

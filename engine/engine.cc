@@ -15,6 +15,7 @@
 #include "engine/kafka_io.h"
 #include "engine/stream_thread.h"
 #include "export/metrics_endpoint.h"
+#include "export/process_metrics.h"
 
 namespace kpistream {
 namespace {
@@ -171,6 +172,7 @@ class Engine::Impl {
       threads_.push_back(std::move(thread));
     }
     endpoint_->AddSource([this] { return Snapshot(); });
+    endpoint_->AddSource(&CollectProcessMetrics);
     endpoint_->AddHandler("/healthz", [this] { return Healthz(); });
     endpoint_->AddHandler("/readyz", [this] { return Readyz(); });
     if (!targets_.empty()) {

@@ -34,6 +34,7 @@ absl::Time PartitionPipeline::Process(const kafka::Record& record,
                                       absl::Time now, absl::Time watermark) {
   next_offset_ = record.offset + 1;
   ctx_->counters->CountConsumed(input_->topic);
+  ctx_->rejections->Consumed(input_->topic);
   absl::Time event_time = absl::InfinitePast();
   if (input_->ad_cost) {
     ProcessAdCost(record, now, &event_time);
@@ -50,6 +51,7 @@ void PartitionPipeline::Reject(const kafka::Record& record,
                                absl::string_view reason,
                                absl::string_view detail) {
   ctx_->counters->CountInvalid(reason);
+  ctx_->rejections->Rejected(input_->topic, reason, detail);
   out_->DeadLetter(record, reason, detail);
 }
 

@@ -27,6 +27,7 @@
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "engine/checkpoint_log.h"
+#include "engine/rejection_reporter.h"
 #include "ingest/ad_cost_decoder.h"
 #include "ingest/event_decoder.h"
 #include "kafka/record.h"
@@ -65,6 +66,7 @@ struct PipelineContext {
   const ChannelClassifier* channels = nullptr;
   KpiCounters* counters = nullptr;  // pending until commit
   ActiveVisitors* active = nullptr;
+  RejectionReporter* rejections = nullptr;  // the log's summary
   absl::Duration max_future_skew = absl::Minutes(10);
 };
 

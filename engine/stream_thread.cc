@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cmd/log.h"
+#include "export/dead_letter.h"
 #include "export/session_record_codec.h"
 
 namespace kpistream {
@@ -19,19 +20,17 @@ constexpr absl::Duration kFullCheckpointInterval = absl::Hours(1);
 constexpr absl::Duration kRestoreRetry = absl::Seconds(5);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
-constexpr size_t kDetailMax = 256;
 
 class SystemClock : public Clock {
  public:
   absl::Time Now() override { return absl::Now(); }
 };
 
-// At most `max` bytes of `s`, cut on a UTF-8 character boundary.
-absl::string_view Truncated(absl::string_view s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t end = max;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return s.substr(0, end);
+// At most one line per topic per interval.
+void LogRejections(const std::vector<RejectionReporter::Summary>& summaries) {
+  for (const RejectionReporter::Summary& summary : summaries) {
+    Log(LogLevel::kWarn, "engine", summary.Text(), summary.Fields());
+  }
 }
 
 FamilySnapshot Gauge(std::string name, std::string help,
@@ -106,6 +105,7 @@ StreamThread::StreamThread(Options options)
       config_(*options_.config),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()),
       counters_(CounterOptions(config_)),
+      rejections_(RejectionReporterOptions(config_), clock_->Now()),
       bots_(config_.bot_patterns, config_.empty_user_agent_is_bot),
       log_bots_(config_.bot_patterns, /*empty_is_bot=*/true),
       channels_(ChannelClassifier::Options{
@@ -142,6 +142,7 @@ StreamThread::StreamThread(Options options)
   context_.channels = &channels_;
   context_.counters = &counters_;
   context_.active = &active_;
+  context_.rejections = &rejections_;
   context_.max_future_skew = config_.processing.max_future_skew;
   health_.reason = "starting";
 }
@@ -189,6 +190,7 @@ absl::Status StreamThread::Run() {
       logged_error_at = input_->last_error_at();
       KPI_LOG_WARN("%s: kafka: %s", options_.name, input_->last_error());
     }
+    LogRejections(rejections_.Take(now));
     if (now - last_commit_ >= options_.commit_interval) {
       CommitCycle(now, /*revoking=*/false);
     }
@@ -203,6 +205,7 @@ absl::Status StreamThread::Run() {
     CommitCycle(clock_->Now(), /*revoking=*/false);
     input_->Close();
   }
+  LogRejections(rejections_.Flush(clock_->Now()));
   {
     std::lock_guard<std::mutex> lock(mu_);
     health_.ready = false;
@@ -434,16 +437,10 @@ void StreamThread::Window(const WindowKpis& w, const std::string& partition) {
 void StreamThread::DeadLetter(const kafka::Record& record,
                               absl::string_view reason,
                               absl::string_view detail) {
-  Headers headers = {{"reason", std::string(reason)},
-                     {"source_topic", std::string(record.topic)},
-                     {"source_partition", absl::StrCat(record.partition)},
-                     {"source_offset", absl::StrCat(record.offset)}};
-  if (!detail.empty()) {
-    headers.push_back({"detail", std::string(Truncated(detail, kDetailMax))});
-  }
   Produce(config_.deadletter_output.topic,
           record.has_key ? record.key : absl::string_view(), record.value,
-          headers);
+          DeadLetterHeaders(reason, detail, record.topic, record.partition,
+                            record.offset));
 }
 
 void StreamThread::Changelog(const TopicPartition& input,

@@ -145,6 +145,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
 
   KpiCounters counters_;
   ActiveVisitors active_;
+  RejectionReporter rejections_;
   BotFilter bots_;      // WebEvent inputs
   BotFilter log_bots_;  // access-log inputs
   ChannelClassifier channels_;

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/label_values.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "ingest/combined_log.h"
 #include "ingest/page_url.h"
@@ -41,6 +42,26 @@ std::string NormalizeCountry(absl::string_view country) {
     return absl::AsciiStrToUpper(country);
   }
   return std::string(kNotSet);
+}
+
+// The top-level "type" of a JSON object when it is a name, e.g. a typo'd
+// "PAGE_VEIW" that the proto3 JSON parser dropped (unknown enum names are
+// ignored like unknown fields); empty otherwise. Only called for records
+// without a type, so the second parse costs nothing on the accepted path.
+std::string JsonTypeName(absl::string_view json) {
+  google::protobuf::Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(
+           google::protobuf::StringPiece(json.data(), json.size()), &object)
+           .ok()) {
+    return "";
+  }
+  auto type = object.fields().find("type");
+  if (type == object.fields().end() ||
+      type->second.kind_case() != google::protobuf::Value::kStringValue ||
+      type->second.string_value() == "EVENT_TYPE_UNSPECIFIED") {
+    return "";
+  }
+  return type->second.string_value();
 }
 
 }  // namespace
@@ -155,6 +176,14 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
       type = EventType::kCustom;
       break;
     case v1::EVENT_TYPE_UNSPECIFIED:
+      if (impl_->format == InputFormat::kJson) {
+        if (std::string name = JsonTypeName(bytes); !name.empty()) {
+          return invalid("invalid_type",
+                         absl::StrCat("type \"", name,
+                                      "\" is not a known EventType (PAGE_VIEW, "
+                                      "ENGAGEMENT, CONVERSION, CUSTOM)"));
+        }
+      }
       return invalid("missing_type", "type is not set");
     default:
       return invalid("invalid_type",

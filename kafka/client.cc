@@ -1,6 +1,7 @@
 #include "kafka/client.h"
 
 #include "absl/strings/str_cat.h"
+#include "kafka/log.h"
 
 namespace kpistream::kafka {
 
@@ -27,6 +28,7 @@ absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings) {
     absl::Status status = ApplyProperties(conf.get(), *p);
     if (!status.ok()) return status;
   }
+  RouteKafkaLogs(conf.get());
   return conf;
 }
 

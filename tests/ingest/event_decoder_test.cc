@@ -240,5 +240,33 @@ TEST(EventDecoderTest, AnUnknownTypeNumberIsInvalidTypeNotMissing) {
             "missing_type");
 }
 
+TEST(EventDecoderTest, ATypoedJsonTypeNameIsInvalidTypeNotMissing) {
+  EventDecoder decoder(InputFormat::kJson, absl::Minutes(10));
+  Event e;
+  const std::string head =
+      R"({"siteId":"s","visitorId":"v","eventTime":"2026-01-01T09:00:00Z")";
+  DecodeResult r = decoder.Decode(head + R"(,"type":"PAGE_VEIW"})", kNow, &e);
+  EXPECT_EQ(r.reason, "invalid_type");
+  EXPECT_EQ(r.detail,
+            "type \"PAGE_VEIW\" is not a known EventType (PAGE_VIEW, "
+            "ENGAGEMENT, CONVERSION, CUSTOM)");
+  EXPECT_EQ(decoder.Decode(head + R"(,"type":"page_view"})", kNow, &e).reason,
+            "invalid_type");
+  EXPECT_EQ(decoder.Decode(head + R"(,"type":42})", kNow, &e).reason,
+            "invalid_type");
+  // Really missing: no key, null, or the enum's zero name.
+  EXPECT_EQ(decoder.Decode(head + "}", kNow, &e).reason, "missing_type");
+  EXPECT_EQ(decoder.Decode(head + R"(,"type":null})", kNow, &e).reason,
+            "missing_type");
+  EXPECT_EQ(
+      decoder.Decode(head + R"(,"type":"EVENT_TYPE_UNSPECIFIED"})", kNow, &e)
+          .reason,
+      "missing_type");
+  // A nested "type" is not the event's.
+  EXPECT_EQ(decoder.Decode(head + R"(,"extra":{"type":"X"}})", kNow, &e).reason,
+            "missing_type");
+  EXPECT_TRUE(decoder.Decode(head + R"(,"type":"PAGE_VIEW"})", kNow, &e).ok);
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -1,7 +1,13 @@
-// The binary as a user runs it: --help everywhere, exit codes, the broker's
-// first line, loadgen reproducibility read back with kcat.
+// The binary as a user runs it: --help everywhere (with examples), exit
+// codes, the broker's first line and --port, the demo's busy port, loadgen
+// reproducibility read back with kcat.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +31,32 @@ TEST(CliTest, HelpForTheBinaryAndEverySubcommand) {
         absl::StrContains(r.out, "Usage: kpistream " + std::string(command)))
         << r.out;
   }
+}
+
+TEST(CliTest, HelpTeachesWithExamples) {
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"run", {"--summary-interval", "--log-format", "Examples:"}},
+      {"demo", {"--listen 127.0.0.1:0", "--log-format", "Examples:"}},
+      {"broker", {"--port 9092", "kcat -b 127.0.0.1:9092 -L", "Examples:"}},
+      {"loadgen", {"--event-rate", "--log-format", "Examples:"}}};
+  for (const auto& [command, needles] : expected) {
+    CommandResult r = RunCommand({KpistreamBinary(), command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << command;
+    for (const std::string& needle : needles) {
+      EXPECT_TRUE(absl::StrContains(r.out, needle))
+          << command << " --help lacks " << needle << ":\n"
+          << r.out;
+    }
+  }
+  CommandResult top = RunCommand({KpistreamBinary(), "--help"});
+  EXPECT_TRUE(absl::StrContains(top.out, "--log-format")) << top.out;
+  EXPECT_EQ(RunCommand({KpistreamBinary(), "--log-format", "yaml", "broker"})
+                .exit_code,
+            2);
+  EXPECT_EQ(RunCommand({KpistreamBinary(), "run", "--config", "x.yaml",
+                        "--summary-interval", "often"})
+                .exit_code,
+            2);
 }
 
 TEST(CliTest, BadUsageExitsTwo) {
@@ -113,6 +145,69 @@ TEST(CliTest, LoadgenIsReproducibleAndKeyedByVisitor) {
         << line;
   }
   EXPECT_EQ(broker.process().Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+// Listens on 127.0.0.1:`port` until destroyed.
+class PortOccupier {
+ public:
+  explicit PortOccupier(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(static_cast<uint16_t>(port));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0 &&
+          listen(fd_, 1) == 0;
+  }
+  ~PortOccupier() { close(fd_); }
+  bool ok() const { return ok_; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+TEST(CliTest, BrokerPortGivesAFixedBootstrapAddress) {
+  const int port = FreePort();
+  Subprocess broker({KpistreamBinary(), "broker", "--port",
+                     std::to_string(port), "--topic", "fixed:2"});
+  auto first = broker.ReadLine(absl::Seconds(20));
+  ASSERT_TRUE(first.ok()) << broker.Stderr();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(*first, address);
+  // An independent client bootstraps from the fixed address.
+  CommandResult metadata = RunCommand({"kcat", "-b", address, "-L"});
+  EXPECT_EQ(metadata.exit_code, 0) << metadata.err;
+  EXPECT_TRUE(
+      absl::StrContains(metadata.out, "topic \"fixed\" with 2 partitions"))
+      << metadata.out;
+  CommandResult produced = RunCommand(
+      {"kcat", "-b", address, "-P", "-t", "fixed", "-p", "0"}, "one\ntwo\n");
+  EXPECT_EQ(produced.exit_code, 0) << produced.err;
+  EXPECT_EQ(ConsumeAll(address, "fixed").size(), 2u);
+  // The port is taken now: a second broker says so and exits 2.
+  CommandResult second =
+      RunCommand({KpistreamBinary(), "broker", "--port", std::to_string(port)},
+                 "", absl::Seconds(20));
+  EXPECT_EQ(second.exit_code, 2) << second.err;
+  EXPECT_TRUE(absl::StrContains(second.err, address)) << second.err;
+  EXPECT_TRUE(absl::StrContains(second.err, "--port")) << second.err;
+  EXPECT_EQ(broker.Stop(SIGTERM, absl::Seconds(10)), 0) << broker.Stderr();
+}
+
+TEST(CliTest, DemoWithItsPortTakenSaysToUseListen) {
+  const int port = FreePort();
+  PortOccupier occupier(port);
+  ASSERT_TRUE(occupier.ok());
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  CommandResult r = RunCommand(
+      {KpistreamBinary(), "demo", "--listen", address, "--duration", "20s"}, "",
+      absl::Seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, address)) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "in use")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "--listen 127.0.0.1:0")) << r.err;
+  EXPECT_EQ(r.out, "");  // no banner: nothing started
 }
 
 }  // namespace

@@ -1,0 +1,104 @@
+#include "export/dead_letter.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace kpistream {
+namespace {
+
+constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// Length of the valid UTF-8 sequence at the start of `s`, or 0.
+size_t Utf8SequenceLength(absl::string_view s) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = byte(0);
+  size_t length;
+  unsigned char min_second = 0x80, max_second = 0xBF;
+  if (lead < 0x80) return 1;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) min_second = 0xA0;  // overlong
+    if (lead == 0xED) max_second = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) min_second = 0x90;  // overlong
+    if (lead == 0xF4) max_second = 0x8F;  // beyond U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < length) return 0;
+  if (byte(1) < min_second || byte(1) > max_second) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+absl::string_view DefaultDetail(absl::string_view reason) {
+  if (reason == "bot") {
+    return "the user agent matches a bot pattern (bots.user_agent_patterns), "
+           "or is empty where that makes a bot (SPEC 9)";
+  }
+  if (reason == "late") {
+    return "event time is behind the watermark by more than "
+           "processing.allowed_lateness, or would move its session's start";
+  }
+  if (reason == "duplicate") {
+    return "the same site_id and event_id were seen within "
+           "processing.dedup_horizon";
+  }
+  return "";
+}
+
+std::string SanitizeDetail(absl::string_view text, size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes + 4));
+  // Sanitise up to just past the limit: enough to know whether it is cut.
+  while (!text.empty() && out.size() <= max_bytes) {
+    const size_t length = Utf8SequenceLength(text);
+    if (length == 0) {
+      out.append(kReplacement.data(), kReplacement.size());
+      text.remove_prefix(1);
+      continue;
+    }
+    const unsigned char c = static_cast<unsigned char>(text[0]);
+    if (length == 1 && (c < 0x20 || c == 0x7F)) {
+      out.push_back(' ');
+    } else {
+      out.append(text.data(), length);
+    }
+    text.remove_prefix(length);
+  }
+  if (out.size() <= max_bytes && text.empty()) return out;
+  constexpr absl::string_view kCut = "...";
+  size_t keep = max_bytes - kCut.size();
+  // Back to the start of the character at `keep` (out is valid UTF-8).
+  while (keep > 0 && (static_cast<unsigned char>(out[keep]) & 0xC0) == 0x80) {
+    --keep;
+  }
+  out.resize(keep);
+  out.append(kCut.data(), kCut.size());
+  return out;
+}
+
+KafkaHeaders DeadLetterHeaders(absl::string_view reason,
+                               absl::string_view detail,
+                               absl::string_view source_topic,
+                               int32_t source_partition,
+                               int64_t source_offset) {
+  return {
+      {"reason", std::string(reason)},
+      {"detail", SanitizeDetail(detail.empty() ? DefaultDetail(reason) : detail,
+                                kDeadLetterDetailMaxBytes)},
+      {"source_topic", std::string(source_topic)},
+      {"source_partition", absl::StrCat(source_partition)},
+      {"source_offset", absl::StrCat(source_offset)},
+  };
+}
+
+}  // namespace kpistream
