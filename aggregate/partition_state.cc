@@ -220,9 +220,11 @@ absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
     windows_.RestoreRemoved(key);
   }
   for (const v1::WindowState& window : c.windows()) windows_.Restore(window);
-  if (targets_ != nullptr) {
+  if (targets_ == nullptr) {
+    dropped_target_buckets_ += static_cast<size_t>(c.targets_size());
+  } else {
     for (const v1::TargetBucket& bucket : c.targets()) {
-      targets_->Restore(bucket);  // a removed or redefined target: dropped
+      if (!targets_->Restore(bucket)) ++dropped_target_buckets_;
     }
   }
   if (c.last() && c.frontier_us() != 0) {

@@ -108,6 +108,9 @@ class PartitionState {
   absl::Status Restore(const v1::PartitionCheckpoint& checkpoint);
   void FinishRestore();
 
+  // Checkpointed target buckets restore dropped: of targets removed or
+  // redefined since they were written.
+  size_t dropped_target_buckets() const { return dropped_target_buckets_; }
   // The watermark the buffer has released up to.
   absl::Time frontier() const { return frontier_; }
   size_t open_sessions() const { return sessionizer_.open_sessions(); }
@@ -127,6 +130,7 @@ class PartitionState {
   ReorderBuffer buffer_;
   Deduplicator dedup_;
   absl::Time frontier_ = absl::InfinitePast();
+  size_t dropped_target_buckets_ = 0;
 };
 
 }  // namespace kpistream

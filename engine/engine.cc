@@ -105,9 +105,6 @@ class Engine::Impl {
     if (config_.inputs.empty()) {
       return absl::InvalidArgumentError("no input topic is configured");
     }
-    auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
-    if (!endpoint.ok()) return endpoint.status();
-    endpoint_ = std::move(*endpoint);
 
     // The state changelog: as many partitions as the largest input.
     kafka::TopicReadOptions changelog;
@@ -171,6 +168,12 @@ class Engine::Impl {
       thread->Attach(*std::move(input), *std::move(output), *std::move(log));
       threads_.push_back(std::move(thread));
     }
+    Publish();
+    // Served once there is something true to say: /metrics, /healthz and
+    // /readyz appear together with the first snapshot.
+    auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
+    if (!endpoint.ok()) return endpoint.status();
+    endpoint_ = std::move(*endpoint);
     endpoint_->AddSource([this] { return Snapshot(); });
     endpoint_->AddSource(&CollectProcessMetrics);
     endpoint_->AddHandler("/healthz", [this] { return Healthz(); });
@@ -181,7 +184,6 @@ class Engine::Impl {
       KPI_LOG_INFO("engine: evaluating %d target(s): %s",
                    static_cast<int>(names.size()), absl::StrJoin(names, ", "));
     }
-    Publish();
     return absl::OkStatus();
   }
 

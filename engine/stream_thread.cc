@@ -155,6 +155,7 @@ void StreamThread::Attach(std::unique_ptr<StreamInput> input,
   input_ = std::move(input);
   output_ = std::move(output);
   changelog_ = std::move(changelog);
+  Publish(clock_->Now());  // counters with known labels at 0 from the start
 }
 
 StreamThread::Slot StreamThread::NewSlot(const TopicPartition& tp) {
@@ -174,6 +175,7 @@ absl::Status StreamThread::Run() {
   while (!options_.stop_requested() && fatal_.ok()) {
     absl::Time now = clock_->Now();
     RestorePending(now);
+    UpdateBacklogs();
     absl::Time watermark = watermark_.Current(now);
     input_->Poll(options_.poll_batch, absl::Milliseconds(100),
                  [&](const kafka::Record& record) {
@@ -231,6 +233,24 @@ void StreamThread::Handle(const kafka::Record& record, absl::Time now,
     watermark_.Observe(slot.watermark_id, event_time, now);
   }
   last_progress_ = now;
+}
+
+void StreamThread::UpdateBacklogs() {
+  Offsets positions;
+  for (auto& [tp, slot] : slots_) {
+    if (!slot.restored) continue;
+    // Unknown backlog (nothing read yet) counts as one.
+    watermark_.SetBacklog(slot.watermark_id, true);
+    positions.push_back({tp, slot.pipeline->next_offset()});
+  }
+  for (const auto& [tp, lag] : input_->Lag(positions)) {
+    auto it = slots_.find(tp);
+    // One offset of "lag" after the last record can be a transaction's
+    // commit marker (transactional producers upstream), never delivered.
+    if (it != slots_.end()) {
+      watermark_.SetBacklog(it->second.watermark_id, lag > 1);
+    }
+  }
 }
 
 void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
@@ -315,7 +335,7 @@ void StreamThread::RestorePending(absl::Time now) {
         reader.Add(key, value, tombstone);
       });
   Offsets start;
-  size_t sessions = 0, buffered = 0;
+  size_t sessions = 0, buffered = 0, dropped = 0;
   for (size_t i = 0; status.ok() && i < pending.size(); ++i) {
     auto offset = pending[i]->pipeline->Restore(reader);
     if (!offset.ok()) {
@@ -325,6 +345,7 @@ void StreamThread::RestorePending(absl::Time now) {
     start.push_back({tps[i], *offset});
     sessions += pending[i]->pipeline->state().open_sessions();
     buffered += pending[i]->pipeline->state().buffered_events();
+    dropped += pending[i]->pipeline->state().dropped_target_buckets();
   }
   if (status.ok()) status = input_->Seek(start);
   if (!status.ok()) {
@@ -357,12 +378,13 @@ void StreamThread::RestorePending(absl::Time now) {
   last_restore_bytes_ = static_cast<double>(reader.bytes());
   KPI_LOG_INFO(
       "%s: restored %d partition(s) from changelog \"%s\" in %.3f s: %d "
-      "record(s), %d bytes; %d open session(s), %d buffered event(s)",
+      "record(s), %d bytes; %d open session(s), %d buffered event(s); %d "
+      "bucket(s) of removed or redefined targets dropped",
       options_.name, static_cast<int>(pending.size()),
       config_.changelog_output.topic, last_restore_seconds_,
       static_cast<int64_t>(reader.records()),
       static_cast<int64_t>(reader.bytes()), static_cast<int64_t>(sessions),
-      static_cast<int64_t>(buffered));
+      static_cast<int64_t>(buffered), static_cast<int64_t>(dropped));
 }
 
 void StreamThread::CommitCycle(absl::Time now, bool revoking) {

@@ -124,6 +124,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void Handle(const kafka::Record& record, absl::Time now,
               absl::Time watermark);
   void RestorePending(absl::Time now);
+  // Tells the watermark which partitions have records waiting.
+  void UpdateBacklogs();
   // Commits the cycle's work. `revoking`: partitions are being given up.
   void CommitCycle(absl::Time now, bool revoking);
   // After an aborted commit: forget uncommitted work, restore every

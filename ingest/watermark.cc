@@ -24,6 +24,11 @@ void WatermarkTracker::Revoke(int32_t partition) {
   partitions_.erase(partition);
 }
 
+void WatermarkTracker::SetBacklog(int32_t partition, bool backlog) {
+  auto it = partitions_.find(partition);
+  if (it != partitions_.end()) it->second.backlog = backlog;
+}
+
 void WatermarkTracker::Observe(int32_t partition, absl::Time event_time,
                                absl::Time now) {
   PartitionClock& clock = partitions_[partition];
@@ -37,7 +42,7 @@ absl::Time WatermarkTracker::Current(absl::Time now) {
   absl::Time idle_max = absl::InfinitePast();
   bool any_active = false;
   for (const auto& [partition, clock] : partitions_) {
-    if (now - clock.last_event_at >= idle_timeout_) {
+    if (!clock.backlog && now - clock.last_event_at >= idle_timeout_) {
       idle_max = std::max(idle_max, clock.max_event_time);
     } else {
       any_active = true;

@@ -1,5 +1,6 @@
 #include "kafka/consumer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -177,7 +178,8 @@ Offsets Consumer::Lag(const Offsets& positions) {
                                        tp.partition, &low,
                                        &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         high >= 0) {
-      out.push_back({tp, high > position ? high - position : 0});
+      const int64_t from = position >= 0 ? position : std::max<int64_t>(low, 0);
+      out.push_back({tp, high > from ? high - from : 0});
     }
   }
   return out;

@@ -64,8 +64,9 @@ class Consumer {
   // are not messages: the latest is kept (last_error()).
   std::vector<Message> Poll(size_t max, absl::Duration timeout);
 
-  // Messages between each offset and its partition's high watermark, as
-  // last seen by the fetcher.
+  // Messages between each offset (negative: none read yet, so the
+  // partition's low watermark) and its partition's high watermark, as last
+  // seen by the fetcher; partitions whose end is not known yet are left out.
   Offsets Lag(const Offsets& positions);
 
   // Synchronously commits `offsets` (next offsets to read).

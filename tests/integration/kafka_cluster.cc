@@ -263,12 +263,19 @@ std::string Tail(const std::string& path, int lines) {
 
 // A cluster id as StorageTool's random-uuid prints it: 16 random bytes,
 // URL-safe base64 without padding.
+// Like Kafka's Uuid.randomUuid(), never one starting with '-' (StorageTool's
+// argument parser would take it for an option).
 std::string NewClusterId() {
   absl::BitGen gen;
-  std::string bytes(16, '\0');
-  for (char& c : bytes) c = static_cast<char>(absl::Uniform<int>(gen, 0, 256));
-  bytes[0] = static_cast<char>(bytes[0] | 0x40);  // never a reserved id (0, 1)
-  return absl::WebSafeBase64Escape(bytes);
+  for (;;) {
+    std::string bytes(16, '\0');
+    for (char& c : bytes) {
+      c = static_cast<char>(absl::Uniform<int>(gen, 0, 256));
+    }
+    bytes[0] = static_cast<char>(bytes[0] | 0x40);  // never a reserved id
+    std::string id = absl::WebSafeBase64Escape(bytes);
+    if (id[0] != '-') return id;
+  }
 }
 
 std::string FixturesDir() {

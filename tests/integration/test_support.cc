@@ -21,7 +21,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "kpistream/v1/web_event.pb.h"
+#include "librdkafka/rdkafka.h"
 
 namespace kpistream::testing {
 
@@ -272,6 +275,44 @@ double MetricValue(const std::string& page, const std::string& name,
     found = true;
   }
   return found ? sum : -1;
+}
+
+absl::StatusOr<int> AdvanceEventTime(const std::string& bootstrap,
+                                     const std::string& topic, int partitions,
+                                     absl::Time at, bool json) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err,
+                    sizeof(err));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (rk == nullptr) return absl::InternalError(err);
+  for (int p = 0; p < partitions; ++p) {
+    kpistream::v1::WebEvent e;
+    e.set_event_id(absl::StrCat("advance-", p, "-", absl::ToUnixSeconds(at)));
+    e.mutable_event_time()->set_seconds(absl::ToUnixSeconds(at));
+    e.set_site_id("shop");
+    e.set_visitor_id(absl::StrCat("crawler-", p));
+    e.set_type(kpistream::v1::PAGE_VIEW);
+    e.set_user_agent("Googlebot/2.1");
+    std::string value;
+    if (json) {
+      (void)google::protobuf::util::MessageToJsonString(e, &value);
+    } else {
+      value = e.SerializeAsString();
+    }
+    const std::string key = e.visitor_id();
+    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                      RD_KAFKA_V_PARTITION(p),
+                      RD_KAFKA_V_KEY(key.data(), key.size()),
+                      RD_KAFKA_V_VALUE(value.data(), value.size()),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  }
+  const rd_kafka_resp_err_t flushed = rd_kafka_flush(rk, 30000);
+  rd_kafka_destroy(rk);
+  if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(rd_kafka_err2str(flushed));
+  }
+  return partitions;
 }
 
 BrokerProcess::BrokerProcess(const std::vector<std::string>& topics)

@@ -83,6 +83,17 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
 double MetricValue(const std::string& page, const std::string& name,
                    const std::map<std::string, std::string>& labels = {});
 
+// Produces one bot event (user agent "Googlebot") at event time `at` to every
+// partition 0..partitions-1 of `topic`, as JSON or binary WebEvents. Event
+// time moves with every record (SPEC §3), so once these are read the
+// watermark passes `at` minus the out-of-orderness everywhere and every
+// session that ended well before `at` closes: how a test ends a bounded input
+// while the engine keeps its open sessions across stops. Each record counts
+// as consumed and bot. Returns how many were produced.
+absl::StatusOr<int> AdvanceEventTime(const std::string& bootstrap,
+                                     const std::string& topic, int partitions,
+                                     absl::Time at, bool json);
+
 // A `kpistream broker` process and its bootstrap address.
 class BrokerProcess {
  public:
