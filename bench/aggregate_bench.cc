@@ -1,9 +1,12 @@
 // Benchmarks of the aggregation core alone (no Kafka, no HTTP): protobuf
 // decode + validation, reorder buffer + sessionizer, and KPI counting, with
-// one million concurrently open sessions.
+// one million concurrently open sessions; and JSON decode + validation alone,
+// libprotobuf's JSON parser against the simdjson reader (issue 9, item 2).
 //
 //   build/bench/aggregate_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
+//   build/bench/aggregate_bench --benchmark_filter=DecodeJson
+//       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
 // Reported: events/s (items_per_second) on one core, and heap bytes per open
 // session (measured with mallinfo2 around the warm-up that opens them, and the
@@ -23,6 +26,7 @@
 #include "aggregate/partition_state.h"
 #include "aggregate/target_tracker.h"
 #include "benchmark/benchmark.h"
+#include "google/protobuf/util/json_util.h"
 #include "ingest/event_decoder.h"
 #include "kpistream/v1/web_event.pb.h"
 
@@ -174,6 +178,74 @@ void BM_DecodeOnly(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecodeOnly);
+
+// The same kind of events in the canonical proto3 JSON mapping, as a web
+// collector or kcat sends them (camelCase names, int64 as strings, RFC 3339
+// times; ~400 bytes).
+const std::vector<std::string>& JsonEvents() {
+  static const std::vector<std::string>* events = [] {
+    auto* v = new std::vector<std::string>();
+    std::mt19937_64 rng(11);
+    v1::WebEvent m;
+    for (int i = 0; i < 100'000; ++i) {
+      m.ParseFromString(
+          MakeEvent(rng, i % 50'000, kStart + absl::Milliseconds(i * 10LL), i));
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(m, &json);
+      v->push_back(std::move(json));
+    }
+    return v;
+  }();
+  return *events;
+}
+
+template <typename Decode>
+void RunJsonDecode(benchmark::State& state, Decode decode) {
+  const std::vector<std::string>& events = JsonEvents();
+  const absl::Time now = kStart + absl::Hours(1);
+  Event event;
+  size_t i = 0;
+  int64_t bytes = 0;
+  int64_t rejected = 0;
+  for (auto _ : state) {
+    const std::string& json = events[i];
+    const bool ok = decode(json, now, &event);
+    benchmark::DoNotOptimize(ok);
+    rejected += !ok;
+    bytes += static_cast<int64_t>(json.size());
+    if (++i == events.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(bytes);
+  state.counters["rejected"] = static_cast<double>(rejected);  // must be 0
+}
+
+// Before issue 9: libprotobuf's JsonStringToMessage into a reused WebEvent,
+// then the same validation (EventDecoder::DecodeMessage).
+void BM_DecodeJsonProtobuf(benchmark::State& state) {
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Hours(24 * 3650));
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  v1::WebEvent message;
+  RunJsonDecode(state, [&](const std::string& json, absl::Time now,
+                           Event* event) {
+    message.Clear();
+    return google::protobuf::util::JsonStringToMessage(json, &message, options)
+               .ok() &&
+           decoder.DecodeMessage(&message, now, event).ok;
+  });
+}
+BENCHMARK(BM_DecodeJsonProtobuf);
+
+// Now: EventDecoder for `format: json` (simdjson On-Demand into Event).
+void BM_DecodeJsonSimdjson(benchmark::State& state) {
+  EventDecoder decoder(InputFormat::kJson, absl::Hours(24 * 3650));
+  RunJsonDecode(state,
+                [&](const std::string& json, absl::Time now, Event* event) {
+                  return decoder.Decode(json, now, event).ok;
+                });
+}
+BENCHMARK(BM_DecodeJsonSimdjson);
 
 // Targets: a closed session offered to 8 targets (rates, counts, a period,
 // with filters), and the evaluation of all of them over a day of 1-minute

@@ -18,6 +18,14 @@
 // EventType), "missing_goal", "future_event_time", and for access-log lines
 // "not_pageview".
 //
+// JSON is read by JsonEventReader (simdjson), held to what libprotobuf
+// 3.21's JsonStringToMessage(ignore_unknown_fields) accepts and rejects;
+// input that is not strict JSON (libprotobuf parses a lenient dialect:
+// single quotes, bare keys, trailing commas...) is judged by libprotobuf
+// itself. One intended difference: in strict JSON, a `type` string that names
+// no EventType is "invalid_type" (libprotobuf drops it, which made it
+// "missing_type"). "malformed" details are one short line.
+//
 // Thread-compatible: one decoder per thread (it reuses a parse arena).
 #ifndef KPISTREAM_INGEST_EVENT_DECODER_H_
 #define KPISTREAM_INGEST_EVENT_DECODER_H_
@@ -32,6 +40,10 @@
 #include "config/config.h"
 
 namespace kpistream {
+
+namespace v1 {
+class WebEvent;
+}  // namespace v1
 
 struct DecodeResult {
   bool ok = false;
@@ -53,6 +65,11 @@ class EventDecoder {
 
   // Decodes and validates `bytes` into `*event` (overwritten).
   DecodeResult Decode(absl::string_view bytes, absl::Time now, Event* event);
+
+  // Validates an already parsed WebEvent into `*event` (overwritten), as
+  // Decode() does after parsing; moves the strings out of `*message`.
+  DecodeResult DecodeMessage(v1::WebEvent* message, absl::Time now,
+                             Event* event);
 
  private:
   struct Impl;
