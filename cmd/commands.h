@@ -34,6 +34,12 @@ struct LoadgenCommandOptions {
       0;  // an extra copy with event time 1 h in the past, new event_id
   double bots = 0;     // the event's user agent replaced by a crawler's
   double garbage = 0;  // an extra record of random bytes
+  // Arrival disorder: each event is produced up to this much event time
+  // after its turn (e.g. "20s"); empty or 0: in event-time order.
+  std::string disorder;
+  // The record key: "visitor" (its visitor_id, as SPEC §2 asks), "none"
+  // (null keys: round-robin / sticky partitioning) or "random".
+  std::string key = "visitor";
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
 

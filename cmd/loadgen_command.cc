@@ -2,9 +2,11 @@
 // clock, keyed by visitor_id, reproducible by --seed.
 #include <cstdio>
 #include <map>
+#include <queue>
 #include <random>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cmd/commands.h"
@@ -57,6 +59,15 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
     return 1;
   }
 
+  absl::Duration disorder = absl::ZeroDuration();
+  if (!options.disorder.empty() && options.disorder != "0") {
+    auto parsed = ParseDurationString(options.disorder);
+    if (!parsed.ok()) {
+      return usage(absl::StrCat("--disorder: ", parsed.status().message()));
+    }
+    disorder = *parsed;
+  }
+
   TrafficOptions traffic;
   traffic.seed = options.seed;
   traffic.visitors = options.visitors;
@@ -88,7 +99,14 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
       e.SerializeToString(out);
     }
   };
+  std::string random_key;
   auto send = [&](absl::string_view key, absl::string_view bytes_out) {
+    if (options.key == "none") {
+      key = absl::string_view();  // a null key
+    } else if (options.key == "random") {
+      random_key = absl::StrCat("k", hostile() % 1000000);
+      key = random_key;
+    }
     absl::Status status = (*sink)->Produce(options.topic, key, bytes_out);
     if (!status.ok()) {
       KPI_LOG_ERROR("loadgen: %s (brokers %s)", status.message(),
@@ -98,6 +116,35 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
     ++records;
     bytes += static_cast<int64_t>(bytes_out.size());
     return true;
+  };
+  // Disorder: events wait in a heap keyed by their turn plus a random delay
+  // of up to `disorder`, and leave it once the generator is past that.
+  std::mt19937_64 shuffle(options.seed ^ 0x9e3779b97f4a7c15ull);
+  using Delayed = std::pair<int64_t, uint64_t>;  // release time, sequence
+  std::priority_queue<Delayed, std::vector<Delayed>, std::greater<Delayed>>
+      delayed;
+  std::map<uint64_t, v1::WebEvent> waiting;
+  uint64_t sequence = 0;
+  const int64_t disorder_us = absl::ToInt64Microseconds(disorder);
+  auto next_event = [&](v1::WebEvent* out) {
+    if (disorder_us <= 0) return generator.Next(out);
+    for (;;) {
+      v1::WebEvent e;
+      generator.Next(&e);
+      const int64_t t = e.event_time().seconds() * 1000000 +
+                        e.event_time().nanos() / 1000;
+      const int64_t release =
+          t + static_cast<int64_t>(shuffle() % static_cast<uint64_t>(disorder_us));
+      delayed.push({release, sequence});
+      waiting.emplace(sequence++, std::move(e));
+      if (!delayed.empty() && delayed.top().first <= t) {
+        auto it = waiting.find(delayed.top().second);
+        delayed.pop();
+        *out = std::move(it->second);
+        waiting.erase(it);
+        return;
+      }
+    }
   };
   v1::WebEvent extra;
   std::string extra_value;
@@ -117,7 +164,7 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
                    1);
     }
     for (int n = 0; produced < due && n < 10000; ++n) {
-      generator.Next(&event);
+      next_event(&event);
       if (chance(options.bots)) {
         event.set_user_agent(
             "Mozilla/5.0 (compatible; Googlebot/2.1; "

@@ -13,11 +13,14 @@ namespace kpistream {
 namespace {
 
 std::atomic<LogFormat> g_format{LogFormat::kText};
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
 
 constexpr size_t kMaxComponent = 32;
 
 absl::string_view TextLevel(LogLevel level) {
   switch (level) {
+    case LogLevel::kDebug:
+      return "DEBUG";
     case LogLevel::kInfo:
       return "INFO ";
     case LogLevel::kWarn:
@@ -30,6 +33,8 @@ absl::string_view TextLevel(LogLevel level) {
 
 absl::string_view JsonLevel(LogLevel level) {
   switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
     case LogLevel::kInfo:
       return "info";
     case LogLevel::kWarn:
@@ -53,7 +58,8 @@ void KafkaToLog(int level, absl::string_view client, absl::string_view facility,
                 absl::string_view message) {
   const LogLevel to = level <= 3   ? LogLevel::kError
                       : level == 4 ? LogLevel::kWarn
-                                   : LogLevel::kInfo;
+                      : level <= 6 ? LogLevel::kInfo
+                                   : LogLevel::kDebug;
   Log(to, "kafka", absl::StrCat(client, ": ", facility, ": ", message),
       {{"client", client},
        {"facility", facility},
@@ -70,6 +76,18 @@ absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name) {
 }
 
 void SetLogFormat(LogFormat format) { g_format.store(format); }
+
+absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
+  if (name == "debug") return LogLevel::kDebug;
+  if (name == "info") return LogLevel::kInfo;
+  if (name == "warn") return LogLevel::kWarn;
+  if (name == "error") return LogLevel::kError;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "log level must be debug, info, warn or error, got \"", name, "\""));
+}
+
+void SetLogLevel(LogLevel level) { g_level.store(level); }
+bool LogEnabled(LogLevel level) { return level >= g_level.load(); }
 LogFormat GetLogFormat() { return g_format.load(); }
 
 void SplitComponent(absl::string_view line, absl::string_view* component,
@@ -122,6 +140,7 @@ std::string FormatLogLine(LogFormat format, absl::Time time, LogLevel level,
 
 void Log(LogLevel level, absl::string_view component, absl::string_view message,
          const std::vector<LogField>& fields) {
+  if (!LogEnabled(level)) return;
   const std::string line = FormatLogLine(GetLogFormat(), absl::Now(), level,
                                          component, message, fields);
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -24,7 +24,7 @@
 
 namespace kpistream {
 
-enum class LogLevel { kInfo, kWarn, kError };
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
 enum class LogFormat { kText, kJson };
 
 // "text" or "json"; anything else is an error naming the value.
@@ -33,6 +33,13 @@ absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name);
 // Process-wide; call before any thread logs. Default: kText.
 void SetLogFormat(LogFormat format);
 LogFormat GetLogFormat();
+
+// "debug", "info", "warn" or "error"; anything else is an error naming it.
+absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name);
+// Lines below this level are not written. Default: kInfo. Debug lines
+// (KPI_LOG_DEBUG) trace every commit, checkpoint and restore read.
+void SetLogLevel(LogLevel level);
+bool LogEnabled(LogLevel level);
 
 // A key/value of a json line ("topic": "web.events", "rejected": 402).
 // Text lines leave fields out: their message says it all.
@@ -78,6 +85,13 @@ void LogLine(LogLevel level, const absl::FormatSpec<Args...>& format,
   Log(level, component, message);
 }
 
+// The arguments of a debug line are not even formatted below kDebug.
+#define KPI_LOG_DEBUG(...)                                          \
+  do {                                                              \
+    if (::kpistream::LogEnabled(::kpistream::LogLevel::kDebug)) {   \
+      ::kpistream::LogLine(::kpistream::LogLevel::kDebug, __VA_ARGS__); \
+    }                                                               \
+  } while (0)
 #define KPI_LOG_INFO(...) \
   ::kpistream::LogLine(::kpistream::LogLevel::kInfo, __VA_ARGS__)
 #define KPI_LOG_WARN(...) \
@@ -88,7 +102,7 @@ void LogLine(LogLevel level, const absl::FormatSpec<Args...>& format,
 // Sends the log lines of every librdkafka client this process creates
 // afterwards (kafka/log.h) through Log(): component "kafka", the
 // client's name first ("kpistream#consumer-1: FAIL: ..."), syslog levels
-// 0-3 as ERROR, 4 as WARN, 5-7 as INFO.
+// 0-3 as ERROR, 4 as WARN, 5-6 as INFO, 7 as DEBUG.
 void InstallKafkaLogger();
 
 }  // namespace kpistream

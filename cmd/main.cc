@@ -72,12 +72,23 @@ Examples:
       --rate 2000 --event-rate 20 --duration 2m      event time 100x the wall clock
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02)";
 
-// --log-format, accepted before the subcommand and by the ones that log.
-void AddLogFormatOption(CLI::App* app, std::string* format) {
-  app->add_option("--log-format", *format,
+struct LogOptions {
+  std::string format = "text";
+  std::string level = "info";
+};
+
+// --log-format and --log-level, accepted before the subcommand and by the
+// ones that log.
+void AddLogOptions(CLI::App* app, LogOptions* log) {
+  app->add_option("--log-format", log->format,
                   "text (default) or json: one JSON object per line on "
                   "stderr with ts, level, component, msg and fields")
       ->check(CLI::IsMember({"text", "json"}));
+  app->add_option("--log-level", log->level,
+                  "info (default), warn, error, or debug: also every "
+                  "commit with its input offsets, every changelog record "
+                  "written and read")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 }
 
 }  // namespace
@@ -88,8 +99,8 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   app.require_subcommand(1);
   app.set_version_flag("--version", "kpistream 0.1.0");
-  std::string log_format = "text";
-  AddLogFormatOption(&app, &log_format);
+  LogOptions log;
+  AddLogOptions(&app, &log);
 
   RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
@@ -105,7 +116,7 @@ int main(int argc, char** argv) {
       ->add_option("--summary-interval", run.summary_interval,
                    "log a one-line summary this often (e.g. 10s); 0: never")
       ->capture_default_str();
-  AddLogFormatOption(run_cmd, &log_format);
+  AddLogOptions(run_cmd, &log);
   run_cmd->footer(kRunFooter);
 
   DemoCommandOptions demo;
@@ -121,7 +132,7 @@ int main(int argc, char** argv) {
   demo_cmd->add_option(
       "--duration", demo.duration,
       "stop after this long (e.g. 30s); default: until Ctrl-C");
-  AddLogFormatOption(demo_cmd, &log_format);
+  AddLogOptions(demo_cmd, &log);
   demo_cmd->footer(kDemoFooter);
 
   BrokerCommandOptions broker;
@@ -141,7 +152,7 @@ int main(int argc, char** argv) {
                    "a fixed bootstrap port on 127.0.0.1 (default: "
                    "ephemeral; see below)")
       ->check(CLI::Range(1, 65535));
-  AddLogFormatOption(broker_cmd, &log_format);
+  AddLogOptions(broker_cmd, &log);
   broker_cmd->footer(kBrokerFooter);
 
   LoadgenCommandOptions loadgen;
@@ -193,12 +204,23 @@ int main(int argc, char** argv) {
       ->add_option("--bots", loadgen.bots,
                    "share of events with a crawler's user agent (0..1)")
       ->check(CLI::Range(0.0, 1.0));
+  loadgen_cmd->add_option(
+      "--disorder", loadgen.disorder,
+      "arrival disorder: each event is produced up to this much event time "
+      "late (e.g. 20s; keep it under the engine's "
+      "processing.max_out_of_orderness for exact sessions)");
+  loadgen_cmd
+      ->add_option("--key", loadgen.key,
+                   "record key: visitor (its visitor_id) | none (null: the "
+                   "producer spreads records over partitions) | random")
+      ->check(CLI::IsMember({"visitor", "none", "random"}))
+      ->capture_default_str();
   loadgen_cmd
       ->add_option("--garbage", loadgen.garbage,
                    "share of events followed by a record of random "
                    "bytes (0..1)")
       ->check(CLI::Range(0.0, 1.0));
-  AddLogFormatOption(loadgen_cmd, &log_format);
+  AddLogOptions(loadgen_cmd, &log);
   loadgen_cmd->footer(kLoadgenFooter);
 
   std::string check_path;
@@ -243,7 +265,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  SetLogFormat(ParseLogFormat(log_format).value_or(LogFormat::kText));
+  SetLogFormat(ParseLogFormat(log.format).value_or(LogFormat::kText));
+  SetLogLevel(ParseLogLevel(log.level).value_or(LogLevel::kInfo));
   InstallKafkaLogger();
   InstallStopHandlers();
   if (*run_cmd) return RunEngineCommand(run);

@@ -643,7 +643,8 @@ class Parser {
     }
     if (const YAML::Node m = root["metrics"]) {
       if (CheckMap("metrics", m,
-                   {"listen", "label_values_max", "label_allowlists"})) {
+                   {"listen", "label_values_max", "label_allowlists",
+                    "final_scrape_wait"})) {
         if (const YAML::Node a = m["label_allowlists"]; a && !a.IsNull()) {
           static const std::set<std::string> kLabels = {
               "site",   "channel", "device",   "country",     "currency",
@@ -678,6 +679,9 @@ class Parser {
         if (m["label_values_max"])
           Int("metrics.label_values_max", m["label_values_max"], 1, 10000,
               &c.metrics.label_values_max);
+        if (m["final_scrape_wait"])
+          Duration("metrics.final_scrape_wait", m["final_scrape_wait"], true,
+                   &c.metrics.final_scrape_wait);
       }
     }
     if (const YAML::Node g = root["goals"]) {

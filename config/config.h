@@ -85,6 +85,11 @@ struct MetricsConfig {
   // Per label (site, channel, device, country, currency, source, medium,
   // campaign, landing_page): only these values, everything else "(other)".
   std::map<std::string, std::vector<std::string>> label_allowlists;
+  // After its last commit on SIGTERM the engine keeps /metrics up until it
+  // has been scraped once more, at most this long, so that the last
+  // commit's counts reach Prometheus (set it to the scrape interval); 0: exit
+  // at once.
+  absl::Duration final_scrape_wait = absl::ZeroDuration();
 };
 
 // funnels[]: an ordered list of steps; each step is a page path glob or a

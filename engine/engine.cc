@@ -174,7 +174,7 @@ class Engine::Impl {
     auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
     if (!endpoint.ok()) return endpoint.status();
     endpoint_ = std::move(*endpoint);
-    endpoint_->AddSource([this] { return Snapshot(); });
+    endpoint_->AddSource([this] { return Served(); });
     endpoint_->AddSource(&CollectProcessMetrics);
     endpoint_->AddHandler("/healthz", [this] { return Healthz(); });
     endpoint_->AddHandler("/readyz", [this] { return Readyz(); });
@@ -219,6 +219,22 @@ class Engine::Impl {
     }
     for (std::thread& t : running) t.join();
     Publish();
+    // The last commit's counts reach Prometheus only if it scrapes again:
+    // wait (a while) for a scrape that renders the final snapshot.
+    if (config_.metrics.final_scrape_wait > absl::ZeroDuration()) {
+      final_published_ = true;
+      const absl::Time until = absl::Now() + config_.metrics.final_scrape_wait;
+      while (!final_served_ && absl::Now() < until) {
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+      if (final_served_) {
+        const uint64_t scrapes = endpoint_->scrapes();
+        const absl::Time written = absl::Now() + absl::Seconds(1);
+        while (endpoint_->scrapes() == scrapes && absl::Now() < written) {
+          absl::SleepFor(absl::Milliseconds(5));
+        }
+      }
+    }
     for (const absl::Status& s : results) {
       if (!s.ok()) return s;
     }
@@ -228,6 +244,13 @@ class Engine::Impl {
 
   MetricsSnapshot Snapshot() const {
     std::lock_guard<std::mutex> lock(mu_);
+    return published_;
+  }
+
+  // What /metrics renders (Snapshot() is for other readers too).
+  MetricsSnapshot Served() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (final_published_) final_served_ = true;
     return published_;
   }
 
@@ -362,6 +385,9 @@ class Engine::Impl {
   const std::string instance_id_;
   std::vector<std::unique_ptr<StreamThread>> threads_;
   std::atomic<bool> stop_{false};
+  // metrics.final_scrape_wait: the final snapshot is published / rendered.
+  std::atomic<bool> final_published_{false};
+  mutable std::atomic<bool> final_served_{false};
   absl::Time target_clock_ = absl::InfinitePast();
   mutable std::mutex mu_;
   MetricsSnapshot published_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace kpistream {
 
@@ -28,55 +29,118 @@ void KafkaStreamInput::Poll(
   }
 }
 
-absl::Status KafkaStreamInput::Seek(const Offsets& offsets) {
-  if (offsets.empty()) return absl::OkStatus();
-  rd_kafka_t* rk = consumer_->handle();
-  rd_kafka_topic_partition_list_t* list = kafka::ToPartitionList(offsets);
-  // Negative: the group's committed offset, or the reset policy.
-  rd_kafka_topic_partition_list_t* committed =
-      rd_kafka_topic_partition_list_new(list->cnt);
-  for (int i = 0; i < list->cnt; ++i) {
-    if (list->elems[i].offset < 0) {
-      rd_kafka_topic_partition_list_add(committed, list->elems[i].topic,
-                                        list->elems[i].partition);
-    }
-  }
-  absl::Status status;
-  if (committed->cnt > 0) {
-    const rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 30000);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = absl::UnavailableError(absl::StrCat(
-          "cannot read the group's committed offsets: ", rd_kafka_err2str(err)));
-    }
-    for (int i = 0; status.ok() && i < list->cnt; ++i) {
-      rd_kafka_topic_partition_t& e = list->elems[i];
-      if (e.offset >= 0) continue;
-      const rd_kafka_topic_partition_t* c = rd_kafka_topic_partition_list_find(
-          committed, e.topic, e.partition);
-      e.offset = c != nullptr && c->offset >= 0 ? c->offset
-                 : reset_policy_ == "latest"   ? RD_KAFKA_OFFSET_END
-                                               : RD_KAFKA_OFFSET_BEGINNING;
-    }
-  }
-  rd_kafka_topic_partition_list_destroy(committed);
-  if (status.ok()) {
-    rd_kafka_error_t* e = rd_kafka_seek_partitions(rk, list, 30000);
-    if (e != nullptr) {
-      status = absl::UnavailableError(absl::StrCat(
-          "cannot seek the input partitions: ", rd_kafka_error_string(e)));
-      rd_kafka_error_destroy(e);
-    }
-    for (int i = 0; status.ok() && i < list->cnt; ++i) {
-      if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        status = absl::UnavailableError(absl::StrCat(
-            "cannot seek ", list->elems[i].topic, "[",
-            list->elems[i].partition,
-            "]: ", rd_kafka_err2str(list->elems[i].err)));
+namespace {
+
+// ListOffsets: each partition's offset at `which` (RD_KAFKA_OFFSET_END: the
+// end, the last stable offset for a read_committed consumer;
+// RD_KAFKA_OFFSET_BEGINNING: the first retained). Partitions that fail are
+// left out.
+absl::StatusOr<Offsets> ListOffsets(rd_kafka_t* rk,
+                                    const std::vector<TopicPartition>& tps,
+                                    int64_t which, absl::Duration timeout) {
+  Offsets query;
+  for (const TopicPartition& tp : tps) query.push_back({tp, which});
+  rd_kafka_topic_partition_list_t* list = kafka::ToPartitionList(query);
+  const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+      rk, list, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  Offsets out;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& e = list->elems[i];
+      if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
+        out.push_back({TopicPartition{e.topic, e.partition}, e.offset});
       }
     }
   }
   rd_kafka_topic_partition_list_destroy(list);
-  return status;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot list the partitions' offsets: ", rd_kafka_err2str(err)));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Offsets> KafkaStreamInput::EndOffsets(
+    const std::vector<TopicPartition>& partitions, absl::Duration timeout) {
+  if (partitions.empty()) return Offsets{};
+  return ListOffsets(consumer_->handle(), partitions, RD_KAFKA_OFFSET_END,
+                     timeout);
+}
+
+absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
+  if (offsets.empty()) return Offsets{};
+  rd_kafka_t* rk = consumer_->handle();
+  // Negative: the group's committed offset, or the reset policy.
+  std::vector<TopicPartition> unset;
+  for (const auto& [tp, offset] : offsets) {
+    if (offset < 0) unset.push_back(tp);
+  }
+  std::map<TopicPartition, int64_t> resolved;
+  if (!unset.empty()) {
+    Offsets query;
+    for (const TopicPartition& tp : unset) query.push_back({tp, 0});
+    rd_kafka_topic_partition_list_t* committed = kafka::ToPartitionList(query);
+    const rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, 30000);
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < committed->cnt;
+         ++i) {
+      const rd_kafka_topic_partition_t& c = committed->elems[i];
+      if (c.offset >= 0) resolved[{c.topic, c.partition}] = c.offset;
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot read the group's committed offsets: ", rd_kafka_err2str(err)));
+    }
+    // No committed offset: the reset policy, made concrete so that the
+    // engine knows where it starts.
+    std::vector<TopicPartition> reset;
+    for (const TopicPartition& tp : unset) {
+      if (!resolved.count(tp)) reset.push_back(tp);
+    }
+    if (!reset.empty()) {
+      auto listed = ListOffsets(
+          rk, reset,
+          reset_policy_ == "latest" ? RD_KAFKA_OFFSET_END
+                                    : RD_KAFKA_OFFSET_BEGINNING,
+          absl::Seconds(30));
+      if (!listed.ok()) return listed.status();
+      for (const auto& [tp, offset] : *listed) resolved[tp] = offset;
+      for (const TopicPartition& tp : reset) {
+        if (!resolved.count(tp)) {
+          return absl::UnavailableError(absl::StrCat(
+              "cannot find where to start reading ", tp.topic, "[",
+              tp.partition, "]: its leader did not answer"));
+        }
+      }
+    }
+  }
+  Offsets targets;
+  for (const auto& [tp, offset] : offsets) {
+    targets.push_back({tp, offset >= 0 ? offset : resolved.at(tp)});
+  }
+  // Synchronous: once it returns, every record the consumer hands out is
+  // from the new position (what was fetched before is discarded).
+  rd_kafka_topic_partition_list_t* list = kafka::ToPartitionList(targets);
+  absl::Status status;
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(
+          rk, list, kafka::SeekTimeoutArgument(absl::Seconds(30)))) {
+    status = absl::UnavailableError(absl::StrCat(
+        "cannot seek the input partitions: ", rd_kafka_error_string(e)));
+    rd_kafka_error_destroy(e);
+  }
+  for (int i = 0; status.ok() && i < list->cnt; ++i) {
+    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+        list->elems[i].err != RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+      status = absl::UnavailableError(absl::StrCat(
+          "cannot seek ", list->elems[i].topic, "[", list->elems[i].partition,
+          "]: ", rd_kafka_err2str(list->elems[i].err)));
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (!status.ok()) return status;
+  return targets;
 }
 
 std::map<TopicPartition, int64_t> KafkaStreamInput::OnAssigned(
@@ -120,7 +184,14 @@ absl::StatusOr<std::unique_ptr<KafkaChangelog>> KafkaChangelog::Open(
           "): create it with cleanup.policy=compact and as many partitions "
           "as the input topics, or name another in outputs.changelog.topic"));
     }
-    count = kafka::PartitionCount(options);
+    // A new topic reaches every broker's metadata a moment after the
+    // controller says it exists.
+    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    do {
+      count = kafka::PartitionCount(options);
+      if (!absl::IsNotFound(count.status())) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    } while (absl::Now() < deadline);
   }
   if (!count.ok()) {
     return absl::Status(count.status().code(),

@@ -24,19 +24,16 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
 
   void Poll(size_t max, absl::Duration timeout,
             absl::FunctionRef<void(const kafka::Record&)> sink) override;
-  absl::Status Seek(const Offsets& offsets) override;
-  void Pause(const std::vector<TopicPartition>& partitions) override {
-    consumer_->Pause(partitions);
-  }
-  void Resume(const std::vector<TopicPartition>& partitions) override {
-    consumer_->Resume(partitions);
-  }
+  absl::StatusOr<Offsets> Seek(const Offsets& offsets) override;
   absl::Status CommitSync(const Offsets& offsets) override {
     return consumer_->CommitSync(offsets);
   }
   Offsets Lag(const Offsets& positions) override {
     return consumer_->Lag(positions);
   }
+  absl::StatusOr<Offsets> EndOffsets(
+      const std::vector<TopicPartition>& partitions,
+      absl::Duration timeout) override;
   std::string last_error() const override { return consumer_->last_error(); }
   absl::Time last_error_at() const override {
     return consumer_->last_error_at();

@@ -102,6 +102,8 @@ class PartitionPipeline : private SessionObserver {
   const std::string& name() const { return name_; }
   // The next offset to read (-1: nothing read and nothing restored).
   int64_t next_offset() const { return next_offset_; }
+  // The seq of the next checkpoint (how many the changelog holds).
+  uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
   const PartitionState& state() const { return state_; }
   PartitionState& state() { return state_; }

@@ -42,13 +42,19 @@ class StreamInput {
                     absl::FunctionRef<void(const kafka::Record&)> sink) = 0;
   // Where each partition's next read starts: `offsets` (a negative offset:
   // the group's committed offset, or the reset policy without one).
-  virtual absl::Status Seek(const Offsets& offsets) = 0;
-  virtual void Pause(const std::vector<TopicPartition>& partitions) = 0;
-  virtual void Resume(const std::vector<TopicPartition>& partitions) = 0;
+  // Returns the offsets it resolved and sought to.
+  virtual absl::StatusOr<Offsets> Seek(const Offsets& offsets) = 0;
   // At-least-once: commits the offsets (next offsets to read).
   virtual absl::Status CommitSync(const Offsets& offsets) = 0;
-  // Messages between each position and the partition's end.
+  // Messages between each position and the partition's end, as the
+  // consumer last saw it (cheap; stale while nothing is fetched).
   virtual Offsets Lag(const Offsets& positions) = 0;
+  // The partitions' ends as the brokers say now (one request, at most
+  // `timeout`): the offset after the last readable record. Partitions
+  // whose leader did not answer are left out.
+  virtual absl::StatusOr<Offsets> EndOffsets(
+      const std::vector<TopicPartition>& partitions,
+      absl::Duration timeout) = 0;
   // The latest client error and when, for readiness and logs.
   virtual std::string last_error() const = 0;
   virtual absl::Time last_error_at() const = 0;

@@ -18,6 +18,9 @@ namespace {
 // deletes old records (instead of compacting) keeps a complete state.
 constexpr absl::Duration kFullCheckpointInterval = absl::Hours(1);
 constexpr absl::Duration kRestoreRetry = absl::Seconds(5);
+// How often a quiet partition's end is asked for, and how long at most.
+constexpr absl::Duration kEndCheckInterval = absl::Seconds(2);
+constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
 
@@ -175,16 +178,16 @@ absl::Status StreamThread::Run() {
   while (!options_.stop_requested() && fatal_.ok()) {
     absl::Time now = clock_->Now();
     RestorePending(now);
-    UpdateBacklogs();
-    absl::Time watermark = watermark_.Current(now);
+    UpdateBacklogs(now);
+    UpdateWatermarks(now);
     input_->Poll(options_.poll_batch, absl::Milliseconds(100),
                  [&](const kafka::Record& record) {
-                   if (fatal_.ok()) Handle(record, now, watermark);
+                   if (fatal_.ok()) Handle(record, now);
                  });
     now = clock_->Now();
-    watermark = watermark_.Current(now);
+    UpdateWatermarks(now);
     for (auto& [tp, slot] : slots_) {
-      if (slot.restored) slot.pipeline->Advance(watermark);
+      if (slot.restored) slot.pipeline->Advance(slot.watermark);
     }
     // A broker that cannot be reached: said at once, then every 10 s.
     if (input_->last_error_at() > logged_error_at &&
@@ -217,8 +220,14 @@ absl::Status StreamThread::Run() {
   return fatal_;
 }
 
-void StreamThread::Handle(const kafka::Record& record, absl::Time now,
-                          absl::Time watermark) {
+void StreamThread::UpdateWatermarks(absl::Time now) {
+  const absl::Time thread = watermark_.Current(now);
+  for (auto& [tp, slot] : slots_) {
+    slot.watermark = watermark_.Of(slot.watermark_id, now, thread);
+  }
+}
+
+void StreamThread::Handle(const kafka::Record& record, absl::Time now) {
   auto it = slots_.find(TopicPartition{std::string(record.topic),
                                        record.partition});
   if (it == slots_.end() || !it->second.restored) {
@@ -227,28 +236,51 @@ void StreamThread::Handle(const kafka::Record& record, absl::Time now,
     return;
   }
   Slot& slot = it->second;
+  ++processed_since_commit_;
   const absl::Time event_time =
-      slot.pipeline->Process(record, now, watermark);
+      slot.pipeline->Process(record, now, slot.watermark);
   if (event_time != absl::InfinitePast()) {
     watermark_.Observe(slot.watermark_id, event_time, now);
   }
   last_progress_ = now;
 }
 
-void StreamThread::UpdateBacklogs() {
+void StreamThread::UpdateBacklogs(absl::Time now) {
   Offsets positions;
+  std::vector<TopicPartition> quiet;
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
-    // Unknown backlog (nothing read yet) counts as one.
+    // Unknown backlog (its end not seen yet) counts as one.
     watermark_.SetBacklog(slot.watermark_id, true);
-    positions.push_back({tp, slot.pipeline->next_offset()});
+    positions.push_back({tp, slot.position()});
+    if (watermark_.Quiet(slot.watermark_id, now) &&
+        !watermark_.Idle(slot.watermark_id, now) &&
+        now - slot.end_checked_at >= kEndCheckInterval) {
+      quiet.push_back(tp);
+    }
   }
+  // One offset of "lag" after the last record can be a transaction's
+  // commit marker (transactional producers upstream), never delivered.
   for (const auto& [tp, lag] : input_->Lag(positions)) {
     auto it = slots_.find(tp);
-    // One offset of "lag" after the last record can be a transaction's
-    // commit marker (transactional producers upstream), never delivered.
     if (it != slots_.end()) {
       watermark_.SetBacklog(it->second.watermark_id, lag > 1);
+    }
+  }
+  if (quiet.empty()) return;
+  // A quiet partition is idle only once its end, as the brokers say now,
+  // shows nothing left to read: the consumer's cached view can be stale.
+  auto ends = input_->EndOffsets(quiet, kEndCheckTimeout);
+  for (const TopicPartition& tp : quiet) slots_.at(tp).end_checked_at = now;
+  if (!ends.ok()) return;  // not confirmed: not idle
+  for (const auto& [tp, end] : *ends) {
+    auto it = slots_.find(tp);
+    if (it == slots_.end()) continue;
+    const int64_t position = it->second.position();
+    if (position >= 0 && end - position <= 1) {
+      watermark_.CaughtUp(it->second.watermark_id, now);
+    } else {
+      watermark_.SetBacklog(it->second.watermark_id, true);
     }
   }
 }
@@ -263,7 +295,6 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
     slots_.emplace(tp, std::move(slot));
     KPI_LOG_INFO("%s: assigned %s[%d]", options_.name, tp.topic, tp.partition);
   }
-  input_->Pause(partitions);  // until restored
 }
 
 void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
@@ -297,15 +328,16 @@ void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
 
 void StreamThread::ResetAll() {
   counters_.Rollback();
-  std::vector<TopicPartition> paused;
+  KPI_LOG_DEBUG("%s: %d processed record(s) rolled back; every partition "
+                "restores", options_.name,
+                static_cast<int64_t>(processed_since_commit_));
+  processed_since_commit_ = 0;
   for (auto& [tp, slot] : slots_) {
     slot.pipeline = std::make_unique<PartitionPipeline>(
         tp, &readers_.at(tp.topic), &context_,
         static_cast<PipelineOutput*>(this));
     slot.restored = false;
-    paused.push_back(tp);
   }
-  input_->Pause(paused);
 }
 
 void StreamThread::RestorePending(absl::Time now) {
@@ -332,9 +364,13 @@ void StreamThread::RestorePending(absl::Time now) {
       std::vector<int32_t>(changelog_partitions.begin(),
                            changelog_partitions.end()),
       [&](absl::string_view key, absl::string_view value, bool tombstone) {
+        KPI_LOG_DEBUG("%s: changelog read %s (%s)", options_.name, key,
+                      tombstone ? std::string("tombstone")
+                                : absl::StrCat(value.size(), " bytes"));
         reader.Add(key, value, tombstone);
       });
   Offsets start;
+  std::string resumes;
   size_t sessions = 0, buffered = 0, dropped = 0;
   for (size_t i = 0; status.ok() && i < pending.size(); ++i) {
     auto offset = pending[i]->pipeline->Restore(reader);
@@ -347,7 +383,15 @@ void StreamThread::RestorePending(absl::Time now) {
     buffered += pending[i]->pipeline->state().buffered_events();
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
   }
-  if (status.ok()) status = input_->Seek(start);
+  Offsets sought;
+  if (status.ok()) {
+    auto resolved = input_->Seek(start);
+    if (resolved.ok()) {
+      sought = *std::move(resolved);
+    } else {
+      status = resolved.status();
+    }
+  }
   if (!status.ok()) {
     ++restore_failures_;
     restore_error_ = std::string(status.message());
@@ -366,38 +410,46 @@ void StreamThread::RestorePending(absl::Time now) {
                                   status.message());
     return;
   }
+  // Seek answers in the order asked.
+  const absl::Time restored_at = clock_->Now();
   for (size_t i = 0; i < pending.size(); ++i) {
     pending[i]->restored = true;
-    watermark_.Assign(pending[i]->watermark_id, now,
-                      pending[i]->pipeline->max_event_time());
+    pending[i]->start_offset = sought.at(i).second;
+    watermark_.Assign(pending[i]->watermark_id, restored_at,
+                      pending[i]->pipeline->max_event_time(),
+                      pending[i]->pipeline->state().frontier());
+    absl::StrAppend(&resumes, resumes.empty() ? "" : ", ", tps[i].topic, "[",
+                    tps[i].partition, "]@", sought.at(i).second, " (",
+                    start[i].second < 0 ? "the group's committed offset"
+                                        : "checkpoint",
+                    ", ", pending[i]->pipeline->checkpoints_restored(),
+                    " changelog record(s))");
   }
   restore_error_.clear();
-  input_->Resume(tps);
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);
   last_restore_records_ = static_cast<double>(reader.records());
   last_restore_bytes_ = static_cast<double>(reader.bytes());
   KPI_LOG_INFO(
       "%s: restored %d partition(s) from changelog \"%s\" in %.3f s: %d "
       "record(s), %d bytes; %d open session(s), %d buffered event(s); %d "
-      "bucket(s) of removed or redefined targets dropped",
+      "bucket(s) of removed or redefined targets dropped; resuming at %s",
       options_.name, static_cast<int>(pending.size()),
       config_.changelog_output.topic, last_restore_seconds_,
       static_cast<int64_t>(reader.records()),
       static_cast<int64_t>(reader.bytes()), static_cast<int64_t>(sessions),
-      static_cast<int64_t>(buffered), static_cast<int64_t>(dropped));
+      static_cast<int64_t>(buffered), static_cast<int64_t>(dropped), resumes);
 }
 
 void StreamThread::CommitCycle(absl::Time now, bool revoking) {
   if (!fatal_.ok()) return;
   last_commit_ = now;
-  const absl::Time frontier =
-      watermark_.Current(now) - config_.processing.allowed_lateness;
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
   Offsets offsets;
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
-    slot.pipeline->EmitWindows(frontier);
+    slot.pipeline->EmitWindows(slot.watermark -
+                               config_.processing.allowed_lateness);
     slot.pipeline->Checkpoint(full);
     if (slot.pipeline->next_offset() >= 0) {
       offsets.push_back({tp, slot.pipeline->next_offset()});
@@ -415,6 +467,19 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
       if (!commit.ok()) KPI_LOG_WARN("%s: %s", options_.name, commit.message());
     }
   }
+  if (LogEnabled(LogLevel::kDebug)) {
+    std::string positions;
+    for (const auto& [tp, offset] : offsets) {
+      absl::StrAppend(&positions, positions.empty() ? "" : " ", tp.topic, "[",
+                      tp.partition, "]@", offset);
+    }
+    KPI_LOG_DEBUG("%s: commit%s of %d record(s) processed since the last: "
+                  "%s; positions %s",
+                  options_.name, revoking ? " (revoking)" : "",
+                  static_cast<int64_t>(processed_since_commit_),
+                  status.ToString(), positions.empty() ? "-" : positions);
+  }
+  processed_since_commit_ = 0;
   if (status.ok()) {
     counters_.Commit();
     ++commits_;
@@ -467,6 +532,11 @@ void StreamThread::DeadLetter(const kafka::Record& record,
 
 void StreamThread::Changelog(const TopicPartition& input,
                              ChangelogRecord record) {
+  KPI_LOG_DEBUG("%s: changelog write %s (%s) to partition %d", options_.name,
+                record.key,
+                record.value ? absl::StrCat(record.value->size(), " bytes")
+                             : std::string("tombstone"),
+                input.partition % changelog_->partitions());
   Produce(config_.changelog_output.topic, record.key,
           record.value ? std::optional<absl::string_view>(*record.value)
                        : std::nullopt,

@@ -5,8 +5,9 @@
 // and the input positions together (one Kafka transaction with
 // exactly-once; flush, then offsets, with at-least-once).
 //
-// Rebalances: newly assigned partitions are paused and their state restored
-// from the changelog before their first record; revoked partitions are
+// Rebalances: newly assigned partitions have their state restored from the
+// changelog and the consumer sought to its position before their first
+// record is processed (records fetched meanwhile are dropped and read again); revoked partitions are
 // committed (state handed over, not closed) before they are given up; lost
 // partitions are dropped. When a commit is aborted (a rebalance raced it, a
 // timeout), the pending counters are forgotten and every partition is
@@ -119,13 +120,24 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     std::unique_ptr<PartitionPipeline> pipeline;
     int32_t watermark_id = 0;
     bool restored = false;
+    absl::Time watermark = absl::InfinitePast();  // the partition's, cached
+    int64_t start_offset = -1;  // where reading resumed after the restore
+    absl::Time end_checked_at = absl::InfinitePast();  // last EndOffsets
+    // The next offset to read: after the last record processed, or where
+    // reading resumed.
+    int64_t position() const {
+      const int64_t next = pipeline->next_offset();
+      return next >= 0 ? next : start_offset;
+    }
   };
 
-  void Handle(const kafka::Record& record, absl::Time now,
-              absl::Time watermark);
+  void Handle(const kafka::Record& record, absl::Time now);
+  // Caches every partition's watermark at `now` in its slot.
+  void UpdateWatermarks(absl::Time now);
   void RestorePending(absl::Time now);
-  // Tells the watermark which partitions have records waiting.
-  void UpdateBacklogs();
+  // Tells the watermark which partitions have records waiting, and asks
+  // the brokers for the ends of quiet ones (at most every few seconds).
+  void UpdateBacklogs(absl::Time now);
   // Commits the cycle's work. `revoking`: partitions are being given up.
   void CommitCycle(absl::Time now, bool revoking);
   // After an aborted commit: forget uncommitted work, restore every
@@ -171,6 +183,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string restore_error_;
   absl::Time next_restore_attempt_ = absl::InfinitePast();
   uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
+  uint64_t processed_since_commit_ = 0;  // for the debug log
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

@@ -1,5 +1,6 @@
 #include "export/metrics_endpoint.h"
 
+#include <atomic>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -136,6 +137,7 @@ class PathHandler : public CivetHandler {
 }  // namespace
 
 struct MetricsEndpoint::Impl {
+  std::atomic<uint64_t> scrapes{0};
   SnapshotCollectable collectable;
   std::unique_ptr<CivetServer> server;
   std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
@@ -161,8 +163,11 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
         "metrics.listen)"));
   }
   MetricsEndpoint* self = endpoint.get();
-  endpoint->AddHandler("/metrics",
-                       [self] { return Response{200, self->RenderMetrics()}; });
+  endpoint->AddHandler("/metrics", [self] {
+    Response r{200, self->RenderMetrics()};
+    ++self->impl_->scrapes;
+    return r;
+  });
   return endpoint;
 }
 
@@ -184,6 +189,8 @@ void MetricsEndpoint::AddHandler(const std::string& path,
   impl_->handlers.push_back(std::make_unique<PathHandler>(std::move(handler)));
   impl_->server->addHandler(path, impl_->handlers.back().get());
 }
+
+uint64_t MetricsEndpoint::scrapes() const { return impl_->scrapes; }
 
 std::string MetricsEndpoint::RenderMetrics() const {
   return prometheus::TextSerializer().Serialize(impl_->collectable.Collect());

@@ -43,6 +43,8 @@ class MetricsEndpoint {
 
   // The /metrics page as served (for tests and benchmarks).
   std::string RenderMetrics() const;
+  // How many times /metrics has been served.
+  uint64_t scrapes() const;
 
  private:
   MetricsEndpoint() = default;

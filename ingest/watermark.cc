@@ -10,13 +10,11 @@ WatermarkTracker::WatermarkTracker(absl::Duration max_out_of_orderness,
       idle_timeout_(idle_timeout) {}
 
 void WatermarkTracker::Assign(int32_t partition, absl::Time now,
-                              absl::Time max_event_time) {
-  // A new partition holds the watermark back until it delivers an event or
-  // stays quiet for the idle timeout: one fast partition must not race ahead
-  // of the others right after an assignment.
+                              absl::Time max_event_time, absl::Time frontier) {
   PartitionClock& clock = partitions_[partition];
   clock.last_event_at = now;
   clock.max_event_time = std::max(clock.max_event_time, max_event_time);
+  clock.watermark = std::max({clock.watermark, frontier, Own(clock)});
   max_event_time_ = std::max(max_event_time_, max_event_time);
 }
 
@@ -27,6 +25,23 @@ void WatermarkTracker::Revoke(int32_t partition) {
 void WatermarkTracker::SetBacklog(int32_t partition, bool backlog) {
   auto it = partitions_.find(partition);
   if (it != partitions_.end()) it->second.backlog = backlog;
+}
+
+void WatermarkTracker::CaughtUp(int32_t partition, absl::Time checked_at) {
+  auto it = partitions_.find(partition);
+  if (it != partitions_.end()) {
+    it->second.caught_up_at = std::max(it->second.caught_up_at, checked_at);
+  }
+}
+
+bool WatermarkTracker::Quiet(int32_t partition, absl::Time now) const {
+  auto it = partitions_.find(partition);
+  return it != partitions_.end() && Quiet(it->second, now);
+}
+
+bool WatermarkTracker::Idle(int32_t partition, absl::Time now) const {
+  auto it = partitions_.find(partition);
+  return it != partitions_.end() && Idle(it->second, now);
 }
 
 void WatermarkTracker::Observe(int32_t partition, absl::Time event_time,
@@ -42,18 +57,28 @@ absl::Time WatermarkTracker::Current(absl::Time now) {
   absl::Time idle_max = absl::InfinitePast();
   bool any_active = false;
   for (const auto& [partition, clock] : partitions_) {
-    if (!clock.backlog && now - clock.last_event_at >= idle_timeout_) {
-      idle_max = std::max(idle_max, clock.max_event_time);
+    const absl::Time own = std::max(Own(clock), clock.watermark);
+    if (Idle(clock, now)) {
+      idle_max = std::max(idle_max, own);
     } else {
       any_active = true;
-      active_min = std::min(active_min, clock.max_event_time);
+      active_min = std::min(active_min, own);
     }
   }
   const absl::Time basis = any_active ? active_min : idle_max;
-  if (basis != absl::InfinitePast()) {
-    watermark_ = std::max(watermark_, basis - max_out_of_orderness_);
-  }
+  if (basis != absl::InfinitePast()) watermark_ = std::max(watermark_, basis);
   return watermark_;
+}
+
+absl::Time WatermarkTracker::Of(int32_t partition, absl::Time now,
+                                absl::Time thread) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return thread;
+  PartitionClock& clock = it->second;
+  absl::Time w = Own(clock);
+  if (Idle(clock, now)) w = std::max(w, thread);
+  clock.watermark = std::max(clock.watermark, w);
+  return clock.watermark;
 }
 
 }  // namespace kpistream

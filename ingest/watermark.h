@@ -1,14 +1,24 @@
-// Watermark: the event time up to which the input is taken to be complete.
+// Watermarks: the event time up to which the input is taken to be complete,
+// per partition and for the whole of a stream thread.
 //
-//   W = min over assigned, non-idle partitions of (max event time seen -
-//   max_out_of_orderness)
+// A partition's own watermark is (its max event time seen -
+// max_out_of_orderness): its sessions, lateness and KPI windows depend on its
+// own events only, so the result is the same whichever instance owns it and
+// however far the other partitions are (a partition that moves after a
+// crash, lagging behind, finds none of its events late). When the partition
+// is idle, it adopts the thread's watermark, so that its last sessions close
+// when the rest of the stream moves on. Idle: quiet (no event for
+// `idle_timeout` of processing time), confirmed caught up by a look at its
+// end made while quiet (CaughtUp), and no records waiting as the consumer
+// last saw it (SetBacklog). A partition that is quiet only because its
+// records are slow to arrive — a new owner still restoring or fetching, a
+// stalled fetch — is not idle: its end says so. A partition's watermark never goes backwards, not
+// even across a restore (it starts at its checkpointed frontier).
 //
-// A partition that has had no event for `idle_timeout` of processing time,
-// and has no records waiting to be read (its backlog, as the consumer last
-// saw it), is idle and does not hold W back; when every partition is idle, W is the max
-// over them. A newly assigned partition without events holds W back until it
-// has been quiet for `idle_timeout` since its assignment. W never goes
-// backwards. Before any event, W is absl::InfinitePast().
+// The thread's watermark (Current) = min over active partitions of their
+// own watermark; when every partition is idle, the max over them. It never
+// goes backwards; the KPI targets' clock follows it. Before any event, every
+// watermark is absl::InfinitePast().
 //
 // Processing time is passed in (`now`); nothing here reads a clock.
 // Not thread-safe: one owner.
@@ -27,20 +37,29 @@ class WatermarkTracker {
   WatermarkTracker(absl::Duration max_out_of_orderness,
                    absl::Duration idle_timeout);
 
-  // `max_event_time`: the partition's max event time restored from its
-  // checkpoint (InfinitePast: none yet).
+  // A partition becomes ours; `max_event_time` and `frontier` come from its
+  // checkpoint (InfinitePast: none). A new partition is not idle until it
+  // has been quiet for the idle timeout since.
   void Assign(int32_t partition, absl::Time now,
-              absl::Time max_event_time = absl::InfinitePast());
+              absl::Time max_event_time = absl::InfinitePast(),
+              absl::Time frontier = absl::InfinitePast());
   void Revoke(int32_t partition);
   // Whether the partition has records waiting to be read (or its end is
-  // not known yet): such a partition is never idle, so that a partition
-  // whose events come later (a restart, a slow fetch) does not find them
-  // late because another one raced ahead.
+  // not known yet): such a partition is never idle.
   void SetBacklog(int32_t partition, bool backlog);
+  // A look at the partition's end at `checked_at` found nothing left to read.
+  void CaughtUp(int32_t partition, absl::Time checked_at);
   void Observe(int32_t partition, absl::Time event_time, absl::Time now);
 
-  // Current watermark; recomputed from partition state at `now`.
+  // No event for the idle timeout (a candidate for a look at its end).
+  bool Quiet(int32_t partition, absl::Time now) const;
+  bool Idle(int32_t partition, absl::Time now) const;
+
+  // The thread's watermark at `now` (recomputed from the partitions).
   absl::Time Current(absl::Time now);
+  // Partition `partition`'s watermark at `now`, given the thread's (from
+  // Current(now)).
+  absl::Time Of(int32_t partition, absl::Time now, absl::Time thread);
 
   // Highest event time seen on any partition (InfinitePast before any).
   absl::Time max_event_time() const { return max_event_time_; }
@@ -49,8 +68,23 @@ class WatermarkTracker {
   struct PartitionClock {
     absl::Time max_event_time = absl::InfinitePast();
     absl::Time last_event_at = absl::InfinitePast();  // processing time
+    absl::Time watermark = absl::InfinitePast();      // never backwards
+    absl::Time caught_up_at = absl::InfinitePast();   // processing time
     bool backlog = false;
   };
+  bool Quiet(const PartitionClock& clock, absl::Time now) const {
+    return now - clock.last_event_at >= idle_timeout_;
+  }
+  bool Idle(const PartitionClock& clock, absl::Time now) const {
+    return Quiet(clock, now) && !clock.backlog &&
+           clock.caught_up_at >= clock.last_event_at + idle_timeout_;
+  }
+  absl::Time Own(const PartitionClock& clock) const {
+    return clock.max_event_time == absl::InfinitePast()
+               ? absl::InfinitePast()
+               : clock.max_event_time - max_out_of_orderness_;
+  }
+
   absl::Duration max_out_of_orderness_;
   absl::Duration idle_timeout_;
   absl::flat_hash_map<int32_t, PartitionClock> partitions_;

@@ -1,9 +1,47 @@
 #include "kafka/client.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "kafka/log.h"
 
 namespace kpistream::kafka {
+namespace {
+
+// Property name -> 'C' (consumer only) or 'P' (producer only), from
+// librdkafka's own table of its properties; others apply to both.
+const absl::flat_hash_map<std::string, char>& PropertyScopes() {
+  static const auto* scopes = [] {
+    auto* out = new absl::flat_hash_map<std::string, char>();
+    char* text = nullptr;
+    size_t size = 0;
+    FILE* f = open_memstream(&text, &size);
+    if (f == nullptr) return out;
+    rd_kafka_conf_properties_show(f);
+    std::fclose(f);
+    for (absl::string_view line :
+         absl::StrSplit(absl::string_view(text, size), '\n')) {
+      std::vector<absl::string_view> columns = absl::StrSplit(line, '|');
+      if (columns.size() < 3) continue;
+      const absl::string_view scope = absl::StripAsciiWhitespace(columns[1]);
+      if (scope == "C" || scope == "P") {
+        (*out)[std::string(absl::StripAsciiWhitespace(columns[0]))] = scope[0];
+      }
+    }
+    std::free(text);
+    return out;
+  }();
+  return *scopes;
+}
+
+}  // namespace
 
 absl::Status ApplyProperties(rd_kafka_conf_t* conf,
                              const Properties& properties) {
@@ -23,13 +61,26 @@ absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings) {
   Properties base = settings.defaults;
   base["bootstrap.servers"] = settings.brokers;
   base["client.id"] = settings.client_id;
+  const char other = settings.type == RD_KAFKA_PRODUCER ? 'C' : 'P';
+  Properties user;
+  for (const auto& [key, value] : settings.user) {
+    auto it = PropertyScopes().find(key);
+    if (it == PropertyScopes().end() || it->second != other) user[key] = value;
+  }
   for (const Properties* p :
-       {static_cast<const Properties*>(&base), &settings.user, &settings.fixed}) {
+       {static_cast<const Properties*>(&base),
+        static_cast<const Properties*>(&user), &settings.fixed}) {
     absl::Status status = ApplyProperties(conf.get(), *p);
     if (!status.ok()) return status;
   }
   RouteKafkaLogs(conf.get());
   return conf;
+}
+
+int SeekTimeoutArgument(absl::Duration timeout) {
+  int64_t ms = absl::ToInt64Milliseconds(timeout);
+  if (rd_kafka_version() < 0x020100ff) ms *= 1000;
+  return static_cast<int>(std::min<int64_t>(ms, INT32_MAX));
 }
 
 absl::StatusOr<HandlePtr> NewClient(rd_kafka_type_t type, ConfPtr conf,

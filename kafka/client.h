@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace kpistream::kafka {
 
@@ -25,6 +26,10 @@ absl::Status ApplyProperties(rd_kafka_conf_t* conf,
 // What a client is made of: the defaults, the user's properties, the fixed
 // settings, in that order of precedence (last wins).
 struct ClientSettings {
+  // The client it configures: `user` properties librdkafka defines for the
+  // other type only (session.timeout.ms for a producer, linger.ms for a
+  // consumer) are left out instead of warned about by every client.
+  rd_kafka_type_t type = RD_KAFKA_CONSUMER;
   std::string brokers;
   std::string client_id = "kpistream";
   Properties defaults;
@@ -46,6 +51,10 @@ using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 // A configuration with every setting applied, and the client-wide hooks
 // (the log callback) installed.
 absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings);
+
+// The timeout argument of rd_kafka_seek_partitions() that waits `timeout`:
+// librdkafka before 2.1.0 reads it in microseconds (its issue #4230).
+int SeekTimeoutArgument(absl::Duration timeout);
 
 // Creates a client of `type` from `conf` (which it takes over).
 absl::StatusOr<HandlePtr> NewClient(rd_kafka_type_t type, ConfPtr conf,

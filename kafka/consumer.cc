@@ -99,6 +99,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
   std::unique_ptr<Consumer> consumer(new Consumer());
   consumer->listener_ = listener;
   ClientSettings settings;
+  settings.type = RD_KAFKA_CONSUMER;
   settings.brokers = options.brokers;
   settings.client_id = options.client_id;
   settings.defaults = {
@@ -124,7 +125,6 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
   if (!rk.ok()) return rk.status();
   consumer->rk_ = *std::move(rk);
   rd_kafka_poll_set_consumer(consumer->rk_.get());
-  consumer->queue_ = rd_kafka_queue_get_consumer(consumer->rk_.get());
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(
       static_cast<int>(options.topics.size()));
   for (const std::string& topic : options.topics) {
@@ -142,19 +142,20 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
 
 Consumer::~Consumer() {
   Close();
-  if (queue_) rd_kafka_queue_destroy(queue_);
 }
 
 std::vector<Message> Consumer::Poll(size_t max, absl::Duration timeout) {
-  std::vector<rd_kafka_message_t*> raw(max);
-  const ssize_t n = rd_kafka_consume_batch_queue(
-      queue_, static_cast<int>(absl::ToInt64Milliseconds(timeout)), raw.data(),
-      max);
+  // One message per call, not rd_kafka_consume_batch_queue(): librdkafka
+  // before 2.1.0 can skip or repeat offsets in its batch API around a seek,
+  // pause, resume or rebalance (its 2.0 release notes, known issues), which
+  // an exactly-once engine cannot afford. The single-message path drops
+  // messages of an outdated position reliably.
   std::vector<Message> out;
-  if (n <= 0) return out;
-  out.reserve(static_cast<size_t>(n));
-  for (ssize_t i = 0; i < n; ++i) {
-    rd_kafka_message_t* m = raw[i];
+  int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  while (out.size() < max) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), wait_ms);
+    if (m == nullptr) break;
+    wait_ms = 0;  // the first waits, the rest only take what is there
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         NoteError(absl::StrCat(rd_kafka_message_errstr(m),

@@ -96,7 +96,6 @@ class Consumer {
   void NoteError(std::string error);
 
   HandlePtr rk_;
-  rd_kafka_queue_t* queue_ = nullptr;
   Listener* listener_ = nullptr;
   bool closed_ = false;
   std::string last_error_;

@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
     const Options& options) {
   std::unique_ptr<Producer> producer(new Producer());
   ClientSettings settings;
+  settings.type = RD_KAFKA_PRODUCER;
   settings.brokers = options.brokers;
   settings.client_id = options.client_id;
   settings.defaults = {

@@ -13,6 +13,7 @@ namespace {
 absl::StatusOr<HandlePtr> NewReader(const TopicReadOptions& options,
                                     rd_kafka_type_t type, Properties fixed) {
   ClientSettings settings;
+  settings.type = type;
   settings.brokers = options.brokers;
   settings.client_id = "kpistream-restore";
   settings.user = options.properties;
@@ -185,12 +186,21 @@ absl::Status ReadTopic(const TopicReadOptions& options,
                              {"auto.offset.reset", "earliest"}});
   if (!consumer.ok()) return consumer.status();
   rd_kafka_t* rk = consumer->get();
+  // The log end, not the last stable offset: a read_committed handle would
+  // be told the LSO, which a transaction that has committed but whose
+  // markers are still being written holds back, and the records of that
+  // commit would be missed. Reading on (read_committed) to the log end waits
+  // for such a transaction to be resolved.
+  auto ends = NewReader(options, RD_KAFKA_CONSUMER,
+                        {{"isolation.level", "read_uncommitted"},
+                         {"group.id", "kpistream-restore"}});
+  if (!ends.ok()) return ends.status();
   absl::Status status;
   std::map<int32_t, int64_t> pending;  // partition -> high watermark
   for (int32_t p : options.partitions) {
     int64_t low = 0, high = 0;
     const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-        rk, options.topic.c_str(), p, &low, &high,
+        ends->get(), options.topic.c_str(), p, &low, &high,
         static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       status = absl::UnavailableError(

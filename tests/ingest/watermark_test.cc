@@ -34,7 +34,9 @@ TEST(WatermarkTest, IdlePartitionDoesNotHoldItBack) {
   w.Observe(1, T0 + absl::Minutes(5), kNow + absl::Seconds(20));
   EXPECT_EQ(w.Current(kNow + absl::Seconds(29)),
             T0 + absl::Minutes(2) - absl::Seconds(10));
-  // Partition 0 idle for 30 s: only partition 1 counts.
+  // Partition 0 quiet for 30 s and found caught up: idle, only partition 1
+  // counts.
+  w.CaughtUp(0, kNow + absl::Seconds(30));
   EXPECT_EQ(w.Current(kNow + absl::Seconds(30)),
             T0 + absl::Minutes(5) - absl::Seconds(10));
   // It comes back with an event: active again, but W never goes backwards.
@@ -51,6 +53,8 @@ TEST(WatermarkTest, AllIdleUsesTheMaximum) {
   WatermarkTracker w(absl::Seconds(10), absl::Seconds(1));
   w.Observe(0, T0, kNow);
   w.Observe(1, T0 + absl::Hours(1), kNow);
+  w.CaughtUp(0, kNow + absl::Seconds(5));
+  w.CaughtUp(1, kNow + absl::Seconds(5));
   EXPECT_EQ(w.Current(kNow + absl::Seconds(5)),
             T0 + absl::Hours(1) - absl::Seconds(10));
 }
@@ -73,7 +77,8 @@ TEST(WatermarkTest, NewlyAssignedPartitionHoldsItBackUntilIdle) {
   EXPECT_EQ(w.Current(kNow + absl::Seconds(2)), absl::InfinitePast());
   w.Observe(1, T0, kNow + absl::Seconds(3));
   EXPECT_EQ(w.Current(kNow + absl::Seconds(3)), T0 - absl::Seconds(10));
-  // Quiet ever since: idle, no longer holding it back.
+  // Quiet ever since and caught up: idle, no longer holding it back.
+  w.CaughtUp(1, kNow + absl::Seconds(8));
   EXPECT_EQ(w.Current(kNow + absl::Seconds(8)),
             T0 + absl::Hours(2) - absl::Seconds(10));
 
@@ -82,7 +87,94 @@ TEST(WatermarkTest, NewlyAssignedPartitionHoldsItBackUntilIdle) {
   never.Assign(1, kNow);
   never.Observe(0, T0, kNow + absl::Seconds(1));
   EXPECT_EQ(never.Current(kNow + absl::Seconds(4)), absl::InfinitePast());
+  never.CaughtUp(1, kNow + absl::Seconds(5));
   EXPECT_EQ(never.Current(kNow + absl::Seconds(5)), T0 - absl::Seconds(10));
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+const absl::Time kT = absl::FromUnixSeconds(1767225600);
+
+// A partition's own watermark depends on its own events: a lagging
+// partition (e.g. moved after a crash) finds none of its events late however
+// far the others are.
+TEST(PartitionWatermarkTest, OwnEventsOnlyWhileActive) {
+  WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
+  const absl::Time now = kT;
+  w.Assign(1, now);
+  w.Assign(2, now);
+  w.Observe(1, kT + absl::Hours(2), now);
+  w.Observe(2, kT, now);
+  const absl::Time thread = w.Current(now);
+  EXPECT_EQ(thread, kT - absl::Seconds(30));
+  EXPECT_EQ(w.Of(1, now, thread), kT + absl::Hours(2) - absl::Seconds(30));
+  EXPECT_EQ(w.Of(2, now, thread), kT - absl::Seconds(30));
+}
+
+// An idle partition (quiet, nothing waiting) adopts the thread's watermark
+// so that its sessions close; one with records waiting does not.
+TEST(PartitionWatermarkTest, IdleAdoptsTheThreadsWatermark) {
+  WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
+  w.Assign(1, kT);
+  w.Assign(2, kT);
+  w.Observe(1, kT, kT);
+  w.Observe(2, kT + absl::Hours(1), kT);
+  const absl::Time later = kT + absl::Seconds(10);
+  w.SetBacklog(1, true);
+  w.Observe(2, kT + absl::Hours(1), later);  // 2 stays active
+  absl::Time thread = w.Current(later);
+  EXPECT_EQ(w.Of(1, later, thread), kT - absl::Seconds(30));  // waiting
+  w.SetBacklog(1, false);
+  w.CaughtUp(1, later);
+  thread = w.Current(later);
+  EXPECT_EQ(thread, kT + absl::Hours(1) - absl::Seconds(30));
+  EXPECT_EQ(w.Of(1, later, thread), thread);  // idle: adopts it
+  // Never backwards, even when partition 1 is active again.
+  w.Observe(1, kT + absl::Seconds(1), later);
+  EXPECT_EQ(w.Of(1, later, w.Current(later)),
+            kT + absl::Hours(1) - absl::Seconds(30));
+}
+
+// Quiet is not idle: a partition whose records are slow to arrive (a new
+// owner restoring, a stalled fetch) while the consumer's cached end says
+// nothing is waiting keeps its own watermark until a look at its end, made
+// while it is quiet, finds it caught up.
+TEST(PartitionWatermarkTest, QuietIsIdleOnlyOnceFoundCaughtUp) {
+  WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
+  w.Assign(1, kT);
+  w.Assign(2, kT);
+  w.SetBacklog(1, false);  // stale: nothing fetched yet
+  w.CaughtUp(1, kT + absl::Seconds(1));  // before it was quiet: no proof
+  const absl::Time later = kT + absl::Seconds(10);
+  w.Observe(2, kT + absl::Hours(1), later);
+  EXPECT_TRUE(w.Quiet(1, later));
+  EXPECT_FALSE(w.Idle(1, later));
+  EXPECT_EQ(w.Current(later), absl::InfinitePast());  // 1 holds it back
+  EXPECT_EQ(w.Of(1, later, w.Current(later)), absl::InfinitePast());
+  w.CaughtUp(1, later);
+  EXPECT_TRUE(w.Idle(1, later));
+  const absl::Time thread = w.Current(later);
+  EXPECT_EQ(thread, kT + absl::Hours(1) - absl::Seconds(30));
+  EXPECT_EQ(w.Of(1, later, thread), thread);
+  // Records waiting, as the consumer sees them, end the idleness.
+  WatermarkTracker v(absl::Seconds(30), absl::Seconds(5));
+  v.Assign(1, kT);
+  v.CaughtUp(1, later);
+  v.SetBacklog(1, true);
+  EXPECT_FALSE(v.Idle(1, later));
+}
+
+// Restored from a checkpoint: starts at its frontier, never below.
+TEST(PartitionWatermarkTest, StartsAtTheRestoredFrontier) {
+  WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
+  w.Assign(7, kT, kT + absl::Minutes(10), kT + absl::Minutes(20));
+  EXPECT_EQ(w.Of(7, kT, w.Current(kT)), kT + absl::Minutes(20));
+  w.Observe(7, kT + absl::Minutes(11), kT);
+  EXPECT_EQ(w.Of(7, kT, w.Current(kT)), kT + absl::Minutes(20));
 }
 
 }  // namespace
