@@ -34,6 +34,10 @@ struct LoadgenCommandOptions {
       0;  // an extra copy with event time 1 h in the past, new event_id
   double bots = 0;     // the event's user agent replaced by a crawler's
   double garbage = 0;  // an extra record of random bytes
+  // The traffic's shape (TrafficOptions): events without a user agent, and
+  // landing pages' campaign parameters only in their page URL.
+  bool no_user_agent = false;
+  bool campaign_in_url = false;
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
 
