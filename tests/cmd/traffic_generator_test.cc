@@ -97,6 +97,21 @@ TEST(TrafficGeneratorTest, CampaignInUrlCarriesTheSameCampaignAsTheFields) {
   EXPECT_GT(channels["Display"], 50);
 }
 
+// loadgen --event-rate: events per second of event time, on average.
+TEST(TrafficGeneratorTest, EventTimeAdvancesAtTheConfiguredRate) {
+  for (double rate : {0.1, 20.0}) {
+    TrafficOptions options;
+    options.events_per_second = rate;
+    TrafficGenerator generator(options);
+    v1::WebEvent event;
+    constexpr int kEvents = 200000;
+    for (int i = 0; i < kEvents; ++i) generator.Next(&event);
+    const double seconds = static_cast<double>(
+        event.event_time().seconds() - absl::ToUnixSeconds(options.start));
+    EXPECT_NEAR(kEvents / seconds, rate, rate * 0.03) << seconds << " s";
+  }
+}
+
 TEST(TrafficGeneratorTest, BrowsersSendUserAgentsByDefault) {
   TrafficGenerator generator(TrafficOptions{});
   v1::WebEvent event;
