@@ -40,6 +40,10 @@ struct LoadgenCommandOptions {
   // The record key: "visitor" (its visitor_id, as SPEC §2 asks), "none"
   // (null keys: round-robin / sticky partitioning) or "random".
   std::string key = "visitor";
+  // The traffic's shape (TrafficOptions): events without a user agent, and
+  // landing pages' campaign parameters only in their page URL.
+  bool no_user_agent = false;
+  bool campaign_in_url = false;
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
 

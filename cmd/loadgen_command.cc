@@ -76,6 +76,8 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
                               : options.rate > 0     ? options.rate
                                                      : 1000;
   traffic.start = start;
+  traffic.user_agent = !options.no_user_agent;
+  traffic.campaign_in_url = options.campaign_in_url;
   TrafficGenerator generator(traffic);
 
   v1::WebEvent event;

@@ -70,7 +70,18 @@ Examples:
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 500 --duration 60s
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --format json \
       --rate 2000 --event-rate 20 --duration 2m      event time 100x the wall clock
-  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02)";
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --format json \
+      --no-user-agent --campaign-in-url --rate 0 --events 40000 --event-rate 0.1
+                    a server-side collector's log: 40000 events over 4.6 days
+                    of event time, no user agents, campaigns only in page URLs
+
+Traffic: visitors (some returning) with sessions of page views, engagement
+events and conversions (signup, lead, purchase with an order id and USD or EUR
+revenue), on devices and in countries; acquired directly, by organic search,
+Google Ads (auto-tagged gclid only, or utm google/cpc plus a gclid), organic
+social (with fbclid), paid social, a newsletter (utm email), referrals and
+display. Campaign parameters are on each session's landing page view.)";
 
 struct LogOptions {
   std::string format = "text";
@@ -220,6 +231,15 @@ int main(int argc, char** argv) {
                    "share of events followed by a record of random "
                    "bytes (0..1)")
       ->check(CLI::Range(0.0, 1.0));
+  loadgen_cmd->add_flag("--no-user-agent", loadgen.no_user_agent,
+                        "send no user agent, as a server-side collector or a "
+                        "backend does (such events are visitors, not bots, "
+                        "unless bots.empty_user_agent: bot)");
+  loadgen_cmd->add_flag(
+      "--campaign-in-url", loadgen.campaign_in_url,
+      "put landing pages' utm_* parameters and click ids (gclid, fbclid) only "
+      "in their page URL's query string, leaving the event's utm and "
+      "click_id fields empty; the engine reads them from there");
   AddLogOptions(loadgen_cmd, &log);
   loadgen_cmd->footer(kLoadgenFooter);
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace kpistream {
 namespace {
@@ -18,23 +19,34 @@ struct Channel {
   const char* source;
   const char* medium;
   const char* campaign;
-  bool click_id;
+  // The click id the ads platform appends to the landing page's URL (its
+  // query parameter name), or nullptr.
+  const char* click_param;
+  const char* click_prefix;  // how its values start
 };
 
-// A plausible mix of acquisition channels.
+// A plausible mix of acquisition channels (see the header).
 constexpr Channel kChannels[] = {
-    {"direct", 30, "", "", "", "", false},
-    {"organic_search", 22, "https://www.google.com/", "", "", "", false},
-    {"organic_search_bing", 3, "https://www.bing.com/", "", "", "", false},
-    {"paid_search", 12, "https://www.google.com/", "google", "cpc",
-     "brand-search", true},
-    {"organic_social", 7, "https://l.facebook.com/", "", "", "", false},
+    {"direct", 30, "", "", "", "", nullptr, ""},
+    {"organic_search", 22, "https://www.google.com/", "", "", "", nullptr, ""},
+    {"organic_search_bing", 3, "https://www.bing.com/", "", "", "", nullptr,
+     ""},
+    {"paid_search_tagged", 4, "https://www.google.com/", "google", "cpc",
+     "brand-search", "gclid", "Cj0KCQ"},
+    {"google_ads", 5, "", "", "", "", "gclid", "Cj0KCQ"},
+    {"google_ads_search", 2, "https://www.google.com/", "", "", "", "gclid",
+     "EAIaIQ"},
+    {"google_ads_partner", 1, "https://www.example-recipes.com/", "", "", "",
+     "gclid", "CjwKCA"},
+    {"organic_social", 7, "https://l.facebook.com/", "", "", "", "fbclid",
+     "IwAR"},
     {"paid_social", 3, "https://l.facebook.com/", "facebook", "paid_social",
-     "retargeting-q4", false},
-    {"email", 8, "", "newsletter", "email", "weekly-digest", false},
-    {"referral", 10, "https://news.example.org/article/42", "", "", "", false},
+     "retargeting-q4", nullptr, ""},
+    {"email", 8, "", "newsletter", "email", "weekly-digest", nullptr, ""},
+    {"referral", 10, "https://news.example.org/article/42", "", "", "", nullptr,
+     ""},
     {"display", 5, "https://ads.example.net/", "dv360", "display", "awareness",
-     false},
+     nullptr, ""},
 };
 
 constexpr const char* kCountries[] = {"US", "DE", "FR", "GB", "IN",
@@ -51,6 +63,12 @@ constexpr const char* kAgents[] = {
     "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"};
 constexpr const char* kDevices[] = {"desktop", "mobile", "tablet"};
+
+// Mean events per session, from the shapes NewSession and Fill give them:
+// 40 % single-page visits, else 2..9 page views (mean 5.5); an engagement
+// event after 30 % of the page views; a conversion ending 18 % of the
+// multi-page visits. Sessions start at this rate's share of the event rate.
+constexpr double kEventsPerSession = (0.4 * 1 + 0.6 * 5.5) * 1.3 + 0.6 * 0.18;
 
 struct Visitor {
   std::string id;
@@ -179,7 +197,7 @@ struct TrafficGenerator::Impl {
     e->set_visitor_id(visitor.id);
     e->set_device_category(kDevices[visitor.device]);
     e->set_country(kCountries[visitor.country]);
-    e->set_user_agent(kAgents[visitor.device]);
+    if (options.user_agent) e->set_user_agent(kAgents[visitor.device]);
     e->set_session_number(visitor.sessions);
     ++generated;
 
@@ -193,17 +211,39 @@ struct TrafficGenerator::Impl {
       e->set_type(v1::PAGE_VIEW);
       std::string page = s.step == 0 ? "/" : Page();
       if (s.step == 0 && rng() % 2) page = Page();
+      std::string query;
       if (s.step == 0) {
         const Channel& c = kChannels[channel_dist(rng)];
         e->set_referrer(c.referrer);
-        e->set_utm_source(c.source);
-        e->set_utm_medium(c.medium);
-        e->set_utm_campaign(c.campaign);
-        if (c.click_id) e->set_click_id(absl::StrFormat("gclid-%x", rng()));
+        const std::string click =
+            c.click_param == nullptr
+                ? ""
+                : absl::StrFormat("%s%x", c.click_prefix, rng());
+        if (options.campaign_in_url) {
+          // The same parameters as query parameters (their values need no
+          // percent-encoding); FillCampaignFromPageUrl reads them back.
+          std::vector<std::string> params;
+          if (*c.source)
+            params.push_back(absl::StrCat("utm_source=", c.source));
+          if (*c.medium)
+            params.push_back(absl::StrCat("utm_medium=", c.medium));
+          if (*c.campaign)
+            params.push_back(absl::StrCat("utm_campaign=", c.campaign));
+          if (!click.empty())
+            params.push_back(absl::StrCat(c.click_param, "=", click));
+          if (!params.empty()) query = "?" + absl::StrJoin(params, "&");
+        } else {
+          e->set_utm_source(c.source);
+          e->set_utm_medium(c.medium);
+          e->set_utm_campaign(c.campaign);
+          // Tagged with its parameter, as FillCampaignFromPageUrl tags it.
+          if (!click.empty())
+            e->set_click_id(absl::StrCat(c.click_param, "-", click));
+        }
       } else {
         e->set_referrer(base_url + s.last_page);
       }
-      e->set_page_url(base_url + page);
+      e->set_page_url(base_url + page + query);
       e->set_page_title(absl::StrCat("Shop Example ", page));
       s.last_page = page;
       --s.remaining_pageviews;
@@ -259,8 +299,7 @@ TrafficGenerator::TrafficGenerator(TrafficOptions options)
     v.country = static_cast<uint8_t>(m.country_dist(m.rng));
     v.site = static_cast<uint8_t>(m.rng() % m.options.sites.size());
   }
-  // ~3.3 events per session on average.
-  m.arrivals_per_us = m.options.events_per_second / 3.3 / 1e6;
+  m.arrivals_per_us = m.options.events_per_second / kEventsPerSession / 1e6;
   m.next_arrival_us = absl::ToUnixMicros(m.options.start);
   m.ScheduleArrival();
 }

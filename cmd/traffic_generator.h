@@ -8,6 +8,13 @@
 // order ids. The event-time clock starts at `start` and advances with the
 // configured rate (events per second of event time), optionally with a
 // diurnal shape.
+//
+// Acquisition is a GA4-style mix: direct, organic search (Google, Bing),
+// Google Ads landings that are auto-tagged (a gclid and no utm parameters;
+// referred by Google, by a search partner or by nothing at all) or tagged by
+// hand (utm google / cpc plus a gclid), organic social (Facebook's fbclid,
+// which proves no paid click), paid social, newsletter emails, referrals and
+// display. Campaign parameters are on a session's first page view only.
 #ifndef KPISTREAM_CMD_TRAFFIC_GENERATOR_H_
 #define KPISTREAM_CMD_TRAFFIC_GENERATOR_H_
 
@@ -29,6 +36,17 @@ struct TrafficOptions {
   std::vector<std::string> sites = {"shop"};
   std::vector<std::string> goals = {"signup", "lead", "purchase"};
   bool diurnal = false;
+  // Browsers' user agents; false: none at all, as server-side collectors and
+  // backend conversion events send them.
+  bool user_agent = true;
+  // Where a landing page view carries its campaign: false, in the utm_* and
+  // click_id fields; true, only in its page_url's query string
+  // ("https://shop.example.com/?utm_source=newsletter&utm_medium=email&
+  // utm_campaign=weekly-digest", ".../products/7?gclid=Cj0...") with those
+  // fields empty, as collectors that send just the page location do. The
+  // events are otherwise the same, and so are the sessions and channels the
+  // engine derives from them (SPEC §2).
+  bool campaign_in_url = false;
 };
 
 class TrafficGenerator {

@@ -284,8 +284,9 @@ class Engine::Impl {
     merged.push_back(std::move(lag));
     FamilySnapshot ready_gauge =
         Gauge("kpistream_ready",
-              "1 while the instance is connected, has its partitions "
-              "restored and makes progress (as /readyz), else 0.");
+              "1 while the instance has joined its group, is connected, "
+              "has its partitions restored and makes progress (as "
+              "/readyz), else 0.");
     ready_gauge.samples.push_back({{}, ready ? 1.0 : 0.0});
     merged.push_back(std::move(ready_gauge));
     if (!targets_.empty()) PublishTargets(watermark, sums, &merged);

@@ -287,6 +287,7 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
 
 void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
   const absl::Time now = clock_->Now();
+  joined_ = true;
   for (const TopicPartition& tp : partitions) {
     if (!readers_.count(tp.topic)) continue;
     if (slots_.count(tp)) continue;
@@ -638,7 +639,13 @@ void StreamThread::Publish(absl::Time now) {
   const std::string error = input_->last_error();
   int64_t waiting = 0;
   for (const auto& [tp, n] : input_->Lag(positions)) waiting += n;
-  if (!all_restored) {
+  if (!joined_) {
+    // Before the group's first assignment no partition can be restored
+    // yet: ready now would let a probe (or a user) count on records that
+    // nobody reads.
+    health.ready = false;
+    health.reason = "joining the consumer group";
+  } else if (!all_restored) {
     health.ready = false;
     health.reason = restore_error_.empty()
                         ? "restoring the state from the changelog"

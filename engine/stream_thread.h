@@ -56,7 +56,10 @@ Clock* RealClock();
 // The sessions part of the config, as the aggregation core takes it.
 SessionRules SessionRulesFrom(const Config& config);
 
-// What /readyz reports for a thread.
+// What /readyz reports for a thread: ready once it has joined the consumer
+// group (its first assignment, even of no partition), while every assigned
+// partition is restored, the brokers are reachable and records waiting are
+// being processed.
 struct ThreadHealth {
   bool ready = false;
   std::string reason;  // why not ready
@@ -184,6 +187,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Time next_restore_attempt_ = absl::InfinitePast();
   uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
   uint64_t processed_since_commit_ = 0;  // for the debug log
+  // The consumer group has given this member its first assignment (possibly
+  // of no partition at all); not ready before (/readyz).
+  bool joined_ = false;
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

@@ -356,6 +356,33 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
       << engine_->Stderr();
 }
 
+// SPEC §7: /readyz answers 200 only once the engine has joined its consumer
+// group and restored what it was given; before, a probe (or a user waiting
+// for it before producing) would see "ready" while nobody reads the input.
+// The embedded broker completes the first join about 3 s after the engine
+// subscribes, long after /metrics is served.
+TEST_F(EngineE2E, ReadyOnlyOnceItsPartitionsAreAssigned) {
+  std::string not_ready;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(metrics_port_, "/readyz");
+        if (!r.ok()) not_ready = std::string(r.status().message());
+        return r.ok();
+      },
+      absl::Seconds(30)))
+      << not_ready << engine_->Stderr();
+  // web.events:2 and web.adcost:1, published every 200 ms.
+  std::string m;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        m = Metrics();
+        return MetricValue(m, "kpistream_assigned_partitions") == 3;
+      },
+      absl::Milliseconds(1500)))
+      << "ready with " << MetricValue(m, "kpistream_assigned_partitions")
+      << " partition(s) assigned; earlier: " << not_ready;
+}
+
 TEST_F(EngineE2E, AdCostIsAttributedToItsChannelForRoas) {
   CommandResult r =
       RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t", "web.adcost"},

@@ -1,0 +1,126 @@
+// TrafficGenerator's shapes, as `kpistream loadgen --no-user-agent
+// --campaign-in-url` uses them: the same seed gives the same events, only
+// without user agents, and with each landing page's campaign moved from the
+// event's fields into its page URL, from where the engine reads it back
+// (SPEC §2) to the same channel.
+#include "cmd/traffic_generator.h"
+
+#include <map>
+#include <string>
+
+#include "aggregate/channel_classifier.h"
+#include "aggregate/event.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "ingest/page_url.h"
+
+namespace kpistream {
+namespace {
+
+// The campaign-related fields of a WebEvent as the engine's Event.
+Event CampaignOf(const v1::WebEvent& e) {
+  Event out;
+  out.page_url = e.page_url();
+  out.referrer = e.referrer();
+  out.utm_source = e.utm_source();
+  out.utm_medium = e.utm_medium();
+  out.utm_campaign = e.utm_campaign();
+  out.click_id = e.click_id();
+  FillCampaignFromPageUrl(&out);
+  return out;
+}
+
+TEST(TrafficGeneratorTest, CampaignInUrlCarriesTheSameCampaignAsTheFields) {
+  TrafficOptions in_fields;
+  in_fields.seed = 7;
+  in_fields.user_agent = false;
+  TrafficOptions in_url = in_fields;
+  in_url.campaign_in_url = true;
+  TrafficGenerator a(in_fields), b(in_url);
+  const ChannelClassifier classifier;
+  std::map<std::string, int> landings;  // by what the landing URL carries
+  std::map<std::string, int> channels;
+  v1::WebEvent fields, url;
+  for (int i = 0; i < 20000; ++i) {
+    a.Next(&fields);
+    b.Next(&url);
+    ASSERT_TRUE(fields.user_agent().empty()) << fields.DebugString();
+    ASSERT_TRUE(url.user_agent().empty());
+    // Nothing in the URL mode's fields, nothing in the field mode's URLs.
+    ASSERT_EQ(fields.page_url().find('?'), std::string::npos);
+    ASSERT_TRUE(url.utm_source().empty() && url.utm_medium().empty() &&
+                url.utm_campaign().empty() && url.click_id().empty())
+        << url.DebugString();
+    // Otherwise the same event.
+    v1::WebEvent stripped = fields;
+    stripped.clear_utm_source();
+    stripped.clear_utm_medium();
+    stripped.clear_utm_campaign();
+    stripped.clear_click_id();
+    v1::WebEvent without_query = url;
+    without_query.set_page_url(
+        url.page_url().substr(0, url.page_url().find('?')));
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        stripped, without_query))
+        << fields.DebugString() << "\n"
+        << url.DebugString();
+    // Read back from the URL: the same campaign, hence the same channel.
+    const Event from_fields = CampaignOf(fields);
+    const Event from_url = CampaignOf(url);
+    ASSERT_EQ(from_url.utm_source, from_fields.utm_source) << url.page_url();
+    ASSERT_EQ(from_url.utm_medium, from_fields.utm_medium) << url.page_url();
+    ASSERT_EQ(from_url.utm_campaign, from_fields.utm_campaign);
+    ASSERT_EQ(from_url.click_id, from_fields.click_id) << url.page_url();
+    const size_t query = url.page_url().find('?');
+    if (query == std::string::npos) continue;
+    const std::string params = url.page_url().substr(query + 1);
+    const bool utm = params.find("utm_") != std::string::npos;
+    const std::string channel(classifier.Attribute(from_url).channel);
+    if (params.find("gclid=") != std::string::npos) {
+      ++landings[utm ? "gclid+utm" : "gclid only"];
+      EXPECT_EQ(channel, "Paid Search") << url.DebugString();
+    } else if (params.find("fbclid=") != std::string::npos) {
+      ++landings["fbclid"];
+      EXPECT_EQ(channel, "Organic Social") << url.DebugString();
+    } else if (params.find("utm_medium=email") != std::string::npos) {
+      ++landings["newsletter"];
+      EXPECT_EQ(channel, "Email") << url.DebugString();
+    }
+    ++channels[channel];
+  }
+  // Every kind of landing the e-commerce log test relies on is there.
+  EXPECT_GT(landings["gclid only"], 200);
+  EXPECT_GT(landings["gclid+utm"], 100);
+  EXPECT_GT(landings["fbclid"], 200);
+  EXPECT_GT(landings["newsletter"], 200);
+  EXPECT_GT(channels["Paid Social"], 50);
+  EXPECT_GT(channels["Display"], 50);
+}
+
+// loadgen --event-rate: events per second of event time, on average.
+TEST(TrafficGeneratorTest, EventTimeAdvancesAtTheConfiguredRate) {
+  for (double rate : {0.1, 20.0}) {
+    TrafficOptions options;
+    options.events_per_second = rate;
+    TrafficGenerator generator(options);
+    v1::WebEvent event;
+    constexpr int kEvents = 200000;
+    for (int i = 0; i < kEvents; ++i) generator.Next(&event);
+    const double seconds = static_cast<double>(
+        event.event_time().seconds() - absl::ToUnixSeconds(options.start));
+    EXPECT_NEAR(kEvents / seconds, rate, rate * 0.03) << seconds << " s";
+  }
+}
+
+TEST(TrafficGeneratorTest, BrowsersSendUserAgentsByDefault) {
+  TrafficGenerator generator(TrafficOptions{});
+  v1::WebEvent event;
+  for (int i = 0; i < 1000; ++i) {
+    generator.Next(&event);
+    ASSERT_FALSE(event.user_agent().empty()) << event.DebugString();
+    ASSERT_EQ(event.page_url().find("utm_"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace kpistream
