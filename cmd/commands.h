@@ -34,6 +34,9 @@ struct LoadgenCommandOptions {
       0;  // an extra copy with event time 1 h in the past, new event_id
   double bots = 0;     // the event's user agent replaced by a crawler's
   double garbage = 0;  // an extra record of random bytes
+  // Out-of-order delivery: each event's time moved back by a random amount
+  // up to this (e.g. "20s"); empty or 0: events in event-time order.
+  std::string disorder;
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
 

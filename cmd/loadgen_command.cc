@@ -36,6 +36,13 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
       return usage("--duration: " + std::string(parsed.status().message()));
     duration = *parsed;
   }
+  absl::Duration disorder = absl::ZeroDuration();
+  if (!options.disorder.empty()) {
+    auto parsed = ParseDurationString(options.disorder);
+    if (!parsed.ok())
+      return usage("--disorder: " + std::string(parsed.status().message()));
+    disorder = *parsed;
+  }
   absl::Time start = absl::Now();
   if (!options.start_time.empty()) {
     std::string error;
@@ -77,6 +84,9 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   // Separate from the traffic generator's, so the clean stream is the same
   // with or without hostile records.
   std::mt19937_64 hostile(options.seed ^ 0x5bd1e995);
+  // Its own stream too: the clean events are the same with or without it.
+  std::mt19937_64 shuffle(options.seed ^ 0x9e3779b97f4a7c15);
+  const int64_t disorder_us = absl::ToInt64Microseconds(disorder);
   auto chance = [&](double p) {
     return p > 0 && std::uniform_real_distribution<double>(0, 1)(hostile) < p;
   };
@@ -118,6 +128,17 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
     }
     for (int n = 0; produced < due && n < 10000; ++n) {
       generator.Next(&event);
+      if (disorder_us > 0) {
+        // Delivered late by up to --disorder: the event happened earlier
+        // than its place in the stream says.
+        const int64_t us = event.event_time().seconds() * 1000000 +
+                           event.event_time().nanos() / 1000 -
+                           static_cast<int64_t>(
+                               shuffle() % static_cast<uint64_t>(disorder_us));
+        event.mutable_event_time()->set_seconds(us / 1000000);
+        event.mutable_event_time()->set_nanos(
+            static_cast<int32_t>(us % 1000000) * 1000);
+      }
       if (chance(options.bots)) {
         event.set_user_agent(
             "Mozilla/5.0 (compatible; Googlebot/2.1; "

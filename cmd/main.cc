@@ -70,7 +70,9 @@ Examples:
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 500 --duration 60s
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --format json \
       --rate 2000 --event-rate 20 --duration 2m      event time 100x the wall clock
-  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02)";
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 0 \
+      --events 1000000 --disorder 20s     a backlog, delivered out of order)";
 
 // --log-format, accepted before the subcommand and by the ones that log.
 void AddLogFormatOption(CLI::App* app, std::string* format) {
@@ -198,6 +200,11 @@ int main(int argc, char** argv) {
                    "share of events followed by a record of random "
                    "bytes (0..1)")
       ->check(CLI::Range(0.0, 1.0));
+  loadgen_cmd->add_option(
+      "--disorder", loadgen.disorder,
+      "move each event's time back by a random amount up to this (e.g. "
+      "20s): out-of-order delivery, within the engine's "
+      "max_out_of_orderness when smaller than it");
   AddLogFormatOption(loadgen_cmd, &log_format);
   loadgen_cmd->footer(kLoadgenFooter);
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_support.h"
 
@@ -66,6 +67,10 @@ TEST(CliTest, BadUsageExitsTwo) {
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
   EXPECT_EQ(RunCommand({KpistreamBinary(), "loadgen", "--brokers",
                         "127.0.0.1:1", "--topic", "t", "--format", "xml"})
+                .exit_code,
+            2);
+  EXPECT_EQ(RunCommand({KpistreamBinary(), "loadgen", "--brokers",
+                        "127.0.0.1:1", "--topic", "t", "--disorder", "soon"})
                 .exit_code,
             2);
 }
@@ -144,6 +149,54 @@ TEST(CliTest, LoadgenIsReproducibleAndKeyedByVisitor) {
     EXPECT_TRUE(absl::StrContains(line, "\"visitorId\":\"" + key + "\""))
         << line;
   }
+  EXPECT_EQ(broker.process().Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+// The "eventTime" of a loadgen JSON line ("KEY VALUE" from ConsumeAll).
+absl::Time EventTime(const std::string& line) {
+  const std::string field = "\"eventTime\":\"";
+  const size_t start = line.find(field) + field.size();
+  absl::Time t = absl::InfinitePast();
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full,
+                              line.substr(start, line.find('"', start) - start),
+                              &t, &error))
+      << line;
+  return t;
+}
+
+TEST(CliTest, LoadgenDisorderMovesEventTimesBackWithinTheBound) {
+  BrokerProcess broker({"ordered:1", "disordered:1"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  auto loadgen = [&](const std::string& topic, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {
+        KpistreamBinary(), "loadgen", "--brokers",    broker.bootstrap(),
+        "--topic",         topic,     "--format",     "json",
+        "--rate",          "0",       "--events",     "500",
+        "--seed",          "3",       "--start-time", "2026-01-01T00:00:00Z"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  loadgen("ordered", {});
+  loadgen("disordered", {"--disorder", "20s"});
+  const std::vector<std::string> ordered =
+      ConsumeAll(broker.bootstrap(), "ordered");
+  const std::vector<std::string> disordered =
+      ConsumeAll(broker.bootstrap(), "disordered");
+  ASSERT_EQ(ordered.size(), 500u);
+  ASSERT_EQ(disordered.size(), 500u);
+  int moved = 0, inversions = 0;
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    const absl::Time original = EventTime(ordered[i]);
+    const absl::Time t = EventTime(disordered[i]);
+    EXPECT_LE(t, original) << disordered[i];
+    EXPECT_GT(t, original - absl::Seconds(20)) << disordered[i];
+    if (t != original) ++moved;
+    if (i > 0 && t < EventTime(disordered[i - 1])) ++inversions;
+  }
+  EXPECT_GT(moved, 400);
+  EXPECT_GT(inversions, 0);  // no longer in event-time order
   EXPECT_EQ(broker.process().Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
