@@ -35,7 +35,8 @@
 // Per run it reports:
 //  * total: wall time from spawning the process until every record is
 //    counted (for the engine: visible on /metrics, i.e. committed; up to one
-//    commit interval (1 s) plus a publish (0.2 s) after it was processed).
+//    commit interval (1 s) plus a publish (0.2 s) after it was processed;
+//    for the raw consumer: from its main() to its last batch).
 //  * startup: spawn until the consumer has its partitions (raw: its
 //    rebalance callback; engine: the first "restored N partition(s)" log
 //    line, i.e. config, changelog topic, group join and restore).
@@ -45,6 +46,10 @@
 //    from /proc/<pid> just before the process is stopped.
 //  * for the engine also: the state gauges at the end (kpistream_state_bytes,
 //    open sessions, reorder buffer) and a /metrics scrape's time and size.
+//
+// Diagnostics (see --help): --kafka-property sets the engine's librdkafka
+// properties; --perf and --heaptrack profile the engine runs of round 1;
+// --logs keeps every engine log.
 //
 // Benchmarks, not tests: nothing here asserts a target. Exit code 0 when
 // every run finished, 1 when one failed (its log tail is printed).
@@ -104,6 +109,7 @@ struct Options {
   std::vector<std::string> kafka_properties;  // "key=value", engine only
   std::string perf_prefix;       // perf record the engine runs of round 1
   std::string heaptrack_prefix;  // heaptrack the engine runs of round 1
+  std::string logs;              // keep every engine log here
   double timeout = 900;          // per run
   std::string raw_consumer = KPISTREAM_RAW_CONSUMER;
 };
@@ -382,8 +388,8 @@ class Cluster {
 struct RunResult {
   bool ok = false;
   std::string error;
-  double total_s = 0;    // spawn -> every record counted
-  double startup_s = 0;  // spawn -> partitions assigned (and restored)
+  double total_s = 0;    // spawn (raw: main) -> every record counted
+  double startup_s = 0;  // spawn (raw: main) -> partitions assigned, restored
   double cpu_s = 0;
   int64_t hwm_kb = 0;
   double rate() const { return ok ? records / (total_s - startup_s) : 0; }
@@ -671,6 +677,10 @@ RunResult RunEngine(const Options& options, const TempDir& dir,
   const absl::Time stop = absl::Now();
   r.exit_code = e.Stop();
   r.stop_s = absl::ToDoubleSeconds(absl::Now() - stop);
+  if (!options.logs.empty()) {
+    std::ofstream(absl::StrCat(options.logs, "/", group, ".log"))
+        << process.Stderr();
+  }
   StartupFromLog(process.Stderr(), e.spawned, &r.init_s, &r.startup_s);
   if (r.startup_s < 0) {
     r.error = "no \"restored\" line in the engine's log";
@@ -791,6 +801,10 @@ LatencyResult RunLatency(const Options& options, const TempDir& dir,
   }
   r.hwm_kb = ReadProc(engine.pid()).hwm_kb;
   engine.Stop(SIGTERM, absl::Seconds(60));
+  if (!options.logs.empty()) {
+    std::ofstream(absl::StrCat(options.logs, "/", group, ".log"))
+        << engine.Stderr();
+  }
   r.records = records;
   auto times = ProduceTimes(bootstrap, topic, options.partitions, records);
   if (!times.ok()) {
@@ -906,6 +920,8 @@ int Main(int argc, char** argv) {
                  "run each engine run of round 1 under heaptrack, into "
                  "PREFIX-<format>-<guarantee>.zst (its times and RSS are then "
                  "heaptrack's)");
+  app.add_option("--logs", options.logs,
+                 "keep each engine run's log as DIR/<group_id>.log");
   app.add_option("--timeout", options.timeout, "seconds per run")
       ->capture_default_str();
   app.add_option("--raw-consumer", options.raw_consumer,
