@@ -75,6 +75,8 @@ Examples:
       --no-user-agent --campaign-in-url --rate 0 --events 40000 --event-rate 0.1
                     a server-side collector's log: 40000 events over 4.6 days
                     of event time, no user agents, campaigns only in page URLs
+  kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 0 \
+      --events 1000000 --disorder 20s     a backlog, delivered out of order
 
 Traffic: visitors (some returning) with sessions of page views, engagement
 events and conversions (signup, lead, purchase with an order id and USD or EUR

@@ -7,12 +7,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_support.h"
 
@@ -66,6 +69,10 @@ TEST(CliTest, BadUsageExitsTwo) {
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
   EXPECT_EQ(RunCommand({KpistreamBinary(), "loadgen", "--brokers",
                         "127.0.0.1:1", "--topic", "t", "--format", "xml"})
+                .exit_code,
+            2);
+  EXPECT_EQ(RunCommand({KpistreamBinary(), "loadgen", "--brokers",
+                        "127.0.0.1:1", "--topic", "t", "--disorder", "soon"})
                 .exit_code,
             2);
 }
@@ -144,6 +151,60 @@ TEST(CliTest, LoadgenIsReproducibleAndKeyedByVisitor) {
     EXPECT_TRUE(absl::StrContains(line, "\"visitorId\":\"" + key + "\""))
         << line;
   }
+  EXPECT_EQ(broker.process().Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+// The "eventTime" of a loadgen JSON line ("KEY VALUE" from ConsumeAll).
+absl::Time EventTime(const std::string& line) {
+  const std::string field = "\"eventTime\":\"";
+  const size_t start = line.find(field) + field.size();
+  absl::Time t = absl::InfinitePast();
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full,
+                              line.substr(start, line.find('"', start) - start),
+                              &t, &error))
+      << line;
+  return t;
+}
+
+// --disorder delays events in the stream, not in time: the same events
+// (byte for byte) arrive out of event-time order, none more than the bound
+// behind the latest event before it.
+TEST(CliTest, LoadgenDisorderDeliversTheSameEventsLateWithinTheBound) {
+  BrokerProcess broker({"ordered:1", "disordered:1"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  auto loadgen = [&](const std::string& topic, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {
+        KpistreamBinary(), "loadgen", "--brokers",    broker.bootstrap(),
+        "--topic",         topic,     "--format",     "json",
+        "--rate",          "0",       "--events",     "500",
+        "--seed",          "3",       "--start-time", "2026-01-01T00:00:00Z"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  loadgen("ordered", {});
+  // 1000 events per second of event time: up to ~100 events late.
+  loadgen("disordered", {"--disorder", "100ms"});
+  const std::vector<std::string> ordered =
+      ConsumeAll(broker.bootstrap(), "ordered");
+  const std::vector<std::string> disordered =
+      ConsumeAll(broker.bootstrap(), "disordered");
+  ASSERT_EQ(ordered.size(), 500u);
+  ASSERT_EQ(disordered.size(), 500u);
+  const std::set<std::string> originals(ordered.begin(), ordered.end());
+  int same = 0, inversions = 0;
+  absl::Time latest = absl::InfinitePast();
+  for (size_t i = 0; i < disordered.size(); ++i) {
+    const absl::Time t = EventTime(disordered[i]);
+    EXPECT_GE(t, latest - absl::Milliseconds(100)) << disordered[i];
+    if (t < latest) ++inversions;
+    latest = std::max(latest, t);
+    same += originals.count(disordered[i]) > 0;
+  }
+  // The tail differs: events still held back when the count was reached.
+  EXPECT_GT(same, 400);
+  EXPECT_GT(inversions, 50);  // no longer in event-time order
   EXPECT_EQ(broker.process().Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
