@@ -179,6 +179,7 @@ struct Counts {
   absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
   absl::flat_hash_map<Key3, uint64_t> funnel_steps;     // site,funnel,step
   absl::flat_hash_map<Id, uint64_t> consumed;           // by topic
+  absl::flat_hash_map<Id, uint64_t> repartitioned;      // by topic
   absl::flat_hash_map<Id, uint64_t> invalid;            // by reason
   absl::flat_hash_map<Key4, int64_t> ad_cost_micros;    // site,chan,cmp,cur
   uint64_t ad_cost_records = 0;
@@ -206,6 +207,7 @@ struct Counts {
     AddInto(landings, to.landings);
     AddInto(funnel_steps, to.funnel_steps);
     AddInto(consumed, to.consumed);
+    AddInto(repartitioned, to.repartitioned);
     AddInto(invalid, to.invalid);
     AddInto(ad_cost_micros, to.ad_cost_micros);
     to.ad_cost_records += ad_cost_records;
@@ -342,6 +344,9 @@ KpiCounters::KpiCounters(Options options)
   for (const std::string& topic : options.input_topics) {
     impl_->committed.consumed.try_emplace(impl_->topic.Intern(topic), 0);
   }
+  for (const std::string& topic : options.repartitioned_topics) {
+    impl_->committed.repartitioned.try_emplace(impl_->topic.Intern(topic), 0);
+  }
   for (const std::string& reason : options.invalid_reasons) {
     impl_->committed.invalid.try_emplace(impl_->reason.Intern(reason), 0);
   }
@@ -469,6 +474,10 @@ void KpiCounters::SetActiveVisitors(
 
 void KpiCounters::CountConsumed(absl::string_view topic, uint64_t n) {
   impl_->pending.consumed[impl_->topic.Intern(topic)] += n;
+}
+
+void KpiCounters::CountRepartitioned(absl::string_view topic) {
+  ++impl_->pending.repartitioned[impl_->topic.Intern(topic)];
 }
 
 void KpiCounters::CountInvalid(absl::string_view reason) {
@@ -725,6 +734,16 @@ MetricsSnapshot KpiCounters::Snapshot() const {
     consumed.samples.push_back(
         Sample({m.Name(m.topic, id)}, static_cast<double>(n)));
   }
+  FamilySnapshot repartitioned =
+      Family("kpistream_events_repartitioned_total", kCounter,
+             "Input messages of key: any inputs forwarded to the repartition "
+             "topic, re-keyed by visitor_id (counted as consumed where they "
+             "are processed).",
+             {"topic"});
+  for (const auto& [id, n] : m.committed.repartitioned) {
+    repartitioned.samples.push_back(
+        Sample({m.Name(m.topic, id)}, static_cast<double>(n)));
+  }
   FamilySnapshot invalid =
       Family("kpistream_events_invalid_total", kCounter,
              "Input messages rejected as invalid, by reason.", {"reason"});
@@ -783,6 +802,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
                                  &funnel,
                                  &ad_cost,
                                  &consumed,
+                                 &repartitioned,
                                  &invalid,
                                  &late,
                                  &duplicate,

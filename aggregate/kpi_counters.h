@@ -54,9 +54,11 @@ class KpiCounters : public SessionObserver {
     std::map<std::string, std::vector<std::string>> allowlists;
     // Label values known in advance, exported at 0 from the start so that
     // rate() and alerts see them before the first occurrence (SPEC §7):
-    // kpistream_events_consumed_total{topic} and
+    // kpistream_events_consumed_total{topic},
+    // kpistream_events_repartitioned_total{topic} (the re-keyed inputs) and
     // kpistream_events_invalid_total{reason}.
     std::vector<std::string> input_topics;
+    std::vector<std::string> repartitioned_topics;
     std::vector<std::string> invalid_reasons;
   };
 
@@ -72,6 +74,10 @@ class KpiCounters : public SessionObserver {
   // Input accounting (kpistream_*):
   //   consumed = accepted + invalid + late + duplicate + bot
   void CountConsumed(absl::string_view topic, uint64_t n = 1);
+  // kpistream_events_repartitioned_total{topic}: a record of a `key: any`
+  // input forwarded to the repartition topic (consumed is counted where it
+  // is processed, so that every consumed record has its outcome).
+  void CountRepartitioned(absl::string_view topic);
   // web_events_total{site,type}: an event was admitted (it may still wait in
   // the ReorderBuffer; session-level counters follow when it is applied).
   void CountAccepted(absl::string_view site, EventType type);

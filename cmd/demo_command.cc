@@ -171,7 +171,8 @@ int RunDemoCommand(const DemoCommandOptions& options) {
       1, {{"web.events", 4},
           {"web.sessions", 4},
           {"web.deadletter", 1},
-          {"kpistream-demo-changelog", 4}});
+          {"kpistream-demo-changelog", 4},
+          {"kpistream-demo-repartition", 4}});
   if (!broker.ok()) {
     KPI_LOG_ERROR("demo: cannot start the embedded broker: %s",
                   broker.status().message());

@@ -42,6 +42,19 @@ absl::string_view InputFormatName(InputFormat format) {
   return "protobuf";
 }
 
+std::string RepartitionTopic(const Config& config) {
+  return config.kafka.group_id + "-repartition";
+}
+
+bool NeedsRepartition(const Config& config) {
+  for (const InputConfig& input : config.inputs) {
+    if (input.kind == InputKind::kEvents && input.key == InputKey::kAny) {
+      return true;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
   const std::string original(text);
   auto bad = [&] {
@@ -475,7 +488,8 @@ class Parser {
         for (size_t i = 0; i < inputs.size(); ++i) {
           const std::string key = absl::StrCat("inputs[", i, "]");
           const YAML::Node in = inputs[i];
-          if (!CheckMap(key, in, {"topic", "kind", "format", "site", "host"}))
+          if (!CheckMap(key, in,
+                        {"topic", "kind", "format", "site", "host", "key"}))
             continue;
           InputConfig input;
           if (!in["topic"]) {
@@ -503,6 +517,23 @@ class Parser {
           }
           if (in["site"]) String(key + ".site", in["site"], &input.site);
           if (in["host"]) String(key + ".host", in["host"], &input.host);
+          if (in["key"]) {
+            Enum<InputKey>(key + ".key", in["key"],
+                           {{"any", InputKey::kAny},
+                            {"visitor_id", InputKey::kVisitorId}},
+                           &input.key);
+            if (input.kind == InputKind::kAdCost) {
+              Error(key + ".key", in["key"],
+                    "applies to events inputs only (ad cost is not per "
+                    "visitor and is counted where it lands)");
+            } else if (input.format == InputFormat::kCombinedLog &&
+                       input.key == InputKey::kVisitorId) {
+              Error(key + ".key", in["key"],
+                    "combined_log lines cannot be keyed by their visitor_id "
+                    "(the engine derives it from the client address and user "
+                    "agent): use key: any");
+            }
+          }
           if (input.format == InputFormat::kCombinedLog && input.site.empty()) {
             Error(key + ".site", in,
                   "is required with format: combined_log (its lines carry no "
@@ -548,6 +579,18 @@ class Parser {
     }
     if (c.changelog_output.topic.empty()) {
       c.changelog_output.topic = c.kafka.group_id + "-changelog";
+    }
+    if (NeedsRepartition(c)) {
+      const std::string internal = RepartitionTopic(c);
+      for (size_t i = 0; i < c.inputs.size(); ++i) {
+        if (c.inputs[i].topic == internal) {
+          Error(absl::StrCat("inputs[", i, "].topic"), root["inputs"],
+                absl::StrCat("\"", internal,
+                             "\" is the engine's internal repartition topic "
+                             "(<kafka.group_id>-repartition): name another "
+                             "input topic or group"));
+        }
+      }
     }
     if (const YAML::Node p = root["processing"]) {
       if (CheckMap(

@@ -20,6 +20,14 @@ namespace kpistream {
 
 enum class InputFormat { kProtobuf, kJson, kCombinedLog };
 enum class InputKind { kEvents, kAdCost };
+// How an events input is keyed (SPEC §2): kAny (default) re-keys every
+// record by its visitor_id through the internal topic
+// RepartitionTopic(config), so that one visitor's events meet in one
+// partition whatever the producer did; kVisitorId says the producer keys
+// every record by its visitor_id: records are processed where they land (no
+// hop), and one whose key is not its visitor_id is a dead letter
+// ("miskeyed"), never sessionized in the wrong partition.
+enum class InputKey { kAny, kVisitorId };
 enum class OutputFormat { kProtobuf, kJson };
 enum class Guarantee { kExactlyOnce, kAtLeastOnce };
 
@@ -40,6 +48,7 @@ struct InputConfig {
   // URLs become https://<host><path> so that referrers from the site itself
   // count as internal navigation, not as referral traffic.
   std::string host;
+  InputKey key = InputKey::kAny;  // events inputs
 };
 
 struct OutputConfig {
@@ -215,6 +224,12 @@ absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text);
 
 // The config's name of `format`: "protobuf", "json", "combined_log".
 absl::string_view InputFormatName(InputFormat format);
+
+// The internal topic that re-keys `key: any` inputs by visitor_id:
+// "<group_id>-repartition" (SPEC §2).
+std::string RepartitionTopic(const Config& config);
+// Whether any input is re-keyed through it.
+bool NeedsRepartition(const Config& config);
 
 // Splits "host:port" into its parts; port must be 0..65535.
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,

@@ -117,10 +117,9 @@ CheckpointWriter::CheckpointWriter(TopicPartition tp, size_t chunk_bytes,
       chunk_bytes_(chunk_bytes),
       min_full_interval_bytes_(min_full_interval_bytes) {}
 
-std::vector<ChangelogRecord> CheckpointWriter::Write(PartitionState& state,
-                                                     int64_t next_offset,
-                                                     absl::Time max_event_time,
-                                                     bool force_full) {
+std::vector<ChangelogRecord> CheckpointWriter::Write(
+    PartitionState& state, int64_t next_offset, absl::Time max_event_time,
+    bool force_full, const std::map<TopicPartition, absl::Time>& upstream) {
   CheckpointPosition& p = position_;
   const bool full =
       force_full || p.next_seq == 0 ||
@@ -130,8 +129,17 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(PartitionState& state,
   v1::PartitionCheckpoint* last = sink.chunk();
   last->set_next_offset(next_offset);
   last->set_max_event_time_us(MicrosOf(max_event_time));
+  const bool upstream_changed = upstream != p.upstream;
+  if (full || upstream_changed) {
+    for (const auto& [source, watermark] : upstream) {
+      v1::SourceWatermark* w = last->add_upstream();
+      w->set_topic(source.topic);
+      w->set_partition(source.partition);
+      w->set_watermark_us(MicrosOf(watermark));
+    }
+  }
   if (!full && sink.elements() == 0 && next_offset == p.next_offset &&
-      max_event_time == p.max_event_time) {
+      max_event_time == p.max_event_time && !upstream_changed) {
     return {};  // nothing to say
   }
   std::vector<ChangelogRecord> records = sink.Finish();
@@ -154,6 +162,7 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(PartitionState& state,
   ++p.next_seq;
   p.next_offset = next_offset;
   p.max_event_time = max_event_time;
+  p.upstream = upstream;
   return records;
 }
 
@@ -236,6 +245,13 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
       if (chunk.last()) {
         position.next_offset = chunk.next_offset();
         position.max_event_time = TimeOf(chunk.max_event_time_us());
+        for (const v1::SourceWatermark& w : chunk.upstream()) {
+          absl::Time& at =
+              position.upstream
+                  .try_emplace({w.topic(), w.partition()}, absl::InfinitePast())
+                  .first->second;
+          at = std::max(at, TimeOf(w.watermark_us()));
+        }
       }
     }
     if (it == start) {

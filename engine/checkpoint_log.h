@@ -49,6 +49,9 @@ struct CheckpointPosition {
   uint64_t next_seq = 0;
   int64_t next_offset = -1;  // the input position of the state; -1: none
   absl::Time max_event_time = absl::InfinitePast();
+  // A repartition partition's source partitions' watermarks (empty for
+  // other partitions).
+  std::map<TopicPartition, absl::Time> upstream;
   size_t full_bytes = 0;   // size of the newest full snapshot
   size_t delta_bytes = 0;  // written since it
   // Keys in the changelog since (and including) the newest full snapshot.
@@ -68,10 +71,12 @@ class CheckpointWriter {
 
   // The records of a checkpoint of `state` at input position `next_offset`
   // (none when nothing changed). `force_full` writes a full snapshot.
-  std::vector<ChangelogRecord> Write(PartitionState& state,
-                                     int64_t next_offset,
-                                     absl::Time max_event_time,
-                                     bool force_full = false);
+  // `upstream`: a repartition partition's source watermarks (written whole
+  // when they changed).
+  std::vector<ChangelogRecord> Write(
+      PartitionState& state, int64_t next_offset, absl::Time max_event_time,
+      bool force_full = false,
+      const std::map<TopicPartition, absl::Time>& upstream = {});
 
   const CheckpointPosition& position() const { return position_; }
 

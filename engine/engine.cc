@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -113,11 +115,50 @@ class Engine::Impl {
     changelog.topic = config_.changelog_output.topic;
     changelog.timeout = absl::Seconds(30);
     int input_partitions = 1;
+    std::map<std::string, int32_t> partitions_by_topic;
     for (const InputConfig& input : config_.inputs) {
       kafka::TopicReadOptions in = changelog;
       in.topic = input.topic;
       auto count = kafka::PartitionCount(in);
-      if (count.ok()) input_partitions = std::max(input_partitions, *count);
+      if (count.ok()) {
+        input_partitions = std::max(input_partitions, *count);
+        partitions_by_topic[input.topic] = *count;
+      } else if (input.kind == InputKind::kEvents &&
+                 input.key == InputKey::kAny) {
+        // A re-keyed input's partitions are the sources its repartition
+        // partitions wait for: the count must be known.
+        return absl::Status(
+            count.status().code(),
+            absl::StrCat("inputs: topic \"", input.topic, "\": ",
+                         count.status().message()));
+      }
+    }
+    // Re-keying (SPEC §2): the internal topic, as many partitions as the
+    // largest re-keyed input; records older than a week are deleted (they
+    // are processed within seconds; the week is for inspection and for an
+    // engine stopped over a weekend).
+    int32_t repartition_partitions = 0;
+    if (NeedsRepartition(config_)) {
+      int32_t wanted = 1;
+      for (const InputConfig& input : config_.inputs) {
+        if (input.kind == InputKind::kEvents && input.key == InputKey::kAny) {
+          wanted = std::max(wanted, partitions_by_topic[input.topic]);
+        }
+      }
+      kafka::TopicReadOptions internal = changelog;
+      internal.topic = RepartitionTopic(config_);
+      auto count = kafka::EnsureTopic(
+          internal, wanted,
+          {{"cleanup.policy", "delete"}, {"retention.ms", "604800000"}});
+      if (!count.ok()) {
+        return absl::Status(
+            count.status().code(),
+            absl::StrCat("the repartition topic \"", internal.topic,
+                         "\" (inputs with key: any are re-keyed through it): ",
+                         count.status().message()));
+      }
+      repartition_partitions = *count;
+      input_partitions = std::max(input_partitions, *count);
     }
     auto opened = KafkaChangelog::Open(changelog, input_partitions);
     if (!opened.ok()) return opened.status();
@@ -140,6 +181,8 @@ class Engine::Impl {
       options.targets = &targets_;
       options.stop_requested = [this] { return stop_requested_() || stop_; };
       options.name = threads == 1 ? "engine" : absl::StrCat("engine-", i);
+      options.input_partitions = partitions_by_topic;
+      options.repartition_partitions = repartition_partitions;
       auto thread = std::make_unique<StreamThread>(options);
       kafka::Consumer::Options in;
       in.brokers = config_.kafka.brokers;
@@ -148,6 +191,9 @@ class Engine::Impl {
       in.client_id = absl::StrCat("kpistream-", instance_id_, "-", i);
       for (const InputConfig& input : config_.inputs) {
         in.topics.push_back(input.topic);
+      }
+      if (repartition_partitions > 0) {
+        in.topics.push_back(RepartitionTopic(config_));
       }
       in.properties = config_.kafka.properties;
       auto input = KafkaStreamInput::Create(in, thread->listener());

@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 namespace kpistream {
 
@@ -172,31 +171,17 @@ absl::StatusOr<std::unique_ptr<KafkaChangelog>> KafkaChangelog::Open(
     const kafka::TopicReadOptions& options, int create_partitions) {
   std::unique_ptr<KafkaChangelog> changelog(new KafkaChangelog());
   changelog->options_ = options;
-  auto count = kafka::PartitionCount(options);
-  if (absl::IsNotFound(count.status())) {
-    absl::Status created = kafka::CreateTopic(
-        options, create_partitions,
-        {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}});
-    if (!created.ok() && !absl::IsAlreadyExists(created)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the state changelog topic \"", options.topic,
-          "\" does not exist and creating it failed (", created.message(),
-          "): create it with cleanup.policy=compact and as many partitions "
-          "as the input topics, or name another in outputs.changelog.topic"));
-    }
-    // A new topic reaches every broker's metadata a moment after the
-    // controller says it exists.
-    const absl::Time deadline = absl::Now() + absl::Seconds(15);
-    do {
-      count = kafka::PartitionCount(options);
-      if (!absl::IsNotFound(count.status())) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    } while (absl::Now() < deadline);
-  }
+  auto count = kafka::EnsureTopic(
+      options, create_partitions,
+      {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}});
   if (!count.ok()) {
-    return absl::Status(count.status().code(),
-                        absl::StrCat("outputs.changelog.topic: ",
-                                     count.status().message()));
+    return absl::Status(
+        count.status().code(),
+        absl::StrCat("outputs.changelog.topic \"", options.topic, "\": ",
+                     count.status().message(),
+                     " (the engine creates it when missing; otherwise create "
+                     "it with cleanup.policy=compact and as many partitions "
+                     "as the largest input)"));
   }
   changelog->partitions_ = *count;
   return changelog;

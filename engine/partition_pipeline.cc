@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 
@@ -26,20 +28,39 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   if (!position.ok()) return position.status();
   next_offset_ = position->next_offset;
   max_event_time_ = position->max_event_time;
+  upstream_ = position->upstream;
   writer_.Resume(*std::move(position));
   return next_offset_;
+}
+
+absl::Time PartitionPipeline::UpstreamWatermark() const {
+  absl::Time low = absl::InfiniteFuture();
+  bool any = false;
+  for (const auto& [topic, partitions] : ctx_->upstream_sources) {
+    for (int32_t p = 0; p < partitions; ++p) {
+      auto it = upstream_.find(TopicPartition{topic, p});
+      if (it == upstream_.end()) return absl::InfinitePast();
+      low = std::min(low, it->second);
+      any = true;
+    }
+  }
+  return any ? low : absl::InfinitePast();
 }
 
 absl::Time PartitionPipeline::Process(const kafka::Record& record,
                                       absl::Time now, absl::Time watermark) {
   next_offset_ = record.offset + 1;
-  ctx_->counters->CountConsumed(input_->topic);
-  ctx_->rejections->Consumed(input_->topic);
   absl::Time event_time = absl::InfinitePast();
-  if (input_->ad_cost) {
+  if (input_->sources != nullptr) {
+    ProcessForwarded(record, now, watermark, &event_time);
+  } else if (input_->ad_cost) {
+    Consumed(input_->topic);
     ProcessAdCost(record, now, &event_time);
+  } else if (input_->rekey) {
+    ForwardEvent(record, now, watermark, &event_time);
   } else {
-    ProcessEvent(record, now, watermark, &event_time);
+    Consumed(input_->topic);
+    ProcessEvent(*input_, record, now, watermark, &event_time);
   }
   if (event_time != absl::InfinitePast()) {
     max_event_time_ = std::max(max_event_time_, event_time);
@@ -47,28 +68,136 @@ absl::Time PartitionPipeline::Process(const kafka::Record& record,
   return event_time;
 }
 
+void PartitionPipeline::Consumed(absl::string_view topic) {
+  ctx_->counters->CountConsumed(topic);
+  ctx_->rejections->Consumed(topic);
+}
+
 void PartitionPipeline::Reject(const kafka::Record& record,
                                absl::string_view reason,
-                               absl::string_view detail) {
+                               absl::string_view detail,
+                               absl::string_view topic) {
   ctx_->counters->CountInvalid(reason);
-  ctx_->rejections->Rejected(input_->topic, reason, detail);
+  ctx_->rejections->Rejected(topic, reason, detail);
   out_->DeadLetter(record, reason, detail);
 }
 
-void PartitionPipeline::ProcessEvent(const kafka::Record& record,
+// A `key: any` input: the record goes on to the repartition topic, keyed by
+// its visitor_id, unless it is invalid or a bot (counted and dead-lettered
+// here, where it was consumed). Forwarded records are counted as consumed
+// where they are processed.
+void PartitionPipeline::ForwardEvent(const kafka::Record& record,
                                      absl::Time now, absl::Time watermark,
                                      absl::Time* event_time) {
   DecodeResult decoded = input_->events->Decode(record.value, now, &event_);
+  *event_time = decoded.time;
+  if (!decoded.ok) {
+    Consumed(input_->topic);
+    Reject(record, decoded.reason, decoded.detail, input_->topic);
+    return;
+  }
+  if (input_->bots->IsBot(event_.user_agent)) {
+    Consumed(input_->topic);
+    ctx_->counters->CountBot();
+    out_->DeadLetter(record, "bot", "");
+    return;
+  }
+  // The partition's watermark as of this record (the thread's `watermark`
+  // is as of the poll batch): the destination then judges lateness as
+  // closely as a keyed input would be judged here.
+  absl::Time own = watermark;
+  const absl::Time highest = std::max(max_event_time_, decoded.time);
+  if (highest != absl::InfinitePast()) {
+    own = std::max(own, highest - ctx_->max_out_of_orderness);
+  }
+  out_->Repartition(record, event_.visitor_id, own);
+}
+
+// A record of the repartition topic: a source partition's watermarks, or a
+// forwarded record, processed as its input would process it.
+void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
+                                         absl::Time now, absl::Time watermark,
+                                         absl::Time* event_time) {
+  if (record.Header(kWatermarkHeader).has_value()) {
+    v1::UpstreamWatermarks marks;
+    if (!marks.ParseFromArray(record.value.data(),
+                              static_cast<int>(record.value.size()))) {
+      return;  // not ours to judge: a foreign record in an internal topic
+    }
+    for (const v1::SourceWatermark& m : marks.sources()) {
+      Heard({m.topic(), m.partition()}, absl::FromUnixMicros(m.watermark_us()));
+    }
+    return;
+  }
+  kafka::Record source = record;
+  source.topic = record.Header(kSourceTopicHeader).value_or("");
+  int64_t offset = -1;
+  int32_t partition = -1;
+  if (auto p = record.Header(kSourcePartitionHeader)) {
+    (void)absl::SimpleAtoi(*p, &partition);
+  }
+  if (auto o = record.Header(kSourceOffsetHeader)) {
+    (void)absl::SimpleAtoi(*o, &offset);
+  }
+  source.partition = partition;
+  source.offset = offset;
+  int64_t watermark_us = 0;
+  if (auto w = record.Header(kSourceWatermarkHeader);
+      w.has_value() && absl::SimpleAtoi(*w, &watermark_us)) {
+    Heard({std::string(source.topic), partition},
+          absl::FromUnixMicros(watermark_us));
+  }
+  const std::optional<absl::string_view> key = record.Header(kSourceKeyHeader);
+  source.has_key = key.has_value();
+  source.key = key.value_or("");
+  auto it = input_->sources->find(std::string(source.topic));
+  if (it == input_->sources->end() || it->second.events == nullptr) {
+    // Forwarded from an input no longer configured: kept as a dead letter.
+    Consumed(input_->topic);
+    Reject(record, "unknown_topic",
+           absl::StrCat("forwarded from \"", source.topic,
+                        "\", which is not an events input of this config"),
+           input_->topic);
+    return;
+  }
+  Consumed(source.topic);
+  ProcessEvent(it->second, source, now, watermark, event_time);
+}
+
+void PartitionPipeline::Heard(const TopicPartition& source, absl::Time at) {
+  absl::Time& known =
+      upstream_.try_emplace(source, absl::InfinitePast()).first->second;
+  known = std::max(known, at);
+}
+
+void PartitionPipeline::ProcessEvent(const InputReader& reader,
+                                     const kafka::Record& record,
+                                     absl::Time now, absl::Time watermark,
+                                     absl::Time* event_time) {
+  DecodeResult decoded = reader.events->Decode(record.value, now, &event_);
   // Event time advances with every timestamped record, whatever becomes of
   // it (SPEC §3).
   *event_time = decoded.time;
   if (!decoded.ok) {
-    Reject(record, decoded.reason, decoded.detail);
+    Reject(record, decoded.reason, decoded.detail, reader.topic);
     return;
   }
-  if (input_->bots->IsBot(event_.user_agent)) {
+  if (reader.bots->IsBot(event_.user_agent)) {
     ctx_->counters->CountBot();
     out_->DeadLetter(record, "bot", "");
+    return;
+  }
+  if (reader.keyed_by_visitor &&
+      (!record.has_key || record.key != event_.visitor_id)) {
+    Reject(record, "miskeyed",
+           absl::StrCat(
+               "the record's key is ",
+               record.has_key ? absl::StrCat("\"", record.key, "\"")
+                              : std::string("null"),
+               ", not its visitor_id \"", event_.visitor_id,
+               "\": with inputs[].key: visitor_id every record must be keyed "
+               "by it (key: any re-keys such input)"),
+           reader.topic);
     return;
   }
   const EventView view = event_.view();
@@ -100,7 +229,7 @@ void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
                                       absl::Time* event_time) {
   DecodeResult decoded = input_->costs->Decode(record.value, &ad_cost_);
   if (!decoded.ok) {
-    Reject(record, decoded.reason, decoded.detail);
+    Reject(record, decoded.reason, decoded.detail, input_->topic);
     return;
   }
   const absl::string_view channel = ctx_->channels->Classify(
@@ -132,7 +261,8 @@ void PartitionPipeline::EmitWindows(absl::Time frontier) {
 
 void PartitionPipeline::Checkpoint(bool force_full) {
   for (ChangelogRecord& r :
-       writer_.Write(state_, next_offset_, max_event_time_, force_full)) {
+       writer_.Write(state_, next_offset_, max_event_time_, force_full,
+                     upstream_)) {
     out_->Changelog(tp_, std::move(r));
   }
 }

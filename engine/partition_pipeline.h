@@ -10,13 +10,27 @@
 // Counting: every consumed record is exactly one of accepted, invalid
 // (reason), late, duplicate or bot in the thread's KpiCounters (pending until
 // the commit that holds this work).
+//
+// Re-keying (SPEC §2, config inputs[].key): a partition of a `key: any`
+// input decodes each record only to learn its visitor_id and forwards it,
+// bytes unchanged, to the repartition topic keyed by that visitor_id (bots
+// and invalid records end here, counted); a partition of the repartition
+// topic processes the forwarded records as its source input would, counts
+// them as consumed from that input, and takes its watermark from the
+// sources: each source partition's watermark rides on every record forwarded
+// from it and arrives as a watermark record at every commit, and the partition's watermark is the minimum over all
+// source partitions (none before every one has reported), so that a source
+// partition that lags (a restart, a slow owner) never makes another's events
+// late.
 // Not thread-safe: owned by one stream thread.
 #ifndef KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
 #define KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -48,7 +62,22 @@ class PipelineOutput {
                           absl::string_view detail) = 0;
   virtual void Changelog(const TopicPartition& input,
                          ChangelogRecord record) = 0;
+  // A record of a `key: any` input, to be re-keyed by `visitor_id`;
+  // `watermark` is its partition's when it was read (InfinitePast: none yet).
+  virtual void Repartition(const kafka::Record& record,
+                           absl::string_view visitor_id,
+                           absl::Time watermark) = 0;
 };
+
+// Headers of a record in the repartition topic: where it came from (its
+// original key only when it had one), or that it carries watermarks.
+inline constexpr char kSourceTopicHeader[] = "kpistream-source-topic";
+inline constexpr char kSourcePartitionHeader[] = "kpistream-source-partition";
+inline constexpr char kSourceOffsetHeader[] = "kpistream-source-offset";
+inline constexpr char kSourceKeyHeader[] = "kpistream-source-key";
+// The source partition's watermark (unix microseconds) when it was forwarded.
+inline constexpr char kSourceWatermarkHeader[] = "kpistream-source-watermark";
+inline constexpr char kWatermarkHeader[] = "kpistream-watermark";
 
 // How one input topic's records are read: its decoder and bot filter (per
 // stream thread: decoders reuse their buffers).
@@ -58,6 +87,12 @@ struct InputReader {
   EventDecoder* events = nullptr;   // events inputs
   AdCostDecoder* costs = nullptr;   // ad_cost inputs
   const BotFilter* bots = nullptr;  // events inputs
+  // Events inputs: `key: any` (re-keyed through the repartition topic) or
+  // `key: visitor_id` (every record must be keyed by its visitor_id).
+  bool rekey = false;
+  bool keyed_by_visitor = false;
+  // Set for the repartition topic only: the inputs its records come from.
+  const std::map<std::string, InputReader>* sources = nullptr;
 };
 
 // What the pipelines of a stream thread share; outlives them.
@@ -68,6 +103,11 @@ struct PipelineContext {
   ActiveVisitors* active = nullptr;
   RejectionReporter* rejections = nullptr;  // the log's summary
   absl::Duration max_future_skew = absl::Minutes(10);
+  // What a partition's own watermark trails its highest event time by.
+  absl::Duration max_out_of_orderness = absl::Seconds(30);
+  // The re-keyed inputs and their partition counts: the source partitions
+  // a repartition partition waits to hear from.
+  std::vector<std::pair<std::string, int32_t>> upstream_sources;
 };
 
 class PartitionPipeline : private SessionObserver {
@@ -105,6 +145,10 @@ class PartitionPipeline : private SessionObserver {
   // The seq of the next checkpoint (how many the changelog holds).
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
+  // A repartition partition: the minimum of its source partitions'
+  // watermarks, InfinitePast() until every one has reported.
+  absl::Time UpstreamWatermark() const;
+  bool repartition() const { return input_->sources != nullptr; }
   const PartitionState& state() const { return state_; }
   PartitionState& state() { return state_; }
 
@@ -116,12 +160,22 @@ class PartitionPipeline : private SessionObserver {
                const EventView& event) override;
   void OnSessionClosed(const ClosedSession& session) override;
 
-  void ProcessEvent(const kafka::Record& record, absl::Time now,
+  // `record` is as the input had it (for a forwarded one: its source's
+  // topic, partition, offset and key); `reader` reads its input.
+  void ProcessEvent(const InputReader& reader, const kafka::Record& record,
+                    absl::Time now, absl::Time watermark,
+                    absl::Time* event_time);
+  void ForwardEvent(const kafka::Record& record, absl::Time now,
                     absl::Time watermark, absl::Time* event_time);
+  // A source partition's watermark is at least `at`.
+  void Heard(const TopicPartition& source, absl::Time at);
+  void ProcessForwarded(const kafka::Record& record, absl::Time now,
+                        absl::Time watermark, absl::Time* event_time);
+  void Consumed(absl::string_view topic);
   void ProcessAdCost(const kafka::Record& record, absl::Time now,
                      absl::Time* event_time);
   void Reject(const kafka::Record& record, absl::string_view reason,
-              absl::string_view detail);
+              absl::string_view detail, absl::string_view topic);
 
   TopicPartition tp_;
   std::string name_;  // "topic:partition"
@@ -132,6 +186,8 @@ class PartitionPipeline : private SessionObserver {
   CheckpointWriter writer_;
   int64_t next_offset_ = -1;
   absl::Time max_event_time_ = absl::InfinitePast();
+  // A repartition partition's source partitions' watermarks.
+  std::map<TopicPartition, absl::Time> upstream_;
   Event event_;         // decode target, reused
   v1::AdCost ad_cost_;  // decode target, reused
 };

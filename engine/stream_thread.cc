@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "cmd/log.h"
 #include "export/dead_letter.h"
+#include "kpistream/v1/state.pb.h"
 #include "export/session_record_codec.h"
 
 namespace kpistream {
@@ -68,6 +69,9 @@ KpiCounters::Options CounterOptions(const Config& config) {
   options.allowlists = config.metrics.label_allowlists;
   for (const InputConfig& input : config.inputs) {
     options.input_topics.push_back(input.topic);
+    if (input.kind == InputKind::kEvents && input.key == InputKey::kAny) {
+      options.repartitioned_topics.push_back(input.topic);
+    }
   }
   for (absl::string_view reason : InvalidReasons()) {
     options.invalid_reasons.emplace_back(reason);
@@ -132,13 +136,31 @@ StreamThread::StreamThread(Options options)
       // WebEvent's user agent is optional.
       reader.bots =
           input.format == InputFormat::kCombinedLog ? &log_bots_ : &bots_;
+      reader.rekey = input.key == InputKey::kAny;
+      reader.keyed_by_visitor = input.key == InputKey::kVisitorId;
+      if (reader.rekey) {
+        auto it = options_.input_partitions.find(input.topic);
+        context_.upstream_sources.push_back(
+            {input.topic,
+             it != options_.input_partitions.end() ? it->second : 1});
+      }
     }
     topic_index_.emplace(input.topic,
                          static_cast<int32_t>(topic_index_.size()));
     readers_.emplace(input.topic, std::move(reader));
   }
+  if (NeedsRepartition(config_)) {
+    repartition_topic_ = RepartitionTopic(config_);
+    InputReader reader;
+    reader.topic = repartition_topic_;
+    reader.sources = &readers_;  // std::map: stable
+    topic_index_.emplace(repartition_topic_,
+                         static_cast<int32_t>(topic_index_.size()));
+    readers_.emplace(repartition_topic_, std::move(reader));
+  }
   context_.state.rules = SessionRulesFrom(config_);
   context_.state.allowed_lateness = config_.processing.allowed_lateness;
+  context_.max_out_of_orderness = config_.processing.max_out_of_orderness;
   context_.state.dedup_horizon = config_.processing.dedup_horizon;
   context_.state.kpi_window = config_.kpi_output.window;
   context_.state.targets = options_.targets;
@@ -221,9 +243,16 @@ absl::Status StreamThread::Run() {
 }
 
 void StreamThread::UpdateWatermarks(absl::Time now) {
-  const absl::Time thread = watermark_.Current(now);
   for (auto& [tp, slot] : slots_) {
-    slot.watermark = watermark_.Of(slot.watermark_id, now, thread);
+    if (slot.restored && slot.pipeline->repartition()) {
+      watermark_.SetExternal(slot.watermark_id,
+                             slot.pipeline->UpstreamWatermark());
+    }
+  }
+  watermark_.Current(now);  // keeps the thread's (never backwards) current
+  const absl::Time basis = watermark_.AdoptionBasis(now);
+  for (auto& [tp, slot] : slots_) {
+    slot.watermark = watermark_.Of(slot.watermark_id, now, basis);
   }
 }
 
@@ -446,6 +475,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
   last_commit_ = now;
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
+  SendUpstreamWatermarks();
   Offsets offsets;
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
@@ -544,6 +574,64 @@ void StreamThread::Changelog(const TopicPartition& input,
           {}, input.partition % changelog_->partitions());
 }
 
+void StreamThread::Repartition(const kafka::Record& record,
+                               absl::string_view visitor_id,
+                               absl::Time watermark) {
+  Headers headers = {
+      {kSourceTopicHeader, std::string(record.topic)},
+      {kSourcePartitionHeader, absl::StrCat(record.partition)},
+      {kSourceOffsetHeader, absl::StrCat(record.offset)}};
+  if (record.has_key) {
+    headers.push_back({kSourceKeyHeader, std::string(record.key)});
+  }
+  if (watermark != absl::InfinitePast()) {
+    headers.push_back(
+        {kSourceWatermarkHeader, absl::StrCat(absl::ToUnixMicros(watermark))});
+  }
+  Produce(repartition_topic_, visitor_id, record.value, headers);
+  counters_.CountRepartitioned(record.topic);
+  // Input keyed by visitor_id already could skip the hop: say so once.
+  auto hint = key_hints_.find(record.topic);
+  if (hint == key_hints_.end()) {
+    hint = key_hints_.emplace(std::string(record.topic), KeyHint{}).first;
+  }
+  KeyHint& h = hint->second;
+  ++h.forwarded;
+  h.keyed += record.has_key && record.key == visitor_id;
+  if (!h.logged && h.forwarded == 10000) {
+    h.logged = true;
+    if (h.keyed == h.forwarded) {
+      KPI_LOG_INFO(
+          "%s: the first %d records of %s were all keyed by their visitor_id: "
+          "with inputs[].key: visitor_id they would be processed where they "
+          "land, without the hop through %s",
+          options_.name, static_cast<int64_t>(h.forwarded), record.topic,
+          repartition_topic_);
+    }
+  }
+}
+
+void StreamThread::SendUpstreamWatermarks() {
+  if (repartition_topic_.empty() || options_.repartition_partitions <= 0) {
+    return;
+  }
+  v1::UpstreamWatermarks marks;
+  for (const auto& [tp, slot] : slots_) {
+    if (!slot.restored || slot.watermark == absl::InfinitePast()) continue;
+    auto reader = readers_.find(tp.topic);
+    if (reader == readers_.end() || !reader->second.rekey) continue;
+    v1::SourceWatermark* m = marks.add_sources();
+    m->set_topic(tp.topic);
+    m->set_partition(tp.partition);
+    m->set_watermark_us(absl::ToUnixMicros(slot.watermark));
+  }
+  if (marks.sources_size() == 0) return;
+  const std::string value = marks.SerializeAsString();
+  for (int32_t p = 0; p < options_.repartition_partitions; ++p) {
+    Produce(repartition_topic_, "", value, {{kWatermarkHeader, "1"}}, p);
+  }
+}
+
 void StreamThread::Fail(const absl::Status& status) {
   if (!fatal_.ok()) return;
   KPI_LOG_ERROR("%s: %s", options_.name, status.ToString());
@@ -573,9 +661,7 @@ void StreamThread::Publish(absl::Time now) {
     open += static_cast<double>(state.open_sessions());
     state_bytes += static_cast<double>(state.ApproximateBytes());
     buffered += static_cast<double>(state.buffered_events());
-    if (slot.pipeline->next_offset() >= 0) {
-      positions.push_back({tp, slot.pipeline->next_offset()});
-    }
+    if (slot.position() >= 0) positions.push_back({tp, slot.position()});
     if (options_.targets != nullptr) {
       slot.pipeline->state().AddTargetSums(watermark, &share.sums);
     }

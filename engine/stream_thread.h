@@ -77,6 +77,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Duration commit_interval = absl::Seconds(1);
     absl::Duration publish_interval = absl::Milliseconds(200);
     size_t poll_batch = 2000;
+    // Partition counts of the `key: any` inputs and of the repartition
+    // topic (config RepartitionTopic), when any input is re-keyed.
+    std::map<std::string, int32_t> input_partitions;
+    int32_t repartition_partitions = 0;
   };
 
   // The IO objects are set with Attach() before Run().
@@ -118,6 +122,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void DeadLetter(const kafka::Record& record, absl::string_view reason,
                   absl::string_view detail) override;
   void Changelog(const TopicPartition& input, ChangelogRecord record) override;
+  void Repartition(const kafka::Record& record, absl::string_view visitor_id,
+                   absl::Time watermark) override;
+  // Sends the re-keyed inputs' partitions' watermarks to every partition of
+  // the repartition topic (with the commit).
+  void SendUpstreamWatermarks();
 
   struct Slot {
     std::unique_ptr<PartitionPipeline> pipeline;
@@ -190,6 +199,16 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;
+  // Re-keying: the repartition topic (empty: none), and per `key: any`
+  // input how many records were forwarded and how many of those were keyed
+  // by their visitor_id already (a hint to set key: visitor_id, logged once).
+  std::string repartition_topic_;
+  struct KeyHint {
+    uint64_t forwarded = 0;
+    uint64_t keyed = 0;
+    bool logged = false;
+  };
+  std::map<std::string, KeyHint, std::less<>> key_hints_;
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

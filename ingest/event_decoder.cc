@@ -65,8 +65,9 @@ const std::vector<absl::string_view>& InvalidReasons() {
       "future_event_time", "not_pageview",
       // AdCostDecoder
       "missing_cost", "missing_currency",
-      // the engine: a record of a topic that is not an input
-      "unknown_topic"};
+      // the engine: a record of a topic that is not an input; a record of a
+      // `key: visitor_id` input not keyed by its visitor_id
+      "unknown_topic", "miskeyed"};
   return *reasons;
 }
 

@@ -52,11 +52,18 @@ void WatermarkTracker::Observe(int32_t partition, absl::Time event_time,
   if (event_time > max_event_time_) max_event_time_ = event_time;
 }
 
-absl::Time WatermarkTracker::Current(absl::Time now) {
+void WatermarkTracker::SetExternal(int32_t partition, absl::Time watermark) {
+  PartitionClock& clock = partitions_[partition];
+  clock.external = true;
+  clock.watermark = std::max(clock.watermark, watermark);
+}
+
+absl::Time WatermarkTracker::Basis(absl::Time now, bool with_external) const {
   absl::Time active_min = absl::InfiniteFuture();
   absl::Time idle_max = absl::InfinitePast();
   bool any_active = false;
   for (const auto& [partition, clock] : partitions_) {
+    if (clock.external && !with_external) continue;
     const absl::Time own = std::max(Own(clock), clock.watermark);
     if (Idle(clock, now)) {
       idle_max = std::max(idle_max, own);
@@ -65,9 +72,17 @@ absl::Time WatermarkTracker::Current(absl::Time now) {
       active_min = std::min(active_min, own);
     }
   }
-  const absl::Time basis = any_active ? active_min : idle_max;
+  return any_active ? active_min : idle_max;
+}
+
+absl::Time WatermarkTracker::Current(absl::Time now) {
+  const absl::Time basis = Basis(now, /*with_external=*/true);
   if (basis != absl::InfinitePast()) watermark_ = std::max(watermark_, basis);
   return watermark_;
+}
+
+absl::Time WatermarkTracker::AdoptionBasis(absl::Time now) const {
+  return Basis(now, /*with_external=*/false);
 }
 
 absl::Time WatermarkTracker::Of(int32_t partition, absl::Time now,

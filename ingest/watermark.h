@@ -20,6 +20,11 @@
 // goes backwards; the KPI targets' clock follows it. Before any event, every
 // watermark is absl::InfinitePast().
 //
+// External partitions (SetExternal: a repartition topic's, whose watermark
+// comes from its source partitions) have that watermark as their own and are
+// never idle; what an idle partition adopts (AdoptionBasis) leaves them out,
+// since their watermark derives from the others'.
+//
 // Processing time is passed in (`now`); nothing here reads a clock.
 // Not thread-safe: one owner.
 #ifndef KPISTREAM_INGEST_WATERMARK_H_
@@ -55,10 +60,17 @@ class WatermarkTracker {
   bool Quiet(int32_t partition, absl::Time now) const;
   bool Idle(int32_t partition, absl::Time now) const;
 
+  // The partition's watermark is given (never backwards) instead of
+  // derived from its events.
+  void SetExternal(int32_t partition, absl::Time watermark);
+
   // The thread's watermark at `now` (recomputed from the partitions).
   absl::Time Current(absl::Time now);
-  // Partition `partition`'s watermark at `now`, given the thread's (from
-  // Current(now)).
+  // What an idle partition adopts at `now`: as Current, over the partitions
+  // that are not external (not kept: Current never goes backwards, this may).
+  absl::Time AdoptionBasis(absl::Time now) const;
+  // Partition `partition`'s watermark at `now`, given what an idle one
+  // adopts (AdoptionBasis(now)).
   absl::Time Of(int32_t partition, absl::Time now, absl::Time thread);
 
   // Highest event time seen on any partition (InfinitePast before any).
@@ -71,19 +83,23 @@ class WatermarkTracker {
     absl::Time watermark = absl::InfinitePast();      // never backwards
     absl::Time caught_up_at = absl::InfinitePast();   // processing time
     bool backlog = false;
+    bool external = false;
   };
   bool Quiet(const PartitionClock& clock, absl::Time now) const {
     return now - clock.last_event_at >= idle_timeout_;
   }
   bool Idle(const PartitionClock& clock, absl::Time now) const {
-    return Quiet(clock, now) && !clock.backlog &&
+    return !clock.external && Quiet(clock, now) && !clock.backlog &&
            clock.caught_up_at >= clock.last_event_at + idle_timeout_;
   }
   absl::Time Own(const PartitionClock& clock) const {
+    if (clock.external) return clock.watermark;
     return clock.max_event_time == absl::InfinitePast()
                ? absl::InfinitePast()
                : clock.max_event_time - max_out_of_orderness_;
   }
+
+  absl::Time Basis(absl::Time now, bool with_external) const;
 
   absl::Duration max_out_of_orderness_;
   absl::Duration idle_timeout_;

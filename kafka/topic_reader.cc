@@ -268,4 +268,24 @@ absl::Status ReadTopic(const TopicReadOptions& options,
   return status;
 }
 
+absl::StatusOr<int> EnsureTopic(const TopicReadOptions& options,
+                                int partitions, const Properties& configs) {
+  // (A broker that auto-creates topics on metadata requests and ignores
+  // allow.auto.create.topics, as the embedded one does, has created it here
+  // with its default partition count.)
+  absl::StatusOr<int> count = PartitionCount(options);
+  if (!absl::IsNotFound(count.status())) return count;
+  absl::Status created = CreateTopic(options, partitions, configs);
+  if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
+  // A new topic reaches every broker's metadata a moment after the
+  // controller says it exists.
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  do {
+    count = PartitionCount(options);
+    if (!absl::IsNotFound(count.status())) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  } while (absl::Now() < deadline);
+  return count;
+}
+
 }  // namespace kpistream::kafka

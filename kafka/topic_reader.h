@@ -41,6 +41,11 @@ absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
 absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
                          const Properties& configs);
 
+// The topic's partition count; a missing topic is created first (as
+// CreateTopic) and waited for until the brokers' metadata shows it.
+absl::StatusOr<int> EnsureTopic(const TopicReadOptions& options,
+                                int partitions, const Properties& configs);
+
 struct ReadRecord {
   int32_t partition;
   int64_t offset;

@@ -154,7 +154,9 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_campaign_sessions_converted_total", "web_campaign_revenue_total",
           "web_landing_page_sessions_total", "web_landing_page_bounces_total",
           "web_funnel_step_sessions_total", "web_ad_cost_total",
-          "kpistream_events_consumed_total", "kpistream_events_invalid_total",
+          "kpistream_events_consumed_total",
+          "kpistream_events_repartitioned_total",
+          "kpistream_events_invalid_total",
           "kpistream_events_late_total", "kpistream_events_duplicate_total",
           "kpistream_bot_events_total", "kpistream_ad_cost_records_total",
           "kpistream_label_overflow_total"));
@@ -223,9 +225,14 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
 TEST(KpiCountersTest, KnownTopicsAndReasonsStartAtZero) {
   KpiCounters::Options options;
   options.input_topics = {"web.events", "web.adcost"};
+  options.repartitioned_topics = {"web.events"};
   options.invalid_reasons = {"malformed", "missing_site_id"};
   KpiCounters counters(options);
   const MetricsSnapshot s = Committed(counters);
+  EXPECT_EQ(Value(s, "kpistream_events_repartitioned_total", {"web.events"}),
+            0);
+  EXPECT_EQ(Value(s, "kpistream_events_repartitioned_total", {"web.adcost"}),
+            -1);
   EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.events"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.adcost"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"malformed"}), 0);

@@ -103,6 +103,35 @@ TEST(ConfigTest, InputsAreRequiredAndValidated) {
       HasSubstr("inputs[0].site: is required with format: combined_log"));
 }
 
+TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
+  ConfigResult r = ParseConfig(
+      "kafka: {group_id: shop}\n"
+      "inputs: [{topic: a}, {topic: b, key: visitor_id},\n"
+      "         {topic: c, kind: ad_cost}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.inputs[0].key, InputKey::kAny);  // the safe default
+  EXPECT_EQ(r.config.inputs[1].key, InputKey::kVisitorId);
+  EXPECT_TRUE(NeedsRepartition(r.config));
+  EXPECT_EQ(RepartitionTopic(r.config), "shop-repartition");
+  r = ParseConfig("inputs: [{topic: a, key: visitor_id}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_FALSE(NeedsRepartition(r.config));
+
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a, key: session}]\n")),
+              HasSubstr("inputs[0].key: expected one of any | visitor_id, got \"session\""));
+  EXPECT_THAT(
+      Errors(ParseConfig("inputs: [{topic: a, kind: ad_cost, key: any}]\n")),
+      HasSubstr("inputs[0].key: applies to events inputs only"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a, format: combined_log, "
+                                 "site: s, key: visitor_id}]\n")),
+              HasSubstr("use key: any"));
+  EXPECT_THAT(
+      Errors(ParseConfig("kafka: {group_id: g}\n"
+                         "inputs: [{topic: a}, {topic: g-repartition}]\n")),
+      HasSubstr("inputs[1].topic: \"g-repartition\" is the engine's internal "
+                "repartition topic"));
+}
+
 TEST(ConfigTest, EnvironmentVariablesAreExpandedAndNeverEchoed) {
   setenv("KPI_TEST_SECRET", "s3cr3t", 1);
   ConfigResult r = ParseConfig(

@@ -87,8 +87,10 @@ class EngineE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{
-        "web.events:2", "web.sessions:1", "web.deadletter:1", "web.adcost:1",
-        "e2e-changelog:2", "restart-changelog:2"});
+        "web.events:2", "web.keyed:2", "web.sessions:1", "web.deadletter:1",
+        "web.adcost:1", "e2e-changelog:2", "restart-changelog:2",
+        // The embedded broker cannot create topics on request.
+        "e2e-repartition:2", "restart-repartition:2"});
     ASSERT_FALSE(broker_->bootstrap().empty()) << broker_->process().Stderr();
     ASSERT_TRUE(absl::StartsWith(broker_->bootstrap(), "127.0.0.1:") ||
                 absl::StartsWith(broker_->bootstrap(), "localhost:"))
@@ -104,8 +106,11 @@ kafka:
   # member's session times out.
   properties: {session.timeout.ms: "6000"}
 inputs:
-  - topic: web.events
+  - topic: web.events   # key: any (the default): re-keyed by visitor_id
     format: json
+  - topic: web.keyed
+    format: json
+    key: visitor_id
   - topic: web.adcost
     kind: ad_cost
     format: json
@@ -147,12 +152,28 @@ metrics:
         << engine_->Stderr();
   }
 
-  void Produce(const std::string& lines) {
-    CommandResult r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P",
-                                  "-t", "web.events", "-K", "|"},
-                                 lines);
+  // `lines` are "key|value"; with `keys` false the keys are left out (null:
+  // librdkafka's partitioner spreads the records over the partitions).
+  void Produce(const std::string& lines, bool keys = true,
+               const std::string& topic = "web.events") {
+    std::string input = lines;
+    std::vector<std::string> argv = {"kcat", "-b", broker_->bootstrap(), "-P",
+                                     "-t", topic};
+    if (keys) {
+      argv.insert(argv.end(), {"-K", "|"});
+    } else {
+      input.clear();
+      for (absl::string_view line : absl::StrSplit(lines, '\n')) {
+        if (line.empty()) continue;
+        absl::StrAppend(&input, line.substr(line.find('|') + 1), "\n");
+      }
+    }
+    CommandResult r = RunCommand(argv, input);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
+
+  // The scenario's hand-worked metrics and session records.
+  void ExpectTheScenario();
 
   std::string Metrics() {
     auto page = HttpGet(metrics_port_, "/metrics");
@@ -199,8 +220,7 @@ metrics:
   int metrics_port_ = 0;
 };
 
-TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
-  Produce(ScenarioInput());
+void EngineE2E::ExpectTheScenario() {
   ASSERT_TRUE(WaitFor(
       [&] { return MetricValue(Metrics(), "web_sessions_closed_total") == 4; },
       absl::Seconds(30)))
@@ -327,6 +347,12 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   EXPECT_EQ(d.revenue(0).currency(), "EUR");
   EXPECT_EQ(d.revenue(0).value_micros(), 25500000);
 
+}
+
+TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
+  Produce(ScenarioInput());
+  ExpectTheScenario();
+  if (HasFatalFailure()) return;
   const std::vector<std::string> dead = Consume("web.deadletter", "%k|%s|%h\n");
   ASSERT_EQ(dead.size(), 4u);
   // Keyed by the original key (input partitions interleave in any order).
@@ -349,7 +375,7 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
   // SIGTERM: stops and commits the state, exits 0; vz's session is still
   // open (SPEC §5: it is kept for the next start, not closed early).
   EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(10)), 0) << engine_->Stderr();
-  sessions = Sessions();
+  const std::map<std::string, SessionRecord> sessions = Sessions();
   EXPECT_EQ(sessions.size(), 4u);
   EXPECT_EQ(sessions.count("vz"), 0u);
   EXPECT_TRUE(absl::StrContains(engine_->Stderr(), "open sessions are kept"))
@@ -361,6 +387,59 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
 // for it before producing) would see "ready" while nobody reads the input.
 // The embedded broker completes the first join about 3 s after the engine
 // subscribes, long after /metrics is served.
+// Input without keys (a round-robin producer): one visitor's events land in
+// both partitions; re-keyed, they make the same sessions.
+TEST_F(EngineE2E, UnkeyedInputGivesTheKeyedSessions) {
+  Produce(ScenarioInput(), /*keys=*/false);
+  ExpectTheScenario();
+  EXPECT_EQ(MetricValue(Metrics(), "kpistream_events_repartitioned_total",
+                        {{"topic", "web.events"}}),
+            12);  // not the two invalid records nor the bot (dead letters at once)
+}
+
+// An input declared keyed by visitor_id is processed where it lands: a
+// record keyed otherwise is a dead letter, never half of a split session.
+TEST_F(EngineE2E, MiskeyedRecordsOfAKeyedInputAreDeadLetters) {
+  Produce(absl::StrCat(Ev("vk", "k1", "10:00:00", "PAGE_VIEW", "/"),
+                       Ev("vk", "k2", "10:00:20", "PAGE_VIEW", "/pricing"),
+                       "wrong|",
+                       Ev("vk", "k3", "10:00:30", "PAGE_VIEW", "/x").substr(3),
+                       Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/")),
+          /*keys=*/true, "web.keyed");
+  Produce(Ev("vn", "n1", "10:00:40", "PAGE_VIEW", "/"), /*keys=*/false,
+          "web.keyed");
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue(Metrics(), "web_sessions_closed_total") == 1; },
+      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "kpistream_events_consumed_total",
+                        {{"topic", "web.keyed"}}),
+            5);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
+                        {{"reason", "miskeyed"}}),
+            2);
+  // Exported at 0 for the re-keyed input, absent for the keyed one.
+  EXPECT_EQ(MetricValue(m, "kpistream_events_repartitioned_total",
+                        {{"topic", "web.events"}}),
+            0);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_repartitioned_total",
+                        {{"topic", "web.keyed"}}),
+            -1);
+  std::map<std::string, SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).size() == 1; },
+                      absl::Seconds(15)));
+  EXPECT_EQ(sessions["vk"].pageviews(), 2u);
+  int miskeyed = 0;
+  for (const std::string& line : Consume("web.deadletter", "%k|%h\n")) {
+    if (!absl::StrContains(line, "reason=miskeyed")) continue;
+    ++miskeyed;
+    EXPECT_TRUE(absl::StrContains(line, "not its visitor_id")) << line;
+    EXPECT_TRUE(absl::StrContains(line, "source_topic=web.keyed")) << line;
+  }
+  EXPECT_EQ(miskeyed, 2);
+}
+
 TEST_F(EngineE2E, ReadyOnlyOnceItsPartitionsAreAssigned) {
   std::string not_ready;
   ASSERT_TRUE(WaitFor(
@@ -371,12 +450,20 @@ TEST_F(EngineE2E, ReadyOnlyOnceItsPartitionsAreAssigned) {
       },
       absl::Seconds(30)))
       << not_ready << engine_->Stderr();
-  // web.events:2 and web.adcost:1, published every 200 ms.
+  // web.events:2 and web.adcost:1 (and the repartition topic's, as web.events
+  // is re-keyed by default), published every 200 ms.
   std::string m;
+  auto assigned = [&](const std::string& topic, int partition) {
+    return MetricValue(m, "kpistream_consumer_lag_messages",
+                       {{"topic", topic},
+                        {"partition", absl::StrCat(partition)}}) >= 0;
+  };
   EXPECT_TRUE(WaitFor(
       [&] {
         m = Metrics();
-        return MetricValue(m, "kpistream_assigned_partitions") == 3;
+        return assigned("web.events", 0) && assigned("web.events", 1) &&
+               assigned("web.adcost", 0) &&
+               assigned("e2e-repartition", 0);
       },
       absl::Milliseconds(1500)))
       << "ready with " << MetricValue(m, "kpistream_assigned_partitions")
