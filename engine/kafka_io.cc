@@ -1,8 +1,10 @@
 #include "engine/kafka_io.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cmd/log.h"
 
 namespace kpistream {
 
@@ -17,15 +19,66 @@ absl::StatusOr<std::unique_ptr<KafkaStreamInput>> KafkaStreamInput::Create(
   auto consumer = kafka::Consumer::Create(options, input.get());
   if (!consumer.ok()) return consumer.status();
   input->consumer_ = *std::move(consumer);
+  input->options_ = options;
   return input;
 }
 
 void KafkaStreamInput::Poll(
     size_t max, absl::Duration timeout,
     absl::FunctionRef<void(const kafka::Record&)> sink) {
+  if (!fatal_.ok()) return;
   for (const kafka::Message& m : consumer_->Poll(max, timeout)) {
     sink(kafka::Record::Of(m.get()));
   }
+  RenewIfFatal();
+}
+
+void KafkaStreamInput::RenewIfFatal() {
+  char reason[512];
+  reason[0] = '\0';
+  if (rd_kafka_fatal_error(consumer_->handle(), reason, sizeof(reason)) ==
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return;
+  }
+  const absl::Time now = absl::Now();
+  renewals_.erase(std::remove_if(renewals_.begin(), renewals_.end(),
+                                 [&](absl::Time t) {
+                                   return now - t > kRenewalWindow;
+                                 }),
+                  renewals_.end());
+  if (static_cast<int>(renewals_.size()) >= kMaxRenewals) {
+    fatal_ = absl::FailedPreconditionError(absl::StrCat(
+        "the Kafka consumer of group \"", options_.group_id, "\" (",
+        options_.instance_id.empty()
+            ? std::string("no group.instance.id")
+            : absl::StrCat("group.instance.id \"", options_.instance_id, "\""),
+        ") failed ", renewals_.size() + 1, " times within ",
+        absl::FormatDuration(kRenewalWindow), ": ", reason,
+        "; is another process running with the same "
+        "processing.instance_id?"));
+    return;
+  }
+  renewals_.push_back(now);
+  KPI_LOG_WARN(
+      "kafka: the consumer of group \"%s\" cannot go on: %s; replacing it "
+      "(its %d partition(s) are dropped without a commit and come back "
+      "through a rebalance)",
+      options_.group_id, reason, static_cast<int>(assigned_.size()));
+  const std::vector<TopicPartition> lost(assigned_.begin(), assigned_.end());
+  assigned_.clear();
+  listener_->OnLost(lost);
+  renewing_ = true;
+  consumer_.reset();
+  renewing_ = false;
+  auto renewed = kafka::Consumer::Create(options_, this);
+  if (!renewed.ok()) {
+    fatal_ = absl::Status(
+        renewed.status().code(),
+        absl::StrCat("replacing the failed Kafka consumer (", reason,
+                     "): ", renewed.status().message()));
+    return;
+  }
+  consumer_ = *std::move(renewed);
 }
 
 namespace {
@@ -144,16 +197,22 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
 
 std::map<TopicPartition, int64_t> KafkaStreamInput::OnAssigned(
     const std::vector<TopicPartition>& partitions) {
+  if (renewing_) return {};
+  assigned_.insert(partitions.begin(), partitions.end());
   listener_->OnAssigned(partitions);
   return {};  // the thread seeks once it has restored their state
 }
 
 void KafkaStreamInput::OnRevoked(
     const std::vector<TopicPartition>& partitions) {
+  if (renewing_) return;
+  for (const TopicPartition& tp : partitions) assigned_.erase(tp);
   listener_->OnRevoked(partitions);
 }
 
 void KafkaStreamInput::OnLost(const std::vector<TopicPartition>& partitions) {
+  if (renewing_) return;
+  for (const TopicPartition& tp : partitions) assigned_.erase(tp);
   listener_->OnLost(partitions);
 }
 
@@ -163,8 +222,88 @@ absl::StatusOr<std::unique_ptr<KafkaStreamOutput>> KafkaStreamOutput::Create(
   if (!producer.ok()) return producer.status();
   std::unique_ptr<KafkaStreamOutput> output(new KafkaStreamOutput());
   output->producer_ = *std::move(producer);
+  output->options_ = options;
   output->input_ = input;
   return output;
+}
+
+absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
+  const std::string fatal = producer_->FatalError();
+  if (fatal.empty()) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  renewals_.erase(std::remove_if(renewals_.begin(), renewals_.end(),
+                                 [&](absl::Time t) {
+                                   return now - t > kRenewalWindow;
+                                 }),
+                  renewals_.end());
+  if (static_cast<int>(renewals_.size()) >= kMaxRenewals) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        status.message(), "; the Kafka producer (transactional.id \"",
+        options_.transactional_id, "\") was fenced ", renewals_.size() + 1,
+        " times within ", absl::FormatDuration(kRenewalWindow),
+        ": is another process running with the same "
+        "processing.instance_id?"));
+  }
+  renewals_.push_back(now);
+  KPI_LOG_WARN(
+      "kafka: the producer (transactional.id \"%s\") cannot go on: %s; "
+      "replacing it (its open transaction is lost, the partitions are "
+      "restored and read again)",
+      options_.transactional_id, fatal);
+  producer_.reset();  // a fatal producer purges its queue at once
+  auto renewed = kafka::Producer::Create(options_);
+  if (!renewed.ok()) {
+    return absl::Status(
+        renewed.status().code(),
+        absl::StrCat(status.message(), "; replacing the fenced producer: ",
+                     renewed.status().message()));
+  }
+  producer_ = *std::move(renewed);
+  renewed_because_ = fatal;
+  return absl::OkStatus();
+}
+
+absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
+                                        absl::string_view key,
+                                        std::optional<absl::string_view> value,
+                                        const Headers& headers,
+                                        int32_t partition) {
+  // Records of a transaction that a renewal dropped are not produced: the
+  // next Commit() aborts, and they are made again.
+  if (!renewed_because_.empty()) return absl::OkStatus();
+  absl::Status s = producer_->Produce(
+      topic, key, value ? *value : absl::string_view(), headers, partition);
+  if (s.ok()) return s;
+  if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
+  return renewed_because_.empty() ? s : absl::OkStatus();
+}
+
+absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
+  absl::Status s;
+  if (renewed_because_.empty()) {
+    s = producer_->CommitTransaction(input_->consumer(), offsets);
+    if (s.ok() || absl::IsAborted(s)) return s;
+    if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
+    if (renewed_because_.empty()) return s;  // not fatal: as it was
+  }
+  const std::string why = std::move(renewed_because_);
+  renewed_because_.clear();
+  return absl::AbortedError(absl::StrCat(
+      "the Kafka producer was replaced (", why,
+      "); the transaction was aborted"));
+}
+
+absl::Status KafkaStreamOutput::Abort() {
+  if (!renewed_because_.empty()) {
+    renewed_because_.clear();  // the new producer has no open transaction
+    return absl::OkStatus();
+  }
+  absl::Status s = producer_->AbortTransaction();
+  if (s.ok()) return s;
+  if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
+  if (renewed_because_.empty()) return s;
+  renewed_because_.clear();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<KafkaChangelog>> KafkaChangelog::Open(

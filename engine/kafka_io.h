@@ -4,6 +4,7 @@
 #define KPISTREAM_ENGINE_KAFKA_IO_H_
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,19 +40,37 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
     return consumer_->last_error_at();
   }
   void Close() override { consumer_->Close(); }
+  absl::Status fatal() const override { return fatal_; }
 
   kafka::Consumer* consumer() { return consumer_.get(); }
 
  private:
+  // A consumer in librdkafka's fatal state (a static member fenced: after
+  // its session timed out in a broker outage, librdkafka 2.0 rejoins under a
+  // new member id and the coordinator fences the instance id) is replaced by
+  // a new one, as a restarted process would replace it: its partitions are
+  // lost to the listener (the thread drops their uncommitted work) and the
+  // new member gets them back through a rebalance. More than kMaxRenewals
+  // within kRenewalWindow (two processes with one processing.instance_id)
+  // sets fatal().
+  static constexpr int kMaxRenewals = 3;
+  static constexpr absl::Duration kRenewalWindow = absl::Minutes(5);
+  void RenewIfFatal();
+
   KafkaStreamInput() = default;
   std::map<TopicPartition, int64_t> OnAssigned(
       const std::vector<TopicPartition>& partitions) override;
   void OnRevoked(const std::vector<TopicPartition>& partitions) override;
   void OnLost(const std::vector<TopicPartition>& partitions) override;
 
+  kafka::Consumer::Options options_;
   std::unique_ptr<kafka::Consumer> consumer_;
   StreamInput::Listener* listener_ = nullptr;
   std::string reset_policy_ = "earliest";
+  std::set<TopicPartition> assigned_;
+  bool renewing_ = false;  // the old consumer's callbacks are not passed on
+  std::vector<absl::Time> renewals_;
+  absl::Status fatal_;
 };
 
 class KafkaStreamOutput : public StreamOutput {
@@ -61,24 +80,37 @@ class KafkaStreamOutput : public StreamOutput {
       const kafka::Producer::Options& options, KafkaStreamInput* input);
 
   bool transactional() const override { return producer_->transactional(); }
+  // A producer in librdkafka's fatal state (fenced after the broker timed
+  // its transaction out, e.g. in a broker outage longer than
+  // transaction.timeout.ms) is replaced by a new one with the same
+  // transactional.id (SPEC §10: the engine lives through broker faults):
+  // records produced meanwhile are dropped and the next Commit() returns
+  // AbortedError, so the stream thread restores its partitions and reads
+  // them again, as after any aborted transaction. More than kMaxRenewals
+  // within kRenewalWindow (two processes with one processing.instance_id
+  // fencing each other) is an error.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
-                       const Headers& headers, int32_t partition) override {
-    return producer_->Produce(topic, key,
-                              value ? *value : absl::string_view(), headers,
-                              partition);
-  }
-  absl::Status Commit(const Offsets& offsets) override {
-    return producer_->CommitTransaction(input_->consumer(), offsets);
-  }
-  absl::Status Abort() override { return producer_->AbortTransaction(); }
+                       const Headers& headers, int32_t partition) override;
+  absl::Status Commit(const Offsets& offsets) override;
+  absl::Status Abort() override;
   absl::Status Flush() override { return producer_->Flush(); }
   int queued() const override { return producer_->queued(); }
 
  private:
+  static constexpr int kMaxRenewals = 3;
+  static constexpr absl::Duration kRenewalWindow = absl::Minutes(5);
+
   KafkaStreamOutput() = default;
+  // After `status` failed: when the producer is fatal, a new one (or the
+  // error, when renewing fails or happens too often). OK when not fatal.
+  absl::Status RenewIfFatal(const absl::Status& status);
+
+  kafka::Producer::Options options_;
   std::unique_ptr<kafka::Producer> producer_;
   KafkaStreamInput* input_ = nullptr;
+  std::string renewed_because_;  // set until the next Commit() reports it
+  std::vector<absl::Time> renewals_;
 };
 
 class KafkaChangelog : public ChangelogSource {

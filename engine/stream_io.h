@@ -60,6 +60,8 @@ class StreamInput {
   virtual absl::Time last_error_at() const = 0;
   // Stops consuming (revokes through the Listener).
   virtual void Close() = 0;
+  // Not OK once the input cannot go on (the thread stops with it).
+  virtual absl::Status fatal() const { return absl::OkStatus(); }
 };
 
 // The producer side: outputs and changelog, committed with the input

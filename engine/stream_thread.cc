@@ -206,6 +206,7 @@ absl::Status StreamThread::Run() {
                  [&](const kafka::Record& record) {
                    if (fatal_.ok()) Handle(record, now);
                  });
+    if (absl::Status s = input_->fatal(); !s.ok()) Fail(s);
     now = clock_->Now();
     UpdateWatermarks(now);
     for (auto& [tp, slot] : slots_) {
@@ -362,11 +363,20 @@ void StreamThread::ResetAll() {
                 "restores", options_.name,
                 static_cast<int64_t>(processed_since_commit_));
   processed_since_commit_ = 0;
+  // The watermarks go back to the last commit too (RestorePending assigns
+  // each partition its checkpointed clock): records read again must meet
+  // the watermark they met the first time, not the one their own first
+  // reading moved on, or an event that started a session would now be late.
+  watermark_ = WatermarkTracker(config_.processing.max_out_of_orderness,
+                                config_.processing.idle_partition_timeout);
+  const absl::Time now = clock_->Now();
   for (auto& [tp, slot] : slots_) {
     slot.pipeline = std::make_unique<PartitionPipeline>(
         tp, &readers_.at(tp.topic), &context_,
         static_cast<PipelineOutput*>(this));
     slot.restored = false;
+    slot.watermark = absl::InfinitePast();
+    watermark_.Assign(slot.watermark_id, now);
   }
 }
 

@@ -75,6 +75,11 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
 
 Producer::~Producer() {
   if (rk_ == nullptr) return;
+  if (rd_kafka_fatal_error(rk_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Nothing it holds can be delivered any more.
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    return;
+  }
   if (in_transaction_) {
     if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_.get(), 5000)) {
       rd_kafka_error_destroy(e);
@@ -130,6 +135,15 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
     rd_kafka_poll(rk_.get(), 50);
     if (!delivery_error_.empty()) return TakeDeliveryError();
   }
+}
+
+std::string Producer::FatalError() const {
+  char reason[512];
+  reason[0] = '\0';
+  const rd_kafka_resp_err_t err =
+      rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return "";
+  return reason[0] != '\0' ? std::string(reason) : rd_kafka_err2str(err);
 }
 
 absl::Status Producer::BeginTransaction() {

@@ -54,6 +54,11 @@ class Producer {
   ~Producer();
 
   bool transactional() const { return transactional_; }
+  // The producer is in librdkafka's fatal state (e.g. fenced: the broker
+  // aborted its transaction after transaction.timeout.ms, or another
+  // producer with its transactional.id started): it can do nothing more; a
+  // new one must be created. Empty when not.
+  std::string FatalError() const;
 
   // Queues one record (copied). A null `value` (data() == nullptr) is a
   // tombstone; `partition` -1 lets the partitioner choose. Opens the

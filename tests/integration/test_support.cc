@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -207,7 +208,7 @@ int FreePort() {
   return port;
 }
 
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+absl::StatusOr<HttpResponse> HttpGetResponse(int port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -233,11 +234,23 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   close(fd);
   size_t body = response.find("\r\n\r\n");
   if (body == std::string::npos) return absl::UnavailableError("bad response");
-  if (response.compare(0, 12, "HTTP/1.1 200") != 0 &&
-      response.compare(0, 12, "HTTP/1.0 200") != 0) {
-    return absl::UnavailableError(response.substr(0, response.find('\r')));
+  HttpResponse out;
+  if (response.size() < 12 || !absl::StartsWith(response, "HTTP/1.") ||
+      !absl::SimpleAtoi(response.substr(9, 3), &out.code)) {
+    return absl::UnavailableError("bad response");
   }
-  return response.substr(body + 4);
+  out.status_line = response.substr(0, response.find('\r'));
+  out.body = response.substr(body + 4);
+  return out;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  auto response = HttpGetResponse(port, path);
+  if (!response.ok()) return response.status();
+  if (response->code != 200) {
+    return absl::UnavailableError(response->status_line);
+  }
+  return std::move(response->body);
 }
 
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {

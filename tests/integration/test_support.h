@@ -71,7 +71,16 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          absl::Duration timeout = absl::Seconds(60));
 
 int FreePort();
+// GET http://127.0.0.1:port/path: the body of a 200 answer; any other
+// status is an error carrying the status line.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+struct HttpResponse {
+  int code = 0;
+  std::string status_line;  // "HTTP/1.1 503 Service Unavailable"
+  std::string body;
+};
+// The same, with any status: an error only when nothing valid came back.
+absl::StatusOr<HttpResponse> HttpGetResponse(int port, const std::string& path);
 
 // Polls `condition` every 100 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);

@@ -1,0 +1,147 @@
+// A broker outage under a running fleet (issue 8, SPEC §10), on a private
+// 3-node Apache Kafka cluster (never the shared fixture: a broker is
+// stopped): while 2 instances consume loadgen traffic with disorder, the
+// broker that leads some input partitions and some partitions of the
+// sessions topic crashes (SIGKILL), stays down for 10 s and comes back.
+// Afterwards a read_committed consumer of the sessions topic holds exactly
+// the batch computation's sessions and the fleet's counters equal the batch
+// totals; each instance's /readyz (polled in the background) went unready
+// during the outage and ready again after it.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/fleet.h"
+#include "tests/integration/kafka_cluster.h"
+#include "tests/integration/test_support.h"
+
+namespace kpistream::testing {
+namespace {
+
+constexpr int kInputPartitions = 6;
+constexpr int kSessionPartitions = 3;
+
+// How many of `topic`'s partitions node `node` leads.
+int Leads(const KafkaCluster& cluster, const std::string& topic,
+          int partitions, int node) {
+  int n = 0;
+  for (int p = 0; p < partitions; ++p) {
+    auto leader = cluster.LeaderOf(topic, p);
+    n += leader.ok() && *leader == node;
+  }
+  return n;
+}
+
+TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
+  KafkaClusterOptions options;
+  options.nodes = 3;
+  absl::StatusOr<std::unique_ptr<KafkaCluster>> started =
+      KafkaCluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  KafkaCluster& cluster = **started;
+
+  FleetOptions o;
+  o.bootstrap = cluster.bootstrap();
+  o.group = UniqueKafkaName("outage");
+  o.input = o.group + "-events";
+  o.sessions = o.group + "-sessions";
+  o.watch_readiness = true;
+  // Every topic survives one broker of three: replicated 3 times, writable
+  // with 2 in sync.
+  const std::map<std::string, std::string> two_in_sync = {
+      {"min.insync.replicas", "2"}};
+  ASSERT_TRUE(
+      cluster.CreateTopic(o.input, kInputPartitions, 3, two_in_sync).ok());
+  ASSERT_TRUE(
+      cluster.CreateTopic(o.sessions, kSessionPartitions, 3, two_in_sync).ok());
+  ASSERT_TRUE(cluster.CreateTopic(o.input + "-dead", 1, 3, two_in_sync).ok());
+  ASSERT_TRUE(cluster
+                  .CreateTopic(o.group + "-changelog", kInputPartitions, 3,
+                               {{"cleanup.policy", "compact"},
+                                {"min.insync.replicas", "2"}})
+                  .ok());
+
+  Fleet fleet(o);
+  Lifetime* a = fleet.Start("a");
+  Lifetime* b = fleet.Start("b");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return HttpGet(a->port, "/readyz").ok() &&
+               HttpGet(b->port, "/readyz").ok();
+      },
+      absl::Seconds(60)))
+      << fleet.Logs();
+  // 60,000 events in about 20 s.
+  auto loadgen = StartLoadgen(o.bootstrap, o.input, 60000, "visitor");
+  absl::SleepFor(absl::Seconds(4));
+
+  // The node that leads input and session partitions both.
+  int node = -1;
+  for (int n = 0; n < cluster.size() && node < 0; ++n) {
+    if (Leads(cluster, o.input, kInputPartitions, n) > 0 &&
+        Leads(cluster, o.sessions, kSessionPartitions, n) > 0) {
+      node = n;
+    }
+  }
+  ASSERT_GE(node, 0) << "no node leads both input and session partitions";
+  std::cout << "node " << node << " leads "
+            << Leads(cluster, o.input, kInputPartitions, node)
+            << " input and "
+            << Leads(cluster, o.sessions, kSessionPartitions, node)
+            << " session partition(s); killing it for 10 s\n";
+  const absl::Time down = absl::Now();
+  ASSERT_TRUE(cluster.StopBroker(node, KafkaCluster::StopMode::kKill).ok());
+  absl::SleepFor(absl::Seconds(10) - (absl::Now() - down));
+  const absl::Time restart = absl::Now();
+  const absl::Status back = cluster.StartBroker(node);
+  ASSERT_TRUE(back.ok()) << back << "\n" << cluster.LogTail(node);
+  std::cout << "node " << node << " back in the ISR after "
+            << absl::FormatDuration(absl::Now() - restart) << "\n";
+
+  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(180)), 0) << loadgen->Stderr();
+  EndOfInput(o.bootstrap, o.input, kInputPartitions);
+  const Batch batch = ExpectExactlyTheBatch(fleet);
+  EXPECT_GT(batch.sessions.size(), 1000u);
+  EXPECT_GT(batch.bots, 0);
+  EXPECT_GT(batch.duplicates, 0);
+
+  // Both instances lived through it (an engine that gave up on a broker
+  // error would exit 1 and leave its partitions to the other).
+  for (Lifetime* life : {a, b}) {
+    EXPECT_TRUE(life->process->Running())
+        << life->instance << " exited:\n" << life->process->Stderr();
+  }
+
+  // /readyz: each instance went unready during the outage and ready again.
+  for (Lifetime* life : {a, b}) {
+    const std::vector<Lifetime::Readiness> changes = fleet.Readiness(life);
+    size_t unready = changes.size();
+    for (size_t i = 0; i < changes.size(); ++i) {
+      if (changes[i].at >= down && changes[i].code != 200) {
+        unready = i;
+        break;
+      }
+    }
+    std::string seen;
+    for (const Lifetime::Readiness& r : changes) {
+      absl::StrAppend(&seen, "  +", absl::FormatDuration(r.at - down), " ",
+                      r.code, " ", r.reason, "\n");
+    }
+    std::cout << "instance " << life->instance << " /readyz since the outage "
+              << "(+time since the kill):\n" << seen;
+    ASSERT_LT(unready, changes.size())
+        << life->instance << " never unready:\n" << seen;
+    bool ready_again = false;
+    for (size_t i = unready + 1; i < changes.size(); ++i) {
+      ready_again |= changes[i].code == 200;
+    }
+    EXPECT_TRUE(ready_again) << life->instance << ":\n" << seen;
+  }
+}
+
+}  // namespace
+}  // namespace kpistream::testing

@@ -1,0 +1,204 @@
+// Restart does not split (issue 8, SPEC §5): a session whose events straddle
+// a stop and a restart of the instance is ONE SessionRecord, equal to the
+// batch computation's, and the restarted instance reads on where its
+// predecessor stopped (the fleet's counters equal the batch totals: nothing
+// read twice).
+//
+// Built twice from this file: restart_test runs it on the embedded broker
+// (`kpistream broker`, librdkafka's mock cluster, which does not store
+// transactional offset commits: the engine resumes from the input positions
+// kept in its changelog), restart_kafka_test on the shared 3-node Apache
+// Kafka cluster (CTest fixture kafka3).
+//
+// Before the stop, visitor v1's session is open (10:00:00 in the
+// sessionizer) and its 10:05:00 page view still waits in the reorder buffer
+// (the watermark is 10:04:40); after the restart v1 comes back at 10:20 and
+// 10:21 (a conversion), then event time moves two days on and every session
+// closes. Stops: SIGTERM (the engine commits and exits 0) and SIGKILL right
+// after a commit.
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/fleet.h"
+#include "tests/integration/kafka_cluster.h"
+#include "tests/integration/test_support.h"
+
+#ifndef KPISTREAM_RESTART_ON_KAFKA
+#define KPISTREAM_RESTART_ON_KAFKA 0
+#endif
+
+namespace kpistream::testing {
+namespace {
+
+constexpr int kPartitions = 2;
+
+std::string Event(const std::string& visitor, const std::string& id,
+                  const std::string& time, const std::string& type,
+                  const std::string& page, const std::string& extra = "") {
+  return absl::StrCat(
+      "{\"eventId\":\"", id, "\",\"eventTime\":\"2026-01-01T", time,
+      "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor, "\",\"type\":\"",
+      type, "\",\"pageUrl\":\"https://shop.example", page,
+      "\",\"referrer\":\"https://www.google.com/\",\"userAgent\":"
+      "\"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0\"",
+      extra, "}");
+}
+
+class RestartTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    const std::string group = UniqueKafkaName("restart");
+    options_.group = group;
+    options_.input = group + "-events";
+    options_.sessions = group + "-sessions";
+#if KPISTREAM_RESTART_ON_KAFKA
+    auto bootstrap = SharedKafka();
+    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+    options_.bootstrap = *bootstrap;
+    ASSERT_TRUE(
+        CreateKafkaTopic(*bootstrap, options_.input, kPartitions, 3).ok());
+    ASSERT_TRUE(CreateKafkaTopic(*bootstrap, options_.sessions, 1, 3).ok());
+    ASSERT_TRUE(
+        CreateKafkaTopic(*bootstrap, options_.input + "-dead", 1, 3).ok());
+    // The changelog topic is left to the engine: it creates it compacted.
+#else
+    broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{
+        absl::StrCat(options_.input, ":", kPartitions),
+        options_.sessions + ":1", options_.input + "-dead:1",
+        absl::StrCat(group, "-changelog:", kPartitions)});
+    ASSERT_FALSE(broker_->bootstrap().empty()) << broker_->process().Stderr();
+    options_.bootstrap = broker_->bootstrap();
+#endif
+  }
+
+  void Produce(const std::vector<std::pair<std::string, std::string>>& events) {
+    std::vector<std::string> keys, values;
+    for (const auto& [key, value] : events) {
+      keys.push_back(key);
+      values.push_back(value);
+    }
+    const absl::Status produced =
+        ProduceToKafka(options_.bootstrap, options_.input, values, keys);
+    ASSERT_TRUE(produced.ok()) << produced;
+  }
+
+  // Waits until `life` has committed `records` consumed records.
+  bool Committed(Fleet& fleet, Lifetime* life, double records) {
+    return WaitFor(
+        [&] {
+          auto page = HttpGet(life->port, "/metrics");
+          return page.ok() &&
+                 MetricValue(*page, "kpistream_events_consumed_total") ==
+                     records;
+        },
+        absl::Seconds(60));
+  }
+
+  std::unique_ptr<BrokerProcess> broker_;
+  FleetOptions options_;
+};
+
+TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
+  const int signal = GetParam();
+  Fleet fleet(options_);
+  Lifetime* a = fleet.Start("a");
+  Produce({{"v1", Event("v1", "a1", "10:00:00", "PAGE_VIEW", "/")},
+           {"v1", Event("v1", "a2", "10:05:00", "PAGE_VIEW", "/shoes")},
+           {"v2", Event("v2", "b1", "10:05:10", "PAGE_VIEW", "/")}});
+  ASSERT_TRUE(Committed(fleet, a, 3)) << fleet.Logs();
+  // v1's first page view has left the reorder buffer (both partitions'
+  // watermarks, or the idle one's timeout, passed it), and two commits
+  // later it is in the committed state for sure.
+  double commits = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto page = HttpGet(a->port, "/metrics");
+        if (!page.ok() || MetricValue(*page, "web_open_sessions") < 1) {
+          return false;
+        }
+        commits = MetricValue(*page, "kpistream_commits_total");
+        return true;
+      },
+      absl::Seconds(30)))
+      << fleet.Logs();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto page = HttpGet(a->port, "/metrics");
+        return page.ok() &&
+               MetricValue(*page, "kpistream_commits_total") >= commits + 2;
+      },
+      absl::Seconds(30)))
+      << fleet.Logs();
+  if (signal == SIGKILL) {
+    fleet.Kill(a);
+  } else {
+    ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
+  }
+  // Nothing of v1 was written before the restart.
+  int duplicates = 0;
+  EXPECT_EQ(CommittedSessions(options_.bootstrap, options_.sessions, 0,
+                              &duplicates)
+                .size(),
+            0u);
+
+  a = fleet.Start("a");
+  Produce({{"v1", Event("v1", "a3", "10:20:00", "PAGE_VIEW", "/checkout")},
+           {"v1", Event("v1", "a4", "10:21:00", "CONVERSION", "/thanks",
+                        ",\"conversion\":{\"goal\":\"purchase\","
+                        "\"valueMicros\":\"25500000\",\"currency\":\"EUR\","
+                        "\"orderId\":\"o-1\"}")}});
+  EndOfInput(options_.bootstrap, options_.input, kPartitions);
+  const Batch batch = ExpectExactlyTheBatch(fleet, absl::Seconds(90));
+
+  // The batch's v1 session holds all four events, and so does the record.
+  std::map<std::string, v1::SessionRecord> got =
+      CommittedSessions(options_.bootstrap, options_.sessions, 2, &duplicates);
+  int v1_sessions = 0;
+  for (const auto& [id, s] : got) {
+    if (s.visitor_id() != "v1") continue;
+    ++v1_sessions;
+    EXPECT_EQ(s.events(), 4) << s.DebugString();
+    EXPECT_EQ(s.pageviews(), 3) << s.DebugString();
+    EXPECT_EQ(s.duration_seconds(), 21 * 60) << s.DebugString();
+    // The last page view's page (a conversion is not a page view).
+    EXPECT_EQ(s.exit_page(), "https://shop.example/checkout")
+        << s.DebugString();
+    EXPECT_EQ(s.orders(), 1) << s.DebugString();
+  }
+  EXPECT_EQ(v1_sessions, 1) << fleet.Logs();
+  EXPECT_EQ(batch.sessions.size(), 2u);
+  // The restarted instance restored the open session and the buffered page
+  // view from the changelog, and read on from the positions there.
+  bool restored_open = false;
+  for (absl::string_view line : absl::StrSplit(a->process->Stderr(), '\n')) {
+    restored_open |= absl::StrContains(line, "restored ") &&
+                     absl::StrContains(line, "open session(s)") &&
+                     !absl::StrContains(line, "; 0 open session(s)");
+  }
+  EXPECT_TRUE(restored_open) << a->process->Stderr();
+}
+
+#if KPISTREAM_RESTART_ON_KAFKA
+#define KPISTREAM_RESTART_BROKER Kafka
+#else
+#define KPISTREAM_RESTART_BROKER EmbeddedBroker
+#endif
+INSTANTIATE_TEST_SUITE_P(KPISTREAM_RESTART_BROKER, RestartTest,
+                         ::testing::Values(SIGTERM, SIGKILL),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGTERM
+                                                  ? "Sigterm"
+                                                  : "Sigkill");
+                         });
+
+}  // namespace
+}  // namespace kpistream::testing
