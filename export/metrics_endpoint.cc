@@ -40,7 +40,7 @@ class SnapshotCollectable : public prometheus::Collectable {
       info.help = "Build of the running kpistream; always 1.";
       info.type = prometheus::MetricType::Gauge;
       prometheus::ClientMetric m;
-      m.label.push_back({"version", "0.1.0"});
+      m.label.push_back({"version", KPISTREAM_VERSION});
       m.gauge.value = 1;
       info.metric.push_back(std::move(m));
       out.push_back(std::move(info));
