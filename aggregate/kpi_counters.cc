@@ -4,12 +4,15 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "aggregate/label_limiter.h"
+#include "aggregate/metric_families.h"
 
 namespace kpistream {
 namespace {
@@ -23,10 +26,6 @@ using Key5 = std::array<Id, 5>;
 // Labels whose values an outsider controls (utm_*, URLs) admit a value only
 // after it has been seen this often, so one-off junk never takes a slot.
 constexpr int kFrequentValueMinCount = 3;
-
-constexpr std::array<double, 11> kDurationBounds = {
-    1, 5, 10, 30, 60, 180, 600, 1800, 3600, 7200, 86400};
-constexpr std::array<double, 7> kPageviewBounds = {1, 2, 3, 5, 10, 20, 50};
 
 // web_events_total{type}, indexed by TypeIndex().
 constexpr std::array<const char*, 4> kEventTypeNames = {
@@ -65,7 +64,7 @@ struct Histogram {
     return *this;
   }
 
-  void Observe(const std::array<double, N>& bounds, double value) {
+  void Observe(absl::Span<const double> bounds, double value) {
     const size_t bucket =
         std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
     ++buckets[bucket];
@@ -78,7 +77,7 @@ struct Histogram {
 struct SiteCounts {
   bool seen = false;
   std::array<uint64_t, kEventTypeNames.size()> events{};
-  Histogram<kPageviewBounds.size()> pageviews;
+  Histogram<std::size(kSessionPageviewBounds)> pageviews;
   SiteCounts& operator+=(const SiteCounts& o) {
     seen |= o.seen;
     for (size_t i = 0; i < events.size(); ++i) events[i] += o.events[i];
@@ -107,7 +106,7 @@ struct SessionCounts {
 // Families labelled {site,channel}.
 struct ChannelCounts {
   uint64_t new_visitors = 0;
-  Histogram<kDurationBounds.size()> duration;
+  Histogram<std::size(kSessionDurationBounds)> duration;
   ChannelCounts& operator+=(const ChannelCounts& o) {
     new_visitors += o.new_visitors;
     duration += o.duration;
@@ -217,49 +216,6 @@ struct Counts {
   }
 };
 
-FamilySnapshot Family(std::string name, MetricType type, std::string help,
-                      std::vector<std::string> label_names) {
-  FamilySnapshot family;
-  family.name = std::move(name);
-  family.type = type;
-  family.help = std::move(help);
-  family.label_names = std::move(label_names);
-  return family;
-}
-
-MetricSample Sample(std::vector<std::string> label_values, double value) {
-  MetricSample sample;
-  sample.label_values = std::move(label_values);
-  sample.value = value;
-  return sample;
-}
-
-template <size_t N>
-MetricSample HistogramSample(std::vector<std::string> label_values,
-                             const Histogram<N>& histogram) {
-  MetricSample sample;
-  sample.label_values = std::move(label_values);
-  sample.value = histogram.sum;
-  sample.count = histogram.count;
-  sample.bucket_counts.assign(histogram.buckets.begin(),
-                              histogram.buckets.end());
-  return sample;
-}
-
-template <size_t N>
-void SetBounds(const std::array<double, N>& bounds, FamilySnapshot* family) {
-  family->bucket_bounds.assign(bounds.begin(), bounds.end());
-}
-
-void SortSamples(MetricsSnapshot* snapshot) {
-  for (FamilySnapshot& family : *snapshot) {
-    std::sort(family.samples.begin(), family.samples.end(),
-              [](const MetricSample& a, const MetricSample& b) {
-                return a.label_values < b.label_values;
-              });
-  }
-}
-
 std::optional<std::vector<std::string>> Allowlist(
     const KpiCounters::Options& options, const std::string& label) {
   auto it = options.allowlists.find(label);
@@ -332,8 +288,8 @@ struct KpiCounters::Impl {
   LabelLimiter ad_campaign;
 
   std::vector<Funnel> funnels;  // from config
-  Counts pending;     // counted since the last Commit()
-  Counts committed;   // what Snapshot() shows
+  Counts pending;               // counted since the last Commit()
+  Counts committed;             // what Snapshot() shows
   // Gauges, replaced whole by their setters.
   absl::flat_hash_map<Id, ActiveVisitors::Counts> active;  // by site
   absl::flat_hash_map<Id, int64_t> open_sessions;          // by site
@@ -374,7 +330,7 @@ void KpiCounters::OnEvent(const SessionAttributes& session,
   const Id site = m.site.Intern(session.site_id);
   if (event.type == EventType::kPageView) {
     ++m.pending.pageviews[Key3{site, m.channel.Intern(session.channel),
-                       m.device.Intern(session.device_category)}];
+                               m.device.Intern(session.device_category)}];
   }
 }
 
@@ -386,10 +342,11 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   const Id country = m.country.Intern(session.country);
 
   SiteCounts& by_site = m.pending.Site(site);
-  by_site.pageviews.Observe(kPageviewBounds,
+  by_site.pageviews.Observe(kSessionPageviewBounds,
                             static_cast<double>(session.pageviews));
 
-  SessionCounts& counts = m.pending.sessions[Key4{site, channel, device, country}];
+  SessionCounts& counts =
+      m.pending.sessions[Key4{site, channel, device, country}];
   ++counts.closed;
   if (session.engaged) ++counts.engaged;
   if (session.bounced) ++counts.bounced;
@@ -398,9 +355,11 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   ChannelCounts& by_channel = m.pending.channels[Key2{site, channel}];
   const absl::Duration duration =
       std::max(session.duration(), absl::ZeroDuration());
-  by_channel.duration.Observe(kDurationBounds, absl::ToDoubleSeconds(duration));
+  by_channel.duration.Observe(kSessionDurationBounds,
+                              absl::ToDoubleSeconds(duration));
   for (const auto& [currency, n] : session.orders_by_currency) {
-    m.pending.money[Key3{site, channel, m.currency.Intern(currency)}].orders += n;
+    m.pending.money[Key3{site, channel, m.currency.Intern(currency)}].orders +=
+        n;
   }
 
   // Goals outside the allowlist share "(other)": a session converts for it
@@ -431,8 +390,8 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
     m.pending.money[Key3{site, channel, cur}].revenue_micros += micros;
-    m.pending.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2], campaign[3],
-                            cur}] += micros;
+    m.pending.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2],
+                                    campaign[3], cur}] += micros;
   }
   for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
        ++f) {
@@ -457,8 +416,8 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
   m.pending.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
-                        m.ad_campaign.Intern(campaign),
-                        m.currency.Intern(currency)}] += micros;
+                                m.ad_campaign.Intern(campaign),
+                                m.currency.Intern(currency)}] += micros;
 }
 
 void KpiCounters::SetActiveVisitors(
@@ -505,314 +464,123 @@ void KpiCounters::Commit() {
 void KpiCounters::Rollback() { impl_->pending = Counts{}; }
 
 MetricsSnapshot KpiCounters::Snapshot() const {
+  using namespace families;  // NOLINT: the families KpiCounters counts
   const Impl& m = *impl_;
-  constexpr MetricType kCounter = MetricType::kCounter;
-  constexpr MetricType kGauge = MetricType::kGauge;
-  constexpr MetricType kHistogram = MetricType::kHistogram;
-  const std::vector<std::string> kSessionLabels = {"site", "channel", "device",
-                                                   "country"};
-
-  FamilySnapshot events =
-      Family("web_events_total", kCounter,
-             "Events accepted into sessions, by event type.", {"site", "type"});
-  FamilySnapshot pageviews =
-      Family("web_pageviews_total", kCounter,
-             "Page views, by the channel and device of their session.",
-             {"site", "channel", "device"});
-  FamilySnapshot started =
-      Family("web_sessions_started_total", kCounter,
-             "Sessions opened, by the attribution of their first event.",
-             kSessionLabels);
-  FamilySnapshot closed = Family("web_sessions_closed_total", kCounter,
-                                 "Sessions closed.", kSessionLabels);
-  FamilySnapshot engaged =
-      Family("web_sessions_engaged_total", kCounter,
-             "Closed sessions that were engaged (long enough, two or more "
-             "page views, or a conversion).",
-             kSessionLabels);
-  FamilySnapshot bounced = Family(
-      "web_sessions_bounced_total", kCounter,
-      "Closed sessions that bounced (GA4: not engaged).", kSessionLabels);
-  FamilySnapshot single_page =
-      Family("web_sessions_single_page_total", kCounter,
-             "Closed sessions with exactly one page view and no other event.",
-             kSessionLabels);
-  FamilySnapshot new_visitors =
-      Family("web_sessions_new_visitor_total", kCounter,
-             "Sessions opened by new visitors.", {"site", "channel"});
-  FamilySnapshot duration =
-      Family("web_session_duration_seconds", kHistogram,
-             "Duration of closed sessions (last event minus first), seconds.",
-             {"site", "channel"});
-  SetBounds(kDurationBounds, &duration);
-  FamilySnapshot session_pageviews =
-      Family("web_session_pageviews", kHistogram,
-             "Page views per closed session.", {"site"});
-  SetBounds(kPageviewBounds, &session_pageviews);
-  FamilySnapshot conversions =
-      Family("web_conversions_total", kCounter,
-             "Conversions (an order_id once per session), counted when "
-             "their session closes.",
-             {"site", "goal", "channel"});
-  FamilySnapshot converted =
-      Family("web_sessions_converted_total", kCounter,
-             "Closed sessions with at least one conversion of the goal "
-             "(goal=\"(any)\": of any goal).",
-             {"site", "goal", "channel"});
-  FamilySnapshot orders =
-      Family("web_orders_total", kCounter,
-             "Distinct orders by the currency of their conversion, counted "
-             "when their session closes (AOV per currency = "
-             "web_revenue_total / web_orders_total).",
-             {"site", "channel", "currency"});
-  FamilySnapshot revenue =
-      Family("web_revenue_total", kCounter,
-             "Conversion value in currency units, counted when its session "
-             "closes.",
-             {"site", "channel", "currency"});
-  FamilySnapshot open_sessions =
-      Family("web_open_sessions", kGauge, "Sessions open now.", {"site"});
+  SnapshotBuilder out(CountedFamilies());
+  auto add = [&out](const MetricFamilyDef& family,
+                    const std::vector<std::string>& labels, auto value) {
+    out.Add(family, labels, static_cast<double>(value));
+  };
+  auto histogram = [&out](const MetricFamilyDef& family,
+                          std::vector<std::string> labels, const auto& h) {
+    out.AddHistogram(family, std::move(labels), h.buckets, h.count, h.sum);
+  };
 
   for (Id id = 0; id < m.committed.sites.size(); ++id) {
     const SiteCounts& s = m.committed.sites[id];
     if (!s.seen) continue;
     const std::string site = m.Name(m.site, id);
     for (size_t t = 0; t < s.events.size(); ++t) {
-      events.samples.push_back(
-          Sample({site, kEventTypeNames[t]}, static_cast<double>(s.events[t])));
+      add(kEvents, {site, kEventTypeNames[t]}, s.events[t]);
     }
-    session_pageviews.samples.push_back(HistogramSample({site}, s.pageviews));
-  }
-  // Every site seen has an open-sessions sample (0 when none is open).
-  for (Id id = 0; id < m.committed.sites.size(); ++id) {
-    if (!m.committed.sites[id].seen || m.open_sessions.contains(id)) continue;
-    open_sessions.samples.push_back(Sample({m.Name(m.site, id)}, 0));
+    histogram(kSessionPageviews, {site}, s.pageviews);
+    // Every site seen has an open-sessions sample (0 when none is open).
+    if (!m.open_sessions.contains(id)) add(kOpenSessions, {site}, 0);
   }
   for (const auto& [id, n] : m.open_sessions) {
-    open_sessions.samples.push_back(
-        Sample({m.Name(m.site, id)}, static_cast<double>(n)));
+    add(kOpenSessions, {m.Name(m.site, id)}, n);
   }
   for (const auto& [key, n] : m.committed.pageviews) {
-    pageviews.samples.push_back(
-        Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
-                m.Name(m.device, key[2])},
-               static_cast<double>(n)));
+    add(kPageviews,
+        {m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
+         m.Name(m.device, key[2])},
+        n);
   }
   for (const auto& [key, c] : m.committed.sessions) {
     const std::vector<std::string> labels = {
         m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
         m.Name(m.device, key[2]), m.Name(m.country, key[3])};
-    started.samples.push_back(Sample(labels, static_cast<double>(c.started)));
-    closed.samples.push_back(Sample(labels, static_cast<double>(c.closed)));
-    engaged.samples.push_back(Sample(labels, static_cast<double>(c.engaged)));
-    bounced.samples.push_back(Sample(labels, static_cast<double>(c.bounced)));
-    single_page.samples.push_back(
-        Sample(labels, static_cast<double>(c.single_page)));
+    add(kSessionsStarted, labels, c.started);
+    add(kSessionsClosed, labels, c.closed);
+    add(kSessionsEngaged, labels, c.engaged);
+    add(kSessionsBounced, labels, c.bounced);
+    add(kSessionsSinglePage, labels, c.single_page);
   }
   for (const auto& [key, c] : m.committed.channels) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),
                                              m.Name(m.channel, key[1])};
-    new_visitors.samples.push_back(
-        Sample(labels, static_cast<double>(c.new_visitors)));
-    duration.samples.push_back(HistogramSample(labels, c.duration));
+    add(kSessionsNewVisitor, labels, c.new_visitors);
+    histogram(kSessionDuration, labels, c.duration);
   }
   for (const auto& [key, c] : m.committed.goals) {
     const std::vector<std::string> labels = {
         m.Name(m.site, key[0]), m.GoalName(key[1]), m.Name(m.channel, key[2])};
     // "(any)" is a per-session notion only; it has no conversions of its own.
-    if (key[1] != kAnyGoalId) {
-      conversions.samples.push_back(
-          Sample(labels, static_cast<double>(c.conversions)));
-    }
-    converted.samples.push_back(
-        Sample(labels, static_cast<double>(c.sessions_converted)));
+    if (key[1] != kAnyGoalId) add(kConversions, labels, c.conversions);
+    add(kSessionsConverted, labels, c.sessions_converted);
   }
   for (const auto& [key, c] : m.committed.money) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),
                                              m.Name(m.channel, key[1]),
                                              m.Name(m.currency, key[2])};
-    revenue.samples.push_back(
-        Sample(labels, static_cast<double>(c.revenue_micros) / 1e6));
-    orders.samples.push_back(Sample(labels, static_cast<double>(c.orders)));
+    add(kRevenue, labels, static_cast<double>(c.revenue_micros) / 1e6);
+    add(kOrders, labels, c.orders);
   }
-
-  FamilySnapshot ad_cost =
-      Family("web_ad_cost_total", kCounter,
-             "Ad spend in currency units, from the ad cost input; ROAS = "
-             "web_revenue_total / web_ad_cost_total by channel.",
-             {"site", "channel", "campaign", "currency"});
   for (const auto& [key, micros] : m.committed.ad_cost_micros) {
-    ad_cost.samples.push_back(
-        Sample({m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
-                m.Name(m.ad_campaign, key[2]), m.Name(m.currency, key[3])},
-               static_cast<double>(micros) / 1e6));
+    add(kAdCost,
+        {m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
+         m.Name(m.ad_campaign, key[2]), m.Name(m.currency, key[3])},
+        static_cast<double>(micros) / 1e6);
   }
-  FamilySnapshot ad_cost_records =
-      Family("kpistream_ad_cost_records_total", kCounter,
-             "Ad cost records accepted (counted in "
-             "kpistream_events_consumed_total too).",
-             {});
-  ad_cost_records.samples.push_back(
-      Sample({}, static_cast<double>(m.committed.ad_cost_records)));
-  FamilySnapshot funnel =
-      Family("web_funnel_step_sessions_total", kCounter,
-             "Closed sessions that reached the funnel step, having reached "
-             "every earlier step in order.",
-             {"site", "funnel", "step"});
+  add(kAdCostRecords, {}, m.committed.ad_cost_records);
   for (const auto& [key, n] : m.committed.funnel_steps) {
     const Funnel& f = m.funnels[key[1]];
-    funnel.samples.push_back(
-        Sample({m.Name(m.site, key[0]), f.name, f.steps[key[2]].name},
-               static_cast<double>(n)));
+    add(kFunnelStepSessions,
+        {m.Name(m.site, key[0]), f.name, f.steps[key[2]].name}, n);
   }
-  FamilySnapshot active =
-      Family("web_active_visitors", kGauge,
-             "Distinct visitors with an event in the last 5 or 30 minutes of "
-             "processing time.",
-             {"site", "window"});
   for (const auto& [id, c] : m.active) {
-    active.samples.push_back(
-        Sample({m.Name(m.site, id), "5m"}, static_cast<double>(c.last_5m)));
-    active.samples.push_back(
-        Sample({m.Name(m.site, id), "30m"}, static_cast<double>(c.last_30m)));
+    add(kActiveVisitors, {m.Name(m.site, id), "5m"}, c.last_5m);
+    add(kActiveVisitors, {m.Name(m.site, id), "30m"}, c.last_30m);
   }
-  const std::vector<std::string> kCampaignLabels = {"site", "source", "medium",
-                                                    "campaign"};
-  FamilySnapshot campaign_sessions =
-      Family("web_campaign_sessions_total", kCounter,
-             "Closed sessions by the source, medium and campaign of their "
-             "first event.",
-             kCampaignLabels);
-  FamilySnapshot campaign_converted =
-      Family("web_campaign_sessions_converted_total", kCounter,
-             "Closed sessions with at least one conversion, by source, medium "
-             "and campaign.",
-             kCampaignLabels);
-  FamilySnapshot campaign_revenue =
-      Family("web_campaign_revenue_total", kCounter,
-             "Conversion value in currency units by source, medium and "
-             "campaign, counted when the session closes.",
-             {"site", "source", "medium", "campaign", "currency"});
   for (const auto& [key, c] : m.committed.campaigns) {
     const std::vector<std::string> labels = {
         m.Name(m.site, key[0]), m.Name(m.source, key[1]),
         m.Name(m.medium, key[2]), m.Name(m.campaign, key[3])};
-    campaign_sessions.samples.push_back(
-        Sample(labels, static_cast<double>(c.sessions)));
-    campaign_converted.samples.push_back(
-        Sample(labels, static_cast<double>(c.converted)));
+    add(kCampaignSessions, labels, c.sessions);
+    add(kCampaignConverted, labels, c.converted);
   }
   for (const auto& [key, micros] : m.committed.campaign_revenue) {
-    campaign_revenue.samples.push_back(
-        Sample({m.Name(m.site, key[0]), m.Name(m.source, key[1]),
-                m.Name(m.medium, key[2]), m.Name(m.campaign, key[3]),
-                m.Name(m.currency, key[4])},
-               static_cast<double>(micros) / 1e6));
+    add(kCampaignRevenue,
+        {m.Name(m.site, key[0]), m.Name(m.source, key[1]),
+         m.Name(m.medium, key[2]), m.Name(m.campaign, key[3]),
+         m.Name(m.currency, key[4])},
+        static_cast<double>(micros) / 1e6);
   }
-  FamilySnapshot landing_sessions =
-      Family("web_landing_page_sessions_total", kCounter,
-             "Closed sessions by landing page path.", {"site", "landing_page"});
-  FamilySnapshot landing_bounces =
-      Family("web_landing_page_bounces_total", kCounter,
-             "Closed sessions that bounced, by landing page path.",
-             {"site", "landing_page"});
   for (const auto& [key, c] : m.committed.landings) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),
                                              m.Name(m.landing_page, key[1])};
-    landing_sessions.samples.push_back(
-        Sample(labels, static_cast<double>(c.sessions)));
-    landing_bounces.samples.push_back(
-        Sample(labels, static_cast<double>(c.bounced)));
+    add(kLandingSessions, labels, c.sessions);
+    add(kLandingBounces, labels, c.bounced);
   }
-
-  FamilySnapshot consumed =
-      Family("kpistream_events_consumed_total", kCounter,
-             "Input messages consumed; equals accepted + invalid + late + "
-             "duplicate + bot.",
-             {"topic"});
   for (const auto& [id, n] : m.committed.consumed) {
-    consumed.samples.push_back(
-        Sample({m.Name(m.topic, id)}, static_cast<double>(n)));
+    add(kEventsConsumed, {m.Name(m.topic, id)}, n);
   }
-  FamilySnapshot repartitioned =
-      Family("kpistream_events_repartitioned_total", kCounter,
-             "Input messages of key: any inputs forwarded to the repartition "
-             "topic, re-keyed by visitor_id (counted as consumed where they "
-             "are processed).",
-             {"topic"});
   for (const auto& [id, n] : m.committed.repartitioned) {
-    repartitioned.samples.push_back(
-        Sample({m.Name(m.topic, id)}, static_cast<double>(n)));
+    add(kEventsRepartitioned, {m.Name(m.topic, id)}, n);
   }
-  FamilySnapshot invalid =
-      Family("kpistream_events_invalid_total", kCounter,
-             "Input messages rejected as invalid, by reason.", {"reason"});
   for (const auto& [id, n] : m.committed.invalid) {
-    invalid.samples.push_back(
-        Sample({m.Name(m.reason, id)}, static_cast<double>(n)));
+    add(kEventsInvalid, {m.Name(m.reason, id)}, n);
   }
-  FamilySnapshot late =
-      Family("kpistream_events_late_total", kCounter,
-             "Events too late to change their session, sent to the dead-letter "
-             "topic.",
-             {});
-  late.samples.push_back(Sample({}, static_cast<double>(m.committed.late)));
-  FamilySnapshot duplicate =
-      Family("kpistream_events_duplicate_total", kCounter,
-             "Events dropped as duplicates of an event_id already seen.", {});
-  duplicate.samples.push_back(Sample({}, static_cast<double>(m.committed.duplicate)));
-  FamilySnapshot bot = Family("kpistream_bot_events_total", kCounter,
-                              "Events from bots, excluded from the KPIs.", {});
-  bot.samples.push_back(Sample({}, static_cast<double>(m.committed.bot)));
-  FamilySnapshot overflow =
-      Family("kpistream_label_overflow_total", kCounter,
-             "Label values replaced by \"(other)\" because the label's "
-             "cardinality limit or allowlist did not admit them.",
-             {"label"});
+  add(kEventsLate, {}, m.committed.late);
+  add(kEventsDuplicate, {}, m.committed.duplicate);
+  add(kBotEvents, {}, m.committed.bot);
   for (const LabelLimiter* limiter :
        {&m.site, &m.channel, &m.device, &m.country, &m.goal, &m.currency,
         &m.topic, &m.reason, &m.source, &m.medium, &m.campaign, &m.landing_page,
         &m.ad_campaign}) {
-    overflow.samples.push_back(
-        Sample({limiter->label()}, static_cast<double>(limiter->overflow())));
+    add(kLabelOverflow, {limiter->label()}, limiter->overflow());
   }
-
-  MetricsSnapshot snapshot;
-  for (FamilySnapshot* family : {&events,
-                                 &pageviews,
-                                 &started,
-                                 &closed,
-                                 &engaged,
-                                 &bounced,
-                                 &single_page,
-                                 &new_visitors,
-                                 &duration,
-                                 &session_pageviews,
-                                 &conversions,
-                                 &converted,
-                                 &orders,
-                                 &revenue,
-                                 &open_sessions,
-                                 &active,
-                                 &campaign_sessions,
-                                 &campaign_converted,
-                                 &campaign_revenue,
-                                 &landing_sessions,
-                                 &landing_bounces,
-                                 &funnel,
-                                 &ad_cost,
-                                 &consumed,
-                                 &repartitioned,
-                                 &invalid,
-                                 &late,
-                                 &duplicate,
-                                 &bot,
-                                 &ad_cost_records,
-                                 &overflow}) {
-    snapshot.push_back(std::move(*family));
-  }
-  SortSamples(&snapshot);
-  return snapshot;
+  return std::move(out).Finish();
 }
 
 }  // namespace kpistream

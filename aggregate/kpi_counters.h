@@ -1,4 +1,5 @@
-// KpiCounters: the domain and input-accounting counters of one shard, kept in
+// KpiCounters: the domain and input-accounting counters of one stream
+// thread's partitions (processing.threads: one KpiCounters each), kept in
 // plain C++ (no Prometheus types) and handed to exporters as a
 // MetricsSnapshot. Metric names and labels are those of SPEC §4.
 //

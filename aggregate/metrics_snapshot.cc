@@ -7,8 +7,9 @@
 namespace kpistream {
 namespace {
 
-// Families of one name are produced by the same code in every shard, so they
-// share type, label names and bucket bounds; only the samples differ.
+// Families of one name are produced by the same code in every stream thread
+// (processing.threads may run several), so they share type, label names and
+// bucket bounds; only the samples differ.
 void MergeFamily(const FamilySnapshot& from, FamilySnapshot* into) {
   absl::flat_hash_map<std::vector<std::string>, size_t> index;
   index.reserve(into->samples.size());

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   CLI::App app{kDescription, "kpistream"};
   app.footer(kFooter);
   app.require_subcommand(1);
-  app.set_version_flag("--version", "kpistream 0.1.0");
+  app.set_version_flag("--version", "kpistream " KPISTREAM_VERSION);
   LogOptions log;
   AddLogOptions(&app, &log);
 

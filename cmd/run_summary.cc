@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cmd/signals.h"
+#include "engine/engine.h"
 
 namespace kpistream {
 namespace {
@@ -19,17 +20,6 @@ const FamilySnapshot* Find(const MetricsSnapshot& snapshot,
     if (family.name == name) return &family;
   }
   return nullptr;
-}
-
-// Sum of a family's samples (0 when absent); *present: it has any.
-double Sum(const MetricsSnapshot& snapshot, absl::string_view name,
-           bool* present = nullptr) {
-  const FamilySnapshot* family = Find(snapshot, name);
-  if (present != nullptr) *present = family && !family->samples.empty();
-  double sum = 0;
-  if (family == nullptr) return sum;
-  for (const MetricSample& sample : family->samples) sum += sample.value;
-  return sum;
 }
 
 // Values of a family by the value of its label `label`.
@@ -55,11 +45,12 @@ RunSummary SummarizeRun(const MetricsSnapshot& now,
                         absl::Duration interval) {
   RunSummary summary;
   const double seconds = std::max(absl::ToDoubleSeconds(interval), 1e-9);
-  const double events = Sum(now, "kpistream_events_consumed_total") -
-                        Sum(before, "kpistream_events_consumed_total");
-  const double open = Sum(now, "kpistream_state_sessions");
-  const double closed = Sum(now, "web_sessions_closed_total");
-  const double closed_delta = closed - Sum(before, "web_sessions_closed_total");
+  const double events = SumSamples(now, "kpistream_events_consumed_total") -
+                        SumSamples(before, "kpistream_events_consumed_total");
+  const double open = SumSamples(now, "kpistream_state_sessions");
+  const double closed = SumSamples(now, "web_sessions_closed_total");
+  const double closed_delta =
+      closed - SumSamples(before, "web_sessions_closed_total");
 
   // Dead letters in the interval, by reason, most frequent first.
   std::map<std::string, double> reasons;
@@ -76,7 +67,7 @@ RunSummary SummarizeRun(const MetricsSnapshot& now,
                                             "kpistream_events_late_total"},
         {"duplicate", "kpistream_events_duplicate_total"},
         {"bot", "kpistream_bot_events_total"}}) {
-    reasons[reason] = Sum(now, family) - Sum(before, family);
+    reasons[reason] = SumSamples(now, family) - SumSamples(before, family);
   }
   std::vector<std::pair<std::string, double>> sorted;
   double dead_letters = 0;
@@ -93,11 +84,18 @@ RunSummary SummarizeRun(const MetricsSnapshot& now,
     parts.push_back(absl::StrFormat("%.0f %s", n, reason));
   }
 
-  bool has_watermark = false;
-  const double watermark_lag =
-      Sum(now, "kpistream_watermark_lag_seconds", &has_watermark);
-  const double consumer_lag = Sum(now, "kpistream_consumer_lag_messages");
-  const double partitions = Sum(now, "kpistream_assigned_partitions");
+  // The first family of the name: the engine adds its own after the
+  // threads' (engine/engine.cc Publish).
+  const FamilySnapshot* lag = Find(now, "kpistream_watermark_lag_seconds");
+  const bool has_watermark = lag != nullptr && !lag->samples.empty();
+  double watermark_lag = 0;
+  if (has_watermark) {
+    for (const MetricSample& sample : lag->samples)
+      watermark_lag += sample.value;
+  }
+  const double consumer_lag =
+      SumSamples(now, "kpistream_consumer_lag_messages");
+  const double partitions = SumSamples(now, "kpistream_assigned_partitions");
 
   summary.text = absl::StrFormat(
       "last %.0f s: %.0f events/s in | sessions open %.0f, closed %.0f "

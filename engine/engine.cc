@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "aggregate/metric_families.h"
 #include "cmd/log.h"
 #include "engine/kafka_io.h"
 #include "engine/stream_thread.h"
@@ -45,16 +46,6 @@ std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
     specs.push_back(std::move(spec));
   }
   return specs;
-}
-
-FamilySnapshot Gauge(std::string name, std::string help,
-                     std::vector<std::string> label_names = {}) {
-  FamilySnapshot family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = MetricType::kGauge;
-  family.label_names = std::move(label_names);
-  return family;
 }
 
 }  // namespace
@@ -320,21 +311,13 @@ class Engine::Impl {
     }
     if (threads_.empty()) watermark = absl::InfinitePast();
     const absl::Time now = absl::Now();
-    FamilySnapshot lag = Gauge("kpistream_watermark_lag_seconds",
-                               "Processing time minus the event-time "
-                               "watermark, seconds.");
+    FamilySnapshot lag = NewFamily(families::kWatermarkLag);
     if (watermark != absl::InfinitePast() &&
         watermark != absl::InfiniteFuture()) {
       lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
     }
     merged.push_back(std::move(lag));
-    FamilySnapshot ready_gauge =
-        Gauge("kpistream_ready",
-              "1 while the instance has joined its group, is connected, "
-              "has its partitions restored and makes progress (as "
-              "/readyz), else 0.");
-    ready_gauge.samples.push_back({{}, ready ? 1.0 : 0.0});
-    merged.push_back(std::move(ready_gauge));
+    merged.push_back(SingleSample(families::kReady, ready ? 1.0 : 0.0));
     if (!targets_.empty()) PublishTargets(watermark, sums, &merged);
     std::lock_guard<std::mutex> lock(mu_);
     published_ = std::move(merged);
@@ -348,38 +331,13 @@ class Engine::Impl {
     if (watermark != absl::InfiniteFuture()) {
       target_clock_ = std::max(target_clock_, watermark);
     }
-    FamilySnapshot target = Gauge("kpi_target_value",
-                                  "The target's value (config).", {"target"});
-    FamilySnapshot actual =
-        Gauge("kpi_actual_value",
-              "The KPI's current value over the target's window or period, "
-              "from this instance's exact event-time state (NaN: no data).",
-              {"target"});
-    FamilySnapshot attainment = Gauge(
-        "kpi_attainment_ratio",
-        "actual / target (target / actual for at-most KPIs); >= 1 is met.",
-        {"target"});
-    FamilySnapshot pace = Gauge(
-        "kpi_pace_ratio",
-        "Cumulative targets: actual to date / the linearly expected value to "
-        "date (NaN before the period starts; no sample for rolling "
-        "targets).",
-        {"target"});
-    FamilySnapshot projected = Gauge(
-        "kpi_projected_value",
-        "Cumulative targets: the actual projected linearly to the deadline.",
-        {"target"});
-    FamilySnapshot on_track = Gauge(
-        "kpi_on_track",
-        "1 when the KPI (a period's projection) is within tolerance of the "
-        "target, or the window has fewer than min_sessions sessions; else 0.",
-        {"target"});
-    FamilySnapshot no_data = Gauge(
-        "kpi_target_no_data",
-        "1 when nothing matched the target's filter over its whole window "
-        "(a period: since its start) on this instance; kpi_on_track is then "
-        "1 for want of data, not because the target is met.",
-        {"target"});
+    FamilySnapshot target = NewFamily(families::kTargetValue);
+    FamilySnapshot actual = NewFamily(families::kActualValue);
+    FamilySnapshot attainment = NewFamily(families::kAttainmentRatio);
+    FamilySnapshot pace = NewFamily(families::kPaceRatio);
+    FamilySnapshot projected = NewFamily(families::kProjectedValue);
+    FamilySnapshot on_track = NewFamily(families::kOnTrack);
+    FamilySnapshot no_data = NewFamily(families::kTargetNoData);
     for (size_t i = 0; i < targets_.size(); ++i) {
       const TargetSpec& spec = targets_[i];
       const TargetStatus s = EvaluateTarget(spec, sums[i], target_clock_);

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "aggregate/metric_families.h"
 #include "cmd/log.h"
 #include "export/dead_letter.h"
 #include "kpistream/v1/state.pb.h"
@@ -35,24 +36,6 @@ void LogRejections(const std::vector<RejectionReporter::Summary>& summaries) {
   for (const RejectionReporter::Summary& summary : summaries) {
     Log(LogLevel::kWarn, "engine", summary.Text(), summary.Fields());
   }
-}
-
-FamilySnapshot Gauge(std::string name, std::string help,
-                     std::vector<std::string> labels = {},
-                     MetricType type = MetricType::kGauge) {
-  FamilySnapshot family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = type;
-  family.label_names = std::move(labels);
-  return family;
-}
-
-FamilySnapshot Single(std::string name, std::string help, double value,
-                      MetricType type = MetricType::kGauge) {
-  FamilySnapshot family = Gauge(std::move(name), std::move(help), {}, type);
-  family.samples.push_back({{}, value});
-  return family;
 }
 
 KpiCounters::Options CounterOptions(const Config& config) {
@@ -678,56 +661,33 @@ void StreamThread::Publish(absl::Time now) {
   }
   counters_.SetOpenSessions(open_by_site);
   MetricsSnapshot snapshot = counters_.Snapshot();
-  FamilySnapshot lag = Gauge("kpistream_watermark_lag_seconds",
-                             "Processing time minus the event-time "
-                             "watermark, seconds.");
+  FamilySnapshot lag = NewFamily(families::kWatermarkLag);
   if (watermark != absl::InfinitePast()) {
     lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
   }
   snapshot.push_back(std::move(lag));
-  snapshot.push_back(
-      Single("kpistream_state_sessions", "Open sessions held in state.", open));
-  snapshot.push_back(Single("kpistream_state_bytes",
-                            "Approximate bytes of aggregation state.",
-                            state_bytes));
-  snapshot.push_back(Single("kpistream_assigned_partitions",
-                            "Input partitions this instance owns now.",
-                            static_cast<double>(slots_.size())));
-  snapshot.push_back(Single("kpistream_reorder_buffer_events",
-                            "Events waiting for the watermark to pass them.",
-                            buffered));
-  FamilySnapshot consumer_lag =
-      Gauge("kpistream_consumer_lag_messages",
-            "Messages between the consumer position and the end of the "
-            "partition.",
-            {"topic", "partition"});
+  snapshot.push_back(SingleSample(families::kStateSessions, open));
+  snapshot.push_back(SingleSample(families::kStateBytes, state_bytes));
+  snapshot.push_back(SingleSample(families::kAssignedPartitions,
+                                  static_cast<double>(slots_.size())));
+  snapshot.push_back(SingleSample(families::kReorderBufferEvents, buffered));
+  FamilySnapshot consumer_lag = NewFamily(families::kConsumerLag);
   for (const auto& [tp, n] : input_->Lag(positions)) {
     consumer_lag.samples.push_back(
         {{tp.topic, absl::StrCat(tp.partition)}, static_cast<double>(n)});
   }
   snapshot.push_back(std::move(consumer_lag));
-  snapshot.push_back(Single("kpistream_commits_total",
-                            "Commits of outputs, state and input positions.",
-                            static_cast<double>(commits_),
-                            MetricType::kCounter));
-  snapshot.push_back(Single(
-      "kpistream_commit_aborts_total",
-      "Commits the brokers refused (a rebalance raced them): their work was "
-      "redone from the last commit, not counted twice.",
-      static_cast<double>(aborts_), MetricType::kCounter));
-  snapshot.push_back(Single(
-      "kpistream_restore_failures_total",
-      "State restores from the changelog that failed (retried every 5 s).",
-      static_cast<double>(restore_failures_), MetricType::kCounter));
-  snapshot.push_back(Single("kpistream_restore_seconds",
-                            "Duration of the last state restore, seconds.",
-                            last_restore_seconds_));
-  snapshot.push_back(Single("kpistream_restore_records",
-                            "Changelog records read by the last restore.",
-                            last_restore_records_));
-  snapshot.push_back(Single("kpistream_restore_bytes",
-                            "Changelog bytes read by the last restore.",
-                            last_restore_bytes_));
+  snapshot.push_back(
+      SingleSample(families::kCommits, static_cast<double>(commits_)));
+  snapshot.push_back(
+      SingleSample(families::kCommitAborts, static_cast<double>(aborts_)));
+  snapshot.push_back(SingleSample(families::kRestoreFailures,
+                                  static_cast<double>(restore_failures_)));
+  snapshot.push_back(
+      SingleSample(families::kRestoreSeconds, last_restore_seconds_));
+  snapshot.push_back(
+      SingleSample(families::kRestoreRecords, last_restore_records_));
+  snapshot.push_back(SingleSample(families::kRestoreBytes, last_restore_bytes_));
   // Readiness: connected, restored, making progress.
   ThreadHealth health;
   health.heartbeat = now;

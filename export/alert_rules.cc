@@ -1,56 +1,19 @@
 #include "export/alert_rules.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "aggregate/metric_families.h"
 #include "export/promql.h"
 
 namespace kpistream {
 namespace {
-
-// Labels of each series the engine exports that the generated rules and
-// their tests read (SPEC §4), without the job and instance labels that
-// Prometheus adds.
-const std::map<std::string, std::vector<std::string>>& LabelTable() {
-  static const auto* labels = new std::map<std::string,
-                                           std::vector<std::string>>{
-      {"web_sessions_closed_total", {"site", "channel", "device", "country"}},
-      {"web_sessions_started_total", {"site", "channel", "device", "country"}},
-      {"web_sessions_bounced_total", {"site", "channel", "device", "country"}},
-      {"web_sessions_engaged_total", {"site", "channel", "device", "country"}},
-      {"web_sessions_single_page_total",
-       {"site", "channel", "device", "country"}},
-      {"web_sessions_converted_total", {"site", "goal", "channel"}},
-      {"web_sessions_new_visitor_total", {"site", "channel"}},
-      {"web_session_pageviews_sum", {"site"}},
-      {"web_session_pageviews_count", {"site"}},
-      {"web_session_duration_seconds_sum", {"site", "channel"}},
-      {"web_session_duration_seconds_count", {"site", "channel"}},
-      {"web_revenue_total", {"site", "channel", "currency"}},
-      {"web_orders_total", {"site", "channel", "currency"}},
-      {"web_ad_cost_total", {"site", "channel", "campaign", "currency"}},
-      {"web_pageviews_total", {"site", "channel", "device"}},
-      {"web_conversions_total", {"site", "goal", "channel"}},
-      {"kpi_actual_value", {"target"}},
-      {"kpi_pace_ratio", {"target"}},
-      {"kpi_projected_value", {"target"}},
-      {"kpistream_events_consumed_total", {"topic"}},
-      {"kpistream_events_invalid_total", {"reason"}},
-      {"kpistream_events_late_total", {}},
-      {"kpistream_events_duplicate_total", {}},
-      {"kpistream_bot_events_total", {}},
-      {"kpistream_watermark_lag_seconds", {}},
-      {"kpistream_consumer_lag_messages", {"topic", "partition"}},
-      {"kpistream_restore_failures_total", {}},
-      {"kpistream_ready", {}},
-      {"up", {}},  // Prometheus' own, per scrape target
-  };
-  return *labels;
-}
 
 // How a KPI is computed: numerator / denominator (or a count when the
 // denominator is empty).
@@ -104,8 +67,8 @@ std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 std::string FilterSelector(const std::string& metric,
                            const std::map<std::string, std::string>& filter) {
   Selector selector(metric);
-  for (const std::string& label : MetricLabels(metric)) {
-    auto it = filter.find(label);
+  for (const absl::string_view label : MetricLabels(metric)) {
+    auto it = filter.find(std::string(label));
     if (it != filter.end()) selector.Equal(label, it->second);
   }
   return selector.str();
@@ -317,8 +280,16 @@ Rule RuleOf(const TargetConfig& t, const Alert& a) {
 
 }  // namespace
 
-const std::vector<std::string>& MetricLabels(absl::string_view metric) {
-  return LabelTable().at(std::string(metric));
+absl::Span<const absl::string_view> MetricLabels(absl::string_view series) {
+  if (series == "up") return {};  // Prometheus' own, per scrape target
+  const MetricFamilyDef* family = FamilyOfSeries(series);
+  if (family == nullptr) {
+    // A generator names a series kpistream does not export: a bug here.
+    std::fprintf(stderr, "not a series of kpistream: %.*s\n",
+                 static_cast<int>(series.size()), series.data());
+    std::abort();
+  }
+  return family->labels;
 }
 
 std::string TargetValueExpr(const TargetConfig& t) {
@@ -394,8 +365,8 @@ InputSeries Series(const std::string& metric,
                    const std::map<std::string, std::string>& filter,
                    double per_minute, int samples) {
   Selector selector(metric);
-  for (const std::string& label : MetricLabels(metric)) {
-    selector.Equal(label, LabelValue(filter, label));
+  for (const absl::string_view label : MetricLabels(metric)) {
+    selector.Equal(label, LabelValue(filter, std::string(label)));
   }
   return {selector.str(), absl::StrCat("0+", Num(per_minute), "x", samples)};
 }

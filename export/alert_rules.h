@@ -26,15 +26,17 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "config/config.h"
 #include "export/rule_file.h"
 
 namespace kpistream {
 
-// The labels the engine exports `metric` with (SPEC §4; besides Prometheus'
-// job and instance), for every series the generated rules and their tests
-// read. `metric` must be one of them.
-const std::vector<std::string>& MetricLabels(absl::string_view metric);
+// The labels the engine exports series `series` with (its family's in
+// aggregate/metric_families.h; besides Prometheus' job and instance), for
+// every series the generated rules and their tests read; none for `up`.
+// Aborts for a series kpistream does not export.
+absl::Span<const absl::string_view> MetricLabels(absl::string_view series);
 
 // PromQL for a target's current value, for all instances: a rolling
 // target's KPI over its window from the counters; a period target's actual

@@ -216,7 +216,7 @@ std::string Series(const Config& config, const char* metric,
                    const std::vector<std::string>& values) {
   Selector selector(metric);
   selector.Equal("job", config.rules.job).Equal("instance", kInstance);
-  const std::vector<std::string>& labels = MetricLabels(metric);
+  const absl::Span<const absl::string_view> labels = MetricLabels(metric);
   for (size_t i = 0; i < labels.size(); ++i) {
     selector.Equal(labels[i], values.at(i));
   }

@@ -7,9 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "config/config.h"
 #include "CivetServer.h"
+#include "absl/strings/str_cat.h"
+#include "aggregate/metric_families.h"
+#include "config/config.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
@@ -36,11 +37,12 @@ class SnapshotCollectable : public prometheus::Collectable {
     out.reserve(merged.size() + 1);
     {
       prometheus::MetricFamily info;
-      info.name = "kpistream_build_info";
-      info.help = "Build of the running kpistream; always 1.";
+      info.name = std::string(families::kBuildInfo.name);
+      info.help = std::string(families::kBuildInfo.help);
       info.type = prometheus::MetricType::Gauge;
       prometheus::ClientMetric m;
-      m.label.push_back({"version", "0.1.0"});
+      m.label.push_back(
+          {std::string(families::kBuildInfo.labels[0]), KPISTREAM_VERSION});
       m.gauge.value = 1;
       info.metric.push_back(std::move(m));
       out.push_back(std::move(info));
@@ -153,9 +155,9 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
   endpoint->impl_ = std::make_unique<Impl>();
   try {
-    endpoint->impl_->server = std::make_unique<CivetServer>(
-        std::vector<std::string>{"listening_ports", listen, "num_threads",
-                                 "4"});
+    endpoint->impl_->server =
+        std::make_unique<CivetServer>(std::vector<std::string>{
+            "listening_ports", listen, "num_threads", "4"});
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", listen, " for /metrics: ", e.what(),

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -13,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "aggregate/metric_families.h"
 
 namespace kpistream {
 namespace {
@@ -37,16 +40,6 @@ absl::StatusOr<double> CountEntries(const std::string& dir) {
   }
   closedir(d);
   return n;
-}
-
-FamilySnapshot Family(const char* name, const char* help, MetricType type,
-                      double value) {
-  FamilySnapshot family;
-  family.name = name;
-  family.help = help;
-  family.type = type;
-  family.samples.push_back({{}, value});
-  return family;
 }
 
 }  // namespace
@@ -143,26 +136,18 @@ absl::StatusOr<ProcessStats> ReadProcessStats(const std::string& proc,
 
 MetricsSnapshot ProcessMetricsSnapshot(const ProcessStats& stats) {
   // Names and help as client_golang's process collector writes them.
+  using namespace families;  // NOLINT: the process_* families
   MetricsSnapshot snapshot;
-  snapshot.push_back(Family("process_cpu_seconds_total",
-                            "Total user and system CPU time spent in seconds.",
-                            MetricType::kCounter, stats.cpu_seconds));
-  snapshot.push_back(Family("process_open_fds",
-                            "Number of open file descriptors.",
-                            MetricType::kGauge, stats.open_fds));
-  snapshot.push_back(Family("process_max_fds",
-                            "Maximum number of open file descriptors.",
-                            MetricType::kGauge, stats.max_fds));
-  snapshot.push_back(Family("process_virtual_memory_bytes",
-                            "Virtual memory size in bytes.", MetricType::kGauge,
-                            stats.virtual_memory_bytes));
-  snapshot.push_back(Family("process_resident_memory_bytes",
-                            "Resident memory size in bytes.",
-                            MetricType::kGauge, stats.resident_memory_bytes));
-  snapshot.push_back(
-      Family("process_start_time_seconds",
-             "Start time of the process since unix epoch in seconds.",
-             MetricType::kGauge, stats.start_time_seconds));
+  for (const auto& [family, value] :
+       std::initializer_list<std::pair<const MetricFamilyDef*, double>>{
+           {&kProcessCpuSeconds, stats.cpu_seconds},
+           {&kProcessOpenFds, stats.open_fds},
+           {&kProcessMaxFds, stats.max_fds},
+           {&kProcessVirtualMemory, stats.virtual_memory_bytes},
+           {&kProcessResidentMemory, stats.resident_memory_bytes},
+           {&kProcessStartTime, stats.start_time_seconds}}) {
+    snapshot.push_back(SingleSample(*family, value));
+  }
   return snapshot;
 }
 

@@ -15,7 +15,6 @@ void WatermarkTracker::Assign(int32_t partition, absl::Time now,
   clock.last_event_at = now;
   clock.max_event_time = std::max(clock.max_event_time, max_event_time);
   clock.watermark = std::max({clock.watermark, frontier, Own(clock)});
-  max_event_time_ = std::max(max_event_time_, max_event_time);
 }
 
 void WatermarkTracker::Revoke(int32_t partition) {
@@ -49,7 +48,6 @@ void WatermarkTracker::Observe(int32_t partition, absl::Time event_time,
   PartitionClock& clock = partitions_[partition];
   clock.last_event_at = now;
   if (event_time > clock.max_event_time) clock.max_event_time = event_time;
-  if (event_time > max_event_time_) max_event_time_ = event_time;
 }
 
 void WatermarkTracker::SetExternal(int32_t partition, absl::Time watermark) {

@@ -73,9 +73,6 @@ class WatermarkTracker {
   // adopts (AdoptionBasis(now)).
   absl::Time Of(int32_t partition, absl::Time now, absl::Time thread);
 
-  // Highest event time seen on any partition (InfinitePast before any).
-  absl::Time max_event_time() const { return max_event_time_; }
-
  private:
   struct PartitionClock {
     absl::Time max_event_time = absl::InfinitePast();
@@ -104,7 +101,6 @@ class WatermarkTracker {
   absl::Duration max_out_of_orderness_;
   absl::Duration idle_timeout_;
   absl::flat_hash_map<int32_t, PartitionClock> partitions_;
-  absl::Time max_event_time_ = absl::InfinitePast();
   absl::Time watermark_ = absl::InfinitePast();
 };
 
