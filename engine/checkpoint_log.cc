@@ -234,8 +234,14 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
                                                 ": ", status.message()));
       }
       if (chunk.last()) {
+        const int64_t max_us = chunk.max_event_time_us();
+        if (max_us != 0 && max_us != INT64_MIN && !IsEventTimeInRange(max_us)) {
+          return absl::DataLossError(absl::StrCat(
+              where, ": checkpoint ", seq, ": the max event time (", max_us,
+              " us) is out of range"));
+        }
         position.next_offset = chunk.next_offset();
-        position.max_event_time = TimeOf(chunk.max_event_time_us());
+        position.max_event_time = TimeOf(max_us);
       }
     }
     if (it == start) {
