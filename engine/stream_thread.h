@@ -52,9 +52,6 @@ class Clock {
 };
 Clock* RealClock();
 
-// The sessions part of the config, as the aggregation core takes it.
-SessionRules SessionRulesFrom(const Config& config);
-
 // What /readyz reports for a thread.
 struct ThreadHealth {
   bool ready = false;
