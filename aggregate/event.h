@@ -18,6 +18,23 @@
 
 namespace kpistream {
 
+// The event times an input may carry: google.protobuf.Timestamp's range,
+// 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. Decoders reject
+// anything else, and checkpoints holding anything else are corrupt: the
+// aggregation core counts event times in int64 microseconds and relies on
+// the margin this range leaves.
+inline constexpr int64_t kMinEventTimeSeconds = -62135596800;  // 0001-01-01
+inline constexpr int64_t kMaxEventTimeSeconds = 253402300799;  // 9999-12-31
+inline bool IsEventTimeInRange(absl::Time t) {
+  return t >= absl::FromUnixSeconds(kMinEventTimeSeconds) &&
+         t < absl::FromUnixSeconds(kMaxEventTimeSeconds + 1);
+}
+// The same for a time in unix microseconds.
+inline bool IsEventTimeInRange(int64_t unix_micros) {
+  return unix_micros >= kMinEventTimeSeconds * 1000000 &&
+         unix_micros < (kMaxEventTimeSeconds + 1) * 1000000;
+}
+
 enum class EventType : uint8_t {
   kPageView = 1,
   kEngagement = 2,

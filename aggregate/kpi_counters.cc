@@ -13,6 +13,7 @@
 #include "absl/types/span.h"
 #include "aggregate/label_limiter.h"
 #include "aggregate/metric_families.h"
+#include "aggregate/saturating.h"
 
 namespace kpistream {
 namespace {
@@ -119,7 +120,7 @@ struct MoneyCounts {
   int64_t revenue_micros = 0;
   uint64_t orders = 0;
   MoneyCounts& operator+=(const MoneyCounts& o) {
-    revenue_micros += o.revenue_micros;
+    revenue_micros = SaturatingAdd(revenue_micros, o.revenue_micros);
     orders += o.orders;
     return *this;
   }
@@ -161,6 +162,12 @@ struct GoalCounts {
 template <typename Map>
 void AddInto(const Map& from, Map& to) {
   for (const auto& [key, value] : from) to[key] += value;
+}
+// Money in micros: saturating.
+template <typename Key>
+void AddInto(const absl::flat_hash_map<Key, int64_t>& from,
+             absl::flat_hash_map<Key, int64_t>& to) {
+  for (const auto& [key, value] : from) to[key] = SaturatingAdd(to[key], value);
 }
 
 // Every count of the families, by label ids. The engine counts into a
@@ -389,9 +396,11 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
-    m.pending.money[Key3{site, channel, cur}].revenue_micros += micros;
-    m.pending.campaign_revenue[Key5{campaign[0], campaign[1], campaign[2],
-                                    campaign[3], cur}] += micros;
+    int64_t& revenue = m.pending.money[Key3{site, channel, cur}].revenue_micros;
+    revenue = SaturatingAdd(revenue, micros);
+    int64_t& by_campaign_revenue = m.pending.campaign_revenue[Key5{
+        campaign[0], campaign[1], campaign[2], campaign[3], cur}];
+    by_campaign_revenue = SaturatingAdd(by_campaign_revenue, micros);
   }
   for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
        ++f) {
@@ -415,9 +424,10 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
-  m.pending.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
-                                m.ad_campaign.Intern(campaign),
-                                m.currency.Intern(currency)}] += micros;
+  int64_t& cost = m.pending.ad_cost_micros[Key4{
+      m.site.Intern(site), m.channel.Intern(channel),
+      m.ad_campaign.Intern(campaign), m.currency.Intern(currency)}];
+  cost = SaturatingAdd(cost, micros);
 }
 
 void KpiCounters::SetActiveVisitors(

@@ -1,5 +1,7 @@
 #include "aggregate/kpi_windows.h"
 
+#include "aggregate/saturating.h"
+
 namespace kpistream {
 
 KpiWindows::Window& KpiWindows::At(absl::Time session_start,
@@ -25,7 +27,7 @@ void KpiWindows::OnSessionStarted(const SessionAttributes& session,
   for (absl::string_view channel : {absl::string_view(), session.channel}) {
     Window& w = At(first.time, session.site_id, channel);
     ++w.kpis.sessions;
-    ++w.open;
+    w.open = SaturatingAdd(w.open, 1);  // it may come from a checkpoint
   }
 }
 
@@ -34,7 +36,7 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
        {absl::string_view(), absl::string_view(s.channel)}) {
     Window& w = At(s.start, s.site_id, channel);
     WindowKpis& k = w.kpis;
-    --w.open;
+    w.open = SaturatingAdd(w.open, -1);
     ++k.sessions_closed;
     k.engaged += s.engaged;
     k.bounced += s.bounced;
@@ -43,7 +45,7 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
     k.duration_seconds_sum += absl::ToDoubleSeconds(s.duration());
     for (const auto& [goal, n] : s.conversions) k.conversions[goal] += n;
     for (const auto& [currency, micros] : s.revenue)
-      k.revenue[currency] += micros;
+      k.revenue[currency] = SaturatingAdd(k.revenue[currency], micros);
     for (const auto& [currency, n] : s.orders_by_currency)
       k.orders_by_currency[currency] += n;
   }

@@ -51,6 +51,7 @@ struct WindowKpis {
 
 class KpiWindows : public SessionObserver {
  public:
+  // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
 
   void OnSessionStarted(const SessionAttributes& session,

@@ -23,7 +23,11 @@
 // order (the last full one, then every later one), FinishRestore() once
 // after the last. A restored state behaves exactly as the state that wrote
 // the checkpoints did at that point: same sessions, same buffered events,
-// same memories, same windows and targets.
+// same memories, same windows and targets. Restore() refuses (DataLoss) a
+// record that no state can have written: times outside the event-time range
+// (aggregate/event.h), days of such times, an unknown event type. Funnel
+// progress is cut to the configured funnels (the config may have changed
+// since the checkpoint).
 //
 // Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_PARTITION_STATE_H_

@@ -1,16 +1,16 @@
 #include "aggregate/sessionizer.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <deque>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/saturating.h"
 #include "aggregate/stable_hash.h"
 #include "aggregate/visitor_recency.h"
 
@@ -158,6 +158,10 @@ struct SessionExtra {
   std::vector<uint8_t> funnel_steps;   // per funnel: steps reached in order
 };
 
+// Counts and money add up differently: money saturates (saturating.h).
+uint32_t Plus(uint32_t a, uint32_t b) { return a + b; }
+int64_t Plus(int64_t a, int64_t b) { return SaturatingAdd(a, b); }
+
 // Adds `n` to the entry of `key` in a short list of pairs.
 template <typename T>
 void Increment(std::vector<std::pair<std::string, T>>& list,
@@ -167,7 +171,7 @@ void Increment(std::vector<std::pair<std::string, T>>& list,
   if (it == list.end()) {
     list.emplace_back(std::string(key), n);
   } else {
-    it->second += n;
+    it->second = Plus(it->second, n);
   }
 }
 
@@ -556,7 +560,7 @@ struct Sessionizer::Impl {
       }
       std::map<std::string, std::pair<int64_t, uint32_t>> money;
       for (const auto& [currency, micros] : x.revenue) {
-        money[currency].first += micros;
+        money[currency].first = SaturatingAdd(money[currency].first, micros);
       }
       for (const auto& [currency, n] : x.orders) money[currency].second += n;
       for (const auto& [currency, m] : money) {
@@ -758,6 +762,16 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
     }
     x.order_ids.assign(st.order_ids().begin(), st.order_ids().end());
     x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
+    // Written under other funnels (the config changed since): no funnel
+    // beyond the configured ones, no step beyond a funnel's last, as
+    // everything downstream indexes the configured funnels' steps with it.
+    if (x.funnel_steps.size() > m.rules.funnels.size()) {
+      x.funnel_steps.resize(m.rules.funnels.size());
+    }
+    for (size_t f = 0; f < x.funnel_steps.size(); ++f) {
+      x.funnel_steps[f] = static_cast<uint8_t>(
+          std::min<size_t>(x.funnel_steps[f], m.rules.funnels[f].steps.size()));
+    }
   }
   // Scheduled by FinishRestore, once every checkpoint has been applied.
 }

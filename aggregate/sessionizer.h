@@ -166,7 +166,8 @@ class Sessionizer {
   // checkpointed through visitors() and orders(). Restoring applies
   // checkpoints in order (RestoreClosed / RestoreSession per entry), then
   // FinishRestore() once. Nothing is reported to the observer while
-  // restoring.
+  // restoring. A restored session's funnel progress is cut to the
+  // configured funnels and their steps (the config may have changed).
   void Checkpoint(
       bool full,
       absl::FunctionRef<void(absl::string_view site, absl::string_view visitor)>

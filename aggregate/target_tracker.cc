@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "aggregate/saturating.h"
 
 namespace kpistream {
 namespace {
@@ -38,7 +39,9 @@ bool Matches(const std::map<std::string, std::string>& filter,
 double Revenue(const ClosedSession& s, const std::string* currency) {
   int64_t micros = 0;
   for (const auto& [c, m] : s.revenue) {
-    if (currency == nullptr || *currency == c) micros += m;
+    if (currency == nullptr || *currency == c) {
+      micros = SaturatingAdd(micros, m);
+    }
   }
   return static_cast<double>(micros) / 1e6;
 }

@@ -31,10 +31,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "aggregate/kpi_target.h"
-#include "absl/functional/function_ref.h"
+#include "aggregate/saturating.h"
 #include "aggregate/session.h"
 #include "kpistream/v1/state.pb.h"
 
@@ -64,8 +65,9 @@ struct TargetSums {
   TargetSums& operator+=(const TargetSums& o) {
     numerator += o.numerator;
     denominator += o.denominator;
-    sample += o.sample;
-    matched += o.matched;
+    // Restored from a checkpoint: saturate.
+    sample = SaturatingAdd(sample, o.sample);
+    matched = SaturatingAdd(matched, o.matched);
     return *this;
   }
 };

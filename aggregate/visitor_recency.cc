@@ -15,6 +15,11 @@ void DayRetention::SeeDay(int32_t day) {
   store_.ExpireBefore(day - retention_days_);
 }
 
+void DayRetention::Remember(uint64_t key, int32_t day) {
+  if (newest_day_ != INT32_MIN && day < newest_day_ - retention_days_) return;
+  store_.Put(key, day);
+}
+
 void DayRetention::Restore(const v1::FingerprintMap& in, int32_t newest_day) {
   store_.Restore(in);
   if (newest_day != 0) newest_day_ = std::max(newest_day_, newest_day);
@@ -24,8 +29,8 @@ bool VisitorRecency::StartSession(uint64_t visitor, absl::Time t,
                                   uint32_t session_number) {
   const int32_t day = UnixDay(t);
   const std::optional<int32_t> previous = days_.store().Get(visitor);
-  days_.store().Put(visitor, std::max(previous.value_or(day), day));
   days_.SeeDay(day);
+  days_.Remember(visitor, std::max(previous.value_or(day), day));
   if (session_number > 0) return session_number == 1;
   return !previous.has_value() || day - *previous > days_.retention_days();
 }
@@ -34,8 +39,8 @@ bool OrderOnce::Count(uint64_t order, absl::Time t) {
   const int32_t day = UnixDay(t);
   const std::optional<int32_t> previous = days_.store().Get(order);
   if (previous.has_value() && day - *previous <= kRetentionDays) return false;
-  days_.store().Put(order, day);
   days_.SeeDay(day);
+  days_.Remember(order, day);
   return true;
 }
 

@@ -13,7 +13,10 @@
 //
 // Days are unix days of event time. Memory: ~16 bytes per remembered visitor
 // or order; entries older than the newest day seen minus the retention are
-// forgotten when the newest day moves.
+// forgotten when the newest day moves, and not kept at all when they are
+// that old already (a session or an order that far behind the newest one):
+// a restore forgets them too, and a restored state must behave as the one
+// that wrote the checkpoint.
 // Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
 #define KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
@@ -39,6 +42,11 @@ class DayRetention {
   int32_t retention_days() const { return retention_days_; }
   // Moves the newest day forward (expiring what falls out).
   void SeeDay(int32_t day);
+  // Remembers `day` for `key`, unless it is already older than the
+  // retention before the newest day: such an entry would be forgotten by
+  // the next move of the newest day, and by a restore (FinishRestore), so
+  // a state that kept it would behave otherwise than its restored copy.
+  void Remember(uint64_t key, int32_t day);
   void Restore(const v1::FingerprintMap& in, int32_t newest_day);
 
  private:

@@ -55,6 +55,14 @@ bool NeedsRepartition(const Config& config) {
   return false;
 }
 
+namespace {
+
+// The longest duration any key takes. The engine adds durations to event
+// times in int64 microseconds (about 292,000 years): longer ones overflow.
+constexpr absl::Duration kMaxConfigDuration = absl::Hours(24 * 36500);
+
+}  // namespace
+
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
   const std::string original(text);
   auto bad = [&] {
@@ -78,6 +86,8 @@ absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
     }
     const absl::string_view unit = text.substr(0, unit_len);
     text.remove_prefix(unit_len);
+    // absl's constructors and arithmetic saturate (to an infinite
+    // duration) where int64 arithmetic would overflow.
     if (unit == "ms") {
       total += absl::Milliseconds(n);
     } else if (unit == "s") {
@@ -87,9 +97,13 @@ absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
     } else if (unit == "h") {
       total += absl::Hours(n);
     } else if (unit == "d") {
-      total += absl::Hours(24 * n);
+      total += absl::Hours(n) * 24;
     } else {
       return bad();
+    }
+    if (total > kMaxConfigDuration) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", original, "\" is longer than 36500d (100 years)"));
     }
   }
   return total;
@@ -567,8 +581,14 @@ class Parser {
                                 {"json", OutputFormat::kJson}},
                                &out->format);
           }
-          if (n["window"])
+          if (n["window"]) {
             Duration(key + ".window", n["window"], false, &out->window);
+            // KpiWindows aligns windows on whole seconds of event time.
+            if (out->window % absl::Seconds(1) != absl::ZeroDuration()) {
+              Error(key + ".window", n["window"],
+                    "a KPI window is whole seconds, at least 1s");
+            }
+          }
           if (n["enabled"]) Bool(key + ".enabled", n["enabled"], &out->enabled);
         };
         output("sessions", &c.sessions_output, {"topic", "format", "enabled"});

@@ -54,7 +54,7 @@ struct InputConfig {
 struct OutputConfig {
   std::string topic;
   OutputFormat format = OutputFormat::kProtobuf;
-  absl::Duration window = absl::Minutes(1);  // kpi output only
+  absl::Duration window = absl::Minutes(1);  // kpi output only; whole seconds
   bool enabled = true;
 };
 
@@ -219,7 +219,8 @@ ConfigResult ParseConfig(absl::string_view yaml_text);
 ConfigResult LoadConfigFile(const std::string& path);
 
 // Parses "250ms", "30s", "5m", "1h", "1d" (also combinations like "1h30m").
-// A bare number without a unit is an error.
+// A bare number without a unit is an error, and so is anything longer than
+// 36500d (100 years).
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text);
 
 // The config's name of `format`: "protobuf", "json", "combined_log".

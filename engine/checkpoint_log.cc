@@ -243,14 +243,26 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
                                                 ": ", status.message()));
       }
       if (chunk.last()) {
+        const int64_t max_us = chunk.max_event_time_us();
+        if (max_us != 0 && max_us != INT64_MIN && !IsEventTimeInRange(max_us)) {
+          return absl::DataLossError(absl::StrCat(
+              where, ": checkpoint ", seq, ": the max event time (", max_us,
+              " us) is out of range"));
+        }
         position.next_offset = chunk.next_offset();
-        position.max_event_time = TimeOf(chunk.max_event_time_us());
+        position.max_event_time = TimeOf(max_us);
         for (const v1::SourceWatermark& w : chunk.upstream()) {
+          const int64_t us = w.watermark_us();
+          if (us != 0 && us != INT64_MIN && !IsEventTimeInRange(us)) {
+            return absl::DataLossError(absl::StrCat(
+                where, ": checkpoint ", seq, ": the watermark of ", w.topic(),
+                "[", w.partition(), "] (", us, " us) is out of range"));
+          }
           absl::Time& at =
               position.upstream
                   .try_emplace({w.topic(), w.partition()}, absl::InfinitePast())
                   .first->second;
-          at = std::max(at, TimeOf(w.watermark_us()));
+          at = std::max(at, TimeOf(us));
         }
       }
     }

@@ -16,6 +16,7 @@
 #include "aggregate/metric_families.h"
 #include "cmd/log.h"
 #include "engine/kafka_io.h"
+#include "engine/state_options.h"
 #include "engine/stream_thread.h"
 #include "export/metrics_endpoint.h"
 #include "export/process_metrics.h"
@@ -26,27 +27,6 @@ namespace {
 constexpr absl::Duration kPublishInterval = absl::Milliseconds(200);
 // A stream thread silent this long is not healthy (/healthz).
 constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
-
-std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
-  std::vector<TargetSpec> specs;
-  for (const TargetConfig& t : config.targets) {
-    TargetSpec spec;
-    spec.name = t.name;
-    spec.kpi = t.kpi;
-    spec.filter = t.filter;
-    spec.direction = t.direction == TargetDirection::kAtLeast
-                         ? Direction::kAtLeast
-                         : Direction::kAtMost;
-    spec.value = t.value;
-    spec.tolerance = t.tolerance;
-    spec.window = t.window;
-    spec.period_start = t.period_start;
-    spec.period_end = t.period_end;
-    spec.min_sample = t.min_sessions;
-    specs.push_back(std::move(spec));
-  }
-  return specs;
-}
 
 }  // namespace
 

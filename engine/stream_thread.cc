@@ -9,9 +9,10 @@
 #include "absl/time/clock.h"
 #include "aggregate/metric_families.h"
 #include "cmd/log.h"
+#include "engine/state_options.h"
 #include "export/dead_letter.h"
-#include "kpistream/v1/state.pb.h"
 #include "export/session_record_codec.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 namespace {
@@ -38,30 +39,6 @@ void LogRejections(const std::vector<RejectionReporter::Summary>& summaries) {
   }
 }
 
-KpiCounters::Options CounterOptions(const Config& config) {
-  KpiCounters::Options options;
-  options.label_values_max = config.metrics.label_values_max;
-  options.goals = config.goals;
-  for (const FunnelConfig& f : config.funnels) {
-    Funnel funnel{f.name, {}};
-    for (const FunnelStepConfig& step : f.steps) {
-      funnel.steps.push_back({step.name, step.page, step.goal});
-    }
-    options.rules.funnels.push_back(std::move(funnel));
-  }
-  options.allowlists = config.metrics.label_allowlists;
-  for (const InputConfig& input : config.inputs) {
-    options.input_topics.push_back(input.topic);
-    if (input.kind == InputKind::kEvents && input.key == InputKey::kAny) {
-      options.repartitioned_topics.push_back(input.topic);
-    }
-  }
-  for (absl::string_view reason : InvalidReasons()) {
-    options.invalid_reasons.emplace_back(reason);
-  }
-  return options;
-}
-
 }  // namespace
 
 Clock* RealClock() {
@@ -69,38 +46,15 @@ Clock* RealClock() {
   return clock;
 }
 
-SessionRules SessionRulesFrom(const Config& config) {
-  const SessionsConfig& s = config.sessions;
-  SessionRules rules;
-  rules.inactivity_timeout = s.inactivity_timeout;
-  rules.max_length = s.max_length;
-  rules.engaged_min_duration = s.engaged_min_duration;
-  rules.engaged_min_pageviews = s.engaged_min_pageviews;
-  rules.visitor_retention = s.visitor_retention;
-  rules.split_at_midnight = s.split_at_midnight;
-  rules.split_on_campaign_change = s.split_on_campaign_change;
-  for (const FunnelConfig& f : config.funnels) {
-    Funnel funnel{f.name, {}};
-    for (const FunnelStepConfig& step : f.steps) {
-      funnel.steps.push_back({step.name, step.page, step.goal});
-    }
-    rules.funnels.push_back(std::move(funnel));
-  }
-  absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
-  return rules;
-}
-
 StreamThread::StreamThread(Options options)
     : options_(std::move(options)),
       config_(*options_.config),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()),
-      counters_(CounterOptions(config_)),
+      counters_(CounterOptionsFrom(config_)),
       rejections_(RejectionReporterOptions(config_), clock_->Now()),
       bots_(config_.bot_patterns, config_.empty_user_agent_is_bot),
       log_bots_(config_.bot_patterns, /*empty_is_bot=*/true),
-      channels_(ChannelClassifier::Options{
-          config_.channels.search_sources, config_.channels.social_sources,
-          config_.channels.video_sources, config_.channels.shopping_sources}),
+      channels_(ChannelOptionsFrom(config_)),
       watermark_(config_.processing.max_out_of_orderness,
                  config_.processing.idle_partition_timeout) {
   for (const InputConfig& input : config_.inputs) {
@@ -141,12 +95,8 @@ StreamThread::StreamThread(Options options)
                          static_cast<int32_t>(topic_index_.size()));
     readers_.emplace(repartition_topic_, std::move(reader));
   }
-  context_.state.rules = SessionRulesFrom(config_);
-  context_.state.allowed_lateness = config_.processing.allowed_lateness;
+  context_.state = PartitionStateOptionsFrom(config_, options_.targets);
   context_.max_out_of_orderness = config_.processing.max_out_of_orderness;
-  context_.state.dedup_horizon = config_.processing.dedup_horizon;
-  context_.state.kpi_window = config_.kpi_output.window;
-  context_.state.targets = options_.targets;
   context_.channels = &channels_;
   context_.counters = &counters_;
   context_.active = &active_;

@@ -53,9 +53,6 @@ class Clock {
 };
 Clock* RealClock();
 
-// The sessions part of the config, as the aggregation core takes it.
-SessionRules SessionRulesFrom(const Config& config);
-
 // What /readyz reports for a thread: ready once it has joined the consumer
 // group (its first assignment, even of no partition), while every assigned
 // partition is restored, the brokers are reachable and records waiting are

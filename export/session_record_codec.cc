@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "aggregate/label_values.h"
+#include "aggregate/saturating.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace kpistream {
@@ -42,7 +43,8 @@ void SetRevenue(const Revenues& revenue, const Orders& orders,
                 google::protobuf::RepeatedPtrField<v1::Revenue>* out) {
   std::map<std::string, std::pair<int64_t, uint32_t>> by_currency;
   for (const auto& [currency, micros] : revenue) {
-    by_currency[currency].first += micros;
+    int64_t& sum = by_currency[currency].first;
+    sum = SaturatingAdd(sum, micros);
   }
   for (const auto& [currency, n] : orders) by_currency[currency].second += n;
   for (const auto& [currency, totals] : by_currency) {

@@ -103,6 +103,13 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
                        std::string(line.substr(1, close - 1)), &time, &error)) {
     return Malformed(absl::StrCat("bad time: ", error));
   }
+  // %Y takes any year, also one before year 1 (or beyond 9999): an event
+  // time no other format can carry, and one the aggregation core's
+  // microsecond arithmetic does not expect.
+  if (!IsEventTimeInRange(time)) {
+    return Malformed(
+        absl::StrCat("time ", absl::FormatTime(time), " is out of range"));
+  }
   line.remove_prefix(std::min(line.size(), close + 2));
   // From here on the line has a time: it moves the watermark whatever becomes
   // of the line (SPEC §3), unless it lies beyond the future skew.

@@ -7,7 +7,9 @@
 // path that is not a static asset (styles, scripts, images, fonts, source
 // maps, feeds, robots.txt, favicons). Other lines that parse are rejected
 // with reason "not_pageview" (counted and dead-lettered like any rejected
-// record); lines that do not parse are "malformed".
+// record); lines that do not parse are "malformed", and so are lines
+// dated outside google.protobuf.Timestamp's range (years 1 to 9999), which
+// no other format can carry.
 //
 // visitor_id = "h-" + a stable 64-bit hash of client address + user agent;
 // event_id = a stable hash of the whole line, so a replayed log deduplicates;

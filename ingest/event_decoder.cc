@@ -16,9 +16,6 @@
 namespace kpistream {
 namespace {
 
-constexpr int64_t kMinSeconds = -62135596800LL;  // 0001-01-01T00:00:00Z
-constexpr int64_t kMaxSeconds = 253402300799LL;  // 9999-12-31T23:59:59Z
-
 DecodeResult Invalid(absl::string_view reason, std::string detail) {
   return DecodeResult{false, reason, std::move(detail)};
 }
@@ -187,8 +184,9 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
                         (h.event_time_seconds != 0 || h.event_time_nanos != 0);
   const int64_t seconds = h.event_time_seconds;
   const int32_t nanos = h.event_time_nanos;
-  const bool time_in_range = seconds >= kMinSeconds && seconds <= kMaxSeconds &&
-                             nanos >= 0 && nanos < 1000000000;
+  const bool time_in_range = seconds >= kMinEventTimeSeconds &&
+                             seconds <= kMaxEventTimeSeconds && nanos >= 0 &&
+                             nanos < 1000000000;
   if (has_time && time_in_range) {
     time = absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
   }

@@ -2,9 +2,12 @@
 // boundaries, ordering, attribution and closing.
 #include "aggregate/sessionizer.h"
 
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -187,6 +190,57 @@ TEST_F(SessionizerTest, ConversionsRevenueAndOrdersAreAttributedOnce) {
   EXPECT_EQ(s.events, 6u);
 }
 
+// Found by tests/fuzz/checkpoint_fuzzer once its events carried conversion
+// values as EventDecoder accepts them (any int64; its seeds then hit it):
+// two large ones in a session overflowed int64 in the session's revenue,
+// its KPI window, the counters and the session record. Sums of money
+// saturate.
+TEST(MoneyTest, HugeConversionValuesSaturateInsteadOfOverflowing) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  KpiCounters counters({});
+  PartitionState::Options options;
+  PartitionState state(options, &counters);
+  Recorder rec;
+  Sessionizer alone(SessionRules{}, &rec);
+  for (const Event& e :
+       {Ev("a", absl::ZeroDuration()),
+        Conversion("a", absl::Seconds(1), "purchase", kMax, "EUR", "o1"),
+        Conversion("a", absl::Seconds(2), "purchase", 1'500'000, "EUR", "o2"),
+        Conversion("a", absl::Seconds(3), "purchase", kMin, "USD", "o3"),
+        Conversion("a", absl::Seconds(4), "purchase", -5, "USD", "o4")}) {
+    state.Offer(e, absl::InfinitePast());
+    alone.Add(e);
+  }
+  state.Drain();
+  alone.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_THAT(rec.closed[0].revenue,
+              ::testing::ElementsAre(std::make_pair(std::string("EUR"), kMax),
+                                     std::make_pair(std::string("USD"), kMin)));
+  bool found = false;
+  for (const WindowKpis& w : state.CollectWindows(absl::InfiniteFuture())) {
+    if (!w.channel.empty()) continue;
+    found = true;
+    EXPECT_EQ(w.revenue.at("EUR"), kMax);
+    EXPECT_EQ(w.revenue.at("USD"), kMin);
+  }
+  EXPECT_TRUE(found);
+  // Twice more into the same counter series: still saturated.
+  state.Offer(Conversion("b", absl::Seconds(5), "purchase", kMax, "EUR", "o5"),
+              absl::InfinitePast());
+  state.Drain();
+  counters.Commit();
+  double eur = 0;
+  for (const FamilySnapshot& f : counters.Snapshot()) {
+    if (f.name != "web_revenue_total") continue;
+    for (const MetricSample& sample : f.samples) {
+      if (sample.label_values.back() == "EUR") eur = sample.value;
+    }
+  }
+  EXPECT_EQ(eur, static_cast<double>(kMax) / 1e6);
+}
+
 TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
   sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000,
                              "EUR", "o9"));
@@ -219,6 +273,40 @@ TEST_F(SessionizerTest, AttributionComesFromTheFirstEvent) {
   EXPECT_EQ(s.device_category, "desktop");
   EXPECT_EQ(s.landing_page, "https://shop.example/landing");
   EXPECT_EQ(s.exit_page, "https://shop.example/exit");
+}
+
+// Found by tests/fuzz/checkpoint_fuzzer (corpus/checkpoint/
+// visitor_older_than_retention reproduces it): a session that started more
+// than the retention (400 days) before the newest session day seen was
+// remembered, but a restore forgets such entries (FinishRestore), so after a
+// restart the visitor's next session was "new" where the uninterrupted
+// state said "returning". The state forgets them at once; both agree.
+TEST(VisitorRecencyTest,
+     AVisitorOlderThanTheRetentionIsForgottenAsARestoreDoes) {
+  auto run = [](bool restart) {
+    Recorder rec;
+    SessionRules rules;
+    auto live = std::make_unique<Sessionizer>(rules, &rec);
+    live->Add(Ev("newest", absl::Hours(24 * 1000)));
+    live->Add(Ev("old", absl::Hours(24 * 100)));  // 900 days behind
+    live->CloseAll();
+    if (restart) {
+      v1::FingerprintMap visitors;
+      live->visitors().store().Checkpoint(true, [&](uint64_t key, int32_t day) {
+        visitors.add_keys(key);
+        visitors.add_values(day);
+      });
+      const int32_t newest = live->visitors().newest_day();
+      live = std::make_unique<Sessionizer>(rules, &rec);
+      live->visitors().Restore(visitors, newest);
+      live->FinishRestore();
+    }
+    live->Add(Ev("old", absl::Hours(24 * 100 + 2)));
+    live->CloseAll();
+    return rec.closed.back().new_visitor;
+  };
+  EXPECT_EQ(run(false), run(true));
+  EXPECT_TRUE(run(false));
 }
 
 TEST_F(SessionizerTest, EventBeforeTheOpenSessionStartIsLate) {
@@ -446,6 +534,65 @@ TEST(FunnelTest, StepsCountOnlyInOrder) {
   EXPECT_EQ(steps["a"], std::vector<uint8_t>{3});
   EXPECT_EQ(steps["b"], std::vector<uint8_t>{1});
   EXPECT_TRUE(steps["c"].empty());
+}
+
+// Found by tests/fuzz/checkpoint_fuzzer (corpus/checkpoint/
+// funnel_steps_beyond_config, a mutated funnel_steps byte of a real
+// checkpoint): a session checkpointed with 3 steps of a
+// funnel, restored after the funnel lost a step (or with a corrupt count),
+// closed with 3 steps of a 2-step funnel, and KpiCounters::Snapshot() read
+// the name of step 3 past the end of the funnel's steps.
+TEST(FunnelTest, ProgressRestoredUnderFewerFunnelStepsIsCut) {
+  Recorder rec;
+  SessionRules before;
+  before.funnels = {{"checkout",
+                     {{"product", "/products/*", ""},
+                      {"cart", "/cart", ""},
+                      {"purchase", "", "purchase"}}},
+                    {"blog", {{"post", "/blog/*", ""}}}};
+  Sessionizer s(before, &rec);
+  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/products/1"));
+  s.Add(Ev("a", absl::Seconds(1), EventType::kPageView, "/cart"));
+  s.Add(Conversion("a", absl::Seconds(2), "purchase"));
+  s.Add(Ev("a", absl::Seconds(3), EventType::kPageView, "/blog/x"));
+  std::vector<v1::SessionState> saved;
+  s.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      [&](const v1::SessionState& st) { saved.push_back(st); });
+  ASSERT_EQ(saved.size(), 1u);
+  ASSERT_EQ(saved[0].funnel_steps(), std::string("\x03\x01", 2));
+
+  // The config now has the checkout funnel with two steps, and no blog one.
+  SessionRules after;
+  after.funnels = {
+      {"checkout", {{"product", "/products/*", ""}, {"cart", "/cart", ""}}}};
+  KpiCounters::Options options;
+  options.rules = after;
+  KpiCounters counters(options);
+  Sessionizer restored(after, &counters);
+  restored.RestoreSession(saved[0]);
+  restored.FinishRestore();
+  Recorder closed;
+  Sessionizer check(after, &closed);
+  check.RestoreSession(saved[0]);
+  check.FinishRestore();
+  check.CloseAll();
+  ASSERT_EQ(closed.closed.size(), 1u);
+  ASSERT_EQ(closed.closed[0].funnel_steps, std::vector<uint8_t>{2});
+
+  restored.CloseAll();
+  counters.Commit();
+  std::vector<std::vector<std::string>> steps;
+  for (const FamilySnapshot& f : counters.Snapshot()) {
+    if (f.name != "web_funnel_step_sessions_total") continue;
+    for (const MetricSample& sample : f.samples) {
+      steps.push_back(sample.label_values);
+    }
+  }
+  EXPECT_THAT(steps,
+              testing::UnorderedElementsAre(
+                  std::vector<std::string>{"shop", "checkout", "product"},
+                  std::vector<std::string>{"shop", "checkout", "cart"}));
 }
 
 }  // namespace

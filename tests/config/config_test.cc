@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -180,6 +181,51 @@ TEST(DurationTest, Table) {
   for (const char* bad : {"30", "", "5 minutes", "-5m", "1w", "m5", "1.5h"}) {
     EXPECT_FALSE(ParseDurationString(bad).ok()) << bad;
   }
+}
+
+// Found reading the code tests/fuzz/config_fuzzer drives (it reproduces
+// both on corpus/config/huge_durations.yaml): "<n>d" computed 24 * n in
+// int64 (an overflow for n > 384307168202282325), and durations of
+// centuries passed, which the sessionizer then added to event times in
+// int64 microseconds (sessions.inactivity_timeout: 200000000d overflowed on
+// the first event).
+TEST(DurationTest, AtMostAHundredYears) {
+  EXPECT_EQ(*ParseDurationString("36500d"), absl::Hours(24 * 36500));
+  EXPECT_EQ(*ParseDurationString("36499d23h59m59s1000ms"),
+            absl::Hours(24 * 36500));
+  for (const char* bad :
+       {"36500d1ms", "36501d", "200000000d", "999999999999999999d",
+        "9223372036854775807h", "9223372036854775807ms9223372036854775807ms"}) {
+    const auto d = ParseDurationString(bad);
+    EXPECT_FALSE(d.ok()) << bad;
+    EXPECT_THAT(d.status().message(), testing::HasSubstr("36500d")) << bad;
+  }
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: web.events}]\n"
+      "sessions: {inactivity_timeout: 200000000d, max_length: 200000000d}\n");
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].key, "sessions.inactivity_timeout");
+  EXPECT_EQ(r.errors[1].key, "sessions.max_length");
+}
+
+// Found reading the code tests/fuzz/config_fuzzer drives (it reproduces it
+// on corpus/config/kpi_window_500ms.yaml): outputs.kpi.window: 500ms was
+// valid, and KpiWindows, which aligns windows on whole seconds, divided by
+// zero on the first session.
+TEST(ConfigTest, AKpiWindowIsWholeSeconds) {
+  for (const char* window : {"500ms", "1500ms", "1m1ms"}) {
+    ConfigResult r = ParseConfig(absl::StrCat(
+        "inputs: [{topic: web.events}]\noutputs: {kpi: {window: ", window,
+        "}}\n"));
+    ASSERT_EQ(r.errors.size(), 1u) << window;
+    EXPECT_EQ(r.errors[0].key, "outputs.kpi.window");
+    EXPECT_EQ(r.errors[0].line, 2);
+    EXPECT_THAT(r.errors[0].message, testing::HasSubstr("whole seconds"));
+  }
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: web.events}]\noutputs: {kpi: {window: 1s}}\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.kpi_output.window, absl::Seconds(1));
 }
 
 }  // namespace

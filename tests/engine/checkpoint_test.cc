@@ -6,6 +6,7 @@
 // Also: a compacted changelog and an uncompacted one restore alike, and a
 // changelog that lost records is an error, not a silently wrong state.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -18,6 +19,7 @@
 #include "aggregate/partition_state.h"
 #include "engine/checkpoint_log.h"
 #include "export/session_record_codec.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/session_record.pb.h"
 
@@ -390,6 +392,70 @@ TEST(CheckpointTest, AGapIsDataLossNotAWrongState) {
   EXPECT_TRUE(restore(log.size()).ok());           // nothing lost
   EXPECT_TRUE(absl::IsDataLoss(restore(0)));        // the snapshot's first chunk
   EXPECT_TRUE(absl::IsDataLoss(restore(log.size() - 1)));  // a later delta
+}
+
+// Found with tests/fuzz/checkpoint_fuzzer, whose tweaks put int64 limits
+// into real checkpoints (corpus/checkpoint/*_out_of_range): a checkpoint
+// holding a time or a day that no state can have written restored, and the
+// state then overflowed int64 arithmetic on it (the sessionizer's expiry,
+// the reorder buffer's seconds, the visitor memory's retention). Such a
+// checkpoint is corrupt: DataLoss, as a gap is.
+TEST(CheckpointTest, ValuesNoStateCanHaveWrittenAreDataLoss) {
+  const std::vector<TargetSpec> specs = Targets();
+  KpiCounters counters({});
+  Recorder recorder(&counters);
+  PartitionState state(StateOptions(&specs), &recorder);
+  absl::Time max_time = absl::InfinitePast();
+  for (const Event& e : RandomArrivals(5)) {
+    max_time = std::max(max_time, e.time);
+    state.Offer(e, max_time - kOutOfOrderness);
+    state.Advance(max_time - kOutOfOrderness);
+  }
+  CheckpointWriter writer(kTp, /*chunk_bytes=*/1 << 30);
+  const std::vector<ChangelogRecord> records =
+      writer.Write(state, 1000, max_time);
+  ASSERT_EQ(records.size(), 1u);
+  v1::PartitionCheckpoint good;
+  ASSERT_TRUE(good.ParseFromString(*records[0].value));
+  ASSERT_GT(good.sessions_size(), 0);
+  ASSERT_GT(good.buffered_size(), 0);
+  ASSERT_GT(good.visitors().values_size(), 0);
+  ASSERT_GT(good.windows_size(), 0);
+  ASSERT_GT(good.targets_size(), 0);
+  using Tamper = std::function<void(v1::PartitionCheckpoint*)>;
+  const std::vector<std::pair<std::string, Tamper>> tampers = {
+      {"session first",
+       [](auto* c) { c->mutable_sessions(0)->set_first_us(INT64_MAX); }},
+      {"session last",
+       [](auto* c) { c->mutable_sessions(0)->set_last_us(INT64_MIN); }},
+      {"buffered time",
+       [](auto* c) { c->mutable_buffered(0)->set_time_us(INT64_MIN); }},
+      {"frontier", [](auto* c) { c->set_frontier_us(INT64_MIN + 1); }},
+      {"max event time",
+       [](auto* c) { c->set_max_event_time_us(INT64_MIN + 1); }},
+      {"newest day",
+       [](auto* c) { c->set_visitors_newest_day(INT32_MIN + 1); }},
+      {"visitor day",
+       [](auto* c) { c->mutable_visitors()->set_values(0, INT32_MAX); }},
+  };
+  auto restore = [&](const v1::PartitionCheckpoint& c) {
+    CheckpointReader reader;
+    reader.Add(records[0].key, c.SerializeAsString(), false);
+    KpiCounters fresh_counters({});
+    Recorder fresh_recorder(&fresh_counters);
+    PartitionState fresh(StateOptions(&specs), &fresh_recorder);
+    return reader.RestoreInto(kTp, &fresh).status();
+  };
+  EXPECT_TRUE(restore(good).ok());
+  for (const auto& [what, tamper] : tampers) {
+    v1::PartitionCheckpoint bad = good;
+    tamper(&bad);
+    const absl::Status status = restore(bad);
+    EXPECT_TRUE(absl::IsDataLoss(status)) << what << ": " << status;
+    EXPECT_THAT(std::string(status.message()),
+                testing::HasSubstr("out of range"))
+        << what;
+  }
 }
 
 }  // namespace

@@ -218,6 +218,34 @@ TEST(CombinedLogTest, RejectedLinesStillCarryTheirEventTime) {
   EXPECT_EQ(future.time, absl::InfinitePast());
 }
 
+// Found by tests/fuzz/combined_log_fuzzer (corpus/combined_log/
+// year_before_1): %Y parses any year, so a line of year -15 (or -300000,
+// beyond int64 microseconds) was a valid page view at a time no other
+// format can carry, which the reorder buffer and the sessionizer then did
+// arithmetic on. It is malformed, and carries no event time.
+TEST(CombinedLogTest, ATimeOutsideTheTimestampRangeIsMalformed) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  for (const char* time :
+       {"17/May/-015:10:05:40 +0000", "17/May/-300000:10:05:40 +0000",
+        "31/Dec/0000:23:59:59 +0000", "01/Jan/0001:00:59:59 +0100"}) {
+    SCOPED_TRACE(time);
+    Event e;
+    const DecodeResult r = ParseCombinedLogLine(
+        Line("1.2.3.4", time, "GET / HTTP/1.1", 200, "-", kChrome), "www", now,
+        absl::Minutes(10), &e);
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.reason, "malformed");
+    EXPECT_EQ(r.time, absl::InfinitePast());
+  }
+  Event e;
+  const DecodeResult first =
+      ParseCombinedLogLine(Line("1.2.3.4", "01/Jan/0001:00:00:00 +0000",
+                                "GET / HTTP/1.1", 200, "-", kChrome),
+                           "www", now, absl::Minutes(10), &e);
+  EXPECT_TRUE(first.ok);
+  EXPECT_EQ(first.time, absl::FromUnixSeconds(kMinEventTimeSeconds));
+}
+
 TEST(CombinedLogTest, CampaignAndClickIdComeFromTheRequestQuery) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   Event e;

@@ -1,0 +1,97 @@
+#include "engine/state_options.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+#include "ingest/event_decoder.h"
+
+namespace kpistream {
+namespace {
+
+std::vector<Funnel> FunnelsFrom(const Config& config) {
+  std::vector<Funnel> funnels;
+  for (const FunnelConfig& f : config.funnels) {
+    Funnel funnel{f.name, {}};
+    for (const FunnelStepConfig& step : f.steps) {
+      funnel.steps.push_back({step.name, step.page, step.goal});
+    }
+    funnels.push_back(std::move(funnel));
+  }
+  return funnels;
+}
+
+}  // namespace
+
+SessionRules SessionRulesFrom(const Config& config) {
+  const SessionsConfig& s = config.sessions;
+  SessionRules rules;
+  rules.inactivity_timeout = s.inactivity_timeout;
+  rules.max_length = s.max_length;
+  rules.engaged_min_duration = s.engaged_min_duration;
+  rules.engaged_min_pageviews = s.engaged_min_pageviews;
+  rules.visitor_retention = s.visitor_retention;
+  rules.split_at_midnight = s.split_at_midnight;
+  rules.split_on_campaign_change = s.split_on_campaign_change;
+  rules.funnels = FunnelsFrom(config);
+  absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
+  return rules;
+}
+
+std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
+  std::vector<TargetSpec> specs;
+  for (const TargetConfig& t : config.targets) {
+    TargetSpec spec;
+    spec.name = t.name;
+    spec.kpi = t.kpi;
+    spec.filter = t.filter;
+    spec.direction = t.direction == TargetDirection::kAtLeast
+                         ? Direction::kAtLeast
+                         : Direction::kAtMost;
+    spec.value = t.value;
+    spec.tolerance = t.tolerance;
+    spec.window = t.window;
+    spec.period_start = t.period_start;
+    spec.period_end = t.period_end;
+    spec.min_sample = t.min_sessions;
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+KpiCounters::Options CounterOptionsFrom(const Config& config) {
+  KpiCounters::Options options;
+  options.label_values_max = config.metrics.label_values_max;
+  options.goals = config.goals;
+  options.rules.funnels = FunnelsFrom(config);
+  options.allowlists = config.metrics.label_allowlists;
+  for (const InputConfig& input : config.inputs) {
+    options.input_topics.push_back(input.topic);
+    if (input.kind == InputKind::kEvents && input.key == InputKey::kAny) {
+      options.repartitioned_topics.push_back(input.topic);
+    }
+  }
+  for (absl::string_view reason : InvalidReasons()) {
+    options.invalid_reasons.emplace_back(reason);
+  }
+  return options;
+}
+
+PartitionState::Options PartitionStateOptionsFrom(
+    const Config& config, const std::vector<TargetSpec>* targets) {
+  PartitionState::Options options;
+  options.rules = SessionRulesFrom(config);
+  options.allowed_lateness = config.processing.allowed_lateness;
+  options.dedup_horizon = config.processing.dedup_horizon;
+  options.kpi_window = config.kpi_output.window;
+  options.targets = targets;
+  return options;
+}
+
+ChannelClassifier::Options ChannelOptionsFrom(const Config& config) {
+  return ChannelClassifier::Options{
+      config.channels.search_sources, config.channels.social_sources,
+      config.channels.video_sources, config.channels.shopping_sources};
+}
+
+}  // namespace kpistream

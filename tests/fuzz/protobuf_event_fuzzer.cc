@@ -1,0 +1,74 @@
+// Fuzz target: the binary protobuf WebEvent decoder (EventDecoder, format
+// protobuf). Asserts, for any bytes:
+//  - the decoder's contract (fuzz_check.h);
+//  - the same outcome and Event when the same decoder decodes the input
+//    again;
+//  - that both wire formats agree: when the bytes are a WebEvent that
+//    libprotobuf prints as proto3 JSON, the JSON decoder (JsonEventReader)
+//    reads that JSON to the same outcome, time and Event. The bytes' length
+//    picks the field names (lowerCamelCase or as in the .proto).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/util/json_util.h"
+#include "ingest/event_decoder.h"
+#include "kpistream/v1/web_event.pb.h"
+#include "tests/fuzz/fuzz_check.h"
+#include "tests/ingest/json_differential.h"
+
+namespace kpistream {
+namespace {
+
+void Run(const std::string& input) {
+  static auto* decoder = new EventDecoder(InputFormat::kProtobuf, fuzz::kSkew);
+  static auto* json_decoder = new EventDecoder(InputFormat::kJson, fuzz::kSkew);
+  Event first;
+  const DecodeResult r = decoder->Decode(input, fuzz::kNow, &first);
+  fuzz::CheckDecodeContract(r, first, input);
+  Event second;
+  const DecodeResult again = decoder->Decode(input, fuzz::kNow, &second);
+  KPISTREAM_FUZZ_CHECK(
+      again.ok == r.ok && again.reason == r.reason && again.time == r.time &&
+          (!r.ok || json_differential::SameEvent(first, second)),
+      "a second decode of the same input differs");
+
+  v1::WebEvent message;
+  if (!message.ParseFromString(input)) {
+    KPISTREAM_FUZZ_CHECK(!r.ok && r.reason == "malformed",
+                         "bytes libprotobuf cannot parse were accepted");
+    return;
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = input.size() % 2 == 1;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
+           .ok()) {
+    return;  // e.g. an event_time beyond the Timestamp range
+  }
+  json_differential::Decoded via_json;
+  via_json.result = json_decoder->Decode(json, fuzz::kNow, &via_json.event);
+  json_differential::Decoded direct{r, first};
+  KPISTREAM_FUZZ_CHECK(
+      via_json.result.ok == r.ok && via_json.result.reason == r.reason &&
+          via_json.result.time == r.time &&
+          (!r.ok || json_differential::SameEvent(first, via_json.event)),
+      absl::StrCat("the JSON of a WebEvent decodes otherwise: ", json,
+                   "\n  protobuf: ", json_differential::Describe(direct),
+                   "\n  json:     ", json_differential::Describe(via_json)));
+}
+
+}  // namespace
+}  // namespace kpistream
+
+// libprotobuf logs every string field that is not UTF-8: thousands of lines.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  kpistream::Run(std::string(reinterpret_cast<const char*>(data), size));
+  return 0;
+}
