@@ -255,7 +255,8 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
     if (!readers_.count(tp.topic)) continue;
     if (slots_.count(tp)) continue;
     Slot slot = NewSlot(tp);
-    watermark_.Assign(slot.watermark_id, now);
+    watermark_.Assign(slot.watermark_id, now, absl::InfinitePast(),
+                      absl::InfinitePast(), slot.pipeline->repartition());
     slots_.emplace(tp, std::move(slot));
     KPI_LOG_INFO("%s: assigned %s[%d]", options_.name, tp.topic, tp.partition);
   }
@@ -309,7 +310,8 @@ void StreamThread::ResetAll() {
         static_cast<PipelineOutput*>(this));
     slot.restored = false;
     slot.watermark = absl::InfinitePast();
-    watermark_.Assign(slot.watermark_id, now);
+    watermark_.Assign(slot.watermark_id, now, absl::InfinitePast(),
+                      absl::InfinitePast(), slot.pipeline->repartition());
   }
 }
 
@@ -388,9 +390,13 @@ void StreamThread::RestorePending(absl::Time now) {
   for (size_t i = 0; i < pending.size(); ++i) {
     pending[i]->restored = true;
     pending[i]->start_offset = sought.at(i).second;
+    // A repartition partition's watermark is its sources' (restored with
+    // its state), never its own events' minus the bound: a fast source's
+    // events would make a slow one's late.
     watermark_.Assign(pending[i]->watermark_id, restored_at,
                       pending[i]->pipeline->max_event_time(),
-                      pending[i]->pipeline->state().frontier());
+                      pending[i]->pipeline->state().frontier(),
+                      pending[i]->pipeline->repartition());
     absl::StrAppend(&resumes, resumes.empty() ? "" : ", ", tps[i].topic, "[",
                     tps[i].partition, "]@", sought.at(i).second, " (",
                     start[i].second < 0 ? "the group's committed offset"

@@ -10,8 +10,10 @@ WatermarkTracker::WatermarkTracker(absl::Duration max_out_of_orderness,
       idle_timeout_(idle_timeout) {}
 
 void WatermarkTracker::Assign(int32_t partition, absl::Time now,
-                              absl::Time max_event_time, absl::Time frontier) {
+                              absl::Time max_event_time, absl::Time frontier,
+                              bool external) {
   PartitionClock& clock = partitions_[partition];
+  clock.external = clock.external || external;
   clock.last_event_at = now;
   clock.max_event_time = std::max(clock.max_event_time, max_event_time);
   clock.watermark = std::max({clock.watermark, frontier, Own(clock)});

@@ -44,10 +44,13 @@ class WatermarkTracker {
 
   // A partition becomes ours; `max_event_time` and `frontier` come from its
   // checkpoint (InfinitePast: none). A new partition is not idle until it
-  // has been quiet for the idle timeout since.
+  // has been quiet for the idle timeout since. An `external` one (see
+  // SetExternal) is so from the start: its watermark is never derived from
+  // its own events nor adopted while idle, only given.
   void Assign(int32_t partition, absl::Time now,
               absl::Time max_event_time = absl::InfinitePast(),
-              absl::Time frontier = absl::InfinitePast());
+              absl::Time frontier = absl::InfinitePast(),
+              bool external = false);
   void Revoke(int32_t partition);
   // Whether the partition has records waiting to be read (or its end is
   // not known yet): such a partition is never idle.

@@ -177,5 +177,30 @@ TEST(PartitionWatermarkTest, StartsAtTheRestoredFrontier) {
   EXPECT_EQ(w.Of(7, kT, w.Current(kT)), kT + absl::Minutes(20));
 }
 
+
+// A repartition partition's watermark is given by its sources: from its
+// assignment on, neither its own events (a fast source's, ahead of a slow
+// one's) nor idleness move it; only SetExternal does, and its restored
+// frontier is kept.
+TEST(PartitionWatermarkTest, ExternalIsOnlyEverGiven) {
+  WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
+  w.Assign(1, kT);
+  w.Assign(9, kT, kT + absl::Hours(2), kT + absl::Minutes(5),
+           /*external=*/true);
+  w.Observe(1, kT + absl::Hours(1), kT);
+  w.Observe(9, kT + absl::Hours(3), kT);
+  const absl::Time later = kT + absl::Minutes(1);  // 9 quiet, caught up
+  w.CaughtUp(9, later);
+  w.Observe(1, kT + absl::Hours(1), later);
+  EXPECT_FALSE(w.Idle(9, later));
+  const absl::Time basis = w.AdoptionBasis(later);
+  EXPECT_EQ(basis, kT + absl::Hours(1) - absl::Seconds(30));
+  EXPECT_EQ(w.Of(9, later, basis), kT + absl::Minutes(5));
+  w.SetExternal(9, kT + absl::Minutes(7));
+  EXPECT_EQ(w.Of(9, later, w.AdoptionBasis(later)), kT + absl::Minutes(7));
+  w.SetExternal(9, kT + absl::Minutes(6));  // never backwards
+  EXPECT_EQ(w.Of(9, later, w.AdoptionBasis(later)), kT + absl::Minutes(7));
+}
+
 }  // namespace
 }  // namespace kpistream
