@@ -43,7 +43,12 @@
 namespace kpistream {
 namespace {
 
-size_t HeapBytes() { return mallinfo2().uordblks; }
+// In use: the arena's and the mmap'ed blocks' (big arrays, such as a hash
+// map's of a million entries, are mmap'ed until glibc raises its threshold).
+size_t HeapBytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
 
 double Seconds(absl::Time since) {
   return absl::ToDoubleSeconds(absl::Now() - since);
