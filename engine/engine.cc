@@ -207,18 +207,26 @@ class Engine::Impl {
   absl::Status Run() {
     KPI_LOG_INFO(
         "engine: instance \"%s\" consuming %s as group \"%s\" from %s (%s, "
-        "%d thread(s)); state changelog \"%s\"; /metrics, /healthz, /readyz "
-        "on %s port %d",
+        "%d thread(s)); state changelog \"%s\"%s; /metrics, /healthz, "
+        "/readyz on %s port %d",
         instance_id_,
         absl::StrJoin(config_.inputs, ",",
                       [](std::string* out, const InputConfig& in) {
                         out->append(in.topic);
+                        if (in.kind == InputKind::kEvents &&
+                            in.key == InputKey::kAny) {
+                          out->append(" (re-keyed)");
+                        }
                       }),
         config_.kafka.group_id, config_.kafka.brokers,
         config_.processing.guarantee == Guarantee::kExactlyOnce
             ? "exactly_once"
             : "at_least_once",
         static_cast<int>(threads_.size()), config_.changelog_output.topic,
+        NeedsRepartition(config_)
+            ? absl::StrCat("; re-keyed by visitor_id through \"",
+                           RepartitionTopic(config_), "\"")
+            : std::string(),
         config_.metrics.listen, endpoint_->port());
     std::vector<absl::Status> results(threads_.size());
     std::vector<std::thread> running;
