@@ -152,6 +152,39 @@ TEST_F(DurabilityTest, AFencedConsumerIsReplaced) {
   ExpectExactlyTheBatch(fleet);
 }
 
+// The instance's producer fenced (here by a foreign producer initialising
+// its transactional.id, as the broker's abort of a transaction that timed
+// out in an outage fences it too): the engine replaces its producer, which
+// fences the intruder in turn, restores and re-reads the partitions, and the
+// result is still exact.
+TEST_F(DurabilityTest, AFencedProducerIsReplaced) {
+  const std::string scratch = group_ + "-scratch";
+  ASSERT_TRUE(CreateKafkaTopic(bootstrap_, scratch, 1, 3).ok());
+  Fleet fleet(Options());
+  Lifetime* a = fleet.Start("a");
+  auto loadgen = Loadgen(20000, "visitor");
+  absl::SleepFor(absl::Seconds(3));
+  {
+    // The engine's transactional.id: <group_id>-<instance_id>-<thread>.
+    Subprocess intruder({KPISTREAM_OPEN_TRANSACTION_PRODUCER, bootstrap_,
+                         scratch, absl::StrCat(group_, "-a-0"), "1", "10000"});
+    auto line = intruder.ReadLine(absl::Seconds(60));
+    EXPECT_TRUE(line.ok() && *line == "open") << intruder.Stderr();
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          const std::string log = a->process->Stderr();
+          return absl::StrContains(log, "the producer (transactional.id") &&
+                 absl::StrContains(log, "replacing it");
+        },
+        absl::Seconds(30)))
+        << fleet.Logs();
+  }  // the intruder is killed
+  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
+  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
+  EndOfInput();
+  ExpectExactlyTheBatch(fleet);
+}
+
 }  // namespace
 }  // namespace kpistream::testing
 
