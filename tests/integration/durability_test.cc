@@ -67,6 +67,29 @@ class DurabilityTest : public ::testing::Test {
     EXPECT_GT(batch.duplicates, 0);
   }
 
+  // Waits until `life` logged that it replaced its fenced Kafka client
+  // (`client` begins the log line's subject).
+  static void ExpectReplaced(Fleet& fleet, Lifetime* life,
+                             const std::string& client) {
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          const std::string log = life->process->Stderr();
+          return absl::StrContains(log, client) &&
+                 absl::StrContains(log, "cannot go on") &&
+                 absl::StrContains(log, "replacing it");
+        },
+        absl::Seconds(30)))
+        << fleet.Logs();
+  }
+
+  // `life` lived on; the input ends; the result is the batch's.
+  void FinishExactly(Fleet& fleet, Lifetime* life, Subprocess& loadgen) {
+    EXPECT_TRUE(life->process->Running()) << fleet.Logs();
+    EXPECT_EQ(loadgen.Stop(0, absl::Seconds(120)), 0) << loadgen.Stderr();
+    EndOfInput();
+    ExpectExactlyTheBatch(fleet);
+  }
+
   std::string bootstrap_, group_, input_, sessions_;
 };
 
@@ -137,19 +160,9 @@ TEST_F(DurabilityTest, AFencedConsumerIsReplaced) {
          absl::StrCat("group.instance.id=", "a-0"), "-X",
          "partition.assignment.strategy=cooperative-sticky", "-X",
          "session.timeout.ms=6000", "-X", "enable.auto.commit=false", input_});
-    EXPECT_TRUE(WaitFor(
-        [&] {
-          const std::string log = a->process->Stderr();
-          return absl::StrContains(log, "cannot go on") &&
-                 absl::StrContains(log, "replacing it");
-        },
-        absl::Seconds(30)))
-        << fleet.Logs();
+    ExpectReplaced(fleet, a, "the consumer of group");
   }  // the intruder is killed
-  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
-  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
-  EndOfInput();
-  ExpectExactlyTheBatch(fleet);
+  FinishExactly(fleet, a, *loadgen);
 }
 
 // The instance's producer fenced (here by a foreign producer initialising
@@ -170,19 +183,9 @@ TEST_F(DurabilityTest, AFencedProducerIsReplaced) {
                          scratch, absl::StrCat(group_, "-a-0"), "1", "10000"});
     auto line = intruder.ReadLine(absl::Seconds(60));
     EXPECT_TRUE(line.ok() && *line == "open") << intruder.Stderr();
-    EXPECT_TRUE(WaitFor(
-        [&] {
-          const std::string log = a->process->Stderr();
-          return absl::StrContains(log, "the producer (transactional.id") &&
-                 absl::StrContains(log, "replacing it");
-        },
-        absl::Seconds(30)))
-        << fleet.Logs();
+    ExpectReplaced(fleet, a, "the producer (transactional.id");
   }  // the intruder is killed
-  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
-  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
-  EndOfInput();
-  ExpectExactlyTheBatch(fleet);
+  FinishExactly(fleet, a, *loadgen);
 }
 
 }  // namespace
