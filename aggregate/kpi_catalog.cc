@@ -59,6 +59,9 @@ double Engaged(const ClosedSession& s, const KpiSelection&) {
 double SinglePage(const ClosedSession& s, const KpiSelection&) {
   return s.single_page;
 }
+double LongSession(const ClosedSession& s, const KpiSelection&) {
+  return s.long_session;
+}
 double NewVisitor(const ClosedSession& s, const KpiSelection&) {
   return s.new_visitor;
 }
@@ -94,6 +97,13 @@ const KpiDef kCatalog[] = {
      "",
      "Closed sessions with one page view and no other event (the UA / "
      "Plausible bounce) / closed sessions."},
+    {"long_session_rate", KpiKind::kRate,
+     {&kSessionsLong}, {&kSessionsClosed}, kAtLeast, "percentunit",
+     LongSession, true, nullptr,
+     "web_long_session_rate", "site", "",
+     "Long sessions",
+     "Closed sessions lasting at least sessions.long_min_duration (3 min by "
+     "default) / closed sessions: visitors who stay, before they convert."},
     {"new_visitor_share", KpiKind::kRate,
      {&kSessionsNewVisitor}, {&kSessionsStarted}, kAtLeast, "percentunit",
      NewVisitor, true, nullptr,

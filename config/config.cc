@@ -645,11 +645,11 @@ class Parser {
       }
     }
     if (const YAML::Node s = root["sessions"]) {
-      if (CheckMap(
-              "sessions", s,
-              {"inactivity_timeout", "max_length", "engaged_min_duration",
-               "engaged_min_pageviews", "split_at_midnight",
-               "split_on_campaign_change", "visitor_retention", "timezone"})) {
+      if (CheckMap("sessions", s,
+                   {"inactivity_timeout", "max_length", "engaged_min_duration",
+                    "engaged_min_pageviews", "long_min_duration",
+                    "split_at_midnight", "split_on_campaign_change",
+                    "visitor_retention", "timezone"})) {
         SessionsConfig& sc = c.sessions;
         if (s["inactivity_timeout"])
           Duration("sessions.inactivity_timeout", s["inactivity_timeout"],
@@ -663,6 +663,9 @@ class Parser {
         if (s["engaged_min_pageviews"])
           Int("sessions.engaged_min_pageviews", s["engaged_min_pageviews"], 1,
               1000, &sc.engaged_min_pageviews);
+        if (s["long_min_duration"])
+          Duration("sessions.long_min_duration", s["long_min_duration"], false,
+                   &sc.long_min_duration);
         if (s["split_at_midnight"])
           Bool("sessions.split_at_midnight", s["split_at_midnight"],
                &sc.split_at_midnight);

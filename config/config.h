@@ -82,6 +82,8 @@ struct SessionsConfig {
   absl::Duration max_length = absl::Hours(24);
   absl::Duration engaged_min_duration = absl::Seconds(10);
   int engaged_min_pageviews = 2;
+  // Closed sessions lasting at least this are long (long_session_rate).
+  absl::Duration long_min_duration = absl::Minutes(3);
   bool split_at_midnight = false;
   bool split_on_campaign_change = false;
   absl::Duration visitor_retention = absl::Hours(24 * 400);
