@@ -14,7 +14,8 @@
 //   dashboard          units, recorded names and the KPIs' own panels;
 //   KPIS.md            its test checks that the page documents every row.
 //
-// Adding a KPI is one row here plus the code that counts its numerator
+// Adding a KPI is one row of the table in kpi_catalog.cc plus the code that
+// counts its numerator
 // (a family in metric_families.{h,cc} counted by KpiCounters, and what the
 // Sessionizer decides about a closed session).
 //
