@@ -15,9 +15,8 @@
 //   KPIS.md            its test checks that the page documents every row.
 //
 // Adding a KPI is one row of the table in kpi_catalog.cc plus the code that
-// counts its numerator
-// (a family in metric_families.{h,cc} counted by KpiCounters, and what the
-// Sessionizer decides about a closed session).
+// counts its numerator (a family in metric_families.{h,cc} counted by
+// KpiCounters, and what the Sessionizer decides about a closed session).
 //
 // Plain constant data, safe to read from any thread.
 #ifndef KPISTREAM_AGGREGATE_KPI_CATALOG_H_
