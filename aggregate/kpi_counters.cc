@@ -94,12 +94,14 @@ struct SessionCounts {
   uint64_t engaged = 0;
   uint64_t bounced = 0;
   uint64_t single_page = 0;
+  uint64_t long_sessions = 0;
   SessionCounts& operator+=(const SessionCounts& o) {
     started += o.started;
     closed += o.closed;
     engaged += o.engaged;
     bounced += o.bounced;
     single_page += o.single_page;
+    long_sessions += o.long_sessions;
     return *this;
   }
 };
@@ -358,6 +360,7 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   if (session.engaged) ++counts.engaged;
   if (session.bounced) ++counts.bounced;
   if (session.single_page) ++counts.single_page;
+  if (session.long_session) ++counts.long_sessions;
 
   ChannelCounts& by_channel = m.pending.channels[Key2{site, channel}];
   const absl::Duration duration =
@@ -515,6 +518,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
     add(kSessionsEngaged, labels, c.engaged);
     add(kSessionsBounced, labels, c.bounced);
     add(kSessionsSinglePage, labels, c.single_page);
+    add(kSessionsLong, labels, c.long_sessions);
   }
   for (const auto& [key, c] : m.committed.channels) {
     const std::vector<std::string> labels = {m.Name(m.site, key[0]),

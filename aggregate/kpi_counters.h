@@ -14,7 +14,7 @@
 // When counts appear. Event counters (web_events_total, web_pageviews_total)
 // move with every event, session starts and web_sessions_new_visitor_total
 // with every start. Everything derived from a whole session moves when the
-// session closes: closed/engaged/bounced/single-page, the duration and
+// session closes: closed/engaged/bounced/single-page/long, the duration and
 // page-view histograms, and also conversions, converted sessions, orders and
 // revenue — counting conversions from the closed session is what makes an
 // order_id count once per session. Once a label combination has been seen,

@@ -65,6 +65,10 @@ const MetricFamilyDef kSessionsBounced = {
 const MetricFamilyDef kSessionsSinglePage = {
     "web_sessions_single_page_total", kCounter, kSession,
     "Closed sessions with exactly one page view and no other event."};
+const MetricFamilyDef kSessionsLong = {
+    "web_sessions_long_total", kCounter, kSession,
+    "Closed sessions lasting at least sessions.long_min_duration (3 min by "
+    "default)."};
 const MetricFamilyDef kSessionsNewVisitor = {
     "web_sessions_new_visitor_total", kCounter, kSiteChannel,
     "Sessions opened by new visitors."};
@@ -290,6 +294,7 @@ const MetricFamilyDef* const kCounted[] = {&kEvents,
                                            &kSessionsEngaged,
                                            &kSessionsBounced,
                                            &kSessionsSinglePage,
+                                           &kSessionsLong,
                                            &kSessionsNewVisitor,
                                            &kSessionDuration,
                                            &kSessionPageviews,

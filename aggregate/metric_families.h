@@ -44,6 +44,7 @@ extern const MetricFamilyDef kSessionsClosed;      // web_sessions_closed_total
 extern const MetricFamilyDef kSessionsEngaged;     // web_sessions_engaged_total
 extern const MetricFamilyDef kSessionsBounced;     // web_sessions_bounced_total
 extern const MetricFamilyDef kSessionsSinglePage;  // ..._single_page_total
+extern const MetricFamilyDef kSessionsLong;        // web_sessions_long_total
 extern const MetricFamilyDef kSessionsNewVisitor;  // ..._new_visitor_total
 extern const MetricFamilyDef kSessionDuration;   // web_session_duration_seconds
 extern const MetricFamilyDef kSessionPageviews;  // web_session_pageviews

@@ -23,6 +23,7 @@ struct ClosedSession {
   bool engaged = false;
   bool bounced = false;      // GA4: not engaged
   bool single_page = false;  // one page view, no other event
+  bool long_session = false;  // lasted at least long_min_duration
   bool new_visitor = false;
   std::string channel;
   std::string source;

@@ -506,6 +506,7 @@ struct Sessionizer::Impl {
         IsEngaged(rules, c.duration(), c.pageviews, !c.conversions.empty());
     c.bounced = !c.engaged;
     c.single_page = c.pageviews == 1 && c.events == 1;
+    c.long_session = c.duration() >= rules.long_min_duration;
     attributions.Release(s.attribution);
     pages.Release(s.landing);
     pages.Release(s.exit);

@@ -70,6 +70,8 @@ struct SessionRules {
   absl::Duration max_length = absl::Hours(24);
   absl::Duration engaged_min_duration = absl::Seconds(10);
   int engaged_min_pageviews = 2;
+  // A closed session lasting at least this is long (long_session_rate).
+  absl::Duration long_min_duration = absl::Minutes(3);
   // A visitor without a client session_number is new when the engine has not
   // seen them start a session within this long (per partition).
   absl::Duration visitor_retention = absl::Hours(24 * 400);

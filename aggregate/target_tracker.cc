@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "aggregate/kpi_catalog.h"
 #include "aggregate/saturating.h"
 
 namespace kpistream {
@@ -35,17 +36,6 @@ bool Matches(const std::map<std::string, std::string>& filter,
   return Matches(Find(filter, label), value);
 }
 
-// Revenue in currency units, of `currency` (nullptr: all).
-double Revenue(const ClosedSession& s, const std::string* currency) {
-  int64_t micros = 0;
-  for (const auto& [c, m] : s.revenue) {
-    if (currency == nullptr || *currency == c) {
-      micros = SaturatingAdd(micros, m);
-    }
-  }
-  return static_cast<double>(micros) / 1e6;
-}
-
 // Whether the session has revenue or orders in `currency`.
 bool HasCurrency(const ClosedSession& s, const std::string& currency) {
   for (const auto& [c, micros] : s.revenue) {
@@ -57,37 +47,16 @@ bool HasCurrency(const ClosedSession& s, const std::string& currency) {
   return false;
 }
 
-// Distinct orders in `currency` (nullptr: all).
-uint32_t Orders(const ClosedSession& s, const std::string* currency) {
-  if (currency == nullptr) return s.orders;
-  uint32_t n = 0;
-  for (const auto& [c, count] : s.orders_by_currency) {
-    if (*currency == c) n += count;
-  }
-  return n;
-}
-
-// Conversions of `goal` (nullptr: of any goal).
-uint32_t Conversions(const ClosedSession& s, const std::string* goal) {
-  uint32_t n = 0;
-  for (const auto& [g, count] : s.conversions) {
-    if (goal == nullptr || *goal == g) n += count;
-  }
-  return n;
-}
-
 }  // namespace
 
 bool IsRatioKpi(absl::string_view kpi) {
-  return IsSessionSampledKpi(kpi) || kpi == "average_order_value" ||
-         kpi == "roas";
+  const KpiDef* def = FindKpi(kpi);
+  return def != nullptr && !def->cumulative();
 }
 
 bool IsSessionSampledKpi(absl::string_view kpi) {
-  return kpi == "bounce_rate" || kpi == "engagement_rate" ||
-         kpi == "single_page_rate" || kpi == "conversion_rate" ||
-         kpi == "new_visitor_share" || kpi == "pageviews_per_session" ||
-         kpi == "avg_session_duration";
+  const KpiDef* def = FindKpi(kpi);
+  return def != nullptr && def->per_session;
 }
 
 absl::Duration TargetBucketWidth(absl::Duration window) {
@@ -136,27 +105,9 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
     : specs_(specs),
       inactivity_timeout_(inactivity_timeout),
       targets_(specs->size()) {
-  static const std::map<absl::string_view, Kpi>* kKpis =
-      new std::map<absl::string_view, Kpi>{
-          {"bounce_rate", Kpi::kBounceRate},
-          {"engagement_rate", Kpi::kEngagementRate},
-          {"single_page_rate", Kpi::kSinglePageRate},
-          {"conversion_rate", Kpi::kConversionRate},
-          {"new_visitor_share", Kpi::kNewVisitorShare},
-          {"pageviews_per_session", Kpi::kPageviewsPerSession},
-          {"avg_session_duration", Kpi::kAvgSessionDuration},
-          {"average_order_value", Kpi::kAverageOrderValue},
-          {"roas", Kpi::kRoas},
-          {"sessions", Kpi::kSessions},
-          {"engaged_sessions", Kpi::kEngagedSessions},
-          {"pageviews", Kpi::kPageviews},
-          {"conversions", Kpi::kConversions},
-          {"orders", Kpi::kOrders},
-          {"revenue", Kpi::kRevenue}};
   for (const TargetSpec& spec : *specs) {
     Compiled c;
-    auto kpi = kKpis->find(spec.kpi);
-    if (kpi != kKpis->end()) c.kpi = kpi->second;
+    c.kpi = FindKpi(spec.kpi);
     c.site = Find(spec.filter, "site");
     c.channel = Find(spec.filter, "channel");
     c.device = Find(spec.filter, "device");
@@ -176,69 +127,16 @@ bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
       (f.currency != nullptr && !HasCurrency(s, *f.currency))) {
     return false;
   }
+  if (f.kpi == nullptr) return false;
+  const KpiSelection selection{f.goal, f.currency};
   TargetSums c;
   c.matched = 1;
-  switch (f.kpi) {
-    case Kpi::kBounceRate:
-    case Kpi::kEngagementRate:
-    case Kpi::kSinglePageRate:
-    case Kpi::kConversionRate:
-    case Kpi::kNewVisitorShare:
-    case Kpi::kPageviewsPerSession:
-    case Kpi::kAvgSessionDuration:
-      c.denominator = 1;
-      c.sample = 1;
-      break;
-    default:
-      break;
-  }
-  switch (f.kpi) {
-    case Kpi::kBounceRate:
-      c.numerator = s.bounced;
-      break;
-    case Kpi::kEngagementRate:
-      c.numerator = s.engaged;
-      break;
-    case Kpi::kSinglePageRate:
-      c.numerator = s.single_page;
-      break;
-    case Kpi::kConversionRate:
-      c.numerator = Conversions(s, f.goal) > 0 ? 1 : 0;
-      break;
-    case Kpi::kNewVisitorShare:
-      c.numerator = s.new_visitor;
-      break;
-    case Kpi::kPageviewsPerSession:
-      c.numerator = s.pageviews;
-      break;
-    case Kpi::kAvgSessionDuration:
-      c.numerator = absl::ToDoubleSeconds(s.duration());
-      break;
-    case Kpi::kAverageOrderValue:
-      c.numerator = Revenue(s, f.currency);
-      c.denominator = Orders(s, f.currency);
-      break;
-    case Kpi::kRoas:  // the ad cost comes from OnAdCost
-    case Kpi::kRevenue:
-      c.numerator = Revenue(s, f.currency);
-      break;
-    case Kpi::kSessions:
-      c.numerator = 1;
-      break;
-    case Kpi::kEngagedSessions:
-      c.numerator = s.engaged;
-      break;
-    case Kpi::kPageviews:
-      c.numerator = s.pageviews;
-      break;
-    case Kpi::kConversions:
-      c.numerator = Conversions(s, f.goal);
-      break;
-    case Kpi::kOrders:
-      c.numerator = Orders(s, f.currency);
-      break;
-    case Kpi::kUnknown:
-      return false;
+  c.numerator = f.kpi->session_numerator(s, selection);
+  if (f.kpi->per_session) {
+    c.denominator = 1;
+    c.sample = 1;
+  } else if (f.kpi->session_denominator != nullptr) {
+    c.denominator = f.kpi->session_denominator(s, selection);
   }
   *out = c;
   return true;
@@ -376,7 +274,8 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
                              absl::Time time) {
   for (size_t i = 0; i < specs_->size(); ++i) {
     const TargetSpec& spec = (*specs_)[i];
-    if (spec.kpi != "roas" || !spec.rolling() ||
+    const KpiDef* kpi = compiled_[i].kpi;
+    if (kpi == nullptr || !kpi->ad_cost_denominator() || !spec.rolling() ||
         !Matches(spec.filter, "site", site) ||
         !Matches(spec.filter, "channel", channel) ||
         !Matches(spec.filter, "currency", currency)) {

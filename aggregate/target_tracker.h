@@ -34,6 +34,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "aggregate/kpi_catalog.h"
 #include "aggregate/kpi_target.h"
 #include "aggregate/saturating.h"
 #include "aggregate/session.h"
@@ -43,7 +44,7 @@ namespace kpistream {
 
 struct TargetSpec {
   std::string name;
-  std::string kpi;  // catalog name (config/config.h IsKnownKpi)
+  std::string kpi;  // a name of the KPI catalog (aggregate/kpi_catalog.h)
   std::map<std::string, std::string> filter;
   Direction direction = Direction::kAtLeast;
   double value = 0;
@@ -147,28 +148,10 @@ class TargetTracker {
  private:
   void Add(size_t i, absl::Time at, const TargetSums& sums);
 
-  // A spec prepared for the per-session path: its KPI as an enum and its
-  // filter values (nullptr: any).
-  enum class Kpi : uint8_t {
-    kBounceRate,
-    kEngagementRate,
-    kSinglePageRate,
-    kConversionRate,
-    kNewVisitorShare,
-    kPageviewsPerSession,
-    kAvgSessionDuration,
-    kAverageOrderValue,
-    kRoas,
-    kSessions,
-    kEngagedSessions,
-    kPageviews,
-    kConversions,
-    kOrders,
-    kRevenue,
-    kUnknown
-  };
+  // A spec prepared for the per-session path: its KPI's catalog row
+  // (nullptr: unknown) and its filter values (nullptr: any).
   struct Compiled {
-    Kpi kpi = Kpi::kUnknown;
+    const KpiDef* kpi = nullptr;
     const std::string* site = nullptr;
     const std::string* channel = nullptr;
     const std::string* device = nullptr;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "aggregate/channel_groups.h"
+#include "aggregate/kpi_catalog.h"
 #include "aggregate/label_values.h"
 #include "yaml-cpp/yaml.h"
 
@@ -127,39 +128,22 @@ absl::Status ParseListenAddress(absl::string_view address, std::string* host,
 }
 
 bool IsRateKpi(absl::string_view kpi) {
-  return kpi == "bounce_rate" || kpi == "engagement_rate" ||
-         kpi == "single_page_rate" || kpi == "conversion_rate" ||
-         kpi == "new_visitor_share";
+  const KpiDef* def = FindKpi(kpi);
+  return def != nullptr && def->kind == KpiKind::kRate;
 }
 
 bool IsCumulativeKpi(absl::string_view kpi) {
-  return kpi == "sessions" || kpi == "engaged_sessions" || kpi == "pageviews" ||
-         kpi == "conversions" || kpi == "orders" || kpi == "revenue";
+  const KpiDef* def = FindKpi(kpi);
+  return def != nullptr && def->cumulative();
 }
 
 std::vector<std::string> KpiFilterLabels(absl::string_view kpi) {
-  if (kpi == "bounce_rate" || kpi == "engagement_rate" ||
-      kpi == "single_page_rate" || kpi == "sessions" ||
-      kpi == "engaged_sessions") {
-    return {"site", "channel", "device", "country"};
-  }
-  if (kpi == "conversion_rate" || kpi == "conversions") {
-    return {"site", "channel", "goal"};
-  }
-  if (kpi == "new_visitor_share" || kpi == "avg_session_duration") {
-    return {"site", "channel"};
-  }
-  if (kpi == "pageviews_per_session") return {"site"};
-  if (kpi == "pageviews") return {"site", "channel", "device"};
-  // orders, average_order_value, roas, revenue
-  return {"site", "channel", "currency"};
+  const KpiDef* def = FindKpi(kpi);
+  if (def == nullptr) return {};
+  return {def->filter_labels().begin(), def->filter_labels().end()};
 }
 
-bool IsKnownKpi(absl::string_view kpi) {
-  return IsRateKpi(kpi) || IsCumulativeKpi(kpi) ||
-         kpi == "pageviews_per_session" || kpi == "avg_session_duration" ||
-         kpi == "average_order_value" || kpi == "roas";
-}
+bool IsKnownKpi(absl::string_view kpi) { return FindKpi(kpi) != nullptr; }
 
 namespace {
 
@@ -661,11 +645,11 @@ class Parser {
       }
     }
     if (const YAML::Node s = root["sessions"]) {
-      if (CheckMap(
-              "sessions", s,
-              {"inactivity_timeout", "max_length", "engaged_min_duration",
-               "engaged_min_pageviews", "split_at_midnight",
-               "split_on_campaign_change", "visitor_retention", "timezone"})) {
+      if (CheckMap("sessions", s,
+                   {"inactivity_timeout", "max_length", "engaged_min_duration",
+                    "engaged_min_pageviews", "long_min_duration",
+                    "split_at_midnight", "split_on_campaign_change",
+                    "visitor_retention", "timezone"})) {
         SessionsConfig& sc = c.sessions;
         if (s["inactivity_timeout"])
           Duration("sessions.inactivity_timeout", s["inactivity_timeout"],
@@ -679,6 +663,9 @@ class Parser {
         if (s["engaged_min_pageviews"])
           Int("sessions.engaged_min_pageviews", s["engaged_min_pageviews"], 1,
               1000, &sc.engaged_min_pageviews);
+        if (s["long_min_duration"])
+          Duration("sessions.long_min_duration", s["long_min_duration"], false,
+                   &sc.long_min_duration);
         if (s["split_at_midnight"])
           Bool("sessions.split_at_midnight", s["split_at_midnight"],
                &sc.split_at_midnight);
@@ -953,14 +940,10 @@ class Parser {
         Error(key + ".kpi", n, "every target names a kpi");
         continue;
       }
-      if (!IsKnownKpi(t.kpi)) {
+      const KpiDef* kpi = FindKpi(t.kpi);
+      if (kpi == nullptr) {
         Error(key + ".kpi", n["kpi"],
-              absl::StrCat(
-                  "unknown KPI \"", t.kpi,
-                  "\"; known: bounce_rate, engagement_rate, single_page_rate, "
-                  "conversion_rate, new_visitor_share, pageviews_per_session, "
-                  "avg_session_duration, average_order_value, roas, sessions, "
-                  "engaged_sessions, pageviews, conversions, orders, revenue"));
+              absl::StrCat("unknown KPI \"", t.kpi, "\"; known: ", KpiNames()));
         continue;
       }
       if (const YAML::Node f = n["filter"]; f && !f.IsNull()) {
@@ -982,8 +965,11 @@ class Parser {
           }
         }
       }
+      // A family with a goal label counts each goal apart (and "(any)"):
+      // summed over goals it would count sessions more than once.
+      const std::vector<std::string> labels = KpiFilterLabels(t.kpi);
       const bool needs_goal =
-          t.kpi == "conversion_rate" || t.kpi == "conversions";
+          std::find(labels.begin(), labels.end(), "goal") != labels.end();
       auto goal = t.filter.find("goal");
       if (goal != t.filter.end() && std::find(c.goals.begin(), c.goals.end(),
                                               goal->second) == c.goals.end()) {
@@ -995,7 +981,7 @@ class Parser {
               absl::StrCat("kpi ", t.kpi, " needs filter.goal"));
       }
       CheckFilterValues(key + ".filter", n["filter"], t.filter);
-      t.direction = (t.kpi == "bounce_rate" || t.kpi == "single_page_rate")
+      t.direction = kpi->direction == Direction::kAtMost
                         ? TargetDirection::kAtMost
                         : TargetDirection::kAtLeast;
       if (n["direction"]) {

@@ -82,6 +82,8 @@ struct SessionsConfig {
   absl::Duration max_length = absl::Hours(24);
   absl::Duration engaged_min_duration = absl::Seconds(10);
   int engaged_min_pageviews = 2;
+  // Closed sessions lasting at least this are long (long_session_rate).
+  absl::Duration long_min_duration = absl::Minutes(3);
   bool split_at_midnight = false;
   bool split_on_campaign_change = false;
   absl::Duration visitor_retention = absl::Hours(24 * 400);
@@ -145,12 +147,13 @@ struct TargetConfig {
   bool cumulative() const { return period_end != absl::InfinitePast(); }
 };
 
-// The KPI catalog targets may name.
+// What targets may name: the KPI catalog (aggregate/kpi_catalog.h), by name.
 bool IsRateKpi(absl::string_view kpi);        // ratios in [0, 1]
 bool IsCumulativeKpi(absl::string_view kpi);  // counts and sums over a period
 bool IsKnownKpi(absl::string_view kpi);
-// The filter labels a target on `kpi` may use: those its counters carry
-// (SPEC §4), so that the engine's value and the generated PromQL agree.
+// The filter labels a target on `kpi` may use: those its numerator's family
+// carries (SPEC §4), so that the engine's value and the generated PromQL
+// agree; none for an unknown KPI.
 std::vector<std::string> KpiFilterLabels(absl::string_view kpi);
 
 // rules: what `kpistream rules` needs besides the targets: how Prometheus

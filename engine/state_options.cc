@@ -30,6 +30,7 @@ SessionRules SessionRulesFrom(const Config& config) {
   rules.max_length = s.max_length;
   rules.engaged_min_duration = s.engaged_min_duration;
   rules.engaged_min_pageviews = s.engaged_min_pageviews;
+  rules.long_min_duration = s.long_min_duration;
   rules.visitor_retention = s.visitor_retention;
   rules.split_at_midnight = s.split_at_midnight;
   rules.split_on_campaign_change = s.split_on_campaign_change;

@@ -9,57 +9,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "aggregate/kpi_catalog.h"
 #include "aggregate/metric_families.h"
 #include "export/promql.h"
 
 namespace kpistream {
 namespace {
 
-// How a KPI is computed: numerator / denominator (or a count when the
-// denominator is empty).
-struct KpiFormula {
-  std::string numerator;
-  std::string denominator;
-  bool rate = false;  // a ratio in [0, 1]
-  // Money over money or orders (AOV, ROAS): a ratio of sums by currency,
-  // never revenue of one currency over orders or cost of all.
-  bool per_currency = false;
-};
-
-KpiFormula FormulaOf(const std::string& kpi) {
-  if (kpi == "bounce_rate")
-    return {"web_sessions_bounced_total", "web_sessions_closed_total", true};
-  if (kpi == "engagement_rate")
-    return {"web_sessions_engaged_total", "web_sessions_closed_total", true};
-  if (kpi == "single_page_rate")
-    return {"web_sessions_single_page_total", "web_sessions_closed_total",
-            true};
-  if (kpi == "conversion_rate")
-    return {"web_sessions_converted_total", "web_sessions_closed_total", true};
-  if (kpi == "new_visitor_share")
-    return {"web_sessions_new_visitor_total", "web_sessions_started_total",
-            true};
-  if (kpi == "pageviews_per_session")
-    return {"web_session_pageviews_sum", "web_session_pageviews_count"};
-  if (kpi == "avg_session_duration")
-    return {"web_session_duration_seconds_sum",
-            "web_session_duration_seconds_count"};
-  if (kpi == "average_order_value")
-    return {"web_revenue_total", "web_orders_total", false, true};
-  if (kpi == "roas")
-    return {"web_revenue_total", "web_ad_cost_total", false, true};
-  if (kpi == "sessions") return {"web_sessions_closed_total", ""};
-  if (kpi == "engaged_sessions") return {"web_sessions_engaged_total", ""};
-  if (kpi == "pageviews") return {"web_pageviews_total", ""};
-  if (kpi == "conversions") return {"web_conversions_total", ""};
-  if (kpi == "orders") return {"web_orders_total", ""};
-  return {"web_revenue_total", ""};  // revenue
-}
-
-bool SessionDenominator(const KpiFormula& f) {
-  return f.denominator == "web_sessions_closed_total" ||
-         f.denominator == "web_sessions_started_total";
-}
+// The catalog's row of a validated target's KPI.
+const KpiDef& KpiOf(const TargetConfig& t) { return KpiNamed(t.kpi); }
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 
@@ -78,16 +36,16 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
   return Selector(metric).Equal("target", t.name).str();
 }
 
-std::string Value(const TargetConfig& t, const KpiFormula& f,
+std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
-  const char* sum = f.per_currency ? "sum by (currency) (" : "sum(";
-  const std::string num =
-      absl::StrCat(sum, "increase(", FilterSelector(f.numerator, t.filter), "[",
-                   window, "]))");
-  if (f.denominator.empty()) return num;
+  const char* sum = f.per_currency() ? "sum by (currency) (" : "sum(";
+  const std::string num = absl::StrCat(
+      sum, "increase(", FilterSelector(f.numerator.name(), t.filter), "[",
+      window, "]))");
+  if (f.denominator.family == nullptr) return num;
   return absl::StrCat("(", num, " / ", sum, "increase(",
-                      FilterSelector(f.denominator, t.filter), "[", window,
-                      "])))");
+                      FilterSelector(f.denominator.name(), t.filter), "[",
+                      window, "])))");
 }
 
 std::string Threshold(const TargetConfig& t) {
@@ -99,13 +57,13 @@ std::string Threshold(const TargetConfig& t) {
 // PromQL that has a value (the KPI) only while the target is off target
 // over `window`.
 std::string OffTarget(const TargetConfig& t, const std::string& window) {
-  const KpiFormula f = FormulaOf(t.kpi);
+  const KpiDef& f = KpiOf(t);
   std::string expr = absl::StrCat(
       Value(t, f, window),
       t.direction == TargetDirection::kAtLeast ? " < " : " > ", Threshold(t));
-  if (SessionDenominator(f) && t.min_sessions > 0) {
+  if (f.session_denominator_family() && t.min_sessions > 0) {
     absl::StrAppend(&expr, " and on() sum(increase(",
-                    FilterSelector(f.denominator, t.filter), "[", window,
+                    FilterSelector(f.denominator.name(), t.filter), "[", window,
                     "])) >= ", t.min_sessions);
   }
   return expr;
@@ -144,7 +102,7 @@ AlertText Subject(const TargetConfig& t) {
 //                     counters) until the deadline misses the target.
 // Neither fires before the period starts (pace is NaN then) or after its end.
 std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
-  const KpiFormula f = FormulaOf(t.kpi);
+  const KpiDef& f = KpiOf(t);
   const bool at_least = t.direction == TargetDirection::kAtLeast;
   const std::string target = Num(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
@@ -173,7 +131,7 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
   alerts.push_back(
       {"KpiProjectedMiss",
        absl::StrCat("(", TargetValueExpr(t), " + (sum(rate(",
-                    FilterSelector(f.numerator, t.filter),
+                    FilterSelector(f.numerator.name(), t.filter),
                     "[1d])) or vector(0)) * (", end, " - time())) ",
                     at_least ? "< " : "> ", Threshold(t), started),
        t.for_duration, t.severity,
@@ -197,7 +155,7 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
 //   KpiSlowBurn   rate KPIs: off target over both 6h and 30m (ticket, 15m).
 std::vector<Alert> RollingAlertsOf(const TargetConfig& t) {
   std::vector<Alert> alerts;
-  const KpiFormula f = FormulaOf(t.kpi);
+  const KpiDef& f = KpiOf(t);
   const std::string window = PromqlDuration(t.window);
   const std::string target = Num(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
@@ -210,7 +168,7 @@ std::vector<Alert> RollingAlertsOf(const TargetConfig& t) {
            .Value()
            .Text(absl::StrCat("; the target is ", Direction(t), " ", target,
                               " (tolerance ", Percent(t.tolerance), " %)."))});
-  if (!f.rate) return alerts;
+  if (f.kind != KpiKind::kRate) return alerts;
   struct Burn {
     const char* name;
     const char* long_window;
@@ -296,7 +254,7 @@ std::string TargetValueExpr(const TargetConfig& t) {
   if (t.cumulative()) {
     return absl::StrCat("sum(", TargetSelector(t, "kpi_actual_value"), ")");
   }
-  return Value(t, FormulaOf(t.kpi), PromqlDuration(t.window));
+  return Value(t, KpiOf(t), PromqlDuration(t.window));
 }
 
 std::string TargetPaceExpr(const TargetConfig& t) {
@@ -304,7 +262,7 @@ std::string TargetPaceExpr(const TargetConfig& t) {
 }
 
 std::vector<std::string> TargetValueLabels(const TargetConfig& t) {
-  if (!t.cumulative() && FormulaOf(t.kpi).per_currency) return {"currency"};
+  if (!t.cumulative() && KpiOf(t).per_currency()) return {"currency"};
   return {};
 }
 
@@ -413,7 +371,7 @@ std::vector<AlertTest> ExpectedAlerts(const TargetConfig& t,
 //     only KpiBehindPace fires.
 std::vector<RuleTest> PeriodTests(const TargetConfig& t,
                                   const std::vector<Alert>& alerts) {
-  const KpiFormula f = FormulaOf(t.kpi);
+  const KpiDef& f = KpiOf(t);
   const bool at_least = t.direction == TargetDirection::kAtLeast;
   const int64_t eval_min = LongestFor(alerts) / absl::Minutes(1) + 10;
   const int samples = static_cast<int>(eval_min + 5);
@@ -456,7 +414,7 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
       }
     }
     test.input_series.push_back(
-        Series(f.numerator, t.filter, c.per_minute, samples));
+        Series(f.numerator.name(), t.filter, c.per_minute, samples));
     test.alert_tests =
         ExpectedAlerts(t, alerts, {c.pace, c.actual}, {c.behind, c.miss},
                        absl::Minutes(eval_min));
@@ -468,12 +426,14 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
 // A rolling target's counters, constant in time, off target and on target.
 std::vector<RuleTest> RollingTests(const TargetConfig& t,
                                    const std::vector<Alert>& alerts) {
-  const KpiFormula f = FormulaOf(t.kpi);
+  const KpiDef& f = KpiOf(t);
+  const bool rate = f.kind == KpiKind::kRate;
+  const bool count = f.denominator.family == nullptr;
   const bool at_least = t.direction == TargetDirection::kAtLeast;
   const double limit =
       at_least ? t.value * (1 - t.tolerance) : t.value * (1 + t.tolerance);
   double good, bad;
-  if (f.rate) {
+  if (rate) {
     if (!at_least && limit >= 1) return {};  // a rate can never exceed it
     good = at_least ? std::min(1.0, t.value * 1.2) : t.value * 0.8;
     bad = at_least ? limit * 0.5 : std::min(1.0, limit * 1.5);
@@ -485,8 +445,8 @@ std::vector<RuleTest> RollingTests(const TargetConfig& t,
   // is the same over any part of its window, so rates need only the slow
   // burn pair's 6h (keeps promtool fast on 1d windows).
   int64_t window_min = 30;
-  if (f.rate) window_min = 360;
-  if (f.denominator.empty()) window_min = t.window / absl::Minutes(1);
+  if (rate) window_min = 360;
+  if (count) window_min = t.window / absl::Minutes(1);
   const int64_t eval_min =
       window_min + LongestFor(alerts) / absl::Minutes(1) + 20;
   const int samples = static_cast<int>(eval_min + 5);
@@ -498,16 +458,16 @@ std::vector<RuleTest> RollingTests(const TargetConfig& t,
     const double r = firing ? bad : good;
     RuleTest test;
     test.name = absl::StrCat(t.name, firing ? " off target" : " on target");
-    if (f.denominator.empty()) {
+    if (count) {
       // A count: `r` over the window.
       test.input_series.push_back(Series(
-          f.numerator, t.filter,
+          f.numerator.name(), t.filter,
           r / static_cast<double>(t.window / absl::Minutes(1)), samples));
     } else {
       test.input_series.push_back(
-          Series(f.numerator, t.filter, r * per_minute, samples));
+          Series(f.numerator.name(), t.filter, r * per_minute, samples));
       test.input_series.push_back(
-          Series(f.denominator, t.filter, per_minute, samples));
+          Series(f.denominator.name(), t.filter, per_minute, samples));
     }
     test.alert_tests = ExpectedAlerts(
         t, alerts, std::vector<double>(alerts.size(), r),

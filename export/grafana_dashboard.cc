@@ -7,8 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "aggregate/kpi_catalog.h"
 #include "export/alert_rules.h"
 #include "export/promql.h"
+#include "export/rules_generator.h"
 #include "nlohmann/json.hpp"
 
 namespace kpistream {
@@ -18,8 +20,13 @@ using Json = nlohmann::ordered_json;
 
 constexpr int kGridWidth = 24;
 // `metric` of the sites the dashboard's `site` variable selects.
-std::string Site(const char* metric) {
+std::string Site(absl::string_view metric) {
   return Selector(metric).Regex("site", "$site").str();
+}
+
+// The recorded ratio of catalog KPI `kpi` over `window`, of those sites.
+std::string Recorded(absl::string_view kpi, absl::string_view window) {
+  return Site(RecordedRatioName(KpiNamed(kpi), window));
 }
 
 Json Datasource() { return {{"type", "prometheus"}, {"uid", "${datasource}"}}; }
@@ -142,10 +149,7 @@ Json TargetThresholds(const TargetConfig& t) {
 }
 
 std::string KpiUnit(const std::string& kpi) {
-  if (IsRateKpi(kpi)) return "percentunit";
-  if (kpi == "avg_session_duration") return "s";
-  if (kpi == "roas") return "x";
-  return "short";
+  return std::string(KpiNamed(kpi).unit);
 }
 
 // `prefix` and the labels that tell a target's series apart, as a legend.
@@ -274,28 +278,19 @@ void TrafficPanels(Layout* layout) {
               "GA4: engaged = 10 s or 2 page views or a conversion; bounce = "
               "not engaged. Single page = the UA / Plausible bounce.",
               8, 8,
-              {{absl::StrCat(Site("site:web_engagement_rate:ratio_rate1h")),
-                "engaged {{site}}"},
-               {absl::StrCat(Site("site:web_bounce_rate:ratio_rate1h")),
-                "bounced {{site}}"},
-               {absl::StrCat(Site("site:web_single_page_rate:ratio_rate1h")),
-                "single page {{site}}"}},
+              {{Recorded("engagement_rate", "1h"), "engaged {{site}}"},
+               {Recorded("bounce_rate", "1h"), "bounced {{site}}"},
+               {Recorded("single_page_rate", "1h"), "single page {{site}}"}},
               "percentunit");
   layout->Add("stat", "Average session duration (1h)",
               "Last event - first event of closed sessions.", 6, 5,
-              {{absl::StrCat(
-                    Site("site:web_session_duration_seconds_avg:ratio_rate1h")),
-                "{{site}}"}},
-              "s");
-  layout->Add(
-      "stat", "Pages per session (1h)", "Page views / closed sessions.", 6, 5,
-      {{absl::StrCat(Site("site:web_pageviews_per_session:ratio_rate1h")),
-        "{{site}}"}},
-      "short");
+              {{Recorded("avg_session_duration", "1h"), "{{site}}"}}, "s");
+  layout->Add("stat", "Pages per session (1h)", "Page views / closed sessions.",
+              6, 5, {{Recorded("pageviews_per_session", "1h"), "{{site}}"}},
+              "short");
   layout->Add("stat", "New visitors (1h)",
               "Share of sessions that are a visitor's first.", 6, 5,
-              {{absl::StrCat(Site("site:web_new_visitor_share:ratio_rate1h")),
-                "{{site}}"}},
+              {{Recorded("new_visitor_share", "1h"), "{{site}}"}},
               "percentunit");
   layout->Add(
       "timeseries", "Session duration p50 / p90 (1h)",
@@ -309,18 +304,22 @@ void TrafficPanels(Layout* layout) {
                      Site("web_session_duration_seconds_bucket"), "[1h])))"),
         "p90"}},
       "s");
+  // The KPIs with a panel of their own in the catalog.
+  for (const KpiDef& kpi : KpiCatalog()) {
+    if (kpi.panel_title.empty()) continue;
+    layout->Add(
+        "stat", absl::StrCat(kpi.panel_title, " (1h)"), std::string(kpi.help),
+        6, 5, {{Recorded(kpi.name, "1h"), "{{site}}"}}, std::string(kpi.unit));
+  }
 }
 
 void ConversionPanels(Layout* layout) {
   layout->Row("Conversions and revenue");
-  layout->Add(
-      "timeseries", "Conversion rate per goal (1h)",
-      "Closed sessions with at least one conversion of the goal / "
-      "closed sessions; (any) = any goal.",
-      8, 8,
-      {{absl::StrCat(Site("site_goal:web_conversion_rate:ratio_rate1h")),
-        "{{goal}} {{site}}"}},
-      "percentunit");
+  layout->Add("timeseries", "Conversion rate per goal (1h)",
+              "Closed sessions with at least one conversion of the goal / "
+              "closed sessions; (any) = any goal.",
+              8, 8, {{Recorded("conversion_rate", "1h"), "{{goal}} {{site}}"}},
+              "percentunit");
   layout->Add("timeseries", "Conversions / h",
               "Conversion events per hour "
               "(an order counted once).",
@@ -335,18 +334,14 @@ void ConversionPanels(Layout* layout) {
                              Site("web_revenue_total"), "[1d]))"),
                 "{{currency}}"}},
               "short");
-  layout->Add("timeseries", "Average order value (1d)",
-              "Revenue / distinct orders, per currency.", 12, 8,
-              {{absl::StrCat(
-                    Site("site_currency:web_average_order_value:ratio_rate1d")),
-                "{{currency}} {{site}}"}},
-              "short");
   layout->Add(
-      "timeseries", "ROAS (1d)",
-      "Revenue / ad cost per channel, where both are known.", 12, 8,
-      {{absl::StrCat(Site("site_channel_currency:web_roas:ratio_rate1d")),
-        "{{channel}} {{currency}}"}},
-      "x");
+      "timeseries", "Average order value (1d)",
+      "Revenue / distinct orders, per currency.", 12, 8,
+      {{Recorded("average_order_value", "1d"), "{{currency}} {{site}}"}},
+      "short");
+  layout->Add("timeseries", "ROAS (1d)",
+              "Revenue / ad cost per channel, where both are known.", 12, 8,
+              {{Recorded("roas", "1d"), "{{channel}} {{currency}}"}}, "x");
 }
 
 void ChannelPanels(Layout* layout) {

@@ -15,61 +15,37 @@
 namespace kpistream {
 namespace {
 
-// A ratio KPI: sum by (`by`) of rate(numerator) / sum by (`by`) of
-// rate(denominator); `denominator_by` set when the numerator has more
-// labels than the denominator (then "/ on(denominator_by) group_left").
-struct Ratio {
-  const char* name;
-  const char* by;
-  const char* numerator;
-  const char* denominator;
-  const char* denominator_by;  // nullptr: same as `by`
-};
-
-constexpr Ratio kRatios[] = {
-    {"web_bounce_rate", "site", "web_sessions_bounced_total",
-     "web_sessions_closed_total", nullptr},
-    {"web_engagement_rate", "site", "web_sessions_engaged_total",
-     "web_sessions_closed_total", nullptr},
-    {"web_single_page_rate", "site", "web_sessions_single_page_total",
-     "web_sessions_closed_total", nullptr},
-    {"web_new_visitor_share", "site", "web_sessions_new_visitor_total",
-     "web_sessions_started_total", nullptr},
-    {"web_conversion_rate", "site, goal", "web_sessions_converted_total",
-     "web_sessions_closed_total", "site"},
-    {"web_pageviews_per_session", "site", "web_session_pageviews_sum",
-     "web_session_pageviews_count", nullptr},
-    {"web_session_duration_seconds_avg", "site",
-     "web_session_duration_seconds_sum", "web_session_duration_seconds_count",
-     nullptr},
-    {"web_average_order_value", "site, currency", "web_revenue_total",
-     "web_orders_total", nullptr},
-    {"web_roas", "site, channel, currency", "web_revenue_total",
-     "web_ad_cost_total", nullptr},
-};
-
 constexpr const char* kWindows[] = {"5m", "1h", "1d"};
 
 }  // namespace
 
+std::string RecordedRatioName(const KpiDef& kpi, absl::string_view window) {
+  return absl::StrCat(absl::StrReplaceAll(kpi.record_by, {{", ", "_"}}), ":",
+                      kpi.record, ":ratio_rate", window);
+}
+
+// Each ratio of the KPI catalog with a `record`: sum by (record_by) of
+// rate(numerator) / sum by (record_by) of rate(denominator), or "/ on
+// (record_denominator_by) group_left" when the denominator has fewer labels.
 std::vector<RecordingRule> RatioRecordingRules() {
   std::vector<RecordingRule> rules;
   for (const char* window : kWindows) {
-    for (const Ratio& r : kRatios) {
-      const std::string level = absl::StrReplaceAll(r.by, {{", ", "_"}});
+    for (const KpiDef& r : KpiCatalog()) {
+      if (r.record.empty()) continue;
       std::string expr;
-      if (r.denominator_by == nullptr) {
-        expr = absl::StrCat("sum by (", r.by, ") (rate(", r.numerator, "[",
-                            window, "]))\n/\nsum by (", r.by, ") (rate(",
-                            r.denominator, "[", window, "]))");
+      if (r.record_denominator_by.empty()) {
+        expr = absl::StrCat("sum by (", r.record_by, ") (rate(",
+                            r.numerator.name(), "[", window, "]))\n/\nsum by (",
+                            r.record_by, ") (rate(", r.denominator.name(), "[",
+                            window, "]))");
       } else {
-        expr = absl::StrCat("sum by (", r.by, ") (rate(", r.numerator, "[",
-                            window, "]))\n/ on (", r.denominator_by,
-                            ") group_left\nsum by (", r.denominator_by,
-                            ") (rate(", r.denominator, "[", window, "]))");
+        expr = absl::StrCat("sum by (", r.record_by, ") (rate(",
+                            r.numerator.name(), "[", window, "]))\n/ on (",
+                            r.record_denominator_by, ") group_left\nsum by (",
+                            r.record_denominator_by, ") (rate(",
+                            r.denominator.name(), "[", window, "]))");
       }
-      rules.push_back({absl::StrCat(level, ":", r.name, ":ratio_rate", window),
-                       std::move(expr)});
+      rules.push_back({RecordedRatioName(r, window), std::move(expr)});
     }
   }
   return rules;

@@ -11,10 +11,16 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "aggregate/kpi_catalog.h"
 #include "config/config.h"
 #include "export/rule_file.h"
 
 namespace kpistream {
+
+// The recorded name of a ratio KPI of the catalog (one with a `record`)
+// over `window`, e.g. site:web_bounce_rate:ratio_rate1h.
+std::string RecordedRatioName(const KpiDef& kpi, absl::string_view window);
 
 // One recording rule: the recorded name and its PromQL.
 struct RecordingRule {
@@ -22,7 +28,8 @@ struct RecordingRule {
   std::string expr;
 };
 
-// The ratio KPIs of SPEC §3 for every window in {5m, 1h, 1d}.
+// The ratio KPIs of the catalog (those with a `record`) for every window in
+// {5m, 1h, 1d}.
 std::vector<RecordingRule> RatioRecordingRules();
 
 // RatioRecordingRules() in one group per window (5m every 30s, 1h and 1d

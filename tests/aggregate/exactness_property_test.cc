@@ -29,6 +29,7 @@ struct BatchSession {
   absl::Time start, end;
   uint32_t pageviews = 0, events = 0, orders = 0;
   bool engaged = false, bounced = false, single_page = false;
+  bool long_session = false;
   std::map<std::string, uint32_t> conversions;
   std::map<std::string, int64_t> revenue;
 };
@@ -86,6 +87,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
         !s.conversions.empty();
     s.bounced = !s.engaged;
     s.single_page = s.pageviews == 1 && s.events == 1;
+    s.long_session = s.end - s.start >= rules.long_min_duration;
   }
   return out;
 }
@@ -261,6 +263,7 @@ TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
       EXPECT_EQ(g.engaged, w.engaged);
       EXPECT_EQ(g.bounced, w.bounced);
       EXPECT_EQ(g.single_page, w.single_page);
+      EXPECT_EQ(g.long_session, w.long_session);
       EXPECT_EQ(g.landing_page, w.landing);
       EXPECT_EQ(g.exit_page, w.exit);
       EXPECT_EQ(g.channel, w.channel);
@@ -281,13 +284,14 @@ TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
     counters.Commit();
     const MetricsSnapshot s = counters.Snapshot();
     double closed = 0, engaged = 0, bounced = 0, single = 0, pageviews = 0,
-           orders = 0, duration = 0;
+           orders = 0, duration = 0, long_sessions = 0;
     std::map<std::string, double> conversions, revenue;
     for (const BatchSession& w : want) {
       ++closed;
       engaged += w.engaged;
       bounced += w.bounced;
       single += w.single_page;
+      long_sessions += w.long_session;
       pageviews += w.pageviews;
       orders += w.orders;
       duration += absl::ToDoubleSeconds(w.end - w.start);
@@ -299,6 +303,7 @@ TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
     EXPECT_EQ(Sum(s, "web_sessions_engaged_total"), engaged);
     EXPECT_EQ(Sum(s, "web_sessions_bounced_total"), bounced);
     EXPECT_EQ(Sum(s, "web_sessions_single_page_total"), single);
+    EXPECT_EQ(Sum(s, "web_sessions_long_total"), long_sessions);
     EXPECT_EQ(Sum(s, "web_pageviews_total"), pageviews);
     EXPECT_EQ(Sum(s, "web_orders_total"), orders);
     EXPECT_EQ(Sum(s, "web_open_sessions"), 0);

@@ -146,20 +146,20 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_events_total", "web_pageviews_total",
           "web_sessions_started_total", "web_sessions_closed_total",
           "web_sessions_engaged_total", "web_sessions_bounced_total",
-          "web_sessions_single_page_total", "web_sessions_new_visitor_total",
-          "web_session_duration_seconds", "web_session_pageviews",
-          "web_conversions_total", "web_sessions_converted_total",
-          "web_orders_total", "web_revenue_total", "web_open_sessions",
-          "web_active_visitors", "web_campaign_sessions_total",
+          "web_sessions_single_page_total", "web_sessions_long_total",
+          "web_sessions_new_visitor_total", "web_session_duration_seconds",
+          "web_session_pageviews", "web_conversions_total",
+          "web_sessions_converted_total", "web_orders_total",
+          "web_revenue_total", "web_open_sessions", "web_active_visitors",
+          "web_campaign_sessions_total",
           "web_campaign_sessions_converted_total", "web_campaign_revenue_total",
           "web_landing_page_sessions_total", "web_landing_page_bounces_total",
           "web_funnel_step_sessions_total", "web_ad_cost_total",
           "kpistream_events_consumed_total",
           "kpistream_events_repartitioned_total",
-          "kpistream_events_invalid_total",
-          "kpistream_events_late_total", "kpistream_events_duplicate_total",
-          "kpistream_bot_events_total", "kpistream_ad_cost_records_total",
-          "kpistream_label_overflow_total"));
+          "kpistream_events_invalid_total", "kpistream_events_late_total",
+          "kpistream_events_duplicate_total", "kpistream_bot_events_total",
+          "kpistream_ad_cost_records_total", "kpistream_label_overflow_total"));
 
   auto labels = [&](const std::string& name) {
     return Find(snapshot, name)->label_names;
@@ -172,7 +172,7 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
   for (const char* name :
        {"web_sessions_started_total", "web_sessions_closed_total",
         "web_sessions_engaged_total", "web_sessions_bounced_total",
-        "web_sessions_single_page_total"}) {
+        "web_sessions_single_page_total", "web_sessions_long_total"}) {
     EXPECT_EQ(labels(name), session_labels) << name;
   }
   EXPECT_THAT(labels("web_sessions_new_visitor_total"),

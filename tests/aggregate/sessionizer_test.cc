@@ -3,6 +3,7 @@
 #include "aggregate/sessionizer.h"
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -593,6 +594,58 @@ TEST(FunnelTest, ProgressRestoredUnderFewerFunnelStepsIsCut) {
               testing::UnorderedElementsAre(
                   std::vector<std::string>{"shop", "checkout", "product"},
                   std::vector<std::string>{"shop", "checkout", "cart"}));
+}
+
+// long_session_rate (SPEC §3): a closed session lasting at least
+// sessions.long_min_duration (3 min by default) is long; the Sessionizer
+// decides it at the close, KpiCounters counts it in web_sessions_long_total
+// next to the closed sessions.
+double FamilyTotal(const MetricsSnapshot& snapshot, absl::string_view name) {
+  double total = 0;
+  for (const FamilySnapshot& family : snapshot) {
+    if (family.name != name) continue;
+    for (const MetricSample& sample : family.samples) total += sample.value;
+  }
+  return total;
+}
+
+TEST(LongSessionTest, CountedFromExactlyTheMinimumDuration) {
+  KpiCounters counters({});
+  Sessionizer sessionizer(SessionRules{}, &counters);
+  // Visitor -> how long after its first event its last one comes.
+  const std::map<std::string, absl::Duration> lengths = {
+      {"a", absl::Minutes(2) + absl::Seconds(59)},      // not long
+      {"b", absl::Minutes(3)},                          // long
+      {"c", absl::Minutes(3) - absl::Milliseconds(1)},  // not long
+      {"d", absl::Minutes(25)},                         // long
+      {"e", absl::ZeroDuration()}};                     // one event: not long
+  for (const auto& [visitor, length] : lengths) {
+    sessionizer.Add(Ev(visitor, absl::ZeroDuration()));
+    if (length > absl::ZeroDuration()) {
+      sessionizer.Add(Ev(visitor, length, EventType::kEngagement));
+    }
+  }
+  sessionizer.CloseAll();
+  counters.Commit();
+  const MetricsSnapshot snapshot = counters.Snapshot();
+  EXPECT_EQ(FamilyTotal(snapshot, "web_sessions_closed_total"), 5);
+  EXPECT_EQ(FamilyTotal(snapshot, "web_sessions_long_total"), 2);
+}
+
+TEST(LongSessionTest, TheMinimumIsTheRulesOne) {
+  Recorder rec;
+  SessionRules rules;
+  rules.long_min_duration = absl::Seconds(90);
+  Sessionizer sessionizer(rules, &rec);
+  sessionizer.Add(Ev("a", absl::ZeroDuration()));
+  sessionizer.Add(Ev("a", absl::Seconds(90), EventType::kEngagement));
+  sessionizer.Add(Ev("b", absl::ZeroDuration()));
+  sessionizer.Add(Ev("b", absl::Seconds(89), EventType::kEngagement));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  for (const ClosedSession& s : rec.closed) {
+    EXPECT_EQ(s.long_session, s.visitor_id == "a") << s.visitor_id;
+  }
 }
 
 }  // namespace

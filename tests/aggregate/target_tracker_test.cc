@@ -331,5 +331,28 @@ TEST(TargetTrackerTest, APeriodHasNoDataOnlyOnceItStarted) {
   EXPECT_TRUE(EvaluateTarget(spec, {}, kT0 + absl::Hours(1)).no_data);
 }
 
+// long_session_rate: long sessions over closed sessions, per session.
+TEST(TargetTrackerTest, LongSessionRateIsLongOverClosedSessions) {
+  const std::vector<TargetSpec> specs = {
+      Rolling("long_session_rate", absl::Hours(1), 0.5)};
+  TargetTracker tracker(&specs, kTimeout);
+  ClosedSession a = Session(kT0, absl::Minutes(4), false);
+  a.long_session = true;
+  ClosedSession b = Session(kT0, absl::Seconds(30), false);
+  ClosedSession c = Session(kT0, absl::Minutes(3), true);
+  c.long_session = true;
+  ClosedSession d = Session(kT0, absl::ZeroDuration(), true);
+  for (const ClosedSession& s : {a, b, c, d}) tracker.OnSessionClosed(s);
+  const absl::Time now = kT0 + absl::Hours(1);
+  const std::vector<TargetSums> sums = SumsAt(tracker, now);
+  ASSERT_EQ(sums.size(), 1u);
+  EXPECT_EQ(sums[0].numerator, 2);
+  EXPECT_EQ(sums[0].denominator, 4);
+  EXPECT_EQ(sums[0].sample, 4);
+  EXPECT_EQ(EvaluateTarget(specs[0], sums[0], now).actual, 0.5);
+  EXPECT_TRUE(IsRatioKpi("long_session_rate"));
+  EXPECT_TRUE(IsSessionSampledKpi("long_session_rate"));
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -547,5 +547,53 @@ targets:
   EXPECT_TRUE(r.ok()) << Errors(r);
 }
 
+// sessions.long_min_duration (long_session_rate): a duration string like
+// the other session keys, 3m by default, more than zero.
+TEST(ConfigTest, LongMinDurationIsADuration) {
+  ConfigResult d = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(d.ok()) << Errors(d);
+  EXPECT_EQ(d.config.sessions.long_min_duration, absl::Minutes(3));
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\nsessions:\n  long_min_duration: 2m30s\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.sessions.long_min_duration, absl::Seconds(150));
+  for (const char* bad : {"180", "0s", "three minutes", "[3m]"}) {
+    SCOPED_TRACE(bad);
+    ConfigResult e = ParseConfig(absl::StrCat(
+        "inputs: [{topic: a}]\nsessions:\n  long_min_duration: ", bad, "\n"));
+    ASSERT_EQ(e.errors.size(), 1u) << Errors(e);
+    EXPECT_EQ(e.errors[0].key, "sessions.long_min_duration");
+    EXPECT_EQ(e.errors[0].line, 3);
+  }
+}
+
+// long_session_rate is a rate KPI of the catalog: at_least by default,
+// filtered by the session labels, in (0, 1], over a rolling window.
+TEST(ConfigTargetsTest, LongSessionRateIsATargetKpi) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: stay, kpi: long_session_rate, value: 0.25, window: 1d,
+     filter: {site: shop, channel: Email, device: mobile, country: DE}}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.targets[0].direction, TargetDirection::kAtLeast);
+  EXPECT_EQ(r.config.targets[0].filter.size(), 4u);
+  EXPECT_TRUE(IsRateKpi("long_session_rate"));
+  EXPECT_FALSE(IsCumulativeKpi("long_session_rate"));
+  ConfigResult bad = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: a, kpi: long_session_rate, value: 1.5, window: 1d}
+  - {name: b, kpi: long_session_rate, filter: {goal: signup}, value: 0.2,
+     window: 1d}
+  - {name: c, kpi: long_session_rate, value: 0.2,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+)");
+  const std::string all = Errors(bad);
+  EXPECT_THAT(all, HasSubstr("targets[0].value: a rate target is in (0, 1]"));
+  EXPECT_THAT(all, HasSubstr("targets[1].filter.goal: unknown key"));
+  EXPECT_THAT(all, HasSubstr("targets[2].period: a period (cumulative, "
+                             "paced) target needs a count KPI"));
+}
+
 }  // namespace
 }  // namespace kpistream

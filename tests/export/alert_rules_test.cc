@@ -118,5 +118,28 @@ targets:
               HasSubstr("web_orders_total{currency=\"EUR\"}[1d]"));
 }
 
+// long_session_rate's value: long over closed sessions, both selected by
+// the filter; a rate, so it has the burn-rate pair besides KpiOffTarget.
+TEST(AlertRulesTest, LongSessionRateIsLongOverClosedSessions) {
+  const Config config = Parse(R"(inputs: [{topic: a}]
+targets:
+  - {name: stay, kpi: long_session_rate, filter: {site: shop, device: mobile},
+     value: 0.25, window: 1d}
+)");
+  ASSERT_EQ(config.targets.size(), 1u);
+  EXPECT_EQ(TargetValueExpr(config.targets[0]),
+            "(sum(increase(web_sessions_long_total{site=\"shop\",device="
+            "\"mobile\"}[1d])) / sum(increase(web_sessions_closed_total{site="
+            "\"shop\",device=\"mobile\"}[1d])))");
+  const std::map<std::string, Rule> rules = Rules(config);
+  EXPECT_EQ(rules.size(), 3u);
+  for (const char* alert : {"KpiOffTarget", "KpiFastBurn", "KpiSlowBurn"}) {
+    ASSERT_TRUE(rules.count(std::string("stay/") + alert)) << alert;
+    EXPECT_EQ(rules.at(std::string("stay/") + alert).labels.at("kpi"),
+              "long_session_rate");
+  }
+  EXPECT_THAT(rules.at("stay/KpiOffTarget").expr, HasSubstr(" < 0.25"));
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "aggregate/kpi_catalog.h"
 #include "export/rules_generator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -269,6 +270,34 @@ TEST(GrafanaDashboardTest, WithoutTargetsOrFunnelsThereAreNoSuchPanels) {
     EXPECT_NE(p.at("title"), "Funnels");
   }
   EXPECT_GT(Panels(d).size(), 20u);
+}
+
+// KPIs of the catalog with a panel of their own (long_session_rate's "Long
+// sessions") get a stat of their 1h recorded ratio by site, in their unit.
+TEST(GrafanaDashboardTest, CatalogKpisWithAPanelHaveTheirStat) {
+  const Json d = Dashboard(ConfigWithTargetsAndFunnels());
+  int found = 0;
+  for (const KpiDef& kpi : KpiCatalog()) {
+    if (kpi.panel_title.empty()) continue;
+    SCOPED_TRACE(std::string(kpi.name));
+    const std::string title = std::string(kpi.panel_title) + " (1h)";
+    const std::string recorded = RecordedRatioName(kpi, "1h");
+    int panels = 0;
+    for (const Json& panel : Panels(d)) {
+      if (panel.at("title") != title) continue;
+      ++panels;
+      EXPECT_EQ(panel.at("type"), "stat");
+      EXPECT_EQ(panel.at("fieldConfig").at("defaults").at("unit"),
+                std::string(kpi.unit));
+      EXPECT_EQ(panel.at("targets").at(0).at("expr"),
+                recorded + "{site=~\"$site\"}");
+    }
+    EXPECT_EQ(panels, 1);
+    ++found;
+  }
+  EXPECT_EQ(found, 1);  // long_session_rate's
+  EXPECT_EQ(RecordedRatioName(KpiNamed("long_session_rate"), "1h"),
+            "site:web_long_session_rate:ratio_rate1h");
 }
 
 }  // namespace

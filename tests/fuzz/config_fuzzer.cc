@@ -47,6 +47,7 @@ void CheckAccepted(const Config& c, const std::string& where) {
                            s.max_length > absl::ZeroDuration() &&
                            s.engaged_min_duration >= absl::ZeroDuration() &&
                            s.engaged_min_pageviews >= 1 &&
+                           s.long_min_duration > absl::ZeroDuration() &&
                            s.visitor_retention > absl::ZeroDuration(),
                        where);
   absl::TimeZone tz;

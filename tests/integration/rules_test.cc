@@ -1,6 +1,7 @@
 // `kpistream rules` output is valid for promtool, and the recorded ratios
 // compute what they claim from series shaped like the engine's counters.
 #include <cctype>
+#include <map>
 #include <set>
 #include <string>
 
@@ -134,7 +135,7 @@ TEST(RulesTest, GeneratedRecordingRulesPassPromtoolCheckAndTest) {
   const std::string file = dir.path() + "/kpistream-recording.rules.yml";
   CommandResult check = RunCommand({"promtool", "check", "rules", file});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 27 rules found"))
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 30 rules found"))
       << check.out;
   const std::string test =
       dir.Write("kpistream-recording.test.yml", kPromtoolTest);
@@ -506,6 +507,91 @@ targets:
   }
   EXPECT_TRUE(titles.count("Umsatz \"Q4\" \\ {{ $value }} ✓ 売上"));
   EXPECT_TRUE(titles.count("Funnel Kauf \"jetzt\" (24h)"));
+}
+
+// issue 11: long_session_rate, one row of the KPI catalog plus its
+// counter, is a target KPI end to end: check-config accepts it, its
+// recording rule is long / closed sessions by site (promtool computes it from
+// series shaped like the engine's), its alerts pass promtool's check and
+// their generated tests, and the dashboard has its panel.
+constexpr char kLongSessionRateTest[] = R"(rule_files:
+  - kpistream-recording.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_sessions_long_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x20'
+      - series: 'web_sessions_long_total{site="shop",channel="Email",device="mobile",country="FR"}'
+        values: '0+60x20'
+      - series: 'web_sessions_closed_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+360x20'
+      - series: 'web_sessions_closed_total{site="shop",channel="Email",device="mobile",country="FR"}'
+        values: '0+120x20'
+      - series: 'web_sessions_closed_total{site="blog",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x20'
+    promql_expr_test:
+      - expr: site:web_long_session_rate:ratio_rate5m
+        eval_time: 15m
+        exp_samples:
+          - labels: 'site:web_long_session_rate:ratio_rate5m{site="shop"}'
+            value: 0.25
+      - expr: site:web_long_session_rate:ratio_rate1h
+        eval_time: 15m
+        exp_samples:
+          - labels: 'site:web_long_session_rate:ratio_rate1h{site="shop"}'
+            value: 0.25
+)";
+
+TEST(RulesTest, LongSessionRateTargetEndToEnd) {
+  TempDir dir;
+  const std::string config = dir.Write("long.yaml", R"(
+inputs: [{topic: web.events}]
+sessions: {long_min_duration: 3m}
+targets:
+  - {name: stay, objective: A quarter of the visits last 3 minutes,
+     kpi: long_session_rate, filter: {site: shop, device: mobile},
+     value: 0.25, tolerance: 0.1, window: 1d, for: 10m}
+)");
+  CommandResult check_config =
+      RunCommand({KpistreamBinary(), "check-config", config});
+  ASSERT_EQ(check_config.exit_code, 0) << check_config.out << check_config.err;
+  CommandResult rules = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  // A rate: off target plus the burn-rate pair.
+  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
+      << check.out;
+  CommandResult test = RunCommand(
+      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  EXPECT_EQ(Count(test_text, "alertname: "), 3 * 2);
+  EXPECT_TRUE(absl::StrContains(test_text, "web_sessions_long_total{"));
+  const std::string recording_test =
+      dir.Write("long-session-rate.test.yml", kLongSessionRateTest);
+  CommandResult recorded =
+      RunCommand({"promtool", "test", "rules", recording_test});
+  EXPECT_EQ(recorded.exit_code, 0) << recorded.out << recorded.err;
+
+  const nlohmann::json dashboard = nlohmann::json::parse(
+      RunCommand({"cat", dir.path() + "/kpistream-dashboard.json"}).out);
+  std::map<std::string, std::string> exprs;  // title -> first query
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    if (panel.at("type") == "row") continue;
+    exprs[panel.at("title").get<std::string>()] =
+        panel.at("targets").at(0).at("expr").get<std::string>();
+  }
+  ASSERT_TRUE(exprs.count("Long sessions (1h)"));
+  EXPECT_EQ(exprs.at("Long sessions (1h)"),
+            "site:web_long_session_rate:ratio_rate1h{site=~\"$site\"}");
+  ASSERT_TRUE(exprs.count("stay"));
+  EXPECT_TRUE(absl::StrContains(exprs.at("stay"), "web_sessions_long_total{"))
+      << exprs.at("stay");
 }
 
 TEST(RulesTest, BadConfigExitsTwo) {
