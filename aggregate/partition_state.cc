@@ -184,8 +184,8 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
       full,
       [&](absl::string_view site, absl::string_view visitor) {
         v1::SessionKey* key = sink->chunk()->add_closed();
-        key->set_site_id(std::string(site));
-        key->set_visitor_id(std::string(visitor));
+        key->set_site_id(site.data(), site.size());
+        key->set_visitor_id(visitor.data(), visitor.size());
         sink->Added(site.size() + visitor.size() + 6);
       },
       [&](const v1::SessionState& session) {
@@ -198,7 +198,7 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
     b->set_type(static_cast<uint32_t>(e.type));
     b->set_session_number(e.session_number);
     b->set_value_micros(e.value_micros);
-#define KPISTREAM_SET_FIELD(f) b->set_##f(std::string(e.f));
+#define KPISTREAM_SET_FIELD(f) b->set_##f(e.f.data(), e.f.size());
     KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_SET_FIELD)
 #undef KPISTREAM_SET_FIELD
     sink->Added(b->ByteSizeLong() + 4);

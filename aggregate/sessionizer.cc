@@ -240,6 +240,7 @@ struct Sessionizer::Impl {
   // Checkpoint bookkeeping.
   std::vector<Due> dirty;
   std::vector<std::pair<std::string, std::string>> removed;  // site, visitor
+  v1::SessionState scratch;  // Checkpoint()'s encoding, reused
   size_t extra_count = 0;
 
   int64_t ExpiryUs(const Open& s) const {
@@ -532,30 +533,35 @@ struct Sessionizer::Impl {
     return closing.size();
   }
 
-  v1::SessionState Encode(const Open& s) const {
-    v1::SessionState st;
+  // Writes `s` into `*st` (cleared first; its strings keep their capacity,
+  // so encoding into a reused message does not allocate once warm).
+  void Encode(const Open& s, v1::SessionState* st) const {
+    st->Clear();
     const AttributionParts& a = parts[s.attribution];
-    st.set_site_id(std::string(sites.Get(s.site)));
-    st.set_visitor_id(s.visitor);
-    st.set_first_us(s.first_us);
-    st.set_last_us(s.last_us);
-    st.set_channel(std::string(a.channel));
-    st.set_source(std::string(a.source));
-    st.set_medium(std::string(a.medium));
-    st.set_campaign(std::string(a.campaign));
-    st.set_device_category(std::string(a.device));
-    st.set_country(std::string(a.country));
-    st.set_landing_page(std::string(pages.Get(s.landing)));
-    st.set_exit_page(std::string(pages.Get(s.exit)));
-    st.set_pageviews(s.pageviews);
-    st.set_events(s.events);
-    st.set_new_visitor(s.flags & kNewVisitor);
-    st.set_campaign_key(s.campaign_key);
+    const absl::string_view site = sites.Get(s.site);
+    st->set_site_id(site.data(), site.size());
+    st->set_visitor_id(s.visitor);
+    st->set_first_us(s.first_us);
+    st->set_last_us(s.last_us);
+    st->set_channel(a.channel.data(), a.channel.size());
+    st->set_source(a.source.data(), a.source.size());
+    st->set_medium(a.medium.data(), a.medium.size());
+    st->set_campaign(a.campaign.data(), a.campaign.size());
+    st->set_device_category(a.device.data(), a.device.size());
+    st->set_country(a.country.data(), a.country.size());
+    const absl::string_view landing = pages.Get(s.landing);
+    st->set_landing_page(landing.data(), landing.size());
+    const absl::string_view exit = pages.Get(s.exit);
+    st->set_exit_page(exit.data(), exit.size());
+    st->set_pageviews(s.pageviews);
+    st->set_events(s.events);
+    st->set_new_visitor(s.flags & kNewVisitor);
+    st->set_campaign_key(s.campaign_key);
     if (s.extra) {
       const SessionExtra& x = *s.extra;
-      st.set_user_id(x.user_id);
+      st->set_user_id(x.user_id);
       for (const auto& [goal, n] : x.conversions) {
-        v1::GoalCount* g = st.add_conversions();
+        v1::GoalCount* g = st->add_conversions();
         g->set_goal(goal);
         g->set_conversions(n);
       }
@@ -565,16 +571,16 @@ struct Sessionizer::Impl {
       }
       for (const auto& [currency, n] : x.orders) money[currency].second += n;
       for (const auto& [currency, m] : money) {
-        v1::Revenue* r = st.add_revenue();
+        v1::Revenue* r = st->add_revenue();
         r->set_currency(currency);
         r->set_value_micros(m.first);
         r->set_orders(m.second);
       }
-      for (const std::string& id : x.order_ids) st.add_order_ids(id);
-      st.set_funnel_steps(
-          std::string(x.funnel_steps.begin(), x.funnel_steps.end()));
+      for (const std::string& id : x.order_ids) st->add_order_ids(id);
+      st->set_funnel_steps(
+          reinterpret_cast<const char*>(x.funnel_steps.data()),
+          x.funnel_steps.size());
     }
-    return st;
   }
 };
 
@@ -694,7 +700,8 @@ void Sessionizer::Checkpoint(
     for (uint32_t i = 0; i < m.slots.size(); ++i) {
       Impl::Open& s = m.slots[i];
       if (!(s.flags & Impl::kLive)) continue;
-      session(m.Encode(s));
+      m.Encode(s, &m.scratch);
+      session(m.scratch);
       s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
     }
   } else {
@@ -702,7 +709,8 @@ void Sessionizer::Checkpoint(
     for (const Impl::Due& d : m.dirty) {
       Impl::Open& s = m.slots[d.slot];
       if (s.gen != d.gen || !(s.flags & Impl::kLive)) continue;
-      session(m.Encode(s));
+      m.Encode(s, &m.scratch);
+      session(m.scratch);
       s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
     }
   }

@@ -20,8 +20,12 @@
 //    `kpistream run` once per --guarantees, with the full KPI set (goals, a
 //    funnel, two targets), sessions, KPI windows and dead letters as Kafka
 //    outputs, a fresh group_id (so a fresh changelog) and
-//    `processing.threads: --threads`. /metrics is polled every 100 ms until
-//    kpistream_events_consumed_total equals the record count.
+//    `processing.threads: --threads`, once per --keys (inputs[].key: any
+//    re-keys through <group_id>-repartition, so each event is decoded
+//    twice and produced once more; visitor_id processes records where
+//    loadgen's visitor keys put them), and with --baseline the same again
+//    with another kpistream binary right after. /metrics is polled every
+//    100 ms until kpistream_events_consumed_total equals the record count.
 // 4. Optionally (--latency-seconds > 0) the latency probe: with an engine
 //    running on an empty topic, loadgen produces at --latency-rate events
 //    per second of wall clock (event time = wall clock); /metrics is polled
@@ -35,7 +39,7 @@
 // Per run it reports:
 //  * total: wall time from spawning the process until every record is
 //    counted (for the engine: visible on /metrics, i.e. committed; up to one
-//    commit interval (1 s) plus a publish (0.2 s) after it was processed;
+//    commit interval (1 s by default) plus a publish after it was processed;
 //    for the raw consumer: from its main() to its last batch).
 //  * startup: spawn until the consumer has its partitions (raw: its
 //    rebalance callback; engine: the first "restored N partition(s)" log
@@ -66,6 +70,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -75,6 +80,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -100,6 +106,15 @@ struct Options {
   std::string disorder = "20s";
   std::vector<std::string> formats = {"json", "protobuf"};
   std::vector<std::string> guarantees = {"exactly_once", "at_least_once"};
+  // inputs[].key: any (re-keyed through <group_id>-repartition) and/or
+  // visitor_id (loadgen keys every record by its visitor_id).
+  std::vector<std::string> keys = {"any", "visitor_id"};
+  // processing.commit_interval of the engine under test (empty: not set).
+  std::string commit_interval;
+  // Another kpistream binary (e.g. a build of main) run right after the
+  // engine under test in every round, with the same config (without
+  // commit_interval): its baseline in the same run.
+  std::string baseline;
   int threads = 2;
   bool kafka = false;
   double latency_rate = 50'000;
@@ -452,10 +467,12 @@ RunResult RunRaw(const Options& options, const std::string& bootstrap,
   return r;
 }
 
+// `commit_interval`: written only when not empty.
 std::string EngineConfig(const Options& options, const std::string& bootstrap,
                          const std::string& topic, const std::string& format,
-                         const std::string& guarantee, const std::string& group,
-                         int port) {
+                         const std::string& key, const std::string& guarantee,
+                         const std::string& commit_interval,
+                         const std::string& group, int port) {
   std::string properties;
   for (const std::string& kv : options.kafka_properties) {
     std::pair<std::string, std::string> p = absl::StrSplit(kv, '=');
@@ -469,13 +486,14 @@ std::string EngineConfig(const Options& options, const std::string& bootstrap,
 inputs:
   - topic: %s
     format: %s
+    key: %s
 outputs:
   sessions:   {topic: bench.sessions, format: protobuf}
   kpi:        {topic: bench.kpi, format: protobuf, window: 1m}
   deadletter: {topic: bench.deadletter}
 processing:
   guarantee: %s
-  threads: %d
+  threads: %d%s
 metrics:
   listen: 127.0.0.1:%d
 goals: [signup, lead, purchase]
@@ -498,8 +516,13 @@ targets:
     value: 5000
     period: {start: 2025-10-01, end: 2026-12-31}
 )",
-                         bootstrap, group, properties, topic, format, guarantee,
-                         options.threads, port);
+                         bootstrap, group, properties, topic, format, key,
+                         guarantee, options.threads,
+                         commit_interval.empty()
+                             ? std::string()
+                             : absl::StrCat("\n  commit_interval: ",
+                                            commit_interval),
+                         port);
 }
 
 // Starts `kpistream run` on `config`. Profilers, for the runs of round 1:
@@ -545,16 +568,16 @@ pid_t ChildNamed(pid_t parent, const std::string& comm) {
   return -1;
 }
 
-Engine SpawnEngine(const TempDir& dir, const std::string& name,
-                   const std::string& config_text, int port,
+Engine SpawnEngine(const std::string& binary, const TempDir& dir,
+                   const std::string& name, const std::string& config_text,
+                   int port,
                    const std::string& perf_output,
                    const std::string& heaptrack_output = "") {
   Engine e;
   e.port = port;
   const std::string config = dir.Write(name + ".yaml", config_text);
   std::vector<std::string> argv = {
-      testing::KpistreamBinary(), "run", "--config", config,
-      "--summary-interval",       "0"};
+      binary, "run", "--config", config, "--summary-interval", "0"};
   if (!heaptrack_output.empty()) {
     argv.insert(argv.begin(), {"heaptrack", "-o", heaptrack_output});
   }
@@ -594,10 +617,12 @@ std::string Tail(const std::string& text, size_t lines) {
   return absl::StrJoin(all, "\n");
 }
 
-RunResult RunEngine(const Options& options, const TempDir& dir,
+// `baseline`: runs options.baseline instead of the engine under test.
+RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
                     const std::string& bootstrap, const std::string& topic,
-                    const std::string& format, const std::string& guarantee,
-                    int64_t records, const std::string& group,
+                    const std::string& format, const std::string& key,
+                    const std::string& guarantee, int64_t records,
+                    const std::string& group,
                     const std::string& perf_output,
                     const std::string& heaptrack_output) {
   RunResult r;
@@ -605,8 +630,9 @@ RunResult RunEngine(const Options& options, const TempDir& dir,
   r.load = LoadAverage();
   const int port = testing::FreePort();
   Engine e = SpawnEngine(
-      dir, group,
-      EngineConfig(options, bootstrap, topic, format, guarantee, group, port),
+      baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
+      EngineConfig(options, bootstrap, topic, format, key, guarantee,
+                   baseline ? "" : options.commit_interval, group, port),
       port, perf_output, heaptrack_output);
   Subprocess& process = *e.process;
   double consumed = 0, last_consumed = -1;
@@ -709,16 +735,18 @@ struct LatencyResult {
   std::string load;
 };
 
-LatencyResult RunLatency(const Options& options, const TempDir& dir,
-                         const std::string& bootstrap, const std::string& topic,
-                         const std::string& format, const std::string& group) {
+LatencyResult RunLatency(const Options& options, bool baseline,
+                         const TempDir& dir, const std::string& bootstrap,
+                         const std::string& topic, const std::string& format,
+                         const std::string& key, const std::string& group) {
   LatencyResult r;
   r.load = LoadAverage();
   const int port = testing::FreePort();
-  Engine e = SpawnEngine(dir, group,
-                         EngineConfig(options, bootstrap, topic, format,
-                                      "exactly_once", group, port),
-                         port, "");
+  Engine e = SpawnEngine(
+      baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
+      EngineConfig(options, bootstrap, topic, format, key, "exactly_once",
+                   baseline ? "" : options.commit_interval, group, port),
+      port, "");
   Subprocess& engine = *e.process;
   // Ready: every input partition assigned and restored, and no rebalance
   // pending (the log shows one "restored" line per thread).
@@ -734,8 +762,9 @@ LatencyResult RunLatency(const Options& options, const TempDir& dir,
              ++at) {
           ++restored;
         }
+        // key: any adds the repartition topic's (as many) partitions.
         return MetricValue(*page, "kpistream_assigned_partitions") ==
-                   options.partitions &&
+                   options.partitions * (key == "any" ? 2 : 1) &&
                MetricValue(*page, "kpistream_ready") == 1 &&
                restored >= static_cast<size_t>(options.threads);
       },
@@ -865,6 +894,25 @@ std::string Rounds(const std::vector<double>& values, const char* format) {
   });
 }
 
+// The consumer group of an engine run (of a latency run: round 0); a
+// `key: any` run re-keys through "<group>-repartition".
+std::string EngineGroup(const std::string& format, const std::string& key,
+                        const std::string& guarantee, bool baseline, int round,
+                        const std::string& run_id) {
+  return absl::StrCat(round == 0 ? "latency-" : "bench-", format, "-",
+                      absl::StrReplaceAll(key, {{"_", "-"}}), "-",
+                      absl::StrReplaceAll(guarantee, {{"_", "-"}}),
+                      baseline ? "-baseline-" : "-", round, "-", run_id);
+}
+
+// Each latency run has a topic of its own (a run reads its topic from the
+// start).
+std::string LatencyTopic(const std::string& format, const std::string& key,
+                         bool baseline) {
+  return absl::StrCat("bench.latency.", format, ".", key,
+                      baseline ? ".baseline" : "");
+}
+
 int Main(int argc, char** argv) {
   Options options;
   CLI::App app{
@@ -895,6 +943,19 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", options.threads, "processing.threads")
       ->capture_default_str();
+  app.add_option("--keys", options.keys,
+                 "inputs[].key of the engine runs: any (re-keyed through "
+                 "<group_id>-repartition), visitor_id (loadgen keys by it)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--commit-interval", options.commit_interval,
+                 "processing.commit_interval of the engine under test, e.g. "
+                 "200ms (default: not set, the engine's default)");
+  app.add_option("--baseline", options.baseline,
+                 "another kpistream binary (e.g. a build of main) run after "
+                 "the engine under test in every round and latency probe, "
+                 "same config without commit_interval; the summary adds "
+                 "events/s and CPU of the engine under test over it");
   app.add_flag("--kafka", options.kafka,
                "a real Apache Kafka node instead of the embedded broker");
   app.add_option("--latency-rate", options.latency_rate,
@@ -915,10 +976,11 @@ int Main(int argc, char** argv) {
                  "e.g. queued.max.messages.kbytes=8192");
   app.add_option("--perf", options.perf_prefix,
                  "perf record each engine run of round 1 into "
-                 "PREFIX-<format>-<guarantee>.data");
+                 "PREFIX-<format>-<key>-<guarantee>.data");
   app.add_option("--heaptrack", options.heaptrack_prefix,
                  "run each engine run of round 1 under heaptrack, into "
-                 "PREFIX-<format>-<guarantee>.zst (its times and RSS are then "
+                 "PREFIX-<format>-<key>-<guarantee>.zst (its times and RSS are "
+                 "then "
                  "heaptrack's)");
   app.add_option("--logs", options.logs,
                  "keep each engine run's log as DIR/<group_id>.log");
@@ -951,11 +1013,45 @@ int Main(int argc, char** argv) {
   }
   if (options.latency_seconds > 0) {
     for (const std::string& f : options.latency_formats) {
-      topics.push_back({"bench.latency." + f, options.partitions});
+      for (const std::string& key : options.keys) {
+        for (const bool baseline : {false, true}) {
+          if (baseline && options.baseline.empty()) continue;
+          topics.push_back(
+              {LatencyTopic(f, key, baseline), options.partitions});
+        }
+      }
     }
   }
   for (const char* out : {"bench.sessions", "bench.kpi", "bench.deadletter"}) {
     topics.push_back({out, 8});
+  }
+  // The engine creates a key: any run's repartition topic itself, but the
+  // embedded broker makes every topic it did not start with 4 partitions,
+  // each keeping ~5 MB: they are made here, as many as the input's.
+  const std::string run_id =
+      absl::StrCat(getpid(), "-", absl::ToUnixSeconds(absl::Now()));
+  for (const std::string& key : options.keys) {
+    if (key != "any") continue;
+    for (bool baseline : {false, true}) {
+      if (baseline && options.baseline.empty()) continue;
+      for (const std::string& f : options.formats) {
+        for (const std::string& g : options.guarantees) {
+          for (int round = 1; round <= options.rounds; ++round) {
+            topics.push_back(
+                {EngineGroup(f, key, g, baseline, round, run_id) +
+                     "-repartition",
+                 options.partitions});
+          }
+        }
+      }
+      if (options.latency_seconds <= 0) continue;
+      for (const std::string& f : options.latency_formats) {
+        topics.push_back(
+            {EngineGroup(f, key, "exactly_once", baseline, 0, run_id) +
+                 "-repartition",
+             options.partitions});
+      }
+    }
   }
   auto cluster = Cluster::Start(options.kafka, topics);
   if (!cluster.ok()) {
@@ -1027,22 +1123,29 @@ int Main(int argc, char** argv) {
 
   // The rounds.
   TempDir dir;
-  const std::string run_id =
-      absl::StrCat(getpid(), "-", absl::ToUnixSeconds(absl::Now()));
   std::map<std::string, std::vector<RunResult>> raw;  // by format
-  std::map<std::pair<std::string, std::string>, std::vector<RunResult>> engine;
+  // By (format, key, guarantee, baseline?).
+  using EngineRun = std::tuple<std::string, std::string, std::string, bool>;
+  std::map<EngineRun, std::vector<RunResult>> engine;
+  std::vector<bool> which = {false};
+  if (!options.baseline.empty()) which.push_back(true);
   bool failed = false;
   auto report = [](const char* what, const RunResult& r) {
     if (!r.ok) {
-      std::printf("  %-28s FAILED: %s\n", what, r.error.c_str());
+      std::printf("  %-40s FAILED: %s\n", what, r.error.c_str());
     } else {
       std::printf(
-          "  %-28s %9.0f events/s (%.0f incl. startup) | total %6.2f s, "
+          "  %-40s %9.0f events/s (%.0f incl. startup) | total %6.2f s, "
           "startup %5.2f s | CPU %5.2f s/M | peak RSS %4.0f MB | load %s\n",
           what, r.rate(), r.rate_total(), r.total_s, r.startup_s,
           r.cpu_s / (r.records / 1e6), r.hwm_kb / 1024.0, r.load.c_str());
     }
     std::fflush(stdout);
+  };
+  auto label = [](const std::string& key, const std::string& guarantee,
+                  bool baseline) {
+    return absl::StrCat(baseline ? "baseline" : "kpistream", " key:", key,
+                        " ", guarantee);
   };
   for (int round = 1; round <= options.rounds; ++round) {
     std::printf("round %d\n", round);
@@ -1054,42 +1157,52 @@ int Main(int argc, char** argv) {
       report(absl::StrCat(format, " raw consumer").c_str(), a);
       failed |= !a.ok;
       raw[format].push_back(a);
-      for (const std::string& guarantee : options.guarantees) {
-        const std::string perf =
-            round == 1 && !options.perf_prefix.empty()
-                ? absl::StrCat(options.perf_prefix, "-", format, "-", guarantee,
-                               ".data")
-                : "";
-        const std::string heaptrack =
-            round == 1 && !options.heaptrack_prefix.empty()
-                ? absl::StrCat(options.heaptrack_prefix, "-", format, "-",
-                               guarantee)
-                : "";
-        RunResult b = RunEngine(options, dir, bootstrap, topic, format,
-                                guarantee, records[format],
-                                absl::StrCat("bench-", format, "-", guarantee,
-                                             "-", round, "-", run_id),
-                                perf, heaptrack);
-        report(absl::StrCat(format, " kpistream ", guarantee).c_str(), b);
-        if (b.ok) {
-          std::printf(
-              "      init %.2f s, stop %.2f s (exit %d), start RSS %.0f MB; "
-              "end state: %.0f MB state_bytes, %.0f open sessions, %.0f "
-              "closed, %.0f in reorder buffer, %.0f duplicates, %.0f late, "
-              "%.0f invalid; %.0f commits, %.0f aborted; /metrics %zu "
-              "series, %zu bytes, %.1f ms\n",
-              b.init_s, b.stop_s, b.exit_code, b.start_rss_kb / 1024.0,
-              b.state_bytes / 1048576.0, b.open_sessions, b.closed_sessions,
-              b.reorder_events, b.duplicates, b.late, b.invalid, b.commits,
-              b.aborts, b.scrape_series, b.scrape_bytes, b.scrape_ms);
+      for (const std::string& key : options.keys) {
+        for (const std::string& guarantee : options.guarantees) {
+          for (const bool baseline : which) {
+            const std::string suffix =
+                absl::StrCat(format, "-", key, "-", guarantee,
+                             baseline ? "-baseline" : "");
+            const bool profiled = round == 1 && !baseline;
+            const std::string perf =
+                profiled && !options.perf_prefix.empty()
+                    ? absl::StrCat(options.perf_prefix, "-", suffix, ".data")
+                    : "";
+            const std::string heaptrack =
+                profiled && !options.heaptrack_prefix.empty()
+                    ? absl::StrCat(options.heaptrack_prefix, "-", suffix)
+                    : "";
+            RunResult b = RunEngine(
+                options, baseline, dir, bootstrap, topic, format, key,
+                guarantee, records[format],
+                EngineGroup(format, key, guarantee, baseline, round, run_id),
+                perf, heaptrack);
+            report(
+                absl::StrCat(format, " ", label(key, guarantee, baseline))
+                    .c_str(),
+                b);
+            if (b.ok) {
+              std::printf(
+                  "      init %.2f s, stop %.2f s (exit %d), start RSS %.0f "
+                  "MB; end state: %.0f MB state_bytes, %.0f open sessions, "
+                  "%.0f closed, %.0f in reorder buffer, %.0f duplicates, %.0f "
+                  "late, %.0f invalid; %.0f commits, %.0f aborted; /metrics "
+                  "%zu series, %zu bytes, %.1f ms\n",
+                  b.init_s, b.stop_s, b.exit_code, b.start_rss_kb / 1024.0,
+                  b.state_bytes / 1048576.0, b.open_sessions,
+                  b.closed_sessions, b.reorder_events, b.duplicates, b.late,
+                  b.invalid, b.commits, b.aborts, b.scrape_series,
+                  b.scrape_bytes, b.scrape_ms);
+            }
+            failed |= !b.ok;
+            engine[{format, key, guarantee, baseline}].push_back(b);
+          }
         }
-        failed |= !b.ok;
-        engine[{format, guarantee}].push_back(b);
       }
     }
   }
 
-  // The summary: per format and guarantee, the round values and spreads.
+  // The summary: per format, key and guarantee, the round values and spreads.
   std::printf(
       "\nsummary (min / median / max over %d round(s); events/s "
       "exclude startup; values per round in brackets)\n",
@@ -1112,42 +1225,61 @@ int Main(int argc, char** argv) {
     std::printf("  raw peak RSS MB         %s  [%s]\n",
                 Fmt(SpreadOf(raw_rss), "%.0f").c_str(),
                 Rounds(raw_rss, "%.0f").c_str());
-    for (const std::string& guarantee : options.guarantees) {
-      std::vector<double> rate, rate_total, ratio, ratio_total, cpu, rss,
-          startup;
-      const auto& runs = engine[{format, guarantee}];
-      for (size_t i = 0; i < runs.size(); ++i) {
-        const RunResult& b = runs[i];
-        const RunResult& a = raw[format][i];
-        rate.push_back(b.rate());
-        rate_total.push_back(b.rate_total());
-        ratio.push_back(a.ok && b.ok ? b.rate() / a.rate() : 0);
-        ratio_total.push_back(a.ok && b.ok ? b.rate_total() / a.rate_total()
-                                           : 0);
-        cpu.push_back(b.cpu_s / (b.records / 1e6));
-        rss.push_back(b.hwm_kb / 1024.0);
-        startup.push_back(b.startup_s);
+    for (const std::string& key : options.keys) {
+      for (const std::string& guarantee : options.guarantees) {
+        for (const bool baseline : which) {
+          std::vector<double> rate, rate_total, ratio, ratio_total, cpu, rss,
+              startup, vs_rate, vs_cpu;
+          const auto& runs = engine[{format, key, guarantee, baseline}];
+          const auto& base = engine[{format, key, guarantee, true}];
+          for (size_t i = 0; i < runs.size(); ++i) {
+            const RunResult& b = runs[i];
+            const RunResult& a = raw[format][i];
+            rate.push_back(b.rate());
+            rate_total.push_back(b.rate_total());
+            ratio.push_back(a.ok && b.ok ? b.rate() / a.rate() : 0);
+            ratio_total.push_back(
+                a.ok && b.ok ? b.rate_total() / a.rate_total() : 0);
+            cpu.push_back(b.cpu_s / (b.records / 1e6));
+            rss.push_back(b.hwm_kb / 1024.0);
+            startup.push_back(b.startup_s);
+            if (!baseline && i < base.size()) {
+              const RunResult& c = base[i];
+              vs_rate.push_back(b.ok && c.ok ? b.rate() / c.rate() : 0);
+              vs_cpu.push_back(b.ok && c.ok && c.cpu_s > 0 ? b.cpu_s / c.cpu_s
+                                                           : 0);
+            }
+          }
+          std::printf("  %s:\n", label(key, guarantee, baseline).c_str());
+          std::printf("    events/s              %s  [%s]\n",
+                      Fmt(SpreadOf(rate), "%.0f").c_str(),
+                      Rounds(rate, "%.0f").c_str());
+          std::printf("    ratio to raw          %s  [%s]\n",
+                      Fmt(SpreadOf(ratio), "%.3f").c_str(),
+                      Rounds(ratio, "%.3f").c_str());
+          std::printf("    incl. startup: events/s %s, ratio %s  [%s]\n",
+                      Fmt(SpreadOf(rate_total), "%.0f").c_str(),
+                      Fmt(SpreadOf(ratio_total), "%.3f").c_str(),
+                      Rounds(ratio_total, "%.3f").c_str());
+          std::printf("    startup s             %s  [%s]\n",
+                      Fmt(SpreadOf(startup), "%.2f").c_str(),
+                      Rounds(startup, "%.2f").c_str());
+          std::printf("    CPU s per M events    %s  [%s]\n",
+                      Fmt(SpreadOf(cpu), "%.2f").c_str(),
+                      Rounds(cpu, "%.2f").c_str());
+          std::printf("    peak RSS MB           %s  [%s]\n",
+                      Fmt(SpreadOf(rss), "%.0f").c_str(),
+                      Rounds(rss, "%.0f").c_str());
+          if (!vs_rate.empty()) {
+            std::printf("    events/s / baseline's %s  [%s]\n",
+                        Fmt(SpreadOf(vs_rate), "%.3f").c_str(),
+                        Rounds(vs_rate, "%.3f").c_str());
+            std::printf("    CPU s / baseline's    %s  [%s]\n",
+                        Fmt(SpreadOf(vs_cpu), "%.3f").c_str(),
+                        Rounds(vs_cpu, "%.3f").c_str());
+          }
+        }
       }
-      std::printf("  kpistream %s:\n", guarantee.c_str());
-      std::printf("    events/s              %s  [%s]\n",
-                  Fmt(SpreadOf(rate), "%.0f").c_str(),
-                  Rounds(rate, "%.0f").c_str());
-      std::printf("    ratio to raw          %s  [%s]\n",
-                  Fmt(SpreadOf(ratio), "%.3f").c_str(),
-                  Rounds(ratio, "%.3f").c_str());
-      std::printf("    incl. startup: events/s %s, ratio %s  [%s]\n",
-                  Fmt(SpreadOf(rate_total), "%.0f").c_str(),
-                  Fmt(SpreadOf(ratio_total), "%.3f").c_str(),
-                  Rounds(ratio_total, "%.3f").c_str());
-      std::printf("    startup s             %s  [%s]\n",
-                  Fmt(SpreadOf(startup), "%.2f").c_str(),
-                  Rounds(startup, "%.2f").c_str());
-      std::printf("    CPU s per M events    %s  [%s]\n",
-                  Fmt(SpreadOf(cpu), "%.2f").c_str(),
-                  Rounds(cpu, "%.2f").c_str());
-      std::printf("    peak RSS MB           %s  [%s]\n",
-                  Fmt(SpreadOf(rss), "%.0f").c_str(),
-                  Rounds(rss, "%.0f").c_str());
     }
   }
   std::fflush(stdout);
@@ -1160,31 +1292,40 @@ int Main(int argc, char** argv) {
         "first %.0f s not measured\n",
         options.latency_rate, options.latency_seconds, options.latency_warmup);
     for (const std::string& format : options.latency_formats) {
-      LatencyResult l =
-          RunLatency(options, dir, bootstrap, "bench.latency." + format, format,
-                     absl::StrCat("latency-", format, "-", run_id));
-      if (!l.ok) {
-        std::printf("  %s: FAILED: %s\n", format.c_str(), l.error.c_str());
-        failed = true;
-        continue;
+      for (const std::string& key : options.keys) {
+        for (const bool baseline : which) {
+          const std::string what =
+              absl::StrCat(format, " ", baseline ? "baseline" : "kpistream",
+                           " key:", key);
+          LatencyResult l = RunLatency(
+              options, baseline, dir, bootstrap,
+              LatencyTopic(format, key, baseline), format, key,
+              EngineGroup(format, key, "exactly_once", baseline, 0, run_id));
+          if (!l.ok) {
+            std::printf("  %s: FAILED: %s\n", what.c_str(), l.error.c_str());
+            failed = true;
+            continue;
+          }
+          std::printf(
+              "  %s: %lld records at %.0f/s produced; latency over %zu: p50 "
+              "%.3f s, p90 %.3f s, p99 %.3f s, p99.9 %.3f s, max %.3f s | "
+              "/metrics answers in %.1f ms | peak RSS %.0f MB, reorder "
+              "buffer up to %.0f events | load %s\n",
+              what.c_str(), static_cast<long long>(l.records), l.produce_rate,
+              l.measured, l.p50, l.p90, l.p99, l.p999, l.max, l.poll_ms,
+              l.hwm_kb / 1024.0, l.reorder_events, l.load.c_str());
+          std::printf(
+              "           p99 / max by 5 s of produce time: %s\n",
+              absl::StrJoin(
+                  l.by_slice, ", ",
+                  [](std::string* out, const std::pair<double, double>& v) {
+                    absl::StrAppendFormat(out, "%.2f/%.2f s", v.first,
+                                          v.second);
+                  })
+                  .c_str());
+          std::fflush(stdout);
+        }
       }
-      std::printf(
-          "  %-8s %lld records at %.0f/s produced; latency over %zu: p50 "
-          "%.3f s, p90 %.3f s, p99 %.3f s, p99.9 %.3f s, max %.3f s | "
-          "/metrics answers in %.1f ms | peak RSS %.0f MB, reorder buffer up "
-          "to %.0f events | load %s\n",
-          format.c_str(), static_cast<long long>(l.records), l.produce_rate,
-          l.measured, l.p50, l.p90, l.p99, l.p999, l.max, l.poll_ms,
-          l.hwm_kb / 1024.0, l.reorder_events, l.load.c_str());
-      std::printf("           p99 / max by 5 s of produce time: %s\n",
-                  absl::StrJoin(
-                      l.by_slice, ", ",
-                      [](std::string* out, const std::pair<double, double>& v) {
-                        absl::StrAppendFormat(out, "%.2f/%.2f s", v.first,
-                                              v.second);
-                      })
-                      .c_str());
-      std::fflush(stdout);
     }
   }
   if ((*cluster)->broker_pid() > 0) {

@@ -326,24 +326,26 @@ class Parser {
     *out = v;
   }
 
-  void Duration(const std::string& key, const YAML::Node& node, bool allow_zero,
+  // True when `*out` was set.
+  bool Duration(const std::string& key, const YAML::Node& node, bool allow_zero,
                 absl::Duration* out) {
     if (!node.IsScalar()) {
       Error(key, node, "expected a duration like 30s, 5m, 1h, 1d");
-      return;
+      return false;
     }
     auto d = ParseDurationString(node.Scalar());
     if (!d.ok()) {
       Error(key, node, std::string(d.status().message()));
-      return;
+      return false;
     }
     if (*d < absl::ZeroDuration() ||
         (!allow_zero && *d == absl::ZeroDuration())) {
       Error(key, node,
             allow_zero ? "must not be negative" : "must be greater than 0");
-      return;
+      return false;
     }
     *out = *d;
+    return true;
   }
 
   template <typename E>
@@ -601,7 +603,8 @@ class Parser {
               "processing", p,
               {"guarantee", "max_out_of_orderness", "allowed_lateness",
                "idle_partition_timeout", "dedup_horizon", "max_future_skew",
-               "instance_id", "threads", "transaction_timeout"})) {
+               "instance_id", "threads", "transaction_timeout",
+               "commit_interval"})) {
         ProcessingConfig& pc = c.processing;
         if (p["guarantee"]) {
           Enum<Guarantee>("processing.guarantee", p["guarantee"],
@@ -642,6 +645,22 @@ class Parser {
         if (p["transaction_timeout"])
           Duration("processing.transaction_timeout", p["transaction_timeout"],
                    false, &pc.transaction_timeout);
+        if (p["commit_interval"] &&
+            Duration("processing.commit_interval", p["commit_interval"],
+                     false, &pc.commit_interval)) {
+          if (pc.commit_interval < absl::Milliseconds(10)) {
+            Error("processing.commit_interval", p["commit_interval"],
+                  absl::StrCat("must be at least 10ms, got ",
+                               absl::FormatDuration(pc.commit_interval),
+                               " (every commit is a Kafka transaction)"));
+          } else if (pc.commit_interval >= pc.transaction_timeout) {
+            Error("processing.commit_interval", p["commit_interval"],
+                  absl::StrCat(
+                      "must be shorter than processing.transaction_timeout (",
+                      absl::FormatDuration(pc.transaction_timeout),
+                      "): the broker aborts a transaction open that long"));
+          }
+        }
       }
     }
     if (const YAML::Node s = root["sessions"]) {

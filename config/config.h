@@ -75,6 +75,10 @@ struct ProcessingConfig {
   int threads = 1;
   // A dead instance's open transaction is aborted by the broker after this.
   absl::Duration transaction_timeout = absl::Seconds(10);
+  // How often a stream thread commits (outputs, changelog, offsets in one
+  // transaction with exactly_once); /metrics shows committed counts, so this
+  // bounds how fresh they are. At least 10ms, below transaction_timeout.
+  absl::Duration commit_interval = absl::Seconds(1);
 };
 
 struct SessionsConfig {

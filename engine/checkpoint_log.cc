@@ -19,12 +19,24 @@ absl::Time TimeOf(int64_t us) {
                                     : absl::FromUnixMicros(us);
 }
 
+// The chunk being filled, one per thread, reused: a cleared message keeps
+// its repeated elements and their strings' capacity, so filling it again
+// does not allocate once warm (at most one chunk's worth stays allocated).
+v1::PartitionCheckpoint& ReusedChunk() {
+  thread_local v1::PartitionCheckpoint chunk;
+  return chunk;
+}
+
 // Collects a checkpoint's chunks as records.
 class ChunkSink : public CheckpointSink {
  public:
   ChunkSink(const TopicPartition& tp, uint64_t seq, bool full,
             size_t chunk_bytes)
-      : tp_(tp), seq_(seq), full_(full), chunk_bytes_(chunk_bytes) {
+      : tp_(tp),
+        seq_(seq),
+        full_(full),
+        chunk_bytes_(chunk_bytes),
+        current_(ReusedChunk()) {
     Start();
   }
 
@@ -74,7 +86,7 @@ class ChunkSink : public CheckpointSink {
   uint64_t seq_;
   bool full_;
   size_t chunk_bytes_;
-  v1::PartitionCheckpoint current_;
+  v1::PartitionCheckpoint& current_;
   size_t current_bytes_ = 0;
   uint32_t next_chunk_ = 0;
   size_t elements_ = 0;

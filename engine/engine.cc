@@ -24,7 +24,11 @@
 namespace kpistream {
 namespace {
 
-constexpr absl::Duration kPublishInterval = absl::Milliseconds(200);
+// How often the threads' snapshots are merged for /metrics: a quarter of
+// the commit interval (a commit's counts wait for the next merge), between
+// these bounds.
+constexpr absl::Duration kMaxPublishInterval = absl::Milliseconds(200);
+constexpr absl::Duration kMinPublishInterval = absl::Milliseconds(10);
 // A stream thread silent this long is not healthy (/healthz).
 constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
 
@@ -152,6 +156,7 @@ class Engine::Impl {
       options.targets = &targets_;
       options.stop_requested = [this] { return stop_requested_() || stop_; };
       options.name = threads == 1 ? "engine" : absl::StrCat("engine-", i);
+      options.commit_interval = config_.processing.commit_interval;
       options.input_partitions = partitions_by_topic;
       options.repartition_partitions = repartition_partitions;
       auto thread = std::make_unique<StreamThread>(options);
@@ -238,8 +243,11 @@ class Engine::Impl {
         ++finished;
       });
     }
+    const absl::Duration publish_interval =
+        std::clamp(config_.processing.commit_interval / 4, kMinPublishInterval,
+                   kMaxPublishInterval);
     while (finished < static_cast<int>(threads_.size())) {
-      absl::SleepFor(kPublishInterval);
+      absl::SleepFor(publish_interval);
       Publish();
     }
     for (std::thread& t : running) t.join();

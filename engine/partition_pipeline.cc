@@ -8,6 +8,63 @@
 
 namespace kpistream {
 
+void FormatSourceHeader(const kafka::Record& record, absl::Time watermark,
+                        std::string* out) {
+  out->clear();
+  absl::StrAppend(out, record.partition, "/", record.offset, "/");
+  if (watermark != absl::InfinitePast()) {
+    absl::StrAppend(out, absl::ToUnixMicros(watermark));
+  }
+  absl::StrAppend(out, "/", record.topic);
+  if (record.has_key) absl::StrAppend(out, "/", record.key);
+}
+
+void ParseSourceHeaders(const kafka::Record& record, kafka::Record* source,
+                        std::optional<int64_t>* watermark_us) {
+  source->topic = "";
+  source->partition = -1;
+  source->offset = -1;
+  source->has_key = false;
+  source->key = "";
+  watermark_us->reset();
+  int64_t us = 0;
+  if (std::optional<absl::string_view> h = record.Header(kSourceHeader)) {
+    // <partition>/<offset>/<watermark>/<topic>[/<key>]
+    absl::string_view rest = *h;
+    absl::string_view fields[3];
+    for (absl::string_view& field : fields) {
+      const size_t slash = rest.find('/');
+      if (slash == absl::string_view::npos) return;  // malformed: unknown
+      field = rest.substr(0, slash);
+      rest.remove_prefix(slash + 1);
+    }
+    (void)absl::SimpleAtoi(fields[0], &source->partition);
+    (void)absl::SimpleAtoi(fields[1], &source->offset);
+    if (absl::SimpleAtoi(fields[2], &us)) *watermark_us = us;
+    const size_t slash = rest.find('/');
+    source->topic = rest.substr(0, slash);
+    if (slash != absl::string_view::npos) {
+      source->has_key = true;
+      source->key = rest.substr(slash + 1);
+    }
+    return;
+  }
+  source->topic = record.Header(kSourceTopicHeader).value_or("");
+  if (auto p = record.Header(kSourcePartitionHeader)) {
+    (void)absl::SimpleAtoi(*p, &source->partition);
+  }
+  if (auto o = record.Header(kSourceOffsetHeader)) {
+    (void)absl::SimpleAtoi(*o, &source->offset);
+  }
+  if (auto w = record.Header(kSourceWatermarkHeader);
+      w.has_value() && absl::SimpleAtoi(*w, &us)) {
+    *watermark_us = us;
+  }
+  const std::optional<absl::string_view> key = record.Header(kSourceKeyHeader);
+  source->has_key = key.has_value();
+  source->key = key.value_or("");
+}
+
 PartitionPipeline::PartitionPipeline(TopicPartition tp,
                                      const InputReader* input,
                                      const PipelineContext* context,
@@ -29,22 +86,34 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   next_offset_ = position->next_offset;
   max_event_time_ = position->max_event_time;
   upstream_ = position->upstream;
+  heard_ = nullptr;
+  upstream_changed_ = true;
   writer_.Resume(*std::move(position));
   return next_offset_;
 }
 
 absl::Time PartitionPipeline::UpstreamWatermark() const {
+  // Asked for every partition at every poll: computed again only after a
+  // source partition's watermark moved. upstream_ is ordered by (topic,
+  // partition), so each topic's partitions 0..n-1 are a run of it.
+  if (!upstream_changed_) return upstream_watermark_;
+  upstream_changed_ = false;
+  upstream_watermark_ = absl::InfinitePast();
   absl::Time low = absl::InfiniteFuture();
   bool any = false;
   for (const auto& [topic, partitions] : ctx_->upstream_sources) {
-    for (int32_t p = 0; p < partitions; ++p) {
-      auto it = upstream_.find(TopicPartition{topic, p});
-      if (it == upstream_.end()) return absl::InfinitePast();
+    auto it = upstream_.lower_bound(TopicPartition{topic, 0});
+    for (int32_t p = 0; p < partitions; ++p, ++it) {
+      if (it == upstream_.end() || it->first.partition != p ||
+          it->first.topic != topic) {
+        return upstream_watermark_;  // not every one has reported
+      }
       low = std::min(low, it->second);
       any = true;
     }
   }
-  return any ? low : absl::InfinitePast();
+  if (any) upstream_watermark_ = low;
+  return upstream_watermark_;
 }
 
 absl::Time PartitionPipeline::Process(const kafka::Record& record,
@@ -89,7 +158,10 @@ void PartitionPipeline::Reject(const kafka::Record& record,
 void PartitionPipeline::ForwardEvent(const kafka::Record& record,
                                      absl::Time now, absl::Time watermark,
                                      absl::Time* event_time) {
-  DecodeResult decoded = input_->events->Decode(record.value, now, &event_);
+  // Only the verdict, visitor_id, user agent and time matter here: the
+  // record is decoded in full where it is processed.
+  DecodeResult decoded =
+      input_->events->DecodeForRouting(record.value, now, &event_);
   *event_time = decoded.time;
   if (!decoded.ok) {
     Consumed(input_->topic);
@@ -125,32 +197,17 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
       return;  // not ours to judge: a foreign record in an internal topic
     }
     for (const v1::SourceWatermark& m : marks.sources()) {
-      Heard({m.topic(), m.partition()}, absl::FromUnixMicros(m.watermark_us()));
+      Heard(m.topic(), m.partition(), absl::FromUnixMicros(m.watermark_us()));
     }
     return;
   }
   kafka::Record source = record;
-  source.topic = record.Header(kSourceTopicHeader).value_or("");
-  int64_t offset = -1;
-  int32_t partition = -1;
-  if (auto p = record.Header(kSourcePartitionHeader)) {
-    (void)absl::SimpleAtoi(*p, &partition);
+  std::optional<int64_t> watermark_us;
+  ParseSourceHeaders(record, &source, &watermark_us);
+  if (watermark_us.has_value()) {
+    Heard(source.topic, source.partition, absl::FromUnixMicros(*watermark_us));
   }
-  if (auto o = record.Header(kSourceOffsetHeader)) {
-    (void)absl::SimpleAtoi(*o, &offset);
-  }
-  source.partition = partition;
-  source.offset = offset;
-  int64_t watermark_us = 0;
-  if (auto w = record.Header(kSourceWatermarkHeader);
-      w.has_value() && absl::SimpleAtoi(*w, &watermark_us)) {
-    Heard({std::string(source.topic), partition},
-          absl::FromUnixMicros(watermark_us));
-  }
-  const std::optional<absl::string_view> key = record.Header(kSourceKeyHeader);
-  source.has_key = key.has_value();
-  source.key = key.value_or("");
-  auto it = input_->sources->find(std::string(source.topic));
+  auto it = input_->sources->find(source.topic);
   if (it == input_->sources->end() || it->second.events == nullptr) {
     // Forwarded from an input no longer configured: kept as a dead letter.
     Consumed(input_->topic);
@@ -164,10 +221,23 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
   ProcessEvent(it->second, source, now, watermark, event_time);
 }
 
-void PartitionPipeline::Heard(const TopicPartition& source, absl::Time at) {
-  absl::Time& known =
-      upstream_.try_emplace(source, absl::InfinitePast()).first->second;
-  known = std::max(known, at);
+void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
+                              absl::Time at) {
+  // Forwarded records come in runs from one source partition: its entry is
+  // cached (upstream_ only grows, and is replaced only by Restore).
+  if (heard_ == nullptr || partition != heard_tp_.partition ||
+      topic != heard_tp_.topic) {
+    heard_tp_.topic.assign(topic.data(), topic.size());
+    heard_tp_.partition = partition;
+    auto [it, inserted] =
+        upstream_.try_emplace(heard_tp_, absl::InfinitePast());
+    heard_ = &it->second;
+    upstream_changed_ |= inserted;
+  }
+  if (at > *heard_) {
+    *heard_ = at;
+    upstream_changed_ = true;
+  }
 }
 
 void PartitionPipeline::ProcessEvent(const InputReader& reader,

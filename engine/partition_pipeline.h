@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,15 +70,33 @@ class PipelineOutput {
                            absl::Time watermark) = 0;
 };
 
-// Headers of a record in the repartition topic: where it came from (its
-// original key only when it had one), or that it carries watermarks.
+// The header of a record in the repartition topic: where it came from, as
+// "<partition>/<offset>/<watermark>/<topic>[/<key>]": the source
+// partition's watermark (unix microseconds) when the record was forwarded,
+// empty for none; the original key only when it had one (it may hold '/',
+// a topic name cannot). One header, as every header costs the consumer an
+// allocation per record.
+inline constexpr char kSourceHeader[] = "kpistream-source";
+// The headers of earlier versions (one per field), still read: records
+// forwarded before an upgrade.
 inline constexpr char kSourceTopicHeader[] = "kpistream-source-topic";
 inline constexpr char kSourcePartitionHeader[] = "kpistream-source-partition";
 inline constexpr char kSourceOffsetHeader[] = "kpistream-source-offset";
 inline constexpr char kSourceKeyHeader[] = "kpistream-source-key";
-// The source partition's watermark (unix microseconds) when it was forwarded.
 inline constexpr char kSourceWatermarkHeader[] = "kpistream-source-watermark";
+// Marks a record of the repartition topic that carries watermarks.
 inline constexpr char kWatermarkHeader[] = "kpistream-watermark";
+
+// The value of kSourceHeader for `record` (its topic, partition, offset and
+// key) forwarded at `watermark` (InfinitePast: none), into `*out`.
+void FormatSourceHeader(const kafka::Record& record, absl::Time watermark,
+                        std::string* out);
+// Reads a forwarded record's origin into `*source` (topic, partition,
+// offset, key; -1 and an empty topic where unknown) and its source
+// partition's watermark (unix microseconds) into `*watermark_us` when it
+// has one; from kSourceHeader, else from the headers of earlier versions.
+void ParseSourceHeaders(const kafka::Record& record, kafka::Record* source,
+                        std::optional<int64_t>* watermark_us);
 
 // How one input topic's records are read: its decoder and bot filter (per
 // stream thread: decoders reuse their buffers).
@@ -92,7 +111,7 @@ struct InputReader {
   bool rekey = false;
   bool keyed_by_visitor = false;
   // Set for the repartition topic only: the inputs its records come from.
-  const std::map<std::string, InputReader>* sources = nullptr;
+  const std::map<std::string, InputReader, std::less<>>* sources = nullptr;
 };
 
 // What the pipelines of a stream thread share; outlives them.
@@ -168,7 +187,7 @@ class PartitionPipeline : private SessionObserver {
   void ForwardEvent(const kafka::Record& record, absl::Time now,
                     absl::Time watermark, absl::Time* event_time);
   // A source partition's watermark is at least `at`.
-  void Heard(const TopicPartition& source, absl::Time at);
+  void Heard(absl::string_view topic, int32_t partition, absl::Time at);
   void ProcessForwarded(const kafka::Record& record, absl::Time now,
                         absl::Time watermark, absl::Time* event_time);
   void Consumed(absl::string_view topic);
@@ -188,6 +207,12 @@ class PartitionPipeline : private SessionObserver {
   absl::Time max_event_time_ = absl::InfinitePast();
   // A repartition partition's source partitions' watermarks.
   std::map<TopicPartition, absl::Time> upstream_;
+  // Heard()'s cache: the entry of the last source partition heard from.
+  TopicPartition heard_tp_;
+  absl::Time* heard_ = nullptr;
+  // UpstreamWatermark()'s cache, computed again when upstream_ changed.
+  mutable bool upstream_changed_ = true;
+  mutable absl::Time upstream_watermark_ = absl::InfinitePast();
   Event event_;         // decode target, reused
   v1::AdCost ad_cost_;  // decode target, reused
 };

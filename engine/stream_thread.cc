@@ -135,7 +135,9 @@ absl::Status StreamThread::Run() {
     RestorePending(now);
     UpdateBacklogs(now);
     UpdateWatermarks(now);
-    input_->Poll(options_.poll_batch, absl::Milliseconds(100),
+    // An idle input blocks here: at most until the next commit is due.
+    input_->Poll(options_.poll_batch,
+                 std::min(absl::Milliseconds(100), options_.commit_interval),
                  [&](const kafka::Record& record) {
                    if (fatal_.ok()) Handle(record, now);
                  });
@@ -191,14 +193,20 @@ void StreamThread::UpdateWatermarks(absl::Time now) {
 }
 
 void StreamThread::Handle(const kafka::Record& record, absl::Time now) {
-  auto it = slots_.find(TopicPartition{std::string(record.topic),
-                                       record.partition});
-  if (it == slots_.end() || !it->second.restored) {
+  // Records come in runs of one partition: the last one's slot is cached.
+  if (last_slot_ == nullptr || record.partition != last_tp_.partition ||
+      record.topic != last_tp_.topic) {
+    last_tp_.topic.assign(record.topic.data(), record.topic.size());
+    last_tp_.partition = record.partition;
+    auto it = slots_.find(last_tp_);
+    last_slot_ = it == slots_.end() ? nullptr : &it->second;
+  }
+  if (last_slot_ == nullptr || !last_slot_->restored) {
     // Not ours (yet): read again once restored and sought to.
     ++dropped_records_;
     return;
   }
-  Slot& slot = it->second;
+  Slot& slot = *last_slot_;
   ++processed_since_commit_;
   const absl::Time event_time =
       slot.pipeline->Process(record, now, slot.watermark);
@@ -258,6 +266,7 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
     watermark_.Assign(slot.watermark_id, now, absl::InfinitePast(),
                       absl::InfinitePast(), slot.pipeline->repartition());
     slots_.emplace(tp, std::move(slot));
+    last_slot_ = nullptr;
     KPI_LOG_INFO("%s: assigned %s[%d]", options_.name, tp.topic, tp.partition);
   }
 }
@@ -272,6 +281,7 @@ void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
     if (it == slots_.end()) continue;
     watermark_.Revoke(it->second.watermark_id);
     slots_.erase(it);
+    last_slot_ = nullptr;
     KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic, tp.partition);
   }
 }
@@ -287,6 +297,7 @@ void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
     if (it == slots_.end()) continue;
     watermark_.Revoke(it->second.watermark_id);
     slots_.erase(it);
+    last_slot_ = nullptr;
   }
   ResetAll();
 }
@@ -526,17 +537,12 @@ void StreamThread::Changelog(const TopicPartition& input,
 void StreamThread::Repartition(const kafka::Record& record,
                                absl::string_view visitor_id,
                                absl::Time watermark) {
-  Headers headers = {
-      {kSourceTopicHeader, std::string(record.topic)},
-      {kSourcePartitionHeader, absl::StrCat(record.partition)},
-      {kSourceOffsetHeader, absl::StrCat(record.offset)}};
-  if (record.has_key) {
-    headers.push_back({kSourceKeyHeader, std::string(record.key)});
-  }
-  if (watermark != absl::InfinitePast()) {
-    headers.push_back(
-        {kSourceWatermarkHeader, absl::StrCat(absl::ToUnixMicros(watermark))});
-  }
+  // One record per event: the header's strings are reused (no allocation
+  // once their capacity is there).
+  Headers& headers = repartition_headers_;
+  headers.resize(1);
+  headers[0].first = kSourceHeader;
+  FormatSourceHeader(record, watermark, &headers[0].second);
   Produce(repartition_topic_, visitor_id, record.value, headers);
   counters_.CountRepartitioned(record.topic);
   // Input keyed by visitor_id already could skip the hop: say so once.

@@ -174,11 +174,15 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   ChannelClassifier channels_;
   std::vector<std::unique_ptr<EventDecoder>> decoders_;
   std::vector<std::unique_ptr<AdCostDecoder>> cost_decoders_;
-  std::map<std::string, InputReader> readers_;  // by topic
+  std::map<std::string, InputReader, std::less<>> readers_;  // by topic
   std::map<std::string, int32_t> topic_index_;
   PipelineContext context_;
   WatermarkTracker watermark_;
   std::map<TopicPartition, Slot> slots_;
+  // Handle()'s cache: the slot of the last record's partition (null: none;
+  // reset whenever slots_ loses or gains an entry).
+  TopicPartition last_tp_;
+  Slot* last_slot_ = nullptr;
   absl::Status fatal_;
   absl::Time last_commit_ = absl::InfinitePast();
   absl::Time last_full_checkpoint_ = absl::InfinitePast();
@@ -206,6 +210,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     bool logged = false;
   };
   std::map<std::string, KeyHint, std::less<>> key_hints_;
+  Headers repartition_headers_;  // Repartition()'s, reused
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

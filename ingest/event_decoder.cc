@@ -78,6 +78,7 @@ struct EventDecoder::Impl {
   JsonEventReader json;
   WebEventHeader header;
   std::string detail;
+  bool normalize = true;  // false within DecodeForRouting()
 
   // The checks every format shares, on what the wire carried.
   DecodeResult Validate(absl::Time now, Event* event);
@@ -136,6 +137,14 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
                                   impl_->max_future_skew, event, impl_->host);
   }
   return Invalid("malformed", "unknown input format");
+}
+
+DecodeResult EventDecoder::DecodeForRouting(absl::string_view bytes,
+                                           absl::Time now, Event* event) {
+  impl_->normalize = false;
+  DecodeResult result = Decode(bytes, now, event);
+  impl_->normalize = true;
+  return result;
 }
 
 DecodeResult EventDecoder::DecodeMessage(v1::WebEvent* m, absl::Time now,
@@ -253,6 +262,8 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
 
   event->time = time;
   event->type = type;
+  result.ok = true;
+  if (!normalize) return result;
   NormalizeDevice(&event->device_category);
   NormalizeCountry(&event->country);
   if (type == EventType::kConversion) {
@@ -264,7 +275,6 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
     event->value_micros = 0;
   }
   FillCampaignFromPageUrl(event);
-  result.ok = true;
   return result;
 }
 

@@ -66,6 +66,15 @@ class EventDecoder {
   // Decodes and validates `bytes` into `*event` (overwritten).
   DecodeResult Decode(absl::string_view bytes, absl::Time now, Event* event);
 
+  // For a record that is only routed (re-keyed by visitor_id, then decoded
+  // again where it is processed): the same verdict, reason and event time
+  // as Decode(), but afterwards only visitor_id, site_id, user_agent and
+  // time of `*event` are meaningful. What Decode() does after validating
+  // (normalising device, country and currency, campaign parameters from
+  // page_url) rejects nothing, and is skipped.
+  DecodeResult DecodeForRouting(absl::string_view bytes, absl::Time now,
+                                Event* event);
+
   // Validates an already parsed WebEvent into `*event` (overwritten), as
   // Decode() does after parsing; moves the strings out of `*message`.
   DecodeResult DecodeMessage(v1::WebEvent* message, absl::Time now,

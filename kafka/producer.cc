@@ -99,7 +99,9 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
   if (!delivery_error_.empty()) return TakeDeliveryError();
   if (absl::Status s = BeginTransaction(); !s.ok()) return s;
   const int32_t to = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
-  const std::string topic_name(topic);
+  // Reused: no allocation per record for long topic names.
+  topic_name_.assign(topic.data(), topic.size());
+  const std::string& topic_name = topic_name_;
   for (;;) {
     rd_kafka_headers_t* hdrs = nullptr;
     if (!headers.empty()) {

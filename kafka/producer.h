@@ -104,6 +104,7 @@ class Producer {
   bool in_transaction_ = false;
   uint64_t delivered_ = 0;
   std::string delivery_error_;
+  std::string topic_name_;  // Produce()'s NUL-terminated copy, reused
 };
 
 }  // namespace kpistream::kafka

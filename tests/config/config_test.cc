@@ -133,6 +133,34 @@ TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
                 "repartition topic"));
 }
 
+TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.commit_interval, absl::Seconds(1));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {commit_interval: 200ms}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.commit_interval, absl::Milliseconds(200));
+
+  EXPECT_THAT(
+      Errors(ParseConfig(
+          "inputs: [{topic: a}]\nprocessing: {commit_interval: 5ms}\n")),
+      HasSubstr("cfg.yaml:2:31: processing.commit_interval: must be at least "
+                "10ms, got 5ms"));
+  EXPECT_THAT(
+      Errors(ParseConfig("inputs: [{topic: a}]\n"
+                         "processing: {commit_interval: 10s}\n")),
+      HasSubstr("processing.commit_interval: must be shorter than "
+                "processing.transaction_timeout (10s)"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {commit_interval: 0s}\n")),
+              HasSubstr("processing.commit_interval: must be greater than 0"));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "processing: {commit_interval: 20s, transaction_timeout: 60s}\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
+}
+
 TEST(ConfigTest, EnvironmentVariablesAreExpandedAndNeverEchoed) {
   setenv("KPI_TEST_SECRET", "s3cr3t", 1);
   ConfigResult r = ParseConfig(

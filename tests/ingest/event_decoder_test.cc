@@ -1,6 +1,9 @@
 #include "ingest/event_decoder.h"
 
 #include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "kpistream/v1/web_event.pb.h"
@@ -147,6 +150,69 @@ TEST(EventDecoderTest, MissingFieldsHaveTheirReason) {
     EXPECT_FALSE(r.ok) << c.reason;
     EXPECT_EQ(r.reason, c.reason);
     EXPECT_FALSE(r.detail.empty());
+  }
+}
+
+// The source side of a re-keyed input judges records with
+// DecodeForRouting(): the same verdict, reason and event time as Decode(),
+// and the fields routing reads; a full Decode() after it still normalises.
+TEST(EventDecoderTest, DecodeForRoutingJudgesAsDecodeDoes) {
+  std::vector<std::pair<InputFormat, std::string>> inputs;
+  const auto mutations = std::vector<void (*)(v1::WebEvent*)>{
+      [](v1::WebEvent*) {},
+      [](v1::WebEvent* e) { e->clear_site_id(); },
+      [](v1::WebEvent* e) { e->clear_visitor_id(); },
+      [](v1::WebEvent* e) { e->clear_event_time(); },
+      [](v1::WebEvent* e) { e->clear_type(); },
+      [](v1::WebEvent* e) { e->set_type(static_cast<v1::EventType>(9)); },
+      [](v1::WebEvent* e) { e->mutable_conversion()->clear_goal(); },
+      [](v1::WebEvent* e) {
+        e->mutable_event_time()->set_seconds(1767261600 + 601);
+      },
+      [](v1::WebEvent* e) { e->mutable_event_time()->set_nanos(-1); },
+      [](v1::WebEvent* e) { e->clear_user_agent(); },
+      [](v1::WebEvent* e) { e->set_type(v1::PAGE_VIEW); },
+  };
+  for (auto mutate : mutations) {
+    v1::WebEvent m = ValidEvent();
+    mutate(&m);
+    inputs.push_back({InputFormat::kProtobuf, m.SerializeAsString()});
+  }
+  inputs.push_back({InputFormat::kProtobuf, "\xff\xff"});
+  const std::string head =
+      R"({"eventTime":"2026-01-01T09:59:00Z","siteId":"shop","visitorId":"v")";
+  for (const std::string& json :
+       {head + R"(,"type":"PAGE_VIEW","userAgent":"Mozilla/5.0"})",
+        head + R"(,"type":"PAGE_VEIW"})", head + R"(,"type":42})",
+        head + "}", head + R"(,"type":"CONVERSION"})",
+        head + R"(,"type":'PAGE_VIEW'})", std::string("not json"),
+        std::string(R"({"siteId":{},"visitorId":"v"})")}) {
+    inputs.push_back({InputFormat::kJson, json});
+  }
+  for (const auto& [format, bytes] : inputs) {
+    EventDecoder full(format, absl::Minutes(10));
+    EventDecoder routing(format, absl::Minutes(10));
+    Event a, b;
+    const DecodeResult want = full.Decode(bytes, kNow, &a);
+    const DecodeResult got = routing.DecodeForRouting(bytes, kNow, &b);
+    EXPECT_EQ(got.ok, want.ok) << bytes;
+    EXPECT_EQ(got.reason, want.reason) << bytes;
+    EXPECT_EQ(got.time, want.time) << bytes;
+    if (want.ok) {
+      EXPECT_EQ(b.visitor_id, a.visitor_id);
+      EXPECT_EQ(b.site_id, a.site_id);
+      EXPECT_EQ(b.user_agent, a.user_agent);
+    }
+    // The same decoder decodes in full again afterwards.
+    Event c;
+    const DecodeResult again = routing.Decode(bytes, kNow, &c);
+    EXPECT_EQ(again.ok, want.ok);
+    if (want.ok) {
+      EXPECT_EQ(c.device_category, a.device_category);
+      EXPECT_EQ(c.country, a.country);
+      EXPECT_EQ(c.currency, a.currency);
+      EXPECT_EQ(c.utm_source, a.utm_source);
+    }
   }
 }
 
