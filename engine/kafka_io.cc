@@ -67,9 +67,8 @@ void KafkaStreamInput::RenewIfFatal() {
   const std::vector<TopicPartition> lost(assigned_.begin(), assigned_.end());
   assigned_.clear();
   listener_->OnLost(lost);
-  renewing_ = true;
-  consumer_.reset();
-  renewing_ = false;
+  // The new one first: if it cannot be made, the old one stays (dead, but
+  // answering) and fatal() says why.
   auto renewed = kafka::Consumer::Create(options_, this);
   if (!renewed.ok()) {
     fatal_ = absl::Status(
@@ -78,7 +77,9 @@ void KafkaStreamInput::RenewIfFatal() {
                      "): ", renewed.status().message()));
     return;
   }
+  renewing_ = true;  // the old one's closing callbacks are not passed on
   consumer_ = *std::move(renewed);
+  renewing_ = false;
 }
 
 namespace {
@@ -250,7 +251,9 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
       "replacing it (its open transaction is lost, the partitions are "
       "restored and read again)",
       options_.transactional_id, fatal);
-  producer_.reset();  // a fatal producer purges its queue at once
+  // The new one first (it fences the old, which purges its queue when
+  // destroyed): if it cannot be made, the old one stays and the error is
+  // returned.
   auto renewed = kafka::Producer::Create(options_);
   if (!renewed.ok()) {
     return absl::Status(
