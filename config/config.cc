@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "aggregate/channel_groups.h"
 #include "aggregate/kpi_catalog.h"
@@ -455,8 +456,6 @@ class Parser {
         }
         if (k["group_id"]) {
           String("kafka.group_id", k["group_id"], &c.kafka.group_id);
-          if (c.kafka.group_id.empty())
-            Error("kafka.group_id", k["group_id"], "must not be empty");
         }
         if (const YAML::Node p = k["properties"]) {
           if (p.IsNull()) {
@@ -548,9 +547,6 @@ class Parser {
         }
       }
     }
-    if (c.inputs.empty() && result_->errors.empty()) {
-      Error("inputs", root["inputs"], "at least one input topic is required");
-    }
     if (const YAML::Node o = root["outputs"]) {
       if (CheckMap("outputs", o,
                    {"sessions", "kpi", "deadletter", "changelog"})) {
@@ -585,18 +581,6 @@ class Parser {
     }
     if (c.changelog_output.topic.empty()) {
       c.changelog_output.topic = c.kafka.group_id + "-changelog";
-    }
-    if (NeedsRepartition(c)) {
-      const std::string internal = RepartitionTopic(c);
-      for (size_t i = 0; i < c.inputs.size(); ++i) {
-        if (c.inputs[i].topic == internal) {
-          Error(absl::StrCat("inputs[", i, "].topic"), root["inputs"],
-                absl::StrCat("\"", internal,
-                             "\" is the engine's internal repartition topic "
-                             "(<kafka.group_id>-repartition): name another "
-                             "input topic or group"));
-        }
-      }
     }
     if (const YAML::Node p = root["processing"]) {
       if (CheckMap(
@@ -1105,12 +1089,83 @@ class Parser {
 
 }  // namespace
 
+std::vector<ConfigError> Validate(const Config& config) {
+  std::vector<ConfigError> errors;
+  auto error = [&](std::string key, std::string message) {
+    ConfigError e;
+    e.key = std::move(key);
+    e.message = std::move(message);
+    errors.push_back(std::move(e));
+  };
+  if (config.kafka.group_id.empty()) {
+    error("kafka.group_id", "must not be empty");
+  }
+  if (config.inputs.empty()) {
+    error("inputs", "at least one input topic is required");
+  }
+  if (NeedsRepartition(config)) {
+    const std::string internal = RepartitionTopic(config);
+    for (size_t i = 0; i < config.inputs.size(); ++i) {
+      if (config.inputs[i].topic == internal) {
+        error(absl::StrCat("inputs[", i, "].topic"),
+              absl::StrCat("\"", internal,
+                           "\" is the engine's internal repartition topic "
+                           "(<kafka.group_id>-repartition): name another "
+                           "input topic or group"));
+      }
+    }
+  }
+  return errors;
+}
+
+namespace {
+
+// The node at a dotted key ("inputs[1].topic"), or the deepest one on its
+// path that exists (for an error's line).
+YAML::Node NodeAt(const YAML::Node& root, absl::string_view key) {
+  YAML::Node node = root;
+  for (absl::string_view part : absl::StrSplit(key, '.', absl::SkipEmpty())) {
+    size_t index = std::string::npos;
+    const size_t bracket = part.find('[');
+    if (bracket != absl::string_view::npos) {
+      size_t i = 0;
+      if (absl::SimpleAtoi(part.substr(bracket + 1,
+                                       part.size() - bracket - 2),
+                           &i)) {
+        index = i;
+      }
+      part = part.substr(0, bracket);
+    }
+    if (!node.IsMap() || !node[std::string(part)]) return node;
+    YAML::Node next = node[std::string(part)];
+    if (index != std::string::npos) {
+      if (!next.IsSequence() || index >= next.size()) return next;
+      next = next[index];
+    }
+    node = next;
+  }
+  return node;
+}
+
+}  // namespace
+
 ConfigResult ParseConfig(absl::string_view yaml_text) {
   ConfigResult result;
   Parser parser(&result);
   try {
     const YAML::Node root = YAML::Load(std::string(yaml_text));
     parser.Parse(root);
+    // The checks of the whole config, once every key parses.
+    if (result.errors.empty() && !root.IsNull()) {
+      for (ConfigError& e : Validate(result.config)) {
+        const YAML::Mark mark = NodeAt(root, e.key).Mark();
+        if (mark.line >= 0) {
+          e.line = mark.line + 1;
+          e.column = mark.column + 1;
+        }
+        result.errors.push_back(std::move(e));
+      }
+    }
   } catch (const YAML::Exception& e) {
     ConfigError error;
     error.message = absl::StrCat("YAML syntax error: ", e.msg);

@@ -233,6 +233,11 @@ absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text);
 // The config's name of `format`: "protobuf", "json", "combined_log".
 absl::string_view InputFormatName(InputFormat format);
 
+// The checks that need the whole config rather than one key: ParseConfig
+// runs them once every key parses (with the lines of the keys at fault), and
+// Engine::Create runs them on a Config built in code (the demo's). Empty: OK.
+std::vector<ConfigError> Validate(const Config& config);
+
 // The internal topic that re-keys `key: any` inputs by visitor_id:
 // "<group_id>-repartition" (SPEC §2).
 std::string RepartitionTopic(const Config& config);

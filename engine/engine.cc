@@ -398,6 +398,13 @@ class Engine::Impl {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     const Config& config, std::function<bool()> stop_requested) {
+  if (std::vector<ConfigError> errors = Validate(config); !errors.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid config: ",
+        absl::StrJoin(errors, "; ", [](std::string* out, const ConfigError& e) {
+          absl::StrAppend(out, e.key, ": ", e.message);
+        })));
+  }
   std::unique_ptr<Engine> engine(new Engine());
   engine->impl_ = std::make_unique<Impl>(config, std::move(stop_requested));
   absl::Status status = engine->impl_->Init();

@@ -161,6 +161,39 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
   EXPECT_TRUE(r.ok()) << Errors(r);
 }
 
+// A Config built in code (the demo's) gets the whole-config checks too;
+// from YAML they carry the line of the key at fault.
+TEST(ConfigTest, ValidateChecksAConfigBuiltInCode) {
+  Config config;
+  config.kafka.group_id = "";
+  std::vector<ConfigError> errors = Validate(config);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].key, "kafka.group_id");
+  EXPECT_EQ(errors[1].key, "inputs");
+  config.kafka.group_id = "g";
+  config.inputs.push_back({"g-repartition", InputKind::kEvents,
+                           InputFormat::kJson, "", "", InputKey::kAny});
+  errors = Validate(config);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key, "inputs[0].topic");
+  config.inputs[0].topic = "web.events";
+  EXPECT_TRUE(Validate(config).empty());
+
+  ConfigResult r = ParseConfig(
+      "kafka: {group_id: g}\n"
+      "inputs:\n"
+      "  - {topic: a}\n"
+      "  - {topic: g-repartition}\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].line, 4);
+  EXPECT_THAT(r.errors[0].ToString("c.yaml"),
+              HasSubstr("c.yaml:4:"));
+  r = ParseConfig("kafka: {group_id: ''}\ninputs: [{topic: a}]\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_THAT(r.errors[0].ToString("c.yaml"),
+              HasSubstr("c.yaml:1:19: kafka.group_id: must not be empty"));
+}
+
 TEST(ConfigTest, EnvironmentVariablesAreExpandedAndNeverEchoed) {
   setenv("KPI_TEST_SECRET", "s3cr3t", 1);
   ConfigResult r = ParseConfig(
