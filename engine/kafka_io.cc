@@ -8,6 +8,15 @@
 
 namespace kpistream {
 
+bool RenewalBudget::Spend(absl::Time now) {
+  spent_.erase(std::remove_if(spent_.begin(), spent_.end(),
+                              [&](absl::Time t) { return now - t > kWindow; }),
+               spent_.end());
+  if (static_cast<int>(spent_.size()) >= kMax) return false;
+  spent_.push_back(now);
+  return true;
+}
+
 absl::StatusOr<std::unique_ptr<KafkaStreamInput>> KafkaStreamInput::Create(
     const kafka::Consumer::Options& options, StreamInput::Listener* listener) {
   std::unique_ptr<KafkaStreamInput> input(new KafkaStreamInput());
@@ -40,25 +49,18 @@ void KafkaStreamInput::RenewIfFatal() {
       RD_KAFKA_RESP_ERR_NO_ERROR) {
     return;
   }
-  const absl::Time now = absl::Now();
-  renewals_.erase(std::remove_if(renewals_.begin(), renewals_.end(),
-                                 [&](absl::Time t) {
-                                   return now - t > kRenewalWindow;
-                                 }),
-                  renewals_.end());
-  if (static_cast<int>(renewals_.size()) >= kMaxRenewals) {
+  if (!renewals_.Spend(absl::Now())) {
     fatal_ = absl::FailedPreconditionError(absl::StrCat(
         "the Kafka consumer of group \"", options_.group_id, "\" (",
         options_.instance_id.empty()
             ? std::string("no group.instance.id")
             : absl::StrCat("group.instance.id \"", options_.instance_id, "\""),
-        ") failed ", renewals_.size() + 1, " times within ",
-        absl::FormatDuration(kRenewalWindow), ": ", reason,
+        ") failed ", renewals_.refused_count(), " times within ",
+        absl::FormatDuration(RenewalBudget::kWindow), ": ", reason,
         "; is another process running with the same "
         "processing.instance_id?"));
     return;
   }
-  renewals_.push_back(now);
   KPI_LOG_WARN(
       "kafka: the consumer of group \"%s\" cannot go on: %s; replacing it "
       "(its %d partition(s) are dropped without a commit and come back "
@@ -231,21 +233,14 @@ absl::StatusOr<std::unique_ptr<KafkaStreamOutput>> KafkaStreamOutput::Create(
 absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   const std::string fatal = producer_->FatalError();
   if (fatal.empty()) return absl::OkStatus();
-  const absl::Time now = absl::Now();
-  renewals_.erase(std::remove_if(renewals_.begin(), renewals_.end(),
-                                 [&](absl::Time t) {
-                                   return now - t > kRenewalWindow;
-                                 }),
-                  renewals_.end());
-  if (static_cast<int>(renewals_.size()) >= kMaxRenewals) {
+  if (!renewals_.Spend(absl::Now())) {
     return absl::FailedPreconditionError(absl::StrCat(
         status.message(), "; the Kafka producer (transactional.id \"",
-        options_.transactional_id, "\") was fenced ", renewals_.size() + 1,
-        " times within ", absl::FormatDuration(kRenewalWindow),
+        options_.transactional_id, "\") was fenced ", renewals_.refused_count(),
+        " times within ", absl::FormatDuration(RenewalBudget::kWindow),
         ": is another process running with the same "
         "processing.instance_id?"));
   }
-  renewals_.push_back(now);
   KPI_LOG_WARN(
       "kafka: the producer (transactional.id \"%s\") cannot go on: %s; "
       "replacing it (its open transaction is lost, the partitions are "

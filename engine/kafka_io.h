@@ -17,6 +17,23 @@
 
 namespace kpistream {
 
+// How often a fenced Kafka client may be replaced: kMax times within
+// kWindow; more is a misconfiguration (two processes with one
+// processing.instance_id fencing each other), not a broker fault.
+class RenewalBudget {
+ public:
+  static constexpr int kMax = 3;
+  static constexpr absl::Duration kWindow = absl::Minutes(5);
+  // Counts a renewal at `now`; false (and not counted) when kMax were
+  // spent within kWindow before it.
+  bool Spend(absl::Time now);
+  // Renewals within the window, this one included, when Spend was refused.
+  int refused_count() const { return static_cast<int>(spent_.size()) + 1; }
+
+ private:
+  std::vector<absl::Time> spent_;
+};
+
 class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
  public:
   // `listener` outlives the input.
@@ -50,11 +67,8 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   // new member id and the coordinator fences the instance id) is replaced by
   // a new one, as a restarted process would replace it: its partitions are
   // lost to the listener (the thread drops their uncommitted work) and the
-  // new member gets them back through a rebalance. More than kMaxRenewals
-  // within kRenewalWindow (two processes with one processing.instance_id)
+  // new member gets them back through a rebalance. Beyond RenewalBudget (two processes with one processing.instance_id)
   // sets fatal().
-  static constexpr int kMaxRenewals = 3;
-  static constexpr absl::Duration kRenewalWindow = absl::Minutes(5);
   void RenewIfFatal();
 
   KafkaStreamInput() = default;
@@ -69,7 +83,7 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   std::string reset_policy_ = "earliest";
   std::set<TopicPartition> assigned_;
   bool renewing_ = false;  // the old consumer's callbacks are not passed on
-  std::vector<absl::Time> renewals_;
+  RenewalBudget renewals_;
   absl::Status fatal_;
 };
 
@@ -86,8 +100,7 @@ class KafkaStreamOutput : public StreamOutput {
   // transactional.id (SPEC §10: the engine lives through broker faults):
   // records produced meanwhile are dropped and the next Commit() returns
   // AbortedError, so the stream thread restores its partitions and reads
-  // them again, as after any aborted transaction. More than kMaxRenewals
-  // within kRenewalWindow (two processes with one processing.instance_id
+  // them again, as after any aborted transaction. Beyond RenewalBudget (two processes with one processing.instance_id
   // fencing each other) is an error.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
@@ -98,9 +111,6 @@ class KafkaStreamOutput : public StreamOutput {
   int queued() const override { return producer_->queued(); }
 
  private:
-  static constexpr int kMaxRenewals = 3;
-  static constexpr absl::Duration kRenewalWindow = absl::Minutes(5);
-
   KafkaStreamOutput() = default;
   // After `status` failed: when the producer is fatal, a new one (or the
   // error, when renewing fails or happens too often). OK when not fatal.
@@ -110,7 +120,7 @@ class KafkaStreamOutput : public StreamOutput {
   std::unique_ptr<kafka::Producer> producer_;
   KafkaStreamInput* input_ = nullptr;
   std::string renewed_because_;  // set until the next Commit() reports it
-  std::vector<absl::Time> renewals_;
+  RenewalBudget renewals_;
 };
 
 class KafkaChangelog : public ChangelogSource {

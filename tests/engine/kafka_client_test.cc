@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "engine/kafka_io.h"
 #include "kafka/client.h"
 
 namespace kpistream::kafka {
@@ -55,4 +56,17 @@ TEST(NewConfTest, AnUnknownPropertyIsAnErrorNamingIt) {
 }
 
 }  // namespace
+// Replacing a fenced client is allowed kMax times within the window; the
+// window slides.
+TEST(RenewalBudgetTest, ThreeWithinFiveMinutesThenRefusedUntilOneExpires) {
+  RenewalBudget budget;
+  const absl::Time t0 = absl::FromUnixSeconds(1767225600);
+  EXPECT_TRUE(budget.Spend(t0));
+  EXPECT_TRUE(budget.Spend(t0 + absl::Minutes(1)));
+  EXPECT_TRUE(budget.Spend(t0 + absl::Minutes(2)));
+  EXPECT_FALSE(budget.Spend(t0 + absl::Minutes(3)));
+  EXPECT_EQ(budget.refused_count(), 4);
+  EXPECT_TRUE(budget.Spend(t0 + absl::Minutes(5) + absl::Seconds(1)));
+}
+
 }  // namespace kpistream::kafka
