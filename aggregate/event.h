@@ -34,6 +34,11 @@ inline bool IsEventTimeInRange(int64_t unix_micros) {
   return unix_micros >= kMinEventTimeSeconds * 1000000 &&
          unix_micros < (kMaxEventTimeSeconds + 1) * 1000000;
 }
+// The unix days of event times in range.
+inline bool IsDayInRange(int64_t day) {
+  return day >= kMinEventTimeSeconds / 86400 &&
+         day <= kMaxEventTimeSeconds / 86400;
+}
 
 enum class EventType : uint8_t {
   kPageView = 1,

@@ -15,12 +15,6 @@ absl::Time TimeOf(int64_t us) {
   return us == INT64_MIN ? absl::InfinitePast() : absl::FromUnixMicros(us);
 }
 
-// The days of event times in range (aggregate/event.h).
-bool IsDayInRange(int64_t day) {
-  return day >= kMinEventTimeSeconds / 86400 &&
-         day <= kMaxEventTimeSeconds / 86400;
-}
-
 // The frontier is a watermark: an event time less a configured lag (at most
 // 100 years, config/config.h); this allows ten times that.
 bool IsFrontierInRange(int64_t us) {
@@ -216,7 +210,10 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
                        &v1::PartitionCheckpoint::mutable_orders)}) {
     // A copy: C++17 lambdas cannot capture a structured binding (clang
     // rejects it; the fuzz targets are built with clang).
-    days->store().Checkpoint(
+    // A persistent store writes its own changelog records.
+    FingerprintStore* memory = days->store().memory();
+    if (memory == nullptr) continue;
+    memory->Checkpoint(
         full, [&, field = field](uint64_t key, int32_t day) {
           v1::FingerprintMap* m = (sink->chunk()->*field)();
           m->add_keys(key);
@@ -288,6 +285,12 @@ absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
     frontier_ = std::max(frontier_, TimeOf(c.frontier_us()));
   }
   return absl::OkStatus();
+}
+
+void PartitionState::UseDayStores(std::unique_ptr<DayStore> visitors,
+                                  std::unique_ptr<DayStore> orders) {
+  sessionizer_.visitors().set_store(std::move(visitors));
+  sessionizer_.orders().set_store(std::move(orders));
 }
 
 void PartitionState::FinishRestore() {

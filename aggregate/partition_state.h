@@ -108,6 +108,13 @@ class PartitionState {
   // This partition's share of every target at event time `now`.
   void AddTargetSums(absl::Time now, std::vector<TargetSums>* sums);
 
+  // Keeps the visitors' and orders' days in these stores (before the first
+  // event or restore); by default they are in RAM and in the checkpoints.
+  // A persistent store (memory() null) is left out of the checkpoints: it
+  // writes its own changelog records.
+  void UseDayStores(std::unique_ptr<DayStore> visitors,
+                    std::unique_ptr<DayStore> orders);
+
   void Checkpoint(bool full, CheckpointSink* sink);
   absl::Status Restore(const v1::PartitionCheckpoint& checkpoint);
   void FinishRestore();

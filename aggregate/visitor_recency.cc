@@ -12,16 +12,21 @@ int32_t UnixDay(absl::Time t) {
 void DayRetention::SeeDay(int32_t day) {
   if (day <= newest_day_) return;
   newest_day_ = day;
-  store_.ExpireBefore(day - retention_days_);
+  store_->ExpireBefore(day - retention_days_);
 }
 
 void DayRetention::Remember(uint64_t key, int32_t day) {
   if (newest_day_ != INT32_MIN && day < newest_day_ - retention_days_) return;
-  store_.Put(key, day);
+  store_->Put(key, day);
 }
 
 void DayRetention::Restore(const v1::FingerprintMap& in, int32_t newest_day) {
-  store_.Restore(in);
+  if (FingerprintStore* memory = store_->memory()) {
+    memory->Restore(in);
+  } else {
+    const int n = std::min(in.keys_size(), in.values_size());
+    for (int i = 0; i < n; ++i) store_->Put(in.keys(i), in.values(i));
+  }
   if (newest_day != 0) newest_day_ = std::max(newest_day_, newest_day);
 }
 

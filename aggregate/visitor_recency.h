@@ -11,8 +11,10 @@
 //                   the next day is not a second order). Key:
 //                   StableHash(site, order_id).
 //
-// Days are unix days of event time. Memory: ~16 bytes per remembered visitor
-// or order; entries older than the newest day seen minus the retention are
+// Days are unix days of event time, kept in a DayStore (aggregate/day_store.h):
+// in RAM by default (~16 bytes per remembered visitor or order, checkpointed
+// with the partition's state), or in the engine's local store on disk
+// (engine/local_store.h), which bounds RAM whatever their number. Entries older than the newest day seen minus the retention are
 // forgotten when the newest day moves, and not kept at all when they are
 // that old already (a session or an order that far behind the newest one):
 // a restore forgets them too, and a restored state must behave as the one
@@ -22,9 +24,10 @@
 #define KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/time/time.h"
-#include "aggregate/fingerprint_store.h"
+#include "aggregate/day_store.h"
 
 namespace kpistream {
 
@@ -35,9 +38,12 @@ int32_t UnixDay(absl::Time t);
 class DayRetention {
  public:
   explicit DayRetention(int32_t retention_days)
-      : retention_days_(retention_days) {}
-  FingerprintStore& store() { return store_; }
-  const FingerprintStore& store() const { return store_; }
+      : store_(std::make_unique<MemoryDayStore>()),
+        retention_days_(retention_days) {}
+  DayStore& store() { return *store_; }
+  const DayStore& store() const { return *store_; }
+  // Keeps the days in `store` from now on (before any is remembered).
+  void set_store(std::unique_ptr<DayStore> store) { store_ = std::move(store); }
   int32_t newest_day() const { return newest_day_; }
   int32_t retention_days() const { return retention_days_; }
   // Moves the newest day forward (expiring what falls out).
@@ -47,10 +53,12 @@ class DayRetention {
   // the next move of the newest day, and by a restore (FinishRestore), so
   // a state that kept it would behave otherwise than its restored copy.
   void Remember(uint64_t key, int32_t day);
+  // Adds a checkpoint's entries (to a persistent store too: checkpoints
+  // written before the days moved to one) and its newest day.
   void Restore(const v1::FingerprintMap& in, int32_t newest_day);
 
  private:
-  FingerprintStore store_;
+  std::unique_ptr<DayStore> store_;
   int32_t retention_days_;
   int32_t newest_day_ = INT32_MIN;
 };
@@ -65,7 +73,6 @@ class VisitorRecency {
   bool StartSession(uint64_t visitor, absl::Time t, uint32_t session_number);
 
   DayRetention& days() { return days_; }
-  size_t size() const { return days_.store().size(); }
   size_t ApproximateBytes() const { return days_.store().ApproximateBytes(); }
 
  private:
@@ -82,7 +89,6 @@ class OrderOnce {
   bool Count(uint64_t order, absl::Time t);
 
   DayRetention& days() { return days_; }
-  size_t size() const { return days_.store().size(); }
   size_t ApproximateBytes() const { return days_.store().ApproximateBytes(); }
 
  private:

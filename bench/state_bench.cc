@@ -16,7 +16,10 @@
 // one page view per visitor through Offer/Advance (sessions open and close,
 // the recency store remembers each visitor), a full checkpoint through
 // CheckpointWriter, and CheckpointReader::RestoreInto a fresh state (the
-// engine's restore, less reading the records from Kafka).
+// engine's restore, less reading the records from Kafka). Last, the local
+// store the engine keeps those days in by default (RocksDB): time to fill,
+// memory, disk, changelog bytes, a restart's reopening and a rebuild of an
+// empty store from the changelog's day records.
 //
 //   build/bench/state_bench [--visitors 1000000] [--rounds 3]
 //
@@ -28,6 +31,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +43,7 @@
 #include "aggregate/stable_hash.h"
 #include "aggregate/visitor_recency.h"
 #include "engine/checkpoint_log.h"
+#include "engine/local_store.h"
 #include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
@@ -78,18 +84,18 @@ StoreFigures MeasureStore(size_t n, int32_t retention_days,
     const int32_t day =
         first_day + static_cast<int32_t>(i * span_days / std::max<size_t>(n, 1));
     const uint64_t key = StableHash("shop", absl::StrCat(prefix, i));
-    days->store().Put(key, day);
+    days->store().memory()->Put(key, day);
     days->SeeDay(day);
     if (i % 10000 == 9999) {
-      days->store().Checkpoint(false, [](uint64_t, int32_t) {});
+      days->store().memory()->Checkpoint(false, [](uint64_t, int32_t) {});
     }
   }
-  days->store().Checkpoint(false, [](uint64_t, int32_t) {});
-  f.entries = days->store().size();
+  days->store().memory()->Checkpoint(false, [](uint64_t, int32_t) {});
+  f.entries = days->store().memory()->size();
   const double entries = static_cast<double>(f.entries);
   f.heap_per_entry = static_cast<double>(HeapBytes() - heap0) / entries;
   f.approx_per_entry =
-      static_cast<double>(days->store().ApproximateBytes()) / entries;
+      static_cast<double>(days->store().memory()->ApproximateBytes()) / entries;
 
   // A full snapshot: chunks of ~512 KB (14 bytes an entry), serialized.
   const size_t per_chunk = (512 << 10) / 14;
@@ -97,7 +103,7 @@ StoreFigures MeasureStore(size_t n, int32_t retention_days,
   absl::Time t = absl::Now();
   {
     v1::FingerprintMap m;
-    days->store().Checkpoint(true, [&](uint64_t key, int32_t day) {
+    days->store().memory()->Checkpoint(true, [&](uint64_t key, int32_t day) {
       m.add_keys(key);
       m.add_values(day);
       if (static_cast<size_t>(m.keys_size()) >= per_chunk) {
@@ -125,9 +131,9 @@ StoreFigures MeasureStore(size_t n, int32_t retention_days,
     }
   }
   f.restore_s = Seconds(t);
-  if (restored->store().size() != f.entries) {
+  if (restored->store().memory()->size() != f.entries) {
     std::fprintf(stderr, "restored %zu of %zu entries\n",
-                 restored->store().size(), f.entries);
+                 restored->store().memory()->size(), f.entries);
     std::exit(1);
   }
   chunks.clear();
@@ -227,6 +233,134 @@ EngineFigures MeasureEnginePath(size_t n) {
   return f;
 }
 
+// The engine's default since the local store: the visitors' days in
+// RocksDB (engine/local_store.h), one changelog record per entry.
+struct LocalFigures {
+  double fill_s = 0;            // Get + Put per visitor, commits every 10,000
+  double heap_per_entry = 0;    // heap growth (RocksDB's included) / entries
+  size_t store_memory = 0;      // block cache + write buffers at the end
+  double disk_per_entry = 0;    // the store's files / entries
+  double changelog_per_entry = 0;  // day records' key + value bytes
+  double cold_restore_s = 0;    // an empty store rebuilt from those records
+  double reopen_s = 0;          // a restart: the store opened again
+};
+
+size_t DirBytes(const std::string& dir) {
+  size_t bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) bytes += entry.file_size(ec);
+  }
+  return bytes;
+}
+
+LocalFigures MeasureLocalStore(size_t n) {
+  LocalFigures f;
+  const std::string base =
+      (std::filesystem::temp_directory_path() / "kpistream-state-bench")
+          .string();
+  std::error_code ignored;
+  std::filesystem::remove_all(base, ignored);
+  const TopicPartition tp{"web.events", 0};
+  // The day records written, as (key, value) of the changelog; kept
+  // compactly (fingerprint, day) and left out of the heap figure.
+  std::vector<std::pair<uint64_t, int32_t>> changelog;
+  changelog.reserve(n + 1);
+  const size_t heap0 = HeapBytes();
+  {
+    auto store = LocalStore::Open({base + "/live"});
+    if (!store.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+      std::exit(1);
+    }
+    DayRetention days(400);
+    days.set_store(std::make_unique<RocksDayStore>(store->get(), tp, 'v'));
+    auto* rocks = static_cast<RocksDayStore*>(&days.store());
+    const int32_t first_day = UnixDay(kStart);
+    const absl::Time t0 = absl::Now();
+    std::vector<ChangelogRecord> records;
+    auto commit = [&] {
+      records.clear();
+      rocks->ChangelogRecords(&records);
+      for (const ChangelogRecord& r : records) {
+        f.changelog_per_entry += r.key.size() + r.value.value_or("").size();
+        TopicPartition at;
+        char kind = 0;
+        uint64_t fingerprint = 0;
+        int32_t day = 0;
+        if (!ParseDayKey(r.key, &at, &kind, &fingerprint) ||
+            !ParseDayValue(r.value.value_or(""), &day)) {
+          std::exit(1);
+        }
+        changelog.push_back({fingerprint, day});
+      }
+      LocalStore::Batch batch;
+      rocks->Committed(&batch);
+      if (!(*store)->Write(&batch).ok()) std::exit(1);
+    };
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t day =
+          first_day + static_cast<int32_t>(i * 399 / std::max<size_t>(n, 1));
+      const uint64_t key = StableHash("shop", absl::StrCat("visitor-", i));
+      const std::optional<int32_t> previous = days.store().Get(key);
+      days.SeeDay(day);
+      days.Remember(key, std::max(previous.value_or(day), day));
+      if ((i + 1) % 10000 == 0) commit();
+    }
+    commit();
+    f.fill_s = Seconds(t0);
+    f.store_memory = (*store)->MemoryBytes();
+    f.heap_per_entry =
+        static_cast<double>(HeapBytes() - heap0) / static_cast<double>(n);
+  }
+  f.disk_per_entry =
+      static_cast<double>(DirBytes(base + "/live")) / static_cast<double>(n);
+  f.changelog_per_entry /= static_cast<double>(n);
+  {
+    const absl::Time t0 = absl::Now();
+    auto store = LocalStore::Open({base + "/live"});
+    if (!store.ok()) std::exit(1);
+    (void)(*store)->Meta(tp);
+    f.reopen_s = Seconds(t0);
+  }
+  {
+    // As StreamThread::ReadState applies day records: batches of 50,000.
+    auto store = LocalStore::Open({base + "/cold"});
+    if (!store.ok()) std::exit(1);
+    const absl::Time t0 = absl::Now();
+    LocalStore::Batch batch;
+    size_t in_batch = 0;
+    for (const auto& [fp, d] : changelog) {
+      // Each record is parsed as the restore parses it.
+      const std::string key = DayKey(tp, 'v', fp);
+      const std::string value = absl::StrCat(d);
+      TopicPartition at;
+      char kind = 0;
+      uint64_t fingerprint = 0;
+      int32_t day = 0;
+      if (!ParseDayKey(key, &at, &kind, &fingerprint) ||
+          !ParseDayValue(value, &day)) {
+        std::exit(1);
+      }
+      batch.PutDay(at, kind, fingerprint, day,
+                   (*store)->GetDay(at, kind, fingerprint));
+      if (++in_batch == 50000) {
+        if (!(*store)->Write(&batch).ok()) std::exit(1);
+        in_batch = 0;
+      }
+    }
+    if (!(*store)->Write(&batch).ok()) std::exit(1);
+    f.cold_restore_s = Seconds(t0);
+    if ((*store)->CountDays(tp, 'v') != n) {
+      std::fprintf(stderr, "cold restore: %zu entries, expected %zu\n",
+                   (*store)->CountDays(tp, 'v'), n);
+      std::exit(1);
+    }
+  }
+  std::filesystem::remove_all(base, ignored);
+  return f;
+}
+
 int Main(int argc, char** argv) {
   size_t visitors = 1000000;
   int rounds = 3;
@@ -268,6 +402,16 @@ int Main(int argc, char** argv) {
         static_cast<double>(e.restored_bytes) == e.checkpoint_bytes
             ? "identical"
             : "DIFFERENT");
+    const LocalFigures l = MeasureLocalStore(visitors);
+    std::printf(
+        "round %d local store (RocksDB, 400 d visitors): fill (Get+Put, "
+        "commit every 10,000) %.3f s/M; heap growth %.1f B/entry; store "
+        "memory %.1f MB (block cache + write buffers, bounded by config); "
+        "disk %.1f B/entry; changelog %.1f B/entry; restart (reopen) %.3f "
+        "s; cold rebuild from the changelog %.3f s/M\n",
+        round + 1, l.fill_s * per_million, l.heap_per_entry,
+        static_cast<double>(l.store_memory) / 1e6, l.disk_per_entry,
+        l.changelog_per_entry, l.reopen_s, l.cold_restore_s * per_million);
     std::fflush(stdout);
   }
   return 0;

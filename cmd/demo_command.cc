@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <string>
 #include <thread>
 
@@ -28,6 +30,26 @@
 
 namespace kpistream {
 namespace {
+
+// A fresh directory for the run's local state, removed afterwards.
+class LocalStateForRun {
+ public:
+  LocalStateForRun() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "kpistream-demo-XXXXXX")
+            .string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~LocalStateForRun() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 
 constexpr double kTimeScale = 300;  // event-time seconds per wall second
 constexpr absl::Duration kSummaryInterval = absl::Seconds(3);
@@ -198,6 +220,14 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   target.window = absl::Hours(1);
   config.targets.push_back(target);
   config.changelog_output.topic = "kpistream-demo-changelog";
+  // The demo's broker is new every run: so is its local state.
+  const LocalStateForRun state;
+  if (state.path().empty()) {
+    KPI_LOG_ERROR("demo: cannot create a directory for the local state in "
+                  "%s", std::filesystem::temp_directory_path().string());
+    return 1;
+  }
+  config.processing.state_dir = state.path();
   auto engine = Engine::Create(config, StopRequested);
   if (!engine.ok()) {
     if (ListenAddressInUse(options.listen)) return PortInUse(options.listen);

@@ -588,7 +588,7 @@ class Parser {
               {"guarantee", "max_out_of_orderness", "allowed_lateness",
                "idle_partition_timeout", "dedup_horizon", "max_future_skew",
                "instance_id", "threads", "transaction_timeout",
-               "commit_interval"})) {
+               "commit_interval", "state_dir"})) {
         ProcessingConfig& pc = c.processing;
         if (p["guarantee"]) {
           Enum<Guarantee>("processing.guarantee", p["guarantee"],
@@ -622,6 +622,15 @@ class Parser {
             Error("processing.instance_id", p["instance_id"],
                   "use letters, digits, '.', '_' and '-' (it becomes the "
                   "Kafka transactional.id and group.instance.id)");
+          }
+        }
+        if (p["state_dir"] &&
+            String("processing.state_dir", p["state_dir"], &pc.state_dir)) {
+          Expand("processing.state_dir", p["state_dir"], &pc.state_dir);
+          if (pc.state_dir.empty()) {
+            Error("processing.state_dir", p["state_dir"],
+                  "must name a directory (leave the key out for the "
+                  "default)");
           }
         }
         if (p["threads"])

@@ -79,6 +79,11 @@ struct ProcessingConfig {
   // transaction with exactly_once); /metrics shows committed counts, so this
   // bounds how fresh they are. At least 10ms, below transaction_timeout.
   absl::Duration commit_interval = absl::Seconds(1);
+  // The local state store (engine/local_store.h) lives in
+  // <state_dir>/<group_id>/<instance_id>. Empty: $TMPDIR (or /tmp)
+  // followed by /kpistream, as Kafka Streams keeps /tmp/kafka-streams. It
+  // may be lost at any time (the changelog rebuilds it), never shared.
+  std::string state_dir;
 };
 
 struct SessionsConfig {

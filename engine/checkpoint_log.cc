@@ -123,6 +123,35 @@ bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
   return true;
 }
 
+std::string DayKey(const TopicPartition& tp, char kind, uint64_t fingerprint) {
+  return absl::StrFormat("v/%s/%d/%c/%016x", tp.topic, tp.partition, kind,
+                         fingerprint);
+}
+
+bool ParseDayKey(absl::string_view key, TopicPartition* tp, char* kind,
+                 uint64_t* fingerprint) {
+  std::vector<absl::string_view> parts = absl::StrSplit(key, '/');
+  if (parts.size() != 5 || parts[0] != "v" || parts[3].size() != 1 ||
+      (parts[3][0] != 'v' && parts[3][0] != 'o') || parts[4].size() != 16) {
+    return false;
+  }
+  int32_t partition = 0;
+  uint64_t f = 0;
+  if (!absl::SimpleAtoi(parts[2], &partition) ||
+      !absl::SimpleHexAtoi(parts[4], &f)) {
+    return false;
+  }
+  tp->topic = std::string(parts[1]);
+  tp->partition = partition;
+  *kind = parts[3][0];
+  *fingerprint = f;
+  return true;
+}
+
+bool ParseDayValue(absl::string_view value, int32_t* day) {
+  return absl::SimpleAtoi(value, day) && IsDayInRange(*day);
+}
+
 CheckpointWriter::CheckpointWriter(TopicPartition tp, size_t chunk_bytes,
                                    size_t min_full_interval_bytes)
     : tp_(std::move(tp)),
@@ -192,6 +221,17 @@ void CheckpointReader::Add(absl::string_view key, absl::string_view value,
   }
   bytes_ += value.size();
   chunks[{seq, chunk}] = std::string(value);
+}
+
+void CheckpointReader::ForEachLive(
+    const TopicPartition& tp,
+    absl::FunctionRef<void(const std::string&, const std::string&)> record)
+    const {
+  auto found = chunks_.find(tp);
+  if (found == chunks_.end()) return;
+  for (const auto& [id, value] : found->second) {
+    record(CheckpointKey(tp, id.first, id.second), value);
+  }
 }
 
 absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "aggregate/partition_state.h"
@@ -38,6 +39,18 @@ std::string CheckpointKey(const TopicPartition& tp, uint64_t seq,
 // False for keys that are not checkpoint keys.
 bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
                         uint64_t* seq, uint32_t* chunk);
+
+// The persistent day stores (engine/local_store.h) write one changelog
+// record per entry: key "v/<topic>/<partition>/<kind>/<fingerprint>" (kind
+// 'v' visitors, 'o' orders; the fingerprint in 16 hex digits), value the
+// day in decimal, a tombstone when the entry expired. Compaction keeps the
+// newest record of each entry.
+std::string DayKey(const TopicPartition& tp, char kind, uint64_t fingerprint);
+// False for keys that are not day keys.
+bool ParseDayKey(absl::string_view key, TopicPartition* tp, char* kind,
+                 uint64_t* fingerprint);
+// The day of a day record; false when it is not a day in range.
+bool ParseDayValue(absl::string_view value, int32_t* day);
 
 struct ChangelogRecord {
   std::string key;
@@ -98,6 +111,13 @@ class CheckpointReader {
   // returns the zero position.
   absl::StatusOr<CheckpointPosition> RestoreInto(const TopicPartition& tp,
                                                  PartitionState* state) const;
+
+  // The partition's checkpoint records still live (not tombstoned), in
+  // (seq, chunk) order.
+  void ForEachLive(const TopicPartition& tp,
+                   absl::FunctionRef<void(const std::string& key,
+                                          const std::string& value)>
+                       record) const;
 
   size_t records() const { return records_; }
   size_t bytes() const { return bytes_; }

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <cstdlib>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include "aggregate/metric_families.h"
 #include "cmd/log.h"
 #include "engine/kafka_io.h"
+#include "engine/local_store.h"
 #include "engine/state_options.h"
 #include "engine/stream_thread.h"
 #include "export/metrics_endpoint.h"
@@ -68,6 +71,23 @@ double SumSamples(const MetricsSnapshot& snapshot, const std::string& name,
     }
   }
   return sum;
+}
+
+std::string LocalStateDir(const Config& config,
+                          const std::string& instance_id) {
+  std::string base = config.processing.state_dir;
+  if (base.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    base = absl::StrCat(tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp",
+                        "/kpistream");
+  }
+  // A group id may hold any character: not '/' in one path element.
+  std::string group = config.kafka.group_id;
+  for (char& c : group) {
+    if (c == '/' || c == '\0') c = '_';
+  }
+  if (group.empty() || group == "." || group == "..") group = "_" + group;
+  return absl::StrCat(base, "/", group, "/", instance_id);
 }
 
 class Engine::Impl {
@@ -149,6 +169,12 @@ class Engine::Impl {
           changelog.topic, *policy);
     }
 
+    const std::string state_dir = LocalStateDir(config_, instance_id_);
+    auto store = LocalStore::Open({state_dir});
+    if (!store.ok()) return store.status();
+    local_store_ = *std::move(store);
+    KPI_LOG_INFO("engine: local state in \"%s\"", state_dir);
+
     const int threads = std::max(1, config_.processing.threads);
     for (int i = 0; i < threads; ++i) {
       StreamThread::Options options;
@@ -159,6 +185,7 @@ class Engine::Impl {
       options.commit_interval = config_.processing.commit_interval;
       options.input_partitions = partitions_by_topic;
       options.repartition_partitions = repartition_partitions;
+      options.local_store = local_store_.get();
       auto thread = std::make_unique<StreamThread>(options);
       kafka::Consumer::Options in;
       in.brokers = config_.kafka.brokers;
@@ -179,6 +206,7 @@ class Engine::Impl {
       out.client_id = in.client_id;
       out.properties = config_.kafka.properties;
       out.transaction_timeout = config_.processing.transaction_timeout;
+      out.tracked_topic = changelog.topic;
       if (config_.processing.guarantee == Guarantee::kExactlyOnce) {
         out.transactional_id =
             absl::StrCat(config_.kafka.group_id, "-", instance_id_, "-", i);
@@ -384,6 +412,7 @@ class Engine::Impl {
   const Config config_;
   const std::vector<TargetSpec> targets_;
   const std::string instance_id_;
+  std::unique_ptr<LocalStore> local_store_;  // outlives the threads
   std::vector<std::unique_ptr<StreamThread>> threads_;
   std::atomic<bool> stop_{false};
   // metrics.final_scrape_wait: the final snapshot is published / rendered.

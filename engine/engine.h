@@ -54,6 +54,10 @@ class Engine {
 
 // The instance id to use: `configured`, or the host name.
 std::string InstanceId(const std::string& configured);
+// Where the instance keeps its local state (engine/local_store.h):
+// <processing.state_dir>/<group_id>/<instance_id>, the state dir defaulting
+// to $TMPDIR/kpistream (/tmp/kpistream).
+std::string LocalStateDir(const Config& config, const std::string& instance_id);
 
 // Sum of every sample of family `name` in `snapshot` whose label `label` (if
 // non-empty) equals `value`; for histograms, the observation count.

@@ -324,14 +324,27 @@ absl::StatusOr<std::unique_ptr<KafkaChangelog>> KafkaChangelog::Open(
   return changelog;
 }
 
-absl::Status KafkaChangelog::Read(
-    const std::vector<int32_t>& partitions,
-    absl::FunctionRef<void(absl::string_view, absl::string_view, bool)>
-        record) {
+absl::StatusOr<ChangelogEnds> KafkaChangelog::Ends(
+    const std::vector<int32_t>& partitions) {
   kafka::TopicReadOptions options = options_;
   options.partitions = partitions;
+  auto described = kafka::DescribeTopic(options);
+  if (!described.ok()) return described.status();
+  return ChangelogEnds{std::move(described->cluster_id),
+                       std::move(described->ends)};
+}
+
+absl::Status KafkaChangelog::Read(
+    const std::map<int32_t, int64_t>& from,
+    absl::FunctionRef<void(const ChangelogEntry&)> record) {
+  kafka::TopicReadOptions options = options_;
+  options.partitions.clear();
+  for (const auto& [partition, offset] : from) {
+    options.partitions.push_back(partition);
+  }
+  options.start_offsets = from;
   return kafka::ReadTopic(options, [&](const kafka::ReadRecord& r) {
-    record(r.key, r.value, r.tombstone);
+    record(ChangelogEntry{r.partition, r.offset, r.key, r.value, r.tombstone});
   });
 }
 

@@ -109,6 +109,9 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status Abort() override;
   absl::Status Flush() override { return producer_->Flush(); }
   int queued() const override { return producer_->queued(); }
+  std::map<int32_t, int64_t> TakeChangelogOffsets() override {
+    return producer_->TakeDeliveredOffsets();
+  }
 
  private:
   KafkaStreamOutput() = default;
@@ -133,10 +136,12 @@ class KafkaChangelog : public ChangelogSource {
       const kafka::TopicReadOptions& options, int create_partitions);
 
   int partitions() const override { return partitions_; }
+  const std::string& topic() const override { return options_.topic; }
+  absl::StatusOr<ChangelogEnds> Ends(
+      const std::vector<int32_t>& partitions) override;
   absl::Status Read(
-      const std::vector<int32_t>& partitions,
-      absl::FunctionRef<void(absl::string_view, absl::string_view, bool)>
-          record) override;
+      const std::map<int32_t, int64_t>& from,
+      absl::FunctionRef<void(const ChangelogEntry&)> record) override;
 
  private:
   KafkaChangelog() = default;

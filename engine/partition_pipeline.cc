@@ -75,7 +75,16 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
       ctx_(context),
       out_(output),
       state_(context->state, this, context->channels),
-      writer_(tp_) {}
+      writer_(tp_) {
+  if (context->local_store != nullptr) {
+    auto visitors =
+        std::make_unique<RocksDayStore>(context->local_store, tp_, 'v');
+    auto orders = std::make_unique<RocksDayStore>(context->local_store, tp_, 'o');
+    visitor_days_ = visitors.get();
+    order_days_ = orders.get();
+    state_.UseDayStores(std::move(visitors), std::move(orders));
+  }
+}
 
 PartitionPipeline::~PartitionPipeline() = default;
 
@@ -330,11 +339,30 @@ void PartitionPipeline::EmitWindows(absl::Time frontier) {
 }
 
 void PartitionPipeline::Checkpoint(bool force_full) {
+  const bool local = ctx_->local_store != nullptr;
   for (ChangelogRecord& r :
        writer_.Write(state_, next_offset_, max_event_time_, force_full,
                      upstream_)) {
+    if (local) unmirrored_.push_back(r);
     out_->Changelog(tp_, std::move(r));
   }
+  if (!local) return;
+  std::vector<ChangelogRecord> days;
+  visitor_days_->ChangelogRecords(&days);
+  order_days_->ChangelogRecords(&days);
+  for (ChangelogRecord& r : days) out_->Changelog(tp_, std::move(r));
+}
+
+absl::Status PartitionPipeline::Committed(LocalStore::Batch* batch) {
+  if (ctx_->local_store == nullptr) return absl::OkStatus();
+  for (const ChangelogRecord& r : unmirrored_) {
+    batch->Mirror(tp_, r.key, r.value);
+  }
+  unmirrored_.clear();
+  visitor_days_->Committed(batch);
+  order_days_->Committed(batch);
+  if (!visitor_days_->error().ok()) return visitor_days_->error();
+  return order_days_->error();
 }
 
 void PartitionPipeline::OnSessionStarted(const SessionAttributes& session,

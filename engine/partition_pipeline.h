@@ -42,6 +42,7 @@
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "engine/checkpoint_log.h"
+#include "engine/local_store.h"
 #include "engine/rejection_reporter.h"
 #include "ingest/ad_cost_decoder.h"
 #include "ingest/event_decoder.h"
@@ -127,6 +128,9 @@ struct PipelineContext {
   // The re-keyed inputs and their partition counts: the source partitions
   // a repartition partition waits to hear from.
   std::vector<std::pair<std::string, int32_t>> upstream_sources;
+  // Where the visitors' and orders' days live (engine/local_store.h); null:
+  // in RAM, in the checkpoints (tests).
+  LocalStore* local_store = nullptr;
 };
 
 class PartitionPipeline : private SessionObserver {
@@ -154,8 +158,13 @@ class PartitionPipeline : private SessionObserver {
   // `frontier`).
   void EmitWindows(absl::Time frontier);
   // Writes a checkpoint of the state (as of the records processed so far)
-  // to the changelog through the output.
+  // to the changelog through the output; with a local store, also the
+  // changes of the persistent day stores, one record per entry.
   void Checkpoint(bool force_full = false);
+  // The commit holding the last Checkpoint() succeeded: with a local store,
+  // its records (and the day stores' changes) go into `batch`. An error:
+  // the local store could not be read.
+  absl::Status Committed(LocalStore::Batch* batch);
 
   const TopicPartition& tp() const { return tp_; }
   const std::string& name() const { return name_; }
@@ -213,6 +222,11 @@ class PartitionPipeline : private SessionObserver {
   // UpstreamWatermark()'s cache, computed again when upstream_ changed.
   mutable bool upstream_changed_ = true;
   mutable absl::Time upstream_watermark_ = absl::InfinitePast();
+  // With a local store: the day stores (owned by state_) and the records of
+  // the last checkpoint, mirrored into the store once committed.
+  RocksDayStore* visitor_days_ = nullptr;
+  RocksDayStore* order_days_ = nullptr;
+  std::vector<ChangelogRecord> unmirrored_;
   Event event_;         // decode target, reused
   v1::AdCost ad_cost_;  // decode target, reused
 };

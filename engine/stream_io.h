@@ -5,6 +5,7 @@
 #define KPISTREAM_ENGINE_STREAM_IO_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -80,6 +81,24 @@ class StreamOutput {
   virtual absl::Status Abort() = 0;
   virtual absl::Status Flush() = 0;
   virtual int queued() const = 0;
+  // After a successful Commit() or Flush(): the highest offset of each
+  // state changelog partition written since the last call.
+  virtual std::map<int32_t, int64_t> TakeChangelogOffsets() = 0;
+};
+
+// One record of the state changelog.
+struct ChangelogEntry {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  absl::string_view key;
+  absl::string_view value;
+  bool tombstone = false;
+};
+
+// The changelog's cluster and its partitions' ends now.
+struct ChangelogEnds {
+  std::string cluster_id;
+  std::map<int32_t, int64_t> ends;
 };
 
 // Reads the state changelog.
@@ -87,13 +106,15 @@ class ChangelogSource {
  public:
   virtual ~ChangelogSource() = default;
   virtual int partitions() const = 0;
-  // Every committed record of the changelog partitions, from the beginning
-  // to their end as of the call, in offset order per partition.
+  virtual const std::string& topic() const = 0;
+  virtual absl::StatusOr<ChangelogEnds> Ends(
+      const std::vector<int32_t>& partitions) = 0;
+  // Every committed record of the changelog partitions (the keys of
+  // `from`), from the offset given (0: the beginning) to their end as of the
+  // call, in offset order per partition.
   virtual absl::Status Read(
-      const std::vector<int32_t>& partitions,
-      absl::FunctionRef<void(absl::string_view key, absl::string_view value,
-                             bool tombstone)>
-          record) = 0;
+      const std::map<int32_t, int64_t>& from,
+      absl::FunctionRef<void(const ChangelogEntry&)> record) = 0;
 };
 
 }  // namespace kpistream

@@ -4,6 +4,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -102,6 +103,7 @@ StreamThread::StreamThread(Options options)
   context_.active = &active_;
   context_.rejections = &rejections_;
   context_.max_future_skew = config_.processing.max_future_skew;
+  context_.local_store = options_.local_store;
   health_.reason = "starting";
 }
 
@@ -330,12 +332,10 @@ void StreamThread::RestorePending(absl::Time now) {
   absl::Time& next_attempt = next_restore_attempt_;
   std::vector<Slot*> pending;
   std::vector<TopicPartition> tps;
-  std::set<int32_t> changelog_partitions;
   for (auto& [tp, slot] : slots_) {
     if (slot.restored) continue;
     pending.push_back(&slot);
     tps.push_back(tp);
-    changelog_partitions.insert(tp.partition % changelog_->partitions());
   }
   if (pending.empty() || now < next_attempt) return;
   {
@@ -346,15 +346,8 @@ void StreamThread::RestorePending(absl::Time now) {
   }
   const absl::Time started = absl::Now();
   CheckpointReader reader;
-  absl::Status status = changelog_->Read(
-      std::vector<int32_t>(changelog_partitions.begin(),
-                           changelog_partitions.end()),
-      [&](absl::string_view key, absl::string_view value, bool tombstone) {
-        KPI_LOG_DEBUG("%s: changelog read %s (%s)", options_.name, key,
-                      tombstone ? std::string("tombstone")
-                                : absl::StrCat(value.size(), " bytes"));
-        reader.Add(key, value, tombstone);
-      });
+  RestoreCounts counts;
+  absl::Status status = ReadState(pending, tps, &reader, &counts);
   Offsets start;
   std::string resumes;
   size_t sessions = 0, buffered = 0, dropped = 0;
@@ -369,6 +362,7 @@ void StreamThread::RestorePending(absl::Time now) {
     buffered += pending[i]->pipeline->state().buffered_events();
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
   }
+  if (status.ok()) status = MirrorRestored(pending, tps, reader);
   Offsets sought;
   if (status.ok()) {
     auto resolved = input_->Seek(start);
@@ -417,17 +411,196 @@ void StreamThread::RestorePending(absl::Time now) {
   }
   restore_error_.clear();
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);
-  last_restore_records_ = static_cast<double>(reader.records());
-  last_restore_bytes_ = static_cast<double>(reader.bytes());
+  last_restore_records_ = static_cast<double>(counts.changelog_records);
+  last_restore_bytes_ = static_cast<double>(counts.changelog_bytes);
   KPI_LOG_INFO(
-      "%s: restored %d partition(s) from changelog \"%s\" in %.3f s: %d "
-      "record(s), %d bytes; %d open session(s), %d buffered event(s); %d "
+      "%s: restored %d partition(s) in %.3f s: %d record(s), %d bytes from "
+      "changelog \"%s\"%s; %d open session(s), %d buffered event(s); %d "
       "bucket(s) of removed or redefined targets dropped; resuming at %s",
-      options_.name, static_cast<int>(pending.size()),
-      config_.changelog_output.topic, last_restore_seconds_,
-      static_cast<int64_t>(reader.records()),
-      static_cast<int64_t>(reader.bytes()), static_cast<int64_t>(sessions),
-      static_cast<int64_t>(buffered), static_cast<int64_t>(dropped), resumes);
+      options_.name, static_cast<int>(pending.size()), last_restore_seconds_,
+      static_cast<int64_t>(counts.changelog_records),
+      static_cast<int64_t>(counts.changelog_bytes),
+      config_.changelog_output.topic,
+      options_.local_store == nullptr
+          ? std::string()
+          : absl::StrCat(", ", counts.local_records, " record(s), ",
+                         counts.local_bytes, " bytes from the local store",
+                         counts.wiped > 0
+                             ? absl::StrCat(" (", counts.wiped,
+                                            " partition(s) rebuilt)")
+                             : std::string()),
+      static_cast<int64_t>(sessions), static_cast<int64_t>(buffered),
+      static_cast<int64_t>(dropped), resumes);
+}
+
+absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
+                                     const std::vector<TopicPartition>& tps,
+                                     CheckpointReader* reader,
+                                     RestoreCounts* counts) {
+  LocalStore* store = options_.local_store;
+  const int n = changelog_->partitions();
+  std::map<int32_t, int64_t> from;  // changelog partition -> first offset
+  // Per partition: its records before this offset are in the local store.
+  std::map<TopicPartition, int64_t> known;
+  for (const TopicPartition& tp : tps) from[tp.partition % n] = 0;
+  if (store != nullptr) {
+    std::vector<int32_t> partitions;
+    for (const auto& [c, offset] : from) partitions.push_back(c);
+    auto ends = changelog_->Ends(partitions);
+    if (!ends.ok()) return ends.status();
+    for (auto& [c, offset] : from) offset = INT64_MAX;
+    for (size_t i = 0; i < tps.size(); ++i) {
+      const TopicPartition& tp = tps[i];
+      const int32_t c = tp.partition % n;
+      const int64_t end = ends->ends[c];
+      std::optional<v1::LocalPartitionMeta> meta = store->Meta(tp);
+      std::string distrust;
+      if (meta.has_value()) {
+        if (meta->cluster_id() != ends->cluster_id) {
+          distrust = absl::StrCat("of Kafka cluster \"", meta->cluster_id(),
+                                  "\", the changelog is in \"",
+                                  ends->cluster_id, "\"");
+        } else if (meta->changelog_topic() != changelog_->topic() ||
+                   meta->changelog_partition() != c) {
+          distrust = absl::StrCat("of changelog \"", meta->changelog_topic(),
+                                  "\" partition ",
+                                  meta->changelog_partition());
+        } else if (meta->next_offset() > end) {
+          distrust = absl::StrCat("ahead of the changelog (at offset ",
+                                  meta->next_offset(), ", its end is ", end,
+                                  "; was the topic recreated?)");
+        }
+      }
+      if (!meta.has_value() || !distrust.empty()) {
+        if (!distrust.empty()) {
+          KPI_LOG_WARN("%s: the local state of %s[%d] in \"%s\" is %s: "
+                       "rebuilding it from the changelog",
+                       options_.name, tp.topic, tp.partition, store->dir(),
+                       distrust);
+          ++counts->wiped;
+        }
+        if (absl::Status s = store->Wipe(tp); !s.ok()) return s;
+        known[tp] = 0;
+      } else {
+        known[tp] = meta->next_offset();
+        absl::Status s = store->ForEachMirrored(
+            tp, [&](absl::string_view key, absl::string_view value) {
+              reader->Add(key, value, /*tombstone=*/false);
+              ++counts->local_records;
+              counts->local_bytes += key.size() + value.size();
+            });
+        if (!s.ok()) return s;
+      }
+      from[c] = std::min(from[c], known[tp]);
+      v1::LocalPartitionMeta& local = slots[i]->local;
+      local.set_changelog_topic(changelog_->topic());
+      local.set_changelog_partition(c);
+      local.set_next_offset(end);
+      local.set_cluster_id(ends->cluster_id);
+    }
+  }
+  // Day records go straight into the store, a batch at a time; `written`
+  // has the entries of the current batch (the store does not see them
+  // before it is written).
+  LocalStore::Batch batch;
+  absl::flat_hash_map<std::string, std::optional<int32_t>> written;
+  absl::Status bad;
+  auto flush = [&] {
+    if (absl::Status s = store->Write(&batch); !s.ok() && bad.ok()) bad = s;
+    written.clear();
+  };
+  absl::Status status = changelog_->Read(from, [&](const ChangelogEntry& e) {
+    KPI_LOG_DEBUG("%s: changelog read %s (%s)", options_.name, e.key,
+                  e.tombstone ? std::string("tombstone")
+                              : absl::StrCat(e.value.size(), " bytes"));
+    if (store == nullptr) {
+      reader->Add(e.key, e.value, e.tombstone);
+      ++counts->changelog_records;
+      counts->changelog_bytes += e.key.size() + e.value.size();
+      return;
+    }
+    TopicPartition tp;
+    uint64_t seq = 0, fingerprint = 0;
+    uint32_t chunk = 0;
+    char kind = 0;
+    const bool checkpoint = ParseCheckpointKey(e.key, &tp, &seq, &chunk);
+    if (!checkpoint && !ParseDayKey(e.key, &tp, &kind, &fingerprint)) return;
+    auto k = known.find(tp);
+    if (k == known.end() || e.offset < k->second) return;  // not needed
+    ++counts->changelog_records;
+    counts->changelog_bytes += e.key.size() + e.value.size();
+    if (checkpoint) {
+      reader->Add(e.key, e.value, e.tombstone);
+      return;
+    }
+    int32_t day = 0;
+    if (!e.tombstone && !ParseDayValue(e.value, &day)) {
+      if (bad.ok()) {
+        bad = absl::DataLossError(absl::StrCat(
+            "changelog \"", changelog_->topic(), "\" partition ",
+            e.partition, " offset ", e.offset, ": record ", e.key,
+            " holds no day in range"));
+      }
+      return;
+    }
+    std::optional<int32_t> committed;
+    auto w = written.find(e.key);
+    if (w != written.end()) {
+      committed = w->second;
+    } else {
+      committed = store->GetDay(tp, kind, fingerprint);
+    }
+    if (e.tombstone) {
+      batch.DeleteDay(tp, kind, fingerprint, committed);
+      written[std::string(e.key)] = std::nullopt;
+    } else {
+      batch.PutDay(tp, kind, fingerprint, day, committed);
+      written[std::string(e.key)] = day;
+    }
+    if (written.size() >= 50000) flush();
+  });
+  if (store != nullptr) flush();
+  if (!status.ok()) return status;
+  return bad;
+}
+
+absl::Status StreamThread::MirrorRestored(
+    const std::vector<Slot*>& slots, const std::vector<TopicPartition>& tps,
+    const CheckpointReader& reader) {
+  LocalStore* store = options_.local_store;
+  if (store == nullptr) return absl::OkStatus();
+  LocalStore::Batch batch;
+  for (size_t i = 0; i < tps.size(); ++i) {
+    batch.ClearMirror(tps[i]);
+    reader.ForEachLive(tps[i],
+                       [&](const std::string& key, const std::string& value) {
+                         batch.Mirror(tps[i], key, value);
+                       });
+    batch.SetMeta(tps[i], slots[i]->local);
+  }
+  return store->Write(&batch);
+}
+
+void StreamThread::SaveLocal() {
+  LocalStore* store = options_.local_store;
+  if (store == nullptr) return;
+  const std::map<int32_t, int64_t> written = output_->TakeChangelogOffsets();
+  LocalStore::Batch batch;
+  for (auto& [tp, slot] : slots_) {
+    if (!slot.restored) continue;
+    if (absl::Status s = slot.pipeline->Committed(&batch); !s.ok()) {
+      Fail(s);
+      return;
+    }
+    // Every record of this partition before the commit's last one in its
+    // changelog partition is in the store now.
+    auto it = written.find(slot.local.changelog_partition());
+    if (it != written.end() && it->second + 1 > slot.local.next_offset()) {
+      slot.local.set_next_offset(it->second + 1);
+      batch.SetMeta(tp, slot.local);
+    }
+  }
+  if (absl::Status s = store->Write(&batch); !s.ok()) Fail(s);
 }
 
 void StreamThread::CommitCycle(absl::Time now, bool revoking) {
@@ -473,6 +646,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
   processed_since_commit_ = 0;
   if (status.ok()) {
     counters_.Commit();
+    SaveLocal();
     ++commits_;
     Publish(now);
     return;

@@ -78,6 +78,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // topic (config RepartitionTopic), when any input is re-keyed.
     std::map<std::string, int32_t> input_partitions;
     int32_t repartition_partitions = 0;
+    // Where the partitions' long-lived state and a mirror of their
+    // checkpoints live (engine/local_store.h); shared by the threads,
+    // outlives them. Null: in RAM and in the checkpoints only (tests).
+    LocalStore* local_store = nullptr;
   };
 
   // The IO objects are set with Attach() before Run().
@@ -132,6 +136,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Time watermark = absl::InfinitePast();  // the partition's, cached
     int64_t start_offset = -1;  // where reading resumed after the restore
     absl::Time end_checked_at = absl::InfinitePast();  // last EndOffsets
+    // With a local store: what it holds of the partition (set by the
+    // restore, moved on by every commit).
+    v1::LocalPartitionMeta local;
     // The next offset to read: after the last record processed, or where
     // reading resumed.
     int64_t position() const {
@@ -144,6 +151,25 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Caches every partition's watermark at `now` in its slot.
   void UpdateWatermarks(absl::Time now);
   void RestorePending(absl::Time now);
+  // What a restore read, for the log and /metrics.
+  struct RestoreCounts {
+    size_t local_records = 0, local_bytes = 0;      // from the local store
+    size_t changelog_records = 0, changelog_bytes = 0;
+    size_t wiped = 0;  // local states not trusted (rebuilt)
+  };
+  // Reads the partitions' checkpoints into `reader`: from the local store
+  // and the changelog after its position (the whole changelog without a
+  // store, or for a partition whose local state cannot be trusted); the
+  // day records go straight into the store.
+  absl::Status ReadState(const std::vector<Slot*>& slots,
+                         const std::vector<TopicPartition>& tps,
+                         CheckpointReader* reader, RestoreCounts* counts);
+  // After a restore: the store mirrors the partitions' live checkpoints.
+  absl::Status MirrorRestored(const std::vector<Slot*>& slots,
+                              const std::vector<TopicPartition>& tps,
+                              const CheckpointReader& reader);
+  // After a successful commit: its changes and positions into the store.
+  void SaveLocal();
   // Tells the watermark which partitions have records waiting, and asks
   // the brokers for the ends of quiet ones (at most every few seconds).
   void UpdateBacklogs(absl::Time now);

@@ -1,5 +1,7 @@
 #include "kafka/producer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace kpistream::kafka {
@@ -24,12 +26,18 @@ void Producer::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m,
     }
   } else {
     ++self->delivered_;
+    if (!self->tracked_topic_.empty() &&
+        self->tracked_topic_ == rd_kafka_topic_name(m->rkt)) {
+      int64_t& at = self->delivered_offsets_[m->partition];
+      at = std::max(at, m->offset);
+    }
   }
 }
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
     const Options& options) {
   std::unique_ptr<Producer> producer(new Producer());
+  producer->tracked_topic_ = options.tracked_topic;
   ClientSettings settings;
   settings.type = RD_KAFKA_PRODUCER;
   settings.brokers = options.brokers;
@@ -189,6 +197,7 @@ absl::Status Producer::AbortTransaction() {
   }
   in_transaction_ = false;
   delivery_error_.clear();
+  delivered_offsets_.clear();
   return absl::OkStatus();
 }
 
@@ -211,6 +220,7 @@ absl::Status Producer::AbortOrFail(absl::string_view what,
   }
   in_transaction_ = false;
   delivery_error_.clear();
+  delivered_offsets_.clear();
   return absl::AbortedError(
       absl::StrCat(message, "; the transaction was aborted"));
 }

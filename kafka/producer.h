@@ -24,6 +24,7 @@
 #define KPISTREAM_KAFKA_PRODUCER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -47,6 +48,10 @@ class Producer {
     Properties properties;         // the user's, as-is
     std::string transactional_id;  // empty: at-least-once
     absl::Duration transaction_timeout = absl::Seconds(10);
+    // The records of this topic acknowledged since the last
+    // TakeDeliveredOffsets() are tracked (the state changelog: the local
+    // store remembers how far it mirrors it).
+    std::string tracked_topic;
   };
 
   static absl::StatusOr<std::unique_ptr<Producer>> Create(
@@ -84,6 +89,12 @@ class Producer {
   // Serves delivery reports without blocking.
   void Poll() { rd_kafka_poll(rk_.get(), 0); }
 
+  // The highest offset acknowledged per partition of the tracked topic
+  // since the last call (after a commit or a flush: every record of it).
+  std::map<int32_t, int64_t> TakeDeliveredOffsets() {
+    return std::exchange(delivered_offsets_, {});
+  }
+
   // Records acknowledged by the broker so far.
   uint64_t delivered() const { return delivered_; }
   // Records queued and not yet acknowledged.
@@ -103,6 +114,8 @@ class Producer {
   bool transactional_ = false;
   bool in_transaction_ = false;
   uint64_t delivered_ = 0;
+  std::string tracked_topic_;
+  std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
   std::string topic_name_;  // Produce()'s NUL-terminated copy, reused
 };

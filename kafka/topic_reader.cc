@@ -1,5 +1,7 @@
 #include "kafka/topic_reader.h"
 
+#include <algorithm>
+
 #include <librdkafka/rdkafka.h>
 
 #include <map>
@@ -173,6 +175,32 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
   return status;
 }
 
+absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
+  auto handle = NewReader(options, RD_KAFKA_CONSUMER,
+                          {{"group.id", "kpistream-restore"}});
+  if (!handle.ok()) return handle.status();
+  const int timeout_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(options.timeout));
+  TopicEnds out;
+  if (char* id = rd_kafka_clusterid(handle->get(), timeout_ms)) {
+    out.cluster_id = id;
+    rd_kafka_mem_free(handle->get(), id);
+  }
+  for (int32_t p : options.partitions) {
+    int64_t low = 0, high = 0;
+    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        handle->get(), options.topic.c_str(), p, &low, &high, timeout_ms);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read the end of topic \"", options.topic,
+                       "\" partition ", p, " from ", options.brokers, ": ",
+                       rd_kafka_err2str(e)));
+    }
+    out.ends[p] = high;
+  }
+  return out;
+}
+
 absl::Status ReadTopic(const TopicReadOptions& options,
                        absl::FunctionRef<void(const ReadRecord&)> record) {
   if (options.partitions.empty()) return absl::OkStatus();
@@ -209,14 +237,22 @@ absl::Status ReadTopic(const TopicReadOptions& options,
                        rd_kafka_err2str(e)));
       break;
     }
-    if (high > low) pending[p] = high;
+    auto start = options.start_offsets.find(p);
+    if (high > std::max(low, start == options.start_offsets.end()
+                                 ? int64_t{0}
+                                 : start->second)) {
+      pending[p] = high;
+    }
   }
   if (status.ok() && !pending.empty()) {
     rd_kafka_topic_partition_list_t* list =
         rd_kafka_topic_partition_list_new(static_cast<int>(pending.size()));
     for (const auto& [p, high] : pending) {
+      auto start = options.start_offsets.find(p);
       rd_kafka_topic_partition_list_add(list, options.topic.c_str(), p)
-          ->offset = RD_KAFKA_OFFSET_BEGINNING;
+          ->offset = start == options.start_offsets.end() || start->second <= 0
+                         ? RD_KAFKA_OFFSET_BEGINNING
+                         : start->second;
     }
     const rd_kafka_resp_err_t assigned = rd_kafka_assign(rk, list);
     rd_kafka_topic_partition_list_destroy(list);

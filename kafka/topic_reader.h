@@ -4,6 +4,7 @@
 #define KPISTREAM_KAFKA_TOPIC_READER_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,17 @@ struct TopicReadOptions {
   Properties properties;  // the user's, as-is
   std::string topic;
   std::vector<int32_t> partitions;
+  // ReadTopic: where to start reading a partition (absent: its beginning).
+  std::map<int32_t, int64_t> start_offsets;
   absl::Duration timeout = absl::Seconds(60);
 };
+
+// The cluster's id and the partitions' ends (high watermarks) now.
+struct TopicEnds {
+  std::string cluster_id;
+  std::map<int32_t, int64_t> ends;
+};
+absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options);
 
 // The partition count of `options.topic`; NotFoundError naming it when it
 // does not exist. Asks with a consumer handle, which never makes the broker
@@ -55,7 +65,7 @@ struct ReadRecord {
 };
 
 // Calls `record` for every committed record of the partitions, in offset
-// order per partition, from the beginning up to their high watermark as of
+// order per partition, from the beginning (or options.start_offsets) up to their high watermark as of
 // the call: with read_committed the first end of a partition is only its
 // last stable offset, which an open transaction (e.g. of an instance that
 // died mid-commit, until the broker aborts it) holds back, and committed

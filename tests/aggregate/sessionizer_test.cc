@@ -293,7 +293,7 @@ TEST(VisitorRecencyTest,
     live->CloseAll();
     if (restart) {
       v1::FingerprintMap visitors;
-      live->visitors().store().Checkpoint(true, [&](uint64_t key, int32_t day) {
+      live->visitors().store().memory()->Checkpoint(true, [&](uint64_t key, int32_t day) {
         visitors.add_keys(key);
         visitors.add_values(day);
       });

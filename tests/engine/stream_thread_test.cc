@@ -2,14 +2,19 @@
 // changelog (engine/stream_io.h), a clock that moves 100 ms per reading.
 #include "engine/stream_thread.h"
 
+#include <stdlib.h>
+
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "engine/local_store.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -125,7 +130,12 @@ class FakeOutput : public StreamOutput {
       pending_.clear();
       return absl::AbortedError("timed out (test)");
     }
-    for (Produced& p : pending_) committed.push_back(std::move(p));
+    for (Produced& p : pending_) {
+      if (p.topic == "changelog") {
+        changelog_written_[0] = changelog_records++;  // its offset
+      }
+      committed.push_back(std::move(p));
+    }
     pending_.clear();
     for (const auto& [tp, offset] : offsets) committed_offset = offset;
     ++commits;
@@ -137,34 +147,55 @@ class FakeOutput : public StreamOutput {
   }
   absl::Status Flush() override { return absl::OkStatus(); }
   int queued() const override { return 0; }
+  std::map<int32_t, int64_t> TakeChangelogOffsets() override {
+    return std::exchange(changelog_written_, {});
+  }
 
   bool abort_next = false;
+  int64_t changelog_records = 0;  // committed: the changelog's end
   int aborts = 0, commits = 0;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
 
  private:
   std::vector<Produced> pending_;
+  std::map<int32_t, int64_t> changelog_written_;
 };
 
 // The committed changelog records of the output.
 class FakeChangelog : public ChangelogSource {
  public:
-  explicit FakeChangelog(const FakeOutput* output) : output_(output) {}
+  explicit FakeChangelog(const FakeOutput* output,
+                         std::string cluster = "fake-cluster")
+      : output_(output), cluster_(std::move(cluster)) {}
   int partitions() const override { return 1; }
-  absl::Status Read(const std::vector<int32_t>&,
-                    absl::FunctionRef<void(absl::string_view, absl::string_view,
-                                           bool)>
-                        record) override {
+  const std::string& topic() const override { return topic_; }
+  absl::StatusOr<ChangelogEnds> Ends(const std::vector<int32_t>&) override {
+    return ChangelogEnds{cluster_, {{0, output_->changelog_records}}};
+  }
+  // One partition; a record's offset is its place among the changelog's.
+  absl::Status Read(
+      const std::map<int32_t, int64_t>& from,
+      absl::FunctionRef<void(const ChangelogEntry&)> record) override {
+    const int64_t start = from.count(0) ? from.at(0) : 0;
+    int64_t offset = 0;
     for (const Produced& p : output_->committed) {
       if (p.topic != "changelog") continue;
-      record(p.key, p.value.value_or(""), !p.value.has_value());
+      if (offset >= start) {
+        ++records_read;
+        record(ChangelogEntry{0, offset, p.key, p.value.value_or(""),
+                              !p.value.has_value()});
+      }
+      ++offset;
     }
     return absl::OkStatus();
   }
+  int64_t records_read = 0;
 
  private:
   const FakeOutput* output_;
+  std::string cluster_;
+  std::string topic_ = "changelog";
 };
 
 std::string PageView(const std::string& visitor, const std::string& time) {
@@ -247,6 +278,158 @@ processing:
   for (const Produced& p : output->committed) {
     EXPECT_NE(p.topic, "dead") << p.key << " dead-lettered: " << p.reason;
   }
+}
+
+std::string PageViewOn(const std::string& visitor, const std::string& day,
+                       const std::string& time) {
+  return absl::StrCat("{\"eventId\":\"", visitor, "-", day, time,
+                      "\",\"eventTime\":\"2026-01-", day, "T", time,
+                      "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
+                      "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":"
+                      "\"https://shop.example/\"}");
+}
+
+// The local store (engine/local_store.h): the visitors' days live there and
+// in per-entry changelog records, not in the checkpoints; a restart reads
+// the store and only the changelog after its position; a store that is
+// missing or of another cluster is rebuilt from the changelog; either way
+// a visitor who comes back the next day is a returning one.
+class LocalStoreRestartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ConfigResult parsed = ParseConfig(R"(
+kafka: {brokers: "127.0.0.1:1", group_id: g}
+inputs: [{topic: in, format: json, key: visitor_id}]
+outputs:
+  sessions: {topic: sessions, format: json}
+  kpi: {enabled: false}
+  deadletter: {topic: dead}
+  changelog: {topic: changelog}
+processing: {max_out_of_orderness: 30s, allowed_lateness: 0s, max_future_skew: 3650d}
+)");
+    ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+    config_ = parsed.config;
+    records_ = {{"v0", PageViewOn("v0", "01", "10:00:00")},
+                {"x", PageViewOn("x", "01", "11:00:00")},
+                {"v0", PageViewOn("v0", "02", "10:00:00")},
+                {"y", PageViewOn("y", "02", "11:00:00")}};
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    for (const std::string& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+  }
+
+  std::unique_ptr<LocalStore> OpenStore() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "kpistream-local-XXXXXX")
+            .string();
+    EXPECT_NE(mkdtemp(pattern.data()), nullptr);
+    dirs_.push_back(pattern);
+    auto store = LocalStore::Open({pattern});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  // One process: a stream thread over the first `records` input records,
+  // the changelog and outputs committed before by `history`, until all of
+  // them are committed. Returns what is committed after it.
+  struct Result {
+    std::vector<Produced> committed;
+    int64_t changelog_records = 0;
+    int64_t changelog_read = 0;  // by the restore
+  };
+  Result RunProcess(LocalStore* store, const Result& history, size_t records,
+                    const std::string& cluster = "fake-cluster") {
+    StepClock clock;
+    FakeOutput* output = nullptr;
+    StreamThread::Options options;
+    options.config = &config_;
+    options.clock = &clock;
+    options.local_store = store;
+    options.stop_requested = [&] {
+      return output->committed_offset == static_cast<int64_t>(records) ||
+             output->commits > 100;
+    };
+    StreamThread thread(options);
+    auto in = std::make_unique<FakeInput>(thread.listener());
+    auto out = std::make_unique<FakeOutput>();
+    out->committed = history.committed;
+    out->changelog_records = history.changelog_records;
+    output = out.get();
+    auto log = std::make_unique<FakeChangelog>(output, cluster);
+    FakeChangelog* changelog = log.get();
+    for (size_t i = 0; i < records; ++i) {
+      in->Add(records_[i].first, records_[i].second);
+    }
+    thread.Attach(std::move(in), std::move(out), std::move(log));
+    EXPECT_TRUE(thread.Run().ok());
+    EXPECT_EQ(output->committed_offset, static_cast<int64_t>(records));
+    return {output->committed, output->changelog_records,
+            changelog->records_read};
+  }
+
+  // The new_visitor flags of v0's sessions, in order.
+  static std::vector<bool> V0NewVisitor(const Result& r) {
+    std::vector<bool> out;
+    for (const Produced& p : r.committed) {
+      if (p.topic != "sessions" || p.key != "v0") continue;
+      out.push_back(absl::StrContains(p.value.value_or(""),
+                                      "\"newVisitor\":true"));
+    }
+    return out;
+  }
+
+  Config config_;
+  std::vector<std::pair<std::string, std::string>> records_;
+  std::vector<std::string> dirs_;
+};
+
+TEST_F(LocalStoreRestartTest, ARestartReadsOnlyTheChangelogAfterTheStore) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const Result first = RunProcess(store.get(), {}, 2);
+  size_t day_records = 0;
+  for (const Produced& p : first.committed) {
+    if (p.topic == "changelog" && absl::StartsWith(p.key, "v/in/0/v/")) {
+      ++day_records;
+    }
+  }
+  // x's event waits in the reorder buffer (the watermark is 30 s behind).
+  EXPECT_EQ(day_records, 1u) << "one day record per visitor with a session";
+  EXPECT_EQ(store->CountDays({kTopic, 0}, 'v'), 1u);
+
+  const Result second = RunProcess(store.get(), first, 4);
+  EXPECT_EQ(second.changelog_read, 0)
+      << "the store held everything the first process committed";
+  EXPECT_EQ(V0NewVisitor(second), (std::vector<bool>{true, false}));
+  EXPECT_EQ(store->CountDays({kTopic, 0}, 'v'), 2u);  // v0, x (y waits)
+}
+
+TEST_F(LocalStoreRestartTest, AMissingStoreIsRebuiltFromTheChangelog) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const Result first = RunProcess(store.get(), {}, 2);
+  auto fresh = OpenStore();  // another machine: an empty store
+  ASSERT_NE(fresh, nullptr);
+  const Result second = RunProcess(fresh.get(), first, 4);
+  EXPECT_EQ(second.changelog_read, first.changelog_records);
+  EXPECT_EQ(V0NewVisitor(second), (std::vector<bool>{true, false}));
+  EXPECT_EQ(fresh->CountDays({kTopic, 0}, 'v'), 2u);
+}
+
+TEST_F(LocalStoreRestartTest, AStoreOfAnotherClusterIsNotTrusted) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const Result first = RunProcess(store.get(), {}, 4);
+  EXPECT_EQ(V0NewVisitor(first), (std::vector<bool>{true, false}));
+  // The same store against another cluster, whose changelog holds the
+  // state after the first two records only. Trusted, the store (its mirror
+  // resumes the input at offset 4) would leave v0's second session out.
+  const Result other_cluster = RunProcess(OpenStore().get(), {}, 2);
+  const Result other =
+      RunProcess(store.get(), other_cluster, 4, "another-cluster");
+  EXPECT_EQ(V0NewVisitor(other), (std::vector<bool>{true, false}));
+  EXPECT_GT(other.changelog_read, 0);
 }
 
 }  // namespace

@@ -107,8 +107,15 @@ TEST(CliTest, BusyMetricsPortIsARuntimeErrorNamingTheAddress) {
   Subprocess first({KpistreamBinary(), "run", "--config", config});
   ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/metrics").ok(); },
                       absl::Seconds(20)));
+  // Another instance (its own instance_id, so its own transactional.id
+  // and local state) that wants the same port.
+  const std::string other = dir.Write(
+      "other.yaml", "kafka: {brokers: '" + broker.bootstrap() +
+                        "'}\ninputs: [{topic: web.events}]\nprocessing: "
+                        "{instance_id: other}\nmetrics: {listen: '127.0.0.1:" +
+                        std::to_string(port) + "'}\n");
   CommandResult second =
-      RunCommand({KpistreamBinary(), "run", "--config", config});
+      RunCommand({KpistreamBinary(), "run", "--config", other});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_TRUE(
       absl::StrContains(second.err, "127.0.0.1:" + std::to_string(port)))

@@ -237,7 +237,8 @@ kafka:
   properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}
 inputs: [{topic: web.events, format: protobuf}]
 outputs: {sessions: {topic: web.sessions, format: json}}
-processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d}
+processing: {max_out_of_orderness: 10s, allowed_lateness: 0s, idle_partition_timeout: 1s, max_future_skew: 3650d, instance_id: scaleout-)",
+                                                      i, R"(}
 targets:
   - {name: january_sessions, kpi: sessions, value: 100000,
      period: {start: 2026-01-01, end: 2026-01-31}}

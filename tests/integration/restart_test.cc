@@ -20,6 +20,7 @@
 
 #include <iostream>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,26 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
                      !absl::StrContains(line, "; 0 open session(s)");
   }
   EXPECT_TRUE(restored_open) << a->process->Stderr();
+  // ... from its local store (engine/local_store.h): the restart read the
+  // checkpoints from it, and after a SIGTERM (whose last commit the store
+  // holds) not one record from the changelog.
+  const std::regex counts(
+      R"(restored .*: (\d+) record\(s\), \d+ bytes from changelog .*, (\d+) )"
+      R"(record\(s\), \d+ bytes from the local store)");
+  int from_changelog = 0, from_store = 0, restores = 0;
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(a->process->Stderr(), '\n'))) {
+    std::smatch m;
+    if (!std::regex_search(line, m, counts)) continue;
+    ++restores;
+    from_changelog += std::stoi(m[1].str());
+    from_store += std::stoi(m[2].str());
+  }
+  EXPECT_GT(restores, 0) << a->process->Stderr();
+  EXPECT_GT(from_store, 0) << a->process->Stderr();
+  if (signal == SIGTERM) {
+    EXPECT_EQ(from_changelog, 0) << a->process->Stderr();
+  }
 }
 
 #if KPISTREAM_RESTART_ON_KAFKA

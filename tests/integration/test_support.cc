@@ -61,7 +61,30 @@ std::string TempDir::Write(const std::string& name,
   return file;
 }
 
+namespace {
+
+// The TMPDIR of the engines a test process starts: one per test process,
+// removed when it exits. The engine keeps its local state under it by
+// default (processing.state_dir), so a test never meets the state of
+// another test, or of an earlier run against another broker; the engines
+// of one test (restarts, several instances) share it, as the processes of
+// one machine do.
+const std::string& EngineTmpDir() {
+  static const TempDir* dir = new TempDir();
+  static const struct Remover {
+    ~Remover() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir->path(), ignored);
+    }
+  } remover;
+  return dir->path();
+}
+
+}  // namespace
+
 Subprocess::Subprocess(std::vector<std::string> argv) {
+  const bool engine = !argv.empty() && argv[0] == KpistreamBinary();
+  const std::string tmpdir = engine ? EngineTmpDir() : std::string();
   char pattern[] = "/tmp/kpistream-stderr-XXXXXX";
   int err_fd = mkstemp(pattern);
   stderr_path_ = pattern;
@@ -75,6 +98,7 @@ Subprocess::Subprocess(std::vector<std::string> argv) {
     dup2(devnull, STDIN_FILENO);
     close(out[0]);
     close(out[1]);
+    if (engine) setenv("TMPDIR", tmpdir.c_str(), 1);
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -154,8 +178,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   const std::string out_path = dir.path() + "/stdout";
   const std::string err_path = dir.path() + "/stderr";
   CommandResult result;
+  const bool engine = !argv.empty() && argv[0] == KpistreamBinary();
+  const std::string tmpdir = engine ? EngineTmpDir() : std::string();
   pid_t pid = fork();
   if (pid == 0) {
+    if (engine) setenv("TMPDIR", tmpdir.c_str(), 1);
     int in_fd = open(in_path.c_str(), O_RDONLY);
     int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);

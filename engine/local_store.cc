@@ -1,0 +1,344 @@
+#include "engine/local_store.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+
+namespace kpistream {
+namespace {
+
+// Key layout: one letter for what it is, then the partition, then the rest:
+//   m<tp>                          -> LocalPartitionMeta
+//   c<tp><changelog key>           -> the checkpoint record's value
+//   v<tp><kind><fingerprint>       -> day (4 bytes, big-endian, biased)
+//   d<tp><kind><day><fingerprint>  -> "" (days in order: expiry scans)
+// <tp> is the topic, a NUL, and the partition (4 bytes big-endian).
+std::string PartKey(char what, const TopicPartition& tp) {
+  std::string key;
+  key.reserve(tp.topic.size() + 6 + 13);
+  key.push_back(what);
+  key.append(tp.topic);
+  key.push_back('\0');
+  char be[4];
+  absl::big_endian::Store32(be, static_cast<uint32_t>(tp.partition));
+  key.append(be, 4);
+  return key;
+}
+
+// Days sort as unsigned big-endian numbers once biased.
+void AppendDay(std::string* key, int32_t day) {
+  char be[4];
+  absl::big_endian::Store32(be, static_cast<uint32_t>(day) ^ 0x80000000u);
+  key->append(be, 4);
+}
+
+int32_t ReadDay(const char* p) {
+  return static_cast<int32_t>(absl::big_endian::Load32(p) ^ 0x80000000u);
+}
+
+void AppendFingerprint(std::string* key, uint64_t fingerprint) {
+  char be[8];
+  absl::big_endian::Store64(be, fingerprint);
+  key->append(be, 8);
+}
+
+std::string DayEntryKey(const TopicPartition& tp, char kind,
+                        uint64_t fingerprint) {
+  std::string key = PartKey('v', tp);
+  key.push_back(kind);
+  AppendFingerprint(&key, fingerprint);
+  return key;
+}
+
+std::string DayIndexKey(const TopicPartition& tp, char kind, int32_t day,
+                        uint64_t fingerprint) {
+  std::string key = PartKey('d', tp);
+  key.push_back(kind);
+  AppendDay(&key, day);
+  AppendFingerprint(&key, fingerprint);
+  return key;
+}
+
+// The first key after every key that starts with `prefix`.
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char& last = reinterpret_cast<unsigned char&>(prefix.back());
+    if (last != 0xff) {
+      ++last;
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;  // every key: no bound (not reached: prefixes start with a letter)
+}
+
+absl::Status FromRocks(absl::string_view what, const std::string& dir,
+                       const rocksdb::Status& s) {
+  std::string message = absl::StrCat(what, " the local state in \"", dir,
+                                     "\" (processing.state_dir): ",
+                                     s.ToString());
+  if (absl::StrContains(s.ToString(), "lock")) {
+    absl::StrAppend(&message,
+                    " (another process uses this directory: every instance "
+                    "needs its own processing.state_dir)");
+  }
+  return absl::UnavailableError(message);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
+    const Options& options) {
+  std::unique_ptr<LocalStore> store(new LocalStore());
+  store->dir_ = options.dir;
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the local state directory \"",
+                     options.dir, "\" (processing.state_dir): ", ec.message()));
+  }
+  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = store->cache_;
+  // Most lookups are of visitors never seen: a bloom filter answers them
+  // without reading a block.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  rocksdb::Options db;
+  db.create_if_missing = true;
+  db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db.write_buffer_size = options.write_buffer_bytes;
+  db.max_write_buffer_number = 2;
+  db.max_open_files = 256;
+  db.keep_log_file_num = 2;
+  db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db, options.dir, &raw);
+  if (!s.ok()) return FromRocks("cannot open", options.dir, s);
+  store->db_.reset(raw);
+  return store;
+}
+
+LocalStore::~LocalStore() = default;
+
+LocalStore::Batch::Batch() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+LocalStore::Batch::~Batch() = default;
+
+void LocalStore::Batch::Mirror(const TopicPartition& tp, absl::string_view key,
+                               const std::optional<std::string>& value) {
+  std::string k = PartKey('c', tp);
+  k.append(key.data(), key.size());
+  if (value.has_value()) {
+    batch_->Put(k, *value);
+  } else {
+    batch_->Delete(k);
+  }
+  ++count_;
+}
+
+void LocalStore::Batch::ClearMirror(const TopicPartition& tp) {
+  const std::string begin = PartKey('c', tp);
+  batch_->DeleteRange(begin, PrefixEnd(begin));
+  ++count_;
+}
+
+void LocalStore::Batch::SetMeta(const TopicPartition& tp,
+                                const v1::LocalPartitionMeta& meta) {
+  batch_->Put(PartKey('m', tp), meta.SerializeAsString());
+  ++count_;
+}
+
+void LocalStore::Batch::PutDay(const TopicPartition& tp, char kind,
+                               uint64_t fingerprint, int32_t day,
+                               std::optional<int32_t> committed) {
+  if (committed == day) return;
+  if (committed.has_value()) {
+    batch_->Delete(DayIndexKey(tp, kind, *committed, fingerprint));
+  }
+  std::string value;
+  AppendDay(&value, day);
+  batch_->Put(DayEntryKey(tp, kind, fingerprint), value);
+  batch_->Put(DayIndexKey(tp, kind, day, fingerprint), "");
+  ++count_;
+}
+
+void LocalStore::Batch::DeleteDay(const TopicPartition& tp, char kind,
+                                  uint64_t fingerprint,
+                                  std::optional<int32_t> committed) {
+  if (!committed.has_value()) return;
+  batch_->Delete(DayIndexKey(tp, kind, *committed, fingerprint));
+  batch_->Delete(DayEntryKey(tp, kind, fingerprint));
+  ++count_;
+}
+
+absl::Status LocalStore::Write(Batch* batch) {
+  if (batch->count_ == 0) return absl::OkStatus();
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch->batch_.get());
+  if (!s.ok()) return FromRocks("cannot write", dir_, s);
+  batch->batch_->Clear();
+  batch->count_ = 0;
+  return absl::OkStatus();
+}
+
+std::optional<v1::LocalPartitionMeta> LocalStore::Meta(
+    const TopicPartition& tp) {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), PartKey('m', tp), &value).ok()) {
+    return std::nullopt;
+  }
+  v1::LocalPartitionMeta meta;
+  if (!meta.ParseFromString(value)) return std::nullopt;  // rebuilt
+  return meta;
+}
+
+absl::Status LocalStore::Wipe(const TopicPartition& tp) {
+  rocksdb::WriteBatch batch;
+  for (char what : {'m', 'c', 'v', 'd'}) {
+    const std::string begin = PartKey(what, tp);
+    batch.DeleteRange(begin, PrefixEnd(begin));
+  }
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) return FromRocks("cannot clear", dir_, s);
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::Scan(
+    const std::string& begin, const std::string& end,
+    absl::FunctionRef<void(absl::string_view, absl::string_view)> entry) {
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read;
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    const rocksdb::Slice key = it->key();
+    const rocksdb::Slice value = it->value();
+    entry(absl::string_view(key.data(), key.size()),
+          absl::string_view(value.data(), value.size()));
+  }
+  if (!it->status().ok()) return FromRocks("cannot read", dir_, it->status());
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::ForEachMirrored(
+    const TopicPartition& tp,
+    absl::FunctionRef<void(absl::string_view, absl::string_view)> record) {
+  const std::string begin = PartKey('c', tp);
+  return Scan(begin, PrefixEnd(begin),
+              [&](absl::string_view key, absl::string_view value) {
+                record(key.substr(begin.size()), value);
+              });
+}
+
+std::optional<int32_t> LocalStore::GetDay(const TopicPartition& tp, char kind,
+                                          uint64_t fingerprint) {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), DayEntryKey(tp, kind, fingerprint),
+                &value)
+           .ok() ||
+      value.size() != 4) {
+    return std::nullopt;
+  }
+  return ReadDay(value.data());
+}
+
+absl::Status LocalStore::ForEachDayBefore(
+    const TopicPartition& tp, char kind, int32_t threshold,
+    absl::FunctionRef<void(uint64_t, int32_t)> entry) {
+  std::string begin = PartKey('d', tp);
+  begin.push_back(kind);
+  std::string end = begin;
+  AppendDay(&end, threshold);
+  return Scan(begin, end, [&](absl::string_view key, absl::string_view) {
+    if (key.size() != begin.size() + 12) return;
+    const char* p = key.data() + begin.size();
+    entry(absl::big_endian::Load64(p + 4), ReadDay(p));
+  });
+}
+
+size_t LocalStore::CountDays(const TopicPartition& tp, char kind) {
+  std::string begin = PartKey('v', tp);
+  begin.push_back(kind);
+  size_t n = 0;
+  (void)Scan(begin, PrefixEnd(begin),
+             [&](absl::string_view, absl::string_view) { ++n; });
+  return n;
+}
+
+size_t LocalStore::MemoryBytes() const {
+  uint64_t memtables = 0;
+  db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &memtables);
+  return cache_->GetUsage() + static_cast<size_t>(memtables);
+}
+
+RocksDayStore::Change& RocksDayStore::ChangeOf(uint64_t key) {
+  auto [it, inserted] = changes_.try_emplace(key);
+  if (inserted) {
+    it->second.committed = store_->GetDay(tp_, kind_, key);
+    it->second.day = it->second.committed.value_or(kDeleted);
+  }
+  return it->second;
+}
+
+std::optional<int32_t> RocksDayStore::Get(uint64_t key) {
+  // Remembered until the commit (unchanged entries write nothing): the
+  // Put that usually follows a Get reads the store no second time.
+  const Change& c = ChangeOf(key);
+  if (c.day == kDeleted) return std::nullopt;
+  return c.day;
+}
+
+void RocksDayStore::Put(uint64_t key, int32_t day) {
+  ChangeOf(key).day = day;
+}
+
+void RocksDayStore::ExpireBefore(int32_t threshold) {
+  // Committed entries that fall out (unless changed since), then the
+  // changes that do.
+  absl::Status s = store_->ForEachDayBefore(
+      tp_, kind_, threshold, [&](uint64_t key, int32_t) {
+        Change& c = ChangeOf(key);
+        if (c.day < threshold) c.day = kDeleted;
+      });
+  if (!s.ok() && error_.ok()) error_ = s;
+  for (auto& [key, c] : changes_) {
+    if (c.day < threshold) c.day = kDeleted;
+  }
+}
+
+size_t RocksDayStore::ApproximateBytes() const {
+  return changes_.capacity() * (sizeof(uint64_t) + sizeof(Change) + 1);
+}
+
+void RocksDayStore::ChangelogRecords(std::vector<ChangelogRecord>* out) const {
+  for (const auto& [key, c] : changes_) {
+    if (c.day == kDeleted) {
+      if (c.committed.has_value()) {
+        out->push_back({DayKey(tp_, kind_, key), std::nullopt});
+      }
+    } else if (c.committed != c.day) {
+      out->push_back({DayKey(tp_, kind_, key), absl::StrCat(c.day)});
+    }
+  }
+}
+
+void RocksDayStore::Committed(LocalStore::Batch* batch) {
+  for (const auto& [key, c] : changes_) {
+    if (c.day == kDeleted) {
+      batch->DeleteDay(tp_, kind_, key, c.committed);
+    } else {
+      batch->PutDay(tp_, kind_, key, c.day, c.committed);
+    }
+  }
+  changes_.clear();
+}
+
+}  // namespace kpistream

@@ -1,0 +1,151 @@
+#include "engine/local_store.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "kpistream-store-XXXXXX")
+            .string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::string dir_;
+};
+
+// The persistent day store answers as the in-memory one does, through
+// puts, expiries and commits, and again after the store is reopened.
+TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
+  const TopicPartition tp{"in", 3};
+  MemoryDayStore memory;
+  std::mt19937_64 random(7);
+  int32_t newest = 20000;
+  for (int round = 0; round < 2; ++round) {
+    auto store = LocalStore::Open({dir_});
+    ASSERT_TRUE(store.ok()) << store.status();
+    RocksDayStore days(store->get(), tp, 'v');
+    RocksDayStore other(store->get(), TopicPartition{"in", 4}, 'v');
+    for (int step = 0; step < 20000; ++step) {
+      const uint64_t key = random() % 2000;
+      switch (random() % 10) {
+        case 0:  // the newest day moves on
+          newest += 1 + static_cast<int32_t>(random() % 3);
+          memory.ExpireBefore(newest - 30);
+          days.ExpireBefore(newest - 30);
+          break;
+        case 1: {  // a commit
+          LocalStore::Batch batch;
+          days.Committed(&batch);
+          other.Committed(&batch);
+          ASSERT_TRUE((*store)->Write(&batch).ok());
+          break;
+        }
+        default: {
+          const int32_t day = newest - static_cast<int32_t>(random() % 25);
+          memory.Put(key, day);
+          days.Put(key, day);
+          other.Put(key, day + 1);  // another partition: kept apart
+        }
+      }
+      ASSERT_EQ(days.Get(key), memory.Get(key)) << "step " << step;
+    }
+    LocalStore::Batch batch;
+    days.Committed(&batch);
+    ASSERT_TRUE((*store)->Write(&batch).ok());
+    size_t live = 0;
+    for (uint64_t key = 0; key < 2000; ++key) {
+      ASSERT_EQ(days.Get(key), memory.Get(key)) << "key " << key;
+      live += memory.Get(key).has_value();
+    }
+    EXPECT_EQ((*store)->CountDays(tp, 'v'), live);
+    // The day index holds one entry per live entry: stale ones were
+    // removed when an entry's day moved.
+    size_t indexed = 0;
+    (*store)->ForEachDayBefore(tp, 'v', INT32_MAX,
+                               [&](uint64_t, int32_t) { ++indexed; });
+    EXPECT_EQ(indexed, live);
+  }
+}
+
+TEST_F(LocalStoreTest, UncommittedChangesAreForgottenWithTheStore) {
+  auto store = LocalStore::Open({dir_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const TopicPartition tp{"in", 0};
+  {
+    RocksDayStore days(store->get(), tp, 'o');
+    days.Put(1, 100);
+    LocalStore::Batch batch;
+    days.Committed(&batch);
+    ASSERT_TRUE((*store)->Write(&batch).ok());
+    days.Put(2, 101);  // never committed (an aborted transaction)
+    std::vector<ChangelogRecord> records;
+    days.ChangelogRecords(&records);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].key, DayKey(tp, 'o', 2));
+    EXPECT_EQ(records[0].value, "101");
+  }
+  RocksDayStore again(store->get(), tp, 'o');
+  EXPECT_EQ(again.Get(1), 100);
+  EXPECT_EQ(again.Get(2), std::nullopt);
+}
+
+TEST_F(LocalStoreTest, ASecondProcessOnTheDirectoryIsAClearError) {
+  auto first = LocalStore::Open({dir_});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = LocalStore::Open({dir_});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find(dir_), std::string::npos)
+      << second.status();
+  EXPECT_NE(second.status().message().find("processing.state_dir"),
+            std::string::npos)
+      << second.status();
+}
+
+TEST_F(LocalStoreTest, WipeRemovesOnlyItsPartition) {
+  auto store = LocalStore::Open({dir_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const TopicPartition a{"in", 1}, b{"in", 2};
+  LocalStore::Batch batch;
+  for (const TopicPartition& tp : {a, b}) {
+    batch.PutDay(tp, 'v', 9, 500, std::nullopt);
+    batch.Mirror(tp, "s/in/x", std::string("checkpoint"));
+    v1::LocalPartitionMeta meta;
+    meta.set_next_offset(7);
+    batch.SetMeta(tp, meta);
+  }
+  ASSERT_TRUE((*store)->Write(&batch).ok());
+  ASSERT_TRUE((*store)->Wipe(a).ok());
+  EXPECT_FALSE((*store)->Meta(a).has_value());
+  EXPECT_EQ((*store)->GetDay(a, 'v', 9), std::nullopt);
+  ASSERT_TRUE((*store)->Meta(b).has_value());
+  EXPECT_EQ((*store)->Meta(b)->next_offset(), 7);
+  EXPECT_EQ((*store)->GetDay(b, 'v', 9), 500);
+  int mirrored = 0;
+  ASSERT_TRUE((*store)
+                  ->ForEachMirrored(b, [&](absl::string_view key,
+                                           absl::string_view value) {
+                    EXPECT_EQ(key, "s/in/x");
+                    EXPECT_EQ(value, "checkpoint");
+                    ++mirrored;
+                  })
+                  .ok());
+  EXPECT_EQ(mirrored, 1);
+}
+
+}  // namespace
+}  // namespace kpistream
