@@ -18,6 +18,7 @@
 #include "aggregate/channel_groups.h"
 #include "aggregate/kpi_catalog.h"
 #include "aggregate/label_values.h"
+#include "aggregate/utf8.h"
 #include "yaml-cpp/yaml.h"
 
 namespace kpistream {
@@ -203,40 +204,6 @@ class Parser {
             "must be printable UTF-8 text without control characters (it "
             "is a Prometheus label value)");
     }
-  }
-
-  // True when `text` is valid UTF-8 holding no control character (C0,
-  // DEL, C1).
-  static bool IsPrintableUtf8(absl::string_view text) {
-    size_t i = 0;
-    while (i < text.size()) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      uint32_t cp = 0;
-      size_t len = 0;
-      if (c < 0x80) {
-        cp = c, len = 1;
-      } else if ((c & 0xe0) == 0xc0) {
-        cp = c & 0x1f, len = 2;
-      } else if ((c & 0xf0) == 0xe0) {
-        cp = c & 0x0f, len = 3;
-      } else if ((c & 0xf8) == 0xf0) {
-        cp = c & 0x07, len = 4;
-      } else {
-        return false;
-      }
-      if (i + len > text.size()) return false;
-      for (size_t j = 1; j < len; ++j) {
-        const unsigned char cc = static_cast<unsigned char>(text[i + j]);
-        if ((cc & 0xc0) != 0x80) return false;
-        cp = (cp << 6) | (cc & 0x3f);
-      }
-      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-      if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return false;  // overlong, out of range or a surrogate
-      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return false;
-      i += len;
-    }
-    return true;
   }
 
   // A filter value that no event can ever carry gives a target that never
