@@ -23,6 +23,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
+#include "aggregate/memory_estimate.h"
 #include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
@@ -56,7 +57,7 @@ class FingerprintStore {
 
   size_t size() const { return map_.size(); }
   size_t ApproximateBytes() const {
-    return map_.capacity() * (sizeof(uint64_t) + sizeof(int32_t) + 1) +
+    return FlatMapBytes<uint64_t, int32_t>(map_.capacity()) +
            changed_.capacity() * sizeof(uint64_t);
   }
 

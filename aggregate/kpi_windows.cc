@@ -1,5 +1,6 @@
 #include "aggregate/kpi_windows.h"
 
+#include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
 namespace kpistream {
@@ -105,24 +106,8 @@ void KpiWindows::Checkpoint(
     st.set_pageviews(x.pageviews);
     st.set_orders(x.orders);
     st.set_duration_seconds_sum(x.duration_seconds_sum);
-    for (const auto& [goal, n] : x.conversions) {
-      v1::GoalCount* g = st.add_conversions();
-      g->set_goal(goal);
-      g->set_conversions(n);
-    }
-    std::map<std::string, std::pair<int64_t, uint32_t>> money;
-    for (const auto& [currency, micros] : x.revenue) {
-      money[currency].first += micros;
-    }
-    for (const auto& [currency, n] : x.orders_by_currency) {
-      money[currency].second += n;
-    }
-    for (const auto& [currency, m] : money) {
-      v1::Revenue* r = st.add_revenue();
-      r->set_currency(currency);
-      r->set_value_micros(m.first);
-      r->set_orders(m.second);
-    }
+    AddGoalCounts(x.conversions, st.mutable_conversions());
+    AddRevenues(x.revenue, x.orders_by_currency, st.mutable_revenue());
     window(st);
     w.changed = false;
     w.checkpointed = true;

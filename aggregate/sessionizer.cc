@@ -10,6 +10,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/memory_estimate.h"
+#include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 #include "aggregate/stable_hash.h"
 #include "aggregate/visitor_recency.h"
@@ -113,7 +115,7 @@ class InternPool {
     uint32_t refs = 0;
   };
   static size_t Footprint(const std::string& s) {
-    return sizeof(Entry) + (s.capacity() > 15 ? s.capacity() + 1 + 16 : 0);
+    return sizeof(Entry) + StringHeapBytes(s);
   }
   std::deque<Entry> entries_;  // stable addresses: ids_ views their values
   absl::flat_hash_map<absl::string_view, uint32_t> ids_;
@@ -560,22 +562,8 @@ struct Sessionizer::Impl {
     if (s.extra) {
       const SessionExtra& x = *s.extra;
       st->set_user_id(x.user_id);
-      for (const auto& [goal, n] : x.conversions) {
-        v1::GoalCount* g = st->add_conversions();
-        g->set_goal(goal);
-        g->set_conversions(n);
-      }
-      std::map<std::string, std::pair<int64_t, uint32_t>> money;
-      for (const auto& [currency, micros] : x.revenue) {
-        money[currency].first = SaturatingAdd(money[currency].first, micros);
-      }
-      for (const auto& [currency, n] : x.orders) money[currency].second += n;
-      for (const auto& [currency, m] : money) {
-        v1::Revenue* r = st->add_revenue();
-        r->set_currency(currency);
-        r->set_value_micros(m.first);
-        r->set_orders(m.second);
-      }
+      AddGoalCounts(x.conversions, st->mutable_conversions());
+      AddRevenues(x.revenue, x.orders, st->mutable_revenue());
       for (const std::string& id : x.order_ids) st->add_order_ids(id);
       st->set_funnel_steps(
           reinterpret_cast<const char*>(x.funnel_steps.data()),
@@ -680,10 +668,10 @@ size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
   size_t visitor_heap = 0;
   for (const Impl::Open& s : m.slots) {
-    if (s.visitor.capacity() > 15) visitor_heap += s.visitor.capacity() + 17;
+    visitor_heap += StringHeapBytes(s.visitor);
   }
   return m.live * sizeof(Impl::Open) + visitor_heap +
-         m.by_fingerprint.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1) +
+         FlatMapBytes<uint64_t, uint32_t>(m.by_fingerprint.capacity()) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.extra_count * (sizeof(SessionExtra) + 16) + m.sites.bytes() +
          m.pages.bytes() + m.attributions.bytes() +

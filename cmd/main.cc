@@ -104,6 +104,15 @@ void AddLogOptions(CLI::App* app, LogOptions* log) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 }
 
+// An option for a share of the generated events, 0..1: "share of events
+// <what> (0..1)".
+void AddShareOption(CLI::App* cmd, const char* name, double* share,
+                    const char* what) {
+  cmd->add_option(name, *share,
+                  std::string("share of events ") + what + " (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,19 +213,12 @@ int main(int argc, char** argv) {
                           "event time run faster than the wall clock (e.g. "
                           "--rate 2000 --event-rate 20: 100x), so sessions "
                           "close sooner");
-  loadgen_cmd
-      ->add_option("--duplicates", loadgen.duplicates,
-                   "share of events sent twice (0..1)")
-      ->check(CLI::Range(0.0, 1.0));
-  loadgen_cmd
-      ->add_option("--late", loadgen.late,
-                   "share of events followed by a copy 1 h in the past "
-                   "(0..1)")
-      ->check(CLI::Range(0.0, 1.0));
-  loadgen_cmd
-      ->add_option("--bots", loadgen.bots,
-                   "share of events with a crawler's user agent (0..1)")
-      ->check(CLI::Range(0.0, 1.0));
+  AddShareOption(loadgen_cmd, "--duplicates", &loadgen.duplicates,
+                 "sent twice");
+  AddShareOption(loadgen_cmd, "--late", &loadgen.late,
+                 "followed by a copy 1 h in the past");
+  AddShareOption(loadgen_cmd, "--bots", &loadgen.bots,
+                 "with a crawler's user agent");
   loadgen_cmd->add_option(
       "--disorder", loadgen.disorder,
       "arrival disorder: each event is produced up to this much event time "
@@ -228,11 +230,8 @@ int main(int argc, char** argv) {
                    "producer spreads records over partitions) | random")
       ->check(CLI::IsMember({"visitor", "none", "random"}))
       ->capture_default_str();
-  loadgen_cmd
-      ->add_option("--garbage", loadgen.garbage,
-                   "share of events followed by a record of random "
-                   "bytes (0..1)")
-      ->check(CLI::Range(0.0, 1.0));
+  AddShareOption(loadgen_cmd, "--garbage", &loadgen.garbage,
+                 "followed by a record of random bytes");
   loadgen_cmd->add_flag("--no-user-agent", loadgen.no_user_agent,
                         "send no user agent, as a server-side collector or a "
                         "backend does (such events are visitors, not bots, "

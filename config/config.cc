@@ -13,11 +13,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "aggregate/channel_groups.h"
 #include "aggregate/kpi_catalog.h"
 #include "aggregate/label_values.h"
+#include "aggregate/utf8.h"
 #include "yaml-cpp/yaml.h"
 
 namespace kpistream {
@@ -205,40 +206,6 @@ class Parser {
     }
   }
 
-  // True when `text` is valid UTF-8 holding no control character (C0,
-  // DEL, C1).
-  static bool IsPrintableUtf8(absl::string_view text) {
-    size_t i = 0;
-    while (i < text.size()) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      uint32_t cp = 0;
-      size_t len = 0;
-      if (c < 0x80) {
-        cp = c, len = 1;
-      } else if ((c & 0xe0) == 0xc0) {
-        cp = c & 0x1f, len = 2;
-      } else if ((c & 0xf0) == 0xe0) {
-        cp = c & 0x0f, len = 3;
-      } else if ((c & 0xf8) == 0xf0) {
-        cp = c & 0x07, len = 4;
-      } else {
-        return false;
-      }
-      if (i + len > text.size()) return false;
-      for (size_t j = 1; j < len; ++j) {
-        const unsigned char cc = static_cast<unsigned char>(text[i + j]);
-        if ((cc & 0xc0) != 0x80) return false;
-        cp = (cp << 6) | (cc & 0x3f);
-      }
-      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-      if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return false;  // overlong, out of range or a surrogate
-      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return false;
-      i += len;
-    }
-    return true;
-  }
-
   // A filter value that no event can ever carry gives a target that never
   // has data (issue: `channel: Emial` was "on track" forever): channels,
   // devices, countries and currencies must be values the engine produces.
@@ -300,7 +267,8 @@ class Parser {
     return true;
   }
 
-  void Bool(const std::string& key, const YAML::Node& node, bool* out) {
+  // True when `*out` was set (here and in the helpers below).
+  bool Bool(const std::string& key, const YAML::Node& node, bool* out) {
     const std::string v =
         node.IsScalar() ? absl::AsciiStrToLower(node.Scalar()) : "";
     if (v == "true" || v == "yes" || v == "on") {
@@ -309,25 +277,27 @@ class Parser {
       *out = false;
     } else {
       Error(key, node, "expected true or false");
+      return false;
     }
+    return true;
   }
 
-  void Int(const std::string& key, const YAML::Node& node, int lo, int hi,
+  bool Int(const std::string& key, const YAML::Node& node, int lo, int hi,
            int* out) {
     int v = 0;
     if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
       Error(key, node, "expected a whole number");
-      return;
+      return false;
     }
     if (v < lo || v > hi) {
       Error(key, node,
             absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
-      return;
+      return false;
     }
     *out = v;
+    return true;
   }
 
-  // True when `*out` was set.
   bool Duration(const std::string& key, const YAML::Node& node, bool allow_zero,
                 absl::Duration* out) {
     if (!node.IsScalar()) {
@@ -350,14 +320,14 @@ class Parser {
   }
 
   template <typename E>
-  void Enum(const std::string& key, const YAML::Node& node,
+  bool Enum(const std::string& key, const YAML::Node& node,
             const std::vector<std::pair<std::string, E>>& values, E* out) {
     std::vector<std::string> names;
     for (const auto& [name, value] : values) {
       names.push_back(name);
       if (node.IsScalar() && node.Scalar() == name) {
         *out = value;
-        return;
+        return true;
       }
     }
     Error(key, node,
@@ -365,6 +335,7 @@ class Parser {
                        node.IsScalar()
                            ? absl::StrCat(", got \"", node.Scalar(), "\"")
                            : ""));
+    return false;
   }
 
   // Expands ${VAR} from the environment; the value is never echoed.
@@ -405,17 +376,18 @@ class Parser {
     return true;
   }
 
-  void Topic(const std::string& key, const YAML::Node& node, std::string* out) {
+  bool Topic(const std::string& key, const YAML::Node& node, std::string* out) {
     std::string t;
-    if (!String(key, node, &t)) return;
+    if (!String(key, node, &t)) return false;
     if (!ValidTopic(t)) {
       Error(key, node,
             absl::StrCat("\"", t,
                          "\" is not a valid Kafka topic name "
                          "([a-zA-Z0-9._-], at most 249 characters)"));
-      return;
+      return false;
     }
     *out = t;
+    return true;
   }
 
   static int EditDistance(const std::string& a, const std::string& b) {
@@ -434,661 +406,657 @@ class Parser {
     return row[b.size()];
   }
 
+  // One mapping or list being parsed, with its dotted key ("processing",
+  // "targets[2]"), so that a field's key path is written once.
+  struct Fields {
+    std::string key;
+    YAML::Node node;
+
+    std::string Key(absl::string_view name) const {
+      return absl::StrCat(key, ".", name);
+    }
+    YAML::Node operator[](const char* name) const { return node[name]; }
+    YAML::Node operator[](const std::string& name) const { return node[name]; }
+    // The mapping at `name` ("outputs" -> "outputs.kpi").
+    Fields Field(absl::string_view name) const {
+      return {Key(name), node[std::string(name)]};
+    }
+    // The list's element `i` ("inputs" -> "inputs[3]").
+    Fields Item(size_t i) const {
+      return {absl::StrCat(key, "[", i, "]"), node[i]};
+    }
+  };
+
+  bool CheckMap(const Fields& map, const std::set<std::string>& known,
+                const std::string& what = "") {
+    return CheckMap(map.key, map.node, known, what);
+  }
+
+  // Reports a value that is not a list: "expected a list of `what`".
+  bool CheckList(const Fields& list, absl::string_view what) {
+    if (list.node.IsSequence()) return true;
+    Error(list.key, list.node, absl::StrCat("expected a list of ", what));
+    return false;
+  }
+
+  // Appends the strings of the list `node` to `*out`; false (and `*out`
+  // untouched) when `node` is not a list.
+  bool StringList(const std::string& key, const YAML::Node& node,
+                  absl::string_view what, std::vector<std::string>* out) {
+    const Fields list{key, node};
+    if (!CheckList(list, what)) return false;
+    for (size_t i = 0; i < node.size(); ++i) {
+      std::string value;
+      const Fields item = list.Item(i);
+      if (String(item.key, item.node, &value)) out->push_back(value);
+    }
+    return true;
+  }
+
+  // The optional field `name` of the mapping `m`: each does nothing when
+  // the field is absent and returns true when it set `*out`.
+  bool String(const Fields& m, const char* name, std::string* out) {
+    return m[name] && String(m.Key(name), m[name], out);
+  }
+  bool Bool(const Fields& m, const char* name, bool* out) {
+    return m[name] && Bool(m.Key(name), m[name], out);
+  }
+  bool Int(const Fields& m, const char* name, int lo, int hi, int* out) {
+    return m[name] && Int(m.Key(name), m[name], lo, hi, out);
+  }
+  bool Duration(const Fields& m, const char* name, bool allow_zero,
+                absl::Duration* out) {
+    return m[name] && Duration(m.Key(name), m[name], allow_zero, out);
+  }
+  template <typename E>
+  bool Enum(const Fields& m, const char* name,
+            const std::vector<std::pair<std::string, E>>& values, E* out) {
+    return m[name] && Enum<E>(m.Key(name), m[name], values, out);
+  }
+  bool Topic(const Fields& m, const char* name, std::string* out) {
+    return m[name] && Topic(m.Key(name), m[name], out);
+  }
+
+  // A top-level section: its key and its parser.
+  struct Section {
+    const char* name;
+    // `name:` without a value keeps the defaults; otherwise it is an error
+    // (a mapping or a list was expected).
+    bool null_keeps_defaults;
+    void (Parser::*parse)(const Fields& section, Config* config);
+  };
+
   void Parse(const YAML::Node& root) {
+    // Parsed in this order: a section may read the ones above it (funnels
+    // and targets read goals).
+    static constexpr Section kSections[] = {
+        {"kafka", false, &Parser::ParseKafka},
+        {"inputs", false, &Parser::ParseInputs},
+        {"outputs", false, &Parser::ParseOutputs},
+        {"processing", false, &Parser::ParseProcessing},
+        {"sessions", false, &Parser::ParseSessions},
+        {"metrics", false, &Parser::ParseMetrics},
+        {"goals", false, &Parser::ParseGoals},
+        {"bots", true, &Parser::ParseBots},
+        {"channels", true, &Parser::ParseChannels},
+        {"funnels", true, &Parser::ParseFunnels},
+        {"targets", true, &Parser::ParseTargets},
+        {"rules", true, &Parser::ParseRules},
+    };
     Config& c = result_->config;
     if (root.IsNull()) {
       Error("", root, "the config is empty");
       return;
     }
-    if (!CheckMap(
-            "", root,
-            {"kafka", "inputs", "outputs", "processing", "sessions", "metrics",
-             "goals", "funnels", "targets", "channels", "bots", "rules"})) {
-      return;
+    std::set<std::string> known;
+    for (const Section& section : kSections) known.insert(section.name);
+    if (!CheckMap("", root, known)) return;
+    for (const Section& section : kSections) {
+      const YAML::Node node = root[section.name];
+      if (!node || (section.null_keeps_defaults && node.IsNull())) continue;
+      (this->*section.parse)(Fields{section.name, node}, &c);
     }
-    if (const YAML::Node k = root["kafka"]) {
-      if (CheckMap("kafka", k, {"brokers", "group_id", "properties"})) {
-        if (k["brokers"] &&
-            String("kafka.brokers", k["brokers"], &c.kafka.brokers)) {
-          Expand("kafka.brokers", k["brokers"], &c.kafka.brokers);
-          if (c.kafka.brokers.empty())
-            Error("kafka.brokers", k["brokers"], "must not be empty");
-        }
-        if (k["group_id"]) {
-          String("kafka.group_id", k["group_id"], &c.kafka.group_id);
-        }
-        if (const YAML::Node p = k["properties"]) {
-          if (p.IsNull()) {
-          } else if (!p.IsMap()) {
-            Error("kafka.properties", p,
-                  "expected a mapping of librdkafka properties");
-          } else {
-            for (const auto& entry : p) {
-              const std::string name = entry.first.Scalar();
-              const std::string key = absl::StrCat("kafka.properties.", name);
-              std::string value;
-              if (!entry.second.IsScalar()) {
-                Error(key, entry.second, "expected a scalar value");
-                continue;
-              }
-              value = entry.second.Scalar();
-              if (Expand(key, entry.second, &value))
-                c.kafka.properties[name] = value;
-            }
-          }
-        }
-      }
-    }
-    if (const YAML::Node inputs = root["inputs"]) {
-      if (!inputs.IsSequence()) {
-        Error("inputs", inputs, "expected a list of inputs");
-      } else {
-        std::set<std::string> seen;
-        for (size_t i = 0; i < inputs.size(); ++i) {
-          const std::string key = absl::StrCat("inputs[", i, "]");
-          const YAML::Node in = inputs[i];
-          if (!CheckMap(key, in,
-                        {"topic", "kind", "format", "site", "host", "key"}))
-            continue;
-          InputConfig input;
-          if (!in["topic"]) {
-            Error(key + ".topic", in, "is required");
-          } else {
-            Topic(key + ".topic", in["topic"], &input.topic);
-            if (!input.topic.empty() && !seen.insert(input.topic).second) {
-              Error(
-                  key + ".topic", in["topic"],
-                  absl::StrCat("topic \"", input.topic, "\" is listed twice"));
-            }
-          }
-          if (in["kind"]) {
-            Enum<InputKind>(key + ".kind", in["kind"],
-                            {{"events", InputKind::kEvents},
-                             {"ad_cost", InputKind::kAdCost}},
-                            &input.kind);
-          }
-          if (in["format"]) {
-            Enum<InputFormat>(key + ".format", in["format"],
-                              {{"protobuf", InputFormat::kProtobuf},
-                               {"json", InputFormat::kJson},
-                               {"combined_log", InputFormat::kCombinedLog}},
-                              &input.format);
-          }
-          if (in["site"]) String(key + ".site", in["site"], &input.site);
-          if (in["host"]) String(key + ".host", in["host"], &input.host);
-          if (in["key"]) {
-            Enum<InputKey>(key + ".key", in["key"],
-                           {{"any", InputKey::kAny},
-                            {"visitor_id", InputKey::kVisitorId}},
-                           &input.key);
-            if (input.kind == InputKind::kAdCost) {
-              Error(key + ".key", in["key"],
-                    "applies to events inputs only (ad cost is not per "
-                    "visitor and is counted where it lands)");
-            } else if (input.format == InputFormat::kCombinedLog &&
-                       input.key == InputKey::kVisitorId) {
-              Error(key + ".key", in["key"],
-                    "combined_log lines cannot be keyed by their visitor_id "
-                    "(the engine derives it from the client address and user "
-                    "agent): use key: any");
-            }
-          }
-          if (input.format == InputFormat::kCombinedLog && input.site.empty()) {
-            Error(key + ".site", in,
-                  "is required with format: combined_log (its lines carry no "
-                  "site)");
-          }
-          if (input.kind == InputKind::kAdCost &&
-              input.format == InputFormat::kCombinedLog) {
-            Error(key + ".format", in["format"],
-                  "ad_cost inputs are protobuf or json");
-          }
-          c.inputs.push_back(std::move(input));
-        }
-      }
-    }
-    if (const YAML::Node o = root["outputs"]) {
-      if (CheckMap("outputs", o,
-                   {"sessions", "kpi", "deadletter", "changelog"})) {
-        auto output = [&](const char* name, OutputConfig* out,
-                          std::set<std::string> keys) {
-          const YAML::Node n = o[name];
-          if (!n) return;
-          const std::string key = absl::StrCat("outputs.", name);
-          if (!CheckMap(key, n, keys)) return;
-          if (n["topic"]) Topic(key + ".topic", n["topic"], &out->topic);
-          if (n["format"]) {
-            Enum<OutputFormat>(key + ".format", n["format"],
-                               {{"protobuf", OutputFormat::kProtobuf},
-                                {"json", OutputFormat::kJson}},
-                               &out->format);
-          }
-          if (n["window"]) {
-            Duration(key + ".window", n["window"], false, &out->window);
-            // KpiWindows aligns windows on whole seconds of event time.
-            if (out->window % absl::Seconds(1) != absl::ZeroDuration()) {
-              Error(key + ".window", n["window"],
-                    "a KPI window is whole seconds, at least 1s");
-            }
-          }
-          if (n["enabled"]) Bool(key + ".enabled", n["enabled"], &out->enabled);
-        };
-        output("sessions", &c.sessions_output, {"topic", "format", "enabled"});
-        output("kpi", &c.kpi_output, {"topic", "format", "window", "enabled"});
-        output("deadletter", &c.deadletter_output, {"topic"});
-        output("changelog", &c.changelog_output, {"topic"});
-      }
-    }
+    // Defaults made of other sections.
     if (c.changelog_output.topic.empty()) {
       c.changelog_output.topic = c.kafka.group_id + "-changelog";
     }
-    if (const YAML::Node p = root["processing"]) {
-      if (CheckMap(
-              "processing", p,
-              {"guarantee", "max_out_of_orderness", "allowed_lateness",
-               "idle_partition_timeout", "dedup_horizon", "max_future_skew",
-               "instance_id", "threads", "transaction_timeout",
-               "commit_interval", "state_dir"})) {
-        ProcessingConfig& pc = c.processing;
-        if (p["guarantee"]) {
-          Enum<Guarantee>("processing.guarantee", p["guarantee"],
-                          {{"exactly_once", Guarantee::kExactlyOnce},
-                           {"at_least_once", Guarantee::kAtLeastOnce}},
-                          &pc.guarantee);
-        }
-        if (p["max_out_of_orderness"])
-          Duration("processing.max_out_of_orderness", p["max_out_of_orderness"],
-                   true, &pc.max_out_of_orderness);
-        if (p["allowed_lateness"])
-          Duration("processing.allowed_lateness", p["allowed_lateness"], true,
-                   &pc.allowed_lateness);
-        if (p["idle_partition_timeout"])
-          Duration("processing.idle_partition_timeout",
-                   p["idle_partition_timeout"], false,
-                   &pc.idle_partition_timeout);
-        if (p["dedup_horizon"])
-          Duration("processing.dedup_horizon", p["dedup_horizon"], true,
-                   &pc.dedup_horizon);
-        if (p["max_future_skew"])
-          Duration("processing.max_future_skew", p["max_future_skew"], true,
-                   &pc.max_future_skew);
-        if (p["instance_id"] &&
-            String("processing.instance_id", p["instance_id"],
-                   &pc.instance_id)) {
-          Expand("processing.instance_id", p["instance_id"], &pc.instance_id);
-          if (pc.instance_id.find_first_not_of(
-                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                  "0123456789._-") != std::string::npos) {
-            Error("processing.instance_id", p["instance_id"],
-                  "use letters, digits, '.', '_' and '-' (it becomes the "
-                  "Kafka transactional.id and group.instance.id)");
-          }
-        }
-        if (p["state_dir"] &&
-            String("processing.state_dir", p["state_dir"], &pc.state_dir)) {
-          Expand("processing.state_dir", p["state_dir"], &pc.state_dir);
-          if (pc.state_dir.empty()) {
-            Error("processing.state_dir", p["state_dir"],
-                  "must name a directory (leave the key out for the "
-                  "default)");
-          }
-        }
-        if (p["threads"])
-          Int("processing.threads", p["threads"], 1, 256, &pc.threads);
-        if (p["transaction_timeout"])
-          Duration("processing.transaction_timeout", p["transaction_timeout"],
-                   false, &pc.transaction_timeout);
-        if (p["commit_interval"] &&
-            Duration("processing.commit_interval", p["commit_interval"],
-                     false, &pc.commit_interval)) {
-          if (pc.commit_interval < absl::Milliseconds(10)) {
-            Error("processing.commit_interval", p["commit_interval"],
-                  absl::StrCat("must be at least 10ms, got ",
-                               absl::FormatDuration(pc.commit_interval),
-                               " (every commit is a Kafka transaction)"));
-          } else if (pc.commit_interval >= pc.transaction_timeout) {
-            Error("processing.commit_interval", p["commit_interval"],
-                  absl::StrCat(
-                      "must be shorter than processing.transaction_timeout (",
-                      absl::FormatDuration(pc.transaction_timeout),
-                      "): the broker aborts a transaction open that long"));
-          }
-        }
+  }
+
+  void ParseKafka(const Fields& k, Config* c) {
+    if (!CheckMap(k, {"brokers", "group_id", "properties"})) return;
+    KafkaConfig& kc = c->kafka;
+    if (String(k, "brokers", &kc.brokers)) {
+      Expand(k.Key("brokers"), k["brokers"], &kc.brokers);
+      if (kc.brokers.empty()) {
+        Error(k.Key("brokers"), k["brokers"], "must not be empty");
       }
     }
-    if (const YAML::Node s = root["sessions"]) {
-      if (CheckMap("sessions", s,
-                   {"inactivity_timeout", "max_length", "engaged_min_duration",
-                    "engaged_min_pageviews", "long_min_duration",
-                    "split_at_midnight", "split_on_campaign_change",
-                    "visitor_retention", "timezone"})) {
-        SessionsConfig& sc = c.sessions;
-        if (s["inactivity_timeout"])
-          Duration("sessions.inactivity_timeout", s["inactivity_timeout"],
-                   false, &sc.inactivity_timeout);
-        if (s["max_length"])
-          Duration("sessions.max_length", s["max_length"], false,
-                   &sc.max_length);
-        if (s["engaged_min_duration"])
-          Duration("sessions.engaged_min_duration", s["engaged_min_duration"],
-                   true, &sc.engaged_min_duration);
-        if (s["engaged_min_pageviews"])
-          Int("sessions.engaged_min_pageviews", s["engaged_min_pageviews"], 1,
-              1000, &sc.engaged_min_pageviews);
-        if (s["long_min_duration"])
-          Duration("sessions.long_min_duration", s["long_min_duration"], false,
-                   &sc.long_min_duration);
-        if (s["split_at_midnight"])
-          Bool("sessions.split_at_midnight", s["split_at_midnight"],
-               &sc.split_at_midnight);
-        if (s["timezone"] &&
-            String("sessions.timezone", s["timezone"], &sc.timezone)) {
-          absl::TimeZone tz;
-          if (!absl::LoadTimeZone(sc.timezone, &tz)) {
-            Error(
-                "sessions.timezone", s["timezone"],
-                absl::StrCat("unknown time zone \"", sc.timezone,
-                             "\" (expected an IANA name like Europe/Berlin)"));
-          }
-        }
-        if (s["visitor_retention"])
-          Duration("sessions.visitor_retention", s["visitor_retention"], false,
-                   &sc.visitor_retention);
-        if (s["split_on_campaign_change"])
-          Bool("sessions.split_on_campaign_change",
-               s["split_on_campaign_change"], &sc.split_on_campaign_change);
-        if (sc.max_length < sc.inactivity_timeout) {
-          Error("sessions.max_length", s["max_length"] ? s["max_length"] : s,
-                "must not be shorter than sessions.inactivity_timeout");
-        }
-      }
+    String(k, "group_id", &kc.group_id);
+    const YAML::Node p = k["properties"];
+    if (!p || p.IsNull()) return;
+    if (!p.IsMap()) {
+      Error(k.Key("properties"), p,
+            "expected a mapping of librdkafka properties");
+      return;
     }
-    if (const YAML::Node m = root["metrics"]) {
-      if (CheckMap("metrics", m,
-                   {"listen", "label_values_max", "label_allowlists",
-                    "final_scrape_wait"})) {
-        if (const YAML::Node a = m["label_allowlists"]; a && !a.IsNull()) {
-          static const std::set<std::string> kLabels = {
-              "site",   "channel", "device",   "country",     "currency",
-              "source", "medium",  "campaign", "landing_page"};
-          if (CheckMap("metrics.label_allowlists", a, kLabels)) {
-            for (const auto& entry : a) {
-              const std::string label = entry.first.Scalar();
-              const std::string key = "metrics.label_allowlists." + label;
-              if (!entry.second.IsSequence()) {
-                Error(key, entry.second, "expected a list of label values");
-                continue;
-              }
-              std::vector<std::string>& values =
-                  c.metrics.label_allowlists[label];
-              for (size_t i = 0; i < entry.second.size(); ++i) {
-                std::string value;
-                if (String(absl::StrCat(key, "[", i, "]"), entry.second[i],
-                           &value)) {
-                  values.push_back(value);
-                }
-              }
-            }
-          }
-        }
-        if (m["listen"] &&
-            String("metrics.listen", m["listen"], &c.metrics.listen)) {
-          absl::Status st =
-              ParseListenAddress(c.metrics.listen, nullptr, nullptr);
-          if (!st.ok())
-            Error("metrics.listen", m["listen"], std::string(st.message()));
-        }
-        if (m["label_values_max"])
-          Int("metrics.label_values_max", m["label_values_max"], 1, 10000,
-              &c.metrics.label_values_max);
-        if (m["final_scrape_wait"])
-          Duration("metrics.final_scrape_wait", m["final_scrape_wait"], true,
-                   &c.metrics.final_scrape_wait);
+    for (const auto& entry : p) {
+      const std::string name = entry.first.Scalar();
+      const std::string key = absl::StrCat(k.Key("properties"), ".", name);
+      if (!entry.second.IsScalar()) {
+        Error(key, entry.second, "expected a scalar value");
+        continue;
       }
-    }
-    if (const YAML::Node g = root["goals"]) {
-      if (!g.IsSequence()) {
-        Error("goals", g, "expected a list of goal names");
-      } else {
-        c.goals.clear();
-        std::set<std::string> seen;
-        for (size_t i = 0; i < g.size(); ++i) {
-          const std::string key = absl::StrCat("goals[", i, "]");
-          std::string goal;
-          if (!String(key, g[i], &goal)) continue;
-          bool ok = !goal.empty();
-          for (char ch : goal) {
-            if (!(absl::ascii_islower(ch) || absl::ascii_isdigit(ch) ||
-                  ch == '_'))
-              ok = false;
-          }
-          if (!ok) {
-            Error(
-                key, g[i],
-                absl::StrCat("goal names are [a-z0-9_]+, got \"", goal, "\""));
-          } else if (!seen.insert(goal).second) {
-            Error(key, g[i],
-                  absl::StrCat("goal \"", goal, "\" is listed twice"));
-          } else {
-            c.goals.push_back(goal);
-          }
-        }
-        if (c.goals.empty() && g.size() == 0)
-          Error("goals", g, "list at least one goal");
-      }
-    }
-    if (const YAML::Node b = root["bots"]; b && !b.IsNull()) {
-      if (CheckMap("bots", b, {"user_agent_patterns", "empty_user_agent"})) {
-        if (b["empty_user_agent"]) {
-          Enum<bool>("bots.empty_user_agent", b["empty_user_agent"],
-                     {{"human", false}, {"bot", true}},
-                     &c.empty_user_agent_is_bot);
-        }
-        const YAML::Node list = b["user_agent_patterns"];
-        if (list && !list.IsSequence()) {
-          Error("bots.user_agent_patterns", list,
-                "expected a list of substrings");
-        } else if (list) {
-          for (size_t i = 0; i < list.size(); ++i) {
-            std::string pattern;
-            if (String(absl::StrCat("bots.user_agent_patterns[", i, "]"),
-                       list[i], &pattern)) {
-              c.bot_patterns.push_back(pattern);
-            }
-          }
-        }
-      }
-    }
-    if (const YAML::Node ch = root["channels"]; ch && !ch.IsNull()) {
-      if (CheckMap("channels", ch,
-                   {"search_sources", "social_sources", "video_sources",
-                    "shopping_sources"})) {
-        for (auto [name, list] :
-             std::vector<std::pair<const char*, std::vector<std::string>*>>{
-                 {"search_sources", &c.channels.search_sources},
-                 {"social_sources", &c.channels.social_sources},
-                 {"video_sources", &c.channels.video_sources},
-                 {"shopping_sources", &c.channels.shopping_sources}}) {
-          const YAML::Node n = ch[name];
-          if (!n) continue;
-          const std::string key = absl::StrCat("channels.", name);
-          if (!n.IsSequence()) {
-            Error(key, n, "expected a list of source names or domains");
-            continue;
-          }
-          for (size_t i = 0; i < n.size(); ++i) {
-            std::string value;
-            if (String(absl::StrCat(key, "[", i, "]"), n[i], &value))
-              list->push_back(value);
-          }
-        }
-      }
-    }
-    if (const YAML::Node f = root["funnels"]; f && !f.IsNull()) {
-      if (!f.IsSequence()) {
-        Error("funnels", f, "expected a list of funnels");
-      } else {
-        std::set<std::string> names;
-        for (size_t i = 0; i < f.size(); ++i) {
-          const std::string key = absl::StrCat("funnels[", i, "]");
-          if (!CheckMap(key, f[i], {"name", "steps"})) continue;
-          FunnelConfig funnel;
-          if (!f[i]["name"] ||
-              !String(key + ".name", f[i]["name"], &funnel.name) ||
-              funnel.name.empty()) {
-            Error(key + ".name", f[i], "every funnel needs a name");
-          } else if (!names.insert(funnel.name).second) {
-            Error(key + ".name", f[i]["name"],
-                  absl::StrCat("funnel \"", funnel.name, "\" is listed twice"));
-          } else {
-            LabelValue(key + ".name", f[i]["name"], funnel.name);
-          }
-          const YAML::Node steps = f[i]["steps"];
-          if (!steps || !steps.IsSequence() || steps.size() < 1 ||
-              steps.size() > 32) {
-            Error(key + ".steps", steps ? steps : f[i],
-                  "expected a list of 1 to 32 steps");
-            continue;
-          }
-          for (size_t j = 0; j < steps.size(); ++j) {
-            const std::string step_key = absl::StrCat(key, ".steps[", j, "]");
-            if (!CheckMap(step_key, steps[j], {"name", "page", "goal"}))
-              continue;
-            FunnelStepConfig step;
-            if (steps[j]["page"])
-              String(step_key + ".page", steps[j]["page"], &step.page);
-            if (steps[j]["goal"])
-              String(step_key + ".goal", steps[j]["goal"], &step.goal);
-            if (step.page.empty() == step.goal.empty()) {
-              Error(step_key, steps[j],
-                    "a step has either page (a path glob) or goal");
-            }
-            if (!step.goal.empty() && std::find(c.goals.begin(), c.goals.end(),
-                                                step.goal) == c.goals.end()) {
-              Error(step_key + ".goal", steps[j]["goal"],
-                    absl::StrCat("unknown goal \"", step.goal,
-                                 "\" (not in goals)"));
-            }
-            if (steps[j]["name"]) {
-              if (String(step_key + ".name", steps[j]["name"], &step.name))
-                LabelValue(step_key + ".name", steps[j]["name"], step.name);
-            } else {
-              step.name = step.page.empty() ? step.goal : step.page;
-            }
-            funnel.steps.push_back(std::move(step));
-          }
-          c.funnels.push_back(std::move(funnel));
-        }
-      }
-    }
-    if (const YAML::Node t = root["targets"]; t && !t.IsNull()) {
-      if (!t.IsSequence()) {
-        Error("targets", t, "expected a list of targets");
-      } else {
-        ParseTargets(t, c);
-      }
-    }
-    if (const YAML::Node r = root["rules"]; r && !r.IsNull()) {
-      ParseRules(r, &c.rules);
+      std::string value = entry.second.Scalar();
+      if (Expand(key, entry.second, &value)) kc.properties[name] = value;
     }
   }
 
-  void ParseRules(const YAML::Node& r, RulesConfig* rules) {
-    if (!CheckMap("rules", r,
-                  {"job", "runbook_base_url", "grafana_url",
-                   "dead_letter_ratio"})) {
+  void ParseInputs(const Fields& list, Config* c) {
+    if (!CheckList(list, "inputs")) return;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < list.node.size(); ++i) {
+      const Fields in = list.Item(i);
+      if (!CheckMap(in, {"topic", "kind", "format", "site", "host", "key"})) {
+        continue;
+      }
+      InputConfig input;
+      if (!in["topic"]) {
+        Error(in.Key("topic"), in.node, "is required");
+      } else if (Topic(in, "topic", &input.topic) &&
+                 !seen.insert(input.topic).second) {
+        Error(in.Key("topic"), in["topic"],
+              absl::StrCat("topic \"", input.topic, "\" is listed twice"));
+      }
+      Enum<InputKind>(
+          in, "kind",
+          {{"events", InputKind::kEvents}, {"ad_cost", InputKind::kAdCost}},
+          &input.kind);
+      Enum<InputFormat>(in, "format",
+                        {{"protobuf", InputFormat::kProtobuf},
+                         {"json", InputFormat::kJson},
+                         {"combined_log", InputFormat::kCombinedLog}},
+                        &input.format);
+      String(in, "site", &input.site);
+      String(in, "host", &input.host);
+      if (in["key"]) {
+        Enum<InputKey>(
+            in, "key",
+            {{"any", InputKey::kAny}, {"visitor_id", InputKey::kVisitorId}},
+            &input.key);
+        if (input.kind == InputKind::kAdCost) {
+          Error(in.Key("key"), in["key"],
+                "applies to events inputs only (ad cost is not per visitor "
+                "and is counted where it lands)");
+        } else if (input.format == InputFormat::kCombinedLog &&
+                   input.key == InputKey::kVisitorId) {
+          Error(in.Key("key"), in["key"],
+                "combined_log lines cannot be keyed by their visitor_id (the "
+                "engine derives it from the client address and user agent): "
+                "use key: any");
+        }
+      }
+      if (input.format == InputFormat::kCombinedLog && input.site.empty()) {
+        Error(in.Key("site"), in.node,
+              "is required with format: combined_log (its lines carry no "
+              "site)");
+      }
+      if (input.kind == InputKind::kAdCost &&
+          input.format == InputFormat::kCombinedLog) {
+        Error(in.Key("format"), in["format"],
+              "ad_cost inputs are protobuf or json");
+      }
+      c->inputs.push_back(std::move(input));
+    }
+  }
+
+  void ParseOutputs(const Fields& o, Config* c) {
+    if (!CheckMap(o, {"sessions", "kpi", "deadletter", "changelog"})) return;
+    ParseOutput(o.Field("sessions"), {"topic", "format", "enabled"},
+                &c->sessions_output);
+    ParseOutput(o.Field("kpi"), {"topic", "format", "window", "enabled"},
+                &c->kpi_output);
+    ParseOutput(o.Field("deadletter"), {"topic"}, &c->deadletter_output);
+    ParseOutput(o.Field("changelog"), {"topic"}, &c->changelog_output);
+  }
+
+  // outputs.<name>: `known` are the keys this output takes.
+  void ParseOutput(const Fields& n, const std::set<std::string>& known,
+                   OutputConfig* out) {
+    if (!n.node || !CheckMap(n, known)) return;
+    Topic(n, "topic", &out->topic);
+    Enum<OutputFormat>(
+        n, "format",
+        {{"protobuf", OutputFormat::kProtobuf}, {"json", OutputFormat::kJson}},
+        &out->format);
+    // KpiWindows aligns windows on whole seconds of event time.
+    if (Duration(n, "window", false, &out->window) &&
+        out->window % absl::Seconds(1) != absl::ZeroDuration()) {
+      Error(n.Key("window"), n["window"],
+            "a KPI window is whole seconds, at least 1s");
+    }
+    Bool(n, "enabled", &out->enabled);
+  }
+
+  void ParseProcessing(const Fields& p, Config* c) {
+    if (!CheckMap(p, {"guarantee", "max_out_of_orderness", "allowed_lateness",
+                      "idle_partition_timeout", "dedup_horizon",
+                      "max_future_skew", "instance_id", "threads",
+                      "transaction_timeout", "commit_interval",
+                      "state_dir"})) {
       return;
     }
-    if (r["job"] && String("rules.job", r["job"], &rules->job)) {
-      if (rules->job.empty()) Error("rules.job", r["job"], "must not be empty");
-      LabelValue("rules.job", r["job"], rules->job);
+    ProcessingConfig& pc = c->processing;
+    Enum<Guarantee>(p, "guarantee",
+                    {{"exactly_once", Guarantee::kExactlyOnce},
+                     {"at_least_once", Guarantee::kAtLeastOnce}},
+                    &pc.guarantee);
+    Duration(p, "max_out_of_orderness", true, &pc.max_out_of_orderness);
+    Duration(p, "allowed_lateness", true, &pc.allowed_lateness);
+    Duration(p, "idle_partition_timeout", false, &pc.idle_partition_timeout);
+    Duration(p, "dedup_horizon", true, &pc.dedup_horizon);
+    Duration(p, "max_future_skew", true, &pc.max_future_skew);
+    if (String(p, "instance_id", &pc.instance_id)) {
+      Expand(p.Key("instance_id"), p["instance_id"], &pc.instance_id);
+      if (pc.instance_id.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+              "0123456789._-") != std::string::npos) {
+        Error(p.Key("instance_id"), p["instance_id"],
+              "use letters, digits, '.', '_' and '-' (it becomes the Kafka "
+              "transactional.id and group.instance.id)");
+      }
+    }
+    if (String(p, "state_dir", &pc.state_dir)) {
+      Expand(p.Key("state_dir"), p["state_dir"], &pc.state_dir);
+      if (pc.state_dir.empty()) {
+        Error(p.Key("state_dir"), p["state_dir"],
+              "must name a directory (leave the key out for the default)");
+      }
+    }
+    Int(p, "threads", 1, 256, &pc.threads);
+    Duration(p, "transaction_timeout", false, &pc.transaction_timeout);
+    if (Duration(p, "commit_interval", false, &pc.commit_interval)) {
+      if (pc.commit_interval < absl::Milliseconds(10)) {
+        Error(p.Key("commit_interval"), p["commit_interval"],
+              absl::StrCat("must be at least 10ms, got ",
+                           absl::FormatDuration(pc.commit_interval),
+                           " (every commit is a Kafka transaction)"));
+      } else if (pc.commit_interval >= pc.transaction_timeout) {
+        Error(p.Key("commit_interval"), p["commit_interval"],
+              absl::StrCat(
+                  "must be shorter than processing.transaction_timeout (",
+                  absl::FormatDuration(pc.transaction_timeout),
+                  "): the broker aborts a transaction open that long"));
+      }
+    }
+  }
+
+  void ParseSessions(const Fields& s, Config* c) {
+    if (!CheckMap(
+            s,
+            {"inactivity_timeout", "max_length", "engaged_min_duration",
+             "engaged_min_pageviews", "long_min_duration", "split_at_midnight",
+             "split_on_campaign_change", "visitor_retention", "timezone"})) {
+      return;
+    }
+    SessionsConfig& sc = c->sessions;
+    Duration(s, "inactivity_timeout", false, &sc.inactivity_timeout);
+    Duration(s, "max_length", false, &sc.max_length);
+    Duration(s, "engaged_min_duration", true, &sc.engaged_min_duration);
+    Int(s, "engaged_min_pageviews", 1, 1000, &sc.engaged_min_pageviews);
+    Duration(s, "long_min_duration", false, &sc.long_min_duration);
+    Bool(s, "split_at_midnight", &sc.split_at_midnight);
+    absl::TimeZone tz;
+    if (String(s, "timezone", &sc.timezone) &&
+        !absl::LoadTimeZone(sc.timezone, &tz)) {
+      Error(s.Key("timezone"), s["timezone"],
+            absl::StrCat("unknown time zone \"", sc.timezone,
+                         "\" (expected an IANA name like Europe/Berlin)"));
+    }
+    Duration(s, "visitor_retention", false, &sc.visitor_retention);
+    Bool(s, "split_on_campaign_change", &sc.split_on_campaign_change);
+    if (sc.max_length < sc.inactivity_timeout) {
+      Error(s.Key("max_length"), s["max_length"] ? s["max_length"] : s.node,
+            "must not be shorter than sessions.inactivity_timeout");
+    }
+  }
+
+  void ParseMetrics(const Fields& m, Config* c) {
+    if (!CheckMap(m, {"listen", "label_values_max", "label_allowlists",
+                      "final_scrape_wait"})) {
+      return;
+    }
+    MetricsConfig& mc = c->metrics;
+    if (const Fields a = m.Field("label_allowlists");
+        a.node && !a.node.IsNull()) {
+      static const std::set<std::string> kLabels = {
+          "site",   "channel", "device",   "country",     "currency",
+          "source", "medium",  "campaign", "landing_page"};
+      if (CheckMap(a, kLabels)) {
+        for (const auto& entry : a.node) {
+          const std::string label = entry.first.Scalar();
+          std::vector<std::string> values;
+          if (StringList(a.Key(label), entry.second, "label values", &values)) {
+            std::vector<std::string>& list = mc.label_allowlists[label];
+            list.insert(list.end(), values.begin(), values.end());
+          }
+        }
+      }
+    }
+    if (String(m, "listen", &mc.listen)) {
+      const absl::Status st = ParseListenAddress(mc.listen, nullptr, nullptr);
+      if (!st.ok())
+        Error(m.Key("listen"), m["listen"], std::string(st.message()));
+    }
+    Int(m, "label_values_max", 1, 10000, &mc.label_values_max);
+    Duration(m, "final_scrape_wait", true, &mc.final_scrape_wait);
+  }
+
+  void ParseGoals(const Fields& g, Config* c) {
+    if (!CheckList(g, "goal names")) return;
+    c->goals.clear();
+    std::set<std::string> seen;
+    for (size_t i = 0; i < g.node.size(); ++i) {
+      const Fields item = g.Item(i);
+      std::string goal;
+      if (!String(item.key, item.node, &goal)) continue;
+      bool ok = !goal.empty();
+      for (char ch : goal) {
+        if (!(absl::ascii_islower(ch) || absl::ascii_isdigit(ch) || ch == '_'))
+          ok = false;
+      }
+      if (!ok) {
+        Error(item.key, item.node,
+              absl::StrCat("goal names are [a-z0-9_]+, got \"", goal, "\""));
+      } else if (!seen.insert(goal).second) {
+        Error(item.key, item.node,
+              absl::StrCat("goal \"", goal, "\" is listed twice"));
+      } else {
+        c->goals.push_back(goal);
+      }
+    }
+    if (c->goals.empty() && g.node.size() == 0) {
+      Error(g.key, g.node, "list at least one goal");
+    }
+  }
+
+  void ParseBots(const Fields& b, Config* c) {
+    if (!CheckMap(b, {"user_agent_patterns", "empty_user_agent"})) return;
+    Enum<bool>(b, "empty_user_agent", {{"human", false}, {"bot", true}},
+               &c->empty_user_agent_is_bot);
+    if (b["user_agent_patterns"]) {
+      StringList(b.Key("user_agent_patterns"), b["user_agent_patterns"],
+                 "substrings", &c->bot_patterns);
+    }
+  }
+
+  void ParseChannels(const Fields& ch, Config* c) {
+    if (!CheckMap(ch, {"search_sources", "social_sources", "video_sources",
+                       "shopping_sources"})) {
+      return;
+    }
+    for (auto [name, list] :
+         std::vector<std::pair<const char*, std::vector<std::string>*>>{
+             {"search_sources", &c->channels.search_sources},
+             {"social_sources", &c->channels.social_sources},
+             {"video_sources", &c->channels.video_sources},
+             {"shopping_sources", &c->channels.shopping_sources}}) {
+      if (ch[name]) {
+        StringList(ch.Key(name), ch[name], "source names or domains", list);
+      }
+    }
+  }
+
+  void ParseFunnels(const Fields& f, Config* c) {
+    if (!CheckList(f, "funnels")) return;
+    std::set<std::string> names;
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Fields fi = f.Item(i);
+      if (!CheckMap(fi, {"name", "steps"})) continue;
+      FunnelConfig funnel;
+      if (!String(fi, "name", &funnel.name) || funnel.name.empty()) {
+        Error(fi.Key("name"), fi.node, "every funnel needs a name");
+      } else if (!names.insert(funnel.name).second) {
+        Error(fi.Key("name"), fi["name"],
+              absl::StrCat("funnel \"", funnel.name, "\" is listed twice"));
+      } else {
+        LabelValue(fi.Key("name"), fi["name"], funnel.name);
+      }
+      const Fields steps = fi.Field("steps");
+      if (!steps.node || !steps.node.IsSequence() || steps.node.size() < 1 ||
+          steps.node.size() > 32) {
+        Error(steps.key, steps.node ? steps.node : fi.node,
+              "expected a list of 1 to 32 steps");
+        continue;
+      }
+      for (size_t j = 0; j < steps.node.size(); ++j) {
+        const Fields sj = steps.Item(j);
+        if (!CheckMap(sj, {"name", "page", "goal"})) continue;
+        FunnelStepConfig step;
+        String(sj, "page", &step.page);
+        String(sj, "goal", &step.goal);
+        if (step.page.empty() == step.goal.empty()) {
+          Error(sj.key, sj.node,
+                "a step has either page (a path glob) or goal");
+        }
+        if (!step.goal.empty() && std::find(c->goals.begin(), c->goals.end(),
+                                            step.goal) == c->goals.end()) {
+          Error(
+              sj.Key("goal"), sj["goal"],
+              absl::StrCat("unknown goal \"", step.goal, "\" (not in goals)"));
+        }
+        if (!sj["name"]) {
+          step.name = step.page.empty() ? step.goal : step.page;
+        } else if (String(sj, "name", &step.name)) {
+          LabelValue(sj.Key("name"), sj["name"], step.name);
+        }
+        funnel.steps.push_back(std::move(step));
+      }
+      c->funnels.push_back(std::move(funnel));
+    }
+  }
+
+  void ParseRules(const Fields& r, Config* c) {
+    if (!CheckMap(r, {"job", "runbook_base_url", "grafana_url",
+                      "dead_letter_ratio"})) {
+      return;
+    }
+    RulesConfig* rules = &c->rules;
+    if (String(r, "job", &rules->job)) {
+      if (rules->job.empty())
+        Error(r.Key("job"), r["job"], "must not be empty");
+      LabelValue(r.Key("job"), r["job"], rules->job);
     }
     for (const auto& [name, out] :
          {std::pair<const char*, std::string*>{"runbook_base_url",
                                                &rules->runbook_base_url},
           {"grafana_url", &rules->grafana_url}}) {
-      const std::string key = absl::StrCat("rules.", name);
-      if (!r[name] || !String(key, r[name], out)) continue;
+      if (!String(r, name, out)) continue;
       if (!IsPrintableUtf8(*out) || absl::StrContains(*out, ' ')) {
-        Error(key, r[name], "expected a URL or path, without spaces");
+        Error(r.Key(name), r[name], "expected a URL or path, without spaces");
       }
     }
-    while (absl::EndsWith(rules->grafana_url, "/")) rules->grafana_url.pop_back();
+    while (absl::EndsWith(rules->grafana_url, "/"))
+      rules->grafana_url.pop_back();
     if (const YAML::Node d = r["dead_letter_ratio"]) {
       if (!d.IsScalar() ||
           !absl::SimpleAtod(d.Scalar(), &rules->dead_letter_ratio) ||
           !(rules->dead_letter_ratio > 0 && rules->dead_letter_ratio < 1)) {
         rules->dead_letter_ratio = 0.1;
-        Error("rules.dead_letter_ratio", d,
+        Error(r.Key("dead_letter_ratio"), d,
               "expected a share of the consumed records in (0, 1), e.g. 0.1");
       }
     }
   }
 
-  void ParseTargets(const YAML::Node& list, Config& c) {
+  void ParseTargets(const Fields& list, Config* c) {
+    if (!CheckList(list, "targets")) return;
     std::set<std::string> names;
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string key = absl::StrCat("targets[", i, "]");
-      const YAML::Node n = list[i];
-      if (!CheckMap(key, n,
-                    {"name", "objective", "kpi", "filter", "direction", "value",
-                     "tolerance", "window", "period", "for", "severity",
-                     "min_sessions"})) {
-        continue;
-      }
+    for (size_t i = 0; i < list.node.size(); ++i) {
       TargetConfig t;
-      if (!n["name"] || !String(key + ".name", n["name"], &t.name) ||
-          t.name.empty()) {
-        Error(key + ".name", n, "every target needs a name");
-      } else if (!names.insert(t.name).second) {
-        Error(key + ".name", n["name"],
-              absl::StrCat("target \"", t.name, "\" is listed twice"));
-      } else {
-        LabelValue(key + ".name", n["name"], t.name);  // the target label
+      if (ParseTarget(list.Item(i), c->goals, &names, &t)) {
+        c->targets.push_back(std::move(t));
       }
-      if (n["objective"])
-        String(key + ".objective", n["objective"], &t.objective);
-      if (!n["kpi"] || !String(key + ".kpi", n["kpi"], &t.kpi)) {
-        Error(key + ".kpi", n, "every target names a kpi");
-        continue;
-      }
-      const KpiDef* kpi = FindKpi(t.kpi);
-      if (kpi == nullptr) {
-        Error(key + ".kpi", n["kpi"],
-              absl::StrCat("unknown KPI \"", t.kpi, "\"; known: ", KpiNames()));
-        continue;
-      }
-      if (const YAML::Node f = n["filter"]; f && !f.IsNull()) {
-        const std::vector<std::string> labels = KpiFilterLabels(t.kpi);
-        if (CheckMap(
-                key + ".filter", f, {labels.begin(), labels.end()},
-                absl::StrCat(" (not a label of kpi ", t.kpi, "'s counters)"))) {
-          for (const auto& entry : f) {
-            if (std::find(labels.begin(), labels.end(), entry.first.Scalar()) ==
-                labels.end()) {
-              continue;
-            }
-            std::string value;
-            const std::string label = entry.first.Scalar();
-            if (String(key + ".filter." + label, entry.second, &value)) {
-              LabelValue(key + ".filter." + label, entry.second, value);
-              t.filter[label] = value;
-            }
+    }
+  }
+
+  // targets[i]; false when it has no known kpi (or is not a mapping).
+  // `names`: the names of the targets before it.
+  bool ParseTarget(const Fields& n, const std::vector<std::string>& goals,
+                   std::set<std::string>* names, TargetConfig* t) {
+    if (!CheckMap(n, {"name", "objective", "kpi", "filter", "direction",
+                      "value", "tolerance", "window", "period", "for",
+                      "severity", "min_sessions"})) {
+      return false;
+    }
+    if (!String(n, "name", &t->name) || t->name.empty()) {
+      Error(n.Key("name"), n.node, "every target needs a name");
+    } else if (!names->insert(t->name).second) {
+      Error(n.Key("name"), n["name"],
+            absl::StrCat("target \"", t->name, "\" is listed twice"));
+    } else {
+      LabelValue(n.Key("name"), n["name"], t->name);  // the target label
+    }
+    String(n, "objective", &t->objective);
+    if (!String(n, "kpi", &t->kpi)) {
+      Error(n.Key("kpi"), n.node, "every target names a kpi");
+      return false;
+    }
+    const KpiDef* kpi = FindKpi(t->kpi);
+    if (kpi == nullptr) {
+      Error(n.Key("kpi"), n["kpi"],
+            absl::StrCat("unknown KPI \"", t->kpi, "\"; known: ", KpiNames()));
+      return false;
+    }
+    ParseTargetFilter(n, goals, t);
+    t->direction = kpi->direction == Direction::kAtMost
+                       ? TargetDirection::kAtMost
+                       : TargetDirection::kAtLeast;
+    Enum<TargetDirection>(n, "direction",
+                          {{"at_least", TargetDirection::kAtLeast},
+                           {"at_most", TargetDirection::kAtMost}},
+                          &t->direction);
+    ParseTargetValue(n, t);
+    if (Duration(n, "window", false, &t->window) &&
+        (t->window < absl::Minutes(1) ||
+         t->window % absl::Seconds(1) != absl::ZeroDuration())) {
+      Error(n.Key("window"), n["window"],
+            "a rolling window is at least 1m, in whole seconds");
+    }
+    if (const Fields p = n.Field("period"); p.node) ParsePeriod(p, t);
+    if ((t->window > absl::ZeroDuration()) == (n["period"].IsDefined())) {
+      Error(n.key, n.node,
+            "a target has either a rolling window or a period, exactly one");
+    }
+    Duration(n, "for", true, &t->for_duration);
+    if (String(n, "severity", &t->severity) && t->severity != "page" &&
+        t->severity != "ticket" && t->severity != "info") {
+      Error(n.Key("severity"), n["severity"], "expected page, ticket or info");
+    }
+    if (n["min_sessions"]) {
+      int min = 0;  // also when it is not a number: the config is invalid
+      Int(n, "min_sessions", 0, 100000000, &min);
+      t->min_sessions = min;
+    }
+    return true;
+  }
+
+  // targets[i].filter: labels of the kpi's counters, values the engine
+  // produces; a kpi counted per goal needs filter.goal.
+  void ParseTargetFilter(const Fields& n, const std::vector<std::string>& goals,
+                         TargetConfig* t) {
+    const std::vector<std::string> labels = KpiFilterLabels(t->kpi);
+    if (const Fields f = n.Field("filter"); f.node && !f.node.IsNull()) {
+      if (CheckMap(
+              f, {labels.begin(), labels.end()},
+              absl::StrCat(" (not a label of kpi ", t->kpi, "'s counters)"))) {
+        for (const auto& entry : f.node) {
+          const std::string label = entry.first.Scalar();
+          if (std::find(labels.begin(), labels.end(), label) == labels.end()) {
+            continue;
+          }
+          std::string value;
+          if (String(f.Key(label), entry.second, &value)) {
+            LabelValue(f.Key(label), entry.second, value);
+            t->filter[label] = value;
           }
         }
       }
-      // A family with a goal label counts each goal apart (and "(any)"):
-      // summed over goals it would count sessions more than once.
-      const std::vector<std::string> labels = KpiFilterLabels(t.kpi);
-      const bool needs_goal =
-          std::find(labels.begin(), labels.end(), "goal") != labels.end();
-      auto goal = t.filter.find("goal");
-      if (goal != t.filter.end() && std::find(c.goals.begin(), c.goals.end(),
-                                              goal->second) == c.goals.end()) {
-        Error(
-            key + ".filter.goal", n["filter"]["goal"],
+    }
+    // A family with a goal label counts each goal apart (and "(any)"):
+    // summed over goals it would count sessions more than once.
+    const bool needs_goal =
+        std::find(labels.begin(), labels.end(), "goal") != labels.end();
+    auto goal = t->filter.find("goal");
+    if (goal != t->filter.end() &&
+        std::find(goals.begin(), goals.end(), goal->second) == goals.end()) {
+      Error(n.Key("filter.goal"), n["filter"]["goal"],
             absl::StrCat("unknown goal \"", goal->second, "\" (not in goals)"));
-      } else if (needs_goal && goal == t.filter.end()) {
-        Error(key + ".filter", n["filter"] ? n["filter"] : n,
-              absl::StrCat("kpi ", t.kpi, " needs filter.goal"));
+    } else if (needs_goal && goal == t->filter.end()) {
+      Error(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
+            absl::StrCat("kpi ", t->kpi, " needs filter.goal"));
+    }
+    CheckFilterValues(n.Key("filter"), n["filter"], t->filter);
+  }
+
+  // targets[i].value and .tolerance, after the direction.
+  void ParseTargetValue(const Fields& n, TargetConfig* t) {
+    const bool rate = IsRateKpi(t->kpi);
+    if (!n["value"] || !n["value"].IsScalar() ||
+        !absl::SimpleAtod(n["value"].Scalar(), &t->value) ||
+        !std::isfinite(t->value)) {
+      Error(n.Key("value"), n["value"] ? n["value"] : n.node,
+            "expected a number");
+      t->value = 0;
+    } else if (t->value <= 0 || (rate && t->value > 1)) {
+      Error(n.Key("value"), n["value"],
+            rate ? "a rate target is in (0, 1]" : "must be greater than 0");
+    }
+    if (n["tolerance"]) {
+      if (!n["tolerance"].IsScalar() ||
+          !absl::SimpleAtod(n["tolerance"].Scalar(), &t->tolerance) ||
+          !(t->tolerance >= 0 && t->tolerance < 1)) {  // NaN too
+        t->tolerance = 0;
+        Error(n.Key("tolerance"), n["tolerance"],
+              "expected a relative tolerance in [0, 1), e.g. 0.02 for within "
+              "2 %");
       }
-      CheckFilterValues(key + ".filter", n["filter"], t.filter);
-      t.direction = kpi->direction == Direction::kAtMost
-                        ? TargetDirection::kAtMost
-                        : TargetDirection::kAtLeast;
-      if (n["direction"]) {
-        Enum<TargetDirection>(key + ".direction", n["direction"],
-                              {{"at_least", TargetDirection::kAtLeast},
-                               {"at_most", TargetDirection::kAtMost}},
-                              &t.direction);
+    }
+    if (rate && t->direction == TargetDirection::kAtMost && t->value > 0 &&
+        t->value * (1 + t->tolerance) >= 1) {
+      Error(n.Key(n["tolerance"] ? "tolerance" : "value"),
+            n["tolerance"] ? n["tolerance"] : n["value"],
+            "value x (1 + tolerance) reaches 1: a rate never exceeds it, so "
+            "this at_most target could never be off target");
+    }
+  }
+
+  // targets[].period: dates, the end one included; cumulative KPIs only.
+  void ParsePeriod(const Fields& p, TargetConfig* t) {
+    if (!CheckMap(p, {"start", "end"})) return;
+    auto date = [&](const char* field, absl::Time* out) {
+      std::string text, error;
+      if (!String(p, field, &text) ||
+          !absl::ParseTime("%Y-%m-%d", text, out, &error)) {
+        Error(p.Key(field), p[field] ? p[field] : p.node,
+              "expected a date YYYY-MM-DD");
+        return false;
       }
-      if (!n["value"] || !n["value"].IsScalar() ||
-          !absl::SimpleAtod(n["value"].Scalar(), &t.value) ||
-          !std::isfinite(t.value)) {
-        Error(key + ".value", n["value"] ? n["value"] : n, "expected a number");
-        t.value = 0;
-      } else if (t.value <= 0 || (IsRateKpi(t.kpi) && t.value > 1)) {
-        Error(key + ".value", n["value"],
-              IsRateKpi(t.kpi) ? "a rate target is in (0, 1]"
-                               : "must be greater than 0");
+      return true;
+    };
+    absl::Time start, end;
+    if (date("start", &start) && date("end", &end)) {
+      if (end <= start) {
+        Error(p.Key("end"), p["end"], "must be after period.start");
+      } else {
+        t->period_start = start;
+        t->period_end = end + absl::Hours(24);  // the end date is included
       }
-      if (n["tolerance"]) {
-        if (!n["tolerance"].IsScalar() ||
-            !absl::SimpleAtod(n["tolerance"].Scalar(), &t.tolerance) ||
-            !(t.tolerance >= 0 && t.tolerance < 1)) {  // NaN too
-          t.tolerance = 0;
-          Error(key + ".tolerance", n["tolerance"],
-                "expected a relative tolerance in [0, 1), e.g. 0.02 for within "
-                "2 %");
-        }
-      }
-      if (IsRateKpi(t.kpi) && t.direction == TargetDirection::kAtMost &&
-          t.value > 0 && t.value * (1 + t.tolerance) >= 1) {
-        Error(key + (n["tolerance"] ? ".tolerance" : ".value"),
-              n["tolerance"] ? n["tolerance"] : n["value"],
-              "value x (1 + tolerance) reaches 1: a rate never exceeds it, so "
-              "this at_most target could never be off target");
-      }
-      if (n["window"]) {
-        Duration(key + ".window", n["window"], false, &t.window);
-        if (t.window > absl::ZeroDuration() &&
-            (t.window < absl::Minutes(1) ||
-             t.window % absl::Seconds(1) != absl::ZeroDuration())) {
-          Error(key + ".window", n["window"],
-                "a rolling window is at least 1m, in whole seconds");
-        }
-      }
-      if (const YAML::Node p = n["period"]) {
-        if (CheckMap(key + ".period", p, {"start", "end"})) {
-          auto date = [&](const char* field, absl::Time* out) {
-            std::string text, error;
-            if (!p[field] ||
-                !String(absl::StrCat(key, ".period.", field), p[field],
-                        &text) ||
-                !absl::ParseTime("%Y-%m-%d", text, out, &error)) {
-              Error(absl::StrCat(key, ".period.", field),
-                    p[field] ? p[field] : p, "expected a date YYYY-MM-DD");
-              return false;
-            }
-            return true;
-          };
-          absl::Time start, end;
-          if (date("start", &start) && date("end", &end)) {
-            if (end <= start) {
-              Error(key + ".period.end", p["end"],
-                    "must be after period.start");
-            } else {
-              t.period_start = start;
-              t.period_end = end + absl::Hours(24);  // the end date is included
-            }
-          }
-          if (!IsCumulativeKpi(t.kpi)) {
-            Error(key + ".period", p,
-                  absl::StrCat("a period (cumulative, paced) target needs a "
-                               "count KPI, not ",
-                               t.kpi, "; use window for rates and averages"));
-          }
-        }
-      }
-      if ((t.window > absl::ZeroDuration()) == (n["period"].IsDefined())) {
-        Error(key, n,
-              "a target has either a rolling window or a period, exactly one");
-      }
-      if (n["for"]) Duration(key + ".for", n["for"], true, &t.for_duration);
-      if (n["severity"]) {
-        String(key + ".severity", n["severity"], &t.severity);
-        if (t.severity != "page" && t.severity != "ticket" &&
-            t.severity != "info") {
-          Error(key + ".severity", n["severity"],
-                "expected page, ticket or info");
-        }
-      }
-      if (n["min_sessions"]) {
-        int min = 0;
-        Int(key + ".min_sessions", n["min_sessions"], 0, 100000000, &min);
-        t.min_sessions = min;
-      }
-      c.targets.push_back(std::move(t));
+    }
+    if (!IsCumulativeKpi(t->kpi)) {
+      Error(p.key, p.node,
+            absl::StrCat("a period (cumulative, paced) target needs a count "
+                         "KPI, not ",
+                         t->kpi, "; use window for rates and averages"));
     }
   }
 
@@ -1138,8 +1106,7 @@ YAML::Node NodeAt(const YAML::Node& root, absl::string_view key) {
     const size_t bracket = part.find('[');
     if (bracket != absl::string_view::npos) {
       size_t i = 0;
-      if (absl::SimpleAtoi(part.substr(bracket + 1,
-                                       part.size() - bracket - 2),
+      if (absl::SimpleAtoi(part.substr(bracket + 1, part.size() - bracket - 2),
                            &i)) {
         index = i;
       }

@@ -6,6 +6,7 @@
 #include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/memory_estimate.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -106,13 +107,17 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
         absl::StrCat("cannot create the local state directory \"",
                      options.dir, "\" (processing.state_dir): ", ec.message()));
   }
-  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Few shards: a shard smaller than a file's filter block (about 1.2 MB
+  // per million keys) cannot cache it, and every lookup would read it again.
+  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes,
+                                       /*num_shard_bits=*/1);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = store->cache_;
   // Most lookups are of visitors never seen: a bloom filter answers them
   // without reading a block.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   rocksdb::Options db;
   db.create_if_missing = true;
   db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -315,7 +320,7 @@ void RocksDayStore::ExpireBefore(int32_t threshold) {
 }
 
 size_t RocksDayStore::ApproximateBytes() const {
-  return changes_.capacity() * (sizeof(uint64_t) + sizeof(Change) + 1);
+  return FlatMapBytes<uint64_t, Change>(changes_.capacity());
 }
 
 void RocksDayStore::ChangelogRecords(std::vector<ChangelogRecord>* out) const {

@@ -278,13 +278,21 @@ void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
   for (const TopicPartition& tp : partitions) ours |= slots_.count(tp) > 0;
   // Hand the state over: commit it (and everything else pending) first.
   if (ours) CommitCycle(clock_->Now(), /*revoking=*/true);
+  DropSlots(partitions, /*log=*/true);
+}
+
+void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
+                             bool log) {
   for (const TopicPartition& tp : partitions) {
     auto it = slots_.find(tp);
     if (it == slots_.end()) continue;
     watermark_.Revoke(it->second.watermark_id);
     slots_.erase(it);
     last_slot_ = nullptr;
-    KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic, tp.partition);
+    if (log) {
+      KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic,
+                   tp.partition);
+    }
   }
 }
 
@@ -294,13 +302,7 @@ void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
       "their uncommitted work is dropped, the rest restored",
       options_.name, static_cast<int>(partitions.size()));
   if (absl::Status s = output_->Abort(); !s.ok()) Fail(s);
-  for (const TopicPartition& tp : partitions) {
-    auto it = slots_.find(tp);
-    if (it == slots_.end()) continue;
-    watermark_.Revoke(it->second.watermark_id);
-    slots_.erase(it);
-    last_slot_ = nullptr;
-  }
+  DropSlots(partitions, /*log=*/false);
   ResetAll();
 }
 

@@ -175,6 +175,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void UpdateBacklogs(absl::Time now);
   // Commits the cycle's work. `revoking`: partitions are being given up.
   void CommitCycle(absl::Time now, bool revoking);
+  // Forgets the partitions' slots (revoked or lost), logging each with
+  // `log`.
+  void DropSlots(const std::vector<TopicPartition>& partitions, bool log);
   // After an aborted commit: forget uncommitted work, restore every
   // partition again.
   void ResetAll();

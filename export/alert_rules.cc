@@ -69,15 +69,6 @@ std::string OffTarget(const TargetConfig& t, const std::string& window) {
   return expr;
 }
 
-struct Alert {
-  std::string name;
-  std::string expr;
-  absl::Duration for_duration;
-  std::string severity;
-  AlertText summary;
-  AlertText description;
-};
-
 std::string Direction(const TargetConfig& t) {
   return t.direction == TargetDirection::kAtLeast ? "at least" : "at most";
 }
@@ -224,16 +215,8 @@ absl::Duration LongestFor(const std::vector<Alert>& alerts) {
 }
 
 Rule RuleOf(const TargetConfig& t, const Alert& a) {
-  Rule rule;
-  rule.alert = a.name;
-  rule.expr = a.expr;
-  rule.for_duration = a.for_duration;
-  rule.labels = {{"severity", a.severity},
-                 {"target", AlertText(t.name).Template()},
-                 {"kpi", t.kpi}};
-  rule.annotations = {{"summary", a.summary.Template()},
-                      {"description", a.description.Template()}};
-  return rule;
+  return a.ToRule({{"target", AlertText(t.name).Template()}, {"kpi", t.kpi}},
+                  {});
 }
 
 }  // namespace

@@ -19,13 +19,7 @@ constexpr int kLagFloor = 1000;
 // The instance of the test series.
 constexpr char kInstance[] = "kpistream-1:9464";
 
-struct EngineAlert {
-  std::string name;
-  std::string expr;
-  absl::Duration for_duration;
-  std::string severity;
-  AlertText summary;
-  AlertText description;
+struct EngineAlert : Alert {
   // The labels the alert has besides severity (job, instance, topic).
   std::vector<std::string> labels;
 };
@@ -187,17 +181,9 @@ std::vector<RuleGroup> EngineAlertRuleGroups(const Config& config) {
   RuleGroup group;
   group.name = "kpistream-engine";
   for (const EngineAlert& a : EngineAlerts(config)) {
-    Rule rule;
-    rule.alert = a.name;
-    rule.expr = a.expr;
-    rule.for_duration = a.for_duration;
-    rule.labels = {{"severity", a.severity}};
-    rule.annotations = {
-        {"summary", a.summary.Template()},
-        {"description", a.description.Template()},
-        {"runbook_url", AlertText(RunbookUrl(config, a)).Template()},
-        {"dashboard", AlertText(DashboardUrl(config)).Template()}};
-    group.rules.push_back(std::move(rule));
+    group.rules.push_back(a.ToRule(
+        {}, {{"runbook_url", AlertText(RunbookUrl(config, a)).Template()},
+             {"dashboard", AlertText(DashboardUrl(config)).Template()}}));
   }
   return {std::move(group)};
 }

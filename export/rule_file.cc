@@ -104,6 +104,20 @@ std::string Finish(const YAML::Emitter& out) {
 
 }  // namespace
 
+Rule Alert::ToRule(TextMap labels, TextMap annotations) const {
+  Rule rule;
+  rule.alert = name;
+  rule.expr = expr;
+  rule.for_duration = for_duration;
+  rule.labels = {{"severity", severity}};
+  rule.labels.insert(rule.labels.end(), labels.begin(), labels.end());
+  rule.annotations = {{"summary", summary.Template()},
+                      {"description", description.Template()}};
+  rule.annotations.insert(rule.annotations.end(), annotations.begin(),
+                          annotations.end());
+  return rule;
+}
+
 AlertText& AlertText::Text(absl::string_view literal) {
   parts_.emplace_back(Kind::kText, std::string(literal));
   return *this;

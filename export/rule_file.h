@@ -61,6 +61,21 @@ struct Rule {
   TextMap annotations;
 };
 
+// An alerting rule as the generators write it: a severity label and a
+// summary and description that may quote the alert's labels and value.
+struct Alert {
+  std::string name;
+  std::string expr;
+  absl::Duration for_duration;
+  std::string severity;
+  AlertText summary;
+  AlertText description;
+
+  // The rule: labels severity then `labels`, annotations summary and
+  // description then `annotations`.
+  Rule ToRule(TextMap labels, TextMap annotations) const;
+};
+
 struct RuleGroup {
   std::string name;
   absl::Duration interval = absl::ZeroDuration();  // zero: Prometheus' own

@@ -1,12 +1,11 @@
 #include "export/session_record_codec.h"
 
-#include <map>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "aggregate/label_values.h"
-#include "aggregate/saturating.h"
+#include "aggregate/proto_sums.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace kpistream {
@@ -37,22 +36,13 @@ std::string Encode(const google::protobuf::Message& message,
   return json;
 }
 
-// One Revenue entry per currency with revenue or orders, sorted by currency.
+// AddRevenues, a missing currency named as in the labels.
 template <typename Revenues, typename Orders>
 void SetRevenue(const Revenues& revenue, const Orders& orders,
                 google::protobuf::RepeatedPtrField<v1::Revenue>* out) {
-  std::map<std::string, std::pair<int64_t, uint32_t>> by_currency;
-  for (const auto& [currency, micros] : revenue) {
-    int64_t& sum = by_currency[currency].first;
-    sum = SaturatingAdd(sum, micros);
-  }
-  for (const auto& [currency, n] : orders) by_currency[currency].second += n;
-  for (const auto& [currency, totals] : by_currency) {
-    v1::Revenue* v = out->Add();
-    v->set_currency(std::string(OrNotSet(currency)));
-    v->set_value_micros(totals.first);
-    v->set_orders(totals.second);
-  }
+  AddRevenues(revenue, orders, out);
+  for (v1::Revenue& v : *out)
+    v.set_currency(std::string(OrNotSet(v.currency())));
 }
 
 }  // namespace
@@ -82,11 +72,7 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
   r->set_exit_page(std::string(OrNotSet(s.exit_page)));
   r->set_device_category(std::string(OrNotSet(s.device_category)));
   r->set_country(std::string(OrNotSet(s.country)));
-  for (const auto& [goal, n] : s.conversions) {
-    v1::GoalCount* g = r->add_conversions();
-    g->set_goal(goal);
-    g->set_conversions(n);
-  }
+  AddGoalCounts(s.conversions, r->mutable_conversions());
   SetRevenue(s.revenue, s.orders_by_currency, r->mutable_revenue());
   r->set_orders(s.orders);
 }
@@ -112,11 +98,7 @@ std::string EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
   r.set_bounced(k.bounced);
   r.set_pageviews(k.pageviews);
   r.set_duration_seconds_sum(k.duration_seconds_sum);
-  for (const auto& [goal, n] : k.conversions) {
-    v1::GoalCount* g = r.add_conversions();
-    g->set_goal(goal);
-    g->set_conversions(n);
-  }
+  AddGoalCounts(k.conversions, r.mutable_conversions());
   SetRevenue(k.revenue, k.orders_by_currency, r.mutable_revenue());
   r.set_orders(k.orders);
   r.set_partition(partition);

@@ -76,87 +76,96 @@ enum class Field : uint8_t {
   kNanos,
 };
 
-// A WebEvent field by its JSON name or its .proto name (protobuf's
-// TypeInfo::FindField: exact, case-sensitive). The json differential test
-// checks every field of the descriptor against it.
-Field LookupWebEventField(string_view key) {
-  switch (key.size()) {
-    case 4:
-      if (key == "type") return Field::kType;
-      break;
-    case 6:
-      if (key == "siteId") return Field::kSiteId;
-      if (key == "userId") return Field::kUserId;
-      break;
-    case 7:
-      if (key == "eventId") return Field::kEventId;
-      if (key == "site_id") return Field::kSiteId;
-      if (key == "user_id") return Field::kUserId;
-      if (key == "pageUrl") return Field::kPageUrl;
-      if (key == "utmTerm") return Field::kUtmTerm;
-      if (key == "clickId") return Field::kClickId;
-      if (key == "country") return Field::kCountry;
-      break;
-    case 8:
-      if (key == "event_id") return Field::kEventId;
-      if (key == "page_url") return Field::kPageUrl;
-      if (key == "referrer") return Field::kReferrer;
-      if (key == "utm_term") return Field::kUtmTerm;
-      if (key == "click_id") return Field::kClickId;
-      break;
-    case 9:
-      if (key == "eventTime") return Field::kEventTime;
-      if (key == "visitorId") return Field::kVisitorId;
-      if (key == "sessionId") return Field::kSessionId;
-      if (key == "pageTitle") return Field::kPageTitle;
-      if (key == "utmSource") return Field::kUtmSource;
-      if (key == "utmMedium") return Field::kUtmMedium;
-      if (key == "userAgent") return Field::kUserAgent;
-      break;
-    case 10:
-      if (key == "event_time") return Field::kEventTime;
-      if (key == "visitor_id") return Field::kVisitorId;
-      if (key == "session_id") return Field::kSessionId;
-      if (key == "page_title") return Field::kPageTitle;
-      if (key == "utm_source") return Field::kUtmSource;
-      if (key == "utm_medium") return Field::kUtmMedium;
-      if (key == "user_agent") return Field::kUserAgent;
-      if (key == "utmContent") return Field::kUtmContent;
-      if (key == "conversion") return Field::kConversion;
-      break;
-    case 11:
-      if (key == "utmCampaign") return Field::kUtmCampaign;
-      if (key == "utm_content") return Field::kUtmContent;
-      break;
-    case 12:
-      if (key == "utm_campaign") return Field::kUtmCampaign;
-      break;
-    case 13:
-      if (key == "sessionNumber") return Field::kSessionNumber;
-      break;
-    case 14:
-      if (key == "deviceCategory") return Field::kDeviceCategory;
-      if (key == "session_number") return Field::kSessionNumber;
-      break;
-    case 15:
-      if (key == "device_category") return Field::kDeviceCategory;
-      break;
+// A field's names: protobuf's JSON name (lowerCamelCase) and its .proto
+// name; both are read.
+struct FieldName {
+  string_view json;
+  string_view proto;
+  Field field;
+};
+
+constexpr FieldName kWebEventFields[] = {
+    {"eventId", "event_id", Field::kEventId},
+    {"eventTime", "event_time", Field::kEventTime},
+    {"siteId", "site_id", Field::kSiteId},
+    {"visitorId", "visitor_id", Field::kVisitorId},
+    {"userId", "user_id", Field::kUserId},
+    {"sessionId", "session_id", Field::kSessionId},
+    {"type", "type", Field::kType},
+    {"pageUrl", "page_url", Field::kPageUrl},
+    {"pageTitle", "page_title", Field::kPageTitle},
+    {"referrer", "referrer", Field::kReferrer},
+    {"utmSource", "utm_source", Field::kUtmSource},
+    {"utmMedium", "utm_medium", Field::kUtmMedium},
+    {"utmCampaign", "utm_campaign", Field::kUtmCampaign},
+    {"utmTerm", "utm_term", Field::kUtmTerm},
+    {"utmContent", "utm_content", Field::kUtmContent},
+    {"clickId", "click_id", Field::kClickId},
+    {"deviceCategory", "device_category", Field::kDeviceCategory},
+    {"country", "country", Field::kCountry},
+    {"userAgent", "user_agent", Field::kUserAgent},
+    {"sessionNumber", "session_number", Field::kSessionNumber},
+    {"conversion", "conversion", Field::kConversion},
+};
+
+constexpr FieldName kConversionFields[] = {
+    {"goal", "goal", Field::kGoal},
+    {"valueMicros", "value_micros", Field::kValueMicros},
+    {"currency", "currency", Field::kCurrency},
+    {"orderId", "order_id", Field::kOrderId},
+};
+
+constexpr FieldName kTimestampFields[] = {
+    {"seconds", "seconds", Field::kSeconds},
+    {"nanos", "nanos", Field::kNanos},
+};
+
+// A message's fields by name, as protobuf's TypeInfo::FindField finds them
+// (exact, case-sensitive), grouped by length: a key is compared with the
+// few names of its length only (this runs for every key of every event).
+class FieldIndex {
+ public:
+  template <size_t N>
+  explicit FieldIndex(const FieldName (&fields)[N]) {
+    for (const FieldName& f : fields) {
+      for (string_view name : {f.json, f.proto}) {
+        if (name.size() >= by_size_.size()) by_size_.resize(name.size() + 1);
+        auto& names = by_size_[name.size()];
+        if (std::find(names.begin(), names.end(),
+                      std::make_pair(name, f.field)) == names.end()) {
+          names.emplace_back(name, f.field);
+        }
+      }
+    }
   }
-  return Field::kUnknown;
+
+  Field Find(string_view key) const {
+    if (key.size() >= by_size_.size()) return Field::kUnknown;
+    for (const auto& [name, field] : by_size_[key.size()]) {
+      if (name == key) return field;
+    }
+    return Field::kUnknown;
+  }
+
+ private:
+  std::vector<std::vector<std::pair<string_view, Field>>> by_size_;
+};
+
+// The json differential test checks every field of the descriptors
+// against these.
+Field LookupWebEventField(string_view key) {
+  static const FieldIndex* const index = new FieldIndex(kWebEventFields);
+  return index->Find(key);
 }
 
 Field LookupConversionField(string_view key) {
-  if (key == "goal") return Field::kGoal;
-  if (key == "valueMicros" || key == "value_micros") return Field::kValueMicros;
-  if (key == "currency") return Field::kCurrency;
-  if (key == "orderId" || key == "order_id") return Field::kOrderId;
-  return Field::kUnknown;
+  static const FieldIndex* const index = new FieldIndex(kConversionFields);
+  return index->Find(key);
 }
 
 Field LookupTimestampField(string_view key) {
-  if (key == "seconds") return Field::kSeconds;
-  if (key == "nanos") return Field::kNanos;
-  return Field::kUnknown;
+  static const FieldIndex* const index = new FieldIndex(kTimestampFields);
+  return index->Find(key);
 }
 
 // The EventType names, from the descriptor (so that a new value is known).
@@ -424,13 +433,10 @@ class Walk {
     }
     ondemand::object object;
     if (doc.get_object().get(object)) return Outcome::kNotStrict;
-    for (auto field_or : object) {
-      ondemand::field field;
-      if (std::move(field_or).get(field)) return Outcome::kNotStrict;
-      string_view key;
-      KPI_RETURN_IF_NOT_OK(Key(field, &key));
-      KPI_RETURN_IF_NOT_OK(WebEventValue(key, field.value()));
-    }
+    KPI_RETURN_IF_NOT_OK(
+        ForEachField(object, [&](string_view key, ondemand::value value) {
+          return WebEventValue(key, value);
+        }));
     // Nothing but whitespace may follow. simdjson sees \v, \f or a second
     // value as more content; protobuf skips the former.
     if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
@@ -462,6 +468,28 @@ class Walk {
     }
     if (field.unescaped_key().get(*key)) return Outcome::kNotStrict;
     return Outcome::kOk;
+  }
+
+  // Calls `each(name, value)` for the fields of `object` in order (names
+  // unescaped) until one does not return kOk.
+  template <typename Each>
+  Outcome ForEachField(ondemand::object& object, Each&& each) {
+    for (auto field_or : object) {
+      ondemand::field field;
+      if (std::move(field_or).get(field)) return Outcome::kNotStrict;
+      string_view name;
+      KPI_RETURN_IF_NOT_OK(Key(field, &name));
+      KPI_RETURN_IF_NOT_OK(each(name, field.value()));
+    }
+    return Outcome::kOk;
+  }
+
+  // The same for an object `value`.
+  template <typename Each>
+  Outcome ForEachField(ondemand::value& value, Each&& each) {
+    ondemand::object object;
+    if (value.get_object().get(object)) return Outcome::kNotStrict;
+    return ForEachField(object, each);
   }
 
   // Scalars are always consumed, not just peeked at: simdjson checks what
@@ -586,6 +614,12 @@ class Walk {
     }
   }
 
+  Outcome KnownType(int32_t number) {
+    header_->type = number;
+    header_->unknown_type_name = false;
+    return Outcome::kOk;
+  }
+
   // EventType: a name, a number (any int32: proto3 enums are open), or a
   // known number in a string. Protobuf drops any other string.
   Outcome TypeField(string_view key, ondemand::value value) {
@@ -598,25 +632,17 @@ class Walk {
         KPI_RETURN_IF_NOT_OK(Number(value, key, &n));
         if (!NumberTo(n, &number))
           return Malformed(key, "integer out of range");
-        header_->type = number;
-        header_->unknown_type_name = false;
-        return Outcome::kOk;
+        return KnownType(number);
       }
       case ondemand::json_type::string: {
         string_view s;
         KPI_RETURN_IF_NOT_OK(String(value, &s));
         for (const auto& [name, number] : EventTypeNames()) {
-          if (s == name) {
-            header_->type = number;
-            header_->unknown_type_name = false;
-            return Outcome::kOk;
-          }
+          if (s == name) return KnownType(number);
         }
         int32_t number;
         if (DecimalTo(s, &number) && v1::EventType_IsValid(number)) {
-          header_->type = number;
-          header_->unknown_type_name = false;
-          return Outcome::kOk;
+          return KnownType(number);
         }
         header_->unknown_type_name = true;
         header_->type_name.assign(s.data(), s.size());
@@ -647,27 +673,17 @@ class Walk {
       }
       case ondemand::json_type::object: {
         header_->has_event_time = true;
-        ondemand::object object;
-        if (value.get_object().get(object)) return Outcome::kNotStrict;
-        for (auto field_or : object) {
-          ondemand::field field;
-          if (std::move(field_or).get(field)) return Outcome::kNotStrict;
-          string_view name;
-          KPI_RETURN_IF_NOT_OK(Key(field, &name));
+        return ForEachField(value, [&](string_view name,
+                                       ondemand::value field) {
           switch (LookupTimestampField(name)) {
             case Field::kSeconds:
-              KPI_RETURN_IF_NOT_OK(IntegerField(name, field.value(),
-                                                &header_->event_time_seconds));
-              break;
+              return IntegerField(name, field, &header_->event_time_seconds);
             case Field::kNanos:
-              KPI_RETURN_IF_NOT_OK(IntegerField(name, field.value(),
-                                                &header_->event_time_nanos));
-              break;
+              return IntegerField(name, field, &header_->event_time_nanos);
             default:
-              KPI_RETURN_IF_NOT_OK(UnknownField(name, field.value(), 2));
+              return UnknownField(name, field, 2);
           }
-        }
-        return Outcome::kOk;
+        });
       }
       case ondemand::json_type::null:
         return Atom(value, ondemand::json_type::null);
@@ -684,34 +700,20 @@ class Walk {
     if (type != ondemand::json_type::object) {
       return WrongType(key, type, "an object");
     }
-    ondemand::object object;
-    if (value.get_object().get(object)) return Outcome::kNotStrict;
-    for (auto field_or : object) {
-      ondemand::field field;
-      if (std::move(field_or).get(field)) return Outcome::kNotStrict;
-      string_view name;
-      KPI_RETURN_IF_NOT_OK(Key(field, &name));
+    return ForEachField(value, [&](string_view name, ondemand::value field) {
       switch (LookupConversionField(name)) {
         case Field::kGoal:
-          KPI_RETURN_IF_NOT_OK(StringField(name, field.value(), &event_->goal));
-          break;
+          return StringField(name, field, &event_->goal);
         case Field::kValueMicros:
-          KPI_RETURN_IF_NOT_OK(
-              IntegerField(name, field.value(), &event_->value_micros));
-          break;
+          return IntegerField(name, field, &event_->value_micros);
         case Field::kCurrency:
-          KPI_RETURN_IF_NOT_OK(
-              StringField(name, field.value(), &event_->currency));
-          break;
+          return StringField(name, field, &event_->currency);
         case Field::kOrderId:
-          KPI_RETURN_IF_NOT_OK(
-              StringField(name, field.value(), &event_->order_id));
-          break;
+          return StringField(name, field, &event_->order_id);
         default:
-          KPI_RETURN_IF_NOT_OK(UnknownField(name, field.value(), 2));
+          return UnknownField(name, field, 2);
       }
-    }
-    return Outcome::kOk;
+    });
   }
 
   Outcome WebEventValue(string_view key, ondemand::value value) {
@@ -780,16 +782,9 @@ class Walk {
           return Malformed("", "objects nest deeper than 100");
         }
         if (nesting + 1 > kMaxNesting) return Outcome::kNotStrict;
-        ondemand::object object;
-        if (value.get_object().get(object)) return Outcome::kNotStrict;
-        for (auto field_or : object) {
-          ondemand::field field;
-          if (std::move(field_or).get(field)) return Outcome::kNotStrict;
-          string_view name;
-          KPI_RETURN_IF_NOT_OK(Key(field, &name));
-          KPI_RETURN_IF_NOT_OK(Skip(field.value(), depth + 1, nesting + 1));
-        }
-        return Outcome::kOk;
+        return ForEachField(value, [&](string_view, ondemand::value field) {
+          return Skip(field, depth + 1, nesting + 1);
+        });
       }
       case ondemand::json_type::array: {
         if (nesting + 1 > kMaxNesting) return Outcome::kNotStrict;

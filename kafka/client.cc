@@ -95,4 +95,12 @@ absl::StatusOr<HandlePtr> NewClient(rd_kafka_type_t type, ConfPtr conf,
   return HandlePtr(rk);
 }
 
+absl::StatusOr<HandlePtr> NewClient(const ClientSettings& settings,
+                                    const std::string& what) {
+  auto conf = NewConf(settings);
+  if (!conf.ok()) return conf.status();
+  if (settings.callbacks) settings.callbacks(conf->get());
+  return NewClient(settings.type, *std::move(conf), what);
+}
+
 }  // namespace kpistream::kafka

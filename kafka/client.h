@@ -8,9 +8,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -26,6 +28,14 @@ absl::Status ApplyProperties(rd_kafka_conf_t* conf,
 // What a client is made of: the defaults, the user's properties, the fixed
 // settings, in that order of precedence (last wins).
 struct ClientSettings {
+  ClientSettings() = default;
+  ClientSettings(rd_kafka_type_t type, std::string brokers,
+                 std::string client_id, Properties user)
+      : type(type),
+        brokers(std::move(brokers)),
+        client_id(std::move(client_id)),
+        user(std::move(user)) {}
+
   // The client it configures: `user` properties librdkafka defines for the
   // other type only (session.timeout.ms for a producer, linger.ms for a
   // consumer) are left out instead of warned about by every client.
@@ -35,6 +45,9 @@ struct ClientSettings {
   Properties defaults;
   Properties user;   // config `kafka.properties`
   Properties fixed;  // what the engine's guarantees need
+  // Installs the owner's callbacks (rebalance, error, delivery) and their
+  // opaque on the configuration; may be empty.
+  std::function<void(rd_kafka_conf_t*)> callbacks;
 };
 
 struct ConfDeleter {
@@ -56,8 +69,13 @@ absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings);
 // librdkafka before 2.1.0 reads it in microseconds (its issue #4230).
 int SeekTimeoutArgument(absl::Duration timeout);
 
-// Creates a client of `type` from `conf` (which it takes over).
+// Creates a client of `type` from `conf` (which it takes over). `what`
+// names it in the error ("consumer").
 absl::StatusOr<HandlePtr> NewClient(rd_kafka_type_t type, ConfPtr conf,
+                                    const std::string& what);
+
+// NewConf(settings) with settings.callbacks installed, then NewClient.
+absl::StatusOr<HandlePtr> NewClient(const ClientSettings& settings,
                                     const std::string& what);
 
 }  // namespace kpistream::kafka

@@ -98,16 +98,13 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
     const Options& options, Listener* listener) {
   std::unique_ptr<Consumer> consumer(new Consumer());
   consumer->listener_ = listener;
-  ClientSettings settings;
-  settings.type = RD_KAFKA_CONSUMER;
-  settings.brokers = options.brokers;
-  settings.client_id = options.client_id;
+  ClientSettings settings(RD_KAFKA_CONSUMER, options.brokers, options.client_id,
+                          options.properties);
   settings.defaults = {
       {"auto.offset.reset", "earliest"},
       {"partition.assignment.strategy", "cooperative-sticky"},
       {"enable.partition.eof", "false"},
   };
-  settings.user = options.properties;
   // Offsets are the engine's to commit, and only committed records count.
   settings.fixed = {{"group.id", options.group_id},
                     {"enable.auto.commit", "false"},
@@ -116,12 +113,12 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
   if (!options.instance_id.empty()) {
     settings.fixed["group.instance.id"] = options.instance_id;
   }
-  auto conf = NewConf(settings);
-  if (!conf.ok()) return conf.status();
-  rd_kafka_conf_set_opaque(conf->get(), consumer.get());
-  rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::RebalanceCallback);
-  rd_kafka_conf_set_error_cb(conf->get(), &Consumer::ErrorCallback);
-  auto rk = NewClient(RD_KAFKA_CONSUMER, *std::move(conf), "consumer");
+  settings.callbacks = [owner = consumer.get()](rd_kafka_conf_t* conf) {
+    rd_kafka_conf_set_opaque(conf, owner);
+    rd_kafka_conf_set_rebalance_cb(conf, &Consumer::RebalanceCallback);
+    rd_kafka_conf_set_error_cb(conf, &Consumer::ErrorCallback);
+  };
+  auto rk = NewClient(settings, "consumer");
   if (!rk.ok()) return rk.status();
   consumer->rk_ = *std::move(rk);
   rd_kafka_poll_set_consumer(consumer->rk_.get());

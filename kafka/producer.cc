@@ -38,10 +38,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
     const Options& options) {
   std::unique_ptr<Producer> producer(new Producer());
   producer->tracked_topic_ = options.tracked_topic;
-  ClientSettings settings;
-  settings.type = RD_KAFKA_PRODUCER;
-  settings.brokers = options.brokers;
-  settings.client_id = options.client_id;
+  ClientSettings settings(RD_KAFKA_PRODUCER, options.brokers, options.client_id,
+                          options.properties);
   settings.defaults = {
       {"linger.ms", "5"},
       {"compression.type", "lz4"},
@@ -49,7 +47,6 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
       {"queue.buffering.max.kbytes", "65536"},
       {"queue.buffering.max.messages", "200000"},
   };
-  settings.user = options.properties;
   settings.fixed = {{"enable.idempotence", "true"}};
   if (!options.transactional_id.empty()) {
     settings.fixed["transactional.id"] = options.transactional_id;
@@ -58,11 +55,11 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
           absl::ToInt64Milliseconds(options.transaction_timeout));
     }
   }
-  auto conf = NewConf(settings);
-  if (!conf.ok()) return conf.status();
-  rd_kafka_conf_set_opaque(conf->get(), producer.get());
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::DeliveryCallback);
-  auto rk = NewClient(RD_KAFKA_PRODUCER, *std::move(conf), "producer");
+  settings.callbacks = [owner = producer.get()](rd_kafka_conf_t* conf) {
+    rd_kafka_conf_set_opaque(conf, owner);
+    rd_kafka_conf_set_dr_msg_cb(conf, &Producer::DeliveryCallback);
+  };
+  auto rk = NewClient(settings, "producer");
   if (!rk.ok()) return rk.status();
   producer->rk_ = *std::move(rk);
   if (!options.transactional_id.empty()) {

@@ -14,15 +14,10 @@ namespace {
 
 absl::StatusOr<HandlePtr> NewReader(const TopicReadOptions& options,
                                     rd_kafka_type_t type, Properties fixed) {
-  ClientSettings settings;
-  settings.type = type;
-  settings.brokers = options.brokers;
-  settings.client_id = "kpistream-restore";
-  settings.user = options.properties;
+  ClientSettings settings(type, options.brokers, "kpistream-restore",
+                          options.properties);
   settings.fixed = std::move(fixed);
-  auto conf = NewConf(settings);
-  if (!conf.ok()) return conf.status();
-  return NewClient(type, *std::move(conf),
+  return NewClient(settings,
                    absl::StrCat("reader of topic \"", options.topic, "\""));
 }
 

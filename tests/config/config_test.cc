@@ -64,6 +64,62 @@ TEST(ConfigTest, UnknownKeysAreErrorsWithLineAndHint) {
             "cfg.yaml:5:1: colour: " + r.errors[1].message);
 }
 
+// Every section's parser (and the mappings inside them) reports a key it
+// does not know by its full path, line and column.
+TEST(ConfigTest, EverySectionNamesItsUnknownKeyAndLine) {
+  ConfigResult r = ParseConfig(
+      "kafka: {brokrs: x}\n"
+      "inputs: [{topic: a, formt: json}]\n"
+      "outputs: {kpi: {windw: 1m}, sesions: {}}\n"
+      "processing: {guarantees: exactly_once}\n"
+      "sessions: {timezon: UTC}\n"
+      "metrics: {listn: x, label_allowlists: {sit: [a]}}\n"
+      "goals: [signup]\n"
+      "funnels: [{name: f, steps: [{page: /a, pag: /b}], step: 1}]\n"
+      "targets: [{name: t, kpi: sessions, value: 1, window: 1h, vale: 2,\n"
+      "           period_: 1}]\n"
+      "channels: {search: [a]}\n"
+      "bots: {patterns: [a]}\n"
+      "rules: {jobs: x}\n");
+  std::vector<std::string> got;
+  for (const ConfigError& e : r.errors) {
+    got.push_back(absl::StrCat(e.key, "@", e.line, ":", e.column));
+    EXPECT_THAT(e.message, HasSubstr("unknown key")) << e.ToString("cfg.yaml");
+  }
+  EXPECT_THAT(
+      got,
+      ::testing::ElementsAre(
+          "kafka.brokrs@1:9", "inputs[0].formt@2:21", "outputs.kpi.windw@3:17",
+          "outputs.sesions@3:29", "processing.guarantees@4:14",
+          "sessions.timezon@5:12", "metrics.listn@6:11",
+          "metrics.label_allowlists.sit@6:40", "funnels[0].steps[0].pag@8:40",
+          "funnels[0].step@8:51", "targets[0].vale@9:58",
+          "targets[0].period_@10:12", "channels.search@11:12",
+          "bots.patterns@12:8", "rules.jobs@13:9"))
+      << Errors(r);
+}
+
+// A section written with no value: the list and mapping sections that have
+// defaults keep them; the others expect their mapping or list (yaml-cpp
+// marks an empty value where the next line starts).
+TEST(ConfigTest, AnEmptySectionKeepsItsDefaultsOrIsAnError) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\nbots:\nchannels:\nfunnels:\ntargets:\nrules:\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
+  for (const char* section :
+       {"kafka", "outputs", "processing", "sessions", "metrics"}) {
+    r = ParseConfig(absl::StrCat("inputs: [{topic: a}]\n", section, ":\n"));
+    EXPECT_THAT(Errors(r), HasSubstr(absl::StrCat("cfg.yaml:3:1: ", section,
+                                                  ": expected a mapping")));
+  }
+  r = ParseConfig("inputs: [{topic: a}]\ngoals:\n");
+  EXPECT_THAT(Errors(r),
+              HasSubstr("cfg.yaml:3:1: goals: expected a list of goal names"));
+  r = ParseConfig("inputs:\n");
+  EXPECT_THAT(Errors(r),
+              HasSubstr("cfg.yaml:2:1: inputs: expected a list of inputs"));
+}
+
 TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
   ConfigResult r = ParseConfig(
       "inputs:\n"
@@ -118,8 +174,10 @@ TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_FALSE(NeedsRepartition(r.config));
 
-  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a, key: session}]\n")),
-              HasSubstr("inputs[0].key: expected one of any | visitor_id, got \"session\""));
+  EXPECT_THAT(
+      Errors(ParseConfig("inputs: [{topic: a, key: session}]\n")),
+      HasSubstr(
+          "inputs[0].key: expected one of any | visitor_id, got \"session\""));
   EXPECT_THAT(
       Errors(ParseConfig("inputs: [{topic: a, kind: ad_cost, key: any}]\n")),
       HasSubstr("inputs[0].key: applies to events inputs only"));
@@ -131,6 +189,22 @@ TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
                          "inputs: [{topic: a}, {topic: g-repartition}]\n")),
       HasSubstr("inputs[1].topic: \"g-repartition\" is the engine's internal "
                 "repartition topic"));
+}
+
+TEST(ConfigTest, StateDirDefaultsToTheTempDirAndTakesVariables) {
+  ConfigResult r = ParseConfig("kafka: {group_id: g}\ninputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.state_dir, "");  // the engine's default
+  setenv("KPISTREAM_TEST_STATE", "/var/lib/kpi", 1);
+  r = ParseConfig(
+      "kafka: {group_id: g}\ninputs: [{topic: a}]\n"
+      "processing: {state_dir: '${KPISTREAM_TEST_STATE}/state'}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.state_dir, "/var/lib/kpi/state");
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {state_dir: ''}\n")),
+              HasSubstr("cfg.yaml:2:25: processing.state_dir: must name a "
+                        "directory"));
 }
 
 TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
@@ -147,11 +221,10 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
           "inputs: [{topic: a}]\nprocessing: {commit_interval: 5ms}\n")),
       HasSubstr("cfg.yaml:2:31: processing.commit_interval: must be at least "
                 "10ms, got 5ms"));
-  EXPECT_THAT(
-      Errors(ParseConfig("inputs: [{topic: a}]\n"
-                         "processing: {commit_interval: 10s}\n")),
-      HasSubstr("processing.commit_interval: must be shorter than "
-                "processing.transaction_timeout (10s)"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {commit_interval: 10s}\n")),
+              HasSubstr("processing.commit_interval: must be shorter than "
+                        "processing.transaction_timeout (10s)"));
   EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
                                  "processing: {commit_interval: 0s}\n")),
               HasSubstr("processing.commit_interval: must be greater than 0"));
@@ -186,8 +259,7 @@ TEST(ConfigTest, ValidateChecksAConfigBuiltInCode) {
       "  - {topic: g-repartition}\n");
   ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
   EXPECT_EQ(r.errors[0].line, 4);
-  EXPECT_THAT(r.errors[0].ToString("c.yaml"),
-              HasSubstr("c.yaml:4:"));
+  EXPECT_THAT(r.errors[0].ToString("c.yaml"), HasSubstr("c.yaml:4:"));
   r = ParseConfig("kafka: {group_id: ''}\ninputs: [{topic: a}]\n");
   ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
   EXPECT_THAT(r.errors[0].ToString("c.yaml"),

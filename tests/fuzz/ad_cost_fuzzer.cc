@@ -102,13 +102,5 @@ void Run(const std::string& input) {
 }  // namespace
 }  // namespace kpistream
 
-// libprotobuf logs every string field that is not UTF-8: thousands of lines.
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kpistream::Run(std::string(reinterpret_cast<const char*>(data), size));
-  return 0;
-}
+KPISTREAM_FUZZ_QUIET_PROTOBUF()
+KPISTREAM_FUZZ_TARGET(kpistream::Run)

@@ -441,11 +441,7 @@ void Run(const uint8_t* data, size_t size) {
 }  // namespace
 }  // namespace kpistream
 
-// libprotobuf logs every string field that is not UTF-8: thousands of lines.
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
+KPISTREAM_FUZZ_QUIET_PROTOBUF()
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kpistream::Run(data, size);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "ingest/event_decoder.h"
+#include "tests/fuzz/decode_check.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/ingest/json_differential.h"
 
@@ -36,14 +37,7 @@ void Run(const std::string& input) {
   const bool host = input.size() % 2 == 0;
   EventDecoder* decoder = host ? with_host : without_host;
   Event first;
-  const DecodeResult r = decoder->Decode(input, fuzz::kNow, &first);
-  fuzz::CheckDecodeContract(r, first, input);
-  Event second;
-  const DecodeResult again = decoder->Decode(input, fuzz::kNow, &second);
-  KPISTREAM_FUZZ_CHECK(
-      again.ok == r.ok && again.reason == r.reason && again.time == r.time &&
-          (!r.ok || json_differential::SameEvent(first, second)),
-      "a second decode of the same input differs");
+  const DecodeResult r = fuzz::DecodeAndCheck(decoder, input, &first);
   if (!r.ok) return;
   const std::string where =
       absl::StrCat("line \"", absl::CHexEscape(input), "\"");
@@ -60,7 +54,4 @@ void Run(const std::string& input) {
 }  // namespace
 }  // namespace kpistream
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kpistream::Run(std::string(reinterpret_cast<const char*>(data), size));
-  return 0;
-}
+KPISTREAM_FUZZ_TARGET(kpistream::Run)

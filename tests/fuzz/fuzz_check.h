@@ -4,6 +4,8 @@
 #ifndef KPISTREAM_TESTS_FUZZ_FUZZ_CHECK_H_
 #define KPISTREAM_TESTS_FUZZ_FUZZ_CHECK_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,6 +17,7 @@
 #include "absl/time/time.h"
 #include "aggregate/event.h"
 #include "aggregate/label_values.h"
+#include "google/protobuf/stubs/logging.h"
 #include "ingest/event_decoder.h"
 
 // Aborts with the condition, its place and `what` (a std::string or text)
@@ -27,6 +30,22 @@
       std::abort();                                                     \
     }                                                                   \
   } while (false)
+
+// libFuzzer's entry point for a target whose `run(const std::string&)`
+// checks one input.
+#define KPISTREAM_FUZZ_TARGET(run)                                          \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
+    run(std::string(reinterpret_cast<const char*>(data), size));            \
+    return 0;                                                               \
+  }
+
+// libFuzzer's initialisation for targets that parse protobuf: libprotobuf
+// logs every string field that is not UTF-8, thousands of lines.
+#define KPISTREAM_FUZZ_QUIET_PROTOBUF()                \
+  extern "C" int LLVMFuzzerInitialize(int*, char***) { \
+    google::protobuf::SetLogHandler(nullptr);          \
+    return 0;                                          \
+  }
 
 namespace kpistream {
 namespace fuzz {

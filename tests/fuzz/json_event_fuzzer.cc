@@ -13,6 +13,7 @@
 #include <string>
 
 #include "ingest/event_decoder.h"
+#include "tests/fuzz/decode_check.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/ingest/json_differential.h"
 
@@ -23,14 +24,7 @@ void Run(const std::string& input) {
   static auto* decoder = new EventDecoder(InputFormat::kJson, fuzz::kSkew);
   static auto* diff = new json_differential::Differential();
   Event first;
-  const DecodeResult r = decoder->Decode(input, fuzz::kNow, &first);
-  fuzz::CheckDecodeContract(r, first, input);
-  Event second;
-  const DecodeResult again = decoder->Decode(input, fuzz::kNow, &second);
-  KPISTREAM_FUZZ_CHECK(
-      again.ok == r.ok && again.reason == r.reason && again.time == r.time &&
-          (!r.ok || json_differential::SameEvent(first, second)),
-      "a second decode of the same input differs");
+  const DecodeResult r = fuzz::DecodeAndCheck(decoder, input, &first);
   const std::string difference = diff->Check(input);
   KPISTREAM_FUZZ_CHECK(difference.empty(), difference);
 }
@@ -38,7 +32,4 @@ void Run(const std::string& input) {
 }  // namespace
 }  // namespace kpistream
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kpistream::Run(std::string(reinterpret_cast<const char*>(data), size));
-  return 0;
-}
+KPISTREAM_FUZZ_TARGET(kpistream::Run)

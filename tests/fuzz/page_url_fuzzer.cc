@@ -157,7 +157,4 @@ void Run(const std::string& input) {
 }  // namespace
 }  // namespace kpistream
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kpistream::Run(std::string(reinterpret_cast<const char*>(data), size));
-  return 0;
-}
+KPISTREAM_FUZZ_TARGET(kpistream::Run)

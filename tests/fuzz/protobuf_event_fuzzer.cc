@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "ingest/event_decoder.h"
 #include "kpistream/v1/web_event.pb.h"
+#include "tests/fuzz/decode_check.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/ingest/json_differential.h"
 
@@ -25,14 +26,7 @@ void Run(const std::string& input) {
   static auto* decoder = new EventDecoder(InputFormat::kProtobuf, fuzz::kSkew);
   static auto* json_decoder = new EventDecoder(InputFormat::kJson, fuzz::kSkew);
   Event first;
-  const DecodeResult r = decoder->Decode(input, fuzz::kNow, &first);
-  fuzz::CheckDecodeContract(r, first, input);
-  Event second;
-  const DecodeResult again = decoder->Decode(input, fuzz::kNow, &second);
-  KPISTREAM_FUZZ_CHECK(
-      again.ok == r.ok && again.reason == r.reason && again.time == r.time &&
-          (!r.ok || json_differential::SameEvent(first, second)),
-      "a second decode of the same input differs");
+  const DecodeResult r = fuzz::DecodeAndCheck(decoder, input, &first);
 
   v1::WebEvent message;
   if (!message.ParseFromString(input)) {
@@ -62,13 +56,5 @@ void Run(const std::string& input) {
 }  // namespace
 }  // namespace kpistream
 
-// libprotobuf logs every string field that is not UTF-8: thousands of lines.
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kpistream::Run(std::string(reinterpret_cast<const char*>(data), size));
-  return 0;
-}
+KPISTREAM_FUZZ_QUIET_PROTOBUF()
+KPISTREAM_FUZZ_TARGET(kpistream::Run)

@@ -1,0 +1,47 @@
+#include "aggregate/utf8.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace kpistream {
+namespace {
+
+TEST(Utf8Test, SequenceLengths) {
+  EXPECT_EQ(Utf8SequenceLength(""), 0u);
+  EXPECT_EQ(Utf8SequenceLength("a"), 1u);
+  EXPECT_EQ(Utf8SequenceLength("\xC3\xA9x"), 2u);         // é
+  EXPECT_EQ(Utf8SequenceLength("\xE2\x82\xAC"), 3u);      // €
+  EXPECT_EQ(Utf8SequenceLength("\xF0\x9F\x98\x80"), 4u);  // U+1F600
+  EXPECT_EQ(Utf8SequenceLength("\xF4\x8F\xBF\xBF"), 4u);  // U+10FFFF
+  EXPECT_EQ(Utf8SequenceLength("\xC3"), 0u);              // truncated
+  EXPECT_EQ(Utf8SequenceLength("\xE2\x82"), 0u);          // truncated
+  EXPECT_EQ(Utf8SequenceLength("\xC0\xAF"), 0u);          // overlong '/'
+  EXPECT_EQ(Utf8SequenceLength("\xE0\x80\xAF"), 0u);      // overlong
+  EXPECT_EQ(Utf8SequenceLength("\xF0\x80\x80\xAF"), 0u);  // overlong
+  EXPECT_EQ(Utf8SequenceLength("\xED\xA0\x80"), 0u);      // surrogate
+  EXPECT_EQ(Utf8SequenceLength("\xF4\x90\x80\x80"), 0u);  // > U+10FFFF
+  EXPECT_EQ(Utf8SequenceLength("\xF8\x88\x80\x80"), 0u);  // no such lead
+  EXPECT_EQ(Utf8SequenceLength("\x80"), 0u);              // continuation
+  EXPECT_EQ(Utf8SequenceLength("\xC3\x28"), 0u);          // bad continuation
+}
+
+TEST(Utf8Test, ValidAndPrintable) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("q \"quote\" \\ \xC3\xA9 \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("ok\xC3"));
+  EXPECT_FALSE(IsValidUtf8("a\xED\xBF\xBFz"));
+  EXPECT_TRUE(
+      IsValidUtf8(std::string("tab\tnul\0", 8)));  // valid, not printable
+  EXPECT_FALSE(IsPrintableUtf8(std::string("tab\tnul\0", 8)));
+
+  EXPECT_TRUE(IsPrintableUtf8("q \"quote\" \\ {x} \xC3\xA9 \xC2\xA0"));  // NBSP
+  EXPECT_FALSE(IsPrintableUtf8("a\x1F"));                                // C0
+  EXPECT_FALSE(IsPrintableUtf8("a\x7F"));                                // DEL
+  EXPECT_FALSE(IsPrintableUtf8("a\xC2\x80"));  // C1, first
+  EXPECT_FALSE(IsPrintableUtf8("a\xC2\x9F"));  // C1, last
+  EXPECT_FALSE(IsPrintableUtf8("a\xC3"));      // not UTF-8
+}
+
+}  // namespace
+}  // namespace kpistream
