@@ -416,13 +416,15 @@ void StreamThread::RestorePending(absl::Time now) {
   last_restore_records_ = static_cast<double>(counts.changelog_records);
   last_restore_bytes_ = static_cast<double>(counts.changelog_bytes);
   KPI_LOG_INFO(
-      "%s: restored %d partition(s) in %.3f s: %d record(s), %d bytes from "
-      "changelog \"%s\"%s; %d open session(s), %d buffered event(s); %d "
-      "bucket(s) of removed or redefined targets dropped; resuming at %s",
-      options_.name, static_cast<int>(pending.size()), last_restore_seconds_,
-      static_cast<int64_t>(counts.changelog_records),
-      static_cast<int64_t>(counts.changelog_bytes),
+      "%s: restored %d partition(s) from changelog \"%s\"%s in %.3f s: %d "
+      "record(s), %d bytes from the changelog%s; %d open session(s), %d "
+      "buffered event(s); %d bucket(s) of removed or redefined targets "
+      "dropped; resuming at %s",
+      options_.name, static_cast<int>(pending.size()),
       config_.changelog_output.topic,
+      options_.local_store == nullptr ? "" : " and the local store",
+      last_restore_seconds_, static_cast<int64_t>(counts.changelog_records),
+      static_cast<int64_t>(counts.changelog_bytes),
       options_.local_store == nullptr
           ? std::string()
           : absl::StrCat(", ", counts.local_records, " record(s), ",

@@ -190,7 +190,7 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
   // checkpoints from it, and after a SIGTERM (whose last commit the store
   // holds) not one record from the changelog.
   const std::regex counts(
-      R"(restored .*: (\d+) record\(s\), \d+ bytes from changelog .*, (\d+) )"
+      R"(restored .*: (\d+) record\(s\), \d+ bytes from the changelog, (\d+) )"
       R"(record\(s\), \d+ bytes from the local store)");
   int from_changelog = 0, from_store = 0, restores = 0;
   for (const std::string& line :
