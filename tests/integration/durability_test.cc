@@ -58,15 +58,6 @@ class DurabilityTest : public ::testing::Test {
 
   void EndOfInput() { ::kpistream::testing::EndOfInput(bootstrap_, input_, kPartitions); }
 
-  // Waits until the fleet has committed every session of the batch, then
-  // checks sessions and counters.
-  void ExpectExactlyTheBatch(Fleet& fleet) {
-    const Batch batch = ::kpistream::testing::ExpectExactlyTheBatch(fleet);
-    EXPECT_GT(batch.sessions.size(), 500u);
-    EXPECT_GT(batch.bots, 0);
-    EXPECT_GT(batch.duplicates, 0);
-  }
-
   // Waits until `life` logged that it replaced its fenced Kafka client
   // (`client` begins the log line's subject).
   static void ExpectReplaced(Fleet& fleet, Lifetime* life,
@@ -87,7 +78,7 @@ class DurabilityTest : public ::testing::Test {
     EXPECT_TRUE(life->process->Running()) << fleet.Logs();
     EXPECT_EQ(loadgen.Stop(0, absl::Seconds(120)), 0) << loadgen.Stderr();
     EndOfInput();
-    ExpectExactlyTheBatch(fleet);
+    ExpectExactlyTheLoadgenBatch(fleet);
   }
 
   std::string bootstrap_, group_, input_, sessions_;
@@ -103,26 +94,11 @@ class CrashTest : public DurabilityTest,
 
 TEST_P(CrashTest, CrashAndRestartsAreExactlyOnce) {
   Fleet fleet(Options());
-  Lifetime* a = fleet.Start("a");
-  Lifetime* b = fleet.Start("b");
-  auto loadgen = Loadgen(30000, GetParam());
-  absl::SleepFor(absl::Seconds(3));
-  fleet.Kill(a);
-  a = fleet.Start("a");
-  absl::SleepFor(absl::Seconds(3));
-  EXPECT_EQ(fleet.Stop(b), 0) << fleet.Logs();
-  b = fleet.Start("b");
-  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
-  EndOfInput();
-  ExpectExactlyTheBatch(fleet);
+  ExpectCrashAndRestartsExactlyOnce(fleet, GetParam(), kPartitions);
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, CrashTest,
-                         ::testing::Values("visitor", "none"),
-                         [](const auto& info) {
-                           return info.param == "none" ? std::string("Null")
-                                                       : std::string("Visitor");
-                         });
+                         ::testing::Values("visitor", "none"), LoadgenKeyName);
 
 // A third instance joins mid-stream and leaves (SIGTERM, for good). The
 // input is keyed by visitor_id and declared so: no hop.
@@ -139,7 +115,7 @@ TEST_F(DurabilityTest, AnInstanceJoiningAndLeavingChangesNothing) {
   EXPECT_EQ(fleet.Stop(c), 0) << fleet.Logs();
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput();
-  ExpectExactlyTheBatch(fleet);
+  ExpectExactlyTheLoadgenBatch(fleet);
 }
 
 // A static member fenced by the coordinator (here a foreign consumer that

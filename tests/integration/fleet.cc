@@ -376,4 +376,33 @@ Batch ExpectExactlyTheBatch(Fleet& fleet, absl::Duration wait) {
   return batch;
 }
 
+Batch ExpectExactlyTheLoadgenBatch(Fleet& fleet) {
+  const Batch batch = ExpectExactlyTheBatch(fleet);
+  EXPECT_GT(batch.sessions.size(), 500u);
+  EXPECT_GT(batch.bots, 0);
+  EXPECT_GT(batch.duplicates, 0);
+  return batch;
+}
+
+void ExpectCrashAndRestartsExactlyOnce(Fleet& fleet, const std::string& key,
+                                       int partitions) {
+  const FleetOptions& o = fleet.options();
+  Lifetime* a = fleet.Start("a");
+  Lifetime* b = fleet.Start("b");
+  auto loadgen = StartLoadgen(o.bootstrap, o.input, 30000, key);
+  absl::SleepFor(absl::Seconds(3));
+  fleet.Kill(a);
+  a = fleet.Start("a");
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_EQ(fleet.Stop(b), 0) << fleet.Logs();
+  b = fleet.Start("b");
+  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
+  EndOfInput(o.bootstrap, o.input, partitions);
+  ExpectExactlyTheLoadgenBatch(fleet);
+}
+
+std::string LoadgenKeyName(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param == "none" ? "Null" : "Visitor";
+}
+
 }  // namespace kpistream::testing

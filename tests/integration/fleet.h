@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "kpistream/v1/session_record.pb.h"
 #include "tests/integration/kafka_cluster.h"
 #include "tests/integration/test_support.h"
@@ -154,6 +155,22 @@ std::map<std::string, v1::SessionRecord> CommittedSessions(
 // counters equal the batch totals. Returns the batch.
 Batch ExpectExactlyTheBatch(Fleet& fleet,
                             absl::Duration wait = absl::Seconds(120));
+
+// ExpectExactlyTheBatch for StartLoadgen's traffic, which also checks that
+// the batch holds what loadgen makes: over 500 sessions, bots and repeats.
+Batch ExpectExactlyTheLoadgenBatch(Fleet& fleet);
+
+// The crash test (durability_test's CrashTest on Apache Kafka, crash_test on
+// the embedded broker): instances a and b start, loadgen produces 30000
+// events keyed by `key` ("visitor" or "none"), a is SIGKILLed (right after a
+// commit) and restarted, b is SIGTERMed and restarted; then the input ends
+// on each of its `partitions` partitions and the result must be exactly the
+// batch's (ExpectExactlyTheLoadgenBatch).
+void ExpectCrashAndRestartsExactlyOnce(Fleet& fleet, const std::string& key,
+                                       int partitions);
+
+// The test name of a StartLoadgen `key` parameter: "Visitor", "Null".
+std::string LoadgenKeyName(const ::testing::TestParamInfo<std::string>& info);
 
 }  // namespace kpistream::testing
 
