@@ -22,6 +22,9 @@ namespace {
 // deletes old records (instead of compacting) keeps a complete state.
 constexpr absl::Duration kFullCheckpointInterval = absl::Hours(1);
 constexpr absl::Duration kRestoreRetry = absl::Seconds(5);
+// How long a thread stopped before its first assignment waits for it
+// (AwaitFirstAssignment); within Kubernetes' default 30 s grace period.
+constexpr absl::Duration kFirstAssignmentWait = absl::Seconds(15);
 // How often a quiet partition's end is asked for, and how long at most.
 constexpr absl::Duration kEndCheckInterval = absl::Seconds(2);
 constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
@@ -168,6 +171,7 @@ absl::Status StreamThread::Run() {
     KPI_LOG_INFO("%s: stopping: committing the state (open sessions are kept)",
                  options_.name);
     CommitCycle(clock_->Now(), /*revoking=*/false);
+    AwaitFirstAssignment();
     input_->Close();
   }
   LogRejections(rejections_.Flush(clock_->Now()));
@@ -178,6 +182,28 @@ absl::Status StreamThread::Run() {
   }
   Publish(clock_->Now());
   return fatal_;
+}
+
+void StreamThread::AwaitFirstAssignment() {
+  if (joined_) return;
+  KPI_LOG_INFO("%s: waiting up to %d s for the consumer group's first "
+               "assignment before closing (librdkafka 2.0 aborts the process "
+               "when a cooperative-sticky consumer is destroyed before it, "
+               "librdkafka issue #4312)",
+               options_.name,
+               static_cast<int>(absl::ToInt64Seconds(kFirstAssignmentWait)));
+  const absl::Time until = clock_->Now() + kFirstAssignmentWait;
+  while (!joined_ && fatal_.ok() && clock_->Now() < until) {
+    // Nothing is processed any more: records fetched meanwhile are dropped
+    // (not committed, so read again by the partitions' next owner).
+    input_->Poll(options_.poll_batch, absl::Milliseconds(100),
+                 [](const kafka::Record&) {});
+  }
+  if (!joined_) {
+    KPI_LOG_WARN("%s: no assignment came within %d s; closing anyway",
+                 options_.name,
+                 static_cast<int>(absl::ToInt64Seconds(kFirstAssignmentWait)));
+  }
 }
 
 void StreamThread::UpdateWatermarks(absl::Time now) {

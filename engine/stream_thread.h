@@ -151,6 +151,12 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Caches every partition's watermark at `now` in its slot.
   void UpdateWatermarks(absl::Time now);
   void RestorePending(absl::Time now);
+  // Before closing a consumer that never had an assignment: polls (dropping
+  // what it reads) until the first one comes, for a while. librdkafka
+  // 2.0.2 asserts (the process aborts) when a cooperative-sticky consumer
+  // is destroyed before its first assignment (librdkafka #4312, fixed in
+  // 2.3.0).
+  void AwaitFirstAssignment();
   // What a restore read, for the log and /metrics.
   struct RestoreCounts {
     size_t local_records = 0, local_bytes = 0;      // from the local store
