@@ -45,7 +45,13 @@ Every --summary-interval a line on stderr says what the engine did:
   dead letters 12 (10 malformed, 2 late) | watermark lag 4.2 s | consumer lag 0
   messages on 4 partitions
 Rejected input is summarised per topic at most every 10 s (WARN engine: ...).
-SIGTERM or Ctrl-C: stop consuming, flush, commit, exit 0.)";
+SIGTERM or Ctrl-C: stop consuming, flush, commit, exit 0 (open sessions are kept
+in the committed state, not closed early).
+State: checkpointed to the changelog topic (<group_id>-changelog) and kept in a
+local store, processing.state_dir/<group_id>/<instance_id> (default
+$TMPDIR/kpistream): a restart reads only the changelog records written since;
+a lost store is rebuilt from the changelog. Give every instance its own
+processing.instance_id.)";
 
 constexpr char kDemoFooter[] = R"(
 Examples:
