@@ -324,12 +324,11 @@ LocalFigures MeasureLocalStore(size_t n) {
     f.reopen_s = Seconds(t0);
   }
   {
-    // As StreamThread::ReadState applies day records: batches of 50,000.
+    // As StreamThread::ReadState applies day records (DayRecordWriter).
     auto store = LocalStore::Open({base + "/cold"});
     if (!store.ok()) std::exit(1);
     const absl::Time t0 = absl::Now();
-    LocalStore::Batch batch;
-    size_t in_batch = 0;
+    DayRecordWriter writer(store->get());
     for (const auto& [fp, d] : changelog) {
       // Each record is parsed as the restore parses it.
       const std::string key = DayKey(tp, 'v', fp);
@@ -342,14 +341,9 @@ LocalFigures MeasureLocalStore(size_t n) {
           !ParseDayValue(value, &day)) {
         std::exit(1);
       }
-      batch.PutDay(at, kind, fingerprint, day,
-                   (*store)->GetDay(at, kind, fingerprint));
-      if (++in_batch == 50000) {
-        if (!(*store)->Write(&batch).ok()) std::exit(1);
-        in_batch = 0;
-      }
+      writer.Apply(at, kind, fingerprint, day);
     }
-    if (!(*store)->Write(&batch).ok()) std::exit(1);
+    if (!writer.Finish().ok()) std::exit(1);
     f.cold_restore_s = Seconds(t0);
     if ((*store)->CountDays(tp, 'v') != n) {
       std::fprintf(stderr, "cold restore: %zu entries, expected %zu\n",
@@ -406,7 +400,7 @@ int Main(int argc, char** argv) {
     std::printf(
         "round %d local store (RocksDB, 400 d visitors): fill (Get+Put, "
         "commit every 10,000) %.3f s/M; heap growth %.1f B/entry; store "
-        "memory %.1f MB (block cache + write buffers, bounded by config); "
+        "memory %.1f MB (block cache + write buffers, bounded by LocalStore::Options); "
         "disk %.1f B/entry; changelog %.1f B/entry; restart (reopen) %.3f "
         "s; cold rebuild from the changelog %.3f s/M\n",
         round + 1, l.fill_s * per_million, l.heap_per_entry,

@@ -284,6 +284,34 @@ size_t LocalStore::MemoryBytes() const {
   return cache_->GetUsage() + static_cast<size_t>(memtables);
 }
 
+void DayRecordWriter::Apply(const TopicPartition& tp, char kind,
+                            uint64_t fingerprint, std::optional<int32_t> day) {
+  std::string key = DayEntryKey(tp, kind, fingerprint);
+  auto it = in_batch_.find(key);
+  const std::optional<int32_t> committed =
+      it != in_batch_.end() ? it->second
+                            : store_->GetDay(tp, kind, fingerprint);
+  if (day.has_value()) {
+    batch_.PutDay(tp, kind, fingerprint, *day, committed);
+  } else {
+    batch_.DeleteDay(tp, kind, fingerprint, committed);
+  }
+  in_batch_[std::move(key)] = day;
+  if (in_batch_.size() >= 50000) Flush();
+}
+
+void DayRecordWriter::Flush() {
+  if (absl::Status s = store_->Write(&batch_); !s.ok() && error_.ok()) {
+    error_ = s;
+  }
+  in_batch_.clear();
+}
+
+absl::Status DayRecordWriter::Finish() {
+  Flush();
+  return error_;
+}
+
 RocksDayStore::Change& RocksDayStore::ChangeOf(uint64_t key) {
   auto [it, inserted] = changes_.try_emplace(key);
   if (inserted) {

@@ -125,6 +125,29 @@ class LocalStore {
   std::unique_ptr<rocksdb::DB> db_;
 };
 
+// Applies the changelog's day records (checkpoint_log.h DayKey), in offset
+// order, to a LocalStore: what a restore does with them. Writes a batch
+// every 50,000 records; the changelog may hold several records of one entry
+// (not compacted yet), so the batch's own entries are remembered until it
+// is written.
+class DayRecordWriter {
+ public:
+  explicit DayRecordWriter(LocalStore* store) : store_(store) {}
+  // `day` nullopt: a tombstone (the entry expired).
+  void Apply(const TopicPartition& tp, char kind, uint64_t fingerprint,
+             std::optional<int32_t> day);
+  // Writes what is left; the first error of any write.
+  absl::Status Finish();
+
+ private:
+  void Flush();
+
+  LocalStore* store_;
+  LocalStore::Batch batch_;
+  absl::flat_hash_map<std::string, std::optional<int32_t>> in_batch_;
+  absl::Status error_;
+};
+
 // A partition's days of one kind ('v' visitors, 'o' orders) in a
 // LocalStore.
 class RocksDayStore final : public DayStore {

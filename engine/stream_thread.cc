@@ -4,7 +4,6 @@
 #include <set>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -529,16 +528,10 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
       local.set_cluster_id(ends->cluster_id);
     }
   }
-  // Day records go straight into the store, a batch at a time; `written`
-  // has the entries of the current batch (the store does not see them
-  // before it is written).
-  LocalStore::Batch batch;
-  absl::flat_hash_map<std::string, std::optional<int32_t>> written;
+  // Day records go straight into the store.
+  std::optional<DayRecordWriter> days;
+  if (store != nullptr) days.emplace(store);
   absl::Status bad;
-  auto flush = [&] {
-    if (absl::Status s = store->Write(&batch); !s.ok() && bad.ok()) bad = s;
-    written.clear();
-  };
   absl::Status status = changelog_->Read(from, [&](const ChangelogEntry& e) {
     KPI_LOG_DEBUG("%s: changelog read %s (%s)", options_.name, e.key,
                   e.tombstone ? std::string("tombstone")
@@ -573,23 +566,12 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
       }
       return;
     }
-    std::optional<int32_t> committed;
-    auto w = written.find(e.key);
-    if (w != written.end()) {
-      committed = w->second;
-    } else {
-      committed = store->GetDay(tp, kind, fingerprint);
-    }
-    if (e.tombstone) {
-      batch.DeleteDay(tp, kind, fingerprint, committed);
-      written[std::string(e.key)] = std::nullopt;
-    } else {
-      batch.PutDay(tp, kind, fingerprint, day, committed);
-      written[std::string(e.key)] = day;
-    }
-    if (written.size() >= 50000) flush();
+    days->Apply(tp, kind, fingerprint,
+                e.tombstone ? std::nullopt : std::optional<int32_t>(day));
   });
-  if (store != nullptr) flush();
+  if (days.has_value()) {
+    if (absl::Status s = days->Finish(); !s.ok() && bad.ok()) bad = s;
+  }
   if (!status.ok()) return status;
   return bad;
 }

@@ -170,6 +170,23 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
   return status;
 }
 
+namespace {
+
+// A partition's low and high watermarks, asked of its leader.
+absl::Status QueryWatermarks(rd_kafka_t* rk, const TopicReadOptions& options,
+                             int32_t partition, int64_t* low, int64_t* high) {
+  const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+      rk, options.topic.c_str(), partition, low, high,
+      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("cannot read the end of topic \"", options.topic,
+                   "\" partition ", partition, " from ", options.brokers,
+                   ": ", rd_kafka_err2str(e)));
+}
+
+}  // namespace
+
 absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
   auto handle = NewReader(options, RD_KAFKA_CONSUMER,
                           {{"group.id", "kpistream-restore"}});
@@ -183,14 +200,8 @@ absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
   }
   for (int32_t p : options.partitions) {
     int64_t low = 0, high = 0;
-    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-        handle->get(), options.topic.c_str(), p, &low, &high, timeout_ms);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot read the end of topic \"", options.topic,
-                       "\" partition ", p, " from ", options.brokers, ": ",
-                       rd_kafka_err2str(e)));
-    }
+    absl::Status s = QueryWatermarks(handle->get(), options, p, &low, &high);
+    if (!s.ok()) return s;
     out.ends[p] = high;
   }
   return out;
@@ -222,16 +233,8 @@ absl::Status ReadTopic(const TopicReadOptions& options,
   std::map<int32_t, int64_t> pending;  // partition -> high watermark
   for (int32_t p : options.partitions) {
     int64_t low = 0, high = 0;
-    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-        ends->get(), options.topic.c_str(), p, &low, &high,
-        static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = absl::UnavailableError(
-          absl::StrCat("cannot read the end of topic \"", options.topic,
-                       "\" partition ", p, " from ", options.brokers, ": ",
-                       rd_kafka_err2str(e)));
-      break;
-    }
+    status = QueryWatermarks(ends->get(), options, p, &low, &high);
+    if (!status.ok()) break;
     auto start = options.start_offsets.find(p);
     if (high > std::max(low, start == options.start_offsets.end()
                                  ? int64_t{0}

@@ -76,10 +76,47 @@ TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
     // The day index holds one entry per live entry: stale ones were
     // removed when an entry's day moved.
     size_t indexed = 0;
-    (*store)->ForEachDayBefore(tp, 'v', INT32_MAX,
-                               [&](uint64_t, int32_t) { ++indexed; });
+    ASSERT_TRUE((*store)
+                    ->ForEachDayBefore(tp, 'v', INT32_MAX,
+                                       [&](uint64_t, int32_t) { ++indexed; })
+                    .ok());
     EXPECT_EQ(indexed, live);
   }
+}
+
+// An uncompacted changelog holds several records of one entry, within one
+// batch and across batches: the store ends with the last one, and its day
+// index with one entry per live entry.
+TEST_F(LocalStoreTest, DayRecordsApplyInOrderWithinAndAcrossBatches) {
+  auto store = LocalStore::Open({dir_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const TopicPartition tp{"in", 0};
+  {
+    DayRecordWriter writer(store->get());
+    writer.Apply(tp, 'v', 1, 100);
+    writer.Apply(tp, 'v', 1, 105);  // the same batch
+    writer.Apply(tp, 'v', 2, 100);
+    writer.Apply(tp, 'v', 2, std::nullopt);  // expired
+    writer.Apply(tp, 'v', 3, 90);
+    ASSERT_TRUE(writer.Finish().ok());
+  }
+  {
+    DayRecordWriter writer(store->get());  // a later batch
+    writer.Apply(tp, 'v', 3, 110);
+    ASSERT_TRUE(writer.Finish().ok());
+  }
+  EXPECT_EQ((*store)->GetDay(tp, 'v', 1), 105);
+  EXPECT_EQ((*store)->GetDay(tp, 'v', 2), std::nullopt);
+  EXPECT_EQ((*store)->GetDay(tp, 'v', 3), 110);
+  std::vector<std::pair<uint64_t, int32_t>> index;
+  ASSERT_TRUE((*store)
+                  ->ForEachDayBefore(tp, 'v', INT32_MAX,
+                                     [&](uint64_t key, int32_t day) {
+                                       index.push_back({key, day});
+                                     })
+                  .ok());
+  EXPECT_EQ(index, (std::vector<std::pair<uint64_t, int32_t>>{{1, 105},
+                                                              {3, 110}}));
 }
 
 TEST_F(LocalStoreTest, UncommittedChangesAreForgottenWithTheStore) {

@@ -198,13 +198,32 @@ class FakeChangelog : public ChangelogSource {
   std::string topic_ = "changelog";
 };
 
-std::string PageView(const std::string& visitor, const std::string& time) {
-  return absl::StrCat("{\"eventId\":\"", visitor, "-", time,
-                      "\",\"eventTime\":\"2026-01-01T", time,
+std::string PageViewOn(const std::string& visitor, const std::string& day,
+                       const std::string& time) {
+  return absl::StrCat("{\"eventId\":\"", visitor, "-", day, time,
+                      "\",\"eventTime\":\"2026-01-", day, "T", time,
                       "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
                       "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":"
                       "\"https://shop.example/\"}");
 }
+
+// A page view on 2026-01-01.
+std::string PageView(const std::string& visitor, const std::string& time) {
+  return PageViewOn(visitor, "01", time);
+}
+
+// The stream threads' config: one JSON input keyed by visitor (processed
+// where read: the fake input does not loop the repartition topic back).
+constexpr char kThreadConfig[] = R"(
+kafka: {brokers: "127.0.0.1:1", group_id: g}
+inputs: [{topic: in, format: json, key: visitor_id}]
+outputs:
+  sessions: {topic: sessions, format: json}
+  kpi: {enabled: false}
+  deadletter: {topic: dead}
+  changelog: {topic: changelog}
+processing: {max_out_of_orderness: 30s, allowed_lateness: 0s, max_future_skew: 3650d}
+)";
 
 double Value(const MetricsSnapshot& snapshot, const std::string& name) {
   double total = 0;
@@ -221,21 +240,7 @@ double Value(const MetricsSnapshot& snapshot, const std::string& name) {
 // session would now be late; seen in a broker outage, where a timed-out
 // transaction is aborted).
 TEST(StreamThreadTest, AnAbortedCommitRollsTheWatermarkBack) {
-  ConfigResult parsed = ParseConfig(R"(
-kafka: {brokers: "127.0.0.1:1", group_id: g}
-# Keyed by visitor: processed where read (the fake input does not loop the
-# repartition topic back).
-inputs: [{topic: in, format: json, key: visitor_id}]
-outputs:
-  sessions: {topic: sessions, format: json}
-  kpi: {enabled: false}
-  deadletter: {topic: dead}
-  changelog: {topic: changelog}
-processing:
-  max_out_of_orderness: 30s
-  allowed_lateness: 0s
-  max_future_skew: 3650d
-)");
+  ConfigResult parsed = ParseConfig(kThreadConfig);
   ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
   StepClock clock;
   int phase = 0;
@@ -280,14 +285,6 @@ processing:
   }
 }
 
-std::string PageViewOn(const std::string& visitor, const std::string& day,
-                       const std::string& time) {
-  return absl::StrCat("{\"eventId\":\"", visitor, "-", day, time,
-                      "\",\"eventTime\":\"2026-01-", day, "T", time,
-                      "Z\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
-                      "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":"
-                      "\"https://shop.example/\"}");
-}
 
 // The local store (engine/local_store.h): the visitors' days live there and
 // in per-entry changelog records, not in the checkpoints; a restart reads
@@ -297,16 +294,7 @@ std::string PageViewOn(const std::string& visitor, const std::string& day,
 class LocalStoreRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ConfigResult parsed = ParseConfig(R"(
-kafka: {brokers: "127.0.0.1:1", group_id: g}
-inputs: [{topic: in, format: json, key: visitor_id}]
-outputs:
-  sessions: {topic: sessions, format: json}
-  kpi: {enabled: false}
-  deadletter: {topic: dead}
-  changelog: {topic: changelog}
-processing: {max_out_of_orderness: 30s, allowed_lateness: 0s, max_future_skew: 3650d}
-)");
+    ConfigResult parsed = ParseConfig(kThreadConfig);
     ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
     config_ = parsed.config;
     records_ = {{"v0", PageViewOn("v0", "01", "10:00:00")},

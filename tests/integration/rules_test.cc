@@ -114,33 +114,59 @@ tests:
             value: 40
 )";
 
+// `kpistream rules --config <config> --out <dir>`, which must succeed.
+::testing::AssertionResult GenerateRules(const std::string& config,
+                                         const std::string& dir) {
+  CommandResult r =
+      RunCommand({KpistreamBinary(), "rules", "--config", config, "--out", dir});
+  if (r.exit_code == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "kpistream rules: " << r.err;
+}
+
+// `promtool check rules` on `files`: valid, and `rules` rules in all (-1:
+// any number).
+::testing::AssertionResult PromtoolChecks(const std::vector<std::string>& files,
+                                          int rules = -1) {
+  std::vector<std::string> argv = {"promtool", "check", "rules"};
+  argv.insert(argv.end(), files.begin(), files.end());
+  CommandResult r = RunCommand(argv);
+  if (r.exit_code != 0) {
+    return ::testing::AssertionFailure() << r.out << r.err;
+  }
+  if (rules >= 0 &&
+      !absl::StrContains(r.out, absl::StrCat("SUCCESS: ", rules,
+                                             " rules found"))) {
+    return ::testing::AssertionFailure()
+           << "expected " << rules << " rules: " << r.out;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// `promtool test rules <test>` passes.
+::testing::AssertionResult PromtoolTests(const std::string& test) {
+  CommandResult r = RunCommand({"promtool", "test", "rules", test});
+  if (r.exit_code == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << r.out << r.err;
+}
+
 TEST(RulesTest, AverageOrderValueIsPerCurrency) {
   TempDir dir;
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config",
-       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(SourceDir() + "/config/examples/kpistream.yaml",
+                            dir.path()));
   const std::string test =
       dir.Write("aov-per-currency.test.yml", kAovPerCurrencyTest);
-  CommandResult run = RunCommand({"promtool", "test", "rules", test});
-  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_TRUE(PromtoolTests(test));
 }
 
 TEST(RulesTest, GeneratedRecordingRulesPassPromtoolCheckAndTest) {
   TempDir dir;
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config",
-       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(SourceDir() + "/config/examples/kpistream.yaml",
+                            dir.path()));
   const std::string file = dir.path() + "/kpistream-recording.rules.yml";
-  CommandResult check = RunCommand({"promtool", "check", "rules", file});
-  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 30 rules found"))
-      << check.out;
+  ASSERT_TRUE(PromtoolChecks({file}, 30));
   const std::string test =
       dir.Write("kpistream-recording.test.yml", kPromtoolTest);
-  CommandResult run = RunCommand({"promtool", "test", "rules", test});
-  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_TRUE(PromtoolTests(test));
 }
 
 // Counts the occurrences of `needle` in `text`.
@@ -155,20 +181,13 @@ int Count(const std::string& text, const std::string& needle) {
 
 TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   TempDir dir;
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config",
-       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(SourceDir() + "/config/examples/kpistream.yaml",
+                            dir.path()));
   const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
-  CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
-  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   // The example's rolling conversion-rate target: off target plus the two
   // multiwindow alerts; its cumulative target: behind pace, projected miss.
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 5 rules found"))
-      << check.out;
-  CommandResult test = RunCommand(
-      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
-  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  ASSERT_TRUE(PromtoolChecks({alerts}, 5));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
   // Every alert is driven to firing and to not firing.
   CommandResult rule_text = RunCommand({"cat", alerts});
   CommandResult test_text =
@@ -210,15 +229,10 @@ targets:
      value: 1000000, tolerance: 0.1,
      period: {start: 2026-11-01, end: 2026-11-30}}
 )");
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
   const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
-  CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
-  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
-  CommandResult test = RunCommand(
-      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
-  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  ASSERT_TRUE(PromtoolChecks({alerts}));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
   const std::string rule_text = RunCommand({"cat", alerts}).out;
   const std::string test_text =
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
@@ -280,22 +294,12 @@ targets:
   - {name: quiet, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
      window: 1h, for: 30m, severity: info, min_sessions: 1}
 )");
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
-  CommandResult check =
-      RunCommand({"promtool", "check", "rules",
-                  dir.path() + "/kpistream-alerts.rules.yml"});
-  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
-      << check.out;
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  ASSERT_TRUE(PromtoolChecks({dir.path() + "/kpistream-alerts.rules.yml"}, 3));
   const std::string test = dir.Write("info-target.test.yml", kInfoTargetTest);
-  CommandResult run = RunCommand({"promtool", "test", "rules", test});
-  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_TRUE(PromtoolTests(test));
   // The generated tests agree.
-  CommandResult generated = RunCommand(
-      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
-  EXPECT_EQ(generated.exit_code, 0) << generated.out << generated.err;
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
 }
 
 // issue 10 item 10: the engine's own alerts load in Prometheus and their
@@ -311,17 +315,10 @@ rules:
   grafana_url: https://grafana.example.com
   dead_letter_ratio: 0.6
 )");
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
   const std::string file = dir.path() + "/kpistream-engine.rules.yml";
-  CommandResult check = RunCommand({"promtool", "check", "rules", file});
-  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 7 rules found"))
-      << check.out;
-  CommandResult test = RunCommand(
-      {"promtool", "test", "rules", dir.path() + "/kpistream-engine.test.yml"});
-  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  ASSERT_TRUE(PromtoolChecks({file}, 7));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-engine.test.yml"));
   const std::string rule_text = RunCommand({"cat", file}).out;
   const std::string test_text =
       RunCommand({"cat", dir.path() + "/kpistream-engine.test.yml"}).out;
@@ -398,14 +395,11 @@ tests:
 
 TEST(RulesTest, EngineAlertsFireForWhatIsWrongOnly) {
   TempDir dir;
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config",
-       SourceDir() + "/config/examples/kpistream.yaml", "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(SourceDir() + "/config/examples/kpistream.yaml",
+                            dir.path()));
   const std::string test =
       dir.Write("engine-alerts.test.yml", kEngineAlertsTest);
-  CommandResult run = RunCommand({"promtool", "test", "rules", test});
-  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_TRUE(PromtoolTests(test));
 }
 
 // issue 11 item 3: a target name and filter values with quotes, backslashes,
@@ -436,19 +430,13 @@ targets:
   CommandResult check_config =
       RunCommand({KpistreamBinary(), "check-config", config});
   ASSERT_EQ(check_config.exit_code, 0) << check_config.out << check_config.err;
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
-  CommandResult check = RunCommand(
-      {"promtool", "check", "rules", dir.path() + "/kpistream-alerts.rules.yml",
-       dir.path() + "/kpistream-engine.rules.yml",
-       dir.path() + "/kpistream-recording.rules.yml"});
-  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  ASSERT_TRUE(PromtoolChecks({dir.path() + "/kpistream-alerts.rules.yml",
+                              dir.path() + "/kpistream-engine.rules.yml",
+                              dir.path() + "/kpistream-recording.rules.yml"}));
   // The generated tests expect the names rendered as written: labels and
   // annotations keep them literal, braces and all.
-  CommandResult test = RunCommand(
-      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
-  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
   const std::string test_text =
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
   const YAML::Node tests = YAML::Load(test_text)["tests"];
@@ -490,9 +478,7 @@ targets:
   out << YAML::EndSeq << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
   const std::string queries_file =
       dir.Write("dashboard.rules.yml", out.c_str());
-  CommandResult parsed =
-      RunCommand({"promtool", "check", "rules", queries_file});
-  EXPECT_EQ(parsed.exit_code, 0) << parsed.out << parsed.err;
+  EXPECT_TRUE(PromtoolChecks({queries_file}));
   EXPECT_GT(queries, 40);
   for (const char* escaped :
        {R"(site="shop \"ü\" \\ 店 {x}")", R"(channel="Email")",
@@ -556,27 +542,18 @@ targets:
   CommandResult check_config =
       RunCommand({KpistreamBinary(), "check-config", config});
   ASSERT_EQ(check_config.exit_code, 0) << check_config.out << check_config.err;
-  CommandResult rules = RunCommand(
-      {KpistreamBinary(), "rules", "--config", config, "--out", dir.path()});
-  ASSERT_EQ(rules.exit_code, 0) << rules.err;
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
   const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
-  CommandResult check = RunCommand({"promtool", "check", "rules", alerts});
-  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   // A rate: off target plus the burn-rate pair.
-  EXPECT_TRUE(absl::StrContains(check.out, "SUCCESS: 3 rules found"))
-      << check.out;
-  CommandResult test = RunCommand(
-      {"promtool", "test", "rules", dir.path() + "/kpistream-alerts.test.yml"});
-  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  ASSERT_TRUE(PromtoolChecks({alerts}, 3));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
   const std::string test_text =
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
   EXPECT_EQ(Count(test_text, "alertname: "), 3 * 2);
   EXPECT_TRUE(absl::StrContains(test_text, "web_sessions_long_total{"));
   const std::string recording_test =
       dir.Write("long-session-rate.test.yml", kLongSessionRateTest);
-  CommandResult recorded =
-      RunCommand({"promtool", "test", "rules", recording_test});
-  EXPECT_EQ(recorded.exit_code, 0) << recorded.out << recorded.err;
+  EXPECT_TRUE(PromtoolTests(recording_test));
 
   const nlohmann::json dashboard = nlohmann::json::parse(
       RunCommand({"cat", dir.path() + "/kpistream-dashboard.json"}).out);
