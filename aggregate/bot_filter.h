@@ -8,12 +8,18 @@
 // WebEvent's user_agent is optional (server-side collectors and backend
 // conversions send none) and is a bot only with `bots.empty_user_agent: bot`.
 // Bot events are counted (kpistream_bot_events_total) and excluded from KPIs.
+//
+// Verdicts are remembered per user agent (a few thousand at most, then
+// forgotten at once): real traffic repeats a few hundred user agents, and a
+// lookup is cheaper than matching every pattern. Not thread-safe: one owner
+// (each stream thread has its own).
 #ifndef KPISTREAM_AGGREGATE_BOT_FILTER_H_
 #define KPISTREAM_AGGREGATE_BOT_FILTER_H_
 
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 
 namespace kpistream {
@@ -27,8 +33,12 @@ class BotFilter {
   bool IsBot(absl::string_view user_agent) const;
 
  private:
+  bool Match(absl::string_view user_agent) const;
+
   std::vector<std::string> patterns_;  // lower case
   bool empty_is_bot_;
+  mutable absl::flat_hash_map<std::string, bool> verdicts_;
+  mutable std::string lower_;  // Match()'s buffer
 };
 
 }  // namespace kpistream

@@ -15,6 +15,13 @@ inline size_t StringHeapBytes(const std::string& s) {
   return s.capacity() > 15 ? s.capacity() + 1 + 16 : 0;
 }
 
+// A heap block of `n` bytes as glibc's malloc serves it: 8 bytes of
+// header, rounded up to 16, at least 32.
+constexpr size_t MallocBytes(size_t n) {
+  const size_t chunk = (n + 8 + 15) & ~size_t{15};
+  return chunk < 32 ? 32 : chunk;
+}
+
 // The slots of an absl flat_hash_map<Key, Value> of `capacity`.
 template <typename Key, typename Value>
 constexpr size_t FlatMapBytes(size_t capacity) {

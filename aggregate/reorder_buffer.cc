@@ -1,6 +1,7 @@
 #include "aggregate/reorder_buffer.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace kpistream {
@@ -37,7 +38,40 @@ absl::string_view GetString(const char*& p) {
   return s;
 }
 
+// Spare buckets kept for reuse per partition, and the most a spare may keep
+// (at most ~50 KB per partition in all; bigger buckets are freed).
+constexpr size_t kMaxSpare = 8;
+constexpr size_t kMaxSpareArena = 4 << 10;
+constexpr size_t kMaxSpareEvents = 64;
+
 }  // namespace
+
+ReorderBuffer::Bucket& ReorderBuffer::BucketOf(int64_t second) {
+  auto it = buckets_.lower_bound(second);
+  if (it != buckets_.end() && it->first == second) return it->second;
+  if (spare_.empty()) {
+    return buckets_.emplace_hint(it, second, Bucket())->second;
+  }
+  Buckets::node_type node = std::move(spare_.back());
+  spare_.pop_back();
+  node.key() = second;
+  return buckets_.insert(it, std::move(node))->second;
+}
+
+ReorderBuffer::Buckets::iterator ReorderBuffer::Erase(Buckets::iterator it) {
+  auto next = std::next(it);
+  Buckets::node_type node = buckets_.extract(it);
+  if (spare_.size() < kMaxSpare &&
+      node.mapped().arena.capacity() <= kMaxSpareArena &&
+      node.mapped().events.capacity() <= kMaxSpareEvents) {
+    Bucket& b = node.mapped();
+    b.events.clear();
+    b.arena.clear();
+    b.checkpointed = 0;
+    spare_.push_back(std::move(node));
+  }
+  return next;
+}
 
 void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
   Packed packed;
@@ -74,12 +108,12 @@ absl::string_view ReorderBuffer::EventId(const Bucket& bucket,
 }
 
 void ReorderBuffer::Push(const EventView& event) {
-  Append(event, buckets_[SecondOf(absl::ToUnixMicros(event.time))]);
+  Append(event, BucketOf(SecondOf(absl::ToUnixMicros(event.time))));
   ++size_;
 }
 
 void ReorderBuffer::Restore(const EventView& event) {
-  Bucket& bucket = buckets_[SecondOf(absl::ToUnixMicros(event.time))];
+  Bucket& bucket = BucketOf(SecondOf(absl::ToUnixMicros(event.time)));
   Append(event, bucket);
   // Restored events are checkpointed already; they come before anything
   // pushed later, so the checkpointed prefix grows with them.
@@ -107,7 +141,7 @@ void ReorderBuffer::ReleaseBefore(absl::Time watermark, Sink sink) {
     if (it->first < last) {
       size_ -= bucket.events.size();
       EmitSorted(bucket, bucket.events.size(), sink);
-      buckets_.erase(it);
+      Erase(it);
       continue;
     }
     // The watermark's own second: release only what is strictly before it.
@@ -126,7 +160,7 @@ void ReorderBuffer::ReleaseBefore(absl::Time watermark, Sink sink) {
     EmitSorted(bucket, n, sink);
     bucket.events.erase(bucket.events.begin(), keep);
     bucket.checkpointed -= released_checkpointed;
-    if (bucket.events.empty()) buckets_.erase(it);
+    if (bucket.events.empty()) Erase(it);
     break;
   }
 }
@@ -135,7 +169,7 @@ void ReorderBuffer::ReleaseAll(Sink sink) {
   for (auto& [second, bucket] : buckets_) {
     EmitSorted(bucket, bucket.events.size(), sink);
   }
-  buckets_.clear();
+  while (!buckets_.empty()) Erase(buckets_.begin());
   size_ = 0;
 }
 
@@ -175,7 +209,7 @@ void ReorderBuffer::DropBefore(absl::Time frontier) {
     bucket.checkpointed -= checkpointed_dropped;
     size_ -= n;
     if (bucket.events.empty()) {
-      it = buckets_.erase(it);
+      it = Erase(it);
     } else {
       ++it;
     }
@@ -183,10 +217,14 @@ void ReorderBuffer::DropBefore(absl::Time frontier) {
 }
 
 size_t ReorderBuffer::ApproximateBytes() const {
-  size_t bytes = buckets_.size() * 96;  // map node + Bucket
+  size_t bytes = (buckets_.size() + spare_.size()) * 96;  // map node + Bucket
   for (const auto& [second, bucket] : buckets_) {
     bytes += bucket.events.capacity() * sizeof(Packed) +
              bucket.arena.capacity();
+  }
+  for (const Buckets::node_type& node : spare_) {
+    bytes += node.mapped().events.capacity() * sizeof(Packed) +
+             node.mapped().arena.capacity();
   }
   return bytes;
 }

@@ -69,13 +69,23 @@ class ReorderBuffer {
     size_t checkpointed = 0;  // the first `checkpointed` events are
   };
 
+  using Buckets = std::map<int64_t, Bucket>;
+
+  // The bucket of `second`, made from a spare node when there is one.
+  Bucket& BucketOf(int64_t second);
+  // Erases the bucket at `it`, keeping its node (and the capacity of its
+  // events and arena) as a spare: at a few events per partition and second,
+  // a new bucket per event would cost three allocations each.
+  Buckets::iterator Erase(Buckets::iterator it);
+
   void Append(const EventView& event, Bucket& bucket);
   static EventView Unpack(const Bucket& bucket, const Packed& packed);
   static absl::string_view EventId(const Bucket& bucket, const Packed& packed);
   // Emits the first `n` events of `bucket` in order.
   static void EmitSorted(Bucket& bucket, size_t n, Sink sink);
 
-  std::map<int64_t, Bucket> buckets_;  // key: floor(unix seconds)
+  Buckets buckets_;  // key: floor(unix seconds)
+  std::vector<Buckets::node_type> spare_;  // at most kMaxSpare, small ones
   size_t size_ = 0;
 };
 

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/compact_string.h"
 #include "aggregate/memory_estimate.h"
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
@@ -201,7 +203,7 @@ struct Sessionizer::Impl {
     int64_t last_us = 0;
     uint64_t fingerprint = 0;  // StableHash(site, visitor)
     uint64_t campaign_key = 0;
-    std::string visitor;
+    CompactString visitor;
     uint32_t site = 0;  // ids in the pools
     uint32_t attribution = 0;
     uint32_t landing = 0;
@@ -227,10 +229,38 @@ struct Sessionizer::Impl {
   std::vector<Open> slots;
   std::vector<uint32_t> free_slots;
   size_t live = 0;
-  // fingerprint -> slot; keys whose fingerprint another key holds already
-  // (a collision) live in `collided`, by their full "site\x1fvisitor" key.
-  absl::flat_hash_map<uint64_t, uint32_t> by_fingerprint;
-  absl::flat_hash_map<std::string, uint32_t> collided;
+  // The live slots, found by (site, visitor): a set of slot numbers (4
+  // bytes each) hashed by their fingerprint and compared by their full key,
+  // so that two keys of one fingerprint are still told apart.
+  struct Probe {
+    uint64_t fingerprint;
+    absl::string_view site;
+    absl::string_view visitor;
+  };
+  struct SlotHash {
+    using is_transparent = void;
+    const Impl* m;
+    size_t operator()(uint32_t slot) const {
+      return m->slots[slot].fingerprint;
+    }
+    size_t operator()(const Probe& p) const { return p.fingerprint; }
+  };
+  struct SlotEq {
+    using is_transparent = void;
+    const Impl* m;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t slot, const Probe& p) const {
+      const Open& s = m->slots[slot];
+      return s.fingerprint == p.fingerprint && s.visitor.view() == p.visitor &&
+             m->sites.Get(s.site) == p.site;
+    }
+    bool operator()(const Probe& p, uint32_t slot) const {
+      return (*this)(slot, p);
+    }
+  };
+  absl::flat_hash_set<uint32_t, SlotHash, SlotEq> lookup{0, SlotHash{this},
+                                                         SlotEq{this}};
+  size_t visitor_heap = 0;  // the live slots' visitor strings
   // Lazy expiry: every live slot has one current entry, in the bucket (unix
   // second) of its expiry as last scheduled; an entry whose session was
   // extended is rescheduled when it fires, one of a reused slot is stale.
@@ -252,22 +282,8 @@ struct Sessionizer::Impl {
   // The slot of (site, visitor), or -1.
   int64_t Find(absl::string_view site, absl::string_view visitor,
                uint64_t fingerprint) const {
-    auto it = by_fingerprint.find(fingerprint);
-    if (it != by_fingerprint.end()) {
-      const Open& s = slots[it->second];
-      if (s.visitor == visitor && sites.Get(s.site) == site) return it->second;
-    }
-    if (!collided.empty()) {
-      auto c = collided.find(FullKey(site, visitor));
-      if (c != collided.end()) return c->second;
-    }
-    return -1;
-  }
-
-  static std::string FullKey(absl::string_view site,
-                             absl::string_view visitor) {
-    const char sep[] = {kSeparator, 0};
-    return absl::StrCat(site, sep, visitor);
+    auto it = lookup.find(Probe{fingerprint, site, visitor});
+    return it == lookup.end() ? -1 : static_cast<int64_t>(*it);
   }
 
   // A fresh live slot for (site, visitor), indexed.
@@ -283,29 +299,24 @@ struct Sessionizer::Impl {
     }
     Open& s = slots[index];
     s.fingerprint = fingerprint;
-    s.visitor.assign(visitor.data(), visitor.size());
+    s.visitor.assign(visitor);
+    visitor_heap += s.visitor.HeapBytes();
     s.site = sites.Acquire(site);
     s.flags = kLive;
     ++live;
-    auto [it, inserted] = by_fingerprint.try_emplace(fingerprint, index);
-    if (!inserted) collided.emplace(FullKey(site, visitor), index);
+    lookup.insert(index);
     return index;
   }
 
   void FreeSlot(uint32_t index) {
     Open& s = slots[index];
     const absl::string_view site = sites.Get(s.site);
-    auto it = by_fingerprint.find(s.fingerprint);
-    if (it != by_fingerprint.end() && it->second == index) {
-      by_fingerprint.erase(it);
-    } else {
-      collided.erase(FullKey(site, s.visitor));
-    }
-    if (s.flags & kCheckpointed) removed.emplace_back(site, s.visitor);
+    lookup.erase(index);
+    if (s.flags & kCheckpointed) removed.emplace_back(site, s.visitor.view());
     sites.Release(s.site);
     s.site = 0;
+    visitor_heap -= s.visitor.HeapBytes();
     s.visitor.clear();
-    if (s.visitor.capacity() > 15) s.visitor.shrink_to_fit();
     s.flags = 0;
     ++s.gen;
     --live;
@@ -478,7 +489,7 @@ struct Sessionizer::Impl {
     const AttributionParts& a = parts[s.attribution];
     ClosedSession c;
     c.site_id = std::string(sites.Get(s.site));
-    c.visitor_id = s.visitor;
+    c.visitor_id = std::string(s.visitor.view());
     c.start = absl::FromUnixMicros(s.first_us);
     c.end = absl::FromUnixMicros(s.last_us);
     c.pageviews = s.pageviews;
@@ -526,7 +537,7 @@ struct Sessionizer::Impl {
       if (x.last_us != y.last_us) return x.last_us < y.last_us;
       const absl::string_view xs = sites.Get(x.site), ys = sites.Get(y.site);
       if (xs != ys) return xs < ys;
-      return x.visitor < y.visitor;
+      return x.visitor.view() < y.visitor.view();
     });
     for (uint32_t index : closing) {
       Close(index);
@@ -542,7 +553,8 @@ struct Sessionizer::Impl {
     const AttributionParts& a = parts[s.attribution];
     const absl::string_view site = sites.Get(s.site);
     st->set_site_id(site.data(), site.size());
-    st->set_visitor_id(s.visitor);
+    const absl::string_view visitor = s.visitor.view();
+    st->set_visitor_id(visitor.data(), visitor.size());
     st->set_first_us(s.first_us);
     st->set_last_us(s.last_us);
     st->set_channel(a.channel.data(), a.channel.size());
@@ -666,12 +678,8 @@ void Sessionizer::ForEachSiteOpen(
 
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
-  size_t visitor_heap = 0;
-  for (const Impl::Open& s : m.slots) {
-    visitor_heap += StringHeapBytes(s.visitor);
-  }
-  return m.live * sizeof(Impl::Open) + visitor_heap +
-         FlatMapBytes<uint64_t, uint32_t>(m.by_fingerprint.capacity()) +
+  return m.slots.capacity() * sizeof(Impl::Open) + m.visitor_heap +
+         m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.extra_count * (sizeof(SessionExtra) + 16) + m.sites.bytes() +
          m.pages.bytes() + m.attributions.bytes() +

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "aggregate/channel_classifier.h"
+#include "aggregate/day_store.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "aggregate/target_tracker.h"
@@ -110,7 +112,13 @@ const Workload& GetWorkload() {
   return *workload;
 }
 
-size_t HeapInUse() { return mallinfo2().uordblks; }
+// Arena and mmap'ed blocks: glibc serves big vectors and hash tables (the
+// session slots, the fingerprint index) with mmap, which uordblks alone
+// leaves out (figures before 2026-11-28 17:30 UTC did).
+size_t HeapInUse() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
 
 // Decode + validate + dedup + reorder + sessionize + channel + count, per
 // event, as the engine does it (watermark advanced every 10,000 events).
@@ -163,6 +171,58 @@ BENCHMARK(BM_DecodeSessionizeCount)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// A day store that keeps nothing, standing in for the engine's local store
+// (RocksDB, engine/local_store.h), whose RAM is fixed by its options and
+// measured by state_bench: here it leaves the session state alone in the
+// heap.
+class NoDays final : public DayStore {
+ public:
+  std::optional<int32_t> Get(uint64_t) override { return std::nullopt; }
+  void Put(uint64_t, int32_t) override {}
+  void ExpireBefore(int32_t) override {}
+  size_t ApproximateBytes() const override { return 0; }
+};
+
+// Heap per open session of the session state alone, as the engine holds it:
+// the visitors' and orders' days in the local store, no dedup (its memory is
+// per event id within processing.dedup_horizon, not per session; measured
+// with it by BM_DecodeSessionizeCount). The same 1 M visitors' first events,
+// each opening a session; mallinfo2 before and after.
+void BM_OpenSessionHeap(benchmark::State& state) {
+  const Workload& w = GetWorkload();
+  for (auto _ : state) {
+    auto counters = std::make_unique<KpiCounters>(KpiCounters::Options{});
+    ChannelClassifier channels;
+    std::vector<Event> events(w.warmup.size());
+    EventDecoder decoder(InputFormat::kProtobuf, absl::Hours(24 * 3650));
+    const absl::Time now = kStart + absl::Hours(1);
+    size_t n = 0;
+    for (const std::string& bytes : w.warmup) {
+      if (decoder.Decode(bytes, now, &events[n]).ok) ++n;
+    }
+    const size_t heap_before = HeapInUse();
+    auto partition = std::make_unique<PartitionState>(
+        SessionRules{}, absl::Minutes(5), counters.get(), &channels);
+    partition->UseDayStores(std::make_unique<NoDays>(),
+                            std::make_unique<NoDays>());
+    absl::Time max_time = absl::InfinitePast();
+    for (size_t i = 0; i < n; ++i) {
+      if (events[i].time > max_time) max_time = events[i].time;
+      partition->Offer(events[i], max_time - absl::Seconds(30));
+    }
+    partition->Advance(max_time - absl::Seconds(30));
+    const size_t open = partition->open_sessions();
+    state.counters["open_sessions"] = static_cast<double>(open);
+    state.counters["heap_bytes_per_open_session"] =
+        static_cast<double>(HeapInUse() - heap_before) / open;
+    state.counters["estimated_bytes_per_open_session"] =
+        static_cast<double>(partition->ApproximateBytes()) / open;
+    partition.reset();
+    counters.reset();
+  }
+}
+BENCHMARK(BM_OpenSessionHeap)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // Decode + validate alone, for the breakdown.
 void BM_DecodeOnly(benchmark::State& state) {

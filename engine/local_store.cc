@@ -122,6 +122,12 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
   db.create_if_missing = true;
   db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db.write_buffer_size = options.write_buffer_bytes;
+  // A bloom filter over the memtables' keys: a session start looks up a
+  // visitor's day, and most are absent from memtables that are mostly
+  // checkpoint mirror records; without it every lookup searched each
+  // memtable's skip list (perf: 2.9 % of the engine's samples, keyed JSON).
+  db.memtable_whole_key_filtering = true;
+  db.memtable_prefix_bloom_size_ratio = 0.05;
   db.max_write_buffer_number = 2;
   db.max_open_files = 256;
   db.keep_log_file_num = 2;

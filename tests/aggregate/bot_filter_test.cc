@@ -1,5 +1,8 @@
 #include "aggregate/bot_filter.h"
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -63,6 +66,33 @@ TEST(BotFilterTest, ExtraPatternsFromConfig) {
   BotFilter filter({"UptimeMonitor"});
   EXPECT_TRUE(filter.IsBot("Mozilla/5.0 uptimemonitor/1.0"));
   EXPECT_FALSE(BotFilter().IsBot("Mozilla/5.0 uptimemonitor/1.0"));
+}
+
+// Verdicts are remembered per user agent: asking again, past the number of
+// remembered ones (when they are forgotten), and for user agents too long to
+// remember gives the same answers, and the cases that differ only in a
+// pattern or in case are not confused.
+TEST(BotFilterTest, RememberedVerdictsStayRight) {
+  BotFilter filter({}, /*empty_is_bot=*/true);
+  auto ua = [](int i) {
+    return absl::StrCat(i % 3 == 0 ? "Mozilla/5.0 (compatible; Bot " : "Mozilla/5.0 (X11; ",
+                        i, ")");
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 10000; ++i) {
+      ASSERT_EQ(filter.IsBot(ua(i)), i % 3 == 0) << ua(i) << " round " << round;
+    }
+  }
+  const std::string long_human(2000, 'a');
+  const std::string long_bot = long_human + "Crawler";
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_FALSE(filter.IsBot(long_human));
+    EXPECT_TRUE(filter.IsBot(long_bot));
+    EXPECT_TRUE(filter.IsBot(""));
+    EXPECT_TRUE(filter.IsBot("  "));
+    EXPECT_FALSE(filter.IsBot("Mozilla/5.0 (compatible; Bo t)"));
+    EXPECT_TRUE(filter.IsBot("Mozilla/5.0 (compatible; BOT)"));
+  }
 }
 
 }  // namespace
