@@ -41,7 +41,13 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   ClientSettings settings(RD_KAFKA_PRODUCER, options.brokers, options.client_id,
                           options.properties);
   settings.defaults = {
-      {"linger.ms", "5"},
+      // Batches of ~100 ms: the re-keying hop spreads records over every
+      // partition of <group_id>-repartition, and at 5 ms a batch held two or
+      // three records, each batch paying its own LZ4 frame, CRC and request
+      // (20 % more CPU per event end to end, key: any). What a transaction
+      // writes is visible only at its commit, which flushes, so this delays
+      // nothing there; Kafka Streams' producers default to 100 ms too.
+      {"linger.ms", "100"},
       {"compression.type", "lz4"},
       // Bounded memory: at most this much waits for the brokers.
       {"queue.buffering.max.kbytes", "65536"},
