@@ -52,7 +52,8 @@
 //    open sessions, reorder buffer) and a /metrics scrape's time and size.
 //
 // Diagnostics (see --help): --kafka-property sets the engine's librdkafka
-// properties; --perf and --heaptrack profile the engine runs of round 1;
+// properties; --perf and --heaptrack profile the engine runs of round 1
+// (--heaptrack the baseline's too);
 // --logs keeps every engine log.
 //
 // Benchmarks, not tests: nothing here asserts a target. Exit code 0 when
@@ -979,9 +980,8 @@ int Main(int argc, char** argv) {
                  "PREFIX-<format>-<key>-<guarantee>.data");
   app.add_option("--heaptrack", options.heaptrack_prefix,
                  "run each engine run of round 1 under heaptrack, into "
-                 "PREFIX-<format>-<key>-<guarantee>.zst (its times and RSS are "
-                 "then "
-                 "heaptrack's)");
+                 "PREFIX-<format>-<key>-<guarantee>[-baseline].zst (the "
+                 "baseline's too; their times and RSS are then heaptrack's)");
   app.add_option("--logs", options.logs,
                  "keep each engine run's log as DIR/<group_id>.log");
   app.add_option("--timeout", options.timeout, "seconds per run")
@@ -1168,8 +1168,9 @@ int Main(int argc, char** argv) {
                 profiled && !options.perf_prefix.empty()
                     ? absl::StrCat(options.perf_prefix, "-", suffix, ".data")
                     : "";
+            // The baseline's heap too, to compare the two in one round.
             const std::string heaptrack =
-                profiled && !options.heaptrack_prefix.empty()
+                round == 1 && !options.heaptrack_prefix.empty()
                     ? absl::StrCat(options.heaptrack_prefix, "-", suffix)
                     : "";
             RunResult b = RunEngine(

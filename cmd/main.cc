@@ -51,7 +51,9 @@ State: checkpointed to the changelog topic (<group_id>-changelog) and kept in a
 local store, processing.state_dir/<group_id>/<instance_id> (default
 $TMPDIR/kpistream): a restart reads only the changelog records written since;
 a lost store is rebuilt from the changelog. Give every instance its own
-processing.instance_id.)";
+processing.instance_id.
+Memory: input fetched but not yet processed is bounded by
+processing.input_buffer (default 256MiB, split across processing.threads).)";
 
 constexpr char kDemoFooter[] = R"(
 Examples:

@@ -8,11 +8,14 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/channel_groups.h"
@@ -110,6 +113,60 @@ absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
     }
   }
   return total;
+}
+
+absl::StatusOr<int64_t> ParseByteSizeString(absl::string_view text) {
+  const std::string original(text);
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected a size with a unit like 512KiB, 64MiB, 1GiB (or kB, MB, "
+        "GB: powers of 1000), got \"",
+        original, "\""));
+  };
+  text = absl::StripAsciiWhitespace(text);
+  size_t digits = 0;
+  while (digits < text.size() && absl::ascii_isdigit(text[digits])) ++digits;
+  int64_t n = 0;
+  if (digits == 0 || digits > 15 ||
+      !absl::SimpleAtoi(text.substr(0, digits), &n)) {
+    return bad();
+  }
+  const absl::string_view unit =
+      absl::StripLeadingAsciiWhitespace(text.substr(digits));
+  static const auto* const kUnits =
+      new std::vector<std::pair<absl::string_view, int64_t>>{
+          {"B", 1},
+          {"kB", 1000},
+          {"KB", 1000},
+          {"MB", 1000 * 1000},
+          {"GB", int64_t{1000} * 1000 * 1000},
+          {"TB", int64_t{1000} * 1000 * 1000 * 1000},
+          {"KiB", int64_t{1} << 10},
+          {"MiB", int64_t{1} << 20},
+          {"GiB", int64_t{1} << 30},
+          {"TiB", int64_t{1} << 40}};
+  for (const auto& [name, factor] : *kUnits) {
+    if (unit != name) continue;
+    constexpr int64_t kMax = int64_t{1} << 40;
+    if (n > kMax / factor) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", original, "\" is more than 1TiB"));
+    }
+    return n * factor;
+  }
+  return bad();
+}
+
+std::string FormatByteSize(int64_t bytes) {
+  static constexpr absl::string_view kUnits[] = {"B", "KiB", "MiB", "GiB",
+                                                 "TiB"};
+  int unit = 0;
+  while (unit < 4 && bytes >= (int64_t{1} << (10 * (unit + 1)))) ++unit;
+  const int64_t factor = int64_t{1} << (10 * unit);
+  if (bytes % factor == 0) return absl::StrCat(bytes / factor, kUnits[unit]);
+  return absl::StrCat(
+      absl::StrFormat("%.1f", static_cast<double>(bytes) / factor),
+      kUnits[unit]);
 }
 
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,
@@ -319,6 +376,27 @@ class Parser {
     return true;
   }
 
+  bool ByteSize(const std::string& key, const YAML::Node& node, int64_t lo,
+                int64_t* out) {
+    if (!node.IsScalar()) {
+      Error(key, node, "expected a size like 64MiB, 512MB, 1GiB");
+      return false;
+    }
+    auto bytes = ParseByteSizeString(node.Scalar());
+    if (!bytes.ok()) {
+      Error(key, node, std::string(bytes.status().message()));
+      return false;
+    }
+    if (*bytes < lo) {
+      Error(key, node,
+            absl::StrCat("must be at least ", FormatByteSize(lo), ", got ",
+                         node.Scalar()));
+      return false;
+    }
+    *out = *bytes;
+    return true;
+  }
+
   template <typename E>
   bool Enum(const std::string& key, const YAML::Node& node,
             const std::vector<std::pair<std::string, E>>& values, E* out) {
@@ -467,6 +545,9 @@ class Parser {
   bool Duration(const Fields& m, const char* name, bool allow_zero,
                 absl::Duration* out) {
     return m[name] && Duration(m.Key(name), m[name], allow_zero, out);
+  }
+  bool ByteSize(const Fields& m, const char* name, int64_t lo, int64_t* out) {
+    return m[name] && ByteSize(m.Key(name), m[name], lo, out);
   }
   template <typename E>
   bool Enum(const Fields& m, const char* name,
@@ -638,11 +719,11 @@ class Parser {
   }
 
   void ParseProcessing(const Fields& p, Config* c) {
-    if (!CheckMap(p, {"guarantee", "max_out_of_orderness", "allowed_lateness",
-                      "idle_partition_timeout", "dedup_horizon",
-                      "max_future_skew", "instance_id", "threads",
-                      "transaction_timeout", "commit_interval",
-                      "state_dir"})) {
+    if (!CheckMap(p,
+                  {"guarantee", "max_out_of_orderness", "allowed_lateness",
+                   "idle_partition_timeout", "dedup_horizon", "max_future_skew",
+                   "instance_id", "threads", "transaction_timeout",
+                   "commit_interval", "state_dir", "input_buffer"})) {
       return;
     }
     ProcessingConfig& pc = c->processing;
@@ -673,6 +754,7 @@ class Parser {
       }
     }
     Int(p, "threads", 1, 256, &pc.threads);
+    ByteSize(p, "input_buffer", int64_t{1} << 20, &pc.input_buffer);
     Duration(p, "transaction_timeout", false, &pc.transaction_timeout);
     if (Duration(p, "commit_interval", false, &pc.commit_interval)) {
       if (pc.commit_interval < absl::Milliseconds(10)) {

@@ -8,6 +8,7 @@
 #ifndef KPISTREAM_CONFIG_CONFIG_H_
 #define KPISTREAM_CONFIG_CONFIG_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -84,6 +85,13 @@ struct ProcessingConfig {
   // followed by /kpistream, as Kafka Streams keeps /tmp/kafka-streams. It
   // may be lost at any time (the changelog rebuilds it), never shared.
   std::string state_dir;
+  // The memory for fetched input not yet processed, across the instance's
+  // consumers (one per thread), as Kafka Streams' input.buffer.max.bytes:
+  // each consumer's librdkafka queue and fetch size are derived from its
+  // share (kafka/consumer.h, FetchBufferProperties) unless
+  // kafka.properties sets them.
+  int64_t input_buffer = kDefaultInputBuffer;
+  static constexpr int64_t kDefaultInputBuffer = int64_t{256} << 20;
 };
 
 struct SessionsConfig {
@@ -234,6 +242,17 @@ ConfigResult LoadConfigFile(const std::string& path);
 // A bare number without a unit is an error, and so is anything longer than
 // 36500d (100 years).
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text);
+
+// Parses a byte size: a whole number and a unit, "512KiB", "64MiB", "1GiB",
+// "1TiB" (powers of 1024) or "500kB", "64MB", "1GB", "1TB" (powers of 1000),
+// "4096B". A bare number without a unit is an error (is "64" bytes or
+// megabytes?), and so is anything above 1TiB.
+absl::StatusOr<int64_t> ParseByteSizeString(absl::string_view text);
+
+// "256MiB", "1.5GiB", "900KiB", "17B": the size in the largest binary unit
+// that keeps it at least 1 (one decimal when not whole), for messages and
+// logs.
+std::string FormatByteSize(int64_t bytes);
 
 // The config's name of `format`: "protobuf", "json", "combined_log".
 absl::string_view InputFormatName(InputFormat format);

@@ -176,6 +176,8 @@ class Engine::Impl {
     KPI_LOG_INFO("engine: local state in \"%s\"", state_dir);
 
     const int threads = std::max(1, config_.processing.threads);
+    const int64_t fetch_buffer = config_.processing.input_buffer / threads;
+    LogFetchBuffer(fetch_buffer, threads);
     for (int i = 0; i < threads; ++i) {
       StreamThread::Options options;
       options.config = &config_;
@@ -199,6 +201,7 @@ class Engine::Impl {
         in.topics.push_back(RepartitionTopic(config_));
       }
       in.properties = config_.kafka.properties;
+      in.fetch_buffer = fetch_buffer;
       auto input = KafkaStreamInput::Create(in, thread->listener());
       if (!input.ok()) return input.status();
       kafka::Producer::Options out;
@@ -318,6 +321,30 @@ class Engine::Impl {
   int metrics_port() const { return endpoint_->port(); }
 
  private:
+  // Once per start: what processing.input_buffer became in each consumer's
+  // librdkafka settings, and which of them kafka.properties overrides.
+  void LogFetchBuffer(int64_t per_consumer, int consumers) const {
+    const kafka::Properties& user = config_.kafka.properties;
+    const kafka::Properties derived =
+        kafka::FetchBufferProperties(per_consumer, user);
+    std::vector<std::string> overridden;
+    for (const auto& [key, value] :
+         kafka::FetchBufferProperties(per_consumer, {})) {
+      if (derived.count(key) == 0) overridden.push_back(key);
+    }
+    KPI_LOG_INFO(
+        "engine: processing.input_buffer %s: %s for each of %d consumer(s): "
+        "%s%s",
+        FormatByteSize(config_.processing.input_buffer),
+        FormatByteSize(per_consumer), consumers,
+        derived.empty()
+            ? "nothing derived"
+            : absl::StrJoin(derived, ", ", absl::PairFormatter("=")),
+        overridden.empty() ? ""
+                           : absl::StrCat("; kafka.properties sets ",
+                                          absl::StrJoin(overridden, ", ")));
+  }
+
   // Merges the threads' metrics and evaluates the targets.
   void Publish() {
     MetricsSnapshot merged;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -29,6 +31,29 @@ rd_kafka_topic_partition_list_t* ToList(
 }
 
 }  // namespace
+
+Properties FetchBufferProperties(int64_t bytes, const Properties& user) {
+  // librdkafka's ranges: queued.max.messages.kbytes 1..2097151,
+  // queued.min.messages 1..10000000, fetch.max.bytes up to 2147483135.
+  const int64_t queue =
+      std::clamp<int64_t>(bytes / 4, 1024, int64_t{2097151} * 1024);
+  int64_t message_max = 1000000;  // message.max.bytes' default
+  if (auto it = user.find("message.max.bytes"); it != user.end()) {
+    int64_t v = 0;
+    if (absl::SimpleAtoi(it->second, &v)) message_max = std::max(v, int64_t{1});
+  }
+  Properties derived = {
+      {"queued.max.messages.kbytes", absl::StrCat(queue / 1024)},
+      {"queued.min.messages",
+       absl::StrCat(std::clamp<int64_t>(queue / 256, 1000, 10000000))},
+      {"fetch.max.bytes", absl::StrCat(std::clamp<int64_t>(
+                              bytes / 16, message_max, int64_t{2147483135}))},
+  };
+  for (auto it = derived.begin(); it != derived.end();) {
+    it = user.count(it->first) > 0 ? derived.erase(it) : std::next(it);
+  }
+  return derived;
+}
 
 rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets) {
   rd_kafka_topic_partition_list_t* list =
@@ -105,6 +130,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
       {"partition.assignment.strategy", "cooperative-sticky"},
       {"enable.partition.eof", "false"},
   };
+  if (options.fetch_buffer > 0) {
+    settings.defaults.merge(
+        FetchBufferProperties(options.fetch_buffer, options.properties));
+  }
   // Offsets are the engine's to commit, and only committed records count.
   settings.fixed = {{"group.id", options.group_id},
                     {"enable.auto.commit", "false"},

@@ -53,6 +53,9 @@ class Consumer {
     std::string client_id = "kpistream";
     std::vector<std::string> topics;
     Properties properties;  // the user's, as-is
+    // The memory this consumer may hold in fetched messages not yet
+    // polled (FetchBufferProperties); 0: librdkafka's defaults.
+    int64_t fetch_buffer = 0;
   };
 
   // `listener` must outlive the consumer.
@@ -101,6 +104,39 @@ class Consumer {
   std::string last_error_;
   absl::Time last_error_at_ = absl::InfinitePast();
 };
+
+// The librdkafka properties that bound a consumer's fetched-but-unpolled
+// messages to about `bytes`, leaving out those `user` sets (the user wins).
+//
+// What librdkafka 2.0.2 holds, and so what these bound: a high-level
+// consumer forwards every partition's fetch queue to its one consumer queue,
+// and before each Fetch request it skips a partition while that queue holds
+// queued.min.messages messages or queued.max.messages.kbytes of message
+// payload (rd_kafka_toppar_fetch_decide; rd_kafka_q_len and rd_kafka_q_size
+// follow the forwarding): the check is per consumer, whatever its number of
+// partitions. One Fetch per broker connection is in flight, of at most
+// fetch.max.bytes (compressed, decompressed on arrival; the broker returns
+// one oversized batch when the first is larger); so a consumer holds at most
+// the queue bound plus one response per broker leading its partitions,
+// plus an op per message (~45 % on top of 437 B JSON events). Its share of
+// `bytes`:
+//   queued.max.messages.kbytes  bytes / 4  (payload waiting to be polled)
+//   queued.min.messages         bytes / 4 / 256 B (the count binds for
+//                               messages under 256 B, whose overhead
+//                               outweighs them)
+//   fetch.max.bytes             bytes / 16 (LZ4 JSON decompresses 4-8x),
+//                               at least message.max.bytes as librdkafka
+//                               requires
+// max.partition.fetch.bytes is left at 1 MiB: fetch.max.bytes caps the
+// response whatever the partition count.
+//
+// Also the rate: when a queue bound is reached, librdkafka 2.0.2's fetcher
+// sleeps up to 1 s before it checks again (its broker thread's serve
+// timeout; 2.2.0 added fetch.queue.backoff.ms for it), so a consumer reads
+// at most about its queue bound per second: bytes / 4 must hold a second of
+// input at the rate wanted (the embedded broker returns one batch per
+// partition per Fetch, so there only the queue bound matters).
+Properties FetchBufferProperties(int64_t bytes, const Properties& user);
 
 // A librdkafka partition list from (partition, offset) pairs; the caller
 // destroys it.

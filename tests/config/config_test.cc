@@ -316,6 +316,61 @@ TEST(DurationTest, Table) {
   }
 }
 
+TEST(ByteSizeTest, Table) {
+  struct Case {
+    const char* text;
+    int64_t want;
+  };
+  for (const Case& c :
+       {Case{"4096B", 4096}, Case{"512KiB", 512 << 10},
+        Case{"64MiB", int64_t{64} << 20}, Case{"1GiB", int64_t{1} << 30},
+        Case{"1TiB", int64_t{1} << 40}, Case{"500kB", 500000},
+        Case{"500KB", 500000}, Case{"64MB", 64000000}, Case{"2GB", 2000000000},
+        Case{" 256 MiB ", int64_t{256} << 20}}) {
+    auto bytes = ParseByteSizeString(c.text);
+    ASSERT_TRUE(bytes.ok()) << c.text << ": " << bytes.status();
+    EXPECT_EQ(*bytes, c.want) << c.text;
+  }
+  for (const char* bad : {"64", "", "MiB", "64 megabytes", "-64MiB", "1.5GiB",
+                          "64mib", "64Mb", "64M", "64MiB64KiB"}) {
+    auto bytes = ParseByteSizeString(bad);
+    EXPECT_FALSE(bytes.ok()) << bad;
+    EXPECT_THAT(bytes.status().message(), HasSubstr("64MiB")) << bad;
+  }
+  // At most 1TiB, and no int64 overflow on the way.
+  for (const char* bad : {"2TB", "1025GiB", "1099511627777B",
+                          "9223372036854775807TiB", "999999999999999TiB"}) {
+    EXPECT_FALSE(ParseByteSizeString(bad).ok()) << bad;
+  }
+}
+
+TEST(ByteSizeTest, FormatsInTheLargestWholeBinaryUnit) {
+  EXPECT_EQ(FormatByteSize(17), "17B");
+  EXPECT_EQ(FormatByteSize(int64_t{256} << 20), "256MiB");
+  EXPECT_EQ(FormatByteSize(int64_t{3} << 29), "1.5GiB");
+  EXPECT_EQ(FormatByteSize(1000000), "976.6KiB");
+}
+
+TEST(ConfigTest, InputBufferIsASizeNamedInItsErrors) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.input_buffer, int64_t{256} << 20);
+  r = ParseConfig("inputs: [{topic: a}]\nprocessing: {input_buffer: 64MB}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.input_buffer, 64000000);
+  EXPECT_THAT(Errors(ParseConfig(
+                  "inputs: [{topic: a}]\nprocessing: {input_buffer: 64}\n")),
+              HasSubstr("cfg.yaml:2:28: processing.input_buffer: expected a "
+                        "size with a unit like 512KiB, 64MiB, 1GiB"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {input_buffer: 512KiB}\n")),
+              HasSubstr("processing.input_buffer: must be at least 1MiB, got "
+                        "512KiB"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {input_buffer: [1, 2]}\n")),
+              HasSubstr("processing.input_buffer: expected a size"));
+}
+
 // Found reading the code tests/fuzz/config_fuzzer drives (it reproduces
 // both on corpus/config/huge_durations.yaml): "<n>d" computed 24 * n in
 // int64 (an overflow for n > 384307168202282325), and durations of

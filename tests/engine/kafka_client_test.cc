@@ -1,11 +1,15 @@
 // kafka::NewConf: the user's `kafka.properties` reach each client type they
 // belong to, and only those (librdkafka warns about the others at every
 // client's start).
+#include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "engine/kafka_io.h"
 #include "kafka/client.h"
+#include "kafka/consumer.h"
 
 namespace kpistream::kafka {
 namespace {
@@ -53,6 +57,75 @@ TEST(NewConfTest, AnUnknownPropertyIsAnErrorNamingIt) {
   EXPECT_NE(std::string(conf.status().message()).find("no.such.property"),
             std::string::npos)
       << conf.status();
+}
+
+// A consumer's share of processing.input_buffer: a quarter queued, a
+// sixteenth per Fetch response (kafka/consumer.h says why).
+TEST(FetchBufferPropertiesTest, AShareOfTheBudget) {
+  const Properties p = FetchBufferProperties(int64_t{128} << 20, {});
+  EXPECT_EQ(p, (Properties{{"queued.max.messages.kbytes", "32768"},
+                           {"queued.min.messages", "131072"},
+                           {"fetch.max.bytes", "8388608"}}));
+}
+
+TEST(FetchBufferPropertiesTest, LibrdkafkasLimitsHold) {
+  // fetch.max.bytes must be >= message.max.bytes (1000000 by default, or the
+  // user's); the kbytes and count within librdkafka's ranges.
+  Properties p = FetchBufferProperties(int64_t{4} << 20, {});
+  EXPECT_EQ(p["queued.max.messages.kbytes"], "1024");
+  EXPECT_EQ(p["queued.min.messages"], "4096");
+  EXPECT_EQ(p["fetch.max.bytes"], "1000000");
+  p = FetchBufferProperties(int64_t{1} << 20,
+                            {{"message.max.bytes", "2000000"}});
+  EXPECT_EQ(p["queued.min.messages"], "1024");
+  EXPECT_EQ(p["fetch.max.bytes"], "2000000");
+  p = FetchBufferProperties(int64_t{1} << 40, {});
+  EXPECT_EQ(p["queued.max.messages.kbytes"], "2097151");
+  EXPECT_EQ(p["queued.min.messages"], "8388604");
+  EXPECT_EQ(p["fetch.max.bytes"], "2147483135");
+}
+
+TEST(FetchBufferPropertiesTest, TheUsersPropertiesWin) {
+  const Properties p = FetchBufferProperties(
+      int64_t{128} << 20,
+      {{"queued.max.messages.kbytes", "1000"}, {"security.protocol", "SSL"}});
+  EXPECT_EQ(p, (Properties{{"queued.min.messages", "131072"},
+                           {"fetch.max.bytes", "8388608"}}));
+}
+
+// The engine's split: processing.input_buffer / processing.threads per
+// consumer, whatever the number of partitions (the bound is per consumer
+// queue); what the consumer's librdkafka handle was configured with.
+TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
+  struct NoListener : Consumer::Listener {
+    std::map<TopicPartition, int64_t> OnAssigned(
+        const std::vector<TopicPartition>&) override {
+      return {};
+    }
+    void OnRevoked(const std::vector<TopicPartition>&) override {}
+    void OnLost(const std::vector<TopicPartition>&) override {}
+  } listener;
+  Consumer::Options options;
+  options.brokers = "127.0.0.1:9";  // never reached: nothing is polled
+  options.group_id = "fetch-buffer-test";
+  options.topics = {"web.events"};
+  options.properties = {{"fetch.max.bytes", "5000000"}};
+  options.fetch_buffer = int64_t{256} << 20;
+  auto consumer = Consumer::Create(options, &listener);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  char value[64];
+  auto get = [&](const char* name) {
+    size_t size = sizeof(value);
+    EXPECT_EQ(rd_kafka_conf_get(rd_kafka_conf((*consumer)->handle()), name,
+                                value, &size),
+              RD_KAFKA_CONF_OK)
+        << name;
+    return std::string(value);
+  };
+  EXPECT_EQ(get("queued.max.messages.kbytes"), "65536");
+  EXPECT_EQ(get("queued.min.messages"), "262144");
+  EXPECT_EQ(get("fetch.max.bytes"), "5000000");  // the user's
+  (*consumer)->Close();
 }
 
 }  // namespace
