@@ -53,7 +53,7 @@ $TMPDIR/kpistream): a restart reads only the changelog records written since;
 a lost store is rebuilt from the changelog. Give every instance its own
 processing.instance_id.
 Memory: input fetched but not yet processed is bounded by
-processing.input_buffer (default 256MiB, split across processing.threads).)";
+processing.input_buffer (default 512MiB, split across processing.threads).)";
 
 constexpr char kDemoFooter[] = R"(
 Examples:

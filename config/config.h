@@ -86,12 +86,15 @@ struct ProcessingConfig {
   // may be lost at any time (the changelog rebuilds it), never shared.
   std::string state_dir;
   // The memory for fetched input not yet processed, across the instance's
-  // consumers (one per thread), as Kafka Streams' input.buffer.max.bytes:
+  // consumers (one per thread), as Kafka Streams' input.buffer.max.bytes
+  // (whose default, 512 MB, this follows: with 2 threads each consumer's
+  // queue is then librdkafka's own default, 64 MiB, which librdkafka 2.0
+  // refills about once a second, so a smaller share caps the rate):
   // each consumer's librdkafka queue and fetch size are derived from its
   // share (kafka/consumer.h, FetchBufferProperties) unless
   // kafka.properties sets them.
   int64_t input_buffer = kDefaultInputBuffer;
-  static constexpr int64_t kDefaultInputBuffer = int64_t{256} << 20;
+  static constexpr int64_t kDefaultInputBuffer = int64_t{512} << 20;
 };
 
 struct SessionsConfig {

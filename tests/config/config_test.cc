@@ -354,7 +354,7 @@ TEST(ByteSizeTest, FormatsInTheLargestWholeBinaryUnit) {
 TEST(ConfigTest, InputBufferIsASizeNamedInItsErrors) {
   ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
-  EXPECT_EQ(r.config.processing.input_buffer, int64_t{256} << 20);
+  EXPECT_EQ(r.config.processing.input_buffer, int64_t{512} << 20);
   r = ParseConfig("inputs: [{topic: a}]\nprocessing: {input_buffer: 64MB}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.processing.input_buffer, 64000000);
