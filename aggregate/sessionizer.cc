@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/compact_string.h"
 #include "aggregate/memory_estimate.h"
@@ -237,13 +238,18 @@ struct Sessionizer::Impl {
     absl::string_view site;
     absl::string_view visitor;
   };
+  // absl::Hash over the fingerprint, salted per process: StableHash is
+  // public and fixed, and visitor ids crafted for fingerprints that share
+  // their low bits must not pile up in one probe sequence.
   struct SlotHash {
     using is_transparent = void;
     const Impl* m;
     size_t operator()(uint32_t slot) const {
-      return m->slots[slot].fingerprint;
+      return absl::HashOf(m->slots[slot].fingerprint);
     }
-    size_t operator()(const Probe& p) const { return p.fingerprint; }
+    size_t operator()(const Probe& p) const {
+      return absl::HashOf(p.fingerprint);
+    }
   };
   struct SlotEq {
     using is_transparent = void;
