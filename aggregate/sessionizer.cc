@@ -238,17 +238,19 @@ struct Sessionizer::Impl {
     absl::string_view site;
     absl::string_view visitor;
   };
-  // absl::Hash over the fingerprint, salted per process: StableHash is
-  // public and fixed, and visitor ids crafted for fingerprints that share
-  // their low bits must not pile up in one probe sequence.
+  // absl::Hash of the full key, salted per process, not the fingerprint:
+  // StableHash (MurmurHash64A) is public and fixed, and visitor ids crafted
+  // to share one fingerprint (its block mixing can be inverted) must not
+  // pile up in one probe sequence.
   struct SlotHash {
     using is_transparent = void;
     const Impl* m;
     size_t operator()(uint32_t slot) const {
-      return absl::HashOf(m->slots[slot].fingerprint);
+      const Open& s = m->slots[slot];
+      return absl::HashOf(m->sites.Get(s.site), s.visitor.view());
     }
     size_t operator()(const Probe& p) const {
-      return absl::HashOf(p.fingerprint);
+      return absl::HashOf(p.site, p.visitor);
     }
   };
   struct SlotEq {

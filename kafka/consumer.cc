@@ -40,7 +40,9 @@ Properties FetchBufferProperties(int64_t bytes, const Properties& user) {
   int64_t message_max = 1000000;  // message.max.bytes' default
   if (auto it = user.find("message.max.bytes"); it != user.end()) {
     int64_t v = 0;
-    if (absl::SimpleAtoi(it->second, &v)) message_max = std::max(v, int64_t{1});
+    if (absl::SimpleAtoi(it->second, &v)) {
+      message_max = std::clamp<int64_t>(v, 1, int64_t{2147483135});
+    }
   }
   Properties derived = {
       {"queued.max.messages.kbytes", absl::StrCat(queue / 1024)},

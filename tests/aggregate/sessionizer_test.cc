@@ -2,6 +2,7 @@
 // boundaries, ordering, attribution and closing.
 #include "aggregate/sessionizer.h"
 
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
+#include "aggregate/stable_hash.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -342,6 +344,63 @@ TEST_F(SessionizerTest, ExtendedSessionIsRescheduledNotClosed) {
   sessionizer.Add(Ev("a", absl::Minutes(25)));
   EXPECT_EQ(sessionizer.CloseUpTo(T0 + absl::Minutes(40)), 0u);
   EXPECT_EQ(sessionizer.CloseUpTo(T0 + absl::Minutes(56)), 1u);
+}
+
+// MurmurHash64A's per-block mixing, and its inverse: StableHash (the
+// sessionizer's fingerprint of (site, visitor)) can be made to collide.
+constexpr uint64_t kMurmurM = 0xc6a4a7935bd1e995ull;
+uint64_t MixBlock(uint64_t k) {
+  k *= kMurmurM;
+  k ^= k >> 47;
+  return k * kMurmurM;
+}
+uint64_t UnmixBlock(uint64_t k) {
+  uint64_t inverse = kMurmurM;  // Newton's iteration for m^-1 mod 2^64
+  for (int i = 0; i < 6; ++i) inverse *= 2 - kMurmurM * inverse;
+  k *= inverse;
+  k ^= k >> 47;
+  return k * inverse;
+}
+
+// Visitor ids of one fingerprint (crafted: two 8-byte blocks whose mixed
+// values differ in the top bit only, which the multiply keeps and the next
+// such pair cancels) are still different visitors: each gets its own
+// session, and each session has its own events.
+TEST_F(SessionizerTest, VisitorsOfOneFingerprintAreToldApart) {
+  std::vector<std::string> ids;
+  const uint64_t a[4] = {0x31726f7469736976ull, 0x32726f7469736976ull,
+                         0x33726f7469736976ull, 0x34726f7469736976ull};
+  uint64_t b[4];
+  for (int i = 0; i < 4; ++i) {
+    b[i] = UnmixBlock(MixBlock(a[i]) ^ (uint64_t{1} << 63));
+    ASSERT_EQ(MixBlock(b[i]), MixBlock(a[i]) ^ (uint64_t{1} << 63));
+  }
+  // 4 ids of 32 bytes: (a0|b0)(a1|b1) x (a2|b2)(a3|b3), pairs swapped
+  // together so that the top bits cancel within each half.
+  for (int first = 0; first < 2; ++first) {
+    for (int second = 0; second < 2; ++second) {
+      const uint64_t blocks[4] = {first ? b[0] : a[0], first ? b[1] : a[1],
+                                  second ? b[2] : a[2], second ? b[3] : a[3]};
+      ids.emplace_back(reinterpret_cast<const char*>(blocks), 32);
+    }
+  }
+  for (const std::string& id : ids) {
+    ASSERT_EQ(StableHash("shop", id), StableHash("shop", ids[0]));
+  }
+  // Visitor k has k + 1 page views, interleaved.
+  for (int round = 0; round < 4; ++round) {
+    for (int k = 0; k < 4; ++k) {
+      if (round <= k) {
+        sessionizer.Add(Ev(ids[k], absl::Minutes(round) + absl::Seconds(k)));
+      }
+    }
+  }
+  EXPECT_EQ(sessionizer.open_sessions(), 4u);
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 4u);
+  std::map<std::string, uint32_t> pageviews;
+  for (const ClosedSession& c : rec.closed) pageviews[c.visitor_id] = c.pageviews;
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(pageviews[ids[k]], k + 1u) << k;
 }
 
 TEST_F(SessionizerTest, StateBytesGrowAndSlotsAreReused) {
