@@ -231,8 +231,9 @@ struct Sessionizer::Impl {
   std::vector<uint32_t> free_slots;
   size_t live = 0;
   // The live slots, found by (site, visitor): a set of slot numbers (4
-  // bytes each) hashed by their fingerprint and compared by their full key,
-  // so that two keys of one fingerprint are still told apart.
+  // bytes each), hashed and compared by their full key (the fingerprint
+  // only speeds the comparison up), so that two keys of one fingerprint are
+  // still told apart.
   struct Probe {
     uint64_t fingerprint;
     absl::string_view site;
