@@ -217,15 +217,13 @@ void ReorderBuffer::DropBefore(absl::Time frontier) {
 }
 
 size_t ReorderBuffer::ApproximateBytes() const {
-  size_t bytes = (buckets_.size() + spare_.size()) * 96;  // map node + Bucket
-  for (const auto& [second, bucket] : buckets_) {
-    bytes += bucket.events.capacity() * sizeof(Packed) +
-             bucket.arena.capacity();
-  }
-  for (const Buckets::node_type& node : spare_) {
-    bytes += node.mapped().events.capacity() * sizeof(Packed) +
-             node.mapped().arena.capacity();
-  }
+  auto held = [](const Bucket& b) {
+    return 96 /* map node + Bucket */ + b.events.capacity() * sizeof(Packed) +
+           b.arena.capacity();
+  };
+  size_t bytes = 0;
+  for (const auto& [second, bucket] : buckets_) bytes += held(bucket);
+  for (const Buckets::node_type& node : spare_) bytes += held(node.mapped());
   return bytes;
 }
 
