@@ -124,6 +124,7 @@ struct Options {
   std::vector<std::string> latency_formats = {"json", "protobuf"};
   std::vector<std::string> kafka_properties;  // "key=value", engine only
   std::string perf_prefix;       // perf record the engine runs of round 1
+  std::string log_level;         // the engines' --log-level; empty: theirs
   std::string heaptrack_prefix;  // heaptrack the engine runs of round 1
   std::string logs;              // keep every engine log here
   double timeout = 900;          // per run
@@ -573,12 +574,14 @@ Engine SpawnEngine(const std::string& binary, const TempDir& dir,
                    const std::string& name, const std::string& config_text,
                    int port,
                    const std::string& perf_output,
-                   const std::string& heaptrack_output = "") {
+                   const std::string& heaptrack_output,
+                   const std::string& log_level) {
   Engine e;
   e.port = port;
   const std::string config = dir.Write(name + ".yaml", config_text);
   std::vector<std::string> argv = {
       binary, "run", "--config", config, "--summary-interval", "0"};
+  if (!log_level.empty()) argv.insert(argv.end(), {"--log-level", log_level});
   if (!heaptrack_output.empty()) {
     argv.insert(argv.begin(), {"heaptrack", "-o", heaptrack_output});
   }
@@ -634,7 +637,7 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
       baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
       EngineConfig(options, bootstrap, topic, format, key, guarantee,
                    baseline ? "" : options.commit_interval, group, port),
-      port, perf_output, heaptrack_output);
+      port, perf_output, heaptrack_output, options.log_level);
   Subprocess& process = *e.process;
   double consumed = 0, last_consumed = -1;
   absl::Time last_change = absl::Now();
@@ -747,7 +750,7 @@ LatencyResult RunLatency(const Options& options, bool baseline,
       baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
       EngineConfig(options, bootstrap, topic, format, key, "exactly_once",
                    baseline ? "" : options.commit_interval, group, port),
-      port, "");
+      port, "", "", options.log_level);
   Subprocess& engine = *e.process;
   // Ready: every input partition assigned and restored, and no rebalance
   // pending (the log shows one "restored" line per thread).
@@ -982,6 +985,10 @@ int Main(int argc, char** argv) {
                  "run each engine run of round 1 under heaptrack, into "
                  "PREFIX-<format>-<key>-<guarantee>[-baseline].zst (the "
                  "baseline's too; their times and RSS are then heaptrack's)");
+  app.add_option("--log-level", options.log_level,
+                 "the engines' --log-level (e.g. debug: each commit with the "
+                 "time of its parts; see --logs)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--logs", options.logs,
                  "keep each engine run's log as DIR/<group_id>.log");
   app.add_option("--timeout", options.timeout, "seconds per run")

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <string>
 #include <thread>
@@ -185,6 +186,14 @@ class Engine::Impl {
       options.stop_requested = [this] { return stop_requested_() || stop_; };
       options.name = threads == 1 ? "engine" : absl::StrCat("engine-", i);
       options.commit_interval = config_.processing.commit_interval;
+      // A commit's counts reach /metrics at once, not at the next tick.
+      options.committed = [this] {
+        {
+          std::lock_guard<std::mutex> lock(wake_mu_);
+          publish_due_ = true;
+        }
+        wake_.notify_one();
+      };
       options.input_partitions = partitions_by_topic;
       options.repartition_partitions = repartition_partitions;
       options.local_store = local_store_.get();
@@ -278,7 +287,12 @@ class Engine::Impl {
         std::clamp(config_.processing.commit_interval / 4, kMinPublishInterval,
                    kMaxPublishInterval);
     while (finished < static_cast<int>(threads_.size())) {
-      absl::SleepFor(publish_interval);
+      {
+        std::unique_lock<std::mutex> lock(wake_mu_);
+        wake_.wait_for(lock, absl::ToChronoMilliseconds(publish_interval),
+                       [this] { return publish_due_; });
+        publish_due_ = false;
+      }
       Publish();
     }
     for (std::thread& t : running) t.join();
@@ -448,6 +462,10 @@ class Engine::Impl {
   absl::Time target_clock_ = absl::InfinitePast();
   mutable std::mutex mu_;
   MetricsSnapshot published_;
+  // Wakes the publishing loop when a stream thread has committed.
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool publish_due_ = false;
   // Last: destroyed first, so no request runs while the rest is torn down.
   std::unique_ptr<MetricsEndpoint> endpoint_;
 };

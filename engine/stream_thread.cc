@@ -612,7 +612,10 @@ void StreamThread::SaveLocal() {
       batch.SetMeta(tp, slot.local);
     }
   }
+  const absl::Time started = absl::Now();
   if (absl::Status s = store->Write(&batch); !s.ok()) Fail(s);
+  KPI_LOG_DEBUG("%s: local store written in %.1f ms", options_.name,
+                absl::ToDoubleMilliseconds(absl::Now() - started));
 }
 
 void StreamThread::CommitCycle(absl::Time now, bool revoking) {
@@ -621,6 +624,9 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
   SendUpstreamWatermarks();
+  // Wall time of the cycle's parts, for the debug log (the clock_ may be a
+  // test's manual clock).
+  const absl::Time started = absl::Now();
   Offsets offsets;
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
@@ -632,6 +638,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
     }
   }
   if (!fatal_.ok()) return;
+  const absl::Time checkpointed = absl::Now();
   absl::Status status;
   if (output_->transactional()) {
     status = output_->Commit(offsets);
@@ -649,11 +656,17 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
       absl::StrAppend(&positions, positions.empty() ? "" : " ", tp.topic, "[",
                       tp.partition, "]@", offset);
     }
+    const absl::Time committed = absl::Now();
     KPI_LOG_DEBUG("%s: commit%s of %d record(s) processed since the last: "
-                  "%s; positions %s",
+                  "%s; outputs and checkpoints %.1f ms, %s %.1f ms; "
+                  "positions %s",
                   options_.name, revoking ? " (revoking)" : "",
                   static_cast<int64_t>(processed_since_commit_),
-                  status.ToString(), positions.empty() ? "-" : positions);
+                  status.ToString(),
+                  absl::ToDoubleMilliseconds(checkpointed - started),
+                  output_->transactional() ? "transaction" : "flush and commit",
+                  absl::ToDoubleMilliseconds(committed - checkpointed),
+                  positions.empty() ? "-" : positions);
   }
   processed_since_commit_ = 0;
   if (status.ok()) {
@@ -661,6 +674,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking) {
     SaveLocal();
     ++commits_;
     Publish(now);
+    if (options_.committed) options_.committed();
     return;
   }
   if (absl::IsAborted(status)) {

@@ -70,6 +70,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     const std::vector<TargetSpec>* targets = nullptr;
     Clock* clock = nullptr;
     std::function<bool()> stop_requested;
+    // Called after each successful commit, once its counts are in
+    // Snapshot() (may be empty).
+    std::function<void()> committed;
     std::string name = "stream-0";  // for logs
     absl::Duration commit_interval = absl::Seconds(1);
     absl::Duration publish_interval = absl::Milliseconds(200);
