@@ -11,7 +11,14 @@ KpiWindows::Window& KpiWindows::At(absl::Time session_start,
   const int64_t width_s = absl::ToInt64Seconds(width_);
   int64_t start = absl::ToUnixSeconds(session_start);
   start -= ((start % width_s) + width_s) % width_s;
-  Window& w = windows_[Key{start, std::string(site), std::string(channel)}];
+  const KeyView key{start, std::string_view(site.data(), site.size()),
+                    std::string_view(channel.data(), channel.size())};
+  auto it = windows_.lower_bound(key);
+  if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
+    it = windows_.emplace_hint(
+        it, Key{start, std::string(site), std::string(channel)}, Window());
+  }
+  Window& w = it->second;
   if (w.kpis.site.empty()) {
     w.kpis.site = std::string(site);
     w.kpis.channel = std::string(channel);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -73,6 +74,8 @@ class KpiWindows : public SessionObserver {
  private:
   using Key =
       std::tuple<int64_t, std::string, std::string>;  // start, site, channel
+  // A Key's view, to find a window without copying its strings.
+  using KeyView = std::tuple<int64_t, std::string_view, std::string_view>;
   struct Window {
     WindowKpis kpis;
     int64_t open = 0;
@@ -84,7 +87,7 @@ class KpiWindows : public SessionObserver {
              absl::string_view channel);
 
   absl::Duration width_;
-  std::map<Key, Window> windows_;
+  std::map<Key, Window, std::less<>> windows_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
 };
 

@@ -182,10 +182,7 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
         key->set_visitor_id(visitor.data(), visitor.size());
         sink->Added(site.size() + visitor.size() + 6);
       },
-      [&](const v1::SessionState& session) {
-        *sink->chunk()->add_sessions() = session;
-        sink->Added(session.ByteSizeLong() + 4);
-      });
+      [&](const v1::SessionState& session) { sink->AddSession(session); });
   buffer_.Checkpoint(full, [&](const EventView& e) {
     v1::BufferedEvent* b = sink->chunk()->add_buffered();
     b->set_time_us(absl::ToUnixMicros(e.time));

@@ -57,6 +57,11 @@ class CheckpointSink {
   virtual ~CheckpointSink() = default;
   virtual v1::PartitionCheckpoint* chunk() = 0;
   virtual void Added(size_t bytes) = 0;
+  // An open session of the chunk (as if added to chunk()->sessions()).
+  virtual void AddSession(const v1::SessionState& session) {
+    *chunk()->add_sessions() = session;
+    Added(session.ByteSizeLong() + 4);
+  }
 };
 
 class PartitionState {

@@ -357,6 +357,10 @@ class Cluster {
       testing::KafkaClusterOptions options;
       options.nodes = 1;
       options.heap_mb = 768;
+      // Kafka's own default, as a production broker has it (the tests' 0
+      // lets the first stream thread's consumer take every partition, and
+      // the second's join a few seconds later rebalances them all).
+      options.broker_config["group.initial.rebalance.delay.ms"] = "3000";
       auto real = testing::KafkaCluster::Start(options);
       if (!real.ok()) return real.status();
       cluster->kafka_ = *std::move(real);

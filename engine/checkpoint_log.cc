@@ -3,6 +3,8 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -41,6 +43,26 @@ class ChunkSink : public CheckpointSink {
   }
 
   v1::PartitionCheckpoint* chunk() override { return &current_; }
+  // Serialized straight into the chunk's bytes: copying it into the
+  // message first, then serializing that, walked every session twice more.
+  // A message's fields may come in any order, so the chunk parses as if
+  // the sessions were in current_.sessions().
+  void AddSession(const v1::SessionState& session) override {
+    const size_t size = session.ByteSizeLong();
+    uint8_t head[1 + 5];  // the tag (field 10) and a varint32
+    uint8_t* end = google::protobuf::internal::WireFormatLite::WriteTagToArray(
+        v1::PartitionCheckpoint::kSessionsFieldNumber,
+        google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
+        head);
+    end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+        static_cast<uint32_t>(size), end);
+    sessions_.append(reinterpret_cast<const char*>(head), end - head);
+    const size_t at = sessions_.size();
+    sessions_.resize(at + size);
+    session.SerializeWithCachedSizesToArray(
+        reinterpret_cast<uint8_t*>(sessions_.data() + at));
+    Added(size + (end - head));
+  }
   void Added(size_t bytes) override {
     current_bytes_ += bytes;
     ++elements_;
@@ -66,7 +88,11 @@ class ChunkSink : public CheckpointSink {
   }
   void Cut(bool last) {
     current_.set_last(last);
-    std::string value = current_.SerializeAsString();
+    std::string value;
+    value.reserve(current_.ByteSizeLong() + sessions_.size());
+    current_.AppendToString(&value);
+    value.append(sessions_);
+    sessions_.clear();
     bytes_ += value.size();
     records_.push_back({CheckpointKey(tp_, seq_, next_chunk_), std::move(value)});
     ++next_chunk_;
@@ -87,6 +113,7 @@ class ChunkSink : public CheckpointSink {
   bool full_;
   size_t chunk_bytes_;
   v1::PartitionCheckpoint& current_;
+  std::string sessions_;  // the chunk's sessions, serialized (AddSession)
   size_t current_bytes_ = 0;
   uint32_t next_chunk_ = 0;
   size_t elements_ = 0;
