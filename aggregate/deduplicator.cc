@@ -19,10 +19,7 @@ bool Deduplicator::SeenBefore(absl::string_view site,
                               absl::Time event_time) {
   if (event_id.empty() || horizon_ <= absl::ZeroDuration()) return false;
   const uint64_t fingerprint = StableHash(site, event_id);
-  const std::optional<int32_t> minute = seen_.Get(fingerprint);
-  if (minute.has_value() && *minute >= keep_from_) return true;
-  seen_.Put(fingerprint, MinuteOf(event_time));
-  return false;
+  return seen_.PutUnlessAtLeast(fingerprint, MinuteOf(event_time), keep_from_);
 }
 
 void Deduplicator::Expire(absl::Time watermark) {

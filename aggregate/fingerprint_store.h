@@ -45,6 +45,19 @@ class FingerprintStore {
     changed_.push_back(key);
   }
 
+  // Get and Put in one lookup: true, changing nothing, when the entry holds
+  // a value >= `at_least`; otherwise Put(key, value) and false.
+  bool PutUnlessAtLeast(uint64_t key, int32_t value, int32_t at_least) {
+    auto [it, inserted] = map_.try_emplace(key, value);
+    if (!inserted) {
+      if (it->second >= at_least) return true;
+      if (it->second == value) return false;
+      it->second = value;
+    }
+    changed_.push_back(key);
+    return false;
+  }
+
   // Forgets every entry whose value is < `threshold` (a full scan: call it
   // when the threshold moves to a new day or minute, not per event).
   void ExpireBefore(int32_t threshold);

@@ -1,5 +1,12 @@
 #include "aggregate/deduplicator.h"
 
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "aggregate/fingerprint_store.h"
 #include "aggregate/partition_state.h"
 #include "gtest/gtest.h"
 
@@ -34,6 +41,39 @@ class NullObserver : public SessionObserver {
   void OnEvent(const SessionAttributes&, const EventView&) override {}
   void OnSessionClosed(const ClosedSession&) override {}
 };
+
+// PutUnlessAtLeast is Get, then Put when the entry is missing or below the
+// threshold, in one lookup: the same answers, entries and checkpoints.
+TEST(FingerprintStoreTest, PutUnlessAtLeastIsGetThenPut) {
+  FingerprintStore one, two;
+  std::mt19937_64 rng(7);
+  auto checkpoint = [](FingerprintStore& s) {
+    std::vector<std::pair<uint64_t, int32_t>> out;
+    s.Checkpoint(false, [&](uint64_t k, int32_t v) { out.push_back({k, v}); });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  };
+  int held = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t key = rng() % 500;
+    const int32_t value = static_cast<int32_t>(rng() % 40);
+    const int32_t at_least = static_cast<int32_t>(rng() % 40);
+    const std::optional<int32_t> got = two.Get(key);
+    const bool expected = got.has_value() && *got >= at_least;
+    if (!expected) two.Put(key, value);
+    ASSERT_EQ(one.PutUnlessAtLeast(key, value, at_least), expected) << i;
+    held += expected;
+    if (i % 1000 == 999) {
+      ASSERT_EQ(checkpoint(one), checkpoint(two)) << i;
+      one.ExpireBefore(i % 7);
+      two.ExpireBefore(i % 7);
+    }
+  }
+  EXPECT_GT(held, 1000);
+  EXPECT_EQ(one.size(), two.size());
+  for (uint64_t key = 0; key < 500; ++key) EXPECT_EQ(one.Get(key), two.Get(key));
+}
 
 TEST(DeduplicatorTest, PartitionStateRefusesDuplicates) {
   NullObserver observer;
