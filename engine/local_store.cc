@@ -129,6 +129,11 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
   db.memtable_whole_key_filtering = true;
   db.memtable_prefix_bloom_size_ratio = 0.05;
   db.max_write_buffer_number = 2;
+  // Uncompressed in the levels that take every flush and most compactions
+  // (RocksDB's tuning guide; most of what is written here is checkpoint
+  // mirror records soon deleted again); the default (snappy) below them.
+  db.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression,
+                              db.compression};
   db.max_open_files = 256;
   db.keep_log_file_num = 2;
   db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
