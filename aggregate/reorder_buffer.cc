@@ -64,7 +64,9 @@ ReorderBuffer::Bucket& ReorderBuffer::BucketOf(int64_t second) {
   auto it = buckets_.lower_bound(second);
   if (it != buckets_.end() && it->first == second) return it->second;
   if (spare_.empty()) {
-    return buckets_.emplace_hint(it, second, Bucket())->second;
+    Bucket& made = buckets_.emplace_hint(it, second, Bucket())->second;
+    bytes_ += Held(made);
+    return made;
   }
   Buckets::node_type node = std::move(spare_.back());
   spare_.pop_back();
@@ -83,6 +85,8 @@ ReorderBuffer::Buckets::iterator ReorderBuffer::Erase(Buckets::iterator it) {
     b.arena.clear();
     b.checkpointed = 0;
     spare_.push_back(std::move(node));
+  } else {
+    bytes_ -= Held(node.mapped());  // freed with the node
   }
   return next;
 }
@@ -101,12 +105,14 @@ void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
   bytes += VarintSize(static_cast<uint32_t>(e.f.size())) + e.f.size();
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_FIELD_BYTES)
 #undef KPISTREAM_FIELD_BYTES
+  const size_t held = Held(bucket);
   bucket.arena.resize(packed.offset + bytes);
   char* p = bucket.arena.data() + packed.offset;
 #define KPISTREAM_PACK_FIELD(f) p = PutString(e.f, p);
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_PACK_FIELD)
 #undef KPISTREAM_PACK_FIELD
   bucket.events.push_back(packed);
+  bytes_ += Held(bucket) - held;  // capacities only grow here
 }
 
 EventView ReorderBuffer::Unpack(const Bucket& bucket, const Packed& packed) {
@@ -210,7 +216,7 @@ size_t ReorderBuffer::Checkpoint(bool full, Sink write) {
 void ReorderBuffer::DropBefore(absl::Time frontier) {
   if (frontier == absl::InfinitePast()) return;
   if (frontier == absl::InfiniteFuture()) {
-    buckets_.clear();
+    while (!buckets_.empty()) Erase(buckets_.begin());
     size_ = 0;
     return;
   }
@@ -237,14 +243,15 @@ void ReorderBuffer::DropBefore(absl::Time frontier) {
   }
 }
 
-size_t ReorderBuffer::ApproximateBytes() const {
-  auto held = [](const Bucket& b) {
-    return 96 /* map node + Bucket */ + b.events.capacity() * sizeof(Packed) +
-           b.arena.capacity();
-  };
+size_t ReorderBuffer::Held(const Bucket& b) {
+  return 96 /* map node + Bucket */ + b.events.capacity() * sizeof(Packed) +
+         b.arena.capacity();
+}
+
+size_t ReorderBuffer::RecountBytes() const {
   size_t bytes = 0;
-  for (const auto& [second, bucket] : buckets_) bytes += held(bucket);
-  for (const Buckets::node_type& node : spare_) bytes += held(node.mapped());
+  for (const auto& [second, bucket] : buckets_) bytes += Held(bucket);
+  for (const Buckets::node_type& node : spare_) bytes += Held(node.mapped());
   return bytes;
 }
 

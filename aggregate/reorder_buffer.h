@@ -53,7 +53,10 @@ class ReorderBuffer {
   void DropBefore(absl::Time frontier);
 
   size_t size() const { return size_; }
-  size_t ApproximateBytes() const;
+  // O(1): kept up to date as buckets come, grow and go.
+  size_t ApproximateBytes() const { return bytes_; }
+  // The same, counted over every bucket (for tests).
+  size_t RecountBytes() const;
 
  private:
   struct Packed {
@@ -78,6 +81,8 @@ class ReorderBuffer {
   // a new bucket per event would cost three allocations each.
   Buckets::iterator Erase(Buckets::iterator it);
 
+  // What a bucket holds: its map node and its vectors' capacity.
+  static size_t Held(const Bucket& bucket);
   void Append(const EventView& event, Bucket& bucket);
   static EventView Unpack(const Bucket& bucket, const Packed& packed);
   static absl::string_view EventId(const Bucket& bucket, const Packed& packed);
@@ -87,6 +92,7 @@ class ReorderBuffer {
   Buckets buckets_;  // key: floor(unix seconds)
   std::vector<Buckets::node_type> spare_;  // at most kMaxSpare, small ones
   size_t size_ = 0;
+  size_t bytes_ = 0;  // ApproximateBytes(): Held() of every bucket and spare
 };
 
 }  // namespace kpistream

@@ -85,6 +85,8 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
       ASSERT_EQ(got, want) << "step " << step;
       ASSERT_EQ(buffer.size(), model.size());
     } else {
+      ASSERT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes())
+          << "step " << step;
       // A full checkpoint restored into a fresh buffer holds the same.
       std::vector<Held> all;
       buffer.Checkpoint(/*full=*/true,
@@ -109,10 +111,25 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
                                    [&](const Held& h) {
                                      return h.time_us < watermark_us;
                                    }));
+  EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
   std::vector<Held> rest;
   buffer.ReleaseAll([&](const EventView& e) { rest.push_back(Copy(e)); });
   EXPECT_EQ(rest, model);
   EXPECT_EQ(buffer.size(), 0u);
+  EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
+  // Dropping everything frees all but a few spare buckets.
+  for (int i = 0; i < 100; ++i) {
+    Held h;
+    h.time_us = watermark_us + i * 1'000'000;
+    h.id = absl::StrCat("late-", i);
+    buffer.Push(View(h));
+  }
+  const size_t before = buffer.ApproximateBytes();
+  EXPECT_GT(before, 100u * 96);
+  buffer.DropBefore(absl::InfiniteFuture());
+  EXPECT_EQ(buffer.size(), 0u);
+  EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
+  EXPECT_LT(buffer.ApproximateBytes(), before - 90u * 96);
 }
 
 }  // namespace
