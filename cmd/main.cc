@@ -107,8 +107,9 @@ void AddLogOptions(CLI::App* app, LogOptions* log) {
       ->check(CLI::IsMember({"text", "json"}));
   app->add_option("--log-level", log->level,
                   "info (default), warn, error, or debug: also every "
-                  "commit with its input offsets, every changelog record "
-                  "written and read")
+                  "commit with its input offsets and the time of its parts "
+                  "(outputs and checkpoints, the transaction, the local "
+                  "store), every changelog record written and read")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 }
 

@@ -8,7 +8,7 @@
 
 Each allocation stack is put under the item named by the frame nearest to
 the allocation that matches a rule below (consumer queues, reorder buffer,
-sessions, dedup, outputs ...). Stacks made only of unsymbolized frames on
+sessions, dedup, outputs, the local store ...). Stacks made only of unsymbolized frames on
 threads of their own are librdkafka's (its broker threads: fetched and
 decompressed messages waiting in the consumer queues, socket buffers).
 Standard library only (Debian's /usr/bin/python3).
@@ -36,6 +36,10 @@ RULES = [
     ("stream thread and pipelines, other",
      ["StreamThread", "PartitionPipeline", "PartitionState"]),
     ("engine start-up", ["Engine::Impl::Init", "main ("]),
+    # RocksDB's own allocations (its frames are nearer the allocation than
+    # the engine's LocalStore or RocksDayStore calls).
+    ("local store (RocksDB: memtables, block cache, table readers)",
+     ["rocksdb::"]),
 ]
 UNSYMBOLIZED = re.compile(r"0x[0-9a-f]+$|clone3|start_thread")
 
