@@ -46,8 +46,8 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   absl::Status CommitSync(const Offsets& offsets) override {
     return consumer_->CommitSync(offsets);
   }
-  Offsets Lag(const Offsets& positions) override {
-    return consumer_->Lag(positions);
+  void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
+    consumer_->Lag(positions, lags);
   }
   absl::StatusOr<Offsets> EndOffsets(
       const std::vector<TopicPartition>& partitions,

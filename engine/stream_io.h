@@ -48,8 +48,9 @@ class StreamInput {
   // At-least-once: commits the offsets (next offsets to read).
   virtual absl::Status CommitSync(const Offsets& offsets) = 0;
   // Messages between each position and the partition's end, as the
-  // consumer last saw it (cheap; stale while nothing is fetched).
-  virtual Offsets Lag(const Offsets& positions) = 0;
+  // consumer last saw it (cheap; stale while nothing is fetched), into
+  // `(*lags)[i]` for `positions[i]`; -1 where the end is not known yet.
+  virtual void Lag(const Offsets& positions, std::vector<int64_t>* lags) = 0;
   // The partitions' ends as the brokers say now (one request, at most
   // `timeout`): the offset after the last readable record. Partitions
   // whose leader did not answer are left out.

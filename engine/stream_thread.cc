@@ -244,13 +244,19 @@ void StreamThread::Handle(const kafka::Record& record, absl::Time now) {
 }
 
 void StreamThread::UpdateBacklogs(absl::Time now) {
-  Offsets positions;
+  // Called at every poll: the vectors are members, reused (with 256
+  // partitions a thread, building them anew was 1.5 % of the samples).
+  Offsets& positions = backlog_positions_;
+  std::vector<int32_t>& ids = backlog_ids_;
+  positions.resize(0);
+  ids.resize(0);
   std::vector<TopicPartition> quiet;
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
-    // Unknown backlog (its end not seen yet) counts as one.
-    watermark_.SetBacklog(slot.watermark_id, true);
-    positions.push_back({tp, slot.position()});
+    positions.emplace_back();
+    positions.back().first = tp;  // reuses the element's string
+    positions.back().second = slot.position();
+    ids.push_back(slot.watermark_id);
     if (watermark_.Quiet(slot.watermark_id, now) &&
         !watermark_.Idle(slot.watermark_id, now) &&
         now - slot.end_checked_at >= kEndCheckInterval) {
@@ -259,11 +265,11 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
   }
   // One offset of "lag" after the last record can be a transaction's
   // commit marker (transactional producers upstream), never delivered.
-  for (const auto& [tp, lag] : input_->Lag(positions)) {
-    auto it = slots_.find(tp);
-    if (it != slots_.end()) {
-      watermark_.SetBacklog(it->second.watermark_id, lag > 1);
-    }
+  // An unknown backlog (its end not seen yet) counts as one.
+  input_->Lag(positions, &backlog_lags_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int64_t lag = i < backlog_lags_.size() ? backlog_lags_[i] : -1;
+    watermark_.SetBacklog(ids[i], lag < 0 || lag > 1);
   }
   if (quiet.empty()) return;
   // A quiet partition is idle only once its end, as the brokers say now,
@@ -834,9 +840,15 @@ void StreamThread::Publish(absl::Time now) {
                                   static_cast<double>(slots_.size())));
   snapshot.push_back(SingleSample(families::kReorderBufferEvents, buffered));
   FamilySnapshot consumer_lag = NewFamily(families::kConsumerLag);
-  for (const auto& [tp, n] : input_->Lag(positions)) {
+  std::vector<int64_t> lags;
+  input_->Lag(positions, &lags);
+  int64_t waiting = 0;
+  for (size_t i = 0; i < positions.size() && i < lags.size(); ++i) {
+    if (lags[i] < 0) continue;  // its end not known yet
+    const TopicPartition& tp = positions[i].first;
     consumer_lag.samples.push_back(
-        {{tp.topic, absl::StrCat(tp.partition)}, static_cast<double>(n)});
+        {{tp.topic, absl::StrCat(tp.partition)}, static_cast<double>(lags[i])});
+    waiting += lags[i];
   }
   snapshot.push_back(std::move(consumer_lag));
   snapshot.push_back(
@@ -855,8 +867,6 @@ void StreamThread::Publish(absl::Time now) {
   health.heartbeat = now;
   health.ready = true;
   const std::string error = input_->last_error();
-  int64_t waiting = 0;
-  for (const auto& [tp, n] : input_->Lag(positions)) waiting += n;
   if (!joined_) {
     // Before the group's first assignment no partition can be restored
     // yet: ready now would let a probe (or a user) count on records that

@@ -249,6 +249,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   };
   std::map<std::string, KeyHint, std::less<>> key_hints_;
   Headers repartition_headers_;  // Repartition()'s, reused
+  // UpdateBacklogs()'s, reused: positions, their watermark ids and lags.
+  Offsets backlog_positions_;
+  std::vector<int32_t> backlog_ids_;
+  std::vector<int64_t> backlog_lags_;
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

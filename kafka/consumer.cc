@@ -199,19 +199,19 @@ std::vector<Message> Consumer::Poll(size_t max, absl::Duration timeout) {
   return out;
 }
 
-Offsets Consumer::Lag(const Offsets& positions) {
-  Offsets out;
-  for (const auto& [tp, position] : positions) {
+void Consumer::Lag(const Offsets& positions, std::vector<int64_t>* lags) {
+  lags->assign(positions.size(), -1);
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const auto& [tp, position] = positions[i];
     int64_t low = 0, high = 0;
     if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(),
                                        tp.partition, &low,
                                        &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         high >= 0) {
       const int64_t from = position >= 0 ? position : std::max<int64_t>(low, 0);
-      out.push_back({tp, high > from ? high - from : 0});
+      (*lags)[i] = high > from ? high - from : 0;
     }
   }
-  return out;
 }
 
 absl::Status Consumer::CommitSync(const Offsets& offsets) {

@@ -70,7 +70,7 @@ class Consumer {
   // Messages between each offset (negative: none read yet, so the
   // partition's low watermark) and its partition's high watermark, as last
   // seen by the fetcher; partitions whose end is not known yet are left out.
-  Offsets Lag(const Offsets& positions);
+  void Lag(const Offsets& positions, std::vector<int64_t>* lags);
 
   // Synchronously commits `offsets` (next offsets to read).
   absl::Status CommitSync(const Offsets& offsets);

@@ -71,13 +71,12 @@ class FakeInput : public StreamInput {
     return out;
   }
   absl::Status CommitSync(const Offsets&) override { return absl::OkStatus(); }
-  Offsets Lag(const Offsets& positions) override {
-    Offsets out;
+  void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
+    lags->clear();
     for (const auto& [tp, p] : positions) {
-      out.push_back({tp, static_cast<int64_t>(records_.size()) -
-                             std::max<int64_t>(p, 0)});
+      lags->push_back(static_cast<int64_t>(records_.size()) -
+                      std::max<int64_t>(p, 0));
     }
-    return out;
   }
   absl::StatusOr<Offsets> EndOffsets(const std::vector<TopicPartition>& tps,
                                      absl::Duration) override {
