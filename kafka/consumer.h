@@ -69,7 +69,8 @@ class Consumer {
 
   // Messages between each offset (negative: none read yet, so the
   // partition's low watermark) and its partition's high watermark, as last
-  // seen by the fetcher; partitions whose end is not known yet are left out.
+  // seen by the fetcher, into `(*lags)[i]` for `positions[i]`; -1 where the
+  // partition's end is not known yet.
   void Lag(const Offsets& positions, std::vector<int64_t>* lags);
 
   // Synchronously commits `offsets` (next offsets to read).
