@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <deque>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
@@ -273,7 +273,10 @@ struct Sessionizer::Impl {
   // Lazy expiry: every live slot has one current entry, in the bucket (unix
   // second) of its expiry as last scheduled; an entry whose session was
   // extended is rescheduled when it fires, one of a reused slot is stale.
-  std::map<int64_t, std::vector<Due>> expiry;
+  // A B-tree: a lookup touches a few cache lines where a red-black tree
+  // of the same thousands of seconds touches a dozen (perf: 1.8 % of the
+  // engine's samples in std::map's nodes, keyed JSON).
+  absl::btree_map<int64_t, std::vector<Due>> expiry;
   InternPool sites, pages, attributions;
   std::vector<AttributionParts> parts;  // by attribution id
   VisitorRecency visitors{absl::Hours(24 * 400)};

@@ -1,5 +1,6 @@
 #include "engine/local_store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -196,13 +197,84 @@ void LocalStore::Batch::DeleteDay(const TopicPartition& tp, char kind,
   ++count_;
 }
 
+void LocalStore::Batch::Days(const TopicPartition& tp, char kind,
+                             std::vector<DayChange>* changes) {
+  // The entries ('v' keys) by fingerprint, then the index entries ('d'
+  // keys) by (day, fingerprint): the old days' deletes and the new days'
+  // puts are distinct keys (an unchanged day writes nothing), so their
+  // order does not matter to the result.
+  std::sort(changes->begin(), changes->end(),
+            [](const DayChange& a, const DayChange& b) {
+              return a.fingerprint < b.fingerprint;
+            });
+  std::string key = PartKey('v', tp);
+  key.push_back(kind);
+  const size_t entry_prefix = key.size();
+  std::string value;
+  std::vector<std::pair<int32_t, uint64_t>> deleted, added;  // (day, fp)
+  for (const DayChange& c : *changes) {
+    if (c.day == c.committed) continue;
+    key.resize(entry_prefix);
+    AppendFingerprint(&key, c.fingerprint);
+    if (c.day.has_value()) {
+      value.clear();
+      AppendDay(&value, *c.day);
+      batch_->Put(key, value);
+      added.emplace_back(*c.day, c.fingerprint);
+    } else {
+      batch_->Delete(key);
+    }
+    if (c.committed.has_value()) {
+      deleted.emplace_back(*c.committed, c.fingerprint);
+    }
+    ++count_;
+  }
+  std::sort(deleted.begin(), deleted.end());
+  std::sort(added.begin(), added.end());
+  key = PartKey('d', tp);
+  key.push_back(kind);
+  const size_t index_prefix = key.size();
+  auto index_key = [&](const std::pair<int32_t, uint64_t>& e) {
+    key.resize(index_prefix);
+    AppendDay(&key, e.first);
+    AppendFingerprint(&key, e.second);
+    return absl::string_view(key);
+  };
+  // Both lists merged in key order (big-endian biased days and
+  // fingerprints sort as the pairs do).
+  size_t d = 0, a = 0;
+  while (d < deleted.size() || a < added.size()) {
+    if (a == added.size() ||
+        (d < deleted.size() && deleted[d] < added[a])) {
+      const absl::string_view k = index_key(deleted[d++]);
+      batch_->Delete(rocksdb::Slice(k.data(), k.size()));
+    } else {
+      const absl::string_view k = index_key(added[a++]);
+      batch_->Put(rocksdb::Slice(k.data(), k.size()), rocksdb::Slice());
+    }
+  }
+}
+
 absl::Status LocalStore::Write(Batch* batch) {
   if (batch->count_ == 0) return absl::OkStatus();
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch->batch_.get());
   if (!s.ok()) return FromRocks("cannot write", dir_, s);
-  batch->batch_->Clear();
-  batch->count_ = 0;
+  batch->Clear();
   return absl::OkStatus();
+}
+
+void LocalStore::Batch::Clear() {
+  // A batch reused keeps its buffer: a commit's batch holds megabytes of
+  // checkpoint records, and a new buffer that size is mapped afresh and
+  // faulted in page by page (perf: most of the engine's page faults were
+  // there). One grown by a full snapshot is let go.
+  constexpr size_t kRetainedBytes = size_t{16} << 20;
+  if (batch_->GetDataSize() > kRetainedBytes) {
+    batch_ = std::make_unique<rocksdb::WriteBatch>();
+  } else {
+    batch_->Clear();
+  }
+  count_ = 0;
 }
 
 std::optional<v1::LocalPartitionMeta> LocalStore::Meta(
@@ -375,13 +447,15 @@ void RocksDayStore::ChangelogRecords(std::vector<ChangelogRecord>* out) const {
 }
 
 void RocksDayStore::Committed(LocalStore::Batch* batch) {
+  sorted_.clear();
+  sorted_.reserve(changes_.size());
   for (const auto& [key, c] : changes_) {
-    if (c.day == kDeleted) {
-      batch->DeleteDay(tp_, kind_, key, c.committed);
-    } else {
-      batch->PutDay(tp_, kind_, key, c.day, c.committed);
-    }
+    sorted_.push_back(
+        {key,
+         c.day == kDeleted ? std::nullopt : std::optional<int32_t>(c.day),
+         c.committed});
   }
+  batch->Days(tp_, kind_, &sorted_);
   changes_.clear();
 }
 

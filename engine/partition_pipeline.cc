@@ -343,14 +343,14 @@ void PartitionPipeline::Checkpoint(bool force_full) {
   for (ChangelogRecord& r :
        writer_.Write(state_, next_offset_, max_event_time_, force_full,
                      upstream_)) {
-    if (local) unmirrored_.push_back(r);
-    out_->Changelog(tp_, std::move(r));
+    out_->Changelog(tp_, r);  // the producer copies it
+    if (local) unmirrored_.push_back(std::move(r));
   }
   if (!local) return;
   std::vector<ChangelogRecord> days;
   visitor_days_->ChangelogRecords(&days);
   order_days_->ChangelogRecords(&days);
-  for (ChangelogRecord& r : days) out_->Changelog(tp_, std::move(r));
+  for (const ChangelogRecord& r : days) out_->Changelog(tp_, r);
 }
 
 absl::Status PartitionPipeline::Committed(LocalStore::Batch* batch) {

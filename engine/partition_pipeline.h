@@ -63,7 +63,7 @@ class PipelineOutput {
   virtual void DeadLetter(const kafka::Record& record, absl::string_view reason,
                           absl::string_view detail) = 0;
   virtual void Changelog(const TopicPartition& input,
-                         ChangelogRecord record) = 0;
+                         const ChangelogRecord& record) = 0;
   // A record of a `key: any` input, to be re-keyed by `visitor_id`;
   // `watermark` is its partition's when it was read (InfinitePast: none yet).
   virtual void Repartition(const kafka::Record& record,

@@ -607,7 +607,8 @@ void StreamThread::SaveLocal() {
   LocalStore* store = options_.local_store;
   if (store == nullptr) return;
   const std::map<int32_t, int64_t> written = output_->TakeChangelogOffsets();
-  LocalStore::Batch batch;
+  LocalStore::Batch& batch = local_batch_;
+  batch.Clear();
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
     if (absl::Status s = slot.pipeline->Committed(&batch); !s.ok()) {
@@ -732,7 +733,7 @@ void StreamThread::DeadLetter(const kafka::Record& record,
 }
 
 void StreamThread::Changelog(const TopicPartition& input,
-                             ChangelogRecord record) {
+                             const ChangelogRecord& record) {
   KPI_LOG_DEBUG("%s: changelog write %s (%s) to partition %d", options_.name,
                 record.key,
                 record.value ? absl::StrCat(record.value->size(), " bytes")

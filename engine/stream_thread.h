@@ -39,6 +39,7 @@
 #include "aggregate/metrics_snapshot.h"
 #include "aggregate/target_tracker.h"
 #include "config/config.h"
+#include "engine/local_store.h"
 #include "engine/partition_pipeline.h"
 #include "engine/stream_io.h"
 #include "ingest/watermark.h"
@@ -125,7 +126,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void Window(const WindowKpis& window, const std::string& partition) override;
   void DeadLetter(const kafka::Record& record, absl::string_view reason,
                   absl::string_view detail) override;
-  void Changelog(const TopicPartition& input, ChangelogRecord record) override;
+  void Changelog(const TopicPartition& input,
+                 const ChangelogRecord& record) override;
   void Repartition(const kafka::Record& record, absl::string_view visitor_id,
                    absl::Time watermark) override;
   // Sends the re-keyed inputs' partitions' watermarks to every partition of
@@ -253,6 +255,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   Offsets backlog_positions_;
   std::vector<int32_t> backlog_ids_;
   std::vector<int64_t> backlog_lags_;
+  LocalStore::Batch local_batch_;  // SaveLocal()'s, reused (its buffer kept)
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

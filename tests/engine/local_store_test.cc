@@ -3,6 +3,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -81,6 +83,80 @@ TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
                                        [&](uint64_t, int32_t) { ++indexed; })
                     .ok());
     EXPECT_EQ(indexed, live);
+  }
+}
+
+// Batch::Days writes what PutDay and DeleteDay write one by one, whatever
+// the order it is given: the same entries, the same index entries, the same
+// count of changes (an unchanged day and an absent entry deleted again
+// write nothing).
+TEST_F(LocalStoreTest, DaysInKeyOrderWriteWhatOneByOneWrites) {
+  const TopicPartition tp{"in", 5};
+  auto one = LocalStore::Open({dir_ + "/one"});
+  auto many = LocalStore::Open({dir_ + "/many"});
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(many.ok()) << many.status();
+  std::mt19937_64 random(11);
+  // What each store holds, as a commit's `committed` would say.
+  std::map<uint64_t, int32_t> held;
+  for (int round = 0; round < 30; ++round) {
+    std::vector<LocalStore::Batch::DayChange> changes;
+    std::map<uint64_t, std::optional<int32_t>> next;
+    for (int i = 0; i < 300; ++i) {
+      const uint64_t fp = random() % 500 * 0x9E3779B97F4A7C15ull;
+      if (next.count(fp)) continue;  // one change per entry and commit
+      std::optional<int32_t> committed;
+      if (auto it = held.find(fp); it != held.end()) committed = it->second;
+      std::optional<int32_t> day;
+      switch (random() % 4) {
+        case 0:
+          break;  // deleted (or, absent, stays absent)
+        case 1:
+          day = committed;  // unchanged
+          break;
+        default:
+          day = 20000 + static_cast<int32_t>(random() % 40) - 20;
+      }
+      changes.push_back({fp, day, committed});
+      next[fp] = day;
+    }
+    LocalStore::Batch a, b;
+    for (const auto& c : changes) {
+      if (c.day.has_value()) {
+        a.PutDay(tp, 'v', c.fingerprint, *c.day, c.committed);
+      } else {
+        a.DeleteDay(tp, 'v', c.fingerprint, c.committed);
+      }
+    }
+    b.Days(tp, 'v', &changes);
+    EXPECT_EQ(b.count(), a.count()) << "round " << round;
+    ASSERT_TRUE((*one)->Write(&a).ok());
+    ASSERT_TRUE((*many)->Write(&b).ok());
+    for (const auto& [fp, day] : next) {
+      if (day.has_value()) {
+        held[fp] = *day;
+      } else {
+        held.erase(fp);
+      }
+    }
+  }
+  auto index = [&](LocalStore* store) {
+    std::vector<std::pair<uint64_t, int32_t>> entries;
+    EXPECT_TRUE(store
+                    ->ForEachDayBefore(tp, 'v', INT32_MAX,
+                                       [&](uint64_t fp, int32_t day) {
+                                         entries.emplace_back(fp, day);
+                                       })
+                    .ok());
+    return entries;
+  };
+  const auto from_one = index(one->get());
+  EXPECT_EQ(from_one.size(), held.size());
+  EXPECT_EQ(index(many->get()), from_one);
+  EXPECT_EQ((*many)->CountDays(tp, 'v'), held.size());
+  for (const auto& [fp, day] : held) {
+    EXPECT_EQ((*many)->GetDay(tp, 'v', fp), day);
+    EXPECT_EQ((*one)->GetDay(tp, 'v', fp), day);
   }
 }
 
