@@ -61,23 +61,28 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
 
 std::vector<WindowKpis> KpiWindows::Collect(absl::Time frontier) {
   std::vector<WindowKpis> out;
+  Collect(frontier, [&](const WindowKpis& w) { out.push_back(w); });
+  return out;
+}
+
+void KpiWindows::Collect(absl::Time frontier,
+                         absl::FunctionRef<void(const WindowKpis&)> emit) {
   for (auto it = windows_.begin(); it != windows_.end();) {
     Window& w = it->second;
     const bool done = w.open == 0 && w.kpis.end <= frontier;
     if (done) {
       if (w.checkpointed) removed_.push_back(it->first);
       w.kpis.final = true;
-      out.push_back(std::move(w.kpis));
+      emit(w.kpis);
       it = windows_.erase(it);
       continue;
     }
     if (w.dirty) {
-      out.push_back(w.kpis);
+      emit(w.kpis);
       w.dirty = false;
     }
     ++it;
   }
-  return out;
 }
 
 }  // namespace kpistream

@@ -62,6 +62,10 @@ class KpiWindows : public SessionObserver {
 
   // Changed windows (final = false) and finished ones (final = true, once).
   std::vector<WindowKpis> Collect(absl::Time frontier);
+  // The same, each handed to `emit` (valid during the call) instead of
+  // copied into a vector.
+  void Collect(absl::Time frontier,
+               absl::FunctionRef<void(const WindowKpis&)> emit);
 
   size_t windows() const { return windows_.size(); }
 

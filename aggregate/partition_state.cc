@@ -154,6 +154,11 @@ std::vector<WindowKpis> PartitionState::CollectWindows(absl::Time frontier) {
   return windows_.Collect(frontier);
 }
 
+void PartitionState::CollectWindows(
+    absl::Time frontier, absl::FunctionRef<void(const WindowKpis&)> emit) {
+  windows_.Collect(frontier, emit);
+}
+
 void PartitionState::OnAdCost(absl::string_view site,
                               absl::string_view channel,
                               absl::string_view currency, int64_t micros,

@@ -37,6 +37,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "aggregate/deduplicator.h"
@@ -106,6 +107,8 @@ class PartitionState {
   // KPI windows changed since the last call, and finished ones (final) up to
   // `frontier` (KpiWindows::Collect).
   std::vector<WindowKpis> CollectWindows(absl::Time frontier);
+  void CollectWindows(absl::Time frontier,
+                      absl::FunctionRef<void(const WindowKpis&)> emit);
 
   // Ad spend for ROAS targets.
   void OnAdCost(absl::string_view site, absl::string_view channel,

@@ -285,6 +285,7 @@ struct Sessionizer::Impl {
   std::vector<Due> dirty;
   std::vector<std::pair<std::string, std::string>> removed;  // site, visitor
   v1::SessionState scratch;  // Checkpoint()'s encoding, reused
+  ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
 
   int64_t ExpiryUs(const Open& s) const {
@@ -499,22 +500,33 @@ struct Sessionizer::Impl {
   void Close(uint32_t index) {
     Open& s = slots[index];
     const AttributionParts& a = parts[s.attribution];
-    ClosedSession c;
-    c.site_id = std::string(sites.Get(s.site));
-    c.visitor_id = std::string(s.visitor.view());
+    // Reused: assigning keeps the strings' capacity (no allocation per
+    // closed session once warm); every field is set below.
+    ClosedSession& c = closed;
+    auto set = [](std::string& field, absl::string_view v) {
+      field.assign(v.data(), v.size());
+    };
+    set(c.site_id, sites.Get(s.site));
+    set(c.visitor_id, s.visitor.view());
     c.start = absl::FromUnixMicros(s.first_us);
     c.end = absl::FromUnixMicros(s.last_us);
     c.pageviews = s.pageviews;
     c.events = s.events;
-    c.channel = std::string(a.channel);
-    c.source = std::string(a.source);
-    c.medium = std::string(a.medium);
-    c.campaign = std::string(a.campaign);
-    c.device_category = std::string(a.device);
-    c.country = std::string(a.country);
-    c.landing_page = std::string(pages.Get(s.landing));
-    c.exit_page = std::string(pages.Get(s.exit));
+    set(c.channel, a.channel);
+    set(c.source, a.source);
+    set(c.medium, a.medium);
+    set(c.campaign, a.campaign);
+    set(c.device_category, a.device);
+    set(c.country, a.country);
+    set(c.landing_page, pages.Get(s.landing));
+    set(c.exit_page, pages.Get(s.exit));
     c.new_visitor = s.flags & kNewVisitor;
+    c.user_id.clear();
+    c.conversions.clear();
+    c.revenue.clear();
+    c.orders = 0;
+    c.orders_by_currency.clear();
+    c.funnel_steps.clear();
     if (s.extra) {
       SessionExtra& x = *s.extra;
       c.user_id = std::move(x.user_id);

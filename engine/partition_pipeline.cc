@@ -333,9 +333,8 @@ void PartitionPipeline::Advance(absl::Time watermark) {
 }
 
 void PartitionPipeline::EmitWindows(absl::Time frontier) {
-  for (const WindowKpis& w : state_.CollectWindows(frontier)) {
-    out_->Window(w, name_);
-  }
+  state_.CollectWindows(frontier,
+                        [&](const WindowKpis& w) { out_->Window(w, name_); });
 }
 
 void PartitionPipeline::Checkpoint(bool force_full) {

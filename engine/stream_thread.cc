@@ -711,16 +711,19 @@ void StreamThread::Produce(absl::string_view topic, absl::string_view key,
 
 void StreamThread::Session(const ClosedSession& session) {
   if (!config_.sessions_output.enabled) return;
-  Produce(config_.sessions_output.topic, session.visitor_id,
-          EncodeSessionRecord(session, config_.sessions_output.format));
+  EncodeSessionRecord(session, config_.sessions_output.format,
+                      &session_record_, &session_bytes_);
+  Produce(config_.sessions_output.topic, session.visitor_id, session_bytes_);
 }
 
 void StreamThread::Window(const WindowKpis& w, const std::string& partition) {
   if (!config_.kpi_output.enabled) return;
-  Produce(config_.kpi_output.topic,
-          absl::StrCat(w.site, "/", w.channel, "/",
-                       absl::ToUnixSeconds(w.start)),
-          EncodeKpiSnapshot(w, partition, config_.kpi_output.format));
+  window_key_.clear();
+  absl::StrAppend(&window_key_, w.site, "/", w.channel, "/",
+                  absl::ToUnixSeconds(w.start));
+  EncodeKpiSnapshot(w, partition, config_.kpi_output.format, &kpi_snapshot_,
+                    &window_bytes_);
+  Produce(config_.kpi_output.topic, window_key_, window_bytes_);
 }
 
 void StreamThread::DeadLetter(const kafka::Record& record,

@@ -43,6 +43,7 @@
 #include "engine/partition_pipeline.h"
 #include "engine/stream_io.h"
 #include "ingest/watermark.h"
+#include "kpistream/v1/session_record.pb.h"
 
 namespace kpistream {
 
@@ -256,6 +257,13 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::vector<int32_t> backlog_ids_;
   std::vector<int64_t> backlog_lags_;
   LocalStore::Batch local_batch_;  // SaveLocal()'s, reused (its buffer kept)
+  // Session()'s, reused: a closed session's record and its bytes.
+  v1::SessionRecord session_record_;
+  std::string session_bytes_;
+  // Window()'s, reused: a window's key, snapshot and its bytes.
+  std::string window_key_;
+  v1::KpiSnapshot kpi_snapshot_;
+  std::string window_bytes_;
 
   mutable std::mutex mu_;  // guards what other threads read
   MetricsSnapshot published_;

@@ -23,17 +23,33 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
 // Binary protobuf, or canonical proto3 JSON on one line: lowerCamel names,
 // and every scalar (engaged: false, orders: 0) present so consumers need no
 // defaults.
-std::string Encode(const google::protobuf::Message& message,
-                   OutputFormat format) {
-  if (format == OutputFormat::kProtobuf) return message.SerializeAsString();
-  std::string json;
+void Encode(const google::protobuf::Message& message, OutputFormat format,
+            std::string* out) {
+  out->clear();
+  if (format == OutputFormat::kProtobuf) {
+    message.AppendToString(out);
+    return;
+  }
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = false;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = false;
   // Printing a fully built message of known type cannot fail.
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
+  (void)google::protobuf::util::MessageToJsonString(message, out, options);
+}
+
+std::string Encode(const google::protobuf::Message& message,
+                   OutputFormat format) {
+  std::string out;
+  Encode(message, format, &out);
+  return out;
+}
+
+// A dimension as the labels name a missing value ("(not set)"), copied
+// into the field's string (its capacity kept).
+void SetDimension(absl::string_view value, std::string* field) {
+  const absl::string_view v = OrNotSet(value);
+  field->assign(v.data(), v.size());
 }
 
 // AddRevenues, a missing currency named as in the labels.
@@ -52,8 +68,9 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
   r->set_site_id(s.site_id);
   r->set_visitor_id(s.visitor_id);
   r->set_user_id(s.user_id);
-  r->set_session_id(
-      absl::StrCat(s.visitor_id, ":", absl::ToUnixMillis(s.start)));
+  std::string* id = r->mutable_session_id();
+  id->clear();
+  absl::StrAppend(id, s.visitor_id, ":", absl::ToUnixMillis(s.start));
   SetTimestamp(s.start, r->mutable_start());
   SetTimestamp(s.end, r->mutable_end());
   r->set_duration_seconds(absl::ToDoubleSeconds(s.duration()));
@@ -64,14 +81,14 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
   r->set_single_page(s.single_page);
   r->set_new_visitor(s.new_visitor);
   // Dimensions: a missing value is "(not set)", as in the metrics' labels.
-  r->set_channel(std::string(OrNotSet(s.channel)));
-  r->set_source(std::string(OrNotSet(s.source)));
-  r->set_medium(std::string(OrNotSet(s.medium)));
-  r->set_campaign(std::string(OrNotSet(s.campaign)));
-  r->set_landing_page(std::string(OrNotSet(s.landing_page)));
-  r->set_exit_page(std::string(OrNotSet(s.exit_page)));
-  r->set_device_category(std::string(OrNotSet(s.device_category)));
-  r->set_country(std::string(OrNotSet(s.country)));
+  SetDimension(s.channel, r->mutable_channel());
+  SetDimension(s.source, r->mutable_source());
+  SetDimension(s.medium, r->mutable_medium());
+  SetDimension(s.campaign, r->mutable_campaign());
+  SetDimension(s.landing_page, r->mutable_landing_page());
+  SetDimension(s.exit_page, r->mutable_exit_page());
+  SetDimension(s.device_category, r->mutable_device_category());
+  SetDimension(s.country, r->mutable_country());
   AddGoalCounts(s.conversions, r->mutable_conversions());
   SetRevenue(s.revenue, s.orders_by_currency, r->mutable_revenue());
   r->set_orders(s.orders);
@@ -80,13 +97,30 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
 std::string EncodeSessionRecord(const ClosedSession& session,
                                 OutputFormat format) {
   v1::SessionRecord record;
-  ToSessionRecord(session, &record);
-  return Encode(record, format);
+  std::string out;
+  EncodeSessionRecord(session, format, &record, &out);
+  return out;
+}
+
+void EncodeSessionRecord(const ClosedSession& session, OutputFormat format,
+                         v1::SessionRecord* scratch, std::string* out) {
+  ToSessionRecord(session, scratch);
+  Encode(*scratch, format, out);
 }
 
 std::string EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
                               OutputFormat format) {
   v1::KpiSnapshot r;
+  std::string out;
+  EncodeKpiSnapshot(k, partition, format, &r, &out);
+  return out;
+}
+
+void EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
+                       OutputFormat format, v1::KpiSnapshot* scratch,
+                       std::string* out) {
+  v1::KpiSnapshot& r = *scratch;
+  r.Clear();
   r.set_site_id(k.site);
   r.set_channel(k.channel);
   SetTimestamp(k.start, r.mutable_window_start());
@@ -102,7 +136,7 @@ std::string EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
   SetRevenue(k.revenue, k.orders_by_currency, r.mutable_revenue());
   r.set_orders(k.orders);
   r.set_partition(partition);
-  return Encode(r, format);
+  Encode(r, format, out);
 }
 
 }  // namespace kpistream

@@ -17,11 +17,19 @@ void ToSessionRecord(const ClosedSession& session, v1::SessionRecord* record);
 // Serialized record for the topic (key: visitor_id).
 std::string EncodeSessionRecord(const ClosedSession& session,
                                 OutputFormat format);
+// The same into `*out`, through `*scratch`: both reused from one session to
+// the next, they keep their strings' capacity (no allocation once warm).
+void EncodeSessionRecord(const ClosedSession& session, OutputFormat format,
+                         v1::SessionRecord* scratch, std::string* out);
 
 // Serialized KpiSnapshot for the kpi topic (key: site/channel/window start).
 std::string EncodeKpiSnapshot(const WindowKpis& kpis,
                               const std::string& partition,
                               OutputFormat format);
+// The same into `*out`, through `*scratch` (both reused).
+void EncodeKpiSnapshot(const WindowKpis& kpis, const std::string& partition,
+                       OutputFormat format, v1::KpiSnapshot* scratch,
+                       std::string* out);
 
 }  // namespace kpistream
 
