@@ -266,8 +266,8 @@ absl::Status LocalStore::Write(Batch* batch) {
 void LocalStore::Batch::Clear() {
   // A batch reused keeps its buffer: a commit's batch holds megabytes of
   // checkpoint records, and a new buffer that size is mapped afresh and
-  // faulted in page by page (perf: most of the engine's page faults were
-  // there). One grown by a full snapshot is let go.
+  // faulted in page by page (perf: the largest single source of the
+  // engine's page faults). One grown by a full snapshot is let go.
   constexpr size_t kRetainedBytes = size_t{16} << 20;
   if (batch_->GetDataSize() > kRetainedBytes) {
     batch_ = std::make_unique<rocksdb::WriteBatch>();
@@ -431,7 +431,8 @@ void RocksDayStore::ExpireBefore(int32_t threshold) {
 }
 
 size_t RocksDayStore::ApproximateBytes() const {
-  return FlatMapBytes<uint64_t, Change>(changes_.capacity());
+  return FlatMapBytes<uint64_t, Change>(changes_.capacity()) +
+         sorted_.capacity() * sizeof(LocalStore::Batch::DayChange);
 }
 
 void RocksDayStore::ChangelogRecords(std::vector<ChangelogRecord>* out) const {
