@@ -427,6 +427,7 @@ struct RunResult {
   size_t scrape_bytes = 0, scrape_series = 0;
   double stop_s = 0;
   int exit_code = 0;
+  double last_restored_s = 0;  // the last thread's partitions restored
 };
 
 // bench/raw_consumer on `topic` until it has counted `records`. It exits by
@@ -602,20 +603,33 @@ Engine SpawnEngine(const std::string& binary, const TempDir& dir,
 }
 
 // Reads the engine's log for when its init finished and when it first had
-// restored partitions, as seconds after `spawned`.
+// restored partitions, as seconds after `spawned`; `last_restored_s`: when
+// the last stream thread to get partitions first had them restored (the
+// embedded broker sometimes completes a rebalance only at a member's
+// session timeout, and one thread then starts ~45 s after the other).
 void StartupFromLog(const std::string& log, absl::Time spawned, double* init_s,
-                    double* restored_s) {
-  *init_s = *restored_s = -1;
+                    double* restored_s, double* last_restored_s) {
+  *init_s = *restored_s = *last_restored_s = -1;
+  std::map<std::string, double> first_by_thread;
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
     const bool init = absl::StrContains(line, " INFO  engine: instance ");
-    const bool restored = absl::StrContains(line, ": restored ") &&
+    const size_t at = line.find(": restored ");
+    const bool restored = at != absl::string_view::npos &&
                           absl::StrContains(line, " partition(s) from");
     if (!init && !restored) continue;
     auto t = LogTime(line);
     if (!t) continue;
     const double s = absl::ToDoubleSeconds(*t - spawned);
     if (init && *init_s < 0) *init_s = s;
-    if (restored && *restored_s < 0) *restored_s = s;
+    if (!restored) continue;
+    if (*restored_s < 0) *restored_s = s;
+    // "<time> INFO  engine-1: restored ...": the thread is the word before.
+    const absl::string_view head = line.substr(0, at);
+    const std::string thread(head.substr(head.rfind(' ') + 1));
+    first_by_thread.emplace(thread, s);
+  }
+  for (const auto& [thread, s] : first_by_thread) {
+    *last_restored_s = std::max(*last_restored_s, s);
   }
 }
 
@@ -715,7 +729,8 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
     std::ofstream(absl::StrCat(options.logs, "/", group, ".log"))
         << process.Stderr();
   }
-  StartupFromLog(process.Stderr(), e.spawned, &r.init_s, &r.startup_s);
+  StartupFromLog(process.Stderr(), e.spawned, &r.init_s, &r.startup_s,
+                 &r.last_restored_s);
   if (r.startup_s < 0) {
     r.error = "no \"restored\" line in the engine's log";
     return r;
@@ -1195,16 +1210,28 @@ int Main(int argc, char** argv) {
                 b);
             if (b.ok) {
               std::printf(
-                  "      init %.2f s, stop %.2f s (exit %d), start RSS %.0f "
+                  "      init %.2f s, every thread's partitions restored "
+                  "%.2f s after the first's, stop %.2f s (exit %d), start "
+                  "RSS %.0f "
                   "MB; end state: %.0f MB state_bytes, %.0f open sessions, "
                   "%.0f closed, %.0f in reorder buffer, %.0f duplicates, %.0f "
                   "late, %.0f invalid; %.0f commits, %.0f aborted; /metrics "
                   "%zu series, %zu bytes, %.1f ms\n",
-                  b.init_s, b.stop_s, b.exit_code, b.start_rss_kb / 1024.0,
+                  b.init_s, b.last_restored_s - b.startup_s, b.stop_s,
+                  b.exit_code, b.start_rss_kb / 1024.0,
                   b.state_bytes / 1048576.0, b.open_sessions,
                   b.closed_sessions, b.reorder_events, b.duplicates, b.late,
                   b.invalid, b.commits, b.aborts, b.scrape_series,
                   b.scrape_bytes, b.scrape_ms);
+              // A stall counts in this round's rate and CPU: say so.
+              if (b.last_restored_s - b.startup_s > 10) {
+                std::printf(
+                    "      REBALANCE STALL: the last stream thread got its "
+                    "partitions %.1f s after the first (the embedded "
+                    "broker completes a rebalance at a session timeout); "
+                    "this round's rate and CPU include the wait\n",
+                    b.last_restored_s - b.startup_s);
+              }
             }
             failed |= !b.ok;
             engine[{format, key, guarantee, baseline}].push_back(b);
