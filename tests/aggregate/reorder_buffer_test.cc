@@ -117,7 +117,9 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   EXPECT_EQ(rest, model);
   EXPECT_EQ(buffer.size(), 0u);
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
-  // Dropping everything frees all but a few spare buckets.
+  // Dropping everything frees all but the spare buckets: at most 32 are
+  // kept, so at least 68 of these 100 buckets' nodes (96 bytes each, and
+  // their vectors) go.
   for (int i = 0; i < 100; ++i) {
     Held h;
     h.time_us = watermark_us + i * 1'000'000;
@@ -129,7 +131,7 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   buffer.DropBefore(absl::InfiniteFuture());
   EXPECT_EQ(buffer.size(), 0u);
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
-  EXPECT_LT(buffer.ApproximateBytes(), before - 90u * 96);
+  EXPECT_GE(before - buffer.ApproximateBytes(), 68u * 96);
 }
 
 }  // namespace
