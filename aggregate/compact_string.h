@@ -2,6 +2,10 @@
 // and bytes in one heap block (nothing for the empty string). For strings
 // held per open session (the visitor id): a std::string takes 32 bytes in
 // place plus a heap block for anything longer than 15 characters.
+//
+// The block starts with the length in one byte (below 255), else 255 and
+// four bytes: ids of up to 23 characters (a GA client id has 21) fit
+// glibc's smallest chunk, 32 bytes.
 #ifndef KPISTREAM_AGGREGATE_COMPACT_STRING_H_
 #define KPISTREAM_AGGREGATE_COMPACT_STRING_H_
 
@@ -36,10 +40,16 @@ class CompactString {
   void assign(absl::string_view s) {
     clear();
     if (s.empty()) return;
-    const uint32_t n = static_cast<uint32_t>(s.size());
-    block_ = static_cast<char*>(::operator new(sizeof(n) + n));
-    std::memcpy(block_, &n, sizeof(n));
-    std::memcpy(block_ + sizeof(n), s.data(), n);
+    const size_t prefix = Prefix(s.size());
+    block_ = static_cast<char*>(::operator new(prefix + s.size()));
+    if (prefix == 1) {
+      block_[0] = static_cast<char>(static_cast<uint8_t>(s.size()));
+    } else {
+      const uint32_t n = static_cast<uint32_t>(s.size());
+      block_[0] = static_cast<char>(kLong);
+      std::memcpy(block_ + 1, &n, sizeof(n));
+    }
+    std::memcpy(block_ + prefix, s.data(), s.size());
   }
   void clear() {
     ::operator delete(block_);
@@ -48,23 +58,30 @@ class CompactString {
 
   size_t size() const {
     if (block_ == nullptr) return 0;
+    const uint8_t first = static_cast<uint8_t>(block_[0]);
+    if (first != kLong) return first;
     uint32_t n;
-    std::memcpy(&n, block_, sizeof(n));
+    std::memcpy(&n, block_ + 1, sizeof(n));
     return n;
   }
   absl::string_view view() const {
-    return block_ == nullptr ? absl::string_view()
-                             : absl::string_view(block_ + sizeof(uint32_t),
-                                                 size());
+    if (block_ == nullptr) return absl::string_view();
+    const size_t n = size();
+    return absl::string_view(block_ + Prefix(n), n);
   }
   operator absl::string_view() const { return view(); }  // NOLINT
 
   // The heap this string holds (its block as malloc rounds it).
   size_t HeapBytes() const {
-    return block_ == nullptr ? 0 : MallocBytes(sizeof(uint32_t) + size());
+    if (block_ == nullptr) return 0;
+    const size_t n = size();
+    return MallocBytes(Prefix(n) + n);
   }
 
  private:
+  static constexpr uint8_t kLong = 255;
+  static size_t Prefix(size_t n) { return n < kLong ? 1 : 1 + sizeof(uint32_t); }
+
   char* block_ = nullptr;
 };
 

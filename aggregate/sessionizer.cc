@@ -4,6 +4,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/chunked_vector.h"
 #include "aggregate/compact_string.h"
 #include "aggregate/memory_estimate.h"
 #include "aggregate/proto_sums.h"
@@ -161,6 +163,9 @@ struct SessionExtra {
   std::vector<std::pair<std::string, uint32_t>> orders;       // per currency
   std::vector<std::string> order_ids;  // counted in this session
   std::vector<uint8_t> funnel_steps;   // per funnel: steps reached in order
+  // The last event's time, when it is too far after the first for the
+  // slot's 32-bit offset (71.6 minutes and more).
+  int64_t last_us = 0;
 };
 
 // Counts and money add up differently: money saturates (saturating.h).
@@ -199,22 +204,30 @@ struct Sessionizer::Impl {
     kCheckpointed = 4,  // its key has a session in the changelog
     kLive = 8,          // the slot holds an open session
   };
+  // An open session: 56 bytes, with what most sessions need. The last
+  // event's time is an offset from the first (Last(), SetLast()); the
+  // campaign key, needed only by split_on_campaign_change, is in
+  // campaign_keys.
+  static constexpr uint32_t kLastInExtra = UINT32_MAX;
   struct Open {
     int64_t first_us = 0;
-    int64_t last_us = 0;
-    uint64_t fingerprint = 0;  // StableHash(site, visitor)
-    uint64_t campaign_key = 0;
     CompactString visitor;
-    uint32_t site = 0;  // ids in the pools
+    std::unique_ptr<SessionExtra> extra;
+    uint32_t last_offset_us = 0;  // kLastInExtra: in extra->last_us
+    uint32_t site = 0;            // ids in the pools
     uint32_t attribution = 0;
     uint32_t landing = 0;
     uint32_t exit = 0;
     uint32_t pageviews = 0;
     uint32_t events = 0;
-    uint32_t gen = 0;  // bumped when the slot is reused
-    uint8_t flags = 0;
-    std::unique_ptr<SessionExtra> extra;
+    // Bumped when the slot is freed. Only the dirty list holds a (slot,
+    // generation) across a free, until the next checkpoint: 2^28 frees of
+    // one slot in between cannot happen.
+    uint32_t gen : 28;
+    uint32_t flags : 4;
+    Open() : gen(0), flags(0) {}
   };
+  static_assert(sizeof(Open) == 56);
   // Expiry index entry: a slot as of a generation.
   struct Due {
     uint32_t slot;
@@ -227,15 +240,17 @@ struct Sessionizer::Impl {
   SessionObserver* observer = nullptr;
   const SessionAttribution* attribution = nullptr;
 
-  std::vector<Open> slots;
+  ChunkedVector<Open> slots;
   std::vector<uint32_t> free_slots;
+  // By slot, with split_on_campaign_change only: the hash of the session's
+  // first campaign (CampaignKey); 0: not known (restored from a checkpoint
+  // written without the option), the next campaign becomes it.
+  ChunkedVector<uint64_t> campaign_keys;
   size_t live = 0;
   // The live slots, found by (site, visitor): a set of slot numbers (4
-  // bytes each), hashed and compared by their full key (the fingerprint
-  // only speeds the comparison up), so that two keys of one fingerprint are
-  // still told apart.
+  // bytes each), hashed and compared by their full key, so that two keys of
+  // one fingerprint (StableHash) are still told apart.
   struct Probe {
-    uint64_t fingerprint;
     absl::string_view site;
     absl::string_view visitor;
   };
@@ -260,8 +275,7 @@ struct Sessionizer::Impl {
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
     bool operator()(uint32_t slot, const Probe& p) const {
       const Open& s = m->slots[slot];
-      return s.fingerprint == p.fingerprint && s.visitor.view() == p.visitor &&
-             m->sites.Get(s.site) == p.site;
+      return s.visitor.view() == p.visitor && m->sites.Get(s.site) == p.site;
     }
     bool operator()(const Probe& p, uint32_t slot) const {
       return (*this)(slot, p);
@@ -288,20 +302,32 @@ struct Sessionizer::Impl {
   ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
 
+  // The time of the session's last event.
+  static int64_t Last(const Open& s) {
+    return s.last_offset_us != kLastInExtra ? s.first_us + s.last_offset_us
+                                            : s.extra->last_us;
+  }
+  void SetLast(Open& s, int64_t last_us) {
+    if (last_us >= s.first_us && last_us - s.first_us < kLastInExtra) {
+      s.last_offset_us = static_cast<uint32_t>(last_us - s.first_us);
+    } else {
+      Extra(s).last_us = last_us;
+      s.last_offset_us = kLastInExtra;
+    }
+  }
+
   int64_t ExpiryUs(const Open& s) const {
-    return std::min(s.last_us + timeout_us, s.first_us + max_length_us);
+    return std::min(Last(s) + timeout_us, s.first_us + max_length_us);
   }
 
   // The slot of (site, visitor), or -1.
-  int64_t Find(absl::string_view site, absl::string_view visitor,
-               uint64_t fingerprint) const {
-    auto it = lookup.find(Probe{fingerprint, site, visitor});
+  int64_t Find(absl::string_view site, absl::string_view visitor) const {
+    auto it = lookup.find(Probe{site, visitor});
     return it == lookup.end() ? -1 : static_cast<int64_t>(*it);
   }
 
   // A fresh live slot for (site, visitor), indexed.
-  uint32_t NewSlot(absl::string_view site, absl::string_view visitor,
-                   uint64_t fingerprint) {
+  uint32_t NewSlot(absl::string_view site, absl::string_view visitor) {
     uint32_t index;
     if (!free_slots.empty()) {
       index = free_slots.back();
@@ -309,9 +335,9 @@ struct Sessionizer::Impl {
     } else {
       index = static_cast<uint32_t>(slots.size());
       slots.emplace_back();
+      if (rules.split_on_campaign_change) campaign_keys.emplace_back();
     }
     Open& s = slots[index];
-    s.fingerprint = fingerprint;
     s.visitor.assign(visitor);
     visitor_heap += s.visitor.HeapBytes();
     s.site = sites.Acquire(site);
@@ -331,6 +357,7 @@ struct Sessionizer::Impl {
     visitor_heap -= s.visitor.HeapBytes();
     s.visitor.clear();
     s.flags = 0;
+    s.last_offset_us = 0;
     ++s.gen;
     --live;
     free_slots.push_back(index);
@@ -340,7 +367,7 @@ struct Sessionizer::Impl {
     Open& s = slots[index];
     if (s.flags & kDirty) return;
     s.flags |= kDirty;
-    dirty.push_back({index, s.gen});
+    dirty.push_back({index, static_cast<uint32_t>(s.gen)});
   }
 
   SessionExtra& Extra(Open& s) {
@@ -390,7 +417,9 @@ struct Sessionizer::Impl {
   // Opens a session in the live slot `index` with its first event `e`.
   void Start(uint32_t index, const EventView& e) {
     Open& s = slots[index];
-    s.first_us = s.last_us = absl::ToUnixMicros(e.time);
+    DropExtra(s);
+    s.first_us = absl::ToUnixMicros(e.time);
+    s.last_offset_us = 0;
     const Acquisition acquisition =
         attribution ? attribution->Attribute(e)
                     : Acquisition{"(unassigned)", std::string(e.utm_source),
@@ -403,11 +432,10 @@ struct Sessionizer::Impl {
     s.exit = 0;
     s.pageviews = 0;
     s.events = 0;
-    const bool new_visitor =
-        visitors.StartSession(s.fingerprint, e.time, e.session_number);
+    const bool new_visitor = visitors.StartSession(
+        StableHash(e.site_id, e.visitor_id), e.time, e.session_number);
     s.flags = (s.flags & ~kNewVisitor) | (new_visitor ? kNewVisitor : 0);
-    s.campaign_key = CampaignKey(e);
-    DropExtra(s);
+    if (rules.split_on_campaign_change) campaign_keys[index] = CampaignKey(e);
     MarkDirty(index);
     observer->OnSessionStarted(Attributes(s), e);
   }
@@ -476,23 +504,31 @@ struct Sessionizer::Impl {
   }
 
   // The optional UA-style splits, for an event after the session's last.
-  bool SplitsHere(const Open& s, const EventView& e) const {
+  bool SplitsHere(uint32_t index, const EventView& e) {
     if (rules.split_at_midnight &&
-        absl::ToCivilDay(absl::FromUnixMicros(s.last_us), rules.timezone) !=
+        absl::ToCivilDay(absl::FromUnixMicros(Last(slots[index])),
+                         rules.timezone) !=
             absl::ToCivilDay(e.time, rules.timezone)) {
       return true;
     }
     if (rules.split_on_campaign_change &&
         (!e.utm_source.empty() || !e.utm_medium.empty() ||
          !e.utm_campaign.empty() || !e.click_id.empty())) {
-      return s.campaign_key != CampaignKey(e);
+      uint64_t& key = campaign_keys[index];
+      const uint64_t campaign = CampaignKey(e);
+      if (key == 0) {  // not known: restored, written without the option
+        key = campaign;
+        return false;
+      }
+      return key != campaign;
     }
     return false;
   }
 
   void Schedule(uint32_t index) {
     const Open& s = slots[index];
-    expiry[SecondOf(ExpiryUs(s))].push_back({index, s.gen});
+    expiry[SecondOf(ExpiryUs(s))].push_back(
+        {index, static_cast<uint32_t>(s.gen)});
   }
 
   // Reports the session in `index` closed and releases its interned strings
@@ -509,7 +545,7 @@ struct Sessionizer::Impl {
     set(c.site_id, sites.Get(s.site));
     set(c.visitor_id, s.visitor.view());
     c.start = absl::FromUnixMicros(s.first_us);
-    c.end = absl::FromUnixMicros(s.last_us);
+    c.end = absl::FromUnixMicros(Last(s));
     c.pageviews = s.pageviews;
     c.events = s.events;
     set(c.channel, a.channel);
@@ -558,7 +594,8 @@ struct Sessionizer::Impl {
     std::sort(closing.begin(), closing.end(), [&](uint32_t a, uint32_t b) {
       const Open& x = slots[a];
       const Open& y = slots[b];
-      if (x.last_us != y.last_us) return x.last_us < y.last_us;
+      const int64_t xl = Last(x), yl = Last(y);
+      if (xl != yl) return xl < yl;
       const absl::string_view xs = sites.Get(x.site), ys = sites.Get(y.site);
       if (xs != ys) return xs < ys;
       return x.visitor.view() < y.visitor.view();
@@ -572,7 +609,8 @@ struct Sessionizer::Impl {
 
   // Writes `s` into `*st` (cleared first; its strings keep their capacity,
   // so encoding into a reused message does not allocate once warm).
-  void Encode(const Open& s, v1::SessionState* st) const {
+  void Encode(uint32_t index, v1::SessionState* st) const {
+    const Open& s = slots[index];
     st->Clear();
     const AttributionParts& a = parts[s.attribution];
     const absl::string_view site = sites.Get(s.site);
@@ -580,7 +618,7 @@ struct Sessionizer::Impl {
     const absl::string_view visitor = s.visitor.view();
     st->set_visitor_id(visitor.data(), visitor.size());
     st->set_first_us(s.first_us);
-    st->set_last_us(s.last_us);
+    st->set_last_us(Last(s));
     st->set_channel(a.channel.data(), a.channel.size());
     st->set_source(a.source.data(), a.source.size());
     st->set_medium(a.medium.data(), a.medium.size());
@@ -594,7 +632,9 @@ struct Sessionizer::Impl {
     st->set_pageviews(s.pageviews);
     st->set_events(s.events);
     st->set_new_visitor(s.flags & kNewVisitor);
-    st->set_campaign_key(s.campaign_key);
+    if (rules.split_on_campaign_change) {
+      st->set_campaign_key(campaign_keys[index]);
+    }
     if (s.extra) {
       const SessionExtra& x = *s.extra;
       st->set_user_id(x.user_id);
@@ -623,12 +663,10 @@ Sessionizer::~Sessionizer() = default;
 
 Sessionizer::AddResult Sessionizer::Add(const EventView& event) {
   Impl& m = *impl_;
-  const uint64_t fingerprint = StableHash(event.site_id, event.visitor_id);
   const int64_t t = absl::ToUnixMicros(event.time);
-  const int64_t found = m.Find(event.site_id, event.visitor_id, fingerprint);
+  const int64_t found = m.Find(event.site_id, event.visitor_id);
   if (found < 0) {
-    const uint32_t index =
-        m.NewSlot(event.site_id, event.visitor_id, fingerprint);
+    const uint32_t index = m.NewSlot(event.site_id, event.visitor_id);
     m.Start(index, event);
     m.Apply(index, event, true);
     m.Schedule(index);
@@ -637,19 +675,19 @@ Sessionizer::AddResult Sessionizer::Add(const EventView& event) {
   const uint32_t index = static_cast<uint32_t>(found);
   Impl::Open& s = m.slots[index];
   if (t < s.first_us) return AddResult::kLate;
-  if (t <= s.last_us) {
-    m.Apply(index, event, /*in_order=*/t == s.last_us);
+  const int64_t last = Impl::Last(s);
+  if (t <= last) {
+    m.Apply(index, event, /*in_order=*/t == last);
     return AddResult::kApplied;
   }
-  if (t - s.last_us > m.timeout_us || t - s.first_us > m.max_length_us ||
-      m.SplitsHere(s, event)) {
+  if (t - last > m.timeout_us || t - s.first_us > m.max_length_us ||
+      m.SplitsHere(index, event)) {
     m.Close(index);
     m.Start(index, event);
-    m.slots[index].last_us = t;
     m.Apply(index, event, true);
     return AddResult::kApplied;  // its expiry entry is rescheduled lazily
   }
-  s.last_us = t;
+  m.SetLast(s, t);
   m.Apply(index, event, true);
   return AddResult::kApplied;
 }
@@ -702,9 +740,10 @@ void Sessionizer::ForEachSiteOpen(
 
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
-  return m.slots.capacity() * sizeof(Impl::Open) + m.visitor_heap +
+  return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() + m.visitor_heap +
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
+         m.dirty.capacity() * sizeof(Impl::Due) +
          m.extra_count * (sizeof(SessionExtra) + 16) + m.sites.bytes() +
          m.pages.bytes() + m.attributions.bytes() +
          m.parts.capacity() * sizeof(AttributionParts) +
@@ -720,7 +759,7 @@ void Sessionizer::Checkpoint(
     for (uint32_t i = 0; i < m.slots.size(); ++i) {
       Impl::Open& s = m.slots[i];
       if (!(s.flags & Impl::kLive)) continue;
-      m.Encode(s, &m.scratch);
+      m.Encode(i, &m.scratch);
       session(m.scratch);
       s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
     }
@@ -729,13 +768,23 @@ void Sessionizer::Checkpoint(
     for (const Impl::Due& d : m.dirty) {
       Impl::Open& s = m.slots[d.slot];
       if (s.gen != d.gen || !(s.flags & Impl::kLive)) continue;
-      m.Encode(s, &m.scratch);
+      m.Encode(d.slot, &m.scratch);
       session(m.scratch);
       s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
     }
   }
-  m.removed.clear();
-  m.dirty.clear();
+  // A burst (a restore, a warm-up) leaves the lists' capacity far above
+  // what one commit interval needs: given back when a checkpoint uses a
+  // quarter of it or less.
+  const auto clear = [](auto& list) {
+    if (list.capacity() > 4096 && list.size() < list.capacity() / 4) {
+      std::remove_reference_t<decltype(list)>().swap(list);
+    } else {
+      list.clear();
+    }
+  };
+  clear(m.removed);
+  clear(m.dirty);
 }
 
 DayRetention& Sessionizer::visitors() { return impl_->visitors.days(); }
@@ -744,7 +793,7 @@ DayRetention& Sessionizer::orders() { return impl_->orders.days(); }
 void Sessionizer::RestoreClosed(absl::string_view site,
                                 absl::string_view visitor) {
   Impl& m = *impl_;
-  const int64_t found = m.Find(site, visitor, StableHash(site, visitor));
+  const int64_t found = m.Find(site, visitor);
   if (found < 0) return;
   Impl::Open& s = m.slots[found];
   m.attributions.Release(s.attribution);
@@ -759,12 +808,9 @@ void Sessionizer::RestoreClosed(absl::string_view site,
 void Sessionizer::RestoreSession(const v1::SessionState& st) {
   Impl& m = *impl_;
   RestoreClosed(st.site_id(), st.visitor_id());  // an upsert replaces
-  const uint32_t index =
-      m.NewSlot(st.site_id(), st.visitor_id(),
-                StableHash(st.site_id(), st.visitor_id()));
+  const uint32_t index = m.NewSlot(st.site_id(), st.visitor_id());
   Impl::Open& s = m.slots[index];
   s.first_us = st.first_us();
-  s.last_us = st.last_us();
   s.attribution = m.AcquireAttribution(st.channel(), st.source(), st.medium(),
                                        st.campaign(), st.device_category(),
                                        st.country());
@@ -772,7 +818,9 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   s.exit = m.pages.Acquire(st.exit_page());
   s.pageviews = st.pageviews();
   s.events = st.events();
-  s.campaign_key = st.campaign_key();
+  if (m.rules.split_on_campaign_change) {
+    m.campaign_keys[index] = st.campaign_key();
+  }
   s.flags = Impl::kLive | Impl::kCheckpointed |
             (st.new_visitor() ? Impl::kNewVisitor : 0);
   if (!st.user_id().empty() || st.conversions_size() > 0 ||
@@ -802,6 +850,7 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
           std::min<size_t>(x.funnel_steps[f], m.rules.funnels[f].steps.size()));
     }
   }
+  m.SetLast(s, st.last_us());
   // Scheduled by FinishRestore, once every checkpoint has been applied.
 }
 

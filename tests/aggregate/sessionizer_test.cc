@@ -112,6 +112,52 @@ TEST_F(SessionizerTest, MaxLengthBoundaryIsExact) {
   EXPECT_EQ(rec.closed[1].start, T0 + absl::Hours(24) + absl::Milliseconds(1));
 }
 
+// A slot keeps the last event's time as a 32-bit offset in microseconds
+// from the first (71.6 minutes), and beyond it in the session's extra data:
+// the end is exact on both sides of the bound, and through a checkpoint.
+TEST(LongOffsetTest, SessionEndIsExactAcrossTheSlotsOffsetBound) {
+  const int64_t bound = int64_t{UINT32_MAX};  // the first offset kept aside
+  SessionRules rules;
+  rules.inactivity_timeout = absl::Hours(4);
+  for (int64_t offset : {bound - 1, bound, bound + 1, 3 * bound}) {
+    SCOPED_TRACE(offset);
+    Recorder rec;
+    Sessionizer s(rules, &rec);
+    s.Add(Ev("a", absl::ZeroDuration()));
+    s.Add(Ev("a", absl::Microseconds(offset)));
+    s.Add(Ev("a", absl::Microseconds(offset / 2)));  // in between: no change
+    std::vector<v1::SessionState> saved;
+    s.Checkpoint(
+        /*full=*/true, [](absl::string_view, absl::string_view) {},
+        [&](const v1::SessionState& st) { saved.push_back(st); });
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved[0].last_us(), absl::ToUnixMicros(T0) + offset);
+
+    // Restored, the session ends exactly where the timeout says: an event
+    // the timeout after the last continues it, one a microsecond later
+    // starts another.
+    Recorder after;
+    Sessionizer r(rules, &after);
+    r.RestoreSession(saved[0]);
+    r.FinishRestore();
+    const absl::Duration last = absl::Microseconds(offset);
+    r.Add(Ev("a", last + absl::Hours(4)));
+    r.Add(Ev("a", last + absl::Hours(8) + absl::Microseconds(1)));
+    r.CloseAll();
+    ASSERT_EQ(after.closed.size(), 2u);
+    EXPECT_EQ(after.closed[0].start, T0);
+    EXPECT_EQ(after.closed[0].end, T0 + last + absl::Hours(4));
+    EXPECT_EQ(after.closed[0].events, 4u);
+    EXPECT_EQ(after.closed[1].start,
+              T0 + last + absl::Hours(8) + absl::Microseconds(1));
+
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 1u);
+    EXPECT_EQ(rec.closed[0].end, T0 + last);
+    EXPECT_EQ(rec.closed[0].duration(), last);
+  }
+}
+
 TEST_F(SessionizerTest, EngagedByDurationAtExactlyTenSeconds) {
   sessionizer.Add(Ev("a", absl::ZeroDuration()));
   sessionizer.Add(Ev("a", absl::Seconds(10), EventType::kEngagement));
@@ -411,6 +457,11 @@ TEST_F(SessionizerTest, StateBytesGrowAndSlotsAreReused) {
   EXPECT_GT(peak, empty + 1000 * 50);
   sessionizer.CloseAll();
   EXPECT_EQ(sessionizer.open_sessions(), 0u);
+  // The engine's checkpoint at its next commit empties the list of
+  // sessions changed since the last.
+  sessionizer.Checkpoint(
+      /*full=*/false, [](absl::string_view, absl::string_view) {},
+      [](const v1::SessionState&) {});
   // The visitor ids are freed; the slots stay allocated for reuse (and are
   // counted), as do the visitors' days ("new visitor" for 400 days).
   const size_t closed = sessionizer.ApproximateBytes();
@@ -423,6 +474,27 @@ TEST_F(SessionizerTest, StateBytesGrowAndSlotsAreReused) {
   }
   EXPECT_EQ(sessionizer.open_sessions(), 1000u);
   EXPECT_LE(sessionizer.ApproximateBytes(), peak);
+}
+
+// The list of sessions changed since the last checkpoint holds a commit
+// interval's changes: after a burst, a checkpoint that uses a quarter of
+// its capacity or less gives the capacity back.
+TEST_F(SessionizerTest, ACheckpointGivesABurstsChangeListBack) {
+  const auto checkpoint = [&] {
+    sessionizer.Checkpoint(
+        /*full=*/false, [](absl::string_view, absl::string_view) {},
+        [](const v1::SessionState&) {});
+  };
+  for (int i = 0; i < 20000; ++i) {
+    sessionizer.Add(Ev("v" + std::to_string(i), absl::Milliseconds(i)));
+  }
+  const size_t burst = sessionizer.ApproximateBytes();
+  checkpoint();  // writes all 20,000
+  EXPECT_EQ(sessionizer.ApproximateBytes(), burst);
+  sessionizer.Add(Ev("v1", absl::Seconds(30)));
+  checkpoint();  // writes one
+  EXPECT_LE(sessionizer.ApproximateBytes() + 20000 * 8, burst);
+  EXPECT_EQ(sessionizer.open_sessions(), 20000u);
 }
 
 TEST_F(SessionizerTest, NewVisitorFromSessionNumberElseFirstSight) {
@@ -565,6 +637,66 @@ TEST(UaSplitsTest, NewCampaignParametersStartANewSession) {
   ASSERT_EQ(rec.closed.size(), 2u);
   EXPECT_EQ(rec.closed[0].events, 3u);
   EXPECT_EQ(rec.closed[1].events, 1u);
+}
+
+// The session's campaign survives a checkpoint; a checkpoint written
+// without split_on_campaign_change carries none, and the restored session
+// takes the next campaign it sees as its own.
+TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
+  Event first = Ev("a", absl::ZeroDuration());
+  first.utm_source = "newsletter";
+  auto saved_under = [&](bool split) {
+    SessionRules rules;
+    rules.split_on_campaign_change = split;
+    Recorder rec;
+    Sessionizer s(rules, &rec);
+    s.Add(first);
+    std::vector<v1::SessionState> saved;
+    s.Checkpoint(
+        /*full=*/true, [](absl::string_view, absl::string_view) {},
+        [&](const v1::SessionState& st) { saved.push_back(st); });
+    return saved;
+  };
+  auto with_source = [](absl::Duration at, const std::string& source) {
+    Event e = Ev("a", at);
+    e.utm_source = source;
+    return e;
+  };
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  {
+    const std::vector<v1::SessionState> saved = saved_under(true);
+    ASSERT_EQ(saved.size(), 1u);
+    for (const char* source : {"newsletter", "partner"}) {
+      SCOPED_TRACE(source);
+      Recorder rec;
+      Sessionizer r(rules, &rec);
+      r.RestoreSession(saved[0]);
+      r.FinishRestore();
+      r.Add(with_source(absl::Minutes(1), source));
+      r.CloseAll();
+      // The same campaign continues the session, another splits it.
+      const bool same = std::string(source) == "newsletter";
+      ASSERT_EQ(rec.closed.size(), same ? 1u : 2u);
+      EXPECT_EQ(rec.closed[0].events, same ? 2u : 1u);
+    }
+  }
+  {
+    const std::vector<v1::SessionState> saved = saved_under(false);
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved[0].campaign_key(), 0u);
+    Recorder rec;
+    Sessionizer r(rules, &rec);
+    r.RestoreSession(saved[0]);
+    r.FinishRestore();
+    r.Add(with_source(absl::Minutes(1), "partner"));  // becomes its campaign
+    r.Add(with_source(absl::Minutes(2), "partner"));
+    r.Add(with_source(absl::Minutes(3), "newsletter"));  // another: splits
+    r.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 2u);
+    EXPECT_EQ(rec.closed[0].events, 3u);
+    EXPECT_EQ(rec.closed[1].events, 1u);
+  }
 }
 
 }  // namespace
