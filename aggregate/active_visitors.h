@@ -1,16 +1,18 @@
 // ActiveVisitors: realtime visitors (SPEC §3): distinct visitors with an
 // accepted event in the last 5 and in the last 30 minutes of processing time,
-// per site. Exact: one entry per visitor seen in the last 30 minutes, kept
-// in arrival order so that expiry is O(1) per event.
+// per site. Exact: one entry per visitor seen in the last 30 minutes (not
+// per event: memory follows the distinct visitors, whatever the event
+// rate), in a list ordered by their last event, so that an event and the
+// expiry are O(1) each.
 //
 // Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_ACTIVE_VISITORS_H_
 #define KPISTREAM_AGGREGATE_ACTIVE_VISITORS_H_
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
@@ -37,12 +39,28 @@ class ActiveVisitors {
   size_t ApproximateBytes() const;
 
  private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  // A visitor (absl::Hash of its id: 64 bits, within a process only) and
+  // its last event, linked in order of the last event.
+  struct Node {
+    uint64_t id;
+    int64_t last_us;
+    uint32_t prev;
+    uint32_t next;
+  };
   struct Site {
-    absl::flat_hash_map<uint64_t, int64_t> last_seen_us;  // visitor -> time
-    std::deque<std::pair<int64_t, uint64_t>> arrivals;    // (time, visitor)
-    size_t short_start = 0;  // first arrival inside the 5 min window
+    absl::flat_hash_map<uint64_t, uint32_t> index;  // visitor -> node
+    std::vector<Node> nodes;                        // reused through `free`
+    std::vector<uint32_t> free;
+    uint32_t head = kNone;  // least recent
+    uint32_t tail = kNone;  // most recent
+    // The first node inside the 5 minute window (kNone: none is); those
+    // before it are outside.
+    uint32_t short_start = kNone;
     int64_t in_short = 0;
   };
+  static void Unlink(Site& s, uint32_t n);
+  static void Append(Site& s, uint32_t n);
   void Expire(Site& site, int64_t now_us);
 
   absl::flat_hash_map<std::string, Site> sites_;

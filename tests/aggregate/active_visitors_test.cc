@@ -1,5 +1,10 @@
 #include "aggregate/active_visitors.h"
 
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -58,6 +63,60 @@ TEST(ActiveVisitorsTest, ManyVisitorsMatchABruteForceCount) {
       EXPECT_EQ(counts["shop"].last_30m, want30) << i;
     }
   }
+}
+
+// Random gaps (0 to 7 minutes, many of them equal times), two sites and
+// visitors coming back across both windows' edges, against a brute force
+// count at every step.
+TEST(ActiveVisitorsTest, RandomArrivalsMatchABruteForceCountAtEveryStep) {
+  std::mt19937_64 rng(5);
+  ActiveVisitors active;
+  std::map<std::pair<std::string, std::string>, absl::Time> last;
+  absl::Time now = T0;
+  for (int i = 0; i < 5000; ++i) {
+    const int gap = static_cast<int>(rng() % 100);
+    now += gap < 40   ? absl::ZeroDuration()
+           : gap < 95 ? absl::Milliseconds(rng() % 20000)
+                      : absl::Seconds(rng() % 420);
+    const std::string site = rng() % 4 == 0 ? "blog" : "shop";
+    const std::string visitor = "v" + std::to_string(rng() % 60);
+    active.Observe(site, visitor, now);
+    last[{site, visitor}] = now;
+    // Counted a little later, as a publish would.
+    const absl::Time at = now + absl::Milliseconds(rng() % 3000);
+    std::map<std::string, ActiveVisitors::Counts> want;
+    for (const auto& [key, seen] : last) {
+      if (seen < at - absl::Minutes(30)) continue;
+      ActiveVisitors::Counts& c = want[key.first];
+      ++c.last_30m;
+      if (seen >= at - absl::Minutes(5)) ++c.last_5m;
+    }
+    const auto got = active.CountsAt(at);
+    ASSERT_EQ(got.size(), want.size()) << i;
+    for (const auto& [site_name, c] : want) {
+      ASSERT_EQ(got.at(site_name).last_5m, c.last_5m) << i << " " << site_name;
+      ASSERT_EQ(got.at(site_name).last_30m, c.last_30m) << i << " " << site_name;
+    }
+    now = at;
+  }
+}
+
+// Memory follows the distinct visitors of the last 30 minutes, not the
+// events: 100 visitors sending 1,000,000 events in 10 minutes hold what
+// 100 visitors sending one each hold.
+TEST(ActiveVisitorsTest, MemoryFollowsVisitorsNotEvents) {
+  ActiveVisitors few;
+  ActiveVisitors many;
+  for (int v = 0; v < 100; ++v) {
+    few.Observe("shop", "v" + std::to_string(v), T0);
+  }
+  for (int i = 0; i < 1000000; ++i) {
+    many.Observe("shop", "v" + std::to_string(i % 100),
+                 T0 + absl::Microseconds(i * 600));
+  }
+  EXPECT_EQ(many.CountsAt(T0 + absl::Minutes(10))["shop"].last_30m, 100);
+  EXPECT_EQ(many.ApproximateBytes(), few.ApproximateBytes());
+  EXPECT_LT(many.ApproximateBytes(), 100u * 64 + 4096);
 }
 
 }  // namespace
