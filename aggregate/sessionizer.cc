@@ -155,18 +155,26 @@ AttributionParts SplitAttribution(absl::string_view key) {
   return {parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]};
 }
 
-// Data most sessions never need, allocated on first use.
-struct SessionExtra {
-  std::string user_id;
+// A session's conversions, allocated at its first.
+struct SessionMoney {
   std::vector<std::pair<std::string, uint32_t>> conversions;  // per goal
   std::vector<std::pair<std::string, int64_t>> revenue;       // per currency
   std::vector<std::pair<std::string, uint32_t>> orders;       // per currency
   std::vector<std::string> order_ids;  // counted in this session
-  std::vector<uint8_t> funnel_steps;   // per funnel: steps reached in order
+};
+
+// Data most sessions never need, allocated on first use: 48 bytes (a
+// 64-byte chunk), and the conversions apart, so that a session with a
+// user id alone holds 64 bytes and the id's block.
+struct SessionExtra {
+  CompactString user_id;
+  std::unique_ptr<SessionMoney> money;
+  std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
   // The last event's time, when it is too far after the first for the
   // slot's 32-bit offset (71.6 minutes and more).
   int64_t last_us = 0;
 };
+static_assert(sizeof(SessionExtra) == 48);
 
 // Counts and money add up differently: money saturates (saturating.h).
 uint32_t Plus(uint32_t a, uint32_t b) { return a + b; }
@@ -301,6 +309,7 @@ struct Sessionizer::Impl {
   v1::SessionState scratch;  // Checkpoint()'s encoding, reused
   ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
+  size_t money_count = 0;
 
   // The time of the session's last event.
   static int64_t Last(const Open& s) {
@@ -379,9 +388,18 @@ struct Sessionizer::Impl {
   }
   void DropExtra(Open& s) {
     if (s.extra) {
+      if (s.extra->money) --money_count;
       s.extra.reset();
       --extra_count;
     }
+  }
+  SessionMoney& Money(Open& s) {
+    SessionExtra& x = Extra(s);
+    if (!x.money) {
+      x.money = std::make_unique<SessionMoney>();
+      ++money_count;
+    }
+    return *x.money;
   }
 
   uint32_t AcquireAttribution(absl::string_view channel,
@@ -455,7 +473,8 @@ struct Sessionizer::Impl {
     }
     if (!rules.funnels.empty() && in_order) AdvanceFunnels(s, e);
     if (!e.user_id.empty() && in_order) {
-      Extra(s).user_id.assign(e.user_id.data(), e.user_id.size());
+      SessionExtra& x = Extra(s);
+      if (x.user_id.view() != e.user_id) x.user_id.assign(e.user_id);
     }
     if (e.type == EventType::kConversion) Convert(s, e);
     MarkDirty(index);
@@ -484,7 +503,7 @@ struct Sessionizer::Impl {
   }
 
   void Convert(Open& s, const EventView& e) {
-    SessionExtra& x = Extra(s);
+    SessionMoney& x = Money(s);
     if (!e.order_id.empty()) {
       if (std::find(x.order_ids.begin(), x.order_ids.end(), e.order_id) !=
           x.order_ids.end()) {
@@ -565,15 +584,18 @@ struct Sessionizer::Impl {
     c.funnel_steps.clear();
     if (s.extra) {
       SessionExtra& x = *s.extra;
-      c.user_id = std::move(x.user_id);
-      c.conversions = std::move(x.conversions);
-      c.revenue = std::move(x.revenue);
-      c.orders = static_cast<uint32_t>(x.order_ids.size());
-      c.orders_by_currency = std::move(x.orders);
+      set(c.user_id, x.user_id.view());
       c.funnel_steps = std::move(x.funnel_steps);
-      std::sort(c.conversions.begin(), c.conversions.end());
-      std::sort(c.revenue.begin(), c.revenue.end());
-      std::sort(c.orders_by_currency.begin(), c.orders_by_currency.end());
+      if (x.money) {
+        SessionMoney& money = *x.money;
+        c.conversions = std::move(money.conversions);
+        c.revenue = std::move(money.revenue);
+        c.orders = static_cast<uint32_t>(money.order_ids.size());
+        c.orders_by_currency = std::move(money.orders);
+        std::sort(c.conversions.begin(), c.conversions.end());
+        std::sort(c.revenue.begin(), c.revenue.end());
+        std::sort(c.orders_by_currency.begin(), c.orders_by_currency.end());
+      }
       DropExtra(s);
     }
     c.engaged =
@@ -637,10 +659,14 @@ struct Sessionizer::Impl {
     }
     if (s.extra) {
       const SessionExtra& x = *s.extra;
-      st->set_user_id(x.user_id);
-      AddGoalCounts(x.conversions, st->mutable_conversions());
-      AddRevenues(x.revenue, x.orders, st->mutable_revenue());
-      for (const std::string& id : x.order_ids) st->add_order_ids(id);
+      const absl::string_view user = x.user_id.view();
+      st->set_user_id(user.data(), user.size());
+      if (x.money) {
+        const SessionMoney& money = *x.money;
+        AddGoalCounts(money.conversions, st->mutable_conversions());
+        AddRevenues(money.revenue, money.orders, st->mutable_revenue());
+        for (const std::string& id : money.order_ids) st->add_order_ids(id);
+      }
       st->set_funnel_steps(
           reinterpret_cast<const char*>(x.funnel_steps.data()),
           x.funnel_steps.size());
@@ -744,7 +770,8 @@ size_t Sessionizer::ApproximateBytes() const {
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.dirty.capacity() * sizeof(Impl::Due) +
-         m.extra_count * (sizeof(SessionExtra) + 16) + m.sites.bytes() +
+         m.extra_count * (sizeof(SessionExtra) + 16) +
+         m.money_count * (sizeof(SessionMoney) + 16) + m.sites.bytes() +
          m.pages.bytes() + m.attributions.bytes() +
          m.parts.capacity() * sizeof(AttributionParts) +
          m.visitors.ApproximateBytes() + m.orders.ApproximateBytes();
@@ -827,17 +854,23 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
       st.revenue_size() > 0 || st.order_ids_size() > 0 ||
       !st.funnel_steps().empty()) {
     SessionExtra& x = m.Extra(s);
-    x.user_id = st.user_id();
-    for (const v1::GoalCount& g : st.conversions()) {
-      x.conversions.emplace_back(g.goal(), g.conversions());
-    }
-    for (const v1::Revenue& r : st.revenue()) {
-      if (r.value_micros() != 0) {
-        x.revenue.emplace_back(r.currency(), r.value_micros());
+    x.user_id.assign(st.user_id());
+    if (st.conversions_size() > 0 || st.revenue_size() > 0 ||
+        st.order_ids_size() > 0) {
+      SessionMoney& money = m.Money(s);
+      for (const v1::GoalCount& g : st.conversions()) {
+        money.conversions.emplace_back(g.goal(), g.conversions());
       }
-      if (r.orders() != 0) x.orders.emplace_back(r.currency(), r.orders());
+      for (const v1::Revenue& r : st.revenue()) {
+        if (r.value_micros() != 0) {
+          money.revenue.emplace_back(r.currency(), r.value_micros());
+        }
+        if (r.orders() != 0) {
+          money.orders.emplace_back(r.currency(), r.orders());
+        }
+      }
+      money.order_ids.assign(st.order_ids().begin(), st.order_ids().end());
     }
-    x.order_ids.assign(st.order_ids().begin(), st.order_ids().end());
     x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
     // Written under other funnels (the config changed since): no funnel
     // beyond the configured ones, no step beyond a funnel's last, as

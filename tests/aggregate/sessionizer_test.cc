@@ -158,6 +158,52 @@ TEST(LongOffsetTest, SessionEndIsExactAcrossTheSlotsOffsetBound) {
   }
 }
 
+// The user id is the last in-order event's, through a checkpoint, with or
+// without conversions beside it.
+TEST(UserIdTest, TheLastInOrderEventsUserIdThroughACheckpoint) {
+  const std::string long_id(300, 'u');  // past the one-byte length
+  for (bool convert : {false, true}) {
+    SCOPED_TRACE(convert);
+    SessionRules rules;
+    Recorder rec;
+    Sessionizer s(rules, &rec);
+    Event first = Ev("a", absl::ZeroDuration());
+    first.user_id = "user-1";
+    s.Add(first);
+    Event second = Ev("a", absl::Minutes(2));
+    second.user_id = long_id;
+    s.Add(second);
+    Event earlier = Ev("a", absl::Minutes(1));  // not in order: kept out
+    earlier.user_id = "user-3";
+    s.Add(earlier);
+    if (convert) {
+      s.Add(Conversion("a", absl::Minutes(3), "purchase", 5'000'000, "EUR",
+                       "o-1"));
+    }
+    std::vector<v1::SessionState> saved;
+    s.Checkpoint(
+        /*full=*/true, [](absl::string_view, absl::string_view) {},
+        [&](const v1::SessionState& st) { saved.push_back(st); });
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved[0].user_id(), long_id);
+    EXPECT_EQ(saved[0].order_ids_size(), convert ? 1 : 0);
+
+    Recorder after;
+    Sessionizer r(rules, &after);
+    r.RestoreSession(saved[0]);
+    r.FinishRestore();
+    r.Add(Ev("a", absl::Minutes(4)));  // no user id: keeps the session's
+    r.CloseAll();
+    ASSERT_EQ(after.closed.size(), 1u);
+    EXPECT_EQ(after.closed[0].user_id, long_id);
+    EXPECT_EQ(after.closed[0].orders, convert ? 1u : 0u);
+    EXPECT_EQ(after.closed[0].revenue.size(), convert ? 1u : 0u);
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 1u);
+    EXPECT_EQ(rec.closed[0].user_id, long_id);
+  }
+}
+
 TEST_F(SessionizerTest, EngagedByDurationAtExactlyTenSeconds) {
   sessionizer.Add(Ev("a", absl::ZeroDuration()));
   sessionizer.Add(Ev("a", absl::Seconds(10), EventType::kEngagement));
