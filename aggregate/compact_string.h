@@ -37,19 +37,23 @@ class CompactString {
   }
   ~CompactString() { clear(); }
 
+  // `s` may view this string itself: the old block is freed last.
   void assign(absl::string_view s) {
-    clear();
-    if (s.empty()) return;
-    const size_t prefix = Prefix(s.size());
-    block_ = static_cast<char*>(::operator new(prefix + s.size()));
-    if (prefix == 1) {
-      block_[0] = static_cast<char>(static_cast<uint8_t>(s.size()));
-    } else {
-      const uint32_t n = static_cast<uint32_t>(s.size());
-      block_[0] = static_cast<char>(kLong);
-      std::memcpy(block_ + 1, &n, sizeof(n));
+    char* block = nullptr;
+    if (!s.empty()) {
+      const size_t prefix = Prefix(s.size());
+      block = static_cast<char*>(::operator new(prefix + s.size()));
+      if (prefix == 1) {
+        block[0] = static_cast<char>(static_cast<uint8_t>(s.size()));
+      } else {
+        const uint32_t n = static_cast<uint32_t>(s.size());
+        block[0] = static_cast<char>(kLong);
+        std::memcpy(block + 1, &n, sizeof(n));
+      }
+      std::memcpy(block + prefix, s.data(), s.size());
     }
-    std::memcpy(block_ + prefix, s.data(), s.size());
+    clear();
+    block_ = block;
   }
   void clear() {
     ::operator delete(block_);
