@@ -6,92 +6,113 @@
 
 namespace kpistream {
 
-// Invariants per site: the list from head to tail holds every visitor of
-// the last 30 min once, in order of last_us (ties in arrival order); the
-// index finds its node. Nodes before short_start have last_us < now - 5 min,
-// and in_short counts the nodes from short_start to the tail.
+namespace {
 
-void ActiveVisitors::Unlink(Site& s, uint32_t n) {
-  Node& node = s.nodes[n];
-  if (node.prev != kNone) s.nodes[node.prev].next = node.next;
-  else s.head = node.next;
-  if (node.next != kNone) s.nodes[node.next].prev = node.prev;
-  else s.tail = node.prev;
-  if (s.short_start == n) s.short_start = node.next;
+int64_t SecondOf(int64_t us) {
+  return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
 }
 
-void ActiveVisitors::Append(Site& s, uint32_t n) {
-  Node& node = s.nodes[n];
-  node.prev = s.tail;
-  node.next = kNone;
-  if (s.tail != kNone) s.nodes[s.tail].next = n;
-  else s.head = n;
-  s.tail = n;
-  if (s.short_start == kNone) s.short_start = n;
+}  // namespace
+
+// Invariants per site: `visitors` holds every visitor with an event in the
+// last 30 minutes (and some of the second before: see CountsAt), each
+// queued once in `in_long`, in the bucket of its last event's second or an
+// earlier one; those with in_short are queued once in `in_short` likewise,
+// and short_count counts them.
+
+void ActiveVisitors::Buckets::Push(int64_t second, uint64_t id) {
+  if (seconds.empty()) first = second;
+  // Never before the front: a visitor is queued at its last event's second,
+  // which is in the window, and the window's past buckets are gone.
+  if (second < first) second = first;
+  while (first + static_cast<int64_t>(seconds.size()) <= second) {
+    seconds.emplace_back();
+  }
+  seconds[static_cast<size_t>(second - first)].push_back(id);
 }
 
 void ActiveVisitors::Observe(absl::string_view site, absl::string_view visitor,
                              absl::Time now) {
   Site& s = sites_[site];
-  int64_t now_us = absl::ToUnixMicros(now);
-  // The list stays in order if the clock steps back.
-  if (s.tail != kNone) now_us = std::max(now_us, s.nodes[s.tail].last_us);
+  // Processing time only moves on, even if the clock steps back.
+  const int64_t now_us = std::max(absl::ToUnixMicros(now), s.newest_us);
+  s.newest_us = now_us;
   Expire(s, now_us);
   const uint64_t id = absl::HashOf(visitor);
-  auto [it, inserted] = s.index.try_emplace(id, kNone);
-  uint32_t n;
-  if (inserted) {
-    if (!s.free.empty()) {
-      n = s.free.back();
-      s.free.pop_back();
-    } else {
-      n = static_cast<uint32_t>(s.nodes.size());
-      s.nodes.emplace_back();
-    }
-    it->second = n;
-    s.nodes[n].id = id;
-    ++s.in_short;  // enters both windows
-  } else {
-    n = it->second;
-    if (s.nodes[n].last_us < now_us - absl::ToInt64Microseconds(kShort)) {
-      ++s.in_short;  // enters the 5 min window again
-    }
-    Unlink(s, n);
+  auto [it, inserted] = s.visitors.try_emplace(id);
+  Visitor& v = it->second;
+  v.last_us = now_us;
+  const int64_t second = SecondOf(now_us);
+  if (inserted) s.in_long.Push(second, id);
+  if (!v.in_short) {  // enters the 5 minute window
+    v.in_short = true;
+    ++s.short_count;
+    s.in_short.Push(second, id);
   }
-  s.nodes[n].last_us = now_us;
-  Append(s, n);
 }
 
 void ActiveVisitors::Expire(Site& s, int64_t now_us) {
   const int64_t short_from = now_us - absl::ToInt64Microseconds(kShort);
   const int64_t long_from = now_us - absl::ToInt64Microseconds(kLong);
-  // Leaving the 5 minute window.
-  while (s.short_start != kNone && s.nodes[s.short_start].last_us < short_from) {
-    --s.in_short;
-    s.short_start = s.nodes[s.short_start].next;
+  // The 5 minute window first: a visitor leaves it before the 30 minute one.
+  const int64_t short_second = SecondOf(short_from);
+  while (!s.in_short.seconds.empty() && s.in_short.first < short_second) {
+    std::vector<uint64_t> bucket = std::move(s.in_short.seconds.front());
+    s.in_short.seconds.pop_front();
+    ++s.in_short.first;
+    for (uint64_t id : bucket) {
+      Visitor& v = s.visitors.find(id)->second;
+      if (v.last_us < short_from) {
+        v.in_short = false;
+        --s.short_count;
+      } else {
+        s.in_short.Push(SecondOf(v.last_us), id);
+      }
+    }
   }
-  // Leaving the 30 minute window (all before short_start, as long_from <
-  // short_from).
-  while (s.head != kNone && s.nodes[s.head].last_us < long_from) {
-    const uint32_t n = s.head;
-    s.index.erase(s.nodes[n].id);
-    Unlink(s, n);
-    s.free.push_back(n);
+  const int64_t long_second = SecondOf(long_from);
+  while (!s.in_long.seconds.empty() && s.in_long.first < long_second) {
+    std::vector<uint64_t> bucket = std::move(s.in_long.seconds.front());
+    s.in_long.seconds.pop_front();
+    ++s.in_long.first;
+    for (uint64_t id : bucket) {
+      auto it = s.visitors.find(id);
+      if (it->second.last_us < long_from) {
+        s.visitors.erase(it);  // in_short is false: left that window first
+      } else {
+        s.in_long.Push(SecondOf(it->second.last_us), id);
+      }
+    }
   }
 }
 
 std::map<std::string, ActiveVisitors::Counts> ActiveVisitors::CountsAt(
     absl::Time now) {
   std::map<std::string, Counts> out;
-  const int64_t now_us = absl::ToUnixMicros(now);
   for (auto it = sites_.begin(); it != sites_.end();) {
-    Expire(it->second, now_us);
-    if (it->second.head == kNone) {
+    Site& s = it->second;
+    const int64_t now_us = std::max(absl::ToUnixMicros(now), s.newest_us);
+    Expire(s, now_us);
+    // Visitors in the windows' first second whose last event is before the
+    // window's start are still held: counted out here, exactly.
+    const int64_t short_from = now_us - absl::ToInt64Microseconds(kShort);
+    const int64_t long_from = now_us - absl::ToInt64Microseconds(kLong);
+    Counts c{s.short_count, static_cast<int64_t>(s.visitors.size())};
+    if (!s.in_short.seconds.empty()) {
+      for (uint64_t id : s.in_short.seconds.front()) {
+        c.last_5m -= s.visitors.find(id)->second.last_us < short_from;
+      }
+    }
+    if (!s.in_long.seconds.empty()) {
+      for (uint64_t id : s.in_long.seconds.front()) {
+        c.last_30m -= s.visitors.find(id)->second.last_us < long_from;
+      }
+    }
+    if (s.visitors.empty()) {
       sites_.erase(it++);
       continue;
     }
-    out[it->first] = {it->second.in_short,
-                      static_cast<int64_t>(it->second.index.size())};
+    if (c.last_30m > 0) out[it->first] = c;
     ++it;
   }
   return out;
@@ -100,9 +121,13 @@ std::map<std::string, ActiveVisitors::Counts> ActiveVisitors::CountsAt(
 size_t ActiveVisitors::ApproximateBytes() const {
   size_t bytes = 0;
   for (const auto& [name, s] : sites_) {
-    bytes += s.index.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1) +
-             s.nodes.capacity() * sizeof(Node) +
-             s.free.capacity() * sizeof(uint32_t) + 64;
+    bytes += s.visitors.capacity() * (sizeof(uint64_t) + sizeof(Visitor) + 1);
+    for (const Buckets* b : {&s.in_long, &s.in_short}) {
+      for (const std::vector<uint64_t>& second : b->seconds) {
+        bytes += second.capacity() * sizeof(uint64_t) + sizeof(second);
+      }
+    }
+    bytes += 64;
   }
   return bytes;
 }

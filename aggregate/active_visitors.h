@@ -2,14 +2,17 @@
 // accepted event in the last 5 and in the last 30 minutes of processing time,
 // per site. Exact: one entry per visitor seen in the last 30 minutes (not
 // per event: memory follows the distinct visitors, whatever the event
-// rate), in a list ordered by their last event, so that an event and the
-// expiry are O(1) each.
+// rate). An event updates its visitor's entry only; each visitor also waits
+// once in a queue of one-second buckets per window, and is looked at again
+// when its bucket leaves the window (expired, or queued again at its last
+// event): one lookup per event, one per visitor and window length.
 //
 // Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_ACTIVE_VISITORS_H_
 #define KPISTREAM_AGGREGATE_ACTIVE_VISITORS_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,29 +42,27 @@ class ActiveVisitors {
   size_t ApproximateBytes() const;
 
  private:
-  static constexpr uint32_t kNone = UINT32_MAX;
-  // A visitor (absl::Hash of its id: 64 bits, within a process only) and
-  // its last event, linked in order of the last event.
-  struct Node {
-    uint64_t id;
-    int64_t last_us;
-    uint32_t prev;
-    uint32_t next;
+  struct Visitor {
+    int64_t last_us = 0;
+    bool in_short = false;  // queued in the 5 minute window's buckets
+  };
+  // Visitor ids (absl::Hash of the id: 64 bits, within a process only) in
+  // buckets of one second, oldest first.
+  struct Buckets {
+    std::deque<std::vector<uint64_t>> seconds;
+    int64_t first = 0;  // the second of seconds.front()
+    void Push(int64_t second, uint64_t id);
   };
   struct Site {
-    absl::flat_hash_map<uint64_t, uint32_t> index;  // visitor -> node
-    std::vector<Node> nodes;                        // reused through `free`
-    std::vector<uint32_t> free;
-    uint32_t head = kNone;  // least recent
-    uint32_t tail = kNone;  // most recent
-    // The first node inside the 5 minute window (kNone: none is); those
-    // before it are outside.
-    uint32_t short_start = kNone;
-    int64_t in_short = 0;
+    absl::flat_hash_map<uint64_t, Visitor> visitors;  // the last 30 minutes
+    Buckets in_long;   // every visitor once
+    Buckets in_short;  // every visitor with in_short once
+    int64_t short_count = 0;
+    int64_t newest_us = INT64_MIN;
   };
-  static void Unlink(Site& s, uint32_t n);
-  static void Append(Site& s, uint32_t n);
-  void Expire(Site& site, int64_t now_us);
+  // Takes out visitors whose bucket is before the windows' first second
+  // (a visitor in that second itself is counted out by CountsAt).
+  static void Expire(Site& site, int64_t now_us);
 
   absl::flat_hash_map<std::string, Site> sites_;
 };
