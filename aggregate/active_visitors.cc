@@ -51,39 +51,37 @@ void ActiveVisitors::Observe(absl::string_view site, absl::string_view visitor,
   }
 }
 
+template <typename Each>
+void ActiveVisitors::Buckets::PopBefore(int64_t second, Each each) {
+  while (!seconds.empty() && first < second) {
+    std::vector<uint64_t> bucket = std::move(seconds.front());
+    seconds.pop_front();
+    ++first;
+    for (uint64_t id : bucket) each(id);
+  }
+}
+
 void ActiveVisitors::Expire(Site& s, int64_t now_us) {
   const int64_t short_from = now_us - absl::ToInt64Microseconds(kShort);
   const int64_t long_from = now_us - absl::ToInt64Microseconds(kLong);
   // The 5 minute window first: a visitor leaves it before the 30 minute one.
-  const int64_t short_second = SecondOf(short_from);
-  while (!s.in_short.seconds.empty() && s.in_short.first < short_second) {
-    std::vector<uint64_t> bucket = std::move(s.in_short.seconds.front());
-    s.in_short.seconds.pop_front();
-    ++s.in_short.first;
-    for (uint64_t id : bucket) {
-      Visitor& v = s.visitors.find(id)->second;
-      if (v.last_us < short_from) {
-        v.in_short = false;
-        --s.short_count;
-      } else {
-        s.in_short.Push(SecondOf(v.last_us), id);
-      }
+  s.in_short.PopBefore(SecondOf(short_from), [&](uint64_t id) {
+    Visitor& v = s.visitors.find(id)->second;
+    if (v.last_us < short_from) {
+      v.in_short = false;
+      --s.short_count;
+    } else {
+      s.in_short.Push(SecondOf(v.last_us), id);
     }
-  }
-  const int64_t long_second = SecondOf(long_from);
-  while (!s.in_long.seconds.empty() && s.in_long.first < long_second) {
-    std::vector<uint64_t> bucket = std::move(s.in_long.seconds.front());
-    s.in_long.seconds.pop_front();
-    ++s.in_long.first;
-    for (uint64_t id : bucket) {
-      auto it = s.visitors.find(id);
-      if (it->second.last_us < long_from) {
-        s.visitors.erase(it);  // in_short is false: left that window first
-      } else {
-        s.in_long.Push(SecondOf(it->second.last_us), id);
-      }
+  });
+  s.in_long.PopBefore(SecondOf(long_from), [&](uint64_t id) {
+    auto it = s.visitors.find(id);
+    if (it->second.last_us < long_from) {
+      s.visitors.erase(it);  // in_short is false: left that window first
+    } else {
+      s.in_long.Push(SecondOf(it->second.last_us), id);
     }
-  }
+  });
 }
 
 std::map<std::string, ActiveVisitors::Counts> ActiveVisitors::CountsAt(

@@ -52,6 +52,10 @@ class ActiveVisitors {
     std::deque<std::vector<uint64_t>> seconds;
     int64_t first = 0;  // the second of seconds.front()
     void Push(int64_t second, uint64_t id);
+    // Takes out the buckets before `second`, oldest first, and calls
+    // `each` with every id in them (which may Push again).
+    template <typename Each>
+    void PopBefore(int64_t second, Each each);
   };
   struct Site {
     absl::flat_hash_map<uint64_t, Visitor> visitors;  // the last 30 minutes
