@@ -3,16 +3,9 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
+#include "aggregate/unix_second.h"
 
 namespace kpistream {
-
-namespace {
-
-int64_t SecondOf(int64_t us) {
-  return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-}
-
-}  // namespace
 
 // Invariants per site: `visitors` holds every visitor with an event in the
 // last 30 minutes (and some of the second before: see CountsAt), each

@@ -5,12 +5,10 @@
 #include <iterator>
 #include <utility>
 
+#include "aggregate/unix_second.h"
+
 namespace kpistream {
 namespace {
-
-int64_t SecondOf(int64_t us) {
-  return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-}
 
 int64_t MicrosOf(absl::Time t) {
   if (t == absl::InfinitePast()) return INT64_MIN;

@@ -19,6 +19,7 @@
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 #include "aggregate/stable_hash.h"
+#include "aggregate/unix_second.h"
 #include "aggregate/visitor_recency.h"
 
 namespace kpistream {
@@ -197,10 +198,6 @@ uint64_t CampaignKey(const EventView& e) {
   const char sep[] = {kSeparator, 0};
   return StableHash(absl::StrCat(e.utm_source, sep, e.utm_medium, sep,
                                  e.utm_campaign, sep, e.click_id));
-}
-
-int64_t SecondOf(int64_t us) {
-  return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
 }
 
 }  // namespace
