@@ -37,6 +37,10 @@ class CompactString {
   }
   ~CompactString() { clear(); }
 
+  // The block's address, for a prefetch hint only (reading it would cost the
+  // cache miss the hint is meant to hide).
+  const void* block_address() const { return block_; }
+
   // `s` may view this string itself: the old block is freed last.
   void assign(absl::string_view s) {
     char* block = nullptr;

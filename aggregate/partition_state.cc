@@ -140,13 +140,16 @@ size_t PartitionState::Advance(absl::Time watermark) {
 void PartitionState::Release(absl::Time watermark) {
   // Released events are in order and no later than any event applied
   // directly (see Offer), so the sessionizer never refuses them.
-  buffer_.ReleaseBefore(watermark,
-                        [this](const EventView& e) { sessionizer_.Add(e); });
+  buffer_.ReleaseBefore(watermark, [this](absl::Span<const EventView> events) {
+    sessionizer_.AddAll(events);
+  });
   frontier_ = std::max(frontier_, watermark);
 }
 
 size_t PartitionState::Drain() {
-  buffer_.ReleaseAll([this](const EventView& e) { sessionizer_.Add(e); });
+  buffer_.ReleaseAll([this](absl::Span<const EventView> events) {
+    sessionizer_.AddAll(events);
+  });
   return sessionizer_.CloseAll();
 }
 

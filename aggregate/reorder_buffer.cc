@@ -150,16 +150,36 @@ void ReorderBuffer::Restore(const EventView& event) {
   ++size_;
 }
 
-void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, Sink sink) {
+void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
   std::sort(bucket.events.begin(), bucket.events.begin() + n,
             [&](const Packed& a, const Packed& b) {
               if (a.time_us != b.time_us) return a.time_us < b.time_us;
               return EventId(bucket, a) < EventId(bucket, b);
             });
-  for (size_t i = 0; i < n; ++i) sink(Unpack(bucket, bucket.events[i]));
+  constexpr size_t kBatch = 64;
+  EventView batch[kBatch];
+  for (size_t i = 0; i < n; i += kBatch) {
+    const size_t m = std::min(kBatch, n - i);
+    for (size_t k = 0; k < m; ++k) {
+      batch[k] = Unpack(bucket, bucket.events[i + k]);
+    }
+    sink(absl::MakeConstSpan(batch, m));
+  }
 }
 
 void ReorderBuffer::ReleaseBefore(absl::Time watermark, Sink sink) {
+  ReleaseBefore(watermark, BatchSink([&](absl::Span<const EventView> batch) {
+                  for (const EventView& e : batch) sink(e);
+                }));
+}
+
+void ReorderBuffer::ReleaseAll(Sink sink) {
+  ReleaseAll(BatchSink([&](absl::Span<const EventView> batch) {
+    for (const EventView& e : batch) sink(e);
+  }));
+}
+
+void ReorderBuffer::ReleaseBefore(absl::Time watermark, BatchSink sink) {
   if (watermark == absl::InfinitePast()) return;
   if (watermark == absl::InfiniteFuture()) return ReleaseAll(sink);
   const int64_t watermark_us = absl::ToUnixMicros(watermark);
@@ -194,7 +214,7 @@ void ReorderBuffer::ReleaseBefore(absl::Time watermark, Sink sink) {
   }
 }
 
-void ReorderBuffer::ReleaseAll(Sink sink) {
+void ReorderBuffer::ReleaseAll(BatchSink sink) {
   for (auto& [second, bucket] : buckets_) {
     EmitSorted(bucket, bucket.events.size(), sink);
   }

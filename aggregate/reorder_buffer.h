@@ -25,6 +25,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "aggregate/event.h"
 
 namespace kpistream {
@@ -32,6 +33,9 @@ namespace kpistream {
 class ReorderBuffer {
  public:
   using Sink = absl::FunctionRef<void(const EventView&)>;
+  // Consecutive events at once (a few dozen), so that the sink can look
+  // ahead (Sessionizer::AddAll prefetches).
+  using BatchSink = absl::FunctionRef<void(absl::Span<const EventView>)>;
 
   // Copies the event's fields (views may die after the call).
   void Push(const EventView& event);
@@ -39,9 +43,11 @@ class ReorderBuffer {
   // Calls `sink` for every buffered event with time < `watermark`, in
   // (time, event_id) order, and forgets them. The views passed to `sink` are
   // valid during the call only.
+  void ReleaseBefore(absl::Time watermark, BatchSink sink);
   void ReleaseBefore(absl::Time watermark, Sink sink);
 
   // Releases everything, in order.
+  void ReleaseAll(BatchSink sink);
   void ReleaseAll(Sink sink);
 
   // Passes the events pushed since the last call and still buffered (all of
@@ -87,7 +93,7 @@ class ReorderBuffer {
   static EventView Unpack(const Bucket& bucket, const Packed& packed);
   static absl::string_view EventId(const Bucket& bucket, const Packed& packed);
   // Emits the first `n` events of `bucket` in order.
-  static void EmitSorted(Bucket& bucket, size_t n, Sink sink);
+  static void EmitSorted(Bucket& bucket, size_t n, BatchSink sink);
 
   Buckets buckets_;  // key: floor(unix seconds)
   std::vector<Buckets::node_type> spare_;  // at most kMaxSpare, small ones

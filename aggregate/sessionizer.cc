@@ -279,6 +279,7 @@ struct Sessionizer::Impl {
     const Impl* m;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
     bool operator()(uint32_t slot, const Probe& p) const {
+      if (m->any_candidate) return true;  // Candidate(): no key compared
       const Open& s = m->slots[slot];
       return s.visitor.view() == p.visitor && m->sites.Get(s.site) == p.site;
     }
@@ -329,6 +330,18 @@ struct Sessionizer::Impl {
   // The slot of (site, visitor), or -1.
   int64_t Find(absl::string_view site, absl::string_view visitor) const {
     auto it = lookup.find(Probe{site, visitor});
+    return it == lookup.end() ? -1 : static_cast<int64_t>(*it);
+  }
+
+  // For prefetching only: the first slot in the lookup whose hash byte
+  // matches (site, visitor)'s, without comparing keys, so without touching
+  // the slot: the right one unless another key's byte matches first (a few
+  // percent at the lookup's load), or -1. Always an index into `slots`.
+  mutable bool any_candidate = false;
+  int64_t Candidate(const Probe& probe) const {
+    any_candidate = true;
+    auto it = lookup.find(probe);
+    any_candidate = false;
     return it == lookup.end() ? -1 : static_cast<int64_t>(*it);
   }
 
@@ -713,6 +726,36 @@ Sessionizer::AddResult Sessionizer::Add(const EventView& event) {
   m.SetLast(s, t);
   m.Apply(index, event, true);
   return AddResult::kApplied;
+}
+
+void Sessionizer::AddAll(absl::Span<const EventView> events) {
+  Impl& m = *impl_;
+  // A lookup misses the cache three times in a row over many open sessions
+  // (the lookup's group, the slot, the visitor id's block; perf put it at a
+  // third of the core's time at 1 M sessions). So each is prefetched in its
+  // own stage ahead of the event's Add: the group 2k events ahead, the slot
+  // (a candidate found without comparing keys) k ahead, the id's block k/2
+  // ahead. Hints only: Add finds the slot as it always does.
+  constexpr int kAhead = 8;
+  const int n = static_cast<int>(events.size());
+  int64_t candidate[kAhead];
+  auto probe = [&](int i) {
+    return Impl::Probe{events[i].site_id, events[i].visitor_id};
+  };
+  for (int i = -2 * kAhead; i < n; ++i) {
+    if (int j = i + 2 * kAhead; j < n) m.lookup.prefetch(probe(j));
+    if (int j = i + kAhead; j >= 0 && j < n) {
+      const int64_t c = m.Candidate(probe(j));
+      candidate[j % kAhead] = c;
+      if (c >= 0) __builtin_prefetch(&m.slots[c]);
+    }
+    if (int j = i + kAhead / 2; j >= 0 && j < n) {
+      if (const int64_t c = candidate[j % kAhead]; c >= 0) {
+        __builtin_prefetch(m.slots[c].visitor.block_address());
+      }
+    }
+    if (i >= 0) Add(events[i]);
+  }
 }
 
 size_t Sessionizer::CloseUpTo(absl::Time frontier) {

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/types/span.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -144,6 +145,10 @@ class Sessionizer {
   // Applies one event (see the ordering contract above). Copies what it
   // keeps.
   AddResult Add(const EventView& event);
+  // Add() for each event in turn, with the same effects; faster over many
+  // open sessions, as each event's lookup is prefetched a few events ahead
+  // (the reorder buffer releases events this way).
+  void AddAll(absl::Span<const EventView> events);
 
   // Closes every session that can no longer change (see above), reporting each
   // to the observer in order of their end time. Returns how many closed.

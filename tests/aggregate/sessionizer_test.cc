@@ -2,13 +2,17 @@
 // boundaries, ordering, attribution and closing.
 #include "aggregate/sessionizer.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "aggregate/stable_hash.h"
@@ -493,6 +497,50 @@ TEST_F(SessionizerTest, VisitorsOfOneFingerprintAreToldApart) {
   std::map<std::string, uint32_t> pageviews;
   for (const ClosedSession& c : rec.closed) pageviews[c.visitor_id] = c.pageviews;
   for (int k = 0; k < 4; ++k) EXPECT_EQ(pageviews[ids[k]], k + 1u) << k;
+}
+
+// AddAll prefetches each event's lookup ahead and finds a candidate slot
+// without comparing keys: hints only, so it must close exactly the sessions
+// that Add closes one event at a time. Many visitors in a small lookup, so
+// that candidates are often wrong, in batches of every size.
+TEST(AddAllTest, ClosesTheSameSessionsAsAddOneAtATime) {
+  std::mt19937 rng(11);
+  std::vector<Event> events;
+  absl::Duration at = absl::ZeroDuration();
+  for (int i = 0; i < 20000; ++i) {
+    at += absl::Milliseconds(rng() % 400);  // ~45 s per visitor: some time out
+    events.push_back(Ev(absl::StrCat("visitor-", rng() % 700), at,
+                        rng() % 5 ? EventType::kPageView
+                                  : EventType::kEngagement));
+  }
+  std::vector<EventView> views;
+  for (const Event& e : events) views.push_back(e.view());
+  SessionRules rules;
+  rules.inactivity_timeout = absl::Seconds(40);
+  Recorder one, all;
+  Sessionizer by_one(rules, &one), by_all(rules, &all);
+  for (const EventView& v : views) by_one.Add(v);
+  for (size_t i = 0; i < views.size();) {
+    const size_t n = std::min<size_t>(views.size() - i, rng() % 70);
+    by_all.AddAll(absl::MakeConstSpan(views).subspan(i, n));
+    i += n;
+  }
+  EXPECT_EQ(by_all.open_sessions(), by_one.open_sessions());
+  by_one.CloseAll();
+  by_all.CloseAll();
+  auto summary = [](const Recorder& r) {
+    std::vector<std::string> out;
+    for (const ClosedSession& c : r.closed) {
+      out.push_back(absl::StrCat(c.visitor_id, " ", absl::FormatTime(c.start),
+                                 " ", absl::FormatTime(c.end), " ",
+                                 c.pageviews, " ", c.events));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  ASSERT_GT(one.closed.size(), 1500u);
+  EXPECT_EQ(summary(all), summary(one));
+  EXPECT_EQ(all.events, one.events);
 }
 
 TEST_F(SessionizerTest, StateBytesGrowAndSlotsAreReused) {
