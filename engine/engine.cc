@@ -33,6 +33,14 @@ namespace {
 // these bounds.
 constexpr absl::Duration kMaxPublishInterval = absl::Milliseconds(200);
 constexpr absl::Duration kMinPublishInterval = absl::Milliseconds(10);
+// How long a broker may hold a consumer's Fetch that finds no new record
+// (fetch.wait.max.ms; kafka::Consumer::Options::max_fetch_wait): a fifth of
+// the commit interval, between these bounds, so that a record waits in the
+// broker a small part of what it waits for its commit.
+absl::Duration MaxFetchWait(absl::Duration commit_interval) {
+  return std::clamp(commit_interval / 5, absl::Milliseconds(10),
+                    absl::Milliseconds(500));
+}
 // A stream thread silent this long is not healthy (/healthz).
 constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
 
@@ -211,6 +219,7 @@ class Engine::Impl {
       }
       in.properties = config_.kafka.properties;
       in.fetch_buffer = fetch_buffer;
+      in.max_fetch_wait = MaxFetchWait(config_.processing.commit_interval);
       auto input = KafkaStreamInput::Create(in, thread->listener());
       if (!input.ok()) return input.status();
       kafka::Producer::Options out;

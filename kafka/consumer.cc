@@ -136,6 +136,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
     settings.defaults.merge(
         FetchBufferProperties(options.fetch_buffer, options.properties));
   }
+  if (options.max_fetch_wait > absl::ZeroDuration()) {
+    settings.defaults["fetch.wait.max.ms"] = absl::StrCat(
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(options.max_fetch_wait)));
+  }
   // Offsets are the engine's to commit, and only committed records count.
   settings.fixed = {{"group.id", options.group_id},
                     {"enable.auto.commit", "false"},

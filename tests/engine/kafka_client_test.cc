@@ -101,15 +101,28 @@ TEST(FetchBufferPropertiesTest, TheUsersPropertiesWin) {
 // The engine's split: processing.input_buffer / processing.threads per
 // consumer, whatever the number of partitions (the bound is per consumer
 // queue); what the consumer's librdkafka handle was configured with.
+struct NoListener : Consumer::Listener {
+  std::map<TopicPartition, int64_t> OnAssigned(
+      const std::vector<TopicPartition>&) override {
+    return {};
+  }
+  void OnRevoked(const std::vector<TopicPartition>&) override {}
+  void OnLost(const std::vector<TopicPartition>&) override {}
+};
+
+// What a consumer's librdkafka handle was configured with.
+std::string ConfValue(Consumer& consumer, const char* name) {
+  char value[64];
+  size_t size = sizeof(value);
+  EXPECT_EQ(rd_kafka_conf_get(rd_kafka_conf(consumer.handle()), name, value,
+                              &size),
+            RD_KAFKA_CONF_OK)
+      << name;
+  return std::string(value);
+}
+
 TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
-  struct NoListener : Consumer::Listener {
-    std::map<TopicPartition, int64_t> OnAssigned(
-        const std::vector<TopicPartition>&) override {
-      return {};
-    }
-    void OnRevoked(const std::vector<TopicPartition>&) override {}
-    void OnLost(const std::vector<TopicPartition>&) override {}
-  } listener;
+  NoListener listener;
   Consumer::Options options;
   options.brokers = "127.0.0.1:9";  // never reached: nothing is polled
   options.group_id = "fetch-buffer-test";
@@ -119,19 +132,36 @@ TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
   options.fetch_buffer = int64_t{128} << 20;
   auto consumer = Consumer::Create(options, &listener);
   ASSERT_TRUE(consumer.ok()) << consumer.status();
-  char value[64];
-  auto get = [&](const char* name) {
-    size_t size = sizeof(value);
-    EXPECT_EQ(rd_kafka_conf_get(rd_kafka_conf((*consumer)->handle()), name,
-                                value, &size),
-              RD_KAFKA_CONF_OK)
-        << name;
-    return std::string(value);
-  };
+  auto get = [&](const char* name) { return ConfValue(**consumer, name); };
   EXPECT_EQ(get("queued.max.messages.kbytes"), "32768");
   EXPECT_EQ(get("queued.min.messages"), "131072");
   EXPECT_EQ(get("fetch.max.bytes"), "5000000");  // the user's
   (*consumer)->Close();
+}
+
+// fetch.wait.max.ms: the engine's (a fifth of its commit interval), unless
+// the user's properties set it; librdkafka's 500 ms without either.
+TEST(ConsumerTest, FetchWaitIsTheEnginesUnlessTheUserSetsIt) {
+  NoListener listener;
+  Consumer::Options options;
+  options.brokers = "127.0.0.1:9";  // never reached: nothing is polled
+  options.group_id = "fetch-wait-test";
+  options.topics = {"web.events"};
+  const struct {
+    absl::Duration wait;
+    Properties user;
+    const char* expected;
+  } cases[] = {{absl::Milliseconds(50), {}, "50"},
+               {absl::Milliseconds(50), {{"fetch.wait.max.ms", "300"}}, "300"},
+               {absl::ZeroDuration(), {}, "500"}};
+  for (const auto& c : cases) {
+    options.max_fetch_wait = c.wait;
+    options.properties = c.user;
+    auto consumer = Consumer::Create(options, &listener);
+    ASSERT_TRUE(consumer.ok()) << consumer.status();
+    EXPECT_EQ(ConfValue(**consumer, "fetch.wait.max.ms"), c.expected);
+    (*consumer)->Close();
+  }
 }
 
 }  // namespace
