@@ -1,5 +1,13 @@
 #include "aggregate/kpi_windows.h"
 
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -71,6 +79,143 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
   EXPECT_EQ(all.duration_seconds_sum, 30);
   EXPECT_TRUE(windows.Collect(T0 + absl::Minutes(10)).empty());  // final once
   EXPECT_EQ(windows.windows(), 2u);  // the 10:01 window, still open
+}
+
+
+// Collect() and Checkpoint() against a model of their contract (the header's):
+// the same records in the same (key) order, whatever the order of starts,
+// closes, frontiers (some going back), incremental checkpoints and restores
+// from a full one; every window final exactly once.
+TEST(KpiWindowsTest, HandsOutWhatAWalkOverEveryWindowDoes) {
+  using Key = std::tuple<int64_t, std::string, std::string>;
+  struct Model {
+    int64_t open = 0;
+    uint64_t sessions = 0, closed = 0;
+    bool dirty = false, changed = false, checkpointed = false;
+  };
+  std::map<Key, Model> model;
+  std::vector<Key> model_removed;
+  auto at = [&](absl::Time start, const std::string& channel) -> Model& {
+    int64_t s = absl::ToUnixSeconds(start);
+    s -= s % 60;
+    Model& m = model[Key{s, "shop", channel}];
+    m.dirty = m.changed = true;
+    return m;
+  };
+  auto record = [](const WindowKpis& k) {
+    return absl::StrCat(absl::ToUnixSeconds(k.start), "/", k.channel,
+                        k.final ? " final " : " ", k.sessions, " ",
+                        k.sessions_closed);
+  };
+
+  std::mt19937 rng(5);
+  auto windows = std::make_unique<KpiWindows>(absl::Minutes(1));
+  const char* const kChannels[] = {"Email", "Direct", "Organic Search"};
+  struct Open {
+    absl::Time start;
+    std::string channel;
+  };
+  std::vector<Open> open;
+  absl::Time now = T0;
+  absl::Time frontier = T0 - absl::Minutes(5);
+  size_t finals = 0;
+  for (int step = 0; step < 3000; ++step) {
+    now += absl::Seconds(rng() % 5);
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 4) {  // a session starts now
+      Open o{now, kChannels[rng() % 3]};
+      SessionAttributes attrs;
+      attrs.site_id = "shop";
+      attrs.channel = o.channel;
+      Event e;
+      e.time = o.start;
+      windows->OnSessionStarted(attrs, e);
+      for (const std::string& ch : {std::string(), o.channel}) {
+        Model& m = at(o.start, ch);
+        ++m.sessions;
+        ++m.open;
+      }
+      open.push_back(o);
+    } else if (op < 7 && !open.empty()) {  // one closes
+      const size_t i = rng() % open.size();
+      ClosedSession c = Closed(open[i].start, absl::Seconds(1), 1, true);
+      c.channel = open[i].channel;
+      windows->OnSessionClosed(c);
+      for (const std::string& ch : {std::string(), c.channel}) {
+        Model& m = at(c.start, ch);
+        --m.open;
+        ++m.closed;
+      }
+      open.erase(open.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (op < 9) {  // a commit: collect at a frontier (now and then back)
+      frontier = rng() % 8 == 0 ? frontier - absl::Seconds(rng() % 200)
+                                : now - absl::Seconds(rng() % 120);
+      std::vector<std::string> got, want;
+      windows->Collect(frontier,
+                       [&](const WindowKpis& k) { got.push_back(record(k)); });
+      for (auto it = model.begin(); it != model.end();) {
+        Model& m = it->second;
+        const absl::Time end = absl::FromUnixSeconds(std::get<0>(it->first)) +
+                               absl::Minutes(1);
+        WindowKpis k;
+        k.start = absl::FromUnixSeconds(std::get<0>(it->first));
+        k.channel = std::get<2>(it->first);
+        k.sessions = m.sessions;
+        k.sessions_closed = m.closed;
+        if (m.open == 0 && end <= frontier) {
+          k.final = true;
+          want.push_back(record(k));
+          if (m.checkpointed) model_removed.push_back(it->first);
+          it = model.erase(it);
+          ++finals;
+          continue;
+        }
+        if (m.dirty) want.push_back(record(k));
+        m.dirty = false;
+        ++it;
+      }
+      ASSERT_EQ(got, want) << "step " << step;
+      if (rng() % 2 == 0) {  // and checkpoint
+        std::vector<std::string> got_ck, want_ck;
+        windows->Checkpoint(
+            false,
+            [&](const v1::WindowKey& k) {
+              got_ck.push_back(absl::StrCat("- ", k.start_s(), "/", k.channel()));
+            },
+            [&](const v1::WindowState& w) {
+              got_ck.push_back(absl::StrCat(w.key().start_s(), "/",
+                                            w.key().channel(), " ",
+                                            w.sessions(), " ", w.open()));
+            });
+        for (const Key& k : model_removed) {
+          want_ck.push_back(
+              absl::StrCat("- ", std::get<0>(k), "/", std::get<2>(k)));
+        }
+        model_removed.clear();
+        for (auto& [k, m] : model) {
+          if (!m.changed) continue;
+          want_ck.push_back(absl::StrCat(std::get<0>(k), "/", std::get<2>(k),
+                                         " ", m.sessions, " ", m.open));
+          m.changed = false;
+          m.checkpointed = true;
+        }
+        ASSERT_EQ(got_ck, want_ck) << "step " << step;
+      }
+    } else if (step % 7 == 0) {  // a restart: restored from a full checkpoint
+      auto restored = std::make_unique<KpiWindows>(absl::Minutes(1));
+      windows->Checkpoint(
+          true, [](const v1::WindowKey&) {},
+          [&](const v1::WindowState& w) { restored->Restore(w); });
+      windows = std::move(restored);
+      model_removed.clear();
+      for (auto& [k, m] : model) {
+        m.dirty = m.changed = false;
+        m.checkpointed = true;
+      }
+    }
+  }
+  EXPECT_GT(finals, 150u);
+  EXPECT_EQ(windows->windows(), model.size());
 }
 
 }  // namespace
