@@ -34,10 +34,10 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
-#include "absl/types/span.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "aggregate/event.h"
 #include "aggregate/session.h"
 #include "aggregate/visitor_recency.h"

@@ -33,14 +33,6 @@ namespace {
 // these bounds.
 constexpr absl::Duration kMaxPublishInterval = absl::Milliseconds(200);
 constexpr absl::Duration kMinPublishInterval = absl::Milliseconds(10);
-// How long a broker may hold a consumer's Fetch that finds no new record
-// (fetch.wait.max.ms; kafka::Consumer::Options::max_fetch_wait): a fifth of
-// the commit interval, between these bounds, so that a record waits in the
-// broker a small part of what it waits for its commit.
-absl::Duration MaxFetchWait(absl::Duration commit_interval) {
-  return std::clamp(commit_interval / 5, absl::Milliseconds(10),
-                    absl::Milliseconds(500));
-}
 // A stream thread silent this long is not healthy (/healthz).
 constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
 
@@ -219,7 +211,8 @@ class Engine::Impl {
       }
       in.properties = config_.kafka.properties;
       in.fetch_buffer = fetch_buffer;
-      in.max_fetch_wait = MaxFetchWait(config_.processing.commit_interval);
+      in.max_fetch_wait =
+          kafka::MaxFetchWaitFor(config_.processing.commit_interval);
       auto input = KafkaStreamInput::Create(in, thread->listener());
       if (!input.ok()) return input.status();
       kafka::Producer::Options out;
@@ -344,8 +337,9 @@ class Engine::Impl {
   int metrics_port() const { return endpoint_->port(); }
 
  private:
-  // Once per start: what processing.input_buffer became in each consumer's
-  // librdkafka settings, and which of them kafka.properties overrides.
+  // Once per start: what processing.input_buffer and commit_interval became
+  // in each consumer's librdkafka settings, and which of them
+  // kafka.properties overrides.
   void LogFetchBuffer(int64_t per_consumer, int consumers) const {
     const kafka::Properties& user = config_.kafka.properties;
     const kafka::Properties derived =
@@ -366,6 +360,14 @@ class Engine::Impl {
         overridden.empty() ? ""
                            : absl::StrCat("; kafka.properties sets ",
                                           absl::StrJoin(overridden, ", ")));
+    if (user.count("fetch.wait.max.ms") == 0) {
+      KPI_LOG_INFO(
+          "engine: fetch.wait.max.ms=%d (a fifth of processing.commit_interval "
+          "%s)",
+          static_cast<int>(absl::ToInt64Milliseconds(
+              kafka::MaxFetchWaitFor(config_.processing.commit_interval))),
+          absl::FormatDuration(config_.processing.commit_interval));
+    }
   }
 
   // Merges the threads' metrics and evaluates the targets.

@@ -57,6 +57,11 @@ Properties FetchBufferProperties(int64_t bytes, const Properties& user) {
   return derived;
 }
 
+absl::Duration MaxFetchWaitFor(absl::Duration commit_interval) {
+  return std::clamp(commit_interval / 5, absl::Milliseconds(10),
+                    absl::Milliseconds(500));
+}
+
 rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets) {
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
