@@ -5,6 +5,7 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/container/fixed_array.h"
 #include "aggregate/unix_second.h"
 
 namespace kpistream {
@@ -156,14 +157,16 @@ void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
               if (a.time_us != b.time_us) return a.time_us < b.time_us;
               return EventId(bucket, a) < EventId(bucket, b);
             });
+  // Only as many views as the bucket needs are made: a partition's second
+  // often holds one or two events, and 64 views are 18 KB to initialise.
   constexpr size_t kBatch = 64;
-  EventView batch[kBatch];
+  absl::FixedArray<EventView, kBatch> batch(std::min(kBatch, n));
   for (size_t i = 0; i < n; i += kBatch) {
     const size_t m = std::min(kBatch, n - i);
     for (size_t k = 0; k < m; ++k) {
       batch[k] = Unpack(bucket, bucket.events[i + k]);
     }
-    sink(absl::MakeConstSpan(batch, m));
+    sink(absl::MakeConstSpan(batch.data(), m));
   }
 }
 
