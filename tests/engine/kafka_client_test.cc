@@ -98,9 +98,6 @@ TEST(FetchBufferPropertiesTest, TheUsersPropertiesWin) {
                            {"fetch.max.bytes", "8388608"}}));
 }
 
-// The engine's split: processing.input_buffer / processing.threads per
-// consumer, whatever the number of partitions (the bound is per consumer
-// queue); what the consumer's librdkafka handle was configured with.
 struct NoListener : Consumer::Listener {
   std::map<TopicPartition, int64_t> OnAssigned(
       const std::vector<TopicPartition>&) override {
@@ -121,6 +118,9 @@ std::string ConfValue(Consumer& consumer, const char* name) {
   return std::string(value);
 }
 
+// The engine's split: processing.input_buffer / processing.threads per
+// consumer, whatever the number of partitions (the bound is per consumer
+// queue); what the consumer's librdkafka handle was configured with.
 TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
   NoListener listener;
   Consumer::Options options;
