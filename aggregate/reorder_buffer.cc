@@ -170,18 +170,6 @@ void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
   }
 }
 
-void ReorderBuffer::ReleaseBefore(absl::Time watermark, Sink sink) {
-  ReleaseBefore(watermark, BatchSink([&](absl::Span<const EventView> batch) {
-                  for (const EventView& e : batch) sink(e);
-                }));
-}
-
-void ReorderBuffer::ReleaseAll(Sink sink) {
-  ReleaseAll(BatchSink([&](absl::Span<const EventView> batch) {
-    for (const EventView& e : batch) sink(e);
-  }));
-}
-
 void ReorderBuffer::ReleaseBefore(absl::Time watermark, BatchSink sink) {
   if (watermark == absl::InfinitePast()) return;
   if (watermark == absl::InfiniteFuture()) return ReleaseAll(sink);

@@ -40,15 +40,13 @@ class ReorderBuffer {
   // Copies the event's fields (views may die after the call).
   void Push(const EventView& event);
 
-  // Calls `sink` for every buffered event with time < `watermark`, in
-  // (time, event_id) order, and forgets them. The views passed to `sink` are
-  // valid during the call only.
+  // Hands every buffered event with time < `watermark` to `sink`, in
+  // (time, event_id) order, in batches of up to 64, and forgets them. The
+  // views passed to `sink` are valid during the call only.
   void ReleaseBefore(absl::Time watermark, BatchSink sink);
-  void ReleaseBefore(absl::Time watermark, Sink sink);
 
   // Releases everything, in order.
   void ReleaseAll(BatchSink sink);
-  void ReleaseAll(Sink sink);
 
   // Passes the events pushed since the last call and still buffered (all of
   // them with `full`) to `write`, and counts them as checkpointed.

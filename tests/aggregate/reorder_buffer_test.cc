@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -33,6 +34,13 @@ struct Held {
 Held Copy(const EventView& e) {
   return {absl::ToUnixMicros(e.time), std::string(e.event_id),
           std::string(e.visitor_id), std::string(e.page_url), e.value_micros};
+}
+
+// A release's sink that copies every event of each batch into `out`.
+auto Into(std::vector<Held>& out) {
+  return [&out](absl::Span<const EventView> batch) {
+    for (const EventView& e : batch) out.push_back(Copy(e));
+  };
 }
 
 EventView View(const Held& h) {
@@ -74,8 +82,7 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
     } else if (action < 9) {
       watermark_us += static_cast<int64_t>(rng() % 1'500'000);
       std::vector<Held> got;
-      buffer.ReleaseBefore(absl::FromUnixMicros(watermark_us),
-                           [&](const EventView& e) { got.push_back(Copy(e)); });
+      buffer.ReleaseBefore(absl::FromUnixMicros(watermark_us), Into(got));
       std::sort(model.begin(), model.end());
       auto split = std::partition_point(
           model.begin(), model.end(),
@@ -94,7 +101,7 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
       ReorderBuffer restored;
       for (const Held& h : all) restored.Restore(View(h));
       std::vector<Held> got;
-      restored.ReleaseAll([&](const EventView& e) { got.push_back(Copy(e)); });
+      restored.ReleaseAll(Into(got));
       std::sort(model.begin(), model.end());
       ASSERT_EQ(got, model) << "step " << step;
       // Nothing new since: an incremental checkpoint is empty.
@@ -113,7 +120,7 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
                                    }));
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
   std::vector<Held> rest;
-  buffer.ReleaseAll([&](const EventView& e) { rest.push_back(Copy(e)); });
+  buffer.ReleaseAll(Into(rest));
   EXPECT_EQ(rest, model);
   EXPECT_EQ(buffer.size(), 0u);
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
@@ -132,6 +139,29 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   EXPECT_EQ(buffer.size(), 0u);
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
   EXPECT_GE(before - buffer.ApproximateBytes(), 68u * 96);
+}
+
+// A second of many events is released in order, in batches of at most 64,
+// none left out at a batch's edge.
+TEST(ReorderBufferTest, ABusySecondIsReleasedInBatchesInOrder) {
+  ReorderBuffer buffer;
+  std::vector<Held> want;
+  for (int i = 0; i < 200; ++i) {
+    Held h;
+    h.time_us = 1'767'225'600'000'000 + (199 - i) * 1000;  // one second
+    h.id = absl::StrCat("e", i);
+    buffer.Push(View(h));
+    want.push_back(h);
+  }
+  std::sort(want.begin(), want.end());
+  std::vector<Held> got;
+  std::vector<size_t> sizes;
+  buffer.ReleaseAll([&](absl::Span<const EventView> batch) {
+    sizes.push_back(batch.size());
+    for (const EventView& e : batch) got.push_back(Copy(e));
+  });
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(sizes, (std::vector<size_t>{64, 64, 64, 8}));
 }
 
 }  // namespace

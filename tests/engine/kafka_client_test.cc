@@ -107,6 +107,16 @@ struct NoListener : Consumer::Listener {
   void OnLost(const std::vector<TopicPartition>&) override {}
 };
 
+// A consumer of web.events that is never polled (the broker is never
+// reached), for reading its configuration.
+Consumer::Options UnpolledConsumer(const std::string& group_id) {
+  Consumer::Options options;
+  options.brokers = "127.0.0.1:9";
+  options.group_id = group_id;
+  options.topics = {"web.events"};
+  return options;
+}
+
 // What a consumer's librdkafka handle was configured with.
 std::string ConfValue(Consumer& consumer, const char* name) {
   char value[64];
@@ -123,10 +133,7 @@ std::string ConfValue(Consumer& consumer, const char* name) {
 // queue); what the consumer's librdkafka handle was configured with.
 TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
   NoListener listener;
-  Consumer::Options options;
-  options.brokers = "127.0.0.1:9";  // never reached: nothing is polled
-  options.group_id = "fetch-buffer-test";
-  options.topics = {"web.events"};
+  Consumer::Options options = UnpolledConsumer("fetch-buffer-test");
   options.properties = {{"fetch.max.bytes", "5000000"}};
   // Not 256 MiB: its quarter would be librdkafka's own default (65536).
   options.fetch_buffer = int64_t{128} << 20;
@@ -150,10 +157,7 @@ TEST(MaxFetchWaitForTest, AFifthOfTheCommitIntervalWithinBounds) {
 // the user's properties set it; librdkafka's 500 ms without either.
 TEST(ConsumerTest, FetchWaitIsTheEnginesUnlessTheUserSetsIt) {
   NoListener listener;
-  Consumer::Options options;
-  options.brokers = "127.0.0.1:9";  // never reached: nothing is polled
-  options.group_id = "fetch-wait-test";
-  options.topics = {"web.events"};
+  Consumer::Options options = UnpolledConsumer("fetch-wait-test");
   const struct {
     absl::Duration wait;
     Properties user;
