@@ -59,6 +59,11 @@ struct EventView {
   EventType type = EventType::kPageView;
   uint32_t session_number = 0;  // 0: unknown
   int64_t value_micros = 0;     // conversion value
+  // The offset of the Kafka record it was read from, in the partition whose
+  // state holds it; -1: unknown. A buffered event with an offset is
+  // checkpointed as (offset, time) and read again from its record on
+  // restore (PartitionState).
+  int64_t record_offset = -1;
   absl::string_view event_id;
   absl::string_view site_id;
   absl::string_view visitor_id;

@@ -1,5 +1,6 @@
 #include "aggregate/partition_state.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,20 @@ absl::Status CheckRanges(const v1::PartitionCheckpoint& c) {
   for (const v1::BufferedEvent& b : c.buffered()) {
     if (!IsEventTimeInRange(b.time_us())) {
       return corrupt("the time of a buffered event (", b.time_us(), " us)");
+    }
+  }
+  const v1::BufferedRefs& refs = c.buffered_refs();
+  if (refs.offsets_size() != refs.time_us_size()) {
+    return absl::DataLossError(absl::StrCat(
+        "buffered event references with ", refs.offsets_size(),
+        " offsets and ", refs.time_us_size(), " times"));
+  }
+  for (int i = 0; i < refs.offsets_size(); ++i) {
+    if (refs.offsets(i) < 0) {
+      return corrupt("the offset of a buffered event (", refs.offsets(i), ")");
+    }
+    if (!IsEventTimeInRange(refs.time_us(i))) {
+      return corrupt("the time of a buffered event (", refs.time_us(i), " us)");
     }
   }
   // 0 and INT64_MIN: no frontier (yet).
@@ -118,6 +133,19 @@ PartitionState::Admit PartitionState::Offer(const EventView& event,
     return Admit::kDuplicate;
   }
   if (watermark != absl::InfinitePast() && event.time < watermark) {
+    if (pending_replays() > 0) {
+      // Nothing is released before the buffered events read again are back
+      // (the engine reads them before any new record, so this is for
+      // callers that do not): one the frontier has not passed waits with
+      // them, an older one goes on as below, without the release.
+      if (event.time >= frontier_) {
+        buffer_.Push(event);
+        return Admit::kAccepted;
+      }
+      return sessionizer_.Add(event) == Sessionizer::AddResult::kApplied
+                 ? Admit::kAccepted
+                 : Admit::kLate;
+    }
     // Behind the watermark but within the allowed lateness. Everything
     // buffered before the watermark goes first, so that the sessionizer
     // still sees buffered events in order after this one.
@@ -131,7 +159,8 @@ PartitionState::Admit PartitionState::Offer(const EventView& event,
 }
 
 size_t PartitionState::Advance(absl::Time watermark) {
-  if (watermark == absl::InfinitePast()) return 0;
+  // Buffered events still to be read again would be released out of order.
+  if (watermark == absl::InfinitePast() || pending_replays() > 0) return 0;
   Release(watermark);
   dedup_.Expire(watermark);
   return sessionizer_.CloseUpTo(watermark - options_.allowed_lateness);
@@ -191,7 +220,22 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
         sink->Added(site.size() + visitor.size() + 6);
       },
       [&](const v1::SessionState& session) { sink->AddSession(session); });
+  auto add_ref = [&](int64_t offset, int64_t time_us) {
+    v1::BufferedRefs* refs = sink->chunk()->mutable_buffered_refs();
+    refs->add_offsets(offset);
+    refs->add_time_us(time_us);
+    sink->Added(16);
+  };
+  if (full) {
+    for (size_t i = replay_next_; i < replay_.size(); ++i) {
+      add_ref(replay_[i].offset, replay_[i].time_us);
+    }
+  }
   buffer_.Checkpoint(full, [&](const EventView& e) {
+    if (e.record_offset >= 0) {
+      add_ref(e.record_offset, absl::ToUnixMicros(e.time));
+      return;
+    }
     v1::BufferedEvent* b = sink->chunk()->add_buffered();
     b->set_time_us(absl::ToUnixMicros(e.time));
     b->set_type(static_cast<uint32_t>(e.type));
@@ -272,6 +316,10 @@ absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
 #undef KPISTREAM_GET_FIELD
     buffer_.Restore(e);
   }
+  const v1::BufferedRefs& refs = c.buffered_refs();
+  for (int i = 0; i < refs.offsets_size(); ++i) {
+    replay_.push_back({refs.offsets(i), refs.time_us(i)});
+  }
   dedup_.Restore(c.dedup());
   sessionizer_.visitors().Restore(c.visitors(), c.visitors_newest_day());
   sessionizer_.orders().Restore(c.orders(), c.orders_newest_day());
@@ -300,8 +348,65 @@ void PartitionState::UseDayStores(std::unique_ptr<DayStore> visitors,
 
 void PartitionState::FinishRestore() {
   buffer_.DropBefore(frontier_);
+  // As DropBefore: what the frontier passed was released before the last
+  // checkpoint.
+  if (frontier_ != absl::InfinitePast()) {
+    const int64_t frontier_us = frontier_ == absl::InfiniteFuture()
+                                    ? INT64_MAX
+                                    : absl::ToUnixMicros(frontier_);
+    replay_.erase(std::remove_if(replay_.begin(), replay_.end(),
+                                 [&](const BufferedRef& r) {
+                                   return r.time_us < frontier_us;
+                                 }),
+                  replay_.end());
+  }
+  std::sort(replay_.begin(), replay_.end(),
+            [](const BufferedRef& a, const BufferedRef& b) {
+              return a.offset < b.offset;
+            });
+  replay_.erase(std::unique(replay_.begin(), replay_.end(),
+                            [](const BufferedRef& a, const BufferedRef& b) {
+                              return a.offset == b.offset;
+                            }),
+                replay_.end());
+  replay_next_ = 0;
   sessionizer_.FinishRestore();
   if (frontier_ != absl::InfinitePast()) dedup_.Expire(frontier_);
+}
+
+int64_t PartitionState::replay_from() const {
+  return pending_replays() > 0 ? replay_[replay_next_].offset : -1;
+}
+
+bool PartitionState::WantsReplay(int64_t offset, size_t* missing) {
+  while (replay_next_ < replay_.size() &&
+         replay_[replay_next_].offset < offset) {
+    ++replay_next_;
+    ++*missing;
+  }
+  return replay_next_ < replay_.size() && replay_[replay_next_].offset == offset;
+}
+
+bool PartitionState::Replay(const EventView& event) {
+  if (pending_replays() == 0) return false;
+  const BufferedRef ref = replay_[replay_next_++];
+  if (event.record_offset != ref.offset ||
+      absl::ToUnixMicros(event.time) != ref.time_us) {
+    return false;
+  }
+  buffer_.Restore(event);
+  if (pending_replays() == 0) {
+    replay_.clear();
+    replay_next_ = 0;
+  }
+  return true;
+}
+
+size_t PartitionState::AbandonReplays() {
+  const size_t n = pending_replays();
+  replay_.clear();
+  replay_next_ = 0;
+  return n;
 }
 
 }  // namespace kpistream

@@ -123,9 +123,33 @@ class PartitionState {
   void UseDayStores(std::unique_ptr<DayStore> visitors,
                     std::unique_ptr<DayStore> orders);
 
+  // A buffered event with a record offset (EventView::record_offset) is
+  // checkpointed by reference, as (offset, time), not in full: on restore it
+  // is read again from its record. After FinishRestore() the references the
+  // frontier has not passed wait, in offset order: the caller reads its
+  // input again from replay_from() and offers each record before the
+  // checkpoint's position to WantsReplay(), and the event of each one it
+  // accepts to Replay(). Until the last is back nothing is released:
+  // Advance() does nothing (no session closed either), Offer() buffers an
+  // event behind the watermark unless the frontier passed it; and a full
+  // checkpoint writes the waiting references again.
   void Checkpoint(bool full, CheckpointSink* sink);
   absl::Status Restore(const v1::PartitionCheckpoint& checkpoint);
   void FinishRestore();
+
+  // The offset of the first record to read again; -1: none.
+  int64_t replay_from() const;
+  size_t pending_replays() const { return replay_.size() - replay_next_; }
+  // Whether the record at `offset` (offered in increasing order) holds an
+  // event to add again. References to records before it were never offered
+  // (deleted from the topic?): they are dropped and added to *missing.
+  bool WantsReplay(int64_t offset, size_t* missing);
+  // Adds again the event of the record WantsReplay() accepted last. False,
+  // and nothing added, when its event time is not the one checkpointed
+  // (the record was decoded differently).
+  bool Replay(const EventView& event);
+  // Drops the references still waiting; returns how many.
+  size_t AbandonReplays();
 
   // Checkpointed target buckets restore dropped: of targets removed or
   // redefined since they were written.
@@ -133,7 +157,8 @@ class PartitionState {
   // The watermark the buffer has released up to.
   absl::Time frontier() const { return frontier_; }
   size_t open_sessions() const { return sessionizer_.open_sessions(); }
-  size_t buffered_events() const { return buffer_.size(); }
+  // Waiting references included.
+  size_t buffered_events() const { return buffer_.size() + pending_replays(); }
   const Sessionizer& sessionizer() const { return sessionizer_; }
   size_t ApproximateBytes() const;
 
@@ -150,6 +175,13 @@ class PartitionState {
   Deduplicator dedup_;
   absl::Time frontier_ = absl::InfinitePast();
   size_t dropped_target_buckets_ = 0;
+  struct BufferedRef {
+    int64_t offset;
+    int64_t time_us;
+  };
+  // References to read again, by offset; the first replay_next_ are done.
+  std::vector<BufferedRef> replay_;
+  size_t replay_next_ = 0;
 };
 
 }  // namespace kpistream

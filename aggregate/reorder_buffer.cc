@@ -98,6 +98,7 @@ void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
   Packed packed;
   packed.time_us = absl::ToUnixMicros(e.time);
   packed.value_micros = e.value_micros;
+  packed.record_offset = e.record_offset;
   packed.offset = static_cast<uint32_t>(bucket.arena.size());
   packed.session_number = e.session_number;
   packed.type = e.type;
@@ -124,6 +125,7 @@ EventView ReorderBuffer::Unpack(const Bucket& bucket, const Packed& packed) {
   e.type = packed.type;
   e.session_number = packed.session_number;
   e.value_micros = packed.value_micros;
+  e.record_offset = packed.record_offset;
   const char* p = bucket.arena.data() + packed.offset;
 #define KPISTREAM_UNPACK_FIELD(f) e.f = GetString(p);
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_UNPACK_FIELD)

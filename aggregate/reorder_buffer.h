@@ -66,6 +66,7 @@ class ReorderBuffer {
   struct Packed {
     int64_t time_us;
     int64_t value_micros;
+    int64_t record_offset;
     uint32_t offset;  // of its strings in the bucket's arena
     uint32_t session_number;
     EventType type;

@@ -1,9 +1,11 @@
 #include "engine/partition_pipeline.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cmd/log.h"
 #include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
@@ -98,7 +100,56 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   heard_ = nullptr;
   upstream_changed_ = true;
   writer_.Resume(*std::move(position));
-  return next_offset_;
+  replayed_ = replay_lost_ = 0;
+  replay_until_ = -1;
+  const int64_t from = state_.replay_from();
+  if (from < 0) return next_offset_;
+  replay_until_ = next_offset_;
+  return next_offset_ < 0 ? from : std::min(from, next_offset_);
+}
+
+void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
+  size_t missing = 0;
+  const bool wanted = state_.WantsReplay(record.offset, &missing);
+  replay_lost_ += missing;
+  if (!wanted) return;
+  const InputReader* reader = input_;
+  kafka::Record source = record;
+  if (input_->sources != nullptr) {
+    std::optional<int64_t> watermark_us;
+    ParseSourceHeaders(record, &source, &watermark_us);
+    auto it = input_->sources->find(source.topic);
+    reader = it == input_->sources->end() ? nullptr : &it->second;
+  }
+  EventView view;  // record_offset -1: Replay() refuses it
+  if (reader != nullptr && reader->events != nullptr &&
+      reader->events->Decode(source.value, now, &event_).ok) {
+    view = event_.view();
+    view.record_offset = record.offset;
+  }
+  if (state_.Replay(view)) {
+    ++replayed_;
+  } else {
+    ++replay_lost_;
+  }
+  if (state_.pending_replays() == 0) FinishReplay();
+}
+
+void PartitionPipeline::FinishReplay() {
+  replay_until_ = -1;
+  replay_lost_ += state_.AbandonReplays();
+  if (replay_lost_ > 0) {
+    KPI_LOG_ERROR(
+        "%s: %d buffered event(s) of the checkpoint could not be read again "
+        "from their records (deleted from the topic by retention, or decoded "
+        "differently by this config): they are lost; %d were read again",
+        name_, static_cast<int64_t>(replay_lost_),
+        static_cast<int64_t>(replayed_));
+  } else {
+    KPI_LOG_DEBUG("%s: %d buffered event(s) read again from their records",
+                  name_, static_cast<int64_t>(replayed_));
+  }
+  replayed_ = replay_lost_ = 0;
 }
 
 absl::Time PartitionPipeline::UpstreamWatermark() const {
@@ -127,6 +178,13 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
 
 absl::Time PartitionPipeline::Process(const kafka::Record& record,
                                       absl::Time now, absl::Time watermark) {
+  if (replay_until_ >= 0) {
+    if (record.offset < replay_until_) {
+      Replay(record, now);
+      return absl::InfinitePast();
+    }
+    FinishReplay();
+  }
   next_offset_ = record.offset + 1;
   absl::Time event_time = absl::InfinitePast();
   if (input_->sources != nullptr) {
@@ -138,7 +196,7 @@ absl::Time PartitionPipeline::Process(const kafka::Record& record,
     ForwardEvent(record, now, watermark, &event_time);
   } else {
     Consumed(input_->topic);
-    ProcessEvent(*input_, record, now, watermark, &event_time);
+    ProcessEvent(*input_, record, record.offset, now, watermark, &event_time);
   }
   if (event_time != absl::InfinitePast()) {
     max_event_time_ = std::max(max_event_time_, event_time);
@@ -227,7 +285,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
     return;
   }
   Consumed(source.topic);
-  ProcessEvent(it->second, source, now, watermark, event_time);
+  ProcessEvent(it->second, source, record.offset, now, watermark, event_time);
 }
 
 void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
@@ -251,7 +309,8 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
 
 void PartitionPipeline::ProcessEvent(const InputReader& reader,
                                      const kafka::Record& record,
-                                     absl::Time now, absl::Time watermark,
+                                     int64_t offset, absl::Time now,
+                                     absl::Time watermark,
                                      absl::Time* event_time) {
   DecodeResult decoded = reader.events->Decode(record.value, now, &event_);
   // Event time advances with every timestamped record, whatever becomes of
@@ -279,7 +338,8 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
            reader.topic);
     return;
   }
-  const EventView view = event_.view();
+  EventView view = event_.view();
+  view.record_offset = offset;
   switch (state_.Offer(view, watermark)) {
     case PartitionState::Admit::kAccepted:
       ctx_->counters->CountAccepted(view.site_id, view.type);

@@ -142,7 +142,10 @@ class PartitionPipeline : private SessionObserver {
 
   // Rebuilds the state from the changelog's checkpoints (before the first
   // record). Returns where the input resumes: the checkpointed position, or
-  // -1 when the partition has none (then the group's committed offset).
+  // the record of the first buffered event checkpointed by reference when
+  // there is one (PartitionState: the records from there to the position
+  // only give their buffered events back; they count nowhere else), or -1
+  // when the partition has none (then the group's committed offset).
   absl::StatusOr<int64_t> Restore(const CheckpointReader& reader);
 
   // Processes one record of this partition at processing time `now`, given
@@ -189,10 +192,17 @@ class PartitionPipeline : private SessionObserver {
   void OnSessionClosed(const ClosedSession& session) override;
 
   // `record` is as the input had it (for a forwarded one: its source's
-  // topic, partition, offset and key); `reader` reads its input.
+  // topic, partition, offset and key); `reader` reads its input; `offset`
+  // is the record's in this partition.
   void ProcessEvent(const InputReader& reader, const kafka::Record& record,
-                    absl::Time now, absl::Time watermark,
+                    int64_t offset, absl::Time now, absl::Time watermark,
                     absl::Time* event_time);
+  // A record before the restored position: gives back its buffered event,
+  // if it had one.
+  void Replay(const kafka::Record& record, absl::Time now);
+  // Replay is over (the restored position is reached): references still
+  // waiting are lost, and said so.
+  void FinishReplay();
   void ForwardEvent(const kafka::Record& record, absl::Time now,
                     absl::Time watermark, absl::Time* event_time);
   // A source partition's watermark is at least `at`.
@@ -213,6 +223,9 @@ class PartitionPipeline : private SessionObserver {
   PartitionState state_;
   CheckpointWriter writer_;
   int64_t next_offset_ = -1;
+  // While >= 0: records before it are read again for their buffered events.
+  int64_t replay_until_ = -1;
+  size_t replayed_ = 0, replay_lost_ = 0;
   absl::Time max_event_time_ = absl::InfinitePast();
   // A repartition partition's source partitions' watermarks.
   std::map<TopicPartition, absl::Time> upstream_;

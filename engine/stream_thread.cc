@@ -444,7 +444,15 @@ void StreamThread::RestorePending(absl::Time now) {
                     start[i].second < 0 ? "the group's committed offset"
                                         : "checkpoint",
                     ", ", pending[i]->pipeline->checkpoints_restored(),
-                    " changelog record(s))");
+                    " changelog record(s)",
+                    pending[i]->pipeline->state().pending_replays() > 0
+                        ? absl::StrCat(
+                              ", ",
+                              pending[i]->pipeline->state().pending_replays(),
+                              " buffered event(s) to read again before ",
+                              pending[i]->pipeline->next_offset())
+                        : std::string(),
+                    ")");
   }
   restore_error_.clear();
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);

@@ -206,10 +206,15 @@ Result Sorted(Outputs outputs, std::vector<TargetSums> targets,
           counters.Snapshot()};
 }
 
-// One run; `crash_every` > 0: crash (lose everything since the last commit)
-// at random points, restore from the checkpoints, go on.
-Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed, bool crashes,
-           bool compact, int* restores) {
+// One run; with `crashes`: crash (lose everything since the last commit)
+// at random points, restore from the checkpoints, go on. With
+// `by_reference` each event carries its arrival index as its record offset,
+// so buffered events are checkpointed as references: a restore reads the
+// arrivals again from replay_from() up to the restored position, handing
+// back only the buffered ones, while commits (some full) and crashes go on.
+Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
+                    bool crashes, bool compact, bool by_reference,
+                    int* restores, int* replayed = nullptr) {
   const std::vector<TargetSpec> specs = Targets();
   const ChannelClassifier channels;
   std::mt19937_64 rng(seed * 31 + 7);
@@ -225,22 +230,48 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed, bool cras
                           /*min_full_interval_bytes=*/8192);
   absl::Time max = absl::InfinitePast();
   size_t next = 0;
+  // While a restore's buffered events are read again: the position.
+  std::optional<size_t> replay_until;
   while (next < arrivals.size()) {
     const Event& e = arrivals[next];
-    max = std::max(max, e.time);
+    if (replay_until.has_value()) {
+      size_t missing = 0;
+      if (state->WantsReplay(static_cast<int64_t>(next), &missing)) {
+        EventView view = e.view();
+        view.record_offset = static_cast<int64_t>(next);
+        EXPECT_TRUE(state->Replay(view)) << "offset " << next;
+        if (replayed != nullptr) ++*replayed;
+      }
+      EXPECT_EQ(missing, 0u);
+      ++next;
+      if (next == *replay_until) {
+        EXPECT_EQ(state->pending_replays(), 0u);
+        replay_until.reset();
+      }
+    } else {
+      max = std::max(max, e.time);
+      EventView view = e.view();
+      if (by_reference) view.record_offset = static_cast<int64_t>(next);
+      Count(state->Offer(view, max - kOutOfOrderness), e, &counters);
+      ++next;
+    }
     const absl::Time watermark = max - kOutOfOrderness;
-    Count(state->Offer(e, watermark), e, &counters);
-    ++next;
+    // Also while reading again (the engine advances after every poll).
     if (next % 5 == 0) state->Advance(watermark);
-    if (next % 23 == 0 || next == arrivals.size()) {
+    const size_t position = replay_until.value_or(next);
+    // Commits, full ones and crashes are likelier while reading again, so
+    // that they happen there too.
+    const bool replaying = replay_until.has_value();
+    if (next % 23 == 0 || next == arrivals.size() ||
+        (replaying && rng() % 3 == 0)) {
       // Commit: final windows out, checkpoint, counters visible.
       for (const WindowKpis& w :
            state->CollectWindows(watermark - absl::Minutes(2))) {
         if (w.final) recorder.pending.windows.push_back(WindowText(w));
       }
       for (ChangelogRecord& r :
-           writer.Write(*state, static_cast<int64_t>(next), max,
-                        rng() % 17 == 0)) {
+           writer.Write(*state, static_cast<int64_t>(position), max,
+                        rng() % (replaying ? 2 : 17) == 0)) {
         log.push_back(std::move(r));
       }
       for (std::string& s : recorder.pending.sessions) {
@@ -252,7 +283,7 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed, bool cras
       recorder.pending = Outputs{};
       counters.Commit();
     }
-    if (crashes && rng() % 40 == 0) {
+    if (crashes && rng() % (replaying ? 6 : 40) == 0) {
       // Crash: what was not committed is gone.
       recorder.pending = Outputs{};
       counters.Rollback();
@@ -276,6 +307,13 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed, bool cras
       next = position->next_offset < 0 ? 0
                                        : static_cast<size_t>(
                                              position->next_offset);
+      replay_until.reset();
+      if (const int64_t from = state->replay_from(); from >= 0) {
+        EXPECT_TRUE(by_reference);
+        EXPECT_LT(from, position->next_offset);
+        replay_until = next;
+        next = static_cast<size_t>(from);
+      }
       max = position->max_event_time;
       writer.Resume(*position);
       ++*restores;
@@ -289,14 +327,20 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed, bool cras
 }
 
 TEST(CheckpointTest, CrashesAndRestoresChangeNothing) {
-  int restores = 0, sessions = 0;
+  int restores = 0, sessions = 0, replayed = 0;
   for (uint64_t seed = 1; seed <= 60; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     const std::vector<Event> arrivals = RandomArrivals(seed);
-    const Result want = RunPartition(arrivals, seed, false, false, &restores);
-    for (bool compact : {false, true}) {
+    const Result want =
+        RunPartition(arrivals, seed, false, false, false, &restores);
+    for (auto [compact, by_reference] :
+         {std::pair(false, false), std::pair(true, false),
+          std::pair(false, true), std::pair(true, true)}) {
       SCOPED_TRACE(compact ? "compacted changelog" : "uncompacted changelog");
-      const Result got = RunPartition(arrivals, seed, true, compact, &restores);
+      SCOPED_TRACE(by_reference ? "buffered events by reference"
+                                : "buffered events in full");
+      const Result got = RunPartition(arrivals, seed, true, compact,
+                                      by_reference, &restores, &replayed);
       ASSERT_EQ(got.sessions.size(), want.sessions.size());
       for (size_t i = 0; i < want.sessions.size(); ++i) {
         v1::SessionRecord a, b;
@@ -343,8 +387,9 @@ TEST(CheckpointTest, CrashesAndRestoresChangeNothing) {
     sessions += static_cast<int>(want.sessions.size());
   }
   // The property is not vacuous.
-  EXPECT_GT(restores, 200);
+  EXPECT_GT(restores, 400);
   EXPECT_GT(sessions, 1000);
+  EXPECT_GT(replayed, 1000);
 }
 
 TEST(CheckpointTest, KeysRoundTrip) {
@@ -446,16 +491,111 @@ TEST(CheckpointTest, ValuesNoStateCanHaveWrittenAreDataLoss) {
     PartitionState fresh(StateOptions(&specs), &fresh_recorder);
     return reader.RestoreInto(kTp, &fresh).status();
   };
+  auto expect_out_of_range =
+      [&](const v1::PartitionCheckpoint& base,
+          const std::vector<std::pair<std::string, Tamper>>& changes) {
+        for (const auto& [what, tamper] : changes) {
+          v1::PartitionCheckpoint bad = base;
+          tamper(&bad);
+          const absl::Status status = restore(bad);
+          EXPECT_TRUE(absl::IsDataLoss(status)) << what << ": " << status;
+          EXPECT_THAT(std::string(status.message()),
+                      testing::HasSubstr("out of range"))
+              << what;
+        }
+      };
   EXPECT_TRUE(restore(good).ok());
-  for (const auto& [what, tamper] : tampers) {
-    v1::PartitionCheckpoint bad = good;
-    tamper(&bad);
-    const absl::Status status = restore(bad);
-    EXPECT_TRUE(absl::IsDataLoss(status)) << what << ": " << status;
-    EXPECT_THAT(std::string(status.message()),
-                testing::HasSubstr("out of range"))
-        << what;
+  expect_out_of_range(good, tampers);
+
+  // The same events with record offsets: buffered ones are references.
+  PartitionState by_reference(StateOptions(&specs), &recorder);
+  int64_t offset = 0;
+  max_time = absl::InfinitePast();
+  for (const Event& e : RandomArrivals(5)) {
+    max_time = std::max(max_time, e.time);
+    EventView view = e.view();
+    view.record_offset = offset++;
+    by_reference.Offer(view, max_time - kOutOfOrderness);
+    by_reference.Advance(max_time - kOutOfOrderness);
   }
+  CheckpointWriter ref_writer(kTp, /*chunk_bytes=*/1 << 30);
+  const std::vector<ChangelogRecord> ref_records =
+      ref_writer.Write(by_reference, offset, max_time);
+  ASSERT_EQ(ref_records.size(), 1u);
+  v1::PartitionCheckpoint refs;
+  ASSERT_TRUE(refs.ParseFromString(*ref_records[0].value));
+  EXPECT_EQ(refs.buffered_size(), 0);
+  ASSERT_EQ(refs.buffered_refs().offsets_size(), good.buffered_size());
+  ASSERT_EQ(refs.buffered_refs().time_us_size(), good.buffered_size());
+  EXPECT_TRUE(restore(refs).ok());
+  expect_out_of_range(
+      refs,
+      {{"buffered offset",
+        [](auto* c) { c->mutable_buffered_refs()->set_offsets(0, -1); }},
+       {"buffered reference time", [](auto* c) {
+          c->mutable_buffered_refs()->set_time_us(0, INT64_MAX);
+        }}});
+  v1::PartitionCheckpoint uneven = refs;
+  uneven.mutable_buffered_refs()->add_offsets(offset);
+  EXPECT_TRUE(absl::IsDataLoss(restore(uneven))) << restore(uneven);
+}
+
+// While buffered events wait to be read again, nothing is released: not by
+// Advance(), not by an event behind the watermark (it waits with them); the
+// events read again are released with it in order afterwards.
+TEST(CheckpointTest, NothingIsReleasedWhileBufferedEventsAreReadAgain) {
+  KpiCounters counters({});
+  Recorder recorder(&counters);
+  PartitionState state(StateOptions(nullptr), &recorder);
+  auto event = [](const std::string& visitor, int second) {
+    Event e;
+    e.site_id = "shop";
+    e.visitor_id = visitor;
+    e.event_id = absl::StrCat(visitor, second);
+    e.time = T0 + absl::Seconds(second);
+    e.page_url = "https://shop.example/";
+    return e;
+  };
+  auto at = [](const Event& e, int64_t offset) {
+    EventView view = e.view();
+    view.record_offset = offset;
+    return view;
+  };
+  // a at 100 s, b at 110 s: buffered behind a watermark of 50 s.
+  const Event a = event("a", 100), b = event("b", 110), c = event("c", 60);
+  state.Offer(at(a, 7), T0 + absl::Seconds(50));
+  state.Offer(at(b, 8), T0 + absl::Seconds(50));
+  state.Advance(T0 + absl::Seconds(50));
+  CheckpointWriter writer(kTp, /*chunk_bytes=*/1 << 30);
+  CheckpointReader reader;
+  for (const ChangelogRecord& r : writer.Write(state, 9, T0 + absl::Seconds(110))) {
+    reader.Add(r.key, r.value.value_or(""), false);
+  }
+  PartitionState restored(StateOptions(nullptr), &recorder);
+  ASSERT_TRUE(reader.RestoreInto(kTp, &restored).ok());
+  EXPECT_EQ(restored.replay_from(), 7);
+  EXPECT_EQ(restored.buffered_events(), 2u);
+  EXPECT_EQ(restored.Advance(T0 + absl::Hours(5)), 0u);
+  EXPECT_EQ(restored.open_sessions(), 0u) << "nothing released";
+  // c at 60 s, behind the watermark, not behind the frontier: it waits.
+  EXPECT_EQ(restored.Offer(at(c, 9), T0 + absl::Seconds(80)),
+            PartitionState::Admit::kAccepted);
+  EXPECT_EQ(restored.open_sessions(), 0u);
+  EXPECT_EQ(restored.buffered_events(), 3u);
+  size_t missing = 0;
+  EXPECT_FALSE(restored.WantsReplay(6, &missing));
+  ASSERT_TRUE(restored.WantsReplay(7, &missing));
+  EXPECT_TRUE(restored.Replay(at(a, 7)));
+  ASSERT_TRUE(restored.WantsReplay(8, &missing));
+  EventView wrong_time = at(b, 8);
+  wrong_time.time += absl::Seconds(1);
+  EXPECT_FALSE(restored.Replay(wrong_time)) << "decoded differently: lost";
+  EXPECT_EQ(missing, 0u);
+  EXPECT_EQ(restored.pending_replays(), 0u);
+  EXPECT_EQ(restored.replay_from(), -1);
+  EXPECT_EQ(restored.Advance(T0 + absl::Seconds(120)), 0u);
+  EXPECT_EQ(restored.open_sessions(), 2u) << "a and c";
+  EXPECT_EQ(restored.buffered_events(), 0u);
 }
 
 }  // namespace

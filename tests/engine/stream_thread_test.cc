@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "engine/local_store.h"
 #include "gtest/gtest.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 namespace {
@@ -324,6 +325,7 @@ class LocalStoreRestartTest : public ::testing::Test {
     std::vector<Produced> committed;
     int64_t changelog_records = 0;
     int64_t changelog_read = 0;  // by the restore
+    double consumed = 0;         // kpistream_events_consumed_total
   };
   Result RunProcess(LocalStore* store, const Result& history, size_t records,
                     const std::string& cluster = "fake-cluster") {
@@ -352,7 +354,8 @@ class LocalStoreRestartTest : public ::testing::Test {
     EXPECT_TRUE(thread.Run().ok());
     EXPECT_EQ(output->committed_offset, static_cast<int64_t>(records));
     return {output->committed, output->changelog_records,
-            changelog->records_read};
+            changelog->records_read,
+            Value(thread.Snapshot(), "kpistream_events_consumed_total")};
   }
 
   // The new_visitor flags of v0's sessions, in order.
@@ -390,6 +393,41 @@ TEST_F(LocalStoreRestartTest, ARestartReadsOnlyTheChangelogAfterTheStore) {
       << "the store held everything the first process committed";
   EXPECT_EQ(V0NewVisitor(second), (std::vector<bool>{true, false}));
   EXPECT_EQ(store->CountDays({kTopic, 0}, 'v'), 2u);  // v0, x (y waits)
+}
+
+// A buffered event is checkpointed as a reference to its record, and the
+// restart reads it again from the input: it is counted and sessionized
+// once, and the records read only for it count nowhere.
+TEST_F(LocalStoreRestartTest, BufferedEventsAreReadAgainFromTheInput) {
+  const Result first = RunProcess(nullptr, {}, 2);
+  size_t refs = 0, in_full = 0;
+  for (const Produced& p : first.committed) {
+    if (p.topic != "changelog" || !absl::StartsWith(p.key, "s/") ||
+        !p.value.has_value()) {
+      continue;
+    }
+    v1::PartitionCheckpoint c;
+    ASSERT_TRUE(c.ParseFromString(*p.value));
+    in_full += c.buffered_size();
+    for (int64_t offset : c.buffered_refs().offsets()) {
+      EXPECT_EQ(offset, 1) << "x's record";
+      ++refs;
+    }
+  }
+  // x's event waits in the reorder buffer (the watermark is 30 s behind).
+  EXPECT_EQ(in_full, 0u);
+  EXPECT_GE(refs, 1u);
+  EXPECT_EQ(first.consumed, 2);
+
+  const Result second = RunProcess(nullptr, first, 4);
+  EXPECT_EQ(second.consumed, 2) << "offsets 2 and 3 only";
+  int x_sessions = 0;
+  for (const Produced& p : second.committed) {
+    if (p.topic == "sessions" && p.key == "x") ++x_sessions;
+    EXPECT_NE(p.topic, "dead") << p.key << " dead-lettered: " << p.reason;
+  }
+  EXPECT_EQ(x_sessions, 1) << "x's session, from its event read again";
+  EXPECT_EQ(V0NewVisitor(second), (std::vector<bool>{true, false}));
 }
 
 TEST_F(LocalStoreRestartTest, AMissingStoreIsRebuiltFromTheChangelog) {
