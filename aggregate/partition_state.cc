@@ -231,11 +231,7 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
       add_ref(replay_[i].offset, replay_[i].time_us);
     }
   }
-  buffer_.Checkpoint(full, [&](const EventView& e) {
-    if (e.record_offset >= 0) {
-      add_ref(e.record_offset, absl::ToUnixMicros(e.time));
-      return;
-    }
+  auto add_event = [&](const EventView& e) {
     v1::BufferedEvent* b = sink->chunk()->add_buffered();
     b->set_time_us(absl::ToUnixMicros(e.time));
     b->set_type(static_cast<uint32_t>(e.type));
@@ -245,7 +241,8 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
     KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_SET_FIELD)
 #undef KPISTREAM_SET_FIELD
     sink->Added(b->ByteSizeLong() + 4);
-  });
+  };
+  buffer_.Checkpoint(full, add_event, add_ref);
   dedup_.Checkpoint(full, [&](uint64_t key, int32_t minute) {
     v1::FingerprintMap* m = sink->chunk()->mutable_dedup();
     m->add_keys(key);

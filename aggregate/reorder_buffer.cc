@@ -215,12 +215,17 @@ void ReorderBuffer::ReleaseAll(BatchSink sink) {
   size_ = 0;
 }
 
-size_t ReorderBuffer::Checkpoint(bool full, Sink write) {
+size_t ReorderBuffer::Checkpoint(bool full, Sink write, RefSink write_ref) {
   size_t written = 0;
   for (auto& [second, bucket] : buckets_) {
     for (size_t i = full ? 0 : bucket.checkpointed; i < bucket.events.size();
          ++i) {
-      write(Unpack(bucket, bucket.events[i]));
+      const Packed& p = bucket.events[i];
+      if (p.record_offset >= 0) {
+        write_ref(p.record_offset, p.time_us);
+      } else {
+        write(Unpack(bucket, p));
+      }
       ++written;
     }
     bucket.checkpointed = bucket.events.size();

@@ -48,9 +48,13 @@ class ReorderBuffer {
   // Releases everything, in order.
   void ReleaseAll(BatchSink sink);
 
+  // An event with a record offset, by reference: (record_offset, time_us).
+  using RefSink = absl::FunctionRef<void(int64_t, int64_t)>;
+
   // Passes the events pushed since the last call and still buffered (all of
-  // them with `full`) to `write`, and counts them as checkpointed.
-  size_t Checkpoint(bool full, Sink write);
+  // them with `full`) to `write_ref` when they have a record offset (not
+  // unpacked), to `write` when not; counts them as checkpointed.
+  size_t Checkpoint(bool full, Sink write, RefSink write_ref);
   // Pushes an event read from a checkpoint (already checkpointed).
   void Restore(const EventView& event);
   // Forgets every event with time < `frontier` without releasing it.
