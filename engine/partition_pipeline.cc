@@ -104,8 +104,14 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   replay_until_ = -1;
   const int64_t from = state_.replay_from();
   if (from < 0) return next_offset_;
+  if (next_offset_ < 0) {
+    // No position to read up to (no state writes references without one).
+    replay_lost_ = state_.AbandonReplays();
+    FinishReplay();
+    return next_offset_;
+  }
   replay_until_ = next_offset_;
-  return next_offset_ < 0 ? from : std::min(from, next_offset_);
+  return std::min(from, next_offset_);
 }
 
 void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
