@@ -255,27 +255,9 @@ void LocalStore::Batch::Days(const TopicPartition& tp, char kind,
   }
 }
 
-namespace {
-
-// Without RocksDB's write-ahead log, as Kafka Streams writes its stores: the
-// changelog is the source of truth, and a store that lost its latest writes
-// in a crash is merely behind it. One column family, each write a batch that
-// carries its partitions' meta (LocalPartitionMeta) with their data: what a
-// crash leaves is the state after some earlier batch, whose meta says from
-// where the changelog restores the rest. An orderly close flushes the
-// memtables. (perf: the log's writes and their software CRC32C were ~2.5 %
-// of the engine's samples at a 250 ms commit interval.)
-rocksdb::WriteOptions StoreWrites() {
-  rocksdb::WriteOptions options;
-  options.disableWAL = true;
-  return options;
-}
-
-}  // namespace
-
 absl::Status LocalStore::Write(Batch* batch) {
   if (batch->count_ == 0) return absl::OkStatus();
-  rocksdb::Status s = db_->Write(StoreWrites(), batch->batch_.get());
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch->batch_.get());
   if (!s.ok()) return FromRocks("cannot write", dir_, s);
   batch->Clear();
   return absl::OkStatus();
@@ -312,7 +294,7 @@ absl::Status LocalStore::Wipe(const TopicPartition& tp) {
     const std::string begin = PartKey(what, tp);
     batch.DeleteRange(begin, PrefixEnd(begin));
   }
-  rocksdb::Status s = db_->Write(StoreWrites(), &batch);
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!s.ok()) return FromRocks("cannot clear", dir_, s);
   return absl::OkStatus();
 }
