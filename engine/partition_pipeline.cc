@@ -138,7 +138,8 @@ void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
   } else {
     ++replay_lost_;
   }
-  if (state_.pending_replays() == 0) FinishReplay();
+  // The records after the last one, up to the restored position, are
+  // skipped all the same: they were processed before the checkpoint.
 }
 
 void PartitionPipeline::FinishReplay() {
