@@ -105,8 +105,8 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   const int64_t from = state_.replay_from();
   if (from < 0) return next_offset_;
   if (next_offset_ < 0) {
-    // No position to read up to (no state writes references without one).
-    replay_lost_ = state_.AbandonReplays();
+    // No position to read up to (no state writes references without one):
+    // they are lost, and said so.
     FinishReplay();
     return next_offset_;
   }
@@ -123,9 +123,7 @@ void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
   kafka::Record source = record;
   if (input_->sources != nullptr) {
     std::optional<int64_t> watermark_us;
-    ParseSourceHeaders(record, &source, &watermark_us);
-    auto it = input_->sources->find(source.topic);
-    reader = it == input_->sources->end() ? nullptr : &it->second;
+    reader = SourceOf(record, &source, &watermark_us);
   }
   EventView view;  // record_offset -1: Replay() refuses it
   if (reader != nullptr && reader->events != nullptr &&
@@ -277,12 +275,11 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
   }
   kafka::Record source = record;
   std::optional<int64_t> watermark_us;
-  ParseSourceHeaders(record, &source, &watermark_us);
+  const InputReader* reader = SourceOf(record, &source, &watermark_us);
   if (watermark_us.has_value()) {
     Heard(source.topic, source.partition, absl::FromUnixMicros(*watermark_us));
   }
-  auto it = input_->sources->find(source.topic);
-  if (it == input_->sources->end() || it->second.events == nullptr) {
+  if (reader == nullptr) {
     // Forwarded from an input no longer configured: kept as a dead letter.
     Consumed(input_->topic);
     Reject(record, "unknown_topic",
@@ -292,7 +289,18 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
     return;
   }
   Consumed(source.topic);
-  ProcessEvent(it->second, source, record.offset, now, watermark, event_time);
+  ProcessEvent(*reader, source, record.offset, now, watermark, event_time);
+}
+
+const InputReader* PartitionPipeline::SourceOf(
+    const kafka::Record& record, kafka::Record* source,
+    std::optional<int64_t>* watermark_us) const {
+  ParseSourceHeaders(record, source, watermark_us);
+  auto it = input_->sources->find(source->topic);
+  if (it == input_->sources->end() || it->second.events == nullptr) {
+    return nullptr;
+  }
+  return &it->second;
 }
 
 void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,

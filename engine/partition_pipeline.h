@@ -205,6 +205,12 @@ class PartitionPipeline : private SessionObserver {
   void FinishReplay();
   void ForwardEvent(const kafka::Record& record, absl::Time now,
                     absl::Time watermark, absl::Time* event_time);
+  // A forwarded record's source (its topic, partition, offset, key and
+  // watermark, from its headers) and the events input that reads it; null
+  // when its topic is not one.
+  const InputReader* SourceOf(const kafka::Record& record,
+                              kafka::Record* source,
+                              std::optional<int64_t>* watermark_us) const;
   // A source partition's watermark is at least `at`.
   void Heard(absl::string_view topic, int32_t partition, absl::Time at);
   void ProcessForwarded(const kafka::Record& record, absl::Time now,
