@@ -124,6 +124,13 @@ absl::StatusOr<Offsets> KafkaStreamInput::EndOffsets(
                      timeout);
 }
 
+absl::StatusOr<Offsets> KafkaStreamInput::StartOffsets(
+    const std::vector<TopicPartition>& partitions, absl::Duration timeout) {
+  if (partitions.empty()) return Offsets{};
+  return ListOffsets(consumer_->handle(), partitions, RD_KAFKA_OFFSET_BEGINNING,
+                     timeout);
+}
+
 absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
   if (offsets.empty()) return Offsets{};
   rd_kafka_t* rk = consumer_->handle();

@@ -52,6 +52,9 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   absl::StatusOr<Offsets> EndOffsets(
       const std::vector<TopicPartition>& partitions,
       absl::Duration timeout) override;
+  absl::StatusOr<Offsets> StartOffsets(
+      const std::vector<TopicPartition>& partitions,
+      absl::Duration timeout) override;
   std::string last_error() const override { return consumer_->last_error(); }
   absl::Time last_error_at() const override {
     return consumer_->last_error_at();

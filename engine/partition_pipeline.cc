@@ -114,6 +114,18 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   return std::min(from, next_offset_);
 }
 
+int64_t PartitionPipeline::SkipDeleted(int64_t first) {
+  if (replay_until_ < 0) return next_offset_;
+  size_t missing = 0;
+  state_.WantsReplay(first, &missing);  // drops the references before it
+  replay_lost_ += missing;
+  if (state_.pending_replays() == 0) {
+    FinishReplay();
+    return next_offset_;
+  }
+  return std::min(state_.replay_from(), next_offset_);
+}
+
 void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
   size_t missing = 0;
   const bool wanted = state_.WantsReplay(record.offset, &missing);

@@ -147,6 +147,16 @@ class PartitionPipeline : private SessionObserver {
   // only give their buffered events back; they count nowhere else), or -1
   // when the partition has none (then the group's committed offset).
   absl::StatusOr<int64_t> Restore(const CheckpointReader& reader);
+  // Whether buffered events are still to be read again (after Restore()).
+  bool replaying() const { return replay_until_ >= 0; }
+  // While replaying(), before the input is sought: `first` is the
+  // partition's first retained offset, as the brokers say now. References
+  // to records before it are lost at once (logged as such), not when a
+  // later record comes: a partition that gets none would hold its releases
+  // meanwhile. With none left, reading again is over. Returns where the
+  // input resumes (never a deleted offset, where the consumer's reset
+  // policy would decide, and `latest` would skip records never read).
+  int64_t SkipDeleted(int64_t first);
 
   // Processes one record of this partition at processing time `now`, given
   // the thread's watermark. Returns the event time the record carried (for

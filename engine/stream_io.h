@@ -57,6 +57,13 @@ class StreamInput {
   virtual absl::StatusOr<Offsets> EndOffsets(
       const std::vector<TopicPartition>& partitions,
       absl::Duration timeout) = 0;
+  // The partitions' first retained offsets as the brokers say now (one
+  // request, at most `timeout`): records before them were deleted
+  // (retention, DeleteRecords). Partitions whose leader did not answer are
+  // left out.
+  virtual absl::StatusOr<Offsets> StartOffsets(
+      const std::vector<TopicPartition>& partitions,
+      absl::Duration timeout) = 0;
   // The latest client error and when, for readiness and logs.
   virtual std::string last_error() const = 0;
   virtual absl::Time last_error_at() const = 0;

@@ -27,6 +27,9 @@ constexpr absl::Duration kFirstAssignmentWait = absl::Seconds(15);
 // How often a quiet partition's end is asked for, and how long at most.
 constexpr absl::Duration kEndCheckInterval = absl::Seconds(2);
 constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
+// The first retained offsets before reading buffered events again (as long
+// as a seek may take).
+constexpr absl::Duration kStartOffsetsTimeout = absl::Seconds(30);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
 
@@ -365,6 +368,32 @@ void StreamThread::ResetAll() {
   }
 }
 
+absl::Status StreamThread::SkipDeletedRecords(
+    const std::vector<Slot*>& pending, const std::vector<TopicPartition>& tps,
+    Offsets* start) {
+  std::vector<TopicPartition> rereading;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (pending[i]->pipeline->replaying()) rereading.push_back(tps[i]);
+  }
+  if (rereading.empty()) return absl::OkStatus();
+  auto first = input_->StartOffsets(rereading, kStartOffsetsTimeout);
+  if (!first.ok()) return first.status();
+  const std::map<TopicPartition, int64_t> first_of(first->begin(),
+                                                   first->end());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (!pending[i]->pipeline->replaying()) continue;
+    auto it = first_of.find(tps[i]);
+    if (it == first_of.end()) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot find the first retained record of ", tps[i].topic, "[",
+          tps[i].partition, "] (to read buffered events again): its leader "
+          "did not answer"));
+    }
+    (*start)[i].second = pending[i]->pipeline->SkipDeleted(it->second);
+  }
+  return absl::OkStatus();
+}
+
 void StreamThread::RestorePending(absl::Time now) {
   absl::Time& next_attempt = next_restore_attempt_;
   std::vector<Slot*> pending;
@@ -400,6 +429,7 @@ void StreamThread::RestorePending(absl::Time now) {
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
   }
   if (status.ok()) status = MirrorRestored(pending, tps, reader);
+  if (status.ok()) status = SkipDeletedRecords(pending, tps, &start);
   Offsets sought;
   if (status.ok()) {
     auto resolved = input_->Seek(start);

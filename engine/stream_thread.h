@@ -180,6 +180,13 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Status MirrorRestored(const std::vector<Slot*>& slots,
                               const std::vector<TopicPartition>& tps,
                               const CheckpointReader& reader);
+  // For the restored partitions with buffered events to read again: asks
+  // the brokers for their first retained offsets, drops the references to
+  // deleted records and moves `(*start)[i]` (where slot i resumes) past
+  // them (PartitionPipeline::SkipDeleted).
+  absl::Status SkipDeletedRecords(const std::vector<Slot*>& slots,
+                                  const std::vector<TopicPartition>& tps,
+                                  Offsets* start);
   // After a successful commit: its changes and positions into the store.
   void SaveLocal();
   // Tells the watermark which partitions have records waiting, and asks

@@ -35,10 +35,13 @@ class StepClock : public Clock {
 };
 
 // One partition of one topic, assigned on the first poll. Records become
-// readable when the test adds them; reading starts where Seek() says.
+// readable when the test adds them; reading starts where Seek() says. The
+// records before `first` are deleted: a seek to one of them resets to the
+// end, as a consumer with auto.offset.reset=latest does.
 class FakeInput : public StreamInput {
  public:
-  explicit FakeInput(Listener* listener) : listener_(listener) {}
+  explicit FakeInput(Listener* listener, int64_t first = 0)
+      : listener_(listener), first_(first) {}
   void Add(const std::string& key, const std::string& value) {
     records_.push_back({key, value});
   }
@@ -66,7 +69,8 @@ class FakeInput : public StreamInput {
   absl::StatusOr<Offsets> Seek(const Offsets& offsets) override {
     Offsets out;
     for (const auto& [tp, offset] : offsets) {
-      position_ = offset < 0 ? 0 : offset;
+      position_ = offset < 0 ? first_ : offset;
+      if (position_ < first_) position_ = static_cast<int64_t>(records_.size());
       out.push_back({tp, position_});
     }
     return out;
@@ -87,12 +91,19 @@ class FakeInput : public StreamInput {
     }
     return out;
   }
+  absl::StatusOr<Offsets> StartOffsets(const std::vector<TopicPartition>& tps,
+                                       absl::Duration) override {
+    Offsets out;
+    for (const auto& tp : tps) out.push_back({tp, first_});
+    return out;
+  }
   std::string last_error() const override { return ""; }
   absl::Time last_error_at() const override { return absl::InfinitePast(); }
   void Close() override {}
 
  private:
   Listener* listener_;
+  const int64_t first_;
   bool assigned_ = false;
   int64_t position_ = -1;  // -1: not sought yet
   std::vector<std::pair<std::string, std::string>> records_;
@@ -326,9 +337,11 @@ class LocalStoreRestartTest : public ::testing::Test {
     int64_t changelog_records = 0;
     int64_t changelog_read = 0;  // by the restore
     double consumed = 0;         // kpistream_events_consumed_total
+    double buffered = 0;         // kpistream_reorder_buffer_events
   };
   Result RunProcess(LocalStore* store, const Result& history, size_t records,
-                    const std::string& cluster = "fake-cluster") {
+                    const std::string& cluster = "fake-cluster",
+                    int64_t first_retained = 0) {
     StepClock clock;
     FakeOutput* output = nullptr;
     StreamThread::Options options;
@@ -340,7 +353,7 @@ class LocalStoreRestartTest : public ::testing::Test {
              output->commits > 100;
     };
     StreamThread thread(options);
-    auto in = std::make_unique<FakeInput>(thread.listener());
+    auto in = std::make_unique<FakeInput>(thread.listener(), first_retained);
     auto out = std::make_unique<FakeOutput>();
     out->committed = history.committed;
     out->changelog_records = history.changelog_records;
@@ -353,9 +366,11 @@ class LocalStoreRestartTest : public ::testing::Test {
     thread.Attach(std::move(in), std::move(out), std::move(log));
     EXPECT_TRUE(thread.Run().ok());
     EXPECT_EQ(output->committed_offset, static_cast<int64_t>(records));
+    const MetricsSnapshot snapshot = thread.Snapshot();
     return {output->committed, output->changelog_records,
             changelog->records_read,
-            Value(thread.Snapshot(), "kpistream_events_consumed_total")};
+            Value(snapshot, "kpistream_events_consumed_total"),
+            Value(snapshot, "kpistream_reorder_buffer_events")};
   }
 
   // The new_visitor flags of v0's sessions, in order.
@@ -436,6 +451,39 @@ TEST_F(LocalStoreRestartTest, BufferedEventsAreReadAgainFromTheInput) {
   EXPECT_EQ(x_sessions, 1) << "x's session, from its event read again";
   EXPECT_EQ(z_sessions, 1);
   EXPECT_EQ(V0NewVisitor(second), (std::vector<bool>{true, false}));
+}
+
+// The records of buffered events can be gone when the engine comes back
+// (retention ran out while it was down): the restart asks where the input
+// now starts, loses the events of deleted records at once and reads on
+// from there, not from a deleted offset (where auto.offset.reset=latest, as
+// the fake input does, would skip records never read).
+TEST_F(LocalStoreRestartTest, BufferedEventsOfDeletedRecordsAreLostAtOnce) {
+  records_.insert(records_.begin() + 2,
+                  {"z", PageViewOn("z", "01", "10:00:05")});
+  const Result first = RunProcess(nullptr, {}, 3);
+  // x's record (1) and the one before it are deleted; z (2) is retained.
+  const Result second = RunProcess(nullptr, first, 5, "fake-cluster", 2);
+  EXPECT_EQ(second.consumed, 2) << "offsets 3 and 4, nothing skipped";
+  int x_sessions = 0;
+  for (const Produced& p : second.committed) {
+    if (p.topic == "sessions" && p.key == "x") ++x_sessions;
+    EXPECT_NE(p.topic, "dead") << p.key << " dead-lettered: " << p.reason;
+  }
+  EXPECT_EQ(x_sessions, 0) << "x's event was in a deleted record: lost";
+  EXPECT_EQ(V0NewVisitor(second), (std::vector<bool>{true, false}));
+  // y's event (offset 4) waits in the reorder buffer like any other.
+  EXPECT_EQ(second.buffered, 1);
+}
+
+// Every record up to the restored position deleted and none after it: the
+// partition does not wait for a record to find out that x's event is lost
+// (meanwhile nothing would be released).
+TEST_F(LocalStoreRestartTest, AnIdlePartitionDoesNotWaitForDeletedRecords) {
+  const Result first = RunProcess(nullptr, {}, 2);
+  const Result second = RunProcess(nullptr, first, 2, "fake-cluster", 2);
+  EXPECT_EQ(second.consumed, 0);
+  EXPECT_EQ(second.buffered, 0) << "x's event: lost, not still awaited";
 }
 
 TEST_F(LocalStoreRestartTest, AMissingStoreIsRebuiltFromTheChangelog) {
