@@ -219,7 +219,7 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
         key->set_visitor_id(visitor.data(), visitor.size());
         sink->Added(site.size() + visitor.size() + 6);
       },
-      [&](const v1::SessionState& session) { sink->AddSession(session); });
+      [&](absl::string_view session) { sink->AddSession(session); });
   auto add_ref = [&](int64_t offset, int64_t time_us) {
     v1::BufferedRefs* refs = sink->chunk()->mutable_buffered_refs();
     refs->add_offsets(offset);

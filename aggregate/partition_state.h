@@ -58,10 +58,12 @@ class CheckpointSink {
   virtual ~CheckpointSink() = default;
   virtual v1::PartitionCheckpoint* chunk() = 0;
   virtual void Added(size_t bytes) = 0;
-  // An open session of the chunk (as if added to chunk()->sessions()).
-  virtual void AddSession(const v1::SessionState& session) {
-    *chunk()->add_sessions() = session;
-    Added(session.ByteSizeLong() + 4);
+  // An open session of the chunk, serialized (as if added to
+  // chunk()->sessions()).
+  virtual void AddSession(absl::string_view serialized) {
+    chunk()->add_sessions()->ParseFromArray(
+        serialized.data(), static_cast<int>(serialized.size()));
+    Added(serialized.size() + 4);
   }
 };
 

@@ -168,8 +168,9 @@ class Sessionizer {
 
   // Checkpointing (SPEC §5). Checkpoint() hands out, in this order, the keys
   // of checkpointed sessions that are gone since the last call (`closed`),
-  // then every session opened or changed since (`session`) — with `full`,
-  // every open session and no keys. The visitor and order memories are
+  // then every session opened or changed since (`session`, a
+  // v1::SessionState's bytes as libprotobuf serializes it, valid during the
+  // call) — with `full`, every open session and no keys. The visitor and order memories are
   // checkpointed through visitors() and orders(). Restoring applies
   // checkpoints in order (RestoreClosed / RestoreSession per entry), then
   // FinishRestore() once. Nothing is reported to the observer while
@@ -179,7 +180,7 @@ class Sessionizer {
       bool full,
       absl::FunctionRef<void(absl::string_view site, absl::string_view visitor)>
           closed,
-      absl::FunctionRef<void(const v1::SessionState&)> session);
+      absl::FunctionRef<void(absl::string_view serialized)> session);
   void RestoreClosed(absl::string_view site, absl::string_view visitor);
   void RestoreSession(const v1::SessionState& state);
   void FinishRestore();

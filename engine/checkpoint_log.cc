@@ -43,12 +43,12 @@ class ChunkSink : public CheckpointSink {
   }
 
   v1::PartitionCheckpoint* chunk() override { return &current_; }
-  // Serialized straight into the chunk's bytes: copying it into the
-  // message first, then serializing that, walked every session twice more.
-  // A message's fields may come in any order, so the chunk parses as if
-  // the sessions were in current_.sessions().
-  void AddSession(const v1::SessionState& session) override {
-    const size_t size = session.ByteSizeLong();
+  // Appended to the chunk's bytes as they come: copying a session into
+  // the message first, then serializing that, walked every session twice
+  // more. A message's fields may come in any order, so the chunk parses as
+  // if the sessions were in current_.sessions().
+  void AddSession(absl::string_view session) override {
+    const size_t size = session.size();
     uint8_t head[1 + 5];  // the tag (field 10) and a varint32
     uint8_t* end = google::protobuf::internal::WireFormatLite::WriteTagToArray(
         v1::PartitionCheckpoint::kSessionsFieldNumber,
@@ -57,10 +57,7 @@ class ChunkSink : public CheckpointSink {
     end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
         static_cast<uint32_t>(size), end);
     sessions_.append(reinterpret_cast<const char*>(head), end - head);
-    const size_t at = sessions_.size();
-    sessions_.resize(at + size);
-    session.SerializeWithCachedSizesToArray(
-        reinterpret_cast<uint8_t*>(sessions_.data() + at));
+    sessions_.append(session.data(), size);
     Added(size + (end - head));
   }
   void Added(size_t bytes) override {

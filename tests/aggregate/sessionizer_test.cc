@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -66,6 +67,19 @@ Event Conversion(const std::string& visitor, absl::Duration at,
   e.currency = currency;
   e.order_id = order;
   return e;
+}
+
+// Checkpoint()'s sessions, parsed. Each must be byte for byte what
+// libprotobuf writes for the message it parses to (fields in number order,
+// defaults left out): the sessionizer writes them without libprotobuf.
+std::function<void(absl::string_view)> Saving(
+    std::vector<v1::SessionState>* saved) {
+  return [saved](absl::string_view bytes) {
+    v1::SessionState st;
+    EXPECT_TRUE(st.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    EXPECT_EQ(st.SerializeAsString(), bytes);
+    saved->push_back(std::move(st));
+  };
 }
 
 class SessionizerTest : public ::testing::Test {
@@ -133,7 +147,7 @@ TEST(LongOffsetTest, SessionEndIsExactAcrossTheSlotsOffsetBound) {
     std::vector<v1::SessionState> saved;
     s.Checkpoint(
         /*full=*/true, [](absl::string_view, absl::string_view) {},
-        [&](const v1::SessionState& st) { saved.push_back(st); });
+        Saving(&saved));
     ASSERT_EQ(saved.size(), 1u);
     EXPECT_EQ(saved[0].last_us(), absl::ToUnixMicros(T0) + offset);
 
@@ -187,7 +201,7 @@ TEST(UserIdTest, TheLastInOrderEventsUserIdThroughACheckpoint) {
     std::vector<v1::SessionState> saved;
     s.Checkpoint(
         /*full=*/true, [](absl::string_view, absl::string_view) {},
-        [&](const v1::SessionState& st) { saved.push_back(st); });
+        Saving(&saved));
     ASSERT_EQ(saved.size(), 1u);
     EXPECT_EQ(saved[0].user_id(), long_id);
     EXPECT_EQ(saved[0].order_ids_size(), convert ? 1 : 0);
@@ -556,7 +570,7 @@ TEST_F(SessionizerTest, StateBytesGrowAndSlotsAreReused) {
   // sessions changed since the last.
   sessionizer.Checkpoint(
       /*full=*/false, [](absl::string_view, absl::string_view) {},
-      [](const v1::SessionState&) {});
+      [](absl::string_view) {});
   // The visitor ids are freed; the slots stay allocated for reuse (and are
   // counted), as do the visitors' days ("new visitor" for 400 days).
   const size_t closed = sessionizer.ApproximateBytes();
@@ -578,7 +592,7 @@ TEST_F(SessionizerTest, ACheckpointGivesABurstsChangeListBack) {
   const auto checkpoint = [&] {
     sessionizer.Checkpoint(
         /*full=*/false, [](absl::string_view, absl::string_view) {},
-        [](const v1::SessionState&) {});
+        [](absl::string_view) {});
   };
   for (int i = 0; i < 20000; ++i) {
     sessionizer.Add(Ev("v" + std::to_string(i), absl::Milliseconds(i)));
@@ -749,7 +763,7 @@ TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
     std::vector<v1::SessionState> saved;
     s.Checkpoint(
         /*full=*/true, [](absl::string_view, absl::string_view) {},
-        [&](const v1::SessionState& st) { saved.push_back(st); });
+        Saving(&saved));
     return saved;
   };
   auto with_source = [](absl::Duration at, const std::string& source) {
@@ -855,7 +869,7 @@ TEST(FunnelTest, ProgressRestoredUnderFewerFunnelStepsIsCut) {
   std::vector<v1::SessionState> saved;
   s.Checkpoint(
       /*full=*/true, [](absl::string_view, absl::string_view) {},
-      [&](const v1::SessionState& st) { saved.push_back(st); });
+      Saving(&saved));
   ASSERT_EQ(saved.size(), 1u);
   ASSERT_EQ(saved[0].funnel_steps(), std::string("\x03\x01", 2));
 
@@ -941,6 +955,83 @@ TEST(LongSessionTest, TheMinimumIsTheRulesOne) {
   ASSERT_EQ(rec.closed.size(), 2u);
   for (const ClosedSession& s : rec.closed) {
     EXPECT_EQ(s.long_session, s.visitor_id == "a") << s.visitor_id;
+  }
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+// The checkpoint's session bytes, written without libprotobuf, against
+// libprotobuf's for every kind of field value a session holds: empty and
+// long strings (lengths of one and two varint bytes), counts of 0, 1 and
+// past 127, user ids, funnel progress, campaign keys, money (which goes
+// through the message), first and last times far apart.
+TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
+  for (bool split : {false, true}) {
+    SCOPED_TRACE(split);
+    SessionRules rules;
+    rules.split_on_campaign_change = split;
+    rules.inactivity_timeout = absl::Hours(24 * 30);
+    rules.max_length = absl::Hours(24 * 30);
+    rules.funnels = {{"checkout",
+                      {{"product", "/products/*", ""},
+                       {"cart", "/cart", ""},
+                       {"purchase", "", "purchase"}}}};
+    Recorder rec;
+    Sessionizer s(rules, &rec);
+    Event bare = Ev("bare", absl::ZeroDuration());
+    bare.device_category.clear();
+    bare.country.clear();
+    s.Add(bare);
+    Event campaign = Ev("campaign", absl::Seconds(1));
+    campaign.utm_source = "newsletter";
+    campaign.utm_medium = "email";
+    campaign.utm_campaign = std::string(300, 'c');
+    campaign.page_url = "https://shop.example/" + std::string(200, 'p');
+    s.Add(campaign);
+    Event user = Ev("user", absl::Seconds(2), EventType::kPageView,
+                    "/products/1");
+    user.user_id = "u-0123456789";
+    s.Add(user);
+    s.Add(Ev("user", absl::Seconds(3), EventType::kPageView, "/cart"));
+    for (int i = 0; i < 200; ++i) {
+      s.Add(Ev("many", absl::Hours(24 * 20) + absl::Seconds(i),
+               i % 2 ? EventType::kEngagement : EventType::kPageView));
+    }
+    s.Add(Ev("long", absl::ZeroDuration()));
+    s.Add(Ev("long", absl::Hours(24 * 25)));
+    s.Add(Conversion("money", absl::Seconds(5), "purchase", 1250000, "EUR",
+                     "order-1"));
+    std::vector<v1::SessionState> saved;
+    s.Checkpoint(
+        /*full=*/true, [](absl::string_view, absl::string_view) {},
+        Saving(&saved));
+    ASSERT_EQ(saved.size(), 6u);
+    std::map<std::string, v1::SessionState> by;
+    for (const v1::SessionState& st : saved) by[st.visitor_id()] = st;
+    EXPECT_EQ(by["bare"].device_category(), "");
+    EXPECT_EQ(by["campaign"].campaign(), std::string(300, 'c'));
+    EXPECT_EQ(by["campaign"].campaign_key() != 0, split);
+    EXPECT_EQ(by["user"].user_id(), "u-0123456789");
+    EXPECT_EQ(by["user"].funnel_steps(), std::string("\x02", 1));
+    EXPECT_EQ(by["many"].events(), 200u);
+    EXPECT_EQ(by["many"].pageviews(), 100u);
+    EXPECT_EQ(by["long"].last_us() - by["long"].first_us(),
+              absl::ToInt64Microseconds(absl::Hours(24 * 25)));
+    ASSERT_EQ(by["money"].revenue_size(), 1);
+    EXPECT_EQ(by["money"].revenue(0).value_micros(), 1250000);
+    EXPECT_TRUE(by["bare"].new_visitor());
+    // The sessions changed since come out the same way (and only they).
+    s.Add(Ev("bare", absl::Seconds(10)));
+    saved.clear();
+    s.Checkpoint(
+        /*full=*/false, [](absl::string_view, absl::string_view) {},
+        Saving(&saved));
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved[0].events(), 2u);
   }
 }
 

@@ -1,0 +1,70 @@
+// WireWriter: appends protobuf wire-format fields to a buffer the way
+// libprotobuf serializes a proto3 message (fields written in the order the
+// caller gives, which must be field-number order; a field at its default —
+// an empty string, zero, false — left out), for checkpoint records written
+// on every commit without filling a message first (Sessionizer). Held to
+// libprotobuf's bytes by tests (tests/aggregate/sessionizer_test.cc).
+#ifndef KPISTREAM_AGGREGATE_WIRE_WRITER_H_
+#define KPISTREAM_AGGREGATE_WIRE_WRITER_H_
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/string_view.h"
+
+namespace kpistream {
+
+class WireWriter {
+ public:
+  // Writes into `out` (replacing its contents); room for `payload` bytes of
+  // strings plus `fields` fields' tags, lengths and numbers is made at once.
+  WireWriter(std::string* out, size_t payload, size_t fields) : out_(out) {
+    out_->resize(payload + fields * kMaxFieldOverhead);
+    p_ = out_->data();
+  }
+  // Trims the buffer to what was written.
+  ~WireWriter() { out_->resize(static_cast<size_t>(p_ - out_->data())); }
+  WireWriter(const WireWriter&) = delete;
+  WireWriter& operator=(const WireWriter&) = delete;
+
+  void String(uint32_t field, absl::string_view v) {
+    if (v.empty()) return;
+    Varint(field << 3 | 2);
+    Varint(v.size());
+    std::memcpy(p_, v.data(), v.size());
+    p_ += v.size();
+  }
+  // int64, uint32, bool: a varint (a negative int64 takes ten bytes).
+  void Number(uint32_t field, uint64_t v) {
+    if (v == 0) return;
+    Varint(field << 3);
+    Varint(v);
+  }
+  void Fixed64(uint32_t field, uint64_t v) {
+    if (v == 0) return;
+    Varint(field << 3 | 1);
+    absl::little_endian::Store64(p_, v);
+    p_ += 8;
+  }
+
+ private:
+  // A tag (field numbers up to 2^28: five bytes), then a length (five) or
+  // a number (ten), plus slack.
+  static constexpr size_t kMaxFieldOverhead = 16;
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+
+  std::string* out_;
+  char* p_;
+};
+
+}  // namespace kpistream
+
+#endif  // KPISTREAM_AGGREGATE_WIRE_WRITER_H_
