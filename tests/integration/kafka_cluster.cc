@@ -346,6 +346,58 @@ absl::Status CreateKafkaTopic(
   return absl::OkStatus();
 }
 
+absl::Status DeleteKafkaRecords(const std::string& bootstrap,
+                                const std::string& topic, int partitions) {
+  absl::StatusOr<Client> client =
+      NewClient(RD_KAFKA_PRODUCER, bootstrap, {}, /*quiet=*/true);
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
+  const std::string what =
+      absl::StrCat("deleting the records of ", topic, " on ", bootstrap);
+  rd_kafka_topic_partition_list_t* offsets =
+      rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(offsets, topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_END;
+  }
+  rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(offsets);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  char errstr[512];
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, errstr,
+                                              sizeof(errstr));
+  rd_kafka_AdminOptions_set_request_timeout(options, 30000, errstr,
+                                            sizeof(errstr));
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteRecords(rk, &request, 1, options, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 35000);
+  absl::Status status;
+  if (event == nullptr) {
+    status = absl::DeadlineExceededError(
+        absl::StrCat(what, ": no answer within 35 s"));
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::UnavailableError(
+        absl::StrCat(what, ": ", rd_kafka_event_error_string(event)));
+  } else {
+    const rd_kafka_topic_partition_list_t* done =
+        rd_kafka_DeleteRecords_result_offsets(
+            rd_kafka_event_DeleteRecords_result(event));
+    for (int i = 0; done != nullptr && i < done->cnt; ++i) {
+      if (done->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      status = absl::UnavailableError(
+          absl::StrCat(what, ": partition ", done->elems[i].partition, ": ",
+                       rd_kafka_err2str(done->elems[i].err)));
+      break;
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_DeleteRecords_destroy(request);
+  return status;
+}
+
 absl::StatusOr<int> KafkaPartitionLeader(const std::string& bootstrap,
                                          const std::string& topic,
                                          int partition) {

@@ -58,6 +58,12 @@ absl::Status CreateKafkaTopic(
     const std::string& bootstrap, const std::string& name, int partitions,
     int replication, const std::map<std::string, std::string>& configs = {});
 
+// Deletes every record of `topic`'s partitions 0..partitions-1 (the Admin
+// API's DeleteRecords up to each end): what retention does to records older
+// than retention.ms. The error names the topic, the partition and the cause.
+absl::Status DeleteKafkaRecords(const std::string& bootstrap,
+                                const std::string& topic, int partitions);
+
 // The node id of the leader of `topic`'s `partition` (KafkaCluster's node
 // ids are its indexes 0..size()-1).
 absl::StatusOr<int> KafkaPartitionLeader(const std::string& bootstrap,
