@@ -9,11 +9,18 @@
 //
 // Prints one line, times in seconds since the process started:
 //   records=N bytes=B assigned=S first=S last=S
+// With --latency, a second line: how long each record took from its
+// producer (CreateTime) to this consumer, p50/p99/max, overall (after the
+// first --latency-warmup seconds of CreateTime) and per 5 s of it: the
+// producer's and the broker's share of e2e_bench's latency probe, which
+// no engine can go below.
 // Exit code 0 once --expect records were counted, 1 on a timeout or a Kafka
 // error (the line is printed all the same).
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -43,6 +50,42 @@ void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
 }
 
+// p50/p99/max of `values` (ms), sorted here; "-" when empty.
+std::string Percentiles(std::vector<int64_t> values) {
+  if (values.empty()) return "-";
+  std::sort(values.begin(), values.end());
+  auto at = [&](double q) {
+    return values[std::min(values.size() - 1,
+                           static_cast<size_t>(q * values.size()))] /
+           1000.0;
+  };
+  char out[96];
+  std::snprintf(out, sizeof(out), "p50 %.3f s, p99 %.3f s, max %.3f s",
+                at(0.5), at(0.99), values.back() / 1000.0);
+  return out;
+}
+
+void PrintLatencies(std::vector<std::pair<int64_t, int64_t>> latencies,
+                    double warmup_s) {
+  std::sort(latencies.begin(), latencies.end());
+  const int64_t first = latencies.front().first;
+  const int64_t from = first + static_cast<int64_t>(warmup_s * 1000);
+  std::vector<int64_t> all;
+  std::vector<std::vector<int64_t>> slices;
+  for (const auto& [created, ms] : latencies) {
+    const size_t slice = static_cast<size_t>((created - first) / 5000);
+    if (slices.size() <= slice) slices.resize(slice + 1);
+    slices[slice].push_back(ms);
+    if (created >= from) all.push_back(ms);
+  }
+  std::printf("latency (CreateTime -> received) over %zu records: %s\n",
+              all.size(), Percentiles(all).c_str());
+  for (size_t i = 0; i < slices.size(); ++i) {
+    std::printf("  %zu-%zu s: %s\n", i * 5, i * 5 + 5,
+                Percentiles(slices[i]).c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,6 +93,9 @@ int main(int argc, char** argv) {
   long long expect = 0;
   int batch = 10000;
   double timeout = 600;
+  bool latency = false;
+  double latency_warmup = 3;
+  std::vector<std::string> properties;
   CLI::App app{"Counts a topic's records with a bare librdkafka consumer."};
   app.add_option("--brokers", brokers, "bootstrap servers")->required();
   app.add_option("--topic", topic, "topic to read")->required();
@@ -61,6 +107,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timeout", timeout, "give up after this many seconds")
       ->capture_default_str();
+  app.add_flag("--latency", latency,
+               "also print CreateTime -> received latencies");
+  app.add_option("--latency-warmup", latency_warmup,
+                 "seconds of CreateTime not measured")
+      ->capture_default_str();
+  app.add_option("--property", properties,
+                 "KEY=VALUE librdkafka property (repeatable), e.g. "
+                 "fetch.wait.max.ms=50 as the engine sets at a 250ms commit "
+                 "interval");
   CLI11_PARSE(app, argc, argv);
 
   char err[512];
@@ -74,10 +129,21 @@ int main(int argc, char** argv) {
       {"enable.auto.commit", "false"},
       {"enable.partition.eof", "false"},
   };
-  for (const auto& [key, value] : settings) {
-    if (rd_kafka_conf_set(conf, key, value.c_str(), err, sizeof(err)) !=
-        RD_KAFKA_CONF_OK) {
-      std::fprintf(stderr, "raw_consumer: %s: %s\n", key, err);
+  std::vector<std::pair<std::string, std::string>> all(settings.begin(),
+                                                        settings.end());
+  for (const std::string& p : properties) {
+    const size_t eq = p.find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "raw_consumer: --property %s: not KEY=VALUE\n",
+                   p.c_str());
+      return 2;
+    }
+    all.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
+  for (const auto& [key, value] : all) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err,
+                          sizeof(err)) != RD_KAFKA_CONF_OK) {
+      std::fprintf(stderr, "raw_consumer: %s: %s\n", key.c_str(), err);
       return 2;
     }
   }
@@ -102,6 +168,8 @@ int main(int argc, char** argv) {
   rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
   std::vector<rd_kafka_message_t*> messages(batch);
   long long records = 0, bytes = 0;
+  // (CreateTime ms, latency ms) of every record, with --latency.
+  std::vector<std::pair<int64_t, int64_t>> latencies;
   double first = -1, last = -1;
   std::string error;
   while (records < expect && Seconds() < timeout) {
@@ -112,6 +180,14 @@ int main(int argc, char** argv) {
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ++records;
         bytes += static_cast<long long>(m->len);
+        if (latency) {
+          const int64_t created = rd_kafka_message_timestamp(m, nullptr);
+          const int64_t now =
+              std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+          if (created >= 0) latencies.emplace_back(created, now - created);
+        }
       } else if (error.empty()) {
         error = rd_kafka_message_errstr(m);
       }
@@ -124,6 +200,7 @@ int main(int argc, char** argv) {
   }
   std::printf("records=%lld bytes=%lld assigned=%.4f first=%.4f last=%.4f\n",
               records, bytes, assigned_at, first, last);
+  if (latency && !latencies.empty()) PrintLatencies(latencies, latency_warmup);
   std::fflush(stdout);
   if (!error.empty()) std::fprintf(stderr, "raw_consumer: %s\n", error.c_str());
   rd_kafka_queue_destroy(queue);
