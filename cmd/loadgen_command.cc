@@ -150,6 +150,15 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   };
   v1::WebEvent extra;
   std::string extra_value;
+  // Pacing starts once the producer knows where the topic's partitions are:
+  // records produced before would wait in its queue meanwhile, and reach
+  // the brokers as a burst of the first second's (stamped, as CreateTime,
+  // with when they were produced).
+  if (absl::Status ready = (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
+      !ready.ok()) {
+    KPI_LOG_WARN("loadgen: %s (brokers %s); producing all the same",
+                 ready.message(), options.brokers);
+  }
   const absl::Time begin = absl::Now();
   absl::Time last_progress = begin;
   auto done = [&] {

@@ -104,6 +104,35 @@ absl::Status Producer::TakeDeliveryError() {
   return absl::UnavailableError(std::move(delivery_error_));
 }
 
+absl::Status Producer::AwaitTopic(absl::string_view topic,
+                                  absl::Duration timeout) {
+  const std::string name(topic);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
+  if (rkt == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("topic \"", name, "\": ",
+                     rd_kafka_err2str(rd_kafka_last_error())));
+  }
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk_.get(), 0, rkt, &md,
+      static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  absl::Status status;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::UnavailableError(absl::StrCat(
+        "cannot read the metadata of topic \"", name, "\": ",
+        rd_kafka_err2str(err)));
+  } else if (md->topic_cnt != 1 || md->topics[0].err != 0) {
+    status = absl::NotFoundError(absl::StrCat(
+        "topic \"", name, "\": ",
+        md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
+                           : "not in the metadata"));
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return status;
+}
+
 absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
                                absl::string_view value, const Headers& headers,
                                int32_t partition) {

@@ -65,6 +65,11 @@ class Producer {
   // new one must be created. Empty when not.
   std::string FatalError() const;
 
+  // Waits (at most `timeout`) until the brokers have told the producer
+  // where `topic`'s partitions are: a record produced before that waits in
+  // the producer's queue meanwhile (loadgen paces from here).
+  absl::Status AwaitTopic(absl::string_view topic, absl::Duration timeout);
+
   // Queues one record (copied). A null `value` (data() == nullptr) is a
   // tombstone; `partition` -1 lets the partitioner choose. Opens the
   // transaction first when none is open.
