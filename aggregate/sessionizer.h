@@ -170,12 +170,13 @@ class Sessionizer {
   // of checkpointed sessions that are gone since the last call (`closed`),
   // then every session opened or changed since (`session`, a
   // v1::SessionState's bytes as libprotobuf serializes it, valid during the
-  // call) — with `full`, every open session and no keys. The visitor and order memories are
-  // checkpointed through visitors() and orders(). Restoring applies
-  // checkpoints in order (RestoreClosed / RestoreSession per entry), then
-  // FinishRestore() once. Nothing is reported to the observer while
-  // restoring. A restored session's funnel progress is cut to the
-  // configured funnels and their steps (the config may have changed).
+  // call) — with `full`, every open session and no keys. The visitor and
+  // order memories are checkpointed through visitors() and orders().
+  // Restoring applies checkpoints in order (RestoreClosed / RestoreSession
+  // per entry), then FinishRestore() once. Nothing is reported to the
+  // observer while restoring. A restored session's funnel progress is cut
+  // to the configured funnels and their steps (the config may have
+  // changed).
   void Checkpoint(
       bool full,
       absl::FunctionRef<void(absl::string_view site, absl::string_view visitor)>
