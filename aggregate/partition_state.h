@@ -58,13 +58,9 @@ class CheckpointSink {
   virtual ~CheckpointSink() = default;
   virtual v1::PartitionCheckpoint* chunk() = 0;
   virtual void Added(size_t bytes) = 0;
-  // An open session of the chunk, serialized (as if added to
-  // chunk()->sessions()).
-  virtual void AddSession(absl::string_view serialized) {
-    chunk()->add_sessions()->ParseFromArray(
-        serialized.data(), static_cast<int>(serialized.size()));
-    Added(serialized.size() + 4);
-  }
+  // An open session of the chunk, serialized (to be read as if it were in
+  // chunk()->sessions()); calls Added() too.
+  virtual void AddSession(absl::string_view serialized) = 0;
 };
 
 class PartitionState {

@@ -306,7 +306,7 @@ struct Sessionizer::Impl {
   std::vector<Due> dirty;
   std::vector<std::pair<std::string, std::string>> removed;  // site, visitor
   v1::SessionState scratch;  // Encode()'s, reused
-  std::string wire;          // Checkpoint()'s encoding, reused
+  std::string wire;          // EncodeWire()'s buffer, reused
   ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
   size_t money_count = 0;
@@ -685,17 +685,17 @@ struct Sessionizer::Impl {
     }
   }
 
-  // Encode()'s message serialized, as libprotobuf writes it, into `out`:
-  // straight from the slot, without filling the message (on every commit,
-  // filling, sizing and serializing it walked each changed session three
-  // times). A session with money (conversions, revenue, order ids: a few in
-  // a hundred) goes through Encode().
-  void EncodeWire(uint32_t index, std::string* out) {
+  // Encode()'s message serialized, as libprotobuf writes it, in `buffer`
+  // (valid until the next call): straight from the slot, without filling
+  // the message (on every commit, filling, sizing and serializing it walked
+  // each changed session three times). A session with money (conversions,
+  // revenue, order ids: a few in a hundred) goes through Encode().
+  absl::string_view EncodeWire(uint32_t index, std::string* buffer) {
     const Open& s = slots[index];
     if (s.extra && s.extra->money) {
       Encode(index, &scratch);
-      scratch.SerializeToString(out);
-      return;
+      scratch.SerializeToString(buffer);
+      return *buffer;
     }
     const AttributionParts& a = parts[s.attribution];
     const absl::string_view site = sites.Get(s.site);
@@ -714,7 +714,7 @@ struct Sessionizer::Impl {
                            a.campaign.size() + a.device.size() +
                            a.country.size() + landing.size() + exit.size() +
                            user.size() + funnels.size();
-    WireWriter w(out, payload, /*fields=*/18);
+    WireWriter w(buffer, payload, /*fields=*/18);
     w.String(1, site);
     w.String(2, visitor);
     w.Number(3, static_cast<uint64_t>(s.first_us));
@@ -733,6 +733,7 @@ struct Sessionizer::Impl {
     if (rules.split_on_campaign_change) w.Fixed64(16, campaign_keys[index]);
     w.String(17, user);
     w.String(21, funnels);
+    return w.bytes();
   }
 };
 
@@ -878,8 +879,7 @@ void Sessionizer::Checkpoint(
     for (uint32_t i = 0; i < m.slots.size(); ++i) {
       Impl::Open& s = m.slots[i];
       if (!(s.flags & Impl::kLive)) continue;
-      m.EncodeWire(i, &m.wire);
-      session(m.wire);
+      session(m.EncodeWire(i, &m.wire));
       s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
     }
   } else {
@@ -887,8 +887,7 @@ void Sessionizer::Checkpoint(
     for (const Impl::Due& d : m.dirty) {
       Impl::Open& s = m.slots[d.slot];
       if (s.gen != d.gen || !(s.flags & Impl::kLive)) continue;
-      m.EncodeWire(d.slot, &m.wire);
-      session(m.wire);
+      session(m.EncodeWire(d.slot, &m.wire));
       s.flags = (s.flags & ~Impl::kDirty) | Impl::kCheckpointed;
     }
   }

@@ -18,16 +18,22 @@ namespace kpistream {
 
 class WireWriter {
  public:
-  // Writes into `out` (replacing its contents); room for `payload` bytes of
-  // strings plus `fields` fields' tags, lengths and numbers is made at once.
-  WireWriter(std::string* out, size_t payload, size_t fields) : out_(out) {
-    out_->resize(payload + fields * kMaxFieldOverhead);
-    p_ = out_->data();
+  // Writes from the start of `buffer` (reused: grown, never shrunk, so
+  // that a message after a larger one neither allocates nor zero-fills);
+  // room for `payload` bytes of strings plus `fields` fields' tags, lengths
+  // and numbers is made at once.
+  WireWriter(std::string* buffer, size_t payload, size_t fields) {
+    const size_t room = payload + fields * kMaxFieldOverhead;
+    if (buffer->size() < room) buffer->resize(room);
+    begin_ = p_ = buffer->data();
   }
-  // Trims the buffer to what was written.
-  ~WireWriter() { out_->resize(static_cast<size_t>(p_ - out_->data())); }
   WireWriter(const WireWriter&) = delete;
   WireWriter& operator=(const WireWriter&) = delete;
+
+  // What was written so far (valid while the buffer is not written again).
+  absl::string_view bytes() const {
+    return absl::string_view(begin_, static_cast<size_t>(p_ - begin_));
+  }
 
   void String(uint32_t field, absl::string_view v) {
     if (v.empty()) return;
@@ -61,7 +67,7 @@ class WireWriter {
     *p_++ = static_cast<char>(v);
   }
 
-  std::string* out_;
+  char* begin_;
   char* p_;
 };
 

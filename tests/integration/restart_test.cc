@@ -55,6 +55,33 @@ std::string Event(const std::string& visitor, const std::string& id,
       extra, "}");
 }
 
+// v1's purchase at 10:21, the last event of its session.
+std::string V1Purchase() {
+  return Event("v1", "a4", "10:21:00", "CONVERSION", "/thanks",
+               ",\"conversion\":{\"goal\":\"purchase\","
+               "\"valueMicros\":\"25500000\",\"currency\":\"EUR\","
+               "\"orderId\":\"o-1\"}");
+}
+
+// `got` holds one session of v1's: from 10:00 to its purchase at 10:21,
+// last on /checkout (a conversion is not a page view), with `events`
+// events and `pageviews` page views.
+void ExpectOneV1Session(const std::map<std::string, v1::SessionRecord>& got,
+                        int events, int pageviews) {
+  int v1_sessions = 0;
+  for (const auto& [id, s] : got) {
+    if (s.visitor_id() != "v1") continue;
+    ++v1_sessions;
+    EXPECT_EQ(s.events(), events) << s.DebugString();
+    EXPECT_EQ(s.pageviews(), pageviews) << s.DebugString();
+    EXPECT_EQ(s.duration_seconds(), 21 * 60) << s.DebugString();
+    EXPECT_EQ(s.exit_page(), "https://shop.example/checkout")
+        << s.DebugString();
+    EXPECT_EQ(s.orders(), 1) << s.DebugString();
+  }
+  EXPECT_EQ(v1_sessions, 1);
+}
+
 class RestartTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
@@ -167,29 +194,14 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
 
   a = fleet.Start("a");
   Produce({{"v1", Event("v1", "a3", "10:20:00", "PAGE_VIEW", "/checkout")},
-           {"v1", Event("v1", "a4", "10:21:00", "CONVERSION", "/thanks",
-                        ",\"conversion\":{\"goal\":\"purchase\","
-                        "\"valueMicros\":\"25500000\",\"currency\":\"EUR\","
-                        "\"orderId\":\"o-1\"}")}});
+           {"v1", V1Purchase()}});
   EndOfInput(options_.bootstrap, options_.input, kPartitions);
   const Batch batch = ExpectExactlyTheBatch(fleet, absl::Seconds(90));
 
   // The batch's v1 session holds all four events, and so does the record.
   std::map<std::string, v1::SessionRecord> got =
       CommittedSessions(options_.bootstrap, options_.sessions, 2, &duplicates);
-  int v1_sessions = 0;
-  for (const auto& [id, s] : got) {
-    if (s.visitor_id() != "v1") continue;
-    ++v1_sessions;
-    EXPECT_EQ(s.events(), 4) << s.DebugString();
-    EXPECT_EQ(s.pageviews(), 3) << s.DebugString();
-    EXPECT_EQ(s.duration_seconds(), 21 * 60) << s.DebugString();
-    // The last page view's page (a conversion is not a page view).
-    EXPECT_EQ(s.exit_page(), "https://shop.example/checkout")
-        << s.DebugString();
-    EXPECT_EQ(s.orders(), 1) << s.DebugString();
-  }
-  EXPECT_EQ(v1_sessions, 1) << fleet.Logs();
+  ExpectOneV1Session(got, /*events=*/4, /*pageviews=*/3);
   EXPECT_EQ(batch.sessions.size(), 2u);
   // The restarted instance restored the open session and the buffered page
   // view from the changelog, and read on from the positions there.
@@ -255,10 +267,7 @@ TEST_F(RestartTest, BufferedEventsOfDeletedRecordsAreLostAndNothingElse) {
       a->process->Stderr(),
       "1 buffered event(s) of the checkpoint could not be read again"))
       << a->process->Stderr();
-  Produce({{"v1", Event("v1", "a4", "10:21:00", "CONVERSION", "/thanks",
-                        ",\"conversion\":{\"goal\":\"purchase\","
-                        "\"valueMicros\":\"25500000\",\"currency\":"
-                        "\"EUR\",\"orderId\":\"o-1\"}")}});
+  Produce({{"v1", V1Purchase()}});
   EndOfInput(options_.bootstrap, options_.input, kPartitions);
   int duplicates = 0;
   std::map<std::string, v1::SessionRecord> got;
@@ -274,19 +283,9 @@ TEST_F(RestartTest, BufferedEventsOfDeletedRecordsAreLostAndNothingElse) {
       absl::Seconds(90)))
       << fleet.Logs();
   EXPECT_EQ(duplicates, 0);
-  int v1_sessions = 0;
-  for (const auto& [id, s] : got) {
-    if (s.visitor_id() != "v1") continue;
-    ++v1_sessions;
-    // 10:00 (restored), 10:20 (read although produced while down), 10:21;
-    // not 10:05 (deleted).
-    EXPECT_EQ(s.events(), 3) << s.DebugString();
-    EXPECT_EQ(s.pageviews(), 2) << s.DebugString();
-    EXPECT_EQ(s.duration_seconds(), 21 * 60) << s.DebugString();
-    EXPECT_EQ(s.exit_page(), "https://shop.example/checkout")
-        << s.DebugString();
-  }
-  EXPECT_EQ(v1_sessions, 1) << fleet.Logs();
+  // 10:00 (restored), 10:20 (read although produced while down), 10:21;
+  // not 10:05 (deleted).
+  ExpectOneV1Session(got, /*events=*/3, /*pageviews=*/2);
 }
 
 #define KPISTREAM_RESTART_BROKER Kafka
