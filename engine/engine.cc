@@ -225,7 +225,8 @@ class Engine::Impl {
         out.transactional_id =
             absl::StrCat(config_.kafka.group_id, "-", instance_id_, "-", i);
       }
-      auto output = KafkaStreamOutput::Create(out, input->get());
+      auto output = KafkaStreamOutput::Create(out, input->get(),
+                                              OutputTopics(changelog.topic));
       if (!output.ok()) return output.status();
       auto log = KafkaChangelog::Open(changelog, input_partitions);
       if (!log.ok()) return log.status();
@@ -337,6 +338,25 @@ class Engine::Impl {
   int metrics_port() const { return endpoint_->port(); }
 
  private:
+  // The topics the stream threads' producers write to (enabled outputs).
+  std::vector<KafkaStreamOutput::Topic> OutputTopics(
+      const std::string& changelog) const {
+    std::vector<KafkaStreamOutput::Topic> topics;
+    const std::pair<const char*, const OutputConfig*> outputs[] = {
+        {"outputs.sessions.topic", &config_.sessions_output},
+        {"outputs.kpi.topic", &config_.kpi_output},
+        {"outputs.deadletter.topic", &config_.deadletter_output}};
+    for (const auto& [key, output] : outputs) {
+      if (output->enabled) topics.push_back({key, output->topic});
+    }
+    topics.push_back({"outputs.changelog.topic", changelog});
+    if (NeedsRepartition(config_)) {
+      topics.push_back({"the repartition topic (inputs with key: any)",
+                        RepartitionTopic(config_)});
+    }
+    return topics;
+  }
+
   // Once per start: what processing.input_buffer and commit_interval became
   // in each consumer's librdkafka settings, and which of them
   // kafka.properties overrides.

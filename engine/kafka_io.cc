@@ -227,14 +227,29 @@ void KafkaStreamInput::OnLost(const std::vector<TopicPartition>& partitions) {
 }
 
 absl::StatusOr<std::unique_ptr<KafkaStreamOutput>> KafkaStreamOutput::Create(
-    const kafka::Producer::Options& options, KafkaStreamInput* input) {
+    const kafka::Producer::Options& options, KafkaStreamInput* input,
+    std::vector<Topic> topics) {
   auto producer = kafka::Producer::Create(options);
   if (!producer.ok()) return producer.status();
   std::unique_ptr<KafkaStreamOutput> output(new KafkaStreamOutput());
   output->producer_ = *std::move(producer);
   output->options_ = options;
   output->input_ = input;
+  output->topics_ = std::move(topics);
+  output->LearnTopics();
   return output;
+}
+
+void KafkaStreamOutput::LearnTopics() {
+  for (const Topic& topic : topics_) {
+    absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(5));
+    if (s.ok()) continue;
+    KPI_LOG_WARN(
+        "kafka: the producer (client.id \"%s\") cannot learn where the "
+        "partitions of %s are: %s; records for it wait until it can be "
+        "written, and consumption pauses once they fill the producer's queue",
+        options_.client_id, topic.key, s.message());
+  }
 }
 
 absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
@@ -265,6 +280,7 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   }
   producer_ = *std::move(renewed);
   renewed_because_ = fatal;
+  LearnTopics();
   return absl::OkStatus();
 }
 

@@ -164,6 +164,42 @@ TEST_F(DurabilityTest, AFencedProducerIsReplaced) {
   FinishExactly(fleet, a, *loadgen);
 }
 
+// The sessions topic does not exist yet when the engine starts. Its
+// producers ask the brokers where every output topic's partitions are before
+// the first record (a record for a topic the producer knows nothing of waits
+// in its queue, and holds its commit, until it does): the engine names the
+// missing one in a warning, and runs on. Once the topic is created, every
+// session reaches it exactly once (SPEC §10: an output that cannot be
+// written pauses; nothing is dropped).
+TEST_F(DurabilityTest, AnOutputTopicCreatedLateIsNamedThenWrittenExactly) {
+  FleetOptions options = Options();
+  options.sessions = group_ + "-sessions-late";
+  options.input_key = "visitor_id";
+  Fleet fleet(options);
+  Lifetime* a = fleet.Start("a");
+  const std::string warning = "cannot learn where the partitions of ";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(
+            a->process->Stderr(),
+            absl::StrCat(warning, "outputs.sessions.topic are: topic \"",
+                         options.sessions, "\""));
+      },
+      absl::Seconds(60)))
+      << fleet.Logs();
+  // The topics that exist are learned without a word.
+  EXPECT_FALSE(absl::StrContains(a->process->Stderr(),
+                                 absl::StrCat(warning, "outputs.deadletter")))
+      << fleet.Logs();
+  EXPECT_FALSE(absl::StrContains(a->process->Stderr(),
+                                 absl::StrCat(warning, "outputs.changelog")))
+      << fleet.Logs();
+  auto loadgen = Loadgen(20000, "visitor");
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_TRUE(CreateKafkaTopic(bootstrap_, options.sessions, 3, 3).ok());
+  FinishExactly(fleet, a, *loadgen);
+}
+
 }  // namespace
 }  // namespace kpistream::testing
 
