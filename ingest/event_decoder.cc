@@ -10,6 +10,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "ingest/combined_log.h"
 #include "ingest/json_event_reader.h"
+#include "ingest/protobuf_event_reader.h"
 #include "ingest/page_url.h"
 #include "kpistream/v1/web_event.pb.h"
 
@@ -101,11 +102,11 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
   v1::WebEvent& m = impl_->message;
   switch (impl_->format) {
     case InputFormat::kProtobuf:
-      m.Clear();
-      if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return Invalid("malformed", "not a valid protobuf WebEvent");
+      if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail)) {
+        return Invalid("malformed", absl::StrCat("not a valid protobuf WebEvent: ",
+                                                 impl_->detail));
       }
-      return DecodeMessage(&m, now, event);
+      return impl_->Validate(now, event);
     case InputFormat::kJson:
       switch (impl_->json.Read(bytes, event, &impl_->header, &impl_->detail)) {
         case JsonEventReader::Status::kRead:

@@ -18,6 +18,8 @@
 // EventType), "missing_goal", "future_event_time", and for access-log lines
 // "not_pageview".
 //
+// Binary protobuf is read by ReadProtobufEvent (ingest/protobuf_event_reader.h),
+// held to what libprotobuf 3.21's ParseFromArray accepts and rejects.
 // JSON is read by JsonEventReader (simdjson), held to what libprotobuf
 // 3.21's JsonStringToMessage(ignore_unknown_fields) accepts and rejects;
 // input that is not strict JSON (libprotobuf parses a lenient dialect:

@@ -1,8 +1,11 @@
 // Fuzz target: the binary protobuf WebEvent decoder (EventDecoder, format
-// protobuf). Asserts, for any bytes:
+// protobuf: ReadProtobufEvent). Asserts, for any bytes:
 //  - the decoder's contract (fuzz_check.h);
 //  - the same outcome and Event when the same decoder decodes the input
 //    again;
+//  - libprotobuf's verdict: bytes WebEvent::ParseFromString rejects are
+//    malformed, and bytes it parses decode (EventDecoder::DecodeMessage) to
+//    the same outcome, time and Event;
 //  - that both wire formats agree: when the bytes are a WebEvent that
 //    libprotobuf prints as proto3 JSON, the JSON decoder (JsonEventReader)
 //    reads that JSON to the same outcome, time and Event. The bytes' length
@@ -33,6 +36,26 @@ void Run(const std::string& input) {
     KPISTREAM_FUZZ_CHECK(!r.ok && r.reason == "malformed",
                          "bytes libprotobuf cannot parse were accepted");
     return;
+  }
+  {
+    // The reader (ReadProtobufEvent) against libprotobuf's parse, validated
+    // alike: the same verdict, reason, time and Event.
+    static auto* reference =
+        new EventDecoder(InputFormat::kProtobuf, fuzz::kSkew);
+    v1::WebEvent copy = message;
+    json_differential::Decoded via_message;
+    via_message.result =
+        reference->DecodeMessage(&copy, fuzz::kNow, &via_message.event);
+    json_differential::Decoded direct{r, first};
+    KPISTREAM_FUZZ_CHECK(
+        via_message.result.ok == r.ok &&
+            via_message.result.reason == r.reason &&
+            via_message.result.time == r.time &&
+            (!r.ok || json_differential::SameEvent(first, via_message.event)),
+        absl::StrCat("libprotobuf's parse decodes otherwise",
+                     "\n  reader:      ", json_differential::Describe(direct),
+                     "\n  libprotobuf: ",
+                     json_differential::Describe(via_message)));
   }
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = input.size() % 2 == 1;
