@@ -45,6 +45,16 @@ event_id: "e8" event_time { seconds: 1767261000 } site_id: "shop" visitor_id: "v
 conversion { value_micros: -5 }
 PB
 
+# Wire-level seeds for what text protos cannot write (ReadProtobufEvent is
+# held to libprotobuf's parse there too): unknown field 99 of every wire
+# type and a group of it, a second event_time that merges into the first,
+# a type in a padded varint.
+{ cat $events/page_view
+  printf '\x98\x06\x01\x99\x06abcdefgh\x9a\x06\x02xy\x9b\x06\x08\x01\x9c\x06\x9d\x06abcd'
+} >$events/unknown_fields
+{ cat $events/engagement; printf '\x12\x02\x10\x05'; } >$events/merged_time
+{ cat $events/custom; printf '\x38\x81\x80\x80\x80\x00'; } >$events/padded_varint
+
 costs=corpus/ad_cost_protobuf
 encode AdCost $costs/daily <<'PB'
 site_id: "shop" date_start { seconds: 1767225600 } date_end { seconds: 1767312000 }
