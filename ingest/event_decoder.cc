@@ -103,8 +103,9 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
   switch (impl_->format) {
     case InputFormat::kProtobuf:
       if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail)) {
-        return Invalid("malformed", absl::StrCat("not a valid protobuf WebEvent: ",
-                                                 impl_->detail));
+        return Invalid("malformed",
+                       absl::StrCat("not a valid protobuf WebEvent: ",
+                                    impl_->detail));
       }
       return impl_->Validate(now, event);
     case InputFormat::kJson:

@@ -194,7 +194,8 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(Valid(), Len(21, Groups(100))),
       // Varints.
       absl::StrCat(v, Key(7, 0), "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x00"s),
-      absl::StrCat(v, Key(7, 0), "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s),
+      absl::StrCat(v, Key(7, 0),
+                   "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s),
       absl::StrCat(v, Key(7, 0), "\x83\x80\x80\x80\x80\x80\x80\x80\x80\x7f"),
       absl::StrCat(v, Int(7, (uint64_t{1} << 32) | 3)),  // type: low 32 bits
       absl::StrCat(v, Int(7, static_cast<uint64_t>(-1))),
@@ -204,7 +205,8 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(v, Key(20, 0),
                    "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s),
       absl::StrCat(v, Len(2, "\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x00"s)),
-      absl::StrCat(v, Len(2, "\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s)),
+      absl::StrCat(
+          v, Len(2, "\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s)),
       absl::StrCat(v, Int(20, (uint64_t{1} << 32) | 2)),  // session_number
       absl::StrCat(v, Int(20, static_cast<uint64_t>(-1))),
       absl::StrCat(v, Key(20, 0)),                       // varint runs out
@@ -295,7 +297,7 @@ TEST_F(ProtobufDifferentialTest, Utf8InEveryStringField) {
   }
 }
 
-// ---- Random events -----------------------------------------------------------
+// ---- Random events ---------------------------------------------------------
 
 class Random {
  public:
@@ -348,8 +350,9 @@ v1::WebEvent RandomEvent(Random& r) {
   maybe([&](std::string s) { e.set_user_agent(s); });
   if (!r.OneIn(10)) {
     auto* t = e.mutable_event_time();
-    t->set_seconds(r.OneIn(20) ? static_cast<int64_t>(r.rng()())
-                               : kSeconds - static_cast<int64_t>(r.Below(3600)));
+    t->set_seconds(r.OneIn(20)
+                       ? static_cast<int64_t>(r.rng()())
+                       : kSeconds - static_cast<int64_t>(r.Below(3600)));
     t->set_nanos(r.OneIn(20) ? static_cast<int32_t>(r.rng()())
                              : static_cast<int32_t>(r.Below(1000000000)));
   }
@@ -359,7 +362,9 @@ v1::WebEvent RandomEvent(Random& r) {
   if (e.type() == v1::CONVERSION || r.OneIn(10)) {
     auto* c = e.mutable_conversion();
     if (!r.OneIn(10)) c->set_goal(r.OneIn(2) ? "purchase" : "signup");
-    if (r.OneIn(2)) c->set_value_micros(static_cast<int64_t>(r.rng()()) >> r.Below(64));
+    if (r.OneIn(2)) {
+      c->set_value_micros(static_cast<int64_t>(r.rng()()) >> r.Below(64));
+    }
     if (r.OneIn(2)) c->set_currency(r.OneIn(2) ? "EUR" : "usd");
     if (r.OneIn(2)) c->set_order_id(r.Text());
   }
