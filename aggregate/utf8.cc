@@ -1,5 +1,8 @@
 #include "aggregate/utf8.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace kpistream {
 
 size_t Utf8SequenceLength(absl::string_view s) {
@@ -31,6 +34,14 @@ size_t Utf8SequenceLength(absl::string_view s) {
 }
 
 bool IsValidUtf8(absl::string_view s) {
+  // Eight bytes at a time while they are all ASCII (most text is), then
+  // sequence by sequence from the first word that holds another byte.
+  while (s.size() >= 8) {
+    uint64_t word;
+    std::memcpy(&word, s.data(), 8);
+    if ((word & 0x8080808080808080ull) != 0) break;
+    s.remove_prefix(8);
+  }
   while (!s.empty()) {
     const size_t length = Utf8SequenceLength(s);
     if (length == 0) return false;

@@ -103,9 +103,9 @@ class KafkaStreamOutput : public StreamOutput {
   // partitions are (again whenever it is replaced): a record for a topic
   // the producer knows nothing of waits in its queue until it does, and the
   // commit that flushes it waits too. In the latency probe, the commit when
-  // the reorder buffer first released events (and the threads first wrote
-  // outputs) took 0.92-0.95 s in both threads without this, under 30 ms
-  // in the commits before it (BENCHMARKS.md run SF). A topic it cannot learn
+  // the reorder buffer first released events took 0.92-0.95 s in both
+  // threads without this, under 30 ms in the commits before it
+  // (BENCHMARKS.md run SF). A topic it cannot learn
   // about (missing, not authorized) is a warning naming it: its records
   // wait, and consumption pauses once the queue is full (SPEC §10), until it
   // can be written.

@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "aggregate/utf8.h"
@@ -23,24 +22,6 @@ enum WireType : uint32_t {
 
 constexpr uint32_t Tag(uint32_t field, WireType wire) {
   return (field << 3) | wire;
-}
-
-// Valid UTF-8: eight bytes of ASCII at a time, then the one decoder
-// (aggregate/utf8.h) from the first byte that is not ASCII.
-bool ValidUtf8(absl::string_view s) {
-  const size_t n = s.size();
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, s.data() + i, 8);
-    if ((word & 0x8080808080808080ull) != 0) break;
-  }
-  for (; i < n; ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) {
-      return IsValidUtf8(s.substr(i));
-    }
-  }
-  return true;
 }
 
 // The last occurrence of each string field of WebEvent and Conversion that
@@ -132,7 +113,7 @@ class Reader {
     size_t length;
     if (!ReadLength(p, end, &length)) return false;
     const absl::string_view s(p, length);
-    if (!ValidUtf8(s)) {
+    if (!IsValidUtf8(s)) {
       return Fail(p, absl::StrCat("string field ", field,
                                   " is not valid UTF-8"));
     }

@@ -31,6 +31,14 @@ TEST(Utf8Test, ValidAndPrintable) {
   EXPECT_TRUE(IsValidUtf8("q \"quote\" \\ \xC3\xA9 \xF0\x9F\x98\x80"));
   EXPECT_FALSE(IsValidUtf8("ok\xC3"));
   EXPECT_FALSE(IsValidUtf8("a\xED\xBF\xBFz"));
+  // Words of eight ASCII bytes are passed at once: what follows them, and
+  // a word that holds another byte, is still judged.
+  EXPECT_TRUE(IsValidUtf8("abcdefgh\xE2\x82\xAC"));
+  EXPECT_TRUE(IsValidUtf8("abcdefg\xE2\x82\xAC ijklmnop"));
+  EXPECT_FALSE(IsValidUtf8("abcdefghijklmnop\xE2\x82"));
+  EXPECT_FALSE(IsValidUtf8("abcdefg\xC3"));
+  EXPECT_FALSE(IsValidUtf8("abc\x80" "defghijkl"));
+  EXPECT_FALSE(IsValidUtf8("abcdefghijklmnopqrstuvw\xED\xA0\x80"));
   EXPECT_TRUE(
       IsValidUtf8(std::string("tab\tnul\0", 8)));  // valid, not printable
   EXPECT_FALSE(IsPrintableUtf8(std::string("tab\tnul\0", 8)));
