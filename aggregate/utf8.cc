@@ -35,7 +35,7 @@ size_t Utf8SequenceLength(absl::string_view s) {
 
 bool IsValidUtf8(absl::string_view s) {
   // Eight bytes at a time while they are all ASCII (most text is), then
-  // sequence by sequence from the first word that holds another byte.
+  // byte by byte, decoding only sequences that are not ASCII.
   while (s.size() >= 8) {
     uint64_t word;
     std::memcpy(&word, s.data(), 8);
@@ -43,6 +43,10 @@ bool IsValidUtf8(absl::string_view s) {
     s.remove_prefix(8);
   }
   while (!s.empty()) {
+    if (static_cast<unsigned char>(s[0]) < 0x80) {
+      s.remove_prefix(1);
+      continue;
+    }
     const size_t length = Utf8SequenceLength(s);
     if (length == 0) return false;
     s.remove_prefix(length);
