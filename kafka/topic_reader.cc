@@ -24,9 +24,16 @@ absl::StatusOr<HandlePtr> NewReader(const TopicReadOptions& options,
 }  // namespace
 
 absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
-  auto rk = NewReader(options, RD_KAFKA_CONSUMER,
-                      {{"allow.auto.create.topics", "false"},
-                       {"group.id", "kpistream-restore"}});
+  // Asking for a topic's metadata must not create it (with the brokers'
+  // defaults: a changelog would not be compacted). A consumer's default
+  // allow.auto.create.topics is false; it is set only over a user's value,
+  // because librdkafka warns about a set one at every broker whose Metadata
+  // is older than v4 (the embedded one: four WARN lines at every start).
+  Properties fixed = {{"group.id", "kpistream-restore"}};
+  if (options.properties.count("allow.auto.create.topics") > 0) {
+    fixed["allow.auto.create.topics"] = "false";
+  }
+  auto rk = NewReader(options, RD_KAFKA_CONSUMER, std::move(fixed));
   if (!rk.ok()) return rk.status();
   rd_kafka_topic_t* rkt =
       rd_kafka_topic_new(rk->get(), options.topic.c_str(), nullptr);

@@ -1,0 +1,53 @@
+// Looking a topic up on brokers that auto-create topics (Apache Kafka's
+// default, auto.create.topics.enable=true) must not create it: the engine's
+// changelog would get the brokers' defaults (one partition, deleted by
+// retention) instead of compaction. On a private 1-node cluster, since the
+// shared fixture does not auto-create.
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "kafka/topic_reader.h"
+#include "tests/integration/kafka_cluster.h"
+
+namespace kpistream::testing {
+namespace {
+
+TEST(TopicMetadataTest, AMissingTopicIsNotAutoCreatedByLookingItUp) {
+  KafkaClusterOptions options;
+  options.broker_config["auto.create.topics.enable"] = "true";
+  absl::StatusOr<std::unique_ptr<KafkaCluster>> started =
+      KafkaCluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  // With the user's kafka.properties silent, and asking for auto-creation.
+  for (const kafka::Properties& user :
+       {kafka::Properties{},
+        kafka::Properties{{"allow.auto.create.topics", "true"}}}) {
+    SCOPED_TRACE(user.empty() ? "no user properties"
+                              : "allow.auto.create.topics=true");
+    kafka::TopicReadOptions read;
+    read.brokers = (*started)->bootstrap();
+    read.properties = user;
+    read.topic = UniqueKafkaName("changelog");
+    read.timeout = absl::Seconds(30);
+    absl::StatusOr<int> count = kafka::PartitionCount(read);
+    EXPECT_TRUE(absl::IsNotFound(count.status())) << count.status();
+    // A topic created on request would show up in the metadata a moment
+    // later.
+    absl::SleepFor(absl::Seconds(2));
+    count = kafka::PartitionCount(read);
+    EXPECT_TRUE(absl::IsNotFound(count.status())) << count.status();
+    count = kafka::EnsureTopic(read, 3, {{"cleanup.policy", "compact"}});
+    ASSERT_TRUE(count.ok()) << count.status();
+    EXPECT_EQ(*count, 3);
+    absl::StatusOr<std::string> policy =
+        kafka::TopicConfig(read, "cleanup.policy");
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    EXPECT_EQ(*policy, "compact");
+  }
+}
+
+}  // namespace
+}  // namespace kpistream::testing
