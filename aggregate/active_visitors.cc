@@ -26,7 +26,11 @@ void ActiveVisitors::Buckets::Push(int64_t second, uint64_t id) {
 
 void ActiveVisitors::Observe(absl::string_view site, absl::string_view visitor,
                              absl::Time now) {
-  Site& s = sites_[site];
+  if (last_ == nullptr || site != last_name_) {
+    last_ = &sites_[site];
+    last_name_.assign(site.data(), site.size());
+  }
+  Site& s = *last_;
   // Processing time only moves on, even if the clock steps back.
   const int64_t now_us = std::max(absl::ToUnixMicros(now), s.newest_us);
   s.newest_us = now_us;
@@ -80,6 +84,7 @@ void ActiveVisitors::Expire(Site& s, int64_t now_us) {
 std::map<std::string, ActiveVisitors::Counts> ActiveVisitors::CountsAt(
     absl::Time now) {
   std::map<std::string, Counts> out;
+  last_ = nullptr;  // sites may go
   for (auto it = sites_.begin(); it != sites_.end();) {
     Site& s = it->second;
     const int64_t now_us = std::max(absl::ToUnixMicros(now), s.newest_us);

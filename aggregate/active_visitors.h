@@ -25,6 +25,10 @@ namespace kpistream {
 
 class ActiveVisitors {
  public:
+  ActiveVisitors() = default;
+  ActiveVisitors(const ActiveVisitors&) = delete;  // last_ points inside
+  ActiveVisitors& operator=(const ActiveVisitors&) = delete;
+
   static constexpr absl::Duration kShort = absl::Minutes(5);
   static constexpr absl::Duration kLong = absl::Minutes(30);
 
@@ -69,6 +73,11 @@ class ActiveVisitors {
   static void Expire(Site& site, int64_t now_us);
 
   absl::flat_hash_map<std::string, Site> sites_;
+  // Observe()'s last site, found again without hashing its name: most
+  // events in a row are of one site. Reset by CountsAt(), which erases
+  // sites (an insert by Observe() moves the others, not the one it made).
+  std::string last_name_;
+  Site* last_ = nullptr;
 };
 
 }  // namespace kpistream

@@ -63,6 +63,19 @@ constexpr size_t kMaxSpareEvents = 16;
 
 }  // namespace
 
+char* ReorderBuffer::Arena::Append(size_t n) {
+  if (size_ + n > capacity_) {
+    const size_t capacity = std::max(size_ + n, 2 * capacity_);
+    std::unique_ptr<char[]> grown(new char[capacity]);  // not zero-filled
+    if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
+    data_ = std::move(grown);
+    capacity_ = capacity;
+  }
+  char* at = data_.get() + size_;
+  size_ += n;
+  return at;
+}
+
 ReorderBuffer::Bucket& ReorderBuffer::BucketOf(int64_t second) {
   auto it = buckets_.lower_bound(second);
   if (it != buckets_.end() && it->first == second) return it->second;
@@ -110,8 +123,7 @@ void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_FIELD_BYTES)
 #undef KPISTREAM_FIELD_BYTES
   const size_t held = Held(bucket);
-  bucket.arena.resize(packed.offset + bytes);
-  char* p = bucket.arena.data() + packed.offset;
+  char* p = bucket.arena.Append(bytes);
 #define KPISTREAM_PACK_FIELD(f) p = PutString(e.f, p);
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_PACK_FIELD)
 #undef KPISTREAM_PACK_FIELD

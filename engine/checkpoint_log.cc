@@ -85,11 +85,11 @@ class ChunkSink : public CheckpointSink {
   }
   void Cut(bool last) {
     current_.set_last(last);
-    std::string value;
-    value.reserve(current_.ByteSizeLong() + sessions_.size());
+    // The sessions first, then the rest of the chunk after them (any order
+    // parses alike): the sessions' bytes, most of a chunk, are not copied.
+    std::string value = std::move(sessions_);
+    sessions_ = std::string();
     current_.AppendToString(&value);
-    value.append(sessions_);
-    sessions_.clear();
     bytes_ += value.size();
     records_.push_back({CheckpointKey(tp_, seq_, next_chunk_), std::move(value)});
     ++next_chunk_;

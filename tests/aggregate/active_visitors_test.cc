@@ -102,6 +102,25 @@ TEST(ActiveVisitorsTest, RandomArrivalsMatchABruteForceCountAtEveryStep) {
   }
 }
 
+// A site whose visitors all left the windows is forgotten by CountsAt();
+// when it comes back it is counted afresh (Observe() keeps the last site
+// it saw, which must not outlive it), as is the site seen in between.
+TEST(ActiveVisitorsTest, ASiteForgottenAndSeenAgainIsCountedAfresh) {
+  ActiveVisitors active;
+  active.Observe("shop", "v1", T0);
+  active.Observe("shop", "v2", T0);
+  EXPECT_EQ(active.CountsAt(T0)["shop"].last_30m, 2);
+  EXPECT_TRUE(active.CountsAt(T0 + absl::Minutes(31)).empty());
+  active.Observe("shop", "v3", T0 + absl::Minutes(32));
+  active.Observe("blog", "v1", T0 + absl::Minutes(32));
+  active.Observe("shop", "v4", T0 + absl::Minutes(33));
+  auto counts = active.CountsAt(T0 + absl::Minutes(33));
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts["shop"].last_5m, 2);
+  EXPECT_EQ(counts["shop"].last_30m, 2);
+  EXPECT_EQ(counts["blog"].last_30m, 1);
+}
+
 // Memory follows the distinct visitors of the last 30 minutes, not the
 // events: 100 visitors sending 1,000,000 events in 10 minutes hold what
 // 100 visitors sending one each hold, plus at most the windows' empty
