@@ -137,13 +137,16 @@ struct AttributionParts {
   absl::string_view channel, source, medium, campaign, device, country;
 };
 
-std::string AttributionKey(absl::string_view channel, absl::string_view source,
-                           absl::string_view medium,
-                           absl::string_view campaign, absl::string_view device,
-                           absl::string_view country) {
+// Into `*key` (reused: a session start must not allocate once the key's
+// capacity is there).
+void AttributionKey(absl::string_view channel, absl::string_view source,
+                    absl::string_view medium, absl::string_view campaign,
+                    absl::string_view device, absl::string_view country,
+                    std::string* key) {
   const char sep[] = {kSeparator, 0};
-  return absl::StrCat(channel, sep, source, sep, medium, sep, campaign, sep,
-                      device, sep, country);
+  key->clear();
+  absl::StrAppend(key, channel, sep, source, sep, medium, sep, campaign, sep,
+                  device, sep, country);
 }
 
 AttributionParts SplitAttribution(absl::string_view key) {
@@ -300,6 +303,7 @@ struct Sessionizer::Impl {
   absl::btree_map<int64_t, std::vector<Due>> expiry;
   InternPool sites, pages, attributions;
   std::vector<AttributionParts> parts;  // by attribution id
+  std::string attribution_key;          // AcquireAttribution()'s, reused
   VisitorRecency visitors{absl::Hours(24 * 400)};
   OrderOnce orders;
   // Checkpoint bookkeeping.
@@ -420,8 +424,9 @@ struct Sessionizer::Impl {
                               absl::string_view campaign,
                               absl::string_view device,
                               absl::string_view country) {
-    const uint32_t id = attributions.Acquire(
-        AttributionKey(channel, source, medium, campaign, device, country));
+    AttributionKey(channel, source, medium, campaign, device, country,
+                   &attribution_key);
+    const uint32_t id = attributions.Acquire(attribution_key);
     if (id >= parts.size()) parts.resize(attributions.capacity());
     if (attributions.refs(id) == 1) {
       parts[id] = SplitAttribution(attributions.Get(id));

@@ -8,9 +8,10 @@
 //   build/bench/aggregate_bench --benchmark_filter=DecodeJson
 //       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
-// Reported: events/s (items_per_second) on one core, and heap bytes per open
+// Reported: events/s (items_per_second) on one core, heap bytes per open
 // session (measured with mallinfo2 around the warm-up that opens them, and the
-// engine's own ApproximateBytes estimate).
+// engine's own ApproximateBytes estimate), and operator new calls per timed
+// event (issue 9 item 3: no allocation per event on the hot path).
 #include <malloc.h>
 
 #include <cstdint>
@@ -31,6 +32,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "ingest/event_decoder.h"
 #include "kpistream/v1/web_event.pb.h"
+#include "tests/allocation_counter.h"
 
 namespace kpistream {
 namespace {
@@ -151,13 +153,17 @@ void BM_DecodeSessionizeCount(benchmark::State& state) {
     state.ResumeTiming();
 
     size_t n = 0;
+    testing::AllocationCounter allocations;
     for (const std::string& bytes : w.timed) {
       feed(bytes);
       if (++n % 10000 == 0) partition->Advance(max_time - absl::Seconds(30));
     }
     partition->Advance(max_time - absl::Seconds(30));
+    const int64_t allocated = allocations.Stop();
 
     state.PauseTiming();
+    state.counters["allocations_per_event"] =
+        static_cast<double>(allocated) / kTimedEvents;
     state.counters["open_sessions"] = static_cast<double>(open);
     state.counters["heap_bytes_per_open_session"] = heap_per_session;
     state.counters["estimated_bytes_per_open_session"] = estimate_per_session;

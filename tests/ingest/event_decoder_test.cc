@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "kpistream/v1/web_event.pb.h"
+#include "tests/allocation_counter.h"
 
 namespace kpistream {
 namespace {
@@ -235,6 +236,36 @@ TEST(EventDecoderTest, EveryReasonIsListed) {
         InvalidReasons().end())
         << reason;
   }
+}
+
+// A warm decoder reads a protobuf record without allocating (issue 9, item
+// 3): the record is read into the Event's strings, whose capacity stays.
+// Every string field is longer than std::string keeps inline.
+TEST(EventDecoderTest, AWarmProtobufDecoderDoesNotAllocate) {
+  v1::WebEvent m = ValidEvent();
+  m.set_event_id("e-0123456789abcdef0123");
+  m.set_visitor_id("v-0123456789abcdef0123");
+  m.set_user_id("u-0123456789abcdef0123");
+  m.set_session_id("s-0123456789abcdef0123");
+  m.set_page_title("A page title longer than inline");
+  m.set_utm_term("a search term longer than inline");
+  m.set_utm_content("an ad content longer than inline");
+  m.set_user_agent(
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit");
+  m.mutable_conversion()->set_order_id("o-0123456789abcdef0123");
+  const std::string bytes = m.SerializeAsString();
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Hours(1));
+  Event e;
+  ASSERT_TRUE(decoder.Decode(bytes, kNow, &e).ok);
+  testing::AllocationCounter warm;
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(decoder.Decode(bytes, kNow, &e).ok);
+  }
+  EXPECT_EQ(warm.Stop(), 0);
+  Event cold;  // the counter counts: a new Event's long strings allocate
+  testing::AllocationCounter first;
+  ASSERT_TRUE(decoder.Decode(bytes, kNow, &cold).ok);
+  EXPECT_GT(first.Stop(), 0);
 }
 
 }  // namespace

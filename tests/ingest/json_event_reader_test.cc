@@ -1,43 +1,11 @@
 #include "ingest/json_event_reader.h"
 
-#include <cstdlib>
-#include <new>
 #include <string>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "ingest/event_decoder.h"
-
-// Counts this thread's operator new calls while `counting` is set, so that a
-// test can show that a warm reader does not allocate.
-namespace {
-thread_local bool counting = false;
-thread_local int allocations = 0;
-}  // namespace
-
-// Every non-aligned form is replaced, so that each allocation is freed by
-// its own kind (the aligned forms stay the library's, in pairs).
-void* operator new(std::size_t size) {
-  if (counting) ++allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  if (counting) ++allocations;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& t) noexcept {
-  return operator new(size, t);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
+#include "tests/allocation_counter.h"
 
 namespace kpistream {
 namespace {
@@ -118,22 +86,20 @@ TEST(JsonEventReaderTest, AWarmReaderDoesNotAllocate) {
   ASSERT_EQ(reader.Read(kEvent, &e, &h, &detail),
             JsonEventReader::Status::kRead);
   ASSERT_TRUE(decoder.Decode(kEvent, now, &e).ok);
-  counting = true;
-  allocations = 0;
+  testing::AllocationCounter counter;
   for (int i = 0; i < 1000; ++i) {
     reader.Read(kEvent, &e, &h, &detail);
   }
-  const int read_allocations = allocations;
-  allocations = 0;
+  const int64_t read_allocations = counter.Stop();
+  testing::AllocationCounter decode_counter;
   for (int i = 0; i < 1000; ++i) {
     decoder.Decode(kEvent, now, &e);
   }
-  const int decode_allocations = allocations;
-  allocations = 0;
+  const int64_t decode_allocations = decode_counter.Stop();
   Event cold;  // the counter counts: a new Event's long strings allocate
+  testing::AllocationCounter cold_counter;
   reader.Read(kEvent, &cold, &h, &detail);
-  const int cold_allocations = allocations;
-  counting = false;
+  const int64_t cold_allocations = cold_counter.Stop();
   EXPECT_EQ(read_allocations, 0);
   EXPECT_EQ(decode_allocations, 0);
   EXPECT_GT(cold_allocations, 0);
