@@ -44,6 +44,4 @@ int64_t AllocationCounter::Stop() {
   return allocations;
 }
 
-int64_t AllocationCounter::count() const { return allocations; }
-
 }  // namespace kpistream::testing

@@ -22,7 +22,6 @@ class AllocationCounter {
 
   // Stops counting; returns the count.
   int64_t Stop();
-  int64_t count() const;
 };
 
 }  // namespace kpistream::testing
