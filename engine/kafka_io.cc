@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "cmd/log.h"
 
 namespace kpistream {
@@ -15,6 +16,11 @@ bool RenewalBudget::Spend(absl::Time now) {
   if (static_cast<int>(spent_.size()) >= kMax) return false;
   spent_.push_back(now);
   return true;
+}
+
+absl::Duration RenewalBudget::Backoff() const {
+  const int earlier = std::max(static_cast<int>(spent_.size()) - 1, 0);
+  return kFirstBackoff * (1 << earlier);
 }
 
 absl::StatusOr<std::unique_ptr<KafkaStreamInput>> KafkaStreamInput::Create(
@@ -61,11 +67,14 @@ void KafkaStreamInput::RenewIfFatal() {
         "processing.instance_id?"));
     return;
   }
+  const absl::Duration backoff = renewals_.Backoff();
   KPI_LOG_WARN(
       "kafka: the consumer of group \"%s\" cannot go on: %s; replacing it "
-      "(its %d partition(s) are dropped without a commit and come back "
-      "through a rebalance)",
-      options_.group_id, reason, static_cast<int>(assigned_.size()));
+      "in %s (its %d partition(s) are dropped without a commit and come "
+      "back through a rebalance)",
+      options_.group_id, reason, absl::FormatDuration(backoff),
+      static_cast<int>(assigned_.size()));
+  absl::SleepFor(backoff);
   const std::vector<TopicPartition> lost(assigned_.begin(), assigned_.end());
   assigned_.clear();
   listener_->OnLost(lost);
@@ -263,11 +272,13 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
         ": is another process running with the same "
         "processing.instance_id?"));
   }
+  const absl::Duration backoff = renewals_.Backoff();
   KPI_LOG_WARN(
       "kafka: the producer (transactional.id \"%s\") cannot go on: %s; "
-      "replacing it (its open transaction is lost, the partitions are "
+      "replacing it in %s (its open transaction is lost, the partitions are "
       "restored and read again)",
-      options_.transactional_id, fatal);
+      options_.transactional_id, fatal, absl::FormatDuration(backoff));
+  absl::SleepFor(backoff);
   // The new one first (it fences the old, which purges its queue when
   // destroyed): if it cannot be made, the old one stays and the error is
   // returned.

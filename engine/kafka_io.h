@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "engine/stream_io.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
@@ -29,6 +30,15 @@ class RenewalBudget {
   bool Spend(absl::Time now);
   // Renewals within the window, this one included, when Spend was refused.
   int refused_count() const { return static_cast<int>(spent_.size()) + 1; }
+  // How long to wait before making the replacement Spend() just counted:
+  // kFirstBackoff, doubled for each earlier renewal within the window.
+  // Whoever fenced the client may still be initialising: librdkafka retries
+  // a transactional InitProducerId every 500 ms while the coordinator
+  // aborts the transaction in its way, and each retry fences the newest
+  // holder of the id. Replaced at once, three replacements in a row were
+  // fenced by one such intruder within 2 s (DurabilityTest, under load).
+  static constexpr absl::Duration kFirstBackoff = absl::Seconds(1);
+  absl::Duration Backoff() const;
 
  private:
   std::vector<absl::Time> spent_;

@@ -189,4 +189,20 @@ TEST(RenewalBudgetTest, ThreeWithinFiveMinutesThenRefusedUntilOneExpires) {
   EXPECT_TRUE(budget.Spend(t0 + absl::Minutes(5) + absl::Seconds(1)));
 }
 
+// Each replacement within the window waits twice as long as the one before
+// (an intruder still initialising fences every replacement made at once);
+// once the earlier renewals leave the window, the wait is short again.
+TEST(RenewalBudgetTest, EachRenewalWithinTheWindowWaitsTwiceAsLong) {
+  RenewalBudget budget;
+  const absl::Time t0 = absl::FromUnixSeconds(1767225600);
+  ASSERT_TRUE(budget.Spend(t0));
+  EXPECT_EQ(budget.Backoff(), absl::Seconds(1));
+  ASSERT_TRUE(budget.Spend(t0 + absl::Seconds(2)));
+  EXPECT_EQ(budget.Backoff(), absl::Seconds(2));
+  ASSERT_TRUE(budget.Spend(t0 + absl::Seconds(5)));
+  EXPECT_EQ(budget.Backoff(), absl::Seconds(4));
+  ASSERT_TRUE(budget.Spend(t0 + absl::Minutes(6)));
+  EXPECT_EQ(budget.Backoff(), absl::Seconds(1));
+}
+
 }  // namespace kpistream::kafka
