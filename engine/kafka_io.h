@@ -36,7 +36,7 @@ class RenewalBudget {
   // a transactional InitProducerId every 500 ms while the coordinator
   // aborts the transaction in its way, and each retry fences the newest
   // holder of the id. Replaced at once, three replacements in a row were
-  // fenced by one such intruder within 2 s (DurabilityTest, under load).
+  // fenced within 2 s, most likely so (DurabilityTest, once under load).
   static constexpr absl::Duration kFirstBackoff = absl::Seconds(1);
   absl::Duration Backoff() const;
 
