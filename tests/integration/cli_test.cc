@@ -357,6 +357,11 @@ TEST(DemoTest, RunsWithoutSetupShowsKpisAndStopsOnCtrlC) {
       << page;
   EXPECT_GT(MetricValue(page, "web_sessions_closed_total"), 0);
   EXPECT_EQ(demo.Stop(SIGINT, absl::Seconds(10)), 0) << demo.Stderr();
+  // A new user's first run: librdkafka warned about an explicitly set
+  // allow.auto.create.topics at the embedded broker (Metadata v2), four
+  // WARN lines before anything else.
+  EXPECT_FALSE(absl::StrContains(demo.Stderr(), "AUTOCREATE"))
+      << demo.Stderr();
 }
 
 }  // namespace
