@@ -723,7 +723,8 @@ class Parser {
                   {"guarantee", "max_out_of_orderness", "allowed_lateness",
                    "idle_partition_timeout", "dedup_horizon", "max_future_skew",
                    "instance_id", "threads", "transaction_timeout",
-                   "commit_interval", "state_dir", "input_buffer"})) {
+                   "commit_interval", "min_commit_interval", "state_dir",
+                   "input_buffer"})) {
       return;
     }
     ProcessingConfig& pc = c->processing;
@@ -769,6 +770,24 @@ class Parser {
                   absl::FormatDuration(pc.transaction_timeout),
                   "): the broker aborts a transaction open that long"));
       }
+    }
+    if (Duration(p, "min_commit_interval", false, &pc.min_commit_interval)) {
+      if (pc.min_commit_interval < absl::Milliseconds(10)) {
+        Error(p.Key("min_commit_interval"), p["min_commit_interval"],
+              absl::StrCat("must be at least 10ms, got ",
+                           absl::FormatDuration(pc.min_commit_interval),
+                           " (every commit is a Kafka transaction)"));
+      } else if (pc.min_commit_interval > pc.commit_interval) {
+        Error(p.Key("min_commit_interval"), p["min_commit_interval"],
+              absl::StrCat("must not be longer than "
+                           "processing.commit_interval (",
+                           absl::FormatDuration(pc.commit_interval),
+                           "); equal to it, a thread commits every "
+                           "commit_interval only"));
+      }
+    } else {
+      pc.min_commit_interval =
+          std::min(pc.min_commit_interval, pc.commit_interval);
     }
   }
 

@@ -80,6 +80,15 @@ struct ProcessingConfig {
   // transaction with exactly_once); /metrics shows committed counts, so this
   // bounds how fresh they are. At least 10ms, below transaction_timeout.
   absl::Duration commit_interval = absl::Seconds(1);
+  // A stream thread that has caught up with its input commits sooner: this
+  // long after its last commit started (and no sooner than that commit
+  // took), so that counts are fresh at moderate rates; under a backlog it
+  // commits every commit_interval (engine/commit_schedule.h). At least
+  // 10ms, at most commit_interval (equal: commit every commit_interval
+  // only). Left out: 100ms, or commit_interval if that is shorter.
+  absl::Duration min_commit_interval = kDefaultMinCommitInterval;
+  static constexpr absl::Duration kDefaultMinCommitInterval =
+      absl::Milliseconds(100);
   // The local state store (engine/local_store.h) lives in
   // <state_dir>/<group_id>/<instance_id>. Empty: $TMPDIR (or /tmp)
   // followed by /kpistream, as Kafka Streams keeps /tmp/kafka-streams. It

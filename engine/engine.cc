@@ -179,6 +179,12 @@ class Engine::Impl {
     const int threads = std::max(1, config_.processing.threads);
     const int64_t fetch_buffer = config_.processing.input_buffer / threads;
     LogFetchBuffer(fetch_buffer, threads);
+    KPI_LOG_INFO(
+        "engine: each thread commits every %s under a backlog, and from %s "
+        "after its last commit once it has caught up with its input "
+        "(processing.commit_interval, min_commit_interval)",
+        absl::FormatDuration(config_.processing.commit_interval),
+        absl::FormatDuration(config_.processing.min_commit_interval));
     for (int i = 0; i < threads; ++i) {
       StreamThread::Options options;
       options.config = &config_;
@@ -186,6 +192,7 @@ class Engine::Impl {
       options.stop_requested = [this] { return stop_requested_() || stop_; };
       options.name = threads == 1 ? "engine" : absl::StrCat("engine-", i);
       options.commit_interval = config_.processing.commit_interval;
+      options.min_commit_interval = config_.processing.min_commit_interval;
       // A commit's counts reach /metrics at once, not at the next tick.
       options.committed = [this] {
         {

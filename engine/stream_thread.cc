@@ -4,6 +4,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -62,7 +63,9 @@ StreamThread::StreamThread(Options options)
       log_bots_(config_.bot_patterns, /*empty_is_bot=*/true),
       channels_(ChannelOptionsFrom(config_)),
       watermark_(config_.processing.max_out_of_orderness,
-                 config_.processing.idle_partition_timeout) {
+                 config_.processing.idle_partition_timeout),
+      commit_schedule_(options_.commit_interval,
+                       options_.min_commit_interval) {
   for (const InputConfig& input : config_.inputs) {
     InputReader reader;
     reader.topic = input.topic;
@@ -143,9 +146,13 @@ absl::Status StreamThread::Run() {
     UpdateBacklogs(now);
     UpdateWatermarks(now);
     // An idle input blocks here: at most until the next commit is due.
+    // Fewer records than asked for: the thread has caught up with its
+    // input, and may commit early (engine/commit_schedule.h).
+    size_t polled = 0;
     input_->Poll(options_.poll_batch,
                  std::min(absl::Milliseconds(100), options_.commit_interval),
                  [&](const kafka::Record& record) {
+                   ++polled;
                    if (fatal_.ok()) Handle(record, now);
                  });
     if (absl::Status s = input_->fatal(); !s.ok()) Fail(s);
@@ -161,7 +168,8 @@ absl::Status StreamThread::Run() {
       KPI_LOG_WARN("%s: kafka: %s", options_.name, input_->last_error());
     }
     LogRejections(rejections_.Take(now));
-    if (now - last_commit_ >= options_.commit_interval) {
+    if (commit_schedule_.Due(now, polled < options_.poll_batch,
+                             processed_since_commit_ > 0)) {
       CommitCycle(now, /*revoking=*/false);
     }
     if (now - last_publish >= options_.publish_interval) {
@@ -669,7 +677,9 @@ void StreamThread::SaveLocal() {
 
 void StreamThread::CommitCycle(absl::Time now, bool revoking) {
   if (!fatal_.ok()) return;
-  last_commit_ = now;
+  absl::Cleanup scheduled = [&] {
+    commit_schedule_.Committed(now, clock_->Now());
+  };
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
   SendUpstreamWatermarks();

@@ -39,6 +39,7 @@
 #include "aggregate/metrics_snapshot.h"
 #include "aggregate/target_tracker.h"
 #include "config/config.h"
+#include "engine/commit_schedule.h"
 #include "engine/local_store.h"
 #include "engine/partition_pipeline.h"
 #include "engine/stream_io.h"
@@ -76,7 +77,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // Snapshot() (may be empty).
     std::function<void()> committed;
     std::string name = "stream-0";  // for logs
+    // When to commit: engine/commit_schedule.h.
     absl::Duration commit_interval = absl::Seconds(1);
+    absl::Duration min_commit_interval = absl::Milliseconds(100);
     absl::Duration publish_interval = absl::Milliseconds(200);
     size_t poll_batch = 2000;
     // Partition counts of the `key: any` inputs and of the repartition
@@ -232,7 +235,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   TopicPartition last_tp_;
   Slot* last_slot_ = nullptr;
   absl::Status fatal_;
-  absl::Time last_commit_ = absl::InfinitePast();
+  CommitSchedule commit_schedule_;
   absl::Time last_full_checkpoint_ = absl::InfinitePast();
   absl::Time last_progress_ = absl::InfinitePast();
   uint64_t commits_ = 0;

@@ -234,6 +234,32 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
   EXPECT_TRUE(r.ok()) << Errors(r);
 }
 
+// A caught-up thread commits min_commit_interval after its last commit
+// (engine/commit_schedule.h): 100ms unless commit_interval is shorter.
+TEST(ConfigTest, MinCommitIntervalIsBoundedByTheCommitInterval) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.min_commit_interval, absl::Milliseconds(100));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {commit_interval: 50ms}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.min_commit_interval, absl::Milliseconds(50));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "processing: {commit_interval: 2s, min_commit_interval: 2s}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.min_commit_interval, absl::Seconds(2));
+
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {min_commit_interval: 2s}\n")),
+              HasSubstr("cfg.yaml:2:35: processing.min_commit_interval: must "
+                        "not be longer than processing.commit_interval (1s)"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {min_commit_interval: 1ms}\n")),
+              HasSubstr("processing.min_commit_interval: must be at least "
+                        "10ms, got 1ms"));
+}
+
 // A Config built in code (the demo's) gets the whole-config checks too;
 // from YAML they carry the line of the key at fault.
 TEST(ConfigTest, ValidateChecksAConfigBuiltInCode) {

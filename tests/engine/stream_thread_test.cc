@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "config/config.h"
 #include "engine/local_store.h"
 #include "gtest/gtest.h"
@@ -29,6 +30,8 @@ class StepClock : public Clock {
     now_ += absl::Milliseconds(100);
     return now_;
   }
+  // The time without moving it.
+  absl::Time Peek() const { return now_; }
 
  private:
   absl::Time now_ = absl::FromUnixSeconds(1800000000);
@@ -296,6 +299,104 @@ TEST(StreamThreadTest, AnAbortedCommitRollsTheWatermarkBack) {
   }
 }
 
+
+// A stream thread over a FakeInput and a FakeOutput, with kThreadConfig and
+// a StepClock; `options` are set before Run(), stop_requested may use
+// input() and output().
+class FakeThread {
+ public:
+  FakeThread() {
+    ConfigResult parsed = ParseConfig(kThreadConfig);
+    EXPECT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+    config_ = parsed.config;
+    options.config = &config_;
+    options.clock = &clock;
+  }
+  absl::Status Run() {
+    thread_ = std::make_unique<StreamThread>(options);
+    auto in = std::make_unique<FakeInput>(thread_->listener());
+    auto out = std::make_unique<FakeOutput>();
+    input_ = in.get();
+    output_ = out.get();
+    auto log = std::make_unique<FakeChangelog>(output_);
+    thread_->Attach(std::move(in), std::move(out), std::move(log));
+    return thread_->Run();
+  }
+  FakeInput& input() { return *input_; }
+  FakeOutput& output() { return *output_; }
+
+  StepClock clock;
+  StreamThread::Options options;
+
+ private:
+  Config config_;
+  std::unique_ptr<StreamThread> thread_;
+  FakeInput* input_ = nullptr;
+  FakeOutput* output_ = nullptr;
+};
+
+// When a stream thread commits (engine/commit_schedule.h): a record that
+// arrives while the thread is caught up is committed min_commit_interval
+// after the last commit, not a whole commit_interval later; with
+// min_commit_interval equal to commit_interval, only after that interval.
+// Returns how long after the record was added its commit came.
+absl::Duration TimeToCommitOneRecord(absl::Duration min_commit_interval) {
+  FakeThread t;
+  absl::Time added = absl::InfinitePast();
+  absl::Time committed = absl::InfinitePast();
+  t.options.commit_interval = absl::Seconds(5);
+  t.options.min_commit_interval = min_commit_interval;
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    // Driven once per loop iteration. The record is added once the thread
+    // is assigned, has committed and has been idle for a second.
+    if (added == absl::InfinitePast() && t.output().commits > 0 &&
+        t.clock.Peek() - start >= absl::Seconds(1)) {
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = t.clock.Peek();
+    }
+    if (t.output().committed_offset == 1) committed = t.clock.Peek();
+    return committed != absl::InfinitePast() ||
+           t.clock.Peek() - start > absl::Seconds(60);
+  };
+  EXPECT_TRUE(t.Run().ok());
+  EXPECT_NE(committed, absl::InfinitePast()) << "never committed";
+  return committed - added;
+}
+
+TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
+  // The clock moves 100 ms per reading, a few readings per loop.
+  EXPECT_LT(TimeToCommitOneRecord(absl::Milliseconds(100)), absl::Seconds(2));
+  EXPECT_GE(TimeToCommitOneRecord(absl::Seconds(5)), absl::Seconds(3));
+}
+
+// A thread with a backlog (every poll returns as many records as it asked
+// for) commits every commit_interval, not every min_commit_interval.
+TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
+  FakeThread t;
+  int added = 0;
+  absl::Time first_commit = absl::InfinitePast();
+  t.options.poll_batch = 2;
+  t.options.commit_interval = absl::Seconds(2);
+  t.options.min_commit_interval = absl::Milliseconds(100);
+  t.options.stop_requested = [&] {
+    if (t.output().commits == 0) return false;
+    if (first_commit == absl::InfinitePast()) first_commit = t.clock.Peek();
+    // Two records more per loop: the input never runs dry.
+    for (int i = 0; i < 2; ++i, ++added) {
+      const std::string v = absl::StrCat("v", added);
+      t.input().Add(v, PageView(v, absl::StrFormat("10:%02d:%02d",
+                                                   added / 60 % 60,
+                                                   added % 60)));
+    }
+    return t.clock.Peek() - first_commit >= absl::Seconds(30);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  // The first commit, one every 2 s over the 30 s, the one at the stop.
+  EXPECT_LE(t.output().commits, 1 + 15 + 1);
+  EXPECT_GE(t.output().commits, 10);
+  EXPECT_GT(t.output().committed_offset, 100);
+}
 
 // The local store (engine/local_store.h): the visitors' days live there and
 // in per-entry changelog records, not in the checkpoints; a restart reads
