@@ -218,8 +218,7 @@ class Engine::Impl {
       }
       in.properties = config_.kafka.properties;
       in.fetch_buffer = fetch_buffer;
-      in.max_fetch_wait =
-          kafka::MaxFetchWaitFor(config_.processing.commit_interval);
+      in.max_fetch_wait = FetchWait();
       auto input = KafkaStreamInput::Create(in, thread->listener());
       if (!input.ok()) return input.status();
       kafka::Producer::Options out;
@@ -389,12 +388,16 @@ class Engine::Impl {
                                           absl::StrJoin(overridden, ", ")));
     if (user.count("fetch.wait.max.ms") == 0) {
       KPI_LOG_INFO(
-          "engine: fetch.wait.max.ms=%d (a fifth of processing.commit_interval "
-          "%s)",
-          static_cast<int>(absl::ToInt64Milliseconds(
-              kafka::MaxFetchWaitFor(config_.processing.commit_interval))),
-          absl::FormatDuration(config_.processing.commit_interval));
+          "engine: fetch.wait.max.ms=%d (a fifth of "
+          "processing.min_commit_interval %s)",
+          static_cast<int>(absl::ToInt64Milliseconds(FetchWait())),
+          absl::FormatDuration(config_.processing.min_commit_interval));
     }
+  }
+
+  // How long a consumer's fetch may wait at the broker for new records.
+  absl::Duration FetchWait() const {
+    return kafka::MaxFetchWaitFor(config_.processing.min_commit_interval);
   }
 
   // Merges the threads' metrics and evaluates the targets.

@@ -147,9 +147,10 @@ class Consumer {
 // partition per Fetch, so there only the queue bound matters).
 Properties FetchBufferProperties(int64_t bytes, const Properties& user);
 
-// The engine's Options::max_fetch_wait for a commit interval: a fifth of it,
-// between 10 and 500 ms (librdkafka's default), so that a record waits in the
-// broker a small part of what it waits for its commit.
+// The engine's Options::max_fetch_wait for the shortest time between its
+// commits (processing.min_commit_interval): a fifth of it, between 10 and
+// 500 ms (librdkafka's default), so that a record waits in the broker a
+// small part of what it waits for its commit.
 absl::Duration MaxFetchWaitFor(absl::Duration commit_interval);
 
 // A librdkafka partition list from (partition, offset) pairs; the caller

@@ -146,14 +146,14 @@ TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
   (*consumer)->Close();
 }
 
-TEST(MaxFetchWaitForTest, AFifthOfTheCommitIntervalWithinBounds) {
+TEST(MaxFetchWaitForTest, AFifthOfTheIntervalWithinBounds) {
   EXPECT_EQ(MaxFetchWaitFor(absl::Seconds(1)), absl::Milliseconds(200));
   EXPECT_EQ(MaxFetchWaitFor(absl::Milliseconds(250)), absl::Milliseconds(50));
   EXPECT_EQ(MaxFetchWaitFor(absl::Milliseconds(10)), absl::Milliseconds(10));
   EXPECT_EQ(MaxFetchWaitFor(absl::Seconds(5)), absl::Milliseconds(500));
 }
 
-// fetch.wait.max.ms: the engine's (a fifth of its commit interval), unless
+// fetch.wait.max.ms: the engine's (a fifth of its min_commit_interval), unless
 // the user's properties set it; librdkafka's 500 ms without either.
 TEST(ConsumerTest, FetchWaitIsTheEnginesUnlessTheUserSetsIt) {
   NoListener listener;

@@ -362,6 +362,14 @@ TEST(DemoTest, RunsWithoutSetupShowsKpisAndStopsOnCtrlC) {
   // WARN lines before anything else.
   EXPECT_FALSE(absl::StrContains(demo.Stderr(), "AUTOCREATE"))
       << demo.Stderr();
+  // Counts show within a fraction of a second of their events at moderate
+  // rates: commits and the consumers' fetch wait follow
+  // processing.min_commit_interval (README, "What holds").
+  EXPECT_TRUE(absl::StrContains(
+      demo.Stderr(),
+      "fetch.wait.max.ms=20 (a fifth of processing.min_commit_interval "
+      "100ms)"))
+      << demo.Stderr();
 }
 
 }  // namespace
