@@ -110,11 +110,13 @@ struct Options {
   // inputs[].key: any (re-keyed through <group_id>-repartition) and/or
   // visitor_id (loadgen keys every record by its visitor_id).
   std::vector<std::string> keys = {"any", "visitor_id"};
-  // processing.commit_interval of the engine under test (empty: not set).
+  // processing.commit_interval and min_commit_interval of the engine under
+  // test (empty: not set).
   std::string commit_interval;
+  std::string min_commit_interval;
   // Another kpistream binary (e.g. a build of main) run right after the
   // engine under test in every round, with the same config (without
-  // commit_interval): its baseline in the same run.
+  // commit_interval and min_commit_interval): its baseline in the same run.
   std::string baseline;
   int threads = 2;
   bool kafka = false;
@@ -474,11 +476,25 @@ RunResult RunRaw(const Options& options, const std::string& bootstrap,
   return r;
 }
 
-// `commit_interval`: written only when not empty.
+// The processing settings of the engine under test (not of the baseline),
+// as lines to append to the config's `processing:`.
+std::string UnderTestProcessing(const Options& options) {
+  std::string out;
+  if (!options.commit_interval.empty()) {
+    absl::StrAppend(&out, "\n  commit_interval: ", options.commit_interval);
+  }
+  if (!options.min_commit_interval.empty()) {
+    absl::StrAppend(&out, "\n  min_commit_interval: ",
+                    options.min_commit_interval);
+  }
+  return out;
+}
+
+// `processing`: lines appended to the config's `processing:`.
 std::string EngineConfig(const Options& options, const std::string& bootstrap,
                          const std::string& topic, const std::string& format,
                          const std::string& key, const std::string& guarantee,
-                         const std::string& commit_interval,
+                         const std::string& processing,
                          const std::string& group, int port) {
   std::string properties;
   for (const std::string& kv : options.kafka_properties) {
@@ -524,12 +540,7 @@ targets:
     period: {start: 2025-10-01, end: 2026-12-31}
 )",
                          bootstrap, group, properties, topic, format, key,
-                         guarantee, options.threads,
-                         commit_interval.empty()
-                             ? std::string()
-                             : absl::StrCat("\n  commit_interval: ",
-                                            commit_interval),
-                         port);
+                         guarantee, options.threads, processing, port);
 }
 
 // Starts `kpistream run` on `config`. Profilers, for the runs of round 1:
@@ -654,7 +665,7 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
   Engine e = SpawnEngine(
       baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
       EngineConfig(options, bootstrap, topic, format, key, guarantee,
-                   baseline ? "" : options.commit_interval, group, port),
+                   baseline ? "" : UnderTestProcessing(options), group, port),
       port, perf_output, heaptrack_output, options.log_level);
   Subprocess& process = *e.process;
   double consumed = 0, last_consumed = -1;
@@ -768,7 +779,7 @@ LatencyResult RunLatency(const Options& options, bool baseline,
   Engine e = SpawnEngine(
       baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
       EngineConfig(options, bootstrap, topic, format, key, "exactly_once",
-                   baseline ? "" : options.commit_interval, group, port),
+                   baseline ? "" : UnderTestProcessing(options), group, port),
       port, "", "", options.log_level);
   Subprocess& engine = *e.process;
   // Ready: every input partition assigned and restored, and no rebalance
@@ -974,10 +985,14 @@ int Main(int argc, char** argv) {
   app.add_option("--commit-interval", options.commit_interval,
                  "processing.commit_interval of the engine under test, e.g. "
                  "200ms (default: not set, the engine's default)");
+  app.add_option("--min-commit-interval", options.min_commit_interval,
+                 "processing.min_commit_interval of the engine under test, "
+                 "e.g. 1s (default: not set, the engine's default)");
   app.add_option("--baseline", options.baseline,
                  "another kpistream binary (e.g. a build of main) run after "
                  "the engine under test in every round and latency probe, "
-                 "same config without commit_interval; the summary adds "
+                 "same config without commit_interval and "
+                 "min_commit_interval; the summary adds "
                  "events/s and CPU of the engine under test over it");
   app.add_flag("--kafka", options.kafka,
                "a real Apache Kafka node instead of the embedded broker");
@@ -1026,11 +1041,14 @@ int Main(int argc, char** argv) {
   std::printf(
       "workload: %lld events per format, %d partitions, %lld visitors, "
       "event time %.0f events/s, disorder %s, 1%% duplicates, 0.5%% late; "
-      "%d round(s); processing.threads %d; engine kafka.properties {%s}\n",
+      "%d round(s); processing.threads %d; engine kafka.properties {%s}; "
+      "engine under test's processing {%s}\n",
       static_cast<long long>(options.events), options.partitions,
       static_cast<long long>(options.visitors), options.event_rate,
       options.disorder.c_str(), options.rounds, options.threads,
-      absl::StrJoin(options.kafka_properties, ", ").c_str());
+      absl::StrJoin(options.kafka_properties, ", ").c_str(),
+      absl::StrReplaceAll(UnderTestProcessing(options), {{"\n  ", " "}})
+          .c_str());
   std::fflush(stdout);
 
   std::vector<std::pair<std::string, int>> topics;
