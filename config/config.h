@@ -76,9 +76,10 @@ struct ProcessingConfig {
   int threads = 1;
   // A dead instance's open transaction is aborted by the broker after this.
   absl::Duration transaction_timeout = absl::Seconds(10);
-  // How often a stream thread commits (outputs, changelog, offsets in one
-  // transaction with exactly_once); /metrics shows committed counts, so this
-  // bounds how fresh they are. At least 10ms, below transaction_timeout.
+  // The longest between a stream thread's commits (outputs, changelog and
+  // offsets in one transaction with exactly_once): how often it commits
+  // under a backlog; /metrics shows committed counts, so this bounds how
+  // fresh they are. At least 10ms, below transaction_timeout.
   absl::Duration commit_interval = absl::Seconds(1);
   // A stream thread that has caught up with its input commits sooner: this
   // long after its last commit started (and no sooner than that commit

@@ -145,12 +145,13 @@ absl::Status StreamThread::Run() {
     RestorePending(now);
     UpdateBacklogs(now);
     UpdateWatermarks(now);
-    // An idle input blocks here: at most until the next commit is due.
+    // An idle input blocks here: at most until an early commit may be due.
     // Fewer records than asked for: the thread has caught up with its
     // input, and may commit early (engine/commit_schedule.h).
     size_t polled = 0;
     input_->Poll(options_.poll_batch,
-                 std::min(absl::Milliseconds(100), options_.commit_interval),
+                 std::min(absl::Milliseconds(100),
+                          commit_schedule_.min_interval()),
                  [&](const kafka::Record& record) {
                    ++polled;
                    if (fatal_.ok()) Handle(record, now);

@@ -38,13 +38,6 @@ void Encode(const google::protobuf::Message& message, OutputFormat format,
   (void)google::protobuf::util::MessageToJsonString(message, out, options);
 }
 
-std::string Encode(const google::protobuf::Message& message,
-                   OutputFormat format) {
-  std::string out;
-  Encode(message, format, &out);
-  return out;
-}
-
 // A dimension as the labels name a missing value ("(not set)"), copied
 // into the field's string (its capacity kept).
 void SetDimension(absl::string_view value, std::string* field) {
