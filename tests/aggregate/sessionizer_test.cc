@@ -19,6 +19,7 @@
 #include "aggregate/stable_hash.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/allocation_counter.h"
 
 namespace kpistream {
 namespace {
@@ -301,6 +302,44 @@ TEST_F(SessionizerTest, ConversionsRevenueAndOrdersAreAttributedOnce) {
               ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u),
                                      std::make_pair(std::string("USD"), 1u)));
   EXPECT_EQ(s.events, 6u);
+}
+
+// Observes without allocating.
+class QuietObserver : public SessionObserver {
+ public:
+  void OnSessionStarted(const SessionAttributes&, const EventView&) override {}
+  void OnEvent(const SessionAttributes&, const EventView&) override {}
+  void OnSessionClosed(const ClosedSession&) override { ++closed; }
+  int closed = 0;
+};
+
+// Issue 9, item 3: once warm, a session's first conversion (a goal, revenue
+// in one currency, an order) allocates its optional block and its money
+// block, nothing else: the money's lists keep short entries inline (they
+// took four blocks more).
+TEST(MoneyTest, AFirstConversionAllocatesTwoBlocks) {
+  QuietObserver observer;
+  SessionRules rules;
+  Sessionizer sessionizer(rules, &observer);
+  // Warm: 100 sessions that bought, closed (the ClosedSession's lists get
+  // their capacity; the order fingerprints' map has room for more).
+  for (int i = 0; i < 100; ++i) {
+    const std::string v = "w" + std::to_string(i);
+    sessionizer.Add(Ev(v, absl::Seconds(i)));
+    sessionizer.Add(Conversion(v, absl::Seconds(i + 1), "purchase", 5'000'000,
+                               "EUR", "o" + std::to_string(i)));
+  }
+  sessionizer.CloseAll();
+  ASSERT_EQ(observer.closed, 100);
+  const Event view = Ev("z", absl::Minutes(10));
+  const Event buy =
+      Conversion("z", absl::Minutes(11), "purchase", 7'000'000, "EUR", "o-z");
+  sessionizer.Add(view);
+  testing::AllocationCounter allocations;
+  sessionizer.Add(buy);
+  EXPECT_LE(allocations.Stop(), 2);
+  sessionizer.CloseAll();
+  EXPECT_EQ(observer.closed, 101);
 }
 
 // Found by tests/fuzz/checkpoint_fuzzer once its events carried conversion
@@ -901,7 +940,7 @@ TEST(FunnelTest, ProgressRestoredUnderFewerFunnelStepsIsCut) {
     }
   }
   EXPECT_THAT(steps,
-              testing::UnorderedElementsAre(
+              ::testing::UnorderedElementsAre(
                   std::vector<std::string>{"shop", "checkout", "product"},
                   std::vector<std::string>{"shop", "checkout", "cart"}));
 }
