@@ -317,6 +317,12 @@ struct Sessionizer::Impl {
   ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
   size_t money_count = 0;
+  // Blocks of closed sessions, emptied, for the next sessions that need
+  // them: a warm sessionizer allocates none for a session's extra data or
+  // money. At most kMaxSpares of each (memory the sessions held before).
+  static constexpr size_t kMaxSpares = 1024;
+  std::vector<std::unique_ptr<SessionExtra>> spare_extras;
+  std::vector<std::unique_ptr<SessionMoney>> spare_money;
 
   // The time of the session's last event.
   static int64_t Last(const Open& s) {
@@ -400,25 +406,48 @@ struct Sessionizer::Impl {
 
   SessionExtra& Extra(Open& s) {
     if (!s.extra) {
-      s.extra = std::make_unique<SessionExtra>();
+      s.extra = TakeSpare(spare_extras);
       ++extra_count;
     }
     return *s.extra;
   }
   void DropExtra(Open& s) {
-    if (s.extra) {
-      if (s.extra->money) --money_count;
-      s.extra.reset();
-      --extra_count;
+    if (!s.extra) return;
+    SessionExtra& x = *s.extra;
+    if (x.money) {
+      --money_count;
+      SessionMoney& money = *x.money;
+      money.conversions.clear();
+      money.revenue.clear();
+      money.orders.clear();
+      money.order_ids.clear();
+      KeepSpare(std::move(x.money), spare_money);
     }
+    x.user_id.clear();
+    x.funnel_steps.clear();
+    x.last_us = 0;
+    KeepSpare(std::move(s.extra), spare_extras);
+    --extra_count;
   }
   SessionMoney& Money(Open& s) {
     SessionExtra& x = Extra(s);
     if (!x.money) {
-      x.money = std::make_unique<SessionMoney>();
+      x.money = TakeSpare(spare_money);
       ++money_count;
     }
     return *x.money;
+  }
+  template <typename T>
+  static std::unique_ptr<T> TakeSpare(std::vector<std::unique_ptr<T>>& spares) {
+    if (spares.empty()) return std::make_unique<T>();
+    std::unique_ptr<T> block = std::move(spares.back());
+    spares.pop_back();
+    return block;
+  }
+  template <typename T>
+  static void KeepSpare(std::unique_ptr<T> block,
+                        std::vector<std::unique_ptr<T>>& spares) {
+    if (spares.size() < kMaxSpares) spares.push_back(std::move(block));
   }
 
   uint32_t AcquireAttribution(absl::string_view channel,
@@ -605,7 +634,7 @@ struct Sessionizer::Impl {
     if (s.extra) {
       SessionExtra& x = *s.extra;
       set(c.user_id, x.user_id.view());
-      c.funnel_steps = std::move(x.funnel_steps);
+      c.funnel_steps.assign(x.funnel_steps.begin(), x.funnel_steps.end());
       if (x.money) {
         SessionMoney& money = *x.money;
         // Copied into the reused ClosedSession's vectors (no allocation
@@ -874,8 +903,11 @@ size_t Sessionizer::ApproximateBytes() const {
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.dirty.capacity() * sizeof(Impl::Due) +
-         m.extra_count * (sizeof(SessionExtra) + 16) +
-         m.money_count * (sizeof(SessionMoney) + 16) + m.sites.bytes() +
+         (m.extra_count + m.spare_extras.size()) * (sizeof(SessionExtra) + 16) +
+         (m.money_count + m.spare_money.size()) * (sizeof(SessionMoney) + 16) +
+         (m.spare_extras.capacity() + m.spare_money.capacity()) *
+             sizeof(void*) +
+         m.sites.bytes() +
          m.pages.bytes() + m.attributions.bytes() +
          m.parts.capacity() * sizeof(AttributionParts) +
          m.visitors.ApproximateBytes() + m.orders.ApproximateBytes();
