@@ -161,15 +161,18 @@ AttributionParts SplitAttribution(absl::string_view key) {
   return {parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]};
 }
 
-// A session's conversions, allocated at its first: one block for a
-// session with up to two goals, one currency and one order (strings of up
-// to 15 bytes stay inline too), where four vectors took five.
+// A session's conversions, taken at its first (from spare_money when a
+// closed session left one): one block for a session with up to two goals,
+// one currency and one order, strings of up to 15 bytes included, where
+// four vectors took five blocks.
 struct SessionMoney {
-  absl::InlinedVector<std::pair<std::string, uint32_t>, 2>
-      conversions;                                              // per goal
-  absl::InlinedVector<std::pair<std::string, int64_t>, 1> revenue;  // per
-  absl::InlinedVector<std::pair<std::string, uint32_t>, 1> orders;  // currency
-  absl::InlinedVector<std::string, 1> order_ids;  // counted in this session
+  // Per goal.
+  absl::InlinedVector<std::pair<std::string, uint32_t>, 2> conversions;
+  // Per currency.
+  absl::InlinedVector<std::pair<std::string, int64_t>, 1> revenue;
+  absl::InlinedVector<std::pair<std::string, uint32_t>, 1> orders;
+  // Counted in this session.
+  absl::InlinedVector<std::string, 1> order_ids;
 };
 
 // Data most sessions never need, allocated on first use: 48 bytes (a
@@ -320,7 +323,7 @@ struct Sessionizer::Impl {
   // Blocks of closed sessions, emptied, for the next sessions that need
   // them: a warm sessionizer allocates none for a session's extra data or
   // money. At most kMaxSpares of each (memory the sessions held before).
-  static constexpr size_t kMaxSpares = 1024;
+  static constexpr size_t kMaxSpares = 256;
   std::vector<std::unique_ptr<SessionExtra>> spare_extras;
   std::vector<std::unique_ptr<SessionMoney>> spare_money;
 

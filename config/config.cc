@@ -770,6 +770,13 @@ class Parser {
                   absl::FormatDuration(pc.transaction_timeout),
                   "): the broker aborts a transaction open that long"));
       }
+    } else if (p["transaction_timeout"] &&
+               pc.commit_interval >= pc.transaction_timeout) {
+      Error(p.Key("transaction_timeout"), p["transaction_timeout"],
+            absl::StrCat("must be longer than processing.commit_interval (",
+                         absl::FormatDuration(pc.commit_interval),
+                         ", its default): the broker would abort every "
+                         "transaction before its commit"));
     }
     if (Duration(p, "min_commit_interval", false, &pc.min_commit_interval)) {
       if (pc.min_commit_interval < absl::Milliseconds(10)) {

@@ -232,6 +232,13 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
       "inputs: [{topic: a}]\n"
       "processing: {commit_interval: 20s, transaction_timeout: 60s}\n");
   EXPECT_TRUE(r.ok()) << Errors(r);
+  // The default interval against a short timeout (was accepted, and every
+  // transaction would have been aborted).
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {transaction_timeout: 1s}\n")),
+              HasSubstr("cfg.yaml:2:35: processing.transaction_timeout: must "
+                        "be longer than processing.commit_interval (1s, its "
+                        "default)"));
 }
 
 // A caught-up thread commits min_commit_interval after its last commit

@@ -42,6 +42,13 @@ void CheckAccepted(const Config& c, const std::string& where) {
                            p.transaction_timeout > absl::ZeroDuration() &&
                            p.threads >= 1,
                        where);
+  // Commits: every commit_interval at the latest, within a transaction's
+  // timeout; early ones no sooner than min_commit_interval.
+  KPISTREAM_FUZZ_CHECK(p.commit_interval >= absl::Milliseconds(10) &&
+                           p.commit_interval < p.transaction_timeout &&
+                           p.min_commit_interval >= absl::Milliseconds(10) &&
+                           p.min_commit_interval <= p.commit_interval,
+                       where);
   const SessionsConfig& s = c.sessions;
   KPISTREAM_FUZZ_CHECK(s.inactivity_timeout > absl::ZeroDuration() &&
                            s.max_length > absl::ZeroDuration() &&
