@@ -79,7 +79,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     std::string name = "stream-0";  // for logs
     // When to commit: engine/commit_schedule.h.
     absl::Duration commit_interval = absl::Seconds(1);
-    absl::Duration min_commit_interval = absl::Milliseconds(100);
+    absl::Duration min_commit_interval =
+        ProcessingConfig::kDefaultMinCommitInterval;
     absl::Duration publish_interval = absl::Milliseconds(200);
     size_t poll_batch = 2000;
     // Partition counts of the `key: any` inputs and of the repartition

@@ -57,8 +57,8 @@ Properties FetchBufferProperties(int64_t bytes, const Properties& user) {
   return derived;
 }
 
-absl::Duration MaxFetchWaitFor(absl::Duration commit_interval) {
-  return std::clamp(commit_interval / 5, absl::Milliseconds(10),
+absl::Duration MaxFetchWaitFor(absl::Duration min_commit_interval) {
+  return std::clamp(min_commit_interval / 5, absl::Milliseconds(10),
                     absl::Milliseconds(500));
 }
 

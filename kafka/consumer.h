@@ -151,7 +151,7 @@ Properties FetchBufferProperties(int64_t bytes, const Properties& user);
 // commits (processing.min_commit_interval): a fifth of it, between 10 and
 // 500 ms (librdkafka's default), so that a record waits in the broker a
 // small part of what it waits for its commit.
-absl::Duration MaxFetchWaitFor(absl::Duration commit_interval);
+absl::Duration MaxFetchWaitFor(absl::Duration min_commit_interval);
 
 // A librdkafka partition list from (partition, offset) pairs; the caller
 // destroys it.
