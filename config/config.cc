@@ -546,6 +546,17 @@ class Parser {
                 absl::Duration* out) {
     return m[name] && Duration(m.Key(name), m[name], allow_zero, out);
   }
+  // A time between commits: a duration of at least 10ms. True when set and
+  // valid.
+  bool CommitInterval(const Fields& m, const char* name, absl::Duration* out) {
+    if (!Duration(m, name, false, out)) return false;
+    if (*out >= absl::Milliseconds(10)) return true;
+    Error(m.Key(name), m[name],
+          absl::StrCat("must be at least 10ms, got ",
+                       absl::FormatDuration(*out),
+                       " (every commit is a Kafka transaction)"));
+    return false;
+  }
   bool ByteSize(const Fields& m, const char* name, int64_t lo, int64_t* out) {
     return m[name] && ByteSize(m.Key(name), m[name], lo, out);
   }
@@ -757,20 +768,15 @@ class Parser {
     Int(p, "threads", 1, 256, &pc.threads);
     ByteSize(p, "input_buffer", int64_t{1} << 20, &pc.input_buffer);
     Duration(p, "transaction_timeout", false, &pc.transaction_timeout);
-    if (Duration(p, "commit_interval", false, &pc.commit_interval)) {
-      if (pc.commit_interval < absl::Milliseconds(10)) {
-        Error(p.Key("commit_interval"), p["commit_interval"],
-              absl::StrCat("must be at least 10ms, got ",
-                           absl::FormatDuration(pc.commit_interval),
-                           " (every commit is a Kafka transaction)"));
-      } else if (pc.commit_interval >= pc.transaction_timeout) {
+    if (CommitInterval(p, "commit_interval", &pc.commit_interval)) {
+      if (pc.commit_interval >= pc.transaction_timeout) {
         Error(p.Key("commit_interval"), p["commit_interval"],
               absl::StrCat(
                   "must be shorter than processing.transaction_timeout (",
                   absl::FormatDuration(pc.transaction_timeout),
                   "): the broker aborts a transaction open that long"));
       }
-    } else if (p["transaction_timeout"] &&
+    } else if (!p["commit_interval"] && p["transaction_timeout"] &&
                pc.commit_interval >= pc.transaction_timeout) {
       Error(p.Key("transaction_timeout"), p["transaction_timeout"],
             absl::StrCat("must be longer than processing.commit_interval (",
@@ -778,13 +784,8 @@ class Parser {
                          ", its default): the broker would abort every "
                          "transaction before its commit"));
     }
-    if (Duration(p, "min_commit_interval", false, &pc.min_commit_interval)) {
-      if (pc.min_commit_interval < absl::Milliseconds(10)) {
-        Error(p.Key("min_commit_interval"), p["min_commit_interval"],
-              absl::StrCat("must be at least 10ms, got ",
-                           absl::FormatDuration(pc.min_commit_interval),
-                           " (every commit is a Kafka transaction)"));
-      } else if (pc.min_commit_interval > pc.commit_interval) {
+    if (CommitInterval(p, "min_commit_interval", &pc.min_commit_interval)) {
+      if (pc.min_commit_interval > pc.commit_interval) {
         Error(p.Key("min_commit_interval"), p["min_commit_interval"],
               absl::StrCat("must not be longer than "
                            "processing.commit_interval (",
@@ -792,7 +793,7 @@ class Parser {
                            "); equal to it, a thread commits every "
                            "commit_interval only"));
       }
-    } else {
+    } else if (!p["min_commit_interval"]) {
       pc.min_commit_interval =
           std::min(pc.min_commit_interval, pc.commit_interval);
     }

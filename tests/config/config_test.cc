@@ -11,6 +11,7 @@ namespace kpistream {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Errors(const ConfigResult& r) {
   std::string out;
@@ -239,6 +240,11 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
               HasSubstr("cfg.yaml:2:35: processing.transaction_timeout: must "
                         "be longer than processing.commit_interval (1s, its "
                         "default)"));
+  // An interval given but not a duration is that key's error alone.
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {commit_interval: soon, "
+                                 "transaction_timeout: 1s}\n")),
+              Not(HasSubstr("its default")));
 }
 
 // A caught-up thread commits min_commit_interval after its last commit
