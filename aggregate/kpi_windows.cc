@@ -1,5 +1,7 @@
 #include "aggregate/kpi_windows.h"
 
+#include <iterator>
+
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
@@ -13,10 +15,27 @@ KpiWindows::Window& KpiWindows::At(absl::Time session_start,
   start -= ((start % width_s) + width_s) % width_s;
   const KeyView key{start, std::string_view(site.data(), site.size()),
                     std::string_view(channel.data(), channel.size())};
-  auto it = windows_.lower_bound(key);
-  if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
-    it = windows_.emplace_hint(
-        it, Key{start, std::string(site), std::string(channel)}, Window());
+  Windows::iterator it = windows_.end();
+  for (size_t i = 0; i < recent_size_; ++i) {
+    const Key& k = recent_[i]->first;
+    if (std::get<0>(k) == start && std::get<2>(k) == std::get<2>(key) &&
+        std::get<1>(k) == std::get<1>(key)) {
+      it = recent_[i];
+      break;
+    }
+  }
+  if (it == windows_.end()) {
+    it = windows_.lower_bound(key);
+    if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
+      it = windows_.emplace_hint(
+          it, Key{start, std::string(site), std::string(channel)}, Window());
+    }
+    if (recent_size_ < kRecent) {
+      recent_[recent_size_++] = it;
+    } else {
+      recent_[recent_next_] = it;
+      recent_next_ = (recent_next_ + 1) % kRecent;
+    }
   }
   Window& w = it->second;
   if (w.kpis.site.empty()) {
@@ -74,7 +93,9 @@ void KpiWindows::Collect(absl::Time frontier,
       if (w.checkpointed) removed_.push_back(it->first);
       w.kpis.final = true;
       emit(w.kpis);
-      it = windows_.erase(it);
+      const auto next = std::next(it);
+      Forget(it);
+      it = next;
       continue;
     }
     if (w.dirty) {
@@ -126,8 +147,19 @@ void KpiWindows::Checkpoint(
   }
 }
 
+void KpiWindows::Forget(Windows::iterator it) {
+  for (size_t i = 0; i < recent_size_; ++i) {
+    if (recent_[i] == it) {
+      recent_[i] = recent_[--recent_size_];  // the last takes its place
+      break;
+    }
+  }
+  windows_.erase(it);
+}
+
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
-  windows_.erase(Key{key.start_s(), key.site(), key.channel()});
+  const auto it = windows_.find(Key{key.start_s(), key.site(), key.channel()});
+  if (it != windows_.end()) Forget(it);
 }
 
 void KpiWindows::Restore(const v1::WindowState& st) {

@@ -18,6 +18,7 @@
 #ifndef KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 #define KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -54,6 +55,8 @@ class KpiWindows : public SessionObserver {
  public:
   // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
+  KpiWindows(const KpiWindows&) = delete;  // recent_ points into windows_
+  KpiWindows& operator=(const KpiWindows&) = delete;
 
   void OnSessionStarted(const SessionAttributes& session,
                         const EventView& first) override;
@@ -87,12 +90,21 @@ class KpiWindows : public SessionObserver {
     bool changed = false;       // changed since the last Checkpoint()
     bool checkpointed = false;  // the changelog holds it
   };
+  using Windows = std::map<Key, Window, std::less<>>;
   Window& At(absl::Time session_start, absl::string_view site,
              absl::string_view channel);
+  void Forget(Windows::iterator it);
 
   absl::Duration width_;
-  std::map<Key, Window, std::less<>> windows_;
+  Windows windows_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
+  // The windows At() found last, tried before the map: every session start
+  // and close looks up two (its channel's and all channels'), mostly the
+  // same few of the current minutes. Erasing a window drops it from here.
+  static constexpr size_t kRecent = 8;
+  std::array<Windows::iterator, kRecent> recent_;
+  size_t recent_size_ = 0;
+  size_t recent_next_ = 0;  // the slot a miss replaces once all are taken
 };
 
 }  // namespace kpistream

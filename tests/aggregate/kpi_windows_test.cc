@@ -5,8 +5,10 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -79,6 +81,63 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
   EXPECT_EQ(all.duration_seconds_sum, 30);
   EXPECT_TRUE(windows.Collect(T0 + absl::Minutes(10)).empty());  // final once
   EXPECT_EQ(windows.windows(), 2u);  // the 10:01 window, still open
+}
+
+// A window handed out as final is forgotten: a session that starts in it
+// later (a frontier that went back) opens a new one, whether or not At()
+// found the old one among the windows it looked up last.
+TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
+  KpiWindows windows(absl::Minutes(1));
+  Start(windows, T0 + absl::Seconds(10));
+  windows.OnSessionClosed(
+      Closed(T0 + absl::Seconds(10), absl::Seconds(5), 2, true));
+  std::vector<WindowKpis> out = windows.Collect(T0 + absl::Minutes(2));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].final);
+  EXPECT_EQ(windows.windows(), 0u);
+
+  Start(windows, T0 + absl::Seconds(20));
+  EXPECT_EQ(windows.windows(), 2u);
+  out = windows.Collect(T0 - absl::Minutes(1));
+  ASSERT_EQ(out.size(), 2u);
+  for (const WindowKpis& k : out) {
+    EXPECT_FALSE(k.final);
+    EXPECT_EQ(k.sessions, 1u);
+    EXPECT_EQ(k.sessions_closed, 0u);
+    EXPECT_EQ(k.pageviews, 0u);
+  }
+}
+
+// Windows of many channels and minutes, more than At() remembers, each
+// counted in its own window.
+TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
+  KpiWindows windows(absl::Minutes(1));
+  SessionAttributes attrs;
+  attrs.site_id = "shop";
+  std::map<std::pair<int, int>, uint64_t> expected;  // (minute, channel)
+  std::mt19937 rng(3);
+  for (int i = 0; i < 2000; ++i) {
+    const int minute = static_cast<int>(rng() % 4);
+    const int channel = static_cast<int>(rng() % 12);
+    const std::string name = absl::StrCat("channel-", channel);
+    attrs.channel = name;
+    Event e;
+    e.time = T0 + absl::Minutes(minute) + absl::Seconds(rng() % 60);
+    windows.OnSessionStarted(attrs, e);
+    ++expected[{minute, channel}];
+    ++expected[{minute, -1}];
+  }
+  std::vector<WindowKpis> out = windows.Collect(T0 - absl::Minutes(1));
+  ASSERT_EQ(out.size(), expected.size());
+  for (const WindowKpis& k : out) {
+    const int minute =
+        static_cast<int>(absl::ToInt64Minutes(k.start - T0));
+    int channel = -1;
+    if (!k.channel.empty()) {
+      ASSERT_TRUE(absl::SimpleAtoi(k.channel.substr(8), &channel));
+    }
+    EXPECT_EQ(k.sessions, (expected[{minute, channel}])) << k.channel;
+  }
 }
 
 
