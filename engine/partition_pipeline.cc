@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cmd/log.h"
@@ -10,44 +11,89 @@
 
 namespace kpistream {
 
-void FormatSourceHeader(const kafka::Record& record, absl::Time watermark,
-                        std::string* out) {
-  out->clear();
+namespace {
+
+constexpr size_t kForwardedPrefix = kForwardedMagic.size() + 4;
+
+// "<partition>/<offset>/<watermark>/<topic>[/<key>]" into `*source` and
+// `*watermark_us`; false when malformed.
+bool ParseSource(absl::string_view h, kafka::Record* source,
+                 std::optional<int64_t>* watermark_us) {
+  absl::string_view fields[3];
+  for (absl::string_view& field : fields) {
+    const size_t slash = h.find('/');
+    if (slash == absl::string_view::npos) return false;
+    field = h.substr(0, slash);
+    h.remove_prefix(slash + 1);
+  }
+  (void)absl::SimpleAtoi(fields[0], &source->partition);
+  (void)absl::SimpleAtoi(fields[1], &source->offset);
+  int64_t us = 0;
+  if (absl::SimpleAtoi(fields[2], &us)) *watermark_us = us;
+  const size_t slash = h.find('/');
+  source->topic = h.substr(0, slash);
+  if (slash != absl::string_view::npos) {
+    source->has_key = true;
+    source->key = h.substr(slash + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
+void FormatForwarded(const kafka::Record& record, absl::Time watermark,
+                     std::string* out) {
+  out->assign(kForwardedMagic.data(), kForwardedMagic.size());
+  out->append(4, '\0');  // the length, below
   absl::StrAppend(out, record.partition, "/", record.offset, "/");
   if (watermark != absl::InfinitePast()) {
     absl::StrAppend(out, absl::ToUnixMicros(watermark));
   }
   absl::StrAppend(out, "/", record.topic);
   if (record.has_key) absl::StrAppend(out, "/", record.key);
+  const uint32_t length = static_cast<uint32_t>(out->size() - kForwardedPrefix);
+  for (int i = 0; i < 4; ++i) {
+    (*out)[kForwardedMagic.size() + i] =
+        static_cast<char>((length >> (8 * i)) & 0xff);
+  }
+  out->append(record.value.data(), record.value.size());
 }
 
-void ParseSourceHeaders(const kafka::Record& record, kafka::Record* source,
-                        std::optional<int64_t>* watermark_us) {
+void ParseForwarded(const kafka::Record& record, kafka::Record* source,
+                    std::optional<int64_t>* watermark_us) {
+  *source = record;
   source->topic = "";
   source->partition = -1;
   source->offset = -1;
   source->has_key = false;
   source->key = "";
   watermark_us->reset();
-  int64_t us = 0;
-  if (std::optional<absl::string_view> h = record.Header(kSourceHeader)) {
-    // <partition>/<offset>/<watermark>/<topic>[/<key>]
-    absl::string_view rest = *h;
-    absl::string_view fields[3];
-    for (absl::string_view& field : fields) {
-      const size_t slash = rest.find('/');
-      if (slash == absl::string_view::npos) return;  // malformed: unknown
-      field = rest.substr(0, slash);
-      rest.remove_prefix(slash + 1);
+  if (!record.HasHeaders()) {
+    const absl::string_view v = record.value;
+    if (v.size() < kForwardedPrefix || !absl::StartsWith(v, kForwardedMagic)) {
+      return;  // not a forwarded record: its origin is unknown
     }
-    (void)absl::SimpleAtoi(fields[0], &source->partition);
-    (void)absl::SimpleAtoi(fields[1], &source->offset);
-    if (absl::SimpleAtoi(fields[2], &us)) *watermark_us = us;
-    const size_t slash = rest.find('/');
-    source->topic = rest.substr(0, slash);
-    if (slash != absl::string_view::npos) {
-      source->has_key = true;
-      source->key = rest.substr(slash + 1);
+    uint32_t length = 0;
+    for (int i = 0; i < 4; ++i) {
+      length |= static_cast<uint32_t>(static_cast<unsigned char>(
+                    v[kForwardedMagic.size() + i]))
+                << (8 * i);
+    }
+    if (length > v.size() - kForwardedPrefix) return;
+    kafka::Record parsed = *source;
+    std::optional<int64_t> us;
+    if (!ParseSource(v.substr(kForwardedPrefix, length), &parsed, &us)) return;
+    *source = parsed;
+    source->value = v.substr(kForwardedPrefix + length);
+    *watermark_us = us;
+    return;
+  }
+  if (std::optional<absl::string_view> h = record.Header(kSourceHeader)) {
+    kafka::Record parsed = *source;
+    std::optional<int64_t> us;
+    if (ParseSource(*h, &parsed, &us)) {
+      *source = parsed;
+      *watermark_us = us;
     }
     return;
   }
@@ -58,6 +104,7 @@ void ParseSourceHeaders(const kafka::Record& record, kafka::Record* source,
   if (auto o = record.Header(kSourceOffsetHeader)) {
     (void)absl::SimpleAtoi(*o, &source->offset);
   }
+  int64_t us = 0;
   if (auto w = record.Header(kSourceWatermarkHeader);
       w.has_value() && absl::SimpleAtoi(*w, &us)) {
     *watermark_us = us;
@@ -294,7 +341,10 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
   if (reader == nullptr) {
     // Forwarded from an input no longer configured: kept as a dead letter.
     Consumed(input_->topic);
-    Reject(record, "unknown_topic",
+    // The original value, when the record says where it starts.
+    kafka::Record forwarded = record;
+    forwarded.value = source.value;
+    Reject(forwarded, "unknown_topic",
            absl::StrCat("forwarded from \"", source.topic,
                         "\", which is not an events input of this config"),
            input_->topic);
@@ -307,7 +357,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
 const InputReader* PartitionPipeline::SourceOf(
     const kafka::Record& record, kafka::Record* source,
     std::optional<int64_t>* watermark_us) const {
-  ParseSourceHeaders(record, source, watermark_us);
+  ParseForwarded(record, source, watermark_us);
   auto it = input_->sources->find(source->topic);
   if (it == input_->sources->end() || it->second.events == nullptr) {
     return nullptr;

@@ -800,13 +800,10 @@ void StreamThread::Changelog(const TopicPartition& input,
 void StreamThread::Repartition(const kafka::Record& record,
                                absl::string_view visitor_id,
                                absl::Time watermark) {
-  // One record per event: the header's strings are reused (no allocation
-  // once their capacity is there).
-  Headers& headers = repartition_headers_;
-  headers.resize(1);
-  headers[0].first = kSourceHeader;
-  FormatSourceHeader(record, watermark, &headers[0].second);
-  Produce(repartition_topic_, visitor_id, record.value, headers);
+  // One record per event: the buffer is reused (no allocation once its
+  // capacity is there).
+  FormatForwarded(record, watermark, &forwarded_);
+  Produce(repartition_topic_, visitor_id, forwarded_);
   counters_.CountRepartitioned(record.topic);
   // Input keyed by visitor_id already could skip the hop: say so once.
   auto hint = key_hints_.find(record.topic);

@@ -262,7 +262,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     bool logged = false;
   };
   std::map<std::string, KeyHint, std::less<>> key_hints_;
-  Headers repartition_headers_;  // Repartition()'s, reused
+  std::string forwarded_;  // Repartition()'s record value, reused
   // UpdateBacklogs()'s, reused: positions, their watermark ids and lags.
   Offsets backlog_positions_;
   std::vector<int32_t> backlog_ids_;

@@ -401,6 +401,30 @@ TEST_F(EngineE2E, UnkeyedInputGivesTheKeyedSessions) {
             12);  // not the two invalid records nor the bot (dead letters at once)
 }
 
+// Records forwarded by an earlier version (their source in a header, the
+// value as it came) and still in the repartition topic at an upgrade are
+// read as their input would read them.
+TEST_F(EngineE2E, RecordsForwardedByAnEarlierVersionAreRead) {
+  const std::string old = absl::StrCat(
+      Ev("vo", "o1", "10:00:00", "PAGE_VIEW", "/"),
+      Ev("vo", "o2", "10:00:30", "PAGE_VIEW", "/pricing"));
+  CommandResult r = RunCommand(
+      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
+       "0", "-K", "|", "-H", "kpistream-source=0/7//web.events/vo"},
+      old);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Produce(Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
+  std::map<std::string, SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).count("vo") > 0; },
+                      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  EXPECT_EQ(sessions["vo"].pageviews(), 2u);
+  EXPECT_EQ(sessions["vo"].landing_page(), "https://shop.example/");
+  EXPECT_EQ(MetricValue(Metrics(), "kpistream_events_consumed_total",
+                        {{"topic", "web.events"}}),
+            3);
+}
+
 // An input declared keyed by visitor_id is processed where it lands: a
 // record keyed otherwise is a dead letter, never half of a split session.
 TEST_F(EngineE2E, MiskeyedRecordsOfAKeyedInputAreDeadLetters) {
