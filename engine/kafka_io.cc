@@ -42,9 +42,9 @@ void KafkaStreamInput::Poll(
     size_t max, absl::Duration timeout,
     absl::FunctionRef<void(const kafka::Record&)> sink) {
   if (!fatal_.ok()) return;
-  for (const kafka::Message& m : consumer_->Poll(max, timeout)) {
-    sink(kafka::Record::Of(m.get()));
-  }
+  consumer_->Poll(max, timeout, &batch_);
+  for (const kafka::Message& m : batch_) sink(kafka::Record::Of(m.get()));
+  batch_.clear();  // the messages, not the capacity
   RenewIfFatal();
 }
 

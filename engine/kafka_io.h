@@ -92,6 +92,9 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
 
   kafka::Consumer::Options options_;
   std::unique_ptr<kafka::Consumer> consumer_;
+  // Poll()'s messages, reused; empty between polls (after consumer_: a
+  // message must not outlive its client).
+  std::vector<kafka::Message> batch_;
   StreamInput::Listener* listener_ = nullptr;
   std::string reset_policy_ = "earliest";
   std::set<TopicPartition> assigned_;

@@ -181,15 +181,16 @@ Consumer::~Consumer() {
   Close();
 }
 
-std::vector<Message> Consumer::Poll(size_t max, absl::Duration timeout) {
+void Consumer::Poll(size_t max, absl::Duration timeout,
+                    std::vector<Message>* out) {
   // One message per call, not rd_kafka_consume_batch_queue(): librdkafka
   // before 2.1.0 can skip or repeat offsets in its batch API around a seek,
   // pause, resume or rebalance (its 2.0 release notes, known issues), which
   // an exactly-once engine cannot afford. The single-message path drops
   // messages of an outdated position reliably.
-  std::vector<Message> out;
+  out->clear();
   int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
-  while (out.size() < max) {
+  while (out->size() < max) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), wait_ms);
     if (m == nullptr) break;
     wait_ms = 0;  // the first waits, the rest only take what is there
@@ -203,9 +204,8 @@ std::vector<Message> Consumer::Poll(size_t max, absl::Duration timeout) {
       rd_kafka_message_destroy(m);
       continue;
     }
-    out.emplace_back(m);
+    out->emplace_back(m);
   }
-  return out;
 }
 
 void Consumer::Lag(const Offsets& positions, std::vector<int64_t>* lags) {

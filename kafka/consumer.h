@@ -71,9 +71,11 @@ class Consumer {
       const Options& options, Listener* listener);
   ~Consumer();
 
-  // Up to `max` messages (possibly none), waiting at most `timeout`. Errors
-  // are not messages: the latest is kept (last_error()).
-  std::vector<Message> Poll(size_t max, absl::Duration timeout);
+  // Up to `max` messages (possibly none) into `*out` (emptied first: a
+  // vector kept from poll to poll does not allocate once its capacity is
+  // there), waiting at most `timeout`. Errors are not messages: the latest
+  // is kept (last_error()).
+  void Poll(size_t max, absl::Duration timeout, std::vector<Message>* out);
 
   // Messages between each offset (negative: none read yet, so the
   // partition's low watermark) and its partition's high watermark, as last
