@@ -68,11 +68,9 @@ void ParseForwarded(const kafka::Record& record, kafka::Record* source,
   source->has_key = false;
   source->key = "";
   watermark_us->reset();
-  if (!record.HasHeaders()) {
-    const absl::string_view v = record.value;
-    if (v.size() < kForwardedPrefix || !absl::StartsWith(v, kForwardedMagic)) {
-      return;  // not a forwarded record: its origin is unknown
-    }
+  const absl::string_view v = record.value;
+  if (absl::StartsWith(v, kForwardedMagic)) {
+    if (v.size() < kForwardedPrefix) return;  // cut short: origin unknown
     uint32_t length = 0;
     for (int i = 0; i < 4; ++i) {
       length |= static_cast<uint32_t>(static_cast<unsigned char>(
@@ -112,6 +110,20 @@ void ParseForwarded(const kafka::Record& record, kafka::Record* source,
   const std::optional<absl::string_view> key = record.Header(kSourceKeyHeader);
   source->has_key = key.has_value();
   source->key = key.value_or("");
+}
+
+bool UpstreamWatermarksOf(const kafka::Record& record,
+                          absl::string_view* bytes) {
+  if (absl::StartsWith(record.value, kWatermarksMagic)) {
+    *bytes = record.value.substr(kWatermarksMagic.size());
+    return true;
+  }
+  if (absl::StartsWith(record.value, kForwardedMagic) ||
+      !record.Header(kWatermarkHeader).has_value()) {
+    return false;
+  }
+  *bytes = record.value;  // an earlier version's
+  return true;
 }
 
 PartitionPipeline::PartitionPipeline(TopicPartition tp,
@@ -321,10 +333,9 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
 void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
                                          absl::Time now, absl::Time watermark,
                                          absl::Time* event_time) {
-  if (record.Header(kWatermarkHeader).has_value()) {
+  if (absl::string_view bytes; UpstreamWatermarksOf(record, &bytes)) {
     v1::UpstreamWatermarks marks;
-    if (!marks.ParseFromArray(record.value.data(),
-                              static_cast<int>(record.value.size()))) {
+    if (!marks.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return;  // not ours to judge: a foreign record in an internal topic
     }
     for (const v1::SourceWatermark& m : marks.sources()) {

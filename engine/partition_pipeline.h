@@ -71,21 +71,26 @@ class PipelineOutput {
                            absl::Time watermark) = 0;
 };
 
-// A record of the repartition topic carries where it came from before its
-// original value:
+// A record of the repartition topic is one of
 //
 //   kForwardedMagic, the length of <source> (4 bytes, little-endian),
-//   <source>, the original value
+//   <source>, the original value: a forwarded record;
+//   kWatermarksMagic, a v1::UpstreamWatermarks: source partitions'
+//   watermarks;
 //
 // with <source> = "<partition>/<offset>/<watermark>/<topic>[/<key>]": the
 // source partition's watermark (unix microseconds) when the record was
 // forwarded, empty for none; the original key only when it had one (it may
-// hold '/', a topic name cannot). In the value and not in a header: headers
-// cost the consumer an allocation per header and record, and their parse
-// and release were ~10 % of the re-keyed path's CPU. Forwarded records have
-// no headers; records forwarded by earlier versions carry the source in
-// headers (below), still read.
+// hold '/', a topic name cannot). In the value, not in headers: librdkafka
+// parses a consumed record's headers on every look (an allocation, even
+// for a record without any), which with their production and release was
+// ~10 % of the re-keyed path's CPU. Records without either prefix come from
+// earlier versions, which said the same in headers (below), still read. No
+// input record starts with either prefix: 0xff starts no UTF-8 text (JSON,
+// access-log lines), and a protobuf message cannot start with the tag
+// 0xff 0x6b (wire type 7).
 inline constexpr absl::string_view kForwardedMagic("\xff" "kpf", 4);
+inline constexpr absl::string_view kWatermarksMagic("\xff" "kpw", 4);
 // The header of earlier versions' forwarded records, as <source> above.
 inline constexpr char kSourceHeader[] = "kpistream-source";
 // The headers of still earlier versions (one per field), still read.
@@ -94,7 +99,7 @@ inline constexpr char kSourcePartitionHeader[] = "kpistream-source-partition";
 inline constexpr char kSourceOffsetHeader[] = "kpistream-source-offset";
 inline constexpr char kSourceKeyHeader[] = "kpistream-source-key";
 inline constexpr char kSourceWatermarkHeader[] = "kpistream-source-watermark";
-// Marks a record of the repartition topic that carries watermarks.
+// Marked earlier versions' records of source partitions' watermarks.
 inline constexpr char kWatermarkHeader[] = "kpistream-watermark";
 
 // The value of the repartition topic's record for `record` (its topic,
@@ -107,8 +112,12 @@ void FormatForwarded(const kafka::Record& record, absl::Time watermark,
 // into source->value, and its source partition's watermark (unix
 // microseconds) into `*watermark_us` when it has one; from the value as
 // FormatForwarded() writes it, else from the headers of earlier versions.
+// Not for watermark records (UpstreamWatermarksOf()).
 void ParseForwarded(const kafka::Record& record, kafka::Record* source,
                     std::optional<int64_t>* watermark_us);
+// Whether `record` of the repartition topic carries watermarks, and if so
+// their serialized v1::UpstreamWatermarks into `*bytes`.
+bool UpstreamWatermarksOf(const kafka::Record& record, absl::string_view* bytes);
 
 // How one input topic's records are read: its decoder and bot filter (per
 // stream thread: decoders reuse their buffers).

@@ -841,9 +841,10 @@ void StreamThread::SendUpstreamWatermarks() {
     m->set_watermark_us(absl::ToUnixMicros(slot.watermark));
   }
   if (marks.sources_size() == 0) return;
-  const std::string value = marks.SerializeAsString();
+  std::string value(kWatermarksMagic);
+  marks.AppendToString(&value);
   for (int32_t p = 0; p < options_.repartition_partitions; ++p) {
-    Produce(repartition_topic_, "", value, {{kWatermarkHeader, "1"}}, p);
+    Produce(repartition_topic_, "", value, {}, p);
   }
 }
 

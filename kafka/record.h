@@ -61,15 +61,6 @@ struct Record {
     return r;
   }
 
-  // Whether it has headers. Cheap when it has none; librdkafka parses a
-  // consumed message's headers (an allocation per header) on first use.
-  bool HasHeaders() const {
-    if (message == nullptr) return false;
-    rd_kafka_headers_t* headers = nullptr;
-    return rd_kafka_message_headers(message, &headers) ==
-           RD_KAFKA_RESP_ERR_NO_ERROR;
-  }
-
   // The last header named `name`, if any.
   std::optional<absl::string_view> Header(const char* name) const {
     if (message == nullptr) return std::nullopt;

@@ -8,6 +8,7 @@
 #include "engine/partition_pipeline.h"
 #include "gtest/gtest.h"
 #include "kafka/record.h"
+#include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
 namespace {
@@ -140,6 +141,38 @@ TEST(ForwardedRecordTest, AForeignOrTruncatedRecordHasNoOrigin) {
   const Parsed p = Parse(Forwarded(framed));
   EXPECT_EQ(p.source.topic, "");
   EXPECT_EQ(p.source.offset, -1);
+}
+
+// Watermark records and forwarded ones are told apart by their first bytes
+// (no header is looked at for either).
+TEST(ForwardedRecordTest, WatermarkRecordsAreToldApart) {
+  v1::UpstreamWatermarks marks;
+  v1::SourceWatermark* m = marks.add_sources();
+  m->set_topic("web-events");
+  m->set_partition(4);
+  m->set_watermark_us(123);
+  std::string value(kWatermarksMagic);
+  marks.AppendToString(&value);
+  absl::string_view bytes;
+  ASSERT_TRUE(UpstreamWatermarksOf(Forwarded(value), &bytes));
+  v1::UpstreamWatermarks parsed;
+  ASSERT_TRUE(parsed.ParseFromArray(bytes.data(),
+                                    static_cast<int>(bytes.size())));
+  ASSERT_EQ(parsed.sources_size(), 1);
+  EXPECT_EQ(parsed.sources(0).topic(), "web-events");
+  EXPECT_EQ(parsed.sources(0).partition(), 4);
+  EXPECT_EQ(parsed.sources(0).watermark_us(), 123);
+
+  std::string forwarded;
+  FormatForwarded(Input("t", 1, 2, std::nullopt, value), absl::InfinitePast(),
+                  &forwarded);
+  EXPECT_FALSE(UpstreamWatermarksOf(Forwarded(forwarded), &bytes));
+  EXPECT_FALSE(UpstreamWatermarksOf(Forwarded("{\"siteId\":\"s\"}"), &bytes));
+  EXPECT_FALSE(UpstreamWatermarksOf(Forwarded(""), &bytes));
+  // A forwarded record whose value is a watermark record's is forwarded.
+  const Parsed p = Parse(Forwarded(forwarded));
+  EXPECT_EQ(p.source.topic, "t");
+  EXPECT_EQ(p.source.value, value);
 }
 
 }  // namespace
