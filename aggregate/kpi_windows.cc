@@ -112,7 +112,7 @@ namespace kpistream {
 
 void KpiWindows::Checkpoint(
     bool full, absl::FunctionRef<void(const v1::WindowKey&)> removed,
-    absl::FunctionRef<void(const v1::WindowState&)> window) {
+    absl::FunctionRef<void(v1::WindowState&)> window) {
   v1::WindowKey key;
   if (!full) {
     for (const Key& k : removed_) {

@@ -72,9 +72,10 @@ class KpiWindows : public SessionObserver {
 
   size_t windows() const { return windows_.size(); }
 
+  // `window` may take the state it is handed (swap it away).
   void Checkpoint(bool full,
                   absl::FunctionRef<void(const v1::WindowKey&)> removed,
-                  absl::FunctionRef<void(const v1::WindowState&)> window);
+                  absl::FunctionRef<void(v1::WindowState&)> window);
   void RestoreRemoved(const v1::WindowKey& key);
   void Restore(const v1::WindowState& state);
 

@@ -273,9 +273,10 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
         *sink->chunk()->add_removed_windows() = key;
         sink->Added(key.ByteSizeLong() + 4);
       },
-      [&](const v1::WindowState& window) {
-        *sink->chunk()->add_windows() = window;
-        sink->Added(window.ByteSizeLong() + 4);
+      [&](v1::WindowState& window) {
+        v1::WindowState* added = sink->chunk()->add_windows();
+        added->Swap(&window);  // no copy of its strings and maps
+        sink->Added(added->ByteSizeLong() + 4);
       });
   if (targets_ != nullptr) {
     targets_->Checkpoint(full, [&](const v1::TargetBucket& bucket) {
