@@ -102,7 +102,8 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
   v1::WebEvent& m = impl_->message;
   switch (impl_->format) {
     case InputFormat::kProtobuf:
-      if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail)) {
+      if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail,
+                             /*routing_only=*/!impl_->normalize)) {
         return Invalid("malformed",
                        absl::StrCat("not a valid protobuf WebEvent: ",
                                     impl_->detail));

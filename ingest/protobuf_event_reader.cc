@@ -301,7 +301,8 @@ void Assign(absl::string_view from, std::string* to) {
 }  // namespace
 
 bool ReadProtobufEvent(absl::string_view bytes, Event* event,
-                       WebEventHeader* header, std::string* detail) {
+                       WebEventHeader* header, std::string* detail,
+                       bool routing_only) {
   header->has_event_time = false;
   header->event_time_seconds = 0;
   header->event_time_nanos = 0;
@@ -310,10 +311,15 @@ bool ReadProtobufEvent(absl::string_view bytes, Event* event,
   Reader reader(bytes, header, detail);
   if (!reader.Event(bytes.data(), bytes.data() + bytes.size())) return false;
   const Strings& s = reader.strings();
-  event->session_number = reader.session_number();
-  Assign(s.event_id, &event->event_id);
   Assign(s.site_id, &event->site_id);
   Assign(s.visitor_id, &event->visitor_id);
+  Assign(s.user_agent, &event->user_agent);
+  // Without a conversion its fields stay empty and 0, as DecodeMessage
+  // leaves them.
+  Assign(s.goal, &event->goal);
+  if (routing_only) return true;
+  event->session_number = reader.session_number();
+  Assign(s.event_id, &event->event_id);
   Assign(s.user_id, &event->user_id);
   Assign(s.page_url, &event->page_url);
   Assign(s.referrer, &event->referrer);
@@ -321,12 +327,8 @@ bool ReadProtobufEvent(absl::string_view bytes, Event* event,
   Assign(s.utm_medium, &event->utm_medium);
   Assign(s.utm_campaign, &event->utm_campaign);
   Assign(s.click_id, &event->click_id);
-  Assign(s.user_agent, &event->user_agent);
   Assign(s.device_category, &event->device_category);
   Assign(s.country, &event->country);
-  // Without a conversion its fields stay empty and 0, as DecodeMessage
-  // leaves them.
-  Assign(s.goal, &event->goal);
   Assign(s.order_id, &event->order_id);
   Assign(s.currency, &event->currency);
   event->value_micros = reader.value_micros();

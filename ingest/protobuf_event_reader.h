@@ -23,9 +23,12 @@
 // target hold it to libprotobuf's results.
 //
 // On success *event holds the fields as sent (not validated or normalized:
-// EventDecoder does that) and *header what validation needs besides. On
-// failure their contents are unspecified, and *detail says where and why in
-// one short line. Allocates only when an Event string grows.
+// EventDecoder does that) and *header what validation needs besides; with
+// `routing_only`, only the fields a record is judged and routed by
+// (site_id, visitor_id, user_agent, conversion.goal; the others keep what
+// they held), read and checked all the same. On failure their contents are
+// unspecified, and *detail says where and why in one short line. Allocates
+// only when an Event string grows.
 #ifndef KPISTREAM_INGEST_PROTOBUF_EVENT_READER_H_
 #define KPISTREAM_INGEST_PROTOBUF_EVENT_READER_H_
 
@@ -38,7 +41,8 @@
 namespace kpistream {
 
 bool ReadProtobufEvent(absl::string_view bytes, Event* event,
-                       WebEventHeader* header, std::string* detail);
+                       WebEventHeader* header, std::string* detail,
+                       bool routing_only = false);
 
 }  // namespace kpistream
 

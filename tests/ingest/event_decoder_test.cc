@@ -204,15 +204,37 @@ TEST(EventDecoderTest, DecodeForRoutingJudgesAsDecodeDoes) {
       EXPECT_EQ(b.site_id, a.site_id);
       EXPECT_EQ(b.user_agent, a.user_agent);
     }
-    // The same decoder decodes in full again afterwards.
+    // The same decoder decodes in full again afterwards, into an event
+    // that holds another record's fields (as the engine's does).
     Event c;
+    EventDecoder other(InputFormat::kProtobuf, absl::Minutes(10));
+    v1::WebEvent o = ValidEvent();
+    for (std::string* f :
+         {o.mutable_event_id(), o.mutable_site_id(), o.mutable_visitor_id(),
+          o.mutable_user_agent(), o.mutable_conversion()->mutable_goal(),
+          o.mutable_user_id(), o.mutable_page_url(),
+          o.mutable_referrer(), o.mutable_utm_source(), o.mutable_utm_medium(),
+          o.mutable_utm_campaign(), o.mutable_click_id(),
+          o.mutable_device_category(), o.mutable_country(),
+          o.mutable_conversion()->mutable_order_id(),
+          o.mutable_conversion()->mutable_currency()}) {
+      f->append("-other");
+    }
+    o.set_session_number(9);
+    o.mutable_conversion()->set_value_micros(1);
+    ASSERT_TRUE(other.Decode(o.SerializeAsString(), kNow, &c).ok);
+    ASSERT_TRUE(routing.DecodeForRouting(bytes, kNow, &c).ok == want.ok);
     const DecodeResult again = routing.Decode(bytes, kNow, &c);
     EXPECT_EQ(again.ok, want.ok);
     if (want.ok) {
-      EXPECT_EQ(c.device_category, a.device_category);
-      EXPECT_EQ(c.country, a.country);
-      EXPECT_EQ(c.currency, a.currency);
-      EXPECT_EQ(c.utm_source, a.utm_source);
+#define KPISTREAM_EXPECT_FIELD(f) EXPECT_EQ(c.f, a.f) << #f;
+      KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_EXPECT_FIELD)
+#undef KPISTREAM_EXPECT_FIELD
+      EXPECT_EQ(c.user_agent, a.user_agent);
+      EXPECT_EQ(c.time, a.time);
+      EXPECT_EQ(c.type, a.type);
+      EXPECT_EQ(c.session_number, a.session_number);
+      EXPECT_EQ(c.value_micros, a.value_micros);
     }
   }
 }
