@@ -85,10 +85,11 @@ class PipelineOutput {
 // parses a consumed record's headers on every look (an allocation, even
 // for a record without any), which with their production and release was
 // ~10 % of the re-keyed path's CPU. Records without either prefix come from
-// earlier versions, which said the same in headers (below), still read. No
-// input record starts with either prefix: 0xff starts no UTF-8 text (JSON,
-// access-log lines), and a protobuf message cannot start with the tag
-// 0xff 0x6b (wire type 7).
+// earlier versions, which said the same in headers (below), still read
+// (an earlier version's record is taken for a new one only if its original
+// value starts with a prefix, which no valid input does: 0xff starts no
+// UTF-8 text, JSON or access-log line, and no protobuf message starts with
+// the tag 0xff 0x6b, of wire type 7).
 inline constexpr absl::string_view kForwardedMagic("\xff" "kpf", 4);
 inline constexpr absl::string_view kWatermarksMagic("\xff" "kpw", 4);
 // The header of earlier versions' forwarded records, as <source> above.

@@ -26,7 +26,7 @@ kafka::Record Input(absl::string_view topic, int32_t partition, int64_t offset,
   return r;
 }
 
-// The repartition topic's record for `in`, as the consumer sees it.
+// A record of the repartition topic holding `bytes`, as the consumer sees it.
 kafka::Record Forwarded(const std::string& bytes) {
   kafka::Record r;
   r.topic = "g-repartition";
