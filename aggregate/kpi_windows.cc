@@ -15,27 +15,18 @@ KpiWindows::Window& KpiWindows::At(absl::Time session_start,
   start -= ((start % width_s) + width_s) % width_s;
   const KeyView key{start, std::string_view(site.data(), site.size()),
                     std::string_view(channel.data(), channel.size())};
-  Windows::iterator it = windows_.end();
-  for (size_t i = 0; i < recent_size_; ++i) {
-    const Key& k = recent_[i]->first;
-    if (std::get<0>(k) == start && std::get<2>(k) == std::get<2>(key) &&
-        std::get<1>(k) == std::get<1>(key)) {
-      it = recent_[i];
-      break;
-    }
-  }
-  if (it == windows_.end()) {
+  Windows::iterator it;
+  if (auto found = index_.find(key); found != index_.end()) {
+    it = found->second;
+  } else {
     it = windows_.lower_bound(key);
     if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
       it = windows_.emplace_hint(
           it, Key{start, std::string(site), std::string(channel)}, Window());
     }
-    if (recent_size_ < kRecent) {
-      recent_[recent_size_++] = it;
-    } else {
-      recent_[recent_next_] = it;
-      recent_next_ = (recent_next_ + 1) % kRecent;
-    }
+    const Key& k = it->first;
+    index_.emplace(KeyView{std::get<0>(k), std::get<1>(k), std::get<2>(k)},
+                   it);
   }
   Window& w = it->second;
   if (w.kpis.site.empty()) {
@@ -148,12 +139,8 @@ void KpiWindows::Checkpoint(
 }
 
 void KpiWindows::Forget(Windows::iterator it) {
-  for (size_t i = 0; i < recent_size_; ++i) {
-    if (recent_[i] == it) {
-      recent_[i] = recent_[--recent_size_];  // the last takes its place
-      break;
-    }
-  }
+  const Key& k = it->first;
+  index_.erase(KeyView{std::get<0>(k), std::get<1>(k), std::get<2>(k)});
   windows_.erase(it);
 }
 

@@ -18,7 +18,6 @@
 #ifndef KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 #define KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 
-#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -26,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "absl/functional/function_ref.h"
 #include "aggregate/sessionizer.h"
@@ -55,7 +55,7 @@ class KpiWindows : public SessionObserver {
  public:
   // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
-  KpiWindows(const KpiWindows&) = delete;  // recent_ points into windows_
+  KpiWindows(const KpiWindows&) = delete;  // index_ points into windows_
   KpiWindows& operator=(const KpiWindows&) = delete;
 
   void OnSessionStarted(const SessionAttributes& session,
@@ -99,13 +99,11 @@ class KpiWindows : public SessionObserver {
   absl::Duration width_;
   Windows windows_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
-  // The windows At() found last, tried before the map: every session start
-  // and close looks up two (its channel's and all channels'), mostly the
-  // same few of the current minutes. Erasing a window drops it from here.
-  static constexpr size_t kRecent = 8;
-  std::array<Windows::iterator, kRecent> recent_;
-  size_t recent_size_ = 0;
-  size_t recent_next_ = 0;  // the slot a miss replaces once all are taken
+  // An index over windows_ (views of its keys, which std::map never moves):
+  // every session start and close looks up two windows (its channel's and
+  // all channels'), and a walk down the map compares strings at every
+  // level. Filled by At(); erasing a window (Forget) takes it out.
+  absl::flat_hash_map<KeyView, Windows::iterator> index_;
 };
 
 }  // namespace kpistream

@@ -84,8 +84,8 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
 }
 
 // A window handed out as final is forgotten: a session that starts in it
-// later (a frontier that went back) opens a new one, whether or not At()
-// found the old one among the windows it looked up last.
+// later (a frontier that went back) opens a new one, not the old one again
+// (which the windows' index would hand out if the window stayed in it).
 TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
   KpiWindows windows(absl::Minutes(1));
   Start(windows, T0 + absl::Seconds(10));
@@ -108,8 +108,7 @@ TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
   }
 }
 
-// Windows of many channels and minutes, more than At() remembers, each
-// counted in its own window.
+// Windows of many channels and minutes, each counted in its own window.
 TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
   KpiWindows windows(absl::Minutes(1));
   SessionAttributes attrs;
