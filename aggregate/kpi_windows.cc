@@ -1,7 +1,5 @@
 #include "aggregate/kpi_windows.h"
 
-#include <iterator>
-
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
@@ -15,18 +13,10 @@ KpiWindows::Window& KpiWindows::At(absl::Time session_start,
   start -= ((start % width_s) + width_s) % width_s;
   const KeyView key{start, std::string_view(site.data(), site.size()),
                     std::string_view(channel.data(), channel.size())};
-  Windows::iterator it;
-  if (auto found = index_.find(key); found != index_.end()) {
-    it = found->second;
-  } else {
-    it = windows_.lower_bound(key);
-    if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
-      it = windows_.emplace_hint(
-          it, Key{start, std::string(site), std::string(channel)}, Window());
-    }
-    const Key& k = it->first;
-    index_.emplace(KeyView{std::get<0>(k), std::get<1>(k), std::get<2>(k)},
-                   it);
+  auto it = windows_.lower_bound(key);
+  if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
+    it = windows_.emplace_hint(
+        it, Key{start, std::string(site), std::string(channel)}, Window());
   }
   Window& w = it->second;
   if (w.kpis.site.empty()) {
@@ -84,9 +74,7 @@ void KpiWindows::Collect(absl::Time frontier,
       if (w.checkpointed) removed_.push_back(it->first);
       w.kpis.final = true;
       emit(w.kpis);
-      const auto next = std::next(it);
-      Forget(it);
-      it = next;
+      it = windows_.erase(it);
       continue;
     }
     if (w.dirty) {
@@ -138,15 +126,8 @@ void KpiWindows::Checkpoint(
   }
 }
 
-void KpiWindows::Forget(Windows::iterator it) {
-  const Key& k = it->first;
-  index_.erase(KeyView{std::get<0>(k), std::get<1>(k), std::get<2>(k)});
-  windows_.erase(it);
-}
-
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
-  const auto it = windows_.find(Key{key.start_s(), key.site(), key.channel()});
-  if (it != windows_.end()) Forget(it);
+  windows_.erase(Key{key.start_s(), key.site(), key.channel()});
 }
 
 void KpiWindows::Restore(const v1::WindowState& st) {

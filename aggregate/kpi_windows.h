@@ -25,7 +25,6 @@
 #include <tuple>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "absl/functional/function_ref.h"
 #include "aggregate/sessionizer.h"
@@ -55,8 +54,6 @@ class KpiWindows : public SessionObserver {
  public:
   // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
-  KpiWindows(const KpiWindows&) = delete;  // index_ points into windows_
-  KpiWindows& operator=(const KpiWindows&) = delete;
 
   void OnSessionStarted(const SessionAttributes& session,
                         const EventView& first) override;
@@ -91,19 +88,12 @@ class KpiWindows : public SessionObserver {
     bool changed = false;       // changed since the last Checkpoint()
     bool checkpointed = false;  // the changelog holds it
   };
-  using Windows = std::map<Key, Window, std::less<>>;
   Window& At(absl::Time session_start, absl::string_view site,
              absl::string_view channel);
-  void Forget(Windows::iterator it);
 
   absl::Duration width_;
-  Windows windows_;
+  std::map<Key, Window, std::less<>> windows_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
-  // An index over windows_ (views of its keys, which std::map never moves):
-  // every session start and close looks up two windows (its channel's and
-  // all channels'), and a walk down the map compares strings at every
-  // level. Filled by At(); erasing a window (Forget) takes it out.
-  absl::flat_hash_map<KeyView, Windows::iterator> index_;
 };
 
 }  // namespace kpistream

@@ -84,8 +84,7 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
 }
 
 // A window handed out as final is forgotten: a session that starts in it
-// later (a frontier that went back) opens a new one, not the old one again
-// (which the windows' index would hand out if the window stayed in it).
+// later (a frontier that went back) opens a new one, not the old one again.
 TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
   KpiWindows windows(absl::Minutes(1));
   Start(windows, T0 + absl::Seconds(10));
