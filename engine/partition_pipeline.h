@@ -118,7 +118,8 @@ void ParseForwarded(const kafka::Record& record, kafka::Record* source,
                     std::optional<int64_t>* watermark_us);
 // Whether `record` of the repartition topic carries watermarks, and if so
 // their serialized v1::UpstreamWatermarks into `*bytes`.
-bool UpstreamWatermarksOf(const kafka::Record& record, absl::string_view* bytes);
+bool UpstreamWatermarksOf(const kafka::Record& record,
+                          absl::string_view* bytes);
 
 // How one input topic's records are read: its decoder and bot filter (per
 // stream thread: decoders reuse their buffers).
