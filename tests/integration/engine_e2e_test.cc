@@ -20,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/session_record.pb.h"
+#include "kpistream/v1/state.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/test_support.h"
 
@@ -423,6 +424,37 @@ TEST_F(EngineE2E, RecordsForwardedByAnEarlierVersionAreRead) {
   EXPECT_EQ(MetricValue(Metrics(), "kpistream_events_consumed_total",
                         {{"topic", "web.events"}}),
             3);
+}
+
+// An earlier version's watermark record (marked by a header, its value a
+// bare UpstreamWatermarks) still moves the re-keyed partitions' watermark:
+// the forwarded session below closes on it alone.
+TEST_F(EngineE2E, WatermarksForwardedByAnEarlierVersionAreRead) {
+  CommandResult r = RunCommand(
+      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
+       "0", "-K", "|", "-H", "kpistream-source=0/7//web.events/vw"},
+      Ev("vw", "w1", "10:00:00", "PAGE_VIEW", "/"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  v1::UpstreamWatermarks marks;
+  for (int32_t partition : {0, 1}) {
+    v1::SourceWatermark* m = marks.add_sources();
+    m->set_topic("web.events");
+    m->set_partition(partition);
+    m->set_watermark_us(1767268800000000);  // 2026-01-01T12:00:00Z
+  }
+  const std::string delimiter = "<end-of-record>";
+  const std::string value = marks.SerializeAsString();
+  ASSERT_EQ(value.find(delimiter), std::string::npos);
+  r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t",
+                  "e2e-repartition", "-p", "0", "-D", delimiter, "-H",
+                  "kpistream-watermark=1"},
+                 value + delimiter);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).count("vw") > 0; },
+                      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  EXPECT_EQ(sessions["vw"].pageviews(), 1u);
 }
 
 // An input declared keyed by visitor_id is processed where it lands: a
