@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,7 +17,7 @@ namespace {
 constexpr size_t kForwardedPrefix = kForwardedMagic.size() + 4;
 
 // "<partition>/<offset>/<watermark>/<topic>[/<key>]" into `*source` and
-// `*watermark_us`; false when malformed.
+// `*watermark_us`; false when malformed, and then neither is touched.
 bool ParseSource(absl::string_view h, kafka::Record* source,
                  std::optional<int64_t>* watermark_us) {
   absl::string_view fields[3];
@@ -51,11 +52,9 @@ void FormatForwarded(const kafka::Record& record, absl::Time watermark,
   }
   absl::StrAppend(out, "/", record.topic);
   if (record.has_key) absl::StrAppend(out, "/", record.key);
-  const uint32_t length = static_cast<uint32_t>(out->size() - kForwardedPrefix);
-  for (int i = 0; i < 4; ++i) {
-    (*out)[kForwardedMagic.size() + i] =
-        static_cast<char>((length >> (8 * i)) & 0xff);
-  }
+  absl::little_endian::Store32(
+      out->data() + kForwardedMagic.size(),
+      static_cast<uint32_t>(out->size() - kForwardedPrefix));
   out->append(record.value.data(), record.value.size());
 }
 
@@ -71,28 +70,16 @@ void ParseForwarded(const kafka::Record& record, kafka::Record* source,
   const absl::string_view v = record.value;
   if (absl::StartsWith(v, kForwardedMagic)) {
     if (v.size() < kForwardedPrefix) return;  // cut short: origin unknown
-    uint32_t length = 0;
-    for (int i = 0; i < 4; ++i) {
-      length |= static_cast<uint32_t>(static_cast<unsigned char>(
-                    v[kForwardedMagic.size() + i]))
-                << (8 * i);
-    }
+    const uint32_t length =
+        absl::little_endian::Load32(v.data() + kForwardedMagic.size());
     if (length > v.size() - kForwardedPrefix) return;
-    kafka::Record parsed = *source;
-    std::optional<int64_t> us;
-    if (!ParseSource(v.substr(kForwardedPrefix, length), &parsed, &us)) return;
-    *source = parsed;
-    source->value = v.substr(kForwardedPrefix + length);
-    *watermark_us = us;
+    if (ParseSource(v.substr(kForwardedPrefix, length), source, watermark_us)) {
+      source->value = v.substr(kForwardedPrefix + length);
+    }
     return;
   }
   if (std::optional<absl::string_view> h = record.Header(kSourceHeader)) {
-    kafka::Record parsed = *source;
-    std::optional<int64_t> us;
-    if (ParseSource(*h, &parsed, &us)) {
-      *source = parsed;
-      *watermark_us = us;
-    }
+    (void)ParseSource(*h, source, watermark_us);  // malformed: unknown
     return;
   }
   source->topic = record.Header(kSourceTopicHeader).value_or("");
@@ -343,7 +330,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
     }
     return;
   }
-  kafka::Record source = record;
+  kafka::Record source;
   std::optional<int64_t> watermark_us;
   const InputReader* reader = SourceOf(record, &source, &watermark_us);
   if (watermark_us.has_value()) {
