@@ -145,7 +145,13 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
   return store;
 }
 
-LocalStore::~LocalStore() = default;
+LocalStore::~LocalStore() {
+  // Writes skip RocksDB's write-ahead log (Writes()): what the memtables
+  // hold goes to disk here, so that a restart after a clean stop reads
+  // nothing from the changelog. (RocksDB would flush on close too; said
+  // here, where the reason is.) A failure only means a longer restore.
+  if (db_ != nullptr) db_->Flush(rocksdb::FlushOptions());
+}
 
 LocalStore::Batch::Batch() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 LocalStore::Batch::~Batch() = default;
@@ -255,9 +261,23 @@ void LocalStore::Batch::Days(const TopicPartition& tp, char kind,
   }
 }
 
+rocksdb::WriteOptions LocalStore::Writes() {
+  // No write-ahead log, as Kafka Streams' RocksDB stores: the changelog is
+  // the source of truth, and the store only saves reading it. After a
+  // crash the store holds what its last memtable flush wrote: an earlier
+  // point of the same sequence of writes (a batch is never split; its meta
+  // says how far in the changelog it goes), as if the process had stopped
+  // then, and the restore reads the changelog on from there. The log cost
+  // its writes and a software CRC32C of every byte (perf: ~1.5 % of the
+  // engine's samples, keyed protobuf).
+  rocksdb::WriteOptions options;
+  options.disableWAL = true;
+  return options;
+}
+
 absl::Status LocalStore::Write(Batch* batch) {
   if (batch->count_ == 0) return absl::OkStatus();
-  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch->batch_.get());
+  rocksdb::Status s = db_->Write(Writes(), batch->batch_.get());
   if (!s.ok()) return FromRocks("cannot write", dir_, s);
   batch->Clear();
   return absl::OkStatus();
@@ -294,7 +314,7 @@ absl::Status LocalStore::Wipe(const TopicPartition& tp) {
     const std::string begin = PartKey(what, tp);
     batch.DeleteRange(begin, PrefixEnd(begin));
   }
-  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
+  rocksdb::Status s = db_->Write(Writes(), &batch);
   if (!s.ok()) return FromRocks("cannot clear", dir_, s);
   return absl::OkStatus();
 }

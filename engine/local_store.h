@@ -11,7 +11,9 @@
 //   - how far in the changelog both go (v1::LocalPartitionMeta).
 // The changelog stays the source of truth: every change is written there
 // first, in the commit's transaction, and reaches the store only once that
-// commit succeeded. A restore then reads the store and only the changelog
+// commit succeeded. The store keeps no write-ahead log: after a crash it
+// holds an earlier point of its writes (its last memtable flush), and the
+// restore reads the changelog on from there. A restore then reads the store and only the changelog
 // records after its position, instead of the whole changelog; a store that
 // is missing, of another cluster or topic, or ahead of the changelog is
 // wiped and rebuilt from the changelog.
@@ -45,6 +47,7 @@
 namespace rocksdb {
 class Cache;
 class DB;
+struct WriteOptions;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -129,6 +132,8 @@ class LocalStore {
 
  private:
   LocalStore() = default;
+  // How every write is made (no write-ahead log).
+  static rocksdb::WriteOptions Writes();
   // Every entry with a key in [begin, end), in key order.
   absl::Status Scan(
       const std::string& begin, const std::string& end,

@@ -212,9 +212,11 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
                      !absl::StrContains(line, "; 0 open session(s)");
   }
   EXPECT_TRUE(restored_open) << a->process->Stderr();
-  // ... from its local store (engine/local_store.h): the restart read the
-  // checkpoints from it, and after a SIGTERM (whose last commit the store
-  // holds) not one record from the changelog.
+  // ... from its local store (engine/local_store.h): after a SIGTERM (whose
+  // last commit the store holds, flushed at the stop) the restart read the
+  // checkpoints from it and not one record from the changelog. After a
+  // SIGKILL the store holds its last flush only (it keeps no write-ahead
+  // log), here nothing: the changelog has the rest.
   const std::regex counts(
       R"(restored .*: (\d+) record\(s\), \d+ bytes from the changelog, (\d+) )"
       R"(record\(s\), \d+ bytes from the local store)");
@@ -228,9 +230,11 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
     from_store += std::stoi(m[2].str());
   }
   EXPECT_GT(restores, 0) << a->process->Stderr();
-  EXPECT_GT(from_store, 0) << a->process->Stderr();
   if (signal == SIGTERM) {
+    EXPECT_GT(from_store, 0) << a->process->Stderr();
     EXPECT_EQ(from_changelog, 0) << a->process->Stderr();
+  } else {
+    EXPECT_GT(from_changelog, 0) << a->process->Stderr();
   }
 }
 
