@@ -6,6 +6,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "cmd/allocator.h"
 #include "cmd/commands.h"
 #include "cmd/log.h"
 #include "cmd/signals.h"
@@ -129,7 +130,9 @@ int main(int argc, char** argv) {
   CLI::App app{kDescription, "kpistream"};
   app.footer(kFooter);
   app.require_subcommand(1);
-  app.set_version_flag("--version", "kpistream " KPISTREAM_VERSION);
+  app.set_version_flag("--version",
+                       "kpistream " KPISTREAM_VERSION "\nallocator: " +
+                           kpistream::AllocatorDescription());
   LogOptions log;
   AddLogOptions(&app, &log);
 

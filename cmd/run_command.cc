@@ -1,8 +1,5 @@
-#include <malloc.h>
-
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <thread>
 
 #include "cmd/commands.h"
@@ -35,15 +32,6 @@ int RunEngineCommand(const RunCommandOptions& options) {
                  "'kpistream check-config')\n",
                  options.config_path.c_str());
     return 2;
-  }
-  // glibc raises its mmap threshold (up to 32 MiB) whenever an mmap'ed block
-  // is freed; after that, librdkafka's decompressed batches (1-4 MB each,
-  // allocated on its threads, freed on the stream threads) come from malloc's
-  // arenas and their pages stay resident once freed: ~450 MB of RSS above
-  // the heap on real Kafka (BENCHMARKS.md, "Memory"). A fixed threshold keeps
-  // them mmap'ed, so freeing one returns it. MALLOC_MMAP_THRESHOLD_ wins.
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) {
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   }
   auto engine = Engine::Create(loaded.config, StopRequested);
   if (!engine.ok()) {

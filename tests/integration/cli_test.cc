@@ -62,6 +62,21 @@ TEST(CliTest, HelpTeachesWithExamples) {
             2);
 }
 
+// The binary allocates with jemalloc (cmd/allocator.cc), with the options
+// README gives: a build that lost the allocator, or its options, fails here.
+TEST(CliTest, VersionNamesTheAllocatorAndItsOptions) {
+  CommandResult r = RunCommand({KpistreamBinary(), "--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "kpistream ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.out,
+      "allocator: jemalloc 5.")) << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.out,
+      "(background_thread on, dirty_decay_ms 1000, muzzy_decay_ms 0)"))
+      << r.out;
+}
+
 TEST(CliTest, BadUsageExitsTwo) {
   EXPECT_EQ(RunCommand({KpistreamBinary()}).exit_code, 2);
   EXPECT_EQ(RunCommand({KpistreamBinary(), "run"}).exit_code, 2);
