@@ -77,8 +77,18 @@ char* ReorderBuffer::Arena::Append(size_t n) {
 }
 
 ReorderBuffer::Bucket& ReorderBuffer::BucketOf(int64_t second) {
-  auto it = buckets_.lower_bound(second);
-  if (it != buckets_.end() && it->first == second) return it->second;
+  // Most events are of the newest second or a later one: those are found,
+  // or placed, at the end without a walk down the tree (perf: the walk was
+  // 1.8 % of the engine's samples, keyed protobuf).
+  auto it = buckets_.end();
+  if (!buckets_.empty()) {
+    auto newest = std::prev(it);
+    if (newest->first == second) return newest->second;
+    if (newest->first > second) {
+      it = buckets_.lower_bound(second);
+      if (it->first == second) return it->second;
+    }
+  }
   if (spare_.empty()) {
     Bucket& made = buckets_.emplace_hint(it, second, Bucket())->second;
     bytes_ += Held(made);
