@@ -1,19 +1,18 @@
 #include "aggregate/kpi_windows.h"
 
+#include <iterator>
+
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
 namespace kpistream {
 
-KpiWindows::Window& KpiWindows::At(absl::Time session_start,
-                                   absl::string_view site,
-                                   absl::string_view channel) {
-  const int64_t width_s = absl::ToInt64Seconds(width_);
-  int64_t start = absl::ToUnixSeconds(session_start);
-  start -= ((start % width_s) + width_s) % width_s;
+KpiWindows::Windows::iterator KpiWindows::Place(Windows::iterator it,
+                                                int64_t start,
+                                                absl::string_view site,
+                                                absl::string_view channel) {
   const KeyView key{start, std::string_view(site.data(), site.size()),
                     std::string_view(channel.data(), channel.size())};
-  auto it = windows_.lower_bound(key);
   if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
     it = windows_.emplace_hint(
         it, Key{start, std::string(site), std::string(channel)}, Window());
@@ -27,24 +26,43 @@ KpiWindows::Window& KpiWindows::At(absl::Time session_start,
   }
   w.dirty = true;
   w.changed = true;
-  return w;
+  return it;
+}
+
+std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::At(
+    absl::Time session_start, absl::string_view site,
+    absl::string_view channel) {
+  const int64_t width_s = absl::ToInt64Seconds(width_);
+  int64_t start = absl::ToUnixSeconds(session_start);
+  start -= ((start % width_s) + width_s) % width_s;
+  const KeyView all_key{start, std::string_view(site.data(), site.size()),
+                        std::string_view()};
+  auto all = Place(windows_.lower_bound(all_key), start, site, {});
+  if (channel.empty()) return {&all->second, &all->second};
+  // The channel's window comes after the site's all-channels one, past the
+  // site's other channels of that start: a few steps along, not a second
+  // walk down the tree (a session's start and close each look up both).
+  const KeyView key{start, std::string_view(site.data(), site.size()),
+                    std::string_view(channel.data(), channel.size())};
+  auto it = std::next(all);
+  while (it != windows_.end() && windows_.key_comp()(it->first, key)) ++it;
+  return {&all->second, &Place(it, start, site, channel)->second};
 }
 
 void KpiWindows::OnSessionStarted(const SessionAttributes& session,
                                   const EventView& first) {
-  for (absl::string_view channel : {absl::string_view(), session.channel}) {
-    Window& w = At(first.time, session.site_id, channel);
-    ++w.kpis.sessions;
-    w.open = SaturatingAdd(w.open, 1);  // it may come from a checkpoint
+  const auto [all, one] = At(first.time, session.site_id, session.channel);
+  for (Window* w : {all, one}) {
+    ++w->kpis.sessions;
+    w->open = SaturatingAdd(w->open, 1);  // it may come from a checkpoint
   }
 }
 
 void KpiWindows::OnSessionClosed(const ClosedSession& s) {
-  for (absl::string_view channel :
-       {absl::string_view(), absl::string_view(s.channel)}) {
-    Window& w = At(s.start, s.site_id, channel);
-    WindowKpis& k = w.kpis;
-    w.open = SaturatingAdd(w.open, -1);
+  const auto [all, one] = At(s.start, s.site_id, s.channel);
+  for (Window* w : {all, one}) {
+    WindowKpis& k = w->kpis;
+    w->open = SaturatingAdd(w->open, -1);
     ++k.sessions_closed;
     k.engaged += s.engaged;
     k.bounced += s.bounced;

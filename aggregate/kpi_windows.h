@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -88,11 +89,19 @@ class KpiWindows : public SessionObserver {
     bool changed = false;       // changed since the last Checkpoint()
     bool checkpointed = false;  // the changelog holds it
   };
-  Window& At(absl::Time session_start, absl::string_view site,
-             absl::string_view channel);
+  using Windows = std::map<Key, Window, std::less<>>;
+  // The window of (start, site, channel) at or after `it` (the lower bound
+  // of its key, or the end), made when missing, marked changed.
+  Windows::iterator Place(Windows::iterator it, int64_t start,
+                          absl::string_view site, absl::string_view channel);
+  // The site's all-channels window and `channel`'s window (the same one when
+  // `channel` is empty) of the window holding `session_start`.
+  std::pair<Window*, Window*> At(absl::Time session_start,
+                                 absl::string_view site,
+                                 absl::string_view channel);
 
   absl::Duration width_;
-  std::map<Key, Window, std::less<>> windows_;
+  Windows windows_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
 };
 

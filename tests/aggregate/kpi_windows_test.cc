@@ -111,19 +111,22 @@ TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
 TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
   KpiWindows windows(absl::Minutes(1));
   SessionAttributes attrs;
-  attrs.site_id = "shop";
-  std::map<std::pair<int, int>, uint64_t> expected;  // (minute, channel)
+  // (site, minute, channel; -1: the site's all-channels window)
+  std::map<std::tuple<std::string, int, int>, uint64_t> expected;
   std::mt19937 rng(3);
   for (int i = 0; i < 2000; ++i) {
+    // Two sites, so that a site's windows of a minute lie between the
+    // other's in key order; "" sorts before every channel.
+    const std::string site = rng() % 2 ? "shop" : "blog";
     const int minute = static_cast<int>(rng() % 4);
     const int channel = static_cast<int>(rng() % 12);
-    const std::string name = absl::StrCat("channel-", channel);
-    attrs.channel = name;
+    attrs.site_id = site;
+    attrs.channel = absl::StrCat("channel-", channel);
     Event e;
     e.time = T0 + absl::Minutes(minute) + absl::Seconds(rng() % 60);
     windows.OnSessionStarted(attrs, e);
-    ++expected[{minute, channel}];
-    ++expected[{minute, -1}];
+    ++expected[{site, minute, channel}];
+    ++expected[{site, minute, -1}];
   }
   std::vector<WindowKpis> out = windows.Collect(T0 - absl::Minutes(1));
   ASSERT_EQ(out.size(), expected.size());
@@ -134,10 +137,10 @@ TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
     if (!k.channel.empty()) {
       ASSERT_TRUE(absl::SimpleAtoi(k.channel.substr(8), &channel));
     }
-    EXPECT_EQ(k.sessions, (expected[{minute, channel}])) << k.channel;
+    EXPECT_EQ(k.sessions, (expected[{k.site, minute, channel}]))
+        << k.site << " " << k.channel;
   }
 }
-
 
 // Collect() and Checkpoint() against a model of their contract (the header's):
 // the same records in the same (key) order, whatever the order of starts,
