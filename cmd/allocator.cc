@@ -20,9 +20,10 @@
 // one, faulting its pages in afresh (~7 % of the engine's samples, with
 // malloc/free another ~7 %). jemalloc keeps freed pages for reuse and a
 // background thread returns those unused for about a second
-// (dirty_decay_ms; muzzy_decay_ms 0: returned at once, not kept lazily):
-// 5-15 % less CPU per event and a lower or equal peak RSS on the end-to-end
-// benchmark (BENCHMARKS.md, "Run JM").
+// (dirty_decay_ms; muzzy_decay_ms 0: returned at once, not kept lazily).
+// On the end-to-end benchmark: peak RSS 6-33 % lower, CPU per event within
+// the noise (BENCHMARKS.md, "Run JM"); jemalloc's default 10 s decay saved
+// more CPU but held up to 16 % more RSS.
 extern "C" {
 // NOLINTNEXTLINE: the name and type jemalloc looks for.
 const char* malloc_conf =
