@@ -24,8 +24,13 @@ LabelLimiter::LabelLimiter(std::string label, int max_values,
 
 LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
   if (value.empty()) return kNotSetId;
+  if (value == last_name_) return last_id_;
   auto it = ids_.find(value);
-  if (it != ids_.end()) return it->second;
+  if (it != ids_.end()) {
+    last_name_ = it->first;
+    last_id_ = it->second;
+    return it->second;
+  }
   if (has_allowlist_ || admitted() >= max_values_) {
     ++overflow_;
     return kOtherId;

@@ -90,6 +90,11 @@ class LabelLimiter {
   std::deque<std::string> storage_;       // never reallocates its elements
   std::vector<absl::string_view> names_;  // by id, into storage_ or static
   absl::flat_hash_map<absl::string_view, Id> ids_;  // keys view names_
+  // The value Intern() found last, and its id (an id, once given, never
+  // changes): most events in a row carry one site, found again without
+  // hashing it (perf: Intern() was 0.9 % of the engine's samples).
+  absl::string_view last_name_ = kNotSet;  // views names_ or static
+  Id last_id_ = kNotSetId;
   uint64_t overflow_ = 0;
   const uint32_t min_count_;
   absl::flat_hash_map<std::string, uint32_t> candidates_;  // min_count > 1

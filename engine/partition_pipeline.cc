@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/time_text.h"
 #include "cmd/log.h"
 #include "kpistream/v1/state.pb.h"
 
@@ -423,9 +424,9 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
     case PartitionState::Admit::kLate:
       ctx_->counters->CountLate();
       out_->DeadLetter(record, "late",
-                       absl::StrCat("event time ", absl::FormatTime(view.time),
+                       absl::StrCat("event time ", TimeText(view.time),
                                     " is behind the watermark ",
-                                    absl::FormatTime(watermark),
+                                    TimeText(watermark),
                                     " by more than the allowed lateness"));
       break;
     case PartitionState::Admit::kDuplicate:

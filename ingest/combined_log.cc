@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/label_values.h"
+#include "aggregate/time_text.h"
 #include "ingest/page_url.h"
 
 namespace kpistream {
@@ -108,7 +109,7 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   // microsecond arithmetic does not expect.
   if (!IsEventTimeInRange(time)) {
     return Malformed(
-        absl::StrCat("time ", absl::FormatTime(time), " is out of range"));
+        absl::StrCat("time ", TimeText(time), " is out of range"));
   }
   line.remove_prefix(std::min(line.size(), close + 2));
   // From here on the line has a time: it moves the watermark whatever becomes
@@ -143,7 +144,7 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   }
   if (future) {
     return {false, "future_event_time",
-            absl::StrCat("time ", absl::FormatTime(time), " is in the future")};
+            absl::StrCat("time ", TimeText(time), " is in the future")};
   }
   *event = Event{};
   event->time = time;

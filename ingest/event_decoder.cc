@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/label_values.h"
+#include "aggregate/time_text.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "ingest/combined_log.h"
@@ -258,7 +259,7 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
   }
   if (future) {
     return invalid("future_event_time",
-                   absl::StrCat("event_time ", absl::FormatTime(time),
+                   absl::StrCat("event_time ", TimeText(time),
                                 " is ahead of now by more than ",
                                 absl::FormatDuration(max_future_skew)));
   }

@@ -22,6 +22,32 @@ TEST(LabelLimiterTest, AdmitsFirstValuesThenOther) {
   EXPECT_EQ(limiter.label(), "site");
 }
 
+// The same value many times in a row (as one site's events come), other
+// values in between: each lookup answers as the first did, and every
+// lookup of a value not admitted counts one more overflow.
+TEST(LabelLimiterTest, RepeatedLookupsAnswerAndCountAsTheFirst) {
+  LabelLimiter limiter("site", 2);
+  const LabelLimiter::Id a = limiter.Intern("a");
+  const LabelLimiter::Id b = limiter.Intern("b");
+  ASSERT_NE(a, b);
+  std::string buffer = "a";  // a value read from another buffer each time
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.Intern(buffer), a);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(limiter.Intern("c"), LabelLimiter::kOtherId);
+  }
+  EXPECT_EQ(limiter.overflow(), 3u);
+  buffer = "b";
+  EXPECT_EQ(limiter.Intern(buffer), b);
+  EXPECT_EQ(limiter.Intern("b"), b);
+  EXPECT_EQ(limiter.Intern("a"), a);
+  EXPECT_EQ(limiter.Intern("c"), LabelLimiter::kOtherId);
+  EXPECT_EQ(limiter.Intern("(not set)"), LabelLimiter::kNotSetId);
+  EXPECT_EQ(limiter.Intern("(other)"), LabelLimiter::kOtherId);
+  EXPECT_EQ(limiter.Intern("a"), a);
+  EXPECT_EQ(limiter.overflow(), 4u);
+  EXPECT_EQ(limiter.admitted(), 2u);
+}
+
 TEST(LabelLimiterTest, EmptyIsNotSetAndNeverOverflows) {
   LabelLimiter limiter("country", 0);
   EXPECT_EQ(limiter.Value(""), "(not set)");
