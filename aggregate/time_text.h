@@ -2,9 +2,9 @@
 // it: RFC 3339 in UTC, exactly as absl::FormatTime(absl::RFC3339_full, t,
 // absl::UTCTimeZone()) does ("2026-01-01T10:00:00.25+00:00"), at a third
 // of the cost of absl::FormatTime(t) these details called before (106 ns
-// against 327 in a loop, aggregate_bench BM_TimeText*; perf counted ~2 µs a
-// call in the engine): a late event's dead letter writes two times, and a
-// flood of late or future events pays that for every record.
+// against 327 in a loop, aggregate_bench BM_TimeText*): a late event's dead
+// letter writes two times, and a flood of late or future events pays that
+// for every record.
 #ifndef KPISTREAM_AGGREGATE_TIME_TEXT_H_
 #define KPISTREAM_AGGREGATE_TIME_TEXT_H_
 
