@@ -61,6 +61,17 @@ bool NeedsRepartition(const Config& config) {
   return false;
 }
 
+std::map<std::string, std::map<std::string, std::string>>
+ProducerTopicProperties(const Config& config) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  const auto& user = config.kafka.properties;
+  if (NeedsRepartition(config) && !user.count("compression.type") &&
+      !user.count("compression.codec")) {
+    out[RepartitionTopic(config)] = {{"compression.type", "none"}};
+  }
+  return out;
+}
+
 namespace {
 
 // The longest duration any key takes. The engine adds durations to event

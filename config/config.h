@@ -280,6 +280,13 @@ std::vector<ConfigError> Validate(const Config& config);
 std::string RepartitionTopic(const Config& config);
 // Whether any input is re-keyed through it.
 bool NeedsRepartition(const Config& config);
+// librdkafka topic-level properties of the engine's producers, per topic:
+// the repartition topic is read once, at once, by the engine itself, and is
+// written uncompressed (as Kafka Streams writes its internal topics) unless
+// kafka.properties sets compression.type (or compression.codec), which then
+// applies to it as to every output.
+std::map<std::string, std::map<std::string, std::string>>
+ProducerTopicProperties(const Config& config);
 
 // Splits "host:port" into its parts; port must be 0..65535.
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,

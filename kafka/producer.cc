@@ -68,6 +68,28 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   auto rk = NewClient(settings, "producer");
   if (!rk.ok()) return rk.status();
   producer->rk_ = *std::move(rk);
+  for (const auto& [topic, properties] : options.topic_properties) {
+    rd_kafka_topic_conf_t* conf = rd_kafka_topic_conf_new();
+    char error[512];
+    for (const auto& [name, value] : properties) {
+      if (rd_kafka_topic_conf_set(conf, name.c_str(), value.c_str(), error,
+                                  sizeof(error)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_topic_conf_destroy(conf);
+        return absl::InvalidArgumentError(
+            absl::StrCat("topic property \"", name, "\" of topic \"", topic,
+                         "\": ", error));
+      }
+    }
+    // Takes `conf` over, also when it fails.
+    TopicPtr handle(
+        rd_kafka_topic_new(producer->rk_.get(), topic.c_str(), conf));
+    if (handle == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic \"", topic, "\": ",
+                       rd_kafka_err2str(rd_kafka_last_error())));
+    }
+    producer->topics_.emplace_back(topic, std::move(handle));
+  }
   if (!options.transactional_id.empty()) {
     producer->transactional_ = true;
     if (rd_kafka_error_t* e =
@@ -139,9 +161,12 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
   if (!delivery_error_.empty()) return TakeDeliveryError();
   if (absl::Status s = BeginTransaction(); !s.ok()) return s;
   const int32_t to = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
-  // Reused: no allocation per record for long topic names.
-  topic_name_.assign(topic.data(), topic.size());
-  const std::string& topic_name = topic_name_;
+  rd_kafka_topic_t* rkt = TopicHandle(topic);
+  if (rkt == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot produce to topic \"", topic, "\": ",
+                     rd_kafka_err2str(rd_kafka_last_error())));
+  }
   for (;;) {
     rd_kafka_headers_t* hdrs = nullptr;
     if (!headers.empty()) {
@@ -153,7 +178,7 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
     rd_kafka_resp_err_t err;
     if (hdrs) {
       err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()),
+          rk_.get(), RD_KAFKA_V_RKT(rkt),
           RD_KAFKA_V_PARTITION(to),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
@@ -162,7 +187,7 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
     } else {
       err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()),
+          rk_.get(), RD_KAFKA_V_RKT(rkt),
           RD_KAFKA_V_PARTITION(to),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
@@ -177,6 +202,17 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
     rd_kafka_poll(rk_.get(), 50);
     if (!delivery_error_.empty()) return TakeDeliveryError();
   }
+}
+
+rd_kafka_topic_t* Producer::TopicHandle(absl::string_view topic) {
+  for (const auto& [name, handle] : topics_) {
+    if (name == topic) return handle.get();
+  }
+  const std::string name(topic);
+  TopicPtr handle(rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
+  if (handle == nullptr) return nullptr;
+  topics_.emplace_back(name, std::move(handle));
+  return topics_.back().second.get();
 }
 
 std::string Producer::FatalError() const {

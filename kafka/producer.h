@@ -52,6 +52,9 @@ class Producer {
     // TakeDeliveredOffsets() are tracked (the state changelog: the local
     // store remembers how far it mirrors it).
     std::string tracked_topic;
+    // librdkafka topic-level properties (e.g. compression.type) of some
+    // topics, over what the client's properties give every topic.
+    std::map<std::string, Properties> topic_properties;
   };
 
   static absl::StatusOr<std::unique_ptr<Producer>> Create(
@@ -115,14 +118,24 @@ class Producer {
   // returns it as a failure. Takes ownership of `error`.
   absl::Status AbortOrFail(absl::string_view what, rd_kafka_error_t* error);
 
+  struct TopicDeleter {
+    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+  };
+  using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+  // The handle of `topic`, made on first use (with the client's topic
+  // properties) unless Create() made it with its own.
+  rd_kafka_topic_t* TopicHandle(absl::string_view topic);
+
   HandlePtr rk_;
+  // Declared after rk_: destroyed before it. A handle per topic produced to
+  // (a few): rd_kafka_producev() by name looks the topic up on every record.
+  std::vector<std::pair<std::string, TopicPtr>> topics_;
   bool transactional_ = false;
   bool in_transaction_ = false;
   uint64_t delivered_ = 0;
   std::string tracked_topic_;
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
-  std::string topic_name_;  // Produce()'s NUL-terminated copy, reused
 };
 
 }  // namespace kpistream::kafka

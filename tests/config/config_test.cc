@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -192,6 +193,30 @@ TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
                 "repartition topic"));
 }
 
+
+// The repartition topic is written uncompressed, unless the user chose a
+// compression for every topic.
+TEST(ConfigTest, TheRepartitionTopicIsUncompressedUnlessTheUserSaysOtherwise) {
+  using TopicProperties =
+      std::map<std::string, std::map<std::string, std::string>>;
+  ConfigResult r = ParseConfig(
+      "kafka: {group_id: shop}\n"
+      "inputs: [{topic: a}, {topic: b, key: visitor_id}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(ProducerTopicProperties(r.config),
+            (TopicProperties{
+                {"shop-repartition", {{"compression.type", "none"}}}}));
+  for (const char* name : {"compression.type", "compression.codec"}) {
+    r = ParseConfig(absl::StrCat(
+        "kafka: {group_id: shop, properties: {", name, ": zstd}}\n"
+        "inputs: [{topic: a}]\n"));
+    ASSERT_TRUE(r.ok()) << Errors(r);
+    EXPECT_EQ(ProducerTopicProperties(r.config), TopicProperties{}) << name;
+  }
+  r = ParseConfig("inputs: [{topic: a, key: visitor_id}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(ProducerTopicProperties(r.config), TopicProperties{});
+}
 TEST(ConfigTest, StateDirDefaultsToTheTempDirAndTakesVariables) {
   ConfigResult r = ParseConfig("kafka: {group_id: g}\ninputs: [{topic: a}]\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
