@@ -65,9 +65,14 @@ std::map<std::string, std::map<std::string, std::string>>
 ProducerTopicProperties(const Config& config) {
   std::map<std::string, std::map<std::string, std::string>> out;
   const auto& user = config.kafka.properties;
-  if (NeedsRepartition(config) && !user.count("compression.type") &&
-      !user.count("compression.codec")) {
+  if (user.count("compression.type") || user.count("compression.codec")) {
+    return out;
+  }
+  if (NeedsRepartition(config)) {
     out[RepartitionTopic(config)] = {{"compression.type", "none"}};
+  }
+  if (!config.changelog_output.topic.empty()) {
+    out[config.changelog_output.topic] = {{"compression.type", "none"}};
   }
   return out;
 }

@@ -281,10 +281,11 @@ std::string RepartitionTopic(const Config& config);
 // Whether any input is re-keyed through it.
 bool NeedsRepartition(const Config& config);
 // librdkafka topic-level properties of the engine's producers, per topic:
-// the repartition topic is read once, at once, by the engine itself, and is
-// written uncompressed (as Kafka Streams writes its internal topics) unless
-// kafka.properties sets compression.type (or compression.codec), which then
-// applies to it as to every output.
+// its internal topics, the repartition topic (read once, at once) and the
+// state changelog (read at a restore), are written uncompressed, as Kafka
+// Streams writes its internal topics, unless kafka.properties sets
+// compression.type (or compression.codec), which then applies to them as to
+// every output.
 std::map<std::string, std::map<std::string, std::string>>
 ProducerTopicProperties(const Config& config);
 

@@ -227,8 +227,9 @@ class Engine::Impl {
       out.properties = config_.kafka.properties;
       out.transaction_timeout = config_.processing.transaction_timeout;
       out.tracked_topic = changelog.topic;
-      // The repartition topic uncompressed: LZ4 on both sides of the hop
-      // was ~9 % of the samples of re-keyed input (BENCHMARKS.md, run CR).
+      // The internal topics uncompressed (config.h says which and when):
+      // LZ4 on both sides of the re-keying hop was ~9 % of the samples of
+      // re-keyed input (BENCHMARKS.md, run CR).
       out.topic_properties = ProducerTopicProperties(config_);
       if (config_.processing.guarantee == Guarantee::kExactlyOnce) {
         out.transactional_id =

@@ -194,18 +194,20 @@ TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
 }
 
 
-// The repartition topic is written uncompressed, unless the user chose a
-// compression for every topic.
-TEST(ConfigTest, TheRepartitionTopicIsUncompressedUnlessTheUserSaysOtherwise) {
+// The internal topics (repartition, changelog) are written uncompressed,
+// unless the user chose a compression for every topic.
+TEST(ConfigTest, InternalTopicsAreUncompressedUnlessTheUserSaysOtherwise) {
   using TopicProperties =
       std::map<std::string, std::map<std::string, std::string>>;
+  const std::map<std::string, std::string> none = {
+      {"compression.type", "none"}};
   ConfigResult r = ParseConfig(
       "kafka: {group_id: shop}\n"
       "inputs: [{topic: a}, {topic: b, key: visitor_id}]\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(ProducerTopicProperties(r.config),
-            (TopicProperties{
-                {"shop-repartition", {{"compression.type", "none"}}}}));
+            (TopicProperties{{"shop-repartition", none},
+                             {"shop-changelog", none}}));
   for (const char* name : {"compression.type", "compression.codec"}) {
     r = ParseConfig(absl::StrCat(
         "kafka: {group_id: shop, properties: {", name, ": zstd}}\n"
@@ -213,9 +215,13 @@ TEST(ConfigTest, TheRepartitionTopicIsUncompressedUnlessTheUserSaysOtherwise) {
     ASSERT_TRUE(r.ok()) << Errors(r);
     EXPECT_EQ(ProducerTopicProperties(r.config), TopicProperties{}) << name;
   }
-  r = ParseConfig("inputs: [{topic: a, key: visitor_id}]\n");
+  r = ParseConfig(
+      "kafka: {group_id: shop}\n"
+      "inputs: [{topic: a, key: visitor_id}]\n"
+      "outputs: {changelog: {topic: shop.state}}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
-  EXPECT_EQ(ProducerTopicProperties(r.config), TopicProperties{});
+  EXPECT_EQ(ProducerTopicProperties(r.config),
+            (TopicProperties{{"shop.state", none}}));
 }
 TEST(ConfigTest, StateDirDefaultsToTheTempDirAndTakesVariables) {
   ConfigResult r = ParseConfig("kafka: {group_id: g}\ninputs: [{topic: a}]\n");
