@@ -98,6 +98,9 @@ class Engine::Impl {
         config_(config),
         targets_(TargetSpecsFrom(config_)),
         instance_id_(InstanceId(config_.processing.instance_id)) {}
+  ~Impl() {
+    if (policy_check_.joinable()) policy_check_.join();
+  }
 
   absl::Status Init() {
     if (config_.inputs.empty()) {
@@ -160,15 +163,19 @@ class Engine::Impl {
     if (!opened.ok()) return opened.status();
     kafka::TopicReadOptions quick = changelog;
     quick.timeout = absl::Seconds(3);  // the embedded broker cannot answer
-    if (auto policy = kafka::TopicConfig(quick, "cleanup.policy");
-        policy.ok() && policy->find("compact") == std::string::npos) {
-      KPI_LOG_WARN(
-          "engine: the state changelog \"%s\" has cleanup.policy=%s, not "
-          "compact: it grows with every checkpoint until retention deletes "
-          "old ones (the engine writes a full snapshot every hour so that a "
-          "restore still finds one); set cleanup.policy=compact",
-          changelog.topic, *policy);
-    }
+    // Only a warning, and asked on the side: the embedded broker never
+    // answers, and every start waited out the 3 s before reading anything.
+    policy_check_ = std::thread([quick] {
+      if (auto policy = kafka::TopicConfig(quick, "cleanup.policy");
+          policy.ok() && policy->find("compact") == std::string::npos) {
+        KPI_LOG_WARN(
+            "engine: the state changelog \"%s\" has cleanup.policy=%s, not "
+            "compact: it grows with every checkpoint until retention deletes "
+            "old ones (the engine writes a full snapshot every hour so that a "
+            "restore still finds one); set cleanup.policy=compact",
+            quick.topic, *policy);
+      }
+    });
 
     const std::string state_dir = LocalStateDir(config_, instance_id_);
     auto store = LocalStore::Open({state_dir});
@@ -498,6 +505,7 @@ class Engine::Impl {
   const Config config_;
   const std::vector<TargetSpec> targets_;
   const std::string instance_id_;
+  std::thread policy_check_;  // the changelog's cleanup.policy, asked once
   std::unique_ptr<LocalStore> local_store_;  // outlives the threads
   std::vector<std::unique_ptr<StreamThread>> threads_;
   std::atomic<bool> stop_{false};
