@@ -7,10 +7,17 @@
 // when its bucket leaves the window (expired, or queued again at its last
 // event): one lookup per event, one per visitor and window length.
 //
+// The lookups of a few events in a row are made together: Observe() keeps
+// the visitor's hash, and every `batch` of them the table slots of all are
+// fetched from memory before any is used (a busy site's table does not fit
+// in the caches; one miss at a time, the lookup was ~4 % of the engine's
+// samples). CountsAt() applies what waits first: nothing it says is late.
+//
 // Time is passed in. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_ACTIVE_VISITORS_H_
 #define KPISTREAM_AGGREGATE_ACTIVE_VISITORS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -25,7 +32,11 @@ namespace kpistream {
 
 class ActiveVisitors {
  public:
-  ActiveVisitors() = default;
+  static constexpr size_t kDefaultBatch = 16;
+  // `batch`: how many Observe() calls wait to be applied together (1: each
+  // at once).
+  explicit ActiveVisitors(size_t batch = kDefaultBatch)
+      : batch_(batch > 0 ? batch : 1) {}
   ActiveVisitors(const ActiveVisitors&) = delete;  // last_ points inside
   ActiveVisitors& operator=(const ActiveVisitors&) = delete;
 
@@ -71,6 +82,16 @@ class ActiveVisitors {
   // Takes out visitors whose bucket is before the windows' first second
   // (a visitor in that second itself is counted out by CountsAt).
   static void Expire(Site& site, int64_t now_us);
+  // Applies the waiting observations (all of the site last_ points to), in
+  // their order.
+  void Apply();
+
+  struct Waiting {
+    uint64_t id;
+    int64_t now_us;
+  };
+  size_t batch_;
+  std::vector<Waiting> waiting_;
 
   absl::flat_hash_map<std::string, Site> sites_;
   // Observe()'s last site, found again without hashing its name: most

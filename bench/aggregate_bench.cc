@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "aggregate/active_visitors.h"
 #include "aggregate/channel_classifier.h"
 #include "aggregate/day_store.h"
 #include "aggregate/kpi_counters.h"
@@ -449,6 +450,39 @@ void BM_TimeTextAbslLocal(benchmark::State& state) {
   RunTimeFormat(state, [](absl::Time t) { return absl::FormatTime(t); });
 }
 BENCHMARK(BM_TimeTextAbslLocal);
+
+// Realtime visitors (ActiveVisitors::Observe, once per accepted event): the
+// engine's share of a thread at the benchmark topic's scale, 100,000
+// visitors of one site within the windows, events of random visitors a
+// microsecond apart; the argument is the batch (1: each lookup alone, as
+// before 2026-11-30). Counted every 100,000 events, as a publish would.
+void BM_ActiveVisitorsObserve(benchmark::State& state) {
+  constexpr int kActive = 100000;
+  std::mt19937_64 rng(13);
+  std::vector<std::string> visitors;
+  for (int v = 0; v < kActive; ++v) {
+    visitors.push_back(
+        absl::StrFormat("v-%016x", v * 0x9E3779B97F4A7C15ull));
+  }
+  // The events' visitor ids in arrival order, read one after the other as
+  // the engine reads each decoded event's.
+  std::vector<std::string> stream(1 << 20);
+  for (std::string& v : stream) v = visitors[rng() % kActive];
+  ActiveVisitors active(static_cast<size_t>(state.range(0)));
+  absl::Time now = kStart;
+  for (const std::string& v : visitors) active.Observe("shop", v, now);
+  size_t i = 0;
+  int64_t counted = 0;
+  for (auto _ : state) {
+    now += absl::Microseconds(1);
+    active.Observe("shop", stream[i], now);
+    i = (i + 1) & (stream.size() - 1);
+    if (i % 100000 == 0) counted += active.CountsAt(now)["shop"].last_5m;
+  }
+  benchmark::DoNotOptimize(counted);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ActiveVisitorsObserve)->Arg(1)->Arg(16);
 
 }  // namespace
 }  // namespace kpistream

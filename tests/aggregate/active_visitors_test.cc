@@ -102,6 +102,44 @@ TEST(ActiveVisitorsTest, RandomArrivalsMatchABruteForceCountAtEveryStep) {
   }
 }
 
+// Observations wait in batches (ActiveVisitors' batch): counted at random
+// moments, between runs of events of one site and of alternating sites, a
+// batch of 16 and one of 1 give what a brute force count gives.
+TEST(ActiveVisitorsTest, BatchedObservationsCountAsSingleOnes) {
+  std::mt19937_64 rng(11);
+  ActiveVisitors batched(16);
+  ActiveVisitors single(1);
+  std::map<std::pair<std::string, std::string>, absl::Time> last;
+  absl::Time now = T0;
+  const char* const sites[] = {"shop", "blog", "docs"};
+  for (int i = 0; i < 20000; ++i) {
+    now += rng() % 3 == 0 ? absl::ZeroDuration()
+                          : absl::Milliseconds(rng() % 2000);
+    // Runs of one site, sometimes a different site at every event.
+    const std::string site = sites[(i / (1 + rng() % 50)) % 3];
+    const std::string visitor = "v" + std::to_string(rng() % 700);
+    batched.Observe(site, visitor, now);
+    single.Observe(site, visitor, now);
+    last[{site, visitor}] = now;
+    if (rng() % 40 != 0) continue;
+    std::map<std::string, ActiveVisitors::Counts> want;
+    for (const auto& [key, seen] : last) {
+      if (seen < now - absl::Minutes(30)) continue;
+      ActiveVisitors::Counts& c = want[key.first];
+      ++c.last_30m;
+      if (seen >= now - absl::Minutes(5)) ++c.last_5m;
+    }
+    for (ActiveVisitors* active : {&batched, &single}) {
+      const auto got = active->CountsAt(now);
+      ASSERT_EQ(got.size(), want.size()) << i;
+      for (const auto& [site_name, c] : want) {
+        ASSERT_EQ(got.at(site_name).last_5m, c.last_5m) << i << site_name;
+        ASSERT_EQ(got.at(site_name).last_30m, c.last_30m) << i << site_name;
+      }
+    }
+  }
+}
+
 // A site whose visitors all left the windows is forgotten by CountsAt();
 // when it comes back it is counted afresh (Observe() keeps the last site
 // it saw, which must not outlive it), as is the site seen in between.
