@@ -66,13 +66,51 @@ TEST(ActiveVisitorsTest, ManyVisitorsMatchABruteForceCount) {
   }
 }
 
+using LastSeen = std::map<std::pair<std::string, std::string>, absl::Time>;
+
+// What ActiveVisitors::CountsAt(at) must say, counted from every (site,
+// visitor)'s last event.
+std::map<std::string, ActiveVisitors::Counts> BruteForce(const LastSeen& last,
+                                                         absl::Time at) {
+  std::map<std::string, ActiveVisitors::Counts> want;
+  for (const auto& [key, seen] : last) {
+    if (seen < at - absl::Minutes(30)) continue;
+    ActiveVisitors::Counts& c = want[key.first];
+    ++c.last_30m;
+    if (seen >= at - absl::Minutes(5)) ++c.last_5m;
+  }
+  return want;
+}
+
+// Whether `active` counts at `at` what the brute force does.
+testing::AssertionResult CountsAsBruteForce(ActiveVisitors& active,
+                                            const LastSeen& last,
+                                            absl::Time at) {
+  const auto want = BruteForce(last, at);
+  const auto got = active.CountsAt(at);
+  if (got.size() != want.size()) {
+    return testing::AssertionFailure()
+           << got.size() << " sites counted, want " << want.size();
+  }
+  for (const auto& [site, c] : want) {
+    if (got.at(site).last_5m != c.last_5m ||
+        got.at(site).last_30m != c.last_30m) {
+      return testing::AssertionFailure()
+             << site << ": " << got.at(site).last_5m << " / "
+             << got.at(site).last_30m << ", want " << c.last_5m << " / "
+             << c.last_30m;
+    }
+  }
+  return testing::AssertionSuccess();
+}
+
 // Random gaps (0 to 7 minutes, many of them equal times), two sites and
 // visitors coming back across both windows' edges, against a brute force
 // count at every step.
 TEST(ActiveVisitorsTest, RandomArrivalsMatchABruteForceCountAtEveryStep) {
   std::mt19937_64 rng(5);
   ActiveVisitors active;
-  std::map<std::pair<std::string, std::string>, absl::Time> last;
+  LastSeen last;
   absl::Time now = T0;
   for (int i = 0; i < 5000; ++i) {
     const int gap = static_cast<int>(rng() % 100);
@@ -85,19 +123,7 @@ TEST(ActiveVisitorsTest, RandomArrivalsMatchABruteForceCountAtEveryStep) {
     last[{site, visitor}] = now;
     // Counted a little later, as a publish would.
     const absl::Time at = now + absl::Milliseconds(rng() % 3000);
-    std::map<std::string, ActiveVisitors::Counts> want;
-    for (const auto& [key, seen] : last) {
-      if (seen < at - absl::Minutes(30)) continue;
-      ActiveVisitors::Counts& c = want[key.first];
-      ++c.last_30m;
-      if (seen >= at - absl::Minutes(5)) ++c.last_5m;
-    }
-    const auto got = active.CountsAt(at);
-    ASSERT_EQ(got.size(), want.size()) << i;
-    for (const auto& [site_name, c] : want) {
-      ASSERT_EQ(got.at(site_name).last_5m, c.last_5m) << i << " " << site_name;
-      ASSERT_EQ(got.at(site_name).last_30m, c.last_30m) << i << " " << site_name;
-    }
+    ASSERT_TRUE(CountsAsBruteForce(active, last, at)) << i;
     now = at;
   }
 }
@@ -109,7 +135,7 @@ TEST(ActiveVisitorsTest, BatchedObservationsCountAsSingleOnes) {
   std::mt19937_64 rng(11);
   ActiveVisitors batched(16);
   ActiveVisitors single(1);
-  std::map<std::pair<std::string, std::string>, absl::Time> last;
+  LastSeen last;
   absl::Time now = T0;
   const char* const sites[] = {"shop", "blog", "docs"};
   for (int i = 0; i < 20000; ++i) {
@@ -122,21 +148,8 @@ TEST(ActiveVisitorsTest, BatchedObservationsCountAsSingleOnes) {
     single.Observe(site, visitor, now);
     last[{site, visitor}] = now;
     if (rng() % 40 != 0) continue;
-    std::map<std::string, ActiveVisitors::Counts> want;
-    for (const auto& [key, seen] : last) {
-      if (seen < now - absl::Minutes(30)) continue;
-      ActiveVisitors::Counts& c = want[key.first];
-      ++c.last_30m;
-      if (seen >= now - absl::Minutes(5)) ++c.last_5m;
-    }
-    for (ActiveVisitors* active : {&batched, &single}) {
-      const auto got = active->CountsAt(now);
-      ASSERT_EQ(got.size(), want.size()) << i;
-      for (const auto& [site_name, c] : want) {
-        ASSERT_EQ(got.at(site_name).last_5m, c.last_5m) << i << site_name;
-        ASSERT_EQ(got.at(site_name).last_30m, c.last_30m) << i << site_name;
-      }
-    }
+    ASSERT_TRUE(CountsAsBruteForce(batched, last, now)) << i << " batched";
+    ASSERT_TRUE(CountsAsBruteForce(single, last, now)) << i << " single";
   }
 }
 
