@@ -99,6 +99,10 @@ class Engine::Impl {
         targets_(TargetSpecsFrom(config_)),
         instance_id_(InstanceId(config_.processing.instance_id)) {}
   ~Impl() {
+    // First: meanwhile the consumers may join their group, and a failed
+    // start then tears down consumers with an assignment never polled for
+    // (the busy metrics port test goes through that on the embedded broker,
+    // which never answers the check).
     if (policy_check_.joinable()) policy_check_.join();
   }
 

@@ -38,6 +38,10 @@ absl::StatusOr<std::unique_ptr<KafkaStreamInput>> KafkaStreamInput::Create(
   return input;
 }
 
+KafkaStreamInput::~KafkaStreamInput() {
+  if (consumer_ != nullptr) consumer_->Close();
+}
+
 void KafkaStreamInput::Poll(
     size_t max, absl::Duration timeout,
     absl::FunctionRef<void(const kafka::Record&)> sink) {

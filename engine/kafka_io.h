@@ -49,6 +49,9 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   // `listener` outlives the input.
   static absl::StatusOr<std::unique_ptr<KafkaStreamInput>> Create(
       const kafka::Consumer::Options& options, StreamInput::Listener* listener);
+  // Closes the consumer while the members its last callbacks reach are
+  // still there (consumer_ would otherwise go after them).
+  ~KafkaStreamInput() override;
 
   void Poll(size_t max, absl::Duration timeout,
             absl::FunctionRef<void(const kafka::Record&)> sink) override;

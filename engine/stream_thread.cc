@@ -115,7 +115,17 @@ StreamThread::StreamThread(Options options)
   health_.reason = "starting";
 }
 
-StreamThread::~StreamThread() = default;
+StreamThread::~StreamThread() {
+  // The consumer first, while every member is alive (input_ would go last):
+  // closing it serves the group's callbacks, e.g. an assignment that came
+  // meanwhile and its revocation, which would otherwise reach members
+  // already destroyed (an engine whose start failed after its consumers
+  // joined: std::out_of_range from a destroyed map). They change nothing
+  // now: Run() closed the consumer after its last commit, and a thread that
+  // failed or never ran has nothing to commit.
+  destroying_ = true;
+  input_.reset();
+}
 
 void StreamThread::Attach(std::unique_ptr<StreamInput> input,
                           std::unique_ptr<StreamOutput> output,
@@ -306,6 +316,7 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
 }
 
 void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
+  if (destroying_) return;
   const absl::Time now = clock_->Now();
   joined_ = true;
   for (const TopicPartition& tp : partitions) {
@@ -321,6 +332,7 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
 }
 
 void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
+  if (destroying_) return;
   bool ours = false;
   for (const TopicPartition& tp : partitions) ours |= slots_.count(tp) > 0;
   // Hand the state over: commit it (and everything else pending) first.
@@ -344,6 +356,7 @@ void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
 }
 
 void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
+  if (destroying_) return;
   KPI_LOG_WARN(
       "%s: %d partition(s) lost without a commit (the group moved on): "
       "their uncommitted work is dropped, the rest restored",

@@ -252,6 +252,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;
+  // Set by the destructor: the group's callbacks that closing the consumer
+  // still serves change nothing (see ~StreamThread).
+  bool destroying_ = false;
   // Re-keying: the repartition topic (empty: none), and per `key: any`
   // input how many records were forwarded and how many of those were keyed
   // by their visitor_id already (a hint to set key: visitor_id, logged once).

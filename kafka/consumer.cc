@@ -76,8 +76,12 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                  rd_kafka_topic_partition_list_t* partitions,
                                  void* opaque) {
   auto* self = static_cast<Consumer*>(opaque);
-  const bool cooperative =
-      std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  // NULL while the consumer closes (the revocation of an assignment that
+  // came just before the close): strcmp on it crashed the process.
+  if (const char* protocol = rd_kafka_rebalance_protocol(rk)) {
+    self->cooperative_ = std::strcmp(protocol, "COOPERATIVE") == 0;
+  }
+  const bool cooperative = self->cooperative_;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     const std::map<TopicPartition, int64_t> start =
         self->listener_->OnAssigned(FromList(partitions));
@@ -158,7 +162,18 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
     rd_kafka_conf_set_rebalance_cb(conf, &Consumer::RebalanceCallback);
     rd_kafka_conf_set_error_cb(conf, &Consumer::ErrorCallback);
   };
-  auto rk = NewClient(settings, "consumer");
+  auto conf = NewConf(settings);
+  if (!conf.ok()) return conf.status();
+  char strategy[256] = "";
+  size_t size = sizeof(strategy);
+  if (rd_kafka_conf_get(conf->get(), "partition.assignment.strategy",
+                        strategy, &size) == RD_KAFKA_CONF_OK) {
+    consumer->cooperative_ =
+        absl::string_view(strategy).find("cooperative") !=
+        absl::string_view::npos;
+  }
+  if (settings.callbacks) settings.callbacks(conf->get());
+  auto rk = NewClient(RD_KAFKA_CONSUMER, *std::move(conf), "consumer");
   if (!rk.ok()) return rk.status();
   consumer->rk_ = *std::move(rk);
   rd_kafka_poll_set_consumer(consumer->rk_.get());

@@ -112,6 +112,10 @@ class Consumer {
   HandlePtr rk_;
   Listener* listener_ = nullptr;
   bool closed_ = false;
+  // The group's rebalance protocol, as librdkafka last said it (it says
+  // nothing, NULL, while the consumer closes): the configured strategy's
+  // until then.
+  bool cooperative_ = true;
   std::string last_error_;
   absl::Time last_error_at_ = absl::InfinitePast();
 };
