@@ -239,7 +239,7 @@ class Engine::Impl {
       out.transaction_timeout = config_.processing.transaction_timeout;
       out.tracked_topic = changelog.topic;
       // The internal topics uncompressed (config.h says which and when):
-      // LZ4 on both sides of the re-keying hop was ~9 % of the samples of
+      // compressing the re-keying hop with LZ4 was ~9 % of the samples of
       // re-keyed input (BENCHMARKS.md, run CR).
       out.topic_properties = ProducerTopicProperties(config_);
       if (config_.processing.guarantee == Guarantee::kExactlyOnce) {
