@@ -1,5 +1,5 @@
 // kafka::Producer::Options::topic_properties: a topic's own librdkafka
-// properties over the client's (the engine writes its repartition topic
+// properties over the client's (the engine writes its internal topics
 // uncompressed, config ProducerTopicProperties). Seen where it matters: in
 // the batches the producer sends, as its debug log reports each one
 // ("<topic> [<partition>]: Produce MessageSet with <n> message(s) (<bytes>
