@@ -162,20 +162,19 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
     rd_kafka_conf_set_rebalance_cb(conf, &Consumer::RebalanceCallback);
     rd_kafka_conf_set_error_cb(conf, &Consumer::ErrorCallback);
   };
-  auto conf = NewConf(settings);
-  if (!conf.ok()) return conf.status();
-  char strategy[256] = "";
-  size_t size = sizeof(strategy);
-  if (rd_kafka_conf_get(conf->get(), "partition.assignment.strategy",
-                        strategy, &size) == RD_KAFKA_CONF_OK) {
-    consumer->cooperative_ =
-        absl::string_view(strategy).find("cooperative") !=
-        absl::string_view::npos;
-  }
-  if (settings.callbacks) settings.callbacks(conf->get());
-  auto rk = NewClient(RD_KAFKA_CONSUMER, *std::move(conf), "consumer");
+  auto rk = NewClient(settings, "consumer");
   if (!rk.ok()) return rk.status();
   consumer->rk_ = *std::move(rk);
+  // The protocol until librdkafka says (no rebalance callback runs before
+  // the first poll): the strategy in effect, the user's or the default.
+  char strategy[256] = "";
+  size_t size = sizeof(strategy);
+  if (rd_kafka_conf_get(rd_kafka_conf(consumer->rk_.get()),
+                        "partition.assignment.strategy", strategy,
+                        &size) == RD_KAFKA_CONF_OK) {
+    consumer->cooperative_ = absl::string_view(strategy).find("cooperative") !=
+                             absl::string_view::npos;
+  }
   rd_kafka_poll_set_consumer(consumer->rk_.get());
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(
       static_cast<int>(options.topics.size()));
