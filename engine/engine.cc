@@ -98,13 +98,6 @@ class Engine::Impl {
         config_(config),
         targets_(TargetSpecsFrom(config_)),
         instance_id_(InstanceId(config_.processing.instance_id)) {}
-  ~Impl() {
-    // First: meanwhile the consumers may join their group, and a failed
-    // start then tears down consumers with an assignment never polled for
-    // (the busy metrics port test goes through that on the embedded broker,
-    // which never answers the check).
-    if (policy_check_.joinable()) policy_check_.join();
-  }
 
   absl::Status Init() {
     if (config_.inputs.empty()) {
@@ -169,7 +162,7 @@ class Engine::Impl {
     quick.timeout = absl::Seconds(3);  // the embedded broker cannot answer
     // Only a warning, and asked on the side: the embedded broker never
     // answers, and every start waited out the 3 s before reading anything.
-    policy_check_ = std::thread([quick] {
+    policy_check_.thread = std::thread([quick] {
       if (auto policy = kafka::TopicConfig(quick, "cleanup.policy");
           policy.ok() && policy->find("compact") == std::string::npos) {
         KPI_LOG_WARN(
@@ -509,7 +502,18 @@ class Engine::Impl {
   const Config config_;
   const std::vector<TargetSpec> targets_;
   const std::string instance_id_;
-  std::thread policy_check_;  // the changelog's cleanup.policy, asked once
+  // The changelog's cleanup.policy, asked once; joined after the stream
+  // threads are gone: a failed start tears its consumers down at once,
+  // before their group gives them an assignment (a consumer closed with an
+  // assignment it was never polled for can hang in librdkafka 2.0's close,
+  // its issue #4527; a 3 s wait for the check here made that the rule on
+  // the embedded broker).
+  struct JoinedThread {
+    std::thread thread;
+    ~JoinedThread() {
+      if (thread.joinable()) thread.join();
+    }
+  } policy_check_;
   std::unique_ptr<LocalStore> local_store_;  // outlives the threads
   std::vector<std::unique_ptr<StreamThread>> threads_;
   std::atomic<bool> stop_{false};

@@ -109,10 +109,6 @@ TEST(CliTest, CheckConfigExitCodes) {
             2);
 }
 
-// The failed start also tears down a consumer whose group assignment came
-// while the engine waited for its changelog check (the embedded broker never
-// answers it): that teardown crashed twice over (a destroyed map reached by
-// the closing consumer's callbacks, librdkafka's NULL rebalance protocol).
 TEST(CliTest, BusyMetricsPortIsARuntimeErrorNamingTheAddress) {
   BrokerProcess broker({"web.events:1"});
   ASSERT_FALSE(broker.bootstrap().empty());
