@@ -59,7 +59,9 @@
 // Benchmarks, not tests: nothing here asserts a target. Exit code 0 when
 // every run finished, 1 when one failed (its log tail is printed).
 #include <librdkafka/rdkafka.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -544,18 +546,31 @@ targets:
 }
 
 // Starts `kpistream run` on `config`. Profilers, for the runs of round 1:
-// with `perf_output`, `perf record` attaches to it; with `heaptrack_output`
-// it runs under heaptrack (then `pid` is the engine, a child of heaptrack's
-// script, and `process` the script).
+// with `perf_output` it runs under `perf record` (started first, so that
+// every thread is followed: attaching with -p missed the threads made before
+// perf attached, the stream threads once the start took 26 ms), which stops
+// sampling at the finish line through `perf_control`, a fifo; with
+// `heaptrack_output` it runs under heaptrack. With either, `pid` is the
+// engine, a child of `process`.
 struct Engine {
   std::unique_ptr<Subprocess> process;
-  std::unique_ptr<Subprocess> perf;
+  std::string perf_control;
   pid_t pid = -1;
   int port = 0;
   absl::Time spawned;
 
-  // Stops the engine with SIGTERM and waits for `process` (heaptrack then
-  // writes its file); returns the engine's exit code, or -1.
+  // Stops sampling (perf keeps running until the engine exits).
+  void StopProfiling() {
+    if (perf_control.empty()) return;
+    const int fd = open(perf_control.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd < 0) return;
+    constexpr absl::string_view kDisable = "disable\n";
+    (void)!write(fd, kDisable.data(), kDisable.size());
+    close(fd);
+  }
+
+  // Stops the engine with SIGTERM and waits for `process` (heaptrack and
+  // perf then write their files); returns the engine's exit code, or -1.
   int Stop() {
     if (pid == process->pid()) return process->Stop(SIGTERM, absl::Seconds(60));
     kill(pid, SIGTERM);
@@ -600,16 +615,26 @@ Engine SpawnEngine(const std::string& binary, const TempDir& dir,
   if (!log_level.empty()) argv.insert(argv.end(), {"--log-level", log_level});
   if (!heaptrack_output.empty()) {
     argv.insert(argv.begin(), {"heaptrack", "-o", heaptrack_output});
+  } else if (!perf_output.empty()) {
+    e.perf_control = absl::StrCat(dir.path(), "/", name, ".perf-control");
+    if (mkfifo(e.perf_control.c_str(), 0600) != 0) e.perf_control.clear();
+    std::vector<std::string> perf = {
+        "perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o",
+        perf_output};
+    if (!e.perf_control.empty()) {
+      perf.insert(perf.end(), {"--control", "fifo:" + e.perf_control});
+    }
+    perf.push_back("--");
+    argv.insert(argv.begin(), perf.begin(), perf.end());
   }
   e.spawned = absl::Now();
   e.process = std::make_unique<Subprocess>(argv);
-  e.pid = heaptrack_output.empty() ? e.process->pid()
-                                   : ChildNamed(e.process->pid(), "kpistream");
-  if (!perf_output.empty()) {
-    e.perf = std::make_unique<Subprocess>(std::vector<std::string>{
-        "perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o",
-        perf_output, "-p", absl::StrCat(e.pid)});
-  }
+  // A process's comm is the first 15 bytes of its file name.
+  const std::string comm =
+      std::string(absl::string_view(binary).substr(binary.rfind('/') + 1))
+          .substr(0, 15);
+  e.pid = argv[0] == binary ? e.process->pid()
+                            : ChildNamed(e.process->pid(), comm);
   return e;
 }
 
@@ -702,7 +727,7 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
     }
     absl::SleepFor(absl::Milliseconds(100) - (absl::Now() - tick));
   }
-  if (e.perf) e.perf->Stop(SIGINT, absl::Seconds(60));
+  e.StopProfiling();
   r.cpu_s = at_done.cpu_seconds;
   r.hwm_kb = at_done.hwm_kb;
 
