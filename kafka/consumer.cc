@@ -83,8 +83,15 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
   const bool cooperative = self->cooperative_;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    const std::map<TopicPartition, int64_t> start =
-        self->listener_->OnAssigned(FromList(partitions));
+    std::map<TopicPartition, int64_t> start;
+    if (self->closing_) {
+      // Taken only to be given back by the close, at the group's offsets.
+      for (const TopicPartition& tp : FromList(partitions)) {
+        self->unreported_.insert(tp);
+      }
+    } else {
+      start = self->listener_->OnAssigned(FromList(partitions));
+    }
     for (int i = 0; i < partitions->cnt; ++i) {
       rd_kafka_topic_partition_t& e = partitions->elems[i];
       auto it = start.find(TopicPartition{e.topic, e.partition});
@@ -102,8 +109,16 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     }
     return;
   }
-  const std::vector<TopicPartition> gone = FromList(partitions);
-  if (rd_kafka_assignment_lost(rk)) {
+  std::vector<TopicPartition> gone = FromList(partitions);
+  const size_t all = gone.size();
+  gone.erase(std::remove_if(gone.begin(), gone.end(),
+                            [&](const TopicPartition& tp) {
+                              return self->unreported_.erase(tp) > 0;
+                            }),
+             gone.end());
+  if (gone.empty() && all > 0) {
+    // Only partitions the listener never had.
+  } else if (rd_kafka_assignment_lost(rk)) {
     self->listener_->OnLost(gone);
   } else {
     self->listener_->OnRevoked(gone);
@@ -267,7 +282,23 @@ void Consumer::Resume(const std::vector<TopicPartition>& partitions) {
 void Consumer::Close() {
   if (closed_ || rk_ == nullptr) return;
   closed_ = true;
+  closing_ = true;
+  // librdkafka 2.0.2 hangs in close when the group's assignment waits in
+  // the queue unserved as the close begins (e.g. it came while the engine
+  // committed before stopping, or during a start that failed): the close
+  // revokes everything, serves that assignment as an unassign, and can be
+  // left waiting forever for an assign call (librdkafka #4527, fixed in
+  // 2.4.0). Serving what waits first leaves only the close's own revocation.
+  // A poll with no wait serves every callback ahead of the first message
+  // and returns NULL once the queue is empty.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 0);
+    if (m == nullptr) break;
+    rd_kafka_message_destroy(m);  // not processed: its offset stays
+  }
   rd_kafka_consumer_close(rk_.get());
+  closing_ = false;
 }
 
 }  // namespace kpistream::kafka

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,12 @@ class Consumer {
   absl::Time last_error_at() const { return last_error_at_; }
 
   // Leaves the group (a static member does not: it only stops) and closes.
+  // Rebalance events still waiting in the consumer's queue are served first,
+  // and partitions they assign are not reported to the listener (nor their
+  // revocation by the close): librdkafka 2.0's close can hang forever when
+  // it begins with an assignment not yet served (its issue #4527, fixed in
+  // 2.4). Messages still waiting are dropped (their offsets are not
+  // committed: the engine commits what it processed).
   void Close();
 
   rd_kafka_t* handle() { return rk_.get(); }
@@ -112,6 +119,8 @@ class Consumer {
   HandlePtr rk_;
   Listener* listener_ = nullptr;
   bool closed_ = false;
+  bool closing_ = false;  // within Close(): assignments are not reported
+  std::set<TopicPartition> unreported_;  // assigned within Close()
   // The group's rebalance protocol, as librdkafka last said it (it says
   // nothing, NULL, while the consumer closes): the configured strategy's
   // until then.
