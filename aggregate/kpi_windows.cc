@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "absl/hash/hash.h"
+
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
@@ -29,12 +31,33 @@ KpiWindows::Windows::iterator KpiWindows::Place(Windows::iterator it,
   return it;
 }
 
+void KpiWindows::ForgetLookups() {
+  for (Lookup& l : lookups_) l.all = l.one = nullptr;
+}
+
 std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::At(
     absl::Time session_start, absl::string_view site,
     absl::string_view channel) {
   const int64_t width_s = absl::ToInt64Seconds(width_);
   int64_t start = absl::ToUnixSeconds(session_start);
   start -= ((start % width_s) + width_s) % width_s;
+  Lookup& lookup = lookups_[absl::HashOf(start, site, channel) % kLookups];
+  if (lookup.all != nullptr && lookup.start == start && lookup.site == site &&
+      lookup.channel == channel) {
+    for (Window* w : {lookup.all, lookup.one}) w->dirty = w->changed = true;
+    return {lookup.all, lookup.one};
+  }
+  const auto found = Find(start, site, channel);
+  lookup.start = start;
+  lookup.site.assign(site.data(), site.size());
+  lookup.channel.assign(channel.data(), channel.size());
+  lookup.all = found.first;
+  lookup.one = found.second;
+  return found;
+}
+
+std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::Find(
+    int64_t start, absl::string_view site, absl::string_view channel) {
   const KeyView all_key{start, std::string_view(site.data(), site.size()),
                         std::string_view()};
   auto all = Place(windows_.lower_bound(all_key), start, site, {});
@@ -92,6 +115,7 @@ void KpiWindows::Collect(absl::Time frontier,
       if (w.checkpointed) removed_.push_back(it->first);
       w.kpis.final = true;
       emit(w.kpis);
+      ForgetLookups();
       it = windows_.erase(it);
       continue;
     }
@@ -145,6 +169,7 @@ void KpiWindows::Checkpoint(
 }
 
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
+  ForgetLookups();
   windows_.erase(Key{key.start_s(), key.site(), key.channel()});
 }
 

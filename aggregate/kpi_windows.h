@@ -18,6 +18,7 @@
 #ifndef KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 #define KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -55,6 +56,11 @@ class KpiWindows : public SessionObserver {
  public:
   // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
+  // Moved, never copied: lookups_ points into windows_' nodes.
+  KpiWindows(const KpiWindows&) = delete;
+  KpiWindows& operator=(const KpiWindows&) = delete;
+  KpiWindows(KpiWindows&&) = default;
+  KpiWindows& operator=(KpiWindows&&) = default;
 
   void OnSessionStarted(const SessionAttributes& session,
                         const EventView& first) override;
@@ -99,9 +105,30 @@ class KpiWindows : public SessionObserver {
   std::pair<Window*, Window*> At(absl::Time session_start,
                                  absl::string_view site,
                                  absl::string_view channel);
+  // The same, down the tree, for the window starting at `start`.
+  std::pair<Window*, Window*> Find(int64_t start, absl::string_view site,
+                                   absl::string_view channel);
+
+  // Forgets every cached lookup (a window was erased).
+  void ForgetLookups();
+
+  // At()'s recent answers, by a hash of (start, site, channel): a session's
+  // start and close each look up two windows, and a walk down the tree of a
+  // partition's windows comparing strings was 3.4 % of the engine's samples
+  // (protobuf, keyed). Windows are map nodes, which stay where they are
+  // until erased; an erase forgets every entry.
+  struct Lookup {
+    int64_t start = 0;
+    std::string site;
+    std::string channel;
+    Window* all = nullptr;  // nullptr: empty
+    Window* one = nullptr;
+  };
+  static constexpr size_t kLookups = 16;
 
   absl::Duration width_;
   Windows windows_;
+  std::array<Lookup, kLookups> lookups_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
 };
 
