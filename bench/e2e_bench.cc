@@ -492,6 +492,22 @@ std::string UnderTestProcessing(const Options& options) {
   return out;
 }
 
+// The engines' kafka.properties: --kafka-property, and on the embedded
+// broker a session timeout of 6 s unless given there. That broker completes
+// a rebalance only when a member's session times out: a stream thread that
+// joined after the other got every partition waited out librdkafka's 45 s
+// default, which stalled about one run in ten (a REBALANCE STALL below).
+std::map<std::string, std::string> EngineKafkaProperties(
+    const Options& options) {
+  std::map<std::string, std::string> set;
+  for (const std::string& kv : options.kafka_properties) {
+    std::pair<std::string, std::string> p = absl::StrSplit(kv, '=');
+    set[p.first] = p.second;
+  }
+  if (!options.kafka) set.emplace("session.timeout.ms", "6000");
+  return set;
+}
+
 // `processing`: lines appended to the config's `processing:`.
 std::string EngineConfig(const Options& options, const std::string& bootstrap,
                          const std::string& topic, const std::string& format,
@@ -499,10 +515,9 @@ std::string EngineConfig(const Options& options, const std::string& bootstrap,
                          const std::string& processing,
                          const std::string& group, int port) {
   std::string properties;
-  for (const std::string& kv : options.kafka_properties) {
-    std::pair<std::string, std::string> p = absl::StrSplit(kv, '=');
-    absl::StrAppend(&properties, properties.empty() ? "" : ", ", "'", p.first,
-                    "': '", p.second, "'");
+  for (const auto& [name, value] : EngineKafkaProperties(options)) {
+    absl::StrAppend(&properties, properties.empty() ? "" : ", ", "'", name,
+                    "': '", value, "'");
   }
   return absl::StrFormat(R"(kafka:
   brokers: %s
@@ -1036,7 +1051,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--kafka-property", options.kafka_properties,
                  "KEY=VALUE for the engine's kafka.properties (repeatable), "
-                 "e.g. queued.max.messages.kbytes=8192");
+                 "e.g. queued.max.messages.kbytes=8192; on the embedded "
+                 "broker session.timeout.ms is 6000 unless set here");
   app.add_option("--perf", options.perf_prefix,
                  "perf record each engine run of round 1 into "
                  "PREFIX-<format>-<key>-<guarantee>.data");
@@ -1071,7 +1087,9 @@ int Main(int argc, char** argv) {
       static_cast<long long>(options.events), options.partitions,
       static_cast<long long>(options.visitors), options.event_rate,
       options.disorder.c_str(), options.rounds, options.threads,
-      absl::StrJoin(options.kafka_properties, ", ").c_str(),
+      absl::StrJoin(EngineKafkaProperties(options), ", ",
+                    absl::PairFormatter("="))
+          .c_str(),
       absl::StrReplaceAll(UnderTestProcessing(options), {{"\n  ", " "}})
           .c_str());
   std::fflush(stdout);
