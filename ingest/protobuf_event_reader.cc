@@ -295,7 +295,13 @@ bool Reader::Conversion(const char* p, const char* end, int depth) {
 }
 
 void Assign(absl::string_view from, std::string* to) {
-  to->assign(from.data(), from.size());
+  // Most events leave half their fields unset: clear() is inline, assign()
+  // a call into libstdc++ whatever the length.
+  if (from.empty()) {
+    to->clear();
+  } else {
+    to->assign(from.data(), from.size());
+  }
 }
 
 }  // namespace
