@@ -587,7 +587,11 @@ struct Engine {
   // Stops the engine with SIGTERM and waits for `process` (heaptrack and
   // perf then write their files); returns the engine's exit code, or -1.
   int Stop() {
-    if (pid == process->pid()) return process->Stop(SIGTERM, absl::Seconds(60));
+    // pid -1 (the profiler's child was never seen): kill(-1) would signal
+    // every process we may signal.
+    if (pid <= 0 || pid == process->pid()) {
+      return process->Stop(SIGTERM, absl::Seconds(60));
+    }
     kill(pid, SIGTERM);
     const absl::Time deadline = absl::Now() + absl::Seconds(300);
     while (process->Running() && absl::Now() < deadline) {
@@ -708,6 +712,13 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
                    baseline ? "" : UnderTestProcessing(options), group, port),
       port, perf_output, heaptrack_output, options.log_level);
   Subprocess& process = *e.process;
+  if (e.pid <= 0) {
+    r.error = absl::StrCat("the profiler (heaptrack or perf, pid ",
+                           process.pid(), ") started no engine within 10 s:\n",
+                           Tail(process.Stderr(), 30));
+    e.Stop();
+    return r;
+  }
   double consumed = 0, last_consumed = -1;
   absl::Time last_change = absl::Now();
   ProcStats at_done;
