@@ -504,10 +504,10 @@ class Engine::Impl {
   const std::string instance_id_;
   // The changelog's cleanup.policy, asked once; joined after the stream
   // threads are gone: a failed start tears its consumers down at once,
-  // before their group gives them an assignment (a consumer closed with an
-  // assignment it was never polled for can hang in librdkafka 2.0's close,
-  // its issue #4527; a 3 s wait for the check here made that the rule on
-  // the embedded broker).
+  // mostly before their group gives them an assignment (a close that begins
+  // with one unserved can hang in librdkafka 2.0, its issue #4527;
+  // kafka::Consumer::Close serves what waits first, and tearing down early
+  // keeps even that rare).
   struct JoinedThread {
     std::thread thread;
     ~JoinedThread() {

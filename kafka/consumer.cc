@@ -84,7 +84,7 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   const bool cooperative = self->cooperative_;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     std::map<TopicPartition, int64_t> start;
-    if (self->closing_) {
+    if (self->closed_) {
       // Taken only to be given back by the close, at the group's offsets.
       for (const TopicPartition& tp : FromList(partitions)) {
         self->unreported_.insert(tp);
@@ -282,7 +282,6 @@ void Consumer::Resume(const std::vector<TopicPartition>& partitions) {
 void Consumer::Close() {
   if (closed_ || rk_ == nullptr) return;
   closed_ = true;
-  closing_ = true;
   // librdkafka 2.0.2 hangs in close when the group's assignment waits in
   // the queue unserved as the close begins (e.g. it came while the engine
   // committed before stopping, or during a start that failed): the close
@@ -298,7 +297,6 @@ void Consumer::Close() {
     rd_kafka_message_destroy(m);  // not processed: its offset stays
   }
   rd_kafka_consumer_close(rk_.get());
-  closing_ = false;
 }
 
 }  // namespace kpistream::kafka

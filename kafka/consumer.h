@@ -118,8 +118,8 @@ class Consumer {
 
   HandlePtr rk_;
   Listener* listener_ = nullptr;
-  bool closed_ = false;
-  bool closing_ = false;  // within Close(): assignments are not reported
+  bool closed_ = false;  // set as Close() begins: assignments then are not
+                         // reported
   std::set<TopicPartition> unreported_;  // assigned within Close()
   // The group's rebalance protocol, as librdkafka last said it (it says
   // nothing, NULL, while the consumer closes): the configured strategy's
