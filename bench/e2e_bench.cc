@@ -6,9 +6,10 @@
 //   build/bench/e2e_bench --events 1000000 --rounds 3 --kafka   # real Kafka
 //
 // 1. Starts `kpistream broker` (or, with --kafka, a one-node Apache Kafka
-//    cluster from tests/integration/kafka_cluster.h) with one input topic
-//    per format (--partitions each, enough for the embedded broker's ~5 MB
-//    per partition) and the output topics.
+//    cluster from tests/integration/kafka_cluster.h, its JVM started as
+//    Kafka's own scripts start a broker unless --kafka-jvm test) with one
+//    input topic per format (--partitions each, enough for the embedded
+//    broker's ~5 MB per partition) and the output topics.
 // 2. `kpistream loadgen` fills each input topic with --events events of
 //    --visitors visitors (browser user agents, channels, conversions), in
 //    event time at --event-rate, delivered out of order by up to
@@ -122,6 +123,9 @@ struct Options {
   std::string baseline;
   int threads = 2;
   bool kafka = false;
+  // The Kafka node's JVM: "production" (Kafka's own settings) or "test"
+  // (the test suite's quick-starting one: serial GC, C1 compiler only).
+  std::string kafka_jvm = "production";
   double latency_rate = 50'000;
   double latency_seconds = 20;
   double latency_warmup = 3;
@@ -355,12 +359,16 @@ absl::StatusOr<std::vector<int64_t>> ProduceTimes(const std::string& bootstrap,
 class Cluster {
  public:
   static absl::StatusOr<std::unique_ptr<Cluster>> Start(
-      bool kafka, const std::vector<std::pair<std::string, int>>& topics) {
+      bool kafka, bool production_jvm,
+      const std::vector<std::pair<std::string, int>>& topics) {
     auto cluster = std::unique_ptr<Cluster>(new Cluster());
     if (kafka) {
       testing::KafkaClusterOptions options;
       options.nodes = 1;
-      options.heap_mb = 768;
+      // By default a broker as Kafka's own scripts start one (1 GiB heap,
+      // G1, both JIT compilers), not the tests' quick-starting C1-only JVM.
+      options.heap_mb = production_jvm ? 1024 : 768;
+      options.production_jvm = production_jvm;
       // Kafka's own default, as a production broker has it (the tests' 0
       // lets the first stream thread's consumer take every partition, and
       // the second's join a few seconds later rebalances them all).
@@ -373,9 +381,12 @@ class Cluster {
         absl::Status s = cluster->kafka_->CreateTopic(name, partitions, 1);
         if (!s.ok()) return s;
       }
-      cluster->name_ =
-          "Apache Kafka (1 KRaft node, tests/integration/"
-          "kafka_cluster.h)";
+      cluster->name_ = absl::StrCat(
+          "Apache Kafka (1 KRaft node, tests/integration/kafka_cluster.h; "
+          "JVM: ",
+          production_jvm ? "production (G1, both JIT compilers, 1 GiB heap)"
+                         : "test (serial GC, C1 only, 768 MiB heap)",
+          ")");
       return cluster;
     }
     std::vector<std::string> argv = {testing::KpistreamBinary(), "broker"};
@@ -1047,6 +1058,13 @@ int Main(int argc, char** argv) {
                  "events/s and CPU of the engine under test over it");
   app.add_flag("--kafka", options.kafka,
                "a real Apache Kafka node instead of the embedded broker");
+  app.add_option("--kafka-jvm", options.kafka_jvm,
+                 "with --kafka, the broker's JVM: production (as Kafka's own "
+                 "scripts start it: G1, both JIT compilers, 1 GiB heap) or "
+                 "test (the test suite's: serial GC, C1 compiler only; "
+                 "starts sooner, runs slower)")
+      ->check(CLI::IsMember({"production", "test"}))
+      ->capture_default_str();
   app.add_option("--latency-rate", options.latency_rate,
                  "latency probe: loadgen --rate")
       ->capture_default_str();
@@ -1151,7 +1169,8 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  auto cluster = Cluster::Start(options.kafka, topics);
+  auto cluster = Cluster::Start(options.kafka,
+                                options.kafka_jvm == "production", topics);
   if (!cluster.ok()) {
     std::fprintf(stderr, "e2e_bench: %s\n",
                  std::string(cluster.status().message()).c_str());

@@ -772,14 +772,25 @@ absl::Status KafkaCluster::Format(const std::string& cluster_id) {
 }
 
 absl::Status KafkaCluster::Spawn(Node& node) {
-  absl::StatusOr<pid_t> pid = SpawnLogged(
-      {JavaBinary(), absl::StrCat("-Xmx", options_.heap_mb, "m"), "-Xms64m",
-       "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
-       "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-       "-Dkafka.logs.dir=" + node.dir,
-       "-Dlog4j2.configurationFile=" + dir_ + "/log4j2.properties", "-cp",
-       KafkaLibs() + "/*", "kafka.Kafka", node.dir + "/server.properties"},
-      node.dir + "/stdout.log");
+  const std::string heap = absl::StrCat(options_.heap_mb, "m");
+  std::vector<std::string> argv = {JavaBinary(), "-Xmx" + heap};
+  if (options_.production_jvm) {
+    // As kafka-server-start.sh and kafka-run-class.sh start a broker.
+    argv.insert(argv.end(),
+                {"-Xms" + heap, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                 "-XX:InitiatingHeapOccupancyPercent=35",
+                 "-XX:+ExplicitGCInvokesConcurrent"});
+  } else {
+    argv.insert(argv.end(),
+                {"-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"});
+  }
+  argv.insert(argv.end(),
+              {"-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError",
+               "-Djava.awt.headless=true", "-Dkafka.logs.dir=" + node.dir,
+               "-Dlog4j2.configurationFile=" + dir_ + "/log4j2.properties",
+               "-cp", KafkaLibs() + "/*", "kafka.Kafka",
+               node.dir + "/server.properties"});
+  absl::StatusOr<pid_t> pid = SpawnLogged(argv, node.dir + "/stdout.log");
   if (!pid.ok()) return pid.status();
   node.pid = *pid;
   return absl::OkStatus();

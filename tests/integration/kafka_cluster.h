@@ -155,6 +155,13 @@ struct KafkaClusterOptions {
   // Extra or overriding server.properties for every node.
   std::map<std::string, std::string> broker_config;
   int heap_mb = 384;  // -Xmx of each node
+  // The JVM of each node. false (tests): started fast and small, the serial
+  // collector and the C1 compiler only (-XX:TieredStopAtLevel=1), which
+  // starts the broker sooner but runs its hot paths (record validation,
+  // CRCs, transaction markers) slower. true (benchmarks): the settings
+  // Kafka's own scripts give a broker (kafka-run-class.sh: G1 with 20 ms
+  // pauses, both compilers), and -Xms equal to -Xmx as kafka-server-start.sh.
+  bool production_jvm = false;
   // How long Start() (and StartBroker) waits for every broker to serve.
   absl::Duration start_timeout = absl::Seconds(120);
 };
