@@ -750,8 +750,8 @@ class Parser {
                   {"guarantee", "max_out_of_orderness", "allowed_lateness",
                    "idle_partition_timeout", "dedup_horizon", "max_future_skew",
                    "instance_id", "threads", "transaction_timeout",
-                   "commit_interval", "min_commit_interval", "state_dir",
-                   "input_buffer"})) {
+                   "commit_interval", "min_commit_interval",
+                   "max_commit_interval", "state_dir", "input_buffer"})) {
       return;
     }
     ProcessingConfig& pc = c->processing;
@@ -812,6 +812,24 @@ class Parser {
     } else if (!p["min_commit_interval"]) {
       pc.min_commit_interval =
           std::min(pc.min_commit_interval, pc.commit_interval);
+    }
+    if (CommitInterval(p, "max_commit_interval", &pc.max_commit_interval)) {
+      if (pc.max_commit_interval < pc.commit_interval) {
+        Error(p.Key("max_commit_interval"), p["max_commit_interval"],
+              absl::StrCat("must not be shorter than "
+                           "processing.commit_interval (",
+                           absl::FormatDuration(pc.commit_interval),
+                           "); equal to it, a thread commits every "
+                           "commit_interval however long it stays behind"));
+      } else if (pc.max_commit_interval >= pc.transaction_timeout) {
+        Error(p.Key("max_commit_interval"), p["max_commit_interval"],
+              absl::StrCat(
+                  "must be shorter than processing.transaction_timeout (",
+                  absl::FormatDuration(pc.transaction_timeout),
+                  "): the broker aborts a transaction open that long"));
+      }
+    } else if (!p["max_commit_interval"]) {
+      pc.max_commit_interval = DefaultMaxCommitInterval(pc);
     }
   }
 
@@ -1190,6 +1208,12 @@ class Parser {
 };
 
 }  // namespace
+
+absl::Duration DefaultMaxCommitInterval(const ProcessingConfig& processing) {
+  return std::max(processing.commit_interval,
+                  std::min(processing.commit_interval * 4,
+                           processing.transaction_timeout / 2));
+}
 
 std::vector<ConfigError> Validate(const Config& config) {
   std::vector<ConfigError> errors;

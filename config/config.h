@@ -76,11 +76,18 @@ struct ProcessingConfig {
   int threads = 1;
   // A dead instance's open transaction is aborted by the broker after this.
   absl::Duration transaction_timeout = absl::Seconds(10);
-  // The longest between a stream thread's commits (outputs, changelog and
-  // offsets in one transaction with exactly_once): how often it commits
-  // under a backlog; /metrics shows committed counts, so this bounds how
-  // fresh they are. At least 10ms, below transaction_timeout.
+  // How often a stream thread commits (outputs, changelog and offsets in
+  // one transaction with exactly_once) under a backlog; /metrics shows
+  // committed counts, so this bounds how fresh they are while a thread
+  // keeps up. At least 10ms, below transaction_timeout.
   absl::Duration commit_interval = absl::Seconds(1);
+  // The longest between a stream thread's commits: one behind a backlog
+  // deeper than it processes in an interval waits twice as long before
+  // each further commit, from commit_interval up to this, and is back to
+  // commit_interval once it catches up (engine/commit_schedule.h). At
+  // least commit_interval (equal: a fixed interval), below
+  // transaction_timeout. Left out: DefaultMaxCommitInterval().
+  absl::Duration max_commit_interval = absl::Seconds(4);
   // A stream thread that has caught up with its input commits sooner: this
   // long after its last commit started (and no sooner than that commit
   // took), so that counts are fresh at moderate rates; under a backlog it
@@ -106,6 +113,11 @@ struct ProcessingConfig {
   int64_t input_buffer = kDefaultInputBuffer;
   static constexpr int64_t kDefaultInputBuffer = int64_t{512} << 20;
 };
+
+// processing.max_commit_interval when the config leaves it out: 4 times
+// commit_interval, at most half of transaction_timeout, and at least
+// commit_interval (4s with the defaults).
+absl::Duration DefaultMaxCommitInterval(const ProcessingConfig& processing);
 
 struct SessionsConfig {
   absl::Duration inactivity_timeout = absl::Minutes(30);

@@ -184,10 +184,13 @@ class Engine::Impl {
     const int64_t fetch_buffer = config_.processing.input_buffer / threads;
     LogFetchBuffer(fetch_buffer, threads);
     KPI_LOG_INFO(
-        "engine: each thread commits every %s under a backlog, and from %s "
-        "after its last commit once it has caught up with its input "
-        "(processing.commit_interval, min_commit_interval)",
+        "engine: each thread commits every %s under a backlog (twice as long "
+        "after each commit while one deeper than that stays, up to %s), and "
+        "from %s after its last commit once it has caught up with its input "
+        "(processing.commit_interval, max_commit_interval, "
+        "min_commit_interval)",
         absl::FormatDuration(config_.processing.commit_interval),
+        absl::FormatDuration(config_.processing.max_commit_interval),
         absl::FormatDuration(config_.processing.min_commit_interval));
     for (int i = 0; i < threads; ++i) {
       StreamThread::Options options;
@@ -197,6 +200,7 @@ class Engine::Impl {
       options.name = threads == 1 ? "engine" : absl::StrCat("engine-", i);
       options.commit_interval = config_.processing.commit_interval;
       options.min_commit_interval = config_.processing.min_commit_interval;
+      options.max_commit_interval = config_.processing.max_commit_interval;
       // A commit's counts reach /metrics at once, not at the next tick.
       options.committed = [this] {
         {

@@ -65,7 +65,8 @@ StreamThread::StreamThread(Options options)
       watermark_(config_.processing.max_out_of_orderness,
                  config_.processing.idle_partition_timeout),
       commit_schedule_(options_.commit_interval,
-                       options_.min_commit_interval) {
+                       options_.min_commit_interval,
+                       options_.max_commit_interval) {
   for (const InputConfig& input : config_.inputs) {
     InputReader reader;
     reader.topic = input.topic;
@@ -156,8 +157,11 @@ absl::Status StreamThread::Run() {
     UpdateBacklogs(now);
     UpdateWatermarks(now);
     // An idle input blocks here: at most until an early commit may be due.
-    // Fewer records than asked for: the thread has caught up with its
-    // input, and may commit early (engine/commit_schedule.h).
+    // Fewer records than asked for, and less than another poll's worth
+    // left in the input topics: the thread has caught up with its input,
+    // and may commit early (engine/commit_schedule.h). A poll also comes
+    // back short when the thread has read all that was fetched while the
+    // brokers hold more: that is not caught up.
     size_t polled = 0;
     input_->Poll(options_.poll_batch,
                  std::min(absl::Milliseconds(100),
@@ -179,9 +183,23 @@ absl::Status StreamThread::Run() {
       KPI_LOG_WARN("%s: kafka: %s", options_.name, input_->last_error());
     }
     LogRejections(rejections_.Take(now));
-    if (commit_schedule_.Due(now, polled < options_.poll_batch,
-                             processed_since_commit_ > 0)) {
+    const int64_t left = input_lag_ - static_cast<int64_t>(polled);
+    const bool caught_up =
+        polled < options_.poll_batch &&
+        left < static_cast<int64_t>(options_.poll_batch);
+    if (commit_schedule_.Due(now, caught_up, processed_since_commit_ > 0)) {
+      // More left than processed since the last commit: the backlog
+      // outlasts another interval, which may then be longer.
+      deep_backlog_ = left > static_cast<int64_t>(processed_since_commit_);
+      const absl::Duration interval = commit_schedule_.current_interval();
       CommitCycle(now, /*revoking=*/false);
+      if (commit_schedule_.current_interval() != interval) {
+        KPI_LOG_DEBUG("%s: commits every %s under a backlog now (%d record(s) "
+                      "left in the input topics)",
+                      options_.name,
+                      absl::FormatDuration(commit_schedule_.current_interval()),
+                      std::max<int64_t>(left, 0));
+      }
     }
     if (now - last_publish >= options_.publish_interval) {
       Publish(now);
@@ -293,9 +311,13 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
   // An unknown backlog (its end not seen yet) counts as one.
   positions.resize(n);
   input_->Lag(positions, &backlog_lags_);
+  input_lag_ = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     const int64_t lag = i < backlog_lags_.size() ? backlog_lags_[i] : -1;
     watermark_.SetBacklog(ids[i], lag < 0 || lag > 1);
+    if (lag > 0 && positions[i].first.topic != repartition_topic_) {
+      input_lag_ += lag;
+    }
   }
   if (quiet.empty()) return;
   // A quiet partition is idle only once its end, as the brokers say now,
@@ -692,7 +714,8 @@ void StreamThread::SaveLocal() {
 void StreamThread::CommitCycle(absl::Time now, bool revoking) {
   if (!fatal_.ok()) return;
   absl::Cleanup scheduled = [&] {
-    commit_schedule_.Committed(now, clock_->Now());
+    commit_schedule_.Committed(now, clock_->Now(), deep_backlog_);
+    deep_backlog_ = false;
   };
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;

@@ -81,6 +81,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Duration commit_interval = absl::Seconds(1);
     absl::Duration min_commit_interval =
         ProcessingConfig::kDefaultMinCommitInterval;
+    // Shorter than commit_interval (as left here): a fixed interval.
+    absl::Duration max_commit_interval = absl::ZeroDuration();
     absl::Duration publish_interval = absl::Milliseconds(200);
     size_t poll_batch = 2000;
     // Partition counts of the `key: any` inputs and of the repartition
@@ -248,7 +250,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string restore_error_;
   absl::Time next_restore_attempt_ = absl::InfinitePast();
   uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
-  uint64_t processed_since_commit_ = 0;  // for the debug log
+  uint64_t processed_since_commit_ = 0;  // the debug log's, deep_backlog_'s
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;
@@ -270,6 +272,15 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   Offsets backlog_positions_;
   std::vector<int32_t> backlog_ids_;
   std::vector<int64_t> backlog_lags_;
+  // The records of the input topics' partitions (not the repartition
+  // topic's) between what was processed and their ends as last fetched,
+  // at the last UpdateBacklogs(): 0 where not known. The repartition
+  // topic's end counts records of transactions still open (read_committed
+  // cannot read them yet), so it does not say whether a thread is behind.
+  int64_t input_lag_ = 0;
+  // For the commit the main loop starts: the input holds more than the
+  // thread processed since its last commit (CommitSchedule::Committed).
+  bool deep_backlog_ = false;
   LocalStore::Batch local_batch_;  // SaveLocal()'s, reused (its buffer kept)
   // Session()'s, reused: a closed session's record and its bytes.
   v1::SessionRecord session_record_;

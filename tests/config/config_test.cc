@@ -304,6 +304,50 @@ TEST(ConfigTest, MinCommitIntervalIsBoundedByTheCommitInterval) {
                         "10ms, got 1ms"));
 }
 
+// A thread that stays behind commits less often, up to max_commit_interval
+// (engine/commit_schedule.h): 4 times commit_interval unless that reaches
+// half of transaction_timeout, never below commit_interval.
+TEST(ConfigTest, MaxCommitIntervalDefaultsAndBounds) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(4));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {commit_interval: 200ms}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.max_commit_interval, absl::Milliseconds(800));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {commit_interval: 2s}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(5));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {commit_interval: 8s}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(8));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "processing: {commit_interval: 2s, max_commit_interval: 2s}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(2));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "processing: {max_commit_interval: 30s, transaction_timeout: 60s}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(30));
+
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {max_commit_interval: 500ms}\n")),
+              HasSubstr("cfg.yaml:2:35: processing.max_commit_interval: must "
+                        "not be shorter than processing.commit_interval (1s)"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {max_commit_interval: 10s}\n")),
+              HasSubstr("processing.max_commit_interval: must be shorter than "
+                        "processing.transaction_timeout (10s)"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {max_commit_interval: 5ms}\n")),
+              HasSubstr("processing.max_commit_interval: must be at least "
+                        "10ms, got 5ms"));
+}
+
 // A Config built in code (the demo's) gets the whole-config checks too;
 // from YAML they carry the line of the key at fault.
 TEST(ConfigTest, ValidateChecksAConfigBuiltInCode) {

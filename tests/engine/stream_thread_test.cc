@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -48,8 +49,14 @@ class FakeInput : public StreamInput {
   void Add(const std::string& key, const std::string& value) {
     records_.push_back({key, value});
   }
+  // At most `n` records a poll, however many are there (a consumer whose
+  // fetches bring less than the thread reads).
+  void set_fetched_per_poll(size_t n) { fetched_per_poll_ = n; }
+  // The next offset a poll reads.
+  int64_t position() const { return position_; }
   void Poll(size_t max, absl::Duration,
             absl::FunctionRef<void(const kafka::Record&)> sink) override {
+    max = std::min(max, fetched_per_poll_);
     if (!assigned_) {
       assigned_ = true;
       listener_->OnAssigned({TopicPartition{kTopic, 0}});
@@ -108,6 +115,7 @@ class FakeInput : public StreamInput {
   Listener* listener_;
   const int64_t first_;
   bool assigned_ = false;
+  size_t fetched_per_poll_ = SIZE_MAX;
   int64_t position_ = -1;  // -1: not sought yet
   std::vector<std::pair<std::string, std::string>> records_;
 };
@@ -315,6 +323,7 @@ class FakeThread {
   absl::Status Run() {
     thread_ = std::make_unique<StreamThread>(options);
     auto in = std::make_unique<FakeInput>(thread_->listener());
+    in->set_fetched_per_poll(fetched_per_poll);
     auto out = std::make_unique<FakeOutput>();
     input_ = in.get();
     output_ = out.get();
@@ -327,6 +336,7 @@ class FakeThread {
 
   StepClock clock;
   StreamThread::Options options;
+  size_t fetched_per_poll = SIZE_MAX;  // FakeInput::set_fetched_per_poll
 
  private:
   Config config_;
@@ -370,6 +380,16 @@ TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
   EXPECT_GE(TimeToCommitOneRecord(absl::Seconds(5)), absl::Seconds(3));
 }
 
+// Adds a page view of each of `n` new visitors (v<added>, one second of
+// event time apart) to `input`.
+void AddVisitors(FakeInput& input, int n, int* added) {
+  for (int i = 0; i < n; ++i, ++*added) {
+    const std::string v = absl::StrCat("v", *added);
+    input.Add(v, PageView(v, absl::StrFormat("10:%02d:%02d",
+                                             *added / 60 % 60, *added % 60)));
+  }
+}
+
 // A thread with a backlog (every poll returns as many records as it asked
 // for) commits every commit_interval, not every min_commit_interval.
 TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
@@ -379,16 +399,12 @@ TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
   t.options.poll_batch = 2;
   t.options.commit_interval = absl::Seconds(2);
   t.options.min_commit_interval = absl::Milliseconds(100);
+  // Never stretched: no more is left than a poll's worth.
+  t.options.max_commit_interval = absl::Seconds(8);
   t.options.stop_requested = [&] {
     if (t.output().commits == 0) return false;
     if (first_commit == absl::InfinitePast()) first_commit = t.clock.Peek();
-    // Two records more per loop: the input never runs dry.
-    for (int i = 0; i < 2; ++i, ++added) {
-      const std::string v = absl::StrCat("v", added);
-      t.input().Add(v, PageView(v, absl::StrFormat("10:%02d:%02d",
-                                                   added / 60 % 60,
-                                                   added % 60)));
-    }
+    AddVisitors(t.input(), 2, &added);  // the input never runs dry
     return t.clock.Peek() - first_commit >= absl::Seconds(30);
   };
   ASSERT_TRUE(t.Run().ok());
@@ -396,6 +412,79 @@ TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
   EXPECT_LE(t.output().commits, 1 + 15 + 1);
   EXPECT_GE(t.output().commits, 10);
   EXPECT_GT(t.output().committed_offset, 100);
+}
+
+// A poll that comes back short while the input holds more (the thread
+// read all that was fetched) is not caught up: no early commits then.
+TEST(StreamThreadTest, AShortPollWithMoreInTheInputIsNotCaughtUp) {
+  FakeThread t;
+  int added = 0;
+  absl::Time first_commit = absl::InfinitePast();
+  t.options.poll_batch = 4;
+  t.fetched_per_poll = 2;
+  t.options.commit_interval = absl::Seconds(2);
+  t.options.max_commit_interval = absl::Seconds(2);
+  t.options.min_commit_interval = absl::Milliseconds(100);
+  t.options.stop_requested = [&] {
+    if (t.output().commits == 0) return false;
+    if (first_commit == absl::InfinitePast()) first_commit = t.clock.Peek();
+    AddVisitors(t.input(), 10, &added);  // two read a loop: it grows
+    return t.clock.Peek() - first_commit >= absl::Seconds(30);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  // The first commit, one every 2 s over the 30 s, the one at the stop.
+  EXPECT_LE(t.output().commits, 1 + 15 + 1);
+  EXPECT_GE(t.output().commits, 10);
+  EXPECT_GT(t.output().committed_offset, 20);
+}
+
+// A thread that stays behind a backlog deeper than it processes in an
+// interval waits twice as long before each further commit, up to
+// max_commit_interval; once it has caught up it commits early again.
+TEST(StreamThreadTest, BehindADeepBacklogAThreadCommitsLessOften) {
+  FakeThread t;
+  int added = 0;
+  std::vector<absl::Time> commits;
+  absl::Time backlog_ends = absl::InfinitePast();
+  absl::Time drained = absl::InfinitePast();
+  t.options.poll_batch = 4;
+  t.options.commit_interval = absl::Seconds(1);
+  t.options.max_commit_interval = absl::Seconds(4);
+  t.options.min_commit_interval = absl::Milliseconds(100);
+  t.options.stop_requested = [&] {
+    if (t.output().commits > static_cast<int>(commits.size())) {
+      commits.push_back(t.clock.Peek());
+    }
+    if (commits.empty()) return false;
+    if (t.clock.Peek() - commits.front() < absl::Seconds(20)) {
+      AddVisitors(t.input(), 10, &added);  // four read a loop: it grows
+      return false;
+    }
+    if (backlog_ends == absl::InfinitePast()) backlog_ends = t.clock.Peek();
+    if (drained == absl::InfinitePast() && t.input().position() == added) {
+      drained = t.clock.Peek();
+    }
+    return drained != absl::InfinitePast() &&
+           t.clock.Peek() - drained >= absl::Seconds(3);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  std::vector<double> gaps;
+  for (size_t i = 1; i < commits.size(); ++i) {
+    gaps.push_back(absl::ToDoubleSeconds(commits[i] - commits[i - 1]));
+  }
+  const std::string all = ::testing::PrintToString(gaps);
+  // The clock moves 100 ms per reading, a few readings per loop.
+  ASSERT_GE(gaps.size(), 6u) << all;
+  EXPECT_NEAR(gaps[0], 1, 0.5) << all;
+  EXPECT_NEAR(gaps[1], 2, 0.5) << all;
+  EXPECT_NEAR(gaps[2], 4, 0.5) << all;
+  EXPECT_NEAR(gaps[3], 4, 0.5) << all;
+  // Caught up: the rest is committed early, not up to 4 s (nor at the
+  // stop, 3 s) after the last commit.
+  const auto after = std::upper_bound(commits.begin(), commits.end(), drained);
+  ASSERT_NE(after, commits.end()) << all;
+  EXPECT_LT(*after - drained, absl::Seconds(2)) << all;
+  EXPECT_EQ(t.output().committed_offset, added);
 }
 
 // The local store (engine/local_store.h): the visitors' days live there and
