@@ -183,6 +183,8 @@ absl::Status StreamThread::Run() {
       KPI_LOG_WARN("%s: kafka: %s", options_.name, input_->last_error());
     }
     LogRejections(rejections_.Take(now));
+    // What the input topics still hold (polled may count repartition
+    // records too: then this is an underestimate, and caught up easier).
     const int64_t left = input_lag_ - static_cast<int64_t>(polled);
     const bool caught_up =
         polled < options_.poll_batch &&

@@ -445,7 +445,6 @@ TEST(StreamThreadTest, BehindADeepBacklogAThreadCommitsLessOften) {
   FakeThread t;
   int added = 0;
   std::vector<absl::Time> commits;
-  absl::Time backlog_ends = absl::InfinitePast();
   absl::Time drained = absl::InfinitePast();
   t.options.poll_batch = 4;
   t.options.commit_interval = absl::Seconds(1);
@@ -460,7 +459,6 @@ TEST(StreamThreadTest, BehindADeepBacklogAThreadCommitsLessOften) {
       AddVisitors(t.input(), 10, &added);  // four read a loop: it grows
       return false;
     }
-    if (backlog_ends == absl::InfinitePast()) backlog_ends = t.clock.Peek();
     if (drained == absl::InfinitePast() && t.input().position() == added) {
       drained = t.clock.Peek();
     }
