@@ -113,13 +113,14 @@ struct Options {
   // inputs[].key: any (re-keyed through <group_id>-repartition) and/or
   // visitor_id (loadgen keys every record by its visitor_id).
   std::vector<std::string> keys = {"any", "visitor_id"};
-  // processing.commit_interval and min_commit_interval of the engine under
-  // test (empty: not set).
+  // processing.commit_interval, min_commit_interval and max_commit_interval
+  // of the engine under test (empty: not set).
   std::string commit_interval;
   std::string min_commit_interval;
+  std::string max_commit_interval;
   // Another kpistream binary (e.g. a build of main) run right after the
-  // engine under test in every round, with the same config (without
-  // commit_interval and min_commit_interval): its baseline in the same run.
+  // engine under test in every round, with the same config (without the
+  // three intervals): its baseline in the same run.
   std::string baseline;
   int threads = 2;
   bool kafka = false;
@@ -499,6 +500,10 @@ std::string UnderTestProcessing(const Options& options) {
   if (!options.min_commit_interval.empty()) {
     absl::StrAppend(&out, "\n  min_commit_interval: ",
                     options.min_commit_interval);
+  }
+  if (!options.max_commit_interval.empty()) {
+    absl::StrAppend(&out, "\n  max_commit_interval: ",
+                    options.max_commit_interval);
   }
   return out;
 }
@@ -1050,12 +1055,16 @@ int Main(int argc, char** argv) {
   app.add_option("--min-commit-interval", options.min_commit_interval,
                  "processing.min_commit_interval of the engine under test, "
                  "e.g. 1s (default: not set, the engine's default)");
+  app.add_option("--max-commit-interval", options.max_commit_interval,
+                 "processing.max_commit_interval of the engine under test, "
+                 "e.g. 1s for a fixed interval (default: not set, the "
+                 "engine's default)");
   app.add_option("--baseline", options.baseline,
                  "another kpistream binary (e.g. a build of main) run after "
                  "the engine under test in every round and latency probe, "
-                 "same config without commit_interval and "
-                 "min_commit_interval; the summary adds "
-                 "events/s and CPU of the engine under test over it");
+                 "same config without the commit intervals set above; the "
+                 "summary adds events/s and CPU of the engine under test "
+                 "over it");
   app.add_flag("--kafka", options.kafka,
                "a real Apache Kafka node instead of the embedded broker");
   app.add_option("--kafka-jvm", options.kafka_jvm,
