@@ -6,12 +6,12 @@
 // stays behind its input (no poll since its last commit caught up, below)
 // with more left than it processed since that commit (a backlog that
 // outlasts another interval, not a burst) waits twice as long before each
-// further commit, up to `max_interval`: a commit costs a thread time
-// whatever its size (the transaction's round trips, the KPI windows, the
-// local store's write), so while a backlog lasts longer intervals drain it
-// sooner, and its counts are behind by the backlog anyway. Once a poll
-// catches up, or the backlog is down to an interval's work, the interval
-// is `interval` again, so a burst is committed as often as before.
+// further commit, up to `max_interval`: part of a commit's cost does not
+// grow with its size (the transaction's round trips, among others), so
+// while a backlog lasts longer intervals drain it sooner, and its counts
+// are behind by the backlog anyway. Once a poll catches up, or the backlog
+// is down to an interval's work, the interval is `interval` again, so a
+// burst is committed as often as before.
 //
 // A thread that has caught up with its input (its last poll took everything
 // there was, and the input topics hold less than another poll's worth

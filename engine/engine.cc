@@ -185,9 +185,9 @@ class Engine::Impl {
     LogFetchBuffer(fetch_buffer, threads);
     KPI_LOG_INFO(
         "engine: each thread commits every %s under a backlog (twice as long "
-        "after each commit while one deeper than that stays, up to %s), and "
-        "from %s after its last commit once it has caught up with its input "
-        "(processing.commit_interval, max_commit_interval, "
+        "after each commit while the backlog outlasts an interval's work, up "
+        "to %s), and from %s after its last commit once it has caught up with "
+        "its input (processing.commit_interval, max_commit_interval, "
         "min_commit_interval)",
         absl::FormatDuration(config_.processing.commit_interval),
         absl::FormatDuration(config_.processing.max_commit_interval),

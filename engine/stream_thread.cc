@@ -192,9 +192,10 @@ absl::Status StreamThread::Run() {
     if (commit_schedule_.Due(now, caught_up, processed_since_commit_ > 0)) {
       // More left than processed since the last commit: the backlog
       // outlasts another interval, which may then be longer.
-      deep_backlog_ = left > static_cast<int64_t>(processed_since_commit_);
+      const bool deep_backlog =
+          left > static_cast<int64_t>(processed_since_commit_);
       const absl::Duration interval = commit_schedule_.current_interval();
-      CommitCycle(now, /*revoking=*/false);
+      CommitCycle(now, /*revoking=*/false, deep_backlog);
       if (commit_schedule_.current_interval() != interval) {
         KPI_LOG_DEBUG("%s: commits every %s under a backlog now (%d record(s) "
                       "left in the input topics)",
@@ -713,11 +714,11 @@ void StreamThread::SaveLocal() {
                 absl::ToDoubleMilliseconds(absl::Now() - started));
 }
 
-void StreamThread::CommitCycle(absl::Time now, bool revoking) {
+void StreamThread::CommitCycle(absl::Time now, bool revoking,
+                               bool deep_backlog) {
   if (!fatal_.ok()) return;
   absl::Cleanup scheduled = [&] {
-    commit_schedule_.Committed(now, clock_->Now(), deep_backlog_);
-    deep_backlog_ = false;
+    commit_schedule_.Committed(now, clock_->Now(), deep_backlog);
   };
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;

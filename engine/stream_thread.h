@@ -199,7 +199,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // the brokers for the ends of quiet ones (at most every few seconds).
   void UpdateBacklogs(absl::Time now);
   // Commits the cycle's work. `revoking`: partitions are being given up.
-  void CommitCycle(absl::Time now, bool revoking);
+  // `deep_backlog`: the input holds more than the thread processed since
+  // its last commit (CommitSchedule::Committed).
+  void CommitCycle(absl::Time now, bool revoking, bool deep_backlog = false);
   // Forgets the partitions' slots (revoked or lost), logging each with
   // `log`.
   void DropSlots(const std::vector<TopicPartition>& partitions, bool log);
@@ -250,7 +252,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string restore_error_;
   absl::Time next_restore_attempt_ = absl::InfinitePast();
   uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
-  uint64_t processed_since_commit_ = 0;  // the debug log's, deep_backlog_'s
+  uint64_t processed_since_commit_ = 0;  // the debug log's, the schedule's
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;
@@ -278,9 +280,6 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // topic's end counts records of transactions still open (read_committed
   // cannot read them yet), so it does not say whether a thread is behind.
   int64_t input_lag_ = 0;
-  // For the commit the main loop starts: the input holds more than the
-  // thread processed since its last commit (CommitSchedule::Committed).
-  bool deep_backlog_ = false;
   LocalStore::Batch local_batch_;  // SaveLocal()'s, reused (its buffer kept)
   // Session()'s, reused: a closed session's record and its bytes.
   v1::SessionRecord session_record_;

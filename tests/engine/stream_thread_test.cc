@@ -390,27 +390,33 @@ void AddVisitors(FakeInput& input, int n, int* added) {
   }
 }
 
-// A thread with a backlog (every poll returns as many records as it asked
-// for) commits every commit_interval, not every min_commit_interval.
-TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
-  FakeThread t;
+// Runs `t` for 30 s after its first commit, adding `per_loop` new visitors
+// to its input at every loop: commits every 2 s are expected then.
+void RunThirtySecondsOfBacklog(FakeThread& t, int per_loop) {
   int added = 0;
   absl::Time first_commit = absl::InfinitePast();
-  t.options.poll_batch = 2;
   t.options.commit_interval = absl::Seconds(2);
   t.options.min_commit_interval = absl::Milliseconds(100);
-  // Never stretched: no more is left than a poll's worth.
-  t.options.max_commit_interval = absl::Seconds(8);
   t.options.stop_requested = [&] {
     if (t.output().commits == 0) return false;
     if (first_commit == absl::InfinitePast()) first_commit = t.clock.Peek();
-    AddVisitors(t.input(), 2, &added);  // the input never runs dry
+    AddVisitors(t.input(), per_loop, &added);
     return t.clock.Peek() - first_commit >= absl::Seconds(30);
   };
   ASSERT_TRUE(t.Run().ok());
   // The first commit, one every 2 s over the 30 s, the one at the stop.
   EXPECT_LE(t.output().commits, 1 + 15 + 1);
   EXPECT_GE(t.output().commits, 10);
+}
+
+// A thread with a backlog (every poll returns as many records as it asked
+// for) commits every commit_interval, not every min_commit_interval.
+TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
+  FakeThread t;
+  t.options.poll_batch = 2;
+  // Never stretched: no more is left than a poll's worth.
+  t.options.max_commit_interval = absl::Seconds(8);
+  RunThirtySecondsOfBacklog(t, 2);  // two read a loop: it never runs dry
   EXPECT_GT(t.output().committed_offset, 100);
 }
 
@@ -418,23 +424,10 @@ TEST(StreamThreadTest, AThreadWithABacklogCommitsEveryCommitInterval) {
 // read all that was fetched) is not caught up: no early commits then.
 TEST(StreamThreadTest, AShortPollWithMoreInTheInputIsNotCaughtUp) {
   FakeThread t;
-  int added = 0;
-  absl::Time first_commit = absl::InfinitePast();
   t.options.poll_batch = 4;
   t.fetched_per_poll = 2;
-  t.options.commit_interval = absl::Seconds(2);
   t.options.max_commit_interval = absl::Seconds(2);
-  t.options.min_commit_interval = absl::Milliseconds(100);
-  t.options.stop_requested = [&] {
-    if (t.output().commits == 0) return false;
-    if (first_commit == absl::InfinitePast()) first_commit = t.clock.Peek();
-    AddVisitors(t.input(), 10, &added);  // two read a loop: it grows
-    return t.clock.Peek() - first_commit >= absl::Seconds(30);
-  };
-  ASSERT_TRUE(t.Run().ok());
-  // The first commit, one every 2 s over the 30 s, the one at the stop.
-  EXPECT_LE(t.output().commits, 1 + 15 + 1);
-  EXPECT_GE(t.output().commits, 10);
+  RunThirtySecondsOfBacklog(t, 10);  // two read a loop: it grows
   EXPECT_GT(t.output().committed_offset, 20);
 }
 
