@@ -10,6 +10,7 @@
 #ifndef KPISTREAM_AGGREGATE_EVENT_H_
 #define KPISTREAM_AGGREGATE_EVENT_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -39,6 +40,15 @@ inline bool IsDayInRange(int64_t day) {
   return day >= kMinEventTimeSeconds / 86400 &&
          day <= kMaxEventTimeSeconds / 86400;
 }
+
+// What one event may carry into the state and the outputs, so that no
+// session record or changelog record outgrows what a Kafka producer takes
+// (message.max.bytes, 1,000,000 bytes by default) however large its input
+// record: page_url and referrer are cut to kMaxUrlBytes, and the decoders
+// refuse an id, goal, currency or order id longer than kMaxEventValueBytes
+// (campaign parameters read from page_url are cut to it).
+inline constexpr size_t kMaxUrlBytes = 8192;
+inline constexpr size_t kMaxEventValueBytes = 1024;
 
 enum class EventType : uint8_t {
   kPageView = 1,

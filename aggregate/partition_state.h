@@ -155,6 +155,7 @@ class PartitionState {
   // The watermark the buffer has released up to.
   absl::Time frontier() const { return frontier_; }
   size_t open_sessions() const { return sessionizer_.open_sessions(); }
+  absl::Duration allowed_lateness() const { return options_.allowed_lateness; }
   // Waiting references included.
   size_t buffered_events() const { return buffer_.size() + pending_replays(); }
   const Sessionizer& sessionizer() const { return sessionizer_; }

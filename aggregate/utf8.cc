@@ -54,6 +54,37 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+absl::string_view CutUtf8(absl::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t keep = max_bytes;
+  // Back to the first byte of the character the cut falls in.
+  while (keep > 0 && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) {
+    --keep;
+  }
+  return s.substr(0, keep);
+}
+
+std::string EscapeInvalidUtf8(absl::string_view s) {
+  if (IsValidUtf8(s)) return std::string(s);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() + 8);
+  while (!s.empty()) {
+    const size_t length = Utf8SequenceLength(s);
+    if (length > 0) {
+      out.append(s.data(), length);
+      s.remove_prefix(length);
+      continue;
+    }
+    const unsigned char byte = static_cast<unsigned char>(s[0]);
+    out.push_back('%');
+    out.push_back(kHex[byte >> 4]);
+    out.push_back(kHex[byte & 15]);
+    s.remove_prefix(1);
+  }
+  return out;
+}
+
 bool IsPrintableUtf8(absl::string_view s) {
   while (!s.empty()) {
     const size_t length = Utf8SequenceLength(s);

@@ -6,6 +6,7 @@
 #define KPISTREAM_AGGREGATE_UTF8_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -19,6 +20,16 @@ bool IsValidUtf8(absl::string_view s);
 
 // Valid UTF-8 holding no control character (C0, DEL, C1).
 bool IsPrintableUtf8(absl::string_view s);
+
+// `s`'s first `max_bytes` bytes at most, cut before a character that would
+// not fit whole (`s` is UTF-8): a prefix of `s`.
+absl::string_view CutUtf8(absl::string_view s, size_t max_bytes);
+
+// `s` with every byte that does not belong to a valid sequence written as
+// %XX (upper-case hex), as a URL escapes it: valid UTF-8, and `s` itself
+// when it is valid already. For text read from sources that promise no
+// encoding (access-log lines).
+std::string EscapeInvalidUtf8(absl::string_view s);
 
 }  // namespace kpistream
 

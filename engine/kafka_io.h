@@ -145,6 +145,9 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status Abort() override;
   absl::Status Flush() override { return producer_->Flush(); }
   int queued() const override { return producer_->queued(); }
+  size_t max_record_bytes() const override {
+    return producer_->max_message_bytes();
+  }
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
     return producer_->TakeDeliveredOffsets();
   }

@@ -187,7 +187,7 @@ void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
   EventView view;  // record_offset -1: Replay() refuses it
   if (reader != nullptr && reader->events != nullptr &&
       reader->events->Decode(source.value, now, &event_).ok) {
-    view = event_.view();
+    view = event_;
     view.record_offset = record.offset;
   }
   if (state_.Replay(view)) {
@@ -313,7 +313,15 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
   if (highest != absl::InfinitePast()) {
     own = std::max(own, highest - ctx_->max_out_of_orderness);
   }
-  out_->Repartition(record, event_.visitor_id, own);
+  if (!out_->Repartition(record, event_.visitor_id, own)) {
+    Consumed(input_->topic);
+    Reject(record, "too_large",
+           absl::StrCat("a record of ", record.value.size(),
+                        " bytes is too large to re-key through the "
+                        "repartition topic (the producer's "
+                        "message.max.bytes); key it by visitor_id"),
+           input_->topic);
+  }
 }
 
 // A record of the repartition topic: a source partition's watermarks, or a
@@ -414,7 +422,7 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
            reader.topic);
     return;
   }
-  EventView view = event_.view();
+  EventView view = event_;
   view.record_offset = offset;
   switch (state_.Offer(view, watermark)) {
     case PartitionState::Admit::kAccepted:
@@ -423,11 +431,21 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
       break;
     case PartitionState::Admit::kLate:
       ctx_->counters->CountLate();
-      out_->DeadLetter(record, "late",
-                       absl::StrCat("event time ", TimeText(view.time),
-                                    " is behind the watermark ",
-                                    TimeText(watermark),
-                                    " by more than the allowed lateness"));
+      // Within the allowed lateness an event is late only when it comes
+      // before the start of its visitor's open session (the session and
+      // its start are counted already: README, "Event time").
+      out_->DeadLetter(
+          record, "late",
+          view.time < watermark - state_.allowed_lateness()
+              ? absl::StrCat("event time ", TimeText(view.time),
+                             " is behind the watermark ", TimeText(watermark),
+                             " by more than the allowed lateness (",
+                             absl::FormatDuration(state_.allowed_lateness()),
+                             ")")
+              : absl::StrCat("event time ", TimeText(view.time),
+                             " is behind the watermark ", TimeText(watermark),
+                             " and before the start of its visitor's open "
+                             "session, which a late event cannot move"));
       break;
     case PartitionState::Admit::kDuplicate:
       ctx_->counters->CountDuplicate();

@@ -66,7 +66,9 @@ class PipelineOutput {
                          const ChangelogRecord& record) = 0;
   // A record of a `key: any` input, to be re-keyed by `visitor_id`;
   // `watermark` is its partition's when it was read (InfinitePast: none yet).
-  virtual void Repartition(const kafka::Record& record,
+  // False: it is too large to forward (the output's max_record_bytes), and
+  // nothing was produced.
+  virtual bool Repartition(const kafka::Record& record,
                            absl::string_view visitor_id,
                            absl::Time watermark) = 0;
 };
@@ -278,7 +280,9 @@ class PartitionPipeline : private SessionObserver {
   RocksDayStore* visitor_days_ = nullptr;
   RocksDayStore* order_days_ = nullptr;
   std::vector<ChangelogRecord> unmirrored_;
-  Event event_;         // decode target, reused
+  // The decoded record: views of it or of its decoder's buffers, valid
+  // while the record is being processed.
+  EventView event_;
   v1::AdCost ad_cost_;  // decode target, reused
 };
 

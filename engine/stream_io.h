@@ -89,6 +89,9 @@ class StreamOutput {
   virtual absl::Status Abort() = 0;
   virtual absl::Status Flush() = 0;
   virtual int queued() const = 0;
+  // The most a record (key, value, headers and framing) may take: Produce()
+  // refuses a larger one with OutOfRangeError. SIZE_MAX: no limit.
+  virtual size_t max_record_bytes() const { return SIZE_MAX; }
   // After a successful Commit() or Flush(): the highest offset of each
   // state changelog partition written since the last call.
   virtual std::map<int32_t, int64_t> TakeChangelogOffsets() = 0;

@@ -817,10 +817,13 @@ void StreamThread::Window(const WindowKpis& w, const std::string& partition) {
 void StreamThread::DeadLetter(const kafka::Record& record,
                               absl::string_view reason,
                               absl::string_view detail) {
-  Produce(config_.deadletter_output.topic,
-          record.has_key ? record.key : absl::string_view(), record.value,
-          DeadLetterHeaders(reason, detail, record.topic, record.partition,
-                            record.offset));
+  const absl::string_view key =
+      record.has_key ? record.key : absl::string_view();
+  KafkaHeaders headers = DeadLetterHeaders(reason, detail, record.topic,
+                                           record.partition, record.offset);
+  const absl::string_view value = FitDeadLetterValue(
+      key, record.value, output_->max_record_bytes(), &headers);
+  Produce(config_.deadletter_output.topic, key, value, headers);
 }
 
 void StreamThread::Changelog(const TopicPartition& input,
@@ -836,12 +839,18 @@ void StreamThread::Changelog(const TopicPartition& input,
           {}, input.partition % changelog_->partitions());
 }
 
-void StreamThread::Repartition(const kafka::Record& record,
+bool StreamThread::Repartition(const kafka::Record& record,
                                absl::string_view visitor_id,
                                absl::Time watermark) {
   // One record per event: the buffer is reused (no allocation once its
   // capacity is there).
   FormatForwarded(record, watermark, &forwarded_);
+  // Framing, as FitDeadLetterValue() allows for it.
+  constexpr size_t kFraming = 1024;
+  if (visitor_id.size() + forwarded_.size() + kFraming >
+      output_->max_record_bytes()) {
+    return false;
+  }
   Produce(repartition_topic_, visitor_id, forwarded_);
   counters_.CountRepartitioned(record.topic);
   // Input keyed by visitor_id already could skip the hop: say so once.
@@ -863,6 +872,7 @@ void StreamThread::Repartition(const kafka::Record& record,
           repartition_topic_);
     }
   }
+  return true;
 }
 
 void StreamThread::SendUpstreamWatermarks() {

@@ -135,7 +135,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
                   absl::string_view detail) override;
   void Changelog(const TopicPartition& input,
                  const ChangelogRecord& record) override;
-  void Repartition(const kafka::Record& record, absl::string_view visitor_id,
+  bool Repartition(const kafka::Record& record, absl::string_view visitor_id,
                    absl::Time watermark) override;
   // Sends the re-keyed inputs' partitions' watermarks to every partition of
   // the repartition topic (with the commit).

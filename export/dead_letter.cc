@@ -74,4 +74,22 @@ KafkaHeaders DeadLetterHeaders(absl::string_view reason,
   };
 }
 
+absl::string_view FitDeadLetterValue(absl::string_view key,
+                                     absl::string_view value,
+                                     size_t max_record_bytes,
+                                     KafkaHeaders* headers) {
+  // librdkafka's framing of a record and its headers takes far less than
+  // this (rd_kafka_msg_max_wire_size); the truncation header included.
+  constexpr size_t kFraming = 1024;
+  size_t fixed = key.size() + kFraming;
+  for (const auto& [name, text] : *headers) fixed += name.size() + text.size();
+  if (max_record_bytes == SIZE_MAX ||
+      fixed + value.size() <= max_record_bytes) {
+    return value;
+  }
+  headers->emplace_back("value_truncated_from", absl::StrCat(value.size()));
+  return value.substr(0, max_record_bytes > fixed ? max_record_bytes - fixed
+                                                  : 0);
+}
+
 }  // namespace kpistream

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -44,8 +45,17 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   if (cost->cost_micros() <= 0) {
     return {false, "missing_cost", "cost_micros must be a positive amount"};
   }
+  if (cost->has_date_start() && cost->has_date_end() &&
+      (cost->date_end().seconds() < cost->date_start().seconds() ||
+       (cost->date_end().seconds() == cost->date_start().seconds() &&
+        cost->date_end().nanos() < cost->date_start().nanos()))) {
+    return {false, "malformed", "date_end is before date_start"};
+  }
   if (cost->currency().empty())
     return {false, "missing_currency", "currency is empty"};
+  // Upper case, as conversions' currencies are (EventDecoder): ROAS divides
+  // revenue by cost of the same currency label.
+  absl::AsciiStrToUpper(cost->mutable_currency());
   return {true, {}, {}};
 }
 

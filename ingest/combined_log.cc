@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "aggregate/label_values.h"
 #include "aggregate/time_text.h"
+#include "aggregate/utf8.h"
 #include "ingest/page_url.h"
 
 namespace kpistream {
@@ -131,6 +132,13 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   if (!Quoted(line, &referrer) || !Quoted(line, &agent)) {
     return timed(Malformed("expected \"referrer\" \"user agent\""));
   }
+  if (request == "-") {
+    // What Apache and nginx log for a connection that sent no request (a
+    // 400 or 408): a well-formed line, not a page view.
+    return timed({false, "not_pageview",
+                  absl::StrCat("no request (answered ", status,
+                               ") is not a page view")});
+  }
   std::vector<absl::string_view> parts = absl::StrSplit(request, ' ');
   if (parts.size() < 2) return timed(Malformed("bad request line"));
   const absl::string_view method = parts[0];
@@ -153,10 +161,17 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   event->visitor_id = absl::StrFormat(
       "h-%016x", StableHash64(absl::StrCat(client, "\x1f", agent)));
   event->event_id = absl::StrFormat("l-%016x", StableHash64(whole));
-  event->page_url = host.empty() ? std::string(target)
-                                 : absl::StrCat("https://", host, target);
-  event->referrer = referrer == "-" ? "" : referrer;
-  event->user_agent = agent == "-" ? "" : agent;
+  // A log line promises no encoding; the outputs need UTF-8 (a label value
+  // that is not makes Prometheus refuse the whole scrape): bytes outside
+  // valid sequences are %-escaped, as a URL would carry them.
+  event->page_url = EscapeInvalidUtf8(
+      host.empty() ? std::string(target)
+                   : absl::StrCat("https://", host, target));
+  event->referrer = referrer == "-" ? "" : EscapeInvalidUtf8(referrer);
+  // Bounded as every format's are (EventDecoder, "Sizes").
+  event->page_url.resize(CutUtf8(event->page_url, kMaxUrlBytes).size());
+  event->referrer.resize(CutUtf8(event->referrer, kMaxUrlBytes).size());
+  event->user_agent = agent == "-" ? "" : EscapeInvalidUtf8(agent);
   event->device_category = Device(agent);
   event->country = std::string(kNotSet);  // an access log has none
   FillCampaignFromPageUrl(event);

@@ -1,12 +1,15 @@
 #include "ingest/event_decoder.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/label_values.h"
 #include "aggregate/time_text.h"
+#include "aggregate/utf8.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "ingest/combined_log.h"
@@ -22,32 +25,58 @@ DecodeResult Invalid(absl::string_view reason, std::string detail) {
   return DecodeResult{false, reason, std::move(detail)};
 }
 
-// Moves a string out of a message field: no copy.
-void Take(std::string* field, std::string* out) { out->swap(*field); }
-
 // SPEC §2 and §4: a known device category, "(not set)" when missing,
-// "(other)" for anything else. In place: no allocation.
-void NormalizeDevice(std::string* device) {
-  if (device->empty()) {
-    device->assign(kNotSet.data(), kNotSet.size());
-    return;
+// "(other)" for anything else; static storage either way.
+absl::string_view NormalizedDevice(absl::string_view device) {
+  if (device.empty()) return kNotSet;
+  for (absl::string_view known : {absl::string_view("desktop"),
+                                  absl::string_view("mobile"),
+                                  absl::string_view("tablet")}) {
+    if (absl::EqualsIgnoreCase(device, known)) return known;
   }
-  absl::AsciiStrToLower(device);
-  if (*device != "desktop" && *device != "mobile" && *device != "tablet") {
-    device->assign(kOther.data(), kOther.size());
-  }
+  return kOther;
 }
 
 // An ISO 3166-1 alpha-2 code in upper case; "(not set)" when missing or not
-// of that shape (GA4's wording for an unknown dimension value).
-void NormalizeCountry(std::string* country) {
-  if (country->size() == 2 && absl::ascii_isalpha((*country)[0]) &&
-      absl::ascii_isalpha((*country)[1])) {
-    absl::AsciiStrToUpper(country);
-    return;
+// of that shape (GA4's wording for an unknown dimension value). A view of
+// `country` when it is upper case already, else of *storage.
+absl::string_view NormalizedCountry(absl::string_view country,
+                                    std::string* storage) {
+  if (country.size() != 2 || !absl::ascii_isalpha(country[0]) ||
+      !absl::ascii_isalpha(country[1])) {
+    return kNotSet;
   }
-  country->assign(kNotSet.data(), kNotSet.size());
+  if (absl::ascii_isupper(country[0]) && absl::ascii_isupper(country[1])) {
+    return country;
+  }
+  storage->assign(country.data(), country.size());
+  absl::AsciiStrToUpper(storage);
+  return *storage;
 }
+
+// `text` in ASCII upper case: a view of it when it is already, else of
+// *storage.
+absl::string_view AsciiUpper(absl::string_view text, std::string* storage) {
+  if (std::none_of(text.begin(), text.end(), absl::ascii_islower)) return text;
+  storage->assign(text.data(), text.size());
+  absl::AsciiStrToUpper(storage);
+  return *storage;
+}
+
+// Copies a view's fields into an Event's own strings.
+void CopyInto(const EventView& view, Event* event) {
+  event->time = view.time;
+  event->type = view.type;
+  event->session_number = view.session_number;
+  event->value_micros = view.value_micros;
+#define KPISTREAM_COPY_FIELD(f) event->f.assign(view.f.data(), view.f.size());
+  KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_COPY_FIELD)
+#undef KPISTREAM_COPY_FIELD
+  event->user_agent.assign(view.user_agent.data(), view.user_agent.size());
+}
+
+// A view of a message's string field.
+absl::string_view View(const std::string& field) { return field; }
 
 // The first line of a libprotobuf message (its parse errors add the input
 // around the error on further lines).
@@ -66,7 +95,10 @@ const std::vector<absl::string_view>& InvalidReasons() {
       "missing_cost", "missing_currency",
       // the engine: a record of a topic that is not an input; a record of a
       // `key: visitor_id` input not keyed by its visitor_id
-      "unknown_topic", "miskeyed"};
+      "unknown_topic", "miskeyed",
+      // a record of a `key: any` input too large to forward to the
+      // repartition topic
+      "too_large"};
   return *reasons;
 }
 
@@ -81,9 +113,18 @@ struct EventDecoder::Impl {
   WebEventHeader header;
   std::string detail;
   bool normalize = true;  // false within DecodeForRouting()
+  // What the views of the last decoded event may view besides the input.
+  Event line;                // an access-log line's event
+  std::string country;       // normalized, when the input's was not
+  std::string currency;      // likewise
+  CampaignStorage campaign;  // campaign parameters from the page URL
+  EventView view;            // the Event overloads' decode target
 
   // The checks every format shares, on what the wire carried.
-  DecodeResult Validate(absl::Time now, Event* event);
+  DecodeResult Validate(absl::Time now, EventView* event);
+  // DecodeMessage() into views of *m.
+  DecodeResult ValidateMessage(const v1::WebEvent& m, absl::Time now,
+                               EventView* event);
 };
 
 EventDecoder::EventDecoder(InputFormat format, absl::Duration max_future_skew,
@@ -99,12 +140,12 @@ EventDecoder::EventDecoder(InputFormat format, absl::Duration max_future_skew,
 EventDecoder::~EventDecoder() = default;
 
 DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
-                                  Event* event) {
+                                  EventView* event) {
   v1::WebEvent& m = impl_->message;
   switch (impl_->format) {
     case InputFormat::kProtobuf:
-      if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail,
-                             /*routing_only=*/!impl_->normalize)) {
+      if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail)) {
+        *event = EventView();  // it may still view an earlier record
         return Invalid("malformed",
                        absl::StrCat("not a valid protobuf WebEvent: ",
                                     impl_->detail));
@@ -135,60 +176,80 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
                                           message.data(), message.size()))));
         }
       }
-      return DecodeMessage(&m, now, event);
-    case InputFormat::kCombinedLog:
-      return ParseCombinedLogLine(bytes, impl_->default_site, now,
-                                  impl_->max_future_skew, event, impl_->host);
+      return impl_->ValidateMessage(m, now, event);
+    case InputFormat::kCombinedLog: {
+      DecodeResult result = ParseCombinedLogLine(
+          bytes, impl_->default_site, now, impl_->max_future_skew,
+          &impl_->line, impl_->host);
+      *event = impl_->line.view();
+      return result;
+    }
   }
   return Invalid("malformed", "unknown input format");
 }
 
+DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
+                                  Event* event) {
+  DecodeResult result = Decode(bytes, now, &impl_->view);
+  CopyInto(impl_->view, event);
+  return result;
+}
+
 DecodeResult EventDecoder::DecodeForRouting(absl::string_view bytes,
-                                           absl::Time now, Event* event) {
+                                           absl::Time now, EventView* event) {
   impl_->normalize = false;
   DecodeResult result = Decode(bytes, now, event);
   impl_->normalize = true;
   return result;
 }
 
-DecodeResult EventDecoder::DecodeMessage(v1::WebEvent* m, absl::Time now,
-                                         Event* event) {
-  WebEventHeader& h = impl_->header;
-  h.has_event_time = m->has_event_time();
-  h.event_time_seconds = m->event_time().seconds();
-  h.event_time_nanos = m->event_time().nanos();
-  h.type = m->type();
-  h.unknown_type_name = false;
-  event->session_number = m->session_number();
-  Take(m->mutable_event_id(), &event->event_id);
-  Take(m->mutable_site_id(), &event->site_id);
-  Take(m->mutable_visitor_id(), &event->visitor_id);
-  Take(m->mutable_user_id(), &event->user_id);
-  Take(m->mutable_page_url(), &event->page_url);
-  Take(m->mutable_referrer(), &event->referrer);
-  Take(m->mutable_utm_source(), &event->utm_source);
-  Take(m->mutable_utm_medium(), &event->utm_medium);
-  Take(m->mutable_utm_campaign(), &event->utm_campaign);
-  Take(m->mutable_click_id(), &event->click_id);
-  Take(m->mutable_user_agent(), &event->user_agent);
-  Take(m->mutable_device_category(), &event->device_category);
-  Take(m->mutable_country(), &event->country);
-  if (m->has_conversion()) {  // mutable_conversion() would allocate one
-    v1::Conversion* c = m->mutable_conversion();
-    Take(c->mutable_goal(), &event->goal);
-    Take(c->mutable_order_id(), &event->order_id);
-    Take(c->mutable_currency(), &event->currency);
-    event->value_micros = c->value_micros();
-  } else {
-    event->goal.clear();
-    event->order_id.clear();
-    event->currency.clear();
-    event->value_micros = 0;
-  }
-  return impl_->Validate(now, event);
+DecodeResult EventDecoder::DecodeForRouting(absl::string_view bytes,
+                                           absl::Time now, Event* event) {
+  DecodeResult result = DecodeForRouting(bytes, now, &impl_->view);
+  CopyInto(impl_->view, event);
+  return result;
 }
 
-DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
+DecodeResult EventDecoder::DecodeMessage(const v1::WebEvent* m,
+                                         absl::Time now, Event* event) {
+  DecodeResult result = impl_->ValidateMessage(*m, now, &impl_->view);
+  CopyInto(impl_->view, event);
+  return result;
+}
+
+DecodeResult EventDecoder::Impl::ValidateMessage(const v1::WebEvent& m,
+                                                 absl::Time now,
+                                                 EventView* event) {
+  WebEventHeader& h = header;
+  h.has_event_time = m.has_event_time();
+  h.event_time_seconds = m.event_time().seconds();
+  h.event_time_nanos = m.event_time().nanos();
+  h.type = m.type();
+  h.unknown_type_name = false;
+  event->session_number = m.session_number();
+  event->event_id = View(m.event_id());
+  event->site_id = View(m.site_id());
+  event->visitor_id = View(m.visitor_id());
+  event->user_id = View(m.user_id());
+  event->page_url = View(m.page_url());
+  event->referrer = View(m.referrer());
+  event->utm_source = View(m.utm_source());
+  event->utm_medium = View(m.utm_medium());
+  event->utm_campaign = View(m.utm_campaign());
+  event->click_id = View(m.click_id());
+  event->user_agent = View(m.user_agent());
+  event->device_category = View(m.device_category());
+  event->country = View(m.country());
+  // Without a conversion (or with an empty one) its fields are empty.
+  const v1::Conversion& c = m.conversion();
+  event->goal = View(c.goal());
+  event->order_id = View(c.order_id());
+  event->currency = View(c.currency());
+  event->value_micros = c.value_micros();
+  return Validate(now, event);
+}
+
+DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   const WebEventHeader& h = header;
   // The event time first: it moves the watermark even when the record is
   // rejected for another reason (SPEC §3). The reasons keep their order.
@@ -257,6 +318,25 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
   if (type == EventType::kConversion && event->goal.empty()) {
     return invalid("missing_goal", "a CONVERSION event needs conversion.goal");
   }
+  for (const auto& [name, value] :
+       {std::pair<const char*, absl::string_view>{"event_id", event->event_id},
+        {"site_id", event->site_id},
+        {"visitor_id", event->visitor_id},
+        {"user_id", event->user_id},
+        {"utm_source", event->utm_source},
+        {"utm_medium", event->utm_medium},
+        {"utm_campaign", event->utm_campaign},
+        {"click_id", event->click_id},
+        {"conversion.goal", event->goal},
+        {"conversion.currency", event->currency},
+        {"conversion.order_id", event->order_id}}) {
+    if (value.size() > kMaxEventValueBytes) {
+      return invalid("malformed",
+                     absl::StrCat(name, " is ", value.size(),
+                                  " bytes long, more than ",
+                                  kMaxEventValueBytes));
+    }
+  }
   if (future) {
     return invalid("future_event_time",
                    absl::StrCat("event_time ", TimeText(time),
@@ -268,17 +348,17 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, Event* event) {
   event->type = type;
   result.ok = true;
   if (!normalize) return result;
-  NormalizeDevice(&event->device_category);
-  NormalizeCountry(&event->country);
+  event->page_url = CutUtf8(event->page_url, kMaxUrlBytes);
+  event->referrer = CutUtf8(event->referrer, kMaxUrlBytes);
+  event->device_category = NormalizedDevice(event->device_category);
+  event->country = NormalizedCountry(event->country, &country);
   if (type == EventType::kConversion) {
-    absl::AsciiStrToUpper(&event->currency);
+    event->currency = AsciiUpper(event->currency, &currency);
   } else {
-    event->goal.clear();
-    event->order_id.clear();
-    event->currency.clear();
+    event->goal = event->order_id = event->currency = absl::string_view();
     event->value_micros = 0;
   }
-  FillCampaignFromPageUrl(event);
+  FillCampaignFromPageUrl(event, &campaign);
   return result;
 }
 

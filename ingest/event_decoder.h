@@ -13,6 +13,15 @@
 // CONVERSION needs conversion.goal; an event_time further than
 // max_future_skew ahead of `now` (processing time) is invalid.
 //
+// Sizes: what an event carries into the state and the outputs is bounded,
+// so that no session record or changelog record outgrows what a Kafka
+// producer takes (message.max.bytes, 1,000,000 bytes by default) however
+// large the input records: page_url and referrer are cut to kMaxUrlBytes
+// (at a character boundary; a longer one is kept as its start, as GA4 cuts
+// page_location), and an id, campaign parameter, goal, currency or order id
+// longer than kMaxEventValueBytes (aggregate/event.h) makes the event
+// "malformed" (campaign parameters read from page_url are cut instead).
+//
 // Reasons: "malformed", "missing_site_id", "missing_visitor_id",
 // "missing_event_time", "missing_type" (unset), "invalid_type" (not a known
 // EventType), "missing_goal", "future_event_time", and for access-log lines
@@ -28,7 +37,8 @@
 // no EventType is "invalid_type" (libprotobuf drops it, which made it
 // "missing_type"). "malformed" details are one short line.
 //
-// Thread-compatible: one decoder per thread (it reuses a parse arena).
+// Thread-compatible: one decoder per thread (it reuses its parsers and the
+// buffers its views may point into).
 #ifndef KPISTREAM_INGEST_EVENT_DECODER_H_
 #define KPISTREAM_INGEST_EVENT_DECODER_H_
 
@@ -65,7 +75,14 @@ class EventDecoder {
                std::string default_site = "", std::string host = "");
   ~EventDecoder();
 
-  // Decodes and validates `bytes` into `*event` (overwritten).
+  // Decodes and validates `bytes` into `*event` (overwritten), without
+  // copying: its strings view `bytes`, or this decoder's buffers where
+  // decoding or normalising changed a value (a JSON escape, a country or
+  // currency in lower case, a campaign parameter percent-decoded from the
+  // page URL...). Valid while `bytes` is and until this decoder's next call.
+  DecodeResult Decode(absl::string_view bytes, absl::Time now,
+                      EventView* event);
+  // The same into an Event that owns its strings (copied).
   DecodeResult Decode(absl::string_view bytes, absl::Time now, Event* event);
 
   // For a record that is only routed (re-keyed by visitor_id, then decoded
@@ -75,11 +92,13 @@ class EventDecoder {
   // (normalising device, country and currency, campaign parameters from
   // page_url) rejects nothing, and is skipped.
   DecodeResult DecodeForRouting(absl::string_view bytes, absl::Time now,
+                                EventView* event);
+  DecodeResult DecodeForRouting(absl::string_view bytes, absl::Time now,
                                 Event* event);
 
   // Validates an already parsed WebEvent into `*event` (overwritten), as
-  // Decode() does after parsing; moves the strings out of `*message`.
-  DecodeResult DecodeMessage(v1::WebEvent* message, absl::Time now,
+  // Decode() does after parsing.
+  DecodeResult DecodeMessage(const v1::WebEvent* message, absl::Time now,
                              Event* event);
 
  private:

@@ -421,7 +421,7 @@ bool ParseProtobufTime(string_view s, int64_t* seconds, int32_t* nanos) {
 // One Read(): the reader's walk over one document.
 class Walk {
  public:
-  Walk(const char* end, Event* event, WebEventHeader* header,
+  Walk(const char* end, EventView* event, WebEventHeader* header,
        std::string* detail)
       : end_(end), event_(event), header_(header), detail_(detail) {}
 
@@ -574,14 +574,16 @@ class Walk {
 
   // A string field; `out` null for fields Event does not keep. null leaves
   // the field as it was.
+  // `*out` views the input's copy or simdjson's string buffer: valid until
+  // the reader's next Read().
   Outcome StringField(string_view key, ondemand::value value,
-                      std::string* out) {
+                      absl::string_view* out) {
     ondemand::json_type type;
     if (value.type().get(type)) return Outcome::kNotStrict;
     if (type == ondemand::json_type::string) {
       string_view s;
       KPI_RETURN_IF_NOT_OK(String(value, &s));
-      if (out != nullptr) out->assign(s.data(), s.size());
+      if (out != nullptr) *out = absl::string_view(s.data(), s.size());
       return Outcome::kOk;
     }
     if (type == ondemand::json_type::null)
@@ -717,7 +719,7 @@ class Walk {
   }
 
   Outcome WebEventValue(string_view key, ondemand::value value) {
-    Event& e = *event_;
+    EventView& e = *event_;
     switch (LookupWebEventField(key)) {
       case Field::kEventId:
         return StringField(key, value, &e.event_id);
@@ -813,21 +815,13 @@ class Walk {
   }
 
   const char* const end_;  // end of the input: scans stop here
-  Event* const event_;
+  EventView* const event_;
   WebEventHeader* const header_;
   std::string* const detail_;
 };
 
-void Reset(Event* e, WebEventHeader* h) {
-  e->session_number = 0;
-  e->value_micros = 0;
-  for (std::string* s :
-       {&e->event_id, &e->site_id, &e->visitor_id, &e->user_id, &e->page_url,
-        &e->referrer, &e->utm_source, &e->utm_medium, &e->utm_campaign,
-        &e->click_id, &e->device_category, &e->country, &e->user_agent,
-        &e->goal, &e->currency, &e->order_id}) {
-    s->clear();
-  }
+void Reset(EventView* e, WebEventHeader* h) {
+  *e = EventView();
   h->has_event_time = false;
   h->event_time_seconds = 0;
   h->event_time_nanos = 0;
@@ -852,7 +846,7 @@ JsonEventReader::JsonEventReader() : impl_(std::make_unique<Impl>()) {}
 JsonEventReader::~JsonEventReader() = default;
 
 JsonEventReader::Status JsonEventReader::Read(absl::string_view json,
-                                              Event* event,
+                                              EventView* event,
                                               WebEventHeader* header,
                                               std::string* detail) {
   Reset(event, header);

@@ -1,6 +1,6 @@
 // JsonEventReader: reads one WebEvent written in the canonical proto3 JSON
-// mapping (SPEC §2, `format: json`) straight into an Event, with simdjson's
-// On-Demand parser, and holds itself to what libprotobuf 3.21's
+// mapping (SPEC §2, `format: json`) straight into an EventView, with
+// simdjson's On-Demand parser, and holds itself to what libprotobuf 3.21's
 // JsonStringToMessage(ignore_unknown_fields = true) accepts and rejects:
 //
 //  - field names in lowerCamelCase or as in the .proto (snake_case); a
@@ -33,7 +33,7 @@
 //
 // Thread-compatible: one reader per thread. It reuses its parser and its
 // padded copy of the input, so a warm reader allocates only when an input is
-// larger than any before it (and the Event's strings when they grow).
+// larger than any before it.
 #ifndef KPISTREAM_INGEST_JSON_EVENT_READER_H_
 #define KPISTREAM_INGEST_JSON_EVENT_READER_H_
 
@@ -73,11 +73,13 @@ class JsonEventReader {
   JsonEventReader& operator=(const JsonEventReader&) = delete;
 
   // Reads `json` into *event and *header, both overwritten. On kRead the
-  // Event's fields are as sent: not validated, not normalized (device,
-  // country, currency), conversion fields set whatever the type, no campaign
-  // from the page URL: EventDecoder does all that. On other results their
-  // contents are unspecified. *detail is set on kMalformed only.
-  Status Read(absl::string_view json, Event* event, WebEventHeader* header,
+  // event's fields view the reader's copy of `json` (or, where a string has
+  // escapes, the parser's buffer), valid until the next Read(), and are as
+  // sent: not validated, not normalized (device, country, currency),
+  // conversion fields set whatever the type, no campaign from the page URL:
+  // EventDecoder does all that. On other results their contents are
+  // unspecified. *detail is set on kMalformed only.
+  Status Read(absl::string_view json, EventView* event, WebEventHeader* header,
               std::string* detail);
 
  private:

@@ -21,23 +21,47 @@ constexpr std::array<absl::string_view, 8> kClickIds = {
 
 }  // namespace
 
-std::string PercentDecode(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
+void PercentDecodeTo(absl::string_view s, std::string* out) {
+  out->clear();
+  out->reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
         absl::ascii_isxdigit(s[i + 2])) {
-      out.push_back(
+      out->push_back(
           static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
       i += 2;
     } else {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
+      out->push_back(s[i] == '+' ? ' ' : s[i]);
     }
   }
+}
+
+std::string PercentDecode(absl::string_view s) {
+  std::string out;
+  PercentDecodeTo(s, &out);
   return out;
 }
 
-void FillCampaignFromPageUrl(Event* e) {
+namespace {
+
+// A query parameter's value as the event keeps it: percent-decoded, unless
+// that is not valid UTF-8 (then as written). A view of `raw` when decoding
+// changes nothing (no escape, no '+': most values), else of *storage.
+// Cut to kMaxEventValueBytes (aggregate/event.h).
+absl::string_view ParameterValue(absl::string_view raw, std::string* storage) {
+  if (raw.find_first_of("%+") == absl::string_view::npos) {
+    // PercentDecode would return it unchanged, and a value that is not
+    // valid UTF-8 is kept as written anyway.
+    return CutUtf8(raw, kMaxEventValueBytes);
+  }
+  PercentDecodeTo(raw, storage);
+  if (!IsValidUtf8(*storage)) return CutUtf8(raw, kMaxEventValueBytes);
+  return CutUtf8(*storage, kMaxEventValueBytes);
+}
+
+}  // namespace
+
+void FillCampaignFromPageUrl(EventView* e, CampaignStorage* storage) {
   const bool need_utm =
       e->utm_source.empty() || e->utm_medium.empty() || e->utm_campaign.empty();
   if (!need_utm && !e->click_id.empty()) return;
@@ -47,7 +71,7 @@ void FillCampaignFromPageUrl(Event* e) {
   url.remove_prefix(q + 1);
   url = url.substr(0, url.find('#'));
   size_t click_rank = kClickIds.size();
-  std::string click;
+  bool click = false;
   while (!url.empty()) {
     const size_t amp = url.find('&');
     const absl::string_view pair = url.substr(0, amp);
@@ -56,31 +80,53 @@ void FillCampaignFromPageUrl(Event* e) {
     if (eq == absl::string_view::npos || eq + 1 == pair.size()) continue;
     const absl::string_view key = pair.substr(0, eq);
     const absl::string_view raw = pair.substr(eq + 1);
-    std::string* field = nullptr;
+    absl::string_view* field = nullptr;
+    std::string* kept = nullptr;
     if (key == "utm_source") {
       field = &e->utm_source;
+      kept = &storage->utm_source;
     } else if (key == "utm_medium") {
       field = &e->utm_medium;
+      kept = &storage->utm_medium;
     } else if (key == "utm_campaign") {
       field = &e->utm_campaign;
+      kept = &storage->utm_campaign;
     }
     if (field != nullptr) {
       if (!field->empty()) continue;  // the explicit field, or the first one
-      *field = PercentDecode(raw);
-      if (!IsValidUtf8(*field)) field->assign(raw.data(), raw.size());
+      *field = ParameterValue(raw, kept);
       continue;
     }
     if (!e->click_id.empty()) continue;
     for (size_t rank = 0; rank < click_rank; ++rank) {
       if (key != kClickIds[rank]) continue;
       click_rank = rank;
-      std::string value = PercentDecode(raw);
-      if (!IsValidUtf8(value)) value.assign(raw.data(), raw.size());
-      click = absl::StrCat(key, "-", value);
+      const absl::string_view value =
+          ParameterValue(raw, &storage->click_value);
+      storage->click_id.assign(key.data(), key.size());
+      storage->click_id.push_back('-');
+      storage->click_id.append(value.data(), value.size());
+      storage->click_id.resize(
+          CutUtf8(storage->click_id, kMaxEventValueBytes).size());
+      click = true;
       break;
     }
   }
-  if (e->click_id.empty() && !click.empty()) e->click_id = std::move(click);
+  if (e->click_id.empty() && click) e->click_id = storage->click_id;
+}
+
+void FillCampaignFromPageUrl(Event* e) {
+  EventView view = e->view();
+  CampaignStorage storage;
+  FillCampaignFromPageUrl(&view, &storage);
+  // Only empty fields are filled; their views outlive the assignment (they
+  // view the page URL or `storage`, never the field assigned).
+  for (auto [from, to] : {std::pair{view.utm_source, &e->utm_source},
+                          std::pair{view.utm_medium, &e->utm_medium},
+                          std::pair{view.utm_campaign, &e->utm_campaign},
+                          std::pair{view.click_id, &e->click_id}}) {
+    if (to->empty() && !from.empty()) to->assign(from.data(), from.size());
+  }
 }
 
 }  // namespace kpistream

@@ -17,8 +17,20 @@ namespace kpistream {
 // li_fat_id (as "<name>-<value>", so that the ChannelClassifier knows which
 // platform it is). Fields the event already carries win over the URL. Values
 // are percent-decoded ('+' is a space); a value that would not decode to
-// valid UTF-8 is kept as written.
+// valid UTF-8 is kept as written; values are cut to kMaxEventValueBytes
+// (aggregate/event.h).
 void FillCampaignFromPageUrl(Event* event);
+
+// Where FillCampaignFromPageUrl(EventView*) keeps the values it cannot view
+// in the page URL (percent-decoded ones, the click id with its parameter's
+// name). Reused from event to event, it allocates only when one grows.
+struct CampaignStorage {
+  std::string utm_source, utm_medium, utm_campaign, click_id, click_value;
+};
+
+// The same for a view: filled fields view the page URL or *storage, valid
+// while both are (and *storage is not used again).
+void FillCampaignFromPageUrl(EventView* event, CampaignStorage* storage);
 
 // Decodes %XX escapes and '+' (application/x-www-form-urlencoded); malformed
 // escapes are kept as written. The result may be any bytes.

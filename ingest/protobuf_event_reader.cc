@@ -294,21 +294,10 @@ bool Reader::Conversion(const char* p, const char* end, int depth) {
   });
 }
 
-void Assign(absl::string_view from, std::string* to) {
-  // Most events leave half their fields unset: clear() is inline, assign()
-  // a call into libstdc++ whatever the length.
-  if (from.empty()) {
-    to->clear();
-  } else {
-    to->assign(from.data(), from.size());
-  }
-}
-
 }  // namespace
 
-bool ReadProtobufEvent(absl::string_view bytes, Event* event,
-                       WebEventHeader* header, std::string* detail,
-                       bool routing_only) {
+bool ReadProtobufEvent(absl::string_view bytes, EventView* event,
+                       WebEventHeader* header, std::string* detail) {
   header->has_event_time = false;
   header->event_time_seconds = 0;
   header->event_time_nanos = 0;
@@ -316,27 +305,14 @@ bool ReadProtobufEvent(absl::string_view bytes, Event* event,
   header->unknown_type_name = false;
   Reader reader(bytes, header, detail);
   if (!reader.Event(bytes.data(), bytes.data() + bytes.size())) return false;
+  // Views of `bytes`: nothing is copied. Without a conversion its fields
+  // stay empty and 0, as DecodeMessage leaves them.
   const Strings& s = reader.strings();
-  Assign(s.site_id, &event->site_id);
-  Assign(s.visitor_id, &event->visitor_id);
-  Assign(s.user_agent, &event->user_agent);
-  // Without a conversion its fields stay empty and 0, as DecodeMessage
-  // leaves them.
-  Assign(s.goal, &event->goal);
-  if (routing_only) return true;
+#define KPISTREAM_VIEW_STRING(f) event->f = s.f;
+  KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_VIEW_STRING)
+#undef KPISTREAM_VIEW_STRING
+  event->user_agent = s.user_agent;
   event->session_number = reader.session_number();
-  Assign(s.event_id, &event->event_id);
-  Assign(s.user_id, &event->user_id);
-  Assign(s.page_url, &event->page_url);
-  Assign(s.referrer, &event->referrer);
-  Assign(s.utm_source, &event->utm_source);
-  Assign(s.utm_medium, &event->utm_medium);
-  Assign(s.utm_campaign, &event->utm_campaign);
-  Assign(s.click_id, &event->click_id);
-  Assign(s.device_category, &event->device_category);
-  Assign(s.country, &event->country);
-  Assign(s.order_id, &event->order_id);
-  Assign(s.currency, &event->currency);
   event->value_micros = reader.value_micros();
   return true;
 }

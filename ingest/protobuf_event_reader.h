@@ -1,5 +1,6 @@
 // ReadProtobufEvent: reads one binary protobuf WebEvent (SPEC §2, the default
-// `format: protobuf`) straight into an Event, without a libprotobuf message,
+// `format: protobuf`) straight into an EventView of its bytes, without a
+// libprotobuf message or a copy,
 // and holds itself to what libprotobuf 3.21's WebEvent::ParseFromArray
 // accepts and rejects:
 //
@@ -22,13 +23,11 @@
 // tests/ingest/protobuf_differential_test.cc and the protobuf_event fuzz
 // target hold it to libprotobuf's results.
 //
-// On success *event holds the fields as sent (not validated or normalized:
-// EventDecoder does that) and *header what validation needs besides; with
-// `routing_only`, only the fields a record is judged and routed by
-// (site_id, visitor_id, user_agent, conversion.goal; the others keep what
-// they held), read and checked all the same. On failure their contents are
+// On success *event views the fields as sent in `bytes` (valid while they
+// are; not validated or normalized: EventDecoder does that) and *header
+// holds what validation needs besides. On failure their contents are
 // unspecified, and *detail says where and why in one short line. Allocates
-// only when an Event string grows.
+// nothing (but *detail's text on failure).
 #ifndef KPISTREAM_INGEST_PROTOBUF_EVENT_READER_H_
 #define KPISTREAM_INGEST_PROTOBUF_EVENT_READER_H_
 
@@ -40,9 +39,8 @@
 
 namespace kpistream {
 
-bool ReadProtobufEvent(absl::string_view bytes, Event* event,
-                       WebEventHeader* header, std::string* detail,
-                       bool routing_only = false);
+bool ReadProtobufEvent(absl::string_view bytes, EventView* event,
+                       WebEventHeader* header, std::string* detail);
 
 }  // namespace kpistream
 

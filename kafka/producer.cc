@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace kpistream::kafka {
@@ -68,6 +69,16 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   auto rk = NewClient(settings, "producer");
   if (!rk.ok()) return rk.status();
   producer->rk_ = *std::move(rk);
+  // The limit in effect (the user's message.max.bytes, or librdkafka's).
+  char max_bytes[32];
+  size_t max_bytes_size = sizeof(max_bytes);
+  size_t parsed = 0;
+  if (rd_kafka_conf_get(rd_kafka_conf(producer->rk_.get()),
+                        "message.max.bytes", max_bytes,
+                        &max_bytes_size) == RD_KAFKA_CONF_OK &&
+      absl::SimpleAtoi(max_bytes, &parsed) && parsed > 0) {
+    producer->max_message_bytes_ = parsed;
+  }
   for (const auto& [topic, properties] : options.topic_properties) {
     rd_kafka_topic_conf_t* conf = rd_kafka_topic_conf_new();
     char error[512];
@@ -194,6 +205,12 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "cannot produce to topic \"", topic, "\": a record of ",
+          key.size() + value.size(), " bytes of key and value is larger than ",
+          "message.max.bytes (", max_message_bytes_, ")"));
+    }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       return absl::UnavailableError(absl::StrCat(
           "cannot produce to topic \"", topic, "\": ", rd_kafka_err2str(err)));

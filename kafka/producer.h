@@ -75,7 +75,8 @@ class Producer {
 
   // Queues one record (copied). A null `value` (data() == nullptr) is a
   // tombstone; `partition` -1 lets the partitioner choose. Opens the
-  // transaction first when none is open.
+  // transaction first when none is open. OutOfRangeError: the record is
+  // larger than max_message_bytes() (nothing queued; the producer goes on).
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        absl::string_view value, const Headers& headers = {},
                        int32_t partition = -1);
@@ -102,6 +103,10 @@ class Producer {
   std::map<int32_t, int64_t> TakeDeliveredOffsets() {
     return std::exchange(delivered_offsets_, {});
   }
+
+  // message.max.bytes in effect: the most a record may take on the wire,
+  // key, value, headers and framing included.
+  size_t max_message_bytes() const { return max_message_bytes_; }
 
   // Records acknowledged by the broker so far.
   uint64_t delivered() const { return delivered_; }
@@ -133,6 +138,7 @@ class Producer {
   bool transactional_ = false;
   bool in_transaction_ = false;
   uint64_t delivered_ = 0;
+  size_t max_message_bytes_ = 1000000;  // librdkafka's default, until read
   std::string tracked_topic_;
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;

@@ -51,5 +51,18 @@ TEST(Utf8Test, ValidAndPrintable) {
   EXPECT_FALSE(IsPrintableUtf8("a\xC3"));      // not UTF-8
 }
 
+TEST(Utf8Test, EscapeInvalidUtf8EscapesOnlyWhatIsNotUtf8) {
+  EXPECT_EQ(EscapeInvalidUtf8("plain %41 caf\xC3\xA9"),
+            "plain %41 caf\xC3\xA9");
+  EXPECT_EQ(EscapeInvalidUtf8("a\xFF" "b"), "a%FFb");
+  EXPECT_EQ(EscapeInvalidUtf8("\xC3"), "%C3");                 // truncated
+  EXPECT_EQ(EscapeInvalidUtf8("\xC0\xAF"), "%C0%AF");          // overlong
+  EXPECT_EQ(EscapeInvalidUtf8("\xED\xA0\x80"), "%ED%A0%80");  // surrogate
+  EXPECT_EQ(EscapeInvalidUtf8("\xE2\x82\xAC\x80"), "\xE2\x82\xAC%80");
+  for (const char* s : {"\xFF", "x\xF4\x90\x80\x80", "\xC3(", "ok"}) {
+    EXPECT_TRUE(IsValidUtf8(EscapeInvalidUtf8(s))) << s;
+  }
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -15,8 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "aggregate/event.h"
 #include "config/config.h"
 #include "engine/local_store.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/state.pb.h"
 
@@ -124,6 +127,8 @@ struct Produced {
   std::string topic, key;
   std::optional<std::string> value;
   std::string reason;  // of a dead letter
+  std::string detail;  // likewise
+  std::string truncated_from;  // likewise, when its value was cut
 };
 
 // Transactional: what is produced becomes visible at Commit(), unless the
@@ -134,17 +139,28 @@ class FakeOutput : public StreamOutput {
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t) override {
-    std::string reason;
+    std::string reason, detail, truncated_from;
+    size_t bytes = key.size() + (value ? value->size() : 0);
     for (const auto& [name, v] : headers) {
       if (name == "reason") reason = v;
+      if (name == "detail") detail = v;
+      if (name == "value_truncated_from") truncated_from = v;
+      bytes += name.size() + v.size();
+    }
+    // As kafka::Producer refuses a record beyond message.max.bytes.
+    if (bytes > max_record_bytes_) {
+      return absl::OutOfRangeError(absl::StrCat("a record of ", bytes,
+                                                " bytes (test)"));
     }
     pending_.push_back(
         {std::string(topic), std::string(key),
          value ? std::optional<std::string>(std::string(*value))
                : std::nullopt,
-         reason});
+         reason, detail, truncated_from});
     return absl::OkStatus();
   }
+  size_t max_record_bytes() const override { return max_record_bytes_; }
+  void set_max_record_bytes(size_t n) { max_record_bytes_ = n; }
   absl::Status Commit(const Offsets& offsets) override {
     if (abort_next) {
       abort_next = false;
@@ -182,6 +198,7 @@ class FakeOutput : public StreamOutput {
  private:
   std::vector<Produced> pending_;
   std::map<int32_t, int64_t> changelog_written_;
+  size_t max_record_bytes_ = SIZE_MAX;
 };
 
 // The committed changelog records of the output.
@@ -313,8 +330,8 @@ TEST(StreamThreadTest, AnAbortedCommitRollsTheWatermarkBack) {
 // input() and output().
 class FakeThread {
  public:
-  FakeThread() {
-    ConfigResult parsed = ParseConfig(kThreadConfig);
+  explicit FakeThread(const char* config = kThreadConfig) {
+    ConfigResult parsed = ParseConfig(config);
     EXPECT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
     config_ = parsed.config;
     options.config = &config_;
@@ -325,18 +342,21 @@ class FakeThread {
     auto in = std::make_unique<FakeInput>(thread_->listener());
     in->set_fetched_per_poll(fetched_per_poll);
     auto out = std::make_unique<FakeOutput>();
+    out->set_max_record_bytes(max_record_bytes);
     input_ = in.get();
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
     thread_->Attach(std::move(in), std::move(out), std::move(log));
     return thread_->Run();
   }
+  MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
   FakeInput& input() { return *input_; }
   FakeOutput& output() { return *output_; }
 
   StepClock clock;
   StreamThread::Options options;
   size_t fetched_per_poll = SIZE_MAX;  // FakeInput::set_fetched_per_poll
+  size_t max_record_bytes = SIZE_MAX;  // FakeOutput's
 
  private:
   Config config_;
@@ -372,6 +392,131 @@ absl::Duration TimeToCommitOneRecord(absl::Duration min_commit_interval) {
   EXPECT_TRUE(t.Run().ok());
   EXPECT_NE(committed, absl::InfinitePast()) << "never committed";
   return committed - added;
+}
+
+// Late events say why they are late (SPEC §3, README "Event time"): beyond
+// the allowed lateness, or within it but before the start of their
+// visitor's open session, which a late event cannot move.
+TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
+  const std::string config =
+      absl::StrReplaceAll(kThreadConfig, {{"allowed_lateness: 0s",
+                                           "allowed_lateness: 5m"}});
+  FakeThread t(config.c_str());
+  t.fetched_per_poll = 1;  // the watermark moves between the records
+  bool added = false;
+  t.options.stop_requested = [&] {
+    if (!added) {
+      added = true;
+      t.input().Add("v1", PageView("v1", "10:00:10"));
+      t.input().Add("z", PageView("z", "10:01:00"));   // watermark 10:00:30
+      t.input().Add("v1", PageView("v1", "10:00:05"));  // before v1's start
+      t.input().Add("w", PageView("w", "09:55:00"));    // beyond 09:55:30
+    }
+    return t.output().committed_offset == 4 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  std::vector<std::string> details;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic != "dead") continue;
+    EXPECT_EQ(p.reason, "late");
+    details.push_back(p.key + ": " + p.detail);
+  }
+  EXPECT_THAT(
+      details,
+      testing::ElementsAre(
+          "v1: event time 2026-01-01T10:00:05+00:00 is behind the watermark "
+          "2026-01-01T10:00:30+00:00 and before the start of its visitor's "
+          "open session, which a late event cannot move",
+          "w: event time 2026-01-01T09:55:00+00:00 is behind the watermark "
+          "2026-01-01T10:00:30+00:00 by more than the allowed lateness (5m)"));
+}
+
+// v1's page view at 2026-01-01T10:00:00Z with a string field `name`.
+std::string PageViewAtTenWith(const std::string& name,
+                              const std::string& value) {
+  return absl::StrCat(
+      "{\"eventId\":\"e1\",\"eventTime\":\"2026-01-01T10:00:00Z\","
+      "\"siteId\":\"shop\",\"visitorId\":\"v1\",\"type\":\"PAGE_VIEW\",\"",
+      name, "\":\"", value, "\"}");
+}
+
+// SPEC §10: no record stops the engine, however large. A record larger
+// than the producer takes is dead-lettered with its first bytes; a valid
+// event with a huge page URL keeps it cut (aggregate/event.h), so that its
+// session record (landing and exit page) still fits.
+TEST(StreamThreadTest, ARecordTooLargeForTheProducerIsCutNotFatal) {
+  FakeThread t;
+  t.max_record_bytes = 64 << 10;
+  bool added = false;
+  const std::string huge_url =
+      "https://shop.example/" + std::string(600000, 'a');
+  t.options.stop_requested = [&] {
+    if (!added) {
+      added = true;
+      t.input().Add("v0", std::string(100000, 'x'));  // not JSON
+      t.input().Add("v1", PageViewAtTenWith("pageUrl", huge_url));
+      t.input().Add("v2", PageView("v2", "12:00:00"));  // closes v1's
+    }
+    return t.output().committed_offset == 3 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  int dead = 0, sessions = 0;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "dead") {
+      ++dead;
+      EXPECT_EQ(p.key, "v0");
+      EXPECT_EQ(p.reason, "malformed");
+      EXPECT_EQ(p.truncated_from, "100000");
+      ASSERT_TRUE(p.value.has_value());
+      EXPECT_EQ(*p.value, std::string(p.value->size(), 'x'));
+      EXPECT_GT(p.value->size(), 60000u);
+    }
+    if (p.topic == "sessions" && p.key == "v1") {
+      ++sessions;
+      ASSERT_TRUE(p.value.has_value());
+      const std::string cut = huge_url.substr(0, kMaxUrlBytes);
+      EXPECT_TRUE(absl::StrContains(*p.value, "\"" + cut + "\""))
+          << p.value->substr(0, 200);
+    }
+  }
+  EXPECT_EQ(dead, 1);
+  EXPECT_EQ(sessions, 1);
+}
+
+// A record of a `key: any` input too large to forward whole to the
+// repartition topic is dead-lettered as too_large (counted invalid), not
+// a reason to stop.
+TEST(StreamThreadTest, ARecordTooLargeToRekeyIsDeadLettered) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"key: visitor_id", "key: any"}});
+  FakeThread t(config.c_str());
+  t.max_record_bytes = 64 << 10;
+  bool added = false;
+  t.options.stop_requested = [&] {
+    if (!added) {
+      added = true;
+      t.input().Add("", PageViewAtTenWith("padding", std::string(70000, 'p')));
+      t.input().Add("", PageView("v2", "10:00:01"));
+    }
+    return t.output().committed_offset == 2 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  int dead = 0, forwarded = 0;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "dead") {
+      ++dead;
+      EXPECT_EQ(p.reason, "too_large");
+      EXPECT_FALSE(p.truncated_from.empty());
+    }
+    forwarded += p.topic == "g-repartition";
+  }
+  EXPECT_EQ(dead, 1);
+  EXPECT_EQ(forwarded, 1);
+  const MetricsSnapshot snapshot = t.Snapshot();
+  EXPECT_EQ(Value(snapshot, "kpistream_events_invalid_total"), 1);
+  // The forwarded one counts where it is processed (the fake input does not
+  // loop the repartition topic back).
+  EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), 1);
 }
 
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {

@@ -62,5 +62,25 @@ TEST(AdCostDecoderTest, JsonNeedsSiteCostAndCurrency) {
   EXPECT_EQ(decoder.Decode("not json", &out).reason, "malformed");
 }
 
+// ROAS divides revenue by the cost of the same currency label, and
+// conversions' currencies are upper case: so are costs'.
+TEST(AdCostDecoderTest, CurrencyInUpperCaseAndDatesInOrder) {
+  AdCostDecoder decoder(InputFormat::kJson);
+  v1::AdCost out;
+  ASSERT_TRUE(decoder
+                  .Decode(R"({"siteId":"a","costMicros":"5","currency":"eur",
+                      "time":"2026-01-01T10:00:00Z"})",
+                          &out)
+                  .ok);
+  EXPECT_EQ(out.currency(), "EUR");
+  const DecodeResult r = decoder.Decode(
+      R"({"siteId":"a","costMicros":"5","currency":"EUR",
+          "dateStart":"2026-01-02T00:00:00Z","dateEnd":"2026-01-01T00:00:00Z"})",
+      &out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_EQ(r.detail, "date_end is before date_start");
+}
+
 }  // namespace
 }  // namespace kpistream

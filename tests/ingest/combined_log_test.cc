@@ -261,5 +261,46 @@ TEST(CombinedLogTest, CampaignAndClickIdComeFromTheRequestQuery) {
   EXPECT_EQ(ChannelClassifier().Attribute(e).channel, "Paid Search");
 }
 
+// A log line promises no encoding, and bytes that are not UTF-8 would reach
+// label values (Prometheus then refuses the whole scrape) and the session
+// records: they are %-escaped, whatever field they are in.
+TEST(CombinedLogTest, BytesThatAreNotUtf8AreEscaped) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
+  ASSERT_TRUE(ParseCombinedLogLine(
+                  Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                       "GET /caf\xe9?utm_source=news\xffletter"
+                       "&utm_medium=email HTTP/1.1",
+                       200, "https://ex.example/\xc3", "Bot\xfe/1.0 Mozilla"),
+                  "www", now, absl::Minutes(10), &e)
+                  .ok);
+  EXPECT_EQ(e.page_url, "/caf%E9?utm_source=news%FFletter&utm_medium=email");
+  EXPECT_EQ(e.utm_source, "news%FFletter");  // kept as written: not UTF-8
+  EXPECT_EQ(e.utm_medium, "email");
+  EXPECT_EQ(e.referrer, "https://ex.example/%C3");
+  EXPECT_EQ(e.user_agent, "Bot%FE/1.0 Mozilla");
+  // Valid sequences stay as they are.
+  ASSERT_TRUE(ParseCombinedLogLine(
+                  Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                       "GET /caf\xc3\xa9 HTTP/1.1", 200, "-", kChrome),
+                  "www", now, absl::Minutes(10), &e)
+                  .ok);
+  EXPECT_EQ(e.page_url, "/caf\xc3\xa9");
+}
+
+// What Apache and nginx log for a connection that sent no request (a 400 or
+// 408) is a well-formed line, not a page view (not "malformed").
+TEST(CombinedLogTest, ALineWithoutARequestIsNotAPageView) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
+  const DecodeResult r = ParseCombinedLogLine(
+      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "-", 408, "-", "-"),
+      "www", now, absl::Minutes(10), &e);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "not_pageview");
+  EXPECT_EQ(r.detail, "no request (answered 408) is not a page view");
+  EXPECT_EQ(r.time, absl::FromUnixSeconds(1431857103));
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/web_event.pb.h"
 #include "tests/allocation_counter.h"
@@ -278,16 +279,87 @@ TEST(EventDecoderTest, AWarmProtobufDecoderDoesNotAllocate) {
   const std::string bytes = m.SerializeAsString();
   EventDecoder decoder(InputFormat::kProtobuf, absl::Hours(1));
   Event e;
+  EventView view;
   ASSERT_TRUE(decoder.Decode(bytes, kNow, &e).ok);
   testing::AllocationCounter warm;
   for (int i = 0; i < 1000; ++i) {
     ASSERT_TRUE(decoder.Decode(bytes, kNow, &e).ok);
+    ASSERT_TRUE(decoder.Decode(bytes, kNow, &view).ok);
   }
   EXPECT_EQ(warm.Stop(), 0);
   Event cold;  // the counter counts: a new Event's long strings allocate
   testing::AllocationCounter first;
   ASSERT_TRUE(decoder.Decode(bytes, kNow, &cold).ok);
   EXPECT_GT(first.Stop(), 0);
+}
+
+// The engine decodes into views (issue 9, item 3): the strings view the
+// record, save those that decoding or normalising changed, which view the
+// decoder's buffers; the Event overload copies the same values.
+TEST(EventDecoderTest, ViewsTheRecordWhereNothingChanged) {
+  v1::WebEvent m = ValidEvent();  // device "Mobile", country "de", "eur"
+  m.clear_utm_source();
+  m.clear_utm_medium();
+  m.set_page_url(
+      "https://shop.example/?utm_source=news%20letter&utm_medium=email");
+  const std::string bytes = m.SerializeAsString();
+  auto in_record = [&](absl::string_view v) {
+    return v.data() >= bytes.data() &&
+           v.data() + v.size() <= bytes.data() + bytes.size();
+  };
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+  EventView v;
+  ASSERT_TRUE(decoder.Decode(bytes, kNow, &v).ok);
+  for (absl::string_view f :
+       {v.event_id, v.site_id, v.visitor_id, v.user_id, v.page_url,
+        v.referrer, v.utm_campaign, v.click_id, v.user_agent, v.goal,
+        v.order_id, v.utm_medium}) {
+    EXPECT_TRUE(in_record(f)) << f;
+  }
+  EXPECT_EQ(v.utm_medium, "email");  // no escape: viewed in the page URL
+  EXPECT_EQ(v.utm_source, "news letter");
+  EXPECT_FALSE(in_record(v.utm_source));
+  EXPECT_EQ(v.device_category, "mobile");
+  EXPECT_EQ(v.country, "DE");
+  EXPECT_FALSE(in_record(v.country));
+  EXPECT_EQ(v.currency, "EUR");
+
+  EventDecoder owning(InputFormat::kProtobuf, absl::Minutes(10));
+  Event e;
+  ASSERT_TRUE(owning.Decode(bytes, kNow, &e).ok);
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(m, &json).ok());
+  EventDecoder json_decoder(InputFormat::kJson, absl::Minutes(10));
+  EventView j;
+  ASSERT_TRUE(json_decoder.Decode(json, kNow, &j).ok);
+#define KPISTREAM_EXPECT_FIELD(f) \
+  EXPECT_EQ(e.f, v.f) << #f;      \
+  EXPECT_EQ(j.f, v.f) << #f;
+  KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_EXPECT_FIELD)
+  KPISTREAM_EXPECT_FIELD(user_agent)
+#undef KPISTREAM_EXPECT_FIELD
+  EXPECT_EQ(e.time, v.time);
+  EXPECT_EQ(j.time, v.time);
+  EXPECT_EQ(e.value_micros, v.value_micros);
+  EXPECT_EQ(j.session_number, v.session_number);
+
+  // A country already upper case, and a currency, are viewed in place.
+  m.set_country("FR");
+  m.mutable_conversion()->set_currency("USD");
+  const std::string upper = m.SerializeAsString();
+  ASSERT_TRUE(decoder.Decode(upper, kNow, &v).ok);
+  EXPECT_EQ(v.country, "FR");
+  EXPECT_EQ(v.currency, "USD");
+  EXPECT_TRUE(v.country.data() >= upper.data() &&
+              v.country.data() < upper.data() + upper.size());
+  EXPECT_TRUE(v.currency.data() >= upper.data() &&
+              v.currency.data() < upper.data() + upper.size());
+
+  // A record it cannot read leaves no view of an earlier one.
+  ASSERT_FALSE(decoder.Decode(std::string("\xff\xff"), kNow, &v).ok);
+  EXPECT_TRUE(v.visitor_id.empty());
+  ASSERT_FALSE(json_decoder.Decode("not json", kNow, &j).ok);
+  EXPECT_TRUE(j.visitor_id.empty());
 }
 
 }  // namespace

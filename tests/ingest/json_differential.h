@@ -158,7 +158,7 @@ class Differential {
     Decoded ref = Reference(json);
     Decoded got;
     got.result = decoder_.Decode(json, kNow, &got.event);
-    Event scratch;
+    EventView scratch;
     WebEventHeader header;
     std::string detail;
     Route route = kNotStrict;

@@ -23,6 +23,35 @@ TEST(PageUrlTest, UtmParametersFillEmptyFields) {
   EXPECT_EQ(e.click_id, "");
 }
 
+// The overload EventDecoder calls: values that need no decoding view the
+// page URL, decoded ones and the click id the storage; the same values as
+// the Event overload's.
+TEST(PageUrlTest, ViewsTheUrlUnlessAValueIsDecoded) {
+  const std::string url =
+      "/?utm_source=news+letter&utm_medium=email&utm_campaign=%E2%82%AC"
+      "&fbclid=F1&gclid=G%31";
+  auto in_url = [&](absl::string_view v) {
+    return v.data() >= url.data() &&
+           v.data() + v.size() <= url.data() + url.size();
+  };
+  EventView v;
+  v.page_url = url;
+  CampaignStorage storage;
+  FillCampaignFromPageUrl(&v, &storage);
+  EXPECT_EQ(v.utm_source, "news letter");
+  EXPECT_FALSE(in_url(v.utm_source));
+  EXPECT_EQ(v.utm_medium, "email");
+  EXPECT_TRUE(in_url(v.utm_medium));
+  EXPECT_EQ(v.utm_campaign, "\xE2\x82\xAC");
+  EXPECT_EQ(v.click_id, "gclid-G1");  // gclid ranks above fbclid
+  Event e = WithUrl(url);
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_source, v.utm_source);
+  EXPECT_EQ(e.utm_medium, v.utm_medium);
+  EXPECT_EQ(e.utm_campaign, v.utm_campaign);
+  EXPECT_EQ(e.click_id, v.click_id);
+}
+
 TEST(PageUrlTest, RelativeUrlsAndPlusAsSpace) {
   Event e = WithUrl("/?utm_source=news+letter&utm_medium=e%2Dmail");
   FillCampaignFromPageUrl(&e);
