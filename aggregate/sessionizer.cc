@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregate/chunked_vector.h"
 #include "aggregate/compact_string.h"
+#include "aggregate/label_values.h"
 #include "aggregate/memory_estimate.h"
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
@@ -192,13 +193,28 @@ static_assert(sizeof(SessionExtra) == 48);
 uint32_t Plus(uint32_t a, uint32_t b) { return a + b; }
 int64_t Plus(int64_t a, int64_t b) { return SaturatingAdd(a, b); }
 
-// Adds `n` to the entry of `key` in a short list of (string, T) pairs.
+// What one session keeps of its conversions (goals, currencies, order ids
+// of up to kMaxEventValueBytes each), so that its state and its record stay
+// far within what a Kafka producer takes however many a hostile client
+// sends: beyond kMaxSessionKeys goals (currencies), the others count under
+// "(other)"; beyond kMaxSessionOrderIds order ids, orders still count once
+// (OrderOnce remembers them) but the session keeps no more ids.
+constexpr size_t kMaxSessionKeys = 32;
+constexpr size_t kMaxSessionOrderIds = 64;
+
+// Adds `n` to the entry of `key` in a short list of (string, T) pairs; a
+// new key beyond kMaxSessionKeys adds to "(other)".
 template <typename List, typename T>
 void Increment(List& list, absl::string_view key, T n) {
-  auto it = std::find_if(list.begin(), list.end(),
-                         [&](const auto& p) { return p.first == key; });
+  auto find = [&](absl::string_view k) {
+    return std::find_if(list.begin(), list.end(),
+                        [&](const auto& p) { return p.first == k; });
+  };
+  auto it = find(key);
+  if (it == list.end() && list.size() >= kMaxSessionKeys) it = find(kOther);
   if (it == list.end()) {
-    list.emplace_back(std::string(key), n);
+    list.emplace_back(
+        std::string(list.size() >= kMaxSessionKeys ? kOther : key), n);
   } else {
     it->second = Plus(it->second, n);
   }
@@ -565,7 +581,9 @@ struct Sessionizer::Impl {
       if (!orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
         return;
       }
-      x.order_ids.emplace_back(e.order_id);
+      if (x.order_ids.size() < kMaxSessionOrderIds) {
+        x.order_ids.emplace_back(e.order_id);
+      }
       Increment(x.orders, e.currency, 1u);
     }
     Increment(x.conversions, e.goal, 1u);
@@ -645,7 +663,8 @@ struct Sessionizer::Impl {
         c.conversions.assign(money.conversions.begin(),
                              money.conversions.end());
         c.revenue.assign(money.revenue.begin(), money.revenue.end());
-        c.orders = static_cast<uint32_t>(money.order_ids.size());
+        c.orders = 0;
+        for (const auto& [currency, n] : money.orders) c.orders += n;
         c.orders_by_currency.assign(money.orders.begin(), money.orders.end());
         std::sort(c.conversions.begin(), c.conversions.end());
         std::sort(c.revenue.begin(), c.revenue.end());

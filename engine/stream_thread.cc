@@ -817,12 +817,11 @@ void StreamThread::Window(const WindowKpis& w, const std::string& partition) {
 void StreamThread::DeadLetter(const kafka::Record& record,
                               absl::string_view reason,
                               absl::string_view detail) {
-  const absl::string_view key =
-      record.has_key ? record.key : absl::string_view();
+  absl::string_view key = record.has_key ? record.key : absl::string_view();
+  absl::string_view value = record.value;
   KafkaHeaders headers = DeadLetterHeaders(reason, detail, record.topic,
                                            record.partition, record.offset);
-  const absl::string_view value = FitDeadLetterValue(
-      key, record.value, output_->max_record_bytes(), &headers);
+  FitDeadLetter(output_->max_record_bytes(), &key, &value, &headers);
   Produce(config_.deadletter_output.topic, key, value, headers);
 }
 
@@ -845,9 +844,7 @@ bool StreamThread::Repartition(const kafka::Record& record,
   // One record per event: the buffer is reused (no allocation once its
   // capacity is there).
   FormatForwarded(record, watermark, &forwarded_);
-  // Framing, as FitDeadLetterValue() allows for it.
-  constexpr size_t kFraming = 1024;
-  if (visitor_id.size() + forwarded_.size() + kFraming >
+  if (visitor_id.size() + forwarded_.size() + kRecordFramingBytes >
       output_->max_record_bytes()) {
     return false;
   }

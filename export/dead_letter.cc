@@ -74,22 +74,24 @@ KafkaHeaders DeadLetterHeaders(absl::string_view reason,
   };
 }
 
-absl::string_view FitDeadLetterValue(absl::string_view key,
-                                     absl::string_view value,
-                                     size_t max_record_bytes,
-                                     KafkaHeaders* headers) {
-  // librdkafka's framing of a record and its headers takes far less than
-  // this (rd_kafka_msg_max_wire_size); the truncation header included.
-  constexpr size_t kFraming = 1024;
-  size_t fixed = key.size() + kFraming;
+void FitDeadLetter(size_t max_record_bytes, absl::string_view* key,
+                   absl::string_view* value, KafkaHeaders* headers) {
+  // The truncation headers' own room: names and a 20-digit size each.
+  constexpr size_t kTruncationHeaders = 2 * (20 + 20);
+  size_t fixed = kRecordFramingBytes;
   for (const auto& [name, text] : *headers) fixed += name.size() + text.size();
   if (max_record_bytes == SIZE_MAX ||
-      fixed + value.size() <= max_record_bytes) {
-    return value;
+      fixed + key->size() + value->size() <= max_record_bytes) {
+    return;
   }
-  headers->emplace_back("value_truncated_from", absl::StrCat(value.size()));
-  return value.substr(0, max_record_bytes > fixed ? max_record_bytes - fixed
-                                                  : 0);
+  fixed += kTruncationHeaders;
+  const size_t room = max_record_bytes > fixed ? max_record_bytes - fixed : 0;
+  headers->emplace_back("value_truncated_from", absl::StrCat(value->size()));
+  if (key->size() > room) {
+    headers->emplace_back("key_truncated_from", absl::StrCat(key->size()));
+    *key = key->substr(0, room);
+  }
+  *value = value->substr(0, room - key->size());
 }
 
 }  // namespace kpistream

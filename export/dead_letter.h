@@ -8,9 +8,10 @@
 //                     means; valid UTF-8 on one line, at most
 //                     kDeadLetterDetailMaxBytes
 //   source_topic, source_partition, source_offset
-//   value_truncated_from  only on a dead letter whose value is the first
-//                     bytes of the record's (FitDeadLetterValue): the whole
-//                     value's size; the source_* headers find it in full
+//   value_truncated_from, key_truncated_from  only on a dead letter whose
+//                     value (key) is the first bytes of the record's
+//                     (FitDeadLetter): its whole size; the source_* headers
+//                     find the record in full
 #ifndef KPISTREAM_EXPORT_DEAD_LETTER_H_
 #define KPISTREAM_EXPORT_DEAD_LETTER_H_
 
@@ -35,16 +36,20 @@ KafkaHeaders DeadLetterHeaders(absl::string_view reason,
                                absl::string_view source_topic,
                                int32_t source_partition, int64_t source_offset);
 
-// What of `value` a dead letter can carry in a record of at most
-// `max_record_bytes` (key, value, headers and framing; the producer's
-// message.max.bytes): all of it when it fits, else its first bytes, and
-// then a header value_truncated_from (the whole value's size) is appended
-// to *headers. A record larger than the engine's producer takes must not
-// stop the engine (SPEC §10): its input may allow more than that.
-absl::string_view FitDeadLetterValue(absl::string_view key,
-                                     absl::string_view value,
-                                     size_t max_record_bytes,
-                                     KafkaHeaders* headers);
+// Room kept for librdkafka's framing of a record and of its headers, which
+// takes far less (rd_kafka_msg_max_wire_size), when the engine sizes a
+// record against the producer's message.max.bytes.
+inline constexpr size_t kRecordFramingBytes = 1024;
+
+// Fits a dead letter into a record of at most `max_record_bytes` (key,
+// value, headers and framing; the producer's message.max.bytes): a record
+// larger than the engine's producer takes must not stop the engine (SPEC
+// §10), and its input may allow more. When the key and value do not fit,
+// the value is cut to its first bytes and a header value_truncated_from
+// (its whole size) is appended to *headers; when the key alone does not,
+// it is cut too (key_truncated_from) and the value left empty.
+void FitDeadLetter(size_t max_record_bytes, absl::string_view* key,
+                   absl::string_view* value, KafkaHeaders* headers);
 
 // What the engine's own reasons mean ("" for others).
 absl::string_view DefaultDetail(absl::string_view reason);

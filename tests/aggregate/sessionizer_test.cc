@@ -304,6 +304,42 @@ TEST_F(SessionizerTest, ConversionsRevenueAndOrdersAreAttributedOnce) {
   EXPECT_EQ(s.events, 6u);
 }
 
+// A hostile client's session of many goals, currencies and orders (each
+// value up to 1 KiB): its state and its record stay bounded (a Kafka
+// producer refuses a record beyond ~1 MB, and a changelog record it cannot
+// write would stop the engine at every restart), and nothing is uncounted.
+TEST_F(SessionizerTest, ASessionOfManyGoalsCurrenciesAndOrdersStaysBounded) {
+  const std::string pad(1000, 'x');
+  for (int i = 0; i < 2000; ++i) {
+    const std::string n = std::to_string(i);
+    sessionizer.Add(Conversion("a", absl::Seconds(i), pad + "goal" + n, 1000,
+                               pad.substr(0, 900) + "cur" + n,
+                               pad + "order" + n));
+  }
+  size_t largest = 0;
+  sessionizer.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      [&](absl::string_view state) {
+        largest = std::max(largest, state.size());
+      });
+  EXPECT_LT(largest, 200'000u);
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  const ClosedSession& s = rec.closed[0];
+  EXPECT_EQ(s.orders, 2000u);
+  uint32_t conversions = 0, other_goal = 0, orders = 0;
+  for (const auto& [goal, n] : s.conversions) {
+    conversions += n;
+    if (goal == "(other)") other_goal = n;
+  }
+  for (const auto& [currency, n] : s.orders_by_currency) orders += n;
+  EXPECT_EQ(conversions, 2000u);
+  EXPECT_EQ(orders, 2000u);
+  EXPECT_EQ(s.conversions.size(), 33u);  // 32 goals and "(other)"
+  EXPECT_EQ(other_goal, 2000u - 32u);
+  EXPECT_EQ(s.revenue.size(), 33u);
+}
+
 // Observes without allocating.
 class QuietObserver : public SessionObserver {
  public:

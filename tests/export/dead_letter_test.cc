@@ -99,5 +99,45 @@ TEST(DeadLetterTest, InvalidUtf8AndLineBreaksAreMadeSafe) {
             "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+// A dead letter must fit the producer's message.max.bytes (SPEC §10: no
+// record stops the engine): the value is cut first, then the key, and
+// headers say from what size.
+TEST(DeadLetterTest, ARecordTooLargeForTheProducerIsCutToFit) {
+  auto size = [](absl::string_view key, absl::string_view value,
+                 const KafkaHeaders& headers) {
+    size_t n = key.size() + value.size() + kRecordFramingBytes;
+    for (const auto& [name, text] : headers) n += name.size() + text.size();
+    return n;
+  };
+  auto header = [](const KafkaHeaders& headers, absl::string_view name) {
+    for (const auto& [n, text] : headers) {
+      if (n == name) return text;
+    }
+    return std::string("(none)");
+  };
+  const std::string big(100000, 'v'), big_key(20000, 'k');
+  KafkaHeaders headers = DeadLetterHeaders("malformed", "", "in", 0, 7);
+  absl::string_view key = "k1", value = big;
+  FitDeadLetter(200000, &key, &value, &headers);  // fits: untouched
+  EXPECT_EQ(value.size(), big.size());
+  EXPECT_EQ(header(headers, "value_truncated_from"), "(none)");
+
+  FitDeadLetter(50000, &key, &value, &headers);
+  EXPECT_EQ(header(headers, "value_truncated_from"), "100000");
+  EXPECT_EQ(header(headers, "key_truncated_from"), "(none)");
+  EXPECT_EQ(key, "k1");
+  EXPECT_EQ(value, absl::string_view(big).substr(0, value.size()));
+  EXPECT_LE(size(key, value, headers), 50000u);
+  EXPECT_GT(size(key, value, headers), 49000u);
+
+  headers = DeadLetterHeaders("malformed", "", "in", 0, 7);
+  key = big_key;
+  value = big;
+  FitDeadLetter(10000, &key, &value, &headers);
+  EXPECT_EQ(header(headers, "key_truncated_from"), "20000");
+  EXPECT_TRUE(value.empty());
+  EXPECT_LE(size(key, value, headers), 10000u);
+}
+
 }  // namespace
 }  // namespace kpistream
