@@ -4,6 +4,7 @@
 
 #include "absl/hash/hash.h"
 
+#include "aggregate/label_values.h"
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
@@ -81,6 +82,25 @@ void KpiWindows::OnSessionStarted(const SessionAttributes& session,
   }
 }
 
+namespace {
+
+// What a window keeps per goal (currency): so many sessions' worth of
+// distinct values that its KPI snapshot record stays far within what a
+// Kafka producer takes (values of up to kMaxEventValueBytes each), however
+// many a hostile client sends; beyond kMaxWindowKeys the others count
+// under "(other)".
+constexpr size_t kMaxWindowKeys = 64;
+
+template <typename Map>
+typename Map::mapped_type& Entry(Map& map, const std::string& key) {
+  auto it = map.find(key);
+  if (it != map.end()) return it->second;
+  if (map.size() >= kMaxWindowKeys) return map[std::string(kOther)];
+  return map[key];
+}
+
+}  // namespace
+
 void KpiWindows::OnSessionClosed(const ClosedSession& s) {
   const auto [all, one] = At(s.start, s.site_id, s.channel);
   for (Window* w : {all, one}) {
@@ -92,11 +112,16 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
     k.pageviews += s.pageviews;
     k.orders += s.orders;
     k.duration_seconds_sum += absl::ToDoubleSeconds(s.duration());
-    for (const auto& [goal, n] : s.conversions) k.conversions[goal] += n;
-    for (const auto& [currency, micros] : s.revenue)
-      k.revenue[currency] = SaturatingAdd(k.revenue[currency], micros);
-    for (const auto& [currency, n] : s.orders_by_currency)
-      k.orders_by_currency[currency] += n;
+    for (const auto& [goal, n] : s.conversions) {
+      Entry(k.conversions, goal) += n;
+    }
+    for (const auto& [currency, micros] : s.revenue) {
+      int64_t& sum = Entry(k.revenue, currency);
+      sum = SaturatingAdd(sum, micros);
+    }
+    for (const auto& [currency, n] : s.orders_by_currency) {
+      Entry(k.orders_by_currency, currency) += n;
+    }
   }
 }
 

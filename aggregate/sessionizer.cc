@@ -587,7 +587,10 @@ struct Sessionizer::Impl {
       Increment(x.orders, e.currency, 1u);
     }
     Increment(x.conversions, e.goal, 1u);
-    if (e.value_micros != 0 && !e.currency.empty()) {
+    // Revenue is never negative (aggregate/KPIS.md): a refund's negative
+    // value is not subtracted, in the session record, the KPI windows and
+    // on /metrics alike.
+    if (e.value_micros > 0 && !e.currency.empty()) {
       Increment(x.revenue, e.currency, e.value_micros);
     }
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/event.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace kpistream {
@@ -53,6 +54,21 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   }
   if (cost->currency().empty())
     return {false, "missing_currency", "currency is empty"};
+  // Bounded as an event's are (aggregate/event.h): these become label
+  // values and KPI-window keys.
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"site_id",
+                                                   &cost->site_id()},
+        {"utm_source", &cost->utm_source()},
+        {"utm_medium", &cost->utm_medium()},
+        {"utm_campaign", &cost->utm_campaign()},
+        {"currency", &cost->currency()}}) {
+    if (value->size() > kMaxEventValueBytes) {
+      return {false, "malformed",
+              absl::StrCat(name, " is ", value->size(),
+                           " bytes long, more than ", kMaxEventValueBytes)};
+    }
+  }
   // Upper case, as conversions' currencies are (EventDecoder): ROAS divides
   // revenue by cost of the same currency label.
   absl::AsciiStrToUpper(cost->mutable_currency());

@@ -1,8 +1,10 @@
 // AdCostDecoder: decodes and validates an AdCost record (protobuf or the
 // canonical proto3 JSON mapping) from an input of `kind: ad_cost`, for ROAS
 // (revenue / ad cost). Reasons: "malformed" (also: date_end before
-// date_start), "missing_site_id", "missing_cost", "missing_currency". The
-// currency comes out in upper case, as conversions' do.
+// date_start; a site_id, utm field or currency longer than
+// kMaxEventValueBytes), "missing_site_id", "missing_cost",
+// "missing_currency". The currency comes out in upper case, as
+// conversions' do.
 #ifndef KPISTREAM_INGEST_AD_COST_DECODER_H_
 #define KPISTREAM_INGEST_AD_COST_DECODER_H_
 

@@ -83,6 +83,33 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
   EXPECT_EQ(windows.windows(), 2u);  // the 10:01 window, still open
 }
 
+// A hostile client's many distinct goals and currencies (each up to 1 KiB)
+// over many sessions of one window: the window keeps 64 of each and counts
+// the rest under "(other)", so that its snapshot record stays within what a
+// Kafka producer takes (it stopped the engine, at every restart).
+TEST(KpiWindowsTest, AWindowOfManyGoalsAndCurrenciesStaysBounded) {
+  KpiWindows windows(absl::Minutes(1));
+  const std::string pad(1000, 'x');
+  for (int i = 0; i < 1100; ++i) {
+    Start(windows, T0 + absl::Seconds(10));
+    ClosedSession c = Closed(T0 + absl::Seconds(10), absl::Seconds(1), 1, true);
+    c.conversions = {{pad + "g" + std::to_string(i), 1u}};
+    c.revenue = {{pad + "c" + std::to_string(i), 1'000'000}};
+    c.orders_by_currency = {{pad + "c" + std::to_string(i), 1u}};
+    windows.OnSessionClosed(c);
+  }
+  const std::vector<WindowKpis> out = windows.Collect(T0 + absl::Minutes(5));
+  ASSERT_EQ(out.size(), 2u);
+  for (const WindowKpis& k : out) {
+    EXPECT_EQ(k.conversions.size(), 65u);
+    EXPECT_EQ(k.revenue.size(), 65u);
+    EXPECT_EQ(k.orders_by_currency.size(), 65u);
+    EXPECT_EQ(k.conversions.at("(other)"), 1100u - 64u);
+    EXPECT_EQ(k.revenue.at("(other)"), int64_t{1'000'000} * (1100 - 64));
+    EXPECT_EQ(k.orders_by_currency.at("(other)"), 1100u - 64u);
+  }
+}
+
 // A window handed out as final is forgotten: a session that starts in it
 // later (a frontier that went back) opens a new one, not the old one again.
 TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {

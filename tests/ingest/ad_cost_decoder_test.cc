@@ -82,5 +82,19 @@ TEST(AdCostDecoderTest, CurrencyInUpperCaseAndDatesInOrder) {
   EXPECT_EQ(r.detail, "date_end is before date_start");
 }
 
+// Bounded as an event's are: a campaign becomes a label value.
+TEST(AdCostDecoderTest, AValueLongerThanAnEventsIsMalformed) {
+  AdCostDecoder decoder(InputFormat::kProtobuf);
+  v1::AdCost out;
+  v1::AdCost cost = ValidCost();
+  cost.set_utm_campaign(std::string(kMaxEventValueBytes, 'c'));
+  EXPECT_TRUE(decoder.Decode(cost.SerializeAsString(), &out).ok);
+  cost.set_utm_campaign(std::string(kMaxEventValueBytes + 1, 'c'));
+  const DecodeResult r = decoder.Decode(cost.SerializeAsString(), &out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_EQ(r.detail, "utm_campaign is 1025 bytes long, more than 1024");
+}
+
 }  // namespace
 }  // namespace kpistream
