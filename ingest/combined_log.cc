@@ -91,6 +91,14 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
                                   absl::Duration max_future_skew, Event* event,
                                   absl::string_view host) {
   line = absl::StripTrailingAsciiWhitespace(line);
+  // One line per record: a shipper that batches lines into one message
+  // would otherwise have all but the first dropped unseen.
+  if (const size_t newline = line.find('\n');
+      newline != absl::string_view::npos) {
+    return Malformed(absl::StrCat(
+        "the record holds more than one line (a line break at byte ", newline,
+        "); send one access-log line per record"));
+  }
   const absl::string_view whole = line;
   absl::string_view client, ident, user;
   if (!Token(line, &client) || !Token(line, &ident) || !Token(line, &user)) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "aggregate/bot_filter.h"
 #include "aggregate/channel_classifier.h"
 #include "aggregate/partition_state.h"
@@ -286,6 +287,24 @@ TEST(CombinedLogTest, BytesThatAreNotUtf8AreEscaped) {
                   "www", now, absl::Minutes(10), &e)
                   .ok);
   EXPECT_EQ(e.page_url, "/caf\xc3\xa9");
+}
+
+// One access-log line per record: a record of two lines is a dead letter,
+// not its first line with the second dropped unseen.
+TEST(CombinedLogTest, ARecordOfTwoLinesIsMalformed) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  const std::string one = Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                               "GET / HTTP/1.1", 200, "-", kChrome);
+  Event e;
+  const DecodeResult r =
+      ParseCombinedLogLine(one + "\n" + one + "\n", "www", now,
+                           absl::Minutes(10), &e);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_TRUE(absl::StrContains(r.detail, "more than one line")) << r.detail;
+  EXPECT_TRUE(ParseCombinedLogLine(one + "\r\n", "www", now,
+                                   absl::Minutes(10), &e)
+                  .ok);
 }
 
 // What Apache and nginx log for a connection that sent no request (a 400 or
