@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "aggregate/utf8.h"
+
 namespace kpistream {
 
 LabelLimiter::LabelLimiter(std::string label, int max_values,
@@ -31,7 +33,9 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
     last_id_ = it->second;
     return it->second;
   }
-  if (has_allowlist_ || admitted() >= max_values_) {
+  // A control character (a protobuf string may hold any): not a label
+  // value every Prometheus client reads back.
+  if (has_allowlist_ || admitted() >= max_values_ || !IsPrintableUtf8(value)) {
     ++overflow_;
     return kOtherId;
   }

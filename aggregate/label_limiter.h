@@ -14,7 +14,10 @@
 //     in while a value seen in more than 1/4096 of the lookups does;
 //   - allowlist: exactly the listed values are admitted (`max_values` is then
 //     ignored; the list is the bound).
-// Every other value maps to "(other)" and adds one to overflow(). An empty
+// Every other value maps to "(other)" and adds one to overflow(), and so
+// does a value that is not printable UTF-8 (it holds a control character:
+// a protobuf string may hold any byte, and some Prometheus clients cannot
+// read such a label value back). An empty
 // value maps to "(not set)" (GA4's wording) and is never an overflow. The
 // reserved values themselves ("(other)", "(not set)") map to themselves.
 //

@@ -163,7 +163,8 @@ const MetricFamilyDef kAdCostRecords = {
 const MetricFamilyDef kLabelOverflow = {
     "kpistream_label_overflow_total", kCounter, kLabel,
     "Label values replaced by \"(other)\" because the label's cardinality "
-    "limit or allowlist did not admit them."};
+    "limit or allowlist did not admit them, or they held a control "
+    "character."};
 
 const MetricFamilyDef kWatermarkLag = {
     "kpistream_watermark_lag_seconds",

@@ -147,7 +147,10 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
                   absl::StrCat("no request (answered ", status,
                                ") is not a page view")});
   }
-  std::vector<absl::string_view> parts = absl::StrSplit(request, ' ');
+  // Words apart however many spaces (a request line with two between
+  // method and target is still that target).
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(request, ' ', absl::SkipEmpty());
   if (parts.size() < 2) return timed(Malformed("bad request line"));
   const absl::string_view method = parts[0];
   const absl::string_view target = parts[1];

@@ -25,6 +25,19 @@ TEST(LabelLimiterTest, AdmitsFirstValuesThenOther) {
 // The same value many times in a row (as one site's events come), other
 // values in between: each lookup answers as the first did, and every
 // lookup of a value not admitted counts one more overflow.
+// A protobuf string may hold any byte; a label value with a control
+// character is not one every Prometheus client reads back.
+TEST(LabelLimiterTest, AValueWithAControlCharacterIsOther) {
+  LabelLimiter limiter("site", 10);
+  EXPECT_EQ(limiter.Value(std::string("shop\0\a", 6)),
+            "(other)");
+  EXPECT_EQ(limiter.Value("shop\x7F"), "(other)");
+  EXPECT_EQ(limiter.overflow(), 2u);
+  EXPECT_EQ(limiter.Value("shop caf\xC3\xA9"),
+            "shop caf\xC3\xA9");
+  EXPECT_EQ(limiter.overflow(), 2u);
+}
+
 TEST(LabelLimiterTest, RepeatedLookupsAnswerAndCountAsTheFirst) {
   LabelLimiter limiter("site", 2);
   const LabelLimiter::Id a = limiter.Intern("a");

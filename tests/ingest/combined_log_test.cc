@@ -307,6 +307,19 @@ TEST(CombinedLogTest, ARecordOfTwoLinesIsMalformed) {
                   .ok);
 }
 
+// A request line with more than one space between its words keeps its
+// target (it made a page view of no page: landing page "(not set)").
+TEST(CombinedLogTest, ExtraSpacesInTheRequestLineKeepItsTarget) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
+  ASSERT_TRUE(ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                        "GET  /double  HTTP/1.1", 200, "-",
+                                        kChrome),
+                                   "www", now, absl::Minutes(10), &e)
+                  .ok);
+  EXPECT_EQ(e.page_url, "/double");
+}
+
 // What Apache and nginx log for a connection that sent no request (a 400 or
 // 408) is a well-formed line, not a page view (not "malformed").
 TEST(CombinedLogTest, ALineWithoutARequestIsNotAPageView) {
