@@ -341,6 +341,7 @@ class FakeThread {
     thread_ = std::make_unique<StreamThread>(options);
     auto in = std::make_unique<FakeInput>(thread_->listener());
     in->set_fetched_per_poll(fetched_per_poll);
+    for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
     out->set_max_record_bytes(max_record_bytes);
     input_ = in.get();
@@ -357,6 +358,8 @@ class FakeThread {
   StreamThread::Options options;
   size_t fetched_per_poll = SIZE_MAX;  // FakeInput::set_fetched_per_poll
   size_t max_record_bytes = SIZE_MAX;  // FakeOutput's
+  // (key, value) of records in the input before the thread runs.
+  std::vector<std::pair<std::string, std::string>> records;
 
  private:
   Config config_;
@@ -403,15 +406,11 @@ TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
                                            "allowed_lateness: 5m"}});
   FakeThread t(config.c_str());
   t.fetched_per_poll = 1;  // the watermark moves between the records
-  bool added = false;
+  t.records = {{"v1", PageView("v1", "10:00:10")},
+               {"z", PageView("z", "10:01:00")},    // watermark 10:00:30
+               {"v1", PageView("v1", "10:00:05")},  // before v1's start
+               {"w", PageView("w", "09:55:00")}};   // beyond 09:55:30
   t.options.stop_requested = [&] {
-    if (!added) {
-      added = true;
-      t.input().Add("v1", PageView("v1", "10:00:10"));
-      t.input().Add("z", PageView("z", "10:01:00"));   // watermark 10:00:30
-      t.input().Add("v1", PageView("v1", "10:00:05"));  // before v1's start
-      t.input().Add("w", PageView("w", "09:55:00"));    // beyond 09:55:30
-    }
     return t.output().committed_offset == 4 || t.output().commits > 100;
   };
   ASSERT_TRUE(t.Run().ok());
@@ -447,16 +446,12 @@ std::string PageViewAtTenWith(const std::string& name,
 TEST(StreamThreadTest, ARecordTooLargeForTheProducerIsCutNotFatal) {
   FakeThread t;
   t.max_record_bytes = 64 << 10;
-  bool added = false;
   const std::string huge_url =
       "https://shop.example/" + std::string(600000, 'a');
+  t.records = {{"v0", std::string(100000, 'x')},  // not JSON
+               {"v1", PageViewAtTenWith("pageUrl", huge_url)},
+               {"v2", PageView("v2", "12:00:00")}};  // closes v1's
   t.options.stop_requested = [&] {
-    if (!added) {
-      added = true;
-      t.input().Add("v0", std::string(100000, 'x'));  // not JSON
-      t.input().Add("v1", PageViewAtTenWith("pageUrl", huge_url));
-      t.input().Add("v2", PageView("v2", "12:00:00"));  // closes v1's
-    }
     return t.output().committed_offset == 3 || t.output().commits > 100;
   };
   ASSERT_TRUE(t.Run().ok());
@@ -491,13 +486,9 @@ TEST(StreamThreadTest, ARecordTooLargeToRekeyIsDeadLettered) {
       kThreadConfig, {{"key: visitor_id", "key: any"}});
   FakeThread t(config.c_str());
   t.max_record_bytes = 64 << 10;
-  bool added = false;
+  t.records = {{"", PageViewAtTenWith("padding", std::string(70000, 'p'))},
+               {"", PageView("v2", "10:00:01")}};
   t.options.stop_requested = [&] {
-    if (!added) {
-      added = true;
-      t.input().Add("", PageViewAtTenWith("padding", std::string(70000, 'p')));
-      t.input().Add("", PageView("v2", "10:00:01"));
-    }
     return t.output().committed_offset == 2 || t.output().commits > 100;
   };
   ASSERT_TRUE(t.Run().ok());
