@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "aggregate/metric_families.h"
 #include "cmd/log.h"
+#include "engine/group_watch.h"
 #include "engine/kafka_io.h"
 #include "engine/local_store.h"
 #include "engine/state_options.h"
@@ -250,7 +251,17 @@ class Engine::Impl {
       if (!log.ok()) return log.status();
       thread->Attach(*std::move(input), *std::move(output), *std::move(log));
       threads_.push_back(std::move(thread));
+      watch_.topics = in.topics;
+      watch_.own_instance_ids.insert(in.instance_id);
     }
+    watch_.brokers = config_.kafka.brokers;
+    watch_.properties = config_.kafka.properties;
+    watch_.group_id = config_.kafka.group_id;
+    watch_.partitions = partitions_by_topic;
+    if (repartition_partitions > 0) {
+      watch_.partitions[RepartitionTopic(config_)] = repartition_partitions;
+    }
+    watch_.client_id = absl::StrCat("kpistream-", instance_id_, "-watch");
     Publish();
     // Served once there is something true to say: /metrics, /healthz and
     // /readyz appear together with the first snapshot.
@@ -304,6 +315,8 @@ class Engine::Impl {
         ++finished;
       });
     }
+    // Partitions a crash mid-rebalance left to no member (group_watch.h).
+    auto watch = std::make_unique<GroupWatch>(watch_);
     const absl::Duration publish_interval =
         std::clamp(config_.processing.commit_interval / 4, kMinPublishInterval,
                    kMaxPublishInterval);
@@ -317,6 +330,7 @@ class Engine::Impl {
       Publish();
     }
     for (std::thread& t : running) t.join();
+    watch.reset();
     Publish();
     // The last commit's counts reach Prometheus only if it scrapes again:
     // wait (a while) for a scrape that renders the final snapshot.
@@ -520,6 +534,7 @@ class Engine::Impl {
   } policy_check_;
   std::unique_ptr<LocalStore> local_store_;  // outlives the threads
   std::vector<std::unique_ptr<StreamThread>> threads_;
+  GroupWatch::Options watch_;
   std::atomic<bool> stop_{false};
   // metrics.final_scrape_wait: the final snapshot is published / rendered.
   std::atomic<bool> final_published_{false};

@@ -6,13 +6,20 @@
 // holds exactly the sessions a batch computation over all produced events
 // gives (none missing, none twice, none split), and the KPI counters of the
 // fleet (each process's last scrape, summed) equal the batch totals.
+#include <signal.h>
+
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "kafka/group.h"
 #include "kafka/producer.h"
 #include "kafka/topic_reader.h"
 #include "tests/integration/fleet.h"
@@ -116,6 +123,79 @@ TEST_F(DurabilityTest, AnInstanceJoiningAndLeavingChangesNothing) {
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput();
   ExpectExactlyTheLoadgenBatch(fleet);
+}
+
+// A static member killed between the two rounds of a cooperative rebalance
+// and restarted within the session timeout takes back the first round's
+// assignment, and no second round follows: the partitions it was giving up
+// are nobody's (README, "Partitions no member owns"). The member here is
+// static_member, which kills itself inside its revocation when instance a
+// joins. a's group watch must make the group rebalance, so that every
+// partition is owned again while that member is still in the group (its
+// leaving would make the group rebalance anyway); then it leaves and the
+// result is the batch's.
+TEST_F(DurabilityTest, PartitionsACrashMidRebalanceLeftToNoMemberAreAssigned) {
+  FleetOptions options = Options();
+  options.input_key = "visitor_id";
+  Fleet fleet(options);
+  auto member = [&](bool die_on_revoke) {
+    std::vector<std::string> argv = {KPISTREAM_STATIC_MEMBER, bootstrap_,
+                                     group_, "h", input_};
+    if (die_on_revoke) argv.push_back("--die-on-revoke");
+    return std::make_unique<Subprocess>(argv);
+  };
+  auto first = member(true);
+  auto line = first->ReadLine(absl::Seconds(60));
+  ASSERT_TRUE(line.ok()) << line.status() << first->Stderr();
+  ASSERT_EQ(*line, absl::StrCat("assigned ", kPartitions));
+  Lifetime* a = fleet.Start("a");
+  line = first->ReadLine(absl::Seconds(60));
+  ASSERT_TRUE(line.ok()) << line.status() << first->Stderr() << fleet.Logs();
+  ASSERT_TRUE(absl::StartsWith(*line, "dying")) << *line;
+  EXPECT_EQ(first->Stop(SIGTERM, absl::Seconds(10)), 128 + SIGKILL);
+  auto second = member(false);  // the same group.instance.id, at once
+  line = second->ReadLine(absl::Seconds(60));
+  ASSERT_TRUE(line.ok()) << line.status() << second->Stderr();
+  int kept = 0;  // the first round's share
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(*line, "assigned "), &kept))
+      << *line;
+  ASSERT_GT(kept, 0);
+  ASSERT_LT(kept, kPartitions);
+  auto loadgen = Loadgen(30000, "visitor");
+
+  auto admin = kafka::GroupAdmin::Create(bootstrap_, {}, "durability-test",
+                                         group_);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  std::string seen;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto group = (*admin)->Describe(absl::Seconds(10));
+        if (!group.ok()) {
+          seen = group.status().ToString();
+          return false;
+        }
+        std::set<int32_t> owned;
+        bool h = false;
+        for (const kafka::GroupMember& m : group->members) {
+          h = h || m.instance_id == "h";
+          for (const TopicPartition& tp : m.assignment) {
+            if (tp.topic == input_) owned.insert(tp.partition);
+          }
+        }
+        seen = absl::StrCat(group->state, ", ", owned.size(), " of ",
+                            kPartitions, " owned, h ",
+                            h ? "a member" : "gone");
+        return group->stable && h &&
+               owned.size() == static_cast<size_t>(kPartitions);
+      },
+      absl::Seconds(120)))
+      << seen << "\n"
+      << fleet.Logs();
+  EXPECT_TRUE(
+      absl::StrContains(a->process->Stderr(), "owned by no member for"))
+      << fleet.Logs();
+  EXPECT_EQ(second->Stop(SIGTERM, absl::Seconds(30)), 0) << second->Stderr();
+  FinishExactly(fleet, a, *loadgen);
 }
 
 // A static member fenced by the coordinator (here a foreign consumer that

@@ -1,0 +1,61 @@
+// A consumer group as its coordinator describes it (the Admin API's
+// DescribeConsumerGroups): its state and each member's assignment.
+#ifndef KPISTREAM_KAFKA_GROUP_H_
+#define KPISTREAM_KAFKA_GROUP_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kafka/client.h"
+#include "kafka/record.h"
+
+namespace kpistream::kafka {
+
+struct GroupMember {
+  std::string member_id;
+  std::string instance_id;  // group.instance.id; empty: a dynamic member
+  std::string client_id;
+  std::vector<TopicPartition> assignment;
+};
+
+struct GroupDescription {
+  // "Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"
+  // or "Unknown" (librdkafka's names).
+  std::string state;
+  bool stable = false;
+  std::vector<GroupMember> members;
+};
+
+// An admin client kept for repeated descriptions of one group.
+class GroupAdmin {
+ public:
+  // `properties`: the user's kafka.properties, as-is.
+  static absl::StatusOr<std::unique_ptr<GroupAdmin>> Create(
+      const std::string& brokers, const Properties& properties,
+      const std::string& client_id, const std::string& group_id);
+
+  // After an UnimplementedError the client is left undestroyed: librdkafka
+  // 2.0.2's rd_kafka_destroy() never returns after a description failed so
+  // (seen with the embedded broker; the engine's stop hung on it).
+  ~GroupAdmin();
+  GroupAdmin(const GroupAdmin&) = delete;
+  GroupAdmin& operator=(const GroupAdmin&) = delete;
+
+  // The group now. UnimplementedError where the brokers cannot describe
+  // groups (the embedded broker); UnavailableError or DeadlineExceededError
+  // naming the group otherwise.
+  absl::StatusOr<GroupDescription> Describe(absl::Duration timeout);
+
+ private:
+  GroupAdmin() = default;
+  HandlePtr rk_;
+  std::string group_id_;
+  bool unsupported_ = false;
+};
+
+}  // namespace kpistream::kafka
+
+#endif  // KPISTREAM_KAFKA_GROUP_H_
