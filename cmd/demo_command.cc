@@ -210,6 +210,7 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   config.metrics.listen = options.listen;
   // Generated event time runs ahead of the wall clock.
   config.processing.max_future_skew = absl::Hours(24 * 3650);
+  config.processing.event_time_capped_at_clock = false;
   // One SMART target, evaluated live (kpi_* on /metrics).
   TargetConfig target;
   target.name = kDemoTarget;

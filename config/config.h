@@ -67,6 +67,10 @@ struct ProcessingConfig {
   absl::Duration dedup_horizon = absl::Hours(1);
   // Events further than this ahead of the processing clock are invalid.
   absl::Duration max_future_skew = absl::Minutes(10);
+  // An accepted event ahead of the clock moves event time only up to the
+  // clock (engine/partition_pipeline.h). Not a config key: only the demo,
+  // whose generated time runs ahead of the clock, turns it off.
+  bool event_time_capped_at_clock = true;
   // Names this instance stably across restarts (SPEC §5): the producers'
   // transactional.id and the consumers' group.instance.id are made of it,
   // so a restarted instance fences its predecessor at once and rejoins

@@ -263,9 +263,16 @@ absl::Time PartitionPipeline::Process(const kafka::Record& record,
     ProcessEvent(*input_, record, record.offset, now, watermark, &event_time);
   }
   if (event_time != absl::InfinitePast()) {
+    event_time = Counted(event_time, now);
     max_event_time_ = std::max(max_event_time_, event_time);
   }
   return event_time;
+}
+
+absl::Time PartitionPipeline::Counted(absl::Time event_time,
+                                      absl::Time now) const {
+  return ctx_->event_time_capped_at_clock ? std::min(event_time, now)
+                                          : event_time;
 }
 
 void PartitionPipeline::Consumed(absl::string_view topic) {
@@ -309,7 +316,10 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
   // is as of the poll batch): the destination then judges lateness as
   // closely as a keyed input would be judged here.
   absl::Time own = watermark;
-  const absl::Time highest = std::max(max_event_time_, decoded.time);
+  const absl::Time highest =
+      decoded.time == absl::InfinitePast()
+          ? max_event_time_
+          : std::max(max_event_time_, Counted(decoded.time, now));
   if (highest != absl::InfinitePast()) {
     own = std::max(own, highest - ctx_->max_out_of_orderness);
   }

@@ -147,6 +147,12 @@ struct PipelineContext {
   ActiveVisitors* active = nullptr;
   RejectionReporter* rejections = nullptr;  // the log's summary
   absl::Duration max_future_skew = absl::Minutes(10);
+  // An event's time moves its partition's event time (the watermark's
+  // basis) only up to the processing clock: an event from a client whose
+  // clock runs fast (accepted within max_future_skew) waits in the reorder
+  // buffer, and does not make the other visitors' events late. Off only
+  // where event time is meant to run ahead of the clock (the demo).
+  bool event_time_capped_at_clock = true;
   // What a partition's own watermark trails its highest event time by.
   absl::Duration max_out_of_orderness = absl::Seconds(30);
   // The re-keyed inputs and their partition counts: the source partitions
@@ -183,8 +189,9 @@ class PartitionPipeline : private SessionObserver {
   int64_t SkipDeleted(int64_t first);
 
   // Processes one record of this partition at processing time `now`, given
-  // the thread's watermark. Returns the event time the record carried (for
-  // the watermark: every timestamped record moves it, SPEC §3), or
+  // the thread's watermark. Returns the event time the record carried, at
+  // most `now` (PipelineContext::event_time_capped_at_clock), for the
+  // watermark (every timestamped record moves it, SPEC §3), or
   // InfinitePast().
   absl::Time Process(const kafka::Record& record, absl::Time now,
                      absl::Time watermark);
@@ -218,6 +225,9 @@ class PartitionPipeline : private SessionObserver {
   PartitionState& state() { return state_; }
 
  private:
+  // An event time as its partition's event time counts it (at most `now`
+  // unless the context says otherwise).
+  absl::Time Counted(absl::Time event_time, absl::Time now) const;
   // SessionObserver: counters and session records.
   void OnSessionStarted(const SessionAttributes& session,
                         const EventView& first) override;

@@ -112,6 +112,8 @@ StreamThread::StreamThread(Options options)
   context_.active = &active_;
   context_.rejections = &rejections_;
   context_.max_future_skew = config_.processing.max_future_skew;
+  context_.event_time_capped_at_clock =
+      config_.processing.event_time_capped_at_clock;
   context_.local_store = options_.local_store;
   health_.reason = "starting";
 }

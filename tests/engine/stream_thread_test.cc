@@ -430,6 +430,38 @@ TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
           "2026-01-01T10:00:30+00:00 by more than the allowed lateness (5m)"));
 }
 
+// A client whose clock runs 9 minutes fast (accepted: max_future_skew is
+// 10m) moves its partition's event time only up to the processing clock:
+// the other visitors' events, on time by the clock, are not late behind it.
+TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
+                      {"max_future_skew: 3650d", "max_future_skew: 10m"}});
+  FakeThread t(config.c_str());
+  t.fetched_per_poll = 1;  // the watermark moves between the records
+  auto at = [](const std::string& visitor, absl::Time time) {
+    return absl::StrCat(
+        "{\"eventId\":\"", visitor, "\",\"eventTime\":\"",
+        absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone()),
+        "\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
+        "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}");
+  };
+  const absl::Time now = t.clock.Peek();
+  t.records = {{"fast", at("fast", now + absl::Minutes(9))},
+               {"v1", at("v1", now - absl::Seconds(20))},
+               {"v2", at("v2", now - absl::Minutes(1))}};
+  t.options.stop_requested = [&] {
+    return t.output().committed_offset == 3 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.output().committed_offset, 3);
+  for (const Produced& p : t.output().committed) {
+    EXPECT_NE(p.topic, "dead") << p.key << ": " << p.reason << " " << p.detail;
+  }
+  EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 0);
+  EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_invalid_total"), 0);
+}
+
 // v1's page view at 2026-01-01T10:00:00Z with a string field `name`.
 std::string PageViewAtTenWith(const std::string& name,
                               const std::string& value) {
