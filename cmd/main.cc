@@ -78,10 +78,12 @@ constexpr char kLoadgenFooter[] = R"(
 Examples:
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 500 --duration 60s
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --format json \
-      --rate 2000 --event-rate 20 --duration 2m      event time 100x the wall clock
+      --rate 2000 --event-rate 20 --duration 2m --start-time 2026-01-01T00:00:00Z
+                    event time 100x the wall clock, from a day in the past
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --garbage 0.02
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --format json \
-      --no-user-agent --campaign-in-url --rate 0 --events 40000 --event-rate 0.1
+      --no-user-agent --campaign-in-url --rate 0 --events 40000 --event-rate 0.1 \
+      --start-time 2026-01-01T00:00:00Z
                     a server-side collector's log: 40000 events over 4.6 days
                     of event time, no user agents, campaigns only in page URLs
   kpistream loadgen --brokers 127.0.0.1:9092 --topic web.events --rate 0 \
@@ -224,7 +226,12 @@ int main(int argc, char** argv) {
                           "or 1000 with --rate 0); lower than --rate makes "
                           "event time run faster than the wall clock (e.g. "
                           "--rate 2000 --event-rate 20: 100x), so sessions "
-                          "close sooner");
+                          "close sooner, as long as event time stays behind "
+                          "the wall clock: start it in the past "
+                          "(--start-time). The engine takes events at most "
+                          "processing.max_future_skew (10m) ahead of its "
+                          "clock, and those move its event time only up to "
+                          "the clock");
   AddShareOption(loadgen_cmd, "--duplicates", &loadgen.duplicates,
                  "sent twice");
   AddShareOption(loadgen_cmd, "--late", &loadgen.late,

@@ -328,6 +328,9 @@ class Engine::Impl {
         publish_due_ = false;
       }
       Publish();
+      // Stopping: no rejoin starts any more (the stop's time is the
+      // threads' final commits).
+      if (stop_requested_() || stop_) watch->Stop();
     }
     for (std::thread& t : running) t.join();
     watch.reset();

@@ -18,15 +18,18 @@ namespace kpistream {
 namespace {
 
 // How long a description of the group may take.
-constexpr absl::Duration kDescribeTimeout = absl::Seconds(10);
-// How long the rejoining consumer waits for its assignment: the group
-// rebalances once every member has rejoined, which a member in the middle
-// of a long commit does late.
-constexpr absl::Duration kRejoinWait = absl::Seconds(60);
-// ... and at most this long once the engine stops (librdkafka 2.0 aborts
-// the process when a cooperative-sticky consumer is destroyed before its
-// first assignment, librdkafka issue #4312).
+constexpr absl::Duration kDescribeTimeout = absl::Seconds(5);
+// The rejoining consumer waits for its assignment as long as it takes (the
+// group rebalances once every member has rejoined, which a member in the
+// middle of a long commit does late): librdkafka 2.0 aborts the process
+// when a cooperative-sticky consumer is destroyed after joining but before
+// its first assignment (librdkafka issue #4312). Once the engine stops, at
+// most this much longer (as a stream thread does, AwaitFirstAssignment).
 constexpr absl::Duration kRejoinWaitWhenStopping = absl::Seconds(15);
+// How often a rejoin that waits says so.
+constexpr absl::Duration kRejoinReport = absl::Seconds(60);
+// Every instance acts after this many times the grace.
+constexpr int kAnyoneAfterGraces = 3;
 // The logged partitions, at most.
 constexpr size_t kLoggedPartitions = 16;
 
@@ -94,9 +97,11 @@ std::vector<TopicPartition> UnownedPartitions::Observe(
   }
   since_ = std::move(since);
   std::vector<TopicPartition> heal;
-  if (first == nullptr || own_.count(*first) == 0) return heal;
+  const bool first_is_own = first != nullptr && own_.count(*first) > 0;
+  const absl::Duration wait =
+      first_is_own ? grace_ : kAnyoneAfterGraces * grace_;
   for (auto& [tp, at] : since_) {
-    if (now - at >= grace_) heal.push_back(tp);
+    if (now - at >= wait) heal.push_back(tp);
   }
   if (!heal.empty()) {
     for (auto& [tp, at] : since_) at = now;
@@ -109,12 +114,17 @@ GroupWatch::GroupWatch(Options options) : options_(std::move(options)) {
 }
 
 GroupWatch::~GroupWatch() {
+  Stop();
+  thread_.join();
+}
+
+void GroupWatch::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
 }
 
 bool GroupWatch::Wait(absl::Duration d) {
@@ -154,7 +164,7 @@ void GroupWatch::Run() {
     last_error.clear();
     const std::vector<TopicPartition> heal =
         unowned.Observe(*group, absl::Now());
-    if (heal.empty()) continue;
+    if (heal.empty() || !Wait(absl::ZeroDuration())) continue;
     KPI_LOG_WARN(
         "engine: %d partition(s) of group \"%s\" owned by no member for %s "
         "(%s): a member killed between the two rounds of a cooperative "
@@ -190,13 +200,24 @@ absl::Status GroupWatch::JoinAndLeave() {
   if (!consumer.ok()) return consumer.status();
   std::vector<kafka::Message> dropped;  // not processed, never committed
   const absl::Time start = absl::Now();
-  absl::Time until = start + kRejoinWait;
-  bool stopping = false;
+  absl::Time until = absl::InfiniteFuture();
+  absl::Time report = start + kRejoinReport;
   while (!listener.joined && absl::Now() < until) {
     (*consumer)->Poll(64, absl::Milliseconds(100), &dropped);
-    if (!stopping && !Wait(absl::ZeroDuration())) {
-      stopping = true;
-      until = std::min(until, absl::Now() + kRejoinWaitWhenStopping);
+    if (until == absl::InfiniteFuture() && !Wait(absl::ZeroDuration())) {
+      until = absl::Now() + kRejoinWaitWhenStopping;
+    }
+    if (absl::Now() >= report) {
+      report += kRejoinReport;
+      KPI_LOG_WARN("engine: still waiting after %s for group \"%s\" to "
+                   "rebalance%s",
+                   absl::FormatDuration(absl::Trunc(absl::Now() - start,
+                                                    absl::Seconds(1))),
+                   options_.group_id,
+                   (*consumer)->last_error().empty()
+                       ? ""
+                       : absl::StrCat(" (last error: ",
+                                      (*consumer)->last_error(), ")"));
     }
   }
   (*consumer)->Close();

@@ -16,7 +16,10 @@
 // own and leaves it again: a new member makes the group rebalance, and that
 // rebalance assigns the partitions. The instance that acts is the one whose
 // consumer's group.instance.id sorts first among the group's kpistream
-// members, so that a fleet makes one rebalance, not one per instance.
+// members (client.id "kpistream-..."), so that a fleet makes one rebalance,
+// not one per instance; after three times `grace` every instance acts (the
+// first may not be able to: kafka.properties sets another client.id, or it
+// runs a version without the watch).
 #ifndef KPISTREAM_ENGINE_GROUP_WATCH_H_
 #define KPISTREAM_ENGINE_GROUP_WATCH_H_
 
@@ -48,10 +51,10 @@ class UnownedPartitions {
                     absl::Duration grace);
 
   // After a description of the group at `now`: the partitions to heal, those
-  // that no member of the stable group has owned for `grace`, if this
-  // instance is the one to act (then their time starts again). Empty
-  // otherwise. A group that is rebalancing owes nothing yet: the times start
-  // again.
+  // that no member of the stable group has owned for `grace` if this
+  // instance is the one to act, for 3 x `grace` otherwise (then their time
+  // starts again). Empty otherwise. A group that is rebalancing owes nothing
+  // yet: the times start again.
   std::vector<TopicPartition> Observe(const kafka::GroupDescription& group,
                                       absl::Time now);
 
@@ -81,7 +84,10 @@ class GroupWatch {
   };
 
   explicit GroupWatch(Options options);
-  ~GroupWatch();  // stops the thread (a rejoin in progress ends first)
+  ~GroupWatch();  // Stop(), then waits for the thread
+  // Asks the thread to stop: no rejoin starts any more; one in progress
+  // waits at most 15 s more for its assignment (engine/group_watch.cc).
+  void Stop();
   GroupWatch(const GroupWatch&) = delete;
   GroupWatch& operator=(const GroupWatch&) = delete;
 

@@ -75,7 +75,7 @@ TEST(UnownedPartitionsTest, AGroupThatOwnsEverythingOrRebalancesOwesNothing) {
   EXPECT_EQ(watch.Observe(gap, kT0 + 3 * kGrace), Events({2, 3}));
 }
 
-TEST(UnownedPartitionsTest, OnlyTheFirstKpistreamInstanceActs) {
+TEST(UnownedPartitionsTest, TheFirstKpistreamInstanceActsThenAnyone) {
   const auto group = Stable({Member("b-0", {0}), Member("a-1", {1}),
                              Member("c-0", {})});
   UnownedPartitions a({{"events", 3}}, {"a-0", "a-1"}, kGrace);
@@ -84,6 +84,10 @@ TEST(UnownedPartitionsTest, OnlyTheFirstKpistreamInstanceActs) {
   EXPECT_EQ(a.Observe(group, kT0 + kGrace), Events({2}));
   EXPECT_TRUE(b.Observe(group, kT0 + kGrace).empty());
   EXPECT_EQ(b.unowned(), 1u);
+  // a could not heal them (or runs without the watch): after 3 x the
+  // grace, every instance acts.
+  EXPECT_TRUE(b.Observe(group, kT0 + 3 * kGrace - absl::Seconds(1)).empty());
+  EXPECT_EQ(b.Observe(group, kT0 + 3 * kGrace), Events({2}));
 
   // Members that are not kpistream's, or not static (e.g. the short-lived
   // consumer that rejoins), are not candidates.
@@ -95,10 +99,18 @@ TEST(UnownedPartitionsTest, OnlyTheFirstKpistreamInstanceActs) {
   auto without_a = Stable({other, dynamic, Member("b-0", {0, 1})});
   c.Observe(without_a, kT0);
   EXPECT_EQ(c.Observe(without_a, kT0 + kGrace), Events({2}));
-  // An instance that is not (yet) a member does not act.
+  // An instance that is not (yet) a member does not act first.
   UnownedPartitions d({{"events", 3}}, {"d-0"}, kGrace);
   d.Observe(without_a, kT0);
   EXPECT_TRUE(d.Observe(without_a, kT0 + kGrace).empty());
+  // Members whose client.id kafka.properties changed are no candidates:
+  // with none, everyone acts after 3 x the grace.
+  kafka::GroupMember renamed = Member("e-0", {0, 1});
+  renamed.client_id = "web-kpi";
+  UnownedPartitions e({{"events", 3}}, {"e-0"}, kGrace);
+  e.Observe(Stable({renamed}), kT0);
+  EXPECT_TRUE(e.Observe(Stable({renamed}), kT0 + kGrace).empty());
+  EXPECT_EQ(e.Observe(Stable({renamed}), kT0 + 3 * kGrace), Events({2}));
 }
 
 }  // namespace
