@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -264,6 +265,34 @@ class Parser {
                          "; known: ", absl::StrJoin(known, ", ")));
     }
     return true;
+  }
+
+  // Reports every key that a mapping of `node` (at any depth) repeats:
+  // YAML parsers keep one of them and drop the other without a word (a
+  // second `processing:` section appended to a config changed nothing).
+  void CheckDuplicates(const std::string& key, const YAML::Node& node) {
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        CheckDuplicates(absl::StrCat(key, "[", i, "]"), node[i]);
+      }
+      return;
+    }
+    if (!node.IsMap()) return;
+    std::map<std::string, int> first_line;
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) continue;
+      const std::string name = entry.first.Scalar();
+      const int line = entry.first.Mark().line + 1;
+      auto [it, inserted] = first_line.emplace(name, line);
+      if (!inserted) {
+        Error(Join(key, name), entry.first,
+              absl::StrCat("duplicate key \"", name, "\" (first at line ",
+                           it->second,
+                           "): only one of the two would be read; merge them"));
+        continue;
+      }
+      CheckDuplicates(Join(key, name), entry.second);
+    }
   }
 
   // Values that become Prometheus label values (target, funnel and step
@@ -616,6 +645,7 @@ class Parser {
       Error("", root, "the config is empty");
       return;
     }
+    CheckDuplicates("", root);
     std::set<std::string> known;
     for (const Section& section : kSections) known.insert(section.name);
     if (!CheckMap("", root, known)) return;

@@ -66,6 +66,31 @@ TEST(ConfigTest, UnknownKeysAreErrorsWithLineAndHint) {
             "cfg.yaml:5:1: colour: " + r.errors[1].message);
 }
 
+// A key repeated in a mapping is an error at any depth: YAML parsers read
+// one of the two and drop the other silently (QA: a second `processing:`
+// section appended to a config to override it changed nothing).
+TEST(ConfigTest, ARepeatedKeyIsAnErrorAtAnyDepth) {
+  ConfigResult r = ParseConfig(
+      "kafka:\n"
+      "  brokers: 127.0.0.1:9092\n"
+      "  properties: {linger.ms: '5', linger.ms: '50'}\n"
+      "inputs:\n"
+      "  - {topic: web.events, format: json, format: protobuf}\n"
+      "processing:\n"
+      "  instance_id: a\n"
+      "processing:\n"
+      "  max_future_skew: banana\n");
+  std::vector<std::string> got;
+  for (const ConfigError& e : r.errors) {
+    got.push_back(absl::StrCat(e.key, "@", e.line));
+    EXPECT_THAT(e.message, HasSubstr("duplicate key")) << e.ToString("cfg");
+  }
+  EXPECT_THAT(got, ::testing::ElementsAre("kafka.properties.linger.ms@3",
+                                          "inputs[0].format@5",
+                                          "processing@8"));
+  EXPECT_THAT(r.errors.back().message, HasSubstr("first at line 6"));
+}
+
 // Every section's parser (and the mappings inside them) reports a key it
 // does not know by its full path, line and column.
 TEST(ConfigTest, EverySectionNamesItsUnknownKeyAndLine) {
