@@ -28,6 +28,8 @@ constexpr absl::Duration kDescribeTimeout = absl::Seconds(5);
 constexpr absl::Duration kRejoinWaitWhenStopping = absl::Seconds(15);
 // How often a rejoin that waits says so.
 constexpr absl::Duration kRejoinReport = absl::Seconds(60);
+// Failed descriptions in a row before a warning.
+constexpr int kFailuresToWarn = 3;
 // Every instance acts after this many times the grace.
 constexpr int kAnyoneAfterGraces = 3;
 // The logged partitions, at most.
@@ -144,7 +146,10 @@ void GroupWatch::Run() {
   }
   UnownedPartitions unowned(options_.partitions, options_.own_instance_ids,
                             options_.grace);
-  std::string last_error;
+  // A failure that lasts (e.g. no ACL to describe the group) is a warning,
+  // once per message; a passing one (the coordinator moving) is not.
+  std::string warned;
+  int failures = 0;
   while (Wait(options_.interval)) {
     auto group = (*admin)->Describe(kDescribeTimeout);
     if (!group.ok()) {
@@ -155,13 +160,17 @@ void GroupWatch::Run() {
             group.status().message());
         return;
       }
-      if (group.status().ToString() != last_error) {
-        last_error = group.status().ToString();
-        KPI_LOG_DEBUG("engine: %s", last_error);
+      const std::string error = group.status().ToString();
+      KPI_LOG_DEBUG("engine: %s", error);
+      if (++failures == kFailuresToWarn && error != warned) {
+        warned = error;
+        KPI_LOG_WARN("engine: %s (%d times in a row): partitions no member "
+                     "owns are not watched while this lasts",
+                     error, failures);
       }
       continue;
     }
-    last_error.clear();
+    failures = 0;
     const std::vector<TopicPartition> heal =
         unowned.Observe(*group, absl::Now());
     if (heal.empty() || !Wait(absl::ZeroDuration())) continue;
