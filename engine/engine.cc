@@ -252,7 +252,7 @@ class Engine::Impl {
       thread->Attach(*std::move(input), *std::move(output), *std::move(log));
       threads_.push_back(std::move(thread));
       watch_.topics = in.topics;
-      watch_.own_instance_ids.insert(in.instance_id);
+      watch_.own_client_ids.insert(in.client_id);
     }
     watch_.brokers = config_.kafka.brokers;
     watch_.properties = config_.kafka.properties;

@@ -30,6 +30,8 @@ constexpr absl::Duration kRejoinWaitWhenStopping = absl::Seconds(15);
 constexpr absl::Duration kRejoinReport = absl::Seconds(60);
 // Failed descriptions in a row before a warning.
 constexpr int kFailuresToWarn = 3;
+// What the rejoining consumer's client.id ends with (never a candidate).
+constexpr char kRejoinSuffix[] = "-rejoin";
 // Every instance acts after this many times the grace.
 constexpr int kAnyoneAfterGraces = 3;
 // The logged partitions, at most.
@@ -67,10 +69,10 @@ class Joined : public kafka::Consumer::Listener {
 }  // namespace
 
 UnownedPartitions::UnownedPartitions(std::map<std::string, int32_t> partitions,
-                                     std::set<std::string> own_instance_ids,
+                                     std::set<std::string> own_client_ids,
                                      absl::Duration grace)
     : partitions_(std::move(partitions)),
-      own_(std::move(own_instance_ids)),
+      own_(std::move(own_client_ids)),
       grace_(grace) {}
 
 std::vector<TopicPartition> UnownedPartitions::Observe(
@@ -83,9 +85,10 @@ std::vector<TopicPartition> UnownedPartitions::Observe(
   const std::string* first = nullptr;  // the instance that acts
   for (const kafka::GroupMember& m : group.members) {
     owned.insert(m.assignment.begin(), m.assignment.end());
-    if (!m.instance_id.empty() && absl::StartsWith(m.client_id, "kpistream") &&
-        (first == nullptr || m.instance_id < *first)) {
-      first = &m.instance_id;
+    if (absl::StartsWith(m.client_id, "kpistream-") &&
+        !absl::EndsWith(m.client_id, kRejoinSuffix) &&
+        (first == nullptr || m.client_id < *first)) {
+      first = &m.client_id;
     }
   }
   std::map<TopicPartition, absl::Time> since;
@@ -144,7 +147,7 @@ void GroupWatch::Run() {
                  admin.status().ToString());
     return;
   }
-  UnownedPartitions unowned(options_.partitions, options_.own_instance_ids,
+  UnownedPartitions unowned(options_.partitions, options_.own_client_ids,
                             options_.grace);
   // A failure that lasts (e.g. no ACL to describe the group) is a warning,
   // once per message; a passing one (the coordinator moving) is not.
@@ -199,7 +202,7 @@ absl::Status GroupWatch::JoinAndLeave() {
   kafka::Consumer::Options in;
   in.brokers = options_.brokers;
   in.group_id = options_.group_id;
-  in.client_id = absl::StrCat(options_.client_id, "-rejoin");
+  in.client_id = absl::StrCat(options_.client_id, kRejoinSuffix);
   in.topics = options_.topics;
   in.properties = options_.properties;
   in.properties.erase("group.instance.id");  // a new member, not a restart

@@ -9,17 +9,17 @@
 // unread, its lag growing, until something else makes the group rebalance
 // (README, "Partitions no member owns").
 //
-// The watch asks the group's coordinator every few seconds who owns what.
+// The watch asks the group's coordinator every 10 s who owns what.
 // When partitions of the subscribed topics have been owned by no member of
 // a stable group for longer than a cooperative rebalance's two rounds take
 // (`grace`), one instance joins the group with a short-lived consumer of its
 // own and leaves it again: a new member makes the group rebalance, and that
 // rebalance assigns the partitions. The instance that acts is the one whose
-// consumer's group.instance.id sorts first among the group's kpistream
-// members (client.id "kpistream-..."), so that a fleet makes one rebalance,
-// not one per instance; after three times `grace` every instance acts (the
-// first may not be able to: kafka.properties sets another client.id, or it
-// runs a version without the watch).
+// consumer's client.id ("kpistream-<instance_id>-<thread>") sorts first
+// among the group's members, so that a fleet makes one rebalance, not one
+// per instance; after three times `grace` every instance acts (the first may
+// not be able to: kafka.properties sets another client.id, or it runs a
+// version without the watch).
 #ifndef KPISTREAM_ENGINE_GROUP_WATCH_H_
 #define KPISTREAM_ENGINE_GROUP_WATCH_H_
 
@@ -44,10 +44,10 @@ namespace kpistream {
 class UnownedPartitions {
  public:
   // `partitions`: every partition the group's members subscribe to, as topic
-  // -> partition count. `own_instance_ids`: this instance's consumers'
-  // group.instance.id.
+  // -> partition count. `own_client_ids`: this instance's consumers'
+  // client.id.
   UnownedPartitions(std::map<std::string, int32_t> partitions,
-                    std::set<std::string> own_instance_ids,
+                    std::set<std::string> own_client_ids,
                     absl::Duration grace);
 
   // After a description of the group at `now`: the partitions to heal, those
@@ -77,9 +77,9 @@ class GroupWatch {
     std::string group_id;
     std::vector<std::string> topics;  // what the members subscribe to
     std::map<std::string, int32_t> partitions;  // their partition counts
-    std::set<std::string> own_instance_ids;
+    std::set<std::string> own_client_ids;
     std::string client_id;  // of the watch's own clients
-    absl::Duration interval = absl::Seconds(5);
+    absl::Duration interval = absl::Seconds(10);
     absl::Duration grace = absl::Seconds(30);
   };
 

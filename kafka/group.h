@@ -1,5 +1,5 @@
-// A consumer group as its coordinator describes it (the Admin API's
-// DescribeConsumerGroups): its state and each member's assignment.
+// A consumer group as its coordinator describes it (DescribeGroups): its
+// state and each member's assignment.
 #ifndef KPISTREAM_KAFKA_GROUP_H_
 #define KPISTREAM_KAFKA_GROUP_H_
 
@@ -16,7 +16,6 @@ namespace kpistream::kafka {
 
 struct GroupMember {
   std::string member_id;
-  std::string instance_id;  // group.instance.id; empty: a dynamic member
   std::string client_id;
   std::vector<TopicPartition> assignment;
 };
@@ -38,15 +37,16 @@ class GroupAdmin {
       const std::string& client_id, const std::string& group_id);
 
   // After an UnimplementedError the client is left undestroyed: librdkafka
-  // 2.0.2's rd_kafka_destroy() never returns after a description failed so
-  // (seen with the embedded broker; the engine's stop hung on it).
+  // 2.0.2's rd_kafka_destroy() never returned after the Admin API's
+  // DescribeConsumerGroups failed so on the embedded broker (the engine's
+  // stop hung on it); kept as a precaution.
   ~GroupAdmin();
   GroupAdmin(const GroupAdmin&) = delete;
   GroupAdmin& operator=(const GroupAdmin&) = delete;
 
   // The group now. UnimplementedError where the brokers cannot describe
-  // groups (the embedded broker); UnavailableError or DeadlineExceededError
-  // naming the group otherwise.
+  // groups; NotFoundError when no broker knows the group; UnavailableError
+  // or DeadlineExceededError naming the group otherwise.
   absl::StatusOr<GroupDescription> Describe(absl::Duration timeout);
 
  private:

@@ -18,7 +18,6 @@ kafka::GroupMember Member(const std::string& instance,
                           const std::string& topic = "events") {
   kafka::GroupMember m;
   m.member_id = instance + "-member";
-  m.instance_id = instance;
   m.client_id = "kpistream-" + instance;
   for (int32_t p : partitions) m.assignment.push_back({topic, p});
   return m;
@@ -39,7 +38,7 @@ std::vector<TopicPartition> Events(std::vector<int32_t> partitions) {
 }
 
 TEST(UnownedPartitionsTest, PartitionsUnownedForTheGraceAreHealedOnce) {
-  UnownedPartitions watch({{"events", 6}}, {"a-0"}, kGrace);
+  UnownedPartitions watch({{"events", 6}}, {"kpistream-a-0"}, kGrace);
   // a owns half; the other half is nobody's (its owner died mid-rebalance).
   const auto group = Stable({Member("a-0", {0, 1, 2}), Member("b-0", {})});
   EXPECT_TRUE(watch.Observe(group, kT0).empty());
@@ -52,8 +51,8 @@ TEST(UnownedPartitionsTest, PartitionsUnownedForTheGraceAreHealedOnce) {
 }
 
 TEST(UnownedPartitionsTest, AGroupThatOwnsEverythingOrRebalancesOwesNothing) {
-  UnownedPartitions watch({{"events", 4}, {"repartition", 2}}, {"a-0"},
-                          kGrace);
+  UnownedPartitions watch({{"events", 4}, {"repartition", 2}},
+                          {"kpistream-a-0"}, kGrace);
   auto all = Stable({Member("a-0", {0, 1, 2, 3}), Member("b-0", {0, 1},
                                                          "repartition")});
   EXPECT_TRUE(watch.Observe(all, kT0).empty());
@@ -78,8 +77,9 @@ TEST(UnownedPartitionsTest, AGroupThatOwnsEverythingOrRebalancesOwesNothing) {
 TEST(UnownedPartitionsTest, TheFirstKpistreamInstanceActsThenAnyone) {
   const auto group = Stable({Member("b-0", {0}), Member("a-1", {1}),
                              Member("c-0", {})});
-  UnownedPartitions a({{"events", 3}}, {"a-0", "a-1"}, kGrace);
-  UnownedPartitions b({{"events", 3}}, {"b-0"}, kGrace);
+  UnownedPartitions a({{"events", 3}}, {"kpistream-a-0", "kpistream-a-1"},
+                      kGrace);
+  UnownedPartitions b({{"events", 3}}, {"kpistream-b-0"}, kGrace);
   for (UnownedPartitions* w : {&a, &b}) w->Observe(group, kT0);
   EXPECT_EQ(a.Observe(group, kT0 + kGrace), Events({2}));
   EXPECT_TRUE(b.Observe(group, kT0 + kGrace).empty());
@@ -89,25 +89,25 @@ TEST(UnownedPartitionsTest, TheFirstKpistreamInstanceActsThenAnyone) {
   EXPECT_TRUE(b.Observe(group, kT0 + 3 * kGrace - absl::Seconds(1)).empty());
   EXPECT_EQ(b.Observe(group, kT0 + 3 * kGrace), Events({2}));
 
-  // Members that are not kpistream's, or not static (e.g. the short-lived
-  // consumer that rejoins), are not candidates.
+  // Members that are not kpistream's, or the short-lived consumer that
+  // rejoins, are not candidates.
   kafka::GroupMember other = Member("0-other", {});
-  other.client_id = "someone-else";
-  kafka::GroupMember dynamic = Member("", {});
-  dynamic.client_id = "kpistream-a-watch-rejoin";
-  UnownedPartitions c({{"events", 3}}, {"b-0"}, kGrace);
-  auto without_a = Stable({other, dynamic, Member("b-0", {0, 1})});
+  other.client_id = "0-someone-else";
+  kafka::GroupMember rejoin = Member("", {});
+  rejoin.client_id = "kpistream-a-watch-rejoin";
+  UnownedPartitions c({{"events", 3}}, {"kpistream-b-0"}, kGrace);
+  auto without_a = Stable({other, rejoin, Member("b-0", {0, 1})});
   c.Observe(without_a, kT0);
   EXPECT_EQ(c.Observe(without_a, kT0 + kGrace), Events({2}));
   // An instance that is not (yet) a member does not act first.
-  UnownedPartitions d({{"events", 3}}, {"d-0"}, kGrace);
+  UnownedPartitions d({{"events", 3}}, {"kpistream-d-0"}, kGrace);
   d.Observe(without_a, kT0);
   EXPECT_TRUE(d.Observe(without_a, kT0 + kGrace).empty());
   // Members whose client.id kafka.properties changed are no candidates:
   // with none, everyone acts after 3 x the grace.
   kafka::GroupMember renamed = Member("e-0", {0, 1});
   renamed.client_id = "web-kpi";
-  UnownedPartitions e({{"events", 3}}, {"e-0"}, kGrace);
+  UnownedPartitions e({{"events", 3}}, {"kpistream-e-0"}, kGrace);
   e.Observe(Stable({renamed}), kT0);
   EXPECT_TRUE(e.Observe(Stable({renamed}), kT0 + kGrace).empty());
   EXPECT_EQ(e.Observe(Stable({renamed}), kT0 + 3 * kGrace), Events({2}));

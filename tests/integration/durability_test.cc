@@ -177,7 +177,7 @@ TEST_F(DurabilityTest, PartitionsACrashMidRebalanceLeftToNoMemberAreAssigned) {
         std::set<int32_t> owned;
         bool h = false;
         for (const kafka::GroupMember& m : group->members) {
-          h = h || m.instance_id == "h";
+          h = h || m.client_id == "static_member";
           for (const TopicPartition& tp : m.assignment) {
             if (tp.topic == input_) owned.insert(tp.partition);
           }
