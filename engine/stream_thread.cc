@@ -932,11 +932,9 @@ void StreamThread::Publish(absl::Time now) {
   }
   counters_.SetOpenSessions(open_by_site);
   MetricsSnapshot snapshot = counters_.Snapshot();
-  FamilySnapshot lag = NewFamily(families::kWatermarkLag);
-  if (watermark != absl::InfinitePast()) {
-    lag.samples.push_back({{}, absl::ToDoubleSeconds(now - watermark)});
-  }
-  snapshot.push_back(std::move(lag));
+  // kpistream_watermark_lag_seconds is the engine's (now minus the lowest
+  // thread's watermark, share.watermark): a thread's own sample was merged
+  // into it as a sum, which doubled the lag on /metrics.
   snapshot.push_back(SingleSample(families::kStateSessions, open));
   snapshot.push_back(SingleSample(families::kStateBytes, state_bytes));
   snapshot.push_back(SingleSample(families::kAssignedPartitions,

@@ -17,6 +17,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/session_record.pb.h"
@@ -296,7 +298,14 @@ void EngineE2E::ExpectTheScenario() {
   EXPECT_EQ(
       MetricValue(m, "web_session_duration_seconds_bucket", {{"le", "10"}}),
       2);  // vb (0 s) and vc (5 s)
-  EXPECT_GE(MetricValue(m, "kpistream_watermark_lag_seconds"), 0);
+  // now - the watermark; every event is of 2026-01-01, so it lies within a
+  // day below now - that day's start (it was twice that: the thread's lag
+  // and the engine's, summed).
+  const double since_the_day = absl::ToDoubleSeconds(
+      absl::Now() - absl::FromUnixSeconds(1767225600));  // 2026-01-01
+  EXPECT_GT(MetricValue(m, "kpistream_watermark_lag_seconds"),
+            since_the_day - 86400);
+  EXPECT_LT(MetricValue(m, "kpistream_watermark_lag_seconds"), since_the_day);
 
   std::map<std::string, SessionRecord> sessions;
   ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).size() == 4; },
