@@ -54,16 +54,14 @@ std::string Names(const std::vector<TopicPartition>& partitions) {
 class Joined : public kafka::Consumer::Listener {
  public:
   std::map<TopicPartition, int64_t> OnAssigned(
-      const std::vector<TopicPartition>& partitions) override {
+      const std::vector<TopicPartition>&) override {
     joined = true;
-    assigned += partitions.size();
     return {};
   }
   void OnRevoked(const std::vector<TopicPartition>&) override {}
   void OnLost(const std::vector<TopicPartition>&) override {}
 
   bool joined = false;
-  size_t assigned = 0;
 };
 
 }  // namespace
@@ -77,7 +75,7 @@ UnownedPartitions::UnownedPartitions(std::map<std::string, int32_t> partitions,
 
 std::vector<TopicPartition> UnownedPartitions::Observe(
     const kafka::GroupDescription& group, absl::Time now) {
-  if (!group.stable) {
+  if (!group.stable()) {
     since_.clear();
     return {};
   }

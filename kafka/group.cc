@@ -109,7 +109,6 @@ absl::StatusOr<GroupDescription> GroupAdmin::Describe(absl::Duration timeout) {
     }
     GroupDescription group;
     group.state = info.state != nullptr ? info.state : "";
-    group.stable = group.state == "Stable";
     bool parsed = true;
     for (int i = 0; i < info.member_cnt; ++i) {
       const rd_kafka_group_member_info& m = info.members[i];

@@ -24,8 +24,8 @@ struct GroupDescription {
   // "Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"
   // or "Unknown" (librdkafka's names).
   std::string state;
-  bool stable = false;
   std::vector<GroupMember> members;
+  bool stable() const { return state == "Stable"; }
 };
 
 // An admin client kept for repeated descriptions of one group.

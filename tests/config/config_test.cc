@@ -20,6 +20,17 @@ std::string Errors(const ConfigResult& r) {
   return out;
 }
 
+// "key@line:column" of every error, each of which must say `what`.
+std::vector<std::string> Places(const ConfigResult& r,
+                                const std::string& what) {
+  std::vector<std::string> places;
+  for (const ConfigError& e : r.errors) {
+    places.push_back(absl::StrCat(e.key, "@", e.line, ":", e.column));
+    EXPECT_THAT(e.message, HasSubstr(what)) << e.ToString("cfg.yaml");
+  }
+  return places;
+}
+
 TEST(ConfigTest, MinimalConfigTakesTheDefaults) {
   ConfigResult r = ParseConfig("inputs:\n  - topic: web.events\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
@@ -80,14 +91,10 @@ TEST(ConfigTest, ARepeatedKeyIsAnErrorAtAnyDepth) {
       "  instance_id: a\n"
       "processing:\n"
       "  max_future_skew: banana\n");
-  std::vector<std::string> got;
-  for (const ConfigError& e : r.errors) {
-    got.push_back(absl::StrCat(e.key, "@", e.line));
-    EXPECT_THAT(e.message, HasSubstr("duplicate key")) << e.ToString("cfg");
-  }
-  EXPECT_THAT(got, ::testing::ElementsAre("kafka.properties.linger.ms@3",
-                                          "inputs[0].format@5",
-                                          "processing@8"));
+  EXPECT_THAT(Places(r, "duplicate key"),
+              ::testing::ElementsAre("kafka.properties.linger.ms@3:32",
+                                     "inputs[0].format@5:39",
+                                     "processing@8:1"));
   EXPECT_THAT(r.errors.back().message, HasSubstr("first at line 6"));
 }
 
@@ -108,13 +115,8 @@ TEST(ConfigTest, EverySectionNamesItsUnknownKeyAndLine) {
       "channels: {search: [a]}\n"
       "bots: {patterns: [a]}\n"
       "rules: {jobs: x}\n");
-  std::vector<std::string> got;
-  for (const ConfigError& e : r.errors) {
-    got.push_back(absl::StrCat(e.key, "@", e.line, ":", e.column));
-    EXPECT_THAT(e.message, HasSubstr("unknown key")) << e.ToString("cfg.yaml");
-  }
   EXPECT_THAT(
-      got,
+      Places(r, "unknown key"),
       ::testing::ElementsAre(
           "kafka.brokrs@1:9", "inputs[0].formt@2:21", "outputs.kpi.windw@3:17",
           "outputs.sesions@3:29", "processing.guarantees@4:14",

@@ -26,7 +26,6 @@ kafka::GroupMember Member(const std::string& instance,
 kafka::GroupDescription Stable(std::vector<kafka::GroupMember> members) {
   kafka::GroupDescription g;
   g.state = "Stable";
-  g.stable = true;
   g.members = std::move(members);
   return g;
 }
@@ -64,7 +63,6 @@ TEST(UnownedPartitionsTest, AGroupThatOwnsEverythingOrRebalancesOwesNothing) {
   EXPECT_TRUE(watch.Observe(gap, kT0).empty());
   kafka::GroupDescription rebalancing = gap;
   rebalancing.state = "PreparingRebalance";
-  rebalancing.stable = false;
   EXPECT_TRUE(watch.Observe(rebalancing, kT0 + kGrace / 2).empty());
   EXPECT_EQ(watch.unowned(), 0u);
   EXPECT_TRUE(watch.Observe(gap, kT0 + kGrace).empty());

@@ -185,7 +185,7 @@ TEST_F(DurabilityTest, PartitionsACrashMidRebalanceLeftToNoMemberAreAssigned) {
         seen = absl::StrCat(group->state, ", ", owned.size(), " of ",
                             kPartitions, " owned, h ",
                             h ? "a member" : "gone");
-        return group->stable && h &&
+        return group->stable() && h &&
                owned.size() == static_cast<size_t>(kPartitions);
       },
       absl::Seconds(120)))
