@@ -453,7 +453,10 @@ class Engine::Impl {
     }
     merged.push_back(std::move(lag));
     merged.push_back(SingleSample(families::kReady, ready ? 1.0 : 0.0));
-    if (!targets_.empty()) PublishTargets(watermark, sums, &merged);
+    if (!targets_.empty()) {
+      PublishTargets(watermark, sums, &merged);
+      for (const auto& thread : threads_) thread->SetTargetClock(target_clock_);
+    }
     std::lock_guard<std::mutex> lock(mu_);
     published_ = std::move(merged);
   }

@@ -221,6 +221,9 @@ class PartitionPipeline : private SessionObserver {
   // watermarks, InfinitePast() until every one has reported.
   absl::Time UpstreamWatermark() const;
   bool repartition() const { return input_->sources != nullptr; }
+  // Its records carry no event time (ad spend, for a date): it has no
+  // watermark of its own and holds no other back.
+  bool timeless() const { return input_->ad_cost; }
   const PartitionState& state() const { return state_; }
   PartitionState& state() { return state_; }
 

@@ -350,8 +350,10 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
     if (!readers_.count(tp.topic)) continue;
     if (slots_.count(tp)) continue;
     Slot slot = NewSlot(tp);
-    watermark_.Assign(slot.watermark_id, now, absl::InfinitePast(),
-                      absl::InfinitePast(), slot.pipeline->repartition());
+    if (!slot.pipeline->timeless()) {
+      watermark_.Assign(slot.watermark_id, now, absl::InfinitePast(),
+                        absl::InfinitePast(), slot.pipeline->repartition());
+    }
     slots_.emplace(tp, std::move(slot));
     last_slot_ = nullptr;
     KPI_LOG_INFO("%s: assigned %s[%d]", options_.name, tp.topic, tp.partition);
@@ -412,6 +414,7 @@ void StreamThread::ResetAll() {
         static_cast<PipelineOutput*>(this));
     slot.restored = false;
     slot.watermark = absl::InfinitePast();
+    if (slot.pipeline->timeless()) continue;
     watermark_.Assign(slot.watermark_id, now, absl::InfinitePast(),
                       absl::InfinitePast(), slot.pipeline->repartition());
   }
@@ -514,10 +517,12 @@ void StreamThread::RestorePending(absl::Time now) {
     // A repartition partition's watermark is its sources' (restored with
     // its state), never its own events' minus the bound: a fast source's
     // events would make a slow one's late.
-    watermark_.Assign(pending[i]->watermark_id, restored_at,
-                      pending[i]->pipeline->max_event_time(),
-                      pending[i]->pipeline->state().frontier(),
-                      pending[i]->pipeline->repartition());
+    if (!pending[i]->pipeline->timeless()) {
+      watermark_.Assign(pending[i]->watermark_id, restored_at,
+                        pending[i]->pipeline->max_event_time(),
+                        pending[i]->pipeline->state().frontier(),
+                        pending[i]->pipeline->repartition());
+    }
     absl::StrAppend(&resumes, resumes.empty() ? "" : ", ", tps[i].topic, "[",
                     tps[i].partition, "]@", sought.at(i).second, " (",
                     start[i].second < 0 ? "the group's committed offset"
@@ -904,13 +909,22 @@ void StreamThread::Fail(const absl::Status& status) {
 
 void StreamThread::Publish(absl::Time now) {
   const absl::Time watermark = watermark_.Current(now);
+  // No partition with event time: no say in the engine's watermark (a
+  // thread left without partitions, as with more threads than input
+  // partitions, kept the engine's lag and targets unknown for good).
+  const bool timeless = watermark_.empty();
+  absl::Time sums_at = watermark;
+  if (timeless) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sums_at = target_clock_;
+  }
   counters_.SetActiveVisitors(active_.CountsAt(now));
   std::map<std::string, int64_t> open_by_site;
   double open = 0, state_bytes = 0, buffered = 0;
   bool all_restored = true;
   Offsets positions;
   TargetShare share;
-  share.watermark = watermark;
+  share.watermark = timeless ? absl::InfiniteFuture() : watermark;
   if (options_.targets != nullptr) share.sums.resize(options_.targets->size());
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) {
@@ -927,7 +941,7 @@ void StreamThread::Publish(absl::Time now) {
     buffered += static_cast<double>(state.buffered_events());
     if (slot.position() >= 0) positions.push_back({tp, slot.position()});
     if (options_.targets != nullptr) {
-      slot.pipeline->state().AddTargetSums(watermark, &share.sums);
+      slot.pipeline->state().AddTargetSums(sums_at, &share.sums);
     }
   }
   counters_.SetOpenSessions(open_by_site);
@@ -1012,6 +1026,11 @@ ThreadHealth StreamThread::Health() const {
 StreamThread::TargetShare StreamThread::Targets() const {
   std::lock_guard<std::mutex> lock(mu_);
   return targets_;
+}
+
+void StreamThread::SetTargetClock(absl::Time clock) {
+  std::lock_guard<std::mutex> lock(mu_);
+  target_clock_ = std::max(target_clock_, clock);
 }
 
 }  // namespace kpistream

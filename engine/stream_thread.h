@@ -114,13 +114,19 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   MetricsSnapshot Snapshot() const;
   ThreadHealth Health() const;
 
-  // Target sums of this thread's partitions at `now` (event time), and its
-  // watermark; for the engine's kpi_* gauges.
+  // Target sums of this thread's partitions at its watermark (event time),
+  // and that watermark; for the engine's kpi_* gauges. A thread with no
+  // partition whose records carry event time (none assigned, or only ad
+  // cost) has no say in the engine's watermark (InfiniteFuture) and sums
+  // at the engine's target clock (SetTargetClock).
   struct TargetShare {
     std::vector<TargetSums> sums;
     absl::Time watermark = absl::InfinitePast();
   };
   TargetShare Targets() const;
+  // The engine's clock for the targets (the lowest thread watermark, never
+  // backwards), as last published.
+  void SetTargetClock(absl::Time clock);
 
  private:
   // StreamInput::Listener
@@ -293,6 +299,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   MetricsSnapshot published_;
   ThreadHealth health_;
   TargetShare targets_;
+  absl::Time target_clock_ = absl::InfinitePast();
 };
 
 }  // namespace kpistream

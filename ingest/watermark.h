@@ -52,6 +52,8 @@ class WatermarkTracker {
               absl::Time frontier = absl::InfinitePast(),
               bool external = false);
   void Revoke(int32_t partition);
+  // No partition assigned (then Current() has nothing to go by).
+  bool empty() const { return partitions_.empty(); }
   // Whether the partition has records waiting to be read (or its end is
   // not known yet): such a partition is never idle.
   void SetBacklog(int32_t partition, bool backlog);

@@ -55,6 +55,12 @@ class FakeInput : public StreamInput {
   // At most `n` records a poll, however many are there (a consumer whose
   // fetches bring less than the thread reads).
   void set_fetched_per_poll(size_t n) { fetched_per_poll_ = n; }
+  // Partitions of other topics assigned with it, which stay empty.
+  void set_also_assigned(std::vector<TopicPartition> tps) {
+    also_assigned_ = std::move(tps);
+  }
+  // Whether its own partition is assigned (else only those above).
+  void set_assign_input(bool assign) { assign_input_ = assign; }
   // The next offset a poll reads.
   int64_t position() const { return position_; }
   void Poll(size_t max, absl::Duration,
@@ -62,7 +68,9 @@ class FakeInput : public StreamInput {
     max = std::min(max, fetched_per_poll_);
     if (!assigned_) {
       assigned_ = true;
-      listener_->OnAssigned({TopicPartition{kTopic, 0}});
+      std::vector<TopicPartition> tps = also_assigned_;
+      if (assign_input_) tps.push_back(TopicPartition{kTopic, 0});
+      listener_->OnAssigned(tps);
       return;
     }
     for (size_t n = 0; position_ >= 0 &&
@@ -82,6 +90,10 @@ class FakeInput : public StreamInput {
   absl::StatusOr<Offsets> Seek(const Offsets& offsets) override {
     Offsets out;
     for (const auto& [tp, offset] : offsets) {
+      if (tp.topic != kTopic) {
+        out.push_back({tp, 0});
+        continue;
+      }
       position_ = offset < 0 ? first_ : offset;
       if (position_ < first_) position_ = static_cast<int64_t>(records_.size());
       out.push_back({tp, position_});
@@ -92,22 +104,27 @@ class FakeInput : public StreamInput {
   void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
     lags->clear();
     for (const auto& [tp, p] : positions) {
-      lags->push_back(static_cast<int64_t>(records_.size()) -
-                      std::max<int64_t>(p, 0));
+      lags->push_back(tp.topic != kTopic
+                          ? 0
+                          : static_cast<int64_t>(records_.size()) -
+                                std::max<int64_t>(p, 0));
     }
   }
   absl::StatusOr<Offsets> EndOffsets(const std::vector<TopicPartition>& tps,
                                      absl::Duration) override {
     Offsets out;
     for (const auto& tp : tps) {
-      out.push_back({tp, static_cast<int64_t>(records_.size())});
+      out.push_back(
+          {tp, tp.topic != kTopic ? 0 : static_cast<int64_t>(records_.size())});
     }
     return out;
   }
   absl::StatusOr<Offsets> StartOffsets(const std::vector<TopicPartition>& tps,
                                        absl::Duration) override {
     Offsets out;
-    for (const auto& tp : tps) out.push_back({tp, first_});
+    for (const auto& tp : tps) {
+      out.push_back({tp, tp.topic != kTopic ? 0 : first_});
+    }
     return out;
   }
   std::string last_error() const override { return ""; }
@@ -121,6 +138,8 @@ class FakeInput : public StreamInput {
   size_t fetched_per_poll_ = SIZE_MAX;
   int64_t position_ = -1;  // -1: not sought yet
   std::vector<std::pair<std::string, std::string>> records_;
+  std::vector<TopicPartition> also_assigned_;
+  bool assign_input_ = true;
 };
 
 struct Produced {
@@ -341,6 +360,8 @@ class FakeThread {
     thread_ = std::make_unique<StreamThread>(options);
     auto in = std::make_unique<FakeInput>(thread_->listener());
     in->set_fetched_per_poll(fetched_per_poll);
+    in->set_also_assigned(also_assigned);
+    in->set_assign_input(assign_input);
     for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
     out->set_max_record_bytes(max_record_bytes);
@@ -351,6 +372,7 @@ class FakeThread {
     return thread_->Run();
   }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
+  StreamThread::TargetShare Targets() { return thread_->Targets(); }
   FakeInput& input() { return *input_; }
   FakeOutput& output() { return *output_; }
 
@@ -358,6 +380,8 @@ class FakeThread {
   StreamThread::Options options;
   size_t fetched_per_poll = SIZE_MAX;  // FakeInput::set_fetched_per_poll
   size_t max_record_bytes = SIZE_MAX;  // FakeOutput's
+  std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
+  bool assign_input = true;                   // FakeInput::set_assign_input
   // (key, value) of records in the input before the thread runs.
   std::vector<std::pair<std::string, std::string>> records;
 
@@ -460,6 +484,54 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
   }
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 0);
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_invalid_total"), 0);
+}
+
+// An ad-cost partition carries no event time (its records are spend for a
+// date): it holds no watermark back, however long its idle timeout. It did:
+// until it had been quiet for idle_partition_timeout, its thread had no
+// watermark, so the rolling targets read NaN and the watermark lag was
+// missing (after every start and restart, for 30 s at the default).
+TEST(StreamThreadTest, AnAdCostPartitionHoldsNoWatermarkBack) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig,
+      {{"inputs: [{topic: in, format: json, key: visitor_id}]",
+        "inputs: [{topic: in, format: json, key: visitor_id},\n"
+        "         {topic: cost, kind: ad_cost, format: json}]"},
+       {"max_future_skew: 3650d", "max_future_skew: 3650d, "
+                                  "idle_partition_timeout: 1h"}});
+  FakeThread t(config.c_str());
+  t.also_assigned = {TopicPartition{"cost", 0}};
+  t.records = {{"v1", PageView("v1", "10:00:00")},
+               {"v2", PageView("v2", "11:00:00")}};
+  t.options.stop_requested = [&] {
+    return t.output().committed_offset == 2 || t.output().commits > 50;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_EQ(t.output().committed_offset, 2);
+  EXPECT_EQ(t.Targets().watermark,
+            absl::FromCivil(absl::CivilSecond(2026, 1, 1, 10, 59, 30),
+                            absl::UTCTimeZone()));
+}
+
+// A thread with no partition whose records carry event time (here only an
+// ad-cost one; also one left without partitions, with more threads than
+// input partitions) has no say in the engine's watermark, the lowest of the
+// threads': it held it at "none" for good (no watermark lag on /metrics,
+// rolling targets NaN).
+TEST(StreamThreadTest, AThreadWithoutEventTimeHasNoSayInTheWatermark) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"inputs: [{topic: in, format: json, key: visitor_id}]",
+                       "inputs: [{topic: in, format: json, key: visitor_id},"
+                       "\n         {topic: cost, kind: ad_cost, format: json}]"}});
+  FakeThread t(config.c_str());
+  t.assign_input = false;
+  t.also_assigned = {TopicPartition{"cost", 0}};
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    return t.clock.Peek() > start + absl::Seconds(5);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Targets().watermark, absl::InfiniteFuture());
 }
 
 // v1's page view at 2026-01-01T10:00:00Z with a string field `name`.
