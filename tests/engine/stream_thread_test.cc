@@ -486,6 +486,15 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_invalid_total"), 0);
 }
 
+// kThreadConfig with an ad-cost input, `cost`, beside `in`.
+std::string ConfigWithAdCost() {
+  return absl::StrReplaceAll(
+      kThreadConfig,
+      {{"inputs: [{topic: in, format: json, key: visitor_id}]",
+        "inputs: [{topic: in, format: json, key: visitor_id},\n"
+        "         {topic: cost, kind: ad_cost, format: json}]"}});
+}
+
 // An ad-cost partition carries no event time (its records are spend for a
 // date): it holds no watermark back, however long its idle timeout. It did:
 // until it had been quiet for idle_partition_timeout, its thread had no
@@ -493,12 +502,9 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
 // missing (after every start and restart, for 30 s at the default).
 TEST(StreamThreadTest, AnAdCostPartitionHoldsNoWatermarkBack) {
   const std::string config = absl::StrReplaceAll(
-      kThreadConfig,
-      {{"inputs: [{topic: in, format: json, key: visitor_id}]",
-        "inputs: [{topic: in, format: json, key: visitor_id},\n"
-        "         {topic: cost, kind: ad_cost, format: json}]"},
-       {"max_future_skew: 3650d", "max_future_skew: 3650d, "
-                                  "idle_partition_timeout: 1h"}});
+      ConfigWithAdCost(),
+      {{"max_future_skew: 3650d",
+        "max_future_skew: 3650d, idle_partition_timeout: 1h"}});
   FakeThread t(config.c_str());
   t.also_assigned = {TopicPartition{"cost", 0}};
   t.records = {{"v1", PageView("v1", "10:00:00")},
@@ -519,10 +525,7 @@ TEST(StreamThreadTest, AnAdCostPartitionHoldsNoWatermarkBack) {
 // threads': it held it at "none" for good (no watermark lag on /metrics,
 // rolling targets NaN).
 TEST(StreamThreadTest, AThreadWithoutEventTimeHasNoSayInTheWatermark) {
-  const std::string config = absl::StrReplaceAll(
-      kThreadConfig, {{"inputs: [{topic: in, format: json, key: visitor_id}]",
-                       "inputs: [{topic: in, format: json, key: visitor_id},"
-                       "\n         {topic: cost, kind: ad_cost, format: json}]"}});
+  const std::string config = ConfigWithAdCost();
   FakeThread t(config.c_str());
   t.assign_input = false;
   t.also_assigned = {TopicPartition{"cost", 0}};
