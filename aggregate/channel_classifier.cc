@@ -1,8 +1,10 @@
 #include "aggregate/channel_classifier.h"
 
 #include <optional>
+#include <string>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -11,19 +13,20 @@
 namespace kpistream {
 namespace {
 
-const char* const kSearch[] = {
+const char* const kSearchNames[] = {
     "google",    "bing",  "yahoo", "duckduckgo", "baidu",  "yandex",
     "ecosia",    "ask",   "aol",   "naver",      "seznam", "qwant",
     "startpage", "brave", "sogou", "so",         "360"};
-const char* const kSocial[] = {
+const char* const kSocialNames[] = {
     "facebook", "fb",       "instagram", "t",         "twitter", "x",
     "linkedin", "lnkd",     "reddit",    "pinterest", "tiktok",  "snapchat",
     "threads",  "mastodon", "tumblr",    "vk",        "weibo",   "quora",
     "discord",  "whatsapp", "telegram",  "messenger", "line",    "xing",
     "meetup",   "ig"};
-const char* const kVideo[] = {"youtube", "youtu",  "vimeo",  "dailymotion",
-                              "twitch",  "wistia", "netflix"};
-const char* const kShopping[] = {
+const char* const kVideoNames[] = {"youtube", "youtu",  "vimeo",
+                                   "dailymotion", "twitch", "wistia",
+                                   "netflix"};
+const char* const kShoppingNames[] = {
     "amazon",   "ebay",    "etsy",         "shopify",
     "walmart",  "alibaba", "aliexpress",   "google shopping",
     "shopping", "idealo",  "mercadolibre", "rakuten"};
@@ -78,74 +81,121 @@ bool IsHex(absl::string_view v) {
   return true;
 }
 
-// The source / medium a click id proves, if any. The id is either tagged with
-// its parameter name ("gclid-Cj0…", "msclkid=…") or a raw value, which is
-// recognised by shape: fbclid values start with "Iw", msclkid values are 32
-// hex digits, anything else is taken for a Google Ads id (gclid, gbraid,
-// wbraid), by far the most common auto-tagging. Only Google and Microsoft Ads
-// ids prove a paid click: Facebook, TikTok, X … add theirs to organic links
-// too, so those sessions are attributed by their referrer instead.
-std::optional<SourceMedium> PaidClick(absl::string_view click_id) {
-  const absl::string_view name =
-      click_id.substr(0, click_id.find_first_of("-=:"));
-  if (name.size() < click_id.size()) {
-    const std::string kind = absl::AsciiStrToLower(name);
-    if (kind == "gclid" || kind == "gbraid" || kind == "wbraid") {
-      return SourceMedium{"google", "cpc"};
-    }
-    if (kind == "msclkid") {
-      return SourceMedium{"bing", "cpc"};
-    }
-    for (absl::string_view other :
-         {"fbclid", "ttclid", "twclid", "li_fat_id", "sccid", "igshid", "dclid",
-          "yclid", "epik", "rdt_cid"}) {
-      if (kind == other) return std::nullopt;
+// `s` in lower case: `s` itself when it has no upper-case letter (most
+// text), else a lowered copy in `*buffer`.
+absl::string_view Lower(absl::string_view s, std::string* buffer) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (absl::ascii_isupper(static_cast<unsigned char>(s[i]))) {
+      buffer->assign(s.data(), s.size());
+      absl::AsciiStrToLower(buffer);
+      return *buffer;
     }
   }
-  if (absl::StartsWith(click_id, "Iw")) return std::nullopt;
-  if (click_id.size() == 32 && IsHex(click_id)) {
-    return SourceMedium{"bing", "cpc"};
-  }
-  return SourceMedium{"google", "cpc"};
+  return s;
 }
 
-}  // namespace
+// *out = s, in the capacity *out has.
+void Assign(absl::string_view s, std::string* out) {
+  out->assign(s.data(), s.size());
+}
 
-std::string UrlHost(absl::string_view url) {
-  size_t scheme = url.find("://");
+// UrlHost() as a view of `url` or of `*buffer`.
+absl::string_view HostOf(absl::string_view url, std::string* buffer) {
+  const size_t scheme = url.find("://");
   if (scheme != absl::string_view::npos) url.remove_prefix(scheme + 3);
   url = url.substr(0, url.find_first_of("/?#"));
-  url =
-      url.substr(0, url.rfind(':') == absl::string_view::npos ? url.size()
-                                                              : url.rfind(':'));
-  std::string host = absl::AsciiStrToLower(url);
+  const size_t port = url.rfind(':');
+  if (port != absl::string_view::npos) url = url.substr(0, port);
+  absl::string_view host = Lower(url, buffer);
   for (absl::string_view prefix : {"www.", "m.", "l.", "lm.", "mobile."}) {
     if (absl::StartsWith(host, prefix)) {
-      host.erase(0, prefix.size());
+      host.remove_prefix(prefix.size());
       break;
     }
   }
   return host;
 }
 
-ChannelClassifier::ChannelClassifier(const Options& options) {
-  auto fill = [](absl::flat_hash_set<std::string>& set, auto& builtin,
-                 const std::vector<std::string>& extra) {
-    for (const char* s : builtin) set.insert(s);
-    for (const std::string& s : extra) set.insert(absl::AsciiStrToLower(s));
-  };
-  fill(search_, kSearch, options.extra_search_sources);
-  fill(social_, kSocial, options.extra_social_sources);
-  fill(video_, kVideo, options.extra_video_sources);
-  fill(shopping_, kShopping, options.extra_shopping_sources);
+// Whether a referrer's host is Google's own (search, its ads' redirect,
+// YouTube), where a Google Ads click comes from.
+bool GoogleHost(absl::string_view host) {
+  for (absl::string_view google : {"google", "doubleclick", "youtube"}) {
+    if (absl::StrContains(host, google)) return true;
+  }
+  return false;
 }
 
-std::string ChannelClassifier::SourceFromHost(absl::string_view host) const {
-  if (InAnyList(host)) return std::string(host);
+// The source / medium a click id proves, if any. The id is either tagged with
+// its parameter name ("gclid-Cj0…", "msclkid=…") or a raw value, which is
+// recognised by shape: fbclid values start with "Iw", msclkid values are 32
+// hex digits, anything else is taken for a Google Ads id (gclid, gbraid,
+// wbraid), by far the most common auto-tagging, unless the referrer's host
+// (`host`, external) is another site's: a raw ttclid, li_fat_id … with its
+// network's referrer is not Google's. Only Google and Microsoft Ads ids
+// prove a paid click: Facebook, TikTok, X … add theirs to organic links
+// too, so those sessions are attributed by their referrer instead.
+struct PaidSource {
+  absl::string_view source, medium;
+};
+std::optional<PaidSource> PaidClick(absl::string_view click_id,
+                                    absl::string_view host) {
+  const absl::string_view name =
+      click_id.substr(0, click_id.find_first_of("-=:"));
+  if (name.size() < click_id.size()) {
+    for (absl::string_view google : {"gclid", "gbraid", "wbraid"}) {
+      if (absl::EqualsIgnoreCase(name, google)) {
+        return PaidSource{"google", "cpc"};
+      }
+    }
+    if (absl::EqualsIgnoreCase(name, "msclkid")) {
+      return PaidSource{"bing", "cpc"};
+    }
+    for (absl::string_view other :
+         {"fbclid", "ttclid", "twclid", "li_fat_id", "sccid", "igshid", "dclid",
+          "yclid", "epik", "rdt_cid"}) {
+      if (absl::EqualsIgnoreCase(name, other)) return std::nullopt;
+    }
+  }
+  if (absl::StartsWith(click_id, "Iw")) return std::nullopt;
+  if (click_id.size() == 32 && IsHex(click_id)) {
+    return PaidSource{"bing", "cpc"};
+  }
+  if (!host.empty() && !GoogleHost(host)) return std::nullopt;
+  return PaidSource{"google", "cpc"};
+}
+
+}  // namespace
+
+std::string UrlHost(absl::string_view url) {
+  std::string buffer;
+  return std::string(HostOf(url, &buffer));
+}
+
+ChannelClassifier::ChannelClassifier(const Options& options) {
+  auto fill = [&](uint8_t list, auto& builtin,
+                  const std::vector<std::string>& extra) {
+    for (const char* s : builtin) lists_[s] |= list;
+    for (const std::string& s : extra) lists_[absl::AsciiStrToLower(s)] |= list;
+  };
+  fill(kSearch, kSearchNames, options.extra_search_sources);
+  fill(kSocial, kSocialNames, options.extra_social_sources);
+  fill(kVideo, kVideoNames, options.extra_video_sources);
+  fill(kShopping, kShoppingNames, options.extra_shopping_sources);
+}
+
+uint8_t ChannelClassifier::ListsOf(absl::string_view name) const {
+  const auto it = lists_.find(name);
+  return it == lists_.end() ? 0 : it->second;
+}
+
+absl::string_view ChannelClassifier::SourceFromHost(
+    absl::string_view host) const {
+  if (ListsOf(host) != 0) return host;
   // The site's own name is the label before its public suffix: the TLD, or
   // "co.uk"-like pairs of a generic second level under a country code.
-  const std::vector<absl::string_view> labels = absl::StrSplit(host, '.');
-  if (labels.size() < 2) return std::string(host);
+  const absl::InlinedVector<absl::string_view, 8> labels =
+      absl::StrSplit(host, '.');
+  if (labels.size() < 2) return host;
   size_t name = labels.size() - 2;
   if (name > 0 && labels.back().size() == 2 &&
       IsGenericSecondLevel(labels[name])) {
@@ -153,88 +203,90 @@ std::string ChannelClassifier::SourceFromHost(absl::string_view host) const {
   }
   // Account and web-app hosts of a search engine are not its results page:
   // GA4 reports "accounts.google.com / referral", so does this.
-  if (name > 0 && IsWebAppSubdomain(labels[0])) return std::string(host);
-  if (InAnyList(labels[name])) return std::string(labels[name]);
-  return std::string(host);
+  if (name > 0 && IsWebAppSubdomain(labels[0])) return host;
+  if (ListsOf(labels[name]) != 0) return labels[name];
+  return host;
 }
 
-bool ChannelClassifier::InAnyList(absl::string_view s) const {
-  return search_.contains(s) || social_.contains(s) || video_.contains(s) ||
-         shopping_.contains(s);
-}
-
-bool ChannelClassifier::IsSearch(absl::string_view s) const {
-  return search_.contains(s);
-}
-bool ChannelClassifier::IsSocial(absl::string_view s) const {
-  return social_.contains(s);
-}
-bool ChannelClassifier::IsVideo(absl::string_view s) const {
-  return video_.contains(s);
-}
-bool ChannelClassifier::IsShopping(absl::string_view s) const {
-  return shopping_.contains(s);
+void ChannelClassifier::EffectiveInto(const ChannelInputs& in,
+                                      std::string* source_out,
+                                      std::string* medium_out) const {
+  // Lowered copies, made only for text with upper-case letters.
+  std::string host_buffer, page_buffer, source_buffer, medium_buffer;
+  // A referrer from the page's own host is navigation inside the site.
+  absl::string_view host = HostOf(in.referrer, &host_buffer);
+  if (!host.empty() && !in.page_url.empty() &&
+      host == HostOf(in.page_url, &page_buffer)) {
+    host = {};
+  }
+  absl::string_view source = Lower(in.source, &source_buffer);
+  const absl::string_view medium = Lower(in.medium, &medium_buffer);
+  if (!NotSet(source) || !NotSet(medium)) {
+    if (source.empty() && !host.empty()) source = SourceFromHost(host);
+    Assign(source.empty() ? "(not set)" : source, source_out);
+    Assign(medium.empty() ? "(not set)" : medium, medium_out);
+    return;
+  }
+  if (!in.click_id.empty()) {
+    if (std::optional<PaidSource> paid = PaidClick(in.click_id, host)) {
+      Assign(paid->source, source_out);
+      Assign(paid->medium, medium_out);
+      return;
+    }
+  }
+  if (host.empty()) {
+    source_out->assign("(direct)");
+    medium_out->assign("(none)");
+    return;
+  }
+  const absl::string_view from = SourceFromHost(host);
+  Assign(from, source_out);
+  medium_out->assign((ListsOf(from) & kSearch) != 0 ? "organic" : "referral");
 }
 
 SourceMedium ChannelClassifier::EffectiveSourceMedium(
     const ChannelInputs& in) const {
-  // A referrer from the page's own host is navigation inside the site.
-  std::string host = UrlHost(in.referrer);
-  if (!host.empty() && !in.page_url.empty() && host == UrlHost(in.page_url)) {
-    host.clear();
-  }
-  std::string source = absl::AsciiStrToLower(in.source);
-  std::string medium = absl::AsciiStrToLower(in.medium);
-  if (!NotSet(source) || !NotSet(medium)) {
-    if (source.empty() && !host.empty()) source = SourceFromHost(host);
-    return {source.empty() ? "(not set)" : std::move(source),
-            medium.empty() ? "(not set)" : std::move(medium)};
-  }
-  if (!in.click_id.empty()) {
-    if (std::optional<SourceMedium> paid = PaidClick(in.click_id)) {
-      return *std::move(paid);
-    }
-  }
-  if (host.empty()) return {"(direct)", "(none)"};
-  std::string from = SourceFromHost(host);
-  if (IsSearch(from)) return {std::move(from), "organic"};
-  return {std::move(from), "referral"};
+  SourceMedium sm;
+  EffectiveInto(in, &sm.source, &sm.medium);
+  return sm;
 }
 
 absl::string_view ChannelClassifier::Classify(const ChannelInputs& in) const {
-  return ChannelOf(EffectiveSourceMedium(in), in.campaign);
+  const SourceMedium sm = EffectiveSourceMedium(in);
+  return ChannelOf(sm.source, sm.medium, in.campaign);
 }
 
 absl::string_view ChannelClassifier::ChannelOf(
-    const SourceMedium& sm, absl::string_view campaign_param) const {
-  const std::string& source = sm.source;
-  const std::string& medium = sm.medium;
-  const std::string campaign = absl::AsciiStrToLower(campaign_param);
+    absl::string_view source, absl::string_view medium,
+    absl::string_view campaign_param) const {
+  std::string campaign_buffer;
+  const absl::string_view campaign = Lower(campaign_param, &campaign_buffer);
+  const uint8_t lists = ListsOf(source);
+  const bool search = lists & kSearch, social = lists & kSocial,
+             video = lists & kVideo, shopping = lists & kShopping;
 
   if (source == "(direct)" && NotSet(medium)) return "Direct";
   if (absl::StrContains(campaign, "cross-network")) return "Cross-network";
   const bool paid = PaidMedium(medium);
-  if ((IsShopping(source) || ShoppingCampaign(campaign)) && paid) {
+  if ((shopping || ShoppingCampaign(campaign)) && paid) {
     return "Paid Shopping";
   }
-  if (IsSearch(source) && paid) return "Paid Search";
-  if (IsSocial(source) && paid) return "Paid Social";
-  if (IsVideo(source) && paid) return "Paid Video";
+  if (search && paid) return "Paid Search";
+  if (social && paid) return "Paid Social";
+  if (video && paid) return "Paid Video";
   if (medium == "display" || medium == "banner" || medium == "expandable" ||
       medium == "interstitial" || medium == "cpm") {
     return "Display";
   }
   if (paid) return "Paid Other";
-  if (IsShopping(source) || ShoppingCampaign(campaign))
-    return "Organic Shopping";
-  if (IsSocial(source) || medium == "social" || medium == "social-network" ||
+  if (shopping || ShoppingCampaign(campaign)) return "Organic Shopping";
+  if (social || medium == "social" || medium == "social-network" ||
       medium == "social-media" || medium == "sm" ||
       medium == "social network" || medium == "social media") {
     return "Organic Social";
   }
-  if (IsVideo(source) || absl::StrContains(medium, "video"))
-    return "Organic Video";
-  if (IsSearch(source) || medium == "organic") return "Organic Search";
+  if (video || absl::StrContains(medium, "video")) return "Organic Video";
+  if (search || medium == "organic") return "Organic Search";
   if (medium == "referral" || medium == "app" || medium == "link")
     return "Referral";
   if (IsEmail(source) || IsEmail(medium)) return "Email";
@@ -249,11 +301,18 @@ absl::string_view ChannelClassifier::ChannelOf(
 }
 
 Acquisition ChannelClassifier::Attribute(const EventView& first) const {
-  SourceMedium sm = EffectiveSourceMedium({first.utm_source, first.utm_medium,
-                                           first.utm_campaign, first.referrer,
-                                           first.click_id, first.page_url});
-  std::string channel(ChannelOf(sm, first.utm_campaign));
-  return {std::move(channel), std::move(sm.source), std::move(sm.medium)};
+  Acquisition out;
+  AttributeInto(first, &out);
+  return out;
+}
+
+void ChannelClassifier::AttributeInto(const EventView& first,
+                                      Acquisition* out) const {
+  EffectiveInto({first.utm_source, first.utm_medium, first.utm_campaign,
+                 first.referrer, first.click_id, first.page_url},
+                &out->source, &out->medium);
+  Assign(ChannelOf(out->source, out->medium, first.utm_campaign),
+         &out->channel);
 }
 
 }  // namespace kpistream

@@ -4,11 +4,12 @@
 // the referrer and the click id. When the event has no utm source and medium,
 // they are derived as GA4 does: a Google or Microsoft Ads click id (gclid,
 // gbraid, wbraid, msclkid) means "google / cpc" or "bing / cpc" (an fbclid
-// does not: Facebook adds it to organic links too), a referrer from a known
-// search engine is "<engine> / organic", any other external referrer
-// "<name or host> / referral" (a social network's is then Organic Social by
-// its source), and no referrer, or one from the page's own host, is
-// "(direct) / (none)". Then the first matching rule of GA4's documented order
+// does not: Facebook adds it to organic links too; a raw id of no known
+// shape is taken for Google's unless another site referred the visit), a
+// referrer from a known search engine is "<engine> / organic", any other
+// external referrer "<name or host> / referral" (a social network's is then
+// Organic Social by its source), and no referrer, or one from the page's own
+// host, is "(direct) / (none)". Then the first matching rule of GA4's order
 // wins. Source lists (search engines, social networks, video and shopping
 // sites) are built in and can be extended from config.
 //
@@ -17,10 +18,11 @@
 #define KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "aggregate/channel_groups.h"
 #include "aggregate/sessionizer.h"
@@ -65,21 +67,31 @@ class ChannelClassifier : public SessionAttribution {
   Acquisition Attribute(const Event& first) const {
     return Attribute(first.view());
   }
+  // Allocates nothing once `out`'s strings have grown (text is lowered into
+  // a copy only when it has an upper-case letter).
+  void AttributeInto(const EventView& first, Acquisition* out) const override;
 
  private:
+  // Which of the lists a name is in (bits).
+  enum List : uint8_t {
+    kSearch = 1,
+    kSocial = 2,
+    kVideo = 4,
+    kShopping = 8,
+  };
+  uint8_t ListsOf(absl::string_view name) const;
+  // EffectiveSourceMedium() into `*source` and `*medium`.
+  void EffectiveInto(const ChannelInputs& in, std::string* source,
+                     std::string* medium) const;
   // The source a referrer's host is reported under: the site's own name when
   // a list knows it ("google.co.uk" -> "google", "t.co" -> "t"), else the
-  // host ("notion.so", "accounts.google.com").
-  std::string SourceFromHost(absl::string_view host) const;
-  bool InAnyList(absl::string_view name) const;
-  absl::string_view ChannelOf(const SourceMedium& sm,
+  // host ("notion.so", "accounts.google.com"). A view of `host`.
+  absl::string_view SourceFromHost(absl::string_view host) const;
+  absl::string_view ChannelOf(absl::string_view source,
+                              absl::string_view medium,
                               absl::string_view campaign) const;
-  bool IsSearch(absl::string_view source) const;
-  bool IsSocial(absl::string_view source) const;
-  bool IsVideo(absl::string_view source) const;
-  bool IsShopping(absl::string_view source) const;
 
-  absl::flat_hash_set<std::string> search_, social_, video_, shopping_;
+  absl::flat_hash_map<std::string, uint8_t> lists_;  // name -> List bits
 };
 
 // The host of a URL, lower case, without "www." / "m." ("" when none).

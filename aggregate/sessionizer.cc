@@ -326,6 +326,7 @@ struct Sessionizer::Impl {
   InternPool sites, pages, attributions;
   std::vector<AttributionParts> parts;  // by attribution id
   std::string attribution_key;          // AcquireAttribution()'s, reused
+  Acquisition acquisition;              // Start()'s, reused
   VisitorRecency visitors{absl::Hours(24 * 400)};
   OrderOnce orders;
   // Checkpoint bookkeeping.
@@ -506,10 +507,13 @@ struct Sessionizer::Impl {
     DropExtra(s);
     s.first_us = absl::ToUnixMicros(e.time);
     s.last_offset_us = 0;
-    const Acquisition acquisition =
-        attribution ? attribution->Attribute(e)
-                    : Acquisition{"(unassigned)", std::string(e.utm_source),
-                                  std::string(e.utm_medium)};
+    if (attribution != nullptr) {
+      attribution->AttributeInto(e, &acquisition);
+    } else {
+      acquisition.channel.assign("(unassigned)");
+      acquisition.source.assign(e.utm_source.data(), e.utm_source.size());
+      acquisition.medium.assign(e.utm_medium.data(), e.utm_medium.size());
+    }
     s.attribution =
         AcquireAttribution(acquisition.channel, acquisition.source,
                            acquisition.medium, e.utm_campaign,

@@ -129,6 +129,12 @@ class SessionAttribution {
  public:
   virtual ~SessionAttribution() = default;
   virtual Acquisition Attribute(const EventView& first) const = 0;
+  // The same into `out`, whose strings keep their capacity (the
+  // Sessionizer's call at every session start, which then allocates
+  // nothing); by default from Attribute().
+  virtual void AttributeInto(const EventView& first, Acquisition* out) const {
+    *out = Attribute(first);
+  }
 };
 
 class Sessionizer {

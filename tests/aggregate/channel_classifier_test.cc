@@ -56,6 +56,21 @@ const Row kRows[] = {
     {"msclkid only", "", "", "", "", "msclkid-123", "Paid Search"},
     {"gbraid only", "", "", "", "", "gbraid-0AAAAA", "Paid Search"},
     {"wbraid only", "", "", "", "", "wbraid=CkAKCQ", "Paid Search"},
+    {"raw click id, no referrer", "", "", "", "", "Cj0KCQiA", "Paid Search"},
+    {"raw click id from Google Ads' redirect", "", "", "",
+     "https://www.googleadservices.com/pagead/aclk", "Cj0KCQiA",
+     "Paid Search"},
+    {"raw click id on a YouTube ad", "", "", "", "https://www.youtube.com/",
+     "Cj0KCQiA", "Paid Search"},
+    // A raw id of another kind (a ttclid here) with another site's referrer
+    // proves no Google Ads click: attributed by the referrer (QA: credited
+    // to Google Ads before).
+    {"raw ttclid from TikTok", "", "", "", "https://www.tiktok.com/",
+     "E.C.P.CsYBKAxyz", "Organic Social"},
+    {"raw click id from a blog", "", "", "", "https://blog.example.org/post",
+     "Cj0KCQiA", "Referral"},
+    {"named gclid whatever the referrer", "", "", "",
+     "https://www.tiktok.com/", "gclid-Cj0KCQ", "Paid Search"},
     {"raw msclkid value", "", "", "", "", "0d5e7a51b8e31cd4a2f3ec9a5b1c6e0f",
      "Paid Search"},
     {"bing cpc", "bing", "cpc", "", "", "", "Paid Search"},
