@@ -593,8 +593,9 @@ struct Sessionizer::Impl {
     Increment(x.conversions, e.goal, 1u);
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
     // value is not subtracted, in the session record, the KPI windows and
-    // on /metrics alike.
-    if (e.value_micros > 0 && !e.currency.empty()) {
+    // on /metrics alike. Without a currency it is kept under "" ("(not
+    // set)" on /metrics), as the order is.
+    if (e.value_micros > 0) {
       Increment(x.revenue, e.currency, e.value_micros);
     }
   }

@@ -487,6 +487,38 @@ TEST(MoneyTest, HugeConversionValuesSaturateInsteadOfOverflowing) {
   EXPECT_EQ(eur, static_cast<double>(kMax) / 1e6);
 }
 
+// A conversion with a value but no currency: its revenue is kept under the
+// currency "(not set)", as its order is (QA: the order was counted there
+// and the revenue dropped, so that currency's average order value read 0).
+TEST(MoneyTest, RevenueWithoutACurrencyIsKeptUnderNotSet) {
+  KpiCounters counters({});
+  PartitionState::Options options;
+  PartitionState state(options, &counters);
+  state.Offer(Conversion("a", absl::ZeroDuration(), "purchase", 7'000'000, "",
+                         "o5"),
+              absl::InfinitePast());
+  state.Drain();
+  counters.Commit();
+  std::map<std::string, double> money;  // family -> value for "(not set)"
+  for (const FamilySnapshot& f : counters.Snapshot()) {
+    if (f.name != "web_revenue_total" && f.name != "web_orders_total") continue;
+    for (const MetricSample& sample : f.samples) {
+      if (sample.label_values.back() == "(not set)") {
+        money[f.name] += sample.value;
+      }
+    }
+  }
+  EXPECT_EQ(money["web_revenue_total"], 7);
+  EXPECT_EQ(money["web_orders_total"], 1);
+  bool found = false;
+  for (const WindowKpis& w : state.CollectWindows(absl::InfiniteFuture())) {
+    if (!w.channel.empty()) continue;
+    found = true;
+    EXPECT_EQ(w.revenue.at(""), 7'000'000);
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
   sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000,
                              "EUR", "o9"));
