@@ -576,7 +576,9 @@ struct Sessionizer::Impl {
 
   void Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
-    if (!e.order_id.empty()) {
+    // A refund (a negative value) is no order: counted as one, it lowered
+    // the average order value, whose revenue leaves refunds out (below).
+    if (!e.order_id.empty() && e.value_micros >= 0) {
       if (std::find(x.order_ids.begin(), x.order_ids.end(), e.order_id) !=
           x.order_ids.end()) {
         return;  // again in this session

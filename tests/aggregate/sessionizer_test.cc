@@ -342,7 +342,8 @@ TEST_F(SessionizerTest, ASessionOfManyGoalsCurrenciesAndOrdersStaysBounded) {
 
 // Revenue is never negative (aggregate/KPIS.md): a refund's negative value
 // is not subtracted, in the session (its record, the KPI windows) as on
-// /metrics; the conversion still counts.
+// /metrics; the conversion still counts, its order id is no order (QA: it
+// was, and the average order value fell).
 TEST_F(SessionizerTest, ARefundsNegativeValueIsNotRevenue) {
   sessionizer.Add(
       Conversion("a", absl::Seconds(1), "purchase", 1'500'000, "EUR", "o1"));
@@ -359,6 +360,7 @@ TEST_F(SessionizerTest, ARefundsNegativeValueIsNotRevenue) {
   EXPECT_THAT(s.conversions, ::testing::ElementsAre(
                                  std::make_pair(std::string("purchase"), 1u),
                                  std::make_pair(std::string("refund"), 2u)));
+  EXPECT_EQ(s.orders, 1u);
 }
 
 // Observes without allocating.
