@@ -576,9 +576,7 @@ struct Sessionizer::Impl {
 
   void Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
-    // A refund (a negative value) is no order: counted as one, it lowered
-    // the average order value, whose revenue leaves refunds out (below).
-    if (!e.order_id.empty() && e.value_micros >= 0) {
+    if (!e.order_id.empty()) {
       if (std::find(x.order_ids.begin(), x.order_ids.end(), e.order_id) !=
           x.order_ids.end()) {
         return;  // again in this session
@@ -590,7 +588,10 @@ struct Sessionizer::Impl {
       if (x.order_ids.size() < kMaxSessionOrderIds) {
         x.order_ids.emplace_back(e.order_id);
       }
-      Increment(x.orders, e.currency, 1u);
+      // A refund (a negative value) is no order, though its id is
+      // remembered as one: counted, it lowered the average order value,
+      // whose revenue leaves refunds out (below).
+      if (e.value_micros >= 0) Increment(x.orders, e.currency, 1u);
     }
     Increment(x.conversions, e.goal, 1u);
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative

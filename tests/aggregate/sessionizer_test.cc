@@ -521,6 +521,29 @@ TEST(MoneyTest, RevenueWithoutACurrencyIsKeptUnderNotSet) {
   EXPECT_TRUE(found);
 }
 
+// A refund of a counted order, in its session or a later one, counts
+// nothing, however often it comes (review: once refunds stopped being
+// orders, they skipped the order ids' once-only rule and each counted a
+// conversion again).
+TEST_F(SessionizerTest, ARefundOfACountedOrderCountsNothing) {
+  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000,
+                             "EUR", "o9"));
+  sessionizer.Add(Conversion("a", absl::Seconds(5), "purchase", -5'000'000,
+                             "EUR", "o9"));
+  for (int i = 0; i < 2; ++i) {
+    sessionizer.Add(Conversion("a", absl::Hours(20) + absl::Seconds(i),
+                               "purchase", -5'000'000, "EUR", "o9"));
+  }
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].orders, 1u);
+  EXPECT_THAT(rec.closed[0].conversions,
+              ::testing::ElementsAre(
+                  std::make_pair(std::string("purchase"), 1u)));
+  EXPECT_EQ(rec.closed[1].orders, 0u);
+  EXPECT_TRUE(rec.closed[1].conversions.empty());
+}
+
 TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
   sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000,
                              "EUR", "o9"));
