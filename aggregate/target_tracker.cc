@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "aggregate/kpi_catalog.h"
+#include "aggregate/label_values.h"
 #include "aggregate/saturating.h"
 
 namespace kpistream {
@@ -21,20 +22,20 @@ int64_t BucketOf(absl::Time t, absl::Duration width) {
   return q;
 }
 
+// A filter's value for `label`, as sessions hold it (null: any): "(not
+// set)", which /metrics shows for an unset value, is "" in a session.
 const std::string* Find(const std::map<std::string, std::string>& filter,
                         const char* label) {
+  static const std::string* const kUnset = new std::string();
   auto it = filter.find(label);
-  return it == filter.end() ? nullptr : &it->second;
+  if (it == filter.end()) return nullptr;
+  return it->second == kNotSet ? kUnset : &it->second;
 }
 
 bool Matches(const std::string* want, absl::string_view value) {
   return want == nullptr || *want == value;
 }
 
-bool Matches(const std::map<std::string, std::string>& filter,
-             const char* label, absl::string_view value) {
-  return Matches(Find(filter, label), value);
-}
 
 // Whether the session has revenue or orders in `currency`.
 bool HasCurrency(const ClosedSession& s, const std::string& currency) {
@@ -274,11 +275,10 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
                              absl::Time time) {
   for (size_t i = 0; i < specs_->size(); ++i) {
     const TargetSpec& spec = (*specs_)[i];
-    const KpiDef* kpi = compiled_[i].kpi;
-    if (kpi == nullptr || !kpi->ad_cost_denominator() || !spec.rolling() ||
-        !Matches(spec.filter, "site", site) ||
-        !Matches(spec.filter, "channel", channel) ||
-        !Matches(spec.filter, "currency", currency)) {
+    const Compiled& f = compiled_[i];
+    if (f.kpi == nullptr || !f.kpi->ad_cost_denominator() || !spec.rolling() ||
+        !Matches(f.site, site) || !Matches(f.channel, channel) ||
+        !Matches(f.currency, currency)) {
       continue;
     }
     TargetSums c;
