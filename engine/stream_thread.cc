@@ -909,10 +909,7 @@ void StreamThread::Fail(const absl::Status& status) {
 
 void StreamThread::Publish(absl::Time now) {
   const absl::Time watermark = watermark_.Current(now);
-  // No partition with event time: no say in the engine's watermark (a
-  // thread left without partitions, as with more threads than input
-  // partitions, kept the engine's lag and targets unknown for good).
-  const bool timeless = watermark_.empty();
+  const bool timeless = Timeless(now);
   absl::Time sums_at = watermark;
   if (timeless) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1026,6 +1023,26 @@ ThreadHealth StreamThread::Health() const {
 StreamThread::TargetShare StreamThread::Targets() const {
   std::lock_guard<std::mutex> lock(mu_);
   return targets_;
+}
+
+bool StreamThread::Timeless(absl::Time now) {
+  // As an idle partition has no say in its thread's watermark, a thread
+  // has none in the engine's once nothing it owns has an event time to go
+  // by: its partitions all idle without one, or none (an ad-cost one has no
+  // event time) for the idle timeout, so that a rebalance's short gap
+  // between a revocation and an assignment keeps its say. Without this, a
+  // thread left without partitions (more threads than input partitions)
+  // or with only empty ones kept the engine's lag and targets unknown.
+  if (!joined_) return false;
+  if (!watermark_.empty()) {
+    no_partitions_since_ = absl::InfiniteFuture();
+    return watermark_.NoEventTime(now);
+  }
+  if (no_partitions_since_ == absl::InfiniteFuture()) {
+    no_partitions_since_ = now;
+  }
+  return now - no_partitions_since_ >=
+         config_.processing.idle_partition_timeout;
 }
 
 void StreamThread::SetTargetClock(absl::Time clock) {

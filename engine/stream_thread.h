@@ -115,10 +115,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   ThreadHealth Health() const;
 
   // Target sums of this thread's partitions at its watermark (event time),
-  // and that watermark; for the engine's kpi_* gauges. A thread with no
-  // partition whose records carry event time (none assigned, or only ad
-  // cost) has no say in the engine's watermark (InfiniteFuture) and sums
-  // at the engine's target clock (SetTargetClock).
+  // and that watermark; for the engine's kpi_* gauges. A thread with
+  // nothing that has an event time (Timeless: none or only ad-cost
+  // partitions for the idle timeout, or only idle empty ones) has no say in
+  // the engine's watermark (InfiniteFuture) and sums at the engine's
+  // target clock (SetTargetClock).
   struct TargetShare {
     std::vector<TargetSums> sums;
     absl::Time watermark = absl::InfinitePast();
@@ -219,6 +220,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
                const Headers& headers = {}, int32_t partition = -1);
   void Fail(const absl::Status& status);
   void Publish(absl::Time now);
+  // Whether the thread has no say in the engine's watermark at `now`.
+  bool Timeless(absl::Time now);
   Slot NewSlot(const TopicPartition& tp);
 
   Options options_;
@@ -262,6 +265,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;
+  // Since when the watermark tracker has had no partition (Timeless).
+  absl::Time no_partitions_since_ = absl::InfiniteFuture();
   // Set by the destructor: the group's callbacks that closing the consumer
   // still serves change nothing (see ~StreamThread).
   bool destroying_ = false;

@@ -58,6 +58,16 @@ void WatermarkTracker::SetExternal(int32_t partition, absl::Time watermark) {
   clock.watermark = std::max(clock.watermark, watermark);
 }
 
+bool WatermarkTracker::NoEventTime(absl::Time now) const {
+  for (const auto& [partition, clock] : partitions_) {
+    if (!Idle(clock, now) ||
+        std::max(Own(clock), clock.watermark) != absl::InfinitePast()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::Time WatermarkTracker::Basis(absl::Time now, bool with_external) const {
   absl::Time active_min = absl::InfiniteFuture();
   absl::Time idle_max = absl::InfinitePast();

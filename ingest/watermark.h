@@ -54,6 +54,9 @@ class WatermarkTracker {
   void Revoke(int32_t partition);
   // No partition assigned (then Current() has nothing to go by).
   bool empty() const { return partitions_.empty(); }
+  // Every partition (none: true) idle at `now` without any event time:
+  // none that Current() could go by.
+  bool NoEventTime(absl::Time now) const;
   // Whether the partition has records waiting to be read (or its end is
   // not known yet): such a partition is never idle.
   void SetBacklog(int32_t partition, bool backlog);

@@ -19,6 +19,7 @@
 #include "aggregate/event.h"
 #include "config/config.h"
 #include "engine/local_store.h"
+#include "engine/state_options.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/state.pb.h"
@@ -369,6 +370,7 @@ class FakeThread {
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
     thread_->Attach(std::move(in), std::move(out), std::move(log));
+    thread_->SetTargetClock(target_clock);
     return thread_->Run();
   }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
@@ -382,6 +384,7 @@ class FakeThread {
   size_t max_record_bytes = SIZE_MAX;  // FakeOutput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
+  absl::Time target_clock = absl::InfinitePast();  // the engine's, given
   // (key, value) of records in the input before the thread runs.
   std::vector<std::pair<std::string, std::string>> records;
 
@@ -519,22 +522,68 @@ TEST(StreamThreadTest, AnAdCostPartitionHoldsNoWatermarkBack) {
                             absl::UTCTimeZone()));
 }
 
-// A thread with no partition whose records carry event time (here only an
-// ad-cost one; also one left without partitions, with more threads than
-// input partitions) has no say in the engine's watermark, the lowest of the
-// threads': it held it at "none" for good (no watermark lag on /metrics,
-// rolling targets NaN).
+// A thread with nothing that has an event time has no say in the engine's
+// watermark, the lowest of the threads', once that has lasted the idle
+// timeout, as an idle partition has none in its thread's: here a thread
+// with only an ad-cost partition (as one left without partitions, with more
+// threads than input partitions), and one whose only partition stays
+// empty. It held the engine's at "none" for good (no watermark lag on
+// /metrics, rolling targets NaN); before the timeout it keeps its say (a
+// rebalance's short gap between a revocation and an assignment).
 TEST(StreamThreadTest, AThreadWithoutEventTimeHasNoSayInTheWatermark) {
-  const std::string config = ConfigWithAdCost();
+  const std::string config = absl::StrReplaceAll(
+      ConfigWithAdCost(),
+      {{"max_future_skew: 3650d",
+        "max_future_skew: 3650d, idle_partition_timeout: 2s"}});
+  auto run_for = [&](absl::Duration d, bool ad_cost_only) {
+    FakeThread t(config.c_str());
+    if (ad_cost_only) {
+      t.assign_input = false;
+      t.also_assigned = {TopicPartition{"cost", 0}};
+    }
+    const absl::Time start = t.clock.Peek();
+    t.options.stop_requested = [&] { return t.clock.Peek() > start + d; };
+    EXPECT_TRUE(t.Run().ok());
+    return t.Targets().watermark;
+  };
+  EXPECT_EQ(run_for(absl::Seconds(1), true), absl::InfinitePast());
+  EXPECT_EQ(run_for(absl::Seconds(10), true), absl::InfiniteFuture());
+  EXPECT_EQ(run_for(absl::Seconds(1), false), absl::InfinitePast());
+  EXPECT_EQ(run_for(absl::Seconds(10), false), absl::InfiniteFuture());
+}
+
+// Such a thread sums its targets at the engine's target clock: a thread
+// with only an ad-cost partition gives ROAS its spend (at its own
+// watermark, none, it gave nothing).
+TEST(StreamThreadTest, AThreadWithoutEventTimeSumsAtTheEnginesClock) {
+  const std::string config = absl::StrCat(
+      absl::StrReplaceAll(
+          kThreadConfig,
+          {{"inputs: [{topic: in, format: json, key: visitor_id}]",
+            "inputs: [{topic: in, kind: ad_cost, format: json}]"},
+           {"max_future_skew: 3650d",
+            "max_future_skew: 3650d, idle_partition_timeout: 2s"}}),
+      "targets: [{name: r, kpi: roas, value: 1, window: 1d}]\n");
+  ConfigResult parsed = ParseConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+  const std::vector<TargetSpec> specs = TargetSpecsFrom(parsed.config);
   FakeThread t(config.c_str());
-  t.assign_input = false;
-  t.also_assigned = {TopicPartition{"cost", 0}};
+  t.options.targets = &specs;
+  t.target_clock = absl::FromCivil(absl::CivilSecond(2026, 1, 1, 12, 0, 0),
+                                   absl::UTCTimeZone());
+  t.records = {{"", "{\"siteId\":\"shop\",\"utmSource\":\"google\","
+                    "\"utmMedium\":\"cpc\",\"costMicros\":\"20000000\","
+                    "\"currency\":\"EUR\","
+                    "\"dateStart\":\"2026-01-01T00:00:00Z\"}"}};
   const absl::Time start = t.clock.Peek();
   t.options.stop_requested = [&] {
-    return t.clock.Peek() > start + absl::Seconds(5);
+    return t.clock.Peek() > start + absl::Seconds(10);
   };
   ASSERT_TRUE(t.Run().ok());
-  EXPECT_EQ(t.Targets().watermark, absl::InfiniteFuture());
+  const StreamThread::TargetShare share = t.Targets();
+  EXPECT_EQ(share.watermark, absl::InfiniteFuture());
+  ASSERT_EQ(share.sums.size(), 1u);
+  EXPECT_EQ(share.sums[0].denominator, 20);
 }
 
 // v1's page view at 2026-01-01T10:00:00Z with a string field `name`.
