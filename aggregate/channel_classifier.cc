@@ -116,10 +116,11 @@ absl::string_view HostOf(absl::string_view url, std::string* buffer) {
   return host;
 }
 
-// Whether a referrer's host is Google's own (search, its ads' redirect,
-// YouTube), where a Google Ads click comes from.
+// Whether a referrer's host is Google's own (search, its ads' redirects,
+// search partners' syndicatedsearch.goog, YouTube and youtu.be), where a
+// Google Ads click comes from.
 bool GoogleHost(absl::string_view host) {
-  for (absl::string_view google : {"google", "doubleclick", "youtube"}) {
+  for (absl::string_view google : {"goog", "doubleclick", "youtu"}) {
     if (absl::StrContains(host, google)) return true;
   }
   return false;

@@ -62,6 +62,8 @@ const Row kRows[] = {
      "Paid Search"},
     {"raw click id on a YouTube ad", "", "", "", "https://www.youtube.com/",
      "Cj0KCQiA", "Paid Search"},
+    {"raw click id from a search partner", "", "", "",
+     "https://syndicatedsearch.goog/", "Cj0KCQiA", "Paid Search"},
     // A raw id of another kind (a ttclid here) with another site's referrer
     // proves no Google Ads click: attributed by the referrer (QA: credited
     // to Google Ads before).
