@@ -36,7 +36,6 @@ bool Matches(const std::string* want, absl::string_view value) {
   return want == nullptr || *want == value;
 }
 
-
 // Whether the session has revenue or orders in `currency`.
 bool HasCurrency(const ClosedSession& s, const std::string& currency) {
   for (const auto& [c, micros] : s.revenue) {
