@@ -36,11 +36,21 @@ size_t Utf8SequenceLength(absl::string_view s) {
 bool IsValidUtf8(absl::string_view s) {
   // Eight bytes at a time while they are all ASCII (most text is), then
   // byte by byte, decoding only sequences that are not ASCII.
+  constexpr uint64_t kHighBits = 0x8080808080808080ull;
+  const char* const end = s.data() + s.size();
+  const bool long_enough = s.size() >= 8;
   while (s.size() >= 8) {
     uint64_t word;
     std::memcpy(&word, s.data(), 8);
-    if ((word & 0x8080808080808080ull) != 0) break;
+    if ((word & kHighBits) != 0) break;
     s.remove_prefix(8);
+  }
+  // An ASCII rest shorter than a word: the last eight bytes, which overlap
+  // the ASCII words before it, at once.
+  if (long_enough && s.size() < 8) {
+    uint64_t word;
+    std::memcpy(&word, end - 8, 8);
+    if ((word & kHighBits) == 0) return true;
   }
   while (!s.empty()) {
     if (static_cast<unsigned char>(s[0]) < 0x80) {

@@ -86,6 +86,15 @@ class Reader {
   // A length: at most 5 bytes, below 2^31 (as libprotobuf's ReadSize), and
   // within what is left before `end`.
   bool ReadLength(const char*& p, const char* end, size_t* length) {
+    // Most lengths are one byte, within what is left: no loop.
+    if (p != end) {
+      const size_t byte = static_cast<unsigned char>(*p);
+      if (byte < 0x80 && byte < static_cast<size_t>(end - p)) {
+        ++p;
+        *length = byte;
+        return true;
+      }
+    }
     const char* at = p;
     uint32_t result = 0;
     int i = 0;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -49,6 +50,35 @@ TEST(Utf8Test, ValidAndPrintable) {
   EXPECT_FALSE(IsPrintableUtf8("a\xC2\x80"));  // C1, first
   EXPECT_FALSE(IsPrintableUtf8("a\xC2\x9F"));  // C1, last
   EXPECT_FALSE(IsPrintableUtf8("a\xC3"));      // not UTF-8
+}
+
+// The word-at-a-time paths (whole words, then the last eight bytes at
+// once) judge as decoding byte by byte does: every length up to 40, with a
+// valid or invalid sequence at every position.
+TEST(Utf8Test, WordsAtATimeJudgeAsByteByByte) {
+  auto byte_by_byte = [](absl::string_view s) {
+    while (!s.empty()) {
+      const size_t length = Utf8SequenceLength(s);
+      if (length == 0) return false;
+      s.remove_prefix(length);
+    }
+    return true;
+  };
+  const char* const inserts[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xC3",
+                                 "\x80", "\xED\xA0\x80", "\xFF"};
+  int checked = 0;
+  for (size_t size = 0; size <= 40; ++size) {
+    const std::string ascii(size, 'a');
+    ASSERT_TRUE(IsValidUtf8(ascii)) << size;
+    for (size_t at = 0; at <= size; ++at) {
+      for (const char* insert : inserts) {
+        const std::string s = ascii.substr(0, at) + insert + ascii.substr(at);
+        ASSERT_EQ(IsValidUtf8(s), byte_by_byte(s)) << size << " " << at;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 6 * 41 * 42 / 2);
 }
 
 TEST(Utf8Test, EscapeInvalidUtf8EscapesOnlyWhatIsNotUtf8) {

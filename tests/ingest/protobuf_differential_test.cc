@@ -218,6 +218,9 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(v, Key(99, 2), "\x80\x80\x80\x80\x08"),
       absl::StrCat(v, Key(99, 2), "\x80\x80\x80\x80\x80\x00"s),
       absl::StrCat(v, Key(1, 2), Varint(4), "abc"),      // runs past the end
+      absl::StrCat(v, Key(1, 2), Varint(3), "abc"),      // ends at the end
+      absl::StrCat(v, Key(1, 2), Varint(1)),             // nothing after it
+      absl::StrCat(v, Key(1, 2)),                        // no length
       absl::StrCat(Valid(), Key(2, 2), Varint(30), Int(1, 5)),
       // Nested messages: what ends them, merging, presence.
       absl::StrCat(Valid(), Len(2, std::string(1, '\0'))),
