@@ -99,7 +99,8 @@ void Assign(absl::string_view s, std::string* out) {
   out->assign(s.data(), s.size());
 }
 
-// UrlHost() as a view of `url` or of `*buffer`.
+// The host of a URL, lower case, without "www." / "m." ... ("" when none):
+// a view of `url`, or of `*buffer` when it had to be lowered.
 absl::string_view HostOf(absl::string_view url, std::string* buffer) {
   const size_t scheme = url.find("://");
   if (scheme != absl::string_view::npos) url.remove_prefix(scheme + 3);
@@ -166,11 +167,6 @@ std::optional<PaidSource> PaidClick(absl::string_view click_id,
 }
 
 }  // namespace
-
-std::string UrlHost(absl::string_view url) {
-  std::string buffer;
-  return std::string(HostOf(url, &buffer));
-}
 
 ChannelClassifier::ChannelClassifier(const Options& options) {
   auto fill = [&](uint8_t list, auto& builtin,

@@ -94,9 +94,6 @@ class ChannelClassifier : public SessionAttribution {
   absl::flat_hash_map<std::string, uint8_t> lists_;  // name -> List bits
 };
 
-// The host of a URL, lower case, without "www." / "m." ("" when none).
-std::string UrlHost(absl::string_view url);
-
 }  // namespace kpistream
 
 #endif  // KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_

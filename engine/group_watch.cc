@@ -163,7 +163,7 @@ void GroupWatch::Run() {
       }
       const std::string error = group.status().ToString();
       KPI_LOG_DEBUG("engine: %s", error);
-      if (++failures == kFailuresToWarn && error != warned) {
+      if (++failures >= kFailuresToWarn && error != warned) {
         warned = error;
         KPI_LOG_WARN("engine: %s (%d times in a row): partitions no member "
                      "owns are not watched while this lasts",
