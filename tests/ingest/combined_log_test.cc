@@ -334,5 +334,41 @@ TEST(CombinedLogTest, ALineWithoutARequestIsNotAPageView) {
   EXPECT_EQ(r.time, absl::FromUnixSeconds(1431857103));
 }
 
+// SPEC: feeds are no page views, whether the path or the query asks for one
+// (the real log's feed readers poll /?flav=rss20 and /blog/tags/x?flav=atom);
+// a page whose query only mentions a feed (feedburner's utm tags, a search
+// for "rss") is still one.
+TEST(CombinedLogTest, FeedRequestsAreNoPageViews) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  auto page_view = [&](const std::string& target) {
+    Event e;
+    return ParseCombinedLogLine(
+               Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                    "GET " + target + " HTTP/1.1", 200, "-", kChrome),
+               "www", now, absl::Minutes(10), &e)
+        .ok;
+  };
+  for (const char* feed :
+       {"/?flav=rss20", "/blog/tags/puppet?flav=rss20", "/?flav=atom",
+        "/?FLAV=Atom", "/?p=1&feed=rss2", "/?feed", "/blog?alt=rss",
+        "/news?format=atom;x=1", "/x?type=rdf", "/x?output=rss", "/feed",
+        "/blog/feed/", "/index.rss", "/atom.xml"}) {
+    EXPECT_FALSE(page_view(feed)) << feed;
+  }
+  for (const char* page :
+       {"/", "/blog/post.html?utm_source=feedburner&utm_medium=feed",
+        "/search?q=rss+reader", "/x?flav=plain", "/x?format=html",
+        "/x?feedback=1", "/x?alt=json", "/feeds/about"}) {
+    EXPECT_TRUE(page_view(page)) << page;
+  }
+  Event e;
+  const DecodeResult r = ParseCombinedLogLine(
+      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "GET /?flav=rss20 HTTP/1.1",
+           200, "-", kChrome),
+      "www", now, absl::Minutes(10), &e);
+  EXPECT_EQ(r.reason, "not_pageview");
+  EXPECT_EQ(r.detail, "a feed, not a page view: GET /?flav=rss20");
+}
+
 }  // namespace
 }  // namespace kpistream
