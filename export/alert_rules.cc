@@ -1,9 +1,12 @@
 #include "export/alert_rules.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -300,30 +303,51 @@ std::string LabelValue(const std::map<std::string, std::string>& filter,
   return kDefaults.at(label);
 }
 
-// A counter of `metric` growing by `per_minute`, with every label the
-// engine exports: the filter's values, else defaults.
-InputSeries Series(const std::string& metric,
-                   const std::map<std::string, std::string>& filter,
-                   double per_minute, int samples) {
-  Selector selector(metric);
+// A test's counter: `metric` with every label the engine exports (the
+// filter's values, else defaults), growing from 0 by `per_minute`.
+struct Counter {
+  std::string metric;
+  std::map<std::string, std::string> labels;
+  double per_minute = 0;
+};
+
+Counter CounterOf(const std::string& metric,
+                  const std::map<std::string, std::string>& filter,
+                  double per_minute) {
+  Counter c{metric, {}, per_minute};
   for (const absl::string_view label : MetricLabels(metric)) {
-    selector.Equal(label, LabelValue(filter, std::string(label)));
+    c.labels[std::string(label)] = LabelValue(filter, std::string(label));
   }
-  return {selector.str(), absl::StrCat("0+", Num(per_minute), "x", samples)};
+  return c;
+}
+
+InputSeries Series(const Counter& c, int samples) {
+  Selector selector(c.metric);
+  for (const absl::string_view label : MetricLabels(c.metric)) {
+    selector.Equal(label, c.labels.at(std::string(label)));
+  }
+  return {selector.str(), absl::StrCat("0+", Num(c.per_minute), "x", samples)};
+}
+
+// The labels a target's alerts keep from the series they read (the
+// currency of money ratios).
+std::map<std::string, std::string> KeptLabels(
+    const TargetConfig& t, const std::map<std::string, std::string>& series) {
+  std::map<std::string, std::string> kept;
+  for (const std::string& label : TargetValueLabels(t)) {
+    auto it = series.find(label);
+    kept[label] = it != series.end() ? it->second : LabelValue(t.filter, label);
+  }
+  return kept;
 }
 
 // Each alert at `eval`, firing (with its annotations rendered for
-// values[i]) or not.
-std::vector<AlertTest> ExpectedAlerts(const TargetConfig& t,
-                                      const std::vector<Alert>& alerts,
-                                      const std::vector<double>& values,
-                                      const std::vector<bool>& firing,
-                                      absl::Duration eval) {
-  // The labels the expression keeps: the test series' currency.
-  std::map<std::string, std::string> series_labels;
-  for (const std::string& label : TargetValueLabels(t)) {
-    series_labels[label] = LabelValue(t.filter, label);
-  }
+// values[i] and the series' `labels`) or not.
+std::vector<AlertTest> ExpectedAlerts(
+    const TargetConfig& t, const std::vector<Alert>& alerts,
+    const std::vector<double>& values, const std::vector<bool>& firing,
+    absl::Duration eval, const std::map<std::string, std::string>& labels) {
+  const std::map<std::string, std::string> series_labels = KeptLabels(t, labels);
   std::vector<AlertTest> tests;
   for (size_t i = 0; i < alerts.size(); ++i) {
     const Alert& a = alerts[i];
@@ -343,6 +367,150 @@ std::vector<AlertTest> ExpectedAlerts(const TargetConfig& t,
     tests.push_back(std::move(test));
   }
   return tests;
+}
+
+// What another rolling target `u` reads from a test's counters: the growth
+// per minute of its numerator and of its denominator as its rules select
+// them (FilterSelector: filter labels its metric has), and the numerator's
+// labels. None when a family it divides or counts has no series there (its
+// expressions then have no value: it cannot fire).
+struct Reading {
+  double numerator = 0;
+  double denominator = 0;
+  std::map<std::string, std::string> labels;
+};
+
+std::optional<Reading> ReadingOf(const TargetConfig& u,
+                                 const std::vector<Counter>& counters) {
+  const KpiDef& f = KpiOf(u);
+  auto sum = [&](const std::string& metric, Reading* r, double* into) {
+    bool any = false;
+    for (const Counter& c : counters) {
+      if (c.metric != metric) continue;
+      bool selected = true;
+      for (const absl::string_view label : MetricLabels(metric)) {
+        auto it = u.filter.find(std::string(label));
+        if (it != u.filter.end() &&
+            it->second != c.labels.at(std::string(label))) {
+          selected = false;
+        }
+      }
+      if (!selected) continue;
+      *into += c.per_minute;
+      if (!any && r != nullptr) r->labels = c.labels;
+      any = true;
+    }
+    return any;
+  };
+  Reading r;
+  if (!sum(f.numerator.name(), &r, &r.numerator)) return std::nullopt;
+  if (f.denominator.family != nullptr &&
+      !sum(f.denominator.name(), nullptr, &r.denominator)) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+// `u`'s KPI over the last `window` minutes at minute `at` of a test whose
+// counters start at 0 (increase() covers min(window, at) minutes of them),
+// and whether it is off target there (its min_sessions met); no value
+// before two samples or over no sessions.
+std::optional<double> ValueAt(const TargetConfig& u, const Reading& r,
+                              double window, double at) {
+  if (at < 1) return std::nullopt;
+  const double span = std::min(window, at);
+  if (KpiOf(u).denominator.family == nullptr) return r.numerator * span;
+  if (r.denominator == 0) return std::nullopt;
+  return r.numerator / r.denominator;
+}
+
+bool OffTargetAt(const TargetConfig& u, const Reading& r, double window,
+                 double at) {
+  const std::optional<double> v = ValueAt(u, r, window, at);
+  if (!v.has_value()) return false;
+  const bool off = u.direction == TargetDirection::kAtLeast
+                       ? *v < u.value * (1 - u.tolerance)
+                       : *v > u.value * (1 + u.tolerance);
+  const KpiDef& f = KpiOf(u);
+  if (f.session_denominator_family() && u.min_sessions > 0 &&
+      r.denominator * std::min(window, at) <
+          static_cast<double>(u.min_sessions)) {
+    return false;
+  }
+  return off;
+}
+
+// The windows (minutes) of each of a rolling target's alerts, in
+// RollingAlertsOf's order: the target's own, then both of each burn.
+std::vector<std::vector<double>> AlertWindows(const TargetConfig& u) {
+  return {{absl::ToDoubleMinutes(u.window)}, {60, 5}, {360, 30}};
+}
+
+// Whether another rolling target reads `counters` within a millionth of its
+// threshold at minute `eval`, over any window of its alerts.
+bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
+                          const std::vector<Counter>& counters, double eval) {
+  for (const TargetConfig& u : config.targets) {
+    if (&u == &t || u.cumulative()) continue;
+    const std::optional<Reading> r = ReadingOf(u, counters);
+    if (!r.has_value()) continue;
+    const double threshold = u.direction == TargetDirection::kAtLeast
+                                 ? u.value * (1 - u.tolerance)
+                                 : u.value * (1 + u.tolerance);
+    for (const std::vector<double>& windows : AlertWindows(u)) {
+      for (double w : windows) {
+        const std::optional<double> v = ValueAt(u, *r, w, eval);
+        if (v.has_value() &&
+            std::abs(*v - threshold) <= 1e-6 * std::abs(threshold)) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+// Adds to `tests` (one per alert name at one eval time) the alerts of every
+// other rolling target of `config` that the test's `counters` drive to
+// firing: two targets of one KPI and filter (a warning and a critical
+// threshold), or one whose filter selects the other's series, read the same
+// counters, and promtool expects every alert of a name that fires. Each
+// alert fires when its condition held at every evaluation (each minute) of
+// its `for` up to the eval time. Period targets read their own kpi_*
+// gauges and never fire on another's test.
+void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
+                           const std::vector<Counter>& counters,
+                           std::vector<AlertTest>* tests) {
+  for (const TargetConfig& u : config.targets) {
+    if (&u == &t || u.cumulative()) continue;
+    const std::optional<Reading> r = ReadingOf(u, counters);
+    if (!r.has_value()) continue;
+    const std::vector<Alert> alerts = AlertsOf(u);
+    const std::vector<std::vector<double>> windows = AlertWindows(u);
+    for (AlertTest& test : *tests) {
+      for (size_t i = 0; i < alerts.size(); ++i) {
+        if (alerts[i].name != test.alertname) continue;
+        const double eval = absl::ToDoubleMinutes(test.eval_time);
+        const double hold = absl::ToDoubleMinutes(alerts[i].for_duration);
+        bool firing = true;
+        for (double at = eval - hold; at <= eval && firing; at += 1) {
+          for (double w : windows[i]) firing &= OffTargetAt(u, *r, w, at);
+        }
+        if (!firing) continue;
+        const double value = *ValueAt(u, *r, windows[i][0], eval);
+        const std::map<std::string, std::string> kept = KeptLabels(u, r->labels);
+        ExpectedAlert expected;
+        expected.labels = {{"severity", alerts[i].severity},
+                           {"target", u.name},
+                           {"kpi", u.kpi}};
+        for (const auto& [label, v] : kept) expected.labels.emplace_back(label, v);
+        expected.annotations = {
+            {"summary", alerts[i].summary.Render(kept, value)},
+            {"description", alerts[i].description.Render(kept, value)}};
+        test.firing.push_back(std::move(expected));
+      }
+    }
+  }
 }
 
 // A period target's gauges as two instances export them (half each: they
@@ -396,18 +564,20 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
                                      absl::StrCat(Num(value), "x", samples)});
       }
     }
-    test.input_series.push_back(
-        Series(f.numerator.name(), t.filter, c.per_minute, samples));
+    const Counter numerator =
+        CounterOf(f.numerator.name(), t.filter, c.per_minute);
+    test.input_series.push_back(Series(numerator, samples));
     test.alert_tests =
         ExpectedAlerts(t, alerts, {c.pace, c.actual}, {c.behind, c.miss},
-                       absl::Minutes(eval_min));
+                       absl::Minutes(eval_min), numerator.labels);
     tests.push_back(std::move(test));
   }
   return tests;
 }
 
 // A rolling target's counters, constant in time, off target and on target.
-std::vector<RuleTest> RollingTests(const TargetConfig& t,
+std::vector<RuleTest> RollingTests(const Config& config,
+                                   const TargetConfig& t,
                                    const std::vector<Alert>& alerts) {
   const KpiDef& f = KpiOf(t);
   const bool rate = f.kind == KpiKind::kRate;
@@ -436,25 +606,44 @@ std::vector<RuleTest> RollingTests(const TargetConfig& t,
   // Sessions per minute: enough for min_sessions even in a 5 minute window.
   const double per_minute =
       std::max<double>(60, static_cast<double>(t.min_sessions));
-  std::vector<RuleTest> tests;
-  for (bool firing : {true, false}) {
-    const double r = firing ? bad : good;
-    RuleTest test;
-    test.name = absl::StrCat(t.name, firing ? " off target" : " on target");
+  auto counters_of = [&](double r) {
+    std::vector<Counter> counters;
     if (count) {
       // A count: `r` over the window.
-      test.input_series.push_back(Series(
+      counters.push_back(CounterOf(
           f.numerator.name(), t.filter,
-          r / static_cast<double>(t.window / absl::Minutes(1)), samples));
+          r / static_cast<double>(t.window / absl::Minutes(1))));
     } else {
-      test.input_series.push_back(
-          Series(f.numerator.name(), t.filter, r * per_minute, samples));
-      test.input_series.push_back(
-          Series(f.denominator.name(), t.filter, per_minute, samples));
+      counters.push_back(CounterOf(f.numerator.name(), t.filter, r * per_minute));
+      counters.push_back(CounterOf(f.denominator.name(), t.filter, per_minute));
+    }
+    return counters;
+  };
+  std::vector<RuleTest> tests;
+  for (bool firing : {true, false}) {
+    double r = firing ? bad : good;
+    std::vector<Counter> counters = counters_of(r);
+    // Another target reading these counters at exactly its threshold would
+    // fire or not by the last bit of promtool's arithmetic: the value moves
+    // a few percent further from this target's own threshold instead.
+    const bool up = firing != at_least;
+    for (int tries = 0;
+         tries < 8 && NearAnotherThreshold(config, t, counters, eval_min);
+         ++tries) {
+      r = up ? r * 1.03 : r * 0.97;
+      if (rate) r = std::min(1.0, r);
+      counters = counters_of(r);
+    }
+    RuleTest test;
+    test.name = absl::StrCat(t.name, firing ? " off target" : " on target");
+    for (const Counter& c : counters) {
+      test.input_series.push_back(Series(c, samples));
     }
     test.alert_tests = ExpectedAlerts(
         t, alerts, std::vector<double>(alerts.size(), r),
-        std::vector<bool>(alerts.size(), firing), absl::Minutes(eval_min));
+        std::vector<bool>(alerts.size(), firing), absl::Minutes(eval_min),
+        counters.front().labels);
+    AddOtherTargetsAlerts(config, t, counters, &test.alert_tests);
     tests.push_back(std::move(test));
   }
   return tests;
@@ -468,7 +657,8 @@ std::string AlertRulesTestYaml(const Config& config,
   for (const TargetConfig& t : config.targets) {
     const std::vector<Alert> alerts = AlertsOf(t);
     for (RuleTest& test :
-         t.cumulative() ? PeriodTests(t, alerts) : RollingTests(t, alerts)) {
+         t.cumulative() ? PeriodTests(t, alerts)
+                        : RollingTests(config, t, alerts)) {
       tests.push_back(std::move(test));
     }
   }

@@ -248,6 +248,74 @@ targets:
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
 }
 
+// Targets that read the same counters: a warning and a critical threshold
+// of one KPI and filter, one whose filter selects the others' series (all
+// sites), a count of two windows, a money ratio with and without a currency
+// filter. Each target's test drives the others' alerts too; promtool
+// expects every alert of a name that fires (a QA pass: the warn/critical
+// pair failed `promtool test rules`).
+TEST(RulesTest, TargetsOfOneKpiAndFilterPassTheirGeneratedTests) {
+  TempDir dir;
+  const std::string config = dir.Write("targets.yaml", R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: bounce_warn, kpi: bounce_rate, filter: {site: shop}, value: 0.5,
+     window: 1d}
+  - {name: bounce_crit, kpi: bounce_rate, filter: {site: shop}, value: 0.7,
+     window: 1d, for: 10m}
+  - {name: bounce_all, kpi: bounce_rate, value: 0.6, window: 6h,
+     min_sessions: 100000}
+  - {name: bounce_mobile, kpi: bounce_rate, filter: {device: mobile},
+     value: 0.5, window: 1h}
+  - {name: traffic_hour, kpi: sessions, filter: {site: shop}, value: 1000,
+     window: 1h}
+  - {name: traffic_day, kpi: sessions, filter: {site: shop}, value: 20000,
+     window: 1d}
+  - {name: aov_eur, kpi: average_order_value, filter: {currency: EUR},
+     value: 40, window: 1d}
+  - {name: aov_any, kpi: average_order_value, value: 45, window: 1d}
+  - {name: blog_warn, kpi: bounce_rate, filter: {site: blog}, value: 0.4,
+     window: 1d}
+  - {name: blog_crit, kpi: bounce_rate, filter: {site: blog}, value: 0.5,
+     window: 1d}
+)");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  ASSERT_TRUE(PromtoolChecks({alerts}));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  // Bounce rates at most 0.5 (warn) and 0.7 (crit); the tests drive 0.75
+  // (warn off target), 0.4 (warn on), 1.05 capped to 1 (crit off), 0.56
+  // (crit on), 0.9 (all off), 0.75 (mobile off, its series on site shop):
+  // bounce_warn's three alerts fire in five of them,
+  // bounce_all's in none but its own (its min_sessions is beyond the
+  // others' series), bounce_mobile's in none but its own (the others'
+  // series are desktop).
+  EXPECT_EQ(Count(test_text, "target: bounce_warn"), 5 * 3);
+  EXPECT_EQ(Count(test_text, "target: bounce_crit"), 4 * 3);
+  EXPECT_EQ(Count(test_text, "target: bounce_all"), 3);
+  EXPECT_EQ(Count(test_text, "target: bounce_mobile"), 3);
+  // Sessions at least 1,000 an hour and 20,000 a day: the hour's tests
+  // grow 6.7 and 20 a minute, under 20,000 by their eval time (~1.5 h), so
+  // the day's target fires in both; the day's grow 5.6 and 16.7 a minute,
+  // 333 and 1,000 an hour (the hour's threshold itself: moved to 1,030):
+  // the hour's fires in the first only.
+  EXPECT_EQ(Count(test_text, "target: traffic_hour"), 2);
+  // Order values at least 36 in EUR and 40.5 in any currency: each one's
+  // off-target test (14.4, 16.2, in EUR) fires the other, its on-target
+  // test (48, 54) neither.
+  EXPECT_EQ(Count(test_text, "target: aov_eur"), 2);
+  EXPECT_EQ(Count(test_text, "target: aov_any"), 2);
+  // blog_crit's on-target test would read 0.4, blog_warn's threshold
+  // itself (fired or not by promtool's rounding): it reads 0.388 instead.
+  // Each one's off-target test fires the other.
+  EXPECT_EQ(Count(test_text, "target: blog_warn"), 2 * 3);
+  EXPECT_EQ(Count(test_text, "target: blog_crit"), 2 * 3);
+  EXPECT_EQ(Count(test_text, "0+38.8x"), 1);  // 0.388 x 100 a minute
+  EXPECT_EQ(Count(test_text, "target: traffic_day"), 3);
+}
+
 // issue 10 item 8, through Prometheus' own rule evaluation: an info
 // target's generated alerts (a bounce rate: off target, fast and slow
 // burn) never page nor open a ticket, and its `for: 30m` holds even the
