@@ -5,6 +5,7 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/base/internal/endian.h"
 #include "absl/container/fixed_array.h"
 #include "aggregate/unix_second.h"
 
@@ -61,19 +62,49 @@ constexpr size_t kMaxSpare = 32;
 constexpr size_t kMaxSpareArena = 1 << 10;
 constexpr size_t kMaxSpareEvents = 16;
 
+// The first 8 bytes of `id` as a big-endian number, zero-padded: ordered as
+// the strings are where they differ in those bytes (std::string_view
+// compares bytes as unsigned, as this does).
+uint64_t IdPrefix(absl::string_view id) {
+  if (id.size() >= 8) return absl::big_endian::Load64(id.data());
+  uint64_t prefix = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    prefix = (prefix << 8) |
+             (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);
+  }
+  return prefix;
+}
+
+// A bucket's first block, and the most a later one holds unless one event
+// needs more.
+constexpr size_t kFirstBlock = 256;
+constexpr size_t kMaxBlock = 64 << 10;
+
 }  // namespace
 
 char* ReorderBuffer::Arena::Append(size_t n) {
-  if (size_ + n > capacity_) {
-    const size_t capacity = std::max(size_ + n, 2 * capacity_);
-    std::unique_ptr<char[]> grown(new char[capacity]);  // not zero-filled
-    if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
-    data_ = std::move(grown);
-    capacity_ = capacity;
+  if (blocks_.empty() || blocks_.back().size + n > blocks_.back().capacity) {
+    const size_t capacity = std::max(
+        n, blocks_.empty() ? kFirstBlock
+                           : std::min(2 * blocks_.back().capacity, kMaxBlock));
+    Block block;
+    block.data.reset(new char[capacity]);  // not zero-filled
+    block.capacity = capacity;
+    blocks_.push_back(std::move(block));
+    capacity_ += capacity;
   }
-  char* at = data_.get() + size_;
-  size_ += n;
+  Block& b = blocks_.back();
+  char* at = b.data.get() + b.size;
+  b.size += n;
   return at;
+}
+
+void ReorderBuffer::Arena::clear() {
+  if (blocks_.size() > 1) {
+    blocks_.erase(blocks_.begin(), blocks_.end() - 1);
+    capacity_ = blocks_.back().capacity;
+  }
+  if (!blocks_.empty()) blocks_.back().size = 0;
 }
 
 ReorderBuffer::Bucket& ReorderBuffer::BucketOf(int64_t second) {
@@ -108,9 +139,11 @@ ReorderBuffer::Buckets::iterator ReorderBuffer::Erase(Buckets::iterator it) {
       node.mapped().arena.capacity() <= kMaxSpareArena &&
       node.mapped().events.capacity() <= kMaxSpareEvents) {
     Bucket& b = node.mapped();
+    const size_t held = Held(b);
     b.events.clear();
-    b.arena.clear();
+    b.arena.clear();  // may free blocks
     b.checkpointed = 0;
+    bytes_ -= held - Held(b);
     spare_.push_back(std::move(node));
   } else {
     bytes_ -= Held(node.mapped());  // freed with the node
@@ -121,9 +154,9 @@ ReorderBuffer::Buckets::iterator ReorderBuffer::Erase(Buckets::iterator it) {
 void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
   Packed packed;
   packed.time_us = absl::ToUnixMicros(e.time);
+  packed.id_prefix = IdPrefix(e.event_id);
   packed.value_micros = e.value_micros;
   packed.record_offset = e.record_offset;
-  packed.offset = static_cast<uint32_t>(bucket.arena.size());
   packed.session_number = e.session_number;
   packed.type = e.type;
   // One resize, then the fields written in place (appending each length
@@ -135,6 +168,7 @@ void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
 #undef KPISTREAM_FIELD_BYTES
   const size_t held = Held(bucket);
   char* p = bucket.arena.Append(bytes);
+  packed.strings = p;
 #define KPISTREAM_PACK_FIELD(f) p = PutString(e.f, p);
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_PACK_FIELD)
 #undef KPISTREAM_PACK_FIELD
@@ -142,23 +176,35 @@ void ReorderBuffer::Append(const EventView& e, Bucket& bucket) {
   bytes_ += Held(bucket) - held;  // capacities only grow here
 }
 
-EventView ReorderBuffer::Unpack(const Bucket& bucket, const Packed& packed) {
+EventView ReorderBuffer::Unpack(const Packed& packed) {
   EventView e;
+  UnpackInto(packed, &e);
+  return e;
+}
+
+// UnpackInto() writes each of these fields: a field added to EventView must
+// be added there (and this size with it).
+static_assert(sizeof(EventView) ==
+                  sizeof(absl::Time) + 3 * sizeof(int64_t) +
+                      16 * sizeof(absl::string_view),
+              "EventView changed: update ReorderBuffer::UnpackInto");
+
+void ReorderBuffer::UnpackInto(const Packed& packed, EventView* out) {
+  EventView& e = *out;
   e.time = absl::FromUnixMicros(packed.time_us);
   e.type = packed.type;
   e.session_number = packed.session_number;
   e.value_micros = packed.value_micros;
   e.record_offset = packed.record_offset;
-  const char* p = bucket.arena.data() + packed.offset;
+  const char* p = packed.strings;
 #define KPISTREAM_UNPACK_FIELD(f) e.f = GetString(p);
   KPISTREAM_EVENT_STRING_FIELDS(KPISTREAM_UNPACK_FIELD)
 #undef KPISTREAM_UNPACK_FIELD
-  return e;
+  e.user_agent = {};  // not kept
 }
 
-absl::string_view ReorderBuffer::EventId(const Bucket& bucket,
-                                         const Packed& packed) {
-  const char* p = bucket.arena.data() + packed.offset;
+absl::string_view ReorderBuffer::EventId(const Packed& packed) {
+  const char* p = packed.strings;
   return GetString(p);  // event_id is the first packed field
 }
 
@@ -177,11 +223,15 @@ void ReorderBuffer::Restore(const EventView& event) {
 }
 
 void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
-  std::sort(bucket.events.begin(), bucket.events.begin() + n,
-            [&](const Packed& a, const Packed& b) {
-              if (a.time_us != b.time_us) return a.time_us < b.time_us;
-              return EventId(bucket, a) < EventId(bucket, b);
-            });
+  const auto before = [&](const Packed& a, const Packed& b) {
+    if (a.time_us != b.time_us) return a.time_us < b.time_us;
+    if (a.id_prefix != b.id_prefix) return a.id_prefix < b.id_prefix;
+    return EventId(a) < EventId(b);
+  };
+  const auto end = bucket.events.begin() + n;
+  if (!std::is_sorted(bucket.events.begin(), end, before)) {
+    std::sort(bucket.events.begin(), end, before);
+  }
   // Only as many views as the bucket needs are made: a partition's second
   // often holds one or two events, and 64 views are 18 KB to initialise.
   constexpr size_t kBatch = 64;
@@ -189,7 +239,7 @@ void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
   for (size_t i = 0; i < n; i += kBatch) {
     const size_t m = std::min(kBatch, n - i);
     for (size_t k = 0; k < m; ++k) {
-      batch[k] = Unpack(bucket, bucket.events[i + k]);
+      UnpackInto(bucket.events[i + k], &batch[k]);
     }
     sink(absl::MakeConstSpan(batch.data(), m));
   }
@@ -247,7 +297,7 @@ size_t ReorderBuffer::Checkpoint(bool full, Sink write, RefSink write_ref) {
       if (p.record_offset >= 0) {
         write_ref(p.record_offset, p.time_us);
       } else {
-        write(Unpack(bucket, p));
+        write(Unpack(p));
       }
       ++written;
     }

@@ -281,9 +281,16 @@ struct Sessionizer::Impl {
   // The live slots, found by (site, visitor): a set of slot numbers (4
   // bytes each), hashed and compared by their full key, so that two keys of
   // one fingerprint (StableHash) are still told apart.
+  // A lookup key with its hash, computed once (AddAll prefetches with it,
+  // then finds a candidate and the slot: three hashes of the same key
+  // otherwise, ~4 % of the core's instructions).
   struct Probe {
+    Probe() = default;
+    Probe(absl::string_view s, absl::string_view v)
+        : site(s), visitor(v), hash(absl::HashOf(s, v)) {}
     absl::string_view site;
     absl::string_view visitor;
+    size_t hash = 0;
   };
   // absl::Hash of the full key, salted per process, not the fingerprint:
   // StableHash (MurmurHash64A) is public and fixed, and visitor ids crafted
@@ -296,9 +303,7 @@ struct Sessionizer::Impl {
       const Open& s = m->slots[slot];
       return absl::HashOf(m->sites.Get(s.site), s.visitor.view());
     }
-    size_t operator()(const Probe& p) const {
-      return absl::HashOf(p.site, p.visitor);
-    }
+    size_t operator()(const Probe& p) const { return p.hash; }
   };
   struct SlotEq {
     using is_transparent = void;
@@ -363,8 +368,8 @@ struct Sessionizer::Impl {
   }
 
   // The slot of (site, visitor), or -1.
-  int64_t Find(absl::string_view site, absl::string_view visitor) const {
-    auto it = lookup.find(Probe{site, visitor});
+  int64_t Find(const Probe& probe) const {
+    auto it = lookup.find(probe);
     return it == lookup.end() ? -1 : static_cast<int64_t>(*it);
   }
 
@@ -379,6 +384,9 @@ struct Sessionizer::Impl {
     any_candidate = false;
     return it == lookup.end() ? -1 : static_cast<int64_t>(*it);
   }
+
+  // Sessionizer::Add() with the event's key already hashed.
+  AddResult Add(const EventView& event, const Probe& probe);
 
   // A fresh live slot for (site, visitor), indexed.
   uint32_t NewSlot(absl::string_view site, absl::string_view visitor) {
@@ -824,9 +832,14 @@ Sessionizer::Sessionizer(SessionRules rules, SessionObserver* observer,
 Sessionizer::~Sessionizer() = default;
 
 Sessionizer::AddResult Sessionizer::Add(const EventView& event) {
-  Impl& m = *impl_;
+  return impl_->Add(event, Impl::Probe(event.site_id, event.visitor_id));
+}
+
+Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
+                                              const Probe& probe) {
+  Impl& m = *this;
   const int64_t t = absl::ToUnixMicros(event.time);
-  const int64_t found = m.Find(event.site_id, event.visitor_id);
+  const int64_t found = m.Find(probe);
   if (found < 0) {
     const uint32_t index = m.NewSlot(event.site_id, event.visitor_id);
     m.Start(index, event);
@@ -862,16 +875,21 @@ void Sessionizer::AddAll(absl::Span<const EventView> events) {
   // own stage ahead of the event's Add: the group 2k events ahead, the slot
   // (a candidate found without comparing keys) k ahead, the id's block k/2
   // ahead. Hints only: Add finds the slot as it always does.
+  // Each event's key is hashed once, in the first stage, and kept until its
+  // Add (a ring of the 2k + 1 in flight).
   constexpr int kAhead = 8;
+  constexpr int kRing = 4 * kAhead;
   const int n = static_cast<int>(events.size());
   int64_t candidate[kAhead];
-  auto probe = [&](int i) {
-    return Impl::Probe{events[i].site_id, events[i].visitor_id};
-  };
+  Impl::Probe probes[kRing];
   for (int i = -2 * kAhead; i < n; ++i) {
-    if (int j = i + 2 * kAhead; j < n) m.lookup.prefetch(probe(j));
+    if (int j = i + 2 * kAhead; j < n) {
+      Impl::Probe& p = probes[j % kRing];
+      p = Impl::Probe(events[j].site_id, events[j].visitor_id);
+      m.lookup.prefetch(p);
+    }
     if (int j = i + kAhead; j >= 0 && j < n) {
-      const int64_t c = m.Candidate(probe(j));
+      const int64_t c = m.Candidate(probes[j % kRing]);
       candidate[j % kAhead] = c;
       if (c >= 0) __builtin_prefetch(&m.slots[c]);
     }
@@ -880,7 +898,7 @@ void Sessionizer::AddAll(absl::Span<const EventView> events) {
         __builtin_prefetch(m.slots[c].visitor.block_address());
       }
     }
-    if (i >= 0) Add(events[i]);
+    if (i >= 0) m.Add(events[i], probes[i % kRing]);
   }
 }
 
@@ -987,7 +1005,7 @@ DayRetention& Sessionizer::orders() { return impl_->orders.days(); }
 void Sessionizer::RestoreClosed(absl::string_view site,
                                 absl::string_view visitor) {
   Impl& m = *impl_;
-  const int64_t found = m.Find(site, visitor);
+  const int64_t found = m.Find(Impl::Probe(site, visitor));
   if (found < 0) return;
   Impl::Open& s = m.slots[found];
   m.attributions.Release(s.attribution);

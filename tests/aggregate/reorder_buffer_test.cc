@@ -172,5 +172,43 @@ TEST(ReorderBufferTest, ABusySecondIsReleasedInBatchesInOrder) {
   EXPECT_EQ(sizes, (std::vector<size_t>{64, 64, 64, 8}));
 }
 
+// Events of one time are ordered by their whole event_id, compared as
+// unsigned bytes (std::string's order), whatever its length: ids that share
+// their first 8 bytes or are shorter, bytes 0x00 and >= 0x80. Strings of any
+// length survive (one larger than an arena block among them).
+TEST(ReorderBufferTest, TiesAreOrderedByTheWholeEventId) {
+  std::mt19937_64 rng(5);
+  const std::string alphabet("\x00a\x7f\x80\xff", 5);
+  ReorderBuffer buffer;
+  std::vector<Held> want;
+  for (int i = 0; i < 3000; ++i) {
+    Held h;
+    h.time_us = 1'767'225'600'000'000 + static_cast<int64_t>(rng() % 2);
+    const size_t length = rng() % 13;
+    for (size_t k = 0; k < length; ++k) h.id += alphabet[rng() % 5];
+    h.visitor = absl::StrCat("v", i);
+    if (i == 1000) h.page = std::string(200'000, 'p');
+    buffer.Push(View(h));
+    want.push_back(h);
+  }
+  std::stable_sort(want.begin(), want.end());
+  std::vector<Held> got;
+  buffer.ReleaseAll(Into(got));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    // Equal (time, id) pairs may come in either order: compare keys, then
+    // that every event came out once.
+    ASSERT_EQ(got[i].time_us, want[i].time_us) << i;
+    ASSERT_EQ(got[i].id, want[i].id) << i;
+  }
+  auto by_visitor = [](const Held& a, const Held& b) {
+    return a.visitor < b.visitor;
+  };
+  std::sort(got.begin(), got.end(), by_visitor);
+  std::sort(want.begin(), want.end(), by_visitor);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
+}
+
 }  // namespace
 }  // namespace kpistream
