@@ -34,6 +34,13 @@ int RunEngineCommand(const RunCommandOptions& options) {
     return 2;
   }
   auto engine = Engine::Create(loaded.config, StopRequested);
+  if (absl::IsCancelled(engine.status())) {
+    // SIGTERM/SIGINT while starting (e.g. brokers not answering): nothing
+    // was consumed, so nothing is left to commit.
+    KPI_LOG_INFO("kpistream run: stopped before it started: %s",
+                 engine.status().message());
+    return 0;
+  }
   if (!engine.ok()) {
     KPI_LOG_ERROR("kpistream run: %s", engine.status().message());
     return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

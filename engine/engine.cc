@@ -111,12 +111,14 @@ class Engine::Impl {
     changelog.properties = config_.kafka.properties;
     changelog.topic = config_.changelog_output.topic;
     changelog.timeout = absl::Seconds(30);
+    changelog.stop_requested = stop_requested_;
     int input_partitions = 1;
     std::map<std::string, int32_t> partitions_by_topic;
     for (const InputConfig& input : config_.inputs) {
       kafka::TopicReadOptions in = changelog;
       in.topic = input.topic;
       auto count = kafka::PartitionCount(in);
+      if (absl::IsCancelled(count.status())) return count.status();
       if (count.ok()) {
         input_partitions = std::max(input_partitions, *count);
         partitions_by_topic[input.topic] = *count;

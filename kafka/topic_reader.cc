@@ -38,9 +38,35 @@ absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
   rd_kafka_topic_t* rkt =
       rd_kafka_topic_new(rk->get(), options.topic.c_str(), nullptr);
   const rd_kafka_metadata_t* metadata = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(
-      rk->get(), 0, rkt, &metadata,
-      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  // In short waits, so that a stop request is heard while the brokers do
+  // not answer (librdkafka keeps trying to connect meanwhile).
+  const absl::Time deadline = absl::Now() + options.timeout;
+  rd_kafka_resp_err_t err;
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    err = rd_kafka_metadata(
+        rk->get(), 0, rkt, &metadata,
+        static_cast<int>(std::clamp<int64_t>(
+            absl::ToInt64Milliseconds(left), 1, 250)));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || left <= absl::Milliseconds(250)) {
+      break;
+    }
+    if (options.stop_requested && options.stop_requested()) {
+      rd_kafka_topic_destroy(rkt);
+      return absl::CancelledError(absl::StrCat(
+          "stopped while waiting for the metadata of topic \"", options.topic,
+          "\" from ", options.brokers, " (last answer: ",
+          rd_kafka_err2str(err), ")"));
+    }
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
+        err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+        err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      break;
+    }
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      absl::SleepFor(std::min(left, absl::Milliseconds(250)));
+    }
+  }
   rd_kafka_topic_destroy(rkt);
   absl::StatusOr<int> result = absl::NotFoundError(
       absl::StrCat("topic \"", options.topic, "\" does not exist"));

@@ -4,6 +4,7 @@
 #define KPISTREAM_KAFKA_TOPIC_READER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ struct TopicReadOptions {
   // ReadTopic: where to start reading a partition (absent: its beginning).
   std::map<int32_t, int64_t> start_offsets;
   absl::Duration timeout = absl::Seconds(60);
+  // Polled while PartitionCount waits for the brokers: true gives up at
+  // once (CancelledError), e.g. on SIGTERM while they are unreachable.
+  std::function<bool()> stop_requested;
 };
 
 // The cluster's id and the partitions' ends (high watermarks) now.
