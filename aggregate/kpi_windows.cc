@@ -82,6 +82,18 @@ void KpiWindows::OnSessionStarted(const SessionAttributes& session,
   }
 }
 
+void KpiWindows::OnSessionStartMoved(const SessionAttributes& before,
+                                     absl::Time before_start,
+                                     const SessionAttributes& after,
+                                     const EventView& first) {
+  const auto [all, one] = At(before_start, before.site_id, before.channel);
+  for (Window* w : {all, one}) {
+    --w->kpis.sessions;
+    w->open = SaturatingAdd(w->open, -1);
+  }
+  OnSessionStarted(after, first);
+}
+
 namespace {
 
 // What a window keeps per goal (currency): so many sessions' worth of

@@ -66,6 +66,11 @@ class KpiWindows : public SessionObserver {
                         const EventView& first) override;
   void OnEvent(const SessionAttributes&, const EventView&) override {}
   void OnSessionClosed(const ClosedSession& session) override;
+  // The session moves to the windows of its new start and channel.
+  void OnSessionStartMoved(const SessionAttributes& before,
+                           absl::Time before_start,
+                           const SessionAttributes& after,
+                           const EventView& first) override;
 
   // Changed windows (final = false) and finished ones (final = true, once).
   std::vector<WindowKpis> Collect(absl::Time frontier);

@@ -95,6 +95,13 @@ class PartitionState::Fanout : public SessionObserver {
   void OnEvent(const SessionAttributes& s, const EventView& e) override {
     outer_->OnEvent(s, e);
   }
+  void OnSessionStartMoved(const SessionAttributes& before,
+                           absl::Time before_start,
+                           const SessionAttributes& after,
+                           const EventView& first) override {
+    outer_->OnSessionStartMoved(before, before_start, after, first);
+    windows_->OnSessionStartMoved(before, before_start, after, first);
+  }
   void OnSessionClosed(const ClosedSession& s) override {
     outer_->OnSessionClosed(s);
     windows_->OnSessionClosed(s);

@@ -220,10 +220,23 @@ void Increment(List& list, absl::string_view key, T n) {
   }
 }
 
+// Whether `e` carries campaign parameters (a campaign split looks at those
+// only).
+bool HasCampaign(const EventView& e) {
+  return !e.utm_source.empty() || !e.utm_medium.empty() ||
+         !e.utm_campaign.empty() || !e.click_id.empty();
+}
+
 uint64_t CampaignKey(const EventView& e) {
   const char sep[] = {kSeparator, 0};
   return StableHash(absl::StrCat(e.utm_source, sep, e.utm_medium, sep,
                                  e.utm_campaign, sep, e.click_id));
+}
+
+// The key of a first event without campaign parameters.
+uint64_t NoCampaignKey() {
+  static const uint64_t key = CampaignKey(EventView{});
+  return key;
 }
 
 }  // namespace
@@ -509,12 +522,9 @@ struct Sessionizer::Impl {
     return out;
   }
 
-  // Opens a session in the live slot `index` with its first event `e`.
-  void Start(uint32_t index, const EventView& e) {
-    Open& s = slots[index];
-    DropExtra(s);
-    s.first_us = absl::ToUnixMicros(e.time);
-    s.last_offset_us = 0;
+  // The interned attribution (acquired) of a session whose first event is
+  // `e`.
+  uint32_t AttributionOf(const EventView& e) {
     if (attribution != nullptr) {
       attribution->AttributeInto(e, &acquisition);
     } else {
@@ -522,10 +532,18 @@ struct Sessionizer::Impl {
       acquisition.source.assign(e.utm_source.data(), e.utm_source.size());
       acquisition.medium.assign(e.utm_medium.data(), e.utm_medium.size());
     }
-    s.attribution =
-        AcquireAttribution(acquisition.channel, acquisition.source,
-                           acquisition.medium, e.utm_campaign,
-                           e.device_category, e.country);
+    return AcquireAttribution(acquisition.channel, acquisition.source,
+                              acquisition.medium, e.utm_campaign,
+                              e.device_category, e.country);
+  }
+
+  // Opens a session in the live slot `index` with its first event `e`.
+  void Start(uint32_t index, const EventView& e) {
+    Open& s = slots[index];
+    DropExtra(s);
+    s.first_us = absl::ToUnixMicros(e.time);
+    s.last_offset_us = 0;
+    s.attribution = AttributionOf(e);
     s.landing = e.type == EventType::kPageView ? pages.Acquire(e.page_url) : 0;
     s.exit = 0;
     s.pageviews = 0;
@@ -536,6 +554,77 @@ struct Sessionizer::Impl {
     if (rules.split_on_campaign_change) campaign_keys[index] = CampaignKey(e);
     MarkDirty(index);
     observer->OnSessionStarted(Attributes(s), e);
+  }
+
+  // Whether `e`, before the session's first event, may become its first:
+  // within the inactivity timeout of it, with every event of the session
+  // still within the maximum length of it (and the session's expiry no
+  // earlier, so that its scheduled entry stays its first), on the same
+  // local day where sessions split at midnight, and without other campaign
+  // parameters where they split on a campaign change.
+  bool CanMoveStart(uint32_t index, const EventView& e) {
+    const Open& s = slots[index];
+    const int64_t t = absl::ToUnixMicros(e.time);
+    if (s.first_us - t > timeout_us) return false;
+    if (Last(s) - t + timeout_us > max_length_us) return false;
+    if (rules.split_at_midnight &&
+        absl::ToCivilDay(e.time, rules.timezone) !=
+            absl::ToCivilDay(absl::FromUnixMicros(s.first_us),
+                             rules.timezone)) {
+      return false;
+    }
+    // In event-time order `e` opens the session; a later event with
+    // campaign parameters splits it unless they are e's (an event without
+    // any never splits): a session whose first event had parameters takes
+    // only an event with the same before it.
+    if (rules.split_on_campaign_change) {
+      const uint64_t key = campaign_keys[index];
+      if (key != 0 && key != NoCampaignKey() && CampaignKey(e) != key) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Makes `e` (CanMoveStart) the session's first event: its start, its
+  // acquisition and device/country, its landing page if it is a page
+  // view; then counts it in. The new-visitor flag stays (the visitor was
+  // judged at the start, minutes later at most).
+  void MoveStart(uint32_t index, const EventView& e) {
+    Open& s = slots[index];
+    // Copied: acquiring the new attribution may move the interned strings
+    // that Attributes() views.
+    const SessionAttributes viewed = Attributes(s);
+    std::string site(viewed.site_id), channel(viewed.channel),
+        source(viewed.source), medium(viewed.medium),
+        campaign(viewed.campaign), landing(viewed.landing_page),
+        device(viewed.device_category), country(viewed.country);
+    SessionAttributes before = viewed;
+    before.site_id = site;
+    before.channel = channel;
+    before.source = source;
+    before.medium = medium;
+    before.campaign = campaign;
+    before.landing_page = landing;
+    before.device_category = device;
+    before.country = country;
+    const absl::Time before_start = absl::FromUnixMicros(s.first_us);
+    const uint32_t old_attribution = s.attribution;
+    const uint32_t old_landing = s.landing;
+    const int64_t last = Last(s);
+    s.attribution = AttributionOf(e);
+    const bool page = e.type == EventType::kPageView;
+    if (page) s.landing = pages.Acquire(e.page_url);
+    s.first_us = absl::ToUnixMicros(e.time);
+    SetLast(s, last);
+    if (rules.split_on_campaign_change && HasCampaign(e)) {
+      campaign_keys[index] = CampaignKey(e);  // the same, or none before
+    }
+    MarkDirty(index);
+    observer->OnSessionStartMoved(before, before_start, Attributes(s), e);
+    attributions.Release(old_attribution);
+    if (page) pages.Release(old_landing);
+    Apply(index, e, /*in_order=*/false);
   }
 
   // Counts `e` into the session; `in_order` when e is its latest event.
@@ -619,9 +708,7 @@ struct Sessionizer::Impl {
             absl::ToCivilDay(e.time, rules.timezone)) {
       return true;
     }
-    if (rules.split_on_campaign_change &&
-        (!e.utm_source.empty() || !e.utm_medium.empty() ||
-         !e.utm_campaign.empty() || !e.click_id.empty())) {
+    if (rules.split_on_campaign_change && HasCampaign(e)) {
       uint64_t& key = campaign_keys[index];
       const uint64_t campaign = CampaignKey(e);
       if (key == 0) {  // not known: restored, written without the option
@@ -849,7 +936,11 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
   }
   const uint32_t index = static_cast<uint32_t>(found);
   Impl::Open& s = m.slots[index];
-  if (t < s.first_us) return AddResult::kLate;
+  if (t < s.first_us) {
+    if (!m.CanMoveStart(index, event)) return AddResult::kLate;
+    m.MoveStart(index, event);
+    return AddResult::kApplied;
+  }
   const int64_t last = Impl::Last(s);
   if (t <= last) {
     m.Apply(index, event, /*in_order=*/t == last);

@@ -12,9 +12,12 @@
 // watermark's max out-of-orderness, which makes every session exact. An event
 // that arrives later than that (behind the watermark, but within the allowed
 // lateness) is still applied when it falls at or after the start of the
-// visitor's open session; one that would have to move a session's start (or
-// belongs to a session already closed) is refused as late, and the caller
-// dead-letters it. Nothing is silently dropped.
+// visitor's open session, or before it within the inactivity timeout: it
+// then becomes the session's first event (its start, landing page and
+// acquisition; OnSessionStartMoved), unless that would break the maximum
+// length, a midnight split or a campaign split. Anything else (an event
+// of a session already closed, or one these rules keep apart) is refused
+// as late, and the caller dead-letters it. Nothing is silently dropped.
 //
 // Closing. CloseUpTo(frontier) closes every session that no accepted event can
 // change any more: those with last + inactivity_timeout < frontier, or
@@ -112,6 +115,15 @@ class SessionObserver {
                        const EventView& event) = 0;
   // A session closed; the Sessionizer forgets it after this call.
   virtual void OnSessionClosed(const ClosedSession& session) = 0;
+  // A late event `first`, before the open session's start `before_start`,
+  // became its first event: the session now starts at first.time with the
+  // attributes `after` (it started with `before`). OnEvent(after, first)
+  // follows. What was counted at the start stays as counted; an observer
+  // that keeps state by the session's start moves it here.
+  virtual void OnSessionStartMoved(const SessionAttributes& before,
+                                   absl::Time before_start,
+                                   const SessionAttributes& after,
+                                   const EventView& first) {}
 };
 
 // A session's acquisition: its default channel group and the source and

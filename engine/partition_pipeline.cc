@@ -442,8 +442,8 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
     case PartitionState::Admit::kLate:
       ctx_->counters->CountLate();
       // Within the allowed lateness an event is late only when it comes
-      // before the start of its visitor's open session (the session and
-      // its start are counted already: README, "Event time").
+      // before the start of its visitor's open session and cannot become
+      // its first event (README, "Event time").
       out_->DeadLetter(
           record, "late",
           view.time < watermark - state_.allowed_lateness()
@@ -454,8 +454,9 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
                              ")")
               : absl::StrCat("event time ", TimeText(view.time),
                              " is behind the watermark ", TimeText(watermark),
-                             " and before the start of its visitor's open "
-                             "session, which a late event cannot move"));
+                             " and before its visitor's open session, which "
+                             "a midnight or campaign split or the maximum "
+                             "session length keeps apart"));
       break;
     case PartitionState::Admit::kDuplicate:
       ctx_->counters->CountDuplicate();

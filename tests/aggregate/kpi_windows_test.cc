@@ -83,6 +83,38 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
   EXPECT_EQ(windows.windows(), 2u);  // the 10:01 window, still open
 }
 
+// A late first event moves its session to the window of its start and
+// channel: the window it left counts it no more, holds no open session
+// (its final record comes), and its close lands where it moved.
+TEST(KpiWindowsTest, ASessionWhoseStartMovesChangesWindows) {
+  KpiWindows windows(absl::Minutes(1));
+  Start(windows, T0 + absl::Seconds(10));  // Email, 10:00
+  ASSERT_EQ(windows.Collect(T0).size(), 2u);
+  SessionAttributes before;
+  before.site_id = "shop";
+  before.channel = "Email";
+  SessionAttributes after = before;
+  after.channel = "Organic Search";
+  Event first;
+  first.time = T0 - absl::Seconds(20);  // 09:59:40
+  windows.OnSessionStartMoved(before, T0 + absl::Seconds(10), after, first);
+  ClosedSession s = Closed(first.time, absl::Seconds(60), 2, true);
+  s.channel = "Organic Search";
+  windows.OnSessionClosed(s);
+  std::map<std::tuple<absl::Time, std::string>, WindowKpis> got;
+  for (const WindowKpis& k : windows.Collect(T0 + absl::Minutes(2))) {
+    EXPECT_TRUE(k.final);
+    got[{k.start, k.channel}] = k;
+  }
+  ASSERT_EQ(got.size(), 4u);  // 10:00 all and Email, 09:59 all and Search
+  EXPECT_EQ((got[{T0, ""}].sessions), 0u);
+  EXPECT_EQ((got[{T0, "Email"}].sessions), 0u);
+  EXPECT_EQ((got[{T0 - absl::Minutes(1), ""}].sessions), 1u);
+  EXPECT_EQ((got[{T0 - absl::Minutes(1), ""}].sessions_closed), 1u);
+  EXPECT_EQ((got[{T0 - absl::Minutes(1), "Organic Search"}].sessions), 1u);
+  EXPECT_EQ(windows.windows(), 0u);
+}
+
 // A hostile client's many distinct goals and currencies (each up to 1 KiB)
 // over many sessions of one window: the window keeps 64 of each and counts
 // the rest under "(other)", so that its snapshot record stays within what a

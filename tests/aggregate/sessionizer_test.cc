@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
@@ -36,8 +37,21 @@ class Recorder : public SessionObserver {
     channels.push_back(std::string(s.channel));
   }
   void OnSessionClosed(const ClosedSession& s) override { closed.push_back(s); }
+  void OnSessionStartMoved(const SessionAttributes& before,
+                           absl::Time before_start,
+                           const SessionAttributes& after,
+                           const EventView& first) override {
+    moved.push_back(absl::StrCat(before.source, "@",
+                                 absl::FormatTime("%H:%M", before_start,
+                                                  absl::UTCTimeZone()),
+                                 " -> ", after.source, "@",
+                                 absl::FormatTime("%H:%M", first.time,
+                                                  absl::UTCTimeZone()),
+                                 " ", after.landing_page));
+  }
 
   std::vector<std::string> started;
+  std::vector<std::string> moved;
   std::vector<std::string> channels;
   std::vector<ClosedSession> closed;
   int events = 0;
@@ -613,17 +627,103 @@ TEST(VisitorRecencyTest,
   EXPECT_TRUE(run(false));
 }
 
-TEST_F(SessionizerTest, EventBeforeTheOpenSessionStartIsLate) {
-  sessionizer.Add(Ev("a", absl::Minutes(10)));
-  EXPECT_EQ(sessionizer.Add(Ev("a", absl::Minutes(9))),
-            Sessionizer::AddResult::kLate);
-  // Inside the session (between first and last) is applied.
-  sessionizer.Add(Ev("a", absl::Minutes(12)));
+// SPEC §3: a late event (applied directly, behind the watermark but within
+// the allowed lateness) before the start of its visitor's open session and
+// within the inactivity timeout of it is the session's first event: its
+// start, landing page and acquisition are the late event's. (A QA pass on a
+// real access log: a download's line, logged when it ended, came late and
+// was dead-lettered, cutting its session short.)
+TEST_F(SessionizerTest, ALateEventBeforeTheStartBecomesTheFirstEvent) {
+  sessionizer.Add(Ev("a", absl::Minutes(10), EventType::kPageView, "/second"));
+  sessionizer.Add(Ev("a", absl::Minutes(12), EventType::kPageView, "/third"));
+  Event landing = Ev("a", absl::Minutes(5), EventType::kPageView, "/landing");
+  landing.utm_source = "newsletter";
+  landing.utm_medium = "email";
+  EXPECT_EQ(sessionizer.Add(landing), Sessionizer::AddResult::kApplied);
+  // Inside the session (between first and last) is applied as before.
   EXPECT_EQ(sessionizer.Add(Ev("a", absl::Minutes(11))),
             Sessionizer::AddResult::kApplied);
   sessionizer.CloseAll();
-  EXPECT_EQ(rec.closed[0].pageviews, 3u);
-  EXPECT_EQ(rec.closed[0].exit_page, "https://shop.example/");
+  ASSERT_EQ(rec.closed.size(), 1u);
+  const ClosedSession& c = rec.closed[0];
+  EXPECT_EQ(c.start, T0 + absl::Minutes(5));
+  EXPECT_EQ(c.end, T0 + absl::Minutes(12));
+  EXPECT_EQ(c.pageviews, 4u);
+  EXPECT_EQ(c.landing_page, "https://shop.example/landing");
+  EXPECT_EQ(c.exit_page, "https://shop.example/third");
+  EXPECT_EQ(c.source, "newsletter");
+  EXPECT_EQ(c.medium, "email");
+  EXPECT_EQ(rec.started.size(), 1u);  // one session, started once
+  EXPECT_THAT(rec.moved, ::testing::ElementsAre(
+                             "@10:10 -> newsletter@10:05 "
+                             "https://shop.example/landing"));
+}
+
+// Where the late event cannot be the first: more than the timeout before
+// the start (exactly the timeout still joins), beyond the maximum length of
+// the session's last event, across midnight where sessions split there, or
+// with other campaign parameters where they split on a change.
+TEST(SessionizerLateTest, ALateEventThatCannotBeTheFirstIsLate) {
+  using Result = Sessionizer::AddResult;
+  Recorder rec;
+  Sessionizer plain(SessionRules{}, &rec);
+  plain.Add(Ev("a", absl::Minutes(40)));
+  EXPECT_EQ(plain.Add(Ev("a", absl::Minutes(9))), Result::kLate);
+  EXPECT_EQ(plain.Add(Ev("a", absl::Minutes(10))), Result::kApplied);
+
+  SessionRules hour;
+  hour.max_length = absl::Hours(1);
+  Sessionizer short_sessions(hour, &rec);
+  short_sessions.Add(Ev("b", absl::ZeroDuration()));
+  short_sessions.Add(Ev("b", absl::Minutes(25)));
+  // Its last event 25 min + the 30 min timeout after: within the hour from
+  // -5 min, not from -6 min.
+  EXPECT_EQ(short_sessions.Add(Ev("b", -absl::Minutes(6))), Result::kLate);
+  EXPECT_EQ(short_sessions.Add(Ev("b", -absl::Minutes(5))), Result::kApplied);
+
+  SessionRules midnight;
+  midnight.split_at_midnight = true;
+  Sessionizer by_day(midnight, &rec);
+  const absl::Duration to_midnight = absl::Hours(14);  // T0 is 10:00 UTC
+  by_day.Add(Ev("c", to_midnight + absl::Seconds(10)));
+  EXPECT_EQ(by_day.Add(Ev("c", to_midnight - absl::Seconds(10))),
+            Result::kLate);
+  EXPECT_EQ(by_day.Add(Ev("c", to_midnight)), Result::kApplied);
+
+  SessionRules campaigns;
+  campaigns.split_on_campaign_change = true;
+  Sessionizer by_campaign(campaigns, &rec);
+  Event first = Ev("d", absl::Minutes(10));
+  first.utm_source = "newsletter";
+  by_campaign.Add(first);
+  Event other = Ev("d", absl::Minutes(9));
+  other.utm_source = "google";
+  EXPECT_EQ(by_campaign.Add(other), Result::kLate);
+  Event same = Ev("d", absl::Minutes(8));
+  same.utm_source = "newsletter";
+  EXPECT_EQ(by_campaign.Add(same), Result::kApplied);
+  // Without parameters before one with: in event-time order the newsletter
+  // event would split from it.
+  EXPECT_EQ(by_campaign.Add(Ev("d", absl::Minutes(7))), Result::kLate);
+  // A session opened without parameters takes one with them before it (an
+  // event without any never splits), and then keeps its campaign.
+  by_campaign.Add(Ev("e", absl::Minutes(10)));
+  Event tagged = Ev("e", absl::Minutes(9));
+  tagged.utm_source = "google";
+  EXPECT_EQ(by_campaign.Add(tagged), Result::kApplied);
+  Event retagged = Ev("e", absl::Minutes(11));
+  retagged.utm_source = "bing";
+  by_campaign.Add(retagged);  // a new session: other parameters
+  by_campaign.CloseAll();
+  std::map<std::string, const ClosedSession*> by_source;
+  for (const ClosedSession& c : rec.closed) by_source[c.source] = &c;
+  ASSERT_EQ(rec.closed.size(), 3u);
+  ASSERT_EQ(by_source.size(), 3u);
+  EXPECT_EQ(by_source["newsletter"]->start, T0 + absl::Minutes(8));
+  EXPECT_EQ(by_source["newsletter"]->pageviews, 2u);
+  EXPECT_EQ(by_source["google"]->start, T0 + absl::Minutes(9));
+  EXPECT_EQ(by_source["google"]->pageviews, 2u);
+  EXPECT_EQ(by_source["bing"]->pageviews, 1u);
 }
 
 TEST_F(SessionizerTest, CloseUpToIsStrictAndOrderedByEnd) {

@@ -426,19 +426,23 @@ absl::Duration TimeToCommitOneRecord(absl::Duration min_commit_interval) {
 
 // Late events say why they are late (SPEC §3, README "Event time"): beyond
 // the allowed lateness, or within it but before the start of their
-// visitor's open session, which a late event cannot move.
+// visitor's open session, which cannot take them as its first event (here:
+// sessions split at midnight). One within it that can is applied.
 TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
-  const std::string config =
-      absl::StrReplaceAll(kThreadConfig, {{"allowed_lateness: 0s",
-                                           "allowed_lateness: 5m"}});
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig,
+      {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
+       {"processing:", "sessions: {split_at_midnight: true}\nprocessing:"}});
   FakeThread t(config.c_str());
   t.fetched_per_poll = 1;  // the watermark moves between the records
-  t.records = {{"v1", PageView("v1", "10:00:10")},
-               {"z", PageView("z", "10:01:00")},    // watermark 10:00:30
-               {"v1", PageView("v1", "10:00:05")},  // before v1's start
-               {"w", PageView("w", "09:55:00")}};   // beyond 09:55:30
+  t.records = {{"v1", PageViewOn("v1", "02", "00:00:10")},
+               {"u", PageViewOn("u", "02", "00:00:20")},
+               {"z", PageViewOn("z", "02", "00:01:00")},  // watermark 00:00:30
+               {"v1", PageViewOn("v1", "01", "23:59:55")},  // the day before
+               {"u", PageViewOn("u", "02", "00:00:15")},    // u's first now
+               {"w", PageViewOn("w", "01", "23:55:00")}};   // beyond 23:55:30
   t.options.stop_requested = [&] {
-    return t.output().committed_offset == 4 || t.output().commits > 100;
+    return t.output().committed_offset == 6 || t.output().commits > 100;
   };
   ASSERT_TRUE(t.Run().ok());
   std::vector<std::string> details;
@@ -450,11 +454,13 @@ TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
   EXPECT_THAT(
       details,
       testing::ElementsAre(
-          "v1: event time 2026-01-01T10:00:05+00:00 is behind the watermark "
-          "2026-01-01T10:00:30+00:00 and before the start of its visitor's "
-          "open session, which a late event cannot move",
-          "w: event time 2026-01-01T09:55:00+00:00 is behind the watermark "
-          "2026-01-01T10:00:30+00:00 by more than the allowed lateness (5m)"));
+          "v1: event time 2026-01-01T23:59:55+00:00 is behind the watermark "
+          "2026-01-02T00:00:30+00:00 and before its visitor's open session, "
+          "which a midnight or campaign split or the maximum session length "
+          "keeps apart",
+          "w: event time 2026-01-01T23:55:00+00:00 is behind the watermark "
+          "2026-01-02T00:00:30+00:00 by more than the allowed lateness (5m)"));
+  EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 2);
 }
 
 // A client whose clock runs 9 minutes fast (accepted: max_future_skew is
