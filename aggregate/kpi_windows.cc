@@ -88,8 +88,10 @@ void KpiWindows::OnSessionStartMoved(const SessionAttributes& before,
                                      const EventView& first) {
   const auto [all, one] = At(before_start, before.site_id, before.channel);
   for (Window* w : {all, one}) {
-    --w->kpis.sessions;
-    w->open = SaturatingAdd(w->open, -1);
+    // Counted there at the start, unless that was before a restore with
+    // another window width: then there is nothing to take back.
+    if (w->kpis.sessions > 0) --w->kpis.sessions;
+    if (w->open > 0) w->open = SaturatingAdd(w->open, -1);
   }
   OnSessionStarted(after, first);
 }

@@ -634,7 +634,9 @@ struct Sessionizer::Impl {
     if (e.type == EventType::kPageView) {
       ++s.pageviews;
       if (s.landing == 0) s.landing = pages.Acquire(e.page_url);
-      if (in_order && pages.Get(s.exit) != e.page_url) {
+      // The exit page is the latest page view's; a late one is the exit
+      // page only of a session without another (a late first event).
+      if ((in_order || s.exit == 0) && pages.Get(s.exit) != e.page_url) {
         const uint32_t previous = s.exit;
         s.exit = pages.Acquire(e.page_url);
         pages.Release(previous);

@@ -356,7 +356,16 @@ class Engine::Impl {
     for (const absl::Status& s : results) {
       if (!s.ok()) return s;
     }
-    KPI_LOG_INFO("engine: stopped cleanly; the state is committed");
+    int failed = 0;
+    for (const auto& thread : threads_) failed += thread->final_commit_failed();
+    if (failed > 0) {
+      KPI_LOG_WARN("engine: stopped; the final commit of %d stream thread(s) "
+                   "failed: their work since the last commit is redone at "
+                   "the next start (nothing is lost)",
+                   failed);
+    } else {
+      KPI_LOG_INFO("engine: stopped cleanly; the state is committed");
+    }
     return absl::OkStatus();
   }
 

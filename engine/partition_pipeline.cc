@@ -455,8 +455,9 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
               : absl::StrCat("event time ", TimeText(view.time),
                              " is behind the watermark ", TimeText(watermark),
                              " and before its visitor's open session, which "
-                             "a midnight or campaign split or the maximum "
-                             "session length keeps apart"));
+                             "more than the inactivity timeout, a midnight or "
+                             "campaign split or the maximum session length "
+                             "keeps apart"));
       break;
     case PartitionState::Admit::kDuplicate:
       ctx_->counters->CountDuplicate();

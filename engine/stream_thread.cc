@@ -214,7 +214,15 @@ absl::Status StreamThread::Run() {
   if (fatal_.ok()) {
     KPI_LOG_INFO("%s: stopping: committing the state (open sessions are kept)",
                  options_.name);
+    const uint64_t aborts = aborts_;
     CommitCycle(clock_->Now(), /*revoking=*/false);
+    if (aborts_ != aborts) {
+      final_commit_failed_ = true;
+      KPI_LOG_WARN("%s: the final commit failed (above): the work since the "
+                   "last commit is redone from its state when the partitions "
+                   "are next assigned (nothing is lost)",
+                   options_.name);
+    }
     AwaitFirstAssignment();
     input_->Close();
   }

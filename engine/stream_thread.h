@@ -109,6 +109,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // are kept, not closed) and stops. A runtime failure (a fatal Kafka error,
   // a changelog that lost records) returns an error status.
   absl::Status Run();
+  // After Run(): whether its final commit, at the stop, was aborted (its
+  // work is redone from the last committed state at the next start).
+  bool final_commit_failed() const { return final_commit_failed_; }
 
   // The latest published metrics (committed counters and live gauges).
   MetricsSnapshot Snapshot() const;
@@ -254,6 +257,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Time last_progress_ = absl::InfinitePast();
   uint64_t commits_ = 0;
   uint64_t aborts_ = 0;
+  bool final_commit_failed_ = false;
   uint64_t restore_failures_ = 0;
   double last_restore_seconds_ = 0;
   double last_restore_records_ = 0;

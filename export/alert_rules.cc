@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "aggregate/kpi_catalog.h"
@@ -314,7 +315,11 @@ struct Counter {
 Counter CounterOf(const std::string& metric,
                   const std::map<std::string, std::string>& filter,
                   double per_minute) {
-  Counter c{metric, {}, per_minute};
+  // As the test file writes it (Num), so that what the alerts are expected
+  // to read is what promtool reads.
+  double written = per_minute;
+  (void)absl::SimpleAtod(Num(per_minute), &written);
+  Counter c{metric, {}, written};
   for (const absl::string_view label : MetricLabels(metric)) {
     c.labels[std::string(label)] = LabelValue(filter, std::string(label));
   }
@@ -442,14 +447,24 @@ bool OffTargetAt(const TargetConfig& u, const Reading& r, double window,
 
 // The windows (minutes) of each of a rolling target's alerts, in
 // RollingAlertsOf's order: the target's own, then both of each burn.
-std::vector<std::vector<double>> AlertWindows(const TargetConfig& u) {
-  return {{absl::ToDoubleMinutes(u.window)}, {60, 5}, {360, 30}};
+std::vector<std::vector<double>> AlertWindows(const TargetConfig& u,
+                                              size_t alerts) {
+  std::vector<std::vector<double>> windows = {
+      {absl::ToDoubleMinutes(u.window)}, {60, 5}, {360, 30}};
+  windows.resize(std::min(alerts, windows.size()));
+  return windows;
 }
 
 // Whether another rolling target reads `counters` within a millionth of its
-// threshold at minute `eval`, over any window of its alerts.
+// threshold (or of its min_sessions) over a window of one of its alerts, at
+// an evaluation its `for` looks back on up to minute `eval`: there its
+// verdict would hang on rounding (a count over a window longer than the
+// test so far grows every minute).
 bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
                           const std::vector<Counter>& counters, double eval) {
+  auto near = [](double v, double limit) {
+    return std::abs(v - limit) <= 1e-6 * std::abs(limit);
+  };
   for (const TargetConfig& u : config.targets) {
     if (&u == &t || u.cumulative()) continue;
     const std::optional<Reading> r = ReadingOf(u, counters);
@@ -457,12 +472,20 @@ bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
     const double threshold = u.direction == TargetDirection::kAtLeast
                                  ? u.value * (1 - u.tolerance)
                                  : u.value * (1 + u.tolerance);
-    for (const std::vector<double>& windows : AlertWindows(u)) {
-      for (double w : windows) {
-        const std::optional<double> v = ValueAt(u, *r, w, eval);
-        if (v.has_value() &&
-            std::abs(*v - threshold) <= 1e-6 * std::abs(threshold)) {
-          return true;
+    const std::vector<Alert> alerts = AlertsOf(u);
+    const std::vector<std::vector<double>> windows =
+        AlertWindows(u, alerts.size());
+    for (size_t i = 0; i < windows.size(); ++i) {
+      const double hold = absl::ToDoubleMinutes(alerts[i].for_duration);
+      for (double at = std::max(1.0, eval - hold); at <= eval; at += 1) {
+        for (double w : windows[i]) {
+          const std::optional<double> v = ValueAt(u, *r, w, at);
+          if (v.has_value() && near(*v, threshold)) return true;
+          if (KpiOf(u).session_denominator_family() && u.min_sessions > 0 &&
+              near(r->denominator * std::min(w, at),
+                   static_cast<double>(u.min_sessions))) {
+            return true;
+          }
         }
       }
     }
@@ -486,7 +509,8 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
     const std::optional<Reading> r = ReadingOf(u, counters);
     if (!r.has_value()) continue;
     const std::vector<Alert> alerts = AlertsOf(u);
-    const std::vector<std::vector<double>> windows = AlertWindows(u);
+    const std::vector<std::vector<double>> windows =
+        AlertWindows(u, alerts.size());
     for (AlertTest& test : *tests) {
       for (size_t i = 0; i < alerts.size(); ++i) {
         if (alerts[i].name != test.alertname) continue;

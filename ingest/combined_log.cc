@@ -1,5 +1,7 @@
 #include "ingest/combined_log.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -74,26 +76,47 @@ bool IsAsset(absl::string_view path) {
   return false;
 }
 
+// Whether `value` names a feed format: rss, atom or rdf and a version
+// (rss20, rss2, atom10, rss_0.92), nothing else (atomic, rdfa are not).
+bool IsFeedFormat(absl::string_view value) {
+  const std::string v = absl::AsciiStrToLower(value);
+  for (absl::string_view format : {"rss", "atom", "rdf"}) {
+    if (!absl::StartsWith(v, format)) continue;
+    const absl::string_view version = absl::string_view(v).substr(format.size());
+    return std::all_of(version.begin(), version.end(), [](char c) {
+      return absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' ||
+             c == '_';
+    });
+  }
+  return false;
+}
+
 // Whether a request's query asks for a feed rather than a page: a parameter
-// `feed` (WordPress: ?feed=rss2), or one of the names feed software selects
-// its flavour with whose value is a feed format (Blosxom's ?flav=rss20 or
-// ?flav=atom, Blogger's ?alt=rss, ?format=atom, ?type=rss, ?output=rss).
-// Feed readers poll these every few minutes: counted as page views they made
-// a quarter of a real blog log's page views and most of its bounces.
+// `feed` without a value or naming a feed (WordPress: ?feed, ?feed=rss2,
+// ?feed=comments-atom), or one of the names feed software selects its
+// flavour with set to a feed format (Blosxom's ?flav=rss20 or ?flav=atom,
+// Blogger's ?alt=rss, ?format=atom, ?type=rss, ?output=rss). Feed readers
+// poll these every few minutes: counted as page views they made a quarter
+// of a real blog log's page views and most of its bounces.
 bool IsFeedQuery(absl::string_view query) {
   for (absl::string_view param : absl::StrSplit(query, absl::ByAnyChar("&;"))) {
     const size_t eq = param.find('=');
     const std::string name =
         absl::AsciiStrToLower(param.substr(0, std::min(eq, param.size())));
-    if (name == "feed") return true;
-    if (eq == absl::string_view::npos) continue;
-    if (name != "flav" && name != "alt" && name != "format" && name != "type" &&
-        name != "output") {
+    const absl::string_view value =
+        eq == absl::string_view::npos ? absl::string_view()
+                                      : param.substr(eq + 1);
+    if (name == "feed") {
+      const std::string v = absl::AsciiStrToLower(value);
+      if (v.empty() || absl::StrContains(v, "rss") ||
+          absl::StrContains(v, "atom") || absl::StrContains(v, "rdf")) {
+        return true;
+      }
       continue;
     }
-    const std::string value = absl::AsciiStrToLower(param.substr(eq + 1));
-    if (absl::StartsWith(value, "rss") || absl::StartsWith(value, "atom") ||
-        absl::StartsWith(value, "rdf")) {
+    if ((name == "flav" || name == "alt" || name == "format" ||
+         name == "type" || name == "output") &&
+        IsFeedFormat(value)) {
       return true;
     }
   }

@@ -38,34 +38,37 @@ absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
   rd_kafka_topic_t* rkt =
       rd_kafka_topic_new(rk->get(), options.topic.c_str(), nullptr);
   const rd_kafka_metadata_t* metadata = nullptr;
-  // In short waits, so that a stop request is heard while the brokers do
-  // not answer (librdkafka keeps trying to connect meanwhile).
+  // In waits of 250 ms growing to 2 s, so that a stop request is heard
+  // while the brokers do not answer (librdkafka keeps trying to connect
+  // meanwhile), and a metadata round trip of up to 2 s still gets through.
   const absl::Time deadline = absl::Now() + options.timeout;
+  absl::Duration slice = absl::Milliseconds(250);
   rd_kafka_resp_err_t err;
   for (;;) {
     const absl::Duration left = deadline - absl::Now();
+    const absl::Duration wait = std::min(left, slice);
     err = rd_kafka_metadata(
         rk->get(), 0, rkt, &metadata,
-        static_cast<int>(std::clamp<int64_t>(
-            absl::ToInt64Milliseconds(left), 1, 250)));
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || left <= absl::Milliseconds(250)) {
-      break;
-    }
-    if (options.stop_requested && options.stop_requested()) {
+        static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wait))));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    const bool stop = options.stop_requested && options.stop_requested();
+    if (stop) {
       rd_kafka_topic_destroy(rkt);
       return absl::CancelledError(absl::StrCat(
           "stopped while waiting for the metadata of topic \"", options.topic,
           "\" from ", options.brokers, " (last answer: ",
           rd_kafka_err2str(err), ")"));
     }
-    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
-        err != RD_KAFKA_RESP_ERR__TRANSPORT &&
-        err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    if (left <= wait ||
+        (err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
+         err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+         err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)) {
       break;
     }
     if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
-      absl::SleepFor(std::min(left, absl::Milliseconds(250)));
+      absl::SleepFor(std::min(deadline - absl::Now(), absl::Milliseconds(250)));
     }
+    slice = std::min(2 * slice, absl::Seconds(2));
   }
   rd_kafka_topic_destroy(rkt);
   absl::StatusOr<int> result = absl::NotFoundError(

@@ -657,6 +657,16 @@ TEST_F(SessionizerTest, ALateEventBeforeTheStartBecomesTheFirstEvent) {
   EXPECT_THAT(rec.moved, ::testing::ElementsAre(
                              "@10:10 -> newsletter@10:05 "
                              "https://shop.example/landing"));
+  // A session opened by a conversion takes a late page view as its first
+  // event: its landing and exit page.
+  sessionizer.Add(Conversion("b", absl::Minutes(5), "signup"));
+  sessionizer.Add(Ev("b", absl::Minutes(3), EventType::kPageView, "/form"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[1].start, T0 + absl::Minutes(3));
+  EXPECT_EQ(rec.closed[1].landing_page, "https://shop.example/form");
+  EXPECT_EQ(rec.closed[1].exit_page, "https://shop.example/form");
+  EXPECT_EQ(rec.closed[1].pageviews, 1u);
 }
 
 // Where the late event cannot be the first: more than the timeout before

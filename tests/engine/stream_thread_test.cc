@@ -375,6 +375,7 @@ class FakeThread {
   }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
   StreamThread::TargetShare Targets() { return thread_->Targets(); }
+  bool FinalCommitFailed() { return thread_->final_commit_failed(); }
   FakeInput& input() { return *input_; }
   FakeOutput& output() { return *output_; }
 
@@ -394,6 +395,34 @@ class FakeThread {
   FakeInput* input_ = nullptr;
   FakeOutput* output_ = nullptr;
 };
+
+// A stop whose final commit is aborted says so (the engine then does not
+// log that it stopped cleanly with its state committed; a QA pass saw both
+// lines); one whose final commit goes through does not.
+TEST(StreamThreadTest, AFailedFinalCommitIsReported) {
+  for (bool abort : {false, true}) {
+    FakeThread t;
+    t.records = {{"v0", PageView("v0", "10:00:00")}};
+    // v0 committed, then v1 read (not yet committed): stop, its final
+    // commit aborted or not.
+    bool added = false;
+    t.options.stop_requested = [&] {
+      if (t.output().commits > 100) return true;
+      if (!added && t.output().committed_offset == 1) {
+        t.input().Add("v1", PageView("v1", "10:00:10"));
+        added = true;
+      }
+      if (added && t.input().position() == 2) {
+        t.output().abort_next = abort;
+        return true;
+      }
+      return false;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.FinalCommitFailed(), abort);
+    EXPECT_EQ(t.output().aborts, abort ? 1 : 0);
+  }
+}
 
 // When a stream thread commits (engine/commit_schedule.h): a record that
 // arrives while the thread is caught up is committed min_commit_interval
@@ -456,8 +485,8 @@ TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
       testing::ElementsAre(
           "v1: event time 2026-01-01T23:59:55+00:00 is behind the watermark "
           "2026-01-02T00:00:30+00:00 and before its visitor's open session, "
-          "which a midnight or campaign split or the maximum session length "
-          "keeps apart",
+          "which more than the inactivity timeout, a midnight or campaign "
+          "split or the maximum session length keeps apart",
           "w: event time 2026-01-01T23:55:00+00:00 is behind the watermark "
           "2026-01-02T00:00:30+00:00 by more than the allowed lateness (5m)"));
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 2);

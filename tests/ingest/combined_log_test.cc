@@ -350,15 +350,17 @@ TEST(CombinedLogTest, FeedRequestsAreNoPageViews) {
   };
   for (const char* feed :
        {"/?flav=rss20", "/blog/tags/puppet?flav=rss20", "/?flav=atom",
-        "/?FLAV=Atom", "/?p=1&feed=rss2", "/?feed", "/blog?alt=rss",
-        "/news?format=atom;x=1", "/x?type=rdf", "/x?output=rss", "/feed",
-        "/blog/feed/", "/index.rss", "/atom.xml"}) {
+        "/?FLAV=Atom", "/?p=1&feed=rss2", "/?feed", "/?feed=comments-atom",
+        "/blog?alt=rss", "/news?format=atom;x=1", "/x?type=rdf",
+        "/x?output=rss_0.92", "/feed", "/blog/feed/", "/index.rss",
+        "/atom.xml"}) {
     EXPECT_FALSE(page_view(feed)) << feed;
   }
   for (const char* page :
        {"/", "/blog/post.html?utm_source=feedburner&utm_medium=feed",
         "/search?q=rss+reader", "/x?flav=plain", "/x?format=html",
-        "/x?feedback=1", "/x?alt=json", "/feeds/about"}) {
+        "/x?feedback=1", "/x?alt=json", "/feeds/about", "/x?type=atomic",
+        "/x?format=rdfa", "/x?feed=0", "/x?flav=rssfeed"}) {
     EXPECT_TRUE(page_view(page)) << page;
   }
   Event e;
