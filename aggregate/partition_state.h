@@ -10,8 +10,8 @@
 //   time <  W                     -> straight to the Sessionizer, which may
 //                                    still refuse it as late
 //   otherwise                     -> buffered until the watermark passes it
-// Advance(W) releases buffered events with time < W in (time, event_id)
-// order, then closes sessions up to W - allowed_lateness.
+// Advance(W) releases buffered events with time < W in (time, record
+// offset, event_id) order, then closes sessions up to W - allowed_lateness.
 //
 // What happens is reported to the observer (counters, session records): a
 // session's start and events when they are applied, its end when it

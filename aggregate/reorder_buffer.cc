@@ -225,6 +225,13 @@ void ReorderBuffer::Restore(const EventView& event) {
 void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
   const auto before = [&](const Packed& a, const Packed& b) {
     if (a.time_us != b.time_us) return a.time_us < b.time_us;
+    // Ties in the order the records came (their offsets in the partition):
+    // an access log's lines carry whole seconds, and a visitor's two page
+    // views in one second are its landing and next page in the log's
+    // order. Events without an offset (restored by value) by event_id.
+    if (a.record_offset != b.record_offset) {
+      return a.record_offset < b.record_offset;
+    }
     if (a.id_prefix != b.id_prefix) return a.id_prefix < b.id_prefix;
     return EventId(a) < EventId(b);
   };

@@ -1,5 +1,6 @@
 // ReorderBuffer: holds events until the watermark passes them, then hands
-// them out in event-time order (ties broken by event_id), so that the
+// them out in event-time order (ties broken by record offset, i.e. the
+// order they came in, then by event_id), so that the
 // Sessionizer sees each visitor's events in order whenever the input's
 // disorder stays within the watermark's max out-of-orderness.
 //
@@ -42,8 +43,9 @@ class ReorderBuffer {
   void Push(const EventView& event);
 
   // Hands every buffered event with time < `watermark` to `sink`, in
-  // (time, event_id) order, in batches of up to 64, and forgets them. The
-  // views passed to `sink` are valid during the call only.
+  // (time, record_offset, event_id) order, in batches of up to 64, and
+  // forgets them. The views passed to `sink` are valid during the call
+  // only.
   void ReleaseBefore(absl::Time watermark, BatchSink sink);
 
   // Releases everything, in order.
