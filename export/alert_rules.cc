@@ -352,7 +352,8 @@ std::vector<AlertTest> ExpectedAlerts(
     const TargetConfig& t, const std::vector<Alert>& alerts,
     const std::vector<double>& values, const std::vector<bool>& firing,
     absl::Duration eval, const std::map<std::string, std::string>& labels) {
-  const std::map<std::string, std::string> series_labels = KeptLabels(t, labels);
+  const std::map<std::string, std::string> series_labels =
+      KeptLabels(t, labels);
   std::vector<AlertTest> tests;
   for (size_t i = 0; i < alerts.size(); ++i) {
     const Alert& a = alerts[i];
@@ -417,9 +418,8 @@ std::optional<Reading> ReadingOf(const TargetConfig& u,
 }
 
 // `u`'s KPI over the last `window` minutes at minute `at` of a test whose
-// counters start at 0 (increase() covers min(window, at) minutes of them),
-// and whether it is off target there (its min_sessions met); no value
-// before two samples or over no sessions.
+// counters start at 0 (increase() covers min(window, at) minutes of them);
+// no value before two samples or over no sessions.
 std::optional<double> ValueAt(const TargetConfig& u, const Reading& r,
                               double window, double at) {
   if (at < 1) return std::nullopt;
@@ -429,6 +429,7 @@ std::optional<double> ValueAt(const TargetConfig& u, const Reading& r,
   return r.numerator / r.denominator;
 }
 
+// Whether `u` is off target there, its min_sessions met.
 bool OffTargetAt(const TargetConfig& u, const Reading& r, double window,
                  double at) {
   const std::optional<double> v = ValueAt(u, r, window, at);
@@ -522,12 +523,15 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
         }
         if (!firing) continue;
         const double value = *ValueAt(u, *r, windows[i][0], eval);
-        const std::map<std::string, std::string> kept = KeptLabels(u, r->labels);
+        const std::map<std::string, std::string> kept =
+            KeptLabels(u, r->labels);
         ExpectedAlert expected;
         expected.labels = {{"severity", alerts[i].severity},
                            {"target", u.name},
                            {"kpi", u.kpi}};
-        for (const auto& [label, v] : kept) expected.labels.emplace_back(label, v);
+        for (const auto& [label, v] : kept) {
+          expected.labels.emplace_back(label, v);
+        }
         expected.annotations = {
             {"summary", alerts[i].summary.Render(kept, value)},
             {"description", alerts[i].description.Render(kept, value)}};
@@ -638,7 +642,8 @@ std::vector<RuleTest> RollingTests(const Config& config,
           f.numerator.name(), t.filter,
           r / static_cast<double>(t.window / absl::Minutes(1))));
     } else {
-      counters.push_back(CounterOf(f.numerator.name(), t.filter, r * per_minute));
+      counters.push_back(
+          CounterOf(f.numerator.name(), t.filter, r * per_minute));
       counters.push_back(CounterOf(f.denominator.name(), t.filter, per_minute));
     }
     return counters;

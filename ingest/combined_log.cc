@@ -82,7 +82,8 @@ bool IsFeedFormat(absl::string_view value) {
   const std::string v = absl::AsciiStrToLower(value);
   for (absl::string_view format : {"rss", "atom", "rdf"}) {
     if (!absl::StartsWith(v, format)) continue;
-    const absl::string_view version = absl::string_view(v).substr(format.size());
+    const absl::string_view version =
+        absl::string_view(v).substr(format.size());
     return std::all_of(version.begin(), version.end(), [](char c) {
       return absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' ||
              c == '_';

@@ -49,7 +49,8 @@ absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
     const absl::Duration wait = std::min(left, slice);
     err = rd_kafka_metadata(
         rk->get(), 0, rkt, &metadata,
-        static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wait))));
+        static_cast<int>(
+            std::max<int64_t>(1, absl::ToInt64Milliseconds(wait))));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     const bool stop = options.stop_requested && options.stop_requested();
     if (stop) {
