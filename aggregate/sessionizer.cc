@@ -291,9 +291,6 @@ struct Sessionizer::Impl {
   // written without the option), the next campaign becomes it.
   ChunkedVector<uint64_t> campaign_keys;
   size_t live = 0;
-  // The live slots, found by (site, visitor): a set of slot numbers (4
-  // bytes each), hashed and compared by their full key, so that two keys of
-  // one fingerprint (StableHash) are still told apart.
   // A lookup key with its hash, computed once (AddAll prefetches with it,
   // then finds a candidate and the slot: three hashes of the same key
   // otherwise, ~4 % of the core's instructions).
@@ -305,6 +302,9 @@ struct Sessionizer::Impl {
     absl::string_view visitor;
     size_t hash = 0;
   };
+  // The live slots, found by (site, visitor): a set of slot numbers (4
+  // bytes each), hashed and compared by their full key, so that two keys of
+  // one fingerprint (StableHash) are still told apart.
   // absl::Hash of the full key, salted per process, not the fingerprint:
   // StableHash (MurmurHash64A) is public and fixed, and visitor ids crafted
   // to share one fingerprint (its block mixing can be inverted) must not

@@ -79,11 +79,9 @@ bool IsAsset(absl::string_view path) {
 // Whether `value` names a feed format: rss, atom or rdf and a version
 // (rss20, rss2, atom10, rss_0.92), nothing else (atomic, rdfa are not).
 bool IsFeedFormat(absl::string_view value) {
-  const std::string v = absl::AsciiStrToLower(value);
   for (absl::string_view format : {"rss", "atom", "rdf"}) {
-    if (!absl::StartsWith(v, format)) continue;
-    const absl::string_view version =
-        absl::string_view(v).substr(format.size());
+    if (!absl::StartsWithIgnoreCase(value, format)) continue;
+    const absl::string_view version = value.substr(format.size());
     return std::all_of(version.begin(), version.end(), [](char c) {
       return absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' ||
              c == '_';
@@ -101,13 +99,16 @@ bool IsFeedFormat(absl::string_view value) {
 // of a real blog log's page views and most of its bounces.
 bool IsFeedQuery(absl::string_view query) {
   for (absl::string_view param : absl::StrSplit(query, absl::ByAnyChar("&;"))) {
+    // Views, no copies: this runs for every parameter of every line.
     const size_t eq = param.find('=');
-    const std::string name =
-        absl::AsciiStrToLower(param.substr(0, std::min(eq, param.size())));
+    const absl::string_view name = param.substr(0, eq);
     const absl::string_view value =
         eq == absl::string_view::npos ? absl::string_view()
                                       : param.substr(eq + 1);
-    if (name == "feed") {
+    auto is = [&](absl::string_view n) {
+      return absl::EqualsIgnoreCase(name, n);
+    };
+    if (is("feed")) {
       const std::string v = absl::AsciiStrToLower(value);
       if (v.empty() || absl::StrContains(v, "rss") ||
           absl::StrContains(v, "atom") || absl::StrContains(v, "rdf")) {
@@ -115,8 +116,8 @@ bool IsFeedQuery(absl::string_view query) {
       }
       continue;
     }
-    if ((name == "flav" || name == "alt" || name == "format" ||
-         name == "type" || name == "output") &&
+    if ((is("flav") || is("alt") || is("format") || is("type") ||
+         is("output")) &&
         IsFeedFormat(value)) {
       return true;
     }
