@@ -1,6 +1,7 @@
 #include "aggregate/metrics_snapshot.h"
 
 #include <cstddef>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 
@@ -10,17 +11,17 @@ namespace {
 // Families of one name are produced by the same code in every stream thread
 // (processing.threads may run several), so they share type, label names and
 // bucket bounds; only the samples differ.
-void MergeFamily(const FamilySnapshot& from, FamilySnapshot* into) {
+void MergeFamily(FamilySnapshot&& from, FamilySnapshot* into) {
   absl::flat_hash_map<std::vector<std::string>, size_t> index;
   index.reserve(into->samples.size());
   for (size_t i = 0; i < into->samples.size(); ++i) {
     index.emplace(into->samples[i].label_values, i);
   }
-  for (const MetricSample& sample : from.samples) {
+  for (MetricSample& sample : from.samples) {
     auto [it, inserted] =
         index.emplace(sample.label_values, into->samples.size());
     if (inserted) {
-      into->samples.push_back(sample);
+      into->samples.push_back(std::move(sample));
       continue;
     }
     MetricSample& target = into->samples[it->second];
@@ -37,18 +38,18 @@ void MergeFamily(const FamilySnapshot& from, FamilySnapshot* into) {
 
 }  // namespace
 
-void MergeSnapshot(const MetricsSnapshot& from, MetricsSnapshot* into) {
+void MergeSnapshot(MetricsSnapshot from, MetricsSnapshot* into) {
   absl::flat_hash_map<std::string, size_t> by_name;
   by_name.reserve(into->size());
   for (size_t i = 0; i < into->size(); ++i) {
     by_name.emplace((*into)[i].name, i);
   }
-  for (const FamilySnapshot& family : from) {
+  for (FamilySnapshot& family : from) {
     auto [it, inserted] = by_name.emplace(family.name, into->size());
     if (inserted) {
-      into->push_back(family);
+      into->push_back(std::move(family));
     } else {
-      MergeFamily(family, &(*into)[it->second]);
+      MergeFamily(std::move(family), &(*into)[it->second]);
     }
   }
 }

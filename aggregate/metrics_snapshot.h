@@ -34,8 +34,9 @@ struct FamilySnapshot {
 using MetricsSnapshot = std::vector<FamilySnapshot>;
 
 // Adds `from` into `into`: samples with the same family name and label values
-// are summed (counters, gauges and histograms alike); new ones are appended.
-void MergeSnapshot(const MetricsSnapshot& from, MetricsSnapshot* into);
+// are summed (counters, gauges and histograms alike); new ones are appended
+// (moved from `from`: pass a temporary, or std::move, to copy nothing).
+void MergeSnapshot(MetricsSnapshot from, MetricsSnapshot* into);
 
 }  // namespace kpistream
 

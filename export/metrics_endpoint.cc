@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <exception>
-#include <limits>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -11,100 +10,47 @@
 #include "absl/strings/str_cat.h"
 #include "aggregate/metric_families.h"
 #include "config/config.h"
-#include "prometheus/collectable.h"
-#include "prometheus/metric_family.h"
-#include "prometheus/text_serializer.h"
+#include "export/exposition.h"
 
 namespace kpistream {
 namespace {
 
-// Converts the merged snapshots of every source into Prometheus families at
-// scrape time.
-class SnapshotCollectable : public prometheus::Collectable {
+// The sources, merged at scrape time.
+class Sources {
  public:
   void Add(MetricsEndpoint::Source source) {
     std::lock_guard<std::mutex> lock(mu_);
     sources_.push_back(std::move(source));
   }
 
-  std::vector<prometheus::MetricFamily> Collect() const override {
+  // kpistream_build_info, then every source's families, merged.
+  std::string Render() const {
     MetricsSnapshot merged;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& source : sources_) MergeSnapshot(source(), &merged);
     }
-    std::vector<prometheus::MetricFamily> out;
-    out.reserve(merged.size() + 1);
-    {
-      prometheus::MetricFamily info;
-      info.name = std::string(families::kBuildInfo.name);
-      info.help = std::string(families::kBuildInfo.help);
-      info.type = prometheus::MetricType::Gauge;
-      prometheus::ClientMetric m;
-      m.label.push_back(
-          {std::string(families::kBuildInfo.labels[0]), KPISTREAM_VERSION});
-      m.gauge.value = 1;
-      info.metric.push_back(std::move(m));
-      out.push_back(std::move(info));
-    }
+    std::string page;
+    page.reserve(last_size_.load(std::memory_order_relaxed) + 4096);
+    FamilySnapshot info;
+    info.name = std::string(families::kBuildInfo.name);
+    info.help = std::string(families::kBuildInfo.help);
+    info.type = MetricType::kGauge;
+    info.label_names = {std::string(families::kBuildInfo.labels[0])};
+    info.samples.push_back({{KPISTREAM_VERSION}, 1});
+    AppendExposition(info, &page);
     for (const FamilySnapshot& family : merged) {
-      prometheus::MetricFamily f;
-      f.name = family.name;
-      f.help = family.help;
-      switch (family.type) {
-        case MetricType::kCounter:
-          f.type = prometheus::MetricType::Counter;
-          break;
-        case MetricType::kGauge:
-          f.type = prometheus::MetricType::Gauge;
-          break;
-        case MetricType::kHistogram:
-          f.type = prometheus::MetricType::Histogram;
-          break;
-      }
-      for (const MetricSample& sample : family.samples) {
-        prometheus::ClientMetric m;
-        for (size_t i = 0;
-             i < family.label_names.size() && i < sample.label_values.size();
-             ++i) {
-          m.label.push_back({family.label_names[i], sample.label_values[i]});
-        }
-        switch (family.type) {
-          case MetricType::kCounter:
-            m.counter.value = sample.value;
-            break;
-          case MetricType::kGauge:
-            m.gauge.value = sample.value;
-            break;
-          case MetricType::kHistogram: {
-            // Snapshot buckets are per-bucket counts; Prometheus wants them
-            // cumulative. Every finite bound is emitted even when the sample
-            // carries fewer counts, and +Inf always equals _count.
-            m.histogram.sample_count = sample.count;
-            m.histogram.sample_sum = sample.value;
-            uint64_t cumulative = 0;
-            for (size_t i = 0; i < family.bucket_bounds.size(); ++i) {
-              if (i < sample.bucket_counts.size()) {
-                cumulative += sample.bucket_counts[i];
-              }
-              m.histogram.bucket.push_back(
-                  {cumulative, family.bucket_bounds[i]});
-            }
-            m.histogram.bucket.push_back(
-                {sample.count, std::numeric_limits<double>::infinity()});
-            break;
-          }
-        }
-        f.metric.push_back(std::move(m));
-      }
-      out.push_back(std::move(f));
+      AppendExposition(family, &page);
     }
-    return out;
+    last_size_.store(page.size(), std::memory_order_relaxed);
+    return page;
   }
 
  private:
   mutable std::mutex mu_;
   std::vector<MetricsEndpoint::Source> sources_;
+  // The last page's size: the next is reserved at once.
+  mutable std::atomic<size_t> last_size_{0};
 };
 
 // One path's handler on the civetweb server.
@@ -140,7 +86,7 @@ class PathHandler : public CivetHandler {
 
 struct MetricsEndpoint::Impl {
   std::atomic<uint64_t> scrapes{0};
-  SnapshotCollectable collectable;
+  Sources sources;
   std::unique_ptr<CivetServer> server;
   std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
 };
@@ -183,7 +129,7 @@ int MetricsEndpoint::port() const {
 }
 
 void MetricsEndpoint::AddSource(Source source) {
-  impl_->collectable.Add(std::move(source));
+  impl_->sources.Add(std::move(source));
 }
 
 void MetricsEndpoint::AddHandler(const std::string& path,
@@ -195,7 +141,7 @@ void MetricsEndpoint::AddHandler(const std::string& path,
 uint64_t MetricsEndpoint::scrapes() const { return impl_->scrapes; }
 
 std::string MetricsEndpoint::RenderMetrics() const {
-  return prometheus::TextSerializer().Serialize(impl_->collectable.Collect());
+  return impl_->sources.Render();
 }
 
 }  // namespace kpistream

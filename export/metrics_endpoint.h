@@ -1,5 +1,5 @@
 // MetricsEndpoint: the engine's HTTP server (civetweb): the Prometheus
-// /metrics page (text exposition format, rendered by prometheus-cpp) and
+// /metrics page (text exposition format, export/exposition.h) and
 // plain handlers such as /healthz and /readyz (SPEC §7). Values come from
 // MetricsSnapshot sources that are called at scrape time on an HTTP thread:
 // each source must be thread-safe (typically it returns a copy published by
