@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/utf8.h"
 
@@ -56,7 +58,7 @@ class Reader {
   // libprotobuf reads tags so (5 bytes, 32 bits) and varint fields (10
   // bytes, 64 bits; 32-bit fields keep the low bits).
   template <typename T, int kMaxBytes>
-  bool ReadVarintOf(const char*& p, const char* end, T* value,
+  ABSL_ATTRIBUTE_NOINLINE bool ReadVarintOf(const char*& p, const char* end, T* value,
                     absl::string_view what) {
     T result = 0;
     for (int i = 0; i < kMaxBytes; ++i) {
@@ -71,30 +73,72 @@ class Reader {
     return Fail(p, absl::StrCat(what, " longer than ", kMaxBytes, " bytes"));
   }
 
-  bool ReadTag(const char*& p, const char* end, uint32_t* tag) {
-    if (p != end && static_cast<unsigned char>(*p) < 0x80) {
-      *tag = static_cast<unsigned char>(*p++);
-      return true;
+  // Tags of fields 1 to 15 take one byte, of 16 to 2047 two (WebEvent's
+  // 16 to 21: click_id to conversion): both read here, inline; the rest,
+  // and every error, by ReadVarintOf from the tag's first byte again.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadTag(const char*& p, const char* end,
+                                            uint32_t* tag) {
+    if (ABSL_PREDICT_TRUE(p != end)) {
+      const uint32_t b0 = static_cast<unsigned char>(p[0]);
+      if (b0 < 0x80) {
+        *tag = b0;
+        ++p;
+        return true;
+      }
+      if (end - p >= 2 && static_cast<unsigned char>(p[1]) < 0x80) {
+        *tag = (b0 & 0x7f) | (static_cast<uint32_t>(
+                                  static_cast<unsigned char>(p[1]))
+                              << 7);
+        p += 2;
+        return true;
+      }
     }
     return ReadVarintOf<uint32_t, 5>(p, end, tag, "a tag");
   }
 
-  bool ReadVarint(const char*& p, const char* end, uint64_t* value) {
+  // Most varint fields (type, session_number) take one byte.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadVarint(const char*& p,
+                                               const char* end,
+                                               uint64_t* value) {
+    if (ABSL_PREDICT_TRUE(p != end) && static_cast<unsigned char>(*p) < 0x80) {
+      *value = static_cast<unsigned char>(*p++);
+      return true;
+    }
     return ReadVarintOf<uint64_t, 10>(p, end, value, "a varint");
   }
 
   // A length: at most 5 bytes, below 2^31 (as libprotobuf's ReadSize), and
   // within what is left before `end`.
-  bool ReadLength(const char*& p, const char* end, size_t* length) {
-    // Most lengths are one byte, within what is left: no loop.
-    if (p != end) {
-      const size_t byte = static_cast<unsigned char>(*p);
-      if (byte < 0x80 && byte < static_cast<size_t>(end - p)) {
+  // Lengths below 2^14 (one or two bytes) within what is left are read
+  // here, inline: a user agent is often longer than 127 bytes. The rest,
+  // and every error, by ReadLengthSlow from the length's first byte again.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadLength(const char*& p,
+                                               const char* end,
+                                               size_t* length) {
+    if (ABSL_PREDICT_TRUE(p != end)) {
+      const size_t left = static_cast<size_t>(end - p);
+      const size_t b0 = static_cast<unsigned char>(p[0]);
+      if (b0 < 0x80 && b0 < left) {
         ++p;
-        *length = byte;
+        *length = b0;
         return true;
       }
+      if (b0 >= 0x80 && left >= 2) {
+        const size_t b1 = static_cast<unsigned char>(p[1]);
+        const size_t v = (b0 & 0x7f) | (b1 << 7);
+        if (b1 < 0x80 && v <= left - 2) {
+          p += 2;
+          *length = v;
+          return true;
+        }
+      }
     }
+    return ReadLengthSlow(p, end, length);
+  }
+
+  ABSL_ATTRIBUTE_NOINLINE bool ReadLengthSlow(const char*& p,
+                                              const char* end,
+                                              size_t* length) {
     const char* at = p;
     uint32_t result = 0;
     int i = 0;
@@ -117,8 +161,9 @@ class Reader {
     return true;
   }
 
-  bool ReadString(const char*& p, const char* end, uint32_t field,
-                  absl::string_view* out) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(const char*& p,
+                                               const char* end, uint32_t field,
+                                               absl::string_view* out) {
     size_t length;
     if (!ReadLength(p, end, &length)) return false;
     const absl::string_view s(p, length);
