@@ -245,6 +245,16 @@ void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
   absl::FixedArray<EventView, kBatch> batch(std::min(kBatch, n));
   for (size_t i = 0; i < n; i += kBatch) {
     const size_t m = std::min(kBatch, n - i);
+    // The arena bytes were written when the events came, seconds ago, and
+    // have mostly left the caches: the batch's first lines are fetched
+    // together, not one miss per event in turn (UnpackInto was the
+    // engine's top function of its own on the end-to-end benchmark, 2.9 %
+    // of the samples, keyed protobuf).
+    for (size_t k = 0; k < m; ++k) {
+      const char* strings = bucket.events[i + k].strings;
+      __builtin_prefetch(strings);
+      __builtin_prefetch(strings + 64);
+    }
     for (size_t k = 0; k < m; ++k) {
       UnpackInto(bucket.events[i + k], &batch[k]);
     }
