@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace kpistream {
 namespace {
@@ -80,9 +81,10 @@ void AppendHead(const FamilySnapshot& family, const MetricSample& sample,
 }
 
 void AppendCount(uint64_t count, std::string* out) {
-  char buffer[absl::numbers_internal::kFastToBufferSize];
-  const char* end = absl::numbers_internal::FastIntToBuffer(count, buffer);
-  out->append(buffer, end - buffer);
+  char buffer[24];
+  const std::to_chars_result r =
+      std::to_chars(buffer, buffer + sizeof(buffer), count);
+  out->append(buffer, r.ptr - buffer);
 }
 
 }  // namespace
@@ -97,16 +99,16 @@ void AppendExpositionValue(double value, std::string* out) {
     return;
   }
   // Whole numbers below 10^16 (counts, most values) are what "%.16g" writes
-  // of them: their digits, no exponent.
+  // of them: their digits, no exponent (and they fit an int64).
   if (std::fabs(value) < 1e16 && std::trunc(value) == value) {
     if (value == 0 && std::signbit(value)) {
       out->append("-0");
       return;
     }
-    char buffer[absl::numbers_internal::kFastToBufferSize];
-    const char* end = absl::numbers_internal::FastIntToBuffer(
-        static_cast<int64_t>(value), buffer);
-    out->append(buffer, end - buffer);
+    char buffer[24];
+    const std::to_chars_result r = std::to_chars(
+        buffer, buffer + sizeof(buffer), static_cast<int64_t>(value));
+    out->append(buffer, r.ptr - buffer);
     return;
   }
   // As printf's "%.16g" in the C locale, whatever the process's locale.

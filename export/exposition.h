@@ -2,14 +2,12 @@
 // snapshots: what /metrics serves.
 //
 // Written straight into one string: prometheus-cpp's TextSerializer, which
-// rendered the page before, wrote it through an ostream and printf (and
-// first needed every label copied into its own families), about 1.7 us a
-// series: 17 ms for 10,000 series, and ~2.5 % of the engine's CPU on the
-// end-to-end benchmark, which polls /metrics every 100 ms. The bytes are
-// TextSerializer's (tests/export/exposition_test.cc holds them to it),
-// except where it broke the format: a newline in a label value is written
-// `\n` (TextSerializer wrote a backslash and the newline itself), and HELP
-// text escapes backslash and newline as the format asks.
+// rendered the page before, wrote it through an ostream and printf, and
+// first needed every label copied into its own families (BENCHMARKS.md,
+// "/metrics": several times slower). The bytes are TextSerializer's
+// (tests/export/exposition_test.cc holds them to it), but for HELP text,
+// which escapes backslash and newline as the format asks (TextSerializer
+// wrote it as it came; no HELP text of ours holds either).
 #ifndef KPISTREAM_EXPORT_EXPOSITION_H_
 #define KPISTREAM_EXPORT_EXPOSITION_H_
 

@@ -1,6 +1,7 @@
 #include "export/metrics_endpoint.h"
 
 #include <atomic>
+#include <cstddef>
 #include <exception>
 #include <mutex>
 #include <utility>

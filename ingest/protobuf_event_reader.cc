@@ -58,8 +58,8 @@ class Reader {
   // libprotobuf reads tags so (5 bytes, 32 bits) and varint fields (10
   // bytes, 64 bits; 32-bit fields keep the low bits).
   template <typename T, int kMaxBytes>
-  ABSL_ATTRIBUTE_NOINLINE bool ReadVarintOf(const char*& p, const char* end, T* value,
-                    absl::string_view what) {
+  ABSL_ATTRIBUTE_NOINLINE bool ReadVarintOf(const char*& p, const char* end,
+                                            T* value, absl::string_view what) {
     T result = 0;
     for (int i = 0; i < kMaxBytes; ++i) {
       if (p == end) return Fail(p, absl::StrCat(what, " runs past the end"));
