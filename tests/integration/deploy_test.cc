@@ -1,6 +1,7 @@
 // What can be checked of deploy/ without a Docker engine: Prometheus and
-// Alertmanager accept their configs, kpistream accepts its own, and every
-// manifest is valid YAML.
+// Alertmanager accept their configs, kpistream accepts its own, every
+// manifest is valid YAML, and the image's runtime packages hold every
+// library the binary links.
 #include <string>
 #include <utility>
 #include <vector>
@@ -146,6 +147,59 @@ TEST(DeployTest, ComposeProvisionsTheGeneratedDashboard) {
        "assert 'kafka-init' in engine, engine\n",
        SourceDir() + "/deploy/compose.yaml",
        SourceDir() + "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// The runtime stage of deploy/Dockerfile installs, itself or through the
+// dependencies apt pulls in, the package of every shared library the
+// binary links (its NEEDED entries): a library added to the build without
+// its package in the image would fail only when the image starts. Read
+// with Debian's tools on the binary under test (the image's packages are
+// this machine's: both are Debian 12).
+TEST(DeployTest, RuntimeImageInstallsEveryLibraryTheBinaryLinks) {
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import os, re, subprocess, sys\n"
+       "text = open(sys.argv[1]).read()\n"
+       "stage = text[text.index('FROM debian:12-slim'):]\n"
+       "install = stage[stage.index('install -y'):].split('&&')[0]\n"
+       "listed = [w for w in install.replace('\\\\', ' ').split()[2:]\n"
+       "          if not w.startswith('-')]\n"
+       "assert listed, install\n"
+       "out = subprocess.run(['apt-cache', 'depends', '--recurse',\n"
+       "    '--no-recommends', '--no-suggests', '--no-conflicts',\n"
+       "    '--no-breaks', '--no-replaces', '--no-enhances'] + listed,\n"
+       "    capture_output=True, text=True, check=True).stdout\n"
+       "closure = {l.strip() for l in out.splitlines()\n"
+       "           if l and not l.startswith(' ')}\n"
+       "needed = re.findall(r'\\(NEEDED\\).*\\[(.+)\\]', subprocess.run(\n"
+       "    ['readelf', '-d', sys.argv[2]], capture_output=True, text=True,\n"
+       "    check=True).stdout)\n"
+       "assert needed\n"
+       "paths = {}\n"
+       "for line in subprocess.run(['ldd', sys.argv[2]], capture_output=True,\n"
+       "                           text=True, check=True).stdout.splitlines():\n"
+       "    parts = line.split()\n"
+       "    if len(parts) >= 3 and parts[1] == '=>':\n"
+       "        paths[parts[0]] = os.path.realpath(parts[2])\n"
+       "missing = []\n"
+       "for lib in needed:\n"
+       "    path = paths[lib]\n"
+       "    found = None\n"
+       "    # /lib is /usr/lib on Debian 12: dpkg knows one of the two.\n"
+       "    for p in (path, path.replace('/usr/lib/', '/lib/', 1)):\n"
+       "        q = subprocess.run(['dpkg', '-S', p], capture_output=True,\n"
+       "                           text=True)\n"
+       "        if q.returncode == 0:\n"
+       "            found = q.stdout.split(':')[0]\n"
+       "            break\n"
+       "    assert found, 'no package has ' + path\n"
+       "    if found not in closure:\n"
+       "        missing.append(lib + ' (' + found + ')')\n"
+       "assert not missing, 'not installed by the runtime stage: ' + \\\n"
+       "    ', '.join(missing) + '; it installs ' + ' '.join(listed)\n"
+       "print(len(needed), 'libraries,', len(closure), 'packages')\n",
+       SourceDir() + "/deploy/Dockerfile", KpistreamBinary()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
