@@ -24,9 +24,11 @@ std::string TimeText(absl::Time t) {
   const absl::Duration fraction = t - absl::FromCivil(cs, utc);
   const int64_t nanos = absl::ToInt64Nanoseconds(fraction);
   // What the fast path does not write the way absl does: the infinities,
-  // years of other than four digits, fractions finer than a nanosecond.
+  // years beyond 0000-9999, fractions finer than a nanosecond. Years below
+  // 1000 it pads to four digits as RFC 3339 asks (absl writes year 1
+  // "1-01-01").
   if (t == absl::InfiniteFuture() || t == absl::InfinitePast() ||
-      cs.year() < 1000 || cs.year() > 9999 ||
+      cs.year() < 0 || cs.year() > 9999 ||
       absl::Nanoseconds(nanos) != fraction) {
     return absl::FormatTime(absl::RFC3339_full, t, utc);
   }

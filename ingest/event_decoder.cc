@@ -284,7 +284,9 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
     return invalid("missing_visitor_id", "visitor_id is empty");
   }
   if (!has_time) {
-    return invalid("missing_event_time", "event_time is not set");
+    return invalid("missing_event_time",
+                   "event_time is not set (or is the zero time, "
+                   "1970-01-01T00:00:00Z)");
   }
   if (!time_in_range) {
     return invalid("malformed", "event_time is out of range");

@@ -606,7 +606,16 @@ class Walk {
       case ondemand::json_type::string: {
         string_view s;
         KPI_RETURN_IF_NOT_OK(String(value, &s));
-        if (!DecimalTo(s, out)) return Malformed(key, "not an integer");
+        if (!DecimalTo(s, out)) {
+          // Digits that do not fit are out of range, as a number would be.
+          const string_view digits =
+              !s.empty() && (s[0] == '-' || s[0] == '+') ? s.substr(1) : s;
+          const bool all_digits =
+              !digits.empty() &&
+              digits.find_first_not_of("0123456789") == string_view::npos;
+          return Malformed(key, all_digits ? "integer out of range"
+                                           : "not an integer");
+        }
         return Outcome::kOk;
       }
       case ondemand::json_type::null:

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "google/protobuf/util/json_util.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/web_event.pb.h"
 #include "tests/allocation_counter.h"
@@ -122,6 +123,33 @@ TEST(EventDecoderTest, WrongJsonTypesAreMalformed) {
     EXPECT_FALSE(r.ok) << json;
     EXPECT_EQ(r.reason, "malformed") << json;
   }
+}
+
+// QA's unclear messages: digits beyond int64 are out of range (as a number
+// would be), not "not an integer"; a zero event time says it may be the
+// zero time rather than only "not set".
+TEST(EventDecoderTest, RejectionDetailsNameTheCause) {
+  EventDecoder decoder(InputFormat::kJson, absl::Minutes(10));
+  Event e;
+  const std::string head =
+      R"({"siteId":"s","visitorId":"v","type":"CONVERSION",)";
+  DecodeResult r = decoder.Decode(
+      head + R"("eventTime":"2026-01-01T09:00:00Z","conversion":{"goal":"g",)"
+             R"("valueMicros":"99999999999999999999999"}})",
+      kNow, &e);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("integer out of range"));
+  r = decoder.Decode(
+      head + R"("eventTime":"2026-01-01T09:00:00Z","conversion":{"goal":"g",)"
+             R"("valueMicros":"12a"}})",
+      kNow, &e);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("not an integer"));
+  r = decoder.Decode(head + R"("eventTime":"1970-01-01T00:00:00Z",)"
+                            R"("conversion":{"goal":"g"}})",
+                     kNow, &e);
+  EXPECT_EQ(r.reason, "missing_event_time");
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("1970-01-01T00:00:00Z"));
 }
 
 TEST(EventDecoderTest, MissingFieldsHaveTheirReason) {
