@@ -357,11 +357,13 @@ class Engine::Impl {
       if (!s.ok()) return s;
     }
     int failed = 0;
-    for (const auto& thread : threads_) failed += thread->final_commit_failed();
+    for (const auto& thread : threads_) {
+      failed += thread->work_left_uncommitted();
+    }
     if (failed > 0) {
-      KPI_LOG_WARN("engine: stopped; the final commit of %d stream thread(s) "
-                   "failed: their work since the last commit is redone at "
-                   "the next start (nothing is lost)",
+      KPI_LOG_WARN("engine: stopped; %d stream thread(s) could not commit "
+                   "their last work (above): it is redone from the last "
+                   "committed state at the next start (nothing is lost)",
                    failed);
     } else {
       KPI_LOG_INFO("engine: stopped cleanly; the state is committed");

@@ -109,9 +109,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // are kept, not closed) and stops. A runtime failure (a fatal Kafka error,
   // a changelog that lost records) returns an error status.
   absl::Status Run();
-  // After Run(): whether its final commit, at the stop, was aborted (its
-  // work is redone from the last committed state at the next start).
-  bool final_commit_failed() const { return final_commit_failed_; }
+  // After Run(): whether records it processed are left uncommitted at the
+  // stop: its final commit was aborted, or an earlier one whose records it
+  // had not read and committed again before the stop (they are read again
+  // from the last committed state at the next start).
+  bool work_left_uncommitted() const { return work_left_uncommitted_; }
 
   // The latest published metrics (committed counters and live gauges).
   MetricsSnapshot Snapshot() const;
@@ -257,7 +259,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Time last_progress_ = absl::InfinitePast();
   uint64_t commits_ = 0;
   uint64_t aborts_ = 0;
-  bool final_commit_failed_ = false;
+  bool work_left_uncommitted_ = false;
+  // Processed records were rolled back (an aborted commit, lost partitions)
+  // and no commit of records read since has gone through.
+  bool rolled_back_ = false;
   uint64_t restore_failures_ = 0;
   double last_restore_seconds_ = 0;
   double last_restore_records_ = 0;

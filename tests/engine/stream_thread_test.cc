@@ -375,7 +375,7 @@ class FakeThread {
   }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
   StreamThread::TargetShare Targets() { return thread_->Targets(); }
-  bool FinalCommitFailed() { return thread_->final_commit_failed(); }
+  bool WorkLeftUncommitted() { return thread_->work_left_uncommitted(); }
   FakeInput& input() { return *input_; }
   FakeOutput& output() { return *output_; }
 
@@ -419,8 +419,36 @@ TEST(StreamThreadTest, AFailedFinalCommitIsReported) {
       return false;
     };
     ASSERT_TRUE(t.Run().ok());
-    EXPECT_EQ(t.FinalCommitFailed(), abort);
+    EXPECT_EQ(t.WorkLeftUncommitted(), abort);
     EXPECT_EQ(t.output().aborts, abort ? 1 : 0);
+  }
+}
+
+// QA: a commit aborted just before the stop, then a final commit that goes
+// through (it commits the state the abort restored): the records the abort
+// rolled back are not committed, and the stop says so rather than only
+// that it stopped cleanly. Read again and committed before the stop, they
+// are.
+TEST(StreamThreadTest, RecordsRolledBackAtTheStopAreReported) {
+  for (bool read_again : {false, true}) {
+    FakeThread t;
+    t.records = {{"v0", PageView("v0", "10:00:00")}};
+    bool added = false;
+    t.options.stop_requested = [&] {
+      if (t.output().commits > 100) return true;
+      if (!added && t.output().committed_offset == 1) {
+        t.input().Add("v1", PageView("v1", "10:00:10"));
+        t.output().abort_next = true;  // v1's commit
+        added = true;
+      }
+      if (t.output().aborts == 0) return false;
+      // Stop at once, or once v1 is read again and committed.
+      return !read_again || t.output().committed_offset == 2;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.output().aborts, 1);
+    EXPECT_EQ(t.output().committed_offset, read_again ? 2 : 1);
+    EXPECT_EQ(t.WorkLeftUncommitted(), !read_again) << read_again;
   }
 }
 
