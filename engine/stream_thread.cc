@@ -215,7 +215,6 @@ absl::Status StreamThread::Run() {
     KPI_LOG_INFO("%s: stopping: committing the state (open sessions are kept)",
                  options_.name);
     const uint64_t aborts = aborts_;
-    const bool rolled_back = rolled_back_;
     CommitCycle(clock_->Now(), /*revoking=*/false);
     if (aborts_ != aborts) {
       work_left_uncommitted_ = true;
@@ -223,16 +222,21 @@ absl::Status StreamThread::Run() {
                    "last commit is redone from its state when the partitions "
                    "are next assigned (nothing is lost)",
                    options_.name);
-    } else if (rolled_back) {
+    } else if (!rolled_back_.empty()) {
       // A QA pass saw "stopped cleanly; the state is committed" right after
       // a commit aborted at the stop: true of the state, silent about the
       // records it had rolled back.
       work_left_uncommitted_ = true;
-      KPI_LOG_WARN("%s: records rolled back by an aborted commit (above) were "
-                   "not read again before the stop: they are read and "
-                   "processed again from the last committed state when their "
-                   "partitions are next assigned (nothing is lost)",
-                   options_.name);
+      std::string which;
+      for (const auto& [tp, position] : rolled_back_) {
+        absl::StrAppend(&which, which.empty() ? "" : ", ", tp.topic, "[",
+                        tp.partition, "] up to offset ", position);
+      }
+      KPI_LOG_WARN("%s: records rolled back (above) were not all read and "
+                   "committed again before the stop (%s): they are read "
+                   "and processed again from the last committed state when "
+                   "their partitions are next assigned (nothing is lost)",
+                   options_.name, which);
     }
     AwaitFirstAssignment();
     input_->Close();
@@ -395,6 +399,7 @@ void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
     if (it == slots_.end()) continue;
     watermark_.Revoke(it->second.watermark_id);
     slots_.erase(it);
+    rolled_back_.erase(tp);  // its next owner reads it
     last_slot_ = nullptr;
     if (log) {
       KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic,
@@ -415,7 +420,14 @@ void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
 }
 
 void StreamThread::ResetAll() {
-  if (processed_since_commit_ > 0) rolled_back_ = true;
+  // Before the pipelines are made afresh: how far each had read.
+  for (const auto& [tp, slot] : slots_) {
+    if (!slot.restored || slot.position() <= slot.committed_position) {
+      continue;
+    }
+    int64_t& reached = rolled_back_[tp];
+    reached = std::max(reached, slot.position());
+  }
   counters_.Rollback();
   KPI_LOG_DEBUG("%s: %d processed record(s) rolled back; every partition "
                 "restores", options_.name,
@@ -534,6 +546,7 @@ void StreamThread::RestorePending(absl::Time now) {
   for (size_t i = 0; i < pending.size(); ++i) {
     pending[i]->restored = true;
     pending[i]->start_offset = sought.at(i).second;
+    pending[i]->committed_position = pending[i]->start_offset;
     // A repartition partition's watermark is its sources' (restored with
     // its state), never its own events' minus the bound: a fast source's
     // events would make a slow one's late.
@@ -794,10 +807,16 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
                   absl::ToDoubleMilliseconds(committed - checkpointed),
                   positions.empty() ? "-" : positions);
   }
-  const bool had_work = processed_since_commit_ > 0;
-  processed_since_commit_ = 0;
   if (status.ok()) {
-    if (had_work) rolled_back_ = false;
+    processed_since_commit_ = 0;
+    for (auto& [tp, slot] : slots_) {
+      if (!slot.restored) continue;
+      slot.committed_position = slot.position();
+      auto it = rolled_back_.find(tp);
+      if (it != rolled_back_.end() && slot.committed_position >= it->second) {
+        rolled_back_.erase(it);
+      }
+    }
     counters_.Commit();
     SaveLocal();
     ++commits_;
@@ -807,14 +826,14 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
   }
   if (absl::IsAborted(status)) {
     ++aborts_;
-    if (had_work) rolled_back_ = true;
     KPI_LOG_WARN("%s: %s; %s", options_.name, status.message(),
                  revoking ? "the revoked partitions' new owner re-reads them; "
                             "the others are restored and re-read here"
                           : "every partition is restored and re-read");
-    ResetAll();
+    ResetAll();  // counts the records it rolls back, then forgets them
     return;
   }
+  processed_since_commit_ = 0;
   Fail(status);
 }
 

@@ -159,6 +159,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     bool restored = false;
     absl::Time watermark = absl::InfinitePast();  // the partition's, cached
     int64_t start_offset = -1;  // where reading resumed after the restore
+    // The position of the last commit that went through (or where reading
+    // resumed after the restore).
+    int64_t committed_position = -1;
     absl::Time end_checked_at = absl::InfinitePast();  // last EndOffsets
     // With a local store: what it holds of the partition (set by the
     // restore, moved on by every commit).
@@ -260,9 +263,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   uint64_t commits_ = 0;
   uint64_t aborts_ = 0;
   bool work_left_uncommitted_ = false;
-  // Processed records were rolled back (an aborted commit, lost partitions)
-  // and no commit of records read since has gone through.
-  bool rolled_back_ = false;
+  // Partitions whose processed records were rolled back (an aborted commit,
+  // other partitions lost), each with the position it had reached: until
+  // a commit reaches that position again (or the partition is revoked, to
+  // be read by its new owner).
+  std::map<TopicPartition, int64_t> rolled_back_;
   uint64_t restore_failures_ = 0;
   double last_restore_seconds_ = 0;
   double last_restore_records_ = 0;

@@ -52,6 +52,9 @@ TEST(TimeTextTest, WritesWhatAbslWrites) {
             "0001-01-01T00:00:00+00:00");
   EXPECT_EQ(TimeText(absl::FromUnixSeconds(-62135596800 - 86400)),
             "0000-12-31T00:00:00+00:00");
+  // Before year 0: absl's text, sign and all.
+  EXPECT_EQ(TimeText(absl::FromUnixSeconds(-62167219200 - 1)),
+            "-1-12-31T23:59:59+00:00");
 }
 
 TEST(TimeTextTest, MatchesAbslOverTheEventTimeRange) {
