@@ -175,6 +175,11 @@ TEST_F(FirstHourTest, RunLogsASummaryAndJsonLinesAndProcessMetrics) {
   EXPECT_NEAR(started, absl::ToUnixSeconds(absl::Now()), 120);
   EXPECT_GT(MetricValue(*page, "process_resident_memory_bytes"), 1 << 20);
   EXPECT_GT(MetricValue(*page, "process_open_fds"), 3);
+  // The whole page, written by export/exposition.cc, parses and passes
+  // Prometheus' own lint (promtool exits 1 on a parse error, 3 on a lint
+  // problem).
+  CommandResult lint = RunCommand({"promtool", "check", "metrics"}, *page);
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
 
   EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(15)), 0) << engine_->Stderr();
   // Every line of stderr is one JSON object with the four keys.
