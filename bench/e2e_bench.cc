@@ -48,7 +48,10 @@
 //  * events/s = records / (total - startup); the ratio engine / raw uses
 //    these, per round (same round, same topic); min/median/max over rounds.
 //  * peak RSS (VmHWM) and CPU seconds (utime + stime) per million records,
-//    from /proc/<pid> just before the process is stopped.
+//    from /proc/<pid> just before the process is stopped; and the CPU the
+//    broker process(es) used over the same span (the embedded broker's, or
+//    the Kafka JVM's, JIT and GC included), since on two cores the broker's
+//    work for a consumer competes with the consumer for the same CPUs.
 //  * for the engine also: the state gauges at the end (kpistream_state_bytes,
 //    open sessions, reorder buffer) and a /metrics scrape's time and size.
 //
@@ -104,6 +107,9 @@ using testing::TempDir;
 struct Options {
   int64_t events = 1'000'000;
   int rounds = 3;
+  // Engine runs before round 1, not measured (a fresh Kafka JVM compiles
+  // its transaction and produce paths during the first).
+  int warmup = 0;
   int partitions = 128;
   int64_t visitors = 200'000;
   double event_rate = 200;
@@ -410,6 +416,18 @@ class Cluster {
   const std::string& name() const { return name_; }
   // The broker process (embedded broker only), for its memory.
   pid_t broker_pid() const { return broker_ ? broker_->pid() : -1; }
+  // CPU seconds (user + system) the broker processes have used so far:
+  // the embedded broker's, or each Kafka node's JVM.
+  double BrokerCpuSeconds() const {
+    double seconds = 0;
+    if (broker_) seconds += ReadProc(broker_->pid()).cpu_seconds;
+    if (kafka_) {
+      for (int i = 0; i < kafka_->size(); ++i) {
+        if (kafka_->Pid(i) > 0) seconds += ReadProc(kafka_->Pid(i)).cpu_seconds;
+      }
+    }
+    return seconds;
+  }
 
  private:
   Cluster() = default;
@@ -428,6 +446,10 @@ struct RunResult {
   double total_s = 0;    // spawn (raw: main) -> every record counted
   double startup_s = 0;  // spawn (raw: main) -> partitions assigned, restored
   double cpu_s = 0;
+  // CPU the broker(s) used over the same span as cpu_s (from the spawn to
+  // the last record counted): serving this consumer, and on Kafka whatever
+  // its JVM does besides (JIT, GC, the log cleaner).
+  double broker_cpu_s = 0;
   int64_t hwm_kb = 0;
   double rate() const { return ok ? records / (total_s - startup_s) : 0; }
   double rate_total() const { return ok ? records / total_s : 0; }
@@ -448,12 +470,14 @@ struct RunResult {
 
 // bench/raw_consumer on `topic` until it has counted `records`. It exits by
 // itself: its /proc figures are sampled every 10 ms while it runs.
-RunResult RunRaw(const Options& options, const std::string& bootstrap,
+RunResult RunRaw(const Options& options, const Cluster& cluster,
                  const std::string& topic, int64_t records,
                  const std::string& group) {
+  const std::string& bootstrap = cluster.bootstrap();
   RunResult r;
   r.records = records;
   r.load = LoadAverage();
+  const double broker_cpu = cluster.BrokerCpuSeconds();
   const absl::Time start = absl::Now();
   Subprocess process({options.raw_consumer, "--brokers", bootstrap, "--topic",
                       topic, "--group", group, "--expect",
@@ -466,6 +490,7 @@ RunResult RunRaw(const Options& options, const std::string& bootstrap,
     absl::SleepFor(absl::Milliseconds(10));
   }
   r.total_s = absl::ToDoubleSeconds(absl::Now() - start);
+  r.broker_cpu_s = cluster.BrokerCpuSeconds() - broker_cpu;
   auto line = process.ReadLine(absl::Seconds(1));
   const int code = process.Stop(SIGKILL, absl::Seconds(1));
   r.cpu_s = last.cpu_seconds;
@@ -712,15 +737,17 @@ std::string Tail(const std::string& text, size_t lines) {
 
 // `baseline`: runs options.baseline instead of the engine under test.
 RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
-                    const std::string& bootstrap, const std::string& topic,
+                    const Cluster& cluster, const std::string& topic,
                     const std::string& format, const std::string& key,
                     const std::string& guarantee, int64_t records,
                     const std::string& group,
                     const std::string& perf_output,
                     const std::string& heaptrack_output) {
+  const std::string& bootstrap = cluster.bootstrap();
   RunResult r;
   r.records = records;
   r.load = LoadAverage();
+  const double broker_cpu = cluster.BrokerCpuSeconds();
   const int port = testing::FreePort();
   Engine e = SpawnEngine(
       baseline ? options.baseline : testing::KpistreamBinary(), dir, group,
@@ -753,6 +780,7 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
       if (consumed >= records) {
         at_done = ReadProc(e.pid);
         r.total_s = absl::ToDoubleSeconds(absl::Now() - e.spawned);
+        r.broker_cpu_s = cluster.BrokerCpuSeconds() - broker_cpu;
         break;
       }
     }
@@ -1024,6 +1052,13 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rounds", options.rounds, "rounds (raw, then engine)")
       ->capture_default_str();
+  app.add_option("--warmup", options.warmup,
+                 "engine runs before round 1, reported but not in the "
+                 "summary (key: visitor_id, exactly_once, the first format): "
+                 "with --kafka the broker's JVM compiles its produce and "
+                 "transaction paths during the first engine run")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
   app.add_option("--partitions", options.partitions,
                  "partitions of each input topic (the embedded broker keeps "
                  "~5 MB per partition)")
@@ -1262,9 +1297,11 @@ int Main(int argc, char** argv) {
     } else {
       std::printf(
           "  %-40s %9.0f events/s (%.0f incl. startup) | total %6.2f s, "
-          "startup %5.2f s | CPU %5.2f s/M | peak RSS %4.0f MB | load %s\n",
+          "startup %5.2f s | CPU %5.2f s/M, broker's %5.2f s/M | peak RSS "
+          "%4.0f MB | load %s\n",
           what, r.rate(), r.rate_total(), r.total_s, r.startup_s,
-          r.cpu_s / (r.records / 1e6), r.hwm_kb / 1024.0, r.load.c_str());
+          r.cpu_s / (r.records / 1e6), r.broker_cpu_s / (r.records / 1e6),
+          r.hwm_kb / 1024.0, r.load.c_str());
     }
     std::fflush(stdout);
   };
@@ -1273,12 +1310,23 @@ int Main(int argc, char** argv) {
     return absl::StrCat(baseline ? "baseline" : "kpistream", " key:", key,
                         " ", guarantee);
   };
+  for (int i = 1; i <= options.warmup; ++i) {
+    const std::string& format = options.formats.front();
+    RunResult w = RunEngine(
+        options, /*baseline=*/false, dir, **cluster, "bench." + format,
+        format, "visitor_id", "exactly_once", records[format],
+        absl::StrCat("warmup-", i, "-", run_id), "", "");
+    report(absl::StrCat("warm-up ", i, ": ", format, " ",
+                        label("visitor_id", "exactly_once", false))
+               .c_str(),
+           w);
+  }
   for (int round = 1; round <= options.rounds; ++round) {
     std::printf("round %d\n", round);
     for (const std::string& format : options.formats) {
       const std::string topic = "bench." + format;
       RunResult a =
-          RunRaw(options, bootstrap, topic, records[format],
+          RunRaw(options, **cluster, topic, records[format],
                  absl::StrCat("raw-", format, "-", round, "-", run_id));
       report(absl::StrCat(format, " raw consumer").c_str(), a);
       failed |= !a.ok;
@@ -1300,7 +1348,7 @@ int Main(int argc, char** argv) {
                     ? absl::StrCat(options.heaptrack_prefix, "-", suffix)
                     : "";
             RunResult b = RunEngine(
-                options, baseline, dir, bootstrap, topic, format, key,
+                options, baseline, dir, **cluster, topic, format, key,
                 guarantee, records[format],
                 EngineGroup(format, key, guarantee, baseline, round, run_id),
                 perf, heaptrack);
@@ -1347,10 +1395,11 @@ int Main(int argc, char** argv) {
       "exclude startup; values per round in brackets)\n",
       options.rounds);
   for (const std::string& format : options.formats) {
-    std::vector<double> raw_rate, raw_cpu, raw_rss;
+    std::vector<double> raw_rate, raw_cpu, raw_broker_cpu, raw_rss;
     for (const RunResult& a : raw[format]) {
       raw_rate.push_back(a.rate());
       raw_cpu.push_back(a.cpu_s / (a.records / 1e6));
+      raw_broker_cpu.push_back(a.broker_cpu_s / (a.records / 1e6));
       raw_rss.push_back(a.hwm_kb / 1024.0);
     }
     std::printf("%s, %lld records:\n", format.c_str(),
@@ -1361,14 +1410,17 @@ int Main(int argc, char** argv) {
     std::printf("  raw CPU s per M         %s  [%s]\n",
                 Fmt(SpreadOf(raw_cpu), "%.2f").c_str(),
                 Rounds(raw_cpu, "%.2f").c_str());
+    std::printf("  raw broker's CPU s/M    %s  [%s]\n",
+                Fmt(SpreadOf(raw_broker_cpu), "%.2f").c_str(),
+                Rounds(raw_broker_cpu, "%.2f").c_str());
     std::printf("  raw peak RSS MB         %s  [%s]\n",
                 Fmt(SpreadOf(raw_rss), "%.0f").c_str(),
                 Rounds(raw_rss, "%.0f").c_str());
     for (const std::string& key : options.keys) {
       for (const std::string& guarantee : options.guarantees) {
         for (const bool baseline : which) {
-          std::vector<double> rate, rate_total, ratio, ratio_total, cpu, rss,
-              startup, vs_rate, vs_cpu;
+          std::vector<double> rate, rate_total, ratio, ratio_total, cpu,
+              broker_cpu, rss, startup, vs_rate, vs_cpu;
           const auto& runs = engine[{format, key, guarantee, baseline}];
           const auto& base = engine[{format, key, guarantee, true}];
           for (size_t i = 0; i < runs.size(); ++i) {
@@ -1380,6 +1432,7 @@ int Main(int argc, char** argv) {
             ratio_total.push_back(
                 a.ok && b.ok ? b.rate_total() / a.rate_total() : 0);
             cpu.push_back(b.cpu_s / (b.records / 1e6));
+            broker_cpu.push_back(b.broker_cpu_s / (b.records / 1e6));
             rss.push_back(b.hwm_kb / 1024.0);
             startup.push_back(b.startup_s);
             if (!baseline && i < base.size()) {
@@ -1406,6 +1459,9 @@ int Main(int argc, char** argv) {
           std::printf("    CPU s per M events    %s  [%s]\n",
                       Fmt(SpreadOf(cpu), "%.2f").c_str(),
                       Rounds(cpu, "%.2f").c_str());
+          std::printf("    broker's CPU s per M  %s  [%s]\n",
+                      Fmt(SpreadOf(broker_cpu), "%.2f").c_str(),
+                      Rounds(broker_cpu, "%.2f").c_str());
           std::printf("    peak RSS MB           %s  [%s]\n",
                       Fmt(SpreadOf(rss), "%.0f").c_str(),
                       Rounds(rss, "%.0f").c_str());

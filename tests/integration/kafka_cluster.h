@@ -213,6 +213,9 @@ class KafkaCluster {
   absl::Status StartBroker(int i);
   // Whether node `i`'s process is alive (one that exited is reaped).
   bool Running(int i);
+  // Node `i`'s process (its JVM), -1 while it is stopped: e.g. for a
+  // benchmark that reads the broker's CPU time from /proc.
+  pid_t Pid(int i) const { return nodes_.at(i).pid; }
 
   // The last `lines` lines of node `i`'s server.log and of its stdout/stderr.
   std::string LogTail(int i, int lines = 30) const;
