@@ -372,12 +372,21 @@ absl::Status LocalStore::ForEachDayBefore(
   });
 }
 
-size_t LocalStore::CountDays(const TopicPartition& tp, char kind) {
+absl::Status LocalStore::ForEachDay(
+    const TopicPartition& tp, char kind,
+    absl::FunctionRef<void(uint64_t fingerprint)> entry) {
   std::string begin = PartKey('v', tp);
   begin.push_back(kind);
+  return Scan(begin, PrefixEnd(begin),
+              [&](absl::string_view key, absl::string_view) {
+                if (key.size() != begin.size() + 8) return;
+                entry(absl::big_endian::Load64(key.data() + begin.size()));
+              });
+}
+
+size_t LocalStore::CountDays(const TopicPartition& tp, char kind) {
   size_t n = 0;
-  (void)Scan(begin, PrefixEnd(begin),
-             [&](absl::string_view, absl::string_view) { ++n; });
+  (void)ForEachDay(tp, kind, [&](uint64_t) { ++n; });
   return n;
 }
 
@@ -415,10 +424,28 @@ absl::Status DayRecordWriter::Finish() {
   return error_;
 }
 
+absl::Status RocksDayStore::LoadFilter() {
+  // One pass over the store (8 bytes a key meanwhile), then a filter with
+  // room for as many again before its first new layer.
+  std::vector<uint64_t> keys;
+  if (absl::Status s = store_->ForEachDay(
+          tp_, kind_, [&](uint64_t key) { keys.push_back(key); });
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& [key, c] : changes_) keys.push_back(key);
+  FingerprintFilter filter(2 * keys.size());
+  for (uint64_t key : keys) filter.Add(key);
+  filter_.emplace(std::move(filter));
+  return absl::OkStatus();
+}
+
 RocksDayStore::Change& RocksDayStore::ChangeOf(uint64_t key) {
   auto [it, inserted] = changes_.try_emplace(key);
   if (inserted) {
-    it->second.committed = store_->GetDay(tp_, kind_, key);
+    if (!filter_.has_value() || filter_->MayContain(key)) {
+      it->second.committed = store_->GetDay(tp_, kind_, key);
+    }
     it->second.day = it->second.committed.value_or(kDeleted);
   }
   return it->second;
@@ -433,7 +460,13 @@ std::optional<int32_t> RocksDayStore::Get(uint64_t key) {
 }
 
 void RocksDayStore::Put(uint64_t key, int32_t day) {
-  ChangeOf(key).day = day;
+  Change& c = ChangeOf(key);
+  // In the store once committed: in the filter from now on (unless it was
+  // there already: a key in the store answered "maybe").
+  if (filter_.has_value() && !c.committed.has_value() && c.day == kDeleted) {
+    filter_->Add(key);
+  }
+  c.day = day;
 }
 
 void RocksDayStore::ExpireBefore(int32_t threshold) {
@@ -452,7 +485,8 @@ void RocksDayStore::ExpireBefore(int32_t threshold) {
 
 size_t RocksDayStore::ApproximateBytes() const {
   return FlatMapBytes<uint64_t, Change>(changes_.capacity()) +
-         sorted_.capacity() * sizeof(LocalStore::Batch::DayChange);
+         sorted_.capacity() * sizeof(LocalStore::Batch::DayChange) +
+         (filter_.has_value() ? filter_->ApproximateBytes() : 0);
 }
 
 void RocksDayStore::ChangelogRecords(std::vector<ChangelogRecord>* out) const {

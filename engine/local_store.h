@@ -40,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "aggregate/day_store.h"
+#include "aggregate/fingerprint_filter.h"
 #include "engine/checkpoint_log.h"
 #include "kafka/record.h"
 #include "kpistream/v1/state.pb.h"
@@ -123,6 +124,9 @@ class LocalStore {
   absl::Status ForEachDayBefore(
       const TopicPartition& tp, char kind, int32_t threshold,
       absl::FunctionRef<void(uint64_t fingerprint, int32_t day)> entry);
+  // The fingerprint of every day entry of `tp`'s `kind`, in key order.
+  absl::Status ForEachDay(const TopicPartition& tp, char kind,
+                          absl::FunctionRef<void(uint64_t fingerprint)> entry);
   // Number of day entries of `tp`'s `kind` (a full scan: tests, benchmarks).
   size_t CountDays(const TopicPartition& tp, char kind);
 
@@ -180,6 +184,15 @@ class RocksDayStore final : public DayStore {
   void ExpireBefore(int32_t threshold) override;
   size_t ApproximateBytes() const override;
 
+  // Reads every key of this partition and kind in the store into a filter
+  // (aggregate/fingerprint_filter.h), which Get() asks first from then on:
+  // a key it never held is answered without reading RocksDB. Call it once
+  // nothing else writes this partition's entries any more (after a
+  // restore); until then every Get() reads the store. A full scan of the
+  // partition's entries.
+  absl::Status LoadFilter();
+  bool filter_loaded() const { return filter_.has_value(); }
+
   // The changelog records of the changes since the last commit (entries
   // read since are remembered until then too, but write nothing).
   void ChangelogRecords(std::vector<ChangelogRecord>* out) const;
@@ -201,6 +214,9 @@ class RocksDayStore final : public DayStore {
   TopicPartition tp_;
   char kind_;
   absl::flat_hash_map<uint64_t, Change> changes_;
+  // Every key in the store (and more: deleted ones, uncommitted puts), once
+  // loaded.
+  std::optional<FingerprintFilter> filter_;
   std::vector<LocalStore::Batch::DayChange> sorted_;  // Committed()'s, reused
   absl::Status error_;
 };

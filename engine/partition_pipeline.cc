@@ -139,6 +139,13 @@ PartitionPipeline::~PartitionPipeline() = default;
 
 absl::StatusOr<int64_t> PartitionPipeline::Restore(
     const CheckpointReader& reader) {
+  // The restore has written the changelog's day records into the local
+  // store (StreamThread::ReadState): from here on only this pipeline writes
+  // this partition's days.
+  for (RocksDayStore* days : {visitor_days_, order_days_}) {
+    if (days == nullptr) continue;
+    if (absl::Status s = days->LoadFilter(); !s.ok()) return s;
+  }
   auto position = reader.RestoreInto(tp_, &state_);
   if (!position.ok()) return position.status();
   next_offset_ = position->next_offset;

@@ -31,10 +31,12 @@ class LocalStoreTest : public ::testing::Test {
 };
 
 // The persistent day store answers as the in-memory one does, through
-// puts, expiries and commits, and again after the store is reopened.
+// puts, expiries and commits, and again after the store is reopened; with
+// its filter loaded (as a restore does: on the empty store, then on what
+// the first round left) and without (the other partition's).
 TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
   const TopicPartition tp{"in", 3};
-  MemoryDayStore memory;
+  MemoryDayStore memory, other_memory;
   std::mt19937_64 random(7);
   int32_t newest = 20000;
   for (int round = 0; round < 2; ++round) {
@@ -42,6 +44,9 @@ TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
     ASSERT_TRUE(store.ok()) << store.status();
     RocksDayStore days(store->get(), tp, 'v');
     RocksDayStore other(store->get(), TopicPartition{"in", 4}, 'v');
+    ASSERT_TRUE(days.LoadFilter().ok());
+    ASSERT_TRUE(days.filter_loaded());
+    EXPECT_FALSE(other.filter_loaded());
     for (int step = 0; step < 20000; ++step) {
       const uint64_t key = random() % 2000;
       switch (random() % 10) {
@@ -49,6 +54,8 @@ TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
           newest += 1 + static_cast<int32_t>(random() % 3);
           memory.ExpireBefore(newest - 30);
           days.ExpireBefore(newest - 30);
+          other_memory.ExpireBefore(newest - 30);
+          other.ExpireBefore(newest - 30);
           break;
         case 1: {  // a commit
           LocalStore::Batch batch;
@@ -62,12 +69,15 @@ TEST_F(LocalStoreTest, DaysBehaveAsInMemoryThroughCommitsAndReopening) {
           memory.Put(key, day);
           days.Put(key, day);
           other.Put(key, day + 1);  // another partition: kept apart
+          other_memory.Put(key, day + 1);
         }
       }
       ASSERT_EQ(days.Get(key), memory.Get(key)) << "step " << step;
+      ASSERT_EQ(other.Get(key), other_memory.Get(key)) << "step " << step;
     }
     LocalStore::Batch batch;
     days.Committed(&batch);
+    other.Committed(&batch);
     ASSERT_TRUE((*store)->Write(&batch).ok());
     size_t live = 0;
     for (uint64_t key = 0; key < 2000; ++key) {
