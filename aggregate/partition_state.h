@@ -111,7 +111,9 @@ class PartitionState {
   // Ad spend for ROAS targets.
   void OnAdCost(absl::string_view site, absl::string_view channel,
                 absl::string_view currency, int64_t micros, absl::Time time);
-  // This partition's share of every target at event time `now`.
+  // This partition's share of every target at event time `now` (the
+  // watermark): rolling windows end `allowed_lateness` before it, where
+  // sessions are closed.
   void AddTargetSums(absl::Time now, std::vector<TargetSums>* sums);
 
   // Keeps the visitors' and orders' days in these stores (before the first

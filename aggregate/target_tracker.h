@@ -9,8 +9,10 @@
 //     it, in event time); the actual at time `now` covers close times in
 //     [B - W, B), B = `now` rounded down to the bucket width (1 min when W
 //     is whole minutes, else 1 s): the same sessions the counters' increase
-//     over W shows, in event time instead of scrape time. Ad cost (ROAS)
-//     counts at its date_start (or time).
+//     over W shows, in event time instead of scrape time, when `now` is
+//     where sessions are closed (PartitionState passes the watermark minus
+//     the allowed lateness). Ad cost (ROAS) counts at its date_start (or
+//     time).
 //   period [start, end): a session counts when it started in the period
 //     (SPEC §3: a session's KPIs belong to its first event); "to date" means
 //     closed so far. `now` is the watermark.
