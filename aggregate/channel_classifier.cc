@@ -258,7 +258,12 @@ absl::string_view ChannelClassifier::ChannelOf(
     absl::string_view campaign_param) const {
   std::string campaign_buffer;
   const absl::string_view campaign = Lower(campaign_param, &campaign_buffer);
-  const uint8_t lists = ListsOf(source);
+  uint8_t lists = ListsOf(source);
+  // A utm_source is often a domain ("facebook.com", "m.facebook.com"), as
+  // GA4's source lists hold them too: its site's name, as for a referrer.
+  if (lists == 0 && absl::StrContains(source, '.')) {
+    lists = ListsOf(SourceFromHost(source));
+  }
   const bool search = lists & kSearch, social = lists & kSocial,
              video = lists & kVideo, shopping = lists & kShopping;
 

@@ -187,6 +187,18 @@ const Row kRows[] = {
      "Mobile Push Notifications"},
     {"push medium", "app", "push", "", "", "", "Mobile Push Notifications"},
     {"firebase", "firebase", "notif", "", "", "", "Mobile Push Notifications"},
+    // A utm_source given as a domain, as GA4's lists hold them too (a
+    // review found "facebook.com" / cpc as Paid Other).
+    {"domain source paid social", "facebook.com", "cpc", "", "", "",
+     "Paid Social"},
+    {"mobile domain source social", "m.facebook.com", "referral", "", "", "",
+     "Organic Social"},
+    {"t.co source", "t.co", "referral", "", "", "", "Organic Social"},
+    {"country domain source paid search", "www.google.co.uk", "cpc", "", "",
+     "", "Paid Search"},
+    {"domain source video", "youtube.com", "cpv", "", "", "", "Paid Video"},
+    {"other domain source stays other", "news.example.org", "cpc", "", "", "",
+     "Paid Other"},
     // Unassigned
     {"unknown medium", "partner", "weird", "", "", "", "Unassigned"},
     {"source only", "partner", "", "", "", "", "Unassigned"},
