@@ -642,12 +642,16 @@ struct Sessionizer::Impl {
         pages.Release(previous);
       }
     }
-    if (!rules.funnels.empty() && in_order) AdvanceFunnels(s, e);
+    // A conversion of an order already counted is no conversion: it moves
+    // no funnel either (a review found a funnel's purchase step counted
+    // where web_sessions_converted_total was not).
+    const bool counted =
+        e.type != EventType::kConversion || Convert(s, e);
+    if (!rules.funnels.empty() && in_order && counted) AdvanceFunnels(s, e);
     if (!e.user_id.empty() && in_order) {
       SessionExtra& x = Extra(s);
       if (x.user_id.view() != e.user_id) x.user_id.assign(e.user_id);
     }
-    if (e.type == EventType::kConversion) Convert(s, e);
     MarkDirty(index);
     observer->OnEvent(Attributes(s), e);
   }
@@ -673,16 +677,17 @@ struct Sessionizer::Impl {
     }
   }
 
-  void Convert(Open& s, const EventView& e) {
+  // False: an order counted before (nothing changes).
+  bool Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
     if (!e.order_id.empty()) {
       if (std::find(x.order_ids.begin(), x.order_ids.end(), e.order_id) !=
           x.order_ids.end()) {
-        return;  // again in this session
+        return false;  // again in this session
       }
       // Also once across the visitor's sessions (OrderOnce).
       if (!orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
-        return;
+        return false;
       }
       if (x.order_ids.size() < kMaxSessionOrderIds) {
         x.order_ids.emplace_back(e.order_id);
@@ -700,6 +705,7 @@ struct Sessionizer::Impl {
     if (e.value_micros > 0) {
       Increment(x.revenue, e.currency, e.value_micros);
     }
+    return true;
   }
 
   // The optional UA-style splits, for an event after the session's last.

@@ -1148,6 +1148,45 @@ TEST(FunnelTest, StepsCountOnlyInOrder) {
   EXPECT_TRUE(steps["c"].empty());
 }
 
+// An order counted before converts nothing, and moves no funnel: the
+// purchase step and the converted sessions count the same sessions.
+TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
+  Recorder rec;
+  SessionRules rules;
+  rules.funnels = {{"checkout",
+                    {{"cart", "/cart", ""}, {"purchase", "", "purchase"}}}};
+  Sessionizer s(rules, &rec);
+  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/cart"));
+  s.Add(Conversion("a", absl::Seconds(1), "purchase", 5000000, "EUR", "o1"));
+  // The next day the thank-you page is reloaded: the same order again.
+  s.Add(Ev("a", absl::Hours(25), EventType::kPageView, "/cart"));
+  s.Add(Conversion("a", absl::Hours(25) + absl::Seconds(1), "purchase",
+                   5000000, "EUR", "o1"));
+  // Within one session too.
+  s.Add(Ev("b", absl::Seconds(0), EventType::kPageView, "/x"));
+  s.Add(Conversion("b", absl::Seconds(1), "purchase", 1, "EUR", "o2"));
+  s.Add(Ev("b", absl::Seconds(2), EventType::kPageView, "/cart"));
+  s.Add(Conversion("b", absl::Seconds(3), "purchase", 1, "EUR", "o2"));
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 3u);
+  // By visitor and start: funnel steps, goals converted.
+  std::map<std::pair<std::string, absl::Time>,
+           std::pair<std::vector<uint8_t>, size_t>>
+      by;
+  for (const ClosedSession& c : rec.closed) {
+    by[{c.visitor_id, c.start}] = {c.funnel_steps, c.conversions.size()};
+  }
+  using Want = std::pair<std::vector<uint8_t>, size_t>;
+  // a's first session: cart, purchase; its second: the cart only, and no
+  // conversion; b: its purchase came before the cart, the repeat after it.
+  const Want a1 = by[std::make_pair("a", T0)];
+  const Want a2 = by[std::make_pair("a", T0 + absl::Hours(25))];
+  const Want b = by[std::make_pair("b", T0)];
+  EXPECT_EQ(a1, Want({2}, 1));
+  EXPECT_EQ(a2, Want({1}, 0));
+  EXPECT_EQ(b, Want({1}, 1));
+}
+
 // Found by tests/fuzz/checkpoint_fuzzer (corpus/checkpoint/
 // funnel_steps_beyond_config, a mutated funnel_steps byte of a real
 // checkpoint): a session checkpointed with 3 steps of a
