@@ -433,7 +433,12 @@ absl::Status RocksDayStore::LoadFilter() {
       !s.ok()) {
     return s;
   }
-  for (const auto& [key, c] : changes_) keys.push_back(key);
+  live_ = keys.size();
+  // Changes of keys the store does not hold yet (the others were read
+  // from it, and are in the scan).
+  for (const auto& [key, c] : changes_) {
+    if (!c.committed.has_value()) keys.push_back(key);
+  }
   FingerprintFilter filter(2 * keys.size());
   for (uint64_t key : keys) filter.Add(key);
   filter_.emplace(std::move(filter));
@@ -481,6 +486,17 @@ void RocksDayStore::ExpireBefore(int32_t threshold) {
   for (auto& [key, c] : changes_) {
     if (c.day < threshold) c.day = kDeleted;
   }
+  // The filter keeps the keys of expired entries: built again once it
+  // holds more than twice the keys of the committed entries, at most as
+  // often as it doubled, so that its RAM follows the store's entries, not
+  // every key put since the restore.
+  if (filter_.has_value() &&
+      filter_->keys() >
+          2 * std::max(live_, FingerprintFilter::kMinCapacity)) {
+    if (absl::Status load = LoadFilter(); !load.ok() && error_.ok()) {
+      error_ = load;
+    }
+  }
 }
 
 size_t RocksDayStore::ApproximateBytes() const {
@@ -511,6 +527,11 @@ void RocksDayStore::Committed(LocalStore::Batch* batch) {
          c.committed});
   }
   batch->Days(tp_, kind_, &sorted_);
+  for (const auto& [key, c] : changes_) {
+    const bool was = c.committed.has_value(), is = c.day != kDeleted;
+    if (is && !was) ++live_;
+    if (was && !is && live_ > 0) --live_;
+  }
   changes_.clear();
 }
 

@@ -190,8 +190,11 @@ class RocksDayStore final : public DayStore {
   // nothing else writes this partition's entries any more (after a
   // restore); until then every Get() reads the store. A full scan of the
   // partition's entries.
+  // ExpireBefore() builds it again once it holds more than twice the keys
+  // of the entries left.
   absl::Status LoadFilter();
   bool filter_loaded() const { return filter_.has_value(); }
+  size_t filter_keys() const { return filter_ ? filter_->keys() : 0; }
 
   // The changelog records of the changes since the last commit (entries
   // read since are remembered until then too, but write nothing).
@@ -217,6 +220,7 @@ class RocksDayStore final : public DayStore {
   // Every key in the store (and more: deleted ones, uncommitted puts), once
   // loaded.
   std::optional<FingerprintFilter> filter_;
+  size_t live_ = 0;  // entries in the store, once the filter is loaded
   std::vector<LocalStore::Batch::DayChange> sorted_;  // Committed()'s, reused
   absl::Status error_;
 };

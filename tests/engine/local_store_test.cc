@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -203,6 +204,46 @@ TEST_F(LocalStoreTest, DayRecordsApplyInOrderWithinAndAcrossBatches) {
                   .ok());
   EXPECT_EQ(index, (std::vector<std::pair<uint64_t, int32_t>>{{1, 105},
                                                               {3, 110}}));
+}
+
+// Entries come and go (orders are kept 30 days): the filter of the stored
+// keys is built again as it fills with expired ones, and answers as the
+// in-memory store does throughout.
+TEST_F(LocalStoreTest, TheKeyFilterFollowsTheEntriesLeft) {
+  auto store = LocalStore::Open({dir_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const TopicPartition tp{"in", 1};
+  RocksDayStore days(store->get(), tp, 'o');
+  MemoryDayStore memory;
+  ASSERT_TRUE(days.LoadFilter().ok());
+  auto commit = [&] {
+    LocalStore::Batch batch;
+    days.Committed(&batch);
+    ASSERT_TRUE((*store)->Write(&batch).ok());
+  };
+  constexpr uint64_t kPerRound = 5000;
+  size_t most = 0;
+  for (uint64_t round = 0; round < 20; ++round) {
+    const int32_t day = 1000 + static_cast<int32_t>(round) * 40;
+    for (uint64_t i = 0; i < kPerRound; ++i) {
+      days.Put(round * kPerRound + i, day);
+      memory.Put(round * kPerRound + i, day);
+    }
+    commit();
+    // The round before falls out.
+    days.ExpireBefore(day - 30);
+    memory.ExpireBefore(day - 30);
+    commit();
+    most = std::max(most, days.filter_keys());
+    for (uint64_t key = 0; key < (round + 1) * kPerRound; key += 7) {
+      ASSERT_EQ(days.Get(key), memory.Get(key)) << "round " << round;
+    }
+    commit();
+  }
+  // 100,000 keys put, at most 10,000 stored at a time: never more than
+  // twice that in the filter (100,000 if it were never built again).
+  EXPECT_LE(most, 20000u);
+  EXPECT_EQ((*store)->CountDays(tp, 'o'), kPerRound);
 }
 
 TEST_F(LocalStoreTest, UncommittedChangesAreForgottenWithTheStore) {
