@@ -119,7 +119,9 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
   const auto [all, one] = At(s.start, s.site_id, s.channel);
   for (Window* w : {all, one}) {
     WindowKpis& k = w->kpis;
-    w->open = SaturatingAdd(w->open, -1);
+    // Counted there at the start, unless that was before a restore that
+    // left out the windows of another width (Restore): nothing to take back.
+    if (w->open > 0) w->open = SaturatingAdd(w->open, -1);
     ++k.sessions_closed;
     k.engaged += s.engaged;
     k.bounced += s.bounced;
@@ -199,6 +201,7 @@ void KpiWindows::Checkpoint(
     st.set_pageviews(x.pageviews);
     st.set_orders(x.orders);
     st.set_duration_seconds_sum(x.duration_seconds_sum);
+    st.set_width_s(absl::ToInt64Seconds(width_));
     AddGoalCounts(x.conversions, st.mutable_conversions());
     AddRevenues(x.revenue, x.orders_by_currency, st.mutable_revenue());
     window(st);
@@ -213,8 +216,19 @@ void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
 }
 
 void KpiWindows::Restore(const v1::WindowState& st) {
-  Window& w = windows_[Key{st.key().start_s(), st.key().site(),
-                           st.key().channel()}];
+  // A window of another width (outputs.kpi.window changed across the
+  // restart; before width_s was written, one whose start is not on this
+  // width's grid) is left out: restored with this width, it overlapped the
+  // new windows and, its sessions closing into those, never became final.
+  // Its snapshots so far stay the last word on it.
+  const int64_t width_s = absl::ToInt64Seconds(width_);
+  const int64_t start_s = st.key().start_s();
+  if ((st.width_s() != 0 && st.width_s() != width_s) ||
+      ((start_s % width_s) + width_s) % width_s != 0) {
+    ++other_width_;
+    return;
+  }
+  Window& w = windows_[Key{start_s, st.key().site(), st.key().channel()}];
   WindowKpis& x = w.kpis;
   x = WindowKpis{};
   x.site = st.key().site();

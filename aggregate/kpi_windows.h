@@ -86,7 +86,10 @@ class KpiWindows : public SessionObserver {
                   absl::FunctionRef<void(const v1::WindowKey&)> removed,
                   absl::FunctionRef<void(v1::WindowState&)> window);
   void RestoreRemoved(const v1::WindowKey& key);
+  // A window of another width (outputs.kpi.window changed) is not restored:
+  // counted in restored_of_other_width().
   void Restore(const v1::WindowState& state);
+  size_t restored_of_other_width() const { return other_width_; }
 
  private:
   using Key =
@@ -135,6 +138,7 @@ class KpiWindows : public SessionObserver {
   Windows windows_;
   std::array<Lookup, kLookups> lookups_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
+  size_t other_width_ = 0;    // windows Restore() left out
 };
 
 }  // namespace kpistream

@@ -21,7 +21,9 @@
 // A RocksDayStore keeps the changes since the last commit in RAM (what a
 // commit that aborts must forget), writes them to the changelog as one day
 // record per entry (checkpoint_log.h DayKey), and into the store when the
-// commit succeeded (Committed()).
+// commit succeeded (Committed()). Once a restore loaded it (LoadFilter()),
+// a filter of the keys the store holds answers most lookups of keys it
+// does not hold without reading RocksDB.
 //
 // Thread-safe (RocksDB is); a RocksDayStore has one owner.
 #ifndef KPISTREAM_ENGINE_LOCAL_STORE_H_

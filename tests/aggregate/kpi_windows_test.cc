@@ -83,6 +83,44 @@ TEST(KpiWindowsTest, ProvisionalUpdatesThenExactlyOneFinal) {
   EXPECT_EQ(windows.windows(), 2u);  // the 10:01 window, still open
 }
 
+// outputs.kpi.window changed across a restart (1 min to 5 min): the old
+// windows are not restored (a review found them overlapping the new ones,
+// and neither kind ever final), and the sessions they held close into
+// windows of the new width, which become final once.
+TEST(KpiWindowsTest, WindowsOfAnotherWidthAreNotRestored) {
+  KpiWindows before(absl::Minutes(1));
+  Start(before, T0 + absl::Seconds(150));  // 10:02, not on the 5 min grid
+  Start(before, T0 + absl::Seconds(10));   // 10:00, on both grids
+  (void)before.Collect(T0);
+  KpiWindows after(absl::Minutes(5));
+  before.Checkpoint(
+      true, [](const v1::WindowKey&) {},
+      [&](const v1::WindowState& w) { after.Restore(w); });
+  EXPECT_EQ(after.restored_of_other_width(), 4u);  // site and channel, twice
+  EXPECT_EQ(after.windows(), 0u);
+  after.OnSessionClosed(
+      Closed(T0 + absl::Seconds(150), absl::Seconds(30), 2, true));
+  after.OnSessionClosed(
+      Closed(T0 + absl::Seconds(10), absl::Seconds(0), 1, false));
+  std::vector<WindowKpis> out = after.Collect(T0 + absl::Minutes(10));
+  ASSERT_EQ(out.size(), 2u);
+  for (const WindowKpis& k : out) {
+    EXPECT_TRUE(k.final);
+    EXPECT_EQ(k.start, T0);
+    EXPECT_EQ(k.end, T0 + absl::Minutes(5));
+    EXPECT_EQ(k.sessions_closed, 2u);
+  }
+  EXPECT_EQ(after.windows(), 0u);
+
+  // Of the same width, every window is restored.
+  KpiWindows same(absl::Minutes(1));
+  before.Checkpoint(
+      true, [](const v1::WindowKey&) {},
+      [&](const v1::WindowState& w) { same.Restore(w); });
+  EXPECT_EQ(same.restored_of_other_width(), 0u);
+  EXPECT_EQ(same.windows(), 4u);
+}
+
 // A late first event moves its session to the window of its start and
 // channel: the window it left counts it no more, holds no open session
 // (its final record comes), and its close lands where it moved.
