@@ -521,17 +521,14 @@ void RocksDayStore::Committed(LocalStore::Batch* batch) {
   sorted_.clear();
   sorted_.reserve(changes_.size());
   for (const auto& [key, c] : changes_) {
-    sorted_.push_back(
-        {key,
-         c.day == kDeleted ? std::nullopt : std::optional<int32_t>(c.day),
-         c.committed});
-  }
-  batch->Days(tp_, kind_, &sorted_);
-  for (const auto& [key, c] : changes_) {
     const bool was = c.committed.has_value(), is = c.day != kDeleted;
+    sorted_.push_back(
+        {key, is ? std::optional<int32_t>(c.day) : std::nullopt, c.committed});
+    // The store's entries after this commit (the filter's rebuild point).
     if (is && !was) ++live_;
     if (was && !is && live_ > 0) --live_;
   }
+  batch->Days(tp_, kind_, &sorted_);
   changes_.clear();
 }
 
