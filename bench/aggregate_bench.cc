@@ -14,6 +14,7 @@
 // event (issue 9 item 3: no allocation per event on the hot path).
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -180,6 +181,173 @@ BENCHMARK(BM_DecodeSessionizeCount)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// A checkpoint sink that makes each chunk's bytes as the engine's changelog
+// writer does (engine/checkpoint_log.cc: sessions appended as they come,
+// the rest of the chunk serialized after them, a chunk cut at 512 KiB), then
+// discards them.
+class DropCheckpoints : public CheckpointSink {
+ public:
+  v1::PartitionCheckpoint* chunk() override { return &chunk_; }
+  void AddSession(absl::string_view session) override {
+    sessions_.push_back(static_cast<char>(0x52));  // field 10, bytes
+    uint32_t size = static_cast<uint32_t>(session.size());
+    while (size >= 0x80) {
+      sessions_.push_back(static_cast<char>(size | 0x80));
+      size >>= 7;
+    }
+    sessions_.push_back(static_cast<char>(size));
+    sessions_.append(session.data(), session.size());
+    Added(session.size() + 3);
+  }
+  void Added(size_t bytes) override {
+    bytes_ += bytes;
+    if (bytes_ >= kChunkBytes) Cut();
+  }
+  // The checkpoint's last chunk; the buffers' memory is given back.
+  void Finish() {
+    Cut();
+    std::string().swap(sessions_);
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = 512 << 10;
+  void Cut() {
+    chunk_.AppendToString(&sessions_);
+    benchmark::DoNotOptimize(sessions_.data());
+    sessions_.clear();
+    chunk_.Clear();
+    bytes_ = 0;
+  }
+  v1::PartitionCheckpoint chunk_;
+  std::string sessions_;
+  size_t bytes_ = 0;
+};
+
+// A partition's life as the engine lives it on the end-to-end benchmark's
+// workload, scaled to one partition: sessions that start, go on and close
+// over three hours of event time, events 0-20 s out of order and 1 %
+// repeated, the watermark 20 s behind the newest event, and every 1,000
+// events a commit's work (KPI window snapshots and an incremental
+// checkpoint, both discarded). BM_DecodeSessionizeCount keeps 1 M sessions
+// open and closes none; this one has the closes, windows and checkpoints
+// that the engine's profile shows, in a process whose instructions callgrind
+// counts repeatably:
+//
+//   valgrind --tool=callgrind --toggle-collect='*RunLifecycle*'
+//       build/bench/aggregate_bench --benchmark_filter=PartitionLifecycle
+struct LifecycleWorkload {
+  std::vector<std::string> events;  // in arrival order
+  size_t sessions = 0;
+};
+
+const LifecycleWorkload& GetLifecycleWorkload() {
+  static const LifecycleWorkload* workload = [] {
+    constexpr int kSessions = 60'000;
+    constexpr int kLifecycleVisitors = 40'000;  // some come back
+    const absl::Duration span = absl::Hours(3);
+    std::mt19937_64 rng(13);
+    struct Timed {
+      absl::Time arrives;
+      int visitor;
+      absl::Time time;
+    };
+    std::vector<Timed> timed;
+    for (int s = 0; s < kSessions; ++s) {
+      const int visitor = static_cast<int>(rng() % kLifecycleVisitors);
+      absl::Time t =
+          kStart + absl::Milliseconds(static_cast<int64_t>(
+                       rng() % absl::ToInt64Milliseconds(span)));
+      // 1 + geometric: 6.5 events a session on average, 5-60 s apart.
+      do {
+        const absl::Duration disorder =
+            absl::Milliseconds(static_cast<int64_t>(rng() % 20'000));
+        timed.push_back({t + disorder, visitor, t});
+        if (rng() % 100 == 0) timed.push_back({t + 2 * disorder, visitor, t});
+        t += absl::Seconds(5 + static_cast<int64_t>(rng() % 56));
+      } while (rng() % 100 < 85);
+    }
+    std::sort(timed.begin(), timed.end(),
+              [](const Timed& a, const Timed& b) {
+                return a.arrives < b.arrives;
+              });
+    auto* w = new LifecycleWorkload();
+    w->sessions = kSessions;
+    for (size_t i = 0; i < timed.size(); ++i) {
+      // A repeat (its arrival later) carries its original's id: the
+      // generator's rng sequence is per event, so the id is what repeats.
+      std::mt19937_64 event_rng(
+          static_cast<uint64_t>(timed[i].visitor) * 1'000'003u +
+          static_cast<uint64_t>(absl::ToUnixMillis(timed[i].time)));
+      const uint64_t event_id = event_rng();
+      w->events.push_back(
+          MakeEvent(event_rng, timed[i].visitor, timed[i].time, event_id));
+    }
+    return w;
+  }();
+  return *workload;
+}
+
+// One partition's life over the workload (what callgrind counts).
+__attribute__((noinline)) void RunLifecycle(const LifecycleWorkload& w,
+                                            size_t* closed,
+                                            size_t* snapshots) {
+  KpiCounters::Options counter_options;
+  SessionRules rules;
+  rules.funnels.push_back({"checkout",
+                           {{"products", "/products/*", ""},
+                            {"cart", "/cart", ""},
+                            {"purchase", "", "purchase"}}});
+  counter_options.rules = rules;
+  KpiCounters counters(counter_options);
+  ChannelClassifier channels;
+  PartitionState::Options options;
+  options.rules = rules;
+  options.dedup_horizon = absl::Hours(1);
+  options.kpi_window = absl::Minutes(1);
+  PartitionState partition(options, &counters, &channels);
+  EventDecoder decoder(InputFormat::kProtobuf, absl::Hours(24 * 3650));
+  EventView event;
+  DropCheckpoints drop;
+  const absl::Time now = kStart + absl::Hours(4);
+  absl::Time max_time = absl::InfinitePast();
+  int64_t offset = 0;
+  for (const std::string& bytes : w.events) {
+    // As the engine decodes: the view carries its record's offset (the
+    // reorder buffer checkpoints such an event by reference).
+    if (decoder.Decode(bytes, now, &event).ok) {
+      event.record_offset = offset;
+      if (event.time > max_time) max_time = event.time;
+      partition.Offer(event, max_time - absl::Seconds(20));
+    }
+    ++offset;
+    if (offset % 100 == 0) {
+      *closed += partition.Advance(max_time - absl::Seconds(20));
+    }
+    if (offset % 1000 == 0) {
+      partition.CollectWindows(
+          max_time - absl::Seconds(20) - absl::Minutes(5),
+          [&](const WindowKpis&) { ++*snapshots; });
+      partition.Checkpoint(false, &drop);
+      drop.Finish();
+      counters.Commit();
+    }
+  }
+  *closed += partition.Drain();
+}
+
+void BM_PartitionLifecycle(benchmark::State& state) {
+  const LifecycleWorkload& w = GetLifecycleWorkload();
+  size_t closed = 0, snapshots = 0;
+  for (auto _ : state) RunLifecycle(w, &closed, &snapshots);
+  state.counters["sessions_closed"] = static_cast<double>(closed);
+  state.counters["window_snapshots"] = static_cast<double>(snapshots);
+  state.SetItemsProcessed(state.iterations() * w.events.size());
+}
+BENCHMARK(BM_PartitionLifecycle)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // A day store that keeps nothing, standing in for the engine's local store
 // (RocksDB, engine/local_store.h), whose RAM is fixed by its options and
 // measured by state_bench: here it leaves the session state alone in the
@@ -235,17 +403,11 @@ void BM_OpenSessionHeap(benchmark::State& state) {
     // write them: the first writes every session and empties the list of
     // sessions changed since the last; the second, with nothing changed,
     // gives that list's capacity back (a burst's, not a commit interval's).
-    class Drop : public CheckpointSink {
-     public:
-      v1::PartitionCheckpoint* chunk() override { return &c; }
-      void AddSession(absl::string_view session) override {
-        Added(session.size());
-      }
-      void Added(size_t) override { c.Clear(); }
-      v1::PartitionCheckpoint c;
-    } drop;
+    DropCheckpoints drop;
     partition->Checkpoint(false, &drop);
+    drop.Finish();
     partition->Checkpoint(false, &drop);
+    drop.Finish();
     const size_t open = partition->open_sessions();
     state.counters["open_sessions"] = static_cast<double>(open);
     state.counters["heap_bytes_per_open_session"] =
