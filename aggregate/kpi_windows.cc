@@ -10,30 +10,49 @@
 
 namespace kpistream {
 
-KpiWindows::Windows::iterator KpiWindows::Place(Windows::iterator it,
-                                                int64_t start,
-                                                absl::string_view site,
-                                                absl::string_view channel) {
-  const KeyView key{start, std::string_view(site.data(), site.size()),
-                    std::string_view(channel.data(), channel.size())};
-  if (it == windows_.end() || windows_.key_comp()(key, it->first)) {
-    it = windows_.emplace_hint(
-        it, Key{start, std::string(site), std::string(channel)}, Window());
-  }
-  Window& w = it->second;
-  if (w.kpis.site.empty()) {
-    w.kpis.site = std::string(site);
-    w.kpis.channel = std::string(channel);
-    w.kpis.start = absl::FromUnixSeconds(start);
-    w.kpis.end = w.kpis.start + width_;
-  }
-  w.dirty = true;
-  w.changed = true;
-  return it;
+namespace {
+
+// The view of a map node's key (whose strings stay where they are).
+std::tuple<int64_t, std::string_view, std::string_view> ViewOf(
+    const std::tuple<int64_t, std::string, std::string>& key) {
+  return {std::get<0>(key), std::get<1>(key), std::get<2>(key)};
 }
 
-void KpiWindows::ForgetLookups() {
-  for (Lookup& l : lookups_) l.all = l.one = nullptr;
+}  // namespace
+
+void KpiWindows::Index(Windows::iterator it) {
+  index_.insert_or_assign(ViewOf(it->first), &it->second);
+}
+
+void KpiWindows::Unindex(Windows::iterator it) {
+  index_.erase(ViewOf(it->first));
+}
+
+KpiWindows::Window* KpiWindows::Get(int64_t start, absl::string_view site,
+                                    absl::string_view channel) {
+  const KeyView key{start, std::string_view(site.data(), site.size()),
+                    std::string_view(channel.data(), channel.size())};
+  Window* w;
+  if (auto found = index_.find(key); found != index_.end()) {
+    w = found->second;
+  } else {
+    // New (every window is indexed): one walk down the tree to place it.
+    auto it = windows_
+                  .try_emplace(Key{start, std::string(site),
+                                   std::string(channel)})
+                  .first;
+    Index(it);
+    w = &it->second;
+  }
+  if (w->kpis.site.empty()) {
+    w->kpis.site = std::string(site);
+    w->kpis.channel = std::string(channel);
+    w->kpis.start = absl::FromUnixSeconds(start);
+    w->kpis.end = w->kpis.start + width_;
+  }
+  w->dirty = true;
+  w->changed = true;
+  return w;
 }
 
 std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::At(
@@ -42,35 +61,8 @@ std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::At(
   const int64_t width_s = absl::ToInt64Seconds(width_);
   int64_t start = absl::ToUnixSeconds(session_start);
   start -= ((start % width_s) + width_s) % width_s;
-  Lookup& lookup = lookups_[absl::HashOf(start, site, channel) % kLookups];
-  if (lookup.all != nullptr && lookup.start == start && lookup.site == site &&
-      lookup.channel == channel) {
-    for (Window* w : {lookup.all, lookup.one}) w->dirty = w->changed = true;
-    return {lookup.all, lookup.one};
-  }
-  const auto found = Find(start, site, channel);
-  lookup.start = start;
-  lookup.site.assign(site.data(), site.size());
-  lookup.channel.assign(channel.data(), channel.size());
-  lookup.all = found.first;
-  lookup.one = found.second;
-  return found;
-}
-
-std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::Find(
-    int64_t start, absl::string_view site, absl::string_view channel) {
-  const KeyView all_key{start, std::string_view(site.data(), site.size()),
-                        std::string_view()};
-  auto all = Place(windows_.lower_bound(all_key), start, site, {});
-  if (channel.empty()) return {&all->second, &all->second};
-  // The channel's window comes after the site's all-channels one, past the
-  // site's other channels of that start: a few steps along, not a second
-  // walk down the tree (a session's start and close each look up both).
-  const KeyView key{start, std::string_view(site.data(), site.size()),
-                    std::string_view(channel.data(), channel.size())};
-  auto it = std::next(all);
-  while (it != windows_.end() && windows_.key_comp()(it->first, key)) ++it;
-  return {&all->second, &Place(it, start, site, channel)->second};
+  Window* all = Get(start, site, {});
+  return {all, channel.empty() ? all : Get(start, site, channel)};
 }
 
 void KpiWindows::OnSessionStarted(const SessionAttributes& session,
@@ -156,7 +148,7 @@ void KpiWindows::Collect(absl::Time frontier,
       if (w.checkpointed) removed_.push_back(it->first);
       w.kpis.final = true;
       emit(w.kpis);
-      ForgetLookups();
+      Unindex(it);
       it = windows_.erase(it);
       continue;
     }
@@ -211,8 +203,11 @@ void KpiWindows::Checkpoint(
 }
 
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
-  ForgetLookups();
-  windows_.erase(Key{key.start_s(), key.site(), key.channel()});
+  auto it = windows_.find(
+      KeyView{key.start_s(), key.site(), key.channel()});
+  if (it == windows_.end()) return;
+  Unindex(it);
+  windows_.erase(it);
 }
 
 void KpiWindows::Restore(const v1::WindowState& st) {
@@ -228,7 +223,11 @@ void KpiWindows::Restore(const v1::WindowState& st) {
     ++other_width_;
     return;
   }
-  Window& w = windows_[Key{start_s, st.key().site(), st.key().channel()}];
+  auto it = windows_
+                .try_emplace(Key{start_s, st.key().site(), st.key().channel()})
+                .first;
+  Index(it);
+  Window& w = it->second;
   WindowKpis& x = w.kpis;
   x = WindowKpis{};
   x.site = st.key().site();

@@ -18,7 +18,6 @@
 #ifndef KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 #define KPISTREAM_AGGREGATE_KPI_WINDOWS_H_
 
-#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -27,8 +26,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/time/time.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
+#include "absl/hash/hash.h"
+#include "absl/time/time.h"
 #include "aggregate/sessionizer.h"
 #include "kpistream/v1/state.pb.h"
 
@@ -56,7 +57,7 @@ class KpiWindows : public SessionObserver {
  public:
   // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
-  // Moved, never copied: lookups_ points into windows_' nodes.
+  // Moved, never copied: index_ points into windows_' nodes.
   KpiWindows(const KpiWindows&) = delete;
   KpiWindows& operator=(const KpiWindows&) = delete;
   KpiWindows(KpiWindows&&) = default;
@@ -104,39 +105,40 @@ class KpiWindows : public SessionObserver {
     bool checkpointed = false;  // the changelog holds it
   };
   using Windows = std::map<Key, Window, std::less<>>;
-  // The window of (start, site, channel) at or after `it` (the lower bound
-  // of its key, or the end), made when missing, marked changed.
-  Windows::iterator Place(Windows::iterator it, int64_t start,
-                          absl::string_view site, absl::string_view channel);
   // The site's all-channels window and `channel`'s window (the same one when
-  // `channel` is empty) of the window holding `session_start`.
+  // `channel` is empty) of the window holding `session_start`, made when
+  // missing, marked changed.
   std::pair<Window*, Window*> At(absl::Time session_start,
                                  absl::string_view site,
                                  absl::string_view channel);
-  // The same, down the tree, for the window starting at `start`.
-  std::pair<Window*, Window*> Find(int64_t start, absl::string_view site,
-                                   absl::string_view channel);
+  // The window of (start, site, channel), made when missing, marked
+  // changed.
+  Window* Get(int64_t start, absl::string_view site,
+              absl::string_view channel);
+  // windows_' node at `it`, indexed (Restore) or no longer (before its
+  // erase).
+  void Index(Windows::iterator it);
+  void Unindex(Windows::iterator it);
 
-  // Forgets every cached lookup (a window was erased).
-  void ForgetLookups();
-
-  // At()'s recent answers, by a hash of (start, site, channel): a session's
-  // start and close each look up two windows, and a walk down the tree of a
-  // partition's windows comparing strings was 3.4 % of the engine's samples
-  // (protobuf, keyed). Windows are map nodes, which stay where they are
-  // until erased; an erase forgets every entry.
-  struct Lookup {
-    int64_t start = 0;
-    std::string site;
-    std::string channel;
-    Window* all = nullptr;  // nullptr: empty
-    Window* one = nullptr;
+  // Every window by key, for At(): a session's start and close each look up
+  // two windows, and a walk down the tree of a partition's windows comparing
+  // strings was 3.4 % of the engine's samples (protobuf, keyed); a cache of
+  // 16 recent answers still left 5 % (2026-12-01: on a partition of a few
+  // events a second most windows are looked up a few times only, and a
+  // cache learns each one by a walk). Its keys view the map nodes' keys,
+  // which stay where they are until erased. Every node of windows_ has its
+  // entry, made with the node and dropped before it is erased: a key the
+  // index lacks is a new window.
+  struct KeyViewHash {
+    size_t operator()(const KeyView& k) const {
+      return absl::HashOf(std::get<0>(k), std::get<1>(k), std::get<2>(k));
+    }
   };
-  static constexpr size_t kLookups = 16;
+  using WindowIndex = absl::flat_hash_map<KeyView, Window*, KeyViewHash>;
 
   absl::Duration width_;
   Windows windows_;
-  std::array<Lookup, kLookups> lookups_;
+  WindowIndex index_;
   std::vector<Key> removed_;  // checkpointed windows forgotten since
   size_t other_width_ = 0;    // windows Restore() left out
 };

@@ -204,6 +204,28 @@ TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
   }
 }
 
+// A site's all-channels window removed on its own (a restored checkpoint's
+// removal) while its channel's window stays: the next session of that
+// channel counts in a new all-channels window, not in the removed one
+// (windows are found by an index of them, which must forget it).
+TEST(KpiWindowsTest, ARemovedAllChannelsWindowIsMadeAnew) {
+  KpiWindows windows(absl::Minutes(1));
+  Start(windows, T0 + absl::Seconds(10));
+  ASSERT_EQ(windows.Collect(T0).size(), 2u);
+  v1::WindowKey all;
+  all.set_start_s(absl::ToUnixSeconds(T0));
+  all.set_site("shop");
+  windows.RestoreRemoved(all);
+  EXPECT_EQ(windows.windows(), 1u);
+  Start(windows, T0 + absl::Seconds(20));
+  std::vector<WindowKpis> out = windows.Collect(T0);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].channel, "");
+  EXPECT_EQ(out[0].sessions, 1u);
+  EXPECT_EQ(out[1].channel, "Email");
+  EXPECT_EQ(out[1].sessions, 2u);
+}
+
 // Windows of many channels and minutes, each counted in its own window.
 TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
   KpiWindows windows(absl::Minutes(1));
@@ -217,8 +239,10 @@ TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
     const std::string site = rng() % 2 ? "shop" : "blog";
     const int minute = static_cast<int>(rng() % 4);
     const int channel = static_cast<int>(rng() % 12);
+    // Views: the strings outlive the call (a temporary's view did not).
+    const std::string channel_name = absl::StrCat("channel-", channel);
     attrs.site_id = site;
-    attrs.channel = absl::StrCat("channel-", channel);
+    attrs.channel = channel_name;
     Event e;
     e.time = T0 + absl::Minutes(minute) + absl::Seconds(rng() % 60);
     windows.OnSessionStarted(attrs, e);
