@@ -18,7 +18,6 @@
 #include "aggregate/compact_string.h"
 #include "aggregate/label_values.h"
 #include "aggregate/memory_estimate.h"
-#include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 #include "aggregate/stable_hash.h"
 #include "aggregate/unix_second.h"
@@ -350,7 +349,13 @@ struct Sessionizer::Impl {
   // Checkpoint bookkeeping.
   std::vector<Due> dirty;
   std::vector<std::pair<std::string, std::string>> removed;  // site, visitor
-  v1::SessionState scratch;  // Encode()'s, reused
+  // A session's revenue and orders per currency (EncodeWire()'s, reused).
+  struct CurrencyTotals {
+    absl::string_view currency;
+    int64_t micros = 0;
+    uint32_t orders = 0;
+  };
+  std::vector<CurrencyTotals> currency_totals;
   std::string wire;          // EncodeWire()'s buffer, reused
   ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
@@ -817,80 +822,68 @@ struct Sessionizer::Impl {
     return closing.size();
   }
 
-  // Writes `s` into `*st` (cleared first; its strings keep their capacity,
-  // so encoding into a reused message does not allocate once warm).
-  void Encode(uint32_t index, v1::SessionState* st) const {
-    const Open& s = slots[index];
-    st->Clear();
-    const AttributionParts& a = parts[s.attribution];
-    const absl::string_view site = sites.Get(s.site);
-    st->set_site_id(site.data(), site.size());
-    const absl::string_view visitor = s.visitor.view();
-    st->set_visitor_id(visitor.data(), visitor.size());
-    st->set_first_us(s.first_us);
-    st->set_last_us(Last(s));
-    st->set_channel(a.channel.data(), a.channel.size());
-    st->set_source(a.source.data(), a.source.size());
-    st->set_medium(a.medium.data(), a.medium.size());
-    st->set_campaign(a.campaign.data(), a.campaign.size());
-    st->set_device_category(a.device.data(), a.device.size());
-    st->set_country(a.country.data(), a.country.size());
-    const absl::string_view landing = pages.Get(s.landing);
-    st->set_landing_page(landing.data(), landing.size());
-    const absl::string_view exit = pages.Get(s.exit);
-    st->set_exit_page(exit.data(), exit.size());
-    st->set_pageviews(s.pageviews);
-    st->set_events(s.events);
-    st->set_new_visitor(s.flags & kNewVisitor);
-    if (rules.split_on_campaign_change) {
-      st->set_campaign_key(campaign_keys[index]);
-    }
-    if (s.extra) {
-      const SessionExtra& x = *s.extra;
-      const absl::string_view user = x.user_id.view();
-      st->set_user_id(user.data(), user.size());
-      if (x.money) {
-        const SessionMoney& money = *x.money;
-        AddGoalCounts(money.conversions, st->mutable_conversions());
-        AddRevenues(money.revenue, money.orders, st->mutable_revenue());
-        for (const std::string& id : money.order_ids) st->add_order_ids(id);
+  // The session's revenue and orders per currency into `*out`, as
+  // AddRevenues() (proto_sums.h) merges them into a message: summed
+  // where a currency repeats (revenue saturating), sorted by currency.
+  void MergeRevenues(const SessionMoney& money,
+                     std::vector<CurrencyTotals>* out) const {
+    out->clear();
+    auto row = [&](absl::string_view currency) -> CurrencyTotals& {
+      for (CurrencyTotals& r : *out) {
+        if (r.currency == currency) return r;
       }
-      st->set_funnel_steps(
-          reinterpret_cast<const char*>(x.funnel_steps.data()),
-          x.funnel_steps.size());
+      out->push_back({currency, 0, 0});
+      return out->back();
+    };
+    for (const auto& [currency, micros] : money.revenue) {
+      CurrencyTotals& r = row(currency);
+      r.micros = SaturatingAdd(r.micros, micros);
     }
+    for (const auto& [currency, n] : money.orders) row(currency).orders += n;
+    std::sort(out->begin(), out->end(),
+              [](const CurrencyTotals& a, const CurrencyTotals& b) {
+                return a.currency < b.currency;
+              });
   }
 
-  // Encode()'s message serialized, as libprotobuf writes it, in `buffer`
-  // (valid until the next call): straight from the slot, without filling
-  // the message (on every commit, filling, sizing and serializing it walked
-  // each changed session three times). A session with money (conversions,
-  // revenue, order ids: a few in a hundred) goes through Encode().
+  // A v1::SessionState of the session in `index`, serialized as libprotobuf
+  // writes it, in `buffer` (valid until the next call): straight from the
+  // slot, without filling a message (on every commit, filling, sizing and
+  // serializing it walked each changed session three times; sessions with
+  // money, filled into a message until 2026-12-01, were 3/4 of the
+  // checkpoint's instructions on aggregate_bench's PartitionLifecycle).
   absl::string_view EncodeWire(uint32_t index, std::string* buffer) {
     const Open& s = slots[index];
-    if (s.extra && s.extra->money) {
-      Encode(index, &scratch);
-      scratch.SerializeToString(buffer);
-      return *buffer;
-    }
     const AttributionParts& a = parts[s.attribution];
     const absl::string_view site = sites.Get(s.site);
     const absl::string_view visitor = s.visitor.view();
     const absl::string_view landing = pages.Get(s.landing);
     const absl::string_view exit = pages.Get(s.exit);
     absl::string_view user, funnels;
+    const SessionMoney* money = nullptr;
     if (s.extra) {
       user = s.extra->user_id.view();
       funnels = absl::string_view(
           reinterpret_cast<const char*>(s.extra->funnel_steps.data()),
           s.extra->funnel_steps.size());
+      money = s.extra->money.get();
     }
-    const size_t payload = site.size() + visitor.size() + a.channel.size() +
-                           a.source.size() + a.medium.size() +
-                           a.campaign.size() + a.device.size() +
-                           a.country.size() + landing.size() + exit.size() +
-                           user.size() + funnels.size();
-    WireWriter w(buffer, payload, /*fields=*/18);
+    size_t payload = site.size() + visitor.size() + a.channel.size() +
+                     a.source.size() + a.medium.size() + a.campaign.size() +
+                     a.device.size() + a.country.size() + landing.size() +
+                     exit.size() + user.size() + funnels.size();
+    size_t fields = 18;
+    if (money != nullptr) {
+      MergeRevenues(*money, &currency_totals);
+      for (const auto& [goal, n] : money->conversions) payload += goal.size();
+      for (const CurrencyTotals& r : currency_totals) {
+        payload += r.currency.size();
+      }
+      for (const std::string& id : money->order_ids) payload += id.size();
+      fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
+                money->order_ids.size();
+    }
+    WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
     w.Number(3, static_cast<uint64_t>(s.first_us));
@@ -908,6 +901,24 @@ struct Sessionizer::Impl {
     w.Number(15, (s.flags & kNewVisitor) ? 1 : 0);
     if (rules.split_on_campaign_change) w.Fixed64(16, campaign_keys[index]);
     w.String(17, user);
+    if (money != nullptr) {
+      for (const auto& [goal, n] : money->conversions) {  // GoalCount
+        w.Message(18, WireWriter::StringSize(1, goal) +
+                          WireWriter::NumberSize(2, n));
+        w.String(1, goal);
+        w.Number(2, n);
+      }
+      for (const CurrencyTotals& r : currency_totals) {  // Revenue
+        const uint64_t micros = static_cast<uint64_t>(r.micros);
+        w.Message(19, WireWriter::StringSize(1, r.currency) +
+                          WireWriter::NumberSize(2, micros) +
+                          WireWriter::NumberSize(3, r.orders));
+        w.String(1, r.currency);
+        w.Number(2, micros);
+        w.Number(3, r.orders);
+      }
+      for (const std::string& id : money->order_ids) w.Element(20, id);
+    }
     w.String(21, funnels);
     return w.bytes();
   }

@@ -54,6 +54,37 @@ class WireWriter {
     absl::little_endian::Store64(p_, v);
     p_ += 8;
   }
+  // An element of a repeated string or bytes field: written even when
+  // empty, as libprotobuf writes every element.
+  void Element(uint32_t field, absl::string_view v) {
+    Message(field, v.size());
+    if (!v.empty()) std::memcpy(p_, v.data(), v.size());
+    p_ += v.size();
+  }
+  // An embedded message of `size` bytes (its fields are written next):
+  // its tag and length, written even when empty (an element of a repeated
+  // message field).
+  void Message(uint32_t field, size_t size) {
+    Varint(field << 3 | 2);
+    Varint(size);
+  }
+
+  // The bytes String() and Number() write, for the size of a message.
+  static size_t StringSize(uint32_t field, absl::string_view v) {
+    return v.empty() ? 0 : VarintSize(field << 3) + VarintSize(v.size()) +
+                               v.size();
+  }
+  static size_t NumberSize(uint32_t field, uint64_t v) {
+    return v == 0 ? 0 : VarintSize(field << 3) + VarintSize(v);
+  }
+  static size_t VarintSize(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) {
+      v >>= 7;
+      ++n;
+    }
+    return n;
+  }
 
  private:
   // A tag (field numbers up to 2^28: five bytes), then a length (five) or

@@ -1307,8 +1307,8 @@ namespace {
 // The checkpoint's session bytes, written without libprotobuf, against
 // libprotobuf's for every kind of field value a session holds: empty and
 // long strings (lengths of one and two varint bytes), counts of 0, 1 and
-// past 127, user ids, funnel progress, campaign keys, money (which goes
-// through the message), first and last times far apart.
+// past 127, user ids, funnel progress, campaign keys, money (goals,
+// currencies merged and sorted, order ids), first and last times far apart.
 TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
   for (bool split : {false, true}) {
     SCOPED_TRACE(split);
@@ -1345,11 +1345,31 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     s.Add(Ev("long", absl::Hours(24 * 25)));
     s.Add(Conversion("money", absl::Seconds(5), "purchase", 1250000, "EUR",
                      "order-1"));
+    // Goals in the order first seen, one past 127 conversions; currencies
+    // merged and sorted (USD before EUR here; GBP an order of value 0;
+    // revenue without a currency); a refund (no order, no revenue); a long
+    // order id; a goal without a name.
+    s.Add(Conversion("rich", absl::Seconds(6), "signup"));
+    s.Add(Conversion("rich", absl::Seconds(7), "purchase", 1999000, "USD",
+                     "o-1"));
+    s.Add(Conversion("rich", absl::Seconds(8), "purchase", 500000, "EUR",
+                     "o-2"));
+    s.Add(Conversion("rich", absl::Seconds(9), "purchase", -300000, "USD",
+                     "o-3"));
+    s.Add(Conversion("rich", absl::Seconds(10), "purchase", 0, "GBP",
+                     std::string(200, 'o')));
+    s.Add(Conversion("rich", absl::Seconds(11), "purchase", 1000, "USD",
+                     "o-5"));
+    s.Add(Conversion("rich", absl::Seconds(12), "purchase", 7000, ""));
+    s.Add(Conversion("rich", absl::Seconds(12), ""));
+    for (int i = 0; i < 130; ++i) {
+      s.Add(Conversion("rich", absl::Seconds(13 + i), "lead"));
+    }
     std::vector<v1::SessionState> saved;
     s.Checkpoint(
         /*full=*/true, [](absl::string_view, absl::string_view) {},
         Saving(&saved));
-    ASSERT_EQ(saved.size(), 6u);
+    ASSERT_EQ(saved.size(), 7u);
     std::map<std::string, v1::SessionState> by;
     for (const v1::SessionState& st : saved) by[st.visitor_id()] = st;
     EXPECT_EQ(by["bare"].device_category(), "");
@@ -1363,6 +1383,30 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
               absl::ToInt64Microseconds(absl::Hours(24 * 25)));
     ASSERT_EQ(by["money"].revenue_size(), 1);
     EXPECT_EQ(by["money"].revenue(0).value_micros(), 1250000);
+    const v1::SessionState& rich = by["rich"];
+    ASSERT_EQ(rich.conversions_size(), 4);
+    EXPECT_EQ(rich.conversions(0).goal(), "signup");
+    EXPECT_EQ(rich.conversions(0).conversions(), 1u);
+    EXPECT_EQ(rich.conversions(1).goal(), "purchase");
+    EXPECT_EQ(rich.conversions(1).conversions(), 6u);
+    EXPECT_EQ(rich.conversions(2).goal(), "");
+    EXPECT_EQ(rich.conversions(3).goal(), "lead");
+    EXPECT_EQ(rich.conversions(3).conversions(), 130u);
+    ASSERT_EQ(rich.revenue_size(), 4);
+    EXPECT_EQ(rich.revenue(0).currency(), "");
+    EXPECT_EQ(rich.revenue(0).value_micros(), 7000);
+    EXPECT_EQ(rich.revenue(0).orders(), 0u);
+    EXPECT_EQ(rich.revenue(1).currency(), "EUR");
+    EXPECT_EQ(rich.revenue(1).value_micros(), 500000);
+    EXPECT_EQ(rich.revenue(1).orders(), 1u);
+    EXPECT_EQ(rich.revenue(2).currency(), "GBP");
+    EXPECT_EQ(rich.revenue(2).value_micros(), 0);
+    EXPECT_EQ(rich.revenue(2).orders(), 1u);
+    EXPECT_EQ(rich.revenue(3).currency(), "USD");
+    EXPECT_EQ(rich.revenue(3).value_micros(), 2000000);
+    EXPECT_EQ(rich.revenue(3).orders(), 2u);
+    ASSERT_EQ(rich.order_ids_size(), 5);
+    EXPECT_EQ(rich.order_ids(3), std::string(200, 'o'));
     EXPECT_TRUE(by["bare"].new_visitor());
     // The sessions changed since come out the same way (and only they).
     s.Add(Ev("bare", absl::Seconds(10)));
