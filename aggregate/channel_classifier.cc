@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/event.h"
+#include "aggregate/text_search.h"
 
 namespace kpistream {
 namespace {
@@ -102,9 +103,9 @@ void Assign(absl::string_view s, std::string* out) {
 // The host of a URL, lower case, without "www." / "m." ... ("" when none):
 // a view of `url`, or of `*buffer` when it had to be lowered.
 absl::string_view HostOf(absl::string_view url, std::string* buffer) {
-  const size_t scheme = url.find("://");
+  const size_t scheme = FindSchemeEnd(url);
   if (scheme != absl::string_view::npos) url.remove_prefix(scheme + 3);
-  url = url.substr(0, url.find_first_of("/?#"));
+  url = url.substr(0, FindFirstOf(url, "/?#"));
   const size_t port = url.rfind(':');
   if (port != absl::string_view::npos) url = url.substr(0, port);
   absl::string_view host = Lower(url, buffer);
@@ -142,7 +143,7 @@ struct PaidSource {
 std::optional<PaidSource> PaidClick(absl::string_view click_id,
                                     absl::string_view host) {
   const absl::string_view name =
-      click_id.substr(0, click_id.find_first_of("-=:"));
+      click_id.substr(0, FindFirstOf(click_id, "-=:"));
   if (name.size() < click_id.size()) {
     for (absl::string_view google : {"gclid", "gbraid", "wbraid"}) {
       if (absl::EqualsIgnoreCase(name, google)) {

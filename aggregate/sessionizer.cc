@@ -20,6 +20,7 @@
 #include "aggregate/memory_estimate.h"
 #include "aggregate/saturating.h"
 #include "aggregate/stable_hash.h"
+#include "aggregate/text_search.h"
 #include "aggregate/unix_second.h"
 #include "aggregate/visitor_recency.h"
 #include "aggregate/wire_writer.h"
@@ -48,14 +49,14 @@ bool GlobMatch(absl::string_view pattern, absl::string_view path) {
 }
 
 absl::string_view UrlPath(absl::string_view url) {
-  const size_t scheme = url.find("://");
+  const size_t scheme = FindSchemeEnd(url);
   if (scheme != absl::string_view::npos) {
     url.remove_prefix(scheme + 3);
     const size_t slash = url.find('/');
     url = slash == absl::string_view::npos ? absl::string_view("/")
                                            : url.substr(slash);
   }
-  return url.substr(0, url.find_first_of("?#"));
+  return url.substr(0, FindFirstOf(url, "?#"));
 }
 
 bool IsEngaged(const SessionRules& rules, absl::Duration duration,

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/text_search.h"
 #include "aggregate/utf8.h"
 
 namespace kpistream {
@@ -49,7 +50,7 @@ namespace {
 // changes nothing (no escape, no '+': most values), else of *storage.
 // Cut to kMaxEventValueBytes (aggregate/event.h).
 absl::string_view ParameterValue(absl::string_view raw, std::string* storage) {
-  if (raw.find_first_of("%+") == absl::string_view::npos) {
+  if (FindFirstOf(raw, "%+") == absl::string_view::npos) {
     // PercentDecode would return it unchanged, and a value that is not
     // valid UTF-8 is kept as written anyway.
     return CutUtf8(raw, kMaxEventValueBytes);
