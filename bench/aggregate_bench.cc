@@ -1,7 +1,9 @@
 // Benchmarks of the aggregation core alone (no Kafka, no HTTP): protobuf
 // decode + validation, reorder buffer + sessionizer, and KPI counting, with
-// one million concurrently open sessions; and JSON decode + validation alone,
-// libprotobuf's JSON parser against the simdjson reader (issue 9, item 2).
+// one million concurrently open sessions; a partition's life with sessions
+// closing, KPI windows and commits' checkpoints (PartitionLifecycle); and
+// JSON decode + validation alone, libprotobuf's JSON parser against the
+// simdjson reader (issue 9, item 2).
 //
 //   build/bench/aggregate_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
@@ -226,9 +228,9 @@ class DropCheckpoints : public CheckpointSink {
 // A partition's life as the engine lives it on the end-to-end benchmark's
 // workload, scaled to one partition: sessions that start, go on and close
 // over three hours of event time, events 0-20 s out of order and 1 %
-// repeated, the watermark 20 s behind the newest event, and every 1,000
-// events a commit's work (KPI window snapshots and an incremental
-// checkpoint, both discarded). BM_DecodeSessionizeCount keeps 1 M sessions
+// repeated (up to 40 s later), the watermark 20 s behind the newest event,
+// and every 1,000 events a commit's work (KPI window snapshots and an
+// incremental checkpoint, both discarded). BM_DecodeSessionizeCount keeps 1 M sessions
 // open and closes none; this one has the closes, windows and checkpoints
 // that the engine's profile shows, in a process whose instructions callgrind
 // counts repeatably:
@@ -237,7 +239,6 @@ class DropCheckpoints : public CheckpointSink {
 //       build/bench/aggregate_bench --benchmark_filter=PartitionLifecycle
 struct LifecycleWorkload {
   std::vector<std::string> events;  // in arrival order
-  size_t sessions = 0;
 };
 
 const LifecycleWorkload& GetLifecycleWorkload() {
@@ -257,7 +258,8 @@ const LifecycleWorkload& GetLifecycleWorkload() {
       absl::Time t =
           kStart + absl::Milliseconds(static_cast<int64_t>(
                        rng() % absl::ToInt64Milliseconds(span)));
-      // 1 + geometric: 6.5 events a session on average, 5-60 s apart.
+      // 1 + geometric: 6.7 events a session on average, 5-60 s apart
+      // (sessions of one visitor less than 30 minutes apart are one).
       do {
         const absl::Duration disorder =
             absl::Milliseconds(static_cast<int64_t>(rng() % 20'000));
@@ -271,7 +273,6 @@ const LifecycleWorkload& GetLifecycleWorkload() {
                 return a.arrives < b.arrives;
               });
     auto* w = new LifecycleWorkload();
-    w->sessions = kSessions;
     for (size_t i = 0; i < timed.size(); ++i) {
       // A repeat (its arrival later) carries its original's id: the
       // generator's rng sequence is per event, so the id is what repeats.

@@ -17,6 +17,7 @@
 #include "absl/types/span.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
+#include "aggregate/proto_sums.h"
 #include "aggregate/stable_hash.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -1417,6 +1418,62 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     ASSERT_EQ(saved.size(), 1u);
     EXPECT_EQ(saved[0].events(), 2u);
   }
+}
+
+// A restored session's money (from a changelog, not capped as live data is:
+// a currency repeated, negative and saturating sums, more entries than a
+// live session keeps) is written back as AddRevenues() merges it.
+TEST(CheckpointBytesTest, RestoredMoneyIsWrittenAsAddRevenuesMergesIt) {
+  v1::SessionState st;
+  st.set_site_id("shop");
+  st.set_visitor_id("restored");
+  st.set_first_us(absl::ToUnixMicros(T0));
+  st.set_last_us(absl::ToUnixMicros(T0 + absl::Seconds(30)));
+  st.set_pageviews(1);
+  st.set_events(2);
+  std::vector<std::pair<std::string, int64_t>> revenue;
+  std::vector<std::pair<std::string, uint32_t>> orders;
+  auto add = [&](const std::string& currency, int64_t micros, uint32_t n) {
+    v1::Revenue* r = st.add_revenue();
+    r->set_currency(currency);
+    r->set_value_micros(micros);
+    r->set_orders(n);
+    // As RestoreSession keeps them.
+    if (micros != 0) revenue.emplace_back(currency, micros);
+    if (n != 0) orders.emplace_back(currency, n);
+  };
+  add("USD", 5, 1);
+  add("EUR", -3, 0);
+  add("USD", std::numeric_limits<int64_t>::max(), 2);
+  add("", 0, 2);
+  add("EUR", 0, 1);
+  add("CHF", std::numeric_limits<int64_t>::min(), 0);
+  add("CHF", -1, 0);
+  for (int i = 0; i < 40; ++i) add(absl::StrCat("X", i % 37), i - 20, i % 3);
+  st.add_order_ids("");
+  st.add_order_ids("o-1");
+  v1::GoalCount* g = st.add_conversions();
+  g->set_goal("purchase");
+  g->set_conversions(3);
+  st.add_conversions();  // an empty one
+  v1::SessionState want = st;
+  want.clear_revenue();
+  AddRevenues(revenue, orders, want.mutable_revenue());
+
+  Recorder rec;
+  Sessionizer s(SessionRules{}, &rec);
+  s.RestoreSession(st);
+  std::vector<v1::SessionState> saved;
+  s.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      Saving(&saved));
+  ASSERT_EQ(saved.size(), 1u);
+  // The restored session as written, with the revenue AddRevenues makes.
+  v1::SessionState got = saved[0];
+  got.clear_new_visitor();
+  want.clear_new_visitor();
+  EXPECT_EQ(got.SerializeAsString(), want.SerializeAsString())
+      << got.DebugString() << "\n" << want.DebugString();
 }
 
 }  // namespace
