@@ -26,6 +26,11 @@ void KpiWindows::Index(Windows::iterator it) {
 
 void KpiWindows::Unindex(Windows::iterator it) {
   index_.erase(ViewOf(it->first));
+  ForgetLookups();
+}
+
+void KpiWindows::ForgetLookups() {
+  for (Lookup& l : lookups_) l.all = l.one = nullptr;
 }
 
 KpiWindows::Window* KpiWindows::Get(int64_t start, absl::string_view site,
@@ -61,8 +66,20 @@ std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::At(
   const int64_t width_s = absl::ToInt64Seconds(width_);
   int64_t start = absl::ToUnixSeconds(session_start);
   start -= ((start % width_s) + width_s) % width_s;
+  Lookup& lookup = lookups_[absl::HashOf(start, site, channel) % kLookups];
+  if (lookup.all != nullptr && lookup.start == start && lookup.site == site &&
+      lookup.channel == channel) {
+    for (Window* w : {lookup.all, lookup.one}) w->dirty = w->changed = true;
+    return {lookup.all, lookup.one};
+  }
   Window* all = Get(start, site, {});
-  return {all, channel.empty() ? all : Get(start, site, channel)};
+  Window* one = channel.empty() ? all : Get(start, site, channel);
+  lookup.start = start;
+  lookup.site.assign(site.data(), site.size());
+  lookup.channel.assign(channel.data(), channel.size());
+  lookup.all = all;
+  lookup.one = one;
+  return {all, one};
 }
 
 void KpiWindows::OnSessionStarted(const SessionAttributes& session,
