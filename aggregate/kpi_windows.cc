@@ -5,6 +5,7 @@
 #include "absl/hash/hash.h"
 
 #include "aggregate/label_values.h"
+#include "aggregate/memory_estimate.h"
 #include "aggregate/proto_sums.h"
 #include "aggregate/saturating.h"
 
@@ -27,6 +28,15 @@ void KpiWindows::Index(Windows::iterator it) {
 void KpiWindows::Unindex(Windows::iterator it) {
   index_.erase(ViewOf(it->first));
   ForgetLookups();
+}
+
+size_t KpiWindows::ApproximateBytes() const {
+  // A map node: its value and the tree's links (three pointers and a
+  // colour).
+  constexpr size_t kNode = MallocBytes(sizeof(Windows::value_type) + 32);
+  return windows_.size() * kNode +
+         FlatMapBytes<KeyView, Window*>(index_.capacity()) + sizeof(lookups_) +
+         removed_.capacity() * sizeof(Key);
 }
 
 void KpiWindows::ForgetLookups() {

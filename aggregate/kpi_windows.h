@@ -82,6 +82,10 @@ class KpiWindows : public SessionObserver {
                absl::FunctionRef<void(const WindowKpis&)> emit);
 
   size_t windows() const { return windows_.size(); }
+  // The windows' memory: each one's map node and index slot, the index's
+  // free slots and the recent answers; strings past their inline buffer
+  // and the goal and currency entries (a few a window) are left out. O(1).
+  size_t ApproximateBytes() const;
 
   // `window` may take the state it is handed (swap it away).
   void Checkpoint(bool full,

@@ -222,7 +222,7 @@ void PartitionState::AddTargetSums(absl::Time now,
 
 size_t PartitionState::ApproximateBytes() const {
   return sessionizer_.ApproximateBytes() + buffer_.ApproximateBytes() +
-         dedup_.ApproximateBytes();
+         dedup_.ApproximateBytes() + windows_.ApproximateBytes();
 }
 
 void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {

@@ -226,6 +226,25 @@ TEST(KpiWindowsTest, ARemovedAllChannelsWindowIsMadeAnew) {
   EXPECT_EQ(out[1].sessions, 2u);
 }
 
+// The windows' memory follows the windows: it grows by at least a window's
+// size for each window made, and what the final windows held goes with them
+// (but the index's slots, which stay for the next ones).
+TEST(KpiWindowsTest, ApproximateBytesFollowTheWindows) {
+  KpiWindows windows(absl::Minutes(1));
+  const size_t empty = windows.ApproximateBytes();
+  for (int i = 0; i < 100; ++i) Start(windows, T0 + absl::Minutes(i));
+  ASSERT_EQ(windows.windows(), 200u);
+  const size_t peak = windows.ApproximateBytes();
+  EXPECT_GE(peak, empty + 200 * sizeof(WindowKpis));
+  for (int i = 0; i < 100; ++i) {
+    windows.OnSessionClosed(
+        Closed(T0 + absl::Minutes(i), absl::Seconds(1), 1, false));
+  }
+  (void)windows.Collect(T0 + absl::Hours(3));
+  ASSERT_EQ(windows.windows(), 0u);
+  EXPECT_LE(windows.ApproximateBytes() + 200 * sizeof(WindowKpis), peak);
+}
+
 // Windows of many channels and minutes, each counted in its own window.
 TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
   KpiWindows windows(absl::Minutes(1));
