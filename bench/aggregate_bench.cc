@@ -230,10 +230,10 @@ class DropCheckpoints : public CheckpointSink {
 // over three hours of event time, events 0-20 s out of order and 1 %
 // repeated (up to 40 s later), the watermark 20 s behind the newest event,
 // and every 1,000 events a commit's work (KPI window snapshots and an
-// incremental checkpoint, both discarded). BM_DecodeSessionizeCount keeps 1 M sessions
-// open and closes none; this one has the closes, windows and checkpoints
-// that the engine's profile shows, in a process whose instructions callgrind
-// counts repeatably:
+// incremental checkpoint, both discarded). BM_DecodeSessionizeCount keeps
+// 1 M sessions open and closes none; this one has the closes, windows and
+// checkpoints that the engine's profile shows, in a process whose
+// instructions callgrind counts repeatably:
 //
 //   valgrind --tool=callgrind --toggle-collect='*RunLifecycle*'
 //       build/bench/aggregate_bench --benchmark_filter=PartitionLifecycle
@@ -274,8 +274,8 @@ const LifecycleWorkload& GetLifecycleWorkload() {
               });
     auto* w = new LifecycleWorkload();
     for (size_t i = 0; i < timed.size(); ++i) {
-      // A repeat (its arrival later) carries its original's id: the
-      // generator's rng sequence is per event, so the id is what repeats.
+      // Each event's bytes come from an rng seeded by its visitor and time:
+      // a repeat is its original byte for byte (the same event_id).
       std::mt19937_64 event_rng(
           static_cast<uint64_t>(timed[i].visitor) * 1'000'003u +
           static_cast<uint64_t>(absl::ToUnixMillis(timed[i].time)));
