@@ -434,10 +434,11 @@ absl::Status RocksDayStore::LoadFilter() {
     return s;
   }
   live_ = keys.size();
-  // Changes of keys the store does not hold yet (the others were read
-  // from it, and are in the scan).
+  // Puts of keys the store does not hold yet (the others were read from
+  // it, and are in the scan); a key only looked up since, and absent, needs
+  // no place (a Put adds it then).
   for (const auto& [key, c] : changes_) {
-    if (!c.committed.has_value()) keys.push_back(key);
+    if (!c.committed.has_value() && c.day != kDeleted) keys.push_back(key);
   }
   FingerprintFilter filter(2 * keys.size());
   for (uint64_t key : keys) filter.Add(key);

@@ -246,6 +246,31 @@ TEST_F(LocalStoreTest, TheKeyFilterFollowsTheEntriesLeft) {
   EXPECT_EQ((*store)->CountDays(tp, 'o'), kPerRound);
 }
 
+// A filter built again while the commit's changes are pending holds the
+// stored keys and the pending puts, not the keys merely looked up (absent:
+// each would be a "maybe" read from RocksDB again); a put of one of those
+// after the build is found.
+TEST_F(LocalStoreTest, TheKeyFilterHoldsNoKeyOnlyLookedUp) {
+  auto store = LocalStore::Open({dir_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  RocksDayStore days(store->get(), TopicPartition{"in", 2}, 'v');
+  ASSERT_TRUE(days.LoadFilter().ok());
+  for (uint64_t key = 0; key < 100; ++key) days.Put(key, 500);
+  LocalStore::Batch batch;
+  days.Committed(&batch);
+  ASSERT_TRUE((*store)->Write(&batch).ok());
+  for (uint64_t key = 1000; key < 1050; ++key) days.Put(key, 501);
+  for (uint64_t key = 2000; key < 5000; ++key) {
+    ASSERT_EQ(days.Get(key), std::nullopt);
+  }
+  ASSERT_TRUE(days.LoadFilter().ok());
+  EXPECT_EQ(days.filter_keys(), 150u);
+  days.Put(2001, 502);
+  EXPECT_EQ(days.Get(2001), 502);
+  EXPECT_EQ(days.Get(1049), 501);
+  EXPECT_EQ(days.Get(99), 500);
+}
+
 TEST_F(LocalStoreTest, UncommittedChangesAreForgottenWithTheStore) {
   auto store = LocalStore::Open({dir_});
   ASSERT_TRUE(store.ok()) << store.status();
