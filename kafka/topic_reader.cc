@@ -231,6 +231,20 @@ absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
   const int timeout_ms =
       static_cast<int>(absl::ToInt64Milliseconds(options.timeout));
   TopicEnds out;
+  // The topic's metadata first, asked for: its answer carries the cluster
+  // id. rd_kafka_clusterid() asks for none, it waits for metadata that
+  // something else requests; on this new handle that took 1.0 s in about
+  // half of the restores measured (BENCHMARKS.md, run RS), a second every
+  // thread's start and every rebalance spent waiting. Should this request
+  // fail, the calls below wait and report as before.
+  rd_kafka_topic_t* rkt =
+      rd_kafka_topic_new(handle->get(), options.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  if (rd_kafka_metadata(handle->get(), 0, rkt, &metadata, timeout_ms) ==
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_metadata_destroy(metadata);
+  }
+  rd_kafka_topic_destroy(rkt);
   if (char* id = rd_kafka_clusterid(handle->get(), timeout_ms)) {
     out.cluster_id = id;
     rd_kafka_mem_free(handle->get(), id);
