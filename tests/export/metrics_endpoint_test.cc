@@ -191,6 +191,32 @@ TEST(MetricsEndpointTest, BusyPortIsAnErrorNamingTheAddress) {
   EXPECT_THAT(second.status().message(), HasSubstr("/metrics"));
 }
 
+// The destructor ends civetweb's wait for connections with a knock on its
+// port (the engine's stop waited up to 2 s for that loop without it): the
+// server must still stop, right after a scrape too, and free its port.
+TEST(MetricsEndpointTest, AStoppedEndpointFreesItsPort) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = (*endpoint)->port();
+  ASSERT_GT(port, 0);
+  EXPECT_THAT(HttpGet(port, "/metrics"), HasSubstr("kpistream_build_info"));
+  EXPECT_EQ((*endpoint)->scrapes(), 1u);
+  endpoint->reset();
+  EXPECT_EQ(HttpGet(port, "/metrics"), "");  // nobody listens
+
+  // Its port again, and that one stopped in turn.
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> again =
+      MetricsEndpoint::Start(address);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->port(), port);
+  EXPECT_EQ((*again)->scrapes(), 0u);
+  again->reset();
+  again = MetricsEndpoint::Start(address);
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
 TEST(MetricsEndpointTest, MalformedAddressIsInvalidArgument) {
   for (const char* listen :
        {"127.0.0.1", "127.0.0.1:notaport", "127.0.0.1:70000", ":9464", ""}) {
