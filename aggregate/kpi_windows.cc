@@ -185,6 +185,13 @@ void KpiWindows::Collect(absl::Time frontier,
     }
     ++it;
   }
+  // A burst of windows (a backlog read at a start, a replay) grows the
+  // index, and absl's table never shrinks by itself: once its windows are
+  // final, it is made to fit what is left when a quarter or less of it is
+  // in use. Its entries point into windows_' nodes, which stay put.
+  if (index_.capacity() > kShrinkFrom && index_.size() * 4 < index_.capacity()) {
+    index_.rehash(0);
+  }
 }
 
 }  // namespace kpistream

@@ -154,6 +154,8 @@ class KpiWindows : public SessionObserver {
     Window* one = nullptr;
   };
   static constexpr size_t kLookups = 16;
+  // Below this capacity the index is left as it is (Collect()).
+  static constexpr size_t kShrinkFrom = 64;
   void ForgetLookups();
 
   absl::Duration width_;

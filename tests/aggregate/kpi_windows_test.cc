@@ -245,6 +245,34 @@ TEST(KpiWindowsTest, ApproximateBytesFollowTheWindows) {
   EXPECT_LE(windows.ApproximateBytes() + 200 * sizeof(WindowKpis), peak);
 }
 
+// After a burst of windows, gone final, the index is let go too: the bytes
+// come back to about an empty instance's, and windows made afterwards are
+// found as before.
+TEST(KpiWindowsTest, AfterABurstTheIndexIsLetGo) {
+  KpiWindows windows(absl::Minutes(1));
+  const size_t empty = windows.ApproximateBytes();
+  for (int i = 0; i < 5000; ++i) Start(windows, T0 + absl::Minutes(i));
+  ASSERT_EQ(windows.windows(), 10000u);
+  for (int i = 0; i < 5000; ++i) {
+    windows.OnSessionClosed(
+        Closed(T0 + absl::Minutes(i), absl::Seconds(1), 1, false));
+  }
+  // One window left open: the index is not empty when it shrinks.
+  const absl::Time later = T0 + absl::Hours(200);
+  Start(windows, later);
+  ASSERT_EQ(windows.Collect(later).size(), 10002u);
+  ASSERT_EQ(windows.windows(), 2u);
+  EXPECT_LE(windows.ApproximateBytes(), empty + 4096);
+  // The one left and a new one are counted where they belong.
+  Start(windows, later);
+  Start(windows, later + absl::Minutes(1));
+  std::vector<WindowKpis> out = windows.Collect(later - absl::Hours(1));
+  ASSERT_EQ(out.size(), 4u);
+  for (const WindowKpis& k : out) {
+    EXPECT_EQ(k.sessions, k.start == later ? 2u : 1u);
+  }
+}
+
 // Windows of many channels and minutes, each counted in its own window.
 TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
   KpiWindows windows(absl::Minutes(1));
