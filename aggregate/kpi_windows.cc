@@ -187,9 +187,12 @@ void KpiWindows::Collect(absl::Time frontier,
   }
   // A burst of windows (a backlog read at a start, a replay) grows the
   // index, and absl's table never shrinks by itself: once its windows are
-  // final, it is made to fit what is left when a quarter or less of it is
-  // in use. Its entries point into windows_' nodes, which stay put.
-  if (index_.capacity() > kShrinkFrom && index_.size() * 4 < index_.capacity()) {
+  // final, it is made to fit what is left when an eighth or less of it is
+  // in use (not a quarter: a working set that swings by half between
+  // commits would rehash at each). Its entries point into windows_' nodes,
+  // which stay put.
+  if (index_.capacity() > kShrinkFrom &&
+      index_.size() * 8 < index_.capacity()) {
     index_.rehash(0);
   }
 }

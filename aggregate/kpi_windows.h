@@ -154,7 +154,7 @@ class KpiWindows : public SessionObserver {
     Window* one = nullptr;
   };
   static constexpr size_t kLookups = 16;
-  // Below this capacity the index is left as it is (Collect()).
+  // At or below this capacity the index is left as it is (Collect()).
   static constexpr size_t kShrinkFrom = 64;
   void ForgetLookups();
 

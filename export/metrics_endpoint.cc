@@ -10,6 +10,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -175,16 +176,21 @@ MetricsEndpoint::~MetricsEndpoint() {
   // made before (a knock comes every 10 ms) is accepted and ends at once.
   const int port = this->port();
   std::atomic<bool> closed{false};
-  std::thread knocker([this, port, &closed] {
-    // civetweb's own bound: 2 s.
-    for (int i = 0; i < 200 && !closed.load(); ++i) {
-      absl::SleepFor(absl::Milliseconds(10));
-      if (!closed.load()) Knock(impl_->host, port);
-    }
-  });
+  std::thread knocker;
+  try {
+    knocker = std::thread([this, port, &closed] {
+      // Up to 2 s of knocks, civetweb's longest wait.
+      for (int i = 0; i < 200 && !closed.load(); ++i) {
+        absl::SleepFor(absl::Milliseconds(10));
+        if (!closed.load()) Knock(impl_->host, port);
+      }
+    });
+  } catch (const std::system_error&) {
+    // No thread to spare: the close waits for civetweb alone.
+  }
   impl_->server->close();
   closed = true;
-  knocker.join();
+  if (knocker.joinable()) knocker.join();
 }
 
 int MetricsEndpoint::port() const {

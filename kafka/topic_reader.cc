@@ -21,19 +21,24 @@ absl::StatusOr<HandlePtr> NewReader(const TopicReadOptions& options,
                    absl::StrCat("reader of topic \"", options.topic, "\""));
 }
 
-}  // namespace
-
-absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
-  // Asking for a topic's metadata must not create it (with the brokers'
-  // defaults: a changelog would not be compacted). A consumer's default
-  // allow.auto.create.topics is false; it is set only over a user's value,
-  // because librdkafka warns about a set one at every broker whose Metadata
-  // is older than v4 (the embedded one: four WARN lines at every start).
+// A consumer that asks for a topic's metadata without making the brokers
+// create it (with their defaults: a changelog would not be compacted). A
+// consumer's default allow.auto.create.topics is false; it is set only over
+// a user's value, because librdkafka warns about a set one at every broker
+// whose Metadata is older than v4 (the embedded one: four WARN lines at
+// every start).
+absl::StatusOr<HandlePtr> NewMetadataReader(const TopicReadOptions& options) {
   Properties fixed = {{"group.id", "kpistream-restore"}};
   if (options.properties.count("allow.auto.create.topics") > 0) {
     fixed["allow.auto.create.topics"] = "false";
   }
-  auto rk = NewReader(options, RD_KAFKA_CONSUMER, std::move(fixed));
+  return NewReader(options, RD_KAFKA_CONSUMER, std::move(fixed));
+}
+
+}  // namespace
+
+absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
+  auto rk = NewMetadataReader(options);
   if (!rk.ok()) return rk.status();
   rd_kafka_topic_t* rkt =
       rd_kafka_topic_new(rk->get(), options.topic.c_str(), nullptr);
@@ -225,27 +230,36 @@ absl::Status QueryWatermarks(rd_kafka_t* rk, const TopicReadOptions& options,
 }  // namespace
 
 absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
-  auto handle = NewReader(options, RD_KAFKA_CONSUMER,
-                          {{"group.id", "kpistream-restore"}});
+  auto handle = NewMetadataReader(options);
   if (!handle.ok()) return handle.status();
-  const int timeout_ms =
-      static_cast<int>(absl::ToInt64Milliseconds(options.timeout));
+  const absl::Time deadline = absl::Now() + options.timeout;
   TopicEnds out;
   // The topic's metadata first, asked for: its answer carries the cluster
   // id. rd_kafka_clusterid() asks for none, it waits for metadata that
   // something else requests; on this new handle that took 1.0 s in about
   // half of the restores measured (BENCHMARKS.md, run RS), a second every
-  // thread's start and every rebalance spent waiting. Should this request
-  // fail, the calls below wait and report as before.
+  // thread's start and every rebalance spent waiting.
   rd_kafka_topic_t* rkt =
       rd_kafka_topic_new(handle->get(), options.topic.c_str(), nullptr);
   const rd_kafka_metadata_t* metadata = nullptr;
-  if (rd_kafka_metadata(handle->get(), 0, rkt, &metadata, timeout_ms) ==
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rd_kafka_metadata_destroy(metadata);
+  const rd_kafka_resp_err_t err =
+      rkt == nullptr
+          ? rd_kafka_last_error()
+          : rd_kafka_metadata(
+                handle->get(), 0, rkt, &metadata,
+                static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read the metadata of topic \"", options.topic,
+                     "\" from ", options.brokers, ": ", rd_kafka_err2str(err)));
   }
-  rd_kafka_topic_destroy(rkt);
-  if (char* id = rd_kafka_clusterid(handle->get(), timeout_ms)) {
+  rd_kafka_metadata_destroy(metadata);
+  // It answers at once now (the id, or none from brokers whose Metadata is
+  // older than v2); the rest of the timeout bounds it all the same.
+  const int64_t left_ms =
+      std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()));
+  if (char* id = rd_kafka_clusterid(handle->get(), static_cast<int>(left_ms))) {
     out.cluster_id = id;
     rd_kafka_mem_free(handle->get(), id);
   }

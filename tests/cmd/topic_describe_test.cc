@@ -2,7 +2,8 @@
 // restore compares with the local store's (engine/stream_thread.cc,
 // ReadState: a store of another cluster is rebuilt). Against the embedded
 // broker; the cluster id it should give is asked of a separate client that
-// has fetched the cluster's metadata itself.
+// has fetched the cluster's metadata itself. (That it asks for the metadata
+// rather than waiting a second for it is the benchmark's to show: run RS.)
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>

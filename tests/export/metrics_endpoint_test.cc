@@ -193,7 +193,9 @@ TEST(MetricsEndpointTest, BusyPortIsAnErrorNamingTheAddress) {
 
 // The destructor ends civetweb's wait for connections with a knock on its
 // port (the engine's stop waited up to 2 s for that loop without it): the
-// server must still stop, right after a scrape too, and free its port.
+// server must still stop, right after a scrape too, and free its port. How
+// soon is the benchmark's to show (e2e_bench's "stop"; BENCHMARKS.md, run
+// RT), not a test's.
 TEST(MetricsEndpointTest, AStoppedEndpointFreesItsPort) {
   absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
       MetricsEndpoint::Start("127.0.0.1:0");

@@ -1,5 +1,6 @@
-// Looking a topic up on brokers that auto-create topics (Apache Kafka's
-// default, auto.create.topics.enable=true) must not create it: the engine's
+// Looking a topic up (its partition count, or its ends as a restore does)
+// on brokers that auto-create topics (Apache Kafka's default,
+// auto.create.topics.enable=true) must not create it: the engine's
 // changelog would get the brokers' defaults (one partition, deleted by
 // retention) instead of compaction. On a private 1-node cluster, since the
 // shared fixture does not auto-create.
@@ -34,6 +35,11 @@ TEST(TopicMetadataTest, AMissingTopicIsNotAutoCreatedByLookingItUp) {
     read.timeout = absl::Seconds(30);
     absl::StatusOr<int> count = kafka::PartitionCount(read);
     EXPECT_TRUE(absl::IsNotFound(count.status())) << count.status();
+    // The restore's look at the changelog's ends asks for its metadata too.
+    kafka::TopicReadOptions ends = read;
+    ends.partitions = {0};
+    ends.timeout = absl::Seconds(5);
+    EXPECT_FALSE(kafka::DescribeTopic(ends).ok());
     // A topic created on request would show up in the metadata a moment
     // later.
     absl::SleepFor(absl::Seconds(2));
