@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "cmd/embedded_broker.h"
 #include "absl/time/time.h"
+#include "cmd/embedded_broker.h"
 #include "gtest/gtest.h"
 #include "kafka/producer.h"
 #include "kafka/topic_reader.h"
