@@ -175,6 +175,17 @@ int PortInUse(const std::string& listen) {
   return 2;
 }
 
+// The host to show in the banner's /metrics address: --listen's, or
+// 127.0.0.1 for the wildcard (0.0.0.0 is no address to open).
+std::string BannerHost(const std::string& listen) {
+  std::string host;
+  if (!ParseListenAddress(listen, &host, nullptr).ok() || host.empty() ||
+      host == "0.0.0.0") {
+    return "127.0.0.1";
+  }
+  return host;
+}
+
 }  // namespace
 
 int RunDemoCommand(const DemoCommandOptions& options) {
@@ -236,9 +247,10 @@ int RunDemoCommand(const DemoCommandOptions& options) {
     return 1;
   }
   std::printf(
-      "kpistream demo: broker %s, /metrics on http://127.0.0.1:%d/metrics, "
+      "kpistream demo: broker %s, /metrics on http://%s:%d/metrics, "
       "%.0f events/s, event time x%.0f. Ctrl-C to stop.\n",
-      brokers.c_str(), (*engine)->metrics_port(), options.rate, kTimeScale);
+      brokers.c_str(), BannerHost(options.listen).c_str(),
+      (*engine)->metrics_port(), options.rate, kTimeScale);
   std::fflush(stdout);
 
   std::thread traffic(GenerateTraffic, brokers, options.rate);

@@ -369,6 +369,18 @@ TEST(CliTest, DemoWithItsPortTakenSaysToUseListen) {
 namespace kpistream::testing {
 namespace {
 
+// The banner's /metrics address is where the demo listens: a --listen
+// host other than 127.0.0.1 (here another loopback address) is shown as
+// given, not as 127.0.0.1.
+TEST(DemoTest, TheBannerShowsTheListenHost) {
+  Subprocess demo({KpistreamBinary(), "demo", "--listen", "127.0.0.2:0"});
+  auto banner = demo.ReadLine(absl::Seconds(20));
+  ASSERT_TRUE(banner.ok()) << demo.Stderr();
+  EXPECT_TRUE(absl::StrContains(*banner, "/metrics on http://127.0.0.2:"))
+      << *banner;
+  EXPECT_EQ(demo.Stop(SIGTERM, absl::Seconds(30)), 0) << demo.Stderr();
+}
+
 TEST(DemoTest, RunsWithoutSetupShowsKpisAndStopsOnCtrlC) {
   Subprocess demo({KpistreamBinary(), "demo", "--listen", "127.0.0.1:0"});
   auto banner = demo.ReadLine(absl::Seconds(20));
