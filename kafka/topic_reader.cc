@@ -5,6 +5,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -214,17 +216,42 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
 
 namespace {
 
-// A partition's low and high watermarks, asked of its leader.
-absl::Status QueryWatermarks(rd_kafka_t* rk, const TopicReadOptions& options,
-                             int32_t partition, int64_t* low, int64_t* high) {
-  const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-      rk, options.topic.c_str(), partition, low, high,
-      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
-  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-  return absl::UnavailableError(
-      absl::StrCat("cannot read the end of topic \"", options.topic,
-                   "\" partition ", partition, " from ", options.brokers,
-                   ": ", rd_kafka_err2str(e)));
+// Each of `partitions`' offset at `which`: RD_KAFKA_OFFSET_END, the end as
+// the handle's isolation.level sees it (read_committed: the last stable
+// offset), or RD_KAFKA_OFFSET_BEGINNING, the first retained. One ListOffsets
+// request per leader, as rd_kafka_query_watermark_offsets() asks of one
+// partition: a restore asked each partition in turn, a round trip each,
+// twice (the ends to trust the local store by, then to read to).
+absl::Status ListOffsets(rd_kafka_t* rk, const TopicReadOptions& options,
+                         const std::vector<int32_t>& partitions, int64_t which,
+                         std::map<int32_t, int64_t>* out) {
+  if (partitions.empty()) return absl::OkStatus();
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (int32_t p : partitions) {
+    rd_kafka_topic_partition_list_add(list, options.topic.c_str(), p)->offset =
+        which;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+      rk, list, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  int32_t failed = -1;
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& e = list->elems[i];
+    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) {
+      err = e.err != RD_KAFKA_RESP_ERR_NO_ERROR ? e.err
+                                                : RD_KAFKA_RESP_ERR__FAIL;
+      failed = e.partition;
+      break;
+    }
+    (*out)[e.partition] = e.offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "cannot read the ", which == RD_KAFKA_OFFSET_END ? "end" : "start",
+      " of topic \"", options.topic, "\"",
+      failed >= 0 ? absl::StrCat(" partition ", failed) : std::string(),
+      " from ", options.brokers, ": ", rd_kafka_err2str(err)));
 }
 
 }  // namespace
@@ -263,12 +290,9 @@ absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
     out.cluster_id = id;
     rd_kafka_mem_free(handle->get(), id);
   }
-  for (int32_t p : options.partitions) {
-    int64_t low = 0, high = 0;
-    absl::Status s = QueryWatermarks(handle->get(), options, p, &low, &high);
-    if (!s.ok()) return s;
-    out.ends[p] = high;
-  }
+  absl::Status s = ListOffsets(handle->get(), options, options.partitions,
+                               RD_KAFKA_OFFSET_END, &out.ends);
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -294,12 +318,17 @@ absl::Status ReadTopic(const TopicReadOptions& options,
                         {{"isolation.level", "read_uncommitted"},
                          {"group.id", "kpistream-restore"}});
   if (!ends.ok()) return ends.status();
-  absl::Status status;
+  std::map<int32_t, int64_t> lows, highs;
+  absl::Status status = ListOffsets(ends->get(), options, options.partitions,
+                                    RD_KAFKA_OFFSET_BEGINNING, &lows);
+  if (status.ok()) {
+    status = ListOffsets(ends->get(), options, options.partitions,
+                         RD_KAFKA_OFFSET_END, &highs);
+  }
   std::map<int32_t, int64_t> pending;  // partition -> high watermark
   for (int32_t p : options.partitions) {
-    int64_t low = 0, high = 0;
-    status = QueryWatermarks(ends->get(), options, p, &low, &high);
     if (!status.ok()) break;
+    const int64_t low = lows.at(p), high = highs.at(p);
     auto start = options.start_offsets.find(p);
     if (high > std::max(low, start == options.start_offsets.end()
                                  ? int64_t{0}
