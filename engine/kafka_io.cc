@@ -97,51 +97,18 @@ void KafkaStreamInput::RenewIfFatal() {
   renewing_ = false;
 }
 
-namespace {
-
-// ListOffsets: each partition's offset at `which` (RD_KAFKA_OFFSET_END: the
-// end, the last stable offset for a read_committed consumer;
-// RD_KAFKA_OFFSET_BEGINNING: the first retained). Partitions that fail are
-// left out.
-absl::StatusOr<Offsets> ListOffsets(rd_kafka_t* rk,
-                                    const std::vector<TopicPartition>& tps,
-                                    int64_t which, absl::Duration timeout) {
-  Offsets query;
-  for (const TopicPartition& tp : tps) query.push_back({tp, which});
-  rd_kafka_topic_partition_list_t* list = kafka::ToPartitionList(query);
-  const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
-      rk, list, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  Offsets out;
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    for (int i = 0; i < list->cnt; ++i) {
-      const rd_kafka_topic_partition_t& e = list->elems[i];
-      if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
-        out.push_back({TopicPartition{e.topic, e.partition}, e.offset});
-      }
-    }
-  }
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot list the partitions' offsets: ", rd_kafka_err2str(err)));
-  }
-  return out;
-}
-
-}  // namespace
-
 absl::StatusOr<Offsets> KafkaStreamInput::EndOffsets(
     const std::vector<TopicPartition>& partitions, absl::Duration timeout) {
   if (partitions.empty()) return Offsets{};
-  return ListOffsets(consumer_->handle(), partitions, RD_KAFKA_OFFSET_END,
-                     timeout);
+  return kafka::ListOffsets(consumer_->handle(), partitions,
+                            RD_KAFKA_OFFSET_END, timeout);
 }
 
 absl::StatusOr<Offsets> KafkaStreamInput::StartOffsets(
     const std::vector<TopicPartition>& partitions, absl::Duration timeout) {
   if (partitions.empty()) return Offsets{};
-  return ListOffsets(consumer_->handle(), partitions, RD_KAFKA_OFFSET_BEGINNING,
-                     timeout);
+  return kafka::ListOffsets(consumer_->handle(), partitions,
+                            RD_KAFKA_OFFSET_BEGINNING, timeout);
 }
 
 absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
@@ -175,7 +142,7 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
       if (!resolved.count(tp)) reset.push_back(tp);
     }
     if (!reset.empty()) {
-      auto listed = ListOffsets(
+      auto listed = kafka::ListOffsets(
           rk, reset,
           reset_policy_ == "latest" ? RD_KAFKA_OFFSET_END
                                     : RD_KAFKA_OFFSET_BEGINNING,

@@ -72,6 +72,37 @@ rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets) {
   return list;
 }
 
+absl::StatusOr<Offsets> ListOffsets(rd_kafka_t* rk,
+                                    const std::vector<TopicPartition>& tps,
+                                    int64_t which, absl::Duration timeout,
+                                    std::string* failure) {
+  Offsets query;
+  for (const TopicPartition& tp : tps) query.push_back({tp, which});
+  rd_kafka_topic_partition_list_t* list = ToPartitionList(query);
+  const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+      rk, list, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  Offsets out;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& e = list->elems[i];
+      if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
+        out.push_back({TopicPartition{e.topic, e.partition}, e.offset});
+      } else if (failure != nullptr && failure->empty()) {
+        *failure = absl::StrCat(e.topic, "[", e.partition, "]: ",
+                                e.err != RD_KAFKA_RESP_ERR_NO_ERROR
+                                    ? rd_kafka_err2str(e.err)
+                                    : "no offset");
+      }
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot list the partitions' offsets: ", rd_kafka_err2str(err)));
+  }
+  return out;
+}
+
 void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                  rd_kafka_topic_partition_list_t* partitions,
                                  void* opaque) {

@@ -172,6 +172,17 @@ absl::Duration MaxFetchWaitFor(absl::Duration min_commit_interval);
 // destroys it.
 rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets);
 
+// Each partition's offset at `which` (RD_KAFKA_OFFSET_END: the end as `rk`'s
+// isolation.level sees it, read_committed: the last stable offset;
+// RD_KAFKA_OFFSET_BEGINNING: the first retained), in one ListOffsets request
+// per leader. A partition whose answer is an error is left out; `failure`,
+// when given, then names the first one and its error ("topic[p]: error").
+// An error of the whole request is UnavailableError.
+absl::StatusOr<Offsets> ListOffsets(rd_kafka_t* rk,
+                                    const std::vector<TopicPartition>& tps,
+                                    int64_t which, absl::Duration timeout,
+                                    std::string* failure = nullptr);
+
 }  // namespace kpistream::kafka
 
 #endif  // KPISTREAM_KAFKA_CONSUMER_H_

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "kafka/consumer.h"
 
 namespace kpistream::kafka {
 namespace {
@@ -216,42 +217,25 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
 
 namespace {
 
-// Each of `partitions`' offset at `which`: RD_KAFKA_OFFSET_END, the end as
-// the handle's isolation.level sees it (read_committed: the last stable
-// offset), or RD_KAFKA_OFFSET_BEGINNING, the first retained. One ListOffsets
-// request per leader, as rd_kafka_query_watermark_offsets() asks of one
-// partition: a restore asked each partition in turn, a round trip each,
-// twice (the ends to trust the local store by, then to read to).
-absl::Status ListOffsets(rd_kafka_t* rk, const TopicReadOptions& options,
-                         const std::vector<int32_t>& partitions, int64_t which,
-                         std::map<int32_t, int64_t>* out) {
-  if (partitions.empty()) return absl::OkStatus();
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
-  for (int32_t p : partitions) {
-    rd_kafka_topic_partition_list_add(list, options.topic.c_str(), p)->offset =
-        which;
+// Each of `options.partitions`' offset at `which` (ListOffsets in
+// kafka/consumer.h: one request per leader; a restore had asked each
+// partition in turn, a round trip each, twice). A partition without an
+// answer is an error that names it.
+absl::Status TopicOffsets(rd_kafka_t* rk, const TopicReadOptions& options,
+                          int64_t which, std::map<int32_t, int64_t>* out) {
+  if (options.partitions.empty()) return absl::OkStatus();
+  std::vector<TopicPartition> tps;
+  for (int32_t p : options.partitions) tps.push_back({options.topic, p});
+  std::string failure;
+  auto listed = ListOffsets(rk, tps, which, options.timeout, &failure);
+  if (listed.ok()) {
+    for (const auto& [tp, offset] : *listed) (*out)[tp.partition] = offset;
+    if (failure.empty()) return absl::OkStatus();
   }
-  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
-      rk, list, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
-  int32_t failed = -1;
-  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
-    const rd_kafka_topic_partition_t& e = list->elems[i];
-    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) {
-      err = e.err != RD_KAFKA_RESP_ERR_NO_ERROR ? e.err
-                                                : RD_KAFKA_RESP_ERR__FAIL;
-      failed = e.partition;
-      break;
-    }
-    (*out)[e.partition] = e.offset;
-  }
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat(
       "cannot read the ", which == RD_KAFKA_OFFSET_END ? "end" : "start",
-      " of topic \"", options.topic, "\"",
-      failed >= 0 ? absl::StrCat(" partition ", failed) : std::string(),
-      " from ", options.brokers, ": ", rd_kafka_err2str(err)));
+      " of topic \"", options.topic, "\" from ", options.brokers, ": ",
+      listed.ok() ? failure : std::string(listed.status().message())));
 }
 
 }  // namespace
@@ -290,8 +274,8 @@ absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
     out.cluster_id = id;
     rd_kafka_mem_free(handle->get(), id);
   }
-  absl::Status s = ListOffsets(handle->get(), options, options.partitions,
-                               RD_KAFKA_OFFSET_END, &out.ends);
+  absl::Status s =
+      TopicOffsets(handle->get(), options, RD_KAFKA_OFFSET_END, &out.ends);
   if (!s.ok()) return s;
   return out;
 }
@@ -319,11 +303,10 @@ absl::Status ReadTopic(const TopicReadOptions& options,
                          {"group.id", "kpistream-restore"}});
   if (!ends.ok()) return ends.status();
   std::map<int32_t, int64_t> lows, highs;
-  absl::Status status = ListOffsets(ends->get(), options, options.partitions,
-                                    RD_KAFKA_OFFSET_BEGINNING, &lows);
+  absl::Status status =
+      TopicOffsets(ends->get(), options, RD_KAFKA_OFFSET_BEGINNING, &lows);
   if (status.ok()) {
-    status = ListOffsets(ends->get(), options, options.partitions,
-                         RD_KAFKA_OFFSET_END, &highs);
+    status = TopicOffsets(ends->get(), options, RD_KAFKA_OFFSET_END, &highs);
   }
   std::map<int32_t, int64_t> pending;  // partition -> high watermark
   for (int32_t p : options.partitions) {
