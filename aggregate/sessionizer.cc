@@ -172,8 +172,12 @@ struct SessionMoney {
   // Per currency.
   absl::InlinedVector<std::pair<std::string, int64_t>, 1> revenue;
   absl::InlinedVector<std::pair<std::string, uint32_t>, 1> orders;
-  // Counted in this session.
+  // Counted in this session: each order id with the goal it was counted
+  // under (an order of two goals is in both lists twice). A goal left out
+  // (order_goals shorter: restored from a checkpoint written before goals
+  // were kept) stands for every goal.
   absl::InlinedVector<std::string, 1> order_ids;
+  absl::InlinedVector<std::string, 1> order_goals;
 };
 
 // Data most sessions never need, allocated on first use: 48 bytes (a
@@ -468,6 +472,7 @@ struct Sessionizer::Impl {
       money.revenue.clear();
       money.orders.clear();
       money.order_ids.clear();
+      money.order_goals.clear();
       KeepSpare(std::move(x.money), spare_money);
     }
     x.user_id.clear();
@@ -683,32 +688,48 @@ struct Sessionizer::Impl {
     }
   }
 
-  // False: an order counted before (nothing changes).
+  // False: a conversion of this goal and order counted before (nothing
+  // changes). An order id counts once per goal (SPEC §3: conversions of
+  // goal G, an order_id counted once), and its order and revenue once
+  // whatever the goals: an order sent as `purchase` and as
+  // `first_purchase` is a conversion of each, one order, its value once.
   bool Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
+    bool new_order = true;
     if (!e.order_id.empty()) {
-      if (std::find(x.order_ids.begin(), x.order_ids.end(), e.order_id) !=
-          x.order_ids.end()) {
-        return false;  // again in this session
+      bool in_session = false;  // under any goal
+      for (size_t i = 0; i < x.order_ids.size(); ++i) {
+        if (x.order_ids[i] != e.order_id) continue;
+        in_session = true;
+        if (i >= x.order_goals.size() || x.order_goals[i] == e.goal) {
+          return false;  // this goal's, again in this session
+        }
       }
       // Also once across the visitor's sessions (OrderOnce).
-      if (!orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
+      const absl::string_view site = sites.Get(s.site);
+      if (!orders.Count(StableHash(e.order_id, StableHash(site, e.goal)),
+                        e.time)) {
         return false;
       }
+      new_order = orders.Count(StableHash(site, e.order_id), e.time) &&
+                  !in_session;
       if (x.order_ids.size() < kMaxSessionOrderIds) {
         x.order_ids.emplace_back(e.order_id);
+        x.order_goals.emplace_back(e.goal);
       }
       // A refund (a negative value) is no order, though its id is
       // remembered as one: counted, it lowered the average order value,
       // whose revenue leaves refunds out (below).
-      if (e.value_micros >= 0) Increment(x.orders, e.currency, 1u);
+      if (new_order && e.value_micros >= 0) {
+        Increment(x.orders, e.currency, 1u);
+      }
     }
     Increment(x.conversions, e.goal, 1u);
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
     // value is not subtracted, in the session record, the KPI windows and
     // on /metrics alike. Without a currency it is kept under "" ("(not
     // set)" on /metrics), as the order is.
-    if (e.value_micros > 0) {
+    if (new_order && e.value_micros > 0) {
       Increment(x.revenue, e.currency, e.value_micros);
     }
     return true;
@@ -881,8 +902,11 @@ struct Sessionizer::Impl {
         payload += r.currency.size();
       }
       for (const std::string& id : money->order_ids) payload += id.size();
+      for (const std::string& goal : money->order_goals) {
+        payload += goal.size();
+      }
       fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
-                money->order_ids.size();
+                money->order_ids.size() + money->order_goals.size();
     }
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
@@ -921,6 +945,9 @@ struct Sessionizer::Impl {
       for (const std::string& id : money->order_ids) w.Element(20, id);
     }
     w.String(21, funnels);
+    if (money != nullptr) {
+      for (const std::string& goal : money->order_goals) w.Element(22, goal);
+    }
     return w.bytes();
   }
 };
@@ -1166,6 +1193,10 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
         }
       }
       money.order_ids.assign(st.order_ids().begin(), st.order_ids().end());
+      // More goals than ids: not written by this code; the ids' alone.
+      const int goals = std::min(st.order_goals_size(), st.order_ids_size());
+      money.order_goals.assign(st.order_goals().begin(),
+                               st.order_goals().begin() + goals);
     }
     x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
     // Written under other funnels (the config changed since): no funnel

@@ -43,6 +43,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
   });
   std::vector<BatchSession> out;
   std::vector<std::string> orders;
+  std::vector<std::pair<std::string, std::string>> goal_orders;
   for (size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
     const bool same_visitor = !out.empty() && out.back().site == e.site_id &&
@@ -58,8 +59,12 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       s.source = a.source;
       s.medium = a.medium;
       out.push_back(s);
-      // An order_id counts once per visitor (across sessions, 30 days).
-      if (!same_visitor) orders.clear();
+      // An order_id counts once per visitor (across sessions, 30 days):
+      // a conversion once per goal, the order and its value once.
+      if (!same_visitor) {
+        orders.clear();
+        goal_orders.clear();
+      }
     }
     BatchSession& s = out.back();
     s.end = e.time;
@@ -70,14 +75,26 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       s.exit = e.page_url;
     }
     if (e.type == EventType::kConversion) {
+      bool new_order = true;
       if (!e.order_id.empty()) {
-        if (std::find(orders.begin(), orders.end(), e.order_id) != orders.end())
+        const std::pair<std::string, std::string> goal_order(e.goal,
+                                                             e.order_id);
+        if (std::find(goal_orders.begin(), goal_orders.end(), goal_order) !=
+            goal_orders.end()) {
           continue;
-        orders.push_back(e.order_id);
-        ++s.orders;
+        }
+        goal_orders.push_back(goal_order);
+        new_order = std::find(orders.begin(), orders.end(), e.order_id) ==
+                    orders.end();
+        if (new_order) {
+          orders.push_back(e.order_id);
+          ++s.orders;
+        }
       }
       ++s.conversions[e.goal];
-      if (e.value_micros != 0) s.revenue[e.currency] += e.value_micros;
+      if (new_order && e.value_micros != 0) {
+        s.revenue[e.currency] += e.value_micros;
+      }
     }
   }
   for (BatchSession& s : out) {
@@ -134,6 +151,10 @@ std::vector<Event> RandomEvents(uint64_t seed) {
           e.value_micros = static_cast<int64_t>(1 + rng() % 100) * 1000000;
           e.currency = rng() % 2 ? "EUR" : "USD";
           // Repeats on purpose, within and across the visitor's sessions.
+          e.order_id = absl::StrCat("o-", v, "-", rng() % 6);
+        } else if (rng() % 3 == 0) {
+          // A signup of an order id a purchase has too (one order, two
+          // goals' conversions), or not.
           e.order_id = absl::StrCat("o-", v, "-", rng() % 6);
         }
       }

@@ -574,6 +574,92 @@ TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
   EXPECT_TRUE(rec.closed[1].revenue.empty());
 }
 
+// An order id counts once per goal (SPEC §3: conversions of goal G, an
+// order_id counted once): an order sent as `purchase` and as
+// `first_purchase` is a conversion of each, and one order of its value.
+// It counted for the first goal only, and the second read 0.
+TEST_F(SessionizerTest, AnOrderIdCountsOncePerGoal) {
+  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase",
+                             10'000'000, "EUR", "o1"));
+  sessionizer.Add(Conversion("a", absl::Seconds(1), "first_purchase",
+                             10'000'000, "EUR", "o1"));
+  sessionizer.Add(Conversion("a", absl::Seconds(2), "purchase", 10'000'000,
+                             "EUR", "o1"));  // again: nothing
+  // The next day: a new session, both goals of o1 counted already, a third
+  // goal not.
+  sessionizer.Add(Conversion("a", absl::Hours(20), "first_purchase",
+                             10'000'000, "EUR", "o1"));
+  sessionizer.Add(Conversion("a", absl::Hours(20) + absl::Seconds(1),
+                             "subscription", 10'000'000, "EUR", "o1"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  const ClosedSession& s = rec.closed[0];
+  EXPECT_THAT(s.conversions,
+              ::testing::ElementsAre(
+                  std::make_pair(std::string("first_purchase"), 1u),
+                  std::make_pair(std::string("purchase"), 1u)));
+  EXPECT_EQ(s.orders, 1u);
+  EXPECT_THAT(s.orders_by_currency,
+              ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u)));
+  EXPECT_THAT(s.revenue,
+              ::testing::ElementsAre(
+                  std::make_pair(std::string("EUR"), int64_t{10'000'000})));
+  const ClosedSession& next = rec.closed[1];
+  EXPECT_THAT(next.conversions,
+              ::testing::ElementsAre(
+                  std::make_pair(std::string("subscription"), 1u)));
+  EXPECT_EQ(next.orders, 0u);
+  EXPECT_TRUE(next.revenue.empty());
+}
+
+// The goals of a session's orders go through a checkpoint; a checkpoint
+// written before they were kept (ids alone) stands for every goal.
+TEST(OrderGoalsTest, ThroughACheckpointAndFromAnOldOne) {
+  SessionRules rules;
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  s.Add(Conversion("a", absl::ZeroDuration(), "purchase", 10'000'000, "EUR",
+                   "o1"));
+  std::vector<v1::SessionState> saved;
+  s.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      Saving(&saved));
+  ASSERT_EQ(saved.size(), 1u);
+  ASSERT_EQ(saved[0].order_ids_size(), 1);
+  ASSERT_EQ(saved[0].order_goals_size(), 1);
+  EXPECT_EQ(saved[0].order_goals(0), "purchase");
+  v1::SessionState old = saved[0];
+  old.clear_order_goals();
+
+  for (bool written_before : {false, true}) {
+    SCOPED_TRACE(written_before);
+    Recorder after;
+    Sessionizer r(rules, &after);  // no order fingerprints: the session's
+    r.RestoreSession(written_before ? old : saved[0]);
+    r.FinishRestore();
+    r.Add(Conversion("a", absl::Minutes(1), "purchase", 10'000'000, "EUR",
+                     "o1"));
+    r.Add(Conversion("a", absl::Minutes(2), "first_purchase", 10'000'000,
+                     "EUR", "o1"));
+    r.CloseAll();
+    ASSERT_EQ(after.closed.size(), 1u);
+    const ClosedSession& c = after.closed[0];
+    EXPECT_EQ(c.orders, 1u);
+    EXPECT_THAT(c.revenue, ::testing::ElementsAre(std::make_pair(
+                               std::string("EUR"), int64_t{10'000'000})));
+    if (written_before) {
+      EXPECT_THAT(c.conversions,
+                  ::testing::ElementsAre(
+                      std::make_pair(std::string("purchase"), 1u)));
+    } else {
+      EXPECT_THAT(c.conversions,
+                  ::testing::ElementsAre(
+                      std::make_pair(std::string("first_purchase"), 1u),
+                      std::make_pair(std::string("purchase"), 1u)));
+    }
+  }
+}
+
 TEST_F(SessionizerTest, AttributionComesFromTheFirstEvent) {
   Event first = Ev("a", absl::ZeroDuration(), EventType::kPageView, "/landing");
   first.utm_source = "newsletter";
