@@ -74,7 +74,7 @@ class ActiveVisitors {
   };
   struct Site {
     absl::flat_hash_map<uint64_t, Visitor> visitors;  // the last 30 minutes
-    Buckets in_long;   // every visitor once
+    Buckets in_long;                                  // every visitor once
     Buckets in_short;  // every visitor with in_short once
     int64_t short_count = 0;
     int64_t newest_us = INT64_MIN;

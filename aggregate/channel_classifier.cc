@@ -24,9 +24,8 @@ const char* const kSocialNames[] = {
     "threads",  "mastodon", "tumblr",    "vk",        "weibo",   "quora",
     "discord",  "whatsapp", "telegram",  "messenger", "line",    "xing",
     "meetup",   "ig"};
-const char* const kVideoNames[] = {"youtube", "youtu",  "vimeo",
-                                   "dailymotion", "twitch", "wistia",
-                                   "netflix"};
+const char* const kVideoNames[] = {"youtube", "youtu",  "vimeo",  "dailymotion",
+                                   "twitch",  "wistia", "netflix"};
 const char* const kShoppingNames[] = {
     "amazon",   "ebay",    "etsy",         "shopify",
     "walmart",  "alibaba", "aliexpress",   "google shopping",

@@ -88,7 +88,9 @@ class CompactString {
 
  private:
   static constexpr uint8_t kLong = 255;
-  static size_t Prefix(size_t n) { return n < kLong ? 1 : 1 + sizeof(uint32_t); }
+  static size_t Prefix(size_t n) {
+    return n < kLong ? 1 : 1 + sizeof(uint32_t);
+  }
 
   char* block_ = nullptr;
 };

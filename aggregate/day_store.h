@@ -45,9 +45,7 @@ class MemoryDayStore final : public DayStore {
   void ExpireBefore(int32_t threshold) override {
     store_.ExpireBefore(threshold);
   }
-  size_t ApproximateBytes() const override {
-    return store_.ApproximateBytes();
-  }
+  size_t ApproximateBytes() const override { return store_.ApproximateBytes(); }
   FingerprintStore* memory() override { return &store_; }
 
  private:

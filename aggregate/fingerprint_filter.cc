@@ -20,8 +20,8 @@ uint64_t Mix(uint64_t x) {
 // The block of a key among `blocks`, from its mixed bits (Lemire's
 // multiply-shift range reduction, no division).
 size_t BlockOf(uint64_t mixed, size_t blocks) {
-  return static_cast<size_t>(
-      (static_cast<unsigned __int128>(mixed) * blocks) >> 64);
+  return static_cast<size_t>((static_cast<unsigned __int128>(mixed) * blocks) >>
+                             64);
 }
 
 // The bits within the block: 9 bits a probe, from a second mix (the block
@@ -34,8 +34,7 @@ FingerprintFilter::FingerprintFilter(size_t expected) {
   AddLayer(&layers_, std::max(expected, kMinCapacity));
 }
 
-void FingerprintFilter::AddLayer(std::vector<Layer>* layers,
-                                 size_t capacity) {
+void FingerprintFilter::AddLayer(std::vector<Layer>* layers, size_t capacity) {
   Layer layer;
   layer.capacity = capacity;
   layer.blocks.resize((capacity * kBitsPerKey + 511) / 512);

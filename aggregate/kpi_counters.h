@@ -69,7 +69,8 @@ class KpiCounters : public SessionObserver {
   // SessionObserver: web_* counters.
   void OnSessionStarted(const SessionAttributes& session,
                         const EventView& first) override;
-  void OnEvent(const SessionAttributes& session, const EventView& event) override;
+  void OnEvent(const SessionAttributes& session,
+               const EventView& event) override;
   void OnSessionClosed(const ClosedSession& session) override;
 
   // Input accounting (kpistream_*):

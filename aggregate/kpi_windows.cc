@@ -3,7 +3,6 @@
 #include <iterator>
 
 #include "absl/hash/hash.h"
-
 #include "aggregate/label_values.h"
 #include "aggregate/memory_estimate.h"
 #include "aggregate/proto_sums.h"
@@ -52,10 +51,10 @@ KpiWindows::Window* KpiWindows::Get(int64_t start, absl::string_view site,
     w = found->second;
   } else {
     // New (every window is indexed): one walk down the tree to place it.
-    auto it = windows_
-                  .try_emplace(Key{start, std::string(site),
-                                   std::string(channel)})
-                  .first;
+    auto it =
+        windows_
+            .try_emplace(Key{start, std::string(site), std::string(channel)})
+            .first;
     Index(it);
     w = &it->second;
   }
@@ -240,8 +239,7 @@ void KpiWindows::Checkpoint(
 }
 
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
-  auto it = windows_.find(
-      KeyView{key.start_s(), key.site(), key.channel()});
+  auto it = windows_.find(KeyView{key.start_s(), key.site(), key.channel()});
   if (it == windows_.end()) return;
   Unindex(it);
   windows_.erase(it);
@@ -260,9 +258,9 @@ void KpiWindows::Restore(const v1::WindowState& st) {
     ++other_width_;
     return;
   }
-  auto it = windows_
-                .try_emplace(Key{start_s, st.key().site(), st.key().channel()})
-                .first;
+  auto it =
+      windows_.try_emplace(Key{start_s, st.key().site(), st.key().channel()})
+          .first;
   Index(it);
   Window& w = it->second;
   WindowKpis& x = w.kpis;

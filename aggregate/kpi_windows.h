@@ -118,8 +118,7 @@ class KpiWindows : public SessionObserver {
                                  absl::string_view channel);
   // The window of (start, site, channel), made when missing, marked
   // changed.
-  Window* Get(int64_t start, absl::string_view site,
-              absl::string_view channel);
+  Window* Get(int64_t start, absl::string_view site, absl::string_view channel);
   // windows_' node at `it`, indexed (Restore) or no longer (before its
   // erase).
   void Index(Windows::iterator it);

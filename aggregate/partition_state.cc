@@ -46,9 +46,9 @@ absl::Status CheckRanges(const v1::PartitionCheckpoint& c) {
   }
   const v1::BufferedRefs& refs = c.buffered_refs();
   if (refs.offsets_size() != refs.time_us_size()) {
-    return absl::DataLossError(absl::StrCat(
-        "buffered event references with ", refs.offsets_size(),
-        " offsets and ", refs.time_us_size(), " times"));
+    return absl::DataLossError(
+        absl::StrCat("buffered event references with ", refs.offsets_size(),
+                     " offsets and ", refs.time_us_size(), " times"));
   }
   for (int i = 0; i < refs.offsets_size(); ++i) {
     if (refs.offsets(i) < 0) {
@@ -198,8 +198,7 @@ void PartitionState::CollectWindows(
   windows_.Collect(frontier, emit);
 }
 
-void PartitionState::OnAdCost(absl::string_view site,
-                              absl::string_view channel,
+void PartitionState::OnAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros,
                               absl::Time time) {
   if (targets_ != nullptr) {
@@ -274,13 +273,12 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
     // A persistent store writes its own changelog records.
     FingerprintStore* memory = days->store().memory();
     if (memory == nullptr) continue;
-    memory->Checkpoint(
-        full, [&, field = field](uint64_t key, int32_t day) {
-          v1::FingerprintMap* m = (sink->chunk()->*field)();
-          m->add_keys(key);
-          m->add_values(day);
-          sink->Added(14);
-        });
+    memory->Checkpoint(full, [&, field = field](uint64_t key, int32_t day) {
+      v1::FingerprintMap* m = (sink->chunk()->*field)();
+      m->add_keys(key);
+      m->add_values(day);
+      sink->Added(14);
+    });
   }
   windows_.Checkpoint(
       full,
@@ -397,7 +395,8 @@ bool PartitionState::WantsReplay(int64_t offset, size_t* missing) {
     ++replay_next_;
     ++*missing;
   }
-  return replay_next_ < replay_.size() && replay_[replay_next_].offset == offset;
+  return replay_next_ < replay_.size() &&
+         replay_[replay_next_].offset == offset;
 }
 
 bool PartitionState::Replay(const EventView& event) {

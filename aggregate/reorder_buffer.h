@@ -130,7 +130,7 @@ class ReorderBuffer {
   // Emits the first `n` events of `bucket` in order.
   static void EmitSorted(Bucket& bucket, size_t n, BatchSink sink);
 
-  Buckets buckets_;  // key: floor(unix seconds)
+  Buckets buckets_;                        // key: floor(unix seconds)
   std::vector<Buckets::node_type> spare_;  // at most kMaxSpare, small ones
   size_t size_ = 0;
   size_t bytes_ = 0;  // ApproximateBytes(): Held() of every bucket and spare

@@ -21,8 +21,8 @@ struct ClosedSession {
   uint32_t pageviews = 0;
   uint32_t events = 0;
   bool engaged = false;
-  bool bounced = false;      // GA4: not engaged
-  bool single_page = false;  // one page view, no other event
+  bool bounced = false;       // GA4: not engaged
+  bool single_page = false;   // one page view, no other event
   bool long_session = false;  // lasted at least long_min_duration
   bool new_visitor = false;
   std::string channel;

@@ -361,8 +361,8 @@ struct Sessionizer::Impl {
     uint32_t orders = 0;
   };
   std::vector<CurrencyTotals> currency_totals;
-  std::string wire;          // EncodeWire()'s buffer, reused
-  ClosedSession closed;      // Close()'s, reused
+  std::string wire;      // EncodeWire()'s buffer, reused
+  ClosedSession closed;  // Close()'s, reused
   size_t extra_count = 0;
   size_t money_count = 0;
   // Blocks of closed sessions, emptied, for the next sessions that need
@@ -607,9 +607,9 @@ struct Sessionizer::Impl {
     // that Attributes() views.
     const SessionAttributes viewed = Attributes(s);
     std::string site(viewed.site_id), channel(viewed.channel),
-        source(viewed.source), medium(viewed.medium),
-        campaign(viewed.campaign), landing(viewed.landing_page),
-        device(viewed.device_category), country(viewed.country);
+        source(viewed.source), medium(viewed.medium), campaign(viewed.campaign),
+        landing(viewed.landing_page), device(viewed.device_category),
+        country(viewed.country);
     SessionAttributes before = viewed;
     before.site_id = site;
     before.channel = channel;
@@ -656,8 +656,7 @@ struct Sessionizer::Impl {
     // A conversion of an order already counted is no conversion: it moves
     // no funnel either (a review found a funnel's purchase step counted
     // where web_sessions_converted_total was not).
-    const bool counted =
-        e.type != EventType::kConversion || Convert(s, e);
+    const bool counted = e.type != EventType::kConversion || Convert(s, e);
     if (!rules.funnels.empty() && in_order && counted) AdvanceFunnels(s, e);
     if (!e.user_id.empty() && in_order) {
       SessionExtra& x = Extra(s);
@@ -711,8 +710,8 @@ struct Sessionizer::Impl {
                         e.time)) {
         return false;
       }
-      new_order = orders.Count(StableHash(site, e.order_id), e.time) &&
-                  !in_session;
+      new_order =
+          orders.Count(StableHash(site, e.order_id), e.time) && !in_session;
       if (x.order_ids.size() < kMaxSessionOrderIds) {
         x.order_ids.emplace_back(e.order_id);
         x.order_goals.emplace_back(e.goal);
@@ -928,8 +927,8 @@ struct Sessionizer::Impl {
     w.String(17, user);
     if (money != nullptr) {
       for (const auto& [goal, n] : money->conversions) {  // GoalCount
-        w.Message(18, WireWriter::StringSize(1, goal) +
-                          WireWriter::NumberSize(2, n));
+        w.Message(
+            18, WireWriter::StringSize(1, goal) + WireWriter::NumberSize(2, n));
         w.String(1, goal);
         w.Number(2, n);
       }
@@ -1096,8 +1095,7 @@ size_t Sessionizer::ApproximateBytes() const {
          (m.money_count + m.spare_money.size()) * (sizeof(SessionMoney) + 16) +
          (m.spare_extras.capacity() + m.spare_money.capacity()) *
              sizeof(void*) +
-         m.sites.bytes() +
-         m.pages.bytes() + m.attributions.bytes() +
+         m.sites.bytes() + m.pages.bytes() + m.attributions.bytes() +
          m.parts.capacity() * sizeof(AttributionParts) +
          m.visitors.ApproximateBytes() + m.orders.ApproximateBytes();
 }
@@ -1161,9 +1159,9 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   const uint32_t index = m.NewSlot(st.site_id(), st.visitor_id());
   Impl::Open& s = m.slots[index];
   s.first_us = st.first_us();
-  s.attribution = m.AcquireAttribution(st.channel(), st.source(), st.medium(),
-                                       st.campaign(), st.device_category(),
-                                       st.country());
+  s.attribution =
+      m.AcquireAttribution(st.channel(), st.source(), st.medium(),
+                           st.campaign(), st.device_category(), st.country());
   s.landing = m.pages.Acquire(st.landing_page());
   s.exit = m.pages.Acquire(st.exit_page());
   s.pageviews = st.pageviews();

@@ -19,7 +19,8 @@
 
 namespace kpistream {
 
-inline constexpr uint64_t kStableHashSeed = 0x6b70697374726561ull;  // "kpistrea"
+inline constexpr uint64_t kStableHashSeed =
+    0x6b70697374726561ull;  // "kpistrea"
 
 inline uint64_t StableHash(absl::string_view bytes,
                            uint64_t seed = kStableHashSeed) {
@@ -39,12 +40,24 @@ inline uint64_t StableHash(absl::string_view bytes,
     h *= m;
   }
   switch (len & 7) {
-    case 7: h ^= uint64_t(static_cast<unsigned char>(p[6])) << 48; [[fallthrough]];
-    case 6: h ^= uint64_t(static_cast<unsigned char>(p[5])) << 40; [[fallthrough]];
-    case 5: h ^= uint64_t(static_cast<unsigned char>(p[4])) << 32; [[fallthrough]];
-    case 4: h ^= uint64_t(static_cast<unsigned char>(p[3])) << 24; [[fallthrough]];
-    case 3: h ^= uint64_t(static_cast<unsigned char>(p[2])) << 16; [[fallthrough]];
-    case 2: h ^= uint64_t(static_cast<unsigned char>(p[1])) << 8; [[fallthrough]];
+    case 7:
+      h ^= uint64_t(static_cast<unsigned char>(p[6])) << 48;
+      [[fallthrough]];
+    case 6:
+      h ^= uint64_t(static_cast<unsigned char>(p[5])) << 40;
+      [[fallthrough]];
+    case 5:
+      h ^= uint64_t(static_cast<unsigned char>(p[4])) << 32;
+      [[fallthrough]];
+    case 4:
+      h ^= uint64_t(static_cast<unsigned char>(p[3])) << 24;
+      [[fallthrough]];
+    case 3:
+      h ^= uint64_t(static_cast<unsigned char>(p[2])) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= uint64_t(static_cast<unsigned char>(p[1])) << 8;
+      [[fallthrough]];
     case 1:
       h ^= uint64_t(static_cast<unsigned char>(p[0]));
       h *= m;

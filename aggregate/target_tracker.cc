@@ -219,7 +219,8 @@ void TargetTracker::Checkpoint(
 
 bool TargetTracker::Restore(const v1::TargetBucket& b) {
   for (size_t i = 0; i < specs_->size(); ++i) {
-    if ((*specs_)[i].name != b.target() || fingerprints_[i] != b.fingerprint()) {
+    if ((*specs_)[i].name != b.target() ||
+        fingerprints_[i] != b.fingerprint()) {
       continue;
     }
     if (b.erased()) {

@@ -14,12 +14,12 @@
 // Days are unix days of event time, kept in a DayStore (aggregate/day_store.h):
 // in RAM by default (~16 bytes per remembered visitor or order, checkpointed
 // with the partition's state), or in the engine's local store on disk
-// (engine/local_store.h), which bounds RAM whatever their number. Entries older than the newest day seen minus the retention are
-// forgotten when the newest day moves, and not kept at all when they are
-// that old already (a session or an order that far behind the newest one):
-// a restore forgets them too, and a restored state must behave as the one
-// that wrote the checkpoint.
-// Not thread-safe: one owner.
+// (engine/local_store.h), which bounds RAM whatever their number. Entries older
+// than the newest day seen minus the retention are forgotten when the newest
+// day moves, and not kept at all when they are that old already (a session or
+// an order that far behind the newest one): a restore forgets them too, and a
+// restored state must behave as the one that wrote the checkpoint. Not
+// thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
 #define KPISTREAM_AGGREGATE_VISITOR_RECENCY_H_
 

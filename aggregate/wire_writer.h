@@ -71,8 +71,8 @@ class WireWriter {
 
   // The bytes String() and Number() write, for the size of a message.
   static size_t StringSize(uint32_t field, absl::string_view v) {
-    return v.empty() ? 0 : VarintSize(field << 3) + VarintSize(v.size()) +
-                               v.size();
+    return v.empty() ? 0
+                     : VarintSize(field << 3) + VarintSize(v.size()) + v.size();
   }
   static size_t NumberSize(uint32_t field, uint64_t v) {
     return v == 0 ? 0 : VarintSize(field << 3) + VarintSize(v);

@@ -255,9 +255,8 @@ const LifecycleWorkload& GetLifecycleWorkload() {
     std::vector<Timed> timed;
     for (int s = 0; s < kSessions; ++s) {
       const int visitor = static_cast<int>(rng() % kLifecycleVisitors);
-      absl::Time t =
-          kStart + absl::Milliseconds(static_cast<int64_t>(
-                       rng() % absl::ToInt64Milliseconds(span)));
+      absl::Time t = kStart + absl::Milliseconds(static_cast<int64_t>(
+                                  rng() % absl::ToInt64Milliseconds(span)));
       // 1 + geometric: 6.7 events a session on average, 5-60 s apart
       // (sessions of one visitor less than 30 minutes apart are one).
       do {
@@ -268,10 +267,9 @@ const LifecycleWorkload& GetLifecycleWorkload() {
         t += absl::Seconds(5 + static_cast<int64_t>(rng() % 56));
       } while (rng() % 100 < 85);
     }
-    std::sort(timed.begin(), timed.end(),
-              [](const Timed& a, const Timed& b) {
-                return a.arrives < b.arrives;
-              });
+    std::sort(timed.begin(), timed.end(), [](const Timed& a, const Timed& b) {
+      return a.arrives < b.arrives;
+    });
     auto* w = new LifecycleWorkload();
     for (size_t i = 0; i < timed.size(); ++i) {
       // Each event's bytes come from an rng seeded by its visitor and time:
@@ -290,8 +288,7 @@ const LifecycleWorkload& GetLifecycleWorkload() {
 
 // One partition's life over the workload (what callgrind counts).
 __attribute__((noinline)) void RunLifecycle(const LifecycleWorkload& w,
-                                            size_t* closed,
-                                            size_t* snapshots) {
+                                            size_t* closed, size_t* snapshots) {
   KpiCounters::Options counter_options;
   SessionRules rules;
   rules.funnels.push_back({"checkout",
@@ -325,9 +322,8 @@ __attribute__((noinline)) void RunLifecycle(const LifecycleWorkload& w,
       *closed += partition.Advance(max_time - absl::Seconds(20));
     }
     if (offset % 1000 == 0) {
-      partition.CollectWindows(
-          max_time - absl::Seconds(20) - absl::Minutes(5),
-          [&](const WindowKpis&) { ++*snapshots; });
+      partition.CollectWindows(max_time - absl::Seconds(20) - absl::Minutes(5),
+                               [&](const WindowKpis&) { ++*snapshots; });
       partition.Checkpoint(false, &drop);
       drop.Finish();
       counters.Commit();
@@ -516,8 +512,9 @@ BENCHMARK(BM_DecodeJsonSimdjson);
 // buckets (what every /metrics publish does per partition).
 std::vector<TargetSpec> BenchTargets() {
   std::vector<TargetSpec> specs;
-  const char* kpis[] = {"bounce_rate", "engagement_rate", "conversion_rate",
-                        "pageviews_per_session", "sessions", "revenue",
+  const char* kpis[] = {"bounce_rate",     "engagement_rate",
+                        "conversion_rate", "pageviews_per_session",
+                        "sessions",        "revenue",
                         "orders"};
   for (const char* kpi : kpis) {
     TargetSpec t;
@@ -627,8 +624,7 @@ void BM_ActiveVisitorsObserve(benchmark::State& state) {
   std::mt19937_64 rng(13);
   std::vector<std::string> visitors;
   for (int v = 0; v < kActive; ++v) {
-    visitors.push_back(
-        absl::StrFormat("v-%016x", v * 0x9E3779B97F4A7C15ull));
+    visitors.push_back(absl::StrFormat("v-%016x", v * 0x9E3779B97F4A7C15ull));
   }
   // The events' visitor ids in arrival order, read one after the other as
   // the engine reads each decoded event's.

@@ -88,8 +88,9 @@ void BM_FullCheckpoint(benchmark::State& st) {
     for (const ChangelogRecord& r : records) bytes += r.value->size();
     benchmark::DoNotOptimize(records);
   }
-  st.counters["sessions/s"] = benchmark::Counter(
-      static_cast<double>(kSessions), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["sessions/s"] =
+      benchmark::Counter(static_cast<double>(kSessions),
+                         benchmark::Counter::kIsIterationInvariantRate);
   st.counters["bytes_per_session"] =
       static_cast<double>(bytes) / static_cast<double>(kSessions);
 }
@@ -111,8 +112,9 @@ void BM_IncrementalCheckpoint(benchmark::State& st) {
         writer.Write(*f.state, 1, f.time, /*force_full=*/false);
     benchmark::DoNotOptimize(records);
   }
-  st.counters["sessions/s"] = benchmark::Counter(
-      static_cast<double>(kChanged), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["sessions/s"] =
+      benchmark::Counter(static_cast<double>(kChanged),
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_IncrementalCheckpoint)->Unit(benchmark::kMillisecond);
 

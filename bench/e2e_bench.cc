@@ -62,8 +62,8 @@
 //
 // Benchmarks, not tests: nothing here asserts a target. Exit code 0 when
 // every run finished, 1 when one failed (its log tail is printed).
-#include <librdkafka/rdkafka.h>
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -523,12 +523,12 @@ std::string UnderTestProcessing(const Options& options) {
     absl::StrAppend(&out, "\n  commit_interval: ", options.commit_interval);
   }
   if (!options.min_commit_interval.empty()) {
-    absl::StrAppend(&out, "\n  min_commit_interval: ",
-                    options.min_commit_interval);
+    absl::StrAppend(&out,
+                    "\n  min_commit_interval: ", options.min_commit_interval);
   }
   if (!options.max_commit_interval.empty()) {
-    absl::StrAppend(&out, "\n  max_commit_interval: ",
-                    options.max_commit_interval);
+    absl::StrAppend(&out,
+                    "\n  max_commit_interval: ", options.max_commit_interval);
   }
   return out;
 }
@@ -663,8 +663,7 @@ pid_t ChildNamed(pid_t parent, const std::string& comm) {
 
 Engine SpawnEngine(const std::string& binary, const TempDir& dir,
                    const std::string& name, const std::string& config_text,
-                   int port,
-                   const std::string& perf_output,
+                   int port, const std::string& perf_output,
                    const std::string& heaptrack_output,
                    const std::string& log_level) {
   Engine e;
@@ -678,9 +677,9 @@ Engine SpawnEngine(const std::string& binary, const TempDir& dir,
   } else if (!perf_output.empty()) {
     e.perf_control = absl::StrCat(dir.path(), "/", name, ".perf-control");
     if (mkfifo(e.perf_control.c_str(), 0600) != 0) e.perf_control.clear();
-    std::vector<std::string> perf = {
-        "perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o",
-        perf_output};
+    std::vector<std::string> perf = {"perf", "record",       "-F",
+                                     "499",  "--call-graph", "dwarf,16384",
+                                     "-o",   perf_output};
     if (!e.perf_control.empty()) {
       perf.insert(perf.end(), {"--control", "fifo:" + e.perf_control});
     }
@@ -693,8 +692,8 @@ Engine SpawnEngine(const std::string& binary, const TempDir& dir,
   const std::string comm =
       std::string(absl::string_view(binary).substr(binary.rfind('/') + 1))
           .substr(0, 15);
-  e.pid = argv[0] == binary ? e.process->pid()
-                            : ChildNamed(e.process->pid(), comm);
+  e.pid =
+      argv[0] == binary ? e.process->pid() : ChildNamed(e.process->pid(), comm);
   return e;
 }
 
@@ -740,8 +739,7 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
                     const Cluster& cluster, const std::string& topic,
                     const std::string& format, const std::string& key,
                     const std::string& guarantee, int64_t records,
-                    const std::string& group,
-                    const std::string& perf_output,
+                    const std::string& group, const std::string& perf_output,
                     const std::string& heaptrack_output) {
   const std::string& bootstrap = cluster.bootstrap();
   RunResult r;
@@ -1197,10 +1195,9 @@ int Main(int argc, char** argv) {
       for (const std::string& f : options.formats) {
         for (const std::string& g : options.guarantees) {
           for (int round = 1; round <= options.rounds; ++round) {
-            topics.push_back(
-                {EngineGroup(f, key, g, baseline, round, run_id) +
-                     "-repartition",
-                 options.partitions});
+            topics.push_back({EngineGroup(f, key, g, baseline, round, run_id) +
+                                  "-repartition",
+                              options.partitions});
           }
         }
       }
@@ -1213,8 +1210,8 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  auto cluster = Cluster::Start(options.kafka,
-                                options.kafka_jvm == "production", topics);
+  auto cluster =
+      Cluster::Start(options.kafka, options.kafka_jvm == "production", topics);
   if (!cluster.ok()) {
     std::fprintf(stderr, "e2e_bench: %s\n",
                  std::string(cluster.status().message()).c_str());
@@ -1307,15 +1304,15 @@ int Main(int argc, char** argv) {
   };
   auto label = [](const std::string& key, const std::string& guarantee,
                   bool baseline) {
-    return absl::StrCat(baseline ? "baseline" : "kpistream", " key:", key,
-                        " ", guarantee);
+    return absl::StrCat(baseline ? "baseline" : "kpistream", " key:", key, " ",
+                        guarantee);
   };
   for (int i = 1; i <= options.warmup; ++i) {
     const std::string& format = options.formats.front();
-    RunResult w = RunEngine(
-        options, /*baseline=*/false, dir, **cluster, "bench." + format,
-        format, "visitor_id", "exactly_once", records[format],
-        absl::StrCat("warmup-", i, "-", run_id), "", "");
+    RunResult w = RunEngine(options, /*baseline=*/false, dir, **cluster,
+                            "bench." + format, format, "visitor_id",
+                            "exactly_once", records[format],
+                            absl::StrCat("warmup-", i, "-", run_id), "", "");
     report(absl::StrCat("warm-up ", i, ": ", format, " ",
                         label("visitor_id", "exactly_once", false))
                .c_str(),
@@ -1334,9 +1331,8 @@ int Main(int argc, char** argv) {
       for (const std::string& key : options.keys) {
         for (const std::string& guarantee : options.guarantees) {
           for (const bool baseline : which) {
-            const std::string suffix =
-                absl::StrCat(format, "-", key, "-", guarantee,
-                             baseline ? "-baseline" : "");
+            const std::string suffix = absl::StrCat(
+                format, "-", key, "-", guarantee, baseline ? "-baseline" : "");
             const bool profiled = round == 1 && !baseline;
             const std::string perf =
                 profiled && !options.perf_prefix.empty()
@@ -1352,10 +1348,9 @@ int Main(int argc, char** argv) {
                 guarantee, records[format],
                 EngineGroup(format, key, guarantee, baseline, round, run_id),
                 perf, heaptrack);
-            report(
-                absl::StrCat(format, " ", label(key, guarantee, baseline))
-                    .c_str(),
-                b);
+            report(absl::StrCat(format, " ", label(key, guarantee, baseline))
+                       .c_str(),
+                   b);
             if (b.ok) {
               std::printf(
                   "      init %.2f s, every thread's partitions restored "
@@ -1367,10 +1362,9 @@ int Main(int argc, char** argv) {
                   "%zu series, %zu bytes, %.1f ms\n",
                   b.init_s, b.last_restored_s - b.startup_s, b.stop_s,
                   b.exit_code, b.start_rss_kb / 1024.0,
-                  b.state_bytes / 1048576.0, b.open_sessions,
-                  b.closed_sessions, b.reorder_events, b.duplicates, b.late,
-                  b.invalid, b.commits, b.aborts, b.scrape_series,
-                  b.scrape_bytes, b.scrape_ms);
+                  b.state_bytes / 1048576.0, b.open_sessions, b.closed_sessions,
+                  b.reorder_events, b.duplicates, b.late, b.invalid, b.commits,
+                  b.aborts, b.scrape_series, b.scrape_bytes, b.scrape_ms);
               // A stall counts in this round's rate and CPU: say so.
               if (b.last_restored_s - b.startup_s > 10) {
                 std::printf(
@@ -1429,8 +1423,8 @@ int Main(int argc, char** argv) {
             rate.push_back(b.rate());
             rate_total.push_back(b.rate_total());
             ratio.push_back(a.ok && b.ok ? b.rate() / a.rate() : 0);
-            ratio_total.push_back(
-                a.ok && b.ok ? b.rate_total() / a.rate_total() : 0);
+            ratio_total.push_back(a.ok && b.ok ? b.rate_total() / a.rate_total()
+                                               : 0);
             cpu.push_back(b.cpu_s / (b.records / 1e6));
             broker_cpu.push_back(b.broker_cpu_s / (b.records / 1e6));
             rss.push_back(b.hwm_kb / 1024.0);
@@ -1489,9 +1483,8 @@ int Main(int argc, char** argv) {
     for (const std::string& format : options.latency_formats) {
       for (const std::string& key : options.keys) {
         for (const bool baseline : which) {
-          const std::string what =
-              absl::StrCat(format, " ", baseline ? "baseline" : "kpistream",
-                           " key:", key);
+          const std::string what = absl::StrCat(
+              format, " ", baseline ? "baseline" : "kpistream", " key:", key);
           LatencyResult l = RunLatency(
               options, baseline, dir, bootstrap,
               LatencyTopic(format, key, baseline), format, key,
@@ -1509,15 +1502,14 @@ int Main(int argc, char** argv) {
               what.c_str(), static_cast<long long>(l.records), l.produce_rate,
               l.measured, l.p50, l.p90, l.p99, l.p999, l.max, l.poll_ms,
               l.hwm_kb / 1024.0, l.reorder_events, l.load.c_str());
-          std::printf(
-              "           p99 / max by 5 s of produce time: %s\n",
-              absl::StrJoin(
-                  l.by_slice, ", ",
-                  [](std::string* out, const std::pair<double, double>& v) {
-                    absl::StrAppendFormat(out, "%.2f/%.2f s", v.first,
-                                          v.second);
-                  })
-                  .c_str());
+          std::printf("           p99 / max by 5 s of produce time: %s\n",
+                      absl::StrJoin(l.by_slice, ", ",
+                                    [](std::string* out,
+                                       const std::pair<double, double>& v) {
+                                      absl::StrAppendFormat(out, "%.2f/%.2f s",
+                                                            v.first, v.second);
+                                    })
+                          .c_str());
           std::fflush(stdout);
         }
       }

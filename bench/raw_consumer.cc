@@ -60,8 +60,8 @@ std::string Percentiles(std::vector<int64_t> values) {
            1000.0;
   };
   char out[96];
-  std::snprintf(out, sizeof(out), "p50 %.3f s, p99 %.3f s, max %.3f s",
-                at(0.5), at(0.99), values.back() / 1000.0);
+  std::snprintf(out, sizeof(out), "p50 %.3f s, p99 %.3f s, max %.3f s", at(0.5),
+                at(0.99), values.back() / 1000.0);
   return out;
 }
 
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
       {"enable.partition.eof", "false"},
   };
   std::vector<std::pair<std::string, std::string>> all(settings.begin(),
-                                                        settings.end());
+                                                       settings.end());
   for (const std::string& p : properties) {
     const size_t eq = p.find('=');
     if (eq == std::string::npos) {
@@ -141,8 +141,8 @@ int main(int argc, char** argv) {
     all.emplace_back(p.substr(0, eq), p.substr(eq + 1));
   }
   for (const auto& [key, value] : all) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err,
-                          sizeof(err)) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
       std::fprintf(stderr, "raw_consumer: %s: %s\n", key.c_str(), err);
       return 2;
     }

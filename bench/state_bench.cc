@@ -74,15 +74,15 @@ struct StoreFigures {
 
 // Fills a DayRetention of `retention_days` with `n` fingerprints spread over
 // `span_days` (event-time order), then checkpoints and restores it.
-StoreFigures MeasureStore(size_t n, int32_t retention_days,
-                          int32_t span_days, const char* prefix) {
+StoreFigures MeasureStore(size_t n, int32_t retention_days, int32_t span_days,
+                          const char* prefix) {
   StoreFigures f;
   const size_t heap0 = HeapBytes();
   auto* days = new DayRetention(retention_days);
   const int32_t first_day = UnixDay(kStart);
   for (size_t i = 0; i < n; ++i) {
-    const int32_t day =
-        first_day + static_cast<int32_t>(i * span_days / std::max<size_t>(n, 1));
+    const int32_t day = first_day + static_cast<int32_t>(
+                                        i * span_days / std::max<size_t>(n, 1));
     const uint64_t key = StableHash("shop", absl::StrCat(prefix, i));
     days->store().memory()->Put(key, day);
     days->SeeDay(day);
@@ -191,9 +191,7 @@ EngineFigures MeasureEnginePath(size_t n) {
         void AddSession(absl::string_view session) override {
           Added(session.size());
         }
-        void Added(size_t) override {
-          c.Clear();
-        }
+        void Added(size_t) override { c.Clear(); }
         v1::PartitionCheckpoint c;
       } drop;
       state->Checkpoint(false, &drop);
@@ -239,21 +237,22 @@ EngineFigures MeasureEnginePath(size_t n) {
 // The engine's default since the local store: the visitors' days in
 // RocksDB (engine/local_store.h), one changelog record per entry.
 struct LocalFigures {
-  double fill_s = 0;            // Get + Put per visitor, commits every 10,000
-  double heap_per_entry = 0;    // heap growth (RocksDB's included) / entries
-  size_t store_memory = 0;      // block cache + write buffers at the end
-  double disk_per_entry = 0;    // the store's files / entries
+  double fill_s = 0;          // Get + Put per visitor, commits every 10,000
+  double heap_per_entry = 0;  // heap growth (RocksDB's included) / entries
+  size_t store_memory = 0;    // block cache + write buffers at the end
+  double disk_per_entry = 0;  // the store's files / entries
   double changelog_per_entry = 0;  // day records' key + value bytes
-  double cold_restore_s = 0;    // an empty store rebuilt from those records
-  double reopen_s = 0;          // a restart: the store opened again
-  double filter_s = 0;          // then the filter of its keys built
+  double cold_restore_s = 0;       // an empty store rebuilt from those records
+  double reopen_s = 0;             // a restart: the store opened again
+  double filter_s = 0;             // then the filter of its keys built
   double filter_bytes_per_entry = 0;
 };
 
 size_t DirBytes(const std::string& dir) {
   size_t bytes = 0;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir, ec)) {
     if (entry.is_regular_file(ec)) bytes += entry.file_size(ec);
   }
   return bytes;
@@ -275,7 +274,8 @@ LocalFigures MeasureLocalStore(size_t n) {
   {
     auto store = LocalStore::Open({base + "/live"});
     if (!store.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+      std::fprintf(stderr, "%s\n",
+                   std::string(store.status().message()).c_str());
       std::exit(1);
     }
     DayRetention days(400);
@@ -336,8 +336,8 @@ LocalFigures MeasureLocalStore(size_t n) {
     const absl::Time t1 = absl::Now();
     if (!days.LoadFilter().ok()) std::exit(1);
     f.filter_s = Seconds(t1);
-    f.filter_bytes_per_entry = static_cast<double>(days.ApproximateBytes()) /
-                               static_cast<double>(n);
+    f.filter_bytes_per_entry =
+        static_cast<double>(days.ApproximateBytes()) / static_cast<double>(n);
   }
   {
     // As StreamThread::ReadState applies day records (DayRecordWriter).
@@ -380,8 +380,7 @@ int Main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
       rounds = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr,
-                   "usage: state_bench [--visitors N] [--rounds R]\n");
+      std::fprintf(stderr, "usage: state_bench [--visitors N] [--rounds R]\n");
       return 2;
     }
   }
@@ -392,9 +391,8 @@ int Main(int argc, char** argv) {
     const StoreFigures v = MeasureStore(visitors, 400, 399, "visitor-");
     const StoreFigures o = MeasureStore(visitors, 30, 29, "order-");
     const EngineFigures e = MeasureEnginePath(visitors);
-    for (const auto& [name, f] :
-         {std::make_pair("VisitorRecency (400 d)", v),
-          std::make_pair("OrderOnce (30 d)", o)}) {
+    for (const auto& [name, f] : {std::make_pair("VisitorRecency (400 d)", v),
+                                  std::make_pair("OrderOnce (30 d)", o)}) {
       std::printf(
           "round %d %-22s heap %.1f B/entry (restored %.1f, estimate %.1f); "
           "full checkpoint %.1f B/entry, %.3f s/M; restore %.3f s/M\n",
@@ -416,7 +414,8 @@ int Main(int argc, char** argv) {
     std::printf(
         "round %d local store (RocksDB, 400 d visitors): fill (Get+Put, "
         "commit every 10,000) %.3f s/M; heap growth %.1f B/entry; store "
-        "memory %.1f MB (block cache + write buffers, bounded by LocalStore::Options); "
+        "memory %.1f MB (block cache + write buffers, bounded by "
+        "LocalStore::Options); "
         "disk %.1f B/entry; changelog %.1f B/entry; restart (reopen) %.3f "
         "s, then the key filter %.3f s/M (%.2f B/entry in RAM); cold "
         "rebuild from the changelog %.3f s/M\n",

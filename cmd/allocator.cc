@@ -1,7 +1,6 @@
 #include "cmd/allocator.h"
 
 #include <jemalloc/jemalloc.h>
-
 #include <sys/types.h>
 
 #include <cstddef>
@@ -44,9 +43,9 @@ std::string AllocatorDescription() {
   size = sizeof(background);
   const bool has_background =
       mallctl("background_thread", &background, &size, nullptr, 0) == 0;
-  std::string out = absl::StrCat("jemalloc ", version, " (background_thread ",
-                                 has_background ? (background ? "on" : "off")
-                                                : "unknown");
+  std::string out =
+      absl::StrCat("jemalloc ", version, " (background_thread ",
+                   has_background ? (background ? "on" : "off") : "unknown");
   for (const char* name : {"dirty_decay_ms", "muzzy_decay_ms"}) {
     ssize_t ms = 0;
     size = sizeof(ms);

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <system_error>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,11 +21,11 @@
 #include "absl/time/clock.h"
 #include "cmd/commands.h"
 #include "cmd/embedded_broker.h"
-#include "engine/engine.h"
 #include "cmd/log.h"
 #include "cmd/signals.h"
 #include "cmd/traffic_generator.h"
 #include "config/config.h"
+#include "engine/engine.h"
 #include "kafka/producer.h"
 
 namespace kpistream {
@@ -49,7 +49,6 @@ class LocalStateForRun {
  private:
   std::string path_;
 };
-
 
 constexpr double kTimeScale = 300;  // event-time seconds per wall second
 constexpr absl::Duration kSummaryInterval = absl::Seconds(3);
@@ -200,12 +199,11 @@ int RunDemoCommand(const DemoCommandOptions& options) {
     duration = *parsed;
   }
   if (ListenAddressInUse(options.listen)) return PortInUse(options.listen);
-  auto broker = EmbeddedBroker::Start(
-      1, {{"web.events", 4},
-          {"web.sessions", 4},
-          {"web.deadletter", 1},
-          {"kpistream-demo-changelog", 4},
-          {"kpistream-demo-repartition", 4}});
+  auto broker = EmbeddedBroker::Start(1, {{"web.events", 4},
+                                          {"web.sessions", 4},
+                                          {"web.deadletter", 1},
+                                          {"kpistream-demo-changelog", 4},
+                                          {"kpistream-demo-repartition", 4}});
   if (!broker.ok()) {
     KPI_LOG_ERROR("demo: cannot start the embedded broker: %s",
                   broker.status().message());
@@ -235,8 +233,10 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   // The demo's broker is new every run: so is its local state.
   const LocalStateForRun state;
   if (state.path().empty()) {
-    KPI_LOG_ERROR("demo: cannot create a directory for the local state in "
-                  "%s", std::filesystem::temp_directory_path().string());
+    KPI_LOG_ERROR(
+        "demo: cannot create a directory for the local state in "
+        "%s",
+        std::filesystem::temp_directory_path().string());
     return 1;
   }
   config.processing.state_dir = state.path();

@@ -14,8 +14,8 @@
 #include "cmd/signals.h"
 #include "cmd/traffic_generator.h"
 #include "config/config.h"
-#include "kafka/producer.h"
 #include "google/protobuf/util/json_util.h"
+#include "kafka/producer.h"
 
 namespace kpistream {
 
@@ -133,10 +133,11 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
     for (;;) {
       v1::WebEvent e;
       generator.Next(&e);
-      const int64_t t = e.event_time().seconds() * 1000000 +
-                        e.event_time().nanos() / 1000;
+      const int64_t t =
+          e.event_time().seconds() * 1000000 + e.event_time().nanos() / 1000;
       const int64_t release =
-          t + static_cast<int64_t>(shuffle() % static_cast<uint64_t>(disorder_us));
+          t +
+          static_cast<int64_t>(shuffle() % static_cast<uint64_t>(disorder_us));
       delayed.push({release, sequence});
       waiting.emplace(sequence++, std::move(e));
       if (!delayed.empty() && delayed.top().first <= t) {
@@ -154,7 +155,8 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   // records produced before would wait in its queue meanwhile, and reach
   // the brokers as a burst of the first second's (stamped, as CreateTime,
   // with when they were produced).
-  if (absl::Status ready = (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
+  if (absl::Status ready =
+          (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
       !ready.ok()) {
     KPI_LOG_WARN("loadgen: %s (brokers %s); producing all the same",
                  ready.message(), options.brokers);

@@ -86,11 +86,11 @@ void LogLine(LogLevel level, const absl::FormatSpec<Args...>& format,
 }
 
 // The arguments of a debug line are not even formatted below kDebug.
-#define KPI_LOG_DEBUG(...)                                          \
-  do {                                                              \
-    if (::kpistream::LogEnabled(::kpistream::LogLevel::kDebug)) {   \
+#define KPI_LOG_DEBUG(...)                                              \
+  do {                                                                  \
+    if (::kpistream::LogEnabled(::kpistream::LogLevel::kDebug)) {       \
       ::kpistream::LogLine(::kpistream::LogLevel::kDebug, __VA_ARGS__); \
-    }                                                               \
+    }                                                                   \
   } while (0)
 #define KPI_LOG_INFO(...) \
   ::kpistream::LogLine(::kpistream::LogLevel::kInfo, __VA_ARGS__)

@@ -132,9 +132,9 @@ int main(int argc, char** argv) {
   CLI::App app{kDescription, "kpistream"};
   app.footer(kFooter);
   app.require_subcommand(1);
-  app.set_version_flag("--version",
-                       "kpistream " KPISTREAM_VERSION "\nallocator: " +
-                           kpistream::AllocatorDescription());
+  app.set_version_flag("--version", "kpistream " KPISTREAM_VERSION
+                                    "\nallocator: " +
+                                        kpistream::AllocatorDescription());
   LogOptions log;
   AddLogOptions(&app, &log);
 

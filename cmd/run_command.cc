@@ -3,11 +3,11 @@
 #include <thread>
 
 #include "cmd/commands.h"
-#include "engine/engine.h"
 #include "cmd/log.h"
 #include "cmd/run_summary.h"
 #include "cmd/signals.h"
 #include "config/config.h"
+#include "engine/engine.h"
 
 namespace kpistream {
 

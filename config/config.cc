@@ -596,10 +596,10 @@ class Parser {
   bool CommitInterval(const Fields& m, const char* name, absl::Duration* out) {
     if (!Duration(m, name, false, out)) return false;
     if (*out >= absl::Milliseconds(10)) return true;
-    Error(m.Key(name), m[name],
-          absl::StrCat("must be at least 10ms, got ",
-                       absl::FormatDuration(*out),
-                       " (every commit is a Kafka transaction)"));
+    Error(
+        m.Key(name), m[name],
+        absl::StrCat("must be at least 10ms, got ", absl::FormatDuration(*out),
+                     " (every commit is a Kafka transaction)"));
     return false;
   }
   bool ByteSize(const Fields& m, const char* name, int64_t lo, int64_t* out) {
@@ -776,12 +776,12 @@ class Parser {
   }
 
   void ParseProcessing(const Fields& p, Config* c) {
-    if (!CheckMap(p,
-                  {"guarantee", "max_out_of_orderness", "allowed_lateness",
-                   "idle_partition_timeout", "dedup_horizon", "max_future_skew",
-                   "instance_id", "threads", "transaction_timeout",
-                   "commit_interval", "min_commit_interval",
-                   "max_commit_interval", "state_dir", "input_buffer"})) {
+    if (!CheckMap(
+            p, {"guarantee", "max_out_of_orderness", "allowed_lateness",
+                "idle_partition_timeout", "dedup_horizon", "max_future_skew",
+                "instance_id", "threads", "transaction_timeout",
+                "commit_interval", "min_commit_interval", "max_commit_interval",
+                "state_dir", "input_buffer"})) {
       return;
     }
     ProcessingConfig& pc = c->processing;

@@ -91,7 +91,8 @@ class ChunkSink : public CheckpointSink {
     sessions_ = std::string();
     current_.AppendToString(&value);
     bytes_ += value.size();
-    records_.push_back({CheckpointKey(tp_, seq_, next_chunk_), std::move(value)});
+    records_.push_back(
+        {CheckpointKey(tp_, seq_, next_chunk_), std::move(value)});
     ++next_chunk_;
     if (!last) {
       // The clocks set on the chunk so far belong to the last one.
@@ -137,7 +138,8 @@ bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
   int32_t partition = 0;
   uint64_t s = 0, c = 0;
   if (!absl::SimpleAtoi(parts[2], &partition) ||
-      !absl::SimpleHexAtoi(parts[3], &s) || !absl::SimpleHexAtoi(parts[4], &c)) {
+      !absl::SimpleHexAtoi(parts[3], &s) ||
+      !absl::SimpleHexAtoi(parts[4], &c)) {
     return false;
   }
   tp->topic = std::string(parts[1]);
@@ -223,7 +225,8 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   } else {
     p.delta_bytes += sink.bytes();
   }
-  for (uint32_t c = 0; c < sink.chunks(); ++c) p.live.push_back({p.next_seq, c});
+  for (uint32_t c = 0; c < sink.chunks(); ++c)
+    p.live.push_back({p.next_seq, c});
   ++p.next_seq;
   p.next_offset = next_offset;
   p.max_event_time = max_event_time;
@@ -279,9 +282,8 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     Checkpoint& c = by_seq[seq];
     v1::PartitionCheckpoint parsed;
     if (!parsed.ParseFromString(value)) {
-      return absl::DataLossError(absl::StrCat(where, ": checkpoint ", seq,
-                                              " chunk ", chunk,
-                                              " cannot be decoded"));
+      return absl::DataLossError(absl::StrCat(
+          where, ": checkpoint ", seq, " chunk ", chunk, " cannot be decoded"));
     }
     if (chunk != c.chunks.size()) continue;  // a gap: incomplete
     c.full = c.full || parsed.full();
@@ -306,17 +308,17 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
   for (auto it = start; it != by_seq.end(); ++it) {
     const auto& [seq, c] = *it;
     if (seq != expected || !c.complete) {
-      return absl::DataLossError(absl::StrCat(
-          where, ": checkpoint ", expected,
-          seq != expected ? " is missing" : " is incomplete",
-          " after the snapshot ", start->first,
-          "; the changelog lost records"));
+      return absl::DataLossError(
+          absl::StrCat(where, ": checkpoint ", expected,
+                       seq != expected ? " is missing" : " is incomplete",
+                       " after the snapshot ", start->first,
+                       "; the changelog lost records"));
     }
     for (const v1::PartitionCheckpoint& chunk : c.chunks) {
       absl::Status status = state->Restore(chunk);
       if (!status.ok()) {
-        return absl::DataLossError(absl::StrCat(where, ": checkpoint ", seq,
-                                                ": ", status.message()));
+        return absl::DataLossError(
+            absl::StrCat(where, ": checkpoint ", seq, ": ", status.message()));
       }
       if (chunk.last()) {
         const int64_t max_us = chunk.max_event_time_us();

@@ -114,10 +114,10 @@ class CheckpointReader {
 
   // The partition's checkpoint records still live (not tombstoned), in
   // (seq, chunk) order.
-  void ForEachLive(const TopicPartition& tp,
-                   absl::FunctionRef<void(const std::string& key,
-                                          const std::string& value)>
-                       record) const;
+  void ForEachLive(
+      const TopicPartition& tp,
+      absl::FunctionRef<void(const std::string& key, const std::string& value)>
+          record) const;
 
   size_t records() const { return records_; }
   size_t bytes() const { return bytes_; }

@@ -1,12 +1,11 @@
 #include "engine/engine.h"
 
-#include <cstdlib>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <thread>
@@ -126,10 +125,9 @@ class Engine::Impl {
                  input.key == InputKey::kAny) {
         // A re-keyed input's partitions are the sources its repartition
         // partitions wait for: the count must be known.
-        return absl::Status(
-            count.status().code(),
-            absl::StrCat("inputs: topic \"", input.topic, "\": ",
-                         count.status().message()));
+        return absl::Status(count.status().code(),
+                            absl::StrCat("inputs: topic \"", input.topic,
+                                         "\": ", count.status().message()));
       }
     }
     // Re-keying (SPEC §2): the internal topic, as many partitions as the
@@ -361,10 +359,11 @@ class Engine::Impl {
       failed += thread->work_left_uncommitted();
     }
     if (failed > 0) {
-      KPI_LOG_WARN("engine: stopped; %d stream thread(s) could not commit "
-                   "their last work (above): it is redone from the last "
-                   "committed state at the next start (nothing is lost)",
-                   failed);
+      KPI_LOG_WARN(
+          "engine: stopped; %d stream thread(s) could not commit "
+          "their last work (above): it is redone from the last "
+          "committed state at the next start (nothing is lost)",
+          failed);
     } else {
       KPI_LOG_INFO("engine: stopped cleanly; the state is committed");
     }
@@ -517,9 +516,9 @@ class Engine::Impl {
       const ThreadHealth h = thread->Health();
       if (h.heartbeat != absl::InfinitePast() &&
           now - h.heartbeat > kHeartbeatTimeout) {
-        return {503, absl::StrCat("a stream thread has not run for ",
-                                  absl::FormatDuration(now - h.heartbeat),
-                                  "\n")};
+        return {503,
+                absl::StrCat("a stream thread has not run for ",
+                             absl::FormatDuration(now - h.heartbeat), "\n")};
       }
     }
     return {200, "ok\n"};

@@ -40,8 +40,8 @@ constexpr size_t kLoggedPartitions = 16;
 std::string Names(const std::vector<TopicPartition>& partitions) {
   std::vector<std::string> names;
   for (size_t i = 0; i < partitions.size() && i < kLoggedPartitions; ++i) {
-    names.push_back(absl::StrCat(partitions[i].topic, "[",
-                                 partitions[i].partition, "]"));
+    names.push_back(
+        absl::StrCat(partitions[i].topic, "[", partitions[i].partition, "]"));
   }
   if (partitions.size() > kLoggedPartitions) {
     names.push_back(
@@ -137,9 +137,8 @@ bool GroupWatch::Wait(absl::Duration d) {
 }
 
 void GroupWatch::Run() {
-  auto admin =
-      kafka::GroupAdmin::Create(options_.brokers, options_.properties,
-                                options_.client_id, options_.group_id);
+  auto admin = kafka::GroupAdmin::Create(options_.brokers, options_.properties,
+                                         options_.client_id, options_.group_id);
   if (!admin.ok()) {
     KPI_LOG_WARN("engine: partitions no member owns are not watched: %s",
                  admin.status().ToString());
@@ -165,9 +164,10 @@ void GroupWatch::Run() {
       KPI_LOG_DEBUG("engine: %s", error);
       if (++failures >= kFailuresToWarn && error != warned) {
         warned = error;
-        KPI_LOG_WARN("engine: %s (%d times in a row): partitions no member "
-                     "owns are not watched while this lasts",
-                     error, failures);
+        KPI_LOG_WARN(
+            "engine: %s (%d times in a row): partitions no member "
+            "owns are not watched while this lasts",
+            error, failures);
       }
       continue;
     }
@@ -219,24 +219,24 @@ absl::Status GroupWatch::JoinAndLeave() {
     }
     if (absl::Now() >= report) {
       report += kRejoinReport;
-      KPI_LOG_WARN("engine: still waiting after %s for group \"%s\" to "
-                   "rebalance%s",
-                   absl::FormatDuration(absl::Trunc(absl::Now() - start,
-                                                    absl::Seconds(1))),
-                   options_.group_id,
-                   (*consumer)->last_error().empty()
-                       ? ""
-                       : absl::StrCat(" (last error: ",
-                                      (*consumer)->last_error(), ")"));
+      KPI_LOG_WARN(
+          "engine: still waiting after %s for group \"%s\" to "
+          "rebalance%s",
+          absl::FormatDuration(
+              absl::Trunc(absl::Now() - start, absl::Seconds(1))),
+          options_.group_id,
+          (*consumer)->last_error().empty()
+              ? ""
+              : absl::StrCat(" (last error: ", (*consumer)->last_error(), ")"));
     }
   }
   (*consumer)->Close();
   if (!listener.joined) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "its consumer had no assignment after ",
-        absl::FormatDuration(
-            absl::Trunc(absl::Now() - start, absl::Seconds(1))),
-        " (the group did not complete a rebalance)"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("its consumer had no assignment after ",
+                     absl::FormatDuration(
+                         absl::Trunc(absl::Now() - start, absl::Seconds(1))),
+                     " (the group did not complete a rebalance)"));
   }
   return absl::OkStatus();
 }

@@ -47,8 +47,7 @@ class UnownedPartitions {
   // -> partition count. `own_client_ids`: this instance's consumers'
   // client.id.
   UnownedPartitions(std::map<std::string, int32_t> partitions,
-                    std::set<std::string> own_client_ids,
-                    absl::Duration grace);
+                    std::set<std::string> own_client_ids, absl::Duration grace);
 
   // After a description of the group at `now`: the partitions to heal, those
   // that no member of the stable group has owned for `grace` if this
@@ -75,7 +74,7 @@ class GroupWatch {
     std::string brokers;
     kafka::Properties properties;  // the user's kafka.properties
     std::string group_id;
-    std::vector<std::string> topics;  // what the members subscribe to
+    std::vector<std::string> topics;            // what the members subscribe to
     std::map<std::string, int32_t> partitions;  // their partition counts
     std::set<std::string> own_client_ids;
     std::string client_id;  // of the watch's own clients

@@ -86,10 +86,10 @@ void KafkaStreamInput::RenewIfFatal() {
   // answering) and fatal() says why.
   auto renewed = kafka::Consumer::Create(options_, this);
   if (!renewed.ok()) {
-    fatal_ = absl::Status(
-        renewed.status().code(),
-        absl::StrCat("replacing the failed Kafka consumer (", reason,
-                     "): ", renewed.status().message()));
+    fatal_ =
+        absl::Status(renewed.status().code(),
+                     absl::StrCat("replacing the failed Kafka consumer (",
+                                  reason, "): ", renewed.status().message()));
     return;
   }
   renewing_ = true;  // the old one's closing callbacks are not passed on
@@ -132,8 +132,9 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
     }
     rd_kafka_topic_partition_list_destroy(committed);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot read the group's committed offsets: ", rd_kafka_err2str(err)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot read the group's committed offsets: ",
+                       rd_kafka_err2str(err)));
     }
     // No committed offset: the reset policy, made concrete so that the
     // engine knows where it starts.
@@ -142,18 +143,18 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
       if (!resolved.count(tp)) reset.push_back(tp);
     }
     if (!reset.empty()) {
-      auto listed = kafka::ListOffsets(
-          rk, reset,
-          reset_policy_ == "latest" ? RD_KAFKA_OFFSET_END
-                                    : RD_KAFKA_OFFSET_BEGINNING,
-          absl::Seconds(30));
+      auto listed = kafka::ListOffsets(rk, reset,
+                                       reset_policy_ == "latest"
+                                           ? RD_KAFKA_OFFSET_END
+                                           : RD_KAFKA_OFFSET_BEGINNING,
+                                       absl::Seconds(30));
       if (!listed.ok()) return listed.status();
       for (const auto& [tp, offset] : *listed) resolved[tp] = offset;
       for (const TopicPartition& tp : reset) {
         if (!resolved.count(tp)) {
-          return absl::UnavailableError(absl::StrCat(
-              "cannot find where to start reading ", tp.topic, "[",
-              tp.partition, "]: its leader did not answer"));
+          return absl::UnavailableError(
+              absl::StrCat("cannot find where to start reading ", tp.topic, "[",
+                           tp.partition, "]: its leader did not answer"));
         }
       }
     }
@@ -291,9 +292,9 @@ absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
   }
   const std::string why = std::move(renewed_because_);
   renewed_because_.clear();
-  return absl::AbortedError(absl::StrCat(
-      "the Kafka producer was replaced (", why,
-      "); the transaction was aborted"));
+  return absl::AbortedError(absl::StrCat("the Kafka producer was replaced (",
+                                         why,
+                                         "); the transaction was aborted"));
 }
 
 absl::Status KafkaStreamOutput::Abort() {
@@ -319,8 +320,8 @@ absl::StatusOr<std::unique_ptr<KafkaChangelog>> KafkaChangelog::Open(
   if (!count.ok()) {
     return absl::Status(
         count.status().code(),
-        absl::StrCat("outputs.changelog.topic \"", options.topic, "\": ",
-                     count.status().message(),
+        absl::StrCat("outputs.changelog.topic \"", options.topic,
+                     "\": ", count.status().message(),
                      " (the engine creates it when missing; otherwise create "
                      "it with cleanup.policy=compact and as many partitions "
                      "as the largest input)"));

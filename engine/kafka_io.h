@@ -4,8 +4,8 @@
 #define KPISTREAM_ENGINE_KAFKA_IO_H_
 
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,8 +83,8 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   // new member id and the coordinator fences the instance id) is replaced by
   // a new one, as a restarted process would replace it: its partitions are
   // lost to the listener (the thread drops their uncommitted work) and the
-  // new member gets them back through a rebalance. Beyond RenewalBudget (two processes with one processing.instance_id)
-  // sets fatal().
+  // new member gets them back through a rebalance. Beyond RenewalBudget (two
+  // processes with one processing.instance_id) sets fatal().
   void RenewIfFatal();
 
   KafkaStreamInput() = default;
@@ -136,8 +136,8 @@ class KafkaStreamOutput : public StreamOutput {
   // transactional.id (SPEC §10: the engine lives through broker faults):
   // records produced meanwhile are dropped and the next Commit() returns
   // AbortedError, so the stream thread restores its partitions and reads
-  // them again, as after any aborted transaction. Beyond RenewalBudget (two processes with one processing.instance_id
-  // fencing each other) is an error.
+  // them again, as after any aborted transaction. Beyond RenewalBudget (two
+  // processes with one processing.instance_id fencing each other) is an error.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t partition) override;

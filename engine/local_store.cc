@@ -79,14 +79,15 @@ std::string PrefixEnd(std::string prefix) {
     }
     prefix.pop_back();
   }
-  return prefix;  // every key: no bound (not reached: prefixes start with a letter)
+  return prefix;  // every key: no bound (not reached: prefixes start with a
+                  // letter)
 }
 
 absl::Status FromRocks(absl::string_view what, const std::string& dir,
                        const rocksdb::Status& s) {
-  std::string message = absl::StrCat(what, " the local state in \"", dir,
-                                     "\" (processing.state_dir): ",
-                                     s.ToString());
+  std::string message =
+      absl::StrCat(what, " the local state in \"", dir,
+                   "\" (processing.state_dir): ", s.ToString());
   if (absl::StrContains(s.ToString(), "lock")) {
     absl::StrAppend(&message,
                     " (another process uses this directory: every instance "
@@ -105,8 +106,8 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
   std::filesystem::create_directories(options.dir, ec);
   if (ec) {
     return absl::UnavailableError(
-        absl::StrCat("cannot create the local state directory \"",
-                     options.dir, "\" (processing.state_dir): ", ec.message()));
+        absl::StrCat("cannot create the local state directory \"", options.dir,
+                     "\" (processing.state_dir): ", ec.message()));
   }
   // Few shards: a shard smaller than a file's filter block (about 1.2 MB
   // per million keys) cannot cache it, and every lookup would read it again.
@@ -250,8 +251,7 @@ void LocalStore::Batch::Days(const TopicPartition& tp, char kind,
   // fingerprints sort as the pairs do).
   size_t d = 0, a = 0;
   while (d < deleted.size() || a < added.size()) {
-    if (a == added.size() ||
-        (d < deleted.size() && deleted[d] < added[a])) {
+    if (a == added.size() || (d < deleted.size() && deleted[d] < added[a])) {
       const absl::string_view k = index_key(deleted[d++]);
       batch_->Delete(rocksdb::Slice(k.data(), k.size()));
     } else {
@@ -478,11 +478,12 @@ void RocksDayStore::Put(uint64_t key, int32_t day) {
 void RocksDayStore::ExpireBefore(int32_t threshold) {
   // Committed entries that fall out (unless changed since), then the
   // changes that do.
-  absl::Status s = store_->ForEachDayBefore(
-      tp_, kind_, threshold, [&](uint64_t key, int32_t) {
-        Change& c = ChangeOf(key);
-        if (c.day < threshold) c.day = kDeleted;
-      });
+  absl::Status s = store_->ForEachDayBefore(tp_, kind_, threshold,
+                                            [&](uint64_t key, int32_t) {
+                                              Change& c = ChangeOf(key);
+                                              if (c.day < threshold)
+                                                c.day = kDeleted;
+                                            });
   if (!s.ok() && error_.ok()) error_ = s;
   for (auto& [key, c] : changes_) {
     if (c.day < threshold) c.day = kDeleted;
@@ -492,8 +493,7 @@ void RocksDayStore::ExpireBefore(int32_t threshold) {
   // often as it doubled, so that its RAM follows the store's entries, not
   // every key put since the restore.
   if (filter_.has_value() &&
-      filter_->keys() >
-          2 * std::max(live_, FingerprintFilter::kMinCapacity)) {
+      filter_->keys() > 2 * std::max(live_, FingerprintFilter::kMinCapacity)) {
     if (absl::Status load = LoadFilter(); !load.ok() && error_.ok()) {
       error_ = load;
     }

@@ -13,10 +13,10 @@
 // first, in the commit's transaction, and reaches the store only once that
 // commit succeeded. The store keeps no write-ahead log: after a crash it
 // holds an earlier point of its writes (its last memtable flush), and the
-// restore reads the changelog on from there. A restore then reads the store and only the changelog
-// records after its position, instead of the whole changelog; a store that
-// is missing, of another cluster or topic, or ahead of the changelog is
-// wiped and rebuilt from the changelog.
+// restore reads the changelog on from there. A restore then reads the store and
+// only the changelog records after its position, instead of the whole
+// changelog; a store that is missing, of another cluster or topic, or ahead of
+// the changelog is wiped and rebuilt from the changelog.
 //
 // A RocksDayStore keeps the changes since the last commit in RAM (what a
 // commit that aborts must forget), writes them to the changelog as one day
@@ -210,8 +210,8 @@ class RocksDayStore final : public DayStore {
  private:
   static constexpr int32_t kDeleted = INT32_MIN;
   struct Change {
-    int32_t day = kDeleted;               // kDeleted: forgotten
-    std::optional<int32_t> committed;     // in the store before
+    int32_t day = kDeleted;            // kDeleted: forgotten
+    std::optional<int32_t> committed;  // in the store before
   };
   Change& ChangeOf(uint64_t key);
 

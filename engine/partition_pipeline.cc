@@ -128,7 +128,8 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
   if (context->local_store != nullptr) {
     auto visitors =
         std::make_unique<RocksDayStore>(context->local_store, tp_, 'v');
-    auto orders = std::make_unique<RocksDayStore>(context->local_store, tp_, 'o');
+    auto orders =
+        std::make_unique<RocksDayStore>(context->local_store, tp_, 'o');
     visitor_days_ = visitors.get();
     order_days_ = orders.get();
     state_.UseDayStores(std::move(visitors), std::move(orders));
@@ -468,25 +469,24 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
       break;
     case PartitionState::Admit::kDuplicate:
       ctx_->counters->CountDuplicate();
-      out_->DeadLetter(record, "duplicate",
-                       absl::StrCat("event_id \"", view.event_id,
-                                    "\" was seen before"));
+      out_->DeadLetter(
+          record, "duplicate",
+          absl::StrCat("event_id \"", view.event_id, "\" was seen before"));
       break;
   }
 }
 
 // Ad spend for ROAS: attributed to the channel its utm parameters imply.
 void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
-                                      absl::Time now,
-                                      absl::Time* event_time) {
+                                      absl::Time now, absl::Time* event_time) {
   DecodeResult decoded = input_->costs->Decode(record.value, &ad_cost_);
   if (!decoded.ok) {
     Reject(record, decoded.reason, decoded.detail, input_->topic);
     return;
   }
-  const absl::string_view channel = ctx_->channels->Classify(
-      {ad_cost_.utm_source(), ad_cost_.utm_medium(), ad_cost_.utm_campaign(),
-       "", "", ""});
+  const absl::string_view channel =
+      ctx_->channels->Classify({ad_cost_.utm_source(), ad_cost_.utm_medium(),
+                                ad_cost_.utm_campaign(), "", "", ""});
   ctx_->counters->CountAdCost(ad_cost_.site_id(), channel,
                               ad_cost_.utm_campaign(), ad_cost_.currency(),
                               ad_cost_.cost_micros());
@@ -512,9 +512,8 @@ void PartitionPipeline::EmitWindows(absl::Time frontier) {
 
 void PartitionPipeline::Checkpoint(bool force_full) {
   const bool local = ctx_->local_store != nullptr;
-  for (ChangelogRecord& r :
-       writer_.Write(state_, next_offset_, max_event_time_, force_full,
-                     upstream_)) {
+  for (ChangelogRecord& r : writer_.Write(state_, next_offset_, max_event_time_,
+                                          force_full, upstream_)) {
     out_->Changelog(tp_, r);  // the producer copies it
     if (local) unmirrored_.push_back(std::move(r));
   }

@@ -18,11 +18,11 @@
 // topic processes the forwarded records as its source input would, counts
 // them as consumed from that input, and takes its watermark from the
 // sources: each source partition's watermark rides on every record forwarded
-// from it and arrives as a watermark record at every commit, and the partition's watermark is the minimum over all
-// source partitions (none before every one has reported), so that a source
-// partition that lags (a restart, a slow owner) never makes another's events
-// late.
-// Not thread-safe: owned by one stream thread.
+// from it and arrives as a watermark record at every commit, and the
+// partition's watermark is the minimum over all source partitions (none before
+// every one has reported), so that a source partition that lags (a restart, a
+// slow owner) never makes another's events late. Not thread-safe: owned by one
+// stream thread.
 #ifndef KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
 #define KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
 
@@ -92,8 +92,14 @@ class PipelineOutput {
 // value starts with a prefix, which no valid input does: 0xff starts no
 // UTF-8 text, JSON or access-log line, and no protobuf message starts with
 // the tag 0xff 0x6b, of wire type 7).
-inline constexpr absl::string_view kForwardedMagic("\xff" "kpf", 4);
-inline constexpr absl::string_view kWatermarksMagic("\xff" "kpw", 4);
+inline constexpr absl::string_view kForwardedMagic(
+    "\xff"
+    "kpf",
+    4);
+inline constexpr absl::string_view kWatermarksMagic(
+    "\xff"
+    "kpw",
+    4);
 // The header of earlier versions' forwarded records, as <source> above.
 inline constexpr char kSourceHeader[] = "kpistream-source";
 // The headers of still earlier versions (one per field), still read.

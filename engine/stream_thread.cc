@@ -64,8 +64,7 @@ StreamThread::StreamThread(Options options)
       channels_(ChannelOptionsFrom(config_)),
       watermark_(config_.processing.max_out_of_orderness,
                  config_.processing.idle_partition_timeout),
-      commit_schedule_(options_.commit_interval,
-                       options_.min_commit_interval,
+      commit_schedule_(options_.commit_interval, options_.min_commit_interval,
                        options_.max_commit_interval) {
   for (const InputConfig& input : config_.inputs) {
     InputReader reader;
@@ -142,8 +141,9 @@ void StreamThread::Attach(std::unique_ptr<StreamInput> input,
 StreamThread::Slot StreamThread::NewSlot(const TopicPartition& tp) {
   Slot slot;
   slot.watermark_id = topic_index_.at(tp.topic) * 100000 + tp.partition;
-  slot.pipeline = std::make_unique<PartitionPipeline>(
-      tp, &readers_.at(tp.topic), &context_, static_cast<PipelineOutput*>(this));
+  slot.pipeline =
+      std::make_unique<PartitionPipeline>(tp, &readers_.at(tp.topic), &context_,
+                                          static_cast<PipelineOutput*>(this));
   return slot;
 }
 
@@ -165,13 +165,13 @@ absl::Status StreamThread::Run() {
     // back short when the thread has read all that was fetched while the
     // brokers hold more: that is not caught up.
     size_t polled = 0;
-    input_->Poll(options_.poll_batch,
-                 std::min(absl::Milliseconds(100),
-                          commit_schedule_.min_interval()),
-                 [&](const kafka::Record& record) {
-                   ++polled;
-                   if (fatal_.ok()) Handle(record, now);
-                 });
+    input_->Poll(
+        options_.poll_batch,
+        std::min(absl::Milliseconds(100), commit_schedule_.min_interval()),
+        [&](const kafka::Record& record) {
+          ++polled;
+          if (fatal_.ok()) Handle(record, now);
+        });
     if (absl::Status s = input_->fatal(); !s.ok()) Fail(s);
     now = clock_->Now();
     UpdateWatermarks(now);
@@ -188,9 +188,8 @@ absl::Status StreamThread::Run() {
     // What the input topics still hold (polled may count repartition
     // records too: then this is an underestimate, and caught up easier).
     const int64_t left = input_lag_ - static_cast<int64_t>(polled);
-    const bool caught_up =
-        polled < options_.poll_batch &&
-        left < static_cast<int64_t>(options_.poll_batch);
+    const bool caught_up = polled < options_.poll_batch &&
+                           left < static_cast<int64_t>(options_.poll_batch);
     if (commit_schedule_.Due(now, caught_up, processed_since_commit_ > 0)) {
       // More left than processed since the last commit: the backlog
       // outlasts another interval, which may then be longer.
@@ -199,11 +198,12 @@ absl::Status StreamThread::Run() {
       const absl::Duration interval = commit_schedule_.current_interval();
       CommitCycle(now, /*revoking=*/false, deep_backlog);
       if (commit_schedule_.current_interval() != interval) {
-        KPI_LOG_DEBUG("%s: commits every %s under a backlog now (%d record(s) "
-                      "left in the input topics)",
-                      options_.name,
-                      absl::FormatDuration(commit_schedule_.current_interval()),
-                      std::max<int64_t>(left, 0));
+        KPI_LOG_DEBUG(
+            "%s: commits every %s under a backlog now (%d record(s) "
+            "left in the input topics)",
+            options_.name,
+            absl::FormatDuration(commit_schedule_.current_interval()),
+            std::max<int64_t>(left, 0));
       }
     }
     if (now - last_publish >= options_.publish_interval) {
@@ -218,10 +218,11 @@ absl::Status StreamThread::Run() {
     CommitCycle(clock_->Now(), /*revoking=*/false);
     if (aborts_ != aborts) {
       work_left_uncommitted_ = true;
-      KPI_LOG_WARN("%s: the final commit failed (above): the work since the "
-                   "last commit is redone from its state when the partitions "
-                   "are next assigned (nothing is lost)",
-                   options_.name);
+      KPI_LOG_WARN(
+          "%s: the final commit failed (above): the work since the "
+          "last commit is redone from its state when the partitions "
+          "are next assigned (nothing is lost)",
+          options_.name);
     } else if (!rolled_back_.empty()) {
       // A QA pass saw "stopped cleanly; the state is committed" right after
       // a commit aborted at the stop: true of the state, silent about the
@@ -232,11 +233,12 @@ absl::Status StreamThread::Run() {
         absl::StrAppend(&which, which.empty() ? "" : ", ", tp.topic, "[",
                         tp.partition, "] up to offset ", position);
       }
-      KPI_LOG_WARN("%s: records rolled back (above) were not all read and "
-                   "committed again before the stop (%s): they are read "
-                   "and processed again from the last committed state when "
-                   "their partitions are next assigned (nothing is lost)",
-                   options_.name, which);
+      KPI_LOG_WARN(
+          "%s: records rolled back (above) were not all read and "
+          "committed again before the stop (%s): they are read "
+          "and processed again from the last committed state when "
+          "their partitions are next assigned (nothing is lost)",
+          options_.name, which);
     }
     AwaitFirstAssignment();
     input_->Close();
@@ -253,12 +255,13 @@ absl::Status StreamThread::Run() {
 
 void StreamThread::AwaitFirstAssignment() {
   if (joined_) return;
-  KPI_LOG_INFO("%s: waiting up to %d s for the consumer group's first "
-               "assignment before closing (librdkafka 2.0 aborts the process "
-               "when a cooperative-sticky consumer is destroyed before it, "
-               "librdkafka issue #4312)",
-               options_.name,
-               static_cast<int>(absl::ToInt64Seconds(kFirstAssignmentWait)));
+  KPI_LOG_INFO(
+      "%s: waiting up to %d s for the consumer group's first "
+      "assignment before closing (librdkafka 2.0 aborts the process "
+      "when a cooperative-sticky consumer is destroyed before it, "
+      "librdkafka issue #4312)",
+      options_.name,
+      static_cast<int>(absl::ToInt64Seconds(kFirstAssignmentWait)));
   const absl::Time until = clock_->Now() + kFirstAssignmentWait;
   while (!joined_ && fatal_.ok() && clock_->Now() < until) {
     // Nothing is processed any more: records fetched meanwhile are dropped
@@ -402,8 +405,7 @@ void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
     rolled_back_.erase(tp);  // its next owner reads it
     last_slot_ = nullptr;
     if (log) {
-      KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic,
-                   tp.partition);
+      KPI_LOG_INFO("%s: revoked %s[%d]", options_.name, tp.topic, tp.partition);
     }
   }
 }
@@ -429,9 +431,10 @@ void StreamThread::ResetAll() {
     reached = std::max(reached, slot.position());
   }
   counters_.Rollback();
-  KPI_LOG_DEBUG("%s: %d processed record(s) rolled back; every partition "
-                "restores", options_.name,
-                static_cast<int64_t>(processed_since_commit_));
+  KPI_LOG_DEBUG(
+      "%s: %d processed record(s) rolled back; every partition "
+      "restores",
+      options_.name, static_cast<int64_t>(processed_since_commit_));
   processed_since_commit_ = 0;
   // The watermarks go back to the last commit too (RestorePending assigns
   // each partition its checkpointed clock): records read again must meet
@@ -468,10 +471,11 @@ absl::Status StreamThread::SkipDeletedRecords(
     if (!pending[i]->pipeline->replaying()) continue;
     auto it = first_of.find(tps[i]);
     if (it == first_of.end()) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot find the first retained record of ", tps[i].topic, "[",
-          tps[i].partition, "] (to read buffered events again): its leader "
-          "did not answer"));
+      return absl::UnavailableError(
+          absl::StrCat("cannot find the first retained record of ",
+                       tps[i].topic, "[", tps[i].partition,
+                       "] (to read buffered events again): its leader "
+                       "did not answer"));
     }
     (*start)[i].second = pending[i]->pipeline->SkipDeleted(it->second);
   }
@@ -537,8 +541,8 @@ void StreamThread::RestorePending(absl::Time now) {
           static_cast<PipelineOutput*>(this));
     }
     std::lock_guard<std::mutex> lock(mu_);
-    health_.reason = absl::StrCat("restoring the state failed: ",
-                                  status.message());
+    health_.reason =
+        absl::StrCat("restoring the state failed: ", status.message());
     return;
   }
   // Seek answers in the order asked.
@@ -556,20 +560,19 @@ void StreamThread::RestorePending(absl::Time now) {
                         pending[i]->pipeline->state().frontier(),
                         pending[i]->pipeline->repartition());
     }
-    absl::StrAppend(&resumes, resumes.empty() ? "" : ", ", tps[i].topic, "[",
-                    tps[i].partition, "]@", sought.at(i).second, " (",
-                    start[i].second < 0 ? "the group's committed offset"
-                                        : "checkpoint",
-                    ", ", pending[i]->pipeline->checkpoints_restored(),
-                    " changelog record(s)",
-                    pending[i]->pipeline->state().pending_replays() > 0
-                        ? absl::StrCat(
-                              ", ",
-                              pending[i]->pipeline->state().pending_replays(),
-                              " buffered event(s) to read again before ",
-                              pending[i]->pipeline->next_offset())
-                        : std::string(),
-                    ")");
+    absl::StrAppend(
+        &resumes, resumes.empty() ? "" : ", ", tps[i].topic, "[",
+        tps[i].partition, "]@", sought.at(i).second, " (",
+        start[i].second < 0 ? "the group's committed offset" : "checkpoint",
+        ", ", pending[i]->pipeline->checkpoints_restored(),
+        " changelog record(s)",
+        pending[i]->pipeline->state().pending_replays() > 0
+            ? absl::StrCat(", ",
+                           pending[i]->pipeline->state().pending_replays(),
+                           " buffered event(s) to read again before ",
+                           pending[i]->pipeline->next_offset())
+            : std::string(),
+        ")");
   }
   restore_error_.clear();
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);
@@ -587,12 +590,12 @@ void StreamThread::RestorePending(absl::Time now) {
       static_cast<int64_t>(counts.changelog_bytes),
       options_.local_store == nullptr
           ? std::string()
-          : absl::StrCat(", ", counts.local_records, " record(s), ",
-                         counts.local_bytes, " bytes from the local store",
-                         counts.wiped > 0
-                             ? absl::StrCat(" (", counts.wiped,
-                                            " partition(s) rebuilt)")
-                             : std::string()),
+          : absl::StrCat(
+                ", ", counts.local_records, " record(s), ", counts.local_bytes,
+                " bytes from the local store",
+                counts.wiped > 0
+                    ? absl::StrCat(" (", counts.wiped, " partition(s) rebuilt)")
+                    : std::string()),
       static_cast<int64_t>(sessions), static_cast<int64_t>(buffered),
       static_cast<int64_t>(dropped), resumes);
 }
@@ -627,8 +630,7 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
         } else if (meta->changelog_topic() != changelog_->topic() ||
                    meta->changelog_partition() != c) {
           distrust = absl::StrCat("of changelog \"", meta->changelog_topic(),
-                                  "\" partition ",
-                                  meta->changelog_partition());
+                                  "\" partition ", meta->changelog_partition());
         } else if (meta->next_offset() > end) {
           distrust = absl::StrCat("ahead of the changelog (at offset ",
                                   meta->next_offset(), ", its end is ", end,
@@ -637,10 +639,10 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
       }
       if (!meta.has_value() || !distrust.empty()) {
         if (!distrust.empty()) {
-          KPI_LOG_WARN("%s: the local state of %s[%d] in \"%s\" is %s: "
-                       "rebuilding it from the changelog",
-                       options_.name, tp.topic, tp.partition, store->dir(),
-                       distrust);
+          KPI_LOG_WARN(
+              "%s: the local state of %s[%d] in \"%s\" is %s: "
+              "rebuilding it from the changelog",
+              options_.name, tp.topic, tp.partition, store->dir(), distrust);
           ++counts->wiped;
         }
         if (absl::Status s = store->Wipe(tp); !s.ok()) return s;
@@ -694,10 +696,10 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
     int32_t day = 0;
     if (!e.tombstone && !ParseDayValue(e.value, &day)) {
       if (bad.ok()) {
-        bad = absl::DataLossError(absl::StrCat(
-            "changelog \"", changelog_->topic(), "\" partition ",
-            e.partition, " offset ", e.offset, ": record ", e.key,
-            " holds no day in range"));
+        bad = absl::DataLossError(
+            absl::StrCat("changelog \"", changelog_->topic(), "\" partition ",
+                         e.partition, " offset ", e.offset, ": record ", e.key,
+                         " holds no day in range"));
       }
       return;
     }
@@ -796,16 +798,16 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
                       tp.partition, "]@", offset);
     }
     const absl::Time committed = absl::Now();
-    KPI_LOG_DEBUG("%s: commit%s of %d record(s) processed since the last: "
-                  "%s; outputs and checkpoints %.1f ms, %s %.1f ms; "
-                  "positions %s",
-                  options_.name, revoking ? " (revoking)" : "",
-                  static_cast<int64_t>(processed_since_commit_),
-                  status.ToString(),
-                  absl::ToDoubleMilliseconds(checkpointed - started),
-                  output_->transactional() ? "transaction" : "flush and commit",
-                  absl::ToDoubleMilliseconds(committed - checkpointed),
-                  positions.empty() ? "-" : positions);
+    KPI_LOG_DEBUG(
+        "%s: commit%s of %d record(s) processed since the last: "
+        "%s; outputs and checkpoints %.1f ms, %s %.1f ms; "
+        "positions %s",
+        options_.name, revoking ? " (revoking)" : "",
+        static_cast<int64_t>(processed_since_commit_), status.ToString(),
+        absl::ToDoubleMilliseconds(checkpointed - started),
+        output_->transactional() ? "transaction" : "flush and commit",
+        absl::ToDoubleMilliseconds(committed - checkpointed),
+        positions.empty() ? "-" : positions);
   }
   if (status.ok()) {
     processed_since_commit_ = 0;
@@ -841,15 +843,14 @@ void StreamThread::Produce(absl::string_view topic, absl::string_view key,
                            std::optional<absl::string_view> value,
                            const Headers& headers, int32_t partition) {
   if (!fatal_.ok()) return;
-  absl::Status status =
-      output_->Produce(topic, key, value, headers, partition);
+  absl::Status status = output_->Produce(topic, key, value, headers, partition);
   if (!status.ok()) Fail(status);
 }
 
 void StreamThread::Session(const ClosedSession& session) {
   if (!config_.sessions_output.enabled) return;
-  EncodeSessionRecord(session, config_.sessions_output.format,
-                      &session_record_, &session_bytes_);
+  EncodeSessionRecord(session, config_.sessions_output.format, &session_record_,
+                      &session_bytes_);
   Produce(config_.sessions_output.topic, session.visitor_id, session_bytes_);
 }
 
@@ -971,10 +972,9 @@ void StreamThread::Publish(absl::Time now) {
       continue;
     }
     const PartitionState& state = slot.pipeline->state();
-    state.sessionizer().ForEachSiteOpen(
-        [&](absl::string_view site, int64_t n) {
-          open_by_site[std::string(site)] += n;
-        });
+    state.sessionizer().ForEachSiteOpen([&](absl::string_view site, int64_t n) {
+      open_by_site[std::string(site)] += n;
+    });
     open += static_cast<double>(state.open_sessions());
     state_bytes += static_cast<double>(state.ApproximateBytes());
     buffered += static_cast<double>(state.buffered_events());
@@ -1015,7 +1015,8 @@ void StreamThread::Publish(absl::Time now) {
       SingleSample(families::kRestoreSeconds, last_restore_seconds_));
   snapshot.push_back(
       SingleSample(families::kRestoreRecords, last_restore_records_));
-  snapshot.push_back(SingleSample(families::kRestoreBytes, last_restore_bytes_));
+  snapshot.push_back(
+      SingleSample(families::kRestoreBytes, last_restore_bytes_));
   // Readiness: connected, restored, making progress.
   ThreadHealth health;
   health.heartbeat = now;
@@ -1029,10 +1030,10 @@ void StreamThread::Publish(absl::Time now) {
     health.reason = "joining the consumer group";
   } else if (!all_restored) {
     health.ready = false;
-    health.reason = restore_error_.empty()
-                        ? "restoring the state from the changelog"
-                        : absl::StrCat("restoring the state failed: ",
-                                       restore_error_);
+    health.reason =
+        restore_error_.empty()
+            ? "restoring the state from the changelog"
+            : absl::StrCat("restoring the state failed: ", restore_error_);
   } else if (now - input_->last_error_at() < absl::Seconds(10) &&
              (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
               absl::StrContains(error, "_TRANSPORT") ||

@@ -7,12 +7,12 @@
 //
 // Rebalances: newly assigned partitions have their state restored from the
 // changelog and the consumer sought to its position before their first
-// record is processed (records fetched meanwhile are dropped and read again); revoked partitions are
-// committed (state handed over, not closed) before they are given up; lost
-// partitions are dropped. When a commit is aborted (a rebalance raced it, a
-// timeout), the pending counters are forgotten and every partition is
-// restored again from the changelog: work done since the last commit is
-// redone, never counted twice.
+// record is processed (records fetched meanwhile are dropped and read again);
+// revoked partitions are committed (state handed over, not closed) before they
+// are given up; lost partitions are dropped. When a commit is aborted (a
+// rebalance raced it, a timeout), the pending counters are forgotten and every
+// partition is restored again from the changelog: work done since the last
+// commit is redone, never counted twice.
 //
 // /metrics shows committed work (KpiCounters pending until the commit),
 // plus live gauges (state, lag, watermark, restore).
@@ -62,7 +62,7 @@ Clock* RealClock();
 // being processed.
 struct ThreadHealth {
   bool ready = false;
-  std::string reason;  // why not ready
+  std::string reason;                           // why not ready
   absl::Time heartbeat = absl::InfinitePast();  // last loop iteration
 };
 
@@ -186,7 +186,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void AwaitFirstAssignment();
   // What a restore read, for the log and /metrics.
   struct RestoreCounts {
-    size_t local_records = 0, local_bytes = 0;      // from the local store
+    size_t local_records = 0, local_bytes = 0;  // from the local store
     size_t changelog_records = 0, changelog_bytes = 0;
     size_t wiped = 0;  // local states not trusted (rebuilt)
   };
@@ -274,7 +274,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   double last_restore_bytes_ = 0;
   std::string restore_error_;
   absl::Time next_restore_attempt_ = absl::InfinitePast();
-  uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
+  uint64_t dropped_records_ = 0;         // of partitions not (yet) ours
   uint64_t processed_since_commit_ = 0;  // the debug log's, the schedule's
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).

@@ -604,8 +604,7 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
 }
 
 // A rolling target's counters, constant in time, off target and on target.
-std::vector<RuleTest> RollingTests(const Config& config,
-                                   const TargetConfig& t,
+std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
                                    const std::vector<Alert>& alerts) {
   const KpiDef& f = KpiOf(t);
   const bool rate = f.kind == KpiKind::kRate;
@@ -638,9 +637,9 @@ std::vector<RuleTest> RollingTests(const Config& config,
     std::vector<Counter> counters;
     if (count) {
       // A count: `r` over the window.
-      counters.push_back(CounterOf(
-          f.numerator.name(), t.filter,
-          r / static_cast<double>(t.window / absl::Minutes(1))));
+      counters.push_back(
+          CounterOf(f.numerator.name(), t.filter,
+                    r / static_cast<double>(t.window / absl::Minutes(1))));
     } else {
       counters.push_back(
           CounterOf(f.numerator.name(), t.filter, r * per_minute));
@@ -668,10 +667,10 @@ std::vector<RuleTest> RollingTests(const Config& config,
     for (const Counter& c : counters) {
       test.input_series.push_back(Series(c, samples));
     }
-    test.alert_tests = ExpectedAlerts(
-        t, alerts, std::vector<double>(alerts.size(), r),
-        std::vector<bool>(alerts.size(), firing), absl::Minutes(eval_min),
-        counters.front().labels);
+    test.alert_tests =
+        ExpectedAlerts(t, alerts, std::vector<double>(alerts.size(), r),
+                       std::vector<bool>(alerts.size(), firing),
+                       absl::Minutes(eval_min), counters.front().labels);
     AddOtherTargetsAlerts(config, t, counters, &test.alert_tests);
     tests.push_back(std::move(test));
   }
@@ -685,9 +684,8 @@ std::string AlertRulesTestYaml(const Config& config,
   std::vector<RuleTest> tests;
   for (const TargetConfig& t : config.targets) {
     const std::vector<Alert> alerts = AlertsOf(t);
-    for (RuleTest& test :
-         t.cumulative() ? PeriodTests(t, alerts)
-                        : RollingTests(config, t, alerts)) {
+    for (RuleTest& test : t.cumulative() ? PeriodTests(t, alerts)
+                                         : RollingTests(config, t, alerts)) {
       tests.push_back(std::move(test));
     }
   }

@@ -113,9 +113,8 @@ void AppendExpositionValue(double value, std::string* out) {
   }
   // As printf's "%.16g" in the C locale, whatever the process's locale.
   char buffer[32];
-  const std::to_chars_result r =
-      std::to_chars(buffer, buffer + sizeof(buffer), value,
-                    std::chars_format::general, 16);
+  const std::to_chars_result r = std::to_chars(
+      buffer, buffer + sizeof(buffer), value, std::chars_format::general, 16);
   out->append(buffer, r.ptr - buffer);
 }
 

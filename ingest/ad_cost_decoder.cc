@@ -57,8 +57,7 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   // Bounded as an event's are (aggregate/event.h): these become label
   // values and KPI-window keys.
   for (const auto& [name, value] :
-       {std::pair<const char*, const std::string*>{"site_id",
-                                                   &cost->site_id()},
+       {std::pair<const char*, const std::string*>{"site_id", &cost->site_id()},
         {"utm_source", &cost->utm_source()},
         {"utm_medium", &cost->utm_medium()},
         {"utm_campaign", &cost->utm_campaign()},

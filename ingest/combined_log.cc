@@ -102,9 +102,9 @@ bool IsFeedQuery(absl::string_view query) {
     // Views, no copies: this runs for every parameter of every line.
     const size_t eq = param.find('=');
     const absl::string_view name = param.substr(0, eq);
-    const absl::string_view value =
-        eq == absl::string_view::npos ? absl::string_view()
-                                      : param.substr(eq + 1);
+    const absl::string_view value = eq == absl::string_view::npos
+                                        ? absl::string_view()
+                                        : param.substr(eq + 1);
     auto is = [&](absl::string_view n) {
       return absl::EqualsIgnoreCase(name, n);
     };
@@ -168,8 +168,7 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   // time no other format can carry, and one the aggregation core's
   // microsecond arithmetic does not expect.
   if (!IsEventTimeInRange(time)) {
-    return Malformed(
-        absl::StrCat("time ", TimeText(time), " is out of range"));
+    return Malformed(absl::StrCat("time ", TimeText(time), " is out of range"));
   }
   line.remove_prefix(std::min(line.size(), close + 2));
   // From here on the line has a time: it moves the watermark whatever becomes
@@ -235,9 +234,9 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   // A log line promises no encoding; the outputs need UTF-8 (a label value
   // that is not makes Prometheus refuse the whole scrape): bytes outside
   // valid sequences are %-escaped, as a URL would carry them.
-  event->page_url = EscapeInvalidUtf8(
-      host.empty() ? std::string(target)
-                   : absl::StrCat("https://", host, target));
+  event->page_url =
+      EscapeInvalidUtf8(host.empty() ? std::string(target)
+                                     : absl::StrCat("https://", host, target));
   event->referrer = referrer == "-" ? "" : EscapeInvalidUtf8(referrer);
   // Bounded as every format's are (EventDecoder, "Sizes").
   event->page_url.resize(CutUtf8(event->page_url, kMaxUrlBytes).size());

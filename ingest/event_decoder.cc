@@ -14,8 +14,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "ingest/combined_log.h"
 #include "ingest/json_event_reader.h"
-#include "ingest/protobuf_event_reader.h"
 #include "ingest/page_url.h"
+#include "ingest/protobuf_event_reader.h"
 #include "kpistream/v1/web_event.pb.h"
 
 namespace kpistream {
@@ -29,9 +29,9 @@ DecodeResult Invalid(absl::string_view reason, std::string detail) {
 // "(other)" for anything else; static storage either way.
 absl::string_view NormalizedDevice(absl::string_view device) {
   if (device.empty()) return kNotSet;
-  for (absl::string_view known : {absl::string_view("desktop"),
-                                  absl::string_view("mobile"),
-                                  absl::string_view("tablet")}) {
+  for (absl::string_view known :
+       {absl::string_view("desktop"), absl::string_view("mobile"),
+        absl::string_view("tablet")}) {
     if (absl::EqualsIgnoreCase(device, known)) return known;
   }
   return kOther;
@@ -146,9 +146,9 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
     case InputFormat::kProtobuf:
       if (!ReadProtobufEvent(bytes, event, &impl_->header, &impl_->detail)) {
         *event = EventView();  // it may still view an earlier record
-        return Invalid("malformed",
-                       absl::StrCat("not a valid protobuf WebEvent: ",
-                                    impl_->detail));
+        return Invalid(
+            "malformed",
+            absl::StrCat("not a valid protobuf WebEvent: ", impl_->detail));
       }
       return impl_->Validate(now, event);
     case InputFormat::kJson:
@@ -178,9 +178,9 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
       }
       return impl_->ValidateMessage(m, now, event);
     case InputFormat::kCombinedLog: {
-      DecodeResult result = ParseCombinedLogLine(
-          bytes, impl_->default_site, now, impl_->max_future_skew,
-          &impl_->line, impl_->host);
+      DecodeResult result = ParseCombinedLogLine(bytes, impl_->default_site,
+                                                 now, impl_->max_future_skew,
+                                                 &impl_->line, impl_->host);
       *event = impl_->line.view();
       return result;
     }
@@ -196,7 +196,7 @@ DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
 }
 
 DecodeResult EventDecoder::DecodeForRouting(absl::string_view bytes,
-                                           absl::Time now, EventView* event) {
+                                            absl::Time now, EventView* event) {
   impl_->normalize = false;
   DecodeResult result = Decode(bytes, now, event);
   impl_->normalize = true;
@@ -204,14 +204,14 @@ DecodeResult EventDecoder::DecodeForRouting(absl::string_view bytes,
 }
 
 DecodeResult EventDecoder::DecodeForRouting(absl::string_view bytes,
-                                           absl::Time now, Event* event) {
+                                            absl::Time now, Event* event) {
   DecodeResult result = DecodeForRouting(bytes, now, &impl_->view);
   CopyInto(impl_->view, event);
   return result;
 }
 
-DecodeResult EventDecoder::DecodeMessage(const v1::WebEvent* m,
-                                         absl::Time now, Event* event) {
+DecodeResult EventDecoder::DecodeMessage(const v1::WebEvent* m, absl::Time now,
+                                         Event* event) {
   DecodeResult result = impl_->ValidateMessage(*m, now, &impl_->view);
   CopyInto(impl_->view, event);
   return result;
@@ -333,10 +333,9 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
         {"conversion.currency", event->currency},
         {"conversion.order_id", event->order_id}}) {
     if (value.size() > kMaxEventValueBytes) {
-      return invalid("malformed",
-                     absl::StrCat(name, " is ", value.size(),
-                                  " bytes long, more than ",
-                                  kMaxEventValueBytes));
+      return invalid("malformed", absl::StrCat(name, " is ", value.size(),
+                                               " bytes long, more than ",
+                                               kMaxEventValueBytes));
     }
   }
   if (future) {

@@ -27,15 +27,16 @@
 // EventType), "missing_goal", "future_event_time", and for access-log lines
 // "not_pageview".
 //
-// Binary protobuf is read by ReadProtobufEvent (ingest/protobuf_event_reader.h),
-// held to what libprotobuf 3.21's ParseFromArray accepts and rejects.
-// JSON is read by JsonEventReader (simdjson), held to what libprotobuf
-// 3.21's JsonStringToMessage(ignore_unknown_fields) accepts and rejects;
-// input that is not strict JSON (libprotobuf parses a lenient dialect:
-// single quotes, bare keys, trailing commas...) is judged by libprotobuf
-// itself. One intended difference: in strict JSON, a `type` string that names
-// no EventType is "invalid_type" (libprotobuf drops it, which made it
-// "missing_type"). "malformed" details are one short line.
+// Binary protobuf is read by ReadProtobufEvent
+// (ingest/protobuf_event_reader.h), held to what libprotobuf 3.21's
+// ParseFromArray accepts and rejects. JSON is read by JsonEventReader
+// (simdjson), held to what libprotobuf 3.21's
+// JsonStringToMessage(ignore_unknown_fields) accepts and rejects; input that is
+// not strict JSON (libprotobuf parses a lenient dialect: single quotes, bare
+// keys, trailing commas...) is judged by libprotobuf itself. One intended
+// difference: in strict JSON, a `type` string that names no EventType is
+// "invalid_type" (libprotobuf drops it, which made it "missing_type").
+// "malformed" details are one short line.
 //
 // Thread-compatible: one decoder per thread (it reuses its parsers and the
 // buffers its views may point into).

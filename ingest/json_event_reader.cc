@@ -613,8 +613,8 @@ class Walk {
           const bool all_digits =
               !digits.empty() &&
               digits.find_first_not_of("0123456789") == string_view::npos;
-          return Malformed(key, all_digits ? "integer out of range"
-                                           : "not an integer");
+          return Malformed(
+              key, all_digits ? "integer out of range" : "not an integer");
         }
         return Outcome::kOk;
       }

@@ -29,9 +29,9 @@ constexpr uint32_t Tag(uint32_t field, WireType wire) {
 // The last occurrence of each string field of WebEvent and Conversion that
 // Event keeps (views of the record).
 struct Strings {
-  absl::string_view event_id, site_id, visitor_id, user_id, page_url,
-      referrer, utm_source, utm_medium, utm_campaign, click_id,
-      device_category, country, user_agent, goal, currency, order_id;
+  absl::string_view event_id, site_id, visitor_id, user_id, page_url, referrer,
+      utm_source, utm_medium, utm_campaign, click_id, device_category, country,
+      user_agent, goal, currency, order_id;
 };
 
 class Reader {
@@ -86,9 +86,8 @@ class Reader {
         return true;
       }
       if (end - p >= 2 && static_cast<unsigned char>(p[1]) < 0x80) {
-        *tag = (b0 & 0x7f) | (static_cast<uint32_t>(
-                                  static_cast<unsigned char>(p[1]))
-                              << 7);
+        *tag = (b0 & 0x7f) |
+               (static_cast<uint32_t>(static_cast<unsigned char>(p[1])) << 7);
         p += 2;
         return true;
       }
@@ -97,8 +96,7 @@ class Reader {
   }
 
   // Most varint fields (type, session_number) take one byte.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadVarint(const char*& p,
-                                               const char* end,
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadVarint(const char*& p, const char* end,
                                                uint64_t* value) {
     if (ABSL_PREDICT_TRUE(p != end) && static_cast<unsigned char>(*p) < 0x80) {
       *value = static_cast<unsigned char>(*p++);
@@ -112,8 +110,7 @@ class Reader {
   // Lengths below 2^14 (one or two bytes) within what is left are read
   // here, inline: a user agent is often longer than 127 bytes. The rest,
   // and every error, by ReadLengthSlow from the length's first byte again.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadLength(const char*& p,
-                                               const char* end,
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadLength(const char*& p, const char* end,
                                                size_t* length) {
     if (ABSL_PREDICT_TRUE(p != end)) {
       const size_t left = static_cast<size_t>(end - p);
@@ -136,8 +133,7 @@ class Reader {
     return ReadLengthSlow(p, end, length);
   }
 
-  ABSL_ATTRIBUTE_NOINLINE bool ReadLengthSlow(const char*& p,
-                                              const char* end,
+  ABSL_ATTRIBUTE_NOINLINE bool ReadLengthSlow(const char*& p, const char* end,
                                               size_t* length) {
     const char* at = p;
     uint32_t result = 0;
@@ -154,22 +150,22 @@ class Reader {
       if (byte < 0x80) break;
     }
     if (result > static_cast<size_t>(end - p)) {
-      return Fail(at, absl::StrCat("a length of ", result,
-                                   " runs past the end"));
+      return Fail(at,
+                  absl::StrCat("a length of ", result, " runs past the end"));
     }
     *length = result;
     return true;
   }
 
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(const char*& p,
-                                               const char* end, uint32_t field,
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(const char*& p, const char* end,
+                                               uint32_t field,
                                                absl::string_view* out) {
     size_t length;
     if (!ReadLength(p, end, &length)) return false;
     const absl::string_view s(p, length);
     if (!IsValidUtf8(s)) {
-      return Fail(p, absl::StrCat("string field ", field,
-                                  " is not valid UTF-8"));
+      return Fail(p,
+                  absl::StrCat("string field ", field, " is not valid UTF-8"));
     }
     *out = s;
     p += length;
@@ -220,8 +216,8 @@ class Reader {
       }
       case kStartGroup: {
         if (--depth < 0) {
-          return Fail(at, absl::StrCat("groups nest deeper than ",
-                                       kRecursionLimit));
+          return Fail(
+              at, absl::StrCat("groups nest deeper than ", kRecursionLimit));
         }
         for (;;) {
           const char* inner_at = p;
@@ -279,9 +275,9 @@ bool Reader::Event(const char* p, const char* end) {
       KPISTREAM_STRING_CASE(18, country)
       KPISTREAM_STRING_CASE(19, user_agent)
 #undef KPISTREAM_STRING_CASE
-      case Tag(6, kLengthDelimited):    // session_id
-      case Tag(9, kLengthDelimited):    // page_title
-      case Tag(14, kLengthDelimited):   // utm_term
+      case Tag(6, kLengthDelimited):     // session_id
+      case Tag(9, kLengthDelimited):     // page_title
+      case Tag(14, kLengthDelimited):    // utm_term
       case Tag(15, kLengthDelimited): {  // utm_content
         absl::string_view ignored;
         return ReadString(q, end, tag >> 3, &ignored);

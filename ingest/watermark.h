@@ -12,8 +12,9 @@
 // end made while quiet (CaughtUp), and no records waiting as the consumer
 // last saw it (SetBacklog). A partition that is quiet only because its
 // records are slow to arrive — a new owner still restoring or fetching, a
-// stalled fetch — is not idle: its end says so. A partition's watermark never goes backwards, not
-// even across a restore (it starts at its checkpointed frontier).
+// stalled fetch — is not idle: its end says so. A partition's watermark never
+// goes backwards, not even across a restore (it starts at its checkpointed
+// frontier).
 //
 // The thread's watermark (Current) = min over active partitions of their
 // own watermark; when every partition is idle, the max over them. It never

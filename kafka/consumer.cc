@@ -165,10 +165,9 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 
 void Consumer::ErrorCallback(rd_kafka_t*, int err, const char* reason,
                              void* opaque) {
-  static_cast<Consumer*>(opaque)->NoteError(
-      absl::StrCat(reason, " (", rd_kafka_err2name(
-                                     static_cast<rd_kafka_resp_err_t>(err)),
-                   ")"));
+  static_cast<Consumer*>(opaque)->NoteError(absl::StrCat(
+      reason, " (", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+      ")"));
 }
 
 void Consumer::NoteError(std::string error) {
@@ -192,8 +191,8 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
         FetchBufferProperties(options.fetch_buffer, options.properties));
   }
   if (options.max_fetch_wait > absl::ZeroDuration()) {
-    settings.defaults["fetch.wait.max.ms"] = absl::StrCat(
-        std::max<int64_t>(1, absl::ToInt64Milliseconds(options.max_fetch_wait)));
+    settings.defaults["fetch.wait.max.ms"] = absl::StrCat(std::max<int64_t>(
+        1, absl::ToInt64Milliseconds(options.max_fetch_wait)));
   }
   // Offsets are the engine's to commit, and only committed records count.
   settings.fixed = {{"group.id", options.group_id},
@@ -228,7 +227,8 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
     rd_kafka_topic_partition_list_add(topics, topic.c_str(),
                                       RD_KAFKA_PARTITION_UA);
   }
-  const rd_kafka_resp_err_t sub = rd_kafka_subscribe(consumer->rk_.get(), topics);
+  const rd_kafka_resp_err_t sub =
+      rd_kafka_subscribe(consumer->rk_.get(), topics);
   rd_kafka_topic_partition_list_destroy(topics);
   if (sub != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(absl::StrCat(
@@ -237,9 +237,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
   return consumer;
 }
 
-Consumer::~Consumer() {
-  Close();
-}
+Consumer::~Consumer() { Close(); }
 
 void Consumer::Poll(size_t max, absl::Duration timeout,
                     std::vector<Message>* out) {
@@ -256,10 +254,9 @@ void Consumer::Poll(size_t max, absl::Duration timeout,
     wait_ms = 0;  // the first waits, the rest only take what is there
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        NoteError(absl::StrCat(rd_kafka_message_errstr(m),
-                               m->rkt ? " (topic " : "",
-                               m->rkt ? rd_kafka_topic_name(m->rkt) : "",
-                               m->rkt ? ")" : ""));
+        NoteError(absl::StrCat(
+            rd_kafka_message_errstr(m), m->rkt ? " (topic " : "",
+            m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ")" : ""));
       }
       rd_kafka_message_destroy(m);
       continue;

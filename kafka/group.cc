@@ -81,9 +81,9 @@ absl::StatusOr<GroupDescription> GroupAdmin::Describe(absl::Duration timeout) {
       rk_.get(), group_id_.c_str(), &list,
       static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   auto failed = [this](rd_kafka_resp_err_t code) {
-    const std::string text = absl::StrCat(
-        "cannot describe consumer group \"", group_id_,
-        "\": ", rd_kafka_err2str(code));
+    const std::string text =
+        absl::StrCat("cannot describe consumer group \"", group_id_,
+                     "\": ", rd_kafka_err2str(code));
     if (code == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION ||
         code == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE) {
       unsupported_ = true;

@@ -58,8 +58,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   if (!options.transactional_id.empty()) {
     settings.fixed["transactional.id"] = options.transactional_id;
     if (!options.properties.count("transaction.timeout.ms")) {
-      settings.fixed["transaction.timeout.ms"] = absl::StrCat(
-          absl::ToInt64Milliseconds(options.transaction_timeout));
+      settings.fixed["transaction.timeout.ms"] =
+          absl::StrCat(absl::ToInt64Milliseconds(options.transaction_timeout));
     }
   }
   settings.callbacks = [owner = producer.get()](rd_kafka_conf_t* conf) {
@@ -73,9 +73,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   char max_bytes[32];
   size_t max_bytes_size = sizeof(max_bytes);
   size_t parsed = 0;
-  if (rd_kafka_conf_get(rd_kafka_conf(producer->rk_.get()),
-                        "message.max.bytes", max_bytes,
-                        &max_bytes_size) == RD_KAFKA_CONF_OK &&
+  if (rd_kafka_conf_get(rd_kafka_conf(producer->rk_.get()), "message.max.bytes",
+                        max_bytes, &max_bytes_size) == RD_KAFKA_CONF_OK &&
       absl::SimpleAtoi(max_bytes, &parsed) && parsed > 0) {
     producer->max_message_bytes_ = parsed;
   }
@@ -86,18 +85,16 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
       if (rd_kafka_topic_conf_set(conf, name.c_str(), value.c_str(), error,
                                   sizeof(error)) != RD_KAFKA_CONF_OK) {
         rd_kafka_topic_conf_destroy(conf);
-        return absl::InvalidArgumentError(
-            absl::StrCat("topic property \"", name, "\" of topic \"", topic,
-                         "\": ", error));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "topic property \"", name, "\" of topic \"", topic, "\": ", error));
       }
     }
     // Takes `conf` over, also when it fails.
     TopicPtr handle(
         rd_kafka_topic_new(producer->rk_.get(), topic.c_str(), conf));
     if (handle == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("topic \"", topic, "\": ",
-                       rd_kafka_err2str(rd_kafka_last_error())));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "topic \"", topic, "\": ", rd_kafka_err2str(rd_kafka_last_error())));
     }
     producer->topics_.emplace_back(topic, std::move(handle));
   }
@@ -119,9 +116,11 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
 
 Producer::~Producer() {
   if (rk_ == nullptr) return;
-  if (rd_kafka_fatal_error(rk_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_fatal_error(rk_.get(), nullptr, 0) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Nothing it holds can be delivered any more.
-    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_purge(rk_.get(),
+                   RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     return;
   }
   if (in_transaction_) {
@@ -142,24 +141,23 @@ absl::Status Producer::AwaitTopic(absl::string_view topic,
   const std::string name(topic);
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
   if (rkt == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("topic \"", name, "\": ",
-                     rd_kafka_err2str(rd_kafka_last_error())));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "topic \"", name, "\": ", rd_kafka_err2str(rd_kafka_last_error())));
   }
   const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(
-      rk_.get(), 0, rkt, &md,
-      static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_.get(), 0, rkt, &md,
+                        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   absl::Status status;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::UnavailableError(absl::StrCat(
-        "cannot read the metadata of topic \"", name, "\": ",
-        rd_kafka_err2str(err)));
+    status = absl::UnavailableError(
+        absl::StrCat("cannot read the metadata of topic \"", name,
+                     "\": ", rd_kafka_err2str(err)));
   } else if (md->topic_cnt != 1 || md->topics[0].err != 0) {
-    status = absl::NotFoundError(absl::StrCat(
-        "topic \"", name, "\": ",
-        md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
-                           : "not in the metadata"));
+    status = absl::NotFoundError(
+        absl::StrCat("topic \"", name, "\": ",
+                     md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
+                                        : "not in the metadata"));
   }
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(rkt);
@@ -175,8 +173,8 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
   rd_kafka_topic_t* rkt = TopicHandle(topic);
   if (rkt == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot produce to topic \"", topic, "\": ",
-                     rd_kafka_err2str(rd_kafka_last_error())));
+        absl::StrCat("cannot produce to topic \"", topic,
+                     "\": ", rd_kafka_err2str(rd_kafka_last_error())));
   }
   for (;;) {
     rd_kafka_headers_t* hdrs = nullptr;
@@ -189,8 +187,7 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
     rd_kafka_resp_err_t err;
     if (hdrs) {
       err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_RKT(rkt),
-          RD_KAFKA_V_PARTITION(to),
+          rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(to),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -198,8 +195,7 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
     } else {
       err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_RKT(rkt),
-          RD_KAFKA_V_PARTITION(to),
+          rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(to),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -263,7 +259,8 @@ absl::Status Producer::CommitTransaction(Consumer* consumer,
         rd_kafka_send_offsets_to_transaction(rk_.get(), list, group, 10000);
     rd_kafka_consumer_group_metadata_destroy(group);
     rd_kafka_topic_partition_list_destroy(list);
-    if (e) return AbortOrFail("cannot add the input offsets to the transaction", e);
+    if (e)
+      return AbortOrFail("cannot add the input offsets to the transaction", e);
   }
   rd_kafka_error_t* e = rd_kafka_commit_transaction(rk_.get(), 30000);
   if (e != nullptr && rd_kafka_error_is_retriable(e)) {
@@ -314,10 +311,9 @@ absl::Status Producer::Flush(absl::Duration timeout) {
   const rd_kafka_resp_err_t err = rd_kafka_flush(
       rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("output records not acknowledged within ",
-                     absl::FormatDuration(timeout), ": ",
-                     rd_kafka_err2str(err)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "output records not acknowledged within ",
+        absl::FormatDuration(timeout), ": ", rd_kafka_err2str(err)));
   }
   return TakeDeliveryError();
 }

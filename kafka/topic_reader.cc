@@ -1,9 +1,8 @@
 #include "kafka/topic_reader.h"
 
-#include <algorithm>
-
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,23 +54,21 @@ absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
   for (;;) {
     const absl::Duration left = deadline - absl::Now();
     const absl::Duration wait = std::min(left, slice);
-    err = rd_kafka_metadata(
-        rk->get(), 0, rkt, &metadata,
-        static_cast<int>(
-            std::max<int64_t>(1, absl::ToInt64Milliseconds(wait))));
+    err = rd_kafka_metadata(rk->get(), 0, rkt, &metadata,
+                            static_cast<int>(std::max<int64_t>(
+                                1, absl::ToInt64Milliseconds(wait))));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     const bool stop = options.stop_requested && options.stop_requested();
     if (stop) {
       rd_kafka_topic_destroy(rkt);
-      return absl::CancelledError(absl::StrCat(
-          "stopped while waiting for the metadata of topic \"", options.topic,
-          "\" from ", options.brokers, " (last answer: ",
-          rd_kafka_err2str(err), ")"));
+      return absl::CancelledError(
+          absl::StrCat("stopped while waiting for the metadata of topic \"",
+                       options.topic, "\" from ", options.brokers,
+                       " (last answer: ", rd_kafka_err2str(err), ")"));
     }
-    if (left <= wait ||
-        (err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
-         err != RD_KAFKA_RESP_ERR__TRANSPORT &&
-         err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)) {
+    if (left <= wait || (err != RD_KAFKA_RESP_ERR__TIMED_OUT &&
+                         err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+                         err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)) {
       break;
     }
     if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
@@ -105,8 +102,8 @@ absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
                                         const std::string& name) {
   auto rk = NewReader(options, RD_KAFKA_PRODUCER, {});
   if (!rk.ok()) return rk.status();
-  rd_kafka_ConfigResource_t* resource =
-      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, options.topic.c_str());
+  rd_kafka_ConfigResource_t* resource = rd_kafka_ConfigResource_new(
+      RD_KAFKA_RESOURCE_TOPIC, options.topic.c_str());
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
   rd_kafka_AdminOptions_t* admin =
       rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
@@ -116,19 +113,19 @@ absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
       sizeof(err));
   rd_kafka_DescribeConfigs(rk->get(), &resource, 1, admin, queue);
   rd_kafka_event_t* event = rd_kafka_queue_poll(
-      queue, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)) +
-                 1000);
+      queue,
+      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)) + 1000);
   absl::StatusOr<std::string> result = absl::DeadlineExceededError(
       absl::StrCat("no answer about the config of topic \"", options.topic,
                    "\" from ", options.brokers));
   if (event != nullptr) {
     if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      result = rd_kafka_event_error(event) ==
-                       RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION
-                   ? absl::UnimplementedError(rd_kafka_event_error_string(event))
-                   : absl::UnavailableError(absl::StrCat(
-                         "cannot read the config of topic \"", options.topic,
-                         "\": ", rd_kafka_event_error_string(event)));
+      result =
+          rd_kafka_event_error(event) == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION
+              ? absl::UnimplementedError(rd_kafka_event_error_string(event))
+              : absl::UnavailableError(absl::StrCat(
+                    "cannot read the config of topic \"", options.topic,
+                    "\": ", rd_kafka_event_error_string(event)));
     } else {
       const rd_kafka_DescribeConfigs_result_t* r =
           rd_kafka_event_DescribeConfigs_result(event);
@@ -182,9 +179,9 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
   rd_kafka_CreateTopics(rk->get(), &topic, 1, nullptr, queue);
   rd_kafka_event_t* event = rd_kafka_queue_poll(
       queue, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
-  absl::Status status = absl::DeadlineExceededError(absl::StrCat(
-      "no answer to creating topic \"", options.topic, "\" from ",
-      options.brokers));
+  absl::Status status = absl::DeadlineExceededError(
+      absl::StrCat("no answer to creating topic \"", options.topic, "\" from ",
+                   options.brokers));
   if (event != nullptr) {
     if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       status = absl::UnavailableError(
@@ -192,8 +189,9 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
                        "\": ", rd_kafka_event_error_string(event)));
     } else {
       size_t n = 0;
-      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(
-          rd_kafka_event_CreateTopics_result(event), &n);
+      const rd_kafka_topic_result_t** results =
+          rd_kafka_CreateTopics_result_topics(
+              rd_kafka_event_CreateTopics_result(event), &n);
       status = absl::OkStatus();
       for (size_t i = 0; i < n; ++i) {
         const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
@@ -340,10 +338,10 @@ absl::Status ReadTopic(const TopicReadOptions& options,
   const absl::Time deadline = absl::Now() + options.timeout;
   while (status.ok() && !pending.empty()) {
     if (absl::Now() > deadline) {
-      status = absl::DeadlineExceededError(absl::StrCat(
-          "topic \"", options.topic, "\": ", pending.size(),
-          " partition(s) not read to the end within ",
-          absl::FormatDuration(options.timeout)));
+      status = absl::DeadlineExceededError(
+          absl::StrCat("topic \"", options.topic, "\": ", pending.size(),
+                       " partition(s) not read to the end within ",
+                       absl::FormatDuration(options.timeout)));
       break;
     }
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
@@ -364,9 +362,9 @@ absl::Status ReadTopic(const TopicReadOptions& options,
     } else if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
                m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
-      status = absl::NotFoundError(absl::StrCat(
-          "topic \"", options.topic, "\" (partition ", m->partition,
-          "): ", rd_kafka_message_errstr(m)));
+      status = absl::NotFoundError(
+          absl::StrCat("topic \"", options.topic, "\" (partition ",
+                       m->partition, "): ", rd_kafka_message_errstr(m)));
     } else if (m->err != RD_KAFKA_RESP_ERR__TRANSPORT &&
                m->err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
       status = absl::UnavailableError(
@@ -379,8 +377,8 @@ absl::Status ReadTopic(const TopicReadOptions& options,
   return status;
 }
 
-absl::StatusOr<int> EnsureTopic(const TopicReadOptions& options,
-                                int partitions, const Properties& configs) {
+absl::StatusOr<int> EnsureTopic(const TopicReadOptions& options, int partitions,
+                                const Properties& configs) {
   // (A broker that auto-creates topics on metadata requests and ignores
   // allow.auto.create.topics, as the embedded one does, has created it here
   // with its default partition count.)

@@ -57,8 +57,8 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
 
 // The topic's partition count; a missing topic is created first (as
 // CreateTopic) and waited for until the brokers' metadata shows it.
-absl::StatusOr<int> EnsureTopic(const TopicReadOptions& options,
-                                int partitions, const Properties& configs);
+absl::StatusOr<int> EnsureTopic(const TopicReadOptions& options, int partitions,
+                                const Properties& configs);
 
 struct ReadRecord {
   int32_t partition;
@@ -69,12 +69,12 @@ struct ReadRecord {
 };
 
 // Calls `record` for every committed record of the partitions, in offset
-// order per partition, from the beginning (or options.start_offsets) up to their high watermark as of
-// the call: with read_committed the first end of a partition is only its
-// last stable offset, which an open transaction (e.g. of an instance that
-// died mid-commit, until the broker aborts it) holds back, and committed
-// records behind it count too. Errors name the topic and partition and say
-// whether it timed out or the topic is missing.
+// order per partition, from the beginning (or options.start_offsets) up to
+// their high watermark as of the call: with read_committed the first end of a
+// partition is only its last stable offset, which an open transaction (e.g. of
+// an instance that died mid-commit, until the broker aborts it) holds back, and
+// committed records behind it count too. Errors name the topic and partition
+// and say whether it timed out or the topic is missing.
 absl::Status ReadTopic(const TopicReadOptions& options,
                        absl::FunctionRef<void(const ReadRecord&)> record);
 

@@ -75,8 +75,9 @@ TEST(BotFilterTest, ExtraPatternsFromConfig) {
 TEST(BotFilterTest, RememberedVerdictsStayRight) {
   BotFilter filter({}, /*empty_is_bot=*/true);
   auto ua = [](int i) {
-    return absl::StrCat(i % 3 == 0 ? "Mozilla/5.0 (compatible; Bot " : "Mozilla/5.0 (X11; ",
-                        i, ")");
+    return absl::StrCat(
+        i % 3 == 0 ? "Mozilla/5.0 (compatible; Bot " : "Mozilla/5.0 (X11; ", i,
+        ")");
   };
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 10000; ++i) {

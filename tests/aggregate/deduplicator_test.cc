@@ -72,7 +72,8 @@ TEST(FingerprintStoreTest, PutUnlessAtLeastIsGetThenPut) {
   }
   EXPECT_GT(held, 1000);
   EXPECT_EQ(one.size(), two.size());
-  for (uint64_t key = 0; key < 500; ++key) EXPECT_EQ(one.Get(key), two.Get(key));
+  for (uint64_t key = 0; key < 500; ++key)
+    EXPECT_EQ(one.Get(key), two.Get(key));
 }
 
 TEST(DeduplicatorTest, PartitionStateRefusesDuplicates) {

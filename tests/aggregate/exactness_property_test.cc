@@ -84,8 +84,8 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
           continue;
         }
         goal_orders.push_back(goal_order);
-        new_order = std::find(orders.begin(), orders.end(), e.order_id) ==
-                    orders.end();
+        new_order =
+            std::find(orders.begin(), orders.end(), e.order_id) == orders.end();
         if (new_order) {
           orders.push_back(e.order_id);
           ++s.orders;
@@ -205,7 +205,8 @@ std::vector<Event> Shuffle(std::vector<Event> events, uint64_t seed) {
 class Collector : public SessionObserver {
  public:
   explicit Collector(KpiCounters* counters) : counters_(counters) {}
-  void OnSessionStarted(const SessionAttributes& s, const EventView& e) override {
+  void OnSessionStarted(const SessionAttributes& s,
+                        const EventView& e) override {
     counters_->OnSessionStarted(s, e);
   }
   void OnEvent(const SessionAttributes& s, const EventView& e) override {

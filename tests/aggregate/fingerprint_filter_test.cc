@@ -5,8 +5,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "aggregate/stable_hash.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/stable_hash.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {

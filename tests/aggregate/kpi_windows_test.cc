@@ -299,8 +299,7 @@ TEST(KpiWindowsTest, ManyWindowsAtOnceEachCountTheirOwn) {
   std::vector<WindowKpis> out = windows.Collect(T0 - absl::Minutes(1));
   ASSERT_EQ(out.size(), expected.size());
   for (const WindowKpis& k : out) {
-    const int minute =
-        static_cast<int>(absl::ToInt64Minutes(k.start - T0));
+    const int minute = static_cast<int>(absl::ToInt64Minutes(k.start - T0));
     int channel = -1;
     if (!k.channel.empty()) {
       ASSERT_TRUE(absl::SimpleAtoi(k.channel.substr(8), &channel));
@@ -383,8 +382,8 @@ TEST(KpiWindowsTest, HandsOutWhatAWalkOverEveryWindowDoes) {
                        [&](const WindowKpis& k) { got.push_back(record(k)); });
       for (auto it = model.begin(); it != model.end();) {
         Model& m = it->second;
-        const absl::Time end = absl::FromUnixSeconds(std::get<0>(it->first)) +
-                               absl::Minutes(1);
+        const absl::Time end =
+            absl::FromUnixSeconds(std::get<0>(it->first)) + absl::Minutes(1);
         WindowKpis k;
         k.start = absl::FromUnixSeconds(std::get<0>(it->first));
         k.channel = std::get<2>(it->first);
@@ -408,7 +407,8 @@ TEST(KpiWindowsTest, HandsOutWhatAWalkOverEveryWindowDoes) {
         windows->Checkpoint(
             false,
             [&](const v1::WindowKey& k) {
-              got_ck.push_back(absl::StrCat("- ", k.start_s(), "/", k.channel()));
+              got_ck.push_back(
+                  absl::StrCat("- ", k.start_s(), "/", k.channel()));
             },
             [&](const v1::WindowState& w) {
               got_ck.push_back(absl::StrCat(w.key().start_s(), "/",

@@ -29,12 +29,10 @@ TEST(LabelLimiterTest, AdmitsFirstValuesThenOther) {
 // character is not one every Prometheus client reads back.
 TEST(LabelLimiterTest, AValueWithAControlCharacterIsOther) {
   LabelLimiter limiter("site", 10);
-  EXPECT_EQ(limiter.Value(std::string("shop\0\a", 6)),
-            "(other)");
+  EXPECT_EQ(limiter.Value(std::string("shop\0\a", 6)), "(other)");
   EXPECT_EQ(limiter.Value("shop\x7F"), "(other)");
   EXPECT_EQ(limiter.overflow(), 2u);
-  EXPECT_EQ(limiter.Value("shop caf\xC3\xA9"),
-            "shop caf\xC3\xA9");
+  EXPECT_EQ(limiter.Value("shop caf\xC3\xA9"), "shop caf\xC3\xA9");
   EXPECT_EQ(limiter.overflow(), 2u);
 }
 

@@ -68,7 +68,7 @@ EventView View(const Held& h) {
 TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   std::mt19937_64 rng(11);
   ReorderBuffer buffer;
-  std::vector<Held> model;  // what is buffered
+  std::vector<Held> model;         // what is buffered
   std::vector<Held> checkpointed;  // the buffer's events as checkpointed
   int64_t watermark_us = 1'700'000'000'000'000;
   uint64_t id = 0;
@@ -80,7 +80,8 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
       Held h;
       h.time_us = watermark_us + static_cast<int64_t>(rng() % 5'000'000);
       h.id = absl::StrCat("e", rng() % 1000, "-", id++);
-      h.visitor = std::string(1 + rng() % 40, static_cast<char>('a' + rng() % 26));
+      h.visitor =
+          std::string(1 + rng() % 40, static_cast<char>('a' + rng() % 26));
       h.page = absl::StrCat("/p/", rng() % 100);
       h.value = static_cast<int64_t>(rng() % 1000);
       buffer.Push(View(h));
@@ -121,11 +122,11 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   watermark_us += 2'000'000;
   buffer.DropBefore(absl::FromUnixMicros(watermark_us));
   std::sort(model.begin(), model.end());
-  model.erase(model.begin(),
-              std::partition_point(model.begin(), model.end(),
-                                   [&](const Held& h) {
-                                     return h.time_us < watermark_us;
-                                   }));
+  model.erase(
+      model.begin(),
+      std::partition_point(model.begin(), model.end(), [&](const Held& h) {
+        return h.time_us < watermark_us;
+      }));
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
   std::vector<Held> rest;
   buffer.ReleaseAll(Into(rest));
@@ -233,8 +234,8 @@ TEST(ReorderBufferTest, TiesComeOutInTheOrderTheRecordsCame) {
       order.push_back(absl::StrCat(e.event_id, "@", e.record_offset));
     }
   });
-  EXPECT_EQ(order, (std::vector<std::string>{"a@-1", "b@-1", "l-ff@7",
-                                             "l-80@8", "l-01@9"}));
+  EXPECT_EQ(order, (std::vector<std::string>{"a@-1", "b@-1", "l-ff@7", "l-80@8",
+                                             "l-01@9"}));
 }
 
 }  // namespace

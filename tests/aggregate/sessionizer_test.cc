@@ -30,7 +30,8 @@ const absl::Time T0 = absl::FromUnixSeconds(1767261600);  // 2026-01-01T10:00Z
 
 class Recorder : public SessionObserver {
  public:
-  void OnSessionStarted(const SessionAttributes& s, const EventView& e) override {
+  void OnSessionStarted(const SessionAttributes& s,
+                        const EventView& e) override {
     started.push_back(std::string(s.site_id) + "/" + std::string(e.visitor_id));
   }
   void OnEvent(const SessionAttributes& s, const EventView& e) override {
@@ -42,13 +43,12 @@ class Recorder : public SessionObserver {
                            absl::Time before_start,
                            const SessionAttributes& after,
                            const EventView& first) override {
-    moved.push_back(absl::StrCat(before.source, "@",
-                                 absl::FormatTime("%H:%M", before_start,
-                                                  absl::UTCTimeZone()),
-                                 " -> ", after.source, "@",
-                                 absl::FormatTime("%H:%M", first.time,
-                                                  absl::UTCTimeZone()),
-                                 " ", after.landing_page));
+    moved.push_back(absl::StrCat(
+        before.source, "@",
+        absl::FormatTime("%H:%M", before_start, absl::UTCTimeZone()), " -> ",
+        after.source, "@",
+        absl::FormatTime("%H:%M", first.time, absl::UTCTimeZone()), " ",
+        after.landing_page));
   }
 
   std::vector<std::string> started;
@@ -92,7 +92,8 @@ std::function<void(absl::string_view)> Saving(
     std::vector<v1::SessionState>* saved) {
   return [saved](absl::string_view bytes) {
     v1::SessionState st;
-    EXPECT_TRUE(st.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    EXPECT_TRUE(
+        st.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
     EXPECT_EQ(st.SerializeAsString(), bytes);
     saved->push_back(std::move(st));
   };
@@ -369,9 +370,8 @@ TEST_F(SessionizerTest, ARefundsNegativeValueIsNotRevenue) {
   sessionizer.CloseAll();
   ASSERT_EQ(rec.closed.size(), 1u);
   const ClosedSession& s = rec.closed[0];
-  EXPECT_THAT(s.revenue,
-              ::testing::ElementsAre(
-                  std::make_pair(std::string("EUR"), int64_t{1'500'000})));
+  EXPECT_THAT(s.revenue, ::testing::ElementsAre(std::make_pair(
+                             std::string("EUR"), int64_t{1'500'000})));
   EXPECT_THAT(s.conversions, ::testing::ElementsAre(
                                  std::make_pair(std::string("purchase"), 1u),
                                  std::make_pair(std::string("refund"), 2u)));
@@ -422,8 +422,8 @@ TEST(MoneyTest, SessionsAfterAClosedOneInheritNothingFromIt) {
   Recorder rec;
   SessionRules rules;
   Sessionizer sessionizer(rules, &rec);
-  Event a = Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000, "EUR",
-                       "o1");
+  Event a =
+      Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000, "EUR", "o1");
   a.user_id = "a-user-id-longer-than-inline";
   sessionizer.Add(a);
   sessionizer.CloseAll();
@@ -437,10 +437,10 @@ TEST(MoneyTest, SessionsAfterAClosedOneInheritNothingFromIt) {
   ASSERT_EQ(rec.closed.size(), 3u);
   EXPECT_EQ(rec.closed[0].user_id, "a-user-id-longer-than-inline");
   EXPECT_EQ(rec.closed[0].orders, 1u);
-  const ClosedSession& bs = rec.closed[1].visitor_id == "b" ? rec.closed[1]
-                                                            : rec.closed[2];
-  const ClosedSession& cs = rec.closed[1].visitor_id == "b" ? rec.closed[2]
-                                                            : rec.closed[1];
+  const ClosedSession& bs =
+      rec.closed[1].visitor_id == "b" ? rec.closed[1] : rec.closed[2];
+  const ClosedSession& cs =
+      rec.closed[1].visitor_id == "b" ? rec.closed[2] : rec.closed[1];
   EXPECT_EQ(bs.user_id, "u2");
   EXPECT_TRUE(bs.conversions.empty());
   EXPECT_TRUE(bs.revenue.empty());
@@ -511,9 +511,9 @@ TEST(MoneyTest, RevenueWithoutACurrencyIsKeptUnderNotSet) {
   KpiCounters counters({});
   PartitionState::Options options;
   PartitionState state(options, &counters);
-  state.Offer(Conversion("a", absl::ZeroDuration(), "purchase", 7'000'000, "",
-                         "o5"),
-              absl::InfinitePast());
+  state.Offer(
+      Conversion("a", absl::ZeroDuration(), "purchase", 7'000'000, "", "o5"),
+      absl::InfinitePast());
   state.Drain();
   counters.Commit();
   std::map<std::string, double> money;  // family -> value for "(not set)"
@@ -544,8 +544,8 @@ TEST(MoneyTest, RevenueWithoutACurrencyIsKeptUnderNotSet) {
 TEST_F(SessionizerTest, ARefundOfACountedOrderCountsNothing) {
   sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 5'000'000,
                              "EUR", "o9"));
-  sessionizer.Add(Conversion("a", absl::Seconds(5), "purchase", -5'000'000,
-                             "EUR", "o9"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(5), "purchase", -5'000'000, "EUR", "o9"));
   for (int i = 0; i < 2; ++i) {
     sessionizer.Add(Conversion("a", absl::Hours(20) + absl::Seconds(i),
                                "purchase", -5'000'000, "EUR", "o9"));
@@ -553,9 +553,8 @@ TEST_F(SessionizerTest, ARefundOfACountedOrderCountsNothing) {
   sessionizer.CloseAll();
   ASSERT_EQ(rec.closed.size(), 2u);
   EXPECT_EQ(rec.closed[0].orders, 1u);
-  EXPECT_THAT(rec.closed[0].conversions,
-              ::testing::ElementsAre(
-                  std::make_pair(std::string("purchase"), 1u)));
+  EXPECT_THAT(rec.closed[0].conversions, ::testing::ElementsAre(std::make_pair(
+                                             std::string("purchase"), 1u)));
   EXPECT_EQ(rec.closed[1].orders, 0u);
   EXPECT_TRUE(rec.closed[1].conversions.empty());
 }
@@ -579,35 +578,33 @@ TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
 // `first_purchase` is a conversion of each, and one order of its value.
 // It counted for the first goal only, and the second read 0.
 TEST_F(SessionizerTest, AnOrderIdCountsOncePerGoal) {
-  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase",
-                             10'000'000, "EUR", "o1"));
+  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 10'000'000,
+                             "EUR", "o1"));
   sessionizer.Add(Conversion("a", absl::Seconds(1), "first_purchase",
                              10'000'000, "EUR", "o1"));
   sessionizer.Add(Conversion("a", absl::Seconds(2), "purchase", 10'000'000,
                              "EUR", "o1"));  // again: nothing
   // The next day: a new session, both goals of o1 counted already, a third
   // goal not.
-  sessionizer.Add(Conversion("a", absl::Hours(20), "first_purchase",
-                             10'000'000, "EUR", "o1"));
+  sessionizer.Add(Conversion("a", absl::Hours(20), "first_purchase", 10'000'000,
+                             "EUR", "o1"));
   sessionizer.Add(Conversion("a", absl::Hours(20) + absl::Seconds(1),
                              "subscription", 10'000'000, "EUR", "o1"));
   sessionizer.CloseAll();
   ASSERT_EQ(rec.closed.size(), 2u);
   const ClosedSession& s = rec.closed[0];
-  EXPECT_THAT(s.conversions,
-              ::testing::ElementsAre(
-                  std::make_pair(std::string("first_purchase"), 1u),
-                  std::make_pair(std::string("purchase"), 1u)));
+  EXPECT_THAT(
+      s.conversions,
+      ::testing::ElementsAre(std::make_pair(std::string("first_purchase"), 1u),
+                             std::make_pair(std::string("purchase"), 1u)));
   EXPECT_EQ(s.orders, 1u);
   EXPECT_THAT(s.orders_by_currency,
               ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u)));
-  EXPECT_THAT(s.revenue,
-              ::testing::ElementsAre(
-                  std::make_pair(std::string("EUR"), int64_t{10'000'000})));
+  EXPECT_THAT(s.revenue, ::testing::ElementsAre(std::make_pair(
+                             std::string("EUR"), int64_t{10'000'000})));
   const ClosedSession& next = rec.closed[1];
-  EXPECT_THAT(next.conversions,
-              ::testing::ElementsAre(
-                  std::make_pair(std::string("subscription"), 1u)));
+  EXPECT_THAT(next.conversions, ::testing::ElementsAre(std::make_pair(
+                                    std::string("subscription"), 1u)));
   EXPECT_EQ(next.orders, 0u);
   EXPECT_TRUE(next.revenue.empty());
 }
@@ -637,10 +634,10 @@ TEST(OrderGoalsTest, ThroughACheckpointAndFromAnOldOne) {
     Sessionizer r(rules, &after);  // no order fingerprints: the session's
     r.RestoreSession(written_before ? old : saved[0]);
     r.FinishRestore();
-    r.Add(Conversion("a", absl::Minutes(1), "purchase", 10'000'000, "EUR",
+    r.Add(
+        Conversion("a", absl::Minutes(1), "purchase", 10'000'000, "EUR", "o1"));
+    r.Add(Conversion("a", absl::Minutes(2), "first_purchase", 10'000'000, "EUR",
                      "o1"));
-    r.Add(Conversion("a", absl::Minutes(2), "first_purchase", 10'000'000,
-                     "EUR", "o1"));
     r.CloseAll();
     ASSERT_EQ(after.closed.size(), 1u);
     const ClosedSession& c = after.closed[0];
@@ -648,9 +645,8 @@ TEST(OrderGoalsTest, ThroughACheckpointAndFromAnOldOne) {
     EXPECT_THAT(c.revenue, ::testing::ElementsAre(std::make_pair(
                                std::string("EUR"), int64_t{10'000'000})));
     if (written_before) {
-      EXPECT_THAT(c.conversions,
-                  ::testing::ElementsAre(
-                      std::make_pair(std::string("purchase"), 1u)));
+      EXPECT_THAT(c.conversions, ::testing::ElementsAre(std::make_pair(
+                                     std::string("purchase"), 1u)));
     } else {
       EXPECT_THAT(c.conversions,
                   ::testing::ElementsAre(
@@ -697,10 +693,11 @@ TEST(VisitorRecencyTest,
     live->CloseAll();
     if (restart) {
       v1::FingerprintMap visitors;
-      live->visitors().store().memory()->Checkpoint(true, [&](uint64_t key, int32_t day) {
-        visitors.add_keys(key);
-        visitors.add_values(day);
-      });
+      live->visitors().store().memory()->Checkpoint(
+          true, [&](uint64_t key, int32_t day) {
+            visitors.add_keys(key);
+            visitors.add_values(day);
+          });
       const int32_t newest = live->visitors().newest_day();
       live = std::make_unique<Sessionizer>(rules, &rec);
       live->visitors().Restore(visitors, newest);
@@ -741,9 +738,9 @@ TEST_F(SessionizerTest, ALateEventBeforeTheStartBecomesTheFirstEvent) {
   EXPECT_EQ(c.source, "newsletter");
   EXPECT_EQ(c.medium, "email");
   EXPECT_EQ(rec.started.size(), 1u);  // one session, started once
-  EXPECT_THAT(rec.moved, ::testing::ElementsAre(
-                             "@10:10 -> newsletter@10:05 "
-                             "https://shop.example/landing"));
+  EXPECT_THAT(rec.moved,
+              ::testing::ElementsAre("@10:10 -> newsletter@10:05 "
+                                     "https://shop.example/landing"));
   // A session opened by a conversion takes a late page view as its first
   // event: its landing and exit page.
   sessionizer.Add(Conversion("b", absl::Minutes(5), "signup"));
@@ -897,7 +894,8 @@ TEST_F(SessionizerTest, VisitorsOfOneFingerprintAreToldApart) {
   sessionizer.CloseAll();
   ASSERT_EQ(rec.closed.size(), 4u);
   std::map<std::string, uint32_t> pageviews;
-  for (const ClosedSession& c : rec.closed) pageviews[c.visitor_id] = c.pageviews;
+  for (const ClosedSession& c : rec.closed)
+    pageviews[c.visitor_id] = c.pageviews;
   for (int k = 0; k < 4; ++k) EXPECT_EQ(pageviews[ids[k]], k + 1u) << k;
 }
 
@@ -912,9 +910,9 @@ TEST(AddAllTest, ClosesTheSameSessionsAsAddOneAtATime) {
   for (int i = 0; i < 20000; ++i) {
     // A visitor's events ~140 s apart on average: many past the timeout.
     at += absl::Milliseconds(rng() % 400);
-    events.push_back(Ev(absl::StrCat("visitor-", rng() % 700), at,
-                        rng() % 5 ? EventType::kPageView
-                                  : EventType::kEngagement));
+    events.push_back(
+        Ev(absl::StrCat("visitor-", rng() % 700), at,
+           rng() % 5 ? EventType::kPageView : EventType::kEngagement));
   }
   std::vector<EventView> views;
   for (const Event& e : events) views.push_back(e.view());
@@ -935,8 +933,8 @@ TEST(AddAllTest, ClosesTheSameSessionsAsAddOneAtATime) {
     std::vector<std::string> out;
     for (const ClosedSession& c : r.closed) {
       out.push_back(absl::StrCat(c.visitor_id, " ", absl::FormatTime(c.start),
-                                 " ", absl::FormatTime(c.end), " ",
-                                 c.pageviews, " ", c.events));
+                                 " ", absl::FormatTime(c.end), " ", c.pageviews,
+                                 " ", c.events));
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -1240,15 +1238,15 @@ TEST(FunnelTest, StepsCountOnlyInOrder) {
 TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
   Recorder rec;
   SessionRules rules;
-  rules.funnels = {{"checkout",
-                    {{"cart", "/cart", ""}, {"purchase", "", "purchase"}}}};
+  rules.funnels = {
+      {"checkout", {{"cart", "/cart", ""}, {"purchase", "", "purchase"}}}};
   Sessionizer s(rules, &rec);
   s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/cart"));
   s.Add(Conversion("a", absl::Seconds(1), "purchase", 5000000, "EUR", "o1"));
   // The next day the thank-you page is reloaded: the same order again.
   s.Add(Ev("a", absl::Hours(25), EventType::kPageView, "/cart"));
-  s.Add(Conversion("a", absl::Hours(25) + absl::Seconds(1), "purchase",
-                   5000000, "EUR", "o1"));
+  s.Add(Conversion("a", absl::Hours(25) + absl::Seconds(1), "purchase", 5000000,
+                   "EUR", "o1"));
   // Within one session too.
   s.Add(Ev("b", absl::Seconds(0), EventType::kPageView, "/x"));
   s.Add(Conversion("b", absl::Seconds(1), "purchase", 1, "EUR", "o2"));
@@ -1419,8 +1417,8 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     campaign.utm_campaign = std::string(300, 'c');
     campaign.page_url = "https://shop.example/" + std::string(200, 'p');
     s.Add(campaign);
-    Event user = Ev("user", absl::Seconds(2), EventType::kPageView,
-                    "/products/1");
+    Event user =
+        Ev("user", absl::Seconds(2), EventType::kPageView, "/products/1");
     user.user_id = "u-0123456789";
     s.Add(user);
     s.Add(Ev("user", absl::Seconds(3), EventType::kPageView, "/cart"));
@@ -1439,14 +1437,14 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     s.Add(Conversion("rich", absl::Seconds(6), "signup"));
     s.Add(Conversion("rich", absl::Seconds(7), "purchase", 1999000, "USD",
                      "o-1"));
-    s.Add(Conversion("rich", absl::Seconds(8), "purchase", 500000, "EUR",
-                     "o-2"));
+    s.Add(
+        Conversion("rich", absl::Seconds(8), "purchase", 500000, "EUR", "o-2"));
     s.Add(Conversion("rich", absl::Seconds(9), "purchase", -300000, "USD",
                      "o-3"));
     s.Add(Conversion("rich", absl::Seconds(10), "purchase", 0, "GBP",
                      std::string(200, 'o')));
-    s.Add(Conversion("rich", absl::Seconds(11), "purchase", 1000, "USD",
-                     "o-5"));
+    s.Add(
+        Conversion("rich", absl::Seconds(11), "purchase", 1000, "USD", "o-5"));
     s.Add(Conversion("rich", absl::Seconds(12), "purchase", 7000, ""));
     s.Add(Conversion("rich", absl::Seconds(12), ""));
     for (int i = 0; i < 130; ++i) {
@@ -1559,7 +1557,8 @@ TEST(CheckpointBytesTest, RestoredMoneyIsWrittenAsAddRevenuesMergesIt) {
   got.clear_new_visitor();
   want.clear_new_visitor();
   EXPECT_EQ(got.SerializeAsString(), want.SerializeAsString())
-      << got.DebugString() << "\n" << want.DebugString();
+      << got.DebugString() << "\n"
+      << want.DebugString();
 }
 
 }  // namespace

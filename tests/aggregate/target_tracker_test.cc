@@ -1,11 +1,10 @@
 #include "aggregate/target_tracker.h"
 
-#include "aggregate/partition_state.h"
-
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "aggregate/partition_state.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -94,8 +93,7 @@ class NoObserver : public SessionObserver {
 // the watermark, whose last allowed_lateness holds none yet (a review found
 // a 1 h window 50 of 600 sessions short).
 TEST(TargetTrackerTest, APartitionsRollingWindowEndsWhereSessionsClose) {
-  std::vector<TargetSpec> specs = {
-      Rolling("sessions", absl::Hours(1), 100)};
+  std::vector<TargetSpec> specs = {Rolling("sessions", absl::Hours(1), 100)};
   NoObserver observer;
   PartitionState::Options options;
   options.allowed_lateness = absl::Minutes(5);
@@ -191,9 +189,8 @@ TEST(TargetTrackerTest, FiltersAreExactOnSessionAttributes) {
 // the value (review: a target on revenue of currency "(not set)" never had
 // data, since sessions hold "").
 TEST(TargetTrackerTest, NotSetInAFilterMatchesAnUnsetValue) {
-  std::vector<TargetSpec> specs = {
-      Rolling("revenue", absl::Hours(1), 10),
-      Rolling("sessions", absl::Hours(1), 10)};
+  std::vector<TargetSpec> specs = {Rolling("revenue", absl::Hours(1), 10),
+                                   Rolling("sessions", absl::Hours(1), 10)};
   specs[0].filter = {{"currency", "(not set)"}};
   specs[1].filter = {{"country", "(not set)"}};
   TargetTracker tracker(&specs, kTimeout);

@@ -16,9 +16,9 @@ TEST(TextSearchTest, FindFirstOfAnswersAsStringView) {
   EXPECT_EQ(FindFirstOf("/a#y?x", "?#"), 2u);
   EXPECT_EQ(FindFirstOf("?", "?#"), 0u);
   EXPECT_EQ(FindFirstOf("abc#", "?#"), 3u);
-  EXPECT_EQ(FindFirstOf(absl::string_view("a\0b", 3),
-                        absl::string_view("\0", 1)),
-            1u);
+  EXPECT_EQ(
+      FindFirstOf(absl::string_view("a\0b", 3), absl::string_view("\0", 1)),
+      1u);
   // Against std::string_view on strings over a small alphabet, where the
   // characters searched for occur anywhere, several times, or not at all.
   std::mt19937 rng(7);

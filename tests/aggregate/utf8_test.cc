@@ -38,7 +38,9 @@ TEST(Utf8Test, ValidAndPrintable) {
   EXPECT_TRUE(IsValidUtf8("abcdefg\xE2\x82\xAC ijklmnop"));
   EXPECT_FALSE(IsValidUtf8("abcdefghijklmnop\xE2\x82"));
   EXPECT_FALSE(IsValidUtf8("abcdefg\xC3"));
-  EXPECT_FALSE(IsValidUtf8("abc\x80" "defghijkl"));
+  EXPECT_FALSE(
+      IsValidUtf8("abc\x80"
+                  "defghijkl"));
   EXPECT_FALSE(IsValidUtf8("abcdefghijklmnopqrstuvw\xED\xA0\x80"));
   EXPECT_TRUE(
       IsValidUtf8(std::string("tab\tnul\0", 8)));  // valid, not printable
@@ -65,7 +67,7 @@ TEST(Utf8Test, WordsAtATimeJudgeAsByteByByte) {
     return true;
   };
   const char* const inserts[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xC3",
-                                 "\x80", "\xED\xA0\x80", "\xFF"};
+                                 "\x80",     "\xED\xA0\x80", "\xFF"};
   int checked = 0;
   for (size_t size = 0; size <= 40; ++size) {
     const std::string ascii(size, 'a');
@@ -84,9 +86,11 @@ TEST(Utf8Test, WordsAtATimeJudgeAsByteByByte) {
 TEST(Utf8Test, EscapeInvalidUtf8EscapesOnlyWhatIsNotUtf8) {
   EXPECT_EQ(EscapeInvalidUtf8("plain %41 caf\xC3\xA9"),
             "plain %41 caf\xC3\xA9");
-  EXPECT_EQ(EscapeInvalidUtf8("a\xFF" "b"), "a%FFb");
-  EXPECT_EQ(EscapeInvalidUtf8("\xC3"), "%C3");                 // truncated
-  EXPECT_EQ(EscapeInvalidUtf8("\xC0\xAF"), "%C0%AF");          // overlong
+  EXPECT_EQ(EscapeInvalidUtf8("a\xFF"
+                              "b"),
+            "a%FFb");
+  EXPECT_EQ(EscapeInvalidUtf8("\xC3"), "%C3");                // truncated
+  EXPECT_EQ(EscapeInvalidUtf8("\xC0\xAF"), "%C0%AF");         // overlong
   EXPECT_EQ(EscapeInvalidUtf8("\xED\xA0\x80"), "%ED%A0%80");  // surrogate
   EXPECT_EQ(EscapeInvalidUtf8("\xE2\x82\xAC\x80"), "\xE2\x82\xAC%80");
   for (const char* s : {"\xFF", "x\xF4\x90\x80\x80", "\xC3(", "ok"}) {

@@ -11,8 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "kafka/producer.h"
 #include "gtest/gtest.h"
+#include "kafka/producer.h"
 #include "nlohmann/json.hpp"
 
 namespace kpistream {

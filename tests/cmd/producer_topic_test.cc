@@ -79,8 +79,8 @@ TEST(ProducerTopicPropertiesTest, ATopicsOwnCompressionIsWhatItSends) {
     produce_lines = nullptr;
     sent = BytesSent(lines);
   }
-  ASSERT_EQ(sent.size(), 2u) << "no batch reported for a topic; lines: "
-                             << lines.size();
+  ASSERT_EQ(sent.size(), 2u)
+      << "no batch reported for a topic; lines: " << lines.size();
   EXPECT_GE(sent["plain"], 10 * 10000);  // as produced
   EXPECT_LT(sent["packed"], 10000);      // the client's default: LZ4
 

@@ -91,10 +91,10 @@ TEST(ConfigTest, ARepeatedKeyIsAnErrorAtAnyDepth) {
       "  instance_id: a\n"
       "processing:\n"
       "  max_future_skew: banana\n");
-  EXPECT_THAT(Places(r, "duplicate key"),
-              ::testing::ElementsAre("kafka.properties.linger.ms@3:32",
-                                     "inputs[0].format@5:39",
-                                     "processing@8:1"));
+  EXPECT_THAT(
+      Places(r, "duplicate key"),
+      ::testing::ElementsAre("kafka.properties.linger.ms@3:32",
+                             "inputs[0].format@5:39", "processing@8:1"));
   EXPECT_THAT(r.errors.back().message, HasSubstr("first at line 6"));
 }
 
@@ -220,7 +220,6 @@ TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
                 "repartition topic"));
 }
 
-
 // The internal topics (repartition, changelog) are written uncompressed,
 // unless the user chose a compression for every topic.
 TEST(ConfigTest, InternalTopicsAreUncompressedUnlessTheUserSaysOtherwise) {
@@ -232,13 +231,13 @@ TEST(ConfigTest, InternalTopicsAreUncompressedUnlessTheUserSaysOtherwise) {
       "kafka: {group_id: shop}\n"
       "inputs: [{topic: a}, {topic: b, key: visitor_id}]\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
-  EXPECT_EQ(ProducerTopicProperties(r.config),
-            (TopicProperties{{"shop-repartition", none},
-                             {"shop-changelog", none}}));
+  EXPECT_EQ(
+      ProducerTopicProperties(r.config),
+      (TopicProperties{{"shop-repartition", none}, {"shop-changelog", none}}));
   for (const char* name : {"compression.type", "compression.codec"}) {
-    r = ParseConfig(absl::StrCat(
-        "kafka: {group_id: shop, properties: {", name, ": zstd}}\n"
-        "inputs: [{topic: a}]\n"));
+    r = ParseConfig(absl::StrCat("kafka: {group_id: shop, properties: {", name,
+                                 ": zstd}}\n"
+                                 "inputs: [{topic: a}]\n"));
     ASSERT_TRUE(r.ok()) << Errors(r);
     EXPECT_EQ(ProducerTopicProperties(r.config), TopicProperties{}) << name;
   }
@@ -342,12 +341,10 @@ TEST(ConfigTest, MaxCommitIntervalDefaultsAndBounds) {
       "inputs: [{topic: a}]\nprocessing: {commit_interval: 200ms}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.processing.max_commit_interval, absl::Milliseconds(800));
-  r = ParseConfig(
-      "inputs: [{topic: a}]\nprocessing: {commit_interval: 2s}\n");
+  r = ParseConfig("inputs: [{topic: a}]\nprocessing: {commit_interval: 2s}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(5));
-  r = ParseConfig(
-      "inputs: [{topic: a}]\nprocessing: {commit_interval: 8s}\n");
+  r = ParseConfig("inputs: [{topic: a}]\nprocessing: {commit_interval: 8s}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.processing.max_commit_interval, absl::Seconds(8));
   r = ParseConfig(

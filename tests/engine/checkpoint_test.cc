@@ -80,8 +80,7 @@ std::vector<Event> RandomArrivals(uint64_t seed) {
   // Arrival order: each event delayed by up to the out-of-orderness.
   std::vector<std::pair<absl::Time, size_t>> arrival;
   for (size_t i = 0; i < events.size(); ++i) {
-    arrival.push_back(
-        {events[i].time + absl::Milliseconds(rng() % 45000), i});
+    arrival.push_back({events[i].time + absl::Milliseconds(rng() % 45000), i});
   }
   std::sort(arrival.begin(), arrival.end());
   std::vector<Event> out;
@@ -106,8 +105,7 @@ class Recorder : public SessionObserver {
   }
   void OnSessionClosed(const ClosedSession& s) override {
     counters_->OnSessionClosed(s);
-    pending.sessions.push_back(
-        EncodeSessionRecord(s, OutputFormat::kProtobuf));
+    pending.sessions.push_back(EncodeSessionRecord(s, OutputFormat::kProtobuf));
   }
   Outputs pending;  // since the last commit
 
@@ -116,14 +114,15 @@ class Recorder : public SessionObserver {
 };
 
 std::string WindowText(const WindowKpis& w) {
-  std::string out = absl::StrCat(w.site, "|", w.channel, "|",
-                                 absl::ToUnixSeconds(w.start), "|", w.sessions,
-                                 "|", w.sessions_closed, "|", w.engaged, "|",
-                                 w.bounced, "|", w.pageviews, "|", w.orders,
-                                 "|", w.duration_seconds_sum);
-  for (const auto& [goal, n] : w.conversions) absl::StrAppend(&out, "|", goal, n);
+  std::string out = absl::StrCat(
+      w.site, "|", w.channel, "|", absl::ToUnixSeconds(w.start), "|",
+      w.sessions, "|", w.sessions_closed, "|", w.engaged, "|", w.bounced, "|",
+      w.pageviews, "|", w.orders, "|", w.duration_seconds_sum);
+  for (const auto& [goal, n] : w.conversions)
+    absl::StrAppend(&out, "|", goal, n);
   for (const auto& [c, m] : w.revenue) absl::StrAppend(&out, "|", c, m);
-  for (const auto& [c, n] : w.orders_by_currency) absl::StrAppend(&out, "|", c, "#", n);
+  for (const auto& [c, n] : w.orders_by_currency)
+    absl::StrAppend(&out, "|", c, "#", n);
   return out;
 }
 
@@ -161,8 +160,7 @@ PartitionState::Options StateOptions(const std::vector<TargetSpec>* targets) {
   return options;
 }
 
-void Count(PartitionState::Admit admit, const Event& e,
-           KpiCounters* counters) {
+void Count(PartitionState::Admit admit, const Event& e, KpiCounters* counters) {
   counters->CountConsumed(kTp.topic);
   switch (admit) {
     case PartitionState::Admit::kAccepted:
@@ -223,8 +221,8 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
   Outputs committed;
   // The changelog: every record as written, in order.
   std::vector<ChangelogRecord> log;
-  auto state = std::make_unique<PartitionState>(StateOptions(&specs),
-                                                &recorder, &channels);
+  auto state = std::make_unique<PartitionState>(StateOptions(&specs), &recorder,
+                                                &channels);
   // Small chunks and snapshots: many chunks, several full snapshots.
   CheckpointWriter writer(kTp, /*chunk_bytes=*/2048,
                           /*min_full_interval_bytes=*/8192);
@@ -287,8 +285,8 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
       // Crash: what was not committed is gone.
       recorder.pending = Outputs{};
       counters.Rollback();
-      state = std::make_unique<PartitionState>(StateOptions(&specs),
-                                               &recorder, &channels);
+      state = std::make_unique<PartitionState>(StateOptions(&specs), &recorder,
+                                               &channels);
       CheckpointReader reader;
       std::map<std::string, std::optional<std::string>> compacted;
       for (const ChangelogRecord& r : log) {
@@ -304,9 +302,9 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
       auto position = reader.RestoreInto(kTp, state.get());
       EXPECT_TRUE(position.ok()) << position.status();
       if (!position.ok()) return {};
-      next = position->next_offset < 0 ? 0
-                                       : static_cast<size_t>(
-                                             position->next_offset);
+      next = position->next_offset < 0
+                 ? 0
+                 : static_cast<size_t>(position->next_offset);
       replay_until.reset();
       if (const int64_t from = state->replay_from(); from >= 0) {
         EXPECT_TRUE(by_reference);
@@ -434,8 +432,8 @@ TEST(CheckpointTest, AGapIsDataLossNotAWrongState) {
     PartitionState fresh(StateOptions(&specs), &recorder);
     return reader.RestoreInto(kTp, &fresh).status();
   };
-  EXPECT_TRUE(restore(log.size()).ok());           // nothing lost
-  EXPECT_TRUE(absl::IsDataLoss(restore(0)));        // the snapshot's first chunk
+  EXPECT_TRUE(restore(log.size()).ok());      // nothing lost
+  EXPECT_TRUE(absl::IsDataLoss(restore(0)));  // the snapshot's first chunk
   EXPECT_TRUE(absl::IsDataLoss(restore(log.size() - 1)));  // a later delta
 }
 
@@ -529,12 +527,11 @@ TEST(CheckpointTest, ValuesNoStateCanHaveWrittenAreDataLoss) {
   ASSERT_EQ(refs.buffered_refs().time_us_size(), good.buffered_size());
   EXPECT_TRUE(restore(refs).ok());
   expect_out_of_range(
-      refs,
-      {{"buffered offset",
-        [](auto* c) { c->mutable_buffered_refs()->set_offsets(0, -1); }},
-       {"buffered reference time", [](auto* c) {
-          c->mutable_buffered_refs()->set_time_us(0, INT64_MAX);
-        }}});
+      refs, {{"buffered offset",
+              [](auto* c) { c->mutable_buffered_refs()->set_offsets(0, -1); }},
+             {"buffered reference time", [](auto* c) {
+                c->mutable_buffered_refs()->set_time_us(0, INT64_MAX);
+              }}});
   v1::PartitionCheckpoint uneven = refs;
   uneven.mutable_buffered_refs()->add_offsets(offset);
   EXPECT_TRUE(absl::IsDataLoss(restore(uneven))) << restore(uneven);
@@ -568,7 +565,8 @@ TEST(CheckpointTest, NothingIsReleasedWhileBufferedEventsAreReadAgain) {
   state.Advance(T0 + absl::Seconds(50));
   CheckpointWriter writer(kTp, /*chunk_bytes=*/1 << 30);
   CheckpointReader reader;
-  for (const ChangelogRecord& r : writer.Write(state, 9, T0 + absl::Seconds(110))) {
+  for (const ChangelogRecord& r :
+       writer.Write(state, 9, T0 + absl::Seconds(110))) {
     reader.Add(r.key, r.value.value_or(""), false);
   }
   PartitionState restored(StateOptions(nullptr), &recorder);

@@ -52,8 +52,8 @@ Parsed Parse(const kafka::Record& record) {
 TEST(ForwardedRecordTest, CarriesItsOriginAndValue) {
   const absl::Time watermark = absl::FromUnixMicros(1767225600123456);
   std::string bytes;
-  FormatForwarded(Input("web-events", 5, 1234, "a/b/c", "{\"x\":1}"),
-                  watermark, &bytes);
+  FormatForwarded(Input("web-events", 5, 1234, "a/b/c", "{\"x\":1}"), watermark,
+                  &bytes);
   const Parsed p = Parse(Forwarded(bytes));
   EXPECT_EQ(p.source.topic, "web-events");
   EXPECT_EQ(p.source.partition, 5);
@@ -66,11 +66,11 @@ TEST(ForwardedRecordTest, CarriesItsOriginAndValue) {
 
 TEST(ForwardedRecordTest, NoKeyNoWatermarkAndBinaryValues) {
   // A protobuf value may hold any byte, the magic's included.
-  const std::string value = absl::StrCat(std::string("\0\xff", 2),
-                                         kForwardedMagic, "\n\x01");
+  const std::string value =
+      absl::StrCat(std::string("\0\xff", 2), kForwardedMagic, "\n\x01");
   std::string bytes;
-  FormatForwarded(Input("t", 0, 0, std::nullopt, value),
-                  absl::InfinitePast(), &bytes);
+  FormatForwarded(Input("t", 0, 0, std::nullopt, value), absl::InfinitePast(),
+                  &bytes);
   Parsed p = Parse(Forwarded(bytes));
   EXPECT_EQ(p.source.topic, "t");
   EXPECT_EQ(p.source.partition, 0);
@@ -81,8 +81,7 @@ TEST(ForwardedRecordTest, NoKeyNoWatermarkAndBinaryValues) {
   EXPECT_FALSE(p.watermark_us.has_value());
 
   // An empty key is a key; an empty value stays empty.
-  FormatForwarded(Input("t", 1, 2, "", ""), absl::FromUnixMicros(-5),
-                  &bytes);
+  FormatForwarded(Input("t", 1, 2, "", ""), absl::FromUnixMicros(-5), &bytes);
   p = Parse(Forwarded(bytes));
   EXPECT_TRUE(p.source.has_key);
   EXPECT_EQ(p.source.key, "");
@@ -120,7 +119,9 @@ TEST(ForwardedRecordTest, AForeignOrTruncatedRecordHasNoOrigin) {
       good.substr(0, kForwardedMagic.size() + 3),
       good.substr(0, kForwardedMagic.size() + 6),  // the source cut short
       bad_length,
-      absl::StrCat("\xff" "kpg", good.substr(4)),
+      absl::StrCat("\xff"
+                   "kpg",
+                   good.substr(4)),
   };
   for (const std::string& value : inputs) {
     const Parsed p = Parse(Forwarded(value));
@@ -156,8 +157,8 @@ TEST(ForwardedRecordTest, WatermarkRecordsAreToldApart) {
   absl::string_view bytes;
   ASSERT_TRUE(UpstreamWatermarksOf(Forwarded(value), &bytes));
   v1::UpstreamWatermarks parsed;
-  ASSERT_TRUE(parsed.ParseFromArray(bytes.data(),
-                                    static_cast<int>(bytes.size())));
+  ASSERT_TRUE(
+      parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
   ASSERT_EQ(parsed.sources_size(), 1);
   EXPECT_EQ(parsed.sources(0).topic(), "web-events");
   EXPECT_EQ(parsed.sources(0).partition(), 4);

@@ -52,14 +52,14 @@ TEST(UnownedPartitionsTest, PartitionsUnownedForTheGraceAreHealedOnce) {
 TEST(UnownedPartitionsTest, AGroupThatOwnsEverythingOrRebalancesOwesNothing) {
   UnownedPartitions watch({{"events", 4}, {"repartition", 2}},
                           {"kpistream-a-0"}, kGrace);
-  auto all = Stable({Member("a-0", {0, 1, 2, 3}), Member("b-0", {0, 1},
-                                                         "repartition")});
+  auto all = Stable(
+      {Member("a-0", {0, 1, 2, 3}), Member("b-0", {0, 1}, "repartition")});
   EXPECT_TRUE(watch.Observe(all, kT0).empty());
   EXPECT_EQ(watch.unowned(), 0u);
   // Between the two rounds of a cooperative rebalance a partition is
   // nobody's for a moment; a rebalance in progress starts the time again.
-  auto gap = Stable({Member("a-0", {0, 1}), Member("b-0", {0, 1},
-                                                   "repartition")});
+  auto gap =
+      Stable({Member("a-0", {0, 1}), Member("b-0", {0, 1}, "repartition")});
   EXPECT_TRUE(watch.Observe(gap, kT0).empty());
   kafka::GroupDescription rebalancing = gap;
   rebalancing.state = "PreparingRebalance";
@@ -73,8 +73,8 @@ TEST(UnownedPartitionsTest, AGroupThatOwnsEverythingOrRebalancesOwesNothing) {
 }
 
 TEST(UnownedPartitionsTest, TheFirstKpistreamInstanceActsThenAnyone) {
-  const auto group = Stable({Member("b-0", {0}), Member("a-1", {1}),
-                             Member("c-0", {})});
+  const auto group =
+      Stable({Member("b-0", {0}), Member("a-1", {1}), Member("c-0", {})});
   UnownedPartitions a({{"events", 3}}, {"kpistream-a-0", "kpistream-a-1"},
                       kGrace);
   UnownedPartitions b({{"events", 3}}, {"kpistream-b-0"}, kGrace);

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "engine/kafka_io.h"
+#include "gtest/gtest.h"
 #include "kafka/client.h"
 #include "kafka/consumer.h"
 
@@ -121,9 +121,9 @@ Consumer::Options UnpolledConsumer(const std::string& group_id) {
 std::string ConfValue(Consumer& consumer, const char* name) {
   char value[64];
   size_t size = sizeof(value);
-  EXPECT_EQ(rd_kafka_conf_get(rd_kafka_conf(consumer.handle()), name, value,
-                              &size),
-            RD_KAFKA_CONF_OK)
+  EXPECT_EQ(
+      rd_kafka_conf_get(rd_kafka_conf(consumer.handle()), name, value, &size),
+      RD_KAFKA_CONF_OK)
       << name;
   return std::string(value);
 }

@@ -202,8 +202,8 @@ TEST_F(LocalStoreTest, DayRecordsApplyInOrderWithinAndAcrossBatches) {
                                        index.push_back({key, day});
                                      })
                   .ok());
-  EXPECT_EQ(index, (std::vector<std::pair<uint64_t, int32_t>>{{1, 105},
-                                                              {3, 110}}));
+  EXPECT_EQ(index,
+            (std::vector<std::pair<uint64_t, int32_t>>{{1, 105}, {3, 110}}));
 }
 
 // Entries come and go (orders are kept 30 days): the filter of the stored
@@ -326,12 +326,13 @@ TEST_F(LocalStoreTest, WipeRemovesOnlyItsPartition) {
   EXPECT_EQ((*store)->GetDay(b, 'v', 9), 500);
   int mirrored = 0;
   ASSERT_TRUE((*store)
-                  ->ForEachMirrored(b, [&](absl::string_view key,
-                                           absl::string_view value) {
-                    EXPECT_EQ(key, "s/in/x");
-                    EXPECT_EQ(value, "checkpoint");
-                    ++mirrored;
-                  })
+                  ->ForEachMirrored(
+                      b,
+                      [&](absl::string_view key, absl::string_view value) {
+                        EXPECT_EQ(key, "s/in/x");
+                        EXPECT_EQ(value, "checkpoint");
+                        ++mirrored;
+                      })
                   .ok());
   EXPECT_EQ(mirrored, 1);
 }

@@ -78,9 +78,9 @@ class FakeInput : public StreamInput {
       listener_->OnAssigned(tps);
       return;
     }
-    for (size_t n = 0; position_ >= 0 &&
-                       position_ < static_cast<int64_t>(records_.size()) &&
-                       n < max;
+    for (size_t n = 0;
+         position_ >= 0 && position_ < static_cast<int64_t>(records_.size()) &&
+         n < max;
          ++n, ++position_) {
       kafka::Record r;
       r.topic = kTopic;
@@ -152,8 +152,8 @@ class FakeInput : public StreamInput {
 struct Produced {
   std::string topic, key;
   std::optional<std::string> value;
-  std::string reason;  // of a dead letter
-  std::string detail;  // likewise
+  std::string reason;          // of a dead letter
+  std::string detail;          // likewise
   std::string truncated_from;  // likewise, when its value was cut
 };
 
@@ -175,13 +175,12 @@ class FakeOutput : public StreamOutput {
     }
     // As kafka::Producer refuses a record beyond message.max.bytes.
     if (bytes > max_record_bytes_) {
-      return absl::OutOfRangeError(absl::StrCat("a record of ", bytes,
-                                                " bytes (test)"));
+      return absl::OutOfRangeError(
+          absl::StrCat("a record of ", bytes, " bytes (test)"));
     }
     pending_.push_back(
         {std::string(topic), std::string(key),
-         value ? std::optional<std::string>(std::string(*value))
-               : std::nullopt,
+         value ? std::optional<std::string>(std::string(*value)) : std::nullopt,
          reason, detail, truncated_from});
     return absl::OkStatus();
   }
@@ -218,7 +217,7 @@ class FakeOutput : public StreamOutput {
 
   bool abort_next = false;
   std::function<void()> on_abort;  // called as a commit is aborted
-  int64_t changelog_records = 0;  // committed: the changelog's end
+  int64_t changelog_records = 0;   // committed: the changelog's end
   int aborts = 0, commits = 0;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
@@ -352,7 +351,6 @@ TEST(StreamThreadTest, AnAbortedCommitRollsTheWatermarkBack) {
   }
 }
 
-
 // A stream thread over a FakeInput and a FakeOutput, with kThreadConfig and
 // a StepClock; `options` are set before Run(), stop_requested may use
 // input() and output().
@@ -389,8 +387,8 @@ class FakeThread {
 
   StepClock clock;
   StreamThread::Options options;
-  size_t fetched_per_poll = SIZE_MAX;  // FakeInput::set_fetched_per_poll
-  size_t max_record_bytes = SIZE_MAX;  // FakeOutput's
+  size_t fetched_per_poll = SIZE_MAX;         // FakeInput::set_fetched_per_poll
+  size_t max_record_bytes = SIZE_MAX;         // FakeOutput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -459,8 +457,8 @@ TEST(StreamThreadTest, RecordsRolledBackAtTheStopAreReported) {
       if (t.output().aborts == 0) return false;
       if (seeks_at_abort < 0) seeks_at_abort = t.input().seeks();
       // Restored after the abort: sought back to v1 and read it again.
-      const bool read_again = t.input().seeks() > seeks_at_abort &&
-                              t.input().position() == 2;
+      const bool read_again =
+          t.input().seeks() > seeks_at_abort && t.input().position() == 2;
       switch (stop) {
         case kAtOnce:
           return true;
@@ -661,10 +659,11 @@ TEST(StreamThreadTest, AThreadWithoutEventTimeSumsAtTheEnginesClock) {
   t.options.targets = &specs;
   t.target_clock = absl::FromCivil(absl::CivilSecond(2026, 1, 1, 12, 0, 0),
                                    absl::UTCTimeZone());
-  t.records = {{"", "{\"siteId\":\"shop\",\"utmSource\":\"google\","
-                    "\"utmMedium\":\"cpc\",\"costMicros\":\"20000000\","
-                    "\"currency\":\"EUR\","
-                    "\"dateStart\":\"2026-01-01T00:00:00Z\"}"}};
+  t.records = {{"",
+                "{\"siteId\":\"shop\",\"utmSource\":\"google\","
+                "\"utmMedium\":\"cpc\",\"costMicros\":\"20000000\","
+                "\"currency\":\"EUR\","
+                "\"dateStart\":\"2026-01-01T00:00:00Z\"}"}};
   const absl::Time start = t.clock.Peek();
   t.options.stop_requested = [&] {
     return t.clock.Peek() > start + absl::Seconds(10);
@@ -728,8 +727,8 @@ TEST(StreamThreadTest, ARecordTooLargeForTheProducerIsCutNotFatal) {
 // repartition topic is dead-lettered as too_large (counted invalid), not
 // a reason to stop.
 TEST(StreamThreadTest, ARecordTooLargeToRekeyIsDeadLettered) {
-  const std::string config = absl::StrReplaceAll(
-      kThreadConfig, {{"key: visitor_id", "key: any"}});
+  const std::string config =
+      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}});
   FakeThread t(config.c_str());
   t.max_record_bytes = 64 << 10;
   t.records = {{"", PageViewAtTenWith("padding", std::string(70000, 'p'))},
@@ -767,8 +766,8 @@ TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
 void AddVisitors(FakeInput& input, int n, int* added) {
   for (int i = 0; i < n; ++i, ++*added) {
     const std::string v = absl::StrCat("v", *added);
-    input.Add(v, PageView(v, absl::StrFormat("10:%02d:%02d",
-                                             *added / 60 % 60, *added % 60)));
+    input.Add(v, PageView(v, absl::StrFormat("10:%02d:%02d", *added / 60 % 60,
+                                             *added % 60)));
   }
 }
 
@@ -878,7 +877,8 @@ class LocalStoreRestartTest : public ::testing::Test {
   }
   void TearDown() override {
     std::error_code ignored;
-    for (const std::string& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+    for (const std::string& dir : dirs_)
+      std::filesystem::remove_all(dir, ignored);
   }
 
   std::unique_ptr<LocalStore> OpenStore() {
@@ -941,8 +941,8 @@ class LocalStoreRestartTest : public ::testing::Test {
     std::vector<bool> out;
     for (const Produced& p : r.committed) {
       if (p.topic != "sessions" || p.key != "v0") continue;
-      out.push_back(absl::StrContains(p.value.value_or(""),
-                                      "\"newVisitor\":true"));
+      out.push_back(
+          absl::StrContains(p.value.value_or(""), "\"newVisitor\":true"));
     }
     return out;
   }

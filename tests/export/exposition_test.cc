@@ -26,11 +26,10 @@ std::string Reference(const MetricsSnapshot& snapshot) {
     prometheus::MetricFamily f;
     f.name = family.name;
     f.help = family.help;
-    f.type = family.type == MetricType::kCounter
-                 ? prometheus::MetricType::Counter
-             : family.type == MetricType::kGauge
-                 ? prometheus::MetricType::Gauge
-                 : prometheus::MetricType::Histogram;
+    f.type =
+        family.type == MetricType::kCounter ? prometheus::MetricType::Counter
+        : family.type == MetricType::kGauge ? prometheus::MetricType::Gauge
+                                            : prometheus::MetricType::Histogram;
     for (const MetricSample& sample : family.samples) {
       prometheus::ClientMetric m;
       for (size_t i = 0;
@@ -53,8 +52,7 @@ std::string Reference(const MetricsSnapshot& snapshot) {
             if (i < sample.bucket_counts.size()) {
               cumulative += sample.bucket_counts[i];
             }
-            m.histogram.bucket.push_back(
-                {cumulative, family.bucket_bounds[i]});
+            m.histogram.bucket.push_back({cumulative, family.bucket_bounds[i]});
           }
           m.histogram.bucket.push_back({sample.count, kInf});
           break;
@@ -137,12 +135,29 @@ TEST(ExpositionTest, HistogramBucketsAreCumulativeAndEndAtTheCount) {
 // (HELP text without backslash or newline, which it did not escape).
 TEST(ExpositionTest, SameBytesAsPrometheusCppsTextSerializer) {
   std::mt19937_64 rng(20261201);
-  const std::vector<double> special = {
-      0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 1e-300, 5e-324, 1e300,
-      std::numeric_limits<double>::max(), kInf, -kInf, std::nan(""),
-      9007199254740992.0, 9007199254740993.0, 9999999999999998.0, 1e16,
-      -1e16, 1e15 + 0.5, 123456789012345678.0, 18446744073709551616.0,
-      static_cast<double>(INT64_MAX), -static_cast<double>(INT64_MAX)};
+  const std::vector<double> special = {0.0,
+                                       -0.0,
+                                       1.0,
+                                       -1.0,
+                                       0.1,
+                                       0.5,
+                                       1e-300,
+                                       5e-324,
+                                       1e300,
+                                       std::numeric_limits<double>::max(),
+                                       kInf,
+                                       -kInf,
+                                       std::nan(""),
+                                       9007199254740992.0,
+                                       9007199254740993.0,
+                                       9999999999999998.0,
+                                       1e16,
+                                       -1e16,
+                                       1e15 + 0.5,
+                                       123456789012345678.0,
+                                       18446744073709551616.0,
+                                       static_cast<double>(INT64_MAX),
+                                       -static_cast<double>(INT64_MAX)};
   const auto value = [&]() -> double {
     switch (rng() % 4) {
       case 0:
@@ -160,8 +175,7 @@ TEST(ExpositionTest, SameBytesAsPrometheusCppsTextSerializer) {
       }
     }
   };
-  const std::string alphabet =
-      "abc XYZ019_-./:\"\\\n{}=,#\xC3\xA9\xE2\x82\xAC";
+  const std::string alphabet = "abc XYZ019_-./:\"\\\n{}=,#\xC3\xA9\xE2\x82\xAC";
   const auto text = [&](size_t max) {
     std::string s;
     const size_t n = rng() % (max + 1);

@@ -52,10 +52,10 @@ void Run(const std::string& input) {
             via_message.result.reason == r.reason &&
             via_message.result.time == r.time &&
             (!r.ok || json_differential::SameEvent(first, via_message.event)),
-        absl::StrCat("libprotobuf's parse decodes otherwise",
-                     "\n  reader:      ", json_differential::Describe(direct),
-                     "\n  libprotobuf: ",
-                     json_differential::Describe(via_message)));
+        absl::StrCat(
+            "libprotobuf's parse decodes otherwise",
+            "\n  reader:      ", json_differential::Describe(direct),
+            "\n  libprotobuf: ", json_differential::Describe(via_message)));
   }
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = input.size() % 2 == 1;

@@ -55,8 +55,9 @@ TEST(AdCostDecoderTest, JsonNeedsSiteCostAndCurrency) {
                       "dateStart":"2026-01-01T00:00:00Z"})",
                           &out)
                   .ok);
-  EXPECT_EQ(decoder.Decode(R"({"costMicros":"5","currency":"EUR"})", &out).reason,
-            "missing_site_id");
+  EXPECT_EQ(
+      decoder.Decode(R"({"costMicros":"5","currency":"EUR"})", &out).reason,
+      "missing_site_id");
   EXPECT_EQ(decoder.Decode(R"({"siteId":"s","currency":"EUR"})", &out).reason,
             "missing_cost");
   EXPECT_EQ(decoder.Decode("not json", &out).reason, "malformed");

@@ -281,11 +281,11 @@ TEST(CombinedLogTest, BytesThatAreNotUtf8AreEscaped) {
   EXPECT_EQ(e.referrer, "https://ex.example/%C3");
   EXPECT_EQ(e.user_agent, "Bot%FE/1.0 Mozilla");
   // Valid sequences stay as they are.
-  ASSERT_TRUE(ParseCombinedLogLine(
-                  Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-                       "GET /caf\xc3\xa9 HTTP/1.1", 200, "-", kChrome),
-                  "www", now, absl::Minutes(10), &e)
-                  .ok);
+  ASSERT_TRUE(
+      ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                "GET /caf\xc3\xa9 HTTP/1.1", 200, "-", kChrome),
+                           "www", now, absl::Minutes(10), &e)
+          .ok);
   EXPECT_EQ(e.page_url, "/caf\xc3\xa9");
 }
 
@@ -296,15 +296,13 @@ TEST(CombinedLogTest, ARecordOfTwoLinesIsMalformed) {
   const std::string one = Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
                                "GET / HTTP/1.1", 200, "-", kChrome);
   Event e;
-  const DecodeResult r =
-      ParseCombinedLogLine(one + "\n" + one + "\n", "www", now,
-                           absl::Minutes(10), &e);
+  const DecodeResult r = ParseCombinedLogLine(one + "\n" + one + "\n", "www",
+                                              now, absl::Minutes(10), &e);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "malformed");
   EXPECT_TRUE(absl::StrContains(r.detail, "more than one line")) << r.detail;
-  EXPECT_TRUE(ParseCombinedLogLine(one + "\r\n", "www", now,
-                                   absl::Minutes(10), &e)
-                  .ok);
+  EXPECT_TRUE(
+      ParseCombinedLogLine(one + "\r\n", "www", now, absl::Minutes(10), &e).ok);
 }
 
 // A request line with more than one space between its words keeps its
@@ -312,11 +310,11 @@ TEST(CombinedLogTest, ARecordOfTwoLinesIsMalformed) {
 TEST(CombinedLogTest, ExtraSpacesInTheRequestLineKeepItsTarget) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   Event e;
-  ASSERT_TRUE(ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-                                        "GET  /double  HTTP/1.1", 200, "-",
-                                        kChrome),
-                                   "www", now, absl::Minutes(10), &e)
-                  .ok);
+  ASSERT_TRUE(
+      ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                "GET  /double  HTTP/1.1", 200, "-", kChrome),
+                           "www", now, absl::Minutes(10), &e)
+          .ok);
   EXPECT_EQ(e.page_url, "/double");
 }
 
@@ -326,8 +324,8 @@ TEST(CombinedLogTest, ALineWithoutARequestIsNotAPageView) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   Event e;
   const DecodeResult r = ParseCombinedLogLine(
-      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "-", 408, "-", "-"),
-      "www", now, absl::Minutes(10), &e);
+      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "-", 408, "-", "-"), "www",
+      now, absl::Minutes(10), &e);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "not_pageview");
   EXPECT_EQ(r.detail, "no request (answered 408) is not a page view");
@@ -364,10 +362,10 @@ TEST(CombinedLogTest, FeedRequestsAreNoPageViews) {
     EXPECT_TRUE(page_view(page)) << page;
   }
   Event e;
-  const DecodeResult r = ParseCombinedLogLine(
-      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "GET /?flav=rss20 HTTP/1.1",
-           200, "-", kChrome),
-      "www", now, absl::Minutes(10), &e);
+  const DecodeResult r =
+      ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                "GET /?flav=rss20 HTTP/1.1", 200, "-", kChrome),
+                           "www", now, absl::Minutes(10), &e);
   EXPECT_EQ(r.reason, "not_pageview");
   EXPECT_EQ(r.detail, "a feed, not a page view: GET /?flav=rss20");
 }

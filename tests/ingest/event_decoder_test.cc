@@ -5,8 +5,8 @@
 #include <utility>
 #include <vector>
 
-#include "google/protobuf/util/json_util.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/web_event.pb.h"
 #include "tests/allocation_counter.h"
@@ -213,9 +213,9 @@ TEST(EventDecoderTest, DecodeForRoutingJudgesAsDecodeDoes) {
       R"({"eventTime":"2026-01-01T09:59:00Z","siteId":"shop","visitorId":"v")";
   for (const std::string& json :
        {head + R"(,"type":"PAGE_VIEW","userAgent":"Mozilla/5.0"})",
-        head + R"(,"type":"PAGE_VEIW"})", head + R"(,"type":42})",
-        head + "}", head + R"(,"type":"CONVERSION"})",
-        head + R"(,"type":'PAGE_VIEW'})", std::string("not json"),
+        head + R"(,"type":"PAGE_VEIW"})", head + R"(,"type":42})", head + "}",
+        head + R"(,"type":"CONVERSION"})", head + R"(,"type":'PAGE_VIEW'})",
+        std::string("not json"),
         std::string(R"({"siteId":{},"visitorId":"v"})")}) {
     inputs.push_back({InputFormat::kJson, json});
   }
@@ -241,8 +241,8 @@ TEST(EventDecoderTest, DecodeForRoutingJudgesAsDecodeDoes) {
     for (std::string* f :
          {o.mutable_event_id(), o.mutable_site_id(), o.mutable_visitor_id(),
           o.mutable_user_agent(), o.mutable_conversion()->mutable_goal(),
-          o.mutable_user_id(), o.mutable_page_url(),
-          o.mutable_referrer(), o.mutable_utm_source(), o.mutable_utm_medium(),
+          o.mutable_user_id(), o.mutable_page_url(), o.mutable_referrer(),
+          o.mutable_utm_source(), o.mutable_utm_medium(),
           o.mutable_utm_campaign(), o.mutable_click_id(),
           o.mutable_device_category(), o.mutable_country(),
           o.mutable_conversion()->mutable_order_id(),
@@ -339,9 +339,9 @@ TEST(EventDecoderTest, ViewsTheRecordWhereNothingChanged) {
   EventView v;
   ASSERT_TRUE(decoder.Decode(bytes, kNow, &v).ok);
   for (absl::string_view f :
-       {v.event_id, v.site_id, v.visitor_id, v.user_id, v.page_url,
-        v.referrer, v.utm_campaign, v.click_id, v.user_agent, v.goal,
-        v.order_id, v.utm_medium}) {
+       {v.event_id, v.site_id, v.visitor_id, v.user_id, v.page_url, v.referrer,
+        v.utm_campaign, v.click_id, v.user_agent, v.goal, v.order_id,
+        v.utm_medium}) {
     EXPECT_TRUE(in_record(f)) << f;
   }
   EXPECT_EQ(v.utm_medium, "email");  // no escape: viewed in the page URL

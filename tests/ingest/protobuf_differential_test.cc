@@ -151,18 +151,19 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       "",
       v,
       // Tags.
-      absl::StrCat(v, std::string(1, '\0')),             // tag 0
-      absl::StrCat(v, Key(0, 2), Varint(0)),             // field number 0
+      absl::StrCat(v, std::string(1, '\0')),  // tag 0
+      absl::StrCat(v, Key(0, 2), Varint(0)),  // field number 0
       absl::StrCat(v, Key(0, 0), Varint(1)),
       absl::StrCat(v, Key(0, 3), Key(0, 4)),
-      absl::StrCat(v, Key(9, 6)), absl::StrCat(v, Key(9, 7)),  // wire 6, 7
-      absl::StrCat(v, Key(1, 4)),                        // end group, no group
+      absl::StrCat(v, Key(9, 6)),
+      absl::StrCat(v, Key(9, 7)),  // wire 6, 7
+      absl::StrCat(v, Key(1, 4)),  // end group, no group
       absl::StrCat(v, "\x8a\x80\x80\x80\x00"s, Varint(1), "x"),  // 5-byte tag
       absl::StrCat(v, "\x8a\x80\x80\x80\x80\x00"s, Varint(1), "x"),  // 6 bytes
       absl::StrCat(v, "\x8a\x80\x80\x80\x10", Varint(1), "x"),  // bits > 32
       absl::StrCat(v, "\x8a\x80\x80\x80\x7f", Varint(1), "x"),
-      absl::StrCat(v, "\x8a\x80"),                       // tag runs out
-      absl::StrCat(v, Key(536870911, 0), Varint(7)),     // largest field number
+      absl::StrCat(v, "\x8a\x80"),                    // tag runs out
+      absl::StrCat(v, Key(536870911, 0), Varint(7)),  // largest field number
       // Unknown fields of every wire type, and known numbers with another
       // wire type (unknown too).
       absl::StrCat(v, Int(99, 12345678901234ull)),
@@ -171,10 +172,10 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(v, Key(99, 5), std::string(4, 'x')),
       absl::StrCat(v, Key(99, 5), std::string(3, 'x')),
       absl::StrCat(v, Len(99, "\xff\xfe not UTF-8 is fine here")),
-      absl::StrCat(v, Int(4, 7)),                        // visitor_id as varint
+      absl::StrCat(v, Int(4, 7)),  // visitor_id as varint
       absl::StrCat(v, Key(4, 5), "abcd"),
-      absl::StrCat(v, Len(7, "x")),                      // type as a string
-      absl::StrCat(v, Int(2, 5)),                        // event_time as varint
+      absl::StrCat(v, Len(7, "x")),  // type as a string
+      absl::StrCat(v, Int(2, 5)),    // event_time as varint
       absl::StrCat(v, Int(21, 5)),
       absl::StrCat(v, Key(20, 1), std::string(8, '\1')),
       absl::StrCat(v, Len(20, "\xff")),
@@ -182,12 +183,13 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(v, Groups(1)),
       absl::StrCat(v, Groups(1, absl::StrCat(Int(1, 5), Len(2, "\xff"),
                                              Key(3, 5), "abcd"))),
-      absl::StrCat(v, Groups(100)), absl::StrCat(v, Groups(101)),
-      absl::StrCat(v, Key(50, 3), Key(51, 4)),           // another's end tag
-      absl::StrCat(v, Key(50, 3)),                       // never closed
+      absl::StrCat(v, Groups(100)),
+      absl::StrCat(v, Groups(101)),
+      absl::StrCat(v, Key(50, 3), Key(51, 4)),  // another's end tag
+      absl::StrCat(v, Key(50, 3)),              // never closed
       absl::StrCat(v, Key(50, 3), Int(1, 1)),
       absl::StrCat(v, Key(50, 3), std::string(1, '\0'), Key(50, 4)),
-      absl::StrCat(v, Key(4, 3), Key(4, 4)),             // visitor_id as group
+      absl::StrCat(v, Key(4, 3), Key(4, 4)),  // visitor_id as group
       absl::StrCat(Valid(), Len(2, Groups(99))),
       absl::StrCat(Valid(), Len(2, Groups(100))),
       absl::StrCat(Valid(), Len(21, Groups(99)), Len(21, Len(1, "signup"))),
@@ -205,22 +207,22 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(v, Key(20, 0),
                    "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s),
       absl::StrCat(v, Len(2, "\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x00"s)),
-      absl::StrCat(
-          v, Len(2, "\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s)),
+      absl::StrCat(v,
+                   Len(2, "\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00"s)),
       absl::StrCat(v, Int(20, (uint64_t{1} << 32) | 2)),  // session_number
       absl::StrCat(v, Int(20, static_cast<uint64_t>(-1))),
-      absl::StrCat(v, Key(20, 0)),                       // varint runs out
+      absl::StrCat(v, Key(20, 0)),  // varint runs out
       absl::StrCat(v, Key(20, 0), "\x80"),
       // Lengths.
-      absl::StrCat(v, Key(1, 2), "\x80\x00"s),            // padded 0
+      absl::StrCat(v, Key(1, 2), "\x80\x00"s),  // padded 0
       absl::StrCat(v, Key(99, 2), "\x80\x80\x80\x80\x00"s),
       absl::StrCat(v, Key(99, 2), "\x80\x80\x80\x80\x07"),
       absl::StrCat(v, Key(99, 2), "\x80\x80\x80\x80\x08"),
       absl::StrCat(v, Key(99, 2), "\x80\x80\x80\x80\x80\x00"s),
-      absl::StrCat(v, Key(1, 2), Varint(4), "abc"),      // runs past the end
-      absl::StrCat(v, Key(1, 2), Varint(3), "abc"),      // ends at the end
-      absl::StrCat(v, Key(1, 2), Varint(1)),             // nothing after it
-      absl::StrCat(v, Key(1, 2)),                        // no length
+      absl::StrCat(v, Key(1, 2), Varint(4), "abc"),  // runs past the end
+      absl::StrCat(v, Key(1, 2), Varint(3), "abc"),  // ends at the end
+      absl::StrCat(v, Key(1, 2), Varint(1)),         // nothing after it
+      absl::StrCat(v, Key(1, 2)),                    // no length
       absl::StrCat(Valid(), Key(2, 2), Varint(30), Int(1, 5)),
       // Nested messages: what ends them, merging, presence.
       absl::StrCat(Valid(), Len(2, std::string(1, '\0'))),
@@ -235,8 +237,8 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
       absl::StrCat(v, Len(2, Int(2, (uint64_t{1} << 32) | 9))),
       absl::StrCat(v, Len(2, Int(1, static_cast<uint64_t>(-62135596801)))),
       absl::StrCat(v, Len(2, Int(1, 253402300800ull))),
-      absl::StrCat(v, Len(2, Len(1, "x"))),             // seconds as a string
-      absl::StrCat(Valid(), Int(7, 3)),                  // conversion, no goal
+      absl::StrCat(v, Len(2, Len(1, "x"))),  // seconds as a string
+      absl::StrCat(Valid(), Int(7, 3)),      // conversion, no goal
       absl::StrCat(Valid(), Int(7, 3), Len(21, "")),
       absl::StrCat(Valid(), Int(7, 3), Len(21, Len(1, "signup"))),
       absl::StrCat(Valid(), Int(7, 3), Len(21, Len(1, "purchase")),
@@ -257,34 +259,36 @@ TEST_F(ProtobufDifferentialTest, EdgeCasesOfTheWireFormat) {
 
 TEST_F(ProtobufDifferentialTest, Utf8InEveryStringField) {
   const std::vector<std::string> texts = {
-      "",        "plain",          std::string("nul\0in", 6),
-      "\xc3\xa9t\xc3\xa9",          // é
-      "\xf0\x9f\x98\x80",           // U+1F600
-      "\xef\xbf\xbf",               // U+FFFF
-      "\xf4\x8f\xbf\xbf",           // U+10FFFF
-      "\xed\x9f\xbf",               // U+D7FF
-      "\xee\x80\x80",               // U+E000
-      "\xed\xa0\x80",               // a surrogate
+      "",
+      "plain",
+      std::string("nul\0in", 6),
+      "\xc3\xa9t\xc3\xa9",  // é
+      "\xf0\x9f\x98\x80",   // U+1F600
+      "\xef\xbf\xbf",       // U+FFFF
+      "\xf4\x8f\xbf\xbf",   // U+10FFFF
+      "\xed\x9f\xbf",       // U+D7FF
+      "\xee\x80\x80",       // U+E000
+      "\xed\xa0\x80",       // a surrogate
       "\xed\xbf\xbf",
-      "\xc0\x80",                   // overlong
+      "\xc0\x80",  // overlong
       "\xc1\xbf",
       "\xe0\x80\x80",
       "\xe0\x9f\xbf",
       "\xf0\x80\x80\x80",
       "\xf0\x8f\xbf\xbf",
-      "\xf4\x90\x80\x80",           // beyond U+10FFFF
+      "\xf4\x90\x80\x80",  // beyond U+10FFFF
       "\xf5\x80\x80\x80",
       "\xf8\x88\x80\x80\x80",
       "\xff",
-      "\x80",                       // a lone continuation byte
-      "\xe2\x82",                   // cut short
-      "abcdefgh\xe2\x82\xac",       // after a word of ASCII
+      "\x80",                  // a lone continuation byte
+      "\xe2\x82",              // cut short
+      "abcdefgh\xe2\x82\xac",  // after a word of ASCII
       "abcdefg\xe2\x82\xac",
       "abcdefghijklmnop\xe2\x82",
   };
   // Every string field of WebEvent (those Event does not keep too), and of
   // Conversion.
-  const std::vector<uint32_t> fields = {1,  3,  4,  5,  6,  8,  9, 10, 11,
+  const std::vector<uint32_t> fields = {1,  3,  4,  5,  6,  8,  9,  10, 11,
                                         12, 13, 14, 15, 16, 17, 18, 19};
   for (const std::string& text : texts) {
     for (uint32_t field : fields) {
@@ -293,9 +297,9 @@ TEST_F(ProtobufDifferentialTest, Utf8InEveryStringField) {
       ExpectSame(absl::StrCat(Valid(), Len(field, text), Len(field, "ok")));
     }
     for (uint32_t field : {1, 3, 4}) {
-      ExpectSame(absl::StrCat(Valid(), Int(7, 3),
-                              Len(21, absl::StrCat(Len(1, "purchase"),
-                                                   Len(field, text)))));
+      ExpectSame(absl::StrCat(
+          Valid(), Int(7, 3),
+          Len(21, absl::StrCat(Len(1, "purchase"), Len(field, text)))));
     }
   }
 }
@@ -310,10 +314,20 @@ class Random {
   }
   bool OneIn(int n) { return Below(n) == 0; }
   std::string Text() {
-    static const std::vector<std::string> pieces = {
-        "a", "shop", "v-", "https://example.com/p?q=1", "\xc3\xa9",
-        "\xf0\x9f\x98\x80", " ", "0", "Mozilla/5.0", "EUR", "cpc",
-        "google", "\xed\xa0\x80", "\xff"};
+    static const std::vector<std::string> pieces = {"a",
+                                                    "shop",
+                                                    "v-",
+                                                    "https://example.com/p?q=1",
+                                                    "\xc3\xa9",
+                                                    "\xf0\x9f\x98\x80",
+                                                    " ",
+                                                    "0",
+                                                    "Mozilla/5.0",
+                                                    "EUR",
+                                                    "cpc",
+                                                    "google",
+                                                    "\xed\xa0\x80",
+                                                    "\xff"};
     std::string out;
     const int n = static_cast<int>(Below(5));
     for (int i = 0; i < n; ++i) {

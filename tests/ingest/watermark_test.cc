@@ -147,7 +147,7 @@ TEST(PartitionWatermarkTest, QuietIsIdleOnlyOnceFoundCaughtUp) {
   WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
   w.Assign(1, kT);
   w.Assign(2, kT);
-  w.SetBacklog(1, false);  // stale: nothing fetched yet
+  w.SetBacklog(1, false);                // stale: nothing fetched yet
   w.CaughtUp(1, kT + absl::Seconds(1));  // before it was quiet: no proof
   const absl::Time later = kT + absl::Seconds(10);
   w.Observe(2, kT + absl::Hours(1), later);
@@ -176,7 +176,6 @@ TEST(PartitionWatermarkTest, StartsAtTheRestoredFrontier) {
   w.Observe(7, kT + absl::Minutes(11), kT);
   EXPECT_EQ(w.Of(7, kT, w.Current(kT)), kT + absl::Minutes(20));
 }
-
 
 // A repartition partition's watermark is given by its sources: from its
 // assignment on, neither its own events (a fast source's, ahead of a slow

@@ -26,8 +26,8 @@ constexpr int kInputPartitions = 6;
 constexpr int kSessionPartitions = 3;
 
 // How many of `topic`'s partitions node `node` leads.
-int Leads(const KafkaCluster& cluster, const std::string& topic,
-          int partitions, int node) {
+int Leads(const KafkaCluster& cluster, const std::string& topic, int partitions,
+          int node) {
   int n = 0;
   for (int p = 0; p < partitions; ++p) {
     auto leader = cluster.LeaderOf(topic, p);
@@ -89,8 +89,7 @@ TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
   }
   ASSERT_GE(node, 0) << "no node leads both input and session partitions";
   std::cout << "node " << node << " leads "
-            << Leads(cluster, o.input, kInputPartitions, node)
-            << " input and "
+            << Leads(cluster, o.input, kInputPartitions, node) << " input and "
             << Leads(cluster, o.sessions, kSessionPartitions, node)
             << " session partition(s); killing it for 10 s\n";
   const absl::Time down = absl::Now();
@@ -112,8 +111,8 @@ TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
   // Both instances lived through it (an engine that gave up on a broker
   // error would exit 1 and leave its partitions to the other).
   for (Lifetime* life : {a, b}) {
-    EXPECT_TRUE(life->process->Running())
-        << life->instance << " exited:\n" << life->process->Stderr();
+    EXPECT_TRUE(life->process->Running()) << life->instance << " exited:\n"
+                                          << life->process->Stderr();
   }
 
   // /readyz: each instance went unready during the outage and ready again.
@@ -137,9 +136,10 @@ TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
                       r.code, " ", r.reason, "\n");
     }
     std::cout << "instance " << life->instance << " /readyz since the outage "
-              << "(+time since the kill):\n" << seen;
-    ASSERT_LT(unready, changes.size())
-        << life->instance << " never unready:\n" << seen;
+              << "(+time since the kill):\n"
+              << seen;
+    ASSERT_LT(unready, changes.size()) << life->instance << " never unready:\n"
+                                       << seen;
     bool ready_again = false;
     for (size_t i = unready + 1; i < changes.size(); ++i) {
       ready_again |= changes[i].code == 200;

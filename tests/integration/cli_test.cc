@@ -68,12 +68,9 @@ TEST(CliTest, VersionNamesTheAllocatorAndItsOptions) {
   CommandResult r = RunCommand({KpistreamBinary(), "--version"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "kpistream ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "allocator: jemalloc 5.")) << r.out;
   EXPECT_TRUE(absl::StrContains(
-      r.out,
-      "allocator: jemalloc 5.")) << r.out;
-  EXPECT_TRUE(absl::StrContains(
-      r.out,
-      "(background_thread on, dirty_decay_ms 1000, muzzy_decay_ms 0)"))
+      r.out, "(background_thread on, dirty_decay_ms 1000, muzzy_decay_ms 0)"))
       << r.out;
 }
 
@@ -147,9 +144,11 @@ TEST(CliTest, SigtermWhileTheBrokersDoNotAnswerExitsZero) {
   const std::string config = dir.Write(
       "c.yaml", "kafka: {brokers: '127.0.0.1:" + std::to_string(dead) +
                     "'}\ninputs: [{topic: web.events}]\nprocessing: "
-                    "{state_dir: '" + dir.path() + "/state'}\nmetrics: "
-                    "{listen: '127.0.0.1:" + std::to_string(FreePort()) +
-                    "'}\n");
+                    "{state_dir: '" +
+                    dir.path() +
+                    "/state'}\nmetrics: "
+                    "{listen: '127.0.0.1:" +
+                    std::to_string(FreePort()) + "'}\n");
   Subprocess run({KpistreamBinary(), "run", "--config", config});
   // librdkafka has tried to connect (and logged the refusal, naming it).
   ASSERT_TRUE(WaitFor(
@@ -181,8 +180,8 @@ TEST(CliTest, AnInstanceStoppedBeforeItsFirstAssignmentWaitsForIt) {
         "kafka: {brokers: '" + broker.bootstrap() +
             "', group_id: early}\ninputs: [{topic: web.events, key: "
             "visitor_id}]\nprocessing: {instance_id: " +
-            instance + "}\nmetrics: {listen: '127.0.0.1:" +
-            std::to_string(port) + "'}\n");
+            instance +
+            "}\nmetrics: {listen: '127.0.0.1:" + std::to_string(port) + "'}\n");
   };
   const int port_a = FreePort(), port_b = FreePort();
   Subprocess a({KpistreamBinary(), "run", "--config", config("a", port_a)});
@@ -414,8 +413,7 @@ TEST(DemoTest, RunsWithoutSetupShowsKpisAndStopsOnCtrlC) {
   // A new user's first run: librdkafka warned about an explicitly set
   // allow.auto.create.topics at the embedded broker (Metadata v2), four
   // WARN lines before anything else.
-  EXPECT_FALSE(absl::StrContains(demo.Stderr(), "AUTOCREATE"))
-      << demo.Stderr();
+  EXPECT_FALSE(absl::StrContains(demo.Stderr(), "AUTOCREATE")) << demo.Stderr();
   // Counts show within a fraction of a second of their events at moderate
   // rates: commits and the consumers' fetch wait follow
   // processing.min_commit_interval (README, "What holds").

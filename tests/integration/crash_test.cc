@@ -9,13 +9,13 @@
 //
 // DISABLED: it cannot pass reliably there, and its passes prove nothing of
 // the crash (README, "Tests and brokers"). librdkafka's mock (2.0.2, and
-// still its current source) has no transaction isolation: a read_committed consumer sees what the killed
-// instance's open transaction wrote (its forwards to the repartition topic
-// are read, then read again from its successor: counters off by the events
-// read twice). And it ignores group.instance.id and rebalances only after a
-// member's session timeout, so instance b often has no partition yet when it
-// is SIGTERMed, and librdkafka 2.0.2 aborts on destroying a
-// cooperative-sticky consumer that never had an assignment (exit 134;
+// still its current source) has no transaction isolation: a read_committed
+// consumer sees what the killed instance's open transaction wrote (its forwards
+// to the repartition topic are read, then read again from its successor:
+// counters off by the events read twice). And it ignores group.instance.id and
+// rebalances only after a member's session timeout, so instance b often has no
+// partition yet when it is SIGTERMed, and librdkafka 2.0.2 aborts on destroying
+// a cooperative-sticky consumer that never had an assignment (exit 134;
 // librdkafka issue #4312, fixed in 2.3.0). Run it with
 // --gtest_also_run_disabled_tests to see both.
 #include <memory>

@@ -47,8 +47,7 @@ TEST(DeployTest, EveryManifestIsYaml) {
        SourceDir() + "/deploy/k8s/kpistream.yaml",
        SourceDir() + "/deploy/k8s/prometheusrule.yaml",
        SourceDir() + "/deploy/grafana/provisioning/datasources/prometheus.yaml",
-       SourceDir() +
-           "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
+       SourceDir() + "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
@@ -117,9 +116,8 @@ TEST(DeployTest, KubernetesConfigMapMatchesTheStack) {
        SourceDir() + "/deploy/k8s/kpistream.yaml",
        SourceDir() + "/deploy/kpistream/kpistream.yaml", config});
   ASSERT_EQ(extract.exit_code, 0) << extract.out << extract.err;
-  CommandResult check = RunCommand(
-      {"env", "KAFKA_PASSWORD=unused", KpistreamBinary(), "check-config",
-       config});
+  CommandResult check = RunCommand({"env", "KAFKA_PASSWORD=unused",
+                                    KpistreamBinary(), "check-config", config});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 

@@ -63,7 +63,9 @@ class DurabilityTest : public ::testing::Test {
     return StartLoadgen(bootstrap_, input_, events, key);
   }
 
-  void EndOfInput() { ::kpistream::testing::EndOfInput(bootstrap_, input_, kPartitions); }
+  void EndOfInput() {
+    ::kpistream::testing::EndOfInput(bootstrap_, input_, kPartitions);
+  }
 
   // Waits until `life` logged that it replaced its fenced Kafka client
   // (`client` begins the log line's subject).
@@ -104,8 +106,8 @@ TEST_P(CrashTest, CrashAndRestartsAreExactlyOnce) {
   ExpectCrashAndRestartsExactlyOnce(fleet, GetParam(), kPartitions);
 }
 
-INSTANTIATE_TEST_SUITE_P(Keys, CrashTest,
-                         ::testing::Values("visitor", "none"), LoadgenKeyName);
+INSTANTIATE_TEST_SUITE_P(Keys, CrashTest, ::testing::Values("visitor", "none"),
+                         LoadgenKeyName);
 
 // A third instance joins mid-stream and leaves (SIGTERM, for good). The
 // input is keyed by visitor_id and declared so: no hop.
@@ -163,8 +165,8 @@ TEST_F(DurabilityTest, PartitionsACrashMidRebalanceLeftToNoMemberAreAssigned) {
   ASSERT_LT(kept, kPartitions);
   auto loadgen = Loadgen(30000, "visitor");
 
-  auto admin = kafka::GroupAdmin::Create(bootstrap_, {}, "durability-test",
-                                         group_);
+  auto admin =
+      kafka::GroupAdmin::Create(bootstrap_, {}, "durability-test", group_);
   ASSERT_TRUE(admin.ok()) << admin.status();
   std::string seen;
   EXPECT_TRUE(WaitFor(
@@ -183,16 +185,14 @@ TEST_F(DurabilityTest, PartitionsACrashMidRebalanceLeftToNoMemberAreAssigned) {
           }
         }
         seen = absl::StrCat(group->state, ", ", owned.size(), " of ",
-                            kPartitions, " owned, h ",
-                            h ? "a member" : "gone");
+                            kPartitions, " owned, h ", h ? "a member" : "gone");
         return group->stable() && h &&
                owned.size() == static_cast<size_t>(kPartitions);
       },
       absl::Seconds(120)))
       << seen << "\n"
       << fleet.Logs();
-  EXPECT_TRUE(
-      absl::StrContains(a->process->Stderr(), "owned by no member for"))
+  EXPECT_TRUE(absl::StrContains(a->process->Stderr(), "owned by no member for"))
       << fleet.Logs();
   EXPECT_EQ(second->Stop(SIGTERM, absl::Seconds(30)), 0) << second->Stderr();
   FinishExactly(fleet, a, *loadgen);
@@ -292,9 +292,9 @@ TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
   auto bootstrap = SharedKafka();
   ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
   const std::string topic = UniqueKafkaName("readback");
-  ASSERT_TRUE(CreateKafkaTopic(*bootstrap, topic, 2, 3,
-                               {{"cleanup.policy", "compact"}})
-                  .ok());
+  ASSERT_TRUE(
+      CreateKafkaTopic(*bootstrap, topic, 2, 3, {{"cleanup.policy", "compact"}})
+          .ok());
   kafka::Producer::Options options;
   options.brokers = *bootstrap;
   options.transactional_id = topic + "-txn";
@@ -313,9 +313,8 @@ TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
     read.topic = topic;
     read.partitions = {0, 1};
     int seen = 0;
-    ASSERT_TRUE(kafka::ReadTopic(read, [&](const kafka::ReadRecord&) {
-                  ++seen;
-                }).ok());
+    ASSERT_TRUE(
+        kafka::ReadTopic(read, [&](const kafka::ReadRecord&) { ++seen; }).ok());
     EXPECT_EQ(seen, 3 * (txn + 1)) << "after transaction " << txn;
   }
 }

@@ -164,8 +164,8 @@ metrics:
   void Produce(const std::string& lines, bool keys = true,
                const std::string& topic = "web.events") {
     std::string input = lines;
-    std::vector<std::string> argv = {"kcat", "-b", broker_->bootstrap(), "-P",
-                                     "-t", topic};
+    std::vector<std::string> argv = {"kcat", "-b", broker_->bootstrap(),
+                                     "-P",   "-t", topic};
     if (keys) {
       argv.insert(argv.end(), {"-K", "|"});
     } else {
@@ -360,7 +360,6 @@ void EngineE2E::ExpectTheScenario() {
   ASSERT_EQ(d.revenue_size(), 1);
   EXPECT_EQ(d.revenue(0).currency(), "EUR");
   EXPECT_EQ(d.revenue(0).value_micros(), 25500000);
-
 }
 
 TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
@@ -406,18 +405,19 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
 TEST_F(EngineE2E, UnkeyedInputGivesTheKeyedSessions) {
   Produce(ScenarioInput(), /*keys=*/false);
   ExpectTheScenario();
-  EXPECT_EQ(MetricValue(Metrics(), "kpistream_events_repartitioned_total",
-                        {{"topic", "web.events"}}),
-            12);  // not the two invalid records nor the bot (dead letters at once)
+  EXPECT_EQ(
+      MetricValue(Metrics(), "kpistream_events_repartitioned_total",
+                  {{"topic", "web.events"}}),
+      12);  // not the two invalid records nor the bot (dead letters at once)
 }
 
 // Records forwarded by an earlier version (their source in a header, the
 // value as it came) and still in the repartition topic at an upgrade are
 // read as their input would read them.
 TEST_F(EngineE2E, RecordsForwardedByAnEarlierVersionAreRead) {
-  const std::string old = absl::StrCat(
-      Ev("vo", "o1", "10:00:00", "PAGE_VIEW", "/"),
-      Ev("vo", "o2", "10:00:30", "PAGE_VIEW", "/pricing"));
+  const std::string old =
+      absl::StrCat(Ev("vo", "o1", "10:00:00", "PAGE_VIEW", "/"),
+                   Ev("vo", "o2", "10:00:30", "PAGE_VIEW", "/pricing"));
   CommandResult r = RunCommand(
       {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
        "0", "-K", "|", "-H", "kpistream-source=0/7//web.events/vo"},
@@ -454,10 +454,10 @@ TEST_F(EngineE2E, WatermarksForwardedByAnEarlierVersionAreRead) {
   const std::string delimiter = "<end-of-record>";
   const std::string value = marks.SerializeAsString();
   ASSERT_EQ(value.find(delimiter), std::string::npos);
-  r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t",
-                  "e2e-repartition", "-p", "0", "-D", delimiter, "-H",
-                  "kpistream-watermark=1"},
-                 value + delimiter);
+  r = RunCommand(
+      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
+       "0", "-D", delimiter, "-H", "kpistream-watermark=1"},
+      value + delimiter);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::map<std::string, SessionRecord> sessions;
   ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).count("vw") > 0; },
@@ -530,16 +530,15 @@ TEST_F(EngineE2E, ReadyOnlyOnceItsPartitionsAreAssigned) {
   // is re-keyed by default), published every 200 ms.
   std::string m;
   auto assigned = [&](const std::string& topic, int partition) {
-    return MetricValue(m, "kpistream_consumer_lag_messages",
-                       {{"topic", topic},
-                        {"partition", absl::StrCat(partition)}}) >= 0;
+    return MetricValue(
+               m, "kpistream_consumer_lag_messages",
+               {{"topic", topic}, {"partition", absl::StrCat(partition)}}) >= 0;
   };
   EXPECT_TRUE(WaitFor(
       [&] {
         m = Metrics();
         return assigned("web.events", 0) && assigned("web.events", 1) &&
-               assigned("web.adcost", 0) &&
-               assigned("e2e-repartition", 0);
+               assigned("web.adcost", 0) && assigned("e2e-repartition", 0);
       },
       absl::Milliseconds(1500)))
       << "ready with " << MetricValue(m, "kpistream_assigned_partitions")

@@ -8,10 +8,10 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "aggregate/bot_filter.h"
 #include "aggregate/channel_classifier.h"
@@ -175,8 +175,8 @@ Lifetime* Fleet::Start(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     n = lifetimes_.size();
   }
-  const std::string path = dir_.Write(absl::StrCat(name, "-", n, ".yaml"),
-                                      Config(name, life->port));
+  const std::string path =
+      dir_.Write(absl::StrCat(name, "-", n, ".yaml"), Config(name, life->port));
   life->process = std::make_unique<Subprocess>(std::vector<std::string>{
       KpistreamBinary(), "run", "--config", path, "--log-level", "debug"});
   Lifetime* raw = life.get();
@@ -260,12 +260,20 @@ std::unique_ptr<Subprocess> StartLoadgen(const std::string& bootstrap,
                                          const std::string& key, int rate,
                                          int seed) {
   return std::make_unique<Subprocess>(std::vector<std::string>{
-      KpistreamBinary(), "loadgen", "--brokers", bootstrap, "--topic", topic,
-      "--format", "json", "--rate", absl::StrCat(rate), "--event-rate",
-      absl::StrCat(std::max(1, rate / 100)), "--events", absl::StrCat(events),
-      "--visitors", "3000", "--seed", absl::StrCat(seed), "--start-time",
-      "2026-01-01T00:00:00Z", "--disorder", "20s", "--duplicates", "0.02",
-      "--bots", "0.02", "--key", key});
+      KpistreamBinary(), "loadgen",
+      "--brokers",       bootstrap,
+      "--topic",         topic,
+      "--format",        "json",
+      "--rate",          absl::StrCat(rate),
+      "--event-rate",    absl::StrCat(std::max(1, rate / 100)),
+      "--events",        absl::StrCat(events),
+      "--visitors",      "3000",
+      "--seed",          absl::StrCat(seed),
+      "--start-time",    "2026-01-01T00:00:00Z",
+      "--disorder",      "20s",
+      "--duplicates",    "0.02",
+      "--bots",          "0.02",
+      "--key",           key});
 }
 
 void EndOfInput(const std::string& bootstrap, const std::string& topic,
@@ -298,8 +306,8 @@ std::map<std::string, v1::SessionRecord> CommittedSessions(
 
 Batch ExpectExactlyTheBatch(Fleet& fleet, absl::Duration wait) {
   const FleetOptions& o = fleet.options();
-  auto input =
-      ConsumeFromKafka(o.bootstrap, o.input, 1u << 30, absl::Seconds(15), false);
+  auto input = ConsumeFromKafka(o.bootstrap, o.input, 1u << 30,
+                                absl::Seconds(15), false);
   EXPECT_TRUE(input.ok()) << input.status();
   if (!input.ok()) return {};
   const Batch batch = ComputeBatch(*input);

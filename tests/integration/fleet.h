@@ -125,7 +125,8 @@ class Fleet {
   std::thread scraper_;
 };
 
-// ---- Traffic and checks ------------------------------------------------------
+// ---- Traffic and checks
+// ------------------------------------------------------
 
 // loadgen traffic in the background: JSON, keyed by `key`, with disorder
 // (20 s, within the fleet's max_out_of_orderness), 2 % repeats and 2 % bots,

@@ -55,9 +55,8 @@ std::vector<v1::SessionRecord> ReadSessionRecords(const std::string& brokers) {
 }
 
 TEST(HostileTrafficTest, AccountingIdentityDeadLettersAndNothingLost) {
-  BrokerProcess broker(
-      {"web.events:2", "web.sessions:1", "web.deadletter:1", "web.kpi:1",
-       "hostile-repartition:2"});
+  BrokerProcess broker({"web.events:2", "web.sessions:1", "web.deadletter:1",
+                        "web.kpi:1", "hostile-repartition:2"});
   ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
   TempDir dir;
   const int port = FreePort();
@@ -119,11 +118,11 @@ metrics: {listen: '127.0.0.1:)",
   // late however they are read (when re-keyed: the watermarks the source
   // partitions sent with the last commit are ahead of them in the
   // repartition topic).
-  CommandResult stale = RunCommand(
-      {KpistreamBinary(), "loadgen", "--brokers", broker.bootstrap(), "--topic",
-       "web.events", "--format", "json", "--rate", "0", "--events", "40",
-       "--event-rate", "1", "--seed", "12", "--start-time",
-       "2026-01-01T00:00:00Z"});
+  CommandResult stale =
+      RunCommand({KpistreamBinary(), "loadgen", "--brokers", broker.bootstrap(),
+                  "--topic", "web.events", "--format", "json", "--rate", "0",
+                  "--events", "40", "--event-rate", "1", "--seed", "12",
+                  "--start-time", "2026-01-01T00:00:00Z"});
   ASSERT_EQ(stale.exit_code, 0) << stale.err;
   const double stale_records = RecordsProduced(stale.out);
   ASSERT_EQ(stale_records, 40) << stale.out;
@@ -251,8 +250,9 @@ metrics: {listen: '127.0.0.1:)",
         << engines.back()->Stderr();
   }
   // Both members own partitions (of web.events and of the repartition topic
-  // its records are re-keyed through: 4 + 4) before any input arrives, so the totals
-  // below hold without a rebalance in the middle of the stream (see README).
+  // its records are re-keyed through: 4 + 4) before any input arrives, so the
+  // totals below hold without a rebalance in the middle of the stream (see
+  // README).
   auto assigned = [&](int port) {
     auto page = HttpGet(port, "/metrics");
     return page.ok() ? MetricValue(*page, "kpistream_assigned_partitions") : -1;

@@ -784,12 +784,12 @@ absl::Status KafkaCluster::Spawn(Node& node) {
     argv.insert(argv.end(),
                 {"-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"});
   }
-  argv.insert(argv.end(),
-              {"-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError",
-               "-Djava.awt.headless=true", "-Dkafka.logs.dir=" + node.dir,
-               "-Dlog4j2.configurationFile=" + dir_ + "/log4j2.properties",
-               "-cp", KafkaLibs() + "/*", "kafka.Kafka",
-               node.dir + "/server.properties"});
+  argv.insert(
+      argv.end(),
+      {"-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError",
+       "-Djava.awt.headless=true", "-Dkafka.logs.dir=" + node.dir,
+       "-Dlog4j2.configurationFile=" + dir_ + "/log4j2.properties", "-cp",
+       KafkaLibs() + "/*", "kafka.Kafka", node.dir + "/server.properties"});
   absl::StatusOr<pid_t> pid = SpawnLogged(argv, node.dir + "/stdout.log");
   if (!pid.ok()) return pid.status();
   node.pid = *pid;

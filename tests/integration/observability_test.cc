@@ -230,8 +230,7 @@ TEST(FirstHourLogTest, LibrdkafkaLinesGoThroughTheEnginesLogger) {
       const nlohmann::json j = nlohmann::json::parse(line);
       EXPECT_EQ(j["component"], "kafka");
       EXPECT_EQ(j["level"], "error");
-      EXPECT_TRUE(
-          absl::StartsWith(j["client"].get<std::string>(), "kpistream"))
+      EXPECT_TRUE(absl::StartsWith(j["client"].get<std::string>(), "kpistream"))
           << line;
     }
     // librdkafka's own format never appears.

@@ -187,10 +187,10 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
   }
   // Nothing of v1 was written before the restart.
   int duplicates = 0;
-  EXPECT_EQ(CommittedSessions(options_.bootstrap, options_.sessions, 0,
-                              &duplicates)
-                .size(),
-            0u);
+  EXPECT_EQ(
+      CommittedSessions(options_.bootstrap, options_.sessions, 0, &duplicates)
+          .size(),
+      0u);
 
   a = fleet.Start("a");
   Produce({{"v1", Event("v1", "a3", "10:20:00", "PAGE_VIEW", "/checkout")},
@@ -299,9 +299,8 @@ TEST_F(RestartTest, BufferedEventsOfDeletedRecordsAreLostAndNothingElse) {
 INSTANTIATE_TEST_SUITE_P(KPISTREAM_RESTART_BROKER, RestartTest,
                          ::testing::Values(SIGTERM, SIGKILL),
                          [](const ::testing::TestParamInfo<int>& info) {
-                           return std::string(info.param == SIGTERM
-                                                  ? "Sigterm"
-                                                  : "Sigkill");
+                           return std::string(
+                               info.param == SIGTERM ? "Sigterm" : "Sigkill");
                          });
 
 }  // namespace

@@ -117,8 +117,8 @@ tests:
 // `kpistream rules --config <config> --out <dir>`, which must succeed.
 ::testing::AssertionResult GenerateRules(const std::string& config,
                                          const std::string& dir) {
-  CommandResult r =
-      RunCommand({KpistreamBinary(), "rules", "--config", config, "--out", dir});
+  CommandResult r = RunCommand(
+      {KpistreamBinary(), "rules", "--config", config, "--out", dir});
   if (r.exit_code == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "kpistream rules: " << r.err;
 }
@@ -133,9 +133,8 @@ tests:
   if (r.exit_code != 0) {
     return ::testing::AssertionFailure() << r.out << r.err;
   }
-  if (rules >= 0 &&
-      !absl::StrContains(r.out, absl::StrCat("SUCCESS: ", rules,
-                                             " rules found"))) {
+  if (rules >= 0 && !absl::StrContains(r.out, absl::StrCat("SUCCESS: ", rules,
+                                                           " rules found"))) {
     return ::testing::AssertionFailure()
            << "expected " << rules << " rules: " << r.out;
   }

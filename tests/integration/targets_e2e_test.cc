@@ -28,14 +28,15 @@ TEST(TargetsE2E, LoadgenTrafficFiresTheMissedTargetOnly) {
   // Generated traffic bounces in roughly a third to a half of its sessions
   // and engages the rest: a 2 % bounce ceiling is missed, a 5 % engagement
   // floor is met, whatever the seed.
-  const std::string config = dir.Write(
-      "kpistream.yaml", absl::StrCat(R"(
+  const std::string config =
+      dir.Write("kpistream.yaml",
+                absl::StrCat(R"(
 kafka: {brokers: ')",
-                                     broker.bootstrap(), R"(', group_id: targets}
+                             broker.bootstrap(), R"(', group_id: targets}
 inputs: [{topic: web.events, format: protobuf}]
 processing: {max_out_of_orderness: 5s, allowed_lateness: 0s, idle_partition_timeout: 1s}
 metrics: {listen: '127.0.0.1:)",
-                                     metrics_port, R"('}
+                             metrics_port, R"('}
 targets:
   - name: bounce_ceiling
     objective: "Keep the bounce rate under 2%"
@@ -96,14 +97,14 @@ targets:
 
   // The engine's own event-time evaluation says the same.
   const std::string metrics = HttpGet(metrics_port, "/metrics").value_or("");
-  EXPECT_EQ(MetricValue(metrics, "kpi_on_track", {{"target", "bounce_ceiling"}}),
-            0)
+  EXPECT_EQ(
+      MetricValue(metrics, "kpi_on_track", {{"target", "bounce_ceiling"}}), 0)
       << metrics;
   EXPECT_EQ(
       MetricValue(metrics, "kpi_on_track", {{"target", "engagement_floor"}}), 1)
       << metrics;
-  const double bounce = MetricValue(metrics, "kpi_actual_value",
-                                    {{"target", "bounce_ceiling"}});
+  const double bounce =
+      MetricValue(metrics, "kpi_actual_value", {{"target", "bounce_ceiling"}});
   const double engaged = MetricValue(metrics, "kpi_actual_value",
                                      {{"target", "engagement_floor"}});
   EXPECT_GT(bounce, 0.02);

@@ -235,7 +235,8 @@ int FreePort() {
   return port;
 }
 
-absl::StatusOr<HttpResponse> HttpGetResponse(int port, const std::string& path) {
+absl::StatusOr<HttpResponse> HttpGetResponse(int port,
+                                             const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
