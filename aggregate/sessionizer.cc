@@ -164,34 +164,20 @@ AttributionParts SplitAttribution(absl::string_view key) {
 
 // A session's conversions, taken at its first (from spare_money when a
 // closed session left one): one block for a session with up to two goals,
-// one currency and one order, strings of up to 15 bytes included, where
-// four vectors took five blocks.
+// one currency and one order, strings of up to 15 bytes (order ids 14)
+// included, where four vectors took five blocks.
 struct SessionMoney {
   // Per goal.
   absl::InlinedVector<std::pair<std::string, uint32_t>, 2> conversions;
   // Per currency.
   absl::InlinedVector<std::pair<std::string, int64_t>, 1> revenue;
   absl::InlinedVector<std::pair<std::string, uint32_t>, 1> orders;
-  // Counted in this session: each order id with the goal it was counted
-  // under (an order of two goals is in both lists twice). A goal left out
-  // (order_goals shorter: restored from a checkpoint written before goals
-  // were kept) stands for every goal.
+  // Counted in this session, each with the goal it was counted under: the
+  // id, then one byte, the goal's index in `conversions` (kAnyGoal: every
+  // goal, restored from a checkpoint written before goals were kept). An
+  // id of two goals is here twice.
   absl::InlinedVector<std::string, 1> order_ids;
-  absl::InlinedVector<std::string, 1> order_goals;
 };
-
-// Data most sessions never need, allocated on first use: 48 bytes (a
-// 64-byte chunk), and the conversions apart, so that a session with a
-// user id alone holds 64 bytes and the id's block.
-struct SessionExtra {
-  CompactString user_id;
-  std::unique_ptr<SessionMoney> money;
-  std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
-  // The last event's time, when it is too far after the first for the
-  // slot's 32-bit offset (71.6 minutes and more).
-  int64_t last_us = 0;
-};
-static_assert(sizeof(SessionExtra) == 48);
 
 // Counts and money add up differently: money saturates (saturating.h).
 uint32_t Plus(uint32_t a, uint32_t b) { return a + b; }
@@ -205,6 +191,55 @@ int64_t Plus(int64_t a, int64_t b) { return SaturatingAdd(a, b); }
 // (OrderOnce remembers them) but the session keeps no more ids.
 constexpr size_t kMaxSessionKeys = 32;
 constexpr size_t kMaxSessionOrderIds = 64;
+
+// An order_ids entry's goal byte for "every goal", and its parts. The
+// goal's index takes one byte: `conversions` holds at most
+// kMaxSessionKeys goals and "(other)".
+constexpr uint8_t kAnyGoal = 0xff;
+static_assert(kMaxSessionKeys + 1 < kAnyGoal);
+absl::string_view OrderIdOf(const std::string& entry) {
+  return absl::string_view(entry).substr(0, entry.size() - 1);
+}
+uint8_t GoalIndexOf(const std::string& entry) {
+  return static_cast<uint8_t>(entry.back());
+}
+// The index of the `conversions` entry `goal` counts under (Increment's
+// rule: its own, or "(other)" once the list is full), kAnyGoal if none
+// (or past a byte: a restored list may be longer than a live one keeps;
+// an id stored with it then stands for every goal).
+uint8_t GoalEntry(const SessionMoney& money, absl::string_view goal) {
+  const auto& list = money.conversions;
+  const size_t n = std::min<size_t>(list.size(), kAnyGoal);
+  for (size_t i = 0; i < n; ++i) {
+    if (list[i].first == goal) return static_cast<uint8_t>(i);
+  }
+  if (list.size() >= kMaxSessionKeys) {
+    for (size_t i = 0; i < n; ++i) {
+      if (list[i].first == kOther) return static_cast<uint8_t>(i);
+    }
+  }
+  return kAnyGoal;
+}
+void AddOrderId(absl::string_view id, uint8_t goal_index,
+                absl::InlinedVector<std::string, 1>& ids) {
+  std::string& entry = ids.emplace_back();
+  entry.reserve(id.size() + 1);
+  entry.append(id.data(), id.size());
+  entry.push_back(static_cast<char>(goal_index));
+}
+
+// Data most sessions never need, allocated on first use: 48 bytes (a
+// 64-byte chunk), and the conversions apart, so that a session with a
+// user id alone holds 64 bytes and the id's block.
+struct SessionExtra {
+  CompactString user_id;
+  std::unique_ptr<SessionMoney> money;
+  std::vector<uint8_t> funnel_steps;  // per funnel: steps reached in order
+  // The last event's time, when it is too far after the first for the
+  // slot's 32-bit offset (71.6 minutes and more).
+  int64_t last_us = 0;
+};
+static_assert(sizeof(SessionExtra) == 48);
 
 // Adds `n` to the entry of `key` in a short list of (string, T) pairs; a
 // new key beyond kMaxSessionKeys adds to "(other)".
@@ -361,8 +396,9 @@ struct Sessionizer::Impl {
     uint32_t orders = 0;
   };
   std::vector<CurrencyTotals> currency_totals;
-  std::string wire;      // EncodeWire()'s buffer, reused
-  ClosedSession closed;  // Close()'s, reused
+  std::string goal_indexes;  // a session checkpoint's order_goal_indexes
+  std::string wire;          // EncodeWire()'s buffer, reused
+  ClosedSession closed;      // Close()'s, reused
   size_t extra_count = 0;
   size_t money_count = 0;
   // Blocks of closed sessions, emptied, for the next sessions that need
@@ -472,7 +508,6 @@ struct Sessionizer::Impl {
       money.revenue.clear();
       money.orders.clear();
       money.order_ids.clear();
-      money.order_goals.clear();
       KeepSpare(std::move(x.money), spare_money);
     }
     x.user_id.clear();
@@ -687,35 +722,32 @@ struct Sessionizer::Impl {
     }
   }
 
-  // False: a conversion of this goal and order counted before (nothing
-  // changes). An order id counts once per goal (SPEC §3: conversions of
-  // goal G, an order_id counted once), and its order and revenue once
-  // whatever the goals: an order sent as `purchase` and as
-  // `first_purchase` is a conversion of each, one order, its value once.
+  // False: a conversion counted before (nothing changes). An order id
+  // counts once per goal within its session (SPEC §3: conversions of goal
+  // G, an order_id counted once): an order sent as `purchase` and as
+  // `first_purchase` is a conversion of each. The order and its value
+  // count once, with the first conversion of its id; in a later session
+  // of the visitor (within OrderOnce's 30 days) the id counts for no goal,
+  // as before goals were told apart.
   bool Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
     bool new_order = true;
     if (!e.order_id.empty()) {
+      const uint8_t goal = GoalEntry(x, e.goal);
       bool in_session = false;  // under any goal
-      for (size_t i = 0; i < x.order_ids.size(); ++i) {
-        if (x.order_ids[i] != e.order_id) continue;
+      for (const std::string& entry : x.order_ids) {
+        if (OrderIdOf(entry) != e.order_id) continue;
         in_session = true;
-        if (i >= x.order_goals.size() || x.order_goals[i] == e.goal) {
+        if (GoalIndexOf(entry) == kAnyGoal || GoalIndexOf(entry) == goal) {
           return false;  // this goal's, again in this session
         }
       }
-      // Also once across the visitor's sessions (OrderOnce).
-      const absl::string_view site = sites.Get(s.site);
-      if (!orders.Count(StableHash(e.order_id, StableHash(site, e.goal)),
-                        e.time)) {
+      // An order of an earlier session of the visitor (OrderOnce).
+      if (!in_session &&
+          !orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
         return false;
       }
-      new_order =
-          orders.Count(StableHash(site, e.order_id), e.time) && !in_session;
-      if (x.order_ids.size() < kMaxSessionOrderIds) {
-        x.order_ids.emplace_back(e.order_id);
-        x.order_goals.emplace_back(e.goal);
-      }
+      new_order = !in_session;
       // A refund (a negative value) is no order, though its id is
       // remembered as one: counted, it lowered the average order value,
       // whose revenue leaves refunds out (below).
@@ -724,6 +756,9 @@ struct Sessionizer::Impl {
       }
     }
     Increment(x.conversions, e.goal, 1u);
+    if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderIds) {
+      AddOrderId(e.order_id, GoalEntry(x, e.goal), x.order_ids);
+    }
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
     // value is not subtracted, in the session record, the KPI windows and
     // on /metrics alike. Without a currency it is kept under "" ("(not
@@ -900,12 +935,14 @@ struct Sessionizer::Impl {
       for (const CurrencyTotals& r : currency_totals) {
         payload += r.currency.size();
       }
-      for (const std::string& id : money->order_ids) payload += id.size();
-      for (const std::string& goal : money->order_goals) {
-        payload += goal.size();
+      goal_indexes.clear();
+      for (const std::string& entry : money->order_ids) {
+        payload += entry.size() - 1;
+        goal_indexes.push_back(static_cast<char>(GoalIndexOf(entry)));
       }
+      payload += goal_indexes.size();
       fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
-                money->order_ids.size() + money->order_goals.size();
+                money->order_ids.size() + 1;
     }
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
@@ -941,12 +978,12 @@ struct Sessionizer::Impl {
         w.Number(2, micros);
         w.Number(3, r.orders);
       }
-      for (const std::string& id : money->order_ids) w.Element(20, id);
+      for (const std::string& entry : money->order_ids) {
+        w.Element(20, OrderIdOf(entry));
+      }
     }
     w.String(21, funnels);
-    if (money != nullptr) {
-      for (const std::string& goal : money->order_goals) w.Element(22, goal);
-    }
+    if (money != nullptr) w.String(22, goal_indexes);
     return w.bytes();
   }
 };
@@ -1190,11 +1227,17 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
           money.orders.emplace_back(r.currency(), r.orders());
         }
       }
-      money.order_ids.assign(st.order_ids().begin(), st.order_ids().end());
-      // More goals than ids: not written by this code; the ids' alone.
-      const int goals = std::min(st.order_goals_size(), st.order_ids_size());
-      money.order_goals.assign(st.order_goals().begin(),
-                               st.order_goals().begin() + goals);
+      // Each id's goal, unless the checkpoint has none for it (written
+      // before goals were kept) or names no goal of the session: then
+      // every goal, as before.
+      const std::string& goals = st.order_goal_indexes();
+      const bool have_goals =
+          goals.size() == static_cast<size_t>(st.order_ids_size());
+      for (int i = 0; i < st.order_ids_size(); ++i) {
+        uint8_t goal = have_goals ? static_cast<uint8_t>(goals[i]) : kAnyGoal;
+        if (goal >= money.conversions.size()) goal = kAnyGoal;
+        AddOrderId(st.order_ids(i), goal, money.order_ids);
+      }
     }
     x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
     // Written under other funnels (the config changed since): no funnel

@@ -42,8 +42,8 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
            std::tie(b.site_id, b.visitor_id, b.time, b.event_id);
   });
   std::vector<BatchSession> out;
-  std::vector<std::string> orders;
-  std::vector<std::pair<std::string, std::string>> goal_orders;
+  std::vector<std::string> orders;  // the visitor's, of earlier sessions
+  std::vector<std::pair<std::string, std::string>> goal_orders;  // session's
   for (size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
     const bool same_visitor = !out.empty() && out.back().site == e.site_id &&
@@ -59,12 +59,12 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       s.source = a.source;
       s.medium = a.medium;
       out.push_back(s);
-      // An order_id counts once per visitor (across sessions, 30 days):
-      // a conversion once per goal, the order and its value once.
-      if (!same_visitor) {
-        orders.clear();
-        goal_orders.clear();
-      }
+      // An order_id counts once per goal in its session; the order and its
+      // value once per visitor (across sessions, 30 days), and in a later
+      // session the id counts for no goal.
+      for (const auto& [goal, order] : goal_orders) orders.push_back(order);
+      goal_orders.clear();
+      if (!same_visitor) orders.clear();
     }
     BatchSession& s = out.back();
     s.end = e.time;
@@ -79,20 +79,22 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       if (!e.order_id.empty()) {
         const std::pair<std::string, std::string> goal_order(e.goal,
                                                              e.order_id);
-        if (std::find(goal_orders.begin(), goal_orders.end(), goal_order) !=
-            goal_orders.end()) {
+        if (std::find(orders.begin(), orders.end(), e.order_id) !=
+                orders.end() ||
+            std::find(goal_orders.begin(), goal_orders.end(), goal_order) !=
+                goal_orders.end()) {
           continue;
         }
-        goal_orders.push_back(goal_order);
         new_order =
-            std::find(orders.begin(), orders.end(), e.order_id) == orders.end();
-        if (new_order) {
-          orders.push_back(e.order_id);
-          ++s.orders;
-        }
+            std::none_of(goal_orders.begin(), goal_orders.end(),
+                         [&](const auto& g) { return g.second == e.order_id; });
+        goal_orders.push_back(goal_order);
+        // A refund (a negative value) is no order.
+        if (new_order && e.value_micros >= 0) ++s.orders;
       }
       ++s.conversions[e.goal];
-      if (new_order && e.value_micros != 0) {
+      // Revenue is never negative: a refund is not subtracted.
+      if (new_order && e.value_micros > 0) {
         s.revenue[e.currency] += e.value_micros;
       }
     }
@@ -149,6 +151,7 @@ std::vector<Event> RandomEvents(uint64_t seed) {
         e.goal = rng() % 2 ? "signup" : "purchase";
         if (e.goal == "purchase") {
           e.value_micros = static_cast<int64_t>(1 + rng() % 100) * 1000000;
+          if (rng() % 8 == 0) e.value_micros = -e.value_micros;  // a refund
           e.currency = rng() % 2 ? "EUR" : "USD";
           // Repeats on purpose, within and across the visitor's sessions.
           e.order_id = absl::StrCat("o-", v, "-", rng() % 6);

@@ -67,6 +67,8 @@ std::vector<Event> RandomArrivals(uint64_t seed) {
           e.value_micros = static_cast<int64_t>(1 + rng() % 100) * 1000000;
           e.currency = rng() % 2 ? "EUR" : "USD";
           e.order_id = absl::StrCat("o-", v, "-", rng() % 4);
+        } else if (rng() % 3 == 0) {  // one order, two goals' conversions
+          e.order_id = absl::StrCat("o-", v, "-", rng() % 4);
         }
       }
       events.push_back(e);

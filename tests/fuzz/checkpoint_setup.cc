@@ -126,11 +126,14 @@ Event MakeEvent(EventType type, const EventSpec& spec, absl::Time time) {
     static const char* const kGoals[] = {"signup", "lead", "purchase",
                                          "purchase"};
     e.goal = kGoals[(spec.extra >> 4) & 3];
+    // A lead's order id may be a purchase's too: one order, two goals.
+    if (e.goal == "purchase" || e.goal == "lead") {
+      e.order_id = absl::StrCat("o", visitor, "-", spec.extra >> 6);
+    }
     if (e.goal == "purchase") {
       // Values as a producer may send them: any int64.
       static const int64_t kValues[] = {1500000, 249990000, INT64_MAX,
                                         INT64_MIN};
-      e.order_id = absl::StrCat("o", visitor, "-", spec.extra >> 6);
       e.value_micros = kValues[spec.extra >> 6];
       e.currency = (spec.extra & 16) ? "USD" : "EUR";
     }
