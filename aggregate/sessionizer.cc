@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -173,9 +174,7 @@ struct SessionMoney {
   absl::InlinedVector<std::pair<std::string, int64_t>, 1> revenue;
   absl::InlinedVector<std::pair<std::string, uint32_t>, 1> orders;
   // Counted in this session, each with the goal it was counted under: the
-  // id, then one byte, the goal's index in `conversions` (kAnyGoal: every
-  // goal, restored from a checkpoint written before goals were kept). An
-  // id of two goals is here twice.
+  // id, then one byte (OrderByte). An id of two goals is here twice.
   absl::InlinedVector<std::string, 1> order_ids;
 };
 
@@ -187,45 +186,55 @@ int64_t Plus(int64_t a, int64_t b) { return SaturatingAdd(a, b); }
 // of up to kMaxEventValueBytes each), so that its state and its record stay
 // far within what a Kafka producer takes however many a hostile client
 // sends: beyond kMaxSessionKeys goals (currencies), the others count under
-// "(other)"; beyond kMaxSessionOrderIds order ids, orders still count once
-// (OrderOnce remembers them) but the session keeps no more ids.
+// "(other)"; beyond kMaxSessionOrderIds (order id, goal) entries, orders
+// still count once (OrderOnce remembers them), an id kept already counts
+// for no other goal, and the session keeps no more.
 constexpr size_t kMaxSessionKeys = 32;
 constexpr size_t kMaxSessionOrderIds = 64;
 
-// An order_ids entry's goal byte for "every goal", and its parts. The
-// goal's index takes one byte: `conversions` holds at most
-// kMaxSessionKeys goals and "(other)".
-constexpr uint8_t kAnyGoal = 0xff;
+// An order_ids entry's last byte: the index in `conversions` of the goal
+// it was counted under (kAnyGoal: every goal), and kClaimed when this
+// conversion counted the order and its value. An entry restored from a
+// checkpoint written before goals were kept is both (0xff): every goal,
+// and its order counted. A live session holds at most kMaxSessionKeys
+// goals and "(other)"; a restored list may be longer: an index past
+// kAnyGoal's is kAnyGoal.
+constexpr uint8_t kAnyGoal = 0x7f;
+constexpr uint8_t kClaimed = 0x80;
 static_assert(kMaxSessionKeys + 1 < kAnyGoal);
 absl::string_view OrderIdOf(const std::string& entry) {
   return absl::string_view(entry).substr(0, entry.size() - 1);
 }
-uint8_t GoalIndexOf(const std::string& entry) {
+uint8_t OrderByte(const std::string& entry) {
   return static_cast<uint8_t>(entry.back());
 }
+uint8_t GoalIndexOf(const std::string& entry) {
+  return OrderByte(entry) & kAnyGoal;
+}
+bool ClaimedOrder(const std::string& entry) {
+  return (OrderByte(entry) & kClaimed) != 0;
+}
 // The index of the `conversions` entry `goal` counts under (Increment's
-// rule: its own, or "(other)" once the list is full), kAnyGoal if none
-// (or past a byte: a restored list may be longer than a live one keeps;
-// an id stored with it then stands for every goal).
+// rule: its own, the first of that name, or "(other)" once the list is
+// full and has no entry of its own), kAnyGoal if none or past kAnyGoal.
 uint8_t GoalEntry(const SessionMoney& money, absl::string_view goal) {
   const auto& list = money.conversions;
-  const size_t n = std::min<size_t>(list.size(), kAnyGoal);
-  for (size_t i = 0; i < n; ++i) {
-    if (list[i].first == goal) return static_cast<uint8_t>(i);
-  }
-  if (list.size() >= kMaxSessionKeys) {
-    for (size_t i = 0; i < n; ++i) {
-      if (list[i].first == kOther) return static_cast<uint8_t>(i);
+  const auto index = [&](absl::string_view name) -> std::optional<size_t> {
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i].first == name) return i;
     }
-  }
-  return kAnyGoal;
+    return std::nullopt;
+  };
+  std::optional<size_t> i = index(goal);
+  if (!i.has_value() && list.size() >= kMaxSessionKeys) i = index(kOther);
+  return i.has_value() && *i < kAnyGoal ? static_cast<uint8_t>(*i) : kAnyGoal;
 }
-void AddOrderId(absl::string_view id, uint8_t goal_index,
+void AddOrderId(absl::string_view id, uint8_t byte,
                 absl::InlinedVector<std::string, 1>& ids) {
   std::string& entry = ids.emplace_back();
   entry.reserve(id.size() + 1);
   entry.append(id.data(), id.size());
-  entry.push_back(static_cast<char>(goal_index));
+  entry.push_back(static_cast<char>(byte));
 }
 
 // Data most sessions never need, allocated on first use: 48 bytes (a
@@ -726,44 +735,52 @@ struct Sessionizer::Impl {
   // counts once per goal within its session (SPEC §3: conversions of goal
   // G, an order_id counted once): an order sent as `purchase` and as
   // `first_purchase` is a conversion of each. The order and its value
-  // count once, with the first conversion of its id; in a later session
-  // of the visitor (within OrderOnce's 30 days) the id counts for no goal,
-  // as before goals were told apart.
+  // count once, with the id's first conversion that has a value (or a
+  // currency): a `lead` of the id without either, before the `purchase`,
+  // took the order under no currency and dropped the purchase's revenue.
+  // In a later session of the visitor (within OrderOnce's 30 days) the id
+  // counts for no goal, as before goals were told apart.
   bool Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
-    bool new_order = true;
+    bool claims = false;  // the order and its value
     if (!e.order_id.empty()) {
       const uint8_t goal = GoalEntry(x, e.goal);
       bool in_session = false;  // under any goal
+      bool claimed = false;
       for (const std::string& entry : x.order_ids) {
         if (OrderIdOf(entry) != e.order_id) continue;
         in_session = true;
+        claimed |= ClaimedOrder(entry);
         if (GoalIndexOf(entry) == kAnyGoal || GoalIndexOf(entry) == goal) {
           return false;  // this goal's, again in this session
         }
+      }
+      // Past the cap this goal could not be kept, and would count again.
+      if (in_session && x.order_ids.size() >= kMaxSessionOrderIds) {
+        return false;
       }
       // An order of an earlier session of the visitor (OrderOnce).
       if (!in_session &&
           !orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
         return false;
       }
-      new_order = !in_session;
       // A refund (a negative value) is no order, though its id is
       // remembered as one: counted, it lowered the average order value,
       // whose revenue leaves refunds out (below).
-      if (new_order && e.value_micros >= 0) {
-        Increment(x.orders, e.currency, 1u);
-      }
+      claims = !claimed && (e.value_micros > 0 ||
+                            (e.value_micros == 0 && !e.currency.empty()));
+      if (claims) Increment(x.orders, e.currency, 1u);
     }
     Increment(x.conversions, e.goal, 1u);
     if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderIds) {
-      AddOrderId(e.order_id, GoalEntry(x, e.goal), x.order_ids);
+      AddOrderId(e.order_id, GoalEntry(x, e.goal) | (claims ? kClaimed : 0),
+                 x.order_ids);
     }
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
     // value is not subtracted, in the session record, the KPI windows and
     // on /metrics alike. Without a currency it is kept under "" ("(not
     // set)" on /metrics), as the order is.
-    if (new_order && e.value_micros > 0) {
+    if ((claims || e.order_id.empty()) && e.value_micros > 0) {
       Increment(x.revenue, e.currency, e.value_micros);
     }
     return true;
@@ -938,7 +955,7 @@ struct Sessionizer::Impl {
       goal_indexes.clear();
       for (const std::string& entry : money->order_ids) {
         payload += entry.size() - 1;
-        goal_indexes.push_back(static_cast<char>(GoalIndexOf(entry)));
+        goal_indexes.push_back(static_cast<char>(OrderByte(entry)));
       }
       payload += goal_indexes.size();
       fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
@@ -1227,16 +1244,22 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
           money.orders.emplace_back(r.currency(), r.orders());
         }
       }
-      // Each id's goal, unless the checkpoint has none for it (written
-      // before goals were kept) or names no goal of the session: then
-      // every goal, as before.
-      const std::string& goals = st.order_goal_indexes();
-      const bool have_goals =
-          goals.size() == static_cast<size_t>(st.order_ids_size());
+      // Each id's goal and claim, unless the checkpoint has none for it
+      // (written before goals were kept): then every goal, its order
+      // counted, as before. An index that names no goal of the session is
+      // every goal; one of a goal named twice (a restored list is not
+      // capped), the first of that name, as GoalEntry() finds it.
+      const std::string& bytes = st.order_goal_indexes();
+      const bool have_bytes =
+          bytes.size() == static_cast<size_t>(st.order_ids_size());
       for (int i = 0; i < st.order_ids_size(); ++i) {
-        uint8_t goal = have_goals ? static_cast<uint8_t>(goals[i]) : kAnyGoal;
-        if (goal >= money.conversions.size()) goal = kAnyGoal;
-        AddOrderId(st.order_ids(i), goal, money.order_ids);
+        const uint8_t byte =
+            have_bytes ? static_cast<uint8_t>(bytes[i]) : (kAnyGoal | kClaimed);
+        uint8_t goal = byte & kAnyGoal;
+        goal = goal < money.conversions.size()
+                   ? GoalEntry(money, money.conversions[goal].first)
+                   : kAnyGoal;
+        AddOrderId(st.order_ids(i), goal | (byte & kClaimed), money.order_ids);
       }
     }
     x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());

@@ -44,6 +44,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
   std::vector<BatchSession> out;
   std::vector<std::string> orders;  // the visitor's, of earlier sessions
   std::vector<std::pair<std::string, std::string>> goal_orders;  // session's
+  std::vector<std::string> claimed;  // the session's ids that took an order
   for (size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
     const bool same_visitor = !out.empty() && out.back().site == e.site_id &&
@@ -64,6 +65,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       // session the id counts for no goal.
       for (const auto& [goal, order] : goal_orders) orders.push_back(order);
       goal_orders.clear();
+      claimed.clear();
       if (!same_visitor) orders.clear();
     }
     BatchSession& s = out.back();
@@ -75,7 +77,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       s.exit = e.page_url;
     }
     if (e.type == EventType::kConversion) {
-      bool new_order = true;
+      bool claims = false;  // the order and its value
       if (!e.order_id.empty()) {
         const std::pair<std::string, std::string> goal_order(e.goal,
                                                              e.order_id);
@@ -85,16 +87,22 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
                 goal_orders.end()) {
           continue;
         }
-        new_order =
-            std::none_of(goal_orders.begin(), goal_orders.end(),
-                         [&](const auto& g) { return g.second == e.order_id; });
         goal_orders.push_back(goal_order);
-        // A refund (a negative value) is no order.
-        if (new_order && e.value_micros >= 0) ++s.orders;
+        // The order and its value go with the id's first conversion in the
+        // session that has a value or a currency (a refund, a negative
+        // value, is no order).
+        claims = std::find(claimed.begin(), claimed.end(), e.order_id) ==
+                     claimed.end() &&
+                 (e.value_micros > 0 ||
+                  (e.value_micros == 0 && !e.currency.empty()));
+        if (claims) {
+          claimed.push_back(e.order_id);
+          ++s.orders;
+        }
       }
       ++s.conversions[e.goal];
       // Revenue is never negative: a refund is not subtracted.
-      if (new_order && e.value_micros > 0) {
+      if ((claims || e.order_id.empty()) && e.value_micros > 0) {
         s.revenue[e.currency] += e.value_micros;
       }
     }

@@ -611,9 +611,12 @@ TEST_F(SessionizerTest, AnOrderIdCountsOnceUnderOther) {
   for (int g = 0; g < 32; ++g) {
     sessionizer.Add(Conversion("a", absl::Seconds(g), absl::StrCat("g", g)));
   }
-  sessionizer.Add(Conversion("a", absl::Seconds(40), "late_goal", 0, "", "o1"));
-  sessionizer.Add(Conversion("a", absl::Seconds(41), "late_goal", 0, "", "o1"));
-  sessionizer.Add(Conversion("a", absl::Seconds(42), "g0", 0, "", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(40), "late_goal", 5'000'000, "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(41), "late_goal", 5'000'000, "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(42), "g0", 5'000'000, "EUR", "o1"));
   sessionizer.CloseAll();
   ASSERT_EQ(rec.closed.size(), 1u);
   std::map<std::string, uint32_t> conversions(rec.closed[0].conversions.begin(),
@@ -621,6 +624,52 @@ TEST_F(SessionizerTest, AnOrderIdCountsOnceUnderOther) {
   EXPECT_EQ(conversions["(other)"], 1u);
   EXPECT_EQ(conversions["g0"], 2u);
   EXPECT_EQ(rec.closed[0].orders, 1u);
+}
+
+// The order and its value go with the id's first conversion that has a
+// value or a currency: a `lead` of the id without either, before the
+// purchase, took the order under no currency and dropped the purchase's
+// revenue (review). A refund first takes nothing either.
+TEST_F(SessionizerTest, AnOrderGoesWithItsFirstValuedConversion) {
+  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "lead", 0, "", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(1), "refund", -3'000'000, "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Seconds(2), "purchase", 10'000'000, "EUR", "o1"));
+  sessionizer.Add(Conversion("a", absl::Seconds(3), "upsell", 2'000'000, "EUR",
+                             "o1"));  // its order counted already
+  sessionizer.Add(Conversion("a", absl::Seconds(4), "lead", 0, "", "o2"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  const ClosedSession& s = rec.closed[0];
+  EXPECT_THAT(s.conversions, ::testing::ElementsAre(
+                                 std::make_pair(std::string("lead"), 2u),
+                                 std::make_pair(std::string("purchase"), 1u),
+                                 std::make_pair(std::string("refund"), 1u),
+                                 std::make_pair(std::string("upsell"), 1u)));
+  EXPECT_EQ(s.orders, 1u);
+  EXPECT_THAT(s.orders_by_currency,
+              ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u)));
+  EXPECT_THAT(s.revenue, ::testing::ElementsAre(std::make_pair(
+                             std::string("EUR"), int64_t{10'000'000})));
+}
+
+// Past kMaxSessionOrderIds entries, a kept id counts for no other goal
+// (review: its new goal could not be kept, and counted on every repeat).
+TEST_F(SessionizerTest, PastTheCapAKeptIdCountsForNoOtherGoal) {
+  for (int i = 0; i < 64; ++i) {
+    sessionizer.Add(Conversion("a", absl::Seconds(i), "purchase", 1'000'000,
+                               "EUR", absl::StrCat("o", i)));
+  }
+  for (int i = 0; i < 3; ++i) {
+    sessionizer.Add(Conversion("a", absl::Seconds(70 + i), "upsell", 1'000'000,
+                               "EUR", "o0"));
+  }
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_THAT(rec.closed[0].conversions, ::testing::ElementsAre(std::make_pair(
+                                             std::string("purchase"), 64u)));
+  EXPECT_EQ(rec.closed[0].orders, 64u);
 }
 
 // The goals of a session's order ids go through a checkpoint; a checkpoint
@@ -640,7 +689,8 @@ TEST(OrderGoalsTest, ThroughACheckpointAndFromAnOldOne) {
   ASSERT_EQ(saved.size(), 1u);
   ASSERT_EQ(saved[0].order_ids_size(), 1);
   EXPECT_EQ(saved[0].order_ids(0), "o1");
-  EXPECT_EQ(saved[0].order_goal_indexes(), std::string(1, '\0'));
+  // Goal 0, and this conversion counted the order (128).
+  EXPECT_EQ(saved[0].order_goal_indexes(), std::string(1, '\x80'));
   v1::SessionState old = saved[0];
   old.clear_order_goal_indexes();
 
