@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -192,6 +191,34 @@ int64_t Plus(int64_t a, int64_t b) { return SaturatingAdd(a, b); }
 constexpr size_t kMaxSessionKeys = 32;
 constexpr size_t kMaxSessionOrderIds = 64;
 
+// The entry that counts `key` in a short list of (string, T) pairs: its
+// own (the first of that name), or "(other)" once the list is full;
+// list.end() when none does yet.
+template <typename List>
+auto EntryOf(List& list, absl::string_view key) {
+  auto find = [&](absl::string_view k) {
+    return std::find_if(list.begin(), list.end(),
+                        [&](const auto& p) { return p.first == k; });
+  };
+  auto it = find(key);
+  if (it == list.end() && list.size() >= kMaxSessionKeys) it = find(kOther);
+  return it;
+}
+
+// Adds `n` to the entry of `key` (EntryOf), made when missing: a new key
+// beyond kMaxSessionKeys adds to "(other)". Returns the entry's index.
+template <typename List, typename T>
+size_t Increment(List& list, absl::string_view key, T n) {
+  auto it = EntryOf(list, key);
+  if (it == list.end()) {
+    list.emplace_back(
+        std::string(list.size() >= kMaxSessionKeys ? kOther : key), n);
+    return list.size() - 1;
+  }
+  it->second = Plus(it->second, n);
+  return static_cast<size_t>(it - list.begin());
+}
+
 // An order_ids entry's last byte: the index in `conversions` of the goal
 // it was counted under (kAnyGoal: every goal), and kClaimed when this
 // conversion counted the order and its value. An entry restored from a
@@ -214,20 +241,17 @@ uint8_t GoalIndexOf(const std::string& entry) {
 bool ClaimedOrder(const std::string& entry) {
   return (OrderByte(entry) & kClaimed) != 0;
 }
-// The index of the `conversions` entry `goal` counts under (Increment's
-// rule: its own, the first of that name, or "(other)" once the list is
-// full and has no entry of its own), kAnyGoal if none or past kAnyGoal.
+// An index in `conversions` as an entry's goal: kAnyGoal past it.
+uint8_t GoalByte(size_t index) {
+  return index < kAnyGoal ? static_cast<uint8_t>(index) : kAnyGoal;
+}
+// The goal byte of the `conversions` entry that counts `goal` (EntryOf),
+// kAnyGoal if none does yet.
 uint8_t GoalEntry(const SessionMoney& money, absl::string_view goal) {
   const auto& list = money.conversions;
-  const auto index = [&](absl::string_view name) -> std::optional<size_t> {
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (list[i].first == name) return i;
-    }
-    return std::nullopt;
-  };
-  std::optional<size_t> i = index(goal);
-  if (!i.has_value() && list.size() >= kMaxSessionKeys) i = index(kOther);
-  return i.has_value() && *i < kAnyGoal ? static_cast<uint8_t>(*i) : kAnyGoal;
+  const auto it = EntryOf(list, goal);
+  return it == list.end() ? kAnyGoal
+                          : GoalByte(static_cast<size_t>(it - list.begin()));
 }
 void AddOrderId(absl::string_view id, uint8_t byte,
                 absl::InlinedVector<std::string, 1>& ids) {
@@ -249,24 +273,6 @@ struct SessionExtra {
   int64_t last_us = 0;
 };
 static_assert(sizeof(SessionExtra) == 48);
-
-// Adds `n` to the entry of `key` in a short list of (string, T) pairs; a
-// new key beyond kMaxSessionKeys adds to "(other)".
-template <typename List, typename T>
-void Increment(List& list, absl::string_view key, T n) {
-  auto find = [&](absl::string_view k) {
-    return std::find_if(list.begin(), list.end(),
-                        [&](const auto& p) { return p.first == k; });
-  };
-  auto it = find(key);
-  if (it == list.end() && list.size() >= kMaxSessionKeys) it = find(kOther);
-  if (it == list.end()) {
-    list.emplace_back(
-        std::string(list.size() >= kMaxSessionKeys ? kOther : key), n);
-  } else {
-    it->second = Plus(it->second, n);
-  }
-}
 
 // Whether `e` carries campaign parameters (a campaign split looks at those
 // only).
@@ -771,9 +777,9 @@ struct Sessionizer::Impl {
                             (e.value_micros == 0 && !e.currency.empty()));
       if (claims) Increment(x.orders, e.currency, 1u);
     }
-    Increment(x.conversions, e.goal, 1u);
+    const size_t goal_index = Increment(x.conversions, e.goal, 1u);
     if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderIds) {
-      AddOrderId(e.order_id, GoalEntry(x, e.goal) | (claims ? kClaimed : 0),
+      AddOrderId(e.order_id, GoalByte(goal_index) | (claims ? kClaimed : 0),
                  x.order_ids);
     }
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
