@@ -30,7 +30,9 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
   prune=()
   while IFS= read -r -d '' cache; do
-    prune+=(-path "$(dirname "$cache")" -prune -o)
+    dir=$(dirname "$cache")
+    [ "$dir" = . ] && continue  # an in-source build: its sources are ours
+    prune+=(-path "$dir" -prune -o)
   done < <(find . -name CMakeCache.txt -print0)
   while IFS= read -r -d '' f; do
     files+=("$f")

@@ -573,6 +573,16 @@ TEST_F(SessionizerTest, AnOrderCountsOnceAcrossTheVisitorsSessions) {
   EXPECT_TRUE(rec.closed[1].revenue.empty());
 }
 
+// `s` holds one order, in `currency`, of `micros`.
+void ExpectOneOrder(const ClosedSession& s, const std::string& currency,
+                    int64_t micros) {
+  EXPECT_EQ(s.orders, 1u);
+  EXPECT_THAT(s.orders_by_currency,
+              ::testing::ElementsAre(std::make_pair(currency, 1u)));
+  EXPECT_THAT(s.revenue,
+              ::testing::ElementsAre(std::make_pair(currency, micros)));
+}
+
 // An order id counts once per goal in its session (SPEC §3: conversions
 // of goal G, an order_id counted once): an order sent as `purchase` and as
 // `first_purchase` is a conversion of each, and one order of its value. It
@@ -596,11 +606,7 @@ TEST_F(SessionizerTest, AnOrderIdCountsOncePerGoal) {
       s.conversions,
       ::testing::ElementsAre(std::make_pair(std::string("first_purchase"), 1u),
                              std::make_pair(std::string("purchase"), 1u)));
-  EXPECT_EQ(s.orders, 1u);
-  EXPECT_THAT(s.orders_by_currency,
-              ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u)));
-  EXPECT_THAT(s.revenue, ::testing::ElementsAre(std::make_pair(
-                             std::string("EUR"), int64_t{10'000'000})));
+  ExpectOneOrder(s, "EUR", 10'000'000);
   EXPECT_TRUE(rec.closed[1].conversions.empty());
   EXPECT_EQ(rec.closed[1].orders, 0u);
 }
@@ -647,11 +653,7 @@ TEST_F(SessionizerTest, AnOrderGoesWithItsFirstValuedConversion) {
                                  std::make_pair(std::string("purchase"), 1u),
                                  std::make_pair(std::string("refund"), 1u),
                                  std::make_pair(std::string("upsell"), 1u)));
-  EXPECT_EQ(s.orders, 1u);
-  EXPECT_THAT(s.orders_by_currency,
-              ::testing::ElementsAre(std::make_pair(std::string("EUR"), 1u)));
-  EXPECT_THAT(s.revenue, ::testing::ElementsAre(std::make_pair(
-                             std::string("EUR"), int64_t{10'000'000})));
+  ExpectOneOrder(s, "EUR", 10'000'000);
 }
 
 // Past kMaxSessionOrderIds entries, a kept id counts for no other goal
