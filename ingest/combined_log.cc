@@ -39,14 +39,44 @@ bool Token(absl::string_view& in, absl::string_view* out) {
   return true;
 }
 
-// Reads a "quoted" field with \" escapes; leaves `in` after it and a space.
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads a "quoted" field; leaves `in` after it and a space. Undoes the
+// servers' escapes: \" and \\ (both), and \xHH for a byte outside
+// printable ASCII (Apache for control bytes, nginx for those and every byte
+// above 126: "/caf\xC3\xA9" is "/café"). A control byte (\xHH, or Apache's
+// \b \n \r \t \v) is written %HH, as a URL carries it: no label value or
+// record gets a raw one. Any other backslash stands for the character after
+// it.
 bool Quoted(absl::string_view& in, std::string* out) {
   if (in.empty() || in[0] != '"') return false;
   out->clear();
   size_t i = 1;
   for (; i < in.size() && in[i] != '"'; ++i) {
-    if (in[i] == '\\' && i + 1 < in.size()) ++i;
-    out->push_back(in[i]);
+    if (in[i] != '\\' || i + 1 >= in.size()) {
+      out->push_back(in[i]);
+      continue;
+    }
+    char c = in[++i];
+    if (c == 'x' && i + 2 < in.size() && HexDigit(in[i + 1]) >= 0 &&
+        HexDigit(in[i + 2]) >= 0) {
+      c = static_cast<char>(HexDigit(in[i + 1]) * 16 + HexDigit(in[i + 2]));
+      i += 2;
+    } else if (const size_t k = absl::string_view("bnrtv").find(c);
+               k != absl::string_view::npos) {
+      c = "\b\n\r\t\v"[k];
+    }
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      absl::StrAppendFormat(out, "%%%02X", byte);
+    } else {
+      out->push_back(c);
+    }
   }
   if (i >= in.size()) return false;
   in.remove_prefix(std::min(in.size(), i + 2));
@@ -65,10 +95,18 @@ bool IsAsset(absl::string_view path) {
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
     return false;
   }
+  // Styles, scripts, data, images, fonts, feeds, text, media (and streaming
+  // segments), archives. Documents (.pdf ...) stay page views: SPEC names
+  // assets only.
   static const char* const kAssets[] = {
-      "css", "js",   "mjs",  "map", "png",  "jpg",   "jpeg", "gif", "svg",
-      "ico", "webp", "avif", "bmp", "woff", "woff2", "ttf",  "otf", "eot",
-      "rss", "atom", "xml",  "txt", "mp4",  "webm",  "mp3",  "zip", "gz"};
+      "css",  "js",   "mjs",  "map",  "json", "wasm", "webmanifest", "png",
+      "jpg",  "jpeg", "gif",  "svg",  "ico",  "webp", "avif",        "bmp",
+      "tif",  "tiff", "heic", "heif", "jxl",  "woff", "woff2",       "ttf",
+      "otf",  "eot",  "rss",  "atom", "xml",  "txt",  "mp4",         "m4v",
+      "webm", "mov",  "avi",  "wmv",  "mkv",  "mpg",  "mpeg",        "ogv",
+      "m3u8", "m4s",  "ts",   "mpd",  "mp3",  "m4a",  "aac",         "ogg",
+      "oga",  "opus", "wav",  "flac", "wma",  "mid",  "midi",        "zip",
+      "gz",   "tgz",  "bz2",  "xz",   "7z",   "rar",  "tar"};
   const absl::string_view ext = absl::string_view(lower).substr(dot + 1);
   for (const char* a : kAssets) {
     if (ext == a) return true;
@@ -125,13 +163,17 @@ bool IsFeedQuery(absl::string_view query) {
   return false;
 }
 
+// An Android browser without "Mobile" is a tablet: what Android tablets'
+// browsers send (Google's own rule for telling them from phones). Apps'
+// HTTP client (Dalvik) says neither, on phones mostly: mobile.
 std::string Device(absl::string_view ua) {
   if (absl::StrContains(ua, "iPad") || absl::StrContains(ua, "Tablet"))
     return "tablet";
-  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "Android") ||
-      absl::StrContains(ua, "iPhone")) {
+  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone") ||
+      absl::StartsWith(ua, "Dalvik/")) {
     return "mobile";
   }
+  if (absl::StrContains(ua, "Android")) return "tablet";
   return "desktop";
 }
 
@@ -190,18 +232,18 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   if (!Quoted(line, &referrer) || !Quoted(line, &agent)) {
     return timed(Malformed("expected \"referrer\" \"user agent\""));
   }
-  if (request == "-") {
-    // What Apache and nginx log for a connection that sent no request (a
-    // 400 or 408): a well-formed line, not a page view.
-    return timed({false, "not_pageview",
-                  absl::StrCat("no request (answered ", status,
-                               ") is not a page view")});
-  }
   // Words apart however many spaces (a request line with two between
   // method and target is still that target).
   std::vector<absl::string_view> parts =
       absl::StrSplit(request, ' ', absl::SkipEmpty());
-  if (parts.size() < 2) return timed(Malformed("bad request line"));
+  if (request == "-" || parts.size() < 2) {
+    // What Apache and nginx log for a connection that sent no request (a
+    // 400 or 408: "-" or ""), or no HTTP (a TLS handshake on the plain
+    // port, a scanner's bytes): a well-formed line, not a page view.
+    return timed({false, "not_pageview",
+                  absl::StrCat("no request line (answered ", status,
+                               ") is not a page view")});
+  }
   const absl::string_view method = parts[0];
   const absl::string_view target = parts[1];
   const size_t question = target.find('?');
