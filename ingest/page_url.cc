@@ -66,11 +66,14 @@ void FillCampaignFromPageUrl(EventView* e, CampaignStorage* storage) {
   const bool need_utm =
       e->utm_source.empty() || e->utm_medium.empty() || e->utm_campaign.empty();
   if (!need_utm && !e->click_id.empty()) return;
+  // The query is between the first '?' and the fragment: a '?' after the
+  // '#' is the fragment's (a hash-routed page, "/#/landing?gclid=x"),
+  // which GA4 does not read either.
   absl::string_view url = e->page_url;
+  url = url.substr(0, url.find('#'));
   const size_t q = url.find('?');
   if (q == absl::string_view::npos) return;
   url.remove_prefix(q + 1);
-  url = url.substr(0, url.find('#'));
   size_t click_rank = kClickIds.size();
   bool click = false;
   while (!url.empty()) {

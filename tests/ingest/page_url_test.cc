@@ -85,11 +85,22 @@ TEST(PageUrlTest, ClickIdsByPrecedenceTaggedWithTheirName) {
            {"/?xclid=1", ""},
            {"/?gclid=", ""},
            {"/#gclid=1", ""},
+           // A hash-routed page: the '?' is the fragment's.
+           {"/#/landing?gclid=1", ""},
+           {"/?gclid=2#/landing?gclid=1", "gclid-2"},
        }) {
     Event e = WithUrl(url);
     FillCampaignFromPageUrl(&e);
     EXPECT_EQ(e.click_id, want) << url;
   }
+}
+
+TEST(PageUrlTest, AQueryInTheFragmentIsNotTheQuery) {
+  Event e = WithUrl(
+      "https://shop.example/#/landing?utm_source=news&utm_medium=email");
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_source, "");
+  EXPECT_EQ(e.utm_medium, "");
 }
 
 TEST(PageUrlTest, InvalidUtf8AfterDecodingKeepsTheRawValue) {
