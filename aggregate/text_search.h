@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 
 namespace kpistream {
@@ -28,18 +29,22 @@ inline size_t FindFirstOf(absl::string_view s, absl::string_view chars) {
   return end == s.size() ? absl::string_view::npos : end;
 }
 
-// The position of the first "://" in `s`, or npos (s.find("://")).
+// The position of the "://" that ends `s`'s scheme, or npos: only a scheme
+// at the start (RFC 3986: a letter, then letters, digits, '+', '-', '.')
+// counts, so that a "://" in a path's query ("/login?next=https://x/y") is
+// not taken for one (it made the page "/y").
 inline size_t FindSchemeEnd(absl::string_view s) {
-  size_t from = 0;
-  while (from < s.size()) {
-    const void* at = std::memchr(s.data() + from, ':', s.size() - from);
-    if (at == nullptr) break;
-    const size_t colon =
-        static_cast<size_t>(static_cast<const char*>(at) - s.data());
-    if (s.size() - colon >= 3 && s[colon + 1] == '/' && s[colon + 2] == '/') {
-      return colon;
-    }
-    from = colon + 1;
+  if (s.empty() || !absl::ascii_isalpha(static_cast<unsigned char>(s[0]))) {
+    return absl::string_view::npos;
+  }
+  size_t i = 1;
+  while (i < s.size() &&
+         (absl::ascii_isalnum(static_cast<unsigned char>(s[i])) ||
+          s[i] == '+' || s[i] == '-' || s[i] == '.')) {
+    ++i;
+  }
+  if (s.size() - i >= 3 && s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+    return i;
   }
   return absl::string_view::npos;
 }

@@ -299,5 +299,15 @@ TEST(ChannelClassifierTest, IsTheSessionAttribution) {
   EXPECT_EQ(b.medium, "organic");
 }
 
+// A bare path (an access log without `host`) has no host, also when its
+// query holds a URL: the referrer's host is not the page's.
+TEST(ChannelClassifierTest, AUrlInABarePathsQueryIsNotThePagesHost) {
+  ChannelClassifier c;
+  Event e;
+  e.referrer = "https://www.google.com/";
+  e.page_url = "/login?next=https://www.google.com/x";
+  EXPECT_EQ(c.Attribute(e).channel, "Organic Search");
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -1645,5 +1645,14 @@ TEST(CheckpointBytesTest, RestoredMoneyIsWrittenAsAddRevenuesMergesIt) {
       << want.DebugString();
 }
 
+// The path of a page URL: a bare path's query may hold a URL (a login's
+// return address), whose "://" is no scheme.
+TEST(UrlPathTest, IsThePathOfTheUrlNotOfAUrlInItsQuery) {
+  EXPECT_EQ(UrlPath("https://shop.example/a/b?x=1#y"), "/a/b");
+  EXPECT_EQ(UrlPath("https://shop.example"), "/");
+  EXPECT_EQ(UrlPath("/login?next=https://shop.example/checkout"), "/login");
+  EXPECT_EQ(UrlPath("/a#https://b/c"), "/a");
+}
+
 }  // namespace
 }  // namespace kpistream
