@@ -271,7 +271,6 @@ struct KpiCounters::Impl {
         landing_page("landing_page", options.label_values_max,
                      Allowlist(options, "landing_page"),
                      kFrequentValueMinCount),
-        ad_campaign("ad_campaign", options.label_values_max),
         funnels(options.rules.funnels) {}
 
   std::string Name(const LabelLimiter& limiter, Id id) const {
@@ -293,8 +292,6 @@ struct KpiCounters::Impl {
   LabelLimiter medium;
   LabelLimiter campaign;
   LabelLimiter landing_page;
-  // Ad cost records come from the operator's ad platforms: first come.
-  LabelLimiter ad_campaign;
 
   std::vector<Funnel> funnels;  // from config
   Counts pending;               // counted since the last Commit()
@@ -429,7 +426,7 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
   ++m.pending.ad_cost_records;
   int64_t& cost = m.pending.ad_cost_micros[Key4{
       m.site.Intern(site), m.channel.Intern(channel),
-      m.ad_campaign.Intern(campaign), m.currency.Intern(currency)}];
+      m.campaign.InternTrusted(campaign), m.currency.Intern(currency)}];
   cost = SaturatingAdd(cost, micros);
 }
 
@@ -497,8 +494,14 @@ MetricsSnapshot KpiCounters::Snapshot() const {
       add(kEvents, {site, kEventTypeNames[t]}, s.events[t]);
     }
     histogram(kSessionPageviews, {site}, s.pageviews);
-    // Every site seen has an open-sessions sample (0 when none is open).
+    // Every site seen has an open-sessions sample (0 when none is open) and
+    // active-visitor samples (0 when nobody was active): a gauge that
+    // vanished would read "no data", and an alert on 0 would never fire.
     if (!m.open_sessions.contains(id)) add(kOpenSessions, {site}, 0);
+    if (!m.active.contains(id)) {
+      add(kActiveVisitors, {site, "5m"}, 0);
+      add(kActiveVisitors, {site, "30m"}, 0);
+    }
   }
   for (const auto& [id, n] : m.open_sessions) {
     add(kOpenSessions, {m.Name(m.site, id)}, n);
@@ -543,7 +546,7 @@ MetricsSnapshot KpiCounters::Snapshot() const {
   for (const auto& [key, micros] : m.committed.ad_cost_micros) {
     add(kAdCost,
         {m.Name(m.site, key[0]), m.Name(m.channel, key[1]),
-         m.Name(m.ad_campaign, key[2]), m.Name(m.currency, key[3])},
+         m.Name(m.campaign, key[2]), m.Name(m.currency, key[3])},
         static_cast<double>(micros) / 1e6);
   }
   add(kAdCostRecords, {}, m.committed.ad_cost_records);
@@ -590,8 +593,8 @@ MetricsSnapshot KpiCounters::Snapshot() const {
   add(kBotEvents, {}, m.committed.bot);
   for (const LabelLimiter* limiter :
        {&m.site, &m.channel, &m.device, &m.country, &m.goal, &m.currency,
-        &m.topic, &m.reason, &m.source, &m.medium, &m.campaign, &m.landing_page,
-        &m.ad_campaign}) {
+        &m.topic, &m.reason, &m.source, &m.medium, &m.campaign,
+        &m.landing_page}) {
     add(kLabelOverflow, {limiter->label()}, limiter->overflow());
   }
   return std::move(out).Finish();

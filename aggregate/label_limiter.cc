@@ -25,6 +25,15 @@ LabelLimiter::LabelLimiter(std::string label, int max_values,
 }
 
 LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
+  return Intern(value, min_count_);
+}
+
+LabelLimiter::Id LabelLimiter::InternTrusted(absl::string_view value) {
+  return Intern(value, 1);
+}
+
+LabelLimiter::Id LabelLimiter::Intern(absl::string_view value,
+                                      uint32_t min_count) {
   if (value.empty()) return kNotSetId;
   if (value == last_name_) return last_id_;
   auto it = ids_.find(value);
@@ -39,7 +48,12 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
     ++overflow_;
     return kOtherId;
   }
-  if (min_count_ > 1) {
+  if (min_count <= 1 && min_count_ > 1) {
+    // Trusted: admitted now, whatever it counted so far.
+    if (auto c = candidates_.find(value); c != candidates_.end()) {
+      candidates_.erase(c);
+    }
+  } else if (min_count > 1) {
     auto candidate = candidates_.find(value);
     if (candidate == candidates_.end()) {
       if (candidates_.size() >= std::max<size_t>(4096, 200 * max_values_)) {
@@ -56,7 +70,7 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
       }
       candidate = candidates_.emplace(std::string(value), 0).first;
     }
-    if (++candidate->second < min_count_) {
+    if (++candidate->second < min_count) {
       ++overflow_;
       return kOtherId;
     }

@@ -65,6 +65,12 @@ class LabelLimiter {
   // allows; kOtherId (and one more overflow) if it does not.
   Id Intern(absl::string_view value);
 
+  // The same for a value from a trusted source (the operator's ad
+  // platforms, not the visitors' URLs): admitted at its first lookup while
+  // there is room, however many sightings the policy asks of other values.
+  // An allowlist still decides alone.
+  Id InternTrusted(absl::string_view value);
+
   // The label value to use for `value`: the value itself, "(not set)" or
   // "(other)". Same admission and overflow accounting as Intern().
   absl::string_view Value(absl::string_view value) {
@@ -85,6 +91,7 @@ class LabelLimiter {
  private:
   static constexpr size_t kReserved = 2;
 
+  Id Intern(absl::string_view value, uint32_t min_count);
   Id Admit(absl::string_view value);
 
   const std::string label_;

@@ -214,8 +214,9 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
   EXPECT_EQ(Value(snapshot, "kpistream_events_late_total", {}), 0);
   EXPECT_EQ(Value(snapshot, "kpistream_events_duplicate_total", {}), 0);
   EXPECT_EQ(Value(snapshot, "kpistream_bot_events_total", {}), 0);
+  // One per label limiter (the ad cost's campaign is the sessions').
   EXPECT_EQ(Find(snapshot, "kpistream_label_overflow_total")->samples.size(),
-            13u);
+            12u);
   EXPECT_EQ(Sum(snapshot, "kpistream_label_overflow_total"), 0);
   EXPECT_TRUE(Find(snapshot, "web_events_total")->samples.empty());
 }
@@ -462,6 +463,54 @@ TEST(KpiCountersTest, OpenSessionsAreSetFromLiveStateWithBoundedSites) {
   s = Committed(counters);
   EXPECT_EQ(Value(s, "web_open_sessions", {"a"}), 1);
   EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), -1);  // gone
+}
+
+// ROAS per campaign divides web_campaign_revenue_total by web_ad_cost_total:
+// both name a campaign alike. A campaign an ad cost record names (the
+// operator's ad platform) is admitted at once, for the sessions too; no
+// overflow is reported under a label no family has.
+TEST(KpiCountersTest, AdCostAndSessionsShareTheCampaignLabel) {
+  KpiCounters::Options options;
+  options.label_values_max = 5;
+  KpiCounters counters(options);
+  counters.CountAdCost("shop", "Email", "winter", "EUR", 12'500'000);
+  ClosedSession session =
+      Closed("shop", "Email", "desktop", "DE", absl::Seconds(30), 2);
+  session.source = "newsletter";
+  session.medium = "email";
+  session.campaign = "winter";
+  session.revenue = {{"EUR", 50'000'000}};
+  counters.OnSessionClosed(session);  // the campaign's first session
+  MetricsSnapshot s = Committed(counters);
+  EXPECT_EQ(Value(s, "web_ad_cost_total", {"shop", "Email", "winter", "EUR"}),
+            12.5);
+  EXPECT_EQ(Value(s, "web_campaign_sessions_total",
+                  {"shop", "(other)", "(other)", "winter"}),
+            1);
+  EXPECT_EQ(Value(s, "web_campaign_revenue_total",
+                  {"shop", "(other)", "(other)", "winter", "EUR"}),
+            50);
+  for (const MetricSample& sample :
+       Find(s, "kpistream_label_overflow_total")->samples) {
+    EXPECT_NE(sample.label_values[0], "ad_campaign");
+  }
+}
+
+// web_active_visitors of a site nobody visits any more reads 0: a series
+// that vanished would read "no data" (an alert on 0 would never fire).
+TEST(KpiCountersTest, ActiveVisitorsOfASiteSeenBeforeReadZero) {
+  KpiCounters counters({});
+  counters.CountAccepted("a", EventType::kPageView);
+  counters.SetActiveVisitors({{"a", {2, 3}}});
+  MetricsSnapshot s = Committed(counters);
+  EXPECT_EQ(Value(s, "web_active_visitors", {"a", "5m"}), 2);
+  EXPECT_EQ(Value(s, "web_active_visitors", {"a", "30m"}), 3);
+  counters.SetActiveVisitors({});
+  s = Committed(counters);
+  EXPECT_EQ(Value(s, "web_active_visitors", {"a", "5m"}), 0);
+  EXPECT_EQ(Value(s, "web_active_visitors", {"a", "30m"}), 0);
+  // A site never seen has none.
+  EXPECT_EQ(Value(s, "web_active_visitors", {"b", "5m"}), -1);
 }
 
 // SPEC §10: /metrics shows committed work only; work of an aborted

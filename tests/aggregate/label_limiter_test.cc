@@ -153,5 +153,23 @@ TEST(LabelLimiterFrequencyTest, AValueIsAdmittedOnItsMinCountSighting) {
   EXPECT_EQ(limiter.overflow(), 2u);
 }
 
+// A trusted value (an ad platform's campaign) needs no sightings; the bound
+// and an allowlist still hold.
+TEST(LabelLimiterFrequencyTest, ATrustedValueIsAdmittedAtOnceWhileThereIsRoom) {
+  LabelLimiter limiter("campaign", 2, std::nullopt, 3);
+  EXPECT_EQ(limiter.Value("spring"), LabelLimiter::kOther);  // one sighting
+  const LabelLimiter::Id spring = limiter.InternTrusted("spring");
+  EXPECT_EQ(limiter.Name(spring), "spring");
+  EXPECT_EQ(limiter.Intern("spring"), spring);
+  EXPECT_EQ(limiter.Name(limiter.InternTrusted("winter")), "winter");
+  EXPECT_EQ(limiter.InternTrusted("summer"), LabelLimiter::kOtherId);  // full
+  EXPECT_EQ(limiter.admitted(), 2u);
+  EXPECT_EQ(limiter.overflow(), 2u);
+
+  LabelLimiter listed("campaign", 5, std::vector<std::string>{"spring"}, 3);
+  EXPECT_EQ(listed.InternTrusted("winter"), LabelLimiter::kOtherId);
+  EXPECT_EQ(listed.Name(listed.InternTrusted("spring")), "spring");
+}
+
 }  // namespace
 }  // namespace kpistream
