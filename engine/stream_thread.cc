@@ -531,10 +531,15 @@ void StreamThread::RestorePending(absl::Time now) {
     ++restore_failures_;
     restore_error_ = std::string(status.message());
     next_attempt = now + kRestoreRetry;
-    KPI_LOG_ERROR("%s: restoring the state failed (retrying in %d s): %s",
-                  options_.name,
-                  static_cast<int>(absl::ToInt64Seconds(kRestoreRetry)),
-                  status.message());
+    if (absl::IsCancelled(status) && options_.stop_requested()) {
+      KPI_LOG_INFO("%s: restoring the state stopped: %s", options_.name,
+                   status.message());
+    } else {
+      KPI_LOG_ERROR("%s: restoring the state failed (retrying in %d s): %s",
+                    options_.name,
+                    static_cast<int>(absl::ToInt64Seconds(kRestoreRetry)),
+                    status.message());
+    }
     for (size_t i = 0; i < pending.size(); ++i) {
       pending[i]->pipeline = std::make_unique<PartitionPipeline>(
           tps[i], &readers_.at(tps[i].topic), &context_,

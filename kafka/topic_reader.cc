@@ -28,9 +28,13 @@ absl::StatusOr<HandlePtr> NewReader(const TopicReadOptions& options,
 // consumer's default allow.auto.create.topics is false; it is set only over
 // a user's value, because librdkafka warns about a set one at every broker
 // whose Metadata is older than v4 (the embedded one: four WARN lines at
-// every start).
-absl::StatusOr<HandlePtr> NewMetadataReader(const TopicReadOptions& options) {
+// every start). `read_uncommitted`: it asks for the partitions' ends too,
+// their log ends (a read_committed handle is told the last stable offset,
+// which any open transaction on the partition holds back).
+absl::StatusOr<HandlePtr> NewMetadataReader(const TopicReadOptions& options,
+                                            bool read_uncommitted = false) {
   Properties fixed = {{"group.id", "kpistream-restore"}};
+  if (read_uncommitted) fixed["isolation.level"] = "read_uncommitted";
   if (options.properties.count("allow.auto.create.topics") > 0) {
     fixed["allow.auto.create.topics"] = "false";
   }
@@ -239,7 +243,10 @@ absl::Status TopicOffsets(rd_kafka_t* rk, const TopicReadOptions& options,
 }  // namespace
 
 absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options) {
-  auto handle = NewMetadataReader(options);
+  // The ends are the log ends: a local store's position is checked against
+  // them, and one past a last stable offset held back by another thread's
+  // open transaction is no reason to distrust it (and rebuild it all).
+  auto handle = NewMetadataReader(options, /*read_uncommitted=*/true);
   if (!handle.ok()) return handle.status();
   const absl::Time deadline = absl::Now() + options.timeout;
   TopicEnds out;
@@ -335,12 +342,20 @@ absl::Status ReadTopic(const TopicReadOptions& options,
                        "\": ", rd_kafka_err2str(assigned)));
     }
   }
-  const absl::Time deadline = absl::Now() + options.timeout;
+  // A stall, not the whole read, runs out of time: a large changelog (a new
+  // volume, a store found stale) takes as long as it takes, and a timeout
+  // on the whole read failed it on every retry, from the start each time.
+  absl::Time deadline = absl::Now() + options.timeout;
   while (status.ok() && !pending.empty()) {
+    if (options.stop_requested && options.stop_requested()) {
+      status = absl::CancelledError(
+          absl::StrCat("reading topic \"", options.topic, "\": stopping"));
+      break;
+    }
     if (absl::Now() > deadline) {
       status = absl::DeadlineExceededError(
           absl::StrCat("topic \"", options.topic, "\": ", pending.size(),
-                       " partition(s) not read to the end within ",
+                       " partition(s) not read to the end: no record for ",
                        absl::FormatDuration(options.timeout)));
       break;
     }
@@ -350,6 +365,7 @@ absl::Status ReadTopic(const TopicReadOptions& options,
       auto it = pending.find(m->partition);
       if (it != pending.end() && m->offset >= it->second) pending.erase(it);
     } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      deadline = absl::Now() + options.timeout;  // progress
       auto it = pending.find(m->partition);
       if (it != pending.end()) {
         record(ReadRecord{

@@ -25,13 +25,18 @@ struct TopicReadOptions {
   std::vector<int32_t> partitions;
   // ReadTopic: where to start reading a partition (absent: its beginning).
   std::map<int32_t, int64_t> start_offsets;
+  // ReadTopic: how long it waits for the next record (or end) of a
+  // partition not read to its end yet (a stall, not the whole read); the
+  // other calls: for their answer.
   absl::Duration timeout = absl::Seconds(60);
-  // Polled while PartitionCount waits for the brokers: true gives up at
-  // once (CancelledError), e.g. on SIGTERM while they are unreachable.
+  // Polled while PartitionCount waits for the brokers and between ReadTopic's
+  // records: true gives up at once (CancelledError), e.g. on SIGTERM while
+  // they are unreachable.
   std::function<bool()> stop_requested;
 };
 
-// The cluster's id and the partitions' ends (high watermarks) now.
+// The cluster's id and the partitions' ends (high watermarks, not last
+// stable offsets: open transactions do not hold them back) now.
 struct TopicEnds {
   std::string cluster_id;
   std::map<int32_t, int64_t> ends;
@@ -74,7 +79,8 @@ struct ReadRecord {
 // partition is only its last stable offset, which an open transaction (e.g. of
 // an instance that died mid-commit, until the broker aborts it) holds back, and
 // committed records behind it count too. Errors name the topic and partition
-// and say whether it timed out or the topic is missing.
+// and say whether it stalled (options.timeout without a record) or the topic
+// is missing.
 absl::Status ReadTopic(const TopicReadOptions& options,
                        absl::FunctionRef<void(const ReadRecord&)> record);
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cmd/embedded_broker.h"
 #include "gtest/gtest.h"
@@ -83,6 +84,45 @@ TEST(DescribeTopicTest, GivesTheClusterIdAndEachPartitionsEnd) {
   ASSERT_TRUE(ends.ok()) << ends.status();
   EXPECT_EQ(ends->cluster_id, cluster_id);
   EXPECT_TRUE(ends->ends.empty());
+}
+
+// ReadTopic's timeout is for a stall, not for the whole read: a restore of
+// a large changelog takes as long as it takes (one that outlasted the
+// timeout failed on every retry, from the start each time). Here each
+// record takes a tenth of the timeout to apply, the read 1.5 timeouts.
+TEST(ReadTopicTest, ALongReadThatNeverStallsFinishes) {
+  auto broker = EmbeddedBroker::Start(1, {{"slow", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  kafka::Producer::Options options;
+  options.brokers = (*broker)->bootstrap_servers();
+  options.client_id = "read-topic-test";
+  auto producer = kafka::Producer::Create(options);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 15; ++i) {
+    ASSERT_TRUE((*producer)->Produce("slow", "k", "v", {}, 0).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush().ok());
+
+  kafka::TopicReadOptions read;
+  read.brokers = (*broker)->bootstrap_servers();
+  read.topic = "slow";
+  read.partitions = {0};
+  read.timeout = absl::Seconds(1);
+  int n = 0;
+  const absl::Time start = absl::Now();
+  const absl::Status status =
+      kafka::ReadTopic(read, [&](const kafka::ReadRecord&) {
+        ++n;
+        absl::SleepFor(absl::Milliseconds(100));
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(n, 15);
+  EXPECT_GT(absl::Now() - start, read.timeout);  // it did outlast it
+
+  // A stop request ends it at once.
+  read.stop_requested = [] { return true; };
+  EXPECT_TRUE(absl::IsCancelled(
+      kafka::ReadTopic(read, [](const kafka::ReadRecord&) {})));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "kafka/topic_reader.h"
 #include "tests/integration/test_support.h"
 
 namespace kpistream::testing {
@@ -281,6 +282,27 @@ TEST_F(KafkaClusterTest, CrashedTransactionIsAbortedAfterItsTimeout) {
             << " after it began (transaction.timeout.ms=10000)\n";
   RecordProperty("visible_ms",
                  std::to_string(absl::ToInt64Milliseconds(visible)));
+}
+
+// kafka::DescribeTopic gives a partition's log end, not its last stable
+// offset: a restore compares the local store's position with it, and one
+// past an LSO that another producer's open transaction holds back made the
+// store look "ahead of the changelog" and had it rebuilt in full.
+TEST_F(KafkaClusterTest, DescribeTopicGivesTheLogEndPastAnOpenTransaction) {
+  const std::string topic = NewTopic("ends");
+  ASSERT_TRUE(ProduceToKafka(bootstrap_, topic, Numbered("before-", 2)).ok());
+  std::unique_ptr<Subprocess> open = StartOpenTransaction(
+      topic, UniqueKafkaName("open-id"), 5, absl::Seconds(60));
+  ASSERT_FALSE(HasFailure());
+  kafka::TopicReadOptions read;
+  read.brokers = bootstrap_;
+  read.topic = topic;
+  read.partitions = {0};
+  read.timeout = absl::Seconds(30);
+  absl::StatusOr<kafka::TopicEnds> ends = kafka::DescribeTopic(read);
+  ASSERT_TRUE(ends.ok()) << ends.status();
+  EXPECT_EQ(ends->ends, (std::map<int32_t, int64_t>{{0, 7}}));
+  open->Stop(SIGKILL, absl::Seconds(5));
 }
 
 // The mock broker does not compact; a real one keeps the last value per key.
