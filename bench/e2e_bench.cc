@@ -47,11 +47,12 @@
 //    line, i.e. config, changelog topic, group join and restore).
 //  * events/s = records / (total - startup); the ratio engine / raw uses
 //    these, per round (same round, same topic); min/median/max over rounds.
-//  * peak RSS (VmHWM) and CPU seconds (utime + stime) per million records,
-//    from /proc/<pid> just before the process is stopped; and the CPU the
-//    broker process(es) used over the same span (the embedded broker's, or
-//    the Kafka JVM's, JIT and GC included), since on two cores the broker's
-//    work for a consumer competes with the consumer for the same CPUs.
+//  * peak RSS (VmHWM), and CPU seconds (utime + stime) and minor page faults
+//    per million records, from /proc/<pid> just before the process is
+//    stopped; and the CPU the broker process(es) used over the same span
+//    (the embedded broker's, or the Kafka JVM's, JIT and GC included), since
+//    on two cores the broker's work for a consumer competes with the
+//    consumer for the same CPUs.
 //  * for the engine also: the state gauges at the end (kpistream_state_bytes,
 //    open sessions, reorder buffer) and a /metrics scrape's time and size.
 //
@@ -157,9 +158,10 @@ std::string ReadFile(const std::string& path) {
 }
 
 struct ProcStats {
-  double cpu_seconds = 0;  // utime + stime
-  int64_t hwm_kb = 0;      // VmHWM: peak resident set
-  int64_t rss_kb = 0;      // VmRSS: now
+  double cpu_seconds = 0;    // utime + stime
+  int64_t hwm_kb = 0;        // VmHWM: peak resident set
+  int64_t rss_kb = 0;        // VmRSS: now
+  int64_t minor_faults = 0;  // minflt: pages faulted in without a read
 };
 
 // CPU and RSS as the engine's own process_* metrics read them, plus the
@@ -177,6 +179,14 @@ ProcStats ReadProc(pid_t pid) {
       line = absl::StripAsciiWhitespace(line);
       (void)absl::SimpleAtoi(line.substr(0, line.find(' ')), &stats.hwm_kb);
     }
+  }
+  // /proc/<pid>/stat: minflt is the 10th field, the 8th after the command
+  // (in parentheses, and it may hold spaces).
+  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (const size_t close = stat.rfind(')'); close != std::string::npos) {
+    std::vector<absl::string_view> f = absl::StrSplit(
+        absl::string_view(stat).substr(close + 1), ' ', absl::SkipEmpty());
+    if (f.size() > 7) (void)absl::SimpleAtoi(f[7], &stats.minor_faults);
   }
   return stats;
 }
@@ -451,6 +461,7 @@ struct RunResult {
   // its JVM does besides (JIT, GC, the log cleaner).
   double broker_cpu_s = 0;
   int64_t hwm_kb = 0;
+  int64_t minor_faults = 0;
   double rate() const { return ok ? records / (total_s - startup_s) : 0; }
   double rate_total() const { return ok ? records / total_s : 0; }
   int64_t records = 0;
@@ -495,6 +506,7 @@ RunResult RunRaw(const Options& options, const Cluster& cluster,
   const int code = process.Stop(SIGKILL, absl::Seconds(1));
   r.cpu_s = last.cpu_seconds;
   r.hwm_kb = last.hwm_kb;
+  r.minor_faults = last.minor_faults;
   std::map<std::string, double> values;
   if (line.ok()) {
     for (absl::string_view kv : absl::StrSplit(*line, ' ')) {
@@ -798,6 +810,7 @@ RunResult RunEngine(const Options& options, bool baseline, const TempDir& dir,
   e.StopProfiling();
   r.cpu_s = at_done.cpu_seconds;
   r.hwm_kb = at_done.hwm_kb;
+  r.minor_faults = at_done.minor_faults;
 
   // The state at the end, and what a scrape costs (median of 5).
   std::vector<double> scrapes;
@@ -1294,11 +1307,12 @@ int Main(int argc, char** argv) {
     } else {
       std::printf(
           "  %-40s %9.0f events/s (%.0f incl. startup) | total %6.2f s, "
-          "startup %5.2f s | CPU %5.2f s/M, broker's %5.2f s/M | peak RSS "
-          "%4.0f MB | load %s\n",
+          "startup %5.2f s | CPU %5.2f s/M, broker's %5.2f s/M | page "
+          "faults %.0f k/M | peak RSS %4.0f MB | load %s\n",
           what, r.rate(), r.rate_total(), r.total_s, r.startup_s,
           r.cpu_s / (r.records / 1e6), r.broker_cpu_s / (r.records / 1e6),
-          r.hwm_kb / 1024.0, r.load.c_str());
+          r.minor_faults / 1e3 / (r.records / 1e6), r.hwm_kb / 1024.0,
+          r.load.c_str());
     }
     std::fflush(stdout);
   };
@@ -1414,7 +1428,7 @@ int Main(int argc, char** argv) {
       for (const std::string& guarantee : options.guarantees) {
         for (const bool baseline : which) {
           std::vector<double> rate, rate_total, ratio, ratio_total, cpu,
-              broker_cpu, rss, startup, vs_rate, vs_cpu;
+              broker_cpu, rss, faults, startup, vs_rate, vs_cpu;
           const auto& runs = engine[{format, key, guarantee, baseline}];
           const auto& base = engine[{format, key, guarantee, true}];
           for (size_t i = 0; i < runs.size(); ++i) {
@@ -1428,6 +1442,7 @@ int Main(int argc, char** argv) {
             cpu.push_back(b.cpu_s / (b.records / 1e6));
             broker_cpu.push_back(b.broker_cpu_s / (b.records / 1e6));
             rss.push_back(b.hwm_kb / 1024.0);
+            faults.push_back(b.minor_faults / 1e3 / (b.records / 1e6));
             startup.push_back(b.startup_s);
             if (!baseline && i < base.size()) {
               const RunResult& c = base[i];
@@ -1459,6 +1474,9 @@ int Main(int argc, char** argv) {
           std::printf("    peak RSS MB           %s  [%s]\n",
                       Fmt(SpreadOf(rss), "%.0f").c_str(),
                       Rounds(rss, "%.0f").c_str());
+          std::printf("    page faults k per M   %s  [%s]\n",
+                      Fmt(SpreadOf(faults), "%.0f").c_str(),
+                      Rounds(faults, "%.0f").c_str());
           if (!vs_rate.empty()) {
             std::printf("    events/s / baseline's %s  [%s]\n",
                         Fmt(SpreadOf(vs_rate), "%.3f").c_str(),
