@@ -2,11 +2,18 @@
 
 #include "cmd/commands.h"
 #include "config/config.h"
+#include "kafka/client.h"
 
 namespace kpistream {
 
+const ConfigChecks& KpistreamConfigChecks() {
+  static const ConfigChecks* checks =
+      new ConfigChecks{.kafka_property = &kafka::PropertyError};
+  return *checks;
+}
+
 int RunCheckConfigCommand(const std::string& path) {
-  ConfigResult result = LoadConfigFile(path);
+  ConfigResult result = LoadConfigFile(path, KpistreamConfigChecks());
   if (result.ok()) {
     std::printf("%s: OK\n", path.c_str());
     return 0;

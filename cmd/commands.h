@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
+
 namespace kpistream {
 
 struct BrokerCommandOptions {
@@ -46,6 +48,10 @@ struct LoadgenCommandOptions {
   bool campaign_in_url = false;
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
+
+// The config checks `run` and `check-config` share beyond the config's own:
+// kafka.properties as librdkafka takes them (ConfigChecks).
+const ConfigChecks& KpistreamConfigChecks();
 
 int RunCheckConfigCommand(const std::string& path);
 

@@ -22,7 +22,8 @@ int RunEngineCommand(const RunCommandOptions& options) {
     }
     summary_interval = *parsed;
   }
-  ConfigResult loaded = LoadConfigFile(options.config_path);
+  ConfigResult loaded =
+      LoadConfigFile(options.config_path, KpistreamConfigChecks());
   if (!loaded.ok()) {
     for (const ConfigError& error : loaded.errors) {
       std::fprintf(stderr, "%s\n", error.ToString(options.config_path).c_str());

@@ -226,7 +226,8 @@ namespace {
 // Walks a YAML document, collecting every error with its key path and mark.
 class Parser {
  public:
-  explicit Parser(ConfigResult* result) : result_(result) {}
+  Parser(ConfigResult* result, const ConfigChecks& checks)
+      : result_(result), checks_(checks) {}
 
   void Error(const std::string& key, const YAML::Node& node,
              const std::string& message) {
@@ -685,7 +686,15 @@ class Parser {
         continue;
       }
       std::string value = entry.second.Scalar();
-      if (Expand(key, entry.second, &value)) kc.properties[name] = value;
+      if (!Expand(key, entry.second, &value)) continue;
+      if (checks_.kafka_property) {
+        if (std::string why = checks_.kafka_property(name, value);
+            !why.empty()) {
+          Error(key, entry.first, why);
+          continue;
+        }
+      }
+      kc.properties[name] = value;
     }
   }
 
@@ -1235,6 +1244,7 @@ class Parser {
 
  private:
   ConfigResult* result_;
+  const ConfigChecks& checks_;
 };
 
 }  // namespace
@@ -1304,9 +1314,10 @@ YAML::Node NodeAt(const YAML::Node& root, absl::string_view key) {
 
 }  // namespace
 
-ConfigResult ParseConfig(absl::string_view yaml_text) {
+ConfigResult ParseConfig(absl::string_view yaml_text,
+                         const ConfigChecks& checks) {
   ConfigResult result;
-  Parser parser(&result);
+  Parser parser(&result, checks);
   try {
     const YAML::Node root = YAML::Load(std::string(yaml_text));
     parser.Parse(root);
@@ -1340,7 +1351,8 @@ ConfigResult ParseConfig(absl::string_view yaml_text) {
   return result;
 }
 
-ConfigResult LoadConfigFile(const std::string& path) {
+ConfigResult LoadConfigFile(const std::string& path,
+                            const ConfigChecks& checks) {
   std::ifstream in(path);
   if (!in) {
     ConfigResult result;
@@ -1351,7 +1363,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  return ParseConfig(text.str());
+  return ParseConfig(text.str(), checks);
 }
 
 }  // namespace kpistream

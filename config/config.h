@@ -9,6 +9,7 @@
 #define KPISTREAM_CONFIG_CONFIG_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -261,11 +262,23 @@ struct ConfigResult {
   bool ok() const { return errors.empty(); }
 };
 
+// Checks the binary adds to the config's own, with what only it can ask.
+struct ConfigChecks {
+  // A `kafka.properties` entry (its value expanded): "" when the Kafka
+  // client takes it, else why not (librdkafka's words). The config library
+  // knows no Kafka client; kpistream passes kafka::PropertyError, so that
+  // check-config finds what `run` would refuse, with its key and line.
+  std::function<std::string(const std::string& name, const std::string& value)>
+      kafka_property;
+};
+
 // Parses and validates YAML text. `source` names the text in messages.
-ConfigResult ParseConfig(absl::string_view yaml_text);
+ConfigResult ParseConfig(absl::string_view yaml_text,
+                         const ConfigChecks& checks = {});
 
 // Reads and parses `path`; an unreadable file is one error with an empty key.
-ConfigResult LoadConfigFile(const std::string& path);
+ConfigResult LoadConfigFile(const std::string& path,
+                            const ConfigChecks& checks = {});
 
 // Parses "250ms", "30s", "5m", "1h", "1d" (also combinations like "1h30m").
 // A bare number without a unit is an error, and so is anything longer than

@@ -56,6 +56,16 @@ absl::Status ApplyProperties(rd_kafka_conf_t* conf,
   return absl::OkStatus();
 }
 
+std::string PropertyError(const std::string& name, const std::string& value) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char err[512];
+  if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err,
+                        sizeof(err)) != RD_KAFKA_CONF_OK) {
+    return err;
+  }
+  return "";
+}
+
 absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings) {
   ConfPtr conf(rd_kafka_conf_new());
   Properties base = settings.defaults;

@@ -61,6 +61,10 @@ struct HandleDeleter {
 // An owned librdkafka client handle.
 using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 
+// Why librdkafka refuses the property `name` = `value` ("" when it takes it):
+// an unknown name or a value it cannot parse, as a client would be told.
+std::string PropertyError(const std::string& name, const std::string& value);
+
 // A configuration with every setting applied, and the client-wide hooks
 // (the log callback) installed.
 absl::StatusOr<ConfPtr> NewConf(const ClientSettings& settings);

@@ -106,6 +106,34 @@ TEST(CliTest, CheckConfigExitCodes) {
             2);
 }
 
+// A kafka.properties entry librdkafka refuses is a config error with its key
+// and line, from check-config as from run (which said before only when it
+// made its first client, in the context of an input topic).
+TEST(CliTest, CheckConfigRefusesAKafkaPropertyLibrdkafkaRefuses) {
+  TempDir dir;
+  const std::string bad = dir.Write("bad.yaml",
+                                    "inputs: [{topic: web.events}]\n"
+                                    "kafka:\n"
+                                    "  properties:\n"
+                                    "    socket.timeout.ms: \"60000\"\n"
+                                    "    sasl.mechanisms.typo: PLAIN\n"
+                                    "    enable.idempotence: maybe\n");
+  CommandResult r = RunCommand({KpistreamBinary(), "check-config", bad});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.err, bad + ":5:5: kafka.properties.sasl.mechanisms.typo: "))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(
+      r.err, bad + ":6:5: kafka.properties.enable.idempotence: "))
+      << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "socket.timeout.ms")) << r.err;
+  CommandResult run = RunCommand({KpistreamBinary(), "run", "--config", bad});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(
+      run.err, bad + ":5:5: kafka.properties.sasl.mechanisms.typo: "))
+      << run.err;
+}
+
 TEST(CliTest, BusyMetricsPortIsARuntimeErrorNamingTheAddress) {
   BrokerProcess broker({"web.events:1"});
   ASSERT_FALSE(broker.bootstrap().empty());
