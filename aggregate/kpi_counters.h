@@ -40,6 +40,7 @@
 
 #include "absl/strings/string_view.h"
 #include "aggregate/active_visitors.h"
+#include "aggregate/label_limiter.h"
 #include "aggregate/metrics_snapshot.h"
 #include "aggregate/sessionizer.h"
 
@@ -61,6 +62,11 @@ class KpiCounters : public SessionObserver {
     std::vector<std::string> input_topics;
     std::vector<std::string> repartitioned_topics;
     std::vector<std::string> invalid_reasons;
+    // Shared by the KpiCounters of one process (the engine's stream
+    // threads), so that label_values_max bounds the values of each label
+    // on /metrics, not per thread; nullptr: this instance's own. Outlives
+    // the KpiCounters.
+    LabelAdmissions* admissions = nullptr;
   };
 
   explicit KpiCounters(Options options);

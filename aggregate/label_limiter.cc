@@ -7,53 +7,11 @@
 
 namespace kpistream {
 
-LabelLimiter::LabelLimiter(std::string label, int max_values,
-                           std::optional<std::vector<std::string>> allowlist,
-                           int min_count)
-    : label_(std::move(label)),
-      max_values_(static_cast<size_t>(std::max(max_values, 0))),
-      has_allowlist_(allowlist.has_value()),
-      min_count_(static_cast<uint32_t>(std::max(min_count, 1))) {
-  names_ = {kOther, kNotSet};
-  ids_.emplace(kOther, kOtherId);
-  ids_.emplace(kNotSet, kNotSetId);
-  if (has_allowlist_) {
-    for (const std::string& value : *allowlist) {
-      if (!value.empty() && !ids_.contains(value)) Admit(value);
-    }
-  }
-}
-
-LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
-  return Intern(value, min_count_);
-}
-
-LabelLimiter::Id LabelLimiter::InternTrusted(absl::string_view value) {
-  return Intern(value, 1);
-}
-
-LabelLimiter::Id LabelLimiter::Intern(absl::string_view value,
-                                      uint32_t min_count) {
-  if (value.empty()) return kNotSetId;
-  if (value == last_name_) return last_id_;
-  auto it = ids_.find(value);
-  if (it != ids_.end()) {
-    last_name_ = it->first;
-    last_id_ = it->second;
-    return it->second;
-  }
-  // A control character (a protobuf string may hold any): not a label
-  // value every Prometheus client reads back.
-  if (has_allowlist_ || admitted() >= max_values_ || !IsPrintableUtf8(value)) {
-    ++overflow_;
-    return kOtherId;
-  }
-  if (min_count <= 1 && min_count_ > 1) {
-    // Trusted: admitted now, whatever it counted so far.
-    if (auto c = candidates_.find(value); c != candidates_.end()) {
-      candidates_.erase(c);
-    }
-  } else if (min_count > 1) {
+bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (admitted_.contains(value)) return true;
+  if (admitted_.size() >= max_values_) return false;
+  if (min_count_ > 1 && !trusted) {
     auto candidate = candidates_.find(value);
     if (candidate == candidates_.end()) {
       if (candidates_.size() >= std::max<size_t>(4096, 200 * max_values_)) {
@@ -70,11 +28,75 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value,
       }
       candidate = candidates_.emplace(std::string(value), 0).first;
     }
-    if (++candidate->second < min_count) {
-      ++overflow_;
-      return kOtherId;
-    }
+    if (++candidate->second < min_count_) return false;
     candidates_.erase(candidate);
+  } else if (min_count_ > 1) {
+    // Trusted: admitted now, whatever it counted so far.
+    if (auto c = candidates_.find(value); c != candidates_.end()) {
+      candidates_.erase(c);
+    }
+  }
+  admitted_.emplace(value);
+  return true;
+}
+
+LabelAdmission* LabelAdmissions::For(const std::string& label,
+                                     size_t max_values, uint32_t min_count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_ptr<LabelAdmission>& admission = by_label_[label];
+  if (admission == nullptr) {
+    admission = std::make_unique<LabelAdmission>(max_values, min_count);
+  }
+  return admission.get();
+}
+
+LabelLimiter::LabelLimiter(std::string label, int max_values,
+                           std::optional<std::vector<std::string>> allowlist,
+                           int min_count, LabelAdmissions* admissions)
+    : label_(std::move(label)),
+      max_values_(static_cast<size_t>(std::max(max_values, 0))),
+      has_allowlist_(allowlist.has_value()) {
+  names_ = {kOther, kNotSet};
+  ids_.emplace(kOther, kOtherId);
+  ids_.emplace(kNotSet, kNotSetId);
+  if (has_allowlist_) {
+    for (const std::string& value : *allowlist) {
+      if (!value.empty() && !ids_.contains(value)) Admit(value);
+    }
+    return;
+  }
+  const uint32_t count = static_cast<uint32_t>(std::max(min_count, 1));
+  if (admissions != nullptr) {
+    admission_ = admissions->For(label_, max_values_, count);
+  } else {
+    own_admission_ = std::make_unique<LabelAdmission>(max_values_, count);
+    admission_ = own_admission_.get();
+  }
+}
+
+LabelLimiter::Id LabelLimiter::Intern(absl::string_view value) {
+  return Intern(value, /*trusted=*/false);
+}
+
+LabelLimiter::Id LabelLimiter::InternTrusted(absl::string_view value) {
+  return Intern(value, /*trusted=*/true);
+}
+
+LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted) {
+  if (value.empty()) return kNotSetId;
+  if (value == last_name_) return last_id_;
+  auto it = ids_.find(value);
+  if (it != ids_.end()) {
+    last_name_ = it->first;
+    last_id_ = it->second;
+    return it->second;
+  }
+  // A control character (a protobuf string may hold any): not a label
+  // value every Prometheus client reads back.
+  if (has_allowlist_ || !IsPrintableUtf8(value) ||
+      !admission_->Admit(value, trusted)) {
+    ++overflow_;
+    return kOtherId;
   }
   return Admit(value);
 }

@@ -26,23 +26,70 @@
 // turns an id back into its label value. Lookups do not allocate once a value
 // is admitted. Names stay valid (and ids stable) for the limiter's lifetime.
 //
-// Not thread-safe: owned by one thread. Neither copyable nor movable, because
-// the ids' names point into its own storage.
+// Which values are admitted is decided by a LabelAdmission: the limiter's
+// own, or one that the limiters of several threads share (the engine's
+// stream threads each count into their own KpiCounters, merged by label
+// value on /metrics: with an admission each, a cap of 50 let 50 values in
+// per thread, and a value admitted by one thread was "(other)" in another).
+//
+// Not thread-safe: owned by one thread (its LabelAdmission is). Neither
+// copyable nor movable, because the ids' names point into its own storage.
 #ifndef KPISTREAM_AGGREGATE_LABEL_LIMITER_H_
 #define KPISTREAM_AGGREGATE_LABEL_LIMITER_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "aggregate/label_values.h"
 
 namespace kpistream {
+
+// Which values of one label are admitted: the first `max_values` (min_count
+// 1), or those seen `min_count` times while fewer than `max_values` are
+// (candidates counted Misra-Gries, as above). Thread-safe.
+class LabelAdmission {
+ public:
+  LabelAdmission(size_t max_values, uint32_t min_count)
+      : max_values_(max_values), min_count_(std::max<uint32_t>(min_count, 1)) {}
+  LabelAdmission(const LabelAdmission&) = delete;
+  LabelAdmission& operator=(const LabelAdmission&) = delete;
+
+  // Whether `value` (printable, not empty, not reserved) is admitted, now or
+  // before; a sighting of it. `trusted`: admitted at its first sighting
+  // while there is room (LabelLimiter::InternTrusted).
+  bool Admit(absl::string_view value, bool trusted);
+
+ private:
+  const size_t max_values_;
+  const uint32_t min_count_;
+  std::mutex mu_;
+  absl::flat_hash_set<std::string> admitted_;              // guarded by mu_
+  absl::flat_hash_map<std::string, uint32_t> candidates_;  // guarded by mu_
+};
+
+// One LabelAdmission per label name, for the limiters of several threads.
+// Thread-safe.
+class LabelAdmissions {
+ public:
+  // The admission of `label`, made with these bounds at its first call.
+  LabelAdmission* For(const std::string& label, size_t max_values,
+                      uint32_t min_count);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<LabelAdmission>> by_label_;
+};
 
 class LabelLimiter {
  public:
@@ -55,9 +102,11 @@ class LabelLimiter {
 
   // `label` is the label's name (e.g. "site"), reported with the overflow
   // count. A negative `max_values` is treated as 0.
+  // `admissions`: where the admission of `label` is shared (nullptr: this
+  // limiter's own); an allowlist needs none.
   LabelLimiter(std::string label, int max_values,
                std::optional<std::vector<std::string>> allowlist = std::nullopt,
-               int min_count = 1);
+               int min_count = 1, LabelAdmissions* admissions = nullptr);
   LabelLimiter(const LabelLimiter&) = delete;
   LabelLimiter& operator=(const LabelLimiter&) = delete;
 
@@ -91,7 +140,7 @@ class LabelLimiter {
  private:
   static constexpr size_t kReserved = 2;
 
-  Id Intern(absl::string_view value, uint32_t min_count);
+  Id Intern(absl::string_view value, bool trusted);
   Id Admit(absl::string_view value);
 
   const std::string label_;
@@ -106,8 +155,8 @@ class LabelLimiter {
   absl::string_view last_name_ = kNotSet;  // views names_ or static
   Id last_id_ = kNotSetId;
   uint64_t overflow_ = 0;
-  const uint32_t min_count_;
-  absl::flat_hash_map<std::string, uint32_t> candidates_;  // min_count > 1
+  std::unique_ptr<LabelAdmission> own_admission_;  // when none is shared
+  LabelAdmission* admission_ = nullptr;            // nullptr: allowlist
 };
 
 }  // namespace kpistream

@@ -213,6 +213,7 @@ class Engine::Impl {
       options.input_partitions = partitions_by_topic;
       options.repartition_partitions = repartition_partitions;
       options.local_store = local_store_.get();
+      options.label_admissions = &label_admissions_;
       auto thread = std::make_unique<StreamThread>(options);
       kafka::Consumer::Options in;
       in.brokers = config_.kafka.brokers;
@@ -551,6 +552,7 @@ class Engine::Impl {
     }
   } policy_check_;
   std::unique_ptr<LocalStore> local_store_;  // outlives the threads
+  LabelAdmissions label_admissions_;         // outlives the threads
   std::vector<std::unique_ptr<StreamThread>> threads_;
   GroupWatch::Options watch_;
   std::atomic<bool> stop_{false};

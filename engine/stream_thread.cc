@@ -46,6 +46,13 @@ void LogRejections(const std::vector<RejectionReporter::Summary>& summaries) {
   }
 }
 
+KpiCounters::Options CounterOptions(const Config& config,
+                                    LabelAdmissions* admissions) {
+  KpiCounters::Options options = CounterOptionsFrom(config);
+  options.admissions = admissions;
+  return options;
+}
+
 }  // namespace
 
 Clock* RealClock() {
@@ -57,7 +64,7 @@ StreamThread::StreamThread(Options options)
     : options_(std::move(options)),
       config_(*options_.config),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()),
-      counters_(CounterOptionsFrom(config_)),
+      counters_(CounterOptions(config_, options_.label_admissions)),
       rejections_(RejectionReporterOptions(config_), clock_->Now()),
       bots_(config_.bot_patterns, config_.empty_user_agent_is_bot),
       log_bots_(config_.bot_patterns, /*empty_is_bot=*/true),

@@ -93,6 +93,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // checkpoints live (engine/local_store.h); shared by the threads,
     // outlives them. Null: in RAM and in the checkpoints only (tests).
     LocalStore* local_store = nullptr;
+    // Which label values /metrics admits, shared by the threads (each
+    // counts into its own KpiCounters): label_values_max bounds a label's
+    // values in the process, not per thread. Null: the thread's own.
+    LabelAdmissions* label_admissions = nullptr;
   };
 
   // The IO objects are set with Attach() before Run().

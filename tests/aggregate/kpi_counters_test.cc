@@ -465,6 +465,26 @@ TEST(KpiCountersTest, OpenSessionsAreSetFromLiveStateWithBoundedSites) {
   EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), -1);  // gone
 }
 
+// The engine's stream threads count into one KpiCounters each, merged by
+// label value on /metrics: with their admission shared, label_values_max
+// bounds a label's values in the process, and a value admitted by one
+// thread is itself in the others (not "(other)" there).
+TEST(KpiCountersTest, ThreadsSharingTheAdmissionStayWithinTheBound) {
+  LabelAdmissions shared;
+  KpiCounters::Options options;
+  options.label_values_max = 1;
+  options.admissions = &shared;
+  KpiCounters thread_a(options), thread_b(options);
+  thread_a.CountAccepted("a", EventType::kPageView);
+  thread_b.CountAccepted("b", EventType::kPageView);
+  thread_b.CountAccepted("a", EventType::kPageView);
+  MetricsSnapshot merged = Committed(thread_a);
+  MergeSnapshot(Committed(thread_b), &merged);
+  EXPECT_EQ(Value(merged, "web_events_total", {"a", "page_view"}), 2);
+  EXPECT_EQ(Value(merged, "web_events_total", {"(other)", "page_view"}), 1);
+  EXPECT_EQ(Value(merged, "web_events_total", {"b", "page_view"}), -1);
+}
+
 // ROAS per campaign divides web_campaign_revenue_total by web_ad_cost_total:
 // both name a campaign alike. A campaign an ad cost record names (the
 // operator's ad platform) is admitted at once, for the sessions too; no

@@ -153,6 +153,31 @@ TEST(LabelLimiterFrequencyTest, AValueIsAdmittedOnItsMinCountSighting) {
   EXPECT_EQ(limiter.overflow(), 2u);
 }
 
+// Limiters that share their admission (one per stream thread) admit at most
+// `max_values` values between them, the same ones; sightings add up.
+TEST(LabelLimiterTest, ASharedAdmissionBoundsTheValuesOfEveryLimiter) {
+  LabelAdmissions shared;
+  LabelLimiter a("site", 1, std::nullopt, 1, &shared);
+  LabelLimiter b("site", 1, std::nullopt, 1, &shared);
+  EXPECT_EQ(a.Value("shop"), "shop");
+  EXPECT_EQ(b.Value("blog"), LabelLimiter::kOther);
+  EXPECT_EQ(b.Value("shop"), "shop");
+  EXPECT_EQ(a.Value("blog"), LabelLimiter::kOther);
+  EXPECT_EQ(a.overflow() + b.overflow(), 2u);
+
+  LabelLimiter c("source", 5, std::nullopt, 3, &shared);
+  LabelLimiter d("source", 5, std::nullopt, 3, &shared);
+  EXPECT_EQ(c.Value("google"), LabelLimiter::kOther);
+  EXPECT_EQ(d.Value("google"), LabelLimiter::kOther);
+  EXPECT_EQ(c.Value("google"), "google");  // the third sighting, of both
+  EXPECT_EQ(d.Value("google"), "google");
+
+  // Unshared, each admits its own.
+  LabelLimiter e("site", 1), f("site", 1);
+  EXPECT_EQ(e.Value("shop"), "shop");
+  EXPECT_EQ(f.Value("blog"), "blog");
+}
+
 // A trusted value (an ad platform's campaign) needs no sightings; the bound
 // and an allowlist still hold.
 TEST(LabelLimiterFrequencyTest, ATrustedValueIsAdmittedAtOnceWhileThereIsRoom) {
