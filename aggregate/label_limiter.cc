@@ -11,6 +11,11 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
   std::lock_guard<std::mutex> lock(mu_);
   if (admitted_.contains(value)) return true;
   if (admitted_.size() >= max_values_) return false;
+  // Trusted values take at most half the room at once: a long list of an
+  // ad platform's campaigns leaves the visitors' frequent ones a place.
+  if (trusted && min_count_ > 1 && trusted_admitted_ >= (max_values_ + 1) / 2) {
+    trusted = false;
+  }
   if (min_count_ > 1 && !trusted) {
     auto candidate = candidates_.find(value);
     if (candidate == candidates_.end()) {
@@ -36,6 +41,7 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
       candidates_.erase(c);
     }
   }
+  if (trusted && min_count_ > 1) ++trusted_admitted_;
   admitted_.emplace(value);
   return true;
 }

@@ -67,7 +67,8 @@ class LabelAdmission {
 
   // Whether `value` (printable, not empty, not reserved) is admitted, now or
   // before; a sighting of it. `trusted`: admitted at its first sighting
-  // while there is room (LabelLimiter::InternTrusted).
+  // while there is room and trusted values admitted so hold less than half
+  // of it (LabelLimiter::InternTrusted); beyond, a sighting as any other.
   bool Admit(absl::string_view value, bool trusted);
 
  private:
@@ -76,6 +77,7 @@ class LabelAdmission {
   std::mutex mu_;
   absl::flat_hash_set<std::string> admitted_;              // guarded by mu_
   absl::flat_hash_map<std::string, uint32_t> candidates_;  // guarded by mu_
+  size_t trusted_admitted_ = 0;  // at once, as trusted; guarded by mu_
 };
 
 // One LabelAdmission per label name, for the limiters of several threads.
@@ -116,8 +118,9 @@ class LabelLimiter {
 
   // The same for a value from a trusted source (the operator's ad
   // platforms, not the visitors' URLs): admitted at its first lookup while
-  // there is room, however many sightings the policy asks of other values.
-  // An allowlist still decides alone.
+  // there is room, however many sightings the policy asks of other values,
+  // as long as values admitted so take at most half the room (then as
+  // Intern()). An allowlist still decides alone.
   Id InternTrusted(absl::string_view value);
 
   // The label value to use for `value`: the value itself, "(not set)" or

@@ -687,7 +687,9 @@ class Parser {
       }
       std::string value = entry.second.Scalar();
       if (!Expand(key, entry.second, &value)) continue;
-      if (checks_.kafka_property) {
+      // Plugins (plugin.library.paths) register properties of their own,
+      // known only once loaded: not loaded (nor checked) here.
+      if (checks_.kafka_property && !p["plugin.library.paths"]) {
         if (std::string why = checks_.kafka_property(name, value);
             !why.empty()) {
           Error(key, entry.first, why);

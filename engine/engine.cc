@@ -110,7 +110,8 @@ class Engine::Impl {
     changelog.properties = config_.kafka.properties;
     changelog.topic = config_.changelog_output.topic;
     changelog.timeout = absl::Seconds(30);
-    changelog.stop_requested = stop_requested_;
+    // A thread's failure stops the others' restores too (stop_).
+    changelog.stop_requested = [this] { return stop_requested_() || stop_; };
     int input_partitions = 1;
     std::map<std::string, int32_t> partitions_by_topic;
     for (const InputConfig& input : config_.inputs) {

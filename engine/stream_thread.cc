@@ -535,13 +535,17 @@ void StreamThread::RestorePending(absl::Time now) {
     }
   }
   if (!status.ok()) {
-    ++restore_failures_;
-    restore_error_ = std::string(status.message());
     next_attempt = now + kRestoreRetry;
-    if (absl::IsCancelled(status) && options_.stop_requested()) {
+    const bool stopping =
+        absl::IsCancelled(status) && options_.stop_requested();
+    if (stopping) {
+      // Stopping: no failure (no kpistream_restore_failures_total, no
+      // "failed" reason on the final scrape).
       KPI_LOG_INFO("%s: restoring the state stopped: %s", options_.name,
                    status.message());
     } else {
+      ++restore_failures_;
+      restore_error_ = std::string(status.message());
       KPI_LOG_ERROR("%s: restoring the state failed (retrying in %d s): %s",
                     options_.name,
                     static_cast<int>(absl::ToInt64Seconds(kRestoreRetry)),
@@ -552,6 +556,7 @@ void StreamThread::RestorePending(absl::Time now) {
           tps[i], &readers_.at(tps[i].topic), &context_,
           static_cast<PipelineOutput*>(this));
     }
+    if (stopping) return;
     std::lock_guard<std::mutex> lock(mu_);
     health_.reason =
         absl::StrCat("restoring the state failed: ", status.message());

@@ -163,17 +163,19 @@ bool IsFeedQuery(absl::string_view query) {
   return false;
 }
 
-// An Android browser without "Mobile" is a tablet: what Android tablets'
-// browsers send (Google's own rule for telling them from phones). Apps'
-// HTTP client (Dalvik) says neither, on phones mostly: mobile.
+// An Android browser ("Mozilla/...") without "Mobile" is a tablet: what
+// Android tablets' browsers send (Google's own rule for telling them from
+// phones). Other Android clients (apps' Dalvik, Opera Mini, TV apps) say
+// neither, phones mostly: mobile, as before.
 std::string Device(absl::string_view ua) {
   if (absl::StrContains(ua, "iPad") || absl::StrContains(ua, "Tablet"))
     return "tablet";
-  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone") ||
-      absl::StartsWith(ua, "Dalvik/")) {
+  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone")) {
     return "mobile";
   }
-  if (absl::StrContains(ua, "Android")) return "tablet";
+  if (absl::StrContains(ua, "Android")) {
+    return absl::StartsWith(ua, "Mozilla/") ? "tablet" : "mobile";
+  }
   return "desktop";
 }
 

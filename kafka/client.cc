@@ -46,7 +46,16 @@ const absl::flat_hash_map<std::string, char>& PropertyScopes() {
 absl::Status ApplyProperties(rd_kafka_conf_t* conf,
                              const Properties& properties) {
   char err[512];
-  for (const auto& [key, value] : properties) {
+  // Plugins first: the properties they register are unknown before.
+  std::vector<std::pair<std::string, std::string>> ordered;
+  if (auto it = properties.find("plugin.library.paths");
+      it != properties.end()) {
+    ordered.push_back(*it);
+  }
+  for (const auto& entry : properties) {
+    if (entry.first != "plugin.library.paths") ordered.push_back(entry);
+  }
+  for (const auto& [key, value] : ordered) {
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) !=
         RD_KAFKA_CONF_OK) {
       return absl::InvalidArgumentError(

@@ -21,7 +21,8 @@ namespace kpistream::kafka {
 
 using Properties = std::map<std::string, std::string>;
 
-// Applies `properties` to `conf`; the error names the property.
+// Applies `properties` to `conf` (plugin.library.paths first: the properties
+// its plugins register are unknown before); the error names the property.
 absl::Status ApplyProperties(rd_kafka_conf_t* conf,
                              const Properties& properties);
 
@@ -63,6 +64,8 @@ using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 
 // Why librdkafka refuses the property `name` = `value` ("" when it takes it):
 // an unknown name or a value it cannot parse, as a client would be told.
+// Not for configs with plugin.library.paths (their plugins' properties are
+// known once loaded; the config check leaves those alone).
 std::string PropertyError(const std::string& name, const std::string& value);
 
 // A configuration with every setting applied, and the client-wide hooks

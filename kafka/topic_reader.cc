@@ -365,9 +365,11 @@ absl::Status ReadTopic(const TopicReadOptions& options,
       auto it = pending.find(m->partition);
       if (it != pending.end() && m->offset >= it->second) pending.erase(it);
     } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      deadline = absl::Now() + options.timeout;  // progress
       auto it = pending.find(m->partition);
       if (it != pending.end()) {
+        // Progress: a record of a partition still to be read to its end (a
+        // finished one's new records would hide another's stall).
+        deadline = absl::Now() + options.timeout;
         record(ReadRecord{
             m->partition, m->offset,
             absl::string_view(static_cast<const char*>(m->key), m->key_len),

@@ -181,15 +181,23 @@ TEST(LabelLimiterTest, ASharedAdmissionBoundsTheValuesOfEveryLimiter) {
 // A trusted value (an ad platform's campaign) needs no sightings; the bound
 // and an allowlist still hold.
 TEST(LabelLimiterFrequencyTest, ATrustedValueIsAdmittedAtOnceWhileThereIsRoom) {
-  LabelLimiter limiter("campaign", 2, std::nullopt, 3);
+  LabelLimiter limiter("campaign", 4, std::nullopt, 3);
   EXPECT_EQ(limiter.Value("spring"), LabelLimiter::kOther);  // one sighting
   const LabelLimiter::Id spring = limiter.InternTrusted("spring");
   EXPECT_EQ(limiter.Name(spring), "spring");
   EXPECT_EQ(limiter.Intern("spring"), spring);
   EXPECT_EQ(limiter.Name(limiter.InternTrusted("winter")), "winter");
-  EXPECT_EQ(limiter.InternTrusted("summer"), LabelLimiter::kOtherId);  // full
-  EXPECT_EQ(limiter.admitted(), 2u);
-  EXPECT_EQ(limiter.overflow(), 2u);
+  // Trusted values hold half the room now: another one needs its
+  // sightings, as the visitors' values do.
+  EXPECT_EQ(limiter.InternTrusted("summer"), LabelLimiter::kOtherId);
+  EXPECT_EQ(limiter.InternTrusted("summer"), LabelLimiter::kOtherId);
+  EXPECT_EQ(limiter.Name(limiter.InternTrusted("summer")), "summer");
+  EXPECT_EQ(limiter.Value("sale"), LabelLimiter::kOther);
+  EXPECT_EQ(limiter.Value("sale"), LabelLimiter::kOther);
+  EXPECT_EQ(limiter.Value("sale"), "sale");
+  EXPECT_EQ(limiter.InternTrusted("autumn"), LabelLimiter::kOtherId);  // full
+  EXPECT_EQ(limiter.admitted(), 4u);
+  EXPECT_EQ(limiter.overflow(), 6u);
 
   LabelLimiter listed("campaign", 5, std::vector<std::string>{"spring"}, 3);
   EXPECT_EQ(listed.InternTrusted("winter"), LabelLimiter::kOtherId);

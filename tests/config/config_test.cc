@@ -77,6 +77,31 @@ TEST(ConfigTest, UnknownKeysAreErrorsWithLineAndHint) {
             "cfg.yaml:5:1: colour: " + r.errors[1].message);
 }
 
+// ConfigChecks.kafka_property (kpistream passes librdkafka's verdict) makes
+// a refused property an error at its key and line; a config loading plugins
+// is left alone (their properties are known once they are loaded).
+TEST(ConfigTest, TheBinarysKafkaPropertyCheckNamesKeyAndLine) {
+  ConfigChecks checks;
+  checks.kafka_property = [](const std::string& name, const std::string&) {
+    return name == "no.such" ? std::string("No such property") : "";
+  };
+  const std::string yaml =
+      "inputs: [{topic: web.events}]\n"
+      "kafka:\n"
+      "  properties:\n"
+      "    socket.timeout.ms: 1000\n"
+      "    no.such: 1\n";
+  ConfigResult r = ParseConfig(yaml, checks);
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].ToString("c.yaml"),
+            "c.yaml:5:5: kafka.properties.no.such: No such property");
+  EXPECT_TRUE(ParseConfig(yaml).ok());  // without the binary's checks
+  ConfigResult plugins = ParseConfig(
+      yaml + "    plugin.library.paths: monitoring-interceptor\n", checks);
+  EXPECT_TRUE(plugins.ok()) << Errors(plugins);
+  EXPECT_EQ(plugins.config.kafka.properties.at("no.such"), "1");
+}
+
 // A key repeated in a mapping is an error at any depth: YAML parsers read
 // one of the two and drop the other silently (QA: a second `processing:`
 // section appended to a config to override it changed nothing).

@@ -382,6 +382,9 @@ TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
        "tablet"},
       {"Dalvik/1.6.0 (Linux; U; Android 4.1.2; GT-S5282 Build/JZO54K)",
        "mobile"},
+      {"Opera/9.80 (Android; Opera Mini/7.5.33361/31.1448; U; en) "
+       "Presto/2.8.119 Version/11.1010",
+       "mobile"},
       {kIphone, "mobile"},
       {kChrome, "desktop"},
   };
