@@ -33,6 +33,9 @@ constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
 constexpr absl::Duration kStartOffsetsTimeout = absl::Seconds(30);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
+// This many commits aborted in a row: not ready (one is a rebalance or a
+// broker's hiccup; every one, a commit that cannot go through).
+constexpr int kAbortsBeforeNotReady = 3;
 
 class SystemClock : public Clock {
  public:
@@ -251,11 +254,9 @@ absl::Status StreamThread::Run() {
     input_->Close();
   }
   LogRejections(rejections_.Flush(clock_->Now()));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    health_.ready = false;
-    health_.reason = fatal_.ok() ? "stopped" : fatal_.ToString();
-  }
+  // Not ready from now on: the final Publish() computed "ready" afresh
+  // before, and /readyz said 200 through final_scrape_wait.
+  final_reason_ = fatal_.ok() ? "stopped" : fatal_.ToString();
   Publish(clock_->Now());
   return fatal_;
 }
@@ -839,12 +840,15 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     counters_.Commit();
     SaveLocal();
     ++commits_;
+    aborts_in_a_row_ = 0;
     Publish(now);
     if (options_.committed) options_.committed();
     return;
   }
   if (absl::IsAborted(status)) {
     ++aborts_;
+    ++aborts_in_a_row_;
+    last_abort_ = std::string(status.message());
     KPI_LOG_WARN("%s: %s; %s", options_.name, status.message(),
                  revoking ? "the revoked partitions' new owner re-reads them; "
                             "the others are restored and re-read here"
@@ -1039,12 +1043,22 @@ void StreamThread::Publish(absl::Time now) {
   health.heartbeat = now;
   health.ready = true;
   const std::string error = input_->last_error();
-  if (!joined_) {
+  if (!final_reason_.empty()) {
+    health.ready = false;
+    health.reason = final_reason_;
+  } else if (!joined_) {
     // Before the group's first assignment no partition can be restored
     // yet: ready now would let a probe (or a user) count on records that
     // nobody reads.
     health.ready = false;
     health.reason = "joining the consumer group";
+  } else if (aborts_in_a_row_ >= kAbortsBeforeNotReady) {
+    health.ready = false;
+    health.reason =
+        absl::StrCat(aborts_in_a_row_,
+                     " commits in a row aborted, none went through (the "
+                     "records are read again each time); the last: ",
+                     last_abort_);
   } else if (!all_restored) {
     health.ready = false;
     health.reason =

@@ -266,6 +266,15 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Time last_progress_ = absl::InfinitePast();
   uint64_t commits_ = 0;
   uint64_t aborts_ = 0;
+  // Commits aborted since the last one that went through, and why the last
+  // was: a thread whose every commit aborts (a missing output topic, no
+  // write permission) re-reads its records and looks busy, but commits
+  // nothing: not ready.
+  int aborts_in_a_row_ = 0;
+  std::string last_abort_;
+  // Set as Run() ends ("stopped", or the fatal error): the last Publish()
+  // keeps the thread not ready with it.
+  std::string final_reason_;
   bool work_left_uncommitted_ = false;
   // Partitions whose processed records were rolled back (an aborted commit,
   // other partitions lost), each with the position it had reached: until

@@ -187,8 +187,9 @@ class FakeOutput : public StreamOutput {
   size_t max_record_bytes() const override { return max_record_bytes_; }
   void set_max_record_bytes(size_t n) { max_record_bytes_ = n; }
   absl::Status Commit(const Offsets& offsets) override {
-    if (abort_next) {
+    if (abort_next || abort_remaining > 0) {
       abort_next = false;
+      if (abort_remaining > 0) --abort_remaining;
       ++aborts;
       pending_.clear();
       if (on_abort) on_abort();
@@ -216,6 +217,7 @@ class FakeOutput : public StreamOutput {
   }
 
   bool abort_next = false;
+  int abort_remaining = 0;         // the next this many commits abort
   std::function<void()> on_abort;  // called as a commit is aborted
   int64_t changelog_records = 0;   // committed: the changelog's end
   int aborts = 0, commits = 0;
@@ -380,6 +382,7 @@ class FakeThread {
     return thread_->Run();
   }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
+  ThreadHealth Health() { return thread_->Health(); }
   StreamThread::TargetShare Targets() { return thread_->Targets(); }
   bool WorkLeftUncommitted() { return thread_->work_left_uncommitted(); }
   FakeInput& input() { return *input_; }
@@ -401,6 +404,59 @@ class FakeThread {
   FakeInput* input_ = nullptr;
   FakeOutput* output_ = nullptr;
 };
+
+// /readyz (SPEC §7): a thread that stopped is not ready, also after its
+// final publish (which made it ready again; /readyz said 200 through
+// metrics.final_scrape_wait).
+TEST(StreamThreadTest, AStoppedThreadIsNotReady) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  bool was_ready = false;
+  t.options.stop_requested = [&] {
+    if (t.output().committed_offset == 1 && t.Health().ready) {
+      was_ready = true;
+    }
+    return was_ready || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_TRUE(was_ready);
+  EXPECT_FALSE(t.Health().ready);
+  EXPECT_EQ(t.Health().reason, "stopped");
+}
+
+// A thread whose every commit aborts reads its records again and again
+// (busy, never stalled) but commits nothing: not ready after three aborts in
+// a row, ready again once a commit goes through.
+TEST(StreamThreadTest, CommitsAbortedInARowMakeAThreadNotReady) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  bool added = false;
+  std::string not_ready_reason;
+  bool ready_again = false;
+  t.options.stop_requested = [&] {
+    if (t.output().commits > 100) return true;
+    if (!added && t.output().committed_offset == 1) {
+      t.input().Add("v1", PageView("v1", "10:00:10"));
+      t.output().abort_remaining = 5;
+      added = true;
+    }
+    const ThreadHealth h = t.Health();
+    if (added && t.output().aborts >= 3 && t.output().aborts < 5 && !h.ready) {
+      not_ready_reason = h.reason;
+    }
+    if (!not_ready_reason.empty() && t.output().abort_remaining == 0 &&
+        t.output().committed_offset == 2 && h.ready) {
+      ready_again = true;
+    }
+    return ready_again;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_TRUE(absl::StrContains(not_ready_reason, "commits in a row aborted"))
+      << not_ready_reason;
+  EXPECT_TRUE(absl::StrContains(not_ready_reason, "timed out (test)"))
+      << not_ready_reason;
+  EXPECT_TRUE(ready_again);
+}
 
 // A stop whose final commit is aborted says so (the engine then does not
 // log that it stopped cleanly with its state committed; a QA pass saw both
