@@ -280,6 +280,10 @@ class Engine::Impl {
       KPI_LOG_INFO("engine: evaluating %d target(s): %s",
                    static_cast<int>(names.size()), absl::StrJoin(names, ", "));
     }
+    if (const std::string w = SeparatelySessionizedInputs(config_);
+        !w.empty()) {
+      KPI_LOG_WARN("engine: %s", w);
+    }
     return absl::OkStatus();
   }
 

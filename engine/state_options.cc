@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "ingest/event_decoder.h"
 
@@ -93,6 +95,22 @@ ChannelClassifier::Options ChannelOptionsFrom(const Config& config) {
   return ChannelClassifier::Options{
       config.channels.search_sources, config.channels.social_sources,
       config.channels.video_sources, config.channels.shopping_sources};
+}
+
+std::string SeparatelySessionizedInputs(const Config& config) {
+  std::vector<std::string> keyed;
+  for (const InputConfig& input : config.inputs) {
+    if (input.kind == InputKind::kEvents && input.key == InputKey::kVisitorId) {
+      keyed.push_back(absl::StrCat("\"", input.topic, "\""));
+    }
+  }
+  if (keyed.size() < 2) return "";
+  return absl::StrCat(
+      "inputs ", absl::StrJoin(keyed, ", "),
+      " are each key: visitor_id: each topic's partitions keep their own "
+      "sessions, so a visitor with events on two of them has a session on "
+      "each; if one visitor's events span these topics, set key: any on "
+      "them (re-keyed into one repartition topic, sessionized together)");
 }
 
 }  // namespace kpistream

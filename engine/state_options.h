@@ -5,6 +5,7 @@
 #ifndef KPISTREAM_ENGINE_STATE_OPTIONS_H_
 #define KPISTREAM_ENGINE_STATE_OPTIONS_H_
 
+#include <string>
 #include <vector>
 
 #include "aggregate/channel_classifier.h"
@@ -31,6 +32,13 @@ PartitionState::Options PartitionStateOptionsFrom(
     const Config& config, const std::vector<TargetSpec>* targets);
 
 ChannelClassifier::Options ChannelOptionsFrom(const Config& config);
+
+// The warning the engine logs at start when two or more events inputs are
+// `key: visitor_id` ("" when not): each such input's partitions keep their
+// own sessions, so a visitor whose events are on two of them (page views on
+// one topic, a backend's orders on another) has two sessions. `key: any`
+// re-keys them all into one repartition topic, sessionized together.
+std::string SeparatelySessionizedInputs(const Config& config);
 
 }  // namespace kpistream
 

@@ -73,5 +73,30 @@ TEST(StateOptionsTest, SessionsAndTargetsReachTheCore) {
             absl::FromCivil(absl::CivilDay(2026, 2, 1), absl::UTCTimeZone()));
 }
 
+// Two `key: visitor_id` events inputs keep separate sessions: the engine
+// warns at start, naming them and the fix; one such input, or re-keyed ones,
+// no warning.
+TEST(StateOptionsTest, TwoInputsKeyedByVisitorAreWarnedAbout) {
+  ConfigResult two = ParseConfig(
+      "inputs:\n"
+      "  - {topic: web.events, key: visitor_id}\n"
+      "  - {topic: web.orders, key: visitor_id}\n"
+      "  - {topic: web.other}\n");
+  ASSERT_TRUE(two.ok()) << two.errors.front().ToString("c");
+  const std::string warning = SeparatelySessionizedInputs(two.config);
+  EXPECT_NE(warning.find("\"web.events\", \"web.orders\""), std::string::npos)
+      << warning;
+  EXPECT_EQ(warning.find("web.other"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("key: any"), std::string::npos) << warning;
+
+  ConfigResult one = ParseConfig(
+      "inputs:\n"
+      "  - {topic: web.events, key: visitor_id}\n"
+      "  - {topic: web.orders}\n"
+      "  - {topic: web.cost, kind: ad_cost}\n");
+  ASSERT_TRUE(one.ok()) << one.errors.front().ToString("c");
+  EXPECT_EQ(SeparatelySessionizedInputs(one.config), "");
+}
+
 }  // namespace
 }  // namespace kpistream
