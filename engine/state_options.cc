@@ -98,19 +98,24 @@ ChannelClassifier::Options ChannelOptionsFrom(const Config& config) {
 }
 
 std::string SeparatelySessionizedInputs(const Config& config) {
-  std::vector<std::string> keyed;
+  std::vector<std::string> keyed, all;
   for (const InputConfig& input : config.inputs) {
-    if (input.kind == InputKind::kEvents && input.key == InputKey::kVisitorId) {
-      keyed.push_back(absl::StrCat("\"", input.topic, "\""));
-    }
+    if (input.kind != InputKind::kEvents) continue;
+    const std::string name = absl::StrCat("\"", input.topic, "\"");
+    all.push_back(name);
+    if (input.key == InputKey::kVisitorId) keyed.push_back(name);
   }
-  if (keyed.size() < 2) return "";
+  // key: any inputs share the repartition topic (sessionized together);
+  // a key: visitor_id input is sessionized apart from every other input.
+  if (keyed.empty() || all.size() < 2) return "";
   return absl::StrCat(
-      "inputs ", absl::StrJoin(keyed, ", "),
-      " are each key: visitor_id: each topic's partitions keep their own "
-      "sessions, so a visitor with events on two of them has a session on "
-      "each; if one visitor's events span these topics, set key: any on "
-      "them (re-keyed into one repartition topic, sessionized together)");
+      "events inputs ", absl::StrJoin(all, ", "),
+      " are not all key: any: each key: visitor_id input (",
+      absl::StrJoin(keyed, ", "),
+      ") keeps its own sessions, apart from the other inputs', so a visitor "
+      "with events on two of these topics has a session on each; if one "
+      "visitor's events span them, set key: any on all of them (re-keyed "
+      "into one repartition topic, sessionized together)");
 }
 
 }  // namespace kpistream

@@ -33,11 +33,12 @@ PartitionState::Options PartitionStateOptionsFrom(
 
 ChannelClassifier::Options ChannelOptionsFrom(const Config& config);
 
-// The warning the engine logs at start when two or more events inputs are
-// `key: visitor_id` ("" when not): each such input's partitions keep their
-// own sessions, so a visitor whose events are on two of them (page views on
-// one topic, a backend's orders on another) has two sessions. `key: any`
-// re-keys them all into one repartition topic, sessionized together.
+// The warning the engine logs at start when there are two or more events
+// inputs and any of them is `key: visitor_id` ("" when not): such an input's
+// partitions keep their own sessions, apart from every other input's, so a
+// visitor whose events are on two inputs (page views on one topic, a
+// backend's orders on another) has two sessions. `key: any` on all of them
+// re-keys them into one repartition topic, sessionized together.
 std::string SeparatelySessionizedInputs(const Config& config);
 
 }  // namespace kpistream

@@ -505,6 +505,11 @@ void StreamThread::RestorePending(absl::Time now) {
     health_.ready = false;
     health_.reason = absl::StrCat("restoring the state of ", pending.size(),
                                   " partition(s) from the changelog");
+    // After an abort that made the thread not ready, its cause stays said.
+    if (aborts_in_a_row_ >= kAbortsBeforeNotReady) {
+      absl::StrAppend(&health_.reason, " after ", aborts_in_a_row_,
+                      " commits in a row aborted; the last: ", last_abort_);
+    }
   }
   const absl::Time started = absl::Now();
   CheckpointReader reader;
@@ -935,7 +940,8 @@ bool StreamThread::Repartition(const kafka::Record& record,
       KPI_LOG_INFO(
           "%s: the first %d records of %s were all keyed by their visitor_id: "
           "with inputs[].key: visitor_id they would be processed where they "
-          "land, without the hop through %s",
+          "land, without the hop through %s (if it is the only events input: "
+          "such an input keeps its sessions apart from the other inputs')",
           options_.name, static_cast<int64_t>(h.forwarded), record.topic,
           repartition_topic_);
     }

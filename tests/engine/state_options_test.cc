@@ -2,6 +2,7 @@
 // (both are SPEC §8's), and every config field reaches the core.
 #include "engine/state_options.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -73,29 +74,35 @@ TEST(StateOptionsTest, SessionsAndTargetsReachTheCore) {
             absl::FromCivil(absl::CivilDay(2026, 2, 1), absl::UTCTimeZone()));
 }
 
-// Two `key: visitor_id` events inputs keep separate sessions: the engine
-// warns at start, naming them and the fix; one such input, or re-keyed ones,
-// no warning.
-TEST(StateOptionsTest, TwoInputsKeyedByVisitorAreWarnedAbout) {
-  ConfigResult two = ParseConfig(
-      "inputs:\n"
-      "  - {topic: web.events, key: visitor_id}\n"
-      "  - {topic: web.orders, key: visitor_id}\n"
-      "  - {topic: web.other}\n");
-  ASSERT_TRUE(two.ok()) << two.errors.front().ToString("c");
-  const std::string warning = SeparatelySessionizedInputs(two.config);
-  EXPECT_NE(warning.find("\"web.events\", \"web.orders\""), std::string::npos)
-      << warning;
-  EXPECT_EQ(warning.find("web.other"), std::string::npos) << warning;
-  EXPECT_NE(warning.find("key: any"), std::string::npos) << warning;
-
-  ConfigResult one = ParseConfig(
-      "inputs:\n"
-      "  - {topic: web.events, key: visitor_id}\n"
-      "  - {topic: web.orders}\n"
-      "  - {topic: web.cost, kind: ad_cost}\n");
-  ASSERT_TRUE(one.ok()) << one.errors.front().ToString("c");
-  EXPECT_EQ(SeparatelySessionizedInputs(one.config), "");
+// A `key: visitor_id` events input keeps its sessions apart from the other
+// inputs': with two or more events inputs, the engine warns at start,
+// naming them and the fix. Only `key: any` inputs (sessionized together
+// through the repartition topic), or a single input: no warning.
+TEST(StateOptionsTest, AnInputKeyedByVisitorBesideAnotherIsWarnedAbout) {
+  for (const char* second : {"key: visitor_id", "key: any"}) {
+    ConfigResult two =
+        ParseConfig(absl::StrCat("inputs:\n"
+                                 "  - {topic: web.events, key: visitor_id}\n"
+                                 "  - {topic: web.orders, ",
+                                 second,
+                                 "}\n"
+                                 "  - {topic: web.cost, kind: ad_cost}\n"));
+    ASSERT_TRUE(two.ok()) << two.errors.front().ToString("c");
+    const std::string warning = SeparatelySessionizedInputs(two.config);
+    EXPECT_NE(warning.find("\"web.events\", \"web.orders\""), std::string::npos)
+        << second << ": " << warning;
+    EXPECT_EQ(warning.find("web.cost"), std::string::npos) << warning;
+    EXPECT_NE(warning.find("key: any on all of them"), std::string::npos)
+        << warning;
+  }
+  for (const char* inputs :
+       {"  - {topic: web.events}\n  - {topic: web.orders}\n",
+        "  - {topic: web.events, key: visitor_id}\n"
+        "  - {topic: web.cost, kind: ad_cost}\n"}) {
+    ConfigResult quiet = ParseConfig(absl::StrCat("inputs:\n", inputs));
+    ASSERT_TRUE(quiet.ok()) << quiet.errors.front().ToString("c");
+    EXPECT_EQ(SeparatelySessionizedInputs(quiet.config), "") << inputs;
+  }
 }
 
 }  // namespace
