@@ -59,23 +59,22 @@ LabelAdmission* LabelAdmissions::For(const std::string& label,
 LabelLimiter::LabelLimiter(std::string label, int max_values,
                            std::optional<std::vector<std::string>> allowlist,
                            int min_count, LabelAdmissions* admissions)
-    : label_(std::move(label)),
-      max_values_(static_cast<size_t>(std::max(max_values, 0))),
-      has_allowlist_(allowlist.has_value()) {
+    : label_(std::move(label)) {
   names_ = {kOther, kNotSet};
   ids_.emplace(kOther, kOtherId);
   ids_.emplace(kNotSet, kNotSetId);
-  if (has_allowlist_) {
+  if (allowlist.has_value()) {
     for (const std::string& value : *allowlist) {
       if (!value.empty() && !ids_.contains(value)) Admit(value);
     }
-    return;
+    return;  // no admission: the list decides
   }
+  const size_t max = static_cast<size_t>(std::max(max_values, 0));
   const uint32_t count = static_cast<uint32_t>(std::max(min_count, 1));
   if (admissions != nullptr) {
-    admission_ = admissions->For(label_, max_values_, count);
+    admission_ = admissions->For(label_, max, count);
   } else {
-    own_admission_ = std::make_unique<LabelAdmission>(max_values_, count);
+    own_admission_ = std::make_unique<LabelAdmission>(max, count);
     admission_ = own_admission_.get();
   }
 }
@@ -99,7 +98,7 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted) {
   }
   // A control character (a protobuf string may hold any): not a label
   // value every Prometheus client reads back.
-  if (has_allowlist_ || !IsPrintableUtf8(value) ||
+  if (admission_ == nullptr || !IsPrintableUtf8(value) ||
       !admission_->Admit(value, trusted)) {
     ++overflow_;
     return kOtherId;

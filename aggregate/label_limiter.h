@@ -147,8 +147,6 @@ class LabelLimiter {
   Id Admit(absl::string_view value);
 
   const std::string label_;
-  const size_t max_values_;
-  const bool has_allowlist_;
   std::deque<std::string> storage_;       // never reallocates its elements
   std::vector<absl::string_view> names_;  // by id, into storage_ or static
   absl::flat_hash_map<absl::string_view, Id> ids_;  // keys view names_

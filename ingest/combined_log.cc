@@ -39,13 +39,6 @@ bool Token(absl::string_view& in, absl::string_view* out) {
   return true;
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Reads a "quoted" field; leaves `in` after it and a space. Undoes the
 // servers' escapes: \" and \\ (both), and \xHH for a byte outside
 // printable ASCII (Apache for control bytes, nginx for those and every byte
@@ -63,9 +56,7 @@ bool Quoted(absl::string_view& in, std::string* out) {
       continue;
     }
     char c = in[++i];
-    if (c == 'x' && i + 2 < in.size() && HexDigit(in[i + 1]) >= 0 &&
-        HexDigit(in[i + 2]) >= 0) {
-      c = static_cast<char>(HexDigit(in[i + 1]) * 16 + HexDigit(in[i + 2]));
+    if (c == 'x' && HexByte(in.substr(i + 1), &c)) {
       i += 2;
     } else if (const size_t k = absl::string_view("bnrtv").find(c);
                k != absl::string_view::npos) {

@@ -10,10 +10,6 @@
 namespace kpistream {
 namespace {
 
-int HexValue(char c) {
-  return absl::ascii_isdigit(c) ? c - '0' : (c | 32) - 'a' + 10;
-}
-
 // Click-id parameters in order of precedence: the ads platforms whose ids
 // prove a paid click first.
 constexpr std::array<absl::string_view, 8> kClickIds = {
@@ -22,14 +18,25 @@ constexpr std::array<absl::string_view, 8> kClickIds = {
 
 }  // namespace
 
+bool HexByte(absl::string_view s, char* byte) {
+  if (s.size() < 2 || !absl::ascii_isxdigit(s[0]) ||
+      !absl::ascii_isxdigit(s[1])) {
+    return false;
+  }
+  const auto value = [](char c) {
+    return absl::ascii_isdigit(c) ? c - '0' : (c | 32) - 'a' + 10;
+  };
+  *byte = static_cast<char>(value(s[0]) * 16 + value(s[1]));
+  return true;
+}
+
 void PercentDecodeTo(absl::string_view s, std::string* out) {
   out->clear();
   out->reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
-        absl::ascii_isxdigit(s[i + 2])) {
-      out->push_back(
-          static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+    char byte;
+    if (s[i] == '%' && HexByte(s.substr(i + 1), &byte)) {
+      out->push_back(byte);
       i += 2;
     } else {
       out->push_back(s[i] == '+' ? ' ' : s[i]);

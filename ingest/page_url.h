@@ -36,6 +36,10 @@ void FillCampaignFromPageUrl(EventView* event, CampaignStorage* storage);
 // escapes are kept as written. The result may be any bytes.
 std::string PercentDecode(absl::string_view text);
 
+// The byte that the two hex digits starting `s` stand for (the "41" of
+// "%41" or of an access log's "\x41"); false when `s` starts otherwise.
+bool HexByte(absl::string_view s, char* byte);
+
 }  // namespace kpistream
 
 #endif  // KPISTREAM_INGEST_PAGE_URL_H_

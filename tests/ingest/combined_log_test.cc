@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "aggregate/bot_filter.h"
 #include "aggregate/channel_classifier.h"
 #include "aggregate/partition_state.h"
@@ -31,6 +32,17 @@ std::string Line(const std::string& ip, const std::string& time,
                  const std::string& referrer, const std::string& agent) {
   return ip + " - - [" + time + "] \"" + request + "\" " +
          std::to_string(status) + " 512 \"" + referrer + "\" \"" + agent + "\"";
+}
+
+// One line of client 1.2.3.4 at 2015-05-17 10:05:03 UTC, parsed for site
+// "www" (now: 2026, the default 10 min future skew).
+DecodeResult ParseLine(const std::string& request, int status,
+                       const std::string& referrer, const std::string& agent,
+                       Event* event) {
+  return ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                   request, status, referrer, agent),
+                              "www", absl::FromUnixSeconds(1767225600),
+                              absl::Minutes(10), event);
 }
 
 class Sessions : public SessionObserver {
@@ -321,22 +333,16 @@ TEST(CombinedLogTest, ExtraSpacesInTheRequestLineKeepItsTarget) {
 // What Apache and nginx log for a connection that sent no request (a 400 or
 // 408) is a well-formed line, not a page view (not "malformed").
 TEST(CombinedLogTest, ALineWithoutARequestIsNotAPageView) {
-  const absl::Time now = absl::FromUnixSeconds(1767225600);
   Event e;
-  const DecodeResult r = ParseCombinedLogLine(
-      Line("1.2.3.4", "17/May/2015:10:05:03 +0000", "-", 408, "-", "-"), "www",
-      now, absl::Minutes(10), &e);
+  const DecodeResult r = ParseLine("-", 408, "-", "-", &e);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "not_pageview");
   EXPECT_EQ(r.detail, "no request line (answered 408) is not a page view");
   EXPECT_EQ(r.time, absl::FromUnixSeconds(1431857103));
   // nginx's "" for the same, and the bytes of a TLS handshake sent to the
   // plain port (as nginx escapes them): not page views either.
-  for (const std::string& request :
-       {std::string(""), std::string("\\x16\\x03\\x01\\x02\\x00\\x01")}) {
-    const DecodeResult other = ParseCombinedLogLine(
-        Line("1.2.3.4", "17/May/2015:10:05:03 +0000", request, 400, "-", "-"),
-        "www", now, absl::Minutes(10), &e);
+  for (const char* request : {"", "\\x16\\x03\\x01\\x02\\x00\\x01"}) {
+    const DecodeResult other = ParseLine(request, 400, "-", "-", &e);
     EXPECT_FALSE(other.ok) << request;
     EXPECT_EQ(other.reason, "not_pageview") << request;
   }
@@ -346,29 +352,20 @@ TEST(CombinedLogTest, ALineWithoutARequestIsNotAPageView) {
 // \xHH (the UTF-8 of "é" is two), Apache control bytes; a control byte
 // stays escaped, as %HH.
 TEST(CombinedLogTest, EscapedBytesAreTheBytesTheyStandFor) {
-  const absl::Time now = absl::FromUnixSeconds(1767225600);
   Event e;
-  ASSERT_TRUE(ParseCombinedLogLine(
-                  Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-                       "GET /caf\\xC3\\xA9?q=\\\"x\\\"\\x01 HTTP/1.1", 200,
-                       "https://ex.example/\\xc3\\xa9\\t", "Agent\\\\1\\n"),
-                  "www", now, absl::Minutes(10), &e)
+  ASSERT_TRUE(ParseLine("GET /caf\\xC3\\xA9?q=\\\"x\\\"\\x01 HTTP/1.1", 200,
+                        "https://ex.example/\\xc3\\xa9\\t", "Agent\\\\1\\n", &e)
                   .ok);
   EXPECT_EQ(e.page_url, "/caf\xc3\xa9?q=\"x\"%01");
   EXPECT_EQ(e.referrer, "https://ex.example/\xc3\xa9%09");
   EXPECT_EQ(e.user_agent, "Agent\\1%0A");
   // \x without two hex digits is an x.
-  ASSERT_TRUE(
-      ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-                                "GET /a\\xZ1 HTTP/1.1", 200, "-", kChrome),
-                           "www", now, absl::Minutes(10), &e)
-          .ok);
+  ASSERT_TRUE(ParseLine("GET /a\\xZ1 HTTP/1.1", 200, "-", kChrome, &e).ok);
   EXPECT_EQ(e.page_url, "/axZ1");
 }
 
 // Android tablets' browsers leave "Mobile" out of the user agent.
 TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
-  const absl::Time now = absl::FromUnixSeconds(1767225600);
   const std::map<std::string, std::string> want = {
       {"Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, "
        "like Gecko) Chrome/120.0.0.0 Safari/537.36",
@@ -390,12 +387,7 @@ TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
   };
   for (const auto& [agent, device] : want) {
     Event e;
-    ASSERT_TRUE(
-        ParseCombinedLogLine(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-                                  "GET / HTTP/1.1", 200, "-", agent),
-                             "www", now, absl::Minutes(10), &e)
-            .ok)
-        << agent;
+    ASSERT_TRUE(ParseLine("GET / HTTP/1.1", 200, "-", agent, &e).ok) << agent;
     EXPECT_EQ(e.device_category, device) << agent;
   }
 }
@@ -404,28 +396,21 @@ TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
 // segments, data) are no page views: a page that links a manifest is still
 // one page view. A document is one (SPEC names assets only).
 TEST(CombinedLogTest, AssetsAndDownloadsAreNoPageViews) {
-  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
   for (const char* path :
        {"/site.webmanifest", "/v/index.m3u8", "/v/seg-0001.ts", "/v/c-1.m4s",
         "/data/page.json", "/a.WAV", "/b.ogg", "/c.mov", "/d.tar", "/e.7z",
         "/f.heic", "/app.wasm"}) {
-    Event e;
-    const DecodeResult r = ParseCombinedLogLine(
-        Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-             std::string("GET ") + path + " HTTP/1.1", 200, "-", kChrome),
-        "www", now, absl::Minutes(10), &e);
+    const DecodeResult r = ParseLine(absl::StrCat("GET ", path, " HTTP/1.1"),
+                                     200, "-", kChrome, &e);
     EXPECT_FALSE(r.ok) << path;
     EXPECT_EQ(r.reason, "not_pageview") << path;
   }
   for (const char* path :
        {"/", "/blog/post.html", "/shop/item", "/v1.2/", "/slides.pdf"}) {
-    Event e;
-    EXPECT_TRUE(
-        ParseCombinedLogLine(
-            Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
-                 std::string("GET ") + path + " HTTP/1.1", 200, "-", kChrome),
-            "www", now, absl::Minutes(10), &e)
-            .ok)
+    EXPECT_TRUE(ParseLine(absl::StrCat("GET ", path, " HTTP/1.1"), 200, "-",
+                          kChrome, &e)
+                    .ok)
         << path;
   }
 }
