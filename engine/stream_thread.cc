@@ -507,8 +507,7 @@ void StreamThread::RestorePending(absl::Time now) {
                                   " partition(s) from the changelog");
     // After an abort that made the thread not ready, its cause stays said.
     if (aborts_in_a_row_ >= kAbortsBeforeNotReady) {
-      absl::StrAppend(&health_.reason, " after ", aborts_in_a_row_,
-                      " commits in a row aborted; the last: ", last_abort_);
+      absl::StrAppend(&health_.reason, ", after ", AbortsReason());
     }
   }
   const absl::Time started = absl::Now();
@@ -1060,11 +1059,7 @@ void StreamThread::Publish(absl::Time now) {
     health.reason = "joining the consumer group";
   } else if (aborts_in_a_row_ >= kAbortsBeforeNotReady) {
     health.ready = false;
-    health.reason =
-        absl::StrCat(aborts_in_a_row_,
-                     " commits in a row aborted, none went through (the "
-                     "records are read again each time); the last: ",
-                     last_abort_);
+    health.reason = AbortsReason();
   } else if (!all_restored) {
     health.ready = false;
     health.reason =
@@ -1088,6 +1083,13 @@ void StreamThread::Publish(absl::Time now) {
   published_ = std::move(snapshot);
   targets_ = std::move(share);
   health_ = std::move(health);
+}
+
+std::string StreamThread::AbortsReason() const {
+  return absl::StrCat(aborts_in_a_row_,
+                      " commits in a row aborted, none went through (the "
+                      "records are read again each time); the last: ",
+                      last_abort_);
 }
 
 MetricsSnapshot StreamThread::Snapshot() const {

@@ -272,6 +272,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // nothing: not ready.
   int aborts_in_a_row_ = 0;
   std::string last_abort_;
+  // Why the thread is not ready after those aborts (readiness' reason).
+  std::string AbortsReason() const;
   // Set as Run() ends ("stopped", or the fatal error): the last Publish()
   // keeps the thread not ready with it.
   std::string final_reason_;
