@@ -199,8 +199,9 @@ const MetricFamilyDef kCommitAborts = {
     "kpistream_commit_aborts_total",
     kCounter,
     {},
-    "Commits the brokers refused (a rebalance raced them): their work was "
-    "redone from the last commit, not counted twice."};
+    "Commits that did not go through (a rebalance raced them, or an output "
+    "record was not delivered): their work was redone from the last commit, "
+    "not counted twice."};
 const MetricFamilyDef kRestoreFailures = {
     "kpistream_restore_failures_total",
     kCounter,

@@ -274,16 +274,33 @@ absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
                                         int32_t partition) {
   // Records of a transaction that a renewal dropped are not produced: the
   // next Commit() aborts, and they are made again.
-  if (!renewed_because_.empty()) return absl::OkStatus();
+  if (!renewed_because_.empty() || !undelivered_because_.empty()) {
+    return absl::OkStatus();
+  }
   absl::Status s = producer_->Produce(
       topic, key, value ? *value : absl::string_view(), headers, partition);
   if (s.ok()) return s;
   if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
-  return renewed_because_.empty() ? s : absl::OkStatus();
+  if (!renewed_because_.empty()) return absl::OkStatus();
+  // Refused for the record itself, or for a topic name: as before.
+  if (absl::IsOutOfRange(s) || absl::IsInvalidArgument(s)) return s;
+  if (!producer_->transactional()) return s;
+  undelivered_because_ = std::string(s.message());
+  KPI_LOG_WARN(
+      "kafka: the producer (transactional.id \"%s\"): %s; the open "
+      "transaction is aborted at the next commit, and its input read again",
+      options_.transactional_id, undelivered_because_);
+  return absl::OkStatus();
 }
 
 absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
   absl::Status s;
+  if (!undelivered_because_.empty()) {  // (never set with renewed_because_)
+    const std::string why = std::move(undelivered_because_);
+    if (absl::Status aborted = Abort(); !aborted.ok()) return aborted;
+    return absl::AbortedError(
+        absl::StrCat(why, "; the transaction was aborted"));
+  }
   if (renewed_because_.empty()) {
     s = producer_->CommitTransaction(input_->consumer(), offsets);
     if (s.ok() || absl::IsAborted(s)) return s;
@@ -298,6 +315,7 @@ absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
 }
 
 absl::Status KafkaStreamOutput::Abort() {
+  undelivered_because_.clear();
   if (!renewed_because_.empty()) {
     renewed_because_.clear();  // the new producer has no open transaction
     return absl::OkStatus();

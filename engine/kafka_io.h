@@ -138,6 +138,14 @@ class KafkaStreamOutput : public StreamOutput {
   // AbortedError, so the stream thread restores its partitions and reads
   // them again, as after any aborted transaction. Beyond RenewalBudget (two
   // processes with one processing.instance_id fencing each other) is an error.
+  // Exactly-once: a record the producer cannot deliver (a delivery report's
+  // error, or refused because the transaction already failed: a missing
+  // output topic, no write permission, a message timeout in an outage) does
+  // not stop the thread (SPEC §10): the records after it are dropped and the
+  // next Commit() aborts the transaction and returns AbortedError, so the
+  // stream thread restores its partitions and reads them again, as after a
+  // rebalance. A record larger than message.max.bytes is still refused
+  // (OutOfRangeError): it would fail the same way every time.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t partition) override;
@@ -165,6 +173,9 @@ class KafkaStreamOutput : public StreamOutput {
   std::unique_ptr<kafka::Producer> producer_;
   KafkaStreamInput* input_ = nullptr;
   std::string renewed_because_;  // set until the next Commit() reports it
+  // Why a record of the open transaction was not delivered (see Produce());
+  // set until the next Commit() or Abort() aborts the transaction.
+  std::string undelivered_because_;
   RenewalBudget renewals_;
 };
 

@@ -226,7 +226,8 @@ absl::Status StreamThread::Run() {
                  options_.name);
     const uint64_t aborts = aborts_;
     CommitCycle(clock_->Now(), /*revoking=*/false);
-    if (aborts_ != aborts) {
+    // Aborted, or (at-least-once) not flushed in time.
+    if (aborts_ != aborts || processed_since_commit_ > 0) {
       work_left_uncommitted_ = true;
       KPI_LOG_WARN(
           "%s: the final commit failed (above): the work since the "
@@ -807,6 +808,17 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     status = output_->Commit(offsets);
   } else {
     status = output_->Flush();
+    if (absl::IsDeadlineExceeded(status)) {
+      // A slow or unavailable output: the records wait in the producer's
+      // queue, and the offsets are committed once they are acknowledged,
+      // by a later commit (SPEC §10: reading pauses once the queue is
+      // full; nothing is dropped).
+      KPI_LOG_WARN(
+          "%s: %s; the input offsets are not committed yet (the next commit "
+          "waits again)",
+          options_.name, status.message());
+      return;
+    }
     if (status.ok()) {
       absl::Status commit = input_->CommitSync(offsets);
       // The changelog holds the positions too: a restore resumes there.

@@ -106,7 +106,12 @@ class FakeInput : public StreamInput {
     }
     return out;
   }
-  absl::Status CommitSync(const Offsets&) override { return absl::OkStatus(); }
+  // At-least-once: the offsets committed (the last one's).
+  absl::Status CommitSync(const Offsets& offsets) override {
+    for (const auto& [tp, offset] : offsets) committed_offset = offset;
+    return absl::OkStatus();
+  }
+  int64_t committed_offset = -1;
   void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
     lags->clear();
     for (const auto& [tp, p] : positions) {
@@ -158,10 +163,12 @@ struct Produced {
 };
 
 // Transactional: what is produced becomes visible at Commit(), unless the
-// test asked for the next commit to be aborted.
+// test asked for the next commit to be aborted. Or not (at-least-once): at
+// Flush(), unless the test asked for the next flushes to time out.
 class FakeOutput : public StreamOutput {
  public:
-  bool transactional() const override { return true; }
+  bool transactional() const override { return transactional_; }
+  void set_transactional(bool t) { transactional_ = t; }
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t) override {
@@ -210,7 +217,16 @@ class FakeOutput : public StreamOutput {
     pending_.clear();
     return absl::OkStatus();
   }
-  absl::Status Flush() override { return absl::OkStatus(); }
+  absl::Status Flush() override {
+    if (flush_timeouts > 0) {
+      --flush_timeouts;
+      ++flushes_timed_out;
+      return absl::DeadlineExceededError("not acknowledged in time (test)");
+    }
+    for (Produced& p : pending_) committed.push_back(std::move(p));
+    pending_.clear();
+    return absl::OkStatus();
+  }
   int queued() const override { return 0; }
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
     return std::exchange(changelog_written_, {});
@@ -221,6 +237,8 @@ class FakeOutput : public StreamOutput {
   std::function<void()> on_abort;  // called as a commit is aborted
   int64_t changelog_records = 0;   // committed: the changelog's end
   int aborts = 0, commits = 0;
+  int flush_timeouts = 0;  // the next this many flushes time out
+  int flushes_timed_out = 0;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
 
@@ -228,6 +246,7 @@ class FakeOutput : public StreamOutput {
   std::vector<Produced> pending_;
   std::map<int32_t, int64_t> changelog_written_;
   size_t max_record_bytes_ = SIZE_MAX;
+  bool transactional_ = true;
 };
 
 // The committed changelog records of the output.
@@ -374,6 +393,7 @@ class FakeThread {
     for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
     out->set_max_record_bytes(max_record_bytes);
+    out->set_transactional(transactional);
     input_ = in.get();
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
@@ -392,6 +412,7 @@ class FakeThread {
   StreamThread::Options options;
   size_t fetched_per_poll = SIZE_MAX;         // FakeInput::set_fetched_per_poll
   size_t max_record_bytes = SIZE_MAX;         // FakeOutput's
+  bool transactional = true;                  // FakeOutput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -456,6 +477,34 @@ TEST(StreamThreadTest, CommitsAbortedInARowMakeAThreadNotReady) {
   EXPECT_TRUE(absl::StrContains(not_ready_reason, "timed out (test)"))
       << not_ready_reason;
   EXPECT_TRUE(ready_again);
+}
+
+// At-least-once, an output whose records are not acknowledged within the
+// flush's time (slow or unavailable) does not stop the thread (SPEC §10):
+// the offsets are not committed then, and are by the next commit whose
+// flush goes through.
+TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutIsRetriedAtTheNextCommit) {
+  FakeThread t;
+  t.transactional = false;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int64_t committed_after_timeout = -2;
+  t.options.stop_requested = [&] {
+    if (t.output().flushes_timed_out == 0) {
+      t.output().flush_timeouts = 1;
+      return false;
+    }
+    if (committed_after_timeout == -2) {
+      committed_after_timeout = t.input().committed_offset;
+    }
+    return t.input().committed_offset == 1 ||
+           t.output().flushes_timed_out > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(run.ok()) << run;
+  EXPECT_EQ(t.output().flushes_timed_out, 1);
+  EXPECT_EQ(committed_after_timeout, -1);  // not after the timed-out flush
+  EXPECT_EQ(t.input().committed_offset, 1);
+  EXPECT_FALSE(t.WorkLeftUncommitted());
 }
 
 // A stop whose final commit is aborted says so (the engine then does not
