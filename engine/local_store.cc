@@ -96,6 +96,18 @@ absl::Status FromRocks(absl::string_view what, const std::string& dir,
   return absl::UnavailableError(message);
 }
 
+// A read that failed while processing: the instance stops (StreamThread).
+absl::Status ReadError(const std::string& dir, const rocksdb::Status& s) {
+  absl::Status status = FromRocks("cannot read", dir, s);
+  if (!s.IsCorruption() && !s.IsIOError()) return status;
+  return absl::Status(
+      status.code(),
+      absl::StrCat(status.message(),
+                   " (a damaged store: stop the instance, delete the "
+                   "directory, and start it again; the state is rebuilt from "
+                   "the changelog)"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
@@ -297,12 +309,13 @@ void LocalStore::Batch::Clear() {
   count_ = 0;
 }
 
-std::optional<v1::LocalPartitionMeta> LocalStore::Meta(
+absl::StatusOr<std::optional<v1::LocalPartitionMeta>> LocalStore::Meta(
     const TopicPartition& tp) {
   std::string value;
-  if (!db_->Get(rocksdb::ReadOptions(), PartKey('m', tp), &value).ok()) {
-    return std::nullopt;
-  }
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), PartKey('m', tp), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks("cannot read", dir_, s);
   v1::LocalPartitionMeta meta;
   if (!meta.ParseFromString(value)) return std::nullopt;  // rebuilt
   return meta;
@@ -332,7 +345,7 @@ absl::Status LocalStore::Scan(
     entry(absl::string_view(key.data(), key.size()),
           absl::string_view(value.data(), value.size()));
   }
-  if (!it->status().ok()) return FromRocks("cannot read", dir_, it->status());
+  if (!it->status().ok()) return ReadError(dir_, it->status());
   return absl::OkStatus();
 }
 
@@ -346,14 +359,17 @@ absl::Status LocalStore::ForEachMirrored(
               });
 }
 
-std::optional<int32_t> LocalStore::GetDay(const TopicPartition& tp, char kind,
-                                          uint64_t fingerprint) {
+absl::StatusOr<std::optional<int32_t>> LocalStore::GetDay(
+    const TopicPartition& tp, char kind, uint64_t fingerprint) {
   std::string value;
-  if (!db_->Get(rocksdb::ReadOptions(), DayEntryKey(tp, kind, fingerprint),
-                &value)
-           .ok() ||
-      value.size() != 4) {
-    return std::nullopt;
+  const rocksdb::Status s = db_->Get(
+      rocksdb::ReadOptions(), DayEntryKey(tp, kind, fingerprint), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return ReadError(dir_, s);
+  if (value.size() != 4) {
+    return ReadError(dir_,
+                     rocksdb::Status::Corruption(absl::StrCat(
+                         "a day entry of ", value.size(), " bytes, not 4")));
   }
   return ReadDay(value.data());
 }
@@ -400,9 +416,14 @@ void DayRecordWriter::Apply(const TopicPartition& tp, char kind,
                             uint64_t fingerprint, std::optional<int32_t> day) {
   std::string key = DayEntryKey(tp, kind, fingerprint);
   auto it = in_batch_.find(key);
-  const std::optional<int32_t> committed =
-      it != in_batch_.end() ? it->second
-                            : store_->GetDay(tp, kind, fingerprint);
+  std::optional<int32_t> committed;
+  if (it != in_batch_.end()) {
+    committed = it->second;
+  } else if (auto day = store_->GetDay(tp, kind, fingerprint); day.ok()) {
+    committed = *day;
+  } else if (error_.ok()) {
+    error_ = day.status();
+  }
   if (day.has_value()) {
     batch_.PutDay(tp, kind, fingerprint, *day, committed);
   } else {
@@ -450,7 +471,12 @@ RocksDayStore::Change& RocksDayStore::ChangeOf(uint64_t key) {
   auto [it, inserted] = changes_.try_emplace(key);
   if (inserted) {
     if (!filter_.has_value() || filter_->MayContain(key)) {
-      it->second.committed = store_->GetDay(tp_, kind_, key);
+      auto day = store_->GetDay(tp_, kind_, key);
+      if (day.ok()) {
+        it->second.committed = *day;
+      } else if (error_.ok()) {
+        error_ = day.status();  // the commit fails on it (StreamThread)
+      }
     }
     it->second.day = it->second.committed.value_or(kDeleted);
   }

@@ -111,7 +111,10 @@ class LocalStore {
   };
   absl::Status Write(Batch* batch);
 
-  std::optional<v1::LocalPartitionMeta> Meta(const TopicPartition& tp);
+  // How far `tp`'s state in the store goes; nullopt when the store has none
+  // (or one it cannot parse). A read error is an error.
+  absl::StatusOr<std::optional<v1::LocalPartitionMeta>> Meta(
+      const TopicPartition& tp);
   // Removes everything of `tp`.
   absl::Status Wipe(const TopicPartition& tp);
   // The mirrored checkpoint records of `tp`.
@@ -120,8 +123,12 @@ class LocalStore {
       absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
           record);
 
-  std::optional<int32_t> GetDay(const TopicPartition& tp, char kind,
-                                uint64_t fingerprint);
+  // The entry's day; nullopt when there is none. A read error (a corrupt
+  // file, an I/O error) is an error naming the directory, never "none": a
+  // returning visitor would be counted as new, silently.
+  absl::StatusOr<std::optional<int32_t>> GetDay(const TopicPartition& tp,
+                                                char kind,
+                                                uint64_t fingerprint);
   // The entries of `tp`'s `kind` with a day < `threshold`, oldest first.
   absl::Status ForEachDayBefore(
       const TopicPartition& tp, char kind, int32_t threshold,
@@ -204,7 +211,8 @@ class RocksDayStore final : public DayStore {
   // The commit holding those records succeeded: the changes go into
   // `batch` and are forgotten here.
   void Committed(LocalStore::Batch* batch);
-  // Not OK once reading the store failed (an expiry could not be done).
+  // Not OK once reading the store failed (a lookup or an expiry): what
+  // was processed since is wrong, and must not be committed.
   const absl::Status& error() const { return error_; }
 
  private:

@@ -524,16 +524,20 @@ void PartitionPipeline::Checkpoint(bool force_full) {
   for (const ChangelogRecord& r : days) out_->Changelog(tp_, r);
 }
 
-absl::Status PartitionPipeline::Committed(LocalStore::Batch* batch) {
+absl::Status PartitionPipeline::StoreError() const {
   if (ctx_->local_store == nullptr) return absl::OkStatus();
+  if (!visitor_days_->error().ok()) return visitor_days_->error();
+  return order_days_->error();
+}
+
+void PartitionPipeline::Committed(LocalStore::Batch* batch) {
+  if (ctx_->local_store == nullptr) return;
   for (const ChangelogRecord& r : unmirrored_) {
     batch->Mirror(tp_, r.key, r.value);
   }
   unmirrored_.clear();
   visitor_days_->Committed(batch);
   order_days_->Committed(batch);
-  if (!visitor_days_->error().ok()) return visitor_days_->error();
-  return order_days_->error();
 }
 
 void PartitionPipeline::OnSessionStarted(const SessionAttributes& session,

@@ -211,10 +211,13 @@ class PartitionPipeline : private SessionObserver {
   // to the changelog through the output; with a local store, also the
   // changes of the persistent day stores, one record per entry.
   void Checkpoint(bool force_full = false);
+  // Not OK once the local store could not be read: the records processed
+  // since the last commit were counted from a wrong answer (a returning
+  // visitor as new), and the commit must not go through.
+  absl::Status StoreError() const;
   // The commit holding the last Checkpoint() succeeded: with a local store,
-  // its records (and the day stores' changes) go into `batch`. An error:
-  // the local store could not be read.
-  absl::Status Committed(LocalStore::Batch* batch);
+  // its records (and the day stores' changes) go into `batch`.
+  void Committed(LocalStore::Batch* batch);
 
   const TopicPartition& tp() const { return tp_; }
   const std::string& name() const { return name_; }

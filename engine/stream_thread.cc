@@ -643,9 +643,14 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
       const TopicPartition& tp = tps[i];
       const int32_t c = tp.partition % n;
       const int64_t end = ends->ends[c];
-      std::optional<v1::LocalPartitionMeta> meta = store->Meta(tp);
+      auto stored = store->Meta(tp);
+      std::optional<v1::LocalPartitionMeta> meta;
       std::string distrust;
-      if (meta.has_value()) {
+      if (!stored.ok()) {
+        // Rebuilt, as one that does not match: the changelog holds it all.
+        distrust = absl::StrCat("unreadable (", stored.status().message(), ")");
+      } else if (stored->has_value()) {
+        meta = **stored;
         if (meta->cluster_id() != ends->cluster_id) {
           distrust = absl::StrCat("of Kafka cluster \"", meta->cluster_id(),
                                   "\", the changelog is in \"",
@@ -761,10 +766,7 @@ void StreamThread::SaveLocal() {
   batch.Clear();
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
-    if (absl::Status s = slot.pipeline->Committed(&batch); !s.ok()) {
-      Fail(s);
-      return;
-    }
+    slot.pipeline->Committed(&batch);
     // Every record of this partition before the commit's last one in its
     // changelog partition is in the store now.
     auto it = written.find(slot.local.changelog_partition());
@@ -797,6 +799,9 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     slot.pipeline->EmitWindows(slot.watermark -
                                config_.processing.allowed_lateness);
     slot.pipeline->Checkpoint(full);
+    // Counted from a store that could not be read: not committed (the
+    // thread stops; a restart restores the partitions and reads again).
+    if (absl::Status s = slot.pipeline->StoreError(); !s.ok()) Fail(s);
     if (slot.pipeline->next_offset() >= 0) {
       offsets.push_back({tp, slot.pipeline->next_offset()});
     }

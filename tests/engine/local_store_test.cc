@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -14,6 +15,14 @@
 
 namespace kpistream {
 namespace {
+
+// The entry's day (nullopt: none); a read error fails the test.
+std::optional<int32_t> DayOf(LocalStore* store, const TopicPartition& tp,
+                             char kind, uint64_t fingerprint) {
+  auto day = store->GetDay(tp, kind, fingerprint);
+  EXPECT_TRUE(day.ok()) << day.status();
+  return day.value_or(std::nullopt);
+}
 
 class LocalStoreTest : public ::testing::Test {
  protected:
@@ -166,8 +175,8 @@ TEST_F(LocalStoreTest, DaysInKeyOrderWriteWhatOneByOneWrites) {
   EXPECT_EQ(index(many->get()), from_one);
   EXPECT_EQ((*many)->CountDays(tp, 'v'), held.size());
   for (const auto& [fp, day] : held) {
-    EXPECT_EQ((*many)->GetDay(tp, 'v', fp), day);
-    EXPECT_EQ((*one)->GetDay(tp, 'v', fp), day);
+    EXPECT_EQ(DayOf(many->get(), tp, 'v', fp), day);
+    EXPECT_EQ(DayOf(one->get(), tp, 'v', fp), day);
   }
 }
 
@@ -192,9 +201,9 @@ TEST_F(LocalStoreTest, DayRecordsApplyInOrderWithinAndAcrossBatches) {
     writer.Apply(tp, 'v', 3, 110);
     ASSERT_TRUE(writer.Finish().ok());
   }
-  EXPECT_EQ((*store)->GetDay(tp, 'v', 1), 105);
-  EXPECT_EQ((*store)->GetDay(tp, 'v', 2), std::nullopt);
-  EXPECT_EQ((*store)->GetDay(tp, 'v', 3), 110);
+  EXPECT_EQ(DayOf(store->get(), tp, 'v', 1), 105);
+  EXPECT_EQ(DayOf(store->get(), tp, 'v', 2), std::nullopt);
+  EXPECT_EQ(DayOf(store->get(), tp, 'v', 3), 110);
   std::vector<std::pair<uint64_t, int32_t>> index;
   ASSERT_TRUE((*store)
                   ->ForEachDayBefore(tp, 'v', INT32_MAX,
@@ -305,6 +314,54 @@ TEST_F(LocalStoreTest, ASecondProcessOnTheDirectoryIsAClearError) {
       << second.status();
 }
 
+// A store that cannot be read (here a file of it corrupted on disk) is an
+// error naming the directory, never "no entry": a returning visitor would
+// be counted as new, silently. The day store keeps the error, which the
+// stream thread checks before it commits.
+TEST_F(LocalStoreTest, AnUnreadableEntryIsAnErrorNotAMissingOne) {
+  const TopicPartition tp{"in", 0};
+  constexpr uint64_t kEntries = 2000;
+  {
+    auto store = LocalStore::Open({dir_});
+    ASSERT_TRUE(store.ok()) << store.status();
+    DayRecordWriter writer(store->get());
+    for (uint64_t fp = 1; fp <= kEntries; ++fp) {
+      writer.Apply(tp, 'v', fp, static_cast<int32_t>(100 + fp % 50));
+    }
+    ASSERT_TRUE(writer.Finish().ok());
+  }  // closing flushes the entries into a table file
+  int corrupted = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    if (entry.path().extension() != ".sst") continue;
+    // Its first half: data blocks (the index, filter and footer follow).
+    std::fstream file(entry.path(),
+                      std::ios::in | std::ios::out | std::ios::binary);
+    const std::string garbage(entry.file_size() / 2, '\xA5');
+    file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    ASSERT_TRUE(file.good());
+    ++corrupted;
+  }
+  ASSERT_GT(corrupted, 0);
+  auto store = LocalStore::Open({dir_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  int errors = 0;
+  for (uint64_t fp = 1; fp <= kEntries; ++fp) {
+    auto day = (*store)->GetDay(tp, 'v', fp);
+    if (!day.ok()) {
+      ++errors;
+      EXPECT_NE(day.status().message().find(dir_), std::string::npos)
+          << day.status();
+      continue;
+    }
+    EXPECT_EQ(*day, static_cast<int32_t>(100 + fp % 50)) << fp;
+  }
+  EXPECT_GT(errors, 0);
+  RocksDayStore days(store->get(), tp, 'v');
+  ASSERT_TRUE(days.error().ok());
+  for (uint64_t fp = 1; fp <= kEntries; ++fp) days.Get(fp);
+  EXPECT_FALSE(days.error().ok());
+}
+
 TEST_F(LocalStoreTest, WipeRemovesOnlyItsPartition) {
   auto store = LocalStore::Open({dir_});
   ASSERT_TRUE(store.ok()) << store.status();
@@ -319,11 +376,13 @@ TEST_F(LocalStoreTest, WipeRemovesOnlyItsPartition) {
   }
   ASSERT_TRUE((*store)->Write(&batch).ok());
   ASSERT_TRUE((*store)->Wipe(a).ok());
-  EXPECT_FALSE((*store)->Meta(a).has_value());
-  EXPECT_EQ((*store)->GetDay(a, 'v', 9), std::nullopt);
-  ASSERT_TRUE((*store)->Meta(b).has_value());
-  EXPECT_EQ((*store)->Meta(b)->next_offset(), 7);
-  EXPECT_EQ((*store)->GetDay(b, 'v', 9), 500);
+  ASSERT_TRUE((*store)->Meta(a).ok());
+  EXPECT_FALSE((*store)->Meta(a)->has_value());
+  EXPECT_EQ(DayOf(store->get(), a, 'v', 9), std::nullopt);
+  ASSERT_TRUE((*store)->Meta(b).ok());
+  ASSERT_TRUE((*store)->Meta(b)->has_value());
+  EXPECT_EQ((**(*store)->Meta(b)).next_offset(), 7);
+  EXPECT_EQ(DayOf(store->get(), b, 'v', 9), 500);
   int mirrored = 0;
   ASSERT_TRUE((*store)
                   ->ForEachMirrored(
