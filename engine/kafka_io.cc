@@ -282,9 +282,10 @@ absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
   if (s.ok()) return s;
   if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
   if (!renewed_because_.empty()) return absl::OkStatus();
-  // Refused for the record itself, or for a topic name: as before.
-  if (absl::IsOutOfRange(s) || absl::IsInvalidArgument(s)) return s;
-  if (!producer_->transactional()) return s;
+  // Anything else (the record itself, a topic name or partition that does
+  // not exist, a transaction that cannot begin) would fail the same way
+  // every time it is redone: the thread stops with it.
+  if (!producer_->transaction_failed()) return s;
   undelivered_because_ = std::string(s.message());
   KPI_LOG_WARN(
       "kafka: the producer (transactional.id \"%s\"): %s; the open "

@@ -144,8 +144,9 @@ class KafkaStreamOutput : public StreamOutput {
   // not stop the thread (SPEC §10): the records after it are dropped and the
   // next Commit() aborts the transaction and returns AbortedError, so the
   // stream thread restores its partitions and reads them again, as after a
-  // rebalance. A record larger than message.max.bytes is still refused
-  // (OutOfRangeError): it would fail the same way every time.
+  // rebalance. Other refusals (a record larger than message.max.bytes, a
+  // partition the topic does not have) are errors, as before: they would
+  // fail the same way every time the work is redone.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t partition) override;

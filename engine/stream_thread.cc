@@ -226,8 +226,7 @@ absl::Status StreamThread::Run() {
                  options_.name);
     const uint64_t aborts = aborts_;
     CommitCycle(clock_->Now(), /*revoking=*/false);
-    // Aborted, or (at-least-once) not flushed in time.
-    if (aborts_ != aborts || processed_since_commit_ > 0) {
+    if (aborts_ != aborts) {
       work_left_uncommitted_ = true;
       KPI_LOG_WARN(
           "%s: the final commit failed (above): the work since the "
@@ -798,6 +797,21 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     if (!slot.restored) continue;
     slot.pipeline->EmitWindows(slot.watermark -
                                config_.processing.allowed_lateness);
+  }
+  if (!output_->transactional()) {
+    // At-least-once: the output records of what was processed are
+    // acknowledged before the checkpoint that says it was is written. A
+    // restore resumes at the checkpoint, so one acknowledged before an
+    // output record that then failed (a crash mid-flush, a record given up)
+    // would lose that record for good.
+    if (absl::Status s = output_->Flush(); !s.ok()) {
+      processed_since_commit_ = 0;
+      Fail(s);
+      return;
+    }
+  }
+  for (auto& [tp, slot] : slots_) {
+    if (!slot.restored) continue;
     slot.pipeline->Checkpoint(full);
     // Counted from a store that could not be read: not committed (the
     // thread stops; a restart restores the partitions and reads again).
@@ -812,18 +826,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
   if (output_->transactional()) {
     status = output_->Commit(offsets);
   } else {
-    status = output_->Flush();
-    if (absl::IsDeadlineExceeded(status)) {
-      // A slow or unavailable output: the records wait in the producer's
-      // queue, and the offsets are committed once they are acknowledged,
-      // by a later commit (SPEC §10: reading pauses once the queue is
-      // full; nothing is dropped).
-      KPI_LOG_WARN(
-          "%s: %s; the input offsets are not committed yet (the next commit "
-          "waits again)",
-          options_.name, status.message());
-      return;
-    }
+    status = output_->Flush();  // the checkpoint
     if (status.ok()) {
       absl::Status commit = input_->CommitSync(offsets);
       // The changelog holds the positions too: a restore resumes there.

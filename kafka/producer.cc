@@ -19,7 +19,17 @@ absl::Status FromError(absl::string_view what, rd_kafka_error_t* error) {
 void Producer::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m,
                                 void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
+  // Purged records belong to a transaction that is aborted already (by
+  // AbortTransaction(), or by librdkafka, which then refuses its commit):
+  // their reports, which may be served once the next one is open, say
+  // nothing of it.
+  if (self->transactional_ && (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
+    return;
+  }
   if (m->err) {
+    // The open transaction must be aborted (librdkafka refuses its commit).
+    if (self->in_transaction_) self->transaction_failed_ = true;
     if (self->delivery_error_.empty()) {
       self->delivery_error_ =
           absl::StrCat("delivery to topic \"", rd_kafka_topic_name(m->rkt),
@@ -201,6 +211,11 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+    // Refused because an earlier record of the transaction failed (its
+    // delivery report may not have been served yet).
+    if (err == RD_KAFKA_RESP_ERR__STATE && in_transaction_) {
+      transaction_failed_ = true;
+    }
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
       return absl::OutOfRangeError(absl::StrCat(
           "cannot produce to topic \"", topic, "\": a record of ",
@@ -269,6 +284,7 @@ absl::Status Producer::CommitTransaction(Consumer* consumer,
   }
   if (e) return AbortOrFail("cannot commit the Kafka transaction", e);
   in_transaction_ = false;
+  transaction_failed_ = false;
   return TakeDeliveryError();
 }
 
@@ -278,6 +294,7 @@ absl::Status Producer::AbortTransaction() {
     return FromError("cannot abort the Kafka transaction", e);
   }
   in_transaction_ = false;
+  transaction_failed_ = false;
   delivery_error_.clear();
   delivered_offsets_.clear();
   return absl::OkStatus();
@@ -301,6 +318,7 @@ absl::Status Producer::AbortOrFail(absl::string_view what,
     return FromError(absl::StrCat(message, "; aborting it failed too"), e);
   }
   in_transaction_ = false;
+  transaction_failed_ = false;
   delivery_error_.clear();
   delivered_offsets_.clear();
   return absl::AbortedError(
@@ -310,6 +328,8 @@ absl::Status Producer::AbortOrFail(absl::string_view what,
 absl::Status Producer::Flush(absl::Duration timeout) {
   const rd_kafka_resp_err_t err = rd_kafka_flush(
       rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  // A record given up is the error to report, whatever else still waits.
+  if (!delivery_error_.empty()) return TakeDeliveryError();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::DeadlineExceededError(absl::StrCat(
         "output records not acknowledged within ",

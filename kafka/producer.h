@@ -113,6 +113,10 @@ class Producer {
   // Records queued and not yet acknowledged.
   int queued() const { return rd_kafka_outq_len(rk_.get()); }
   bool in_transaction() const { return in_transaction_; }
+  // A record of the open transaction failed (its delivery report, or
+  // librdkafka refused a record for it): the transaction can only be
+  // aborted. Cleared by the abort.
+  bool transaction_failed() const { return transaction_failed_; }
 
  private:
   Producer() = default;
@@ -137,6 +141,7 @@ class Producer {
   std::vector<std::pair<std::string, TopicPtr>> topics_;
   bool transactional_ = false;
   bool in_transaction_ = false;
+  bool transaction_failed_ = false;
   uint64_t delivered_ = 0;
   size_t max_message_bytes_ = 1000000;  // librdkafka's default, until read
   std::string tracked_topic_;

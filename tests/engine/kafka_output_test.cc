@@ -71,27 +71,41 @@ std::vector<std::string> CommittedValues(const std::string& bootstrap,
   return values;
 }
 
+// A transactional KafkaStreamOutput (and the input whose group it commits
+// for) on `cluster`, writing "out".
+struct Io {
+  explicit Io(MockCluster* cluster) {
+    kafka::Consumer::Options in;
+    in.brokers = cluster->bootstrap();
+    in.group_id = "output-test";
+    in.topics = {"in"};
+    auto made_input = KafkaStreamInput::Create(in, &listener);
+    EXPECT_TRUE(made_input.ok()) << made_input.status();
+    if (!made_input.ok()) return;
+    input = *std::move(made_input);
+    kafka::Producer::Options out;
+    out.brokers = cluster->bootstrap();
+    out.client_id = "output-test";
+    out.transactional_id = "output-test-0";
+    // One record in the queue at a time: the second Produce() waits for
+    // the first one's delivery report, so a failure surfaces there.
+    out.properties = {{"queue.buffering.max.messages", "1"}};
+    auto made_output = KafkaStreamOutput::Create(
+        out, input.get(), {{"outputs.sessions.topic", "out"}});
+    EXPECT_TRUE(made_output.ok()) << made_output.status();
+    if (made_output.ok()) output = *std::move(made_output);
+  }
+  NoListener listener;
+  std::unique_ptr<KafkaStreamInput> input;
+  std::unique_ptr<KafkaStreamOutput> output;
+};
+
 TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
   MockCluster cluster({"in", "out"});
   ASSERT_NE(cluster.get(), nullptr);
-  NoListener listener;
-  kafka::Consumer::Options in;
-  in.brokers = cluster.bootstrap();
-  in.group_id = "output-test";
-  in.topics = {"in"};
-  auto input = KafkaStreamInput::Create(in, &listener);
-  ASSERT_TRUE(input.ok()) << input.status();
-  kafka::Producer::Options out;
-  out.brokers = cluster.bootstrap();
-  out.client_id = "output-test";
-  out.transactional_id = "output-test-0";
-  // One record in the queue at a time: the second Produce() waits for the
-  // first one's delivery report, so the failure surfaces there.
-  out.properties = {{"queue.buffering.max.messages", "1"}};
-  auto output = KafkaStreamOutput::Create(out, input->get(),
-                                          {{"outputs.sessions.topic", "out"}});
-  ASSERT_TRUE(output.ok()) << output.status();
-  KafkaStreamOutput& o = **output;
+  Io io(&cluster);
+  ASSERT_NE(io.output, nullptr);
+  KafkaStreamOutput& o = *io.output;
   ASSERT_TRUE(o.transactional());
 
   // The broker refuses the first Produce request for good (as its record
@@ -127,6 +141,19 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
   EXPECT_TRUE(commit.ok()) << commit << " after " << attempts << " attempts";
   EXPECT_EQ(CommittedValues(cluster.bootstrap(), "out"),
             (std::vector<std::string>{"d", "e"}));
+}
+
+// A record refused for what would fail every time it is redone (here a
+// partition the topic does not have) is an error, as before: an abort and
+// a re-read would only loop.
+TEST(KafkaStreamOutputTest, ARecordRefusedForItselfIsAnError) {
+  MockCluster cluster({"in", "out"});
+  ASSERT_NE(cluster.get(), nullptr);
+  Io io(&cluster);
+  ASSERT_NE(io.output, nullptr);
+  absl::Status s = io.output->Produce("out", "k", "x", {}, 7);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.message(), "\"out\"")) << s;
 }
 
 }  // namespace
