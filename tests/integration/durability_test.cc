@@ -280,6 +280,43 @@ TEST_F(DurabilityTest, AnOutputTopicCreatedLateIsNamedThenWrittenExactly) {
   FinishExactly(fleet, a, *loadgen);
 }
 
+// The sessions topic refuses every record (its max.message.bytes is below
+// a session record's size, as a broker's limit or record validation would
+// refuse them) until an operator fixes it. The engine does not stop (SPEC
+// §10): each transaction holding a session is aborted, and its input read
+// again, until the topic takes them; then every session reaches it exactly
+// once.
+TEST_F(DurabilityTest, AnOutputTopicThatRefusesRecordsPausesThenWritesExactly) {
+  FleetOptions options = Options();
+  options.sessions = group_ + "-sessions-refusing";
+  ASSERT_TRUE(CreateKafkaTopic(bootstrap_, options.sessions, 3, 3,
+                               {{"max.message.bytes", "100"}})
+                  .ok());
+  Fleet fleet(options);
+  Lifetime* a = fleet.Start("a");
+  auto loadgen = Loadgen(20000, "visitor");
+  // Sessions close once event time moves on past the traffic.
+  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
+  EndOfInput();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::string log = a->process->Stderr();
+        return absl::StrContains(log, options.sessions) &&
+               absl::StrContains(log, "the transaction was aborted");
+      },
+      absl::Seconds(120)))
+      << fleet.Logs();
+  // A while of aborted transactions, then the topic is fixed.
+  absl::SleepFor(absl::Seconds(5));
+  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
+  ASSERT_TRUE(AlterKafkaTopicConfig(bootstrap_, options.sessions,
+                                    {{"max.message.bytes", "1048588"}})
+                  .ok());
+  ExpectExactlyTheLoadgenBatch(fleet);
+  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
+  EXPECT_GT(fleet.Total("kpistream_commit_aborts_total"), 0);
+}
+
 }  // namespace
 }  // namespace kpistream::testing
 

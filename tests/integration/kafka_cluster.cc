@@ -346,6 +346,56 @@ absl::Status CreateKafkaTopic(
   return absl::OkStatus();
 }
 
+absl::Status AlterKafkaTopicConfig(
+    const std::string& bootstrap, const std::string& topic,
+    const std::map<std::string, std::string>& configs) {
+  absl::StatusOr<Client> client =
+      NewClient(RD_KAFKA_PRODUCER, bootstrap, {}, /*quiet=*/true);
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
+  const std::string what =
+      absl::StrCat("altering the configs of ", topic, " on ", bootstrap);
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  for (const auto& [name, value] : configs) {
+    rd_kafka_ConfigResource_set_config(resource, name.c_str(), value.c_str());
+  }
+  char errstr[512];
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
+  rd_kafka_AdminOptions_set_request_timeout(options, 30000, errstr,
+                                            sizeof(errstr));
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AlterConfigs(rk, &resource, 1, options, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 35000);
+  absl::Status status;
+  if (event == nullptr) {
+    status = absl::DeadlineExceededError(
+        absl::StrCat(what, ": no answer within 35 s"));
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::UnavailableError(
+        absl::StrCat(what, ": ", rd_kafka_event_error_string(event)));
+  } else {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** done =
+        rd_kafka_AlterConfigs_result_resources(
+            rd_kafka_event_AlterConfigs_result(event), &n);
+    for (size_t i = 0; i < n; ++i) {
+      if (rd_kafka_ConfigResource_error(done[i]) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        continue;
+      }
+      status = absl::UnavailableError(absl::StrCat(
+          what, ": ", rd_kafka_ConfigResource_error_string(done[i])));
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_ConfigResource_destroy(resource);
+  return status;
+}
+
 absl::Status DeleteKafkaRecords(const std::string& bootstrap,
                                 const std::string& topic, int partitions) {
   absl::StatusOr<Client> client =

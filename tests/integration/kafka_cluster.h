@@ -58,6 +58,13 @@ absl::Status CreateKafkaTopic(
     const std::string& bootstrap, const std::string& name, int partitions,
     int replication, const std::map<std::string, std::string>& configs = {});
 
+// Sets `topic`'s configs to `configs` (the Admin API's AlterConfigs: the
+// configs not given go back to the broker's defaults). The error names the
+// topic and the cause.
+absl::Status AlterKafkaTopicConfig(
+    const std::string& bootstrap, const std::string& topic,
+    const std::map<std::string, std::string>& configs);
+
 // Deletes every record of `topic`'s partitions 0..partitions-1 (the Admin
 // API's DeleteRecords up to each end): what retention does to records older
 // than retention.ms. The error names the topic, the partition and the cause.
