@@ -346,27 +346,31 @@ absl::Status CreateKafkaTopic(
   return absl::OkStatus();
 }
 
-absl::Status AlterKafkaTopicConfig(
-    const std::string& bootstrap, const std::string& topic,
-    const std::map<std::string, std::string>& configs) {
+namespace {
+
+// One Admin API request on a new client of `bootstrap` (the operation `op`
+// sends with its options, and 30 s to answer): `issue` sends it, `check`
+// reads the answer's event once it came without an error. Errors begin
+// with `what`.
+absl::Status AdminRequest(
+    const std::string& bootstrap, rd_kafka_admin_op_t op,
+    const std::string& what,
+    absl::FunctionRef<void(rd_kafka_t*, rd_kafka_AdminOptions_t*,
+                           rd_kafka_queue_t*)>
+        issue,
+    absl::FunctionRef<absl::Status(rd_kafka_event_t*)> check) {
   absl::StatusOr<Client> client =
       NewClient(RD_KAFKA_PRODUCER, bootstrap, {}, /*quiet=*/true);
   if (!client.ok()) return client.status();
   rd_kafka_t* rk = client->get();
-  const std::string what =
-      absl::StrCat("altering the configs of ", topic, " on ", bootstrap);
-  rd_kafka_ConfigResource_t* resource =
-      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
-  for (const auto& [name, value] : configs) {
-    rd_kafka_ConfigResource_set_config(resource, name.c_str(), value.c_str());
-  }
   char errstr[512];
-  rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, op);
+  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, errstr,
+                                              sizeof(errstr));
   rd_kafka_AdminOptions_set_request_timeout(options, 30000, errstr,
                                             sizeof(errstr));
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_AlterConfigs(rk, &resource, 1, options, queue);
+  issue(rk, options, queue);
   rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 35000);
   absl::Status status;
   if (event == nullptr) {
@@ -376,32 +380,52 @@ absl::Status AlterKafkaTopicConfig(
     status = absl::UnavailableError(
         absl::StrCat(what, ": ", rd_kafka_event_error_string(event)));
   } else {
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t** done =
-        rd_kafka_AlterConfigs_result_resources(
-            rd_kafka_event_AlterConfigs_result(event), &n);
-    for (size_t i = 0; i < n; ++i) {
-      if (rd_kafka_ConfigResource_error(done[i]) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        continue;
-      }
-      status = absl::UnavailableError(absl::StrCat(
-          what, ": ", rd_kafka_ConfigResource_error_string(done[i])));
-    }
+    status = check(event);
   }
   if (event != nullptr) rd_kafka_event_destroy(event);
   rd_kafka_queue_destroy(queue);
   rd_kafka_AdminOptions_destroy(options);
+  return status;
+}
+
+}  // namespace
+
+absl::Status AlterKafkaTopicConfig(
+    const std::string& bootstrap, const std::string& topic,
+    const std::map<std::string, std::string>& configs) {
+  const std::string what =
+      absl::StrCat("altering the configs of ", topic, " on ", bootstrap);
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  for (const auto& [name, value] : configs) {
+    rd_kafka_ConfigResource_set_config(resource, name.c_str(), value.c_str());
+  }
+  absl::Status status = AdminRequest(
+      bootstrap, RD_KAFKA_ADMIN_OP_ALTERCONFIGS, what,
+      [&](rd_kafka_t* rk, rd_kafka_AdminOptions_t* options,
+          rd_kafka_queue_t* queue) {
+        rd_kafka_AlterConfigs(rk, &resource, 1, options, queue);
+      },
+      [&](rd_kafka_event_t* event) {
+        size_t n = 0;
+        const rd_kafka_ConfigResource_t** done =
+            rd_kafka_AlterConfigs_result_resources(
+                rd_kafka_event_AlterConfigs_result(event), &n);
+        for (size_t i = 0; i < n; ++i) {
+          if (rd_kafka_ConfigResource_error(done[i]) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return absl::UnavailableError(absl::StrCat(
+                what, ": ", rd_kafka_ConfigResource_error_string(done[i])));
+          }
+        }
+        return absl::OkStatus();
+      });
   rd_kafka_ConfigResource_destroy(resource);
   return status;
 }
 
 absl::Status DeleteKafkaRecords(const std::string& bootstrap,
                                 const std::string& topic, int partitions) {
-  absl::StatusOr<Client> client =
-      NewClient(RD_KAFKA_PRODUCER, bootstrap, {}, /*quiet=*/true);
-  if (!client.ok()) return client.status();
-  rd_kafka_t* rk = client->get();
   const std::string what =
       absl::StrCat("deleting the records of ", topic, " on ", bootstrap);
   rd_kafka_topic_partition_list_t* offsets =
@@ -412,38 +436,24 @@ absl::Status DeleteKafkaRecords(const std::string& bootstrap,
   }
   rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
-  char errstr[512];
-  rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, 30000, errstr,
-                                              sizeof(errstr));
-  rd_kafka_AdminOptions_set_request_timeout(options, 30000, errstr,
-                                            sizeof(errstr));
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_DeleteRecords(rk, &request, 1, options, queue);
-  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 35000);
-  absl::Status status;
-  if (event == nullptr) {
-    status = absl::DeadlineExceededError(
-        absl::StrCat(what, ": no answer within 35 s"));
-  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::UnavailableError(
-        absl::StrCat(what, ": ", rd_kafka_event_error_string(event)));
-  } else {
-    const rd_kafka_topic_partition_list_t* done =
-        rd_kafka_DeleteRecords_result_offsets(
-            rd_kafka_event_DeleteRecords_result(event));
-    for (int i = 0; done != nullptr && i < done->cnt; ++i) {
-      if (done->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
-      status = absl::UnavailableError(
-          absl::StrCat(what, ": partition ", done->elems[i].partition, ": ",
-                       rd_kafka_err2str(done->elems[i].err)));
-      break;
-    }
-  }
-  if (event != nullptr) rd_kafka_event_destroy(event);
-  rd_kafka_queue_destroy(queue);
-  rd_kafka_AdminOptions_destroy(options);
+  absl::Status status = AdminRequest(
+      bootstrap, RD_KAFKA_ADMIN_OP_DELETERECORDS, what,
+      [&](rd_kafka_t* rk, rd_kafka_AdminOptions_t* options,
+          rd_kafka_queue_t* queue) {
+        rd_kafka_DeleteRecords(rk, &request, 1, options, queue);
+      },
+      [&](rd_kafka_event_t* event) {
+        const rd_kafka_topic_partition_list_t* done =
+            rd_kafka_DeleteRecords_result_offsets(
+                rd_kafka_event_DeleteRecords_result(event));
+        for (int i = 0; done != nullptr && i < done->cnt; ++i) {
+          if (done->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+          return absl::UnavailableError(
+              absl::StrCat(what, ": partition ", done->elems[i].partition, ": ",
+                           rd_kafka_err2str(done->elems[i].err)));
+        }
+        return absl::OkStatus();
+      });
   rd_kafka_DeleteRecords_destroy(request);
   return status;
 }
