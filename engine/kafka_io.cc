@@ -236,6 +236,14 @@ void KafkaStreamOutput::LearnTopics() {
 absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   const std::string fatal = producer_->FatalError();
   if (fatal.empty()) return absl::OkStatus();
+  if (!producer_->transactional()) {
+    // At-least-once has no transaction to abort: the records the fatal
+    // producer held are lost to it, and a new one would write the
+    // checkpoint past them. The thread stops; a restart reads them again
+    // from the last checkpoint.
+    return absl::UnavailableError(absl::StrCat(
+        status.message(), "; the Kafka producer cannot go on: ", fatal));
+  }
   if (!renewals_.Spend(absl::Now())) {
     return absl::FailedPreconditionError(absl::StrCat(
         status.message(), "; the Kafka producer (transactional.id \"",

@@ -138,6 +138,7 @@ class KafkaStreamOutput : public StreamOutput {
   // AbortedError, so the stream thread restores its partitions and reads
   // them again, as after any aborted transaction. Beyond RenewalBudget (two
   // processes with one processing.instance_id fencing each other) is an error.
+  // At-least-once (no transaction to abort), a fatal producer is an error.
   // Exactly-once: a record the producer cannot deliver (a delivery report's
   // error, or refused because the transaction already failed: a missing
   // output topic, no write permission, a message timeout in an outage) does

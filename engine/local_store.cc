@@ -315,7 +315,7 @@ absl::StatusOr<std::optional<v1::LocalPartitionMeta>> LocalStore::Meta(
   const rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), PartKey('m', tp), &value);
   if (s.IsNotFound()) return std::nullopt;
-  if (!s.ok()) return FromRocks("cannot read", dir_, s);
+  if (!s.ok()) return ReadError(dir_, s);
   v1::LocalPartitionMeta meta;
   if (!meta.ParseFromString(value)) return std::nullopt;  // rebuilt
   return meta;

@@ -226,7 +226,8 @@ absl::Status StreamThread::Run() {
                  options_.name);
     const uint64_t aborts = aborts_;
     CommitCycle(clock_->Now(), /*revoking=*/false);
-    if (aborts_ != aborts) {
+    // Aborted, or (at-least-once) the outputs not acknowledged in time.
+    if (aborts_ != aborts || flush_timed_out_) {
       work_left_uncommitted_ = true;
       KPI_LOG_WARN(
           "%s: the final commit failed (above): the work since the "
@@ -786,6 +787,17 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
   absl::Cleanup scheduled = [&] {
     commit_schedule_.Committed(now, clock_->Now(), deep_backlog);
   };
+  // Counted from a local store that could not be read (a returning visitor
+  // as new): no checkpoint of it is written, nothing of it committed. The
+  // thread stops; a restart restores the partitions and reads them again.
+  for (auto& [tp, slot] : slots_) {
+    if (!slot.restored) continue;
+    if (absl::Status s = slot.pipeline->StoreError(); !s.ok()) {
+      processed_since_commit_ = 0;
+      Fail(s);
+      return;
+    }
+  }
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
   SendUpstreamWatermarks();
@@ -804,18 +816,29 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     // restore resumes at the checkpoint, so one acknowledged before an
     // output record that then failed (a crash mid-flush, a record given up)
     // would lose that record for good.
-    if (absl::Status s = output_->Flush(); !s.ok()) {
+    absl::Status s = output_->Flush();
+    if (absl::IsDeadlineExceeded(s)) {
+      // A slow or unavailable output (SPEC §10): no checkpoint and no
+      // offsets now; the records wait in the producer's queue, reading
+      // pauses once it is full, and a later commit flushes them again. (A
+      // record given up for good is a delivery error: the engine stops.)
+      flush_timed_out_ = true;
+      KPI_LOG_WARN(
+          "%s: %s; nothing is committed until they are (the next commit "
+          "waits again)",
+          options_.name, s.message());
+      return;
+    }
+    if (!s.ok()) {
       processed_since_commit_ = 0;
       Fail(s);
       return;
     }
+    flush_timed_out_ = false;
   }
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
     slot.pipeline->Checkpoint(full);
-    // Counted from a store that could not be read: not committed (the
-    // thread stops; a restart restores the partitions and reads again).
-    if (absl::Status s = slot.pipeline->StoreError(); !s.ok()) Fail(s);
     if (slot.pipeline->next_offset() >= 0) {
       offsets.push_back({tp, slot.pipeline->next_offset()});
     }

@@ -278,6 +278,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // keeps the thread not ready with it.
   std::string final_reason_;
   bool work_left_uncommitted_ = false;
+  // At-least-once: the last commit's flush of the outputs timed out.
+  bool flush_timed_out_ = false;
   // Partitions whose processed records were rolled back (an aborted commit,
   // other partitions lost), each with the position it had reached: until
   // a commit reaches that position again (or the partition is revoked, to

@@ -109,9 +109,11 @@ class FakeInput : public StreamInput {
   // At-least-once: the offsets committed (the last one's).
   absl::Status CommitSync(const Offsets& offsets) override {
     for (const auto& [tp, offset] : offsets) committed_offset = offset;
+    if (on_commit_sync) on_commit_sync();
     return absl::OkStatus();
   }
   int64_t committed_offset = -1;
+  std::function<void()> on_commit_sync;
   void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
     lags->clear();
     for (const auto& [tp, p] : positions) {
@@ -186,6 +188,7 @@ class FakeOutput : public StreamOutput {
           absl::StrCat("a record of ", bytes, " bytes (test)"));
     }
     if (topic == "changelog") {
+      changelog_after_timeout += flush_timed_out;
       for (const Produced& p : pending_) {
         if (p.topic != "changelog") {
           ++changelog_before_outputs;
@@ -220,6 +223,13 @@ class FakeOutput : public StreamOutput {
     return absl::OkStatus();
   }
   absl::Status Flush() override {
+    if (flush_timeouts > 0) {
+      --flush_timeouts;
+      ++flushes_timed_out;
+      flush_timed_out = true;
+      return absl::DeadlineExceededError("not acknowledged in time (test)");
+    }
+    flush_timed_out = false;
     Publish();
     ++flushes;
     return absl::OkStatus();
@@ -238,6 +248,12 @@ class FakeOutput : public StreamOutput {
   // Changelog records produced while another output's were not committed
   // or flushed yet.
   int changelog_before_outputs = 0;
+  int flush_timeouts = 0;  // the next this many flushes time out
+  int flushes_timed_out = 0;
+  bool flush_timed_out = false;  // the last flush did
+  // Changelog records produced after a flush timed out, before the next
+  // flush went through.
+  int changelog_after_timeout = 0;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
 
@@ -403,6 +419,7 @@ class FakeThread {
     auto out = std::make_unique<FakeOutput>();
     out->set_max_record_bytes(max_record_bytes);
     out->set_transactional(transactional);
+    in->on_commit_sync = on_commit_sync;
     input_ = in.get();
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
@@ -422,6 +439,7 @@ class FakeThread {
   size_t fetched_per_poll = SIZE_MAX;         // FakeInput::set_fetched_per_poll
   size_t max_record_bytes = SIZE_MAX;         // FakeOutput's
   bool transactional = true;                  // FakeOutput's
+  std::function<void()> on_commit_sync;       // FakeInput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -510,6 +528,57 @@ TEST(StreamThreadTest, AtLeastOnceOutputsAreFlushedBeforeTheCheckpoint) {
   EXPECT_EQ(dead, 1);
   EXPECT_GT(checkpoints, 0);
   EXPECT_EQ(t.output().changelog_before_outputs, 0);
+}
+
+// At-least-once, outputs not acknowledged within the flush's time (a slow
+// or unavailable output topic) do not stop the thread (SPEC §10): that
+// commit writes no checkpoint and commits no offsets, and a later one
+// whose flush goes through commits it all.
+TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
+  FakeThread t;
+  t.transactional = false;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int commits_after_timeout = 0;
+  t.on_commit_sync = [&] {
+    commits_after_timeout += t.output().flush_timed_out;
+  };
+  bool armed = false;
+  t.options.stop_requested = [&] {
+    if (!armed && t.input().position() == 1) {
+      t.output().flush_timeouts = 2;
+      armed = true;
+    }
+    return (t.output().flushes_timed_out == 2 &&
+            t.input().committed_offset == 1) ||
+           t.output().flushes > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(run.ok()) << run;
+  EXPECT_EQ(t.output().flushes_timed_out, 2);
+  EXPECT_EQ(t.output().changelog_after_timeout, 0);
+  EXPECT_EQ(commits_after_timeout, 0);
+  EXPECT_EQ(t.input().committed_offset, 1);
+  EXPECT_FALSE(t.WorkLeftUncommitted());
+}
+
+// ... and a stop whose final flush times out says its work is left
+// uncommitted (redone from the last checkpoint).
+TEST(StreamThreadTest, AtLeastOnceAFinalFlushThatTimesOutIsReported) {
+  FakeThread t;
+  t.transactional = false;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  t.options.stop_requested = [&] {
+    if (t.input().position() == 1) {
+      t.output().flush_timeouts = 1000;
+      return true;
+    }
+    return t.output().flushes > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(run.ok()) << run;
+  EXPECT_GE(t.output().flushes_timed_out, 1);
+  EXPECT_EQ(t.output().changelog_after_timeout, 0);
+  EXPECT_TRUE(t.WorkLeftUncommitted());
 }
 
 // A stop whose final commit is aborted says so (the engine then does not

@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -298,11 +299,18 @@ TEST_F(DurabilityTest, AnOutputTopicThatRefusesRecordsPausesThenWritesExactly) {
   // Sessions close once event time moves on past the traffic.
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput();
+  // A transaction aborted for a record of the sessions topic, said on one
+  // line.
   EXPECT_TRUE(WaitFor(
       [&] {
-        const std::string log = a->process->Stderr();
-        return absl::StrContains(log, options.sessions) &&
-               absl::StrContains(log, "the transaction was aborted");
+        for (absl::string_view line :
+             absl::StrSplit(a->process->Stderr(), '\n')) {
+          if (absl::StrContains(line, options.sessions) &&
+              absl::StrContains(line, "the transaction was aborted")) {
+            return true;
+          }
+        }
+        return false;
       },
       absl::Seconds(120)))
       << fleet.Logs();

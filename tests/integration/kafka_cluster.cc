@@ -365,6 +365,7 @@ absl::Status AdminRequest(
   rd_kafka_t* rk = client->get();
   char errstr[512];
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, op);
+  // (Not every operation has an operation timeout: refused then.)
   rd_kafka_AdminOptions_set_operation_timeout(options, 30000, errstr,
                                               sizeof(errstr));
   rd_kafka_AdminOptions_set_request_timeout(options, 30000, errstr,
