@@ -323,6 +323,13 @@ absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
                                          "); the transaction was aborted"));
 }
 
+absl::Status KafkaStreamOutput::Flush() {
+  absl::Status s = producer_->Flush();
+  if (s.ok()) return s;
+  if (absl::Status fatal = RenewIfFatal(s); !fatal.ok()) return fatal;
+  return s;
+}
+
 absl::Status KafkaStreamOutput::Abort() {
   undelivered_because_.clear();
   if (!renewed_because_.empty()) {

@@ -153,7 +153,9 @@ class KafkaStreamOutput : public StreamOutput {
                        const Headers& headers, int32_t partition) override;
   absl::Status Commit(const Offsets& offsets) override;
   absl::Status Abort() override;
-  absl::Status Flush() override { return producer_->Flush(); }
+  // A fatal producer's failure names its cause (at-least-once: the thread
+  // stops).
+  absl::Status Flush() override;
   int queued() const override { return producer_->queued(); }
   size_t max_record_bytes() const override {
     return producer_->max_message_bytes();

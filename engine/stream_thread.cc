@@ -252,6 +252,8 @@ absl::Status StreamThread::Run() {
           options_.name, which);
     }
     AwaitFirstAssignment();
+    // The close revokes the partitions: their commit was the one above.
+    closing_ = true;
     input_->Close();
   }
   LogRejections(rejections_.Flush(clock_->Now()));
@@ -400,7 +402,9 @@ void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
   bool ours = false;
   for (const TopicPartition& tp : partitions) ours |= slots_.count(tp) > 0;
   // Hand the state over: commit it (and everything else pending) first.
-  if (ours) CommitCycle(clock_->Now(), /*revoking=*/true);
+  // (Not when the thread closes its input: it has just made its final
+  // commit; another would only wait again on an output that timed out.)
+  if (ours && !closing_) CommitCycle(clock_->Now(), /*revoking=*/true);
   DropSlots(partitions, /*log=*/true);
 }
 
@@ -817,7 +821,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     // output record that then failed (a crash mid-flush, a record given up)
     // would lose that record for good.
     absl::Status s = output_->Flush();
-    if (absl::IsDeadlineExceeded(s)) {
+    if (absl::IsDeadlineExceeded(s) && !revoking) {
       // A slow or unavailable output (SPEC §10): no checkpoint and no
       // offsets now; the records wait in the producer's queue, reading
       // pauses once it is full, and a later commit flushes them again. (A
@@ -830,6 +834,8 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       return;
     }
     if (!s.ok()) {
+      // (Also a timeout while the partitions are handed over: the new
+      // owner must not meet this producer's records arriving late.)
       processed_since_commit_ = 0;
       Fail(s);
       return;

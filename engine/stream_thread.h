@@ -280,6 +280,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   bool work_left_uncommitted_ = false;
   // At-least-once: the last commit's flush of the outputs timed out.
   bool flush_timed_out_ = false;
+  bool closing_ = false;  // the final commit is made; the input closes
   // Partitions whose processed records were rolled back (an aborted commit,
   // other partitions lost), each with the position it had reached: until
   // a commit reaches that position again (or the partition is revoked, to

@@ -142,7 +142,19 @@ class FakeInput : public StreamInput {
   }
   std::string last_error() const override { return ""; }
   absl::Time last_error_at() const override { return absl::InfinitePast(); }
-  void Close() override {}
+  // Revokes what it assigned (the next poll assigns it again).
+  void Revoke() {
+    if (!assigned_) return;
+    assigned_ = false;
+    std::vector<TopicPartition> tps = also_assigned_;
+    if (assign_input_) tps.push_back(TopicPartition{kTopic, 0});
+    listener_->OnRevoked(tps);
+  }
+  // As a Kafka consumer's close does, when asked: revokes what it assigned.
+  void Close() override {
+    if (revoke_on_close) Revoke();
+  }
+  bool revoke_on_close = false;
 
  private:
   Listener* listener_;
@@ -420,6 +432,7 @@ class FakeThread {
     out->set_max_record_bytes(max_record_bytes);
     out->set_transactional(transactional);
     in->on_commit_sync = on_commit_sync;
+    in->revoke_on_close = revoke_on_close;
     input_ = in.get();
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
@@ -440,6 +453,7 @@ class FakeThread {
   size_t max_record_bytes = SIZE_MAX;         // FakeOutput's
   bool transactional = true;                  // FakeOutput's
   std::function<void()> on_commit_sync;       // FakeInput's
+  bool revoke_on_close = false;               // FakeInput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -537,24 +551,27 @@ TEST(StreamThreadTest, AtLeastOnceOutputsAreFlushedBeforeTheCheckpoint) {
 TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
   FakeThread t;
   t.transactional = false;
-  t.records = {{"v0", PageView("v0", "10:00:00")}};
   int commits_after_timeout = 0;
+  int timeouts_before_v0_committed = -1;
   t.on_commit_sync = [&] {
     commits_after_timeout += t.output().flush_timed_out;
+    if (timeouts_before_v0_committed < 0 && t.input().committed_offset == 1) {
+      timeouts_before_v0_committed = t.output().flushes_timed_out;
+    }
   };
   bool armed = false;
   t.options.stop_requested = [&] {
-    if (!armed && t.input().position() == 1) {
+    if (!armed) {  // before anything is read
       t.output().flush_timeouts = 2;
+      t.input().Add("v0", PageView("v0", "10:00:00"));
       armed = true;
     }
-    return (t.output().flushes_timed_out == 2 &&
-            t.input().committed_offset == 1) ||
-           t.output().flushes > 100;
+    return t.input().committed_offset == 1 || t.output().flushes > 100;
   };
   absl::Status run = t.Run();
   EXPECT_TRUE(run.ok()) << run;
   EXPECT_EQ(t.output().flushes_timed_out, 2);
+  EXPECT_EQ(timeouts_before_v0_committed, 2);
   EXPECT_EQ(t.output().changelog_after_timeout, 0);
   EXPECT_EQ(commits_after_timeout, 0);
   EXPECT_EQ(t.input().committed_offset, 1);
@@ -562,23 +579,48 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
 }
 
 // ... and a stop whose final flush times out says its work is left
-// uncommitted (redone from the last checkpoint).
+// uncommitted (redone from the last checkpoint), and does not wait again
+// as the input's close revokes the partitions.
 TEST(StreamThreadTest, AtLeastOnceAFinalFlushThatTimesOutIsReported) {
   FakeThread t;
   t.transactional = false;
-  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  t.revoke_on_close = true;
+  bool added = false;
   t.options.stop_requested = [&] {
-    if (t.input().position() == 1) {
+    if (!added && t.output().flushes > 0) {  // running, restored
       t.output().flush_timeouts = 1000;
-      return true;
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = true;
     }
-    return t.output().flushes > 100;
+    return (added && t.input().position() == 1) || t.output().flushes > 100;
   };
   absl::Status run = t.Run();
   EXPECT_TRUE(run.ok()) << run;
+  EXPECT_TRUE(added);
   EXPECT_GE(t.output().flushes_timed_out, 1);
   EXPECT_EQ(t.output().changelog_after_timeout, 0);
+  EXPECT_LT(t.input().committed_offset, 1);
   EXPECT_TRUE(t.WorkLeftUncommitted());
+}
+
+// At-least-once, a flush that times out while the partitions are handed
+// over (a revocation) stops the thread, as before: the new owner must not
+// meet this producer's records arriving late.
+TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
+  FakeThread t;
+  t.transactional = false;
+  bool revoked = false;
+  t.options.stop_requested = [&] {
+    if (!revoked && t.output().flushes > 0) {
+      t.output().flush_timeouts = 1000;
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      t.input().Revoke();
+      revoked = true;
+    }
+    return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
 }
 
 // A stop whose final commit is aborted says so (the engine then does not
