@@ -325,7 +325,8 @@ absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
 
 absl::Status KafkaStreamOutput::Flush() {
   absl::Status s = producer_->Flush();
-  if (s.ok()) return s;
+  // (Exactly-once commits instead; a renewal here would be wrong.)
+  if (s.ok() || producer_->transactional()) return s;
   if (absl::Status fatal = RenewIfFatal(s); !fatal.ok()) return fatal;
   return s;
 }

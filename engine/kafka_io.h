@@ -156,6 +156,7 @@ class KafkaStreamOutput : public StreamOutput {
   // A fatal producer's failure names its cause (at-least-once: the thread
   // stops).
   absl::Status Flush() override;
+  void DropQueued() override { producer_->DropQueued(); }
   int queued() const override { return producer_->queued(); }
   size_t max_record_bytes() const override {
     return producer_->max_message_bytes();

@@ -133,6 +133,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   rocksdb::Options db;
+  if (options.env != nullptr) db.env = options.env;
   db.create_if_missing = true;
   db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db.write_buffer_size = options.write_buffer_bytes;

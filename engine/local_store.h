@@ -50,6 +50,7 @@
 namespace rocksdb {
 class Cache;
 class DB;
+class Env;
 struct WriteOptions;
 class WriteBatch;
 }  // namespace rocksdb
@@ -63,6 +64,9 @@ class LocalStore {
     // RAM: the block cache plus at most two write buffers.
     size_t block_cache_bytes = size_t{32} << 20;
     size_t write_buffer_bytes = size_t{8} << 20;
+    // The environment RocksDB reads and writes files through; null: the
+    // default one (tests give one whose reads fail).
+    rocksdb::Env* env = nullptr;
   };
 
   // Opens (creating) the store in `options.dir`. An error names the

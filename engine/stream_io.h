@@ -88,6 +88,10 @@ class StreamOutput {
   virtual absl::Status Commit(const Offsets& offsets) = 0;
   virtual absl::Status Abort() = 0;
   virtual absl::Status Flush() = 0;
+  // At-least-once: drops the records not sent yet (what a flush that timed
+  // out left), before the partitions go to another owner, who makes them
+  // again from the last checkpoint.
+  virtual void DropQueued() {}
   virtual int queued() const = 0;
   // The most a record (key, value, headers and framing) may take: Produce()
   // refuses a larger one with OutOfRangeError. SIZE_MAX: no limit.

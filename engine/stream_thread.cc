@@ -253,6 +253,9 @@ absl::Status StreamThread::Run() {
     }
     AwaitFirstAssignment();
     // The close revokes the partitions: their commit was the one above.
+    // Outputs it could not flush are dropped first, so that they do not
+    // arrive after the next owner's (who makes them again).
+    if (flush_timed_out_) output_->DropQueued();
     closing_ = true;
     input_->Close();
   }
@@ -834,8 +837,10 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       return;
     }
     if (!s.ok()) {
-      // (Also a timeout while the partitions are handed over: the new
-      // owner must not meet this producer's records arriving late.)
+      // Also a timeout while the partitions are handed over: what was not
+      // sent is dropped (the new owner makes it again from the last
+      // checkpoint), so that less of it arrives after the new owner's.
+      if (revoking) output_->DropQueued();
       processed_since_commit_ = 0;
       Fail(s);
       return;

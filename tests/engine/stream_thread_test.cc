@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -24,6 +25,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/state.pb.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 
 namespace kpistream {
 namespace {
@@ -200,6 +203,7 @@ class FakeOutput : public StreamOutput {
           absl::StrCat("a record of ", bytes, " bytes (test)"));
     }
     if (topic == "changelog") {
+      ++changelog_produced;
       changelog_after_timeout += flush_timed_out;
       for (const Produced& p : pending_) {
         if (p.topic != "changelog") {
@@ -235,6 +239,7 @@ class FakeOutput : public StreamOutput {
     return absl::OkStatus();
   }
   absl::Status Flush() override {
+    if (on_flush) on_flush();
     if (flush_timeouts > 0) {
       --flush_timeouts;
       ++flushes_timed_out;
@@ -245,6 +250,10 @@ class FakeOutput : public StreamOutput {
     Publish();
     ++flushes;
     return absl::OkStatus();
+  }
+  void DropQueued() override {
+    pending_.clear();
+    ++drops;
   }
   int queued() const override { return 0; }
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
@@ -266,6 +275,9 @@ class FakeOutput : public StreamOutput {
   // Changelog records produced after a flush timed out, before the next
   // flush went through.
   int changelog_after_timeout = 0;
+  int changelog_produced = 0;  // records produced to the changelog
+  int drops = 0;               // DropQueued() calls
+  std::function<void()> on_flush;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
 
@@ -433,6 +445,7 @@ class FakeThread {
     out->set_transactional(transactional);
     in->on_commit_sync = on_commit_sync;
     in->revoke_on_close = revoke_on_close;
+    out->on_flush = on_flush;
     input_ = in.get();
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
@@ -454,6 +467,7 @@ class FakeThread {
   bool transactional = true;                  // FakeOutput's
   std::function<void()> on_commit_sync;       // FakeInput's
   bool revoke_on_close = false;               // FakeInput's
+  std::function<void()> on_flush;             // FakeOutput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -551,13 +565,16 @@ TEST(StreamThreadTest, AtLeastOnceOutputsAreFlushedBeforeTheCheckpoint) {
 TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
   FakeThread t;
   t.transactional = false;
-  int commits_after_timeout = 0;
   int timeouts_before_v0_committed = -1;
   t.on_commit_sync = [&] {
-    commits_after_timeout += t.output().flush_timed_out;
     if (timeouts_before_v0_committed < 0 && t.input().committed_offset == 1) {
       timeouts_before_v0_committed = t.output().flushes_timed_out;
     }
+  };
+  int timeouts_with_v0_read = 0;  // flushes that time out once v0 is read
+  t.on_flush = [&] {
+    timeouts_with_v0_read +=
+        t.output().flush_timeouts > 0 && t.input().position() == 1;
   };
   bool armed = false;
   t.options.stop_requested = [&] {
@@ -572,8 +589,8 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
   EXPECT_TRUE(run.ok()) << run;
   EXPECT_EQ(t.output().flushes_timed_out, 2);
   EXPECT_EQ(timeouts_before_v0_committed, 2);
+  EXPECT_GE(timeouts_with_v0_read, 1);
   EXPECT_EQ(t.output().changelog_after_timeout, 0);
-  EXPECT_EQ(commits_after_timeout, 0);
   EXPECT_EQ(t.input().committed_offset, 1);
   EXPECT_FALSE(t.WorkLeftUncommitted());
 }
@@ -601,26 +618,33 @@ TEST(StreamThreadTest, AtLeastOnceAFinalFlushThatTimesOutIsReported) {
   EXPECT_EQ(t.output().changelog_after_timeout, 0);
   EXPECT_LT(t.input().committed_offset, 1);
   EXPECT_TRUE(t.WorkLeftUncommitted());
+  EXPECT_EQ(t.output().drops, 1);  // before the close hands them over
 }
 
 // At-least-once, a flush that times out while the partitions are handed
-// over (a revocation) stops the thread, as before: the new owner must not
-// meet this producer's records arriving late.
+// over (a revocation) stops the thread, as before, and drops what it could
+// not send (the new owner makes it again from the last checkpoint) so that
+// less of it arrives after the new owner's.
 TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
   FakeThread t;
   t.transactional = false;
-  bool revoked = false;
+  bool added = false, revoked = false;
   t.options.stop_requested = [&] {
-    if (!revoked && t.output().flushes > 0) {
+    if (!added && t.output().flushes > 0) {  // running, restored
       t.output().flush_timeouts = 1000;
       t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = true;
+    } else if (added && !revoked && t.input().position() == 1) {
       t.input().Revoke();
       revoked = true;
     }
     return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
   };
   absl::Status run = t.Run();
+  EXPECT_TRUE(revoked);
   EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
+  EXPECT_EQ(t.output().drops, 1);
+  EXPECT_LT(t.input().committed_offset, 1);
 }
 
 // A stop whose final commit is aborted says so (the engine then does not
@@ -1172,6 +1196,117 @@ class LocalStoreRestartTest : public ::testing::Test {
   std::vector<std::pair<std::string, std::string>> records_;
   std::vector<std::string> dirs_;
 };
+
+// A file system whose reads fail once `fail` is set: a disk going bad
+// under a running instance.
+class FailingReads : public rocksdb::FileSystemWrapper {
+ public:
+  FailingReads() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FailingReads"; }
+  rocksdb::IOStatus NewRandomAccessFile(
+      const std::string& name, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSRandomAccessFile>* result,
+      rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+    rocksdb::IOStatus s =
+        target()->NewRandomAccessFile(name, options, &file, dbg);
+    if (s.ok()) *result = std::make_unique<File>(std::move(file), &fail);
+    return s;
+  }
+  std::atomic<bool> fail{false};
+
+ private:
+  class File : public rocksdb::FSRandomAccessFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSRandomAccessFile> file,
+         const std::atomic<bool>* fail)
+        : FSRandomAccessFileOwnerWrapper(std::move(file)), fail_(fail) {}
+    rocksdb::IOStatus Read(uint64_t offset, size_t n,
+                           const rocksdb::IOOptions& options,
+                           rocksdb::Slice* result, char* scratch,
+                           rocksdb::IODebugContext* dbg) const override {
+      if (fail_->load()) return rocksdb::IOStatus::IOError("injected (test)");
+      return FSRandomAccessFileOwnerWrapper::Read(offset, n, options, result,
+                                                  scratch, dbg);
+    }
+    rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* requests, size_t n,
+                                const rocksdb::IOOptions& options,
+                                rocksdb::IODebugContext* dbg) override {
+      if (fail_->load()) return rocksdb::IOStatus::IOError("injected (test)");
+      return FSRandomAccessFileOwnerWrapper::MultiRead(requests, n, options,
+                                                       dbg);
+    }
+
+   private:
+    const std::atomic<bool>* fail_;
+  };
+};
+
+// The local store cannot be read while records are processed (its disk
+// fails under the running instance): a returning visitor would be counted
+// as new. The thread stops before the commit cycle writes anything of it:
+// no checkpoint (at-least-once, where nothing would take it back), no
+// offsets; the error names the directory.
+TEST_F(LocalStoreRestartTest,
+       AStoreReadErrorStopsTheThreadBeforeItsCheckpoint) {
+  auto fs = std::make_shared<FailingReads>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  std::string dir;
+  {
+    auto store = OpenStore();  // a directory of its own
+    ASSERT_NE(store, nullptr);
+    dir = store->dir();
+  }
+  LocalStore::Options options{dir};
+  options.env = env.get();
+  options.block_cache_bytes = 1;  // every lookup reads the file
+  Result first;
+  {
+    auto store = LocalStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    first = RunProcess(store->get(), {}, 2);
+  }  // closing writes v0's day into a table file
+  auto store = LocalStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+
+  StepClock clock;
+  StreamThread::Options thread_options;
+  thread_options.config = &config_;
+  thread_options.clock = &clock;
+  thread_options.local_store = store->get();
+  FakeInput* input = nullptr;
+  FakeOutput* output = nullptr;
+  int changelog_before = -1;
+  thread_options.stop_requested = [&] {
+    if (changelog_before < 0 && input->seeks() > 0) {  // restored
+      fs->fail = true;
+      changelog_before = output->changelog_produced;
+      // v0 returns (its event is released, and its day looked up, once
+      // y's moves the watermark past it).
+      for (size_t i = 2; i < 4; ++i) {
+        input->Add(records_[i].first, records_[i].second);
+      }
+    }
+    return output->commits > 100 || output->flushes > 100;
+  };
+  StreamThread thread(thread_options);
+  auto in = std::make_unique<FakeInput>(thread.listener());
+  auto out = std::make_unique<FakeOutput>();
+  out->set_transactional(false);
+  out->committed = first.committed;
+  out->changelog_records = first.changelog_records;
+  input = in.get();
+  output = out.get();
+  for (size_t i = 0; i < 2; ++i) in->Add(records_[i].first, records_[i].second);
+  auto log = std::make_unique<FakeChangelog>(output);
+  thread.Attach(std::move(in), std::move(out), std::move(log));
+  const absl::Status run = thread.Run();
+  EXPECT_FALSE(run.ok());
+  EXPECT_TRUE(absl::StrContains(run.message(), dir)) << run;
+  ASSERT_GE(changelog_before, 0);
+  EXPECT_EQ(output->changelog_produced, changelog_before);
+  EXPECT_LT(input->committed_offset, 4);
+}
 
 TEST_F(LocalStoreRestartTest, ARestartReadsOnlyTheChangelogAfterTheStore) {
   auto store = OpenStore();
