@@ -258,6 +258,12 @@ absl::Status StreamThread::Run() {
     if (flush_timed_out_) output_->DropQueued();
     closing_ = true;
     input_->Close();
+  } else if (!output_->transactional()) {
+    // At-least-once, the thread failed: what it has not sent yet is newer
+    // than its last checkpoint, and the partitions' next owner makes it
+    // again from there. Dropped now rather than retried until the process
+    // is gone, arriving after the next owner's.
+    output_->DropQueued();
   }
   LogRejections(rejections_.Flush(clock_->Now()));
   // Not ready from now on: the final Publish() computed "ready" afresh

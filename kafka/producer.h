@@ -95,7 +95,8 @@ class Producer {
   // Waits until every queued record is acknowledged.
   absl::Status Flush(absl::Duration timeout = absl::Seconds(30));
   // Drops the records not sent to a broker yet (their delivery reports
-  // say so; requests in flight are not recalled).
+  // say so; requests in flight are not recalled). Not for a producer that
+  // goes on: its idempotent sequence has a gap then.
   void DropQueued() { rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE); }
 
   // Serves delivery reports without blocking.

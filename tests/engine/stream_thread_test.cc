@@ -189,6 +189,10 @@ class FakeOutput : public StreamOutput {
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t) override {
+    if (produce_failures > 0) {
+      --produce_failures;
+      return absl::UnavailableError("refused (test)");
+    }
     std::string reason, detail, truncated_from;
     size_t bytes = key.size() + (value ? value->size() : 0);
     for (const auto& [name, v] : headers) {
@@ -277,6 +281,7 @@ class FakeOutput : public StreamOutput {
   int changelog_after_timeout = 0;
   int changelog_produced = 0;  // records produced to the changelog
   int drops = 0;               // DropQueued() calls
+  int produce_failures = 0;    // the next this many Produce() calls fail
   std::function<void()> on_flush;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
@@ -629,6 +634,7 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
   FakeThread t;
   t.transactional = false;
   bool added = false, revoked = false;
+  int drops_at_revocation = 0;
   t.options.stop_requested = [&] {
     if (!added && t.output().flushes > 0) {  // running, restored
       t.output().flush_timeouts = 1000;
@@ -637,14 +643,37 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
     } else if (added && !revoked && t.input().position() == 1) {
       t.input().Revoke();
       revoked = true;
+      drops_at_revocation = t.output().drops;  // before the next owner
     }
     return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
   };
   absl::Status run = t.Run();
   EXPECT_TRUE(revoked);
   EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
-  EXPECT_EQ(t.output().drops, 1);
+  EXPECT_EQ(drops_at_revocation, 1);
   EXPECT_LT(t.input().committed_offset, 1);
+}
+
+// At-least-once, a thread that fails (here a record refused) drops what it
+// has not sent yet: newer than its last checkpoint, made again from there
+// by the partitions' next owner, rather than retried until the process is
+// gone.
+TEST(StreamThreadTest, AtLeastOnceAFailedThreadDropsWhatItHasNotSent) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false;
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0) {  // running, restored
+      t.output().produce_failures = 1;
+      t.input().Add("v1", "not json");  // a dead letter, refused
+      added = true;
+    }
+    return t.output().flushes > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(added);
+  EXPECT_TRUE(absl::IsUnavailable(run)) << run;
+  EXPECT_EQ(t.output().drops, 1);
 }
 
 // A stop whose final commit is aborted says so (the engine then does not
