@@ -253,9 +253,12 @@ absl::Status StreamThread::Run() {
     }
     AwaitFirstAssignment();
     // The close revokes the partitions: their commit was the one above.
-    // Outputs it could not flush are dropped first, so that they do not
-    // arrive after the next owner's (who makes them again).
-    if (flush_timed_out_) output_->DropQueued();
+    // At-least-once, outputs it could not flush (timed out, or failed) are
+    // dropped first, so that they do not arrive after the next owner's
+    // (who makes them again).
+    if (!output_->transactional() && (flush_timed_out_ || !fatal_.ok())) {
+      output_->DropQueued();
+    }
     closing_ = true;
     input_->Close();
   } else if (!output_->transactional()) {

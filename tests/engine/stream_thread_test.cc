@@ -244,6 +244,8 @@ class FakeOutput : public StreamOutput {
   }
   absl::Status Flush() override {
     if (on_flush) on_flush();
+    if (flushes_until_timeouts == 0) flush_timeouts = 1000;
+    if (flushes_until_timeouts >= 0) --flushes_until_timeouts;
     if (flush_timeouts > 0) {
       --flush_timeouts;
       ++flushes_timed_out;
@@ -274,6 +276,8 @@ class FakeOutput : public StreamOutput {
   // or flushed yet.
   int changelog_before_outputs = 0;
   int flush_timeouts = 0;  // the next this many flushes time out
+  // >= 0: this many more flushes go through, then every one times out.
+  int flushes_until_timeouts = -1;
   int flushes_timed_out = 0;
   bool flush_timed_out = false;  // the last flush did
   // Changelog records produced after a flush timed out, before the next
@@ -652,6 +656,30 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
   EXPECT_EQ(drops_at_revocation, 1);
   EXPECT_LT(t.input().committed_offset, 1);
+}
+
+// ... also when the stop's final commit fails at its checkpoint's flush
+// (the outputs' went through): what is queued is dropped before the close
+// hands the partitions over.
+TEST(StreamThreadTest, AtLeastOnceAFinalCheckpointThatTimesOutIsDropped) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false;
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0) {  // running, restored
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = true;
+    }
+    if (added && t.input().position() == 1) {
+      t.output().flushes_until_timeouts = 1;  // the outputs', not the next
+      return true;
+    }
+    return t.output().flushes > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
+  EXPECT_EQ(t.output().flushes_timed_out, 1);
+  EXPECT_EQ(t.output().drops, 1);
 }
 
 // At-least-once, a thread that fails (here a record refused) drops what it
