@@ -923,6 +923,9 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     ResetAll();  // counts the records it rolls back, then forgets them
     return;
   }
+  // At-least-once, at a revocation: what is queued (the checkpoint) is
+  // dropped before the partitions are handed over, as above.
+  if (revoking && !output_->transactional()) output_->DropQueued();
   processed_since_commit_ = 0;
   Fail(status);
 }

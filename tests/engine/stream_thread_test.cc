@@ -155,8 +155,10 @@ class FakeInput : public StreamInput {
   }
   // As a Kafka consumer's close does, when asked: revokes what it assigned.
   void Close() override {
+    if (on_close) on_close();
     if (revoke_on_close) Revoke();
   }
+  std::function<void()> on_close;
   bool revoke_on_close = false;
 
  private:
@@ -189,10 +191,10 @@ class FakeOutput : public StreamOutput {
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t) override {
-    if (produce_failures > 0) {
-      --produce_failures;
+    if (produces_until_failure == 0) {
       return absl::UnavailableError("refused (test)");
     }
+    if (produces_until_failure > 0) --produces_until_failure;
     std::string reason, detail, truncated_from;
     size_t bytes = key.size() + (value ? value->size() : 0);
     for (const auto& [name, v] : headers) {
@@ -258,6 +260,7 @@ class FakeOutput : public StreamOutput {
     return absl::OkStatus();
   }
   void DropQueued() override {
+    dropped_records += static_cast<int>(pending_.size());
     pending_.clear();
     ++drops;
   }
@@ -285,7 +288,9 @@ class FakeOutput : public StreamOutput {
   int changelog_after_timeout = 0;
   int changelog_produced = 0;  // records produced to the changelog
   int drops = 0;               // DropQueued() calls
-  int produce_failures = 0;    // the next this many Produce() calls fail
+  int dropped_records = 0;     // records they dropped
+  // >= 0: this many more Produce() calls go through, then every one fails.
+  int produces_until_failure = -1;
   std::function<void()> on_flush;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
@@ -454,6 +459,7 @@ class FakeThread {
     out->set_transactional(transactional);
     in->on_commit_sync = on_commit_sync;
     in->revoke_on_close = revoke_on_close;
+    in->on_close = on_close;
     out->on_flush = on_flush;
     input_ = in.get();
     output_ = out.get();
@@ -477,6 +483,7 @@ class FakeThread {
   std::function<void()> on_commit_sync;       // FakeInput's
   bool revoke_on_close = false;               // FakeInput's
   std::function<void()> on_flush;             // FakeOutput's
+  std::function<void()> on_close;             // FakeInput's
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -658,6 +665,33 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
   EXPECT_LT(t.input().committed_offset, 1);
 }
 
+// ... and one that times out at the checkpoint's flush (the outputs' went
+// through) drops the checkpoint before the partitions are handed over.
+TEST(StreamThreadTest,
+     AtLeastOnceACheckpointThatTimesOutAtARevocationIsDropped) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false, revoked = false;
+  int drops_at_revocation = 0;
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0) {  // running, restored
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = true;
+    } else if (added && !revoked && t.input().position() == 1) {
+      t.output().flushes_until_timeouts = 1;  // the outputs', not the next
+      t.input().Revoke();
+      revoked = true;
+      drops_at_revocation = t.output().drops;  // before the next owner
+    }
+    return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(revoked);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
+  EXPECT_EQ(t.output().flushes_timed_out, 1);
+  EXPECT_EQ(drops_at_revocation, 1);
+}
+
 // ... also when the stop's final commit fails at its checkpoint's flush
 // (the outputs' went through): what is queued is dropped before the close
 // hands the partitions over.
@@ -676,10 +710,12 @@ TEST(StreamThreadTest, AtLeastOnceAFinalCheckpointThatTimesOutIsDropped) {
     }
     return t.output().flushes > 100;
   };
+  int drops_at_close = -1;
+  t.on_close = [&] { drops_at_close = t.output().drops; };
   absl::Status run = t.Run();
   EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
   EXPECT_EQ(t.output().flushes_timed_out, 1);
-  EXPECT_EQ(t.output().drops, 1);
+  EXPECT_EQ(drops_at_close, 1);  // before the close hands them over
 }
 
 // At-least-once, a thread that fails (here a record refused) drops what it
@@ -692,8 +728,9 @@ TEST(StreamThreadTest, AtLeastOnceAFailedThreadDropsWhatItHasNotSent) {
   bool added = false;
   t.options.stop_requested = [&] {
     if (!added && t.output().flushes > 0) {  // running, restored
-      t.output().produce_failures = 1;
-      t.input().Add("v1", "not json");  // a dead letter, refused
+      t.output().produces_until_failure = 1;
+      t.input().Add("v1", "not json");  // a dead letter, queued
+      t.input().Add("v2", "not json");  // a dead letter, refused
       added = true;
     }
     return t.output().flushes > 100;
@@ -702,6 +739,7 @@ TEST(StreamThreadTest, AtLeastOnceAFailedThreadDropsWhatItHasNotSent) {
   EXPECT_TRUE(added);
   EXPECT_TRUE(absl::IsUnavailable(run)) << run;
   EXPECT_EQ(t.output().drops, 1);
+  EXPECT_EQ(t.output().dropped_records, 1);  // the queued dead letter
 }
 
 // A stop whose final commit is aborted says so (the engine then does not
