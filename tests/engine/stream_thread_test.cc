@@ -640,56 +640,33 @@ TEST(StreamThreadTest, AtLeastOnceAFinalFlushThatTimesOutIsReported) {
 // At-least-once, a flush that times out while the partitions are handed
 // over (a revocation) stops the thread, as before, and drops what it could
 // not send (the new owner makes it again from the last checkpoint) so that
-// less of it arrives after the new owner's.
+// less of it arrives after the new owner's: the outputs' flush, or the
+// checkpoint's (the outputs' went through).
 TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutAtARevocationFails) {
-  FakeThread t;
-  t.transactional = false;
-  bool added = false, revoked = false;
-  int drops_at_revocation = 0;
-  t.options.stop_requested = [&] {
-    if (!added && t.output().flushes > 0) {  // running, restored
-      t.output().flush_timeouts = 1000;
-      t.input().Add("v0", PageView("v0", "10:00:00"));
-      added = true;
-    } else if (added && !revoked && t.input().position() == 1) {
-      t.input().Revoke();
-      revoked = true;
-      drops_at_revocation = t.output().drops;  // before the next owner
-    }
-    return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
-  };
-  absl::Status run = t.Run();
-  EXPECT_TRUE(revoked);
-  EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
-  EXPECT_EQ(drops_at_revocation, 1);
-  EXPECT_LT(t.input().committed_offset, 1);
-}
-
-// ... and one that times out at the checkpoint's flush (the outputs' went
-// through) drops the checkpoint before the partitions are handed over.
-TEST(StreamThreadTest,
-     AtLeastOnceACheckpointThatTimesOutAtARevocationIsDropped) {
-  FakeThread t;
-  t.transactional = false;
-  bool added = false, revoked = false;
-  int drops_at_revocation = 0;
-  t.options.stop_requested = [&] {
-    if (!added && t.output().flushes > 0) {  // running, restored
-      t.input().Add("v0", PageView("v0", "10:00:00"));
-      added = true;
-    } else if (added && !revoked && t.input().position() == 1) {
-      t.output().flushes_until_timeouts = 1;  // the outputs', not the next
-      t.input().Revoke();
-      revoked = true;
-      drops_at_revocation = t.output().drops;  // before the next owner
-    }
-    return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
-  };
-  absl::Status run = t.Run();
-  EXPECT_TRUE(revoked);
-  EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
-  EXPECT_EQ(t.output().flushes_timed_out, 1);
-  EXPECT_EQ(drops_at_revocation, 1);
+  for (bool outputs_flushed : {false, true}) {
+    SCOPED_TRACE(outputs_flushed ? "the checkpoint's flush" : "the outputs'");
+    FakeThread t;
+    t.transactional = false;
+    bool added = false, revoked = false;
+    int drops_at_revocation = 0;
+    t.options.stop_requested = [&] {
+      if (!added && t.output().flushes > 0) {  // running, restored
+        t.input().Add("v0", PageView("v0", "10:00:00"));
+        added = true;
+      } else if (added && !revoked && t.input().position() == 1) {
+        t.output().flushes_until_timeouts = outputs_flushed ? 1 : 0;
+        t.input().Revoke();
+        revoked = true;
+        drops_at_revocation = t.output().drops;  // before the next owner
+      }
+      return t.output().flushes > 100 || t.output().flushes_timed_out > 100;
+    };
+    absl::Status run = t.Run();
+    EXPECT_TRUE(revoked);
+    EXPECT_TRUE(absl::IsDeadlineExceeded(run)) << run;
+    EXPECT_EQ(t.output().flushes_timed_out, 1);
+    EXPECT_EQ(drops_at_revocation, 1);
+  }
 }
 
 // ... also when the stop's final commit fails at its checkpoint's flush
