@@ -96,7 +96,7 @@ absl::Status FromRocks(absl::string_view what, const std::string& dir,
   return absl::UnavailableError(message);
 }
 
-// A read that failed while processing: the instance stops (StreamThread).
+// A read that failed: a damaged store's error says what to do about it.
 absl::Status ReadError(const std::string& dir, const rocksdb::Status& s) {
   absl::Status status = FromRocks("cannot read", dir, s);
   if (!s.IsCorruption() && !s.IsIOError()) return status;
