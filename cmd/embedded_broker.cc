@@ -79,6 +79,12 @@ absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
 
 EmbeddedBroker::~EmbeddedBroker() = default;
 
+void EmbeddedBroker::RefuseNextRequest(int16_t api_key, int error) {
+  const rd_kafka_resp_err_t errors[] = {
+      static_cast<rd_kafka_resp_err_t>(error)};
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, 1, errors);
+}
+
 absl::Status EmbeddedBroker::CreateTopic(const TopicSpec& topic) {
   rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
       impl_->cluster, topic.name.c_str(), topic.partitions, 1);

@@ -6,6 +6,7 @@
 #ifndef KPISTREAM_CMD_EMBEDDED_BROKER_H_
 #define KPISTREAM_CMD_EMBEDDED_BROKER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ class EmbeddedBroker {
   const std::string& bootstrap_servers() const { return bootstraps_; }
 
   absl::Status CreateTopic(const TopicSpec& topic);
+
+  // The next request of Kafka API `api_key` (0: Produce) is answered with
+  // `error` (a librdkafka rd_kafka_resp_err_t), as a broker refusing it
+  // would: for tests of the engine's failure paths.
+  void RefuseNextRequest(int16_t api_key, int error);
 
  private:
   EmbeddedBroker() = default;

@@ -88,10 +88,11 @@ class StreamOutput {
   virtual absl::Status Commit(const Offsets& offsets) = 0;
   virtual absl::Status Abort() = 0;
   virtual absl::Status Flush() = 0;
-  // At-least-once: drops the records not sent yet (what a flush that timed
-  // out left), before the partitions go to another owner, who makes them
-  // again from the last checkpoint. The output is not used after it (the
-  // thread stops or closes: the idempotent producer's sequence has a gap).
+  // At-least-once: drops the records not sent yet (a thread that failed,
+  // or a stop after a flush that timed out), before the partitions go to
+  // another owner, who makes them again from the last checkpoint. The output is
+  // not used after it (the thread stops or closes: the idempotent producer's
+  // sequence has a gap).
   virtual void DropQueued() {}
   virtual int queued() const = 0;
   // The most a record (key, value, headers and framing) may take: Produce()

@@ -253,20 +253,11 @@ absl::Status StreamThread::Run() {
     }
     AwaitFirstAssignment();
     // The close revokes the partitions: their commit was the one above.
-    // At-least-once, outputs it could not flush (timed out, or failed) are
-    // dropped first, so that they do not arrive after the next owner's
-    // (who makes them again).
-    if (!output_->transactional() && (flush_timed_out_ || !fatal_.ok())) {
-      output_->DropQueued();
-    }
+    // Outputs it could not flush in time are dropped first, as a failure
+    // drops them (Fail()).
+    if (flush_timed_out_) output_->DropQueued();
     closing_ = true;
     input_->Close();
-  } else if (!output_->transactional()) {
-    // At-least-once, the thread failed: what it has not sent yet is newer
-    // than its last checkpoint, and the partitions' next owner makes it
-    // again from there. Dropped now rather than retried until the process
-    // is gone, arriving after the next owner's.
-    output_->DropQueued();
   }
   LogRejections(rejections_.Flush(clock_->Now()));
   // Not ready from now on: the final Publish() computed "ready" afresh
@@ -846,10 +837,8 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       return;
     }
     if (!s.ok()) {
-      // Also a timeout while the partitions are handed over: what was not
-      // sent is dropped (the new owner makes it again from the last
-      // checkpoint), so that less of it arrives after the new owner's.
-      if (revoking) output_->DropQueued();
+      // Also a timeout while the partitions are handed over: the new owner
+      // must not wait on this output (Fail() drops what is unsent).
       processed_since_commit_ = 0;
       Fail(s);
       return;
@@ -923,9 +912,6 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     ResetAll();  // counts the records it rolls back, then forgets them
     return;
   }
-  // At-least-once, at a revocation: what is queued (the checkpoint) is
-  // dropped before the partitions are handed over, as above.
-  if (revoking && !output_->transactional()) output_->DropQueued();
   processed_since_commit_ = 0;
   Fail(status);
 }
@@ -1040,6 +1026,12 @@ void StreamThread::Fail(const absl::Status& status) {
   if (!fatal_.ok()) return;
   KPI_LOG_ERROR("%s: %s", options_.name, status.ToString());
   fatal_ = status;
+  // At-least-once: what the thread has not sent yet is newer than its last
+  // checkpoint, and its partitions' next owner makes it again from there.
+  // Dropped at once (also inside a revocation, before the partitions are
+  // handed over) rather than retried until the process is gone, arriving
+  // after the next owner's.
+  if (output_ != nullptr && !output_->transactional()) output_->DropQueued();
 }
 
 void StreamThread::Publish(absl::Time now) {

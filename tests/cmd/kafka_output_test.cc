@@ -2,9 +2,9 @@
 // aborts the transaction at the next commit and the stream thread reads its
 // input again (SPEC §10: an output that cannot be written pauses, nothing is
 // dropped, the engine lives on); it does not stop the thread. Against
-// librdkafka's mock cluster, which refuses a Produce request on request.
+// the embedded broker (librdkafka's mock cluster), which refuses a Produce
+// request on request.
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <cstdint>
 #include <memory>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "cmd/embedded_broker.h"
 #include "engine/kafka_io.h"
 #include "gtest/gtest.h"
 #include "kafka/topic_reader.h"
@@ -20,35 +21,6 @@ namespace kpistream {
 namespace {
 
 constexpr int16_t kProduceApiKey = 0;  // Kafka protocol: Produce
-
-// A mock cluster of one broker with `topics` (one partition each).
-class MockCluster {
- public:
-  explicit MockCluster(const std::vector<std::string>& topics) {
-    char error[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", error, sizeof(error));
-    owner_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
-    if (owner_ == nullptr) return;
-    cluster_ = rd_kafka_mock_cluster_new(owner_, 1);
-    if (cluster_ == nullptr) return;
-    for (const std::string& topic : topics) {
-      rd_kafka_mock_topic_create(cluster_, topic.c_str(), 1, 1);
-    }
-    bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
-  }
-  ~MockCluster() {
-    if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
-    if (owner_ != nullptr) rd_kafka_destroy(owner_);
-  }
-  rd_kafka_mock_cluster_t* get() { return cluster_; }
-  const std::string& bootstrap() const { return bootstrap_; }
-
- private:
-  rd_kafka_t* owner_ = nullptr;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-  std::string bootstrap_;
-};
 
 class NoListener : public StreamInput::Listener {
  public:
@@ -72,11 +44,11 @@ std::vector<std::string> CommittedValues(const std::string& bootstrap,
 }
 
 // A transactional KafkaStreamOutput (and the input whose group it commits
-// for) on `cluster`, writing "out".
+// for) on `broker`, writing "out".
 struct Io {
-  explicit Io(MockCluster* cluster) {
+  explicit Io(const EmbeddedBroker& broker) {
     kafka::Consumer::Options in;
-    in.brokers = cluster->bootstrap();
+    in.brokers = broker.bootstrap_servers();
     in.group_id = "output-test";
     in.topics = {"in"};
     auto made_input = KafkaStreamInput::Create(in, &listener);
@@ -84,7 +56,7 @@ struct Io {
     if (!made_input.ok()) return;
     input = *std::move(made_input);
     kafka::Producer::Options out;
-    out.brokers = cluster->bootstrap();
+    out.brokers = broker.bootstrap_servers();
     out.client_id = "output-test";
     out.transactional_id = "output-test-0";
     // One record in the queue at a time: the second Produce() waits for
@@ -101,9 +73,9 @@ struct Io {
 };
 
 TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
-  MockCluster cluster({"in", "out"});
-  ASSERT_NE(cluster.get(), nullptr);
-  Io io(&cluster);
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  Io io(**broker);
   ASSERT_NE(io.output, nullptr);
   KafkaStreamOutput& o = *io.output;
   ASSERT_TRUE(o.transactional());
@@ -112,8 +84,8 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
   // validation would): that record is not delivered. (A refused write
   // permission would do too, but librdkafka then forgets the topic's
   // partitions until its next metadata refresh.)
-  rd_kafka_mock_push_request_errors(cluster.get(), kProduceApiKey, 1,
-                                    RD_KAFKA_RESP_ERR_INVALID_RECORD);
+  (*broker)->RefuseNextRequest(kProduceApiKey,
+                               RD_KAFKA_RESP_ERR_INVALID_RECORD);
   for (const char* value : {"a", "b", "c"}) {
     EXPECT_TRUE(o.Produce("out", "k", value, {}, -1).ok()) << value;
   }
@@ -139,7 +111,7 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
     EXPECT_TRUE(commit.ok() || absl::IsAborted(commit)) << commit;
   } while (absl::IsAborted(commit) && attempts < 5);
   EXPECT_TRUE(commit.ok()) << commit << " after " << attempts << " attempts";
-  EXPECT_EQ(CommittedValues(cluster.bootstrap(), "out"),
+  EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
             (std::vector<std::string>{"d", "e"}));
 }
 
@@ -147,9 +119,9 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
 // partition the topic does not have) is an error, as before: an abort and
 // a re-read would only loop.
 TEST(KafkaStreamOutputTest, ARecordRefusedForItselfIsAnError) {
-  MockCluster cluster({"in", "out"});
-  ASSERT_NE(cluster.get(), nullptr);
-  Io io(&cluster);
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  Io io(**broker);
   ASSERT_NE(io.output, nullptr);
   absl::Status s = io.output->Produce("out", "k", "x", {}, 7);
   EXPECT_FALSE(s.ok());
