@@ -200,8 +200,8 @@ const MetricFamilyDef kCommitAborts = {
     kCounter,
     {},
     "Commits that did not go through (a rebalance raced them, or an output "
-    "record was not delivered): their work was redone from the last commit, "
-    "not counted twice."};
+    "record was not delivered, also at-least-once): their work was redone "
+    "from the last commit, not counted twice."};
 const MetricFamilyDef kRestoreFailures = {
     "kpistream_restore_failures_total",
     kCounter,

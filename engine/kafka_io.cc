@@ -293,12 +293,23 @@ absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
   // Anything else (the record itself, a topic name or partition that does
   // not exist, a transaction that cannot begin) would fail the same way
   // every time it is redone: the thread stops with it.
-  if (!producer_->transaction_failed()) return s;
+  if (producer_->transactional() ? !producer_->transaction_failed()
+                                 : !producer_->delivery_failed()) {
+    return s;
+  }
   undelivered_because_ = std::string(s.message());
-  KPI_LOG_WARN(
-      "kafka: the producer (transactional.id \"%s\"): %s; the open "
-      "transaction is aborted at the next commit, and its input read again",
-      options_.transactional_id, undelivered_because_);
+  if (producer_->transactional()) {
+    KPI_LOG_WARN(
+        "kafka: the producer (transactional.id \"%s\"): %s; the open "
+        "transaction is aborted at the next commit, and its input read again",
+        options_.transactional_id, undelivered_because_);
+  } else {
+    KPI_LOG_WARN(
+        "kafka: the producer (client.id \"%s\"): %s; the records after it "
+        "are dropped, and what was read since the last checkpoint is read "
+        "again at the next commit",
+        options_.client_id, undelivered_because_);
+  }
   return absl::OkStatus();
 }
 
@@ -324,11 +335,38 @@ absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
 }
 
 absl::Status KafkaStreamOutput::Flush() {
+  if (!undelivered_because_.empty()) {  // at-least-once (see Produce())
+    return absl::AbortedError(undelivered_because_);
+  }
   absl::Status s = producer_->Flush();
   // (Exactly-once commits instead; a renewal here would be wrong.)
   if (s.ok() || producer_->transactional()) return s;
   if (absl::Status fatal = RenewIfFatal(s); !fatal.ok()) return fatal;
+  // A record given up (a delivery report's error): the thread reads again
+  // from its last checkpoint. A timeout (DeadlineExceededError) is not: its
+  // records are still queued.
+  if (producer_->delivery_failed()) return absl::AbortedError(s.message());
   return s;
+}
+
+absl::Status KafkaStreamOutput::Restart() {
+  if (producer_->transactional()) return absl::OkStatus();
+  producer_->DropQueued();
+  // Not LearnTopics(): where the output cannot be reached, that would hold
+  // the thread 5 s per topic on every restart; the new producer learns
+  // where the partitions are as it produces.
+  auto renewed = kafka::Producer::Create(options_);
+  if (!renewed.ok()) {
+    return absl::Status(renewed.status().code(),
+                        absl::StrCat("replacing the Kafka producer after a "
+                                     "record was not delivered: ",
+                                     renewed.status().message()));
+  }
+  // The old one waits for what it has in flight as it is destroyed (at
+  // most 5 s; those records may still arrive: at-least-once).
+  producer_ = *std::move(renewed);
+  undelivered_because_.clear();
+  return absl::OkStatus();
 }
 
 absl::Status KafkaStreamOutput::Abort() {

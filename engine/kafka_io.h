@@ -147,15 +147,23 @@ class KafkaStreamOutput : public StreamOutput {
   // stream thread restores its partitions and reads them again, as after a
   // rebalance. Other refusals (a record larger than message.max.bytes, a
   // partition the topic does not have) are errors, as before: they would
-  // fail the same way every time the work is redone.
+  // fail the same way every time the work is redone. At-least-once, a
+  // record not delivered (given up after message.timeout.ms, refused by the
+  // broker) likewise drops the records after it, and the next Flush()
+  // returns AbortedError: the stream thread calls Restart() and reads
+  // again from its last checkpoint.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t partition) override;
   absl::Status Commit(const Offsets& offsets) override;
   absl::Status Abort() override;
   // A fatal producer's failure names its cause (at-least-once: the thread
-  // stops).
+  // stops). At-least-once, AbortedError: a record was not delivered (see
+  // Produce()).
   absl::Status Flush() override;
+  // At-least-once: drops what is queued and replaces the producer (the
+  // dropped records leave a gap in the idempotent producer's sequence).
+  absl::Status Restart() override;
   void DropQueued() override { producer_->DropQueued(); }
   int queued() const override { return producer_->queued(); }
   size_t max_record_bytes() const override {
@@ -179,7 +187,8 @@ class KafkaStreamOutput : public StreamOutput {
   KafkaStreamInput* input_ = nullptr;
   std::string renewed_because_;  // set until the next Commit() reports it
   // Why a record of the open transaction was not delivered (see Produce());
-  // set until the next Commit() or Abort() aborts the transaction.
+  // set until the next Commit() or Abort() aborts the transaction. At
+  // least once: why a record was not delivered, until Restart().
   std::string undelivered_because_;
   RenewalBudget renewals_;
 };

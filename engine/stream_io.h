@@ -87,6 +87,9 @@ class StreamOutput {
   // AbortedError: aborted, nothing of it visible; any other error is fatal.
   virtual absl::Status Commit(const Offsets& offsets) = 0;
   virtual absl::Status Abort() = 0;
+  // At-least-once: waits until what was produced is acknowledged.
+  // DeadlineExceededError: not yet, still queued; AbortedError: a record
+  // was not delivered (Restart()); any other error is fatal.
   virtual absl::Status Flush() = 0;
   // At-least-once: drops the records not sent yet (a thread that failed,
   // or a stop after a flush that timed out), before the partitions go to
@@ -94,6 +97,13 @@ class StreamOutput {
   // not used after it (the thread stops or closes: the idempotent producer's
   // sequence has a gap).
   virtual void DropQueued() {}
+  // At-least-once, after Flush() returned AbortedError (a record was not
+  // delivered): drops what is queued and starts afresh (the stream thread
+  // then reads again from its last checkpoint). An error is fatal.
+  virtual absl::Status Restart() {
+    DropQueued();
+    return absl::OkStatus();
+  }
   virtual int queued() const = 0;
   // The most a record (key, value, headers and framing) may take: Produce()
   // refuses a larger one with OutOfRangeError. SIZE_MAX: no limit.

@@ -36,6 +36,13 @@ constexpr absl::Duration kStallAfter = absl::Seconds(60);
 // This many commits aborted in a row: not ready (one is a rebalance or a
 // broker's hiccup; every one, a commit that cannot go through).
 constexpr int kAbortsBeforeNotReady = 3;
+// After the second commit aborted in a row, the partitions are restored and
+// read again only after a wait, doubled with every further one up to the
+// most: an output that refuses every record (no write permission, records
+// too large for the topic) made the thread read its input again every
+// commit interval, for as long as it lasted.
+constexpr absl::Duration kAbortBackoff = absl::Seconds(1);
+constexpr absl::Duration kAbortBackoffMax = absl::Seconds(30);
 
 class SystemClock : public Clock {
  public:
@@ -824,11 +831,17 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     // output record that then failed (a crash mid-flush, a record given up)
     // would lose that record for good.
     absl::Status s = output_->Flush();
+    if (absl::IsAborted(s)) {
+      // A record given up (after message.timeout.ms) or refused: nothing
+      // is committed, and what was read since the last checkpoint is read
+      // again, its outputs made again.
+      Aborted(s, revoking, now);
+      return;
+    }
     if (absl::IsDeadlineExceeded(s) && !revoking) {
       // A slow or unavailable output (SPEC §10): no checkpoint and no
       // offsets now; the records wait in the producer's queue, reading
-      // pauses once it is full, and a later commit flushes them again. (A
-      // record given up for good is a delivery error: the engine stops.)
+      // pauses once it is full, and a later commit flushes them again.
       flush_timed_out_ = true;
       KPI_LOG_WARN(
           "%s: %s; nothing is committed until they are (the next commit "
@@ -884,6 +897,10 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
         positions.empty() ? "-" : positions);
   }
   if (status.ok()) {
+    // Only a commit of records read says the failures are over: one with
+    // nothing read since the last restore (no transaction, nothing to
+    // flush) goes through whatever the output does.
+    if (processed_since_commit_ > 0) aborts_in_a_row_ = 0;
     processed_since_commit_ = 0;
     for (auto& [tp, slot] : slots_) {
       if (!slot.restored) continue;
@@ -896,24 +913,48 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     counters_.Commit();
     SaveLocal();
     ++commits_;
-    aborts_in_a_row_ = 0;
     Publish(now);
     if (options_.committed) options_.committed();
     return;
   }
   if (absl::IsAborted(status)) {
-    ++aborts_;
-    ++aborts_in_a_row_;
-    last_abort_ = std::string(status.message());
-    KPI_LOG_WARN("%s: %s; %s", options_.name, status.message(),
-                 revoking ? "the revoked partitions' new owner re-reads them; "
-                            "the others are restored and re-read here"
-                          : "every partition is restored and re-read");
-    ResetAll();  // counts the records it rolls back, then forgets them
+    Aborted(status, revoking, now);
     return;
   }
   processed_since_commit_ = 0;
   Fail(status);
+}
+
+void StreamThread::Aborted(const absl::Status& status, bool revoking,
+                           absl::Time now) {
+  ++aborts_;
+  ++aborts_in_a_row_;
+  last_abort_ = std::string(status.message());
+  if (!output_->transactional()) {
+    // What is queued is newer than the last checkpoint: made again.
+    flush_timed_out_ = false;
+    if (absl::Status s = output_->Restart(); !s.ok()) {
+      processed_since_commit_ = 0;
+      Fail(s);
+      return;
+    }
+  }
+  absl::Duration wait = absl::ZeroDuration();
+  for (int i = 1; i < aborts_in_a_row_ && wait < kAbortBackoffMax; ++i) {
+    wait = wait == absl::ZeroDuration() ? kAbortBackoff : 2 * wait;
+  }
+  wait = std::min(wait, kAbortBackoffMax);
+  KPI_LOG_WARN(
+      "%s: %s; %s%s", options_.name, status.message(),
+      revoking ? "the revoked partitions' new owner re-reads them; "
+                 "the others are restored and re-read here"
+               : "every partition is restored and re-read",
+      wait == absl::ZeroDuration()
+          ? ""
+          : absl::StrCat(" in ", absl::FormatDuration(wait), " (",
+                         aborts_in_a_row_, " commits in a row failed)"));
+  ResetAll();  // counts the records it rolls back, then forgets them
+  next_restore_attempt_ = std::max(next_restore_attempt_, now + wait);
 }
 
 void StreamThread::Produce(absl::string_view topic, absl::string_view key,

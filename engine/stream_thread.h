@@ -227,6 +227,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // After an aborted commit: forget uncommitted work, restore every
   // partition again.
   void ResetAll();
+  // A commit aborted (exactly-once), or an output record not delivered
+  // (at-least-once: the output restarts): counted, logged, every partition
+  // restored and read again, after a wait once they fail in a row.
+  void Aborted(const absl::Status& status, bool revoking, absl::Time now);
   void Produce(absl::string_view topic, absl::string_view key,
                std::optional<absl::string_view> value,
                const Headers& headers = {}, int32_t partition = -1);

@@ -19,15 +19,16 @@ absl::Status FromError(absl::string_view what, rd_kafka_error_t* error) {
 void Producer::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m,
                                 void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
-  // Purged records belong to a transaction that is aborted already (by
-  // AbortTransaction(), or by librdkafka, which then refuses its commit):
-  // their reports, which may be served once the next one is open, say
-  // nothing of it.
-  if (self->transactional_ && (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-                               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
+  // Purged records were given up on purpose: those of a transaction that
+  // is aborted already (by AbortTransaction(), or by librdkafka, which then
+  // refuses its commit), whose reports may be served once the next one is
+  // open, or DropQueued()'s. Their reports say nothing of what follows.
+  if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+      m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
     return;
   }
   if (m->err) {
+    self->delivery_failed_ = true;
     // The open transaction must be aborted (librdkafka refuses its commit).
     if (self->in_transaction_) self->transaction_failed_ = true;
     if (self->delivery_error_.empty()) {

@@ -121,6 +121,11 @@ class Producer {
   // librdkafka refused a record for it): the transaction can only be
   // aborted. Cleared by the abort.
   bool transaction_failed() const { return transaction_failed_; }
+  // A record's delivery failed (a delivery report's error, given up after
+  // message.timeout.ms or refused by the broker) since the producer was
+  // made; purged records (DropQueued(), an aborted transaction) do not
+  // count.
+  bool delivery_failed() const { return delivery_failed_; }
 
  private:
   Producer() = default;
@@ -146,6 +151,7 @@ class Producer {
   bool transactional_ = false;
   bool in_transaction_ = false;
   bool transaction_failed_ = false;
+  bool delivery_failed_ = false;
   uint64_t delivered_ = 0;
   size_t max_message_bytes_ = 1000000;  // librdkafka's default, until read
   std::string tracked_topic_;

@@ -1,7 +1,8 @@
-// KafkaStreamOutput, exactly-once: a record the producer cannot deliver
-// aborts the transaction at the next commit and the stream thread reads its
-// input again (SPEC §10: an output that cannot be written pauses, nothing is
-// dropped, the engine lives on); it does not stop the thread. Against
+// KafkaStreamOutput: a record the producer cannot deliver aborts the
+// transaction at the next commit (at-least-once: fails the next flush) and
+// the stream thread reads its input again (SPEC §10: an output that cannot
+// be written pauses, nothing is dropped, the engine lives on); it does not
+// stop the thread. Against
 // the embedded broker (librdkafka's mock cluster), which refuses a Produce
 // request on request.
 #include <librdkafka/rdkafka.h>
@@ -43,10 +44,10 @@ std::vector<std::string> CommittedValues(const std::string& bootstrap,
   return values;
 }
 
-// A transactional KafkaStreamOutput (and the input whose group it commits
-// for) on `broker`, writing "out".
+// A KafkaStreamOutput, transactional unless said otherwise (and the input
+// whose group it commits for) on `broker`, writing "out".
 struct Io {
-  explicit Io(const EmbeddedBroker& broker) {
+  explicit Io(const EmbeddedBroker& broker, bool transactional = true) {
     kafka::Consumer::Options in;
     in.brokers = broker.bootstrap_servers();
     in.group_id = "output-test";
@@ -58,7 +59,7 @@ struct Io {
     kafka::Producer::Options out;
     out.brokers = broker.bootstrap_servers();
     out.client_id = "output-test";
-    out.transactional_id = "output-test-0";
+    if (transactional) out.transactional_id = "output-test-0";
     // One record in the queue at a time: the second Produce() waits for
     // the first one's delivery report, so a failure surfaces there.
     out.properties = {{"queue.buffering.max.messages", "1"}};
@@ -111,6 +112,43 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
     EXPECT_TRUE(commit.ok() || absl::IsAborted(commit)) << commit;
   } while (absl::IsAborted(commit) && attempts < 5);
   EXPECT_TRUE(commit.ok()) << commit << " after " << attempts << " attempts";
+  EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
+            (std::vector<std::string>{"d", "e"}));
+}
+
+// At-least-once likewise: a record not delivered (refused by the broker,
+// or given up after message.timeout.ms) drops the records after it, the
+// next Flush() says so (AbortedError: the stream thread reads again from
+// its last checkpoint, SPEC §10) whether the failure surfaced there or in
+// a later Produce(), and after Restart() records go through again.
+TEST(KafkaStreamOutputTest, AtLeastOnceAnUndeliveredRecordIsReportedAtFlush) {
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  Io io(**broker, /*transactional=*/false);
+  ASSERT_NE(io.output, nullptr);
+  KafkaStreamOutput& o = *io.output;
+  ASSERT_FALSE(o.transactional());
+
+  for (const std::vector<std::string>& values :
+       {std::vector<std::string>{"a"},               // seen by Flush()
+        std::vector<std::string>{"b", "c", "x"}}) {  // by the second Produce
+    SCOPED_TRACE(values.front());
+    (*broker)->RefuseNextRequest(kProduceApiKey,
+                                 RD_KAFKA_RESP_ERR_INVALID_RECORD);
+    for (const std::string& value : values) {
+      EXPECT_TRUE(o.Produce("out", "k", value, {}, -1).ok()) << value;
+    }
+    absl::Status flushed = o.Flush();
+    EXPECT_TRUE(absl::IsAborted(flushed)) << flushed;
+    EXPECT_TRUE(absl::StrContains(flushed.message(), "\"out\"")) << flushed;
+    absl::Status restarted = o.Restart();
+    ASSERT_TRUE(restarted.ok()) << restarted;
+  }
+  for (const char* value : {"d", "e"}) {
+    EXPECT_TRUE(o.Produce("out", "k", value, {}, -1).ok()) << value;
+  }
+  absl::Status flushed = o.Flush();
+  EXPECT_TRUE(flushed.ok()) << flushed;
   EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
             (std::vector<std::string>{"d", "e"}));
 }

@@ -71,6 +71,7 @@ class FakeInput : public StreamInput {
   int64_t position() const { return position_; }
   // How many times the thread sought (each restore seeks).
   int seeks() const { return seeks_; }
+  std::function<void()> on_seek;
   void Poll(size_t max, absl::Duration,
             absl::FunctionRef<void(const kafka::Record&)> sink) override {
     max = std::min(max, fetched_per_poll_);
@@ -97,6 +98,7 @@ class FakeInput : public StreamInput {
   }
   absl::StatusOr<Offsets> Seek(const Offsets& offsets) override {
     ++seeks_;
+    if (on_seek) on_seek();
     Offsets out;
     for (const auto& [tp, offset] : offsets) {
       if (tp.topic != kTopic) {
@@ -227,6 +229,8 @@ class FakeOutput : public StreamOutput {
   size_t max_record_bytes() const override { return max_record_bytes_; }
   void set_max_record_bytes(size_t n) { max_record_bytes_ = n; }
   absl::Status Commit(const Offsets& offsets) override {
+    // As kafka::Producer: no transaction to commit (no partition restored).
+    if (offsets.empty() && pending_.empty()) return absl::OkStatus();
     if (abort_next || abort_remaining > 0) {
       abort_next = false;
       if (abort_remaining > 0) --abort_remaining;
@@ -246,6 +250,11 @@ class FakeOutput : public StreamOutput {
   }
   absl::Status Flush() override {
     if (on_flush) on_flush();
+    if (flush_aborts > 0) {
+      --flush_aborts;
+      ++flushes_aborted;
+      return absl::AbortedError("a record was not delivered (test)");
+    }
     if (flushes_until_timeouts == 0) flush_timeouts = 1000;
     if (flushes_until_timeouts >= 0) --flushes_until_timeouts;
     if (flush_timeouts > 0) {
@@ -263,6 +272,11 @@ class FakeOutput : public StreamOutput {
     dropped_records += static_cast<int>(pending_.size());
     pending_.clear();
     ++drops;
+  }
+  absl::Status Restart() override {
+    ++restarts;
+    DropQueued();
+    return absl::OkStatus();
   }
   int queued() const override { return 0; }
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
@@ -283,6 +297,10 @@ class FakeOutput : public StreamOutput {
   int flushes_until_timeouts = -1;
   int flushes_timed_out = 0;
   bool flush_timed_out = false;  // the last flush did
+  // The next this many flushes return AbortedError (a record given up).
+  int flush_aborts = 0;
+  int flushes_aborted = 0;
+  int restarts = 0;  // Restart() calls
   // Changelog records produced after a flush timed out, before the next
   // flush went through.
   int changelog_after_timeout = 0;
@@ -609,6 +627,77 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
   EXPECT_EQ(t.output().changelog_after_timeout, 0);
   EXPECT_EQ(t.input().committed_offset, 1);
   EXPECT_FALSE(t.WorkLeftUncommitted());
+}
+
+// At-least-once, an output record given up (after message.timeout.ms) or
+// refused does not stop the thread (SPEC §10): nothing is committed, the
+// output restarts (what it queued dropped), and what was read since the
+// last checkpoint is read again, its outputs made again: the dead letter
+// is written once, after the restart.
+TEST(StreamThreadTest, AtLeastOnceARecordNotDeliveredIsReadAgain) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false;
+  int seeks_before = 0;
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0) {  // running, restored
+      t.output().flush_aborts = 1;
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      t.input().Add("v1", "not json");  // a dead letter
+      seeks_before = t.input().seeks();
+      added = true;
+    }
+    return t.input().committed_offset == 2 || t.output().flushes > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(run.ok()) << run;
+  EXPECT_EQ(t.output().flushes_aborted, 1);
+  EXPECT_EQ(t.output().restarts, 1);
+  EXPECT_GT(t.input().seeks(), seeks_before);  // restored again
+  EXPECT_EQ(t.input().committed_offset, 2);
+  int dead = 0;
+  for (const Produced& p : t.output().committed) dead += p.topic == "dead";
+  EXPECT_EQ(dead, 1);
+  EXPECT_EQ(t.output().changelog_before_outputs, 0);
+  const MetricsSnapshot snapshot = t.Snapshot();
+  EXPECT_EQ(Value(snapshot, "kpistream_commit_aborts_total"), 1);
+  EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), 2);
+  EXPECT_EQ(Value(snapshot, "web_events_total"), 1);  // not counted twice
+}
+
+// Commits aborted in a row (an output that refuses every record) are read
+// again after a wait from the second on, doubled each time: the thread
+// does not re-read its input every commit interval for as long as it
+// lasts.
+TEST(StreamThreadTest, CommitsAbortedInARowAreRetriedLessAndLessOften) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  bool armed = false;
+  absl::Time aborted_at;
+  std::vector<absl::Duration> waits;  // from each abort to the restore
+  t.options.stop_requested = [&] {
+    if (!armed) {  // before anything is read
+      t.output().abort_remaining = 5;
+      t.output().on_abort = [&] { aborted_at = t.clock.Peek(); };
+      t.input().on_seek = [&] {
+        if (t.output().aborts > 0) waits.push_back(t.clock.Peek() - aborted_at);
+      };
+      armed = true;
+    }
+    return t.output().committed_offset == 1 || t.output().commits > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(run.ok()) << run;
+  EXPECT_EQ(t.output().aborts, 5);
+  EXPECT_EQ(t.output().committed_offset, 1);
+  // At once, then 1 s, 2 s, 4 s and 8 s (and the loop's own steps).
+  ASSERT_EQ(waits.size(), 5u);
+  EXPECT_LT(waits[0], absl::Seconds(1)) << waits[0];
+  for (size_t i = 1; i < waits.size(); ++i) {
+    const absl::Duration backoff = absl::Seconds(1 << (i - 1));
+    EXPECT_GE(waits[i], backoff) << i;
+    EXPECT_LT(waits[i], backoff + absl::Seconds(1)) << i << ": " << waits[i];
+  }
 }
 
 // ... and a stop whose final flush times out says its work is left
