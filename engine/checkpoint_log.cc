@@ -1,5 +1,6 @@
 #include "engine/checkpoint_log.h"
 
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -211,17 +212,18 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   }
   std::vector<ChangelogRecord> records = sink.Finish();
   if (full) {
-    // Everything before this snapshot is superseded.
-    std::vector<ChangelogRecord> out;
-    out.reserve(p.live.size() + records.size());
+    // Everything before this snapshot is superseded: tombstoned after it,
+    // so that a writer stopped midway (at-least-once has no transaction)
+    // leaves the earlier snapshot whole. Keys this one wrote again (its seq
+    // was that of an incomplete checkpoint, see RestoreInto()) stay.
+    records.reserve(records.size() + p.live.size());
     for (const auto& [seq, chunk] : p.live) {
-      out.push_back({CheckpointKey(tp_, seq, chunk), std::nullopt});
+      if (seq == p.next_seq && chunk < sink.chunks()) continue;
+      records.push_back({CheckpointKey(tp_, seq, chunk), std::nullopt});
     }
     p.live.clear();
     p.full_bytes = sink.bytes();
     p.delta_bytes = 0;
-    for (ChangelogRecord& r : records) out.push_back(std::move(r));
-    records = std::move(out);
   } else {
     p.delta_bytes += sink.bytes();
   }
@@ -285,7 +287,9 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
       return absl::DataLossError(absl::StrCat(
           where, ": checkpoint ", seq, " chunk ", chunk, " cannot be decoded"));
     }
-    if (chunk != c.chunks.size()) continue;  // a gap: incomplete
+    // A gap: incomplete. After the last chunk: left by an earlier attempt
+    // at the same checkpoint that stopped midway (below).
+    if (c.complete || chunk != c.chunks.size()) continue;
     c.full = c.full || parsed.full();
     c.complete = parsed.last();
     c.bytes += value.size();
@@ -295,6 +299,13 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
   auto start = by_seq.end();
   for (auto it = by_seq.begin(); it != by_seq.end(); ++it) {
     if (it->second.full && it->second.complete) start = it;
+  }
+  if (start == by_seq.end() && by_seq.size() == 1 &&
+      !by_seq.begin()->second.complete && by_seq.begin()->first == 0) {
+    // The first checkpoint, incomplete (see below): no state yet. Its keys
+    // are live until the next full snapshot replaces them.
+    for (const auto& [id, value] : chunks) position.live.push_back(id);
+    return position;
   }
   if (start == by_seq.end()) {
     return absl::DataLossError(absl::StrCat(
@@ -307,6 +318,15 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
   uint64_t expected = start->first;
   for (auto it = start; it != by_seq.end(); ++it) {
     const auto& [seq, c] = *it;
+    // The newest checkpoint incomplete, nothing after it: its writer
+    // stopped midway (at-least-once writes no transaction: a crash during
+    // its flush, or a record of it not delivered). The state is the one
+    // before it, and the next checkpoint is written under its seq again
+    // (its chunks after the new last one are ignored, above). Exactly-once
+    // never leaves one: read_committed sees all of a checkpoint or nothing.
+    if (seq == expected && !c.complete && std::next(it) == by_seq.end()) {
+      break;
+    }
     if (seq != expected || !c.complete) {
       return absl::DataLossError(
           absl::StrCat(where, ": checkpoint ", expected,

@@ -15,6 +15,9 @@
 // from them: the newest complete full snapshot, then every later checkpoint
 // in order. A gap (a later checkpoint missing or incomplete) is data loss
 // and an error: the engine does not count on from a state it cannot trust.
+// The one exception is the newest checkpoint left incomplete, which only a
+// writer without a transaction (at-least-once) stopped midway leaves: the
+// state is the one before it, and the writer writes that seq again.
 #ifndef KPISTREAM_ENGINE_CHECKPOINT_LOG_H_
 #define KPISTREAM_ENGINE_CHECKPOINT_LOG_H_
 

@@ -294,7 +294,7 @@ absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
   // not exist, a transaction that cannot begin) would fail the same way
   // every time it is redone: the thread stops with it.
   if (producer_->transactional() ? !producer_->transaction_failed()
-                                 : !producer_->delivery_failed()) {
+                                 : !kafka::IsDeliveryFailure(s)) {
     return s;
   }
   undelivered_because_ = std::string(s.message());
@@ -345,7 +345,7 @@ absl::Status KafkaStreamOutput::Flush() {
   // A record given up (a delivery report's error): the thread reads again
   // from its last checkpoint. A timeout (DeadlineExceededError) is not: its
   // records are still queued.
-  if (producer_->delivery_failed()) return absl::AbortedError(s.message());
+  if (kafka::IsDeliveryFailure(s)) return absl::AbortedError(s.message());
   return s;
 }
 
@@ -363,13 +363,19 @@ absl::Status KafkaStreamOutput::Restart() {
                                      renewed.status().message()));
   }
   // The old one waits for what it has in flight as it is destroyed (at
-  // most 5 s; those records may still arrive: at-least-once).
+  // most 5 s, holding the stream thread: in-flight checkpoint records then
+  // land before the restore reads the changelog; what is still in flight
+  // after that may arrive later: at-least-once).
   producer_ = *std::move(renewed);
   undelivered_because_.clear();
   return absl::OkStatus();
 }
 
 absl::Status KafkaStreamOutput::Abort() {
+  // At-least-once there is no transaction: what is queued is dropped, as
+  // the work it belongs to is redone (and a record not delivered is made
+  // again).
+  if (!producer_->transactional()) return Restart();
   undelivered_because_.clear();
   if (!renewed_because_.empty()) {
     renewed_because_.clear();  // the new producer has no open transaction

@@ -116,15 +116,14 @@ class KafkaStreamOutput : public StreamOutput {
 
   // `input` (whose group the offsets are committed for) outlives the output.
   // Before it returns, its producer asks the brokers where `topics`'
-  // partitions are (again whenever it is replaced): a record for a topic
-  // the producer knows nothing of waits in its queue until it does, and the
-  // commit that flushes it waits too. In the latency probe, the commit when
-  // the reorder buffer first released events took 0.92-0.95 s in both
-  // threads without this, under 30 ms in the commits before it
-  // (BENCHMARKS.md run SF). A topic it cannot learn
-  // about (missing, not authorized) is a warning naming it: its records
-  // wait, and consumption pauses once the queue is full (SPEC §10), until it
-  // can be written.
+  // partitions are (again when a fenced one is replaced, not at Restart()):
+  // a record for a topic the producer knows nothing of waits in its queue
+  // until it does, and the commit that flushes it waits too. In the latency
+  // probe, the commit when the reorder buffer first released events took
+  // 0.92-0.95 s in both threads without this, under 30 ms in the commits before
+  // it (BENCHMARKS.md run SF). A topic it cannot learn about (missing, not
+  // authorized) is a warning naming it: its records wait, and consumption
+  // pauses once the queue is full (SPEC §10), until it can be written.
   static absl::StatusOr<std::unique_ptr<KafkaStreamOutput>> Create(
       const kafka::Producer::Options& options, KafkaStreamInput* input,
       std::vector<Topic> topics);
@@ -147,15 +146,19 @@ class KafkaStreamOutput : public StreamOutput {
   // stream thread restores its partitions and reads them again, as after a
   // rebalance. Other refusals (a record larger than message.max.bytes, a
   // partition the topic does not have) are errors, as before: they would
-  // fail the same way every time the work is redone. At-least-once, a
-  // record not delivered (given up after message.timeout.ms, refused by the
-  // broker) likewise drops the records after it, and the next Flush()
-  // returns AbortedError: the stream thread calls Restart() and reads
-  // again from its last checkpoint.
+  // fail the same way every time the work is redone (refusals librdkafka
+  // makes itself; one the broker makes, such as a topic's
+  // max.message.bytes or a missing write permission, is a failed delivery,
+  // redone after a wait that grows to 30 s until it goes through).
+  // At-least-once, a record not delivered (given up after
+  // message.timeout.ms, refused by the broker) likewise drops the records
+  // after it, and the next Flush() returns AbortedError: the stream thread
+  // calls Restart() and reads again from its last checkpoint.
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
                        const Headers& headers, int32_t partition) override;
   absl::Status Commit(const Offsets& offsets) override;
+  // At-least-once: Restart().
   absl::Status Abort() override;
   // A fatal producer's failure names its cause (at-least-once: the thread
   // stops). At-least-once, AbortedError: a record was not delivered (see

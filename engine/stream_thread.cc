@@ -459,6 +459,7 @@ void StreamThread::ResetAll() {
       "restores",
       options_.name, static_cast<int64_t>(processed_since_commit_));
   processed_since_commit_ = 0;
+  produced_since_commit_ = 0;
   // The watermarks go back to the last commit too (RestorePending assigns
   // each partition its checkpointed clock): records read again must meet
   // the watermark they met the first time, not the one their own first
@@ -510,7 +511,7 @@ void StreamThread::RestorePending(absl::Time now) {
   std::vector<Slot*> pending;
   std::vector<TopicPartition> tps;
   for (auto& [tp, slot] : slots_) {
-    if (slot.restored) continue;
+    if (slot.restored || now < slot.restore_after) continue;
     pending.push_back(&slot);
     tps.push_back(tp);
   }
@@ -872,6 +873,15 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     status = output_->Commit(offsets);
   } else {
     status = output_->Flush();  // the checkpoint
+    // Not redone here: without a transaction, some partitions' checkpoints
+    // (and day records) may be in the changelog already, and those
+    // partitions would resume after work whose counts are rolled back. The
+    // thread stops, as at a crash; a restart resumes at each partition's
+    // last complete checkpoint.
+    if (absl::IsAborted(status)) {
+      status = absl::UnavailableError(absl::StrCat(
+          status.message(), " (a checkpoint record: the thread stops)"));
+    }
     if (status.ok()) {
       absl::Status commit = input_->CommitSync(offsets);
       // The changelog holds the positions too: a restore resumes there.
@@ -897,11 +907,16 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
         positions.empty() ? "-" : positions);
   }
   if (status.ok()) {
-    // Only a commit of records read says the failures are over: one with
-    // nothing read since the last restore (no transaction, nothing to
-    // flush) goes through whatever the output does.
-    if (processed_since_commit_ > 0) aborts_in_a_row_ = 0;
+    // Only a commit of something says the failures are over: one with
+    // nothing read or produced since the last restore (no transaction,
+    // nothing to flush) goes through whatever the output does. A thread
+    // left without partitions has nothing to fail.
+    if (processed_since_commit_ > 0 || produced_since_commit_ > 0 ||
+        slots_.empty()) {
+      aborts_in_a_row_ = 0;
+    }
     processed_since_commit_ = 0;
+    produced_since_commit_ = 0;
     for (auto& [tp, slot] : slots_) {
       if (!slot.restored) continue;
       slot.committed_position = slot.position();
@@ -954,13 +969,15 @@ void StreamThread::Aborted(const absl::Status& status, bool revoking,
           : absl::StrCat(" in ", absl::FormatDuration(wait), " (",
                          aborts_in_a_row_, " commits in a row failed)"));
   ResetAll();  // counts the records it rolls back, then forgets them
-  next_restore_attempt_ = std::max(next_restore_attempt_, now + wait);
+  // (Partitions assigned meanwhile are restored at once.)
+  for (auto& [tp, slot] : slots_) slot.restore_after = now + wait;
 }
 
 void StreamThread::Produce(absl::string_view topic, absl::string_view key,
                            std::optional<absl::string_view> value,
                            const Headers& headers, int32_t partition) {
   if (!fatal_.ok()) return;
+  ++produced_since_commit_;
   absl::Status status = output_->Produce(topic, key, value, headers, partition);
   if (!status.ok()) Fail(status);
 }

@@ -166,6 +166,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // The position of the last commit that went through (or where reading
     // resumed after the restore).
     int64_t committed_position = -1;
+    // Not restored before this (after commits aborted in a row).
+    absl::Time restore_after = absl::InfinitePast();
     absl::Time end_checked_at = absl::InfinitePast();  // last EndOffsets
     // With a local store: what it holds of the partition (set by the
     // restore, moved on by every commit).
@@ -298,6 +300,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Time next_restore_attempt_ = absl::InfinitePast();
   uint64_t dropped_records_ = 0;         // of partitions not (yet) ours
   uint64_t processed_since_commit_ = 0;  // the debug log's, the schedule's
+  uint64_t produced_since_commit_ = 0;   // output and changelog records
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;

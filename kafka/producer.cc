@@ -2,11 +2,16 @@
 
 #include <algorithm>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace kpistream::kafka {
 namespace {
+
+// Marks the status of a record's failed delivery (IsDeliveryFailure()).
+constexpr char kDeliveryFailurePayload[] =
+    "type.googleapis.com/kpistream.kafka.DeliveryFailure";
 
 absl::Status FromError(absl::string_view what, rd_kafka_error_t* error) {
   std::string message = absl::StrCat(what, ": ", rd_kafka_error_string(error));
@@ -28,7 +33,6 @@ void Producer::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m,
     return;
   }
   if (m->err) {
-    self->delivery_failed_ = true;
     // The open transaction must be aborted (librdkafka refuses its commit).
     if (self->in_transaction_) self->transaction_failed_ = true;
     if (self->delivery_error_.empty()) {
@@ -144,7 +148,14 @@ Producer::~Producer() {
 
 absl::Status Producer::TakeDeliveryError() {
   if (delivery_error_.empty()) return absl::OkStatus();
-  return absl::UnavailableError(std::move(delivery_error_));
+  absl::Status s = absl::UnavailableError(std::move(delivery_error_));
+  delivery_error_.clear();
+  s.SetPayload(kDeliveryFailurePayload, absl::Cord());
+  return s;
+}
+
+bool IsDeliveryFailure(const absl::Status& status) {
+  return status.GetPayload(kDeliveryFailurePayload).has_value();
 }
 
 absl::Status Producer::AwaitTopic(absl::string_view topic,

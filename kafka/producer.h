@@ -17,8 +17,9 @@
 // output), Produce() blocks, serving delivery reports, until there is room;
 // the caller stops consuming meanwhile.
 //
-// Delivery failures are remembered; the next Flush()/CommitTransaction()
-// returns the first one (naming the topic).
+// Delivery failures are remembered; the next Produce()/Flush()/
+// CommitTransaction() returns the first one (naming the topic; see
+// IsDeliveryFailure()).
 // Not thread-safe: one owner.
 #ifndef KPISTREAM_KAFKA_PRODUCER_H_
 #define KPISTREAM_KAFKA_PRODUCER_H_
@@ -39,6 +40,12 @@
 namespace kpistream::kafka {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Whether `status` (from Produce(), Flush() or CommitTransaction()) is a
+// record's failed delivery (its delivery report's error: given up after
+// message.timeout.ms, or refused by the broker), not a refusal of the call
+// itself. Purged records (DropQueued(), an aborted transaction) are none.
+bool IsDeliveryFailure(const absl::Status& status);
 
 class Producer {
  public:
@@ -121,11 +128,6 @@ class Producer {
   // librdkafka refused a record for it): the transaction can only be
   // aborted. Cleared by the abort.
   bool transaction_failed() const { return transaction_failed_; }
-  // A record's delivery failed (a delivery report's error, given up after
-  // message.timeout.ms or refused by the broker) since the producer was
-  // made; purged records (DropQueued(), an aborted transaction) do not
-  // count.
-  bool delivery_failed() const { return delivery_failed_; }
 
  private:
   Producer() = default;
@@ -151,7 +153,6 @@ class Producer {
   bool transactional_ = false;
   bool in_transaction_ = false;
   bool transaction_failed_ = false;
-  bool delivery_failed_ = false;
   uint64_t delivered_ = 0;
   size_t max_message_bytes_ = 1000000;  // librdkafka's default, until read
   std::string tracked_topic_;

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -436,7 +437,136 @@ TEST(CheckpointTest, AGapIsDataLossNotAWrongState) {
   };
   EXPECT_TRUE(restore(log.size()).ok());      // nothing lost
   EXPECT_TRUE(absl::IsDataLoss(restore(0)));  // the snapshot's first chunk
-  EXPECT_TRUE(absl::IsDataLoss(restore(log.size() - 1)));  // a later delta
+  // A chunk of a delta with a later checkpoint after it.
+  TopicPartition tp;
+  uint64_t last_seq = 0, seq = 0;
+  uint32_t chunk = 0;
+  ASSERT_TRUE(ParseCheckpointKey(log.back().key, &tp, &last_seq, &chunk));
+  size_t before_last = log.size();
+  for (size_t i = 0; i < log.size(); ++i) {
+    ASSERT_TRUE(ParseCheckpointKey(log[i].key, &tp, &seq, &chunk));
+    if (seq == last_seq - 1) before_last = i;
+  }
+  ASSERT_LT(before_last, log.size());
+  EXPECT_TRUE(absl::IsDataLoss(restore(before_last)));
+  // The newest checkpoint's last chunk, missing, is no gap: a writer
+  // without a transaction stopped midway (the next test).
+  EXPECT_TRUE(restore(log.size() - 1).ok());
+}
+
+// At-least-once writes a checkpoint without a transaction: a crash during
+// its flush (or a record of it not delivered) leaves the newest checkpoint
+// incomplete. A restore then resumes at the one before, instead of failing
+// for good with DataLoss, and the writer writes that checkpoint's seq again
+// (fewer chunks this time: the first attempt's later chunks are ignored).
+// A full snapshot tombstones the earlier one only after it is written, so
+// that one stays whole meanwhile.
+TEST(CheckpointTest, AnIncompleteNewestCheckpointIsWrittenAgain) {
+  for (bool full : {false, true}) {
+    SCOPED_TRACE(full ? "a full snapshot" : "a delta");
+    const std::vector<TargetSpec> specs = Targets();
+    KpiCounters counters({});
+    Recorder recorder(&counters);
+    const std::vector<Event> arrivals = RandomArrivals(5);
+    ASSERT_GE(arrivals.size(), 300u);
+    auto offer = [&](PartitionState& state, size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i) {
+        state.Offer(arrivals[i], absl::InfinitePast());
+      }
+    };
+    std::vector<ChangelogRecord> log;
+    PartitionState state(StateOptions(&specs), &recorder);
+    CheckpointWriter writer(kTp, 1024, 1 << 30);
+    offer(state, 0, 100);
+    for (ChangelogRecord& r : writer.Write(state, 100, arrivals[99].time)) {
+      log.push_back(std::move(r));  // seq 0, a full snapshot
+    }
+    offer(state, 100, 300);
+    // Seq 1: its writer stops after the first two of its records.
+    std::vector<ChangelogRecord> attempt =
+        writer.Write(state, 300, arrivals[299].time, full);
+    ASSERT_GT(attempt.size(), 3u);
+    log.push_back(attempt[0]);
+    log.push_back(attempt[1]);
+
+    auto restore = [&](PartitionState* into) {
+      CheckpointReader reader;
+      for (const ChangelogRecord& r : log) {
+        reader.Add(r.key, r.value.value_or(""), !r.value.has_value());
+      }
+      return reader.RestoreInto(kTp, into);
+    };
+    PartitionState restored(StateOptions(&specs), &recorder);
+    absl::StatusOr<CheckpointPosition> position = restore(&restored);
+    ASSERT_TRUE(position.ok()) << position.status();
+    EXPECT_EQ(position->next_offset, 100);
+    EXPECT_EQ(position->next_seq, 1u);
+
+    // Read again from offset 100, a little only, and checkpointed: seq 1
+    // again, in one chunk.
+    CheckpointWriter again(kTp, 1024, 1 << 30);
+    again.Resume(*position);
+    offer(restored, 100, 105);
+    std::vector<ChangelogRecord> rewritten =
+        again.Write(restored, 105, arrivals[104].time, full);
+    std::set<std::string> written;
+    for (const ChangelogRecord& r : rewritten) {
+      uint64_t seq = 0;
+      uint32_t chunk = 0;
+      TopicPartition tp;
+      ASSERT_TRUE(ParseCheckpointKey(r.key, &tp, &seq, &chunk));
+      if (r.value.has_value()) {
+        EXPECT_EQ(seq, 1u);
+        written.insert(r.key);
+      } else {  // (a full snapshot's: the earlier keys)
+        EXPECT_EQ(written.count(r.key), 0u) << r.key << " tombstoned";
+      }
+    }
+    if (!full) EXPECT_EQ(written.size(), 1u);
+    for (ChangelogRecord& r : rewritten) log.push_back(std::move(r));
+
+    // Restored from all of it: the state of the first 105 events.
+    PartitionState fresh(StateOptions(&specs), &recorder);
+    position = restore(&fresh);
+    ASSERT_TRUE(position.ok()) << position.status();
+    EXPECT_EQ(position->next_offset, 105);
+    EXPECT_EQ(position->next_seq, 2u);
+    PartitionState reference(StateOptions(&specs), &recorder);
+    offer(reference, 0, 105);
+    Outputs from_restore, from_reference;
+    recorder.pending = {};
+    Finish(fresh, recorder, &from_restore);
+    recorder.pending = {};
+    Finish(reference, recorder, &from_reference);
+    EXPECT_FALSE(from_reference.sessions.empty());
+    EXPECT_EQ(from_restore.sessions, from_reference.sessions);
+    EXPECT_EQ(from_restore.windows, from_reference.windows);
+  }
+}
+
+// The first checkpoint, incomplete: no state yet, not DataLoss.
+TEST(CheckpointTest, AnIncompleteFirstCheckpointIsNoState) {
+  const std::vector<TargetSpec> specs = Targets();
+  KpiCounters counters({});
+  Recorder recorder(&counters);
+  const std::vector<Event> arrivals = RandomArrivals(7);
+  PartitionState state(StateOptions(&specs), &recorder);
+  CheckpointWriter writer(kTp, 1024, 1 << 30);
+  for (size_t i = 0; i < 200 && i < arrivals.size(); ++i) {
+    state.Offer(arrivals[i], absl::InfinitePast());
+  }
+  std::vector<ChangelogRecord> log = writer.Write(state, 200, arrivals[0].time);
+  ASSERT_GT(log.size(), 1u);
+  CheckpointReader reader;
+  reader.Add(log[0].key, *log[0].value, false);
+  PartitionState restored(StateOptions(&specs), &recorder);
+  absl::StatusOr<CheckpointPosition> position =
+      reader.RestoreInto(kTp, &restored);
+  ASSERT_TRUE(position.ok()) << position.status();
+  EXPECT_EQ(position->next_offset, -1);
+  EXPECT_EQ(position->next_seq, 0u);
+  EXPECT_EQ(position->live.size(), 1u);  // tombstoned by the next snapshot
+  EXPECT_EQ(restored.open_sessions(), 0u);
 }
 
 // Found with tests/fuzz/checkpoint_fuzzer, whose tweaks put int64 limits
