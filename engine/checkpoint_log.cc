@@ -34,10 +34,11 @@ v1::PartitionCheckpoint& ReusedChunk() {
 class ChunkSink : public CheckpointSink {
  public:
   ChunkSink(const TopicPartition& tp, uint64_t seq, bool full,
-            size_t chunk_bytes)
+            bool without_transaction, size_t chunk_bytes)
       : tp_(tp),
         seq_(seq),
         full_(full),
+        without_transaction_(without_transaction),
         chunk_bytes_(chunk_bytes),
         current_(ReusedChunk()) {
     Start();
@@ -82,6 +83,7 @@ class ChunkSink : public CheckpointSink {
     current_.set_seq(seq_);
     current_.set_full(full_);
     current_.set_chunk(next_chunk_);
+    current_.set_without_transaction(without_transaction_);
     current_bytes_ = 0;
   }
   void Cut(bool last) {
@@ -110,6 +112,7 @@ class ChunkSink : public CheckpointSink {
   const TopicPartition& tp_;
   uint64_t seq_;
   bool full_;
+  bool without_transaction_;
   size_t chunk_bytes_;
   v1::PartitionCheckpoint& current_;
   std::string sessions_;  // the chunk's sessions, serialized (AddSession)
@@ -190,9 +193,9 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
     bool force_full, const std::map<TopicPartition, absl::Time>& upstream) {
   CheckpointPosition& p = position_;
   const bool full =
-      force_full || p.next_seq == 0 ||
+      force_full || p.needs_full || p.next_seq == 0 ||
       p.delta_bytes > std::max(p.full_bytes, min_full_interval_bytes_);
-  ChunkSink sink(tp_, p.next_seq, full, chunk_bytes_);
+  ChunkSink sink(tp_, p.next_seq, full, without_transaction_, chunk_bytes_);
   state.Checkpoint(full, &sink);
   v1::PartitionCheckpoint* last = sink.chunk();
   last->set_next_offset(next_offset);
@@ -214,14 +217,13 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   if (full) {
     // Everything before this snapshot is superseded: tombstoned after it,
     // so that a writer stopped midway (at-least-once has no transaction)
-    // leaves the earlier snapshot whole. Keys this one wrote again (its seq
-    // was that of an incomplete checkpoint, see RestoreInto()) stay.
+    // leaves the earlier snapshot whole.
     records.reserve(records.size() + p.live.size());
     for (const auto& [seq, chunk] : p.live) {
-      if (seq == p.next_seq && chunk < sink.chunks()) continue;
       records.push_back({CheckpointKey(tp_, seq, chunk), std::nullopt});
     }
     p.live.clear();
+    p.needs_full = false;
     p.full_bytes = sink.bytes();
     p.delta_bytes = 0;
   } else {
@@ -276,6 +278,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     std::vector<v1::PartitionCheckpoint> chunks;
     bool complete = false;
     bool full = false;
+    bool without_transaction = false;  // chunk 0's flag
     size_t bytes = 0;
   };
   std::map<uint64_t, Checkpoint> by_seq;
@@ -287,27 +290,40 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
       return absl::DataLossError(absl::StrCat(
           where, ": checkpoint ", seq, " chunk ", chunk, " cannot be decoded"));
     }
-    // A gap: incomplete. After the last chunk: left by an earlier attempt
-    // at the same checkpoint that stopped midway (below).
-    if (c.complete || chunk != c.chunks.size()) continue;
+    if (chunk != c.chunks.size()) continue;  // a gap: incomplete
+    if (chunk == 0) c.without_transaction = parsed.without_transaction();
     c.full = c.full || parsed.full();
     c.complete = parsed.last();
     c.bytes += value.size();
     c.chunks.push_back(std::move(parsed));
   }
-  // The newest complete full snapshot.
-  auto start = by_seq.end();
-  for (auto it = by_seq.begin(); it != by_seq.end(); ++it) {
+  // The newest checkpoints, incomplete, written without a transaction
+  // (at-least-once): their writer stopped midway (a crash during its flush,
+  // a record of it not delivered). Not data loss: the state is the one
+  // before them, and the next checkpoint is a full snapshot under a new seq
+  // (keys are never written twice). A checkpoint of a transaction is
+  // complete or not there at all (read_committed): one incomplete is loss.
+  auto tail = by_seq.end();
+  while (tail != by_seq.begin() && !std::prev(tail)->second.complete &&
+         std::prev(tail)->second.without_transaction) {
+    --tail;
+  }
+  const size_t skipped = std::distance(tail, by_seq.end());
+  // The newest complete full snapshot before them.
+  auto start = tail;
+  for (auto it = by_seq.begin(); it != tail; ++it) {
     if (it->second.full && it->second.complete) start = it;
   }
-  if (start == by_seq.end() && by_seq.size() == 1 &&
-      !by_seq.begin()->second.complete && by_seq.begin()->first == 0) {
-    // The first checkpoint, incomplete (see below): no state yet. Its keys
+  if (start == tail && tail == by_seq.begin() && tail->first == 0) {
+    // Only the first checkpoint(s), incomplete: no state yet. Their keys
     // are live until the next full snapshot replaces them.
     for (const auto& [id, value] : chunks) position.live.push_back(id);
+    position.next_seq = by_seq.rbegin()->first + 1;
+    position.needs_full = true;
+    position.skipped = skipped;
     return position;
   }
-  if (start == by_seq.end()) {
+  if (start == tail) {
     return absl::DataLossError(absl::StrCat(
         where, " hold no complete full snapshot (", by_seq.size(),
         " checkpoint(s), newest ", by_seq.rbegin()->first,
@@ -316,17 +332,8 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
         "compacting them loses them too)"));
   }
   uint64_t expected = start->first;
-  for (auto it = start; it != by_seq.end(); ++it) {
+  for (auto it = start; it != tail; ++it) {
     const auto& [seq, c] = *it;
-    // The newest checkpoint incomplete, nothing after it: its writer
-    // stopped midway (at-least-once writes no transaction: a crash during
-    // its flush, or a record of it not delivered). The state is the one
-    // before it, and the next checkpoint is written under its seq again
-    // (its chunks after the new last one are ignored, above). Exactly-once
-    // never leaves one: read_committed sees all of a checkpoint or nothing.
-    if (seq == expected && !c.complete && std::next(it) == by_seq.end()) {
-      break;
-    }
     if (seq != expected || !c.complete) {
       return absl::DataLossError(
           absl::StrCat(where, ": checkpoint ", expected,
@@ -372,6 +379,16 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     ++expected;
   }
   position.next_seq = expected;
+  if (skipped > 0) {
+    if (tail->first != expected) {
+      return absl::DataLossError(absl::StrCat(
+          where, ": checkpoint ", expected, " is missing after the snapshot ",
+          start->first, "; the changelog lost records"));
+    }
+    position.next_seq = by_seq.rbegin()->first + 1;
+    position.needs_full = true;
+    position.skipped = skipped;
+  }
   // Every key present stays until the next full snapshot tombstones it.
   for (const auto& [id, value] : chunks) position.live.push_back(id);
   state->FinishRestore();

@@ -3,7 +3,8 @@
 //
 // Records are keyed "s/<topic>/<partition>/<seq>/<chunk>" (seq and chunk in
 // fixed-width hex): every key is written once, so compaction never merges
-// two checkpoints, and a checkpoint's chunks are written in one transaction.
+// two checkpoints, and (exactly-once) a checkpoint's chunks are written in
+// one transaction.
 // A full snapshot is written when the changes since the last one outweigh
 // it (or at the first checkpoint); it tombstones every earlier key, so a
 // compacted changelog holds one snapshot plus the changes after it: at most
@@ -15,9 +16,10 @@
 // from them: the newest complete full snapshot, then every later checkpoint
 // in order. A gap (a later checkpoint missing or incomplete) is data loss
 // and an error: the engine does not count on from a state it cannot trust.
-// The one exception is the newest checkpoint left incomplete, which only a
-// writer without a transaction (at-least-once) stopped midway leaves: the
-// state is the one before it, and the writer writes that seq again.
+// The one exception is the newest checkpoints left incomplete by a writer
+// without a transaction (at-least-once) that stopped midway, which say so:
+// the state is the one before them, and the next checkpoint is a full
+// snapshot under a new seq.
 #ifndef KPISTREAM_ENGINE_CHECKPOINT_LOG_H_
 #define KPISTREAM_ENGINE_CHECKPOINT_LOG_H_
 
@@ -72,6 +74,10 @@ struct CheckpointPosition {
   size_t delta_bytes = 0;  // written since it
   // Keys in the changelog since (and including) the newest full snapshot.
   std::vector<std::pair<uint64_t, uint32_t>> live;
+  // The newest checkpoints were incomplete and skipped (see
+  // CheckpointReader): how many; the next one written is a full snapshot.
+  size_t skipped = 0;
+  bool needs_full = false;
 };
 
 class CheckpointWriter {
@@ -84,6 +90,9 @@ class CheckpointWriter {
 
   // Continues after a restore (or, without one, starts at seq 0).
   void Resume(CheckpointPosition position) { position_ = std::move(position); }
+  // Checkpoints written without a transaction (at-least-once) say so: the
+  // newest may be left incomplete (v1::PartitionCheckpoint).
+  void set_without_transaction(bool w) { without_transaction_ = w; }
 
   // The records of a checkpoint of `state` at input position `next_offset`
   // (none when nothing changed). `force_full` writes a full snapshot.
@@ -100,6 +109,7 @@ class CheckpointWriter {
   TopicPartition tp_;
   size_t chunk_bytes_;
   size_t min_full_interval_bytes_;
+  bool without_transaction_ = false;
   CheckpointPosition position_;
 };
 

@@ -125,6 +125,7 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
       out_(output),
       state_(context->state, this, context->channels),
       writer_(tp_) {
+  writer_.set_without_transaction(!context->checkpoints_in_transactions);
   if (context->local_store != nullptr) {
     auto visitors =
         std::make_unique<RocksDayStore>(context->local_store, tp_, 'v');
@@ -149,6 +150,13 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   }
   auto position = reader.RestoreInto(tp_, &state_);
   if (!position.ok()) return position.status();
+  if (position->skipped > 0) {
+    KPI_LOG_WARN(
+        "%s[%d]: the newest %d checkpoint(s) in the changelog are incomplete "
+        "(written without a transaction, at-least-once, by a writer that "
+        "stopped midway): resuming at the one before",
+        tp_.topic, tp_.partition, static_cast<int64_t>(position->skipped));
+  }
   next_offset_ = position->next_offset;
   max_event_time_ = position->max_event_time;
   upstream_ = position->upstream;

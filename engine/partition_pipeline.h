@@ -167,6 +167,8 @@ struct PipelineContext {
   // Where the visitors' and orders' days live (engine/local_store.h); null:
   // in RAM, in the checkpoints (tests).
   LocalStore* local_store = nullptr;
+  // Exactly-once: checkpoints are written in the output's transactions.
+  bool checkpoints_in_transactions = true;
 };
 
 class PartitionPipeline : private SessionObserver {

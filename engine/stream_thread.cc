@@ -131,6 +131,8 @@ StreamThread::StreamThread(Options options)
   context_.event_time_capped_at_clock =
       config_.processing.event_time_capped_at_clock;
   context_.local_store = options_.local_store;
+  context_.checkpoints_in_transactions =
+      config_.processing.guarantee == Guarantee::kExactlyOnce;
   health_.reason = "starting";
 }
 
@@ -813,6 +815,11 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       return;
     }
   }
+  // Records read, or outputs made of them (sessions closed as the
+  // watermark moved, dead letters, records re-keyed), since the last commit:
+  // not the commit's own (windows, watermarks, checkpoints).
+  const bool carries_work =
+      processed_since_commit_ > 0 || produced_since_commit_ > 0;
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
   SendUpstreamWatermarks();
@@ -907,14 +914,11 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
         positions.empty() ? "-" : positions);
   }
   if (status.ok()) {
-    // Only a commit of something says the failures are over: one with
-    // nothing read or produced since the last restore (no transaction,
-    // nothing to flush) goes through whatever the output does. A thread
-    // left without partitions has nothing to fail.
-    if (processed_since_commit_ > 0 || produced_since_commit_ > 0 ||
-        slots_.empty()) {
-      aborts_in_a_row_ = 0;
-    }
+    // Only a commit that carries work says the failures are over: one
+    // with nothing read since the last restore (no transaction, nothing to
+    // flush) goes through whatever the output does. A thread left without
+    // partitions has nothing to fail.
+    if (carries_work || slots_.empty()) aborts_in_a_row_ = 0;
     processed_since_commit_ = 0;
     produced_since_commit_ = 0;
     for (auto& [tp, slot] : slots_) {

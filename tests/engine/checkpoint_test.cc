@@ -411,57 +411,69 @@ TEST(CheckpointTest, KeysRoundTrip) {
 // A changelog that lost records (the embedded broker keeps ~5 MB per
 // partition; a deleting topic drops old ones) must not restore silently.
 TEST(CheckpointTest, AGapIsDataLossNotAWrongState) {
-  const std::vector<TargetSpec> specs = Targets();
-  KpiCounters counters({});
-  Recorder recorder(&counters);
-  PartitionState state(StateOptions(&specs), &recorder);
-  CheckpointWriter writer(kTp, 2048, 1 << 30);
-  std::vector<ChangelogRecord> log;
-  const std::vector<Event> arrivals = RandomArrivals(3);
-  for (size_t i = 0; i < 200 && i < arrivals.size(); ++i) {
-    state.Offer(arrivals[i], absl::InfinitePast());
-    if (i % 50 == 49) {
-      for (ChangelogRecord& r : writer.Write(state, i + 1, arrivals[i].time)) {
-        log.push_back(std::move(r));
+  for (bool without_transaction : {false, true}) {
+    SCOPED_TRACE(without_transaction ? "at-least-once" : "exactly-once");
+    const std::vector<TargetSpec> specs = Targets();
+    KpiCounters counters({});
+    Recorder recorder(&counters);
+    PartitionState state(StateOptions(&specs), &recorder);
+    CheckpointWriter writer(kTp, 2048, 1 << 30);
+    writer.set_without_transaction(without_transaction);
+    std::vector<ChangelogRecord> log;
+    const std::vector<Event> arrivals = RandomArrivals(3);
+    for (size_t i = 0; i < 200 && i < arrivals.size(); ++i) {
+      state.Offer(arrivals[i], absl::InfinitePast());
+      if (i % 50 == 49) {
+        for (ChangelogRecord& r :
+             writer.Write(state, i + 1, arrivals[i].time)) {
+          log.push_back(std::move(r));
+        }
       }
     }
-  }
-  ASSERT_GT(log.size(), 4u);
-  auto restore = [&](size_t skip) {
-    CheckpointReader reader;
+    ASSERT_GT(log.size(), 4u);
+    auto restore = [&](size_t skip) {
+      CheckpointReader reader;
+      for (size_t i = 0; i < log.size(); ++i) {
+        if (i != skip) reader.Add(log[i].key, *log[i].value, false);
+      }
+      PartitionState fresh(StateOptions(&specs), &recorder);
+      return reader.RestoreInto(kTp, &fresh);
+    };
+    EXPECT_TRUE(restore(log.size()).ok());               // nothing lost
+    EXPECT_TRUE(absl::IsDataLoss(restore(0).status()));  // the snapshot's
+    // A chunk of a delta with a later checkpoint after it.
+    TopicPartition tp;
+    uint64_t last_seq = 0, seq = 0;
+    uint32_t chunk = 0;
+    ASSERT_TRUE(ParseCheckpointKey(log.back().key, &tp, &last_seq, &chunk));
+    size_t before_last = log.size();
     for (size_t i = 0; i < log.size(); ++i) {
-      if (i != skip) reader.Add(log[i].key, *log[i].value, false);
+      ASSERT_TRUE(ParseCheckpointKey(log[i].key, &tp, &seq, &chunk));
+      if (seq == last_seq - 1) before_last = i;
     }
-    PartitionState fresh(StateOptions(&specs), &recorder);
-    return reader.RestoreInto(kTp, &fresh).status();
-  };
-  EXPECT_TRUE(restore(log.size()).ok());      // nothing lost
-  EXPECT_TRUE(absl::IsDataLoss(restore(0)));  // the snapshot's first chunk
-  // A chunk of a delta with a later checkpoint after it.
-  TopicPartition tp;
-  uint64_t last_seq = 0, seq = 0;
-  uint32_t chunk = 0;
-  ASSERT_TRUE(ParseCheckpointKey(log.back().key, &tp, &last_seq, &chunk));
-  size_t before_last = log.size();
-  for (size_t i = 0; i < log.size(); ++i) {
-    ASSERT_TRUE(ParseCheckpointKey(log[i].key, &tp, &seq, &chunk));
-    if (seq == last_seq - 1) before_last = i;
+    ASSERT_LT(before_last, log.size());
+    EXPECT_TRUE(absl::IsDataLoss(restore(before_last).status()));
+    // The newest checkpoint's last chunk: lost from a transaction's
+    // checkpoint (read_committed sees all of it or nothing); at-least-once,
+    // its writer stopped midway (the next test).
+    absl::StatusOr<CheckpointPosition> newest = restore(log.size() - 1);
+    if (without_transaction) {
+      ASSERT_TRUE(newest.ok()) << newest.status();
+      EXPECT_EQ(newest->next_offset, 150);
+      EXPECT_EQ(newest->skipped, 1u);
+    } else {
+      EXPECT_TRUE(absl::IsDataLoss(newest.status())) << newest.status();
+    }
   }
-  ASSERT_LT(before_last, log.size());
-  EXPECT_TRUE(absl::IsDataLoss(restore(before_last)));
-  // The newest checkpoint's last chunk, missing, is no gap: a writer
-  // without a transaction stopped midway (the next test).
-  EXPECT_TRUE(restore(log.size() - 1).ok());
 }
 
 // At-least-once writes a checkpoint without a transaction: a crash during
 // its flush (or a record of it not delivered) leaves the newest checkpoint
 // incomplete. A restore then resumes at the one before, instead of failing
-// for good with DataLoss, and the writer writes that checkpoint's seq again
-// (fewer chunks this time: the first attempt's later chunks are ignored).
-// A full snapshot tombstones the earlier one only after it is written, so
-// that one stays whole meanwhile.
-TEST(CheckpointTest, AnIncompleteNewestCheckpointIsWrittenAgain) {
+// for good with DataLoss, and the next checkpoint is a full snapshot under
+// a new seq (keys are never written twice). A full snapshot tombstones the
+// earlier one only after it is written, so that one stays whole meanwhile.
+TEST(CheckpointTest, AnIncompleteNewestCheckpointIsSkipped) {
   for (bool full : {false, true}) {
     SCOPED_TRACE(full ? "a full snapshot" : "a delta");
     const std::vector<TargetSpec> specs = Targets();
@@ -477,6 +489,7 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsWrittenAgain) {
     std::vector<ChangelogRecord> log;
     PartitionState state(StateOptions(&specs), &recorder);
     CheckpointWriter writer(kTp, 1024, 1 << 30);
+    writer.set_without_transaction(true);
     offer(state, 0, 100);
     for (ChangelogRecord& r : writer.Write(state, 100, arrivals[99].time)) {
       log.push_back(std::move(r));  // seq 0, a full snapshot
@@ -500,29 +513,34 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsWrittenAgain) {
     absl::StatusOr<CheckpointPosition> position = restore(&restored);
     ASSERT_TRUE(position.ok()) << position.status();
     EXPECT_EQ(position->next_offset, 100);
-    EXPECT_EQ(position->next_seq, 1u);
+    EXPECT_EQ(position->next_seq, 2u);
+    EXPECT_EQ(position->skipped, 1u);
 
-    // Read again from offset 100, a little only, and checkpointed: seq 1
-    // again, in one chunk.
+    // Read again from offset 100, a little only, and checkpointed: a full
+    // snapshot, seq 2, which tombstones every earlier key after it.
     CheckpointWriter again(kTp, 1024, 1 << 30);
+    again.set_without_transaction(true);
     again.Resume(*position);
     offer(restored, 100, 105);
     std::vector<ChangelogRecord> rewritten =
-        again.Write(restored, 105, arrivals[104].time, full);
-    std::set<std::string> written;
+        again.Write(restored, 105, arrivals[104].time);
+    std::set<std::string> tombstoned;
+    bool tombstones_started = false;
     for (const ChangelogRecord& r : rewritten) {
       uint64_t seq = 0;
       uint32_t chunk = 0;
       TopicPartition tp;
       ASSERT_TRUE(ParseCheckpointKey(r.key, &tp, &seq, &chunk));
       if (r.value.has_value()) {
-        EXPECT_EQ(seq, 1u);
-        written.insert(r.key);
-      } else {  // (a full snapshot's: the earlier keys)
-        EXPECT_EQ(written.count(r.key), 0u) << r.key << " tombstoned";
+        EXPECT_EQ(seq, 2u);
+        EXPECT_FALSE(tombstones_started) << r.key << " after a tombstone";
+      } else {
+        tombstones_started = true;
+        tombstoned.insert(r.key);
       }
     }
-    if (!full) EXPECT_EQ(written.size(), 1u);
+    EXPECT_EQ(tombstoned.count(log[0].key), 1u);      // seq 0
+    EXPECT_EQ(tombstoned.count(attempt[0].key), 1u);  // the stopped seq 1
     for (ChangelogRecord& r : rewritten) log.push_back(std::move(r));
 
     // Restored from all of it: the state of the first 105 events.
@@ -530,7 +548,8 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsWrittenAgain) {
     position = restore(&fresh);
     ASSERT_TRUE(position.ok()) << position.status();
     EXPECT_EQ(position->next_offset, 105);
-    EXPECT_EQ(position->next_seq, 2u);
+    EXPECT_EQ(position->next_seq, 3u);
+    EXPECT_EQ(position->skipped, 0u);
     PartitionState reference(StateOptions(&specs), &recorder);
     offer(reference, 0, 105);
     Outputs from_restore, from_reference;
@@ -544,29 +563,46 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsWrittenAgain) {
   }
 }
 
-// The first checkpoint, incomplete: no state yet, not DataLoss.
-TEST(CheckpointTest, AnIncompleteFirstCheckpointIsNoState) {
-  const std::vector<TargetSpec> specs = Targets();
-  KpiCounters counters({});
-  Recorder recorder(&counters);
-  const std::vector<Event> arrivals = RandomArrivals(7);
-  PartitionState state(StateOptions(&specs), &recorder);
-  CheckpointWriter writer(kTp, 1024, 1 << 30);
-  for (size_t i = 0; i < 200 && i < arrivals.size(); ++i) {
-    state.Offer(arrivals[i], absl::InfinitePast());
+// The first checkpoint, incomplete: at-least-once, no state yet (the next
+// is a full snapshot under seq 1); exactly-once, data loss.
+TEST(CheckpointTest, AnIncompleteFirstCheckpoint) {
+  for (bool without_transaction : {false, true}) {
+    SCOPED_TRACE(without_transaction ? "at-least-once" : "exactly-once");
+    const std::vector<TargetSpec> specs = Targets();
+    KpiCounters counters({});
+    Recorder recorder(&counters);
+    const std::vector<Event> arrivals = RandomArrivals(7);
+    PartitionState state(StateOptions(&specs), &recorder);
+    CheckpointWriter writer(kTp, 1024, 1 << 30);
+    writer.set_without_transaction(without_transaction);
+    for (size_t i = 0; i < 200 && i < arrivals.size(); ++i) {
+      state.Offer(arrivals[i], absl::InfinitePast());
+    }
+    std::vector<ChangelogRecord> log =
+        writer.Write(state, 200, arrivals[0].time);
+    ASSERT_GT(log.size(), 2u);
+    CheckpointReader reader;
+    reader.Add(log[0].key, *log[0].value, false);
+    PartitionState restored(StateOptions(&specs), &recorder);
+    absl::StatusOr<CheckpointPosition> position =
+        reader.RestoreInto(kTp, &restored);
+    if (!without_transaction) {
+      EXPECT_TRUE(absl::IsDataLoss(position.status())) << position.status();
+      continue;
+    }
+    ASSERT_TRUE(position.ok()) << position.status();
+    EXPECT_EQ(position->next_offset, -1);
+    EXPECT_EQ(position->next_seq, 1u);
+    EXPECT_TRUE(position->needs_full);
+    EXPECT_EQ(position->live.size(), 1u);  // tombstoned by the next snapshot
+    EXPECT_EQ(restored.open_sessions(), 0u);
+    // Without its first chunk it is no checkpoint stopped midway: loss.
+    CheckpointReader later_chunk_only;
+    later_chunk_only.Add(log[1].key, *log[1].value, false);
+    PartitionState other(StateOptions(&specs), &recorder);
+    EXPECT_TRUE(
+        absl::IsDataLoss(later_chunk_only.RestoreInto(kTp, &other).status()));
   }
-  std::vector<ChangelogRecord> log = writer.Write(state, 200, arrivals[0].time);
-  ASSERT_GT(log.size(), 1u);
-  CheckpointReader reader;
-  reader.Add(log[0].key, *log[0].value, false);
-  PartitionState restored(StateOptions(&specs), &recorder);
-  absl::StatusOr<CheckpointPosition> position =
-      reader.RestoreInto(kTp, &restored);
-  ASSERT_TRUE(position.ok()) << position.status();
-  EXPECT_EQ(position->next_offset, -1);
-  EXPECT_EQ(position->next_seq, 0u);
-  EXPECT_EQ(position->live.size(), 1u);  // tombstoned by the next snapshot
-  EXPECT_EQ(restored.open_sessions(), 0u);
 }
 
 // Found with tests/fuzz/checkpoint_fuzzer, whose tweaks put int64 limits

@@ -633,6 +633,42 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
   EXPECT_FALSE(t.WorkLeftUncommitted());
 }
 
+// Checkpoints say whether a transaction holds them: at-least-once, the
+// newest may be left incomplete by a writer that stopped midway, which a
+// restore then skips (engine/checkpoint_log.h); exactly-once, an incomplete
+// one is data loss.
+TEST(StreamThreadTest, CheckpointsSayWhetherATransactionHoldsThem) {
+  for (bool transactional : {true, false}) {
+    SCOPED_TRACE(transactional ? "exactly-once" : "at-least-once");
+    FakeThread t(transactional ? kThreadConfig
+                               : absl::StrReplaceAll(
+                                     kThreadConfig, {{"processing: {",
+                                                      "processing: {guarantee: "
+                                                      "at_least_once, "}})
+                                     .c_str());
+    t.transactional = transactional;
+    t.records = {{"v0", PageView("v0", "10:00:00")}};
+    t.options.stop_requested = [&] {
+      return (transactional ? t.output().committed_offset
+                            : t.input().committed_offset) == 1 ||
+             t.output().commits + t.output().flushes > 100;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    int checkpoints = 0;
+    for (const Produced& p : t.output().committed) {
+      if (p.topic != "changelog" || !p.value.has_value() ||
+          !absl::StartsWith(p.key, "s/")) {
+        continue;
+      }
+      v1::PartitionCheckpoint chunk;
+      ASSERT_TRUE(chunk.ParseFromString(*p.value)) << p.key;
+      EXPECT_EQ(chunk.without_transaction(), !transactional) << p.key;
+      ++checkpoints;
+    }
+    EXPECT_GT(checkpoints, 0);
+  }
+}
+
 // At-least-once, an output record given up (after message.timeout.ms) or
 // refused does not stop the thread (SPEC §10): nothing is committed, the
 // output restarts (what it queued dropped), and what was read since the
