@@ -1,5 +1,6 @@
 #include "engine/checkpoint_log.h"
 
+#include <cstdint>
 #include <iterator>
 #include <vector>
 
@@ -278,7 +279,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     std::vector<v1::PartitionCheckpoint> chunks;
     bool complete = false;
     bool full = false;
-    bool without_transaction = false;  // chunk 0's flag
+    bool without_transaction = false;  // any chunk's flag
     size_t bytes = 0;
   };
   std::map<uint64_t, Checkpoint> by_seq;
@@ -290,8 +291,10 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
       return absl::DataLossError(absl::StrCat(
           where, ": checkpoint ", seq, " chunk ", chunk, " cannot be decoded"));
     }
-    if (chunk != c.chunks.size()) continue;  // a gap: incomplete
-    if (chunk == 0) c.without_transaction = parsed.without_transaction();
+    // Any chunk says so (chunk 0 may be the one not delivered).
+    c.without_transaction |= parsed.without_transaction();
+    // A gap: incomplete. After the last chunk: none belongs to it.
+    if (c.complete || chunk != c.chunks.size()) continue;
     c.full = c.full || parsed.full();
     c.complete = parsed.last();
     c.bytes += value.size();
@@ -309,6 +312,10 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     --tail;
   }
   const size_t skipped = std::distance(tail, by_seq.end());
+  if (skipped > 0 && by_seq.rbegin()->first == UINT64_MAX) {
+    return absl::DataLossError(absl::StrCat(where, ": checkpoint ", UINT64_MAX,
+                                            " cannot be followed by another"));
+  }
   // The newest complete full snapshot before them.
   auto start = tail;
   for (auto it = by_seq.begin(); it != tail; ++it) {

@@ -154,7 +154,8 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
     KPI_LOG_WARN(
         "%s[%d]: the newest %d checkpoint(s) in the changelog are incomplete "
         "(written without a transaction, at-least-once, by a writer that "
-        "stopped midway): resuming at the one before",
+        "stopped midway): resuming at the one before (none: from the "
+        "start)",
         tp_.topic, tp_.partition, static_cast<int64_t>(position->skipped));
   }
   next_offset_ = position->next_offset;

@@ -915,9 +915,9 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
   }
   if (status.ok()) {
     // Only a commit that carries work says the failures are over: one
-    // with nothing read since the last restore (no transaction, nothing to
-    // flush) goes through whatever the output does. A thread left without
-    // partitions has nothing to fail.
+    // with nothing read since the last restore (its own records only, a
+    // checkpoint or windows) may go through whatever refuses the work's
+    // outputs. A thread left without partitions has nothing to fail.
     if (carries_work || slots_.empty()) aborts_in_a_row_ = 0;
     processed_since_commit_ = 0;
     produced_since_commit_ = 0;

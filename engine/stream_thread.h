@@ -298,9 +298,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   double last_restore_bytes_ = 0;
   std::string restore_error_;
   absl::Time next_restore_attempt_ = absl::InfinitePast();
-  uint64_t dropped_records_ = 0;         // of partitions not (yet) ours
-  uint64_t processed_since_commit_ = 0;  // the debug log's, the schedule's
-  uint64_t produced_since_commit_ = 0;   // output and changelog records
+  uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
+  // The debug log's, the schedule's, and whether a commit ends aborts in a
+  // row (with produced_since_commit_).
+  uint64_t processed_since_commit_ = 0;
+  uint64_t produced_since_commit_ = 0;  // output and changelog records
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;

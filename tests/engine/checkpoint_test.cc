@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -464,6 +465,34 @@ TEST(CheckpointTest, AGapIsDataLossNotAWrongState) {
     } else {
       EXPECT_TRUE(absl::IsDataLoss(newest.status())) << newest.status();
     }
+    // ... but not with a whole checkpoint before it lost too.
+    {
+      CheckpointReader reader;
+      for (size_t i = 0; i + 1 < log.size(); ++i) {
+        ASSERT_TRUE(ParseCheckpointKey(log[i].key, &tp, &seq, &chunk));
+        if (seq != last_seq - 1) reader.Add(log[i].key, *log[i].value, false);
+      }
+      PartitionState fresh(StateOptions(&specs), &recorder);
+      EXPECT_TRUE(absl::IsDataLoss(reader.RestoreInto(kTp, &fresh).status()));
+    }
+    // A chunk after a checkpoint's last one belongs to none: ignored.
+    {
+      ASSERT_TRUE(ParseCheckpointKey(log.back().key, &tp, &seq, &chunk));
+      v1::PartitionCheckpoint stray;
+      ASSERT_TRUE(stray.ParseFromString(*log.back().value));
+      ASSERT_TRUE(stray.last());
+      stray.set_chunk(chunk + 1);
+      stray.set_next_offset(99999);
+      CheckpointReader reader;
+      for (const ChangelogRecord& r : log) reader.Add(r.key, *r.value, false);
+      reader.Add(CheckpointKey(kTp, seq, chunk + 1), stray.SerializeAsString(),
+                 false);
+      PartitionState fresh(StateOptions(&specs), &recorder);
+      absl::StatusOr<CheckpointPosition> position =
+          reader.RestoreInto(kTp, &fresh);
+      ASSERT_TRUE(position.ok()) << position.status();
+      EXPECT_EQ(position->next_offset, 200);
+    }
   }
 }
 
@@ -509,21 +538,44 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsSkipped) {
       }
       return reader.RestoreInto(kTp, into);
     };
-    PartitionState restored(StateOptions(&specs), &recorder);
-    absl::StatusOr<CheckpointPosition> position = restore(&restored);
+    auto restored =
+        std::make_unique<PartitionState>(StateOptions(&specs), &recorder);
+    absl::StatusOr<CheckpointPosition> position = restore(restored.get());
     ASSERT_TRUE(position.ok()) << position.status();
     EXPECT_EQ(position->next_offset, 100);
     EXPECT_EQ(position->next_seq, 2u);
     EXPECT_EQ(position->skipped, 1u);
 
     // Read again from offset 100, a little only, and checkpointed: a full
-    // snapshot, seq 2, which tombstones every earlier key after it.
+    // snapshot, seq 2, whose writer stops midway too.
+    {
+      CheckpointWriter stopped(kTp, 1024, 1 << 30);
+      stopped.set_without_transaction(true);
+      stopped.Resume(*position);
+      offer(*restored, 100, 105);
+      std::vector<ChangelogRecord> partial =
+          stopped.Write(*restored, 105, arrivals[104].time);
+      ASSERT_GT(partial.size(), 2u);
+      log.push_back(partial[0]);
+      PartitionState twice(StateOptions(&specs), &recorder);
+      position = restore(&twice);
+      ASSERT_TRUE(position.ok()) << position.status();
+      EXPECT_EQ(position->next_offset, 100);
+      EXPECT_EQ(position->next_seq, 3u);
+      EXPECT_EQ(position->skipped, 2u);
+      restored =
+          std::make_unique<PartitionState>(StateOptions(&specs), &recorder);
+      position = restore(restored.get());
+      ASSERT_TRUE(position.ok()) << position.status();
+    }
+    // Then once more, to the end: a full snapshot, seq 3, which tombstones
+    // every earlier key after it.
     CheckpointWriter again(kTp, 1024, 1 << 30);
     again.set_without_transaction(true);
     again.Resume(*position);
-    offer(restored, 100, 105);
+    offer(*restored, 100, 105);
     std::vector<ChangelogRecord> rewritten =
-        again.Write(restored, 105, arrivals[104].time);
+        again.Write(*restored, 105, arrivals[104].time);
     std::set<std::string> tombstoned;
     bool tombstones_started = false;
     for (const ChangelogRecord& r : rewritten) {
@@ -532,7 +584,7 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsSkipped) {
       TopicPartition tp;
       ASSERT_TRUE(ParseCheckpointKey(r.key, &tp, &seq, &chunk));
       if (r.value.has_value()) {
-        EXPECT_EQ(seq, 2u);
+        EXPECT_EQ(seq, 3u);
         EXPECT_FALSE(tombstones_started) << r.key << " after a tombstone";
       } else {
         tombstones_started = true;
@@ -548,7 +600,7 @@ TEST(CheckpointTest, AnIncompleteNewestCheckpointIsSkipped) {
     position = restore(&fresh);
     ASSERT_TRUE(position.ok()) << position.status();
     EXPECT_EQ(position->next_offset, 105);
-    EXPECT_EQ(position->next_seq, 3u);
+    EXPECT_EQ(position->next_seq, 4u);
     EXPECT_EQ(position->skipped, 0u);
     PartitionState reference(StateOptions(&specs), &recorder);
     offer(reference, 0, 105);
@@ -596,12 +648,15 @@ TEST(CheckpointTest, AnIncompleteFirstCheckpoint) {
     EXPECT_TRUE(position->needs_full);
     EXPECT_EQ(position->live.size(), 1u);  // tombstoned by the next snapshot
     EXPECT_EQ(restored.open_sessions(), 0u);
-    // Without its first chunk it is no checkpoint stopped midway: loss.
+    // Likewise without its first chunk (a producer without the gapless
+    // guarantee may deliver a later record after one that failed).
     CheckpointReader later_chunk_only;
     later_chunk_only.Add(log[1].key, *log[1].value, false);
     PartitionState other(StateOptions(&specs), &recorder);
-    EXPECT_TRUE(
-        absl::IsDataLoss(later_chunk_only.RestoreInto(kTp, &other).status()));
+    position = later_chunk_only.RestoreInto(kTp, &other);
+    ASSERT_TRUE(position.ok()) << position.status();
+    EXPECT_EQ(position->next_offset, -1);
+    EXPECT_EQ(position->skipped, 1u);
   }
 }
 
