@@ -176,9 +176,10 @@ int Main(const std::string& dir) {
     std::string one = fuzz::EncodeRecord(r);
     v1::PartitionCheckpoint c;
     c.ParseFromString(*r.value);
-    one[0] =
-        static_cast<char>(fuzz::kStructured | (c.full() ? fuzz::kFull : 0) |
-                          (c.last() ? fuzz::kLast : 0));
+    one[0] = static_cast<char>(
+        fuzz::kStructured | (c.full() ? fuzz::kFull : 0) |
+        (c.last() ? fuzz::kLast : 0) |
+        (c.without_transaction() ? fuzz::kWithoutTransaction : 0));
     structured += one;
     structured.push_back(1);
     structured.push_back(static_cast<char>(fuzz::kMaxEventTime));
@@ -189,6 +190,21 @@ int Main(const std::string& dir) {
     }
   }
   ok &= WriteFile(dir, "structured", structured + Script(6, 24));
+
+  // At-least-once: the newest checkpoint's writer stopped midway, before
+  // its last chunk (checkpoint_log.h).
+  Traffic u(0, 17);
+  u.writer.set_without_transaction(true);
+  std::vector<ChangelogRecord> stopped = u.Run(30, false);
+  Append(&stopped, u.Run(15, false));
+  std::vector<ChangelogRecord> newest = u.Run(60, false);
+  if (newest.size() < 2) {
+    std::fprintf(stderr, "incomplete_newest: the checkpoint has one chunk\n");
+    return 1;
+  }
+  newest.resize(1);  // its first chunk only
+  Append(&stopped, std::move(newest));
+  ok &= WriteFile(dir, "incomplete_newest", Encode(stopped) + Script(7, 24));
   return ok ? 0 : 1;
 }
 

@@ -279,6 +279,7 @@ void Run(const uint8_t* data, size_t size) {
       }
       c.set_full(op & fuzz::kFull);
       c.set_last(op & fuzz::kLast);
+      c.set_without_transaction(op & fuzz::kWithoutTransaction);
       for (int n = in.U8(); n > 0 && !in.empty(); --n) {
         const uint8_t field = in.U8();
         const uint8_t index = in.U8();

@@ -55,6 +55,7 @@ enum RecordOp : uint8_t {
   kStructured = 4,
   kFull = 8,
   kLast = 16,
+  kWithoutTransaction = 32,  // at-least-once's (v1::PartitionCheckpoint)
 };
 
 // The fields a tweak sets: the byte's value mod kTweakFields.
