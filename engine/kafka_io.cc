@@ -270,6 +270,7 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
                      renewed.status().message()));
   }
   producer_ = *std::move(renewed);
+  producer_->set_on_wait(on_wait_);
   renewed_because_ = fatal;
   LearnTopics();
   return absl::OkStatus();
@@ -367,6 +368,7 @@ absl::Status KafkaStreamOutput::Restart() {
   // land before the restore reads the changelog; what is still in flight
   // after that may arrive later: at-least-once).
   producer_ = *std::move(renewed);
+  producer_->set_on_wait(on_wait_);
   undelivered_because_.clear();
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #ifndef KPISTREAM_ENGINE_KAFKA_IO_H_
 #define KPISTREAM_ENGINE_KAFKA_IO_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -169,6 +170,10 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status Restart() override;
   void DropQueued() override { producer_->DropQueued(); }
   int queued() const override { return producer_->queued(); }
+  void SetWaitCallback(std::function<void()> f) override {
+    on_wait_ = std::move(f);
+    producer_->set_on_wait(on_wait_);
+  }
   size_t max_record_bytes() const override {
     return producer_->max_message_bytes();
   }
@@ -194,6 +199,7 @@ class KafkaStreamOutput : public StreamOutput {
   // least once: why a record was not delivered, until Restart().
   std::string undelivered_because_;
   RenewalBudget renewals_;
+  std::function<void()> on_wait_;  // given to every producer
 };
 
 class KafkaChangelog : public ChangelogSource {

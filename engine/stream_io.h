@@ -5,6 +5,7 @@
 #define KPISTREAM_ENGINE_STREAM_IO_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -105,6 +106,9 @@ class StreamOutput {
     return absl::OkStatus();
   }
   virtual int queued() const = 0;
+  // Called about every 50 ms while Produce() waits for room in a full
+  // queue (a slow or unavailable output: reading pauses meanwhile).
+  virtual void SetWaitCallback(std::function<void()>) {}
   // The most a record (key, value, headers and framing) may take: Produce()
   // refuses a larger one with OutOfRangeError. SIZE_MAX: no limit.
   virtual size_t max_record_bytes() const { return SIZE_MAX; }

@@ -43,6 +43,8 @@ constexpr int kAbortsBeforeNotReady = 3;
 // commit interval, for as long as it lasted.
 constexpr absl::Duration kAbortBackoff = absl::Seconds(1);
 constexpr absl::Duration kAbortBackoffMax = absl::Seconds(30);
+// Waiting this long for room in the output's queue: not ready.
+constexpr absl::Duration kOutputWaitBeforeNotReady = absl::Seconds(10);
 
 class SystemClock : public Clock {
  public:
@@ -154,6 +156,7 @@ void StreamThread::Attach(std::unique_ptr<StreamInput> input,
   input_ = std::move(input);
   output_ = std::move(output);
   changelog_ = std::move(changelog);
+  output_->SetWaitCallback([this] { WaitingForOutput(); });
   Publish(clock_->Now());  // counters with known labels at 0 from the start
 }
 
@@ -977,12 +980,35 @@ void StreamThread::Aborted(const absl::Status& status, bool revoking,
   for (auto& [tp, slot] : slots_) slot.restore_after = now + wait;
 }
 
+void StreamThread::WaitingForOutput() {
+  // The thread is alive, waiting on its output: /healthz must not have it
+  // restarted (an output outage outlasts kHeartbeatTimeout, 60 s), and
+  // after a while /readyz says why nothing moves.
+  const absl::Time now = clock_->Now();
+  if (output_waiting_since_ == absl::InfinitePast()) {
+    output_waiting_since_ = now;
+  }
+  if (now - output_heartbeat_ < absl::Seconds(1)) return;
+  output_heartbeat_ = now;
+  const absl::Duration waited = now - output_waiting_since_;
+  std::lock_guard<std::mutex> lock(mu_);
+  health_.heartbeat = now;
+  if (waited >= kOutputWaitBeforeNotReady) {
+    health_.ready = false;
+    health_.reason = absl::StrCat(
+        "waiting ", absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
+        " for the brokers to take output records (the producer's queue is "
+        "full; reading is paused)");
+  }
+}
+
 void StreamThread::Produce(absl::string_view topic, absl::string_view key,
                            std::optional<absl::string_view> value,
                            const Headers& headers, int32_t partition) {
   if (!fatal_.ok()) return;
   ++produced_since_commit_;
   absl::Status status = output_->Produce(topic, key, value, headers, partition);
+  output_waiting_since_ = absl::InfinitePast();
   if (!status.ok()) Fail(status);
 }
 

@@ -236,6 +236,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void Produce(absl::string_view topic, absl::string_view key,
                std::optional<absl::string_view> value,
                const Headers& headers = {}, int32_t partition = -1);
+  // Called while Produce() waits for room in the output's queue: keeps the
+  // heartbeat, and says why the thread is not ready after a while.
+  void WaitingForOutput();
   void Fail(const absl::Status& status);
   void Publish(absl::Time now);
   // Whether the thread has no say in the engine's watermark at `now`.
@@ -303,6 +306,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // row (with produced_since_commit_).
   uint64_t processed_since_commit_ = 0;
   uint64_t produced_since_commit_ = 0;  // output and changelog records
+  // Since when Produce() waits for room in the output's queue
+  // (InfinitePast: it does not), and its last heartbeat meanwhile.
+  absl::Time output_waiting_since_ = absl::InfinitePast();
+  absl::Time output_heartbeat_ = absl::InfinitePast();
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;

@@ -241,6 +241,7 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
     // Backpressure: wait for the brokers to take some of the queue.
     rd_kafka_poll(rk_.get(), 50);
     if (!delivery_error_.empty()) return TakeDeliveryError();
+    if (on_wait_) on_wait_();
   }
 }
 

@@ -25,6 +25,7 @@
 #define KPISTREAM_KAFKA_PRODUCER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -108,6 +109,9 @@ class Producer {
 
   // Serves delivery reports without blocking.
   void Poll() { rd_kafka_poll(rk_.get(), 0); }
+  // Called about every 50 ms while Produce() waits for room in the full
+  // queue (backpressure), so that the caller can say it is alive.
+  void set_on_wait(std::function<void()> f) { on_wait_ = std::move(f); }
 
   // The highest offset acknowledged per partition of the tracked topic
   // since the last call (after a commit or a flush: every record of it).
@@ -158,6 +162,7 @@ class Producer {
   std::string tracked_topic_;
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
+  std::function<void()> on_wait_;
 };
 
 }  // namespace kpistream::kafka

@@ -47,7 +47,8 @@ std::vector<std::string> CommittedValues(const std::string& bootstrap,
 // A KafkaStreamOutput, transactional unless said otherwise (and the input
 // whose group it commits for) on `broker`, writing "out".
 struct Io {
-  explicit Io(const EmbeddedBroker& broker, bool transactional = true) {
+  explicit Io(const EmbeddedBroker& broker, bool transactional = true,
+              kafka::Properties more = {}) {
     kafka::Consumer::Options in;
     in.brokers = broker.bootstrap_servers();
     in.group_id = "output-test";
@@ -63,6 +64,7 @@ struct Io {
     // One record in the queue at a time: the second Produce() waits for
     // the first one's delivery report, so a failure surfaces there.
     out.properties = {{"queue.buffering.max.messages", "1"}};
+    for (auto& [key, value] : more) out.properties[key] = value;
     auto made_output = KafkaStreamOutput::Create(
         out, input.get(), {{"outputs.sessions.topic", "out"}});
     EXPECT_TRUE(made_output.ok()) << made_output.status();
@@ -151,6 +153,29 @@ TEST(KafkaStreamOutputTest, AtLeastOnceAnUndeliveredRecordIsReportedAtFlush) {
   EXPECT_TRUE(flushed.ok()) << flushed;
   EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
             (std::vector<std::string>{"d", "e"}));
+}
+
+// A full queue (here one record, whose first send the broker refuses with
+// a retriable error, retried after 500 ms) makes Produce() wait, calling
+// the output's wait callback meanwhile (the stream thread's heartbeat).
+TEST(KafkaStreamOutputTest, AProduceWaitingForRoomCallsTheWaitCallback) {
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  Io io(**broker, /*transactional=*/false, {{"retry.backoff.ms", "500"}});
+  ASSERT_NE(io.output, nullptr);
+  KafkaStreamOutput& o = *io.output;
+  int waits = 0;
+  o.SetWaitCallback([&] { ++waits; });
+  (*broker)->RefuseNextRequest(kProduceApiKey,
+                               RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  EXPECT_TRUE(o.Produce("out", "k", "a", {}, -1).ok());
+  EXPECT_EQ(waits, 0);
+  EXPECT_TRUE(o.Produce("out", "k", "b", {}, -1).ok());  // waits for "a"
+  EXPECT_GT(waits, 0);
+  absl::Status flushed = o.Flush();
+  EXPECT_TRUE(flushed.ok()) << flushed;
+  EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
+            (std::vector<std::string>{"a", "b"}));
 }
 
 // A record refused for what would fail every time it is redone (here a

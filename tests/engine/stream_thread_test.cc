@@ -196,6 +196,11 @@ class FakeOutput : public StreamOutput {
     if (produces_until_failure == 0) {
       return absl::UnavailableError("refused (test)");
     }
+    // As kafka::Producer waits for room in a full queue.
+    for (int i = 0; i < waits_per_produce && wait_callback_; ++i) {
+      wait_callback_();
+      if (on_wait) on_wait();
+    }
     if (produces_until_failure > 0) --produces_until_failure;
     std::string reason, detail, truncated_from;
     size_t bytes = key.size() + (value ? value->size() : 0);
@@ -281,6 +286,9 @@ class FakeOutput : public StreamOutput {
     return absl::OkStatus();
   }
   int queued() const override { return 0; }
+  void SetWaitCallback(std::function<void()> f) override {
+    wait_callback_ = std::move(f);
+  }
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
     return std::exchange(changelog_written_, {});
   }
@@ -313,12 +321,17 @@ class FakeOutput : public StreamOutput {
   int dropped_records = 0;     // records they dropped
   // >= 0: this many more Produce() calls go through, then every one fails.
   int produces_until_failure = -1;
+  // Each Produce() waits this many rounds for room in the queue, calling
+  // the thread's wait callback, then on_wait.
+  int waits_per_produce = 0;
+  std::function<void()> on_wait;
   std::function<void()> on_flush;
   int64_t committed_offset = -1;
   std::vector<Produced> committed;
 
  private:
   std::vector<Produced> pending_;
+  std::function<void()> wait_callback_;
   std::map<int32_t, int64_t> changelog_written_;
   size_t max_record_bytes_ = SIZE_MAX;
   bool transactional_ = true;
@@ -631,6 +644,40 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
   EXPECT_EQ(t.output().changelog_after_timeout, 0);
   EXPECT_EQ(t.input().committed_offset, 1);
   EXPECT_FALSE(t.WorkLeftUncommitted());
+}
+
+// A thread waiting for room in its output's queue (a slow or unavailable
+// output topic: reading pauses) is alive: its heartbeat moves on, or
+// /healthz would have it restarted once the wait outlasts 60 s. After 10 s
+// /readyz says why nothing moves; ready again once the record is taken.
+TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false, ready_again = false;
+  std::vector<ThreadHealth> seen;  // during the wait, one per round
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0 && t.Health().ready) {
+      t.output().waits_per_produce = 250;  // 100 ms of StepClock each
+      t.output().on_wait = [&] {
+        seen.push_back(t.Health());
+        if (seen.size() == 250) t.output().waits_per_produce = 0;  // room
+      };
+      t.input().Add("v1", "not json");  // a dead letter: one record
+      added = true;
+    }
+    if (added && t.input().committed_offset == 1 && t.Health().ready) {
+      ready_again = true;
+    }
+    return ready_again || t.output().flushes > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_EQ(seen.size(), 250u);
+  EXPECT_GE(seen.back().heartbeat - seen.front().heartbeat, absl::Seconds(20));
+  EXPECT_TRUE(seen[20].ready) << seen[20].reason;  // ~2 s in
+  EXPECT_FALSE(seen.back().ready);
+  EXPECT_TRUE(absl::StrContains(seen.back().reason, "queue is full"))
+      << seen.back().reason;
+  EXPECT_TRUE(ready_again);
 }
 
 // Checkpoints say whether a transaction holds them: at-least-once, the
