@@ -1228,6 +1228,9 @@ void StreamThread::Publish(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   published_ = std::move(snapshot);
   targets_ = std::move(share);
+  // `now` may be older than a heartbeat WaitingForOutput() gave meanwhile
+  // (a wait inside the commit cycle): never back.
+  health.heartbeat = std::max(health.heartbeat, health_.heartbeat);
   health_ = std::move(health);
 }
 

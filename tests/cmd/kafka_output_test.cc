@@ -174,8 +174,18 @@ TEST(KafkaStreamOutputTest, AProduceWaitingForRoomCallsTheWaitCallback) {
   EXPECT_GT(waits, 0);
   absl::Status flushed = o.Flush();
   EXPECT_TRUE(flushed.ok()) << flushed;
+  // A replaced producer calls it too (at-least-once, Abort() restarts).
+  ASSERT_TRUE(o.Abort().ok());
+  const int before = waits;
+  (*broker)->RefuseNextRequest(kProduceApiKey,
+                               RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  EXPECT_TRUE(o.Produce("out", "k", "c", {}, -1).ok());
+  EXPECT_TRUE(o.Produce("out", "k", "d", {}, -1).ok());  // waits for "c"
+  EXPECT_GT(waits, before);
+  flushed = o.Flush();
+  EXPECT_TRUE(flushed.ok()) << flushed;
   EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
-            (std::vector<std::string>{"a", "b"}));
+            (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 // A record refused for what would fail every time it is redone (here a

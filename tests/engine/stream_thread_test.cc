@@ -653,30 +653,36 @@ TEST(StreamThreadTest, AtLeastOnceAFlushThatTimesOutCommitsNothingYet) {
 TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
   FakeThread t;
   t.transactional = false;
-  bool added = false, ready_again = false;
-  std::vector<ThreadHealth> seen;  // during the wait, one per round
+  int added = 0;
+  bool ready_again = false;
+  std::vector<ThreadHealth> seen;  // during the waits, one per round
   t.options.stop_requested = [&] {
-    if (!added && t.output().flushes > 0 && t.Health().ready) {
-      t.output().waits_per_produce = 250;  // 100 ms of StepClock each
+    // Two records, each waiting: the second's wait counts from its start.
+    if (added < 2 && t.output().flushes > 0 && t.Health().ready &&
+        (added == 0 || t.input().committed_offset == 1)) {
+      t.output().waits_per_produce = added == 0 ? 250 : 50;
       t.output().on_wait = [&] {
         seen.push_back(t.Health());
-        if (seen.size() == 250) t.output().waits_per_produce = 0;  // room
+        if (seen.size() == 250 || seen.size() == 300) {
+          t.output().waits_per_produce = 0;  // room
+        }
       };
-      t.input().Add("v1", "not json");  // a dead letter: one record
-      added = true;
+      t.input().Add(absl::StrCat("v", added), "not json");  // a dead letter
+      ++added;
     }
-    if (added && t.input().committed_offset == 1 && t.Health().ready) {
+    if (added == 2 && t.input().committed_offset == 2 && t.Health().ready) {
       ready_again = true;
     }
     return ready_again || t.output().flushes > 100;
   };
   ASSERT_TRUE(t.Run().ok());
-  ASSERT_EQ(seen.size(), 250u);
-  EXPECT_GE(seen.back().heartbeat - seen.front().heartbeat, absl::Seconds(20));
+  ASSERT_EQ(seen.size(), 300u);
+  EXPECT_GE(seen[249].heartbeat - seen.front().heartbeat, absl::Seconds(20));
   EXPECT_TRUE(seen[20].ready) << seen[20].reason;  // ~2 s in
-  EXPECT_FALSE(seen.back().ready);
-  EXPECT_TRUE(absl::StrContains(seen.back().reason, "queue is full"))
-      << seen.back().reason;
+  EXPECT_FALSE(seen[249].ready);
+  EXPECT_TRUE(absl::StrContains(seen[249].reason, "queue is full"))
+      << seen[249].reason;
+  EXPECT_TRUE(seen[270].ready) << seen[270].reason;  // ~2 s into the second
   EXPECT_TRUE(ready_again);
 }
 
