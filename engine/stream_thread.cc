@@ -854,6 +854,8 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       // offsets now; the records wait in the producer's queue, reading
       // pauses once it is full, and a later commit flushes them again.
       flush_timed_out_ = true;
+      ++flush_timeouts_in_a_row_;
+      last_flush_timeout_ = std::string(s.message());
       KPI_LOG_WARN(
           "%s: %s; nothing is committed until they are (the next commit "
           "waits again)",
@@ -868,6 +870,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       return;
     }
     flush_timed_out_ = false;
+    flush_timeouts_in_a_row_ = 0;
   }
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
@@ -955,6 +958,7 @@ void StreamThread::Aborted(const absl::Status& status, bool revoking,
   if (!output_->transactional()) {
     // What is queued is newer than the last checkpoint: made again.
     flush_timed_out_ = false;
+    flush_timeouts_in_a_row_ = 0;
     if (absl::Status s = output_->Restart(); !s.ok()) {
       processed_since_commit_ = 0;
       Fail(s);
@@ -1206,6 +1210,14 @@ void StreamThread::Publish(absl::Time now) {
   } else if (aborts_in_a_row_ >= kAbortsBeforeNotReady) {
     health.ready = false;
     health.reason = AbortsReason();
+  } else if (flush_timeouts_in_a_row_ >= kAbortsBeforeNotReady) {
+    health.ready = false;
+    health.reason = absl::StrCat(
+        flush_timeouts_in_a_row_,
+        " commits in a row found their outputs not acknowledged in time, "
+        "nothing committed since (the records wait in the producer's "
+        "queue); the last: ",
+        last_flush_timeout_);
   } else if (!all_restored) {
     health.ready = false;
     health.reason =

@@ -287,8 +287,12 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // keeps the thread not ready with it.
   std::string final_reason_;
   bool work_left_uncommitted_ = false;
-  // At-least-once: the last commit's flush of the outputs timed out.
+  // At-least-once: the last commit's flush of the outputs timed out, and
+  // how many did in a row (not ready from kAbortsBeforeNotReady), the
+  // last one's message.
   bool flush_timed_out_ = false;
+  int flush_timeouts_in_a_row_ = 0;
+  std::string last_flush_timeout_;
   bool closing_ = false;  // the final commit is made; the input closes
   // Partitions whose processed records were rolled back (an aborted commit,
   // other partitions lost), each with the position it had reached: until

@@ -819,6 +819,44 @@ TEST(StreamThreadTest, CommitsAbortedInARowAreRetriedLessAndLessOften) {
   }
 }
 
+// ... but three such commits in a row make the thread not ready, saying
+// why (nothing is committed meanwhile); ready again once a flush goes
+// through.
+TEST(StreamThreadTest, AtLeastOnceFlushesTimingOutInARowMakeAThreadNotReady) {
+  FakeThread t;
+  t.transactional = false;
+  bool armed = false, ready_again = false;
+  std::string reason;
+  t.options.stop_requested = [&] {
+    const ThreadHealth h = t.Health();
+    if (!armed && t.output().flushes > 0 && h.ready) {
+      t.output().flush_timeouts = 4;
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      armed = true;
+    }
+    if (armed && t.output().flushes_timed_out == 2 && !h.ready) {
+      reason = "not ready after two: " + h.reason;
+    }
+    if (armed && reason.empty() && t.output().flushes_timed_out >= 3 &&
+        t.output().flush_timeouts > 0 && !h.ready) {
+      reason = h.reason;
+    }
+    if (!reason.empty() && t.input().committed_offset == 1 && h.ready) {
+      ready_again = true;
+    }
+    return ready_again || t.output().flushes > 100;
+  };
+  absl::Status run = t.Run();
+  EXPECT_TRUE(run.ok()) << run;
+  EXPECT_TRUE(absl::StrContains(reason,
+                                "3 commits in a row found their "
+                                "outputs not acknowledged in time"))
+      << reason;
+  EXPECT_TRUE(absl::StrContains(reason, "not acknowledged in time (test)"))
+      << reason;
+  EXPECT_TRUE(ready_again);
+}
+
 // ... and a stop whose final flush times out says its work is left
 // uncommitted (redone from the last checkpoint), and does not wait again
 // as the input's close revokes the partitions.
