@@ -958,7 +958,6 @@ void StreamThread::Aborted(const absl::Status& status, bool revoking,
   if (!output_->transactional()) {
     // What is queued is newer than the last checkpoint: made again.
     flush_timed_out_ = false;
-    flush_timeouts_in_a_row_ = 0;
     if (absl::Status s = output_->Restart(); !s.ok()) {
       processed_since_commit_ = 0;
       Fail(s);
@@ -1215,8 +1214,7 @@ void StreamThread::Publish(absl::Time now) {
     health.reason = absl::StrCat(
         flush_timeouts_in_a_row_,
         " commits in a row found their outputs not acknowledged in time, "
-        "nothing committed since (the records wait in the producer's "
-        "queue); the last: ",
+        "nothing committed since; the last: ",
         last_flush_timeout_);
   } else if (!all_restored) {
     health.ready = false;

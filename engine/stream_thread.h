@@ -288,7 +288,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string final_reason_;
   bool work_left_uncommitted_ = false;
   // At-least-once: the last commit's flush of the outputs timed out, and
-  // how many did in a row (not ready from kAbortsBeforeNotReady), the
+  // how many did since one last went through (not ready from
+  // kAbortsBeforeNotReady; an abort between them does not reset it), the
   // last one's message.
   bool flush_timed_out_ = false;
   int flush_timeouts_in_a_row_ = 0;
