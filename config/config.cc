@@ -1012,6 +1012,7 @@ class Parser {
               "expected a list of 1 to 32 steps");
         continue;
       }
+      std::set<std::string> step_names;
       for (size_t j = 0; j < steps.node.size(); ++j) {
         const Fields sj = steps.Item(j);
         if (!CheckMap(sj, {"name", "page", "goal"})) continue;
@@ -1032,6 +1033,20 @@ class Parser {
           step.name = step.page.empty() ? step.goal : step.page;
         } else if (String(sj, "name", &step.name)) {
           LabelValue(sj.Key("name"), sj["name"], step.name);
+        }
+        // The name is the step label of web_funnel_step_sessions_total:
+        // two steps of one name would be two series of one label set,
+        // which Prometheus cannot tell apart.
+        if (!step.name.empty() && !step_names.insert(step.name).second) {
+          const bool named = static_cast<bool>(sj["name"]);
+          const char* field = named               ? "name"
+                              : step.page.empty() ? "goal"
+                                                  : "page";
+          Error(sj.Key(field), sj[field],
+                absl::StrCat("step \"", step.name,
+                             "\" is listed twice in funnel \"", funnel.name,
+                             "\" (its name is the series' step label)",
+                             named ? "" : ": give one of them a name"));
         }
         funnel.steps.push_back(std::move(step));
       }

@@ -613,6 +613,44 @@ TEST(ConfigFunnelTest, FunnelsParseAndValidate) {
   EXPECT_EQ(r.errors[1].key, "funnels[0].steps[1]");
 }
 
+// A step's name is the step label of web_funnel_step_sessions_total: two
+// steps of one funnel with one name (by default the page or goal) would be
+// two series with one label set.
+TEST(ConfigFunnelTest, TwoStepsOfOneNameAreAnError) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "funnels:\n"
+      "  - name: f\n"
+      "    steps:\n"
+      "      - {page: /cart}\n"
+      "      - {page: /checkout}\n"
+      "      - {page: /cart}\n"
+      "      - {name: paid, goal: purchase}\n"
+      "      - {name: paid, page: /thanks}\n");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "funnels[0].steps[2].page");
+  EXPECT_EQ(r.errors[0].line, 7);
+  EXPECT_THAT(r.errors[0].message,
+              HasSubstr("step \"/cart\" is listed twice in funnel \"f\""));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("give one of them a name"));
+  EXPECT_EQ(r.errors[1].key, "funnels[0].steps[4].name");
+  EXPECT_THAT(r.errors[1].message, Not(HasSubstr("give one")));
+
+  // Named apart, they are two steps; one name in two funnels is two series.
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "funnels:\n"
+      "  - name: f\n"
+      "    steps:\n"
+      "      - {page: /cart}\n"
+      "      - {page: /checkout}\n"
+      "      - {name: back to cart, page: /cart}\n"
+      "  - name: g\n"
+      "    steps: [{page: /cart}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.funnels[0].steps.size(), 3u);
+}
+
 }  // namespace
 }  // namespace kpistream
 

@@ -686,6 +686,44 @@ TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
   EXPECT_TRUE(ready_again);
 }
 
+// A wait inside the commit cycle (its checkpoint waiting for room) keeps
+// the heartbeat going; the Publish() that ends the cycle, with the cycle's
+// older time, never moves it back (a probe would see the thread's
+// heartbeat jump back by the length of the wait).
+TEST(StreamThreadTest, AWaitInsideACommitNeverMovesTheHeartbeatBack) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false;
+  int waits = 0;
+  absl::Time latest_in_wait = absl::InfinitePast();
+  absl::Time after_commit = absl::InfinitePast();
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0 && t.Health().ready) {
+      // A page view produces nothing until its commit: its checkpoint and
+      // its visitor's day record are the first records to wait.
+      t.output().waits_per_produce = 40;  // 4 s of the StepClock
+      t.output().on_wait = [&] {
+        ++waits;
+        latest_in_wait = std::max(latest_in_wait, t.Health().heartbeat);
+        if (waits == 40) t.output().waits_per_produce = 0;
+      };
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = true;
+    }
+    return t.input().committed_offset == 1 || t.output().flushes > 100;
+  };
+  t.options.committed = [&] {
+    if (waits > 0 && after_commit == absl::InfinitePast()) {
+      after_commit = t.Health().heartbeat;
+    }
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_EQ(waits, 40);
+  ASSERT_EQ(t.input().committed_offset, 1);
+  EXPECT_GE(after_commit, latest_in_wait);
+  EXPECT_NE(after_commit, absl::InfinitePast());
+}
+
 // Checkpoints say whether a transaction holds them: at-least-once, the
 // newest may be left incomplete by a writer that stopped midway, which a
 // restore then skips (engine/checkpoint_log.h); exactly-once, an incomplete
