@@ -7,7 +7,10 @@
 //
 //   build/fuzz/tests/fuzz/checkpoint_corpus tests/fuzz/corpus/checkpoint
 //
-// Deterministic: the same code writes the same files.
+// The same code writes files of the same records and sizes, but not byte
+// for byte: a full snapshot writes the dedup, visitor and order entries
+// (FingerprintStore) in their hash table's order, which is salted per
+// process; the state they restore is the same.
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
