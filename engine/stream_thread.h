@@ -239,6 +239,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Called while Produce() waits for room in the output's queue: keeps the
   // heartbeat, and says why the thread is not ready after a while.
   void WaitingForOutput();
+  // A restore reading the changelog (every record): keeps the heartbeat,
+  // says how far it is on /readyz and, every 10 s, in the log.
+  void RestoreProgress(size_t records, size_t bytes);
   void Fail(const absl::Status& status);
   void Publish(absl::Time now);
   // Whether the thread has no say in the engine's watermark at `now`.
@@ -315,6 +318,13 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // (InfinitePast: it does not), and its last heartbeat meanwhile.
   absl::Time output_waiting_since_ = absl::InfinitePast();
   absl::Time output_heartbeat_ = absl::InfinitePast();
+  // The restore under way: since when, what /readyz says of it, and when
+  // RestoreProgress() last kept the heartbeat and logged.
+  struct RestoreUnderWay {
+    absl::Time started, heartbeat, logged;
+    std::string what;   // "restoring the state of N partition(s) ..."
+    std::string after;  // the aborts before it ("" when none)
+  } restore_;
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;

@@ -185,6 +185,13 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
       {"auto.offset.reset", "earliest"},
       {"partition.assignment.strategy", "cooperative-sticky"},
       {"enable.partition.eof", "false"},
+      // A stream thread restores a partition's state between two polls:
+      // rebuilding a lost local store reads every day record of the
+      // changelog (~7 s per million), longer than librdkafka's 5 minutes
+      // for a large site, and a member that exceeds it loses its
+      // partitions and restores them again. A thread that hangs is caught
+      // by /healthz instead (its heartbeat, kept during a restore).
+      {"max.poll.interval.ms", "3600000"},
   };
   if (options.fetch_buffer > 0) {
     settings.defaults.merge(

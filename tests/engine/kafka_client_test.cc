@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/kafka_io.h"
@@ -144,6 +145,23 @@ TEST(ConsumerTest, GetsTheDerivedPropertiesUnlessTheUserSetsThem) {
   EXPECT_EQ(get("queued.min.messages"), "131072");
   EXPECT_EQ(get("fetch.max.bytes"), "5000000");  // the user's
   (*consumer)->Close();
+}
+
+// A stream thread restores partitions between two polls, for minutes when
+// a lost local store is rebuilt: an hour between polls, unless the user's
+// properties say otherwise.
+TEST(ConsumerTest, MaxPollIntervalIsAnHourUnlessTheUserSetsIt) {
+  NoListener listener;
+  Consumer::Options options = UnpolledConsumer("max-poll-test");
+  for (const auto& [user, expected] :
+       std::vector<std::pair<Properties, std::string>>{
+           {{}, "3600000"}, {{{"max.poll.interval.ms", "600000"}}, "600000"}}) {
+    options.properties = user;
+    auto consumer = Consumer::Create(options, &listener);
+    ASSERT_TRUE(consumer.ok()) << consumer.status();
+    EXPECT_EQ(ConfValue(**consumer, "max.poll.interval.ms"), expected);
+    (*consumer)->Close();
+  }
 }
 
 TEST(MaxFetchWaitForTest, AFifthOfTheIntervalWithinBounds) {

@@ -368,6 +368,7 @@ class FakeChangelog : public ChangelogSource {
       if (p.topic != "changelog") continue;
       if (offset >= start) {
         ++records_read;
+        if (on_record) on_record();
         record(ChangelogEntry{0, offset, p.key, p.value.value_or(""),
                               !p.value.has_value()});
       }
@@ -376,6 +377,7 @@ class FakeChangelog : public ChangelogSource {
     return absl::OkStatus();
   }
   int64_t records_read = 0;
+  std::function<void()> on_record;  // before each record read
 
  private:
   const FakeOutput* output_;
@@ -499,6 +501,7 @@ class FakeThread {
     input_ = in.get();
     output_ = out.get();
     auto log = std::make_unique<FakeChangelog>(output_);
+    log->on_record = on_changelog_record;
     thread_->Attach(std::move(in), std::move(out), std::move(log));
     thread_->SetTargetClock(target_clock);
     return thread_->Run();
@@ -519,6 +522,7 @@ class FakeThread {
   bool revoke_on_close = false;               // FakeInput's
   std::function<void()> on_flush;             // FakeOutput's
   std::function<void()> on_close;             // FakeInput's
+  std::function<void()> on_changelog_record;  // FakeChangelog's on_record
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -684,6 +688,50 @@ TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
       << seen[249].reason;
   EXPECT_TRUE(seen[270].ready) << seen[270].reason;  // ~2 s into the second
   EXPECT_TRUE(ready_again);
+}
+
+// A restore that reads the changelog for long (a lost local store rebuilt
+// from millions of day records) keeps the thread's heartbeat, so that
+// /healthz does not have it restarted midway (the next start would begin
+// the rebuild again), and says on /readyz how far it is.
+TEST(StreamThreadTest, ALongRestoreKeepsTheHeartbeatAndSaysHowFarItIs) {
+  FakeThread t;
+  bool aborted = false;
+  std::vector<ThreadHealth> seen;  // before each changelog record read
+  t.on_changelog_record = [&] {
+    if (!aborted) return;
+    seen.push_back(t.Health());
+    t.clock.Advance(absl::Seconds(2));
+  };
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int added = 1;
+  t.options.stop_requested = [&] {
+    // Three commits write three checkpoints; the fourth is aborted, and
+    // the partition is restored from the changelog.
+    if (added < 4 && t.output().committed_offset == added) {
+      t.output().abort_next = added == 3;
+      t.input().Add(absl::StrCat("v", added),
+                    PageView(absl::StrCat("v", added), "10:00:00"));
+      ++added;
+    }
+    aborted = t.output().aborts > 0;
+    return t.output().committed_offset == 4 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_EQ(t.output().aborts, 1);
+  ASSERT_GE(seen.size(), 3u);
+  // The heartbeat moved on with the reading: 2 s a record.
+  EXPECT_GE(seen.back().heartbeat - seen.front().heartbeat,
+            absl::Seconds(2) * static_cast<double>(seen.size() - 2));
+  EXPECT_FALSE(seen.back().ready);
+  const std::string& reason = seen.back().reason;
+  EXPECT_TRUE(absl::StrContains(
+      reason, "restoring the state of 1 partition(s) from the changelog: "))
+      << reason;
+  EXPECT_TRUE(
+      absl::StrContains(reason, absl::StrCat(seen.size() - 1, " record(s), ")))
+      << reason;
+  EXPECT_TRUE(absl::StrContains(reason, " so far")) << reason;
 }
 
 // A wait inside the commit cycle (its checkpoint waiting for room) keeps
