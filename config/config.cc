@@ -1032,7 +1032,14 @@ class Parser {
         if (!sj["name"]) {
           step.name = step.page.empty() ? step.goal : step.page;
         } else if (String(sj, "name", &step.name)) {
-          LabelValue(sj.Key("name"), sj["name"], step.name);
+          if (step.name.empty()) {
+            Error(sj.Key("name"), sj["name"],
+                  "a step's name is its series' step label and cannot be "
+                  "empty (leave name out: the step is named by its page or "
+                  "goal)");
+          } else {
+            LabelValue(sj.Key("name"), sj["name"], step.name);
+          }
         }
         // The name is the step label of web_funnel_step_sessions_total:
         // two steps of one name would be two series of one label set,

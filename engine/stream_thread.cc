@@ -521,6 +521,7 @@ void StreamThread::RestorePending(absl::Time now) {
     tps.push_back(tp);
   }
   if (pending.empty() || now < next_attempt) return;
+  restore_ = RestoreUnderWay{};
   restore_.started = restore_.heartbeat = restore_.logged = now;
   restore_.what = absl::StrCat("restoring the state of ", pending.size(),
                                " partition(s) from the changelog");
@@ -532,6 +533,7 @@ void StreamThread::RestorePending(absl::Time now) {
     std::lock_guard<std::mutex> lock(mu_);
     health_.ready = false;
     health_.reason = absl::StrCat(restore_.what, restore_.after);
+    health_.heartbeat = std::max(health_.heartbeat, now);
   }
   const absl::Time started = absl::Now();
   CheckpointReader reader;
@@ -550,9 +552,13 @@ void StreamThread::RestorePending(absl::Time now) {
     sessions += pending[i]->pipeline->state().open_sessions();
     buffered += pending[i]->pipeline->state().buffered_events();
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
+    ++restore_.rebuilt;
+    RestoreProgress();
   }
   if (status.ok()) status = MirrorRestored(pending, tps, reader);
+  RestoreProgress();
   if (status.ok()) status = SkipDeletedRecords(pending, tps, &start);
+  RestoreProgress();
   Offsets sought;
   if (status.ok()) {
     auto resolved = input_->Seek(start);
@@ -719,12 +725,13 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
   std::optional<DayRecordWriter> days;
   if (store != nullptr) days.emplace(store);
   absl::Status bad;
-  size_t read = 0, read_bytes = 0;  // all of them, needed or not
   absl::Status status = changelog_->Read(from, [&](const ChangelogEntry& e) {
     KPI_LOG_DEBUG("%s: changelog read %s (%s)", options_.name, e.key,
                   e.tombstone ? std::string("tombstone")
                               : absl::StrCat(e.value.size(), " bytes"));
-    RestoreProgress(++read, read_bytes += e.key.size() + e.value.size());
+    ++restore_.records;
+    restore_.bytes += e.key.size() + e.value.size();
+    RestoreProgress();
     if (store == nullptr) {
       reader->Add(e.key, e.value, e.tombstone);
       ++counts->changelog_records;
@@ -1009,7 +1016,7 @@ void StreamThread::WaitingForOutput() {
   }
 }
 
-void StreamThread::RestoreProgress(size_t records, size_t bytes) {
+void StreamThread::RestoreProgress() {
   // A rebuild of a lost local store reads every day record of the
   // changelog (~7 s per million): minutes for a large site. A stale
   // heartbeat would have /healthz restart the instance in the middle, and
@@ -1017,10 +1024,16 @@ void StreamThread::RestoreProgress(size_t records, size_t bytes) {
   const absl::Time now = clock_->Now();
   if (now - restore_.heartbeat < absl::Seconds(1)) return;
   restore_.heartbeat = now;
-  const std::string progress = absl::StrCat(
-      restore_.what, ": ", records, " record(s), ", bytes, " bytes read in ",
-      absl::FormatDuration(
-          absl::Trunc(now - restore_.started, absl::Seconds(1))));
+  std::string progress =
+      absl::StrCat(restore_.what, ": ", restore_.records, " record(s), ",
+                   restore_.bytes, " bytes read");
+  if (restore_.rebuilt > 0) {
+    absl::StrAppend(&progress, ", ", restore_.rebuilt,
+                    " partition(s) rebuilt from them");
+  }
+  absl::StrAppend(&progress, " in ",
+                  absl::FormatDuration(
+                      absl::Trunc(now - restore_.started, absl::Seconds(1))));
   if (now - restore_.logged >= absl::Seconds(10)) {
     restore_.logged = now;
     KPI_LOG_INFO("%s: %s so far", options_.name, progress);

@@ -239,9 +239,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Called while Produce() waits for room in the output's queue: keeps the
   // heartbeat, and says why the thread is not ready after a while.
   void WaitingForOutput();
-  // A restore reading the changelog (every record): keeps the heartbeat,
-  // says how far it is on /readyz and, every 10 s, in the log.
-  void RestoreProgress(size_t records, size_t bytes);
+  // A restore's steps (each changelog record read, each partition's state
+  // rebuilt, ...): keeps the heartbeat, says how far it is on /readyz and,
+  // every 10 s, in the log.
+  void RestoreProgress();
   void Fail(const absl::Status& status);
   void Publish(absl::Time now);
   // Whether the thread has no say in the engine's watermark at `now`.
@@ -324,6 +325,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Time started, heartbeat, logged;
     std::string what;   // "restoring the state of N partition(s) ..."
     std::string after;  // the aborts before it ("" when none)
+    size_t records = 0, bytes = 0;  // changelog records read, needed or not
+    size_t rebuilt = 0;             // partitions' states rebuilt from them
   } restore_;
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).

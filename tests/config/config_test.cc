@@ -636,6 +636,14 @@ TEST(ConfigFunnelTest, TwoStepsOfOneNameAreAnError) {
   EXPECT_EQ(r.errors[1].key, "funnels[0].steps[4].name");
   EXPECT_THAT(r.errors[1].message, Not(HasSubstr("give one")));
 
+  // An empty name is no name either.
+  r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "funnels: [{name: f, steps: [{name: '', page: /a}, {page: /b}]}]\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "funnels[0].steps[0].name");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("cannot be empty"));
+
   // Named apart, they are two steps; one name in two funnels is two series.
   r = ParseConfig(
       "inputs: [{topic: a}]\n"

@@ -14,6 +14,7 @@
 //    the counters' snapshot. Nothing crashes or is undefined.
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,8 +68,10 @@ void CheckAccepted(const Config& c, const std::string& where) {
                        where);
   for (const FunnelConfig& f : c.funnels) {
     KPISTREAM_FUZZ_CHECK(!f.steps.empty() && f.steps.size() <= 32, where);
+    std::set<std::string> step_names;  // each its own series' step label
     for (const FunnelStepConfig& step : f.steps) {
       KPISTREAM_FUZZ_CHECK(step.page.empty() != step.goal.empty(), where);
+      KPISTREAM_FUZZ_CHECK(step_names.insert(step.name).second, where);
     }
   }
   for (const TargetConfig& t : c.targets) {
