@@ -515,12 +515,31 @@ void StreamThread::RestorePending(absl::Time now) {
   absl::Time& next_attempt = next_restore_attempt_;
   std::vector<Slot*> pending;
   std::vector<TopicPartition> tps;
-  for (auto& [tp, slot] : slots_) {
-    if (slot.restored || now < slot.restore_after) continue;
-    pending.push_back(&slot);
-    tps.push_back(tp);
-  }
+  auto gather = [&] {
+    pending.clear();
+    tps.clear();
+    for (auto& [tp, slot] : slots_) {
+      if (slot.restored || now < slot.restore_after) continue;
+      pending.push_back(&slot);
+      tps.push_back(tp);
+    }
+  };
+  gather();
   if (pending.empty() || now < next_attempt) return;
+  // Exactly-once, partitions assigned while the thread holds work: that
+  // work is committed first. A restore can outlast
+  // processing.transaction_timeout (a lost local store rebuilt from the
+  // changelog), and the broker would abort a transaction holding records
+  // produced before it: the work read again, and every partition restored
+  // again, the rebuilt one from the start (its local store is said to be
+  // whole only at a commit).
+  if (output_->transactional() &&
+      (processed_since_commit_ > 0 || produced_since_commit_ > 0)) {
+    CommitCycle(now, /*revoking=*/false);
+    if (!fatal_.ok()) return;
+    gather();  // an aborted commit restores every partition (or later)
+    if (pending.empty()) return;
+  }
   restore_ = RestoreUnderWay{};
   restore_.started = restore_.heartbeat = restore_.logged = now;
   restore_.what = absl::StrCat("restoring the state of ", pending.size(),

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -69,6 +70,11 @@ class FakeInput : public StreamInput {
   void set_assign_input(bool assign) { assign_input_ = assign; }
   // The next offset a poll reads.
   int64_t position() const { return position_; }
+  // Partitions assigned (cooperatively, added to the others) by the next
+  // poll, after the records it reads.
+  void AssignAfterNextPoll(std::vector<TopicPartition> tps) {
+    assign_after_poll_ = std::move(tps);
+  }
   // How many times the thread sought (each restore seeks).
   int seeks() const { return seeks_; }
   std::function<void()> on_seek;
@@ -95,13 +101,16 @@ class FakeInput : public StreamInput {
       r.value = records_[position_].second;
       sink(r);
     }
+    if (!assign_after_poll_.empty()) {
+      listener_->OnAssigned(std::exchange(assign_after_poll_, {}));
+    }
   }
   absl::StatusOr<Offsets> Seek(const Offsets& offsets) override {
     ++seeks_;
     if (on_seek) on_seek();
     Offsets out;
     for (const auto& [tp, offset] : offsets) {
-      if (tp.topic != kTopic) {
+      if (tp.topic != kTopic || tp.partition != 0) {  // they stay empty
         out.push_back({tp, 0});
         continue;
       }
@@ -122,7 +131,7 @@ class FakeInput : public StreamInput {
   void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
     lags->clear();
     for (const auto& [tp, p] : positions) {
-      lags->push_back(tp.topic != kTopic
+      lags->push_back((tp.topic != kTopic || tp.partition != 0)
                           ? 0
                           : static_cast<int64_t>(records_.size()) -
                                 std::max<int64_t>(p, 0));
@@ -132,8 +141,9 @@ class FakeInput : public StreamInput {
                                      absl::Duration) override {
     Offsets out;
     for (const auto& tp : tps) {
-      out.push_back(
-          {tp, tp.topic != kTopic ? 0 : static_cast<int64_t>(records_.size())});
+      out.push_back({tp, (tp.topic != kTopic || tp.partition != 0)
+                             ? 0
+                             : static_cast<int64_t>(records_.size())});
     }
     return out;
   }
@@ -141,7 +151,8 @@ class FakeInput : public StreamInput {
                                        absl::Duration) override {
     Offsets out;
     for (const auto& tp : tps) {
-      out.push_back({tp, tp.topic != kTopic ? 0 : first_});
+      out.push_back(
+          {tp, (tp.topic != kTopic || tp.partition != 0) ? 0 : first_});
     }
     return out;
   }
@@ -172,6 +183,7 @@ class FakeInput : public StreamInput {
   int seeks_ = 0;
   std::vector<std::pair<std::string, std::string>> records_;
   std::vector<TopicPartition> also_assigned_;
+  std::vector<TopicPartition> assign_after_poll_;
   bool assign_input_ = true;
 };
 
@@ -732,6 +744,39 @@ TEST(StreamThreadTest, ALongRestoreKeepsTheHeartbeatAndSaysHowFarItIs) {
       absl::StrContains(reason, absl::StrCat(seen.size() - 1, " record(s), ")))
       << reason;
   EXPECT_TRUE(absl::StrContains(reason, " so far")) << reason;
+}
+
+// Exactly-once, a partition assigned while the thread holds work: the work
+// is committed before the restore, which can outlast the transaction
+// timeout (the broker would abort a transaction holding records produced
+// before it, and every partition would be restored again).
+TEST(StreamThreadTest, ExactlyOnceWorkIsCommittedBeforeARestore) {
+  FakeThread t;
+  t.options.commit_interval = absl::Seconds(5);
+  t.options.min_commit_interval = absl::Seconds(5);
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int phase = 0;
+  int64_t committed_at_restore = -2;
+  t.on_changelog_record = [&] {
+    if (phase == 2 && committed_at_restore == -2) {
+      committed_at_restore = t.output().committed_offset;
+    }
+  };
+  t.options.stop_requested = [&] {
+    if (phase == 0 && t.output().committed_offset == 1) {
+      // The next poll reads v1, then assigns in[1]: the commit interval
+      // (5 s) is not over when the thread restores it.
+      t.input().Add("v1", PageView("v1", "10:00:05"));
+      t.input().AssignAfterNextPoll({TopicPartition{"in", 1}});
+      phase = 1;
+    } else if (phase == 1 && t.input().position() == 2) {
+      phase = 2;
+    }
+    return committed_at_restore != -2 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(committed_at_restore, 2);
+  EXPECT_EQ(t.output().aborts, 0);
 }
 
 // A wait inside the commit cycle (its checkpoint waiting for room) keeps
