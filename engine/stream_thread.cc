@@ -533,15 +533,17 @@ void StreamThread::RestorePending(absl::Time now) {
   // produced before it: the work read again, and every partition restored
   // again, the rebuilt one from the start (its local store is said to be
   // whole only at a commit).
+  absl::Time begun = now;
   if (output_->transactional() &&
       (processed_since_commit_ > 0 || produced_since_commit_ > 0)) {
     CommitCycle(now, /*revoking=*/false);
     if (!fatal_.ok()) return;
     gather();  // an aborted commit restores every partition (or later)
     if (pending.empty()) return;
+    begun = clock_->Now();
   }
   restore_ = RestoreUnderWay{};
-  restore_.started = restore_.heartbeat = restore_.logged = now;
+  restore_.started = restore_.heartbeat = restore_.logged = begun;
   restore_.what = absl::StrCat("restoring the state of ", pending.size(),
                                " partition(s) from the changelog");
   // After an abort that made the thread not ready, its cause stays said.
@@ -552,7 +554,7 @@ void StreamThread::RestorePending(absl::Time now) {
     std::lock_guard<std::mutex> lock(mu_);
     health_.ready = false;
     health_.reason = absl::StrCat(restore_.what, restore_.after);
-    health_.heartbeat = std::max(health_.heartbeat, now);
+    health_.heartbeat = std::max(health_.heartbeat, begun);
   }
   const absl::Time started = absl::Now();
   CheckpointReader reader;
@@ -729,6 +731,9 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
               reader->Add(key, value, /*tombstone=*/false);
               ++counts->local_records;
               counts->local_bytes += key.size() + value.size();
+              ++restore_.records;
+              restore_.bytes += key.size() + value.size();
+              RestoreProgress();
             });
         if (!s.ok()) return s;
       }
@@ -1048,7 +1053,7 @@ void StreamThread::RestoreProgress() {
                    restore_.bytes, " bytes read");
   if (restore_.rebuilt > 0) {
     absl::StrAppend(&progress, ", ", restore_.rebuilt,
-                    " partition(s) rebuilt from them");
+                    " partition(s) restored from them");
   }
   absl::StrAppend(&progress, " in ",
                   absl::FormatDuration(

@@ -325,8 +325,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Time started, heartbeat, logged;
     std::string what;   // "restoring the state of N partition(s) ..."
     std::string after;  // the aborts before it ("" when none)
-    size_t records = 0, bytes = 0;  // changelog records read, needed or not
-    size_t rebuilt = 0;             // partitions' states rebuilt from them
+    // Records read (the local store's, the changelog's needed or not).
+    size_t records = 0, bytes = 0;
+    size_t rebuilt = 0;  // partitions' states rebuilt from them
   } restore_;
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).

@@ -48,10 +48,12 @@ class StepClock : public Clock {
   absl::Time now_ = absl::FromUnixSeconds(1800000000);
 };
 
-// One partition of one topic, assigned on the first poll. Records become
-// readable when the test adds them; reading starts where Seek() says. The
-// records before `first` are deleted: a seek to one of them resets to the
-// end, as a consumer with auto.offset.reset=latest does.
+// One partition of one topic (in[0]), assigned on the first poll; other
+// partitions assigned with it or later stay empty (Revoke() does not take
+// those given by AssignAfterNextPoll). Records become readable when the
+// test adds them; reading starts where Seek() says. The records before
+// `first` are deleted: a seek to one of them resets to the end, as a
+// consumer with auto.offset.reset=latest does.
 class FakeInput : public StreamInput {
  public:
   explicit FakeInput(Listener* listener, int64_t first = 0)
@@ -749,34 +751,48 @@ TEST(StreamThreadTest, ALongRestoreKeepsTheHeartbeatAndSaysHowFarItIs) {
 // Exactly-once, a partition assigned while the thread holds work: the work
 // is committed before the restore, which can outlast the transaction
 // timeout (the broker would abort a transaction holding records produced
-// before it, and every partition would be restored again).
+// before it, and every partition would be restored again). If that commit
+// is aborted, every partition is restored, once, and the work read again.
 TEST(StreamThreadTest, ExactlyOnceWorkIsCommittedBeforeARestore) {
-  FakeThread t;
-  t.options.commit_interval = absl::Seconds(5);
-  t.options.min_commit_interval = absl::Seconds(5);
-  t.records = {{"v0", PageView("v0", "10:00:00")}};
-  int phase = 0;
-  int64_t committed_at_restore = -2;
-  t.on_changelog_record = [&] {
-    if (phase == 2 && committed_at_restore == -2) {
-      committed_at_restore = t.output().committed_offset;
-    }
-  };
-  t.options.stop_requested = [&] {
-    if (phase == 0 && t.output().committed_offset == 1) {
-      // The next poll reads v1, then assigns in[1]: the commit interval
-      // (5 s) is not over when the thread restores it.
-      t.input().Add("v1", PageView("v1", "10:00:05"));
-      t.input().AssignAfterNextPoll({TopicPartition{"in", 1}});
-      phase = 1;
-    } else if (phase == 1 && t.input().position() == 2) {
-      phase = 2;
-    }
-    return committed_at_restore != -2 || t.output().commits > 100;
-  };
-  ASSERT_TRUE(t.Run().ok());
-  EXPECT_EQ(committed_at_restore, 2);
-  EXPECT_EQ(t.output().aborts, 0);
+  for (bool abort : {false, true}) {
+    SCOPED_TRACE(abort ? "the commit aborted" : "the commit goes through");
+    FakeThread t;
+    t.options.commit_interval = absl::Seconds(5);
+    t.options.min_commit_interval = absl::Seconds(5);
+    t.records = {{"v0", PageView("v0", "10:00:00")}};
+    int phase = 0;
+    int64_t committed_at_restore = -2;
+    int seeks_at_restore = 0;
+    t.on_changelog_record = [&] {
+      if (phase == 2 && committed_at_restore == -2) {
+        committed_at_restore = t.output().committed_offset;
+        seeks_at_restore = t.input().seeks();
+      }
+    };
+    t.options.stop_requested = [&] {
+      if (phase == 0 && t.output().committed_offset == 1) {
+        // The next poll reads v1, then assigns in[1]: the commit interval
+        // (5 s) is not over when the thread restores it.
+        t.input().Add("v1", PageView("v1", "10:00:05"));
+        t.input().AssignAfterNextPoll({TopicPartition{"in", 1}});
+        phase = 1;
+      } else if (phase == 1 && t.input().position() == 2) {
+        t.output().abort_next = abort;
+        phase = 2;
+      }
+      return (committed_at_restore != -2 && t.output().committed_offset == 2) ||
+             t.output().commits > 100;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_EQ(committed_at_restore, abort ? 1 : 2);
+    EXPECT_EQ(t.output().aborts, abort ? 1 : 0);
+    EXPECT_EQ(t.output().committed_offset, 2);
+    // One seek for in[0] at the start; then one restore (of in[1], or,
+    // after the abort, of both), whose seek follows its changelog read.
+    EXPECT_EQ(seeks_at_restore, 1);
+    EXPECT_EQ(t.input().seeks(), 2);
+    EXPECT_EQ(Value(t.Snapshot(), "web_events_total"), 2);
+  }
 }
 
 // A wait inside the commit cycle (its checkpoint waiting for room) keeps
