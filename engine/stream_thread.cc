@@ -573,7 +573,7 @@ void StreamThread::RestorePending(absl::Time now) {
     sessions += pending[i]->pipeline->state().open_sessions();
     buffered += pending[i]->pipeline->state().buffered_events();
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
-    ++restore_.rebuilt;
+    ++restore_.restored;
     RestoreProgress();
   }
   if (status.ok()) status = MirrorRestored(pending, tps, reader);
@@ -1051,8 +1051,8 @@ void StreamThread::RestoreProgress() {
   std::string progress =
       absl::StrCat(restore_.what, ": ", restore_.records, " record(s), ",
                    restore_.bytes, " bytes read");
-  if (restore_.rebuilt > 0) {
-    absl::StrAppend(&progress, ", ", restore_.rebuilt,
+  if (restore_.restored > 0) {
+    absl::StrAppend(&progress, ", ", restore_.restored,
                     " partition(s) restored from them");
   }
   absl::StrAppend(&progress, " in ",

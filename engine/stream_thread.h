@@ -239,9 +239,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Called while Produce() waits for room in the output's queue: keeps the
   // heartbeat, and says why the thread is not ready after a while.
   void WaitingForOutput();
-  // A restore's steps (each changelog record read, each partition's state
-  // rebuilt, ...): keeps the heartbeat, says how far it is on /readyz and,
-  // every 10 s, in the log.
+  // A restore's steps (each record read, each partition's state restored,
+  // ...): keeps the heartbeat, says how far it is on /readyz and, every
+  // 10 s, in the log.
   void RestoreProgress();
   void Fail(const absl::Status& status);
   void Publish(absl::Time now);
@@ -327,7 +327,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     std::string after;  // the aborts before it ("" when none)
     // Records read (the local store's, the changelog's needed or not).
     size_t records = 0, bytes = 0;
-    size_t rebuilt = 0;  // partitions' states rebuilt from them
+    size_t restored = 0;  // partitions whose state is restored from them
   } restore_;
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
