@@ -550,12 +550,7 @@ void StreamThread::RestorePending(absl::Time now) {
   restore_.after = aborts_in_a_row_ >= kAbortsBeforeNotReady
                        ? absl::StrCat(", after ", AbortsReason())
                        : "";
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    health_.ready = false;
-    health_.reason = absl::StrCat(restore_.what, restore_.after);
-    health_.heartbeat = std::max(health_.heartbeat, begun);
-  }
+  Beat(begun, absl::StrCat(restore_.what, restore_.after));
   const absl::Time started = absl::Now();
   CheckpointReader reader;
   RestoreCounts counts;
@@ -1029,15 +1024,16 @@ void StreamThread::WaitingForOutput() {
   if (now - output_heartbeat_ < absl::Seconds(1)) return;
   output_heartbeat_ = now;
   const absl::Duration waited = now - output_waiting_since_;
-  std::lock_guard<std::mutex> lock(mu_);
-  health_.heartbeat = now;
-  if (waited >= kOutputWaitBeforeNotReady) {
-    health_.ready = false;
-    health_.reason = absl::StrCat(
-        "waiting ", absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
-        " for the brokers to take output records (the producer's queue is "
-        "full; reading is paused)");
+  if (waited < kOutputWaitBeforeNotReady) {
+    Beat(now);
+    return;
   }
+  Beat(now,
+       absl::StrCat(
+           "waiting ",
+           absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
+           " for the brokers to take output records (the producer's queue is "
+           "full; reading is paused)"));
 }
 
 void StreamThread::RestoreProgress() {
@@ -1062,9 +1058,16 @@ void StreamThread::RestoreProgress() {
     restore_.logged = now;
     KPI_LOG_INFO("%s: %s so far", options_.name, progress);
   }
+  Beat(now, absl::StrCat(progress, " so far", restore_.after));
+}
+
+void StreamThread::Beat(absl::Time now, std::string not_ready) {
   std::lock_guard<std::mutex> lock(mu_);
-  health_.heartbeat = now;
-  health_.reason = absl::StrCat(progress, " so far", restore_.after);
+  health_.heartbeat = std::max(health_.heartbeat, now);
+  if (!not_ready.empty()) {
+    health_.ready = false;
+    health_.reason = std::move(not_ready);
+  }
 }
 
 void StreamThread::Produce(absl::string_view topic, absl::string_view key,

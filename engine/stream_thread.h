@@ -243,6 +243,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // ...): keeps the heartbeat, says how far it is on /readyz and, every
   // 10 s, in the log.
   void RestoreProgress();
+  // Moves the thread's heartbeat on to `now` (never back, for /healthz);
+  // with a reason, the thread is not ready for it (/readyz).
+  void Beat(absl::Time now, std::string not_ready = "");
   void Fail(const absl::Status& status);
   void Publish(absl::Time now);
   // Whether the thread has no say in the engine's watermark at `now`.
