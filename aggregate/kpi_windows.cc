@@ -1,6 +1,8 @@
 #include "aggregate/kpi_windows.h"
 
+#include <algorithm>
 #include <iterator>
+#include <memory>
 
 #include "absl/hash/hash.h"
 #include "aggregate/label_values.h"
@@ -10,32 +12,37 @@
 
 namespace kpistream {
 
-namespace {
-
-// The view of a map node's key (whose strings stay where they are).
-std::tuple<int64_t, std::string_view, std::string_view> ViewOf(
-    const std::tuple<int64_t, std::string, std::string>& key) {
-  return {std::get<0>(key), std::get<1>(key), std::get<2>(key)};
-}
-
-}  // namespace
-
-void KpiWindows::Index(Windows::iterator it) {
-  index_.insert_or_assign(ViewOf(it->first), &it->second);
-}
-
-void KpiWindows::Unindex(Windows::iterator it) {
-  index_.erase(ViewOf(it->first));
+void KpiWindows::Erase(const Window& w) {
+  windows_.erase(KeyOf(w));  // destroys w
   ForgetLookups();
 }
 
 size_t KpiWindows::ApproximateBytes() const {
-  // A map node: its value and the tree's links (three pointers and a
-  // colour).
-  constexpr size_t kNode = MallocBytes(sizeof(Windows::value_type) + 32);
-  return windows_.size() * kNode +
-         FlatMapBytes<KeyView, Window*>(index_.capacity()) + sizeof(lookups_) +
+  // A window on the heap, its table slot (the key's view and the pointer).
+  constexpr size_t kWindow = MallocBytes(sizeof(Window));
+  return windows_.size() * kWindow +
+         FlatMapBytes<KeyView, std::unique_ptr<Window>>(windows_.capacity()) +
+         sizeof(lookups_) + collected_.capacity() * sizeof(Window*) +
          removed_.capacity() * sizeof(Key);
+}
+
+void KpiWindows::Gather(absl::FunctionRef<bool(const Window&)> wanted) {
+  collected_.clear();
+  for (const auto& [key, w] : windows_) {
+    if (wanted(*w)) collected_.push_back(w.get());
+  }
+  std::sort(
+      collected_.begin(), collected_.end(),
+      [](const Window* a, const Window* b) { return KeyOf(*a) < KeyOf(*b); });
+}
+
+void KpiWindows::Release() {
+  collected_.clear();
+  // After a burst (see Collect()), not at every call.
+  if (collected_.capacity() > kShrinkFrom &&
+      collected_.capacity() > 2 * windows_.size()) {
+    collected_.shrink_to_fit();
+  }
 }
 
 void KpiWindows::ForgetLookups() {
@@ -47,22 +54,17 @@ KpiWindows::Window* KpiWindows::Get(int64_t start, absl::string_view site,
   const KeyView key{start, std::string_view(site.data(), site.size()),
                     std::string_view(channel.data(), channel.size())};
   Window* w;
-  if (auto found = index_.find(key); found != index_.end()) {
-    w = found->second;
+  if (auto found = windows_.find(key); found != windows_.end()) {
+    w = found->second.get();
   } else {
-    // New (every window is indexed): one walk down the tree to place it.
-    auto it =
-        windows_
-            .try_emplace(Key{start, std::string(site), std::string(channel)})
-            .first;
-    Index(it);
-    w = &it->second;
-  }
-  if (w->kpis.site.empty()) {
+    auto made = std::make_unique<Window>();
+    w = made.get();
+    w->start_s = start;
     w->kpis.site = std::string(site);
     w->kpis.channel = std::string(channel);
     w->kpis.start = absl::FromUnixSeconds(start);
     w->kpis.end = w->kpis.start + width_;
+    windows_.emplace(KeyOf(*w), std::move(made));
   }
   w->dirty = true;
   w->changed = true;
@@ -167,32 +169,33 @@ std::vector<WindowKpis> KpiWindows::Collect(absl::Time frontier) {
 
 void KpiWindows::Collect(absl::Time frontier,
                          absl::FunctionRef<void(const WindowKpis&)> emit) {
-  for (auto it = windows_.begin(); it != windows_.end();) {
-    Window& w = it->second;
-    const bool done = w.open == 0 && w.kpis.end <= frontier;
-    if (done) {
-      if (w.checkpointed) removed_.push_back(it->first);
-      w.kpis.final = true;
-      emit(w.kpis);
-      Unindex(it);
-      it = windows_.erase(it);
+  const auto done = [frontier](const Window& w) {
+    return w.open == 0 && w.kpis.end <= frontier;
+  };
+  Gather([&](const Window& w) { return w.dirty || done(w); });
+  for (Window* w : collected_) {
+    if (done(*w)) {
+      if (w->checkpointed) {
+        removed_.emplace_back(w->start_s, w->kpis.site, w->kpis.channel);
+      }
+      w->kpis.final = true;
+      emit(w->kpis);
+      Erase(*w);
       continue;
     }
-    if (w.dirty) {
-      emit(w.kpis);
-      w.dirty = false;
-    }
-    ++it;
+    emit(w->kpis);
+    w->dirty = false;
   }
+  Release();
   // A burst of windows (a backlog read at a start, a replay) grows the
-  // index, and absl's table never shrinks by itself: once its windows are
+  // table, and absl's table never shrinks by itself: once its windows are
   // final, it is made to fit what is left when an eighth or less of it is
   // in use (not a quarter: a working set that swings by half between
-  // commits would rehash at each). Its entries point into windows_' nodes,
-  // which stay put.
-  if (index_.capacity() > kShrinkFrom &&
-      index_.size() * 8 < index_.capacity()) {
-    index_.rehash(0);
+  // commits would rehash at each). Its entries point at the windows, which
+  // stay put.
+  if (windows_.capacity() > kShrinkFrom &&
+      windows_.size() * 8 < windows_.capacity()) {
+    windows_.rehash(0);
   }
 }
 
@@ -214,12 +217,13 @@ void KpiWindows::Checkpoint(
   }
   removed_.clear();
   v1::WindowState st;
-  for (auto& [k, w] : windows_) {
-    if (!full && !w.changed) continue;
+  Gather([full](const Window& w) { return full || w.changed; });
+  for (Window* held : collected_) {
+    Window& w = *held;
     st.Clear();
-    st.mutable_key()->set_start_s(std::get<0>(k));
-    st.mutable_key()->set_site(std::get<1>(k));
-    st.mutable_key()->set_channel(std::get<2>(k));
+    st.mutable_key()->set_start_s(w.start_s);
+    st.mutable_key()->set_site(w.kpis.site);
+    st.mutable_key()->set_channel(w.kpis.channel);
     const WindowKpis& x = w.kpis;
     st.set_open(w.open);
     st.set_sessions(x.sessions);
@@ -236,13 +240,13 @@ void KpiWindows::Checkpoint(
     w.changed = false;
     w.checkpointed = true;
   }
+  Release();
 }
 
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
   auto it = windows_.find(KeyView{key.start_s(), key.site(), key.channel()});
   if (it == windows_.end()) return;
-  Unindex(it);
-  windows_.erase(it);
+  Erase(*it->second);
 }
 
 void KpiWindows::Restore(const v1::WindowState& st) {
@@ -258,17 +262,21 @@ void KpiWindows::Restore(const v1::WindowState& st) {
     ++other_width_;
     return;
   }
-  auto it =
-      windows_.try_emplace(Key{start_s, st.key().site(), st.key().channel()})
-          .first;
-  Index(it);
-  Window& w = it->second;
+  // A window held already is replaced: the key views its strings.
+  if (auto it =
+          windows_.find(KeyView{start_s, st.key().site(), st.key().channel()});
+      it != windows_.end()) {
+    Erase(*it->second);
+  }
+  auto made = std::make_unique<Window>();
+  Window& w = *made;
+  w.start_s = start_s;
   WindowKpis& x = w.kpis;
-  x = WindowKpis{};
   x.site = st.key().site();
   x.channel = st.key().channel();
-  x.start = absl::FromUnixSeconds(st.key().start_s());
+  x.start = absl::FromUnixSeconds(start_s);
   x.end = x.start + width_;
+  windows_.emplace(KeyOf(w), std::move(made));
   x.sessions = st.sessions();
   x.sessions_closed = st.sessions_closed();
   x.engaged = st.engaged();

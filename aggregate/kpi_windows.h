@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -58,7 +59,7 @@ class KpiWindows : public SessionObserver {
  public:
   // `width`: whole seconds, at least one (the config checks it).
   explicit KpiWindows(absl::Duration width) : width_(width) {}
-  // Moved, never copied: index_ points into windows_' nodes.
+  // Moved, never copied: At()'s answers point at the windows.
   KpiWindows(const KpiWindows&) = delete;
   KpiWindows& operator=(const KpiWindows&) = delete;
   KpiWindows(KpiWindows&&) = default;
@@ -98,18 +99,22 @@ class KpiWindows : public SessionObserver {
   size_t restored_of_other_width() const { return other_width_; }
 
  private:
-  using Key =
-      std::tuple<int64_t, std::string, std::string>;  // start, site, channel
-  // A Key's view, to find a window without copying its strings.
+  // start, site, channel: what a forgotten window's key is kept as.
+  using Key = std::tuple<int64_t, std::string, std::string>;
+  // A window's key as a view of its own strings (its kpis' site and
+  // channel), to find a window without copying strings.
   using KeyView = std::tuple<int64_t, std::string_view, std::string_view>;
   struct Window {
-    WindowKpis kpis;
+    WindowKpis kpis;  // its site and channel: the key's strings
+    int64_t start_s = 0;
     int64_t open = 0;
     bool dirty = false;         // changed since the last Collect()
     bool changed = false;       // changed since the last Checkpoint()
     bool checkpointed = false;  // the changelog holds it
   };
-  using Windows = std::map<Key, Window, std::less<>>;
+  static KeyView KeyOf(const Window& w) {
+    return {w.start_s, w.kpis.site, w.kpis.channel};
+  }
   // The site's all-channels window and `channel`'s window (the same one when
   // `channel` is empty) of the window holding `session_start`, made when
   // missing, marked changed.
@@ -119,30 +124,33 @@ class KpiWindows : public SessionObserver {
   // The window of (start, site, channel), made when missing, marked
   // changed.
   Window* Get(int64_t start, absl::string_view site, absl::string_view channel);
-  // windows_' node at `it`, indexed (Restore) or no longer (before its
-  // erase).
-  void Index(Windows::iterator it);
-  void Unindex(Windows::iterator it);
+  // Forgets the window (and At()'s answers).
+  void Erase(const Window& w);
+  // The windows `wanted` picks into collected_, in key order (start, site,
+  // channel: what Collect() hands out and Checkpoint() writes stays in the
+  // order it had when a tree held the windows); Release() empties it.
+  void Gather(absl::FunctionRef<bool(const Window&)> wanted);
+  void Release();
 
-  // Every window by key, for At(): a session's start and close each look up
-  // two windows, and a walk down the tree of a partition's windows comparing
-  // strings was 3.4 % of the engine's samples (protobuf, keyed); with a
-  // cache of 16 recent answers in front of the walk, 5 % (2026-12-01: on a
-  // partition of a few events a second most windows are looked up a few
-  // times only, and the cache learnt each one by a walk). Its keys view the
-  // map nodes' keys, which stay where they are until erased. Every node of
-  // windows_ has its entry, made with the node and dropped before it is
-  // erased: a key the index lacks is a new window.
+  // Every window, by a view of its own key; a window lives on the heap,
+  // where it stays until erased (At()'s answers and the keys point into
+  // it). Not a tree: most windows of a partition hold a session or two (a
+  // few sessions a minute spread over the channels), so most session
+  // starts made a window, and a walk down a std::map of them comparing
+  // strings, then an index entry, were 2 % of the engine's samples
+  // (end-to-end benchmark, protobuf, keyed, 2026-12-02). Collect() sorts
+  // what it hands out (a few windows a commit).
   struct KeyViewHash {
     size_t operator()(const KeyView& k) const {
       return absl::HashOf(std::get<0>(k), std::get<1>(k), std::get<2>(k));
     }
   };
-  using WindowIndex = absl::flat_hash_map<KeyView, Window*, KeyViewHash>;
+  using Windows =
+      absl::flat_hash_map<KeyView, std::unique_ptr<Window>, KeyViewHash>;
 
   // At()'s recent answers, by a hash of (start, site, channel), in front of
-  // the index: where a partition's sessions start in a few windows (many
-  // events a second) one hash and compare answers, not two index lookups
+  // the table: where a partition's sessions start in a few windows (many
+  // events a second) one hash and compare answers, not two table lookups
   // (aggregate_bench's DecodeSessionizeCount, 1 M starts: 1.4 % more
   // instructions without it). Forgotten whenever a window is erased.
   struct Lookup {
@@ -153,16 +161,16 @@ class KpiWindows : public SessionObserver {
     Window* one = nullptr;
   };
   static constexpr size_t kLookups = 16;
-  // At or below this capacity the index is left as it is (Collect()).
+  // At or below this capacity the table is left as it is (Collect()).
   static constexpr size_t kShrinkFrom = 64;
   void ForgetLookups();
 
   absl::Duration width_;
   Windows windows_;
-  WindowIndex index_;
   std::array<Lookup, kLookups> lookups_;
-  std::vector<Key> removed_;  // checkpointed windows forgotten since
-  size_t other_width_ = 0;    // windows Restore() left out
+  std::vector<Window*> collected_;  // Gather()'s, reused
+  std::vector<Key> removed_;        // checkpointed windows forgotten since
+  size_t other_width_ = 0;          // windows Restore() left out
 };
 
 }  // namespace kpistream
