@@ -1,6 +1,7 @@
 #include "aggregate/reorder_buffer.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
@@ -222,7 +223,7 @@ void ReorderBuffer::Restore(const EventView& event) {
   ++size_;
 }
 
-void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
+void ReorderBuffer::SortFirst(Bucket& bucket, size_t n) {
   const auto before = [&](const Packed& a, const Packed& b) {
     if (a.time_us != b.time_us) return a.time_us < b.time_us;
     // Ties in the order the records came (their offsets in the partition):
@@ -239,12 +240,20 @@ void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
   if (!std::is_sorted(bucket.events.begin(), end, before)) {
     std::sort(bucket.events.begin(), end, before);
   }
-  // Only as many views as the bucket needs are made: a partition's second
-  // often holds one or two events, and 64 views are 18 KB to initialise.
+}
+
+void ReorderBuffer::EmitSorted(Buckets::iterator end, size_t partial,
+                               size_t total, BatchSink sink) {
+  // Batches run on across buckets (their seconds are in order): at a few
+  // events per partition and second a batch per bucket held one or two
+  // events, and the sink's look-ahead (Sessionizer::AddAll prefetches 8
+  // and 16 events on) had nothing to look at. Only as many views as the
+  // release needs are made: 64 views are 18 KB to initialise.
   constexpr size_t kBatch = 64;
-  absl::FixedArray<EventView, kBatch> batch(std::min(kBatch, n));
-  for (size_t i = 0; i < n; i += kBatch) {
-    const size_t m = std::min(kBatch, n - i);
+  absl::FixedArray<EventView, kBatch> batch(std::min(kBatch, total));
+  std::array<const Packed*, kBatch> pending;
+  size_t m = 0;
+  const auto flush = [&] {
     // The arena bytes were written when the events came, seconds ago, and
     // have mostly left the caches: the batch's first lines are fetched
     // together, not one miss per event in turn (UnpackInto was the
@@ -253,16 +262,26 @@ void ReorderBuffer::EmitSorted(Bucket& bucket, size_t n, BatchSink sink) {
     for (size_t k = 0; k < m; ++k) {
       // The second line's address as a number: an event near its block's
       // end has no byte 64 bytes on (a hint, never read).
-      const uintptr_t at =
-          reinterpret_cast<uintptr_t>(bucket.events[i + k].strings);
+      const uintptr_t at = reinterpret_cast<uintptr_t>(pending[k]->strings);
       __builtin_prefetch(reinterpret_cast<const void*>(at));
       __builtin_prefetch(reinterpret_cast<const void*>(at + 64));
     }
-    for (size_t k = 0; k < m; ++k) {
-      UnpackInto(bucket.events[i + k], &batch[k]);
-    }
+    for (size_t k = 0; k < m; ++k) UnpackInto(*pending[k], &batch[k]);
     sink(absl::MakeConstSpan(batch.data(), m));
+    m = 0;
+  };
+  const auto emit = [&](Bucket& bucket, size_t n) {
+    SortFirst(bucket, n);
+    for (size_t i = 0; i < n; ++i) {
+      pending[m++] = &bucket.events[i];
+      if (m == kBatch) flush();
+    }
+  };
+  for (auto it = buckets_.begin(); it != end; ++it) {
+    emit(it->second, it->second.events.size());
   }
+  if (partial > 0) emit(end->second, partial);
+  if (m > 0) flush();
 }
 
 void ReorderBuffer::ReleaseBefore(absl::Time watermark, BatchSink sink) {
@@ -270,40 +289,42 @@ void ReorderBuffer::ReleaseBefore(absl::Time watermark, BatchSink sink) {
   if (watermark == absl::InfiniteFuture()) return ReleaseAll(sink);
   const int64_t watermark_us = absl::ToUnixMicros(watermark);
   const int64_t last = SecondOf(watermark_us);
-  while (!buckets_.empty() && buckets_.begin()->first <= last) {
-    auto it = buckets_.begin();
-    Bucket& bucket = it->second;
-    if (it->first < last) {
-      size_ -= bucket.events.size();
-      EmitSorted(bucket, bucket.events.size(), sink);
-      Erase(it);
-      continue;
-    }
-    // The watermark's own second: release only what is strictly before it.
-    // A stable partition keeps the checkpointed events first among those
-    // that stay.
-    size_t released_checkpointed = 0;
+  // The buckets of seconds before the watermark's go whole, in one run.
+  auto end = buckets_.begin();
+  size_t total = 0;
+  for (; end != buckets_.end() && end->first < last; ++end) {
+    total += end->second.events.size();
+  }
+  // The watermark's own second: only what is strictly before it goes. A
+  // stable partition keeps the checkpointed events first among those that
+  // stay.
+  size_t partial = 0;
+  size_t released_checkpointed = 0;
+  if (end != buckets_.end() && end->first == last) {
+    Bucket& bucket = end->second;
     for (size_t i = 0; i < bucket.checkpointed; ++i) {
       released_checkpointed += bucket.events[i].time_us < watermark_us;
     }
     auto keep = std::stable_partition(
         bucket.events.begin(), bucket.events.end(),
         [&](const Packed& p) { return p.time_us < watermark_us; });
-    const size_t n = static_cast<size_t>(keep - bucket.events.begin());
-    if (n == 0) break;
-    size_ -= n;
-    EmitSorted(bucket, n, sink);
-    bucket.events.erase(bucket.events.begin(), keep);
+    partial = static_cast<size_t>(keep - bucket.events.begin());
+    total += partial;
+  }
+  if (total == 0) return;
+  EmitSorted(end, partial, total, sink);
+  size_ -= total;
+  while (buckets_.begin() != end) Erase(buckets_.begin());
+  if (partial > 0) {
+    Bucket& bucket = end->second;
+    bucket.events.erase(bucket.events.begin(), bucket.events.begin() + partial);
     bucket.checkpointed -= released_checkpointed;
-    if (bucket.events.empty()) Erase(it);
-    break;
+    if (bucket.events.empty()) Erase(end);
   }
 }
 
 void ReorderBuffer::ReleaseAll(BatchSink sink) {
-  for (auto& [second, bucket] : buckets_) {
-    EmitSorted(bucket, bucket.events.size(), sink);
-  }
+  if (size_ > 0) EmitSorted(buckets_.end(), 0, size_, sink);
   while (!buckets_.empty()) Erase(buckets_.begin());
   size_ = 0;
 }

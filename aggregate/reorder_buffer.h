@@ -127,8 +127,13 @@ class ReorderBuffer {
   // The same into `*out`, every field of it written.
   static void UnpackInto(const Packed& packed, EventView* out);
   static absl::string_view EventId(const Packed& packed);
-  // Emits the first `n` events of `bucket` in order.
-  static void EmitSorted(Bucket& bucket, size_t n, BatchSink sink);
+  // Sorts the first `n` events of `bucket`.
+  static void SortFirst(Bucket& bucket, size_t n);
+  // Emits, in order and in batches that run on across buckets, every event
+  // of the buckets before `end` and the first `partial` events of `end`'s
+  // (`total` events in all).
+  void EmitSorted(Buckets::iterator end, size_t partial, size_t total,
+                  BatchSink sink);
 
   Buckets buckets_;                        // key: floor(unix seconds)
   std::vector<Buckets::node_type> spare_;  // at most kMaxSpare, small ones

@@ -173,6 +173,50 @@ TEST(ReorderBufferTest, ABusySecondIsReleasedInBatchesInOrder) {
   EXPECT_EQ(sizes, (std::vector<size_t>{64, 64, 64, 8}));
 }
 
+// Seconds of one or two events each are released in batches that run on
+// across the seconds (up to 64 events), with the released part of the
+// watermark's own second last: the sink (Sessionizer::AddAll) looks ahead
+// within a batch only.
+TEST(ReorderBufferTest, BatchesRunOnAcrossSeconds) {
+  ReorderBuffer buffer;
+  const int64_t t0 = 1'767'225'600'000'000;
+  std::vector<Held> want;
+  for (int i = 0; i < 100; ++i) {  // seconds 99 .. 0, 2 events each
+    for (int k = 0; k < 2; ++k) {
+      Held h;
+      h.time_us = t0 + (99 - i) * 1'000'000 + k * 600'000;
+      h.id = absl::StrCat("e", i, "-", k);
+      buffer.Push(View(h));
+      // Up to the middle of second 90: its first event goes, not its second.
+      if (h.time_us < t0 + 90'500'000) want.push_back(h);
+    }
+  }
+  std::sort(want.begin(), want.end());
+  ASSERT_EQ(want.size(), 181u);
+  std::vector<Held> got;
+  std::vector<size_t> sizes;
+  buffer.ReleaseBefore(absl::FromUnixMicros(t0 + 90'500'000),
+                       [&](absl::Span<const EventView> batch) {
+                         sizes.push_back(batch.size());
+                         for (const EventView& e : batch) {
+                           got.push_back(Copy(e));
+                         }
+                       });
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(sizes, (std::vector<size_t>{64, 64, 53}));
+  EXPECT_EQ(buffer.size(), 19u);
+  got.clear();
+  sizes.clear();
+  buffer.ReleaseAll([&](absl::Span<const EventView> batch) {
+    sizes.push_back(batch.size());
+    for (const EventView& e : batch) got.push_back(Copy(e));
+  });
+  EXPECT_EQ(sizes, (std::vector<size_t>{19}));
+  ASSERT_EQ(got.size(), 19u);
+  EXPECT_EQ(got.front().id, "e9-1");  // second 90's second event first
+  EXPECT_TRUE(std::is_sorted(got.begin(), got.end()));
+}
+
 // Events of one time are ordered by their whole event_id, compared as
 // unsigned bytes (std::string's order), whatever its length: ids that share
 // their first 8 bytes or are shorter, bytes 0x00 and >= 0x80. Strings of any
