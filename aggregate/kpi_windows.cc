@@ -38,9 +38,11 @@ void KpiWindows::Gather(absl::FunctionRef<bool(const Window&)> wanted) {
 
 void KpiWindows::Release() {
   collected_.clear();
-  // After a burst (see Collect()), not at every call.
+  // After a burst (see Collect()), with the table's margin: a commit that
+  // hands out the windows gone final and as many new ones (twice the
+  // windows left) must not free and grow it again at each call.
   if (collected_.capacity() > kShrinkFrom &&
-      collected_.capacity() > 2 * windows_.size()) {
+      collected_.capacity() > 8 * windows_.size()) {
     collected_.shrink_to_fit();
   }
 }
@@ -96,7 +98,7 @@ std::pair<KpiWindows::Window*, KpiWindows::Window*> KpiWindows::At(
 void KpiWindows::OnSessionStarted(const SessionAttributes& session,
                                   const EventView& first) {
   const auto [all, one] = At(first.time, session.site_id, session.channel);
-  for (Window* w : {all, one}) {
+  for (Window* w : Distinct(all, one)) {
     ++w->kpis.sessions;
     w->open = SaturatingAdd(w->open, 1);  // it may come from a checkpoint
   }
@@ -107,7 +109,7 @@ void KpiWindows::OnSessionStartMoved(const SessionAttributes& before,
                                      const SessionAttributes& after,
                                      const EventView& first) {
   const auto [all, one] = At(before_start, before.site_id, before.channel);
-  for (Window* w : {all, one}) {
+  for (Window* w : Distinct(all, one)) {
     // Counted there at the start, unless that was before a restore with
     // another window width: then there is nothing to take back.
     if (w->kpis.sessions > 0) --w->kpis.sessions;
@@ -137,7 +139,7 @@ typename Map::mapped_type& Entry(Map& map, const std::string& key) {
 
 void KpiWindows::OnSessionClosed(const ClosedSession& s) {
   const auto [all, one] = At(s.start, s.site_id, s.channel);
-  for (Window* w : {all, one}) {
+  for (Window* w : Distinct(all, one)) {
     WindowKpis& k = w->kpis;
     // Counted there at the start, unless that was before a restore that
     // left out the windows of another width (Restore): nothing to take back.

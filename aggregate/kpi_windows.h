@@ -83,9 +83,10 @@ class KpiWindows : public SessionObserver {
                absl::FunctionRef<void(const WindowKpis&)> emit);
 
   size_t windows() const { return windows_.size(); }
-  // The windows' memory: each one's map node and index slot, the index's
-  // free slots and the recent answers; strings past their inline buffer
-  // and the goal and currency entries (a few a window) are left out. O(1).
+  // The windows' memory: each window and its table slot, the table's free
+  // slots, the recent answers and Collect()'s list; strings past their
+  // inline buffer and the goal and currency entries (a few a window) are
+  // left out. O(1).
   size_t ApproximateBytes() const;
 
   // `window` may take the state it is handed (swap it away).
@@ -121,6 +122,15 @@ class KpiWindows : public SessionObserver {
   std::pair<Window*, Window*> At(absl::Time session_start,
                                  absl::string_view site,
                                  absl::string_view channel);
+  // At()'s pair, each window once: a session of no channel counts once in
+  // its site's window, which is both.
+  struct Distinct {
+    Distinct(Window* all, Window* one) : w{all, one}, n(all == one ? 1 : 2) {}
+    Window* const* begin() const { return w.data(); }
+    Window* const* end() const { return w.data() + n; }
+    std::array<Window*, 2> w;
+    size_t n;
+  };
   // The window of (start, site, channel), made when missing, marked
   // changed.
   Window* Get(int64_t start, absl::string_view site, absl::string_view channel);

@@ -324,7 +324,10 @@ void ReorderBuffer::ReleaseBefore(absl::Time watermark, BatchSink sink) {
 }
 
 void ReorderBuffer::ReleaseAll(BatchSink sink) {
-  if (size_ > 0) EmitSorted(buckets_.end(), 0, size_, sink);
+  // Counted over the buckets: the batch is sized by it.
+  size_t total = 0;
+  for (const auto& [second, bucket] : buckets_) total += bucket.events.size();
+  if (total > 0) EmitSorted(buckets_.end(), 0, total, sink);
   while (!buckets_.empty()) Erase(buckets_.begin());
   size_ = 0;
 }

@@ -207,7 +207,7 @@ TEST(KpiWindowsTest, AForgottenWindowIsMadeAnew) {
 // A site's all-channels window removed on its own (a restored checkpoint's
 // removal) while its channel's window stays: the next session of that
 // channel counts in a new all-channels window, not in the removed one
-// (windows are found by an index of them, which must forget it).
+// (windows are found by a table of them, which must forget it).
 TEST(KpiWindowsTest, ARemovedAllChannelsWindowIsMadeAnew) {
   KpiWindows windows(absl::Minutes(1));
   Start(windows, T0 + absl::Seconds(10));
@@ -226,9 +226,45 @@ TEST(KpiWindowsTest, ARemovedAllChannelsWindowIsMadeAnew) {
   EXPECT_EQ(out[1].sessions, 2u);
 }
 
+// A checkpoint's delta restored over the full snapshot before it (the
+// changelog read in order) replaces the window it names: its figures are
+// the delta's, the window is found by its key afterwards (a site name past
+// a string's inline buffer: the key views the window's own strings), and
+// it is one window, not two.
+TEST(KpiWindowsTest, ARestoredWindowReplacesTheOneHeldAlready) {
+  const std::string site(40, 's');
+  KpiWindows windows(absl::Minutes(1));
+  SessionAttributes attrs;
+  attrs.site_id = site;
+  Event e;
+  e.time = T0 + absl::Seconds(10);
+  windows.OnSessionStarted(attrs, e);
+  std::vector<v1::WindowState> full, delta;
+  windows.Checkpoint(
+      true, [](const v1::WindowKey&) {},
+      [&](v1::WindowState& w) { full.push_back(w); });
+  windows.OnSessionStarted(attrs, e);
+  windows.Checkpoint(
+      false, [](const v1::WindowKey&) {},
+      [&](v1::WindowState& w) { delta.push_back(w); });
+  ASSERT_EQ(full.size(), 1u);
+  ASSERT_EQ(delta.size(), 1u);
+
+  KpiWindows restored(absl::Minutes(1));
+  restored.Restore(full[0]);
+  restored.Restore(delta[0]);
+  EXPECT_EQ(restored.windows(), 1u);
+  restored.OnSessionStarted(attrs, e);  // found by its key, not made again
+  EXPECT_EQ(restored.windows(), 1u);
+  std::vector<WindowKpis> out = restored.Collect(T0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].site, site);
+  EXPECT_EQ(out[0].sessions, 3u);
+}
+
 // The windows' memory follows the windows: it grows by at least a window's
 // size for each window made, and what the final windows held goes with them
-// (but the index's slots, which stay for the next ones).
+// (but the table's slots, which stay for the next ones).
 TEST(KpiWindowsTest, ApproximateBytesFollowTheWindows) {
   KpiWindows windows(absl::Minutes(1));
   const size_t empty = windows.ApproximateBytes();
@@ -245,7 +281,7 @@ TEST(KpiWindowsTest, ApproximateBytesFollowTheWindows) {
   EXPECT_LE(windows.ApproximateBytes() + 200 * sizeof(WindowKpis), peak);
 }
 
-// After a burst of windows, gone final, the index is let go too: the bytes
+// After a burst of windows, gone final, the table is let go too: the bytes
 // come back to about an empty instance's, and windows made afterwards are
 // found as before.
 TEST(KpiWindowsTest, AfterABurstTheIndexIsLetGo) {
