@@ -18,8 +18,10 @@
 // CheckpointWriter, and CheckpointReader::RestoreInto a fresh state (the
 // engine's restore, less reading the records from Kafka). Last, the local
 // store the engine keeps those days in by default (RocksDB): time to fill,
-// memory, disk, changelog bytes, a restart's reopening and a rebuild of an
-// empty store from the changelog's day records.
+// memory, disk, changelog bytes, a restart's reopening, then a session
+// start's lookup of a returning visitor (the store's files read) and of a
+// new one (the key filter answers), and a rebuild of an empty store from the
+// changelog's day records.
 //
 //   build/bench/state_bench [--visitors 1000000] [--rounds 3]
 //
@@ -33,6 +35,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -246,6 +249,11 @@ struct LocalFigures {
   double reopen_s = 0;             // a restart: the store opened again
   double filter_s = 0;             // then the filter of its keys built
   double filter_bytes_per_entry = 0;
+  // Then a session start's lookup (RocksDayStore::Get) of a returning
+  // visitor (a key the store holds: its table files are read) and of a new
+  // one (the key filter answers), microseconds each, in random order.
+  double returning_lookup_us = 0;
+  double new_lookup_us = 0;
 };
 
 size_t DirBytes(const std::string& dir) {
@@ -338,6 +346,26 @@ LocalFigures MeasureLocalStore(size_t n) {
     f.filter_s = Seconds(t1);
     f.filter_bytes_per_entry =
         static_cast<double>(days.ApproximateBytes()) / static_cast<double>(n);
+    const size_t lookups = std::min<size_t>(n, 200000);
+    std::vector<uint64_t> returning, fresh;
+    std::mt19937_64 rng(5);
+    for (size_t i = 0; i < lookups; ++i) {
+      returning.push_back(
+          StableHash("shop", absl::StrCat("visitor-", rng() % n)));
+      fresh.push_back(StableHash("shop", absl::StrCat("new-", i)));
+    }
+    size_t found = 0;
+    const absl::Time t2 = absl::Now();
+    for (uint64_t key : returning) found += days.Get(key).has_value();
+    f.returning_lookup_us = Seconds(t2) * 1e6 / static_cast<double>(lookups);
+    const absl::Time t3 = absl::Now();
+    for (uint64_t key : fresh) found += days.Get(key).has_value();
+    f.new_lookup_us = Seconds(t3) * 1e6 / static_cast<double>(lookups);
+    if (found != lookups) {
+      std::fprintf(stderr, "lookups: %zu found, expected %zu\n", found,
+                   lookups);
+      std::exit(1);
+    }
   }
   {
     // As StreamThread::ReadState applies day records (DayRecordWriter).
@@ -417,12 +445,14 @@ int Main(int argc, char** argv) {
         "memory %.1f MB (block cache + write buffers, bounded by "
         "LocalStore::Options); "
         "disk %.1f B/entry; changelog %.1f B/entry; restart (reopen) %.3f "
-        "s, then the key filter %.3f s/M (%.2f B/entry in RAM); cold "
-        "rebuild from the changelog %.3f s/M\n",
+        "s, then the key filter %.3f s/M (%.2f B/entry in RAM), a lookup "
+        "%.2f us returning visitor, %.2f us new; cold rebuild from the "
+        "changelog %.3f s/M\n",
         round + 1, l.fill_s * per_million, l.heap_per_entry,
         static_cast<double>(l.store_memory) / 1e6, l.disk_per_entry,
         l.changelog_per_entry, l.reopen_s, l.filter_s * per_million,
-        l.filter_bytes_per_entry, l.cold_restore_s * per_million);
+        l.filter_bytes_per_entry, l.returning_lookup_us, l.new_lookup_us,
+        l.cold_restore_s * per_million);
     std::fflush(stdout);
   }
   return 0;
