@@ -19,10 +19,19 @@ size_t FingerprintStore::Checkpoint(
       ++written;
     }
   } else {
-    std::sort(changed_.begin(), changed_.end());
-    changed_.erase(std::unique(changed_.begin(), changed_.end()),
-                   changed_.end());
-    for (uint64_t key : changed_) {
+    // In the order the changes came, not sorted and made unique: a key
+    // changed twice is written twice with its one current value (Restore()
+    // takes either), and most keys change once between two checkpoints
+    // (dedup's a key per event). The entries were touched seconds ago and
+    // have mostly left the caches: each is fetched a few keys ahead of its
+    // lookup. (Sorting the keys and a miss per lookup were ~1 % of the
+    // engine's samples, keyed protobuf.)
+    constexpr size_t kAhead = 8;
+    const size_t n = changed_.size();
+    for (size_t i = 0; i < std::min(n, kAhead); ++i) map_.prefetch(changed_[i]);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) map_.prefetch(changed_[i + kAhead]);
+      const uint64_t key = changed_[i];
       auto it = map_.find(key);
       if (it == map_.end()) continue;  // expired since
       write(key, it->second);

@@ -7,8 +7,12 @@
 //
 // Checkpoints: Checkpoint() writes the entries put since the last call (all
 // of them with `full`); expired entries need no record, because restoring
-// applies the same expiry threshold. Restore() adds entries from a
-// checkpoint.
+// applies the same expiry threshold. That holds as long as a value goes
+// down only once it is below a threshold applied already (as the users'
+// do: days and minutes that only grow, or PutUnlessAtLeast with the
+// threshold): an entry checkpointed, lowered and expired before the next
+// checkpoint would otherwise come back with its older value. Restore() adds
+// entries from a checkpoint.
 //
 // Memory: about 16 bytes per entry (flat hash map of 12-byte slots at load
 // <= 7/8) plus the changed set until the next checkpoint.
@@ -63,7 +67,9 @@ class FingerprintStore {
   void ExpireBefore(int32_t threshold);
 
   // Passes the changed entries (all with `full`) to `write` and forgets the
-  // changes. Returns the number of entries written.
+  // changes. Returns the number of entries written. An entry changed more
+  // than once since the last call may be passed more than once, each time
+  // with its current value.
   size_t Checkpoint(bool full,
                     absl::FunctionRef<void(uint64_t key, int32_t value)> write);
   void Restore(const v1::FingerprintMap& in);

@@ -76,6 +76,62 @@ TEST(FingerprintStoreTest, PutUnlessAtLeastIsGetThenPut) {
     EXPECT_EQ(one.Get(key), two.Get(key));
 }
 
+// Incremental checkpoints (keys in the order they changed, a key changed
+// twice written twice) restored in order give the entries the store holds,
+// once both forget what the highest threshold expired. Values change as
+// the engine's do: up, or anyhow once below the highest threshold so far
+// (PutUnlessAtLeast with the Deduplicator's keep_from); expiries come
+// between and across checkpoints.
+TEST(FingerprintStoreTest, IncrementalCheckpointsRestoreTheEntries) {
+  FingerprintStore live;
+  std::vector<v1::FingerprintMap> checkpoints;
+  auto checkpoint = [&](bool full) {
+    v1::FingerprintMap m;
+    live.Checkpoint(full, [&](uint64_t k, int32_t v) {
+      m.add_keys(k);
+      m.add_values(v);
+    });
+    checkpoints.push_back(std::move(m));
+  };
+  std::mt19937_64 rng(11);
+  int32_t highest = INT32_MIN;
+  size_t repeats = 0;
+  for (int i = 0; i < 30000; ++i) {
+    const uint64_t key = rng() % 2000;
+    const int32_t value = static_cast<int32_t>(rng() % 100);
+    if (rng() % 2 == 0) {
+      live.Put(key, std::max(value, live.Get(key).value_or(INT32_MIN)));
+    } else {
+      live.PutUnlessAtLeast(key, value, highest);
+    }
+    if (i % 997 == 996) {
+      const int32_t threshold = static_cast<int32_t>(rng() % 20);
+      highest = std::max(highest, threshold);
+      live.ExpireBefore(threshold);
+    }
+    if (i == 5000) checkpoint(/*full=*/true);
+    if (i > 5000 && i % 1500 == 0) {
+      checkpoint(/*full=*/false);
+      std::vector<uint64_t> keys(checkpoints.back().keys().begin(),
+                                 checkpoints.back().keys().end());
+      std::sort(keys.begin(), keys.end());
+      repeats += static_cast<size_t>(keys.end() -
+                                     std::unique(keys.begin(), keys.end()));
+    }
+  }
+  checkpoint(/*full=*/false);
+  FingerprintStore restored;
+  for (const v1::FingerprintMap& m : checkpoints) restored.Restore(m);
+  live.ExpireBefore(highest);
+  restored.ExpireBefore(highest);
+  EXPECT_GT(live.size(), 1000u);
+  EXPECT_GT(repeats, 0u);  // the case of a key written twice came up
+  EXPECT_EQ(restored.size(), live.size());
+  for (uint64_t key = 0; key < 2000; ++key) {
+    ASSERT_EQ(restored.Get(key), live.Get(key)) << key;
+  }
+}
+
 TEST(DeduplicatorTest, PartitionStateRefusesDuplicates) {
   NullObserver observer;
   PartitionState state(SessionRules{}, absl::Minutes(5), &observer, nullptr,
