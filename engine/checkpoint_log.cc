@@ -155,8 +155,11 @@ bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
 }
 
 std::string DayKey(const TopicPartition& tp, char kind, uint64_t fingerprint) {
-  return absl::StrFormat("v/%s/%d/%c/%016x", tp.topic, tp.partition, kind,
-                         fingerprint);
+  // StrCat, not StrFormat: a record per changed visitor at every commit
+  // (StrFormat's parsing of the format was 0.4 % of the engine's samples).
+  return absl::StrCat("v/", tp.topic, "/", tp.partition, "/",
+                      absl::string_view(&kind, 1), "/",
+                      absl::Hex(fingerprint, absl::kZeroPad16));
 }
 
 bool ParseDayKey(absl::string_view key, TopicPartition* tp, char* kind,

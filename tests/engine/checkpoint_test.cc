@@ -407,6 +407,18 @@ TEST(CheckpointTest, KeysRoundTrip) {
   EXPECT_EQ(chunk, 7u);
   EXPECT_FALSE(ParseCheckpointKey("t/web.events/1/total/x", &tp, &seq, &chunk));
   EXPECT_FALSE(ParseCheckpointKey("s/a/b/c/d", &tp, &seq, &chunk));
+
+  // Day records: the fingerprint in 16 lowercase hex digits.
+  char kind = 0;
+  uint64_t fingerprint = 0;
+  const std::string day = DayKey({"web.events", 3}, 'v', 0xab12);
+  EXPECT_EQ(day, "v/web.events/3/v/000000000000ab12");
+  ASSERT_TRUE(ParseDayKey(day, &tp, &kind, &fingerprint));
+  EXPECT_EQ(tp.topic, "web.events");
+  EXPECT_EQ(tp.partition, 3);
+  EXPECT_EQ(kind, 'v');
+  EXPECT_EQ(fingerprint, 0xab12u);
+  EXPECT_EQ(DayKey({"t", 0}, 'o', ~uint64_t{0}), "v/t/0/o/ffffffffffffffff");
 }
 
 // A changelog that lost records (the embedded broker keeps ~5 MB per
