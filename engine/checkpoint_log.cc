@@ -1,5 +1,6 @@
 #include "engine/checkpoint_log.h"
 
+#include <array>
 #include <cstdint>
 #include <iterator>
 #include <vector>
@@ -7,7 +8,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 
@@ -126,6 +126,26 @@ class ChunkSink : public CheckpointSink {
 
 }  // namespace
 
+namespace {
+
+// Splits `key` at each '/' into exactly as many parts as `parts` holds;
+// false when it has more or fewer. No allocation: a restore parses every
+// changelog record's key (absl::StrSplit's vector was one allocation each).
+template <size_t N>
+bool SplitKey(absl::string_view key, std::array<absl::string_view, N>* parts) {
+  for (size_t i = 0; i + 1 < N; ++i) {
+    const size_t slash = key.find('/');
+    if (slash == absl::string_view::npos) return false;
+    (*parts)[i] = key.substr(0, slash);
+    key.remove_prefix(slash + 1);
+  }
+  if (key.find('/') != absl::string_view::npos) return false;
+  (*parts)[N - 1] = key;
+  return true;
+}
+
+}  // namespace
+
 std::string CheckpointKey(const TopicPartition& tp, uint64_t seq,
                           uint32_t chunk) {
   return absl::StrFormat("s/%s/%d/%016x/%06x", tp.topic, tp.partition, seq,
@@ -135,8 +155,8 @@ std::string CheckpointKey(const TopicPartition& tp, uint64_t seq,
 bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
                         uint64_t* seq, uint32_t* chunk) {
   // Topic names hold no '/' (Kafka allows [a-zA-Z0-9._-]).
-  std::vector<absl::string_view> parts = absl::StrSplit(key, '/');
-  if (parts.size() != 5 || parts[0] != "s" || parts[3].size() != 16 ||
+  std::array<absl::string_view, 5> parts;
+  if (!SplitKey(key, &parts) || parts[0] != "s" || parts[3].size() != 16 ||
       parts[4].size() != 6) {
     return false;
   }
@@ -147,7 +167,7 @@ bool ParseCheckpointKey(absl::string_view key, TopicPartition* tp,
       !absl::SimpleHexAtoi(parts[4], &c)) {
     return false;
   }
-  tp->topic = std::string(parts[1]);
+  tp->topic.assign(parts[1].data(), parts[1].size());
   tp->partition = partition;
   *seq = s;
   *chunk = static_cast<uint32_t>(c);
@@ -164,8 +184,8 @@ std::string DayKey(const TopicPartition& tp, char kind, uint64_t fingerprint) {
 
 bool ParseDayKey(absl::string_view key, TopicPartition* tp, char* kind,
                  uint64_t* fingerprint) {
-  std::vector<absl::string_view> parts = absl::StrSplit(key, '/');
-  if (parts.size() != 5 || parts[0] != "v" || parts[3].size() != 1 ||
+  std::array<absl::string_view, 5> parts;
+  if (!SplitKey(key, &parts) || parts[0] != "v" || parts[3].size() != 1 ||
       (parts[3][0] != 'v' && parts[3][0] != 'o') || parts[4].size() != 16) {
     return false;
   }
@@ -175,7 +195,7 @@ bool ParseDayKey(absl::string_view key, TopicPartition* tp, char* kind,
       !absl::SimpleHexAtoi(parts[4], &f)) {
     return false;
   }
-  tp->topic = std::string(parts[1]);
+  tp->topic.assign(parts[1].data(), parts[1].size());
   tp->partition = partition;
   *kind = parts[3][0];
   *fingerprint = f;

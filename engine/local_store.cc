@@ -415,30 +415,56 @@ size_t LocalStore::MemoryBytes() const {
 
 void DayRecordWriter::Apply(const TopicPartition& tp, char kind,
                             uint64_t fingerprint, std::optional<int32_t> day) {
-  std::string key = DayEntryKey(tp, kind, fingerprint);
-  auto it = in_batch_.find(key);
-  std::optional<int32_t> committed;
-  if (it != in_batch_.end()) {
-    committed = it->second;
-  } else if (auto day = store_->GetDay(tp, kind, fingerprint); day.ok()) {
-    committed = *day;
-  } else if (error_.ok()) {
-    error_ = day.status();
+  // A changelog partition holds the records of one input partition, or of
+  // a few: the newest first.
+  uint32_t part = static_cast<uint32_t>(parts_.size());
+  for (uint32_t i = part; i-- > 0;) {
+    if (parts_[i] == tp) {
+      part = i;
+      break;
+    }
   }
-  if (day.has_value()) {
-    batch_.PutDay(tp, kind, fingerprint, *day, committed);
-  } else {
-    batch_.DeleteDay(tp, kind, fingerprint, committed);
-  }
-  in_batch_[std::move(key)] = day;
-  if (in_batch_.size() >= 50000) Flush();
+  if (part == parts_.size()) parts_.push_back(tp);
+  records_.push_back({part, kind, fingerprint, day});
+  if (records_.size() >= kBatchRecords) Flush();
 }
 
 void DayRecordWriter::Flush() {
+  // By entry; a stable sort keeps one entry's records in the changelog's
+  // order, so the last of each run is the one that stands.
+  std::stable_sort(records_.begin(), records_.end(),
+                   [](const Record& a, const Record& b) {
+                     if (a.part != b.part) return a.part < b.part;
+                     if (a.kind != b.kind) return a.kind < b.kind;
+                     return a.fingerprint < b.fingerprint;
+                   });
+  for (size_t i = 0; i < records_.size();) {
+    const Record& first = records_[i];
+    changes_.clear();
+    for (; i < records_.size() && records_[i].part == first.part &&
+           records_[i].kind == first.kind;
+         ++i) {
+      const Record& r = records_[i];
+      if (i + 1 < records_.size() && records_[i + 1].part == r.part &&
+          records_[i + 1].kind == r.kind &&
+          records_[i + 1].fingerprint == r.fingerprint) {
+        continue;  // a later record of the entry follows
+      }
+      std::optional<int32_t> committed;
+      if (auto day = store_->GetDay(parts_[r.part], r.kind, r.fingerprint);
+          day.ok()) {
+        committed = *day;
+      } else if (error_.ok()) {
+        error_ = day.status();
+      }
+      changes_.push_back({r.fingerprint, r.day, committed});
+    }
+    batch_.Days(parts_[first.part], first.kind, &changes_);
+  }
+  records_.clear();
   if (absl::Status s = store_->Write(&batch_); !s.ok() && error_.ok()) {
     error_ = s;
   }
-  in_batch_.clear();
 }
 
 absl::Status DayRecordWriter::Finish() {

@@ -419,6 +419,17 @@ TEST(CheckpointTest, KeysRoundTrip) {
   EXPECT_EQ(kind, 'v');
   EXPECT_EQ(fingerprint, 0xab12u);
   EXPECT_EQ(DayKey({"t", 0}, 'o', ~uint64_t{0}), "v/t/0/o/ffffffffffffffff");
+  // One part more or fewer, another kind, a checkpoint's key: not a day's.
+  EXPECT_FALSE(ParseDayKey(day + "/x", &tp, &kind, &fingerprint));
+  EXPECT_FALSE(
+      ParseDayKey("v/web.events/v/000000000000ab12", &tp, &kind, &fingerprint));
+  EXPECT_FALSE(ParseDayKey("v/web.events/3/x/000000000000ab12", &tp, &kind,
+                           &fingerprint));
+  EXPECT_FALSE(ParseDayKey(key, &tp, &kind, &fingerprint));
+  EXPECT_FALSE(ParseCheckpointKey(day, &tp, &seq, &chunk));
+  EXPECT_FALSE(ParseCheckpointKey(key + "/", &tp, &seq, &chunk));
+  EXPECT_FALSE(ParseCheckpointKey("s/web.events/12/0000000000001234", &tp, &seq,
+                                  &chunk));
 }
 
 // A changelog that lost records (the embedded broker keeps ~5 MB per
