@@ -1038,7 +1038,7 @@ void StreamThread::WaitingForOutput() {
 
 void StreamThread::RestoreProgress() {
   // A rebuild of a lost local store reads every day record of the
-  // changelog (~7 s per million): minutes for a large site. A stale
+  // changelog (~5 s per million): minutes for a large site. A stale
   // heartbeat would have /healthz restart the instance in the middle, and
   // the next start would rebuild from the beginning again.
   const absl::Time now = clock_->Now();
