@@ -415,17 +415,16 @@ size_t LocalStore::MemoryBytes() const {
 
 void DayRecordWriter::Apply(const TopicPartition& tp, char kind,
                             uint64_t fingerprint, std::optional<int32_t> day) {
-  // A changelog partition holds the records of one input partition, or of
-  // a few: the newest first.
-  uint32_t part = static_cast<uint32_t>(parts_.size());
-  for (uint32_t i = part; i-- > 0;) {
-    if (parts_[i] == tp) {
-      part = i;
-      break;
-    }
+  // Records come in runs of one partition: the last one's index first.
+  if (last_part_ >= parts_.size() ||
+      parts_[last_part_].partition != tp.partition ||
+      parts_[last_part_].topic != tp.topic) {
+    auto [it, added] =
+        part_index_.try_emplace(tp, static_cast<uint32_t>(parts_.size()));
+    if (added) parts_.push_back(tp);
+    last_part_ = it->second;
   }
-  if (part == parts_.size()) parts_.push_back(tp);
-  records_.push_back({part, kind, fingerprint, day});
+  records_.push_back({last_part_, kind, fingerprint, day});
   if (records_.size() >= kBatchRecords) Flush();
 }
 

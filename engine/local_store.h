@@ -191,7 +191,9 @@ class DayRecordWriter {
   LocalStore* store_;
   LocalStore::Batch batch_;
   std::vector<TopicPartition> parts_;  // of the records, each once
-  std::vector<Record> records_;        // in the changelog's order
+  absl::flat_hash_map<TopicPartition, uint32_t> part_index_;  // in parts_
+  uint32_t last_part_ = UINT32_MAX;  // of the last record
+  std::vector<Record> records_;      // in the changelog's order
   std::vector<LocalStore::Batch::DayChange> changes_;  // Flush()'s, reused
   absl::Status error_;
 };
