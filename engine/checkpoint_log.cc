@@ -124,10 +124,6 @@ class ChunkSink : public CheckpointSink {
   std::vector<ChangelogRecord> records_;
 };
 
-}  // namespace
-
-namespace {
-
 // Splits `key` at each '/' into exactly as many parts as `parts` holds;
 // false when it has more or fewer. No allocation: a restore parses every
 // changelog record's key (absl::StrSplit's vector was one allocation each).
