@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
+#include <tuple>
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
@@ -429,14 +430,14 @@ void DayRecordWriter::Apply(const TopicPartition& tp, char kind,
 }
 
 void DayRecordWriter::Flush() {
+  const auto entry = [](const Record& r) {
+    return std::tie(r.part, r.kind, r.fingerprint);
+  };
   // By entry; a stable sort keeps one entry's records in the changelog's
   // order, so the last of each run is the one that stands.
-  std::stable_sort(records_.begin(), records_.end(),
-                   [](const Record& a, const Record& b) {
-                     if (a.part != b.part) return a.part < b.part;
-                     if (a.kind != b.kind) return a.kind < b.kind;
-                     return a.fingerprint < b.fingerprint;
-                   });
+  std::stable_sort(
+      records_.begin(), records_.end(),
+      [&](const Record& a, const Record& b) { return entry(a) < entry(b); });
   for (size_t i = 0; i < records_.size();) {
     const Record& first = records_[i];
     changes_.clear();
@@ -444,9 +445,7 @@ void DayRecordWriter::Flush() {
            records_[i].kind == first.kind;
          ++i) {
       const Record& r = records_[i];
-      if (i + 1 < records_.size() && records_[i + 1].part == r.part &&
-          records_[i + 1].kind == r.kind &&
-          records_[i + 1].fingerprint == r.fingerprint) {
+      if (i + 1 < records_.size() && entry(records_[i + 1]) == entry(r)) {
         continue;  // a later record of the entry follows
       }
       std::optional<int32_t> committed;
