@@ -60,13 +60,13 @@ EventView View(const Held& h) {
 }
 
 // Differential test against a sorted list: random pushes of events spread
-// over a few seconds (sparse buckets, so that released buckets are reused
-// for later seconds), releases at random watermarks (inside a second too),
-// incremental and full checkpoints restored into a second buffer, and
-// DropBefore. Every release must hand out exactly the events before the
-// watermark, in (time, id) order, with their own strings.
-TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
-  std::mt19937_64 rng(11);
+// over `spread_us` ahead of the watermark (sparse buckets, so that released
+// buckets are reused for later seconds), releases at random watermarks
+// (inside a second too), incremental and full checkpoints restored into a
+// second buffer, and DropBefore. Every release must hand out exactly the
+// events before the watermark, in (time, id) order, with their own strings.
+void MatchesASortedList(uint64_t seed, int64_t spread_us) {
+  std::mt19937_64 rng(seed);
   ReorderBuffer buffer;
   std::vector<Held> model;         // what is buffered
   std::vector<Held> checkpointed;  // the buffer's events as checkpointed
@@ -75,10 +75,11 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   for (int step = 0; step < 20000; ++step) {
     const int action = static_cast<int>(rng() % 10);
     if (action < 7) {
-      // An event at or after the watermark, up to 5 s ahead, random strings
-      // of random lengths (so that arenas of reused buckets differ).
+      // An event at or after the watermark, random strings of random
+      // lengths (so that arenas of reused buckets differ).
       Held h;
-      h.time_us = watermark_us + static_cast<int64_t>(rng() % 5'000'000);
+      h.time_us = watermark_us + static_cast<int64_t>(
+                                     rng() % static_cast<uint64_t>(spread_us));
       h.id = absl::StrCat("e", rng() % 1000, "-", id++);
       h.visitor =
           std::string(1 + rng() % 40, static_cast<char>('a' + rng() % 26));
@@ -148,6 +149,18 @@ TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
   EXPECT_EQ(buffer.size(), 0u);
   EXPECT_EQ(buffer.ApproximateBytes(), buffer.RecountBytes());
   EXPECT_GE(before - buffer.ApproximateBytes(), 68u * 96);
+}
+
+TEST(ReorderBufferTest, MatchesASortedListAcrossReusedBuckets) {
+  MatchesASortedList(11, 5'000'000);
+}
+
+// Over 300 s the buffered seconds outnumber the bucket lookup cache's
+// entries: seconds that share an entry take turns in it, and a released
+// second's bucket (a spare, or another second's by then) must not be found
+// through it again.
+TEST(ReorderBufferTest, MatchesASortedListOverManySeconds) {
+  MatchesASortedList(12, 300'000'000);
 }
 
 // A second of many events is released in order, in batches of at most 64,
