@@ -792,7 +792,8 @@ struct Sessionizer::Impl {
     return true;
   }
 
-  // The optional UA-style splits, for an event after the session's last.
+  // The optional UA-style splits, for an event at or after the session's
+  // last.
   bool SplitsHere(uint32_t index, const EventView& e) {
     if (rules.split_at_midnight &&
         absl::ToCivilDay(absl::FromUnixMicros(Last(slots[index])),
@@ -800,16 +801,20 @@ struct Sessionizer::Impl {
             absl::ToCivilDay(e.time, rules.timezone)) {
       return true;
     }
-    if (rules.split_on_campaign_change && HasCampaign(e)) {
-      uint64_t& key = campaign_keys[index];
-      const uint64_t campaign = CampaignKey(e);
-      if (key == 0) {  // not known: restored, written without the option
-        key = campaign;
-        return false;
-      }
-      return key != campaign;
+    return ChangesCampaign(index, e);
+  }
+
+  // Where sessions split on a campaign change: whether `e` has campaign
+  // parameters other than the session's.
+  bool ChangesCampaign(uint32_t index, const EventView& e) {
+    if (!rules.split_on_campaign_change || !HasCampaign(e)) return false;
+    uint64_t& key = campaign_keys[index];
+    const uint64_t campaign = CampaignKey(e);
+    if (key == 0) {  // not known: restored, written without the option
+      key = campaign;
+      return false;
     }
-    return false;
+    return key != campaign;
   }
 
   void Schedule(uint32_t index) {
@@ -1048,10 +1053,19 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     return AddResult::kApplied;
   }
   const int64_t last = Impl::Last(s);
-  if (t <= last) {
-    m.Apply(index, event, /*in_order=*/t == last);
+  if (t < last) {
+    // Inside the session (late, within the allowed lateness). In
+    // event-time order other campaign parameters would have split it here,
+    // and the events after would have followed: a split that can no
+    // longer be made, so the event is late, as one kept from the session's
+    // start by a split is (CanMoveStart).
+    if (m.ChangesCampaign(index, event)) return AddResult::kLate;
+    m.Apply(index, event, /*in_order=*/false);
     return AddResult::kApplied;
   }
+  // At the last event's time or after it: in event-time order it comes
+  // after the last (ties go in the order the records came), so it may
+  // split the session as a later one does.
   if (t - last > m.timeout_us || t - s.first_us > m.max_length_us ||
       m.SplitsHere(index, event)) {
     m.Close(index);
@@ -1059,7 +1073,7 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     m.Apply(index, event, true);
     return AddResult::kApplied;  // its expiry entry is rescheduled lazily
   }
-  m.SetLast(s, t);
+  if (t > last) m.SetLast(s, t);
   m.Apply(index, event, true);
   return AddResult::kApplied;
 }

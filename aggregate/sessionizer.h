@@ -12,18 +12,21 @@
 // watermark's max out-of-orderness, which makes every session exact. An event
 // that arrives later than that (behind the watermark, but within the allowed
 // lateness) is still applied when it falls at or after the start of the
-// visitor's open session, or before it within the inactivity timeout: it
-// then becomes the session's first event (its start, landing page and
-// acquisition; OnSessionStartMoved), unless that would break the maximum
-// length, a midnight split or a campaign split. Anything else (an event
-// of a session already closed, or one these rules keep apart) is refused
-// as late, and the caller dead-letters it. Nothing is silently dropped.
+// visitor's open session (inside it, not with other campaign parameters
+// where sessions split on a campaign change: that split can no longer be
+// made), or before it within the inactivity timeout: it then becomes the
+// session's first event (its start, landing page and acquisition;
+// OnSessionStartMoved), unless that would break the maximum length, a
+// midnight split or a campaign split. Anything else (an event of a session
+// already closed, or one these rules keep apart) is refused as late, and the
+// caller dead-letters it. Nothing is silently dropped.
 //
 // Closing. CloseUpTo(frontier) closes every session that no accepted event can
 // change any more: those with last + inactivity_timeout < frontier, or
 // first + max_length < frontier. The caller passes frontier = watermark -
-// allowed_lateness, so an event not older than that can never need a session
-// that was closed.
+// allowed_lateness. A session also closes when the visitor's next event in
+// order starts a new one (after a longer gap, past the maximum length, at a
+// split): a late event between the two can then join only the new one.
 //
 // Time is passed in; nothing here reads a clock. Not thread-safe: one owner.
 #ifndef KPISTREAM_AGGREGATE_SESSIONIZER_H_

@@ -73,6 +73,14 @@ Event Ev(const std::string& visitor, absl::Duration at,
   return e;
 }
 
+// A page view with utm_source `source` (a campaign parameter).
+Event Sourced(const std::string& visitor, absl::Duration at,
+              const std::string& source) {
+  Event e = Ev(visitor, at);
+  e.utm_source = source;
+  return e;
+}
+
 Event Conversion(const std::string& visitor, absl::Duration at,
                  const std::string& goal, int64_t micros = 0,
                  const std::string& currency = "",
@@ -1213,6 +1221,50 @@ TEST(UaSplitsTest, NewCampaignParametersStartANewSession) {
   ASSERT_EQ(rec.closed.size(), 2u);
   EXPECT_EQ(rec.closed[0].events, 3u);
   EXPECT_EQ(rec.closed[1].events, 1u);
+}
+
+// A late event inside a session, with other campaign parameters: in
+// event-time order it would have split the session, and the events after
+// it would have followed it; that split can no longer be made, so it is
+// late (as before the session's start), not counted under the session's
+// campaign. An event at the last event's very time comes after it (ties in
+// the order the records came) and splits as a later one does.
+TEST(UaSplitsTest, OtherCampaignParametersInsideASessionAreLate) {
+  using Result = Sessionizer::AddResult;
+  Recorder rec;
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  Sessionizer s(rules, &rec);
+  const Event first = Sourced("a", absl::ZeroDuration(), "newsletter");
+  const Event last = Ev("a", absl::Minutes(10));
+  const Event other = Sourced("a", absl::Minutes(5), "google");
+  const Event same = Sourced("a", absl::Minutes(6), "newsletter");
+  const Event none = Ev("a", absl::Minutes(7));
+  const Event tie = Sourced("a", absl::Minutes(10), "bing");
+  s.Add(first);
+  s.Add(last);
+  EXPECT_EQ(s.Add(other), Result::kLate);
+  EXPECT_EQ(s.Add(same), Result::kApplied);
+  EXPECT_EQ(s.Add(none), Result::kApplied);
+  EXPECT_EQ(s.Add(tie), Result::kApplied);  // a new session
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].source, "newsletter");
+  EXPECT_EQ(rec.closed[0].events, 4u);
+  EXPECT_EQ(rec.closed[0].end, T0 + absl::Minutes(10));
+  EXPECT_EQ(rec.closed[1].source, "bing");
+  EXPECT_EQ(rec.closed[1].start, T0 + absl::Minutes(10));
+  EXPECT_EQ(rec.closed[1].events, 1u);
+
+  // Without the option nothing splits: the same events make one session.
+  Recorder plain_rec;
+  Sessionizer plain(SessionRules{}, &plain_rec);
+  for (const Event& e : {first, last, other, same, none, tie}) {
+    EXPECT_EQ(plain.Add(e), Result::kApplied);
+  }
+  plain.CloseAll();
+  ASSERT_EQ(plain_rec.closed.size(), 1u);
+  EXPECT_EQ(plain_rec.closed[0].events, 6u);
 }
 
 // The session's campaign survives a checkpoint; a checkpoint written
