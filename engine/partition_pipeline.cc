@@ -499,10 +499,7 @@ void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
   ctx_->counters->CountAdCost(ad_cost_.site_id(), channel,
                               ad_cost_.utm_campaign(), ad_cost_.currency(),
                               ad_cost_.cost_micros());
-  const google::protobuf::Timestamp& ts =
-      ad_cost_.has_date_start() ? ad_cost_.date_start() : ad_cost_.time();
-  const absl::Time at =
-      absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+  const absl::Time at = AdCostDecoder::SpendTime(ad_cost_);
   // Spend dated beyond the allowed skew into the future would sit in target
   // state until then: counted (above), not attributed to targets.
   if (at > now + ctx_->max_future_skew) return;

@@ -54,6 +54,13 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   }
   if (cost->currency().empty())
     return {false, "missing_currency", "currency is empty"};
+  if (!cost->has_date_start() && !cost->has_time() && !cost->has_date_end()) {
+    // Counted in web_ad_cost_total, it would have been dated 1970 for the
+    // targets, which drop a bucket that old: spend lost without a word.
+    return {false, "missing_event_time",
+            "neither date_start, time nor date_end is set: the spend has no "
+            "date"};
+  }
   // Bounded as an event's are (aggregate/event.h): these become label
   // values and KPI-window keys.
   for (const auto& [name, value] :
@@ -72,6 +79,14 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   // revenue by cost of the same currency label.
   absl::AsciiStrToUpper(cost->mutable_currency());
   return {true, {}, {}};
+}
+
+absl::Time AdCostDecoder::SpendTime(const v1::AdCost& cost) {
+  const google::protobuf::Timestamp& ts = cost.has_date_start()
+                                              ? cost.date_start()
+                                          : cost.has_time() ? cost.time()
+                                                            : cost.date_end();
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
 }  // namespace kpistream

@@ -3,14 +3,16 @@
 // (revenue / ad cost). Reasons: "malformed" (also: date_end before
 // date_start; a site_id, utm field or currency longer than
 // kMaxEventValueBytes), "missing_site_id", "missing_cost",
-// "missing_currency". The currency comes out in upper case, as
-// conversions' do.
+// "missing_currency", "missing_event_time" (no date_start, time or
+// date_end: the spend has no date for the KPI targets). The currency comes
+// out in upper case, as conversions' do.
 #ifndef KPISTREAM_INGEST_AD_COST_DECODER_H_
 #define KPISTREAM_INGEST_AD_COST_DECODER_H_
 
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "config/config.h"
 #include "ingest/event_decoder.h"
 #include "kpistream/v1/web_event.pb.h"
@@ -23,6 +25,11 @@ class AdCostDecoder {
 
   // Decodes `bytes` into `*cost` (overwritten).
   DecodeResult Decode(absl::string_view bytes, v1::AdCost* cost) const;
+
+  // The date a decoded record's spend counts at in the KPI targets: its
+  // date_start, else its time, else its date_end (Decode() refuses a record
+  // with none).
+  static absl::Time SpendTime(const v1::AdCost& cost);
 
  private:
   InputFormat format_;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -61,6 +63,34 @@ TEST(AdCostDecoderTest, JsonNeedsSiteCostAndCurrency) {
   EXPECT_EQ(decoder.Decode(R"({"siteId":"s","currency":"EUR"})", &out).reason,
             "missing_cost");
   EXPECT_EQ(decoder.Decode("not json", &out).reason, "malformed");
+}
+
+// The KPI targets date spend by its date_start, else its time, else its
+// date_end; a record with none would have been dated 1970, which no target
+// keeps: refused, as an event without a time is.
+TEST(AdCostDecoderTest, SpendNeedsADate) {
+  AdCostDecoder decoder(InputFormat::kJson);
+  v1::AdCost out;
+  const std::string cost = R"({"siteId":"s","costMicros":"5","currency":"EUR")";
+  const DecodeResult none = decoder.Decode(cost + "}", &out);
+  EXPECT_FALSE(none.ok);
+  EXPECT_EQ(none.reason, "missing_event_time");
+  const struct {
+    std::string dates;
+    int day;  // of January 2026
+  } cases[] = {
+      {R"("dateEnd":"2026-01-03T00:00:00Z")", 3},
+      {R"("time":"2026-01-02T00:00:00Z","dateEnd":"2026-01-03T00:00:00Z")", 2},
+      {R"("dateStart":"2026-01-01T00:00:00Z","time":"2026-01-02T00:00:00Z")",
+       1},
+  };
+  for (const auto& c : cases) {
+    ASSERT_TRUE(decoder.Decode(cost + "," + c.dates + "}", &out).ok) << c.dates;
+    EXPECT_EQ(
+        AdCostDecoder::SpendTime(out),
+        absl::FromCivil(absl::CivilDay(2026, 1, c.day), absl::UTCTimeZone()))
+        << c.dates;
+  }
 }
 
 // ROAS divides revenue by the cost of the same currency label, and

@@ -546,18 +546,21 @@ TEST_F(EngineE2E, ReadyOnlyOnceItsPartitionsAreAssigned) {
 }
 
 TEST_F(EngineE2E, AdCostIsAttributedToItsChannelForRoas) {
-  CommandResult r =
-      RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t", "web.adcost"},
-                 "{\"siteId\":\"shop\",\"utmSource\":\"newsletter\","
-                 "\"utmMedium\":\"email\","
-                 "\"utmCampaign\":\"winter\",\"costMicros\":\"12500000\","
-                 "\"currency\":\"EUR\"}\n"
-                 "{\"siteId\":\"shop\",\"costMicros\":\"1\"}\n");
+  CommandResult r = RunCommand(
+      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "web.adcost"},
+      "{\"siteId\":\"shop\",\"utmSource\":\"newsletter\","
+      "\"utmMedium\":\"email\","
+      "\"utmCampaign\":\"winter\",\"costMicros\":\"12500000\","
+      "\"currency\":\"EUR\",\"dateStart\":\"2026-01-01T00:00:00Z\"}\n"
+      "{\"siteId\":\"shop\",\"costMicros\":\"1\"}\n"
+      // No date: not counted, as its targets could not date it.
+      "{\"siteId\":\"shop\",\"costMicros\":\"7\","
+      "\"currency\":\"EUR\"}\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(WaitFor(
       [&] {
         return MetricValue(Metrics(), "kpistream_events_consumed_total",
-                           {{"topic", "web.adcost"}}) == 2;
+                           {{"topic", "web.adcost"}}) == 3;
       },
       absl::Seconds(30)))
       << Metrics();
@@ -570,6 +573,9 @@ TEST_F(EngineE2E, AdCostIsAttributedToItsChannelForRoas) {
   EXPECT_EQ(MetricValue(m, "kpistream_ad_cost_records_total"), 1);
   EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
                         {{"reason", "missing_currency"}}),
+            1);
+  EXPECT_EQ(MetricValue(m, "kpistream_events_invalid_total",
+                        {{"reason", "missing_event_time"}}),
             1);
 }
 
