@@ -39,7 +39,8 @@ bool Token(absl::string_view& in, absl::string_view* out) {
   return true;
 }
 
-// Reads a "quoted" field; leaves `in` after it and a space. Undoes the
+// Reads a "quoted" field; leaves `in` after it and a space (false when
+// something else follows its closing quote). Undoes the
 // servers' escapes: \" and \\ (both), and \xHH for a byte outside
 // printable ASCII (Apache for control bytes, nginx for those and every byte
 // above 126: "/caf\xC3\xA9" is "/café"). A control byte (\xHH, or Apache's
@@ -70,6 +71,13 @@ bool Quoted(absl::string_view& in, std::string* out) {
     }
   }
   if (i >= in.size()) return false;
+  // The field ends at its quote: a character other than a space after it
+  // (`"GET / HTTP/1.1"200`) is no field boundary, and was taken for one (the
+  // status read as "00").
+  if (i + 1 < in.size() &&
+      !absl::ascii_isspace(static_cast<unsigned char>(in[i + 1]))) {
+    return false;
+  }
   in.remove_prefix(std::min(in.size(), i + 2));
   return true;
 }

@@ -317,6 +317,26 @@ TEST(CombinedLogTest, ARecordOfTwoLinesIsMalformed) {
       ParseCombinedLogLine(one + "\r\n", "www", now, absl::Minutes(10), &e).ok);
 }
 
+// A quoted field ends at its closing quote and a space: a line without the
+// space is malformed (its status was read from the wrong bytes); one that
+// ends in a carriage return after its user agent is still whole.
+TEST(CombinedLogTest, AQuotedFieldIsFollowedByASpace) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  Event e;
+  const DecodeResult glued = ParseCombinedLogLine(
+      "1.2.3.4 - - [17/May/2015:10:05:03 +0000] \"GET / HTTP/1.1\"200 512 "
+      "\"-\" \"Mozilla/5.0\"",
+      "www", now, absl::Minutes(10), &e);
+  EXPECT_FALSE(glued.ok);
+  EXPECT_EQ(glued.reason, "malformed");
+  EXPECT_EQ(glued.detail, "not a combined log line: expected \"request\"");
+  const DecodeResult crlf = ParseCombinedLogLine(
+      "1.2.3.4 - - [17/May/2015:10:05:03 +0000] \"GET / HTTP/1.1\" 200 512 "
+      "\"-\" \"Mozilla/5.0\"\r",
+      "www", now, absl::Minutes(10), &e);
+  EXPECT_TRUE(crlf.ok) << crlf.reason << ": " << crlf.detail;
+}
+
 // A request line with more than one space between its words keeps its
 // target (it made a page view of no page: landing page "(not set)").
 TEST(CombinedLogTest, ExtraSpacesInTheRequestLineKeepItsTarget) {
