@@ -199,8 +199,12 @@ bool KpiDef::per_currency() const {
 }
 
 bool KpiDef::session_denominator_family() const {
+  // A closed-session histogram's _count counts closed sessions too.
   return denominator.family == &kSessionsClosed ||
-         denominator.family == &kSessionsStarted;
+         denominator.family == &kSessionsStarted ||
+         (denominator.suffix == absl::string_view("_count") &&
+          (denominator.family == &kSessionPageviews ||
+           denominator.family == &kSessionDuration));
 }
 
 absl::Span<const KpiDef> KpiCatalog() { return kCatalog; }

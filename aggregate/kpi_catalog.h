@@ -102,8 +102,9 @@ struct KpiDef {
   // A ratio of money by currency (AOV, ROAS): one value per currency, never
   // revenue of one currency over orders or cost of another.
   bool per_currency() const;
-  // Whether the denominator counts sessions (closed or started), so that a
-  // target's min_sessions applies to the PromQL too.
+  // Whether the denominator counts sessions (closed or started, or a
+  // closed-session histogram's _count), so that a target's min_sessions
+  // applies to the PromQL too.
   bool session_denominator_family() const;
   // Whether the ad cost input is the denominator (ROAS).
   bool ad_cost_denominator() const {

@@ -40,16 +40,33 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
   return Selector(metric).Equal("target", t.name).str();
 }
 
+// The KPI over `window`. A numerator's series appear with its first count
+// (a goal's first conversion, the first revenue of a currency): without
+// them the KPI is 0, not missing, wherever its denominator has counted
+// (or, for a count, at all). A missing value fired no alert, so a target
+// that fell to nothing, the worst case, went silent.
 std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
   const char* sum = f.per_currency() ? "sum by (currency) (" : "sum(";
-  const std::string num = absl::StrCat(
-      sum, "increase(", FilterSelector(f.numerator.name(), t.filter), "[",
-      window, "]))");
-  if (f.denominator.family == nullptr) return num;
-  return absl::StrCat("(", num, " / ", sum, "increase(",
+  const auto increase = [&](const KpiSeries& series) {
+    return absl::StrCat(sum, "increase(",
+                        FilterSelector(series.name(), t.filter), "[", window,
+                        "]))");
+  };
+  const std::string num = increase(f.numerator);
+  if (f.denominator.family == nullptr) {
+    return absl::StrCat("(", num, " or vector(0))");
+  }
+  const std::string den = increase(f.denominator);
+  return absl::StrCat("((", num, " or ", den, " * 0) / ", den, ")");
+}
+
+// The sessions a session-denominated KPI counted over `window`.
+std::string Sessions(const TargetConfig& t, const KpiDef& f,
+                     const std::string& window) {
+  return absl::StrCat("sum(increase(",
                       FilterSelector(f.denominator.name(), t.filter), "[",
-                      window, "])))");
+                      window, "]))");
 }
 
 std::string Threshold(const TargetConfig& t) {
@@ -66,9 +83,8 @@ std::string OffTarget(const TargetConfig& t, const std::string& window) {
       Value(t, f, window),
       t.direction == TargetDirection::kAtLeast ? " < " : " > ", Threshold(t));
   if (f.session_denominator_family() && t.min_sessions > 0) {
-    absl::StrAppend(&expr, " and on() sum(increase(",
-                    FilterSelector(f.denominator.name(), t.filter), "[", window,
-                    "])) >= ", t.min_sessions);
+    absl::StrAppend(&expr, " and on() ", Sessions(t, f, window),
+                    " >= ", t.min_sessions);
   }
   return expr;
 }
@@ -265,10 +281,19 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
       t.cumulative()
           ? absl::StrCat("sum(", TargetSelector(t, "kpi_projected_value"), ")")
           : TargetValueExpr(t);
-  return absl::StrCat(
+  const std::string on_track = absl::StrCat(
       subject,
       t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
       Threshold(t));
+  const KpiDef& f = KpiOf(t);
+  if (t.cumulative() || !f.session_denominator_family() ||
+      t.min_sessions <= 0) {
+    return on_track;
+  }
+  // Too few sessions to judge: on track, as the alerts hold (OffTarget).
+  return absl::StrCat("((", on_track, ") + (",
+                      Sessions(t, f, PromqlDuration(t.window)), " < bool ",
+                      t.min_sessions, ")) > bool 0");
 }
 
 std::vector<RuleGroup> TargetAlertRuleGroups(const Config& config) {
@@ -408,10 +433,13 @@ std::optional<Reading> ReadingOf(const TargetConfig& u,
     }
     return any;
   };
+  // As Value() reads them: a numerator without series counts 0 (its
+  // labels then the denominator's), a denominator without any leaves no
+  // value.
   Reading r;
-  if (!sum(f.numerator.name(), &r, &r.numerator)) return std::nullopt;
+  const bool numerator = sum(f.numerator.name(), &r, &r.numerator);
   if (f.denominator.family != nullptr &&
-      !sum(f.denominator.name(), nullptr, &r.denominator)) {
+      !sum(f.denominator.name(), numerator ? nullptr : &r, &r.denominator)) {
     return std::nullopt;
   }
   return r;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -101,13 +102,16 @@ targets:
   - {name: eur_orders, kpi: orders, filter: {currency: EUR}, value: 100,
      period: {start: 2026-10-01, end: 2026-12-31}}
 )");
+  // A currency with orders but no revenue yet reads 0, not nothing.
   EXPECT_EQ(TargetValueExpr(config.targets[0]),
-            "(sum by (currency) (increase(web_revenue_total{currency=\"EUR\"}"
-            "[1d])) / sum by (currency) "
+            "((sum by (currency) (increase(web_revenue_total{currency="
+            "\"EUR\"}[1d])) or sum by (currency) (increase(web_orders_total{"
+            "currency=\"EUR\"}[1d])) * 0) / sum by (currency) "
             "(increase(web_orders_total{currency=\"EUR\"}[1d])))");
   EXPECT_EQ(TargetValueExpr(config.targets[1]),
-            "(sum by (currency) (increase(web_revenue_total{site=\"shop\"}"
-            "[1d])) / sum by (currency) "
+            "((sum by (currency) (increase(web_revenue_total{site=\"shop\"}"
+            "[1d])) or sum by (currency) (increase(web_orders_total{site="
+            "\"shop\"}[1d])) * 0) / sum by (currency) "
             "(increase(web_orders_total{site=\"shop\"}[1d])))");
   EXPECT_EQ(TargetValueLabels(config.targets[1]),
             std::vector<std::string>{"currency"});
@@ -116,6 +120,26 @@ targets:
   // The projection of an order count runs on that currency's orders.
   EXPECT_THAT(rules.at("eur_orders/KpiProjectedMiss").expr,
               HasSubstr("web_orders_total{currency=\"EUR\"}[1d]"));
+}
+
+// The dashboard's on-track panel agrees with the alerts: a rate or a mean
+// per session over fewer than min_sessions closed sessions is on track (too
+// few to judge); a count has no min_sessions.
+TEST(AlertRulesTest, OnTrackHoldsMinSessions) {
+  const Config config = Parse(R"(inputs: [{topic: a}]
+targets:
+  - {name: depth, kpi: pageviews_per_session, filter: {site: shop}, value: 3,
+     window: 1h, min_sessions: 50}
+  - {name: traffic, kpi: sessions, filter: {site: shop}, value: 10,
+     window: 1h}
+)");
+  ASSERT_EQ(config.targets.size(), 2u);
+  EXPECT_EQ(TargetOnTrackExpr(config.targets[0]),
+            absl::StrCat("((", TargetValueExpr(config.targets[0]),
+                         " >= bool 3) + (sum(increase(web_session_pageviews_"
+                         "count{site=\"shop\"}[1h])) < bool 50)) > bool 0"));
+  EXPECT_EQ(TargetOnTrackExpr(config.targets[1]),
+            absl::StrCat(TargetValueExpr(config.targets[1]), " >= bool 10"));
 }
 
 // long_session_rate's value: long over closed sessions, both selected by
@@ -128,9 +152,11 @@ targets:
 )");
   ASSERT_EQ(config.targets.size(), 1u);
   EXPECT_EQ(TargetValueExpr(config.targets[0]),
-            "(sum(increase(web_sessions_long_total{site=\"shop\",device="
-            "\"mobile\"}[1d])) / sum(increase(web_sessions_closed_total{site="
-            "\"shop\",device=\"mobile\"}[1d])))");
+            "((sum(increase(web_sessions_long_total{site=\"shop\",device="
+            "\"mobile\"}[1d])) or sum(increase(web_sessions_closed_total{site="
+            "\"shop\",device=\"mobile\"}[1d])) * 0) / sum(increase("
+            "web_sessions_closed_total{site=\"shop\",device=\"mobile\"}"
+            "[1d])))");
   const std::map<std::string, Rule> rules = Rules(config);
   EXPECT_EQ(rules.size(), 3u);
   for (const char* alert : {"KpiOffTarget", "KpiFastBurn", "KpiSlowBurn"}) {

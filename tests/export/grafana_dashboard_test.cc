@@ -186,8 +186,10 @@ TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
   EXPECT_DOUBLE_EQ(steps[2].at("value").get<double>(), 0.44);
   // The rolling target's value is the same PromQL as its alert.
   EXPECT_EQ(by_title.at("bounce_ceiling").at("targets")[0].at("expr"),
-            "(sum(increase(web_sessions_bounced_total{site=\"shop\"}[1d])) / "
-            "sum(increase(web_sessions_closed_total{site=\"shop\"}[1d])))");
+            "((sum(increase(web_sessions_bounced_total{site=\"shop\"}[1d])) "
+            "or sum(increase(web_sessions_closed_total{site=\"shop\"}[1d])) "
+            "* 0) / sum(increase(web_sessions_closed_total{site=\"shop\"}"
+            "[1d])))");
   EXPECT_TRUE(by_title.count("Pace of period targets"));
 }
 

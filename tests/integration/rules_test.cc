@@ -244,7 +244,13 @@ targets:
   EXPECT_EQ(Count(rule_text, "alert: KpiProjectedMiss"), 3);
   // Rolling alerts: firing and not; period alerts: three cases each.
   EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 3 * 6);
-  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 13 + 3 * 3);
+  // A case expects, besides its own target's, the alerts of every other
+  // target its counters put off target, and a KPI whose numerator has no
+  // series reads 0: `engaged` is off in every case with closed sessions but
+  // no engaged ones, `traffic` (sessions) in the money and duration cases,
+  // which count none. So of the rolling targets' "on target" cases only
+  // engaged's own expect nothing; the periods' three cases of no alert each.
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 3 + 3 * 3);
   EXPECT_EQ(Count(test_text, "catching up"), 2);
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
 }
@@ -305,13 +311,16 @@ targets:
   // grow 6.7 and 20 a minute, under 5,000 by their eval time (~1.5 h), so
   // the 6 hours' target fires in both; the 6 hours' grow 5.6 and 16.7 a
   // minute, 333 and 1,000 an hour (the hour's threshold itself: moved to
-  // 1,030): the hour's fires in the first only.
-  EXPECT_EQ(Count(test_text, "target: traffic_hour"), 2);
+  // 1,030): the hour's fires in the first only. A count with no series
+  // reads 0: both fire too in the 12 tests of targets whose counters hold
+  // no closed session of site shop (aov, blog and orders: 6 x 2).
+  EXPECT_EQ(Count(test_text, "target: traffic_hour"), 2 + 12);
   // Order values at least 36 in EUR and 40.5 in any currency: each one's
   // off-target test (14.4, 16.2, in EUR) fires the other, its on-target
-  // test (48, 54) neither.
-  EXPECT_EQ(Count(test_text, "target: aov_eur"), 2);
-  EXPECT_EQ(Count(test_text, "target: aov_any"), 2);
+  // test (48, 54) neither; orders without revenue read 0, off target: the
+  // orders targets' 4 tests fire both.
+  EXPECT_EQ(Count(test_text, "target: aov_eur"), 2 + 4);
+  EXPECT_EQ(Count(test_text, "target: aov_any"), 2 + 4);
   // blog_crit's on-target test would read 0.4, blog_warn's threshold
   // itself (fired or not by promtool's rounding): it reads 0.388 instead.
   // Each one's off-target test fires the other.
@@ -322,7 +331,7 @@ targets:
   // orders_6h's threshold itself, at 75 min, where orders_6h's 20 min `for`
   // starts (a review): it grows 3 % more a minute instead.
   EXPECT_EQ(Count(test_text, "0+0.6866666667x"), 1);
-  EXPECT_EQ(Count(test_text, "target: traffic_6h"), 3);
+  EXPECT_EQ(Count(test_text, "target: traffic_6h"), 3 + 12);
 }
 
 // issue 10 item 8, through Prometheus' own rule evaluation: an info
@@ -646,6 +655,64 @@ targets:
   ASSERT_TRUE(exprs.count("stay"));
   EXPECT_TRUE(absl::StrContains(exprs.at("stay"), "web_sessions_long_total{"))
       << exprs.at("stay");
+}
+
+// The generated off-target expressions, evaluated by promtool on series
+// shaped like the engine's: a conversion rate whose goal never converted
+// has no numerator series at all, which must read 0 and be off target (it
+// read nothing, so the alert could not fire); a mean per session (page
+// views) over fewer closed sessions than min_sessions is not judged.
+TEST(RulesTest, OffTargetReadsAMissingNumeratorAsZeroAndHoldsMinSessions) {
+  TempDir dir;
+  const std::string config = dir.Write("targets.yaml", R"(
+inputs: [{topic: web.events}]
+targets:
+  - {name: signups, kpi: conversion_rate, filter: {site: shop, goal: signup},
+     value: 0.1, window: 1h, min_sessions: 100}
+  - {name: depth, kpi: pageviews_per_session, filter: {site: shop},
+     value: 3, window: 1h, min_sessions: 100}
+)");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  std::map<std::string, std::string> expr;  // target -> KpiOffTarget's
+  for (const YAML::Node& group :
+       YAML::LoadFile(dir.path() + "/kpistream-alerts.rules.yml")["groups"]) {
+    for (const YAML::Node& rule : group["rules"]) {
+      if (rule["alert"].as<std::string>() != "KpiOffTarget") continue;
+      expr[rule["labels"]["target"].as<std::string>()] =
+          rule["expr"].as<std::string>();
+    }
+  }
+  ASSERT_EQ(expr.size(), 2u);
+  // YAML single-quoted scalars: a quote is written twice.
+  const auto quoted = [](const std::string& e) {
+    return absl::StrCat("'", absl::StrReplaceAll(e, {{"'", "''"}}), "'");
+  };
+  const std::string test = dir.Write(
+      "off-target.test.yml", absl::StrCat(R"(rule_files:
+  - kpistream-alerts.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_sessions_closed_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+60x20'
+      - series: 'web_session_pageviews_sum{site="shop"}'
+        values: '0+1x20'
+      - series: 'web_session_pageviews_count{site="shop"}'
+        values: '0+1x20'
+    promql_expr_test:
+      - expr: )",
+                                          quoted(expr.at("signups")), R"(
+        eval_time: 20m
+        exp_samples:
+          - labels: '{}'
+            value: 0
+      - expr: )",
+                                          quoted(expr.at("depth")), R"(
+        eval_time: 20m
+        exp_samples: []
+)"));
+  EXPECT_TRUE(PromtoolTests(test));
 }
 
 TEST(RulesTest, BadConfigExitsTwo) {
