@@ -437,7 +437,7 @@ void KpiCounters::SetActiveVisitors(
   Impl& m = *impl_;
   m.active.clear();
   for (const auto& [site, c] : counts) {
-    ActiveVisitors::Counts& sum = m.active[m.site.Intern(site)];
+    ActiveVisitors::Counts& sum = m.active[m.site.InternUncounted(site)];
     sum.last_5m += c.last_5m;
     sum.last_30m += c.last_30m;
   }
@@ -464,7 +464,9 @@ void KpiCounters::CountBot() { ++impl_->pending.bot; }
 void KpiCounters::SetOpenSessions(const std::map<std::string, int64_t>& open) {
   Impl& m = *impl_;
   m.open_sessions.clear();
-  for (const auto& [site, n] : open) m.open_sessions[m.site.Intern(site)] += n;
+  for (const auto& [site, n] : open) {
+    m.open_sessions[m.site.InternUncounted(site)] += n;
+  }
 }
 
 void KpiCounters::Commit() {

@@ -87,7 +87,12 @@ LabelLimiter::Id LabelLimiter::InternTrusted(absl::string_view value) {
   return Intern(value, /*trusted=*/true);
 }
 
-LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted) {
+LabelLimiter::Id LabelLimiter::InternUncounted(absl::string_view value) {
+  return Intern(value, /*trusted=*/false, /*counted=*/false);
+}
+
+LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted,
+                                      bool counted) {
   if (value.empty()) return kNotSetId;
   if (value == last_name_) return last_id_;
   auto it = ids_.find(value);
@@ -100,7 +105,7 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted) {
   // value every Prometheus client reads back.
   if (admission_ == nullptr || !IsPrintableUtf8(value) ||
       !admission_->Admit(value, trusted)) {
-    ++overflow_;
+    if (counted) ++overflow_;
     return kOtherId;
   }
   return Admit(value);

@@ -123,6 +123,12 @@ class LabelLimiter {
   // Intern()). An allowlist still decides alone.
   Id InternTrusted(absl::string_view value);
 
+  // The same as Intern() for a gauge set again and again from live state
+  // (open sessions, active visitors) whose values the events that made it
+  // were counted with already: no overflow counted (set at every publish,
+  // an idle engine's overflow rate never fell to 0).
+  Id InternUncounted(absl::string_view value);
+
   // The label value to use for `value`: the value itself, "(not set)" or
   // "(other)". Same admission and overflow accounting as Intern().
   absl::string_view Value(absl::string_view value) {
@@ -143,7 +149,7 @@ class LabelLimiter {
  private:
   static constexpr size_t kReserved = 2;
 
-  Id Intern(absl::string_view value, bool trusted);
+  Id Intern(absl::string_view value, bool trusted, bool counted = true);
   Id Admit(absl::string_view value);
 
   const std::string label_;

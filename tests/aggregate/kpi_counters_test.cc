@@ -463,6 +463,17 @@ TEST(KpiCountersTest, OpenSessionsAreSetFromLiveStateWithBoundedSites) {
   s = Committed(counters);
   EXPECT_EQ(Value(s, "web_open_sessions", {"a"}), 1);
   EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), -1);  // gone
+  // Set at every publish from state the events made: the sites in
+  // "(other)" count no overflow there (the events counted theirs), or an
+  // idle engine's overflow rate would never fall to 0.
+  for (int publish = 0; publish < 3; ++publish) {
+    counters.SetOpenSessions({{"b", 1}, {"c", 4}});
+    counters.SetActiveVisitors({{"b", {1, 1}}, {"c", {2, 3}}});
+  }
+  s = Committed(counters);
+  EXPECT_EQ(Value(s, "web_open_sessions", {"(other)"}), 5);
+  EXPECT_EQ(Value(s, "web_active_visitors", {"(other)", "30m"}), 4);
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"site"}), 0);
 }
 
 // The engine's stream threads count into one KpiCounters each, merged by
