@@ -211,17 +211,20 @@ const MetricFamilyDef kRestoreSeconds = {
     "kpistream_restore_seconds",
     kGauge,
     {},
-    "Duration of the last state restore, seconds."};
+    "Duration of the last state restore, seconds (the longest of the stream "
+    "threads' last ones: they restore at once).",
+    {},
+    MergeRule::kMax};
 const MetricFamilyDef kRestoreRecords = {
     "kpistream_restore_records",
     kGauge,
     {},
-    "Changelog records read by the last restore."};
+    "Changelog records read by the last restore (of every stream thread)."};
 const MetricFamilyDef kRestoreBytes = {
     "kpistream_restore_bytes",
     kGauge,
     {},
-    "Changelog bytes read by the last restore."};
+    "Changelog bytes read by the last restore (of every stream thread)."};
 
 const MetricFamilyDef kReady = {
     "kpistream_ready",
@@ -388,6 +391,7 @@ FamilySnapshot NewFamily(const MetricFamilyDef& def) {
   }
   family.bucket_bounds.assign(def.bucket_bounds.begin(),
                               def.bucket_bounds.end());
+  family.merge = def.merge;
   return family;
 }
 

@@ -26,6 +26,9 @@ struct MetricFamilyDef {
   absl::Span<const absl::string_view> labels;
   absl::string_view help;
   absl::Span<const double> bucket_bounds;  // histograms only, ascending
+  // How the stream threads' samples of one series add up (MergeSnapshot):
+  // summed, or the largest (a duration of what the threads did at once).
+  MergeRule merge = MergeRule::kSum;
 };
 
 // Upper bounds of web_session_duration_seconds's buckets (SPEC §4: 10, 30,

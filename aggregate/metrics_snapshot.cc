@@ -1,5 +1,6 @@
 #include "aggregate/metrics_snapshot.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
@@ -25,6 +26,10 @@ void MergeFamily(FamilySnapshot&& from, FamilySnapshot* into) {
       continue;
     }
     MetricSample& target = into->samples[it->second];
+    if (into->merge == MergeRule::kMax) {
+      target.value = std::max(target.value, sample.value);
+      continue;
+    }
     target.value += sample.value;
     target.count += sample.count;
     if (target.bucket_counts.size() < sample.bucket_counts.size()) {

@@ -12,6 +12,9 @@ namespace kpistream {
 
 enum class MetricType { kCounter, kGauge, kHistogram };
 
+// How MergeSnapshot adds up two samples of one series.
+enum class MergeRule { kSum, kMax };
+
 struct MetricSample {
   // Parallel to FamilySnapshot::label_names.
   std::vector<std::string> label_values;
@@ -29,6 +32,7 @@ struct FamilySnapshot {
   std::vector<std::string> label_names;
   std::vector<double> bucket_bounds;  // histograms only, ascending
   std::vector<MetricSample> samples;
+  MergeRule merge = MergeRule::kSum;
 };
 
 using MetricsSnapshot = std::vector<FamilySnapshot>;

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregate/metric_families.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -117,6 +118,23 @@ TEST(MergeSnapshotTest, GaugesSumAndCanGoNegative) {
   a[0].type = b[0].type = MetricType::kGauge;
   MergeSnapshot(b, &a);
   EXPECT_EQ(a[0].samples[0].value, -1);
+}
+
+// The stream threads restore at once: the instance's last restore took as
+// long as the longest of theirs (a sum of parallel durations measured
+// nothing), while the records they read add up.
+TEST(MergeSnapshotTest, RestoreSecondsAreTheLongestThreadsRecordsTheSum) {
+  MetricsSnapshot a = {SingleSample(families::kRestoreSeconds, 4),
+                       SingleSample(families::kRestoreRecords, 100)};
+  MetricsSnapshot b = {SingleSample(families::kRestoreSeconds, 10),
+                       SingleSample(families::kRestoreRecords, 50)};
+  MetricsSnapshot c = {SingleSample(families::kRestoreSeconds, 2),
+                       SingleSample(families::kRestoreRecords, 1)};
+  MergeSnapshot(b, &a);
+  MergeSnapshot(c, &a);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].samples[0].value, 10);
+  EXPECT_EQ(a[1].samples[0].value, 151);
 }
 
 TEST(MergeSnapshotTest, LabelValuesMatchAsWholeTuples) {
