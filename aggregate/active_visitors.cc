@@ -1,6 +1,8 @@
 #include "aggregate/active_visitors.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "absl/hash/hash.h"
 #include "aggregate/unix_second.h"
@@ -25,14 +27,52 @@ void ActiveVisitors::Buckets::Push(int64_t second, uint64_t id) {
 }
 
 void ActiveVisitors::Observe(absl::string_view site, absl::string_view visitor,
-                             absl::Time now) {
+                             absl::Time now, uint32_t owner) {
   if (last_ == nullptr || site != last_name_) {
     Apply();  // what waits is of the last site
     last_ = &sites_[site];
     last_name_.assign(site.data(), site.size());
   }
-  waiting_.push_back({absl::HashOf(visitor), absl::ToUnixMicros(now)});
+  waiting_.push_back({absl::HashOf(visitor), absl::ToUnixMicros(now), owner});
   if (waiting_.size() >= batch_) Apply();
+}
+
+uint32_t ActiveVisitors::OwnerOf(absl::string_view topic, int32_t partition) {
+  auto [it, inserted] = owners_.try_emplace(
+      {std::string(topic), partition}, static_cast<uint32_t>(owners_.size()));
+  return it->second;
+}
+
+void ActiveVisitors::Forget(const std::vector<uint32_t>& owners) {
+  if (owners.empty()) return;
+  Apply();
+  for (auto& entry : sites_) {
+    Site& s = entry.second;
+    const size_t before = s.visitors.size();
+    absl::erase_if(s.visitors, [&](const auto& visitor) {
+      const Visitor& v = visitor.second;
+      if (std::find(owners.begin(), owners.end(), v.owner) == owners.end()) {
+        return false;
+      }
+      s.short_count -= v.in_short;
+      return true;
+    });
+    if (s.visitors.size() == before) continue;
+    // Queued again from the visitors left, each once at its last event's
+    // second, in order (Buckets::Push never goes before its front).
+    std::vector<std::pair<int64_t, uint64_t>> queued;
+    queued.reserve(s.visitors.size());
+    for (const auto& [id, v] : s.visitors) {
+      queued.emplace_back(SecondOf(v.last_us), id);
+    }
+    std::sort(queued.begin(), queued.end());
+    s.in_long = Buckets();
+    s.in_short = Buckets();
+    for (const auto& [second, id] : queued) {
+      s.in_long.Push(second, id);
+      if (s.visitors.find(id)->second.in_short) s.in_short.Push(second, id);
+    }
+  }
 }
 
 void ActiveVisitors::Apply() {
@@ -49,6 +89,7 @@ void ActiveVisitors::Apply() {
     auto [it, inserted] = s.visitors.try_emplace(w.id);
     Visitor& v = it->second;
     v.last_us = now_us;
+    v.owner = w.owner;
     const int64_t second = SecondOf(now_us);
     if (inserted) s.in_long.Push(second, w.id);
     if (!v.in_short) {  // enters the 5 minute window

@@ -43,8 +43,19 @@ class ActiveVisitors {
   static constexpr absl::Duration kShort = absl::Minutes(5);
   static constexpr absl::Duration kLong = absl::Minutes(30);
 
+  // `owner`: what the event came through (OwnerOf), so that Forget() can
+  // drop the visitors of a partition that moves to another thread or
+  // instance; a visitor belongs to the owner of its last event.
   void Observe(absl::string_view site, absl::string_view visitor,
-               absl::Time now);
+               absl::Time now, uint32_t owner = 0);
+
+  // A small id for a partition's events, the same for the object's life.
+  uint32_t OwnerOf(absl::string_view topic, int32_t partition);
+
+  // Forgets the visitors whose last event came through one of `owners` (a
+  // partition revoked: its new owner counts them from their next event;
+  // kept here, a visitor was counted by both for up to 30 minutes).
+  void Forget(const std::vector<uint32_t>& owners);
 
   struct Counts {
     int64_t last_5m = 0;
@@ -59,6 +70,7 @@ class ActiveVisitors {
  private:
   struct Visitor {
     int64_t last_us = 0;
+    uint32_t owner = 0;     // of its last event (Observe)
     bool in_short = false;  // queued in the 5 minute window's buckets
   };
   // Visitor ids (absl::Hash of the id: 64 bits, within a process only) in
@@ -89,11 +101,15 @@ class ActiveVisitors {
   struct Waiting {
     uint64_t id;
     int64_t now_us;
+    uint32_t owner;
   };
   size_t batch_;
   std::vector<Waiting> waiting_;
 
   absl::flat_hash_map<std::string, Site> sites_;
+  // OwnerOf()'s ids, by topic and partition (only grows: a thread's
+  // partitions).
+  std::map<std::pair<std::string, int32_t>, uint32_t> owners_;
   // Observe()'s last site, found again without hashing its name: most
   // events in a row are of one site. Reset by CountsAt(), which erases
   // sites (an insert by Observe() moves the others, not the one it made).

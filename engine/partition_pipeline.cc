@@ -126,6 +126,9 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
       state_(context->state, this, context->channels),
       writer_(tp_) {
   writer_.set_without_transaction(!context->checkpoints_in_transactions);
+  if (context->active != nullptr) {
+    active_owner_ = context->active->OwnerOf(tp_.topic, tp_.partition);
+  }
   if (context->local_store != nullptr) {
     auto visitors =
         std::make_unique<RocksDayStore>(context->local_store, tp_, 'v');
@@ -454,7 +457,7 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
   switch (state_.Offer(view, watermark)) {
     case PartitionState::Admit::kAccepted:
       ctx_->counters->CountAccepted(view.site_id, view.type);
-      ctx_->active->Observe(view.site_id, view.visitor_id, now);
+      ctx_->active->Observe(view.site_id, view.visitor_id, now, active_owner_);
       break;
     case PartitionState::Admit::kLate:
       ctx_->counters->CountLate();

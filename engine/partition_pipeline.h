@@ -280,7 +280,8 @@ class PartitionPipeline : private SessionObserver {
               absl::string_view detail, absl::string_view topic);
 
   TopicPartition tp_;
-  std::string name_;  // "topic:partition"
+  uint32_t active_owner_ = 0;  // its id in ctx_->active
+  std::string name_;           // "topic:partition"
   const InputReader* input_;
   const PipelineContext* ctx_;
   PipelineOutput* out_;

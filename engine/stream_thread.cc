@@ -425,6 +425,15 @@ void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
 
 void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
                              bool log) {
+  // Their realtime visitors go with them: the new owner counts them from
+  // their next event (kept, web_active_visitors summed over threads and
+  // instances counted them twice for up to 30 minutes).
+  std::vector<uint32_t> owners;
+  for (const TopicPartition& tp : partitions) {
+    if (slots_.count(tp))
+      owners.push_back(active_.OwnerOf(tp.topic, tp.partition));
+  }
+  active_.Forget(owners);
   for (const TopicPartition& tp : partitions) {
     auto it = slots_.find(tp);
     if (it == slots_.end()) continue;

@@ -128,6 +128,49 @@ TEST(ActiveVisitorsTest, RandomArrivalsMatchABruteForceCountAtEveryStep) {
   }
 }
 
+// Visitors come through four partitions; now and then one is revoked
+// (Forget): its visitors, those whose last event came through it, are no
+// longer counted, and the rest still count exactly (the windows' queues are
+// built again), also as visitors come back through another partition.
+TEST(ActiveVisitorsTest, ARevokedPartitionsVisitorsAreForgotten) {
+  std::mt19937_64 rng(7);
+  ActiveVisitors active;
+  const uint32_t owners[] = {active.OwnerOf("web", 0), active.OwnerOf("web", 1),
+                             active.OwnerOf("web", 2),
+                             active.OwnerOf("repartition", 0)};
+  EXPECT_EQ(active.OwnerOf("web", 1), owners[1]);
+  EXPECT_NE(owners[0], owners[3]);
+  LastSeen last;
+  std::map<std::pair<std::string, std::string>, uint32_t> owner_of;
+  absl::Time now = T0;
+  int forgotten = 0;
+  for (int i = 0; i < 5000; ++i) {
+    now += rng() % 10 == 0 ? absl::Seconds(rng() % 300)
+                           : absl::Milliseconds(rng() % 5000);
+    const std::string site = rng() % 3 == 0 ? "blog" : "shop";
+    const std::pair<std::string, std::string> key{
+        site, "v" + std::to_string(rng() % 80)};
+    const uint32_t owner = owners[rng() % 4];
+    active.Observe(key.first, key.second, now, owner);
+    last[key] = now;
+    owner_of[key] = owner;
+    if (rng() % 200 == 0) {
+      const uint32_t revoked = owners[rng() % 4];
+      active.Forget({revoked});
+      for (auto it = last.begin(); it != last.end();) {
+        if (owner_of[it->first] == revoked) {
+          it = last.erase(it);
+          ++forgotten;
+        } else {
+          ++it;
+        }
+      }
+    }
+    ASSERT_TRUE(CountsAsBruteForce(active, last, now)) << i;
+  }
+  EXPECT_GT(forgotten, 50);
+}
+
 // Observations wait in batches (ActiveVisitors' batch): counted at random
 // moments, between runs of events of one site and of alternating sites, a
 // batch of 16 and one of 1 give what a brute force count gives.
