@@ -80,7 +80,8 @@ class KpiCounters : public SessionObserver {
   void OnSessionClosed(const ClosedSession& session) override;
 
   // Input accounting (kpistream_*):
-  //   consumed = accepted + invalid + late + duplicate + bot
+  //   consumed = accepted + invalid + late + duplicate + bot (+ accepted
+  //   ad cost records, CountAdCost)
   void CountConsumed(absl::string_view topic, uint64_t n = 1);
   // kpistream_events_repartitioned_total{topic}: a record of a `key: any`
   // input forwarded to the repartition topic (consumed is counted where it

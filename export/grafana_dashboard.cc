@@ -426,14 +426,16 @@ void RealtimePanels(Layout* layout) {
 void EnginePanels(const Config& config, Layout* layout) {
   layout->Row("Engine health");
   layout->Add("timeseries", "Input / s",
-              "consumed = accepted + invalid + late + duplicate + bot, always.",
+              "consumed = accepted + invalid + late + duplicate + bot (+ "
+              "accepted ad cost records), always.",
               8, 8,
               {{"sum(rate(kpistream_events_consumed_total[5m]))", "consumed"},
                {"sum(rate(web_events_total[5m]))", "accepted"},
                {"sum(rate(kpistream_events_invalid_total[5m]))", "invalid"},
                {"sum(rate(kpistream_events_late_total[5m]))", "late"},
                {"sum(rate(kpistream_events_duplicate_total[5m]))", "duplicate"},
-               {"sum(rate(kpistream_bot_events_total[5m]))", "bot"}},
+               {"sum(rate(kpistream_bot_events_total[5m]))", "bot"},
+               {"sum(rate(kpistream_ad_cost_records_total[5m]))", "ad cost"}},
               "short");
   layout->Add("timeseries", "Invalid events by reason / s",
               "Each is in the dead-letter topic with its reason header.", 8, 8,

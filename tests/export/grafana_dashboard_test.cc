@@ -140,6 +140,7 @@ TEST(GrafanaDashboardTest, QueriesOnlyExportedOrRecordedSeries) {
                                  "kpistream_events_late_total",
                                  "kpistream_events_duplicate_total",
                                  "kpistream_bot_events_total",
+                                 "kpistream_ad_cost_records_total",
                                  "kpistream_watermark_lag_seconds",
                                  "kpistream_consumer_lag_messages",
                                  "kpistream_state_sessions",
