@@ -38,8 +38,10 @@ void ActiveVisitors::Observe(absl::string_view site, absl::string_view visitor,
 }
 
 uint32_t ActiveVisitors::OwnerOf(absl::string_view topic, int32_t partition) {
-  auto [it, inserted] = owners_.try_emplace(
-      {std::string(topic), partition}, static_cast<uint32_t>(owners_.size()));
+  // From 1: 0 is Observe()'s default, no partition's.
+  auto [it, inserted] =
+      owners_.try_emplace({std::string(topic), partition},
+                          static_cast<uint32_t>(owners_.size() + 1));
   return it->second;
 }
 

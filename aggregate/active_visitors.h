@@ -49,7 +49,8 @@ class ActiveVisitors {
   void Observe(absl::string_view site, absl::string_view visitor,
                absl::Time now, uint32_t owner = 0);
 
-  // A small id for a partition's events, the same for the object's life.
+  // A small id (not 0) for a partition's events, the same for the
+  // object's life.
   uint32_t OwnerOf(absl::string_view topic, int32_t partition);
 
   // Forgets the visitors whose last event came through one of `owners` (a

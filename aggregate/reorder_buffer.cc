@@ -114,27 +114,32 @@ ReorderBuffer::Bucket& ReorderBuffer::BucketOf(int64_t second) {
   if (cached.bucket != nullptr && cached.second == second) {
     return *cached.bucket;
   }
-  cached.second = second;
+  Bucket& bucket = FindOrMake(second);
+  cached = {second, &bucket};  // after the lookup, which may throw
+  return bucket;
+}
+
+ReorderBuffer::Bucket& ReorderBuffer::FindOrMake(int64_t second) {
   // An event of the newest second or a later one (in-order input) finds,
   // or places, its bucket at the end without a walk down the tree.
   auto it = buckets_.end();
   if (!buckets_.empty()) {
     auto newest = std::prev(it);
-    if (newest->first == second) return *(cached.bucket = &newest->second);
+    if (newest->first == second) return newest->second;
     if (newest->first > second) {
       it = buckets_.lower_bound(second);
-      if (it->first == second) return *(cached.bucket = &it->second);
+      if (it->first == second) return it->second;
     }
   }
   if (spare_.empty()) {
     Bucket& made = buckets_.emplace_hint(it, second, Bucket())->second;
     bytes_ += Held(made);
-    return *(cached.bucket = &made);
+    return made;
   }
   Buckets::node_type node = std::move(spare_.back());
   spare_.pop_back();
   node.key() = second;
-  return *(cached.bucket = &buckets_.insert(it, std::move(node))->second);
+  return buckets_.insert(it, std::move(node))->second;
 }
 
 ReorderBuffer::Buckets::iterator ReorderBuffer::Erase(Buckets::iterator it) {

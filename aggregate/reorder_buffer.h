@@ -133,8 +133,10 @@ class ReorderBuffer {
     return static_cast<uint64_t>(second) % kCached;
   }
 
-  // The bucket of `second`, made from a spare node when there is one.
+  // The bucket of `second`, made from a spare node when there is one:
+  // from the cache, else FindOrMake().
   Bucket& BucketOf(int64_t second);
+  Bucket& FindOrMake(int64_t second);
   // Erases the bucket at `it`, keeping its node (and the capacity of its
   // events and arena) as a spare: at a few events per partition and second,
   // a new bucket per event would cost three allocations each.

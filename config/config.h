@@ -190,7 +190,8 @@ struct TargetConfig {
   absl::Time period_end = absl::InfinitePast();
   absl::Duration for_duration = absl::Minutes(15);
   std::string severity = "ticket";  // page | ticket | info
-  int64_t min_sessions = 100;       // rate KPIs: below this, never off target
+  // Rate KPIs and means per session: below this, never off target.
+  int64_t min_sessions = 100;
   bool cumulative() const { return period_end != absl::InfinitePast(); }
 };
 

@@ -447,13 +447,14 @@ std::optional<Reading> ReadingOf(const TargetConfig& u,
 
 // `u`'s KPI over the last `window` minutes at minute `at` of a test whose
 // counters start at 0 (increase() covers min(window, at) minutes of them);
-// no value before two samples or over no sessions.
+// a ratio has no value before two samples or over no sessions.
 std::optional<double> ValueAt(const TargetConfig& u, const Reading& r,
                               double window, double at) {
-  if (at < 1) return std::nullopt;
-  const double span = std::min(window, at);
-  if (KpiOf(u).denominator.family == nullptr) return r.numerator * span;
-  if (r.denominator == 0) return std::nullopt;
+  // A count reads 0 before its second sample too (Value(): or vector(0)).
+  if (KpiOf(u).denominator.family == nullptr) {
+    return at < 1 ? 0 : r.numerator * std::min(window, at);
+  }
+  if (at < 1 || r.denominator == 0) return std::nullopt;
   return r.numerator / r.denominator;
 }
 

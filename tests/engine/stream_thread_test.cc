@@ -1030,6 +1030,32 @@ TEST(StreamThreadTest, AtLeastOnceAFinalFlushThatTimesOutIsReported) {
   EXPECT_EQ(t.output().drops, 1);  // before the close hands them over
 }
 
+// A revoked partition's realtime visitors leave with it: its new owner
+// counts them from their next event, and web_active_visitors, summed over
+// threads and instances, counted a moved visitor twice for up to 30
+// minutes when the old owner kept them.
+TEST(StreamThreadTest, ARevokedPartitionsActiveVisitorsAreForgotten) {
+  FakeThread t;
+  bool added = false, revoked = false;
+  double before = -1;
+  t.options.stop_requested = [&] {
+    if (revoked) return true;
+    if (!added && t.output().commits > 0) {  // running, restored
+      t.input().Add("v0", PageView("v0", "10:00:00"));
+      added = true;
+    } else if (added && Value(t.Snapshot(), "web_active_visitors") > 0) {
+      before = Value(t.Snapshot(), "web_active_visitors");
+      t.input().Revoke();
+      revoked = true;
+    }
+    return t.output().commits > 1000;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(before, 2);  // v0 in the last 5 and the last 30 minutes
+  EXPECT_EQ(Value(t.Snapshot(), "web_active_visitors"), 0);
+}
+
 // At-least-once, a flush that times out while the partitions are handed
 // over (a revocation) stops the thread, as before, and drops what it could
 // not send (the new owner makes it again from the last checkpoint) so that
