@@ -1,7 +1,7 @@
 #include "aggregate/active_visitors.h"
 
 #include <algorithm>
-#include <utility>
+#include <tuple>
 #include <vector>
 
 #include "absl/hash/hash.h"
@@ -62,17 +62,17 @@ void ActiveVisitors::Forget(const std::vector<uint32_t>& owners) {
     if (s.visitors.size() == before) continue;
     // Queued again from the visitors left, each once at its last event's
     // second, in order (Buckets::Push never goes before its front).
-    std::vector<std::pair<int64_t, uint64_t>> queued;
+    std::vector<std::tuple<int64_t, uint64_t, bool>> queued;
     queued.reserve(s.visitors.size());
     for (const auto& [id, v] : s.visitors) {
-      queued.emplace_back(SecondOf(v.last_us), id);
+      queued.emplace_back(SecondOf(v.last_us), id, v.in_short);
     }
     std::sort(queued.begin(), queued.end());
     s.in_long = Buckets();
     s.in_short = Buckets();
-    for (const auto& [second, id] : queued) {
+    for (const auto& [second, id, in_short] : queued) {
       s.in_long.Push(second, id);
-      if (s.visitors.find(id)->second.in_short) s.in_short.Push(second, id);
+      if (in_short) s.in_short.Push(second, id);
     }
   }
 }

@@ -496,10 +496,11 @@ class Engine::Impl {
     FamilySnapshot no_data = NewFamily(families::kTargetNoData);
     // A period counts a session when it closes (TargetTracker), once the
     // watermark less the allowed lateness has passed its last event plus the
-    // inactivity timeout: paced and projected at the watermark itself, a
-    // period on pace read 0 for its first 35 minutes (KpiBehindPace fired)
-    // and a day's ran 2.4 % behind. So periods go by where sessions started
-    // then are closed (those of no duration; the rest a few minutes later).
+    // inactivity timeout: paced and projected at the watermark itself, with
+    // the defaults a period on pace read 0 for its first 35 minutes
+    // (KpiBehindPace fired) and a day's ran 35 min of 1,440 behind. So
+    // periods go by where sessions started then are closed (those of no
+    // duration; the rest a few minutes later).
     const absl::Time closed_up_to =
         target_clock_ == absl::InfinitePast()
             ? target_clock_

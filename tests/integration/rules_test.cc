@@ -114,6 +114,13 @@ tests:
             value: 40
 )";
 
+// A config of one input and the targets `targets` (YAML list items),
+// written into `dir`; its path.
+std::string WriteTargets(const TempDir& dir, const std::string& targets) {
+  return dir.Write("targets.yaml",
+                   "inputs: [{topic: web.events}]\ntargets:\n" + targets);
+}
+
 // `kpistream rules --config <config> --out <dir>`, which must succeed.
 ::testing::AssertionResult GenerateRules(const std::string& config,
                                          const std::string& dir) {
@@ -205,9 +212,7 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
 // tests; each generated alert is driven to firing and to not firing.
 TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   TempDir dir;
-  const std::string config = dir.Write("targets.yaml", R"(
-inputs: [{topic: web.events}]
-targets:
+  const std::string config = WriteTargets(dir, R"(
   - {name: bounce, kpi: bounce_rate, filter: {site: shop, device: mobile},
      value: 0.4, tolerance: 0.1, window: 1h, for: 5m, severity: page}
   - {name: engaged, kpi: engagement_rate, value: 0.6, window: 1d}
@@ -263,9 +268,7 @@ targets:
 // pair failed `promtool test rules`).
 TEST(RulesTest, TargetsOfOneKpiAndFilterPassTheirGeneratedTests) {
   TempDir dir;
-  const std::string config = dir.Write("targets.yaml", R"(
-inputs: [{topic: web.events}]
-targets:
+  const std::string config = WriteTargets(dir, R"(
   - {name: bounce_warn, kpi: bounce_rate, filter: {site: shop}, value: 0.5,
      window: 1h}
   - {name: bounce_crit, kpi: bounce_rate, filter: {site: shop}, value: 0.7,
@@ -374,9 +377,7 @@ tests:
 
 TEST(RulesTest, InfoTargetNeverPages) {
   TempDir dir;
-  const std::string config = dir.Write("targets.yaml", R"(
-inputs: [{topic: web.events}]
-targets:
+  const std::string config = WriteTargets(dir, R"(
   - {name: quiet, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
      window: 1h, for: 30m, severity: info, min_sessions: 1}
 )");
@@ -664,9 +665,7 @@ targets:
 // views) over fewer closed sessions than min_sessions is not judged.
 TEST(RulesTest, OffTargetReadsAMissingNumeratorAsZeroAndHoldsMinSessions) {
   TempDir dir;
-  const std::string config = dir.Write("targets.yaml", R"(
-inputs: [{topic: web.events}]
-targets:
+  const std::string config = WriteTargets(dir, R"(
   - {name: signups, kpi: conversion_rate, filter: {site: shop, goal: signup},
      value: 0.1, window: 1h, min_sessions: 100}
   - {name: depth, kpi: pageviews_per_session, filter: {site: shop},
