@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "aggregate/label_values.h"
 #include "aggregate/saturating.h"
 
 namespace kpistream {
@@ -16,11 +17,17 @@ using namespace families;  // NOLINT: the families the KPIs are made of
 constexpr Direction kAtLeast = Direction::kAtLeast;
 constexpr Direction kAtMost = Direction::kAtMost;
 
+// Whether a session's `currency` ("" when it had none) is the selected one
+// (a selection says "(not set)" for none, as /metrics does).
+bool Selected(const KpiSelection& k, absl::string_view currency) {
+  return k.currency == nullptr || *k.currency == OrNotSet(currency);
+}
+
 // Revenue in currency units, of the selected currency (or all).
 double Revenue(const ClosedSession& s, const KpiSelection& k) {
   int64_t micros = 0;
   for (const auto& [currency, m] : s.revenue) {
-    if (k.currency == nullptr || *k.currency == currency) {
+    if (Selected(k, currency)) {
       micros = SaturatingAdd(micros, m);
     }
   }
@@ -32,7 +39,7 @@ double Orders(const ClosedSession& s, const KpiSelection& k) {
   if (k.currency == nullptr) return s.orders;
   uint32_t n = 0;
   for (const auto& [currency, count] : s.orders_by_currency) {
-    if (*k.currency == currency) n += count;
+    if (Selected(k, currency)) n += count;
   }
   return n;
 }

@@ -22,27 +22,27 @@ int64_t BucketOf(absl::Time t, absl::Duration width) {
   return q;
 }
 
-// A filter's value for `label`, as sessions hold it (null: any): "(not
-// set)", which /metrics shows for an unset value, is "" in a session.
+// A filter's value for `label` (null: any).
 const std::string* Find(const std::map<std::string, std::string>& filter,
                         const char* label) {
-  static const std::string* const kUnset = new std::string();
   auto it = filter.find(label);
-  if (it == filter.end()) return nullptr;
-  return it->second == kNotSet ? kUnset : &it->second;
+  return it == filter.end() ? nullptr : &it->second;
 }
 
+// A filter value says "(not set)" for a value that is missing, as /metrics
+// does; a session holds a missing value as "" (currency) or as "(not set)"
+// (device and country, as the decoders set them): both match it.
 bool Matches(const std::string* want, absl::string_view value) {
-  return want == nullptr || *want == value;
+  return want == nullptr || *want == OrNotSet(value);
 }
 
 // Whether the session has revenue or orders in `currency`.
 bool HasCurrency(const ClosedSession& s, const std::string& currency) {
   for (const auto& [c, micros] : s.revenue) {
-    if (c == currency) return true;
+    if (Matches(&currency, c)) return true;
   }
   for (const auto& [c, n] : s.orders_by_currency) {
-    if (c == currency) return true;
+    if (Matches(&currency, c)) return true;
   }
   return false;
 }

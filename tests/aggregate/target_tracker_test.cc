@@ -186,21 +186,42 @@ TEST(TargetTrackerTest, FiltersAreExactOnSessionAttributes) {
 }
 
 // "(not set)", as /metrics shows an unset label, matches sessions without
-// the value (review: a target on revenue of currency "(not set)" never had
-// data, since sessions hold "").
+// the value, whichever way a session holds it: "" (a currency; review: a
+// target on revenue of currency "(not set)" never had data) or "(not set)"
+// (device and country, as the decoders set them; review: such a target
+// never matched while its PromQL did).
 TEST(TargetTrackerTest, NotSetInAFilterMatchesAnUnsetValue) {
-  std::vector<TargetSpec> specs = {Rolling("revenue", absl::Hours(1), 10),
-                                   Rolling("sessions", absl::Hours(1), 10)};
+  std::vector<TargetSpec> specs = {
+      Rolling("revenue", absl::Hours(1), 10),
+      Rolling("sessions", absl::Hours(1), 10),
+      Rolling("sessions", absl::Hours(1), 10),
+      Rolling("average_order_value", absl::Hours(1), 10)};
   specs[0].filter = {{"currency", "(not set)"}};
   specs[1].filter = {{"country", "(not set)"}};
+  specs[2].filter = {{"device", "(not set)"}};
+  specs[3].filter = {{"currency", "(not set)"}};
   TargetTracker tracker(&specs, kTimeout);
   ClosedSession a = Session(kT0, absl::Minutes(2), false);
   a.revenue = {{"", 7'000'000}, {"EUR", 1'000'000}};
+  a.orders_by_currency = {{"", 2}, {"EUR", 1}};
+  a.orders = 3;
   a.country = "";
+  a.device_category = "desktop";
   tracker.OnSessionClosed(a);
+  ClosedSession b = Session(kT0, absl::Minutes(3), false);
+  b.country = "(not set)";  // what EventDecoder gives an event without one
+  b.device_category = "(not set)";
+  tracker.OnSessionClosed(b);
+  ClosedSession c = Session(kT0, absl::Minutes(4), false);
+  c.country = "DE";
+  c.device_category = "mobile";
+  tracker.OnSessionClosed(c);
   const std::vector<TargetSums> sums = SumsAt(tracker, kT0 + absl::Minutes(40));
   EXPECT_DOUBLE_EQ(sums[0].numerator, 7);
-  EXPECT_EQ(sums[1].numerator, 1);
+  EXPECT_EQ(sums[1].numerator, 2);  // a and b
+  EXPECT_EQ(sums[2].numerator, 1);  // b
+  EXPECT_DOUBLE_EQ(sums[3].numerator, 7);
+  EXPECT_DOUBLE_EQ(sums[3].denominator, 2);  // orders without a currency
 }
 
 TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
