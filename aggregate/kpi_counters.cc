@@ -232,6 +232,14 @@ std::optional<std::vector<std::string>> Allowlist(
   return it->second;
 }
 
+const std::vector<std::string>& Reserved(const KpiCounters::Options& options,
+                                         const std::string& label) {
+  static const std::vector<std::string>* const kNone =
+      new std::vector<std::string>();
+  auto it = options.reserved.find(label);
+  return it == options.reserved.end() ? *kNone : it->second;
+}
+
 // Labels whose every value is known in advance admit exactly those.
 std::optional<std::vector<std::string>> KnownValues(
     const std::vector<std::string>& values) {
@@ -249,16 +257,19 @@ std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
 struct KpiCounters::Impl {
   explicit Impl(const Options& options)
       : site("site", options.label_values_max, Allowlist(options, "site"), 1,
-             options.admissions),
+             options.admissions, Reserved(options, "site")),
         channel("channel", options.label_values_max,
-                Allowlist(options, "channel"), 1, options.admissions),
+                Allowlist(options, "channel"), 1, options.admissions,
+                Reserved(options, "channel")),
         device("device", options.label_values_max, Allowlist(options, "device"),
-               1, options.admissions),
+               1, options.admissions, Reserved(options, "device")),
         country("country", options.label_values_max,
-                Allowlist(options, "country"), 1, options.admissions),
+                Allowlist(options, "country"), 1, options.admissions,
+                Reserved(options, "country")),
         goal("goal", options.label_values_max, GoalsWithoutAny(options.goals)),
         currency("currency", options.label_values_max,
-                 Allowlist(options, "currency"), 1, options.admissions),
+                 Allowlist(options, "currency"), 1, options.admissions,
+                 Reserved(options, "currency")),
         topic("topic", options.label_values_max,
               KnownValues(options.input_topics), 1, options.admissions),
         reason("reason", options.label_values_max,

@@ -54,6 +54,11 @@ class KpiCounters : public SessionObserver {
     SessionRules rules;  // funnels: names of web_funnel_step_sessions_total
     // Label name -> the only values admitted (others are "(other)").
     std::map<std::string, std::vector<std::string>> allowlists;
+    // Label name -> values admitted beyond label_values_max, whatever came
+    // first: the targets' filter values, so that the series their alerts
+    // select are never "(other)" (the engine's own gauges count them
+    // exactly). An allowlist still decides alone.
+    std::map<std::string, std::vector<std::string>> reserved;
     // Label values known in advance, exported at 0 from the start so that
     // rate() and alerts see them before the first occurrence (SPEC §7):
     // kpistream_events_consumed_total{topic},

@@ -58,7 +58,8 @@ LabelAdmission* LabelAdmissions::For(const std::string& label,
 
 LabelLimiter::LabelLimiter(std::string label, int max_values,
                            std::optional<std::vector<std::string>> allowlist,
-                           int min_count, LabelAdmissions* admissions)
+                           int min_count, LabelAdmissions* admissions,
+                           const std::vector<std::string>& reserved)
     : label_(std::move(label)) {
   names_ = {kOther, kNotSet};
   ids_.emplace(kOther, kOtherId);
@@ -68,6 +69,11 @@ LabelLimiter::LabelLimiter(std::string label, int max_values,
       if (!value.empty() && !ids_.contains(value)) Admit(value);
     }
     return;  // no admission: the list decides
+  }
+  for (const std::string& value : reserved) {
+    if (!value.empty() && IsPrintableUtf8(value) && !ids_.contains(value)) {
+      Admit(value);
+    }
   }
   const size_t max = static_cast<size_t>(std::max(max_values, 0));
   const uint32_t count = static_cast<uint32_t>(std::max(min_count, 1));

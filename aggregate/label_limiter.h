@@ -105,10 +105,13 @@ class LabelLimiter {
   // `label` is the label's name (e.g. "site"), reported with the overflow
   // count. A negative `max_values` is treated as 0.
   // `admissions`: where the admission of `label` is shared (nullptr: this
-  // limiter's own); an allowlist needs none.
+  // limiter's own); an allowlist needs none. `reserved`: values admitted
+  // from the start beyond `max_values` (not taking its room), unless there
+  // is an allowlist, which decides alone.
   LabelLimiter(std::string label, int max_values,
                std::optional<std::vector<std::string>> allowlist = std::nullopt,
-               int min_count = 1, LabelAdmissions* admissions = nullptr);
+               int min_count = 1, LabelAdmissions* admissions = nullptr,
+               const std::vector<std::string>& reserved = {});
   LabelLimiter(const LabelLimiter&) = delete;
   LabelLimiter& operator=(const LabelLimiter&) = delete;
 

@@ -309,49 +309,70 @@ class Parser {
     }
   }
 
-  // A filter value that no event can ever carry gives a target that never
-  // has data (issue: `channel: Emial` was "on track" forever): channels,
-  // devices, countries and currencies must be values the engine produces.
-  void CheckFilterValues(const std::string& key, const YAML::Node& node,
-                         const std::map<std::string, std::string>& filter) {
+  // A value of a label that no event can ever carry: channels, devices,
+  // countries and currencies must be values the engine produces (issue: a
+  // target on `channel: Emial` was "on track" forever; an allowlist of it
+  // sent every Email session to "(other)").
+  void CheckLabelValue(const std::string& where, const YAML::Node& at,
+                       const std::string& label, const std::string& value) {
+    if (label == "channel") {
+      if (std::find(kChannelGroups.begin(), kChannelGroups.end(), value) ==
+          kChannelGroups.end()) {
+        Error(where, at,
+              absl::StrCat("unknown channel \"", value, "\"; channels are: ",
+                           absl::StrJoin(kChannelGroups, ", ")));
+      }
+    } else if (label == "device") {
+      if (value != "desktop" && value != "mobile" && value != "tablet" &&
+          value != kOther && value != kNotSet) {
+        Error(where, at,
+              absl::StrCat("unknown device \"", value,
+                           "\"; devices are: desktop, mobile, tablet, ", kOther,
+                           ", ", kNotSet));
+      }
+    } else if (label == "country") {
+      if (value != kNotSet &&
+          (value.size() != 2 || !absl::ascii_isupper(value[0]) ||
+           !absl::ascii_isupper(value[1]))) {
+        Error(where, at,
+              absl::StrCat("country \"", value,
+                           "\" is not an ISO 3166-1 alpha-2 code (two "
+                           "capital letters, e.g. DE) or ",
+                           kNotSet));
+      }
+    } else if (label == "currency") {
+      if (value != kNotSet &&
+          (value.size() != 3 || !absl::ascii_isupper(value[0]) ||
+           !absl::ascii_isupper(value[1]) || !absl::ascii_isupper(value[2]))) {
+        Error(where, at,
+              absl::StrCat("currency \"", value,
+                           "\" is not an ISO 4217 code (three capital "
+                           "letters, e.g. EUR)"));
+      }
+    }
+  }
+
+  // A target's filter values: values the engine produces (above), and that
+  // its counters can carry. A value that metrics.label_allowlists leaves
+  // out is counted as "(other)", so the target's PromQL would never see it
+  // while the engine's own gauges did.
+  void CheckFilterValues(
+      const std::string& key, const YAML::Node& node,
+      const std::map<std::string, std::string>& filter,
+      const std::map<std::string, std::vector<std::string>>& allowlists) {
     for (const auto& [label, value] : filter) {
       const YAML::Node at = node[label] ? node[label] : node;
       const std::string where = key + "." + label;
-      if (label == "channel") {
-        if (std::find(kChannelGroups.begin(), kChannelGroups.end(), value) ==
-            kChannelGroups.end()) {
-          Error(where, at,
-                absl::StrCat("unknown channel \"", value, "\"; channels are: ",
-                             absl::StrJoin(kChannelGroups, ", ")));
-        }
-      } else if (label == "device") {
-        if (value != "desktop" && value != "mobile" && value != "tablet" &&
-            value != kOther && value != kNotSet) {
-          Error(where, at,
-                absl::StrCat("unknown device \"", value,
-                             "\"; devices are: desktop, mobile, tablet, ",
-                             kOther, ", ", kNotSet));
-        }
-      } else if (label == "country") {
-        if (value != kNotSet &&
-            (value.size() != 2 || !absl::ascii_isupper(value[0]) ||
-             !absl::ascii_isupper(value[1]))) {
-          Error(where, at,
-                absl::StrCat("country \"", value,
-                             "\" is not an ISO 3166-1 alpha-2 code (two "
-                             "capital letters, e.g. DE) or ",
-                             kNotSet));
-        }
-      } else if (label == "currency") {
-        if (value != kNotSet &&
-            (value.size() != 3 || !absl::ascii_isupper(value[0]) ||
-             !absl::ascii_isupper(value[1]) ||
-             !absl::ascii_isupper(value[2]))) {
-          Error(where, at,
-                absl::StrCat("currency \"", value,
-                             "\" is not an ISO 4217 code (three capital "
-                             "letters, e.g. EUR)"));
-        }
+      CheckLabelValue(where, at, label, value);
+      auto list = allowlists.find(label);
+      if (list != allowlists.end() && value != kNotSet && value != kOther &&
+          std::find(list->second.begin(), list->second.end(), value) ==
+              list->second.end()) {
+        Error(
+            where, at,
+            absl::StrCat("\"", value, "\" is not in metrics.label_allowlists.",
+                         label, ", so its sessions are counted as \"", kOther,
+                         "\" and the target's alerts never see it"));
       }
     }
   }
@@ -920,6 +941,13 @@ class Parser {
           const std::string label = entry.first.Scalar();
           std::vector<std::string> values;
           if (StringList(a.Key(label), entry.second, "label values", &values)) {
+            const Fields items{a.Key(label), entry.second};
+            for (size_t j = 0;
+                 values.size() == entry.second.size() && j < values.size();
+                 ++j) {
+              CheckLabelValue(items.Item(j).key, items.Item(j).node, label,
+                              values[j]);
+            }
             std::vector<std::string>& list = mc.label_allowlists[label];
             list.insert(list.end(), values.begin(), values.end());
           }
@@ -1099,7 +1127,8 @@ class Parser {
     std::set<std::string> names;
     for (size_t i = 0; i < list.node.size(); ++i) {
       TargetConfig t;
-      if (ParseTarget(list.Item(i), c->goals, &names, &t)) {
+      if (ParseTarget(list.Item(i), c->goals, c->metrics.label_allowlists,
+                      &names, &t)) {
         c->targets.push_back(std::move(t));
       }
     }
@@ -1107,8 +1136,11 @@ class Parser {
 
   // targets[i]; false when it has no known kpi (or is not a mapping).
   // `names`: the names of the targets before it.
-  bool ParseTarget(const Fields& n, const std::vector<std::string>& goals,
-                   std::set<std::string>* names, TargetConfig* t) {
+  // `allowlists`: metrics.label_allowlists (parsed before the targets).
+  bool ParseTarget(
+      const Fields& n, const std::vector<std::string>& goals,
+      const std::map<std::string, std::vector<std::string>>& allowlists,
+      std::set<std::string>* names, TargetConfig* t) {
     if (!CheckMap(n, {"name", "objective", "kpi", "filter", "direction",
                       "value", "tolerance", "window", "period", "for",
                       "severity", "min_sessions"})) {
@@ -1133,7 +1165,7 @@ class Parser {
             absl::StrCat("unknown KPI \"", t->kpi, "\"; known: ", KpiNames()));
       return false;
     }
-    ParseTargetFilter(n, goals, t);
+    ParseTargetFilter(n, goals, allowlists, t);
     t->direction = kpi->direction == Direction::kAtMost
                        ? TargetDirection::kAtMost
                        : TargetDirection::kAtLeast;
@@ -1168,8 +1200,10 @@ class Parser {
 
   // targets[i].filter: labels of the kpi's counters, values the engine
   // produces; a kpi counted per goal needs filter.goal.
-  void ParseTargetFilter(const Fields& n, const std::vector<std::string>& goals,
-                         TargetConfig* t) {
+  void ParseTargetFilter(
+      const Fields& n, const std::vector<std::string>& goals,
+      const std::map<std::string, std::vector<std::string>>& allowlists,
+      TargetConfig* t) {
     const std::vector<std::string> labels = KpiFilterLabels(t->kpi);
     if (const Fields f = n.Field("filter"); f.node && !f.node.IsNull()) {
       if (CheckMap(
@@ -1201,7 +1235,7 @@ class Parser {
       Error(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
             absl::StrCat("kpi ", t->kpi, " needs filter.goal"));
     }
-    CheckFilterValues(n.Key("filter"), n["filter"], t->filter);
+    CheckFilterValues(n.Key("filter"), n["filter"], t->filter, allowlists);
   }
 
   // targets[i].value and .tolerance, after the direction.

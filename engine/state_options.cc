@@ -68,6 +68,11 @@ KpiCounters::Options CounterOptionsFrom(const Config& config) {
   options.goals = config.goals;
   options.rules.funnels = FunnelsFrom(config);
   options.allowlists = config.metrics.label_allowlists;
+  for (const TargetConfig& target : config.targets) {
+    for (const auto& [label, value] : target.filter) {
+      if (label != "goal") options.reserved[label].push_back(value);
+    }
+  }
   for (const InputConfig& input : config.inputs) {
     options.input_topics.push_back(input.topic);
     if (input.kind == InputKind::kEvents && input.key == InputKey::kAny) {

@@ -496,6 +496,43 @@ TEST(KpiCountersTest, ThreadsSharingTheAdmissionStayWithinTheBound) {
   EXPECT_EQ(Value(merged, "web_events_total", {"b", "page_view"}), -1);
 }
 
+// A target's filter values are reserved (review: with label_values_max
+// reached first by other countries, a target on BR saw its sessions in
+// "(other)": its PromQL read 0 and paged while the engine counted them).
+// Reserved values take no room from the others; an allowlist decides alone.
+TEST(KpiCountersTest, ReservedValuesAreAdmittedBeyondTheBound) {
+  LabelAdmissions shared;
+  KpiCounters::Options options;
+  options.label_values_max = 1;
+  options.admissions = &shared;
+  options.reserved = {{"country", {"BR"}}, {"site", {"shop"}}};
+  KpiCounters thread_a(options), thread_b(options);
+  thread_a.OnSessionClosed(
+      Closed("blog", "Email", "desktop", "US", absl::Seconds(30), 2));
+  thread_a.OnSessionClosed(
+      Closed("news", "Email", "desktop", "DE", absl::Seconds(30), 2));
+  thread_b.OnSessionClosed(
+      Closed("shop", "Email", "desktop", "BR", absl::Seconds(30), 2));
+  MetricsSnapshot s = Committed(thread_a);
+  MergeSnapshot(Committed(thread_b), &s);
+  EXPECT_EQ(
+      Value(s, "web_sessions_closed_total", {"shop", "Email", "desktop", "BR"}),
+      1);
+  EXPECT_EQ(
+      Value(s, "web_sessions_closed_total", {"blog", "Email", "desktop", "US"}),
+      1);  // the bound's one value each, besides the reserved
+  EXPECT_EQ(Value(s, "web_sessions_closed_total",
+                  {"(other)", "Email", "desktop", "(other)"}),
+            1);
+  options.allowlists = {{"country", {"US"}}};
+  KpiCounters listed(options);
+  listed.OnSessionClosed(
+      Closed("shop", "Email", "desktop", "BR", absl::Seconds(30), 2));
+  EXPECT_EQ(Value(Committed(listed), "web_sessions_closed_total",
+                  {"shop", "Email", "desktop", "(other)"}),
+            1);
+}
+
 // ROAS per campaign divides web_campaign_revenue_total by web_ad_cost_total:
 // both name a campaign alike. A campaign an ad cost record names (the
 // operator's ad platform) is admitted at once, for the sessions too; no

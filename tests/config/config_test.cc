@@ -682,6 +682,33 @@ TEST(ConfigAllowlistTest, LabelAllowlistsParseAndRejectUnknownLabels) {
   EXPECT_EQ(r.errors[0].key, "metrics.label_allowlists.goal");
 }
 
+// An allowlist's values are checked as a target filter's are (an allowlist
+// of "Emial" sent every Email session to "(other)"), and a target's filter
+// value must be in its label's allowlist: else its sessions are "(other)"
+// and the target's PromQL never sees them.
+TEST(ConfigAllowlistTest, AllowlistsAndTargetFiltersAgree) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "metrics:\n"
+      "  label_allowlists:\n"
+      "    channel: [Email, Emial]\n"
+      "    country: [US, de]\n"
+      "targets:\n"
+      "  - {name: br, kpi: sessions, filter: {country: BR}, value: 1,\n"
+      "     window: 1h}\n"
+      "  - {name: us, kpi: sessions, filter: {country: US, channel: Email},\n"
+      "     value: 1, window: 1h}\n"
+      "  - {name: unset, kpi: sessions, filter: {country: (not set)},\n"
+      "     value: 1, window: 1h}\n");
+  ASSERT_EQ(r.errors.size(), 3u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "metrics.label_allowlists.channel[1]");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("unknown channel \"Emial\""));
+  EXPECT_EQ(r.errors[1].key, "metrics.label_allowlists.country[1]");
+  EXPECT_EQ(r.errors[2].key, "targets[0].filter.country");
+  EXPECT_THAT(r.errors[2].message,
+              HasSubstr("\"BR\" is not in metrics.label_allowlists.country"));
+}
+
 }  // namespace
 }  // namespace kpistream
 

@@ -72,6 +72,10 @@ TEST(StateOptionsTest, SessionsAndTargetsReachTheCore) {
             absl::FromCivil(absl::CivilDay(2026, 1, 1), absl::UTCTimeZone()));
   EXPECT_EQ(specs[1].period_end,
             absl::FromCivil(absl::CivilDay(2026, 2, 1), absl::UTCTimeZone()));
+  // The targets' filter values are reserved in the counters' labels.
+  const KpiCounters::Options counters = CounterOptionsFrom(r.config);
+  EXPECT_EQ(counters.reserved.at("channel"), std::vector<std::string>{"Email"});
+  EXPECT_EQ(counters.reserved.count("goal"), 0u);
 }
 
 // A `key: visitor_id` events input keeps its sessions apart from the other
