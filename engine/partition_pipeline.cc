@@ -164,6 +164,7 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   next_offset_ = position->next_offset;
   max_event_time_ = position->max_event_time;
   upstream_ = position->upstream;
+  idle_upstream_.clear();  // the next watermark records say it again
   heard_ = nullptr;
   upstream_changed_ = true;
   writer_.Resume(*std::move(position));
@@ -243,8 +244,13 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
   if (!upstream_changed_) return upstream_watermark_;
   upstream_changed_ = false;
   upstream_watermark_ = absl::InfinitePast();
-  absl::Time low = absl::InfiniteFuture();
-  bool any = false;
+  // As WatermarkTracker's: the lowest of the active sources, idle ones held
+  // back by none (review: a source partition that never had an event, on
+  // a thread with no other, stopped every session of the input); when all
+  // are idle, the highest.
+  absl::Time active_low = absl::InfiniteFuture();
+  absl::Time idle_high = absl::InfinitePast();
+  bool any = false, any_active = false;
   for (const auto& [topic, partitions] : ctx_->upstream_sources) {
     auto it = upstream_.lower_bound(TopicPartition{topic, 0});
     for (int32_t p = 0; p < partitions; ++p, ++it) {
@@ -252,11 +258,16 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
           it->first.topic != topic) {
         return upstream_watermark_;  // not every one has reported
       }
-      low = std::min(low, it->second);
       any = true;
+      if (idle_upstream_.count(it->first) > 0) {
+        idle_high = std::max(idle_high, it->second);
+      } else {
+        any_active = true;
+        active_low = std::min(active_low, it->second);
+      }
     }
   }
-  if (any) upstream_watermark_ = low;
+  if (any) upstream_watermark_ = any_active ? active_low : idle_high;
   return upstream_watermark_;
 }
 
@@ -365,7 +376,11 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
       return;  // not ours to judge: a foreign record in an internal topic
     }
     for (const v1::SourceWatermark& m : marks.sources()) {
-      Heard(m.topic(), m.partition(), absl::FromUnixMicros(m.watermark_us()));
+      // An idle source with no event yet: no watermark (INT64_MIN).
+      const absl::Time at = m.watermark_us() == INT64_MIN
+                                ? absl::InfinitePast()
+                                : absl::FromUnixMicros(m.watermark_us());
+      Heard(m.topic(), m.partition(), at, m.idle());
     }
     return;
   }
@@ -373,7 +388,8 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
   std::optional<int64_t> watermark_us;
   const InputReader* reader = SourceOf(record, &source, &watermark_us);
   if (watermark_us.has_value()) {
-    Heard(source.topic, source.partition, absl::FromUnixMicros(*watermark_us));
+    Heard(source.topic, source.partition, absl::FromUnixMicros(*watermark_us),
+          /*idle=*/false);
   }
   if (reader == nullptr) {
     // Forwarded from an input no longer configured: kept as a dead letter.
@@ -403,7 +419,7 @@ const InputReader* PartitionPipeline::SourceOf(
 }
 
 void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
-                              absl::Time at) {
+                              absl::Time at, bool idle) {
   // Forwarded records come in runs from one source partition: its entry is
   // cached (upstream_ only grows, and is replaced only by Restore).
   if (heard_ == nullptr || partition != heard_tp_.partition ||
@@ -418,6 +434,11 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
   if (at > *heard_) {
     *heard_ = at;
     upstream_changed_ = true;
+  }
+  if (idle) {
+    upstream_changed_ |= idle_upstream_.insert(heard_tp_).second;
+  } else if (!idle_upstream_.empty()) {
+    upstream_changed_ |= idle_upstream_.erase(heard_tp_) > 0;
   }
 }
 

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -269,8 +270,10 @@ class PartitionPipeline : private SessionObserver {
   const InputReader* SourceOf(const kafka::Record& record,
                               kafka::Record* source,
                               std::optional<int64_t>* watermark_us) const;
-  // A source partition's watermark is at least `at`.
-  void Heard(absl::string_view topic, int32_t partition, absl::Time at);
+  // A source partition's watermark is at least `at`; it is `idle` (a
+  // watermark record says so) or not (a record forwarded from it).
+  void Heard(absl::string_view topic, int32_t partition, absl::Time at,
+             bool idle);
   void ProcessForwarded(const kafka::Record& record, absl::Time now,
                         absl::Time watermark, absl::Time* event_time);
   void Consumed(absl::string_view topic);
@@ -292,8 +295,10 @@ class PartitionPipeline : private SessionObserver {
   int64_t replay_until_ = -1;
   size_t replayed_ = 0, replay_lost_ = 0;
   absl::Time max_event_time_ = absl::InfinitePast();
-  // A repartition partition's source partitions' watermarks.
+  // A repartition partition's source partitions' watermarks, and those of
+  // them that said they are idle.
   std::map<TopicPartition, absl::Time> upstream_;
+  std::set<TopicPartition> idle_upstream_;
   // Heard()'s cache: the entry of the last source partition heard from.
   TopicPartition heard_tp_;
   absl::Time* heard_ = nullptr;

@@ -864,7 +864,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
       processed_since_commit_ > 0 || produced_since_commit_ > 0;
   const bool full = now - last_full_checkpoint_ >= kFullCheckpointInterval;
   if (full) last_full_checkpoint_ = now;
-  SendUpstreamWatermarks();
+  SendUpstreamWatermarks(now);
   // Wall time of the cycle's parts, for the debug log (the clock_ may be a
   // test's manual clock).
   const absl::Time started = absl::Now();
@@ -1165,19 +1165,25 @@ bool StreamThread::Repartition(const kafka::Record& record,
   return true;
 }
 
-void StreamThread::SendUpstreamWatermarks() {
+void StreamThread::SendUpstreamWatermarks(absl::Time now) {
   if (repartition_topic_.empty() || options_.repartition_partitions <= 0) {
     return;
   }
   v1::UpstreamWatermarks marks;
   for (const auto& [tp, slot] : slots_) {
-    if (!slot.restored || slot.watermark == absl::InfinitePast()) continue;
+    if (!slot.restored) continue;
     auto reader = readers_.find(tp.topic);
     if (reader == readers_.end() || !reader->second.rekey) continue;
+    // An idle source partition says so, with no watermark yet too: it
+    // holds the repartition partitions back no more than it holds back
+    // this thread (SourceWatermark.idle).
+    const bool idle = watermark_.Idle(slot.watermark_id, now);
+    if (!idle && slot.watermark == absl::InfinitePast()) continue;
     v1::SourceWatermark* m = marks.add_sources();
     m->set_topic(tp.topic);
     m->set_partition(tp.partition);
     m->set_watermark_us(absl::ToUnixMicros(slot.watermark));
+    m->set_idle(idle);
   }
   if (marks.sources_size() == 0) return;
   std::string value(kWatermarksMagic);

@@ -155,7 +155,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
                    absl::Time watermark) override;
   // Sends the re-keyed inputs' partitions' watermarks to every partition of
   // the repartition topic (with the commit).
-  void SendUpstreamWatermarks();
+  void SendUpstreamWatermarks(absl::Time now);
 
   struct Slot {
     std::unique_ptr<PartitionPipeline> pipeline;

@@ -1491,6 +1491,43 @@ TEST(StreamThreadTest, ARecordTooLargeToRekeyIsDeadLettered) {
   EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), 1);
 }
 
+// A re-keyed source partition that is idle says so to the repartition
+// partitions, even with no event yet, so that it holds back their
+// watermark no more than an idle partition holds back its own thread's
+// (review: a thread whose only source partition stayed empty never sent a
+// watermark for it, and every repartition partition, on every instance,
+// waited for it: no session of the input ever closed).
+TEST(StreamThreadTest, AnIdleSourcePartitionTellsTheRepartitionTopic) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"key: visitor_id", "key: any"},
+                      {"max_future_skew: 3650d",
+                       "max_future_skew: 3650d, idle_partition_timeout: 2s"}});
+  FakeThread t(config.c_str());
+  t.options.repartition_partitions = 2;
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    return t.clock.Peek() > start + absl::Seconds(10);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  int idle = 0, active = 0;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic != "g-repartition" || !p.value.has_value() ||
+        !absl::StartsWith(*p.value, kWatermarksMagic)) {
+      continue;
+    }
+    v1::UpstreamWatermarks marks;
+    ASSERT_TRUE(
+        marks.ParseFromString(p.value->substr(kWatermarksMagic.size())));
+    for (const v1::SourceWatermark& m : marks.sources()) {
+      EXPECT_EQ(m.topic(), "in");
+      EXPECT_EQ(m.partition(), 0);
+      ++(m.idle() ? idle : active);
+    }
+  }
+  EXPECT_GT(idle, 0);
+  EXPECT_EQ(active, 0);  // no event: no watermark while it is not idle
+}
+
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
   // The clock moves 100 ms per reading, a few readings per loop.
   EXPECT_LT(TimeToCommitOneRecord(absl::Milliseconds(100)), absl::Seconds(2));

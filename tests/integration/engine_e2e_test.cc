@@ -435,15 +435,31 @@ TEST_F(EngineE2E, RecordsForwardedByAnEarlierVersionAreRead) {
             3);
 }
 
-// An earlier version's watermark record (marked by a header, its value a
-// bare UpstreamWatermarks) still moves the re-keyed partitions' watermark:
-// the forwarded session below closes on it alone.
-TEST_F(EngineE2E, WatermarksForwardedByAnEarlierVersionAreRead) {
+// Writes into partition 0 of e2e-repartition a page view of `visitor` at
+// 10:00 forwarded from web.events[0], then `marks` in an earlier version's
+// form of a watermark record (marked by a header, its value a bare
+// UpstreamWatermarks: kcat writes it more easily than the magic prefix,
+// and both are parsed alike).
+void WriteForwardedAndMarks(const std::string& bootstrap,
+                            const std::string& visitor,
+                            const v1::UpstreamWatermarks& marks) {
   CommandResult r = RunCommand(
-      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
-       "0", "-K", "|", "-H", "kpistream-source=0/7//web.events/vw"},
-      Ev("vw", "w1", "10:00:00", "PAGE_VIEW", "/"));
+      {"kcat", "-b", bootstrap, "-P", "-t", "e2e-repartition", "-p", "0", "-K",
+       "|", "-H", "kpistream-source=0/7//web.events/" + visitor},
+      Ev(visitor, visitor + "1", "10:00:00", "PAGE_VIEW", "/"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string delimiter = "<end-of-record>";
+  const std::string value = marks.SerializeAsString();
+  ASSERT_EQ(value.find(delimiter), std::string::npos);
+  r = RunCommand({"kcat", "-b", bootstrap, "-P", "-t", "e2e-repartition", "-p",
+                  "0", "-D", delimiter, "-H", "kpistream-watermark=1"},
+                 value + delimiter);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// An earlier version's watermark record still moves the re-keyed
+// partitions' watermark: the forwarded session closes on it alone.
+TEST_F(EngineE2E, WatermarksForwardedByAnEarlierVersionAreRead) {
   v1::UpstreamWatermarks marks;
   for (int32_t partition : {0, 1}) {
     v1::SourceWatermark* m = marks.add_sources();
@@ -451,19 +467,37 @@ TEST_F(EngineE2E, WatermarksForwardedByAnEarlierVersionAreRead) {
     m->set_partition(partition);
     m->set_watermark_us(1767268800000000);  // 2026-01-01T12:00:00Z
   }
-  const std::string delimiter = "<end-of-record>";
-  const std::string value = marks.SerializeAsString();
-  ASSERT_EQ(value.find(delimiter), std::string::npos);
-  r = RunCommand(
-      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
-       "0", "-D", delimiter, "-H", "kpistream-watermark=1"},
-      value + delimiter);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  WriteForwardedAndMarks(broker_->bootstrap(), "vw", marks);
   std::map<std::string, SessionRecord> sessions;
   ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).count("vw") > 0; },
                       absl::Seconds(30)))
       << Metrics() << engine_->Stderr();
   EXPECT_EQ(sessions["vw"].pageviews(), 1u);
+}
+
+// A source partition that says it is idle holds the re-keyed partitions'
+// watermark back no more than an idle partition holds back its thread's
+// (review: another thread's, or instance's, source partition that never
+// had an event sent no watermark, so no session of the input closed). Here
+// partition 1 says it is idle, with no watermark: the session forwarded
+// from partition 0 closes on partition 0's alone.
+TEST_F(EngineE2E, AnIdleSourcePartitionHoldsNoSessionBack) {
+  v1::UpstreamWatermarks marks;
+  v1::SourceWatermark* active = marks.add_sources();
+  active->set_topic("web.events");
+  active->set_partition(0);
+  active->set_watermark_us(1767268800000000);  // 2026-01-01T12:00:00Z
+  v1::SourceWatermark* idle = marks.add_sources();
+  idle->set_topic("web.events");
+  idle->set_partition(1);
+  idle->set_watermark_us(INT64_MIN);  // no event yet
+  idle->set_idle(true);
+  WriteForwardedAndMarks(broker_->bootstrap(), "vi", marks);
+  std::map<std::string, SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor([&] { return (sessions = Sessions()).count("vi") > 0; },
+                      absl::Seconds(20)))
+      << Metrics() << engine_->Stderr();
+  EXPECT_EQ(sessions["vi"].pageviews(), 1u);
 }
 
 // An input declared keyed by visitor_id is processed where it lands: a
