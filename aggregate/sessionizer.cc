@@ -52,9 +52,11 @@ absl::string_view UrlPath(absl::string_view url) {
   const size_t scheme = FindSchemeEnd(url);
   if (scheme != absl::string_view::npos) {
     url.remove_prefix(scheme + 3);
-    const size_t slash = url.find('/');
-    url = slash == absl::string_view::npos ? absl::string_view("/")
-                                           : url.substr(slash);
+    // The path starts at the first "/" after the host, if no query or
+    // fragment comes first ("https://shop.example?next=/checkout" is "/").
+    const size_t end = FindFirstOf(url, "/?#");
+    if (end == absl::string_view::npos || url[end] != '/') return "/";
+    url.remove_prefix(end);
   }
   return url.substr(0, FindFirstOf(url, "?#"));
 }

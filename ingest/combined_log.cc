@@ -84,7 +84,11 @@ bool Quoted(absl::string_view& in, std::string* out) {
 
 bool IsAsset(absl::string_view path) {
   const std::string lower = absl::AsciiStrToLower(path);
-  if (lower == "/robots.txt" || absl::StrContains(lower, "favicon") ||
+  // A favicon is a last path segment named so (favicon.ico, favicon-32x32
+  // .png); a page about one ("/blog/how-to-make-a-favicon") is a page.
+  const absl::string_view last =
+      absl::string_view(lower).substr(lower.rfind('/') + 1);
+  if (lower == "/robots.txt" || absl::StartsWith(last, "favicon") ||
       absl::EndsWith(lower, "/feed") || absl::EndsWith(lower, "/rss") ||
       absl::EndsWith(lower, "/atom") || absl::EndsWith(lower, "/feed/")) {
     return true;
@@ -166,9 +170,18 @@ bool IsFeedQuery(absl::string_view query) {
 // Android tablets' browsers send (Google's own rule for telling them from
 // phones). Other Android clients (apps' Dalvik, Opera Mini, TV apps) say
 // neither, phones mostly: mobile, as before.
+// "Tablet PC 2.0" is a token Windows 7's Internet Explorer sends from
+// desktops with the Tablet PC components on (the default): not a tablet.
+bool SaysTablet(absl::string_view ua) {
+  for (size_t at = ua.find("Tablet"); at != absl::string_view::npos;
+       at = ua.find("Tablet", at + 1)) {
+    if (!absl::StartsWith(ua.substr(at), "Tablet PC")) return true;
+  }
+  return false;
+}
+
 std::string Device(absl::string_view ua) {
-  if (absl::StrContains(ua, "iPad") || absl::StrContains(ua, "Tablet"))
-    return "tablet";
+  if (absl::StrContains(ua, "iPad") || SaysTablet(ua)) return "tablet";
   if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone")) {
     return "mobile";
   }

@@ -1704,6 +1704,11 @@ TEST(UrlPathTest, IsThePathOfTheUrlNotOfAUrlInItsQuery) {
   EXPECT_EQ(UrlPath("https://shop.example"), "/");
   EXPECT_EQ(UrlPath("/login?next=https://shop.example/checkout"), "/login");
   EXPECT_EQ(UrlPath("/a#https://b/c"), "/a");
+  // Review: a URL with no "/" after its host took its path from the query.
+  EXPECT_EQ(UrlPath("https://shop.example?next=/checkout/done"), "/");
+  EXPECT_EQ(UrlPath("https://shop.example#/cart"), "/");
+  EXPECT_EQ(UrlPath("https://shop.example:8080?a=/b"), "/");
+  EXPECT_EQ(UrlPath("https://shop.example:8080/p?a=/b"), "/p");
 }
 
 }  // namespace

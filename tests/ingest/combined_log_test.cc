@@ -397,6 +397,11 @@ TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
        "mobile"},
       {"Mozilla/5.0 (Android 14; Tablet; rv:121.0) Gecko/121.0 Firefox/121.0",
        "tablet"},
+      // Windows 7's IE on a desktop (the real log's): "Tablet PC 2.0" is
+      // the OS's Tablet PC components, on by default.
+      {"Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0; "
+       "SLCC2; .NET CLR 2.0.50727; Media Center PC 6.0; Tablet PC 2.0)",
+       "desktop"},
       {"Dalvik/1.6.0 (Linux; U; Android 4.1.2; GT-S5282 Build/JZO54K)",
        "mobile"},
       {"Opera/9.80 (Android; Opera Mini/7.5.33361/31.1448; U; en) "
@@ -419,6 +424,7 @@ TEST(CombinedLogTest, AssetsAndDownloadsAreNoPageViews) {
   Event e;
   for (const char* path :
        {"/site.webmanifest", "/v/index.m3u8", "/v/seg-0001.ts", "/v/c-1.m4s",
+        "/favicon.ico", "/icons/favicon-32x32.png", "/favicon",
         "/data/page.json", "/a.WAV", "/b.ogg", "/c.mov", "/d.tar", "/e.7z",
         "/f.heic", "/app.wasm"}) {
     const DecodeResult r = ParseLine(absl::StrCat("GET ", path, " HTTP/1.1"),
@@ -426,8 +432,8 @@ TEST(CombinedLogTest, AssetsAndDownloadsAreNoPageViews) {
     EXPECT_FALSE(r.ok) << path;
     EXPECT_EQ(r.reason, "not_pageview") << path;
   }
-  for (const char* path :
-       {"/", "/blog/post.html", "/shop/item", "/v1.2/", "/slides.pdf"}) {
+  for (const char* path : {"/", "/blog/post.html", "/shop/item", "/v1.2/",
+                           "/slides.pdf", "/blog/how-to-make-a-favicon"}) {
     EXPECT_TRUE(ParseLine(absl::StrCat("GET ", path, " HTTP/1.1"), 200, "-",
                           kChrome, &e)
                     .ok)
