@@ -291,7 +291,15 @@ absl::Time PartitionPipeline::Process(const kafka::Record& record,
     ForwardEvent(record, now, watermark, &event_time);
   } else {
     Consumed(input_->topic);
-    ProcessEvent(*input_, record, record.offset, now, watermark, &event_time);
+    // Judged against the partition's watermark as of this record, not as of
+    // the poll batch (`watermark`): whether an event is late, or applied
+    // out of order, must not depend on where the polls cut the records
+    // (review: it differed after a crash, read again in other batches).
+    absl::Time own = watermark;
+    if (max_event_time_ != absl::InfinitePast()) {
+      own = std::max(own, max_event_time_ - ctx_->max_out_of_orderness);
+    }
+    ProcessEvent(*input_, record, record.offset, now, own, &event_time);
   }
   if (event_time != absl::InfinitePast()) {
     event_time = Counted(event_time, now);

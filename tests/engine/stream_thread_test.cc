@@ -1281,6 +1281,33 @@ TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 2);
 }
 
+// An event is judged against its partition's watermark as of its record,
+// whatever the poll batches: read one record a poll or all in one, the
+// same event is late (review: in one poll it was judged against the
+// watermark before the batch, so a crash, read again in other batches,
+// changed which events were late or applied out of order).
+TEST(StreamThreadTest, LatenessDoesNotDependOnThePollBatches) {
+  auto run = [](size_t per_poll) {
+    FakeThread t;
+    t.fetched_per_poll = per_poll;
+    t.records = {{"a", PageView("a", "12:00:00")},
+                 {"b", PageView("b", "12:02:00")},   // watermark 12:01:30
+                 {"a", PageView("a", "12:01:00")}};  // late (lateness 0s)
+    t.options.stop_requested = [&] {
+      return t.output().committed_offset == 3 || t.output().commits > 100;
+    };
+    EXPECT_TRUE(t.Run().ok());
+    std::vector<std::string> dead;
+    for (const Produced& p : t.output().committed) {
+      if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
+    }
+    return dead;
+  };
+  const std::vector<std::string> late = {"a: late"};
+  EXPECT_EQ(run(1), late);
+  EXPECT_EQ(run(1000), late);
+}
+
 // A client whose clock runs 9 minutes fast (accepted: max_future_skew is
 // 10m) moves its partition's event time only up to the processing clock:
 // the other visitors' events, on time by the clock, are not late behind it.
@@ -1675,6 +1702,18 @@ class LocalStoreRestartTest : public ::testing::Test {
     double consumed = 0;         // kpistream_events_consumed_total
     double buffered = 0;         // kpistream_reorder_buffer_events
   };
+  // Inserts z's page view after x's: behind the watermark x brings, within
+  // the allowed lateness (5m here), so applied at once (released before
+  // the checkpoint) while x's event waits in the reorder buffer.
+  void InsertZAfterX() {
+    ConfigResult parsed = ParseConfig(absl::StrReplaceAll(
+        kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"}}));
+    ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+    config_ = parsed.config;
+    records_.insert(records_.begin() + 2,
+                    {"z", PageViewOn("z", "01", "10:58:00")});
+  }
+
   Result RunProcess(LocalStore* store, const Result& history, size_t records,
                     const std::string& cluster = "fake-cluster",
                     int64_t first_retained = 0) {
@@ -1861,12 +1900,10 @@ TEST_F(LocalStoreRestartTest, ARestartReadsOnlyTheChangelogAfterTheStore) {
 // restart reads it again from the input: it is counted and sessionized
 // once, and the records read only for it count nowhere.
 TEST_F(LocalStoreRestartTest, BufferedEventsAreReadAgainFromTheInput) {
-  // z comes after x and is released before the checkpoint (it is behind the
-  // watermark x brings): a record between the last buffered one and the
-  // restored position, which the restart must skip too, not count again and
-  // dead-letter as a duplicate.
-  records_.insert(records_.begin() + 2,
-                  {"z", PageViewOn("z", "01", "10:00:05")});
+  // z comes after x and is released before the checkpoint: a record between
+  // the last buffered one and the restored position, which the restart
+  // must skip too, not count again and dead-letter as a duplicate.
+  InsertZAfterX();
   const Result first = RunProcess(nullptr, {}, 3);
   size_t refs = 0, in_full = 0;
   for (const Produced& p : first.committed) {
@@ -1906,8 +1943,7 @@ TEST_F(LocalStoreRestartTest, BufferedEventsAreReadAgainFromTheInput) {
 // from there, not from a deleted offset (where auto.offset.reset=latest, as
 // the fake input does, would skip records never read).
 TEST_F(LocalStoreRestartTest, BufferedEventsOfDeletedRecordsAreLostAtOnce) {
-  records_.insert(records_.begin() + 2,
-                  {"z", PageViewOn("z", "01", "10:00:05")});
+  InsertZAfterX();
   const Result first = RunProcess(nullptr, {}, 3);
   // x's record (1) and the one before it are deleted; z (2) is retained.
   const Result second = RunProcess(nullptr, first, 5, "fake-cluster", 2);
