@@ -119,17 +119,21 @@ class Engine::Impl {
       in.topic = input.topic;
       auto count = kafka::PartitionCount(in);
       if (absl::IsCancelled(count.status())) return count.status();
-      if (count.ok()) {
-        input_partitions = std::max(input_partitions, *count);
-        partitions_by_topic[input.topic] = *count;
-      } else if (input.kind == InputKind::kEvents &&
-                 input.key == InputKey::kAny) {
-        // A re-keyed input's partitions are the sources its repartition
-        // partitions wait for: the count must be known.
-        return absl::Status(count.status().code(),
-                            absl::StrCat("inputs: topic \"", input.topic,
-                                         "\": ", count.status().message()));
+      if (!count.ok()) {
+        // Every input, as a re-keyed one must (its partitions are the
+        // sources its repartition partitions wait for): a keyed or ad-cost
+        // input that is missing or not readable (an ACL) was subscribed to
+        // all the same, said once by librdkafka, and never read, while the
+        // engine reported ready (review).
+        return absl::Status(
+            count.status().code(),
+            absl::StrCat("inputs: topic \"", input.topic,
+                         "\": ", count.status().message(),
+                         " (create it, or fix inputs[].topic; the engine "
+                         "starts once every input can be read)"));
       }
+      input_partitions = std::max(input_partitions, *count);
+      partitions_by_topic[input.topic] = *count;
     }
     // Re-keying (SPEC §2): the internal topic, as many partitions as the
     // largest re-keyed input; records older than a week are deleted (they
