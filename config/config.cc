@@ -223,6 +223,15 @@ bool IsKnownKpi(absl::string_view kpi) { return FindKpi(kpi) != nullptr; }
 
 namespace {
 
+bool ValidTopic(const std::string& t) {
+  if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
+  for (char c : t) {
+    if (!(absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
 // Walks a YAML document, collecting every error with its key path and mark.
 class Parser {
  public:
@@ -512,15 +521,6 @@ class Parser {
     return true;
   }
 
-  static bool ValidTopic(const std::string& t) {
-    if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
-    for (char c : t) {
-      if (!(absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'))
-        return false;
-    }
-    return true;
-  }
-
   bool Topic(const std::string& key, const YAML::Node& node, std::string* out) {
     std::string t;
     if (!String(key, node, &t)) return false;
@@ -706,6 +706,28 @@ class Parser {
         Error(key, entry.second, "expected a scalar value");
         continue;
       }
+      // Properties the engine sets from its own keys: given here, some
+      // silently won over the config (bootstrap.servers, while every log
+      // line named kafka.brokers; transaction.timeout.ms, past the check
+      // of the commit interval against it), others were silently replaced
+      // (group.id). Review.
+      static const auto* const kOwned = new std::map<std::string, std::string>{
+          {"bootstrap.servers", "kafka.brokers"},
+          {"metadata.broker.list", "kafka.brokers"},
+          {"group.id", "kafka.group_id"},
+          {"group.instance.id", "processing.instance_id"},
+          {"transactional.id", "processing.instance_id"},
+          {"transaction.timeout.ms", "processing.transaction_timeout"},
+          {"enable.auto.commit", "processing.guarantee"},
+          {"enable.auto.offset.store", "processing.guarantee"},
+          {"isolation.level", "processing.guarantee"},
+          {"enable.idempotence", "processing.guarantee"}};
+      if (auto owned = kOwned->find(name); owned != kOwned->end()) {
+        Error(key, entry.first,
+              absl::StrCat("is set by the engine from ", owned->second,
+                           ": set that instead"));
+        continue;
+      }
       std::string value = entry.second.Scalar();
       if (!Expand(key, entry.second, &value)) continue;
       // Plugins (plugin.library.paths) register properties of their own,
@@ -774,6 +796,29 @@ class Parser {
           input.format == InputFormat::kCombinedLog) {
         Error(in.Key("format"), in["format"],
               "ad_cost inputs are protobuf or json");
+      }
+      // Keys that would be ignored are refused (review: a site on an
+      // ad-cost input, or a host on a JSON one, did nothing, silently).
+      if (input.kind == InputKind::kAdCost && in["site"]) {
+        Error(in.Key("site"), in["site"],
+              "an ad_cost input takes no site: each record names its "
+              "site_id");
+      }
+      if (in["host"] && input.format != InputFormat::kCombinedLog) {
+        Error(in.Key("host"), in["host"],
+              "only a format: combined_log input takes a host (its lines' "
+              "paths are on it); events carry their page URLs whole");
+      } else if (!input.host.empty() &&
+                 (input.host.find_first_of("/ \t?#@") != std::string::npos ||
+                  !IsPrintableUtf8(input.host))) {
+        // "https://www.example.com" made page URLs of
+        // "https://https://www.example.com/p", host "https": every
+        // referrer from the site itself was a referral.
+        Error(in.Key("host"), in["host"],
+              absl::StrCat("\"", input.host,
+                           "\" is not a host name: give the site's host, as "
+                           "in www.example.com (a port may follow: "
+                           "www.example.com:8080), without a scheme or path"));
       }
       c->inputs.push_back(std::move(input));
     }
@@ -1323,6 +1368,24 @@ std::vector<ConfigError> Validate(const Config& config) {
   };
   if (config.kafka.group_id.empty()) {
     error("kafka.group_id", "must not be empty");
+  }
+  // The internal topics named after the group must be topic names (review:
+  // "kpi:prod" passed check-config, then the start failed on the broker's
+  // "Invalid topic", naming no key).
+  std::vector<std::string> internal;
+  if (config.changelog_output.topic == config.kafka.group_id + "-changelog") {
+    internal.push_back(config.changelog_output.topic);
+  }
+  if (NeedsRepartition(config)) internal.push_back(RepartitionTopic(config));
+  for (const std::string& topic : internal) {
+    if (!config.kafka.group_id.empty() && !ValidTopic(topic)) {
+      error("kafka.group_id",
+            absl::StrCat("\"", topic,
+                         "\", an internal topic named after the group, is not "
+                         "a valid Kafka topic name ([a-zA-Z0-9._-], at most "
+                         "249 characters): name the group so"));
+      break;
+    }
   }
   if (config.inputs.empty()) {
     error("inputs", "at least one input topic is required");

@@ -31,6 +31,51 @@ std::vector<std::string> Places(const ConfigResult& r,
   return places;
 }
 
+// Review: keys the engine would ignore, or that it sets from keys of its
+// own, are refused with the key to use; a group whose name makes invalid
+// internal topic names is refused at kafka.group_id, not at the broker.
+TEST(ConfigTest, KeysTheEngineWouldIgnoreOrOverrideAreRefused) {
+  ConfigResult r = ParseConfig(
+      "kafka:\n"
+      "  properties: {bootstrap.servers: 'k:9092', group.id: shop,\n"
+      "               transaction.timeout.ms: '3000', linger.ms: '5'}\n"
+      "inputs: [{topic: a}]\n");
+  EXPECT_THAT(
+      Places(r, "is set by the engine from"),
+      ::testing::ElementsAre("kafka.properties.bootstrap.servers@2:16",
+                             "kafka.properties.group.id@2:45",
+                             "kafka.properties.transaction.timeout.ms@3:16"));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("kafka.brokers"));
+  EXPECT_THAT(r.errors[2].message, HasSubstr("processing.transaction_timeout"));
+
+  r = ParseConfig(
+      "inputs:\n"
+      "  - {topic: a, format: json, host: www.example.com}\n"
+      "  - {topic: b, kind: ad_cost, format: json, site: shop}\n"
+      "  - {topic: c, format: combined_log, site: www,\n"
+      "     host: 'https://www.example.com'}\n"
+      "  - {topic: d, format: combined_log, site: www,\n"
+      "     host: 'www.example.com:8080'}\n");
+  EXPECT_THAT(Places(r, ""), ::testing::ElementsAre("inputs[0].host@2:36",
+                                                    "inputs[1].site@3:51",
+                                                    "inputs[2].host@5:12"));
+
+  for (const char* group : {"kpi:prod", "team/kpi"}) {
+    r = ParseConfig(absl::StrCat("kafka: {group_id: '", group,
+                                 "'}\ninputs: [{topic: a}]\n"));
+    ASSERT_FALSE(r.ok()) << group;
+    EXPECT_EQ(r.errors[0].key, "kafka.group_id");
+    EXPECT_THAT(r.errors[0].message, HasSubstr("-changelog"));
+  }
+  // With its own changelog topic and no re-keyed input, the group names no
+  // topic: any group id.
+  r = ParseConfig(
+      "kafka: {group_id: 'kpi:prod'}\n"
+      "inputs: [{topic: a, key: visitor_id}]\n"
+      "outputs: {changelog: {topic: kpi.state}}\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
+}
+
 TEST(ConfigTest, MinimalConfigTakesTheDefaults) {
   ConfigResult r = ParseConfig("inputs:\n  - topic: web.events\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
