@@ -346,14 +346,19 @@ void ConversionPanels(Layout* layout) {
 
 void ChannelPanels(Layout* layout) {
   layout->Row("Channels");
-  layout->Add("bargauge", "Sessions by channel (24h)",
-              "GA4 default channel grouping of the session's first event.", 8,
-              9,
-              {{absl::StrCat("sort_desc(sum by (channel) "
-                             "(increase(",
-                             Site("web_sessions_started_total"), "[1d])))"),
-                "{{channel}}"}},
-              "short");
+  // Closed sessions, as the `sessions` KPI, its targets and the panel
+  // beside it count them: a session's channel can still change while it is
+  // open (a late first event), and the started counter keeps the first.
+  layout->Add(
+      "bargauge", "Sessions by channel (24h)",
+      "Closed sessions per GA4 default channel grouping of the "
+      "session's first event.",
+      8, 9,
+      {{absl::StrCat("sort_desc(sum by (channel) "
+                     "(increase(",
+                     Site(KpiNamed("sessions").numerator.name()), "[1d])))"),
+        "{{channel}}"}},
+      "short");
   layout->Add("bargauge", "Bounce rate by channel (24h)",
               "Bounced / closed sessions per channel.", 8, 9,
               {{absl::StrCat("sum by (channel) (increase(",
