@@ -45,19 +45,22 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
 // them the KPI is 0, not missing, wherever its denominator has counted
 // (or, for a count, at all). A missing value fired no alert, so a target
 // that fell to nothing, the worst case, went silent.
+// The increase of one of the KPI's series over `window`, summed as the KPI
+// is (per currency for money per order or per ad cost).
+std::string Increase(const TargetConfig& t, const KpiDef& f,
+                     const KpiSeries& series, const std::string& window) {
+  return absl::StrCat(f.per_currency() ? "sum by (currency) (" : "sum(",
+                      "increase(", FilterSelector(series.name(), t.filter), "[",
+                      window, "]))");
+}
+
 std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
-  const char* sum = f.per_currency() ? "sum by (currency) (" : "sum(";
-  const auto increase = [&](const KpiSeries& series) {
-    return absl::StrCat(sum, "increase(",
-                        FilterSelector(series.name(), t.filter), "[", window,
-                        "]))");
-  };
-  const std::string num = increase(f.numerator);
+  const std::string num = Increase(t, f, f.numerator, window);
   if (f.denominator.family == nullptr) {
     return absl::StrCat("(", num, " or vector(0))");
   }
-  const std::string den = increase(f.denominator);
+  const std::string den = Increase(t, f, f.denominator, window);
   return absl::StrCat("((", num, " or ", den, " * 0) / ", den, ")");
 }
 
@@ -286,14 +289,19 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
       t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
       Threshold(t));
   const KpiDef& f = KpiOf(t);
-  if (t.cumulative() || !f.session_denominator_family() ||
-      t.min_sessions <= 0) {
-    return on_track;
+  if (t.cumulative() || f.denominator.family == nullptr) return on_track;
+  const std::string window = PromqlDuration(t.window);
+  if (f.session_denominator_family() && t.min_sessions > 0) {
+    // Too few sessions to judge: on track, as the alerts hold (OffTarget).
+    return absl::StrCat("((", on_track, ") + (", Sessions(t, f, window),
+                        " < bool ", t.min_sessions, ")) > bool 0");
   }
-  // Too few sessions to judge: on track, as the alerts hold (OffTarget).
+  // Nothing to divide by over the window (the KPI is NaN): on track, as the
+  // engine's kpi_on_track says and no alert fires (review: the panel said
+  // No).
   return absl::StrCat("((", on_track, ") + (",
-                      Sessions(t, f, PromqlDuration(t.window)), " < bool ",
-                      t.min_sessions, ")) > bool 0");
+                      Increase(t, f, f.denominator, window),
+                      " == bool 0)) > bool 0");
 }
 
 std::vector<RuleGroup> TargetAlertRuleGroups(const Config& config) {

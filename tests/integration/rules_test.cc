@@ -714,6 +714,62 @@ tests:
   EXPECT_TRUE(PromtoolTests(test));
 }
 
+// The dashboard's On track panel agrees with the engine's kpi_on_track
+// over a window with nothing to divide by (counters flat, the KPI NaN): on
+// track, per currency too, where no alert fires either (review: the panel
+// said No).
+TEST(RulesTest, OnTrackOverAnEmptyWindowIsOnTrack) {
+  TempDir dir;
+  const std::string config = WriteTargets(dir, R"(
+  - {name: aov, kpi: average_order_value, filter: {site: shop, currency: EUR},
+     value: 40, window: 1h}
+  - {name: bounce, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
+     window: 1h, min_sessions: 0}
+)");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  const nlohmann::json dashboard = nlohmann::json::parse(
+      RunCommand({"cat", dir.path() + "/kpistream-dashboard.json"}).out);
+  std::vector<std::string> exprs;
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    if (panel.at("title") != "On track") continue;
+    for (const nlohmann::json& target : panel.at("targets")) {
+      exprs.push_back(target.at("expr").get<std::string>());
+    }
+  }
+  ASSERT_EQ(exprs.size(), 2u);
+  const auto quoted = [](const std::string& e) {
+    return absl::StrCat("'", absl::StrReplaceAll(e, {{"'", "''"}}), "'");
+  };
+  const std::string test =
+      dir.Write("on-track.test.yml", absl::StrCat(R"(evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_revenue_total{site="shop",channel="Direct",currency="EUR"}'
+        values: '100x90'
+      - series: 'web_orders_total{site="shop",channel="Direct",currency="EUR"}'
+        values: '2x90'
+      - series: 'web_sessions_closed_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '50x90'
+      - series: 'web_sessions_bounced_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '40x90'
+    promql_expr_test:
+      - expr: )",
+                                                  quoted(exprs[0]), R"(
+        eval_time: 80m
+        exp_samples:
+          - labels: '{currency="EUR"}'
+            value: 1
+      - expr: )",
+                                                  quoted(exprs[1]), R"(
+        eval_time: 80m
+        exp_samples:
+          - labels: '{}'
+            value: 1
+)"));
+  EXPECT_TRUE(PromtoolTests(test));
+}
+
 TEST(RulesTest, BadConfigExitsTwo) {
   TempDir dir;
   const std::string bad = dir.Write("bad.yaml", "inputs: []\nbogus: 1\n");
