@@ -33,6 +33,13 @@ constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
 constexpr absl::Duration kStartOffsetsTimeout = absl::Seconds(30);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
+// After a broker error: not ready for kUnreachableFor, and for up to
+// kUnreachableUntilARecord while no record has come since. librdkafka says
+// an identical broker error again only after 30 s (rd_kafka_broker_fail's
+// suppression), so a sustained outage of a caught-up thread read as ready
+// for 20 s of every 30 (review); a record since says the brokers are back.
+constexpr absl::Duration kUnreachableFor = absl::Seconds(10);
+constexpr absl::Duration kUnreachableUntilARecord = absl::Seconds(45);
 // This many commits aborted in a row: not ready (one is a rebalance or a
 // broker's hiccup; every one, a commit that cannot go through).
 constexpr int kAbortsBeforeNotReady = 3;
@@ -1302,7 +1309,7 @@ void StreamThread::Publish(absl::Time now) {
         restore_error_.empty()
             ? "restoring the state from the changelog"
             : absl::StrCat("restoring the state failed: ", restore_error_);
-  } else if (now - input_->last_error_at() < absl::Seconds(10) &&
+  } else if (BrokersLookUnreachable(now) &&
              (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
               absl::StrContains(error, "_TRANSPORT") ||
               absl::StrContains(error, "_RESOLVE"))) {
@@ -1322,6 +1329,13 @@ void StreamThread::Publish(absl::Time now) {
   // (a wait inside the commit cycle): never back.
   health.heartbeat = std::max(health.heartbeat, health_.heartbeat);
   health_ = std::move(health);
+}
+
+bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
+  const absl::Time error_at = input_->last_error_at();
+  if (now - error_at < kUnreachableFor) return true;
+  return now - error_at < kUnreachableUntilARecord &&
+         (last_progress_ == absl::InfinitePast() || last_progress_ < error_at);
 }
 
 std::string StreamThread::AbortsReason() const {

@@ -290,6 +290,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string last_abort_;
   // Why the thread is not ready after those aborts (readiness' reason).
   std::string AbortsReason() const;
+  // Whether the last broker error is recent enough to say the brokers
+  // cannot be reached (its text decides whether it is such an error).
+  bool BrokersLookUnreachable(absl::Time now) const;
   // Set as Run() ends ("stopped", or the fatal error): the last Publish()
   // keeps the thread not ready with it.
   std::string final_reason_;

@@ -158,8 +158,14 @@ class FakeInput : public StreamInput {
     }
     return out;
   }
-  std::string last_error() const override { return ""; }
-  absl::Time last_error_at() const override { return absl::InfinitePast(); }
+  std::string last_error() const override { return error_; }
+  absl::Time last_error_at() const override { return error_at_; }
+  // The broker error the consumer reports last (none: "" at the infinite
+  // past).
+  void set_error(std::string error, absl::Time at) {
+    error_ = std::move(error);
+    error_at_ = at;
+  }
   // Revokes what it assigned (the next poll assigns it again).
   void Revoke() {
     if (!assigned_) return;
@@ -187,6 +193,8 @@ class FakeInput : public StreamInput {
   std::vector<TopicPartition> also_assigned_;
   std::vector<TopicPartition> assign_after_poll_;
   bool assign_input_ = true;
+  std::string error_;
+  absl::Time error_at_ = absl::InfinitePast();
 };
 
 struct Produced {
@@ -504,6 +512,7 @@ class FakeThread {
     in->set_fetched_per_poll(fetched_per_poll);
     in->set_also_assigned(also_assigned);
     in->set_assign_input(assign_input);
+    in->set_error(input_error, input_error_at);
     for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
     out->set_max_record_bytes(max_record_bytes);
@@ -539,6 +548,8 @@ class FakeThread {
   std::function<void()> on_changelog_record;  // FakeChangelog's on_record
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
+  std::string input_error;                    // FakeInput::set_error
+  absl::Time input_error_at = absl::InfinitePast();
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
   // (key, value) of records in the input before the thread runs.
   std::vector<std::pair<std::string, std::string>> records;
@@ -567,6 +578,43 @@ TEST(StreamThreadTest, AStoppedThreadIsNotReady) {
   ASSERT_TRUE(was_ready);
   EXPECT_FALSE(t.Health().ready);
   EXPECT_EQ(t.Health().reason, "stopped");
+}
+
+// /readyz while the brokers cannot be reached: librdkafka says a broker's
+// error again only after 30 s, so one error keeps a thread not ready until
+// a record comes (for up to 45 s), however quiet its input; a record since
+// says they are back (review: a caught-up thread said ready for 20 s of
+// every 30 of an outage).
+TEST(StreamThreadTest, UnreachableBrokersKeepAThreadNotReadyUntilARecord) {
+  for (const bool record_comes : {false, true}) {
+    SCOPED_TRACE(record_comes ? "a record after 15 s" : "no record");
+    FakeThread t;
+    const absl::Time start = t.clock.Peek();
+    t.input_error =
+        "kafka-1:9092/1: Connect failed (Local: Broker transport "
+        "failure, _TRANSPORT)";
+    t.input_error_at = start + absl::Seconds(2);
+    std::map<int, bool> ready_at;  // seconds after the error -> ready
+    bool added = false;
+    t.options.stop_requested = [&] {
+      const absl::Duration since = t.clock.Peek() - t.input_error_at;
+      if (record_comes && !added && since >= absl::Seconds(15)) {
+        added = true;
+        t.input().Add("v0", PageView("v0", "10:00:00"));
+      }
+      for (int s : {5, 25, 40, 50}) {
+        if (since >= absl::Seconds(s) && !ready_at.count(s)) {
+          ready_at[s] = t.Health().ready;
+        }
+      }
+      return since > absl::Seconds(51);
+    };
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_FALSE(ready_at[5]);
+    EXPECT_EQ(ready_at[25], record_comes);
+    EXPECT_EQ(ready_at[40], record_comes);
+    EXPECT_TRUE(ready_at[50]);
+  }
 }
 
 // A thread whose every commit aborts reads its records again and again
