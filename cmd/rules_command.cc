@@ -8,7 +8,11 @@ namespace kpistream {
 
 int RunRulesCommand(const std::string& config_path,
                     const std::string& out_dir) {
-  ConfigResult loaded = LoadConfigFile(config_path);
+  // The rules need no broker, secret or state directory: `${VAR}` is left
+  // as written (ConfigChecks::expand_variables).
+  ConfigChecks checks;
+  checks.expand_variables = false;
+  ConfigResult loaded = LoadConfigFile(config_path, checks);
   if (!loaded.ok()) {
     for (const ConfigError& error : loaded.errors) {
       std::fprintf(stderr, "%s\n", error.ToString(config_path).c_str());

@@ -495,6 +495,7 @@ class Parser {
   // Expands ${VAR} from the environment; the value is never echoed.
   bool Expand(const std::string& key, const YAML::Node& node,
               std::string* value) {
+    if (!checks_.expand_variables) return true;
     std::string out;
     size_t pos = 0;
     while (true) {
@@ -873,7 +874,8 @@ class Parser {
     Duration(p, "max_future_skew", true, &pc.max_future_skew);
     if (String(p, "instance_id", &pc.instance_id)) {
       Expand(p.Key("instance_id"), p["instance_id"], &pc.instance_id);
-      if (pc.instance_id.find_first_not_of(
+      if (checks_.expand_variables &&
+          pc.instance_id.find_first_not_of(
               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
               "0123456789._-") != std::string::npos) {
         Error(p.Key("instance_id"), p["instance_id"],

@@ -271,6 +271,10 @@ struct ConfigChecks {
   // check-config finds what `run` would refuse, with its key and line.
   std::function<std::string(const std::string& name, const std::string& value)>
       kafka_property;
+  // False: `${VAR}` is kept as written, not read from the environment (for
+  // `kpistream rules`, whose files need no broker address, secret or state
+  // directory: generating them in CI failed on an unset KAFKA_PASSWORD).
+  bool expand_variables = true;
 };
 
 // Parses and validates YAML text. `source` names the text in messages.
