@@ -412,7 +412,11 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
     return;
   }
   Consumed(source.topic);
-  ProcessEvent(*reader, source, record.offset, now, watermark, event_time);
+  // As of this record, not of the poll batch (as Process() does for a keyed
+  // partition): the lowest of the watermarks its sources' records and
+  // watermark records before it carried.
+  ProcessEvent(*reader, source, record.offset, now,
+               std::max(watermark, UpstreamWatermark()), event_time);
 }
 
 const InputReader* PartitionPipeline::SourceOf(
@@ -439,9 +443,14 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
     heard_ = &it->second;
     upstream_changed_ |= inserted;
   }
+  // Asked for at every forwarded record: computed again only when it may
+  // have moved. An active source above the lowest does not move the lowest
+  // (an idle one above it moves it only when every source is idle).
   if (at > *heard_) {
+    upstream_changed_ |= *heard_ <= upstream_watermark_ ||
+                         upstream_watermark_ == absl::InfinitePast() ||
+                         (idle && at > upstream_watermark_);
     *heard_ = at;
-    upstream_changed_ = true;
   }
   if (idle) {
     upstream_changed_ |= idle_upstream_.insert(heard_tp_).second;

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -498,6 +499,53 @@ TEST_F(EngineE2E, AnIdleSourcePartitionHoldsNoSessionBack) {
                       absl::Seconds(20)))
       << Metrics() << engine_->Stderr();
   EXPECT_EQ(sessions["vi"].pageviews(), 1u);
+}
+
+// A forwarded event is judged against the watermark as of its record, not
+// as of the poll batch (review): here the three records come in one batch,
+// and lb's at 10:02:00 has moved web.events[0]'s watermark to 10:01:50 (10 s
+// of disorder) before la's at 10:01:00 comes, which is late (lateness 0s)
+// however the records are polled.
+TEST_F(EngineE2E, AForwardedEventIsJudgedAgainstTheWatermarkOfItsRecord) {
+  v1::UpstreamWatermarks marks;
+  v1::SourceWatermark* idle = marks.add_sources();
+  idle->set_topic("web.events");
+  idle->set_partition(1);
+  idle->set_watermark_us(INT64_MIN);  // no event: partition 0 alone counts
+  idle->set_idle(true);
+  const std::string delimiter = "<end-of-record>";
+  CommandResult r = RunCommand(
+      {"kcat", "-b", broker_->bootstrap(), "-P", "-t", "e2e-repartition", "-p",
+       "0", "-D", delimiter, "-H", "kpistream-watermark=1"},
+      marks.SerializeAsString() + delimiter);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // (visitor, id, time, its source's watermark with it, in unix seconds).
+  const std::vector<std::tuple<std::string, std::string, std::string, int64_t>>
+      forwarded = {{"la", "la1", "10:00:00", 1767261590},
+                   {"lb", "lb1", "10:02:00", 1767261710},
+                   {"la", "la2", "10:01:00", 1767261710}};
+  std::string lines;
+  for (const auto& [visitor, id, time, watermark] : forwarded) {
+    r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t",
+                    "e2e-repartition", "-p", "0", "-K", "|", "-H",
+                    absl::StrCat("kpistream-source=0/7/", watermark * 1000000,
+                                 "/web.events/", visitor)},
+                   Ev(visitor, id, time, "PAGE_VIEW", "/"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string late;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const std::string& line :
+             Consume("web.deadletter", "%k|%s|%h\n")) {
+          if (absl::StrContains(line, "\"la2\"")) late = line;
+        }
+        return !late.empty();
+      },
+      absl::Seconds(20)))
+      << Metrics() << engine_->Stderr();
+  EXPECT_TRUE(absl::StrContains(late, "reason=late")) << late;
+  EXPECT_TRUE(absl::StrContains(late, "2026-01-01T10:01:50")) << late;
 }
 
 // An input declared keyed by visitor_id is processed where it lands: a
