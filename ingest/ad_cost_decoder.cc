@@ -1,7 +1,9 @@
 #include "ingest/ad_cost_decoder.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -9,6 +11,55 @@
 #include "google/protobuf/util/json_util.h"
 
 namespace kpistream {
+namespace {
+
+// `json` with each plain date given for dateStart or dateEnd (either
+// spelling), "2026-10-01", made the timestamp of its midnight UTC,
+// "2026-10-01T00:00:00Z"; "" when there is none. Ad platforms' daily
+// exports date spend so, which the proto3 JSON mapping of a Timestamp
+// refuses (review: every such record was dead-lettered, its spend missing
+// from ROAS). A key's name inside a string is escaped (\"), so never taken
+// for a key.
+std::string WithDatesAsTimestamps(absl::string_view json) {
+  std::vector<size_t> at;  // where "T00:00:00Z" goes
+  for (absl::string_view key :
+       {"\"dateStart\"", "\"date_start\"", "\"dateEnd\"", "\"date_end\""}) {
+    for (size_t k = json.find(key); k != absl::string_view::npos;
+         k = json.find(key, k + 1)) {
+      size_t i = k + key.size();
+      auto skip_space = [&] {
+        while (i < json.size() && absl::ascii_isspace(json[i])) ++i;
+      };
+      skip_space();
+      if (i >= json.size() || json[i] != ':') continue;
+      ++i;
+      skip_space();
+      // "DDDD-DD-DD"
+      if (i + 12 > json.size() || json[i] != '"' || json[i + 11] != '"') {
+        continue;
+      }
+      bool date = true;
+      for (size_t d = 0; d < 10; ++d) {
+        const char c = json[i + 1 + d];
+        date &= (d == 4 || d == 7) ? c == '-' : absl::ascii_isdigit(c);
+      }
+      if (date) at.push_back(i + 11);
+    }
+  }
+  if (at.empty()) return "";
+  std::sort(at.begin(), at.end());
+  std::string out;
+  out.reserve(json.size() + at.size() * 10);
+  size_t from = 0;
+  for (size_t pos : at) {
+    absl::StrAppend(&out, json.substr(from, pos - from), "T00:00:00Z");
+    from = pos;
+  }
+  absl::StrAppend(&out, json.substr(from));
+  return out;
+}
+
+}  // namespace
 
 DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
                                    v1::AdCost* cost) const {
@@ -16,6 +67,8 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   if (format_ == InputFormat::kJson) {
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
+    const std::string dated = WithDatesAsTimestamps(bytes);
+    if (!dated.empty()) bytes = dated;
     auto status = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(bytes.data(), bytes.size()), cost,
         options);

@@ -5,7 +5,9 @@
 // kMaxEventValueBytes), "missing_site_id", "missing_cost",
 // "missing_currency", "missing_event_time" (no date_start, time or
 // date_end: the spend has no date for the KPI targets). The currency comes
-// out in upper case, as conversions' do.
+// out in upper case, as conversions' do. JSON takes dateStart and dateEnd
+// as plain dates too ("2026-10-01": its midnight UTC), as ad platforms'
+// daily exports give them.
 #ifndef KPISTREAM_INGEST_AD_COST_DECODER_H_
 #define KPISTREAM_INGEST_AD_COST_DECODER_H_
 

@@ -93,6 +93,39 @@ TEST(AdCostDecoderTest, SpendNeedsADate) {
   }
 }
 
+// Ad platforms' daily exports date spend by day: JSON takes a plain date
+// for dateStart and dateEnd (either spelling), at its midnight UTC (review:
+// every such record was dead-lettered as malformed, its spend missing from
+// ROAS). Only a whole date: anything else is still a Timestamp's text.
+TEST(AdCostDecoderTest, JsonTakesPlainDates) {
+  AdCostDecoder decoder(InputFormat::kJson);
+  v1::AdCost out;
+  const std::string cost = R"({"siteId":"s","costMicros":"5","currency":"EUR",)"
+                           R"("utmCampaign":"\"dateStart\":\"2026-01-09\"",)";
+  ASSERT_TRUE(
+      decoder
+          .Decode(
+              cost + R"("dateStart": "2026-10-01","date_end":"2026-10-02"})",
+              &out)
+          .ok);
+  EXPECT_EQ(AdCostDecoder::SpendTime(out),
+            absl::FromCivil(absl::CivilDay(2026, 10, 1), absl::UTCTimeZone()));
+  EXPECT_EQ(out.date_end().seconds(),
+            absl::ToUnixSeconds(absl::FromCivil(absl::CivilDay(2026, 10, 2),
+                                                absl::UTCTimeZone())));
+  // The campaign's text, which only looks like a date field, is kept.
+  EXPECT_EQ(out.utm_campaign(), R"("dateStart":"2026-01-09")");
+  ASSERT_TRUE(decoder.Decode(cost + R"("date_start":"2026-10-03"})", &out).ok);
+  EXPECT_EQ(AdCostDecoder::SpendTime(out),
+            absl::FromCivil(absl::CivilDay(2026, 10, 3), absl::UTCTimeZone()));
+  for (const char* bad :
+       {R"("dateStart":"2026-10-1")", R"("dateStart":"2026/10/01")",
+        R"("dateStart":"2026-13-01")"}) {
+    EXPECT_EQ(decoder.Decode(cost + bad + "}", &out).reason, "malformed")
+        << bad;
+  }
+}
+
 // ROAS divides revenue by the cost of the same currency label, and
 // conversions' currencies are upper case: so are costs'.
 TEST(AdCostDecoderTest, CurrencyInUpperCaseAndDatesInOrder) {
