@@ -132,6 +132,11 @@ PartitionState::~PartitionState() = default;
 
 PartitionState::Admit PartitionState::Offer(const EventView& event,
                                             absl::Time watermark) {
+  // Never behind what was released already: an event buffered behind the
+  // frontier would be released after newer ones, or dropped by a restore
+  // (the watermark a caller gives can fall back: a re-keyed partition's
+  // sources as of a record, when an idle one comes back).
+  watermark = std::max(watermark, frontier_);
   if (watermark != absl::InfinitePast() &&
       event.time < watermark - options_.allowed_lateness) {
     return Admit::kLate;

@@ -441,6 +441,7 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
     auto [it, inserted] =
         upstream_.try_emplace(heard_tp_, absl::InfinitePast());
     heard_ = &it->second;
+    heard_idle_ = idle_upstream_.count(heard_tp_) > 0;
     upstream_changed_ |= inserted;
   }
   // Asked for at every forwarded record: computed again only when it may
@@ -452,10 +453,14 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
                          (idle && at > upstream_watermark_);
     *heard_ = at;
   }
-  if (idle) {
-    upstream_changed_ |= idle_upstream_.insert(heard_tp_).second;
-  } else if (!idle_upstream_.empty()) {
-    upstream_changed_ |= idle_upstream_.erase(heard_tp_) > 0;
+  if (idle != heard_idle_) {  // no set lookup per forwarded record
+    if (idle) {
+      idle_upstream_.insert(heard_tp_);
+    } else {
+      idle_upstream_.erase(heard_tp_);
+    }
+    heard_idle_ = idle;
+    upstream_changed_ = true;
   }
 }
 

@@ -19,9 +19,11 @@
 // them as consumed from that input, and takes its watermark from the
 // sources: each source partition's watermark rides on every record forwarded
 // from it and arrives as a watermark record at every commit, and the
-// partition's watermark is the minimum over all source partitions (none before
-// every one has reported), so that a source partition that lags (a restart, a
-// slow owner) never makes another's events late. Not thread-safe: owned by one
+// partition's watermark is the minimum over the source partitions that are
+// not idle (none before every one has reported; the maximum when all are
+// idle), so that a source partition that lags (a restart, a slow owner) never
+// makes another's events late, and an idle one holds none back. A forwarded
+// event is judged against it as of its record. Not thread-safe: owned by one
 // stream thread.
 #ifndef KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
 #define KPISTREAM_ENGINE_PARTITION_PIPELINE_H_
@@ -230,7 +232,8 @@ class PartitionPipeline : private SessionObserver {
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
   // A repartition partition: the minimum of its source partitions'
-  // watermarks, InfinitePast() until every one has reported.
+  // watermarks, of those not idle (the maximum when all are), as of the
+  // last record read; InfinitePast() until every one has reported.
   absl::Time UpstreamWatermark() const;
   bool repartition() const { return input_->sources != nullptr; }
   // Its records carry no event time (ad spend, for a date): it has no
@@ -299,9 +302,11 @@ class PartitionPipeline : private SessionObserver {
   // them that said they are idle.
   std::map<TopicPartition, absl::Time> upstream_;
   std::set<TopicPartition> idle_upstream_;
-  // Heard()'s cache: the entry of the last source partition heard from.
+  // Heard()'s cache: the entry of the last source partition heard from, and
+  // whether it is in idle_upstream_.
   TopicPartition heard_tp_;
   absl::Time* heard_ = nullptr;
+  bool heard_idle_ = false;
   // UpstreamWatermark()'s cache, computed again when upstream_ changed.
   mutable bool upstream_changed_ = true;
   mutable absl::Time upstream_watermark_ = absl::InfinitePast();

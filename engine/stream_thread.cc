@@ -33,13 +33,15 @@ constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
 constexpr absl::Duration kStartOffsetsTimeout = absl::Seconds(30);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
-// After a broker error: not ready for kUnreachableFor, and for up to
-// kUnreachableUntilARecord while no record has come since. librdkafka says
-// an identical broker error again only after 30 s (rd_kafka_broker_fail's
-// suppression), so a sustained outage of a caught-up thread read as ready
-// for 20 s of every 30 (review); a record since says the brokers are back.
+// After a broker error: not ready for kUnreachableFor. After the consumer
+// said that no broker can be reached: until a record comes or a broker
+// answers (asked every kOutageProbeInterval). librdkafka says that once
+// per outage, and a broker's own error again only after 30 s
+// (rd_kafka_broker_fail's suppression), so with the 10 s alone a caught-up
+// thread read as ready for 20 s of every 30 of an outage (review); one
+// broker of several down is no outage of the cluster.
 constexpr absl::Duration kUnreachableFor = absl::Seconds(10);
-constexpr absl::Duration kUnreachableUntilARecord = absl::Seconds(45);
+constexpr absl::Duration kOutageProbeInterval = absl::Seconds(5);
 // This many commits aborted in a row: not ready (one is a rebalance or a
 // broker's hiccup; every one, a commit that cannot go through).
 constexpr int kAbortsBeforeNotReady = 3;
@@ -207,6 +209,7 @@ absl::Status StreamThread::Run() {
     for (auto& [tp, slot] : slots_) {
       if (slot.restored) slot.pipeline->Advance(slot.watermark);
     }
+    TrackOutage(now);
     // A broker that cannot be reached: said at once, then every 10 s.
     if (input_->last_error_at() > logged_error_at &&
         now - logged_error_at >= absl::Seconds(10)) {
@@ -1309,10 +1312,7 @@ void StreamThread::Publish(absl::Time now) {
         restore_error_.empty()
             ? "restoring the state from the changelog"
             : absl::StrCat("restoring the state failed: ", restore_error_);
-  } else if (BrokersLookUnreachable(now) &&
-             (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
-              absl::StrContains(error, "_TRANSPORT") ||
-              absl::StrContains(error, "_RESOLVE"))) {
+  } else if (BrokersLookUnreachable(now, error)) {
     health.ready = false;
     health.reason = absl::StrCat("brokers unreachable: ", error);
   } else if (waiting > 0 && last_progress_ != absl::InfinitePast() &&
@@ -1331,11 +1331,41 @@ void StreamThread::Publish(absl::Time now) {
   health_ = std::move(health);
 }
 
-bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
+void StreamThread::TrackOutage(absl::Time now) {
   const absl::Time error_at = input_->last_error_at();
-  if (now - error_at < kUnreachableFor) return true;
-  return now - error_at < kUnreachableUntilARecord &&
-         (last_progress_ == absl::InfinitePast() || last_progress_ < error_at);
+  if (error_at > error_seen_at_) {
+    error_seen_at_ = error_at;
+    const std::string error = input_->last_error();
+    if (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
+        absl::StrContains(error, "_RESOLVE")) {
+      cluster_down_at_ = error_at;
+    }
+  }
+  if (cluster_down_at_ == absl::InfinitePast()) return;
+  if (last_progress_ != absl::InfinitePast() &&
+      last_progress_ > cluster_down_at_) {
+    cluster_down_at_ = absl::InfinitePast();  // a record came: back
+    return;
+  }
+  if (slots_.empty()) {
+    // Nothing to ask about: a thread without partitions cannot tell.
+    cluster_down_at_ = absl::InfinitePast();
+    return;
+  }
+  if (now - outage_probed_at_ < kOutageProbeInterval) return;
+  outage_probed_at_ = now;
+  if (input_->EndOffsets({slots_.begin()->first}, kEndCheckTimeout).ok()) {
+    cluster_down_at_ = absl::InfinitePast();  // a broker answered
+  }
+}
+
+bool StreamThread::BrokersLookUnreachable(absl::Time now,
+                                          const std::string& error) const {
+  if (cluster_down_at_ != absl::InfinitePast()) return true;
+  return now - input_->last_error_at() < kUnreachableFor &&
+         (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
+          absl::StrContains(error, "_TRANSPORT") ||
+          absl::StrContains(error, "_RESOLVE"));
 }
 
 std::string StreamThread::AbortsReason() const {

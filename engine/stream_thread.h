@@ -280,6 +280,12 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   CommitSchedule commit_schedule_;
   absl::Time last_full_checkpoint_ = absl::InfinitePast();
   absl::Time last_progress_ = absl::InfinitePast();
+  // When the consumer last said that no broker can be reached (librdkafka
+  // says so once per outage); InfinitePast() once a record came since, or a
+  // broker answered the probe TrackOutage() makes every few seconds.
+  absl::Time cluster_down_at_ = absl::InfinitePast();
+  absl::Time error_seen_at_ = absl::InfinitePast();
+  absl::Time outage_probed_at_ = absl::InfinitePast();
   uint64_t commits_ = 0;
   uint64_t aborts_ = 0;
   // Commits aborted since the last one that went through, and why the last
@@ -290,9 +296,14 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string last_abort_;
   // Why the thread is not ready after those aborts (readiness' reason).
   std::string AbortsReason() const;
-  // Whether the last broker error is recent enough to say the brokers
-  // cannot be reached (its text decides whether it is such an error).
-  bool BrokersLookUnreachable(absl::Time now) const;
+  // Notes an all-brokers-down error of the consumer, and asks a broker
+  // every few seconds while one is noted, until one answers or a record
+  // comes.
+  void TrackOutage(absl::Time now);
+  // Whether the brokers look unreachable: within 10 s of a broker error
+  // (`error` its text), or since an all-brokers-down one that neither a
+  // record nor a broker's answer has followed.
+  bool BrokersLookUnreachable(absl::Time now, const std::string& error) const;
   // Set as Run() ends ("stopped", or the fatal error): the last Publish()
   // keeps the thread not ready with it.
   std::string final_reason_;

@@ -1161,6 +1161,25 @@ TEST(PartitionStateTest, EventOlderThanWatermarkMinusLatenessIsLate) {
   EXPECT_EQ(state.buffered_events(), 1u);
 }
 
+// An event is judged against the frontier at least, when the watermark
+// given falls below it (reread: a re-keyed partition's, as an idle source
+// comes back): buffered behind the frontier, it was released after newer
+// events, or dropped by a restore.
+TEST(PartitionStateTest, AWatermarkBehindTheFrontierIsTheFrontier) {
+  Recorder rec;
+  PartitionState state(SessionRules{}, absl::Minutes(5), &rec);
+  state.Offer(Ev("a", absl::Minutes(2)), T0);
+  // Behind the watermark, within the lateness: releases up to 10:00.
+  state.Offer(Ev("b", absl::Minutes(8)), T0 + absl::Minutes(10));
+  EXPECT_EQ(state.frontier(), T0 + absl::Minutes(10));
+  EXPECT_EQ(state.buffered_events(), 0u);
+  // The watermark given falls back to 9:59:50: this event is still behind
+  // what was released, so applied at once, not buffered.
+  state.Offer(Ev("c", absl::Minutes(9) + absl::Seconds(55)),
+              T0 + absl::Minutes(9) + absl::Seconds(50));
+  EXPECT_EQ(state.buffered_events(), 0u);
+}
+
 TEST(PartitionStateTest, SessionsCloseOnlyAfterTimeoutPlusLateness) {
   Recorder rec;
   PartitionState state(SessionRules{}, absl::Minutes(5), &rec);

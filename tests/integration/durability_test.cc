@@ -331,8 +331,6 @@ TEST_F(DurabilityTest, AnOutputTopicThatRefusesRecordsPausesThenWritesExactly) {
 namespace kpistream::testing {
 namespace {
 
-// The restore's reader sees every committed transaction of a changelog
-// partition, the latest included, right after its commit returned.
 // An input topic that does not exist stops the start with an error naming
 // it, whatever the input's key or kind (review: a keyed or ad-cost input's
 // was subscribed to all the same, never read, and the engine said ready).
@@ -366,6 +364,8 @@ TEST(MissingInputTest, AMissingInputTopicIsNamedAndStopsTheStart) {
   }
 }
 
+// The restore's reader sees every committed transaction of a changelog
+// partition, the latest included, right after its commit returned.
 TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
   auto bootstrap = SharedKafka();
   ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();

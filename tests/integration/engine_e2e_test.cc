@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -20,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "engine/partition_pipeline.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kpistream/v1/session_record.pb.h"
@@ -502,10 +504,12 @@ TEST_F(EngineE2E, AnIdleSourcePartitionHoldsNoSessionBack) {
 }
 
 // A forwarded event is judged against the watermark as of its record, not
-// as of the poll batch (review): here the three records come in one batch,
-// and lb's at 10:02:00 has moved web.events[0]'s watermark to 10:01:50 (10 s
-// of disorder) before la's at 10:01:00 comes, which is late (lateness 0s)
-// however the records are polled.
+// as of the poll batch (review): the three records below are written in one
+// batch, as the engine writes them (kForwardedMagic, each with its source's
+// watermark), and fetched in one poll; lb's at 10:02:00 has moved
+// web.events[0]'s watermark to 10:01:50 (10 s of disorder) before la's at
+// 10:01:00 comes, which is late (lateness 0s) however the records are
+// polled.
 TEST_F(EngineE2E, AForwardedEventIsJudgedAgainstTheWatermarkOfItsRecord) {
   v1::UpstreamWatermarks marks;
   v1::SourceWatermark* idle = marks.add_sources();
@@ -524,15 +528,22 @@ TEST_F(EngineE2E, AForwardedEventIsJudgedAgainstTheWatermarkOfItsRecord) {
       forwarded = {{"la", "la1", "10:00:00", 1767261590},
                    {"lb", "lb1", "10:02:00", 1767261710},
                    {"la", "la2", "10:01:00", 1767261710}};
-  std::string lines;
+  std::string batch;
   for (const auto& [visitor, id, time, watermark] : forwarded) {
-    r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t",
-                    "e2e-repartition", "-p", "0", "-K", "|", "-H",
-                    absl::StrCat("kpistream-source=0/7/", watermark * 1000000,
-                                 "/web.events/", visitor)},
-                   Ev(visitor, id, time, "PAGE_VIEW", "/"));
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string source =
+        absl::StrCat("0/7/", watermark * 1000000, "/web.events/", visitor);
+    std::string length(4, '\0');
+    absl::little_endian::Store32(length.data(),
+                                 static_cast<uint32_t>(source.size()));
+    std::string event = Ev(visitor, id, time, "PAGE_VIEW", "/");
+    event = event.substr(event.find('|') + 1);  // the value alone
+    while (!event.empty() && event.back() == '\n') event.pop_back();
+    absl::StrAppend(&batch, kForwardedMagic, length, source, event, delimiter);
   }
+  r = RunCommand({"kcat", "-b", broker_->bootstrap(), "-P", "-t",
+                  "e2e-repartition", "-p", "0", "-D", delimiter},
+                 batch);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string late;
   ASSERT_TRUE(WaitFor(
       [&] {
