@@ -40,11 +40,6 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
   return Selector(metric).Equal("target", t.name).str();
 }
 
-// The KPI over `window`. A numerator's series appear with its first count
-// (a goal's first conversion, the first revenue of a currency): without
-// them the KPI is 0, not missing, wherever its denominator has counted
-// (or, for a count, at all). A missing value fired no alert, so a target
-// that fell to nothing, the worst case, went silent.
 // The increase of one of the KPI's series over `window`, summed as the KPI
 // is (per currency for money per order or per ad cost).
 std::string Increase(const TargetConfig& t, const KpiDef& f,
@@ -54,6 +49,11 @@ std::string Increase(const TargetConfig& t, const KpiDef& f,
                       window, "]))");
 }
 
+// The KPI over `window`. A numerator's series appear with its first count
+// (a goal's first conversion, the first revenue of a currency): without
+// them the KPI is 0, not missing, wherever its denominator has counted
+// (or, for a count, at all). A missing value fired no alert, so a target
+// that fell to nothing, the worst case, went silent.
 std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
   const std::string num = Increase(t, f, f.numerator, window);
