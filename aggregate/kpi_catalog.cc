@@ -201,6 +201,10 @@ std::string KpiSeries::name() const {
   return family == nullptr ? std::string() : absl::StrCat(family->name, suffix);
 }
 
+bool KpiDef::has_any_goal() const {
+  return numerator.family == &kSessionsConverted;
+}
+
 bool KpiDef::per_currency() const {
   return kind == KpiKind::kMean && HasLabel(numerator.family, "currency");
 }

@@ -102,6 +102,10 @@ struct KpiDef {
   // A ratio of money by currency (AOV, ROAS): one value per currency, never
   // revenue of one currency over orders or cost of another.
   bool per_currency() const;
+  // Whether its numerator counts every goal together too, goal="(any)"
+  // (sessions converted: a session once, whatever its goals; conversions
+  // are counted per goal only).
+  bool has_any_goal() const;
   // Whether the denominator counts sessions (closed or started, or a
   // closed-session histogram's _count), so that a target's min_sessions
   // applies to the PromQL too.

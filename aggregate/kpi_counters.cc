@@ -49,7 +49,7 @@ size_t TypeIndex(EventType type) {
 // The goal label of web_sessions_converted_total for "any goal"; outside the
 // goal limiter's id space.
 constexpr Id kAnyGoalId = std::numeric_limits<Id>::max();
-constexpr absl::string_view kAnyGoal = "(any)";
+constexpr absl::string_view kAnyGoal = kAnyGoalValue;
 
 // Observation counts per bucket (value <= bound), the last one for +Inf.
 template <size_t N>

@@ -11,6 +11,8 @@ namespace kpistream {
 
 inline constexpr absl::string_view kNotSet = "(not set)";
 inline constexpr absl::string_view kOther = "(other)";
+// The goal label of sessions converted to any goal, beside each goal's.
+inline constexpr absl::string_view kAnyGoalValue = "(any)";
 
 // `value`, or "(not set)" when it is empty.
 inline absl::string_view OrNotSet(absl::string_view value) {

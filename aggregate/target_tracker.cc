@@ -113,6 +113,9 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
     c.device = Find(spec.filter, "device");
     c.country = Find(spec.filter, "country");
     c.goal = Find(spec.filter, "goal");
+    if (c.goal != nullptr && *c.goal == kAnyGoalValue) {
+      c.goal = nullptr;  // a session converted to any goal (KpiSelection)
+    }
     c.currency = Find(spec.filter, "currency");
     c.width = TargetBucketWidth(spec.window);
     compiled_.push_back(c);

@@ -1274,10 +1274,20 @@ class Parser {
     const bool needs_goal =
         std::find(labels.begin(), labels.end(), "goal") != labels.end();
     auto goal = t->filter.find("goal");
-    if (goal != t->filter.end() &&
+    const KpiDef* kpi = FindKpi(t->kpi);
+    // "(any)": a session converted to any goal (SPEC §3), where the KPI
+    // counts that (conversion_rate).
+    const bool any_goal = goal != t->filter.end() &&
+                          goal->second == kAnyGoalValue && kpi != nullptr &&
+                          kpi->has_any_goal();
+    if (goal != t->filter.end() && !any_goal &&
         std::find(goals.begin(), goals.end(), goal->second) == goals.end()) {
       Error(n.Key("filter.goal"), n["filter"]["goal"],
-            absl::StrCat("unknown goal \"", goal->second, "\" (not in goals)"));
+            absl::StrCat("unknown goal \"", goal->second, "\" (not in goals",
+                         kpi != nullptr && kpi->has_any_goal()
+                             ? absl::StrCat(", nor ", kAnyGoalValue)
+                             : std::string(),
+                         ")"));
     } else if (needs_goal && goal == t->filter.end()) {
       Error(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
             absl::StrCat("kpi ", t->kpi, " needs filter.goal"));

@@ -224,6 +224,25 @@ TEST(TargetTrackerTest, NotSetInAFilterMatchesAnUnsetValue) {
   EXPECT_DOUBLE_EQ(sums[3].denominator, 2);  // orders without a currency
 }
 
+// goal "(any)": the sessions converted to any goal, each once.
+TEST(TargetTrackerTest, AnyGoalCountsSessionsConvertedToAnyGoal) {
+  std::vector<TargetSpec> specs = {
+      Rolling("conversion_rate", absl::Hours(1), 0.1)};
+  specs[0].filter = {{"goal", "(any)"}};
+  TargetTracker tracker(&specs, kTimeout);
+  ClosedSession a = Session(kT0, absl::Minutes(2), false);
+  a.conversions = {{"signup", 1}, {"purchase", 2}};
+  ClosedSession b = Session(kT0, absl::Minutes(2), false);
+  b.conversions = {{"lead", 1}};
+  ClosedSession c = Session(kT0, absl::Minutes(2), false);
+  tracker.OnSessionClosed(a);
+  tracker.OnSessionClosed(b);
+  tracker.OnSessionClosed(c);
+  const std::vector<TargetSums> sums = SumsAt(tracker, kT0 + absl::Minutes(40));
+  EXPECT_EQ(sums[0].numerator, 2);
+  EXPECT_EQ(sums[0].denominator, 3);
+}
+
 TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
   std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(24), 3)};
   specs[0].filter = {{"site", "shop"}, {"currency", "EUR"}};

@@ -900,6 +900,31 @@ targets:
             (std::vector<std::string>{"site", "channel", "currency"}));
 }
 
+// SPEC §3: the conversion rate "also for any goal": a target on it says
+// goal "(any)" (web_sessions_converted_total's label for it); conversions
+// are counted per goal only, so a count of "(any)" is refused.
+TEST(ConfigTargetsTest, AConversionRateTargetMayBeForAnyGoal) {
+  ConfigResult r = ParseConfig(R"yaml(inputs: [{topic: a}]
+targets:
+  - {name: any, kpi: conversion_rate, filter: {goal: "(any)"}, value: 0.1,
+     window: 1d}
+)yaml");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.targets[0].filter.at("goal"), "(any)");
+  r = ParseConfig(R"yaml(inputs: [{topic: a}]
+targets:
+  - {name: all, kpi: conversions, filter: {goal: "(any)"}, value: 10,
+     window: 1d}
+  - {name: typo, kpi: conversion_rate, filter: {goal: any}, value: 0.1,
+     window: 1d}
+)yaml");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "targets[0].filter.goal");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("(not in goals)"));
+  EXPECT_THAT(r.errors[1].message,
+              HasSubstr("unknown goal \"any\" (not in goals, nor (any))"));
+}
+
 TEST(ConfigTargetsTest, BadTargetsNameTheKeyAtFault) {
   ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
 targets:

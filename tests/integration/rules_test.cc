@@ -800,6 +800,28 @@ TEST(RulesTest, VariablesNeedNotBeSetForTheRules) {
       << check.err;
 }
 
+// A conversion-rate target for any goal: its alerts select goal="(any)"
+// and their generated tests pass promtool.
+TEST(RulesTest, AnyGoalConversionRateAlertsPassPromtool) {
+  TempDir dir;
+  const std::string config = WriteTargets(dir, R"yaml(
+  - {name: converting, kpi: conversion_rate,
+     filter: {site: shop, goal: "(any)"}, value: 0.05, window: 1h}
+)yaml");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  ASSERT_TRUE(PromtoolChecks({alerts}));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
+  int selecting = 0;
+  for (const YAML::Node& group : YAML::LoadFile(alerts)["groups"]) {
+    for (const YAML::Node& rule : group["rules"]) {
+      selecting +=
+          absl::StrContains(rule["expr"].as<std::string>(), "goal=\"(any)\"");
+    }
+  }
+  EXPECT_GT(selecting, 0);
+}
+
 TEST(RulesTest, BadConfigExitsTwo) {
   TempDir dir;
   const std::string bad = dir.Write("bad.yaml", "inputs: []\nbogus: 1\n");
