@@ -61,13 +61,17 @@ std::string Ev(const std::string& visitor, const std::string& id,
 std::string ScenarioInput() {
   // Sent twice (the resend is a duplicate). Byte for byte: with null keys
   // the two copies land in different partitions and either may be read
-  // first.
+  // first. The resend comes right after it, before any later event: a
+  // resend after events 10 s newer is late, not a duplicate, wherever
+  // those are read before it, which with null keys depends on the random
+  // partitions and on which source partition is forwarded first (the test
+  // failed in 5 of 12 runs with the resend second to last).
   const std::string a1 =
       Ev("va", "a1", "10:00:00", "PAGE_VIEW", "/",
          ",\"utmSource\":\"newsletter\",\"utmMedium\":\"email\","
          "\"utmCampaign\":\"winter\",\"sessionNumber\":1");
   return absl::StrCat(
-      a1,
+      a1, a1,
       Ev("vb", "b1", "10:00:10", "PAGE_VIEW", "/blog/x",
          ",\"referrer\":\"https://www.google.com/\""),
       Ev("va", "a2", "10:00:20", "PAGE_VIEW", "/products/1"),
@@ -86,11 +90,11 @@ std::string ScenarioInput() {
       "vx|{\"eventId\":\"x1\",\"eventTime\":\"2026-01-01T10:03:00Z\","
       "\"siteId\":\"shop\",\"type\":\"PAGE_VIEW\"}\n",
       "vy|this is not json\n",
-      // A crawler, and a resend of va's first event: counted, dead-lettered.
+      // A crawler: counted, dead-lettered.
       "vbot|{\"eventId\":\"g1\",\"eventTime\":\"2026-01-01T10:03:00Z\","
       "\"siteId\":\"shop\",\"visitorId\":\"vbot\",\"type\":\"PAGE_VIEW\","
       "\"userAgent\":\"Mozilla/5.0 (compatible; Googlebot/2.1)\"}\n",
-      a1, Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
+      Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/"));
 }
 
 class EngineE2E : public ::testing::Test {
