@@ -209,6 +209,8 @@ bool KpiDef::per_currency() const {
   return kind == KpiKind::kMean && HasLabel(numerator.family, "currency");
 }
 
+bool KpiDef::money() const { return numerator.family == &kRevenue; }
+
 bool KpiDef::session_denominator_family() const {
   // A closed-session histogram's _count counts closed sessions too.
   return denominator.family == &kSessionsClosed ||

@@ -102,6 +102,8 @@ struct KpiDef {
   // A ratio of money by currency (AOV, ROAS): one value per currency, never
   // revenue of one currency over orders or cost of another.
   bool per_currency() const;
+  // Whether its numerator is money (revenue, AOV, ROAS): a currency's.
+  bool money() const;
   // Whether its numerator counts every goal together too, goal="(any)"
   // (sessions converted: a session once, whatever its goals; conversions
   // are counted per goal only).

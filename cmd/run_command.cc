@@ -34,6 +34,9 @@ int RunEngineCommand(const RunCommandOptions& options) {
                  options.config_path.c_str());
     return 2;
   }
+  for (const ConfigError& warning : loaded.warnings) {
+    KPI_LOG_WARN("%s", warning.ToString(options.config_path));
+  }
   auto engine = Engine::Create(loaded.config, StopRequested);
   if (absl::IsCancelled(engine.status())) {
     // SIGTERM/SIGINT while starting (e.g. brokers not answering): nothing

@@ -33,6 +33,7 @@ std::string ConfigError::ToString(absl::string_view file) const {
   if (line > 0 && column > 0) absl::StrAppend(&out, ":", column);
   absl::StrAppend(&out, ": ");
   if (!key.empty()) absl::StrAppend(&out, key, ": ");
+  if (warning) absl::StrAppend(&out, "warning: ");
   absl::StrAppend(&out, message);
   return out;
 }
@@ -251,6 +252,15 @@ class Parser {
       }
     }
     result_->errors.push_back(std::move(e));
+  }
+
+  // Valid, but likely to give numbers the user does not expect.
+  void Warn(const std::string& key, const YAML::Node& node,
+            const std::string& message) {
+    Error(key, node, message);
+    result_->warnings.push_back(std::move(result_->errors.back()));
+    result_->errors.pop_back();
+    result_->warnings.back().warning = true;
   }
 
   // Reports keys of `map` not in `known`. Returns false if `map` is not a map.
@@ -821,6 +831,16 @@ class Parser {
                            "in www.example.com (a port may follow: "
                            "www.example.com:8080), without a scheme or path"));
       }
+      if (input.format == InputFormat::kCombinedLog && input.host.empty() &&
+          !in["host"]) {
+        Warn(in.key, in.node,
+             "a combined_log input without host: referrers from the site "
+             "itself cannot be told from other sites', so a session that "
+             "starts on one of its pages (a visitor back after the "
+             "inactivity timeout, a page opened in a new tab) counts as "
+             "Referral, not Direct; give the site's host, as in host: "
+             "www.example.com");
+      }
       c->inputs.push_back(std::move(input));
     }
   }
@@ -1293,6 +1313,20 @@ class Parser {
             absl::StrCat("kpi ", t->kpi, " needs filter.goal"));
     }
     CheckFilterValues(n.Key("filter"), n["filter"], t->filter, allowlists);
+    if (kpi != nullptr && kpi->money() && t->filter.count("currency") == 0) {
+      Warn(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
+           absl::StrCat(
+               "kpi ", t->kpi,
+               " without filter.currency: the engine's kpi_* gauges of this "
+               "target add up the money of every currency (10 EUR and 10 "
+               "USD make 20)",
+               kpi->per_currency()
+                   ? ", while its alerts and dashboard panels judge each "
+                     "currency apart"
+                   : "",
+               "; give filter.currency (e.g. EUR) unless every order is in "
+               "one currency"));
+    }
   }
 
   // targets[i].value and .tolerance, after the direction.
@@ -1475,12 +1509,14 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
     result.errors.push_back(std::move(error));
   }
   // In file order, as an editor shows them.
-  std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) {
-                     const int la = a.line > 0 ? a.line : INT32_MAX;
-                     const int lb = b.line > 0 ? b.line : INT32_MAX;
-                     return la != lb ? la < lb : a.column < b.column;
-                   });
+  for (std::vector<ConfigError>* list : {&result.errors, &result.warnings}) {
+    std::stable_sort(list->begin(), list->end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       const int la = a.line > 0 ? a.line : INT32_MAX;
+                       const int lb = b.line > 0 ? b.line : INT32_MAX;
+                       return la != lb ? la < lb : a.column < b.column;
+                     });
+  }
   return result;
 }
 

@@ -252,14 +252,21 @@ struct ConfigError {
   int line = 0;    // 1-based; 0 when unknown
   int column = 0;  // 1-based; 0 when unknown
   std::string message;
+  // Valid, but likely not what is meant (ConfigResult::warnings).
+  bool warning = false;
 
-  // "file:line:col: key: message" (parts omitted when unknown).
+  // "file:line:col: key: message" (parts omitted when unknown); a warning's
+  // message starts "warning: ".
   std::string ToString(absl::string_view file) const;
 };
 
 struct ConfigResult {
   Config config;
   std::vector<ConfigError> errors;  // empty: config is valid
+  // A valid config's keys that give numbers users may not expect (a
+  // combined_log input without host, a money target without a currency):
+  // check-config prints them and exits 0, `run` logs them at start.
+  std::vector<ConfigError> warnings;
   bool ok() const { return errors.empty(); }
 };
 

@@ -900,6 +900,53 @@ targets:
             (std::vector<std::string>{"site", "channel", "currency"}));
 }
 
+// Valid configs whose numbers surprise are warned about, with the key and
+// line (an access log without host made every self-referral a Referral; a
+// money target without a currency adds EUR to USD in the engine's kpi_*).
+TEST(ConfigWarningsTest, NumbersThatSurpriseAreWarnedAboutNotRefused) {
+  ConfigResult r = ParseConfig(R"(inputs:
+  - {topic: a, format: combined_log, site: www}
+  - {topic: b, format: combined_log, site: blog, host: blog.example.com}
+  - {topic: c}
+targets:
+  - {name: aov, kpi: average_order_value, filter: {site: www}, value: 40,
+     window: 1d}
+  - {name: eur_aov, kpi: average_order_value, filter: {currency: EUR},
+     value: 40, window: 1d}
+  - {name: roas, kpi: roas, value: 3, window: 1d}
+  - {name: revenue, kpi: revenue, value: 1000,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: orders, kpi: orders, value: 50,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.warnings.size(), 4u);
+  EXPECT_EQ(r.warnings[0].key, "inputs[0]");
+  EXPECT_EQ(r.warnings[0].line, 2);
+  EXPECT_THAT(r.warnings[0].message, HasSubstr("without host"));
+  EXPECT_THAT(r.warnings[0].ToString("k.yaml"),
+              HasSubstr("k.yaml:2:5: inputs[0]: warning: a combined_log"));
+  EXPECT_EQ(r.warnings[1].key, "targets[0].filter");
+  EXPECT_EQ(r.warnings[1].line, 6);
+  EXPECT_THAT(r.warnings[1].message,
+              HasSubstr("kpi average_order_value without filter.currency"));
+  EXPECT_THAT(r.warnings[1].message, HasSubstr("judge each currency apart"));
+  EXPECT_EQ(r.warnings[2].key, "targets[2].filter");
+  EXPECT_THAT(r.warnings[2].message, HasSubstr("kpi roas without"));
+  EXPECT_EQ(r.warnings[3].key, "targets[3].filter");
+  // Revenue's alerts add the currencies up too: only the engine is said.
+  EXPECT_THAT(r.warnings[3].message, HasSubstr("kpi revenue without"));
+  EXPECT_THAT(r.warnings[3].message, Not(HasSubstr("judge each currency")));
+  // None with a host and currencies everywhere.
+  r = ParseConfig(R"(inputs:
+  - {topic: a, format: combined_log, site: www, host: www.example.com}
+targets:
+  - {name: roas, kpi: roas, filter: {currency: USD}, value: 3, window: 1d}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0].message;
+}
+
 // SPEC §3: the conversion rate "also for any goal": a target on it says
 // goal "(any)" (web_sessions_converted_total's label for it); conversions
 // are counted per goal only, so a count of "(any)" is refused.

@@ -106,6 +106,23 @@ TEST(CliTest, CheckConfigExitCodes) {
             2);
 }
 
+// A warning leaves the config valid: check-config says it on stderr, names
+// the key and line, and exits 0 with its OK.
+TEST(CliTest, CheckConfigWarnsAndPasses) {
+  TempDir dir;
+  const std::string path =
+      dir.Write("warn.yaml",
+                "inputs:\n"
+                "  - {topic: web.access, format: combined_log, site: www}\n");
+  CommandResult r = RunCommand({KpistreamBinary(), "check-config", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, path + ": OK\n");
+  EXPECT_TRUE(absl::StrContains(
+      r.err, path + ":2:5: inputs[0]: warning: a combined_log input without "
+                    "host"))
+      << r.err;
+}
+
 // A kafka.properties entry librdkafka refuses is a config error with its key
 // and line, from check-config as from run (which said before only when it
 // made its first client, in the context of an input topic).
