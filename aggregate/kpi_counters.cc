@@ -306,9 +306,25 @@ struct KpiCounters::Impl {
   LabelLimiter campaign;
   LabelLimiter landing_page;
 
+  // A (site, channel)'s series of every configured goal (and "(any)") and
+  // of the targets' currencies, at 0 from its first session on, a close
+  // before their first count: increase() and rate() take a series' first
+  // sample as their start, so the first conversion (or order) of a series
+  // that appeared at 1 was never in a conversion rate (review).
+  void ExportAtZero(Id site_id, Id channel_id) {
+    for (Id g : goals_at_zero) {
+      pending.goals.try_emplace(Key3{site_id, g, channel_id});
+    }
+    for (Id c : currencies_at_zero) {
+      pending.money.try_emplace(Key3{site_id, channel_id, c});
+    }
+  }
+
   std::vector<Funnel> funnels;  // from config
-  Counts pending;               // counted since the last Commit()
-  Counts committed;             // what Snapshot() shows
+  std::vector<Id> goals_at_zero;
+  std::vector<Id> currencies_at_zero;
+  Counts pending;    // counted since the last Commit()
+  Counts committed;  // what Snapshot() shows
   // Gauges, replaced whole by their setters.
   absl::flat_hash_map<Id, ActiveVisitors::Counts> active;  // by site
   absl::flat_hash_map<Id, int64_t> open_sessions;          // by site
@@ -325,6 +341,13 @@ KpiCounters::KpiCounters(Options options)
   for (const std::string& reason : options.invalid_reasons) {
     impl_->committed.invalid.try_emplace(impl_->reason.Intern(reason), 0);
   }
+  for (const std::string& goal : GoalsWithoutAny(options.goals)) {
+    impl_->goals_at_zero.push_back(impl_->goal.Intern(goal));
+  }
+  impl_->goals_at_zero.push_back(kAnyGoalId);
+  for (const std::string& currency : Reserved(options, "currency")) {
+    impl_->currencies_at_zero.push_back(impl_->currency.Intern(currency));
+  }
 }
 
 KpiCounters::~KpiCounters() = default;
@@ -337,8 +360,10 @@ void KpiCounters::OnSessionStarted(const SessionAttributes& session,
   const Id device = m.device.Intern(session.device_category);
   const Id country = m.country.Intern(session.country);
   ++m.pending.sessions[Key4{site, channel, device, country}].started;
-  ChannelCounts& by_channel = m.pending.channels[Key2{site, channel}];
-  if (session.new_visitor) ++by_channel.new_visitors;
+  auto [by_channel, new_pair] =
+      m.pending.channels.try_emplace(Key2{site, channel});
+  if (new_pair) m.ExportAtZero(site, channel);
+  if (session.new_visitor) ++by_channel->second.new_visitors;
 }
 
 // The hot path: one site lookup per event, two more per page view, no

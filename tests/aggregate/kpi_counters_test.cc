@@ -637,12 +637,47 @@ TEST(KpiCountersTest, GoalsOutsideTheAllowlistAreOther) {
   EXPECT_THAT(goals, ElementsAre("(other)", "purchase"));
 }
 
-TEST(KpiCountersTest, SessionWithoutConversionsHasNoConvertedSeries) {
-  KpiCounters counters({});
-  OneSession(&counters, "shop", absl::Seconds(3), 1);
-  const MetricsSnapshot s = Committed(counters);
-  EXPECT_TRUE(Find(s, "web_sessions_converted_total")->samples.empty());
-  EXPECT_TRUE(Find(s, "web_conversions_total")->samples.empty());
+// A (site, channel)'s conversion series of every configured goal and
+// "(any)", and its money series of the targets' currencies, are at 0 from
+// its first session's start: increase() and rate() take a series' first
+// sample as their start, so a series that appeared at 1 with the first
+// conversion left that conversion out of every conversion rate (review).
+TEST(KpiCountersTest, ConversionSeriesAreAtZeroBeforeTheFirstConversion) {
+  KpiCounters::Options options;
+  options.goals = {"signup", "purchase"};
+  options.reserved = {{"currency", {"EUR"}}};
+  KpiCounters counters(options);
+  const SessionAttributes a =
+      Attributes("shop", "Email", "desktop", "DE", true);
+  counters.OnSessionStarted(a, MakeEvent(EventType::kPageView, "shop"));
+  MetricsSnapshot s = Committed(counters);  // open: none has closed yet
+  for (const char* goal : {"signup", "purchase", "(any)"}) {
+    SCOPED_TRACE(goal);
+    EXPECT_EQ(Value(s, "web_sessions_converted_total", {"shop", goal, "Email"}),
+              0);
+  }
+  EXPECT_EQ(Value(s, "web_conversions_total", {"shop", "signup", "Email"}), 0);
+  // "(any)" is a per-session notion: no conversions of its own.
+  EXPECT_EQ(Value(s, "web_conversions_total", {"shop", "(any)", "Email"}), -1);
+  EXPECT_EQ(Value(s, "web_orders_total", {"shop", "Email", "EUR"}), 0);
+  EXPECT_EQ(Value(s, "web_revenue_total", {"shop", "Email", "EUR"}), 0);
+  // The first conversion then counts from 0.
+  ClosedSession closed =
+      Closed("shop", "Email", "desktop", "DE", absl::Seconds(3), 1);
+  closed.conversions = {{"signup", 1}};
+  counters.OnSessionClosed(closed);
+  s = Committed(counters);
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "signup", "Email"}), 1);
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "(any)", "Email"}), 1);
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "purchase", "Email"}),
+      0);
+  // Nothing at 0 for a channel no session started in.
+  EXPECT_EQ(
+      Value(s, "web_sessions_converted_total", {"shop", "signup", "Direct"}),
+      -1);
 }
 
 TEST(KpiCountersTest, EmptyLabelValuesAreNotSet) {
