@@ -289,7 +289,14 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
       t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
       Threshold(t));
   const KpiDef& f = KpiOf(t);
-  if (t.cumulative() || f.denominator.family == nullptr) return on_track;
+  if (t.cumulative()) {
+    // Before the period starts the engine projects nothing (NaN) and says
+    // on track (review: the panel said No from the deploy until the
+    // period's start); NaN != NaN.
+    return absl::StrCat("((", on_track, ") + (", subject, " != bool ", subject,
+                        ")) > bool 0");
+  }
+  if (f.denominator.family == nullptr) return on_track;
   const std::string window = PromqlDuration(t.window);
   if (f.session_denominator_family() && t.min_sessions > 0) {
     // Too few sessions to judge: on track, as the alerts hold (OffTarget).

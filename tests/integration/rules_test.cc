@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -725,6 +726,10 @@ TEST(RulesTest, OnTrackOverAnEmptyWindowIsOnTrack) {
      value: 40, window: 1h}
   - {name: bounce, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
      window: 1h, min_sessions: 0}
+  - {name: not_started, kpi: orders, value: 10,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: behind, kpi: orders, value: 10,
+     period: {start: 2026-10-01, end: 2026-12-31}}
 )");
   ASSERT_TRUE(GenerateRules(config, dir.path()));
   const nlohmann::json dashboard = nlohmann::json::parse(
@@ -736,12 +741,13 @@ TEST(RulesTest, OnTrackOverAnEmptyWindowIsOnTrack) {
       exprs.push_back(target.at("expr").get<std::string>());
     }
   }
-  ASSERT_EQ(exprs.size(), 2u);
+  ASSERT_EQ(exprs.size(), 4u);
   const auto quoted = [](const std::string& e) {
     return absl::StrCat("'", absl::StrReplaceAll(e, {{"'", "''"}}), "'");
   };
-  const std::string test =
-      dir.Write("on-track.test.yml", absl::StrCat(R"(evaluation_interval: 1m
+  const std::string test = dir.Write(
+      "on-track.test.yml",
+      absl::StrCat(R"(evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
@@ -753,19 +759,38 @@ tests:
         values: '50x90'
       - series: 'web_sessions_bounced_total{site="shop",channel="Direct",device="desktop",country="DE"}'
         values: '40x90'
+      # A period not started: the engine projects NaN and is on track.
+      - series: 'kpi_projected_value{target="not_started",instance="a"}'
+        values: ')",
+                   absl::StrJoin(std::vector<std::string>(91, "NaN"), " "),
+                   R"('
+      - series: 'kpi_projected_value{target="behind",instance="a"}'
+        values: '5x90'
     promql_expr_test:
       - expr: )",
-                                                  quoted(exprs[0]), R"(
+                   quoted(exprs[0]), R"(
         eval_time: 80m
         exp_samples:
           - labels: '{currency="EUR"}'
             value: 1
       - expr: )",
-                                                  quoted(exprs[1]), R"(
+                   quoted(exprs[1]), R"(
         eval_time: 80m
         exp_samples:
           - labels: '{}'
             value: 1
+      - expr: )",
+                   quoted(exprs[2]), R"(
+        eval_time: 80m
+        exp_samples:
+          - labels: '{}'
+            value: 1
+      - expr: )",
+                   quoted(exprs[3]), R"(
+        eval_time: 80m
+        exp_samples:
+          - labels: '{}'
+            value: 0
 )"));
   EXPECT_TRUE(PromtoolTests(test));
 }
