@@ -247,7 +247,9 @@ absl::Status StreamThread::Run() {
     KPI_LOG_INFO("%s: stopping: committing the state (open sessions are kept)",
                  options_.name);
     const uint64_t aborts = aborts_;
+    stopping_ = true;
     CommitCycle(clock_->Now(), /*revoking=*/false);
+    stopping_ = false;
     // Aborted, or (at-least-once) the outputs not acknowledged in time.
     if (aborts_ != aborts || flush_timed_out_) {
       work_left_uncommitted_ = true;
@@ -429,7 +431,11 @@ void StreamThread::OnRevoked(const std::vector<TopicPartition>& partitions) {
   // Hand the state over: commit it (and everything else pending) first.
   // (Not when the thread closes its input: it has just made its final
   // commit; another would only wait again on an output that timed out.)
-  if (ours && !closing_) CommitCycle(clock_->Now(), /*revoking=*/true);
+  if (ours && !closing_) {
+    revoked_ = &partitions;
+    CommitCycle(clock_->Now(), /*revoking=*/true);
+    revoked_ = nullptr;
+  }
   DropSlots(partitions, /*log=*/true);
 }
 
@@ -1184,11 +1190,22 @@ void StreamThread::SendUpstreamWatermarks(absl::Time now) {
     if (!slot.restored) continue;
     auto reader = readers_.find(tp.topic);
     if (reader == readers_.end() || !reader->second.rekey) continue;
+    const bool handing_over =
+        stopping_ ||
+        (revoked_ != nullptr &&
+         std::find(revoked_->begin(), revoked_->end(), tp) != revoked_->end());
     // An idle source partition says so, with no watermark yet too: it
     // holds the repartition partitions back no more than it holds back
-    // this thread (SourceWatermark.idle).
-    const bool idle = watermark_.Idle(slot.watermark_id, now);
-    if (!idle && slot.watermark == absl::InfinitePast()) continue;
+    // this thread (SourceWatermark.idle). Not when it is handed over: an
+    // idle flag would stand until its next owner's first commit, while no
+    // one reads it, and the others' watermarks would pass its events
+    // written meanwhile, judged late when read (review); active, with its
+    // watermark (none yet too), it holds them back until then, as a keyed
+    // partition's restore holds its own.
+    const bool idle = !handing_over && watermark_.Idle(slot.watermark_id, now);
+    if (!idle && !handing_over && slot.watermark == absl::InfinitePast()) {
+      continue;
+    }
     v1::SourceWatermark* m = marks.add_sources();
     m->set_topic(tp.topic);
     m->set_partition(tp.partition);

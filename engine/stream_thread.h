@@ -155,6 +155,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
                    absl::Time watermark) override;
   // Sends the re-keyed inputs' partitions' watermarks to every partition of
   // the repartition topic (with the commit).
+  // Sources handed over (revoked_, or all at the stop's commit) are sent
+  // as active, so that the repartition partitions wait for their next
+  // owner.
   void SendUpstreamWatermarks(absl::Time now);
 
   struct Slot {
@@ -315,7 +318,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   bool flush_timed_out_ = false;
   int flush_timeouts_in_a_row_ = 0;
   std::string last_flush_timeout_;
-  bool closing_ = false;  // the final commit is made; the input closes
+  bool closing_ = false;   // the final commit is made; the input closes
+  bool stopping_ = false;  // the stop's final commit is under way
+  // The partitions being revoked, during their revocation's commit.
+  const std::vector<TopicPartition>* revoked_ = nullptr;
   // Partitions whose processed records were rolled back (an aborted commit,
   // other partitions lost), each with the position it had reached: until
   // a commit reaches that position again (or the partition is revoked, to
