@@ -205,9 +205,9 @@ void PartitionState::CollectWindows(
 
 void PartitionState::OnAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros,
-                              absl::Time time) {
+                              absl::Time time, absl::Time until) {
   if (targets_ != nullptr) {
-    targets_->OnAdCost(site, channel, currency, micros, time);
+    targets_->OnAdCost(site, channel, currency, micros, time, until);
   }
 }
 

@@ -109,8 +109,11 @@ class PartitionState {
                       absl::FunctionRef<void(const WindowKpis&)> emit);
 
   // Ad spend for ROAS targets.
+  // Ad spend for ROAS targets: at `time`, or spread over [time, until)
+  // (TargetTracker::OnAdCost).
   void OnAdCost(absl::string_view site, absl::string_view channel,
-                absl::string_view currency, int64_t micros, absl::Time time);
+                absl::string_view currency, int64_t micros, absl::Time time,
+                absl::Time until = absl::InfinitePast());
   // This partition's share of every target at event time `now` (the
   // watermark): rolling windows end `allowed_lateness` before it, where
   // sessions are closed.

@@ -275,7 +275,7 @@ void TargetTracker::OnSessionClosed(const ClosedSession& session) {
 
 void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
                              absl::string_view currency, int64_t micros,
-                             absl::Time time) {
+                             absl::Time time, absl::Time until) {
   for (size_t i = 0; i < specs_->size(); ++i) {
     const TargetSpec& spec = (*specs_)[i];
     const Compiled& f = compiled_[i];
@@ -287,7 +287,36 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
     TargetSums c;
     c.denominator = static_cast<double>(micros) / 1e6;
     c.matched = 1;
-    Add(i, time, c);
+    if (until > time) {
+      AddSpread(i, time, until, c);
+    } else {
+      Add(i, time, c);
+    }
+  }
+}
+
+void TargetTracker::AddSpread(size_t i, absl::Time from, absl::Time to,
+                              const TargetSums& sums) {
+  const absl::Duration width = compiled_[i].width;
+  const absl::Duration span = to - from;
+  // Whole buckets a piece, so that a week's spend is not 10,080 minutes.
+  absl::Duration rem;
+  const int64_t buckets_a_piece = std::max<int64_t>(
+      1, (absl::IDivDuration(span, width, &rem) + kMaxSpreadPieces - 1) /
+             kMaxSpreadPieces);
+  for (absl::Time t = from; t < to;) {
+    const int64_t bucket = BucketOf(t, width);
+    const int64_t piece_end =
+        (bucket >= 0 ? bucket / buckets_a_piece
+                     : (bucket - buckets_a_piece + 1) / buckets_a_piece) *
+            buckets_a_piece +
+        buckets_a_piece;
+    const absl::Time next = std::min(to, absl::UnixEpoch() + width * piece_end);
+    TargetSums piece;
+    piece.denominator = sums.denominator * absl::FDivDuration(next - t, span);
+    piece.matched = next == to ? sums.matched : 0;
+    Add(i, t, piece);
+    t = next;
   }
 }
 

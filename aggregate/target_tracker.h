@@ -107,9 +107,13 @@ class TargetTracker {
                 absl::Duration inactivity_timeout);
 
   void OnSessionClosed(const ClosedSession& session);
-  // Ad spend, for ROAS targets.
+  // Ad spend, for ROAS targets: at `time`, or spread evenly over [time,
+  // until) when `until` is later (a daily export's day: dated at its
+  // start alone, a day's spend arriving the next morning was already out
+  // of a 1 d window, and ROAS had no cost; review).
   void OnAdCost(absl::string_view site, absl::string_view channel,
-                absl::string_view currency, int64_t micros, absl::Time time);
+                absl::string_view currency, int64_t micros, absl::Time time,
+                absl::Time until = absl::InfinitePast());
 
   // Adds this partition's sums at event time `now` to `sums` (one per spec)
   // and forgets buckets that no window at or after `now` can reach. Before
@@ -149,6 +153,14 @@ class TargetTracker {
 
  private:
   void Add(size_t i, absl::Time at, const TargetSums& sums);
+  // `sums`' denominator spread over [from, to) (rolling targets), in at
+  // most kMaxSpreadPieces pieces of whole buckets; matched in the last.
+  void AddSpread(size_t i, absl::Time from, absl::Time to,
+                 const TargetSums& sums);
+  // A day in 15 minute pieces: ROAS over a window is then off by at most a
+  // piece's share of an interval's spend, and a record makes at most this
+  // many buckets.
+  static constexpr int64_t kMaxSpreadPieces = 96;
 
   // A spec prepared for the per-session path: its KPI's catalog row
   // (nullptr: unknown) and its filter values (nullptr: any).

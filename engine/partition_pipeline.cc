@@ -17,6 +17,10 @@ namespace {
 
 constexpr size_t kForwardedPrefix = kForwardedMagic.size() + 4;
 
+// The longest spend interval spread over its time for the KPI targets (a
+// month's export); a longer one is dated at its start.
+constexpr absl::Duration kMaxSpreadSpend = absl::Hours(24 * 31);
+
 // "<partition>/<offset>/<watermark>/<topic>[/<key>]" into `*source` and
 // `*watermark_us`; false when malformed, and then neither is touched.
 bool ParseSource(absl::string_view h, kafka::Record* source,
@@ -549,8 +553,15 @@ void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
   // Spend dated beyond the allowed skew into the future would sit in target
   // state until then: counted (above), not attributed to targets.
   if (at > now + ctx_->max_future_skew) return;
+  // An interval's spend is spread over it (a daily export's day, a week's,
+  // a month's); a longer one, dated at its start as before.
+  absl::Time until = absl::InfinitePast();
+  if (ad_cost_.has_date_start() && ad_cost_.has_date_end() &&
+      AdCostDecoder::SpendEnd(ad_cost_) - at <= kMaxSpreadSpend) {
+    until = AdCostDecoder::SpendEnd(ad_cost_);
+  }
   state_.OnAdCost(ad_cost_.site_id(), channel, ad_cost_.currency(),
-                  ad_cost_.cost_micros(), at);
+                  ad_cost_.cost_micros(), at, until);
 }
 
 void PartitionPipeline::Advance(absl::Time watermark) {

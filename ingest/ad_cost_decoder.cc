@@ -142,4 +142,9 @@ absl::Time AdCostDecoder::SpendTime(const v1::AdCost& cost) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+absl::Time AdCostDecoder::SpendEnd(const v1::AdCost& cost) {
+  const google::protobuf::Timestamp& ts = cost.date_end();
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
 }  // namespace kpistream

@@ -32,6 +32,8 @@ class AdCostDecoder {
   // date_start, else its time, else its date_end (Decode() refuses a record
   // with none).
   static absl::Time SpendTime(const v1::AdCost& cost);
+  // The end of its interval (date_end; check has_date_end()).
+  static absl::Time SpendEnd(const v1::AdCost& cost);
 
  private:
   InputFormat format_;

@@ -262,6 +262,50 @@ TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
   EXPECT_FALSE(EvaluateTarget(specs[0], sums, now).on_track);
 }
 
+// A daily export's spend (date_start..date_end, a day) is spread over its
+// day: arriving the next morning, its part in a 1 d window counts (review:
+// dated at its start alone, it was out of the window at once, and ROAS had
+// no cost at all). Spend with one date stays at that date.
+TEST(TargetTrackerTest, RoasSpreadsAnIntervalsSpendOverIt) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(24), 3)};
+  specs[0].filter = {{"site", "shop"}, {"currency", "EUR"}};
+  TargetTracker tracker(&specs, kTimeout);
+  const absl::Time day =
+      absl::FromCivil(absl::CivilDay(2026, 10, 1), absl::UTCTimeZone());
+  ClosedSession a = Session(day + absl::Hours(27), absl::Minutes(2), false);
+  a.revenue = {{"EUR", 90'000'000}};
+  tracker.OnSessionClosed(a);
+  // 240 EUR over the day, read at 06:00 the next morning: 18 h of it in
+  // [day 06:00, day+1 06:00).
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 240'000'000, day,
+                   day + absl::Hours(24));
+  // 10 EUR at one instant, in the window.
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 10'000'000,
+                   day + absl::Hours(12));
+  // 30 EUR at one instant before it: out.
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 30'000'000,
+                   day + absl::Hours(1));
+  const absl::Time now = day + absl::Hours(30);
+  TargetSums sums = SumsAt(tracker, now)[0];
+  EXPECT_DOUBLE_EQ(sums.denominator, 180 + 10);
+  EXPECT_EQ(sums.matched, 3);  // the session, the day, the 10 EUR
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums, now).actual, 90.0 / 190);
+  // A week's spend is spread in at most 96 pieces (whole buckets each),
+  // and adds up to itself over a window that holds the week.
+  std::vector<TargetSpec> week = {Rolling("roas", absl::Hours(24 * 8), 3)};
+  TargetTracker weekly(&week, kTimeout);
+  weekly.OnAdCost("shop", "Paid Search", "EUR", 700'000'000, day,
+                  day + absl::Hours(24 * 7));
+  EXPECT_LE(weekly.buckets(), 96u);
+  EXPECT_GT(weekly.buckets(), 90u);
+  sums = SumsAt(weekly, day + absl::Hours(24 * 7))[0];
+  EXPECT_NEAR(sums.denominator, 700, 1e-6);
+  EXPECT_EQ(sums.matched, 1);
+  // Half a week on: the pieces before are in, those after are not yet.
+  sums = SumsAt(weekly, day + absl::Hours(84))[0];
+  EXPECT_NEAR(sums.denominator, 350, 700.0 / 96);
+}
+
 TEST(TargetTrackerTest, PeriodCountsSessionsStartedInIt) {
   TargetSpec t;
   t.name = "q4_orders";
