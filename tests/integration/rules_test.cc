@@ -390,6 +390,42 @@ TEST(RulesTest, InfoTargetNeverPages) {
   EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
 }
 
+// The burn pair asks min_sessions of its long window and a twelfth of it of
+// its short one (5m of 1h, 30m of 6h): it only confirms that the target
+// still burns (review: 100 sessions in 5 minutes, 28,800 a day, kept the
+// pair silent on most sites). 2 sessions a minute, every one bounced: 120
+// an hour, 10 in 5 minutes, 60 in 30.
+TEST(RulesTest, BurnAlertsFireOnSitesOfOrdinaryTraffic) {
+  TempDir dir;
+  const std::string config = WriteTargets(dir, R"(
+  - {name: bounce, kpi: bounce_rate, filter: {site: shop}, value: 0.4,
+     window: 1d, for: 2m, severity: page, min_sessions: 100}
+)");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  const std::string test = dir.Write("burn.test.yml", R"(rule_files:
+  - kpistream-alerts.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'web_sessions_bounced_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+2x90'
+      - series: 'web_sessions_closed_total{site="shop",channel="Direct",device="desktop",country="DE"}'
+        values: '0+2x90'
+    promql_expr_test:
+      - expr: count by (alertname, alertstate) (ALERTS{target="bounce"})
+        eval_time: 70m
+        exp_samples:
+          - labels: '{alertname="KpiFastBurn",alertstate="firing"}'
+            value: 1
+          - labels: '{alertname="KpiSlowBurn",alertstate="firing"}'
+            value: 1
+          - labels: '{alertname="KpiOffTarget",alertstate="firing"}'
+            value: 1
+)");
+  EXPECT_TRUE(PromtoolTests(test));
+}
+
 // issue 10 item 10: the engine's own alerts load in Prometheus and their
 // generated tests drive each to firing, and a healthy engine to none; the
 // job selector and the links come from the config.
