@@ -392,7 +392,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
       const absl::Time at = m.watermark_us() == INT64_MIN
                                 ? absl::InfinitePast()
                                 : absl::FromUnixMicros(m.watermark_us());
-      Heard(m.topic(), m.partition(), at, m.idle());
+      Heard(m.topic(), m.partition(), at, now, m.idle());
     }
     return;
   }
@@ -401,7 +401,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
   const InputReader* reader = SourceOf(record, &source, &watermark_us);
   if (watermark_us.has_value()) {
     Heard(source.topic, source.partition, absl::FromUnixMicros(*watermark_us),
-          /*idle=*/false);
+          now, /*idle=*/false);
   }
   if (reader == nullptr) {
     // Forwarded from an input no longer configured: kept as a dead letter.
@@ -435,7 +435,7 @@ const InputReader* PartitionPipeline::SourceOf(
 }
 
 void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
-                              absl::Time at, bool idle) {
+                              absl::Time at, absl::Time now, bool idle) {
   // Forwarded records come in runs from one source partition: its entry is
   // cached (upstream_ only grows, and is replaced only by Restore).
   if (heard_ == nullptr || partition != heard_tp_.partition ||
@@ -457,13 +457,37 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
                          (idle && at > upstream_watermark_);
     *heard_ = at;
   }
-  if (idle != heard_idle_) {  // no set lookup per forwarded record
+  if (idle != heard_idle_) {  // no map lookup per forwarded record
     if (idle) {
-      idle_upstream_.insert(heard_tp_);
+      idle_upstream_[heard_tp_] = now;
     } else {
       idle_upstream_.erase(heard_tp_);
     }
     heard_idle_ = idle;
+    upstream_changed_ = true;
+  } else if (idle) {
+    idle_upstream_[heard_tp_] = now;  // a watermark record: said again
+  }
+}
+
+void PartitionPipeline::ExpireIdleSources(absl::Time now) {
+  if (idle_upstream_.empty() ||
+      ctx_->idle_source_silence <= absl::ZeroDuration()) {
+    return;
+  }
+  for (auto it = idle_upstream_.begin(); it != idle_upstream_.end();) {
+    if (now - it->second <= ctx_->idle_source_silence) {
+      ++it;
+      continue;
+    }
+    KPI_LOG_INFO(
+        "%s: %s[%d] said it was idle, and nothing since for %s: no one "
+        "reads it; its watermark holds this partition back until its next "
+        "owner reports",
+        name_, it->first.topic, it->first.partition,
+        absl::FormatDuration(now - it->second));
+    if (heard_ != nullptr && it->first == heard_tp_) heard_idle_ = false;
+    it = idle_upstream_.erase(it);
     upstream_changed_ = true;
   }
 }

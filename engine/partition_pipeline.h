@@ -164,6 +164,11 @@ struct PipelineContext {
   bool event_time_capped_at_clock = true;
   // What a partition's own watermark trails its highest event time by.
   absl::Duration max_out_of_orderness = absl::Seconds(30);
+  // A source partition that said it is idle, and then sent nothing for
+  // this long (its owners send at every commit), is active again: no one
+  // reads it (a crashed owner; one handing over says so), and it holds the
+  // repartition partitions back until its next owner reports. Zero: never.
+  absl::Duration idle_source_silence = absl::ZeroDuration();
   // The re-keyed inputs and their partition counts: the source partitions
   // a repartition partition waits to hear from.
   std::vector<std::pair<std::string, int32_t>> upstream_sources;
@@ -234,6 +239,9 @@ class PartitionPipeline : private SessionObserver {
   // A repartition partition: the minimum of its source partitions'
   // watermarks, of those not idle (the maximum when all are), as of the
   // last record read; InfinitePast() until every one has reported.
+  // Sources idle and silent for ctx idle_source_silence are active again
+  // (once a poll, before UpstreamWatermark()).
+  void ExpireIdleSources(absl::Time now);
   absl::Time UpstreamWatermark() const;
   bool repartition() const { return input_->sources != nullptr; }
   // Its records carry no event time (ad spend, for a date): it has no
@@ -276,7 +284,7 @@ class PartitionPipeline : private SessionObserver {
   // A source partition's watermark is at least `at`; it is `idle` (a
   // watermark record says so) or not (a record forwarded from it).
   void Heard(absl::string_view topic, int32_t partition, absl::Time at,
-             bool idle);
+             absl::Time now, bool idle);
   void ProcessForwarded(const kafka::Record& record, absl::Time now,
                         absl::Time watermark, absl::Time* event_time);
   void Consumed(absl::string_view topic);
@@ -301,7 +309,8 @@ class PartitionPipeline : private SessionObserver {
   // A repartition partition's source partitions' watermarks, and those of
   // them that said they are idle.
   std::map<TopicPartition, absl::Time> upstream_;
-  std::set<TopicPartition> idle_upstream_;
+  // Those that said they are idle, with when they said it last.
+  std::map<TopicPartition, absl::Time> idle_upstream_;
   // Heard()'s cache: the entry of the last source partition heard from, and
   // whether it is in idle_upstream_.
   TopicPartition heard_tp_;

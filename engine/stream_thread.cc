@@ -139,6 +139,8 @@ StreamThread::StreamThread(Options options)
   context_.active = &active_;
   context_.rejections = &rejections_;
   context_.max_future_skew = config_.processing.max_future_skew;
+  context_.idle_source_silence = 3 * commit_schedule_.max_interval() +
+                                 config_.processing.idle_partition_timeout;
   context_.event_time_capped_at_clock =
       config_.processing.event_time_capped_at_clock;
   context_.local_store = options_.local_store;
@@ -317,6 +319,7 @@ void StreamThread::AwaitFirstAssignment() {
 void StreamThread::UpdateWatermarks(absl::Time now) {
   for (auto& [tp, slot] : slots_) {
     if (slot.restored && slot.pipeline->repartition()) {
+      slot.pipeline->ExpireIdleSources(now);
       watermark_.SetExternal(slot.watermark_id,
                              slot.pipeline->UpstreamWatermark());
     }

@@ -70,6 +70,8 @@ class FakeInput : public StreamInput {
   }
   // Whether its own partition is assigned (else only those above).
   void set_assign_input(bool assign) { assign_input_ = assign; }
+  // The topic of its partition (partition 0): kTopic unless set.
+  void set_topic(std::string topic) { topic_ = std::move(topic); }
   // The next offset a poll reads.
   int64_t position() const { return position_; }
   // Partitions assigned (cooperatively, added to the others) by the next
@@ -86,7 +88,7 @@ class FakeInput : public StreamInput {
     if (!assigned_) {
       assigned_ = true;
       std::vector<TopicPartition> tps = also_assigned_;
-      if (assign_input_) tps.push_back(TopicPartition{kTopic, 0});
+      if (assign_input_) tps.push_back(TopicPartition{topic_, 0});
       listener_->OnAssigned(tps);
       return;
     }
@@ -95,7 +97,7 @@ class FakeInput : public StreamInput {
          n < max;
          ++n, ++position_) {
       kafka::Record r;
-      r.topic = kTopic;
+      r.topic = topic_;
       r.partition = 0;
       r.offset = position_;
       r.has_key = true;
@@ -112,7 +114,7 @@ class FakeInput : public StreamInput {
     if (on_seek) on_seek();
     Offsets out;
     for (const auto& [tp, offset] : offsets) {
-      if (tp.topic != kTopic || tp.partition != 0) {  // they stay empty
+      if (tp.topic != topic_ || tp.partition != 0) {  // they stay empty
         out.push_back({tp, 0});
         continue;
       }
@@ -133,7 +135,7 @@ class FakeInput : public StreamInput {
   void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
     lags->clear();
     for (const auto& [tp, p] : positions) {
-      lags->push_back((tp.topic != kTopic || tp.partition != 0)
+      lags->push_back((tp.topic != topic_ || tp.partition != 0)
                           ? 0
                           : static_cast<int64_t>(records_.size()) -
                                 std::max<int64_t>(p, 0));
@@ -146,7 +148,7 @@ class FakeInput : public StreamInput {
     }
     Offsets out;
     for (const auto& tp : tps) {
-      out.push_back({tp, (tp.topic != kTopic || tp.partition != 0)
+      out.push_back({tp, (tp.topic != topic_ || tp.partition != 0)
                              ? 0
                              : static_cast<int64_t>(records_.size())});
     }
@@ -157,7 +159,7 @@ class FakeInput : public StreamInput {
     Offsets out;
     for (const auto& tp : tps) {
       out.push_back(
-          {tp, (tp.topic != kTopic || tp.partition != 0) ? 0 : first_});
+          {tp, (tp.topic != topic_ || tp.partition != 0) ? 0 : first_});
     }
     return out;
   }
@@ -176,7 +178,7 @@ class FakeInput : public StreamInput {
     if (!assigned_) return;
     assigned_ = false;
     std::vector<TopicPartition> tps = also_assigned_;
-    if (assign_input_) tps.push_back(TopicPartition{kTopic, 0});
+    if (assign_input_) tps.push_back(TopicPartition{topic_, 0});
     listener_->OnRevoked(tps);
   }
   // As a Kafka consumer's close does, when asked: revokes what it assigned.
@@ -200,6 +202,7 @@ class FakeInput : public StreamInput {
   bool assign_input_ = true;
   std::string error_;
   absl::Time error_at_ = absl::InfinitePast();
+  std::string topic_ = kTopic;
 };
 
 struct Produced {
@@ -517,6 +520,7 @@ class FakeThread {
     in->set_fetched_per_poll(fetched_per_poll);
     in->set_also_assigned(also_assigned);
     in->set_assign_input(assign_input);
+    in->set_topic(input_topic);
     in->set_error(input_error, input_error_at);
     for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
@@ -553,6 +557,7 @@ class FakeThread {
   std::function<void()> on_changelog_record;  // FakeChangelog's on_record
   std::vector<TopicPartition> also_assigned;  // FakeInput::set_also_assigned
   bool assign_input = true;                   // FakeInput::set_assign_input
+  std::string input_topic = kTopic;           // FakeInput::set_topic
   std::string input_error;                    // FakeInput::set_error
   absl::Time input_error_at = absl::InfinitePast();
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
@@ -1663,6 +1668,96 @@ TEST(StreamThreadTest, AnIdleSourcePartitionTellsTheRepartitionTopic) {
     for (const v1::SourceWatermark& m : marks.sources()) {
       EXPECT_EQ(m.watermark_us(), INT64_MIN);  // it never had an event
     }
+  }
+}
+
+// A repartition topic's record of `marks`.
+std::string MarksRecord(
+    const std::vector<std::tuple<int32_t, std::string, bool>>& marks) {
+  v1::UpstreamWatermarks m;
+  for (const auto& [partition, time, idle] : marks) {
+    v1::SourceWatermark* w = m.add_sources();
+    w->set_topic(kTopic);
+    w->set_partition(partition);
+    w->set_watermark_us(
+        time.empty()
+            ? INT64_MIN
+            : absl::ToUnixMicros(absl::FromCivil(
+                  absl::CivilSecond(2026, 1, 1, std::stoi(time.substr(0, 2)),
+                                    std::stoi(time.substr(3, 2)), 0),
+                  absl::UTCTimeZone())));
+    w->set_idle(idle);
+  }
+  return absl::StrCat(kWatermarksMagic, m.SerializeAsString());
+}
+
+// A page view of `visitor` at `time` forwarded from in[0] at offset
+// `offset`, with no watermark of its own.
+std::string ForwardedPageView(const std::string& visitor,
+                              const std::string& time, int64_t offset) {
+  kafka::Record r;
+  r.topic = kTopic;
+  r.partition = 0;
+  r.offset = offset;
+  r.has_key = true;
+  r.key = visitor;
+  const std::string value = PageView(visitor, time);  // r views it
+  r.value = value;
+  std::string out;
+  FormatForwarded(r, absl::InfinitePast(), &out);
+  return out;
+}
+
+// A source partition that said it is idle, and then nothing for longer
+// than its owners' commits leave between two watermark records, has no
+// owner (a crash: one handing over says it is active): it is active again,
+// and holds the repartition partition back until its next owner reports
+// (review: its idle flag stood, and its events written meanwhile were
+// judged late once read). One that keeps saying it is idle is skipped.
+TEST(StreamThreadTest, ASilentIdleSourceHoldsTheRepartitionPartitionBack) {
+  for (bool silent : {false, true}) {
+    SCOPED_TRACE(silent ? "in[1] silent" : "in[1] still says it is idle");
+    const std::string config = absl::StrReplaceAll(
+        kThreadConfig,
+        {{"key: visitor_id", "key: any"},
+         {"max_future_skew: 3650d",
+          "max_future_skew: 3650d, idle_partition_timeout: 2s"}});
+    FakeThread t(config.c_str());
+    t.options.repartition_partitions = 1;
+    t.options.input_partitions = {{kTopic, 2}};
+    t.input_topic = "g-repartition";
+    // in[0] at 11:00, in[1] idle: a's session (10:00) closes.
+    t.records = {{"a", ForwardedPageView("a", "10:00:00", 0)},
+                 {"", MarksRecord({{0, "11:00", false}, {1, "", true}})}};
+    bool added = false;
+    absl::Time added_at = absl::InfinitePast();
+    t.options.stop_requested = [&] {
+      bool a_closed = false;
+      for (const Produced& p : t.output().committed) {
+        a_closed |= p.topic == "sessions" && p.key == "a";
+      }
+      if (!added && a_closed) {
+        t.clock.Advance(absl::Minutes(10));  // nothing from in[1] meanwhile
+        t.input().Add("b", ForwardedPageView("b", "11:30:00", 1));
+        std::vector<std::tuple<int32_t, std::string, bool>> marks = {
+            {0, "13:00", false}};
+        if (!silent) marks.push_back({1, "", true});
+        t.input().Add("", MarksRecord(marks));
+        added = true;
+        added_at = t.clock.Peek();
+      }
+      return (added && t.clock.Peek() > added_at + absl::Seconds(20)) ||
+             t.output().commits > 1000;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    ASSERT_TRUE(added);
+    int b_sessions = 0;
+    for (const Produced& p : t.output().committed) {
+      b_sessions += p.topic == "sessions" && p.key == "b";
+    }
+    // Silent, in[1] holds the partition at 11:00 (watermark never back):
+    // b's session (11:30) stays open; else in[0]'s 13:00 closes it.
+    EXPECT_EQ(b_sessions, silent ? 0 : 1);
   }
 }
 
