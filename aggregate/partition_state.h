@@ -108,7 +108,6 @@ class PartitionState {
   void CollectWindows(absl::Time frontier,
                       absl::FunctionRef<void(const WindowKpis&)> emit);
 
-  // Ad spend for ROAS targets.
   // Ad spend for ROAS targets: at `time`, or spread over [time, until)
   // (TargetTracker::OnAdCost).
   void OnAdCost(absl::string_view site, absl::string_view channel,

@@ -236,12 +236,12 @@ class PartitionPipeline : private SessionObserver {
   // The seq of the next checkpoint (how many the changelog holds).
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
-  // A repartition partition: the minimum of its source partitions'
-  // watermarks, of those not idle (the maximum when all are), as of the
-  // last record read; InfinitePast() until every one has reported.
   // Sources idle and silent for ctx idle_source_silence are active again
   // (once a poll, before UpstreamWatermark()).
   void ExpireIdleSources(absl::Time now);
+  // A repartition partition: the minimum of its source partitions'
+  // watermarks, of those not idle (the maximum when all are), as of the
+  // last record read; InfinitePast() until every one has reported.
   absl::Time UpstreamWatermark() const;
   bool repartition() const { return input_->sources != nullptr; }
   // Its records carry no event time (ad spend, for a date): it has no

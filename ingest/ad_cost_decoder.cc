@@ -134,17 +134,22 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   return {true, {}, {}};
 }
 
-absl::Time AdCostDecoder::SpendTime(const v1::AdCost& cost) {
-  const google::protobuf::Timestamp& ts = cost.has_date_start()
-                                              ? cost.date_start()
-                                          : cost.has_time() ? cost.time()
-                                                            : cost.date_end();
+namespace {
+
+absl::Time TimeOf(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+}  // namespace
+
+absl::Time AdCostDecoder::SpendTime(const v1::AdCost& cost) {
+  return TimeOf(cost.has_date_start() ? cost.date_start()
+                : cost.has_time()     ? cost.time()
+                                      : cost.date_end());
+}
+
 absl::Time AdCostDecoder::SpendEnd(const v1::AdCost& cost) {
-  const google::protobuf::Timestamp& ts = cost.date_end();
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+  return TimeOf(cost.date_end());
 }
 
 }  // namespace kpistream
