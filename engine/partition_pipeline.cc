@@ -169,6 +169,7 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   max_event_time_ = position->max_event_time;
   upstream_ = position->upstream;
   idle_upstream_.clear();  // the next watermark records say it again
+  latest_written_ = absl::InfinitePast();
   heard_ = nullptr;
   upstream_changed_ = true;
   writer_.Resume(*std::move(position));
@@ -382,6 +383,15 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
 void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
                                          absl::Time now, absl::Time watermark,
                                          absl::Time* event_time) {
+  // When the record was written (its producer's clock): the repartition
+  // log's own time, which a source's silence is measured in. None: never
+  // silent.
+  const absl::Time written = record.timestamp_ms >= 0
+                                 ? absl::FromUnixMillis(record.timestamp_ms)
+                                 : absl::InfiniteFuture();
+  if (record.timestamp_ms >= 0) {
+    latest_written_ = std::max(latest_written_, written);
+  }
   if (absl::string_view bytes; UpstreamWatermarksOf(record, &bytes)) {
     v1::UpstreamWatermarks marks;
     if (!marks.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
@@ -392,7 +402,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
       const absl::Time at = m.watermark_us() == INT64_MIN
                                 ? absl::InfinitePast()
                                 : absl::FromUnixMicros(m.watermark_us());
-      Heard(m.topic(), m.partition(), at, now, m.idle());
+      Heard(m.topic(), m.partition(), at, written, m.idle());
     }
     return;
   }
@@ -401,7 +411,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
   const InputReader* reader = SourceOf(record, &source, &watermark_us);
   if (watermark_us.has_value()) {
     Heard(source.topic, source.partition, absl::FromUnixMicros(*watermark_us),
-          now, /*idle=*/false);
+          written, /*idle=*/false);
   }
   if (reader == nullptr) {
     // Forwarded from an input no longer configured: kept as a dead letter.
@@ -435,7 +445,7 @@ const InputReader* PartitionPipeline::SourceOf(
 }
 
 void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
-                              absl::Time at, absl::Time now, bool idle) {
+                              absl::Time at, absl::Time written, bool idle) {
   // Forwarded records come in runs from one source partition: its entry is
   // cached (upstream_ only grows, and is replaced only by Restore).
   if (heard_ == nullptr || partition != heard_tp_.partition ||
@@ -459,33 +469,35 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
   }
   if (idle != heard_idle_) {  // no map lookup per forwarded record
     if (idle) {
-      idle_upstream_[heard_tp_] = now;
+      idle_upstream_[heard_tp_] = written;
     } else {
       idle_upstream_.erase(heard_tp_);
     }
     heard_idle_ = idle;
     upstream_changed_ = true;
   } else if (idle) {
-    idle_upstream_[heard_tp_] = now;  // a watermark record: said again
+    idle_upstream_[heard_tp_] = written;  // a watermark record: said again
   }
 }
 
-void PartitionPipeline::ExpireIdleSources(absl::Time now) {
+void PartitionPipeline::ExpireIdleSources() {
   if (idle_upstream_.empty() ||
       ctx_->idle_source_silence <= absl::ZeroDuration()) {
     return;
   }
+  // In the log's time, not the reader's: a reader that lags, or stalls,
+  // judges each source by what was written meanwhile (review).
   for (auto it = idle_upstream_.begin(); it != idle_upstream_.end();) {
-    if (now - it->second <= ctx_->idle_source_silence) {
+    if (latest_written_ - it->second <= ctx_->idle_source_silence) {
       ++it;
       continue;
     }
     KPI_LOG_INFO(
-        "%s: %s[%d] said it was idle, and nothing since for %s: no one "
-        "reads it; its watermark holds this partition back until its next "
-        "owner reports",
+        "%s: %s[%d] said it was idle, and then nothing in %s of records "
+        "written here by others: no one reads it; its watermark holds this "
+        "partition back until its next owner reports",
         name_, it->first.topic, it->first.partition,
-        absl::FormatDuration(now - it->second));
+        absl::FormatDuration(latest_written_ - it->second));
     if (heard_ != nullptr && it->first == heard_tp_) heard_idle_ = false;
     it = idle_upstream_.erase(it);
     upstream_changed_ = true;

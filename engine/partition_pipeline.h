@@ -165,9 +165,10 @@ struct PipelineContext {
   // What a partition's own watermark trails its highest event time by.
   absl::Duration max_out_of_orderness = absl::Seconds(30);
   // A source partition that said it is idle, and then sent nothing for
-  // this long (its owners send at every commit), is active again: no one
-  // reads it (a crashed owner; one handing over says so), and it holds the
-  // repartition partitions back until its next owner reports. Zero: never.
+  // this long in the repartition log's time (the records' timestamps; its
+  // owners send at every commit), is active again: no one reads it (a
+  // crashed owner; one handing over says so), and it holds the repartition
+  // partitions back until its next owner reports. Zero: never.
   absl::Duration idle_source_silence = absl::ZeroDuration();
   // The re-keyed inputs and their partition counts: the source partitions
   // a repartition partition waits to hear from.
@@ -236,9 +237,10 @@ class PartitionPipeline : private SessionObserver {
   // The seq of the next checkpoint (how many the changelog holds).
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
-  // Sources idle and silent for ctx idle_source_silence are active again
-  // (once a poll, before UpstreamWatermark()).
-  void ExpireIdleSources(absl::Time now);
+  // Sources idle and silent for ctx idle_source_silence, in the times the
+  // records read since were written, are active again (once a poll, before
+  // UpstreamWatermark()).
+  void ExpireIdleSources();
   // A repartition partition: the minimum of its source partitions'
   // watermarks, of those not idle (the maximum when all are), as of the
   // last record read; InfinitePast() until every one has reported.
@@ -283,8 +285,9 @@ class PartitionPipeline : private SessionObserver {
                               std::optional<int64_t>* watermark_us) const;
   // A source partition's watermark is at least `at`; it is `idle` (a
   // watermark record says so) or not (a record forwarded from it).
+  // `written`: the record's time (InfiniteFuture: none).
   void Heard(absl::string_view topic, int32_t partition, absl::Time at,
-             absl::Time now, bool idle);
+             absl::Time written, bool idle);
   void ProcessForwarded(const kafka::Record& record, absl::Time now,
                         absl::Time watermark, absl::Time* event_time);
   void Consumed(absl::string_view topic);
@@ -309,8 +312,10 @@ class PartitionPipeline : private SessionObserver {
   // A repartition partition's source partitions' watermarks, and those of
   // them that said they are idle.
   std::map<TopicPartition, absl::Time> upstream_;
-  // Those that said they are idle, with when they said it last.
+  // Those that said they are idle, with when they said it last (the
+  // record's time), and the latest time of a record read here.
   std::map<TopicPartition, absl::Time> idle_upstream_;
+  absl::Time latest_written_ = absl::InfinitePast();
   // Heard()'s cache: the entry of the last source partition heard from, and
   // whether it is in idle_upstream_.
   TopicPartition heard_tp_;

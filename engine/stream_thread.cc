@@ -319,7 +319,7 @@ void StreamThread::AwaitFirstAssignment() {
 void StreamThread::UpdateWatermarks(absl::Time now) {
   for (auto& [tp, slot] : slots_) {
     if (slot.restored && slot.pipeline->repartition()) {
-      slot.pipeline->ExpireIdleSources(now);
+      slot.pipeline->ExpireIdleSources();
       watermark_.SetExternal(slot.watermark_id,
                              slot.pipeline->UpstreamWatermark());
     }
