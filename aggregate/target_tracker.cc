@@ -299,11 +299,14 @@ void TargetTracker::AddSpread(size_t i, absl::Time from, absl::Time to,
                               const TargetSums& sums) {
   const absl::Duration width = compiled_[i].width;
   const absl::Duration span = to - from;
-  // Whole buckets a piece, so that a week's spend is not 10,080 minutes.
+  // Whole buckets a piece, so that a week's spend is not 10,080 minutes; a
+  // power of two of them, so that the pieces of every interval fall on one
+  // nested set of grids (review: a grid per length, and records of many
+  // lengths, made buckets without bound).
   absl::Duration rem;
-  const int64_t buckets_a_piece = std::max<int64_t>(
-      1, (absl::IDivDuration(span, width, &rem) + kMaxSpreadPieces - 1) /
-             kMaxSpreadPieces);
+  const int64_t buckets = absl::IDivDuration(span, width, &rem) + 1;
+  int64_t buckets_a_piece = 1;
+  while (buckets_a_piece * kMaxSpreadPieces < buckets) buckets_a_piece *= 2;
   for (absl::Time t = from; t < to;) {
     const int64_t bucket = BucketOf(t, width);
     const int64_t piece_end =

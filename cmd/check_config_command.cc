@@ -14,10 +14,10 @@ const ConfigChecks& KpistreamConfigChecks() {
 
 int RunCheckConfigCommand(const std::string& path) {
   ConfigResult result = LoadConfigFile(path, KpistreamConfigChecks());
+  for (const ConfigError& warning : result.warnings) {
+    std::fprintf(stderr, "%s\n", warning.ToString(path).c_str());
+  }
   if (result.ok()) {
-    for (const ConfigError& warning : result.warnings) {
-      std::fprintf(stderr, "%s\n", warning.ToString(path).c_str());
-    }
     std::printf("%s: OK\n", path.c_str());
     return 0;
   }

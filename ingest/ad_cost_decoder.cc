@@ -19,11 +19,14 @@ namespace {
 // exports date spend so, which the proto3 JSON mapping of a Timestamp
 // refuses (review: every such record was dead-lettered, its spend missing
 // from ROAS). A key's name inside a string is escaped (\"), so never taken
-// for a key.
-std::string WithDatesAsTimestamps(absl::string_view json) {
+// for a key. `*end_is_day`: whether dateEnd was such a date (an inclusive
+// end: 2026-10-01..2026-10-01 is that whole day).
+std::string WithDatesAsTimestamps(absl::string_view json, bool* end_is_day) {
+  *end_is_day = false;
   std::vector<size_t> at;  // where "T00:00:00Z" goes
   for (absl::string_view key :
        {"\"dateStart\"", "\"date_start\"", "\"dateEnd\"", "\"date_end\""}) {
+    const bool end = key == "\"dateEnd\"" || key == "\"date_end\"";
     for (size_t k = json.find(key); k != absl::string_view::npos;
          k = json.find(key, k + 1)) {
       size_t i = k + key.size();
@@ -44,6 +47,7 @@ std::string WithDatesAsTimestamps(absl::string_view json) {
         date &= (d == 4 || d == 7) ? c == '-' : absl::ascii_isdigit(c);
       }
       if (date) at.push_back(i + 11);
+      *end_is_day |= date && end;
     }
   }
   if (at.empty()) return "";
@@ -67,7 +71,8 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   if (format_ == InputFormat::kJson) {
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
-    const std::string dated = WithDatesAsTimestamps(bytes);
+    bool end_is_day = false;
+    const std::string dated = WithDatesAsTimestamps(bytes, &end_is_day);
     if (!dated.empty()) bytes = dated;
     auto status = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(bytes.data(), bytes.size()), cost,
@@ -76,6 +81,15 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
       return {false, "malformed",
               absl::StrCat("not a valid JSON AdCost: ",
                            status.message().as_string())};
+    }
+    // A plain end date is inclusive, as ad platforms' daily rows say it
+    // (dateStart and dateEnd both the day: review, it was an empty interval
+    // dated at the day's start, out of a 1 d window the next morning): the
+    // interval ends at the next midnight. Not the last day the Timestamp
+    // can hold, nor an end given without a start (then the spend's date).
+    if (end_is_day && cost->has_date_start() &&
+        cost->date_end().seconds() <= 253402300799 - 86400) {
+      cost->mutable_date_end()->set_seconds(cost->date_end().seconds() + 86400);
     }
   } else if (!cost->ParseFromArray(bytes.data(),
                                    static_cast<int>(bytes.size()))) {

@@ -110,9 +110,28 @@ TEST(AdCostDecoderTest, JsonTakesPlainDates) {
           .ok);
   EXPECT_EQ(AdCostDecoder::SpendTime(out),
             absl::FromCivil(absl::CivilDay(2026, 10, 1), absl::UTCTimeZone()));
-  EXPECT_EQ(out.date_end().seconds(),
-            absl::ToUnixSeconds(absl::FromCivil(absl::CivilDay(2026, 10, 2),
-                                                absl::UTCTimeZone())));
+  // A plain end date is inclusive: the interval ends at the next midnight
+  // (review: a daily row, start and end the same day, was an empty
+  // interval dated at the day's start).
+  const auto midnight = [](int day) {
+    return absl::ToUnixSeconds(
+        absl::FromCivil(absl::CivilDay(2026, 10, day), absl::UTCTimeZone()));
+  };
+  EXPECT_EQ(out.date_end().seconds(), midnight(3));
+  ASSERT_TRUE(
+      decoder
+          .Decode(cost + R"("dateStart":"2026-10-01","dateEnd":"2026-10-01"})",
+                  &out)
+          .ok);
+  EXPECT_EQ(out.date_start().seconds(), midnight(1));
+  EXPECT_EQ(out.date_end().seconds(), midnight(2));
+  // A timestamp is an instant: the end as given.
+  ASSERT_TRUE(decoder
+                  .Decode(cost + R"("dateStart":"2026-10-01",)"
+                                 R"("dateEnd":"2026-10-02T00:00:00Z"})",
+                          &out)
+                  .ok);
+  EXPECT_EQ(out.date_end().seconds(), midnight(2));
   // The campaign's text, which only looks like a date field, is kept.
   EXPECT_EQ(out.utm_campaign(), R"("dateStart":"2026-01-09")");
   ASSERT_TRUE(decoder.Decode(cost + R"("date_start":"2026-10-03"})", &out).ok);

@@ -121,6 +121,18 @@ TEST(CliTest, CheckConfigWarnsAndPasses) {
       r.err, path + ":2:5: inputs[0]: warning: a combined_log input without "
                     "host"))
       << r.err;
+  // Said with the errors too.
+  const std::string bad =
+      dir.Write("bad.yaml",
+                "inputs:\n"
+                "  - {topic: web.access, format: combined_log, site: www}\n"
+                "sessions: {timeout: 5m}\n");
+  r = RunCommand({KpistreamBinary(), "check-config", bad});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, bad + ":2:5: inputs[0]: warning: "))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, bad + ":3:12: sessions.timeout: "))
+      << r.err;
 }
 
 // A kafka.properties entry librdkafka refuses is a config error with its key
