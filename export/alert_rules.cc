@@ -301,9 +301,16 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
   if (t.cumulative()) {
     // Before the period starts the engine projects nothing (NaN) and says
     // on track (review: the panel said No from the deploy until the
-    // period's start); NaN != NaN.
-    return absl::StrCat("((", on_track, ") + (", subject, " != bool ", subject,
-                        ")) > bool 0");
+    // period's start). The instances' projections that are numbers (P == P)
+    // judge; only when none is, on track (review: one instance still before
+    // the start made the sum NaN, on track, whatever the others projected).
+    const std::string p = TargetSelector(t, "kpi_projected_value");
+    const std::string known = absl::StrCat("(", p, " == ", p, ")");
+    return absl::StrCat(
+        "(sum", known,
+        t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
+        Threshold(t), ") or ((count(", p, ") > bool 0) unless on() count",
+        known, ")");
   }
   if (f.denominator.family == nullptr) return on_track;
   const std::string window = PromqlDuration(t.window);

@@ -766,6 +766,8 @@ TEST(RulesTest, OnTrackOverAnEmptyWindowIsOnTrack) {
      period: {start: 2026-10-01, end: 2026-12-31}}
   - {name: behind, kpi: orders, value: 10,
      period: {start: 2026-10-01, end: 2026-12-31}}
+  - {name: one_lagging, kpi: orders, value: 10,
+     period: {start: 2026-10-01, end: 2026-12-31}}
 )");
   ASSERT_TRUE(GenerateRules(config, dir.path()));
   const nlohmann::json dashboard = nlohmann::json::parse(
@@ -777,7 +779,7 @@ TEST(RulesTest, OnTrackOverAnEmptyWindowIsOnTrack) {
       exprs.push_back(target.at("expr").get<std::string>());
     }
   }
-  ASSERT_EQ(exprs.size(), 4u);
+  ASSERT_EQ(exprs.size(), 5u);
   const auto quoted = [](const std::string& e) {
     return absl::StrCat("'", absl::StrReplaceAll(e, {{"'", "''"}}), "'");
   };
@@ -802,6 +804,13 @@ tests:
                    R"('
       - series: 'kpi_projected_value{target="behind",instance="a"}'
         values: '5x90'
+      # One instance still before the start: the other's projection judges.
+      - series: 'kpi_projected_value{target="one_lagging",instance="a"}'
+        values: ')",
+                   absl::StrJoin(std::vector<std::string>(91, "NaN"), " "),
+                   R"('
+      - series: 'kpi_projected_value{target="one_lagging",instance="b"}'
+        values: '5x90'
     promql_expr_test:
       - expr: )",
                    quoted(exprs[0]), R"(
@@ -823,6 +832,12 @@ tests:
             value: 1
       - expr: )",
                    quoted(exprs[3]), R"(
+        eval_time: 80m
+        exp_samples:
+          - labels: '{}'
+            value: 0
+      - expr: )",
+                   quoted(exprs[4]), R"(
         eval_time: 80m
         exp_samples:
           - labels: '{}'
