@@ -49,7 +49,6 @@ size_t TypeIndex(EventType type) {
 // The goal label of web_sessions_converted_total for "any goal"; outside the
 // goal limiter's id space.
 constexpr Id kAnyGoalId = std::numeric_limits<Id>::max();
-constexpr absl::string_view kAnyGoal = kAnyGoalValue;
 
 // Observation counts per bucket (value <= bound), the last one for +Inf.
 template <size_t N>
@@ -248,7 +247,8 @@ std::optional<std::vector<std::string>> KnownValues(
 }
 
 std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
-  goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoal), goals.end());
+  goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoalValue),
+              goals.end());
   return goals;
 }
 
@@ -290,7 +290,7 @@ struct KpiCounters::Impl {
     return std::string(limiter.Name(id));
   }
   std::string GoalName(Id id) const {
-    return id == kAnyGoalId ? std::string(kAnyGoal) : Name(goal, id);
+    return id == kAnyGoalId ? std::string(kAnyGoalValue) : Name(goal, id);
   }
 
   LabelLimiter site;

@@ -289,29 +289,22 @@ std::string TargetAttainmentExpr(const TargetConfig& t) {
 }
 
 std::string TargetOnTrackExpr(const TargetConfig& t) {
-  const std::string subject =
-      t.cumulative()
-          ? absl::StrCat("sum(", TargetSelector(t, "kpi_projected_value"), ")")
-          : TargetValueExpr(t);
+  // Before the period starts the engine projects nothing (NaN) and says on
+  // track (review: the panel said No from the deploy until the period's
+  // start). The instances' projections that are numbers (P == P) judge;
+  // only when none is, on track (review: one instance still before the
+  // start made the sum NaN, on track, whatever the others projected).
+  const std::string p = TargetSelector(t, "kpi_projected_value");
+  const std::string known = absl::StrCat("(", p, " == ", p, ")");
   const std::string on_track = absl::StrCat(
-      subject,
+      t.cumulative() ? absl::StrCat("sum", known) : TargetValueExpr(t),
       t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
       Threshold(t));
-  const KpiDef& f = KpiOf(t);
   if (t.cumulative()) {
-    // Before the period starts the engine projects nothing (NaN) and says
-    // on track (review: the panel said No from the deploy until the
-    // period's start). The instances' projections that are numbers (P == P)
-    // judge; only when none is, on track (review: one instance still before
-    // the start made the sum NaN, on track, whatever the others projected).
-    const std::string p = TargetSelector(t, "kpi_projected_value");
-    const std::string known = absl::StrCat("(", p, " == ", p, ")");
-    return absl::StrCat(
-        "(sum", known,
-        t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
-        Threshold(t), ") or ((count(", p, ") > bool 0) unless on() count",
-        known, ")");
+    return absl::StrCat("(", on_track, ") or ((count(", p,
+                        ") > bool 0) unless on() count", known, ")");
   }
+  const KpiDef& f = KpiOf(t);
   if (f.denominator.family == nullptr) return on_track;
   const std::string window = PromqlDuration(t.window);
   if (f.session_denominator_family() && t.min_sessions > 0) {
