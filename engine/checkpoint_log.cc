@@ -229,8 +229,13 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
       w->set_watermark_us(MicrosOf(watermark));
     }
   }
+  // An idle partition's frontier moves with its thread's watermark: said
+  // too, else a restart judged its next events against an older frontier
+  // (up to the hourly full snapshot's) and took some that were late (review).
+  const int64_t frontier_us = last->frontier_us();
   if (!full && sink.elements() == 0 && next_offset == p.next_offset &&
-      max_event_time == p.max_event_time && !upstream_changed) {
+      max_event_time == p.max_event_time && !upstream_changed &&
+      frontier_us == p.frontier_us) {
     return {};  // nothing to say
   }
   std::vector<ChangelogRecord> records = sink.Finish();
@@ -254,6 +259,7 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   ++p.next_seq;
   p.next_offset = next_offset;
   p.max_event_time = max_event_time;
+  p.frontier_us = frontier_us;
   p.upstream = upstream;
   return records;
 }
@@ -382,6 +388,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
         }
         position.next_offset = chunk.next_offset();
         position.max_event_time = TimeOf(max_us);
+        position.frontier_us = chunk.frontier_us();
         for (const v1::SourceWatermark& w : chunk.upstream()) {
           const int64_t us = w.watermark_us();
           if (us != 0 && us != INT64_MIN && !IsEventTimeInRange(us)) {

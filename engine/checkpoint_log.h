@@ -67,6 +67,7 @@ struct CheckpointPosition {
   uint64_t next_seq = 0;
   int64_t next_offset = -1;  // the input position of the state; -1: none
   absl::Time max_event_time = absl::InfinitePast();
+  int64_t frontier_us = 0;  // as written (PartitionCheckpoint.frontier_us)
   // A repartition partition's source partitions' watermarks (empty for
   // other partitions).
   std::map<TopicPartition, absl::Time> upstream;

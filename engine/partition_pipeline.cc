@@ -245,7 +245,7 @@ void PartitionPipeline::FinishReplay() {
 absl::Time PartitionPipeline::UpstreamWatermark() const {
   // Asked for every partition at every poll: computed again only after a
   // source partition's watermark moved. upstream_ is ordered by (topic,
-  // partition), so each topic's partitions 0..n-1 are a run of it.
+  // partition), so each topic's partitions are a run of it.
   if (!upstream_changed_) return upstream_watermark_;
   upstream_changed_ = false;
   upstream_watermark_ = absl::InfinitePast();
@@ -256,13 +256,15 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
   absl::Time active_low = absl::InfiniteFuture();
   absl::Time idle_high = absl::InfinitePast();
   bool any = false, any_active = false;
+  // The partition count read at the start is a floor: a partition added
+  // to the input later counts from its first record here on (review: it
+  // was never counted, and its events were judged against the others'
+  // watermark until every instance restarted).
   for (const auto& [topic, partitions] : ctx_->upstream_sources) {
-    auto it = upstream_.lower_bound(TopicPartition{topic, 0});
-    for (int32_t p = 0; p < partitions; ++p, ++it) {
-      if (it == upstream_.end() || it->first.partition != p ||
-          it->first.topic != topic) {
-        return upstream_watermark_;  // not every one has reported
-      }
+    int32_t counted = 0;  // of its partitions 0..partitions-1
+    for (auto it = upstream_.lower_bound(TopicPartition{topic, 0});
+         it != upstream_.end() && it->first.topic == topic; ++it) {
+      counted += it->first.partition < partitions;
       any = true;
       if (idle_upstream_.count(it->first) > 0) {
         idle_high = std::max(idle_high, it->second);
@@ -271,6 +273,7 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
         active_low = std::min(active_low, it->second);
       }
     }
+    if (counted < partitions) return upstream_watermark_;  // not all heard
   }
   if (any) upstream_watermark_ = any_active ? active_low : idle_high;
   return upstream_watermark_;

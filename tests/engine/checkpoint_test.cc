@@ -783,6 +783,46 @@ TEST(CheckpointTest, ValuesNoStateCanHaveWrittenAreDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(restore(uneven))) << restore(uneven);
 }
 
+// An idle partition's frontier moves with its thread's watermark while
+// nothing else of it changes: said all the same, so that a restart judges
+// its next events against it (review: only the hourly full snapshot said
+// it, and a restart took events that had been late).
+TEST(CheckpointTest, AnIdlePartitionsFrontierIsCheckpointed) {
+  KpiCounters counters({});
+  Recorder recorder(&counters);
+  PartitionState state(StateOptions(nullptr), &recorder);
+  CheckpointWriter writer(kTp);
+  CheckpointReader reader;
+  auto write = [&] {
+    size_t records = 0;
+    for (const ChangelogRecord& r : writer.Write(state, 1, T0)) {
+      reader.Add(r.key, r.value.value_or(""), !r.value.has_value());
+      ++records;
+    }
+    return records;
+  };
+  Event e;
+  e.site_id = "shop";
+  e.visitor_id = "a";
+  e.event_id = "a1";
+  e.time = T0;
+  e.page_url = "https://shop.example/";
+  state.Offer(e, absl::InfinitePast());
+  state.Advance(T0 + absl::Hours(1));  // its session closes
+  EXPECT_GT(write(), 0u);
+  EXPECT_EQ(write(), 0u) << "nothing changed, nothing to say";
+  state.Advance(T0 + absl::Hours(2));  // only the frontier moves
+  EXPECT_GT(write(), 0u);
+  PartitionState restored(StateOptions(nullptr), &recorder);
+  ASSERT_TRUE(reader.RestoreInto(kTp, &restored).ok());
+  EXPECT_EQ(restored.frontier(), T0 + absl::Hours(2));
+  // What the frontier passed is late after the restart as before it.
+  e.event_id = "a2";
+  e.time = T0 + absl::Minutes(90);
+  EXPECT_EQ(restored.Offer(e, absl::InfinitePast()),
+            PartitionState::Admit::kLate);
+}
+
 // While buffered events wait to be read again, nothing is released: not by
 // Advance(), not by an event behind the watermark (it waits with them); the
 // events read again are released with it in order afterwards.

@@ -1702,13 +1702,14 @@ std::string MarksRecord(
   return absl::StrCat(kWatermarksMagic, m.SerializeAsString());
 }
 
-// A page view of `visitor` at `time` forwarded from in[0] at offset
-// `offset`, with no watermark of its own.
+// A page view of `visitor` at `time` forwarded from in[`partition`] at
+// offset `offset`, with no watermark of its own.
 std::string ForwardedPageView(const std::string& visitor,
-                              const std::string& time, int64_t offset) {
+                              const std::string& time, int64_t offset,
+                              int32_t partition = 0) {
   kafka::Record r;
   r.topic = kTopic;
-  r.partition = 0;
+  r.partition = partition;
   r.offset = offset;
   r.has_key = true;
   r.key = visitor;
@@ -1785,6 +1786,36 @@ TEST(StreamThreadTest, ASilentIdleSourceHoldsTheRepartitionPartitionBack) {
     // b's session (11:30) stays open; else in[0]'s 13:00 closes it.
     EXPECT_EQ(b_sessions, silent ? 0 : 1);
   }
+}
+
+// A partition added to a re-keyed input after the start (its count is
+// read once) holds the repartition partitions back from its first record
+// on, as the others do (review: only the partitions counted at the start
+// were, and the added one's events were judged against their watermark).
+TEST(StreamThreadTest, APartitionAddedToTheInputHoldsTheWatermarkBack) {
+  const std::string config =
+      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}});
+  FakeThread t(config.c_str());
+  t.options.repartition_partitions = 1;
+  t.options.input_partitions = {{kTopic, 1}};  // in[1] added later
+  t.input_topic = "g-repartition";
+  // in[1] at 10:50, in[0] at 13:00: c's page view (10:55) from in[1] is
+  // on time, and a's from in[0] (10:30) late.
+  t.records = {{"", MarksRecord({{0, "11:00", false}})},
+               {"", MarksRecord({{1, "10:50", false}})},
+               {"", MarksRecord({{0, "13:00", false}})},
+               {"c", ForwardedPageView("c", "10:55:00", 0, /*partition=*/1)},
+               {"a", ForwardedPageView("a", "10:30:00", 1)}};
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    return t.clock.Peek() > start + absl::Seconds(5);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  std::vector<std::string> late;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "dead") late.push_back(p.key + ": " + p.reason);
+  }
+  EXPECT_THAT(late, ::testing::ElementsAre("a: late"));
 }
 
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
