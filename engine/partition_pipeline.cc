@@ -168,17 +168,6 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   next_offset_ = position->next_offset;
   max_event_time_ = position->max_event_time;
   upstream_ = position->upstream;
-  // A source partition at or beyond its topic's count now was one of a
-  // topic since re-created with fewer: it reports no more, and counted
-  // (UpstreamWatermark counts added partitions) it held every session here
-  // open for good.
-  for (auto it = upstream_.begin(); it != upstream_.end();) {
-    bool gone = false;
-    for (const auto& [topic, partitions] : ctx_->upstream_sources) {
-      gone |= it->first.topic == topic && it->first.partition >= partitions;
-    }
-    it = gone ? upstream_.erase(it) : std::next(it);
-  }
   idle_upstream_.clear();  // the next watermark records say it again
   latest_written_ = absl::InfinitePast();
   heard_ = nullptr;

@@ -1818,58 +1818,6 @@ TEST(StreamThreadTest, APartitionAddedToTheInputHoldsTheWatermarkBack) {
   EXPECT_THAT(late, ::testing::ElementsAre("a: late"));
 }
 
-// A source partition checkpointed by a repartition partition, beyond its
-// topic's partition count after a restart (the topic re-created with
-// fewer), reports no more: it holds nothing back (it would hold every
-// session there open for good, now that added partitions count).
-TEST(StreamThreadTest, ASourcePartitionGoneAtARestartHoldsNothingBack) {
-  ConfigResult parsed = ParseConfig(
-      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}}));
-  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
-  const Config config = parsed.config;
-  // in[1] at 10:50 holds b's page view (11:30) back; then in[0] at 13:00.
-  const std::vector<std::pair<std::string, std::string>> records = {
-      {"", MarksRecord({{0, "11:00", false}})},
-      {"", MarksRecord({{1, "10:50", false}})},
-      {"b", ForwardedPageView("b", "11:30:00", 0)},
-      {"", MarksRecord({{0, "13:00", false}})}};
-  std::vector<Produced> committed;
-  int64_t changelog_records = 0;
-  // One process over the first `n` records, `partitions` in the input.
-  auto run = [&](size_t n, int32_t partitions) {
-    StepClock clock;
-    StreamThread::Options options;
-    options.config = &config;
-    options.clock = &clock;
-    options.repartition_partitions = 1;
-    options.input_partitions = {{kTopic, partitions}};
-    const absl::Time start = clock.Peek();
-    options.stop_requested = [&] {
-      return clock.Peek() > start + absl::Seconds(5);
-    };
-    StreamThread thread(options);
-    auto in = std::make_unique<FakeInput>(thread.listener());
-    in->set_topic("g-repartition");
-    for (size_t i = 0; i < n; ++i) in->Add(records[i].first, records[i].second);
-    auto out = std::make_unique<FakeOutput>();
-    out->committed = committed;
-    out->changelog_records = changelog_records;
-    FakeOutput* output = out.get();
-    thread.Attach(std::move(in), std::move(out),
-                  std::make_unique<FakeChangelog>(output));
-    EXPECT_TRUE(thread.Run().ok());
-    committed = output->committed;
-    changelog_records = output->changelog_records;
-    int b_sessions = 0;
-    for (const Produced& p : committed) {
-      b_sessions += p.topic == "sessions" && p.key == "b";
-    }
-    return b_sessions;
-  };
-  EXPECT_EQ(run(3, 2), 0) << "in[1] holds b's session open";
-  EXPECT_EQ(run(4, 1), 1) << "in[1] is gone: in[0]'s 13:00 closes it";
-}
-
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
   // The clock moves 100 ms per reading, a few readings per loop.
   EXPECT_LT(TimeToCommitOneRecord(absl::Milliseconds(100)), absl::Seconds(2));
