@@ -9,7 +9,9 @@
 // it (or at the first checkpoint); it tombstones every earlier key, so a
 // compacted changelog holds one snapshot plus the changes after it: at most
 // about twice the state. A checkpoint of nothing (no change, same input
-// position) is not written.
+// position, same frontier) is not written: an idle partition writes one, a
+// few bytes, at each commit its frontier moved with its thread's
+// watermark.
 //
 // CheckpointWriter writes one partition's checkpoints; CheckpointReader
 // collects a changelog partition's records and rebuilds partitions' state

@@ -169,6 +169,10 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   max_event_time_ = position->max_event_time;
   upstream_ = position->upstream;
   idle_upstream_.clear();  // the next watermark records say it again
+  beyond_upstream_.clear();
+  for (const auto& [tp, at] : upstream_) {
+    if (Beyond(tp)) beyond_upstream_[tp] = absl::InfinitePast();
+  }
   latest_written_ = absl::InfinitePast();
   heard_ = nullptr;
   upstream_changed_ = true;
@@ -257,9 +261,10 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
   absl::Time idle_high = absl::InfinitePast();
   bool any = false, any_active = false;
   // The partition count read at the start is a floor: a partition added
-  // to the input later counts from its first record here on (review: it
-  // was never counted, and its events were judged against the others'
-  // watermark until every instance restarted).
+  // to the input later holds the watermark back from its first record here
+  // on, while it reports (ExpireIdleSources); it was never counted, and its
+  // events were judged against the others' watermark until every instance
+  // restarted (review).
   for (const auto& [topic, partitions] : ctx_->upstream_sources) {
     int32_t counted = 0;  // of its partitions 0..partitions-1
     for (auto it = upstream_.lower_bound(TopicPartition{topic, 0});
@@ -459,8 +464,10 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
         upstream_.try_emplace(heard_tp_, absl::InfinitePast());
     heard_ = &it->second;
     heard_idle_ = idle_upstream_.count(heard_tp_) > 0;
+    heard_beyond_ = Beyond(heard_tp_);
     upstream_changed_ |= inserted;
   }
+  if (heard_beyond_) beyond_upstream_[heard_tp_] = written;
   // Asked for at every forwarded record: computed again only when it may
   // have moved. An active source above the lowest does not move the lowest
   // (an idle one above it moves it only when every source is idle).
@@ -483,11 +490,43 @@ void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
   }
 }
 
-void PartitionPipeline::ExpireIdleSources() {
-  if (idle_upstream_.empty() ||
-      ctx_->idle_source_silence <= absl::ZeroDuration()) {
-    return;
+bool PartitionPipeline::Beyond(const TopicPartition& tp) const {
+  for (const auto& [topic, partitions] : ctx_->upstream_sources) {
+    if (tp.topic == topic) return tp.partition >= partitions;
   }
+  return false;
+}
+
+void PartitionPipeline::ExpireIdleSources() {
+  if (ctx_->idle_source_silence <= absl::ZeroDuration()) return;
+  // A source partition the input did not have at the start reports at
+  // every commit of its owner while it has one. Silent as long as an idle
+  // one's expiry, it is dropped, and counts again once it reports: held,
+  // one of a topic re-created with fewer partitions (its last record read
+  // again after a restore, or its watermark restored from the checkpoints)
+  // held every session here open for good (review). One restored is timed
+  // from the first record read here.
+  for (auto it = beyond_upstream_.begin(); it != beyond_upstream_.end();) {
+    if (it->second == absl::InfinitePast()) it->second = latest_written_;
+    if (it->second == absl::InfinitePast() ||
+        latest_written_ - it->second <= ctx_->idle_source_silence) {
+      ++it;
+      continue;
+    }
+    KPI_LOG_INFO(
+        "%s: %s[%d], not a partition of its topic at the start, sent "
+        "nothing in %s of records written here by others: taken for gone "
+        "(a topic re-created with fewer partitions); it counts again once "
+        "it reports",
+        name_, it->first.topic, it->first.partition,
+        absl::FormatDuration(latest_written_ - it->second));
+    upstream_.erase(it->first);
+    idle_upstream_.erase(it->first);
+    if (heard_ != nullptr && it->first == heard_tp_) heard_ = nullptr;
+    it = beyond_upstream_.erase(it);
+    upstream_changed_ = true;
+  }
+  if (idle_upstream_.empty()) return;
   // In the log's time, not the reader's: a reader that lags, or stalls,
   // judges each source by what was written meanwhile (review).
   for (auto it = idle_upstream_.begin(); it != idle_upstream_.end();) {

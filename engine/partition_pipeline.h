@@ -238,8 +238,9 @@ class PartitionPipeline : private SessionObserver {
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
   // Sources idle and silent for ctx idle_source_silence, in the times the
-  // records read since were written, are active again (once a poll, before
-  // UpstreamWatermark()).
+  // records read since were written, are active again; sources beyond
+  // their topic's partition count at the start, silent as long, are
+  // dropped (once a poll, before UpstreamWatermark()).
   void ExpireIdleSources();
   // A repartition partition: the minimum of its source partitions'
   // watermarks, of those not idle (the maximum when all are), as of the
@@ -288,6 +289,9 @@ class PartitionPipeline : private SessionObserver {
   // `written`: the record's time (InfiniteFuture: none).
   void Heard(absl::string_view topic, int32_t partition, absl::Time at,
              absl::Time written, bool idle);
+  // Whether `tp` is beyond its re-keyed topic's partition count at the
+  // start (ctx upstream_sources).
+  bool Beyond(const TopicPartition& tp) const;
   void ProcessForwarded(const kafka::Record& record, absl::Time now,
                         absl::Time watermark, absl::Time* event_time);
   void Consumed(absl::string_view topic);
@@ -316,11 +320,17 @@ class PartitionPipeline : private SessionObserver {
   // record's time), and the latest time of a record read here.
   std::map<TopicPartition, absl::Time> idle_upstream_;
   absl::Time latest_written_ = absl::InfinitePast();
-  // Heard()'s cache: the entry of the last source partition heard from, and
-  // whether it is in idle_upstream_.
+  // Sources beyond their topic's partition count at the start (added to
+  // it since, or of a topic since re-created with fewer), with when they
+  // were last heard from in the log's time (InfinitePast: restored, not
+  // heard from yet).
+  std::map<TopicPartition, absl::Time> beyond_upstream_;
+  // Heard()'s cache: the entry of the last source partition heard from,
+  // whether it is in idle_upstream_, and whether in beyond_upstream_.
   TopicPartition heard_tp_;
   absl::Time* heard_ = nullptr;
   bool heard_idle_ = false;
+  bool heard_beyond_ = false;
   // UpstreamWatermark()'s cache, computed again when upstream_ changed.
   mutable bool upstream_changed_ = true;
   mutable absl::Time upstream_watermark_ = absl::InfinitePast();

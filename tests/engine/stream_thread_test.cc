@@ -1818,6 +1818,73 @@ TEST(StreamThreadTest, APartitionAddedToTheInputHoldsTheWatermarkBack) {
   EXPECT_THAT(late, ::testing::ElementsAre("a: late"));
 }
 
+// A source partition checkpointed by a repartition partition, beyond its
+// topic's partition count after a restart (the topic re-created with
+// fewer), reports no more: once it has been silent for as long as an idle
+// source may be (42 s by default, in the times the records read were
+// written), it holds nothing back (review: counted as an added partition,
+// it held every session there open for good).
+TEST(StreamThreadTest, ASourcePartitionGoneAtARestartHoldsNothingBack) {
+  ConfigResult parsed = ParseConfig(
+      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}}));
+  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+  const Config config = parsed.config;
+  // in[1] at 10:50 holds b's page view (11:30) back; after the restart,
+  // in[0] at 12:00, and at 13:00 written (the records' timestamps) 30 s or
+  // a minute after.
+  for (int64_t later_ms : {30'000, 60'000}) {
+    SCOPED_TRACE(absl::StrCat("in[0] at 13:00 ", later_ms, " ms later"));
+    const std::vector<std::tuple<std::string, std::string, int64_t>> records = {
+        {"", MarksRecord({{0, "11:00", false}}), 1000},
+        {"", MarksRecord({{1, "10:50", false}}), 1000},
+        {"b", ForwardedPageView("b", "11:30:00", 0), 1000},
+        {"", MarksRecord({{0, "12:00", false}}), 2000},
+        {"", MarksRecord({{0, "13:00", false}}), 2000 + later_ms}};
+    std::vector<Produced> committed;
+    int64_t changelog_records = 0;
+    // One process over the first `n` records, `partitions` in the input.
+    auto run = [&](size_t n, int32_t partitions) {
+      StepClock clock;
+      StreamThread::Options options;
+      options.config = &config;
+      options.clock = &clock;
+      options.repartition_partitions = 1;
+      options.input_partitions = {{kTopic, partitions}};
+      const absl::Time start = clock.Peek();
+      options.stop_requested = [&] {
+        return clock.Peek() > start + absl::Seconds(5);
+      };
+      StreamThread thread(options);
+      auto in = std::make_unique<FakeInput>(thread.listener());
+      in->set_topic("g-repartition");
+      in->set_fetched_per_poll(1);
+      for (size_t i = 0; i < n; ++i) {
+        const auto& [key, value, written] = records[i];
+        in->set_timestamp_ms(written);
+        in->Add(key, value);
+      }
+      auto out = std::make_unique<FakeOutput>();
+      out->committed = committed;
+      out->changelog_records = changelog_records;
+      FakeOutput* output = out.get();
+      thread.Attach(std::move(in), std::move(out),
+                    std::make_unique<FakeChangelog>(output));
+      EXPECT_TRUE(thread.Run().ok());
+      committed = output->committed;
+      changelog_records = output->changelog_records;
+      int b_sessions = 0;
+      for (const Produced& p : committed) {
+        b_sessions += p.topic == "sessions" && p.key == "b";
+      }
+      return b_sessions;
+    };
+    EXPECT_EQ(run(3, 2), 0) << "in[1] holds b's session open";
+    // Silent for 30 s, in[1] may yet report; for a minute it is gone, and
+    // in[0]'s 13:00 closes b's session.
+    EXPECT_EQ(run(5, 1), later_ms == 60'000 ? 1 : 0);
+  }
+}
+
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
   // The clock moves 100 ms per reading, a few readings per loop.
   EXPECT_LT(TimeToCommitOneRecord(absl::Milliseconds(100)), absl::Seconds(2));
