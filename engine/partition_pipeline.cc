@@ -21,6 +21,14 @@ constexpr size_t kForwardedPrefix = kForwardedMagic.size() + 4;
 // month's export); a longer one is dated at its start.
 constexpr absl::Duration kMaxSpreadSpend = absl::Hours(24 * 31);
 
+// A re-keyed source partition the input did not have at the start, silent
+// this long in the log's time, is taken for gone (its topic re-created with
+// fewer partitions). Well beyond the idle expiry: a live one's owner can
+// be out for a consumer session timeout (45 s by default, up to the
+// brokers' 30 min maximum), a rebalance and a restore, and dropped, its
+// events would be judged late (review).
+constexpr absl::Duration kGoneSourceSilence = absl::Minutes(15);
+
 // "<partition>/<offset>/<watermark>/<topic>[/<key>]" into `*source` and
 // `*watermark_us`; false when malformed, and then neither is touched.
 bool ParseSource(absl::string_view h, kafka::Record* source,
@@ -455,7 +463,7 @@ const InputReader* PartitionPipeline::SourceOf(
 void PartitionPipeline::Heard(absl::string_view topic, int32_t partition,
                               absl::Time at, absl::Time written, bool idle) {
   // Forwarded records come in runs from one source partition: its entry is
-  // cached (upstream_ only grows, and is replaced only by Restore).
+  // cached (ExpireIdleSources and Restore reset the cache when they erase).
   if (heard_ == nullptr || partition != heard_tp_.partition ||
       topic != heard_tp_.topic) {
     heard_tp_.topic.assign(topic.data(), topic.size());
@@ -500,20 +508,20 @@ bool PartitionPipeline::Beyond(const TopicPartition& tp) const {
 void PartitionPipeline::ExpireIdleSources() {
   if (ctx_->idle_source_silence <= absl::ZeroDuration()) return;
   // A source partition the input did not have at the start reports at
-  // every commit of its owner while it has one. Silent as long as an idle
-  // one's expiry, it is dropped, and counts again once it reports: held,
-  // one of a topic re-created with fewer partitions (its last record read
-  // again after a restore, or its watermark restored from the checkpoints)
-  // held every session here open for good (review). One restored is timed
-  // from the first record read here.
+  // every commit of its owner while it has one. Silent for
+  // kGoneSourceSilence, it is dropped, and counts again once it reports:
+  // held, one of a topic re-created with fewer partitions (its last record
+  // read again after a restore, or its watermark restored from the
+  // checkpoints) held every session here open for good (review). One
+  // restored is timed from the first record read here.
   for (auto it = beyond_upstream_.begin(); it != beyond_upstream_.end();) {
     if (it->second == absl::InfinitePast()) it->second = latest_written_;
     if (it->second == absl::InfinitePast() ||
-        latest_written_ - it->second <= ctx_->idle_source_silence) {
+        latest_written_ - it->second <= kGoneSourceSilence) {
       ++it;
       continue;
     }
-    KPI_LOG_INFO(
+    KPI_LOG_WARN(
         "%s: %s[%d], not a partition of its topic at the start, sent "
         "nothing in %s of records written here by others: taken for gone "
         "(a topic re-created with fewer partitions); it counts again once "

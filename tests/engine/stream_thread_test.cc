@@ -1820,19 +1820,19 @@ TEST(StreamThreadTest, APartitionAddedToTheInputHoldsTheWatermarkBack) {
 
 // A source partition checkpointed by a repartition partition, beyond its
 // topic's partition count after a restart (the topic re-created with
-// fewer), reports no more: once it has been silent for as long as an idle
-// source may be (42 s by default, in the times the records read were
-// written), it holds nothing back (review: counted as an added partition,
-// it held every session there open for good).
+// fewer), reports no more: once it has been silent for 15 minutes (in the
+// times the records read were written; well beyond a failover of a live
+// one's owner), it holds nothing back (review: counted as an added
+// partition, it held every session there open for good).
 TEST(StreamThreadTest, ASourcePartitionGoneAtARestartHoldsNothingBack) {
   ConfigResult parsed = ParseConfig(
       absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}}));
   ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
   const Config config = parsed.config;
   // in[1] at 10:50 holds b's page view (11:30) back; after the restart,
-  // in[0] at 12:00, and at 13:00 written (the records' timestamps) 30 s or
-  // a minute after.
-  for (int64_t later_ms : {30'000, 60'000}) {
+  // in[0] at 12:00, and at 13:00 written (the records' timestamps) 14 or
+  // 16 minutes after.
+  for (int64_t later_ms : {14 * 60'000, 16 * 60'000}) {
     SCOPED_TRACE(absl::StrCat("in[0] at 13:00 ", later_ms, " ms later"));
     const std::vector<std::tuple<std::string, std::string, int64_t>> records = {
         {"", MarksRecord({{0, "11:00", false}}), 1000},
@@ -1879,9 +1879,9 @@ TEST(StreamThreadTest, ASourcePartitionGoneAtARestartHoldsNothingBack) {
       return b_sessions;
     };
     EXPECT_EQ(run(3, 2), 0) << "in[1] holds b's session open";
-    // Silent for 30 s, in[1] may yet report; for a minute it is gone, and
-    // in[0]'s 13:00 closes b's session.
-    EXPECT_EQ(run(5, 1), later_ms == 60'000 ? 1 : 0);
+    // Silent for 14 minutes, in[1] may yet report (its owner failing
+    // over); for 16 it is gone, and in[0]'s 13:00 closes b's session.
+    EXPECT_EQ(run(5, 1), later_ms == 16 * 60'000 ? 1 : 0);
   }
 }
 
