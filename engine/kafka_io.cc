@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<KafkaStreamInput>> KafkaStreamInput::Create(
   if (!consumer.ok()) return consumer.status();
   input->consumer_ = *std::move(consumer);
   input->options_ = options;
+  input->options_.subscribe = true;  // a renewed consumer joins at once
   return input;
 }
 

@@ -77,6 +77,8 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   absl::Status fatal() const override { return fatal_; }
 
   kafka::Consumer* consumer() { return consumer_.get(); }
+  // Created with Options::subscribe false: joins the group now.
+  absl::Status Subscribe() { return consumer_->Subscribe(); }
 
  private:
   // A consumer in librdkafka's fatal state (a static member fenced: after

@@ -228,20 +228,27 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
                              absl::string_view::npos;
   }
   rd_kafka_poll_set_consumer(consumer->rk_.get());
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(
-      static_cast<int>(options.topics.size()));
-  for (const std::string& topic : options.topics) {
+  consumer->topics_ = options.topics;
+  if (options.subscribe) {
+    if (absl::Status s = consumer->Subscribe(); !s.ok()) return s;
+  }
+  return consumer;
+}
+
+absl::Status Consumer::Subscribe() {
+  rd_kafka_topic_partition_list_t* topics =
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
+  for (const std::string& topic : topics_) {
     rd_kafka_topic_partition_list_add(topics, topic.c_str(),
                                       RD_KAFKA_PARTITION_UA);
   }
-  const rd_kafka_resp_err_t sub =
-      rd_kafka_subscribe(consumer->rk_.get(), topics);
+  const rd_kafka_resp_err_t sub = rd_kafka_subscribe(rk_.get(), topics);
   rd_kafka_topic_partition_list_destroy(topics);
   if (sub != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(absl::StrCat(
         "cannot subscribe to the input topics: ", rd_kafka_err2str(sub)));
   }
-  return consumer;
+  return absl::OkStatus();
 }
 
 Consumer::~Consumer() { Close(); }

@@ -65,12 +65,19 @@ class Consumer {
     // that long (at 50,000 events/s with 500 ms, they came in bursts of
     // half a second and p50 produce -> /metrics doubled).
     absl::Duration max_fetch_wait = absl::ZeroDuration();
+    // Subscribes to `topics` at once; false: at Subscribe(), so that
+    // several consumers of one process join their group together.
+    bool subscribe = true;
   };
 
   // `listener` must outlive the consumer.
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(
       const Options& options, Listener* listener);
   ~Consumer();
+
+  // Subscribes to the options' topics (Options::subscribe false): the
+  // group's join starts.
+  absl::Status Subscribe();
 
   // Up to `max` messages (possibly none) into `*out` (emptied first: a
   // vector kept from poll to poll does not allocate once its capacity is
@@ -117,6 +124,7 @@ class Consumer {
   void NoteError(std::string error);
 
   HandlePtr rk_;
+  std::vector<std::string> topics_;
   Listener* listener_ = nullptr;
   bool closed_ = false;  // set as Close() begins: assignments then are not
                          // reported
