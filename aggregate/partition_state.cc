@@ -131,14 +131,16 @@ PartitionState::PartitionState(Options options, SessionObserver* observer,
 PartitionState::~PartitionState() = default;
 
 PartitionState::Admit PartitionState::Offer(const EventView& event,
-                                            absl::Time watermark) {
+                                            absl::Time watermark,
+                                            absl::Time judged_by) {
   // Never behind what was released already: an event buffered behind the
   // frontier would be released after newer ones, or dropped by a restore
   // (the watermark a caller gives can fall back: a re-keyed partition's
   // sources as of a record, when an idle one comes back).
   watermark = std::max(watermark, frontier_);
-  if (watermark != absl::InfinitePast() &&
-      event.time < watermark - options_.allowed_lateness) {
+  judged_by = std::max(judged_by, watermark);
+  if (judged_by != absl::InfinitePast() &&
+      event.time < judged_by - options_.allowed_lateness) {
     return Admit::kLate;
   }
   if (dedup_.SeenBefore(event.site_id, event.event_id, event.time)) {

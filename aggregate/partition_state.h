@@ -91,8 +91,12 @@ class PartitionState {
   ~PartitionState();
 
   // Offers one validated event (copied when kept). On kLate and kDuplicate
-  // nothing changes (the caller dead-letters the original).
-  Admit Offer(const EventView& event, absl::Time watermark);
+  // nothing changes (the caller dead-letters the original). `judged_by`,
+  // when later than `watermark`, is the watermark its lateness is judged
+  // against (a re-keyed event: its source partition's as of its record);
+  // `watermark` releases what it passes.
+  Admit Offer(const EventView& event, absl::Time watermark,
+              absl::Time judged_by = absl::InfinitePast());
 
   // Releases buffered events older than `watermark` and closes sessions that
   // can no longer change. Returns the number of sessions closed.

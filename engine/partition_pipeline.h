@@ -267,9 +267,11 @@ class PartitionPipeline : private SessionObserver {
   // `record` is as the input had it (for a forwarded one: its source's
   // topic, partition, offset and key); `reader` reads its input; `offset`
   // is the record's in this partition.
+  // `judged_by`: as PartitionState::Offer's.
   void ProcessEvent(const InputReader& reader, const kafka::Record& record,
                     int64_t offset, absl::Time now, absl::Time watermark,
-                    absl::Time* event_time);
+                    absl::Time* event_time,
+                    absl::Time judged_by = absl::InfinitePast());
   // A record before the restored position: gives back its buffered event,
   // if it had one.
   void Replay(const kafka::Record& record, absl::Time now);
