@@ -1789,6 +1789,21 @@ TEST(StreamThreadTest, ASilentIdleSourceHoldsTheRepartitionPartitionBack) {
   }
 }
 
+// Runs `t` for 5 s of its clock; the dead letters it committed, as
+// "<key>: <reason>".
+std::vector<std::string> DeadLettersOfARun(FakeThread& t) {
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    return t.clock.Peek() > start + absl::Seconds(5);
+  };
+  EXPECT_TRUE(t.Run().ok());
+  std::vector<std::string> dead;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
+  }
+  return dead;
+}
+
 // A partition added to a re-keyed input after the start (its count is
 // read once) holds the repartition partitions back from its first record
 // on, as the others do (review: only the partitions counted at the start
@@ -1807,16 +1822,7 @@ TEST(StreamThreadTest, APartitionAddedToTheInputHoldsTheWatermarkBack) {
                {"", MarksRecord({{0, "13:00", false}})},
                {"c", ForwardedPageView("c", "10:55:00", 0, /*partition=*/1)},
                {"a", ForwardedPageView("a", "10:30:00", 1)}};
-  const absl::Time start = t.clock.Peek();
-  t.options.stop_requested = [&] {
-    return t.clock.Peek() > start + absl::Seconds(5);
-  };
-  ASSERT_TRUE(t.Run().ok());
-  std::vector<std::string> late;
-  for (const Produced& p : t.output().committed) {
-    if (p.topic == "dead") late.push_back(p.key + ": " + p.reason);
-  }
-  EXPECT_THAT(late, ::testing::ElementsAre("a: late"));
+  EXPECT_THAT(DeadLettersOfARun(t), ::testing::ElementsAre("a: late"));
 }
 
 // A source partition checkpointed by a repartition partition, beyond its
@@ -1909,16 +1915,7 @@ TEST(StreamThreadTest, AReKeyedEventIsJudgedByItsOwnSourcesWatermark) {
   t.records = {{"", MarksRecord({{0, "13:00", false}, {1, "10:00", false}})},
                {"a", ForwardedPageView("a", "11:00:00", 1, 0, at(13, 0))},
                {"b", ForwardedPageView("b", "10:30:00", 1, 1, at(10, 0))}};
-  const absl::Time start = t.clock.Peek();
-  t.options.stop_requested = [&] {
-    return t.clock.Peek() > start + absl::Seconds(5);
-  };
-  ASSERT_TRUE(t.Run().ok());
-  std::vector<std::string> dead;
-  for (const Produced& p : t.output().committed) {
-    if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
-  }
-  EXPECT_THAT(dead, ::testing::ElementsAre("a: late"));
+  EXPECT_THAT(DeadLettersOfARun(t), ::testing::ElementsAre("a: late"));
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_reorder_buffer_events"), 1);
 }
 
