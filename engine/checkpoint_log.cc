@@ -212,15 +212,24 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
     PartitionState& state, int64_t next_offset, absl::Time max_event_time,
     bool force_full, const std::map<TopicPartition, absl::Time>& upstream) {
   CheckpointPosition& p = position_;
+  const bool upstream_changed = upstream != p.upstream;
+  // A source dropped (PartitionPipeline::ExpireIdleSources): a delta cannot
+  // say so, and a restore, which merges every checkpoint's sources since
+  // the last full snapshot, would bring it back (review).
+  bool upstream_shrank = false;
+  if (upstream_changed) {
+    for (const auto& [source, at] : p.upstream) {
+      upstream_shrank |= upstream.count(source) == 0;
+    }
+  }
   const bool full =
-      force_full || p.needs_full || p.next_seq == 0 ||
+      force_full || p.needs_full || p.next_seq == 0 || upstream_shrank ||
       p.delta_bytes > std::max(p.full_bytes, min_full_interval_bytes_);
   ChunkSink sink(tp_, p.next_seq, full, without_transaction_, chunk_bytes_);
   state.Checkpoint(full, &sink);
   v1::PartitionCheckpoint* last = sink.chunk();
   last->set_next_offset(next_offset);
   last->set_max_event_time_us(MicrosOf(max_event_time));
-  const bool upstream_changed = upstream != p.upstream;
   if (full || upstream_changed) {
     for (const auto& [source, watermark] : upstream) {
       v1::SourceWatermark* w = last->add_upstream();
@@ -231,11 +240,17 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   }
   // An idle partition's frontier moves with its thread's watermark: said
   // too, else a restart judged its next events against an older frontier
-  // (up to the hourly full snapshot's) and took some that were late (review).
+  // (up to the hourly full snapshot's) and took some that were late
+  // (review). Once it is 10 s on, not at every commit (a caught-up thread
+  // commits every 100 ms, and each partition written adds a transaction
+  // marker): a restart takes at most what was less than 10 s too late.
   const int64_t frontier_us = last->frontier_us();
+  const bool frontier_moved =
+      frontier_judges_ && frontier_us > p.frontier_us &&
+      (p.frontier_us <= 0 || frontier_us - p.frontier_us >= kFrontierStepUs);
   if (!full && sink.elements() == 0 && next_offset == p.next_offset &&
       max_event_time == p.max_event_time && !upstream_changed &&
-      frontier_us == p.frontier_us) {
+      !frontier_moved) {
     return {};  // nothing to say
   }
   std::vector<ChangelogRecord> records = sink.Finish();

@@ -9,9 +9,9 @@
 // it (or at the first checkpoint); it tombstones every earlier key, so a
 // compacted changelog holds one snapshot plus the changes after it: at most
 // about twice the state. A checkpoint of nothing (no change, same input
-// position, same frontier) is not written: an idle partition writes one, a
-// few bytes, at each commit its frontier moved with its thread's
-// watermark.
+// position, a frontier less than 10 s on) is not written: an idle keyed or
+// repartition partition, whose frontier moves with its thread's watermark,
+// writes one of a few bytes once its frontier is 10 s on.
 //
 // CheckpointWriter writes one partition's checkpoints; CheckpointReader
 // collects a changelog partition's records and rebuilds partitions' state
@@ -96,6 +96,11 @@ class CheckpointWriter {
   // Checkpoints written without a transaction (at-least-once) say so: the
   // newest may be left incomplete (v1::PartitionCheckpoint).
   void set_without_transaction(bool w) { without_transaction_ = w; }
+  // Whether a frontier moved by kFrontierStep or more is reason enough to
+  // write a checkpoint: for partitions whose events are judged against it
+  // (not an ad-cost partition's, nor a forwarding one's).
+  void set_frontier_judges(bool j) { frontier_judges_ = j; }
+  static constexpr int64_t kFrontierStepUs = 10'000'000;
 
   // The records of a checkpoint of `state` at input position `next_offset`
   // (none when nothing changed). `force_full` writes a full snapshot.
@@ -113,6 +118,7 @@ class CheckpointWriter {
   size_t chunk_bytes_;
   size_t min_full_interval_bytes_;
   bool without_transaction_ = false;
+  bool frontier_judges_ = true;
   CheckpointPosition position_;
 };
 

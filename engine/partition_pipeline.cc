@@ -23,11 +23,12 @@ constexpr absl::Duration kMaxSpreadSpend = absl::Hours(24 * 31);
 
 // A re-keyed source partition the input did not have at the start, silent
 // this long in the log's time, is taken for gone (its topic re-created with
-// fewer partitions). Well beyond the idle expiry: a live one's owner can
-// be out for a consumer session timeout (45 s by default, up to the
-// brokers' 30 min maximum), a rebalance and a restore, and dropped, its
-// events would be judged late (review).
-constexpr absl::Duration kGoneSourceSilence = absl::Minutes(15);
+// fewer partitions; a full checkpoint then forgets it for good). Well
+// beyond the idle expiry: a live one's owner can be out for a consumer
+// session timeout (45 s by default, up to the brokers' 30 min maximum: the
+// engine's consumers are static members), a rebalance and a restore, and
+// dropped, its events would be judged late (review).
+constexpr absl::Duration kGoneSourceSilence = absl::Minutes(45);
 
 // "<partition>/<offset>/<watermark>/<topic>[/<key>]" into `*source` and
 // `*watermark_us`; false when malformed, and then neither is touched.
@@ -138,6 +139,8 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
       state_(context->state, this, context->channels),
       writer_(tp_) {
   writer_.set_without_transaction(!context->checkpoints_in_transactions);
+  // Ad-cost and forwarding partitions judge no event against a frontier.
+  writer_.set_frontier_judges(!input_->ad_cost && !input_->rekey);
   if (context->active != nullptr) {
     active_owner_ = context->active->OwnerOf(tp_.topic, tp_.partition);
   }

@@ -239,7 +239,7 @@ class PartitionPipeline : private SessionObserver {
   absl::Time max_event_time() const { return max_event_time_; }
   // Sources idle and silent for ctx idle_source_silence, in the times the
   // records read since were written, are active again; sources beyond
-  // their topic's partition count at the start, silent for 15 minutes, are
+  // their topic's partition count at the start, silent for 45 minutes, are
   // dropped (once a poll, before UpstreamWatermark()).
   void ExpireIdleSources();
   // A repartition partition: the minimum of its source partitions'

@@ -811,8 +811,18 @@ TEST(CheckpointTest, AnIdlePartitionsFrontierIsCheckpointed) {
   state.Advance(T0 + absl::Hours(1));  // its session closes
   EXPECT_GT(write(), 0u);
   EXPECT_EQ(write(), 0u) << "nothing changed, nothing to say";
-  state.Advance(T0 + absl::Hours(2));  // only the frontier moves
+  // Only the frontier moves: said once it is 10 s on, not at every commit.
+  state.Advance(T0 + absl::Hours(1) + absl::Seconds(9));
+  EXPECT_EQ(write(), 0u);
+  state.Advance(T0 + absl::Hours(2));
   EXPECT_GT(write(), 0u);
+  // A partition whose events are not judged against it (ad cost, one that
+  // forwards its records) does not say it.
+  CheckpointWriter forwarding(kTp);
+  forwarding.set_frontier_judges(false);
+  EXPECT_GT(forwarding.Write(state, 1, T0).size(), 0u);  // the first
+  state.Advance(T0 + absl::Hours(3));
+  EXPECT_EQ(forwarding.Write(state, 1, T0).size(), 0u);
   PartitionState restored(StateOptions(nullptr), &recorder);
   ASSERT_TRUE(reader.RestoreInto(kTp, &restored).ok());
   EXPECT_EQ(restored.frontier(), T0 + absl::Hours(2));

@@ -1827,26 +1827,31 @@ TEST(StreamThreadTest, APartitionAddedToTheInputHoldsTheWatermarkBack) {
 
 // A source partition checkpointed by a repartition partition, beyond its
 // topic's partition count after a restart (the topic re-created with
-// fewer), reports no more: once it has been silent for 15 minutes (in the
+// fewer), reports no more: once it has been silent for 45 minutes (in the
 // times the records read were written; well beyond a failover of a live
 // one's owner), it holds nothing back (review: counted as an added
-// partition, it held every session there open for good).
+// partition, it held every session there open for good), also after the
+// next restart (review: restored from the checkpoints before its drop, it
+// held them for 45 minutes more).
 TEST(StreamThreadTest, ASourcePartitionGoneAtARestartHoldsNothingBack) {
   ConfigResult parsed = ParseConfig(
       absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}}));
   ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
   const Config config = parsed.config;
   // in[1] at 10:50 holds b's page view (11:30) back; after the restart,
-  // in[0] at 12:00, and at 13:00 written (the records' timestamps) 14 or
-  // 16 minutes after.
-  for (int64_t later_ms : {14 * 60'000, 16 * 60'000}) {
+  // in[0] at 12:00, and at 13:00 written (the records' timestamps) 44 or
+  // 46 minutes after; after another restart, c's page view (13:30) and
+  // in[0] at 15:00.
+  for (int64_t later_ms : {44 * 60'000, 46 * 60'000}) {
     SCOPED_TRACE(absl::StrCat("in[0] at 13:00 ", later_ms, " ms later"));
     const std::vector<std::tuple<std::string, std::string, int64_t>> records = {
         {"", MarksRecord({{0, "11:00", false}}), 1000},
         {"", MarksRecord({{1, "10:50", false}}), 1000},
         {"b", ForwardedPageView("b", "11:30:00", 0), 1000},
         {"", MarksRecord({{0, "12:00", false}}), 2000},
-        {"", MarksRecord({{0, "13:00", false}}), 2000 + later_ms}};
+        {"", MarksRecord({{0, "13:00", false}}), 2000 + later_ms},
+        {"c", ForwardedPageView("c", "13:30:00", 5), 3000 + later_ms},
+        {"", MarksRecord({{0, "15:00", false}}), 4000 + later_ms}};
     std::vector<Produced> committed;
     int64_t changelog_records = 0;
     // One process over the first `n` records, `partitions` in the input.
@@ -1879,16 +1884,17 @@ TEST(StreamThreadTest, ASourcePartitionGoneAtARestartHoldsNothingBack) {
       EXPECT_TRUE(thread.Run().ok());
       committed = output->committed;
       changelog_records = output->changelog_records;
-      int b_sessions = 0;
-      for (const Produced& p : committed) {
-        b_sessions += p.topic == "sessions" && p.key == "b";
-      }
-      return b_sessions;
+      int sessions = 0;  // b's and c's
+      for (const Produced& p : committed) sessions += p.topic == "sessions";
+      return sessions;
     };
     EXPECT_EQ(run(3, 2), 0) << "in[1] holds b's session open";
-    // Silent for 14 minutes, in[1] may yet report (its owner failing
-    // over); for 16 it is gone, and in[0]'s 13:00 closes b's session.
-    EXPECT_EQ(run(5, 1), later_ms == 16 * 60'000 ? 1 : 0);
+    // Silent for 44 minutes, in[1] may yet report (its owner failing
+    // over); for 46 it is gone, and in[0]'s 13:00 closes b's session, and
+    // after a restart its 15:00 c's.
+    const bool gone = later_ms == 46 * 60'000;
+    EXPECT_EQ(run(5, 1), gone ? 1 : 0);
+    EXPECT_EQ(run(7, 1), gone ? 2 : 0);
   }
 }
 
