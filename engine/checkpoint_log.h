@@ -96,7 +96,7 @@ class CheckpointWriter {
   // Checkpoints written without a transaction (at-least-once) say so: the
   // newest may be left incomplete (v1::PartitionCheckpoint).
   void set_without_transaction(bool w) { without_transaction_ = w; }
-  // Whether a frontier moved by kFrontierStep or more is reason enough to
+  // Whether a frontier moved by kFrontierStepUs or more is reason enough to
   // write a checkpoint: for partitions whose events are judged against it
   // (not an ad-cost partition's, nor a forwarding one's).
   void set_frontier_judges(bool j) { frontier_judges_ = j; }
