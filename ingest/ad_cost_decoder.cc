@@ -88,7 +88,7 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
     // interval ends at the next midnight. Not the last day the Timestamp
     // can hold, nor an end given without a start (then the spend's date).
     if (end_is_day && cost->has_date_start() &&
-        cost->date_end().seconds() <= 253402300799 - 86400) {
+        cost->date_end().seconds() <= kMaxEventTimeSeconds - 86400) {
       cost->mutable_date_end()->set_seconds(cost->date_end().seconds() + 86400);
     }
   } else if (!cost->ParseFromArray(bytes.data(),
@@ -102,8 +102,9 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
             "date_start", &cost->date_start()},
         {"date_end", &cost->date_end()},
         {"time", &cost->time()}}) {
-    if (ts->seconds() < -62135596800 || ts->seconds() > 253402300799 ||
-        ts->nanos() < 0 || ts->nanos() > 999999999) {
+    if (ts->seconds() < kMinEventTimeSeconds ||
+        ts->seconds() > kMaxEventTimeSeconds || ts->nanos() < 0 ||
+        ts->nanos() > 999999999) {
       return {false, "malformed",
               std::string(name) + " is not a valid timestamp"};
     }
