@@ -266,9 +266,9 @@ class Engine::Impl {
     // Every thread's consumer joins the group at once: one made after
     // another's producer and changelog (a transactional producer's start
     // waits for its coordinator) could join after the group's first
-    // rebalance, and wait for another (the embedded broker ends it only
-    // at the session timeout: one thread read alone for 5 s of a
-    // benchmark's 11).
+    // rebalance, and wait for another. (The 5-10 s a thread sometimes
+    // starts late on the embedded broker has another cause: its group
+    // coordinator can refuse a follower's SyncGroup, BENCHMARKS.md run BK.)
     for (KafkaStreamInput* input : joining) {
       if (absl::Status s = input->Subscribe(); !s.ok()) return s;
     }
