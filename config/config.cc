@@ -1327,6 +1327,20 @@ class Parser {
                "; give filter.currency (e.g. EUR) unless every order is in "
                "one currency"));
     }
+    if (kpi != nullptr && kpi->ad_cost_denominator() &&
+        t->filter.count("channel") == 0) {
+      // SPEC §3: ROAS per channel where both revenue and cost are known.
+      Warn(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
+           absl::StrCat(
+               "kpi ", t->kpi,
+               " without filter.channel: the revenue of every channel, also "
+               "of channels with no ad cost (Direct, Organic Search), is "
+               "divided by the ad cost of all (100 EUR of Organic Search "
+               "revenue and 1 EUR of Paid Search revenue over 10 EUR of "
+               "Paid Search cost read 10.1, not 0.1); give filter.channel "
+               "(e.g. Paid Search) to judge the return of one channel's "
+               "spend"));
+    }
   }
 
   // targets[i].value and .tolerance, after the direction.
@@ -1376,8 +1390,8 @@ class Parser {
     };
     absl::Time start, end;
     if (date("start", &start) && date("end", &end)) {
-      if (end <= start) {
-        Error(p.Key("end"), p["end"], "must be after period.start");
+      if (end < start) {  // equal: a period of one day
+        Error(p.Key("end"), p["end"], "must not be before period.start");
       } else {
         t->period_start = start;
         t->period_end = end + absl::Hours(24);  // the end date is included

@@ -185,9 +185,10 @@ void EmitString(absl::string_view text, YAML::Emitter* out) {
   const std::string s(text);
   if (IsPlainSafe(text)) {
     *out << s;
-  } else if (absl::StrContains(text, '\n')) {
-    *out << YAML::Literal << s;
   } else {
+    // Double-quoted, escapes and all: a literal block (`|`) read back
+    // with a line break at its end that the text did not have, and with
+    // "\r\n" as "\n".
     *out << YAML::DoubleQuoted << s;
   }
 }

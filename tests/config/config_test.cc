@@ -920,7 +920,7 @@ targets:
      period: {start: 2026-10-01, end: 2026-12-31}}
 )");
   ASSERT_TRUE(r.ok()) << Errors(r);
-  ASSERT_EQ(r.warnings.size(), 4u);
+  ASSERT_EQ(r.warnings.size(), 5u);
   EXPECT_EQ(r.warnings[0].key, "inputs[0]");
   EXPECT_EQ(r.warnings[0].line, 2);
   EXPECT_THAT(r.warnings[0].message, HasSubstr("without host"));
@@ -932,19 +932,51 @@ targets:
               HasSubstr("kpi average_order_value without filter.currency"));
   EXPECT_THAT(r.warnings[1].message, HasSubstr("judge each currency apart"));
   EXPECT_EQ(r.warnings[2].key, "targets[2].filter");
-  EXPECT_THAT(r.warnings[2].message, HasSubstr("kpi roas without"));
-  EXPECT_EQ(r.warnings[3].key, "targets[3].filter");
+  EXPECT_THAT(r.warnings[2].message,
+              HasSubstr("kpi roas without filter.currency"));
+  // ROAS of every channel divides organic revenue by paid cost too (SPEC
+  // §3: "per campaign/channel where both are known"; review).
+  EXPECT_EQ(r.warnings[3].key, "targets[2].filter");
+  EXPECT_THAT(r.warnings[3].message,
+              HasSubstr("kpi roas without filter.channel"));
+  EXPECT_EQ(r.warnings[4].key, "targets[3].filter");
   // Revenue's alerts add the currencies up too: only the engine is said.
-  EXPECT_THAT(r.warnings[3].message, HasSubstr("kpi revenue without"));
-  EXPECT_THAT(r.warnings[3].message, Not(HasSubstr("judge each currency")));
-  // None with a host and currencies everywhere.
+  EXPECT_THAT(r.warnings[4].message, HasSubstr("kpi revenue without"));
+  EXPECT_THAT(r.warnings[4].message, Not(HasSubstr("judge each currency")));
+  // None with a host, currencies everywhere and ROAS of one channel.
   r = ParseConfig(R"(inputs:
   - {topic: a, format: combined_log, site: www, host: www.example.com}
 targets:
-  - {name: roas, kpi: roas, filter: {currency: USD}, value: 3, window: 1d}
+  - {name: roas, kpi: roas, filter: {currency: USD, channel: Paid Search},
+     value: 3, window: 1d}
 )");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_TRUE(r.warnings.empty()) << r.warnings[0].message;
+}
+
+// A period's end date is included: a period of one day starts and ends on
+// it (review: refused as "must be after period.start"); an end before the
+// start is refused.
+TEST(ConfigTargetsTest, APeriodMayBeOneDay) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: launch, kpi: orders, value: 50,
+     period: {start: 2026-10-01, end: 2026-10-01}}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.config.targets.size(), 1u);
+  EXPECT_EQ(r.config.targets[0].period_start,
+            absl::FromUnixSeconds(1790812800));  // 2026-10-01
+  EXPECT_EQ(r.config.targets[0].period_end,
+            absl::FromUnixSeconds(1790812800 + 86400));
+  r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: launch, kpi: orders, value: 50,
+     period: {start: 2026-10-02, end: 2026-10-01}}
+)");
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(Errors(r), HasSubstr("targets[0].period.end: must not be "
+                                   "before period.start"));
 }
 
 // SPEC §3: the conversion rate "also for any goal": a target on it says
