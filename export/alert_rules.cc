@@ -86,17 +86,16 @@ std::string OffTarget(const TargetConfig& t, const std::string& window,
   std::string expr = absl::StrCat(
       Value(t, f, window),
       t.direction == TargetDirection::kAtLeast ? " < " : " > ", Threshold(t));
-  if (f.denominator.family != nullptr) {
+  if (f.session_denominator_family() && min_sessions > 0) {
+    absl::StrAppend(&expr, " and on() ", Sessions(t, f, window),
+                    " >= ", min_sessions);
+  } else if (f.denominator.family != nullptr) {
     // Nothing to divide by over the window: on track, as the engine's
     // kpi_on_track and the dashboard say. The value is NaN then, or +Inf
     // where the numerator grew alone (revenue of conversions without an
     // order id, no order), which fired an at_most target (review).
     absl::StrAppend(&expr, " and ", Increase(t, f, f.denominator, window),
                     " > 0");
-  }
-  if (f.session_denominator_family() && min_sessions > 0) {
-    absl::StrAppend(&expr, " and on() ", Sessions(t, f, window),
-                    " >= ", min_sessions);
   }
   return expr;
 }

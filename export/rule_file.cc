@@ -82,7 +82,7 @@ void EmitRule(const Rule& rule, YAML::Emitter* out) {
     EmitString(rule.alert, out);
   }
   *out << YAML::Key << "expr" << YAML::Value;
-  EmitString(rule.expr, out);
+  EmitPromql(rule.expr, out);
   if (rule.record.empty()) {
     *out << YAML::Key << "for" << YAML::Value
          << PromqlDuration(rule.for_duration);
@@ -186,10 +186,19 @@ void EmitString(absl::string_view text, YAML::Emitter* out) {
   if (IsPlainSafe(text)) {
     *out << s;
   } else {
-    // Double-quoted, escapes and all: a literal block (`|`) read back
-    // with a line break at its end that the text did not have, and with
-    // "\r\n" as "\n".
+    // Double-quoted, escapes and all, also across lines: a literal block
+    // (`|`) read back with a line break at its end that the text did not
+    // have, and with "\r\n" as "\n" (review: an objective's line break
+    // failed the generated promtool test).
     *out << YAML::DoubleQuoted << s;
+  }
+}
+
+void EmitPromql(absl::string_view expr, YAML::Emitter* out) {
+  if (absl::StrContains(expr, '\n') && !absl::StrContains(expr, '\r')) {
+    *out << YAML::Literal << std::string(expr);
+  } else {
+    EmitString(expr, out);
   }
 }
 

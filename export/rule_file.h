@@ -120,9 +120,12 @@ std::string RuleTestFileYaml(absl::string_view comment,
                              const std::vector<RuleTest>& tests);
 
 // Emits `text` as a YAML scalar: plain when YAML reads it back as the same
-// string (names, durations), a literal block when it spans lines, else
-// double-quoted with YAML's escapes.
+// string (names, durations), else double-quoted with YAML's escapes.
 void EmitString(absl::string_view text, YAML::Emitter* out);
+// The same for PromQL, where a line break more at the end changes nothing:
+// a literal block when it spans lines (readable; YAML reads it back with
+// one line break at its end).
+void EmitPromql(absl::string_view expr, YAML::Emitter* out);
 
 }  // namespace kpistream
 
