@@ -19,7 +19,11 @@
 // OnSessionStartMoved), unless that would break the maximum length, a
 // midnight split or a campaign split. Anything else (an event of a session
 // already closed, or one these rules keep apart) is refused as late, and the
-// caller dead-letters it. Nothing is silently dropped.
+// caller dead-letters it. Nothing is silently dropped. What a late event
+// applied inside the session does not change (no time of them is kept): the
+// funnels it would advance, and the landing and exit pages where the session
+// has them already (a late page view earlier than the landing page's, or
+// later than the exit page's, is counted but becomes neither).
 //
 // Closing. CloseUpTo(frontier) closes every session that no accepted event can
 // change any more: those with last + inactivity_timeout < frontier, or
