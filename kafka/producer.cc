@@ -277,7 +277,9 @@ absl::Status Producer::BeginTransaction() {
 absl::Status Producer::CommitTransaction(Consumer* consumer,
                                          const Offsets& offsets) {
   if (!transactional_) return absl::OkStatus();
-  if (!in_transaction_ && offsets.empty()) return absl::OkStatus();
+  if (!in_transaction_ && (offsets.empty() || offsets == committed_offsets_)) {
+    return absl::OkStatus();  // nothing new to write
+  }
   if (absl::Status s = BeginTransaction(); !s.ok()) return s;
   if (!offsets.empty()) {
     rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
@@ -298,6 +300,8 @@ absl::Status Producer::CommitTransaction(Consumer* consumer,
   if (e) return AbortOrFail("cannot commit the Kafka transaction", e);
   in_transaction_ = false;
   transaction_failed_ = false;
+  ++transactions_committed_;
+  if (!offsets.empty()) committed_offsets_ = offsets;
   return TakeDeliveryError();
 }
 

@@ -96,7 +96,14 @@ class Producer {
   // rebalance, a timeout); the transaction was aborted, nothing of it is
   // visible, and the caller must redo its work from the last commit.
   // Any other error is fatal (e.g. fenced by a newer instance).
+  // A commit with nothing produced since the last one, and no offsets or
+  // the offsets of this producer's last successful commit, writes nothing
+  // new: it returns OK without a transaction (as Kafka Streams commits
+  // only tasks with something to commit). On a busy broker such an empty
+  // transaction took seconds, also at every stop (BENCHMARKS.md, run BN).
   absl::Status CommitTransaction(Consumer* consumer, const Offsets& offsets);
+  // Transactions committed so far.
+  uint64_t transactions_committed() const { return transactions_committed_; }
   // Aborts the open transaction, if any.
   absl::Status AbortTransaction();
 
@@ -156,6 +163,10 @@ class Producer {
   std::vector<std::pair<std::string, TopicPtr>> topics_;
   bool transactional_ = false;
   bool in_transaction_ = false;
+  // The offsets of the last successful commit (an abort leaves the group's
+  // offsets as they were, and so this).
+  Offsets committed_offsets_;
+  uint64_t transactions_committed_ = 0;
   bool transaction_failed_ = false;
   uint64_t delivered_ = 0;
   size_t max_message_bytes_ = 1000000;  // librdkafka's default, until read

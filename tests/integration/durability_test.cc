@@ -20,9 +20,11 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "kafka/consumer.h"
 #include "kafka/group.h"
 #include "kafka/producer.h"
 #include "kafka/topic_reader.h"
+#include "librdkafka/rdkafka.h"
 #include "tests/integration/fleet.h"
 #include "tests/integration/kafka_cluster.h"
 #include "tests/integration/test_support.h"
@@ -398,4 +400,64 @@ TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
 }
 
 }  // namespace
+// A commit with nothing produced since the last one and the offsets of
+// the last one writes nothing new and runs no transaction: on a busy
+// broker such empty transactions took 1.8-3.4 s each, also at every stop
+// (BENCHMARKS.md, run BN). Other offsets, or records, still commit in a
+// transaction, and the group's offsets are those committed last.
+TEST(TransactionTest, ACommitWithNothingNewRunsNoTransaction) {
+  auto bootstrap = SharedKafka();
+  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+  const std::string topic = UniqueKafkaName("idle-commit");
+  ASSERT_TRUE(CreateKafkaTopic(*bootstrap, topic, 1, 3, {}).ok());
+  kafka::Consumer::Options consumer_options;
+  consumer_options.brokers = *bootstrap;
+  consumer_options.group_id = topic + "-group";
+  consumer_options.topics = {topic};
+  consumer_options.subscribe = false;
+  auto consumer = kafka::Consumer::Create(consumer_options, nullptr);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  kafka::Producer::Options options;
+  options.brokers = *bootstrap;
+  options.transactional_id = topic + "-txn";
+  auto producer = kafka::Producer::Create(options);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  kafka::Producer& p = **producer;
+  // The group's committed offset of the partition (-1: none).
+  const auto committed = [&]() -> int64_t {
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), 0);
+    const rd_kafka_resp_err_t err =
+        rd_kafka_committed((*consumer)->handle(), list, 10000);
+    const int64_t offset =
+        err == RD_KAFKA_RESP_ERR_NO_ERROR ? list->elems[0].offset : -2;
+    rd_kafka_topic_partition_list_destroy(list);
+    return offset;
+  };
+  const kafka::Offsets at3 = {{{topic, 0}, 3}};
+  const kafka::Offsets at7 = {{{topic, 0}, 7}};
+  ASSERT_TRUE(p.Produce(topic, "k", "v").ok());
+  ASSERT_TRUE(p.CommitTransaction(consumer->get(), at3).ok());
+  EXPECT_EQ(p.transactions_committed(), 1u);
+  EXPECT_EQ(committed(), 3);
+  // Nothing produced, the same offsets: nothing to write.
+  ASSERT_TRUE(p.CommitTransaction(consumer->get(), at3).ok());
+  EXPECT_EQ(p.transactions_committed(), 1u);
+  ASSERT_TRUE(p.CommitTransaction(consumer->get(), {}).ok());
+  EXPECT_EQ(p.transactions_committed(), 1u);
+  // Nothing produced, other offsets: a transaction.
+  ASSERT_TRUE(p.CommitTransaction(consumer->get(), at7).ok());
+  EXPECT_EQ(p.transactions_committed(), 2u);
+  EXPECT_EQ(committed(), 7);
+  // A record, the same offsets: a transaction.
+  ASSERT_TRUE(p.Produce(topic, "k", "v").ok());
+  ASSERT_TRUE(p.CommitTransaction(consumer->get(), at7).ok());
+  EXPECT_EQ(p.transactions_committed(), 3u);
+  // Older offsets than the last commit's are no repeat of it.
+  ASSERT_TRUE(p.CommitTransaction(consumer->get(), at3).ok());
+  EXPECT_EQ(p.transactions_committed(), 4u);
+  EXPECT_EQ(committed(), 3);
+}
+
 }  // namespace kpistream::testing
