@@ -99,8 +99,9 @@ class Producer {
   // A commit with nothing produced since the last one, and no offsets or
   // the offsets of this producer's last successful commit, writes nothing
   // new: it returns OK without a transaction (as Kafka Streams commits
-  // only tasks with something to commit). On a busy broker such an empty
-  // transaction took seconds, also at every stop (BENCHMARKS.md, run BN).
+  // only tasks with something to commit): an idle stream thread ran an
+  // offsets-only transaction at every commit interval (BENCHMARKS.md, run
+  // BO).
   absl::Status CommitTransaction(Consumer* consumer, const Offsets& offsets);
   // Transactions committed so far.
   uint64_t transactions_committed() const { return transactions_committed_; }

@@ -401,10 +401,10 @@ TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
 
 }  // namespace
 // A commit with nothing produced since the last one and the offsets of
-// the last one writes nothing new and runs no transaction: on a busy
-// broker such empty transactions took 1.8-3.4 s each, also at every stop
-// (BENCHMARKS.md, run BN). Other offsets, or records, still commit in a
-// transaction, and the group's offsets are those committed last.
+// the last one writes nothing new and runs no transaction: an idle stream
+// thread ran one at every commit interval (BENCHMARKS.md, run BO). Other
+// offsets, or records, still commit in a transaction, and the group's
+// offsets are those committed last.
 TEST(TransactionTest, ACommitWithNothingNewRunsNoTransaction) {
   auto bootstrap = SharedKafka();
   ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
