@@ -399,7 +399,6 @@ TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
   }
 }
 
-}  // namespace
 // A commit with nothing produced since the last one and the offsets of
 // the last one writes nothing new and runs no transaction: an idle stream
 // thread ran one at every commit interval (BENCHMARKS.md, run BO). Other
@@ -460,4 +459,5 @@ TEST(TransactionTest, ACommitWithNothingNewRunsNoTransaction) {
   EXPECT_EQ(committed(), 3);
 }
 
+}  // namespace
 }  // namespace kpistream::testing
