@@ -146,7 +146,8 @@ struct MetricsConfig {
   // After its last commit on SIGTERM the engine keeps /metrics up until it
   // has been scraped once more, at most this long, so that the last
   // commit's counts reach Prometheus (set it to the scrape interval); 0: exit
-  // at once.
+  // at once. When that scrape got series the last commit made at 0 (new
+  // series are, once: MetricsEndpoint), it waits as long again for one more.
   absl::Duration final_scrape_wait = absl::ZeroDuration();
 };
 

@@ -358,19 +358,28 @@ class Engine::Impl {
     watch.reset();
     Publish();
     // The last commit's counts reach Prometheus only if it scrapes again:
-    // wait (a while) for a scrape that renders the final snapshot.
+    // wait (a while) for a scrape that renders the final snapshot. A series
+    // the final commit made is served to a scraper at 0 the first time
+    // (MetricsEndpoint): then wait (as long again) for one more.
     if (config_.metrics.final_scrape_wait > absl::ZeroDuration()) {
+      uint64_t zeroed = endpoint_->new_series_scraped();
       final_published_ = true;
-      const absl::Time until = absl::Now() + config_.metrics.final_scrape_wait;
-      while (!final_served_ && absl::Now() < until) {
-        absl::SleepFor(absl::Milliseconds(20));
-      }
-      if (final_served_) {
+      for (int round = 0; round < 2; ++round) {
+        final_served_ = false;
+        const absl::Time until =
+            absl::Now() + config_.metrics.final_scrape_wait;
+        while (!final_served_ && absl::Now() < until) {
+          absl::SleepFor(absl::Milliseconds(20));
+        }
+        if (!final_served_) break;
         const uint64_t scrapes = endpoint_->scrapes();
         const absl::Time written = absl::Now() + absl::Seconds(1);
         while (endpoint_->scrapes() == scrapes && absl::Now() < written) {
           absl::SleepFor(absl::Milliseconds(5));
         }
+        const uint64_t now_zeroed = endpoint_->new_series_scraped();
+        if (now_zeroed == zeroed) break;  // every value was served
+        zeroed = now_zeroed;
       }
     }
     for (const absl::Status& s : results) {

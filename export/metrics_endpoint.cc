@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <exception>
@@ -16,6 +17,10 @@
 #include <vector>
 
 #include "CivetServer.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -35,13 +40,15 @@ class Sources {
     sources_.push_back(std::move(source));
   }
 
-  // kpistream_build_info, then every source's families, merged.
-  std::string Render() const {
+  // kpistream_build_info, then every source's families, merged; for a
+  // `scraper`, new series at 0 (ZeroNewSeries).
+  std::string Render(bool scraper) const {
     MetricsSnapshot merged;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& source : sources_) MergeSnapshot(source(), &merged);
     }
+    if (scraper) ZeroNewSeries(&merged);
     std::string page;
     page.reserve(last_size_.load(std::memory_order_relaxed) + 4096);
     FamilySnapshot info;
@@ -59,8 +66,48 @@ class Sources {
   }
 
  private:
+  // A counter or histogram series this process has not served to a
+  // scraper before is served at 0 once (its count, sum and buckets), with
+  // its value from the next scrape on. Prometheus' rate() and increase()
+  // count a series' rise from its first sample on: one that first appears
+  // at 3 (the first sessions of a campaign, a channel or a device since the
+  // start) would have those 3 missing from every increase() over it, and a
+  // sum over many such series (one per label combination) is off by as
+  // many. Served at 0 first, the rise is counted. Label values known in
+  // advance are exported at 0 from the start anyway (KpiCounters::Options).
+  // A series is remembered for the process's life, so that one that is gone
+  // for a while and comes back at its old count is not taken for a new one
+  // (0 again would read as a reset and count its whole value twice); the
+  // set is bounded by the label limits. Its keys are absl::HashOf, in
+  // memory only.
+  void ZeroNewSeries(MetricsSnapshot* snapshot) const {
+    std::lock_guard<std::mutex> lock(served_mu_);
+    for (FamilySnapshot& family : *snapshot) {
+      if (family.type == MetricType::kGauge) continue;
+      for (MetricSample& sample : family.samples) {
+        if (!served_.insert(absl::HashOf(family.name, sample.label_values))
+                 .second) {
+          continue;
+        }
+        sample.value = 0;
+        sample.count = 0;
+        std::fill(sample.bucket_counts.begin(), sample.bucket_counts.end(), 0);
+        ++zeroed_;
+      }
+    }
+  }
+
+ public:
+  uint64_t zeroed() const { return zeroed_.load(); }
+
+ private:
   mutable std::mutex mu_;
   std::vector<MetricsEndpoint::Source> sources_;
+  mutable std::mutex served_mu_;
+  // The counter and histogram series served so far (ZeroNewSeries), and
+  // how many were served at 0.
+  mutable absl::flat_hash_set<size_t> served_;
+  mutable std::atomic<uint64_t> zeroed_{0};
   // The last page's size: the next is reserved at once.
   mutable std::atomic<size_t> last_size_{0};
 };
@@ -68,12 +115,12 @@ class Sources {
 // One path's handler on the civetweb server.
 class PathHandler : public CivetHandler {
  public:
-  explicit PathHandler(std::function<MetricsEndpoint::Response()> handler)
-      : handler_(std::move(handler)) {}
+  using Handler = std::function<MetricsEndpoint::Response(mg_connection*)>;
+  explicit PathHandler(Handler handler) : handler_(std::move(handler)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
     MetricsEndpoint::Response r;
     try {
-      r = handler_();
+      r = handler_(conn);
     } catch (const std::exception& e) {
       r = {500, absl::StrCat("internal error: ", e.what(), "\n")};
     }
@@ -91,8 +138,20 @@ class PathHandler : public CivetHandler {
   }
 
  private:
-  std::function<MetricsEndpoint::Response()> handler_;
+  Handler handler_;
 };
+
+// Whether a request's Accept header asks for a Prometheus exposition format
+// as scrapers do: Prometheus ("application/openmetrics-text;version=1.0.0,
+// ...,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), and the agents and
+// collectors that scrape with its code or after it (Grafana Alloy, the
+// OpenTelemetry collector, vmagent, Telegraf). A plain `curl` sends "*/*".
+bool IsScraper(const char* accept) {
+  if (accept == nullptr) return false;
+  const std::string lower = absl::AsciiStrToLower(accept);
+  return absl::StrContains(lower, "application/openmetrics-text") ||
+         absl::StrContains(lower, "version=0.0.4");
+}
 
 // Connects to the server at `host` (metrics.listen's host part) and `port`
 // and hangs up at once, sending nothing: it ends civetweb's wait for a
@@ -133,6 +192,11 @@ struct MetricsEndpoint::Impl {
   Sources sources;
   std::unique_ptr<CivetServer> server;
   std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
+
+  void Add(const std::string& path, PathHandler::Handler handler) {
+    handlers.push_back(std::make_unique<PathHandler>(std::move(handler)));
+    server->addHandler(path, handlers.back().get());
+  }
 };
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
@@ -157,8 +221,9 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
         "metrics.listen)"));
   }
   MetricsEndpoint* self = endpoint.get();
-  endpoint->AddHandler("/metrics", [self] {
-    Response r{200, self->RenderMetrics()};
+  endpoint->impl_->Add("/metrics", [self](mg_connection* conn) {
+    Response r{200, self->impl_->sources.Render(
+                        IsScraper(mg_get_header(conn, "Accept")))};
     ++self->impl_->scrapes;
     return r;
   });
@@ -204,14 +269,19 @@ void MetricsEndpoint::AddSource(Source source) {
 
 void MetricsEndpoint::AddHandler(const std::string& path,
                                  std::function<Response()> handler) {
-  impl_->handlers.push_back(std::make_unique<PathHandler>(std::move(handler)));
-  impl_->server->addHandler(path, impl_->handlers.back().get());
+  impl_->Add(path, [handler = std::move(handler)](mg_connection*) {
+    return handler();
+  });
 }
 
 uint64_t MetricsEndpoint::scrapes() const { return impl_->scrapes; }
 
-std::string MetricsEndpoint::RenderMetrics() const {
-  return impl_->sources.Render();
+uint64_t MetricsEndpoint::new_series_scraped() const {
+  return impl_->sources.zeroed();
+}
+
+std::string MetricsEndpoint::RenderMetrics(bool scraper) const {
+  return impl_->sources.Render(scraper);
 }
 
 }  // namespace kpistream

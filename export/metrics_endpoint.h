@@ -41,10 +41,17 @@ class MetricsEndpoint {
   // thread-safe). Call before traffic arrives.
   void AddHandler(const std::string& path, std::function<Response()> handler);
 
-  // The /metrics page as served (for tests and benchmarks).
-  std::string RenderMetrics() const;
+  // The /metrics page as served (for tests and benchmarks): to a scraper
+  // (a request whose Accept header names the Prometheus text format or
+  // OpenMetrics, as Prometheus and its agents send) every counter and
+  // histogram series is served at 0 the first time, so that increase() and
+  // rate() count its first rise; to anyone else (a plain curl) as it is.
+  std::string RenderMetrics(bool scraper = true) const;
   // How many times /metrics has been served.
   uint64_t scrapes() const;
+  // How many series have been served to a scraper at 0, as new (counted
+  // before the scrape is).
+  uint64_t new_series_scraped() const;
 
  private:
   MetricsEndpoint() = default;

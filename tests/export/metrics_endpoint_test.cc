@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_support.h"  // kPrometheusAccept
 
 namespace kpistream {
 namespace {
@@ -22,9 +24,11 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A minimal blocking HTTP/1.0 GET against 127.0.0.1; returns the body, or an
-// empty string on any failure.
-std::string HttpGet(int port, const std::string& path) {
+// A minimal blocking HTTP/1.0 GET against 127.0.0.1 (with `accept` as its
+// Accept header unless empty); returns the body, or an empty string on any
+// failure.
+std::string HttpGet(int port, const std::string& path,
+                    const std::string& accept = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
   sockaddr_in addr{};
@@ -35,8 +39,9 @@ std::string HttpGet(int port, const std::string& path) {
     close(fd);
     return "";
   }
-  const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
+      accept.empty() ? "" : absl::StrCat("Accept: ", accept, "\r\n"), "\r\n");
   size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = send(fd, request.data() + sent, request.size() - sent, 0);
@@ -160,6 +165,76 @@ TEST(MetricsEndpointTest, SourceAddedLaterIsScraped) {
   lines = Lines(HttpGet(port, "/metrics"));
   EXPECT_THAT(lines, Contains("web_sessions_closed_total{site=\"shop\",channel="
                               "\"Direct\"} 7"));
+}
+
+// Prometheus' increase() counts a counter's rise from its first sample on:
+// a series that first appeared at 3 would have those 3 missing from every
+// increase() over it. So to a scraper (Prometheus' Accept header) a counter
+// or histogram series is served at 0 the first time, with its value from
+// then on; a gauge at once; one that was gone and comes back at its old
+// value is not served at 0 again (that would read as a reset and count its
+// value twice). A plain GET (curl) sees the values and takes no 0.
+TEST(MetricsEndpointTest, NewSeriesAreServedAtZeroOnceToAScraper) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = (*endpoint)->port();
+  std::atomic<int> round{0};
+  (*endpoint)->AddSource([&round] {
+    MetricsSnapshot snapshot = ShardSnapshot(3, {1, 0, 2, 0}, 75);
+    FamilySnapshot& closed = snapshot[0];
+    if (round.load() == 1) {
+      // A second channel appears; Direct is gone for this scrape.
+      closed.samples[0].label_values = {"shop", "Email"};
+      closed.samples[0].value = 5;
+    } else if (round.load() == 2) {
+      MetricSample email = closed.samples[0];
+      email.label_values = {"shop", "Email"};
+      email.value = 6;
+      closed.samples.push_back(email);
+    }
+    return snapshot;
+  });
+  const std::string direct =
+      "web_sessions_closed_total{site=\"shop\",channel=\"Direct\"} ";
+  const std::string email =
+      "web_sessions_closed_total{site=\"shop\",channel=\"Email\"} ";
+  const std::string h = "web_session_duration_seconds";
+  const std::string labels = "{site=\"shop\",channel=\"Direct\"";
+  auto scrape = [&] {
+    return Lines(HttpGet(port, "/metrics", testing::kPrometheusAccept));
+  };
+
+  std::vector<std::string> lines = Lines(HttpGet(port, "/metrics", "*/*"));
+  EXPECT_THAT(lines, Contains(direct + "3"));
+
+  lines = scrape();
+  EXPECT_THAT(lines, Contains(direct + "0"));
+  EXPECT_THAT(lines, Contains(absl::StrCat(h, "_count", labels, "} 0")));
+  EXPECT_THAT(lines, Contains(absl::StrCat(h, "_sum", labels, "} 0")));
+  EXPECT_THAT(lines,
+              Contains(absl::StrCat(h, "_bucket", labels, ",le=\"+Inf\"} 0")));
+  EXPECT_THAT(lines, Contains("web_open_sessions{site=\"shop\"} 2"));
+
+  lines = scrape();
+  EXPECT_THAT(lines, Contains(direct + "3"));
+  EXPECT_THAT(lines, Contains(absl::StrCat(h, "_count", labels, "} 3")));
+  EXPECT_THAT(lines, Contains(absl::StrCat(h, "_sum", labels, "} 75")));
+  EXPECT_THAT(lines,
+              Contains(absl::StrCat(h, "_bucket", labels, ",le=\"60\"} 3")));
+
+  round = 1;
+  lines = Lines(HttpGet(port, "/metrics"));
+  EXPECT_THAT(lines, Contains(email + "5"));
+  lines = scrape();
+  EXPECT_THAT(lines, Contains(email + "0"));
+  EXPECT_THAT(lines, Not(Contains(HasSubstr(direct))));
+
+  round = 2;
+  lines = scrape();
+  EXPECT_THAT(lines, Contains(direct + "3"));
+  EXPECT_THAT(lines, Contains(email + "6"));
+  EXPECT_EQ((*endpoint)->scrapes(), 6u);
 }
 
 TEST(MetricsEndpointTest, HistogramWithoutObservationsHasAllBuckets) {

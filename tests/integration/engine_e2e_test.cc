@@ -5,11 +5,14 @@
 // `prometheus` server scraping the engine.
 #include <signal.h>
 
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -750,6 +753,80 @@ TEST_F(EngineE2E, EngineEvaluatesTargetsInEventTime) {
   EXPECT_EQ(value("kpi_projected_value", "email_sessions"), -1);
 }
 
+// metrics.final_scrape_wait: after its final commit on SIGTERM the engine
+// waits for a scrape, and when that one got series the final commit made
+// (served to a scraper at 0 once, so that increase() counts them), for one
+// more: the scraper's last page has the final counts. With commits 60 s
+// apart, the scenario's sessions are first counted by the final commit.
+TEST_F(EngineE2E, FinalScrapeWaitServesTheLastCommitsNewSeries) {
+  ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
+  std::string config = RunCommand({"cat", config_path_}).out;
+  config = absl::StrReplaceAll(
+      config,
+      {{"guarantee: exactly_once",
+        "guarantee: at_least_once\n  commit_interval: 60s\n"
+        "  min_commit_interval: 60s\n  max_commit_interval: 60s\n"
+        "  transaction_timeout: 120s"},
+       {"group_id: e2e", "group_id: restart"},
+       // web.keyed only: the re-keyed input's partitions have no
+       // watermark before the sources report it, at a commit.
+       {"  - topic: web.events   # key: any (the default): re-keyed "
+        "by visitor_id\n    format: json\n",
+        ""},
+       {"  - topic: web.adcost\n    kind: ad_cost\n    format: json\n", ""}});
+  ASSERT_EQ(absl::StrContains(config, "web.events"), false) << config;
+  config += "  final_scrape_wait: 10s\n";
+  config_path_ = dir_.Write("final.yaml", config);
+  engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
+      KpistreamBinary(), "run", "--config", config_path_});
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
+                      absl::Seconds(20)))
+      << engine_->Stderr();
+  // A scraper every 2 s (as Prometheus, seldom enough that the final
+  // commit's series are new to the first scrape after it), from before the
+  // events to the engine's exit.
+  std::atomic<bool> done{false};
+  std::mutex mu;
+  std::string last_page;
+  int pages = 0;
+  std::thread scraper([&] {
+    while (!done) {
+      auto page = HttpGet(metrics_port_, "/metrics", kPrometheusAccept);
+      if (page.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        last_page = *page;
+        ++pages;
+      }
+      absl::SleepFor(absl::Seconds(2));
+    }
+  });
+  Produce(ScenarioInput(), /*keys=*/true, "web.keyed");
+  // Processed, not committed: the watermark is at vz's 12:00:00 - 10 s, so
+  // the other sessions closed and vz's event waits in the reorder buffer
+  // (gauges of the live state); nothing is counted yet.
+  const absl::Time watermark = absl::FromUnixSeconds(1767268790);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::string m = Metrics();
+        return MetricValue(m, "kpistream_reorder_buffer_events") == 1 &&
+               MetricValue(m, "kpistream_state_sessions") == 0 &&
+               MetricValue(m, "kpistream_watermark_lag_seconds") <=
+                   absl::ToDoubleSeconds(absl::Now() - watermark) + 1;
+      },
+      absl::Seconds(30)))
+      << Metrics() << engine_->Stderr();
+  EXPECT_LE(MetricValue(Metrics(), "web_sessions_closed_total"), 0);
+  EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
+  done = true;
+  scraper.join();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_GT(pages, 0);
+  EXPECT_EQ(MetricValue(last_page, "web_sessions_closed_total"), 4)
+      << last_page;
+  EXPECT_EQ(MetricValue(last_page, "web_session_duration_seconds_count"), 4)
+      << last_page;
+}
+
 // The targets' state survives a restart: the stopping engine writes it to
 // the changelog in its last commit, the next one restores it when it is
 // assigned the partitions and reads on from the committed offsets, so a
@@ -848,6 +925,52 @@ std::string UrlEncode(const std::string& s) {
     }
   }
   return out;
+}
+
+// Prometheus' increase() counts a counter's rise from its first sample on,
+// and every series here is new with the scenario: had their first samples
+// been the counts, increase() would see none of the sessions. The engine
+// serves a new series at 0 once, so increase() over them, evaluated at
+// their last sample (no extrapolation past it), is exactly the scenario's
+// 4 closed and 2 converted sessions. The engine's /metrics is read only
+// through Prometheus here: a scrape by the test would take the 0.
+TEST_F(EngineE2E, PrometheusIncreaseCountsEveryClosedSession) {
+  int prom_port = 0;
+  std::unique_ptr<Subprocess> prometheus = StartPrometheus("", &prom_port);
+  Produce(ScenarioInput());
+  auto query = [&](const std::string& expr, const std::string& at = "") {
+    std::string path = "/api/v1/query?query=" + UrlEncode(expr);
+    if (!at.empty()) path += "&time=" + at;
+    auto r = HttpGet(prom_port, path);
+    return r.ok() ? *r : r.status().ToString();
+  };
+  std::string answer;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        answer = query("sum(web_sessions_closed_total) == 4");
+        return absl::StrContains(answer, "\"4\"");
+      },
+      absl::Seconds(40)))
+      << answer << "\n"
+      << engine_->Stderr();
+  const std::string last = query("max(timestamp(web_sessions_closed_total))");
+  const nlohmann::json parsed = nlohmann::json::parse(last, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << last;
+  ASSERT_EQ(parsed["data"]["result"].size(), 1u) << last;
+  // The sample time (value[1]; value[0] is when the query ran).
+  const std::string at = parsed["data"]["result"][0]["value"][1];
+  auto expect_increase = [&](const std::string& family,
+                             const std::string& selector, const char* want) {
+    const std::string increase =
+        query(absl::StrCat("sum(increase(", family, selector, "[5m]))"), at);
+    EXPECT_TRUE(absl::StrContains(increase, absl::StrCat("\"", want, "\"]")))
+        << increase << "\n"
+        << query(family + "[5m]", at);
+  };
+  expect_increase("web_sessions_closed_total", "", "4");
+  expect_increase("web_session_duration_seconds_count", "", "4");
+  expect_increase("web_sessions_converted_total", "{goal=\"(any)\"}", "2");
+  EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
 // The dashboard `kpistream rules` generates for the engine's own config

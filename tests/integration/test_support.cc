@@ -235,8 +235,8 @@ int FreePort() {
   return port;
 }
 
-absl::StatusOr<HttpResponse> HttpGetResponse(int port,
-                                             const std::string& path) {
+absl::StatusOr<HttpResponse> HttpGetResponse(int port, const std::string& path,
+                                             const std::string& accept) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -248,9 +248,9 @@ absl::StatusOr<HttpResponse> HttpGetResponse(int port,
   }
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  const std::string request =
-      absl::StrCat("GET ", path,
-                   " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+      accept.empty() ? "" : absl::StrCat("Accept: ", accept, "\r\n"), "\r\n");
   if (send(fd, request.data(), request.size(), 0) < 0) {
     close(fd);
     return absl::UnavailableError("send failed");
@@ -272,8 +272,9 @@ absl::StatusOr<HttpResponse> HttpGetResponse(int port,
   return out;
 }
 
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
-  auto response = HttpGetResponse(port, path);
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    const std::string& accept) {
+  auto response = HttpGetResponse(port, path, accept);
   if (!response.ok()) return response.status();
   if (response->code != 200) {
     return absl::UnavailableError(response->status_line);

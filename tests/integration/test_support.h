@@ -71,16 +71,25 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          absl::Duration timeout = absl::Seconds(60));
 
 int FreePort();
-// GET http://127.0.0.1:port/path: the body of a 200 answer; any other
-// status is an error carrying the status line.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+// GET http://127.0.0.1:port/path (with `accept` as the Accept header
+// unless empty): the body of a 200 answer; any other status is an error
+// carrying the status line.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    const std::string& accept = "");
 struct HttpResponse {
   int code = 0;
   std::string status_line;  // "HTTP/1.1 503 Service Unavailable"
   std::string body;
 };
 // The same, with any status: an error only when nothing valid came back.
-absl::StatusOr<HttpResponse> HttpGetResponse(int port, const std::string& path);
+absl::StatusOr<HttpResponse> HttpGetResponse(int port, const std::string& path,
+                                             const std::string& accept = "");
+// The Accept header Prometheus (2.42) scrapes with: /metrics serves a
+// scraper new series at 0 once (export/metrics_endpoint.h).
+inline constexpr char kPrometheusAccept[] =
+    "application/openmetrics-text;version=1.0.0,application/"
+    "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/"
+    "*;q=0.1";
 
 // Polls `condition` every 100 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
