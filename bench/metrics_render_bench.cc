@@ -8,10 +8,12 @@
 //   build/bench/metrics_render_bench --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
 //
-// BM_RenderMetrics/N: MetricsEndpoint::RenderMetrics(), what the HTTP
-// handler calls. BM_ScrapeOverHttp/N: a GET /metrics over loopback (render
-// plus civetweb and the socket). Counters: series (sample lines of the page)
-// and page_bytes.
+// BM_RenderMetrics/N/S: MetricsEndpoint::RenderMetrics(), what the HTTP
+// handler calls, for a scraper (S = 1: each series looked up among those
+// served before, which a new one is served at 0) or a plain GET (S = 0).
+// BM_ScrapeOverHttp/N: a GET /metrics over loopback with Prometheus' Accept
+// header (render plus civetweb and the socket). Counters: series (sample
+// lines of the page) and page_bytes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -27,6 +29,7 @@
 #include "benchmark/benchmark.h"
 #include "export/metrics_endpoint.h"
 #include "export/process_metrics.h"
+#include "tests/integration/test_support.h"  // kPrometheusAccept
 
 namespace kpistream {
 namespace {
@@ -122,16 +125,17 @@ void BM_RenderMetrics(benchmark::State& state) {
   }
   std::string page;
   for (auto _ : state) {
-    page = endpoint->RenderMetrics();
+    page = endpoint->RenderMetrics(/*scraper=*/state.range(1) != 0);
     benchmark::DoNotOptimize(page.data());
   }
   state.counters["series"] = static_cast<double>(SampleLines(page));
   state.counters["page_bytes"] = static_cast<double>(page.size());
 }
 BENCHMARK(BM_RenderMetrics)
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000)
+    ->Args({1000, 1})
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Args({100000, 1})
     ->Unit(benchmark::kMillisecond);
 
 // One GET /metrics on a new connection, the body read to the end.
@@ -144,7 +148,8 @@ size_t Get(int port) {
   size_t received = 0;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     const std::string request =
-        "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        absl::StrCat("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: ",
+                     testing::kPrometheusAccept, "\r\n\r\n");
     if (send(fd, request.data(), request.size(), 0) > 0) {
       char chunk[65536];
       ssize_t n;
