@@ -146,8 +146,10 @@ struct MetricsConfig {
   // After its last commit on SIGTERM the engine keeps /metrics up until it
   // has been scraped once more, at most this long, so that the last
   // commit's counts reach Prometheus (set it to the scrape interval); 0: exit
-  // at once. When that scrape got series the last commit made at 0 (new
-  // series are, once: MetricsEndpoint), it waits as long again for one more.
+  // at once. Once a scraper (MetricsEndpoint) has scraped the process, only
+  // a scraper's scrape counts; when that one got series the last commit
+  // made at 0 (new series are, once), it waits for one more, at most 1 s
+  // longer.
   absl::Duration final_scrape_wait = absl::ZeroDuration();
 };
 

@@ -358,25 +358,30 @@ class Engine::Impl {
     watch.reset();
     Publish();
     // The last commit's counts reach Prometheus only if it scrapes again:
-    // wait (a while) for a scrape that renders the final snapshot. A series
-    // the final commit made is served to a scraper at 0 the first time
-    // (MetricsEndpoint): then wait (as long again) for one more.
+    // wait (a while) for a scrape that renders the final snapshot: a
+    // scraper's once one has scraped this process, else any request's. A
+    // series the final commit made is served to a scraper at 0 the first
+    // time (MetricsEndpoint): then wait for one more, 1 s longer (the next
+    // scrape is due a scrape interval after the last one).
     if (config_.metrics.final_scrape_wait > absl::ZeroDuration()) {
+      const bool by_scraper = endpoint_->scraper_scrapes() > 0;
+      auto scrapes = [&] {
+        return by_scraper ? endpoint_->scraper_scrapes() : endpoint_->scrapes();
+      };
       uint64_t zeroed = endpoint_->new_series_scraped();
       final_published_ = true;
       for (int round = 0; round < 2; ++round) {
+        const uint64_t scraped = scrapes();
         final_served_ = false;
-        const absl::Time until =
-            absl::Now() + config_.metrics.final_scrape_wait;
-        while (!final_served_ && absl::Now() < until) {
-          absl::SleepFor(absl::Milliseconds(20));
-        }
-        if (!final_served_) break;
-        const uint64_t scrapes = endpoint_->scrapes();
-        const absl::Time written = absl::Now() + absl::Seconds(1);
-        while (endpoint_->scrapes() == scrapes && absl::Now() < written) {
+        const absl::Time until = absl::Now() +
+                                 config_.metrics.final_scrape_wait +
+                                 absl::Seconds(round);
+        // A render since (final_served_), then a scrape counted as ended
+        // (after its zeros are).
+        while (!(final_served_ && scrapes() > scraped) && absl::Now() < until) {
           absl::SleepFor(absl::Milliseconds(5));
         }
+        if (scrapes() == scraped) break;
         const uint64_t now_zeroed = endpoint_->new_series_scraped();
         if (now_zeroed == zeroed) break;  // every value was served
         zeroed = now_zeroed;

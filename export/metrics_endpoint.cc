@@ -89,10 +89,10 @@ class Sources {
                  .second) {
           continue;
         }
+        if (sample.value != 0 || sample.count != 0) ++zeroed_;
         sample.value = 0;
         sample.count = 0;
         std::fill(sample.bucket_counts.begin(), sample.bucket_counts.end(), 0);
-        ++zeroed_;
       }
     }
   }
@@ -105,7 +105,7 @@ class Sources {
   std::vector<MetricsEndpoint::Source> sources_;
   mutable std::mutex served_mu_;
   // The counter and histogram series served so far (ZeroNewSeries), and
-  // how many were served at 0.
+  // how many of them were served at 0 in place of another value.
   mutable absl::flat_hash_set<size_t> served_;
   mutable std::atomic<uint64_t> zeroed_{0};
   // The last page's size: the next is reserved at once.
@@ -141,11 +141,16 @@ class PathHandler : public CivetHandler {
   Handler handler_;
 };
 
-// Whether a request's Accept header asks for a Prometheus exposition format
-// as scrapers do: Prometheus ("application/openmetrics-text;version=1.0.0,
-// ...,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), and the agents and
-// collectors that scrape with its code or after it (Grafana Alloy, the
-// OpenTelemetry collector, vmagent, Telegraf). A plain `curl` sends "*/*".
+// Whether a request's Accept header names OpenMetrics or the Prometheus
+// text format 0.0.4, as scrapers send it: Prometheus ("application/
+// openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,*/*;
+// q=0.1" in 2.42; 2.49 and later by default alike), and what scrapes with
+// its code (Grafana Alloy, the OpenTelemetry collector) unless narrowed to
+// other protocols, vmagent ("text/plain;version=0.0.4;q=1,*/*;q=0.1"),
+// Telegraf ("...,text/plain;version=0.0.4;q=0.3,*/*;q=0.1"). Not a plain
+// `curl` ("*/*"), nor Datadog's OpenMetrics check by default
+// ("text/plain"), nor Prometheus scraping protobuf only: those get the
+// values as they are, as before.
 bool IsScraper(const char* accept) {
   if (accept == nullptr) return false;
   const std::string lower = absl::AsciiStrToLower(accept);
@@ -189,6 +194,7 @@ void Knock(absl::string_view listen_host, int port) {
 struct MetricsEndpoint::Impl {
   std::string host;  // metrics.listen's
   std::atomic<uint64_t> scrapes{0};
+  std::atomic<uint64_t> scraper_scrapes{0};
   Sources sources;
   std::unique_ptr<CivetServer> server;
   std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
@@ -222,9 +228,10 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   }
   MetricsEndpoint* self = endpoint.get();
   endpoint->impl_->Add("/metrics", [self](mg_connection* conn) {
-    Response r{200, self->impl_->sources.Render(
-                        IsScraper(mg_get_header(conn, "Accept")))};
+    const bool scraper = IsScraper(mg_get_header(conn, "Accept"));
+    Response r{200, self->impl_->sources.Render(scraper)};
     ++self->impl_->scrapes;
+    if (scraper) ++self->impl_->scraper_scrapes;
     return r;
   });
   return endpoint;
@@ -275,6 +282,10 @@ void MetricsEndpoint::AddHandler(const std::string& path,
 }
 
 uint64_t MetricsEndpoint::scrapes() const { return impl_->scrapes; }
+
+uint64_t MetricsEndpoint::scraper_scrapes() const {
+  return impl_->scraper_scrapes;
+}
 
 uint64_t MetricsEndpoint::new_series_scraped() const {
   return impl_->sources.zeroed();

@@ -49,8 +49,10 @@ class MetricsEndpoint {
   std::string RenderMetrics(bool scraper = true) const;
   // How many times /metrics has been served.
   uint64_t scrapes() const;
-  // How many series have been served to a scraper at 0, as new (counted
-  // before the scrape is).
+  // How many times /metrics has been served to a scraper (above).
+  uint64_t scraper_scrapes() const;
+  // How many series have been served to a scraper at 0, as new, in place of
+  // another value (counted before the scrape is).
   uint64_t new_series_scraped() const;
 
  private:
