@@ -65,6 +65,10 @@ class Sources {
     return page;
   }
 
+  // How many series were served to a scraper at 0 in place of another
+  // value.
+  uint64_t zeroed() const { return zeroed_.load(); }
+
  private:
   // A counter or histogram series this process has not served to a
   // scraper before is served at 0 once (its count, sum and buckets), with
@@ -97,10 +101,6 @@ class Sources {
     }
   }
 
- public:
-  uint64_t zeroed() const { return zeroed_.load(); }
-
- private:
   mutable std::mutex mu_;
   std::vector<MetricsEndpoint::Source> sources_;
   mutable std::mutex served_mu_;
