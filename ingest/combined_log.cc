@@ -98,18 +98,36 @@ bool IsAsset(absl::string_view path) {
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
     return false;
   }
-  // Styles, scripts, data, images, fonts, feeds, text, media (and streaming
-  // segments), archives. Documents (.pdf ...) stay page views: SPEC names
-  // assets only.
+  // An .xml file is a page (a document a browser shows, often styled by an
+  // .xsl that is an asset: /resume.xml) unless its name is one of a feed
+  // (rss.xml, feed.xml, atom10.xml, blog-feed.xml, Hugo's index.xml), a
+  // sitemap or one that browsers and plugins fetch on their own.
+  if (absl::string_view(lower).substr(dot) == ".xml") {
+    const absl::string_view stem = last.substr(0, last.size() - 4);
+    for (absl::string_view feed : {"rss", "feed", "atom", "sitemap"}) {
+      if (absl::StartsWith(stem, feed) || absl::EndsWith(stem, feed)) {
+        return true;
+      }
+    }
+    for (absl::string_view fetched :
+         {"index", "browserconfig", "crossdomain", "clientaccesspolicy",
+          "opensearch", "osd"}) {
+      if (stem == fetched) return true;
+    }
+    return false;
+  }
+  // Styles (and XSL stylesheets), scripts, data, images, fonts, feeds, text,
+  // media (and streaming segments), archives. Documents (.pdf ...) stay page
+  // views: SPEC names assets only.
   static const char* const kAssets[] = {
-      "css",  "js",   "mjs",  "map",  "json", "wasm", "webmanifest", "png",
-      "jpg",  "jpeg", "gif",  "svg",  "ico",  "webp", "avif",        "bmp",
-      "tif",  "tiff", "heic", "heif", "jxl",  "woff", "woff2",       "ttf",
-      "otf",  "eot",  "rss",  "atom", "xml",  "txt",  "mp4",         "m4v",
-      "webm", "mov",  "avi",  "wmv",  "mkv",  "mpg",  "mpeg",        "ogv",
-      "m3u8", "m4s",  "ts",   "mpd",  "mp3",  "m4a",  "aac",         "ogg",
-      "oga",  "opus", "wav",  "flac", "wma",  "mid",  "midi",        "zip",
-      "gz",   "tgz",  "bz2",  "xz",   "7z",   "rar",  "tar"};
+      "css", "js",   "mjs",  "map",  "json", "wasm", "webmanifest", "png",
+      "jpg", "jpeg", "gif",  "svg",  "ico",  "webp", "avif",        "bmp",
+      "tif", "tiff", "heic", "heif", "jxl",  "woff", "woff2",       "ttf",
+      "otf", "eot",  "rss",  "atom", "xsl",  "xslt", "txt",         "mp4",
+      "m4v", "webm", "mov",  "avi",  "wmv",  "mkv",  "mpg",         "mpeg",
+      "ogv", "m3u8", "m4s",  "ts",   "mpd",  "mp3",  "m4a",         "aac",
+      "ogg", "oga",  "opus", "wav",  "flac", "wma",  "mid",         "midi",
+      "zip", "gz",   "tgz",  "bz2",  "xz",   "7z",   "rar",         "tar"};
   const absl::string_view ext = absl::string_view(lower).substr(dot + 1);
   for (const char* a : kAssets) {
     if (ext == a) return true;
@@ -265,8 +283,12 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   const absl::string_view query = question == absl::string_view::npos
                                       ? absl::string_view()
                                       : target.substr(question + 1);
+  // A 206 Partial Content is one range of a file already being shown (a
+  // browser's PDF viewer reads a document in ranges after its 200, 16 of
+  // them for one opening in the real log): the 200 was the page view.
   if ((method != "GET" && method != "HEAD") ||
-      !((status >= 200 && status < 300) || status == 304) || IsAsset(path)) {
+      !((status >= 200 && status < 300 && status != 206) || status == 304) ||
+      IsAsset(path)) {
     return timed({false, "not_pageview",
                   absl::StrCat(method, " ", path, " answered ", status,
                                " is not a page view")});

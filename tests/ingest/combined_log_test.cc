@@ -441,6 +441,52 @@ TEST(CombinedLogTest, AssetsAndDownloadsAreNoPageViews) {
   }
 }
 
+// The real log's PDF: opened once, a 200 and then 16 ranges answered 206 by
+// the browser's viewer. One page view, not 17.
+TEST(CombinedLogTest, APartialContentRangeIsNoPageView) {
+  Event e;
+  EXPECT_TRUE(ParseLine("GET /images/logstash_OSCON.pdf HTTP/1.1", 200, "-",
+                        kChrome, &e)
+                  .ok);
+  const DecodeResult range = ParseLine(
+      "GET /images/logstash_OSCON.pdf HTTP/1.1", 206, "-", kChrome, &e);
+  EXPECT_FALSE(range.ok);
+  EXPECT_EQ(range.reason, "not_pageview");
+  EXPECT_EQ(range.detail,
+            "GET /images/logstash_OSCON.pdf answered 206 is not a page view");
+  for (int status : {200, 201, 204, 299, 304}) {
+    EXPECT_TRUE(ParseLine("GET /a HTTP/1.1", status, "-", kChrome, &e).ok)
+        << status;
+  }
+}
+
+// An XML document is a page the browser shows (the real log's /resume.xml,
+// reached from Google), its XSL stylesheet an asset (/resume.xsl, referred by
+// /resume.xml); feeds, sitemaps and files browsers fetch on their own are no
+// page views.
+TEST(CombinedLogTest, AnXmlDocumentIsAPageAndItsStylesheetIsNot) {
+  Event e;
+  for (const char* page :
+       {"/resume.xml", "/RESUME.XML", "/files/logstash/config.xml",
+        "/misc/pre-harden.xml", "/docs/feedback-form.xml.html"}) {
+    EXPECT_TRUE(ParseLine(absl::StrCat("GET ", page, " HTTP/1.1"), 200, "-",
+                          kChrome, &e)
+                    .ok)
+        << page;
+  }
+  for (const char* asset :
+       {"/resume.xsl", "/style/page.XSLT", "/rss.xml", "/feed.xml",
+        "/feeds.xml", "/atom10.xml", "/blog/comments-feed.xml",
+        "/news/index.rss.xml", "/posts/index.xml", "/sitemap.xml",
+        "/sitemap_index.xml", "/browserconfig.xml", "/crossdomain.xml",
+        "/clientaccesspolicy.xml", "/opensearch.xml"}) {
+    const DecodeResult r = ParseLine(absl::StrCat("GET ", asset, " HTTP/1.1"),
+                                     200, "-", kChrome, &e);
+    EXPECT_FALSE(r.ok) << asset;
+    EXPECT_EQ(r.reason, "not_pageview") << asset;
+  }
+}
+
 // SPEC: feeds are no page views, whether the path or the query asks for one
 // (the real log's feed readers poll /?flav=rss20 and /blog/tags/x?flav=atom);
 // a page whose query only mentions a feed (feedburner's utm tags, a search
