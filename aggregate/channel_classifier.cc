@@ -117,6 +117,20 @@ absl::string_view HostOf(absl::string_view url, std::string* buffer) {
   return host;
 }
 
+// Whether a raw click id can be a Google Ads id: gclid, gbraid and wbraid
+// values are base64url ("Cj0KCQiA…", "EAIaIQob…", "0AAAAA…") with letters
+// beyond hex. Other networks' ids are not: a UUID (li_fat_id, ScCid), a
+// number (yclid), TikTok's dotted "E.C.P.…".
+bool GoogleShaped(absl::string_view v) {
+  bool beyond_hex = false;
+  for (char c : v) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!absl::ascii_isalnum(u) && c != '_' && c != '-') return false;
+    if (absl::ascii_isalpha(u) && !absl::ascii_isxdigit(u)) beyond_hex = true;
+  }
+  return beyond_hex;
+}
+
 // Whether a referrer's host is Google's own (search, its ads' redirects,
 // search partners' syndicatedsearch.goog, YouTube and youtu.be), where a
 // Google Ads click comes from.
@@ -130,10 +144,11 @@ bool GoogleHost(absl::string_view host) {
 // The source / medium a click id proves, if any. The id is either tagged with
 // its parameter name ("gclid-Cj0…", "msclkid=…") or a raw value, which is
 // recognised by shape: fbclid values start with "Iw", msclkid values are 32
-// hex digits, anything else is taken for a Google Ads id (gclid, gbraid,
-// wbraid), by far the most common auto-tagging, unless the referrer's host
-// (`host`, external) is another site's: a raw ttclid, li_fat_id … with its
-// network's referrer is not Google's. Only Google and Microsoft Ads ids
+// hex digits, a Google-shaped one (`GoogleShaped`) is taken for a Google Ads
+// id (gclid, gbraid, wbraid), by far the most common auto-tagging, unless the
+// referrer's host (`host`, external) is another site's: a raw ttclid,
+// li_fat_id … with its network's referrer is not Google's. Any other raw id
+// proves no paid click. Only Google and Microsoft Ads ids
 // prove a paid click: Facebook, TikTok, X … add theirs to organic links
 // too, so those sessions are attributed by their referrer instead.
 struct PaidSource {
@@ -162,6 +177,7 @@ std::optional<PaidSource> PaidClick(absl::string_view click_id,
   if (click_id.size() == 32 && IsHex(click_id)) {
     return PaidSource{"bing", "cpc"};
   }
+  if (!GoogleShaped(click_id)) return std::nullopt;
   if (!host.empty() && !GoogleHost(host)) return std::nullopt;
   return PaidSource{"google", "cpc"};
 }

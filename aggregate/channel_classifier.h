@@ -4,8 +4,9 @@
 // the referrer and the click id. When the event has no utm source and medium,
 // they are derived as GA4 does: a Google or Microsoft Ads click id (gclid,
 // gbraid, wbraid, msclkid) means "google / cpc" or "bing / cpc" (an fbclid
-// does not: Facebook adds it to organic links too; a raw id of no known
-// shape is taken for Google's unless another site referred the visit), a
+// does not: Facebook adds it to organic links too; a raw id shaped like
+// Google's is taken for one unless another site referred the visit, any
+// other raw id (a UUID, a number, a dotted TikTok id) for none), a
 // referrer from a known search engine is "<engine> / organic", any other
 // external referrer "<name or host> / referral" (a social network's is then
 // Organic Social by its source), and no referrer, or one from the page's own

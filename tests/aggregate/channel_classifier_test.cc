@@ -70,6 +70,16 @@ const Row kRows[] = {
      "E.C.P.CsYBKAxyz", "Organic Social"},
     {"raw click id from a blog", "", "", "", "https://blog.example.org/post",
      "Cj0KCQiA", "Referral"},
+    // Without a referrer, only a Google-shaped raw id is taken for Google
+    // Ads': a LinkedIn UUID, a TikTok dotted id, a Yandex number are not
+    // (QA: each was Paid Search).
+    {"raw older gclid, no referrer", "", "", "", "", "EAIaIQobChMI_x-Y",
+     "Paid Search"},
+    {"raw li_fat_id, no referrer", "", "", "", "",
+     "3d9c7e2a-51f4-4b8e-9c6d-0a1b2c3d4e5f", "Direct"},
+    {"raw ttclid, no referrer", "", "", "", "", "E.C.P.CsYBKAxyz", "Direct"},
+    {"raw yclid, no referrer", "", "", "", "", "4829348234982349823", "Direct"},
+    {"raw id with a space", "", "", "", "", "Cj0K CQiA", "Direct"},
     {"named gclid whatever the referrer", "", "", "", "https://www.tiktok.com/",
      "gclid-Cj0KCQ", "Paid Search"},
     {"raw msclkid value", "", "", "", "", "0d5e7a51b8e31cd4a2f3ec9a5b1c6e0f",
