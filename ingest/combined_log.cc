@@ -198,6 +198,33 @@ bool SaysTablet(absl::string_view ua) {
   return false;
 }
 
+// The authority (host[:port], after any userinfo) of an absolute-form
+// request target ("http://host:port/path"); a null view for any other form.
+absl::string_view AbsoluteFormAuthority(absl::string_view target) {
+  for (absl::string_view scheme : {"http://", "https://"}) {
+    if (!absl::StartsWithIgnoreCase(target, scheme)) continue;
+    const absl::string_view rest = target.substr(scheme.size());
+    return rest.substr(0, rest.find_first_of("/?#"));
+  }
+  return {};
+}
+
+// Whether an absolute-form target's authority names the input's host: the
+// same name (any case, any port, any userinfo), with or without "www.".
+bool SameSite(absl::string_view authority, absl::string_view host) {
+  if (host.empty()) return false;
+  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  if (!absl::StartsWith(authority, "[")) {
+    authority = authority.substr(0, authority.find(':'));
+  }
+  for (absl::string_view* name : {&authority, &host}) {
+    if (absl::StartsWithIgnoreCase(*name, "www.")) name->remove_prefix(4);
+  }
+  return absl::EqualsIgnoreCase(authority, host);
+}
+
 std::string Device(absl::string_view ua) {
   if (absl::StrContains(ua, "iPad") || SaysTablet(ua)) return "tablet";
   if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone")) {
@@ -277,7 +304,27 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
                                ") is not a page view")});
   }
   const absl::string_view method = parts[0];
-  const absl::string_view target = parts[1];
+  absl::string_view target = parts[1];
+  // An absolute-form target ("GET http://other.example/ HTTP/1.1") is what a
+  // client sends a proxy; a browser never sends one to the site itself. The
+  // server answers it with a page of its own (often 200), so open-proxy scans
+  // would count as page views: only one naming this site's host (`host`,
+  // with or without "www.") is, with its path.
+  std::string origin_form;
+  if (const absl::string_view authority = AbsoluteFormAuthority(target);
+      authority.data() != nullptr) {
+    if (!SameSite(authority, host)) {
+      return timed(
+          {false, "not_pageview",
+           absl::StrCat("a proxy request for ", authority,
+                        " (absolute-form target) is not a page view",
+                        host.empty() ? " (no input host to match)" : "")});
+    }
+    const absl::string_view rest =
+        target.substr(authority.data() + authority.size() - target.data());
+    origin_form = absl::StrCat(absl::StartsWith(rest, "/") ? "" : "/", rest);
+    target = origin_form;
+  }
   const size_t question = target.find('?');
   const absl::string_view path = target.substr(0, question);
   const absl::string_view query = question == absl::string_view::npos

@@ -487,6 +487,52 @@ TEST(CombinedLogTest, AnXmlDocumentIsAPageAndItsStylesheetIsNot) {
   }
 }
 
+// An open-proxy scan ("GET http://www.baidu.com/ HTTP/1.1", answered 200 with
+// the site's own front page) is no page view; an absolute-form request for
+// the site's own host is one, of its path.
+TEST(CombinedLogTest, AProxyRequestForAnotherHostIsNoPageView) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  auto parse = [&](const std::string& target, absl::string_view host,
+                   Event* e) {
+    return ParseCombinedLogLine(
+        Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+             "GET " + target + " HTTP/1.1", 200, "-", kChrome),
+        "www", now, absl::Minutes(10), e, host);
+  };
+  Event e;
+  for (const char* probe :
+       {"http://www.baidu.com/", "HTTPS://proxyjudge.example:443/azenv.php",
+        "http://www.example.com.evil.example/", "http://example.org/",
+        "http://www.example.com@evil.example/"}) {
+    const DecodeResult r = parse(probe, "www.example.com", &e);
+    EXPECT_FALSE(r.ok) << probe;
+    EXPECT_EQ(r.reason, "not_pageview") << probe;
+  }
+  const DecodeResult unknown = parse("http://www.baidu.com/", "", &e);
+  EXPECT_FALSE(unknown.ok);
+  EXPECT_EQ(unknown.detail,
+            "a proxy request for www.baidu.com (absolute-form target) is not a "
+            "page view (no input host to match)");
+  const std::pair<const char*, const char*> own[] = {
+      {"http://www.example.com/blog/post?utm_source=news",
+       "https://www.example.com/blog/post?utm_source=news"},
+      {"https://Example.COM:8443", "https://www.example.com/"},
+      {"http://user@www.example.com?x=1", "https://www.example.com/?x=1"},
+  };
+  for (const auto& [target, page] : own) {
+    ASSERT_TRUE(parse(target, "www.example.com", &e).ok) << target;
+    EXPECT_EQ(e.page_url, page) << target;
+  }
+  EXPECT_EQ(e.utm_source, "");
+  ASSERT_TRUE(parse("http://www.example.com/blog/post?utm_source=news",
+                    "www.example.com", &e)
+                  .ok);
+  EXPECT_EQ(e.utm_source, "news");
+  // Its path decides as any page's does: an asset stays no page view.
+  EXPECT_FALSE(
+      parse("http://www.example.com/app.css", "www.example.com", &e).ok);
+}
+
 // SPEC: feeds are no page views, whether the path or the query asks for one
 // (the real log's feed readers poll /?flav=rss20 and /blog/tags/x?flav=atom);
 // a page whose query only mentions a feed (feedburner's utm tags, a search
