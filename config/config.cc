@@ -838,8 +838,9 @@ class Parser {
              "itself cannot be told from other sites', so a session that "
              "starts on one of its pages (a visitor back after the "
              "inactivity timeout, a page opened in a new tab) counts as "
-             "Referral, not Direct; give the site's host, as in host: "
-             "www.example.com");
+             "Referral, not Direct (unless the log is Apache's "
+             "vhost_combined, whose lines name their host); give the site's "
+             "host, as in host: www.example.com");
       }
       c->inputs.push_back(std::move(input));
     }

@@ -225,6 +225,17 @@ bool SameSite(absl::string_view authority, absl::string_view host) {
   return absl::EqualsIgnoreCase(authority, host);
 }
 
+// "%v:%p" of vhost_combined: a name, a colon, a port number.
+bool IsVhostAndPort(absl::string_view token) {
+  const size_t colon = token.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0 ||
+      colon + 1 == token.size() || token.size() - colon > 6) {
+    return false;
+  }
+  return std::all_of(token.begin() + colon + 1, token.end(),
+                     [](char c) { return absl::ascii_isdigit(c); });
+}
+
 std::string Device(absl::string_view ua) {
   if (absl::StrContains(ua, "iPad") || SaysTablet(ua)) return "tablet";
   if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone")) {
@@ -256,7 +267,26 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   if (!Token(line, &client) || !Token(line, &ident) || !Token(line, &user)) {
     return Malformed("expected client address, ident and user");
   }
-  if (line.empty() || line[0] != '[') return Malformed("expected [time]");
+  // Apache's vhost_combined (Debian's other_vhosts_access.log) puts the
+  // virtual host and port ("%v:%p") before the client address: a fourth
+  // field before the time, shaped name:port.
+  absl::string_view vhost;
+  if (!line.empty() && line[0] != '[' && IsVhostAndPort(client)) {
+    absl::string_view fourth;
+    absl::string_view rest = line;
+    if (Token(rest, &fourth) && !rest.empty() && rest[0] == '[') {
+      vhost = client.substr(0, client.rfind(':'));
+      client = ident;
+      ident = user;
+      user = fourth;
+      line = rest;
+    }
+  }
+  if (line.empty() || line[0] != '[') {
+    return Malformed(
+        "expected [time] after the client address, ident and user (the "
+        "combined format, or vhost_combined with a leading host:port)");
+  }
   const size_t close = line.find(']');
   if (close == absl::string_view::npos) return Malformed("unterminated [time]");
   absl::Time time;
@@ -311,14 +341,16 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   // would count as page views: only one naming this site's host (`host`,
   // with or without "www.") is, with its path.
   std::string origin_form;
+  // The site's host: the input's, else the line's virtual host.
+  const absl::string_view site_host = host.empty() ? vhost : host;
   if (const absl::string_view authority = AbsoluteFormAuthority(target);
       authority.data() != nullptr) {
-    if (!SameSite(authority, host)) {
+    if (!SameSite(authority, site_host)) {
       return timed(
           {false, "not_pageview",
            absl::StrCat("a proxy request for ", authority,
                         " (absolute-form target) is not a page view",
-                        host.empty() ? " (no input host to match)" : "")});
+                        site_host.empty() ? " (no input host to match)" : "")});
     }
     const absl::string_view rest =
         target.substr(authority.data() + authority.size() - target.data());
@@ -359,9 +391,9 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   // A log line promises no encoding; the outputs need UTF-8 (a label value
   // that is not makes Prometheus refuse the whole scrape): bytes outside
   // valid sequences are %-escaped, as a URL would carry them.
-  event->page_url =
-      EscapeInvalidUtf8(host.empty() ? std::string(target)
-                                     : absl::StrCat("https://", host, target));
+  event->page_url = EscapeInvalidUtf8(
+      site_host.empty() ? std::string(target)
+                        : absl::StrCat("https://", site_host, target));
   event->referrer = referrer == "-" ? "" : EscapeInvalidUtf8(referrer);
   // Bounded as every format's are (EventDecoder, "Sizes").
   event->page_url.resize(CutUtf8(event->page_url, kMaxUrlBytes).size());

@@ -3,6 +3,9 @@
 //
 //   %h %l %u [%d/%b/%Y:%H:%M:%S %z] "%r" %>s %b "%{Referer}i" "%{User-agent}i"
 //
+// or Apache's vhost_combined, the same after a leading "%v:%p" (virtual
+// host and port; Debian's other_vhosts_access.log), whose host is then the
+// site's host where the input names none (`host` below),
 // becomes a PAGE_VIEW when it is a GET or HEAD answered 2xx or 304 for a
 // path that is not a static asset (styles, scripts, images, fonts, source
 // maps, feeds, robots.txt, favicons). Other lines that parse are rejected
@@ -29,7 +32,8 @@
 namespace kpistream {
 
 // `host` (may be empty): the site's own host; page_url is then
-// "https://<host><target>" so that the site's own referrers are internal.
+// "https://<host><target>" so that the site's own referrers are internal
+// (without it, a vhost_combined line's virtual host serves).
 DecodeResult ParseCombinedLogLine(absl::string_view line,
                                   absl::string_view site, absl::Time now,
                                   absl::Duration max_future_skew, Event* event,

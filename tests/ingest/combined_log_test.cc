@@ -533,6 +533,64 @@ TEST(CombinedLogTest, AProxyRequestForAnotherHostIsNoPageView) {
       parse("http://www.example.com/app.css", "www.example.com", &e).ok);
 }
 
+// Apache's vhost_combined format (Debian's other_vhosts_access.log) starts
+// each line with "%v:%p": every line of such a log was malformed ("expected
+// [time]"). The fields after it are the combined format's; the virtual host
+// is the site's host where the input names none.
+TEST(CombinedLogTest, AVhostCombinedLineIsReadAsCombined) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  const std::string combined = Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                    "GET /blog/a?utm_source=news HTTP/1.1", 200,
+                                    "https://www.example.org/", kChrome);
+  Event plain, vhost, other;
+  ASSERT_TRUE(
+      ParseCombinedLogLine(combined, "www", now, absl::Minutes(10), &plain).ok);
+  const DecodeResult r = ParseCombinedLogLine(
+      "www.example.org:443 " + combined, "www", now, absl::Minutes(10), &vhost);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(vhost.time, plain.time);
+  EXPECT_EQ(vhost.visitor_id, plain.visitor_id);  // the client, not the vhost
+  EXPECT_EQ(vhost.page_url, "https://www.example.org/blog/a?utm_source=news");
+  EXPECT_EQ(vhost.utm_source, "news");
+  EXPECT_EQ(vhost.user_agent, kChrome);
+  EXPECT_EQ(vhost.type, EventType::kPageView);
+  // The vhost makes the site's own referrer internal, as `host` does.
+  ChannelClassifier channels;
+  plain.utm_source.clear();
+  vhost.utm_source.clear();
+  EXPECT_EQ(channels.Attribute(plain).channel, "Referral");
+  EXPECT_EQ(channels.Attribute(vhost).channel, "Direct");
+  // The input's host wins over the line's virtual host.
+  ASSERT_TRUE(ParseCombinedLogLine("www.example.org:80 " + combined, "www", now,
+                                   absl::Minutes(10), &other,
+                                   "shop.example.com")
+                  .ok);
+  EXPECT_EQ(other.page_url, "https://shop.example.com/blog/a?utm_source=news");
+  // An IPv6 client, an absolute-form target naming the vhost, an asset.
+  const std::string v6 =
+      "www.example.org:443 2001:db8::1 - - [17/May/2015:10:05:03 +0000] "
+      "\"GET http://www.example.org/x HTTP/1.1\" 200 5 \"-\" \"" +
+      std::string(kChrome) + "\"";
+  ASSERT_TRUE(
+      ParseCombinedLogLine(v6, "www", now, absl::Minutes(10), &other).ok);
+  EXPECT_EQ(other.page_url, "https://www.example.org/x");
+  const DecodeResult asset = ParseCombinedLogLine(
+      "www.example.org:443 " + Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                    "GET /a.css HTTP/1.1", 200, "-", kChrome),
+      "www", now, absl::Minutes(10), &other);
+  EXPECT_EQ(asset.reason, "not_pageview");
+  EXPECT_EQ(asset.time, plain.time);
+  // A fourth field that is no host:port is still no line of either format.
+  for (const std::string& bad :
+       {"www.example.org " + combined, "www.example.org:https " + combined,
+        ":443 " + combined, "a:b:443 x " + combined}) {
+    const DecodeResult m =
+        ParseCombinedLogLine(bad, "www", now, absl::Minutes(10), &other);
+    EXPECT_EQ(m.reason, "malformed") << bad;
+    EXPECT_TRUE(absl::StrContains(m.detail, "expected [time]")) << m.detail;
+  }
+}
+
 // SPEC: feeds are no page views, whether the path or the query asks for one
 // (the real log's feed readers poll /?flav=rss20 and /blog/tags/x?flav=atom);
 // a page whose query only mentions a feed (feedburner's utm tags, a search
