@@ -206,7 +206,8 @@ bool KpiDef::has_any_goal() const {
 }
 
 bool KpiDef::per_currency() const {
-  return kind == KpiKind::kMean && HasLabel(numerator.family, "currency");
+  return (kind == KpiKind::kMean || kind == KpiKind::kSum) &&
+         HasLabel(numerator.family, "currency");
 }
 
 bool KpiDef::money() const { return numerator.family == &kRevenue; }

@@ -99,8 +99,8 @@ struct KpiDef {
   bool cumulative() const {
     return kind == KpiKind::kCount || kind == KpiKind::kSum;
   }
-  // A ratio of money by currency (AOV, ROAS): one value per currency, never
-  // revenue of one currency over orders or cost of another.
+  // Money by currency (revenue, AOV, ROAS): one value per currency, never
+  // revenue of one currency added to, or over orders or cost of, another.
   bool per_currency() const;
   // Whether its numerator is money (revenue, AOV, ROAS): a currency's.
   bool money() const;

@@ -31,6 +31,8 @@ struct TargetStatus {
   double projected = 0;   // cumulative only; NaN otherwise
   bool on_track = true;
   bool no_data = false;  // nothing matched the target's filter (see tracker)
+  // Money of more than one currency summed (see TargetSums): no value.
+  bool mixed_currencies = false;
 };
 
 // A rolling-window target: `actual` over the window, from `sample`

@@ -95,6 +95,12 @@ TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
 TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
                             absl::Time now) {
   TargetStatus s = EvaluateValue(spec, sums, now);
+  if (sums.mixed_currencies) {
+    // No amount to judge: as a ratio with nothing to divide by.
+    s.actual = s.attainment = s.pace = s.projected = kNaN;
+    s.on_track = true;
+    s.mixed_currencies = true;
+  }
   // A period has data to expect only once it has started.
   s.no_data = sums.matched == 0 && (spec.rolling() || now >= spec.period_start);
   return s;
@@ -117,6 +123,8 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
       c.goal = nullptr;  // a session converted to any goal (KpiSelection)
     }
     c.currency = Find(spec.filter, "currency");
+    c.track_currency =
+        c.kpi != nullptr && c.kpi->money() && c.currency == nullptr;
     c.width = TargetBucketWidth(spec.window);
     compiled_.push_back(c);
     fingerprints_.push_back(TargetFingerprint(spec));
@@ -140,6 +148,12 @@ bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
     c.sample = 1;
   } else if (f.kpi->session_denominator != nullptr) {
     c.denominator = f.kpi->session_denominator(s, selection);
+  }
+  if (f.track_currency) {
+    for (const auto& [currency, micros] : s.revenue) c.AddCurrency(currency);
+    for (const auto& [currency, n] : s.orders_by_currency) {
+      c.AddCurrency(currency);
+    }
   }
   *out = c;
   return true;
@@ -186,7 +200,7 @@ void TargetTracker::MarkAllChanged() {
     }
     const TargetSums& t = targets_[i].total;
     if (t.numerator != 0 || t.denominator != 0 || t.sample != 0 ||
-        t.matched != 0) {
+        t.matched != 0 || !t.currency.empty()) {
       dirty_.insert({i, kTotal});
     }
   }
@@ -216,6 +230,8 @@ void TargetTracker::Checkpoint(
     out.set_denominator(c.sums.denominator);
     out.set_sample(c.sums.sample);
     out.set_matched(c.sums.matched);
+    out.set_currency(c.sums.currency);
+    out.set_mixed_currencies(c.sums.mixed_currencies);
     write(out);
   }
 }
@@ -239,6 +255,8 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.denominator = b.denominator();
     sums.sample = b.sample();
     sums.matched = b.matched();
+    sums.currency = b.currency();
+    sums.mixed_currencies = b.mixed_currencies();
     Restore(i, b.bucket(), sums);
     return true;
   }
@@ -287,6 +305,7 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
     TargetSums c;
     c.denominator = static_cast<double>(micros) / 1e6;
     c.matched = 1;
+    if (f.track_currency) c.AddCurrency(currency);
     if (until > time) {
       AddSpread(i, time, until, c);
     } else {
@@ -318,6 +337,7 @@ void TargetTracker::AddSpread(size_t i, absl::Time from, absl::Time to,
     TargetSums piece;
     piece.denominator = sums.denominator * absl::FDivDuration(next - t, span);
     piece.matched = next == to ? sums.matched : 0;
+    piece.currency = sums.currency;
     Add(i, t, piece);
     t = next;
   }

@@ -65,12 +65,28 @@ struct TargetSums {
   double denominator = 0;
   int64_t sample = 0;   // sessions behind the value (min_sample)
   int64_t matched = 0;  // sessions (ad cost records) the filter matched
+  // Money targets without filter.currency: the one currency the money
+  // summed is in ("" while none), or `mixed_currencies` once there were
+  // two, whose sum is no amount of anything (10 EUR and 10 USD are not
+  // 20). Money without a currency ("(not set)") joins any.
+  std::string currency;
+  bool mixed_currencies = false;
+  void AddCurrency(absl::string_view c) {
+    if (c.empty() || mixed_currencies || c == currency) return;
+    if (currency.empty()) {
+      currency = std::string(c);
+    } else {
+      mixed_currencies = true;
+    }
+  }
   TargetSums& operator+=(const TargetSums& o) {
     numerator += o.numerator;
     denominator += o.denominator;
     // Restored from a checkpoint: saturate.
     sample = SaturatingAdd(sample, o.sample);
     matched = SaturatingAdd(matched, o.matched);
+    if (o.mixed_currencies) mixed_currencies = true;
+    AddCurrency(o.currency);
     return *this;
   }
 };
@@ -92,7 +108,10 @@ absl::Duration TargetBucketWidth(absl::Duration window);
 
 // The target's status from the sums of all partitions at event time `now`.
 // A ratio with no denominator (or fewer than min_sample sessions) has actual
-// NaN, or its value, and is on track: no data is not off target. But a
+// NaN, or its value, and is on track: no data is not off target. Money of
+// mixed currencies (a money target without filter.currency) has actual,
+// attainment, pace and projection NaN and is on track, for want of an
+// amount to judge: `mixed_currencies` says so. But a
 // target whose filter matched nothing over its whole window (a period: since
 // its start) says so in `no_data`, so that a filter that never matches is
 // not "on track" silently.
@@ -172,6 +191,9 @@ class TargetTracker {
     const std::string* country = nullptr;
     const std::string* goal = nullptr;
     const std::string* currency = nullptr;
+    // A money KPI without a currency filter: the sums say which currencies
+    // their money was in (TargetSums::currency).
+    bool track_currency = false;
     absl::Duration width;  // rolling bucket width
   };
   bool Contribution(const Compiled& c, const ClosedSession& s,

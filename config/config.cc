@@ -1315,16 +1315,20 @@ class Parser {
     }
     CheckFilterValues(n.Key("filter"), n["filter"], t->filter, allowlists);
     if (kpi != nullptr && kpi->money() && t->filter.count("currency") == 0) {
+      // Money of two currencies has no sum: the engine's gauges read NaN
+      // then (TargetTracker), rolling alerts judge each currency apart.
       Warn(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
            absl::StrCat(
                "kpi ", t->kpi,
-               " without filter.currency: the engine's kpi_* gauges of this "
-               "target add up the money of every currency (10 EUR and 10 "
-               "USD make 20)",
-               kpi->per_currency()
-                   ? ", while its alerts and dashboard panels judge each "
-                     "currency apart"
-                   : "",
+               " without filter.currency: 10 EUR and 10 USD are not 20 of "
+               "anything, so the engine's kpi_* gauges of this target read "
+               "NaN while its ",
+               n["period"].IsDefined()  // parsed after the filter
+                   ? "period holds money of more than one currency (and "
+                     "its alerts, which read them, stay silent)"
+                   : "window holds money of more than one currency, while "
+                     "its alerts and dashboard panels judge each currency "
+                     "apart",
                "; give filter.currency (e.g. EUR) unless every order is in "
                "one currency"));
     }

@@ -552,11 +552,30 @@ class Engine::Impl {
       }
       on_track.samples.push_back({{spec.name}, s.on_track ? 1.0 : 0.0});
       no_data.samples.push_back({{spec.name}, s.no_data ? 1.0 : 0.0});
+      LogMixedCurrencies(i, s.mixed_currencies);
     }
     for (FamilySnapshot* family : {&target, &actual, &attainment, &pace,
                                    &projected, &on_track, &no_data}) {
       snapshot->push_back(std::move(*family));
     }
+  }
+
+  // Once each time target `i`'s money turns out to be of several currencies
+  // (its gauges read NaN then), so that the NaN has a reason in the log.
+  void LogMixedCurrencies(size_t i, bool mixed) {
+    if (mixed_logged_.size() != targets_.size()) {
+      mixed_logged_.assign(targets_.size(), false);
+    }
+    if (mixed && !mixed_logged_[i]) {
+      KPI_LOG_WARN(
+          "target \"%s\": kpi %s without filter.currency counted money of "
+          "more than one currency, which add up to no amount; its kpi_* "
+          "gauges read NaN while such money is in its %s; give the target "
+          "filter.currency (e.g. EUR)",
+          targets_[i].name, targets_[i].kpi,
+          targets_[i].rolling() ? "window" : "period");
+    }
+    mixed_logged_[i] = mixed;
   }
 
   MetricsEndpoint::Response Healthz() const {
@@ -608,6 +627,7 @@ class Engine::Impl {
   std::atomic<bool> final_published_{false};
   mutable std::atomic<bool> final_served_{false};
   absl::Time target_clock_ = absl::InfinitePast();
+  std::vector<bool> mixed_logged_;  // LogMixedCurrencies, by target
   mutable std::mutex mu_;
   MetricsSnapshot published_;
   // Wakes the publishing loop when a stream thread has committed.

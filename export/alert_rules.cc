@@ -58,7 +58,10 @@ std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
   const std::string num = Increase(t, f, f.numerator, window);
   if (f.denominator.family == nullptr) {
-    return absl::StrCat("(", num, " or vector(0))");
+    // By currency (revenue), the 0 only where no currency has any: "or"
+    // alone matches label sets, and {} is none of {currency="EUR"}'s.
+    return absl::StrCat(
+        "(", num, f.per_currency() ? " or on() vector(0))" : " or vector(0))");
   }
   const std::string den = Increase(t, f, f.denominator, window);
   return absl::StrCat("((", num, " or ", den, " * 0) / ", den, ")");

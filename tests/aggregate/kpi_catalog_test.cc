@@ -106,8 +106,9 @@ TEST(KpiCatalogTest, DefaultDirectionsAndMoneyRatios) {
     // Bounces are to be kept low; everything else high.
     EXPECT_EQ(kpi.direction == Direction::kAtMost,
               kpi.name == "bounce_rate" || kpi.name == "single_page_rate");
-    EXPECT_EQ(kpi.per_currency(),
-              kpi.name == "average_order_value" || kpi.name == "roas");
+    EXPECT_EQ(kpi.per_currency(), kpi.name == "average_order_value" ||
+                                      kpi.name == "roas" ||
+                                      kpi.name == "revenue");
   }
 }
 

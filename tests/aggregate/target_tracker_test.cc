@@ -499,3 +499,137 @@ TEST(TargetTrackerTest, LongSessionRateIsLongOverClosedSessions) {
 
 }  // namespace
 }  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+ClosedSession Paying(absl::Time start, const char* currency, int64_t micros) {
+  ClosedSession s = Session(start, absl::Minutes(2), false);
+  s.revenue = {{currency, micros}};
+  s.orders = 1;
+  s.orders_by_currency = {{currency, 1}};
+  return s;
+}
+
+// A money target without filter.currency adds up money of one currency
+// exactly; money of two has no sum (10 EUR and 10 USD are not 20): the
+// value is NaN, on track for want of an amount, and says why, until the
+// other currency's money has left the window.
+TEST(TargetTrackerTest, MoneyOfMixedCurrenciesHasNoValue) {
+  std::vector<TargetSpec> specs = {
+      Rolling("revenue", absl::Hours(1), 100),
+      Rolling("average_order_value", absl::Hours(1), 10),
+      Rolling("revenue", absl::Hours(1), 100)};
+  specs[2].filter = {{"currency", "EUR"}};
+  TargetTracker tracker(&specs, kTimeout);
+  tracker.OnSessionClosed(Paying(kT0, "EUR", 30'000'000));
+  // Money without a currency joins any: it mixes nothing.
+  tracker.OnSessionClosed(Paying(kT0, "", 5'000'000));
+  absl::Time now = kT0 + absl::Minutes(40);
+  std::vector<TargetSums> sums = SumsAt(tracker, now);
+  TargetStatus revenue = EvaluateTarget(specs[0], sums[0], now);
+  EXPECT_FALSE(revenue.mixed_currencies);
+  EXPECT_DOUBLE_EQ(revenue.actual, 35);
+  EXPECT_EQ(sums[0].currency, "EUR");
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[1], sums[1], now).actual, 17.5);
+
+  // A USD order half an hour later (closed at t0 + 62m).
+  tracker.OnSessionClosed(Paying(kT0 + absl::Minutes(30), "USD", 20'000'000));
+  now = kT0 + absl::Minutes(70);
+  sums = SumsAt(tracker, now);
+  for (int i : {0, 1}) {
+    const TargetStatus s = EvaluateTarget(specs[i], sums[i], now);
+    EXPECT_TRUE(s.mixed_currencies) << specs[i].kpi;
+    EXPECT_TRUE(std::isnan(s.actual)) << specs[i].kpi;
+    EXPECT_TRUE(std::isnan(s.attainment)) << specs[i].kpi;
+    EXPECT_TRUE(s.on_track) << specs[i].kpi;
+    EXPECT_FALSE(s.no_data) << specs[i].kpi;
+  }
+  // The EUR target is exact all along: it never sees the USD.
+  const TargetStatus eur = EvaluateTarget(specs[2], sums[2], now);
+  EXPECT_FALSE(eur.mixed_currencies);
+  EXPECT_DOUBLE_EQ(eur.actual, 30);
+
+  // The EUR sessions close at t0 + 32m and leave the 1 h window at
+  // t0 + 1h32m; then the USD order alone is a value again.
+  now = kT0 + absl::Minutes(93);
+  sums = SumsAt(tracker, now);
+  revenue = EvaluateTarget(specs[0], sums[0], now);
+  EXPECT_FALSE(revenue.mixed_currencies);
+  EXPECT_DOUBLE_EQ(revenue.actual, 20);
+  EXPECT_EQ(sums[0].currency, "USD");
+}
+
+// A period target's total, two partitions whose money is of different
+// currencies, a session with money of two, and ad cost in another
+// currency than the revenue: each mixes.
+TEST(TargetTrackerTest, MixedCurrenciesAcrossPartitionsSessionsAndAdCost) {
+  TargetSpec period;
+  period.name = "q";
+  period.kpi = "revenue";
+  period.value = 1000;
+  period.period_start = kT0 - absl::Hours(1);
+  period.period_end = kT0 + absl::Hours(100);
+  std::vector<TargetSpec> specs = {period, Rolling("roas", absl::Hours(1), 2)};
+  specs[1].filter = {{"channel", "Email"}};
+  TargetTracker p0(&specs, kTimeout), p1(&specs, kTimeout);
+  p0.OnSessionClosed(Paying(kT0, "EUR", 10'000'000));
+  p1.OnSessionClosed(Paying(kT0, "USD", 10'000'000));
+  const absl::Time now = kT0 + absl::Minutes(40);
+  std::vector<TargetSums> one;
+  p0.AddTo(now, &one);
+  EXPECT_FALSE(EvaluateTarget(specs[0], one[0], now).mixed_currencies);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], one[0], now).actual, 10);
+  std::vector<TargetSums> both = one;
+  p1.AddTo(now, &both);
+  const TargetStatus q = EvaluateTarget(specs[0], both[0], now);
+  EXPECT_TRUE(q.mixed_currencies);
+  EXPECT_TRUE(std::isnan(q.actual));
+  EXPECT_TRUE(std::isnan(q.pace));
+  EXPECT_TRUE(std::isnan(q.projected));
+
+  TargetTracker p2(&specs, kTimeout);
+  ClosedSession two = Paying(kT0, "EUR", 10'000'000);
+  two.revenue.push_back({"GBP", 1'000'000});
+  p2.OnSessionClosed(two);
+  EXPECT_TRUE(SumsAt(p2, now)[0].mixed_currencies);
+
+  // ROAS: EUR revenue over USD cost is no return on anything.
+  TargetTracker p3(&specs, kTimeout);
+  p3.OnSessionClosed(Paying(kT0, "EUR", 10'000'000));
+  p3.OnAdCost("shop", "Email", "EUR", 5'000'000, kT0);
+  std::vector<TargetSums> roas = SumsAt(p3, now);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[1], roas[1], now).actual, 2);
+  p3.OnAdCost("shop", "Email", "USD", 5'000'000, kT0);
+  roas = SumsAt(p3, now);
+  EXPECT_TRUE(EvaluateTarget(specs[1], roas[1], now).mixed_currencies);
+}
+
+// The currency and the mix survive a checkpoint: a restored bucket of EUR
+// and a new one of USD still mix.
+TEST(TargetTrackerTest, CurrenciesSurviveACheckpoint) {
+  std::vector<TargetSpec> specs = {Rolling("revenue", absl::Hours(1), 100)};
+  TargetTracker a(&specs, kTimeout), b(&specs, kTimeout);
+  a.OnSessionClosed(Paying(kT0, "EUR", 10'000'000));
+  std::vector<v1::TargetBucket> written;
+  a.Checkpoint(/*full=*/true,
+               [&](const v1::TargetBucket& r) { written.push_back(r); });
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].currency(), "EUR");
+  for (const v1::TargetBucket& r : written) EXPECT_TRUE(b.Restore(r));
+  const absl::Time now = kT0 + absl::Minutes(40);
+  EXPECT_EQ(SumsAt(b, now)[0].currency, "EUR");
+  b.OnSessionClosed(Paying(kT0, "USD", 10'000'000));
+  EXPECT_TRUE(SumsAt(b, now)[0].mixed_currencies);
+  written.clear();
+  b.Checkpoint(/*full=*/true,
+               [&](const v1::TargetBucket& r) { written.push_back(r); });
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_TRUE(written[0].mixed_currencies());
+  TargetTracker c(&specs, kTimeout);
+  EXPECT_TRUE(c.Restore(written[0]));
+  EXPECT_TRUE(SumsAt(c, now)[0].mixed_currencies);
+}
+
+}  // namespace
+}  // namespace kpistream

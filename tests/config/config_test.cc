@@ -940,8 +940,9 @@ targets:
   EXPECT_THAT(r.warnings[3].message,
               HasSubstr("kpi roas without filter.channel"));
   EXPECT_EQ(r.warnings[4].key, "targets[3].filter");
-  // Revenue's alerts add the currencies up too: only the engine is said.
+  // A period's alerts read the engine's gauges: NaN with two currencies.
   EXPECT_THAT(r.warnings[4].message, HasSubstr("kpi revenue without"));
+  EXPECT_THAT(r.warnings[4].message, HasSubstr("read NaN while its period"));
   EXPECT_THAT(r.warnings[4].message, Not(HasSubstr("judge each currency")));
   // None with a host, currencies everywhere and ROAS of one channel.
   r = ParseConfig(R"(inputs:

@@ -340,6 +340,74 @@ TEST(RulesTest, TargetsOfOneKpiAndFilterPassTheirGeneratedTests) {
   EXPECT_EQ(Count(test_text, "target: traffic_6h"), 3 + 12);
 }
 
+// The expression of the generated alert `alert` in `rules_file`.
+std::string AlertExpr(const std::string& rules_file, const std::string& alert) {
+  for (const YAML::Node& group : YAML::LoadFile(rules_file)["groups"]) {
+    for (const YAML::Node& rule : group["rules"]) {
+      if (rule["alert"] && rule["alert"].as<std::string>() == alert) {
+        return rule["expr"].as<std::string>();
+      }
+    }
+  }
+  return "";
+}
+
+// The KpiOffTarget expression of the rules generated from `config` into
+// `dir`, once promtool has checked them and passed their generated tests;
+// "" otherwise.
+std::string OffTargetExpr(const TempDir& dir, const std::string& config) {
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  for (const ::testing::AssertionResult& step :
+       {GenerateRules(config, dir.path()), PromtoolChecks({alerts}),
+        PromtoolTests(dir.path() + "/kpistream-alerts.test.yml")}) {
+    if (!step) {
+      ADD_FAILURE() << step.message();
+      return "";
+    }
+  }
+  return AlertExpr(alerts, "KpiOffTarget");
+}
+
+// A `promtool test rules` file that evaluates `expr` over `input` (series,
+// values; one sample a minute) at each case's time, expecting its samples
+// (labels, value; none: empty).
+struct ExprCase {
+  std::string eval_time;
+  std::vector<std::pair<std::string, double>> samples;
+};
+std::string ExprTestFile(
+    const std::vector<std::pair<std::string, std::string>>& input,
+    const std::string& expr, const std::vector<ExprCase>& cases) {
+  YAML::Emitter test;
+  test << YAML::BeginMap << YAML::Key << "rule_files" << YAML::Value
+       << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::Key
+       << "evaluation_interval" << YAML::Value << "1m" << YAML::Key << "tests"
+       << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key
+       << "interval" << YAML::Value << "1m" << YAML::Key << "input_series"
+       << YAML::Value << YAML::BeginSeq;
+  for (const auto& [series, values] : input) {
+    test << YAML::BeginMap << YAML::Key << "series" << YAML::Value << series
+         << YAML::Key << "values" << YAML::Value << values << YAML::EndMap;
+  }
+  test << YAML::EndSeq << YAML::Key << "promql_expr_test" << YAML::Value
+       << YAML::BeginSeq;
+  for (const ExprCase& c : cases) {
+    test << YAML::BeginMap << YAML::Key << "expr" << YAML::Value << expr
+         << YAML::Key << "eval_time" << YAML::Value << c.eval_time << YAML::Key
+         << "exp_samples" << YAML::Value;
+    if (c.samples.empty()) test << YAML::Flow;
+    test << YAML::BeginSeq;
+    for (const auto& [labels, value] : c.samples) {
+      test << YAML::BeginMap << YAML::Key << "labels" << YAML::Value << labels
+           << YAML::Key << "value" << YAML::Value << value << YAML::EndMap;
+    }
+    test << YAML::EndSeq << YAML::EndMap;
+  }
+  test << YAML::EndSeq << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
+  EXPECT_TRUE(test.good()) << test.GetLastError();
+  return std::string(test.c_str()) + "\n";
+}
+
 // A ratio over a denominator that did not grow in the window is on track,
 // as the engine says (NaN): revenue of conversions without an order id and
 // no order read +Inf there, and an at_most average order value fired on it
@@ -351,55 +419,50 @@ TEST(RulesTest, ARatioWithNothingToDivideByIsNotOffTarget) {
   - {name: aov_max, kpi: average_order_value, direction: at_most,
      filter: {site: shop, currency: EUR}, value: 100, window: 1h}
 )");
-  ASSERT_TRUE(GenerateRules(config, dir.path()));
-  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
-  ASSERT_TRUE(PromtoolChecks({alerts}));
-  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
-  std::string expr;
-  for (const YAML::Node& group : YAML::LoadFile(alerts)["groups"]) {
-    for (const YAML::Node& rule : group["rules"]) {
-      if (rule["alert"] && rule["alert"].as<std::string>() == "KpiOffTarget") {
-        expr = rule["expr"].as<std::string>();
-      }
-    }
-  }
+  const std::string expr = OffTargetExpr(dir, config);
   ASSERT_FALSE(expr.empty());
-  YAML::Emitter test;
-  test << YAML::BeginMap << YAML::Key << "rule_files" << YAML::Value
-       << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::Key
-       << "evaluation_interval" << YAML::Value << "1m" << YAML::Key << "tests"
-       << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key
-       << "interval" << YAML::Value << "1m" << YAML::Key << "input_series"
-       << YAML::Value << YAML::BeginSeq;
-  for (const auto& [series, values] :
-       std::vector<std::pair<std::string, std::string>>{
-           {"web_revenue_total{site=\"shop\",channel=\"Email\",currency="
-            "\"EUR\"}",
-            "0+12000x150"},
-           {"web_orders_total{site=\"shop\",channel=\"Email\",currency="
-            "\"EUR\"}",
-            "0+60x30 1800+0x120"}}) {
-    test << YAML::BeginMap << YAML::Key << "series" << YAML::Value << series
-         << YAML::Key << "values" << YAML::Value << values << YAML::EndMap;
-  }
-  test << YAML::EndSeq << YAML::Key << "promql_expr_test" << YAML::Value
-       << YAML::BeginSeq;
   // At 20 min: 200 EUR an order, off target. At 120 min: no order in the
   // hour, revenue still growing: nothing (+Inf before the fix).
-  test << YAML::BeginMap << YAML::Key << "expr" << YAML::Value << expr
-       << YAML::Key << "eval_time" << YAML::Value << "20m" << YAML::Key
-       << "exp_samples" << YAML::Value << YAML::BeginSeq << YAML::BeginMap
-       << YAML::Key << "labels" << YAML::Value << "{currency=\"EUR\"}"
-       << YAML::Key << "value" << YAML::Value << 200 << YAML::EndMap
-       << YAML::EndSeq << YAML::EndMap;
-  test << YAML::BeginMap << YAML::Key << "expr" << YAML::Value << expr
-       << YAML::Key << "eval_time" << YAML::Value << "120m" << YAML::Key
-       << "exp_samples" << YAML::Value << YAML::Flow << YAML::BeginSeq
-       << YAML::EndSeq << YAML::EndMap;
-  test << YAML::EndSeq << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
-  ASSERT_TRUE(test.good()) << test.GetLastError();
-  EXPECT_TRUE(PromtoolTests(dir.Write("nothing-to-divide.test.yml",
-                                      std::string(test.c_str()) + "\n")));
+  EXPECT_TRUE(PromtoolTests(dir.Write(
+      "nothing-to-divide.test.yml",
+      ExprTestFile({{"web_revenue_total{site=\"shop\",channel=\"Email\","
+                     "currency=\"EUR\"}",
+                     "0+12000x150"},
+                    {"web_orders_total{site=\"shop\",channel=\"Email\","
+                     "currency=\"EUR\"}",
+                     "0+60x30 1800+0x120"}},
+                   expr,
+                   {{"20m", {{"{currency=\"EUR\"}", 200}}}, {"120m", {}}}))));
+}
+
+// Revenue without a currency filter is judged per currency, as AOV and
+// ROAS are: 120 EUR and 60 USD an hour are not 180 of anything, and a target
+// of 100 an hour is missed in USD alone. Where no currency has revenue at
+// all the value is 0 (off target); where one has, that 0 does not join in
+// as a series of its own (an "or vector(0)" without on() did).
+TEST(RulesTest, RevenueWithoutACurrencyFilterIsJudgedPerCurrency) {
+  TempDir dir;
+  const std::string config = WriteTargets(dir, R"(
+  - {name: revenue_hour, kpi: revenue, filter: {site: shop}, value: 100,
+     window: 1h}
+)");
+  const std::string expr = OffTargetExpr(dir, config);
+  ASSERT_FALSE(expr.empty());
+  // EUR from minute 10, USD from minute 90. At 5 min no revenue at all: 0,
+  // off target. At 80 min 120 EUR an hour: on target. At 170 min 120 EUR
+  // and 60 USD an hour (the USD series' whole hour is in the window).
+  EXPECT_TRUE(PromtoolTests(dir.Write(
+      "revenue-per-currency.test.yml",
+      ExprTestFile({{"web_revenue_total{site=\"shop\",channel=\"Email\","
+                     "currency=\"EUR\"}",
+                     "_x10 20+2x200"},
+                    {"web_revenue_total{site=\"shop\",channel=\"Direct\","
+                     "currency=\"USD\"}",
+                     "_x90 0+1x120"}},
+                   expr,
+                   {{"5m", {{"{}", 0}}},
+                    {"80m", {}},
+                    {"170m", {{"{currency=\"USD\"}", 60}}}}))));
 }
 
 // issue 10 item 8, through Prometheus' own rule evaluation: an info
