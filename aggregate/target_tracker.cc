@@ -66,6 +66,14 @@ absl::Duration TargetBucketWidth(absl::Duration window) {
 
 namespace {
 
+// Whether the target's sums are by channel (TargetSums::channels): ROAS of
+// every channel.
+bool ByChannel(const TargetSpec& spec) {
+  const KpiDef* kpi = FindKpi(spec.kpi);
+  return kpi != nullptr && kpi->ad_cost_denominator() &&
+         spec.filter.count("channel") == 0;
+}
+
 TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
                            absl::Time now) {
   if (!spec.rolling()) {
@@ -84,10 +92,11 @@ TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
     return s;
   }
   const bool sampled = IsSessionSampledKpi(spec.kpi);
-  return EvaluateRolling(spec.direction, spec.value, spec.tolerance,
-                         sums.numerator / sums.denominator,
-                         sampled ? sums.sample : 1,
-                         sampled ? spec.min_sample : 0);
+  const double numerator =
+      ByChannel(spec) ? sums.RevenueOfPaidChannels() : sums.numerator;
+  return EvaluateRolling(
+      spec.direction, spec.value, spec.tolerance, numerator / sums.denominator,
+      sampled ? sums.sample : 1, sampled ? spec.min_sample : 0);
 }
 
 }  // namespace
@@ -125,6 +134,7 @@ TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
     c.currency = Find(spec.filter, "currency");
     c.track_currency =
         c.kpi != nullptr && c.kpi->money() && c.currency == nullptr;
+    c.by_channel = ByChannel(spec);
     c.width = TargetBucketWidth(spec.window);
     compiled_.push_back(c);
     fingerprints_.push_back(TargetFingerprint(spec));
@@ -148,6 +158,9 @@ bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
     c.sample = 1;
   } else if (f.kpi->session_denominator != nullptr) {
     c.denominator = f.kpi->session_denominator(s, selection);
+  }
+  if (f.by_channel && c.numerator != 0) {
+    c.channels[s.channel].revenue = c.numerator;
   }
   if (f.track_currency) {
     for (const auto& [currency, micros] : s.revenue) c.AddCurrency(currency);
@@ -232,6 +245,12 @@ void TargetTracker::Checkpoint(
     out.set_matched(c.sums.matched);
     out.set_currency(c.sums.currency);
     out.set_mixed_currencies(c.sums.mixed_currencies);
+    for (const auto& [channel, sums] : c.sums.channels) {
+      v1::TargetBucket::ChannelSums* by = out.add_channels();
+      by->set_channel(channel);
+      by->set_revenue(sums.revenue);
+      by->set_cost(sums.cost);
+    }
     write(out);
   }
 }
@@ -257,6 +276,11 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.matched = b.matched();
     sums.currency = b.currency();
     sums.mixed_currencies = b.mixed_currencies();
+    for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
+      TargetSums::ChannelSums& c = sums.channels[by.channel()];
+      c.revenue += by.revenue();
+      c.cost += by.cost();
+    }
     Restore(i, b.bucket(), sums);
     return true;
   }
@@ -306,6 +330,7 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
     c.denominator = static_cast<double>(micros) / 1e6;
     c.matched = 1;
     if (f.track_currency) c.AddCurrency(currency);
+    if (f.by_channel) c.channels[std::string(channel)].cost = c.denominator;
     if (until > time) {
       AddSpread(i, time, until, c);
     } else {
@@ -338,6 +363,10 @@ void TargetTracker::AddSpread(size_t i, absl::Time from, absl::Time to,
     piece.denominator = sums.denominator * absl::FDivDuration(next - t, span);
     piece.matched = next == to ? sums.matched : 0;
     piece.currency = sums.currency;
+    for (const auto& [channel, c] : sums.channels) {
+      piece.channels[channel].cost =
+          c.cost * absl::FDivDuration(next - t, span);
+    }
     Add(i, t, piece);
     t = next;
   }

@@ -71,6 +71,24 @@ struct TargetSums {
   // 20). Money without a currency ("(not set)") joins any.
   std::string currency;
   bool mixed_currencies = false;
+  // ROAS without filter.channel (SPEC §3: "revenue / ad cost, per
+  // campaign/channel where both are known"): revenue and ad cost by
+  // channel, so that the revenue of channels with no cost in the window
+  // (Direct, Organic Search) is not returned on the cost of others.
+  // numerator and denominator above stay the totals of all channels.
+  struct ChannelSums {
+    double revenue = 0;
+    double cost = 0;
+  };
+  std::map<std::string, ChannelSums, std::less<>> channels;
+  // The revenue of the channels with ad cost.
+  double RevenueOfPaidChannels() const {
+    double revenue = 0;
+    for (const auto& [channel, c] : channels) {
+      if (c.cost > 0) revenue += c.revenue;
+    }
+    return revenue;
+  }
   void AddCurrency(absl::string_view c) {
     if (c.empty() || mixed_currencies || c == currency) return;
     if (currency.empty()) {
@@ -87,6 +105,11 @@ struct TargetSums {
     matched = SaturatingAdd(matched, o.matched);
     if (o.mixed_currencies) mixed_currencies = true;
     AddCurrency(o.currency);
+    for (const auto& [channel, c] : o.channels) {
+      ChannelSums& mine = channels[channel];
+      mine.revenue += c.revenue;
+      mine.cost += c.cost;
+    }
     return *this;
   }
 };
@@ -194,6 +217,8 @@ class TargetTracker {
     // A money KPI without a currency filter: the sums say which currencies
     // their money was in (TargetSums::currency).
     bool track_currency = false;
+    // ROAS without a channel filter: the sums by channel (ChannelSums).
+    bool by_channel = false;
     absl::Duration width;  // rolling bucket width
   };
   bool Contribution(const Compiled& c, const ClosedSession& s,

@@ -1332,20 +1332,6 @@ class Parser {
                "; give filter.currency (e.g. EUR) unless every order is in "
                "one currency"));
     }
-    if (kpi != nullptr && kpi->ad_cost_denominator() &&
-        t->filter.count("channel") == 0) {
-      // SPEC §3: ROAS per channel where both revenue and cost are known.
-      Warn(n.Key("filter"), n["filter"] ? n["filter"] : n.node,
-           absl::StrCat(
-               "kpi ", t->kpi,
-               " without filter.channel: the revenue of every channel, also "
-               "of channels with no ad cost (Direct, Organic Search), is "
-               "divided by the ad cost of all (100 EUR of Organic Search "
-               "revenue and 1 EUR of Paid Search revenue over 10 EUR of "
-               "Paid Search cost read 10.1, not 0.1); give filter.channel "
-               "(e.g. Paid Search) to judge the return of one channel's "
-               "spend"));
-    }
   }
 
   // targets[i].value and .tolerance, after the direction.

@@ -49,6 +49,22 @@ std::string Increase(const TargetConfig& t, const KpiDef& f,
                       window, "]))");
 }
 
+// The KPI's numerator over `window`: ROAS without a channel filter counts
+// the revenue of channels with ad cost in the window only (SPEC §3: "per
+// campaign/channel where both are known"), not Direct's or Organic
+// Search's, as the engine does (TargetSums::channels).
+std::string Numerator(const TargetConfig& t, const KpiDef& f,
+                      const std::string& window) {
+  if (!f.ad_cost_denominator() || t.filter.count("channel") != 0) {
+    return Increase(t, f, f.numerator, window);
+  }
+  return absl::StrCat("sum by (currency) (increase(",
+                      FilterSelector(f.numerator.name(), t.filter), "[", window,
+                      "]) and on (site, channel, currency) increase(",
+                      FilterSelector(f.denominator.name(), t.filter), "[",
+                      window, "]) > 0)");
+}
+
 // The KPI over `window`. A numerator's series appear with its first count
 // (a goal's first conversion, the first revenue of a currency): without
 // them the KPI is 0, not missing, wherever its denominator has counted
@@ -56,7 +72,7 @@ std::string Increase(const TargetConfig& t, const KpiDef& f,
 // that fell to nothing, the worst case, went silent.
 std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
-  const std::string num = Increase(t, f, f.numerator, window);
+  const std::string num = Numerator(t, f, window);
   if (f.denominator.family == nullptr) {
     // By currency (revenue), the 0 only where no currency has any: "or"
     // alone matches label sets, and {} is none of {currency="EUR"}'s.

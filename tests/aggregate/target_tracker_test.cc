@@ -248,6 +248,7 @@ TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
   specs[0].filter = {{"site", "shop"}, {"currency", "EUR"}};
   TargetTracker tracker(&specs, kTimeout);
   ClosedSession a = Session(kT0, absl::Minutes(2), false);
+  a.channel = "Paid Search";
   a.revenue = {{"EUR", 50'000'000}};
   a.orders = 1;
   tracker.OnSessionClosed(a);
@@ -273,6 +274,7 @@ TEST(TargetTrackerTest, RoasSpreadsAnIntervalsSpendOverIt) {
   const absl::Time day =
       absl::FromCivil(absl::CivilDay(2026, 10, 1), absl::UTCTimeZone());
   ClosedSession a = Session(day + absl::Hours(27), absl::Minutes(2), false);
+  a.channel = "Paid Search";
   a.revenue = {{"EUR", 90'000'000}};
   tracker.OnSessionClosed(a);
   // 240 EUR over the day, read at 06:00 the next morning: 18 h of it in
@@ -629,6 +631,68 @@ TEST(TargetTrackerTest, CurrenciesSurviveACheckpoint) {
   TargetTracker c(&specs, kTimeout);
   EXPECT_TRUE(c.Restore(written[0]));
   EXPECT_TRUE(SumsAt(c, now)[0].mixed_currencies);
+}
+
+}  // namespace
+}  // namespace kpistream
+
+namespace kpistream {
+namespace {
+
+ClosedSession PayingIn(const char* channel, int64_t micros) {
+  ClosedSession s = Session(kT0, absl::Minutes(2), false);
+  s.channel = channel;
+  s.revenue = {{"EUR", micros}};
+  return s;
+}
+
+// ROAS without a channel filter returns the revenue of the channels that
+// had ad cost on that cost (SPEC §3: "revenue / ad cost, per
+// campaign/channel where both are known"): 100 EUR of Organic Search
+// revenue and 1 EUR of Paid Search revenue over 10 EUR of Paid Search
+// cost is 0.1, not 10.1. Spread and checkpointed cost keeps its channel;
+// Direct's revenue in another partition does not count either.
+TEST(TargetTrackerTest, RoasOfEveryChannelCountsRevenueOfChannelsWithCost) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(2), 2),
+                                   Rolling("roas", absl::Hours(2), 2)};
+  specs[1].filter = {{"channel", "Organic Search"}};
+  TargetTracker tracker(&specs, kTimeout);
+  tracker.OnSessionClosed(PayingIn("Organic Search", 100'000'000));
+  tracker.OnSessionClosed(PayingIn("Paid Search", 1'000'000));
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 10'000'000, kT0);
+  const absl::Time now = kT0 + absl::Minutes(90);
+  std::vector<TargetSums> sums = SumsAt(tracker, now);
+  EXPECT_DOUBLE_EQ(sums[0].denominator, 10);
+  EXPECT_DOUBLE_EQ(sums[0].numerator, 101);  // every channel's, as counted
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums[0], now).actual, 0.1);
+  // A channel filter says which channel's revenue: Organic Search had no
+  // cost, nothing to divide by.
+  EXPECT_TRUE(std::isnan(EvaluateTarget(specs[1], sums[1], now).actual));
+
+  // Organic Search's cost, 50 EUR spread over a day (the window's 2 h of
+  // it, about 4.2 EUR): now its revenue counts too.
+  tracker.OnAdCost("shop", "Organic Search", "EUR", 50'000'000,
+                   kT0 - absl::Hours(6), kT0 + absl::Hours(18));
+  sums = SumsAt(tracker, now);
+  const double organic_cost = sums[1].denominator;
+  EXPECT_NEAR(organic_cost, 50.0 / 12, 50.0 * 2 / 96);
+  EXPECT_DOUBLE_EQ(sums[0].denominator, 10 + organic_cost);
+  const double expected = 101 / (10 + organic_cost);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums[0], now).actual, expected);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[1], sums[1], now).actual,
+                   100 / organic_cost);
+
+  // Restored from a checkpoint, and added up over partitions, the same.
+  TargetTracker restored(&specs, kTimeout);
+  tracker.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
+    EXPECT_TRUE(restored.Restore(b));
+  });
+  std::vector<TargetSums> again = SumsAt(restored, now);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], again[0], now).actual, expected);
+  TargetTracker other(&specs, kTimeout);
+  other.OnSessionClosed(PayingIn("Direct", 7'000'000));
+  other.AddTo(now, &again);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], again[0], now).actual, expected);
 }
 
 }  // namespace

@@ -465,6 +465,37 @@ TEST(RulesTest, RevenueWithoutACurrencyFilterIsJudgedPerCurrency) {
                     {"170m", {{"{currency=\"USD\"}", 60}}}}))));
 }
 
+// ROAS without a channel filter returns the revenue of channels with ad
+// cost on that cost (SPEC §3: "per campaign/channel where both are
+// known"), as the engine does: 100 EUR of Organic Search revenue and 1 EUR
+// of Paid Search revenue over 10 EUR of Paid Search cost (and 10 EUR of
+// another site's Organic Search cost, which lets no revenue of this site's
+// Organic Search in) is 1 / 20, off a target of 2 (101 / 20 and on target
+// before).
+TEST(RulesTest, RoasOfEveryChannelCountsRevenueOfChannelsWithCost) {
+  TempDir dir;
+  const std::string expr = OffTargetExpr(dir, WriteTargets(dir, R"(
+  - {name: roas_all, kpi: roas, filter: {currency: EUR}, value: 2, window: 1h}
+)"));
+  ASSERT_FALSE(expr.empty());
+  EXPECT_TRUE(PromtoolTests(dir.Write(
+      "roas-paid-channels.test.yml",
+      ExprTestFile(
+          {{"web_revenue_total{site=\"shop\",channel=\"Organic Search\","
+            "currency=\"EUR\"}",
+            "0+100x90"},
+           {"web_revenue_total{site=\"shop\",channel=\"Paid Search\","
+            "currency=\"EUR\"}",
+            "0+1x90"},
+           {"web_ad_cost_total{site=\"shop\",channel=\"Paid Search\","
+            "campaign=\"c1\",currency=\"EUR\"}",
+            "0+10x90"},
+           {"web_ad_cost_total{site=\"blog\",channel=\"Organic Search\","
+            "campaign=\"c2\",currency=\"EUR\"}",
+            "0+10x90"}},
+          expr, {{"70m", {{"{currency=\"EUR\"}", 0.05}}}}))));
+}
+
 // issue 10 item 8, through Prometheus' own rule evaluation: an info
 // target's generated alerts (a bounce rate: off target, fast and slow
 // burn) never page nor open a ticket, and its `for: 30m` holds even the
