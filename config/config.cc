@@ -1,10 +1,13 @@
 #include "config/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -518,6 +521,14 @@ class Parser {
       }
       const std::string var = value->substr(start + 2, end - start - 2);
       const char* env = std::getenv(var.c_str());
+      // Shells set HOSTNAME without exporting it (Kubernetes exports the
+      // pod's name): SPEC §8's `instance_id: ${HOSTNAME}` is the host's
+      // name wherever the variable is not set.
+      char host[256] = {};
+      if (env == nullptr && var == "HOSTNAME" &&
+          gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
+        env = host;
+      }
       if (env == nullptr) {
         Error(key, node,
               absl::StrCat("environment variable ", var, " is not set"));
@@ -894,8 +905,8 @@ class Parser {
     Duration(p, "dedup_horizon", true, &pc.dedup_horizon);
     Duration(p, "max_future_skew", true, &pc.max_future_skew);
     if (String(p, "instance_id", &pc.instance_id)) {
-      Expand(p.Key("instance_id"), p["instance_id"], &pc.instance_id);
-      if (checks_.expand_variables &&
+      if (Expand(p.Key("instance_id"), p["instance_id"], &pc.instance_id) &&
+          checks_.expand_variables &&
           pc.instance_id.find_first_not_of(
               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
               "0123456789._-") != std::string::npos) {
@@ -1453,6 +1464,41 @@ std::vector<ConfigError> Validate(const Config& config) {
       }
     }
   }
+  // Every topic the engine writes is its own, never an input's nor another
+  // output's (review: a dead-letter topic that was also the input read each
+  // rejected record back, and dead-lettered it again, without end).
+  std::vector<std::pair<std::string, std::string>> written;  // (key, topic)
+  for (const auto& [key, output] :
+       std::vector<std::pair<const char*, const OutputConfig*>>{
+           {"outputs.sessions.topic", &config.sessions_output},
+           {"outputs.kpi.topic", &config.kpi_output},
+           {"outputs.deadletter.topic", &config.deadletter_output},
+           {"outputs.changelog.topic", &config.changelog_output}}) {
+    if (output->enabled && !output->topic.empty()) {
+      written.emplace_back(key, output->topic);
+    }
+  }
+  const size_t outputs = written.size();
+  if (NeedsRepartition(config)) {  // an input's, checked above
+    written.emplace_back("kafka.group_id", RepartitionTopic(config));
+  }
+  for (size_t w = 0; w < written.size(); ++w) {
+    const auto& [key, topic] = written[w];
+    for (size_t i = 0; i < config.inputs.size() && w < outputs; ++i) {
+      if (config.inputs[i].topic == topic) {
+        error(key, absl::StrCat("\"", topic, "\" is also inputs[", i,
+                                "].topic: the engine would read what it "
+                                "writes there back as input; name another "
+                                "topic"));
+      }
+    }
+    for (size_t v = 0; v < w; ++v) {
+      if (written[v].second == topic) {
+        error(key, absl::StrCat("\"", topic, "\" is also ", written[v].first,
+                                ": each output needs a topic of its own"));
+      }
+    }
+  }
   return errors;
 }
 
@@ -1527,6 +1573,14 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
 
 ConfigResult LoadConfigFile(const std::string& path,
                             const ConfigChecks& checks) {
+  // A directory opens as an empty stream (review: "the config is empty").
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    ConfigResult result;
+    result.errors.push_back(
+        {"", 0, 0, "cannot read config file: it is a directory, not a file"});
+    return result;
+  }
   std::ifstream in(path);
   if (!in) {
     ConfigResult result;

@@ -111,8 +111,11 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   }
   if (cost->site_id().empty())
     return {false, "missing_site_id", "site_id is empty"};
-  if (cost->cost_micros() <= 0) {
-    return {false, "missing_cost", "cost_micros must be a positive amount"};
+  // Zero is spend too: a paused campaign's day in a daily export (and
+  // proto3 JSON leaves a 0 out, so that it reads as unset) is no bad
+  // record (review: dead-lettered, it raised the dead-letter rate).
+  if (cost->cost_micros() < 0) {
+    return {false, "missing_cost", "cost_micros must not be negative"};
   }
   if (cost->has_date_start() && cost->has_date_end() &&
       (cost->date_end().seconds() < cost->date_start().seconds() ||

@@ -65,6 +65,9 @@ site_id: "shop" time { seconds: 1767261000 nanos: 1 } utm_source: "facebook" utm
 cost_micros: 1 currency: "USD"
 PB
 encode AdCost $costs/missing_cost <<'PB'
+site_id: "shop" time { seconds: 1767261000 } cost_micros: -1 currency: "USD"
+PB
+encode AdCost $costs/no_spend <<'PB'
 site_id: "shop" time { seconds: 1767261000 } currency: "USD"
 PB
 encode AdCost $costs/bad_timestamp <<'PB'

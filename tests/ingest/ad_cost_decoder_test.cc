@@ -60,8 +60,26 @@ TEST(AdCostDecoderTest, JsonNeedsSiteCostAndCurrency) {
   EXPECT_EQ(
       decoder.Decode(R"({"costMicros":"5","currency":"EUR"})", &out).reason,
       "missing_site_id");
-  EXPECT_EQ(decoder.Decode(R"({"siteId":"s","currency":"EUR"})", &out).reason,
+  EXPECT_EQ(decoder
+                .Decode(R"({"siteId":"s","costMicros":"-5","currency":"EUR",
+                      "dateStart":"2026-01-01"})",
+                        &out)
+                .reason,
             "missing_cost");
+  // No spend (a paused campaign's day), with or without the 0, which proto3
+  // JSON leaves out: accepted (review: dead-lettered as missing_cost).
+  for (const char* zero :
+       {R"({"siteId":"s","costMicros":"0","currency":"EUR",
+            "dateStart":"2026-01-01"})",
+        R"({"siteId":"s","currency":"EUR","dateStart":"2026-01-01"})"}) {
+    const DecodeResult r = decoder.Decode(zero, &out);
+    EXPECT_TRUE(r.ok) << zero << ": " << r.reason;
+    EXPECT_EQ(out.cost_micros(), 0);
+  }
+  // Still no currency, no date: refused.
+  EXPECT_EQ(
+      decoder.Decode(R"({"siteId":"s","dateStart":"2026-01-01"})", &out).reason,
+      "missing_currency");
   EXPECT_EQ(decoder.Decode("not json", &out).reason, "malformed");
 }
 
