@@ -103,6 +103,17 @@ class Engine::Impl {
     if (config_.inputs.empty()) {
       return absl::InvalidArgumentError("no input topic is configured");
     }
+    // /healthz and /readyz from the start (SPEC §7: 200 while the process
+    // works; 503 with the reason until it is ready): a start waits up to
+    // 30 s per input for its brokers, and probes that found no server then
+    // saw no reason (review). /metrics answers 503 until the first
+    // snapshot.
+    auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
+    if (!endpoint.ok()) return endpoint.status();
+    endpoint_ = std::move(*endpoint);
+    endpoint_->HoldMetrics(true);
+    endpoint_->AddHandler("/healthz", [this] { return Healthz(); });
+    endpoint_->AddHandler("/readyz", [this] { return Readyz(); });
 
     // The state changelog: as many partitions as the largest input.
     kafka::TopicReadOptions changelog;
@@ -117,6 +128,8 @@ class Engine::Impl {
     for (const InputConfig& input : config_.inputs) {
       kafka::TopicReadOptions in = changelog;
       in.topic = input.topic;
+      SetStep(absl::StrCat("reading the metadata of input topic \"",
+                           input.topic, "\" from ", config_.kafka.brokers));
       auto count = kafka::PartitionCount(in);
       if (absl::IsCancelled(count.status())) return count.status();
       if (!count.ok()) {
@@ -127,10 +140,13 @@ class Engine::Impl {
         // engine reported ready (review).
         return absl::Status(
             count.status().code(),
-            absl::StrCat("inputs: topic \"", input.topic,
-                         "\": ", count.status().message(),
-                         " (create it, or fix inputs[].topic; the engine "
-                         "starts once every input can be read)"));
+            absl::StrCat(
+                "inputs: topic \"", input.topic,
+                "\": ", count.status().message(),
+                absl::IsNotFound(count.status())
+                    ? " (create it, or fix inputs[].topic"
+                    : " (check kafka.brokers and that the brokers are up",
+                "; the engine starts once every input can be read)"));
       }
       input_partitions = std::max(input_partitions, *count);
       partitions_by_topic[input.topic] = *count;
@@ -162,6 +178,8 @@ class Engine::Impl {
       repartition_partitions = *count;
       input_partitions = std::max(input_partitions, *count);
     }
+    SetStep(
+        absl::StrCat("opening the state changelog \"", changelog.topic, "\""));
     auto opened = KafkaChangelog::Open(changelog, input_partitions);
     if (!opened.ok()) return opened.status();
     kafka::TopicReadOptions quick = changelog;
@@ -181,6 +199,7 @@ class Engine::Impl {
     });
 
     const std::string state_dir = LocalStateDir(config_, instance_id_);
+    SetStep(absl::StrCat("opening the local state in \"", state_dir, "\""));
     auto store = LocalStore::Open({state_dir});
     if (!store.ok()) return store.status();
     local_store_ = *std::move(store);
@@ -199,6 +218,7 @@ class Engine::Impl {
         absl::FormatDuration(config_.processing.max_commit_interval),
         absl::FormatDuration(config_.processing.min_commit_interval));
     std::vector<KafkaStreamInput*> joining;  // subscribed below, together
+    SetStep(absl::StrCat("starting ", threads, " stream thread(s)"));
     for (int i = 0; i < threads; ++i) {
       StreamThread::Options options;
       options.config = &config_;
@@ -269,6 +289,7 @@ class Engine::Impl {
     // rebalance, and wait for another. (The 5-10 s a thread sometimes
     // starts late on the embedded broker has another cause: its group
     // coordinator can refuse a follower's SyncGroup, BENCHMARKS.md run BK.)
+    SetStep(absl::StrCat("joining group \"", config_.kafka.group_id, "\""));
     for (KafkaStreamInput* input : joining) {
       if (absl::Status s = input->Subscribe(); !s.ok()) return s;
     }
@@ -281,15 +302,12 @@ class Engine::Impl {
     }
     watch_.client_id = absl::StrCat("kpistream-", instance_id_, "-watch");
     Publish();
-    // Served once there is something true to say: /metrics, /healthz and
-    // /readyz appear together with the first snapshot.
-    auto endpoint = MetricsEndpoint::Start(config_.metrics.listen);
-    if (!endpoint.ok()) return endpoint.status();
-    endpoint_ = std::move(*endpoint);
+    // /metrics has something true to say from the first snapshot on; the
+    // threads answer /healthz and /readyz from now on.
     endpoint_->AddSource([this] { return Served(); });
     endpoint_->AddSource(&CollectProcessMetrics);
-    endpoint_->AddHandler("/healthz", [this] { return Healthz(); });
-    endpoint_->AddHandler("/readyz", [this] { return Readyz(); });
+    started_ = true;
+    endpoint_->HoldMetrics(false);
     if (!targets_.empty()) {
       std::vector<std::string> names;
       for (const TargetSpec& t : targets_) names.push_back(t.name);
@@ -578,7 +596,18 @@ class Engine::Impl {
     mixed_logged_[i] = mixed;
   }
 
+  // What the start is doing, for /readyz until the threads run.
+  void SetStep(std::string step) {
+    std::lock_guard<std::mutex> lock(step_mu_);
+    step_ = std::move(step);
+  }
+  std::string Step() const {
+    std::lock_guard<std::mutex> lock(step_mu_);
+    return step_;
+  }
+
   MetricsEndpoint::Response Healthz() const {
+    if (!started_) return {200, absl::StrCat("starting: ", Step(), "\n")};
     const absl::Time now = absl::Now();
     for (const auto& thread : threads_) {
       const ThreadHealth h = thread->Health();
@@ -593,6 +622,7 @@ class Engine::Impl {
   }
 
   MetricsEndpoint::Response Readyz() const {
+    if (!started_) return {503, absl::StrCat("starting: ", Step(), "\n")};
     std::string reasons;
     for (const auto& thread : threads_) {
       const ThreadHealth h = thread->Health();
@@ -634,6 +664,10 @@ class Engine::Impl {
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool publish_due_ = false;
+  // Init() has made every thread: /healthz and /readyz ask them.
+  std::atomic<bool> started_{false};
+  mutable std::mutex step_mu_;
+  std::string step_ = "starting";  // SetStep
   // Last: destroyed first, so no request runs while the rest is torn down.
   std::unique_ptr<MetricsEndpoint> endpoint_;
 };

@@ -195,6 +195,7 @@ struct MetricsEndpoint::Impl {
   std::string host;  // metrics.listen's
   std::atomic<uint64_t> scrapes{0};
   std::atomic<uint64_t> scraper_scrapes{0};
+  std::atomic<bool> held{false};  // HoldMetrics
   Sources sources;
   std::unique_ptr<CivetServer> server;
   std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
@@ -228,6 +229,7 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   }
   MetricsEndpoint* self = endpoint.get();
   endpoint->impl_->Add("/metrics", [self](mg_connection* conn) {
+    if (self->impl_->held) return Response{503, "starting\n"};
     const bool scraper = IsScraper(mg_get_header(conn, "Accept"));
     Response r{200, self->impl_->sources.Render(scraper)};
     ++self->impl_->scrapes;
@@ -273,6 +275,8 @@ int MetricsEndpoint::port() const {
 void MetricsEndpoint::AddSource(Source source) {
   impl_->sources.Add(std::move(source));
 }
+
+void MetricsEndpoint::HoldMetrics(bool held) { impl_->held = held; }
 
 void MetricsEndpoint::AddHandler(const std::string& path,
                                  std::function<Response()> handler) {

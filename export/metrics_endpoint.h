@@ -33,6 +33,11 @@ class MetricsEndpoint {
   // Adds a source; may be called at any time.
   void AddSource(Source source);
 
+  // While held, /metrics answers 503 (nothing true to say yet: an engine
+  // still starting), so that a scraper records the target down, not up
+  // with no series; other paths are served. Not held at the start.
+  void HoldMetrics(bool held);
+
   struct Response {
     int status = 200;
     std::string body;

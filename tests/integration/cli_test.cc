@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_support.h"
 
@@ -195,9 +196,13 @@ TEST(CliTest, BusyMetricsPortIsARuntimeErrorNamingTheAddress) {
 // SPEC §7: SIGTERM stops the engine and exits 0 within a few seconds, also
 // while the brokers do not answer at its start (a QA pass: it waited out
 // the 30 s metadata timeout, then exited 1).
+// Meanwhile (SPEC §7) /healthz says 200, the process works, and /readyz
+// 503 with what the start waits for (review: nothing listened until the
+// brokers answered); /metrics, with nothing true to say yet, 503 too.
 TEST(CliTest, SigtermWhileTheBrokersDoNotAnswerExitsZero) {
   TempDir dir;
   const int dead = FreePort();  // nothing listens there
+  const int port = FreePort();
   const std::string config = dir.Write(
       "c.yaml", "kafka: {brokers: '127.0.0.1:" + std::to_string(dead) +
                     "'}\ninputs: [{topic: web.events}]\nprocessing: "
@@ -205,7 +210,7 @@ TEST(CliTest, SigtermWhileTheBrokersDoNotAnswerExitsZero) {
                     dir.path() +
                     "/state'}\nmetrics: "
                     "{listen: '127.0.0.1:" +
-                    std::to_string(FreePort()) + "'}\n");
+                    std::to_string(port) + "'}\n");
   Subprocess run({KpistreamBinary(), "run", "--config", config});
   // librdkafka has tried to connect (and logged the refusal, naming it).
   ASSERT_TRUE(WaitFor(
@@ -215,6 +220,19 @@ TEST(CliTest, SigtermWhileTheBrokersDoNotAnswerExitsZero) {
       },
       absl::Seconds(20)))
       << run.Stderr();
+  absl::StatusOr<HttpResponse> health = HttpGetResponse(port, "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->code, 200);
+  absl::StatusOr<HttpResponse> ready = HttpGetResponse(port, "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->code, 503);
+  EXPECT_THAT(ready->body, ::testing::HasSubstr(
+                               "starting: reading the metadata of input topic "
+                               "\"web.events\" from 127.0.0.1:" +
+                               std::to_string(dead)));
+  absl::StatusOr<HttpResponse> metrics = HttpGetResponse(port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->code, 503);
   // Well within the metadata wait of 30 s that it sat out before.
   EXPECT_EQ(run.Stop(SIGTERM, absl::Seconds(15)), 0) << run.Stderr();
   EXPECT_TRUE(absl::StrContains(run.Stderr(), "stopped before it started"))
