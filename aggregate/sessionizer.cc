@@ -222,13 +222,18 @@ size_t Increment(List& list, absl::string_view key, T n) {
 }
 
 // An order_ids entry's last byte: the index in `conversions` of the goal
-// it was counted under (kAnyGoal: every goal), and kClaimed when this
-// conversion counted the order and its value. An entry restored from a
-// checkpoint written before goals were kept is both (0xff): every goal,
-// and its order counted. A live session holds at most kMaxSessionKeys
-// goals and "(other)"; a restored list may be longer: an index past
-// kAnyGoal's is kAnyGoal.
-constexpr uint8_t kAnyGoal = 0x7f;
+// it was counted under (kAnyGoal: every goal), kClaimed when this
+// conversion counted the order, and kValued when it counted the id's value
+// (its first conversion with a value: a `lead` of the id with a currency
+// and no value claims the order, and the `purchase` after it still adds
+// its revenue; review). An entry restored from a checkpoint written before
+// goals were kept is all three (0xff): every goal, its order and value
+// counted; one written before kValued was kept has it only with kAnyGoal
+// (index bytes were below 0x40). A live session holds at most
+// kMaxSessionKeys goals and "(other)"; a restored list may be longer: an
+// index past kAnyGoal's is kAnyGoal.
+constexpr uint8_t kAnyGoal = 0x3f;
+constexpr uint8_t kValued = 0x40;
 constexpr uint8_t kClaimed = 0x80;
 static_assert(kMaxSessionKeys + 1 < kAnyGoal);
 absl::string_view OrderIdOf(const std::string& entry) {
@@ -242,6 +247,9 @@ uint8_t GoalIndexOf(const std::string& entry) {
 }
 bool ClaimedOrder(const std::string& entry) {
   return (OrderByte(entry) & kClaimed) != 0;
+}
+bool ValuedOrder(const std::string& entry) {
+  return (OrderByte(entry) & kValued) != 0;
 }
 // An index in `conversions` as an entry's goal: kAnyGoal past it.
 uint8_t GoalByte(size_t index) {
@@ -742,23 +750,28 @@ struct Sessionizer::Impl {
   // False: a conversion counted before (nothing changes). An order id
   // counts once per goal within its session (SPEC §3: conversions of goal
   // G, an order_id counted once): an order sent as `purchase` and as
-  // `first_purchase` is a conversion of each. The order and its value
-  // count once, with the id's first conversion that has a value (or a
-  // currency): a `lead` of the id without either, before the `purchase`,
-  // took the order under no currency and dropped the purchase's revenue.
-  // In a later session of the visitor (within OrderOnce's 30 days) the id
-  // counts for no goal, as before goals were told apart.
+  // `first_purchase` is a conversion of each. The order counts once, with
+  // the id's first conversion that has a value (or a currency): a `lead` of
+  // the id without either, before the `purchase`, took the order under no
+  // currency and dropped the purchase's revenue. Its value counts once,
+  // with the id's first conversion that has one: a `lead` with a currency
+  // and no value that took the order dropped it too (review). In a later
+  // session of the visitor (within OrderOnce's 30 days) the id counts for
+  // no goal, as before goals were told apart.
   bool Convert(Open& s, const EventView& e) {
     SessionMoney& x = Money(s);
-    bool claims = false;  // the order and its value
+    bool claims = false;  // the order
+    bool values = false;  // the id's value
     if (!e.order_id.empty()) {
       const uint8_t goal = GoalEntry(x, e.goal);
       bool in_session = false;  // under any goal
       bool claimed = false;
+      bool valued = false;
       for (const std::string& entry : x.order_ids) {
         if (OrderIdOf(entry) != e.order_id) continue;
         in_session = true;
         claimed |= ClaimedOrder(entry);
+        valued |= ValuedOrder(entry);
         if (GoalIndexOf(entry) == kAnyGoal || GoalIndexOf(entry) == goal) {
           return false;  // this goal's, again in this session
         }
@@ -767,9 +780,13 @@ struct Sessionizer::Impl {
       if (in_session && x.order_ids.size() >= kMaxSessionOrderIds) {
         return false;
       }
-      // An order of an earlier session of the visitor (OrderOnce).
+      // An order of an earlier session of the visitor (OrderOnce). Keyed
+      // by the visitor too: by (site, order id) alone, another visitor's
+      // order of the id counted or not as the two visitors shared a
+      // partition or not (review).
       if (!in_session &&
-          !orders.Count(StableHash(sites.Get(s.site), e.order_id), e.time)) {
+          !orders.Count(StableHash(sites.Get(s.site), e.visitor_id, e.order_id),
+                        e.time)) {
         return false;
       }
       // A refund (a negative value) is no order, though its id is
@@ -778,17 +795,20 @@ struct Sessionizer::Impl {
       claims = !claimed && (e.value_micros > 0 ||
                             (e.value_micros == 0 && !e.currency.empty()));
       if (claims) Increment(x.orders, e.currency, 1u);
+      values = !valued && e.value_micros > 0;
     }
     const size_t goal_index = Increment(x.conversions, e.goal, 1u);
     if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderIds) {
-      AddOrderId(e.order_id, GoalByte(goal_index) | (claims ? kClaimed : 0),
+      AddOrderId(e.order_id,
+                 GoalByte(goal_index) | (claims ? kClaimed : 0) |
+                     (values ? kValued : 0),
                  x.order_ids);
     }
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
     // value is not subtracted, in the session record, the KPI windows and
     // on /metrics alike. Without a currency it is kept under "" ("(not
     // set)" on /metrics), as the order is.
-    if ((claims || e.order_id.empty()) && e.value_micros > 0) {
+    if ((values || e.order_id.empty()) && e.value_micros > 0) {
       Increment(x.revenue, e.currency, e.value_micros);
     }
     return true;
@@ -1266,22 +1286,23 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
           money.orders.emplace_back(r.currency(), r.orders());
         }
       }
-      // Each id's goal and claim, unless the checkpoint has none for it
-      // (written before goals were kept): then every goal, its order
-      // counted, as before. An index that names no goal of the session is
-      // every goal; one of a goal named twice (a restored list is not
-      // capped), the first of that name, as GoalEntry() finds it.
+      // Each id's goal, claim and value, unless the checkpoint has none
+      // for it (written before goals were kept): then every goal, its order
+      // and value counted, as before. An index that names no goal of the
+      // session is every goal; one of a goal named twice (a restored list is
+      // not capped), the first of that name, as GoalEntry() finds it.
       const std::string& bytes = st.order_goal_indexes();
       const bool have_bytes =
           bytes.size() == static_cast<size_t>(st.order_ids_size());
       for (int i = 0; i < st.order_ids_size(); ++i) {
-        const uint8_t byte =
-            have_bytes ? static_cast<uint8_t>(bytes[i]) : (kAnyGoal | kClaimed);
+        const uint8_t byte = have_bytes ? static_cast<uint8_t>(bytes[i])
+                                        : (kAnyGoal | kClaimed | kValued);
         uint8_t goal = byte & kAnyGoal;
         goal = goal < money.conversions.size()
                    ? GoalEntry(money, money.conversions[goal].first)
                    : kAnyGoal;
-        AddOrderId(st.order_ids(i), goal | (byte & kClaimed), money.order_ids);
+        AddOrderId(st.order_ids(i), goal | (byte & (kClaimed | kValued)),
+                   money.order_ids);
       }
     }
     x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());

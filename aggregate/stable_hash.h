@@ -74,6 +74,12 @@ inline uint64_t StableHash(absl::string_view first, absl::string_view second) {
   return StableHash(second, StableHash(first) ^ 0x9e3779b97f4a7c15ull);
 }
 
+// The hash of a triple, e.g. (site, visitor, order id), the same way.
+inline uint64_t StableHash(absl::string_view first, absl::string_view second,
+                           absl::string_view third) {
+  return StableHash(third, StableHash(first, second) ^ 0x9e3779b97f4a7c15ull);
+}
+
 }  // namespace kpistream
 
 #endif  // KPISTREAM_AGGREGATE_STABLE_HASH_H_

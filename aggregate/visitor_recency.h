@@ -9,7 +9,10 @@
 //   OrderOnce       an order_id counts once across the visitor's sessions
 //                   within 30 days of event time (a reloaded thank-you page
 //                   the next day is not a second order). Key:
-//                   StableHash(site, order_id).
+//                   StableHash(site, visitor, order_id): another visitor's
+//                   order of the same id counts, wherever the two visitors'
+//                   partitions are (keyed by (site, order_id) before
+//                   2026-12-04: ids remembered then are not found after).
 //
 // Days are unix days of event time, kept in a DayStore (aggregate/day_store.h):
 // in RAM by default (~16 bytes per remembered visitor or order, checkpointed

@@ -45,6 +45,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
   std::vector<std::string> orders;  // the visitor's, of earlier sessions
   std::vector<std::pair<std::string, std::string>> goal_orders;  // session's
   std::vector<std::string> claimed;  // the session's ids that took an order
+  std::vector<std::string> valued;   // the session's ids whose value counted
   for (size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
     const bool same_visitor = !out.empty() && out.back().site == e.site_id &&
@@ -66,6 +67,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       for (const auto& [goal, order] : goal_orders) orders.push_back(order);
       goal_orders.clear();
       claimed.clear();
+      valued.clear();
       if (!same_visitor) orders.clear();
     }
     BatchSession& s = out.back();
@@ -77,7 +79,8 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       s.exit = e.page_url;
     }
     if (e.type == EventType::kConversion) {
-      bool claims = false;  // the order and its value
+      bool claims = false;  // the order
+      bool values = false;  // the id's value
       if (!e.order_id.empty()) {
         const std::pair<std::string, std::string> goal_order(e.goal,
                                                              e.order_id);
@@ -88,9 +91,9 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
           continue;
         }
         goal_orders.push_back(goal_order);
-        // The order and its value go with the id's first conversion in the
-        // session that has a value or a currency (a refund, a negative
-        // value, is no order).
+        // The order goes with the id's first conversion in the session that
+        // has a value or a currency (a refund, a negative value, is no
+        // order), its value with the first that has a value.
         claims = std::find(claimed.begin(), claimed.end(), e.order_id) ==
                      claimed.end() &&
                  (e.value_micros > 0 ||
@@ -99,10 +102,14 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
           claimed.push_back(e.order_id);
           ++s.orders;
         }
+        values = std::find(valued.begin(), valued.end(), e.order_id) ==
+                     valued.end() &&
+                 e.value_micros > 0;
+        if (values) valued.push_back(e.order_id);
       }
       ++s.conversions[e.goal];
       // Revenue is never negative: a refund is not subtracted.
-      if ((claims || e.order_id.empty()) && e.value_micros > 0) {
+      if ((values || e.order_id.empty()) && e.value_micros > 0) {
         s.revenue[e.currency] += e.value_micros;
       }
     }
@@ -165,8 +172,10 @@ std::vector<Event> RandomEvents(uint64_t seed) {
           e.order_id = absl::StrCat("o-", v, "-", rng() % 6);
         } else if (rng() % 3 == 0) {
           // A signup of an order id a purchase has too (one order, two
-          // goals' conversions), or not.
+          // goals' conversions), or not; with a currency and no value
+          // (it takes the order; the purchase after it adds the value).
           e.order_id = absl::StrCat("o-", v, "-", rng() % 6);
+          if (rng() % 2 == 0) e.currency = rng() % 2 ? "EUR" : "USD";
         }
       }
       events.push_back(e);

@@ -664,6 +664,66 @@ TEST_F(SessionizerTest, AnOrderGoesWithItsFirstValuedConversion) {
   ExpectOneOrder(s, "EUR", 10'000'000);
 }
 
+// A conversion of the id with a currency and no value (a `lead`, a
+// `begin_checkout`) takes the order; the id's first conversion with a
+// value still adds it, once (review: the purchase's 50 USD were dropped),
+// also across a checkpoint between the two.
+TEST(OrderValueTest, TheIdsFirstValueCountsAfterAZeroValueClaim) {
+  SessionRules rules;
+  for (bool checkpointed : {false, true}) {
+    SCOPED_TRACE(checkpointed);
+    Recorder rec;
+    auto s = std::make_unique<Sessionizer>(rules, &rec);
+    s->Add(Conversion("a", absl::ZeroDuration(), "lead", 0, "USD", "o1"));
+    if (checkpointed) {
+      std::vector<v1::SessionState> saved;
+      s->Checkpoint(
+          /*full=*/true, [](absl::string_view, absl::string_view) {},
+          Saving(&saved));
+      ASSERT_EQ(saved.size(), 1u);
+      // Goal 0, the order (128), no value.
+      EXPECT_EQ(saved[0].order_goal_indexes(), std::string(1, '\x80'));
+      s = std::make_unique<Sessionizer>(rules, &rec);
+      s->RestoreSession(saved[0]);
+      s->FinishRestore();
+    }
+    s->Add(
+        Conversion("a", absl::Seconds(5), "purchase", 50'000'000, "USD", "o1"));
+    s->Add(Conversion("a", absl::Seconds(6), "upsell", 7'000'000, "USD",
+                      "o1"));  // its value counted already
+    s->CloseAll();
+    ASSERT_EQ(rec.closed.size(), 1u);
+    ExpectOneOrder(rec.closed[0], "USD", 50'000'000);
+    EXPECT_EQ(rec.closed[0].conversions.size(), 3u);
+  }
+}
+
+// An order id remembered across sessions is the visitor's: another
+// visitor's order of the id counts (it did only where the two visitors
+// hashed to different partitions; review), the same visitor's repeat in a
+// later session does not.
+TEST_F(SessionizerTest, AnOrderIdIsRememberedPerVisitor) {
+  sessionizer.Add(Conversion("a", absl::ZeroDuration(), "purchase", 50'000'000,
+                             "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("b", absl::Hours(2), "purchase", 50'000'000, "EUR", "o1"));
+  sessionizer.Add(
+      Conversion("a", absl::Hours(3), "purchase", 50'000'000, "EUR", "o1"));
+  sessionizer.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 3u);
+  uint32_t orders = 0;
+  for (const ClosedSession& c : rec.closed) {
+    orders += c.orders;
+    if (c.visitor_id == "a" && c.start > T0) {
+      EXPECT_EQ(c.orders, 0u);  // a's reloaded thank-you page
+      EXPECT_TRUE(c.conversions.empty());
+    } else {
+      ExpectOneOrder(c, "EUR", 50'000'000);
+    }
+  }
+  EXPECT_EQ(orders, 2u);
+}
+
 // Past kMaxSessionOrderIds entries, a kept id counts for no other goal
 // (review: its new goal could not be kept, and counted on every repeat).
 TEST_F(SessionizerTest, PastTheCapAKeptIdCountsForNoOtherGoal) {
@@ -699,8 +759,8 @@ TEST(OrderGoalsTest, ThroughACheckpointAndFromAnOldOne) {
   ASSERT_EQ(saved.size(), 1u);
   ASSERT_EQ(saved[0].order_ids_size(), 1);
   EXPECT_EQ(saved[0].order_ids(0), "o1");
-  // Goal 0, and this conversion counted the order (128).
-  EXPECT_EQ(saved[0].order_goal_indexes(), std::string(1, '\x80'));
+  // Goal 0, and this conversion counted the order (128) and its value (64).
+  EXPECT_EQ(saved[0].order_goal_indexes(), std::string(1, '\xc0'));
   v1::SessionState old = saved[0];
   old.clear_order_goal_indexes();
 

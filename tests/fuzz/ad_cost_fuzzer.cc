@@ -1,9 +1,9 @@
 // Fuzz target: the ad-cost decoder (ingest/ad_cost_decoder.h), built twice:
 // KPISTREAM_FUZZ_AD_COST_JSON=1 for proto3 JSON input, 0 for binary
 // protobuf. The input is one record. Asserts, for any bytes:
-//  - an accepted record has a site, a positive cost, a currency and
-//    timestamps in google.protobuf.Timestamp's range; a rejected one has a
-//    known reason (InvalidReasons()) and a detail;
+//  - an accepted record has a site, a cost of at least 0 (0: no spend), a
+//    currency and timestamps in google.protobuf.Timestamp's range; a
+//    rejected one has a known reason (InvalidReasons()) and a detail;
 //  - and then goes where the engine sends it (PartitionPipeline::
 //    ProcessAdCost): the channel its utm parameters imply, the counters, and
 //    a ROAS target's rolling buckets, evaluated at the record's time.
@@ -66,7 +66,7 @@ void Run(const std::string& input) {
   }
   KPISTREAM_FUZZ_CHECK(r.reason.empty() && r.detail.empty(), where);
   KPISTREAM_FUZZ_CHECK(!cost.site_id().empty(), where);
-  KPISTREAM_FUZZ_CHECK(cost.cost_micros() > 0, where);
+  KPISTREAM_FUZZ_CHECK(cost.cost_micros() >= 0, where);
   KPISTREAM_FUZZ_CHECK(!cost.currency().empty(), where);
   KPISTREAM_FUZZ_CHECK(InRange(cost.date_start()) && InRange(cost.date_end()) &&
                            InRange(cost.time()),
@@ -93,7 +93,10 @@ void Run(const std::string& input) {
   std::vector<TargetSums> sums;
   targets.AddTo(later, &sums);
   KPISTREAM_FUZZ_CHECK(sums.size() == Targets().size(), where);
-  KPISTREAM_FUZZ_CHECK(sums[0].denominator > 0 && sums[0].matched == 1, where);
+  KPISTREAM_FUZZ_CHECK(
+      sums[0].denominator == static_cast<double>(cost.cost_micros()) / 1e6 &&
+          sums[0].matched == 1,
+      where);
   for (size_t i = 0; i < sums.size(); ++i) {
     EvaluateTarget(Targets()[i], sums[i], later);
   }
