@@ -50,6 +50,11 @@ Selector& Selector::Regex(absl::string_view label, absl::string_view regex) {
   return *this;
 }
 
+Selector& Selector::NotEqual(absl::string_view label, absl::string_view value) {
+  matchers_.push_back(absl::StrCat(label, "!=", PromqlString(value)));
+  return *this;
+}
+
 std::string Selector::str() const {
   if (matchers_.empty()) return metric_;
   return absl::StrCat(metric_, "{", absl::StrJoin(matchers_, ","), "}");

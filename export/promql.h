@@ -29,6 +29,8 @@ class Selector {
   Selector& Equal(absl::string_view label, absl::string_view value);
   // label=~"regex" (an RE2 regex, anchored by Prometheus).
   Selector& Regex(absl::string_view label, absl::string_view regex);
+  // label!="value" (a series without the label matches).
+  Selector& NotEqual(absl::string_view label, absl::string_view value);
 
   std::string str() const;
 

@@ -26,6 +26,8 @@ TEST(PromqlTest, SelectorsEscapeEveryValue) {
             "web_orders_total{site=\"sh\\\"op\",channel=~\"E.*\"}");
   EXPECT_EQ(Selector("").Regex("__name__", "a|b").Equal("job", "k").str(),
             "{__name__=~\"a|b\",job=\"k\"}");
+  EXPECT_EQ(Selector("x").NotEqual("reason", "not_\"pv").str(),
+            "x{reason!=\"not_\\\"pv\"}");
 }
 
 TEST(PromqlTest, Durations) {

@@ -646,7 +646,8 @@ rules:
 // A hand-written check of the engine alerts against series shaped like the
 // engine's, independent of the generated tests: a second instance down
 // fires KpistreamInstanceDown for it alone; a lag that stays flat is not
-// "growing"; records half invalid are 50 % dead letters.
+// "growing"; records half invalid are 50 % dead letters; an access log's
+// lines that are no page view are none.
 constexpr char kEngineAlertsTest[] = R"(rule_files:
   - kpistream-engine.rules.yml
 evaluation_interval: 1m
@@ -673,6 +674,22 @@ tests:
             value: 1
           - labels: 'ALERTS{alertname="KpistreamDeadLetterRateHigh",alertstate="firing",severity="ticket",job="kpistream"}'
             value: 1
+  # An access log: three lines in four are assets (not_pageview), 5 % are
+  # malformed: no dead-letter alert.
+  - interval: 1m
+    input_series:
+      - series: 'up{job="kpistream",instance="a:9464"}'
+        values: '1x40'
+      - series: 'kpistream_events_consumed_total{job="kpistream",instance="a:9464",topic="web.access"}'
+        values: '0+1200x40'
+      - series: 'kpistream_events_invalid_total{job="kpistream",instance="a:9464",reason="not_pageview"}'
+        values: '0+900x40'
+      - series: 'kpistream_events_invalid_total{job="kpistream",instance="a:9464",reason="malformed"}'
+        values: '0+60x40'
+    promql_expr_test:
+      - expr: ALERTS{alertstate="firing"}
+        eval_time: 30m
+        exp_samples: []
 )";
 
 TEST(RulesTest, EngineAlertsFireForWhatIsWrongOnly) {
