@@ -192,10 +192,13 @@ std::string FormatByteSize(int64_t bytes) {
 
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,
                                 int* port) {
+  // ":9464" (no host) listens on every interface, as Go exporters write it.
   const size_t colon = address.rfind(':');
-  if (colon == absl::string_view::npos || colon == 0) {
+  if (colon == absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "expected host:port (e.g. 127.0.0.1:9464), got \"", address, "\""));
+        "expected host:port (e.g. 127.0.0.1:9464, or :9464 for every "
+        "interface), got \"",
+        address, "\""));
   }
   int p = -1;
   if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 || p > 65535) {

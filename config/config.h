@@ -333,7 +333,8 @@ bool NeedsRepartition(const Config& config);
 std::map<std::string, std::map<std::string, std::string>>
 ProducerTopicProperties(const Config& config);
 
-// Splits "host:port" into its parts; port must be 0..65535.
+// Splits "host:port" into its parts; port must be 0..65535. ":port" (no
+// host) means every interface; `host` is then empty.
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,
                                 int* port);
 

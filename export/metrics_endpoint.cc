@@ -167,7 +167,7 @@ void Knock(absl::string_view listen_host, int port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -206,6 +206,11 @@ struct MetricsEndpoint::Impl {
   }
 };
 
+std::string CivetListeningPorts(const std::string& listen) {
+  if (!listen.empty() && listen.front() == ':') return listen.substr(1);
+  return listen;
+}
+
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const std::string& listen) {
   std::string host;
@@ -216,11 +221,12 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   }
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
   endpoint->impl_ = std::make_unique<Impl>();
+  const std::string ports = CivetListeningPorts(listen);
   endpoint->impl_->host = std::move(host);
   try {
     endpoint->impl_->server =
         std::make_unique<CivetServer>(std::vector<std::string>{
-            "listening_ports", listen, "num_threads", "4"});
+            "listening_ports", ports, "num_threads", "4"});
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", listen, " for /metrics: ", e.what(),

@@ -17,11 +17,17 @@
 
 namespace kpistream {
 
+// civetweb's `listening_ports` for metrics.listen: ":9464" (every
+// interface, as Go exporters write it) is civetweb's bare "9464"; anything
+// else is passed as it is.
+std::string CivetListeningPorts(const std::string& listen);
+
 class MetricsEndpoint {
  public:
   using Source = std::function<MetricsSnapshot()>;
 
-  // Listens on `listen` ("host:port"; port 0 picks a free port). A busy or
+  // Listens on `listen` ("host:port", or ":port" for every interface; port
+  // 0 picks a free port). A busy or
   // invalid address is an error that names it.
   static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(
       const std::string& listen);

@@ -249,6 +249,24 @@ TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
   EXPECT_THAT(all, HasSubstr("metrics.label_values_max"));
 }
 
+TEST(ConfigTest, ListenWithoutAHostMeansEveryInterface) {
+  // ":9464" is how Go exporters (and many Helm charts) write "every
+  // interface"; it was refused as "expected host:port".
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: web.events}]\n"
+      "metrics: {listen: ':9464'}\n");
+  EXPECT_TRUE(r.errors.empty()) << Errors(r);
+  EXPECT_EQ(r.config.metrics.listen, ":9464");
+  std::string host = "unset";
+  int port = -1;
+  ASSERT_TRUE(ParseListenAddress(":9464", &host, &port).ok());
+  EXPECT_EQ(host, "");
+  EXPECT_EQ(port, 9464);
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: web.events}]\n"
+                                 "metrics: {listen: ':'}\n")),
+              HasSubstr("metrics.listen: bad port"));
+}
+
 TEST(ConfigTest, InputsAreRequiredAndValidated) {
   EXPECT_THAT(Errors(ParseConfig("kafka: {group_id: g}\n")),
               HasSubstr("inputs: at least one input topic is required"));
