@@ -224,9 +224,8 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   const std::string ports = CivetListeningPorts(listen);
   endpoint->impl_->host = std::move(host);
   try {
-    endpoint->impl_->server =
-        std::make_unique<CivetServer>(std::vector<std::string>{
-            "listening_ports", ports, "num_threads", "4"});
+    endpoint->impl_->server = std::make_unique<CivetServer>(
+        std::vector<std::string>{"listening_ports", ports, "num_threads", "4"});
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", listen, " for /metrics: ", e.what(),
