@@ -33,8 +33,6 @@ namespace {
 // these bounds.
 constexpr absl::Duration kMaxPublishInterval = absl::Milliseconds(200);
 constexpr absl::Duration kMinPublishInterval = absl::Milliseconds(10);
-// A stream thread silent this long is not healthy (/healthz).
-constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
 
 }  // namespace
 
@@ -512,6 +510,10 @@ class Engine::Impl {
     }
     if (threads_.empty()) watermark = absl::InfinitePast();
     const absl::Time now = absl::Now();
+    // A thread that stopped running (hung in a call) reports nothing, and
+    // its last report said ready: without this every engine alert stayed
+    // quiet over a frozen instance (counters flat, lag gauge frozen).
+    if (!Stalled(now).empty()) ready = false;
     FamilySnapshot lag = NewFamily(families::kWatermarkLag);
     if (watermark != absl::InfinitePast() &&
         watermark != absl::InfiniteFuture()) {
@@ -606,24 +608,29 @@ class Engine::Impl {
     return step_;
   }
 
-  MetricsEndpoint::Response Healthz() const {
-    if (!started_) return {200, absl::StrCat("starting: ", Step(), "\n")};
-    const absl::Time now = absl::Now();
+  // Why a stream thread counts as hung (ThreadHealth::Stalled), or "".
+  std::string Stalled(absl::Time now) const {
+    if (!started_) return "";
     for (const auto& thread : threads_) {
       const ThreadHealth h = thread->Health();
-      if (h.heartbeat != absl::InfinitePast() &&
-          now - h.heartbeat > kHeartbeatTimeout) {
-        return {503,
-                absl::StrCat("a stream thread has not run for ",
-                             absl::FormatDuration(now - h.heartbeat), "\n")};
+      if (h.Stalled(now)) {
+        return absl::StrCat("a stream thread has not run for ",
+                            absl::FormatDuration(now - h.heartbeat), "\n");
       }
     }
+    return "";
+  }
+
+  MetricsEndpoint::Response Healthz() const {
+    if (!started_) return {200, absl::StrCat("starting: ", Step(), "\n")};
+    std::string stalled = Stalled(absl::Now());
+    if (!stalled.empty()) return {503, std::move(stalled)};
     return {200, "ok\n"};
   }
 
   MetricsEndpoint::Response Readyz() const {
     if (!started_) return {503, absl::StrCat("starting: ", Step(), "\n")};
-    std::string reasons;
+    std::string reasons = Stalled(absl::Now());
     for (const auto& thread : threads_) {
       const ThreadHealth h = thread->Health();
       if (!h.ready) absl::StrAppend(&reasons, h.reason, "\n");

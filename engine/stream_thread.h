@@ -61,9 +61,20 @@ Clock* RealClock();
 // partition is restored, the brokers are reachable and records waiting are
 // being processed.
 struct ThreadHealth {
+  // A thread silent this long is hung: neither healthy (/healthz) nor ready
+  // (/readyz, kpistream_ready), whatever it said last.
+  static constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(60);
+
   bool ready = false;
   std::string reason;                           // why not ready
   absl::Time heartbeat = absl::InfinitePast();  // last loop iteration
+
+  // Whether the thread has not run for kHeartbeatTimeout as of `now` (one
+  // waiting on its output still beats; one that never ran is not judged).
+  bool Stalled(absl::Time now) const {
+    return heartbeat != absl::InfinitePast() &&
+           now - heartbeat > kHeartbeatTimeout;
+  }
 };
 
 class StreamThread : public StreamInput::Listener, private PipelineOutput {

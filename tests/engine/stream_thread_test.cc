@@ -759,6 +759,7 @@ TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
   int added = 0;
   bool ready_again = false;
   std::vector<ThreadHealth> seen;  // during the waits, one per round
+  std::vector<absl::Time> seen_at;
   t.options.stop_requested = [&] {
     // Two records, each waiting: the second's wait counts from its start.
     if (added < 2 && t.output().flushes > 0 && t.Health().ready &&
@@ -766,6 +767,7 @@ TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
       t.output().waits_per_produce = added == 0 ? 250 : 50;
       t.output().on_wait = [&] {
         seen.push_back(t.Health());
+        seen_at.push_back(t.clock.Now());
         if (seen.size() == 250 || seen.size() == 300) {
           t.output().waits_per_produce = 0;  // room
         }
@@ -787,6 +789,39 @@ TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
       << seen[249].reason;
   EXPECT_TRUE(seen[270].ready) << seen[270].reason;  // ~2 s into the second
   EXPECT_TRUE(ready_again);
+  // Never judged hung over the waits (far longer than kHeartbeatTimeout
+  // would allow a thread that does not beat).
+  ASSERT_GT(seen_at.back() - seen_at.front(),
+            ThreadHealth::kHeartbeatTimeout / 2);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_FALSE(seen[i].Stalled(seen_at[i])) << i;
+  }
+}
+
+// A thread that stops running (hung in a call) keeps its last report, which
+// may say ready: it is judged by its heartbeat's age, which makes
+// kpistream_ready 0 and /readyz and /healthz 503 (engine.cc). Before, only
+// /healthz looked, and every engine alert stayed quiet over a frozen
+// instance.
+TEST(StreamThreadTest, AThreadSilentPastTheHeartbeatTimeoutIsStalled) {
+  ThreadHealth h;
+  h.ready = true;
+  const absl::Time t0 = absl::FromUnixSeconds(1'700'000'000);
+  EXPECT_FALSE(h.Stalled(t0 + absl::Hours(1)));  // never ran: not judged
+  h.heartbeat = t0;
+  EXPECT_FALSE(h.Stalled(t0 + ThreadHealth::kHeartbeatTimeout));
+  EXPECT_TRUE(h.Stalled(t0 + ThreadHealth::kHeartbeatTimeout +
+                        absl::Milliseconds(1)));
+  // A real thread's heartbeat as it runs: it does not stall.
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int rounds = 0;
+  t.options.stop_requested = [&] {
+    t.clock.Advance(absl::Seconds(5));
+    EXPECT_FALSE(t.Health().Stalled(t.clock.Now())) << rounds;
+    return ++rounds == 40;  // 200 s of the fake clock
+  };
+  ASSERT_TRUE(t.Run().ok());
 }
 
 // A restore that reads the changelog for long (a lost local store rebuilt
