@@ -810,8 +810,8 @@ TEST(StreamThreadTest, AThreadSilentPastTheHeartbeatTimeoutIsStalled) {
   EXPECT_FALSE(h.Stalled(t0 + absl::Hours(1)));  // never ran: not judged
   h.heartbeat = t0;
   EXPECT_FALSE(h.Stalled(t0 + ThreadHealth::kHeartbeatTimeout));
-  EXPECT_TRUE(h.Stalled(t0 + ThreadHealth::kHeartbeatTimeout +
-                        absl::Milliseconds(1)));
+  EXPECT_TRUE(
+      h.Stalled(t0 + ThreadHealth::kHeartbeatTimeout + absl::Milliseconds(1)));
   // A real thread's heartbeat as it runs: it does not stall.
   FakeThread t;
   t.records = {{"v0", PageView("v0", "10:00:00")}};
