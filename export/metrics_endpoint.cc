@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "CivetServer.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
@@ -41,14 +42,15 @@ class Sources {
   }
 
   // kpistream_build_info, then every source's families, merged; for a
-  // `scraper`, new series at 0 (ZeroNewSeries).
-  std::string Render(bool scraper) const {
+  // scraper (`scraper` names it: its address and user agent), new series at
+  // 0 (ZeroNewSeries); nullptr for anyone else.
+  std::string Render(const std::string* scraper) const {
     MetricsSnapshot merged;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& source : sources_) MergeSnapshot(source(), &merged);
     }
-    if (scraper) ZeroNewSeries(&merged);
+    if (scraper != nullptr) ZeroNewSeries(*scraper, &merged);
     std::string page;
     page.reserve(last_size_.load(std::memory_order_relaxed) + 4096);
     FamilySnapshot info;
@@ -84,15 +86,49 @@ class Sources {
   // (0 again would read as a reset and count its whole value twice); the
   // set is bounded by the label limits. Its keys are absl::HashOf, in
   // memory only.
-  void ZeroNewSeries(MetricsSnapshot* snapshot) const {
+  //
+  // Each scraper is served its own 0: two Prometheus replicas (an HA pair,
+  // or Prometheus and an agent) both count a new series' rise, where one
+  // set for all gave the 0 to whichever scraped first and the other's
+  // increase() missed the series' first value, so the two disagreed. A
+  // scraper first seen after others (a replica added or restarted under a
+  // new address) takes the series first served more than kNewFor before as
+  // old: a 0 for a series with a long history would read, to it, as the
+  // whole count arriving at once; younger ones (a replica's first scrape
+  // comes up to a scrape interval after the other's) it is served at 0 as
+  // well. A scraper not seen for kScraperForgotten is
+  // forgotten, and joins as such a newcomer when it comes back; at most
+  // kMaxScrapers are remembered (the one seen least recently goes).
+  void ZeroNewSeries(const std::string& scraper,
+                     MetricsSnapshot* snapshot) const {
     std::lock_guard<std::mutex> lock(served_mu_);
+    const absl::Time now = absl::Now();
+    absl::erase_if(scrapers_, [now](const auto& entry) {
+      return now - entry.second.last_seen > kScraperForgotten;
+    });
+    auto it = scrapers_.find(scraper);
+    if (it == scrapers_.end()) {
+      if (scrapers_.size() >= kMaxScrapers) {
+        scrapers_.erase(std::min_element(scrapers_.begin(), scrapers_.end(),
+                                         [](const auto& a, const auto& b) {
+                                           return a.second.last_seen <
+                                                  b.second.last_seen;
+                                         }));
+      }
+      Scraper newcomer{{}, now};
+      for (const auto& [key, first] : served_) {
+        if (now - first > kNewFor) newcomer.served.insert(key);
+      }
+      it = scrapers_.emplace(scraper, std::move(newcomer)).first;
+    }
+    Scraper& seen = it->second;
+    seen.last_seen = now;
     for (FamilySnapshot& family : *snapshot) {
       if (family.type == MetricType::kGauge) continue;
       for (MetricSample& sample : family.samples) {
-        if (!served_.insert(absl::HashOf(family.name, sample.label_values))
-                 .second) {
-          continue;
-        }
+        const size_t key = absl::HashOf(family.name, sample.label_values);
+        served_.emplace(key, now);
+        if (!seen.served.insert(key).second) continue;
         if (sample.value != 0 || sample.count != 0) ++zeroed_;
         sample.value = 0;
         sample.count = 0;
@@ -103,10 +139,19 @@ class Sources {
 
   mutable std::mutex mu_;
   std::vector<MetricsEndpoint::Source> sources_;
+  static constexpr size_t kMaxScrapers = 16;
+  static constexpr absl::Duration kNewFor = absl::Minutes(2);
+  static constexpr absl::Duration kScraperForgotten = absl::Minutes(30);
+  struct Scraper {
+    absl::flat_hash_set<size_t> served;  // the series served to it
+    absl::Time last_seen;
+  };
   mutable std::mutex served_mu_;
-  // The counter and histogram series served so far (ZeroNewSeries), and
-  // how many of them were served at 0 in place of another value.
-  mutable absl::flat_hash_set<size_t> served_;
+  // The counter and histogram series served so far to any scraper and to
+  // each (ZeroNewSeries), and how many were served at 0 in place of
+  // another value.
+  mutable absl::flat_hash_map<size_t, absl::Time> served_;  // when first
+  mutable absl::flat_hash_map<std::string, Scraper> scrapers_;
   mutable std::atomic<uint64_t> zeroed_{0};
   // The last page's size: the next is reserved at once.
   mutable std::atomic<size_t> last_size_{0};
@@ -151,6 +196,16 @@ class PathHandler : public CivetHandler {
 // `curl` ("*/*"), nor Datadog's OpenMetrics check by default
 // ("text/plain"), nor Prometheus scraping protobuf only: those get the
 // values as they are, as before.
+// Who scrapes: the client's address and user agent (two Prometheus
+// replicas differ in the first; Prometheus and an agent on one host in the
+// second).
+std::string ScraperId(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  const char* agent = mg_get_header(conn, "User-Agent");
+  return absl::StrCat(info != nullptr ? info->remote_addr : "", " ",
+                      agent != nullptr ? agent : "");
+}
+
 bool IsScraper(const char* accept) {
   if (accept == nullptr) return false;
   const std::string lower = absl::AsciiStrToLower(accept);
@@ -236,7 +291,8 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   endpoint->impl_->Add("/metrics", [self](mg_connection* conn) {
     if (self->impl_->held) return Response{503, "starting\n"};
     const bool scraper = IsScraper(mg_get_header(conn, "Accept"));
-    Response r{200, self->impl_->sources.Render(scraper)};
+    const std::string id = scraper ? ScraperId(conn) : std::string();
+    Response r{200, self->impl_->sources.Render(scraper ? &id : nullptr)};
     ++self->impl_->scrapes;
     if (scraper) ++self->impl_->scraper_scrapes;
     return r;
@@ -301,7 +357,8 @@ uint64_t MetricsEndpoint::new_series_scraped() const {
 }
 
 std::string MetricsEndpoint::RenderMetrics(bool scraper) const {
-  return impl_->sources.Render(scraper);
+  static const std::string kInProcess = "(in process)";
+  return impl_->sources.Render(scraper ? &kInProcess : nullptr);
 }
 
 }  // namespace kpistream

@@ -56,7 +56,8 @@ class MetricsEndpoint {
   // (a request whose Accept header names the Prometheus text format or
   // OpenMetrics, as Prometheus and its agents send) every counter and
   // histogram series is served at 0 the first time, so that increase() and
-  // rate() count its first rise; to anyone else (a plain curl) as it is.
+  // rate() count its first rise (each scraper its own 0; here one in-process
+  // scraper); to anyone else (a plain curl) as it is.
   std::string RenderMetrics(bool scraper = true) const;
   // How many times /metrics has been served.
   uint64_t scrapes() const;

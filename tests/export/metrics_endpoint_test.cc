@@ -25,12 +25,22 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // A minimal blocking HTTP/1.0 GET against 127.0.0.1 (with `accept` as its
-// Accept header unless empty); returns the body, or an empty string on any
-// failure.
+// Accept header unless empty, and `user_agent` as its User-Agent), from
+// the loopback address `from`; returns
+// the body, or an empty string on any failure.
 std::string HttpGet(int port, const std::string& path,
-                    const std::string& accept = "") {
+                    const std::string& accept = "",
+                    const char* from = "127.0.0.1",
+                    const std::string& user_agent = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  if (inet_pton(AF_INET, from, &source.sin_addr) != 1 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0) {
+    close(fd);
+    return "";
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -41,7 +51,10 @@ std::string HttpGet(int port, const std::string& path,
   }
   const std::string request = absl::StrCat(
       "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
-      accept.empty() ? "" : absl::StrCat("Accept: ", accept, "\r\n"), "\r\n");
+      accept.empty() ? "" : absl::StrCat("Accept: ", accept, "\r\n"),
+      user_agent.empty() ? ""
+                         : absl::StrCat("User-Agent: ", user_agent, "\r\n"),
+      "\r\n");
   size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = send(fd, request.data() + sent, request.size() - sent, 0);
@@ -243,6 +256,59 @@ TEST(MetricsEndpointTest, NewSeriesAreServedAtZeroOnceToAScraper) {
   EXPECT_THAT(lines, Contains(direct + "3"));
   EXPECT_THAT(lines, Contains(email + "6"));
   EXPECT_EQ((*endpoint)->scrapes(), 6u);
+}
+
+// Two scrapers (an HA pair of Prometheus replicas: two addresses) each get
+// a new series at 0 once, so that both count its rise; one set for all gave
+// the 0 to whichever scraped first, and the other's increase() missed the
+// series' first value. (A scraper that first comes more than 2 minutes
+// after a series was served to another, a replica added later, takes it as
+// old: not run here, the test would wait 2 minutes.)
+TEST(MetricsEndpointTest, EachScraperIsServedANewSeriesAtZero) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = (*endpoint)->port();
+  std::atomic<bool> email_on{false};
+  (*endpoint)->AddSource([&email_on] {
+    MetricsSnapshot snapshot = ShardSnapshot(3, {1, 0, 2, 0}, 75);
+    if (email_on.load()) {
+      MetricSample email = snapshot[0].samples[0];
+      email.label_values = {"shop", "Email"};
+      email.value = 4;
+      snapshot[0].samples.push_back(email);
+    }
+    return snapshot;
+  });
+  const std::string direct =
+      "web_sessions_closed_total{site=\"shop\",channel=\"Direct\"} ";
+  const std::string email =
+      "web_sessions_closed_total{site=\"shop\",channel=\"Email\"} ";
+  auto scrape = [&](const char* from) {
+    return Lines(HttpGet(port, "/metrics", testing::kPrometheusAccept, from));
+  };
+
+  // Replica A, then B: both see Direct at 0 first.
+  EXPECT_THAT(scrape("127.0.0.1"), Contains(direct + "0"));
+  EXPECT_THAT(scrape("127.0.0.2"), Contains(direct + "0"));
+  EXPECT_THAT(scrape("127.0.0.1"), Contains(direct + "3"));
+  EXPECT_THAT(scrape("127.0.0.2"), Contains(direct + "3"));
+
+  // A new series: each replica's first sample of it is 0.
+  email_on = true;
+  EXPECT_THAT(scrape("127.0.0.2"), Contains(email + "0"));
+  EXPECT_THAT(scrape("127.0.0.1"), Contains(email + "0"));
+  EXPECT_THAT(scrape("127.0.0.2"), Contains(email + "4"));
+  EXPECT_THAT(scrape("127.0.0.1"), Contains(email + "4"));
+
+  // The same address with another user agent (an agent beside Prometheus
+  // on one host) is another scraper; a third replica, too.
+  EXPECT_THAT(Lines(HttpGet(port, "/metrics", testing::kPrometheusAccept,
+                            "127.0.0.1", "vmagent/1.100")),
+              Contains(email + "0"));
+  EXPECT_THAT(scrape("127.0.0.3"), Contains(direct + "0"));
+  EXPECT_THAT(scrape("127.0.0.3"), Contains(email + "4"));
+  EXPECT_THAT(scrape("127.0.0.1"), Contains(email + "4"));
 }
 
 TEST(MetricsEndpointTest, HistogramWithoutObservationsHasAllBuckets) {
