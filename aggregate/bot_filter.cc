@@ -1,15 +1,111 @@
 #include "aggregate/bot_filter.h"
 
+#include <iterator>
+#include <string>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 
 namespace kpistream {
 
+namespace {
+
+// Lower case, matched as substrings. No browser's user agent contains any.
+constexpr absl::string_view kBuiltInPatterns[] = {
+    // SPEC §9.
+    "bot",
+    "spider",
+    "crawl",
+    "slurp",
+    "bingpreview",
+    "facebookexternalhit",
+    "headless",
+    "python-requests",
+    "curl/",
+    "wget/",
+    // Load balancers' and orchestrators' health checks, uptime monitors.
+    "kube-probe",
+    "elb-healthchecker",
+    "googlehc/",
+    "envoy/hc",
+    "consul health",
+    "check_http",
+    "nagios",
+    "zabbix",
+    "blackbox exporter",
+    "prometheus/",
+    "pingdom",
+    "statuscake",
+    "site24x7",
+    "uptime-kuma",
+    "datadog",
+    "newrelicpinger",
+    "gtmetrix",
+    "chrome-lighthouse",
+    // HTTP libraries and tools (programs, not people, fetch with them).
+    "python-urllib",
+    "python-httpx",
+    "aiohttp",
+    "go-http-client",
+    "okhttp",
+    "java/",
+    "apache-httpclient",
+    "libwww-perl",
+    "lwp::",
+    "node-fetch",
+    "axios/",
+    "undici",
+    "guzzlehttp",
+    "httpie/",
+    "postmanruntime",
+    "http_request2",
+    "libfetch",
+    "scrapy",
+    "phantomjs",
+    "httrack",
+    // Internet-wide scanners.
+    "zgrab",
+    "censysinspect",
+    "masscan",
+    "nmap scripting",
+    "nuclei",
+    "expanse",
+    "netcraft",
+    // Link previews and fetchers of other services.
+    "whatsapp/",
+    "mastodon/",
+    "pleroma",
+    "misskey",
+    "skypeuripreview",
+    "embedly",
+    "iframely",
+    "mediapartners-google",
+    "google-inspectiontool",
+    "googleother",
+    "google-read-aloud",
+    "apis-google",
+    "ia_archiver",
+    // Feed readers (a page they fetch is no visit).
+    "feedfetcher",
+    "feedparser",
+    "feedburner",
+    "feedly",
+    "feedbin",
+    "newsblur",
+    "inoreader",
+    "tiny tiny rss",
+    "liferea",
+    "simplepie",
+};
+
+// Names of devices that contain a pattern, not matched inside them: a CUBOT
+// phone's browser says "CUBOT_X30" (lower case, as compared).
+constexpr absl::string_view kHumanDevices[] = {"cubot"};
+
+}  // namespace
+
 BotFilter::BotFilter(std::vector<std::string> extra_patterns, bool empty_is_bot)
-    : patterns_{"bot",      "spider",          "crawl",
-                "slurp",    "bingpreview",     "facebookexternalhit",
-                "headless", "python-requests", "curl/",
-                "wget/"},
+    : patterns_(std::begin(kBuiltInPatterns), std::end(kBuiltInPatterns)),
       empty_is_bot_(empty_is_bot) {
   for (std::string& p : extra_patterns) {
     if (!p.empty()) patterns_.push_back(absl::AsciiStrToLower(p));
@@ -36,6 +132,14 @@ bool BotFilter::Match(absl::string_view user_agent) const {
   if (absl::StripAsciiWhitespace(user_agent).empty()) return empty_is_bot_;
   lower_.assign(user_agent.data(), user_agent.size());
   absl::AsciiStrToLower(&lower_);
+  for (absl::string_view device : kHumanDevices) {
+    // Blanked out, so that its "bot" matches nothing.
+    for (size_t at = lower_.find(device.data(), 0, device.size());
+         at != std::string::npos;
+         at = lower_.find(device.data(), at + device.size(), device.size())) {
+      lower_.replace(at, device.size(), device.size(), '_');
+    }
+  }
   for (const std::string& p : patterns_) {
     if (absl::StrContains(lower_, p)) return true;
   }

@@ -1,7 +1,11 @@
 // BotFilter: recognises automated traffic by its user agent (SPEC §9).
-// Built in: a user agent containing (case-insensitively) any of bot, spider,
-// crawl, slurp, bingpreview, facebookexternalhit, headless, python-requests,
-// curl/, wget/. More patterns can be added from config.
+// Built in: a user agent containing (case-insensitively) any of SPEC's bot,
+// spider, crawl, slurp, bingpreview, facebookexternalhit, headless,
+// python-requests, curl/, wget/, and of the clients that fill real access
+// logs without being visitors (kBuiltInPatterns in bot_filter.cc: health
+// checks, monitors, HTTP libraries, scanners, link previews, feed readers).
+// "bot" inside a phone's name (CUBOT, a maker of Android phones) is not
+// one. More patterns can be added from config.
 //
 // An empty (or blank) user agent is a bot only when the filter is built with
 // `empty_is_bot`: access-log lines without one ("-") always are, while a
