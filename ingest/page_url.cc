@@ -53,9 +53,10 @@ std::string PercentDecode(absl::string_view s) {
 namespace {
 
 // A query parameter's value as the event keeps it: percent-decoded, unless
-// that is not valid UTF-8 (then as written). A view of `raw` when decoding
-// changes nothing (no escape, no '+': most values), else of *storage.
-// Cut to kMaxEventValueBytes (aggregate/event.h).
+// that is not valid UTF-8 or holds a control character (%00, %0A: then as
+// written, as a label value or a record's field may hold none). A view of
+// `raw` when decoding changes nothing (no escape, no '+': most values),
+// else of *storage. Cut to kMaxEventValueBytes (aggregate/event.h).
 absl::string_view ParameterValue(absl::string_view raw, std::string* storage) {
   if (FindFirstOf(raw, "%+") == absl::string_view::npos) {
     // PercentDecode would return it unchanged, and a value that is not
@@ -63,7 +64,7 @@ absl::string_view ParameterValue(absl::string_view raw, std::string* storage) {
     return CutUtf8(raw, kMaxEventValueBytes);
   }
   PercentDecodeTo(raw, storage);
-  if (!IsValidUtf8(*storage)) return CutUtf8(raw, kMaxEventValueBytes);
+  if (!IsPrintableUtf8(*storage)) return CutUtf8(raw, kMaxEventValueBytes);
   return CutUtf8(*storage, kMaxEventValueBytes);
 }
 

@@ -110,6 +110,22 @@ TEST(PageUrlTest, InvalidUtf8AfterDecodingKeepsTheRawValue) {
   EXPECT_EQ(e.utm_source, "caf\xC3\xA9");
 }
 
+// A control character decoded from the query (%00, %0A, %7F) would reach
+// the session record's fields, and make the label "(other)" counted as
+// label overflow: the value is kept as written, as an access log writes it.
+TEST(PageUrlTest, AControlCharacterAfterDecodingKeepsTheRawValue) {
+  Event e = WithUrl(
+      "/?utm_campaign=%00evil&utm_source=news%0Aletter&utm_medium=a%7Fb");
+  FillCampaignFromPageUrl(&e);
+  EXPECT_EQ(e.utm_campaign, "%00evil");
+  EXPECT_EQ(e.utm_source, "news%0Aletter");
+  EXPECT_EQ(e.utm_medium, "a%7Fb");
+  Event tab = WithUrl("/?utm_campaign=spring%09sale&utm_source=a+b%2Fc");
+  FillCampaignFromPageUrl(&tab);
+  EXPECT_EQ(tab.utm_campaign, "spring%09sale");
+  EXPECT_EQ(tab.utm_source, "a b/c");  // printable: decoded
+}
+
 TEST(PageUrlTest, MalformedEscapesAreKept) {
   EXPECT_EQ(PercentDecode("100%"), "100%");
   EXPECT_EQ(PercentDecode("%4"), "%4");
