@@ -85,6 +85,13 @@ void EmbeddedBroker::RefuseNextRequest(int16_t api_key, int error) {
   rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, 1, errors);
 }
 
+void EmbeddedBroker::DelayNextResponse(int32_t broker_id, int16_t api_key,
+                                       absl::Duration delay) {
+  rd_kafka_mock_broker_push_request_error_rtts(
+      impl_->cluster, broker_id, api_key, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+      static_cast<int>(absl::ToInt64Milliseconds(delay)));
+}
+
 absl::Status EmbeddedBroker::CreateTopic(const TopicSpec& topic) {
   rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
       impl_->cluster, topic.name.c_str(), topic.partitions, 1);

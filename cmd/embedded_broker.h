@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace kpistream {
 
@@ -42,6 +43,11 @@ class EmbeddedBroker {
   // `error` (a librdkafka rd_kafka_resp_err_t), as a broker refusing it
   // would: for tests of the engine's failure paths.
   void RefuseNextRequest(int16_t api_key, int error);
+  // The next request of Kafka API `api_key` that broker `broker_id` (1 to
+  // the broker count) receives is answered, successfully, `delay` late: a
+  // slow broker, for tests.
+  void DelayNextResponse(int32_t broker_id, int16_t api_key,
+                         absl::Duration delay);
 
  private:
   EmbeddedBroker() = default;

@@ -113,6 +113,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
     }
     producer->topics_.emplace_back(topic, std::move(handle));
   }
+  producer->commit_attempt_timeout_ = options.commit_attempt_timeout;
+  producer->commit_timeout_ = options.commit_timeout;
   if (!options.transactional_id.empty()) {
     producer->transactional_ = true;
     if (rd_kafka_error_t* e =
@@ -292,10 +294,33 @@ absl::Status Producer::CommitTransaction(Consumer* consumer,
     if (e)
       return AbortOrFail("cannot add the input offsets to the transaction", e);
   }
-  rd_kafka_error_t* e = rd_kafka_commit_transaction(rk_.get(), 30000);
-  if (e != nullptr && rd_kafka_error_is_retriable(e)) {
+  // A commit that times out goes on in the background: librdkafka resumes
+  // it when called again, and refuses to abort it (the commit is under way;
+  // an abort attempted here failed, and stopped the engine). So it is
+  // waited for, in attempts, with the wait callback between them (the
+  // thread is alive: it waits on its output), up to commit_timeout_.
+  const absl::Time commit_started = absl::Now();
+  rd_kafka_error_t* e = nullptr;
+  while (true) {
+    e = rd_kafka_commit_transaction(
+        rk_.get(),
+        static_cast<int>(absl::ToInt64Milliseconds(commit_attempt_timeout_)));
+    if (e == nullptr || !rd_kafka_error_is_retriable(e) ||
+        rd_kafka_error_txn_requires_abort(e) || rd_kafka_error_is_fatal(e)) {
+      break;
+    }
+    if (absl::Now() - commit_started >= commit_timeout_) {
+      const std::string message = rd_kafka_error_string(e);
+      rd_kafka_error_destroy(e);
+      return absl::UnavailableError(absl::StrCat(
+          "cannot commit the Kafka transaction: not confirmed by the brokers "
+          "within ",
+          absl::FormatDuration(commit_timeout_), " (", message,
+          "); it is resolved (committed or aborted) when the producer's "
+          "transactional.id starts again"));
+    }
     rd_kafka_error_destroy(e);
-    e = rd_kafka_commit_transaction(rk_.get(), 30000);
+    if (on_wait_) on_wait_();
   }
   if (e) return AbortOrFail("cannot commit the Kafka transaction", e);
   in_transaction_ = false;

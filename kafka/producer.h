@@ -56,6 +56,11 @@ class Producer {
     Properties properties;         // the user's, as-is
     std::string transactional_id;  // empty: at-least-once
     absl::Duration transaction_timeout = absl::Seconds(10);
+    // A commit the brokers do not confirm is waited for in attempts this
+    // long (librdkafka resumes it at each), the wait callback called
+    // between them, at most commit_timeout in all.
+    absl::Duration commit_attempt_timeout = absl::Seconds(5);
+    absl::Duration commit_timeout = absl::Minutes(2);
     // The records of this topic acknowledged since the last
     // TakeDeliveredOffsets() are tracked (the state changelog: the local
     // store remembers how far it mirrors it).
@@ -175,6 +180,8 @@ class Producer {
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
   std::function<void()> on_wait_;
+  absl::Duration commit_attempt_timeout_;
+  absl::Duration commit_timeout_;
 };
 
 }  // namespace kpistream::kafka

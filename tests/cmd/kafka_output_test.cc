@@ -22,6 +22,7 @@ namespace kpistream {
 namespace {
 
 constexpr int16_t kProduceApiKey = 0;  // Kafka protocol: Produce
+constexpr int16_t kEndTxnApiKey = 26;  // Kafka protocol: EndTxn (a commit)
 
 class NoListener : public StreamInput::Listener {
  public:
@@ -48,7 +49,9 @@ std::vector<std::string> CommittedValues(const std::string& bootstrap,
 // whose group it commits for) on `broker`, writing "out".
 struct Io {
   explicit Io(const EmbeddedBroker& broker, bool transactional = true,
-              kafka::Properties more = {}) {
+              kafka::Properties more = {},
+              absl::Duration commit_attempt_timeout = absl::Seconds(5),
+              absl::Duration commit_timeout = absl::Minutes(2)) {
     kafka::Consumer::Options in;
     in.brokers = broker.bootstrap_servers();
     in.group_id = "output-test";
@@ -65,6 +68,8 @@ struct Io {
     // the first one's delivery report, so a failure surfaces there.
     out.properties = {{"queue.buffering.max.messages", "1"}};
     for (auto& [key, value] : more) out.properties[key] = value;
+    out.commit_attempt_timeout = commit_attempt_timeout;
+    out.commit_timeout = commit_timeout;
     auto made_output = KafkaStreamOutput::Create(
         out, input.get(), {{"outputs.sessions.topic", "out"}});
     EXPECT_TRUE(made_output.ok()) << made_output.status();
@@ -116,6 +121,47 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
   EXPECT_TRUE(commit.ok()) << commit << " after " << attempts << " attempts";
   EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
             (std::vector<std::string>{"d", "e"}));
+}
+
+// A commit the transaction coordinator confirms late (a slow or failing-over
+// broker) is waited for: librdkafka goes on with it in the background and
+// refuses an abort meanwhile (the attempt to abort it failed and stopped
+// the engine). Between attempts the wait callback keeps the thread alive.
+// Past the commit timeout the commit is a failure that names the cause and
+// says it is resolved when the transactional.id starts again.
+TEST(KafkaStreamOutputTest, ACommitConfirmedLateIsWaitedFor) {
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  {
+    Io io(**broker, /*transactional=*/true, {},
+          /*commit_attempt_timeout=*/absl::Milliseconds(300));
+    ASSERT_NE(io.output, nullptr);
+    KafkaStreamOutput& o = *io.output;
+    int waits = 0;
+    o.SetWaitCallback([&waits] { ++waits; });
+    for (const char* value : {"a", "b"}) {
+      EXPECT_TRUE(o.Produce("out", "k", value, {}, -1).ok()) << value;
+    }
+    (*broker)->DelayNextResponse(1, kEndTxnApiKey, absl::Seconds(2));
+    const absl::Status commit = o.Commit({});
+    EXPECT_TRUE(commit.ok()) << commit;
+    EXPECT_GE(waits, 2);  // attempts of 300 ms over 2 s
+    EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
+              (std::vector<std::string>{"a", "b"}));
+  }
+  Io io(**broker, /*transactional=*/true, {},
+        /*commit_attempt_timeout=*/absl::Milliseconds(200),
+        /*commit_timeout=*/absl::Seconds(1));
+  ASSERT_NE(io.output, nullptr);
+  KafkaStreamOutput& o = *io.output;
+  EXPECT_TRUE(o.Produce("out", "k", "c", {}, -1).ok());
+  (*broker)->DelayNextResponse(1, kEndTxnApiKey, absl::Seconds(4));
+  const absl::Status commit = o.Commit({});
+  EXPECT_TRUE(absl::IsUnavailable(commit)) << commit;
+  EXPECT_TRUE(absl::StrContains(commit.message(),
+                                "not confirmed by the "
+                                "brokers within 1s"))
+      << commit;
 }
 
 // At-least-once likewise: a record not delivered (refused by the broker,
