@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <iterator>
+#include <random>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -35,11 +36,12 @@ v1::PartitionCheckpoint& ReusedChunk() {
 class ChunkSink : public CheckpointSink {
  public:
   ChunkSink(const TopicPartition& tp, uint64_t seq, bool full,
-            bool without_transaction, size_t chunk_bytes)
+            bool without_transaction, uint64_t lineage, size_t chunk_bytes)
       : tp_(tp),
         seq_(seq),
         full_(full),
         without_transaction_(without_transaction),
+        lineage_(lineage),
         chunk_bytes_(chunk_bytes),
         current_(ReusedChunk()) {
     Start();
@@ -85,6 +87,7 @@ class ChunkSink : public CheckpointSink {
     current_.set_full(full_);
     current_.set_chunk(next_chunk_);
     current_.set_without_transaction(without_transaction_);
+    current_.set_lineage(lineage_);
     current_bytes_ = 0;
   }
   void Cut(bool last) {
@@ -114,6 +117,7 @@ class ChunkSink : public CheckpointSink {
   uint64_t seq_;
   bool full_;
   bool without_transaction_;
+  uint64_t lineage_;
   size_t chunk_bytes_;
   v1::PartitionCheckpoint& current_;
   std::string sessions_;  // the chunk's sessions, serialized (AddSession)
@@ -123,6 +127,28 @@ class ChunkSink : public CheckpointSink {
   size_t bytes_ = 0;
   std::vector<ChangelogRecord> records_;
 };
+
+}  // namespace
+
+uint64_t CheckpointLineage(absl::string_view value) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(value.data()),
+      static_cast<int>(value.size()));
+  uint64_t lineage = 0;
+  while (uint32_t tag = in.ReadTag()) {
+    using Wire = google::protobuf::internal::WireFormatLite;
+    if (Wire::GetTagFieldNumber(tag) ==
+            v1::PartitionCheckpoint::kLineageFieldNumber &&
+        Wire::GetTagWireType(tag) == Wire::WIRETYPE_FIXED64) {
+      if (!in.ReadLittleEndian64(&lineage)) return 0;
+      continue;  // the last occurrence wins, as in a parse
+    }
+    if (!Wire::SkipField(&in, tag)) return 0;
+  }
+  return lineage;
+}
+
+namespace {
 
 // Splits `key` at each '/' into exactly as many parts as `parts` holds;
 // false when it has more or fewer. No allocation: a restore parses every
@@ -225,7 +251,14 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   const bool full =
       force_full || p.needs_full || p.next_seq == 0 || upstream_shrank ||
       p.delta_bytes > std::max(p.full_bytes, min_full_interval_bytes_);
-  ChunkSink sink(tp_, p.next_seq, full, without_transaction_, chunk_bytes_);
+  if (p.lineage == 0) {
+    std::random_device random;
+    while (p.lineage == 0) {
+      p.lineage = (uint64_t{random()} << 32) ^ uint64_t { random() };
+    }
+  }
+  ChunkSink sink(tp_, p.next_seq, full, without_transaction_, p.lineage,
+                 chunk_bytes_);
   state.Checkpoint(full, &sink);
   v1::PartitionCheckpoint* last = sink.chunk();
   last->set_next_offset(next_offset);
@@ -321,6 +354,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     bool full = false;
     bool without_transaction = false;  // any chunk's flag
     size_t bytes = 0;
+    uint64_t lineage = 0;  // any chunk's
   };
   std::map<uint64_t, Checkpoint> by_seq;
   for (const auto& [id, value] : chunks) {
@@ -333,6 +367,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     }
     // Any chunk says so (chunk 0 may be the one not delivered).
     c.without_transaction |= parsed.without_transaction();
+    if (parsed.lineage() != 0) c.lineage = parsed.lineage();
     // A gap: incomplete. After the last chunk: none belongs to it.
     if (c.complete || chunk != c.chunks.size()) continue;
     c.full = c.full || parsed.full();
@@ -365,6 +400,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     // Only the first checkpoint(s), incomplete: no state yet. Their keys
     // are live until the next full snapshot replaces them.
     for (const auto& [id, value] : chunks) position.live.push_back(id);
+    position.lineage = tail->second.lineage;
     position.next_seq = by_seq.rbegin()->first + 1;
     position.needs_full = true;
     position.skipped = skipped;
@@ -419,6 +455,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
         }
       }
     }
+    if (c.lineage != 0) position.lineage = c.lineage;
     if (it == start) {
       position.full_bytes = c.bytes;
     } else {

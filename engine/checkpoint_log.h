@@ -81,7 +81,15 @@ struct CheckpointPosition {
   // CheckpointReader): how many; the next one written is a full snapshot.
   size_t skipped = 0;
   bool needs_full = false;
+  // The state's lineage (PartitionCheckpoint.lineage); 0 until the first
+  // checkpoint of a state that starts from nothing (or of checkpoints
+  // written before lineages) gives it one.
+  uint64_t lineage = 0;
 };
+
+// The lineage of a checkpoint record's value (PartitionCheckpoint.lineage),
+// read without parsing the rest; 0 when it has none or cannot be read.
+uint64_t CheckpointLineage(absl::string_view value);
 
 class CheckpointWriter {
  public:

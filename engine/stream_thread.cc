@@ -616,6 +616,29 @@ void StreamThread::RestorePending(absl::Time now) {
     next_attempt = now + kRestoreRetry;
     const bool stopping =
         absl::IsCancelled(status) && options_.stop_requested();
+    // Records missing with the local store's part of the state: that part
+    // may be of another changelog (the topic deleted and created again,
+    // and longer by now than the local store's position, which went
+    // unnoticed), which retrying would read every 5 s forever. Dropped,
+    // and the state rebuilt from the changelog alone at once; a changelog
+    // that lost records fails that way too, and is retried as before.
+    if (absl::IsDataLoss(status) && counts.local_records > 0 &&
+        options_.local_store != nullptr) {
+      absl::Status wiped;
+      for (const TopicPartition& tp : tps) {
+        if (wiped.ok()) wiped = options_.local_store->Wipe(tp);
+      }
+      if (wiped.ok()) {
+        KPI_LOG_WARN(
+            "%s: restoring the state from the local store in \"%s\" and the "
+            "changelog failed (%s): the local state of %d partition(s) is "
+            "dropped and rebuilt from the changelog alone (was the changelog "
+            "topic created again?)",
+            options_.name, options_.local_store->dir(), status.message(),
+            static_cast<int>(tps.size()));
+        next_attempt = now;
+      }
+    }
     if (stopping) {
       // Stopping: no failure (no kpistream_restore_failures_total, no
       // "failed" reason on the final scrape).
@@ -624,10 +647,13 @@ void StreamThread::RestorePending(absl::Time now) {
     } else {
       ++restore_failures_;
       restore_error_ = std::string(status.message());
-      KPI_LOG_ERROR("%s: restoring the state failed (retrying in %d s): %s",
-                    options_.name,
-                    static_cast<int>(absl::ToInt64Seconds(kRestoreRetry)),
-                    status.message());
+      KPI_LOG_ERROR(
+          "%s: restoring the state failed (retrying %s): %s", options_.name,
+          next_attempt <= now
+              ? std::string("at once")
+              : absl::StrCat("in ", absl::ToInt64Seconds(next_attempt - now),
+                             " s"),
+          status.message());
     }
     for (size_t i = 0; i < pending.size(); ++i) {
       pending[i]->pipeline = std::make_unique<PartitionPipeline>(
@@ -704,6 +730,10 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
   std::map<int32_t, int64_t> from;  // changelog partition -> first offset
   // Per partition: its records before this offset are in the local store.
   std::map<TopicPartition, int64_t> known;
+  // Per partition: the lineage of the local store's checkpoints (0: none
+  // known), and whether the changelog's after them are of another.
+  std::map<TopicPartition, uint64_t> local_lineage;
+  std::map<TopicPartition, uint64_t> foreign;
   for (const TopicPartition& tp : tps) from[tp.partition % n] = 0;
   if (store != nullptr) {
     std::vector<int32_t> partitions;
@@ -749,8 +779,10 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
         known[tp] = 0;
       } else {
         known[tp] = meta->next_offset();
+        uint64_t& lineage = local_lineage[tp];
         absl::Status s = store->ForEachMirrored(
             tp, [&](absl::string_view key, absl::string_view value) {
+              if (lineage == 0) lineage = CheckpointLineage(value);
               reader->Add(key, value, /*tombstone=*/false);
               ++counts->local_records;
               counts->local_bytes += key.size() + value.size();
@@ -796,6 +828,14 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
     ++counts->changelog_records;
     counts->changelog_bytes += e.key.size() + e.value.size();
     if (checkpoint) {
+      if (!e.tombstone) {
+        auto local = local_lineage.find(tp);
+        const uint64_t lineage =
+            local == local_lineage.end() || local->second == 0
+                ? 0
+                : CheckpointLineage(e.value);
+        if (lineage != 0 && lineage != local->second) foreign[tp] = lineage;
+      }
       reader->Add(e.key, e.value, e.tombstone);
       return;
     }
@@ -816,6 +856,24 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
     if (absl::Status s = days->Finish(); !s.ok() && bad.ok()) bad = s;
   }
   if (!status.ok()) return status;
+  if (!foreign.empty()) {
+    // The local store's checkpoints and the changelog's after them are of
+    // two lineages: the store mirrors a changelog topic deleted since and
+    // created again (longer by now than its position, so it looked
+    // current). Not mixed: dropped, and rebuilt from the changelog alone
+    // (RestorePending retries at once).
+    std::string which;
+    for (const auto& [tp, lineage] : foreign) {
+      if (absl::Status s = store->Wipe(tp); !s.ok()) return s;
+      absl::StrAppend(&which, which.empty() ? "" : ", ", tp.topic, "[",
+                      tp.partition, "]");
+    }
+    return absl::DataLossError(absl::StrCat(
+        "the local state of ", which, " is of another changelog \"",
+        changelog_->topic(),
+        "\" than the one in Kafka (its checkpoints "
+        "and the changelog's after them are of different lineages)"));
+  }
   return bad;
 }
 
