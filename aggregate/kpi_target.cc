@@ -1,6 +1,8 @@
 #include "aggregate/kpi_target.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 namespace kpistream {
@@ -20,11 +22,21 @@ double Attainment(Direction direction, double target, double actual) {
 
 // Within tolerance of the target on the side that counts.
 bool Met(Direction direction, double target, double tolerance, double value) {
-  return direction == Direction::kAtLeast ? value >= target * (1 - tolerance)
-                                          : value <= target * (1 + tolerance);
+  const bool at_least = direction == Direction::kAtLeast;
+  const double limit = ToleranceLimit(at_least, target, tolerance);
+  return at_least ? value >= limit : value <= limit;
 }
 
 }  // namespace
+
+double ToleranceLimit(bool at_least, double target, double tolerance) {
+  const double limit =
+      at_least ? target * (1 - tolerance) : target * (1 + tolerance);
+  if (!std::isfinite(limit)) return limit;
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.10g", limit);
+  return std::strtod(text, nullptr);
+}
 
 TargetStatus EvaluateRolling(Direction direction, double target,
                              double tolerance, double actual, int64_t sample,

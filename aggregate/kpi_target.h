@@ -23,6 +23,14 @@ namespace kpistream {
 
 enum class Direction { kAtLeast, kAtMost };
 
+// The limit a target's KPI must stay on the right side of: target x (1 -
+// tolerance) at least, target x (1 + tolerance) at most, rounded to 10
+// significant digits, as the generated rules and dashboard write it: 0.1 x
+// 0.9 is 0.09000000000000001 in binary, and a conversion rate of exactly
+// 0.09 read off target in the engine while the alert (written "< 0.09")
+// held it within.
+double ToleranceLimit(bool at_least, double target, double tolerance);
+
 struct TargetStatus {
   double target = 0;
   double actual = 0;

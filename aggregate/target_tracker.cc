@@ -4,7 +4,10 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "aggregate/kpi_catalog.h"
 #include "aggregate/label_values.h"
 #include "aggregate/saturating.h"
@@ -160,7 +163,7 @@ bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
     c.denominator = f.kpi->session_denominator(s, selection);
   }
   if (f.by_channel && c.numerator != 0) {
-    c.channels[s.channel].revenue = c.numerator;
+    c.channels[{s.site_id, s.channel}].revenue = c.numerator;
   }
   if (f.track_currency) {
     for (const auto& [currency, micros] : s.revenue) c.AddCurrency(currency);
@@ -245,9 +248,10 @@ void TargetTracker::Checkpoint(
     out.set_matched(c.sums.matched);
     out.set_currency(c.sums.currency);
     out.set_mixed_currencies(c.sums.mixed_currencies);
-    for (const auto& [channel, sums] : c.sums.channels) {
+    for (const auto& [site_channel, sums] : c.sums.channels) {
       v1::TargetBucket::ChannelSums* by = out.add_channels();
-      by->set_channel(channel);
+      by->set_site(site_channel.first);
+      by->set_channel(site_channel.second);
       by->set_revenue(sums.revenue);
       by->set_cost(sums.cost);
     }
@@ -255,10 +259,34 @@ void TargetTracker::Checkpoint(
   }
 }
 
+namespace {
+
+// Whether sums of a period target under fingerprint `old` are the sums of
+// `now` too: the same KPI, filter and start, and an end moved later (a
+// deadline extended: every session counted is still in the period).
+// Another start, or an earlier end, counts other sessions: dropped.
+bool PeriodExtended(absl::string_view old, absl::string_view now) {
+  const size_t old_dots = old.rfind("..");
+  const size_t now_dots = now.rfind("..");
+  if (old_dots == absl::string_view::npos ||
+      now_dots == absl::string_view::npos ||
+      old.substr(0, old_dots) != now.substr(0, now_dots) ||
+      !absl::StrContains(old.substr(0, old_dots), "|period=")) {
+    return false;
+  }
+  int64_t old_end = 0, now_end = 0;
+  return absl::SimpleAtoi(old.substr(old_dots + 2), &old_end) &&
+         absl::SimpleAtoi(now.substr(now_dots + 2), &now_end) &&
+         now_end >= old_end;
+}
+
+}  // namespace
+
 bool TargetTracker::Restore(const v1::TargetBucket& b) {
   for (size_t i = 0; i < specs_->size(); ++i) {
     if ((*specs_)[i].name != b.target() ||
-        fingerprints_[i] != b.fingerprint()) {
+        (fingerprints_[i] != b.fingerprint() &&
+         !PeriodExtended(b.fingerprint(), fingerprints_[i]))) {
       continue;
     }
     if (b.erased()) {
@@ -277,7 +305,7 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.currency = b.currency();
     sums.mixed_currencies = b.mixed_currencies();
     for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
-      TargetSums::ChannelSums& c = sums.channels[by.channel()];
+      TargetSums::ChannelSums& c = sums.channels[{by.site(), by.channel()}];
       c.revenue += by.revenue();
       c.cost += by.cost();
     }
@@ -330,7 +358,10 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
     c.denominator = static_cast<double>(micros) / 1e6;
     c.matched = 1;
     if (f.track_currency) c.AddCurrency(currency);
-    if (f.by_channel) c.channels[std::string(channel)].cost = c.denominator;
+    if (f.by_channel) {
+      c.channels[{std::string(site), std::string(channel)}].cost =
+          c.denominator;
+    }
     if (until > time) {
       AddSpread(i, time, until, c);
     } else {

@@ -72,15 +72,17 @@ struct TargetSums {
   std::string currency;
   bool mixed_currencies = false;
   // ROAS without filter.channel (SPEC §3: "revenue / ad cost, per
-  // campaign/channel where both are known"): revenue and ad cost by
-  // channel, so that the revenue of channels with no cost in the window
-  // (Direct, Organic Search) is not returned on the cost of others.
-  // numerator and denominator above stay the totals of all channels.
+  // campaign/channel where both are known"): revenue and ad cost by site
+  // and channel, so that the revenue of channels with no cost in the window
+  // (Direct, Organic Search), or of a site whose channel had none, is not
+  // returned on the cost of others (as the rules judge it: `and on (site,
+  // channel, currency)`). numerator and denominator above stay the totals.
   struct ChannelSums {
     double revenue = 0;
     double cost = 0;
   };
-  std::map<std::string, ChannelSums, std::less<>> channels;
+  using SiteChannel = std::pair<std::string, std::string>;
+  std::map<SiteChannel, ChannelSums> channels;
   // The revenue of the channels with ad cost.
   double RevenueOfPaidChannels() const {
     double revenue = 0;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "aggregate/kpi_catalog.h"
+#include "aggregate/kpi_target.h"
 #include "aggregate/metric_families.h"
 #include "export/promql.h"
 
@@ -92,9 +93,8 @@ std::string Sessions(const TargetConfig& t, const KpiDef& f,
 }
 
 std::string Threshold(const TargetConfig& t) {
-  return Num(t.direction == TargetDirection::kAtLeast
-                 ? t.value * (1 - t.tolerance)
-                 : t.value * (1 + t.tolerance));
+  return Num(ToleranceLimit(t.direction == TargetDirection::kAtLeast, t.value,
+                            t.tolerance));
 }
 
 // PromQL that has a value (the KPI) only while the target is off target
@@ -513,9 +513,9 @@ bool OffTargetAt(const TargetConfig& u, const Reading& r, double window,
                  double at) {
   const std::optional<double> v = ValueAt(u, r, window, at);
   if (!v.has_value()) return false;
-  const bool off = u.direction == TargetDirection::kAtLeast
-                       ? *v < u.value * (1 - u.tolerance)
-                       : *v > u.value * (1 + u.tolerance);
+  const bool at_least = u.direction == TargetDirection::kAtLeast;
+  const double limit = ToleranceLimit(at_least, u.value, u.tolerance);
+  const bool off = at_least ? *v < limit : *v > limit;
   const KpiDef& f = KpiOf(u);
   if (f.session_denominator_family() && u.min_sessions > 0 &&
       r.denominator * std::min(window, at) <
@@ -549,9 +549,8 @@ bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
     if (&u == &t || u.cumulative()) continue;
     const std::optional<Reading> r = ReadingOf(u, counters);
     if (!r.has_value()) continue;
-    const double threshold = u.direction == TargetDirection::kAtLeast
-                                 ? u.value * (1 - u.tolerance)
-                                 : u.value * (1 + u.tolerance);
+    const double threshold = ToleranceLimit(
+        u.direction == TargetDirection::kAtLeast, u.value, u.tolerance);
     const std::vector<Alert> alerts = AlertsOf(u);
     const std::vector<std::vector<double>> windows =
         AlertWindows(u, alerts.size());
@@ -689,8 +688,7 @@ std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
   const bool rate = f.kind == KpiKind::kRate;
   const bool count = f.denominator.family == nullptr;
   const bool at_least = t.direction == TargetDirection::kAtLeast;
-  const double limit =
-      at_least ? t.value * (1 - t.tolerance) : t.value * (1 + t.tolerance);
+  const double limit = ToleranceLimit(at_least, t.value, t.tolerance);
   double good, bad;
   if (rate) {
     if (!at_least && limit >= 1) return {};  // a rate can never exceed it

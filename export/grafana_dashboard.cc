@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "aggregate/kpi_catalog.h"
+#include "aggregate/kpi_target.h"
 #include "export/alert_rules.h"
 #include "export/promql.h"
 #include "export/rules_generator.h"
@@ -137,15 +138,16 @@ std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 Json TargetThresholds(const TargetConfig& t) {
   const bool at_least = t.direction == TargetDirection::kAtLeast;
   if (at_least) {
-    return Json::array(
-        {{{"color", "red"}, {"value", nullptr}},
-         {{"color", "yellow"}, {"value", t.value * (1 - t.tolerance)}},
-         {{"color", "green"}, {"value", t.value}}});
+    return Json::array({{{"color", "red"}, {"value", nullptr}},
+                        {{"color", "yellow"},
+                         {"value", ToleranceLimit(true, t.value, t.tolerance)}},
+                        {{"color", "green"}, {"value", t.value}}});
   }
   return Json::array(
       {{{"color", "green"}, {"value", nullptr}},
        {{"color", "yellow"}, {"value", t.value}},
-       {{"color", "red"}, {"value", t.value * (1 + t.tolerance)}}});
+       {{"color", "red"},
+        {"value", ToleranceLimit(false, t.value, t.tolerance)}}});
 }
 
 std::string KpiUnit(const std::string& kpi) {

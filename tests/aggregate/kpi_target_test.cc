@@ -19,6 +19,42 @@ TEST(KpiTargetTest, RollingAtLeastWithTolerance) {
   EXPECT_TRUE(std::isnan(s.projected));
 }
 
+// A value exactly at the tolerance's limit is within it (SPEC §6), as the
+// generated alert judges it: 0.1 x 0.9 is 0.09000000000000001 in binary,
+// and 9 conversions in 100 sessions read off target.
+TEST(KpiTargetTest, AValueExactlyAtTheLimitIsWithinTheTolerance) {
+  struct Case {
+    Direction direction;
+    double target, tolerance, actual;
+  };
+  for (const Case& c : {Case{Direction::kAtLeast, 0.10, 0.1, 9.0 / 100},
+                        Case{Direction::kAtLeast, 0.2, 0.1, 0.18},
+                        Case{Direction::kAtLeast, 0.4, 0.2, 0.32},
+                        Case{Direction::kAtLeast, 0.05, 0.2, 0.04},
+                        Case{Direction::kAtMost, 0.2, 0.15, 0.23},
+                        Case{Direction::kAtMost, 100, 0.15, 115}}) {
+    EXPECT_TRUE(
+        EvaluateRolling(c.direction, c.target, c.tolerance, c.actual, 500, 100)
+            .on_track)
+        << c.target << " " << c.tolerance << " " << c.actual;
+    // Just beyond it is not.
+    const double beyond = c.direction == Direction::kAtLeast
+                              ? c.actual * (1 - 1e-9)
+                              : c.actual * (1 + 1e-9);
+    EXPECT_FALSE(
+        EvaluateRolling(c.direction, c.target, c.tolerance, beyond, 500, 100)
+            .on_track)
+        << c.target << " " << c.tolerance << " " << beyond;
+  }
+  // A period judged by its projection likewise.
+  const absl::Time start = absl::FromUnixSeconds(1'700'000'000);
+  EXPECT_TRUE(EvaluateCumulative(Direction::kAtMost, 100, 0.15, 115, start,
+                                 start + absl::Hours(1), start + absl::Hours(2))
+                  .on_track);
+  EXPECT_DOUBLE_EQ(ToleranceLimit(true, 0.1, 0.1), 0.09);
+  EXPECT_DOUBLE_EQ(ToleranceLimit(false, 0.45, 0.05), 0.4725);
+}
+
 TEST(KpiTargetTest, RollingAtMostInvertsAttainment) {
   // Bounce rate at most 40 %: 50 % is off target, attainment 0.8.
   TargetStatus s =

@@ -127,28 +127,34 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
 // broker) is waited for: librdkafka goes on with it in the background and
 // refuses an abort meanwhile (the attempt to abort it failed and stopped
 // the engine). Between attempts the wait callback keeps the thread alive.
-// Past the commit timeout the commit is a failure that names the cause and
-// says it is resolved when the transactional.id starts again.
 TEST(KafkaStreamOutputTest, ACommitConfirmedLateIsWaitedFor) {
   auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  {
-    Io io(**broker, /*transactional=*/true, {},
-          /*commit_attempt_timeout=*/absl::Milliseconds(300));
-    ASSERT_NE(io.output, nullptr);
-    KafkaStreamOutput& o = *io.output;
-    int waits = 0;
-    o.SetWaitCallback([&waits] { ++waits; });
-    for (const char* value : {"a", "b"}) {
-      EXPECT_TRUE(o.Produce("out", "k", value, {}, -1).ok()) << value;
-    }
-    (*broker)->DelayNextResponse(1, kEndTxnApiKey, absl::Seconds(2));
-    const absl::Status commit = o.Commit({});
-    EXPECT_TRUE(commit.ok()) << commit;
-    EXPECT_GE(waits, 2);  // attempts of 300 ms over 2 s
-    EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
-              (std::vector<std::string>{"a", "b"}));
+  Io io(**broker, /*transactional=*/true, {},
+        /*commit_attempt_timeout=*/absl::Milliseconds(300));
+  ASSERT_NE(io.output, nullptr);
+  KafkaStreamOutput& o = *io.output;
+  int waits = 0;
+  o.SetWaitCallback([&waits] { ++waits; });
+  for (const char* value : {"a", "b"}) {
+    EXPECT_TRUE(o.Produce("out", "k", value, {}, -1).ok()) << value;
   }
+  (*broker)->DelayNextResponse(1, kEndTxnApiKey, absl::Seconds(2));
+  const absl::Status commit = o.Commit({});
+  EXPECT_TRUE(commit.ok()) << commit;
+  EXPECT_GE(waits, 2);  // attempts of 300 ms over 2 s
+  EXPECT_EQ(CommittedValues((*broker)->bootstrap_servers(), "out"),
+            (std::vector<std::string>{"a", "b"}));
+}
+
+// Past the commit timeout the commit is a failure that names the cause and
+// says it is resolved when the transactional.id starts again. (One Io per
+// broker, as in the other tests: a second consumer of the group made on
+// the same broker at once tripped an assertion inside librdkafka's sticky
+// assignor at its destruction.)
+TEST(KafkaStreamOutputTest, ACommitNotConfirmedInTimeIsAnErrorThatSaysSo) {
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
   Io io(**broker, /*transactional=*/true, {},
         /*commit_attempt_timeout=*/absl::Milliseconds(200),
         /*commit_timeout=*/absl::Seconds(1));
