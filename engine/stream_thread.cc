@@ -1296,10 +1296,19 @@ void StreamThread::Fail(const absl::Status& status) {
 void StreamThread::Publish(absl::Time now) {
   const absl::Time watermark = watermark_.Current(now);
   const bool timeless = Timeless(now);
+  // Rolling targets' windows are summed at the engine's clock (the slowest
+  // thread's watermark, SetTargetClock) once there is one, as the engine
+  // evaluates them there: summed at its own watermark, a thread ahead of
+  // another (catching up after a restart) added its [11:00, 12:00) to the
+  // other's [10:00, 11:00) (review).
   absl::Time sums_at = watermark;
-  if (timeless) {
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    sums_at = target_clock_;
+    if (timeless) {
+      sums_at = target_clock_;
+    } else if (target_clock_ != absl::InfinitePast()) {
+      sums_at = std::min(watermark, target_clock_);
+    }
   }
   counters_.SetActiveVisitors(active_.CountsAt(now));
   std::map<std::string, int64_t> open_by_site;

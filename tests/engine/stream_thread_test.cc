@@ -1558,6 +1558,35 @@ TEST(StreamThreadTest, AThreadWithoutEventTimeSumsAtTheEnginesClock) {
   EXPECT_EQ(share.sums[0].denominator, 20);
 }
 
+// A thread ahead of the engine's clock (another thread, the slowest, sets
+// it: SetTargetClock) sums its rolling targets' windows there, where the
+// engine evaluates them: v1's session, closed at 10:30, is in the hour to
+// 11:00, not in the hour to the thread's own watermark (near 14:00).
+TEST(StreamThreadTest, RollingTargetsAreSummedAtTheEnginesClock) {
+  const std::string config = absl::StrCat(
+      kThreadConfig,
+      "targets: [{name: s, kpi: sessions, value: 1, window: 1h}]\n");
+  ConfigResult parsed = ParseConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+  const std::vector<TargetSpec> specs = TargetSpecsFrom(parsed.config);
+  for (bool engine_clock : {false, true}) {
+    SCOPED_TRACE(engine_clock ? "at the engine's clock" : "alone");
+    FakeThread t(config.c_str());
+    t.options.targets = &specs;
+    if (engine_clock) {
+      t.target_clock = absl::FromCivil(absl::CivilSecond(2026, 1, 1, 11, 0, 0),
+                                       absl::UTCTimeZone());
+    }
+    t.records = {{"v1", PageView("v1", "10:00:00")},
+                 {"v2", PageView("v2", "14:00:00")}};
+    t.options.stop_requested = [&] { return t.output().committed_offset == 2; };
+    ASSERT_TRUE(t.Run().ok());
+    const StreamThread::TargetShare share = t.Targets();
+    ASSERT_EQ(share.sums.size(), 1u);
+    EXPECT_EQ(share.sums[0].numerator, engine_clock ? 1 : 0);
+  }
+}
+
 // v1's page view at 2026-01-01T10:00:00Z with a string field `name`.
 std::string PageViewAtTenWith(const std::string& name,
                               const std::string& value) {
