@@ -513,7 +513,9 @@ class Engine::Impl {
     // A thread that stopped running (hung in a call) reports nothing, and
     // its last report said ready: without this every engine alert stayed
     // quiet over a frozen instance (counters flat, lag gauge frozen).
-    if (!Stalled(now).empty()) ready = false;
+    if (!Stalled(now, ThreadHealth::kReadyHeartbeatTimeout).empty()) {
+      ready = false;
+    }
     FamilySnapshot lag = NewFamily(families::kWatermarkLag);
     if (watermark != absl::InfinitePast() &&
         watermark != absl::InfiniteFuture()) {
@@ -608,13 +610,16 @@ class Engine::Impl {
     return step_;
   }
 
-  // Why a stream thread counts as hung (ThreadHealth::Stalled), or "".
-  std::string Stalled(absl::Time now) const {
+  // Why a stream thread counts as hung (ThreadHealth::Stalled) after
+  // `timeout` of silence, or "".
+  std::string Stalled(
+      absl::Time now,
+      absl::Duration timeout = ThreadHealth::kHeartbeatTimeout) const {
     if (!started_) return "";
     for (const auto& thread : threads_) {
       const ThreadHealth h = thread->Health();
-      if (h.Stalled(now)) {
-        return absl::StrCat("a stream thread has not run for ",
+      if (h.Stalled(now, timeout)) {
+        return absl::StrCat("a stream thread has not reported for ",
                             absl::FormatDuration(now - h.heartbeat), "\n");
       }
     }
@@ -630,7 +635,8 @@ class Engine::Impl {
 
   MetricsEndpoint::Response Readyz() const {
     if (!started_) return {503, absl::StrCat("starting: ", Step(), "\n")};
-    std::string reasons = Stalled(absl::Now());
+    std::string reasons =
+        Stalled(absl::Now(), ThreadHealth::kReadyHeartbeatTimeout);
     for (const auto& thread : threads_) {
       const ThreadHealth h = thread->Health();
       if (!h.ready) absl::StrAppend(&reasons, h.reason, "\n");

@@ -272,6 +272,7 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   }
   producer_ = *std::move(renewed);
   producer_->set_on_wait(on_wait_);
+  producer_->set_give_up(give_up_);
   renewed_because_ = fatal;
   LearnTopics();
   return absl::OkStatus();
@@ -370,6 +371,7 @@ absl::Status KafkaStreamOutput::Restart() {
   // after that may arrive later: at-least-once).
   producer_ = *std::move(renewed);
   producer_->set_on_wait(on_wait_);
+  producer_->set_give_up(give_up_);
   undelivered_because_.clear();
   return absl::OkStatus();
 }

@@ -176,6 +176,10 @@ class KafkaStreamOutput : public StreamOutput {
     on_wait_ = std::move(f);
     producer_->set_on_wait(on_wait_);
   }
+  void SetGiveUpCallback(std::function<bool()> f) override {
+    give_up_ = std::move(f);
+    producer_->set_give_up(give_up_);
+  }
   size_t max_record_bytes() const override {
     return producer_->max_message_bytes();
   }
@@ -202,6 +206,7 @@ class KafkaStreamOutput : public StreamOutput {
   std::string undelivered_because_;
   RenewalBudget renewals_;
   std::function<void()> on_wait_;  // given to every producer
+  std::function<bool()> give_up_;  // likewise
 };
 
 class KafkaChangelog : public ChangelogSource {

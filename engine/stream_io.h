@@ -109,6 +109,9 @@ class StreamOutput {
   // Called about every 50 ms while Produce() waits for room in a full
   // queue (a slow or unavailable output: reading pauses meanwhile).
   virtual void SetWaitCallback(std::function<void()>) {}
+  // Asked between the attempts of a commit or an abort the brokers do not
+  // confirm: true (a stop requested) gives up waiting.
+  virtual void SetGiveUpCallback(std::function<bool()>) {}
   // The most a record (key, value, headers and framing) may take: Produce()
   // refuses a larger one with OutOfRangeError. SIZE_MAX: no limit.
   virtual size_t max_record_bytes() const { return SIZE_MAX; }

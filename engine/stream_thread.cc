@@ -168,6 +168,8 @@ void StreamThread::Attach(std::unique_ptr<StreamInput> input,
   output_ = std::move(output);
   changelog_ = std::move(changelog);
   output_->SetWaitCallback([this] { WaitingForOutput(); });
+  output_->SetGiveUpCallback(
+      [this] { return options_.stop_requested && options_.stop_requested(); });
   Publish(clock_->Now());  // counters with known labels at 0 from the start
 }
 
@@ -245,7 +247,23 @@ absl::Status StreamThread::Run() {
       last_publish = now;
     }
   }
-  if (fatal_.ok()) {
+  if (fatal_.ok() &&
+      BrokersLookUnreachable(clock_->Now(), input_->last_error())) {
+    // No broker answers (TrackOutage), or one did not a moment ago: a
+    // commit would wait out librdkafka's
+    // timeouts (45-53 s measured: adding the offsets, then an abort that
+    // times out too) and fail, past a SIGTERM's grace period. Not tried.
+    work_left_uncommitted_ = true;
+    KPI_LOG_WARN(
+        "%s: stopping while no broker answers (%s): the final commit is "
+        "not tried; the work since the last commit is redone from its state "
+        "when the partitions are next assigned (nothing is lost)",
+        options_.name, input_->last_error());
+    if (!output_->transactional()) output_->DropQueued();
+    AwaitFirstAssignment();
+    closing_ = true;
+    input_->Close();
+  } else if (fatal_.ok()) {
     KPI_LOG_INFO("%s: stopping: committing the state (open sessions are kept)",
                  options_.name);
     const uint64_t aborts = aborts_;
@@ -1110,6 +1128,16 @@ void StreamThread::WaitingForOutput() {
   if (now - output_heartbeat_ < absl::Seconds(1)) return;
   output_heartbeat_ = now;
   const absl::Duration waited = now - output_waiting_since_;
+  // The brokers said unreachable (the consumer's last error): not ready at
+  // once, as Publish() would say, which does not run during the wait.
+  const std::string error = input_->last_error();
+  if (BrokersLookUnreachable(now, error)) {
+    Beat(now,
+         absl::StrCat(
+             "brokers unreachable: ", error, " (waiting on the outputs for ",
+             absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))), ")"));
+    return;
+  }
   if (waited < kOutputWaitBeforeNotReady) {
     Beat(now);
     return;
@@ -1118,8 +1146,9 @@ void StreamThread::WaitingForOutput() {
        absl::StrCat(
            "waiting ",
            absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
-           " for the brokers to take output records (the producer's queue is "
-           "full; reading is paused)"));
+           " for the brokers to take output records or confirm the commit "
+           "(the producer's queue is full, or the transaction waits; reading "
+           "is paused)"));
 }
 
 void StreamThread::RestoreProgress() {
@@ -1434,14 +1463,16 @@ void StreamThread::TrackOutage(absl::Time now) {
     cluster_down_at_ = absl::InfinitePast();  // a record came: back
     return;
   }
-  if (slots_.empty()) {
-    // Nothing to ask about: a thread without partitions cannot tell.
-    cluster_down_at_ = absl::InfinitePast();
-    return;
-  }
   if (now - outage_probed_at_ < kOutageProbeInterval) return;
   outage_probed_at_ = now;
-  if (input_->EndOffsets({slots_.begin()->first}, kEndCheckTimeout).ok()) {
+  // A thread without partitions asks about the first input's first one:
+  // an outage long enough takes every partition away (the consumer's
+  // session times out), and "none to ask about" said ready, on and off,
+  // through the outage (review).
+  const TopicPartition probe =
+      slots_.empty() ? TopicPartition{config_.inputs.front().topic, 0}
+                     : slots_.begin()->first;
+  if (input_->EndOffsets({probe}, kEndCheckTimeout).ok()) {
     cluster_down_at_ = absl::InfinitePast();  // a broker answered
   }
 }

@@ -69,11 +69,18 @@ struct ThreadHealth {
   std::string reason;                           // why not ready
   absl::Time heartbeat = absl::InfinitePast();  // last loop iteration
 
-  // Whether the thread has not run for kHeartbeatTimeout as of `now` (one
-  // waiting on its output still beats; one that never ran is not judged).
-  bool Stalled(absl::Time now) const {
-    return heartbeat != absl::InfinitePast() &&
-           now - heartbeat > kHeartbeatTimeout;
+  // Silent this long, it is not ready (/readyz, kpistream_ready) while
+  // still healthy: blocked in a Kafka call (librdkafka 2.0's
+  // send_offsets_to_transaction waits, whatever its timeout, until the
+  // transaction's records time out when no broker answers), its last report
+  // is stale. Every wait of the engine's own beats more often.
+  static constexpr absl::Duration kReadyHeartbeatTimeout = absl::Seconds(15);
+
+  // Whether the thread has not run for `timeout` as of `now` (one waiting
+  // on its output still beats; one that never ran is not judged).
+  bool Stalled(absl::Time now,
+               absl::Duration timeout = kHeartbeatTimeout) const {
+    return heartbeat != absl::InfinitePast() && now - heartbeat > timeout;
   }
 };
 

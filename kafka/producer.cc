@@ -240,7 +240,13 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
       return absl::UnavailableError(absl::StrCat(
           "cannot produce to topic \"", topic, "\": ", rd_kafka_err2str(err)));
     }
-    // Backpressure: wait for the brokers to take some of the queue.
+    // Backpressure: wait for the brokers to take some of the queue (or,
+    // asked to stop, give up: what is not sent is not committed either).
+    if (give_up_ && give_up_()) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot produce to topic \"", topic,
+          "\": the producer's queue is full and a stop is requested"));
+    }
     rd_kafka_poll(rk_.get(), 50);
     if (!delivery_error_.empty()) return TakeDeliveryError();
     if (on_wait_) on_wait_();
@@ -309,13 +315,16 @@ absl::Status Producer::CommitTransaction(Consumer* consumer,
         rd_kafka_error_txn_requires_abort(e) || rd_kafka_error_is_fatal(e)) {
       break;
     }
-    if (absl::Now() - commit_started >= commit_timeout_) {
+    const bool give_up = give_up_ && give_up_();
+    if (give_up || absl::Now() - commit_started >= commit_timeout_) {
       const std::string message = rd_kafka_error_string(e);
       rd_kafka_error_destroy(e);
       return absl::UnavailableError(absl::StrCat(
           "cannot commit the Kafka transaction: not confirmed by the brokers "
           "within ",
-          absl::FormatDuration(commit_timeout_), " (", message,
+          absl::FormatDuration(give_up ? absl::Now() - commit_started
+                                       : commit_timeout_),
+          give_up ? ", stopping" : "", " (", message,
           "); it is resolved (committed or aborted) when the producer's "
           "transactional.id starts again"));
     }
@@ -356,8 +365,39 @@ absl::Status Producer::AbortOrFail(absl::string_view what,
   const bool fatal = rd_kafka_error_is_fatal(error);
   rd_kafka_error_destroy(error);
   if (!abortable || fatal) return absl::UnavailableError(message);
-  if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_.get(), 30000)) {
-    return FromError(absl::StrCat(message, "; aborting it failed too"), e);
+  // An abort the brokers do not confirm (none reachable: an outage) is
+  // resumed in attempts, as a commit is, the thread's heartbeat kept
+  // between them (one 30 s call held the thread silent, and said "ready",
+  // until it failed and stopped the engine), up to commit_timeout_ or a
+  // stop.
+  const absl::Time abort_started = absl::Now();
+  while (rd_kafka_error_t* e = rd_kafka_abort_transaction(
+             rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(
+                            commit_attempt_timeout_)))) {
+    const bool retriable =
+        rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
+    const bool give_up = give_up_ && give_up_();
+    if (!retriable || give_up ||
+        absl::Now() - abort_started >= commit_timeout_) {
+      return FromError(
+          absl::StrCat(message, "; aborting it ",
+                       retriable
+                           ? absl::StrCat("was not confirmed within ",
+                                          absl::FormatDuration(absl::Trunc(
+                                              absl::Now() - abort_started,
+                                              absl::Seconds(1))),
+                                          give_up ? ", stopping" : "",
+                                          " (the brokers cannot be "
+                                          "reached? check "
+                                          "kafka.brokers); it is "
+                                          "resolved when the "
+                                          "transactional.id starts "
+                                          "again")
+                           : "failed too"),
+          e);
+    }
+    rd_kafka_error_destroy(e);
+    if (on_wait_) on_wait_();
   }
   in_transaction_ = false;
   transaction_failed_ = false;

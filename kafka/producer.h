@@ -125,6 +125,11 @@ class Producer {
   // Called about every 50 ms while Produce() waits for room in the full
   // queue (backpressure), so that the caller can say it is alive.
   void set_on_wait(std::function<void()> f) { on_wait_ = std::move(f); }
+  // Asked between the attempts of a commit or an abort the brokers do not
+  // confirm (a stop requested): true gives up at once, with an error that
+  // says the transaction is resolved when the transactional.id starts
+  // again.
+  void set_give_up(std::function<bool()> f) { give_up_ = std::move(f); }
 
   // The highest offset acknowledged per partition of the tracked topic
   // since the last call (after a commit or a flush: every record of it).
@@ -180,6 +185,7 @@ class Producer {
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
   std::function<void()> on_wait_;
+  std::function<bool()> give_up_;
   absl::Duration commit_attempt_timeout_;
   absl::Duration commit_timeout_;
 };

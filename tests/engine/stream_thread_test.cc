@@ -610,6 +610,7 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     const char* error;
     bool record_at_15s;
     std::map<int, bool> ready_at;  // seconds after the error -> ready
+    bool partitions = true;        // false: none assigned (lost in the outage)
   };
   const char* const kDown =
       "3/3 brokers are down (Local: All broker connections are down, "
@@ -626,9 +627,18 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              kDown,
              true,
              {{5, false}, {25, true}}},
-        Case{"one broker", kOne, false, {{5, false}, {25, true}}}}) {
+        Case{"one broker", kOne, false, {{5, false}, {25, true}}},
+        // Its partitions taken away (the consumer's session timed out): it
+        // asks about the input's first partition (it said ready, on and
+        // off, through the outage: review).
+        Case{"all down, no partitions",
+             kDown,
+             false,
+             {{5, false}, {25, false}, {60, false}, {75, true}},
+             false}}) {
     SCOPED_TRACE(c.name);
     FakeThread t;
+    t.assign_input = c.partitions;
     const absl::Time start = t.clock.Peek();
     t.input_error = c.error;
     t.input_error_at = start + absl::Seconds(2);
@@ -652,6 +662,36 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     ASSERT_TRUE(t.Run().ok());
     EXPECT_EQ(ready_at, c.ready_at);
   }
+}
+
+// A stop while no broker answers does not try the final commit (it waited
+// 45-53 s for librdkafka's timeouts, past a SIGTERM's grace period, and
+// failed): the work since the last commit is redone at the next assignment.
+TEST(StreamThreadTest, AStopWhileNoBrokerAnswersTriesNoFinalCommit) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  bool down = false;
+  int commits_when_down = -1;
+  t.options.stop_requested = [&] {
+    if (!down && t.output().committed_offset == 1) {
+      down = true;
+      t.input().Add("v1", PageView("v1", "10:00:05"));
+      t.input().set_error(
+          "3/3 brokers are down (Local: All broker connections are down, "
+          "ALL_BROKERS_DOWN)",
+          t.clock.Peek());
+      t.input().brokers_down = true;
+      return false;
+    }
+    if (down && t.input().position() == 2) {
+      commits_when_down = t.output().commits;
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.output().commits, commits_when_down);  // none at the stop
+  EXPECT_TRUE(t.WorkLeftUncommitted());
 }
 
 // A thread whose every commit aborts reads its records again and again
