@@ -300,7 +300,31 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message
+    // A command that is not one ("kpistream rnu"): CLI11 says only that a
+    // subcommand is required; the word typed is named.
+    std::string unknown;
+    if (app.get_subcommands().empty()) {
+      for (int i = 1; i < argc && unknown.empty(); ++i) {
+        const std::string arg = argv[i];
+        const std::string before = i > 1 ? argv[i - 1] : "";
+        if (arg.empty() || arg[0] == '-' || before == "--log-level" ||
+            before == "--log-format") {
+          continue;
+        }
+        unknown = arg;
+      }
+    }
+    if (!unknown.empty()) {
+      std::string commands;
+      for (const CLI::App* sub :
+           app.get_subcommands([](CLI::App*) { return true; })) {
+        commands += (commands.empty() ? "" : ", ") + sub->get_name();
+      }
+      std::cerr << "kpistream: unknown command \"" << unknown
+                << "\" (the commands: " << commands << ")\n";
+    } else {
+      app.exit(e);  // prints the message
+    }
     std::cerr << "Run 'kpistream --help' for usage.\n";
     return 2;
   }

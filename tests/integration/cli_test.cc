@@ -77,6 +77,15 @@ TEST(CliTest, VersionNamesTheAllocatorAndItsOptions) {
 
 TEST(CliTest, BadUsageExitsTwo) {
   EXPECT_EQ(RunCommand({KpistreamBinary()}).exit_code, 2);
+  // A command mistyped is named, with the commands there are.
+  for (const char* typed : {"rnu", "bogus"}) {
+    const CommandResult r =
+        RunCommand({KpistreamBinary(), typed, "--config", "x.yaml"});
+    EXPECT_EQ(r.exit_code, 2) << typed;
+    EXPECT_THAT(r.err, ::testing::HasSubstr(std::string("unknown command \"") +
+                                            typed + "\""));
+    EXPECT_THAT(r.err, ::testing::HasSubstr("run, demo, broker"));
+  }
   EXPECT_EQ(RunCommand({KpistreamBinary(), "run"}).exit_code, 2);
   EXPECT_EQ(
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
