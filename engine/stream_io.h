@@ -110,8 +110,7 @@ class StreamOutput {
   // queue (a slow or unavailable output: reading pauses meanwhile).
   virtual void SetWaitCallback(std::function<void()>) {}
   // Asked between the attempts of a commit or an abort the brokers do not
-  // confirm: true (a stop requested while they look unreachable) gives up
-  // waiting.
+  // confirm: true (a stop requested) gives up waiting.
   virtual void SetGiveUpCallback(std::function<bool()>) {}
   // The most a record (key, value, headers and framing) may take: Produce()
   // refuses a larger one with OutOfRangeError. SIZE_MAX: no limit.

@@ -168,12 +168,8 @@ void StreamThread::Attach(std::unique_ptr<StreamInput> input,
   output_ = std::move(output);
   changelog_ = std::move(changelog);
   output_->SetWaitCallback([this] { WaitingForOutput(); });
-  // A stop gives up a wait on the brokers only while they look unreachable:
-  // a slow but working coordinator still gets the final commit through.
-  output_->SetGiveUpCallback([this] {
-    return options_.stop_requested && options_.stop_requested() &&
-           BrokersLookUnreachable(clock_->Now(), input_->last_error());
-  });
+  output_->SetGiveUpCallback(
+      [this] { return options_.stop_requested && options_.stop_requested(); });
   Publish(clock_->Now());  // counters with known labels at 0 from the start
 }
 
