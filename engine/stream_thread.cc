@@ -250,9 +250,9 @@ absl::Status StreamThread::Run() {
   if (fatal_.ok() &&
       BrokersLookUnreachable(clock_->Now(), input_->last_error())) {
     // No broker answers (TrackOutage), or one did not a moment ago: a
-    // commit would wait out librdkafka's
-    // timeouts (45-53 s measured: adding the offsets, then an abort that
-    // times out too) and fail, past a SIGTERM's grace period. Not tried.
+    // commit would wait out librdkafka's timeouts (45-53 s measured: adding
+    // the offsets, then an abort that times out too) and fail, past a
+    // SIGTERM's grace period. Not tried.
     work_left_uncommitted_ = true;
     KPI_LOG_WARN(
         "%s: stopping while no broker answers (%s): the final commit is "
