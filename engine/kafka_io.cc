@@ -223,15 +223,46 @@ absl::StatusOr<std::unique_ptr<KafkaStreamOutput>> KafkaStreamOutput::Create(
 }
 
 void KafkaStreamOutput::LearnTopics() {
+  unknown_.clear();
+  unknown_asked_at_ = absl::Now();
   for (const Topic& topic : topics_) {
     absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(5));
     if (s.ok()) continue;
     KPI_LOG_WARN(
         "kafka: the producer (client.id \"%s\") cannot learn where the "
-        "partitions of %s are: %s; records for it wait until it can be "
-        "written, and consumption pauses once they fill the producer's queue",
-        options_.client_id, topic.key, s.message());
+        "partitions of %s are: %s; no input is read until it can be "
+        "written (asked again every %s: create the topic, grant the write "
+        "permission, or fix the key)",
+        options_.client_id, topic.key, s.message(),
+        absl::FormatDuration(kUnknownTopicRecheck));
+    unknown_.emplace_back(topic, std::string(s.message()));
   }
+}
+
+std::string KafkaStreamOutput::UnknownTopics(absl::Time now) {
+  if (unknown_.empty()) return {};
+  if (now - unknown_asked_at_ >= kUnknownTopicRecheck) {
+    unknown_asked_at_ = now;
+    std::vector<std::pair<Topic, std::string>> still;
+    for (auto& [topic, why] : unknown_) {
+      absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(1));
+      if (s.ok()) {
+        KPI_LOG_INFO(
+            "kafka: the producer (client.id \"%s\") learned where the "
+            "partitions of %s (\"%s\") are: it can be written now",
+            options_.client_id, topic.key, topic.name);
+        continue;
+      }
+      still.emplace_back(std::move(topic), std::string(s.message()));
+    }
+    unknown_ = std::move(still);
+  }
+  std::string unknown;
+  for (const auto& [topic, why] : unknown_) {
+    absl::StrAppend(&unknown, unknown.empty() ? "" : "; ", topic.key, ": ",
+                    why);
+  }
+  return unknown;
 }
 
 absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {

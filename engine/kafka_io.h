@@ -125,8 +125,8 @@ class KafkaStreamOutput : public StreamOutput {
   // probe, the commit when the reorder buffer first released events took
   // 0.92-0.95 s in both threads without this, under 30 ms in the commits before
   // it (BENCHMARKS.md run SF). A topic it cannot learn about (missing, not
-  // authorized) is a warning naming it: its records wait, and consumption
-  // pauses once the queue is full (SPEC §10), until it can be written.
+  // authorized) is a warning naming it, and one of UnknownTopics() until
+  // the brokers know it: the stream thread reads nothing meanwhile.
   static absl::StatusOr<std::unique_ptr<KafkaStreamOutput>> Create(
       const kafka::Producer::Options& options, KafkaStreamInput* input,
       std::vector<Topic> topics);
@@ -186,6 +186,7 @@ class KafkaStreamOutput : public StreamOutput {
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
     return producer_->TakeDeliveredOffsets();
   }
+  std::string UnknownTopics(absl::Time now) override;
 
  private:
   KafkaStreamOutput() = default;
@@ -197,6 +198,10 @@ class KafkaStreamOutput : public StreamOutput {
 
   kafka::Producer::Options options_;
   std::vector<Topic> topics_;
+  // The topics LearnTopics() or UnknownTopics() could not learn about, with
+  // the brokers' answer, and when they were last asked.
+  std::vector<std::pair<Topic, std::string>> unknown_;
+  absl::Time unknown_asked_at_ = absl::InfinitePast();
   std::unique_ptr<kafka::Producer> producer_;
   KafkaStreamInput* input_ = nullptr;
   std::string renewed_because_;  // set until the next Commit() reports it

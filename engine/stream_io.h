@@ -118,6 +118,18 @@ class StreamOutput {
   // After a successful Commit() or Flush(): the highest offset of each
   // state changelog partition written since the last call.
   virtual std::map<int32_t, int64_t> TakeChangelogOffsets() = 0;
+  // The output topics the brokers do not know (missing, not authorized, or
+  // their metadata unreadable), each with its config key and the brokers'
+  // answer, asked again when `now` is kUnknownTopicRecheck past the last
+  // asking; empty once every one can be written. The stream thread reads
+  // no input meanwhile (SPEC §10: an output that cannot be written pauses
+  // consumption): a record for such a topic would wait in the producer's
+  // queue and hold its transaction until the broker timed it out and
+  // fenced the producer, again and again (measured on Kafka 4.4: four
+  // fencings in a minute, then the engine stopped blaming another
+  // instance, while /readyz said ready).
+  static constexpr absl::Duration kUnknownTopicRecheck = absl::Seconds(2);
+  virtual std::string UnknownTopics(absl::Time /*now*/) { return {}; }
 };
 
 // One record of the state changelog.

@@ -193,6 +193,13 @@ absl::Status StreamThread::Run() {
     RestorePending(now);
     UpdateBacklogs(now);
     UpdateWatermarks(now);
+    if (PausedForUnknownOutputs(now)) {
+      if (now - last_publish >= options_.publish_interval) {
+        Publish(now);
+        last_publish = now;
+      }
+      continue;
+    }
     // An idle input blocks here: at most until an early commit may be due.
     // Fewer records than asked for, and less than another poll's worth
     // left in the input topics: the thread has caught up with its input,
@@ -309,6 +316,33 @@ absl::Status StreamThread::Run() {
   final_reason_ = fatal_.ok() ? "stopped" : fatal_.ToString();
   Publish(clock_->Now());
   return fatal_;
+}
+
+bool StreamThread::PausedForUnknownOutputs(absl::Time now) {
+  std::string unknown = output_->UnknownTopics(now);
+  if (unknown.empty()) {
+    if (!unknown_outputs_.empty()) {
+      KPI_LOG_INFO("%s: every output topic can be written: reading resumes",
+                   options_.name);
+      unknown_outputs_.clear();
+      unknown_outputs_logged_ = absl::InfinitePast();
+    }
+    return false;
+  }
+  // Said at once, then every minute while it lasts.
+  if (now - unknown_outputs_logged_ >= absl::Minutes(1)) {
+    unknown_outputs_logged_ = now;
+    KPI_LOG_WARN(
+        "%s: reading is paused: the brokers do not know an output topic "
+        "(%s); nothing is lost, the input waits until it can be written",
+        options_.name, unknown);
+  }
+  unknown_outputs_ = std::move(unknown);
+  Beat(now);
+  // Nothing to wait on but the next asking: a short sleep, so that a stop
+  // is seen at once.
+  absl::SleepFor(absl::Milliseconds(50));
+  return true;
 }
 
 void StreamThread::AwaitFirstAssignment() {
@@ -1406,6 +1440,12 @@ void StreamThread::Publish(absl::Time now) {
   if (!final_reason_.empty()) {
     health.ready = false;
     health.reason = final_reason_;
+  } else if (!unknown_outputs_.empty()) {
+    health.ready = false;
+    health.reason = absl::StrCat(
+        "reading is paused until the brokers know every output topic "
+        "(create it, grant the write permission, or fix the key): ",
+        unknown_outputs_);
   } else if (!joined_) {
     // Before the group's first assignment no partition can be restored
     // yet: ready now would let a probe (or a user) count on records that

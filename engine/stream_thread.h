@@ -328,6 +328,14 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Set as Run() ends ("stopped", or the fatal error): the last Publish()
   // keeps the thread not ready with it.
   std::string final_reason_;
+  // The output topics the brokers do not know (StreamOutput::
+  // UnknownTopics()): while set, Run() reads nothing and the thread is not
+  // ready with them as the reason.
+  std::string unknown_outputs_;
+  // Asks the output about unknown topics; true (after a short sleep, with
+  // a heartbeat) while there are some.
+  bool PausedForUnknownOutputs(absl::Time now);
+  absl::Time unknown_outputs_logged_ = absl::InfinitePast();
   bool work_left_uncommitted_ = false;
   // At-least-once: the last commit's flush of the outputs timed out, and
   // how many did since one last went through (not ready from

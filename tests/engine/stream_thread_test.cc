@@ -84,9 +84,11 @@ class FakeInput : public StreamInput {
   }
   // How many times the thread sought (each restore seeks).
   int seeks() const { return seeks_; }
+  int polls = 0;  // Poll() calls
   std::function<void()> on_seek;
   void Poll(size_t max, absl::Duration,
             absl::FunctionRef<void(const kafka::Record&)> sink) override {
+    ++polls;
     max = std::min(max, fetched_per_poll_);
     if (!assigned_) {
       assigned_ = true;
@@ -328,7 +330,13 @@ class FakeOutput : public StreamOutput {
   std::map<int32_t, int64_t> TakeChangelogOffsets() override {
     return std::exchange(changelog_written_, {});
   }
+  std::string UnknownTopics(absl::Time) override {
+    ++unknown_asked;
+    return unknown_topics;
+  }
 
+  std::string unknown_topics;  // UnknownTopics()' answer
+  int unknown_asked = 0;       // UnknownTopics() calls
   bool abort_next = false;
   int abort_remaining = 0;         // the next this many commits abort
   std::function<void()> on_abort;  // called as a commit is aborted
@@ -533,6 +541,7 @@ class FakeThread {
     auto out = std::make_unique<FakeOutput>();
     out->set_max_record_bytes(max_record_bytes);
     out->set_transactional(transactional);
+    out->unknown_topics = unknown_topics;
     in->on_commit_sync = on_commit_sync;
     in->revoke_on_close = revoke_on_close;
     in->on_close = on_close;
@@ -557,6 +566,7 @@ class FakeThread {
   size_t fetched_per_poll = SIZE_MAX;         // FakeInput::set_fetched_per_poll
   size_t max_record_bytes = SIZE_MAX;         // FakeOutput's
   bool transactional = true;                  // FakeOutput's
+  std::string unknown_topics;                 // FakeOutput's, at the start
   std::function<void()> on_commit_sync;       // FakeInput's
   bool revoke_on_close = false;               // FakeInput's
   std::function<void()> on_flush;             // FakeOutput's
@@ -596,6 +606,45 @@ TEST(StreamThreadTest, AStoppedThreadIsNotReady) {
   ASSERT_TRUE(was_ready);
   EXPECT_FALSE(t.Health().ready);
   EXPECT_EQ(t.Health().reason, "stopped");
+}
+
+// SPEC §10: an output topic the brokers do not know pauses the reading, with
+// the topic as /readyz's reason; once they know it, the records are read and
+// committed. Before, the thread read on: a record for the topic waited in
+// the producer's queue and held the transaction until the broker timed it
+// out and fenced the producer, four times a minute on Kafka 4.4, then the
+// engine stopped blaming another instance, and /readyz said ready
+// throughout.
+TEST(StreamThreadTest, AnUnknownOutputTopicPausesTheReadingAndIsTheReason) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  t.unknown_topics =
+      "outputs.sessions.topic: topic \"web.sessions\": Broker: Unknown topic "
+      "or partition";
+  ThreadHealth paused;
+  int polls_while_paused = -1;
+  bool ready_after = false;
+  t.options.stop_requested = [&] {
+    if (t.output().unknown_asked == 10) {
+      paused = t.Health();
+      polls_while_paused = t.input().polls;
+      t.output().unknown_topics.clear();  // the topic was created
+    }
+    if (t.output().unknown_asked > 10 && t.output().committed_offset == 1 &&
+        t.Health().ready) {
+      ready_after = true;
+    }
+    return ready_after || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(polls_while_paused, 0);
+  EXPECT_FALSE(paused.ready);
+  EXPECT_TRUE(absl::StrContains(paused.reason, "reading is paused"))
+      << paused.reason;
+  EXPECT_TRUE(absl::StrContains(paused.reason, "topic \"web.sessions\""))
+      << paused.reason;
+  EXPECT_FALSE(paused.Stalled(t.clock.Peek()));
+  EXPECT_TRUE(ready_after);
 }
 
 // /readyz while the brokers cannot be reached. librdkafka says that no

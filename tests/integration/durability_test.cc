@@ -249,15 +249,18 @@ TEST_F(DurabilityTest, AFencedProducerIsReplaced) {
 
 // The sessions topic does not exist yet when the engine starts. Its
 // producers ask the brokers where every output topic's partitions are before
-// the first record (a record for a topic the producer knows nothing of waits
-// in its queue, and holds its commit, until it does): the engine names the
-// missing one in a warning, and runs on. Once the topic is created, every
-// session reaches it exactly once (SPEC §10: an output that cannot be
+// the first record: the engine names the missing one in a warning and on
+// /readyz, and reads nothing until it exists (a record for it would wait in
+// the producer's queue and hold the transaction until the broker timed it
+// out and fenced the producer: measured, four fencings in a minute, then the
+// engine stopped, while /readyz said ready). Once the topic is created,
+// every session reaches it exactly once (SPEC §10: an output that cannot be
 // written pauses; nothing is dropped).
 TEST_F(DurabilityTest, AnOutputTopicCreatedLateIsNamedThenWrittenExactly) {
   FleetOptions options = Options();
   options.sessions = group_ + "-sessions-late";
   options.input_key = "visitor_id";
+  options.watch_readiness = true;
   Fleet fleet(options);
   Lifetime* a = fleet.Start("a");
   const std::string warning = "cannot learn where the partitions of ";
@@ -279,8 +282,21 @@ TEST_F(DurabilityTest, AnOutputTopicCreatedLateIsNamedThenWrittenExactly) {
       << fleet.Logs();
   auto loadgen = Loadgen(20000, "visitor");
   absl::SleepFor(absl::Seconds(3));
+  // Not ready, with the topic as the reason, and nothing read.
+  const std::vector<Lifetime::Readiness> paused = fleet.Readiness(a);
+  ASSERT_FALSE(paused.empty()) << fleet.Logs();
+  EXPECT_EQ(paused.back().code, 503) << fleet.Logs();
+  EXPECT_TRUE(absl::StrContains(
+      paused.back().reason,
+      absl::StrCat("outputs.sessions.topic: topic \"", options.sessions, "\"")))
+      << paused.back().reason;
+  EXPECT_EQ(fleet.Total("kpistream_events_consumed_total"), 0) << fleet.Logs();
   ASSERT_TRUE(CreateKafkaTopic(bootstrap_, options.sessions, 3, 3).ok());
   FinishExactly(fleet, a, *loadgen);
+  EXPECT_TRUE(absl::StrContains(a->process->Stderr(),
+                                "every output topic can be written: reading "
+                                "resumes"))
+      << fleet.Logs();
 }
 
 // The sessions topic refuses every record (its max.message.bytes is below
