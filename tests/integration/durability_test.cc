@@ -247,6 +247,35 @@ TEST_F(DurabilityTest, AFencedProducerIsReplaced) {
   FinishExactly(fleet, a, *loadgen);
 }
 
+// An instance frozen (SIGSTOP: as a long stop-the-world pause or a stalled
+// VM stops it) past its group session, then woken: the other instance takes
+// its partitions and restores them from the changelog meanwhile, and the
+// woken one must not commit the work it held (its offsets are refused for
+// its old generation, or the broker has timed its transaction out and fenced
+// its producer). Frozen for 8 s (past session.timeout.ms, 6 s here, within
+// transaction.timeout.ms, 10 s: its transaction is still open when it
+// wakes) or 16 s (past both). The result is the batch's, exactly.
+class FrozenTest : public DurabilityTest,
+                   public ::testing::WithParamInterface<int> {};
+
+TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
+  Fleet fleet(Options());
+  Lifetime* a = fleet.Start("a");
+  fleet.Start("b");
+  auto loadgen = Loadgen(30000, "visitor");
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_EQ(kill(a->process->pid(), SIGSTOP), 0);
+  absl::SleepFor(absl::Seconds(GetParam()));
+  ASSERT_EQ(kill(a->process->pid(), SIGCONT), 0);
+  FinishExactly(fleet, a, *loadgen);
+  // It was frozen long enough to lose its partitions.
+  EXPECT_TRUE(absl::StrContains(a->process->Stderr(),
+                                "lost without a commit (the group moved on)"))
+      << fleet.Logs();
+}
+
+INSTANTIATE_TEST_SUITE_P(Seconds, FrozenTest, ::testing::Values(8, 16));
+
 // The sessions topic does not exist yet when the engine starts. Its
 // producers ask the brokers where every output topic's partitions are before
 // the first record: the engine names the missing one in a warning and on
