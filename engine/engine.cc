@@ -34,6 +34,57 @@ namespace {
 constexpr absl::Duration kMaxPublishInterval = absl::Milliseconds(200);
 constexpr absl::Duration kMinPublishInterval = absl::Milliseconds(10);
 
+// A config without a key: any input, for a group whose repartition topic
+// holds records: the group re-keyed an input before, and the open sessions
+// and buffered events of what it re-keyed live in the state of that topic's
+// partitions, which such an engine never reads (nor the records forwarded
+// but not processed yet). Following the engine's own hint ("key:
+// visitor_id would save the hop") dropped them without a word (review).
+// InvalidArgumentError (exit 2) naming the way out; OK when the topic is
+// missing or empty, or when the brokers cannot say (a warning).
+absl::Status CheckNoReKeyedState(const Config& config,
+                                 kafka::TopicReadOptions options) {
+  options.topic = RepartitionTopic(config);
+  options.timeout = absl::Seconds(10);
+  auto count = kafka::PartitionCount(options);
+  if (absl::IsNotFound(count.status())) return absl::OkStatus();
+  if (absl::IsCancelled(count.status())) return count.status();
+  absl::StatusOr<kafka::TopicEnds> described =
+      absl::UnknownError("no partition count");
+  if (count.ok()) {
+    for (int32_t p = 0; p < *count; ++p) options.partitions.push_back(p);
+    described = kafka::DescribeTopic(options);
+  } else {
+    described = count.status();
+  }
+  if (!described.ok()) {
+    KPI_LOG_WARN(
+        "engine: cannot tell whether \"%s\" holds records of an earlier "
+        "key: any input (%s); if this group re-keyed an input before, the "
+        "open sessions of those records are not read with this config",
+        options.topic, described.status().message());
+    return absl::OkStatus();
+  }
+  int64_t records = 0;
+  for (const auto& [partition, end] : described->ends) {
+    records += std::max<int64_t>(end, 0);
+  }
+  if (records == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "inputs: no input has key: any, but this group's repartition topic \"",
+      options.topic, "\" holds ", records, " record(s): kafka.group_id \"",
+      config.kafka.group_id,
+      "\" re-keyed an input before, and the open sessions and buffered events "
+      "of those records live in the state of that topic's partitions, which "
+      "an engine without a key: any input never reads: they would be lost. "
+      "Keep inputs[].key: any for this group; or start under a new "
+      "kafka.group_id (its KPIs, visitors and targets start from nothing); "
+      "or delete the topic \"",
+      options.topic,
+      "\" to drop that state knowingly (the sessions open in it are never "
+      "written)"));
+}
+
 }  // namespace
 
 std::string InstanceId(const std::string& configured) {
@@ -154,6 +205,14 @@ class Engine::Impl {
     // are processed within seconds; the week is for inspection and for an
     // engine stopped over a weekend).
     int32_t repartition_partitions = 0;
+    if (!NeedsRepartition(config_)) {
+      SetStep(
+          absl::StrCat("looking for state of an earlier key: any input in \"",
+                       RepartitionTopic(config_), "\""));
+      if (absl::Status s = CheckNoReKeyedState(config_, changelog); !s.ok()) {
+        return s;
+      }
+    }
     if (NeedsRepartition(config_)) {
       int32_t wanted = 1;
       for (const InputConfig& input : config_.inputs) {

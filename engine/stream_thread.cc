@@ -1297,7 +1297,9 @@ bool StreamThread::Repartition(const kafka::Record& record,
           "%s: the first %d records of %s were all keyed by their visitor_id: "
           "with inputs[].key: visitor_id they would be processed where they "
           "land, without the hop through %s (if it is the only events input: "
-          "such an input keeps its sessions apart from the other inputs')",
+          "such an input keeps its sessions apart from the other inputs'; "
+          "under a new kafka.group_id: this group's re-keyed sessions live "
+          "in that topic's state, and the engine refuses to leave them)",
           options_.name, static_cast<int64_t>(h.forwarded), record.topic,
           repartition_topic_);
     }

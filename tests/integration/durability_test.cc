@@ -411,6 +411,40 @@ TEST(MissingInputTest, AMissingInputTopicIsNamedAndStopsTheStart) {
   }
 }
 
+// A group whose repartition topic holds records re-keyed an input before:
+// the open sessions and buffered events of those records live in the state
+// of that topic's partitions. A config without a key: any input (as the
+// engine's own hint suggests for input keyed by visitor_id) would never read
+// them: the start is refused (exit 2), naming the topic and the ways out.
+// Before, the restart restored none of them, without a word.
+TEST(MissingInputTest, AConfigLeavingReKeyedStateBehindStopsTheStart) {
+  auto bootstrap = SharedKafka();
+  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+  const std::string input = UniqueKafkaName("rekeyed-input");
+  ASSERT_TRUE(CreateKafkaTopic(*bootstrap, input, 2, 1).ok());
+  const std::string group = UniqueKafkaName("rekeyed-group");
+  const std::string repartition = group + "-repartition";
+  ASSERT_TRUE(CreateKafkaTopic(*bootstrap, repartition, 2, 1).ok());
+  ASSERT_TRUE(
+      ProduceToKafka(*bootstrap, repartition, {"a forwarded event"}, {"v1"})
+          .ok());
+  TempDir dir;
+  const std::string config = dir.Write(
+      "c.yaml",
+      absl::StrCat("kafka: {brokers: '", *bootstrap, "', group_id: ", group,
+                   "}\ninputs: [{topic: ", input,
+                   ", key: visitor_id}]\nprocessing: {state_dir: '", dir.path(),
+                   "/state'}\nmetrics: {listen: '127.0.0.1:", FreePort(),
+                   "'}\n"));
+  CommandResult r = RunCommand({KpistreamBinary(), "run", "--config", config});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(
+      absl::StrContains(r.err, absl::StrCat("repartition topic \"", repartition,
+                                            "\" holds 1 record(s)")))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "Keep inputs[].key: any")) << r.err;
+}
+
 // The restore's reader sees every committed transaction of a changelog
 // partition, the latest included, right after its commit returned.
 TEST(ChangelogReaderTest, SeesEveryCommittedTransactionAtOnce) {
