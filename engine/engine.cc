@@ -321,6 +321,7 @@ class Engine::Impl {
       out.client_id = in.client_id;
       out.properties = config_.kafka.properties;
       out.transaction_timeout = config_.processing.transaction_timeout;
+      out.give_up = changelog.stop_requested;
       out.tracked_topic = changelog.topic;
       // The internal topics uncompressed (config.h says which and when):
       // compressing the re-keying hop with LZ4 was ~9 % of the samples of

@@ -5,6 +5,8 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "kafka/log.h"
 
 namespace kpistream::kafka {
 namespace {
@@ -17,6 +19,89 @@ absl::Status FromError(absl::string_view what, rd_kafka_error_t* error) {
   std::string message = absl::StrCat(what, ": ", rd_kafka_error_string(error));
   rd_kafka_error_destroy(error);
   return absl::UnavailableError(message);
+}
+
+// The value of broker `id`'s config `name` (DescribeConfigs on `rk`), or
+// an error (the embedded broker cannot say).
+absl::StatusOr<std::string> BrokerConfig(rd_kafka_t* rk, int32_t id,
+                                         const std::string& name,
+                                         absl::Duration timeout) {
+  const std::string broker = absl::StrCat(id);
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, broker.c_str());
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* admin =
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  char err[256];
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  rd_kafka_AdminOptions_set_request_timeout(admin, timeout_ms, err,
+                                            sizeof(err));
+  rd_kafka_DescribeConfigs(rk, &resource, 1, admin, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+  absl::StatusOr<std::string> result =
+      absl::NotFoundError(absl::StrCat("broker ", id, " did not say ", name));
+  if (event != nullptr && rd_kafka_event_error(event) == 0) {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** resources =
+        rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(event), &n);
+    for (size_t i = 0; i < n; ++i) {
+      size_t m = 0;
+      const rd_kafka_ConfigEntry_t** entries =
+          rd_kafka_ConfigResource_configs(resources[i], &m);
+      for (size_t j = 0; j < m; ++j) {
+        const char* value = rd_kafka_ConfigEntry_value(entries[j]);
+        if (name == rd_kafka_ConfigEntry_name(entries[j]) && value != nullptr) {
+          result = std::string(value);
+        }
+      }
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_AdminOptions_destroy(admin);
+  rd_kafka_ConfigResource_destroy(resource);
+  rd_kafka_queue_destroy(queue);
+  return result;
+}
+
+// Why the transaction coordinator may not answer, as far as the brokers
+// tell: a cluster with fewer brokers than its transaction state topic's
+// replication factor never creates that topic, and no transaction can
+// start (a single-broker cluster with the default of 3). Empty when nothing
+// is found.
+std::string DiagnoseTransactions(rd_kafka_t* rk) {
+  constexpr char kStateTopic[] = "__transaction_state";
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, kStateTopic, nullptr);
+  if (rkt == nullptr) return {};
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::StrCat("the brokers do not answer a metadata request: ",
+                        rd_kafka_err2str(err));
+  }
+  const int brokers = md->broker_cnt;
+  const int32_t first = brokers > 0 ? md->brokers[0].id : -1;
+  const bool missing = md->topic_cnt != 1 || md->topics[0].err != 0 ||
+                       md->topics[0].partition_cnt == 0;
+  rd_kafka_metadata_destroy(md);
+  if (!missing || first < 0) return {};
+  auto factor = BrokerConfig(
+      rk, first, "transaction.state.log.replication.factor", absl::Seconds(5));
+  int wanted = 0;
+  if (factor.ok() && absl::SimpleAtoi(*factor, &wanted) && wanted > brokers) {
+    return absl::StrCat(
+        "the brokers cannot create the topic ", kStateTopic,
+        " that transactions need: its transaction.state.log.replication.factor "
+        "is ",
+        wanted, " and the cluster has ", brokers,
+        " broker(s) (set it, and transaction.state.log.min.isr, to at most ",
+        brokers, " in the brokers' config, as single-broker setups do)");
+  }
+  return absl::StrCat("the topic ", kStateTopic,
+                      " that transactions need does not exist yet (the "
+                      "brokers create it on the first transaction; their "
+                      "log says why not)");
 }
 
 }  // namespace
@@ -117,15 +202,48 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   producer->commit_timeout_ = options.commit_timeout;
   if (!options.transactional_id.empty()) {
     producer->transactional_ = true;
-    if (rd_kafka_error_t* e =
-            rd_kafka_init_transactions(producer->rk_.get(), 60000)) {
-      return FromError(
-          absl::StrCat("cannot initialise Kafka transactions (transactional.id "
-                       "\"",
-                       options.transactional_id, "\") on ", options.brokers,
-                       "; does the broker support them? set "
-                       "processing.guarantee: at_least_once otherwise"),
-          e);
+    // In 5 s attempts (librdkafka resumes a timed-out call), up to 60 s: a
+    // coordinator that does not answer is said after the first, with what
+    // the brokers tell of the cause; a stop gives up between them. One 60 s
+    // call said nothing for a minute, then blamed the broker's support
+    // (measured: a one-broker cluster with the default replication factor
+    // of its transaction state topic, 3).
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    std::string diagnosis;
+    for (int attempt = 1;; ++attempt) {
+      rd_kafka_error_t* e =
+          rd_kafka_init_transactions(producer->rk_.get(), 5000);
+      if (e == nullptr) break;
+      if (options.give_up && options.give_up()) {
+        rd_kafka_error_destroy(e);
+        return absl::CancelledError(absl::StrCat(
+            "stopped while waiting for the transaction coordinator "
+            "(transactional.id \"",
+            options.transactional_id, "\")"));
+      }
+      if (!rd_kafka_error_is_retriable(e) || absl::Now() >= deadline) {
+        return FromError(
+            absl::StrCat(
+                "cannot initialise Kafka transactions (transactional.id \"",
+                options.transactional_id, "\") on ", options.brokers,
+                diagnosis.empty()
+                    ? "; does the broker support them? set "
+                      "processing.guarantee: at_least_once otherwise"
+                    : absl::StrCat(": ", diagnosis)),
+            e);
+      }
+      if (attempt == 1) {
+        diagnosis = DiagnoseTransactions(producer->rk_.get());
+        ReportKafkaEvent(
+            producer->rk_.get(), 4, "INITTXN",
+            absl::StrCat("the transaction coordinator has not answered the "
+                         "producer (transactional.id \"",
+                         options.transactional_id, "\") for 5 s (",
+                         rd_kafka_error_string(e), ")",
+                         diagnosis.empty() ? "" : ": ", diagnosis,
+                         "; still trying, up to 60 s"));
+      }
+      rd_kafka_error_destroy(e);
     }
   }
   return producer;

@@ -61,6 +61,9 @@ class Producer {
     // between them, at most commit_timeout in all.
     absl::Duration commit_attempt_timeout = absl::Seconds(5);
     absl::Duration commit_timeout = absl::Minutes(2);
+    // Asked between the attempts to initialise transactions: true (a stop
+    // requested) gives up.
+    std::function<bool()> give_up;
     // The records of this topic acknowledged since the last
     // TakeDeliveredOffsets() are tracked (the state changelog: the local
     // store remembers how far it mirrors it).

@@ -3,6 +3,8 @@
 // one consumer live through a leader's crash and restart and a leader's
 // graceful stop, and read every record exactly once, in order. Also what a
 // cluster that cannot start reports.
+#include <signal.h>
+
 #include <iostream>
 #include <memory>
 #include <string>
@@ -13,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/kafka_cluster.h"
+#include "tests/integration/test_support.h"
 
 namespace kpistream::testing {
 namespace {
@@ -119,6 +122,45 @@ TEST(KafkaOutageTest, StartFailureCarriesTheNodesLog) {
       << cluster.status();
   EXPECT_TRUE(absl::StrContains(cluster.status().message(), "num.io.threads"))
       << cluster.status();
+}
+
+// A one-broker cluster whose transaction state topic wants 3 replicas (the
+// brokers' default) never creates it, and no transaction can start: the
+// engine says so, with the config to change, 5 s into its start (it said
+// nothing for 60 s, then blamed the broker's support for transactions),
+// and a SIGTERM while it waits stops it at once (exit 0: nothing started).
+TEST(KafkaOutageTest, TransactionsTheClusterCannotServeAreExplained) {
+  KafkaClusterOptions options;
+  options.broker_config = {{"transaction.state.log.replication.factor", "3"},
+                           {"transaction.state.log.min.isr", "2"}};
+  absl::StatusOr<std::unique_ptr<KafkaCluster>> started =
+      KafkaCluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  KafkaCluster& cluster = **started;
+  const std::string input = UniqueKafkaName("txn-input");
+  for (const std::string& topic :
+       {input, std::string("web.sessions"), std::string("web.kpi"),
+        std::string("web.deadletter")}) {
+    ASSERT_TRUE(cluster.CreateTopic(topic, 1, 1).ok()) << topic;
+  }
+  TempDir dir;
+  const std::string config = dir.Write(
+      "c.yaml",
+      absl::StrCat("kafka: {brokers: '", cluster.bootstrap(), "', group_id: ",
+                   UniqueKafkaName("txn-group"), "}\ninputs: [{topic: ", input,
+                   ", key: visitor_id}]\nprocessing: {state_dir: '", dir.path(),
+                   "/state'}\nmetrics: {listen: '127.0.0.1:", FreePort(),
+                   "'}\n"));
+  Subprocess engine({KpistreamBinary(), "run", "--config", config});
+  const std::string said =
+      "its transaction.state.log.replication.factor is 3 and the cluster has "
+      "1 broker(s)";
+  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(engine.Stderr(), said); },
+                      absl::Seconds(30)))
+      << engine.Stderr();
+  EXPECT_EQ(engine.Stop(SIGTERM, absl::Seconds(20)), 0) << engine.Stderr();
+  EXPECT_TRUE(absl::StrContains(engine.Stderr(), "stopped before it started"))
+      << engine.Stderr();
 }
 
 }  // namespace
