@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -261,6 +263,39 @@ struct MetricsEndpoint::Impl {
   }
 };
 
+namespace {
+
+// Why binding `host`:`port` fails, in the system's words (e.g. "Address
+// already in use"), found by trying it; empty when it binds (or the address
+// does not resolve: the caller's hint covers that).
+std::string BindError(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = absl::StrCat(port);
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(),
+                  &hints, &found) != 0) {
+    return {};
+  }
+  std::string error;
+  for (addrinfo* a = found; a != nullptr && error.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      error = std::strerror(errno);
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return error;
+}
+
+}  // namespace
+
 std::string CivetListeningPorts(const std::string& listen) {
   if (!listen.empty() && listen.front() == ':') return listen.substr(1);
   return listen;
@@ -269,7 +304,8 @@ std::string CivetListeningPorts(const std::string& listen) {
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const std::string& listen) {
   std::string host;
-  absl::Status valid = ParseListenAddress(listen, &host, nullptr);
+  int port = 0;
+  absl::Status valid = ParseListenAddress(listen, &host, &port);
   if (!valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics.listen: ", valid.message()));
@@ -282,10 +318,16 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     endpoint->impl_->server = std::make_unique<CivetServer>(
         std::vector<std::string>{"listening_ports", ports, "num_threads", "4"});
   } catch (const std::exception& e) {
+    // civetweb says only that it could not make its context.
+    const std::string cause = BindError(endpoint->impl_->host, port);
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", listen, " for /metrics: ", e.what(),
-        " (is the port in use, or the host not a local address? set "
-        "metrics.listen)"));
+        "cannot listen on ", listen, " for /metrics: ",
+        cause.empty()
+            ? absl::StrCat(e.what(),
+                           " (is the port in use, or the host not a local "
+                           "address?")
+            : absl::StrCat(cause, " (another process listens there?"),
+        " set metrics.listen)"));
   }
   MetricsEndpoint* self = endpoint.get();
   endpoint->impl_->Add("/metrics", [self](mg_connection* conn) {

@@ -131,6 +131,30 @@ TEST(MetricsEndpointTest, ListenWithoutAHostIsEveryInterfaceForCivetweb) {
   EXPECT_EQ(CivetListeningPorts("0.0.0.0:0"), "0.0.0.0:0");
 }
 
+// A port another process listens on is named with the system's cause
+// (civetweb says only "null context when constructing CivetServer").
+TEST(MetricsEndpointTest, APortInUseIsSaidSo) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string listen_at =
+      absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  auto endpoint = MetricsEndpoint::Start(listen_at);
+  close(fd);
+  ASSERT_FALSE(endpoint.ok());
+  EXPECT_THAT(std::string(endpoint.status().message()),
+              ::testing::HasSubstr(absl::StrCat("cannot listen on ", listen_at,
+                                                " for /metrics: Address "
+                                                "already in use")));
+}
+
 TEST(MetricsEndpointTest, ServesMergedSourcesInTextFormat) {
   absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
       MetricsEndpoint::Start("127.0.0.1:0");
