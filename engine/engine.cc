@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -239,6 +240,27 @@ class Engine::Impl {
         absl::StrCat("opening the state changelog \"", changelog.topic, "\""));
     auto opened = KafkaChangelog::Open(changelog, input_partitions);
     if (!opened.ok()) return opened.status();
+    // The embedded broker (librdkafka's mock cluster, `kpistream broker`)
+    // ignores group.instance.id and ends a rebalance only at a member's
+    // session timeout: a restart waited 44 s (the 45 s default) for its
+    // partitions. There the session is 6 s unless kafka.properties says.
+    kafka::Properties consumer_properties = config_.kafka.properties;
+    if (!consumer_properties.count("session.timeout.ms")) {
+      auto ends = (*opened)->Ends({0});
+      if (ends.ok() && absl::StartsWith(ends->cluster_id, "mockCluster")) {
+        consumer_properties["session.timeout.ms"] = "6000";
+        if (!consumer_properties.count("heartbeat.interval.ms")) {
+          consumer_properties["heartbeat.interval.ms"] = "1000";
+        }
+        KPI_LOG_INFO(
+            "engine: the brokers are the embedded broker (cluster id %s), "
+            "which ignores group.instance.id and moves partitions only when "
+            "a member's session times out: session.timeout.ms is 6000 here, "
+            "so that a restart gets its partitions back within seconds "
+            "(kafka.properties can set it)",
+            ends->cluster_id);
+      }
+    }
     kafka::TopicReadOptions quick = changelog;
     quick.timeout = absl::Seconds(3);  // the embedded broker cannot answer
     // Only a warning, and asked on the side: the embedded broker never
@@ -309,7 +331,7 @@ class Engine::Impl {
       if (repartition_partitions > 0) {
         in.topics.push_back(RepartitionTopic(config_));
       }
-      in.properties = config_.kafka.properties;
+      in.properties = consumer_properties;
       in.fetch_buffer = fetch_buffer;
       in.max_fetch_wait = FetchWait();
       in.subscribe = false;  // below, once every thread's clients are made

@@ -1191,5 +1191,35 @@ TEST_F(EngineE2E, DayOneNumbers) {
   EXPECT_EQ(sessions["vg"].medium(), "cpc");
 }
 
+// The embedded broker ignores group.instance.id and moves partitions only
+// when a member's session times out: with the 45 s default, a restart of
+// `run` against `kpistream broker` waited 44 s for its partitions. The
+// engine makes the session 6 s there unless kafka.properties sets it, and
+// says so: the restarted instance is ready within seconds (5 s measured).
+TEST(EmbeddedBrokerRestart, ARestartGetsItsPartitionsBackWithinSeconds) {
+  BrokerProcess broker({"rs.events:2", "rs-changelog:2"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  TempDir dir;
+  const int port = FreePort();
+  const std::string config = dir.Write(
+      "c.yaml",
+      absl::StrCat("kafka: {brokers: '", broker.bootstrap(),
+                   "', group_id: rs}\ninputs: [{topic: rs.events, key: "
+                   "visitor_id}]\nprocessing: {state_dir: '",
+                   dir.path(), "/state'}\nmetrics: {listen: '127.0.0.1:", port,
+                   "'}\n"));
+  auto ready = [&] { return HttpGet(port, "/readyz").ok(); };
+  Subprocess first({KpistreamBinary(), "run", "--config", config});
+  ASSERT_TRUE(WaitFor(ready, absl::Seconds(30))) << first.Stderr();
+  EXPECT_TRUE(
+      absl::StrContains(first.Stderr(), "session.timeout.ms is 6000 here"))
+      << first.Stderr();
+  ASSERT_EQ(first.Stop(SIGTERM, absl::Seconds(30)), 0) << first.Stderr();
+  Subprocess second({KpistreamBinary(), "run", "--config", config});
+  // Well under the 45 s default session it waited out before.
+  EXPECT_TRUE(WaitFor(ready, absl::Seconds(30))) << second.Stderr();
+  EXPECT_EQ(second.Stop(SIGTERM, absl::Seconds(30)), 0) << second.Stderr();
+}
+
 }  // namespace
 }  // namespace kpistream::testing
