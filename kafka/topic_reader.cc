@@ -43,6 +43,26 @@ absl::StatusOr<HandlePtr> NewMetadataReader(const TopicReadOptions& options,
 
 }  // namespace
 
+absl::StatusOr<bool> TopicListed(const TopicReadOptions& options) {
+  auto rk = NewMetadataReader(options);
+  if (!rk.ok()) return rk.status();
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk->get(), /*all_topics=*/1, nullptr, &metadata,
+      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("cannot list the topics of ",
+                                               options.brokers, ": ",
+                                               rd_kafka_err2str(err)));
+  }
+  bool listed = false;
+  for (int i = 0; i < metadata->topic_cnt && !listed; ++i) {
+    listed = options.topic == metadata->topics[i].topic;
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return listed;
+}
+
 absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
   auto rk = NewMetadataReader(options);
   if (!rk.ok()) return rk.status();

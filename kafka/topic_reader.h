@@ -43,6 +43,11 @@ struct TopicEnds {
 };
 absl::StatusOr<TopicEnds> DescribeTopic(const TopicReadOptions& options);
 
+// Whether `options.topic` is among the cluster's topics, from a listing of
+// them all (which no broker takes as a request to create it, unlike a
+// request for the topic's own metadata on the embedded broker).
+absl::StatusOr<bool> TopicListed(const TopicReadOptions& options);
+
 // The partition count of `options.topic`; NotFoundError naming it when it
 // does not exist. Asks with a consumer handle, which never makes the broker
 // auto-create the topic (it would not be compacted).
