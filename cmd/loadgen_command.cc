@@ -157,7 +157,18 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   // with when they were produced).
   if (absl::Status ready =
           (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
-      !ready.ok()) {
+      absl::IsNotFound(ready)) {
+    // The brokers answered, and did not create it on the producer's
+    // request (auto.create.topics.enable=false, as production clusters
+    // have it): every record would wait 30 s and be dropped, while the
+    // progress lines counted them as produced.
+    KPI_LOG_ERROR(
+        "loadgen: %s (brokers %s): no record can be written to it; create "
+        "it (the brokers do not on request: e.g. kafka-topics.sh --create "
+        "--topic %s --partitions 8), or grant the write permission",
+        ready.message(), options.brokers, options.topic);
+    return 1;
+  } else if (!ready.ok()) {
     KPI_LOG_WARN("loadgen: %s (brokers %s); producing all the same",
                  ready.message(), options.brokers);
   }

@@ -411,6 +411,25 @@ TEST(MissingInputTest, AMissingInputTopicIsNamedAndStopsTheStart) {
   }
 }
 
+// loadgen on a cluster that does not create topics on request, to a topic
+// that does not exist: an error naming it, at once. It said "producing all
+// the same", counted 50,000 events as produced in its progress lines, and
+// failed 30 s later, every record dropped.
+TEST(MissingInputTest, LoadgenToAMissingTopicSaysSoAtOnce) {
+  auto bootstrap = SharedKafka();
+  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+  const std::string missing = UniqueKafkaName("loadgen-missing");
+  CommandResult r =
+      RunCommand({KpistreamBinary(), "loadgen", "--brokers", *bootstrap,
+                  "--topic", missing, "--events", "100"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, absl::StrCat("topic \"", missing, "\"")))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "no record can be written to it"))
+      << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "events produced")) << r.err;
+}
+
 // A group whose repartition topic holds records re-keyed an input before:
 // the open sessions and buffered events of those records live in the state
 // of that topic's partitions. A config without a key: any input (as the
