@@ -25,6 +25,7 @@
 #include "engine/stream_thread.h"
 #include "export/metrics_endpoint.h"
 #include "export/process_metrics.h"
+#include "kafka/log.h"
 
 namespace kpistream {
 namespace {
@@ -720,7 +721,15 @@ class Engine::Impl {
   }
 
   MetricsEndpoint::Response Readyz() const {
-    if (!started_) return {503, absl::StrCat("starting: ", Step(), "\n")};
+    if (!started_) {
+      // The step names what the start waits for; the cause is what Kafka
+      // last complained of (connection refused, a coordinator that does
+      // not answer), in the log too.
+      const std::string trouble = LastKafkaTrouble(absl::Seconds(30));
+      return {503,
+              absl::StrCat("starting: ", Step(),
+                           trouble.empty() ? "" : "; Kafka: ", trouble, "\n")};
+    }
     std::string reasons =
         Stalled(absl::Now(), ThreadHealth::kReadyHeartbeatTimeout);
     for (const auto& thread : threads_) {

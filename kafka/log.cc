@@ -2,19 +2,35 @@
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace kpistream {
 namespace {
 
 std::atomic<KafkaLogHandler> g_handler{nullptr};
 
+// The latest warning or error (see LastKafkaTrouble()).
+std::mutex g_trouble_mu;
+std::string g_trouble;
+absl::Time g_trouble_at = absl::InfinitePast();
+
 void LogCallback(const rd_kafka_t* rk, int level, const char* facility,
                  const char* message) {
   KafkaLogHandler handler = g_handler.load(std::memory_order_acquire);
   const char* client = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+  // Warnings or worse; not librdkafka's summary that follows a connection
+  // failure ("1/1 brokers are down"), which would hide its cause.
+  if (level <= 4 && !absl::StrContains(message, " brokers are down")) {
+    std::lock_guard<std::mutex> lock(g_trouble_mu);
+    g_trouble = absl::StrCat(client, ": ", message);
+    g_trouble_at = absl::Now();
+  }
   if (handler == nullptr) {
     // Installed while a handler was, which is gone now: librdkafka's shape.
     std::fprintf(stderr, "%%%d|%s|%s| %s\n", level, facility, client, message);
@@ -24,6 +40,15 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility,
 }
 
 }  // namespace
+
+std::string LastKafkaTrouble(absl::Duration within) {
+  std::lock_guard<std::mutex> lock(g_trouble_mu);
+  const absl::Duration ago = absl::Now() - g_trouble_at;
+  if (ago > within) return {};
+  return absl::StrCat(g_trouble, " (",
+                      absl::FormatDuration(absl::Trunc(ago, absl::Seconds(1))),
+                      " ago)");
+}
 
 void SetKafkaLogHandler(KafkaLogHandler handler) {
   g_handler.store(handler, std::memory_order_release);

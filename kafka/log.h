@@ -12,7 +12,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <string>
+
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace kpistream {
 
@@ -29,6 +32,11 @@ void SetKafkaLogHandler(KafkaLogHandler handler);
 
 // Sets `conf`'s log callback to the installed handler (if any).
 void RouteKafkaLogs(rd_kafka_conf_t* conf);
+
+// The latest warning or error a client logged or reported ("client:
+// message (N s ago)"), if within `within`; empty otherwise. For a reason
+// that names the cause (e.g. /readyz while the engine starts).
+std::string LastKafkaTrouble(absl::Duration within);
 
 // Reports what a client said outside its log (e.g. a consumer's error
 // event) through the same handler; on stderr when none is installed.

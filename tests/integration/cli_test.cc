@@ -239,6 +239,9 @@ TEST(CliTest, SigtermWhileTheBrokersDoNotAnswerExitsZero) {
                                "starting: reading the metadata of input topic "
                                "\"web.events\" from 127.0.0.1:" +
                                std::to_string(dead)));
+  // And the cause, as Kafka last gave it (it said only the step before).
+  EXPECT_THAT(ready->body, ::testing::HasSubstr("; Kafka: "));
+  EXPECT_THAT(ready->body, ::testing::HasSubstr("Connection refused"));
   absl::StatusOr<HttpResponse> metrics = HttpGetResponse(port, "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_EQ(metrics->code, 503);
