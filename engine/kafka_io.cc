@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cmd/log.h"
@@ -239,6 +240,20 @@ void KafkaStreamOutput::LearnTopics() {
   }
 }
 
+void KafkaStreamOutput::AskAboutTopics() {
+  for (const Topic& topic : topics_) {
+    bool listed = false;
+    for (const auto& [t, why] : unknown_)
+      listed = listed || t.name == topic.name;
+    if (listed) continue;
+    absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(1));
+    if (absl::IsNotFound(s)) {
+      unknown_.emplace_back(topic, std::string(s.message()));
+      unknown_asked_at_ = absl::Now();
+    }
+  }
+}
+
 std::string KafkaStreamOutput::UnknownTopics(absl::Time now) {
   if (unknown_.empty()) return {};
   if (now - unknown_asked_at_ >= kUnknownTopicRecheck) {
@@ -324,9 +339,34 @@ absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
   if (s.ok()) return s;
   if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
   if (!renewed_because_.empty()) return absl::OkStatus();
-  // Anything else (the record itself, a topic name or partition that does
-  // not exist, a transaction that cannot begin) would fail the same way
-  // every time it is redone: the thread stops with it.
+  if (absl::IsNotFound(s)) {
+    // The topic is gone (deleted while the engine runs: measured, the
+    // engine stopped within a second). Like a record not delivered: the
+    // work is redone, and the thread reads nothing until the brokers know
+    // the topic again (UnknownTopics(); SPEC §10: nothing is dropped).
+    std::string key(topic);
+    for (const Topic& t : topics_) {
+      if (t.name == topic) key = t.key;
+    }
+    bool listed = false;
+    for (const auto& [t, why] : unknown_) listed = listed || t.name == topic;
+    if (!listed) {
+      unknown_.emplace_back(Topic{key, std::string(topic)},
+                            std::string(s.message()));
+      unknown_asked_at_ = absl::Now();
+    }
+    undelivered_because_ = absl::StrCat(key, ": ", s.message());
+    KPI_LOG_WARN(
+        "kafka: the producer (client.id \"%s\"): %s; the work since the last "
+        "commit is redone once the brokers know the topic again (asked every "
+        "%s; no input is read meanwhile)",
+        options_.client_id, undelivered_because_,
+        absl::FormatDuration(kUnknownTopicRecheck));
+    return absl::OkStatus();
+  }
+  // Anything else (the record itself, a partition that does not exist, a
+  // transaction that cannot begin) would fail the same way every time it
+  // is redone: the thread stops with it.
   if (producer_->transactional() ? !producer_->transaction_failed()
                                  : !kafka::IsDeliveryFailure(s)) {
     return s;
@@ -357,6 +397,15 @@ absl::Status KafkaStreamOutput::Commit(const Offsets& offsets) {
   }
   if (renewed_because_.empty()) {
     s = producer_->CommitTransaction(input_->consumer(), offsets);
+    if (absl::IsAborted(s)) {
+      // A topic deleted under a producer that still knows its partitions
+      // shows as a refusal to add it to the transaction, or as records timed
+      // out (measured on Kafka 4.4, both, and the aborts went on for
+      // minutes): asked about now, so that the thread pauses
+      // (UnknownTopics()) instead of redoing the work, aborted each time,
+      // until the topic is back. One metadata request a topic, an abort.
+      AskAboutTopics();
+    }
     if (s.ok() || absl::IsAborted(s)) return s;
     if (absl::Status renewed = RenewIfFatal(s); !renewed.ok()) return renewed;
     if (renewed_because_.empty()) return s;  // not fatal: as it was

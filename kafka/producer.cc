@@ -354,6 +354,10 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
           key.size() + value.size(), " bytes of key and value is larger than ",
           "message.max.bytes (", max_message_bytes_, ")"));
     }
+    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {  // e.g. deleted
+      return absl::NotFoundError(absl::StrCat(
+          "cannot produce to topic \"", topic, "\": ", rd_kafka_err2str(err)));
+    }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       return absl::UnavailableError(absl::StrCat(
           "cannot produce to topic \"", topic, "\": ", rd_kafka_err2str(err)));

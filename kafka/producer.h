@@ -93,6 +93,7 @@ class Producer {
   // tombstone; `partition` -1 lets the partitioner choose. Opens the
   // transaction first when none is open. OutOfRangeError: the record is
   // larger than max_message_bytes() (nothing queued; the producer goes on).
+  // NotFoundError: the brokers said the topic does not exist (deleted).
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        absl::string_view value, const Headers& headers = {},
                        int32_t partition = -1);

@@ -328,6 +328,51 @@ TEST_F(DurabilityTest, AnOutputTopicCreatedLateIsNamedThenWrittenExactly) {
       << fleet.Logs();
 }
 
+// The sessions topic is deleted while the engine runs, before the first
+// session closes, and created again a while later: the engine, whose
+// producer knew the topic, pauses its reading with the topic as /readyz's
+// reason (it stopped within a second: "cannot produce to topic ...: Local:
+// Unknown topic", exit 1), redoes the work once the topic is back, and every
+// session reaches it exactly once.
+TEST_F(DurabilityTest, AnOutputTopicDeletedMidStreamPausesThenWritesExactly) {
+  FleetOptions options = Options();
+  options.input_key = "visitor_id";
+  options.watch_readiness = true;
+  Fleet fleet(options);
+  Lifetime* a = fleet.Start("a");
+  auto loadgen = Loadgen(20000, "visitor");
+  absl::SleepFor(absl::Seconds(2));
+  ASSERT_TRUE(DeleteKafkaTopic(bootstrap_, options.sessions).ok());
+  // Sessions close once event time moves on past the traffic.
+  EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
+  EndOfInput();
+  const std::string topic = absl::StrCat("\"", options.sessions, "\"");
+  std::string said;  // /readyz, asked itself (the fleet keeps code changes)
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGetResponse(a->port, "/readyz");
+        if (!r.ok()) return false;
+        said = r->body;
+        return r->code == 503 && absl::StrContains(said, "reading is paused") &&
+               absl::StrContains(said, "outputs.sessions.topic") &&
+               absl::StrContains(said, topic);
+      },
+      absl::Seconds(90)))
+      << said << fleet.Logs();
+  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
+  // Topic deletion completes in the background: created again once it can.
+  absl::Status created;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        created = CreateKafkaTopic(bootstrap_, options.sessions, 3, 3);
+        return created.ok();
+      },
+      absl::Seconds(30)))
+      << created;
+  ExpectExactlyTheLoadgenBatch(fleet);
+  EXPECT_TRUE(a->process->Running()) << fleet.Logs();
+}
+
 // The sessions topic refuses every record (its max.message.bytes is below
 // a session record's size, as a broker's limit or record validation would
 // refuse them) until an operator fixes it. The engine does not stop (SPEC

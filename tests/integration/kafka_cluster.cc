@@ -425,6 +425,35 @@ absl::Status AlterKafkaTopicConfig(
   return status;
 }
 
+absl::Status DeleteKafkaTopic(const std::string& bootstrap,
+                              const std::string& topic) {
+  const std::string what =
+      absl::StrCat("deleting topic ", topic, " on ", bootstrap);
+  rd_kafka_DeleteTopic_t* deletion = rd_kafka_DeleteTopic_new(topic.c_str());
+  absl::Status status = AdminRequest(
+      bootstrap, RD_KAFKA_ADMIN_OP_DELETETOPICS, what,
+      [&](rd_kafka_t* rk, rd_kafka_AdminOptions_t* options,
+          rd_kafka_queue_t* queue) {
+        rd_kafka_DeleteTopics(rk, &deletion, 1, options, queue);
+      },
+      [&](rd_kafka_event_t* event) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t** results =
+            rd_kafka_DeleteTopics_result_topics(
+                rd_kafka_event_DeleteTopics_result(event), &n);
+        for (size_t i = 0; i < n; ++i) {
+          if (rd_kafka_topic_result_error(results[i]) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return absl::UnavailableError(absl::StrCat(
+                what, ": ", rd_kafka_topic_result_error_string(results[i])));
+          }
+        }
+        return absl::OkStatus();
+      });
+  rd_kafka_DeleteTopic_destroy(deletion);
+  return status;
+}
+
 absl::Status DeleteKafkaRecords(const std::string& bootstrap,
                                 const std::string& topic, int partitions) {
   const std::string what =

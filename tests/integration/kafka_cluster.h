@@ -65,6 +65,11 @@ absl::Status AlterKafkaTopicConfig(
     const std::string& bootstrap, const std::string& topic,
     const std::map<std::string, std::string>& configs);
 
+// Deletes `topic` (the Admin API's DeleteTopics). The error names the topic
+// and the cause.
+absl::Status DeleteKafkaTopic(const std::string& bootstrap,
+                              const std::string& topic);
+
 // Deletes every record of `topic`'s partitions 0..partitions-1 (the Admin
 // API's DeleteRecords up to each end): what retention does to records older
 // than retention.ms. The error names the topic, the partition and the cause.
