@@ -250,6 +250,8 @@ void KafkaStreamOutput::AskAboutTopics() {
     if (absl::IsNotFound(s)) {
       unknown_.emplace_back(topic, std::string(s.message()));
       unknown_asked_at_ = absl::Now();
+    } else if (!s.ok()) {
+      break;  // no answer (an outage): the others would wait 1 s each too
     }
   }
 }

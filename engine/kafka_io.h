@@ -195,8 +195,9 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status RenewIfFatal(const absl::Status& status);
   // Has the producer learn where topics_' partitions are (see Create()).
   void LearnTopics();
-  // Asks the brokers about every topic not in unknown_ yet (1 s each), and
-  // adds those they say do not exist.
+  // Asks the brokers about every topic not in unknown_ yet (1 s each, up
+  // to the first they do not answer about), and adds those they say do not
+  // exist.
   void AskAboutTopics();
 
   kafka::Producer::Options options_;

@@ -15,10 +15,17 @@ namespace {
 
 std::atomic<KafkaLogHandler> g_handler{nullptr};
 
-// The latest warning or error (see LastKafkaTrouble()).
-std::mutex g_trouble_mu;
-std::string g_trouble;
-absl::Time g_trouble_at = absl::InfinitePast();
+// The latest warning or error (see LastKafkaTrouble()). Never destroyed:
+// librdkafka's threads may log while the process exits.
+struct Trouble {
+  std::mutex mu;
+  std::string message;
+  absl::Time at = absl::InfinitePast();
+};
+Trouble& LatestTrouble() {
+  static Trouble* trouble = new Trouble();
+  return *trouble;
+}
 
 void LogCallback(const rd_kafka_t* rk, int level, const char* facility,
                  const char* message) {
@@ -27,9 +34,10 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility,
   // Warnings or worse; not librdkafka's summary that follows a connection
   // failure ("1/1 brokers are down"), which would hide its cause.
   if (level <= 4 && !absl::StrContains(message, " brokers are down")) {
-    std::lock_guard<std::mutex> lock(g_trouble_mu);
-    g_trouble = absl::StrCat(client, ": ", message);
-    g_trouble_at = absl::Now();
+    Trouble& t = LatestTrouble();
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.message = absl::StrCat(client, ": ", message);
+    t.at = absl::Now();
   }
   if (handler == nullptr) {
     // Installed while a handler was, which is gone now: librdkafka's shape.
@@ -42,10 +50,11 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility,
 }  // namespace
 
 std::string LastKafkaTrouble(absl::Duration within) {
-  std::lock_guard<std::mutex> lock(g_trouble_mu);
-  const absl::Duration ago = absl::Now() - g_trouble_at;
+  Trouble& t = LatestTrouble();
+  std::lock_guard<std::mutex> lock(t.mu);
+  const absl::Duration ago = absl::Now() - t.at;
   if (ago > within) return {};
-  return absl::StrCat(g_trouble, " (",
+  return absl::StrCat(t.message, " (",
                       absl::FormatDuration(absl::Trunc(ago, absl::Seconds(1))),
                       " ago)");
 }

@@ -100,8 +100,8 @@ std::string DiagnoseTransactions(rd_kafka_t* rk) {
   }
   return absl::StrCat("the topic ", kStateTopic,
                       " that transactions need does not exist yet (the "
-                      "brokers create it on the first transaction; their "
-                      "log says why not)");
+                      "brokers create it for the first transaction; if it "
+                      "never comes, their log says why)");
 }
 
 }  // namespace
