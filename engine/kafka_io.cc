@@ -240,16 +240,25 @@ void KafkaStreamOutput::LearnTopics() {
   }
 }
 
+bool KafkaStreamOutput::IsUnknown(const std::string& name) const {
+  for (const auto& [t, _] : unknown_) {
+    if (t.name == name) return true;
+  }
+  return false;
+}
+
+void KafkaStreamOutput::MarkUnknown(const Topic& topic, absl::string_view why) {
+  if (IsUnknown(topic.name)) return;
+  unknown_.emplace_back(topic, std::string(why));
+  unknown_asked_at_ = absl::Now();
+}
+
 void KafkaStreamOutput::AskAboutTopics() {
   for (const Topic& topic : topics_) {
-    bool listed = false;
-    for (const auto& [t, why] : unknown_)
-      listed = listed || t.name == topic.name;
-    if (listed) continue;
+    if (IsUnknown(topic.name)) continue;
     absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(1));
     if (absl::IsNotFound(s)) {
-      unknown_.emplace_back(topic, std::string(s.message()));
-      unknown_asked_at_ = absl::Now();
+      MarkUnknown(topic, s.message());
     } else if (!s.ok()) {
       break;  // no answer (an outage): the others would wait 1 s each too
     }
@@ -346,18 +355,12 @@ absl::Status KafkaStreamOutput::Produce(absl::string_view topic,
     // engine stopped within a second). Like a record not delivered: the
     // work is redone, and the thread reads nothing until the brokers know
     // the topic again (UnknownTopics(); SPEC §10: nothing is dropped).
-    std::string key(topic);
+    Topic gone{std::string(topic), std::string(topic)};
     for (const Topic& t : topics_) {
-      if (t.name == topic) key = t.key;
+      if (t.name == topic) gone.key = t.key;
     }
-    bool listed = false;
-    for (const auto& [t, why] : unknown_) listed = listed || t.name == topic;
-    if (!listed) {
-      unknown_.emplace_back(Topic{key, std::string(topic)},
-                            std::string(s.message()));
-      unknown_asked_at_ = absl::Now();
-    }
-    undelivered_because_ = absl::StrCat(key, ": ", s.message());
+    MarkUnknown(gone, s.message());
+    undelivered_because_ = absl::StrCat(gone.key, ": ", s.message());
     KPI_LOG_WARN(
         "kafka: the producer (client.id \"%s\"): %s; the work since the last "
         "commit is redone once the brokers know the topic again (asked every "

@@ -195,6 +195,9 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status RenewIfFatal(const absl::Status& status);
   // Has the producer learn where topics_' partitions are (see Create()).
   void LearnTopics();
+  bool IsUnknown(const std::string& name) const;  // in unknown_
+  // Adds `topic` to unknown_ unless it is there.
+  void MarkUnknown(const Topic& topic, absl::string_view why);
   // Asks the brokers about every topic not in unknown_ yet (1 s each, up
   // to the first they do not answer about), and adds those they say do not
   // exist.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "kafka/log.h"
+#include "kafka/topic_reader.h"
 
 namespace kpistream::kafka {
 namespace {
@@ -19,49 +20,6 @@ absl::Status FromError(absl::string_view what, rd_kafka_error_t* error) {
   std::string message = absl::StrCat(what, ": ", rd_kafka_error_string(error));
   rd_kafka_error_destroy(error);
   return absl::UnavailableError(message);
-}
-
-// The value of broker `id`'s config `name` (DescribeConfigs on `rk`), or
-// an error (the embedded broker cannot say).
-absl::StatusOr<std::string> BrokerConfig(rd_kafka_t* rk, int32_t id,
-                                         const std::string& name,
-                                         absl::Duration timeout) {
-  const std::string broker = absl::StrCat(id);
-  rd_kafka_ConfigResource_t* resource =
-      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, broker.c_str());
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* admin =
-      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-  char err[256];
-  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
-  rd_kafka_AdminOptions_set_request_timeout(admin, timeout_ms, err,
-                                            sizeof(err));
-  rd_kafka_DescribeConfigs(rk, &resource, 1, admin, queue);
-  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 1000);
-  absl::StatusOr<std::string> result =
-      absl::NotFoundError(absl::StrCat("broker ", id, " did not say ", name));
-  if (event != nullptr && rd_kafka_event_error(event) == 0) {
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t** resources =
-        rd_kafka_DescribeConfigs_result_resources(
-            rd_kafka_event_DescribeConfigs_result(event), &n);
-    for (size_t i = 0; i < n; ++i) {
-      size_t m = 0;
-      const rd_kafka_ConfigEntry_t** entries =
-          rd_kafka_ConfigResource_configs(resources[i], &m);
-      for (size_t j = 0; j < m; ++j) {
-        const char* value = rd_kafka_ConfigEntry_value(entries[j]);
-        if (name == rd_kafka_ConfigEntry_name(entries[j]) && value != nullptr) {
-          result = std::string(value);
-        }
-      }
-    }
-  }
-  if (event != nullptr) rd_kafka_event_destroy(event);
-  rd_kafka_AdminOptions_destroy(admin);
-  rd_kafka_ConfigResource_destroy(resource);
-  rd_kafka_queue_destroy(queue);
-  return result;
 }
 
 // Why the transaction coordinator may not answer, as far as the brokers
@@ -86,8 +44,9 @@ std::string DiagnoseTransactions(rd_kafka_t* rk) {
                        md->topics[0].partition_cnt == 0;
   rd_kafka_metadata_destroy(md);
   if (!missing || first < 0) return {};
-  auto factor = BrokerConfig(
-      rk, first, "transaction.state.log.replication.factor", absl::Seconds(5));
+  auto factor = ResourceConfig(
+      rk, RD_KAFKA_RESOURCE_BROKER, absl::StrCat(first),
+      "transaction.state.log.replication.factor", absl::Seconds(5));
   int wanted = 0;
   if (factor.ok() && absl::SimpleAtoi(*factor, &wanted) && wanted > brokers) {
     return absl::StrCat(

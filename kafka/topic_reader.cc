@@ -122,48 +122,48 @@ absl::StatusOr<int> PartitionCount(const TopicReadOptions& options) {
   return result;
 }
 
-absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
-                                        const std::string& name) {
-  auto rk = NewReader(options, RD_KAFKA_PRODUCER, {});
-  if (!rk.ok()) return rk.status();
-  rd_kafka_ConfigResource_t* resource = rd_kafka_ConfigResource_new(
-      RD_KAFKA_RESOURCE_TOPIC, options.topic.c_str());
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
+absl::StatusOr<std::string> ResourceConfig(rd_kafka_t* rk,
+                                           rd_kafka_ResourceType_t type,
+                                           const std::string& resource_name,
+                                           const std::string& name,
+                                           absl::Duration timeout) {
+  const std::string what =
+      absl::StrCat(type == RD_KAFKA_RESOURCE_BROKER ? "broker " : "topic \"",
+                   resource_name, type == RD_KAFKA_RESOURCE_BROKER ? "" : "\"");
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(type, resource_name.c_str());
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* admin =
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
   char err[256];
-  rd_kafka_AdminOptions_set_request_timeout(
-      admin, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)), err,
-      sizeof(err));
-  rd_kafka_DescribeConfigs(rk->get(), &resource, 1, admin, queue);
-  rd_kafka_event_t* event = rd_kafka_queue_poll(
-      queue,
-      static_cast<int>(absl::ToInt64Milliseconds(options.timeout)) + 1000);
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  rd_kafka_AdminOptions_set_request_timeout(admin, timeout_ms, err,
+                                            sizeof(err));
+  rd_kafka_DescribeConfigs(rk, &resource, 1, admin, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 1000);
   absl::StatusOr<std::string> result = absl::DeadlineExceededError(
-      absl::StrCat("no answer about the config of topic \"", options.topic,
-                   "\" from ", options.brokers));
+      absl::StrCat("no answer about the config of ", what));
   if (event != nullptr) {
     if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       result =
           rd_kafka_event_error(event) == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION
               ? absl::UnimplementedError(rd_kafka_event_error_string(event))
-              : absl::UnavailableError(absl::StrCat(
-                    "cannot read the config of topic \"", options.topic,
-                    "\": ", rd_kafka_event_error_string(event)));
+              : absl::UnavailableError(
+                    absl::StrCat("cannot read the config of ", what, ": ",
+                                 rd_kafka_event_error_string(event)));
     } else {
       const rd_kafka_DescribeConfigs_result_t* r =
           rd_kafka_event_DescribeConfigs_result(event);
       size_t n = 0;
       const rd_kafka_ConfigResource_t** resources =
           rd_kafka_DescribeConfigs_result_resources(r, &n);
-      result = absl::NotFoundError(absl::StrCat(
-          "topic \"", options.topic, "\" has no config \"", name, "\""));
+      result = absl::NotFoundError(
+          absl::StrCat(what, " has no config \"", name, "\""));
       for (size_t i = 0; i < n; ++i) {
         if (rd_kafka_ConfigResource_error(resources[i]) !=
             RD_KAFKA_RESP_ERR_NO_ERROR) {
           result = absl::UnavailableError(absl::StrCat(
-              "topic \"", options.topic,
-              "\": ", rd_kafka_ConfigResource_error_string(resources[i])));
+              what, ": ", rd_kafka_ConfigResource_error_string(resources[i])));
           continue;
         }
         size_t m = 0;
@@ -183,6 +183,14 @@ absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
   rd_kafka_ConfigResource_destroy(resource);
   rd_kafka_queue_destroy(queue);
   return result;
+}
+
+absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
+                                        const std::string& name) {
+  auto rk = NewReader(options, RD_KAFKA_PRODUCER, {});
+  if (!rk.ok()) return rk.status();
+  return ResourceConfig(rk->get(), RD_KAFKA_RESOURCE_TOPIC, options.topic, name,
+                        options.timeout);
 }
 
 absl::Status CreateTopic(const TopicReadOptions& options, int partitions,

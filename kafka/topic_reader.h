@@ -53,6 +53,15 @@ absl::StatusOr<bool> TopicListed(const TopicReadOptions& options);
 // auto-create the topic (it would not be compacted).
 absl::StatusOr<int> PartitionCount(const TopicReadOptions& options);
 
+// The value of config `name` of a topic or a broker (its id as
+// `resource_name`), asked on `rk` (DescribeConfigs); UnimplementedError
+// where the broker cannot say (the embedded broker).
+absl::StatusOr<std::string> ResourceConfig(rd_kafka_t* rk,
+                                           rd_kafka_ResourceType_t type,
+                                           const std::string& resource_name,
+                                           const std::string& name,
+                                           absl::Duration timeout);
+
 // The value of the topic's config `name` (e.g. "cleanup.policy"), from the
 // brokers (Admin API); UnimplementedError where the broker cannot say (the
 // embedded broker).
