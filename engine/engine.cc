@@ -587,8 +587,10 @@ class Engine::Impl {
     std::vector<TargetSums> sums(targets_.size());
     bool ready = !threads_.empty();
     for (const auto& thread : threads_) {
-      MergeSnapshot(thread->Snapshot(), &merged);
-      StreamThread::TargetShare share = thread->Targets();
+      MetricsSnapshot published;
+      StreamThread::TargetShare share;
+      thread->Published(&published, &share);
+      MergeSnapshot(std::move(published), &merged);
       watermark = std::min(watermark, share.watermark);
       for (size_t i = 0; i < share.sums.size() && i < sums.size(); ++i) {
         sums[i] += share.sums[i];

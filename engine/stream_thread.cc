@@ -545,6 +545,7 @@ void StreamThread::ResetAll() {
       options_.name, static_cast<int64_t>(processed_since_commit_));
   processed_since_commit_ = 0;
   produced_since_commit_ = 0;
+  closed_since_commit_ = false;
   // The watermarks go back to the last commit too (RestorePending assigns
   // each partition its checkpointed clock): records read again must meet
   // the watermark they met the first time, not the one their own first
@@ -1095,6 +1096,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     if (carries_work || slots_.empty()) aborts_in_a_row_ = 0;
     processed_since_commit_ = 0;
     produced_since_commit_ = 0;
+    closed_since_commit_ = false;
     for (auto& [tp, slot] : slots_) {
       if (!slot.restored) continue;
       slot.committed_position = slot.position();
@@ -1230,6 +1232,7 @@ void StreamThread::Produce(absl::string_view topic, absl::string_view key,
 }
 
 void StreamThread::Session(const ClosedSession& session) {
+  closed_since_commit_ = true;
   if (!config_.sessions_output.enabled) return;
   EncodeSessionRecord(session, config_.sessions_output.format, &session_record_,
                       &session_bytes_);
@@ -1382,7 +1385,17 @@ void StreamThread::Publish(absl::Time now) {
   Offsets positions;
   TargetShare share;
   share.watermark = timeless ? absl::InfiniteFuture() : watermark;
-  if (options_.targets != nullptr) share.sums.resize(options_.targets->size());
+  // The sums of the state as committed: summed afresh only when nothing
+  // since the last commit changed them (right after a commit, or idle) and
+  // every partition is restored; otherwise those of then. The counters
+  // beside them on /metrics are the committed ones: the live sums made a
+  // period target count sessions the counters did not count yet (a test
+  // saw 619 against 106), and fell to 0 while an abort's restore ran.
+  bool sum_targets = options_.targets != nullptr &&
+                     processed_since_commit_ == 0 &&
+                     produced_since_commit_ == 0 && !closed_since_commit_;
+  for (const auto& [tp, slot] : slots_) sum_targets &= slot.restored;
+  if (sum_targets) share.sums.resize(options_.targets->size());
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) {
       all_restored = false;
@@ -1396,9 +1409,13 @@ void StreamThread::Publish(absl::Time now) {
     state_bytes += static_cast<double>(state.ApproximateBytes());
     buffered += static_cast<double>(state.buffered_events());
     if (slot.position() >= 0) positions.push_back({tp, slot.position()});
-    if (options_.targets != nullptr) {
-      slot.pipeline->state().AddTargetSums(sums_at, &share.sums);
-    }
+    if (sum_targets) slot.pipeline->state().AddTargetSums(sums_at, &share.sums);
+  }
+  if (sum_targets) {
+    committed_sums_ = share.sums;
+  } else if (options_.targets != nullptr) {
+    share.sums = committed_sums_;
+    share.sums.resize(options_.targets->size());
   }
   counters_.SetOpenSessions(open_by_site);
   MetricsSnapshot snapshot = counters_.Snapshot();
@@ -1548,6 +1565,13 @@ ThreadHealth StreamThread::Health() const {
 StreamThread::TargetShare StreamThread::Targets() const {
   std::lock_guard<std::mutex> lock(mu_);
   return targets_;
+}
+
+void StreamThread::Published(MetricsSnapshot* metrics,
+                             TargetShare* targets) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  *metrics = published_;
+  *targets = targets_;
 }
 
 bool StreamThread::Timeless(absl::Time now) {

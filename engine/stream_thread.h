@@ -152,6 +152,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Time watermark = absl::InfinitePast();
   };
   TargetShare Targets() const;
+  // Snapshot() and Targets() of one publish (two calls may straddle one,
+  // and a commit's counters then met the sums of before it).
+  void Published(MetricsSnapshot* metrics, TargetShare* targets) const;
   // The engine's clock for the targets (the lowest thread watermark, never
   // backwards), as last published.
   void SetTargetClock(absl::Time clock);
@@ -364,6 +367,14 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // row (with produced_since_commit_).
   uint64_t processed_since_commit_ = 0;
   uint64_t produced_since_commit_ = 0;  // output and changelog records
+  // A session closed since the last commit (it changes the target sums
+  // also when no session record is written).
+  bool closed_since_commit_ = false;
+  // The target sums as of the last commit (or of a publish with nothing
+  // uncommitted): what Targets() gives while work is uncommitted, so that
+  // kpi_* agree with the counters on the same page, which are committed
+  // ones (KpiCounters::Commit); a rollback makes neither go back.
+  std::vector<TargetSums> committed_sums_;
   // Since when Produce() waits for room in the output's queue
   // (InfinitePast: it does not), and its last heartbeat meanwhile.
   absl::Time output_waiting_since_ = absl::InfinitePast();

@@ -554,6 +554,11 @@ class FakeThread {
     thread_->SetTargetClock(target_clock);
     return thread_->Run();
   }
+  // The thread sums the config's targets (options.targets).
+  void UseTargets() {
+    specs_ = TargetSpecsFrom(config_);
+    options.targets = &specs_;
+  }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
   ThreadHealth Health() { return thread_->Health(); }
   StreamThread::TargetShare Targets() { return thread_->Targets(); }
@@ -584,6 +589,7 @@ class FakeThread {
 
  private:
   Config config_;
+  std::vector<TargetSpec> specs_;
   std::unique_ptr<StreamThread> thread_;
   FakeInput* input_ = nullptr;
   FakeOutput* output_ = nullptr;
@@ -1624,11 +1630,8 @@ TEST(StreamThreadTest, AThreadWithoutEventTimeSumsAtTheEnginesClock) {
            {"max_future_skew: 3650d",
             "max_future_skew: 3650d, idle_partition_timeout: 2s"}}),
       "targets: [{name: r, kpi: roas, value: 1, window: 1d}]\n");
-  ConfigResult parsed = ParseConfig(config);
-  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
-  const std::vector<TargetSpec> specs = TargetSpecsFrom(parsed.config);
   FakeThread t(config.c_str());
-  t.options.targets = &specs;
+  t.UseTargets();
   t.target_clock = absl::FromCivil(absl::CivilSecond(2026, 1, 1, 12, 0, 0),
                                    absl::UTCTimeZone());
   t.records = {{"",
@@ -1655,13 +1658,10 @@ TEST(StreamThreadTest, RollingTargetsAreSummedAtTheEnginesClock) {
   const std::string config = absl::StrCat(
       kThreadConfig,
       "targets: [{name: s, kpi: sessions, value: 1, window: 1h}]\n");
-  ConfigResult parsed = ParseConfig(config);
-  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
-  const std::vector<TargetSpec> specs = TargetSpecsFrom(parsed.config);
   for (bool engine_clock : {false, true}) {
     SCOPED_TRACE(engine_clock ? "at the engine's clock" : "alone");
     FakeThread t(config.c_str());
-    t.options.targets = &specs;
+    t.UseTargets();
     if (engine_clock) {
       t.target_clock = absl::FromCivil(absl::CivilSecond(2026, 1, 1, 11, 0, 0),
                                        absl::UTCTimeZone());
@@ -1674,6 +1674,54 @@ TEST(StreamThreadTest, RollingTargetsAreSummedAtTheEnginesClock) {
     ASSERT_EQ(share.sums.size(), 1u);
     EXPECT_EQ(share.sums[0].numerator, engine_clock ? 1 : 0);
   }
+}
+
+// A period target's share agrees with the counters on the same page: both
+// are of the committed state. The live state's sums counted a session its
+// commit had not yet counted (ScaleOutTest once saw an instance's share at
+// 619 against its 106 sessions closed), and would go back at an abort.
+TEST(StreamThreadTest, TargetSumsAreThoseOfTheCommittedState) {
+  const std::string config = absl::StrCat(
+      kThreadConfig,
+      "targets: [{name: january, kpi: sessions, value: 100,\n"
+      "           period: {start: 2026-01-01, end: 2026-01-31}}]\n");
+  FakeThread t(config.c_str());
+  t.UseTargets();
+  t.options.commit_interval = absl::Seconds(60);
+  t.options.min_commit_interval = absl::Seconds(60);
+  t.options.publish_interval = absl::Milliseconds(200);
+  // v2's page view closes v1's session (the watermark passes 10:30).
+  t.records = {{"v1", PageView("v1", "10:00:00")},
+               {"v2", PageView("v2", "14:00:00")}};
+  const absl::Time start = t.clock.Peek();
+  double before_share = -1, before_closed = -1;
+  int checks = 0;
+  t.options.stop_requested = [&] {
+    // Published while v1's close is not committed (no commit is due for
+    // 60 s): the share and the counter are both 0.
+    if (t.clock.Peek() > start + absl::Seconds(5) && checks == 0) {
+      ++checks;
+      const StreamThread::TargetShare share = t.Targets();
+      before_share = share.sums.empty() ? -1 : share.sums[0].numerator;
+      const MetricsSnapshot page = t.Snapshot();
+      before_closed = Value(page, "web_sessions_closed_total");
+      // v1's session is closed in the state: released from the reorder
+      // buffer, which holds v2's event, and not open.
+      EXPECT_EQ(Value(page, "kpistream_reorder_buffer_events"), 1);
+      EXPECT_EQ(Value(page, "kpistream_state_sessions"), 0);
+      EXPECT_EQ(t.output().commits, 0);
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(before_closed, 0);
+  EXPECT_EQ(before_share, 0);
+  // The final commit counts v1's session in both.
+  const StreamThread::TargetShare share = t.Targets();
+  ASSERT_EQ(share.sums.size(), 1u);
+  EXPECT_EQ(share.sums[0].numerator, 1);
+  EXPECT_EQ(Value(t.Snapshot(), "web_sessions_closed_total"), 1);
 }
 
 // v1's page view at 2026-01-01T10:00:00Z with a string field `name`.
