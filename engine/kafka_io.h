@@ -91,6 +91,12 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   void RenewIfFatal();
 
   KafkaStreamInput() = default;
+  // Where each of `partitions` starts without a checkpoint: the group's
+  // committed offset, else the reset policy's (auto.offset.reset) offset.
+  absl::StatusOr<std::map<TopicPartition, int64_t>> StartsOf(
+      const std::vector<TopicPartition>& partitions, absl::Duration timeout);
+  // How long OnAssigned() (inside the consumer's poll) waits for StartsOf.
+  static constexpr absl::Duration kAssignLookupTimeout = absl::Seconds(10);
   std::map<TopicPartition, int64_t> OnAssigned(
       const std::vector<TopicPartition>& partitions) override;
   void OnRevoked(const std::vector<TopicPartition>& partitions) override;
