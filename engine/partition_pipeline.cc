@@ -240,6 +240,17 @@ void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
   // skipped all the same: they were processed before the checkpoint.
 }
 
+int64_t PartitionPipeline::Rebase(int64_t first) {
+  if (replay_until_ >= 0) {
+    size_t missing = 0;
+    state_.WantsReplay(INT64_MAX, &missing);  // drops every reference
+    replay_lost_ += missing;
+    FinishReplay();
+  }
+  next_offset_ = first;
+  return first;
+}
+
 void PartitionPipeline::FinishReplay() {
   replay_until_ = -1;
   replay_lost_ += state_.AbandonReplays();

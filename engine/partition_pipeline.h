@@ -204,6 +204,13 @@ class PartitionPipeline : private SessionObserver {
   // input resumes (never a deleted offset, where the consumer's reset
   // policy would decide, and `latest` would skip records never read).
   int64_t SkipDeleted(int64_t first);
+  // After Restore(), before the input is sought: the partition's log ends
+  // before the restored position, so it is not the log the checkpoint read
+  // (the topic deleted and created again, or cut short by an unclean leader
+  // election). Buffered events' references point into the old log: lost,
+  // and logged as such. Reading resumes at `first`, the log's first
+  // offset, which is returned.
+  int64_t Rebase(int64_t first);
 
   // Processes one record of this partition at processing time `now`, given
   // the thread's watermark. Returns the event time the record carried, at

@@ -565,6 +565,52 @@ void StreamThread::ResetAll() {
   }
 }
 
+absl::Status StreamThread::RebaseRecreatedLogs(
+    const std::vector<Slot*>& pending, const std::vector<TopicPartition>& tps,
+    Offsets* start) {
+  std::vector<TopicPartition> positioned;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (pending[i]->pipeline->next_offset() > 0) positioned.push_back(tps[i]);
+  }
+  if (positioned.empty()) return absl::OkStatus();
+  auto ends = input_->EndOffsets(positioned, kStartOffsetsTimeout);
+  if (!ends.ok()) return ends.status();
+  const std::map<TopicPartition, int64_t> end_of(ends->begin(), ends->end());
+  std::vector<size_t> shorter;
+  std::vector<TopicPartition> shorter_tps;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    auto it = end_of.find(tps[i]);
+    if (it == end_of.end() || it->second < 0 ||
+        it->second >= pending[i]->pipeline->next_offset()) {
+      continue;
+    }
+    shorter.push_back(i);
+    shorter_tps.push_back(tps[i]);
+  }
+  if (shorter.empty()) return absl::OkStatus();
+  auto first = input_->StartOffsets(shorter_tps, kStartOffsetsTimeout);
+  if (!first.ok()) return first.status();
+  const std::map<TopicPartition, int64_t> first_of(first->begin(),
+                                                   first->end());
+  for (size_t i : shorter) {
+    const TopicPartition& tp = tps[i];
+    auto it = first_of.find(tp);
+    const int64_t from =
+        it == first_of.end() ? 0 : std::max<int64_t>(it->second, 0);
+    KPI_LOG_WARN(
+        "%s: %s[%d] ends at offset %d, before the checkpoint's position %d: "
+        "it is not the log the state was read from (the topic was deleted "
+        "and created again, or cut short by an unclean leader election); "
+        "its records are read from its start (offset %d), and the "
+        "checkpoint's %d buffered event(s) are lost",
+        options_.name, tp.topic, tp.partition, end_of.at(tp),
+        pending[i]->pipeline->next_offset(), from,
+        static_cast<int64_t>(pending[i]->pipeline->state().pending_replays()));
+    (*start)[i].second = pending[i]->pipeline->Rebase(from);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status StreamThread::SkipDeletedRecords(
     const std::vector<Slot*>& pending, const std::vector<TopicPartition>& tps,
     Offsets* start) {
@@ -654,6 +700,7 @@ void StreamThread::RestorePending(absl::Time now) {
   }
   if (status.ok()) status = MirrorRestored(pending, tps, reader);
   RestoreProgress();
+  if (status.ok()) status = RebaseRecreatedLogs(pending, tps, &start);
   if (status.ok()) status = SkipDeletedRecords(pending, tps, &start);
   RestoreProgress();
   Offsets sought;

@@ -231,6 +231,16 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Status MirrorRestored(const std::vector<Slot*>& slots,
                               const std::vector<TopicPartition>& tps,
                               const CheckpointReader& reader);
+  // For the restored partitions with a position: asks the brokers where
+  // their logs end; one that ends before its position is not the log the
+  // checkpoint read (re-created: its offsets start again at 0). Its records
+  // up to the old position were taken for the buffered events' records and
+  // skipped, uncounted (by hand on Kafka 4.4: the first 36,969 records of a
+  // re-created four-partition input topic). It is read from its start
+  // (PartitionPipeline::Rebase).
+  absl::Status RebaseRecreatedLogs(const std::vector<Slot*>& slots,
+                                   const std::vector<TopicPartition>& tps,
+                                   Offsets* start);
   // For the restored partitions with buffered events to read again: asks
   // the brokers for their first retained offsets, drops the references to
   // deleted records and moves `(*start)[i]` (where slot i resumes) past
