@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -97,8 +98,21 @@ absl::StatusOr<Offsets> ListOffsets(rd_kafka_t* rk,
   }
   rd_kafka_topic_partition_list_destroy(list);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot list the partitions' offsets: ", rd_kafka_err2str(err)));
+    // The topics asked about (a deleted input topic's partitions said only
+    // "Local: Unknown partition" on /readyz, every 5 s).
+    std::set<std::string> names;
+    for (const TopicPartition& tp : tps) names.insert(tp.topic);
+    std::string topics;
+    for (const std::string& name : names) {
+      absl::StrAppend(&topics, topics.empty() ? "" : ", ", "\"", name, "\"");
+    }
+    return absl::UnavailableError(
+        absl::StrCat("cannot list the offsets of the partitions of ", topics,
+                     ": ", rd_kafka_err2str(err),
+                     err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                             err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                         ? " (was the topic deleted?)"
+                         : ""));
   }
   return out;
 }

@@ -22,19 +22,6 @@
 namespace kpistream::testing {
 namespace {
 
-// The record count from loadgen's summary line "injected D duplicates, L
-// late, B bots, G garbage; R records in all" (0 if absent).
-double RecordsProduced(const std::string& out) {
-  const size_t at = out.find("garbage; ");
-  double records = 0;
-  if (at == std::string::npos ||
-      !absl::SimpleAtod(out.substr(at + 9, out.find(' ', at + 9) - at - 9),
-                        &records)) {
-    return 0;
-  }
-  return records;
-}
-
 // Every committed SessionRecord (JSON) on web.sessions.
 std::vector<v1::SessionRecord> ReadSessionRecords(const std::string& brokers) {
   CommandResult r = RunCommand(

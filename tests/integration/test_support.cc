@@ -393,4 +393,15 @@ std::unique_ptr<Subprocess> StartPrometheus(const TempDir& dir, int scrape_port,
   return prometheus;
 }
 
+double RecordsProduced(const std::string& out) {
+  const size_t at = out.find("garbage; ");
+  double records = 0;
+  if (at == std::string::npos ||
+      !absl::SimpleAtod(out.substr(at + 9, out.find(' ', at + 9) - at - 9),
+                        &records)) {
+    return 0;
+  }
+  return records;
+}
+
 }  // namespace kpistream::testing

@@ -101,6 +101,10 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
 double MetricValue(const std::string& page, const std::string& name,
                    const std::map<std::string, std::string>& labels = {});
 
+// The record count from loadgen's summary line "injected D duplicates, L
+// late, B bots, G garbage; R records in all" (0 if absent).
+double RecordsProduced(const std::string& out);
+
 // Produces one bot event (user agent "Googlebot") at event time `at` to every
 // partition 0..partitions-1 of `topic`, as JSON or binary WebEvents. Event
 // time moves with every record (SPEC §3), so once these are read the
