@@ -206,6 +206,13 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
       // partitions and restores them again. A thread that hangs is caught
       // by /healthz instead (its heartbeat, kept during a restore).
       {"max.poll.interval.ms", "3600000"},
+      // Partitions added to an input topic are seen at a metadata refresh
+      // (librdkafka's every 5 minutes, as Kafka's clients): by hand on
+      // Kafka 4.4 the added partitions' records waited 5 minutes, and live
+      // traffic in them would have come about as late as
+      // processing.allowed_lateness (5m) allows. A Metadata request for
+      // the subscribed topics every 30 s costs next to nothing.
+      {"topic.metadata.refresh.interval.ms", "30000"},
   };
   if (options.fetch_buffer > 0) {
     settings.defaults.merge(

@@ -164,6 +164,24 @@ TEST(ConsumerTest, MaxPollIntervalIsAnHourUnlessTheUserSetsIt) {
   }
 }
 
+// Partitions added to an input topic are seen within 30 s (librdkafka's
+// metadata refresh: 5 minutes), unless the user's properties say otherwise.
+TEST(ConsumerTest, MetadataIsRefreshedEvery30sUnlessTheUserSaysOtherwise) {
+  NoListener listener;
+  Consumer::Options options = UnpolledConsumer("metadata-refresh-test");
+  for (const auto& [user, expected] :
+       std::vector<std::pair<Properties, std::string>>{
+           {{}, "30000"},
+           {{{"topic.metadata.refresh.interval.ms", "300000"}}, "300000"}}) {
+    options.properties = user;
+    auto consumer = Consumer::Create(options, &listener);
+    ASSERT_TRUE(consumer.ok()) << consumer.status();
+    EXPECT_EQ(ConfValue(**consumer, "topic.metadata.refresh.interval.ms"),
+              expected);
+    (*consumer)->Close();
+  }
+}
+
 TEST(MaxFetchWaitForTest, AFifthOfTheIntervalWithinBounds) {
   EXPECT_EQ(MaxFetchWaitFor(absl::Seconds(1)), absl::Milliseconds(200));
   EXPECT_EQ(MaxFetchWaitFor(absl::Milliseconds(250)), absl::Milliseconds(50));
