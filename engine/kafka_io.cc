@@ -126,7 +126,13 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaStreamInput::StartsOf(
   for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < committed->cnt;
        ++i) {
     const rd_kafka_topic_partition_t& c = committed->elems[i];
-    if (c.offset >= 0) resolved[{c.topic, c.partition}] = c.offset;
+    const TopicPartition tp{c.topic, c.partition};
+    if (c.offset >= 0) {
+      resolved[tp] = c.offset;
+      if (assigned_.count(tp) > 0) group_offsets_[tp] = c.offset;
+    } else {
+      group_offsets_.erase(tp);
+    }
   }
   rd_kafka_topic_partition_list_destroy(committed);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -228,13 +234,19 @@ std::map<TopicPartition, int64_t> KafkaStreamInput::OnAssigned(
 void KafkaStreamInput::OnRevoked(
     const std::vector<TopicPartition>& partitions) {
   if (renewing_) return;
-  for (const TopicPartition& tp : partitions) assigned_.erase(tp);
+  for (const TopicPartition& tp : partitions) {
+    assigned_.erase(tp);
+    group_offsets_.erase(tp);
+  }
   listener_->OnRevoked(partitions);
 }
 
 void KafkaStreamInput::OnLost(const std::vector<TopicPartition>& partitions) {
   if (renewing_) return;
-  for (const TopicPartition& tp : partitions) assigned_.erase(tp);
+  for (const TopicPartition& tp : partitions) {
+    assigned_.erase(tp);
+    group_offsets_.erase(tp);
+  }
   listener_->OnLost(partitions);
 }
 

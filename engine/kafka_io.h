@@ -75,6 +75,10 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   }
   void Close() override { consumer_->Close(); }
   absl::Status fatal() const override { return fatal_; }
+  int64_t GroupOffset(const TopicPartition& tp) const override {
+    auto it = group_offsets_.find(tp);
+    return it == group_offsets_.end() ? -1 : it->second;
+  }
 
   kafka::Consumer* consumer() { return consumer_.get(); }
   // Created with Options::subscribe false: joins the group now.
@@ -110,6 +114,8 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   StreamInput::Listener* listener_ = nullptr;
   std::string reset_policy_ = "earliest";
   std::set<TopicPartition> assigned_;
+  // The group's committed offsets StartsOf() read, of assigned partitions.
+  std::map<TopicPartition, int64_t> group_offsets_;
   bool renewing_ = false;  // the old consumer's callbacks are not passed on
   RenewalBudget renewals_;
   absl::Status fatal_;

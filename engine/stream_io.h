@@ -72,6 +72,9 @@ class StreamInput {
   virtual void Close() = 0;
   // Not OK once the input cannot go on (the thread stops with it).
   virtual absl::Status fatal() const { return absl::OkStatus(); }
+  // The group's committed offset of `tp` as read when it was assigned (-1:
+  // none, or not known).
+  virtual int64_t GroupOffset(const TopicPartition&) const { return -1; }
 };
 
 // The producer side: outputs and changelog, committed with the input

@@ -768,7 +768,20 @@ void StreamThread::RestorePending(absl::Time now) {
   }
   // Seek answers in the order asked.
   const absl::Time restored_at = clock_->Now();
+  std::string moved;  // group offsets the checkpoints overrule
   for (size_t i = 0; i < pending.size(); ++i) {
+    // Equal under exactly-once (one transaction commits both): an operator
+    // reset the group's offsets (kafka-consumer-groups --reset-offsets), or
+    // at-least-once stopped between a checkpoint and its offsets' commit.
+    const int64_t group = input_->GroupOffset(tps[i]);
+    const int64_t position = pending[i]->pipeline->next_offset();
+    if (!pending[i]->restored_once && start[i].second >= 0 && group >= 0 &&
+        position >= 0 && group != position) {
+      absl::StrAppend(&moved, moved.empty() ? "" : ", ", tps[i].topic, "[",
+                      tps[i].partition, "] ", group, " (checkpoint ", position,
+                      ")");
+    }
+    pending[i]->restored_once = true;
     pending[i]->restored = true;
     pending[i]->start_offset = sought.at(i).second;
     pending[i]->committed_position = pending[i]->start_offset;
@@ -819,6 +832,14 @@ void StreamThread::RestorePending(absl::Time now) {
                     : std::string()),
       static_cast<int64_t>(sessions), static_cast<int64_t>(buffered),
       static_cast<int64_t>(dropped), resumes);
+  if (!moved.empty()) {
+    KPI_LOG_INFO(
+        "%s: the group's committed offsets differ from the checkpoints' "
+        "positions: %s; reading resumes at the checkpoints', which the state "
+        "is of (offsets reset with kafka-consumer-groups move nothing: to "
+        "read the input again, start under a new kafka.group_id)",
+        options_.name, moved);
+  }
 }
 
 absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,

@@ -190,6 +190,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // The position of the last commit that went through (or where reading
     // resumed after the restore).
     int64_t committed_position = -1;
+    // Restored since its assignment (a restore after an abort is not the
+    // first).
+    bool restored_once = false;
     // Not restored before this (after commits aborted in a row).
     absl::Time restore_after = absl::InfinitePast();
     absl::Time end_checked_at = absl::InfinitePast();  // last EndOffsets

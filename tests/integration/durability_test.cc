@@ -70,6 +70,37 @@ class DurabilityTest : public ::testing::Test {
     ::kpistream::testing::EndOfInput(bootstrap_, input_, kPartitions);
   }
 
+  // loadgen: `events` JSON events, event time 20 per second from
+  // 2026-01-01, as fast as it can; the records it produced.
+  double Produce(int events, int seed) {
+    CommandResult r = RunCommand(
+        {KpistreamBinary(), "loadgen", "--brokers", bootstrap_, "--topic",
+         input_, "--format", "json", "--rate", "0", "--events",
+         absl::StrCat(events), "--event-rate", "20", "--seed",
+         absl::StrCat(seed), "--start-time", "2026-01-01T00:00:00Z"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return RecordsProduced(r.out + r.err);
+  }
+
+  // Instance "a" of `fleet` reads `events` events of Produce() (seed 1),
+  // counts every record, and stops (SIGTERM).
+  void ReadThenStop(Fleet& fleet, int events) {
+    Lifetime* a = fleet.Start("a");
+    const double records = Produce(events, 1);
+    ASSERT_GT(records, 0);
+    ASSERT_TRUE(
+        WaitFor([&] { return Consumed(a) == records; }, absl::Seconds(60)))
+        << Consumed(a) << " of " << records << fleet.Logs();
+    ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
+  }
+
+  // kpistream_events_consumed_total of `life` (-1: no page).
+  static double Consumed(Lifetime* life) {
+    auto page = HttpGet(life->port, "/metrics");
+    return page.ok() ? MetricValue(*page, "kpistream_events_consumed_total")
+                     : -1;
+  }
+
   // Waits until `life` logged that it replaced its fenced Kafka client
   // (`client` begins the log line's subject).
   static void ExpectReplaced(Fleet& fleet, Lifetime* life,
@@ -384,26 +415,7 @@ TEST_F(DurabilityTest, AnInputTopicCreatedAgainIsReadFromItsStart) {
   FleetOptions options = Options();
   options.input_key = "visitor_id";
   Fleet fleet(options);
-  auto produce = [&](int events, int seed) {
-    CommandResult r = RunCommand(
-        {KpistreamBinary(), "loadgen", "--brokers", bootstrap_, "--topic",
-         input_, "--format", "json", "--rate", "0", "--events",
-         absl::StrCat(events), "--event-rate", "20", "--seed",
-         absl::StrCat(seed), "--start-time", "2026-01-01T00:00:00Z"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return RecordsProduced(r.out + r.err);
-  };
-  auto consumed = [](Lifetime* life) {
-    auto page = HttpGet(life->port, "/metrics");
-    return page.ok() ? MetricValue(*page, "kpistream_events_consumed_total")
-                     : -1;
-  };
-  Lifetime* a = fleet.Start("a");
-  const double first = produce(6000, 1);
-  ASSERT_GT(first, 0);
-  ASSERT_TRUE(WaitFor([&] { return consumed(a) == first; }, absl::Seconds(60)))
-      << consumed(a) << " of " << first << fleet.Logs();
-  ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
+  ASSERT_NO_FATAL_FAILURE(ReadThenStop(fleet, 6000));
   ASSERT_TRUE(DeleteKafkaTopic(bootstrap_, input_).ok());
   absl::Status created;
   ASSERT_TRUE(WaitFor(
@@ -413,14 +425,46 @@ TEST_F(DurabilityTest, AnInputTopicCreatedAgainIsReadFromItsStart) {
       },
       absl::Seconds(30)))
       << created;
-  const double second = produce(1500, 2);  // ends before the old positions
+  const double second = Produce(1500, 2);  // ends before the old positions
   ASSERT_GT(second, 0);
-  a = fleet.Start("a");
-  EXPECT_TRUE(WaitFor([&] { return consumed(a) == second; }, absl::Seconds(60)))
-      << consumed(a) << " of " << second << fleet.Logs();
+  Lifetime* a = fleet.Start("a");
+  EXPECT_TRUE(WaitFor([&] { return Consumed(a) == second; }, absl::Seconds(60)))
+      << Consumed(a) << " of " << second << fleet.Logs();
   EXPECT_TRUE(absl::StrContains(a->process->Stderr(),
                                 "before the checkpoint's position"))
       << a->process->Stderr();
+}
+
+// An operator resets the group's offsets while the engine is stopped
+// (kafka-consumer-groups --reset-offsets --to-earliest, to read the input
+// again): the restart resumes at its checkpoints' positions, which its state
+// is of, reads nothing twice, and says why the reset moved nothing.
+TEST_F(DurabilityTest, AGroupOffsetResetIsSaidToMoveNothing) {
+  FleetOptions options = Options();
+  options.input_key = "visitor_id";
+  Fleet fleet(options);
+  ASSERT_NO_FATAL_FAILURE(ReadThenStop(fleet, 2000));
+  // Refused while the stopped static member's session lasts (6 s here).
+  absl::Status reset;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        reset =
+            ResetKafkaGroupOffsets(bootstrap_, group_, input_, kPartitions, 0);
+        return reset.ok();
+      },
+      absl::Seconds(30)))
+      << reset;
+  Lifetime* a = fleet.Start("a");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(a->process->Stderr(),
+                                 "the group's committed offsets differ");
+      },
+      absl::Seconds(30)))
+      << a->process->Stderr();
+  EXPECT_TRUE(absl::StrContains(a->process->Stderr(), "new kafka.group_id"));
+  absl::SleepFor(absl::Seconds(3));  // it would have read them by now
+  EXPECT_EQ(Consumed(a), 0) << a->process->Stderr();
 }
 
 // The sessions topic refuses every record (its max.message.bytes is below

@@ -488,6 +488,52 @@ absl::Status DeleteKafkaRecords(const std::string& bootstrap,
   return status;
 }
 
+absl::Status ResetKafkaGroupOffsets(const std::string& bootstrap,
+                                    const std::string& group,
+                                    const std::string& topic, int partitions,
+                                    int64_t offset) {
+  const std::string what = absl::StrCat("resetting the offsets of group ",
+                                        group, " on ", topic, " to ", offset);
+  rd_kafka_topic_partition_list_t* offsets =
+      rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(offsets, topic.c_str(), p)->offset =
+        offset;
+  }
+  rd_kafka_AlterConsumerGroupOffsets_t* request =
+      rd_kafka_AlterConsumerGroupOffsets_new(group.c_str(), offsets);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  absl::Status status = AdminRequest(
+      bootstrap, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, what,
+      [&](rd_kafka_t* rk, rd_kafka_AdminOptions_t* options,
+          rd_kafka_queue_t* queue) {
+        rd_kafka_AlterConsumerGroupOffsets(rk, &request, 1, options, queue);
+      },
+      [&](rd_kafka_event_t* event) {
+        size_t n = 0;
+        const rd_kafka_group_result_t** groups =
+            rd_kafka_AlterConsumerGroupOffsets_result_groups(
+                rd_kafka_event_AlterConsumerGroupOffsets_result(event), &n);
+        for (size_t g = 0; g < n; ++g) {
+          if (const rd_kafka_error_t* e =
+                  rd_kafka_group_result_error(groups[g]))
+            return absl::UnavailableError(
+                absl::StrCat(what, ": ", rd_kafka_error_string(e)));
+          const rd_kafka_topic_partition_list_t* done =
+              rd_kafka_group_result_partitions(groups[g]);
+          for (int i = 0; done != nullptr && i < done->cnt; ++i) {
+            if (done->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+            return absl::UnavailableError(
+                absl::StrCat(what, ": partition ", done->elems[i].partition,
+                             ": ", rd_kafka_err2str(done->elems[i].err)));
+          }
+        }
+        return absl::OkStatus();
+      });
+  rd_kafka_AlterConsumerGroupOffsets_destroy(request);
+  return status;
+}
+
 absl::StatusOr<int> KafkaPartitionLeader(const std::string& bootstrap,
                                          const std::string& topic,
                                          int partition) {

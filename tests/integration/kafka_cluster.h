@@ -76,6 +76,14 @@ absl::Status DeleteKafkaTopic(const std::string& bootstrap,
 absl::Status DeleteKafkaRecords(const std::string& bootstrap,
                                 const std::string& topic, int partitions);
 
+// Sets group `group`'s committed offset of `topic`'s partitions
+// 0..partitions-1 to `offset` (the Admin API's AlterConsumerGroupOffsets, as
+// kafka-consumer-groups --reset-offsets does; the group must be empty).
+absl::Status ResetKafkaGroupOffsets(const std::string& bootstrap,
+                                    const std::string& group,
+                                    const std::string& topic, int partitions,
+                                    int64_t offset);
+
 // The node id of the leader of `topic`'s `partition` (KafkaCluster's node
 // ids are its indexes 0..size()-1).
 absl::StatusOr<int> KafkaPartitionLeader(const std::string& bootstrap,
