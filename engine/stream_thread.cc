@@ -1455,14 +1455,18 @@ void StreamThread::Publish(absl::Time now) {
   share.watermark = timeless ? absl::InfiniteFuture() : watermark;
   // The sums of the state as committed: summed afresh only when nothing
   // since the last commit changed them (right after a commit, or idle) and
-  // every partition is restored; otherwise those of then. The counters
-  // beside them on /metrics are the committed ones: the live sums made a
-  // period target count sessions the counters did not count yet (a test
-  // saw 619 against 106), and fell to 0 while an abort's restore ran.
+  // no partition is being restored again (after an abort); otherwise those
+  // of then. The counters beside them on /metrics are the committed ones:
+  // the live sums made a period target count sessions the counters did not
+  // count yet (a test saw 619 against 106), and fell to 0 while an abort's
+  // restore ran. A partition not yet restored since its assignment has
+  // nothing to add, and does not hold the others' sums back.
   bool sum_targets = options_.targets != nullptr &&
                      processed_since_commit_ == 0 &&
                      produced_since_commit_ == 0 && !closed_since_commit_;
-  for (const auto& [tp, slot] : slots_) sum_targets &= slot.restored;
+  for (const auto& [tp, slot] : slots_) {
+    if (!slot.restored && slot.restored_once) sum_targets = false;
+  }
   if (sum_targets) share.sums.resize(options_.targets->size());
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) {
