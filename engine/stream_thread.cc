@@ -1456,11 +1456,12 @@ void StreamThread::Publish(absl::Time now) {
   // The sums of the state as committed: summed afresh only when nothing
   // since the last commit changed them (right after a commit, or idle) and
   // no partition is being restored again (after an abort); otherwise those
-  // of then. The counters beside them on /metrics are the committed ones:
-  // the live sums made a period target count sessions the counters did not
-  // count yet (a test saw 619 against 106), and fell to 0 while an abort's
-  // restore ran. A partition not yet restored since its assignment has
-  // nothing to add, and does not hold the others' sums back.
+  // of then (the published ones, kept). The counters beside them on
+  // /metrics are the committed ones: the live sums made a period target
+  // count sessions the counters did not count yet (a test saw 619 against
+  // 106), and fell to 0 while an abort's restore ran. A partition not yet
+  // restored since its assignment has nothing to add, and does not hold the
+  // others' sums back.
   bool sum_targets = options_.targets != nullptr &&
                      processed_since_commit_ == 0 &&
                      produced_since_commit_ == 0 && !closed_since_commit_;
@@ -1482,12 +1483,6 @@ void StreamThread::Publish(absl::Time now) {
     buffered += static_cast<double>(state.buffered_events());
     if (slot.position() >= 0) positions.push_back({tp, slot.position()});
     if (sum_targets) slot.pipeline->state().AddTargetSums(sums_at, &share.sums);
-  }
-  if (sum_targets) {
-    committed_sums_ = share.sums;
-  } else if (options_.targets != nullptr) {
-    share.sums = committed_sums_;
-    share.sums.resize(options_.targets->size());
   }
   counters_.SetOpenSessions(open_by_site);
   MetricsSnapshot snapshot = counters_.Snapshot();
@@ -1571,6 +1566,7 @@ void StreamThread::Publish(absl::Time now) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   published_ = std::move(snapshot);
+  if (!sum_targets) share.sums = std::move(targets_.sums);
   targets_ = std::move(share);
   // `now` may be older than a heartbeat WaitingForOutput() gave meanwhile
   // (a wait inside the commit cycle): never back.

@@ -383,11 +383,6 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // A session closed since the last commit (it changes the target sums
   // also when no session record is written).
   bool closed_since_commit_ = false;
-  // The target sums as of the last commit (or of a publish with nothing
-  // uncommitted): what Targets() gives while work is uncommitted, so that
-  // kpi_* agree with the counters on the same page, which are committed
-  // ones (KpiCounters::Commit); a rollback makes neither go back.
-  std::vector<TargetSums> committed_sums_;
   // Since when Produce() waits for room in the output's queue
   // (InfinitePast: it does not), and its last heartbeat meanwhile.
   absl::Time output_waiting_since_ = absl::InfinitePast();
