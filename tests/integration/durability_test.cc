@@ -143,6 +143,27 @@ TEST_P(CrashTest, CrashAndRestartsAreExactlyOnce) {
 INSTANTIATE_TEST_SUITE_P(Keys, CrashTest, ::testing::Values("visitor", "none"),
                          LoadgenKeyName);
 
+// processing.threads changed between lifetimes, as an operator scaling an
+// instance up or down does: a, with two threads, is SIGKILLed (one thread's
+// transaction is likely open: the kill follows the other's commit) and comes
+// back with one, so the second thread's transactional id is never
+// initialised again and its open transaction must end by the brokers'
+// timeout; b goes from one thread to three. Re-keyed input, so the hop is
+// inside it too. The result is still exactly the batch's.
+TEST_F(DurabilityTest, AThreadCountChangedBetweenLifetimesChangesNothing) {
+  Fleet fleet(Options());
+  Lifetime* a = fleet.Start("a", 2);
+  Lifetime* b = fleet.Start("b", 1);
+  auto loadgen = Loadgen(30000, "visitor");
+  absl::SleepFor(absl::Seconds(3));
+  fleet.Kill(a);
+  a = fleet.Start("a", 1);
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_EQ(fleet.Stop(b), 0) << fleet.Logs();
+  b = fleet.Start("b", 3);
+  FinishExactly(fleet, a, *loadgen);
+}
+
 // A third instance joins mid-stream and leaves (SIGTERM, for good). The
 // input is keyed by visitor_id and declared so: no hop.
 TEST_F(DurabilityTest, AnInstanceJoiningAndLeavingChangesNothing) {

@@ -127,7 +127,8 @@ void Fleet::Keep(Lifetime* life, const std::string& page) {
   }
 }
 
-std::string Fleet::Config(const std::string& instance, int port) const {
+std::string Fleet::Config(const std::string& instance, int port,
+                          int threads) const {
   std::string properties;
   for (const auto& [k, v] : options_.kafka_properties) {
     absl::StrAppend(&properties, properties.empty() ? "" : ", ", k, ": \"", v,
@@ -157,6 +158,8 @@ processing:
                       options_.guarantee, R"(
   instance_id: )",
                       instance, R"(
+  threads: )",
+                      threads, R"(
   max_out_of_orderness: 30s
   idle_partition_timeout: 2s
 metrics:
@@ -166,7 +169,7 @@ metrics:
 )");
 }
 
-Lifetime* Fleet::Start(const std::string& name) {
+Lifetime* Fleet::Start(const std::string& name, int threads) {
   auto life = std::make_unique<Lifetime>();
   life->instance = name;
   life->port = FreePort();
@@ -175,8 +178,8 @@ Lifetime* Fleet::Start(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     n = lifetimes_.size();
   }
-  const std::string path =
-      dir_.Write(absl::StrCat(name, "-", n, ".yaml"), Config(name, life->port));
+  const std::string path = dir_.Write(absl::StrCat(name, "-", n, ".yaml"),
+                                      Config(name, life->port, threads));
   life->process = std::make_unique<Subprocess>(std::vector<std::string>{
       KpistreamBinary(), "run", "--config", path, "--log-level", "debug"});
   Lifetime* raw = life.get();

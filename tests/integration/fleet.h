@@ -84,12 +84,14 @@ class Fleet {
   Fleet(const Fleet&) = delete;
   Fleet& operator=(const Fleet&) = delete;
 
-  // The YAML config of instance `instance` serving on `port`.
-  std::string Config(const std::string& instance, int port) const;
+  // The YAML config of instance `instance` serving on `port` with
+  // `threads` stream threads.
+  std::string Config(const std::string& instance, int port,
+                     int threads = 1) const;
 
-  // Starts instance `name` (a new lifetime, --log-level debug) and waits
-  // until it serves /metrics.
-  Lifetime* Start(const std::string& name);
+  // Starts instance `name` (a new lifetime, --log-level debug) with
+  // `threads` stream threads and waits until it serves /metrics.
+  Lifetime* Start(const std::string& name, int threads = 1);
 
   // SIGKILL right after a commit, so that the last scrape has all that the
   // process committed (what it did since is redone by its successor).
