@@ -78,6 +78,19 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   traffic.start = start;
   traffic.user_agent = !options.no_user_agent;
   traffic.campaign_in_url = options.campaign_in_url;
+  if (options.start_time.empty()) {
+    // Event time from now: the generator's clock runs ahead of the paced
+    // records while its first sessions get under way, and would date every
+    // event about two minutes in the future from then on; an engine holds
+    // such events in its reorder buffer until its clock reaches them.
+    const absl::Duration lead = TrafficGenerator::SteadyLead(traffic);
+    traffic.start -= lead;
+    KPI_LOG_INFO(
+        "loadgen: event time starts %s before now, so that it follows the "
+        "wall clock once the first sessions are under way (their first page "
+        "views come before their later events); --start-time sets it",
+        absl::FormatDuration(absl::Trunc(lead, absl::Seconds(1))));
+  }
   TrafficGenerator generator(traffic);
 
   v1::WebEvent event;

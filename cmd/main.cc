@@ -219,7 +219,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   loadgen_cmd->add_option("--start-time", loadgen.start_time,
                           "event time of the first event, RFC 3339 "
-                          "(default: now)");
+                          "(default: about two minutes before now, so that "
+                          "event time follows the wall clock once the first "
+                          "sessions are under way; loadgen logs how much)");
 
   loadgen_cmd->add_option("--event-rate", loadgen.event_rate,
                           "events per second of event time (default: --rate, "
