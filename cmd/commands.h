@@ -23,7 +23,9 @@ struct LoadgenCommandOptions {
   std::string topic;
   std::string format = "protobuf";  // protobuf | json
   double rate = 1000;  // events per second (wall clock); 0: as fast as possible
-  int64_t visitors = 10000;
+  // The visitor population; 0: derived from the event-time rate, so that a
+  // visitor returns about every 4 h of event time (10,000 to 1,000,000).
+  int64_t visitors = 0;
   int64_t events = 0;    // stop after this many (0: use duration)
   std::string duration;  // e.g. "30s"; empty with events==0: until stopped
   uint64_t seed = 1;

@@ -1,5 +1,6 @@
 // kpistream loadgen: realistic synthetic traffic into a topic, paced in wall
 // clock, keyed by visitor_id, reproducible by --seed.
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <queue>
@@ -70,19 +71,38 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
 
   TrafficOptions traffic;
   traffic.seed = options.seed;
-  traffic.visitors = options.visitors;
   // Event time follows the wall clock at the paced rate.
   traffic.events_per_second = options.event_rate > 0 ? options.event_rate
                               : options.rate > 0     ? options.rate
                                                      : 1000;
+  const double sessions_per_second =
+      TrafficGenerator::SessionsPerSecond(traffic);
+  traffic.visitors = options.visitors > 0
+                         ? options.visitors
+                         : TrafficGenerator::DefaultVisitors(traffic);
+  const absl::Duration returns_every = absl::Seconds(
+      static_cast<double>(traffic.visitors) / sessions_per_second);
+  if (returns_every < absl::Hours(1)) {
+    KPI_LOG_WARN(
+        "loadgen: %d visitors at %g events per second of event time: each "
+        "starts a session every %s of event time on average, too often for "
+        "most of them to close (an engine ends a session after 30 min "
+        "without events, sessions.inactivity_timeout): give --visitors %d or "
+        "more",
+        traffic.visitors, traffic.events_per_second,
+        absl::FormatDuration(absl::Trunc(returns_every, absl::Seconds(1))),
+        static_cast<int64_t>(std::ceil(sessions_per_second * 3600)));
+  }
   traffic.start = start;
   traffic.user_agent = !options.no_user_agent;
   traffic.campaign_in_url = options.campaign_in_url;
-  if (options.start_time.empty()) {
-    // Event time from now: the generator's clock runs ahead of the paced
-    // records while its first sessions get under way, and would date every
-    // event about two minutes in the future from then on; an engine holds
-    // such events in its reorder buffer until its clock reaches them.
+  if (options.start_time.empty() && options.rate > 0 &&
+      traffic.events_per_second == options.rate) {
+    // Event time from now, paced as the records are: the generator's clock
+    // runs ahead of the records while its first sessions get under way, and
+    // would date every event about two minutes in the future from then on;
+    // an engine holds such events in its reorder buffer until its clock
+    // reaches them.
     const absl::Duration lead = TrafficGenerator::SteadyLead(traffic);
     traffic.start -= lead;
     KPI_LOG_INFO(

@@ -207,10 +207,12 @@ int main(int argc, char** argv) {
                    "events per second of wall clock (0: as fast as "
                    "possible)")
       ->capture_default_str();
-  loadgen_cmd
-      ->add_option("--visitors", loadgen.visitors,
-                   "size of the visitor population")
-      ->capture_default_str();
+  loadgen_cmd->add_option(
+      "--visitors", loadgen.visitors,
+      "size of the visitor population (default: enough for a "
+      "visitor to come back about every 4 h of event time, "
+      "10000 to 1000000; too few and their sessions run into "
+      "each other and rarely close, which loadgen warns of)");
   loadgen_cmd->add_option("--events", loadgen.events,
                           "stop after this many events");
   loadgen_cmd->add_option("--duration", loadgen.duration,
@@ -219,9 +221,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   loadgen_cmd->add_option("--start-time", loadgen.start_time,
                           "event time of the first event, RFC 3339 "
-                          "(default: about two minutes before now, so that "
+                          "(default: now; paced in real time, --event-rate "
+                          "= --rate, about two minutes before now, so that "
                           "event time follows the wall clock once the first "
-                          "sessions are under way; loadgen logs how much)");
+                          "sessions are under way: loadgen logs how much)");
 
   loadgen_cmd->add_option("--event-rate", loadgen.event_rate,
                           "events per second of event time (default: --rate, "

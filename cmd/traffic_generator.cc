@@ -322,6 +322,18 @@ void TrafficGenerator::Next(v1::WebEvent* event) {
 
 int64_t TrafficGenerator::generated() const { return impl_->generated; }
 
+double TrafficGenerator::SessionsPerSecond(const TrafficOptions& options) {
+  // As the constructor takes a rate of 0 or less.
+  const double rate =
+      options.events_per_second > 0 ? options.events_per_second : 1;
+  return rate / kEventsPerSession;
+}
+
+int64_t TrafficGenerator::DefaultVisitors(const TrafficOptions& options) {
+  return std::clamp<int64_t>(
+      std::llround(SessionsPerSecond(options) * 4 * 3600), 10000, 1000000);
+}
+
 absl::Duration TrafficGenerator::SteadyLead(TrafficOptions options) {
   const double rate = std::clamp(options.events_per_second, 1.0, 1000.0);
   options.events_per_second = rate;

@@ -63,7 +63,7 @@ class TrafficGenerator {
   // How far event time runs ahead of the events' count at the rate
   // (n / events_per_second) once sessions are under way. The event clock
   // advances with session arrivals, so while every event is still a
-  // session's first page view it runs up to ~7 times as fast, until the
+  // session's first page view it runs up to ~5 times as fast, until the
   // sessions' later events fill in (about five minutes of event time); it
   // then stays about this far ahead (~2 min with the default mix).
   // Measured on a generator made from `options`, at most at 1000 events per
@@ -71,6 +71,18 @@ class TrafficGenerator {
   // loadgen paced in real time starts this long before now, so that its events
   // follow the wall clock instead of running ahead of it.
   static absl::Duration SteadyLead(TrafficOptions options);
+
+  // Sessions a generator with `options` starts per second of event time, on
+  // average. A visitor starts one every options.visitors / this seconds:
+  // where that is not well over an engine's 30 min inactivity timeout, a
+  // visitor's sessions run into each other and rarely close.
+  static double SessionsPerSecond(const TrafficOptions& options);
+
+  // loadgen's default population for `options`' rate: a visitor back about
+  // every 4 h of event time (a session in eight then runs into the
+  // visitor's previous one, under 30 min apart, as quick returns do),
+  // 10,000 to 1,000,000 visitors (~70 MB).
+  static int64_t DefaultVisitors(const TrafficOptions& options);
 
  private:
   struct Impl;

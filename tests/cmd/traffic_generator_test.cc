@@ -149,6 +149,51 @@ TEST(TrafficGeneratorTest, StartedSteadyLeadEarlyEventTimeFollowsTheClock) {
   }
 }
 
+// The share of a generator's sessions (events with a session_number not
+// seen before for their visitor) that an engine would see start: more than
+// 30 min after the visitor's previous event. The rest run into the
+// visitor's previous session.
+double SessionsThatStartAfterAGap(const TrafficOptions& options,
+                                  int64_t events) {
+  TrafficGenerator generator(options);
+  std::map<std::string, std::pair<int64_t, uint32_t>> last;  // time, number
+  int64_t sessions = 0, started = 0;
+  v1::WebEvent event;
+  for (int64_t i = 0; i < events; ++i) {
+    generator.Next(&event);
+    auto [it, first] = last.try_emplace(event.visitor_id(), 0, 0);
+    const bool new_session =
+        first || event.session_number() != it->second.second;
+    if (new_session) {
+      ++sessions;
+      started +=
+          first || event.event_time().seconds() - it->second.first > 30 * 60;
+    }
+    it->second = {event.event_time().seconds(), event.session_number()};
+  }
+  return static_cast<double>(started) / static_cast<double>(sessions);
+}
+
+// loadgen's default population: a visitor returns about every 4 h, so most
+// sessions close in an engine (before, 10,000 visitors at loadgen's usual
+// rates came back every few minutes: no session ever closed).
+TEST(TrafficGeneratorTest, TheDefaultPopulationLetsSessionsClose) {
+  TrafficOptions options;
+  options.events_per_second = 40;
+  options.visitors = TrafficGenerator::DefaultVisitors(options);
+  EXPECT_NEAR(static_cast<double>(options.visitors),
+              TrafficGenerator::SessionsPerSecond(options) * 4 * 3600, 1);
+  const int64_t events = 40 * 12 * 3600;  // 12 h of event time
+  EXPECT_GT(SessionsThatStartAfterAGap(options, events), 0.8);
+  options.visitors = 5000;  // what deploy/compose.yaml gave at 200/s
+  options.events_per_second = 200;
+  EXPECT_LT(SessionsThatStartAfterAGap(options, events), 0.05);
+  options.events_per_second = 0.01;
+  EXPECT_EQ(TrafficGenerator::DefaultVisitors(options), 10000);
+  options.events_per_second = 1e6;
+  EXPECT_EQ(TrafficGenerator::DefaultVisitors(options), 1000000);
+}
+
 TEST(TrafficGeneratorTest, BrowsersSendUserAgentsByDefault) {
   TrafficGenerator generator(TrafficOptions{});
   v1::WebEvent event;
