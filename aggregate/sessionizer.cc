@@ -421,9 +421,15 @@ struct Sessionizer::Impl {
     uint32_t orders = 0;
   };
   std::vector<CurrencyTotals> currency_totals;
-  std::string goal_indexes;  // a session checkpoint's order_goal_indexes
-  std::string wire;          // EncodeWire()'s buffer, reused
-  ClosedSession closed;      // Close()'s, reused
+  std::string goal_indexes;   // a session checkpoint's order_goal_indexes
+  std::string funnel_hashes;  // a session checkpoint's funnel_hashes
+  std::vector<uint8_t> restored_funnel_steps;  // RestoreSession()'s, reused
+  // Per configured funnel: StableHash of its name, and of each step's page
+  // and goal (v1::SessionState.funnel_hashes).
+  std::vector<uint64_t> funnel_name_hashes;
+  std::vector<std::vector<uint64_t>> funnel_step_hashes;
+  std::string wire;      // EncodeWire()'s buffer, reused
+  ClosedSession closed;  // Close()'s, reused
   size_t extra_count = 0;
   size_t money_count = 0;
   // Blocks of closed sessions, emptied, for the next sessions that need
@@ -979,6 +985,17 @@ struct Sessionizer::Impl {
                      a.device.size() + a.country.size() + landing.size() +
                      exit.size() + user.size() + funnels.size();
     size_t fields = 18;
+    if (!funnels.empty()) {
+      funnel_hashes.clear();
+      for (size_t f = 0; f < funnels.size(); ++f) {
+        AppendHash(funnel_name_hashes[f], &funnel_hashes);
+        for (uint8_t step = 0; step < s.extra->funnel_steps[f]; ++step) {
+          AppendHash(funnel_step_hashes[f][step], &funnel_hashes);
+        }
+      }
+      payload += funnel_hashes.size();
+      ++fields;
+    }
     if (money != nullptr) {
       MergeRevenues(*money, &currency_totals);
       for (const auto& [goal, n] : money->conversions) payload += goal.size();
@@ -1034,7 +1051,52 @@ struct Sessionizer::Impl {
     }
     w.String(21, funnels);
     if (money != nullptr) w.String(22, goal_indexes);
+    if (!funnels.empty()) w.String(23, funnel_hashes);
     return w.bytes();
+  }
+
+  static void AppendHash(uint64_t hash, std::string* out) {
+    char bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(hash >> (8 * i));
+    out->append(bytes, 8);
+  }
+  static uint64_t LoadHash(const char* p) {
+    uint64_t hash = 0;
+    for (int i = 0; i < 8; ++i) {
+      hash |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+    }
+    return hash;
+  }
+
+  // A restored session's funnel progress, written under the funnels whose
+  // hashes `hashes` holds (v1::SessionState.funnel_hashes): a configured
+  // funnel of the same name gets the steps its own first steps share with
+  // those reached. False when `hashes` does not fit `steps` (written before
+  // hashes were: the progress is then the configured funnels', by position).
+  bool MapFunnelProgress(absl::string_view steps, absl::string_view hashes,
+                         std::vector<uint8_t>* out) const {
+    size_t need = 0;
+    for (char reached : steps) need += 8 * (1 + static_cast<uint8_t>(reached));
+    if (hashes.empty() || hashes.size() != need) return false;
+    out->assign(rules.funnels.size(), 0);
+    const char* p = hashes.data();
+    for (char byte : steps) {
+      const uint8_t reached = static_cast<uint8_t>(byte);
+      const uint64_t name = LoadHash(p);
+      for (size_t f = 0; f < funnel_name_hashes.size(); ++f) {
+        if (funnel_name_hashes[f] != name) continue;
+        const std::vector<uint64_t>& mine = funnel_step_hashes[f];
+        uint8_t same = 0;
+        while (same < reached && same < mine.size() &&
+               LoadHash(p + 8 * (1 + same)) == mine[same]) {
+          ++same;
+        }
+        (*out)[f] = same;
+        break;
+      }
+      p += 8 * (1 + reached);
+    }
+    return true;
   }
 };
 
@@ -1047,6 +1109,13 @@ Sessionizer::Sessionizer(SessionRules rules, SessionObserver* observer,
   impl_->visitors = VisitorRecency(rules.visitor_retention);
   impl_->observer = observer;
   impl_->attribution = attribution;
+  for (const Funnel& funnel : impl_->rules.funnels) {
+    impl_->funnel_name_hashes.push_back(StableHash(funnel.name));
+    std::vector<uint64_t>& steps = impl_->funnel_step_hashes.emplace_back();
+    for (const FunnelStep& step : funnel.steps) {
+      steps.push_back(StableHash(step.page, step.goal));
+    }
+  }
 }
 
 Sessionizer::~Sessionizer() = default;
@@ -1305,10 +1374,17 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
                    money.order_ids);
       }
     }
-    x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
-    // Written under other funnels (the config changed since): no funnel
-    // beyond the configured ones, no step beyond a funnel's last, as
-    // everything downstream indexes the configured funnels' steps with it.
+    if (!m.MapFunnelProgress(st.funnel_steps(), st.funnel_hashes(),
+                             &m.restored_funnel_steps)) {
+      m.restored_funnel_steps.assign(st.funnel_steps().begin(),
+                                     st.funnel_steps().end());
+    }
+    x.funnel_steps.assign(m.restored_funnel_steps.begin(),
+                          m.restored_funnel_steps.end());
+    // Written under other funnels (the config changed since) without
+    // hashes, or corrupt: no funnel beyond the configured ones, no step
+    // beyond a funnel's last, as everything downstream indexes the
+    // configured funnels' steps with it.
     if (x.funnel_steps.size() > m.rules.funnels.size()) {
       x.funnel_steps.resize(m.rules.funnels.size());
     }

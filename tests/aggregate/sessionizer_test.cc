@@ -1484,6 +1484,73 @@ TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
   EXPECT_EQ(b, Want({1}, 1));
 }
 
+// Funnels reordered, renamed or redefined between two runs (a config
+// change applied by a restart): a session open across it keeps, in a
+// configured funnel of the same name, the steps that funnel's first steps
+// share with those it reached; nothing in others. By position, as before,
+// the checkout progress below went to the blog funnel and the redefined
+// checkout kept steps it no longer has in that order.
+TEST(FunnelTest, ProgressFollowsItsFunnelAcrossAConfigChange) {
+  Recorder rec;
+  SessionRules before;
+  const FunnelStep product{"product", "/products/*", ""};
+  const FunnelStep cart{"cart", "/cart", ""};
+  const FunnelStep purchase{"purchase", "", "purchase"};
+  const FunnelStep post{"post", "/blog/*", ""};
+  before.funnels = {{"checkout", {product, cart, purchase}},
+                    {"blog", {post}},
+                    {"guide", {post, product}}};
+  Sessionizer s(before, &rec);
+  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/blog/x"));
+  s.Add(Ev("a", absl::Seconds(1), EventType::kPageView, "/products/1"));
+  s.Add(Ev("a", absl::Seconds(2), EventType::kPageView, "/cart"));
+  std::vector<v1::SessionState> saved;
+  s.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      Saving(&saved));
+  ASSERT_EQ(saved.size(), 1u);
+  ASSERT_EQ(saved[0].funnel_steps(), std::string("\x02\x01\x02", 3));
+
+  auto restored_under = [&](const std::vector<Funnel>& funnels,
+                            const v1::SessionState& state) {
+    SessionRules after;
+    after.funnels = funnels;
+    Recorder closed;
+    Sessionizer check(after, &closed);
+    check.RestoreSession(state);
+    check.FinishRestore();
+    check.CloseAll();
+    EXPECT_EQ(closed.closed.size(), 1u);
+    return closed.closed.empty() ? std::vector<uint8_t>{}
+                                 : closed.closed[0].funnel_steps;
+  };
+  // The same funnels: the same progress.
+  EXPECT_EQ(restored_under(before.funnels, saved[0]),
+            (std::vector<uint8_t>{2, 1, 2}));
+  // Reordered, one renamed (its progress is not the new name's), one
+  // redefined after its first step, one new.
+  const std::vector<Funnel> after = {
+      {"blog", {post}},
+      {"checkout", {product, {"wishlist", "/wishlist", ""}, cart, purchase}},
+      {"guides", {post, product}},
+      {"signup", {{"signup", "", "signup"}}}};
+  EXPECT_EQ(restored_under(after, saved[0]),
+            (std::vector<uint8_t>{1, 1, 0, 0}));
+  // A step's name is only its label: the progress stays.
+  std::vector<Funnel> relabelled = before.funnels;
+  relabelled[0].steps[1].name = "basket";
+  EXPECT_EQ(restored_under(relabelled, saved[0]),
+            (std::vector<uint8_t>{2, 1, 2}));
+  // Written before the hashes: by position, cut to each funnel's steps.
+  v1::SessionState old = saved[0];
+  old.clear_funnel_hashes();
+  EXPECT_EQ(restored_under(after, old), (std::vector<uint8_t>{1, 1, 2}));
+  // Hashes that do not fit the steps (corrupt): by position too.
+  v1::SessionState corrupt = saved[0];
+  corrupt.mutable_funnel_hashes()->pop_back();
+  EXPECT_EQ(restored_under(after, corrupt), (std::vector<uint8_t>{1, 1, 2}));
+}
+
 // Found by tests/fuzz/checkpoint_fuzzer (corpus/checkpoint/
 // funnel_steps_beyond_config, a mutated funnel_steps byte of a real
 // checkpoint): a session checkpointed with 3 steps of a
