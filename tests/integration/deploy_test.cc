@@ -1,11 +1,15 @@
 // What can be checked of deploy/ without a Docker engine: Prometheus and
 // Alertmanager accept their configs, kpistream accepts its own, every
-// manifest is valid YAML, and the image's runtime packages hold every
-// library the binary links.
+// manifest is valid YAML, the image's runtime packages hold every library
+// the binary links, and the stack's traffic lets sessions close.
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_support.h"
 
@@ -146,6 +150,39 @@ TEST(DeployTest, ComposeProvisionsTheGeneratedDashboard) {
        SourceDir() + "/deploy/compose.yaml",
        SourceDir() + "/deploy/grafana/provisioning/dashboards/kpistream.yaml"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// The compose stack's traffic, run for a second against the embedded
+// broker: loadgen starts once the topics exist and its visitors come back
+// seldom enough for their sessions to close (with 5,000 visitors at 200
+// events/s each came back every ~2 min: no session would have closed
+// before its 24 h limit, and loadgen now warns of that).
+TEST(DeployTest, ComposeTrafficLetsSessionsClose) {
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import sys, yaml\n"
+       "loadgen = yaml.safe_load(open(sys.argv[1]))['services']['loadgen']\n"
+       "assert 'kafka-init' in loadgen['depends_on'], loadgen\n"
+       "print('\\n'.join(loadgen['command']))\n",
+       SourceDir() + "/deploy/compose.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<std::string> argv = {KpistreamBinary()};
+  for (absl::string_view arg : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    argv.emplace_back(arg);
+  }
+  ASSERT_GE(argv.size(), 4u);
+  ASSERT_EQ(argv[1], "loadgen");
+  BrokerProcess broker({"web.events:4"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  auto brokers = std::find(argv.begin(), argv.end(), "--brokers");
+  ASSERT_NE(brokers, argv.end());
+  ASSERT_NE(brokers + 1, argv.end());
+  brokers[1] = broker.bootstrap();
+  argv.insert(argv.end(), {"--duration", "1s"});
+  CommandResult loadgen = RunCommand(argv);
+  EXPECT_EQ(loadgen.exit_code, 0) << loadgen.err;
+  EXPECT_TRUE(absl::StrContains(loadgen.out, "produced")) << loadgen.out;
+  EXPECT_FALSE(absl::StrContains(loadgen.err, "too often")) << loadgen.err;
 }
 
 // The runtime stage of deploy/Dockerfile installs, itself or through the
