@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -66,8 +67,11 @@ void GenerateTraffic(const std::string& brokers, double rate) {
   }
   TrafficOptions options;
   options.seed = 42;
-  options.visitors = 20000;
   options.events_per_second = rate / kTimeScale;
+  // Enough for a visitor's sessions to close at any --rate (20,000 at the
+  // default one).
+  options.visitors =
+      std::max<int64_t>(20000, TrafficGenerator::DefaultVisitors(options));
   options.start = absl::Now() - absl::Hours(1);
   TrafficGenerator generator(options);
   v1::WebEvent event;
