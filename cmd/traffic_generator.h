@@ -81,7 +81,7 @@ class TrafficGenerator {
   // loadgen's default population for `options`' rate: a visitor back about
   // every 4 h of event time (a session in eight then runs into the
   // visitor's previous one, under 30 min apart, as quick returns do),
-  // 10,000 to 1,000,000 visitors (~70 MB).
+  // 10,000 to 1,000,000 visitors (loadgen's RSS with a million: 92 MB).
   static int64_t DefaultVisitors(const TrafficOptions& options);
 
  private:
