@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/internal/endian.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -423,7 +424,6 @@ struct Sessionizer::Impl {
   std::vector<CurrencyTotals> currency_totals;
   std::string goal_indexes;   // a session checkpoint's order_goal_indexes
   std::string funnel_hashes;  // a session checkpoint's funnel_hashes
-  std::vector<uint8_t> restored_funnel_steps;  // RestoreSession()'s, reused
   // Per configured funnel: StableHash of its name, and of each step's page
   // and goal (v1::SessionState.funnel_hashes).
   std::vector<uint64_t> funnel_name_hashes;
@@ -1057,15 +1057,8 @@ struct Sessionizer::Impl {
 
   static void AppendHash(uint64_t hash, std::string* out) {
     char bytes[8];
-    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(hash >> (8 * i));
+    absl::little_endian::Store64(bytes, hash);
     out->append(bytes, 8);
-  }
-  static uint64_t LoadHash(const char* p) {
-    uint64_t hash = 0;
-    for (int i = 0; i < 8; ++i) {
-      hash |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-    }
-    return hash;
   }
 
   // A restored session's funnel progress, written under the funnels whose
@@ -1082,13 +1075,13 @@ struct Sessionizer::Impl {
     const char* p = hashes.data();
     for (char byte : steps) {
       const uint8_t reached = static_cast<uint8_t>(byte);
-      const uint64_t name = LoadHash(p);
+      const uint64_t name = absl::little_endian::Load64(p);
       for (size_t f = 0; f < funnel_name_hashes.size(); ++f) {
         if (funnel_name_hashes[f] != name) continue;
         const std::vector<uint64_t>& mine = funnel_step_hashes[f];
         uint8_t same = 0;
         while (same < reached && same < mine.size() &&
-               LoadHash(p + 8 * (1 + same)) == mine[same]) {
+               absl::little_endian::Load64(p + 8 * (1 + same)) == mine[same]) {
           ++same;
         }
         (*out)[f] = same;
@@ -1375,12 +1368,9 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
       }
     }
     if (!m.MapFunnelProgress(st.funnel_steps(), st.funnel_hashes(),
-                             &m.restored_funnel_steps)) {
-      m.restored_funnel_steps.assign(st.funnel_steps().begin(),
-                                     st.funnel_steps().end());
+                             &x.funnel_steps)) {
+      x.funnel_steps.assign(st.funnel_steps().begin(), st.funnel_steps().end());
     }
-    x.funnel_steps.assign(m.restored_funnel_steps.begin(),
-                          m.restored_funnel_steps.end());
     // Written under other funnels (the config changed since) without
     // hashes, or corrupt: no funnel beyond the configured ones, no step
     // beyond a funnel's last, as everything downstream indexes the

@@ -1484,6 +1484,19 @@ TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
   EXPECT_EQ(b, Want({1}, 1));
 }
 
+// The checkpoint (a full one) of the sessions `events` open under `rules`.
+std::vector<v1::SessionState> CheckpointOf(const SessionRules& rules,
+                                           const std::vector<Event>& events) {
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  for (const Event& e : events) s.Add(e);
+  std::vector<v1::SessionState> saved;
+  s.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      Saving(&saved));
+  return saved;
+}
+
 // Funnels reordered, renamed or redefined between two runs (a config
 // change applied by a restart): a session open across it keeps, in a
 // configured funnel of the same name, the steps that funnel's first steps
@@ -1491,7 +1504,6 @@ TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
 // the checkout progress below went to the blog funnel and the redefined
 // checkout kept steps it no longer has in that order.
 TEST(FunnelTest, ProgressFollowsItsFunnelAcrossAConfigChange) {
-  Recorder rec;
   SessionRules before;
   const FunnelStep product{"product", "/products/*", ""};
   const FunnelStep cart{"cart", "/cart", ""};
@@ -1500,14 +1512,10 @@ TEST(FunnelTest, ProgressFollowsItsFunnelAcrossAConfigChange) {
   before.funnels = {{"checkout", {product, cart, purchase}},
                     {"blog", {post}},
                     {"guide", {post, product}}};
-  Sessionizer s(before, &rec);
-  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/blog/x"));
-  s.Add(Ev("a", absl::Seconds(1), EventType::kPageView, "/products/1"));
-  s.Add(Ev("a", absl::Seconds(2), EventType::kPageView, "/cart"));
-  std::vector<v1::SessionState> saved;
-  s.Checkpoint(
-      /*full=*/true, [](absl::string_view, absl::string_view) {},
-      Saving(&saved));
+  const std::vector<v1::SessionState> saved = CheckpointOf(
+      before, {Ev("a", absl::Seconds(0), EventType::kPageView, "/blog/x"),
+               Ev("a", absl::Seconds(1), EventType::kPageView, "/products/1"),
+               Ev("a", absl::Seconds(2), EventType::kPageView, "/cart")});
   ASSERT_EQ(saved.size(), 1u);
   ASSERT_EQ(saved[0].funnel_steps(), std::string("\x02\x01\x02", 3));
 
@@ -1558,22 +1566,17 @@ TEST(FunnelTest, ProgressFollowsItsFunnelAcrossAConfigChange) {
 // closed with 3 steps of a 2-step funnel, and KpiCounters::Snapshot() read
 // the name of step 3 past the end of the funnel's steps.
 TEST(FunnelTest, ProgressRestoredUnderFewerFunnelStepsIsCut) {
-  Recorder rec;
   SessionRules before;
   before.funnels = {{"checkout",
                      {{"product", "/products/*", ""},
                       {"cart", "/cart", ""},
                       {"purchase", "", "purchase"}}},
                     {"blog", {{"post", "/blog/*", ""}}}};
-  Sessionizer s(before, &rec);
-  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView, "/products/1"));
-  s.Add(Ev("a", absl::Seconds(1), EventType::kPageView, "/cart"));
-  s.Add(Conversion("a", absl::Seconds(2), "purchase"));
-  s.Add(Ev("a", absl::Seconds(3), EventType::kPageView, "/blog/x"));
-  std::vector<v1::SessionState> saved;
-  s.Checkpoint(
-      /*full=*/true, [](absl::string_view, absl::string_view) {},
-      Saving(&saved));
+  const std::vector<v1::SessionState> saved = CheckpointOf(
+      before, {Ev("a", absl::Seconds(0), EventType::kPageView, "/products/1"),
+               Ev("a", absl::Seconds(1), EventType::kPageView, "/cart"),
+               Conversion("a", absl::Seconds(2), "purchase"),
+               Ev("a", absl::Seconds(3), EventType::kPageView, "/blog/x")});
   ASSERT_EQ(saved.size(), 1u);
   ASSERT_EQ(saved[0].funnel_steps(), std::string("\x03\x01", 2));
 

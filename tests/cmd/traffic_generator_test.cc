@@ -181,8 +181,6 @@ TEST(TrafficGeneratorTest, TheDefaultPopulationLetsSessionsClose) {
   TrafficOptions options;
   options.events_per_second = 40;
   options.visitors = TrafficGenerator::DefaultVisitors(options);
-  EXPECT_NEAR(static_cast<double>(options.visitors),
-              TrafficGenerator::SessionsPerSecond(options) * 4 * 3600, 1);
   const int64_t events = 40 * 12 * 3600;  // 12 h of event time
   EXPECT_GT(SessionsThatStartAfterAGap(options, events), 0.8);
   options.visitors = 5000;  // what deploy/compose.yaml gave at 200/s
