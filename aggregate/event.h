@@ -64,7 +64,8 @@ enum class EventType : uint8_t {
 #define KPISTREAM_EVENT_STRING_FIELDS(X)                                   \
   X(event_id) X(site_id) X(visitor_id) X(user_id) X(page_url) X(referrer) \
   X(utm_source) X(utm_medium) X(utm_campaign) X(click_id)                 \
-  X(device_category) X(country) X(goal) X(currency) X(order_id)
+  X(device_category) X(country) X(goal) X(currency) X(order_id)           \
+  X(session_id)
 // clang-format on
 
 struct EventView {
@@ -92,6 +93,9 @@ struct EventView {
   absl::string_view goal;      // conversion goal
   absl::string_view currency;  // conversion currency
   absl::string_view order_id;  // conversion order id
+  // The client's session id (cut to kMaxEventValueBytes): sessions split
+  // where it changes with `sessions.session_source: client`.
+  absl::string_view session_id;
   // Not kept after admission (the bot filter reads it before).
   absl::string_view user_agent;
 };
@@ -117,6 +121,7 @@ struct Event {
   std::string goal;      // conversion goal
   std::string currency;  // conversion currency
   std::string order_id;  // conversion order id
+  std::string session_id;
 
   // Views of this event's fields, valid while it lives and is unchanged.
   operator EventView() const { return view(); }  // NOLINT: a view of it

@@ -197,7 +197,7 @@ EventView ReorderBuffer::Unpack(const Packed& packed) {
 // UnpackInto() writes each of these fields: a field added to EventView must
 // be added there (and this size with it).
 static_assert(sizeof(EventView) == sizeof(absl::Time) + 3 * sizeof(int64_t) +
-                                       16 * sizeof(absl::string_view),
+                                       17 * sizeof(absl::string_view),
               "EventView changed: update ReorderBuffer::UnpackInto");
 
 void ReorderBuffer::UnpackInto(const Packed& packed, EventView* out) {

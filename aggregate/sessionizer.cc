@@ -292,6 +292,14 @@ bool HasCampaign(const EventView& e) {
          !e.utm_campaign.empty() || !e.click_id.empty();
 }
 
+// The key of an event's client session id (split_on_session_id): 0 for
+// none.
+uint64_t ClientSessionKey(const EventView& e) {
+  if (e.session_id.empty()) return 0;
+  const uint64_t key = StableHash(e.session_id);
+  return key == 0 ? 1 : key;
+}
+
 uint64_t CampaignKey(const EventView& e) {
   const char sep[] = {kSeparator, 0};
   return StableHash(absl::StrCat(e.utm_source, sep, e.utm_medium, sep,
@@ -355,6 +363,11 @@ struct Sessionizer::Impl {
   // first campaign (CampaignKey); 0: not known (restored from a checkpoint
   // written without the option), the next campaign becomes it.
   ChunkedVector<uint64_t> campaign_keys;
+  // By slot, with split_on_session_id only: ClientSessionKey of the first
+  // of the session's events that carried a session id; 0: none yet (or
+  // restored from a checkpoint written without the option), the next id
+  // becomes it.
+  ChunkedVector<uint64_t> session_keys;
   size_t live = 0;
   // A lookup key with its hash, computed once (AddAll prefetches with it,
   // then finds a candidate and the slot: three hashes of the same key
@@ -488,6 +501,7 @@ struct Sessionizer::Impl {
       index = static_cast<uint32_t>(slots.size());
       slots.emplace_back();
       if (rules.split_on_campaign_change) campaign_keys.emplace_back();
+      if (rules.split_on_session_id) session_keys.emplace_back();
     }
     Open& s = slots[index];
     s.visitor.assign(visitor);
@@ -629,6 +643,7 @@ struct Sessionizer::Impl {
         StableHash(e.site_id, e.visitor_id), e.time, e.session_number);
     s.flags = (s.flags & ~kNewVisitor) | (new_visitor ? kNewVisitor : 0);
     if (rules.split_on_campaign_change) campaign_keys[index] = CampaignKey(e);
+    if (rules.split_on_session_id) session_keys[index] = ClientSessionKey(e);
     MarkDirty(index);
     observer->OnSessionStarted(Attributes(s), e);
   }
@@ -637,8 +652,9 @@ struct Sessionizer::Impl {
   // within the inactivity timeout of it, with every event of the session
   // still within the maximum length of it (and the session's expiry no
   // earlier, so that its scheduled entry stays its first), on the same
-  // local day where sessions split at midnight, and without other campaign
-  // parameters where they split on a campaign change.
+  // local day where sessions split at midnight, without other campaign
+  // parameters where they split on a campaign change, and without another
+  // client session id where sessions split on it.
   bool CanMoveStart(uint32_t index, const EventView& e) {
     const Open& s = slots[index];
     const int64_t t = absl::ToUnixMicros(e.time);
@@ -659,6 +675,11 @@ struct Sessionizer::Impl {
       if (key != 0 && key != NoCampaignKey() && CampaignKey(e) != key) {
         return false;
       }
+    }
+    if (rules.split_on_session_id) {
+      const uint64_t key = session_keys[index];
+      const uint64_t id = ClientSessionKey(e);
+      if (key != 0 && id != 0 && id != key) return false;
     }
     return true;
   }
@@ -696,6 +717,9 @@ struct Sessionizer::Impl {
     SetLast(s, last);
     if (rules.split_on_campaign_change && HasCampaign(e)) {
       campaign_keys[index] = CampaignKey(e);  // the same, or none before
+    }
+    if (rules.split_on_session_id && !e.session_id.empty()) {
+      session_keys[index] = ClientSessionKey(e);  // the same, or none before
     }
     MarkDirty(index);
     observer->OnSessionStartMoved(before, before_start, Attributes(s), e);
@@ -829,7 +853,21 @@ struct Sessionizer::Impl {
             absl::ToCivilDay(e.time, rules.timezone)) {
       return true;
     }
-    return ChangesCampaign(index, e);
+    return ChangesCampaign(index, e) || ChangesClientSession(index, e);
+  }
+
+  // Where sessions split on the client's session id: whether `e` carries
+  // another than the session's. A session without one yet takes e's.
+  bool ChangesClientSession(uint32_t index, const EventView& e) {
+    if (!rules.split_on_session_id || e.session_id.empty()) return false;
+    uint64_t& key = session_keys[index];
+    const uint64_t id = ClientSessionKey(e);
+    if (key == 0) {
+      key = id;
+      MarkDirty(index);
+      return false;
+    }
+    return key != id;
   }
 
   // Where sessions split on a campaign change: whether `e` has campaign
@@ -1011,6 +1049,7 @@ struct Sessionizer::Impl {
       fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
                 money->order_ids.size() + 1;
     }
+    if (rules.split_on_session_id) ++fields;
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
@@ -1052,6 +1091,7 @@ struct Sessionizer::Impl {
     w.String(21, funnels);
     if (money != nullptr) w.String(22, goal_indexes);
     if (!funnels.empty()) w.String(23, funnel_hashes);
+    if (rules.split_on_session_id) w.Fixed64(24, session_keys[index]);
     return w.bytes();
   }
 
@@ -1143,7 +1183,10 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     // and the events after would have followed: a split that can no
     // longer be made, so the event is late, as one kept from the session's
     // start by a split is (CanMoveStart).
-    if (m.ChangesCampaign(index, event)) return AddResult::kLate;
+    if (m.ChangesCampaign(index, event) ||
+        m.ChangesClientSession(index, event)) {
+      return AddResult::kLate;
+    }
     m.Apply(index, event, /*in_order=*/false);
     return AddResult::kApplied;
   }
@@ -1245,7 +1288,8 @@ void Sessionizer::ForEachSiteOpen(
 
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
-  return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() + m.visitor_heap +
+  return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() +
+         m.session_keys.HeapBytes() + m.visitor_heap +
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.dirty.capacity() * sizeof(Impl::Due) +
@@ -1326,6 +1370,9 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   s.events = st.events();
   if (m.rules.split_on_campaign_change) {
     m.campaign_keys[index] = st.campaign_key();
+  }
+  if (m.rules.split_on_session_id) {
+    m.session_keys[index] = st.client_session_key();
   }
   s.flags = Impl::kLive | Impl::kCheckpointed |
             (st.new_visitor() ? Impl::kNewVisitor : 0);

@@ -92,6 +92,10 @@ struct SessionRules {
   bool split_at_midnight = false;
   absl::TimeZone timezone = absl::UTCTimeZone();
   bool split_on_campaign_change = false;
+  // sessions.session_source: client: a session also ends where an event
+  // carries another client session_id than the session's (the first one
+  // its events carried; an event without one never splits).
+  bool split_on_session_id = false;
   std::vector<Funnel> funnels;
 };
 

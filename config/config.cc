@@ -978,11 +978,11 @@ class Parser {
   }
 
   void ParseSessions(const Fields& s, Config* c) {
-    if (!CheckMap(
-            s,
-            {"inactivity_timeout", "max_length", "engaged_min_duration",
-             "engaged_min_pageviews", "long_min_duration", "split_at_midnight",
-             "split_on_campaign_change", "visitor_retention", "timezone"})) {
+    if (!CheckMap(s,
+                  {"inactivity_timeout", "max_length", "engaged_min_duration",
+                   "engaged_min_pageviews", "long_min_duration",
+                   "split_at_midnight", "split_on_campaign_change",
+                   "session_source", "visitor_retention", "timezone"})) {
       return;
     }
     SessionsConfig& sc = c->sessions;
@@ -1001,6 +1001,10 @@ class Parser {
     }
     Duration(s, "visitor_retention", false, &sc.visitor_retention);
     Bool(s, "split_on_campaign_change", &sc.split_on_campaign_change);
+    Enum<SessionSource>(s, "session_source",
+                        {{"engine", SessionSource::kEngine},
+                         {"client", SessionSource::kClient}},
+                        &sc.session_source);
     if (sc.max_length < sc.inactivity_timeout) {
       Error(s.Key("max_length"), s["max_length"] ? s["max_length"] : s.node,
             "must not be shorter than sessions.inactivity_timeout");

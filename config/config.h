@@ -32,6 +32,11 @@ enum class InputKind { kEvents, kAdCost };
 enum class InputKey { kAny, kVisitorId };
 enum class OutputFormat { kProtobuf, kJson };
 enum class Guarantee { kExactlyOnce, kAtLeastOnce };
+// sessions.session_source: whose sessions (SPEC §2, `session_id`).
+//   kEngine  the engine's alone (SPEC §3), the client's session_id unused.
+//   kClient  the engine's, also split where the visitor's session_id
+//            changes (events without one never split).
+enum class SessionSource { kEngine, kClient };
 
 struct KafkaConfig {
   std::string brokers = "127.0.0.1:9092";
@@ -133,6 +138,7 @@ struct SessionsConfig {
   absl::Duration long_min_duration = absl::Minutes(3);
   bool split_at_midnight = false;
   bool split_on_campaign_change = false;
+  SessionSource session_source = SessionSource::kEngine;
   absl::Duration visitor_retention = absl::Hours(24 * 400);
   std::string timezone = "UTC";  // IANA name, for split_at_midnight
 };

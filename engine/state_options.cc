@@ -36,6 +36,7 @@ SessionRules SessionRulesFrom(const Config& config) {
   rules.visitor_retention = s.visitor_retention;
   rules.split_at_midnight = s.split_at_midnight;
   rules.split_on_campaign_change = s.split_on_campaign_change;
+  rules.split_on_session_id = s.session_source == SessionSource::kClient;
   rules.funnels = FunnelsFrom(config);
   absl::LoadTimeZone(s.timezone, &rules.timezone);  // validated by the config
   return rules;

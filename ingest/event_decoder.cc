@@ -231,6 +231,7 @@ DecodeResult EventDecoder::Impl::ValidateMessage(const v1::WebEvent& m,
   event->site_id = View(m.site_id());
   event->visitor_id = View(m.visitor_id());
   event->user_id = View(m.user_id());
+  event->session_id = View(m.session_id());
   event->page_url = View(m.page_url());
   event->referrer = View(m.referrer());
   event->utm_source = View(m.utm_source());
@@ -351,6 +352,9 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   if (!normalize) return result;
   event->page_url = CutUtf8(event->page_url, kMaxUrlBytes);
   event->referrer = CutUtf8(event->referrer, kMaxUrlBytes);
+  // Only its hash is kept in a session (sessions.session_source: client):
+  // cut, not refused, as it was not read before 2026-12-04.
+  event->session_id = CutUtf8(event->session_id, kMaxEventValueBytes);
   event->device_category = NormalizedDevice(event->device_category);
   event->country = NormalizedCountry(event->country, &country);
   if (type == EventType::kConversion) {

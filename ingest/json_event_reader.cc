@@ -741,6 +741,7 @@ class Walk {
       case Field::kUserId:
         return StringField(key, value, &e.user_id);
       case Field::kSessionId:
+        return StringField(key, value, &e.session_id);
       case Field::kPageTitle:
       case Field::kUtmTerm:
       case Field::kUtmContent:

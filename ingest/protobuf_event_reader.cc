@@ -31,7 +31,7 @@ constexpr uint32_t Tag(uint32_t field, WireType wire) {
 struct Strings {
   absl::string_view event_id, site_id, visitor_id, user_id, page_url, referrer,
       utm_source, utm_medium, utm_campaign, click_id, device_category, country,
-      user_agent, goal, currency, order_id;
+      user_agent, goal, currency, order_id, session_id;
 };
 
 class Reader {
@@ -265,6 +265,7 @@ bool Reader::Event(const char* p, const char* end) {
       KPISTREAM_STRING_CASE(3, site_id)
       KPISTREAM_STRING_CASE(4, visitor_id)
       KPISTREAM_STRING_CASE(5, user_id)
+      KPISTREAM_STRING_CASE(6, session_id)
       KPISTREAM_STRING_CASE(8, page_url)
       KPISTREAM_STRING_CASE(10, referrer)
       KPISTREAM_STRING_CASE(11, utm_source)
@@ -275,7 +276,6 @@ bool Reader::Event(const char* p, const char* end) {
       KPISTREAM_STRING_CASE(18, country)
       KPISTREAM_STRING_CASE(19, user_agent)
 #undef KPISTREAM_STRING_CASE
-      case Tag(6, kLengthDelimited):     // session_id
       case Tag(9, kLengthDelimited):     // page_title
       case Tag(14, kLengthDelimited):    // utm_term
       case Tag(15, kLengthDelimited): {  // utm_content

@@ -28,18 +28,23 @@ struct Held {
   std::string visitor;
   std::string page;
   int64_t value;
+  std::string session;  // the client's session id
   bool operator<(const Held& o) const {
     return std::tie(time_us, id) < std::tie(o.time_us, o.id);
   }
   bool operator==(const Held& o) const {
-    return std::tie(time_us, id, visitor, page, value) ==
-           std::tie(o.time_us, o.id, o.visitor, o.page, o.value);
+    return std::tie(time_us, id, visitor, page, value, session) ==
+           std::tie(o.time_us, o.id, o.visitor, o.page, o.value, o.session);
   }
 };
 
 Held Copy(const EventView& e) {
-  return {absl::ToUnixMicros(e.time), std::string(e.event_id),
-          std::string(e.visitor_id), std::string(e.page_url), e.value_micros};
+  return {absl::ToUnixMicros(e.time),
+          std::string(e.event_id),
+          std::string(e.visitor_id),
+          std::string(e.page_url),
+          e.value_micros,
+          std::string(e.session_id)};
 }
 
 // A release's sink that copies every event of each batch into `out`.
@@ -56,6 +61,7 @@ EventView View(const Held& h) {
   e.visitor_id = h.visitor;
   e.page_url = h.page;
   e.value_micros = h.value;
+  e.session_id = h.session;
   return e;
 }
 
@@ -85,6 +91,7 @@ void MatchesASortedList(uint64_t seed, int64_t spread_us) {
           std::string(1 + rng() % 40, static_cast<char>('a' + rng() % 26));
       h.page = absl::StrCat("/p/", rng() % 100);
       h.value = static_cast<int64_t>(rng() % 1000);
+      if (rng() % 2) h.session = absl::StrCat("s-", rng() % 100);
       buffer.Push(View(h));
       model.push_back(h);
     } else if (action < 9) {

@@ -1406,6 +1406,135 @@ TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
   }
 }
 
+// sessions.session_source: client (SPEC §2, session_id): a session also ends
+// where the visitor's client session id changes; an event without one
+// never splits, and one after the first id-less events gives the session
+// its id. The engine's rules still hold (the timeout, the maximum length).
+Event InClientSession(const std::string& visitor, absl::Duration at,
+                      const std::string& session_id) {
+  Event e = Ev(visitor, at);
+  e.session_id = session_id;
+  return e;
+}
+
+TEST(ClientSessionsTest, AnotherClientSessionIdStartsANewSession) {
+  const std::vector<Event> events = {
+      Ev("a", absl::ZeroDuration()),                  // no id yet
+      InClientSession("a", absl::Minutes(1), "s1"),   // becomes the session's
+      Ev("a", absl::Minutes(2)),                      // no id: continues
+      InClientSession("a", absl::Minutes(3), "s1"),   // the same: continues
+      InClientSession("a", absl::Minutes(4), "s2"),   // another: a new session
+      InClientSession("b", absl::Minutes(4), "s2"),   // another visitor's own
+      InClientSession("a", absl::Minutes(40), "s2"),  // past the timeout
+  };
+  SessionRules rules;
+  rules.split_on_session_id = true;
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  for (const Event& e : events) s.Add(e);
+  s.CloseAll();
+  std::vector<std::string> sessions;
+  for (const ClosedSession& c : rec.closed) {
+    sessions.push_back(absl::StrCat(
+        c.visitor_id, " ", absl::FormatTime("%M", c.start, absl::UTCTimeZone()),
+        "-", absl::FormatTime("%M", c.end, absl::UTCTimeZone()), " ",
+        c.events));
+  }
+  std::sort(sessions.begin(), sessions.end());
+  EXPECT_THAT(sessions, ::testing::ElementsAre("a 00-03 4", "a 04-04 1",
+                                               "a 40-40 1", "b 04-04 1"));
+
+  // The engine's sessions (the default) do not look at the id.
+  Recorder engine_rec;
+  Sessionizer engine(SessionRules{}, &engine_rec);
+  for (const Event& e : events) engine.Add(e);
+  engine.CloseAll();
+  EXPECT_EQ(engine_rec.closed.size(), 3u);
+}
+
+// Late events (within the allowed lateness) with another client session id:
+// before the session's start or inside it, the split can no longer be
+// made, so they are late; with the session's id or none they are applied.
+TEST(ClientSessionsTest, ALateEventOfAnotherClientSessionIsLate) {
+  using Result = Sessionizer::AddResult;
+  SessionRules rules;
+  rules.split_on_session_id = true;
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  s.Add(InClientSession("a", absl::Minutes(10), "s1"));
+  s.Add(InClientSession("a", absl::Minutes(20), "s1"));
+  EXPECT_EQ(s.Add(InClientSession("a", absl::Minutes(5), "s0")), Result::kLate);
+  EXPECT_EQ(s.Add(InClientSession("a", absl::Minutes(15), "s0")),
+            Result::kLate);
+  EXPECT_EQ(s.Add(InClientSession("a", absl::Minutes(8), "s1")),
+            Result::kApplied);  // the session's new first event
+  EXPECT_EQ(s.Add(Ev("a", absl::Minutes(7))), Result::kApplied);
+  EXPECT_EQ(s.Add(Ev("a", absl::Minutes(12))), Result::kApplied);
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_EQ(rec.closed[0].start, T0 + absl::Minutes(7));
+  EXPECT_EQ(rec.closed[0].events, 5u);
+
+  // A session whose first events had no id takes a late event's id.
+  Recorder rec2;
+  Sessionizer s2(rules, &rec2);
+  s2.Add(Ev("a", absl::Minutes(10)));
+  s2.Add(Ev("a", absl::Minutes(20)));
+  EXPECT_EQ(s2.Add(InClientSession("a", absl::Minutes(15), "s1")),
+            Result::kApplied);
+  s2.Add(InClientSession("a", absl::Minutes(21), "s2"));  // splits
+  s2.CloseAll();
+  ASSERT_EQ(rec2.closed.size(), 2u);
+  EXPECT_EQ(rec2.closed[0].events, 3u);
+}
+
+// The session's client id survives a checkpoint; one written without the
+// option carries none, and the restored session takes the next id it sees.
+TEST(ClientSessionsTest, TheClientSessionIdIsRestored) {
+  auto saved_under = [](bool client) {
+    SessionRules rules;
+    rules.split_on_session_id = client;
+    Recorder rec;
+    Sessionizer s(rules, &rec);
+    s.Add(InClientSession("a", absl::ZeroDuration(), "s1"));
+    std::vector<v1::SessionState> saved;
+    s.Checkpoint(
+        /*full=*/true, [](absl::string_view, absl::string_view) {},
+        Saving(&saved));
+    return saved;
+  };
+  SessionRules rules;
+  rules.split_on_session_id = true;
+  const std::vector<v1::SessionState> saved = saved_under(true);
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].client_session_key(), StableHash("s1"));
+  for (const char* id : {"s1", "s2"}) {
+    SCOPED_TRACE(id);
+    Recorder rec;
+    Sessionizer r(rules, &rec);
+    r.RestoreSession(saved[0]);
+    r.FinishRestore();
+    r.Add(InClientSession("a", absl::Minutes(1), id));
+    r.CloseAll();
+    const bool same = std::string(id) == "s1";
+    ASSERT_EQ(rec.closed.size(), same ? 1u : 2u);
+    EXPECT_EQ(rec.closed[0].events, same ? 2u : 1u);
+  }
+  const std::vector<v1::SessionState> engine = saved_under(false);
+  ASSERT_EQ(engine.size(), 1u);
+  EXPECT_EQ(engine[0].client_session_key(), 0u);
+  Recorder rec;
+  Sessionizer r(rules, &rec);
+  r.RestoreSession(engine[0]);
+  r.FinishRestore();
+  r.Add(InClientSession("a", absl::Minutes(1), "s2"));  // becomes its id
+  r.Add(InClientSession("a", absl::Minutes(2), "s2"));
+  r.Add(InClientSession("a", absl::Minutes(3), "s3"));  // another: splits
+  r.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].events, 3u);
+}
+
 }  // namespace
 }  // namespace kpistream
 
@@ -1681,6 +1810,7 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     SCOPED_TRACE(split);
     SessionRules rules;
     rules.split_on_campaign_change = split;
+    rules.split_on_session_id = split;
     rules.inactivity_timeout = absl::Hours(24 * 30);
     rules.max_length = absl::Hours(24 * 30);
     rules.funnels = {{"checkout",
@@ -1697,6 +1827,7 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     campaign.utm_source = "newsletter";
     campaign.utm_medium = "email";
     campaign.utm_campaign = std::string(300, 'c');
+    campaign.session_id = "client-session-1";
     campaign.page_url = "https://shop.example/" + std::string(200, 'p');
     s.Add(campaign);
     Event user =
@@ -1742,6 +1873,9 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     EXPECT_EQ(by["bare"].device_category(), "");
     EXPECT_EQ(by["campaign"].campaign(), std::string(300, 'c'));
     EXPECT_EQ(by["campaign"].campaign_key() != 0, split);
+    EXPECT_EQ(by["campaign"].client_session_key(),
+              split ? StableHash("client-session-1") : 0u);
+    EXPECT_EQ(by["bare"].client_session_key(), 0u);
     EXPECT_EQ(by["user"].user_id(), "u-0123456789");
     EXPECT_EQ(by["user"].funnel_steps(), std::string("\x02", 1));
     EXPECT_EQ(by["many"].events(), 200u);

@@ -1168,6 +1168,21 @@ TEST(ConfigBotsTest, EmptyUserAgentPolicy) {
                                    "human | bot, got \"robot\""));
 }
 
+// sessions.session_source (SPEC §2's `session_source: client` mode):
+// engine by default, client on request, anything else named in the error.
+TEST(ConfigTest, SessionSourceIsEngineOrClient) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.sessions.session_source, SessionSource::kEngine);
+  r = ParseConfig("inputs: [{topic: a}]\nsessions: {session_source: client}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.sessions.session_source, SessionSource::kClient);
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nsessions: {session_source: browser}\n");
+  EXPECT_THAT(Errors(r), HasSubstr("sessions.session_source: expected one of "
+                                   "engine | client, got \"browser\""));
+}
+
 // A filter value no event can carry would give a target without data,
 // "on track" forever: channels, devices, countries and currencies are
 // checked against what the engine produces.

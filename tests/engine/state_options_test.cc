@@ -20,6 +20,7 @@ TEST(StateOptionsTest, TheConfigsSessionDefaultsAreTheCores) {
   EXPECT_EQ(from_config.split_at_midnight, core.split_at_midnight);
   EXPECT_EQ(from_config.split_on_campaign_change,
             core.split_on_campaign_change);
+  EXPECT_EQ(from_config.split_on_session_id, core.split_on_session_id);
   EXPECT_EQ(from_config.timezone, core.timezone);
   EXPECT_TRUE(from_config.funnels.empty());
 }
@@ -31,7 +32,7 @@ TEST(StateOptionsTest, SessionsAndTargetsReachTheCore) {
       "           engaged_min_duration: 5s, engaged_min_pageviews: 3,\n"
       "           long_min_duration: 4m, visitor_retention: 30d,\n"
       "           split_at_midnight: true, split_on_campaign_change: true,\n"
-      "           timezone: Europe/Berlin}\n"
+      "           session_source: client, timezone: Europe/Berlin}\n"
       "funnels: [{name: f, steps: [{page: /cart}, {name: paid, goal: "
       "purchase}]}]\n"
       "targets:\n"
@@ -49,6 +50,7 @@ TEST(StateOptionsTest, SessionsAndTargetsReachTheCore) {
   EXPECT_EQ(rules.visitor_retention, absl::Hours(24 * 30));
   EXPECT_TRUE(rules.split_at_midnight);
   EXPECT_TRUE(rules.split_on_campaign_change);
+  EXPECT_TRUE(rules.split_on_session_id);
   EXPECT_EQ(rules.timezone.name(), "Europe/Berlin");
   ASSERT_EQ(rules.funnels.size(), 1u);
   ASSERT_EQ(rules.funnels[0].steps.size(), 2u);

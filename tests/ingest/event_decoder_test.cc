@@ -321,6 +321,31 @@ TEST(EventDecoderTest, AWarmProtobufDecoderDoesNotAllocate) {
   EXPECT_GT(first.Stop(), 0);
 }
 
+// The client's session id (sessions.session_source: client) is read from
+// protobuf and JSON alike, a view of the record; one longer than the ids
+// kept is cut there, not refused (it was not read before 2026-12-04).
+TEST(EventDecoderTest, TheClientSessionIdIsReadAndALongOneCut) {
+  for (size_t length : {size_t{20}, kMaxEventValueBytes + 500}) {
+    SCOPED_TRACE(length);
+    v1::WebEvent m = ValidEvent();
+    m.set_session_id(std::string(length, 's'));
+    const std::string bytes = m.SerializeAsString();
+    std::string json;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(m, &json).ok());
+    const size_t kept = std::min(length, kMaxEventValueBytes);
+    EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
+    EventView v;
+    ASSERT_TRUE(decoder.Decode(bytes, kNow, &v).ok);
+    EXPECT_EQ(v.session_id, std::string(kept, 's'));
+    EXPECT_GE(v.session_id.data(), bytes.data());
+    EXPECT_LE(v.session_id.data(), bytes.data() + bytes.size());
+    EventDecoder json_decoder(InputFormat::kJson, absl::Minutes(10));
+    Event j;
+    ASSERT_TRUE(json_decoder.Decode(json, kNow, &j).ok);
+    EXPECT_EQ(j.session_id, std::string(kept, 's'));
+  }
+}
+
 // The engine decodes into views (issue 9, item 3): the strings view the
 // record, save those that decoding or normalising changed, which view the
 // decoder's buffers; the Event overload copies the same values.

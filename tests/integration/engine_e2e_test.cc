@@ -405,6 +405,64 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
       << engine_->Stderr();
 }
 
+// sessions.session_source: client, as a user turns it on: the visitor's
+// sessions split where the client's sessionId changes (an event without one
+// stays in the open session), on top of the engine's rules; the session
+// records say so.
+TEST_F(EngineE2E, ClientSessionIdsSplitSessionsWhenAsked) {
+  ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
+  const std::string config = absl::StrCat(
+      absl::StrReplaceAll(RunCommand({"cat", config_path_}).out,
+                          {{"group_id: e2e", "group_id: restart"}}),
+      "sessions: {session_source: client}\n");
+  config_path_ = dir_.Write("client.yaml", config);
+  engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
+      KpistreamBinary(), "run", "--config", config_path_});
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
+                      absl::Seconds(20)))
+      << engine_->Stderr();
+  Produce(absl::StrCat(Ev("vs", "s1", "10:00:00", "PAGE_VIEW", "/",
+                          ",\"sessionId\":\"c1\""),
+                       Ev("vs", "s2", "10:00:20", "PAGE_VIEW", "/pricing",
+                          ",\"sessionId\":\"c1\""),
+                       Ev("vs", "s3", "10:00:40", "PAGE_VIEW", "/docs"),
+                       Ev("vs", "s4", "10:01:00", "PAGE_VIEW", "/signup",
+                          ",\"sessionId\":\"c2\""),
+                       Ev("vs", "s5", "10:01:30", "ENGAGEMENT", "/signup",
+                          ",\"session_id\":\"c2\""),
+                       Ev("vz", "z1", "12:00:00", "PAGE_VIEW", "/")),
+          /*keys=*/true, "web.keyed");
+  std::vector<SessionRecord> sessions;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        sessions.clear();
+        for (const std::string& line : Consume("web.sessions", "%s\n")) {
+          SessionRecord record;
+          if (!google::protobuf::util::JsonStringToMessage(line, &record)
+                   .ok()) {
+            ADD_FAILURE() << line;
+          }
+          if (record.visitor_id() == "vs") sessions.push_back(record);
+        }
+        return sessions.size() >= 2;
+      },
+      absl::Seconds(30)))
+      << engine_->Stderr();
+  ASSERT_EQ(sessions.size(), 2u);
+  std::sort(sessions.begin(), sessions.end(),
+            [](const SessionRecord& a, const SessionRecord& b) {
+              return a.start().seconds() < b.start().seconds();
+            });
+  EXPECT_EQ(sessions[0].events(), 3u);
+  EXPECT_EQ(sessions[0].pageviews(), 3u);
+  EXPECT_EQ(sessions[0].exit_page(), "https://shop.example/docs");
+  EXPECT_EQ(sessions[0].duration_seconds(), 40);
+  EXPECT_EQ(sessions[1].events(), 2u);
+  EXPECT_EQ(sessions[1].landing_page(), "https://shop.example/signup");
+  EXPECT_EQ(sessions[1].duration_seconds(), 30);
+  EXPECT_EQ(sessions[1].start().seconds() - sessions[0].start().seconds(), 60);
+}
+
 // SPEC §7: /readyz answers 200 only once the engine has joined its consumer
 // group and restored what it was given; before, a probe (or a user waiting
 // for it before producing) would see "ready" while nobody reads the input.
