@@ -25,6 +25,9 @@ struct ClosedSession {
   bool single_page = false;   // one page view, no other event
   bool long_session = false;  // lasted at least long_min_duration
   bool new_visitor = false;
+  // sessions.session_source: client: the client's session id (the first its
+  // events carried); empty otherwise.
+  std::string client_session_id;
   std::string channel;
   std::string source;
   std::string medium;

@@ -292,14 +292,6 @@ bool HasCampaign(const EventView& e) {
          !e.utm_campaign.empty() || !e.click_id.empty();
 }
 
-// The key of an event's client session id (split_on_session_id): 0 for
-// none.
-uint64_t ClientSessionKey(const EventView& e) {
-  if (e.session_id.empty()) return 0;
-  const uint64_t key = StableHash(e.session_id);
-  return key == 0 ? 1 : key;
-}
-
 uint64_t CampaignKey(const EventView& e) {
   const char sep[] = {kSeparator, 0};
   return StableHash(absl::StrCat(e.utm_source, sep, e.utm_medium, sep,
@@ -363,11 +355,12 @@ struct Sessionizer::Impl {
   // first campaign (CampaignKey); 0: not known (restored from a checkpoint
   // written without the option), the next campaign becomes it.
   ChunkedVector<uint64_t> campaign_keys;
-  // By slot, with split_on_session_id only: ClientSessionKey of the first
-  // of the session's events that carried a session id; 0: none yet (or
+  // By slot, with split_on_session_id only: the client session id of the
+  // first of the session's events that carried one; empty: none yet (or
   // restored from a checkpoint written without the option), the next id
   // becomes it.
-  ChunkedVector<uint64_t> session_keys;
+  ChunkedVector<CompactString> client_ids;
+  size_t client_id_heap = 0;  // their heap blocks
   size_t live = 0;
   // A lookup key with its hash, computed once (AddAll prefetches with it,
   // then finds a candidate and the slot: three hashes of the same key
@@ -501,7 +494,7 @@ struct Sessionizer::Impl {
       index = static_cast<uint32_t>(slots.size());
       slots.emplace_back();
       if (rules.split_on_campaign_change) campaign_keys.emplace_back();
-      if (rules.split_on_session_id) session_keys.emplace_back();
+      if (rules.split_on_session_id) client_ids.emplace_back();
     }
     Open& s = slots[index];
     s.visitor.assign(visitor);
@@ -522,6 +515,7 @@ struct Sessionizer::Impl {
     s.site = 0;
     visitor_heap -= s.visitor.HeapBytes();
     s.visitor.clear();
+    if (rules.split_on_session_id) SetClientId(index, {});
     s.flags = 0;
     s.last_offset_us = 0;
     ++s.gen;
@@ -643,7 +637,7 @@ struct Sessionizer::Impl {
         StableHash(e.site_id, e.visitor_id), e.time, e.session_number);
     s.flags = (s.flags & ~kNewVisitor) | (new_visitor ? kNewVisitor : 0);
     if (rules.split_on_campaign_change) campaign_keys[index] = CampaignKey(e);
-    if (rules.split_on_session_id) session_keys[index] = ClientSessionKey(e);
+    if (rules.split_on_session_id) SetClientId(index, e.session_id);
     MarkDirty(index);
     observer->OnSessionStarted(Attributes(s), e);
   }
@@ -677,9 +671,10 @@ struct Sessionizer::Impl {
       }
     }
     if (rules.split_on_session_id) {
-      const uint64_t key = session_keys[index];
-      const uint64_t id = ClientSessionKey(e);
-      if (key != 0 && id != 0 && id != key) return false;
+      const absl::string_view id = client_ids[index].view();
+      if (!id.empty() && !e.session_id.empty() && e.session_id != id) {
+        return false;
+      }
     }
     return true;
   }
@@ -719,7 +714,7 @@ struct Sessionizer::Impl {
       campaign_keys[index] = CampaignKey(e);  // the same, or none before
     }
     if (rules.split_on_session_id && !e.session_id.empty()) {
-      session_keys[index] = ClientSessionKey(e);  // the same, or none before
+      SetClientId(index, e.session_id);  // the same, or none before
     }
     MarkDirty(index);
     observer->OnSessionStartMoved(before, before_start, Attributes(s), e);
@@ -860,14 +855,22 @@ struct Sessionizer::Impl {
   // another than the session's. A session without one yet takes e's.
   bool ChangesClientSession(uint32_t index, const EventView& e) {
     if (!rules.split_on_session_id || e.session_id.empty()) return false;
-    uint64_t& key = session_keys[index];
-    const uint64_t id = ClientSessionKey(e);
-    if (key == 0) {
-      key = id;
+    const absl::string_view id = client_ids[index].view();
+    if (id.empty()) {
+      SetClientId(index, e.session_id);
       MarkDirty(index);
       return false;
     }
-    return key != id;
+    return id != e.session_id;
+  }
+
+  // The slot's client session id (split_on_session_id), its heap counted.
+  void SetClientId(uint32_t index, absl::string_view id) {
+    CompactString& kept = client_ids[index];
+    if (kept.view() == id) return;
+    client_id_heap -= kept.HeapBytes();
+    kept.assign(id);
+    client_id_heap += kept.HeapBytes();
   }
 
   // Where sessions split on a campaign change: whether `e` has campaign
@@ -915,6 +918,11 @@ struct Sessionizer::Impl {
     set(c.landing_page, pages.Get(s.landing));
     set(c.exit_page, pages.Get(s.exit));
     c.new_visitor = s.flags & kNewVisitor;
+    if (rules.split_on_session_id) {
+      set(c.client_session_id, client_ids[index].view());
+    } else {
+      c.client_session_id.clear();
+    }
     c.user_id.clear();
     c.conversions.clear();
     c.revenue.clear();
@@ -1049,7 +1057,12 @@ struct Sessionizer::Impl {
       fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
                 money->order_ids.size() + 1;
     }
-    if (rules.split_on_session_id) ++fields;
+    absl::string_view client_id;
+    if (rules.split_on_session_id) {
+      client_id = client_ids[index].view();
+      payload += client_id.size();
+      ++fields;
+    }
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
@@ -1091,7 +1104,7 @@ struct Sessionizer::Impl {
     w.String(21, funnels);
     if (money != nullptr) w.String(22, goal_indexes);
     if (!funnels.empty()) w.String(23, funnel_hashes);
-    if (rules.split_on_session_id) w.Fixed64(24, session_keys[index]);
+    w.String(24, client_id);
     return w.bytes();
   }
 
@@ -1289,7 +1302,7 @@ void Sessionizer::ForEachSiteOpen(
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
   return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() +
-         m.session_keys.HeapBytes() + m.visitor_heap +
+         m.client_ids.HeapBytes() + m.client_id_heap + m.visitor_heap +
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.dirty.capacity() * sizeof(Impl::Due) +
@@ -1371,9 +1384,7 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   if (m.rules.split_on_campaign_change) {
     m.campaign_keys[index] = st.campaign_key();
   }
-  if (m.rules.split_on_session_id) {
-    m.session_keys[index] = st.client_session_key();
-  }
+  if (m.rules.split_on_session_id) m.SetClientId(index, st.client_session_id());
   s.flags = Impl::kLive | Impl::kCheckpointed |
             (st.new_visitor() ? Impl::kNewVisitor : 0);
   if (!st.user_id().empty() || st.conversions_size() > 0 ||

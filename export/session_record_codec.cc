@@ -61,6 +61,7 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
   r->set_site_id(s.site_id);
   r->set_visitor_id(s.visitor_id);
   r->set_user_id(s.user_id);
+  r->set_client_session_id(s.client_session_id);
   std::string* id = r->mutable_session_id();
   id->clear();
   absl::StrAppend(id, s.visitor_id, ":", absl::ToUnixMillis(s.start));

@@ -1437,19 +1437,20 @@ TEST(ClientSessionsTest, AnotherClientSessionIdStartsANewSession) {
   for (const ClosedSession& c : rec.closed) {
     sessions.push_back(absl::StrCat(
         c.visitor_id, " ", absl::FormatTime("%M", c.start, absl::UTCTimeZone()),
-        "-", absl::FormatTime("%M", c.end, absl::UTCTimeZone()), " ",
-        c.events));
+        "-", absl::FormatTime("%M", c.end, absl::UTCTimeZone()), " ", c.events,
+        " ", c.client_session_id));
   }
   std::sort(sessions.begin(), sessions.end());
-  EXPECT_THAT(sessions, ::testing::ElementsAre("a 00-03 4", "a 04-04 1",
-                                               "a 40-40 1", "b 04-04 1"));
+  EXPECT_THAT(sessions, ::testing::ElementsAre("a 00-03 4 s1", "a 04-04 1 s2",
+                                               "a 40-40 1 s2", "b 04-04 1 s2"));
 
   // The engine's sessions (the default) do not look at the id.
   Recorder engine_rec;
   Sessionizer engine(SessionRules{}, &engine_rec);
   for (const Event& e : events) engine.Add(e);
   engine.CloseAll();
-  EXPECT_EQ(engine_rec.closed.size(), 3u);
+  ASSERT_EQ(engine_rec.closed.size(), 3u);
+  EXPECT_EQ(engine_rec.closed[0].client_session_id, "");
 }
 
 // Late events (within the allowed lateness) with another client session id:
@@ -1507,7 +1508,7 @@ TEST(ClientSessionsTest, TheClientSessionIdIsRestored) {
   rules.split_on_session_id = true;
   const std::vector<v1::SessionState> saved = saved_under(true);
   ASSERT_EQ(saved.size(), 1u);
-  EXPECT_EQ(saved[0].client_session_key(), StableHash("s1"));
+  EXPECT_EQ(saved[0].client_session_id(), "s1");
   for (const char* id : {"s1", "s2"}) {
     SCOPED_TRACE(id);
     Recorder rec;
@@ -1522,7 +1523,7 @@ TEST(ClientSessionsTest, TheClientSessionIdIsRestored) {
   }
   const std::vector<v1::SessionState> engine = saved_under(false);
   ASSERT_EQ(engine.size(), 1u);
-  EXPECT_EQ(engine[0].client_session_key(), 0u);
+  EXPECT_EQ(engine[0].client_session_id(), "");
   Recorder rec;
   Sessionizer r(rules, &rec);
   r.RestoreSession(engine[0]);
@@ -1873,9 +1874,9 @@ TEST(CheckpointBytesTest, SessionsAreWrittenAsLibprotobufWritesThem) {
     EXPECT_EQ(by["bare"].device_category(), "");
     EXPECT_EQ(by["campaign"].campaign(), std::string(300, 'c'));
     EXPECT_EQ(by["campaign"].campaign_key() != 0, split);
-    EXPECT_EQ(by["campaign"].client_session_key(),
-              split ? StableHash("client-session-1") : 0u);
-    EXPECT_EQ(by["bare"].client_session_key(), 0u);
+    EXPECT_EQ(by["campaign"].client_session_id(),
+              split ? "client-session-1" : "");
+    EXPECT_EQ(by["bare"].client_session_id(), "");
     EXPECT_EQ(by["user"].user_id(), "u-0123456789");
     EXPECT_EQ(by["user"].funnel_steps(), std::string("\x02", 1));
     EXPECT_EQ(by["many"].events(), 200u);

@@ -453,10 +453,12 @@ TEST_F(EngineE2E, ClientSessionIdsSplitSessionsWhenAsked) {
             [](const SessionRecord& a, const SessionRecord& b) {
               return a.start().seconds() < b.start().seconds();
             });
+  EXPECT_EQ(sessions[0].client_session_id(), "c1");
   EXPECT_EQ(sessions[0].events(), 3u);
   EXPECT_EQ(sessions[0].pageviews(), 3u);
   EXPECT_EQ(sessions[0].exit_page(), "https://shop.example/docs");
   EXPECT_EQ(sessions[0].duration_seconds(), 40);
+  EXPECT_EQ(sessions[1].client_session_id(), "c2");
   EXPECT_EQ(sessions[1].events(), 2u);
   EXPECT_EQ(sessions[1].landing_page(), "https://shop.example/signup");
   EXPECT_EQ(sessions[1].duration_seconds(), 30);
