@@ -164,6 +164,9 @@ class PartitionState {
   absl::Time frontier() const { return frontier_; }
   size_t open_sessions() const { return sessionizer_.open_sessions(); }
   absl::Duration allowed_lateness() const { return options_.allowed_lateness; }
+  // Whether sessions look at the events' client session ids
+  // (sessions.session_source: client); otherwise the ids need not be kept.
+  bool uses_session_ids() const { return options_.rules.split_on_session_id; }
   // Waiting references included.
   size_t buffered_events() const { return buffer_.size() + pending_replays(); }
   const Sessionizer& sessionizer() const { return sessionizer_; }

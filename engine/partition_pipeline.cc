@@ -609,6 +609,9 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
   }
   EventView view = event_;
   view.record_offset = offset;
+  // Not buffered for nothing: a client's ids (up to 1 KB each) would take
+  // room in the reorder buffer that sessions in engine mode never read.
+  if (!state_.uses_session_ids()) view.session_id = {};
   switch (state_.Offer(view, watermark, judged_by)) {
     case PartitionState::Admit::kAccepted:
       ctx_->counters->CountAccepted(view.site_id, view.type);
