@@ -1,8 +1,9 @@
 // Property: the streaming engine (ReorderBuffer + Sessionizer + KpiCounters,
 // fed events in a shuffled arrival order whose disorder stays inside
 // max_out_of_orderness) agrees exactly with an obviously correct batch
-// sessionizer written here (sort by visitor and time, split on gaps), on
-// every session and every KPI, over many random seeds.
+// sessionizer written here (sort by visitor and time, split on gaps, and on
+// client session ids with sessions.session_source: client), on every session
+// and every KPI, over many random seeds.
 #include <algorithm>
 #include <map>
 #include <random>
@@ -26,6 +27,7 @@ const absl::Duration kOutOfOrderness = absl::Seconds(45);
 
 struct BatchSession {
   std::string site, visitor, landing, exit, channel, source, medium;
+  std::string client_id;  // split_on_session_id: the first id of its events
   absl::Time start, end;
   uint32_t pageviews = 0, events = 0, orders = 0;
   bool engaged = false, bounced = false, single_page = false;
@@ -51,7 +53,10 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
     const bool same_visitor = !out.empty() && out.back().site == e.site_id &&
                               out.back().visitor == e.visitor_id;
     if (!same_visitor || e.time - out.back().end > rules.inactivity_timeout ||
-        e.time - out.back().start > rules.max_length) {
+        e.time - out.back().start > rules.max_length ||
+        (rules.split_on_session_id && !e.session_id.empty() &&
+         !out.back().client_id.empty() &&
+         e.session_id != out.back().client_id)) {
       BatchSession s;
       s.site = e.site_id;
       s.visitor = e.visitor_id;
@@ -71,6 +76,9 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       if (!same_visitor) orders.clear();
     }
     BatchSession& s = out.back();
+    if (rules.split_on_session_id && s.client_id.empty()) {
+      s.client_id = e.session_id;
+    }
     s.end = e.time;
     ++s.events;
     if (e.type == EventType::kPageView) {
@@ -130,6 +138,9 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
 
 std::vector<Event> RandomEvents(uint64_t seed) {
   std::mt19937_64 rng(seed);
+  // The client's session ids from a generator of their own (the rest of the
+  // events as before they were added).
+  std::mt19937_64 id_rng(seed * 104729 + 3);
   std::vector<Event> events;
   const char* pages[] = {"/", "/a", "/b", "/cart", "/checkout"};
   const char* referrers[] = {"", "https://www.google.com/", "https://t.co/x",
@@ -143,8 +154,14 @@ std::vector<Event> RandomEvents(uint64_t seed) {
     const bool marathon = rng() % 10 == 0;
     const std::string site = rng() % 4 == 0 ? "blog" : "shop";
     const int n = marathon ? 90 : 1 + static_cast<int>(rng() % 40);
+    int client_session = 0;
     for (int i = 0; i < n; ++i) {
       Event e;
+      // A new client session now and then (often inside the engine's);
+      // some events carry none.
+      const int c = static_cast<int>(id_rng() % 100);
+      if (c < 6) ++client_session;
+      if (c < 90) e.session_id = absl::StrCat("c", v, "-", client_session);
       e.site_id = site;
       e.visitor_id = absl::StrCat("v", v);
       e.event_id = absl::StrCat("e", id++);
@@ -259,8 +276,7 @@ double Sum(const MetricsSnapshot& s, const std::string& name,
   return sum;
 }
 
-TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
-  const SessionRules rules;
+void StreamingEqualsBatch(const SessionRules& rules) {
   const ChannelClassifier channels;
   int total_sessions = 0, capped = 0;
   for (uint64_t seed = 1; seed <= 200; ++seed) {
@@ -312,6 +328,7 @@ TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
       EXPECT_EQ(g.source, w.source);
       EXPECT_EQ(g.medium, w.medium);
       EXPECT_EQ(g.orders, w.orders);
+      EXPECT_EQ(g.client_session_id, w.client_id);
       const std::map<std::string, uint32_t> got_conversions(
           g.conversions.begin(), g.conversions.end());
       const std::map<std::string, int64_t> got_revenue(g.revenue.begin(),
@@ -368,6 +385,18 @@ TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
   // The generator exercises the interesting cases.
   EXPECT_GT(total_sessions, 2000);
   EXPECT_GT(capped, 0) << "no session reached the 24 h cap";
+}
+
+TEST(ExactnessPropertyTest, StreamingEqualsBatchOverManySeeds) {
+  StreamingEqualsBatch(SessionRules());
+}
+
+// sessions.session_source: client: the same, with sessions also split where
+// the events' client session id changes.
+TEST(ExactnessPropertyTest, ClientSessionsStreamingEqualsBatch) {
+  SessionRules rules;
+  rules.split_on_session_id = true;
+  StreamingEqualsBatch(rules);
 }
 
 }  // namespace
