@@ -34,6 +34,9 @@ const TopicPartition kTp{"web.events", 3};
 
 std::vector<Event> RandomArrivals(uint64_t seed) {
   std::mt19937_64 rng(seed);
+  // Client session ids (sessions.session_source: client) from a generator
+  // of their own: the rest of the events as before they were added.
+  std::mt19937_64 id_rng(seed * 104729 + 3);
   std::vector<Event> events;
   const char* pages[] = {"/", "/products/1", "/cart", "/checkout", "/blog"};
   const int visitors = 10 + static_cast<int>(rng() % 30);
@@ -42,8 +45,12 @@ std::vector<Event> RandomArrivals(uint64_t seed) {
     absl::Time t = T0 + absl::Seconds(rng() % 7200);
     const int n = 1 + static_cast<int>(rng() % 30);
     const std::string site = rng() % 3 == 0 ? "blog" : "shop";
+    int client_session = 0;
     for (int i = 0; i < n; ++i) {
       Event e;
+      const int c = static_cast<int>(id_rng() % 100);
+      if (c < 8) ++client_session;
+      if (c < 90) e.session_id = absl::StrCat("c", v, "-", client_session);
       e.site_id = site;
       e.visitor_id = absl::StrCat("visitor-", v, "-with-a-longer-id");
       e.event_id = absl::StrCat("e", id++);
@@ -151,8 +158,10 @@ std::vector<TargetSpec> Targets() {
   return specs;
 }
 
-PartitionState::Options StateOptions(const std::vector<TargetSpec>* targets) {
+PartitionState::Options StateOptions(const std::vector<TargetSpec>* targets,
+                                     bool client_sessions = false) {
   PartitionState::Options options;
+  options.rules.split_on_session_id = client_sessions;
   options.rules.funnels = {{"checkout",
                             {{"cart", "/cart", ""},
                              {"checkout", "/checkout", ""},
@@ -214,9 +223,11 @@ Result Sorted(Outputs outputs, std::vector<TargetSums> targets,
 // so buffered events are checkpointed as references: a restore reads the
 // arrivals again from replay_from() up to the restored position, handing
 // back only the buffered ones, while commits (some full) and crashes go on.
+// Odd seeds run with sessions.session_source: client.
 Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
                     bool crashes, bool compact, bool by_reference,
                     int* restores, int* replayed = nullptr) {
+  const bool client_sessions = seed % 2 == 1;
   const std::vector<TargetSpec> specs = Targets();
   const ChannelClassifier channels;
   std::mt19937_64 rng(seed * 31 + 7);
@@ -225,8 +236,8 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
   Outputs committed;
   // The changelog: every record as written, in order.
   std::vector<ChangelogRecord> log;
-  auto state = std::make_unique<PartitionState>(StateOptions(&specs), &recorder,
-                                                &channels);
+  auto state = std::make_unique<PartitionState>(
+      StateOptions(&specs, client_sessions), &recorder, &channels);
   // Small chunks and snapshots: many chunks, several full snapshots.
   CheckpointWriter writer(kTp, /*chunk_bytes=*/2048,
                           /*min_full_interval_bytes=*/8192);
@@ -289,8 +300,8 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
       // Crash: what was not committed is gone.
       recorder.pending = Outputs{};
       counters.Rollback();
-      state = std::make_unique<PartitionState>(StateOptions(&specs), &recorder,
-                                               &channels);
+      state = std::make_unique<PartitionState>(
+          StateOptions(&specs, client_sessions), &recorder, &channels);
       CheckpointReader reader;
       std::map<std::string, std::optional<std::string>> compacted;
       for (const ChangelogRecord& r : log) {
