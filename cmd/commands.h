@@ -48,6 +48,7 @@ struct LoadgenCommandOptions {
   // landing pages' campaign parameters only in their page URL.
   bool no_user_agent = false;
   bool campaign_in_url = false;
+  bool session_ids = false;
 };
 int RunLoadgenCommand(const LoadgenCommandOptions& options);
 

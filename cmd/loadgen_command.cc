@@ -96,6 +96,7 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   traffic.start = start;
   traffic.user_agent = !options.no_user_agent;
   traffic.campaign_in_url = options.campaign_in_url;
+  traffic.session_ids = options.session_ids;
   if (options.start_time.empty() && options.rate > 0 &&
       traffic.events_per_second == options.rate) {
     // Event time from now, paced as the records are: the generator's clock

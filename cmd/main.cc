@@ -265,6 +265,11 @@ int main(int argc, char** argv) {
       "put landing pages' utm_* parameters and click ids (gclid, fbclid) only "
       "in their page URL's query string, leaving the event's utm and "
       "click_id fields empty; the engine reads them from there");
+  loadgen_cmd->add_flag(
+      "--session-ids", loadgen.session_ids,
+      "give every event its session's client session id (\"<visitor_id>-<n>\", "
+      "as a GA4-style tag sends one), for an engine with "
+      "sessions.session_source: client");
   AddLogOptions(loadgen_cmd, &log);
   loadgen_cmd->footer(kLoadgenFooter);
 

@@ -82,6 +82,7 @@ struct Visitor {
 
 struct Session {
   int64_t visitor = 0;
+  uint32_t number = 0;  // the visitor's session count when it started
   int remaining_pageviews = 0;
   int step = 0;
   bool ping_pending = false;
@@ -175,6 +176,7 @@ struct TrafficGenerator::Impl {
     Session& s = sessions[slot];
     s = Session{};
     s.visitor = v;
+    s.number = visitor.sessions;
     // ~40% single-page visits, else 2..9 page views.
     s.remaining_pageviews =
         Uniform() < 0.4 ? 1 : 2 + static_cast<int>(rng() % 8);
@@ -200,6 +202,9 @@ struct TrafficGenerator::Impl {
     e->set_country(kCountries[visitor.country]);
     if (options.user_agent) e->set_user_agent(kAgents[visitor.device]);
     e->set_session_number(visitor.sessions);
+    if (options.session_ids) {
+      e->set_session_id(absl::StrCat(visitor.id, "-", s.number));
+    }
     ++generated;
 
     bool more = false;

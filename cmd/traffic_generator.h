@@ -47,6 +47,10 @@ struct TrafficOptions {
   // events are otherwise the same, and so are the sessions and channels the
   // engine derives from them (SPEC §2).
   bool campaign_in_url = false;
+  // Each event carries its session's client session id ("<visitor_id>-<n>",
+  // n: the visitor's session number), as a GA4-style tag sends one: for
+  // sessions.session_source: client. False: none, as before.
+  bool session_ids = false;
 };
 
 class TrafficGenerator {
