@@ -352,8 +352,9 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   if (!normalize) return result;
   event->page_url = CutUtf8(event->page_url, kMaxUrlBytes);
   event->referrer = CutUtf8(event->referrer, kMaxUrlBytes);
-  // Only its hash is kept in a session (sessions.session_source: client):
-  // cut, not refused, as it was not read before 2026-12-04.
+  // Kept by open sessions and session records with
+  // sessions.session_source: client: cut, not refused (it was read and
+  // dropped before 2026-12-04, whatever its length).
   event->session_id = CutUtf8(event->session_id, kMaxEventValueBytes);
   event->device_category = NormalizedDevice(event->device_category);
   event->country = NormalizedCountry(event->country, &country);
