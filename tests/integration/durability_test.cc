@@ -143,6 +143,16 @@ TEST_P(CrashTest, CrashAndRestartsAreExactlyOnce) {
 INSTANTIATE_TEST_SUITE_P(Keys, CrashTest, ::testing::Values("visitor", "none"),
                          LoadgenKeyName);
 
+// The same with sessions.session_source: client and loadgen's client session
+// ids: the sessions' ids are checkpointed with them, and the restored
+// instances split exactly where the batch does.
+TEST_F(DurabilityTest, ClientSessionsCrashAndRestartsAreExactlyOnce) {
+  FleetOptions options = Options();
+  options.client_sessions = true;
+  Fleet fleet(options);
+  ExpectCrashAndRestartsExactlyOnce(fleet, "visitor", kPartitions);
+}
+
 // processing.threads changed between lifetimes, as an operator scaling an
 // instance up or down does: a, with two threads, is SIGKILLed (one thread's
 // transaction is likely open: the kill follows the other's commit) and comes

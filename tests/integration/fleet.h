@@ -37,8 +37,11 @@ struct Batch {
 
 // Every input record (JSON WebEvents), decoded, bots and repeats out, sorted
 // by event time, sessionized in one pass with the default session rules (no
-// watermark, no reordering needed), every session closed at the end.
-Batch ComputeBatch(const std::vector<KafkaRecord>& input);
+// watermark, no reordering needed), every session closed at the end. With
+// `client_sessions`, sessions also split on the events' session_id
+// (sessions.session_source: client).
+Batch ComputeBatch(const std::vector<KafkaRecord>& input,
+                   bool client_sessions = false);
 
 // ---- The fleet -------------------------------------------------------------
 
@@ -75,6 +78,9 @@ struct FleetOptions {
   // The input's inputs[].key: "any" (re-keyed through <group>-repartition)
   // or "visitor_id" (processed where the records land).
   std::string input_key = "any";
+  // sessions.session_source: client (and StartLoadgen's traffic with
+  // --session-ids in ExpectCrashAndRestartsExactlyOnce).
+  bool client_sessions = false;
 };
 
 class Fleet {
@@ -135,10 +141,12 @@ class Fleet {
 // 3000 visitors, event time from 2026-01-01T00:00:00Z running 100 times
 // faster than the wall clock (`rate` events per second of wall clock,
 // `rate`/100 per second of event time).
+// `session_ids`: loadgen --session-ids.
 std::unique_ptr<Subprocess> StartLoadgen(const std::string& bootstrap,
                                          const std::string& topic, int events,
                                          const std::string& key,
-                                         int rate = 3000, int seed = 8);
+                                         int rate = 3000, int seed = 8,
+                                         bool session_ids = false);
 
 // Ends the bounded input of StartLoadgen: event time moves two days past
 // its start on every partition (AdvanceEventTime), so every session closes.
@@ -165,10 +173,12 @@ Batch ExpectExactlyTheLoadgenBatch(Fleet& fleet);
 
 // The crash test (durability_test's CrashTest on Apache Kafka, crash_test on
 // the embedded broker): instances a and b start, loadgen produces 30000
-// events keyed by `key` ("visitor" or "none"), a is SIGKILLed (right after a
-// commit) and restarted, b is SIGTERMed and restarted; then the input ends
-// on each of its `partitions` partitions and the result must be exactly the
-// batch's (ExpectExactlyTheLoadgenBatch).
+// events keyed by `key` ("visitor" or "none"), the instance that holds open
+// sessions first is SIGKILLed (right after a commit) and restarted, the
+// other SIGTERMed once it has committed work and restarted; then the input
+// ends on each of its `partitions` partitions and the result must be exactly
+// the batch's (ExpectExactlyTheLoadgenBatch), and the successors' logs must
+// show open sessions restored.
 void ExpectCrashAndRestartsExactlyOnce(Fleet& fleet, const std::string& key,
                                        int partitions);
 
