@@ -165,13 +165,16 @@ TEST_F(DurabilityTest, AThreadCountChangedBetweenLifetimesChangesNothing) {
   Lifetime* a = fleet.Start("a", 2);
   Lifetime* b = fleet.Start("b", 1);
   auto loadgen = Loadgen(30000, "visitor");
-  absl::SleepFor(absl::Seconds(3));
+  // a is killed once it holds open sessions, b stopped once it has read
+  // records (fixed waits often came before either had any).
+  EXPECT_EQ(fleet.WaitForSessions({a}), a);
   fleet.Kill(a);
   a = fleet.Start("a", 1);
-  absl::SleepFor(absl::Seconds(3));
+  EXPECT_TRUE(fleet.WaitForRecords(b)) << fleet.Logs();
   EXPECT_EQ(fleet.Stop(b), 0) << fleet.Logs();
   b = fleet.Start("b", 3);
   FinishExactly(fleet, a, *loadgen);
+  EXPECT_GT(fleet.RestoredOpenSessions(), 0) << fleet.Logs();
 }
 
 // A third instance joins mid-stream and leaves (SIGTERM, for good). The

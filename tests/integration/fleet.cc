@@ -222,6 +222,50 @@ int Fleet::Stop(Lifetime* life) {
   return code;
 }
 
+namespace {
+
+double MetricOf(const Lifetime* life, const char* name) {
+  auto page = HttpGet(life->port, "/metrics");
+  return page.ok() ? MetricValue(*page, name) : -1;
+}
+
+}  // namespace
+
+Lifetime* Fleet::WaitForSessions(const std::vector<Lifetime*>& lives) {
+  Lifetime* holder = nullptr;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (Lifetime* life : lives) {
+          if (MetricOf(life, "kpistream_state_sessions") > 0) holder = life;
+        }
+        return holder != nullptr;
+      },
+      absl::Seconds(60)))
+      << "no instance holds an open session\n"
+      << Logs();
+  return holder;
+}
+
+bool Fleet::WaitForRecords(const Lifetime* life) {
+  return WaitFor(
+      [&] { return MetricOf(life, "kpistream_events_consumed_total") > 0; },
+      absl::Seconds(60));
+}
+
+int Fleet::RestoredOpenSessions() {
+  int restored = 0;
+  for (absl::string_view line : absl::StrSplit(Logs(), '\n')) {
+    const size_t at = line.find(" open session(s)");
+    if (!absl::StrContains(line, "restored") || at == absl::string_view::npos) {
+      continue;
+    }
+    const size_t from = line.rfind(' ', at - 1) + 1;
+    int n = 0;
+    if (absl::SimpleAtoi(line.substr(from, at - from), &n)) restored += n;
+  }
+  return restored;
+}
+
 double Fleet::Total(const std::string& name,
                     const std::map<std::string, std::string>& labels) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -417,47 +461,21 @@ void ExpectCrashAndRestartsExactlyOnce(Fleet& fleet, const std::string& key,
   // rebalanced, or hit an instance that only forwarded records: key: any
   // keeps the sessions in the repartition topic's partitions; no restore of
   // the test then held a session).
-  auto metric = [](Lifetime* life, const char* name) {
-    auto page = HttpGet(life->port, "/metrics");
-    return page.ok() ? MetricValue(*page, name) : -1;
-  };
-  Lifetime* holder = nullptr;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        for (Lifetime* life : {a, b}) {
-          if (metric(life, "kpistream_state_sessions") > 0) holder = life;
-        }
-        return holder != nullptr;
-      },
-      absl::Seconds(60)))
-      << fleet.Logs();
+  Lifetime* holder = fleet.WaitForSessions({a, b});
   if (holder == nullptr) return;
-  const std::string killed = holder->instance;
-  const std::string stopped = holder == a ? b->instance : a->instance;
   Lifetime* other = holder == a ? b : a;
+  const std::string killed = holder->instance;
+  const std::string stopped = other->instance;
   fleet.Kill(holder);
   fleet.Start(killed);
-  EXPECT_TRUE(WaitFor(
-      [&] { return metric(other, "kpistream_events_consumed_total") > 0; },
-      absl::Seconds(60)))
-      << fleet.Logs();
+  EXPECT_TRUE(fleet.WaitForRecords(other)) << fleet.Logs();
   EXPECT_EQ(fleet.Stop(other), 0) << fleet.Logs();
   fleet.Start(stopped);
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput(o.bootstrap, o.input, partitions);
   ExpectExactlyTheLoadgenBatch(fleet);
-  // Not vacuous: a successor restored open sessions.
-  int restored = 0;
-  for (absl::string_view line : absl::StrSplit(fleet.Logs(), '\n')) {
-    const size_t at = line.find(" open session(s)");
-    if (!absl::StrContains(line, "restored") || at == absl::string_view::npos) {
-      continue;
-    }
-    const size_t from = line.rfind(' ', at - 1) + 1;
-    int n = 0;
-    if (absl::SimpleAtoi(line.substr(from, at - from), &n)) restored += n;
-  }
-  EXPECT_GT(restored, 0) << "no open session was restored\n" << fleet.Logs();
+  EXPECT_GT(fleet.RestoredOpenSessions(), 0) << "no open session was restored\n"
+                                             << fleet.Logs();
 }
 
 std::string LoadgenKeyName(const ::testing::TestParamInfo<std::string>& info) {

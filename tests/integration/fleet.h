@@ -107,6 +107,17 @@ class Fleet {
   // (metrics.final_scrape_wait). Returns the exit code.
   int Stop(Lifetime* life);
 
+  // The first of `lives` seen holding open sessions (kpistream_state_sessions
+  // > 0) within 60 s; nullptr (and a test failure) if none does.
+  Lifetime* WaitForSessions(const std::vector<Lifetime*>& lives);
+
+  // Whether `life` counts consumed records within 60 s.
+  bool WaitForRecords(const Lifetime* life);
+
+  // The open sessions every lifetime's restores logged, summed: a crash or
+  // stop test whose successors restored none tested no session's restore.
+  int RestoredOpenSessions();
+
   // Sum of `name` over every lifetime's best page.
   double Total(const std::string& name,
                const std::map<std::string, std::string>& labels = {});
