@@ -188,11 +188,13 @@ TEST_F(DurabilityTest, AnInstanceJoiningAndLeavingChangesNothing) {
   auto loadgen = Loadgen(30000, "visitor");
   absl::SleepFor(absl::Seconds(2));
   Lifetime* c = fleet.Start("c");
-  absl::SleepFor(absl::Seconds(8));
+  // c leaves once it holds open sessions, which a and b then restore.
+  EXPECT_EQ(fleet.WaitForSessions({c}), c);
   EXPECT_EQ(fleet.Stop(c), 0) << fleet.Logs();
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput();
   ExpectExactlyTheLoadgenBatch(fleet);
+  EXPECT_GT(fleet.RestoredOpenSessions(), 0) << fleet.Logs();
 }
 
 // A static member killed between the two rounds of a cooperative rebalance
