@@ -174,7 +174,7 @@ TEST_F(DurabilityTest, AThreadCountChangedBetweenLifetimesChangesNothing) {
   EXPECT_EQ(fleet.Stop(b), 0) << fleet.Logs();
   b = fleet.Start("b", 3);
   FinishExactly(fleet, a, *loadgen);
-  EXPECT_GT(fleet.RestoredOpenSessions(), 0) << fleet.Logs();
+  EXPECT_GT(fleet.RestoredState(), 0) << fleet.Logs();
 }
 
 // A third instance joins mid-stream and leaves (SIGTERM, for good). The
@@ -194,7 +194,7 @@ TEST_F(DurabilityTest, AnInstanceJoiningAndLeavingChangesNothing) {
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput();
   ExpectExactlyTheLoadgenBatch(fleet);
-  EXPECT_GT(fleet.RestoredOpenSessions(), 0) << fleet.Logs();
+  EXPECT_GT(fleet.RestoredState(), 0) << fleet.Logs();
 }
 
 // A static member killed between the two rounds of a cooperative rebalance

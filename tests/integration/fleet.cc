@@ -252,16 +252,18 @@ bool Fleet::WaitForRecords(const Lifetime* life) {
       absl::Seconds(60));
 }
 
-int Fleet::RestoredOpenSessions() {
+int Fleet::RestoredState() {
   int restored = 0;
   for (absl::string_view line : absl::StrSplit(Logs(), '\n')) {
-    const size_t at = line.find(" open session(s)");
-    if (!absl::StrContains(line, "restored") || at == absl::string_view::npos) {
-      continue;
+    if (!absl::StrContains(line, "restored")) continue;
+    // "...; 12 open session(s), 3889 buffered event(s); ..."
+    for (absl::string_view what : {" open session(s)", " buffered event(s)"}) {
+      const size_t at = line.find(what);
+      if (at == absl::string_view::npos || at == 0) continue;
+      const size_t from = line.rfind(' ', at - 1) + 1;
+      int n = 0;
+      if (absl::SimpleAtoi(line.substr(from, at - from), &n)) restored += n;
     }
-    const size_t from = line.rfind(' ', at - 1) + 1;
-    int n = 0;
-    if (absl::SimpleAtoi(line.substr(from, at - from), &n)) restored += n;
   }
   return restored;
 }
@@ -474,8 +476,9 @@ void ExpectCrashAndRestartsExactlyOnce(Fleet& fleet, const std::string& key,
   EXPECT_EQ(loadgen->Stop(0, absl::Seconds(120)), 0) << loadgen->Stderr();
   EndOfInput(o.bootstrap, o.input, partitions);
   ExpectExactlyTheLoadgenBatch(fleet);
-  EXPECT_GT(fleet.RestoredOpenSessions(), 0) << "no open session was restored\n"
-                                             << fleet.Logs();
+  EXPECT_GT(fleet.RestoredState(), 0)
+      << "no open session or buffered event was restored\n"
+      << fleet.Logs();
 }
 
 std::string LoadgenKeyName(const ::testing::TestParamInfo<std::string>& info) {

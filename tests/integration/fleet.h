@@ -114,9 +114,11 @@ class Fleet {
   // Whether `life` counts consumed records within 60 s.
   bool WaitForRecords(const Lifetime* life);
 
-  // The open sessions every lifetime's restores logged, summed: a crash or
-  // stop test whose successors restored none tested no session's restore.
-  int RestoredOpenSessions();
+  // The open sessions and buffered events every lifetime's restores logged,
+  // summed: a crash or stop test whose successors restored neither tested
+  // no restore of state. (A thread killed right after another thread's
+  // commit may have committed its events still buffered, not yet sessions.)
+  int RestoredState();
 
   // Sum of `name` over every lifetime's best page.
   double Total(const std::string& name,
@@ -189,7 +191,7 @@ Batch ExpectExactlyTheLoadgenBatch(Fleet& fleet);
 // other SIGTERMed once it has committed work and restarted; then the input
 // ends on each of its `partitions` partitions and the result must be exactly
 // the batch's (ExpectExactlyTheLoadgenBatch), and the successors' logs must
-// show open sessions restored.
+// show state restored (RestoredState).
 void ExpectCrashAndRestartsExactlyOnce(Fleet& fleet, const std::string& key,
                                        int partitions);
 
