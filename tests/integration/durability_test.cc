@@ -335,9 +335,14 @@ TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
   absl::SleepFor(absl::Seconds(GetParam()));
   ASSERT_EQ(kill(a->process->pid(), SIGCONT), 0);
   FinishExactly(fleet, a, *loadgen);
-  // It was frozen long enough to lose its partitions.
-  EXPECT_TRUE(absl::StrContains(a->process->Stderr(),
-                                "lost without a commit (the group moved on)"))
+  // It was frozen long enough to lose its partitions: reported lost, or
+  // revoked after its fenced producer's transaction was aborted (seen once
+  // in 16 s: the exact result the same).
+  const std::string log = a->process->Stderr();
+  EXPECT_TRUE(
+      absl::StrContains(log, "lost without a commit (the group moved on)") ||
+      (absl::StrContains(log, "fenced by a newer instance") &&
+       absl::StrContains(log, "the revoked partitions' new owner re-reads")))
       << fleet.Logs();
 }
 
