@@ -277,7 +277,10 @@ TEST_F(DurabilityTest, AFencedConsumerIsReplaced) {
   Fleet fleet(Options());
   Lifetime* a = fleet.Start("a");
   auto loadgen = Loadgen(20000, "visitor");
-  absl::SleepFor(absl::Seconds(3));
+  // The intruder comes once a reads records: a member of the group with its
+  // producer's transactional.id initialised (an intruder first would be
+  // fenced by a instead).
+  ASSERT_TRUE(fleet.WaitForRecords(a)) << fleet.Logs();
   {
     // Same group, same static id as instance a's stream thread 0, the same
     // assignor; it only joins (and is fenced in turn).
@@ -302,7 +305,10 @@ TEST_F(DurabilityTest, AFencedProducerIsReplaced) {
   Fleet fleet(Options());
   Lifetime* a = fleet.Start("a");
   auto loadgen = Loadgen(20000, "visitor");
-  absl::SleepFor(absl::Seconds(3));
+  // The intruder comes once a reads records: a member of the group with its
+  // producer's transactional.id initialised (an intruder first would be
+  // fenced by a instead).
+  ASSERT_TRUE(fleet.WaitForRecords(a)) << fleet.Logs();
   {
     // The engine's transactional.id: <group_id>-<instance_id>-<thread>.
     Subprocess intruder({KPISTREAM_OPEN_TRANSACTION_PRODUCER, bootstrap_,
@@ -330,7 +336,10 @@ TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
   Lifetime* a = fleet.Start("a");
   fleet.Start("b");
   auto loadgen = Loadgen(30000, "visitor");
-  absl::SleepFor(absl::Seconds(3));
+  // Frozen once it holds open sessions, so that it has partitions to lose (a
+  // fixed 3 s wait in a loaded CI run could freeze it before the group had
+  // given it any: it then lost nothing, and the log assertion failed).
+  ASSERT_EQ(fleet.WaitForSessions({a}), a);
   ASSERT_EQ(kill(a->process->pid(), SIGSTOP), 0);
   absl::SleepFor(absl::Seconds(GetParam()));
   ASSERT_EQ(kill(a->process->pid(), SIGCONT), 0);
