@@ -1346,64 +1346,67 @@ TEST(UaSplitsTest, OtherCampaignParametersInsideASessionAreLate) {
   EXPECT_EQ(plain_rec.closed[0].events, 6u);
 }
 
+// The checkpoint (a full one) of the sessions `events` open under `rules`.
+std::vector<v1::SessionState> CheckpointOf(const SessionRules& rules,
+                                           const std::vector<Event>& events) {
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  for (const Event& e : events) s.Add(e);
+  std::vector<v1::SessionState> saved;
+  s.Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      Saving(&saved));
+  return saved;
+}
+
+// The events of each session closed by a sessionizer under `rules` that
+// restored `saved`, then was given `events`.
+std::vector<uint32_t> RestoredThenGiven(const SessionRules& rules,
+                                        const v1::SessionState& saved,
+                                        const std::vector<Event>& events) {
+  Recorder rec;
+  Sessionizer r(rules, &rec);
+  r.RestoreSession(saved);
+  r.FinishRestore();
+  for (const Event& e : events) r.Add(e);
+  r.CloseAll();
+  std::vector<uint32_t> counts;
+  for (const auto& c : rec.closed) counts.push_back(c.events);
+  return counts;
+}
+
 // The session's campaign survives a checkpoint; a checkpoint written
 // without split_on_campaign_change carries none, and the restored session
 // takes the next campaign it sees as its own.
 TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
-  Event first = Ev("a", absl::ZeroDuration());
-  first.utm_source = "newsletter";
-  auto saved_under = [&](bool split) {
-    SessionRules rules;
-    rules.split_on_campaign_change = split;
-    Recorder rec;
-    Sessionizer s(rules, &rec);
-    s.Add(first);
-    std::vector<v1::SessionState> saved;
-    s.Checkpoint(
-        /*full=*/true, [](absl::string_view, absl::string_view) {},
-        Saving(&saved));
-    return saved;
-  };
   auto with_source = [](absl::Duration at, const std::string& source) {
     Event e = Ev("a", at);
     e.utm_source = source;
     return e;
   };
+  const Event first = with_source(absl::ZeroDuration(), "newsletter");
   SessionRules rules;
   rules.split_on_campaign_change = true;
-  {
-    const std::vector<v1::SessionState> saved = saved_under(true);
-    ASSERT_EQ(saved.size(), 1u);
-    for (const char* source : {"newsletter", "partner"}) {
-      SCOPED_TRACE(source);
-      Recorder rec;
-      Sessionizer r(rules, &rec);
-      r.RestoreSession(saved[0]);
-      r.FinishRestore();
-      r.Add(with_source(absl::Minutes(1), source));
-      r.CloseAll();
-      // The same campaign continues the session, another splits it.
-      const bool same = std::string(source) == "newsletter";
-      ASSERT_EQ(rec.closed.size(), same ? 1u : 2u);
-      EXPECT_EQ(rec.closed[0].events, same ? 2u : 1u);
-    }
-  }
-  {
-    const std::vector<v1::SessionState> saved = saved_under(false);
-    ASSERT_EQ(saved.size(), 1u);
-    EXPECT_EQ(saved[0].campaign_key(), 0u);
-    Recorder rec;
-    Sessionizer r(rules, &rec);
-    r.RestoreSession(saved[0]);
-    r.FinishRestore();
-    r.Add(with_source(absl::Minutes(1), "partner"));  // becomes its campaign
-    r.Add(with_source(absl::Minutes(2), "partner"));
-    r.Add(with_source(absl::Minutes(3), "newsletter"));  // another: splits
-    r.CloseAll();
-    ASSERT_EQ(rec.closed.size(), 2u);
-    EXPECT_EQ(rec.closed[0].events, 3u);
-    EXPECT_EQ(rec.closed[1].events, 1u);
-  }
+  const std::vector<v1::SessionState> saved = CheckpointOf(rules, {first});
+  ASSERT_EQ(saved.size(), 1u);
+  // The same campaign continues the session, another splits it.
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0],
+                                {with_source(absl::Minutes(1), "newsletter")}),
+              ::testing::ElementsAre(2u));
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0],
+                                {with_source(absl::Minutes(1), "partner")}),
+              ::testing::ElementsAre(1u, 1u));
+
+  const std::vector<v1::SessionState> plain =
+      CheckpointOf(SessionRules{}, {first});
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].campaign_key(), 0u);
+  EXPECT_THAT(
+      RestoredThenGiven(rules, plain[0],
+                        {with_source(absl::Minutes(1), "partner"),  // its own
+                         with_source(absl::Minutes(2), "partner"),
+                         with_source(absl::Minutes(3), "newsletter")}),
+      ::testing::ElementsAre(3u, 1u));
 }
 
 // sessions.session_source: client (SPEC §2, session_id): a session also ends
@@ -1492,48 +1495,29 @@ TEST(ClientSessionsTest, ALateEventOfAnotherClientSessionIsLate) {
 // The session's client id survives a checkpoint; one written without the
 // option carries none, and the restored session takes the next id it sees.
 TEST(ClientSessionsTest, TheClientSessionIdIsRestored) {
-  auto saved_under = [](bool client) {
-    SessionRules rules;
-    rules.split_on_session_id = client;
-    Recorder rec;
-    Sessionizer s(rules, &rec);
-    s.Add(InClientSession("a", absl::ZeroDuration(), "s1"));
-    std::vector<v1::SessionState> saved;
-    s.Checkpoint(
-        /*full=*/true, [](absl::string_view, absl::string_view) {},
-        Saving(&saved));
-    return saved;
-  };
+  const Event first = InClientSession("a", absl::ZeroDuration(), "s1");
   SessionRules rules;
   rules.split_on_session_id = true;
-  const std::vector<v1::SessionState> saved = saved_under(true);
+  const std::vector<v1::SessionState> saved = CheckpointOf(rules, {first});
   ASSERT_EQ(saved.size(), 1u);
   EXPECT_EQ(saved[0].client_session_id(), "s1");
-  for (const char* id : {"s1", "s2"}) {
-    SCOPED_TRACE(id);
-    Recorder rec;
-    Sessionizer r(rules, &rec);
-    r.RestoreSession(saved[0]);
-    r.FinishRestore();
-    r.Add(InClientSession("a", absl::Minutes(1), id));
-    r.CloseAll();
-    const bool same = std::string(id) == "s1";
-    ASSERT_EQ(rec.closed.size(), same ? 1u : 2u);
-    EXPECT_EQ(rec.closed[0].events, same ? 2u : 1u);
-  }
-  const std::vector<v1::SessionState> engine = saved_under(false);
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0],
+                                {InClientSession("a", absl::Minutes(1), "s1")}),
+              ::testing::ElementsAre(2u));
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0],
+                                {InClientSession("a", absl::Minutes(1), "s2")}),
+              ::testing::ElementsAre(1u, 1u));
+
+  const std::vector<v1::SessionState> engine =
+      CheckpointOf(SessionRules{}, {first});
   ASSERT_EQ(engine.size(), 1u);
   EXPECT_EQ(engine[0].client_session_id(), "");
-  Recorder rec;
-  Sessionizer r(rules, &rec);
-  r.RestoreSession(engine[0]);
-  r.FinishRestore();
-  r.Add(InClientSession("a", absl::Minutes(1), "s2"));  // becomes its id
-  r.Add(InClientSession("a", absl::Minutes(2), "s2"));
-  r.Add(InClientSession("a", absl::Minutes(3), "s3"));  // another: splits
-  r.CloseAll();
-  ASSERT_EQ(rec.closed.size(), 2u);
-  EXPECT_EQ(rec.closed[0].events, 3u);
+  EXPECT_THAT(RestoredThenGiven(
+                  rules, engine[0],
+                  {InClientSession("a", absl::Minutes(1), "s2"),  // its id
+                   InClientSession("a", absl::Minutes(2), "s2"),
+                   InClientSession("a", absl::Minutes(3), "s3")}),
+              ::testing::ElementsAre(3u, 1u));
 }
 
 }  // namespace
@@ -1612,19 +1596,6 @@ TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
   EXPECT_EQ(a1, Want({2}, 1));
   EXPECT_EQ(a2, Want({1}, 0));
   EXPECT_EQ(b, Want({1}, 1));
-}
-
-// The checkpoint (a full one) of the sessions `events` open under `rules`.
-std::vector<v1::SessionState> CheckpointOf(const SessionRules& rules,
-                                           const std::vector<Event>& events) {
-  Recorder rec;
-  Sessionizer s(rules, &rec);
-  for (const Event& e : events) s.Add(e);
-  std::vector<v1::SessionState> saved;
-  s.Checkpoint(
-      /*full=*/true, [](absl::string_view, absl::string_view) {},
-      Saving(&saved));
-  return saved;
 }
 
 // Funnels reordered, renamed or redefined between two runs (a config
