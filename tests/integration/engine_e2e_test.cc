@@ -113,11 +113,11 @@ class EngineE2E : public ::testing::Test {
                 absl::StartsWith(broker_->bootstrap(), "localhost:"))
         << broker_->bootstrap();
     metrics_port_ = FreePort();
-    config_path_ =
-        dir_.Write("kpistream.yaml", absl::StrCat(R"(
+    ASSERT_NO_FATAL_FAILURE(
+        StartEngine("kpistream.yaml", absl::StrCat(R"(
 kafka:
   brokers: )",
-                                                  broker_->bootstrap(), R"(
+                                                   broker_->bootstrap(), R"(
   group_id: e2e
   # The embedded broker rebalances (a restarted engine) only when the old
   # member's session times out.
@@ -161,7 +161,16 @@ funnels:
       - {name: signed_up, goal: signup}
 metrics:
   listen: 127.0.0.1:)",
-                                                  metrics_port_, "\n"));
+                                                   metrics_port_, "\n")));
+  }
+
+  // The config the engine runs with.
+  std::string Config() { return RunCommand({"cat", config_path_}).out; }
+
+  // Starts the engine with `config`, written to `file`, and waits until it
+  // serves /metrics.
+  void StartEngine(const std::string& file, const std::string& config) {
+    config_path_ = dir_.Write(file, config);
     engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
         KpistreamBinary(), "run", "--config", config_path_});
     ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
@@ -412,15 +421,9 @@ TEST_F(EngineE2E, ExactMetricsSessionRecordsAndDeadLetters) {
 TEST_F(EngineE2E, ClientSessionIdsSplitSessionsWhenAsked) {
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
   const std::string config = absl::StrCat(
-      absl::StrReplaceAll(RunCommand({"cat", config_path_}).out,
-                          {{"group_id: e2e", "group_id: restart"}}),
+      absl::StrReplaceAll(Config(), {{"group_id: e2e", "group_id: restart"}}),
       "sessions: {session_source: client}\n");
-  config_path_ = dir_.Write("client.yaml", config);
-  engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
-      KpistreamBinary(), "run", "--config", config_path_});
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
-                      absl::Seconds(20)))
-      << engine_->Stderr();
+  ASSERT_NO_FATAL_FAILURE(StartEngine("client.yaml", config));
   Produce(absl::StrCat(Ev("vs", "s1", "10:00:00", "PAGE_VIEW", "/",
                           ",\"sessionId\":\"c1\""),
                        Ev("vs", "s2", "10:00:20", "PAGE_VIEW", "/pricing",
@@ -820,7 +823,7 @@ TEST_F(EngineE2E, EngineEvaluatesTargetsInEventTime) {
 // apart, the scenario's sessions are first counted by the final commit.
 TEST_F(EngineE2E, FinalScrapeWaitServesTheLastCommitsNewSeries) {
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
-  std::string config = RunCommand({"cat", config_path_}).out;
+  std::string config = Config();
   config = absl::StrReplaceAll(
       config,
       {{"guarantee: exactly_once",
@@ -836,12 +839,7 @@ TEST_F(EngineE2E, FinalScrapeWaitServesTheLastCommitsNewSeries) {
        {"  - topic: web.adcost\n    kind: ad_cost\n    format: json\n", ""}});
   ASSERT_EQ(absl::StrContains(config, "web.events"), false) << config;
   config += "  final_scrape_wait: 10s\n";
-  config_path_ = dir_.Write("final.yaml", config);
-  engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
-      KpistreamBinary(), "run", "--config", config_path_});
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
-                      absl::Seconds(20)))
-      << engine_->Stderr();
+  ASSERT_NO_FATAL_FAILURE(StartEngine("final.yaml", config));
   // A scraper every 2 s (as Prometheus, seldom enough that the final
   // commit's series are new to the first scrape after it), from before the
   // events to the engine's exit.
@@ -898,13 +896,11 @@ TEST_F(EngineE2E, FinalScrapeWaitServesTheLastCommitsNewSeries) {
 // its input from the start on it; real Kafka stores them.
 TEST_F(EngineE2E, TargetStateSurvivesARestart) {
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
-  std::string config = RunCommand({"cat", config_path_}).out;
+  std::string config = Config();
   config = absl::StrReplaceAll(
       config, {{"guarantee: exactly_once", "guarantee: at_least_once"},
                {"group_id: e2e", "group_id: restart"}});
-  config_path_ = dir_.Write("restart.yaml", config);
-  engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
-      KpistreamBinary(), "run", "--config", config_path_});
+  ASSERT_NO_FATAL_FAILURE(StartEngine("restart.yaml", config));
   Produce(ScenarioInput());
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -916,17 +912,11 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
   ASSERT_EQ(engine_->Stop(SIGTERM, absl::Seconds(30)), 0) << engine_->Stderr();
   const std::string first = engine_->Stderr();
   // Redefined between the runs: its old state must not come back.
-  const std::string redefined =
-      absl::StrReplaceAll(RunCommand({"cat", config_path_}).out,
-                          {{"value: 0.3, window: 1d, min_sessions: 5",
-                            "value: 0.3, window: 2d, min_sessions: 5"}});
-  ASSERT_NE(redefined, RunCommand({"cat", config_path_}).out);
-  config_path_ = dir_.Write("restart2.yaml", redefined);
-  engine_ = std::make_unique<Subprocess>(std::vector<std::string>{
-      KpistreamBinary(), "run", "--config", config_path_});
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_port_, "/metrics").ok(); },
-                      absl::Seconds(20)))
-      << engine_->Stderr();
+  const std::string redefined = absl::StrReplaceAll(
+      Config(), {{"value: 0.3, window: 1d, min_sessions: 5",
+                  "value: 0.3, window: 2d, min_sessions: 5"}});
+  ASSERT_NE(redefined, Config());
+  ASSERT_NO_FATAL_FAILURE(StartEngine("restart2.yaml", redefined));
   // The period's total is back as soon as the partitions are restored.
   EXPECT_TRUE(WaitFor(
       [&] {
