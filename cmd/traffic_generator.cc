@@ -77,12 +77,16 @@ struct Visitor {
   uint8_t device = 0;
   uint8_t country = 0;
   uint8_t site = 0;
-  bool active = false;
+  // Its generator sessions under way. One that starts while another is
+  // (a second tab: only in a population too small for the rate) joins the
+  // visitor's current session, as a browser's tag keeps one session id
+  // across tabs.
+  uint32_t active = 0;
 };
 
 struct Session {
   int64_t visitor = 0;
-  uint32_t number = 0;  // the visitor's session count when it started
+  uint32_t number = 0;  // the visitor's session it belongs to
   int remaining_pageviews = 0;
   int step = 0;
   bool ping_pending = false;
@@ -160,11 +164,10 @@ struct TrafficGenerator::Impl {
     int64_t v = 0;
     for (int tries = 0; tries < 8; ++tries) {
       v = static_cast<int64_t>(rng() % visitors.size());
-      if (!visitors[v].active) break;
+      if (visitors[v].active == 0) break;
     }
     Visitor& visitor = visitors[v];
-    visitor.active = true;
-    ++visitor.sessions;
+    if (visitor.active++ == 0) ++visitor.sessions;
     size_t slot;
     if (free_slots.empty()) {
       slot = sessions.size();
@@ -276,7 +279,7 @@ struct TrafficGenerator::Impl {
                          : ThinkUs();
       pending.push({time_us + delay, order++, slot});
     } else {
-      visitor.active = false;
+      --visitor.active;
       free_slots.push_back(slot);
     }
   }

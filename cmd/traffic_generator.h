@@ -49,7 +49,9 @@ struct TrafficOptions {
   bool campaign_in_url = false;
   // Each event carries its session's client session id ("<visitor_id>-<n>",
   // n: the visitor's session number), as a GA4-style tag sends one: for
-  // sessions.session_source: client. False: none, as before.
+  // sessions.session_source: client. A session that starts while another of
+  // the visitor's is under way (a second tab) has that one's id and number.
+  // False: none, as before.
   bool session_ids = false;
 };
 
