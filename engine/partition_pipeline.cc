@@ -619,9 +619,10 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
       break;
     case PartitionState::Admit::kLate:
       ctx_->counters->CountLate();
-      // Within the allowed lateness an event is late only when it comes
-      // before the start of its visitor's open session and cannot become
-      // its first event (README, "Event time").
+      // Within the allowed lateness an event is late only when its
+      // visitor's open session cannot take it: before the session's start
+      // as its new first event, or inside it where a split that can no
+      // longer be made would have ended it (README, "Event time").
       out_->DeadLetter(
           record, "late",
           view.time < watermark - state_.allowed_lateness()
@@ -632,10 +633,10 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
                              ")")
               : absl::StrCat("event time ", TimeText(view.time),
                              " is behind the watermark ", TimeText(watermark),
-                             " and before its visitor's open session, which "
-                             "more than the inactivity timeout, a midnight or "
-                             "campaign split or the maximum session length "
-                             "keeps apart"));
+                             " and its visitor's open session cannot take "
+                             "it (before it: the inactivity timeout, a split "
+                             "or the maximum length; inside it: a campaign "
+                             "or client session split)"));
       break;
     case PartitionState::Admit::kDuplicate:
       ctx_->counters->CountDuplicate();

@@ -1488,9 +1488,9 @@ TEST(StreamThreadTest, ALateEventSaysWhyItIsLate) {
       details,
       testing::ElementsAre(
           "v1: event time 2026-01-01T23:59:55+00:00 is behind the watermark "
-          "2026-01-02T00:00:30+00:00 and before its visitor's open session, "
-          "which more than the inactivity timeout, a midnight or campaign "
-          "split or the maximum session length keeps apart",
+          "2026-01-02T00:00:30+00:00 and its visitor's open session cannot "
+          "take it (before it: the inactivity timeout, a split or the maximum "
+          "length; inside it: a campaign or client session split)",
           "w: event time 2026-01-01T23:55:00+00:00 is behind the watermark "
           "2026-01-02T00:00:30+00:00 by more than the allowed lateness (5m)"));
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 2);
