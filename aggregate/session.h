@@ -28,6 +28,10 @@ struct ClosedSession {
   // sessions.session_source: client: the client's session id (the first its
   // events carried); empty otherwise.
   std::string client_session_id;
+  // How many of the visitor's sessions before this one started in its
+  // millisecond (a campaign or client session split with no time between);
+  // 0 almost always. Its record's session_id then ends in "-<n + 1>".
+  uint32_t start_repeat = 0;
   std::string channel;
   std::string source;
   std::string medium;

@@ -361,6 +361,11 @@ struct Sessionizer::Impl {
   // becomes it.
   ChunkedVector<CompactString> client_ids;
   size_t client_id_heap = 0;  // their heap blocks
+  // By slot, only for a session that a campaign or client session split
+  // started in the millisecond its visitor's previous session started in:
+  // how many of the visitor's sessions before it started there (its
+  // record's session_id says so: "<visitor_id>:<start ms>-<n>").
+  absl::flat_hash_map<uint32_t, uint32_t> start_repeats;
   size_t live = 0;
   // A lookup key with its hash, computed once (AddAll prefetches with it,
   // then finds a candidate and the slot: three hashes of the same key
@@ -516,6 +521,7 @@ struct Sessionizer::Impl {
     visitor_heap -= s.visitor.HeapBytes();
     s.visitor.clear();
     if (rules.split_on_session_id) SetClientId(index, {});
+    SetStartRepeat(index, 0);
     s.flags = 0;
     s.last_offset_us = 0;
     ++s.gen;
@@ -708,6 +714,11 @@ struct Sessionizer::Impl {
     s.attribution = AttributionOf(e);
     const bool page = e.type == EventType::kPageView;
     if (page) s.landing = pages.Acquire(e.page_url);
+    // Moved into another millisecond, it no longer starts in its previous
+    // session's.
+    if (absl::ToUnixMillis(e.time) != absl::ToUnixMillis(before_start)) {
+      SetStartRepeat(index, 0);
+    }
     s.first_us = absl::ToUnixMicros(e.time);
     SetLast(s, last);
     if (rules.split_on_campaign_change && HasCampaign(e)) {
@@ -848,20 +859,46 @@ struct Sessionizer::Impl {
             absl::ToCivilDay(e.time, rules.timezone)) {
       return true;
     }
-    return ChangesCampaign(index, e) || ChangesClientSession(index, e);
+    return OtherCampaign(index, e) || OtherClientSession(index, e);
   }
 
   // Where sessions split on the client's session id: whether `e` carries
-  // another than the session's. A session without one yet takes e's.
-  bool ChangesClientSession(uint32_t index, const EventView& e) {
+  // another than the session's (one without an id yet has no other).
+  bool OtherClientSession(uint32_t index, const EventView& e) const {
     if (!rules.split_on_session_id || e.session_id.empty()) return false;
     const absl::string_view id = client_ids[index].view();
-    if (id.empty()) {
-      SetClientId(index, e.session_id);
-      MarkDirty(index);
-      return false;
+    return !id.empty() && id != e.session_id;
+  }
+
+  // For an event the session takes (after OtherCampaign and
+  // OtherClientSession said it splits nothing): a campaign or client
+  // session id the session does not know yet becomes its own. (Taken
+  // before the checks, an event then refused as late left its campaign
+  // in the session.)
+  void AdoptSplitKeys(uint32_t index, const EventView& e) {
+    if (rules.split_on_campaign_change && campaign_keys[index] == 0 &&
+        HasCampaign(e)) {
+      campaign_keys[index] = CampaignKey(e);
     }
-    return id != e.session_id;
+    if (rules.split_on_session_id && !e.session_id.empty() &&
+        client_ids[index].view().empty()) {
+      SetClientId(index, e.session_id);
+    }
+  }
+
+  // Sessions of the slot's visitor before its session that started in the
+  // same millisecond (start_repeats).
+  uint32_t StartRepeat(uint32_t index) const {
+    if (start_repeats.empty()) return 0;
+    const auto it = start_repeats.find(index);
+    return it == start_repeats.end() ? 0 : it->second;
+  }
+  void SetStartRepeat(uint32_t index, uint32_t n) {
+    if (n > 0) {
+      start_repeats[index] = n;
+    } else if (!start_repeats.empty()) {
+      start_repeats.erase(index);
+    }
   }
 
   // The slot's client session id (split_on_session_id), its heap counted.
@@ -874,16 +911,12 @@ struct Sessionizer::Impl {
   }
 
   // Where sessions split on a campaign change: whether `e` has campaign
-  // parameters other than the session's.
-  bool ChangesCampaign(uint32_t index, const EventView& e) {
+  // parameters other than the session's (one not known, restored from a
+  // checkpoint written without the option, has no other).
+  bool OtherCampaign(uint32_t index, const EventView& e) const {
     if (!rules.split_on_campaign_change || !HasCampaign(e)) return false;
-    uint64_t& key = campaign_keys[index];
-    const uint64_t campaign = CampaignKey(e);
-    if (key == 0) {  // not known: restored, written without the option
-      key = campaign;
-      return false;
-    }
-    return key != campaign;
+    const uint64_t key = campaign_keys[index];
+    return key != 0 && key != CampaignKey(e);
   }
 
   void Schedule(uint32_t index) {
@@ -918,6 +951,7 @@ struct Sessionizer::Impl {
     set(c.landing_page, pages.Get(s.landing));
     set(c.exit_page, pages.Get(s.exit));
     c.new_visitor = s.flags & kNewVisitor;
+    c.start_repeat = StartRepeat(index);
     if (rules.split_on_session_id) {
       set(c.client_session_id, client_ids[index].view());
     } else {
@@ -1063,6 +1097,8 @@ struct Sessionizer::Impl {
       payload += client_id.size();
       ++fields;
     }
+    const uint32_t start_repeat = StartRepeat(index);
+    if (start_repeat > 0) ++fields;
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
@@ -1105,6 +1141,7 @@ struct Sessionizer::Impl {
     if (money != nullptr) w.String(22, goal_indexes);
     if (!funnels.empty()) w.String(23, funnel_hashes);
     w.String(24, client_id);
+    w.Number(25, start_repeat);
     return w.bytes();
   }
 
@@ -1196,10 +1233,10 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     // and the events after would have followed: a split that can no
     // longer be made, so the event is late, as one kept from the session's
     // start by a split is (CanMoveStart).
-    if (m.ChangesCampaign(index, event) ||
-        m.ChangesClientSession(index, event)) {
+    if (m.OtherCampaign(index, event) || m.OtherClientSession(index, event)) {
       return AddResult::kLate;
     }
+    m.AdoptSplitKeys(index, event);
     m.Apply(index, event, /*in_order=*/false);
     return AddResult::kApplied;
   }
@@ -1208,11 +1245,21 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
   // split the session as a later one does.
   if (t - last > m.timeout_us || t - s.first_us > m.max_length_us ||
       m.SplitsHere(index, event)) {
+    // A split with no time between (a campaign or client session split)
+    // may start the next session in the millisecond the closing one
+    // started in: counted, so that their records' ids differ.
+    auto millis = [](int64_t us) {
+      return absl::ToUnixMillis(absl::FromUnixMicros(us));
+    };
+    const int64_t previous_ms = millis(s.first_us);
+    const uint32_t repeat = m.StartRepeat(index);
     m.Close(index);
     m.Start(index, event);
+    m.SetStartRepeat(index, millis(s.first_us) == previous_ms ? repeat + 1 : 0);
     m.Apply(index, event, true);
     return AddResult::kApplied;  // its expiry entry is rescheduled lazily
   }
+  m.AdoptSplitKeys(index, event);
   if (t > last) m.SetLast(s, t);
   m.Apply(index, event, true);
   return AddResult::kApplied;
@@ -1303,6 +1350,7 @@ size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
   return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() +
          m.client_ids.HeapBytes() + m.client_id_heap + m.visitor_heap +
+         m.start_repeats.capacity() * (sizeof(uint64_t) + 1) +
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.dirty.capacity() * sizeof(Impl::Due) +
@@ -1385,6 +1433,7 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
     m.campaign_keys[index] = st.campaign_key();
   }
   if (m.rules.split_on_session_id) m.SetClientId(index, st.client_session_id());
+  m.SetStartRepeat(index, st.start_repeat());
   s.flags = Impl::kLive | Impl::kCheckpointed |
             (st.new_visitor() ? Impl::kNewVisitor : 0);
   if (!st.user_id().empty() || st.conversions_size() > 0 ||

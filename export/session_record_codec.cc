@@ -65,6 +65,9 @@ void ToSessionRecord(const ClosedSession& s, v1::SessionRecord* r) {
   std::string* id = r->mutable_session_id();
   id->clear();
   absl::StrAppend(id, s.visitor_id, ":", absl::ToUnixMillis(s.start));
+  // Unique per visitor: a second session starting in the same millisecond
+  // (a split with no time between) is "-2", a third "-3".
+  if (s.start_repeat > 0) absl::StrAppend(id, "-", s.start_repeat + 1);
   SetTimestamp(s.start, r->mutable_start());
   SetTimestamp(s.end, r->mutable_end());
   r->set_duration_seconds(absl::ToDoubleSeconds(s.duration()));

@@ -1409,6 +1409,47 @@ TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
       ::testing::ElementsAre(3u, 1u));
 }
 
+// Campaign splits with no time between start sessions in the millisecond
+// their predecessors started in: each counts those before it (its record's
+// id says so, SessionRecordCodecTest), through a checkpoint too.
+TEST(UaSplitsTest, SessionsStartingInOneMillisecondAreCounted) {
+  auto with_source = [](absl::Duration at, const std::string& source) {
+    Event e = Ev("a", at);
+    e.utm_source = source;
+    return e;
+  };
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  const std::vector<v1::SessionState> saved =
+      CheckpointOf(rules, {with_source(absl::ZeroDuration(), "a"),
+                           with_source(absl::Microseconds(300), "b")});
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].start_repeat(), 1u);
+  Recorder rec;
+  Sessionizer r(rules, &rec);
+  r.RestoreSession(saved[0]);
+  r.FinishRestore();
+  r.Add(with_source(absl::Microseconds(600), "c"));
+  r.Add(with_source(absl::Microseconds(900), "d"));
+  r.Add(with_source(absl::Microseconds(1000), "e"));  // the next millisecond
+  r.Add(with_source(absl::Microseconds(1100), "f"));
+  r.CloseAll();
+  std::vector<uint32_t> repeats;
+  for (const auto& c : rec.closed) repeats.push_back(c.start_repeat);
+  EXPECT_THAT(repeats, ::testing::ElementsAre(1u, 2u, 3u, 0u, 1u));
+  // A late event that moves a session's start into an earlier millisecond
+  // starts it afresh there.
+  Recorder moved_rec;
+  Sessionizer moved(rules, &moved_rec);
+  moved.Add(with_source(absl::Milliseconds(5), "a"));
+  moved.Add(with_source(absl::Milliseconds(5), "b"));
+  moved.Add(with_source(absl::Milliseconds(3), "b"));  // b's first now
+  moved.CloseAll();
+  ASSERT_EQ(moved_rec.closed.size(), 2u);
+  EXPECT_EQ(moved_rec.closed[1].start, T0 + absl::Milliseconds(3));
+  EXPECT_EQ(moved_rec.closed[1].start_repeat, 0u);
+}
+
 // sessions.session_source: client (SPEC §2, session_id): a session also ends
 // where the visitor's client session id changes; an event without one
 // never splits, and one after the first id-less events gives the session
@@ -1490,6 +1531,68 @@ TEST(ClientSessionsTest, ALateEventOfAnotherClientSessionIsLate) {
   s2.CloseAll();
   ASSERT_EQ(rec2.closed.size(), 2u);
   EXPECT_EQ(rec2.closed[0].events, 3u);
+}
+
+// A late event refused for one split leaves nothing of the other behind: a
+// session restored without a campaign (checkpointed without
+// split_on_campaign_change) does not take that of a late event with another
+// client session id, which is late; the next event's campaign becomes the
+// session's. (It took the refused event's, and the next event split.)
+TEST(ClientSessionsTest, ALateEventRefusedLeavesNoCampaignBehind) {
+  using Result = Sessionizer::AddResult;
+  SessionRules client;
+  client.split_on_session_id = true;
+  const std::vector<v1::SessionState> saved =
+      CheckpointOf(client, {InClientSession("a", absl::ZeroDuration(), "A"),
+                            InClientSession("a", absl::Minutes(10), "A")});
+  ASSERT_EQ(saved.size(), 1u);
+  ASSERT_EQ(saved[0].campaign_key(), 0u);
+  SessionRules both = client;
+  both.split_on_campaign_change = true;
+  Recorder rec;
+  Sessionizer r(both, &rec);
+  r.RestoreSession(saved[0]);
+  r.FinishRestore();
+  Event refused = InClientSession("a", absl::Minutes(5), "B");
+  refused.utm_source = "newsletter";
+  EXPECT_EQ(r.Add(refused), Result::kLate);
+  Event next = InClientSession("a", absl::Minutes(12), "A");
+  next.utm_source = "partner";
+  EXPECT_EQ(r.Add(next), Result::kApplied);
+  Event same = InClientSession("a", absl::Minutes(13), "A");
+  same.utm_source = "partner";
+  EXPECT_EQ(r.Add(same), Result::kApplied);
+  r.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 1u);
+  EXPECT_EQ(rec.closed[0].events, 4u);
+
+  // The other way round: a session restored without a client id (written
+  // without split_on_session_id) does not take that of a late event refused
+  // for its campaign.
+  SessionRules campaigns;
+  campaigns.split_on_campaign_change = true;
+  Event first = Ev("a", absl::ZeroDuration());
+  first.utm_source = "newsletter";
+  const std::vector<v1::SessionState> without_id =
+      CheckpointOf(campaigns, {first});
+  ASSERT_EQ(without_id.size(), 1u);
+  ASSERT_EQ(without_id[0].client_session_id(), "");
+  Recorder rec2;
+  Sessionizer r2(both, &rec2);
+  r2.RestoreSession(without_id[0]);
+  r2.FinishRestore();
+  r2.Add(InClientSession("a", absl::Minutes(10), ""));
+  Event other = InClientSession("a", absl::Minutes(5), "B");
+  other.utm_source = "partner";
+  EXPECT_EQ(r2.Add(other), Result::kLate);
+  EXPECT_EQ(r2.Add(InClientSession("a", absl::Minutes(12), "C")),
+            Result::kApplied);
+  EXPECT_EQ(r2.Add(InClientSession("a", absl::Minutes(13), "C")),
+            Result::kApplied);
+  r2.CloseAll();
+  ASSERT_EQ(rec2.closed.size(), 1u);
+  EXPECT_EQ(rec2.closed[0].events, 4u);
+  EXPECT_EQ(rec2.closed[0].client_session_id, "C");
 }
 
 // The session's client id survives a checkpoint; one written without the

@@ -1,5 +1,6 @@
 #include "export/session_record_codec.h"
 
+#include <set>
 #include <string>
 
 #include "absl/time/time.h"
@@ -104,6 +105,25 @@ TEST(SessionRecordCodecTest, TimestampsBeforeEpochKeepNanosNonNegative) {
   EXPECT_EQ(r.end().seconds(), 0);
   EXPECT_EQ(r.end().nanos(), 7);
   EXPECT_EQ(r.session_id(), "v:-1500");
+}
+
+// Sessions of one visitor that start in one millisecond (a campaign or
+// client session split with no time between) have distinct ids.
+TEST(SessionRecordCodecTest, ASessionStartingInItsPredecessorsMillisecond) {
+  ClosedSession s;
+  s.visitor_id = "v";
+  s.start = absl::FromUnixMillis(1790000000123);
+  s.end = s.start;
+  std::set<std::string> ids;
+  for (uint32_t repeat : {0u, 1u, 2u}) {
+    s.start_repeat = repeat;
+    v1::SessionRecord r;
+    ToSessionRecord(s, &r);
+    ids.insert(r.session_id());
+  }
+  EXPECT_THAT(ids,
+              ::testing::ElementsAre("v:1790000000123", "v:1790000000123-2",
+                                     "v:1790000000123-3"));
 }
 
 TEST(SessionRecordCodecTest, ProtobufRoundTrip) {
