@@ -361,11 +361,6 @@ struct Sessionizer::Impl {
   // becomes it.
   ChunkedVector<CompactString> client_ids;
   size_t client_id_heap = 0;  // their heap blocks
-  // By slot, only for a session that a campaign or client session split
-  // started in the millisecond its visitor's previous session started in:
-  // how many of the visitor's sessions before it started there (its
-  // record's session_id says so: "<visitor_id>:<start ms>-<n>").
-  absl::flat_hash_map<uint32_t, uint32_t> start_repeats;
   size_t live = 0;
   // A lookup key with its hash, computed once (AddAll prefetches with it,
   // then finds a candidate and the slot: three hashes of the same key
@@ -449,6 +444,12 @@ struct Sessionizer::Impl {
   static constexpr size_t kMaxSpares = 256;
   std::vector<std::unique_ptr<SessionExtra>> spare_extras;
   std::vector<std::unique_ptr<SessionMoney>> spare_money;
+  // (Cold: after the members every event uses.) By slot, only for a session
+  // that a campaign or client session split started in the millisecond its
+  // visitor's previous session started in: how many of the visitor's sessions
+  // before it started there (its record's session_id says so:
+  // "<visitor_id>:<start ms>-<n>").
+  absl::flat_hash_map<uint32_t, uint32_t> start_repeats;
 
   // The time of the session's last event.
   static int64_t Last(const Open& s) {
