@@ -338,7 +338,7 @@ TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
   auto loadgen = Loadgen(30000, "visitor");
   // Frozen once it holds open sessions, so that it has partitions to lose (a
   // fixed 3 s wait in a loaded CI run could freeze it before the group had
-  // given it any: it then lost nothing, and the log assertion failed).
+  // given it any: it would lose none, and fail the log assertion below).
   ASSERT_EQ(fleet.WaitForSessions({a}), a);
   ASSERT_EQ(kill(a->process->pid(), SIGSTOP), 0);
   absl::SleepFor(absl::Seconds(GetParam()));
