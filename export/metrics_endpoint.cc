@@ -172,6 +172,7 @@ class PathHandler : public CivetHandler {
       r = {500, absl::StrCat("internal error: ", e.what(), "\n")};
     }
     Write(conn, r.status, "text/plain; charset=utf-8", r.body);
+    if (r.written) r.written();
     return true;
   }
   static void Write(mg_connection* conn, int status, const char* type,
@@ -335,8 +336,10 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const bool scraper = IsScraper(mg_get_header(conn, "Accept"));
     const std::string id = scraper ? ScraperId(conn) : std::string();
     Response r{200, self->impl_->sources.Render(scraper ? &id : nullptr)};
-    ++self->impl_->scrapes;
-    if (scraper) ++self->impl_->scraper_scrapes;
+    r.written = [self, scraper] {
+      ++self->impl_->scrapes;
+      if (scraper) ++self->impl_->scraper_scrapes;
+    };
     return r;
   });
   return endpoint;

@@ -47,6 +47,8 @@ class MetricsEndpoint {
   struct Response {
     int status = 200;
     std::string body;
+    // Called once the response is written to the connection.
+    std::function<void()> written;
   };
   // Serves `path` (GET) with `handler`, called on an HTTP thread (it must be
   // thread-safe). Call before traffic arrives.
@@ -59,7 +61,10 @@ class MetricsEndpoint {
   // rate() count its first rise (each scraper its own 0; here one in-process
   // scraper); to anyone else (a plain curl) as it is.
   std::string RenderMetrics(bool scraper = true) const;
-  // How many times /metrics has been served.
+  // How many times /metrics has been served: its page written to the
+  // connection (metrics.final_scrape_wait counts on it: counted once
+  // rendered, a scrape let the engine exit before its page was sent, and
+  // the scraper kept the page before the final commit's).
   uint64_t scrapes() const;
   // How many times /metrics has been served to a scraper (above).
   uint64_t scraper_scrapes() const;

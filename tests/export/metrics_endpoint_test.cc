@@ -13,6 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_support.h"  // kPrometheusAccept
@@ -362,6 +364,59 @@ TEST(MetricsEndpointTest, BusyPortIsAnErrorNamingTheAddress) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr(address));
   EXPECT_THAT(second.status().message(), HasSubstr("/metrics"));
+}
+
+// A scrape is counted once its page is written to the connection, not once
+// it is rendered: metrics.final_scrape_wait lets the engine exit on that
+// count. (Counted at the render, a scrape could let the engine exit while
+// its page was still being sent, and the scraper keep the page before the
+// final commit's, as EngineE2E.FinalScrapeWaitServesTheLastCommitsNewSeries
+// once did in a loaded test run.)
+TEST(MetricsEndpointTest, AScrapeIsCountedOnceItsPageIsWritten) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  // A page of ~16 MB, far more than a socket's buffers hold while its
+  // reader reads nothing: its write waits for the reader.
+  (*endpoint)->AddSource([] {
+    FamilySnapshot big;
+    big.name = "big_gauge";
+    big.help = "A gauge of many series.";
+    big.type = MetricType::kGauge;
+    big.label_names = {"id"};
+    for (int i = 0; i < 100000; ++i) {
+      MetricSample s;
+      s.label_values = {absl::StrCat(std::string(140, 'x'), i)};
+      s.value = i;
+      big.samples.push_back(std::move(s));
+    }
+    return MetricsSnapshot{big};
+  });
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int small = 64 * 1024;  // no autotuned receive buffer
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>((*endpoint)->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0),
+            static_cast<ssize_t>(request.size()));
+  // Rendered and partly sent by now; nothing read yet.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ((*endpoint)->scrapes(), 0u);
+  size_t received = 0;
+  char buf[65536];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+    received += static_cast<size_t>(n);
+  }
+  close(fd);
+  EXPECT_GT(received, 15'000'000u);
+  EXPECT_TRUE(testing::WaitFor([&] { return (*endpoint)->scrapes() == 1; },
+                               absl::Seconds(5)));
 }
 
 // The destructor ends civetweb's wait for connections with a knock on its
