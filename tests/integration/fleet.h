@@ -100,7 +100,8 @@ class Fleet {
   Lifetime* Start(const std::string& name, int threads = 1);
 
   // SIGKILL right after a commit, so that the last scrape has all that the
-  // process committed (what it did since is redone by its successor).
+  // process committed (what it did since is redone by its successor); one
+  // after which it holds open sessions, if one comes within 30 s.
   void Kill(Lifetime* life);
 
   // SIGTERM: the engine commits its state and waits for a scrape of it
