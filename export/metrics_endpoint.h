@@ -63,8 +63,8 @@ class MetricsEndpoint {
   std::string RenderMetrics(bool scraper = true) const;
   // How many times /metrics has been served: its page written to the
   // connection (metrics.final_scrape_wait counts on it: counted once
-  // rendered, a scrape let the engine exit before its page was sent, and
-  // the scraper kept the page before the final commit's).
+  // rendered, a scrape could let the engine exit before its page was sent,
+  // and the scraper keep the page before the final commit's).
   uint64_t scrapes() const;
   // How many times /metrics has been served to a scraper (above).
   uint64_t scraper_scrapes() const;
