@@ -182,6 +182,7 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
   }
   // Synchronous: once it returns, every record the consumer hands out is
   // from the new position (what was fetched before is discarded).
+  consumer_->ForgetEnds(targets);
   rd_kafka_topic_partition_list_t* list = kafka::ToPartitionList(targets);
   absl::Status status;
   if (rd_kafka_error_t* e = rd_kafka_seek_partitions(
@@ -200,6 +201,7 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
   }
   rd_kafka_topic_partition_list_destroy(list);
   if (!status.ok()) return status;
+  consumer_->Sought(targets);
   return targets;
 }
 

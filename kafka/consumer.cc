@@ -129,6 +129,7 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   const bool cooperative = self->cooperative_;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     std::map<TopicPartition, int64_t> start;
+    for (const TopicPartition& tp : FromList(partitions)) self->ends_.erase(tp);
     if (self->closed_) {
       // Taken only to be given back by the close, at the group's offsets.
       for (const TopicPartition& tp : FromList(partitions)) {
@@ -155,6 +156,7 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     return;
   }
   std::vector<TopicPartition> gone = FromList(partitions);
+  for (const TopicPartition& tp : gone) self->ends_.erase(tp);
   const size_t all = gone.size();
   gone.erase(std::remove_if(gone.begin(), gone.end(),
                             [&](const TopicPartition& tp) {
@@ -198,7 +200,8 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
   settings.defaults = {
       {"auto.offset.reset", "earliest"},
       {"partition.assignment.strategy", "cooperative-sticky"},
-      {"enable.partition.eof", "false"},
+      // Where a partition's reading reached its end (Poll(), Lag()).
+      {"enable.partition.eof", "true"},
       // A stream thread restores a partition's state between two polls:
       // rebuilding a lost local store reads every day record of the
       // changelog (~7 s per million), longer than librdkafka's 5 minutes
@@ -287,6 +290,16 @@ void Consumer::Poll(size_t max, absl::Duration timeout,
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), wait_ms);
     if (m == nullptr) break;
     wait_ms = 0;  // the first waits, the rest only take what is there
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->rkt != nullptr) {
+      // Every record before `offset` was handed out before this event: what
+      // lies between the last of them and `offset` are transaction markers,
+      // which librdkafka skips (Lag()). Kept only after a seek (Sought()):
+      // before it a stream thread drops what it reads, to read it again
+      // from where its restore seeks to.
+      const auto end =
+          ends_.find(TopicPartition{rd_kafka_topic_name(m->rkt), m->partition});
+      if (end != ends_.end()) end->second = m->offset;
+    }
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         NoteError(absl::StrCat(
@@ -309,10 +322,24 @@ void Consumer::Lag(const Offsets& positions, std::vector<int64_t>* lags) {
                                        tp.partition, &low,
                                        &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         high >= 0) {
-      const int64_t from = position >= 0 ? position : std::max<int64_t>(low, 0);
+      int64_t from = position >= 0 ? position : std::max<int64_t>(low, 0);
+      // Read to its end: a transaction's commit marker after the last record
+      // (an exactly-once producer upstream, the engine's own repartition
+      // topic) is not a message waiting.
+      if (const auto end = ends_.find(tp); end != ends_.end()) {
+        from = std::max(from, end->second);
+      }
       (*lags)[i] = high > from ? high - from : 0;
     }
   }
+}
+
+void Consumer::ForgetEnds(const Offsets& positions) {
+  for (const auto& [tp, position] : positions) ends_.erase(tp);
+}
+
+void Consumer::Sought(const Offsets& positions) {
+  for (const auto& [tp, position] : positions) ends_[tp] = -1;
 }
 
 absl::Status Consumer::CommitSync(const Offsets& offsets) {

@@ -89,7 +89,19 @@ class Consumer {
   // partition's low watermark) and its partition's high watermark, as last
   // seen by the fetcher, into `(*lags)[i]` for `positions[i]`; -1 where the
   // partition's end is not known yet.
+  // Where a partition was read to its end since its last seek (Sought():
+  // a PARTITION_EOF event polled), reading counts from there if that is
+  // further: the offsets between are transaction markers, which librdkafka
+  // skips (a commit marker after an exactly-once producer's last record
+  // was one message of lag for good).
   void Lag(const Offsets& positions, std::vector<int64_t>* lags);
+  // The partitions were sought to `positions` (rd_kafka_seek_partitions):
+  // ends reached before are forgotten; from now on every record handed out
+  // is processed, so an end reached says so. Until a partition's first
+  // seek since its assignment its ends are not kept.
+  void Sought(const Offsets& positions);
+  // Before a seek: its partitions' ends are not kept until Sought().
+  void ForgetEnds(const Offsets& positions);
 
   // Synchronously commits `offsets` (next offsets to read).
   absl::Status CommitSync(const Offsets& offsets);
@@ -133,6 +145,9 @@ class Consumer {
   // nothing, NULL, while the consumer closes): the configured strategy's
   // until then.
   bool cooperative_ = true;
+  // Per partition sought since its assignment, the offset of its last
+  // PARTITION_EOF event since (-1: none yet).
+  std::map<TopicPartition, int64_t> ends_;
   std::string last_error_;
   absl::Time last_error_at_ = absl::InfinitePast();
 };

@@ -236,6 +236,26 @@ TEST_P(RestartTest, ASessionAcrossARestartIsOneRecord) {
   } else {
     EXPECT_GT(from_changelog, 0) << a->process->Stderr();
   }
+#if KPISTREAM_RESTART_ON_KAFKA
+  // Read to their ends, the partitions' consumer lag is 0. The repartition
+  // topic is written in the engine's transactions (a watermark record a
+  // partition at every commit): its last offset is a commit marker, which
+  // librdkafka skips and no record stands for, and the lag was 1 for good.
+  // On Kafka only: the embedded broker writes no markers (its offsets have
+  // no gaps), and its lag stays 1 for a reason not examined.
+  std::string page;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto got = HttpGet(a->port, "/metrics");
+        if (!got.ok()) return false;
+        page = *std::move(got);
+        return MetricValue(page, "kpistream_consumer_lag_messages") == 0 &&
+               MetricValue(page, "kpistream_consumer_lag_messages",
+                           {{"topic", options_.group + "-repartition"}}) == 0;
+      },
+      absl::Seconds(30)))
+      << page;
+#endif
 }
 
 #if KPISTREAM_RESTART_ON_KAFKA
