@@ -41,11 +41,14 @@ class LocalStateForRun {
             .string();
     if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
   }
-  ~LocalStateForRun() {
+  ~LocalStateForRun() { Remove(); }
+  const std::string& path() const { return path_; }
+  // For an exit that runs no destructors.
+  void Remove() {
     std::error_code ignored;
     if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+    path_.clear();
   }
-  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
@@ -235,7 +238,7 @@ int RunDemoCommand(const DemoCommandOptions& options) {
   config.targets.push_back(target);
   config.changelog_output.topic = "kpistream-demo-changelog";
   // The demo's broker is new every run: so is its local state.
-  const LocalStateForRun state;
+  LocalStateForRun state;
   if (state.path().empty()) {
     KPI_LOG_ERROR(
         "demo: cannot create a directory for the local state in "
@@ -283,7 +286,10 @@ int RunDemoCommand(const DemoCommandOptions& options) {
     return 1;
   }
   // Everything is committed; the in-process broker and the HTTP server hold
-  // nothing worth a slow teardown (civetweb alone takes ~2 s to stop).
+  // nothing worth a slow teardown (civetweb alone takes ~2 s to stop). The
+  // local state goes with the broker (std::_Exit runs no destructor: every
+  // run left its directory behind).
+  state.Remove();
   std::fflush(stdout);
   std::fflush(stderr);
   std::_Exit(0);

@@ -116,6 +116,17 @@ void AddLogOptions(CLI::App* app, LogOptions* log) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 }
 
+// A count or a rate that only means something above 0 ("--events 0" would
+// otherwise run without end). CLI's PositiveNumber says "not in range 0 to
+// 1.79769e+308" of a 0.
+const CLI::Validator kAboveZero(
+    [](std::string& value) -> std::string {
+      double number = 0;
+      if (CLI::detail::lexical_cast(value, number) && number > 0) return "";
+      return "must be a number greater than 0, got " + value;
+    },
+    "> 0");
+
 // An option for a share of the generated events, 0..1: "share of events
 // <what> (0..1)".
 void AddShareOption(CLI::App* cmd, const char* name, double* share,
@@ -162,7 +173,8 @@ int main(int argc, char** argv) {
       "traffic generator and the engine in one process. Serves /metrics and "
       "prints a one-line KPI summary every few seconds. Ctrl-C stops it.");
   demo_cmd->add_option("--rate", demo.rate, "generated events per second")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kAboveZero);
   demo_cmd->add_option("--listen", demo.listen, "address of /metrics")
       ->capture_default_str();
   demo_cmd->add_option(
@@ -207,14 +219,16 @@ int main(int argc, char** argv) {
                    "events per second of wall clock (0: as fast as "
                    "possible)")
       ->capture_default_str();
-  loadgen_cmd->add_option(
-      "--visitors", loadgen.visitors,
-      "size of the visitor population (default: enough for a "
-      "visitor to come back about every 4 h of event time, "
-      "10000 to 1000000; too few and their sessions run into "
-      "each other and rarely close, which loadgen warns of)");
-  loadgen_cmd->add_option("--events", loadgen.events,
-                          "stop after this many events");
+  loadgen_cmd
+      ->add_option("--visitors", loadgen.visitors,
+                   "size of the visitor population (default: enough for a "
+                   "visitor to come back about every 4 h of event time, "
+                   "10000 to 1000000; too few and their sessions run into "
+                   "each other and rarely close, which loadgen warns of)")
+      ->check(kAboveZero);
+  loadgen_cmd
+      ->add_option("--events", loadgen.events, "stop after this many events")
+      ->check(kAboveZero);
   loadgen_cmd->add_option("--duration", loadgen.duration,
                           "stop after this long (e.g. 60s)");
   loadgen_cmd->add_option("--seed", loadgen.seed, "random seed")
@@ -226,17 +240,19 @@ int main(int argc, char** argv) {
                           "event time follows the wall clock once the first "
                           "sessions are under way: loadgen logs how much)");
 
-  loadgen_cmd->add_option("--event-rate", loadgen.event_rate,
-                          "events per second of event time (default: --rate, "
-                          "or 1000 with --rate 0); lower than --rate makes "
-                          "event time run faster than the wall clock (e.g. "
-                          "--rate 2000 --event-rate 20: 100x), so sessions "
-                          "close sooner, as long as event time stays behind "
-                          "the wall clock: start it in the past "
-                          "(--start-time). The engine takes events at most "
-                          "processing.max_future_skew (10m) ahead of its "
-                          "clock, and those move its event time only up to "
-                          "the clock");
+  loadgen_cmd
+      ->add_option("--event-rate", loadgen.event_rate,
+                   "events per second of event time (default: --rate, "
+                   "or 1000 with --rate 0); lower than --rate makes "
+                   "event time run faster than the wall clock (e.g. "
+                   "--rate 2000 --event-rate 20: 100x), so sessions "
+                   "close sooner, as long as event time stays behind "
+                   "the wall clock: start it in the past "
+                   "(--start-time). The engine takes events at most "
+                   "processing.max_future_skew (10m) ahead of its "
+                   "clock, and those move its event time only up to "
+                   "the clock")
+      ->check(kAboveZero);
   AddShareOption(loadgen_cmd, "--duplicates", &loadgen.duplicates,
                  "sent twice");
   AddShareOption(loadgen_cmd, "--late", &loadgen.late,

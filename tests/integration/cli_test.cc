@@ -4,16 +4,20 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -61,6 +65,31 @@ TEST(CliTest, HelpTeachesWithExamples) {
                         "--summary-interval", "often"})
                 .exit_code,
             2);
+}
+
+// Counts and rates that mean nothing at or below 0 are usage errors naming
+// the option (loadgen --events 0 or -5 ran without end, demo --rate -5
+// generated nothing). The broker address is never reached.
+TEST(CliTest, CountsAndRatesBelowOneAreUsageErrors) {
+  const std::vector<std::string> loadgen = {
+      KpistreamBinary(), "loadgen", "--brokers", "127.0.0.1:9", "--topic", "t"};
+  for (const auto& [option, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--events", "0"},
+                                                        {"--events", "-5"},
+                                                        {"--visitors", "0"},
+                                                        {"--event-rate", "-3"},
+                                                        {"--rate", "-5"}}) {
+    std::vector<std::string> argv = loadgen;
+    if (option == "--rate") argv = {KpistreamBinary(), "demo"};
+    argv.push_back(option);
+    argv.push_back(value);
+    CommandResult r = RunCommand(argv, "", absl::Seconds(20));
+    EXPECT_EQ(r.exit_code, 2) << option << " " << value << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(
+        r.out + r.err,
+        absl::StrCat(option, ": must be a number greater than 0, got ", value)))
+        << r.out << r.err;
+  }
 }
 
 // The binary allocates with jemalloc (cmd/allocator.cc), with the options
@@ -457,14 +486,22 @@ namespace {
 
 // The banner's /metrics address is where the demo listens: a --listen
 // host other than 127.0.0.1 (here another loopback address) is shown as
-// given, not as 127.0.0.1.
+// given, not as 127.0.0.1. The run's local state (a directory in TMPDIR)
+// is gone once it has stopped.
 TEST(DemoTest, TheBannerShowsTheListenHost) {
-  Subprocess demo({KpistreamBinary(), "demo", "--listen", "127.0.0.2:0"});
+  std::string tmp = "/tmp/kpistream-demo-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmp.data()), nullptr);
+  Subprocess demo({"/usr/bin/env", absl::StrCat("TMPDIR=", tmp),
+                   KpistreamBinary(), "demo", "--listen", "127.0.0.2:0"});
   auto banner = demo.ReadLine(absl::Seconds(20));
   ASSERT_TRUE(banner.ok()) << demo.Stderr();
   EXPECT_TRUE(absl::StrContains(*banner, "/metrics on http://127.0.0.2:"))
       << *banner;
+  EXPECT_FALSE(std::filesystem::is_empty(tmp));  // its state, while it runs
   EXPECT_EQ(demo.Stop(SIGTERM, absl::Seconds(30)), 0) << demo.Stderr();
+  EXPECT_TRUE(std::filesystem::is_empty(tmp));
+  std::error_code ignored;
+  std::filesystem::remove_all(tmp, ignored);
 }
 
 TEST(DemoTest, RunsWithoutSetupShowsKpisAndStopsOnCtrlC) {
