@@ -50,6 +50,19 @@ inline bool IsDayInRange(int64_t day) {
 inline constexpr size_t kMaxUrlBytes = 8192;
 inline constexpr size_t kMaxEventValueBytes = 1024;
 
+// A currency as SPEC §2 gives it, an ISO 4217 code: three ASCII letters
+// (either case; the decoders write it in capitals). The list of codes is
+// not checked (new ones come), their shape is: a conversion or an ad cost
+// with another currency is "malformed" (review: "€€€" and "US Dollar"
+// became label values of revenue and ROAS that no target could name).
+inline bool IsCurrencyCode(absl::string_view currency) {
+  if (currency.size() != 3) return false;
+  for (char c : currency) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return false;
+  }
+  return true;
+}
+
 enum class EventType : uint8_t {
   kPageView = 1,
   kEngagement = 2,

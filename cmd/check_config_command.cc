@@ -1,4 +1,7 @@
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <vector>
 
 #include "cmd/commands.h"
 #include "config/config.h"
@@ -14,15 +17,24 @@ const ConfigChecks& KpistreamConfigChecks() {
 
 int RunCheckConfigCommand(const std::string& path) {
   ConfigResult result = LoadConfigFile(path, KpistreamConfigChecks());
-  for (const ConfigError& warning : result.warnings) {
-    std::fprintf(stderr, "%s\n", warning.ToString(path).c_str());
+  // Errors and warnings together, in the file's order (those of no line
+  // last, as LoadConfig orders its errors), as an editor would walk them.
+  std::vector<const ConfigError*> all;
+  for (const auto* list : {&result.errors, &result.warnings}) {
+    for (const ConfigError& e : *list) all.push_back(&e);
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const ConfigError* a, const ConfigError* b) {
+                     const int la = a->line > 0 ? a->line : INT32_MAX;
+                     const int lb = b->line > 0 ? b->line : INT32_MAX;
+                     return la != lb ? la < lb : a->column < b->column;
+                   });
+  for (const ConfigError* e : all) {
+    std::fprintf(stderr, "%s\n", e->ToString(path).c_str());
   }
   if (result.ok()) {
     std::printf("%s: OK\n", path.c_str());
     return 0;
-  }
-  for (const ConfigError& error : result.errors) {
-    std::fprintf(stderr, "%s\n", error.ToString(path).c_str());
   }
   std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), result.errors.size(),
                result.errors.size() == 1 ? "" : "s");

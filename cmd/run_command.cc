@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "cmd/commands.h"
 #include "cmd/log.h"
 #include "cmd/run_summary.h"
@@ -28,10 +29,15 @@ int RunEngineCommand(const RunCommandOptions& options) {
     for (const ConfigError& error : loaded.errors) {
       std::fprintf(stderr, "%s\n", error.ToString(options.config_path).c_str());
     }
-    std::fprintf(stderr,
-                 "kpistream run: %s is not valid (see "
-                 "'kpistream check-config')\n",
-                 options.config_path.c_str());
+    // A file that could not be read was said: no config to check.
+    if (loaded.errors.size() > 1 ||
+        !absl::StartsWith(loaded.errors[0].message,
+                          "cannot read config file")) {
+      std::fprintf(stderr,
+                   "kpistream run: %s is not valid (see "
+                   "'kpistream check-config')\n",
+                   options.config_path.c_str());
+    }
     return 2;
   }
   for (const ConfigError& warning : loaded.warnings) {

@@ -812,7 +812,11 @@ class Parser {
                 "use key: any");
         }
       }
-      if (input.format == InputFormat::kCombinedLog && input.site.empty()) {
+      // An ad_cost input is never combined_log (one error below, not the
+      // combined_log input's requirements and warnings too).
+      const bool access_log = input.format == InputFormat::kCombinedLog &&
+                              input.kind == InputKind::kEvents;
+      if (access_log && input.site.empty()) {
         Error(in.Key("site"), in.node,
               "is required with format: combined_log (its lines carry no "
               "site)");
@@ -845,8 +849,7 @@ class Parser {
                            "in www.example.com (a port may follow: "
                            "www.example.com:8080), without a scheme or path"));
       }
-      if (input.format == InputFormat::kCombinedLog && input.host.empty() &&
-          !in["host"]) {
+      if (access_log && input.host.empty() && !in["host"]) {
         Warn(in.key, in.node,
              "a combined_log input without host: referrers from the site "
              "itself cannot be told from other sites', so a session that "

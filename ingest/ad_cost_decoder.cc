@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/event.h"
 #include "google/protobuf/util/json_util.h"
@@ -125,6 +126,14 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   }
   if (cost->currency().empty())
     return {false, "missing_currency", "currency is empty"};
+  if (!IsCurrencyCode(cost->currency())) {
+    return {false, "malformed",
+            absl::StrCat("currency \"",
+                         absl::Utf8SafeCHexEscape(
+                             absl::string_view(cost->currency()).substr(0, 32)),
+                         "\" is not an ISO 4217 code (three letters, as in "
+                         "EUR)")};
+  }
   if (!cost->has_date_start() && !cost->has_time() && !cost->has_date_end()) {
     // Counted in web_ad_cost_total, it would have been dated 1970 for the
     // targets, which drop a bucket that old: spend lost without a word.
@@ -138,8 +147,7 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
        {std::pair<const char*, const std::string*>{"site_id", &cost->site_id()},
         {"utm_source", &cost->utm_source()},
         {"utm_medium", &cost->utm_medium()},
-        {"utm_campaign", &cost->utm_campaign()},
-        {"currency", &cost->currency()}}) {
+        {"utm_campaign", &cost->utm_campaign()}}) {
     if (value->size() > kMaxEventValueBytes) {
       return {false, "malformed",
               absl::StrCat(name, " is ", value->size(),

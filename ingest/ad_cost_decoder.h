@@ -1,13 +1,13 @@
 // AdCostDecoder: decodes and validates an AdCost record (protobuf or the
 // canonical proto3 JSON mapping) from an input of `kind: ad_cost`, for ROAS
 // (revenue / ad cost). Reasons: "malformed" (also: date_end before
-// date_start; a site_id, utm field or currency longer than
-// kMaxEventValueBytes), "missing_site_id", "missing_cost" (a negative
-// cost_micros; 0 or unset is no spend, accepted), "missing_currency",
-// "missing_event_time" (no date_start, time or date_end: the spend has no date
-// for the KPI targets). The currency comes out in upper case, as conversions'
-// do. JSON takes dateStart and dateEnd as plain dates too ("2026-10-01": its
-// midnight UTC), as ad platforms' daily exports give them.
+// date_start; a site_id or utm field longer than kMaxEventValueBytes; a
+// currency that is not three letters, IsCurrencyCode), "missing_site_id",
+// "missing_cost" (a negative cost_micros; 0 or unset is no spend, accepted),
+// "missing_currency", "missing_event_time" (no date_start, time or date_end:
+// the spend has no date for the KPI targets). The currency comes out in upper
+// case, as conversions' do. JSON takes dateStart and dateEnd as plain dates too
+// ("2026-10-01": its midnight UTC), as ad platforms' daily exports give them.
 #ifndef KPISTREAM_INGEST_AD_COST_DECODER_H_
 #define KPISTREAM_INGEST_AD_COST_DECODER_H_
 

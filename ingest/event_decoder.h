@@ -20,7 +20,8 @@
 // (at a character boundary; a longer one is kept as its start, as GA4 cuts
 // page_location), and an id, campaign parameter, goal, currency or order id
 // longer than kMaxEventValueBytes (aggregate/event.h) makes the event
-// "malformed" (campaign parameters read from page_url are cut instead).
+// "malformed" (campaign parameters read from page_url are cut instead), as
+// does a conversion's currency that is not three letters (IsCurrencyCode).
 //
 // Reasons: "malformed", "missing_site_id", "missing_visitor_id",
 // "missing_event_time", "missing_type" (unset), "invalid_type" (not a known

@@ -4,6 +4,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -181,6 +182,26 @@ TEST(AdCostDecoderTest, CurrencyInUpperCaseAndDatesInOrder) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "malformed");
   EXPECT_EQ(r.detail, "date_end is before date_start");
+}
+
+// A currency is an ISO 4217 code, three letters: anything else would be a
+// label value of ad cost that no revenue shares (ROAS of nothing).
+TEST(AdCostDecoderTest, ACurrencyThatIsNotThreeLettersIsMalformed) {
+  AdCostDecoder decoder(InputFormat::kProtobuf);
+  v1::AdCost out;
+  v1::AdCost cost = ValidCost();
+  for (const char* bad : {"\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", "US Dollar",
+                          "EU", "EURO", "E1R", "$"}) {
+    cost.set_currency(bad);
+    const DecodeResult r = decoder.Decode(cost.SerializeAsString(), &out);
+    EXPECT_FALSE(r.ok) << bad;
+    EXPECT_EQ(r.reason, "malformed") << bad;
+    EXPECT_THAT(r.detail, ::testing::HasSubstr("is not an ISO 4217 code"))
+        << bad;
+  }
+  cost.set_currency("chf");
+  ASSERT_TRUE(decoder.Decode(cost.SerializeAsString(), &out).ok);
+  EXPECT_EQ(out.currency(), "CHF");
 }
 
 // Bounded as an event's are: a campaign becomes a label value.

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -152,6 +153,49 @@ TEST(EventDecoderTest, RejectionDetailsNameTheCause) {
   EXPECT_THAT(r.detail, ::testing::HasSubstr("1970-01-01T00:00:00Z"));
 }
 
+// SPEC §2: a conversion's currency is an ISO 4217 code. Another (a symbol,
+// a name) is malformed, in either format, and says so; none is fine (a
+// signup has no value), and any case is taken and written in capitals.
+TEST(EventDecoderTest, AConversionsCurrencyIsThreeLettersOrNone) {
+  for (InputFormat format : {InputFormat::kProtobuf, InputFormat::kJson}) {
+    EventDecoder decoder(format, absl::Minutes(10));
+    EventView e;
+    // ValidEvent() with `type` and the conversion's `currency`, decoded.
+    auto decode = [&](v1::EventType type, const char* currency) {
+      v1::WebEvent m = ValidEvent();
+      m.set_type(type);
+      m.mutable_conversion()->set_currency(currency);
+      std::string bytes;
+      if (format == InputFormat::kJson) {
+        EXPECT_TRUE(
+            google::protobuf::util::MessageToJsonString(m, &bytes).ok());
+      } else {
+        bytes = m.SerializeAsString();
+      }
+      return decoder.Decode(bytes, kNow, &e);
+    };
+    for (const char* bad : {"\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", "US Dollar",
+                            "EU", "EURO", "E1R", "$", " EUR"}) {
+      const DecodeResult r = decode(v1::CONVERSION, bad);
+      EXPECT_FALSE(r.ok) << bad;
+      EXPECT_EQ(r.reason, "malformed") << bad;
+      EXPECT_THAT(r.detail, ::testing::HasSubstr("conversion.currency \""))
+          << bad;
+      EXPECT_THAT(r.detail, ::testing::HasSubstr("is not an ISO 4217 code"))
+          << bad;
+    }
+    for (const char* good : {"", "chf", "Usd", "EUR"}) {
+      const DecodeResult r = decode(v1::CONVERSION, good);
+      ASSERT_TRUE(r.ok) << good << ": " << r.detail;
+      EXPECT_EQ(e.currency, absl::AsciiStrToUpper(good));
+    }
+    // Only a conversion's currency counts: a page view's is dropped.
+    const DecodeResult r = decode(v1::PAGE_VIEW, "$");
+    EXPECT_TRUE(r.ok) << r.detail;
+    EXPECT_EQ(e.currency, "");
+  }
+}
+
 TEST(EventDecoderTest, MissingFieldsHaveTheirReason) {
   EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
   struct Case {
@@ -245,10 +289,10 @@ TEST(EventDecoderTest, DecodeForRoutingJudgesAsDecodeDoes) {
           o.mutable_utm_source(), o.mutable_utm_medium(),
           o.mutable_utm_campaign(), o.mutable_click_id(),
           o.mutable_device_category(), o.mutable_country(),
-          o.mutable_conversion()->mutable_order_id(),
-          o.mutable_conversion()->mutable_currency()}) {
+          o.mutable_conversion()->mutable_order_id()}) {
       f->append("-other");
     }
+    o.mutable_conversion()->set_currency("chf");  // three letters, or refused
     o.set_session_number(9);
     o.mutable_conversion()->set_value_micros(1);
     ASSERT_TRUE(other.Decode(o.SerializeAsString(), kNow, &c).ok);

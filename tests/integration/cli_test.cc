@@ -174,6 +174,44 @@ TEST(CliTest, CheckConfigWarnsAndPasses) {
       << r.err;
 }
 
+// Errors and warnings print in the file's line order, one line each: an
+// ad_cost input given format: combined_log gets that one error, not the
+// access-log input's site requirement and host warning as well.
+TEST(CliTest, CheckConfigSaysEachProblemOnceInLineOrder) {
+  TempDir dir;
+  const std::string bad =
+      dir.Write("bad.yaml",
+                "sessions: {timeout: 5m}\n"
+                "inputs:\n"
+                "  - {topic: web.access, format: combined_log, site: www}\n"
+                "  - {topic: ad.cost, kind: ad_cost, format: combined_log}\n");
+  CommandResult r = RunCommand({KpistreamBinary(), "check-config", bad});
+  EXPECT_EQ(r.exit_code, 2);
+  const std::vector<std::string> lines =
+      absl::StrSplit(r.err, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << r.err;
+  EXPECT_TRUE(absl::StartsWith(lines[0], bad + ":1:12: sessions.timeout: "))
+      << r.err;
+  EXPECT_TRUE(absl::StartsWith(lines[1], bad + ":3:5: inputs[0]: warning: "))
+      << r.err;
+  EXPECT_EQ(lines[2], bad +
+                          ":4:45: inputs[1].format: ad_cost inputs are "
+                          "protobuf or json")
+      << r.err;
+  EXPECT_EQ(lines[3], bad + ": 2 errors") << r.err;
+}
+
+// A config file that cannot be read is said once, with its cause.
+TEST(CliTest, RunSaysAMissingConfigFileOnce) {
+  TempDir dir;
+  const std::string missing = dir.path() + "/nope.yaml";
+  CommandResult r = RunCommand({KpistreamBinary(), "run", "--config", missing});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            missing + ": cannot read config file: No such file or directory\n")
+      << r.err;
+}
+
 // A kafka.properties entry librdkafka refuses is a config error with its key
 // and line, from check-config as from run (which said before only when it
 // made its first client, in the context of an input topic).
