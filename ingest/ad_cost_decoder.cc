@@ -129,7 +129,7 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   if (!IsCurrencyCode(cost->currency())) {
     return {false, "malformed",
             absl::StrCat("currency \"",
-                         absl::Utf8SafeCHexEscape(
+                         absl::CHexEscape(
                              absl::string_view(cost->currency()).substr(0, 32)),
                          "\" is not an ISO 4217 code (three letters, as in "
                          "EUR)")};

@@ -323,12 +323,11 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   }
   if (type == EventType::kConversion && !event->currency.empty() &&
       !IsCurrencyCode(event->currency)) {
-    return invalid(
-        "malformed",
-        absl::StrCat("conversion.currency \"",
-                     absl::Utf8SafeCHexEscape(event->currency.substr(0, 32)),
-                     "\" is not an ISO 4217 code "
-                     "(three letters, as in EUR)"));
+    return invalid("malformed",
+                   absl::StrCat("conversion.currency \"",
+                                absl::CHexEscape(event->currency.substr(0, 32)),
+                                "\" is not an ISO 4217 code "
+                                "(three letters, as in EUR)"));
   }
   for (const auto& [name, value] :
        {std::pair<const char*, absl::string_view>{"event_id", event->event_id},

@@ -1,5 +1,6 @@
 #include "ingest/event_decoder.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <utility>
@@ -183,6 +184,10 @@ TEST(EventDecoderTest, AConversionsCurrencyIsThreeLettersOrNone) {
           << bad;
       EXPECT_THAT(r.detail, ::testing::HasSubstr("is not an ISO 4217 code"))
           << bad;
+      // Escaped: the detail goes to logs and headers as ASCII.
+      EXPECT_TRUE(std::all_of(r.detail.begin(), r.detail.end(), [](char c) {
+        return absl::ascii_isprint(c);
+      })) << r.detail;
     }
     for (const char* good : {"", "chf", "Usd", "EUR"}) {
       const DecodeResult r = decode(v1::CONVERSION, good);
