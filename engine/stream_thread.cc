@@ -1117,6 +1117,11 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
     }
   }
   if (!fatal_.ok()) return;
+  // Said before the commit too: a commit that hangs is seen as one, and a
+  // test that kills the process between commits knows none is under way.
+  KPI_LOG_DEBUG("%s: committing %d record(s) processed since the last%s",
+                options_.name, static_cast<int64_t>(processed_since_commit_),
+                revoking ? " (revoking)" : "");
   const absl::Time checkpointed = absl::Now();
   absl::Status status;
   if (output_->transactional()) {

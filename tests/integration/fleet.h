@@ -101,7 +101,8 @@ class Fleet {
 
   // SIGKILL right after a commit, so that the last scrape has all that the
   // process committed (what it did since is redone by its successor); one
-  // after which it holds open sessions, if one comes within 30 s.
+  // after which it holds open sessions, if one comes within 30 s, and while
+  // none of its threads is committing (their debug log says).
   void Kill(Lifetime* life);
 
   // SIGTERM: the engine commits its state and waits for a scrape of it
