@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -56,11 +57,8 @@ inline constexpr size_t kMaxEventValueBytes = 1024;
 // with another currency is "malformed" (review: "€€€" and "US Dollar"
 // became label values of revenue and ROAS that no target could name).
 inline bool IsCurrencyCode(absl::string_view currency) {
-  if (currency.size() != 3) return false;
-  for (char c : currency) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return false;
-  }
-  return true;
+  return currency.size() == 3 && absl::ascii_isalpha(currency[0]) &&
+         absl::ascii_isalpha(currency[1]) && absl::ascii_isalpha(currency[2]);
 }
 
 enum class EventType : uint8_t {

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cstdint>
 #include <cstdio>
 #include <vector>
 
@@ -25,9 +24,7 @@ int RunCheckConfigCommand(const std::string& path) {
   }
   std::stable_sort(all.begin(), all.end(),
                    [](const ConfigError* a, const ConfigError* b) {
-                     const int la = a->line > 0 ? a->line : INT32_MAX;
-                     const int lb = b->line > 0 ? b->line : INT32_MAX;
-                     return la != lb ? la < lb : a->column < b->column;
+                     return InFileOrder(*a, *b);
                    });
   for (const ConfigError* e : all) {
     std::fprintf(stderr, "%s\n", e->ToString(path).c_str());

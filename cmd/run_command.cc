@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "cmd/commands.h"
 #include "cmd/log.h"
 #include "cmd/run_summary.h"
@@ -30,9 +29,7 @@ int RunEngineCommand(const RunCommandOptions& options) {
       std::fprintf(stderr, "%s\n", error.ToString(options.config_path).c_str());
     }
     // A file that could not be read was said: no config to check.
-    if (loaded.errors.size() > 1 ||
-        !absl::StartsWith(loaded.errors[0].message,
-                          "cannot read config file")) {
+    if (!loaded.unreadable) {
       std::fprintf(stderr,
                    "kpistream run: %s is not valid (see "
                    "'kpistream check-config')\n",

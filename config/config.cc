@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -1569,16 +1570,16 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
     }
     result.errors.push_back(std::move(error));
   }
-  // In file order, as an editor shows them.
   for (std::vector<ConfigError>* list : {&result.errors, &result.warnings}) {
-    std::stable_sort(list->begin(), list->end(),
-                     [](const ConfigError& a, const ConfigError& b) {
-                       const int la = a.line > 0 ? a.line : INT32_MAX;
-                       const int lb = b.line > 0 ? b.line : INT32_MAX;
-                       return la != lb ? la < lb : a.column < b.column;
-                     });
+    std::stable_sort(list->begin(), list->end(), InFileOrder);
   }
   return result;
+}
+
+bool InFileOrder(const ConfigError& a, const ConfigError& b) {
+  const int la = a.line > 0 ? a.line : INT32_MAX;
+  const int lb = b.line > 0 ? b.line : INT32_MAX;
+  return la != lb ? la < lb : a.column < b.column;
 }
 
 ConfigResult LoadConfigFile(const std::string& path,
@@ -1587,6 +1588,7 @@ ConfigResult LoadConfigFile(const std::string& path,
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     ConfigResult result;
+    result.unreadable = true;
     result.errors.push_back(
         {"", 0, 0, "cannot read config file: it is a directory, not a file"});
     return result;
@@ -1594,6 +1596,7 @@ ConfigResult LoadConfigFile(const std::string& path,
   std::ifstream in(path);
   if (!in) {
     ConfigResult result;
+    result.unreadable = true;
     result.errors.push_back(
         {"", 0, 0,
          absl::StrCat("cannot read config file: ", std::strerror(errno))});

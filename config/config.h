@@ -269,6 +269,11 @@ struct ConfigError {
   std::string ToString(absl::string_view file) const;
 };
 
+// File order, as an editor walks the file: by line, then column; those of
+// no line (not tied to a place in the file) last. The loader's errors and
+// warnings come sorted so.
+bool InFileOrder(const ConfigError& a, const ConfigError& b);
+
 struct ConfigResult {
   Config config;
   std::vector<ConfigError> errors;  // empty: config is valid
@@ -276,6 +281,9 @@ struct ConfigResult {
   // combined_log input without host, a money target without a currency):
   // check-config prints them and exits 0, `run` logs them at start.
   std::vector<ConfigError> warnings;
+  // The file could not be read (LoadConfigFile): its one error says why,
+  // and there was no config to check.
+  bool unreadable = false;
   bool ok() const { return errors.empty(); }
 };
 

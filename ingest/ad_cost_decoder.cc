@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/event.h"
 #include "google/protobuf/util/json_util.h"
@@ -127,12 +126,7 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   if (cost->currency().empty())
     return {false, "missing_currency", "currency is empty"};
   if (!IsCurrencyCode(cost->currency())) {
-    return {false, "malformed",
-            absl::StrCat("currency \"",
-                         absl::CHexEscape(
-                             absl::string_view(cost->currency()).substr(0, 32)),
-                         "\" is not an ISO 4217 code (three letters, as in "
-                         "EUR)")};
+    return {false, "malformed", NotACurrencyCode("currency", cost->currency())};
   }
   if (!cost->has_date_start() && !cost->has_time() && !cost->has_date_end()) {
     // Counted in web_ad_cost_total, it would have been dated 1970 for the

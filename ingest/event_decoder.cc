@@ -86,6 +86,12 @@ absl::string_view FirstLine(absl::string_view message) {
 
 }  // namespace
 
+std::string NotACurrencyCode(absl::string_view field,
+                             absl::string_view currency) {
+  return absl::StrCat(field, " \"", absl::CHexEscape(currency.substr(0, 32)),
+                      "\" is not an ISO 4217 code (three letters, as in EUR)");
+}
+
 const std::vector<absl::string_view>& InvalidReasons() {
   static const auto* reasons = new std::vector<absl::string_view>{
       "malformed", "missing_site_id", "missing_visitor_id",
@@ -324,10 +330,7 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   if (type == EventType::kConversion && !event->currency.empty() &&
       !IsCurrencyCode(event->currency)) {
     return invalid("malformed",
-                   absl::StrCat("conversion.currency \"",
-                                absl::CHexEscape(event->currency.substr(0, 32)),
-                                "\" is not an ISO 4217 code "
-                                "(three letters, as in EUR)"));
+                   NotACurrencyCode("conversion.currency", event->currency));
   }
   for (const auto& [name, value] :
        {std::pair<const char*, absl::string_view>{"event_id", event->event_id},

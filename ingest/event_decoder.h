@@ -108,6 +108,12 @@ class EventDecoder {
   std::unique_ptr<Impl> impl_;
 };
 
+// The detail of a conversion's or an ad cost's currency that is not shaped
+// as an ISO 4217 code (IsCurrencyCode), rejected as "malformed": it names
+// `field` and the value (escaped, at most 32 bytes of it).
+std::string NotACurrencyCode(absl::string_view field,
+                             absl::string_view currency);
+
 // Every reason a record can be rejected with as invalid (by Decode(), the
 // AdCostDecoder or the engine), so that kpistream_events_invalid_total
 // exports each at 0 from the start (SPEC §7).

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -580,9 +582,19 @@ TEST(ConfigTest, UnreadableFileNamesTheProblem) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0].ToString("/nonexistent/kpistream.yaml"),
               HasSubstr("cannot read config file"));
+  EXPECT_TRUE(r.unreadable);
   r = LoadConfigFile(::testing::TempDir());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0].message, HasSubstr("it is a directory"));
+  EXPECT_TRUE(r.unreadable);
+  // A file read, with errors, is not unreadable (run then points to
+  // check-config).
+  const std::string path = ::testing::TempDir() + "/unclosed.yaml";
+  std::ofstream(path) << "inputs: [\n";
+  r = LoadConfigFile(path);
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.unreadable);
+  std::remove(path.c_str());
 }
 
 TEST(DurationTest, Table) {
