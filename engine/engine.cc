@@ -91,6 +91,13 @@ absl::Status CheckNoReKeyedState(const Config& config,
       "written)"));
 }
 
+// metrics.listen as served: a port of 0 (any free one) replaced by the one
+// taken ("127.0.0.1:0" -> "127.0.0.1:43127").
+std::string ListenedOn(const std::string& listen, int port) {
+  if (!absl::EndsWith(listen, ":0")) return listen;
+  return absl::StrCat(listen.substr(0, listen.size() - 1), port);
+}
+
 }  // namespace
 
 std::string InstanceId(const std::string& configured) {
@@ -410,7 +417,7 @@ class Engine::Impl {
     KPI_LOG_INFO(
         "engine: instance \"%s\" consuming %s as group \"%s\" from %s (%s, "
         "%d thread(s)); state changelog \"%s\"%s; /metrics, /healthz, "
-        "/readyz on %s port %d",
+        "/readyz on %s",
         instance_id_,
         absl::StrJoin(config_.inputs, ",",
                       [](std::string* out, const InputConfig& in) {
@@ -429,7 +436,7 @@ class Engine::Impl {
             ? absl::StrCat("; re-keyed by visitor_id through \"",
                            RepartitionTopic(config_), "\"")
             : std::string(),
-        config_.metrics.listen, endpoint_->port());
+        ListenedOn(config_.metrics.listen, endpoint_->port()));
     std::vector<absl::Status> results(threads_.size());
     std::vector<std::thread> running;
     std::atomic<int> finished{0};

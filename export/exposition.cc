@@ -91,7 +91,7 @@ void AppendCount(uint64_t count, std::string* out) {
 
 void AppendExpositionValue(double value, std::string* out) {
   if (std::isnan(value)) {
-    out->append("Nan");
+    out->append("NaN");
     return;
   }
   if (std::isinf(value)) {

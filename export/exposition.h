@@ -22,8 +22,9 @@ namespace kpistream {
 // and one at le="+Inf" that equals _count).
 void AppendExposition(const FamilySnapshot& family, std::string* out);
 
-// Appends a sample value as TextSerializer writes it: "%.16g", and Nan,
-// +Inf, -Inf.
+// Appends a sample value as TextSerializer writes it: "%.16g", +Inf, -Inf;
+// and NaN as the exposition formats spell it (TextSerializer writes "Nan",
+// which Prometheus reads but OpenMetrics parsers refuse).
 void AppendExpositionValue(double value, std::string* out);
 
 }  // namespace kpistream

@@ -537,6 +537,15 @@ TEST(DemoTest, TheBannerShowsTheListenHost) {
       << *banner;
   EXPECT_FALSE(std::filesystem::is_empty(tmp));  // its state, while it runs
   EXPECT_EQ(demo.Stop(SIGTERM, absl::Seconds(30)), 0) << demo.Stderr();
+  // The start log names the port taken in place of the 0 asked for, as the
+  // banner does (it said "on 127.0.0.2:0 port 43127").
+  const std::string log = demo.Stderr();
+  const size_t on = log.find("/readyz on 127.0.0.2:");
+  ASSERT_NE(on, std::string::npos) << log;
+  const std::string logged = log.substr(on + 21, log.find('\n', on) - on - 21);
+  EXPECT_EQ(logged, std::to_string(std::stoi(
+                        banner->substr(banner->find("127.0.0.2:") + 10))))
+      << log;
   EXPECT_TRUE(std::filesystem::is_empty(tmp));
   std::error_code ignored;
   std::filesystem::remove_all(tmp, ignored);
