@@ -63,6 +63,23 @@ Examples:
   kpistream demo --listen 127.0.0.1:0           any free port (printed first)
   kpistream demo --rate 500 --duration 60s)";
 
+constexpr char kCheckConfigFooter[] = R"(
+Examples:
+  kpistream check-config kpistream.yaml
+  kpistream check-config config/examples/kpistream.yaml   every key, documented
+
+Every error and warning is printed, in the file's order, as
+FILE:LINE:COLUMN: KEY: MESSAGE (a warning's message starts "warning: ").
+Exit codes: 0 valid (warnings may be printed), 2 not valid.)";
+
+constexpr char kRulesFooter[] = R"(
+Examples:
+  kpistream rules --config kpistream.yaml --out rules/
+  promtool check rules rules/*.rules.yml
+  cd rules && promtool test rules kpistream-alerts.test.yml kpistream-engine.test.yml
+
+The config's ${VAR}s need not be set: no broker or secret is used.)";
+
 constexpr char kBrokerFooter[] = R"(
 Examples:
   kpistream broker --topic web.events:4 --topic web.deadletter
@@ -295,6 +312,7 @@ int main(int argc, char** argv) {
       "Validate a config file: exit 0 when valid, else print every error "
       "with its key and line and exit 2.");
   check_cmd->add_option("file", check_path, "YAML config file")->required();
+  check_cmd->footer(kCheckConfigFooter);
 
   std::string rules_config, rules_out;
   CLI::App* rules_cmd = app.add_subcommand(
@@ -308,14 +326,11 @@ int main(int argc, char** argv) {
       "(down, absent, not ready, restore failing, lag growing, watermark "
       "stalled, dead letters; job, runbook and dashboard links from the "
       "config's rules: section) with their promtool tests; a Grafana "
-      "dashboard; a PrometheusRule manifest; an Alertmanager example.\n"
-      "  kpistream rules --config kpistream.yaml --out rules/\n"
-      "  promtool check rules rules/*.rules.yml\n"
-      "  cd rules && promtool test rules kpistream-alerts.test.yml "
-      "kpistream-engine.test.yml");
+      "dashboard; a PrometheusRule manifest; an Alertmanager example.");
   rules_cmd->add_option("-c,--config", rules_config, "YAML config file")
       ->required();
   rules_cmd->add_option("-o,--out", rules_out, "output directory")->required();
+  rules_cmd->footer(kRulesFooter);
 
   try {
     app.parse(argc, argv);

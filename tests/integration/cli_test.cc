@@ -46,7 +46,9 @@ TEST(CliTest, HelpTeachesWithExamples) {
       {"run", {"--summary-interval", "--log-format", "Examples:"}},
       {"demo", {"--listen 127.0.0.1:0", "--log-format", "Examples:"}},
       {"broker", {"--port 9092", "kcat -b 127.0.0.1:9092 -L", "Examples:"}},
-      {"loadgen", {"--event-rate", "--log-format", "Examples:"}}};
+      {"loadgen", {"--event-rate", "--log-format", "Examples:"}},
+      {"check-config", {"kpistream check-config kpistream.yaml", "Examples:"}},
+      {"rules", {"promtool test rules", "Examples:"}}};
   for (const auto& [command, needles] : expected) {
     CommandResult r = RunCommand({KpistreamBinary(), command, "--help"});
     EXPECT_EQ(r.exit_code, 0) << command;
@@ -55,6 +57,15 @@ TEST(CliTest, HelpTeachesWithExamples) {
           << command << " --help lacks " << needle << ":\n"
           << r.out;
     }
+    // Its own examples, after its usage: not the binary's (every command's
+    // examples and "Run 'kpistream COMMAND --help'" in check-config's and
+    // rules' help; rules' examples came before its usage).
+    EXPECT_FALSE(absl::StrContains(r.out, "kpistream COMMAND --help"))
+        << command << ":\n"
+        << r.out;
+    EXPECT_LT(r.out.find("Usage: "), r.out.find("Examples:"))
+        << command << ":\n"
+        << r.out;
   }
   CommandResult top = RunCommand({KpistreamBinary(), "--help"});
   EXPECT_TRUE(absl::StrContains(top.out, "--log-format")) << top.out;
