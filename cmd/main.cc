@@ -355,18 +355,27 @@ int main(int argc, char** argv) {
         unknown = arg;
       }
     }
-    if (!unknown.empty()) {
-      std::string commands;
-      for (const CLI::App* sub :
-           app.get_subcommands([](CLI::App*) { return true; })) {
-        commands += (commands.empty() ? "" : ", ") + sub->get_name();
-      }
-      std::cerr << "kpistream: unknown command \"" << unknown
-                << "\" (the commands: " << commands << ")\n";
-    } else {
-      app.exit(e);  // prints the message
+    std::string commands;
+    for (const CLI::App* sub :
+         app.get_subcommands([](CLI::App*) { return true; })) {
+      commands += (commands.empty() ? "" : ", ") + sub->get_name();
     }
-    std::cerr << "Run 'kpistream --help' for usage.\n";
+    const std::vector<CLI::App*> used = app.get_subcommands();
+    if (!unknown.empty() ||
+        (used.empty() && std::string(e.what()) == "A subcommand is required")) {
+      std::cerr << "kpistream: "
+                << (unknown.empty() ? std::string("a command is required")
+                                    : "unknown command \"" + unknown + "\"")
+                << " (the commands: " << commands << ")\n"
+                << "Run 'kpistream --help' for usage.\n";
+      return 2;
+    }
+    // CLI11's message, named by the command, and one hint: the command's
+    // help (CLI11 adds "Run with --help for more information.").
+    const std::string command =
+        used.empty() ? "kpistream" : "kpistream " + used.back()->get_name();
+    std::cerr << command << ": " << e.what() << "\n"
+              << "Run '" << command << " --help' for usage.\n";
     return 2;
   }
 

@@ -126,6 +126,25 @@ TEST(CliTest, BadUsageExitsTwo) {
                                             typed + "\""));
     EXPECT_THAT(r.err, ::testing::HasSubstr("run, demo, broker"));
   }
+  // No command: the commands there are; a command's missing option: named
+  // with the command, and one hint, that command's help (there were two
+  // hints, and "file is required" named no command).
+  CommandResult r = RunCommand({KpistreamBinary()});
+  EXPECT_EQ(r.err,
+            "kpistream: a command is required (the commands: run, demo, "
+            "broker, loadgen, check-config, rules)\n"
+            "Run 'kpistream --help' for usage.\n");
+  r = RunCommand({KpistreamBinary(), "check-config"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "kpistream check-config: file is required\n"
+            "Run 'kpistream check-config --help' for usage.\n");
+  r = RunCommand({KpistreamBinary(), "run", "--config", "x.yaml", "extra"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::StartsWith("kpistream run: "));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("extra"));
+  EXPECT_THAT(r.err,
+              ::testing::EndsWith("\nRun 'kpistream run --help' for usage.\n"));
   EXPECT_EQ(RunCommand({KpistreamBinary(), "run"}).exit_code, 2);
   EXPECT_EQ(
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
