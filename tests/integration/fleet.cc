@@ -211,7 +211,9 @@ struct CommitLog {
 CommitLog CountCommits(const std::string& log) {
   CommitLog c;
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    if (absl::StrContains(line, ": committing ")) {
+    // (Not "stopping: committing the state", the SIGTERM's.)
+    if (absl::StrContains(line, ": committing ") &&
+        absl::StrContains(line, " record(s) processed since the last")) {
       ++c.begun;
     } else if (absl::StrContains(line, " processed since the last: ")) {
       ++c.ended;
