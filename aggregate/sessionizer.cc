@@ -450,6 +450,15 @@ struct Sessionizer::Impl {
   // before it started there (its record's session_id says so:
   // "<visitor_id>:<start ms>-<n>").
   absl::flat_hash_map<uint32_t, uint32_t> start_repeats;
+  // (Cold.) By slot, only for a session a campaign or client session split
+  // started: the millisecond its visitor's previous session started in,
+  // and that one's start_repeats. A late event that moves the session's
+  // start into that millisecond counts it (the ids repeated: review).
+  struct SplitFrom {
+    int64_t ms = 0;
+    uint32_t repeat = 0;
+  };
+  absl::flat_hash_map<uint32_t, SplitFrom> split_from;
 
   // The time of the session's last event.
   static int64_t Last(const Open& s) {
@@ -523,6 +532,7 @@ struct Sessionizer::Impl {
     s.visitor.clear();
     if (rules.split_on_session_id) SetClientId(index, {});
     SetStartRepeat(index, 0);
+    SetSplitFrom(index, {});
     s.flags = 0;
     s.last_offset_us = 0;
     ++s.gen;
@@ -715,10 +725,14 @@ struct Sessionizer::Impl {
     s.attribution = AttributionOf(e);
     const bool page = e.type == EventType::kPageView;
     if (page) s.landing = pages.Acquire(e.page_url);
-    // Moved into another millisecond, it no longer starts in its previous
-    // session's.
-    if (absl::ToUnixMillis(e.time) != absl::ToUnixMillis(before_start)) {
-      SetStartRepeat(index, 0);
+    // Moved into another millisecond: the sessions before it that started
+    // there are its previous session and those that one counted, when it
+    // is the previous session's (a split with no time between), or none.
+    const int64_t ms = absl::ToUnixMillis(e.time);
+    if (ms != absl::ToUnixMillis(before_start)) {
+      const SplitFrom from = SplitFromOf(index);
+      SetStartRepeat(index,
+                     from.ms != 0 && from.ms == ms ? from.repeat + 1 : 0);
     }
     s.first_us = absl::ToUnixMicros(e.time);
     SetLast(s, last);
@@ -893,6 +907,18 @@ struct Sessionizer::Impl {
     if (start_repeats.empty()) return 0;
     const auto it = start_repeats.find(index);
     return it == start_repeats.end() ? 0 : it->second;
+  }
+  SplitFrom SplitFromOf(uint32_t index) const {
+    if (split_from.empty()) return {};
+    const auto it = split_from.find(index);
+    return it == split_from.end() ? SplitFrom{} : it->second;
+  }
+  void SetSplitFrom(uint32_t index, SplitFrom from) {
+    if (from.ms != 0) {
+      split_from[index] = from;
+    } else if (!split_from.empty()) {
+      split_from.erase(index);
+    }
   }
   void SetStartRepeat(uint32_t index, uint32_t n) {
     if (n > 0) {
@@ -1100,6 +1126,8 @@ struct Sessionizer::Impl {
     }
     const uint32_t start_repeat = StartRepeat(index);
     if (start_repeat > 0) ++fields;
+    const SplitFrom from = SplitFromOf(index);
+    if (from.ms != 0) fields += 2;
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
@@ -1143,6 +1171,8 @@ struct Sessionizer::Impl {
     if (!funnels.empty()) w.String(23, funnel_hashes);
     w.String(24, client_id);
     w.Number(25, start_repeat);
+    w.Number(26, static_cast<uint64_t>(from.ms));
+    w.Number(27, from.repeat);
     return w.bytes();
   }
 
@@ -1257,6 +1287,14 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     m.Close(index);
     m.Start(index, event);
     m.SetStartRepeat(index, millis(s.first_us) == previous_ms ? repeat + 1 : 0);
+    // A late event may yet move its start back, as far as the inactivity
+    // timeout before it: into the previous session's millisecond, when
+    // that is as far (a split with no time between, almost never one after
+    // a gap). Only the previous session is remembered: a move past its
+    // start, into an earlier one's millisecond, is not counted.
+    m.SetSplitFrom(index, t - m.timeout_us < (previous_ms + 1) * 1000
+                              ? Impl::SplitFrom{previous_ms, repeat}
+                              : Impl::SplitFrom{});
     m.Apply(index, event, true);
     return AddResult::kApplied;  // its expiry entry is rescheduled lazily
   }
@@ -1352,6 +1390,8 @@ size_t Sessionizer::ApproximateBytes() const {
   return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() +
          m.client_ids.HeapBytes() + m.client_id_heap + m.visitor_heap +
          m.start_repeats.capacity() * (sizeof(uint64_t) + 1) +
+         m.split_from.capacity() *
+             (sizeof(std::pair<const uint32_t, Impl::SplitFrom>) + 1) +
          m.lookup.capacity() * (sizeof(uint32_t) + 1) +
          m.live * sizeof(Impl::Due) + m.expiry.size() * 64 +
          m.dirty.capacity() * sizeof(Impl::Due) +
@@ -1435,6 +1475,7 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   }
   if (m.rules.split_on_session_id) m.SetClientId(index, st.client_session_id());
   m.SetStartRepeat(index, st.start_repeat());
+  m.SetSplitFrom(index, {st.split_from_ms(), st.split_from_repeat()});
   s.flags = Impl::kLive | Impl::kCheckpointed |
             (st.new_visitor() ? Impl::kNewVisitor : 0);
   if (!st.user_id().empty() || st.conversions_size() > 0 ||

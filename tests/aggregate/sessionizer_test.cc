@@ -1375,26 +1375,28 @@ std::vector<uint32_t> RestoredThenGiven(const SessionRules& rules,
   return counts;
 }
 
+// Visitor a's event `at` after T0 with utm_source `source`.
+Event WithSource(absl::Duration at, const std::string& source) {
+  Event e = Ev("a", at);
+  e.utm_source = source;
+  return e;
+}
+
 // The session's campaign survives a checkpoint; a checkpoint written
 // without split_on_campaign_change carries none, and the restored session
 // takes the next campaign it sees as its own.
 TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
-  auto with_source = [](absl::Duration at, const std::string& source) {
-    Event e = Ev("a", at);
-    e.utm_source = source;
-    return e;
-  };
-  const Event first = with_source(absl::ZeroDuration(), "newsletter");
+  const Event first = WithSource(absl::ZeroDuration(), "newsletter");
   SessionRules rules;
   rules.split_on_campaign_change = true;
   const std::vector<v1::SessionState> saved = CheckpointOf(rules, {first});
   ASSERT_EQ(saved.size(), 1u);
   // The same campaign continues the session, another splits it.
   EXPECT_THAT(RestoredThenGiven(rules, saved[0],
-                                {with_source(absl::Minutes(1), "newsletter")}),
+                                {WithSource(absl::Minutes(1), "newsletter")}),
               ::testing::ElementsAre(2u));
   EXPECT_THAT(RestoredThenGiven(rules, saved[0],
-                                {with_source(absl::Minutes(1), "partner")}),
+                                {WithSource(absl::Minutes(1), "partner")}),
               ::testing::ElementsAre(1u, 1u));
 
   const std::vector<v1::SessionState> plain =
@@ -1403,9 +1405,9 @@ TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
   EXPECT_EQ(plain[0].campaign_key(), 0u);
   EXPECT_THAT(
       RestoredThenGiven(rules, plain[0],
-                        {with_source(absl::Minutes(1), "partner"),  // its own
-                         with_source(absl::Minutes(2), "partner"),
-                         with_source(absl::Minutes(3), "newsletter")}),
+                        {WithSource(absl::Minutes(1), "partner"),  // its own
+                         WithSource(absl::Minutes(2), "partner"),
+                         WithSource(absl::Minutes(3), "newsletter")}),
       ::testing::ElementsAre(3u, 1u));
 }
 
@@ -1413,26 +1415,21 @@ TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
 // their predecessors started in: each counts those before it (its record's
 // id says so, SessionRecordCodecTest), through a checkpoint too.
 TEST(UaSplitsTest, SessionsStartingInOneMillisecondAreCounted) {
-  auto with_source = [](absl::Duration at, const std::string& source) {
-    Event e = Ev("a", at);
-    e.utm_source = source;
-    return e;
-  };
   SessionRules rules;
   rules.split_on_campaign_change = true;
   const std::vector<v1::SessionState> saved =
-      CheckpointOf(rules, {with_source(absl::ZeroDuration(), "a"),
-                           with_source(absl::Microseconds(300), "b")});
+      CheckpointOf(rules, {WithSource(absl::ZeroDuration(), "a"),
+                           WithSource(absl::Microseconds(300), "b")});
   ASSERT_EQ(saved.size(), 1u);
   EXPECT_EQ(saved[0].start_repeat(), 1u);
   Recorder rec;
   Sessionizer r(rules, &rec);
   r.RestoreSession(saved[0]);
   r.FinishRestore();
-  r.Add(with_source(absl::Microseconds(600), "c"));
-  r.Add(with_source(absl::Microseconds(900), "d"));
-  r.Add(with_source(absl::Microseconds(1000), "e"));  // the next millisecond
-  r.Add(with_source(absl::Microseconds(1100), "f"));
+  r.Add(WithSource(absl::Microseconds(600), "c"));
+  r.Add(WithSource(absl::Microseconds(900), "d"));
+  r.Add(WithSource(absl::Microseconds(1000), "e"));  // the next millisecond
+  r.Add(WithSource(absl::Microseconds(1100), "f"));
   r.CloseAll();
   std::vector<uint32_t> repeats;
   for (const auto& c : rec.closed) repeats.push_back(c.start_repeat);
@@ -1441,13 +1438,57 @@ TEST(UaSplitsTest, SessionsStartingInOneMillisecondAreCounted) {
   // starts it afresh there.
   Recorder moved_rec;
   Sessionizer moved(rules, &moved_rec);
-  moved.Add(with_source(absl::Milliseconds(5), "a"));
-  moved.Add(with_source(absl::Milliseconds(5), "b"));
-  moved.Add(with_source(absl::Milliseconds(3), "b"));  // b's first now
+  moved.Add(WithSource(absl::Milliseconds(5), "a"));
+  moved.Add(WithSource(absl::Milliseconds(5), "b"));
+  moved.Add(WithSource(absl::Milliseconds(3), "b"));  // b's first now
   moved.CloseAll();
   ASSERT_EQ(moved_rec.closed.size(), 2u);
   EXPECT_EQ(moved_rec.closed[1].start, T0 + absl::Milliseconds(3));
   EXPECT_EQ(moved_rec.closed[1].start_repeat, 0u);
+}
+
+// A late event that moves a split's session start into the millisecond its
+// previous session started in counts that one, so that their records' ids
+// differ (review: both were "<visitor>:<ms>"); through a checkpoint too.
+TEST(UaSplitsTest, ALateStartMovedIntoThePreviousSessionsMillisecondCounts) {
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  const std::vector<Event> split = {WithSource(absl::Milliseconds(3), "a"),
+                                    WithSource(absl::Milliseconds(5), "b")};
+  const Event late = WithSource(absl::Microseconds(3500), "b");
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  for (const Event& e : split) s.Add(e);
+  s.Add(late);  // b's first now, in a's millisecond
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(absl::ToUnixMillis(rec.closed[0].start),
+            absl::ToUnixMillis(rec.closed[1].start));
+  EXPECT_EQ(rec.closed[0].start_repeat, 0u);
+  EXPECT_EQ(rec.closed[1].start_repeat, 1u);
+
+  const std::vector<v1::SessionState> saved = CheckpointOf(rules, split);
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].split_from_ms(),
+            absl::ToUnixMillis(T0 + absl::Milliseconds(3)));
+  Recorder restored_rec;
+  Sessionizer restored(rules, &restored_rec);
+  restored.RestoreSession(saved[0]);
+  restored.FinishRestore();
+  restored.Add(late);
+  restored.CloseAll();
+  ASSERT_EQ(restored_rec.closed.size(), 1u);
+  EXPECT_EQ(restored_rec.closed[0].start, late.time);
+  EXPECT_EQ(restored_rec.closed[0].start_repeat, 1u);
+
+  // Moved into another millisecond, none before it started there.
+  Recorder other_rec;
+  Sessionizer other(rules, &other_rec);
+  for (const Event& e : split) other.Add(e);
+  other.Add(WithSource(absl::Microseconds(4200), "b"));
+  other.CloseAll();
+  ASSERT_EQ(other_rec.closed.size(), 2u);
+  EXPECT_EQ(other_rec.closed[1].start_repeat, 0u);
 }
 
 // sessions.session_source: client (SPEC §2, session_id): a session also ends
