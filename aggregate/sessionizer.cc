@@ -450,10 +450,12 @@ struct Sessionizer::Impl {
   // before it started there (its record's session_id says so:
   // "<visitor_id>:<start ms>-<n>").
   absl::flat_hash_map<uint32_t, uint32_t> start_repeats;
-  // (Cold.) By slot, only for a session a campaign or client session split
-  // started: the millisecond its visitor's previous session started in,
-  // and that one's start_repeats. A late event that moves the session's
-  // start into that millisecond counts it (the ids repeated: review).
+  // (Cold.) By slot, only for a session a split started close enough to
+  // its visitor's previous session that a late event may move its start
+  // into that one's millisecond (a campaign or client session split; after
+  // a gap, a 1 ms window): that millisecond and the previous session's
+  // start_repeats, so that such a move counts it (the ids repeated:
+  // review). Not start_repeats' value: that is this session's own count.
   struct SplitFrom {
     int64_t ms = 0;
     uint32_t repeat = 0;

@@ -361,8 +361,10 @@ int main(int argc, char** argv) {
       commands += (commands.empty() ? "" : ", ") + sub->get_name();
     }
     const std::vector<CLI::App*> used = app.get_subcommands();
+    // With no command given, the one thing required of the binary itself
+    // is a command (it has no required option).
     if (!unknown.empty() ||
-        (used.empty() && std::string(e.what()) == "A subcommand is required")) {
+        (used.empty() && dynamic_cast<const CLI::RequiredError*>(&e))) {
       std::cerr << "kpistream: "
                 << (unknown.empty() ? std::string("a command is required")
                                     : "unknown command \"" + unknown + "\"")
