@@ -79,8 +79,9 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
         options);
     if (!status.ok()) {
       return {false, "malformed",
-              absl::StrCat("not a valid JSON AdCost: ",
-                           status.message().as_string())};
+              absl::StrCat(
+                  "not a valid JSON AdCost: ", status.message().as_string(),
+                  OtherFormatHint(bytes, format_))};
     }
     // A plain end date is inclusive, as ad platforms' daily rows say it
     // (dateStart and dateEnd both the day: review, it was an empty interval
@@ -93,7 +94,9 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
     }
   } else if (!cost->ParseFromArray(bytes.data(),
                                    static_cast<int>(bytes.size()))) {
-    return {false, "malformed", "not a valid protobuf AdCost"};
+    return {false, "malformed",
+            absl::StrCat("not a valid protobuf AdCost",
+                         OtherFormatHint(bytes, format_))};
   }
   // Timestamps as google.protobuf.Timestamp allows them (JSON parsing
   // checks this already; binary input may carry anything).

@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "aggregate/label_values.h"
 #include "aggregate/time_text.h"
 #include "aggregate/utf8.h"
@@ -92,6 +93,37 @@ std::string NotACurrencyCode(absl::string_view field,
                       "\" is not an ISO 4217 code (three letters, as in EUR)");
 }
 
+std::string OtherFormatHint(absl::string_view bytes, InputFormat format) {
+  const absl::string_view head =
+      absl::StripLeadingAsciiWhitespace(bytes.substr(0, 256));
+  InputFormat looks;
+  if (!head.empty() && (head.front() == '{' || head.front() == '[')) {
+    looks = InputFormat::kJson;
+  } else if (std::any_of(head.begin(), head.end(), [](char c) {
+               const auto u = static_cast<unsigned char>(c);
+               return (u < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+                      u == 0x7f;
+             })) {
+    looks = InputFormat::kProtobuf;
+  } else {
+    // An access-log line: host, identity and user, then "[time]".
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(head, absl::MaxSplits(' ', 3));
+    if (fields.size() < 4 || fields[0].empty() ||
+        !absl::StartsWith(fields[3], "[")) {
+      return "";
+    }
+    looks = InputFormat::kCombinedLog;
+  }
+  if (looks == format) return "";
+  const absl::string_view like = looks == InputFormat::kJson ? "JSON"
+                                 : looks == InputFormat::kProtobuf
+                                     ? "binary (protobuf)"
+                                     : "an access-log line";
+  return absl::StrCat("; the record looks like ", like,
+                      ": is the input's format ", InputFormatName(looks), "?");
+}
+
 const std::vector<absl::string_view>& InvalidReasons() {
   static const auto* reasons = new std::vector<absl::string_view>{
       "malformed", "missing_site_id", "missing_visitor_id",
@@ -147,6 +179,15 @@ EventDecoder::~EventDecoder() = default;
 
 DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
                                   EventView* event) {
+  DecodeResult result = DecodeAsFormat(bytes, now, event);
+  if (!result.ok && result.reason == "malformed") {
+    absl::StrAppend(&result.detail, OtherFormatHint(bytes, impl_->format));
+  }
+  return result;
+}
+
+DecodeResult EventDecoder::DecodeAsFormat(absl::string_view bytes,
+                                          absl::Time now, EventView* event) {
   v1::WebEvent& m = impl_->message;
   switch (impl_->format) {
     case InputFormat::kProtobuf:

@@ -104,6 +104,10 @@ class EventDecoder {
                              Event* event);
 
  private:
+  // Decode() without the hint of OtherFormatHint().
+  DecodeResult DecodeAsFormat(absl::string_view bytes, absl::Time now,
+                              EventView* event);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -113,6 +117,13 @@ class EventDecoder {
 // `field` and the value (escaped, at most 32 bytes of it).
 std::string NotACurrencyCode(absl::string_view field,
                              absl::string_view currency);
+
+// For a malformed record's detail: "; the record looks like JSON: is the
+// input's format json?" when `bytes` look like another of the input formats
+// than `format` (JSON, an access-log line, or binary: protobuf), else "". A
+// producer writing one format to a topic read as another is a new user's
+// most common mistake, and every record of it is rejected.
+std::string OtherFormatHint(absl::string_view bytes, InputFormat format);
 
 // Every reason a record can be rejected with as invalid (by Decode(), the
 // AdCostDecoder or the engine), so that kpistream_events_invalid_total

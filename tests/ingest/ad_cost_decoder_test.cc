@@ -5,6 +5,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace kpistream {
@@ -31,6 +32,22 @@ TEST(AdCostDecoderTest, AcceptsAValidBinaryRecord) {
 
 // Binary input may carry timestamps no Timestamp may hold; they would make
 // event-time arithmetic overflow.
+TEST(AdCostDecoderTest, ARecordOfTheOtherFormatSaysSo) {
+  v1::AdCost out;
+  std::string json;
+  ASSERT_TRUE(
+      google::protobuf::util::MessageToJsonString(ValidCost(), &json).ok());
+  DecodeResult r = AdCostDecoder(InputFormat::kProtobuf).Decode(json, &out);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_THAT(r.detail,
+              ::testing::EndsWith(
+                  "; the record looks like JSON: is the input's format json?"));
+  r = AdCostDecoder(InputFormat::kJson)
+          .Decode(ValidCost().SerializeAsString(), &out);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_THAT(r.detail, ::testing::EndsWith("is the input's format protobuf?"));
+}
+
 TEST(AdCostDecoderTest, RejectsTimestampsOutOfRange) {
   AdCostDecoder decoder(InputFormat::kProtobuf);
   v1::AdCost out;

@@ -127,6 +127,58 @@ TEST(EventDecoderTest, WrongJsonTypesAreMalformed) {
   }
 }
 
+// A topic written in one format and read as another rejects every record:
+// the detail says what the records look like and which format reads them.
+TEST(EventDecoderTest, ARecordOfAnotherFormatSaysWhichFormatItLooksLike) {
+  std::string json;
+  ASSERT_TRUE(
+      google::protobuf::util::MessageToJsonString(ValidEvent(), &json).ok());
+  const std::string binary = ValidEvent().SerializeAsString();
+  const std::string line =
+      R"(203.0.113.9 - - [01/Jan/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 )"
+      R"(512 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0")";
+  const struct {
+    InputFormat format;
+    std::string bytes;
+    const char* hint;
+  } cases[] = {
+      {InputFormat::kProtobuf, json,
+       "; the record looks like JSON: is the input's format json?"},
+      {InputFormat::kProtobuf, line,
+       "; the record looks like an access-log line: is the input's format "
+       "combined_log?"},
+      {InputFormat::kJson, binary,
+       "; the record looks like binary (protobuf): is the input's format "
+       "protobuf?"},
+      {InputFormat::kJson, line,
+       "; the record looks like an access-log line: is the input's format "
+       "combined_log?"},
+      {InputFormat::kCombinedLog, "  " + json,
+       "; the record looks like JSON: is the input's format json?"},
+      {InputFormat::kCombinedLog, binary,
+       "; the record looks like binary (protobuf): is the input's format "
+       "protobuf?"},
+  };
+  for (const auto& c : cases) {
+    EventDecoder decoder(c.format, absl::Minutes(10), "shop");
+    Event e;
+    const DecodeResult r = decoder.Decode(c.bytes, kNow, &e);
+    ASSERT_FALSE(r.ok) << InputFormatName(c.format) << ": " << c.bytes;
+    EXPECT_EQ(r.reason, "malformed");
+    EXPECT_THAT(r.detail, ::testing::EndsWith(c.hint))
+        << InputFormatName(c.format);
+  }
+  // No hint where the record looks like the input's format, or like none.
+  EventDecoder decoder(InputFormat::kJson, absl::Minutes(10));
+  Event e;
+  for (const char* bytes : {R"({"siteId":)", "not json", "a b c d"}) {
+    const DecodeResult r = decoder.Decode(bytes, kNow, &e);
+    EXPECT_EQ(r.reason, "malformed");
+    EXPECT_THAT(r.detail, ::testing::Not(::testing::HasSubstr("looks like")))
+        << bytes;
+  }
+}
+
 // QA's unclear messages: digits beyond int64 are out of range (as a number
 // would be), not "not an integer"; a zero event time says it may be the
 // zero time rather than only "not set".
