@@ -231,6 +231,13 @@ bool IsKnownKpi(absl::string_view kpi) { return FindKpi(kpi) != nullptr; }
 
 namespace {
 
+// A name with a ${VAR} that ParseConfig left as written (ConfigChecks::
+// expand_variables off, for `kpistream rules`): not checked as a Kafka name,
+// as what it becomes is not known.
+bool Unexpanded(const std::string& name) {
+  return name.find("${") != std::string::npos;
+}
+
 bool ValidTopic(const std::string& t) {
   if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
   for (char c : t) {
@@ -549,8 +556,8 @@ class Parser {
 
   bool Topic(const std::string& key, const YAML::Node& node, std::string* out) {
     std::string t;
-    if (!String(key, node, &t)) return false;
-    if (!ValidTopic(t)) {
+    if (!String(key, node, &t) || !Expand(key, node, &t)) return false;
+    if (!ValidTopic(t) && !(Unexpanded(t) && !checks_.expand_variables)) {
       Error(key, node,
             absl::StrCat("\"", t,
                          "\" is not a valid Kafka topic name "
@@ -717,7 +724,14 @@ class Parser {
         Error(k.Key("brokers"), k["brokers"], "must not be empty");
       }
     }
-    String(k, "group_id", &kc.group_id);
+    if (String(k, "group_id", &kc.group_id) &&
+        Expand(k.Key("group_id"), k["group_id"], &kc.group_id) &&
+        checks_.expand_variables && Unexpanded(kc.group_id)) {
+      // Validate() takes a "${" for one that `rules` keeps as written.
+      Error(k.Key("group_id"), k["group_id"],
+            "its environment variable's value holds \"${\": use letters, "
+            "digits, '.', '_' and '-' (it names the group's internal topics)");
+    }
     const YAML::Node p = k["properties"];
     if (!p || p.IsNull()) return;
     if (!p.IsMap()) {
@@ -1451,7 +1465,8 @@ std::vector<ConfigError> Validate(const Config& config) {
   }
   if (NeedsRepartition(config)) internal.push_back(RepartitionTopic(config));
   for (const std::string& topic : internal) {
-    if (!config.kafka.group_id.empty() && !ValidTopic(topic)) {
+    if (!config.kafka.group_id.empty() && !ValidTopic(topic) &&
+        !Unexpanded(config.kafka.group_id)) {
       error("kafka.group_id",
             absl::StrCat("\"", topic,
                          "\", an internal topic named after the group, is not "

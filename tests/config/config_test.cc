@@ -570,6 +570,51 @@ TEST(ConfigTest, HostnameIsTheHostsNameWhereNotExported) {
               HasSubstr("KPI_TEST_INSTANCE_MISSING is not set"));
 }
 
+// Topic names and the group differ per environment ("prod.web.events"):
+// ${VAR} is expanded in them as in the brokers and secrets (before
+// 2026-12-05 `topic: ${ENV}.web.events` was "not a valid Kafka topic
+// name"). `rules`, which expands nothing, takes them as written.
+TEST(ConfigTest, TopicsAndTheGroupTakeEnvironmentVariables) {
+  setenv("KPI_TEST_ENV", "prod", 1);
+  const std::string yaml =
+      "kafka: {group_id: '${KPI_TEST_ENV}-kpi'}\n"
+      "inputs: [{topic: '${KPI_TEST_ENV}.web.events'}]\n"
+      "outputs:\n"
+      "  sessions: {topic: '${KPI_TEST_ENV}.web.sessions'}\n"
+      "  deadletter: {topic: 'dl.${KPI_TEST_ENV}'}\n";
+  ConfigResult r = ParseConfig(yaml);
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.kafka.group_id, "prod-kpi");
+  EXPECT_EQ(r.config.inputs.at(0).topic, "prod.web.events");
+  EXPECT_EQ(r.config.sessions_output.topic, "prod.web.sessions");
+  EXPECT_EQ(r.config.deadletter_output.topic, "dl.prod");
+  EXPECT_EQ(r.config.changelog_output.topic, "prod-kpi-changelog");
+  EXPECT_EQ(RepartitionTopic(r.config), "prod-kpi-repartition");
+
+  // A value that is no topic name is one error, naming the key.
+  setenv("KPI_TEST_ENV", "pr od", 1);
+  r = ParseConfig("inputs: [{topic: '${KPI_TEST_ENV}.web.events'}]\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "inputs[0].topic");
+  EXPECT_THAT(r.errors[0].message,
+              HasSubstr("\"pr od.web.events\" is not a valid Kafka topic"));
+  setenv("KPI_TEST_ENV", "${X}", 1);
+  r = ParseConfig(
+      "kafka: {group_id: '${KPI_TEST_ENV}'}\ninputs: [{topic: a}]\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "kafka.group_id");
+
+  unsetenv("KPI_TEST_ENV");
+  r = ParseConfig(yaml);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Errors(r), HasSubstr("KPI_TEST_ENV is not set"));
+  ConfigChecks as_written;
+  as_written.expand_variables = false;
+  r = ParseConfig(yaml, as_written);
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.inputs.at(0).topic, "${KPI_TEST_ENV}.web.events");
+}
+
 TEST(ConfigTest, YamlSyntaxErrorHasALine) {
   ConfigResult r = ParseConfig("inputs:\n  - topic: [unclosed\n");
   ASSERT_EQ(r.errors.size(), 1u);
