@@ -1058,7 +1058,9 @@ class Parser {
         }
       }
     }
-    if (String(m, "listen", &mc.listen)) {
+    if (String(m, "listen", &mc.listen) &&
+        Expand(m.Key("listen"), m["listen"], &mc.listen) &&
+        !(Unexpanded(mc.listen) && !checks_.expand_variables)) {
       const absl::Status st = ParseListenAddress(mc.listen, nullptr, nullptr);
       if (!st.ok())
         Error(m.Key("listen"), m["listen"], std::string(st.message()));

@@ -590,6 +590,11 @@ TEST(ConfigTest, TopicsAndTheGroupTakeEnvironmentVariables) {
   EXPECT_EQ(r.config.deadletter_output.topic, "dl.prod");
   EXPECT_EQ(r.config.changelog_output.topic, "prod-kpi-changelog");
   EXPECT_EQ(RepartitionTopic(r.config), "prod-kpi-repartition");
+  setenv("KPI_TEST_POD_IP", "127.0.0.7", 1);
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_POD_IP}:9464'}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.metrics.listen, "127.0.0.7:9464");
 
   // A value that is no topic name is one error, naming the key.
   setenv("KPI_TEST_ENV", "pr od", 1);
@@ -613,6 +618,10 @@ TEST(ConfigTest, TopicsAndTheGroupTakeEnvironmentVariables) {
   r = ParseConfig(yaml, as_written);
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.inputs.at(0).topic, "${KPI_TEST_ENV}.web.events");
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_POD_IP}:9464'}\n",
+      as_written);
+  ASSERT_TRUE(r.ok()) << Errors(r);
 }
 
 TEST(ConfigTest, YamlSyntaxErrorHasALine) {
