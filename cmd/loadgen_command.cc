@@ -19,6 +19,13 @@
 #include "kafka/producer.h"
 
 namespace kpistream {
+namespace {
+
+// How long loadgen asks again about a topic the brokers said they do not
+// know: one they create on request has partitions within a second or two.
+constexpr absl::Duration kTopicCreationWait = absl::Seconds(5);
+
+}  // namespace
 
 int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   auto usage = [](const std::string& message) {
@@ -189,9 +196,19 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   // records produced before would wait in its queue meanwhile, and reach
   // the brokers as a burst of the first second's (stamped, as CreateTime,
   // with when they were produced).
-  if (absl::Status ready =
-          (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
-      absl::IsNotFound(ready)) {
+  const absl::Time asked = absl::Now();
+  absl::Status ready = (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
+  // Brokers that create a topic on request (Apache Kafka's default,
+  // auto.create.topics.enable=true) answer the request that creates it with
+  // "Unknown topic or partition" (review, Kafka 4 in KRaft mode: loadgen
+  // said "create it" of a topic it had just had created): asked again until
+  // it has partitions, for a few seconds.
+  while (absl::IsNotFound(ready) && absl::Now() - asked < kTopicCreationWait &&
+         !StopRequested()) {
+    absl::SleepFor(absl::Milliseconds(200));
+    ready = (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
+  }
+  if (absl::IsNotFound(ready)) {
     // The brokers answered, and did not create it on the producer's
     // request (auto.create.topics.enable=false, as production clusters
     // have it): every record would wait 30 s and be dropped, while the
@@ -203,8 +220,15 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
         ready.message(), options.brokers, options.topic);
     return 1;
   } else if (!ready.ok()) {
-    KPI_LOG_WARN("loadgen: %s (brokers %s); producing all the same",
-                 ready.message(), options.brokers);
+    // No broker answered within those 30 s (a broker started alongside has
+    // had them): producing would only wait as long again for every
+    // record's delivery to fail.
+    KPI_LOG_ERROR(
+        "loadgen: %s (brokers %s): no broker answered within 30 s; is one "
+        "running there, and is the address right? (the connection errors "
+        "above say why)",
+        ready.message(), options.brokers);
+    return 1;
   }
   const absl::Time begin = absl::Now();
   absl::Time last_progress = begin;

@@ -158,6 +158,22 @@ TEST(CliTest, BadUsageExitsTwo) {
             2);
 }
 
+// loadgen with no broker at its address: one error naming the address,
+// exit 1, once the 30 s a broker started alongside gets have passed
+// (before 2026-12-05 it warned and produced all the same, and failed only
+// when the records' deliveries timed out, 37 s later).
+TEST(CliTest, LoadgenWithoutABrokerFailsNamingTheAddress) {
+  const CommandResult r =
+      RunCommand({KpistreamBinary(), "loadgen", "--brokers", "127.0.0.1:1",
+                  "--topic", "t", "--events", "10"},
+                 "", absl::Seconds(50));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr(
+                         "(brokers 127.0.0.1:1): no broker answered within "
+                         "30 s; is one running there"));
+  EXPECT_THAT(r.err, ::testing::Not(::testing::HasSubstr("produced 10")));
+}
+
 TEST(CliTest, CheckConfigExitCodes) {
   TempDir dir;
   const std::string good =
