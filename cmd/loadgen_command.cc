@@ -22,7 +22,9 @@ namespace kpistream {
 namespace {
 
 // How long loadgen asks again about a topic the brokers said they do not
-// know: one they create on request has partitions within a second or two.
+// know (Producer::AwaitTopic): one they create on request (review: Kafka 4
+// in KRaft mode, where loadgen said "create it" of a topic it had just had
+// created) has partitions within a second or two.
 constexpr absl::Duration kTopicCreationWait = absl::Seconds(5);
 
 }  // namespace
@@ -196,18 +198,8 @@ int RunLoadgenCommand(const LoadgenCommandOptions& options) {
   // records produced before would wait in its queue meanwhile, and reach
   // the brokers as a burst of the first second's (stamped, as CreateTime,
   // with when they were produced).
-  const absl::Time asked = absl::Now();
-  absl::Status ready = (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
-  // Brokers that create a topic on request (Apache Kafka's default,
-  // auto.create.topics.enable=true) answer the request that creates it with
-  // "Unknown topic or partition" (review, Kafka 4 in KRaft mode: loadgen
-  // said "create it" of a topic it had just had created): asked again until
-  // it has partitions, for a few seconds.
-  while (absl::IsNotFound(ready) && absl::Now() - asked < kTopicCreationWait &&
-         !StopRequested()) {
-    absl::SleepFor(absl::Milliseconds(200));
-    ready = (*sink)->AwaitTopic(options.topic, absl::Seconds(30));
-  }
+  const absl::Status ready =
+      (*sink)->AwaitTopic(options.topic, absl::Seconds(30), kTopicCreationWait);
   if (absl::IsNotFound(ready)) {
     // The brokers answered, and did not create it on the producer's
     // request (auto.create.topics.enable=false, as production clusters

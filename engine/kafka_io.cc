@@ -270,7 +270,10 @@ void KafkaStreamOutput::LearnTopics() {
   unknown_.clear();
   unknown_asked_at_ = absl::Now();
   for (const Topic& topic : topics_) {
-    absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(5));
+    // Given as long as a recheck to be created on request (brokers that
+    // do so answer the request that creates it "Unknown topic").
+    absl::Status s = producer_->AwaitTopic(topic.name, absl::Seconds(5),
+                                           kUnknownTopicRecheck);
     if (s.ok()) continue;
     KPI_LOG_WARN(
         "kafka: the producer (client.id \"%s\") cannot learn where the "

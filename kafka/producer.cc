@@ -238,7 +238,19 @@ bool IsDeliveryFailure(const absl::Status& status) {
 }
 
 absl::Status Producer::AwaitTopic(absl::string_view topic,
-                                  absl::Duration timeout) {
+                                  absl::Duration timeout,
+                                  absl::Duration creation_wait) {
+  const absl::Time asked = absl::Now();
+  absl::Status status = AskAboutTopic(topic, timeout);
+  while (absl::IsNotFound(status) && absl::Now() - asked < creation_wait) {
+    absl::SleepFor(absl::Milliseconds(200));
+    status = AskAboutTopic(topic, timeout);
+  }
+  return status;
+}
+
+absl::Status Producer::AskAboutTopic(absl::string_view topic,
+                                     absl::Duration timeout) {
   const std::string name(topic);
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
   if (rkt == nullptr) {

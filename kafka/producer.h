@@ -86,8 +86,13 @@ class Producer {
 
   // Waits (at most `timeout`) until the brokers have told the producer
   // where `topic`'s partitions are: a record produced before that waits in
-  // the producer's queue meanwhile (loadgen paces from here).
-  absl::Status AwaitTopic(absl::string_view topic, absl::Duration timeout);
+  // the producer's queue meanwhile (loadgen paces from here). NotFound when
+  // the brokers answer that they do not know it, after asking again for
+  // `creation_wait`: brokers that create a topic on request (Apache Kafka's
+  // default, auto.create.topics.enable=true; librdkafka's producer asks for
+  // it) answer the request that creates it "Unknown topic or partition".
+  absl::Status AwaitTopic(absl::string_view topic, absl::Duration timeout,
+                          absl::Duration creation_wait = absl::ZeroDuration());
 
   // Queues one record (copied). A null `value` (data() == nullptr) is a
   // tombstone; `partition` -1 lets the partitioner choose. Opens the
@@ -157,6 +162,8 @@ class Producer {
 
  private:
   Producer() = default;
+  // AwaitTopic()'s one metadata request.
+  absl::Status AskAboutTopic(absl::string_view topic, absl::Duration timeout);
   static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* m,
                                void* opaque);
   absl::Status TakeDeliveryError();

@@ -5,10 +5,12 @@
 // retention) instead of compaction. On a private 1-node cluster, since the
 // shared fixture does not auto-create. There loadgen's topic is created on
 // its request.
+#include <csignal>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -73,6 +75,36 @@ TEST(TopicMetadataTest, AMissingTopicIsNotAutoCreatedByLookingItUp) {
   written.timeout = absl::Seconds(30);
   absl::StatusOr<int> count = kafka::PartitionCount(written);
   EXPECT_TRUE(count.ok()) << count.status();
+
+  // The engine's output topics likewise: created on its producer's request,
+  // written without a warning that they are unknown (before 2026-12-05 one
+  // per output, "no input is read until it can be written", and its input
+  // held back until the next look 2 s later).
+  TempDir dir;
+  const int port = FreePort();
+  const std::string config = dir.Write(
+      "c.yaml",
+      absl::StrCat(
+          "kafka: {brokers: '", (*started)->bootstrap(),
+          "', group_id: ", UniqueKafkaName("group"), "}\n",
+          "inputs: [{topic: ", topic, ", key: visitor_id}]\n",
+          "outputs:\n  sessions: {topic: ", UniqueKafkaName("sessions"),
+          "}\n  kpi: {topic: ", UniqueKafkaName("kpi"),
+          "}\n  deadletter: {topic: ", UniqueKafkaName("deadletter"),
+          "}\nprocessing: {state_dir: '", dir.path(),
+          "/state'}\nmetrics: {listen: '127.0.0.1:", port, "'}\n"));
+  Subprocess engine({KpistreamBinary(), "run", "--config", config});
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::string> page = HttpGet(port, "/metrics");
+        return page.ok() &&
+               MetricValue(*page, "kpistream_events_consumed_total") >= 50;
+      },
+      absl::Seconds(60)))
+      << engine.Stderr();
+  EXPECT_EQ(engine.Stop(SIGTERM, absl::Seconds(30)), 0) << engine.Stderr();
+  EXPECT_THAT(engine.Stderr(),
+              ::testing::Not(::testing::HasSubstr("cannot learn where")));
 }
 
 }  // namespace
