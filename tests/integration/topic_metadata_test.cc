@@ -3,8 +3,8 @@
 // auto.create.topics.enable=true) must not create it: the engine's
 // changelog would get the brokers' defaults (one partition, deleted by
 // retention) instead of compaction. On a private 1-node cluster, since the
-// shared fixture does not auto-create. There loadgen's topic is created on
-// its request.
+// shared fixture does not auto-create. There loadgen's topic and the
+// engine's output topics are created on their producers' request.
 #include <csignal>
 #include <memory>
 #include <string>
