@@ -516,6 +516,11 @@ class Parser {
     return false;
   }
 
+  // A value `rules` kept with its ${VAR} (Unexpanded), not to be checked.
+  bool KeptAsWritten(const std::string& value) const {
+    return !checks_.expand_variables && Unexpanded(value);
+  }
+
   // Expands ${VAR} from the environment; the value is never echoed.
   bool Expand(const std::string& key, const YAML::Node& node,
               std::string* value) {
@@ -557,7 +562,7 @@ class Parser {
   bool Topic(const std::string& key, const YAML::Node& node, std::string* out) {
     std::string t;
     if (!String(key, node, &t) || !Expand(key, node, &t)) return false;
-    if (!ValidTopic(t) && !(Unexpanded(t) && !checks_.expand_variables)) {
+    if (!ValidTopic(t) && !KeptAsWritten(t)) {
       Error(key, node,
             absl::StrCat("\"", t,
                          "\" is not a valid Kafka topic name "
@@ -1060,7 +1065,7 @@ class Parser {
     }
     if (String(m, "listen", &mc.listen) &&
         Expand(m.Key("listen"), m["listen"], &mc.listen) &&
-        !(Unexpanded(mc.listen) && !checks_.expand_variables)) {
+        !KeptAsWritten(mc.listen)) {
       const absl::Status st = ParseListenAddress(mc.listen, nullptr, nullptr);
       if (!st.ok())
         Error(m.Key("listen"), m["listen"], std::string(st.message()));

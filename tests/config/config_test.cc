@@ -590,9 +590,9 @@ TEST(ConfigTest, TopicsAndTheGroupTakeEnvironmentVariables) {
   EXPECT_EQ(r.config.deadletter_output.topic, "dl.prod");
   EXPECT_EQ(r.config.changelog_output.topic, "prod-kpi-changelog");
   EXPECT_EQ(RepartitionTopic(r.config), "prod-kpi-repartition");
-  setenv("KPI_TEST_POD_IP", "127.0.0.7", 1);
+  setenv("KPI_TEST_LISTEN", "127.0.0.7:9464", 1);
   r = ParseConfig(
-      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_POD_IP}:9464'}\n");
+      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_LISTEN}'}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.metrics.listen, "127.0.0.7:9464");
 
@@ -619,7 +619,7 @@ TEST(ConfigTest, TopicsAndTheGroupTakeEnvironmentVariables) {
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.inputs.at(0).topic, "${KPI_TEST_ENV}.web.events");
   r = ParseConfig(
-      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_POD_IP}:9464'}\n",
+      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_LISTEN}'}\n",
       as_written);
   ASSERT_TRUE(r.ok()) << Errors(r);
 }
