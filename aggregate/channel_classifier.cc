@@ -14,22 +14,42 @@
 namespace kpistream {
 namespace {
 
+// Site names: the label before the public suffix ("google" for
+// www.google.co.uk, any subdomain), as most of GA4's source categories
+// hold a site under every name it has.
 const char* const kSearchNames[] = {
-    "google",    "bing",  "yahoo", "duckduckgo", "baidu",  "yandex",
-    "ecosia",    "ask",   "aol",   "naver",      "seznam", "qwant",
-    "startpage", "brave", "sogou", "so",         "360"};
+    "google", "bing", "yahoo", "duckduckgo", "baidu",   "yandex",    "ecosia",
+    "ask",    "aol",  "naver", "seznam",     "qwant",   "startpage", "brave",
+    "sogou",  "so",   "360",   "msn",        "rambler", "onet",      "rakuten"};
 const char* const kSocialNames[] = {
-    "facebook", "fb",       "instagram", "t",         "twitter", "x",
-    "linkedin", "lnkd",     "reddit",    "pinterest", "tiktok",  "snapchat",
-    "threads",  "mastodon", "tumblr",    "vk",        "weibo",   "quora",
-    "discord",  "whatsapp", "telegram",  "messenger", "line",    "xing",
-    "meetup",   "ig"};
-const char* const kVideoNames[] = {"youtube", "youtu",  "vimeo",  "dailymotion",
-                                   "twitch",  "wistia", "netflix"};
+    "facebook",      "fb",        "instagram",   "t",
+    "twitter",       "x",         "linkedin",    "lnkd",
+    "reddit",        "pinterest", "tiktok",      "snapchat",
+    "threads",       "mastodon",  "tumblr",      "vk",
+    "weibo",         "quora",     "discord",     "whatsapp",
+    "telegram",      "messenger", "line",        "xing",
+    "meetup",        "ig",        "medium",      "slashdot",
+    "flipboard",     "yelp",      "tripadvisor", "wechat",
+    "kakao",         "digg",      "disqus",      "douban",
+    "odnoklassniki", "pixiv",     "mixi",        "smartnews"};
+const char* const kVideoNames[] = {
+    "youtube", "youtu", "vimeo", "dailymotion", "twitch", "wistia",
+    "netflix", "hulu",  "ted",   "disneyplus",  "iqiyi",  "youku"};
 const char* const kShoppingNames[] = {
     "amazon",   "ebay",    "etsy",         "shopify",
     "walmart",  "alibaba", "aliexpress",   "google shopping",
-    "shopping", "idealo",  "mercadolibre", "rakuten"};
+    "shopping", "idealo",  "mercadolibre", "igshopping"};
+
+// Exact hosts, matched before site names, where GA4's list puts a subdomain
+// apart from its site: Naver's blogs, cafes and Q&A and Google Groups and
+// Sites are social, and the web mail of three search engines is search
+// (their other web apps are no search: IsWebAppSubdomain).
+const char* const kSearchHosts[] = {"mail.google.com", "mail.yandex.ru",
+                                    "mail.rambler.ru", "go.mail.ru"};
+const char* const kSocialHosts[] = {"blog.naver.com",    "cafe.naver.com",
+                                    "kin.naver.com",     "news.ycombinator.com",
+                                    "groups.google.com", "sites.google.com",
+                                    "answers.yahoo.com"};
 
 // GA4: ^(.*cp.*|ppc|retargeting|paid.*)$
 bool PaidMedium(absl::string_view m) {
@@ -67,8 +87,9 @@ bool IsGenericSecondLevel(absl::string_view label) {
 }
 
 bool IsWebAppSubdomain(absl::string_view label) {
-  for (absl::string_view app : {"accounts", "mail", "docs", "drive", "calendar",
-                                "meet", "login", "outlook"}) {
+  for (absl::string_view app :
+       {"accounts", "mail", "docs", "drive", "calendar", "meet", "login",
+        "outlook", "gemini", "bard", "chat"}) {
     if (label == app) return true;
   }
   return false;
@@ -154,16 +175,28 @@ bool GoogleHost(absl::string_view host) {
 struct PaidSource {
   absl::string_view source, medium;
 };
-std::optional<PaidSource> PaidClick(absl::string_view click_id,
-                                    absl::string_view host) {
+// The parameter name a click id is tagged with ("gclid" of "gclid-Cj0…"),
+// or an empty view for a raw value.
+absl::string_view ClickIdName(absl::string_view click_id) {
   const absl::string_view name =
       click_id.substr(0, FindFirstOf(click_id, "-=:"));
-  if (name.size() < click_id.size()) {
-    for (absl::string_view google : {"gclid", "gbraid", "wbraid"}) {
-      if (absl::EqualsIgnoreCase(name, google)) {
-        return PaidSource{"google", "cpc"};
-      }
-    }
+  return name.size() < click_id.size() ? name : absl::string_view();
+}
+
+// Whether a click id is named as Google Ads' auto-tagging (gclid, gbraid,
+// wbraid): the page URL's always is.
+bool NamedGoogleAdsClick(absl::string_view click_id) {
+  const absl::string_view name = ClickIdName(click_id);
+  for (absl::string_view google : {"gclid", "gbraid", "wbraid"}) {
+    if (absl::EqualsIgnoreCase(name, google)) return true;
+  }
+  return false;
+}
+
+std::optional<PaidSource> PaidClick(absl::string_view click_id,
+                                    absl::string_view host) {
+  if (const absl::string_view name = ClickIdName(click_id); !name.empty()) {
+    if (NamedGoogleAdsClick(click_id)) return PaidSource{"google", "cpc"};
     if (absl::EqualsIgnoreCase(name, "msclkid")) {
       return PaidSource{"bing", "cpc"};
     }
@@ -191,7 +224,9 @@ ChannelClassifier::ChannelClassifier(const Options& options) {
     for (const std::string& s : extra) lists_[absl::AsciiStrToLower(s)] |= list;
   };
   fill(kSearch, kSearchNames, options.extra_search_sources);
+  fill(kSearch, kSearchHosts, {});
   fill(kSocial, kSocialNames, options.extra_social_sources);
+  fill(kSocial, kSocialHosts, {});
   fill(kVideo, kVideoNames, options.extra_video_sources);
   fill(kShopping, kShoppingNames, options.extra_shopping_sources);
 }
@@ -231,6 +266,16 @@ void ChannelClassifier::EffectiveInto(const ChannelInputs& in,
   if (!host.empty() && !in.page_url.empty() &&
       host == HostOf(in.page_url, &page_buffer)) {
     host = {};
+  }
+  // A Google Ads click id named so wins over utm source and medium, as
+  // GA4's auto-tagging does by default: agencies' URL templates add utm
+  // tags of their own (adwords / ppc, google / shopping) to ads' links,
+  // which then were Paid Other or Organic Search. A raw id (its network
+  // unknown) does not: the utm tags say more.
+  if (NamedGoogleAdsClick(in.click_id)) {
+    source_out->assign("google");
+    medium_out->assign("cpc");
+    return;
   }
   absl::string_view source = Lower(in.source, &source_buffer);
   const absl::string_view medium = Lower(in.medium, &medium_buffer);

@@ -1,7 +1,10 @@
 // ChannelClassifier: GA4's default channel grouping (SPEC §3 "channel").
 //
 // Inputs are a session's first event: utm_source / utm_medium / utm_campaign,
-// the referrer and the click id. When the event has no utm source and medium,
+// the referrer and the click id. A Google Ads click id named so (gclid,
+// gbraid, wbraid: the page URL's always are) makes source and medium
+// "google / cpc" whatever the utm tags say, as GA4's auto-tagging wins over
+// manual tags by default. When the event has no utm source and medium,
 // they are derived as GA4 does: a Google or Microsoft Ads click id (gclid,
 // gbraid, wbraid, msclkid) means "google / cpc" or "bing / cpc" (an fbclid
 // does not: Facebook adds it to organic links too; a raw id shaped like
@@ -12,7 +15,9 @@
 // Organic Social by its source), and no referrer, or one from the page's own
 // host, is "(direct) / (none)". Then the first matching rule of GA4's order
 // wins. Source lists (search engines, social networks, video and shopping
-// sites) are built in and can be extended from config.
+// sites: the most visited of GA4's source categories, by site name, and
+// exact hosts where GA4's list sets a subdomain apart) are built in and
+// can be extended from config.
 //
 // Thread-safe after construction (const).
 #ifndef KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_

@@ -85,8 +85,21 @@ const Row kRows[] = {
     {"raw msclkid value", "", "", "", "", "0d5e7a51b8e31cd4a2f3ec9a5b1c6e0f",
      "Paid Search"},
     {"bing cpc", "bing", "cpc", "", "", "", "Paid Search"},
-    {"utm wins over gclid", "newsletter", "email", "", "", "gclid-Cj0",
-     "Email"},
+    // A named Google Ads id wins over utm tags, as GA4's auto-tagging does
+    // (a review found agencies' templates' tags winning: Paid Other,
+    // Organic Search, Email); a raw id does not, its network unknown.
+    {"named gclid wins over utm", "newsletter", "email", "", "", "gclid-Cj0",
+     "Paid Search"},
+    {"named gclid wins over adwords / ppc", "adwords", "ppc", "", "",
+     "gclid-Cj0KCQ", "Paid Search"},
+    {"named gbraid wins over google / shopping", "google", "shopping", "", "",
+     "gbraid-0AAAAA", "Paid Search"},
+    {"named gclid keeps the campaign's rules", "adwords", "ppc",
+     "pmax cross-network", "", "gclid-Cj0KCQ", "Cross-network"},
+    {"raw google-shaped id does not win over utm", "pinterest", "paid_social",
+     "", "", "Cj0KCQiA", "Paid Social"},
+    {"named msclkid does not win over utm", "newsletter", "email", "", "",
+     "msclkid-0d5e7a51", "Email"},
     {"yahoo retargeting", "yahoo", "retargeting", "", "", "", "Paid Search"},
     // Paid Social
     {"facebook paid_social", "facebook", "paid_social", "", "", "",
@@ -164,6 +177,25 @@ const Row kRows[] = {
     {"ecosia referrer", "", "", "", "https://www.ecosia.org/search?q=x", "",
      "Organic Search"},
     {"utm google organic", "google", "organic", "", "", "", "Organic Search"},
+    // Sites of GA4's source categories beyond the first lists (a review
+    // found them Referral, or the wrong category by their site's name).
+    {"Edge's new tab page", "", "", "", "https://ntp.msn.com/edge/ntp", "",
+     "Organic Search"},
+    {"gmail is search in GA4's list", "", "", "",
+     "https://mail.google.com/mail/u/0/", "", "Organic Search"},
+    {"rakuten is search in GA4's list", "", "", "",
+     "https://www.rakuten.co.jp/", "", "Organic Search"},
+    {"naver blog is social", "", "", "", "https://m.blog.naver.com/someone/1",
+     "", "Organic Social"},
+    {"google groups is social", "", "", "",
+     "https://groups.google.com/g/some-group", "", "Organic Social"},
+    {"hacker news is social", "", "", "", "https://news.ycombinator.com/item",
+     "", "Organic Social"},
+    {"medium.com is social", "", "", "", "https://medium.com/@someone/post", "",
+     "Organic Social"},
+    {"instagram shopping tags", "IGShopping", "Social", "", "", "",
+     "Organic Shopping"},
+    {"hulu referrer", "", "", "", "https://www.hulu.com/", "", "Organic Video"},
     // Referral
     {"other site", "", "", "", "https://news.example.org/article", "",
      "Referral"},
@@ -176,6 +208,8 @@ const Row kRows[] = {
      "", "Referral"},
     {"google sign-in is not search", "", "", "",
      "https://accounts.google.com/o/oauth2", "", "Referral"},
+    {"gemini is an assistant, not search", "", "", "",
+     "https://gemini.google.com/app", "", "Referral"},
     {"subdomain of site is external", "", "", "", "https://blog.example.com/",
      "", "Referral"},
     // Email
@@ -253,6 +287,15 @@ TEST(ChannelClassifierTest, SourceAndMediumDerivedFromTheReferrer) {
   sm = c.EffectiveSourceMedium({"", "", "", "", "msclkid=abc", kPage});
   EXPECT_EQ(sm.source, "bing");
   EXPECT_EQ(sm.medium, "cpc");
+  // The source and medium labels too: a named Google Ads id over utm tags.
+  sm = c.EffectiveSourceMedium(
+      {"AdWords", "PPC", "brand", "", "gclid-Cj0KCQ", kPage});
+  EXPECT_EQ(sm.source, "google");
+  EXPECT_EQ(sm.medium, "cpc");
+  sm = c.EffectiveSourceMedium(
+      {"", "", "", "https://m.blog.naver.com/a/1", "", kPage});
+  EXPECT_EQ(sm.source, "blog.naver.com");
+  EXPECT_EQ(sm.medium, "referral");
 }
 
 TEST(ChannelClassifierTest, UtmMediumWithoutSourceTakesTheReferrerAsSource) {
