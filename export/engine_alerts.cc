@@ -33,20 +33,28 @@ std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 
 std::vector<EngineAlert> EngineAlerts(const Config& config) {
   const std::string& job = config.rules.job;
+  // Records rejected per second: each counter summed on its own. One
+  // selector of the three names (as before) failed to evaluate wherever
+  // two of them had the same labels, the late and duplicate counters
+  // always ("vector cannot contain metrics with the same labelset": rate()
+  // drops the names), so the alert never fired.
   const std::string rejected =
-      Selector("")
-          .Regex("__name__", absl::StrJoin({"kpistream_events_invalid_total",
-                                            "kpistream_events_late_total",
-                                            "kpistream_events_duplicate_total",
-                                            "kpistream_bot_events_total"},
-                                           "|"))
-          .Equal("job", job)
-          // An access log's lines that are no page view (assets, POSTs,
-          // 404s: most of its lines) are input the engine reads as meant,
-          // not rejected input (review: on a plain access log the alert
-          // never stopped).
-          .NotEqual("reason", "not_pageview")
-          .str();
+      absl::StrCat("sum by (job) (rate(",
+                   Selector("kpistream_events_invalid_total")
+                       .Equal("job", job)
+                       // An access log's lines that are no page view (assets,
+                       // POSTs, 404s: most of its lines) are input the engine
+                       // reads as meant, not rejected input (review: on a plain
+                       // access log the alert never stopped).
+                       .NotEqual("reason", "not_pageview")
+                       .str(),
+                   "[15m])) + sum by (job) (rate(",
+                   Of(config, "kpistream_events_late_total"),
+                   "[15m])) + sum by (job) (rate(",
+                   Of(config, "kpistream_events_duplicate_total"), "[15m]))");
+  // Bots are not counted: a site's share of them is its traffic, not a
+  // fault (16 % of the lines of the real access log in ../shared/data,
+  // which kept the alert firing at its 10 %).
   std::vector<EngineAlert> alerts;
   alerts.push_back(
       {"KpistreamInstanceDown",
@@ -150,8 +158,7 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
        {"job", "instance"}});
   alerts.push_back(
       {"KpistreamDeadLetterRateHigh",
-       absl::StrCat("sum by (job) (rate(", rejected,
-                    "[15m])) / sum by (job) (rate(",
+       absl::StrCat("(", rejected, ") / sum by (job) (rate(",
                     Of(config, "kpistream_events_consumed_total"), "[15m])) > ",
                     Num(config.rules.dead_letter_ratio)),
        absl::Minutes(15),
@@ -161,7 +168,7 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
            .ValuePercent()
            .Text(absl::StrCat(
                " of the records job ", job,
-               " consumed were invalid, late, duplicates or bots (more than ",
+               " consumed were invalid, late or duplicates (more than ",
                Num(config.rules.dead_letter_ratio * 100),
                " %); they are on the dead-letter topic ",
                config.deadletter_output.topic,
@@ -237,6 +244,10 @@ std::string EngineAlertRulesTestYaml(const Config& config,
       Series(config, "kpistream_events_consumed_total", {topic});
   const std::string invalid =
       Series(config, "kpistream_events_invalid_total", {"malformed"});
+  // Exported from the start, as the engine exports them (at 0).
+  const std::string late = Series(config, "kpistream_events_late_total", {});
+  const std::string duplicate =
+      Series(config, "kpistream_events_duplicate_total", {});
   const std::string consumed_values = "0+600x40";
   const absl::Duration eval = absl::Minutes(30);
 
@@ -258,7 +269,9 @@ std::string EngineAlertRulesTestYaml(const Config& config,
       {"KpistreamDeadLetterRateHigh",
        {{up, "1x40"},
         {consumed, consumed_values},
-        {invalid, absl::StrCat("0+", Num(600 * bad_share), "x40")}}},
+        {invalid, absl::StrCat("0+", Num(600 * bad_share), "x40")},
+        {late, "0x40"},
+        {duplicate, "0x40"}}},
   };
   const std::vector<InputSeries> healthy = {
       {up, "1x40"},
@@ -267,7 +280,9 @@ std::string EngineAlertRulesTestYaml(const Config& config,
       {lag, "500x40"},
       {watermark, "30x40"},
       {consumed, consumed_values},
-      {invalid, absl::StrCat("0+", Num(600 * good_share), "x40")}};
+      {invalid, absl::StrCat("0+", Num(600 * good_share), "x40")},
+      {late, "0x40"},
+      {duplicate, "0x40"}};
 
   const std::vector<EngineAlert> alerts = EngineAlerts(config);
   std::vector<RuleTest> tests;

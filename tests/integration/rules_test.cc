@@ -645,8 +645,8 @@ rules:
 // A hand-written check of the engine alerts against series shaped like the
 // engine's, independent of the generated tests: a second instance down
 // fires KpistreamInstanceDown for it alone; a lag that stays flat is not
-// "growing"; records half invalid are 50 % dead letters; an access log's
-// lines that are no page view are none.
+// "growing"; records a quarter invalid are 25 % dead letters; an access
+// log's lines that are no page view are none, and neither are bots.
 constexpr char kEngineAlertsTest[] = R"(rule_files:
   - kpistream-engine.rules.yml
 evaluation_interval: 1m
@@ -665,6 +665,10 @@ tests:
         values: '0+300x40'
       - series: 'kpistream_bot_events_total{job="kpistream",instance="a:9464"}'
         values: '0+300x40'
+      - series: 'kpistream_events_late_total{job="kpistream",instance="a:9464"}'
+        values: '0x40'
+      - series: 'kpistream_events_duplicate_total{job="kpistream",instance="a:9464"}'
+        values: '0x40'
     promql_expr_test:
       - expr: ALERTS{alertstate="firing"}
         eval_time: 30m
@@ -685,6 +689,24 @@ tests:
         values: '0+900x40'
       - series: 'kpistream_events_invalid_total{job="kpistream",instance="a:9464",reason="malformed"}'
         values: '0+60x40'
+    promql_expr_test:
+      - expr: ALERTS{alertstate="firing"}
+        eval_time: 30m
+        exp_samples: []
+  # A site whose traffic is one part in five bots (the real access log's
+  # lines: 16 %) and 5 % late: no dead-letter alert (it fired for the bots).
+  - interval: 1m
+    input_series:
+      - series: 'up{job="kpistream",instance="a:9464"}'
+        values: '1x40'
+      - series: 'kpistream_events_consumed_total{job="kpistream",instance="a:9464",topic="web.events"}'
+        values: '0+1200x40'
+      - series: 'kpistream_bot_events_total{job="kpistream",instance="a:9464"}'
+        values: '0+240x40'
+      - series: 'kpistream_events_late_total{job="kpistream",instance="a:9464"}'
+        values: '0+60x40'
+      - series: 'kpistream_events_duplicate_total{job="kpistream",instance="a:9464"}'
+        values: '0x40'
     promql_expr_test:
       - expr: ALERTS{alertstate="firing"}
         eval_time: 30m
