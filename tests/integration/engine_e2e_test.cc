@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "aggregate/kpi_catalog.h"
 #include "engine/partition_pipeline.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -991,6 +993,43 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
+// Prometheus' answer to `expr` (`what` says where it is from), which must be
+// a success.
+std::string QueryMustSucceed(int prom_port, const std::string& what,
+                             const std::string& expr) {
+  absl::StatusOr<std::string> answer =
+      HttpGet(prom_port, "/api/v1/query?query=" + UrlEncode(expr));
+  EXPECT_TRUE(answer.ok()) << what << ": " << expr;
+  if (!answer.ok()) return std::string();
+  EXPECT_TRUE(absl::StrContains(*answer, "\"status\":\"success\""))
+      << what << ": " << expr << "\n"
+      << *answer;
+  return *answer;
+}
+
+// Waits until prometheus (`prom_port`) has scraped the scenario's closed
+// sessions three times and the funnel's series twice: enough samples for
+// rate() and increase() over every series.
+bool ScrapedTheScenario(int prom_port) {
+  return WaitFor(
+      [&] {
+        auto r = HttpGet(prom_port,
+                         "/api/v1/query?query=count_over_time(web_sessions_"
+                         "closed_total%5B1m%5D)");
+        if (!r.ok() || !absl::StrContains(*r, "\"3\"")) return false;
+        // The funnel's series first appear at the commit that closes a
+        // session reaching the funnel, which can come scrapes after the
+        // first closed session.
+        auto all = HttpGet(
+            prom_port,
+            "/api/v1/query?query=" +
+                UrlEncode("min(count_over_time(web_funnel_step_sessions_total"
+                          "[1m])) >= 2"));
+        return all.ok() && !absl::StrContains(*all, "\"result\":[]");
+      },
+      absl::Seconds(30));
+}
+
 // Prometheus' increase() counts a counter's rise from its first sample on,
 // and every series here is new with the scenario: had their first samples
 // been the counts, increase() would see none of the sessions. The engine
@@ -1054,24 +1093,7 @@ TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
   std::unique_ptr<Subprocess> prometheus = StartPrometheus(
       dir_.path() + "/rules/kpistream-recording.rules.yml", &prom_port);
   Produce(ScenarioInput());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto r = HttpGet(prom_port,
-                         "/api/v1/query?query=count_over_time(web_sessions_"
-                         "closed_total%5B1m%5D)");
-        if (!r.ok() || !absl::StrContains(*r, "\"3\"")) return false;
-        // And the funnel's series have two samples, so that increase()
-        // over them has an answer: they first appear at the commit that
-        // closes a session reaching the funnel, which can come scrapes
-        // after the first closed session.
-        auto all = HttpGet(
-            prom_port,
-            "/api/v1/query?query=" +
-                UrlEncode("min(count_over_time(web_funnel_step_sessions_total"
-                          "[1m])) >= 2"));
-        return all.ok() && !absl::StrContains(*all, "\"result\":[]");
-      },
-      absl::Seconds(30)));
+  ASSERT_TRUE(ScrapedTheScenario(prom_port));
   const nlohmann::json dashboard = nlohmann::json::parse(
       RunCommand({"cat", dir_.path() + "/rules/kpistream-dashboard.json"}).out);
   const std::set<std::string> with_data = {"Sessions started / min",
@@ -1085,18 +1107,6 @@ TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
                                            "Sessions by channel (24h)",
                                            "Instances up",
                                            "Pace of period targets"};
-  // The answer to `expr` (`what` says where it is from), which must be a
-  // success.
-  auto query = [&](const std::string& what, const std::string& expr) {
-    absl::StatusOr<std::string> answer =
-        HttpGet(prom_port, "/api/v1/query?query=" + UrlEncode(expr));
-    EXPECT_TRUE(answer.ok()) << what << ": " << expr;
-    if (!answer.ok()) return std::string();
-    EXPECT_TRUE(absl::StrContains(*answer, "\"status\":\"success\""))
-        << what << ": " << expr << "\n"
-        << *answer;
-    return *answer;
-  };
   std::set<std::string> seen;
   int queries = 0;
   for (const nlohmann::json& panel : dashboard.at("panels")) {
@@ -1105,7 +1115,7 @@ TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
     for (const nlohmann::json& target : panel.at("targets")) {
       const std::string expr = absl::StrReplaceAll(
           target.at("expr").get<std::string>(), {{"$site", ".*"}});
-      const std::string answer = query(title, expr);
+      const std::string answer = QueryMustSucceed(prom_port, title, expr);
       ++queries;
       if (with_data.count(title) && target.at("refId") == "A") {
         seen.insert(title);
@@ -1125,12 +1135,64 @@ TEST_F(EngineE2E, DashboardQueriesRunOnRealPrometheus) {
         YAML::LoadFile(dir_.path() + "/rules/" + file);
     for (const YAML::Node& group : rules_file["groups"]) {
       for (const YAML::Node& rule : group["rules"]) {
-        query(file, rule["expr"].as<std::string>());
+        QueryMustSucceed(prom_port, file, rule["expr"].as<std::string>());
         ++rule_queries;
       }
     }
   }
   EXPECT_GT(rule_queries, 20);
+  EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
+}
+
+// Every KPI of the catalog as a target, over a window and, for counts and
+// sums, a period: each rule `kpistream rules` writes for them evaluates on
+// a real prometheus scraping the engine (see above: promtool's tests feed
+// series of their own making).
+TEST_F(EngineE2E, EveryKpisTargetRulesEvaluateOnTheEnginesSeries) {
+  std::string targets =
+      "inputs: [{topic: web.events}]\ngoals: [signup, purchase]\ntargets:\n";
+  for (const KpiDef& kpi : KpiCatalog()) {
+    std::string filter = "site: shop";
+    if (absl::c_linear_search(kpi.filter_labels(), "goal")) {
+      absl::StrAppend(&filter, ", goal: signup");
+    }
+    if (absl::c_linear_search(kpi.filter_labels(), "currency")) {
+      absl::StrAppend(&filter, ", currency: EUR");
+    }
+    const char* value = kpi.kind == KpiKind::kRate ? "0.5" : "10";
+    absl::StrAppendFormat(&targets,
+                          "  - {name: w_%s, kpi: %s, filter: {%s}, value: %s, "
+                          "window: 1h}\n",
+                          kpi.name, kpi.name, filter, value);
+    if (kpi.cumulative()) {
+      absl::StrAppendFormat(
+          &targets,
+          "  - {name: p_%s, kpi: %s, filter: {%s}, value: %s, period: "
+          "{start: 2026-01-01, end: 2026-01-10}}\n",
+          kpi.name, kpi.name, filter, value);
+    }
+  }
+  CommandResult rules = RunCommand({KpistreamBinary(), "rules", "--config",
+                                    dir_.Write("every-kpi.yaml", targets),
+                                    "--out", dir_.path() + "/rules"});
+  ASSERT_EQ(rules.exit_code, 0) << rules.err << targets;
+  int prom_port = 0;
+  std::unique_ptr<Subprocess> prometheus = StartPrometheus(
+      dir_.path() + "/rules/kpistream-recording.rules.yml", &prom_port);
+  Produce(ScenarioInput());
+  ASSERT_TRUE(ScrapedTheScenario(prom_port));
+  int alerts = 0;
+  const YAML::Node rules_file =
+      YAML::LoadFile(dir_.path() + "/rules/kpistream-alerts.rules.yml");
+  for (const YAML::Node& group : rules_file["groups"]) {
+    for (const YAML::Node& rule : group["rules"]) {
+      QueryMustSucceed(prom_port, rule["alert"].as<std::string>(""),
+                       rule["expr"].as<std::string>());
+      ++alerts;
+    }
+  }
+  // At least one alert per target.
+  EXPECT_GE(alerts, static_cast<int>(KpiCatalog().size()) * 2);
   EXPECT_EQ(prometheus->Stop(SIGTERM, absl::Seconds(10)), 0);
 }
 
