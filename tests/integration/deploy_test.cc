@@ -152,6 +152,55 @@ TEST(DeployTest, ComposeProvisionsTheGeneratedDashboard) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+// What a review found would break the stack where it runs as the image's
+// user, unseen without Docker or a cluster: the image makes /rules (the
+// compose rules job's volume) and the state directory its user's before
+// USER, and serves /metrics beyond 127.0.0.1; prometheus and grafana wait
+// for the rules job to have finished; each compose instance has a host name
+// of its own (its instance id, unchanged when recreated); the pods run as
+// that user with its group owning their volumes; the PodMonitor and the
+// PrometheusRule carry the label kube-prometheus-stack selects by.
+TEST(DeployTest, TheStackRunsAsTheImagesUser) {
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import re, sys, yaml\n"
+       "docker = open(sys.argv[1]).read()\n"
+       "runtime = docker[docker.index('FROM debian:12-slim'):]\n"
+       "uid = re.search(r'useradd --system --uid (\\d+) kpistream', runtime)\n"
+       "assert uid, 'no kpistream user'\n"
+       "uid = int(uid.group(1))\n"
+       "before_user = runtime[:runtime.index('USER kpistream')]\n"
+       "chown = re.search(r'chown kpistream ([^\\n]*)', before_user)\n"
+       "assert chown, 'nothing chowned before USER'\n"
+       "for d in ('/rules', '/var/lib/kpistream'):\n"
+       "    assert d in chown.group(1).split(), (d, chown.group(1))\n"
+       "assert 'listen: 0.0.0.0:9464' in before_user, 'listen'\n"
+       "compose = yaml.safe_load(open(sys.argv[2]))['services']\n"
+       "rules = compose['rules']['command']\n"
+       "assert rules[rules.index('--out') + 1] == '/rules', rules\n"
+       "for s in ('prometheus', 'grafana'):\n"
+       "    cond = compose[s]['depends_on']['rules']['condition']\n"
+       "    assert cond == 'service_completed_successfully', (s, cond)\n"
+       "engines = [n for n, c in compose.items()\n"
+       "           if c.get('command', [''])[0] == 'run']\n"
+       "assert len(engines) == 2, engines\n"
+       "names = [compose[n].get('hostname') for n in engines]\n"
+       "assert None not in names and len(set(names)) == 2, names\n"
+       "docs = [d for d in yaml.safe_load_all(open(sys.argv[3])) if d]\n"
+       "pod = [d for d in docs if d['kind'] == 'StatefulSet'][0]\n"
+       "ctx = pod['spec']['template']['spec']['securityContext']\n"
+       "assert ctx['runAsUser'] == uid and ctx['fsGroup'] == uid, ctx\n"
+       "monitor = [d for d in docs if d['kind'] == 'PodMonitor'][0]\n"
+       "rule = yaml.safe_load(open(sys.argv[4]))\n"
+       "for d in (monitor, rule):\n"
+       "    assert d['metadata']['labels']['release'] == \\\n"
+       "        'kube-prometheus-stack', d['metadata']\n",
+       SourceDir() + "/deploy/Dockerfile", SourceDir() + "/deploy/compose.yaml",
+       SourceDir() + "/deploy/k8s/kpistream.yaml",
+       SourceDir() + "/deploy/k8s/prometheusrule.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 // The compose stack's traffic, run for a second against the embedded
 // broker: loadgen starts once the topics exist and its visitors come back
 // seldom enough for their sessions to close (with 5,000 visitors at 200
