@@ -34,10 +34,10 @@ std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 std::vector<EngineAlert> EngineAlerts(const Config& config) {
   const std::string& job = config.rules.job;
   // Records rejected per second: each counter summed on its own. One
-  // selector of the three names (as before) failed to evaluate wherever
-  // two of them had the same labels, the late and duplicate counters
-  // always ("vector cannot contain metrics with the same labelset": rate()
-  // drops the names), so the alert never fired.
+  // selector of the counters' names (as before) failed to evaluate
+  // wherever two of them had the same labels, the late and duplicate
+  // counters always ("vector cannot contain metrics with the same
+  // labelset": rate() drops the names), so the alert never fired.
   const std::string rejected =
       absl::StrCat("sum by (job) (rate(",
                    Selector("kpistream_events_invalid_total")
