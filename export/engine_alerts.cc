@@ -37,21 +37,29 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
   // selector of the counters' names (as before) failed to evaluate
   // wherever two of them had the same labels, the late and duplicate
   // counters always ("vector cannot contain metrics with the same
-  // labelset": rate() drops the names), so the alert never fired.
-  const std::string rejected =
+  // labelset": rate() drops the names), so the alert never fired. A
+  // counter with no series (not yet scraped, or no reason but
+  // not_pageview) counts 0, not "no answer" for the whole sum.
+  const std::string consumed_rate =
       absl::StrCat("sum by (job) (rate(",
-                   Selector("kpistream_events_invalid_total")
-                       .Equal("job", job)
-                       // An access log's lines that are no page view (assets,
-                       // POSTs, 404s: most of its lines) are input the engine
-                       // reads as meant, not rejected input (review: on a plain
-                       // access log the alert never stopped).
-                       .NotEqual("reason", "not_pageview")
-                       .str(),
-                   "[15m])) + sum by (job) (rate(",
-                   Of(config, "kpistream_events_late_total"),
-                   "[15m])) + sum by (job) (rate(",
-                   Of(config, "kpistream_events_duplicate_total"), "[15m]))");
+                   Of(config, "kpistream_events_consumed_total"), "[15m]))");
+  auto rate_or_zero = [&](const std::string& selector) {
+    return absl::StrCat("(sum by (job) (rate(", selector, "[15m])) or ",
+                        consumed_rate, " * 0)");
+  };
+  const std::string rejected = absl::StrJoin(
+      {rate_or_zero(Selector("kpistream_events_invalid_total")
+                        .Equal("job", job)
+                        // An access log's lines that are no page view
+                        // (assets, POSTs, 404s: most of its lines) are input
+                        // the engine reads as meant, not rejected input
+                        // (review: on a plain access log the alert never
+                        // stopped).
+                        .NotEqual("reason", "not_pageview")
+                        .str()),
+       rate_or_zero(Of(config, "kpistream_events_late_total")),
+       rate_or_zero(Of(config, "kpistream_events_duplicate_total"))},
+      " + ");
   // Bots are not counted: a site's share of them is its traffic, not a
   // fault (16 % of the lines of the real access log in ../shared/data,
   // which kept the alert firing at its 10 %).
@@ -158,8 +166,7 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
        {"job", "instance"}});
   alerts.push_back(
       {"KpistreamDeadLetterRateHigh",
-       absl::StrCat("(", rejected, ") / sum by (job) (rate(",
-                    Of(config, "kpistream_events_consumed_total"), "[15m])) > ",
+       absl::StrCat("(", rejected, ") / ", consumed_rate, " > ",
                     Num(config.rules.dead_letter_ratio)),
        absl::Minutes(15),
        "ticket",

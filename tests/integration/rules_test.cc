@@ -694,7 +694,8 @@ tests:
         eval_time: 30m
         exp_samples: []
   # A site whose traffic is one part in five bots (the real access log's
-  # lines: 16 %) and 5 % late: no dead-letter alert (it fired for the bots).
+  # lines: 16 %) and 5 % late: no dead-letter alert (it fired for the
+  # bots). No invalid series at all: they count 0 (the sum was empty).
   - interval: 1m
     input_series:
       - series: 'up{job="kpistream",instance="a:9464"}'
