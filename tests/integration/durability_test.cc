@@ -346,13 +346,22 @@ TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
   FinishExactly(fleet, a, *loadgen);
   // It was frozen long enough to lose its partitions: reported lost, or
   // revoked after its fenced producer's transaction was aborted (seen once
-  // in 16 s: the exact result the same).
+  // in 16 s: the exact result the same), or revoked after the group refused
+  // its commit's input offsets, having moved on without it ("Unknown
+  // member": seen once in 8 s, in a full suite run, the exact result the
+  // same).
   const std::string log = a->process->Stderr();
-  EXPECT_TRUE(
-      absl::StrContains(log, "lost without a commit (the group moved on)") ||
-      (absl::StrContains(log, "fenced by a newer instance") &&
-       absl::StrContains(log, "the revoked partitions' new owner re-reads")))
-      << fleet.Logs();
+  const bool lost =
+      absl::StrContains(log, "lost without a commit (the group moved on)");
+  const bool fenced =
+      absl::StrContains(log, "fenced by a newer instance") &&
+      absl::StrContains(log, "the revoked partitions' new owner re-reads");
+  const bool refused =
+      absl::StrContains(log,
+                        "cannot add the input offsets to the transaction") &&
+      absl::StrContains(log, "Unknown member") &&
+      absl::StrContains(log, "engine: revoked ");
+  EXPECT_TRUE(lost || fenced || refused) << fleet.Logs();
 }
 
 INSTANTIATE_TEST_SUITE_P(Seconds, FrozenTest, ::testing::Values(8, 16));
