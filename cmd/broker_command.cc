@@ -18,6 +18,16 @@ int RunBrokerCommand(const BrokerCommandOptions& options) {
                    std::string(spec.status().message()).c_str());
       return 2;
     }
+    for (const TopicSpec& earlier : topics) {
+      if (earlier.name == spec->name) {
+        std::fprintf(stderr,
+                     "kpistream broker: --topic: topic \"%s\" given twice "
+                     "(\"%s:%d\" and \"%s\"); give each topic once\n",
+                     spec->name.c_str(), earlier.name.c_str(),
+                     earlier.partitions, text.c_str());
+        return 2;
+      }
+    }
     topics.push_back(*spec);
   }
   auto broker = EmbeddedBroker::Start(options.brokers, topics, options.port);

@@ -148,6 +148,10 @@ TEST(CliTest, BadUsageExitsTwo) {
   EXPECT_EQ(RunCommand({KpistreamBinary(), "run"}).exit_code, 2);
   EXPECT_EQ(
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
+  r = RunCommand(
+      {KpistreamBinary(), "broker", "--topic", "a:1", "--topic", "a:2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("topic \"a\" given twice"));
   EXPECT_EQ(RunCommand({KpistreamBinary(), "loadgen", "--brokers",
                         "127.0.0.1:1", "--topic", "t", "--format", "xml"})
                 .exit_code,
