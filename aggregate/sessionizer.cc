@@ -178,6 +178,11 @@ struct SessionMoney {
   // Counted in this session, each with the goal it was counted under: the
   // id, then one byte (OrderByte). An id of two goals is here twice.
   absl::InlinedVector<std::string, 1> order_ids;
+  // Indexes in `order_ids` of conversions that carried neither a value nor
+  // a currency and took no order: their id counts as an order, under no
+  // currency, at the session's close unless another conversion of it in
+  // the session takes the order (SettlePendingOrders).
+  std::string pending_orders;
 };
 
 // Counts and money add up differently: money saturates (saturating.h).
@@ -566,6 +571,7 @@ struct Sessionizer::Impl {
       money.revenue.clear();
       money.orders.clear();
       money.order_ids.clear();
+      money.pending_orders.clear();
       KeepSpare(std::move(x.money), spare_money);
     }
     x.user_id.clear();
@@ -852,6 +858,13 @@ struct Sessionizer::Impl {
     }
     const size_t goal_index = Increment(x.conversions, e.goal, 1u);
     if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderIds) {
+      // Neither a value nor a currency (a `lead` sent with the id, or a
+      // purchase whose collector sends no value): an order still (SPEC §3:
+      // orders are the conversions with an order_id, deduplicated), taken
+      // at the close if nothing with a value or currency takes it first.
+      if (!claims && e.value_micros == 0 && e.currency.empty()) {
+        x.pending_orders.push_back(static_cast<char>(x.order_ids.size()));
+      }
       AddOrderId(e.order_id,
                  GoalByte(goal_index) | (claims ? kClaimed : 0) |
                      (values ? kValued : 0),
@@ -998,6 +1011,7 @@ struct Sessionizer::Impl {
       c.funnel_steps.assign(x.funnel_steps.begin(), x.funnel_steps.end());
       if (x.money) {
         SessionMoney& money = *x.money;
+        SettlePendingOrders(money);
         // Copied into the reused ClosedSession's vectors (no allocation
         // once warm, for short goals and currencies).
         c.conversions.assign(money.conversions.begin(),
@@ -1022,6 +1036,25 @@ struct Sessionizer::Impl {
     pages.Release(s.exit);
     s.attribution = s.landing = s.exit = 0;
     observer->OnSessionClosed(c);
+  }
+
+  // At a session's close: each id of `pending_orders` that no conversion
+  // took the order of counts one, under no currency ("(not set)").
+  static void SettlePendingOrders(SessionMoney& money) {
+    for (const char index : money.pending_orders) {
+      const size_t i = static_cast<uint8_t>(index);
+      if (i >= money.order_ids.size()) continue;
+      const absl::string_view id = OrderIdOf(money.order_ids[i]);
+      bool claimed = false;
+      for (const std::string& entry : money.order_ids) {
+        claimed |= OrderIdOf(entry) == id && ClaimedOrder(entry);
+      }
+      if (claimed) continue;
+      Increment(money.orders, absl::string_view(), 1u);
+      money.order_ids[i].back() =
+          static_cast<char>(OrderByte(money.order_ids[i]) | kClaimed);
+    }
+    money.pending_orders.clear();
   }
 
   // Closes the sessions of `due` slots (live, current entries) in order of
@@ -1116,9 +1149,9 @@ struct Sessionizer::Impl {
         payload += entry.size() - 1;
         goal_indexes.push_back(static_cast<char>(OrderByte(entry)));
       }
-      payload += goal_indexes.size();
+      payload += goal_indexes.size() + money->pending_orders.size();
       fields += 3 * money->conversions.size() + 4 * currency_totals.size() +
-                money->order_ids.size() + 1;
+                money->order_ids.size() + 2;
     }
     absl::string_view client_id;
     if (rules.split_on_session_id) {
@@ -1175,6 +1208,7 @@ struct Sessionizer::Impl {
     w.Number(25, start_repeat);
     w.Number(26, static_cast<uint64_t>(from.ms));
     w.Number(27, from.repeat);
+    if (money != nullptr) w.String(28, money->pending_orders);
     return w.bytes();
   }
 
@@ -1516,6 +1550,11 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
                    : kAnyGoal;
         AddOrderId(st.order_ids(i), goal | (byte & (kClaimed | kValued)),
                    money.order_ids);
+      }
+      for (const char index : st.order_pending()) {
+        if (static_cast<uint8_t>(index) < money.order_ids.size()) {
+          money.pending_orders.push_back(index);
+        }
       }
     }
     if (!m.MapFunnelProgress(st.funnel_steps(), st.funnel_hashes(),

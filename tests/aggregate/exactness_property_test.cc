@@ -48,6 +48,19 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
   std::vector<std::pair<std::string, std::string>> goal_orders;  // session's
   std::vector<std::string> claimed;  // the session's ids that took an order
   std::vector<std::string> valued;   // the session's ids whose value counted
+  // The session's ids of conversions with neither a value nor a currency:
+  // an order each at the close, unless a conversion of the id took it.
+  std::vector<std::string> pending;
+  auto settle = [&](BatchSession& s) {
+    for (const std::string& id : pending) {
+      if (std::find(claimed.begin(), claimed.end(), id) != claimed.end()) {
+        continue;
+      }
+      claimed.push_back(id);
+      ++s.orders;
+    }
+    pending.clear();
+  };
   for (size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
     const bool same_visitor = !out.empty() && out.back().site == e.site_id &&
@@ -57,6 +70,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
         (rules.split_on_session_id && !e.session_id.empty() &&
          !out.back().client_id.empty() &&
          e.session_id != out.back().client_id)) {
+      if (!out.empty()) settle(out.back());
       BatchSession s;
       s.site = e.site_id;
       s.visitor = e.visitor_id;
@@ -109,6 +123,8 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
         if (claims) {
           claimed.push_back(e.order_id);
           ++s.orders;
+        } else if (e.value_micros == 0 && e.currency.empty()) {
+          pending.push_back(e.order_id);
         }
         values = std::find(valued.begin(), valued.end(), e.order_id) ==
                      valued.end() &&
@@ -122,6 +138,7 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
       }
     }
   }
+  if (!out.empty()) settle(out.back());
   for (BatchSession& s : out) {
     s.engaged =
         s.end - s.start >= rules.engaged_min_duration ||

@@ -643,7 +643,9 @@ TEST_F(SessionizerTest, AnOrderIdCountsOnceUnderOther) {
 // The order and its value go with the id's first conversion that has a
 // value or a currency: a `lead` of the id without either, before the
 // purchase, took the order under no currency and dropped the purchase's
-// revenue (review). A refund first takes nothing either.
+// revenue (review). A refund first takes nothing either. An id whose
+// conversions carry neither (o2) is an order too (SPEC §3), counted at the
+// close under no currency: it counted none before 2026-12-05's evening.
 TEST_F(SessionizerTest, AnOrderGoesWithItsFirstValuedConversion) {
   sessionizer.Add(Conversion("a", absl::ZeroDuration(), "lead", 0, "", "o1"));
   sessionizer.Add(
@@ -661,7 +663,64 @@ TEST_F(SessionizerTest, AnOrderGoesWithItsFirstValuedConversion) {
                                  std::make_pair(std::string("purchase"), 1u),
                                  std::make_pair(std::string("refund"), 1u),
                                  std::make_pair(std::string("upsell"), 1u)));
-  ExpectOneOrder(s, "EUR", 10'000'000);
+  EXPECT_EQ(s.orders, 2u);
+  EXPECT_THAT(s.orders_by_currency,
+              ::testing::ElementsAre(std::make_pair(std::string(), 1u),
+                                     std::make_pair(std::string("EUR"), 1u)));
+  EXPECT_THAT(s.revenue, ::testing::ElementsAre(
+                             std::make_pair(std::string("EUR"), 10'000'000)));
+}
+
+// An order sent with neither a value nor a currency (a collector that sends
+// no value) is one order, under no currency, counted once at the session's
+// close however many goals carry it; also across a checkpoint between its
+// conversions. A refund alone is no order; an id another conversion of the
+// session takes with a currency is that currency's order only; an id of an
+// earlier session of the visitor counts nothing (OrderOnce).
+TEST(OrderValueTest, AnOrderWithNeitherValueNorCurrencyCountsAtTheClose) {
+  SessionRules rules;
+  for (bool checkpointed : {false, true}) {
+    SCOPED_TRACE(checkpointed);
+    Recorder rec;
+    auto s = std::make_unique<Sessionizer>(rules, &rec);
+    s->Add(Conversion("a", absl::ZeroDuration(), "purchase", 0, "", "o1"));
+    s->Add(Conversion("a", absl::Seconds(1), "lead", 0, "", "o2"));
+    s->Add(Conversion("a", absl::Seconds(2), "refund", -4'000'000, "", "o3"));
+    if (checkpointed) {
+      std::vector<v1::SessionState> saved;
+      s->Checkpoint(
+          /*full=*/true, [](absl::string_view, absl::string_view) {},
+          Saving(&saved));
+      ASSERT_EQ(saved.size(), 1u);
+      // o1 (index 0) and o2 (index 1) pending; the refund (2) not.
+      EXPECT_EQ(saved[0].order_pending(), std::string("\x00\x01", 2));
+      s = std::make_unique<Sessionizer>(rules, &rec);
+      s->RestoreSession(saved[0]);
+      s->FinishRestore();
+    }
+    s->Add(Conversion("a", absl::Seconds(3), "signup", 0, "", "o1"));
+    s->Add(Conversion("a", absl::Seconds(4), "purchase", 5'000'000, "USD",
+                      "o2"));  // takes o2's order, in USD
+    s->CloseAll();
+    // The visitor's next session: o1 again counts nothing (the restored
+    // sessionizer here has no OrderOnce store of the first's: the engine
+    // restores that apart).
+    if (!checkpointed) {
+      s->Add(Conversion("a", absl::Hours(2), "purchase", 0, "", "o1"));
+      s->CloseAll();
+      ASSERT_EQ(rec.closed.size(), 2u);
+      EXPECT_EQ(rec.closed[1].orders, 0u);
+      EXPECT_TRUE(rec.closed[1].conversions.empty());
+    }
+    ASSERT_GE(rec.closed.size(), 1u);
+    const ClosedSession& first = rec.closed[0];
+    EXPECT_EQ(first.orders, 2u);
+    EXPECT_THAT(first.orders_by_currency,
+                ::testing::ElementsAre(std::make_pair(std::string(), 1u),
+                                       std::make_pair(std::string("USD"), 1u)));
+    EXPECT_THAT(first.revenue, ::testing::ElementsAre(std::make_pair(
+                                   std::string("USD"), 5'000'000)));
+  }
 }
 
 // A conversion of the id with a currency and no value (a `lead`, a
