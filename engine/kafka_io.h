@@ -184,6 +184,10 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status Restart() override;
   void DropQueued() override { producer_->DropQueued(); }
   int queued() const override { return producer_->queued(); }
+  std::string last_error() const override { return producer_->last_error(); }
+  absl::Time last_error_at() const override {
+    return producer_->last_error_at();
+  }
   void SetWaitCallback(std::function<void()> f) override {
     on_wait_ = std::move(f);
     producer_->set_on_wait(on_wait_);

@@ -109,6 +109,11 @@ class StreamOutput {
     return absl::OkStatus();
   }
   virtual int queued() const = 0;
+  // The producer's last error event and when it came (InfinitePast: none),
+  // as StreamInput::last_error(): in an outage the producer tells first
+  // (the consumer, idle or caught up, may say nothing for seconds).
+  virtual std::string last_error() const { return {}; }
+  virtual absl::Time last_error_at() const { return absl::InfinitePast(); }
   // Called about every 50 ms while Produce() waits for room in a full
   // queue (a slow or unavailable output: reading pauses meanwhile).
   virtual void SetWaitCallback(std::function<void()>) {}

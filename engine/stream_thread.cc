@@ -33,13 +33,14 @@ constexpr absl::Duration kEndCheckTimeout = absl::Seconds(2);
 constexpr absl::Duration kStartOffsetsTimeout = absl::Seconds(30);
 // Longer than this without a record while records wait: "no progress".
 constexpr absl::Duration kStallAfter = absl::Seconds(60);
-// After a broker error: not ready for kUnreachableFor. After the consumer
-// said that no broker can be reached: until a record comes or a broker
-// answers (asked every kOutageProbeInterval). librdkafka says that once
-// per outage, and a broker's own error again only after 30 s
-// (rd_kafka_broker_fail's suppression), so with the 10 s alone a caught-up
-// thread read as ready for 20 s of every 30 of an outage (review); one
-// broker of several down is no outage of the cluster.
+// After the consumer or the producer said that a broker (or every one)
+// cannot be reached: not ready for at least kUnreachableFor, and until a
+// broker answers (asked every kOutageProbeInterval). librdkafka says that
+// no broker can be once per outage, and a broker's own error again only
+// after 30 s (rd_kafka_broker_fail's suppression), so with the 10 s alone a
+// caught-up thread read as ready for 20 s of every 30 of an outage
+// (review); one broker of several down is no outage of the cluster: the
+// probe's partition has a leader again within seconds.
 constexpr absl::Duration kUnreachableFor = absl::Seconds(10);
 constexpr absl::Duration kOutageProbeInterval = absl::Seconds(5);
 // This many commits aborted in a row: not ready (one is a rebalance or a
@@ -254,18 +255,19 @@ absl::Status StreamThread::Run() {
       last_publish = now;
     }
   }
-  if (fatal_.ok() &&
-      BrokersLookUnreachable(clock_->Now(), input_->last_error())) {
-    // No broker answers (TrackOutage), or one did not a moment ago: a
-    // commit would wait out librdkafka's timeouts (45-53 s measured: adding
-    // the offsets, then an abort that times out too) and fail, past a
-    // SIGTERM's grace period. Not tried.
+  if (fatal_.ok() && BrokersLookUnreachable(clock_->Now()) &&
+      !BrokerAnswers()) {
+    // No broker answers (TrackOutage, and asked again now: an error of a
+    // moment ago may have been one broker's blip): a commit would wait out
+    // librdkafka's timeouts (45-53 s measured: adding the offsets, then an
+    // abort that times out too) and fail, past a SIGTERM's grace period.
+    // Not tried.
     work_left_uncommitted_ = true;
     KPI_LOG_WARN(
         "%s: stopping while no broker answers (%s): the final commit is "
         "not tried; the work since the last commit is redone from its state "
         "when the partitions are next assigned (nothing is lost)",
-        options_.name, input_->last_error());
+        options_.name, LastKafkaError().text);
     if (!output_->transactional()) output_->DropQueued();
     AwaitFirstAssignment();
     closing_ = true;
@@ -1239,8 +1241,8 @@ void StreamThread::WaitingForOutput() {
   const absl::Duration waited = now - output_waiting_since_;
   // The brokers said unreachable (the consumer's last error): not ready at
   // once, as Publish() would say, which does not run during the wait.
-  const std::string error = input_->last_error();
-  if (BrokersLookUnreachable(now, error)) {
+  const std::string error = LastKafkaError().text;
+  if (BrokersLookUnreachable(now)) {
     Beat(now,
          absl::StrCat(
              "brokers unreachable: ", error, " (waiting on the outputs for ",
@@ -1527,7 +1529,7 @@ void StreamThread::Publish(absl::Time now) {
   ThreadHealth health;
   health.heartbeat = now;
   health.ready = true;
-  const std::string error = input_->last_error();
+  const std::string error = LastKafkaError().text;
   if (!final_reason_.empty()) {
     health.ready = false;
     health.reason = final_reason_;
@@ -1559,7 +1561,7 @@ void StreamThread::Publish(absl::Time now) {
         restore_error_.empty()
             ? "restoring the state from the changelog"
             : absl::StrCat("restoring the state failed: ", restore_error_);
-  } else if (BrokersLookUnreachable(now, error)) {
+  } else if (BrokersLookUnreachable(now)) {
     health.ready = false;
     health.reason = absl::StrCat("brokers unreachable: ", error);
   } else if (waiting > 0 && last_progress_ != absl::InfinitePast() &&
@@ -1579,24 +1581,23 @@ void StreamThread::Publish(absl::Time now) {
   health_ = std::move(health);
 }
 
-void StreamThread::TrackOutage(absl::Time now) {
-  const absl::Time error_at = input_->last_error_at();
-  if (error_at > error_seen_at_) {
-    error_seen_at_ = error_at;
-    const std::string error = input_->last_error();
-    if (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
-        absl::StrContains(error, "_RESOLVE")) {
-      cluster_down_at_ = error_at;
-    }
-  }
-  if (cluster_down_at_ == absl::InfinitePast()) return;
-  if (last_progress_ != absl::InfinitePast() &&
-      last_progress_ > cluster_down_at_) {
-    cluster_down_at_ = absl::InfinitePast();  // a record came: back
-    return;
-  }
-  if (now - outage_probed_at_ < kOutageProbeInterval) return;
-  outage_probed_at_ = now;
+StreamThread::KafkaError StreamThread::LastKafkaError() const {
+  KafkaError consumer{input_->last_error(), input_->last_error_at()};
+  const absl::Time producer_at = output_->last_error_at();
+  if (producer_at > consumer.at) return {output_->last_error(), producer_at};
+  return consumer;
+}
+
+namespace {
+// An error event saying a broker (or every one) cannot be reached.
+bool UnreachableError(absl::string_view error) {
+  return absl::StrContains(error, "ALL_BROKERS_DOWN") ||
+         absl::StrContains(error, "_TRANSPORT") ||
+         absl::StrContains(error, "_RESOLVE");
+}
+}  // namespace
+
+bool StreamThread::BrokerAnswers() {
   // A thread without partitions asks about the first input's first one:
   // an outage long enough takes every partition away (the consumer's
   // session times out), and "none to ask about" said ready, on and off,
@@ -1604,18 +1605,27 @@ void StreamThread::TrackOutage(absl::Time now) {
   const TopicPartition probe =
       slots_.empty() ? TopicPartition{config_.inputs.front().topic, 0}
                      : slots_.begin()->first;
-  if (input_->EndOffsets({probe}, kEndCheckTimeout).ok()) {
+  return input_->EndOffsets({probe}, kEndCheckTimeout).ok();
+}
+
+void StreamThread::TrackOutage(absl::Time now) {
+  const KafkaError error = LastKafkaError();
+  if (error.at > error_seen_at_) {
+    error_seen_at_ = error.at;
+    if (UnreachableError(error.text)) cluster_down_at_ = error.at;
+  }
+  if (cluster_down_at_ == absl::InfinitePast()) return;
+  if (now - outage_probed_at_ < kOutageProbeInterval) return;
+  outage_probed_at_ = now;
+  if (BrokerAnswers()) {
     cluster_down_at_ = absl::InfinitePast();  // a broker answered
   }
 }
 
-bool StreamThread::BrokersLookUnreachable(absl::Time now,
-                                          const std::string& error) const {
+bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
   if (cluster_down_at_ != absl::InfinitePast()) return true;
-  return now - input_->last_error_at() < kUnreachableFor &&
-         (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
-          absl::StrContains(error, "_TRANSPORT") ||
-          absl::StrContains(error, "_RESOLVE"));
+  const KafkaError error = LastKafkaError();
+  return now - error.at < kUnreachableFor && UnreachableError(error.text);
 }
 
 std::string StreamThread::AbortsReason() const {

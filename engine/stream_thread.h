@@ -317,9 +317,13 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   CommitSchedule commit_schedule_;
   absl::Time last_full_checkpoint_ = absl::InfinitePast();
   absl::Time last_progress_ = absl::InfinitePast();
-  // When the consumer last said that no broker can be reached (librdkafka
-  // says so once per outage); InfinitePast() once a record came since, or a
-  // broker answered the probe TrackOutage() makes every few seconds.
+  // When the consumer or the producer last said that a broker cannot be
+  // reached (librdkafka says that no broker can be once per outage, a
+  // broker's own error again only after 30 s); InfinitePast() once a broker
+  // answered the probe TrackOutage() makes every few seconds. Not a record:
+  // records fetched before the outage are still read from the consumer's
+  // queue, and cleared it (/readyz said ready, on and off, through a whole
+  // outage: an audit).
   absl::Time cluster_down_at_ = absl::InfinitePast();
   absl::Time error_seen_at_ = absl::InfinitePast();
   absl::Time outage_probed_at_ = absl::InfinitePast();
@@ -333,14 +337,21 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   std::string last_abort_;
   // Why the thread is not ready after those aborts (readiness' reason).
   std::string AbortsReason() const;
-  // Notes an all-brokers-down error of the consumer, and asks a broker
-  // every few seconds while one is noted, until one answers or a record
-  // comes.
+  // The newer of the consumer's and the producer's last error events.
+  struct KafkaError {
+    std::string text;
+    absl::Time at = absl::InfinitePast();
+  };
+  KafkaError LastKafkaError() const;
+  // Notes an unreachable-broker error of the consumer or the producer, and
+  // asks a broker every few seconds while one is noted, until one answers.
   void TrackOutage(absl::Time now);
-  // Whether the brokers look unreachable: within 10 s of a broker error
-  // (`error` its text), or since an all-brokers-down one that neither a
-  // record nor a broker's answer has followed.
-  bool BrokersLookUnreachable(absl::Time now, const std::string& error) const;
+  // Whether a broker answers a question about an input partition now (up
+  // to kEndCheckTimeout).
+  bool BrokerAnswers();
+  // Whether the brokers look unreachable: within 10 s of such an error, or
+  // since one that no broker's answer has followed.
+  bool BrokersLookUnreachable(absl::Time now) const;
   // Set as Run() ends ("stopped", or the fatal error): the last Publish()
   // keeps the thread not ready with it.
   std::string final_reason_;

@@ -342,11 +342,29 @@ void Consumer::Sought(const Offsets& positions) {
   for (const auto& [tp, position] : positions) ends_[tp] = -1;
 }
 
-absl::Status Consumer::CommitSync(const Offsets& offsets) {
+absl::Status Consumer::CommitSync(const Offsets& offsets,
+                                  absl::Duration timeout) {
   if (offsets.empty()) return absl::OkStatus();
   rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
-  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list, 0);
+  // The answer comes as an OFFSET_COMMIT event on a queue of its own
+  // (which librdkafka keeps alive for an answer after the wait gave up).
+  rd_kafka_queue_t* answers = rd_kafka_queue_new(rk_.get());
+  rd_kafka_resp_err_t err =
+      rd_kafka_commit_queue(rk_.get(), list, answers, nullptr, nullptr);
   rd_kafka_topic_partition_list_destroy(list);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_event_t* answer = rd_kafka_queue_poll(
+        answers, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+    if (answer == nullptr) {
+      rd_kafka_queue_destroy(answers);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "offset commit not answered within ", absl::FormatDuration(timeout),
+          " (the group coordinator is unreachable?)"));
+    }
+    err = rd_kafka_event_error(answer);
+    rd_kafka_event_destroy(answer);
+  }
+  rd_kafka_queue_destroy(answers);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
       err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     return absl::UnavailableError(

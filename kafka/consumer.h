@@ -103,8 +103,13 @@ class Consumer {
   // Before a seek: its partitions' ends are not kept until Sought().
   void ForgetEnds(const Offsets& positions);
 
-  // Synchronously commits `offsets` (next offsets to read).
-  absl::Status CommitSync(const Offsets& offsets);
+  // Commits `offsets` (next offsets to read) and waits for the answer, at
+  // most `timeout`: DeadlineExceededError then (the commit may still go
+  // through). rd_kafka_commit()'s own wait has no end: in an outage of the
+  // embedded broker a stream thread waited in it for 10 minutes and more
+  // (an audit), where it failed with "Waiting for coordinator" other times.
+  absl::Status CommitSync(const Offsets& offsets,
+                          absl::Duration timeout = absl::Seconds(10));
 
   void Pause(const std::vector<TopicPartition>& partitions);
   void Resume(const std::vector<TopicPartition>& partitions);

@@ -124,6 +124,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   settings.callbacks = [owner = producer.get()](rd_kafka_conf_t* conf) {
     rd_kafka_conf_set_opaque(conf, owner);
     rd_kafka_conf_set_dr_msg_cb(conf, &Producer::DeliveryCallback);
+    rd_kafka_conf_set_error_cb(conf, &Producer::ErrorCallback);
   };
   auto rk = NewClient(settings, "producer");
   if (!rk.ok()) return rk.status();
@@ -511,6 +512,31 @@ absl::Status Producer::Flush(absl::Duration timeout) {
         absl::FormatDuration(timeout), ": ", rd_kafka_err2str(err)));
   }
   return TakeDeliveryError();
+}
+
+void Producer::ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
+                             void* opaque) {
+  Producer* self = static_cast<Producer*>(opaque);
+  {
+    std::lock_guard<std::mutex> lock(self->error_mu_);
+    self->last_error_ = absl::StrCat(
+        reason, " (", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+        ")");
+    self->last_error_at_ = absl::Now();
+  }
+  // What librdkafka logs for an error event when no callback takes it.
+  ReportKafkaEvent(rk, 3, "ERROR",
+                   absl::StrCat(rd_kafka_name(rk), ": ", reason));
+}
+
+std::string Producer::last_error() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return last_error_;
+}
+
+absl::Time Producer::last_error_at() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return last_error_at_;
 }
 
 }  // namespace kpistream::kafka

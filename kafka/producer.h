@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -160,12 +161,22 @@ class Producer {
   // aborted. Cleared by the abort.
   bool transaction_failed() const { return transaction_failed_; }
 
+  // The client's last error event (e.g. "2/2 brokers are down
+  // (_ALL_BROKERS_DOWN)", a broker's "Connection refused (_TRANSPORT)"), as
+  // Consumer::last_error(), and when it came; logged as librdkafka logs an
+  // error event with no callback. Served while the producer is polled or
+  // flushed.
+  std::string last_error() const;
+  absl::Time last_error_at() const;
+
  private:
   Producer() = default;
   // AwaitTopic()'s one metadata request.
   absl::Status AskAboutTopic(absl::string_view topic, absl::Duration timeout);
   static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* m,
                                void* opaque);
+  static void ErrorCallback(rd_kafka_t* rk, int err, const char* reason,
+                            void* opaque);
   absl::Status TakeDeliveryError();
   // Aborts the transaction when `error` allows it (AbortedError), else
   // returns it as a failure. Takes ownership of `error`.
@@ -195,6 +206,9 @@ class Producer {
   std::string tracked_topic_;
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
+  mutable std::mutex error_mu_;
+  std::string last_error_;                           // guarded by error_mu_
+  absl::Time last_error_at_ = absl::InfinitePast();  // guarded by error_mu_
   std::function<void()> on_wait_;
   std::function<bool()> give_up_;
   absl::Duration commit_attempt_timeout_;

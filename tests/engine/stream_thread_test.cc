@@ -324,6 +324,11 @@ class FakeOutput : public StreamOutput {
     return absl::OkStatus();
   }
   int queued() const override { return 0; }
+  // The producer's last error event (none: "" at the infinite past).
+  std::string last_error() const override { return error; }
+  absl::Time last_error_at() const override { return error_at; }
+  std::string error;
+  absl::Time error_at = absl::InfinitePast();
   void SetWaitCallback(std::function<void()> f) override {
     wait_callback_ = std::move(f);
   }
@@ -539,6 +544,8 @@ class FakeThread {
     in->set_error(input_error, input_error_at);
     for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
+    out->error = output_error;
+    out->error_at = output_error_at;
     out->set_max_record_bytes(max_record_bytes);
     out->set_transactional(transactional);
     out->unknown_topics = unknown_topics;
@@ -583,6 +590,8 @@ class FakeThread {
   int64_t record_timestamp_ms = -1;           // FakeInput::set_timestamp_ms
   std::string input_error;                    // FakeInput::set_error
   absl::Time input_error_at = absl::InfinitePast();
+  std::string output_error;  // FakeOutput::error
+  absl::Time output_error_at = absl::InfinitePast();
   absl::Time target_clock = absl::InfinitePast();  // the engine's, given
   // (key, value) of records in the input before the thread runs.
   std::vector<std::pair<std::string, std::string>> records;
@@ -655,10 +664,14 @@ TEST(StreamThreadTest, AnUnknownOutputTopicPausesTheReadingAndIsTheReason) {
 
 // /readyz while the brokers cannot be reached. librdkafka says that no
 // broker can be reached once per outage, and a broker's own error again
-// only after 30 s: after the first, a thread is not ready until a record
-// comes or a broker answers its probe, however quiet its input (review: a
-// caught-up thread said ready for 20 s of every 30 of an outage). One
-// broker's error (one of several down) is 10 s of not ready, as before.
+// only after 30 s: after the first, a thread is not ready until a broker
+// answers its probe, however quiet its input (review: a caught-up thread
+// said ready for 20 s of every 30 of an outage). A record read meanwhile
+// is no answer: records fetched before the outage are still read from the
+// consumer's queue (an audit: ready, on and off, through a whole outage).
+// The producer's error counts as the consumer's (it tells first). One
+// broker's error (one of several down: the probe is answered) is 10 s of
+// not ready, as before.
 TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
   struct Case {
     const char* name;
@@ -666,6 +679,8 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     bool record_at_15s;
     std::map<int, bool> ready_at;  // seconds after the error -> ready
     bool partitions = true;        // false: none assigned (lost in the outage)
+    bool probe_answered = false;   // a broker answers the probe throughout
+    bool producer = false;         // the producer's error, not the consumer's
   };
   const char* const kDown =
       "3/3 brokers are down (Local: All broker connections are down, "
@@ -681,8 +696,19 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
         Case{"all down, a record after 15 s",
              kDown,
              true,
-             {{5, false}, {25, true}}},
-        Case{"one broker", kOne, false, {{5, false}, {25, true}}},
+             {{5, false}, {25, false}, {60, false}, {75, true}}},
+        Case{"one broker", kOne, false, {{5, false}, {25, true}}, true, true},
+        Case{"one broker unanswered",
+             kOne,
+             false,
+             {{5, false}, {25, false}, {60, false}, {75, true}}},
+        Case{"all down, the producer says",
+             kDown,
+             false,
+             {{5, false}, {25, false}, {60, false}, {75, true}},
+             true,
+             false,
+             true},
         // Its partitions taken away (the consumer's session timed out): it
         // asks about the input's first partition (it said ready, on and
         // off, through the outage: review).
@@ -695,14 +721,15 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     FakeThread t;
     t.assign_input = c.partitions;
     const absl::Time start = t.clock.Peek();
-    t.input_error = c.error;
-    t.input_error_at = start + absl::Seconds(2);
+    (c.producer ? t.output_error : t.input_error) = c.error;
+    const absl::Time error_at = start + absl::Seconds(2);
+    (c.producer ? t.output_error_at : t.input_error_at) = error_at;
     std::map<int, bool> ready_at;
     bool added = false;
     t.options.stop_requested = [&] {
-      const absl::Duration since = t.clock.Peek() - t.input_error_at;
+      const absl::Duration since = t.clock.Peek() - error_at;
       // No broker answers until 65 s after the error.
-      t.input().brokers_down = since < absl::Seconds(65);
+      t.input().brokers_down = !c.probe_answered && since < absl::Seconds(65);
       if (c.record_at_15s && !added && since >= absl::Seconds(15)) {
         added = true;
         t.input().Add("v0", PageView("v0", "10:00:00"));
