@@ -91,6 +91,48 @@ constexpr absl::Duration kMaxConfigDuration = absl::Hours(24 * 36500);
 
 }  // namespace
 
+namespace {
+
+// Why `brokers` is no list of HOST[:PORT] separated by commas (librdkafka's
+// bootstrap.servers, an optional PROTOCOL:// before each), or "". librdkafka
+// takes anything and fails to resolve it 30 s later ("foo bar,," passed
+// check-config: an audit).
+std::string BadBrokerList(const std::string& brokers) {
+  for (absl::string_view entry : absl::StrSplit(brokers, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) {
+      return absl::StrCat(
+          "\"", brokers,
+          "\" has an empty entry: give HOST:PORT[,HOST:PORT...]");
+    }
+    const size_t scheme = entry.find("://");
+    if (scheme != absl::string_view::npos) entry.remove_prefix(scheme + 3);
+    for (const char c : entry) {
+      if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
+        return absl::StrCat("\"", entry,
+                            "\" holds a space: separate brokers with commas, "
+                            "e.g. kafka-1:9092,kafka-2:9092");
+      }
+    }
+    // The port: after the last colon, unless that is inside [IPv6].
+    const size_t colon = entry.rfind(':');
+    const size_t bracket = entry.rfind(']');
+    if (colon == absl::string_view::npos ||
+        (bracket != absl::string_view::npos && colon < bracket)) {
+      continue;  // no port: librdkafka's 9092
+    }
+    int port = 0;
+    if (colon == 0 || !absl::SimpleAtoi(entry.substr(colon + 1), &port) ||
+        port < 1 || port > 65535) {
+      return absl::StrCat("\"", entry,
+                          "\" is not HOST:PORT (a port from 1 to 65535)");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
   const std::string original(text);
   auto bad = [&] {
@@ -100,6 +142,10 @@ absl::StatusOr<absl::Duration> ParseDurationString(absl::string_view text) {
   };
   text = absl::StripAsciiWhitespace(text);
   if (text.empty()) return bad();
+  if (text.front() == '-') {  // "-5m" has its unit: the sign is what is wrong
+    return absl::InvalidArgumentError(
+        absl::StrCat("a duration cannot be negative, got \"", original, "\""));
+  }
   absl::Duration total = absl::ZeroDuration();
   while (!text.empty()) {
     size_t digits = 0;
@@ -727,6 +773,9 @@ class Parser {
       Expand(k.Key("brokers"), k["brokers"], &kc.brokers);
       if (kc.brokers.empty()) {
         Error(k.Key("brokers"), k["brokers"], "must not be empty");
+      } else if (const std::string why = BadBrokerList(kc.brokers);
+                 !why.empty() && !KeptAsWritten(kc.brokers)) {
+        Error(k.Key("brokers"), k["brokers"], why);
       }
     }
     if (String(k, "group_id", &kc.group_id) &&
@@ -1570,7 +1619,28 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
   ConfigResult result;
   Parser parser(&result, checks);
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml_text));
+    // One document: a second (after a `---`) was read by no one, and a key
+    // in it silently ignored (an audit: `processing: {threads: 2}` there,
+    // "OK", and the engine ran with 1 thread). Empty ones (a trailing
+    // `---`) say nothing.
+    const std::vector<YAML::Node> documents =
+        YAML::LoadAll(std::string(yaml_text));
+    YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+    for (size_t i = 1; i < documents.size(); ++i) {
+      if (documents[i].IsNull()) continue;
+      ConfigError error;
+      error.message = absl::StrCat(
+          "a second YAML document (after a `---` line): a config is one "
+          "document, and this one would be ignored; move its keys into the "
+          "first");
+      const YAML::Mark mark = documents[i].Mark();
+      if (mark.line >= 0) {
+        error.line = mark.line + 1;
+        error.column = mark.column + 1;
+      }
+      result.errors.push_back(std::move(error));
+      break;
+    }
     parser.Parse(root);
     // The checks of the whole config, once every key parses.
     if (result.errors.empty() && !root.IsNull()) {

@@ -631,6 +631,44 @@ TEST(ConfigTest, YamlSyntaxErrorHasALine) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("YAML syntax error"));
 }
 
+// A second YAML document is an error at its line (it was ignored: its
+// keys never applied, and check-config said OK); a `---` before the first,
+// or a trailing one, is no second document.
+TEST(ConfigTest, ASecondYamlDocumentIsAnError) {
+  ConfigResult r =
+      ParseConfig("inputs: [{topic: a}]\n---\nprocessing: {threads: 2}\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("a second YAML document"));
+  r = ParseConfig("---\ninputs: [{topic: a}]\n---\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.inputs.at(0).topic, "a");
+}
+
+// kafka.brokers is a list of HOST[:PORT] (librdkafka took "foo bar,," and
+// failed to resolve it 30 s into a run).
+TEST(ConfigTest, AMalformedBrokerListIsAnError) {
+  for (const char* ok :
+       {"127.0.0.1:9092", "kafka-1:9092, kafka-2:9092", "kafka", "[::1]:9092",
+        "SASL_SSL://kafka.example.com:9093,PLAINTEXT://b:9092"}) {
+    ConfigResult r = ParseConfig(
+        absl::StrCat("kafka: {brokers: '", ok, "'}\ninputs: [{topic: a}]\n"));
+    EXPECT_TRUE(r.ok()) << ok << ": " << Errors(r);
+  }
+  for (const auto& [bad, says] :
+       std::vector<std::pair<const char*, const char*>>{
+           {"foo bar,,", "holds a space"},
+           {"a:9092,,b:9092", "has an empty entry"},
+           {"a:99999", "is not HOST:PORT"},
+           {"a:", "is not HOST:PORT"}}) {
+    ConfigResult r = ParseConfig(
+        absl::StrCat("kafka: {brokers: '", bad, "'}\ninputs: [{topic: a}]\n"));
+    ASSERT_EQ(r.errors.size(), 1u) << bad;
+    EXPECT_EQ(r.errors[0].key, "kafka.brokers");
+    EXPECT_THAT(r.errors[0].message, HasSubstr(says)) << bad;
+  }
+}
+
 TEST(ConfigTest, UnreadableFileNamesTheProblem) {
   ConfigResult r = LoadConfigFile("/nonexistent/kpistream.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
@@ -668,6 +706,9 @@ TEST(DurationTest, Table) {
   for (const char* bad : {"30", "", "5 minutes", "-5m", "1w", "m5", "1.5h"}) {
     EXPECT_FALSE(ParseDurationString(bad).ok()) << bad;
   }
+  // A negative one is told so ("with a unit like 5m" answered "-5m").
+  EXPECT_THAT(std::string(ParseDurationString("-5m").status().message()),
+              HasSubstr("cannot be negative"));
 }
 
 TEST(ByteSizeTest, Table) {
