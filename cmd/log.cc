@@ -1,10 +1,12 @@
 #include "cmd/log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "kafka/log.h"
 #include "nlohmann/json.hpp"
@@ -13,6 +15,8 @@ namespace kpistream {
 namespace {
 
 std::atomic<LogFormat> g_format{LogFormat::kText};
+// RedactInLogs(): set once, before other threads log.
+std::vector<std::string>* g_secrets = nullptr;
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 
 constexpr size_t kMaxComponent = 32;
@@ -141,9 +145,21 @@ std::string FormatLogLine(LogFormat format, absl::Time time, LogLevel level,
 void Log(LogLevel level, absl::string_view component, absl::string_view message,
          const std::vector<LogField>& fields) {
   if (!LogEnabled(level)) return;
-  const std::string line = FormatLogLine(GetLogFormat(), absl::Now(), level,
-                                         component, message, fields);
+  std::string line = FormatLogLine(GetLogFormat(), absl::Now(), level,
+                                   component, message, fields);
+  if (g_secrets != nullptr) {
+    for (const std::string& secret : *g_secrets) {
+      absl::StrReplaceAll({{secret, "[redacted]"}}, &line);
+    }
+  }
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void RedactInLogs(std::vector<std::string> secrets) {
+  secrets.erase(std::remove(secrets.begin(), secrets.end(), std::string()),
+                secrets.end());
+  if (secrets.empty()) return;
+  g_secrets = new std::vector<std::string>(std::move(secrets));
 }
 
 void InstallKafkaLogger() { SetKafkaLogHandler(&KafkaToLog); }

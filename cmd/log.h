@@ -68,6 +68,12 @@ std::string FormatLogLine(LogFormat format, absl::Time time, LogLevel level,
 void Log(LogLevel level, absl::string_view component, absl::string_view message,
          const std::vector<LogField>& fields = {});
 
+// From now on each of `secrets` (values of `${VAR}`s in kafka.properties:
+// passwords, keys) reads "[redacted]" in every line Log() writes (SPEC §8:
+// secrets are never logged; librdkafka's own errors quote a value it
+// refuses). Called once, before the engine's threads start.
+void RedactInLogs(std::vector<std::string> secrets);
+
 // Splits "engine: assigned web.events[0]" into the component ("engine") and
 // the rest; a message without such a prefix has an empty component. The
 // prefix is at most 32 characters of [a-z0-9 _.-], so "kpistream run: ..."

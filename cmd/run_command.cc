@@ -37,6 +37,7 @@ int RunEngineCommand(const RunCommandOptions& options) {
     }
     return 2;
   }
+  RedactInLogs(loaded.expanded_secrets);
   for (const ConfigError& warning : loaded.warnings) {
     KPI_LOG_WARN("%s", warning.ToString(options.config_path));
   }

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/channel_groups.h"
 #include "aggregate/kpi_catalog.h"
@@ -601,8 +602,26 @@ class Parser {
       pos = end + 1;
     }
     out.append(*value, pos, std::string::npos);
+    if (out != *value && !out.empty() &&
+        absl::StartsWith(key, "kafka.properties.")) {
+      expansions_.push_back({*value, out});
+      result_->expanded_secrets.push_back(out);
+    }
     *value = std::move(out);
     return true;
+  }
+
+  // Each value a `${VAR}` gave a kafka.properties entry (where secrets
+  // are), in errors' messages, as written (an audit: a secret wired to the
+  // wrong key, `security.protocol: ${KPI_SECRET}`, was printed in
+  // librdkafka's "Invalid value"). Other keys' values stay shown: a topic
+  // name's error says what its variable made of it.
+  void Redact(std::vector<ConfigError>* errors) const {
+    for (ConfigError& e : *errors) {
+      for (const auto& [written, value] : expansions_) {
+        e.message = absl::StrReplaceAll(e.message, {{value, written}});
+      }
+    }
   }
 
   bool Topic(const std::string& key, const YAML::Node& node, std::string* out) {
@@ -1491,6 +1510,9 @@ class Parser {
  private:
   ConfigResult* result_;
   const ConfigChecks& checks_;
+  // (as written, as expanded) of each kafka.properties value a `${VAR}`
+  // changed (Redact).
+  std::vector<std::pair<std::string, std::string>> expansions_;
 };
 
 }  // namespace
@@ -1663,6 +1685,7 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
     result.errors.push_back(std::move(error));
   }
   for (std::vector<ConfigError>* list : {&result.errors, &result.warnings}) {
+    parser.Redact(list);
     std::stable_sort(list->begin(), list->end(), InFileOrder);
   }
   return result;

@@ -284,6 +284,10 @@ struct ConfigResult {
   // The file could not be read (LoadConfigFile): its one error says why,
   // and there was no config to check.
   bool unreadable = false;
+  // The values `${VAR}`s in kafka.properties gave (passwords, keys): the
+  // binary keeps them out of its logs (SPEC §8). The errors and warnings
+  // above already show them as written (`${VAR}`), wherever they appear.
+  std::vector<std::string> expanded_secrets;
   bool ok() const { return errors.empty(); }
 };
 

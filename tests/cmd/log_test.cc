@@ -11,12 +11,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kafka/producer.h"
 #include "nlohmann/json.hpp"
 
 namespace kpistream {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 const absl::Time kTime = absl::FromUnixMillis(1795000000123);  // 2026-11-18
 
@@ -115,6 +119,20 @@ TEST(LogTest, MacrosWriteJsonLinesWithTheComponent) {
   EXPECT_EQ(j["component"], "engine");
   EXPECT_EQ(j["msg"], "3 records");
   EXPECT_EQ(j["level"], "warn");
+}
+
+// A value RedactInLogs() was given (a kafka.properties secret) never
+// reaches a log line, whatever quotes it (librdkafka's "Unsupported SASL
+// mechanism: <value>" did: an audit).
+TEST(LogTest, RedactedValuesNeverReachALine) {
+  RedactInLogs({"hunter22", ""});
+  const std::string out = CaptureStderr([] {
+    KPI_LOG_ERROR("kpistream run: Unsupported SASL mechanism: hunter22");
+    KPI_LOG_INFO("engine: nothing secret");
+  });
+  EXPECT_THAT(out, Not(HasSubstr("hunter22")));
+  EXPECT_THAT(out, HasSubstr("Unsupported SASL mechanism: [redacted]"));
+  EXPECT_THAT(out, HasSubstr("nothing secret"));
 }
 
 // librdkafka's own lines (here: a producer that cannot connect) come

@@ -543,6 +543,32 @@ TEST(ConfigTest, EnvironmentVariablesAreExpandedAndNeverEchoed) {
               HasSubstr("KPI_TEST_SECRET_MISSING is not set"));
 }
 
+// A value from the environment given to kafka.properties (where secrets
+// are) is echoed by no error, as wired to the wrong key (an audit:
+// librdkafka's "Invalid value" quoted the secret for security.protocol,
+// and metrics.listen's error did for the same variable); those values are
+// kept for the logs' redaction.
+TEST(ConfigTest, AnErrorShowsAnExpandedValueAsWritten) {
+  setenv("KPI_TEST_SECRET", "S3cr3tPa55", 1);
+  ConfigChecks checks;
+  checks.kafka_property = [](const std::string& name,
+                             const std::string& value) -> std::string {
+    if (name != "security.protocol") return "";
+    return absl::StrCat("Invalid value \"", value, "\" for ", name);
+  };
+  ConfigResult r = ParseConfig(
+      "kafka:\n  properties:\n    security.protocol: ${KPI_TEST_SECRET}\n"
+      "    sasl.password: ${KPI_TEST_SECRET}\n"
+      "inputs: [{topic: a}]\nmetrics: {listen: '${KPI_TEST_SECRET}'}\n",
+      checks);
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  for (const ConfigError& e : r.errors) {
+    EXPECT_THAT(e.message, Not(HasSubstr("S3cr3tPa55"))) << e.key;
+    EXPECT_THAT(e.message, HasSubstr("${KPI_TEST_SECRET}")) << e.key;
+  }
+  EXPECT_THAT(r.expanded_secrets, ::testing::Contains("S3cr3tPa55"));
+}
+
 // SPEC §8's `instance_id: ${HOSTNAME}` passes where the shell set HOSTNAME
 // without exporting it (review: "HOSTNAME is not set", and a second error
 // about the characters of the unexpanded text); a variable that is not set
