@@ -186,6 +186,8 @@ TEST(DeployTest, TheStackRunsAsTheImagesUser) {
        "assert len(engines) == 2, engines\n"
        "names = [compose[n].get('hostname') for n in engines]\n"
        "assert None not in names and len(set(names)) == 2, names\n"
+       "for n in engines:\n"
+       "    assert compose[n].get('restart') == 'unless-stopped', n\n"
        "docs = [d for d in yaml.safe_load_all(open(sys.argv[3])) if d]\n"
        "pod = [d for d in docs if d['kind'] == 'StatefulSet'][0]\n"
        "ctx = pod['spec']['template']['spec']['securityContext']\n"
