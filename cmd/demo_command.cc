@@ -205,6 +205,14 @@ int RunDemoCommand(const DemoCommandOptions& options) {
     }
     duration = *parsed;
   }
+  // A malformed --listen is bad usage (2), as a taken port is; it was
+  // found only when the engine started (1).
+  if (absl::Status valid = ParseListenAddress(options.listen, nullptr, nullptr);
+      !valid.ok()) {
+    std::fprintf(stderr, "kpistream demo: --listen: %s\n",
+                 std::string(valid.message()).c_str());
+    return 2;
+  }
   if (ListenAddressInUse(options.listen)) return PortInUse(options.listen);
   auto broker = EmbeddedBroker::Start(1, {{"web.events", 4},
                                           {"web.sessions", 4},

@@ -1,4 +1,6 @@
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 
 #include "cmd/commands.h"
 #include "config/config.h"
@@ -17,6 +19,17 @@ int RunRulesCommand(const std::string& config_path,
     for (const ConfigError& error : loaded.errors) {
       std::fprintf(stderr, "%s\n", error.ToString(config_path).c_str());
     }
+    return 2;
+  }
+  // An --out that names a file is bad usage (2); a directory that cannot
+  // be written is a failure (1).
+  std::error_code error;
+  if (std::filesystem::exists(out_dir, error) &&
+      !std::filesystem::is_directory(out_dir, error)) {
+    std::fprintf(stderr,
+                 "kpistream rules: --out %s is a file; give a directory (made "
+                 "if missing)\n",
+                 out_dir.c_str());
     return 2;
   }
   absl::Status status = WriteRules(loaded.config, out_dir);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -148,6 +149,16 @@ TEST(CliTest, BadUsageExitsTwo) {
   EXPECT_EQ(RunCommand({KpistreamBinary(), "run"}).exit_code, 2);
   EXPECT_EQ(
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
+  r = RunCommand({KpistreamBinary(), "demo", "--listen", "foo"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--listen"));
+  const std::string file = ::testing::TempDir() + "/rules-out-is-a-file";
+  std::ofstream(file) << "x";
+  r = RunCommand({KpistreamBinary(), "rules", "--config",
+                  SourceDir() + "/config/examples/kpistream.yaml", "--out",
+                  file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("is a file"));
   r = RunCommand(
       {KpistreamBinary(), "broker", "--topic", "a:1", "--topic", "a:2"});
   EXPECT_EQ(r.exit_code, 2);
