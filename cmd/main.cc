@@ -376,7 +376,19 @@ int main(int argc, char** argv) {
     // help (CLI11 adds "Run with --help for more information.").
     const std::string command =
         used.empty() ? "kpistream" : "kpistream " + used.back()->get_name();
-    std::cerr << command << ": " << e.what() << "\n"
+    // A required option missing because its name was mistyped ("run
+    // --confg x.yaml" said only "--config is required"): the words CLI11
+    // did not take are named too.
+    std::string not_taken;
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && !used.empty()) {
+      for (const std::string& arg : used.back()->remaining()) {
+        not_taken += (not_taken.empty() ? "" : " ") + arg;
+      }
+    }
+    std::cerr << command << ": " << e.what()
+              << (not_taken.empty() ? std::string()
+                                    : " (not understood: " + not_taken + ")")
+              << "\n"
               << "Run '" << command << " --help' for usage.\n";
     return 2;
   }

@@ -208,7 +208,8 @@ class Engine::Impl {
                 absl::IsNotFound(count.status())
                     ? " (create it, or fix inputs[].topic"
                     : " (check kafka.brokers and that the brokers are up",
-                "; the engine starts once every input can be read)"));
+                "; it exits now: restarted, it starts once every input can be "
+                "read)"));
       }
       input_partitions = std::max(input_partitions, *count);
       partitions_by_topic[input.topic] = *count;

@@ -149,6 +149,11 @@ TEST(CliTest, BadUsageExitsTwo) {
   EXPECT_EQ(RunCommand({KpistreamBinary(), "run"}).exit_code, 2);
   EXPECT_EQ(
       RunCommand({KpistreamBinary(), "broker", "--topic", "t:0"}).exit_code, 2);
+  // A mistyped option name is named beside the required one it missed.
+  r = RunCommand({KpistreamBinary(), "run", "--confg", "x.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr(
+                         "--config is required (not understood: --confg"));
   r = RunCommand({KpistreamBinary(), "demo", "--listen", "foo"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, ::testing::HasSubstr("--listen"));
