@@ -1609,9 +1609,15 @@ std::vector<ConfigError> Validate(const Config& config) {
 namespace {
 
 // The node at a dotted key ("inputs[1].topic"), or the deepest one on its
-// path that exists (for an error's line).
+// path that exists (for an error's line). Walked with reset(): a YAML::Node
+// assigned (`node = next`) writes into the node it refers to, and so into
+// the tree: each lookup rewrote the config's tree, and the errors after the
+// first pointed at wrong lines (an audit: outputs.deadletter.topic at the
+// line of `sessions:`). Looked up through const references, which add no
+// keys.
 YAML::Node NodeAt(const YAML::Node& root, absl::string_view key) {
-  YAML::Node node = root;
+  YAML::Node node;
+  node.reset(root);
   for (absl::string_view part : absl::StrSplit(key, '.', absl::SkipEmpty())) {
     size_t index = std::string::npos;
     const size_t bracket = part.find('[');
@@ -1623,13 +1629,18 @@ YAML::Node NodeAt(const YAML::Node& root, absl::string_view key) {
       }
       part = part.substr(0, bracket);
     }
-    if (!node.IsMap() || !node[std::string(part)]) return node;
-    YAML::Node next = node[std::string(part)];
+    const YAML::Node& here = node;
+    if (!here.IsMap() || !here[std::string(part)]) return node;
+    YAML::Node next;
+    next.reset(here[std::string(part)]);
     if (index != std::string::npos) {
-      if (!next.IsSequence() || index >= next.size()) return next;
-      next = next[index];
+      const YAML::Node& list = next;
+      if (!list.IsSequence() || index >= list.size()) return next;
+      YAML::Node element;
+      element.reset(list[index]);
+      next.reset(element);
     }
-    node = next;
+    node.reset(next);
   }
   return node;
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -693,6 +694,23 @@ TEST(ConfigTest, AMalformedBrokerListIsAnError) {
     EXPECT_EQ(r.errors[0].key, "kafka.brokers");
     EXPECT_THAT(r.errors[0].message, HasSubstr(says)) << bad;
   }
+}
+
+// The whole config's checks point at their own keys' lines, however many
+// (looking one up rewrote the YAML tree, and the errors after the first
+// pointed at the wrong lines: outputs.deadletter.topic at `sessions:`).
+TEST(ConfigTest, EveryCrossKeyErrorHasItsKeysLine) {
+  ConfigResult r = ParseConfig(
+      "inputs:\n"
+      "  - topic: web.events\n"
+      "outputs:\n"
+      "  sessions: {topic: web.events}\n"
+      "  deadletter: {topic: web.events}\n");
+  ASSERT_EQ(r.errors.size(), 3u) << Errors(r);
+  std::map<std::string, std::set<int>> lines;
+  for (const ConfigError& e : r.errors) lines[e.key].insert(e.line);
+  EXPECT_EQ(lines["outputs.sessions.topic"], std::set<int>{4});
+  EXPECT_EQ(lines["outputs.deadletter.topic"], std::set<int>{5});
 }
 
 TEST(ConfigTest, UnreadableFileNamesTheProblem) {
