@@ -658,18 +658,34 @@ TEST(ConfigTest, YamlSyntaxErrorHasALine) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("YAML syntax error"));
 }
 
-// A second YAML document is an error at its line (it was ignored: its
+// A second YAML document is an error at its `---` (it was ignored: its
 // keys never applied, and check-config said OK); a `---` before the first,
 // or a trailing one, is no second document.
 TEST(ConfigTest, ASecondYamlDocumentIsAnError) {
   ConfigResult r =
       ParseConfig("inputs: [{topic: a}]\n---\nprocessing: {threads: 2}\n");
   ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
-  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[0].line, 2);  // its `---`
   EXPECT_THAT(r.errors[0].message, HasSubstr("a second YAML document"));
-  r = ParseConfig("---\ninputs: [{topic: a}]\n---\n");
+  r = ParseConfig("---\ninputs: [{topic: a}]\n---\n# nothing more\n");
   EXPECT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.inputs.at(0).topic, "a");
+  r = ParseConfig("inputs: [{topic: a}]\n--- {processing: {threads: 2}}\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].line, 2);
+  // A `---` inside a block scalar's text is indented: no document.
+  r = ParseConfig(
+      "inputs: [{topic: a}]\ntargets:\n  - name: t\n    objective: |\n"
+      "      ---\n      more\n    kpi: sessions\n    value: 1\n"
+      "    window: 1d\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
+}
+
+// What the config fuzzer found: YAML::LoadAll never returned on these 14
+// bytes (the check of a second document used it for a while).
+TEST(ConfigTest, AFuzzerFoundInputEndsWithAnError) {
+  const ConfigResult r = ParseConfig(",npukss:\n  -\x9d");
+  EXPECT_FALSE(r.ok());
 }
 
 // kafka.brokers is a list of HOST[:PORT] (librdkafka took "foo bar,," and
