@@ -1582,18 +1582,25 @@ void StreamThread::Publish(absl::Time now) {
 }
 
 StreamThread::KafkaError StreamThread::LastKafkaError() const {
-  KafkaError consumer{input_->last_error(), input_->last_error_at()};
+  KafkaError consumer{input_->last_error(), input_->last_error_at(), false};
   const absl::Time producer_at = output_->last_error_at();
-  if (producer_at > consumer.at) return {output_->last_error(), producer_at};
+  if (producer_at > consumer.at) {
+    return {output_->last_error(), producer_at, true};
+  }
   return consumer;
 }
 
 namespace {
-// An error event saying a broker (or every one) cannot be reached.
-bool UnreachableError(absl::string_view error) {
+// An error event saying that brokers cannot be reached: every one, or a
+// name that does not resolve; or, the consumer's, a broker's connection
+// failing. Not the producer's: a broker closes a connection idle for
+// connections.max.idle.ms (10 min), and an idle engine's producer would
+// have been not ready 10 s of every 10 minutes; in an outage it says that
+// every broker is down at once.
+bool UnreachableError(absl::string_view error, bool from_producer) {
   return absl::StrContains(error, "ALL_BROKERS_DOWN") ||
-         absl::StrContains(error, "_TRANSPORT") ||
-         absl::StrContains(error, "_RESOLVE");
+         absl::StrContains(error, "_RESOLVE") ||
+         (!from_producer && absl::StrContains(error, "_TRANSPORT"));
 }
 }  // namespace
 
@@ -1612,7 +1619,9 @@ void StreamThread::TrackOutage(absl::Time now) {
   const KafkaError error = LastKafkaError();
   if (error.at > error_seen_at_) {
     error_seen_at_ = error.at;
-    if (UnreachableError(error.text)) cluster_down_at_ = error.at;
+    if (UnreachableError(error.text, error.from_producer)) {
+      cluster_down_at_ = error.at;
+    }
   }
   if (cluster_down_at_ == absl::InfinitePast()) return;
   if (now - outage_probed_at_ < kOutageProbeInterval) return;
@@ -1625,7 +1634,8 @@ void StreamThread::TrackOutage(absl::Time now) {
 bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
   if (cluster_down_at_ != absl::InfinitePast()) return true;
   const KafkaError error = LastKafkaError();
-  return now - error.at < kUnreachableFor && UnreachableError(error.text);
+  return now - error.at < kUnreachableFor &&
+         UnreachableError(error.text, error.from_producer);
 }
 
 std::string StreamThread::AbortsReason() const {

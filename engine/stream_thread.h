@@ -341,6 +341,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   struct KafkaError {
     std::string text;
     absl::Time at = absl::InfinitePast();
+    bool from_producer = false;
   };
   KafkaError LastKafkaError() const;
   // Notes an unreachable-broker error of the consumer or the producer, and

@@ -709,6 +709,15 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              true,
              false,
              true},
+        // A producer's connection closed (a broker closes idle ones every
+        // 10 minutes): no outage.
+        Case{"one broker, the producer says",
+             kOne,
+             false,
+             {{5, true}, {25, true}},
+             true,
+             false,
+             true},
         // Its partitions taken away (the consumer's session timed out): it
         // asks about the input's first partition (it said ready, on and
         // off, through the outage: review).
