@@ -90,10 +90,6 @@ namespace {
 // times in int64 microseconds (about 292,000 years): longer ones overflow.
 constexpr absl::Duration kMaxConfigDuration = absl::Hours(24 * 36500);
 
-}  // namespace
-
-namespace {
-
 // Why `brokers` is no list of HOST[:PORT] separated by commas (librdkafka's
 // bootstrap.servers, an optional PROTOCOL:// before each), or "". librdkafka
 // takes anything and fails to resolve it 30 s later ("foo bar,," passed
