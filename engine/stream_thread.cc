@@ -1581,13 +1581,9 @@ void StreamThread::Publish(absl::Time now) {
   health_ = std::move(health);
 }
 
-StreamThread::KafkaError StreamThread::LastKafkaError() const {
-  KafkaError consumer{input_->last_error(), input_->last_error_at(), false};
-  const absl::Time producer_at = output_->last_error_at();
-  if (producer_at > consumer.at) {
-    return {output_->last_error(), producer_at, true};
-  }
-  return consumer;
+std::array<StreamThread::KafkaError, 2> StreamThread::KafkaErrors() const {
+  return {KafkaError{input_->last_error(), input_->last_error_at(), false},
+          KafkaError{output_->last_error(), output_->last_error_at(), true}};
 }
 
 namespace {
@@ -1604,6 +1600,21 @@ bool UnreachableError(absl::string_view error, bool from_producer) {
 }
 }  // namespace
 
+StreamThread::KafkaError StreamThread::LastKafkaError() const {
+  // The newer of those that say the brokers cannot be reached, else the
+  // newer: one client's error never hides the other's (a producer's idle
+  // disconnect after the consumer's failed connection hid it, and an
+  // instance lived through a leader's outage "ready": the suite).
+  const std::array<KafkaError, 2> errors = KafkaErrors();
+  const KafkaError* best = nullptr;
+  for (const KafkaError& e : errors) {
+    if (!UnreachableError(e.text, e.from_producer)) continue;
+    if (best == nullptr || e.at > best->at) best = &e;
+  }
+  if (best != nullptr) return *best;
+  return errors[1].at > errors[0].at ? errors[1] : errors[0];
+}
+
 bool StreamThread::BrokerAnswers() {
   // A thread without partitions asks about the first input's first one:
   // an outage long enough takes every partition away (the consumer's
@@ -1616,11 +1627,13 @@ bool StreamThread::BrokerAnswers() {
 }
 
 void StreamThread::TrackOutage(absl::Time now) {
-  const KafkaError error = LastKafkaError();
-  if (error.at > error_seen_at_) {
-    error_seen_at_ = error.at;
+  for (const KafkaError& error : KafkaErrors()) {
+    absl::Time& seen =
+        error.from_producer ? producer_error_seen_at_ : error_seen_at_;
+    if (error.at <= seen) continue;
+    seen = error.at;
     if (UnreachableError(error.text, error.from_producer)) {
-      cluster_down_at_ = error.at;
+      cluster_down_at_ = std::max(cluster_down_at_, error.at);
     }
   }
   if (cluster_down_at_ == absl::InfinitePast()) return;
@@ -1633,9 +1646,13 @@ void StreamThread::TrackOutage(absl::Time now) {
 
 bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
   if (cluster_down_at_ != absl::InfinitePast()) return true;
-  const KafkaError error = LastKafkaError();
-  return now - error.at < kUnreachableFor &&
-         UnreachableError(error.text, error.from_producer);
+  for (const KafkaError& error : KafkaErrors()) {
+    if (now - error.at < kUnreachableFor &&
+        UnreachableError(error.text, error.from_producer)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string StreamThread::AbortsReason() const {

@@ -22,6 +22,7 @@
 #ifndef KPISTREAM_ENGINE_STREAM_THREAD_H_
 #define KPISTREAM_ENGINE_STREAM_THREAD_H_
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -325,7 +326,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // queue, and cleared it (/readyz said ready, on and off, through a whole
   // outage: an audit).
   absl::Time cluster_down_at_ = absl::InfinitePast();
-  absl::Time error_seen_at_ = absl::InfinitePast();
+  absl::Time error_seen_at_ = absl::InfinitePast();  // the consumer's
+  absl::Time producer_error_seen_at_ = absl::InfinitePast();
   absl::Time outage_probed_at_ = absl::InfinitePast();
   uint64_t commits_ = 0;
   uint64_t aborts_ = 0;
@@ -343,6 +345,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     absl::Time at = absl::InfinitePast();
     bool from_producer = false;
   };
+  // The consumer's, then the producer's.
+  std::array<KafkaError, 2> KafkaErrors() const;
+  // For a reason's text: the newer of those that say the brokers cannot be
+  // reached, else the newer.
   KafkaError LastKafkaError() const;
   // Notes an unreachable-broker error of the consumer or the producer, and
   // asks a broker every few seconds while one is noted, until one answers.

@@ -681,6 +681,8 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     bool partitions = true;        // false: none assigned (lost in the outage)
     bool probe_answered = false;   // a broker answers the probe throughout
     bool producer = false;         // the producer's error, not the consumer's
+    // An error of the producer's a second after the consumer's.
+    const char* then_producer = nullptr;
   };
   const char* const kDown =
       "3/3 brokers are down (Local: All broker connections are down, "
@@ -718,6 +720,16 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              true,
              false,
              true},
+        // The producer's error after the consumer's hides nothing (it hid
+        // a leader's outage: the suite's BrokerOutageTest).
+        Case{"one broker, then the producer's",
+             kOne,
+             false,
+             {{5, false}, {25, true}},
+             true,
+             true,
+             false,
+             kOne},
         // Its partitions taken away (the consumer's session timed out): it
         // asks about the input's first partition (it said ready, on and
         // off, through the outage: review).
@@ -733,6 +745,10 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     (c.producer ? t.output_error : t.input_error) = c.error;
     const absl::Time error_at = start + absl::Seconds(2);
     (c.producer ? t.output_error_at : t.input_error_at) = error_at;
+    if (c.then_producer != nullptr) {
+      t.output_error = c.then_producer;
+      t.output_error_at = error_at + absl::Seconds(1);
+    }
     std::map<int, bool> ready_at;
     bool added = false;
     t.options.stop_requested = [&] {
