@@ -1587,28 +1587,31 @@ std::array<StreamThread::KafkaError, 2> StreamThread::KafkaErrors() const {
 }
 
 namespace {
-// An error event saying that brokers cannot be reached: every one, or a
-// name that does not resolve; or, the consumer's, a broker's connection
-// failing. Not the producer's: a broker closes a connection idle for
-// connections.max.idle.ms (10 min), and an idle engine's producer would
-// have been not ready 10 s of every 10 minutes; in an outage it says that
-// every broker is down at once.
-bool UnreachableError(absl::string_view error, bool from_producer) {
+// An error event, the consumer's or the producer's, saying that brokers
+// cannot be reached: every one, a name that does not resolve, or a
+// broker's connection failing. The producer's counts as the consumer's: an
+// instance whose consumer reads nothing from the broker that went down
+// still writes to the output partitions it led, and its producer is the
+// one to tell (BrokerOutageTest: an instance never unready while a leader
+// was down). A connection a broker closed for being idle
+// (connections.max.idle.ms, 10 minutes) is no error event: librdkafka
+// logs such a close at debug level only (rd_kafka_broker_conn_closed:
+// idle for 60 s or more, nothing in flight), and a debug-level failure
+// raises none.
+bool UnreachableError(absl::string_view error) {
   return absl::StrContains(error, "ALL_BROKERS_DOWN") ||
          absl::StrContains(error, "_RESOLVE") ||
-         (!from_producer && absl::StrContains(error, "_TRANSPORT"));
+         absl::StrContains(error, "_TRANSPORT");
 }
 }  // namespace
 
 StreamThread::KafkaError StreamThread::LastKafkaError() const {
   // The newer of those that say the brokers cannot be reached, else the
-  // newer: one client's error never hides the other's (a producer's idle
-  // disconnect after the consumer's failed connection hid it, and an
-  // instance lived through a leader's outage "ready": the suite).
+  // newer: the reason names an outage while one is noted.
   const std::array<KafkaError, 2> errors = KafkaErrors();
   const KafkaError* best = nullptr;
   for (const KafkaError& e : errors) {
-    if (!UnreachableError(e.text, e.from_producer)) continue;
+    if (!UnreachableError(e.text)) continue;
     if (best == nullptr || e.at > best->at) best = &e;
   }
   if (best != nullptr) return *best;
@@ -1627,13 +1630,17 @@ bool StreamThread::BrokerAnswers() {
 }
 
 void StreamThread::TrackOutage(absl::Time now) {
-  for (const KafkaError& error : KafkaErrors()) {
-    absl::Time& seen =
-        error.from_producer ? producer_error_seen_at_ : error_seen_at_;
-    if (error.at <= seen) continue;
-    seen = error.at;
-    if (UnreachableError(error.text, error.from_producer)) {
-      cluster_down_at_ = std::max(cluster_down_at_, error.at);
+  // Each poll: the error texts are copied only when a client has a new one.
+  if (input_->last_error_at() > error_seen_at_ ||
+      output_->last_error_at() > producer_error_seen_at_) {
+    for (const KafkaError& error : KafkaErrors()) {
+      absl::Time& seen =
+          error.from_producer ? producer_error_seen_at_ : error_seen_at_;
+      if (error.at <= seen) continue;
+      seen = error.at;
+      if (UnreachableError(error.text)) {
+        cluster_down_at_ = std::max(cluster_down_at_, error.at);
+      }
     }
   }
   if (cluster_down_at_ == absl::InfinitePast()) return;
@@ -1647,8 +1654,7 @@ void StreamThread::TrackOutage(absl::Time now) {
 bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
   if (cluster_down_at_ != absl::InfinitePast()) return true;
   for (const KafkaError& error : KafkaErrors()) {
-    if (now - error.at < kUnreachableFor &&
-        UnreachableError(error.text, error.from_producer)) {
+    if (now - error.at < kUnreachableFor && UnreachableError(error.text)) {
       return true;
     }
   }

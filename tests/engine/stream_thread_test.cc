@@ -711,12 +711,21 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              true,
              false,
              true},
-        // A producer's connection closed (a broker closes idle ones every
-        // 10 minutes): no outage.
+        // The producer's error alone: an instance whose consumer reads
+        // nothing from the broker that went down writes to partitions it
+        // led (the suite's BrokerOutageTest: never unready). librdkafka
+        // raises no error for a connection closed for being idle.
         Case{"one broker, the producer says",
              kOne,
              false,
-             {{5, true}, {25, true}},
+             {{5, false}, {25, true}},
+             true,
+             true,
+             true},
+        Case{"one broker unanswered, the producer says",
+             kOne,
+             false,
+             {{5, false}, {25, false}, {60, false}, {75, true}},
              true,
              false,
              true},
