@@ -184,6 +184,7 @@ class KafkaStreamOutput : public StreamOutput {
   absl::Status Restart() override;
   void DropQueued() override { producer_->DropQueued(); }
   int queued() const override { return producer_->queued(); }
+  void ServeEvents() override { producer_->Poll(); }
   std::string last_error() const override { return producer_->last_error(); }
   absl::Time last_error_at() const override {
     return producer_->last_error_at();

@@ -221,6 +221,10 @@ absl::Status StreamThread::Run() {
     for (auto& [tp, slot] : slots_) {
       if (slot.restored) slot.pipeline->Advance(slot.watermark);
     }
+    // The producer's events (its errors among them) are served only while
+    // it produces or commits: an idle thread serves them here, or they came
+    // minutes late, at the next commit, and read as an outage then.
+    output_->ServeEvents();
     TrackOutage(now);
     // A broker that cannot be reached: said at once, then every 10 s.
     if (input_->last_error_at() > logged_error_at &&
@@ -1587,21 +1591,25 @@ std::array<StreamThread::KafkaError, 2> StreamThread::KafkaErrors() const {
 }
 
 namespace {
-// An error event, the consumer's or the producer's, saying that brokers
-// cannot be reached: every one, a name that does not resolve, or a
-// broker's connection failing. The producer's counts as the consumer's: an
-// instance whose consumer reads nothing from the broker that went down
-// still writes to the output partitions it led, and its producer is the
-// one to tell (BrokerOutageTest: an instance never unready while a leader
-// was down). A connection a broker closed for being idle
-// (connections.max.idle.ms, 10 minutes) is no error event: librdkafka
-// logs such a close at debug level only (rd_kafka_broker_conn_closed:
-// idle for 60 s or more, nothing in flight), and a debug-level failure
-// raises none.
-bool UnreachableError(absl::string_view error) {
-  return absl::StrContains(error, "ALL_BROKERS_DOWN") ||
-         absl::StrContains(error, "_RESOLVE") ||
-         absl::StrContains(error, "_TRANSPORT");
+// An error event saying that brokers cannot be reached: every one, a name
+// that does not resolve, or, the consumer's, a broker's connection failing.
+// The producer's connection failing counts only when connecting failed (not
+// "in state UP"): an instance whose consumer reads nothing from a broker
+// that went down still writes to the output partitions it led, and its
+// producer is the one to tell, retrying the connection (BrokerOutageTest:
+// an instance never unready while a leader was down); but a broker closes
+// the producer's idle connections (connections.max.idle.ms), and
+// librdkafka raises an error event for such a close when the connection
+// was idle for less than 60 s (seen with a broker's 20 s: "Disconnected
+// (after 20003ms in state UP)" every 40 s; it logs one idle longer at
+// debug level only, no event).
+bool UnreachableError(absl::string_view error, bool from_producer) {
+  if (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
+      absl::StrContains(error, "_RESOLVE")) {
+    return true;
+  }
+  if (!absl::StrContains(error, "_TRANSPORT")) return false;
+  return !from_producer || !absl::StrContains(error, "in state UP");
 }
 }  // namespace
 
@@ -1611,7 +1619,7 @@ StreamThread::KafkaError StreamThread::LastKafkaError() const {
   const std::array<KafkaError, 2> errors = KafkaErrors();
   const KafkaError* best = nullptr;
   for (const KafkaError& e : errors) {
-    if (!UnreachableError(e.text)) continue;
+    if (!UnreachableError(e.text, e.from_producer)) continue;
     if (best == nullptr || e.at > best->at) best = &e;
   }
   if (best != nullptr) return *best;
@@ -1638,7 +1646,7 @@ void StreamThread::TrackOutage(absl::Time now) {
           error.from_producer ? producer_error_seen_at_ : error_seen_at_;
       if (error.at <= seen) continue;
       seen = error.at;
-      if (UnreachableError(error.text)) {
+      if (UnreachableError(error.text, error.from_producer)) {
         cluster_down_at_ = std::max(cluster_down_at_, error.at);
       }
     }
@@ -1654,7 +1662,8 @@ void StreamThread::TrackOutage(absl::Time now) {
 bool StreamThread::BrokersLookUnreachable(absl::Time now) const {
   if (cluster_down_at_ != absl::InfinitePast()) return true;
   for (const KafkaError& error : KafkaErrors()) {
-    if (now - error.at < kUnreachableFor && UnreachableError(error.text)) {
+    if (now - error.at < kUnreachableFor &&
+        UnreachableError(error.text, error.from_producer)) {
       return true;
     }
   }

@@ -688,8 +688,11 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
       "3/3 brokers are down (Local: All broker connections are down, "
       "ALL_BROKERS_DOWN)";
   const char* const kOne =
-      "kafka-1:9092/1: Connect failed (Local: Broker transport failure, "
-      "_TRANSPORT)";
+      "kafka-1:9092/1: Connect to ipv4#10.0.0.1:9092 failed: Connection "
+      "refused (after 0ms in state CONNECT) (_TRANSPORT)";
+  const char* const kIdleClosed =
+      "TxnCoordinator: kafka-1:9092: Disconnected (after 20003ms in state "
+      "UP) (_TRANSPORT)";
   for (const Case& c :
        {Case{"all down, no record",
              kDown,
@@ -726,6 +729,16 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              kOne,
              false,
              {{5, false}, {25, false}, {60, false}, {75, true}},
+             true,
+             false,
+             true},
+        // A broker closed the producer's connection idle for less than
+        // librdkafka's 60 s (a broker's connections.max.idle.ms of 20 s:
+        // every 40 s): no outage, whether brokers answer or not.
+        Case{"the producer's idle connection closed",
+             kIdleClosed,
+             false,
+             {{5, true}, {25, true}, {60, true}, {75, true}},
              true,
              false,
              true},
