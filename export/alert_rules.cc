@@ -41,6 +41,13 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
   return Selector(metric).Equal("target", t.name).str();
 }
 
+// The instances' linear projections of a period target summed, those that
+// are numbers (an instance before the period's start projects NaN).
+std::string ProjectionExpr(const TargetConfig& t) {
+  const std::string p = TargetSelector(t, "kpi_projected_value");
+  return absl::StrCat("sum(", p, " == ", p, ")");
+}
+
 // The increase of one of the KPI's series over `window`, summed as the KPI
 // is (per currency for money per order or per ad cost).
 std::string Increase(const TargetConfig& t, const KpiDef& f,
@@ -169,12 +176,22 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
                                            Direction(t), " ", target, " by ",
                                            deadline, " expects now (tolerance ",
                                            Percent(t.tolerance), " %)."))});
+  // At least: the engine's linear projection (the period's rate so far)
+  // must miss too. rate() over [1d] of a counter younger than a day (a new
+  // Prometheus, a new filter's series) reads the rate that much too low:
+  // the alert fired through the first day on a target that the engine and
+  // the dashboard showed on track (an audit). At most, a rate read low
+  // cannot make it fire.
+  const std::string linear_too =
+      at_least
+          ? absl::StrCat(" and on() ", ProjectionExpr(t), " < ", Threshold(t))
+          : std::string();
   alerts.push_back(
       {"KpiProjectedMiss",
        absl::StrCat("(", TargetValueExpr(t), " + (sum(rate(",
                     FilterSelector(f.numerator.name(), t.filter),
                     "[1d])) or vector(0)) * (", end, " - time())) ",
-                    at_least ? "< " : "> ", Threshold(t), started),
+                    at_least ? "< " : "> ", Threshold(t), linear_too, started),
        t.for_duration, t.severity,
        Subject(t)
            .Text("is projected to ")
@@ -323,7 +340,7 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
   const std::string p = TargetSelector(t, "kpi_projected_value");
   const std::string known = absl::StrCat("(", p, " == ", p, ")");
   const std::string on_track = absl::StrCat(
-      t.cumulative() ? absl::StrCat("sum", known) : TargetValueExpr(t),
+      t.cumulative() ? ProjectionExpr(t) : TargetValueExpr(t),
       t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
       Threshold(t));
   if (t.cumulative()) {
@@ -620,12 +637,15 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
 }
 
 // A period target's gauges as two instances export them (half each: they
-// add up) and its counter, in three cases:
+// add up) and its counter, in these cases:
 //   off pace and projected to miss (the counter is flat);
 //   on pace with the target reached: neither fires;
 //   at_least: behind pace but the last day's rate reaches the target by the
 //     deadline; at_most: over pace but under the budget with a flat counter:
-//     only KpiBehindPace fires.
+//     only KpiBehindPace fires;
+//   at_least: on pace halfway, the counter flat (younger than a day, its
+//     rate over [1d] reads low): the engine's projection reaches the
+//     target, neither fires.
 std::vector<RuleTest> PeriodTests(const TargetConfig& t,
                                   const std::vector<Alert>& alerts) {
   const KpiDef& f = KpiOf(t);
@@ -640,20 +660,24 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
       (absl::ToDoubleSeconds(t.period_end - absl::UnixEpoch()) / 60);
   struct Case {
     const char* name;
-    double pace;
+    double pace;  // the engine's linear projection is pace x the target
     double actual;
     double per_minute;
     bool behind, miss;
   };
   const double behind_pace = at_least ? (1 - t.tolerance) * 0.5 : 2.0;
   const double good_pace = at_least ? 1.2 : 0.5;
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {" off pace", behind_pace, t.value * behind_pace, 0, true, true},
       {" on pace", good_pace, t.value * good_pace, 0, false, false},
       at_least ? Case{" behind pace, catching up", behind_pace,
                       t.value * behind_pace, catch_up, true, false}
                : Case{" over pace, under budget", behind_pace, t.value * 0.5, 0,
                       true, false}};
+  if (at_least) {
+    cases.push_back({" on pace, the last day's rate read low", good_pace,
+                     t.value * 0.5, 0, false, false});
+  }
   std::vector<RuleTest> tests;
   for (const Case& c : cases) {
     RuleTest test;
@@ -662,7 +686,8 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
       for (const auto& [metric, value] :
            std::vector<std::pair<const char*, double>>{
                {"kpi_pace_ratio", c.pace / 2},
-               {"kpi_actual_value", c.actual / 2}}) {
+               {"kpi_actual_value", c.actual / 2},
+               {"kpi_projected_value", c.pace * t.value / 2}}) {
         test.input_series.push_back({Selector(metric)
                                          .Equal("target", t.name)
                                          .Equal("instance", instance)

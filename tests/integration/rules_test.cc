@@ -205,9 +205,10 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"});
   const int alert_count = Count(rule_text.out, "- alert: ");
   EXPECT_EQ(alert_count, 5);
-  // 3 rolling alerts x 2 cases, 2 period alerts x 3 cases.
-  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 2 + 2 * 3);
-  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 3);
+  // 3 rolling alerts x 2 cases, 2 period alerts x 4 cases (at least: the
+  // fourth, on pace with the last day's rate read low, fires neither).
+  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 2 + 2 * 4);
+  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 5);
 }
 
 // Every kind of target: rates both ways, a count and ratios over rolling
@@ -250,16 +251,20 @@ TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   EXPECT_EQ(alert_count, 19);
   EXPECT_EQ(Count(rule_text, "alert: KpiBehindPace"), 3);
   EXPECT_EQ(Count(rule_text, "alert: KpiProjectedMiss"), 3);
-  // Rolling alerts: firing and not; period alerts: three cases each.
-  EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 3 * 6);
+  // Rolling alerts: firing and not; period alerts: four cases each at
+  // least, three at most.
+  EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 2 * 2 * 4 + 2 * 3);
   // A case expects, besides its own target's, the alerts of every other
   // target its counters put off target, and a KPI whose numerator has no
   // series reads 0: `engaged` is off in every case with closed sessions but
   // no engaged ones, `traffic` (sessions) in the money and duration cases,
   // which count none. So of the rolling targets' "on target" cases only
-  // engaged's own expect nothing; the periods' three cases of no alert each.
-  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 3 + 3 * 3);
+  // engaged's own expect nothing; the periods' cases of no alert: on pace
+  // (2), catching up or under budget (1), at least on pace with the last
+  // day's rate read low (2).
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 3 + 2 * 5 + 3);
   EXPECT_EQ(Count(test_text, "catching up"), 2);
+  EXPECT_EQ(Count(test_text, "the last day's rate read low"), 2);
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
 }
 
