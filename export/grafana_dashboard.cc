@@ -1,6 +1,8 @@
 #include "export/grafana_dashboard.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -132,6 +134,14 @@ class Layout {
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 
+// Grafana colours a step from its value on (value >= step): an at-most
+// target's steps start just above the target and the limit, which are
+// themselves on target and within the tolerance, as the alerts judge (an
+// audit: the limit itself read red).
+double JustAbove(double v) {
+  return std::nextafter(v, std::numeric_limits<double>::infinity());
+}
+
 // Red / yellow / green steps around a rolling target's value: off target
 // beyond the tolerance is red, within it yellow, at or past the target
 // green.
@@ -145,9 +155,9 @@ Json TargetThresholds(const TargetConfig& t) {
   }
   return Json::array(
       {{{"color", "green"}, {"value", nullptr}},
-       {{"color", "yellow"}, {"value", t.value}},
+       {{"color", "yellow"}, {"value", JustAbove(t.value)}},
        {{"color", "red"},
-        {"value", ToleranceLimit(false, t.value, t.tolerance)}}});
+        {"value", JustAbove(ToleranceLimit(false, t.value, t.tolerance))}}});
 }
 
 std::string KpiUnit(const std::string& kpi) {
@@ -190,8 +200,9 @@ void PeriodTargetPanel(const TargetConfig& t, Layout* layout) {
                               {{"color", "yellow"}, {"value", 1 - t.tolerance}},
                               {{"color", "green"}, {"value", 1}}})
                : Json::array({{{"color", "green"}, {"value", nullptr}},
-                              {{"color", "yellow"}, {"value", 1}},
-                              {{"color", "red"}, {"value", 1 + t.tolerance}}});
+                              {{"color", "yellow"}, {"value", JustAbove(1)}},
+                              {{"color", "red"},
+                               {"value", JustAbove(1 + t.tolerance)}}});
   defaults["color"] = {{"mode", "thresholds"}};
   panel["fieldConfig"]["overrides"] = Json::array(
       {{{"matcher", {{"id", "byFrameRefID"}, {"options", "A"}}},
