@@ -1329,7 +1329,13 @@ class Parser {
     } else {
       LabelValue(n.Key("name"), n["name"], t->name);  // the target label
     }
-    String(n, "objective", &t->objective);
+    if (String(n, "objective", &t->objective) &&
+        !IsPrintableUtf8(absl::StrReplaceAll(
+            t->objective, {{"\n", " "}, {"\r", " "}, {"\t", " "}}))) {
+      Error(n.Key("objective"), n["objective"],
+            "must be printable UTF-8 text without control characters but "
+            "line breaks and tabs (it is quoted in the alerts' annotations)");
+    }
     if (!String(n, "kpi", &t->kpi)) {
       Error(n.Key("kpi"), n.node, "every target names a kpi");
       return false;
@@ -1391,6 +1397,15 @@ class Parser {
           }
           std::string value;
           if (String(f.Key(label), entry.second, &value)) {
+            if (value.empty()) {
+              // No series carries an empty label value (an event without
+              // a site is invalid; other labels say "(not set)"): the
+              // target would read nothing forever (an audit).
+              Error(f.Key(label), entry.second,
+                    absl::StrCat("must not be empty: no series has an empty ",
+                                 label));
+              continue;
+            }
             LabelValue(f.Key(label), entry.second, value);
             t->filter[label] = value;
           }

@@ -1101,6 +1101,32 @@ targets:
   EXPECT_THAT(all, HasSubstr("targets[0].filter.site: must be printable"));
 }
 
+// An audit: an objective with a NUL or an escape sequence went into the
+// alerts' annotations, and a target on `site: ""` (no series has it: an
+// event without a site is invalid) was off target forever.
+TEST(ConfigTargetsTest, ObjectivesArePrintableAndFilterValuesNotEmpty) {
+  ConfigResult bad = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "targets:\n"
+      "  - {name: a, kpi: sessions, value: 5, window: 1d,\n"
+      "     objective: \"nul\\u0000x\\u001b[31mred\"}\n"
+      "  - {name: b, kpi: sessions, value: 5, window: 1d, filter: {site: ''}}\n"
+      "  - {name: c, kpi: bounce_rate, value: 0.4, window: 1d,\n"
+      "     filter: {site: shop, device: \"\"}}\n");
+  const std::string all = Errors(bad);
+  EXPECT_THAT(all, HasSubstr("targets[0].objective: must be printable UTF-8 "
+                             "text without control characters but line "
+                             "breaks and tabs"));
+  EXPECT_THAT(all, HasSubstr("targets[1].filter.site: must not be empty"));
+  EXPECT_THAT(all, HasSubstr("targets[2].filter.device: must not be empty"));
+  ConfigResult good = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "targets: [{name: a, kpi: sessions, value: 5, window: 1d,\n"
+      "           objective: \"Raise \\\"Q4\\\" {{ $value }} ✓\\n\\tby "
+      "Q4\"}]\n");
+  EXPECT_TRUE(good.ok()) << Errors(good);
+}
+
 // rules: the engine's job, the alerts' links and the dead-letter threshold.
 TEST(ConfigRulesTest, DefaultsAndValues) {
   ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
