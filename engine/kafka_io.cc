@@ -129,7 +129,7 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaStreamInput::StartsOf(
     const TopicPartition tp{c.topic, c.partition};
     if (c.offset >= 0) {
       resolved[tp] = c.offset;
-      group_offsets_[tp] = c.offset;
+      group_offsets_[tp] = {c.offset, kafka::HasCommitMetadata(c)};
     } else {
       group_offsets_.erase(tp);
     }

@@ -77,7 +77,11 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   absl::Status fatal() const override { return fatal_; }
   int64_t GroupOffset(const TopicPartition& tp) const override {
     auto it = group_offsets_.find(tp);
-    return it == group_offsets_.end() ? -1 : it->second;
+    return it == group_offsets_.end() ? -1 : it->second.offset;
+  }
+  bool GroupOffsetHasState(const TopicPartition& tp) const override {
+    auto it = group_offsets_.find(tp);
+    return it != group_offsets_.end() && it->second.with_state;
   }
 
   kafka::Consumer* consumer() { return consumer_.get(); }
@@ -114,8 +118,13 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   StreamInput::Listener* listener_ = nullptr;
   std::string reset_policy_ = "earliest";
   std::set<TopicPartition> assigned_;
-  // The group's committed offsets StartsOf() read, of assigned partitions.
-  std::map<TopicPartition, int64_t> group_offsets_;
+  // The group's committed offsets StartsOf() read, of assigned partitions,
+  // and whether the engine committed each (kafka::kCommitMetadata).
+  struct GroupOffsetRead {
+    int64_t offset = -1;
+    bool with_state = false;
+  };
+  std::map<TopicPartition, GroupOffsetRead> group_offsets_;
   bool renewing_ = false;  // the old consumer's callbacks are not passed on
   RenewalBudget renewals_;
   absl::Status fatal_;

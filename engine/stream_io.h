@@ -75,6 +75,12 @@ class StreamInput {
   // The group's committed offset of `tp` as read when it was assigned (-1:
   // none, or not known).
   virtual int64_t GroupOffset(const TopicPartition&) const { return -1; }
+  // Whether the engine committed that offset, with the partition's state
+  // checkpointed in the changelog (kafka::kCommitMetadata), rather than
+  // someone setting it by hand.
+  virtual bool GroupOffsetHasState(const TopicPartition&) const {
+    return false;
+  }
 };
 
 // The producer side: outputs and changelog, committed with the input

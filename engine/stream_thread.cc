@@ -644,6 +644,32 @@ absl::Status StreamThread::SkipDeletedRecords(
   return absl::OkStatus();
 }
 
+absl::Status StreamThread::LostStateError(
+    const std::vector<TopicPartition>& tps,
+    const std::vector<bool>& no_checkpoint) const {
+  // The engine commits a partition's offset only with (exactly-once) or
+  // after (at-least-once) its checkpoint in the changelog: an offset it
+  // committed and no checkpoint means the changelog lost the state (the
+  // topic deleted and created again, or its records expired). Going on from
+  // nothing lost the open sessions and buffered events and counted
+  // returning visitors as new, without a word (an audit).
+  for (size_t i = 0; i < tps.size() && i < no_checkpoint.size(); ++i) {
+    if (!no_checkpoint[i] || !input_->GroupOffsetHasState(tps[i])) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        tps[i].topic, "[", tps[i].partition, "]: the changelog \"",
+        config_.changelog_output.topic, "\" holds no state of it, but group \"",
+        config_.kafka.group_id, "\" committed offset ",
+        input_->GroupOffset(tps[i]),
+        " for it with its state: that state is lost (the changelog topic "
+        "was deleted, or its records expired: it must be compacted), and "
+        "nothing is counted from this partition. To go on without it, reset "
+        "the group's offset of the partition (kafka-consumer-groups "
+        "--reset-offsets: an offset set by hand carries no state), or start "
+        "under a new kafka.group_id"));
+  }
+  return absl::OkStatus();
+}
+
 void StreamThread::RestorePending(absl::Time now) {
   absl::Time& next_attempt = next_restore_attempt_;
   std::vector<Slot*> pending;
@@ -709,6 +735,10 @@ void StreamThread::RestorePending(absl::Time now) {
   if (status.ok()) status = RebaseRecreatedLogs(pending, tps, &start);
   if (status.ok()) status = SkipDeletedRecords(pending, tps, &start);
   RestoreProgress();
+  // Which partitions the changelog holds no checkpoint of (they resume at
+  // the group's committed offset, or by the reset policy).
+  std::vector<bool> no_checkpoint;
+  for (const auto& [tp, offset] : start) no_checkpoint.push_back(offset < 0);
   Offsets sought;
   if (status.ok()) {
     auto resolved = input_->Seek(start);
@@ -718,6 +748,7 @@ void StreamThread::RestorePending(absl::Time now) {
       status = resolved.status();
     }
   }
+  if (status.ok()) status = LostStateError(tps, no_checkpoint);
   if (!status.ok()) {
     next_attempt = now + kRestoreRetry;
     const bool stopping =

@@ -211,6 +211,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void Handle(const kafka::Record& record, absl::Time now);
   // Caches every partition's watermark at `now` in its slot.
   void UpdateWatermarks(absl::Time now);
+  // An error when a partition without a checkpoint resumes at an offset
+  // the engine committed with its state: the changelog lost it.
+  absl::Status LostStateError(const std::vector<TopicPartition>& tps,
+                              const std::vector<bool>& no_checkpoint) const;
   void RestorePending(absl::Time now);
   // Before closing a consumer that never had an assignment: polls (dropping
   // what it reads) until the first one comes, for a while. librdkafka

@@ -1,6 +1,7 @@
 #include "kafka/consumer.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <set>
@@ -71,6 +72,25 @@ rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets) {
         ->offset = offset;
   }
   return list;
+}
+
+rd_kafka_topic_partition_list_t* ToCommitList(const Offsets& offsets) {
+  rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
+  const size_t size = sizeof(kCommitMetadata) - 1;
+  for (int i = 0; i < list->cnt; ++i) {
+    // librdkafka frees it with the list (rd_free, i.e. free()).
+    void* metadata = std::malloc(size);
+    std::memcpy(metadata, kCommitMetadata, size);
+    list->elems[i].metadata = metadata;
+    list->elems[i].metadata_size = size;
+  }
+  return list;
+}
+
+bool HasCommitMetadata(const rd_kafka_topic_partition_t& committed) {
+  const size_t size = sizeof(kCommitMetadata) - 1;
+  return committed.metadata != nullptr && committed.metadata_size == size &&
+         std::memcmp(committed.metadata, kCommitMetadata, size) == 0;
 }
 
 absl::StatusOr<Offsets> ListOffsets(rd_kafka_t* rk,
@@ -345,7 +365,7 @@ void Consumer::Sought(const Offsets& positions) {
 absl::Status Consumer::CommitSync(const Offsets& offsets,
                                   absl::Duration timeout) {
   if (offsets.empty()) return absl::OkStatus();
-  rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
+  rd_kafka_topic_partition_list_t* list = ToCommitList(offsets);
   // The answer comes as an OFFSET_COMMIT event on a queue of its own
   // (which librdkafka keeps alive for an answer after the wait gave up).
   rd_kafka_queue_t* answers = rd_kafka_queue_new(rk_.get());

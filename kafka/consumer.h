@@ -200,6 +200,17 @@ absl::Duration MaxFetchWaitFor(absl::Duration min_commit_interval);
 // destroys it.
 rd_kafka_topic_partition_list_t* ToPartitionList(const Offsets& offsets);
 
+// The metadata the engine commits its input offsets with. Its commits
+// follow (at-least-once) or go with (exactly-once) the partitions'
+// checkpoints in the changelog: an offset committed with it and no
+// checkpoint to go with it means that the changelog lost the state; an
+// offset set by hand (kafka-consumer-groups) carries none.
+inline constexpr char kCommitMetadata[] = "kpistream";
+// ToPartitionList, each partition with kCommitMetadata.
+rd_kafka_topic_partition_list_t* ToCommitList(const Offsets& offsets);
+// Whether a committed offset carries kCommitMetadata.
+bool HasCommitMetadata(const rd_kafka_topic_partition_t& committed);
+
 // Each partition's offset at `which` (RD_KAFKA_OFFSET_END: the end as `rk`'s
 // isolation.level sees it, read_committed: the last stable offset;
 // RD_KAFKA_OFFSET_BEGINNING: the first retained), in one ListOffsets request

@@ -384,7 +384,7 @@ absl::Status Producer::CommitTransaction(Consumer* consumer,
   }
   if (absl::Status s = BeginTransaction(); !s.ok()) return s;
   if (!offsets.empty()) {
-    rd_kafka_topic_partition_list_t* list = ToPartitionList(offsets);
+    rd_kafka_topic_partition_list_t* list = ToCommitList(offsets);
     rd_kafka_consumer_group_metadata_t* group =
         rd_kafka_consumer_group_metadata(consumer->handle());
     rd_kafka_error_t* e =

@@ -85,6 +85,16 @@ class FakeInput : public StreamInput {
   // How many times the thread sought (each restore seeks).
   int seeks() const { return seeks_; }
   int polls = 0;  // Poll() calls
+  // The group's committed offset of its partition (-1: none), and whether
+  // the engine committed it (with a checkpoint).
+  int64_t group_offset = -1;
+  bool group_offset_has_state = false;
+  int64_t GroupOffset(const TopicPartition& tp) const override {
+    return tp.topic == topic_ && tp.partition == 0 ? group_offset : -1;
+  }
+  bool GroupOffsetHasState(const TopicPartition& tp) const override {
+    return GroupOffset(tp) >= 0 && group_offset_has_state;
+  }
   std::function<void()> on_seek;
   void Poll(size_t max, absl::Duration,
             absl::FunctionRef<void(const kafka::Record&)> sink) override {
@@ -124,7 +134,9 @@ class FakeInput : public StreamInput {
         out.push_back({tp, 0});
         continue;
       }
-      position_ = offset < 0 ? first_ : offset;
+      position_ = offset >= 0         ? offset
+                  : group_offset >= 0 ? group_offset
+                                      : first_;
       if (position_ < first_) position_ = static_cast<int64_t>(records_.size());
       out.push_back({tp, position_});
     }
@@ -542,6 +554,8 @@ class FakeThread {
     in->set_topic(input_topic);
     in->set_timestamp_ms(record_timestamp_ms);
     in->set_error(input_error, input_error_at);
+    in->group_offset = group_offset;
+    in->group_offset_has_state = group_offset_has_state;
     for (const auto& [key, value] : records) in->Add(key, value);
     auto out = std::make_unique<FakeOutput>();
     out->error = output_error;
@@ -588,6 +602,8 @@ class FakeThread {
   bool assign_input = true;                   // FakeInput::set_assign_input
   std::string input_topic = kTopic;           // FakeInput::set_topic
   int64_t record_timestamp_ms = -1;           // FakeInput::set_timestamp_ms
+  int64_t group_offset = -1;                  // FakeInput's
+  bool group_offset_has_state = false;        // FakeInput's
   std::string input_error;                    // FakeInput::set_error
   absl::Time input_error_at = absl::InfinitePast();
   std::string output_error;  // FakeOutput::error
@@ -790,6 +806,45 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
     };
     ASSERT_TRUE(t.Run().ok());
     EXPECT_EQ(ready_at, c.ready_at);
+  }
+}
+
+// A partition the changelog holds no checkpoint of, whose group offset the
+// engine committed (with a checkpoint): the changelog lost its state (an
+// audit: the topic deleted and created again, the engine went on from
+// nothing, its open sessions lost, returning visitors new). The restore
+// fails, retried, not ready, naming the partition; nothing is read. An
+// offset set by hand (no metadata) is where reading starts, as before.
+TEST(StreamThreadTest, AnOffsetCommittedWithStateButNoCheckpointIsAnError) {
+  for (const bool with_state : {true, false}) {
+    SCOPED_TRACE(with_state ? "committed by the engine" : "set by hand");
+    FakeThread t;
+    t.records = {{"v0", PageView("v0", "10:00:00")},
+                 {"v1", PageView("v1", "10:00:05")},
+                 {"v2", PageView("v2", "10:00:09")}};
+    t.group_offset = 1;
+    t.group_offset_has_state = with_state;
+    ThreadHealth health;
+    int polls = 0;
+    t.options.stop_requested = [&] {
+      health = t.Health();
+      return ++polls > 200;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    if (with_state) {
+      EXPECT_FALSE(health.ready);
+      for (const std::string& part :
+           {std::string("restoring the state failed"),
+            std::string("committed offset 1 for it with its state: that "
+                        "state is lost"),
+            absl::StrCat(kTopic, "[0]: the changelog")}) {
+        EXPECT_TRUE(absl::StrContains(health.reason, part)) << health.reason;
+      }
+      EXPECT_EQ(t.output().committed_offset, -1);  // nothing committed
+    } else {
+      EXPECT_TRUE(health.ready) << health.reason;
+      EXPECT_EQ(t.input().position(), 3);  // from the offset set by hand
+    }
   }
 }
 

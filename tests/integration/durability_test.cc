@@ -94,6 +94,30 @@ class DurabilityTest : public ::testing::Test {
     ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
   }
 
+  // The group's offsets of the input set to 0 by hand (kafka-consumer-groups
+  // --reset-offsets --to-earliest), once the stopped static member's session
+  // (6 s here) no longer refuses it.
+  void ResetOffsetsToTheStart() {
+    absl::Status reset;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          reset = ResetKafkaGroupOffsets(bootstrap_, group_, input_,
+                                         kPartitions, 0);
+          return reset.ok();
+        },
+        absl::Seconds(30)))
+        << reset;
+  }
+
+  // Waits up to 60 s until `life` logged `text`.
+  static void ExpectLogged(Lifetime* life, const std::string& text) {
+    EXPECT_TRUE(WaitFor(
+        [&] { return absl::StrContains(life->process->Stderr(), text); },
+        absl::Seconds(60)))
+        << text << " not in:\n"
+        << life->process->Stderr();
+  }
+
   // kpistream_events_consumed_total of `life` (-1: no page).
   static double Consumed(Lifetime* life) {
     auto page = HttpGet(life->port, "/metrics");
@@ -502,27 +526,56 @@ TEST_F(DurabilityTest, AGroupOffsetResetIsSaidToMoveNothing) {
   options.input_key = "visitor_id";
   Fleet fleet(options);
   ASSERT_NO_FATAL_FAILURE(ReadThenStop(fleet, 2000));
-  // Refused while the stopped static member's session lasts (6 s here).
-  absl::Status reset;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        reset =
-            ResetKafkaGroupOffsets(bootstrap_, group_, input_, kPartitions, 0);
-        return reset.ok();
-      },
-      absl::Seconds(30)))
-      << reset;
+  ASSERT_NO_FATAL_FAILURE(ResetOffsetsToTheStart());
   Lifetime* a = fleet.Start("a");
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return absl::StrContains(a->process->Stderr(),
-                                 "the group's committed offsets differ");
-      },
-      absl::Seconds(30)))
-      << a->process->Stderr();
+  ExpectLogged(a, "the group's committed offsets differ");
   EXPECT_TRUE(absl::StrContains(a->process->Stderr(), "new kafka.group_id"));
   absl::SleepFor(absl::Seconds(3));  // it would have read them by now
   EXPECT_EQ(Consumed(a), 0) << a->process->Stderr();
+}
+
+// The changelog topic deleted (and created again) while the engine is
+// stopped, its state directory kept or not: the engine's offsets say that
+// the partitions had state, the changelog holds none. The restart does not
+// go on from nothing (an audit: it did, ready, its open sessions and
+// buffered events lost, returning visitors new): the restore fails, names
+// the partition and what to do, and reads nothing. Once an operator resets
+// the group's offsets (by hand: no state), it reads from there.
+TEST_F(DurabilityTest,
+       AChangelogDeletedWhileStoppedIsAnErrorUntilOffsetsAreSet) {
+  FleetOptions options = Options();
+  options.input_key = "visitor_id";
+  Fleet fleet(options);
+  ASSERT_NO_FATAL_FAILURE(ReadThenStop(fleet, 2000));
+  const std::string changelog = group_ + "-changelog";
+  ASSERT_TRUE(DeleteKafkaTopic(bootstrap_, changelog).ok());
+  absl::Status created;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        created = CreateKafkaTopic(bootstrap_, changelog, kPartitions, 3,
+                                   {{"cleanup.policy", "compact"}});
+        return created.ok();
+      },
+      absl::Seconds(30)))
+      << created;
+  Lifetime* a = fleet.Start("a");
+  ExpectLogged(a, "for it with its state: that state is lost");
+  EXPECT_TRUE(absl::StrContains(a->process->Stderr(), "--reset-offsets"));
+  auto ready = HttpGetResponse(a->port, "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->code, 503);
+  EXPECT_TRUE(absl::StrContains(ready->body, "state is lost")) << ready->body;
+  EXPECT_EQ(Consumed(a), 0) << a->process->Stderr();
+  ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
+
+  // Read again from the start, on purpose.
+  ASSERT_NO_FATAL_FAILURE(ResetOffsetsToTheStart());
+  Lifetime* b = fleet.Start("a");
+  EXPECT_TRUE(WaitFor([&] { return Consumed(b) > 0; }, absl::Seconds(60)))
+      << b->process->Stderr();
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(b->port, "/readyz").ok(); },
+                      absl::Seconds(30)))
+      << b->process->Stderr();
 }
 
 // The sessions topic refuses every record (its max.message.bytes is below
