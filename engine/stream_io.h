@@ -115,12 +115,12 @@ class StreamOutput {
     return absl::OkStatus();
   }
   virtual int queued() const = 0;
-  // The producer's last error event and when it came (InfinitePast: none),
-  // as StreamInput::last_error(): in an outage the producer tells first
-  // (the consumer, idle or caught up, may say nothing for seconds).
   // Serves what the output's client has to report (errors, delivery
   // reports) without waiting: called by an idle thread too.
   virtual void ServeEvents() {}
+  // The producer's last error event and when it came (InfinitePast: none),
+  // as StreamInput::last_error(): in an outage the producer tells first
+  // (the consumer, idle or caught up, may say nothing for seconds).
   virtual std::string last_error() const { return {}; }
   virtual absl::Time last_error_at() const { return absl::InfinitePast(); }
   // Called about every 50 ms while Produce() waits for room in a full

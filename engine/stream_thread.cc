@@ -653,21 +653,30 @@ absl::Status StreamThread::LostStateError(
   // topic deleted and created again, or its records expired). Going on from
   // nothing lost the open sessions and buffered events and counted
   // returning visitors as new, without a word (an audit).
+  std::vector<size_t> lost;
   for (size_t i = 0; i < tps.size() && i < no_checkpoint.size(); ++i) {
-    if (!no_checkpoint[i] || !input_->GroupOffsetHasState(tps[i])) continue;
-    return absl::FailedPreconditionError(absl::StrCat(
-        tps[i].topic, "[", tps[i].partition, "]: the changelog \"",
-        config_.changelog_output.topic, "\" holds no state of it, but group \"",
-        config_.kafka.group_id, "\" committed offset ",
-        input_->GroupOffset(tps[i]),
-        " for it with its state: that state is lost (the changelog topic "
-        "was deleted, or its records expired: it must be compacted), and "
-        "nothing is counted from this partition. To go on without it, reset "
-        "the group's offset of the partition (kafka-consumer-groups "
-        "--reset-offsets: an offset set by hand carries no state), or start "
-        "under a new kafka.group_id"));
+    if (no_checkpoint[i] && input_->GroupOffsetHasState(tps[i])) {
+      lost.push_back(i);
+    }
   }
-  return absl::OkStatus();
+  if (lost.empty()) return absl::OkStatus();
+  const TopicPartition& first = tps[lost.front()];
+  std::string more;
+  for (size_t j = 1; j < lost.size(); ++j) {
+    absl::StrAppend(&more, j == 1 ? " (so did " : ", ", tps[lost[j]].topic, "[",
+                    tps[lost[j]].partition, "]",
+                    j + 1 == lost.size() ? ")" : "");
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      first.topic, "[", first.partition, "]: the changelog \"",
+      config_.changelog_output.topic, "\" holds no state of it, but group \"",
+      config_.kafka.group_id, "\" committed offset ",
+      input_->GroupOffset(first), " for it with its state", more,
+      ": that state is lost (the changelog topic was deleted, or its records "
+      "expired: it must be compacted), and nothing is counted from these "
+      "partitions. To go on without it, reset the group's offsets of the "
+      "partitions (kafka-consumer-groups --reset-offsets: an offset set by "
+      "hand carries no state), or start under a new kafka.group_id"));
 }
 
 void StreamThread::RestorePending(absl::Time now) {

@@ -559,7 +559,7 @@ TEST_F(DurabilityTest,
       absl::Seconds(30)))
       << created;
   Lifetime* a = fleet.Start("a");
-  ExpectLogged(a, "for it with its state: that state is lost");
+  ExpectLogged(a, "that state is lost (the changelog topic was deleted");
   EXPECT_TRUE(absl::StrContains(a->process->Stderr(), "--reset-offsets"));
   auto ready = HttpGetResponse(a->port, "/readyz");
   ASSERT_TRUE(ready.ok()) << ready.status();
