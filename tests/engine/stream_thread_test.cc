@@ -758,16 +758,17 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              true,
              false,
              true},
-        // The producer's error after the consumer's hides nothing (it hid
-        // a leader's outage: the suite's BrokerOutageTest).
-        Case{"one broker, then the producer's",
+        // The producer's error that is no outage (an idle close), newer
+        // than the consumer's, hides nothing (it hid a leader's outage: the
+        // suite's BrokerOutageTest).
+        Case{"one broker, then the producer's idle close",
              kOne,
              false,
              {{5, false}, {25, true}},
              true,
              true,
              false,
-             kOne},
+             kIdleClosed},
         // Its partitions taken away (the consumer's session timed out): it
         // asks about the input's first partition (it said ready, on and
         // off, through the outage: review).
@@ -813,7 +814,7 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
 // engine committed (with a checkpoint): the changelog lost its state (an
 // audit: the topic deleted and created again, the engine went on from
 // nothing, its open sessions lost, returning visitors new). The restore
-// fails, retried, not ready, naming the partition; nothing is read. An
+// fails, retried, not ready, naming the partition; nothing is committed. An
 // offset set by hand (no metadata) is where reading starts, as before.
 TEST(StreamThreadTest, AnOffsetCommittedWithStateButNoCheckpointIsAnError) {
   for (const bool with_state : {true, false}) {

@@ -535,7 +535,7 @@ TEST_F(DurabilityTest, AGroupOffsetResetIsSaidToMoveNothing) {
 }
 
 // The changelog topic deleted (and created again) while the engine is
-// stopped, its state directory kept or not: the engine's offsets say that
+// stopped, its state directory kept: the engine's offsets say that
 // the partitions had state, the changelog holds none. The restart does not
 // go on from nothing (an audit: it did, ready, its open sessions and
 // buffered events lost, returning visitors new): the restore fails, names
