@@ -144,7 +144,15 @@ TEST_F(KafkaClusterTest, ProducesAndConsumesAcrossThreeBrokers) {
   ASSERT_TRUE(CreateKafkaTopic(bootstrap_, topic, 6, 3).ok());
   std::set<int> leaders;
   for (int p = 0; p < 6; ++p) {
-    absl::StatusOr<int> leader = KafkaPartitionLeader(bootstrap_, topic, p);
+    // A broker may not know a topic the controller just created (seen once:
+    // UNKNOWN_TOPIC_OR_PART right after CreateTopics answered).
+    absl::StatusOr<int> leader;
+    WaitFor(
+        [&] {
+          leader = KafkaPartitionLeader(bootstrap_, topic, p);
+          return leader.ok();
+        },
+        absl::Seconds(10));
     ASSERT_TRUE(leader.ok()) << leader.status();
     leaders.insert(*leader);
   }
