@@ -1,6 +1,7 @@
 #include "aggregate/kpi_windows.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <memory>
 
@@ -149,7 +150,8 @@ void KpiWindows::OnSessionClosed(const ClosedSession& s) {
     k.bounced += s.bounced;
     k.pageviews += s.pageviews;
     k.orders += s.orders;
-    k.duration_seconds_sum += absl::ToDoubleSeconds(s.duration());
+    k.duration_micros_sum = SaturatingAdd(
+        k.duration_micros_sum, absl::ToInt64Microseconds(s.duration()));
     for (const auto& [goal, n] : s.conversions) {
       Entry(k.conversions, goal) += n;
     }
@@ -234,7 +236,8 @@ void KpiWindows::Checkpoint(
     st.set_bounced(x.bounced);
     st.set_pageviews(x.pageviews);
     st.set_orders(x.orders);
-    st.set_duration_seconds_sum(x.duration_seconds_sum);
+    st.set_duration_micros_sum(x.duration_micros_sum);
+    st.set_duration_seconds_sum(x.duration_seconds_sum());  // for older ones
     st.set_width_s(absl::ToInt64Seconds(width_));
     AddGoalCounts(x.conversions, st.mutable_conversions());
     AddRevenues(x.revenue, x.orders_by_currency, st.mutable_revenue());
@@ -285,7 +288,13 @@ void KpiWindows::Restore(const v1::WindowState& st) {
   x.bounced = st.bounced();
   x.pageviews = st.pageviews();
   x.orders = st.orders();
-  x.duration_seconds_sum = st.duration_seconds_sum();
+  // Written before 2026-12-06: the sum in seconds only (a state that does
+  // not hold a plausible one, as read from a damaged record, counts as 0).
+  x.duration_micros_sum = st.duration_micros_sum();
+  if (const double old = st.duration_seconds_sum() * 1e6;
+      x.duration_micros_sum == 0 && old >= 1 && old < 9e18) {
+    x.duration_micros_sum = std::llround(old);
+  }
   for (const v1::GoalCount& g : st.conversions()) {
     x.conversions[g.goal()] = g.conversions();
   }

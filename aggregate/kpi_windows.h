@@ -49,7 +49,12 @@ struct WindowKpis {
   uint64_t bounced = 0;
   uint64_t pageviews = 0;
   uint64_t orders = 0;
-  double duration_seconds_sum = 0;
+  // Summed in whole microseconds (session times are kept in those), so that
+  // the sum does not depend on the order sessions close in: with a double,
+  // a restart that closed them in another order changed the snapshots' last
+  // digits.
+  int64_t duration_micros_sum = 0;
+  double duration_seconds_sum() const { return duration_micros_sum / 1e6; }
   std::map<std::string, uint32_t> conversions;  // by goal
   std::map<std::string, int64_t> revenue;       // micros by currency
   std::map<std::string, uint32_t> orders_by_currency;

@@ -128,7 +128,7 @@ void EncodeKpiSnapshot(const WindowKpis& k, const std::string& partition,
   r.set_engaged(k.engaged);
   r.set_bounced(k.bounced);
   r.set_pageviews(k.pageviews);
-  r.set_duration_seconds_sum(k.duration_seconds_sum);
+  r.set_duration_seconds_sum(k.duration_seconds_sum());
   AddGoalCounts(k.conversions, r.mutable_conversions());
   SetRevenue(k.revenue, k.orders_by_currency, r.mutable_revenue());
   r.set_orders(k.orders);

@@ -195,7 +195,7 @@ std::string Describe(const WindowKpis& w) {
   std::string out = absl::StrCat(
       w.site, "|", w.channel, "|", absl::FormatTime(w.start), "|", w.final, "|",
       w.sessions, "|", w.sessions_closed, "|", w.engaged, "|", w.bounced, "|",
-      w.pageviews, "|", w.orders, "|", w.duration_seconds_sum);
+      w.pageviews, "|", w.orders, "|", w.duration_micros_sum);
   for (const auto& [goal, n] : w.conversions)
     absl::StrAppend(&out, "|", goal, n);
   for (const auto& [c, m] : w.revenue) absl::StrAppend(&out, "|", c, m);
