@@ -68,7 +68,12 @@ std::string PromqlDuration(absl::Duration d) {
     return absl::StrCat(d / absl::Hours(1), "h");
   if (d % absl::Minutes(1) == absl::ZeroDuration())
     return absl::StrCat(d / absl::Minutes(1), "m");
-  return absl::StrCat(absl::ToInt64Seconds(d), "s");
+  if (d % absl::Seconds(1) == absl::ZeroDuration())
+    return absl::StrCat(absl::ToInt64Seconds(d), "s");
+  // Prometheus' smallest unit: `for: 250ms` was written as 0s (no wait at
+  // all). Less than a millisecond more counts as one more.
+  return absl::StrCat(
+      absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))), "ms");
 }
 
 }  // namespace kpistream

@@ -39,7 +39,8 @@ class Selector {
   std::vector<std::string> matchers_;
 };
 
-// A PromQL duration in its largest whole unit: 1d, 6h, 30m, 45s.
+// A PromQL duration in its largest whole unit: 1d, 6h, 30m, 45s; 250ms
+// (rounded up to whole milliseconds) when not whole seconds.
 std::string PromqlDuration(absl::Duration d);
 
 }  // namespace kpistream

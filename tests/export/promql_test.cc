@@ -36,6 +36,10 @@ TEST(PromqlTest, Durations) {
   EXPECT_EQ(PromqlDuration(absl::Minutes(90)), "90m");
   EXPECT_EQ(PromqlDuration(absl::Seconds(45)), "45s");
   EXPECT_EQ(PromqlDuration(absl::ZeroDuration()), "0m");
+  // Not whole seconds: milliseconds, Prometheus' smallest unit (was "0s").
+  EXPECT_EQ(PromqlDuration(absl::Milliseconds(250)), "250ms");
+  EXPECT_EQ(PromqlDuration(absl::Milliseconds(1500)), "1500ms");
+  EXPECT_EQ(PromqlDuration(absl::Microseconds(1001)), "2ms");
 }
 
 // User text stays literal in Go-templated labels and annotations.
