@@ -1375,6 +1375,15 @@ class Parser {
       int min = 0;  // also when it is not a number: the config is invalid
       Int(n, "min_sessions", 0, 100000000, &min);
       t->min_sessions = min;
+      if (kpi != nullptr && !kpi->session_denominator_family()) {
+        // Accepted (a config that sets it everywhere stays valid), but said:
+        // a count or sum is judged whatever the number of sessions.
+        Warn(n.Key("min_sessions"), n["min_sessions"],
+             absl::StrCat("has no effect on kpi ", t->kpi,
+                          " (it guards rates and means per session only: "
+                          "a count or sum is judged however few sessions "
+                          "there are)"));
+      }
     }
     return true;
   }

@@ -1229,6 +1229,24 @@ targets:
   EXPECT_TRUE(r.warnings.empty()) << r.warnings[0].message;
 }
 
+// min_sessions guards rates and means per session: on a count or a sum it
+// changes nothing, which check-config says (a review found it accepted in
+// silence); on a rate it is no warning.
+TEST(ConfigTest, MinSessionsOnACountIsAWarning) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+targets:
+  - {name: visits, kpi: sessions, value: 1000, window: 1d, min_sessions: 50}
+  - {name: bounce, kpi: bounce_rate, value: 0.4, window: 1d, min_sessions: 50}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].key, "targets[0].min_sessions");
+  EXPECT_EQ(r.warnings[0].line, 3);
+  EXPECT_THAT(r.warnings[0].message,
+              HasSubstr("has no effect on kpi sessions"));
+  EXPECT_EQ(r.config.targets[0].min_sessions, 50);  // still what it says
+}
+
 // A period's end date is included: a period of one day starts and ends on
 // it (review: refused as "must be after period.start"); an end before the
 // start is refused.
