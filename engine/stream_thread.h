@@ -179,8 +179,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // the repartition topic (with the commit).
   // Sources handed over (revoked_, or all at the stop's commit) are sent
   // as active, so that the repartition partitions wait for their next
-  // owner.
+  // owner. The same watermarks as the last sent are sent again only after
+  // WatermarksRefresh(): an idle instance wrote them at every commit.
   void SendUpstreamWatermarks(absl::Time now);
+  absl::Duration WatermarksRefresh() const;
 
   struct Slot {
     std::unique_ptr<PartitionPipeline> pipeline;
@@ -402,6 +404,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // row (with produced_since_commit_).
   uint64_t processed_since_commit_ = 0;
   uint64_t produced_since_commit_ = 0;  // output and changelog records
+  // The watermark record last sent (SendUpstreamWatermarks), and when;
+  // cleared when a commit does not go through.
+  std::string sent_watermarks_;
+  absl::Time sent_watermarks_at_ = absl::InfinitePast();
   // A session closed since the last commit (it changes the target sums
   // also when no session record is written).
   bool closed_since_commit_ = false;

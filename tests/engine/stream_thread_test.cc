@@ -2033,6 +2033,57 @@ std::string MarksRecord(
   return absl::StrCat(kWatermarksMagic, m.SerializeAsString());
 }
 
+// Idle, a re-keyed engine wrote watermark records at every commit, and read
+// those of the other threads as work, which made them commit again within
+// min_commit_interval: 6.6 transactions a second for good (audit, on the
+// embedded broker and on Kafka). Unchanged watermarks are now said again
+// only every few seconds, and watermark records read are not work.
+TEST(StreamThreadTest, AnIdleReKeyedThreadNeitherRepeatsNorChasesWatermarks) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"key: visitor_id", "key: any"},
+                      {"max_future_skew: 3650d",
+                       "max_future_skew: 3650d, idle_partition_timeout: 2s"}});
+  {
+    SCOPED_TRACE("an idle source partition, 60 s");
+    FakeThread t(config.c_str());
+    t.options.repartition_partitions = 2;
+    t.options.max_commit_interval = absl::Seconds(4);  // the default
+    const absl::Time start = t.clock.Peek();
+    t.options.stop_requested = [&] {
+      return t.clock.Peek() > start + absl::Seconds(60);
+    };
+    ASSERT_TRUE(t.Run().ok());
+    const size_t sent = IdleFlagsSent(t.output()).size();  // 2 a send
+    // At every commit before (here one every ~2 s of the step clock: 54);
+    // now when idle is first said, then again after min(10 s, (3 x 4 s +
+    // 2 s) / 3), and at the stop (active).
+    EXPECT_GE(sent, 2u * 6) << t.output().commits;
+    EXPECT_LE(sent, 2u * 14);
+    EXPECT_GE(t.output().commits, 10);  // committing all the same
+  }
+  {
+    SCOPED_TRACE("reading other threads' watermark records, 20 s");
+    FakeThread t(config.c_str());
+    t.options.repartition_partitions = 1;
+    t.options.input_partitions = {{kTopic, 2}};
+    t.input_topic = "g-repartition";
+    const absl::Time start = t.clock.Peek();
+    absl::Time next = start;
+    t.options.stop_requested = [&] {
+      if (t.clock.Peek() >= next) {
+        t.input().Add("", MarksRecord({{0, "11:00", true}, {1, "", true}}));
+        next = t.clock.Peek() + absl::Milliseconds(200);
+      }
+      return t.clock.Peek() > start + absl::Seconds(20);
+    };
+    ASSERT_TRUE(t.Run().ok());
+    // A commit a second (processing.commit_interval), not one at every
+    // min_commit_interval after each record read.
+    EXPECT_LE(t.output().commits, 25);
+    EXPECT_GE(t.output().commits, 10);
+  }
+}
+
 // A page view of `visitor` at `time` forwarded from in[`partition`] at
 // offset `offset`, with its source's `watermark` (none: InfinitePast).
 std::string ForwardedPageView(const std::string& visitor,
