@@ -234,6 +234,57 @@ std::string FormatByteSize(int64_t bytes) {
       kUnits[unit]);
 }
 
+namespace {
+
+// The host of a listen address: empty (every interface), an IPv4 address
+// in four decimal parts, or a host name. Checked here, not by the HTTP
+// server at the bind: it took "999.1.1.1" for 231.1.1.1 and listened there
+// unreachable, and refused "127.1" or "http://..." with a message of its
+// own (exit 1 where a bad config exits 2; audit).
+absl::Status CheckListenHost(absl::string_view host,
+                             absl::string_view address) {
+  if (host.empty()) return absl::OkStatus();
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad host in \"", address, "\": ", why,
+        " (e.g. 127.0.0.1:9464, 0.0.0.0:9464, localhost:9464, or :9464 for "
+        "every interface)"));
+  };
+  if (host.front() == '[' || absl::StrContains(host, ':')) {
+    if (absl::StrContains(host, "//")) return bad("a URL, not a host");
+    return bad(
+        "IPv6 addresses are not supported (the HTTP server kpistream uses, "
+        "civetweb, is built without IPv6 here); listen on :PORT or an IPv4 "
+        "address");
+  }
+  if (host.find_first_not_of("0123456789.") == absl::string_view::npos) {
+    const std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
+    if (parts.size() != 4) return bad("an IPv4 address has four parts");
+    for (absl::string_view part : parts) {
+      int value = -1;
+      if (part.empty() || part.size() > 3 || !absl::SimpleAtoi(part, &value) ||
+          value > 255) {
+        return bad("each part of an IPv4 address is 0..255");
+      }
+    }
+    return absl::OkStatus();
+  }
+  // A host name: labels of letters, digits and hyphens (RFC 1123).
+  if (host.size() > 253) return bad("a host name is at most 253 characters");
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' ||
+        label.back() == '-' ||
+        label.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+            absl::string_view::npos) {
+      return bad("not an IPv4 address or a host name");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ParseListenAddress(absl::string_view address, std::string* host,
                                 int* port) {
   // ":9464" (no host) listens on every interface, as Go exporters write it.
@@ -249,7 +300,11 @@ absl::Status ParseListenAddress(absl::string_view address, std::string* host,
     return absl::InvalidArgumentError(
         absl::StrCat("bad port in \"", address, "\" (0..65535)"));
   }
-  if (host) *host = std::string(address.substr(0, colon));
+  const absl::string_view h = address.substr(0, colon);
+  if (absl::Status valid = CheckListenHost(h, address); !valid.ok()) {
+    return valid;
+  }
+  if (host) *host = std::string(h);
   if (port) *port = p;
   return absl::OkStatus();
 }

@@ -270,6 +270,39 @@ TEST(ConfigTest, ListenWithoutAHostMeansEveryInterface) {
               HasSubstr("metrics.listen: bad port"));
 }
 
+// The listen address's host is checked by check-config (exit 2), not left
+// to the HTTP server's bind: it took "999.1.1.1" for 231.1.1.1 and
+// listened there unreachable, and refused the others at the start with a
+// message of its own, exit 1 (audit).
+TEST(ConfigTest, AListenHostIsAnIPv4AddressOrAHostName) {
+  for (const char* good :
+       {"127.0.0.1:9464", "0.0.0.0:0", "255.255.255.255:1", "localhost:9464",
+        "metrics-0.kpistream.svc.cluster.local:9464", ":9464"}) {
+    SCOPED_TRACE(good);
+    EXPECT_TRUE(ParseListenAddress(good, nullptr, nullptr).ok());
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {"999.1.1.1:9464", "each part of an IPv4 address is 0..255"},
+      {"256.256.256.256:9464", "each part of an IPv4 address is 0..255"},
+      {"127.1:9464", "an IPv4 address has four parts"},
+      {"1.2.3:9464", "an IPv4 address has four parts"},
+      {"[::1]:9464", "IPv6 addresses are not supported"},
+      {"http://127.0.0.1:9464", "a URL, not a host"},
+      {"my_host:9464", "not an IPv4 address or a host name"},
+      {"-x.example:9464", "not an IPv4 address or a host name"},
+  };
+  for (const auto& [address, why] : bad) {
+    SCOPED_TRACE(address);
+    const absl::Status s = ParseListenAddress(address, nullptr, nullptr);
+    EXPECT_THAT(std::string(s.message()), HasSubstr(why));
+    EXPECT_THAT(
+        Errors(ParseConfig(absl::StrCat("inputs: [{topic: web.events}]\n"
+                                        "metrics: {listen: '",
+                                        address, "'}\n"))),
+        HasSubstr("metrics.listen: bad host"));
+  }
+}
+
 TEST(ConfigTest, InputsAreRequiredAndValidated) {
   EXPECT_THAT(Errors(ParseConfig("kafka: {group_id: g}\n")),
               HasSubstr("inputs: at least one input topic is required"));
