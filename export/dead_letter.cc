@@ -14,8 +14,9 @@ constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 absl::string_view DefaultDetail(absl::string_view reason) {
   if (reason == "bot") {
-    return "the user agent matches a bot pattern (bots.user_agent_patterns), "
-           "or is empty where that makes a bot (SPEC 9)";
+    return "the user agent matches a bot pattern (the built-in list or "
+           "bots.user_agent_patterns), or is empty where that makes a bot "
+           "(bots.empty_user_agent: bot; always in combined_log input)";
   }
   if (reason == "late") {
     return "event time is behind the watermark by more than "
