@@ -308,6 +308,7 @@ absl::Time PartitionPipeline::UpstreamWatermark() const {
 
 absl::Time PartitionPipeline::Process(const kafka::Record& record,
                                       absl::Time now, absl::Time watermark) {
+  processed_watermarks_ = false;
   if (replay_until_ >= 0) {
     if (record.offset < replay_until_) {
       Replay(record, now);
@@ -423,6 +424,7 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
     latest_written_ = std::max(latest_written_, written);
   }
   if (absl::string_view bytes; UpstreamWatermarksOf(record, &bytes)) {
+    processed_watermarks_ = true;
     v1::UpstreamWatermarks marks;
     if (!marks.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return;  // not ours to judge: a foreign record in an internal topic

@@ -254,6 +254,9 @@ class PartitionPipeline : private SessionObserver {
   // last record read; InfinitePast() until every one has reported.
   absl::Time UpstreamWatermark() const;
   bool repartition() const { return input_->sources != nullptr; }
+  // Whether the record Process() took last was a repartition topic's
+  // watermark record (no work of its own: StreamThread::Handle).
+  bool processed_watermarks() const { return processed_watermarks_; }
   // Its records carry no event time (ad spend, for a date): it has no
   // watermark of its own and holds no other back.
   bool timeless() const { return input_->ad_cost; }
@@ -318,6 +321,7 @@ class PartitionPipeline : private SessionObserver {
   PartitionState state_;
   CheckpointWriter writer_;
   int64_t next_offset_ = -1;
+  bool processed_watermarks_ = false;  // processed_watermarks()
   // While >= 0: records before it are read again for their buffered events.
   int64_t replay_until_ = -1;
   size_t replayed_ = 0, replay_lost_ = 0;

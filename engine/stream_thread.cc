@@ -407,17 +407,14 @@ void StreamThread::Handle(const kafka::Record& record, absl::Time now) {
     return;
   }
   Slot& slot = *last_slot_;
+  const absl::Time event_time =
+      slot.pipeline->Process(record, now, slot.watermark);
   // A watermark record of the repartition topic is no work: counted as
   // work, it made an idle re-keyed engine commit at min_commit_interval
   // forever, each commit's watermark records read as work by the next one
   // (audit: 6.6 transactions a second, idle). It is committed with the
   // next commit all the same.
-  if (absl::string_view marks;
-      !slot.pipeline->repartition() || !UpstreamWatermarksOf(record, &marks)) {
-    ++processed_since_commit_;
-  }
-  const absl::Time event_time =
-      slot.pipeline->Process(record, now, slot.watermark);
+  if (!slot.pipeline->processed_watermarks()) ++processed_since_commit_;
   if (event_time != absl::InfinitePast()) {
     watermark_.Observe(slot.watermark_id, event_time, now);
   }

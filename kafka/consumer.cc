@@ -80,6 +80,7 @@ rd_kafka_topic_partition_list_t* ToCommitList(const Offsets& offsets) {
   for (int i = 0; i < list->cnt; ++i) {
     // librdkafka frees it with the list (rd_free, i.e. free()).
     void* metadata = std::malloc(size);
+    if (metadata == nullptr) continue;  // committed without: as by hand
     std::memcpy(metadata, kCommitMetadata, size);
     list->elems[i].metadata = metadata;
     list->elems[i].metadata_size = size;
