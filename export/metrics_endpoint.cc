@@ -165,27 +165,50 @@ class PathHandler : public CivetHandler {
   using Handler = std::function<MetricsEndpoint::Response(mg_connection*)>;
   explicit PathHandler(Handler handler) : handler_(std::move(handler)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
+    return Serve(conn, /*head=*/false);
+  }
+  // HEAD (a load balancer's or an uptime checker's probe): the status and
+  // headers GET would have, no body; not a scrape (nothing is counted as
+  // served).
+  bool handleHead(CivetServer*, mg_connection* conn) override {
+    return Serve(conn, /*head=*/true);
+  }
+  static void Write(mg_connection* conn, int status, const char* type,
+                    const std::string& body, bool head = false) {
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
+              "%zu\r\nConnection: close\r\n\r\n",
+              status, Reason(status), type, body.size());
+    if (!head) mg_write(conn, body.data(), body.size());
+  }
+
+ private:
+  bool Serve(mg_connection* conn, bool head) {
     MetricsEndpoint::Response r;
     try {
       r = handler_(conn);
     } catch (const std::exception& e) {
       r = {500, absl::StrCat("internal error: ", e.what(), "\n")};
     }
-    Write(conn, r.status, "text/plain; charset=utf-8", r.body);
-    if (r.written) r.written();
+    Write(conn, r.status, "text/plain; charset=utf-8", r.body, head);
+    if (!head && r.written) r.written();
     return true;
   }
-  static void Write(mg_connection* conn, int status, const char* type,
-                    const std::string& body) {
-    mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
-              "%zu\r\nConnection: close\r\n\r\n",
-              status, status == 200 ? "OK" : "Service Unavailable", type,
-              body.size());
-    mg_write(conn, body.data(), body.size());
+  static const char* Reason(int status) {
+    switch (status) {
+      case 200:
+        return "OK";
+      case 404:
+        return "Not Found";
+      case 500:
+        return "Internal Server Error";
+      case 503:
+        return "Service Unavailable";
+      default:
+        return "Unknown";
+    }
   }
 
- private:
   Handler handler_;
 };
 

@@ -26,14 +26,15 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A minimal blocking HTTP/1.0 GET against 127.0.0.1 (with `accept` as its
-// Accept header unless empty, and `user_agent` as its User-Agent), from
-// the loopback address `from`; returns
-// the body, or an empty string on any failure.
-std::string HttpGet(int port, const std::string& path,
-                    const std::string& accept = "",
-                    const char* from = "127.0.0.1",
-                    const std::string& user_agent = "") {
+// A minimal blocking HTTP/1.0 request (`method` `path`) against 127.0.0.1
+// (with `accept` as its Accept header unless empty, and `user_agent` as its
+// User-Agent), from the loopback address `from`; returns the whole
+// response, status line and headers included, or an empty string on any
+// failure.
+std::string HttpRequest(int port, const std::string& method,
+                        const std::string& path, const std::string& accept = "",
+                        const char* from = "127.0.0.1",
+                        const std::string& user_agent = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
   sockaddr_in source{};
@@ -52,7 +53,7 @@ std::string HttpGet(int port, const std::string& path,
     return "";
   }
   const std::string request = absl::StrCat(
-      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
+      method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
       accept.empty() ? "" : absl::StrCat("Accept: ", accept, "\r\n"),
       user_agent.empty() ? ""
                          : absl::StrCat("User-Agent: ", user_agent, "\r\n"),
@@ -73,6 +74,16 @@ std::string HttpGet(int port, const std::string& path,
     response.append(buf, static_cast<size_t>(n));
   }
   close(fd);
+  return response;
+}
+
+// The body of a GET (as HttpRequest), or an empty string on any failure.
+std::string HttpGet(int port, const std::string& path,
+                    const std::string& accept = "",
+                    const char* from = "127.0.0.1",
+                    const std::string& user_agent = "") {
+  const std::string response =
+      HttpRequest(port, "GET", path, accept, from, user_agent);
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
@@ -417,6 +428,37 @@ TEST(MetricsEndpointTest, AScrapeIsCountedOnceItsPageIsWritten) {
   EXPECT_GT(received, 15'000'000u);
   EXPECT_TRUE(testing::WaitFor([&] { return (*endpoint)->scrapes() == 1; },
                                absl::Seconds(5)));
+}
+
+// HEAD (a load balancer's or an uptime checker's probe) has the status and
+// headers of GET and no body, and is no scrape. It was a 404 once; any
+// status but 200 was also called "Service Unavailable".
+TEST(MetricsEndpointTest, HeadIsAnsweredLikeGetWithoutABody) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = (*endpoint)->port();
+  const std::string body = HttpGet(port, "/metrics");
+  ASSERT_THAT(body, HasSubstr("kpistream_build_info"));
+  EXPECT_EQ((*endpoint)->scrapes(), 1u);
+
+  const std::string head = HttpRequest(port, "HEAD", "/metrics");
+  EXPECT_THAT(head, ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  const size_t end = head.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos) << head;
+  EXPECT_EQ(end + 4, head.size()) << "a body after HEAD's headers";
+  // The page GET would have served: the same length (the build info and
+  // the scrape count's digits do not change between the two).
+  EXPECT_THAT(head, HasSubstr(absl::StrCat("Content-Length: ", body.size())));
+  EXPECT_EQ((*endpoint)->scrapes(), 1u);
+
+  (*endpoint)->AddHandler("/readyz", [] {
+    return MetricsEndpoint::Response{503, "not ready: restoring\n"};
+  });
+  EXPECT_THAT(HttpRequest(port, "HEAD", "/readyz"),
+              ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+  EXPECT_THAT(HttpRequest(port, "GET", "/readyz"),
+              HasSubstr("\r\n\r\nnot ready: restoring\n"));
 }
 
 // The destructor ends civetweb's wait for connections with a knock on its
