@@ -800,14 +800,33 @@ void StreamThread::RestorePending(absl::Time now) {
                    status.message());
     } else {
       ++restore_failures_;
+      // The same failure again (one an operator must act on, as a lost
+      // state, fails every 5 s until then): said once a minute, with how
+      // many attempts failed so, not every attempt.
+      const bool again = restore_error_ == status.message();
       restore_error_ = std::string(status.message());
-      KPI_LOG_ERROR(
-          "%s: restoring the state failed (retrying %s): %s", options_.name,
-          next_attempt <= now
-              ? std::string("at once")
-              : absl::StrCat("in ", absl::ToInt64Seconds(next_attempt - now),
-                             " s"),
-          status.message());
+      if (!again) {
+        restore_error_repeats_ = 0;
+        restore_error_logged_ = absl::InfinitePast();
+      }
+      ++restore_error_repeats_;
+      if (now - restore_error_logged_ >= kRestoreErrorRelog) {
+        KPI_LOG_ERROR(
+            "%s: restoring the state failed%s (retrying %s): %s",
+            options_.name,
+            restore_error_repeats_ > 1
+                ? absl::StrCat(" again, ", restore_error_repeats_,
+                               " attempts in a row")
+                : std::string(),
+            next_attempt <= now
+                ? std::string("at once")
+                : absl::StrCat("every ",
+                               absl::ToInt64Seconds(next_attempt - now),
+                               " s; said again each minute while it fails "
+                               "alike"),
+            status.message());
+        restore_error_logged_ = now;
+      }
     }
     for (size_t i = 0; i < pending.size(); ++i) {
       pending[i]->pipeline = std::make_unique<PartitionPipeline>(

@@ -398,6 +398,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   double last_restore_records_ = 0;
   double last_restore_bytes_ = 0;
   std::string restore_error_;
+  // Attempts in a row that failed with restore_error_, and when that was
+  // last logged.
+  uint64_t restore_error_repeats_ = 0;
+  absl::Time restore_error_logged_ = absl::InfinitePast();
+  static constexpr absl::Duration kRestoreErrorRelog = absl::Minutes(1);
   absl::Time next_restore_attempt_ = absl::InfinitePast();
   uint64_t dropped_records_ = 0;  // of partitions not (yet) ours
   // The debug log's, the schedule's, and whether a commit ends aborts in a

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "aggregate/event.h"
 #include "config/config.h"
 #include "engine/local_store.h"
@@ -847,6 +848,43 @@ TEST(StreamThreadTest, AnOffsetCommittedWithStateButNoCheckpointIsAnError) {
       EXPECT_EQ(t.input().position(), 3);  // from the offset set by hand
     }
   }
+}
+
+// A restore that fails alike every 5 s (a lost state, until an operator
+// acts) is logged once a minute with its count of attempts, not at every
+// attempt (an audit: the same long error every 5 s); the readiness reason
+// and the failures counter still follow every attempt.
+TEST(StreamThreadTest, ARestoreFailingAlikeIsLoggedOnceAMinute) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  t.group_offset = 1;
+  t.group_offset_has_state = true;
+  ThreadHealth health;
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    health = t.Health();
+    return t.clock.Peek() - start > absl::Seconds(150);
+  };
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(t.Run().ok());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(err, '\n')) {
+    if (absl::StrContains(line, "restoring the state failed")) {
+      lines.emplace_back(line);
+    }
+  }
+  // Attempts at 0, 5, ..., 150 s; logged at 0, 60 and 120 s.
+  ASSERT_EQ(lines.size(), 3u) << err;
+  EXPECT_TRUE(absl::StrContains(lines[0], "failed (retrying every 5 s"))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[1], "failed again, 13 attempts in a row"))
+      << lines[1];
+  EXPECT_TRUE(absl::StrContains(lines[2], "that state is lost")) << lines[2];
+  EXPECT_FALSE(health.ready);
+  EXPECT_TRUE(absl::StrContains(health.reason, "that state is lost"))
+      << health.reason;
+  EXPECT_GE(Value(t.Snapshot(), "kpistream_restore_failures_total"), 30);
 }
 
 // A stop while no broker answers does not try the final commit (it waited
