@@ -812,8 +812,7 @@ void StreamThread::RestorePending(absl::Time now) {
       ++restore_error_repeats_;
       if (now - restore_error_logged_ >= kRestoreErrorRelog) {
         KPI_LOG_ERROR(
-            "%s: restoring the state failed%s (retrying %s): %s",
-            options_.name,
+            "%s: restoring the state failed%s (retrying %s): %s", options_.name,
             restore_error_repeats_ > 1
                 ? absl::StrCat(" again, ", restore_error_repeats_,
                                " attempts in a row")
