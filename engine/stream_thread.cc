@@ -684,7 +684,24 @@ absl::Status StreamThread::LostStateError(
       "expired: it must be compacted), and nothing is counted from these "
       "partitions. To go on without it, reset the group's offsets of the "
       "partitions (kafka-consumer-groups --reset-offsets: an offset set by "
-      "hand carries no state), or start under a new kafka.group_id"));
+      "hand carries no state), or start under a new kafka.group_id",
+      RenamedChangelogHint(tps, lost)));
+}
+
+std::string StreamThread::RenamedChangelogHint(
+    const std::vector<TopicPartition>& tps,
+    const std::vector<size_t>& lost) const {
+  for (size_t i : lost) {
+    auto before = changelog_before_.find(tps[i]);
+    if (before == changelog_before_.end()) continue;
+    return absl::StrCat(
+        ". The local state of ", tps[i].topic, "[", tps[i].partition,
+        "] was of changelog \"", before->second, "\" (rebuilt from \"",
+        config_.changelog_output.topic,
+        "\" since): if outputs.changelog.topic was changed, set it back to \"",
+        before->second, "\", which holds that state");
+  }
+  return "";
 }
 
 void StreamThread::RestorePending(absl::Time now) {
@@ -954,6 +971,9 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
                    meta->changelog_partition() != c) {
           distrust = absl::StrCat("of changelog \"", meta->changelog_topic(),
                                   "\" partition ", meta->changelog_partition());
+          if (meta->changelog_topic() != changelog_->topic()) {
+            changelog_before_[tp] = meta->changelog_topic();
+          }
         } else if (meta->next_offset() > end) {
           distrust = absl::StrCat("ahead of the changelog (at offset ",
                                   meta->next_offset(), ", its end is ", end,

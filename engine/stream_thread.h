@@ -215,6 +215,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void UpdateWatermarks(absl::Time now);
   // An error when a partition without a checkpoint resumes at an offset
   // the engine committed with its state: the changelog lost it.
+  // LostStateError's hint for `lost` (indices into `tps`) whose local
+  // state was of another changelog topic, or "".
+  std::string RenamedChangelogHint(const std::vector<TopicPartition>& tps,
+                                   const std::vector<size_t>& lost) const;
   absl::Status LostStateError(const std::vector<TopicPartition>& tps,
                               const std::vector<bool>& no_checkpoint) const;
   void RestorePending(absl::Time now);
@@ -398,6 +402,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   double last_restore_records_ = 0;
   double last_restore_bytes_ = 0;
   std::string restore_error_;
+  // Partitions whose local state was of another changelog topic (by
+  // name): it, for the lost-state error's hint (outputs.changelog.topic
+  // changed). Kept across the restore's attempts (the first drops that
+  // local state).
+  std::map<TopicPartition, std::string> changelog_before_;
   // Attempts in a row that failed with restore_error_, and when that was
   // last logged.
   uint64_t restore_error_repeats_ = 0;

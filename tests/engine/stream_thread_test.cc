@@ -412,13 +412,20 @@ class FakeOutput : public StreamOutput {
 // The committed changelog records of the output.
 class FakeChangelog : public ChangelogSource {
  public:
+  // `topic`: the output's changelog records are those of "changelog";
+  // another name is a new, empty topic.
   explicit FakeChangelog(const FakeOutput* output,
-                         std::string cluster = "fake-cluster")
-      : output_(output), cluster_(std::move(cluster)) {}
+                         std::string cluster = "fake-cluster",
+                         std::string topic = "changelog")
+      : output_(output),
+        cluster_(std::move(cluster)),
+        topic_(std::move(topic)) {}
   int partitions() const override { return 1; }
   const std::string& topic() const override { return topic_; }
   absl::StatusOr<ChangelogEnds> Ends(const std::vector<int32_t>&) override {
-    return ChangelogEnds{cluster_, {{0, output_->changelog_records}}};
+    return ChangelogEnds{
+        cluster_,
+        {{0, topic_ == "changelog" ? output_->changelog_records : 0}}};
   }
   // One partition; a record's offset is its place among the changelog's.
   absl::Status Read(
@@ -427,7 +434,7 @@ class FakeChangelog : public ChangelogSource {
     const int64_t start = from.count(0) ? from.at(0) : 0;
     int64_t offset = 0;
     for (const Produced& p : output_->committed) {
-      if (p.topic != "changelog") continue;
+      if (p.topic != "changelog" || topic_ != "changelog") continue;
       if (offset >= start) {
         ++records_read;
         if (on_record) on_record();
@@ -444,7 +451,7 @@ class FakeChangelog : public ChangelogSource {
  private:
   const FakeOutput* output_;
   std::string cluster_;
-  std::string topic_ = "changelog";
+  std::string topic_;
 };
 
 std::string PageViewOn(const std::string& visitor, const std::string& day,
@@ -2800,6 +2807,61 @@ TEST_F(LocalStoreRestartTest, AStoreOfAnotherClusterIsNotTrusted) {
       RunProcess(store.get(), other_cluster, 4, "another-cluster");
   EXPECT_EQ(V0NewVisitor(other), (std::vector<bool>{true, false}));
   EXPECT_GT(other.changelog_read, 0);
+}
+
+// outputs.changelog.topic changed between two runs (to an empty topic),
+// the group kept: its offsets say the partition had state, the new
+// changelog holds none. The lost-state error names the changelog the
+// local state was of, which still holds it: set back, the state is whole.
+TEST_F(LocalStoreRestartTest, ARenamedChangelogIsNamedInTheLostStateError) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const Result first = RunProcess(store.get(), {}, 2);
+  const Config before = config_;
+  config_.changelog_output.topic = "changelog-new";
+  StepClock clock;
+  StreamThread::Options options;
+  options.config = &config_;
+  options.clock = &clock;
+  options.local_store = store.get();
+  int polls = 0;
+  ThreadHealth health;
+  StreamThread* running = nullptr;
+  options.stop_requested = [&] {
+    health = running->Health();
+    return ++polls > 50;
+  };
+  StreamThread thread(options);
+  running = &thread;
+  auto in = std::make_unique<FakeInput>(thread.listener());
+  for (size_t i = 0; i < 2; ++i) in->Add(records_[i].first, records_[i].second);
+  in->group_offset = 2;
+  in->group_offset_has_state = true;
+  auto out = std::make_unique<FakeOutput>();
+  FakeOutput* output = out.get();
+  auto log =
+      std::make_unique<FakeChangelog>(output, "fake-cluster", "changelog-new");
+  thread.Attach(std::move(in), std::move(out), std::move(log));
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(thread.Run().ok());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(health.ready);
+  EXPECT_TRUE(absl::StrContains(health.reason, "that state is lost"))
+      << health.reason;
+  // Said at every attempt, also once the first has dropped the local state.
+  EXPECT_TRUE(absl::StrContains(
+      health.reason,
+      "was of changelog \"changelog\" (rebuilt from \"changelog-new\" since): "
+      "if outputs.changelog.topic was changed, set it back to "
+      "\"changelog\""))
+      << health.reason;
+  EXPECT_TRUE(absl::StrContains(err, "set it back to \"changelog\"")) << err;
+  EXPECT_EQ(output->committed_offset, -1);  // nothing committed
+
+  // Set back: the old changelog restores it all.
+  config_ = before;
+  const Result back = RunProcess(store.get(), first, 4);
+  EXPECT_EQ(V0NewVisitor(back), (std::vector<bool>{true, false}));
 }
 
 // The changelog topic deleted and created again (an application reset),
