@@ -15,10 +15,11 @@ int32_t MinuteOf(absl::Time t) {
 }  // namespace
 
 bool Deduplicator::SeenBefore(absl::string_view site,
+                              absl::string_view visitor,
                               absl::string_view event_id,
                               absl::Time event_time) {
   if (event_id.empty() || horizon_ <= absl::ZeroDuration()) return false;
-  const uint64_t fingerprint = StableHash(site, event_id);
+  const uint64_t fingerprint = StableHash(site, visitor, event_id);
   return seen_.PutUnlessAtLeast(fingerprint, MinuteOf(event_time), keep_from_);
 }
 

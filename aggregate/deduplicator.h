@@ -1,6 +1,11 @@
-// Deduplicator: drops repeats of an event (same site + event_id) whose event
-// time lies within the dedup horizon behind the watermark. Per partition (the
-// events of one visitor, and so their repeats, share a partition).
+// Deduplicator: drops repeats of an event (same site + visitor + event_id)
+// whose event time lies within the dedup horizon behind the watermark. Per
+// partition: the events of one visitor, and so their repeats, share a
+// partition. The visitor is part of the key so that what counts as a repeat
+// does not depend on how visitors fall on partitions: an event_id reused by
+// another visitor (in the same partition or not) is another event, as GA4
+// deduplicates a transaction id per user (an audit: kept on one partition,
+// dropped on another).
 //
 // Memory: one StableHash fingerprint and its minute per remembered event
 // (FingerprintStore); fingerprints older than watermark - horizon are
@@ -22,10 +27,10 @@ class Deduplicator {
  public:
   explicit Deduplicator(absl::Duration horizon) : horizon_(horizon) {}
 
-  // True if (site, event_id) was seen before (and is remembered); otherwise
-  // remembers it. An empty event_id is never a duplicate.
-  bool SeenBefore(absl::string_view site, absl::string_view event_id,
-                  absl::Time event_time);
+  // True if (site, visitor, event_id) was seen before (and is remembered);
+  // otherwise remembers it. An empty event_id is never a duplicate.
+  bool SeenBefore(absl::string_view site, absl::string_view visitor,
+                  absl::string_view event_id, absl::Time event_time);
 
   // Forgets events older than watermark - horizon.
   void Expire(absl::Time watermark);

@@ -143,7 +143,8 @@ PartitionState::Admit PartitionState::Offer(const EventView& event,
       event.time < judged_by - options_.allowed_lateness) {
     return Admit::kLate;
   }
-  if (dedup_.SeenBefore(event.site_id, event.event_id, event.time)) {
+  if (dedup_.SeenBefore(event.site_id, event.visitor_id, event.event_id,
+                        event.time)) {
     return Admit::kDuplicate;
   }
   if (watermark != absl::InfinitePast() && event.time < watermark) {

@@ -6,7 +6,8 @@
 //
 // Admission of an event, given the current watermark W:
 //   time <  W - allowed_lateness  -> kLate (caller counts and dead-letters it)
-//   a repeat of (site, event_id)  -> kDuplicate (same)
+//   a repeat of (site, visitor, event_id)
+//                                 -> kDuplicate (same)
 //   time <  W                     -> straight to the Sessionizer, which may
 //                                    still refuse it as late
 //   otherwise                     -> buffered until the watermark passes it

@@ -15,23 +15,30 @@ namespace {
 
 const absl::Time T0 = absl::FromUnixSeconds(1767261600);
 
-TEST(DeduplicatorTest, SameSiteAndIdInsideTheHorizonIsADuplicate) {
+TEST(DeduplicatorTest, SameSiteVisitorAndIdInsideTheHorizonIsADuplicate) {
   Deduplicator d(absl::Hours(1));
-  EXPECT_FALSE(d.SeenBefore("shop", "e1", T0));
-  EXPECT_TRUE(d.SeenBefore("shop", "e1", T0 + absl::Minutes(5)));
-  EXPECT_FALSE(d.SeenBefore("blog", "e1", T0));  // another site
-  EXPECT_FALSE(d.SeenBefore("shop", "", T0));    // no id: never a duplicate
-  EXPECT_FALSE(d.SeenBefore("shop", "", T0));
+  EXPECT_FALSE(d.SeenBefore("shop", "v1", "e1", T0));
+  EXPECT_TRUE(d.SeenBefore("shop", "v1", "e1", T0 + absl::Minutes(5)));
+  EXPECT_FALSE(d.SeenBefore("blog", "v1", "e1", T0));  // another site
+  // Another visitor's event with that id is another event: whether it
+  // shares the partition (here) or not, it counts (an audit: dropped when it
+  // shared the partition, counted when not).
+  EXPECT_FALSE(d.SeenBefore("shop", "v2", "e1", T0));
+  EXPECT_TRUE(d.SeenBefore("shop", "v2", "e1", T0));
+  EXPECT_FALSE(d.SeenBefore("shop", "v1", "", T0));  // no id: never
+  EXPECT_FALSE(d.SeenBefore("shop", "v1", "", T0));
+  // The parts are not run together: ("ab", "c") is not ("a", "bc").
+  EXPECT_FALSE(d.SeenBefore("shop", "v1e", "1", T0));
 }
 
 TEST(DeduplicatorTest, ForgetsBeyondTheHorizon) {
   Deduplicator d(absl::Hours(1));
-  d.SeenBefore("shop", "e1", T0);
+  d.SeenBefore("shop", "v1", "e1", T0);
   d.Expire(T0 + absl::Minutes(59));
-  EXPECT_TRUE(d.SeenBefore("shop", "e1", T0));
+  EXPECT_TRUE(d.SeenBefore("shop", "v1", "e1", T0));
   d.Expire(T0 + absl::Hours(1) + absl::Minutes(2));
   // Forgotten at once (a repeat now is new), memory freed by the next scan.
-  EXPECT_FALSE(d.SeenBefore("shop", "e1", T0 + absl::Hours(2)));
+  EXPECT_FALSE(d.SeenBefore("shop", "v1", "e1", T0 + absl::Hours(2)));
   d.Expire(T0 + absl::Hours(3) + absl::Minutes(10));
   EXPECT_EQ(d.size(), 0u);
 }

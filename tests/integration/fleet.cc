@@ -44,7 +44,7 @@ Batch ComputeBatch(const std::vector<KafkaRecord>& input,
   Batch b;
   EventDecoder decoder(InputFormat::kJson, absl::Hours(24 * 3650));
   BotFilter bots;
-  std::set<std::pair<std::string, std::string>> seen;
+  std::set<std::tuple<std::string, std::string, std::string>> seen;
   std::vector<Event> events;
   const absl::Time now = absl::Now() + absl::Hours(24 * 3650);
   for (const KafkaRecord& r : input) {
@@ -58,7 +58,7 @@ Batch ComputeBatch(const std::vector<KafkaRecord>& input,
       ++b.bots;
       continue;
     }
-    if (!seen.insert({e.site_id, e.event_id}).second) {
+    if (!seen.insert({e.site_id, e.visitor_id, e.event_id}).second) {
       ++b.duplicates;
       continue;
     }
