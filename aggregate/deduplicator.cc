@@ -14,8 +14,7 @@ int32_t MinuteOf(absl::Time t) {
 
 }  // namespace
 
-bool Deduplicator::SeenBefore(absl::string_view site,
-                              absl::string_view visitor,
+bool Deduplicator::SeenBefore(absl::string_view site, absl::string_view visitor,
                               absl::string_view event_id,
                               absl::Time event_time) {
   if (event_id.empty() || horizon_ <= absl::ZeroDuration()) return false;

@@ -2,8 +2,8 @@
 // time value (a day or a minute number), whose entries expire once the value
 // falls behind a moving threshold, with change tracking for checkpoints.
 // The three long-lived memories of a partition use it: the Deduplicator
-// ((site, visitor, event_id) -> minute), VisitorRecency ((site, visitor) -> last day
-// with a session) and OrderOnce ((site, order_id) -> day counted).
+// ((site, visitor, event_id) -> minute), VisitorRecency ((site, visitor) ->
+// last day with a session) and OrderOnce ((site, order_id) -> day counted).
 //
 // Checkpoints: Checkpoint() writes the entries put since the last call (all
 // of them with `full`); expired entries need no record, because restoring
