@@ -1408,9 +1408,13 @@ void StreamThread::Session(const ClosedSession& session) {
 
 void StreamThread::Window(const WindowKpis& w, const std::string& partition) {
   if (!config_.kpi_output.enabled) return;
+  // One key per series of snapshots: its site, channel, window and input
+  // partition (each partition's sessions make their own snapshots of a
+  // window; without the partition, a compacted topic or a table keyed on
+  // the key kept one partition's and dropped the others': an audit).
   window_key_.clear();
   absl::StrAppend(&window_key_, w.site, "/", w.channel, "/",
-                  absl::ToUnixSeconds(w.start));
+                  absl::ToUnixSeconds(w.start), "/", partition);
   EncodeKpiSnapshot(w, partition, config_.kpi_output.format, &kpi_snapshot_,
                     &window_bytes_);
   Produce(config_.kpi_output.topic, window_key_, window_bytes_);

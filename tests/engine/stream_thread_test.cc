@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/event.h"
@@ -855,6 +857,36 @@ TEST(StreamThreadTest, AnOffsetCommittedWithStateButNoCheckpointIsAnError) {
       EXPECT_EQ(t.input().position(), 3);  // from the offset set by hand
     }
   }
+}
+
+// Each input partition's snapshots of a window are a series of their own:
+// its key names the partition too (site/channel/window start/partition), so
+// that a compacted topic or a table keyed on the key keeps every
+// partition's last snapshot (an audit: two partitions' final snapshots of
+// one window shared a key, and compaction kept one). The partition's
+// records go on having one key: the updates of a window stay in order.
+TEST(StreamThreadTest, AWindowSnapshotsKeyNamesItsInputPartition) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig,
+      {{"kpi: {enabled: false}", "kpi: {topic: kpi, format: json}"}});
+  FakeThread t(config.c_str());
+  t.records = {{"v0", PageView("v0", "10:00:00")},
+               {"v1", PageView("v1", "10:00:30")},
+               {"v2", PageView("v2", "11:00:00")}};
+  t.options.stop_requested = [&] { return t.output().committed_offset == 3; };
+  ASSERT_TRUE(t.Run().ok());
+  std::set<std::string> keys;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "kpi") keys.insert(p.key);
+  }
+  ASSERT_FALSE(keys.empty());
+  const std::string window = absl::StrCat(absl::ToUnixSeconds(absl::FromCivil(
+      absl::CivilMinute(2026, 1, 1, 10, 0), absl::UTCTimeZone())));
+  for (const std::string& key : keys) {
+    EXPECT_TRUE(absl::EndsWith(key, absl::StrCat("/", kTopic, ":0"))) << key;
+  }
+  EXPECT_TRUE(keys.count(absl::StrCat("shop//", window, "/", kTopic, ":0")))
+      << absl::StrJoin(keys, " ");
 }
 
 // A restore that fails alike every 5 s (a lost state, until an operator
