@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "aggregate/channel_groups.h"
 #include "aggregate/label_limiter.h"
 #include "aggregate/metric_families.h"
 #include "aggregate/saturating.h"
@@ -246,6 +247,17 @@ std::optional<std::vector<std::string>> KnownValues(
   return values;
 }
 
+// The channel label's values are the classifier's fixed groups, not
+// values from outside: all of them are admitted (an allowlist narrows
+// them), whatever label_values_max (an audit: a limit of 5, meant for
+// campaigns, put Organic Social and Display sessions under "(other)").
+std::vector<std::string> ChannelValues(const KpiCounters::Options& options) {
+  if (auto listed = Allowlist(options, "channel"); listed.has_value()) {
+    return *listed;
+  }
+  return std::vector<std::string>(kChannelGroups.begin(), kChannelGroups.end());
+}
+
 std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
   goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoalValue),
               goals.end());
@@ -258,9 +270,7 @@ struct KpiCounters::Impl {
   explicit Impl(const Options& options)
       : site("site", options.label_values_max, Allowlist(options, "site"), 1,
              options.admissions, Reserved(options, "site")),
-        channel("channel", options.label_values_max,
-                Allowlist(options, "channel"), 1, options.admissions,
-                Reserved(options, "channel")),
+        channel("channel", options.label_values_max, ChannelValues(options)),
         device("device", options.label_values_max, Allowlist(options, "device"),
                1, options.admissions, Reserved(options, "device")),
         country("country", options.label_values_max,

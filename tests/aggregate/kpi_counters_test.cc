@@ -448,6 +448,42 @@ TEST(KpiCountersTest, ThousandSitesWithMaxFiftyStayBounded) {
   EXPECT_EQ(Sum(s, "web_pageviews_total"), 1000);
 }
 
+// The channel label's values are the classifier's fixed groups: all of them
+// are admitted whatever label_values_max (an audit: a limit of 5, meant for
+// campaigns, put Organic Social and Display sessions under "(other)"); an
+// allowlist narrows them.
+TEST(KpiCountersTest, EveryChannelIsAdmittedWhateverTheBound) {
+  KpiCounters::Options options;
+  options.label_values_max = 1;
+  KpiCounters counters(options);
+  for (const char* channel : {"Direct", "Organic Social", "Display", "Email"}) {
+    counters.OnSessionClosed(
+        Closed("shop", channel, "desktop", "DE", absl::Seconds(30), 2));
+  }
+  MetricsSnapshot s = Committed(counters);
+  for (const char* channel : {"Direct", "Organic Social", "Display", "Email"}) {
+    EXPECT_EQ(Value(s, "web_sessions_closed_total",
+                    {"shop", channel, "desktop", "DE"}),
+              1)
+        << channel;
+  }
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"channel"}), 0);
+
+  options.allowlists = {{"channel", {"Email"}}};
+  KpiCounters listed(options);
+  listed.OnSessionClosed(
+      Closed("shop", "Display", "desktop", "DE", absl::Seconds(30), 2));
+  listed.OnSessionClosed(
+      Closed("shop", "Email", "desktop", "DE", absl::Seconds(30), 2));
+  s = Committed(listed);
+  EXPECT_EQ(Value(s, "web_sessions_closed_total",
+                  {"shop", "(other)", "desktop", "DE"}),
+            1);
+  EXPECT_EQ(
+      Value(s, "web_sessions_closed_total", {"shop", "Email", "desktop", "DE"}),
+      1);
+}
+
 // web_open_sessions is live state, set whole; its sites share the site
 // label's bound.
 TEST(KpiCountersTest, OpenSessionsAreSetFromLiveStateWithBoundedSites) {
