@@ -81,7 +81,8 @@ const MetricFamilyDef kSessionPageviews = {
     "Page views per closed session.", kSessionPageviewBounds};
 const MetricFamilyDef kConversions = {
     "web_conversions_total", kCounter, kSiteGoalChannel,
-    "Conversions (an order_id once per session), counted when their session "
+    "Conversions (an order_id once per goal in its session, and not again in "
+    "the visitor's later sessions within 30 days), counted when their session "
     "closes."};
 const MetricFamilyDef kSessionsConverted = {
     "web_sessions_converted_total", kCounter, kSiteGoalChannel,
@@ -131,7 +132,7 @@ const MetricFamilyDef kAdCost = {
 const MetricFamilyDef kEventsConsumed = {
     "kpistream_events_consumed_total", kCounter, kTopic,
     "Input messages consumed; equals accepted + invalid + late + duplicate + "
-    "bot."};
+    "bot (+ kpistream_ad_cost_records_total for ad cost inputs)."};
 const MetricFamilyDef kEventsRepartitioned = {
     "kpistream_events_repartitioned_total", kCounter, kTopic,
     "Input messages of key: any inputs forwarded to the repartition topic, "
