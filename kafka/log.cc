@@ -1,5 +1,6 @@
 #include "kafka/log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -54,9 +55,10 @@ std::string LastKafkaTrouble(absl::Duration within) {
   std::lock_guard<std::mutex> lock(t.mu);
   const absl::Duration ago = absl::Now() - t.at;
   if (ago > within) return {};
+  // Whole seconds ("0s", not absl's "0" for a zero duration).
   return absl::StrCat(t.message, " (",
-                      absl::FormatDuration(absl::Trunc(ago, absl::Seconds(1))),
-                      " ago)");
+                      absl::ToInt64Seconds(std::max(ago, absl::ZeroDuration())),
+                      "s ago)");
 }
 
 void SetKafkaLogHandler(KafkaLogHandler handler) {
