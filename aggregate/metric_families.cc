@@ -182,7 +182,8 @@ const MetricFamilyDef kAssignedPartitions = {
     "kpistream_assigned_partitions",
     kGauge,
     {},
-    "Input partitions this instance owns now."};
+    "Partitions this instance owns now: of its input topics, and of the "
+    "repartition topic for key: any inputs."};
 const MetricFamilyDef kReorderBufferEvents = {
     "kpistream_reorder_buffer_events",
     kGauge,
