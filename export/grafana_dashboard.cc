@@ -491,8 +491,9 @@ void EnginePanels(const Config& config, Layout* layout) {
                      Selector("up").Equal("job", config.rules.job).str(), ")"),
         ""}},
       "short");
-  layout->Add("stat", "Partitions assigned", "Input partitions owned, in all.",
-              8, 5, {{"sum(kpistream_assigned_partitions)", ""}}, "short");
+  layout->Add("stat", "Partitions assigned",
+              "Partitions owned (input and repartition), in all.", 8, 5,
+              {{"sum(kpistream_assigned_partitions)", ""}}, "short");
   layout->Add("stat", "Events buffered", "Events waiting in reorder buffers.",
               8, 5, {{"sum(kpistream_reorder_buffer_events)", ""}}, "short");
 }
