@@ -86,6 +86,8 @@ ProducerTopicProperties(const Config& config) {
 
 namespace {
 
+constexpr char kNoInputs[] = "at least one input topic is required";
+
 // The longest duration any key takes. The engine adds durations to event
 // times in int64 microseconds (about 292,000 years): longer ones overflow.
 constexpr absl::Duration kMaxConfigDuration = absl::Hours(24 * 36500);
@@ -1629,7 +1631,7 @@ std::vector<ConfigError> Validate(const Config& config) {
     }
   }
   if (config.inputs.empty()) {
-    error("inputs", "at least one input topic is required");
+    error("inputs", kNoInputs);
   }
   if (NeedsRepartition(config)) {
     const std::string internal = RepartitionTopic(config);
@@ -1768,6 +1770,23 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
     }
     const YAML::Node root = YAML::Load(std::string(yaml_text));
     parser.Parse(root);
+    // A config without inputs says so also when other keys have errors
+    // (SPEC §7: every error at once; an audit: said only once the others
+    // were mended). It depends on no other key.
+    if (!result.errors.empty() && root.IsMap()) {
+      const YAML::Node inputs = root["inputs"];
+      if (!inputs.IsDefined() || inputs.IsNull() ||
+          (inputs.IsSequence() && inputs.size() == 0)) {
+        ConfigError e;
+        e.key = "inputs";
+        e.message = kNoInputs;
+        if (inputs.IsDefined() && inputs.Mark().line >= 0) {
+          e.line = inputs.Mark().line + 1;
+          e.column = inputs.Mark().column + 1;
+        }
+        result.errors.push_back(std::move(e));
+      }
+    }
     // The checks of the whole config, once every key parses.
     if (result.errors.empty() && !root.IsNull()) {
       for (ConfigError& e : Validate(result.config)) {

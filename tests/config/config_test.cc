@@ -1280,6 +1280,30 @@ targets:
   EXPECT_EQ(r.config.targets[0].min_sessions, 50);  // still what it says
 }
 
+// Missing inputs are said with the other errors (SPEC §7: every error at
+// once; an audit: said only once a bad duration was mended), also for an
+// empty list (at its line); never twice.
+TEST(ConfigTest, MissingInputsAreSaidWithOtherErrors) {
+  ConfigResult r = ParseConfig(R"(kafka: {brokers: "a:1"}
+sessions: {inactivity_timeout: 30}
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "sessions.inactivity_timeout");
+  EXPECT_EQ(r.errors[1].key, "inputs");
+  EXPECT_EQ(r.errors[1].message, "at least one input topic is required");
+
+  r = ParseConfig(R"(sessions: {inactivity_timeout: 30}
+inputs: []
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[1].key, "inputs");
+  EXPECT_EQ(r.errors[1].line, 2);
+
+  r = ParseConfig("kafka: {brokers: \"a:1\"}\n");  // alone: once
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "inputs");
+}
+
 // A period's end date is included: a period of one day starts and ends on
 // it (review: refused as "must be after period.start"); an end before the
 // start is refused.
