@@ -51,6 +51,14 @@ inline bool IsDayInRange(int64_t day) {
 inline constexpr size_t kMaxUrlBytes = 8192;
 inline constexpr size_t kMaxEventValueBytes = 1024;
 
+// The largest amount one conversion's value_micros or one ad cost record's
+// cost_micros may carry, either sign: 1e17 micros, a hundred billion of the
+// currency's units (a B2B order in a currency of small units stays far
+// below). Beyond it a record is refused (malformed) as a unit mix-up: sums
+// are kept in int64 micros (9.2e18), and one such record saturated a
+// session's value and the revenue counter for good, silently (an audit).
+inline constexpr int64_t kMaxAmountMicros = 100'000'000'000'000'000;
+
 // A currency as SPEC §2 gives it, an ISO 4217 code: three ASCII letters
 // (either case; the decoders write it in capitals). The list of codes is
 // not checked (new ones come), their shape is: a conversion or an ad cost

@@ -120,6 +120,10 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
   if (cost->cost_micros() < 0) {
     return {false, "missing_cost", "cost_micros must not be negative"};
   }
+  if (cost->cost_micros() > kMaxAmountMicros) {
+    return {false, "malformed",
+            TooLargeAmount("cost_micros", cost->cost_micros())};
+  }
   if (cost->has_date_start() && cost->has_date_end() &&
       (cost->date_end().seconds() < cost->date_start().seconds() ||
        (cost->date_end().seconds() == cost->date_start().seconds() &&

@@ -93,6 +93,12 @@ std::string NotACurrencyCode(absl::string_view field,
                       "\" is not an ISO 4217 code (three letters, as in EUR)");
 }
 
+std::string TooLargeAmount(absl::string_view field, int64_t micros) {
+  return absl::StrCat(field, " ", micros,
+                      " is beyond +/-1e17 (a hundred billion of the "
+                      "currency's units): a unit mix-up?");
+}
+
 std::string OtherFormatHint(absl::string_view bytes, InputFormat format) {
   const absl::string_view head =
       absl::StripLeadingAsciiWhitespace(bytes.substr(0, 256));
@@ -372,6 +378,12 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
       !IsCurrencyCode(event->currency)) {
     return invalid("malformed",
                    NotACurrencyCode("conversion.currency", event->currency));
+  }
+  if (type == EventType::kConversion &&
+      (event->value_micros > kMaxAmountMicros ||
+       event->value_micros < -kMaxAmountMicros)) {
+    return invalid("malformed", TooLargeAmount("conversion.value_micros",
+                                               event->value_micros));
   }
   for (const auto& [name, value] :
        {std::pair<const char*, absl::string_view>{"event_id", event->event_id},

@@ -118,6 +118,10 @@ class EventDecoder {
 std::string NotACurrencyCode(absl::string_view field,
                              absl::string_view currency);
 
+// The detail of an amount beyond kMaxAmountMicros (either sign), rejected
+// as "malformed": it names `field` and the value.
+std::string TooLargeAmount(absl::string_view field, int64_t micros);
+
 // For a malformed record's detail: "; the record looks like JSON: is the
 // input's format json?" when `bytes` look like another of the input formats
 // than `format` (JSON, an access-log line, or binary: protobuf), else "". A

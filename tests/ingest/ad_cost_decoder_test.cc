@@ -48,6 +48,20 @@ TEST(AdCostDecoderTest, ARecordOfTheOtherFormatSaysSo) {
   EXPECT_THAT(r.detail, ::testing::EndsWith("is the input's format protobuf?"));
 }
 
+// A cost beyond 1e17 micros is malformed (its sums are int64 micros).
+TEST(AdCostDecoderTest, ACostIsBounded) {
+  AdCostDecoder decoder(InputFormat::kProtobuf);
+  v1::AdCost out;
+  v1::AdCost cost = ValidCost();
+  cost.set_cost_micros(kMaxAmountMicros + 1);
+  DecodeResult r = decoder.Decode(cost.SerializeAsString(), &out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("cost_micros"));
+  cost.set_cost_micros(kMaxAmountMicros);
+  EXPECT_TRUE(decoder.Decode(cost.SerializeAsString(), &out).ok);
+}
+
 TEST(AdCostDecoderTest, RejectsTimestampsOutOfRange) {
   AdCostDecoder decoder(InputFormat::kProtobuf);
   v1::AdCost out;

@@ -253,6 +253,48 @@ TEST(EventDecoderTest, AConversionsCurrencyIsThreeLettersOrNone) {
   }
 }
 
+// A conversion's value beyond +/-1e17 micros (a hundred billion units) is
+// malformed, in either format (an audit: two int64-max values saturated the
+// session's value and the revenue counter, silently); at the bound it is
+// taken. A page view's value is dropped, whatever it is.
+TEST(EventDecoderTest, AConversionsValueIsBounded) {
+  for (InputFormat format : {InputFormat::kProtobuf, InputFormat::kJson}) {
+    EventDecoder decoder(format, absl::Minutes(10));
+    EventView e;
+    auto decode = [&](v1::EventType type, int64_t micros) {
+      v1::WebEvent m = ValidEvent();
+      m.set_type(type);
+      m.mutable_conversion()->set_currency("IDR");
+      m.mutable_conversion()->set_value_micros(micros);
+      std::string bytes;
+      if (format == InputFormat::kJson) {
+        EXPECT_TRUE(
+            google::protobuf::util::MessageToJsonString(m, &bytes).ok());
+      } else {
+        bytes = m.SerializeAsString();
+      }
+      return decoder.Decode(bytes, kNow, &e);
+    };
+    for (int64_t bad :
+         {kMaxAmountMicros + 1, -kMaxAmountMicros - 1, INT64_MAX, INT64_MIN}) {
+      const DecodeResult r = decode(v1::CONVERSION, bad);
+      EXPECT_FALSE(r.ok) << bad;
+      EXPECT_EQ(r.reason, "malformed") << bad;
+      EXPECT_THAT(r.detail,
+                  ::testing::HasSubstr(absl::StrCat(
+                      "conversion.value_micros ", bad, " is beyond +/-1e17")));
+    }
+    for (int64_t good : {kMaxAmountMicros, -kMaxAmountMicros, int64_t{0}}) {
+      const DecodeResult r = decode(v1::CONVERSION, good);
+      ASSERT_TRUE(r.ok) << good << ": " << r.detail;
+      EXPECT_EQ(e.value_micros, good);
+    }
+    const DecodeResult r = decode(v1::PAGE_VIEW, INT64_MAX);
+    EXPECT_TRUE(r.ok) << r.detail;
+    EXPECT_EQ(e.value_micros, 0);
+  }
+}
+
 TEST(EventDecoderTest, MissingFieldsHaveTheirReason) {
   EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
   struct Case {
