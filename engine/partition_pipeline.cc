@@ -619,27 +619,34 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
       ctx_->counters->CountAccepted(view.site_id, view.type);
       ctx_->active->Observe(view.site_id, view.visitor_id, now, active_owner_);
       break;
-    case PartitionState::Admit::kLate:
+    case PartitionState::Admit::kLate: {
       ctx_->counters->CountLate();
+      // What Offer judged by: never behind what the partition released
+      // (its frontier), which a restore or an idle partition's return can
+      // leave ahead of the watermark given (an audit: "behind the watermark
+      // infinite-past" after a restart).
+      const absl::Time judged =
+          std::max({watermark, judged_by, state_.frontier()});
       // Within the allowed lateness an event is late only when its
       // visitor's open session cannot take it: before the session's start
       // as its new first event, or inside it where a split that can no
       // longer be made would have ended it (README, "Event time").
       out_->DeadLetter(
           record, "late",
-          view.time < watermark - state_.allowed_lateness()
+          view.time < judged - state_.allowed_lateness()
               ? absl::StrCat("event time ", TimeText(view.time),
-                             " is behind the watermark ", TimeText(watermark),
+                             " is behind the watermark ", TimeText(judged),
                              " by more than the allowed lateness (",
                              absl::FormatDuration(state_.allowed_lateness()),
                              ")")
               : absl::StrCat("event time ", TimeText(view.time),
-                             " is behind the watermark ", TimeText(watermark),
+                             " is behind the watermark ", TimeText(judged),
                              " and its visitor's open session cannot take "
                              "it (before it: the inactivity timeout, a split "
                              "or the maximum length; inside it: a campaign "
                              "or client session split)"));
       break;
+    }
     case PartitionState::Admit::kDuplicate:
       ctx_->counters->CountDuplicate();
       out_->DeadLetter(
