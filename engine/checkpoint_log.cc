@@ -236,7 +236,8 @@ CheckpointWriter::CheckpointWriter(TopicPartition tp, size_t chunk_bytes,
 
 std::vector<ChangelogRecord> CheckpointWriter::Write(
     PartitionState& state, int64_t next_offset, absl::Time max_event_time,
-    bool force_full, const std::map<TopicPartition, absl::Time>& upstream) {
+    bool force_full, const std::map<TopicPartition, absl::Time>& upstream,
+    absl::Time last_event_at) {
   CheckpointPosition& p = position_;
   const bool upstream_changed = upstream != p.upstream;
   // A source dropped (PartitionPipeline::ExpireIdleSources): a delta cannot
@@ -263,6 +264,9 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   v1::PartitionCheckpoint* last = sink.chunk();
   last->set_next_offset(next_offset);
   last->set_max_event_time_us(MicrosOf(max_event_time));
+  if (last_event_at != absl::InfinitePast()) {
+    last->set_last_event_at_us(absl::ToUnixMicros(last_event_at));
+  }
   if (full || upstream_changed) {
     for (const auto& [source, watermark] : upstream) {
       v1::SourceWatermark* w = last->add_upstream();
@@ -283,7 +287,7 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
       (p.frontier_us <= 0 || frontier_us - p.frontier_us >= kFrontierStepUs);
   if (!full && sink.elements() == 0 && next_offset == p.next_offset &&
       max_event_time == p.max_event_time && !upstream_changed &&
-      !frontier_moved) {
+      !frontier_moved && last_event_at == p.last_event_at) {
     return {};  // nothing to say
   }
   std::vector<ChangelogRecord> records = sink.Finish();
@@ -307,6 +311,7 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
   ++p.next_seq;
   p.next_offset = next_offset;
   p.max_event_time = max_event_time;
+  p.last_event_at = last_event_at;
   p.frontier_us = frontier_us;
   p.upstream = upstream;
   return records;
@@ -439,6 +444,10 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
         }
         position.next_offset = chunk.next_offset();
         position.max_event_time = TimeOf(max_us);
+        position.last_event_at =
+            chunk.last_event_at_us() > 0
+                ? absl::FromUnixMicros(chunk.last_event_at_us())
+                : absl::InfinitePast();
         position.frontier_us = chunk.frontier_us();
         for (const v1::SourceWatermark& w : chunk.upstream()) {
           const int64_t us = w.watermark_us();

@@ -69,6 +69,8 @@ struct CheckpointPosition {
   uint64_t next_seq = 0;
   int64_t next_offset = -1;  // the input position of the state; -1: none
   absl::Time max_event_time = absl::InfinitePast();
+  // PartitionCheckpoint.last_event_at_us (InfinitePast: unknown).
+  absl::Time last_event_at = absl::InfinitePast();
   int64_t frontier_us = 0;  // as written (PartitionCheckpoint.frontier_us)
   // A repartition partition's source partitions' watermarks (empty for
   // other partitions).
@@ -113,11 +115,13 @@ class CheckpointWriter {
   // The records of a checkpoint of `state` at input position `next_offset`
   // (none when nothing changed). `force_full` writes a full snapshot.
   // `upstream`: a repartition partition's source watermarks (written whole
-  // when they changed).
+  // when they changed). `last_event_at`: when the partition's last event
+  // was read (processing time; InfinitePast: unknown).
   std::vector<ChangelogRecord> Write(
       PartitionState& state, int64_t next_offset, absl::Time max_event_time,
       bool force_full = false,
-      const std::map<TopicPartition, absl::Time>& upstream = {});
+      const std::map<TopicPartition, absl::Time>& upstream = {},
+      absl::Time last_event_at = absl::InfinitePast());
 
   const CheckpointPosition& position() const { return position_; }
 

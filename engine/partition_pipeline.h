@@ -228,7 +228,10 @@ class PartitionPipeline : private SessionObserver {
   // Writes a checkpoint of the state (as of the records processed so far)
   // to the changelog through the output; with a local store, also the
   // changes of the persistent day stores, one record per entry.
-  void Checkpoint(bool force_full = false);
+  // `last_event_at`: when the partition's last event was read (processing
+  // time, the thread's WatermarkTracker), kept with the checkpoint.
+  void Checkpoint(bool force_full = false,
+                  absl::Time last_event_at = absl::InfinitePast());
   // Not OK once the local store could not be read: the records processed
   // since the last commit were counted from a wrong answer (a returning
   // visitor as new), and the commit must not go through.
@@ -244,6 +247,11 @@ class PartitionPipeline : private SessionObserver {
   // The seq of the next checkpoint (how many the changelog holds).
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }
+  // As restored: when the partition's last event was read (InfinitePast:
+  // unknown).
+  absl::Time restored_last_event_at() const {
+    return writer_.position().last_event_at;
+  }
   // Sources idle and silent for ctx idle_source_silence, in the times the
   // records read since were written, are active again; sources beyond
   // their topic's partition count at the start, silent for 45 minutes, are

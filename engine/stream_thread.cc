@@ -881,7 +881,8 @@ void StreamThread::RestorePending(absl::Time now) {
       watermark_.Assign(pending[i]->watermark_id, restored_at,
                         pending[i]->pipeline->max_event_time(),
                         pending[i]->pipeline->state().frontier(),
-                        pending[i]->pipeline->repartition());
+                        pending[i]->pipeline->repartition(),
+                        pending[i]->pipeline->restored_last_event_at());
     }
     absl::StrAppend(
         &resumes, resumes.empty() ? "" : ", ", tps[i].topic, "[",
@@ -1203,7 +1204,8 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
   }
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
-    slot.pipeline->Checkpoint(full);
+    slot.pipeline->Checkpoint(full,
+                              watermark_.LastEventAt(slot.watermark_id));
     if (slot.pipeline->next_offset() >= 0) {
       offsets.push_back({tp, slot.pipeline->next_offset()});
     }

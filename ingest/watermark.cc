@@ -11,12 +11,20 @@ WatermarkTracker::WatermarkTracker(absl::Duration max_out_of_orderness,
 
 void WatermarkTracker::Assign(int32_t partition, absl::Time now,
                               absl::Time max_event_time, absl::Time frontier,
-                              bool external) {
+                              bool external, absl::Time last_event_at) {
   PartitionClock& clock = partitions_[partition];
   clock.external = clock.external || external;
-  clock.last_event_at = now;
+  clock.last_event_at = last_event_at == absl::InfinitePast()
+                            ? now
+                            : std::min(last_event_at, now);
   clock.max_event_time = std::max(clock.max_event_time, max_event_time);
   clock.watermark = std::max({clock.watermark, frontier, Own(clock)});
+}
+
+absl::Time WatermarkTracker::LastEventAt(int32_t partition) const {
+  auto it = partitions_.find(partition);
+  return it == partitions_.end() ? absl::InfinitePast()
+                                 : it->second.last_event_at;
 }
 
 void WatermarkTracker::Revoke(int32_t partition) {

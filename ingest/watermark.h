@@ -43,15 +43,19 @@ class WatermarkTracker {
   WatermarkTracker(absl::Duration max_out_of_orderness,
                    absl::Duration idle_timeout);
 
-  // A partition becomes ours; `max_event_time` and `frontier` come from its
-  // checkpoint (InfinitePast: none). A new partition is not idle until it
-  // has been quiet for the idle timeout since. An `external` one (see
-  // SetExternal) is so from the start: its watermark is never derived from
-  // its own events nor adopted while idle, only given.
+  // A partition becomes ours; `max_event_time`, `frontier` and
+  // `last_event_at` (when its last event was read, by any owner) come from
+  // its checkpoint (InfinitePast: none). A new partition is not idle until
+  // it has been quiet for the idle timeout since `last_event_at` (no later
+  // than `now`; unknown: `now`), so that one quiet before a restart is
+  // idle again as soon as a look at its end confirms it. An `external` one
+  // (see SetExternal) is so from the start: its watermark is never derived
+  // from its own events nor adopted while idle, only given.
   void Assign(int32_t partition, absl::Time now,
               absl::Time max_event_time = absl::InfinitePast(),
               absl::Time frontier = absl::InfinitePast(),
-              bool external = false);
+              bool external = false,
+              absl::Time last_event_at = absl::InfinitePast());
   void Revoke(int32_t partition);
   // No partition assigned (then Current() has nothing to go by).
   bool empty() const { return partitions_.empty(); }
@@ -65,6 +69,10 @@ class WatermarkTracker {
   void CaughtUp(int32_t partition, absl::Time checked_at);
   void Observe(int32_t partition, absl::Time event_time, absl::Time now);
 
+  // When the partition's last event was read (processing time; its
+  // assignment's time, or what that restored, if none since).
+  // InfinitePast for a partition not assigned.
+  absl::Time LastEventAt(int32_t partition) const;
   // No event for the idle timeout (a candidate for a look at its end).
   bool Quiet(int32_t partition, absl::Time now) const;
   bool Idle(int32_t partition, absl::Time now) const;

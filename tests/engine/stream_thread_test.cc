@@ -2090,6 +2090,69 @@ TEST(StreamThreadTest, AnIdleSourcePartitionTellsTheRepartitionTopic) {
   }
 }
 
+// A partition quiet before a restart is idle right after it (its
+// checkpoint keeps when its last event was read), not after another
+// idle_partition_timeout (30 s) during which it held back the watermarks it
+// feeds, and the KPI targets' clock with them (an audit: kpi_* gauges NaN
+// and "on track" for 30 s after every restart of a re-keyed engine). Here a
+// source partition of the repartition topic, quiet since its two events:
+// said idle within seconds of the restart.
+TEST(StreamThreadTest, AQuietPartitionIsIdleRightAfterARestart) {
+  ConfigResult parsed = ParseConfig(
+      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}}));
+  ASSERT_TRUE(parsed.ok()) << parsed.errors.front().ToString("config");
+  const Config config = parsed.config;
+  std::vector<Produced> history;
+  absl::Time ended;
+  // One lifetime from `start` for `runs`; when its first idle flag for
+  // in[0] was committed (InfiniteFuture: none).
+  auto lifetime = [&](absl::Time start, absl::Duration runs) {
+    StepClock clock;
+    clock.Advance(start - clock.Peek());
+    StreamThread::Options options;
+    options.config = &config;
+    options.clock = &clock;
+    options.repartition_partitions = 1;
+    FakeOutput* output = nullptr;
+    absl::Time idle_at = absl::InfiniteFuture();
+    const size_t from = history.size();
+    options.stop_requested = [&] {
+      if (idle_at == absl::InfiniteFuture()) {
+        for (bool idle : IdleFlagsSent(*output, from)) {
+          if (idle) idle_at = clock.Peek();
+        }
+      }
+      return clock.Peek() - start > runs;
+    };
+    StreamThread thread(options);
+    auto in = std::make_unique<FakeInput>(thread.listener());
+    in->Add("v0", PageView("v0", "10:00:00"));
+    in->Add("v1", PageView("v1", "10:05:00"));
+    auto out = std::make_unique<FakeOutput>();
+    out->committed = history;
+    for (const Produced& p : history) {
+      out->changelog_records += p.topic == "changelog";
+    }
+    output = out.get();
+    thread.Attach(std::move(in), std::move(out),
+                  std::make_unique<FakeChangelog>(output));
+    EXPECT_TRUE(thread.Run().ok());
+    history = output->committed;
+    ended = clock.Peek();
+    return idle_at;
+  };
+  const absl::Time start = absl::FromUnixSeconds(1800000000);
+  // First lifetime: idle after 30 s without an event.
+  const absl::Time first = lifetime(start, absl::Seconds(60));
+  EXPECT_GE(first - start, absl::Seconds(30));
+  EXPECT_LT(first - start, absl::Seconds(60));
+  // Restarted two minutes later: idle at once (a look at its end within
+  // the first polls), not 30 s later.
+  const absl::Time restart = ended + absl::Minutes(2);
+  const absl::Time again = lifetime(restart, absl::Seconds(40));
+  EXPECT_LT(again - restart, absl::Seconds(5));
+}
+
 // A repartition topic's record of `marks`.
 std::string MarksRecord(
     const std::vector<std::tuple<int32_t, std::string, bool>>& marks) {
