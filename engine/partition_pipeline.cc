@@ -696,9 +696,9 @@ void PartitionPipeline::EmitWindows(absl::Time frontier) {
 
 void PartitionPipeline::Checkpoint(bool force_full, absl::Time last_event_at) {
   const bool local = ctx_->local_store != nullptr;
-  for (ChangelogRecord& r : writer_.Write(state_, next_offset_, max_event_time_,
-                                          force_full, upstream_,
-                                          last_event_at)) {
+  for (ChangelogRecord& r :
+       writer_.Write(state_, next_offset_, max_event_time_, force_full,
+                     upstream_, last_event_at)) {
     out_->Changelog(tp_, r);  // the producer copies it
     if (local) unmirrored_.push_back(std::move(r));
   }

@@ -1204,8 +1204,7 @@ void StreamThread::CommitCycle(absl::Time now, bool revoking,
   }
   for (auto& [tp, slot] : slots_) {
     if (!slot.restored) continue;
-    slot.pipeline->Checkpoint(full,
-                              watermark_.LastEventAt(slot.watermark_id));
+    slot.pipeline->Checkpoint(full, watermark_.LastEventAt(slot.watermark_id));
     if (slot.pipeline->next_offset() >= 0) {
       offsets.push_back({tp, slot.pipeline->next_offset()});
     }

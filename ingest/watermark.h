@@ -53,8 +53,7 @@ class WatermarkTracker {
   // from its own events nor adopted while idle, only given.
   void Assign(int32_t partition, absl::Time now,
               absl::Time max_event_time = absl::InfinitePast(),
-              absl::Time frontier = absl::InfinitePast(),
-              bool external = false,
+              absl::Time frontier = absl::InfinitePast(), bool external = false,
               absl::Time last_event_at = absl::InfinitePast());
   void Revoke(int32_t partition);
   // No partition assigned (then Current() has nothing to go by).
