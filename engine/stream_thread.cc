@@ -872,6 +872,7 @@ void StreamThread::RestorePending(absl::Time now) {
     }
     pending[i]->restored_once = true;
     pending[i]->restored = true;
+    changelog_before_.erase(tps[i]);
     pending[i]->start_offset = sought.at(i).second;
     pending[i]->committed_position = pending[i]->start_offset;
     // A repartition partition's watermark is its sources' (restored with

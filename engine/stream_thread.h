@@ -213,12 +213,12 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void Handle(const kafka::Record& record, absl::Time now);
   // Caches every partition's watermark at `now` in its slot.
   void UpdateWatermarks(absl::Time now);
-  // An error when a partition without a checkpoint resumes at an offset
-  // the engine committed with its state: the changelog lost it.
   // LostStateError's hint for `lost` (indices into `tps`) whose local
   // state was of another changelog topic, or "".
   std::string RenamedChangelogHint(const std::vector<TopicPartition>& tps,
                                    const std::vector<size_t>& lost) const;
+  // An error when a partition without a checkpoint resumes at an offset
+  // the engine committed with its state: the changelog lost it.
   absl::Status LostStateError(const std::vector<TopicPartition>& tps,
                               const std::vector<bool>& no_checkpoint) const;
   void RestorePending(absl::Time now);
