@@ -44,6 +44,17 @@ v1::WebEvent ValidEvent() {
   return e;
 }
 
+// `m` as an input record of `format` (the canonical JSON mapping, or binary).
+std::string Encoded(const v1::WebEvent& m, InputFormat format) {
+  std::string bytes;
+  if (format == InputFormat::kJson) {
+    EXPECT_TRUE(google::protobuf::util::MessageToJsonString(m, &bytes).ok());
+  } else {
+    bytes = m.SerializeAsString();
+  }
+  return bytes;
+}
+
 TEST(EventDecoderTest, ValidProtobufMapsEveryField) {
   EventDecoder decoder(InputFormat::kProtobuf, absl::Minutes(10));
   Event e;
@@ -218,14 +229,7 @@ TEST(EventDecoderTest, AConversionsCurrencyIsThreeLettersOrNone) {
       v1::WebEvent m = ValidEvent();
       m.set_type(type);
       m.mutable_conversion()->set_currency(currency);
-      std::string bytes;
-      if (format == InputFormat::kJson) {
-        EXPECT_TRUE(
-            google::protobuf::util::MessageToJsonString(m, &bytes).ok());
-      } else {
-        bytes = m.SerializeAsString();
-      }
-      return decoder.Decode(bytes, kNow, &e);
+      return decoder.Decode(Encoded(m, format), kNow, &e);
     };
     for (const char* bad : {"\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", "US Dollar",
                             "EU", "EURO", "E1R", "$", " EUR"}) {
@@ -266,14 +270,7 @@ TEST(EventDecoderTest, AConversionsValueIsBounded) {
       m.set_type(type);
       m.mutable_conversion()->set_currency("IDR");
       m.mutable_conversion()->set_value_micros(micros);
-      std::string bytes;
-      if (format == InputFormat::kJson) {
-        EXPECT_TRUE(
-            google::protobuf::util::MessageToJsonString(m, &bytes).ok());
-      } else {
-        bytes = m.SerializeAsString();
-      }
-      return decoder.Decode(bytes, kNow, &e);
+      return decoder.Decode(Encoded(m, format), kNow, &e);
     };
     for (int64_t bad :
          {kMaxAmountMicros + 1, -kMaxAmountMicros - 1, INT64_MAX, INT64_MIN}) {
