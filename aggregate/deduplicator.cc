@@ -19,7 +19,11 @@ bool Deduplicator::SeenBefore(absl::string_view site, absl::string_view visitor,
                               absl::Time event_time) {
   if (event_id.empty() || horizon_ <= absl::ZeroDuration()) return false;
   const uint64_t fingerprint = StableHash(site, visitor, event_id);
-  return seen_.PutUnlessAtLeast(fingerprint, MinuteOf(event_time), keep_from_);
+  // A copy remembered from more than the horizon before this one is no
+  // longer a reason to drop it (nor is one forgotten already).
+  const int32_t at_least =
+      std::max(keep_from_, MinuteOf(event_time - horizon_));
+  return seen_.PutUnlessAtLeast(fingerprint, MinuteOf(event_time), at_least);
 }
 
 void Deduplicator::Expire(absl::Time watermark) {
@@ -27,7 +31,8 @@ void Deduplicator::Expire(absl::Time watermark) {
       watermark == absl::InfiniteFuture()) {
     return;
   }
-  keep_from_ = std::max(keep_from_, MinuteOf(watermark - horizon_));
+  keep_from_ =
+      std::max(keep_from_, MinuteOf(watermark - horizon_ - lateness_));
   const int32_t scan_every =
       std::max<int32_t>(1, static_cast<int32_t>(horizon_ / absl::Minutes(8)));
   if (scanned_at_ != INT32_MIN && keep_from_ - scanned_at_ < scan_every) {

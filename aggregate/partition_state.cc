@@ -124,7 +124,7 @@ PartitionState::PartitionState(Options options, SessionObserver* observer,
                          options_.targets, options_.rules.inactivity_timeout)
                    : nullptr),
       sessionizer_(options_.rules, fanout_.get(), attribution),
-      dedup_(options_.dedup_horizon) {
+      dedup_(options_.dedup_horizon, options_.allowed_lateness) {
   fanout_->set_targets(targets_.get());
 }
 
