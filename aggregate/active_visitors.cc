@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
+#include "aggregate/memory_estimate.h"
 #include "aggregate/unix_second.h"
 
 namespace kpistream {
@@ -171,15 +172,25 @@ std::map<std::string, ActiveVisitors::Counts> ActiveVisitors::CountsAt(
 }
 
 size_t ActiveVisitors::ApproximateBytes() const {
-  size_t bytes = 0;
+  // libstdc++'s deque: a map of at least 8 node pointers and nodes of 512
+  // bytes (21 vectors), one at least even when empty.
+  constexpr size_t kPerNode = 512 / sizeof(std::vector<uint64_t>);
+  auto deque_bytes = [&](size_t n) {
+    return MallocBytes(8 * sizeof(void*)) +
+           (n / kPerNode + 1) * MallocBytes(512);
+  };
+  size_t bytes = FlatMapBytes<std::string, Site>(sites_.capacity());
   for (const auto& [name, s] : sites_) {
-    bytes += s.visitors.capacity() * (sizeof(uint64_t) + sizeof(Visitor) + 1);
+    bytes += StringHeapBytes(name);
+    bytes += FlatMapBytes<uint64_t, Visitor>(s.visitors.capacity());
     for (const Buckets* b : {&s.in_long, &s.in_short}) {
+      bytes += deque_bytes(b->seconds.size());
       for (const std::vector<uint64_t>& second : b->seconds) {
-        bytes += second.capacity() * sizeof(uint64_t) + sizeof(second);
+        if (second.capacity() > 0) {
+          bytes += MallocBytes(second.capacity() * sizeof(uint64_t));
+        }
       }
     }
-    bytes += 64;
   }
   return bytes + waiting_.capacity() * sizeof(Waiting);
 }

@@ -31,8 +31,7 @@ void Deduplicator::Expire(absl::Time watermark) {
       watermark == absl::InfiniteFuture()) {
     return;
   }
-  keep_from_ =
-      std::max(keep_from_, MinuteOf(watermark - horizon_ - lateness_));
+  keep_from_ = std::max(keep_from_, MinuteOf(watermark - horizon_ - lateness_));
   const int32_t scan_every =
       std::max<int32_t>(1, static_cast<int32_t>(horizon_ / absl::Minutes(8)));
   if (scanned_at_ != INT32_MIN && keep_from_ - scanned_at_ < scan_every) {

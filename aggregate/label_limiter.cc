@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/hash/hash.h"
+#include "aggregate/memory_estimate.h"
 #include "aggregate/utf8.h"
 
 namespace kpistream {
@@ -16,8 +18,10 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
   if (trusted && min_count_ > 1 && trusted_admitted_ >= (max_values_ + 1) / 2) {
     trusted = false;
   }
+  const uint64_t key =
+      min_count_ > 1 ? absl::Hash<absl::string_view>{}(value) : 0;
   if (min_count_ > 1 && !trusted) {
-    auto candidate = candidates_.find(value);
+    auto candidate = candidates_.find(key);
     if (candidate == candidates_.end()) {
       if (candidates_.size() >= std::max<size_t>(4096, 200 * max_values_)) {
         // Misra-Gries: decrement every count and drop the zeros. A value
@@ -31,19 +35,27 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
           }
         }
       }
-      candidate = candidates_.emplace(std::string(value), 0).first;
+      candidate = candidates_.emplace(key, 0).first;
     }
     if (++candidate->second < min_count_) return false;
     candidates_.erase(candidate);
   } else if (min_count_ > 1) {
     // Trusted: admitted now, whatever it counted so far.
-    if (auto c = candidates_.find(value); c != candidates_.end()) {
+    if (auto c = candidates_.find(key); c != candidates_.end()) {
       candidates_.erase(c);
     }
   }
   if (trusted && min_count_ > 1) ++trusted_admitted_;
   admitted_.emplace(value);
   return true;
+}
+
+size_t LabelAdmission::ApproximateBytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t bytes = FlatMapBytes<uint64_t, uint32_t>(candidates_.capacity()) +
+                 admitted_.capacity() * (sizeof(std::string) + 1);
+  for (const std::string& value : admitted_) bytes += StringHeapBytes(value);
+  return bytes;
 }
 
 LabelAdmission* LabelAdmissions::For(const std::string& label,

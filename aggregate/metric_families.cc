@@ -174,10 +174,13 @@ const MetricFamilyDef kWatermarkLag = {
     "Processing time minus the event-time watermark, seconds."};
 const MetricFamilyDef kStateSessions = {
     "kpistream_state_sessions", kGauge, {}, "Open sessions held in state."};
-const MetricFamilyDef kStateBytes = {"kpistream_state_bytes",
-                                     kGauge,
-                                     {},
-                                     "Approximate bytes of aggregation state."};
+const MetricFamilyDef kStateBytes = {
+    "kpistream_state_bytes",
+    kGauge,
+    {},
+    "Approximate bytes of aggregation state held in memory: open sessions, "
+    "buffered events, duplicate fingerprints, KPI windows and targets, "
+    "realtime visitors."};
 const MetricFamilyDef kAssignedPartitions = {
     "kpistream_assigned_partitions",
     kGauge,

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "cmd/commands.h"
 #include "cmd/log.h"
 #include "cmd/run_summary.h"
@@ -10,6 +12,13 @@
 #include "engine/engine.h"
 
 namespace kpistream {
+namespace {
+
+// How long the teardown after the engine's last commit may take: closing
+// each consumer (up to 5 s of its own), the producers, the local store.
+constexpr absl::Duration kTeardownLimit = absl::Seconds(30);
+
+}  // namespace
 
 int RunEngineCommand(const RunCommandOptions& options) {
   absl::Duration summary_interval = absl::ZeroDuration();
@@ -64,11 +73,19 @@ int RunEngineCommand(const RunCommandOptions& options) {
   absl::Status status = (*engine)->Run();
   done = true;
   if (summaries.joinable()) summaries.join();
-  if (!status.ok()) {
-    KPI_LOG_ERROR("kpistream run: %s", status.message());
-    return 1;
-  }
-  return 0;
+  const int code = status.ok() ? 0 : 1;
+  if (!status.ok()) KPI_LOG_ERROR("kpistream run: %s", status.message());
+  // What is left is letting the clients go (the engine's destructor, at
+  // the return): bounded, whatever librdkafka does.
+  ExitIfStillRunningAfter(
+      kTeardownLimit, code,
+      absl::StrCat("kpistream run: letting the Kafka clients go took more "
+                   "than ",
+                   absl::FormatDuration(kTeardownLimit),
+                   " after the engine stopped (librdkafka's destroy did not "
+                   "return); exiting with ",
+                   code, " all the same (what the engine said above stands)"));
+  return code;
 }
 
 }  // namespace kpistream

@@ -65,8 +65,8 @@ TEST(DeduplicatorTest, RepeatsDoNotDependOnWhenTheWatermarkMoved) {
     sent.push_back({absl::StrCat("e", i), T0 + absl::Minutes(i)});
   }
   for (int i = 0; i < 600; ++i) {
-    sent.push_back({absl::StrCat("e", i),
-                    T0 + absl::Minutes(170) + absl::Minutes(i)});
+    sent.push_back(
+        {absl::StrCat("e", i), T0 + absl::Minutes(170) + absl::Minutes(i)});
   }
   for (int i = 0; i < 50; ++i) {
     const absl::Time t = T0 + absl::Minutes(800 + i);
