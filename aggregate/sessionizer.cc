@@ -826,14 +826,32 @@ struct Sessionizer::Impl {
       bool in_session = false;  // under any goal
       bool claimed = false;
       bool valued = false;
-      for (const std::string& entry : x.order_ids) {
+      std::string* again = nullptr;  // this goal's entry of the id
+      for (std::string& entry : x.order_ids) {
         if (OrderIdOf(entry) != e.order_id) continue;
         in_session = true;
         claimed |= ClaimedOrder(entry);
         valued |= ValuedOrder(entry);
-        if (GoalIndexOf(entry) == kAnyGoal || GoalIndexOf(entry) == goal) {
-          return false;  // this goal's, again in this session
+        if (again == nullptr &&
+            (GoalIndexOf(entry) == kAnyGoal || GoalIndexOf(entry) == goal)) {
+          again = &entry;
         }
+      }
+      if (again != nullptr) {
+        // This goal's, again in this session: no conversion. It still
+        // brings the order and the value when no conversion of the id did
+        // (a client tag's `purchase` without a value, then the server's
+        // with it: the value was dropped; an audit).
+        const bool claims_now =
+            !claimed && (e.value_micros > 0 ||
+                         (e.value_micros == 0 && !e.currency.empty()));
+        const bool values_now = !valued && e.value_micros > 0;
+        if (claims_now) Increment(x.orders, e.currency, 1u);
+        if (values_now) Increment(x.revenue, e.currency, e.value_micros);
+        again->back() =
+            static_cast<char>(OrderByte(*again) | (claims_now ? kClaimed : 0) |
+                              (values_now ? kValued : 0));
+        return false;
       }
       // Past the cap this goal could not be kept, and would count again.
       if (in_session && x.order_ids.size() >= kMaxSessionOrderIds) {

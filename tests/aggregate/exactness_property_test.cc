@@ -107,12 +107,14 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
         const std::pair<std::string, std::string> goal_order(e.goal,
                                                              e.order_id);
         if (std::find(orders.begin(), orders.end(), e.order_id) !=
-                orders.end() ||
-            std::find(goal_orders.begin(), goal_orders.end(), goal_order) !=
-                goal_orders.end()) {
+            orders.end()) {
           continue;
         }
-        goal_orders.push_back(goal_order);
+        // The goal's again in the session: no conversion, but the order
+        // and the value if no conversion of the id brought them yet.
+        const bool again = std::find(goal_orders.begin(), goal_orders.end(),
+                                     goal_order) != goal_orders.end();
+        if (!again) goal_orders.push_back(goal_order);
         // The order goes with the id's first conversion in the session that
         // has a value or a currency (a refund, a negative value, is no
         // order), its value with the first that has a value.
@@ -123,13 +125,17 @@ std::vector<BatchSession> BatchSessionize(std::vector<Event> events,
         if (claims) {
           claimed.push_back(e.order_id);
           ++s.orders;
-        } else if (e.value_micros == 0 && e.currency.empty()) {
+        } else if (!again && e.value_micros == 0 && e.currency.empty()) {
           pending.push_back(e.order_id);
         }
         values = std::find(valued.begin(), valued.end(), e.order_id) ==
                      valued.end() &&
                  e.value_micros > 0;
         if (values) valued.push_back(e.order_id);
+        if (again) {
+          if (values) s.revenue[e.currency] += e.value_micros;
+          continue;
+        }
       }
       ++s.conversions[e.goal];
       // Revenue is never negative: a refund is not subtracted.

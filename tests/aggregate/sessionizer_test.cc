@@ -757,6 +757,41 @@ TEST(OrderValueTest, TheIdsFirstValueCountsAfterAZeroValueClaim) {
   }
 }
 
+// The same goal's conversion of the id again, now with the value (a
+// client tag's `purchase` without one, then the server's with it): no
+// second conversion, but the order and its value are the valued one's (an
+// audit: the EUR 10 were dropped, the order under "(not set)"), also
+// across a checkpoint between the two. A third copy adds nothing.
+TEST(OrderValueTest, ARepeatOfTheGoalBringsTheValueTheFirstLacked) {
+  SessionRules rules;
+  for (bool checkpointed : {false, true}) {
+    SCOPED_TRACE(checkpointed);
+    Recorder rec;
+    auto s = std::make_unique<Sessionizer>(rules, &rec);
+    s->Add(Conversion("a", absl::ZeroDuration(), "purchase", 0, "", "o1"));
+    if (checkpointed) {
+      std::vector<v1::SessionState> saved;
+      s->Checkpoint(
+          /*full=*/true, [](absl::string_view, absl::string_view) {},
+          Saving(&saved));
+      ASSERT_EQ(saved.size(), 1u);
+      s = std::make_unique<Sessionizer>(rules, &rec);
+      s->RestoreSession(saved[0]);
+      s->FinishRestore();
+    }
+    s->Add(Conversion("a", absl::Seconds(10), "purchase", 10'000'000, "EUR",
+                      "o1"));
+    s->Add(Conversion("a", absl::Seconds(20), "purchase", 10'000'000, "EUR",
+                      "o1"));
+    s->CloseAll();
+    ASSERT_EQ(rec.closed.size(), 1u);
+    ExpectOneOrder(rec.closed[0], "EUR", 10'000'000);
+    EXPECT_THAT(
+        rec.closed[0].conversions,
+        ::testing::ElementsAre(std::make_pair(std::string("purchase"), 1u)));
+  }
+}
+
 // An order id remembered across sessions is the visitor's: another
 // visitor's order of the id counts (it did only where the two visitors
 // hashed to different partitions; review), the same visitor's repeat in a
