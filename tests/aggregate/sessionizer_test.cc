@@ -107,6 +107,24 @@ std::function<void(absl::string_view)> Saving(
   };
 }
 
+// Checkpoints `*s`, which holds one open session, in full, and puts a new
+// sessionizer of `rules` reporting to `rec` restored from it in its place;
+// returns the session's state as written.
+v1::SessionState CheckpointAndRestore(std::unique_ptr<Sessionizer>* s,
+                                      const SessionRules& rules,
+                                      SessionObserver* rec) {
+  std::vector<v1::SessionState> saved;
+  (*s)->Checkpoint(
+      /*full=*/true, [](absl::string_view, absl::string_view) {},
+      Saving(&saved));
+  EXPECT_EQ(saved.size(), 1u);
+  if (saved.empty()) return {};
+  *s = std::make_unique<Sessionizer>(rules, rec);
+  (*s)->RestoreSession(saved[0]);
+  (*s)->FinishRestore();
+  return saved[0];
+}
+
 class SessionizerTest : public ::testing::Test {
  protected:
   Recorder rec;
@@ -687,16 +705,9 @@ TEST(OrderValueTest, AnOrderWithNeitherValueNorCurrencyCountsAtTheClose) {
     s->Add(Conversion("a", absl::Seconds(1), "lead", 0, "", "o2"));
     s->Add(Conversion("a", absl::Seconds(2), "refund", -4'000'000, "", "o3"));
     if (checkpointed) {
-      std::vector<v1::SessionState> saved;
-      s->Checkpoint(
-          /*full=*/true, [](absl::string_view, absl::string_view) {},
-          Saving(&saved));
-      ASSERT_EQ(saved.size(), 1u);
       // o1 (index 0) and o2 (index 1) pending; the refund (2) not.
-      EXPECT_EQ(saved[0].order_pending(), std::string("\x00\x01", 2));
-      s = std::make_unique<Sessionizer>(rules, &rec);
-      s->RestoreSession(saved[0]);
-      s->FinishRestore();
+      EXPECT_EQ(CheckpointAndRestore(&s, rules, &rec).order_pending(),
+                std::string("\x00\x01", 2));
     }
     s->Add(Conversion("a", absl::Seconds(3), "signup", 0, "", "o1"));
     s->Add(Conversion("a", absl::Seconds(4), "purchase", 5'000'000, "USD",
@@ -735,16 +746,9 @@ TEST(OrderValueTest, TheIdsFirstValueCountsAfterAZeroValueClaim) {
     auto s = std::make_unique<Sessionizer>(rules, &rec);
     s->Add(Conversion("a", absl::ZeroDuration(), "lead", 0, "USD", "o1"));
     if (checkpointed) {
-      std::vector<v1::SessionState> saved;
-      s->Checkpoint(
-          /*full=*/true, [](absl::string_view, absl::string_view) {},
-          Saving(&saved));
-      ASSERT_EQ(saved.size(), 1u);
       // Goal 0, the order (128), no value.
-      EXPECT_EQ(saved[0].order_goal_indexes(), std::string(1, '\x80'));
-      s = std::make_unique<Sessionizer>(rules, &rec);
-      s->RestoreSession(saved[0]);
-      s->FinishRestore();
+      EXPECT_EQ(CheckpointAndRestore(&s, rules, &rec).order_goal_indexes(),
+                std::string(1, '\x80'));
     }
     s->Add(
         Conversion("a", absl::Seconds(5), "purchase", 50'000'000, "USD", "o1"));
@@ -769,16 +773,7 @@ TEST(OrderValueTest, ARepeatOfTheGoalBringsTheValueTheFirstLacked) {
     Recorder rec;
     auto s = std::make_unique<Sessionizer>(rules, &rec);
     s->Add(Conversion("a", absl::ZeroDuration(), "purchase", 0, "", "o1"));
-    if (checkpointed) {
-      std::vector<v1::SessionState> saved;
-      s->Checkpoint(
-          /*full=*/true, [](absl::string_view, absl::string_view) {},
-          Saving(&saved));
-      ASSERT_EQ(saved.size(), 1u);
-      s = std::make_unique<Sessionizer>(rules, &rec);
-      s->RestoreSession(saved[0]);
-      s->FinishRestore();
-    }
+    if (checkpointed) CheckpointAndRestore(&s, rules, &rec);
     s->Add(Conversion("a", absl::Seconds(10), "purchase", 10'000'000, "EUR",
                       "o1"));
     s->Add(Conversion("a", absl::Seconds(20), "purchase", 10'000'000, "EUR",
