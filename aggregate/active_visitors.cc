@@ -180,17 +180,19 @@ size_t ActiveVisitors::ApproximateBytes() const {
            (n / kPerNode + 1) * MallocBytes(512);
   };
   size_t bytes = FlatMapBytes<std::string, Site>(sites_.capacity());
+  // Per site, not per bucket: called at every publish, and a site's queues
+  // hold up to 1,801 buckets each. The queued ids (every visitor once in
+  // in_long, those of the last 5 minutes once in in_short) in vectors that
+  // grow by doubling (half full at worst), each non-empty one a block.
   for (const auto& [name, s] : sites_) {
     bytes += StringHeapBytes(name);
     bytes += FlatMapBytes<uint64_t, Visitor>(s.visitors.capacity());
-    for (const Buckets* b : {&s.in_long, &s.in_short}) {
-      bytes += deque_bytes(b->seconds.size());
-      for (const std::vector<uint64_t>& second : b->seconds) {
-        if (second.capacity() > 0) {
-          bytes += MallocBytes(second.capacity() * sizeof(uint64_t));
-        }
-      }
-    }
+    bytes += deque_bytes(s.in_long.seconds.size()) +
+             deque_bytes(s.in_short.seconds.size());
+    const size_t ids = s.visitors.size() + static_cast<size_t>(s.short_count);
+    const size_t blocks =
+        std::min(ids, s.in_long.seconds.size() + s.in_short.seconds.size());
+    bytes += 2 * ids * sizeof(uint64_t) + blocks * MallocBytes(0);
   }
   return bytes + waiting_.capacity() * sizeof(Waiting);
 }
