@@ -198,13 +198,20 @@ class TargetTracker {
  private:
   void Add(size_t i, absl::Time at, const TargetSums& sums);
   // `sums`' denominator spread over [from, to) (rolling targets), in at
-  // most kMaxSpreadPieces pieces of whole buckets; matched in the last.
+  // most kMaxSpreadPieces pieces of whole buckets, or more where those
+  // would be longer than a kPiecesAWindow-th of the window (at most
+  // kMaxPiecesARecord); matched in the last.
   void AddSpread(size_t i, absl::Time from, absl::Time to,
                  const TargetSums& sums);
   // A day in 15 minute pieces: ROAS over a window is then off by at most a
   // piece's share of an interval's spend, and a record makes at most this
   // many buckets.
   static constexpr int64_t kMaxSpreadPieces = 96;
+  // A window's share of a longer interval's spend is then off by at most
+  // about two pieces, 3 % of the window's (a month's row in a day's window:
+  // 16 minute pieces, 2,700 of them).
+  static constexpr int64_t kPiecesAWindow = 64;
+  static constexpr int64_t kMaxPiecesARecord = 4096;
 
   // A spec prepared for the per-session path: its KPI's catalog row
   // (nullptr: unknown) and its filter values (nullptr: any).

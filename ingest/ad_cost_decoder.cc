@@ -90,6 +90,12 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
     // can hold, nor an end given without a start (then the spend's date).
     if (end_is_day && cost->has_date_start() &&
         cost->date_end().seconds() <= kMaxEventTimeSeconds - 86400) {
+      // A day before the start's is before it still (an audit: the day
+      // added made "2026-12-04" after a start of "2026-12-05" an empty
+      // interval, accepted): the interval must not end at its start.
+      if (cost->date_end().seconds() + 86400 <= cost->date_start().seconds()) {
+        return {false, "malformed", "date_end is before date_start"};
+      }
       cost->mutable_date_end()->set_seconds(cost->date_end().seconds() + 86400);
     }
   } else if (!cost->ParseFromArray(bytes.data(),

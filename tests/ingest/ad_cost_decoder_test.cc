@@ -213,6 +213,21 @@ TEST(AdCostDecoderTest, CurrencyInUpperCaseAndDatesInOrder) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "malformed");
   EXPECT_EQ(r.detail, "date_end is before date_start");
+  // Plain dates alike: the end day before the start's (an audit: the day an
+  // inclusive end adds made it an empty interval, accepted); a start within
+  // the end day is before that day's end.
+  const DecodeResult days = decoder.Decode(
+      R"({"siteId":"a","costMicros":"5","currency":"EUR",
+          "dateStart":"2026-12-05","dateEnd":"2026-12-04"})",
+      &out);
+  EXPECT_EQ(days.reason, "malformed");
+  EXPECT_EQ(days.detail, "date_end is before date_start");
+  EXPECT_TRUE(decoder
+                  .Decode(R"({"siteId":"a","costMicros":"5","currency":"EUR",
+                      "dateStart":"2026-12-05T10:00:00Z",
+                      "dateEnd":"2026-12-05"})",
+                          &out)
+                  .ok);
 }
 
 // A currency is an ISO 4217 code, three letters: anything else would be a
