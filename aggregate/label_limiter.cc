@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
-#include "aggregate/memory_estimate.h"
 #include "aggregate/utf8.h"
 
 namespace kpistream {
@@ -48,14 +47,6 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
   if (trusted && min_count_ > 1) ++trusted_admitted_;
   admitted_.emplace(value);
   return true;
-}
-
-size_t LabelAdmission::ApproximateBytes() {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t bytes = FlatMapBytes<uint64_t, uint32_t>(candidates_.capacity()) +
-                 admitted_.capacity() * (sizeof(std::string) + 1);
-  for (const std::string& value : admitted_) bytes += StringHeapBytes(value);
-  return bytes;
 }
 
 LabelAdmission* LabelAdmissions::For(const std::string& label,

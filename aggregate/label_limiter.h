@@ -71,9 +71,6 @@ class LabelAdmission {
   // of it (LabelLimiter::InternTrusted); beyond, a sighting as any other.
   bool Admit(absl::string_view value, bool trusted);
 
-  // Heap bytes of the admitted values and the candidates' counts.
-  size_t ApproximateBytes();
-
  private:
   const size_t max_values_;
   const uint32_t min_count_;
