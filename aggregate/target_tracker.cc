@@ -1,10 +1,10 @@
 #include "aggregate/target_tracker.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -80,6 +80,7 @@ bool ByChannel(const TargetSpec& spec) {
 TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
                            absl::Time now) {
   if (!spec.rolling()) {
+    if (now != absl::InfinitePast()) now -= PeriodCloseLag(sums);
     return EvaluateCumulative(spec.direction, spec.value, spec.tolerance,
                               sums.numerator, spec.period_start,
                               spec.period_end, now);
@@ -103,6 +104,13 @@ TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
 }
 
 }  // namespace
+
+absl::Duration PeriodCloseLag(const TargetSums& sums) {
+  if (!(sums.lag_weight > 0) || !(sums.lag_weighted_seconds > 0)) {
+    return absl::ZeroDuration();
+  }
+  return absl::Seconds(sums.lag_weighted_seconds / sums.lag_weight);
+}
 
 TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
                             absl::Time now) {
@@ -248,6 +256,8 @@ void TargetTracker::Checkpoint(
     out.set_matched(c.sums.matched);
     out.set_currency(c.sums.currency);
     out.set_mixed_currencies(c.sums.mixed_currencies);
+    out.set_lag_weighted_seconds(c.sums.lag_weighted_seconds);
+    out.set_lag_weight(c.sums.lag_weight);
     for (const auto& [site_channel, sums] : c.sums.channels) {
       v1::TargetBucket::ChannelSums* by = out.add_channels();
       by->set_site(site_channel.first);
@@ -262,22 +272,40 @@ void TargetTracker::Checkpoint(
 namespace {
 
 // Whether sums of a period target under fingerprint `old` are the sums of
-// `now` too: the same KPI, filter and start, and an end moved later (a
-// deadline extended: every session counted is still in the period).
-// Another start, or an earlier end, counts other sessions: dropped.
-bool PeriodExtended(absl::string_view old, absl::string_view now) {
-  const size_t old_dots = old.rfind("..");
-  const size_t now_dots = now.rfind("..");
-  if (old_dots == absl::string_view::npos ||
-      now_dots == absl::string_view::npos ||
-      old.substr(0, old_dots) != now.substr(0, now_dots) ||
-      !absl::StrContains(old.substr(0, old_dots), "|period=")) {
-    return false;
-  }
-  int64_t old_end = 0, now_end = 0;
-  return absl::SimpleAtoi(old.substr(old_dots + 2), &old_end) &&
-         absl::SimpleAtoi(now.substr(now_dots + 2), &now_end) &&
-         now_end >= old_end;
+// `now` too: the same KPI and filter, and
+//   - an end moved later (a deadline extended: every session counted is
+//     still in the period), or
+//   - both ends moved by less than a day, by the same offset give or take
+//     an hour of DST: the same dates in another time zone (periods were UTC
+//     days before 2026-12-06; sessions.timezone changed), whose total keeps
+//     all but the sessions of the hours between the two midnights, rather
+//     than a quarter's count lost at an upgrade.
+// Another start date, or an earlier end date, counts other sessions:
+// dropped.
+bool PeriodKept(absl::string_view old, absl::string_view now) {
+  struct Period {
+    absl::string_view what;  // KPI and filter
+    int64_t start = 0, end = 0;
+  };
+  auto parse = [](absl::string_view f, Period* p) {
+    const size_t at = f.rfind("|period=");
+    if (at == absl::string_view::npos) return false;
+    p->what = f.substr(0, at);
+    const absl::string_view bounds = f.substr(at + 8);
+    const size_t dots = bounds.find("..");
+    return dots != absl::string_view::npos &&
+           absl::SimpleAtoi(bounds.substr(0, dots), &p->start) &&
+           absl::SimpleAtoi(bounds.substr(dots + 2), &p->end);
+  };
+  Period o, n;
+  if (!parse(old, &o) || !parse(now, &n) || o.what != n.what) return false;
+  constexpr int64_t kDay = 86400, kHour = 3600;
+  const int64_t start_moved = n.start - o.start;
+  if (start_moved == 0 && n.end >= o.end) return true;
+  const int64_t end_moved = n.end - o.end;
+  return start_moved > -kDay && start_moved < kDay &&
+         (n.end >= o.end + start_moved ||
+          std::abs(end_moved - start_moved) <= kHour);
 }
 
 }  // namespace
@@ -286,7 +314,7 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
   for (size_t i = 0; i < specs_->size(); ++i) {
     if ((*specs_)[i].name != b.target() ||
         (fingerprints_[i] != b.fingerprint() &&
-         !PeriodExtended(b.fingerprint(), fingerprints_[i]))) {
+         !PeriodKept(b.fingerprint(), fingerprints_[i]))) {
       continue;
     }
     if (b.erased()) {
@@ -304,6 +332,8 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.matched = b.matched();
     sums.currency = b.currency();
     sums.mixed_currencies = b.mixed_currencies();
+    sums.lag_weighted_seconds = b.lag_weighted_seconds();
+    sums.lag_weight = b.lag_weight();
     for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
       TargetSums::ChannelSums& c = sums.channels[{by.site(), by.channel()}];
       c.revenue += by.revenue();
@@ -338,6 +368,9 @@ void TargetTracker::OnSessionClosed(const ClosedSession& session) {
       Add(i, session.end + inactivity_timeout_, c);
     } else if (session.start >= spec.period_start &&
                session.start < spec.period_end) {
+      c.lag_weight = std::abs(c.numerator);
+      c.lag_weighted_seconds =
+          c.lag_weight * absl::ToDoubleSeconds(session.duration());
       Add(i, session.start, c);
     }
   }

@@ -1137,11 +1137,14 @@ class Parser {
     Duration(s, "long_min_duration", false, &sc.long_min_duration);
     Bool(s, "split_at_midnight", &sc.split_at_midnight);
     absl::TimeZone tz;
-    if (String(s, "timezone", &sc.timezone) &&
-        !absl::LoadTimeZone(sc.timezone, &tz)) {
-      Error(s.Key("timezone"), s["timezone"],
-            absl::StrCat("unknown time zone \"", sc.timezone,
-                         "\" (expected an IANA name like Europe/Berlin)"));
+    if (String(s, "timezone", &sc.timezone)) {
+      if (absl::LoadTimeZone(sc.timezone, &tz)) {
+        period_zone_ = tz;
+      } else {
+        Error(s.Key("timezone"), s["timezone"],
+              absl::StrCat("unknown time zone \"", sc.timezone,
+                           "\" (expected an IANA name like Europe/Berlin)"));
+      }
     }
     Duration(s, "visitor_retention", false, &sc.visitor_retention);
     Bool(s, "split_on_campaign_change", &sc.split_on_campaign_change);
@@ -1554,7 +1557,8 @@ class Parser {
     }
   }
 
-  // targets[].period: dates, the end one included; cumulative KPIs only.
+  // targets[].period: days of sessions.timezone, the end one included;
+  // cumulative KPIs only.
   void ParsePeriod(const Fields& p, TargetConfig* t) {
     if (!CheckMap(p, {"start", "end"})) return;
     auto date = [&](const char* field, absl::Time* out) {
@@ -1572,8 +1576,14 @@ class Parser {
       if (end < start) {  // equal: a period of one day
         Error(p.Key("end"), p["end"], "must not be before period.start");
       } else {
-        t->period_start = start;
-        t->period_end = end + absl::Hours(24);  // the end date is included
+        // Midnights of the site's time zone, as its days (a day of 23 or
+        // 25 hours across a DST change): a Berlin shop's "2025-10-27" was
+        // 01:00 to 01:00 local, as UTC's day.
+        const absl::TimeZone utc = absl::UTCTimeZone();
+        t->period_start =
+            absl::FromCivil(absl::ToCivilDay(start, utc), period_zone_);
+        t->period_last_day = absl::ToCivilDay(end, utc);
+        t->period_end = absl::FromCivil(t->period_last_day + 1, period_zone_);
       }
     }
     if (!IsCumulativeKpi(t->kpi)) {
@@ -1587,6 +1597,8 @@ class Parser {
  private:
   ConfigResult* result_;
   const ConfigChecks& checks_;
+  // sessions.timezone, whose days a target's period dates are.
+  absl::TimeZone period_zone_ = absl::UTCTimeZone();
   // (as written, as expanded) of each kafka.properties value a `${VAR}`
   // changed (Redact).
   std::vector<std::pair<std::string, std::string>> expansions_;

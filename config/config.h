@@ -195,8 +195,11 @@ struct TargetConfig {
   double value = 0;
   double tolerance = 0;
   absl::Duration window = absl::ZeroDuration();  // rolling; zero with a period
+  // A period: from the first day's midnight to the one after the last day,
+  // days of sessions.timezone.
   absl::Time period_start = absl::InfinitePast();
   absl::Time period_end = absl::InfinitePast();
+  absl::CivilDay period_last_day;  // the deadline, as written
   absl::Duration for_duration = absl::Minutes(15);
   std::string severity = "ticket";  // page | ticket | info
   // Rate KPIs and means per session: below this, never off target.

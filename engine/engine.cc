@@ -649,7 +649,8 @@ class Engine::Impl {
     // the defaults a period on pace read 0 for its first 35 minutes
     // (KpiBehindPace fired) and a day's ran 35 min of 1,440 behind. So
     // periods go by where sessions started then are closed (those of no
-    // duration; the rest a few minutes later).
+    // duration), less their sessions' mean duration (EvaluateTarget: a
+    // period on pace read behind by it until late in the period).
     const absl::Time closed_up_to =
         target_clock_ == absl::InfinitePast()
             ? target_clock_

@@ -155,8 +155,7 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
   const std::string target = Num(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
   const std::string end = absl::StrCat(absl::ToUnixSeconds(t.period_end));
-  const std::string deadline = absl::FormatTime(
-      "%Y-%m-%d", t.period_end - absl::Hours(24), absl::UTCTimeZone());
+  const std::string deadline = absl::FormatCivilTime(t.period_last_day);
   const std::string pace_limit =
       Num(at_least ? 1 - t.tolerance : 1 + t.tolerance);
   const std::string started = absl::StrCat(

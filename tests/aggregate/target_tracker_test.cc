@@ -346,7 +346,8 @@ TEST(TargetTrackerTest, PeriodCountsSessionsStartedInIt) {
   TargetTracker tracker(&specs, kTimeout);
   ClosedSession before = Session(kT0 - absl::Seconds(1), absl::Hours(1), false);
   before.orders = 7;  // started before the period: not counted
-  ClosedSession in = Session(kT0, absl::Minutes(5), false);
+  // Of no duration: complete where the frontier is (PeriodCloseLag 0).
+  ClosedSession in = Session(kT0, absl::ZeroDuration(), false);
   in.orders = 10;
   ClosedSession after = Session(t.period_end, absl::Minutes(5), false);
   after.orders = 50;  // the end is exclusive
@@ -361,10 +362,65 @@ TEST(TargetTrackerTest, PeriodCountsSessionsStartedInIt) {
   EXPECT_DOUBLE_EQ(s.attainment, 0.1);
 }
 
+// A period exactly on pace reads on pace. Sessions start every minute and
+// last 10 minutes; those the close frontier F has passed (start + 10 min <
+// F) are counted. Paced at F, an audit read 0.51 after 20 minutes, 0.92
+// after 2 hours, and KpiBehindPace fired; paced at F less the sessions' mean
+// duration, 1. The lag is weighted as the KPI is (sessions without an order
+// add nothing to an orders target's), and is kept across a checkpoint.
+TEST(TargetTrackerTest, APeriodOnPaceReadsOnPace) {
+  TargetSpec day;
+  day.name = "day_sessions";
+  day.kpi = "sessions";
+  day.filter = {{"site", "shop"}};
+  day.value = 1440;  // one a minute
+  day.period_start = kT0;
+  day.period_end = kT0 + absl::Hours(24);
+  TargetSpec orders = HundredOrdersIn100Hours();
+  orders.value = 6000;  // one a minute
+  std::vector<TargetSpec> specs = {day, orders};
+  for (const absl::Duration elapsed :
+       {absl::Minutes(20), absl::Hours(2), absl::Hours(12)}) {
+    SCOPED_TRACE(absl::FormatDuration(elapsed));
+    const absl::Time frontier = kT0 + elapsed;
+    TargetTracker tracker(&specs, kTimeout);
+    for (absl::Time start = kT0 - absl::Hours(2); start < frontier;
+         start += absl::Minutes(1)) {
+      const ClosedSession visit = Session(start, absl::Minutes(10), false);
+      if (visit.end < frontier) tracker.OnSessionClosed(visit);
+      // An order a minute, on another site, in sessions of no duration.
+      ClosedSession order = Session(start, absl::ZeroDuration(), false);
+      order.site_id = "store";
+      order.orders = 1;
+      tracker.OnSessionClosed(order);
+    }
+    const std::vector<TargetSums> sums = SumsAt(tracker, frontier);
+    const double minutes = absl::ToDoubleMinutes(elapsed);
+    EXPECT_EQ(sums[0].numerator, minutes - 10);
+    EXPECT_EQ(sums[1].numerator, minutes);
+    EXPECT_EQ(PeriodCloseLag(sums[0]), absl::Minutes(10));
+    EXPECT_EQ(PeriodCloseLag(sums[1]), absl::ZeroDuration());
+    TargetStatus s = EvaluateTarget(specs[0], sums[0], frontier);
+    EXPECT_NEAR(s.pace, 1, 1e-9);
+    EXPECT_NEAR(s.projected, 1440, 1e-6);
+    s = EvaluateTarget(specs[1], sums[1], frontier);
+    EXPECT_NEAR(s.pace, 1, 1e-9);
+    // The lag comes back from a checkpoint.
+    TargetTracker restored(&specs, kTimeout);
+    tracker.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
+      EXPECT_TRUE(restored.Restore(b));
+    });
+    const std::vector<TargetSums> back = SumsAt(restored, frontier);
+    EXPECT_EQ(PeriodCloseLag(back[0]), absl::Minutes(10));
+    EXPECT_NEAR(EvaluateTarget(specs[0], back[0], frontier).pace, 1, 1e-9);
+  }
+}
+
 // A period's end moved later (a deadline extended) keeps its running total
 // across the restart that applies it: every session counted is still in
 // the period. A moved start, or an earlier end, counts other sessions: the
-// total is dropped, as for a target redefined.
+// total is dropped, as for a target redefined. Its dates in another time
+// zone are the same period.
 TEST(TargetTrackerTest, AnExtendedPeriodKeepsItsTotal) {
   const TargetSpec t = HundredOrdersIn100Hours();
   std::vector<TargetSpec> specs = {t};
@@ -390,9 +446,19 @@ TEST(TargetTrackerTest, AnExtendedPeriodKeepsItsTotal) {
   };
   EXPECT_EQ(restored_total(absl::ZeroDuration(), absl::ZeroDuration()), 60);
   EXPECT_EQ(restored_total(absl::ZeroDuration(), absl::Hours(24 * 31)), 60);
-  EXPECT_EQ(restored_total(absl::ZeroDuration(), -absl::Hours(1)), 0);
-  EXPECT_EQ(restored_total(absl::Hours(1), absl::Hours(24)), 0);
-  EXPECT_EQ(restored_total(-absl::Hours(1), absl::ZeroDuration()), 0);
+  EXPECT_EQ(restored_total(absl::ZeroDuration(), -absl::Hours(24)), 0);
+  EXPECT_EQ(restored_total(absl::Hours(24), absl::Hours(48)), 0);
+  EXPECT_EQ(restored_total(-absl::Hours(24), absl::ZeroDuration()), 0);
+  // The same dates in another time zone (UTC days before 2026-12-06, days
+  // of sessions.timezone since): kept, so that an upgrade does not lose a
+  // quarter's count. Berlin's summer to winter: -2 h and -1 h; New York's
+  // -4 h and -5 h; Auckland's +13 h; extended too.
+  EXPECT_EQ(restored_total(-absl::Hours(2), -absl::Hours(1)), 60);
+  EXPECT_EQ(restored_total(absl::Hours(4), absl::Hours(5)), 60);
+  EXPECT_EQ(restored_total(-absl::Hours(13), -absl::Hours(13)), 60);
+  EXPECT_EQ(restored_total(-absl::Hours(2), absl::Hours(24 * 7 - 1)), 60);
+  // But not a day earlier there.
+  EXPECT_EQ(restored_total(-absl::Hours(2), -absl::Hours(25)), 0);
 }
 
 TEST(TargetTrackerTest, SumsOfPartitionsAddUp) {

@@ -1304,6 +1304,37 @@ inputs: []
   EXPECT_EQ(r.errors[0].key, "inputs");
 }
 
+// A period's dates are days of sessions.timezone (an audit: a Berlin shop's
+// one-day period ran from 01:00 to 01:00 local, UTC's day, with no word): a
+// day across the end of DST has 25 hours, and a site's day starts at its
+// midnight whichever side of UTC it is.
+TEST(ConfigTargetsTest, APeriodsDaysAreThoseOfTheSessionsTimeZone) {
+  auto period = [](const std::string& zone) {
+    ConfigResult r = ParseConfig(absl::StrCat(R"(inputs: [{topic: a}]
+sessions: {timezone: )",
+                                              zone, R"(}
+targets:
+  - {name: day, kpi: sessions, value: 50,
+     period: {start: 2025-10-26, end: 2025-10-26}}
+)"));
+    EXPECT_TRUE(r.ok()) << Errors(r);
+    EXPECT_EQ(r.config.targets.size(), 1u);
+    return r.config.targets.empty() ? TargetConfig{} : r.config.targets[0];
+  };
+  const absl::Time utc_day = absl::FromUnixSeconds(1761436800);  // 10-26
+  TargetConfig t = period("UTC");
+  EXPECT_EQ(t.period_start, utc_day);
+  EXPECT_EQ(t.period_end - t.period_start, absl::Hours(24));
+  t = period("Europe/Berlin");  // CEST (+2) until 01:00 UTC, then CET (+1)
+  EXPECT_EQ(t.period_start, utc_day - absl::Hours(2));
+  EXPECT_EQ(t.period_end - t.period_start, absl::Hours(25));
+  EXPECT_EQ(absl::FormatCivilTime(t.period_last_day), "2025-10-26");
+  t = period("America/New_York");  // EDT (-4); its DST ends a week later
+  EXPECT_EQ(t.period_start, utc_day + absl::Hours(4));
+  EXPECT_EQ(t.period_end - t.period_start, absl::Hours(24));
+  EXPECT_EQ(absl::FormatCivilTime(t.period_last_day), "2025-10-26");
+}
+
 // A period's end date is included: a period of one day starts and ends on
 // it (review: refused as "must be after period.start"); an end before the
 // start is refused.
