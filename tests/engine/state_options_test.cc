@@ -70,10 +70,14 @@ TEST(StateOptionsTest, SessionsAndTargetsReachTheCore) {
   EXPECT_EQ(specs[0].min_sample, 7);
   EXPECT_TRUE(specs[0].rolling());
   EXPECT_FALSE(specs[1].rolling());
+  // Days of sessions.timezone (Berlin's midnights).
   EXPECT_EQ(specs[1].period_start,
-            absl::FromCivil(absl::CivilDay(2026, 1, 1), absl::UTCTimeZone()));
+            absl::FromCivil(absl::CivilDay(2026, 1, 1), rules.timezone));
   EXPECT_EQ(specs[1].period_end,
-            absl::FromCivil(absl::CivilDay(2026, 2, 1), absl::UTCTimeZone()));
+            absl::FromCivil(absl::CivilDay(2026, 2, 1), rules.timezone));
+  EXPECT_EQ(specs[1].period_start,
+            absl::FromCivil(absl::CivilDay(2026, 1, 1), absl::UTCTimeZone()) -
+                absl::Hours(1));
   // The targets' filter values are reserved in the counters' labels.
   const KpiCounters::Options counters = CounterOptionsFrom(r.config);
   EXPECT_EQ(counters.reserved.at("channel"), std::vector<std::string>{"Email"});
