@@ -330,7 +330,16 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
 
   if (event->site_id.empty()) {
     if (default_site.empty()) {
-      return invalid("missing_site_id", "site_id is empty");
+      // A JSON object of another schema decodes to an empty WebEvent
+      // (unknown fields are ignored): say so (an audit read
+      // {"hello":"world"} as only a missing site).
+      const bool none = event->visitor_id.empty() && !has_time &&
+                        h.type == v1::EVENT_TYPE_UNSPECIFIED &&
+                        !h.unknown_type_name;
+      return invalid("missing_site_id",
+                     none ? "site_id is empty, and so are visitor_id, "
+                            "event_time and type: is the record a WebEvent?"
+                          : "site_id is empty");
     }
     event->site_id = default_site;
   }

@@ -215,6 +215,14 @@ TEST(EventDecoderTest, RejectionDetailsNameTheCause) {
                      kNow, &e);
   EXPECT_EQ(r.reason, "missing_event_time");
   EXPECT_THAT(r.detail, ::testing::HasSubstr("1970-01-01T00:00:00Z"));
+  // A JSON object of another schema is an empty WebEvent (unknown fields
+  // are ignored): its first missing field, and the question.
+  r = decoder.Decode(R"({"hello":"world","n":1})", kNow, &e);
+  EXPECT_EQ(r.reason, "missing_site_id");
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("is the record a WebEvent?"));
+  r = decoder.Decode(R"({"visitorId":"v"})", kNow, &e);  // one of them
+  EXPECT_EQ(r.reason, "missing_site_id");
+  EXPECT_EQ(r.detail, "site_id is empty");
 }
 
 // SPEC §2: a conversion's currency is an ISO 4217 code. Another (a symbol,
