@@ -1,7 +1,6 @@
 #include "aggregate/target_tracker.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -271,41 +270,49 @@ void TargetTracker::Checkpoint(
 
 namespace {
 
+// A period's days in a fingerprint: "YYYY-MM-DD..YYYY-MM-DD", its first and
+// last day (in its zone); before 2026-12-06, "<start>..<end>" in Unix
+// seconds, the UTC midnights before the first and after the last day.
+struct PeriodDays {
+  absl::string_view what;  // KPI and filter
+  absl::CivilDay first, last;
+};
+bool ParsePeriodDays(absl::string_view f, PeriodDays* p) {
+  const size_t at = f.rfind("|period=");
+  if (at == absl::string_view::npos) return false;
+  p->what = f.substr(0, at);
+  const absl::string_view bounds = f.substr(at + 8);
+  const size_t dots = bounds.find("..");
+  if (dots == absl::string_view::npos) return false;
+  const absl::string_view first = bounds.substr(0, dots);
+  const absl::string_view last = bounds.substr(dots + 2);
+  if (absl::ParseCivilTime(first, &p->first) &&
+      absl::ParseCivilTime(last, &p->last)) {
+    return true;
+  }
+  int64_t start = 0, end = 0;
+  if (!absl::SimpleAtoi(first, &start) || !absl::SimpleAtoi(last, &end)) {
+    return false;
+  }
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  p->first = absl::ToCivilDay(absl::FromUnixSeconds(start), utc);
+  p->last =
+      absl::ToCivilDay(absl::FromUnixSeconds(end) - absl::Seconds(1), utc);
+  return true;
+}
+
 // Whether sums of a period target under fingerprint `old` are the sums of
-// `now` too: the same KPI and filter, and
-//   - an end moved later (a deadline extended: every session counted is
-//     still in the period), or
-//   - both ends moved by less than a day, by the same offset give or take
-//     an hour of DST: the same dates in another time zone (periods were UTC
-//     days before 2026-12-06; sessions.timezone changed), whose total keeps
-//     all but the sessions of the hours between the two midnights, rather
-//     than a quarter's count lost at an upgrade.
-// Another start date, or an earlier end date, counts other sessions:
-// dropped.
+// `now` too: the same KPI, filter and first day, and the same or a later
+// last day (a deadline extended: every session counted is still in the
+// period), whatever time zone the days are in (periods were UTC days
+// before 2026-12-06; sessions.timezone may change). Another first day, or
+// an earlier last day, counts other sessions: dropped. Kept across a zone
+// change, the total holds what the old days held: the sessions between the
+// two zones' midnights at either end are counted or missed accordingly.
 bool PeriodKept(absl::string_view old, absl::string_view now) {
-  struct Period {
-    absl::string_view what;  // KPI and filter
-    int64_t start = 0, end = 0;
-  };
-  auto parse = [](absl::string_view f, Period* p) {
-    const size_t at = f.rfind("|period=");
-    if (at == absl::string_view::npos) return false;
-    p->what = f.substr(0, at);
-    const absl::string_view bounds = f.substr(at + 8);
-    const size_t dots = bounds.find("..");
-    return dots != absl::string_view::npos &&
-           absl::SimpleAtoi(bounds.substr(0, dots), &p->start) &&
-           absl::SimpleAtoi(bounds.substr(dots + 2), &p->end);
-  };
-  Period o, n;
-  if (!parse(old, &o) || !parse(now, &n) || o.what != n.what) return false;
-  constexpr int64_t kDay = 86400, kHour = 3600;
-  const int64_t start_moved = n.start - o.start;
-  if (start_moved == 0 && n.end >= o.end) return true;
-  const int64_t end_moved = n.end - o.end;
-  return start_moved > -kDay && start_moved < kDay &&
-         (n.end >= o.end + start_moved ||
-          std::abs(end_moved - start_moved) <= kHour);
+  PeriodDays o, n;
+  return ParsePeriodDays(old, &o) && ParsePeriodDays(now, &n) &&
+         o.what == n.what && o.first == n.first && n.last >= o.last;
 }
 
 }  // namespace
@@ -353,8 +360,14 @@ std::string TargetFingerprint(const TargetSpec& spec) {
   if (spec.rolling()) {
     absl::StrAppend(&out, "|window=", absl::ToInt64Seconds(spec.window), "s");
   } else {
-    absl::StrAppend(&out, "|period=", absl::ToUnixSeconds(spec.period_start),
-                    "..", absl::ToUnixSeconds(spec.period_end));
+    // Its days, not its instants: the same dates in another zone are the
+    // same period (PeriodKept).
+    const absl::CivilDay first =
+        absl::ToCivilDay(spec.period_start, spec.period_zone);
+    const absl::CivilDay last = absl::ToCivilDay(
+        spec.period_end - absl::Nanoseconds(1), spec.period_zone);
+    absl::StrAppend(&out, "|period=", absl::FormatCivilTime(first), "..",
+                    absl::FormatCivilTime(last));
   }
   return out;
 }

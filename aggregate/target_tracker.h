@@ -52,8 +52,11 @@ struct TargetSpec {
   double value = 0;
   double tolerance = 0;
   absl::Duration window = absl::ZeroDuration();  // > 0: rolling
+  // A period: [start, end), the midnights of its first day and of the day
+  // after its last in `period_zone` (sessions.timezone).
   absl::Time period_start = absl::InfinitePast();
   absl::Time period_end = absl::InfinitePast();
+  absl::TimeZone period_zone = absl::UTCTimeZone();
   int64_t min_sample = 0;  // sessions, for KPIs measured per session
   bool rolling() const { return window > absl::ZeroDuration(); }
 };

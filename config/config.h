@@ -140,7 +140,8 @@ struct SessionsConfig {
   bool split_on_campaign_change = false;
   SessionSource session_source = SessionSource::kEngine;
   absl::Duration visitor_retention = absl::Hours(24 * 400);
-  std::string timezone = "UTC";  // IANA name, for split_at_midnight
+  // IANA name: the days of split_at_midnight and of targets' periods.
+  std::string timezone = "UTC";
 };
 
 struct MetricsConfig {

@@ -57,6 +57,8 @@ std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
     spec.window = t.window;
     spec.period_start = t.period_start;
     spec.period_end = t.period_end;
+    // The zone whose days the period's dates are; validated by the config.
+    absl::LoadTimeZone(config.sessions.timezone, &spec.period_zone);
     spec.min_sample = t.min_sessions;
     specs.push_back(std::move(spec));
   }

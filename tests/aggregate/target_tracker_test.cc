@@ -418,47 +418,79 @@ TEST(TargetTrackerTest, APeriodOnPaceReadsOnPace) {
 
 // A period's end moved later (a deadline extended) keeps its running total
 // across the restart that applies it: every session counted is still in
-// the period. A moved start, or an earlier end, counts other sessions: the
-// total is dropped, as for a target redefined. Its dates in another time
-// zone are the same period.
+// the period. Another first day, or an earlier last day, counts other
+// sessions: the total is dropped, as for a target redefined. The same days
+// in another time zone (UTC days before 2026-12-06, sessions.timezone's
+// since, or that changed) are the same period, however far apart the zones'
+// midnights; a day later in one zone is not, even across a 23-hour day (a
+// review: compared in seconds, Berlin's 2026-03-29 moved to the 30th kept
+// the 29th's count).
 TEST(TargetTrackerTest, AnExtendedPeriodKeepsItsTotal) {
-  const TargetSpec t = HundredOrdersIn100Hours();
-  std::vector<TargetSpec> specs = {t};
-  TargetTracker tracker(&specs, kTimeout);
-  ClosedSession in = Session(kT0, absl::Minutes(5), false);
-  in.orders = 60;
-  tracker.OnSessionClosed(in);
-  std::vector<v1::TargetBucket> checkpoint;
-  tracker.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
-    checkpoint.push_back(b);
-  });
-  ASSERT_EQ(checkpoint.size(), 1u);
-  auto restored_total = [&](absl::Duration start_moved,
-                            absl::Duration end_moved) {
-    std::vector<TargetSpec> edited = specs;
-    edited[0].period_start += start_moved;
-    edited[0].period_end += end_moved;
-    TargetTracker after(&edited, kTimeout);
-    const bool kept = after.Restore(checkpoint[0]);
-    const double total = SumsAt(after, kT0 + absl::Hours(1))[0].numerator;
+  auto period = [](absl::CivilDay first, absl::CivilDay last,
+                   const char* zone) {
+    TargetSpec t = HundredOrdersIn100Hours();
+    EXPECT_TRUE(absl::LoadTimeZone(zone, &t.period_zone)) << zone;
+    t.period_start = absl::FromCivil(first, t.period_zone);
+    t.period_end = absl::FromCivil(last + 1, t.period_zone);
+    return t;
+  };
+  auto checkpoint_of = [](const TargetSpec& t) {
+    std::vector<TargetSpec> specs = {t};
+    TargetTracker tracker(&specs, kTimeout);
+    ClosedSession in =
+        Session(t.period_start + absl::Hours(12), absl::Minutes(5), false);
+    in.orders = 60;
+    tracker.OnSessionClosed(in);
+    std::vector<v1::TargetBucket> checkpoint;
+    tracker.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
+      checkpoint.push_back(b);
+    });
+    EXPECT_EQ(checkpoint.size(), 1u);
+    return checkpoint.empty() ? v1::TargetBucket{} : checkpoint[0];
+  };
+  auto restored_total = [](const v1::TargetBucket& b, const TargetSpec& t) {
+    std::vector<TargetSpec> specs = {t};
+    TargetTracker after(&specs, kTimeout);
+    const bool kept = after.Restore(b);
+    const double total = SumsAt(after, t.period_start)[0].numerator;
     EXPECT_EQ(kept, total == 60);
     return total;
   };
-  EXPECT_EQ(restored_total(absl::ZeroDuration(), absl::ZeroDuration()), 60);
-  EXPECT_EQ(restored_total(absl::ZeroDuration(), absl::Hours(24 * 31)), 60);
-  EXPECT_EQ(restored_total(absl::ZeroDuration(), -absl::Hours(24)), 0);
-  EXPECT_EQ(restored_total(absl::Hours(24), absl::Hours(48)), 0);
-  EXPECT_EQ(restored_total(-absl::Hours(24), absl::ZeroDuration()), 0);
-  // The same dates in another time zone (UTC days before 2026-12-06, days
-  // of sessions.timezone since): kept, so that an upgrade does not lose a
-  // quarter's count. Berlin's summer to winter: -2 h and -1 h; New York's
-  // -4 h and -5 h; Auckland's +13 h; extended too.
-  EXPECT_EQ(restored_total(-absl::Hours(2), -absl::Hours(1)), 60);
-  EXPECT_EQ(restored_total(absl::Hours(4), absl::Hours(5)), 60);
-  EXPECT_EQ(restored_total(-absl::Hours(13), -absl::Hours(13)), 60);
-  EXPECT_EQ(restored_total(-absl::Hours(2), absl::Hours(24 * 7 - 1)), 60);
-  // But not a day earlier there.
-  EXPECT_EQ(restored_total(-absl::Hours(2), -absl::Hours(25)), 0);
+  const absl::CivilDay q4(2026, 10, 1), end(2026, 12, 31);
+  const v1::TargetBucket utc_q4 = checkpoint_of(period(q4, end, "UTC"));
+  EXPECT_EQ(utc_q4.fingerprint(), "orders|period=2026-10-01..2026-12-31");
+  EXPECT_EQ(restored_total(utc_q4, period(q4, end, "UTC")), 60);
+  EXPECT_EQ(restored_total(utc_q4, period(q4, end + 31, "UTC")), 60);
+  EXPECT_EQ(restored_total(utc_q4, period(q4, end - 1, "UTC")), 0);
+  EXPECT_EQ(restored_total(utc_q4, period(q4 + 1, end + 1, "UTC")), 0);
+  EXPECT_EQ(restored_total(utc_q4, period(q4 - 1, end, "UTC")), 0);
+  for (const char* zone :
+       {"Europe/Berlin", "America/New_York", "Pacific/Kiritimati",
+        "Pacific/Pago_Pago", "Australia/Sydney", "Antarctica/Troll"}) {
+    SCOPED_TRACE(zone);
+    EXPECT_EQ(restored_total(utc_q4, period(q4, end, zone)), 60);
+    EXPECT_EQ(restored_total(utc_q4, period(q4, end + 7, zone)), 60);
+    EXPECT_EQ(restored_total(utc_q4, period(q4 + 1, end + 1, zone)), 0);
+    EXPECT_EQ(restored_total(utc_q4, period(q4 - 1, end, zone)), 0);
+  }
+  // Kiritimati (+14) to Pago Pago (-11): 25 hours apart, the same days.
+  EXPECT_EQ(restored_total(checkpoint_of(period(q4, end, "Pacific/Kiritimati")),
+                           period(q4, end, "Pacific/Pago_Pago")),
+            60);
+  // Berlin's 2026-03-29 has 23 hours: the 30th is another day.
+  const absl::CivilDay spring(2026, 3, 29);
+  EXPECT_EQ(
+      restored_total(checkpoint_of(period(spring, spring, "Europe/Berlin")),
+                     period(spring + 1, spring + 1, "Europe/Berlin")),
+      0);
+  // A checkpoint of before 2026-12-06 names the period's UTC midnights in
+  // seconds: the same days, kept in any zone.
+  v1::TargetBucket old = utc_q4;
+  old.set_fingerprint("orders|period=1790812800..1798761600");
+  EXPECT_EQ(restored_total(old, period(q4, end, "Europe/Berlin")), 60);
+  EXPECT_EQ(restored_total(old, period(q4, end + 1, "UTC")), 60);
+  EXPECT_EQ(restored_total(old, period(q4 + 1, end, "UTC")), 0);
+  EXPECT_EQ(restored_total(old, period(q4, end - 1, "UTC")), 0);
 }
 
 TEST(TargetTrackerTest, SumsOfPartitionsAddUp) {

@@ -1333,6 +1333,19 @@ targets:
   EXPECT_EQ(t.period_start, utc_day + absl::Hours(4));
   EXPECT_EQ(t.period_end - t.period_start, absl::Hours(24));
   EXPECT_EQ(absl::FormatCivilTime(t.period_last_day), "2025-10-26");
+  // A midnight that does not exist: Santiago's clocks go from 00:00 to 01:00
+  // on 2026-09-06; its day starts at the change (04:00 UTC) and has 23 hours.
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+sessions: {timezone: America/Santiago}
+targets:
+  - {name: day, kpi: sessions, value: 50,
+     period: {start: 2026-09-06, end: 2026-09-06}}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  t = r.config.targets.at(0);
+  EXPECT_EQ(t.period_start, absl::FromCivil(absl::CivilHour(2026, 9, 6, 4),
+                                            absl::UTCTimeZone()));
+  EXPECT_EQ(t.period_end - t.period_start, absl::Hours(23));
 }
 
 // A period's end date is included: a period of one day starts and ends on

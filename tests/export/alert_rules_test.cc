@@ -91,21 +91,22 @@ targets:
 }
 
 // A period's alerts end at the midnight that ends its last day in the
-// sessions' time zone, and name that day as the deadline.
+// sessions' time zone, and name that day as the deadline (east of UTC, the
+// day before that midnight in UTC was the day before the deadline).
 TEST(AlertRulesTest, APeriodEndsAtTheSiteTimeZonesMidnight) {
   const Config config = Parse(R"(inputs: [{topic: a}]
-sessions: {timezone: America/New_York}
+sessions: {timezone: Europe/Berlin}
 targets:
   - {name: q4, kpi: orders, value: 500,
      period: {start: 2026-10-01, end: 2026-12-31}}
 )");
   const std::map<std::string, Rule> rules = Rules(config);
-  // 2027-01-01T05:00:00Z: New York's midnight (EST, -5).
+  // 2026-12-31T23:00:00Z: Berlin's midnight (CET, +1).
   EXPECT_THAT(rules.at("q4/KpiBehindPace").expr,
-              HasSubstr("vector(time()) < 1798779600"));
+              HasSubstr("vector(time()) < 1798758000"));
   const std::string yaml = AlertRulesYaml(config);
   EXPECT_THAT(yaml, HasSubstr("by 2026-12-31"));
-  EXPECT_THAT(yaml, Not(HasSubstr("2027-01-01")));
+  EXPECT_THAT(yaml, Not(HasSubstr("2026-12-30")));
 }
 
 // issue 10 item 4: AOV divides the revenue of a currency by the orders of
