@@ -1,5 +1,6 @@
 #include "aggregate/target_tracker.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -105,10 +106,15 @@ TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
 }  // namespace
 
 absl::Duration PeriodCloseLag(const TargetSums& sums) {
-  if (!(sums.lag_weight > 0) || !(sums.lag_weighted_seconds > 0)) {
+  // Over the whole numerator where it is more than the weights: a total
+  // restored from before the lag was kept counts as of no duration, so
+  // that the first sessions after an upgrade (a long one) do not move the
+  // pace of a period whose total they are a small part of (a review).
+  const double weight = std::max(sums.lag_weight, std::abs(sums.numerator));
+  if (!(weight > 0) || !(sums.lag_weighted_seconds > 0)) {
     return absl::ZeroDuration();
   }
-  return absl::Seconds(sums.lag_weighted_seconds / sums.lag_weight);
+  return absl::Seconds(sums.lag_weighted_seconds / weight);
 }
 
 TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,

@@ -414,6 +414,15 @@ TEST(TargetTrackerTest, APeriodOnPaceReadsOnPace) {
     EXPECT_EQ(PeriodCloseLag(back[0]), absl::Minutes(10));
     EXPECT_NEAR(EvaluateTarget(specs[0], back[0], frontier).pace, 1, 1e-9);
   }
+  // A total restored from before the lag was kept (its sessions of no
+  // known duration) weighs as of no duration: one 24-hour session after it
+  // moves the lag by its share, not to 24 hours.
+  TargetTracker tracker(&specs, kTimeout);
+  TargetSums old;
+  old.numerator = 99;
+  tracker.Restore(0, TargetTracker::kTotal, old);
+  tracker.OnSessionClosed(Session(kT0, absl::Hours(24), false));
+  EXPECT_EQ(PeriodCloseLag(SumsAt(tracker, kT0)[0]), absl::Hours(24) / 100);
 }
 
 // A period's end moved later (a deadline extended) keeps its running total
