@@ -106,15 +106,14 @@ TargetStatus EvaluateValue(const TargetSpec& spec, const TargetSums& sums,
 }  // namespace
 
 absl::Duration PeriodCloseLag(const TargetSums& sums) {
-  // Over the whole numerator where it is more than the weights: a total
-  // restored from before the lag was kept counts as of no duration, so
-  // that the first sessions after an upgrade (a long one) do not move the
-  // pace of a period whose total they are a small part of (a review).
-  const double weight = std::max(sums.lag_weight, std::abs(sums.numerator));
-  if (!(weight > 0) || !(sums.lag_weighted_seconds > 0)) {
+  // Over the whole numerator: a total restored from before the lag was kept
+  // counts as of no duration, so that the first sessions after an upgrade
+  // (a long one) do not move the pace of a period whose total they are a
+  // small part of (a review).
+  if (!(sums.numerator > 0) || !(sums.lag_weighted_seconds > 0)) {
     return absl::ZeroDuration();
   }
-  return absl::Seconds(sums.lag_weighted_seconds / weight);
+  return absl::Seconds(sums.lag_weighted_seconds / sums.numerator);
 }
 
 TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
@@ -262,7 +261,6 @@ void TargetTracker::Checkpoint(
     out.set_currency(c.sums.currency);
     out.set_mixed_currencies(c.sums.mixed_currencies);
     out.set_lag_weighted_seconds(c.sums.lag_weighted_seconds);
-    out.set_lag_weight(c.sums.lag_weight);
     for (const auto& [site_channel, sums] : c.sums.channels) {
       v1::TargetBucket::ChannelSums* by = out.add_channels();
       by->set_site(site_channel.first);
@@ -346,7 +344,6 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.currency = b.currency();
     sums.mixed_currencies = b.mixed_currencies();
     sums.lag_weighted_seconds = b.lag_weighted_seconds();
-    sums.lag_weight = b.lag_weight();
     for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
       TargetSums::ChannelSums& c = sums.channels[{by.site(), by.channel()}];
       c.revenue += by.revenue();
@@ -387,9 +384,8 @@ void TargetTracker::OnSessionClosed(const ClosedSession& session) {
       Add(i, session.end + inactivity_timeout_, c);
     } else if (session.start >= spec.period_start &&
                session.start < spec.period_end) {
-      c.lag_weight = std::abs(c.numerator);
       c.lag_weighted_seconds =
-          c.lag_weight * absl::ToDoubleSeconds(session.duration());
+          c.numerator * absl::ToDoubleSeconds(session.duration());
       Add(i, session.start, c);
     }
   }

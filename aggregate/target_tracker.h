@@ -70,13 +70,13 @@ struct TargetSums {
   int64_t matched = 0;  // sessions (ad cost records) the filter matched
   // A period's sessions by their close lag (last event - first event: a
   // session starting at t is counted once the close frontier passes t +
-  // its duration): the sum of |contribution| x duration in seconds, and of
-  // |contribution|. Their ratio, the mean lag weighted as the numerator is,
-  // is how far behind the close frontier the period's count is complete on
-  // average (PeriodCloseLag). 0 in rolling buckets and in totals written
-  // before 2026-12-06.
+  // its duration): the sum of contribution x duration in seconds. Over the
+  // numerator (contributions are never negative), the mean lag weighted as
+  // the numerator is: how far behind the close frontier the period's count
+  // is complete on average (PeriodCloseLag). 0 in rolling buckets and in
+  // totals written before 2026-12-06, whose sessions then count as of no
+  // duration.
   double lag_weighted_seconds = 0;
-  double lag_weight = 0;
   // Money targets without filter.currency: the one currency the money
   // summed is in ("" while none), or `mixed_currencies` once there were
   // two, whose sum is no amount of anything (10 EUR and 10 USD are not
@@ -118,7 +118,6 @@ struct TargetSums {
     sample = SaturatingAdd(sample, o.sample);
     matched = SaturatingAdd(matched, o.matched);
     lag_weighted_seconds += o.lag_weighted_seconds;
-    lag_weight += o.lag_weight;
     if (o.mixed_currencies) mixed_currencies = true;
     AddCurrency(o.currency);
     for (const auto& [channel, c] : o.channels) {
