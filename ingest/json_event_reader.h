@@ -32,8 +32,9 @@
 // (tests/ingest/json_differential_test.cc holds it to that).
 //
 // Thread-compatible: one reader per thread. It reuses its parser and its
-// padded copy of the input, so a warm reader allocates only when an input is
-// larger than any before it.
+// padded copy of the input (made only when the bytes past an input's end may
+// not be readable), so a warm reader allocates only when an input is larger
+// than any before it.
 #ifndef KPISTREAM_INGEST_JSON_EVENT_READER_H_
 #define KPISTREAM_INGEST_JSON_EVENT_READER_H_
 
@@ -73,8 +74,9 @@ class JsonEventReader {
   JsonEventReader& operator=(const JsonEventReader&) = delete;
 
   // Reads `json` into *event and *header, both overwritten. On kRead the
-  // event's fields view the reader's copy of `json` (or, where a string has
-  // escapes, the parser's buffer), valid until the next Read(), and are as
+  // event's fields view `json` or the reader's copy of it (or, where a string
+  // has escapes, the parser's buffer), valid while `json` is and until the
+  // next Read(), and are as
   // sent: not validated, not normalized (device, country, currency),
   // conversion fields set whatever the type, no campaign from the page URL:
   // EventDecoder does all that. On other results their contents are

@@ -1,10 +1,13 @@
 #include "ingest/json_event_reader.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "ingest/event_decoder.h"
+#include "simdjson.h"
 #include "tests/allocation_counter.h"
 
 namespace kpistream {
@@ -148,6 +151,90 @@ TEST(JsonEventReaderTest, InputsOfAnySizeAndInputsInARow) {
             JsonEventReader::Status::kRead);
   EXPECT_EQ(e.visitor_id, "w");
   EXPECT_TRUE(e.site_id.empty());
+}
+
+// simdjson reads past the end of its input: the reader reads an input in
+// place when the bytes after it lie in its last byte's page, whatever they
+// hold, and copies it when they may lie in the next page.
+TEST(JsonEventReaderTest, WhatFollowsTheInputChangesNothing) {
+  constexpr size_t kPage = 4096;
+  const std::string json = kEvent;
+  JsonEventReader reference_reader;
+  EventView reference;
+  WebEventHeader reference_header;
+  std::string detail;
+  ASSERT_EQ(reference_reader.Read(json, &reference, &reference_header, &detail),
+            JsonEventReader::Status::kRead);
+
+  // Two pages; the input ends `gap` bytes before the first page's end, and
+  // what follows it is JSON-looking junk (then the page's zeros).
+  auto* pages = static_cast<char*>(std::aligned_alloc(kPage, 2 * kPage));
+  ASSERT_NE(pages, nullptr);
+  const std::string junk = R"(,"siteId":"junk"}]"\{:1e9)";
+  for (size_t gap :
+       {size_t{200}, size_t{64}, size_t{63}, size_t{10}, size_t{0}}) {
+    SCOPED_TRACE(gap);
+    std::memset(pages, 0, 2 * kPage);
+    char* begin = pages + kPage - gap - json.size();
+    std::memcpy(begin, json.data(), json.size());
+    for (size_t i = 0; begin + json.size() + i < pages + 2 * kPage; ++i) {
+      begin[json.size() + i] = junk[i % junk.size()];
+    }
+    JsonEventReader reader;
+    EventView e;
+    WebEventHeader h;
+    ASSERT_EQ(
+        reader.Read(absl::string_view(begin, json.size()), &e, &h, &detail),
+        JsonEventReader::Status::kRead)
+        << detail;
+    EXPECT_EQ(e.event_id, reference.event_id);
+    EXPECT_EQ(e.site_id, reference.site_id);
+    EXPECT_EQ(e.visitor_id, reference.visitor_id);
+    EXPECT_EQ(e.page_url, reference.page_url);
+    EXPECT_EQ(e.user_agent, reference.user_agent);
+    EXPECT_EQ(e.goal, reference.goal);
+    EXPECT_EQ(e.order_id, reference.order_id);
+    EXPECT_EQ(e.value_micros, reference.value_micros);
+    EXPECT_EQ(h.event_time_seconds, reference_header.event_time_seconds);
+    EXPECT_EQ(h.event_time_nanos, reference_header.event_time_nanos);
+    EXPECT_EQ(h.type, reference_header.type);
+    // Read in place (views of the input) only where simdjson's padding lies
+    // in the input's last page.
+    const bool in_place =
+        e.site_id.data() >= begin && e.site_id.data() < begin + json.size();
+#if !defined(__SANITIZE_ADDRESS__)
+    EXPECT_EQ(in_place, gap >= simdjson::SIMDJSON_PADDING);
+#endif
+    // A truncated input is not completed by what follows it.
+    EXPECT_NE(
+        reader.Read(absl::string_view(begin, json.size() - 1), &e, &h, &detail),
+        JsonEventReader::Status::kRead);
+  }
+  std::free(pages);
+}
+
+// Keys are matched whole: a name's prefix, extension or a letter changed is
+// an unknown field (ignored).
+TEST(JsonEventReaderTest, KeysMatchNamesExactly) {
+  JsonEventReader reader;
+  EventView e;
+  WebEventHeader h;
+  std::string detail;
+  ASSERT_EQ(
+      reader.Read(
+          R"({"siteId":"s","siteIe":"1","siteI":"2","sitEId":"3","xsiteId":"4",)"
+          R"("siteIdx":"5","device_categorz":"6","device_category_":"7",)"
+          R"("deviceCategorY":"8","typ":"9","goal":"10","user_agent":"ua",)"
+          R"("utm_campaign":"c","utmCampaigN":"11","nanos":"12"})",
+          &e, &h, &detail),
+      JsonEventReader::Status::kRead)
+      << detail;
+  EXPECT_EQ(e.site_id, "s");
+  EXPECT_TRUE(e.device_category.empty());
+  EXPECT_TRUE(e.goal.empty());  // a Conversion field, not a WebEvent one
+  EXPECT_EQ(e.user_agent, "ua");
+  EXPECT_EQ(e.utm_campaign, "c");
+  EXPECT_EQ(h.type, 0);
 }
 
 }  // namespace
