@@ -318,8 +318,9 @@ int main(int argc, char** argv) {
   CLI::App* rules_cmd = app.add_subcommand(
       "rules",
       "Generate, from a config: Prometheus recording rules for every ratio "
-      "KPI (bounce, engagement, conversion rate per goal, AOV, pages per "
-      "session, average session duration, ROAS) by site over 5m, 1h and 1d; "
+      "KPI (bounce, engagement, single-page and long-session rate, "
+      "conversion rate per goal, new-visitor share, pages per session, "
+      "average session duration, AOV, ROAS) by site over 5m, 1h and 1d; "
       "alerting rules for every target (off target, multiwindow burn rate, "
       "behind pace, projected to miss the deadline) with a promtool test "
       "file that fires and clears each one; alerts on the engine itself "

@@ -217,5 +217,38 @@ TEST(KpiCatalogTest, KpisMdDocumentsTheCatalog) {
   }
 }
 
+std::string ReadSource(absl::string_view path) {
+  const char* dir = std::getenv("KPISTREAM_SOURCE_DIR");
+  if (dir == nullptr) dir = KPISTREAM_DEFAULT_SOURCE_DIR;
+  std::ifstream in(absl::StrCat(dir, "/", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every metric family /metrics serves (each is defined once, in
+// aggregate/metric_families.cc) is described in README.md or KPIS.md.
+TEST(KpiCatalogTest, EveryMetricFamilyIsDocumented) {
+  const std::string families = ReadSource("aggregate/metric_families.cc");
+  const std::string docs = absl::StrCat(ReadSource("README.md"),
+                                        ReadSource("aggregate/KPIS.md"));
+  ASSERT_FALSE(families.empty());
+  ASSERT_FALSE(docs.empty());
+  // A definition: `const MetricFamilyDef kName = {` then the name's literal.
+  int found = 0;
+  for (size_t at = families.find("MetricFamilyDef k"); at != std::string::npos;
+       at = families.find("MetricFamilyDef k", at + 1)) {
+    const size_t open = families.find('"', at);
+    const size_t close = families.find('"', open + 1);
+    ASSERT_NE(close, std::string::npos);
+    const std::string name = families.substr(open + 1, close - open - 1);
+    ++found;
+    EXPECT_TRUE(absl::StrContains(docs, absl::StrCat("`", name)) ||
+                absl::StrContains(docs, absl::StrCat(name, "`")))
+        << name << " is described in neither README.md nor aggregate/KPIS.md";
+  }
+  EXPECT_GE(found, 50);
+}
+
 }  // namespace
 }  // namespace kpistream
