@@ -230,8 +230,8 @@ std::string ReadSource(absl::string_view path) {
 // aggregate/metric_families.cc) is described in README.md or KPIS.md.
 TEST(KpiCatalogTest, EveryMetricFamilyIsDocumented) {
   const std::string families = ReadSource("aggregate/metric_families.cc");
-  const std::string docs = absl::StrCat(ReadSource("README.md"),
-                                        ReadSource("aggregate/KPIS.md"));
+  const std::string docs =
+      absl::StrCat(ReadSource("README.md"), ReadSource("aggregate/KPIS.md"));
   ASSERT_FALSE(families.empty());
   ASSERT_FALSE(docs.empty());
   // A definition: `const MetricFamilyDef kName = {` then the name's literal.
