@@ -96,7 +96,43 @@ constexpr absl::string_view kBuiltInPatterns[] = {
     "tiny tiny rss",
     "liferea",
     "simplepie",
+    "livejournal.com",  // its feed fetcher: "LiveJournal.com (...; N readers)"
+    // Crawlers, link checkers and fetchers without those words in their
+    // names, found in a real public access log and in an audit's
+    // (SEO crawlers, link checkers, a configuration-management client, a
+    // WordPress site's cron loopback, certificate validation, prefetching).
+    "ezooms",
+    "siteexplorer",
+    "flipboardproxy",
+    "distilator",
+    "xenu link sleuth",
+    "link validator",
+    "linkcheck",
+    "link check",
+    "checklink",
+    "validator",
+    "appengine-google",
+    "google web preview",
+    "binlar",
+    "genieo",
+    "portscout",
+    "irssiurllog",
+    "chef client",
+    "wordpress/",
+    "let's encrypt",
+    "prefetch proxy",
 };
+
+// A user agent that is only this (lower case) names a program.
+constexpr absl::string_view kExactPrograms[] = {"ruby", "java", "php", "perl",
+                                                "python"};
+
+// A web address in a user agent is a crawler's or a tool's way of saying
+// where to read about it ("+http://..."): browsers name none. Smart TVs'
+// (HbbTV) do, and stay visitors.
+constexpr absl::string_view kAddresses[] = {"http://", "https://"};
+constexpr absl::string_view kAddressingBrowsers[] = {"hbbtv", "smarttv",
+                                                     "smart-tv"};
 
 // Names of devices that contain a pattern, not matched inside them: a CUBOT
 // phone's browser says "CUBOT_X30" (lower case, as compared).
@@ -142,6 +178,17 @@ bool BotFilter::Match(absl::string_view user_agent) const {
   }
   for (const std::string& p : patterns_) {
     if (absl::StrContains(lower_, p)) return true;
+  }
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(lower_);
+  for (absl::string_view program : kExactPrograms) {
+    if (trimmed == program) return true;
+  }
+  for (absl::string_view address : kAddresses) {
+    if (!absl::StrContains(lower_, address)) continue;
+    for (absl::string_view tv : kAddressingBrowsers) {
+      if (absl::StrContains(lower_, tv)) return false;
+    }
+    return true;
   }
   return false;
 }

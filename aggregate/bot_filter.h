@@ -3,9 +3,12 @@
 // spider, crawl, slurp, bingpreview, facebookexternalhit, headless,
 // python-requests, curl/, wget/, and of the clients that fill real access
 // logs without being visitors (kBuiltInPatterns in bot_filter.cc: health
-// checks, monitors, HTTP libraries, scanners, link previews, feed readers).
-// "bot" inside a phone's name (CUBOT, a maker of Android phones) is not
-// one. More patterns can be added from config.
+// checks, monitors, HTTP libraries, scanners, link previews, feed readers,
+// link checkers, crawlers without those words), a user agent that names a web
+// address (a crawler's "+http://...": browsers name none, but smart TVs'
+// HbbTV ones, which stay visitors) and one that is only a language's name
+// ("Ruby"). "bot" inside a phone's name (CUBOT, a maker of Android phones) is
+// not one. More patterns can be added from config.
 //
 // An empty (or blank) user agent is a bot only when the filter is built with
 // `empty_is_bot`: access-log lines without one ("-") always are, while a

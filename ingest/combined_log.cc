@@ -83,7 +83,17 @@ bool Quoted(absl::string_view& in, std::string* out) {
 }
 
 bool IsAsset(absl::string_view path) {
-  const std::string lower = absl::AsciiStrToLower(path);
+  // Lower case, without path parameters (`/css/site.css;jsessionid=8F3A`:
+  // Java servers add the session id to every URL of a new visitor's first
+  // page, before the cookie is set), which name no file.
+  std::string lower;
+  lower.reserve(path.size());
+  bool parameter = false;
+  for (char c : path) {
+    if (c == '/') parameter = false;
+    if (c == ';') parameter = true;
+    if (!parameter) lower.push_back(absl::ascii_tolower(c));
+  }
   // A favicon is a last path segment named so (favicon.ico, favicon-32x32
   // .png); a page about one ("/blog/how-to-make-a-favicon") is a page.
   const absl::string_view last =
@@ -91,6 +101,15 @@ bool IsAsset(absl::string_view path) {
   if (lower == "/robots.txt" || absl::StartsWith(last, "favicon") ||
       absl::EndsWith(lower, "/feed") || absl::EndsWith(lower, "/rss") ||
       absl::EndsWith(lower, "/atom") || absl::EndsWith(lower, "/feed/")) {
+    return true;
+  }
+  // Machine endpoints no visitor opens: RFC 8615's well-known URIs (ACME
+  // challenges, traffic-advice, app-site associations, security.txt) and
+  // WordPress's cron, AJAX, REST and XML-RPC endpoints (its own loopback and
+  // a page's scripts call them).
+  if (absl::StartsWith(lower, "/.well-known/") || lower == "/wp-json" ||
+      absl::StartsWith(lower, "/wp-json/") || last == "wp-cron.php" ||
+      last == "admin-ajax.php" || last == "xmlrpc.php") {
     return true;
   }
   const size_t slash = lower.rfind('/');
@@ -117,8 +136,8 @@ bool IsAsset(absl::string_view path) {
     return false;
   }
   // Styles (and XSL stylesheets), scripts, data, images, fonts, feeds, text,
-  // media (and streaming segments), archives. Documents (.pdf ...) stay page
-  // views: SPEC names assets only.
+  // media (and streaming segments), archives, installers and applets.
+  // Documents (.pdf ...) stay page views: SPEC names assets only.
   static const char* const kAssets[] = {
       "css", "js",   "mjs",  "map",  "json", "wasm", "webmanifest", "png",
       "jpg", "jpeg", "gif",  "svg",  "ico",  "webp", "avif",        "bmp",
@@ -127,7 +146,9 @@ bool IsAsset(absl::string_view path) {
       "m4v", "webm", "mov",  "avi",  "wmv",  "mkv",  "mpg",         "mpeg",
       "ogv", "m3u8", "m4s",  "ts",   "mpd",  "mp3",  "m4a",         "aac",
       "ogg", "oga",  "opus", "wav",  "flac", "wma",  "mid",         "midi",
-      "zip", "gz",   "tgz",  "bz2",  "xz",   "7z",   "rar",         "tar"};
+      "zip", "gz",   "tgz",  "bz2",  "xz",   "7z",   "rar",         "tar",
+      "jar", "swf",  "exe",  "msi",  "dmg",  "pkg",  "deb",         "rpm",
+      "apk", "iso"};
   const absl::string_view ext = absl::string_view(lower).substr(dot + 1);
   for (const char* a : kAssets) {
     if (ext == a) return true;

@@ -111,6 +111,58 @@ TEST(BotFilterTest, InfrastructureScannersPreviewsAndFeedReadersAreBots) {
   EXPECT_TRUE(filter.IsBot("CUBOT_X30 Googlebot/2.1"));
 }
 
+// An audit of the real public access log: crawlers, link checkers and
+// fetchers without "bot" in their names made 9 % of its page views and 13 of
+// its 297 engaged sessions. A user agent naming a web address is a program's
+// (a smart TV's excepted); one that is only a language's name too.
+TEST(BotFilterTest, CrawlersLinkCheckersAndAddressesAreBots) {
+  BotFilter filter;
+  for (const char* ua :
+       {"Mozilla/5.0 (compatible; Ezooms/1.0; help@moz.com)",
+        "Mozilla/5.0 (compatible; SiteExplorer/1.0b; "
+        "+http://siteexplorer.info/)",
+        "FlipboardProxy/1.1; +http://flipboard.com/browserproxy",
+        "distilator/0.1 (http://people.freebsd.org/~ehaupt/distilator/)",
+        "Xenu Link Sleuth/1.3.8",
+        "eZ Publish Link Validator",
+        "W3C-checklink/4.81 libwww-perl/6.68",
+        "AppEngine-Google; "
+        "(+http://code.google.com/appengine; appid: s~x)",
+        "Mozilla/5.0 (en-us) AppleWebKit/534.14 (KHTML, like Gecko; Google "
+        "Web Preview) Chrome/9.0.597 Safari/534.14",
+        "binlar_2.6.3 test@mgmt.mic",
+        "Genieo/1.0 http://www.genieo.com/webfilter.html",
+        "portscout/0.8.1",
+        "Chef Client/10.18.2 (ruby-1.9.3-p327; "
+        "ohai-6.16.0; x86_64-linux; +http://opscode.com)",
+        "LiveJournal.com (webmaster@livejournal.com; for "
+        "http://www.livejournal.com/users/x/; 8 readers)",
+        "WordPress/6.4.2; https://example.org",
+        "Mozilla/5.0 (compatible; Let's Encrypt validation server; "
+        "+https://www.letsencrypt.org)",
+        "Chrome Privacy Preserving Prefetch Proxy",
+        "IrssiUrlLog/0.2",
+        "Ruby",
+        " java ",
+        "Mozilla/5.0 (compatible; "
+        "SomeNewCrawler/0.1; +https://crawler.example/about)"}) {
+    EXPECT_TRUE(filter.IsBot(ua)) << ua;
+  }
+  for (const char* ua :
+       {"Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/538.1 (KHTML, "
+        "like Gecko) Version/6.0 TV Safari/538.1",
+        "Mozilla/5.0 (Linux; Tizen 2.3) AppleWebKit/538.1 (KHTML, like Gecko)"
+        "Version/2.3 TV Safari/538.1 HbbTV/1.2.1 (+DRM; Samsung; SmartTV2015; "
+        "T-HKM6DEUC-1490.3; ; urn:samsungtv:familyname:2015:hbbtv) "
+        "https://www.samsung.com",
+        "Mozilla/5.0 (Linux; U; Android 4.0.3; en-us; HTC_Ruby_1.23) "
+        "AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile "
+        "Safari/534.30",
+        "Opera/9.80 (X11; Linux x86_64) Presto/2.12.388 Version/12.16"}) {
+    EXPECT_FALSE(filter.IsBot(ua)) << ua;
+  }
+}
+
 // SPEC §9: an empty user agent alone is not a bot (server-side collectors
 // send none) unless the filter is told so (access logs, or
 // bots.empty_user_agent: bot).

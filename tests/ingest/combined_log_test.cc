@@ -441,6 +441,48 @@ TEST(CombinedLogTest, AssetsAndDownloadsAreNoPageViews) {
   }
 }
 
+// An audit's lines: assets behind a Java session id path parameter, machine
+// endpoints (ACME and prefetch checks, WordPress's cron, AJAX, REST and
+// XML-RPC calls) and installers or applets were counted as page views; the
+// page the session id rides on, and pages named like them, are pages.
+TEST(CombinedLogTest, PathParametersEndpointsAndInstallersAreNoPageViews) {
+  Event e;
+  for (const char* path : {"/css/site.css;jsessionid=8F3A2B",
+                           "/js/app.js;jsessionid=8F3A2B",
+                           "/img/logo.PNG;JSESSIONID=abc",
+                           "/a;v=1/b.css",
+                           "/.well-known/acme-challenge/Xy3kq9PqZ",
+                           "/.well-known/traffic-advice",
+                           "/wp-cron.php?doing_wp_cron=1702.5",
+                           "/wp-admin/admin-ajax.php",
+                           "/xmlrpc.php",
+                           "/wp-json/wp/v2/posts",
+                           "/wp-json",
+                           "/dl/tool.jar",
+                           "/media/intro.swf",
+                           "/dl/setup.exe",
+                           "/dl/app.dmg",
+                           "/dl/app.msi",
+                           "/dl/pkg.deb",
+                           "/dl/pkg.rpm",
+                           "/dl/app.apk",
+                           "/dl/disk.iso"}) {
+    const DecodeResult r = ParseLine(absl::StrCat("GET ", path, " HTTP/1.1"),
+                                     200, "-", kChrome, &e);
+    EXPECT_FALSE(r.ok) << path;
+    EXPECT_EQ(r.reason, "not_pageview") << path;
+  }
+  for (const char* path :
+       {"/shop/item.jsp;jsessionid=8F3A2B", "/shop;jsessionid=1/cart",
+        "/blog/wp-json-explained", "/docs/.well-known-uris",
+        "/blog/installing-the-jar", "/index.php"}) {
+    EXPECT_TRUE(ParseLine(absl::StrCat("GET ", path, " HTTP/1.1"), 200, "-",
+                          kChrome, &e)
+                    .ok)
+        << path;
+  }
+}
+
 // The real log's PDF: opened once, a 200 and then 16 ranges answered 206 by
 // the browser's viewer. One page view, not 17.
 TEST(CombinedLogTest, APartialContentRangeIsNoPageView) {
