@@ -16,6 +16,13 @@ constexpr size_t kExampleMaxBytes = 160;
 
 }  // namespace
 
+bool RejectionReporter::Summary::OnlyExpected() const {
+  return !reasons.empty() &&
+         std::all_of(reasons.begin(), reasons.end(), [](const Reason& r) {
+           return r.reason == "not_pageview";
+         });
+}
+
 std::string RejectionReporter::Summary::Text() const {
   std::vector<std::string> parts;
   for (const Reason& r : reasons) {

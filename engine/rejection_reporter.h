@@ -49,6 +49,11 @@ class RejectionReporter {
 
     // The line above (without the level and component).
     std::string Text() const;
+    // Whether every rejection is one the input has by nature, no fault: an
+    // access log's lines that are no page view (assets, POSTs, errors: most
+    // of a log's lines). The engine logs such a summary at INFO, others at
+    // WARN.
+    bool OnlyExpected() const;
     // For json logs: topic, records, rejected, interval_seconds, format and
     // rejected_<reason> per reason.
     std::vector<LogField> Fields() const;

@@ -67,7 +67,8 @@ class SystemClock : public Clock {
 // At most one line per topic per interval.
 void LogRejections(const std::vector<RejectionReporter::Summary>& summaries) {
   for (const RejectionReporter::Summary& summary : summaries) {
-    Log(LogLevel::kWarn, "engine", summary.Text(), summary.Fields());
+    Log(summary.OnlyExpected() ? LogLevel::kInfo : LogLevel::kWarn, "engine",
+        summary.Text(), summary.Fields());
   }
 }
 

@@ -36,6 +36,29 @@ TEST(RejectionReporterTest, SaysHowManyWhyFromWhereAndTheFormat) {
   EXPECT_EQ(summaries[0].rejected, 402);
 }
 
+// An access log's lines that are no page view (most of its lines) are the
+// input as it is: a summary of only those is no warning (the engine logs it
+// at INFO); one with any other reason is.
+TEST(RejectionReporterTest, OnlyLinesThatAreNoPageViewsAreExpected) {
+  RejectionReporter::Options options;
+  options.input_formats["web.access"] = "combined_log";
+  RejectionReporter reporter(options, kStart);
+  for (int i = 0; i < 10; ++i) {
+    reporter.Consumed("web.access");
+    reporter.Rejected("web.access", "not_pageview", "GET /a.css answered 200");
+  }
+  auto summaries = reporter.Take(kStart + absl::Seconds(10));
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_TRUE(summaries[0].OnlyExpected());
+  reporter.Consumed("web.access");
+  reporter.Rejected("web.access", "not_pageview", "GET /a.css answered 200");
+  reporter.Consumed("web.access");
+  reporter.Rejected("web.access", "malformed", "not an access-log line");
+  summaries = reporter.Take(kStart + absl::Seconds(20));
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_FALSE(summaries[0].OnlyExpected());
+}
+
 TEST(RejectionReporterTest, AtMostOneLinePerTopicPerInterval) {
   RejectionReporter reporter(JsonInput(), kStart);
   int lines = 0;
