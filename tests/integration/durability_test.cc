@@ -373,7 +373,10 @@ TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
   // in 16 s: the exact result the same), or revoked after the group refused
   // its commit's input offsets, having moved on without it (seen in full
   // suite runs, the exact result the same: "Unknown member" at 8 s, "Static
-  // consumer fenced" at 16 s after its producer's transaction timed out).
+  // consumer fenced" at 16 s after its producer's transaction timed out), or
+  // revoked after its transaction was aborted because its producer, woken
+  // with records timed out, could not go on and was replaced (seen at 16 s in
+  // a full suite run beside an audit's load, the exact result the same).
   const std::string log = a->process->Stderr();
   const bool lost =
       absl::StrContains(log, "lost without a commit (the group moved on)");
@@ -384,7 +387,9 @@ TEST_P(FrozenTest, AFrozenInstanceThatWakesCommitsNothingTwice) {
       absl::StrContains(log,
                         "cannot add the input offsets to the transaction") &&
       absl::StrContains(log, "engine: revoked ");
-  EXPECT_TRUE(lost || fenced || refused) << fleet.Logs();
+  const bool aborted = absl::StrContains(log, "the transaction was aborted") &&
+                       absl::StrContains(log, "engine: revoked ");
+  EXPECT_TRUE(lost || fenced || refused || aborted) << fleet.Logs();
 }
 
 INSTANTIATE_TEST_SUITE_P(Seconds, FrozenTest, ::testing::Values(8, 16));
