@@ -128,11 +128,12 @@ constexpr absl::string_view kExactPrograms[] = {"ruby", "java", "php", "perl",
                                                 "python"};
 
 // A web address in a user agent is a crawler's or a tool's way of saying
-// where to read about it ("+http://..."): browsers name none. Smart TVs'
-// (HbbTV) do, and stay visitors.
+// where to read about it ("+http://..."): browsers name none, but smart TVs'
+// (HbbTV) and Internet Explorer with the EmbeddedWB component ("Embedded Web
+// Browser from: http://bsalsa.com/") do, and stay visitors.
 constexpr absl::string_view kAddresses[] = {"http://", "https://"};
-constexpr absl::string_view kAddressingBrowsers[] = {"hbbtv", "smarttv",
-                                                     "smart-tv"};
+constexpr absl::string_view kAddressingBrowsers[] = {
+    "hbbtv", "smarttv", "smart-tv", "embedded web browser from"};
 
 // Names of devices that contain a pattern, not matched inside them: a CUBOT
 // phone's browser says "CUBOT_X30" (lower case, as compared).

@@ -6,7 +6,8 @@
 // checks, monitors, HTTP libraries, scanners, link previews, feed readers,
 // link checkers, crawlers without those words), a user agent that names a web
 // address (a crawler's "+http://...": browsers name none, but smart TVs'
-// HbbTV ones, which stay visitors) and one that is only a language's name
+// HbbTV ones and IE's EmbeddedWB component, which stay visitors) and one that
+// is only a language's name
 // ("Ruby"). "bot" inside a phone's name (CUBOT, a maker of Android phones) is
 // not one. More patterns can be added from config.
 //

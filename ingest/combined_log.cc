@@ -107,8 +107,8 @@ bool IsAsset(absl::string_view path) {
   // challenges, traffic-advice, app-site associations, security.txt) and
   // WordPress's cron, AJAX, REST and XML-RPC endpoints (its own loopback and
   // a page's scripts call them).
-  if (absl::StartsWith(lower, "/.well-known/") || lower == "/wp-json" ||
-      absl::StartsWith(lower, "/wp-json/") || last == "wp-cron.php" ||
+  if (absl::StartsWith(lower, "/.well-known/") || last == "wp-json" ||
+      absl::StrContains(lower, "/wp-json/") || last == "wp-cron.php" ||
       last == "admin-ajax.php" || last == "xmlrpc.php") {
     return true;
   }

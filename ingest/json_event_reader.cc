@@ -132,8 +132,6 @@ class FieldIndex {
   explicit FieldIndex(const FieldName (&fields)[N]) {
     for (const FieldName& f : fields) {
       for (string_view name : {f.json, f.proto}) {
-        // Every name of WebEvent, Conversion and Timestamp fits.
-        if (name.size() < kMinSize || name.size() > kMaxSize) std::abort();
         auto& names = by_size_[name.size()];
         const Words words = WordsOf(name);
         if (std::none_of(names.begin(), names.end(),
@@ -156,6 +154,21 @@ class FieldIndex {
  private:
   static constexpr size_t kMinSize = 4;   // "type", "goal"
   static constexpr size_t kMaxSize = 16;  // "device_category" is 15
+
+ public:
+  // Whether every name of `fields` has a size Find() compares (checked at
+  // compile time below).
+  template <size_t N>
+  static constexpr bool Fits(const FieldName (&fields)[N]) {
+    for (const FieldName& f : fields) {
+      for (string_view name : {f.json, f.proto}) {
+        if (name.size() < kMinSize || name.size() > kMaxSize) return false;
+      }
+    }
+    return true;
+  }
+
+ private:
   using Words = std::pair<uint64_t, uint64_t>;
   struct Entry {
     Words words;
@@ -181,6 +194,12 @@ class FieldIndex {
 
   std::array<std::vector<Entry>, kMaxSize + 1> by_size_;
 };
+
+static_assert(FieldIndex::Fits(kWebEventFields) &&
+                  FieldIndex::Fits(kConversionFields) &&
+                  FieldIndex::Fits(kTimestampFields),
+              "a field name is shorter than 4 or longer than 16 bytes: widen "
+              "FieldIndex::WordsOf");
 
 // The json differential test checks every field of the descriptors
 // against these.
@@ -605,8 +624,8 @@ class Walk {
 
   // A string field; `out` null for fields Event does not keep. null leaves
   // the field as it was.
-  // `*out` views the input's copy or simdjson's string buffer: valid until
-  // the reader's next Read().
+  // `*out` views the input (or the reader's copy of it) or simdjson's string
+  // buffer: valid while the input is and until the reader's next Read().
   Outcome StringField(string_view key, ondemand::value value,
                       absl::string_view* out) {
     ondemand::json_type type;
@@ -879,9 +898,13 @@ void Reset(EventView* e, WebEventHeader* h) {
 // end, but those in the page of its last byte can be read: a page is mapped
 // whole. Then the reader reads the input where it is (about 98 % of inputs:
 // all but those ending in the last SIMDJSON_PADDING bytes of a page), else
-// it copies it. Not under a sanitizer, which would report the read.
+// it copies it. Not under a sanitizer, which would report the read, nor
+// where memory is tagged per allocation (HWASan; Arm's memory tagging, which
+// glibc enables only when asked: a build for it must define
+// KPI_JSON_COPY_ALWAYS).
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
+    __has_feature(hwaddress_sanitizer)
 #define KPI_JSON_COPY_ALWAYS 1
 #endif
 #endif

@@ -34,7 +34,7 @@
 // Thread-compatible: one reader per thread. It reuses its parser and its
 // padded copy of the input (made only when the bytes past an input's end may
 // not be readable), so a warm reader allocates only when an input is larger
-// than any before it.
+// than any it parsed before, or one it must copy larger than any it copied.
 #ifndef KPISTREAM_INGEST_JSON_EVENT_READER_H_
 #define KPISTREAM_INGEST_JSON_EVENT_READER_H_
 

@@ -158,7 +158,15 @@ TEST(BotFilterTest, CrawlersLinkCheckersAndAddressesAreBots) {
         "Mozilla/5.0 (Linux; U; Android 4.0.3; en-us; HTC_Ruby_1.23) "
         "AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile "
         "Safari/534.30",
-        "Opera/9.80 (X11; Linux x86_64) Presto/2.12.388 Version/12.16"}) {
+        "Opera/9.80 (X11; Linux x86_64) Presto/2.12.388 Version/12.16",
+        // Addresses that browsers do name: a smart TV's, IE's EmbeddedWB.
+        "Mozilla/5.0 (Linux; U; Android 9; SmartTV Build/PI) "
+        "AppleWebKit/537.36 Chrome/87.0 Safari/537.36 (+https://tv.example/)",
+        "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 Chrome/79.0 "
+        "Safari/537.36 Smart-TV https://www.lg.com/",
+        "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0; "
+        "Embedded Web Browser from: http://bsalsa.com/; .NET CLR "
+        "2.0.50727)"}) {
     EXPECT_FALSE(filter.IsBot(ua)) << ua;
   }
 }

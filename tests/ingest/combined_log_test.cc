@@ -458,6 +458,7 @@ TEST(CombinedLogTest, PathParametersEndpointsAndInstallersAreNoPageViews) {
                            "/xmlrpc.php",
                            "/wp-json/wp/v2/posts",
                            "/wp-json",
+                           "/blog/wp-json/wp/v2/posts",
                            "/dl/tool.jar",
                            "/media/intro.swf",
                            "/dl/setup.exe",
