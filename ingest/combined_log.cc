@@ -275,6 +275,9 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
                                   absl::Duration max_future_skew, Event* event,
                                   absl::string_view host) {
   line = absl::StripTrailingAsciiWhitespace(line);
+  // A UTF-8 byte order mark (a log's first line, written by some editors and
+  // Windows tools) is no part of the client address.
+  if (absl::StartsWith(line, "\xEF\xBB\xBF")) line.remove_prefix(3);
   // One line per record: a shipper that batches lines into one message
   // would otherwise have all but the first dropped unseen.
   if (const size_t newline = line.find('\n');
@@ -336,8 +339,12 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   if (!Token(line, &status_text) || !Token(line, &bytes_text)) {
     return timed(Malformed("expected status and size"));
   }
+  // Three digits, as servers write it (SimpleAtoi would take "+200").
   int status = 0;
-  if (!absl::SimpleAtoi(status_text, &status))
+  if (status_text.size() != 3 ||
+      !std::all_of(status_text.begin(), status_text.end(),
+                   [](char c) { return absl::ascii_isdigit(c); }) ||
+      !absl::SimpleAtoi(status_text, &status))
     return timed(Malformed("bad status"));
   if (!Quoted(line, &referrer) || !Quoted(line, &agent)) {
     return timed(Malformed("expected \"referrer\" \"user agent\""));

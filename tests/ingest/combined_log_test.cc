@@ -337,6 +337,30 @@ TEST(CombinedLogTest, AQuotedFieldIsFollowedByASpace) {
   EXPECT_TRUE(crlf.ok) << crlf.reason << ": " << crlf.detail;
 }
 
+// An audit's lines: a byte order mark before a log's first line was kept in
+// the visitor's id (another visitor than the same client's next lines), and
+// a status "+200" was read as 200.
+TEST(CombinedLogTest, AByteOrderMarkIsNoPartOfTheLineAndAStatusIsThreeDigits) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  const std::string line = Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                                "GET / HTTP/1.1", 200, "-", kChrome);
+  Event plain, marked;
+  ASSERT_TRUE(
+      ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &plain).ok);
+  const DecodeResult r = ParseCombinedLogLine("\xEF\xBB\xBF" + line, "www", now,
+                                              absl::Minutes(10), &marked);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(marked.visitor_id, plain.visitor_id);
+  for (const char* status : {"+200", "2000", "20", " 200x"}) {
+    std::string bad = line;
+    bad.replace(bad.find(" 200 "), 5, absl::StrCat(" ", status, " "));
+    const DecodeResult b =
+        ParseCombinedLogLine(bad, "www", now, absl::Minutes(10), &marked);
+    EXPECT_FALSE(b.ok) << status;
+    EXPECT_EQ(b.reason, "malformed") << status;
+  }
+}
+
 // A request line with more than one space between its words keeps its
 // target (it made a page view of no page: landing page "(not set)").
 TEST(CombinedLogTest, ExtraSpacesInTheRequestLineKeepItsTarget) {
