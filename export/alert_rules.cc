@@ -193,7 +193,7 @@ std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
                     at_least ? "< " : "> ", Threshold(t), linear_too, started),
        t.for_duration, t.severity,
        Subject(t)
-           .Text("is projected to ")
+           .Text("at the last day's rate is projected to ")
            .Value()
            .Text(absl::StrCat(" by ", deadline, ", target ", Direction(t), " ",
                               target)),
