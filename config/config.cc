@@ -914,7 +914,8 @@ class Parser {
     std::set<std::string> seen;
     for (size_t i = 0; i < list.node.size(); ++i) {
       const Fields in = list.Item(i);
-      if (!CheckMap(in, {"topic", "kind", "format", "site", "host", "key"})) {
+      if (!CheckMap(in, {"topic", "kind", "format", "site", "host", "key",
+                         "skip_paths"})) {
         continue;
       }
       InputConfig input;
@@ -989,6 +990,27 @@ class Parser {
                            "\" is not a host name: give the site's host, as "
                            "in www.example.com (a port may follow: "
                            "www.example.com:8080), without a scheme or path"));
+      }
+      if (in["skip_paths"]) {
+        if (!access_log) {
+          Error(in.Key("skip_paths"), in["skip_paths"],
+                "only a format: combined_log events input takes skip_paths "
+                "(events say what they are)");
+        } else if (!in["skip_paths"].IsSequence()) {
+          Error(in.Key("skip_paths"), in["skip_paths"],
+                "expected a list of path globs, e.g. [\"/api/*\"]");
+        } else {
+          for (const YAML::Node& glob : in["skip_paths"]) {
+            const std::string g =
+                glob.IsScalar() ? glob.Scalar() : std::string();
+            if (g.empty() || g[0] != '/') {
+              Error(in.Key("skip_paths"), glob,
+                    "each is a path glob starting with /, e.g. \"/api/*\"");
+              continue;
+            }
+            input.skip_paths.push_back(g);
+          }
+        }
       }
       if (access_log && input.host.empty() && !in["host"]) {
         Warn(in.key, in.node,

@@ -56,6 +56,11 @@ struct InputConfig {
   // count as internal navigation, not as referral traffic.
   std::string host;
   InputKey key = InputKey::kAny;  // events inputs
+  // combined_log: globs ('*' any run of characters, as funnel steps' pages)
+  // on a line's path; a line whose path matches one is no page view (an
+  // application's API or AJAX endpoints, which an access log cannot tell
+  // from pages), dead-lettered not_pageview.
+  std::vector<std::string> skip_paths;
 };
 
 struct OutputConfig {

@@ -110,6 +110,7 @@ StreamThread::StreamThread(Options options)
       decoders_.push_back(std::make_unique<EventDecoder>(
           input.format, config_.processing.max_future_skew, input.site,
           input.host));
+      decoders_.back()->SetSkipPaths(input.skip_paths);
       reader.events = decoders_.back().get();
       // SPEC §9: an access-log line without a user agent is a bot; a
       // WebEvent's user agent is optional.

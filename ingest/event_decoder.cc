@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/label_values.h"
+#include "aggregate/sessionizer.h"
 #include "aggregate/time_text.h"
 #include "aggregate/utf8.h"
 #include "google/protobuf/struct.pb.h"
@@ -151,6 +152,7 @@ struct EventDecoder::Impl {
   absl::Duration max_future_skew;
   std::string default_site;
   std::string host;
+  std::vector<std::string> skip_paths;
   v1::WebEvent message;
   google::protobuf::util::JsonParseOptions json_options;
   JsonEventReader json;
@@ -182,6 +184,10 @@ EventDecoder::EventDecoder(InputFormat format, absl::Duration max_future_skew,
 }
 
 EventDecoder::~EventDecoder() = default;
+
+void EventDecoder::SetSkipPaths(std::vector<std::string> globs) {
+  impl_->skip_paths = std::move(globs);
+}
 
 DecodeResult EventDecoder::Decode(absl::string_view bytes, absl::Time now,
                                   EventView* event) {
@@ -235,6 +241,20 @@ DecodeResult EventDecoder::DecodeAsFormat(absl::string_view bytes,
                                                  now, impl_->max_future_skew,
                                                  &impl_->line, impl_->host);
       *event = impl_->line.view();
+      if (result.ok && !impl_->skip_paths.empty()) {
+        const absl::string_view path = UrlPath(event->page_url);
+        for (const std::string& glob : impl_->skip_paths) {
+          if (!GlobMatch(glob, path)) continue;
+          result.ok = false;
+          result.reason = "not_pageview";
+          result.detail =
+              absl::StrCat("not a page view: ",
+                           absl::string_view(
+                               path.data(), std::min<size_t>(path.size(), 200)),
+                           " matches skip_paths \"", glob, "\"");
+          break;
+        }
+      }
       return result;
     }
   }

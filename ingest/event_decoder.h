@@ -76,6 +76,9 @@ class EventDecoder {
   EventDecoder(InputFormat format, absl::Duration max_future_skew,
                std::string default_site = "", std::string host = "");
   ~EventDecoder();
+  // combined_log: a line whose path matches one of these globs
+  // (InputConfig::skip_paths) is no page view.
+  void SetSkipPaths(std::vector<std::string> globs);
 
   // Decodes and validates `bytes` into `*event` (overwritten), without
   // copying: its strings view `bytes`, or this decoder's buffers where

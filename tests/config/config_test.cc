@@ -315,6 +315,33 @@ TEST(ConfigTest, InputsAreRequiredAndValidated) {
       HasSubstr("inputs[0].site: is required with format: combined_log"));
 }
 
+// An access log's application endpoints (an SPA's API calls) are paths the
+// site names: skip_paths, globs on a combined_log input; refused elsewhere
+// and when a glob is no path.
+TEST(ConfigTest, SkipPathsAreAnAccessLogsPathGlobs) {
+  ConfigResult r = ParseConfig(
+      "inputs:\n"
+      "  - {topic: a, format: combined_log, site: www, host: www.example.com,\n"
+      "     skip_paths: ['/api/*', '/graphql']}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_THAT(r.config.inputs[0].skip_paths,
+              ::testing::ElementsAre("/api/*", "/graphql"));
+  r = ParseConfig(
+      "inputs:\n"
+      "  - {topic: a, format: json, skip_paths: ['/api/*']}\n"
+      "  - {topic: b, format: combined_log, site: www, host: w.example,\n"
+      "     skip_paths: 'api'}\n"
+      "  - {topic: c, format: combined_log, site: www, host: w.example,\n"
+      "     skip_paths: ['api/*', '/ok']}\n");
+  EXPECT_THAT(Places(r, ""),
+              ::testing::ElementsAre("inputs[0].skip_paths@2:42",
+                                     "inputs[1].skip_paths@4:18",
+                                     "inputs[2].skip_paths@6:19"));
+  EXPECT_THAT(Errors(r), HasSubstr("only a format: combined_log"));
+  EXPECT_THAT(Errors(r), HasSubstr("expected a list of path globs"));
+  EXPECT_THAT(Errors(r), HasSubstr("a path glob starting with /"));
+}
+
 TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {
   ConfigResult r = ParseConfig(
       "kafka: {group_id: shop}\n"

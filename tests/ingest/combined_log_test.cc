@@ -337,6 +337,35 @@ TEST(CombinedLogTest, AQuotedFieldIsFollowedByASpace) {
   EXPECT_TRUE(crlf.ok) << crlf.reason << ": " << crlf.detail;
 }
 
+// skip_paths: an SPA's API calls look like pages to an access log; paths
+// the site names as no pages are dead-lettered not_pageview, with the glob.
+TEST(CombinedLogTest, SkippedPathsAreNoPageViews) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  EventDecoder decoder(InputFormat::kCombinedLog, absl::Minutes(10), "www",
+                       "www.example.com");
+  decoder.SetSkipPaths({"/api/*", "/graphql"});
+  EventView e;
+  for (const char* request :
+       {"GET /api/products?page=2 HTTP/1.1", "GET /api/v1/cart HTTP/1.1",
+        "GET /graphql?query=x HTTP/1.1"}) {
+    const DecodeResult r =
+        decoder.Decode(Line("1.2.3.4", "17/May/2015:10:05:03 +0000", request,
+                            200, "-", kChrome),
+                       now, &e);
+    EXPECT_FALSE(r.ok) << request;
+    EXPECT_EQ(r.reason, "not_pageview") << request;
+    EXPECT_TRUE(absl::StrContains(r.detail, "matches skip_paths")) << r.detail;
+  }
+  for (const char* request : {"GET /apis HTTP/1.1", "GET /docs/api/ HTTP/1.1",
+                              "GET /graphql/ HTTP/1.1", "GET / HTTP/1.1"}) {
+    const DecodeResult r =
+        decoder.Decode(Line("1.2.3.4", "17/May/2015:10:05:03 +0000", request,
+                            200, "-", kChrome),
+                       now, &e);
+    EXPECT_TRUE(r.ok) << request << ": " << r.detail;
+  }
+}
+
 // An audit's lines: a byte order mark before a log's first line was kept in
 // the visitor's id (another visitor than the same client's next lines), and
 // a status "+200" was read as 200.
