@@ -126,6 +126,22 @@ constexpr FieldName kTimestampFields[] = {
 // 4 to 16 bytes is read as two words that cover it (overlapping where it is
 // shorter than 16 or 8), and compared with the names of its length read the
 // same way; nothing past the key is read, and no memcmp called.
+constexpr size_t kMinFieldName = 4;   // "type", "goal"
+constexpr size_t kMaxFieldName = 16;  // "device_category" is 15
+
+// Whether every name of `fields` has a size FieldIndex compares.
+template <size_t N>
+constexpr bool NamesFit(const FieldName (&fields)[N]) {
+  for (const FieldName& f : fields) {
+    for (string_view name : {f.json, f.proto}) {
+      if (name.size() < kMinFieldName || name.size() > kMaxFieldName) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 class FieldIndex {
  public:
   template <size_t N>
@@ -152,23 +168,8 @@ class FieldIndex {
   }
 
  private:
-  static constexpr size_t kMinSize = 4;   // "type", "goal"
-  static constexpr size_t kMaxSize = 16;  // "device_category" is 15
-
- public:
-  // Whether every name of `fields` has a size Find() compares (checked at
-  // compile time below).
-  template <size_t N>
-  static constexpr bool Fits(const FieldName (&fields)[N]) {
-    for (const FieldName& f : fields) {
-      for (string_view name : {f.json, f.proto}) {
-        if (name.size() < kMinSize || name.size() > kMaxSize) return false;
-      }
-    }
-    return true;
-  }
-
- private:
+  static constexpr size_t kMinSize = kMinFieldName;
+  static constexpr size_t kMaxSize = kMaxFieldName;
   using Words = std::pair<uint64_t, uint64_t>;
   struct Entry {
     Words words;
@@ -195,9 +196,8 @@ class FieldIndex {
   std::array<std::vector<Entry>, kMaxSize + 1> by_size_;
 };
 
-static_assert(FieldIndex::Fits(kWebEventFields) &&
-                  FieldIndex::Fits(kConversionFields) &&
-                  FieldIndex::Fits(kTimestampFields),
+static_assert(NamesFit(kWebEventFields) && NamesFit(kConversionFields) &&
+                  NamesFit(kTimestampFields),
               "a field name is shorter than 4 or longer than 16 bytes: widen "
               "FieldIndex::WordsOf");
 
@@ -913,16 +913,13 @@ void Reset(EventView* e, WebEventHeader* h) {
 #endif
 
 bool PaddingReadable(absl::string_view json) {
-#if defined(KPI_JSON_COPY_ALWAYS)
-  return false;
-#else
+  if (!JsonEventReader::ReadsInPlace()) return false;
   // The smallest page size of any Linux platform.
   constexpr uintptr_t kPage = 4096;
   if (json.empty()) return false;
   const uintptr_t last =
       reinterpret_cast<uintptr_t>(json.data()) + json.size() - 1;
   return last / kPage == (last + simdjson::SIMDJSON_PADDING) / kPage;
-#endif
 }
 
 }  // namespace
@@ -935,6 +932,14 @@ struct JsonEventReader::Impl {
 };
 
 JsonEventReader::JsonEventReader() : impl_(std::make_unique<Impl>()) {}
+
+bool JsonEventReader::ReadsInPlace() {
+#if defined(KPI_JSON_COPY_ALWAYS)
+  return false;
+#else
+  return true;
+#endif
+}
 JsonEventReader::~JsonEventReader() = default;
 
 JsonEventReader::Status JsonEventReader::Read(absl::string_view json,

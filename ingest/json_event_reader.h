@@ -84,6 +84,10 @@ class JsonEventReader {
   Status Read(absl::string_view json, EventView* event, WebEventHeader* header,
               std::string* detail);
 
+  // Whether this build reads inputs in place where it can (not under a
+  // sanitizer or memory tagging: it copies every input there).
+  static bool ReadsInPlace();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
