@@ -996,19 +996,14 @@ class Parser {
           Error(in.Key("skip_paths"), in["skip_paths"],
                 "only a format: combined_log events input takes skip_paths "
                 "(events say what they are)");
-        } else if (!in["skip_paths"].IsSequence()) {
-          Error(in.Key("skip_paths"), in["skip_paths"],
-                "expected a list of path globs, e.g. [\"/api/*\"]");
-        } else {
+        } else if (StringList(in.Key("skip_paths"), in["skip_paths"],
+                              "path globs, e.g. [\"/api/*\"]",
+                              &input.skip_paths)) {
           for (const YAML::Node& glob : in["skip_paths"]) {
-            const std::string g =
-                glob.IsScalar() ? glob.Scalar() : std::string();
-            if (g.empty() || g[0] != '/') {
+            if (glob.IsScalar() && !absl::StartsWith(glob.Scalar(), "/")) {
               Error(in.Key("skip_paths"), glob,
                     "each is a path glob starting with /, e.g. \"/api/*\"");
-              continue;
             }
-            input.skip_paths.push_back(g);
           }
         }
       }
