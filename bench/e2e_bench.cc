@@ -7,9 +7,10 @@
 //
 // 1. Starts `kpistream broker` (or, with --kafka, a one-node Apache Kafka
 //    cluster from tests/integration/kafka_cluster.h, its JVM started as
-//    Kafka's own scripts start a broker unless --kafka-jvm test) with one
-//    input topic per format (--partitions each, enough for the embedded
-//    broker's ~5 MB per partition) and the output topics.
+//    Kafka's own scripts start a broker unless --kafka-jvm test, its data
+//    in /dev/shm unless --kafka-dir says) with one input topic per format
+//    (--partitions each, enough for the embedded broker's ~5 MB per
+//    partition) and the output topics.
 // 2. `kpistream loadgen` fills each input topic with --events events of
 //    --visitors visitors (browser user agents, channels, conversions), in
 //    event time at --event-rate, delivered out of order by up to
@@ -71,7 +72,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -104,6 +108,7 @@ using testing::HttpGet;
 using testing::MetricValue;
 using testing::Subprocess;
 using testing::TempDir;
+namespace fs = std::filesystem;
 
 struct Options {
   int64_t events = 1'000'000;
@@ -134,6 +139,9 @@ struct Options {
   // The Kafka node's JVM: "production" (Kafka's own settings) or "test"
   // (the test suite's quick-starting one: serial GC, C1 compiler only).
   std::string kafka_jvm = "production";
+  // The directory in which the Kafka node's data directory is made (and
+  // removed at the end); empty: /dev/shm where there is one, else TMPDIR.
+  std::string kafka_dir;
   double latency_rate = 50'000;
   double latency_seconds = 20;
   double latency_warmup = 3;
@@ -376,12 +384,34 @@ absl::StatusOr<std::vector<int64_t>> ProduceTimes(const std::string& bootstrap,
 class Cluster {
  public:
   static absl::StatusOr<std::unique_ptr<Cluster>> Start(
-      bool kafka, bool production_jvm,
+      bool kafka, bool production_jvm, const std::string& kafka_dir,
       const std::vector<std::pair<std::string, int>>& topics) {
     auto cluster = std::unique_ptr<Cluster>(new Cluster());
     if (kafka) {
       testing::KafkaClusterOptions options;
       options.nodes = 1;
+      // The node's data in memory unless --kafka-dir says: on an ext4 disk
+      // (this machine's, Linux 6.18) the broker's request threads spent
+      // most of their CPU zeroing memory in page faults on the segments'
+      // index files (sparse files Kafka writes through mmap) once a few
+      // engine runs had written to it, 4-6x the CPU per event of the first
+      // runs, and the engine's ratios followed the broker's (BENCHMARKS.md,
+      // run DY). The raw consumer, which only reads, was not slowed.
+      std::string parent = kafka_dir;
+      std::error_code ignored;
+      if (parent.empty()) {
+        parent = fs::is_directory("/dev/shm", ignored)
+                     ? "/dev/shm"
+                     : fs::temp_directory_path().string();
+      }
+      std::string pattern = parent + "/kpistream-e2e-kafka-XXXXXX";
+      if (mkdtemp(pattern.data()) == nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot make a directory in --kafka-dir \"", parent,
+                         "\": ", std::strerror(errno)));
+      }
+      cluster->data_dir_ = pattern;
+      options.dir = pattern;
       // By default a broker as Kafka's own scripts start one (1 GiB heap,
       // G1, both JIT compilers), not the tests' quick-starting C1-only JVM.
       options.heap_mb = production_jvm ? 1024 : 768;
@@ -403,7 +433,7 @@ class Cluster {
           "JVM: ",
           production_jvm ? "production (G1, both JIT compilers, 1 GiB heap)"
                          : "test (serial GC, C1 only, 768 MiB heap)",
-          ")");
+          "; data in ", cluster->data_dir_, ")");
       return cluster;
     }
     std::vector<std::string> argv = {testing::KpistreamBinary(), "broker"};
@@ -439,10 +469,17 @@ class Cluster {
     return seconds;
   }
 
+  ~Cluster() {
+    kafka_.reset();  // stops the node before its data is removed
+    std::error_code ignored;
+    if (!data_dir_.empty()) fs::remove_all(data_dir_, ignored);
+  }
+
  private:
   Cluster() = default;
   std::unique_ptr<Subprocess> broker_;
   std::unique_ptr<testing::KafkaCluster> kafka_;
+  std::string data_dir_;  // the Kafka node's (made here, removed here)
   std::string bootstrap_;
   std::string name_;
 };
@@ -1120,6 +1157,14 @@ int Main(int argc, char** argv) {
                  "starts sooner, runs slower)")
       ->check(CLI::IsMember({"production", "test"}))
       ->capture_default_str();
+  app.add_option("--kafka-dir", options.kafka_dir,
+                 "with --kafka, the directory in which the node's data "
+                 "directory is made (removed at the end); default /dev/shm "
+                 "(memory) where there is one, else TMPDIR: on a disk this "
+                 "machine's kernel made the broker's index writes cost it "
+                 "4-6x the CPU after a few runs (BENCHMARKS.md, run DY); "
+                 "--kafka-dir /tmp measures that")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--latency-rate", options.latency_rate,
                  "latency probe: loadgen --rate")
       ->capture_default_str();
@@ -1224,7 +1269,8 @@ int Main(int argc, char** argv) {
     }
   }
   auto cluster =
-      Cluster::Start(options.kafka, options.kafka_jvm == "production", topics);
+      Cluster::Start(options.kafka, options.kafka_jvm == "production",
+                     options.kafka_dir, topics);
   if (!cluster.ok()) {
     std::fprintf(stderr, "e2e_bench: %s\n",
                  std::string(cluster.status().message()).c_str());
