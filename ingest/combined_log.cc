@@ -257,7 +257,35 @@ bool IsVhostAndPort(absl::string_view token) {
                      [](char c) { return absl::ascii_isdigit(c); });
 }
 
+// Smart TVs, their streaming sticks and game consoles, as their browsers
+// and apps name themselves: Samsung's Tizen ("SMART-TV"), LG's webOS
+// ("Web0S", "SmartTV"), HbbTV sets, Android and Google TV (whose browsers
+// leave "Mobile" out, which read "tablet"), Sony's BRAVIA, Amazon's Fire
+// TV ("; AFT" and its model letters), Chromecast ("CrKey"), Apple TV,
+// Roku; PlayStation, Xbox (which says "Windows NT" too: "desktop" before)
+// and Nintendo. None is a phone, tablet or computer: SPEC §2 has no
+// category for them, so "(other)".
+bool IsTvOrConsole(absl::string_view ua) {
+  static constexpr absl::string_view kNames[] = {
+      "SMART-TV", "SmartTV",    "Smart-TV",  "SMART TV", "Smart TV",
+      "HbbTV",    "Android TV", "AndroidTV", "GoogleTV", "Google TV",
+      "BRAVIA",   "CrKey/",     "AppleTV",   "Apple TV", "tvOS",
+      "Roku/",    "(Roku",      "Web0S",     "NetCast",  "PlayStation",
+      "Xbox",     "Nintendo",
+  };
+  for (absl::string_view name : kNames) {
+    if (absl::StrContains(ua, name)) return true;
+  }
+  for (size_t at = ua.find("; AFT"); at != absl::string_view::npos;
+       at = ua.find("; AFT", at + 1)) {
+    const size_t next = at + 5;
+    if (next < ua.size() && absl::ascii_isupper(ua[next])) return true;
+  }
+  return false;
+}
+
 std::string Device(absl::string_view ua) {
+  if (IsTvOrConsole(ua)) return std::string(kOther);
   if (absl::StrContains(ua, "iPad") || SaysTablet(ua)) return "tablet";
   if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone")) {
     return "mobile";

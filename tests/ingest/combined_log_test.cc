@@ -470,6 +470,69 @@ TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
   }
 }
 
+// Smart TVs, their sticks and game consoles are neither phones, tablets nor
+// computers: "(other)" (SPEC §2). An Android TV's browser leaves "Mobile"
+// out (it read "tablet") or puts it in (it read "mobile"); an Xbox says
+// "Windows NT" (it read "desktop"). Amazon's own tablets (Fire "KF…") are
+// tablets still, and a word that only starts with AFT is no Fire TV.
+TEST(CombinedLogTest, TvsAndConsolesAreOtherDevices) {
+  const std::map<std::string, std::string> want = {
+      {"Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, "
+       "like Gecko) 76.0.3809.146/6.0 TV Safari/537.36",
+       "(other)"},
+      {"Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like "
+       "Gecko) Chrome/79.0.3945.79 Safari/537.36 WebAppManager",
+       "(other)"},
+      {"Mozilla/5.0 (Linux; Android 11; SHIELD Android TV "
+       "Build/RQ1A.210105.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+       "Version/4.0 Chrome/99.0.4844.88 Mobile Safari/537.36",
+       "(other)"},
+      {"Mozilla/5.0 (Linux; Android 10; BRAVIA 4K UR3 "
+       "Build/QTG3.200305.006.S92; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+       "Version/4.0 Chrome/92.0.4515.159 Safari/537.36",
+       "(other)"},
+      {"Mozilla/5.0 (Linux; Android 9; AFTKA Build/PS7633.3445N; wv) "
+       "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+       "Chrome/108.0.5359.160 Mobile Safari/537.36",
+       "(other)"},
+      {"Mozilla/5.0 (X11; Linux armv7l) AppleWebKit/537.36 (KHTML, like "
+       "Gecko) Chrome/91.0.4472.225 Safari/537.36 CrKey/1.56.500000 "
+       "DeviceType/AndroidTV",
+       "(other)"},
+      {"Mozilla/5.0 (Linux; Tizen 2.3) AppleWebKit/538.1 (KHTML, like "
+       "Gecko)Version/2.3 TV Safari/538.1 HbbTV/1.2.1 "
+       "(+DRM;Samsung;SmartTV2015;T-HKMFDEUC-1490.3;;) WH1.0",
+       "(other)"},
+      {"Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 "
+       "(KHTML, like Gecko) Version/13.0 Safari/605.1.15",
+       "(other)"},
+      {"Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) "
+       "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 "
+       "Safari/537.36 Edge/18.19041",
+       "(other)"},
+      {"Mozilla/5.0 (Nintendo Switch; WifiWebAuthApplet) AppleWebKit/606.4 "
+       "(KHTML, like Gecko) NF/6.0.1.15.4 NintendoBrowser/5.1.0.20393",
+       "(other)"},
+      {"Roku/DVP-9.10 (519.10E04111A)", "(other)"},
+      {"AppleTV11,1/11.1", "(other)"},
+      {"Mozilla/5.0 (Linux; Android 11; KFTRWI) AppleWebKit/537.36 (KHTML, "
+       "like Gecko) Silk/120.3.1 like Chrome/120.0.6099.230 Safari/537.36",
+       "tablet"},
+      {"Mozilla/5.0 (Windows NT 10.0; Win64; x64; AFTerglow) "
+       "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+       "Safari/537.36",
+       "desktop"},
+      {"Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, "
+       "like Gecko) Chrome/120.0.0.0 Safari/537.36",
+       "tablet"},
+  };
+  for (const auto& [agent, device] : want) {
+    Event e;
+    ASSERT_TRUE(ParseLine("GET / HTTP/1.1", 200, "-", agent, &e).ok) << agent;
+    EXPECT_EQ(e.device_category, device) << agent;
+  }
+}
+
 // A browser's requests for what a page needs (a manifest, a video's
 // segments, data) are no page views: a page that links a manifest is still
 // one page view. A document is one (SPEC names assets only).
