@@ -315,30 +315,48 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
         "); send one access-log line per record"));
   }
   const absl::string_view whole = line;
-  absl::string_view client, ident, user;
-  if (!Token(line, &client) || !Token(line, &ident) || !Token(line, &user)) {
-    return Malformed("expected client address, ident and user");
-  }
-  // Apache's vhost_combined (Debian's other_vhosts_access.log) puts the
-  // virtual host and port ("%v:%p") before the client address: a fourth
-  // field before the time, shaped name:port.
-  absl::string_view vhost;
-  if (!line.empty() && line[0] != '[' && IsVhostAndPort(client)) {
-    absl::string_view fourth;
-    absl::string_view rest = line;
-    if (Token(rest, &fourth) && !rest.empty() && rest[0] == '[') {
-      vhost = client.substr(0, client.rfind(':'));
-      client = ident;
-      ident = user;
-      user = fourth;
-      line = rest;
+  // The fields before the time: client address, ident and user, or
+  // Apache's vhost_combined (Debian's other_vhosts_access.log) with the
+  // virtual host and port ("%v:%p") before them, shaped name:port. Apache
+  // writes an authenticated user's name as sent, spaces and all ("- John
+  // Doe"), and some servers pad the address with a second space: the time
+  // is found first (" [" and a day/month/year), and the fields are the
+  // words before it.
+  size_t bracket = line.find(" [");
+  for (size_t at = bracket; at != absl::string_view::npos;
+       at = line.find(" [", at + 1)) {
+    const absl::string_view time_start = line.substr(at + 2, 3);
+    if (time_start.size() == 3 && absl::ascii_isdigit(time_start[0]) &&
+        absl::ascii_isdigit(time_start[1]) && time_start[2] == '/') {
+      bracket = at;
+      break;
     }
   }
-  if (line.empty() || line[0] != '[') {
+  if (bracket == absl::string_view::npos) {
     return Malformed(
         "expected [time] after the client address, ident and user (the "
         "combined format, or vhost_combined with a leading host:port)");
   }
+  const absl::string_view before_time = line.substr(0, bracket);
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(before_time, ' ', absl::SkipEmpty());
+  if (fields.size() < 3) {
+    return Malformed("expected client address, ident and user");
+  }
+  absl::string_view vhost;
+  size_t first = 0;  // the client address's field
+  if (fields.size() == 4 && IsVhostAndPort(fields[0]) && fields[1] != "-") {
+    vhost = fields[0].substr(0, fields[0].rfind(':'));
+    first = 1;
+  } else if (fields.size() > 3 && (fields[1] != "-" || fields[2] == "-")) {
+    // More words than a user name with spaces explains (that comes after
+    // an ident of "-", and is no "-" itself): a field of another format.
+    return Malformed(
+        "expected [time] after the client address, ident and user (the "
+        "combined format, or vhost_combined with a leading host:port)");
+  }
+  const absl::string_view client = fields[first];
+  line.remove_prefix(bracket + 1);
   const size_t close = line.find(']');
   if (close == absl::string_view::npos) return Malformed("unterminated [time]");
   absl::Time time;
