@@ -262,8 +262,8 @@ class Engine::Impl {
       // The cluster id only: no partition's end asked for. Asking for
       // partition 0's sent a request to its leader; one that had just died
       // (not yet fenced by the controller) held the start until the 30 s
-      // timeout (an audit's crash run, and 3 starts of 3 by hand on a
-      // 3-node cluster; without the request 0.5-2.5 s).
+      // timeout (an audit's crash run, 3 starts of 3 by hand; without the
+      // request 0.5-2.5 s; BrokerOutageTest.AStartIsNotHeldBy...).
       auto ends = (*opened)->Ends({});
       if (ends.ok() && absl::StartsWith(ends->cluster_id, "mockCluster")) {
         consumer_properties["session.timeout.ms"] = "6000";
