@@ -38,19 +38,28 @@ int Leads(const KafkaCluster& cluster, const std::string& topic, int partitions,
   return n;
 }
 
-TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
+// A private 3-node cluster (never the shared fixture: a broker is stopped).
+absl::StatusOr<std::unique_ptr<KafkaCluster>> StartThreeNodes() {
   KafkaClusterOptions options;
   options.nodes = 3;
-  absl::StatusOr<std::unique_ptr<KafkaCluster>> started =
-      KafkaCluster::Start(options);
-  ASSERT_TRUE(started.ok()) << started.status();
-  KafkaCluster& cluster = **started;
+  return KafkaCluster::Start(options);
+}
 
+// A fleet's topics on `cluster`, named after `name` and made unique.
+FleetOptions FleetOn(const KafkaCluster& cluster, const std::string& name) {
   FleetOptions o;
   o.bootstrap = cluster.bootstrap();
-  o.group = UniqueKafkaName("outage");
+  o.group = UniqueKafkaName(name);
   o.input = o.group + "-events";
   o.sessions = o.group + "-sessions";
+  return o;
+}
+
+TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
+  absl::StatusOr<std::unique_ptr<KafkaCluster>> started = StartThreeNodes();
+  ASSERT_TRUE(started.ok()) << started.status();
+  KafkaCluster& cluster = **started;
+  FleetOptions o = FleetOn(cluster, "outage");
   o.watch_readiness = true;
   // Every topic survives one broker of three: replicated 3 times, writable
   // with 2 in sync.
@@ -161,18 +170,10 @@ TEST(BrokerOutageTest, LeaderDownForTenSecondsChangesNothing) {
 // open (its log line) within 15 s, though the threads' restores may still
 // wait for the failover.
 TEST(BrokerOutageTest, AStartIsNotHeldByAChangelogLeaderThatJustDied) {
-  KafkaClusterOptions options;
-  options.nodes = 3;
-  absl::StatusOr<std::unique_ptr<KafkaCluster>> started =
-      KafkaCluster::Start(options);
+  absl::StatusOr<std::unique_ptr<KafkaCluster>> started = StartThreeNodes();
   ASSERT_TRUE(started.ok()) << started.status();
   KafkaCluster& cluster = **started;
-
-  FleetOptions o;
-  o.bootstrap = cluster.bootstrap();
-  o.group = UniqueKafkaName("deadleader");
-  o.input = o.group + "-events";
-  o.sessions = o.group + "-sessions";
+  FleetOptions o = FleetOn(cluster, "deadleader");
   ASSERT_TRUE(cluster.CreateTopic(o.input, kInputPartitions, 3).ok());
   ASSERT_TRUE(cluster.CreateTopic(o.sessions, kSessionPartitions, 3).ok());
   ASSERT_TRUE(cluster.CreateTopic(o.input + "-dead", 1, 3).ok());
