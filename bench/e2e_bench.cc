@@ -404,7 +404,8 @@ class Cluster {
                      ? "/dev/shm"
                      : fs::temp_directory_path().string();
       }
-      std::string pattern = parent + "/kpistream-e2e-kafka-XXXXXX";
+      RemoveAbandonedDataDirs(parent);
+      std::string pattern = parent + "/" + kDataDirPrefix + "XXXXXX";
       if (mkdtemp(pattern.data()) == nullptr) {
         return absl::FailedPreconditionError(
             absl::StrCat("cannot make a directory in --kafka-dir \"", parent,
@@ -423,6 +424,8 @@ class Cluster {
       auto real = testing::KafkaCluster::Start(options);
       if (!real.ok()) return real.status();
       cluster->kafka_ = *std::move(real);
+      // (Written once the node runs: its start empties the directory.)
+      std::ofstream(cluster->data_dir_ + "/owner.pid") << getpid() << "\n";
       cluster->bootstrap_ = cluster->kafka_->bootstrap();
       for (const auto& [name, partitions] : topics) {
         absl::Status s = cluster->kafka_->CreateTopic(name, partitions, 1);
@@ -476,6 +479,29 @@ class Cluster {
   }
 
  private:
+  static constexpr const char* kDataDirPrefix = "kpistream-e2e-kafka-";
+
+  // The data of runs that were stopped before they could remove it (Ctrl-C:
+  // in /dev/shm it holds memory until a reboot): each directory names its
+  // run's process in owner.pid; one whose process is gone is removed.
+  static void RemoveAbandonedDataDirs(const std::string& parent) {
+    std::error_code ignored;
+    for (const fs::directory_entry& entry :
+         fs::directory_iterator(parent, ignored)) {
+      const std::string name = entry.path().filename().string();
+      if (!absl::StartsWith(name, kDataDirPrefix)) continue;
+      std::ifstream owner(entry.path() / "owner.pid");
+      pid_t pid = 0;
+      if (!(owner >> pid) || pid <= 0) continue;
+      if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+      fs::remove_all(entry.path(), ignored);
+      std::printf(
+          "removed %s, the Kafka data of a run that was stopped "
+          "(process %d is gone)\n",
+          entry.path().c_str(), static_cast<int>(pid));
+    }
+  }
+
   Cluster() = default;
   std::unique_ptr<Subprocess> broker_;
   std::unique_ptr<testing::KafkaCluster> kafka_;
@@ -1159,7 +1185,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--kafka-dir", options.kafka_dir,
                  "with --kafka, the directory in which the node's data "
-                 "directory is made (removed at the end); default /dev/shm "
+                 "directory is made (removed at the end; one that a stopped "
+                 "run left there, by the next run); default /dev/shm "
                  "(memory) where there is one, else TMPDIR: on a disk this "
                  "machine's kernel made the broker's index writes cost it "
                  "4-6x the CPU after a few runs (BENCHMARKS.md, run DY); "
