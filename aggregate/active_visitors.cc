@@ -28,13 +28,17 @@ void ActiveVisitors::Buckets::Push(int64_t second, uint64_t id) {
 }
 
 void ActiveVisitors::Observe(absl::string_view site, absl::string_view visitor,
-                             absl::Time now, uint32_t owner) {
+                             absl::Time now, uint32_t owner,
+                             absl::string_view visitor_site) {
   if (last_ == nullptr || site != last_name_) {
     Apply();  // what waits is of the last site
     last_ = &sites_[site];
     last_name_.assign(site.data(), site.size());
   }
-  waiting_.push_back({absl::HashOf(visitor), absl::ToUnixMicros(now), owner});
+  const uint64_t id = visitor_site.empty() || visitor_site == site
+                          ? absl::HashOf(visitor)
+                          : absl::HashOf(visitor_site, visitor);
+  waiting_.push_back({id, absl::ToUnixMicros(now), owner});
   if (waiting_.size() >= batch_) Apply();
 }
 

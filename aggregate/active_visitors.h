@@ -46,8 +46,12 @@ class ActiveVisitors {
   // `owner`: what the event came through (OwnerOf), so that Forget() can
   // drop the visitors of a partition that moves to another thread or
   // instance; a visitor belongs to the owner of its last event.
+  // `visitor_site`: where `site` is a label value that stands for several
+  // sites ("(other)"), the event's own site, which tells a visitor id on
+  // one site from the same id on another; empty: `site` is the site.
   void Observe(absl::string_view site, absl::string_view visitor,
-               absl::Time now, uint32_t owner = 0);
+               absl::Time now, uint32_t owner = 0,
+               absl::string_view visitor_site = {});
 
   // A small id (not 0) for a partition's events, the same for the
   // object's life.

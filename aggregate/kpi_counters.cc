@@ -462,9 +462,12 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   if (session.bounced) ++landing.bounced;
 }
 
-void KpiCounters::CountAccepted(absl::string_view site, EventType type) {
+absl::string_view KpiCounters::CountAccepted(absl::string_view site,
+                                             EventType type) {
   Impl& m = *impl_;
-  ++m.pending.Site(m.site.Intern(site)).events[TypeIndex(type)];
+  const LabelLimiter::Id id = m.site.Intern(site);
+  ++m.pending.Site(id).events[TypeIndex(type)];
+  return m.site.Name(id);
 }
 
 void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
@@ -508,11 +511,15 @@ void KpiCounters::CountDuplicate() { ++impl_->pending.duplicate; }
 void KpiCounters::CountBot() { ++impl_->pending.bot; }
 
 void KpiCounters::SetOpenSessions(const std::map<std::string, int64_t>& open) {
+  ClearOpenSessions();
+  for (const auto& [site, n] : open) AddOpenSessions(site, n);
+}
+
+void KpiCounters::ClearOpenSessions() { impl_->open_sessions.clear(); }
+
+void KpiCounters::AddOpenSessions(absl::string_view site, int64_t n) {
   Impl& m = *impl_;
-  m.open_sessions.clear();
-  for (const auto& [site, n] : open) {
-    m.open_sessions[m.site.InternUncounted(site)] += n;
-  }
+  m.open_sessions[m.site.InternUncounted(site)] += n;
 }
 
 void KpiCounters::Commit() {

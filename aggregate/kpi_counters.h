@@ -94,7 +94,11 @@ class KpiCounters : public SessionObserver {
   void CountRepartitioned(absl::string_view topic);
   // web_events_total{site,type}: an event was admitted (it may still wait in
   // the ReorderBuffer; session-level counters follow when it is applied).
-  void CountAccepted(absl::string_view site, EventType type);
+  // Returns the site's label value (the site, "(other)" or "(not set)"),
+  // valid for the counters' lifetime: what the realtime visitors are
+  // counted under (ActiveVisitors keeps one table per label value, not per
+  // site: an audit's 500,000 sites took the engine to 1,200 events/s).
+  absl::string_view CountAccepted(absl::string_view site, EventType type);
 
   // web_active_visitors{site,window}: replaces the realtime visitor counts
   // (sites beyond the label limit add up in "(other)").
@@ -108,6 +112,10 @@ class KpiCounters : public SessionObserver {
       const std::map<std::string, ActiveVisitors::Counts>& counts);
   // web_open_sessions{site}: replaces the open sessions per site.
   void SetOpenSessions(const std::map<std::string, int64_t>& open);
+  // The same in parts, without a map of every site (a flood of sites):
+  // ClearOpenSessions(), then AddOpenSessions() per site and partition.
+  void ClearOpenSessions();
+  void AddOpenSessions(absl::string_view site, int64_t n);
   void CountInvalid(absl::string_view reason);
   void CountLate();
   void CountDuplicate();

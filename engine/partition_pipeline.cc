@@ -615,10 +615,15 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
   // room in the reorder buffer that sessions in engine mode never read.
   if (!state_.uses_session_ids()) view.session_id = {};
   switch (state_.Offer(view, watermark, judged_by)) {
-    case PartitionState::Admit::kAccepted:
-      ctx_->counters->CountAccepted(view.site_id, view.type);
-      ctx_->active->Observe(view.site_id, view.visitor_id, now, active_owner_);
+    case PartitionState::Admit::kAccepted: {
+      // Realtime visitors per site label value: sites beyond the label's
+      // limit share "(other)" there, as on /metrics.
+      const absl::string_view site_label =
+          ctx_->counters->CountAccepted(view.site_id, view.type);
+      ctx_->active->Observe(site_label, view.visitor_id, now, active_owner_,
+                            view.site_id);
       break;
+    }
     case PartitionState::Admit::kLate: {
       ctx_->counters->CountLate();
       // What Offer judged by: never behind what the partition released

@@ -1568,7 +1568,7 @@ void StreamThread::Publish(absl::Time now) {
     }
   }
   counters_.SetActiveVisitors(active_.CountsAt(now));
-  std::map<std::string, int64_t> open_by_site;
+  counters_.ClearOpenSessions();  // added per partition below
   double open = 0, state_bytes = 0, buffered = 0;
   bool all_restored = true;
   Offsets positions;
@@ -1597,7 +1597,7 @@ void StreamThread::Publish(absl::Time now) {
     }
     const PartitionState& state = slot.pipeline->state();
     state.sessionizer().ForEachSiteOpen([&](absl::string_view site, int64_t n) {
-      open_by_site[std::string(site)] += n;
+      counters_.AddOpenSessions(site, n);
     });
     open += static_cast<double>(state.open_sessions());
     state_bytes += static_cast<double>(state.ApproximateBytes());
@@ -1609,7 +1609,7 @@ void StreamThread::Publish(absl::Time now) {
   // the last 30 minutes, a visitor table and two queues (an audit: 100k
   // sites held ~180 MB that kpistream_state_bytes did not show).
   state_bytes += static_cast<double>(active_.ApproximateBytes());
-  counters_.SetOpenSessions(open_by_site);
+
   MetricsSnapshot snapshot = counters_.Snapshot();
   // kpistream_watermark_lag_seconds is the engine's (now minus the lowest
   // thread's watermark, share.watermark): a thread's own sample was merged

@@ -44,6 +44,27 @@ TEST(ActiveVisitorsTest, DistinctVisitorsInFiveAndThirtyMinutes) {
   EXPECT_EQ(counts.count("blog"), 0u);
 }
 
+// The engine keeps one table per site label value: sites beyond the label's
+// limit all under "(other)" (an audit's 500,000 sites, a table each, took
+// the engine to 1,200 events/s). Within it a visitor is told apart by its
+// own site: the same id on two sites is two visitors, as it was summed over
+// the sites' tables before.
+TEST(ActiveVisitorsTest, SitesSharingALabelValueKeepTheirVisitorsApart) {
+  ActiveVisitors active;
+  for (int i = 0; i < 1000; ++i) {
+    active.Observe("(other)", "v", T0, 0, "site-" + std::to_string(i));
+  }
+  active.Observe("(other)", "v", T0 + absl::Seconds(1), 0, "site-7");
+  active.Observe("(other)", "w", T0 + absl::Seconds(1), 0, "site-7");
+  active.Observe("shop", "v", T0 + absl::Seconds(1), 0, "shop");
+  active.Observe("shop", "v", T0 + absl::Seconds(2));  // the same visitor
+  const auto counts = active.CountsAt(T0 + absl::Minutes(1));
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts.at("(other)").last_5m, 1001);
+  EXPECT_EQ(counts.at("(other)").last_30m, 1001);
+  EXPECT_EQ(counts.at("shop").last_30m, 1);
+}
+
 TEST(ActiveVisitorsTest, ManyVisitorsMatchABruteForceCount) {
   ActiveVisitors active;
   std::map<std::string, absl::Time> last;

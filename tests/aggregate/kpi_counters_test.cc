@@ -484,6 +484,18 @@ TEST(KpiCountersTest, EveryChannelIsAdmittedWhateverTheBound) {
       1);
 }
 
+// CountAccepted says which label value an event's site counts under: the
+// realtime visitors are kept per label value, not per site.
+TEST(KpiCountersTest, AnAcceptedEventsSiteLabelValueIsReturned) {
+  KpiCounters::Options options;
+  options.label_values_max = 1;
+  KpiCounters counters(options);
+  EXPECT_EQ(counters.CountAccepted("a", EventType::kPageView), "a");
+  EXPECT_EQ(counters.CountAccepted("b", EventType::kPageView), "(other)");
+  EXPECT_EQ(counters.CountAccepted("", EventType::kPageView), "(not set)");
+  EXPECT_EQ(counters.CountAccepted("a", EventType::kPageView), "a");
+}
+
 // web_open_sessions is live state, set whole; its sites share the site
 // label's bound.
 TEST(KpiCountersTest, OpenSessionsAreSetFromLiveStateWithBoundedSites) {
