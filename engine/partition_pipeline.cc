@@ -206,10 +206,21 @@ int64_t PartitionPipeline::SkipDeleted(int64_t first) {
   if (replay_until_ < 0) return next_offset_;
   size_t missing = 0;
   state_.WantsReplay(first, &missing);  // drops the references before it
-  replay_lost_ += missing;
   if (state_.pending_replays() == 0) {
+    replay_lost_ += missing;
     FinishReplay();
     return next_offset_;
+  }
+  // Said now, not when the others are read again: that ends only at the
+  // partition's next record, which an idle partition may not get for long
+  // (an audit: 436 events lost, said 106 s later, at a record sent to it).
+  if (missing > 0) {
+    KPI_LOG_ERROR(
+        "%s: %d buffered event(s) of the checkpoint could not be read again "
+        "from their records (deleted from the topic by retention before "
+        "offset %d): they are lost; the other %d are read again",
+        name_, static_cast<int64_t>(missing), first,
+        static_cast<int64_t>(state_.pending_replays()));
   }
   return std::min(state_.replay_from(), next_offset_);
 }

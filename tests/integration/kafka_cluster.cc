@@ -456,13 +456,21 @@ absl::Status DeleteKafkaTopic(const std::string& bootstrap,
 
 absl::Status DeleteKafkaRecords(const std::string& bootstrap,
                                 const std::string& topic, int partitions) {
+  std::map<int32_t, int64_t> before;
+  for (int p = 0; p < partitions; ++p) before[p] = RD_KAFKA_OFFSET_END;
+  return DeleteKafkaRecordsBefore(bootstrap, topic, before);
+}
+
+absl::Status DeleteKafkaRecordsBefore(
+    const std::string& bootstrap, const std::string& topic,
+    const std::map<int32_t, int64_t>& before) {
   const std::string what =
       absl::StrCat("deleting the records of ", topic, " on ", bootstrap);
   rd_kafka_topic_partition_list_t* offsets =
-      rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_new(static_cast<int>(before.size()));
+  for (const auto& [p, offset] : before) {
     rd_kafka_topic_partition_list_add(offsets, topic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_END;
+        offset;
   }
   rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(offsets);
   rd_kafka_topic_partition_list_destroy(offsets);

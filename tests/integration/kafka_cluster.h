@@ -75,6 +75,10 @@ absl::Status DeleteKafkaTopic(const std::string& bootstrap,
 // than retention.ms. The error names the topic, the partition and the cause.
 absl::Status DeleteKafkaRecords(const std::string& bootstrap,
                                 const std::string& topic, int partitions);
+// The same up to (before) the given offset of each partition named.
+absl::Status DeleteKafkaRecordsBefore(const std::string& bootstrap,
+                                      const std::string& topic,
+                                      const std::map<int32_t, int64_t>& before);
 
 // Sets group `group`'s committed offset of `topic`'s partitions
 // 0..partitions-1 to `offset` (the Admin API's AlterConsumerGroupOffsets, as
