@@ -1609,7 +1609,6 @@ void StreamThread::Publish(absl::Time now) {
   // the last 30 minutes, a visitor table and two queues (an audit: 100k
   // sites held ~180 MB that kpistream_state_bytes did not show).
   state_bytes += static_cast<double>(active_.ApproximateBytes());
-
   MetricsSnapshot snapshot = counters_.Snapshot();
   // kpistream_watermark_lag_seconds is the engine's (now minus the lowest
   // thread's watermark, share.watermark): a thread's own sample was merged
