@@ -6,9 +6,13 @@
 #include <cstdint>
 #include <iterator>
 #include <limits>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "aggregate/channel_groups.h"
@@ -225,6 +229,72 @@ struct Counts {
   }
 };
 
+// Bounds the distinct combinations of one set of labels (see
+// KpiCounters::Options::label_combinations_max). A combination already
+// counted is found in a local set (one lookup); a new one asks the
+// admission, which the stream threads of a process share (by a hash of the
+// label values: the threads' ids differ). Refused: the combination with
+// every label that is not kept (site, channel) and whose value the input
+// chose (not "(other)", "(not set)", an allowlisted or reserved value) under
+// "(other)"; such a folded combination is always admitted (its count is
+// bounded by the configuration). Refusals are not remembered (a flood's
+// combinations are unbounded): each asks again.
+template <size_t N>
+class CombinationLimit {
+ public:
+  using Key = std::array<Id, N>;
+
+  // `limiters[i]`: the limiter of label i; `kept[i]`: never folded.
+  CombinationLimit(std::array<LabelLimiter*, N> limiters,
+                   std::array<bool, N> kept, size_t max_values,
+                   LabelAdmissions* shared)
+      : limiters_(limiters), kept_(kept) {
+    if (shared != nullptr) {
+      std::string labels;
+      for (const LabelLimiter* limiter : limiters_) {
+        labels += limiter->label();
+        labels += ',';
+      }
+      admission_ = shared->Combinations(labels, max_values);
+    } else {
+      own_admission_ = std::make_unique<CombinationAdmission>(max_values);
+      admission_ = own_admission_.get();
+    }
+  }
+
+  // The combination to count `key` under: `key`, or `key` folded.
+  Key Limit(const Key& key) {
+    if (known_.contains(key)) return key;
+    Key folded = key;
+    for (size_t i = 0; i < N; ++i) {
+      if (!kept_[i] && !limiters_[i]->Configured(key[i])) {
+        folded[i] = LabelLimiter::kOtherId;
+      }
+    }
+    if (folded == key || admission_->Admit(HashOfValues(key))) {
+      known_.insert(key);
+      return key;
+    }
+    for (size_t i = 0; i < N; ++i) {
+      if (folded[i] != key[i]) limiters_[i]->CountOverflow();
+    }
+    return folded;
+  }
+
+ private:
+  uint64_t HashOfValues(const Key& key) const {
+    std::array<absl::string_view, N> values;
+    for (size_t i = 0; i < N; ++i) values[i] = limiters_[i]->Name(key[i]);
+    return absl::HashOf(values);
+  }
+
+  std::array<LabelLimiter*, N> limiters_;
+  std::array<bool, N> kept_;
+  absl::flat_hash_set<Key> known_;  // admitted: at most max_values + folded
+  std::unique_ptr<CombinationAdmission> own_admission_;  // when not shared
+  CombinationAdmission* admission_ = nullptr;
+};
+
 std::optional<std::vector<std::string>> Allowlist(
     const KpiCounters::Options& options, const std::string& label) {
   auto it = options.allowlists.find(label);
@@ -294,7 +364,26 @@ struct KpiCounters::Impl {
         landing_page("landing_page", options.label_values_max,
                      Allowlist(options, "landing_page"), kFrequentValueMinCount,
                      options.admissions),
-        funnels(options.rules.funnels) {}
+        funnels(options.rules.funnels),
+        session_combinations({&site, &channel, &device, &country},
+                             {true, true, false, false},
+                             CombinationsMax(options), options.admissions),
+        money_combinations({&site, &channel, &currency}, {true, true, false},
+                           CombinationsMax(options), options.admissions),
+        campaign_combinations({&site, &source, &medium, &campaign},
+                              {true, false, false, false},
+                              CombinationsMax(options), options.admissions),
+        campaign_revenue_combinations(
+            {&site, &source, &medium, &campaign, &currency},
+            {true, false, false, false, false}, CombinationsMax(options),
+            options.admissions),
+        ad_cost_combinations({&site, &channel, &campaign, &currency},
+                             {true, true, false, false},
+                             CombinationsMax(options), options.admissions) {}
+
+  static size_t CombinationsMax(const Options& options) {
+    return static_cast<size_t>(std::max(options.label_combinations_max, 0));
+  }
 
   std::string Name(const LabelLimiter& limiter, Id id) const {
     return std::string(limiter.Name(id));
@@ -331,6 +420,13 @@ struct KpiCounters::Impl {
   }
 
   std::vector<Funnel> funnels;  // from config
+  // The label sets whose product can be large (the others' is bounded by
+  // the configuration: goals, funnels, channel groups, device categories).
+  CombinationLimit<4> session_combinations;   // site,channel,device,country
+  CombinationLimit<3> money_combinations;     // site,channel,currency
+  CombinationLimit<4> campaign_combinations;  // site,source,medium,campaign
+  CombinationLimit<5> campaign_revenue_combinations;  // ... ,currency
+  CombinationLimit<4> ad_cost_combinations;  // site,channel,campaign,currency
   std::vector<Id> goals_at_zero;
   std::vector<Id> currencies_at_zero;
   Counts pending;    // counted since the last Commit()
@@ -369,7 +465,10 @@ void KpiCounters::OnSessionStarted(const SessionAttributes& session,
   const Id channel = m.channel.Intern(session.channel);
   const Id device = m.device.Intern(session.device_category);
   const Id country = m.country.Intern(session.country);
-  ++m.pending.sessions[Key4{site, channel, device, country}].started;
+  ++m.pending
+        .sessions[m.session_combinations.Limit(
+            Key4{site, channel, device, country})]
+        .started;
   auto [by_channel, new_pair] =
       m.pending.channels.try_emplace(Key2{site, channel});
   if (new_pair) m.ExportAtZero(site, channel);
@@ -399,8 +498,8 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   by_site.pageviews.Observe(kSessionPageviewBounds,
                             static_cast<double>(session.pageviews));
 
-  SessionCounts& counts =
-      m.pending.sessions[Key4{site, channel, device, country}];
+  SessionCounts& counts = m.pending.sessions[m.session_combinations.Limit(
+      Key4{site, channel, device, country})];
   ++counts.closed;
   if (session.engaged) ++counts.engaged;
   if (session.bounced) ++counts.bounced;
@@ -413,8 +512,10 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   by_channel.duration.Observe(kSessionDurationBounds,
                               absl::ToDoubleSeconds(duration));
   for (const auto& [currency, n] : session.orders_by_currency) {
-    m.pending.money[Key3{site, channel, m.currency.Intern(currency)}].orders +=
-        n;
+    m.pending
+        .money[m.money_combinations.Limit(
+            Key3{site, channel, m.currency.Intern(currency)})]
+        .orders += n;
   }
 
   // Goals outside the allowlist share "(other)": a session converts for it
@@ -435,19 +536,22 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   }
 
   // A counter must never decrease: refunds (negative sums) are not revenue.
-  const Key4 campaign{site, m.source.Intern(session.source),
-                      m.medium.Intern(session.medium),
-                      m.campaign.Intern(session.campaign)};
+  const Key4 campaign = m.campaign_combinations.Limit(Key4{
+      site, m.source.Intern(session.source), m.medium.Intern(session.medium),
+      m.campaign.Intern(session.campaign)});
   CampaignCounts& by_campaign = m.pending.campaigns[campaign];
   ++by_campaign.sessions;
   if (!converted.empty()) ++by_campaign.converted;
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
-    int64_t& revenue = m.pending.money[Key3{site, channel, cur}].revenue_micros;
+    int64_t& revenue =
+        m.pending.money[m.money_combinations.Limit(Key3{site, channel, cur})]
+            .revenue_micros;
     revenue = SaturatingAdd(revenue, micros);
-    int64_t& by_campaign_revenue = m.pending.campaign_revenue[Key5{
-        campaign[0], campaign[1], campaign[2], campaign[3], cur}];
+    int64_t& by_campaign_revenue =
+        m.pending.campaign_revenue[m.campaign_revenue_combinations.Limit(
+            Key5{campaign[0], campaign[1], campaign[2], campaign[3], cur})];
     by_campaign_revenue = SaturatingAdd(by_campaign_revenue, micros);
   }
   for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
@@ -475,9 +579,9 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
-  int64_t& cost = m.pending.ad_cost_micros[Key4{
-      m.site.Intern(site), m.channel.Intern(channel),
-      m.campaign.InternTrusted(campaign), m.currency.Intern(currency)}];
+  int64_t& cost = m.pending.ad_cost_micros[m.ad_cost_combinations.Limit(
+      Key4{m.site.Intern(site), m.channel.Intern(channel),
+           m.campaign.InternTrusted(campaign), m.currency.Intern(currency)})];
   cost = SaturatingAdd(cost, micros);
 }
 

@@ -7,9 +7,11 @@
 // topic ...) passes through a LabelLimiter: at most `label_values_max`
 // distinct values per label (goal: the configured goals), everything else is
 // "(other)" and counted in kpistream_label_overflow_total{label}; empty
-// values are "(not set)". The overflow counter counts lookups, not values: a
-// session of an overflowing site adds one at its start, one per event and one
-// at its close. The series count is bounded whatever the input.
+// values are "(not set)"; and the distinct combinations of a family's labels
+// are bounded too (Options::label_combinations_max). The overflow counter
+// counts lookups, not values: a session of an overflowing site adds one at its
+// start, one per event and one at its close. The series count is bounded
+// whatever the input.
 //
 // When counts appear. Event counters (web_events_total, web_pageviews_total)
 // move with every event, session starts and web_sessions_new_visitor_total
@@ -72,6 +74,17 @@ class KpiCounters : public SessionObserver {
     // on /metrics, not per thread; nullptr: this instance's own. Outlives
     // the KpiCounters.
     LabelAdmissions* admissions = nullptr;
+    // Distinct label combinations per set of labels (the families of
+    // {site,channel,device,country}, {site,channel,currency},
+    // {site,source,medium,campaign}, its revenue's with currency, and ad
+    // cost's {site,channel,campaign,currency}), per process: beyond, a new
+    // combination is counted with every label but site and channel under
+    // "(other)", except values the configuration names (allowlisted, or a
+    // target's filter), each such label's overflow counted once. The bound
+    // per label leaves a family its labels' product (an audit's flood of 50
+    // values per label, mixed: 1.74 million series); totals per site and
+    // channel stay exact.
+    int label_combinations_max = 10000;
   };
 
   explicit KpiCounters(Options options);

@@ -59,6 +59,24 @@ LabelAdmission* LabelAdmissions::For(const std::string& label,
   return admission.get();
 }
 
+bool CombinationAdmission::Admit(uint64_t hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (admitted_.contains(hash)) return true;
+  if (admitted_.size() >= max_values_) return false;
+  admitted_.insert(hash);
+  return true;
+}
+
+CombinationAdmission* LabelAdmissions::Combinations(const std::string& labels,
+                                                    size_t max_values) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_ptr<CombinationAdmission>& admission = by_labels_[labels];
+  if (admission == nullptr) {
+    admission = std::make_unique<CombinationAdmission>(max_values);
+  }
+  return admission.get();
+}
+
 LabelLimiter::LabelLimiter(std::string label, int max_values,
                            std::optional<std::vector<std::string>> allowlist,
                            int min_count, LabelAdmissions* admissions,
@@ -71,6 +89,7 @@ LabelLimiter::LabelLimiter(std::string label, int max_values,
     for (const std::string& value : *allowlist) {
       if (!value.empty() && !ids_.contains(value)) Admit(value);
     }
+    configured_ = static_cast<Id>(names_.size());
     return;  // no admission: the list decides
   }
   for (const std::string& value : reserved) {
@@ -78,6 +97,7 @@ LabelLimiter::LabelLimiter(std::string label, int max_values,
       Admit(value);
     }
   }
+  configured_ = static_cast<Id>(names_.size());
   const size_t max = static_cast<size_t>(std::max(max_values, 0));
   const uint32_t count = static_cast<uint32_t>(std::max(min_count, 1));
   if (admissions != nullptr) {

@@ -1176,8 +1176,8 @@ class Parser {
   }
 
   void ParseMetrics(const Fields& m, Config* c) {
-    if (!CheckMap(m, {"listen", "label_values_max", "label_allowlists",
-                      "final_scrape_wait"})) {
+    if (!CheckMap(m, {"listen", "label_values_max", "label_combinations_max",
+                      "label_allowlists", "final_scrape_wait"})) {
       return;
     }
     MetricsConfig& mc = c->metrics;
@@ -1212,6 +1212,7 @@ class Parser {
         Error(m.Key("listen"), m["listen"], std::string(st.message()));
     }
     Int(m, "label_values_max", 1, 10000, &mc.label_values_max);
+    Int(m, "label_combinations_max", 1, 10000000, &mc.label_combinations_max);
     Duration(m, "final_scrape_wait", true, &mc.final_scrape_wait);
   }
 

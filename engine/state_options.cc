@@ -68,6 +68,7 @@ std::vector<TargetSpec> TargetSpecsFrom(const Config& config) {
 KpiCounters::Options CounterOptionsFrom(const Config& config) {
   KpiCounters::Options options;
   options.label_values_max = config.metrics.label_values_max;
+  options.label_combinations_max = config.metrics.label_combinations_max;
   options.goals = config.goals;
   options.rules.funnels = FunnelsFrom(config);
   options.allowlists = config.metrics.label_allowlists;

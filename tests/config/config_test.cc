@@ -95,6 +95,7 @@ TEST(ConfigTest, MinimalConfigTakesTheDefaults) {
   EXPECT_EQ(c.sessions.engaged_min_pageviews, 2);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
   EXPECT_EQ(c.metrics.label_values_max, 50);
+  EXPECT_EQ(c.metrics.label_combinations_max, 10000);
   EXPECT_THAT(c.goals, ::testing::ElementsAre("signup", "lead", "purchase"));
 }
 
@@ -236,8 +237,9 @@ TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
       "  engaged_min_pageviews: 0\n"
       "metrics:\n"
       "  listen: localhost\n"
-      "  label_values_max: 100000\n");
-  EXPECT_EQ(r.errors.size(), 6u) << Errors(r);
+      "  label_values_max: 100000\n"
+      "  label_combinations_max: 0\n");
+  EXPECT_EQ(r.errors.size(), 7u) << Errors(r);
   const std::string all = Errors(r);
   EXPECT_THAT(all, HasSubstr("cfg.yaml:3:13: inputs[0].format: expected one of "
                              "protobuf | json | combined_log, got \"xml\""));
@@ -250,6 +252,8 @@ TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
       HasSubstr("sessions.engaged_min_pageviews: must be between 1 and 1000"));
   EXPECT_THAT(all, HasSubstr("metrics.listen: expected host:port"));
   EXPECT_THAT(all, HasSubstr("metrics.label_values_max"));
+  EXPECT_THAT(all, HasSubstr("metrics.label_combinations_max: must be between "
+                             "1 and 10000000"));
 }
 
 TEST(ConfigTest, ListenWithoutAHostMeansEveryInterface) {

@@ -62,6 +62,7 @@ void CheckAccepted(const Config& c, const std::string& where) {
   KPISTREAM_FUZZ_CHECK(absl::LoadTimeZone(s.timezone, &tz), where);
   KPISTREAM_FUZZ_CHECK(c.kpi_output.window > absl::ZeroDuration(), where);
   KPISTREAM_FUZZ_CHECK(c.metrics.label_values_max >= 1, where);
+  KPISTREAM_FUZZ_CHECK(c.metrics.label_combinations_max >= 1, where);
   std::string host;
   int port = 0;
   KPISTREAM_FUZZ_CHECK(ParseListenAddress(c.metrics.listen, &host, &port).ok(),
