@@ -193,8 +193,12 @@ absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
                         options.timeout);
 }
 
-absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
-                         const Properties& configs) {
+namespace {
+
+// One CreateTopics request from a new handle, answered within `timeout`.
+absl::Status CreateTopicOnce(const TopicReadOptions& options, int partitions,
+                             const Properties& configs,
+                             absl::Duration timeout) {
   auto rk = NewReader(options, RD_KAFKA_PRODUCER, {});
   if (!rk.ok()) return rk.status();
   char err[512];
@@ -207,15 +211,24 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
   for (const auto& [name, value] : configs) {
     rd_kafka_NewTopic_set_config(topic, name.c_str(), value.c_str());
   }
+  const int timeout_ms = static_cast<int>(
+      std::max<int64_t>(absl::ToInt64Milliseconds(timeout), 1));
+  rd_kafka_AdminOptions_t* admin =
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(admin, timeout_ms, err,
+                                            sizeof(err));
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
-  rd_kafka_CreateTopics(rk->get(), &topic, 1, nullptr, queue);
-  rd_kafka_event_t* event = rd_kafka_queue_poll(
-      queue, static_cast<int>(absl::ToInt64Milliseconds(options.timeout)));
+  rd_kafka_CreateTopics(rk->get(), &topic, 1, admin, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 1000);
   absl::Status status = absl::DeadlineExceededError(
       absl::StrCat("no answer to creating topic \"", options.topic, "\" from ",
                    options.brokers));
   if (event != nullptr) {
-    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_event_error(event) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      status = absl::DeadlineExceededError(absl::StrCat(
+          "no answer to creating topic \"", options.topic, "\" from ",
+          options.brokers, ": ", rd_kafka_event_error_string(event)));
+    } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       status = absl::UnavailableError(
           absl::StrCat("cannot create topic \"", options.topic,
                        "\": ", rd_kafka_event_error_string(event)));
@@ -240,8 +253,41 @@ absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
     }
     rd_kafka_event_destroy(event);
   }
+  rd_kafka_AdminOptions_destroy(admin);
   rd_kafka_NewTopic_destroy(topic);
   rd_kafka_queue_destroy(queue);
+  return status;
+}
+
+}  // namespace
+
+absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
+                         const Properties& configs) {
+  // librdkafka sends the request to the broker the metadata names as the
+  // controller; in KRaft that is any live broker, and one that has just
+  // died stays named until the controller fences it (broker.session.timeout.ms,
+  // 9 s by default): librdkafka waits for it to come back until the request
+  // times out ("Timed out waiting for controller": 2 of 6 handles made
+  // right after a node of 3 was killed; an audit's start exited after 30 s).
+  // So each attempt is short and from a new handle, with new metadata; an
+  // answer lost after the creation comes back as AlreadyExistsError.
+  constexpr absl::Duration kAttempt = absl::Seconds(6);
+  const absl::Time deadline = absl::Now() + options.timeout;
+  absl::Status status;
+  int attempts = 0;
+  do {
+    ++attempts;
+    const absl::Duration left = deadline - absl::Now();
+    status =
+        CreateTopicOnce(options, partitions, configs, std::min(left, kAttempt));
+  } while (absl::IsDeadlineExceeded(status) &&
+           deadline - absl::Now() > absl::Seconds(1) &&
+           !(options.stop_requested && options.stop_requested()));
+  if (absl::IsDeadlineExceeded(status) && attempts > 1) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(status.message(), " (asked ", attempts, " times in ",
+                     absl::FormatDuration(options.timeout), ")"));
+  }
   return status;
 }
 

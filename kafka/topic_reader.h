@@ -70,7 +70,9 @@ absl::StatusOr<std::string> TopicConfig(const TopicReadOptions& options,
 
 // Creates the topic with `partitions` partitions, the brokers' default
 // replication factor and `configs` (e.g. cleanup.policy=compact). An
-// existing topic is AlreadyExistsError.
+// existing topic is AlreadyExistsError. A request without an answer is
+// asked again from a new handle (a controller that just died) until
+// `options.timeout`.
 absl::Status CreateTopic(const TopicReadOptions& options, int partitions,
                          const Properties& configs);
 
