@@ -192,6 +192,7 @@ struct Counts {
   absl::flat_hash_map<Key3, uint64_t> funnel_steps;     // site,funnel,step
   absl::flat_hash_map<Id, uint64_t> consumed;           // by topic
   absl::flat_hash_map<Id, uint64_t> repartitioned;      // by topic
+  absl::flat_hash_map<Id, uint64_t> deleted_unread;     // by topic
   absl::flat_hash_map<Id, uint64_t> invalid;            // by reason
   absl::flat_hash_map<Key4, int64_t> ad_cost_micros;    // site,chan,cmp,cur
   uint64_t ad_cost_records = 0;
@@ -220,6 +221,7 @@ struct Counts {
     AddInto(funnel_steps, to.funnel_steps);
     AddInto(consumed, to.consumed);
     AddInto(repartitioned, to.repartitioned);
+    AddInto(deleted_unread, to.deleted_unread);
     AddInto(invalid, to.invalid);
     AddInto(ad_cost_micros, to.ad_cost_micros);
     to.ad_cost_records += ad_cost_records;
@@ -295,6 +297,16 @@ class CombinationLimit {
   CombinationAdmission* admission_ = nullptr;
 };
 
+// The entry of `key`'s combination in `map`, pending counts: a key counted
+// there since the last commit was admitted (only what `limit` answered gets
+// in) and is found without asking it again; a new one is asked.
+template <typename Map, size_t N>
+typename Map::value_type& Entry(Map& map, CombinationLimit<N>& limit,
+                                const std::array<Id, N>& key) {
+  if (auto it = map.find(key); it != map.end()) return *it;
+  return *map.try_emplace(limit.Limit(key)).first;
+}
+
 std::optional<std::vector<std::string>> Allowlist(
     const KpiCounters::Options& options, const std::string& label) {
   auto it = options.allowlists.find(label);
@@ -328,6 +340,16 @@ std::vector<std::string> ChannelValues(const KpiCounters::Options& options) {
   return std::vector<std::string>(kChannelGroups.begin(), kChannelGroups.end());
 }
 
+// The topics the engine reads: the inputs and the repartition topic.
+std::optional<std::vector<std::string>> ReadTopics(
+    const KpiCounters::Options& options) {
+  std::vector<std::string> topics = options.input_topics;
+  if (!options.repartition_topic.empty()) {
+    topics.push_back(options.repartition_topic);
+  }
+  return KnownValues(topics);
+}
+
 std::vector<std::string> GoalsWithoutAny(std::vector<std::string> goals) {
   goals.erase(std::remove(goals.begin(), goals.end(), kAnyGoalValue),
               goals.end());
@@ -350,8 +372,8 @@ struct KpiCounters::Impl {
         currency("currency", options.label_values_max,
                  Allowlist(options, "currency"), 1, options.admissions,
                  Reserved(options, "currency")),
-        topic("topic", options.label_values_max,
-              KnownValues(options.input_topics), 1, options.admissions),
+        topic("topic", options.label_values_max, ReadTopics(options), 1,
+              options.admissions),
         reason("reason", options.label_values_max,
                KnownValues(options.invalid_reasons), 1, options.admissions),
         source("source", options.label_values_max, Allowlist(options, "source"),
@@ -440,6 +462,7 @@ KpiCounters::KpiCounters(Options options)
     : impl_(std::make_unique<Impl>(options)) {
   for (const std::string& topic : options.input_topics) {
     impl_->committed.consumed.try_emplace(impl_->topic.Intern(topic), 0);
+    impl_->committed.deleted_unread.try_emplace(impl_->topic.Intern(topic), 0);
   }
   for (const std::string& topic : options.repartitioned_topics) {
     impl_->committed.repartitioned.try_emplace(impl_->topic.Intern(topic), 0);
@@ -465,10 +488,9 @@ void KpiCounters::OnSessionStarted(const SessionAttributes& session,
   const Id channel = m.channel.Intern(session.channel);
   const Id device = m.device.Intern(session.device_category);
   const Id country = m.country.Intern(session.country);
-  ++m.pending
-        .sessions[m.session_combinations.Limit(
-            Key4{site, channel, device, country})]
-        .started;
+  ++Entry(m.pending.sessions, m.session_combinations,
+          Key4{site, channel, device, country})
+        .second.started;
   auto [by_channel, new_pair] =
       m.pending.channels.try_emplace(Key2{site, channel});
   if (new_pair) m.ExportAtZero(site, channel);
@@ -498,8 +520,9 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   by_site.pageviews.Observe(kSessionPageviewBounds,
                             static_cast<double>(session.pageviews));
 
-  SessionCounts& counts = m.pending.sessions[m.session_combinations.Limit(
-      Key4{site, channel, device, country})];
+  SessionCounts& counts = Entry(m.pending.sessions, m.session_combinations,
+                                Key4{site, channel, device, country})
+                              .second;
   ++counts.closed;
   if (session.engaged) ++counts.engaged;
   if (session.bounced) ++counts.bounced;
@@ -512,10 +535,9 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   by_channel.duration.Observe(kSessionDurationBounds,
                               absl::ToDoubleSeconds(duration));
   for (const auto& [currency, n] : session.orders_by_currency) {
-    m.pending
-        .money[m.money_combinations.Limit(
-            Key3{site, channel, m.currency.Intern(currency)})]
-        .orders += n;
+    Entry(m.pending.money, m.money_combinations,
+          Key3{site, channel, m.currency.Intern(currency)})
+        .second.orders += n;
   }
 
   // Goals outside the allowlist share "(other)": a session converts for it
@@ -536,22 +558,25 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   }
 
   // A counter must never decrease: refunds (negative sums) are not revenue.
-  const Key4 campaign = m.campaign_combinations.Limit(Key4{
-      site, m.source.Intern(session.source), m.medium.Intern(session.medium),
-      m.campaign.Intern(session.campaign)});
-  CampaignCounts& by_campaign = m.pending.campaigns[campaign];
+  auto& campaign_entry = Entry(m.pending.campaigns, m.campaign_combinations,
+                               Key4{site, m.source.Intern(session.source),
+                                    m.medium.Intern(session.medium),
+                                    m.campaign.Intern(session.campaign)});
+  const Key4 campaign = campaign_entry.first;
+  CampaignCounts& by_campaign = campaign_entry.second;
   ++by_campaign.sessions;
   if (!converted.empty()) ++by_campaign.converted;
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
     int64_t& revenue =
-        m.pending.money[m.money_combinations.Limit(Key3{site, channel, cur})]
-            .revenue_micros;
+        Entry(m.pending.money, m.money_combinations, Key3{site, channel, cur})
+            .second.revenue_micros;
     revenue = SaturatingAdd(revenue, micros);
     int64_t& by_campaign_revenue =
-        m.pending.campaign_revenue[m.campaign_revenue_combinations.Limit(
-            Key5{campaign[0], campaign[1], campaign[2], campaign[3], cur})];
+        Entry(m.pending.campaign_revenue, m.campaign_revenue_combinations,
+              Key5{campaign[0], campaign[1], campaign[2], campaign[3], cur})
+            .second;
     by_campaign_revenue = SaturatingAdd(by_campaign_revenue, micros);
   }
   for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
@@ -579,9 +604,11 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
-  int64_t& cost = m.pending.ad_cost_micros[m.ad_cost_combinations.Limit(
-      Key4{m.site.Intern(site), m.channel.Intern(channel),
-           m.campaign.InternTrusted(campaign), m.currency.Intern(currency)})];
+  int64_t& cost = Entry(m.pending.ad_cost_micros, m.ad_cost_combinations,
+                        Key4{m.site.Intern(site), m.channel.Intern(channel),
+                             m.campaign.InternTrusted(campaign),
+                             m.currency.Intern(currency)})
+                      .second;
   cost = SaturatingAdd(cost, micros);
 }
 
@@ -602,6 +629,10 @@ void KpiCounters::CountConsumed(absl::string_view topic, uint64_t n) {
 
 void KpiCounters::CountRepartitioned(absl::string_view topic) {
   ++impl_->pending.repartitioned[impl_->topic.Intern(topic)];
+}
+
+void KpiCounters::CountDeletedUnread(absl::string_view topic, uint64_t n) {
+  impl_->pending.deleted_unread[impl_->topic.Intern(topic)] += n;
 }
 
 void KpiCounters::CountInvalid(absl::string_view reason) {
@@ -745,6 +776,9 @@ MetricsSnapshot KpiCounters::Snapshot() const {
   }
   for (const auto& [id, n] : m.committed.repartitioned) {
     add(kEventsRepartitioned, {m.Name(m.topic, id)}, n);
+  }
+  for (const auto& [id, n] : m.committed.deleted_unread) {
+    add(kInputRecordsDeleted, {m.Name(m.topic, id)}, n);
   }
   for (const auto& [id, n] : m.committed.invalid) {
     add(kEventsInvalid, {m.Name(m.reason, id)}, n);

@@ -66,8 +66,12 @@ class KpiCounters : public SessionObserver {
     // kpistream_events_consumed_total{topic},
     // kpistream_events_repartitioned_total{topic} (the re-keyed inputs) and
     // kpistream_events_invalid_total{reason}.
+    // kpistream_input_records_deleted_total{topic} too.
     std::vector<std::string> input_topics;
     std::vector<std::string> repartitioned_topics;
+    // The topic `key: any` inputs are re-keyed through ("": none), read as
+    // an input: kpistream_input_records_deleted_total names it.
+    std::string repartition_topic;
     std::vector<std::string> invalid_reasons;
     // Shared by the KpiCounters of one process (the engine's stream
     // threads), so that label_values_max bounds the values of each label
@@ -105,6 +109,9 @@ class KpiCounters : public SessionObserver {
   // input forwarded to the repartition topic (consumed is counted where it
   // is processed, so that every consumed record has its outcome).
   void CountRepartitioned(absl::string_view topic);
+  // kpistream_input_records_deleted_total{topic}: `n` offsets of a
+  // partition of `topic` deleted (retention) before they were read.
+  void CountDeletedUnread(absl::string_view topic, uint64_t n);
   // web_events_total{site,type}: an event was admitted (it may still wait in
   // the ReorderBuffer; session-level counters follow when it is applied).
   // Returns the site's label value (the site, "(other)" or "(not set)"),

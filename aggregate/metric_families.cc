@@ -137,6 +137,12 @@ const MetricFamilyDef kEventsRepartitioned = {
     "kpistream_events_repartitioned_total", kCounter, kTopic,
     "Input messages of key: any inputs forwarded to the repartition topic, "
     "re-keyed by visitor_id (counted as consumed where they are processed)."};
+const MetricFamilyDef kInputRecordsDeleted = {
+    "kpistream_input_records_deleted_total", kCounter, kTopic,
+    "Input records deleted from their topic (retention) before the engine "
+    "read them: lost, never consumed. Found when a partition resumes from "
+    "its checkpoint: the offsets between its position and the first "
+    "retained record (transaction markers among them count too)."};
 const MetricFamilyDef kEventsInvalid = {
     "kpistream_events_invalid_total", kCounter, kReason,
     "Input messages rejected as invalid, by reason."};
@@ -323,6 +329,7 @@ const MetricFamilyDef* const kCounted[] = {&kEvents,
                                            &kAdCost,
                                            &kEventsConsumed,
                                            &kEventsRepartitioned,
+                                           &kInputRecordsDeleted,
                                            &kEventsInvalid,
                                            &kEventsLate,
                                            &kEventsDuplicate,

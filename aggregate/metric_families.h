@@ -69,6 +69,7 @@ extern const MetricFamilyDef kAdCost;              // web_ad_cost_total
 // Input accounting (kpistream_*), counted by KpiCounters.
 extern const MetricFamilyDef kEventsConsumed;
 extern const MetricFamilyDef kEventsRepartitioned;
+extern const MetricFamilyDef kInputRecordsDeleted;
 extern const MetricFamilyDef kEventsInvalid;
 extern const MetricFamilyDef kEventsLate;
 extern const MetricFamilyDef kEventsDuplicate;

@@ -83,6 +83,9 @@ KpiCounters::Options CounterOptionsFrom(const Config& config) {
       options.repartitioned_topics.push_back(input.topic);
     }
   }
+  if (NeedsRepartition(config)) {
+    options.repartition_topic = RepartitionTopic(config);
+  }
   for (absl::string_view reason : InvalidReasons()) {
     options.invalid_reasons.emplace_back(reason);
   }

@@ -630,26 +630,43 @@ absl::Status StreamThread::RebaseRecreatedLogs(
 absl::Status StreamThread::SkipDeletedRecords(
     const std::vector<Slot*>& pending, const std::vector<TopicPartition>& tps,
     Offsets* start) {
-  std::vector<TopicPartition> rereading;
+  // Every partition resuming from a checkpoint: its records from there on
+  // may be deleted already (retention, while the engine was down); left to
+  // librdkafka, the reset said so in a log line of its own only (an audit),
+  // and with auto.offset.reset=latest skipped the retained ones too.
+  std::vector<TopicPartition> resuming;
   for (size_t i = 0; i < pending.size(); ++i) {
-    if (pending[i]->pipeline->replaying()) rereading.push_back(tps[i]);
+    if ((*start)[i].second >= 0) resuming.push_back(tps[i]);
   }
-  if (rereading.empty()) return absl::OkStatus();
-  auto first = input_->StartOffsets(rereading, kStartOffsetsTimeout);
+  if (resuming.empty()) return absl::OkStatus();
+  auto first = input_->StartOffsets(resuming, kStartOffsetsTimeout);
   if (!first.ok()) return first.status();
   const std::map<TopicPartition, int64_t> first_of(first->begin(),
                                                    first->end());
   for (size_t i = 0; i < pending.size(); ++i) {
-    if (!pending[i]->pipeline->replaying()) continue;
+    if ((*start)[i].second < 0) continue;
     auto it = first_of.find(tps[i]);
     if (it == first_of.end()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot find the first retained record of ",
-                       tps[i].topic, "[", tps[i].partition,
-                       "] (to read buffered events again): its leader "
-                       "did not answer"));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot find the first retained record of ", tps[i].topic, "[",
+          tps[i].partition, "] (where it resumes): its leader did not answer"));
     }
-    (*start)[i].second = pending[i]->pipeline->SkipDeleted(it->second);
+    if (pending[i]->pipeline->replaying()) {
+      (*start)[i].second = pending[i]->pipeline->SkipDeleted(it->second);
+    }
+    if (it->second > (*start)[i].second) {
+      const int64_t deleted = it->second - (*start)[i].second;
+      KPI_LOG_ERROR(
+          "%s: %s[%d]: offsets %d to %d were deleted from the topic "
+          "(retention) before they were read: %d input record(s) lost "
+          "(transaction markers among them count too; "
+          "kpistream_input_records_deleted_total); reading on at %d",
+          options_.name, tps[i].topic, tps[i].partition, (*start)[i].second,
+          it->second - 1, deleted, it->second);
+      counters_.CountDeletedUnread(tps[i].topic,
+                                   static_cast<uint64_t>(deleted));
+      (*start)[i].second = it->second;
+    }
   }
   return absl::OkStatus();
 }

@@ -255,10 +255,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Status RebaseRecreatedLogs(const std::vector<Slot*>& slots,
                                    const std::vector<TopicPartition>& tps,
                                    Offsets* start);
-  // For the restored partitions with buffered events to read again: asks
-  // the brokers for their first retained offsets, drops the references to
-  // deleted records and moves `(*start)[i]` (where slot i resumes) past
-  // them (PartitionPipeline::SkipDeleted).
+  // For the partitions resuming from a checkpoint: asks the brokers for
+  // their first retained offsets; for those with buffered events to read
+  // again drops the references to deleted records
+  // (PartitionPipeline::SkipDeleted); moves `(*start)[i]` (where slot i
+  // resumes) past deleted records, and says and counts those never read.
   absl::Status SkipDeletedRecords(const std::vector<Slot*>& slots,
                                   const std::vector<TopicPartition>& tps,
                                   Offsets* start);

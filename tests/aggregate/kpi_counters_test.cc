@@ -157,6 +157,7 @@ TEST(KpiCountersTest, EveryFamilyIsListedWithItsLabelsEvenWhenEmpty) {
           "web_funnel_step_sessions_total", "web_ad_cost_total",
           "kpistream_events_consumed_total",
           "kpistream_events_repartitioned_total",
+          "kpistream_input_records_deleted_total",
           "kpistream_events_invalid_total", "kpistream_events_late_total",
           "kpistream_events_duplicate_total", "kpistream_bot_events_total",
           "kpistream_ad_cost_records_total", "kpistream_label_overflow_total"));
@@ -236,6 +237,8 @@ TEST(KpiCountersTest, KnownTopicsAndReasonsStartAtZero) {
             -1);
   EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.events"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_consumed_total", {"web.adcost"}), 0);
+  EXPECT_EQ(Value(s, "kpistream_input_records_deleted_total", {"web.events"}),
+            0);
   EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"malformed"}), 0);
   EXPECT_EQ(Value(s, "kpistream_events_invalid_total", {"missing_site_id"}), 0);
   counters.CountInvalid("malformed");
