@@ -181,6 +181,25 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
                config.deadletter_output.topic,
                " with a reason header and are not in the KPIs.")),
        {"job"}});
+  alerts.push_back(
+      {"KpistreamInputRecordsDeleted",
+       absl::StrCat("sum by (job, topic) (increase(",
+                    Of(config, "kpistream_input_records_deleted_total"),
+                    "[1h])) > 0"),
+       absl::Minutes(1),
+       "ticket",
+       AlertText("kpistream lost input records of topic ")
+           .Label("topic")
+           .Text(" to retention"),
+       AlertText("In the last hour job ")
+           .Label("job")
+           .Text(" found records of topic ")
+           .Label("topic")
+           .Text(" deleted by retention before it read them (it was down or "
+                 "behind for longer than the topic keeps records): they are "
+                 "lost, in no KPI and on no dead-letter topic. The engine's "
+                 "ERROR log names the partitions and offsets."),
+       {"job", "topic"}});
   return alerts;
 }
 
@@ -255,6 +274,8 @@ std::string EngineAlertRulesTestYaml(const Config& config,
   const std::string late = Series(config, "kpistream_events_late_total", {});
   const std::string duplicate =
       Series(config, "kpistream_events_duplicate_total", {});
+  const std::string deleted =
+      Series(config, "kpistream_input_records_deleted_total", {topic});
   const std::string consumed_values = "0+600x40";
   const absl::Duration eval = absl::Minutes(30);
 
@@ -279,6 +300,7 @@ std::string EngineAlertRulesTestYaml(const Config& config,
         {invalid, absl::StrCat("0+", Num(600 * bad_share), "x40")},
         {late, "0x40"},
         {duplicate, "0x40"}}},
+      {"KpistreamInputRecordsDeleted", {{up, "1x40"}, {deleted, "0 0+5x40"}}},
   };
   const std::vector<InputSeries> healthy = {
       {up, "1x40"},
@@ -289,7 +311,8 @@ std::string EngineAlertRulesTestYaml(const Config& config,
       {consumed, consumed_values},
       {invalid, absl::StrCat("0+", Num(600 * good_share), "x40")},
       {late, "0x40"},
-      {duplicate, "0x40"}};
+      {duplicate, "0x40"},
+      {deleted, "0x40"}};
 
   const std::vector<EngineAlert> alerts = EngineAlerts(config);
   std::vector<RuleTest> tests;

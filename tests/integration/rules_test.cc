@@ -603,7 +603,7 @@ rules:
 )");
   ASSERT_TRUE(GenerateRules(config, dir.path()));
   const std::string file = dir.path() + "/kpistream-engine.rules.yml";
-  ASSERT_TRUE(PromtoolChecks({file}, 7));
+  ASSERT_TRUE(PromtoolChecks({file}, 8));
   EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-engine.test.yml"));
   const std::string rule_text = RunCommand({"cat", file}).out;
   const std::string test_text =
@@ -611,7 +611,8 @@ rules:
   for (const char* alert :
        {"KpistreamInstanceDown", "KpistreamAbsent", "KpistreamNotReady",
         "KpistreamRestoreFailing", "KpistreamConsumerLagGrowing",
-        "KpistreamWatermarkStalled", "KpistreamDeadLetterRateHigh"}) {
+        "KpistreamWatermarkStalled", "KpistreamDeadLetterRateHigh",
+        "KpistreamInputRecordsDeleted"}) {
     SCOPED_TRACE(alert);
     EXPECT_EQ(Count(rule_text, absl::StrCat("alert: ", alert, "\n")), 1);
     // Quiet in the healthy case, firing in its own.
@@ -624,14 +625,14 @@ rules:
                      "README.md#",
                      lower, "\"")));
   }
-  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 7);
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 8);
   int linked = 0;
   for (const YAML::Node& rule : YAML::Load(rule_text)["groups"][0]["rules"]) {
     EXPECT_EQ(rule["annotations"]["dashboard"].as<std::string>(),
               "https://grafana.example.com/d/kpistream");
     ++linked;
   }
-  EXPECT_EQ(linked, 7);
+  EXPECT_EQ(linked, 8);
   EXPECT_FALSE(absl::StrContains(rule_text, "job=\\\"kpistream\\\""));
   EXPECT_TRUE(absl::StrContains(rule_text, "job=\\\"web-kpis\\\""));
   EXPECT_TRUE(absl::StrContains(rule_text, "> 0.6"));
@@ -641,7 +642,8 @@ rules:
   for (const char* alert :
        {"KpistreamInstanceDown", "KpistreamAbsent", "KpistreamNotReady",
         "KpistreamRestoreFailing", "KpistreamConsumerLagGrowing",
-        "KpistreamWatermarkStalled", "KpistreamDeadLetterRateHigh"}) {
+        "KpistreamWatermarkStalled", "KpistreamDeadLetterRateHigh",
+        "KpistreamInputRecordsDeleted"}) {
     EXPECT_TRUE(absl::StrContains(readme, absl::StrCat("\n### ", alert, "\n")))
         << alert;
   }
@@ -717,6 +719,31 @@ tests:
       - expr: ALERTS{alertstate="firing"}
         eval_time: 30m
         exp_samples: []
+  # A restart found 120 records deleted before they were read (the counter,
+  # at 0 from the start, steps once): a ticket for the hour after, not
+  # before it, and quiet again once the hour has passed.
+  - interval: 1m
+    input_series:
+      - series: 'up{job="kpistream",instance="a:9464"}'
+        values: '1x100'
+      - series: 'kpistream_input_records_deleted_total{job="kpistream",instance="a:9464",topic="web.events"}'
+        values: '0x10 120x90'
+    alert_rule_test:
+      - eval_time: 9m
+        alertname: KpistreamInputRecordsDeleted
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: KpistreamInputRecordsDeleted
+        exp_alerts:
+          - exp_labels: {severity: ticket, job: kpistream, topic: web.events}
+            exp_annotations:
+              summary: kpistream lost input records of topic web.events to retention
+              description: "In the last hour job kpistream found records of topic web.events deleted by retention before it read them (it was down or behind for longer than the topic keeps records): they are lost, in no KPI and on no dead-letter topic. The engine's ERROR log names the partitions and offsets."
+              runbook_url: README.md#kpistreaminputrecordsdeleted
+              dashboard: /d/kpistream
+      - eval_time: 80m
+        alertname: KpistreamInputRecordsDeleted
+        exp_alerts: []
 )";
 
 TEST(RulesTest, EngineAlertsFireForWhatIsWrongOnly) {
