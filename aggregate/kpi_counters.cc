@@ -236,11 +236,12 @@ struct Counts {
 // counted is found in a local set (one lookup); a new one asks the
 // admission, which the stream threads of a process share (by a hash of the
 // label values: the threads' ids differ). Refused: the combination with
-// every label that is not kept (site, channel) and whose value the input
-// chose (not "(other)", "(not set)", an allowlisted or reserved value) under
+// every label that is not kept (site, channel, currency) and whose value
+// the input chose (not "(other)", "(not set)", an allowlisted or reserved
+// value, nor a campaign an ad cost record named: LabelLimiter::Kept) under
 // "(other)"; such a folded combination is always admitted (its count is
-// bounded by the configuration). Refusals are not remembered (a flood's
-// combinations are unbounded): each asks again.
+// bounded by the labels' own bounds). Refusals are not remembered (a
+// flood's combinations are unbounded): each asks again.
 template <size_t N>
 class CombinationLimit {
  public:
@@ -269,7 +270,7 @@ class CombinationLimit {
     if (known_.contains(key)) return key;
     Key folded = key;
     for (size_t i = 0; i < N; ++i) {
-      if (!kept_[i] && !limiters_[i]->Configured(key[i])) {
+      if (!kept_[i] && !limiters_[i]->Kept(key[i])) {
         folded[i] = LabelLimiter::kOtherId;
       }
     }
@@ -390,18 +391,13 @@ struct KpiCounters::Impl {
         session_combinations({&site, &channel, &device, &country},
                              {true, true, false, false},
                              CombinationsMax(options), options.admissions),
-        money_combinations({&site, &channel, &currency}, {true, true, false},
-                           CombinationsMax(options), options.admissions),
         campaign_combinations({&site, &source, &medium, &campaign},
                               {true, false, false, false},
                               CombinationsMax(options), options.admissions),
         campaign_revenue_combinations(
             {&site, &source, &medium, &campaign, &currency},
-            {true, false, false, false, false}, CombinationsMax(options),
-            options.admissions),
-        ad_cost_combinations({&site, &channel, &campaign, &currency},
-                             {true, true, false, false},
-                             CombinationsMax(options), options.admissions) {}
+            {true, false, false, false, true}, CombinationsMax(options),
+            options.admissions) {}
 
   static size_t CombinationsMax(const Options& options) {
     return static_cast<size_t>(std::max(options.label_combinations_max, 0));
@@ -442,13 +438,15 @@ struct KpiCounters::Impl {
   }
 
   std::vector<Funnel> funnels;  // from config
-  // The label sets whose product can be large (the others' is bounded by
-  // the configuration: goals, funnels, channel groups, device categories).
+  // The label sets whose product can be large and whose values visitors
+  // choose. The others' product is bounded by the configuration (goals,
+  // funnels, channel groups, device categories) or by labels never folded
+  // (site, channel, currency: money in "(other)" currency adds up what
+  // cannot be added; review), or their values come from the operator's
+  // own ad platforms (ad cost).
   CombinationLimit<4> session_combinations;   // site,channel,device,country
-  CombinationLimit<3> money_combinations;     // site,channel,currency
   CombinationLimit<4> campaign_combinations;  // site,source,medium,campaign
   CombinationLimit<5> campaign_revenue_combinations;  // ... ,currency
-  CombinationLimit<4> ad_cost_combinations;  // site,channel,campaign,currency
   std::vector<Id> goals_at_zero;
   std::vector<Id> currencies_at_zero;
   Counts pending;    // counted since the last Commit()
@@ -535,9 +533,8 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   by_channel.duration.Observe(kSessionDurationBounds,
                               absl::ToDoubleSeconds(duration));
   for (const auto& [currency, n] : session.orders_by_currency) {
-    Entry(m.pending.money, m.money_combinations,
-          Key3{site, channel, m.currency.Intern(currency)})
-        .second.orders += n;
+    m.pending.money[Key3{site, channel, m.currency.Intern(currency)}].orders +=
+        n;
   }
 
   // Goals outside the allowlist share "(other)": a session converts for it
@@ -569,9 +566,7 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
-    int64_t& revenue =
-        Entry(m.pending.money, m.money_combinations, Key3{site, channel, cur})
-            .second.revenue_micros;
+    int64_t& revenue = m.pending.money[Key3{site, channel, cur}].revenue_micros;
     revenue = SaturatingAdd(revenue, micros);
     int64_t& by_campaign_revenue =
         Entry(m.pending.campaign_revenue, m.campaign_revenue_combinations,
@@ -604,11 +599,9 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
-  int64_t& cost = Entry(m.pending.ad_cost_micros, m.ad_cost_combinations,
-                        Key4{m.site.Intern(site), m.channel.Intern(channel),
-                             m.campaign.InternTrusted(campaign),
-                             m.currency.Intern(currency)})
-                      .second;
+  int64_t& cost = m.pending.ad_cost_micros[Key4{
+      m.site.Intern(site), m.channel.Intern(channel),
+      m.campaign.InternTrusted(campaign), m.currency.Intern(currency)}];
   cost = SaturatingAdd(cost, micros);
 }
 

@@ -78,16 +78,16 @@ class KpiCounters : public SessionObserver {
     // on /metrics, not per thread; nullptr: this instance's own. Outlives
     // the KpiCounters.
     LabelAdmissions* admissions = nullptr;
-    // Distinct label combinations per set of labels (the families of
-    // {site,channel,device,country}, {site,channel,currency},
-    // {site,source,medium,campaign}, its revenue's with currency, and ad
-    // cost's {site,channel,campaign,currency}), per process: beyond, a new
-    // combination is counted with every label but site and channel under
-    // "(other)", except values the configuration names (allowlisted, or a
-    // target's filter), each such label's overflow counted once. The bound
-    // per label leaves a family its labels' product (an audit's flood of 50
-    // values per label, mixed: 1.74 million series); totals per site and
-    // channel stay exact.
+    // Distinct label combinations per set of labels whose values visitors
+    // choose (the families of {site,channel,device,country}, of
+    // {site,source,medium,campaign}, and its revenue's with currency), per
+    // process: beyond, a new combination is counted with every label but
+    // site, channel and currency under "(other)", except values the
+    // configuration names (allowlisted, or a target's filter) and campaigns
+    // an ad cost record named; each such label's overflow counted once.
+    // The bound per label leaves a family its labels' product (an audit's
+    // flood of 50 values per label, mixed: 1.74 million series); totals per
+    // site, channel and currency stay exact.
     int label_combinations_max = 10000;
   };
 

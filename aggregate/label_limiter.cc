@@ -8,9 +8,17 @@
 
 namespace kpistream {
 
+bool LabelAdmission::Trusted(absl::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return trusted_.contains(value);
+}
+
 bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (admitted_.contains(value)) return true;
+  if (admitted_.contains(value)) {
+    if (trusted && !trusted_.contains(value)) trusted_.emplace(value);
+    return true;
+  }
   if (admitted_.size() >= max_values_) return false;
   // Trusted values take at most half the room at once: a long list of an
   // ad platform's campaigns leaves the visitors' frequent ones a place.
@@ -45,6 +53,7 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
     }
   }
   if (trusted && min_count_ > 1) ++trusted_admitted_;
+  if (trusted) trusted_.emplace(value);
   admitted_.emplace(value);
   return true;
 }
@@ -123,9 +132,13 @@ LabelLimiter::Id LabelLimiter::InternUncounted(absl::string_view value) {
 LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted,
                                       bool counted) {
   if (value.empty()) return kNotSetId;
-  if (value == last_name_) return last_id_;
+  if (value == last_name_ && !trusted) return last_id_;
   auto it = ids_.find(value);
   if (it != ids_.end()) {
+    // A value another source admitted first, named by a trusted one now.
+    if (trusted && admission_ != nullptr && it->second >= configured_) {
+      admission_->Admit(value, /*trusted=*/true);
+    }
     last_name_ = it->first;
     last_id_ = it->second;
     return it->second;

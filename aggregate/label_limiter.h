@@ -70,12 +70,17 @@ class LabelAdmission {
   // while there is room and trusted values admitted so hold less than half
   // of it (LabelLimiter::InternTrusted); beyond, a sighting as any other.
   bool Admit(absl::string_view value, bool trusted);
+  // Whether an admitted `value` was looked up from a trusted source (an ad
+  // cost record's campaign), then or later: its combinations are kept
+  // (KpiCounters), so that ROAS finds its sessions beside its cost.
+  bool Trusted(absl::string_view value);
 
  private:
   const size_t max_values_;
   const uint32_t min_count_;
   std::mutex mu_;
   absl::flat_hash_set<std::string> admitted_;  // guarded by mu_
+  absl::flat_hash_set<std::string> trusted_;   // admitted; guarded by mu_
   // By a hash of the value, not the value (in memory only, never kept):
   // candidates are up to 200 x max_values values seen once or twice, each
   // of them up to a URL path long (an audit: 80 MB of landing pages held,
@@ -173,9 +178,13 @@ class LabelLimiter {
   absl::string_view Name(Id id) const { return names_[id]; }
 
   // Whether `id` is "(other)", "(not set)", an allowlisted or a reserved
-  // value: one that the configuration, not the input, put there. A
-  // combination of such values is never put under "(other)" (KpiCounters).
-  bool Configured(Id id) const { return id < configured_; }
+  // value (one that the configuration, not the input, put there), or a
+  // value a trusted source named (InternTrusted): never put under
+  // "(other)" for its combination with other labels (KpiCounters).
+  bool Kept(Id id) const {
+    return id < configured_ ||
+           (admission_ != nullptr && admission_->Trusted(names_[id]));
+  }
 
   // One more lookup answered "(other)" elsewhere: a value this limiter
   // admitted, put under "(other)" because its combination with other labels

@@ -153,8 +153,9 @@ struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";
   int label_values_max = 50;
   // Distinct combinations of a family's labels per process; beyond, a new
-  // one is counted with its labels but site and channel under "(other)"
-  // (values named here or by a target excepted).
+  // one is counted with its labels but site, channel and currency under
+  // "(other)" (values named here or by a target, and ad cost's campaigns,
+  // excepted).
   int label_combinations_max = 10000;
   // Per label (site, channel, device, country, currency, source, medium,
   // campaign, landing_page): only these values, everything else "(other)".

@@ -629,42 +629,50 @@ absl::Status StreamThread::RebaseRecreatedLogs(
 
 absl::Status StreamThread::SkipDeletedRecords(
     const std::vector<Slot*>& pending, const std::vector<TopicPartition>& tps,
-    Offsets* start) {
+    Offsets* start, std::vector<UnreadDeleted>* unread) {
   // Every partition resuming from a checkpoint: its records from there on
   // may be deleted already (retention, while the engine was down); left to
   // librdkafka, the reset said so in a log line of its own only (an audit),
   // and with auto.offset.reset=latest skipped the retained ones too.
-  std::vector<TopicPartition> resuming;
+  std::vector<TopicPartition> resuming, rereading;
   for (size_t i = 0; i < pending.size(); ++i) {
-    if ((*start)[i].second >= 0) resuming.push_back(tps[i]);
+    if ((*start)[i].second < 0) continue;
+    resuming.push_back(tps[i]);
+    if (pending[i]->pipeline->replaying()) rereading.push_back(tps[i]);
   }
   if (resuming.empty()) return absl::OkStatus();
   auto first = input_->StartOffsets(resuming, kStartOffsetsTimeout);
-  if (!first.ok()) return first.status();
+  if (!first.ok()) {
+    // The check is worth no failed restore (a leader that just died): only
+    // the partitions with buffered events to read again need the answer.
+    KPI_LOG_WARN(
+        "%s: cannot tell whether records of the %d resuming partition(s) "
+        "were deleted before they were read (%s); %s",
+        options_.name, static_cast<int64_t>(resuming.size()),
+        first.status().message(),
+        rereading.empty() ? "reading on" : "asking for those to read again");
+    if (rereading.empty()) return absl::OkStatus();
+    first = input_->StartOffsets(rereading, kStartOffsetsTimeout);
+    if (!first.ok()) return first.status();
+  }
   const std::map<TopicPartition, int64_t> first_of(first->begin(),
                                                    first->end());
   for (size_t i = 0; i < pending.size(); ++i) {
     if ((*start)[i].second < 0) continue;
     auto it = first_of.find(tps[i]);
     if (it == first_of.end()) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot find the first retained record of ", tps[i].topic, "[",
-          tps[i].partition, "] (where it resumes): its leader did not answer"));
+      if (!pending[i]->pipeline->replaying()) continue;  // not checked
+      return absl::UnavailableError(
+          absl::StrCat("cannot find the first retained record of ",
+                       tps[i].topic, "[", tps[i].partition,
+                       "] (to read buffered events again): its leader "
+                       "did not answer"));
     }
     if (pending[i]->pipeline->replaying()) {
       (*start)[i].second = pending[i]->pipeline->SkipDeleted(it->second);
     }
     if (it->second > (*start)[i].second) {
-      const int64_t deleted = it->second - (*start)[i].second;
-      KPI_LOG_ERROR(
-          "%s: %s[%d]: offsets %d to %d were deleted from the topic "
-          "(retention) before they were read: %d input record(s) lost "
-          "(transaction markers among them count too; "
-          "kpistream_input_records_deleted_total); reading on at %d",
-          options_.name, tps[i].topic, tps[i].partition, (*start)[i].second,
-          it->second - 1, deleted, it->second);
-      counters_.CountDeletedUnread(tps[i].topic,
-                                   static_cast<uint64_t>(deleted));
+      unread->push_back({i, (*start)[i].second, it->second});
       (*start)[i].second = it->second;
     }
   }
@@ -786,7 +794,8 @@ void StreamThread::RestorePending(absl::Time now) {
   if (status.ok()) status = MirrorRestored(pending, tps, reader);
   RestoreProgress();
   if (status.ok()) status = RebaseRecreatedLogs(pending, tps, &start);
-  if (status.ok()) status = SkipDeletedRecords(pending, tps, &start);
+  std::vector<UnreadDeleted> unread;
+  if (status.ok()) status = SkipDeletedRecords(pending, tps, &start, &unread);
   RestoreProgress();
   // Which partitions the changelog holds no checkpoint of (they resume at
   // the group's committed offset, or by the reset policy).
@@ -917,6 +926,23 @@ void StreamThread::RestorePending(absl::Time now) {
                            pending[i]->pipeline->next_offset())
             : std::string(),
         ")");
+  }
+  // Said and counted once the restore stands (a failed attempt is retried
+  // and would say it again), and the position moved past them, so that the
+  // next checkpoint holds it (an idle partition's stayed before them, and
+  // every restore counted them again: review).
+  for (const UnreadDeleted& u : unread) {
+    pending[u.slot]->pipeline->SkipUnread(u.first);
+    const TopicPartition& tp = tps[u.slot];
+    KPI_LOG_ERROR(
+        "%s: %s[%d]: offsets %d to %d were deleted from the topic "
+        "(retention) before they were read: %d input record(s) lost "
+        "(transaction markers among them count too; "
+        "kpistream_input_records_deleted_total); reading on at %d",
+        options_.name, tp.topic, tp.partition, u.from, u.first - 1,
+        u.first - u.from, u.first);
+    counters_.CountDeletedUnread(tp.topic,
+                                 static_cast<uint64_t>(u.first - u.from));
   }
   restore_error_.clear();
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);

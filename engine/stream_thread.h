@@ -259,10 +259,16 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // their first retained offsets; for those with buffered events to read
   // again drops the references to deleted records
   // (PartitionPipeline::SkipDeleted); moves `(*start)[i]` (where slot i
-  // resumes) past deleted records, and says and counts those never read.
+  // resumes) past deleted records, and adds those never read to `unread`.
+  struct UnreadDeleted {
+    size_t slot;    // index into `slots`
+    int64_t from;   // the checkpoint's position
+    int64_t first;  // the first retained offset
+  };
   absl::Status SkipDeletedRecords(const std::vector<Slot*>& slots,
                                   const std::vector<TopicPartition>& tps,
-                                  Offsets* start);
+                                  Offsets* start,
+                                  std::vector<UnreadDeleted>* unread);
   // After a successful commit: its changes and positions into the store.
   void SaveLocal();
   // Tells the watermark which partitions have records waiting, and asks

@@ -63,6 +63,8 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
   // Bots are not counted: a site's share of them is its traffic, not a
   // fault (16 % of the lines of the real access log in ../shared/data,
   // which kept the alert firing at its 10 %).
+  const std::string deleted =
+      Of(config, "kpistream_input_records_deleted_total");
   std::vector<EngineAlert> alerts;
   alerts.push_back(
       {"KpistreamInstanceDown",
@@ -182,10 +184,14 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
                " with a reason header and are not in the KPIs.")),
        {"job"}});
   alerts.push_back(
+      // Not increase(): the count comes at a restart, about a second after
+      // /metrics is up, so its series rarely has a 0 sample first (and
+      // the process before it was gone for longer than the hour). Above
+      // what it was an hour ago, or above 0 with no sample then.
       {"KpistreamInputRecordsDeleted",
-       absl::StrCat("sum by (job, topic) (increase(",
-                    Of(config, "kpistream_input_records_deleted_total"),
-                    "[1h])) > 0"),
+       absl::StrCat("sum by (job, topic) ((", deleted, " - ", deleted,
+                    " offset 1h) > 0 or (", deleted, " > 0 unless ", deleted,
+                    " offset 1h)) > 0"),
        absl::Minutes(1),
        "ticket",
        AlertText("kpistream lost input records of topic ")

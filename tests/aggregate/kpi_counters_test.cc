@@ -671,7 +671,7 @@ TEST(KpiCountersTest, LabelCombinationsBeyondTheBoundAreFolded) {
             sessions + 11);
   EXPECT_EQ(Sum(s, "web_campaign_revenue_total"), sessions);
   EXPECT_GT(Value(s, "web_campaign_revenue_total",
-                  {"shop", "(other)", "(other)", "(other)", "(other)"}),
+                  {"shop", "(other)", "(other)", "(other)", "EUR"}),
             0);
   EXPECT_EQ(Sum(s, "web_revenue_total", {{"channel", "Paid Search"}}),
             sessions);
@@ -710,6 +710,37 @@ TEST(KpiCountersTest, ConfiguredValuesAreKeptInFoldedCombinations) {
                   {"shop", "Direct", "(other)", "BR"}),
             1);
   EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"country"}), 1);
+}
+
+// Folding keeps what cannot be added up or must match elsewhere (review):
+// money stays in its currency, and a campaign an ad cost record named keeps
+// its name in the session families, so that ROAS finds revenue beside cost.
+TEST(KpiCountersTest, FoldedCombinationsKeepCurrencyAndAdCostCampaigns) {
+  KpiCounters::Options options;
+  options.label_combinations_max = 2;
+  KpiCounters counters(options);
+  counters.CountAdCost("shop", "Paid Search", "summer", "EUR", 50000000);
+  for (int round = 0; round < 3; ++round) {  // each value frequent
+    for (const char* campaign : {"a", "b", "c", "summer"}) {
+      for (const char* currency : {"EUR", "JPY"}) {
+        ClosedSession session =
+            CampaignSession("DE", "google", "cpc", campaign);
+        session.revenue = {{currency, 1000000}};
+        session.orders_by_currency = {{currency, 1}};
+        counters.OnSessionClosed(session);
+      }
+    }
+  }
+  const MetricsSnapshot s = Committed(counters);
+  EXPECT_EQ(Sum(s, "web_revenue_total", {{"currency", "EUR"}}), 12);
+  EXPECT_EQ(Sum(s, "web_revenue_total", {{"currency", "JPY"}}), 12);
+  EXPECT_EQ(Sum(s, "web_campaign_revenue_total", {{"currency", "EUR"}}), 12);
+  EXPECT_EQ(Sum(s, "web_orders_total", {{"currency", "JPY"}}), 12);
+  EXPECT_EQ(Sum(s, "web_campaign_sessions_total", {{"campaign", "summer"}}), 6);
+  EXPECT_EQ(Sum(s, "web_campaign_revenue_total", {{"campaign", "summer"}}), 6);
+  EXPECT_EQ(Sum(s, "web_ad_cost_total", {{"campaign", "summer"}}), 50);
+  EXPECT_GT(Sum(s, "web_campaign_sessions_total", {{"campaign", "(other)"}}),
+            0);
 }
 
 // The stream threads share the bound (by label value: their ids differ),
@@ -767,9 +798,20 @@ TEST(KpiCountersTest, AFloodOfLabelCombinationsDoesNotGrowTheSeries) {
   const MetricsSnapshot s = Committed(counters);
   for (const char* family :
        {"web_sessions_started_total", "web_sessions_closed_total",
-        "web_campaign_sessions_total", "web_campaign_revenue_total",
-        "web_revenue_total", "web_orders_total"}) {
+        "web_campaign_sessions_total", "web_revenue_total",
+        "web_orders_total"}) {
     EXPECT_LE(Find(s, family)->samples.size(), 100u + 1) << family;
+  }
+  // The currency is never folded: a folded combination per currency.
+  EXPECT_LE(Find(s, "web_campaign_revenue_total")->samples.size(), 100u + 13);
+  for (int c = 0; c < 13; ++c) {
+    const std::string currency = absl::StrCat("X", c);
+    const int expected = (20000 - c + 12) / 13;  // sessions i with i % 13 == c
+    EXPECT_EQ(Sum(s, "web_revenue_total", {{"currency", currency}}), expected)
+        << currency;
+    EXPECT_EQ(Sum(s, "web_campaign_revenue_total", {{"currency", currency}}),
+              expected)
+        << currency;
   }
   EXPECT_GT(LabelValues(s, "web_sessions_closed_total", "country").size(), 2u);
   EXPECT_EQ(Sum(s, "web_sessions_started_total"), sessions);
