@@ -16,7 +16,10 @@ bool LabelAdmission::Trusted(absl::string_view value) {
 bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
   std::lock_guard<std::mutex> lock(mu_);
   if (admitted_.contains(value)) {
-    if (trusted && !trusted_.contains(value)) trusted_.emplace(value);
+    if (trusted && !trusted_.contains(value)) {
+      trusted_.emplace(value);
+      any_trusted_.store(true, std::memory_order_release);
+    }
     return true;
   }
   if (admitted_.size() >= max_values_) return false;
@@ -53,7 +56,10 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
     }
   }
   if (trusted && min_count_ > 1) ++trusted_admitted_;
-  if (trusted) trusted_.emplace(value);
+  if (trusted) {
+    trusted_.emplace(value);
+    any_trusted_.store(true, std::memory_order_release);
+  }
   admitted_.emplace(value);
   return true;
 }

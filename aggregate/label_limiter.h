@@ -38,6 +38,7 @@
 #define KPISTREAM_AGGREGATE_LABEL_LIMITER_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -74,6 +75,10 @@ class LabelAdmission {
   // cost record's campaign), then or later: its combinations are kept
   // (KpiCounters), so that ROAS finds its sessions beside its cost.
   bool Trusted(absl::string_view value);
+  // Whether any value was (no lock: most labels never have one).
+  bool AnyTrusted() const {
+    return any_trusted_.load(std::memory_order_acquire);
+  }
 
  private:
   const size_t max_values_;
@@ -81,6 +86,7 @@ class LabelAdmission {
   std::mutex mu_;
   absl::flat_hash_set<std::string> admitted_;  // guarded by mu_
   absl::flat_hash_set<std::string> trusted_;   // admitted; guarded by mu_
+  std::atomic<bool> any_trusted_{false};       // !trusted_.empty()
   // By a hash of the value, not the value (in memory only, never kept):
   // candidates are up to 200 x max_values values seen once or twice, each
   // of them up to a URL path long (an audit: 80 MB of landing pages held,
@@ -183,7 +189,8 @@ class LabelLimiter {
   // "(other)" for its combination with other labels (KpiCounters).
   bool Kept(Id id) const {
     return id < configured_ ||
-           (admission_ != nullptr && admission_->Trusted(names_[id]));
+           (admission_ != nullptr && admission_->AnyTrusted() &&
+            admission_->Trusted(names_[id]));
   }
 
   // One more lookup answered "(other)" elsewhere: a value this limiter

@@ -657,11 +657,16 @@ absl::Status StreamThread::SkipDeletedRecords(
   }
   const std::map<TopicPartition, int64_t> first_of(first->begin(),
                                                    first->end());
+  std::string unchecked;  // left out of the answer (their leader's error)
   for (size_t i = 0; i < pending.size(); ++i) {
     if ((*start)[i].second < 0) continue;
     auto it = first_of.find(tps[i]);
     if (it == first_of.end()) {
-      if (!pending[i]->pipeline->replaying()) continue;  // not checked
+      if (!pending[i]->pipeline->replaying()) {
+        absl::StrAppend(&unchecked, unchecked.empty() ? "" : ", ", tps[i].topic,
+                        "[", tps[i].partition, "]");
+        continue;
+      }
       return absl::UnavailableError(
           absl::StrCat("cannot find the first retained record of ",
                        tps[i].topic, "[", tps[i].partition,
@@ -675,6 +680,12 @@ absl::Status StreamThread::SkipDeletedRecords(
       unread->push_back({i, (*start)[i].second, it->second});
       (*start)[i].second = it->second;
     }
+  }
+  if (!unchecked.empty()) {
+    KPI_LOG_WARN(
+        "%s: cannot tell whether records of %s were deleted before they "
+        "were read (their leader did not answer); reading on",
+        options_.name, unchecked);
   }
   return absl::OkStatus();
 }

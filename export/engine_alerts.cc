@@ -184,14 +184,14 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
                " with a reason header and are not in the KPIs.")),
        {"job"}});
   alerts.push_back(
-      // Not increase(): the count comes at a restart, about a second after
-      // /metrics is up, so its series rarely has a 0 sample first (and
-      // the process before it was gone for longer than the hour). Above
-      // what it was an hour ago, or above 0 with no sample then.
+      // Not increase() alone: the count comes at a restart, about a second
+      // after /metrics is up, so its series rarely has a 0 sample first
+      // (the process before it was gone for longer than the hour): also
+      // above 0 with no sample an hour ago. increase() handles a restart
+      // of the same instance (a counter reset; review).
       {"KpistreamInputRecordsDeleted",
-       absl::StrCat("sum by (job, topic) ((", deleted, " - ", deleted,
-                    " offset 1h) > 0 or (", deleted, " > 0 unless ", deleted,
-                    " offset 1h)) > 0"),
+       absl::StrCat("sum by (job, topic) (increase(", deleted, "[1h]) > 0 or (",
+                    deleted, " > 0 unless ", deleted, " offset 1h)) > 0"),
        absl::Minutes(1),
        "ticket",
        AlertText("kpistream lost input records of topic ")

@@ -766,6 +766,25 @@ tests:
       - eval_time: 80m
         alertname: KpistreamInputRecordsDeleted
         exp_alerts: []
+  # The same instance restarted (same labels): the one before had counted
+  # 1000, the new one counts 50 (a counter reset; review: the difference to
+  # an hour ago was negative and the alert stayed quiet).
+  - interval: 1m
+    input_series:
+      - series: 'up{job="kpistream",instance="a:9464"}'
+        values: '1x100'
+      - series: 'kpistream_input_records_deleted_total{job="kpistream",instance="a:9464",topic="web.events"}'
+        values: '1000x40 _x4 50x50'
+    alert_rule_test:
+      - eval_time: 60m
+        alertname: KpistreamInputRecordsDeleted
+        exp_alerts:
+          - exp_labels: {severity: ticket, job: kpistream, topic: web.events}
+            exp_annotations:
+              summary: kpistream lost input records of topic web.events to retention
+              description: "In the last hour job kpistream found records of topic web.events deleted by retention before it read them (it was down or behind for longer than the topic keeps records): they are lost, in no KPI and on no dead-letter topic. The engine's ERROR log names the partitions and offsets."
+              runbook_url: README.md#kpistreaminputrecordsdeleted
+              dashboard: /d/kpistream
 )";
 
 TEST(RulesTest, EngineAlertsFireForWhatIsWrongOnly) {
