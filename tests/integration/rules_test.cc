@@ -735,7 +735,8 @@ tests:
       - eval_time: 30m
         alertname: KpistreamInputRecordsDeleted
         exp_alerts:
-          - exp_labels: {severity: ticket, job: kpistream, topic: web.events}
+          - &deleted_web_events
+            exp_labels: {severity: ticket, job: kpistream, topic: web.events}
             exp_annotations:
               summary: kpistream lost input records of topic web.events to retention
               description: "In the last hour job kpistream found records of topic web.events deleted by retention before it read them (it was down or behind for longer than the topic keeps records): they are lost, in no KPI and on no dead-letter topic. The engine's ERROR log names the partitions and offsets."
@@ -779,12 +780,7 @@ tests:
       - eval_time: 60m
         alertname: KpistreamInputRecordsDeleted
         exp_alerts:
-          - exp_labels: {severity: ticket, job: kpistream, topic: web.events}
-            exp_annotations:
-              summary: kpistream lost input records of topic web.events to retention
-              description: "In the last hour job kpistream found records of topic web.events deleted by retention before it read them (it was down or behind for longer than the topic keeps records): they are lost, in no KPI and on no dead-letter topic. The engine's ERROR log names the partitions and offsets."
-              runbook_url: README.md#kpistreaminputrecordsdeleted
-              dashboard: /d/kpistream
+          - *deleted_web_events  # the same alert as above
 )";
 
 TEST(RulesTest, EngineAlertsFireForWhatIsWrongOnly) {
