@@ -141,8 +141,9 @@ const MetricFamilyDef kInputRecordsDeleted = {
     "kpistream_input_records_deleted_total", kCounter, kTopic,
     "Input records deleted from their topic (retention) before the engine "
     "read them: lost, never consumed. Found when a partition resumes from "
-    "its checkpoint: the offsets between its position and the first "
-    "retained record (transaction markers among them count too)."};
+    "its checkpoint, or when the consumer moved past them while the engine "
+    "ran behind: the offsets between its position and the first retained "
+    "record (transaction markers among them count too)."};
 const MetricFamilyDef kEventsInvalid = {
     "kpistream_events_invalid_total", kCounter, kReason,
     "Input messages rejected as invalid, by reason."};

@@ -69,6 +69,12 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   absl::StatusOr<Offsets> StartOffsets(
       const std::vector<TopicPartition>& partitions,
       absl::Duration timeout) override;
+  int64_t FirstRetained(const TopicPartition& tp) const override {
+    return consumer_->FirstRetained(tp);
+  }
+  int64_t ReachedEnd(const TopicPartition& tp) const override {
+    return consumer_->ReachedEnd(tp);
+  }
   std::string last_error() const override { return consumer_->last_error(); }
   absl::Time last_error_at() const override {
     return consumer_->last_error_at();

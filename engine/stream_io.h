@@ -65,6 +65,13 @@ class StreamInput {
   virtual absl::StatusOr<Offsets> StartOffsets(
       const std::vector<TopicPartition>& partitions,
       absl::Duration timeout) = 0;
+  // The partition's first retained offset as the consumer last heard it
+  // (from its fetch responses: no request); -1: not known. Records before it
+  // were deleted (retention, DeleteRecords).
+  virtual int64_t FirstRetained(const TopicPartition&) const { return -1; }
+  // Where the consumer last reached the partition's end since its last
+  // seek: every record before that offset was handed out (-1: not since).
+  virtual int64_t ReachedEnd(const TopicPartition&) const { return -1; }
   // The latest client error and when, for readiness and logs.
   virtual std::string last_error() const = 0;
   virtual absl::Time last_error_at() const = 0;

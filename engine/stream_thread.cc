@@ -409,6 +409,10 @@ void StreamThread::Handle(const kafka::Record& record, absl::Time now) {
     return;
   }
   Slot& slot = *last_slot_;
+  if (record.offset > slot.pipeline->next_offset() &&
+      slot.pipeline->next_offset() >= 0) [[unlikely]] {
+    CheckDeletedUnread(slot, last_tp_, record.offset);
+  }
   const absl::Time event_time =
       slot.pipeline->Process(record, now, slot.watermark);
   // A watermark record of the repartition topic is no work: counted as
@@ -454,6 +458,20 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
   input_lag_ = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     const int64_t lag = i < backlog_lags_.size() ? backlog_lags_[i] : -1;
+    if (lag == 0) {
+      // Read to its end: records between the position and that end which
+      // were deleted before they were read get no record after them to
+      // tell (an idle partition).
+      const TopicPartition& tp = positions[i].first;
+      const int64_t end = input_->ReachedEnd(tp);
+      if (end > positions[i].second) {
+        Slot& slot = slots_.at(tp);
+        if (slot.deleted_checked_end != end && !slot.pipeline->replaying()) {
+          slot.deleted_checked_end = end;
+          CheckDeletedUnread(slot, tp, end);
+        }
+      }
+    }
     watermark_.SetBacklog(ids[i], lag < 0 || lag > 1);
     if (lag > 0 && positions[i].first.topic != repartition_topic_) {
       input_lag_ += lag;
@@ -688,6 +706,38 @@ absl::Status StreamThread::SkipDeletedRecords(
         options_.name, unchecked);
   }
   return absl::OkStatus();
+}
+
+void StreamThread::SayDeletedUnread(const TopicPartition& tp, int64_t from,
+                                    int64_t first) {
+  KPI_LOG_ERROR(
+      "%s: %s[%d]: offsets %d to %d were deleted from the topic "
+      "(retention) before they were read: %d input record(s) lost "
+      "(transaction markers among them count too; "
+      "kpistream_input_records_deleted_total); reading on at %d",
+      options_.name, tp.topic, tp.partition, from, first - 1, first - from,
+      first);
+  counters_.CountDeletedUnread(tp.topic, static_cast<uint64_t>(first - from));
+}
+
+bool StreamThread::CheckDeletedUnread(Slot& slot, const TopicPartition& tp,
+                                      int64_t reached) {
+  const int64_t next = slot.pipeline->next_offset();
+  if (next < 0 || reached <= next) return false;
+  // Offsets skipped are not always deleted records: transaction markers,
+  // and aborted records under read_committed, are never handed out. Only
+  // those before where the partition now starts are gone. (The consumer's
+  // view can be newer than the record: counted then are records deleted
+  // since it was fetched, at most up to `reached`.)
+  const int64_t first = input_->FirstRetained(tp);
+  if (first <= next) return false;
+  const int64_t to = std::min(first, reached);
+  slot.pipeline->SkipUnread(to);
+  SayDeletedUnread(tp, next, to);
+  // The moved position is work to commit: else the next restore, from the
+  // checkpoint before it, finds them and counts them again.
+  ++processed_since_commit_;
+  return true;
 }
 
 absl::Status StreamThread::LostStateError(
@@ -944,16 +994,7 @@ void StreamThread::RestorePending(absl::Time now) {
   // every restore counted them again: review).
   for (const UnreadDeleted& u : unread) {
     pending[u.slot]->pipeline->SkipUnread(u.first);
-    const TopicPartition& tp = tps[u.slot];
-    KPI_LOG_ERROR(
-        "%s: %s[%d]: offsets %d to %d were deleted from the topic "
-        "(retention) before they were read: %d input record(s) lost "
-        "(transaction markers among them count too; "
-        "kpistream_input_records_deleted_total); reading on at %d",
-        options_.name, tp.topic, tp.partition, u.from, u.first - 1,
-        u.first - u.from, u.first);
-    counters_.CountDeletedUnread(tp.topic,
-                                 static_cast<uint64_t>(u.first - u.from));
+    SayDeletedUnread(tps[u.slot], u.from, u.first);
   }
   restore_error_.clear();
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);

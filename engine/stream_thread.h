@@ -199,6 +199,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // Not restored before this (after commits aborted in a row).
     absl::Time restore_after = absl::InfinitePast();
     absl::Time end_checked_at = absl::InfinitePast();  // last EndOffsets
+    // The end the consumer reached that CheckDeletedUnread() last saw
+    // (asked once per end: a transaction marker after the last record is
+    // one offset past the position for good).
+    int64_t deleted_checked_end = -1;
     // With a local store: what it holds of the partition (set by the
     // restore, moved on by every commit).
     v1::LocalPartitionMeta local;
@@ -269,6 +273,19 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
                                   const std::vector<TopicPartition>& tps,
                                   Offsets* start,
                                   std::vector<UnreadDeleted>* unread);
+  // Records of `tp` from `from` to `first` - 1 were deleted before they
+  // were read: said (ERROR) and counted
+  // (kpistream_input_records_deleted_total).
+  void SayDeletedUnread(const TopicPartition& tp, int64_t from, int64_t first);
+  // While running: the consumer handed out `reached` (a record's offset, or
+  // the partition's end) with the records from the slot's position on not
+  // read. When the consumer last heard that the partition starts after that
+  // position, the records between were deleted unread (retention ran past
+  // a reading that lagged behind; librdkafka's offset reset skipped them
+  // with a log line of its own only): said and counted, the position
+  // moved. Returns whether they were.
+  bool CheckDeletedUnread(Slot& slot, const TopicPartition& tp,
+                          int64_t reached);
   // After a successful commit: its changes and positions into the store.
   void SaveLocal();
   // Tells the watermark which partitions have records waiting, and asks

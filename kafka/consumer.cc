@@ -355,6 +355,16 @@ void Consumer::Lag(const Offsets& positions, std::vector<int64_t>* lags) {
   }
 }
 
+int64_t Consumer::FirstRetained(const TopicPartition& tp) const {
+  int64_t low = -1, high = -1;
+  if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition,
+                                     &low,
+                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return -1;
+  }
+  return low >= 0 ? low : -1;
+}
+
 void Consumer::ForgetEnds(const Offsets& positions) {
   for (const auto& [tp, position] : positions) ends_.erase(tp);
 }

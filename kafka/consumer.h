@@ -102,6 +102,15 @@ class Consumer {
   void Sought(const Offsets& positions);
   // Before a seek: its partitions' ends are not kept until Sought().
   void ForgetEnds(const Offsets& positions);
+  // The end the partition was last read to since its last seek (every
+  // record before it handed out); -1: none since (or not sought).
+  int64_t ReachedEnd(const TopicPartition& tp) const {
+    auto it = ends_.find(tp);
+    return it == ends_.end() ? -1 : it->second;
+  }
+  // The partition's first retained offset as its last fetch response said
+  // (the log start offset; no request); -1: not known.
+  int64_t FirstRetained(const TopicPartition& tp) const;
 
   // Commits `offsets` (next offsets to read) and waits for the answer, at
   // most `timeout`: DeadlineExceededError then (the commit may still go

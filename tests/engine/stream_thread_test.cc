@@ -80,6 +80,20 @@ class FakeInput : public StreamInput {
   void set_topic(std::string topic) { topic_ = std::move(topic); }
   // The next offset a poll reads.
   int64_t position() const { return position_; }
+  // Retention deletes the records before `first` while the thread runs: a
+  // position before it moves there at the next poll, as librdkafka's
+  // offset reset does with auto.offset.reset=earliest (it logs a warning
+  // and hands out the next record retained).
+  void DeleteBefore(int64_t first) { first_ = first; }
+  // The next `n` offsets from the position are never handed out, though
+  // retained (transaction markers, aborted records under read_committed).
+  void SkipNext(int64_t n) { skip_ = n; }
+  int64_t FirstRetained(const TopicPartition& tp) const override {
+    return tp.topic == topic_ && tp.partition == 0 ? first_ : -1;
+  }
+  int64_t ReachedEnd(const TopicPartition& tp) const override {
+    return tp.topic == topic_ && tp.partition == 0 ? reached_end_ : -1;
+  }
   // Partitions assigned (cooperatively, added to the others) by the next
   // poll, after the records it reads.
   void AssignAfterNextPoll(std::vector<TopicPartition> tps) {
@@ -110,6 +124,8 @@ class FakeInput : public StreamInput {
       listener_->OnAssigned(tps);
       return;
     }
+    if (position_ >= 0 && position_ < first_) position_ = first_;
+    if (position_ >= 0) position_ += std::exchange(skip_, 0);
     for (size_t n = 0;
          position_ >= 0 && position_ < static_cast<int64_t>(records_.size()) &&
          n < max;
@@ -124,12 +140,16 @@ class FakeInput : public StreamInput {
       r.timestamp_ms = stamps_[position_];
       sink(r);
     }
+    if (position_ >= 0 && position_ >= static_cast<int64_t>(records_.size())) {
+      reached_end_ = position_;  // a PARTITION_EOF event
+    }
     if (!assign_after_poll_.empty()) {
       listener_->OnAssigned(std::exchange(assign_after_poll_, {}));
     }
   }
   absl::StatusOr<Offsets> Seek(const Offsets& offsets) override {
     ++seeks_;
+    reached_end_ = -1;
     if (on_seek) on_seek();
     Offsets out;
     for (const auto& [tp, offset] : offsets) {
@@ -156,10 +176,11 @@ class FakeInput : public StreamInput {
   void Lag(const Offsets& positions, std::vector<int64_t>* lags) override {
     lags->clear();
     for (const auto& [tp, p] : positions) {
+      // As kafka::Consumer::Lag: from the end reached, if further.
       lags->push_back((tp.topic != topic_ || tp.partition != 0)
                           ? 0
                           : static_cast<int64_t>(records_.size()) -
-                                std::max<int64_t>(p, 0));
+                                std::max<int64_t>({p, 0, reached_end_}));
     }
   }
   absl::StatusOr<Offsets> EndOffsets(const std::vector<TopicPartition>& tps,
@@ -212,7 +233,9 @@ class FakeInput : public StreamInput {
 
  private:
   Listener* listener_;
-  const int64_t first_;
+  int64_t first_;
+  int64_t reached_end_ = -1;  // ReachedEnd()
+  int64_t skip_ = 0;          // SkipNext()
   bool assigned_ = false;
   size_t fetched_per_poll_ = SIZE_MAX;
   int64_t position_ = -1;  // -1: not sought yet
@@ -2445,6 +2468,77 @@ TEST(StreamThreadTest, AReKeyedEventIsJudgedByItsOwnSourcesWatermark) {
                {"b", ForwardedPageView("b", "10:30:00", 1, 1, at(10, 0))}};
   EXPECT_THAT(DeadLettersOfARun(t), ::testing::ElementsAre("a: late"));
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_reorder_buffer_events"), 1);
+}
+
+// Records deleted while the thread runs behind retention: librdkafka's
+// offset reset moved on to the first retained record and said so in a log
+// line of its own only. Now said and counted, once, whether a record comes
+// after them or the partition is idle; the position past them is committed
+// (else the next restore, from the checkpoint before them, counted them
+// again).
+TEST(StreamThreadTest, RecordsDeletedUnreadWhileRunningAreCountedOnce) {
+  for (bool idle : {false, true}) {
+    SCOPED_TRACE(idle ? "nothing retained after them" : "a record after them");
+    FakeThread t;
+    t.records = {{"v0", PageView("v0", "10:00:00")}};
+    int phase = 0;
+    int polls_after = 0;
+    t.options.stop_requested = [&] {
+      if (phase == 0 && t.output().committed_offset == 1) {
+        // Offsets 1 to 3, of which retention deletes 1 and 2 (idle: all
+        // three) before the thread polls again.
+        t.input().Add("v1", PageView("v1", "10:00:01"));
+        t.input().Add("v2", PageView("v2", "10:00:02"));
+        t.input().Add("v3", PageView("v3", "10:00:03"));
+        t.input().DeleteBefore(idle ? 4 : 3);
+        phase = 1;
+      } else if (phase == 1 && t.output().committed_offset == 4) {
+        phase = 2;
+      } else if (phase == 2) {
+        ++polls_after;  // a few more loops: nothing said or counted again
+      }
+      return polls_after > 20 || t.output().commits > 100;
+    };
+    ::testing::internal::CaptureStderr();
+    ASSERT_TRUE(t.Run().ok());
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    ASSERT_EQ(phase, 2) << "committed " << t.output().committed_offset << err;
+    const MetricsSnapshot snapshot = t.Snapshot();
+    EXPECT_EQ(Value(snapshot, "kpistream_input_records_deleted_total"),
+              idle ? 3 : 2);
+    EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), idle ? 1 : 2);
+    const std::string said = absl::StrCat(
+        "in[0]: offsets 1 to ", idle ? 3 : 2,
+        " were deleted from the topic (retention) before they were read: ",
+        idle ? 3 : 2, " input record(s) lost");
+    EXPECT_TRUE(absl::StrContains(err, said)) << err;
+    const std::vector<absl::string_view> parts =
+        absl::StrSplit(err, "were deleted from");
+    EXPECT_EQ(parts.size(), 2u) << "said once: " << err;
+  }
+}
+
+// Gaps that are no loss (transaction markers, aborted records, never
+// handed out) are not counted: the partition starts before them.
+TEST(StreamThreadTest, OffsetsSkippedButRetainedAreNotCountedAsDeleted) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int polls_after = 0;
+  t.options.stop_requested = [&] {
+    if (t.output().committed_offset == 1 && polls_after == 0) {
+      t.input().Add("v1", PageView("v1", "10:00:01"));
+      t.input().Add("v2", PageView("v2", "10:00:02"));
+      t.input().Add("v3", PageView("v3", "10:00:03"));
+      t.input().SkipNext(2);  // offsets 1 and 2 are never handed out
+    }
+    if (t.output().committed_offset >= 1) ++polls_after;
+    return polls_after > 20 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.output().committed_offset, 4);
+  const MetricsSnapshot snapshot = t.Snapshot();
+  EXPECT_EQ(Value(snapshot, "kpistream_input_records_deleted_total"), 0);
+  EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), 2);
 }
 
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {

@@ -132,6 +132,27 @@ class RestartTest : public ::testing::TestWithParam<int> {
         absl::Seconds(60));
   }
 
+  // kpistream_input_records_deleted_total of the input topic (-1: no page).
+  double DeletedTotal(Lifetime* life) {
+    auto page = HttpGet(life->port, "/metrics");
+    return page.ok()
+               ? MetricValue(*page, "kpistream_input_records_deleted_total",
+                             {{"topic", options_.input}})
+               : -1;
+  }
+
+  // Starts instance "a" again: its restore finds no records deleted
+  // before they were read (its position is past those it counted).
+  void ExpectNoDeletedRecordsAtTheNextStart(Fleet& fleet) {
+    Lifetime* a = fleet.Start("a");
+    ASSERT_TRUE(Ready(a)) << a->process->Stderr();
+    // (Said at the restore, before ready; counted at the next commit.)
+    absl::SleepFor(absl::Seconds(2));
+    EXPECT_FALSE(absl::StrContains(a->process->Stderr(), "were deleted from"))
+        << a->process->Stderr();
+    EXPECT_EQ(DeletedTotal(a), 0) << a->process->Stderr();
+  }
+
   bool Ready(Lifetime* life) {
     return WaitFor(
         [&] {
@@ -395,30 +416,72 @@ TEST_F(RestartTest, RecordsDeletedBeforeTheyWereReadAreCountedAsLostOnce) {
       "were deleted from the topic (retention) before they were "
       "read: ",
       deleted, " input record(s) lost");
-  auto deleted_total = [&](Lifetime* life) {
-    auto page = HttpGet(life->port, "/metrics");
-    return page.ok()
-               ? MetricValue(*page, "kpistream_input_records_deleted_total",
-                             {{"topic", options_.input}})
-               : -1;
-  };
   a = fleet.Start("a");
   ASSERT_TRUE(Ready(a)) << a->process->Stderr();
   EXPECT_TRUE(
-      WaitFor([&] { return deleted_total(a) == deleted; }, absl::Seconds(30)))
+      WaitFor([&] { return DeletedTotal(a) == deleted; }, absl::Seconds(30)))
       << a->process->Stderr();
   EXPECT_TRUE(absl::StrContains(a->process->Stderr(), said))
       << a->process->Stderr();
   ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
 
   // Nothing written since: the next start resumes past them, silent.
-  a = fleet.Start("a");
+  ExpectNoDeletedRecordsAtTheNextStart(fleet);
+}
+
+// Retention ran past a running instance that lagged behind (here: one
+// frozen by SIGSTOP while records are written and deleted). librdkafka's
+// offset reset moved on to the first retained offset with a warning of its
+// own only (review: not counted); the engine says and counts them too,
+// once, with no record after them, and commits the position past them:
+// the next start does not count them again.
+TEST_F(RestartTest, RecordsDeletedWhileAnInstanceLaggedAreCountedAsLostOnce) {
+  options_.input_key = "visitor_id";
+  Fleet fleet(options_);
+  Lifetime* a = fleet.Start("a");
   ASSERT_TRUE(Ready(a)) << a->process->Stderr();
-  // (Said at the restore, before ready; counted at the next commit.)
+  Produce({{"v1", Event("v1", "e1", "10:00:00", "PAGE_VIEW", "/")}});
+  ASSERT_TRUE(Committed(fleet, a, 1)) << fleet.Logs();
+  ASSERT_EQ(kill(a->process->pid(), SIGSTOP), 0);
+  // Its fetch in flight is answered (empty) meanwhile: the records below
+  // are not in it.
   absl::SleepFor(absl::Seconds(2));
-  EXPECT_FALSE(absl::StrContains(a->process->Stderr(), "were deleted from"))
+  Produce({{"v1", Event("v1", "e2", "10:01:00", "PAGE_VIEW", "/a")},
+           {"v1", Event("v1", "e3", "10:02:00", "PAGE_VIEW", "/b")}});
+  absl::StatusOr<std::vector<KafkaRecord>> records = ConsumeFromKafka(
+      options_.bootstrap, options_.input, 3, absl::Seconds(30), false);
+  if (!records.ok()) kill(a->process->pid(), SIGCONT);
+  ASSERT_TRUE(records.ok()) << records.status();
+  std::map<int32_t, int64_t> end;
+  int64_t e1 = -1;
+  for (const KafkaRecord& r : *records) {
+    if (absl::StrContains(r.value, "\"e3\"")) end[r.partition] = r.offset + 1;
+    if (absl::StrContains(r.value, "\"e1\"")) e1 = r.offset;
+  }
+  const absl::Status deleted_status =
+      DeleteKafkaRecordsBefore(options_.bootstrap, options_.input, end);
+  ASSERT_EQ(kill(a->process->pid(), SIGCONT), 0);
+  ASSERT_TRUE(deleted_status.ok()) << deleted_status;
+  ASSERT_EQ(end.size(), 1u);
+  const int64_t deleted = end.begin()->second - (e1 + 1);
+  ASSERT_GE(deleted, 2);
+
+  EXPECT_TRUE(
+      WaitFor([&] { return DeletedTotal(a) == deleted; }, absl::Seconds(60)))
       << a->process->Stderr();
-  EXPECT_EQ(deleted_total(a), 0) << a->process->Stderr();
+  EXPECT_TRUE(absl::StrContains(
+      a->process->Stderr(),
+      absl::StrCat("were deleted from the topic (retention) before they were "
+                   "read: ",
+                   deleted, " input record(s) lost")))
+      << a->process->Stderr();
+  // Reading goes on after them.
+  Produce({{"v1", Event("v1", "e4", "10:03:00", "PAGE_VIEW", "/c")}});
+  ASSERT_TRUE(Committed(fleet, a, 2)) << fleet.Logs();
+  EXPECT_EQ(DeletedTotal(a), deleted);
+  ASSERT_EQ(fleet.Stop(a), 0) << fleet.Logs();
+
+  ExpectNoDeletedRecordsAtTheNextStart(fleet);
 }
 
 #define KPISTREAM_RESTART_BROKER Kafka
