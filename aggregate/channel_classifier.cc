@@ -95,6 +95,16 @@ bool IsWebAppSubdomain(absl::string_view label) {
   return false;
 }
 
+// Site names that are a short-link domain of another site ("t.co" for X,
+// "youtu.be", "lnkd.in", "fb.me", "ig.me"): as a source the name alone
+// says little ("t"), so the host is reported whole, as GA4 reports them.
+bool IsShortLinkName(absl::string_view label) {
+  for (absl::string_view alias : {"t", "fb", "ig", "youtu", "lnkd"}) {
+    if (label == alias) return true;
+  }
+  return false;
+}
+
 bool IsHex(absl::string_view v) {
   for (char c : v) {
     if (!absl::ascii_isxdigit(c)) return false;
@@ -238,6 +248,11 @@ uint8_t ChannelClassifier::ListsOf(absl::string_view name) const {
 
 absl::string_view ChannelClassifier::SourceFromHost(
     absl::string_view host) const {
+  const absl::string_view site = SiteNameOf(host);
+  return IsShortLinkName(site) ? host : site;
+}
+
+absl::string_view ChannelClassifier::SiteNameOf(absl::string_view host) const {
   if (ListsOf(host) != 0) return host;
   // The site's own name is the label before its public suffix: the TLD, or
   // "co.uk"-like pairs of a generic second level under a country code.
@@ -297,9 +312,9 @@ void ChannelClassifier::EffectiveInto(const ChannelInputs& in,
     medium_out->assign("(none)");
     return;
   }
-  const absl::string_view from = SourceFromHost(host);
-  Assign(from, source_out);
-  medium_out->assign((ListsOf(from) & kSearch) != 0 ? "organic" : "referral");
+  Assign(SourceFromHost(host), source_out);
+  medium_out->assign((ListsOf(SiteNameOf(host)) & kSearch) != 0 ? "organic"
+                                                                : "referral");
 }
 
 SourceMedium ChannelClassifier::EffectiveSourceMedium(
@@ -323,7 +338,7 @@ absl::string_view ChannelClassifier::ChannelOf(
   // A utm_source is often a domain ("facebook.com", "m.facebook.com"), as
   // GA4's source lists hold them too: its site's name, as for a referrer.
   if (lists == 0 && absl::StrContains(source, '.')) {
-    lists = ListsOf(SourceFromHost(source));
+    lists = ListsOf(SiteNameOf(source));
   }
   const bool search = lists & kSearch, social = lists & kSocial,
              video = lists & kVideo, shopping = lists & kShopping;

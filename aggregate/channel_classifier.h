@@ -90,9 +90,13 @@ class ChannelClassifier : public SessionAttribution {
   void EffectiveInto(const ChannelInputs& in, std::string* source,
                      std::string* medium) const;
   // The source a referrer's host is reported under: the site's own name when
-  // a list knows it ("google.co.uk" -> "google", "t.co" -> "t"), else the
-  // host ("notion.so", "accounts.google.com"). A view of `host`.
+  // a list knows it ("google.co.uk" -> "google"), else the host
+  // ("notion.so", "accounts.google.com", and short-link domains: "t.co",
+  // "youtu.be"). A view of `host`.
   absl::string_view SourceFromHost(absl::string_view host) const;
+  // The name a list knows a host by: its site's name ("t" for "t.co",
+  // "google" for "google.co.uk"), or the host itself. A view of `host`.
+  absl::string_view SiteNameOf(absl::string_view host) const;
   absl::string_view ChannelOf(absl::string_view source,
                               absl::string_view medium,
                               absl::string_view campaign) const;

@@ -274,9 +274,17 @@ TEST(ChannelClassifierTest, SourceAndMediumDerivedFromTheReferrer) {
   sm = c.EffectiveSourceMedium({"", "", "", "", "", kPage});
   EXPECT_EQ(sm.source, "(direct)");
   EXPECT_EQ(sm.medium, "(none)");
+  // A short-link domain is reported whole, as GA4 does ("t" said nothing).
   sm = c.EffectiveSourceMedium({"", "", "", "https://t.co/x", "", kPage});
-  EXPECT_EQ(sm.source, "t");
+  EXPECT_EQ(sm.source, "t.co");
   EXPECT_EQ(sm.medium, "referral");
+  sm = c.EffectiveSourceMedium({"", "", "", "https://youtu.be/x", "", kPage});
+  EXPECT_EQ(sm.source, "youtu.be");
+  EXPECT_EQ(c.Classify({"", "", "", "https://youtu.be/x", "", kPage}),
+            "Organic Video");
+  sm = c.EffectiveSourceMedium(
+      {"", "", "", "https://m.facebook.com/x", "", kPage});
+  EXPECT_EQ(sm.source, "facebook");
   sm = c.EffectiveSourceMedium(
       {"", "", "", "https://accounts.google.com/o", "", kPage});
   EXPECT_EQ(sm.source, "accounts.google.com");
