@@ -456,8 +456,16 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
   positions.resize(n);
   input_->Lag(positions, &backlog_lags_);
   input_lag_ = 0;
+  const bool unchecked_gaps = std::exchange(unchecked_gaps_, false);
   for (size_t i = 0; i < ids.size(); ++i) {
     const int64_t lag = i < backlog_lags_.size() ? backlog_lags_[i] : -1;
+    if (unchecked_gaps) {
+      Slot& slot = slots_.at(positions[i].first);
+      if (slot.unchecked_gap.first >= 0) {
+        CheckUncheckedGap(slot, positions[i].first);
+        unchecked_gaps_ |= slot.unchecked_gap.first >= 0;
+      }
+    }
     if (lag == 0) {
       // Read to its end: records between the position and that end which
       // were deleted before they were read get no record after them to
@@ -726,18 +734,38 @@ bool StreamThread::CheckDeletedUnread(Slot& slot, const TopicPartition& tp,
   if (next < 0 || reached <= next) return false;
   // Offsets skipped are not always deleted records: transaction markers,
   // and aborted records under read_committed, are never handed out. Only
-  // those before where the partition now starts are gone. (The consumer's
-  // view can be newer than the record: counted then are records deleted
-  // since it was fetched, at most up to `reached`.)
+  // those before where the partition starts, as the consumer heard with
+  // (or after) the fetch that brought `reached`, are gone. The consumer's
+  // view can be newer than that fetch: when it says the partition starts
+  // after `reached`, the records handed out are ones deleted since they
+  // were fetched, and the offsets skipped among them were markers or
+  // aborted records, fetched while retained (review): no loss told.
   const int64_t first = input_->FirstRetained(tp);
-  if (first <= next) return false;
-  const int64_t to = std::min(first, reached);
-  slot.pipeline->SkipUnread(to);
-  SayDeletedUnread(tp, next, to);
+  if (first < 0) {
+    // Not known (an error answer to a later fetch said nothing of it):
+    // asked again at the next polls (CheckUncheckedGap).
+    slot.unchecked_gap = {next, reached};
+    unchecked_gaps_ = true;
+    return false;
+  }
+  if (first <= next || first > reached) return false;
+  slot.pipeline->SkipUnread(first);
+  SayDeletedUnread(tp, next, first);
   // The moved position is work to commit: else the next restore, from the
   // checkpoint before it, finds them and counts them again.
   ++processed_since_commit_;
   return true;
+}
+
+void StreamThread::CheckUncheckedGap(Slot& slot, const TopicPartition& tp) {
+  const auto [from, reached] = slot.unchecked_gap;
+  const int64_t first = input_->FirstRetained(tp);
+  if (first < 0) return;  // not yet
+  slot.unchecked_gap = {-1, -1};
+  if (first <= from || first > reached) return;
+  // The position is past them already (the record after them processed),
+  // in the work of this commit or a later one.
+  SayDeletedUnread(tp, from, first);
 }
 
 absl::Status StreamThread::LostStateError(
@@ -964,6 +992,8 @@ void StreamThread::RestorePending(absl::Time now) {
     changelog_before_.erase(tps[i]);
     pending[i]->start_offset = sought.at(i).second;
     pending[i]->committed_position = pending[i]->start_offset;
+    pending[i]->deleted_checked_end = -1;
+    pending[i]->unchecked_gap = {-1, -1};
     // A repartition partition's watermark is its sources' (restored with
     // its state), never its own events' minus the bound: a fast source's
     // events would make a slow one's late.

@@ -203,6 +203,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // (asked once per end: a transaction marker after the last record is
     // one offset past the position for good).
     int64_t deleted_checked_end = -1;
+    // Offsets skipped [first, second) whose partition's start the consumer
+    // could not tell when they were (CheckDeletedUnread); -1: none.
+    std::pair<int64_t, int64_t> unchecked_gap{-1, -1};
     // With a local store: what it holds of the partition (set by the
     // restore, moved on by every commit).
     v1::LocalPartitionMeta local;
@@ -286,6 +289,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // moved. Returns whether they were.
   bool CheckDeletedUnread(Slot& slot, const TopicPartition& tp,
                           int64_t reached);
+  // The slot's unchecked_gap, once the consumer tells where the partition
+  // starts: said and counted if records in it were deleted unread.
+  void CheckUncheckedGap(Slot& slot, const TopicPartition& tp);
   // After a successful commit: its changes and positions into the store.
   void SaveLocal();
   // Tells the watermark which partitions have records waiting, and asks
@@ -441,6 +447,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // The debug log's, the schedule's, and whether a commit ends aborts in a
   // row (with produced_since_commit_).
   uint64_t processed_since_commit_ = 0;
+  // Some slot has an unchecked_gap (UpdateBacklogs asks again).
+  bool unchecked_gaps_ = false;
   uint64_t produced_since_commit_ = 0;  // output and changelog records
   // The watermark record last sent (SendUpstreamWatermarks), and when;
   // cleared when a commit does not go through.

@@ -88,8 +88,13 @@ class FakeInput : public StreamInput {
   // The next `n` offsets from the position are never handed out, though
   // retained (transaction markers, aborted records under read_committed).
   void SkipNext(int64_t n) { skip_ = n; }
+  // What FirstRetained() says instead, when set: -1 (an error answer to a
+  // later fetch said nothing of it), or a start newer than the records
+  // handed out (retention deleted them since they were fetched).
+  std::optional<int64_t> reported_first;
   int64_t FirstRetained(const TopicPartition& tp) const override {
-    return tp.topic == topic_ && tp.partition == 0 ? first_ : -1;
+    if (tp.topic != topic_ || tp.partition != 0) return -1;
+    return reported_first.value_or(first_);
   }
   int64_t ReachedEnd(const TopicPartition& tp) const override {
     return tp.topic == topic_ && tp.partition == 0 ? reached_end_ : -1;
@@ -2470,6 +2475,13 @@ TEST(StreamThreadTest, AReKeyedEventIsJudgedByItsOwnSourcesWatermark) {
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_reorder_buffer_events"), 1);
 }
 
+// Offsets 1 to 3 of the fake input (after v0's 0): v1 to v3's page views.
+void AddThreeViews(FakeInput& in) {
+  in.Add("v1", PageView("v1", "10:00:01"));
+  in.Add("v2", PageView("v2", "10:00:02"));
+  in.Add("v3", PageView("v3", "10:00:03"));
+}
+
 // Records deleted while the thread runs behind retention: librdkafka's
 // offset reset moved on to the first retained record and said so in a log
 // line of its own only. Now said and counted, once, whether a record comes
@@ -2487,9 +2499,7 @@ TEST(StreamThreadTest, RecordsDeletedUnreadWhileRunningAreCountedOnce) {
       if (phase == 0 && t.output().committed_offset == 1) {
         // Offsets 1 to 3, of which retention deletes 1 and 2 (idle: all
         // three) before the thread polls again.
-        t.input().Add("v1", PageView("v1", "10:00:01"));
-        t.input().Add("v2", PageView("v2", "10:00:02"));
-        t.input().Add("v3", PageView("v3", "10:00:03"));
+        AddThreeViews(t.input());
         t.input().DeleteBefore(idle ? 4 : 3);
         phase = 1;
       } else if (phase == 1 && t.output().committed_offset == 4) {
@@ -2518,27 +2528,67 @@ TEST(StreamThreadTest, RecordsDeletedUnreadWhileRunningAreCountedOnce) {
   }
 }
 
-// Gaps that are no loss (transaction markers, aborted records, never
-// handed out) are not counted: the partition starts before them.
-TEST(StreamThreadTest, OffsetsSkippedButRetainedAreNotCountedAsDeleted) {
+// Gaps that are no loss are not counted: transaction markers and aborted
+// records, never handed out, where the partition starts before them; and
+// the same among records the engine reads after retention deleted them
+// (the consumer's view of where the partition starts is newer than the
+// records it hands out; they were fetched while retained: review, counted
+// as lost).
+TEST(StreamThreadTest, OffsetsSkippedThatWereNoLossAreNotCounted) {
+  for (bool deleted_since_fetched : {false, true}) {
+    SCOPED_TRACE(deleted_since_fetched ? "records deleted since fetched"
+                                       : "records retained");
+    FakeThread t;
+    t.records = {{"v0", PageView("v0", "10:00:00")}};
+    int polls_after = 0;
+    t.options.stop_requested = [&] {
+      if (t.output().committed_offset == 1 && polls_after == 0) {
+        AddThreeViews(t.input());
+        t.input().SkipNext(2);  // offsets 1 and 2 are never handed out
+        if (deleted_since_fetched) t.input().reported_first = 100;
+      }
+      if (t.output().committed_offset >= 1) ++polls_after;
+      return polls_after > 20 || t.output().commits > 100;
+    };
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.output().committed_offset, 4);
+    const MetricsSnapshot snapshot = t.Snapshot();
+    EXPECT_EQ(Value(snapshot, "kpistream_input_records_deleted_total"), 0);
+    EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), 2);
+  }
+}
+
+// When the gap comes, the consumer may not know where the partition starts
+// (an error answer to a later fetch said nothing of it): asked again at the
+// next polls, the loss is said and counted once it knows.
+TEST(StreamThreadTest, DeletedRecordsAreCountedOnceTheConsumerKnowsTheStart) {
   FakeThread t;
   t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int phase = 0;
   int polls_after = 0;
   t.options.stop_requested = [&] {
-    if (t.output().committed_offset == 1 && polls_after == 0) {
-      t.input().Add("v1", PageView("v1", "10:00:01"));
-      t.input().Add("v2", PageView("v2", "10:00:02"));
-      t.input().Add("v3", PageView("v3", "10:00:03"));
-      t.input().SkipNext(2);  // offsets 1 and 2 are never handed out
+    if (phase == 0 && t.output().committed_offset == 1) {
+      AddThreeViews(t.input());
+      t.input().DeleteBefore(3);
+      t.input().reported_first = -1;
+      phase = 1;
+    } else if (phase == 1 && t.input().position() == 4) {
+      EXPECT_EQ(Value(t.Snapshot(), "kpistream_input_records_deleted_total"),
+                0);
+      t.input().reported_first.reset();
+      phase = 2;
+    } else if (phase == 2 && t.output().committed_offset == 4) {
+      ++polls_after;
     }
-    if (t.output().committed_offset >= 1) ++polls_after;
     return polls_after > 20 || t.output().commits > 100;
   };
+  ::testing::internal::CaptureStderr();
   ASSERT_TRUE(t.Run().ok());
-  EXPECT_EQ(t.output().committed_offset, 4);
-  const MetricsSnapshot snapshot = t.Snapshot();
-  EXPECT_EQ(Value(snapshot, "kpistream_input_records_deleted_total"), 0);
-  EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), 2);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(phase, 2) << err;
+  EXPECT_EQ(Value(t.Snapshot(), "kpistream_input_records_deleted_total"), 2);
+  EXPECT_TRUE(absl::StrContains(err, "in[0]: offsets 1 to 2 were deleted"))
+      << err;
 }
 
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
