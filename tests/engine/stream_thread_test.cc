@@ -2489,42 +2489,53 @@ void AddThreeViews(FakeInput& in) {
 // (else the next restore, from the checkpoint before them, counted them
 // again).
 TEST(StreamThreadTest, RecordsDeletedUnreadWhileRunningAreCountedOnce) {
-  for (bool idle : {false, true}) {
-    SCOPED_TRACE(idle ? "nothing retained after them" : "a record after them");
-    FakeThread t;
-    t.records = {{"v0", PageView("v0", "10:00:00")}};
-    int phase = 0;
-    int polls_after = 0;
-    t.options.stop_requested = [&] {
-      if (phase == 0 && t.output().committed_offset == 1) {
-        // Offsets 1 to 3, of which retention deletes 1 and 2 (idle: all
-        // three) before the thread polls again.
-        AddThreeViews(t.input());
-        t.input().DeleteBefore(idle ? 4 : 3);
-        phase = 1;
-      } else if (phase == 1 && t.output().committed_offset == 4) {
-        phase = 2;
-      } else if (phase == 2) {
-        ++polls_after;  // a few more loops: nothing said or counted again
-      }
-      return polls_after > 20 || t.output().commits > 100;
-    };
-    ::testing::internal::CaptureStderr();
-    ASSERT_TRUE(t.Run().ok());
-    const std::string err = ::testing::internal::GetCapturedStderr();
-    ASSERT_EQ(phase, 2) << "committed " << t.output().committed_offset << err;
-    const MetricsSnapshot snapshot = t.Snapshot();
-    EXPECT_EQ(Value(snapshot, "kpistream_input_records_deleted_total"),
-              idle ? 3 : 2);
-    EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"), idle ? 1 : 2);
-    const std::string said = absl::StrCat(
-        "in[0]: offsets 1 to ", idle ? 3 : 2,
-        " were deleted from the topic (retention) before they were read: ",
-        idle ? 3 : 2, " input record(s) lost");
-    EXPECT_TRUE(absl::StrContains(err, said)) << err;
-    const std::vector<absl::string_view> parts =
-        absl::StrSplit(err, "were deleted from");
-    EXPECT_EQ(parts.size(), 2u) << "said once: " << err;
+  for (bool exactly_once : {true, false}) {
+    for (bool idle : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(
+          exactly_once ? "exactly-once, " : "at-least-once, ",
+          idle ? "nothing retained after them" : "a record after them"));
+      FakeThread t;
+      t.transactional = exactly_once;
+      auto committed = [&] {
+        return exactly_once ? t.output().committed_offset
+                            : t.input().committed_offset;
+      };
+      t.records = {{"v0", PageView("v0", "10:00:00")}};
+      int phase = 0;
+      int polls_after = 0;
+      t.options.stop_requested = [&] {
+        if (phase == 0 && committed() == 1) {
+          // Offsets 1 to 3, of which retention deletes 1 and 2 (idle: all
+          // three) before the thread polls again.
+          AddThreeViews(t.input());
+          t.input().DeleteBefore(idle ? 4 : 3);
+          phase = 1;
+        } else if (phase == 1 && committed() == 4) {
+          phase = 2;
+        } else if (phase == 2) {
+          ++polls_after;  // a few more loops: nothing said or counted again
+        }
+        return polls_after > 20 || t.output().commits > 100 ||
+               t.output().flushes > 100;
+      };
+      ::testing::internal::CaptureStderr();
+      ASSERT_TRUE(t.Run().ok());
+      const std::string err = ::testing::internal::GetCapturedStderr();
+      ASSERT_EQ(phase, 2) << "committed " << committed() << err;
+      const MetricsSnapshot snapshot = t.Snapshot();
+      EXPECT_EQ(Value(snapshot, "kpistream_input_records_deleted_total"),
+                idle ? 3 : 2);
+      EXPECT_EQ(Value(snapshot, "kpistream_events_consumed_total"),
+                idle ? 1 : 2);
+      const std::string said = absl::StrCat(
+          "in[0]: offsets 1 to ", idle ? 3 : 2,
+          " were deleted from the topic (retention) before they were read: ",
+          idle ? 3 : 2, " input record(s) lost");
+      EXPECT_TRUE(absl::StrContains(err, said)) << err;
+      const std::vector<absl::string_view> parts =
+          absl::StrSplit(err, "were deleted from");
+      EXPECT_EQ(parts.size(), 2u) << "said once: " << err;
+    }
   }
 }
 
