@@ -95,9 +95,10 @@ bool IsWebAppSubdomain(absl::string_view label) {
   return false;
 }
 
-// Site names that are a short-link domain of another site ("t.co" for X,
-// "youtu.be", "lnkd.in", "fb.me", "ig.me"): as a source the name alone
-// says little ("t"), so the host is reported whole, as GA4 reports them.
+// Site names of short-link domains ("t.co" for X, "youtu.be", "lnkd.in",
+// "fb.me", "ig.me"): as a source the name alone says little ("t"), so any
+// host of them is reported whole, as GA4 reports them (also "t.me",
+// Telegram's, and "fb.com", whose names are the same).
 bool IsShortLinkName(absl::string_view label) {
   for (absl::string_view alias : {"t", "fb", "ig", "youtu", "lnkd"}) {
     if (label == alias) return true;

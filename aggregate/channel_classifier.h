@@ -91,8 +91,8 @@ class ChannelClassifier : public SessionAttribution {
                      std::string* medium) const;
   // The source a referrer's host is reported under: the site's own name when
   // a list knows it ("google.co.uk" -> "google"), else the host
-  // ("notion.so", "accounts.google.com", and short-link domains: "t.co",
-  // "youtu.be"). A view of `host`.
+  // ("notion.so", "accounts.google.com", and hosts whose site name is a
+  // short-link domain's: "t.co", "youtu.be", "t.me"). A view of `host`.
   absl::string_view SourceFromHost(absl::string_view host) const;
   // The name a list knows a host by: its site's name ("t" for "t.co",
   // "google" for "google.co.uk"), or the host itself. A view of `host`.

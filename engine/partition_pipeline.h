@@ -204,10 +204,11 @@ class PartitionPipeline : private SessionObserver {
   // input resumes (never a deleted offset, where the consumer's reset
   // policy would decide, and `latest` would skip records never read).
   int64_t SkipDeleted(int64_t first);
-  // After the restore: the records before `first` (the first retained
-  // offset) were never read and are gone: the position moves there, so the
-  // next checkpoint holds it (an idle partition's stayed before them, and
-  // every later restore found them again). No-op when it is there already.
+  // After the restore, or while reading (StreamThread::CheckDeletedUnread):
+  // the records before `first` (the first retained offset) were never read
+  // and are gone: the position moves there, so the next checkpoint holds it
+  // (an idle partition's stayed before them, and every later restore found
+  // them again). No-op when it is there already.
   void SkipUnread(int64_t first) {
     if (next_offset_ >= 0 && next_offset_ < first) next_offset_ = first;
   }

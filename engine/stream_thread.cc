@@ -461,9 +461,9 @@ void StreamThread::UpdateBacklogs(absl::Time now) {
     const int64_t lag = i < backlog_lags_.size() ? backlog_lags_[i] : -1;
     if (unchecked_gaps) {
       Slot& slot = slots_.at(positions[i].first);
-      if (slot.unchecked_gap.first >= 0) {
-        CheckUncheckedGap(slot, positions[i].first);
-        unchecked_gaps_ |= slot.unchecked_gap.first >= 0;
+      if (!slot.unchecked_gaps.empty()) {
+        CheckUncheckedGaps(slot, positions[i].first);
+        unchecked_gaps_ |= !slot.unchecked_gaps.empty();
       }
     }
     if (lag == 0) {
@@ -717,14 +717,14 @@ absl::Status StreamThread::SkipDeletedRecords(
 }
 
 void StreamThread::SayDeletedUnread(const TopicPartition& tp, int64_t from,
-                                    int64_t first) {
+                                    int64_t first, int64_t resumes_at) {
   KPI_LOG_ERROR(
       "%s: %s[%d]: offsets %d to %d were deleted from the topic "
       "(retention) before they were read: %d input record(s) lost "
       "(transaction markers among them count too; "
       "kpistream_input_records_deleted_total); reading on at %d",
       options_.name, tp.topic, tp.partition, from, first - 1, first - from,
-      first);
+      resumes_at);
   counters_.CountDeletedUnread(tp.topic, static_cast<uint64_t>(first - from));
 }
 
@@ -735,37 +735,59 @@ bool StreamThread::CheckDeletedUnread(Slot& slot, const TopicPartition& tp,
   // Offsets skipped are not always deleted records: transaction markers,
   // and aborted records under read_committed, are never handed out. Only
   // those before where the partition starts, as the consumer heard with
-  // (or after) the fetch that brought `reached`, are gone. The consumer's
-  // view can be newer than that fetch: when it says the partition starts
-  // after `reached`, the records handed out are ones deleted since they
-  // were fetched, and the offsets skipped among them were markers or
-  // aborted records, fetched while retained (review): no loss told.
+  // (or after) the fetch that brought `reached`, are gone.
   const int64_t first = input_->FirstRetained(tp);
   if (first < 0) {
     // Not known (an error answer to a later fetch said nothing of it):
-    // asked again at the next polls (CheckUncheckedGap).
-    slot.unchecked_gap = {next, reached};
+    // asked again at the next polls (CheckUncheckedGaps). The earliest
+    // few are kept (a reset's gap comes before the markers after it).
+    if (slot.unchecked_gaps.size() < kUncheckedGapsKept) {
+      slot.unchecked_gaps.push_back({next, reached});
+    }
     unchecked_gaps_ = true;
     return false;
   }
-  if (first <= next || first > reached) return false;
+  if (first <= next) return false;
+  if (first > reached) {
+    // The consumer's view is newer than the fetch that brought `reached`:
+    // the records handed out were deleted since they were fetched, and
+    // the offsets skipped can be markers or aborted records, fetched while
+    // retained (review: counted as lost), or a reset's gap, when its first
+    // record waited in the consumer's queue while retention ran on. Which
+    // cannot be told: said, not counted.
+    if (reached - next > 1 &&
+        clock_->Now() - slot.ambiguous_gap_said_at >= kAmbiguousGapRelog) {
+      slot.ambiguous_gap_said_at = clock_->Now();
+      KPI_LOG_WARN(
+          "%s: %s[%d]: offsets %d to %d were not read, and the consumer "
+          "says the partition now starts at %d, past them: the engine reads "
+          "records deleted since they were fetched (it is behind "
+          "retention); whether those offsets were records lost to "
+          "retention or transaction markers cannot be told, and they are "
+          "not counted (said at most every %s per partition)",
+          options_.name, tp.topic, tp.partition, next, reached - 1, first,
+          absl::FormatDuration(kAmbiguousGapRelog));
+    }
+    return false;
+  }
   slot.pipeline->SkipUnread(first);
-  SayDeletedUnread(tp, next, first);
+  SayDeletedUnread(tp, next, first, reached);
   // The moved position is work to commit: else the next restore, from the
   // checkpoint before it, finds them and counts them again.
   ++processed_since_commit_;
   return true;
 }
 
-void StreamThread::CheckUncheckedGap(Slot& slot, const TopicPartition& tp) {
-  const auto [from, reached] = slot.unchecked_gap;
+void StreamThread::CheckUncheckedGaps(Slot& slot, const TopicPartition& tp) {
   const int64_t first = input_->FirstRetained(tp);
   if (first < 0) return;  // not yet
-  slot.unchecked_gap = {-1, -1};
-  if (first <= from || first > reached) return;
-  // The position is past them already (the record after them processed),
-  // in the work of this commit or a later one.
-  SayDeletedUnread(tp, from, first);
+  for (const auto& [from, reached] : slot.unchecked_gaps) {
+    if (first <= from || first > reached) continue;
+    // The position is past them already (the record after them
+    // processed), in the work of this commit or a later one.
+    SayDeletedUnread(tp, from, first, slot.position());
+  }
+  slot.unchecked_gaps.clear();
 }
 
 absl::Status StreamThread::LostStateError(
@@ -993,7 +1015,7 @@ void StreamThread::RestorePending(absl::Time now) {
     pending[i]->start_offset = sought.at(i).second;
     pending[i]->committed_position = pending[i]->start_offset;
     pending[i]->deleted_checked_end = -1;
-    pending[i]->unchecked_gap = {-1, -1};
+    pending[i]->unchecked_gaps.clear();
     // A repartition partition's watermark is its sources' (restored with
     // its state), never its own events' minus the bound: a fast source's
     // events would make a slow one's late.
@@ -1024,7 +1046,7 @@ void StreamThread::RestorePending(absl::Time now) {
   // every restore counted them again: review).
   for (const UnreadDeleted& u : unread) {
     pending[u.slot]->pipeline->SkipUnread(u.first);
-    SayDeletedUnread(tps[u.slot], u.from, u.first);
+    SayDeletedUnread(tps[u.slot], u.from, u.first, u.first);
   }
   restore_error_.clear();
   last_restore_seconds_ = absl::ToDoubleSeconds(absl::Now() - started);

@@ -204,8 +204,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // one offset past the position for good).
     int64_t deleted_checked_end = -1;
     // Offsets skipped [first, second) whose partition's start the consumer
-    // could not tell when they were (CheckDeletedUnread); -1: none.
-    std::pair<int64_t, int64_t> unchecked_gap{-1, -1};
+    // could not tell when they were (CheckDeletedUnread), the earliest
+    // kUncheckedGapsKept.
+    std::vector<std::pair<int64_t, int64_t>> unchecked_gaps;
+    // When CheckDeletedUnread last said it could not tell a gap.
+    absl::Time ambiguous_gap_said_at = absl::InfinitePast();
     // With a local store: what it holds of the partition (set by the
     // restore, moved on by every commit).
     v1::LocalPartitionMeta local;
@@ -277,21 +280,26 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
                                   Offsets* start,
                                   std::vector<UnreadDeleted>* unread);
   // Records of `tp` from `from` to `first` - 1 were deleted before they
-  // were read: said (ERROR) and counted
+  // were read: said (ERROR, with where reading resumes) and counted
   // (kpistream_input_records_deleted_total).
-  void SayDeletedUnread(const TopicPartition& tp, int64_t from, int64_t first);
+  void SayDeletedUnread(const TopicPartition& tp, int64_t from, int64_t first,
+                        int64_t resumes_at);
   // While running: the consumer handed out `reached` (a record's offset, or
   // the partition's end) with the records from the slot's position on not
   // read. When the consumer last heard that the partition starts after that
-  // position, the records between were deleted unread (retention ran past
-  // a reading that lagged behind; librdkafka's offset reset skipped them
-  // with a log line of its own only): said and counted, the position
-  // moved. Returns whether they were.
+  // position (and not after `reached`), the records between were deleted
+  // unread (retention ran past a reading that lagged behind; librdkafka's
+  // offset reset skipped them with a log line of its own only): said and
+  // counted, the position moved. Where it says the partition starts after
+  // `reached`, which cannot be told (WARN, not counted). Returns whether
+  // they were counted.
   bool CheckDeletedUnread(Slot& slot, const TopicPartition& tp,
                           int64_t reached);
-  // The slot's unchecked_gap, once the consumer tells where the partition
-  // starts: said and counted if records in it were deleted unread.
-  void CheckUncheckedGap(Slot& slot, const TopicPartition& tp);
+  // The slot's unchecked_gaps, once the consumer tells where the partition
+  // starts: said and counted where records in one were deleted unread.
+  void CheckUncheckedGaps(Slot& slot, const TopicPartition& tp);
+  static constexpr size_t kUncheckedGapsKept = 8;
+  static constexpr absl::Duration kAmbiguousGapRelog = absl::Minutes(10);
   // After a successful commit: its changes and positions into the store.
   void SaveLocal();
   // Tells the watermark which partitions have records waiting, and asks
@@ -447,7 +455,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // The debug log's, the schedule's, and whether a commit ends aborts in a
   // row (with produced_since_commit_).
   uint64_t processed_since_commit_ = 0;
-  // Some slot has an unchecked_gap (UpdateBacklogs asks again).
+  // Some slot has unchecked_gaps (UpdateBacklogs asks again).
   bool unchecked_gaps_ = false;
   uint64_t produced_since_commit_ = 0;  // output and changelog records
   // The watermark record last sent (SendUpstreamWatermarks), and when;

@@ -282,6 +282,11 @@ TEST(ChannelClassifierTest, SourceAndMediumDerivedFromTheReferrer) {
   EXPECT_EQ(sm.source, "youtu.be");
   EXPECT_EQ(c.Classify({"", "", "", "https://youtu.be/x", "", kPage}),
             "Organic Video");
+  // Telegram's t.me has X's short-link name: its host too, still social.
+  sm = c.EffectiveSourceMedium({"", "", "", "https://t.me/s/x", "", kPage});
+  EXPECT_EQ(sm.source, "t.me");
+  EXPECT_EQ(c.Classify({"", "", "", "https://t.me/s/x", "", kPage}),
+            "Organic Social");
   sm = c.EffectiveSourceMedium(
       {"", "", "", "https://m.facebook.com/x", "", kPage});
   EXPECT_EQ(sm.source, "facebook");
