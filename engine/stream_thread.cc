@@ -783,8 +783,14 @@ void StreamThread::CheckUncheckedGaps(Slot& slot, const TopicPartition& tp) {
   if (first < 0) return;  // not yet
   for (const auto& [from, reached] : slot.unchecked_gaps) {
     if (first <= from || first > reached) continue;
-    // The position is past them already (the record after them
-    // processed), in the work of this commit or a later one.
+    // After a record, the position is past them already (in the work of
+    // this commit or a later one); at the partition's end it is not, and
+    // moves past them as CheckDeletedUnread moves it (else the next record,
+    // or the next restore, found them and counted them again: review).
+    if (slot.pipeline->next_offset() < first) {
+      slot.pipeline->SkipUnread(first);
+      ++processed_since_commit_;
+    }
     SayDeletedUnread(tp, from, first, slot.position());
   }
   slot.unchecked_gaps.clear();

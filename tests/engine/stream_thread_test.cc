@@ -2618,6 +2618,46 @@ TEST(StreamThreadTest, DeletedRecordsAreCountedOnceTheConsumerKnowsTheStart) {
       << err;
 }
 
+// The same at the partition's end (nothing retained after the gap): once
+// the start is known, counted, and the position moved past them, so that
+// the next record does not count them again.
+TEST(StreamThreadTest, DeletedRecordsAtTheEndAreCountedOnceTheStartIsKnown) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "10:00:00")}};
+  int phase = 0;
+  int polls_at_end = 0;
+  int polls_after = 0;
+  t.options.stop_requested = [&] {
+    if (phase == 0 && t.output().committed_offset == 1) {
+      AddThreeViews(t.input());
+      t.input().DeleteBefore(4);  // all three
+      t.input().reported_first = -1;
+      phase = 1;
+    } else if (phase == 1 && t.input().ReachedEnd({kTopic, 0}) == 4 &&
+               ++polls_at_end > 3) {
+      // The thread saw the end while the start was not known.
+      EXPECT_EQ(Value(t.Snapshot(), "kpistream_input_records_deleted_total"),
+                0);
+      t.input().reported_first.reset();
+      phase = 2;
+    } else if (phase == 2 && t.output().committed_offset == 4) {
+      t.input().Add("v4", PageView("v4", "10:00:04"));
+      phase = 3;
+    } else if (phase == 3 && t.output().committed_offset == 5) {
+      ++polls_after;
+    }
+    return polls_after > 20 || t.output().commits > 100;
+  };
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(t.Run().ok());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(phase, 3) << err;
+  EXPECT_EQ(Value(t.Snapshot(), "kpistream_input_records_deleted_total"), 3);
+  const std::vector<absl::string_view> parts =
+      absl::StrSplit(err, "were deleted from");
+  EXPECT_EQ(parts.size(), 2u) << "said once: " << err;
+}
+
 TEST(StreamThreadTest, ACaughtUpThreadCommitsSoonAfterItsLastCommit) {
   // The clock moves 100 ms per reading, a few readings per loop.
   EXPECT_LT(TimeToCommitOneRecord(absl::Milliseconds(100)), absl::Seconds(2));
