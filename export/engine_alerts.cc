@@ -184,11 +184,12 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
                " with a reason header and are not in the KPIs.")),
        {"job"}});
   alerts.push_back(
-      // Not increase() alone: the count comes at a restart, about a second
-      // after /metrics is up, so its series rarely has a 0 sample first
-      // (the process before it was gone for longer than the hour): also
-      // above 0 with no sample an hour ago. increase() handles a restart
-      // of the same instance (a counter reset; review).
+      // Not increase() alone: the count often comes at a restart, about a
+      // second after /metrics is up, so its series rarely has a 0 sample
+      // first (the process before it was gone for longer than the hour):
+      // also above 0 with no sample an hour ago. increase() handles a count
+      // while running and a restart of the same instance (a counter reset;
+      // review).
       {"KpistreamInputRecordsDeleted",
        absl::StrCat("sum by (job, topic) (increase(", deleted, "[1h]) > 0 or (",
                     deleted, " > 0 unless ", deleted, " offset 1h)) > 0"),
