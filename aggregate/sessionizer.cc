@@ -648,7 +648,12 @@ struct Sessionizer::Impl {
   }
 
   // Opens a session in the live slot `index` with its first event `e`.
-  void Start(uint32_t index, const EventView& e) {
+  // `continues_visit`: the visitor's previous session was split off within
+  // the inactivity timeout of `e` (at midnight, on a campaign change, at the
+  // maximum length): one visit to the visitor and the client, so not a new
+  // visitor's first session whatever its session_number says (the client
+  // numbers its own sessions, which the engine's splits are not).
+  void Start(uint32_t index, const EventView& e, bool continues_visit = false) {
     Open& s = slots[index];
     DropExtra(s);
     s.first_us = absl::ToUnixMicros(e.time);
@@ -658,8 +663,10 @@ struct Sessionizer::Impl {
     s.exit = 0;
     s.pageviews = 0;
     s.events = 0;
-    const bool new_visitor = visitors.StartSession(
-        StableHash(e.site_id, e.visitor_id), e.time, e.session_number);
+    const bool new_visitor =
+        visitors.StartSession(StableHash(e.site_id, e.visitor_id), e.time,
+                              e.session_number) &&
+        !continues_visit;
     s.flags = (s.flags & ~kNewVisitor) | (new_visitor ? kNewVisitor : 0);
     if (rules.split_on_campaign_change) campaign_keys[index] = CampaignKey(e);
     if (rules.split_on_session_id) SetClientId(index, e.session_id);
@@ -1338,8 +1345,12 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     };
     const int64_t previous_ms = millis(s.first_us);
     const uint32_t repeat = m.StartRepeat(index);
+    // Another client session id is a new visit to the client, which numbers
+    // it; any other split within the timeout continues the visit.
+    const bool continues_visit =
+        t - last <= m.timeout_us && !m.OtherClientSession(index, event);
     m.Close(index);
-    m.Start(index, event);
+    m.Start(index, event, continues_visit);
     m.SetStartRepeat(index, millis(s.first_us) == previous_ms ? repeat + 1 : 0);
     // A late event may yet move its start back, as far as the inactivity
     // timeout before it: into the previous session's millisecond, when

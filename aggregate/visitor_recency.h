@@ -5,7 +5,9 @@
 //                   visitor's when the client says so (session_number == 1),
 //                   or, without a session_number, when the partition has not
 //                   seen the visitor start a session within the retention
-//                   (default 400 days). Key: StableHash(site, visitor).
+//                   (default 400 days). Key: StableHash(site, visitor). (A
+//                   session split off a visit is not new either: the
+//                   Sessionizer's rule, which knows the visit.)
 //   OrderOnce       an order_id counts once across the visitor's sessions
 //                   within 30 days of event time (a reloaded thank-you page
 //                   the next day is not a second order). Key:

@@ -1248,6 +1248,97 @@ TEST_F(SessionizerTest, NewVisitorFromSessionNumberElseFirstSight) {
   EXPECT_TRUE(rec.closed[3].new_visitor);
 }
 
+// A session the engine splits off a visit (at midnight, on a campaign
+// change, at the maximum length) within the inactivity timeout of the
+// visit's last event is not a new visitor's: the client numbers its own
+// sessions, so its session_number stays 1 across the engine's splits, and
+// the visitor's first session was the one before (an audit: one first visit
+// split at midnight counted two new visitors). Another client session id
+// is the client's own new session: its number is trusted.
+TEST(NewVisitorTest, SessionsSplitOffAFirstVisitAreNotNewVisitors) {
+  auto numbered = [](Event e) {
+    e.session_number = 1;
+    return e;
+  };
+  auto new_visitor_sessions = [](const Recorder& rec) {
+    int n = 0;
+    for (const ClosedSession& c : rec.closed) n += c.new_visitor ? 1 : 0;
+    return n;
+  };
+  {
+    SCOPED_TRACE("midnight");
+    Recorder rec;
+    SessionRules rules;
+    rules.split_at_midnight = true;
+    ASSERT_TRUE(absl::LoadTimeZone("Europe/Berlin", &rules.timezone));
+    Sessionizer s(rules, &rec);
+    // 23:50 and 00:10 in Berlin.
+    const absl::Time late = absl::FromUnixSeconds(1767311400);
+    s.Add(numbered(Ev("a", late - T0 - absl::Hours(1))));
+    s.Add(numbered(Ev("a", late - T0 - absl::Minutes(40))));
+    // The next day, after a gap: the client's second visit.
+    Event second = Ev("a", late - T0 + absl::Hours(10));
+    second.session_number = 2;
+    s.Add(std::move(second));
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 3u);
+    EXPECT_TRUE(rec.closed[0].new_visitor);
+    EXPECT_EQ(new_visitor_sessions(rec), 1);
+  }
+  {
+    SCOPED_TRACE("campaign");
+    Recorder rec;
+    SessionRules rules;
+    rules.split_on_campaign_change = true;
+    Sessionizer s(rules, &rec);
+    s.Add(numbered(Sourced("a", absl::ZeroDuration(), "newsletter")));
+    s.Add(numbered(Sourced("a", absl::Minutes(5), "google")));
+    s.Add(numbered(Sourced("b", absl::Minutes(5), "google")));
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 3u);
+    EXPECT_EQ(new_visitor_sessions(rec), 2);  // a's first, and b
+  }
+  {
+    SCOPED_TRACE("maximum length");
+    Recorder rec;
+    SessionRules rules;
+    rules.max_length = absl::Hours(1);
+    Sessionizer s(rules, &rec);
+    for (int minute = 0; minute <= 80; minute += 20) {
+      s.Add(numbered(Ev("a", absl::Minutes(minute))));
+    }
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 2u);
+    EXPECT_EQ(new_visitor_sessions(rec), 1);
+  }
+  {
+    SCOPED_TRACE("a first visit after a gap, as the client says");
+    Recorder rec;
+    Sessionizer s(SessionRules{}, &rec);
+    s.Add(numbered(Ev("a", absl::ZeroDuration())));
+    s.Add(numbered(Ev("a", absl::Hours(2))));
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 2u);
+    EXPECT_EQ(new_visitor_sessions(rec), 2);
+  }
+  {
+    SCOPED_TRACE("another client session id");
+    Recorder rec;
+    SessionRules rules;
+    rules.split_on_session_id = true;
+    Sessionizer s(rules, &rec);
+    Event one = numbered(Ev("a", absl::ZeroDuration()));
+    one.session_id = "s1";
+    Event two = numbered(Ev("a", absl::Minutes(5)));
+    two.session_id = "s2";
+    s.Add(std::move(one));
+    s.Add(std::move(two));
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 2u);
+    EXPECT_EQ(new_visitor_sessions(rec), 2);
+  }
+}
+
 class FixedChannel : public SessionAttribution {
  public:
   Acquisition Attribute(const EventView& first) const override {
