@@ -18,40 +18,67 @@ namespace {
 // "2026-10-01T00:00:00Z"; "" when there is none. Ad platforms' daily
 // exports date spend so, which the proto3 JSON mapping of a Timestamp
 // refuses (review: every such record was dead-lettered, its spend missing
-// from ROAS). A key's name inside a string is escaped (\"), so never taken
-// for a key. `*end_is_day`: whether dateEnd was such a date (an inclusive
-// end: 2026-10-01..2026-10-01 is that whole day).
+// from ROAS). Only the keys of the top-level object, the AdCost's own
+// fields: a key's name inside a string is text, and one inside a nested
+// object (an unknown field the parser ignores) is not the record's (an
+// audit: an ignored "export":{"dateEnd":"2025-12-31"} moved the record's
+// own end by a day, or without one had it refused). `*end_is_day`: whether
+// the record's dateEnd (its last, as the parser takes it) was such a date
+// (an inclusive end: 2026-10-01..2026-10-01 is that whole day).
 std::string WithDatesAsTimestamps(absl::string_view json, bool* end_is_day) {
   *end_is_day = false;
   std::vector<size_t> at;  // where "T00:00:00Z" goes
-  for (absl::string_view key :
-       {"\"dateStart\"", "\"date_start\"", "\"dateEnd\"", "\"date_end\""}) {
-    const bool end = key == "\"dateEnd\"" || key == "\"date_end\"";
-    for (size_t k = json.find(key); k != absl::string_view::npos;
-         k = json.find(key, k + 1)) {
-      size_t i = k + key.size();
-      auto skip_space = [&] {
-        while (i < json.size() && absl::ascii_isspace(json[i])) ++i;
-      };
+  int depth = 0;           // of objects and arrays
+  size_t i = 0;
+  auto skip_space = [&] {
+    while (i < json.size() && absl::ascii_isspace(json[i])) ++i;
+  };
+  // The string that starts at json[i] ('"'): i moves past it.
+  auto skip_string = [&] {
+    for (++i; i < json.size(); ++i) {
+      if (json[i] == '\\') {
+        ++i;
+      } else if (json[i] == '"') {
+        ++i;
+        return;
+      }
+    }
+  };
+  while (i < json.size()) {
+    const char c = json[i];
+    if (c == '{' || c == '[') {
+      ++depth;
+      ++i;
+    } else if (c == '}' || c == ']') {
+      --depth;
+      ++i;
+    } else if (c != '"') {
+      ++i;
+    } else {
+      const size_t key_begin = i;
+      skip_string();
+      if (depth != 1) continue;
+      const absl::string_view key =
+          json.substr(key_begin, i - key_begin);  // with its quotes
+      const bool start = key == "\"dateStart\"" || key == "\"date_start\"";
+      const bool end = key == "\"dateEnd\"" || key == "\"date_end\"";
+      if (!start && !end) continue;
       skip_space();
-      if (i >= json.size() || json[i] != ':') continue;
+      if (i >= json.size() || json[i] != ':') continue;  // a value, not a key
       ++i;
       skip_space();
       // "DDDD-DD-DD"
-      if (i + 12 > json.size() || json[i] != '"' || json[i + 11] != '"') {
-        continue;
-      }
-      bool date = true;
-      for (size_t d = 0; d < 10; ++d) {
-        const char c = json[i + 1 + d];
-        date &= (d == 4 || d == 7) ? c == '-' : absl::ascii_isdigit(c);
+      bool date =
+          i + 12 <= json.size() && json[i] == '"' && json[i + 11] == '"';
+      for (size_t d = 0; date && d < 10; ++d) {
+        const char digit = json[i + 1 + d];
+        date = (d == 4 || d == 7) ? digit == '-' : absl::ascii_isdigit(digit);
       }
       if (date) at.push_back(i + 11);
-      *end_is_day |= date && end;
+      if (end) *end_is_day = date;
     }
   }
   if (at.empty()) return "";
-  std::sort(at.begin(), at.end());
   std::string out;
   out.reserve(json.size() + at.size() * 10);
   size_t from = 0;
@@ -88,7 +115,7 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
     // dated at the day's start, out of a 1 d window the next morning): the
     // interval ends at the next midnight. Not the last day the Timestamp
     // can hold, nor an end given without a start (then the spend's date).
-    if (end_is_day && cost->has_date_start() &&
+    if (end_is_day && cost->has_date_start() && cost->has_date_end() &&
         cost->date_end().seconds() <= kMaxEventTimeSeconds - 86400) {
       // A day before the start's is before it still (an audit: the day
       // added made "2026-12-04" after a start of "2026-12-05" an empty

@@ -230,16 +230,27 @@ absl::string_view AbsoluteFormAuthority(absl::string_view target) {
   return {};
 }
 
+// A host without its port: "example.com:8080" example.com, "[::1]:8080"
+// [::1].
+absl::string_view WithoutPort(absl::string_view host) {
+  if (absl::StartsWith(host, "[")) {
+    const size_t close = host.find(']');
+    return close == absl::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  return host.substr(0, host.find(':'));
+}
+
 // Whether an absolute-form target's authority names the input's host: the
-// same name (any case, any port, any userinfo), with or without "www.".
+// same name (any case, any port on either, any userinfo), with or without
+// "www." (the input's host may carry a port, as config allows: an audit,
+// the site's own requests were taken for proxy requests then).
 bool SameSite(absl::string_view authority, absl::string_view host) {
   if (host.empty()) return false;
   if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
     authority.remove_prefix(at + 1);
   }
-  if (!absl::StartsWith(authority, "[")) {
-    authority = authority.substr(0, authority.find(':'));
-  }
+  authority = WithoutPort(authority);
+  host = WithoutPort(host);
   for (absl::string_view* name : {&authority, &host}) {
     if (absl::StartsWithIgnoreCase(*name, "www.")) name->remove_prefix(4);
   }
@@ -345,10 +356,16 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   }
   absl::string_view vhost;
   size_t first = 0;  // the client address's field
-  if (fields.size() == 4 && IsVhostAndPort(fields[0]) && fields[1] != "-") {
+  // vhost_combined: host:port, then the client address (never "-"), then
+  // an ident, then the user: one word, or several after an ident of "-"
+  // (an audit: "- John Doe" after a host:port was refused).
+  if (fields.size() >= 4 && IsVhostAndPort(fields[0]) && fields[1] != "-" &&
+      (fields.size() == 4 || fields[2] == "-")) {
     vhost = fields[0].substr(0, fields[0].rfind(':'));
     first = 1;
-  } else if (fields.size() > 3 && (fields[1] != "-" || fields[2] == "-")) {
+  }
+  if (fields.size() - first > 3 &&
+      (fields[first + 1] != "-" || fields[first + 2] == "-")) {
     // More words than a user name with spaces explains (that comes after
     // an ident of "-", and is no "-" itself): a field of another format.
     return Malformed(

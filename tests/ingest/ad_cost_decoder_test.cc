@@ -195,6 +195,50 @@ TEST(AdCostDecoderTest, JsonTakesPlainDates) {
   }
 }
 
+// Only the record's own (top-level) dates are read as plain days: a field
+// of that name in a nested object the parser ignores is not the record's
+// (an audit: an ignored "export":{"dateEnd":"2025-12-31"} moved the
+// record's own end a day on, and without an end of its own had the record
+// refused as ending before its start).
+TEST(AdCostDecoderTest, DatesInIgnoredNestedObjectsAreNotTheRecords) {
+  AdCostDecoder decoder(InputFormat::kJson);
+  const std::string head =
+      R"({"siteId":"s","currency":"EUR","costMicros":"5",)";
+  v1::AdCost plain, nested;
+  ASSERT_TRUE(decoder
+                  .Decode(head + R"("dateStart":"2026-01-01T00:00:00Z",)"
+                                 R"("dateEnd":"2026-01-01T12:00:00Z"})",
+                          &plain)
+                  .ok);
+  EXPECT_EQ(plain.date_end().seconds(), 1767268800);  // 2026-01-01T12:00Z
+  for (const char* ignored :
+       {R"("export":{"dateEnd":"2025-12-31"})",
+        R"("rows":[{"date_end":"2025-12-31"},{"dateStart":"2025-12-30"}])",
+        R"("export":{"inner":{"dateEnd" : "2025-12-31"}})"}) {
+    SCOPED_TRACE(ignored);
+    ASSERT_TRUE(decoder
+                    .Decode(head +
+                                R"("dateStart":"2026-01-01T00:00:00Z",)"
+                                R"("dateEnd":"2026-01-01T12:00:00Z",)" +
+                                ignored + "}",
+                            &nested)
+                    .ok);
+    EXPECT_EQ(nested.date_end().seconds(), plain.date_end().seconds());
+    const DecodeResult day = decoder.Decode(
+        head + R"("dateStart":"2026-01-01",)" + ignored + "}", &nested);
+    EXPECT_TRUE(day.ok) << day.reason << ": " << day.detail;
+    EXPECT_EQ(nested.date_start().seconds(), 1767225600);
+    EXPECT_FALSE(nested.has_date_end());
+  }
+  // The nested one first, the record's own plain day after it: still read.
+  const DecodeResult own = decoder.Decode(
+      head + R"("export":{"dateEnd":"2025-12-31T00:00:00Z"},)"
+             R"("dateStart":"2026-01-01","dateEnd":"2026-01-01"})",
+      &nested);
+  ASSERT_TRUE(own.ok) << own.reason << ": " << own.detail;
+  EXPECT_EQ(nested.date_end().seconds(), 1767225600 + 86400);
+}
+
 // ROAS divides revenue by the cost of the same currency label, and
 // conversions' currencies are upper case: so are costs'.
 TEST(AdCostDecoderTest, CurrencyInUpperCaseAndDatesInOrder) {

@@ -682,6 +682,26 @@ TEST(CombinedLogTest, AProxyRequestForAnotherHostIsNoPageView) {
     ASSERT_TRUE(parse(target, "www.example.com", &e).ok) << target;
     EXPECT_EQ(e.page_url, page) << target;
   }
+  // The input's host with a port (config allows one): the same site, any
+  // port (an audit: every absolute-form request was a proxy request then).
+  for (const auto& [target, host] :
+       {std::pair<const char*, const char*>{"http://www.example.com:8080/p",
+                                            "www.example.com:8080"},
+        {"http://www.example.com/p", "example.com:8080"},
+        {"http://[2001:db8::1]:8080/p", "[2001:db8::1]:8080"},
+        {"http://[2001:db8::1]/p", "[2001:db8::1]"}}) {
+    const DecodeResult r = parse(target, host, &e);
+    EXPECT_TRUE(r.ok) << target << " for " << host << ": " << r.detail;
+  }
+  for (const auto& [target, host] :
+       {std::pair<const char*, const char*>{"http://www.baidu.com/",
+                                            "www.example.com:8080"},
+        {"http://[2001:db8::2]:8080/p", "[2001:db8::1]:8080"}}) {
+    EXPECT_EQ(parse(target, host, &e).reason, "not_pageview")
+        << target << " for " << host;
+  }
+  ASSERT_TRUE(
+      parse("http://user@www.example.com?x=1", "www.example.com", &e).ok);
   EXPECT_EQ(e.utm_source, "");
   ASSERT_TRUE(parse("http://www.example.com/blog/post?utm_source=news",
                     "www.example.com", &e)
@@ -786,11 +806,23 @@ TEST(CombinedLogTest, AUserNameWithSpacesAndAPaddedAddressAreRead) {
                                    absl::Minutes(10), &v6_plain)
                   .ok);
   EXPECT_EQ(v6.visitor_id, v6_plain.visitor_id);
+  // The same after vhost_combined's host:port (an audit: malformed).
+  for (const std::string& line :
+       {"www.example.org:443 1.2.3.4 - John Doe " + rest,
+        "www.example.org:443 1.2.3.4 - Jane van der Berg " + rest}) {
+    Event e;
+    const DecodeResult r =
+        ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e);
+    ASSERT_TRUE(r.ok) << line << ": " << r.detail;
+    EXPECT_EQ(e.visitor_id, plain.visitor_id) << line;
+    EXPECT_EQ(e.page_url, "https://www.example.org/private/") << line;
+  }
   // Words that a user name does not explain: an ident other than "-", or
-  // a user "-" followed by more.
+  // a user "-" followed by more; with a host:port before them too.
   for (const std::string& line :
        {"1.2.3.4 x John Doe " + rest, "1.2.3.4 - - extra " + rest,
-        "1.2.3.4 - " + rest}) {
+        "1.2.3.4 - " + rest, "www.example.org:443 1.2.3.4 x John Doe " + rest,
+        "www.example.org:443 1.2.3.4 - - extra " + rest}) {
     Event e;
     const DecodeResult r =
         ParseCombinedLogLine(line, "www", now, absl::Minutes(10), &e);
