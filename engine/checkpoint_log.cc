@@ -1,5 +1,6 @@
 #include "engine/checkpoint_log.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <iterator>
@@ -226,6 +227,10 @@ bool ParseDayKey(absl::string_view key, TopicPartition* tp, char* kind,
 
 bool ParseDayValue(absl::string_view value, int32_t* day) {
   return absl::SimpleAtoi(value, day) && IsDayInRange(*day);
+}
+
+size_t CheckpointChunkBytes(size_t max_record_bytes) {
+  return std::clamp<size_t>(max_record_bytes / 2, 16 << 10, 512 << 10);
 }
 
 CheckpointWriter::CheckpointWriter(TopicPartition tp, size_t chunk_bytes,

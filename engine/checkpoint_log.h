@@ -93,6 +93,15 @@ struct CheckpointPosition {
 // read without parsing the rest; 0 when it has none or cannot be read.
 uint64_t CheckpointLineage(absl::string_view value);
 
+// The size at which CheckpointWriter cuts a chunk for a producer that
+// takes records of at most `max_record_bytes` (its message.max.bytes): half
+// of that, at most 512 KiB (and at least 16 KiB). A chunk is cut once it has
+// reached the size, so it holds one element more (a session or a window: at
+// most tens of KiB) and the last chunk's clocks; half leaves room for them
+// (an audit: with message.max.bytes 200000 a chunk of 532 KB stopped the
+// engine at every start).
+size_t CheckpointChunkBytes(size_t max_record_bytes);
+
 class CheckpointWriter {
  public:
   // Chunks are cut at about `chunk_bytes` (well under Kafka's default 1 MB

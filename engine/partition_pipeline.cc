@@ -137,7 +137,7 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
       ctx_(context),
       out_(output),
       state_(context->state, this, context->channels),
-      writer_(tp_) {
+      writer_(tp_, context->checkpoint_chunk_bytes) {
   writer_.set_without_transaction(!context->checkpoints_in_transactions);
   // Ad-cost and forwarding partitions judge no event against a frontier.
   writer_.set_frontier_judges(!input_->ad_cost && !input_->rekey);

@@ -173,6 +173,9 @@ void StreamThread::Attach(std::unique_ptr<StreamInput> input,
   input_ = std::move(input);
   output_ = std::move(output);
   changelog_ = std::move(changelog);
+  // Before any partition's pipeline is made (assignments come later).
+  context_.checkpoint_chunk_bytes =
+      CheckpointChunkBytes(output_->max_record_bytes());
   output_->SetWaitCallback([this] { WaitingForOutput(); });
   output_->SetGiveUpCallback(
       [this] { return options_.stop_requested && options_.stop_requested(); });

@@ -2007,6 +2007,46 @@ TEST(StreamThreadTest, ARecordTooLargeForTheProducerIsCutNotFatal) {
   EXPECT_EQ(sessions, 1);
 }
 
+// A checkpoint's records fit the producer's limit, whatever it is set to:
+// the chunks are cut at half of it (an audit: with message.max.bytes 200000
+// forty open sessions of 8 KB URLs made a 532 KB changelog record, and the
+// engine stopped at that commit, and at every start after it).
+TEST(StreamThreadTest, CheckpointRecordsFitTheProducersLimit) {
+  FakeThread t;
+  t.max_record_bytes = 200000;
+  const std::string url = "https://shop.example/" + std::string(8000, 'a');
+  for (int i = 0; i < 40; ++i) {
+    const std::string v = absl::StrCat("v", i);
+    t.records.push_back(
+        {v, absl::StrCat("{\"eventId\":\"e", i,
+                         "\",\"eventTime\":\"2026-01-01T10:00:00Z\","
+                         "\"siteId\":\"shop\",\"visitorId\":\"",
+                         v, "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"", url,
+                         "\",\"referrer\":\"", url, "\"}")});
+  }
+  t.records.push_back({"w", PageView("w", "10:05:00")});  // they stay open
+  t.options.stop_requested = [&] {
+    return t.output().committed_offset == 41 || t.output().commits > 100;
+  };
+  const absl::Status status = t.Run();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(t.output().committed_offset, 41);
+  size_t changelog = 0, largest = 0, bytes = 0;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic != "changelog" || !p.value.has_value()) continue;
+    ++changelog;
+    largest = std::max(largest, p.key.size() + p.value->size());
+    bytes += p.value->size();
+  }
+  EXPECT_GT(bytes, 600000u);  // the sessions' state, in
+  EXPECT_GE(changelog, 4u);   // chunks of 100 KB
+  EXPECT_LE(largest, 200000u);
+  EXPECT_EQ(CheckpointChunkBytes(200000), 100000u);
+  EXPECT_EQ(CheckpointChunkBytes(1000000), 500000u);
+  EXPECT_EQ(CheckpointChunkBytes(SIZE_MAX), size_t{512} << 10);
+  EXPECT_EQ(CheckpointChunkBytes(1000), size_t{16} << 10);
+}
+
 // A record of a `key: any` input too large to forward whole to the
 // repartition topic is dead-lettered as too_large (counted invalid), not
 // a reason to stop.
