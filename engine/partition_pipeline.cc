@@ -457,12 +457,12 @@ void PartitionPipeline::ProcessForwarded(const kafka::Record& record,
           written, /*idle=*/false);
   }
   if (reader == nullptr) {
-    // Forwarded from an input no longer configured: kept as a dead letter.
+    // Forwarded from an input no longer configured: kept as a dead letter,
+    // as its original (key, value, topic, partition, offset: an audit, it
+    // carried the repartition record's key and position) where the record
+    // says what that was; else as the repartition record it is.
     Consumed(input_->topic);
-    // The original value, when the record says where it starts.
-    kafka::Record forwarded = record;
-    forwarded.value = source.value;
-    Reject(forwarded, "unknown_topic",
+    Reject(source.topic.empty() ? record : source, "unknown_topic",
            absl::StrCat("forwarded from \"", source.topic,
                         "\", which is not an events input of this config"),
            input_->topic);

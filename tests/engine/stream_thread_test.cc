@@ -262,6 +262,7 @@ struct Produced {
   std::string reason;          // of a dead letter
   std::string detail;          // likewise
   std::string truncated_from;  // likewise, when its value was cut
+  std::string source;          // likewise: "source_topic[partition]@offset"
 };
 
 // Transactional: what is produced becomes visible at Commit(), unless the
@@ -283,12 +284,16 @@ class FakeOutput : public StreamOutput {
       if (on_wait) on_wait();
     }
     if (produces_until_failure > 0) --produces_until_failure;
-    std::string reason, detail, truncated_from;
+    std::string reason, detail, truncated_from, source_topic, source_partition,
+        source_offset;
     size_t bytes = key.size() + (value ? value->size() : 0);
     for (const auto& [name, v] : headers) {
       if (name == "reason") reason = v;
       if (name == "detail") detail = v;
       if (name == "value_truncated_from") truncated_from = v;
+      if (name == "source_topic") source_topic = v;
+      if (name == "source_partition") source_partition = v;
+      if (name == "source_offset") source_offset = v;
       bytes += name.size() + v.size();
     }
     // As kafka::Producer refuses a record beyond message.max.bytes.
@@ -309,7 +314,11 @@ class FakeOutput : public StreamOutput {
     pending_.push_back(
         {std::string(topic), std::string(key),
          value ? std::optional<std::string>(std::string(*value)) : std::nullopt,
-         reason, detail, truncated_from});
+         reason, detail, truncated_from,
+         source_topic.empty()
+             ? std::string()
+             : absl::StrCat(source_topic, "[", source_partition, "]@",
+                            source_offset)});
     return absl::OkStatus();
   }
   size_t max_record_bytes() const override { return max_record_bytes_; }
@@ -2392,6 +2401,49 @@ std::vector<std::string> DeadLettersOfARun(FakeThread& t) {
     if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
   }
   return dead;
+}
+
+// A record forwarded from an input the config no longer has (it was
+// dropped while its records waited in the repartition topic) is a dead
+// letter as it was read: its own key, value, topic, partition and offset
+// (an audit: the repartition record's key and position, the original topic
+// only in the detail). A foreign record in the topic, of no known origin,
+// is one as the repartition record it is.
+TEST(StreamThreadTest,
+     AForwardedRecordOfAnInputNoLongerReadIsDeadLetteredAsItWas) {
+  const std::string config =
+      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}});
+  FakeThread t(config.c_str());
+  t.options.repartition_partitions = 1;
+  t.options.input_partitions = {{kTopic, 1}};
+  t.input_topic = "g-repartition";
+  kafka::Record old;
+  old.topic = "old-events";
+  old.partition = 4;
+  old.offset = 321;
+  old.has_key = true;
+  old.key = "original-key";
+  const std::string value = PageView("v1", "10:00:00");
+  old.value = value;
+  std::string forwarded;
+  FormatForwarded(old, absl::InfinitePast(), &forwarded);
+  t.records = {{"v1", forwarded}, {"x", "not forwarded"}};
+  const absl::Time start = t.clock.Peek();
+  t.options.stop_requested = [&] {
+    return t.clock.Peek() > start + absl::Seconds(5);
+  };
+  ASSERT_TRUE(t.Run().ok());
+  std::vector<std::string> dead;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic != "dead") continue;
+    dead.push_back(absl::StrCat(p.key, " ", p.reason, " ", p.source, " ",
+                                p.value.value_or("(null)")));
+  }
+  EXPECT_THAT(
+      dead,
+      ::testing::ElementsAre(
+          absl::StrCat("original-key unknown_topic old-events[4]@321 ", value),
+          "x unknown_topic g-repartition[0]@1 not forwarded"));
 }
 
 // A partition added to a re-keyed input after the start (its count is
