@@ -82,10 +82,17 @@ std::string Value(const TargetConfig& t, const KpiDef& f,
                   const std::string& window) {
   const std::string num = Numerator(t, f, window);
   if (f.denominator.family == nullptr) {
+    if (!f.per_currency()) return absl::StrCat("(", num, " or vector(0))");
     // By currency (revenue), the 0 only where no currency has any: "or"
-    // alone matches label sets, and {} is none of {currency="EUR"}'s.
-    return absl::StrCat(
-        "(", num, f.per_currency() ? " or on() vector(0))" : " or vector(0))");
+    // alone matches label sets, and {} is none of {currency="EUR"}'s. A
+    // target of one currency gets it on its 0 too (an audit: the alert
+    // lost its currency label, and the generated test failed).
+    auto it = t.filter.find("currency");
+    if (it == t.filter.end())
+      return absl::StrCat("(", num, " or on() vector(0))");
+    return absl::StrCat("(", num,
+                        " or on() label_replace(vector(0), \"currency\", ",
+                        PromqlString(it->second), ", \"\", \"\"))");
   }
   const std::string den = Increase(t, f, f.denominator, window);
   return absl::StrCat("((", num, " or ", den, " * 0) / ", den, ")");
@@ -137,8 +144,9 @@ std::string Percent(double ratio) {
 // "<name>: <kpi> " and, for money ratios, "in <currency> ".
 AlertText Subject(const TargetConfig& t) {
   AlertText text(absl::StrCat(t.name, ": ", t.kpi, " "));
-  if (!TargetValueLabels(t).empty())
-    text.Text("in ").Label("currency").Text(" ");
+  // A money KPI's 0 where no currency has any (a target of no one
+  // currency) has no currency.
+  if (!TargetValueLabels(t).empty()) text.LabelIfAny("in ", "currency", " ");
   return text;
 }
 
@@ -431,8 +439,13 @@ std::map<std::string, std::string> KeptLabels(
     const TargetConfig& t, const std::map<std::string, std::string>& series) {
   std::map<std::string, std::string> kept;
   for (const std::string& label : TargetValueLabels(t)) {
-    auto it = series.find(label);
-    kept[label] = it != series.end() ? it->second : LabelValue(t.filter, label);
+    // Without the series, the rule's 0 carries the filter's value, or no
+    // label where the filter names none (Value()).
+    if (auto it = series.find(label); it != series.end()) {
+      kept[label] = it->second;
+    } else if (auto f = t.filter.find(label); f != t.filter.end()) {
+      kept[label] = f->second;
+    }
   }
   return kept;
 }
@@ -727,7 +740,12 @@ std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
   // burn pair's 6h (keeps promtool fast on 1d windows).
   int64_t window_min = 30;
   if (rate) window_min = 360;
-  if (count) window_min = t.window / absl::Minutes(1);
+  // (Whole minutes of input for a window of a part of one: its increase()
+  // is extrapolated to the window, as the count's rate is spread below.)
+  if (count) {
+    window_min =
+        static_cast<int64_t>(std::ceil(absl::ToDoubleMinutes(t.window)));
+  }
   const int64_t eval_min =
       window_min + LongestFor(alerts) / absl::Minutes(1) + 20;
   const int samples = static_cast<int>(eval_min + 5);
@@ -737,10 +755,11 @@ std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
   auto counters_of = [&](double r) {
     std::vector<Counter> counters;
     if (count) {
-      // A count: `r` over the window.
-      counters.push_back(
-          CounterOf(f.numerator.name(), t.filter,
-                    r / static_cast<double>(t.window / absl::Minutes(1))));
+      // A count: `r` over the window (an audit: a window of 90 s was read
+      // as 1 minute's, and the generated test expected 2 where promtool
+      // counts 3).
+      counters.push_back(CounterOf(f.numerator.name(), t.filter,
+                                   r / absl::ToDoubleMinutes(t.window)));
     } else {
       counters.push_back(
           CounterOf(f.numerator.name(), t.filter, r * per_minute));

@@ -119,34 +119,47 @@ Rule Alert::ToRule(TextMap labels, TextMap annotations) const {
 }
 
 AlertText& AlertText::Text(absl::string_view literal) {
-  parts_.emplace_back(Kind::kText, std::string(literal));
+  parts_.push_back({Kind::kText, std::string(literal), "", ""});
   return *this;
 }
 
 AlertText& AlertText::Label(absl::string_view name) {
-  parts_.emplace_back(Kind::kLabel, std::string(name));
+  parts_.push_back({Kind::kLabel, std::string(name), "", ""});
+  return *this;
+}
+
+AlertText& AlertText::LabelIfAny(absl::string_view before,
+                                 absl::string_view name,
+                                 absl::string_view after) {
+  parts_.push_back({Kind::kLabelIfAny, std::string(name), std::string(before),
+                    std::string(after)});
   return *this;
 }
 
 AlertText& AlertText::Value() {
-  parts_.emplace_back(Kind::kValue, "");
+  parts_.push_back({Kind::kValue, "", "", ""});
   return *this;
 }
 
 AlertText& AlertText::ValuePercent() {
-  parts_.emplace_back(Kind::kValuePercent, "");
+  parts_.push_back({Kind::kValuePercent, "", "", ""});
   return *this;
 }
 
 std::string AlertText::Template() const {
   std::string out;
-  for (const auto& [kind, text] : parts_) {
-    switch (kind) {
+  for (const Part& part : parts_) {
+    switch (part.kind) {
       case Kind::kText:
-        out += GoTemplateLiteral(text);
+        out += GoTemplateLiteral(part.text);
         break;
       case Kind::kLabel:
-        absl::StrAppend(&out, "{{ $labels.", text, " }}");
+        absl::StrAppend(&out, "{{ $labels.", part.text, " }}");
+        break;
+      case Kind::kLabelIfAny:
+        absl::StrAppend(&out, "{{ with $labels.", part.text, " }}",
+                        GoTemplateLiteral(part.before), "{{ . }}",
+                        GoTemplateLiteral(part.after), "{{ end }}");
         break;
       case Kind::kValue:
         out += "{{ $value | printf \"%.4g\" }}";
@@ -162,13 +175,19 @@ std::string AlertText::Template() const {
 std::string AlertText::Render(const std::map<std::string, std::string>& labels,
                               double value) const {
   std::string out;
-  for (const auto& [kind, text] : parts_) {
-    switch (kind) {
+  for (const Part& part : parts_) {
+    switch (part.kind) {
       case Kind::kText:
-        out += text;
+        out += part.text;
         break;
       case Kind::kLabel:
-        out += labels.at(text);
+        out += labels.at(part.text);
+        break;
+      case Kind::kLabelIfAny:
+        if (auto it = labels.find(part.text);
+            it != labels.end() && !it->second.empty()) {
+          absl::StrAppend(&out, part.before, it->second, part.after);
+        }
         break;
       case Kind::kValue:
         out += absl::StrFormat("%.4g", value);

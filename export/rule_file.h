@@ -32,19 +32,28 @@ class AlertText {
   AlertText& Text(absl::string_view literal);
   // The value of the alert's label `name` ({{ $labels.name }}).
   AlertText& Label(absl::string_view name);
+  // `before`, the value of label `name` and `after`, only where the alert
+  // has that label (not empty): {{ with $labels.name }}...{{ end }}.
+  AlertText& LabelIfAny(absl::string_view before, absl::string_view name,
+                        absl::string_view after);
   // The alert's value as printf "%.4g" ({{ $value | printf "%.4g" }}).
   AlertText& Value();
   // The alert's value as a percentage ({{ $value | humanizePercentage }}).
   AlertText& ValuePercent();
 
   std::string Template() const;
-  // `labels` must hold every label the text refers to.
+  // `labels` must hold every label the text refers to with Label().
   std::string Render(const std::map<std::string, std::string>& labels,
                      double value) const;
 
  private:
-  enum class Kind { kText, kLabel, kValue, kValuePercent };
-  std::vector<std::pair<Kind, std::string>> parts_;
+  enum class Kind { kText, kLabel, kLabelIfAny, kValue, kValuePercent };
+  struct Part {
+    Kind kind;
+    std::string text;           // the literal, or the label's name
+    std::string before, after;  // kLabelIfAny's
+  };
+  std::vector<Part> parts_;
 };
 
 // Labels or annotations in the order they are written.

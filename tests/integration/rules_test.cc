@@ -268,6 +268,40 @@ TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
 }
 
+// A rolling revenue target beside others: where no revenue series exists
+// (the other targets' cases) the rule's 0 carries the target's currency,
+// or none where it names none, and its summary says so; a count over a
+// window of a part of a minute. promtool runs the generated tests (an
+// audit: the revenue alert lost its currency and the 90 s count was read
+// as 1 minute's; both generated tests failed).
+TEST(RulesTest, RollingRevenueTargetsAndPartMinuteWindowsPassTheirTests) {
+  TempDir dir;
+  const std::string config = WriteTargets(dir, R"(
+  - {name: revenue_usd, kpi: revenue, filter: {site: shop, currency: USD},
+     value: 1000, window: 1d}
+  - {name: revenue_any, kpi: revenue, filter: {site: shop}, value: 500,
+     window: 1h}
+  - {name: sessions_hour, kpi: sessions, filter: {site: shop}, value: 10,
+     window: 1h}
+  - {name: sessions_90s, kpi: sessions, value: 5, window: 90s}
+)");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  ASSERT_TRUE(PromtoolChecks({alerts}));
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
+  const std::string rule_text = RunCommand({"cat", alerts}).out;
+  EXPECT_TRUE(absl::StrContains(
+      rule_text,
+      R"(or on() label_replace(vector(0), \"currency\", \"USD\", \"\", \"\"))"))
+      << rule_text;
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  EXPECT_TRUE(absl::StrContains(test_text, "revenue_usd: revenue in USD is 0"))
+      << test_text;
+  EXPECT_TRUE(absl::StrContains(test_text, "revenue_any: revenue is 0"))
+      << test_text;
+}
+
 // Targets that read the same counters: a warning and a critical threshold
 // of one KPI and filter, one whose filter selects the others' series (all
 // sites), a count of two windows, a money ratio with and without a currency
