@@ -962,6 +962,10 @@ class Parser {
         Error(in.Key("site"), in.node,
               "is required with format: combined_log (its lines carry no "
               "site)");
+      } else if (!input.site.empty()) {
+        // The site label of every series of its lines (an audit: a control
+        // character passed, and all the input's traffic was "(other)").
+        LabelValue(in.Key("site"), in["site"], input.site);
       }
       if (input.kind == InputKind::kAdCost &&
           input.format == InputFormat::kCombinedLog) {
@@ -1195,6 +1199,7 @@ class Parser {
             for (size_t j = 0;
                  values.size() == entry.second.size() && j < values.size();
                  ++j) {
+              LabelValue(items.Item(j).key, items.Item(j).node, values[j]);
               CheckLabelValue(items.Item(j).key, items.Item(j).node, label,
                               values[j]);
             }
@@ -1312,6 +1317,11 @@ class Parser {
         }
         if (!sj["name"]) {
           step.name = step.page.empty() ? step.goal : step.page;
+          // Named by its page: that is the step label (an audit: a page of
+          // invalid UTF-8 passed, and `rules` died writing the dashboard).
+          if (!step.page.empty()) {
+            LabelValue(sj.Key("page"), sj["page"], step.page);
+          }
         } else if (String(sj, "name", &step.name)) {
           if (step.name.empty()) {
             Error(sj.Key("name"), sj["name"],

@@ -561,7 +561,11 @@ std::string GrafanaDashboardJson(const Config& config) {
                {"sort", 1},
                {"hide", 0}}})}}},
       {"panels", std::move(panels)}};
-  return dashboard.dump(2) + "\n";
+  // Config values are printable UTF-8 (config.cc); one that is not anyway
+  // is written with U+FFFD, not thrown (which ended `rules` with SIGABRT).
+  return dashboard.dump(2, ' ', false,
+                        nlohmann::json::error_handler_t::replace) +
+         "\n";
 }
 
 }  // namespace kpistream

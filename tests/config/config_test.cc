@@ -1163,6 +1163,29 @@ targets:
   EXPECT_THAT(all, HasSubstr("funnels[0].name: must be printable UTF-8"));
   EXPECT_THAT(all, HasSubstr("targets[0].name: must be printable UTF-8"));
   EXPECT_THAT(all, HasSubstr("targets[0].filter.site: must be printable"));
+
+  // Label values that come from elsewhere than a name (an audit: each of
+  // these passed): a funnel step named by its page, an access-log input's
+  // site, a label allowlist's values. Invalid UTF-8 (0xFF) and controls.
+  ConfigResult more = ParseConfig(
+      "inputs: [{topic: a, format: combined_log, site: \"w\\x01w\"},\n"
+      "         {topic: b, format: combined_log, site: \"\xff\"}]\n"
+      "goals: [buy]\n"
+      "funnels: [{name: f, steps: [{page: \"/a\xff\"}, {page: \"/b\\x02\"},\n"
+      "                            {goal: buy}]}]\n"
+      "metrics: {label_allowlists: {campaign: [\"bad\\x01ctl\", ok],\n"
+      "                             source: [\"\xfe\"]}}\n");
+  const std::string errors = Errors(more);
+  for (const char* key :
+       {"inputs[0].site", "inputs[1].site", "funnels[0].steps[0].page",
+        "funnels[0].steps[1].page", "metrics.label_allowlists.campaign[0]",
+        "metrics.label_allowlists.source[0]"}) {
+    EXPECT_THAT(errors, HasSubstr(absl::StrCat(
+                            key, ": must be printable UTF-8 text without "
+                                 "control characters")));
+  }
+  EXPECT_THAT(errors, Not(HasSubstr("campaign[1]")));
+  EXPECT_THAT(errors, Not(HasSubstr("steps[2]")));
 }
 
 // An audit: an objective with a NUL or an escape sequence went into the

@@ -272,6 +272,18 @@ TEST(GrafanaDashboardTest, FunnelStepsInOrder) {
   FAIL() << "no funnel panel";
 }
 
+// A value that is not UTF-8 (the config refuses them; one that came
+// another way) is written with U+FFFD, not thrown: `rules` ended with
+// SIGABRT (an audit, a funnel step named by such a page).
+TEST(GrafanaDashboardTest, TextThatIsNotUtf8IsReplacedNotThrown) {
+  Config config = ConfigWithTargetsAndFunnels();
+  ASSERT_FALSE(config.funnels.empty());
+  config.funnels[0].steps[0].name = "/a\xff";
+  std::string json;
+  ASSERT_NO_THROW(json = GrafanaDashboardJson(config));
+  EXPECT_NE(json.find("/a\xEF\xBF\xBD"), std::string::npos);
+}
+
 // The channels' sessions are the `sessions` KPI's, closed sessions, as the
 // bounce rate beside them (review: started sessions keep the channel a
 // late first event changes, so the panel and a sessions target on a
