@@ -1180,9 +1180,10 @@ targets:
        {"inputs[0].site", "inputs[1].site", "funnels[0].steps[0].page",
         "funnels[0].steps[1].page", "metrics.label_allowlists.campaign[0]",
         "metrics.label_allowlists.source[0]"}) {
-    EXPECT_THAT(errors, HasSubstr(absl::StrCat(
-                            key, ": must be printable UTF-8 text without "
-                                 "control characters")));
+    EXPECT_THAT(errors,
+                HasSubstr(absl::StrCat(key,
+                                       ": must be printable UTF-8 text without "
+                                       "control characters")));
   }
   EXPECT_THAT(errors, Not(HasSubstr("campaign[1]")));
   EXPECT_THAT(errors, Not(HasSubstr("steps[2]")));
