@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -283,15 +284,53 @@ class Engine::Impl {
     quick.timeout = absl::Seconds(3);  // the embedded broker cannot answer
     // Only a warning, and asked on the side: the embedded broker never
     // answers, and every start waited out the 3 s before reading anything.
-    policy_check_.thread = std::thread([quick] {
-      if (auto policy = kafka::TopicConfig(quick, "cleanup.policy");
-          policy.ok() && policy->find("compact") == std::string::npos) {
+    // The output topics' record limit: a record over it that the producer
+    // takes (message.max.bytes) the brokers refuse, and the work is redone,
+    // refused again, each time (an audit: a dead letter cut to the
+    // producer's 1 MB for a topic of 100 kB stalled its thread for good).
+    std::vector<std::string> outputs = {config_.changelog_output.topic,
+                                        config_.deadletter_output.topic};
+    for (const OutputConfig* o :
+         {&config_.sessions_output, &config_.kpi_output}) {
+      if (o->enabled) outputs.push_back(o->topic);
+    }
+    if (NeedsRepartition(config_)) outputs.push_back(RepartitionTopic(config_));
+    int64_t producer_limit = 1000000;  // librdkafka's default
+    if (auto it = config_.kafka.properties.find("message.max.bytes");
+        it != config_.kafka.properties.end()) {
+      (void)absl::SimpleAtoi(it->second, &producer_limit);
+    }
+    policy_check_.thread = std::thread([quick, outputs, producer_limit] {
+      const absl::StatusOr<std::string> policy =
+          kafka::TopicConfig(quick, "cleanup.policy");
+      if (policy.ok() && policy->find("compact") == std::string::npos) {
         KPI_LOG_WARN(
             "engine: the state changelog \"%s\" has cleanup.policy=%s, not "
             "compact: it grows with every checkpoint until retention deletes "
             "old ones (the engine writes a full snapshot every hour so that a "
             "restore still finds one); set cleanup.policy=compact",
             quick.topic, *policy);
+      }
+      // Not answered (the embedded broker cannot say; brokers that did not
+      // answer in time would hold a stop up to 3 s a topic): no more asked.
+      if (!policy.ok()) return;
+      for (const std::string& topic : outputs) {
+        kafka::TopicReadOptions asked = quick;
+        asked.topic = topic;
+        int64_t limit = 0;
+        if (auto value = kafka::TopicConfig(asked, "max.message.bytes");
+            value.ok() && absl::SimpleAtoi(*value, &limit) && limit > 0 &&
+            limit < producer_limit) {
+          KPI_LOG_WARN(
+              "engine: the output topic \"%s\" takes records of at most %d "
+              "bytes (its max.message.bytes), fewer than the producer's %d "
+              "(kafka.properties message.max.bytes): a record between the "
+              "two is refused by the brokers, and the work that made it is "
+              "redone and refused again each time (a large dead letter, a "
+              "checkpoint chunk); set kafka.properties message.max.bytes to "
+              "at most %d, or raise the topic's max.message.bytes",
+              topic, limit, producer_limit, limit);
+        }
       }
     });
 
@@ -760,7 +799,8 @@ class Engine::Impl {
   const Config config_;
   const std::vector<TargetSpec> targets_;
   const std::string instance_id_;
-  // The changelog's cleanup.policy, asked once; joined after the stream
+  // The changelog's cleanup.policy and the outputs' max.message.bytes,
+  // asked once; joined after the stream
   // threads are gone: a failed start tears its consumers down at once,
   // mostly before their group gives them an assignment (a close that begins
   // with one unserved can hang in librdkafka 2.0, its issue #4527;

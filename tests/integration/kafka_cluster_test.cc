@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -359,6 +360,45 @@ TEST_F(KafkaClusterTest, CompactedTopicKeepsTheLastValuePerKey) {
   EXPECT_EQ(last_values(), want);
   std::cout << "compaction: old values gone "
             << absl::FormatDuration(absl::Now() - start) << " after writing\n";
+}
+
+// An output topic that takes smaller records than the engine's producer
+// (its max.message.bytes under the producer's message.max.bytes) is said
+// at the start: a record between the two limits would be refused by the
+// brokers and the work that made it redone, refused again each time (an
+// audit: a large dead letter stalled its thread for good, unexplained).
+TEST_F(KafkaClusterTest, TheEngineWarnsOfAnOutputTopicWithSmallerRecords) {
+  const std::string input = NewTopic("limits-in");
+  const std::string dead =
+      NewTopic("limits-dead", {{"max.message.bytes", "100000"}});
+  TempDir dir;
+  const std::string config = dir.Write(
+      "c.yaml",
+      absl::StrCat("kafka: {brokers: '", bootstrap_,
+                   "', group_id: ", UniqueKafkaName("limits"), "}\n",
+                   "inputs: [{topic: ", input, ", key: visitor_id}]\n",
+                   "outputs:\n  deadletter: {topic: ", dead, "}\n",
+                   "processing: {state_dir: '", dir.path(),
+                   "/state'}\nmetrics: {listen: '127.0.0.1:", FreePort(),
+                   "'}\n"));
+  Subprocess engine({KpistreamBinary(), "run", "--config", config});
+  const std::string said = absl::StrCat(
+      "the output topic \"", dead,
+      "\" takes records of at most 100000 bytes (its max.message.bytes), "
+      "fewer than the producer's 1000000");
+  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(engine.Stderr(), said); },
+                      absl::Seconds(60)))
+      << engine.Stderr();
+  EXPECT_EQ(engine.Stop(SIGTERM, absl::Seconds(30)), 0) << engine.Stderr();
+  // The topics the config left at the brokers' default are not named.
+  const std::string log = engine.Stderr();
+  size_t times = 0;
+  for (size_t at = log.find("takes records of at most");
+       at != std::string::npos;
+       at = log.find("takes records of at most", at + 1)) {
+    ++times;
+  }
+  EXPECT_EQ(times, 1u) << log;
 }
 
 }  // namespace
