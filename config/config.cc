@@ -1070,7 +1070,22 @@ class Parser {
     Duration(p, "max_out_of_orderness", true, &pc.max_out_of_orderness);
     Duration(p, "allowed_lateness", true, &pc.allowed_lateness);
     Duration(p, "idle_partition_timeout", false, &pc.idle_partition_timeout);
-    Duration(p, "dedup_horizon", true, &pc.dedup_horizon);
+    if (Duration(p, "dedup_horizon", true, &pc.dedup_horizon) &&
+        pc.dedup_horizon > absl::ZeroDuration() &&
+        pc.dedup_horizon < pc.max_out_of_orderness + pc.allowed_lateness) {
+      // Two copies the allowed disorder may bring in either order would be
+      // kept or dropped as they arrive: the copy remembered bounds only
+      // the copies after it (an audit: with 1m, a copy read after a copy
+      // 3 minutes later was dropped, in time order both were kept).
+      Error(
+          p.Key("dedup_horizon"), p["dedup_horizon"],
+          absl::StrCat("must be 0s (no deduplication) or at least "
+                       "processing.max_out_of_orderness + allowed_lateness (",
+                       absl::FormatDuration(pc.max_out_of_orderness +
+                                            pc.allowed_lateness),
+                       "): copies within the allowed disorder would be kept or "
+                       "dropped as they arrive"));
+    }
     Duration(p, "max_future_skew", true, &pc.max_future_skew);
     if (String(p, "instance_id", &pc.instance_id)) {
       if (Expand(p.Key("instance_id"), p["instance_id"], &pc.instance_id) &&

@@ -349,16 +349,28 @@ absl::Time PartitionPipeline::Process(const kafka::Record& record,
     ProcessEvent(*input_, record, record.offset, now, own, &event_time);
   }
   if (event_time != absl::InfinitePast()) {
-    event_time = Counted(event_time, now);
+    event_time = Counted(event_time, record, now);
     max_event_time_ = std::max(max_event_time_, event_time);
   }
   return event_time;
 }
 
 absl::Time PartitionPipeline::Counted(absl::Time event_time,
+                                      const kafka::Record& record,
                                       absl::Time now) const {
-  return ctx_->event_time_capped_at_clock ? std::min(event_time, now)
-                                          : event_time;
+  if (!ctx_->event_time_capped_at_clock) return event_time;
+  // At most when its record was written (its timestamp), not when it is
+  // read: the same records read again after a crash, or behind a backlog,
+  // move event time alike, and judge the same events late (an audit: capped
+  // at the clock, a fast client's event read again 10 minutes later moved
+  // the watermark 9 minutes on, and two events accepted the first time were
+  // committed as late). Never more than max_future_skew below the event's
+  // own time (record timestamps far behind, or 0, hold event time back no
+  // further). A record without a timestamp: the clock.
+  if (record.timestamp_ms < 0) return std::min(event_time, now);
+  const absl::Time written = absl::FromUnixMillis(record.timestamp_ms);
+  return std::max(std::min(event_time, written),
+                  event_time - ctx_->max_future_skew);
 }
 
 void PartitionPipeline::Consumed(absl::string_view topic) {
@@ -405,7 +417,7 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
   const absl::Time highest =
       decoded.time == absl::InfinitePast()
           ? max_event_time_
-          : std::max(max_event_time_, Counted(decoded.time, now));
+          : std::max(max_event_time_, Counted(decoded.time, record, now));
   if (highest != absl::InfinitePast()) {
     own = std::max(own, highest - ctx_->max_out_of_orderness);
   }

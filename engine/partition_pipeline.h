@@ -157,10 +157,11 @@ struct PipelineContext {
   RejectionReporter* rejections = nullptr;  // the log's summary
   absl::Duration max_future_skew = absl::Minutes(10);
   // An event's time moves its partition's event time (the watermark's
-  // basis) only up to the processing clock: an event from a client whose
-  // clock runs fast (accepted within max_future_skew) waits in the reorder
-  // buffer, and does not make the other visitors' events late. Off only
-  // where event time is meant to run ahead of the clock (the demo).
+  // basis) only up to when its record was written (the record's timestamp;
+  // the processing clock for a record without one): an event from a client
+  // whose clock runs fast (accepted within max_future_skew) waits in the
+  // reorder buffer, and does not make the other visitors' events late. Off
+  // only where event time is meant to run ahead of the clock (the demo).
   bool event_time_capped_at_clock = true;
   // What a partition's own watermark trails its highest event time by.
   absl::Duration max_out_of_orderness = absl::Seconds(30);
@@ -283,9 +284,11 @@ class PartitionPipeline : private SessionObserver {
   PartitionState& state() { return state_; }
 
  private:
-  // An event time as its partition's event time counts it (at most `now`
-  // unless the context says otherwise).
-  absl::Time Counted(absl::Time event_time, absl::Time now) const;
+  // An event time as its partition's event time counts it: at most its
+  // record's timestamp (`now` without one), unless the context says
+  // otherwise.
+  absl::Time Counted(absl::Time event_time, const kafka::Record& record,
+                     absl::Time now) const;
   // SessionObserver: counters and session records.
   void OnSessionStarted(const SessionAttributes& session,
                         const EventView& first) override;

@@ -1189,6 +1189,24 @@ targets:
   EXPECT_THAT(errors, Not(HasSubstr("steps[2]")));
 }
 
+// A dedup horizon shorter than the disorder the engine allows would keep
+// or drop a copy as the copies arrive (an audit): refused, naming the key;
+// 0s (no deduplication) and the bound itself are taken.
+TEST(ConfigTest, ADedupHorizonCoversTheAllowedDisorder) {
+  const std::string base =
+      "inputs: [{topic: a}]\nprocessing: {max_out_of_orderness: 30s, "
+      "allowed_lateness: 5m, dedup_horizon: ";
+  const std::string errors = Errors(ParseConfig(base + "1m}\n"));
+  EXPECT_THAT(errors, HasSubstr("processing.dedup_horizon: must be 0s (no "
+                                "deduplication) or at least "
+                                "processing.max_out_of_orderness + "
+                                "allowed_lateness (5m30s)"));
+  for (const char* ok : {"0s}\n", "5m30s}\n", "1h}\n"}) {
+    ConfigResult r = ParseConfig(base + ok);
+    EXPECT_TRUE(r.ok()) << ok << Errors(r);
+  }
+}
+
 // An audit: an objective with a NUL or an escape sequence went into the
 // alerts' annotations, and a target on `site: ""` (no series has it: an
 // event without a site is invalid) was off target forever.

@@ -1799,6 +1799,81 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_invalid_total"), 0);
 }
 
+// The cap above is when the record was written, not when it is read: the
+// same records read again later (a crash's abort, 10 minutes of downtime
+// before the re-read; a backlog alike) judge the same events late (an
+// audit: capped at the clock, the re-read let "fast" move the watermark 9
+// minutes on, and v1 and v2, accepted the first time, were committed as
+// late). A record timestamp far behind its event holds it back no more
+// than max_future_skew.
+TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
+  auto at = [](const std::string& visitor, absl::Time time) {
+    return absl::StrCat(
+        "{\"eventId\":\"", visitor, "\",\"eventTime\":\"",
+        absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone()),
+        "\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
+        "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}");
+  };
+  auto run = [&](bool crash) {
+    const std::string config = absl::StrReplaceAll(
+        kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
+                        {"max_future_skew: 3650d", "max_future_skew: 10m"}});
+    FakeThread t(config.c_str());
+    t.fetched_per_poll = 1;
+    const absl::Time now = t.clock.Peek();
+    t.record_timestamp_ms = absl::ToUnixMillis(now);  // written now
+    t.records = {{"fast", at("fast", now + absl::Minutes(9))},
+                 {"v1", at("v1", now - absl::Seconds(20))},
+                 {"v2", at("v2", now - absl::Minutes(1))}};
+    bool armed = false, advanced = false;
+    t.options.stop_requested = [&] {
+      if (crash && !armed) {
+        t.output().abort_next = true;
+        armed = true;
+      }
+      if (crash && !advanced && t.output().aborts == 1) {
+        t.clock.Advance(absl::Minutes(10));
+        advanced = true;
+      }
+      return t.output().committed_offset == 3 || t.output().commits > 100;
+    };
+    EXPECT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.output().committed_offset, 3);
+    if (crash) EXPECT_EQ(t.output().aborts, 1);
+    std::vector<std::string> dead;
+    for (const Produced& p : t.output().committed) {
+      if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
+    }
+    return dead;
+  };
+  EXPECT_THAT(run(false), ::testing::IsEmpty());
+  EXPECT_THAT(run(true), ::testing::IsEmpty());
+
+  // Timestamps of 1970 (a producer that sets them so): the cap is the
+  // event's time less max_future_skew; v1, 10 minutes after fast's, is
+  // not late.
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
+                      {"max_future_skew: 3650d", "max_future_skew: 10m"}});
+  FakeThread t(config.c_str());
+  t.fetched_per_poll = 1;
+  t.record_timestamp_ms = 0;
+  const absl::Time now = t.clock.Peek();
+  t.records = {{"a", at("a", now - absl::Minutes(30))},
+               {"b", at("b", now - absl::Minutes(20))},
+               {"c", at("c", now - absl::Minutes(26))},   // after 35.5
+               {"d", at("d", now - absl::Minutes(36))}};  // late
+  t.options.stop_requested = [&] {
+    return t.output().committed_offset == 4 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  std::vector<std::string> dead;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
+  }
+  EXPECT_THAT(dead, ::testing::ElementsAre("d: late"));
+}
+
 // kThreadConfig with an ad-cost input, `cost`, beside `in`.
 std::string ConfigWithAdCost() {
   return absl::StrReplaceAll(
