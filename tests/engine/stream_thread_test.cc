@@ -1814,6 +1814,13 @@ TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
         "\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
         "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}");
   };
+  auto dead_letters = [](FakeThread& t) {
+    std::vector<std::string> dead;
+    for (const Produced& p : t.output().committed) {
+      if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
+    }
+    return dead;
+  };
   auto run = [&](bool crash) {
     const std::string config = absl::StrReplaceAll(
         kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
@@ -1840,11 +1847,7 @@ TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
     EXPECT_TRUE(t.Run().ok());
     EXPECT_EQ(t.output().committed_offset, 3);
     if (crash) EXPECT_EQ(t.output().aborts, 1);
-    std::vector<std::string> dead;
-    for (const Produced& p : t.output().committed) {
-      if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
-    }
-    return dead;
+    return dead_letters(t);
   };
   EXPECT_THAT(run(false), ::testing::IsEmpty());
   EXPECT_THAT(run(true), ::testing::IsEmpty());
@@ -1867,11 +1870,7 @@ TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
     return t.output().committed_offset == 4 || t.output().commits > 100;
   };
   ASSERT_TRUE(t.Run().ok());
-  std::vector<std::string> dead;
-  for (const Produced& p : t.output().committed) {
-    if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
-  }
-  EXPECT_THAT(dead, ::testing::ElementsAre("d: late"));
+  EXPECT_THAT(dead_letters(t), ::testing::ElementsAre("d: late"));
 }
 
 // kThreadConfig with an ad-cost input, `cost`, beside `in`.
