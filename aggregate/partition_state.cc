@@ -229,7 +229,8 @@ void PartitionState::AddTargetSums(absl::Time now,
 
 size_t PartitionState::ApproximateBytes() const {
   return sessionizer_.ApproximateBytes() + buffer_.ApproximateBytes() +
-         dedup_.ApproximateBytes() + windows_.ApproximateBytes();
+         dedup_.ApproximateBytes() + windows_.ApproximateBytes() +
+         (targets_ != nullptr ? targets_->ApproximateBytes() : 0);
 }
 
 void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {

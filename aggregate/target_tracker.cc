@@ -345,7 +345,7 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.mixed_currencies = b.mixed_currencies();
     sums.lag_weighted_seconds = b.lag_weighted_seconds();
     for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
-      TargetSums::ChannelSums& c = sums.channels[{by.site(), by.channel()}];
+      TargetSums::ChannelSums& c = sums.Channel({by.site(), by.channel()});
       c.revenue += by.revenue();
       c.cost += by.cost();
     }
@@ -353,6 +353,17 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     return true;
   }
   return false;
+}
+
+size_t TargetTracker::ApproximateBytes() const {
+  size_t bytes = 0;
+  for (const State& state : targets_) {
+    bytes += state.total.channel_key_bytes;
+    for (const auto& [bucket, sums] : state.buckets) {
+      bytes += sizeof(sums) + 48 + sums.channel_key_bytes;  // with its node
+    }
+  }
+  return bytes;
 }
 
 std::string TargetFingerprint(const TargetSpec& spec) {

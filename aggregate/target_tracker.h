@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "aggregate/kpi_catalog.h"
 #include "aggregate/kpi_target.h"
+#include "aggregate/label_values.h"
 #include "aggregate/saturating.h"
 #include "aggregate/session.h"
 #include "kpistream/v1/state.pb.h"
@@ -95,6 +96,26 @@ struct TargetSums {
   };
   using SiteChannel = std::pair<std::string, std::string>;
   std::map<SiteChannel, ChannelSums> channels;
+  // The keys' bytes (with a map node's), at most kMaxChannelKeyBytes: a
+  // key beyond it is summed under the site "(other)" (an audit: a new site
+  // id per revenue session grew a bucket without bound, and one written
+  // whole past message.max.bytes stopped the engine at every start). The
+  // generated rules see such sites as "(other)" too, once the site label
+  // is full.
+  static constexpr size_t kMaxChannelKeyBytes = 64 << 10;
+  static constexpr size_t kChannelEntryBytes = 96;  // node, pair, sums
+  size_t channel_key_bytes = 0;
+  ChannelSums& Channel(const SiteChannel& key) {
+    if (auto it = channels.find(key); it != channels.end()) return it->second;
+    const size_t bytes =
+        key.first.size() + key.second.size() + kChannelEntryBytes;
+    if (channel_key_bytes + bytes > kMaxChannelKeyBytes &&
+        key.first != kOther) {
+      return Channel({std::string(kOther), key.second});
+    }
+    channel_key_bytes += bytes;
+    return channels[key];
+  }
   // The revenue of the channels with ad cost.
   double RevenueOfPaidChannels() const {
     double revenue = 0;
@@ -121,7 +142,7 @@ struct TargetSums {
     if (o.mixed_currencies) mixed_currencies = true;
     AddCurrency(o.currency);
     for (const auto& [channel, c] : o.channels) {
-      ChannelSums& mine = channels[channel];
+      ChannelSums& mine = Channel(channel);
       mine.revenue += c.revenue;
       mine.cost += c.cost;
     }
@@ -176,6 +197,8 @@ class TargetTracker {
                 absl::Duration inactivity_timeout);
 
   void OnSessionClosed(const ClosedSession& session);
+  // The heap the rolling buckets and period totals hold (estimate).
+  size_t ApproximateBytes() const;
   // Ad spend, for ROAS targets: at `time`, or spread evenly over [time,
   // until) when `until` is later (a daily export's day: dated at its
   // start alone, a day's spend arriving the next morning was already out

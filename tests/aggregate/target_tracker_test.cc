@@ -1,9 +1,11 @@
 #include "aggregate/target_tracker.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "aggregate/partition_state.h"
 #include "gtest/gtest.h"
 
@@ -261,6 +263,45 @@ TEST(TargetTrackerTest, RoasDividesRevenueByAdCostInTheWindow) {
   EXPECT_DOUBLE_EQ(sums.denominator, 20);
   EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums, now).actual, 2.5);
   EXPECT_FALSE(EvaluateTarget(specs[0], sums, now).on_track);
+}
+
+// ROAS by channel keeps its sums by (site, channel) within a bound: a new
+// site id per revenue session (hostile traffic) is summed under "(other)"
+// once a bucket's keys reach 64 KiB, so that no bucket, nor its checkpoint
+// element, grows without bound (an audit: one partition's minute bucket of
+// 1,500 sites of 1 KB was a 1.5 MB changelog record, and the engine stopped
+// at every start). The totals are untouched; a site seen before the bound
+// keeps its own sums.
+TEST(TargetTrackerTest, RoasByChannelKeepsItsSitesWithinABound) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(1), 3)};
+  specs[0].filter = {{"currency", "EUR"}};
+  TargetTracker tracker(&specs, kTimeout);
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 10'000'000, kT0);
+  ClosedSession shop = Session(kT0, absl::Minutes(2), false);
+  shop.site_id = "shop";
+  shop.channel = "Paid Search";
+  shop.revenue = {{"EUR", 30'000'000}};
+  tracker.OnSessionClosed(shop);
+  for (int i = 0; i < 3000; ++i) {
+    ClosedSession hostile = Session(kT0, absl::Minutes(2), false);
+    hostile.site_id = absl::StrCat(i, std::string(990, 'x'));
+    hostile.channel = "Paid Search";
+    hostile.revenue = {{"EUR", 1'000'000}};
+    tracker.OnSessionClosed(hostile);
+  }
+  EXPECT_LT(tracker.ApproximateBytes(), size_t{80} << 10);
+  size_t largest = 0, buckets = 0;
+  tracker.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
+    largest = std::max(largest, b.ByteSizeLong());
+    ++buckets;
+  });
+  EXPECT_GT(buckets, 0u);
+  EXPECT_LT(largest, size_t{80} << 10);
+  const TargetSums sums = SumsAt(tracker, kT0 + absl::Minutes(40))[0];
+  EXPECT_DOUBLE_EQ(sums.numerator, 30 + 3000);
+  EXPECT_DOUBLE_EQ(sums.RevenueOfPaidChannels(), 30);  // shop's: it has cost
+  ASSERT_TRUE(sums.channels.count({"(other)", "Paid Search"}));
+  EXPECT_GT(sums.channels.at({"(other)", "Paid Search"}).revenue, 2000);
 }
 
 // A daily export's spend (date_start..date_end, a day) is spread over its
