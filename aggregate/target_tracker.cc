@@ -345,7 +345,15 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.mixed_currencies = b.mixed_currencies();
     sums.lag_weighted_seconds = b.lag_weighted_seconds();
     for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
-      TargetSums::ChannelSums& c = sums.Channel({by.site(), by.channel()});
+      // As written (no bound applied again: the restored bucket must
+      // behave as the one checkpointed, whose "(other)" may sort first).
+      auto [it, inserted] =
+          sums.channels.try_emplace({by.site(), by.channel()});
+      if (inserted) {
+        sums.channel_key_bytes += by.site().size() + by.channel().size() +
+                                  TargetSums::kChannelEntryBytes;
+      }
+      TargetSums::ChannelSums& c = it->second;
       c.revenue += by.revenue();
       c.cost += by.cost();
     }

@@ -302,6 +302,27 @@ TEST(TargetTrackerTest, RoasByChannelKeepsItsSitesWithinABound) {
   EXPECT_DOUBLE_EQ(sums.RevenueOfPaidChannels(), 30);  // shop's: it has cost
   ASSERT_TRUE(sums.channels.count({"(other)", "Paid Search"}));
   EXPECT_GT(sums.channels.at({"(other)", "Paid Search"}).revenue, 2000);
+  // Restored, it goes on as the one checkpointed: its "(other)", which
+  // sorts first, is not counted against the bound again.
+  TargetTracker restored(&specs, kTimeout);
+  tracker.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
+    EXPECT_TRUE(restored.Restore(b));
+  });
+  for (TargetTracker* t : {&tracker, &restored}) {
+    ClosedSession late = Session(kT0, absl::Minutes(3), false);
+    late.site_id = "another-site";
+    late.channel = "Email";
+    late.revenue = {{"EUR", 5'000'000}};
+    t->OnSessionClosed(late);
+  }
+  const TargetSums a = SumsAt(tracker, kT0 + absl::Minutes(40))[0];
+  const TargetSums b = SumsAt(restored, kT0 + absl::Minutes(40))[0];
+  ASSERT_EQ(a.channels.size(), b.channels.size());
+  for (const auto& [key, c] : a.channels) {
+    ASSERT_TRUE(b.channels.count(key)) << key.first.substr(0, 20);
+    EXPECT_DOUBLE_EQ(b.channels.at(key).revenue, c.revenue);
+  }
+  EXPECT_EQ(a.channel_key_bytes, b.channel_key_bytes);
 }
 
 // A daily export's spend (date_start..date_end, a day) is spread over its
