@@ -300,7 +300,10 @@ class Engine::Impl {
         it != config_.kafka.properties.end()) {
       (void)absl::SimpleAtoi(it->second, &producer_limit);
     }
-    policy_check_.thread = std::thread([quick, outputs, producer_limit] {
+    const std::string deadletter = config_.deadletter_output.topic;
+    std::atomic<size_t>* deadletter_max = &deadletter_topic_max_bytes_;
+    policy_check_.thread = std::thread([quick, outputs, producer_limit,
+                                        deadletter, deadletter_max] {
       const absl::StatusOr<std::string> policy =
           kafka::TopicConfig(quick, "cleanup.policy");
       if (policy.ok() && policy->find("compact") == std::string::npos) {
@@ -311,9 +314,15 @@ class Engine::Impl {
             "restore still finds one); set cleanup.policy=compact",
             quick.topic, *policy);
       }
-      // Not answered (the embedded broker cannot say; brokers that did not
-      // answer in time would hold a stop up to 3 s a topic): no more asked.
-      if (!policy.ok()) return;
+      // The embedded broker cannot say: no more asked. (Brokers that did
+      // not answer in time are asked about the outputs all the same: a
+      // changelog just created may not be described yet. Each question
+      // waits 3 s at most.)
+      if (absl::IsUnimplemented(policy.status())) return;
+      if (!policy.ok()) {
+        KPI_LOG_DEBUG("engine: the changelog's cleanup.policy not known: %s",
+                      policy.status().message());
+      }
       for (const std::string& topic : outputs) {
         kafka::TopicReadOptions asked = quick;
         asked.topic = topic;
@@ -321,14 +330,19 @@ class Engine::Impl {
         if (auto value = kafka::TopicConfig(asked, "max.message.bytes");
             value.ok() && absl::SimpleAtoi(*value, &limit) && limit > 0 &&
             limit < producer_limit) {
+          // Dead letters carry their input (any size): cut to it from now
+          // on. The other outputs' records are the engine's own, far
+          // smaller.
+          if (topic == deadletter) deadletter_max->store(limit);
           KPI_LOG_WARN(
               "engine: the output topic \"%s\" takes records of at most %d "
               "bytes (its max.message.bytes), fewer than the producer's %d "
               "(kafka.properties message.max.bytes): a record between the "
               "two is refused by the brokers, and the work that made it is "
-              "redone and refused again each time (a large dead letter, a "
-              "checkpoint chunk); set kafka.properties message.max.bytes to "
-              "at most %d, or raise the topic's max.message.bytes",
+              "redone and refused again each time (a checkpoint chunk; dead "
+              "letters are cut to the topic's limit); set kafka.properties "
+              "message.max.bytes to at most %d, or raise the topic's "
+              "max.message.bytes",
               topic, limit, producer_limit, limit);
         }
       }
@@ -365,6 +379,7 @@ class Engine::Impl {
       options.min_commit_interval = config_.processing.min_commit_interval;
       options.max_commit_interval = config_.processing.max_commit_interval;
       // A commit's counts reach /metrics at once, not at the next tick.
+      options.deadletter_topic_max_bytes = &deadletter_topic_max_bytes_;
       options.committed = [this] {
         {
           std::lock_guard<std::mutex> lock(wake_mu_);
@@ -799,6 +814,9 @@ class Engine::Impl {
   const Config config_;
   const std::vector<TargetSpec> targets_;
   const std::string instance_id_;
+  // The dead-letter topic's max.message.bytes where it is below the
+  // producer's (the side check below stores it; 0: not known).
+  std::atomic<size_t> deadletter_topic_max_bytes_{0};
   // The changelog's cleanup.policy and the outputs' max.message.bytes,
   // asked once; joined after the stream
   // threads are gone: a failed start tears its consumers down at once,

@@ -1587,7 +1587,12 @@ void StreamThread::DeadLetter(const kafka::Record& record,
   absl::string_view value = record.value;
   KafkaHeaders headers = DeadLetterHeaders(reason, detail, record.topic,
                                            record.partition, record.offset);
-  FitDeadLetter(output_->max_record_bytes(), &key, &value, &headers);
+  size_t limit = output_->max_record_bytes();
+  if (options_.deadletter_topic_max_bytes != nullptr) {
+    const size_t topic = options_.deadletter_topic_max_bytes->load();
+    if (topic > 0) limit = std::min(limit, topic);
+  }
+  FitDeadLetter(limit, &key, &value, &headers);
   Produce(config_.deadletter_output.topic, key, value, headers);
 }
 

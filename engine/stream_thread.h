@@ -95,6 +95,12 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // Called after each successful commit, once its counts are in
     // Snapshot() (may be empty).
     std::function<void()> committed;
+    // The dead-letter topic's own record limit (its max.message.bytes), once
+    // the brokers have said it (0 until then, or never): dead letters are
+    // cut to it too, not only to the producer's message.max.bytes (a larger
+    // one the brokers refuse, and the work is redone, refused again, for
+    // good). Null: none.
+    const std::atomic<size_t>* deadletter_topic_max_bytes = nullptr;
     std::string name = "stream-0";  // for logs
     // When to commit: engine/commit_schedule.h.
     absl::Duration commit_interval = absl::Seconds(1);

@@ -367,28 +367,61 @@ TEST_F(KafkaClusterTest, CompactedTopicKeepsTheLastValuePerKey) {
 // at the start: a record between the two limits would be refused by the
 // brokers and the work that made it redone, refused again each time (an
 // audit: a large dead letter stalled its thread for good, unexplained).
-TEST_F(KafkaClusterTest, TheEngineWarnsOfAnOutputTopicWithSmallerRecords) {
+// Dead letters, which carry their input whatever its size, are cut to the
+// dead-letter topic's limit once the brokers have said it.
+TEST_F(KafkaClusterTest, DeadLettersFitTheDeadLetterTopicsSmallerLimit) {
   const std::string input = NewTopic("limits-in");
   const std::string dead =
       NewTopic("limits-dead", {{"max.message.bytes", "100000"}});
+  const std::string sessions = NewTopic("limits-sessions");
+  const std::string kpi = NewTopic("limits-kpi");
   TempDir dir;
+  const int port = FreePort();
   const std::string config = dir.Write(
       "c.yaml",
       absl::StrCat("kafka: {brokers: '", bootstrap_,
                    "', group_id: ", UniqueKafkaName("limits"), "}\n",
                    "inputs: [{topic: ", input, ", key: visitor_id}]\n",
-                   "outputs:\n  deadletter: {topic: ", dead, "}\n",
-                   "processing: {state_dir: '", dir.path(),
-                   "/state'}\nmetrics: {listen: '127.0.0.1:", FreePort(),
-                   "'}\n"));
+                   "outputs:\n  deadletter: {topic: ", dead,
+                   "}\n  sessions: {topic: ", sessions, "}\n  kpi: {topic: ",
+                   kpi, "}\n", "processing: {state_dir: '", dir.path(),
+                   "/state'}\nmetrics: {listen: '127.0.0.1:", port, "'}\n"));
   Subprocess engine({KpistreamBinary(), "run", "--config", config});
   const std::string said = absl::StrCat(
       "the output topic \"", dead,
       "\" takes records of at most 100000 bytes (its max.message.bytes), "
       "fewer than the producer's 1000000");
-  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(engine.Stderr(), said); },
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(engine.Stderr(), said); },
                       absl::Seconds(60)))
       << engine.Stderr();
+  // A record of 300 kB that is no event, and does not compress (the
+  // brokers' limit is of the compressed batch): its dead letter is cut to
+  // fit; whole, the brokers refused it, and its work was redone for good.
+  std::string garbage(300000, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : garbage) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  ASSERT_TRUE(ProduceToKafka(bootstrap_, input, {garbage}, {"v1"}).ok());
+  absl::StatusOr<std::vector<KafkaRecord>> letters =
+      ConsumeFromKafka(bootstrap_, dead, 1, absl::Seconds(60),
+                       /*read_committed=*/true);
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  ASSERT_EQ(letters->size(), 1u) << engine.Stderr();
+  EXPECT_EQ((*letters)[0].key, "v1");
+  EXPECT_LT((*letters)[0].value.size(), 100000u);
+  EXPECT_GT((*letters)[0].value.size(), 90000u);
+  EXPECT_EQ((*letters)[0].value, garbage.substr(0, (*letters)[0].value.size()));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::string> page = HttpGet(port, "/metrics");
+        return page.ok() &&
+               MetricValue(*page, "kpistream_events_invalid_total") >= 1;
+      },
+      absl::Seconds(30)));
   EXPECT_EQ(engine.Stop(SIGTERM, absl::Seconds(30)), 0) << engine.Stderr();
   // The topics the config left at the brokers' default are not named.
   const std::string log = engine.Stderr();
@@ -399,6 +432,7 @@ TEST_F(KafkaClusterTest, TheEngineWarnsOfAnOutputTopicWithSmallerRecords) {
     ++times;
   }
   EXPECT_EQ(times, 1u) << log;
+  EXPECT_EQ(log.find("transaction was aborted"), std::string::npos) << log;
 }
 
 }  // namespace
