@@ -27,6 +27,7 @@
 #include "export/metrics_endpoint.h"
 #include "export/process_metrics.h"
 #include "kafka/log.h"
+#include "kafka/producer.h"
 
 namespace kpistream {
 namespace {
@@ -296,7 +297,7 @@ class Engine::Impl {
     }
     if (NeedsRepartition(config_)) outputs.push_back(RepartitionTopic(config_));
     outputs.push_back(config_.changelog_output.topic);
-    int64_t producer_limit = 1000000;  // librdkafka's default
+    int64_t producer_limit = kafka::kDefaultMessageMaxBytes;
     if (auto it = config_.kafka.properties.find("message.max.bytes");
         it != config_.kafka.properties.end()) {
       (void)absl::SimpleAtoi(it->second, &producer_limit);

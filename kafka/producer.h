@@ -49,6 +49,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // itself. Purged records (DropQueued(), an aborted transaction) are none.
 bool IsDeliveryFailure(const absl::Status& status);
 
+// librdkafka's message.max.bytes where the user's kafka.properties set none.
+inline constexpr size_t kDefaultMessageMaxBytes = 1000000;
+
 class Producer {
  public:
   struct Options {
@@ -202,7 +205,7 @@ class Producer {
   uint64_t transactions_committed_ = 0;
   bool transaction_failed_ = false;
   uint64_t delivered_ = 0;
-  size_t max_message_bytes_ = 1000000;  // librdkafka's default, until read
+  size_t max_message_bytes_ = kDefaultMessageMaxBytes;  // until read
   std::string tracked_topic_;
   std::map<int32_t, int64_t> delivered_offsets_;
   std::string delivery_error_;
