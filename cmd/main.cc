@@ -266,9 +266,9 @@ int main(int argc, char** argv) {
                    "close sooner, as long as event time stays behind "
                    "the wall clock: start it in the past "
                    "(--start-time). The engine takes events at most "
-                   "processing.max_future_skew (10m) ahead of its "
-                   "clock, and those move its event time only up to "
-                   "the clock")
+                   "processing.max_future_skew (10m) ahead of when "
+                   "their records were written, and those move its "
+                   "event time only up to then")
       ->check(kAboveZero);
   AddShareOption(loadgen_cmd, "--duplicates", &loadgen.duplicates,
                  "sent twice");

@@ -54,6 +54,23 @@ bool ParseSource(absl::string_view h, kafka::Record* source,
   return true;
 }
 
+// The "now" an event's time is judged against for future_event_time (and
+// ad spend's future dates): when its record was written where the record
+// says so, never later than the clock. Judged against the clock alone, an
+// event refused live as too far ahead was accepted when its record was read
+// again after a crash's downtime or behind a backlog, and the state built
+// again then differed from the state the first read built. A record without
+// a timestamp, or written more than kJudgedByRecordFor before it is read (a
+// producer that sets timestamps of its own, e.g. 0): the clock.
+constexpr absl::Duration kJudgedByRecordFor = absl::Hours(24);
+
+absl::Time JudgedNow(const kafka::Record& record, absl::Time now) {
+  if (record.timestamp_ms < 0) return now;
+  const absl::Time written = absl::FromUnixMillis(record.timestamp_ms);
+  if (written >= now || written < now - kJudgedByRecordFor) return now;
+  return written;
+}
+
 }  // namespace
 
 void FormatForwarded(const kafka::Record& record, absl::Time watermark,
@@ -238,7 +255,8 @@ void PartitionPipeline::Replay(const kafka::Record& record, absl::Time now) {
   }
   EventView view;  // record_offset -1: Replay() refuses it
   if (reader != nullptr && reader->events != nullptr &&
-      reader->events->Decode(source.value, now, &event_).ok) {
+      reader->events->Decode(source.value, JudgedNow(source, now), &event_)
+          .ok) {
     view = event_;
     view.record_offset = record.offset;
   }
@@ -396,8 +414,8 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
                                      absl::Time* event_time) {
   // Only the verdict, visitor_id, user agent and time matter here: the
   // record is decoded in full where it is processed.
-  DecodeResult decoded =
-      input_->events->DecodeForRouting(record.value, now, &event_);
+  DecodeResult decoded = input_->events->DecodeForRouting(
+      record.value, JudgedNow(record, now), &event_);
   *event_time = decoded.time;
   if (!decoded.ok) {
     Consumed(input_->topic);
@@ -606,7 +624,8 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
                                      absl::Time watermark,
                                      absl::Time* event_time,
                                      absl::Time judged_by) {
-  DecodeResult decoded = reader.events->Decode(record.value, now, &event_);
+  DecodeResult decoded =
+      reader.events->Decode(record.value, JudgedNow(record, now), &event_);
   // Event time advances with every timestamped record, whatever becomes of
   // it (SPEC §3).
   *event_time = decoded.time;
@@ -701,7 +720,7 @@ void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
   const absl::Time at = AdCostDecoder::SpendTime(ad_cost_);
   // Spend dated beyond the allowed skew into the future would sit in target
   // state until then: counted (above), not attributed to targets.
-  if (at > now + ctx_->max_future_skew) return;
+  if (at > JudgedNow(record, now) + ctx_->max_future_skew) return;
   // An interval's spend is spread over it (a daily export's day, a week's,
   // a month's); a longer one, dated at its start as before.
   absl::Time until = absl::InfinitePast();

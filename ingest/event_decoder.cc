@@ -435,7 +435,8 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   if (future) {
     return invalid("future_event_time",
                    absl::StrCat("event_time ", TimeText(time),
-                                " is ahead of now by more than ",
+                                " is ahead of when its record was written "
+                                "(or of the clock) by more than ",
                                 absl::FormatDuration(max_future_skew)));
   }
 

@@ -11,7 +11,8 @@
 //
 // Validation: site_id, visitor_id, event_time and type are required; a
 // CONVERSION needs conversion.goal; an event_time further than
-// max_future_skew ahead of `now` (processing time) is invalid.
+// max_future_skew ahead of `now` is invalid (the engine passes when the
+// event's record was written, never later than its clock).
 //
 // Sizes: what an event carries into the state and the outputs is bounded,
 // so that no session record or changelog record outgrows what a Kafka

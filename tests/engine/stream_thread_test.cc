@@ -1767,6 +1767,15 @@ TEST(StreamThreadTest, LatenessDoesNotDependOnThePollBatches) {
   EXPECT_EQ(run(1000), late);
 }
 
+// A JSON page view of `visitor` (its event_id too) on site shop at `time`.
+std::string ShopPageViewAt(const std::string& visitor, absl::Time time) {
+  return absl::StrCat(
+      "{\"eventId\":\"", visitor, "\",\"eventTime\":\"",
+      absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone()),
+      "\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
+      "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}");
+}
+
 // A client whose clock runs 9 minutes fast (accepted: max_future_skew is
 // 10m) moves its partition's event time only up to the processing clock:
 // the other visitors' events, on time by the clock, are not late behind it.
@@ -1776,13 +1785,7 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
                       {"max_future_skew: 3650d", "max_future_skew: 10m"}});
   FakeThread t(config.c_str());
   t.fetched_per_poll = 1;  // the watermark moves between the records
-  auto at = [](const std::string& visitor, absl::Time time) {
-    return absl::StrCat(
-        "{\"eventId\":\"", visitor, "\",\"eventTime\":\"",
-        absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone()),
-        "\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
-        "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}");
-  };
+  const auto at = ShopPageViewAt;
   const absl::Time now = t.clock.Peek();
   t.records = {{"fast", at("fast", now + absl::Minutes(9))},
                {"v1", at("v1", now - absl::Seconds(20))},
@@ -1799,6 +1802,34 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
   EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_invalid_total"), 0);
 }
 
+// Stops `t` once `offset` records are committed. With `crash`, its first
+// commit aborts (as a crash's would) and the clock moves 10 minutes on
+// before the records are read again.
+void StopOnceCommitted(FakeThread& t, int64_t offset, bool crash) {
+  auto armed = std::make_shared<bool>(false);
+  auto advanced = std::make_shared<bool>(false);
+  t.options.stop_requested = [&t, offset, crash, armed, advanced] {
+    if (crash && !*armed) {
+      t.output().abort_next = true;
+      *armed = true;
+    }
+    if (crash && !*advanced && t.output().aborts == 1) {
+      t.clock.Advance(absl::Minutes(10));
+      *advanced = true;
+    }
+    return t.output().committed_offset == offset || t.output().commits > 100;
+  };
+}
+
+// "key: reason" of each committed dead letter.
+std::vector<std::string> CommittedDeadLetters(FakeThread& t) {
+  std::vector<std::string> dead;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
+  }
+  return dead;
+}
+
 // The cap above is when the record was written, not when it is read: the
 // same records read again later (a crash's abort, 10 minutes of downtime
 // before the re-read; a backlog alike) judge the same events late (an
@@ -1807,20 +1838,7 @@ TEST(StreamThreadTest, AClientWhoseClockRunsFastMakesNoOneElseLate) {
 // late). A record timestamp far behind its event holds it back no more
 // than max_future_skew.
 TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
-  auto at = [](const std::string& visitor, absl::Time time) {
-    return absl::StrCat(
-        "{\"eventId\":\"", visitor, "\",\"eventTime\":\"",
-        absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone()),
-        "\",\"siteId\":\"shop\",\"visitorId\":\"", visitor,
-        "\",\"type\":\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}");
-  };
-  auto dead_letters = [](FakeThread& t) {
-    std::vector<std::string> dead;
-    for (const Produced& p : t.output().committed) {
-      if (p.topic == "dead") dead.push_back(p.key + ": " + p.reason);
-    }
-    return dead;
-  };
+  const auto at = ShopPageViewAt;
   auto run = [&](bool crash) {
     const std::string config = absl::StrReplaceAll(
         kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
@@ -1832,22 +1850,11 @@ TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
     t.records = {{"fast", at("fast", now + absl::Minutes(9))},
                  {"v1", at("v1", now - absl::Seconds(20))},
                  {"v2", at("v2", now - absl::Minutes(1))}};
-    bool armed = false, advanced = false;
-    t.options.stop_requested = [&] {
-      if (crash && !armed) {
-        t.output().abort_next = true;
-        armed = true;
-      }
-      if (crash && !advanced && t.output().aborts == 1) {
-        t.clock.Advance(absl::Minutes(10));
-        advanced = true;
-      }
-      return t.output().committed_offset == 3 || t.output().commits > 100;
-    };
+    StopOnceCommitted(t, 3, crash);
     EXPECT_TRUE(t.Run().ok());
     EXPECT_EQ(t.output().committed_offset, 3);
     if (crash) EXPECT_EQ(t.output().aborts, 1);
-    return dead_letters(t);
+    return CommittedDeadLetters(t);
   };
   EXPECT_THAT(run(false), ::testing::IsEmpty());
   EXPECT_THAT(run(true), ::testing::IsEmpty());
@@ -1870,7 +1877,39 @@ TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
     return t.output().committed_offset == 4 || t.output().commits > 100;
   };
   ASSERT_TRUE(t.Run().ok());
-  EXPECT_THAT(dead_letters(t), ::testing::ElementsAre("d: late"));
+  EXPECT_THAT(CommittedDeadLetters(t), ::testing::ElementsAre("d: late"));
+}
+
+// Likewise future_event_time: an event too far ahead of when its record was
+// written is refused when the record is read again after a crash's 10
+// minutes of downtime too (judged against the clock, the re-read accepted
+// it: the state built again differed from the live one). Records stamped
+// long before they are read (1970 here) are judged against the clock:
+// such stamps refuse no event of the present.
+TEST(StreamThreadTest, AnEventTooFarAheadIsRefusedWhenReadAgainLater) {
+  const auto at = ShopPageViewAt;
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
+                      {"max_future_skew: 3650d", "max_future_skew: 10m"}});
+  auto run = [&](bool crash, int64_t written_ms, absl::Duration ahead) {
+    FakeThread t(config.c_str());
+    t.fetched_per_poll = 1;
+    const absl::Time now = t.clock.Peek();
+    t.record_timestamp_ms =
+        written_ms >= 0 ? written_ms : absl::ToUnixMillis(now);
+    t.records = {{"v1", at("v1", now - absl::Seconds(20))},
+                 {"ahead", at("ahead", now + ahead)}};
+    StopOnceCommitted(t, 2, crash);
+    EXPECT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.output().committed_offset, 2);
+    if (crash) EXPECT_EQ(t.output().aborts, 1);
+    return CommittedDeadLetters(t);
+  };
+  const auto refused = ::testing::ElementsAre("ahead: future_event_time");
+  EXPECT_THAT(run(false, -1, absl::Minutes(11)), refused);
+  EXPECT_THAT(run(true, -1, absl::Minutes(11)), refused);
+  EXPECT_THAT(run(false, 0, absl::Minutes(11)), refused);
+  EXPECT_THAT(run(false, 0, absl::Minutes(9)), ::testing::IsEmpty());
 }
 
 // kThreadConfig with an ad-cost input, `cost`, beside `in`.
