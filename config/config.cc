@@ -1086,6 +1086,12 @@ class Parser {
                        "): copies within the allowed disorder would be kept or "
                        "dropped as they arrive"));
     }
+    if (!p["dedup_horizon"]) {
+      // The default (1h) covers the allowed disorder too, for the reason
+      // above: a longer max_out_of_orderness + allowed_lateness raises it.
+      pc.dedup_horizon = std::max(
+          pc.dedup_horizon, pc.max_out_of_orderness + pc.allowed_lateness);
+    }
     Duration(p, "max_future_skew", true, &pc.max_future_skew);
     if (String(p, "instance_id", &pc.instance_id)) {
       if (Expand(p.Key("instance_id"), p["instance_id"], &pc.instance_id) &&

@@ -75,6 +75,7 @@ struct ProcessingConfig {
   absl::Duration max_out_of_orderness = absl::Seconds(30);
   absl::Duration allowed_lateness = absl::Minutes(5);
   absl::Duration idle_partition_timeout = absl::Seconds(30);
+  // Unset: 1h, or max_out_of_orderness + allowed_lateness where longer.
   absl::Duration dedup_horizon = absl::Hours(1);
   // Events further than this ahead of the processing clock are invalid.
   absl::Duration max_future_skew = absl::Minutes(10);

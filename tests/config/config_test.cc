@@ -1207,6 +1207,25 @@ TEST(ConfigTest, ADedupHorizonCoversTheAllowedDisorder) {
   }
 }
 
+// Unset, the horizon is 1h, or the allowed disorder where that is longer
+// (the 1h default beside 2h of allowed lateness kept or dropped copies as
+// they arrived).
+TEST(ConfigTest, TheDefaultDedupHorizonCoversTheAllowedDisorder) {
+  ConfigResult r = ParseConfig("inputs: [{topic: a}]\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.dedup_horizon, absl::Hours(1));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {max_out_of_orderness: 10m, "
+      "allowed_lateness: 2h}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.dedup_horizon, absl::Minutes(130));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {max_out_of_orderness: 10m, "
+      "allowed_lateness: 2h, dedup_horizon: 0s}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.processing.dedup_horizon, absl::ZeroDuration());
+}
+
 // An audit: an objective with a NUL or an escape sequence went into the
 // alerts' annotations, and a target on `site: ""` (no series has it: an
 // event without a site is invalid) was off target forever.
