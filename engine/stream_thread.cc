@@ -13,6 +13,7 @@
 #include "engine/state_options.h"
 #include "export/dead_letter.h"
 #include "export/session_record_codec.h"
+#include "kafka/producer.h"
 #include "kpistream/v1/state.pb.h"
 
 namespace kpistream {
@@ -1619,7 +1620,16 @@ bool StreamThread::Repartition(const kafka::Record& record,
       output_->max_record_bytes()) {
     return false;
   }
-  Produce(repartition_topic_, visitor_id, forwarded_);
+  // The partition is chosen here, as librdkafka's default partitioner
+  // would: the producer's partitioner depends on its settings (a
+  // `partitioner` in kafka.properties reached this topic only where
+  // compression.type was set too), and a visitor must stay on one partition
+  // for the group's life (an audit: adding compression.type re-routed every
+  // visitor, splitting sessions and counting returning visitors new).
+  Produce(repartition_topic_, visitor_id, forwarded_, {},
+          options_.repartition_partitions > 0
+              ? kafka::KeyPartition(visitor_id, options_.repartition_partitions)
+              : -1);
   counters_.CountRepartitioned(record.topic);
   // Input keyed by visitor_id already could skip the hop: say so once.
   auto hint = key_hints_.find(record.topic);

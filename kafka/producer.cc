@@ -10,6 +10,12 @@
 #include "kafka/topic_reader.h"
 
 namespace kpistream::kafka {
+
+int32_t KeyPartition(absl::string_view key, int32_t partitions) {
+  return rd_kafka_msg_partitioner_consistent(nullptr, key.data(), key.size(),
+                                             partitions, nullptr, nullptr);
+}
+
 namespace {
 
 // Marks the status of a record's failed delivery (IsDeliveryFailure()).
@@ -141,6 +147,14 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
   for (const auto& [topic, properties] : options.topic_properties) {
     rd_kafka_topic_conf_t* conf = rd_kafka_topic_conf_new();
     char error[512];
+    // The user's topic-level properties first (message.timeout.ms,
+    // partitioner, ...: a new topic conf starts from librdkafka's defaults,
+    // and left them out of every topic given properties here: an audit);
+    // the client-level ones are unknown to a topic conf, skipped.
+    for (const auto& [name, value] : options.properties) {
+      (void)rd_kafka_topic_conf_set(conf, name.c_str(), value.c_str(), error,
+                                    sizeof(error));
+    }
     for (const auto& [name, value] : properties) {
       if (rd_kafka_topic_conf_set(conf, name.c_str(), value.c_str(), error,
                                   sizeof(error)) != RD_KAFKA_CONF_OK) {

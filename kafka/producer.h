@@ -52,6 +52,13 @@ bool IsDeliveryFailure(const absl::Status& status);
 // librdkafka's message.max.bytes where the user's kafka.properties set none.
 inline constexpr size_t kDefaultMessageMaxBytes = 1000000;
 
+// The partition of `partitions` (> 0) that librdkafka's default partitioner
+// (consistent_random) sends a non-empty `key` to: CRC32 of the key modulo
+// the count. For records whose partition must not depend on the producer's
+// settings (the repartition topic: a `partitioner` in kafka.properties
+// reached it only where the engine set no compression of its own).
+int32_t KeyPartition(absl::string_view key, int32_t partitions);
+
 class Producer {
  public:
   struct Options {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "cmd/embedded_broker.h"
 #include "gtest/gtest.h"
 #include "kafka/log.h"
@@ -97,6 +98,40 @@ TEST(ProducerTopicPropertiesTest, ATopicsOwnCompressionIsWhatItSends) {
                 }).ok());
     EXPECT_EQ(n, 10) << topic;
   }
+}
+
+// A topic given properties of its own keeps the user's topic-level ones
+// (here `partitioner`): it started from librdkafka's defaults, and the
+// same keys went to other partitions of it than of the other topics.
+TEST(ProducerTopicPropertiesTest, ATopicsOwnKeepTheUsersTopicLevelOnes) {
+  auto broker = EmbeddedBroker::Start(1, {{"plain", 8}, {"packed", 8}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  kafka::Producer::Options options;
+  options.brokers = (*broker)->bootstrap_servers();
+  options.client_id = "topic-properties-test";
+  options.properties = {{"partitioner", "murmur2_random"}};
+  options.topic_properties["plain"] = {{"compression.type", "none"}};
+  auto producer = kafka::Producer::Create(options);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = absl::StrCat("visitor-", i);
+    ASSERT_TRUE((*producer)->Produce("plain", key, "v").ok());
+    ASSERT_TRUE((*producer)->Produce("packed", key, "v").ok());
+  }
+  ASSERT_TRUE((*producer)->Flush().ok());
+  producer->reset();
+  std::map<std::string, std::map<std::string, int32_t>> partition_of;
+  for (const char* topic : {"plain", "packed"}) {
+    kafka::TopicReadOptions read;
+    read.brokers = (*broker)->bootstrap_servers();
+    read.topic = topic;
+    read.partitions = {0, 1, 2, 3, 4, 5, 6, 7};
+    ASSERT_TRUE(kafka::ReadTopic(read, [&](const kafka::ReadRecord& r) {
+                  partition_of[topic][std::string(r.key)] = r.partition;
+                }).ok());
+  }
+  ASSERT_EQ(partition_of["plain"].size(), 20u);
+  EXPECT_EQ(partition_of["plain"], partition_of["packed"]);
 }
 
 TEST(ProducerTopicPropertiesTest, ABadOneIsAnErrorNamingTheTopicAndProperty) {

@@ -28,6 +28,7 @@
 #include "engine/state_options.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kafka/producer.h"
 #include "kpistream/v1/state.pb.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
@@ -263,6 +264,7 @@ struct Produced {
   std::string detail;          // likewise
   std::string truncated_from;  // likewise, when its value was cut
   std::string source;          // likewise: "source_topic[partition]@offset"
+  int32_t partition = -1;      // as asked of Produce() (-1: the producer's)
 };
 
 // Transactional: what is produced becomes visible at Commit(), unless the
@@ -274,7 +276,7 @@ class FakeOutput : public StreamOutput {
   void set_transactional(bool t) { transactional_ = t; }
   absl::Status Produce(absl::string_view topic, absl::string_view key,
                        std::optional<absl::string_view> value,
-                       const Headers& headers, int32_t) override {
+                       const Headers& headers, int32_t partition) override {
     if (produces_until_failure == 0) {
       return absl::UnavailableError("refused (test)");
     }
@@ -318,7 +320,8 @@ class FakeOutput : public StreamOutput {
          source_topic.empty()
              ? std::string()
              : absl::StrCat(source_topic, "[", source_partition, "]@",
-                            source_offset)});
+                            source_offset),
+         partition});
     return absl::OkStatus();
   }
   size_t max_record_bytes() const override { return max_record_bytes_; }
@@ -2278,6 +2281,42 @@ TEST(StreamThreadTest, AnIdleSourcePartitionTellsTheRepartitionTopic) {
       EXPECT_EQ(m.watermark_us(), INT64_MIN);  // it never had an event
     }
   }
+}
+
+// Re-keyed events go to the partition of the repartition topic that
+// librdkafka's default partitioner picks for their visitor_id (CRC32 modulo
+// the count), chosen by the engine, not by the producer: its partitioner
+// depends on kafka.properties (an audit: adding compression.type brought a
+// `partitioner: murmur2_random` in, every visitor moved to another partition
+// and its sessions split).
+TEST(StreamThreadTest, ReKeyedEventsGoToTheirVisitorsPartition) {
+  EXPECT_EQ(kafka::KeyPartition("v0", 4), 3);  // zlib.crc32(b"v0") % 4
+  EXPECT_EQ(kafka::KeyPartition("v1", 4), 1);
+  EXPECT_EQ(kafka::KeyPartition("visitor-1", 4), 0);
+  EXPECT_EQ(kafka::KeyPartition("visitor-1", 7), 4);
+  const std::string config =
+      absl::StrReplaceAll(kThreadConfig, {{"key: visitor_id", "key: any"}});
+  FakeThread t(config.c_str());
+  t.options.repartition_partitions = 4;
+  const absl::Time now = t.clock.Peek();
+  for (int v = 0; v < 8; ++v) {
+    const std::string visitor = absl::StrCat("v", v);
+    t.records.push_back({"", ShopPageViewAt(visitor, now)});
+  }
+  t.options.stop_requested = [&] {
+    return t.output().committed_offset == 8 || t.output().commits > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  std::set<int32_t> partitions;
+  int forwarded = 0;
+  for (const Produced& p : t.output().committed) {
+    if (p.topic != "g-repartition" || p.key.empty()) continue;
+    ++forwarded;
+    EXPECT_EQ(p.partition, kafka::KeyPartition(p.key, 4)) << p.key;
+    partitions.insert(p.partition);
+  }
+  EXPECT_EQ(forwarded, 8);
+  EXPECT_GE(partitions.size(), 2u);
 }
 
 // A partition quiet before a restart is idle right after it (its
