@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "aggregate/kpi_catalog.h"
 #include "aggregate/kpi_target.h"
 #include "aggregate/metric_families.h"
@@ -322,8 +323,12 @@ std::string TargetValueExpr(const TargetConfig& t) {
   return Value(t, KpiOf(t), PromqlDuration(t.window));
 }
 
+// Summed without the NaN of an instance whose clock has not reached the
+// period's start (NaN in a sum made the whole pace NaN: KpiBehindPace could
+// not fire while one instance lagged: an audit), as ProjectionExpr().
 std::string TargetPaceExpr(const TargetConfig& t) {
-  return absl::StrCat("sum(", TargetSelector(t, "kpi_pace_ratio"), ")");
+  const std::string p = TargetSelector(t, "kpi_pace_ratio");
+  return absl::StrCat("sum(", p, " == ", p, ")");
 }
 
 std::vector<std::string> TargetValueLabels(const TargetConfig& t) {
@@ -658,6 +663,8 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
 //   at_least: on pace halfway, the counter flat (younger than a day, its
 //     rate over [1d] reads low): the engine's projection reaches the
 //     target, neither fires.
+//   off pace, as the first case, with instance b's clock before the
+//     period's start (its pace and projection NaN, a has it all): both fire.
 std::vector<RuleTest> PeriodTests(const TargetConfig& t,
                                   const std::vector<Alert>& alerts) {
   const KpiDef& f = KpiOf(t);
@@ -676,6 +683,7 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
     double actual;
     double per_minute;
     bool behind, miss;
+    bool b_before_start = false;  // b: NaN pace and projection, a has all
   };
   const double behind_pace = at_least ? (1 - t.tolerance) * 0.5 : 2.0;
   const double good_pace = at_least ? 1.2 : 0.5;
@@ -690,21 +698,33 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
     cases.push_back({" on pace, the last day's rate read low", good_pace,
                      t.value * 0.5, 0, false, false});
   }
+  cases.push_back({" off pace, one instance before the start", behind_pace,
+                   t.value * behind_pace, 0, true, true, true});
   std::vector<RuleTest> tests;
   for (const Case& c : cases) {
     RuleTest test;
     test.name = absl::StrCat(t.name, c.name);
     for (const char* instance : {"a", "b"}) {
+      const bool a = instance == std::string("a");
+      const double share = c.b_before_start ? (a ? 1.0 : 0.0) : 0.5;
+      const bool nan = c.b_before_start && !a;
       for (const auto& [metric, value] :
            std::vector<std::pair<const char*, double>>{
-               {"kpi_pace_ratio", c.pace / 2},
-               {"kpi_actual_value", c.actual / 2},
-               {"kpi_projected_value", c.pace * t.value / 2}}) {
-        test.input_series.push_back({Selector(metric)
-                                         .Equal("target", t.name)
-                                         .Equal("instance", instance)
-                                         .str(),
-                                     absl::StrCat(Num(value), "x", samples)});
+               {"kpi_pace_ratio", c.pace * share},
+               {"kpi_actual_value", c.actual * share},
+               {"kpi_projected_value", c.pace * t.value * share}}) {
+        // promtool takes NaN as a value, not in "NaNxN": one a sample.
+        const bool gauge_nan = nan && metric != std::string("kpi_actual_value");
+        test.input_series.push_back(
+            {Selector(metric)
+                 .Equal("target", t.name)
+                 .Equal("instance", instance)
+                 .str(),
+             gauge_nan
+                 ? absl::StrJoin(std::vector<std::string>(
+                                     static_cast<size_t>(samples) + 1, "NaN"),
+                                 " ")
+                 : absl::StrCat(Num(value), "x", samples)});
       }
     }
     const Counter numerator =

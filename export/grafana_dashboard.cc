@@ -257,11 +257,15 @@ void TargetPanels(const Config& config, Layout* layout) {
   bool periods = false;
   for (const TargetConfig& t : config.targets) periods |= t.cumulative();
   if (!periods) return;
-  layout->Add("timeseries", "Pace of period targets",
-              "Actual to date / the linearly expected value to date, summed "
-              "over instances; below 1 is behind pace (at-least targets).",
-              12, 8, {{"sum by (target) (kpi_pace_ratio)", "{{target}}"}},
-              "percentunit");
+  layout->Add(
+      "timeseries", "Pace of period targets",
+      "Actual to date / the linearly expected value to date, summed "
+      "over instances (an instance whose clock has not reached the "
+      "period's start has none); below 1 is behind pace (at-least "
+      "targets).",
+      12, 8,
+      {{"sum by (target) (kpi_pace_ratio == kpi_pace_ratio)", "{{target}}"}},
+      "percentunit");
   layout->Add(
       "timeseries", "Projected at the deadline",
       "Actual to date projected linearly to the end of the period, "

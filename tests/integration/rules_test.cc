@@ -205,9 +205,11 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"});
   const int alert_count = Count(rule_text.out, "- alert: ");
   EXPECT_EQ(alert_count, 5);
-  // 3 rolling alerts x 2 cases, 2 period alerts x 4 cases (at least: the
-  // fourth, on pace with the last day's rate read low, fires neither).
-  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 2 + 2 * 4);
+  // 3 rolling alerts x 2 cases, 2 period alerts x 5 cases (at least: the
+  // fourth, on pace with the last day's rate read low, fires neither; the
+  // fifth, off pace while one instance's clock is before the period's
+  // start, fires both).
+  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 2 + 2 * 5);
   EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 5);
 }
 
@@ -251,9 +253,9 @@ TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   EXPECT_EQ(alert_count, 19);
   EXPECT_EQ(Count(rule_text, "alert: KpiBehindPace"), 3);
   EXPECT_EQ(Count(rule_text, "alert: KpiProjectedMiss"), 3);
-  // Rolling alerts: firing and not; period alerts: four cases each at
-  // least, three at most.
-  EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 2 * 2 * 4 + 2 * 3);
+  // Rolling alerts: firing and not; period alerts: five cases each at
+  // least, four at most.
+  EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 2 * 2 * 5 + 2 * 4);
   // A case expects, besides its own target's, the alerts of every other
   // target its counters put off target, and a KPI whose numerator has no
   // series reads 0: `engaged` is off in every case with closed sessions but
