@@ -203,6 +203,76 @@ TEST(DeployTest, TheStackRunsAsTheImagesUser) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+// An instance that stops (a rolling update, `docker compose stop`) waits
+// for Prometheus's final scrape (metrics.final_scrape_wait at least the
+// scrape interval; without it, an audit lost 26 % of a run's counts at one
+// restart), and is given the time to (the grace before SIGKILL at least
+// twice the wait + 1 s, and 10 s for the commit).
+TEST(DeployTest, AStoppingInstanceWaitsForTheFinalScrape) {
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import sys, yaml\n"
+       "def secs(v):\n"
+       "    v = str(v)\n"
+       "    return float(v[:-1]) * {'s': 1, 'm': 60}[v[-1]]\n"
+       "def check(wait, interval, grace, where):\n"
+       "    assert wait >= interval, (where, wait, interval)\n"
+       "    assert grace >= 2 * wait + 1 + 10, (where, grace, wait)\n"
+       "    print(where, 'wait', wait, 'interval', interval, 'grace', grace)\n"
+       "d = sys.argv[1]\n"
+       "stack = yaml.safe_load(open(d + '/kpistream/kpistream.yaml'))\n"
+       "prom = yaml.safe_load(open(d + '/prometheus/prometheus.yml'))\n"
+       "compose = yaml.safe_load(open(d + '/compose.yaml'))\n"
+       "wait = secs(stack['metrics']['final_scrape_wait'])\n"
+       "interval = secs(prom['global']['scrape_interval'])\n"
+       "services = [s for n, s in compose['services'].items()\n"
+       "            if n.startswith('kpistream')]\n"
+       "assert len(services) == 2, compose['services'].keys()\n"
+       "for s in services:\n"
+       "    check(wait, interval, secs(s['stop_grace_period']), 'compose')\n"
+       "docs = list(yaml.safe_load_all(open(d + '/k8s/kpistream.yaml')))\n"
+       "kind = {doc['kind']: doc for doc in docs if doc}\n"
+       "config = yaml.safe_load(kind['ConfigMap']['data']['kpistream.yaml'])\n"
+       "pod = kind['StatefulSet']['spec']['template']\n"
+       "assert 'annotations' not in pod['metadata'], 'scraped twice'\n"
+       "check(secs(config['metrics']['final_scrape_wait']),\n"
+       "      secs(kind['PodMonitor']['spec']['podMetricsEndpoints'][0]"
+       "['interval']),\n"
+       "      pod['spec']['terminationGracePeriodSeconds'], 'k8s')\n",
+       SourceDir() + "/deploy"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// The image's config keeps the local state in the directory the image makes
+// for it (where the Dockerfile says to mount a volume): the Dockerfile's
+// own edit of the example config, run on a copy. Without it, the state
+// went to /tmp in the container and a volume there kept nothing (an audit).
+TEST(DeployTest, TheImagesConfigKeepsTheStateWhereTheVolumeGoes) {
+  TempDir dir;
+  const std::string config = dir.path() + "/kpistream.yaml";
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import re, shutil, subprocess, sys, yaml\n"
+       "dockerfile, example, config = sys.argv[1:]\n"
+       "text = open(dockerfile).read().replace('\\\\\\n', ' ')\n"
+       "runs = [l[4:] for l in text.splitlines()\n"
+       "        if l.startswith('RUN sed ') and 'kpistream.yaml' in l]\n"
+       "assert len(runs) == 1, runs\n"
+       "shutil.copy(example, config)\n"
+       "subprocess.run(['sh', '-c', runs[0].replace("
+       "'/etc/kpistream/kpistream.yaml', config)], check=True)\n"
+       "made = re.search(r'mkdir -p (/var/lib/kpistream)', text)\n"
+       "assert made, 'no state directory made'\n"
+       "c = yaml.safe_load(open(config))\n"
+       "assert c['processing']['state_dir'] == made.group(1), c['processing']\n"
+       "assert c['metrics']['listen'] == '0.0.0.0:9464', c['metrics']\n",
+       SourceDir() + "/deploy/Dockerfile",
+       SourceDir() + "/config/examples/kpistream.yaml", config});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  CommandResult check = RunCommand({KpistreamBinary(), "check-config", config});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
 // The compose stack's traffic, run for a second against the embedded
 // broker: loadgen starts once the topics exist and its visitors come back
 // seldom enough for their sessions to close (with 5,000 visitors at 200
