@@ -659,20 +659,25 @@ class Engine::Impl {
   // Merges the threads' metrics and evaluates the targets.
   void Publish() {
     MetricsSnapshot merged;
-    absl::Time watermark = absl::InfiniteFuture();
     std::vector<TargetSums> sums(targets_.size());
+    std::vector<StreamThread::TargetShare> shares;
     bool ready = !threads_.empty();
     for (const auto& thread : threads_) {
       MetricsSnapshot published;
       StreamThread::TargetShare share;
       thread->Published(&published, &share);
       MergeSnapshot(std::move(published), &merged);
-      watermark = std::min(watermark, share.watermark);
       for (size_t i = 0; i < share.sums.size() && i < sums.size(); ++i) {
         sums[i] += share.sums[i];
       }
+      share.sums.clear();
+      shares.push_back(std::move(share));
       ready = ready && thread->Health().ready;
     }
+    // A thread whose partitions are all idle holds the others back no more
+    // than an idle partition holds back its thread's, and adopts theirs.
+    absl::Time watermark = InstanceWatermark(shares);
+    for (const auto& thread : threads_) thread->SetInstanceWatermark(watermark);
     if (threads_.empty()) watermark = absl::InfinitePast();
     const absl::Time now = absl::Now();
     // A thread that stopped running (hung in a call) reports nothing, and

@@ -392,7 +392,15 @@ void StreamThread::UpdateWatermarks(absl::Time now) {
     }
   }
   watermark_.Current(now);  // keeps the thread's (never backwards) current
-  const absl::Time basis = watermark_.AdoptionBasis(now);
+  // With none of its partitions active, the idle ones go on with the rest
+  // of the instance (an audit: a quiet input partition alone on its thread
+  // kept its last events buffered, their sessions open, and held the
+  // instance's watermark and targets' clock back by an hour).
+  const int64_t instance_us =
+      instance_watermark_us_.load(std::memory_order_relaxed);
+  const absl::Time basis = watermark_.AdoptionBasis(
+      now, instance_us == INT64_MIN ? absl::InfinitePast()
+                                    : absl::FromUnixMicros(instance_us));
   for (auto& [tp, slot] : slots_) {
     slot.watermark = watermark_.Of(slot.watermark_id, now, basis);
   }
@@ -1745,6 +1753,7 @@ void StreamThread::Publish(absl::Time now) {
   Offsets positions;
   TargetShare share;
   share.watermark = timeless ? absl::InfiniteFuture() : watermark;
+  share.all_idle = !timeless && watermark_.AllIdle(now);
   // The sums of the state as committed: summed afresh only when nothing
   // since the last commit changed them (right after a commit, or idle) and
   // no partition is being restored again (after an abort); otherwise those
@@ -2006,6 +2015,37 @@ bool StreamThread::Timeless(absl::Time now) {
 void StreamThread::SetTargetClock(absl::Time clock) {
   std::lock_guard<std::mutex> lock(mu_);
   target_clock_ = std::max(target_clock_, clock);
+}
+
+void StreamThread::SetInstanceWatermark(absl::Time watermark) {
+  if (watermark == absl::InfinitePast() ||
+      watermark == absl::InfiniteFuture()) {
+    return;
+  }
+  const int64_t us = absl::ToUnixMicros(watermark);
+  int64_t seen = instance_watermark_us_.load(std::memory_order_relaxed);
+  while (us > seen && !instance_watermark_us_.compare_exchange_weak(
+                          seen, us, std::memory_order_relaxed)) {
+  }
+}
+
+absl::Time InstanceWatermark(
+    const std::vector<StreamThread::TargetShare>& shares) {
+  absl::Time active_min = absl::InfiniteFuture();
+  absl::Time idle_max = absl::InfinitePast();
+  bool any_active = false, any_idle = false;
+  for (const StreamThread::TargetShare& share : shares) {
+    if (share.watermark == absl::InfiniteFuture()) continue;  // no say
+    if (share.all_idle) {
+      any_idle = true;
+      idle_max = std::max(idle_max, share.watermark);
+    } else {
+      any_active = true;
+      active_min = std::min(active_min, share.watermark);
+    }
+  }
+  if (any_active) return active_min;
+  return any_idle ? idle_max : absl::InfiniteFuture();
 }
 
 }  // namespace kpistream

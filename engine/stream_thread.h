@@ -153,18 +153,23 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // nothing that has an event time (Timeless: none or only ad-cost
   // partitions for the idle timeout, or only idle empty ones) has no say in
   // the engine's watermark (InfiniteFuture) and sums at the engine's
-  // target clock (SetTargetClock).
+  // target clock (SetTargetClock). One whose partitions are all idle
+  // (`all_idle`) has a say only when every thread's are (InstanceWatermark).
   struct TargetShare {
     std::vector<TargetSums> sums;
     absl::Time watermark = absl::InfinitePast();
+    bool all_idle = false;
   };
   TargetShare Targets() const;
   // Snapshot() and Targets() of one publish (two calls may straddle one,
   // and a commit's counters then met the sums of before it).
   void Published(MetricsSnapshot* metrics, TargetShare* targets) const;
-  // The engine's clock for the targets (the lowest thread watermark, never
+  // The engine's clock for the targets (the instance's watermark, never
   // backwards), as last published.
   void SetTargetClock(absl::Time clock);
+  // The instance's watermark (InstanceWatermark()) as last published: what
+  // this thread's idle partitions adopt when none of its own is active.
+  void SetInstanceWatermark(absl::Time watermark);
 
  private:
   // StreamInput::Listener
@@ -528,7 +533,18 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   ThreadHealth health_;
   TargetShare targets_;
   absl::Time target_clock_ = absl::InfinitePast();
+  // SetInstanceWatermark()'s, in unix microseconds (INT64_MIN: none): read
+  // at every poll, without the lock.
+  std::atomic<int64_t> instance_watermark_us_{INT64_MIN};
 };
+
+// The instance's watermark from its threads' TargetShares: the lowest of
+// the threads with an active partition; when every thread with an event
+// time has all its partitions idle, the highest of those (as a thread's
+// watermark is made of its partitions'). Threads without an event time
+// (InfiniteFuture) have no say; none with one: InfiniteFuture.
+absl::Time InstanceWatermark(
+    const std::vector<StreamThread::TargetShare>& shares);
 
 }  // namespace kpistream
 

@@ -76,7 +76,8 @@ bool WatermarkTracker::NoEventTime(absl::Time now) const {
   return true;
 }
 
-absl::Time WatermarkTracker::Basis(absl::Time now, bool with_external) const {
+absl::Time WatermarkTracker::Basis(absl::Time now, bool with_external,
+                                   bool* any_active_out) const {
   absl::Time active_min = absl::InfiniteFuture();
   absl::Time idle_max = absl::InfinitePast();
   bool any_active = false;
@@ -90,7 +91,15 @@ absl::Time WatermarkTracker::Basis(absl::Time now, bool with_external) const {
       active_min = std::min(active_min, own);
     }
   }
+  if (any_active_out != nullptr) *any_active_out = any_active;
   return any_active ? active_min : idle_max;
+}
+
+bool WatermarkTracker::AllIdle(absl::Time now) const {
+  for (const auto& [partition, clock] : partitions_) {
+    if (!Idle(clock, now)) return false;
+  }
+  return !partitions_.empty();
 }
 
 absl::Time WatermarkTracker::Current(absl::Time now) {
@@ -99,8 +108,11 @@ absl::Time WatermarkTracker::Current(absl::Time now) {
   return watermark_;
 }
 
-absl::Time WatermarkTracker::AdoptionBasis(absl::Time now) const {
-  return Basis(now, /*with_external=*/false);
+absl::Time WatermarkTracker::AdoptionBasis(absl::Time now,
+                                           absl::Time instance) const {
+  bool any_active = false;
+  const absl::Time basis = Basis(now, /*with_external=*/false, &any_active);
+  return any_active ? basis : std::max(basis, instance);
 }
 
 absl::Time WatermarkTracker::Of(int32_t partition, absl::Time now,

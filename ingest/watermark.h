@@ -6,8 +6,9 @@
 // own events only, so the result is the same whichever instance owns it and
 // however far the other partitions are (a partition that moves after a
 // crash, lagging behind, finds none of its events late). When the partition
-// is idle, it adopts the thread's watermark, so that its last sessions close
-// when the rest of the stream moves on. Idle: quiet (no event for
+// is idle, it adopts the thread's watermark (the instance's when none of the
+// thread's partitions is active), so that its last sessions close when the
+// rest of the stream moves on. Idle: quiet (no event for
 // `idle_timeout` of processing time), confirmed caught up by a look at its
 // end made while quiet (CaughtUp), and no records waiting as the consumer
 // last saw it (SetBacklog). A partition that is quiet only because its
@@ -83,8 +84,17 @@ class WatermarkTracker {
   // The thread's watermark at `now` (recomputed from the partitions).
   absl::Time Current(absl::Time now);
   // What an idle partition adopts at `now`: as Current, over the partitions
-  // that are not external (not kept: Current never goes backwards, this may).
-  absl::Time AdoptionBasis(absl::Time now) const;
+  // that are not external (not kept: Current never goes backwards, this may);
+  // when none of those is active, the highest of the idle ones' and
+  // `instance` (the instance's watermark, its other threads' active
+  // partitions': a thread whose partitions are all idle goes on with the
+  // rest of the instance, as one partition goes on with its thread).
+  absl::Time AdoptionBasis(absl::Time now,
+                           absl::Time instance = absl::InfinitePast()) const;
+  // At least one partition, and every one idle at `now` (none external): the
+  // thread then has no say in the instance's watermark while another thread
+  // has an active partition.
+  bool AllIdle(absl::Time now) const;
   // Partition `partition`'s watermark at `now`, given what an idle one
   // adopts (AdoptionBasis(now)).
   absl::Time Of(int32_t partition, absl::Time now, absl::Time thread);
@@ -112,7 +122,8 @@ class WatermarkTracker {
                : clock.max_event_time - max_out_of_orderness_;
   }
 
-  absl::Time Basis(absl::Time now, bool with_external) const;
+  absl::Time Basis(absl::Time now, bool with_external,
+                   bool* any_active = nullptr) const;
 
   absl::Duration max_out_of_orderness_;
   absl::Duration idle_timeout_;

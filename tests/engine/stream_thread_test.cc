@@ -623,6 +623,7 @@ class FakeThread {
     log->on_record = on_changelog_record;
     thread_->Attach(std::move(in), std::move(out), std::move(log));
     thread_->SetTargetClock(target_clock);
+    thread_->SetInstanceWatermark(instance_watermark);
     return thread_->Run();
   }
   // The thread sums the config's targets (options.targets).
@@ -658,7 +659,8 @@ class FakeThread {
   absl::Time input_error_at = absl::InfinitePast();
   std::string output_error;  // FakeOutput::error
   absl::Time output_error_at = absl::InfinitePast();
-  absl::Time target_clock = absl::InfinitePast();  // the engine's, given
+  absl::Time target_clock = absl::InfinitePast();        // the engine's, given
+  absl::Time instance_watermark = absl::InfinitePast();  // likewise
   // (key, value) of records in the input before the thread runs.
   std::vector<std::pair<std::string, std::string>> records;
 
@@ -1976,6 +1978,67 @@ TEST(StreamThreadTest, AThreadWithoutEventTimeHasNoSayInTheWatermark) {
   EXPECT_EQ(run_for(absl::Seconds(10), true), absl::InfiniteFuture());
   EXPECT_EQ(run_for(absl::Seconds(1), false), absl::InfinitePast());
   EXPECT_EQ(run_for(absl::Seconds(10), false), absl::InfiniteFuture());
+}
+
+// A thread whose partitions are all idle goes on with the rest of the
+// instance (its other threads' watermark, given by the engine), as an idle
+// partition goes on with its thread: its last session closes. It did not
+// (an audit: a quiet orders partition alone on its thread kept a
+// conversion buffered and its session open, and held the instance's
+// watermark an hour back).
+TEST(StreamThreadTest, AThreadWhosePartitionsAreIdleGoesOnWithTheInstance) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"max_future_skew: 3650d",
+                       "max_future_skew: 3650d, idle_partition_timeout: 2s"}});
+  const absl::Time eleven = absl::FromCivil(
+      absl::CivilSecond(2026, 1, 1, 11, 0, 0), absl::UTCTimeZone());
+  auto run = [&](absl::Time instance) {
+    FakeThread t(config.c_str());
+    t.instance_watermark = instance;
+    t.records = {{"v1", PageView("v1", "10:00:00")}};
+    const absl::Time start = t.clock.Peek();
+    t.options.stop_requested = [&] {
+      return t.clock.Peek() > start + absl::Seconds(10);
+    };
+    EXPECT_TRUE(t.Run().ok());
+    int sessions = 0;
+    for (const Produced& p : t.output().committed) {
+      sessions += p.topic == "sessions" && p.key == "v1";
+    }
+    const StreamThread::TargetShare share = t.Targets();
+    EXPECT_TRUE(share.all_idle);
+    return std::make_pair(sessions, share.watermark);
+  };
+  // Alone: its own watermark (09:59:30) keeps the event buffered.
+  EXPECT_EQ(run(absl::InfinitePast()),
+            std::make_pair(0, eleven - absl::Minutes(60) - absl::Seconds(30)));
+  EXPECT_EQ(run(eleven), std::make_pair(1, eleven));
+}
+
+// The instance's watermark: the lowest of its threads with an active
+// partition; all-idle threads only when every thread is (the highest);
+// threads without an event time never.
+TEST(StreamThreadTest, TheInstancesWatermarkLeavesAllIdleThreadsOut) {
+  const absl::Time t0 = absl::FromUnixSeconds(1767261600);
+  auto share = [](absl::Time w, bool all_idle) {
+    StreamThread::TargetShare s;
+    s.watermark = w;
+    s.all_idle = all_idle;
+    return s;
+  };
+  const absl::Time none = absl::InfiniteFuture();
+  EXPECT_EQ(InstanceWatermark({}), none);
+  EXPECT_EQ(InstanceWatermark({share(none, false)}), none);
+  EXPECT_EQ(InstanceWatermark({share(t0 + absl::Hours(1), false),
+                               share(t0, true), share(none, false)}),
+            t0 + absl::Hours(1));
+  EXPECT_EQ(InstanceWatermark({share(t0 + absl::Hours(1), false),
+                               share(t0 + absl::Hours(2), false)}),
+            t0 + absl::Hours(1));
+  EXPECT_EQ(
+      InstanceWatermark({share(t0, true), share(t0 + absl::Hours(2), true),
+                         share(none, false)}),
+      t0 + absl::Hours(2));
 }
 
 // Such a thread sums its targets at the engine's target clock: a thread

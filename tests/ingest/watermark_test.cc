@@ -139,6 +139,33 @@ TEST(PartitionWatermarkTest, IdleAdoptsTheThreadsWatermark) {
             kT + absl::Hours(1) - absl::Seconds(30));
 }
 
+// A thread whose partitions are all idle: they adopt the instance's
+// watermark (its other threads' active partitions') where that is higher
+// than theirs; a thread with an active partition goes by its own.
+TEST(PartitionWatermarkTest, AllIdleAdoptsTheInstancesWatermark) {
+  WatermarkTracker w(absl::Seconds(30), absl::Seconds(5));
+  w.Assign(1, kT);
+  w.Observe(1, kT, kT);
+  const absl::Time later = kT + absl::Seconds(10);
+  const absl::Time instance = kT + absl::Hours(1);
+  EXPECT_FALSE(w.AllIdle(later));  // not found caught up yet: active
+  EXPECT_EQ(w.AdoptionBasis(later, instance), kT - absl::Seconds(30));
+  w.CaughtUp(1, later);
+  EXPECT_TRUE(w.AllIdle(later));
+  const absl::Time basis = w.AdoptionBasis(later, instance);
+  EXPECT_EQ(basis, instance);
+  EXPECT_EQ(w.Of(1, later, basis), instance);
+  EXPECT_EQ(w.Current(later), instance);
+  // The instance's lower than its own: its own.
+  EXPECT_EQ(w.AdoptionBasis(later, kT - absl::Hours(1)), instance);
+  // An active partition beside it: the thread goes by that one.
+  w.Assign(2, later);
+  w.Observe(2, kT + absl::Minutes(2), later);
+  EXPECT_FALSE(w.AllIdle(later));
+  EXPECT_EQ(w.AdoptionBasis(later, kT + absl::Hours(2)),
+            kT + absl::Minutes(2) - absl::Seconds(30));
+}
+
 // Quiet is not idle: a partition whose records are slow to arrive (a new
 // owner restoring, a stalled fetch) while the consumer's cached end says
 // nothing is waiting keeps its own watermark until a look at its end, made

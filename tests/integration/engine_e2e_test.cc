@@ -1348,6 +1348,78 @@ TEST_F(EngineE2E, DayOneNumbers) {
 // `run` against `kpistream broker` waited 44 s for its partitions. The
 // engine makes the session 6 s there unless kafka.properties sets it, and
 // says so: the restarted instance is ready within seconds (5 s measured).
+// Two stream threads, an input partition each: the quiet one (orders, one
+// conversion an hour back) goes on with the instance's watermark, the live
+// one's, once idle: the conversion's session closes and is counted, and the
+// instance's watermark is the live partition's. An audit saw neither with
+// `threads: 2` (the watermark lag grew past an hour, revenue absent), both
+// with `threads: 1`.
+TEST(IdleThreadE2E, AThreadWithOnlyAQuietPartitionHoldsNothingBack) {
+  BrokerProcess broker({"pv:1", "orders:1", "web.sessions:1",
+                        "web.deadletter:1", "web.kpi:1", "idle-changelog:1"});
+  ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
+  TempDir dir;
+  const int port = FreePort();
+  const std::string config = dir.Write(
+      "c.yaml",
+      absl::StrCat("kafka: {brokers: '", broker.bootstrap(),
+                   "', group_id: idle}\n"
+                   "inputs:\n"
+                   "  - {topic: pv, format: json, key: visitor_id}\n"
+                   "  - {topic: orders, format: json, key: visitor_id}\n"
+                   "outputs:\n"
+                   "  sessions: {topic: web.sessions, format: json}\n"
+                   "  kpi: {topic: web.kpi, format: json}\n"
+                   "  deadletter: {topic: web.deadletter}\n"
+                   "processing: {threads: 2, max_out_of_orderness: 10s, "
+                   "allowed_lateness: 0s, idle_partition_timeout: 1s, "
+                   "max_future_skew: 3650d, state_dir: '",
+                   dir.path(), "/state'}\nmetrics: {listen: '127.0.0.1:", port,
+                   "'}\n"));
+  Subprocess engine({KpistreamBinary(), "run", "--config", config});
+  ASSERT_TRUE(
+      WaitFor([&] { return HttpGet(port, "/readyz").ok(); }, absl::Seconds(30)))
+      << engine.Stderr();
+  auto produce = [&](const std::string& topic, const std::string& lines) {
+    CommandResult r = RunCommand(
+        {"kcat", "-b", broker.bootstrap(), "-P", "-t", topic, "-K", "|"},
+        lines);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  produce("orders",
+          "buyer|{\"eventId\":\"o1\",\"eventTime\":\"2026-01-01T10:00:00Z\","
+          "\"siteId\":\"shop\",\"visitorId\":\"buyer\",\"type\":"
+          "\"CONVERSION\",\"conversion\":{\"goal\":\"purchase\","
+          "\"valueMicros\":\"1000000\",\"currency\":\"EUR\",\"orderId\":"
+          "\"A1\"}}\n");
+  std::string lines;
+  for (int minute = 0; minute <= 60; minute += 5) {
+    absl::StrAppendFormat(
+        &lines,
+        "reader|{\"eventId\":\"r%d\",\"eventTime\":\"2026-01-01T%02d:%02d:"
+        "00Z\",\"siteId\":\"shop\",\"visitorId\":\"reader\",\"type\":"
+        "\"PAGE_VIEW\",\"pageUrl\":\"https://shop.example/\"}\n",
+        minute, 10 + minute / 60, minute % 60);
+  }
+  produce("pv", lines);
+  std::string m;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto page = HttpGet(port, "/metrics");
+        m = page.ok() ? *page : "";
+        return MetricValue(m, "web_orders_total") == 1;
+      },
+      absl::Seconds(30)))
+      << m << engine.Stderr();
+  EXPECT_EQ(MetricValue(m, "web_revenue_total", {{"currency", "EUR"}}), 1) << m;
+  // The live partition's watermark (11:00 - 10 s), not the quiet one's.
+  const double lag = MetricValue(m, "kpistream_watermark_lag_seconds");
+  const double live = absl::ToDoubleSeconds(
+      absl::Now() - absl::FromUnixSeconds(1767265200 - 10));
+  EXPECT_NEAR(lag, live, 30) << m;
+  EXPECT_EQ(engine.Stop(SIGTERM, absl::Seconds(30)), 0) << engine.Stderr();
+}
+
 TEST(EmbeddedBrokerRestart, ARestartGetsItsPartitionsBackWithinSeconds) {
   BrokerProcess broker({"rs.events:2", "rs-changelog:2"});
   ASSERT_FALSE(broker.bootstrap().empty()) << broker.process().Stderr();
