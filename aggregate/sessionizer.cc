@@ -461,9 +461,14 @@ struct Sessionizer::Impl {
   // a gap, a 1 ms window): that millisecond and the previous session's
   // start_repeats, so that such a move counts it (the ids repeated:
   // review). Not start_repeats' value: that is this session's own count.
+  // Also, for a session a split within the inactivity timeout started, when
+  // the previous session (the one split off) had its last event: a late
+  // event before that cannot move this one's start (CanMoveStart; the two
+  // would overlap: an audit).
   struct SplitFrom {
     int64_t ms = 0;
     uint32_t repeat = 0;
+    int64_t last_us = 0;  // 0: none
   };
   absl::flat_hash_map<uint32_t, SplitFrom> split_from;
 
@@ -686,6 +691,10 @@ struct Sessionizer::Impl {
     const int64_t t = absl::ToUnixMicros(e.time);
     if (s.first_us - t > timeout_us) return false;
     if (Last(s) - t + timeout_us > max_length_us) return false;
+    // Inside the session split off before this one: in event-time order it
+    // would have split that one there, a split that can no longer be made
+    // (at its last event's time it comes after that one: it may start this).
+    if (t < SplitFromOf(index).last_us) return false;
     if (rules.split_at_midnight &&
         absl::ToCivilDay(e.time, rules.timezone) !=
             absl::ToCivilDay(absl::FromUnixMicros(s.first_us),
@@ -954,7 +963,7 @@ struct Sessionizer::Impl {
     return it == split_from.end() ? SplitFrom{} : it->second;
   }
   void SetSplitFrom(uint32_t index, SplitFrom from) {
-    if (from.ms != 0) {
+    if (from.ms != 0 || from.last_us != 0) {
       split_from[index] = from;
     } else if (!split_from.empty()) {
       split_from.erase(index);
@@ -1188,6 +1197,7 @@ struct Sessionizer::Impl {
     if (start_repeat > 0) ++fields;
     const SplitFrom from = SplitFromOf(index);
     if (from.ms != 0) fields += 2;
+    if (from.last_us != 0) ++fields;
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
@@ -1234,6 +1244,7 @@ struct Sessionizer::Impl {
     w.Number(26, static_cast<uint64_t>(from.ms));
     w.Number(27, from.repeat);
     if (money != nullptr) w.String(28, money->pending_orders);
+    w.Number(29, static_cast<uint64_t>(from.last_us));
     return w.bytes();
   }
 
@@ -1357,9 +1368,14 @@ Sessionizer::AddResult Sessionizer::Impl::Add(const EventView& event,
     // that is as far (a split with no time between, almost never one after
     // a gap). Only the previous session is remembered: a move past its
     // start, into an earlier one's millisecond, is not counted.
-    m.SetSplitFrom(index, t - m.timeout_us < (previous_ms + 1) * 1000
-                              ? Impl::SplitFrom{previous_ms, repeat}
-                              : Impl::SplitFrom{});
+    Impl::SplitFrom from;
+    if (t - m.timeout_us < (previous_ms + 1) * 1000) {
+      from = {previous_ms, repeat};
+    }
+    // And the previous session's last event, where a late event may come
+    // before it and within the timeout of this start.
+    if (t - m.timeout_us < last) from.last_us = last;
+    m.SetSplitFrom(index, from);
     m.Apply(index, event, true);
     return AddResult::kApplied;  // its expiry entry is rescheduled lazily
   }
@@ -1540,7 +1556,8 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   }
   if (m.rules.split_on_session_id) m.SetClientId(index, st.client_session_id());
   m.SetStartRepeat(index, st.start_repeat());
-  m.SetSplitFrom(index, {st.split_from_ms(), st.split_from_repeat()});
+  m.SetSplitFrom(index, {st.split_from_ms(), st.split_from_repeat(),
+                         st.split_from_last_us()});
   s.flags = Impl::kLive | Impl::kCheckpointed |
             (st.new_visitor() ? Impl::kNewVisitor : 0);
   if (!st.user_id().empty() || st.conversions_size() > 0 ||

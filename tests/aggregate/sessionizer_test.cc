@@ -1555,6 +1555,59 @@ std::vector<uint32_t> RestoredThenGiven(const SessionRules& rules,
   return counts;
 }
 
+// A late event inside the session a split closed (after it, before the next
+// session's start, within the timeout of that start) cannot move the next
+// session's start back: in event-time order it would have split the
+// previous one there. It did, and one visitor had two overlapping sessions
+// (an audit: the first engaged with 2 page views, the next with 2, where in
+// order the first bounced). Through a checkpoint too. At the previous
+// session's last event's time, it may (it comes after that one).
+TEST(UaSplitsTest, ALateEventInsideTheSessionSplitOffBeforeIsLate) {
+  using Result = Sessionizer::AddResult;
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  const std::vector<Event> before = {
+      Sourced("a", absl::ZeroDuration(), "newsletter"),
+      Ev("a", absl::Minutes(2)), Sourced("a", absl::Minutes(3), "google")};
+  const Event late = Sourced("a", absl::Minutes(1), "google");
+  {
+    Recorder rec;
+    Sessionizer s(rules, &rec);
+    for (const Event& e : before) s.Add(e);
+    EXPECT_EQ(s.Add(late), Result::kLate);
+    s.CloseAll();
+    ASSERT_EQ(rec.closed.size(), 2u);
+    EXPECT_EQ(rec.closed[0].end, T0 + absl::Minutes(2));
+    EXPECT_EQ(rec.closed[1].start, T0 + absl::Minutes(3));
+  }
+  const std::vector<v1::SessionState> saved = CheckpointOf(rules, before);
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].split_from_last_us(),
+            absl::ToUnixMicros(T0 + absl::Minutes(2)));
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0], {late}),
+              ::testing::ElementsAre(1u));
+  // At the previous one's last event's time: this session's start.
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0],
+                                {Sourced("a", absl::Minutes(2), "google")}),
+              ::testing::ElementsAre(2u));
+
+  // The maximum length's split alike (an hour here): the late event at 58
+  // minutes is inside the first session (0-59), not the next (61).
+  SessionRules longest;
+  longest.max_length = absl::Hours(1);
+  Recorder rec;
+  Sessionizer s(longest, &rec);
+  for (int minute : {0, 25, 50, 59, 61}) {
+    EXPECT_EQ(s.Add(Ev("a", absl::Minutes(minute))), Result::kApplied);
+  }
+  EXPECT_EQ(s.Add(Ev("a", absl::Minutes(58))), Result::kLate);
+  s.CloseAll();
+  ASSERT_EQ(rec.closed.size(), 2u);
+  EXPECT_EQ(rec.closed[0].events, 4u);
+  EXPECT_EQ(rec.closed[1].start, T0 + absl::Minutes(61));
+  EXPECT_EQ(rec.closed[1].events, 1u);
+}
+
 // Visitor a's event `at` after T0 with utm_source `source`.
 Event WithSource(absl::Duration at, const std::string& source) {
   Event e = Ev("a", at);
@@ -1614,17 +1667,20 @@ TEST(UaSplitsTest, SessionsStartingInOneMillisecondAreCounted) {
   std::vector<uint32_t> repeats;
   for (const auto& c : rec.closed) repeats.push_back(c.start_repeat);
   EXPECT_THAT(repeats, ::testing::ElementsAre(1u, 2u, 3u, 0u, 1u));
-  // A late event that moves a session's start into an earlier millisecond
-  // starts it afresh there.
+  // A late event in an earlier millisecond, before the previous session's
+  // last event, moves no start there: it is late (in event-time order it
+  // would have split that session: ALateEventInsideTheSessionSplitOffBefore
+  // IsLate); until 2026-12-07 it moved b's start before a's session.
   Recorder moved_rec;
   Sessionizer moved(rules, &moved_rec);
   moved.Add(WithSource(absl::Milliseconds(5), "a"));
   moved.Add(WithSource(absl::Milliseconds(5), "b"));
-  moved.Add(WithSource(absl::Milliseconds(3), "b"));  // b's first now
+  EXPECT_EQ(moved.Add(WithSource(absl::Milliseconds(3), "b")),
+            Sessionizer::AddResult::kLate);
   moved.CloseAll();
   ASSERT_EQ(moved_rec.closed.size(), 2u);
-  EXPECT_EQ(moved_rec.closed[1].start, T0 + absl::Milliseconds(3));
-  EXPECT_EQ(moved_rec.closed[1].start_repeat, 0u);
+  EXPECT_EQ(moved_rec.closed[1].start, T0 + absl::Milliseconds(5));
+  EXPECT_EQ(moved_rec.closed[1].start_repeat, 1u);
 }
 
 // A late event that moves a split's session start into the millisecond its
