@@ -89,7 +89,12 @@ absl::Status FromRocks(absl::string_view what, const std::string& dir,
   std::string message =
       absl::StrCat(what, " the local state in \"", dir,
                    "\" (processing.state_dir): ", s.ToString());
-  if (absl::StrContains(s.ToString(), "lock")) {
+  // An I/O error on the store's LOCK file, which another process holds
+  // ("While lock file: <dir>/LOCK: Resource temporarily unavailable"; "lock
+  // hold by current process ... <dir>/LOCK" within one); not "lock" alone,
+  // which a damaged table's "block checksum mismatch" has too (an audit: a
+  // corrupted store was said to be another process's).
+  if (s.IsIOError() && absl::StrContains(s.ToString(), "/LOCK")) {
     absl::StrAppend(&message,
                     " (another process uses this directory: every instance "
                     "needs its own processing.state_dir)");

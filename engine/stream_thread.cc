@@ -824,6 +824,25 @@ absl::Status StreamThread::LostStateError(
     }
   }
   if (lost.empty()) return absl::OkStatus();
+  for (size_t i : lost) {
+    auto before = changelog_partition_before_.find(tps[i]);
+    if (before == changelog_partition_before_.end()) continue;
+    // Not lost: written where the partition count of then put it (an
+    // audit: after partitions were added to the changelog, this error said
+    // to reset the offsets, which would have thrown that state away).
+    return absl::FailedPreconditionError(absl::StrCat(
+        tps[i].topic, "[", tps[i].partition, "]: its state is in partition ",
+        before->second, " of the changelog \"", config_.changelog_output.topic,
+        "\" (its local state says so), which the engine no longer reads for "
+        "it: partitions were added to the topic (it has ",
+        changelog_->partitions(),
+        " now; input partition p's state is in changelog partition p mod "
+        "their count), and nothing is counted from this partition. Do not "
+        "reset the group's offsets (that state would be thrown away): Kafka "
+        "cannot remove partitions, so copy the changelog's records, partition "
+        "by partition, to a new compacted topic with the partition count of "
+        "before, and set outputs.changelog.topic to it"));
+  }
   const TopicPartition& first = tps[lost.front()];
   std::string more;
   for (size_t j = 1; j < lost.size(); ++j) {
@@ -1030,6 +1049,7 @@ void StreamThread::RestorePending(absl::Time now) {
     pending[i]->restored_once = true;
     pending[i]->restored = true;
     changelog_before_.erase(tps[i]);
+    changelog_partition_before_.erase(tps[i]);
     pending[i]->start_offset = sought.at(i).second;
     pending[i]->committed_position = pending[i]->start_offset;
     pending[i]->deleted_checked_end = -1;
@@ -1142,6 +1162,8 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
                                   "\" partition ", meta->changelog_partition());
           if (meta->changelog_topic() != changelog_->topic()) {
             changelog_before_[tp] = meta->changelog_topic();
+          } else {
+            changelog_partition_before_[tp] = meta->changelog_partition();
           }
         } else if (meta->next_offset() > end) {
           distrust = absl::StrCat("ahead of the changelog (at offset ",

@@ -456,6 +456,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // changed). Kept across the restore's attempts (the first drops that
   // local state).
   std::map<TopicPartition, std::string> changelog_before_;
+  // Likewise, of another partition of the same changelog topic: that
+  // partition (the topic's partition count changed; a partition's state
+  // goes to input partition mod the count).
+  std::map<TopicPartition, int32_t> changelog_partition_before_;
   // Attempts in a row that failed with restore_error_, and when that was
   // last logged.
   uint64_t restore_error_repeats_ = 0;

@@ -377,6 +377,9 @@ TEST_F(LocalStoreTest, ASecondProcessOnTheDirectoryIsAClearError) {
   EXPECT_NE(second.status().message().find("processing.state_dir"),
             std::string::npos)
       << second.status();
+  EXPECT_NE(second.status().message().find("another process uses this"),
+            std::string::npos)
+      << second.status();
 }
 
 // A store that cannot be read (here a file of it corrupted on disk) is an
@@ -415,6 +418,11 @@ TEST_F(LocalStoreTest, AnUnreadableEntryIsAnErrorNotAMissingOne) {
     if (!day.ok()) {
       ++errors;
       EXPECT_NE(day.status().message().find(dir_), std::string::npos)
+          << day.status();
+      // Damaged, not another process's ("block checksum mismatch" has
+      // "lock" in it).
+      EXPECT_EQ(day.status().message().find("another process"),
+                std::string::npos)
           << day.status();
       continue;
     }

@@ -3124,6 +3124,49 @@ class LocalStoreRestartTest : public ::testing::Test {
                     {"z", PageViewOn("z", "01", "10:58:00")});
   }
 
+  // A process over the first two records whose group committed offset 2
+  // with its state, while changelog topic `changelog` (of an empty output)
+  // holds none: its health after 50 polls (the restore's error), its
+  // stderr, and what it committed.
+  struct LostRun {
+    ThreadHealth health;
+    std::string err;
+    int64_t committed_offset = 0;
+  };
+  LostRun RunWithoutTheState(LocalStore* store, const std::string& changelog) {
+    StepClock clock;
+    StreamThread::Options options;
+    options.config = &config_;
+    options.clock = &clock;
+    options.local_store = store;
+    int polls = 0;
+    ThreadHealth health;
+    StreamThread* running = nullptr;
+    options.stop_requested = [&] {
+      health = running->Health();
+      return ++polls > 50;
+    };
+    StreamThread thread(options);
+    running = &thread;
+    auto in = std::make_unique<FakeInput>(thread.listener());
+    for (size_t i = 0; i < 2; ++i)
+      in->Add(records_[i].first, records_[i].second);
+    in->group_offset = 2;
+    in->group_offset_has_state = true;
+    auto out = std::make_unique<FakeOutput>();
+    FakeOutput* output = out.get();
+    auto log =
+        std::make_unique<FakeChangelog>(output, "fake-cluster", changelog);
+    thread.Attach(std::move(in), std::move(out), std::move(log));
+    ::testing::internal::CaptureStderr();
+    EXPECT_TRUE(thread.Run().ok());
+    LostRun run;
+    run.err = ::testing::internal::GetCapturedStderr();
+    run.health = health;
+    run.committed_offset = output->committed_offset;
+    return run;
+  }
+
   Result RunProcess(LocalStore* store, const Result& history, size_t records,
                     const std::string& cluster = "fake-cluster",
                     int64_t first_retained = 0) {
@@ -3422,6 +3465,39 @@ TEST_F(LocalStoreRestartTest, AStoreOfAnotherClusterIsNotTrusted) {
   EXPECT_GT(other.changelog_read, 0);
 }
 
+// A local state written to another partition of the same changelog (its
+// partition count changed since: input partition p's state goes to p mod
+// the count) is not called lost: the error names the partition that holds
+// it and says not to reset the offsets, which would throw it away (an audit:
+// it said to reset them). Here the store's meta is set to partition 3.
+TEST_F(LocalStoreRestartTest, StateInAnotherChangelogPartitionIsNotCalledLost) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  RunProcess(store.get(), {}, 2);
+  const TopicPartition tp{kTopic, 0};
+  auto meta = store->Meta(tp);
+  ASSERT_TRUE(meta.ok() && meta->has_value()) << meta.status();
+  v1::LocalPartitionMeta moved = **meta;
+  ASSERT_EQ(moved.changelog_partition(), 0);
+  moved.set_changelog_partition(3);
+  LocalStore::Batch batch;
+  batch.SetMeta(tp, moved);
+  ASSERT_TRUE(store->Write(&batch).ok());
+  // The changelog topic of before, read from its partition 0 (empty).
+  const LostRun run = RunWithoutTheState(store.get(), "changelog");
+  const ThreadHealth& health = run.health;
+  EXPECT_FALSE(health.ready);
+  EXPECT_TRUE(absl::StrContains(health.reason,
+                                "its state is in partition 3 of the "
+                                "changelog \"changelog\""))
+      << health.reason;
+  EXPECT_TRUE(absl::StrContains(health.reason, "Do not reset"))
+      << health.reason;
+  EXPECT_FALSE(absl::StrContains(health.reason, "that state is lost"))
+      << health.reason;
+  EXPECT_EQ(run.committed_offset, -1);  // nothing committed
+}
+
 // outputs.changelog.topic changed between two runs (to an empty topic),
 // the group kept: its offsets say the partition had state, the new
 // changelog holds none. The lost-state error names the changelog the
@@ -3432,32 +3508,9 @@ TEST_F(LocalStoreRestartTest, ARenamedChangelogIsNamedInTheLostStateError) {
   const Result first = RunProcess(store.get(), {}, 2);
   const Config before = config_;
   config_.changelog_output.topic = "changelog-new";
-  StepClock clock;
-  StreamThread::Options options;
-  options.config = &config_;
-  options.clock = &clock;
-  options.local_store = store.get();
-  int polls = 0;
-  ThreadHealth health;
-  StreamThread* running = nullptr;
-  options.stop_requested = [&] {
-    health = running->Health();
-    return ++polls > 50;
-  };
-  StreamThread thread(options);
-  running = &thread;
-  auto in = std::make_unique<FakeInput>(thread.listener());
-  for (size_t i = 0; i < 2; ++i) in->Add(records_[i].first, records_[i].second);
-  in->group_offset = 2;
-  in->group_offset_has_state = true;
-  auto out = std::make_unique<FakeOutput>();
-  FakeOutput* output = out.get();
-  auto log =
-      std::make_unique<FakeChangelog>(output, "fake-cluster", "changelog-new");
-  thread.Attach(std::move(in), std::move(out), std::move(log));
-  ::testing::internal::CaptureStderr();
-  ASSERT_TRUE(thread.Run().ok());
-  const std::string err = ::testing::internal::GetCapturedStderr();
+  const LostRun run = RunWithoutTheState(store.get(), "changelog-new");
+  const ThreadHealth& health = run.health;
+  const std::string& err = run.err;
   EXPECT_FALSE(health.ready);
   EXPECT_TRUE(absl::StrContains(health.reason, "that state is lost"))
       << health.reason;
@@ -3469,7 +3522,7 @@ TEST_F(LocalStoreRestartTest, ARenamedChangelogIsNamedInTheLostStateError) {
       "\"changelog\""))
       << health.reason;
   EXPECT_TRUE(absl::StrContains(err, "set it back to \"changelog\"")) << err;
-  EXPECT_EQ(output->committed_offset, -1);  // nothing committed
+  EXPECT_EQ(run.committed_offset, -1);  // nothing committed
 
   // Set back: the old changelog restores it all.
   config_ = before;
