@@ -37,12 +37,14 @@ v1::PartitionCheckpoint& ReusedChunk() {
 class ChunkSink : public CheckpointSink {
  public:
   ChunkSink(const TopicPartition& tp, uint64_t seq, bool full,
-            bool without_transaction, uint64_t lineage, size_t chunk_bytes)
+            bool without_transaction, uint64_t lineage, size_t chunk_bytes,
+            const std::string& group_id)
       : tp_(tp),
         seq_(seq),
         full_(full),
         without_transaction_(without_transaction),
         lineage_(lineage),
+        group_id_(group_id),
         chunk_bytes_(chunk_bytes),
         current_(ReusedChunk()) {
     Start();
@@ -89,6 +91,7 @@ class ChunkSink : public CheckpointSink {
     current_.set_chunk(next_chunk_);
     current_.set_without_transaction(without_transaction_);
     current_.set_lineage(lineage_);
+    current_.set_group_id(group_id_);
     current_bytes_ = 0;
   }
   void Cut(bool last) {
@@ -119,6 +122,7 @@ class ChunkSink : public CheckpointSink {
   bool full_;
   bool without_transaction_;
   uint64_t lineage_;
+  const std::string& group_id_;
   size_t chunk_bytes_;
   v1::PartitionCheckpoint& current_;
   std::string sessions_;  // the chunk's sessions, serialized (AddSession)
@@ -264,7 +268,7 @@ std::vector<ChangelogRecord> CheckpointWriter::Write(
     }
   }
   ChunkSink sink(tp_, p.next_seq, full, without_transaction_, p.lineage,
-                 chunk_bytes_);
+                 chunk_bytes_, group_id_);
   state.Checkpoint(full, &sink);
   v1::PartitionCheckpoint* last = sink.chunk();
   last->set_next_offset(next_offset);
@@ -365,6 +369,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     bool without_transaction = false;  // any chunk's flag
     size_t bytes = 0;
     uint64_t lineage = 0;  // any chunk's
+    std::string group_id;  // any chunk's
   };
   std::map<uint64_t, Checkpoint> by_seq;
   for (const auto& [id, value] : chunks) {
@@ -378,6 +383,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     // Any chunk says so (chunk 0 may be the one not delivered).
     c.without_transaction |= parsed.without_transaction();
     if (parsed.lineage() != 0) c.lineage = parsed.lineage();
+    if (!parsed.group_id().empty()) c.group_id = parsed.group_id();
     // A gap: incomplete. After the last chunk: none belongs to it.
     if (c.complete || chunk != c.chunks.size()) continue;
     c.full = c.full || parsed.full();
@@ -411,6 +417,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
     // are live until the next full snapshot replaces them.
     for (const auto& [id, value] : chunks) position.live.push_back(id);
     position.lineage = tail->second.lineage;
+    position.group_id = tail->second.group_id;
     position.next_seq = by_seq.rbegin()->first + 1;
     position.needs_full = true;
     position.skipped = skipped;
@@ -470,6 +477,7 @@ absl::StatusOr<CheckpointPosition> CheckpointReader::RestoreInto(
       }
     }
     if (c.lineage != 0) position.lineage = c.lineage;
+    if (!c.group_id.empty()) position.group_id = c.group_id;
     if (it == start) {
       position.full_bytes = c.bytes;
     } else {

@@ -87,6 +87,9 @@ struct CheckpointPosition {
   // checkpoint of a state that starts from nothing (or of checkpoints
   // written before lineages) gives it one.
   uint64_t lineage = 0;
+  // The group whose state it is (PartitionCheckpoint.group_id of the newest
+  // checkpoint read that has one); empty: none said.
+  std::string group_id;
 };
 
 // The lineage of a checkpoint record's value (PartitionCheckpoint.lineage),
@@ -115,6 +118,8 @@ class CheckpointWriter {
   // Checkpoints written without a transaction (at-least-once) say so: the
   // newest may be left incomplete (v1::PartitionCheckpoint).
   void set_without_transaction(bool w) { without_transaction_ = w; }
+  // The consumer group written into every chunk (PartitionCheckpoint).
+  void set_group_id(std::string g) { group_id_ = std::move(g); }
   // Whether a frontier moved by kFrontierStepUs or more is reason enough to
   // write a checkpoint: for partitions whose events are judged against it
   // (not an ad-cost partition's, nor a forwarding one's).
@@ -139,6 +144,7 @@ class CheckpointWriter {
   size_t chunk_bytes_;
   size_t min_full_interval_bytes_;
   bool without_transaction_ = false;
+  std::string group_id_;
   bool frontier_judges_ = true;
   CheckpointPosition position_;
 };

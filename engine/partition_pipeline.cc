@@ -156,6 +156,7 @@ PartitionPipeline::PartitionPipeline(TopicPartition tp,
       state_(context->state, this, context->channels),
       writer_(tp_, context->checkpoint_chunk_bytes) {
   writer_.set_without_transaction(!context->checkpoints_in_transactions);
+  writer_.set_group_id(context->group_id);
   // Ad-cost and forwarding partitions judge no event against a frontier.
   writer_.set_frontier_judges(!input_->ad_cost && !input_->rekey);
   if (context->active != nullptr) {
@@ -185,6 +186,17 @@ absl::StatusOr<int64_t> PartitionPipeline::Restore(
   }
   auto position = reader.RestoreInto(tp_, &state_);
   if (!position.ok()) return position.status();
+  if (!position->group_id.empty() && !ctx_->group_id.empty() &&
+      position->group_id != ctx_->group_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        tp_.topic, "[", tp_.partition,
+        "]: the changelog holds the state of "
+        "consumer group \"",
+        position->group_id, "\", not of \"", ctx_->group_id,
+        "\": every group needs a changelog of its own (outputs.changelog."
+        "topic; the default, <group_id>-changelog, is): its state and input "
+        "positions are not this group's to take"));
+  }
   if (position->skipped > 0) {
     KPI_LOG_WARN(
         "%s[%d]: the newest %d checkpoint(s) in the changelog are incomplete "

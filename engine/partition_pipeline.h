@@ -179,6 +179,9 @@ struct PipelineContext {
   LocalStore* local_store = nullptr;
   // Exactly-once: checkpoints are written in the output's transactions.
   bool checkpoints_in_transactions = true;
+  // kafka.group_id: written into every checkpoint; a restore refuses
+  // another group's.
+  std::string group_id;
   // Where a checkpoint's records are cut (CheckpointChunkBytes of the
   // output's record limit).
   size_t checkpoint_chunk_bytes = 512 << 10;

@@ -153,6 +153,7 @@ StreamThread::StreamThread(Options options)
   context_.local_store = options_.local_store;
   context_.checkpoints_in_transactions =
       config_.processing.guarantee == Guarantee::kExactlyOnce;
+  context_.group_id = config_.kafka.group_id;
   health_.reason = "starting";
 }
 

@@ -3127,13 +3127,15 @@ class LocalStoreRestartTest : public ::testing::Test {
   // A process over the first two records whose group committed offset 2
   // with its state, while changelog topic `changelog` (of an empty output)
   // holds none: its health after 50 polls (the restore's error), its
-  // stderr, and what it committed.
+  // stderr, and what it committed. With `history`: over the first four
+  // records, no offset committed, that output's records before.
   struct LostRun {
     ThreadHealth health;
     std::string err;
     int64_t committed_offset = 0;
   };
-  LostRun RunWithoutTheState(LocalStore* store, const std::string& changelog) {
+  LostRun RunWithoutTheState(LocalStore* store, const std::string& changelog,
+                             const Result* history = nullptr) {
     StepClock clock;
     StreamThread::Options options;
     options.config = &config_;
@@ -3149,11 +3151,17 @@ class LocalStoreRestartTest : public ::testing::Test {
     StreamThread thread(options);
     running = &thread;
     auto in = std::make_unique<FakeInput>(thread.listener());
-    for (size_t i = 0; i < 2; ++i)
+    for (size_t i = 0; i < (history != nullptr ? 4 : 2); ++i) {
       in->Add(records_[i].first, records_[i].second);
-    in->group_offset = 2;
-    in->group_offset_has_state = true;
+    }
     auto out = std::make_unique<FakeOutput>();
+    if (history != nullptr) {
+      out->committed = history->committed;
+      out->changelog_records = history->changelog_records;
+    } else {
+      in->group_offset = 2;
+      in->group_offset_has_state = true;
+    }
     FakeOutput* output = out.get();
     auto log =
         std::make_unique<FakeChangelog>(output, "fake-cluster", changelog);
@@ -3496,6 +3504,27 @@ TEST_F(LocalStoreRestartTest, StateInAnotherChangelogPartitionIsNotCalledLost) {
   EXPECT_FALSE(absl::StrContains(health.reason, "that state is lost"))
       << health.reason;
   EXPECT_EQ(run.committed_offset, -1);  // nothing committed
+}
+
+// A changelog of another consumer group (shared by mistake: a fixed
+// outputs.changelog.topic copied to a second deployment) is refused at the
+// restore, naming both groups: the second group took the first's state and
+// input positions without a word, and wrote none of the sessions the first
+// had closed (an audit). The group whose state it is restores it.
+TEST_F(LocalStoreRestartTest, AnotherGroupsChangelogIsRefused) {
+  const Result first = RunProcess(nullptr, {}, 2);
+  config_.kafka.group_id = "other";
+  const LostRun run = RunWithoutTheState(nullptr, "changelog", &first);
+  EXPECT_FALSE(run.health.ready);
+  EXPECT_TRUE(absl::StrContains(run.health.reason,
+                                "the changelog holds the state of consumer "
+                                "group \"g\", not of \"other\""))
+      << run.health.reason;
+  EXPECT_EQ(run.committed_offset, -1);  // nothing committed
+
+  config_.kafka.group_id = "g";
+  const Result again = RunProcess(nullptr, first, 4);
+  EXPECT_EQ(V0NewVisitor(again), (std::vector<bool>{true, false}));
 }
 
 // outputs.changelog.topic changed between two runs (to an empty topic),
