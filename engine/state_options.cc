@@ -125,7 +125,9 @@ std::string SeparatelySessionizedInputs(const Config& config) {
       " are not all key: any: each key: visitor_id input (",
       absl::StrJoin(keyed, ", "),
       ") keeps its own sessions, apart from the other inputs', so a visitor "
-      "with events on two of these topics has a session on each; if one "
+      "with events on two of these topics has a session on each (and counts "
+      "in web_active_visitors once for each, where different threads own "
+      "them); if one "
       "visitor's events span them, set key: any on all of them (re-keyed "
       "into one repartition topic, sessionized together)");
 }
