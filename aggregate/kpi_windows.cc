@@ -248,6 +248,17 @@ void KpiWindows::Checkpoint(
   Release();
 }
 
+void KpiWindows::AdoptOpen(absl::Time start, absl::string_view site,
+                           absl::string_view channel) {
+  if (other_width_ == 0) return;  // the restored windows count them
+  const auto [all, one] = At(start, site, channel);
+  for (Window* w : Distinct(all, one)) {
+    if (w->restored) continue;
+    ++w->kpis.sessions;
+    w->open = SaturatingAdd(w->open, 1);
+  }
+}
+
 void KpiWindows::RestoreRemoved(const v1::WindowKey& key) {
   auto it = windows_.find(KeyView{key.start_s(), key.site(), key.channel()});
   if (it == windows_.end()) return;
@@ -276,6 +287,7 @@ void KpiWindows::Restore(const v1::WindowState& st) {
   auto made = std::make_unique<Window>();
   Window& w = *made;
   w.start_s = start_s;
+  w.restored = true;
   WindowKpis& x = w.kpis;
   x.site = st.key().site();
   x.channel = st.key().channel();

@@ -103,6 +103,16 @@ class KpiWindows : public SessionObserver {
   // counted in restored_of_other_width().
   void Restore(const v1::WindowState& state);
   size_t restored_of_other_width() const { return other_width_; }
+  // After such a restore: a restored open session starting at `start`,
+  // counted in its windows of this width as if it had started there (a
+  // session and an open one), unless a window was restored (of this width,
+  // it counts the session already). Without it, a window of the new width
+  // counted none of the old sessions open, went final as soon as it held
+  // none of its own open, and each old session closing into it made it
+  // again and final again: many finals for one key, and finals while
+  // sessions counted in them were open (an audit).
+  void AdoptOpen(absl::Time start, absl::string_view site,
+                 absl::string_view channel);
 
  private:
   // start, site, channel: what a forgotten window's key is kept as.
@@ -117,6 +127,7 @@ class KpiWindows : public SessionObserver {
     bool dirty = false;         // changed since the last Collect()
     bool changed = false;       // changed since the last Checkpoint()
     bool checkpointed = false;  // the changelog holds it
+    bool restored = false;      // by Restore() (AdoptOpen())
   };
   static KeyView KeyOf(const Window& w) {
     return {w.start_s, w.kpis.site, w.kpis.channel};

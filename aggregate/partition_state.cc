@@ -391,6 +391,12 @@ void PartitionState::FinishRestore() {
                 replay_.end());
   replay_next_ = 0;
   sessionizer_.FinishRestore();
+  if (windows_.restored_of_other_width() > 0) {
+    sessionizer_.ForEachOpen(
+        [&](absl::Time start, const SessionAttributes& session) {
+          windows_.AdoptOpen(start, session.site_id, session.channel);
+        });
+  }
   if (frontier_ != absl::InfinitePast()) dedup_.Expire(frontier_);
 }
 

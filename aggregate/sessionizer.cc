@@ -1466,6 +1466,17 @@ void Sessionizer::ForEachSiteOpen(
   }
 }
 
+void Sessionizer::ForEachOpen(
+    absl::FunctionRef<void(absl::Time, const SessionAttributes&)> f) const {
+  const Impl& m = *impl_;
+  for (uint32_t i = 0; i < m.slots.size(); ++i) {
+    const Impl::Open& s = m.slots[i];
+    if (s.flags & Impl::kLive) {
+      f(absl::FromUnixMicros(s.first_us), m.Attributes(s));
+    }
+  }
+}
+
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
   return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() +

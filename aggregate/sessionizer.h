@@ -191,6 +191,10 @@ class Sessionizer {
   // Calls `f` for every site with open sessions, with their number.
   void ForEachSiteOpen(
       absl::FunctionRef<void(absl::string_view site, int64_t open)> f) const;
+  // Calls `f` for every open session, with its start.
+  void ForEachOpen(
+      absl::FunctionRef<void(absl::Time start, const SessionAttributes&)> f)
+      const;
   // Approximate heap bytes held by open-session state, the visitor and the
   // order memories included.
   size_t ApproximateBytes() const;

@@ -339,6 +339,69 @@ Result RunPartition(const std::vector<Event>& arrivals, uint64_t seed,
   return Sorted(std::move(committed), std::move(sums), counters);
 }
 
+// outputs.kpi.window changed across a restart (1 min to 2 min) with a
+// session open: the restored open session counts in its window of the new
+// width, so that window goes final once, after every session in it closed,
+// not at each commit an old session closed into it (an audit: up to 42
+// finals for one key, the first while sessions it counted were open).
+TEST(CheckpointTest, AWindowWidthChangeGivesOneFinalPerWindow) {
+  const ChannelClassifier channels;
+  KpiCounters counters({});
+  Recorder recorder(&counters);
+  auto page = [](const std::string& visitor, absl::Time at) {
+    Event e;
+    e.site_id = "shop";
+    e.visitor_id = visitor;
+    e.event_id = absl::StrCat(visitor, absl::ToUnixSeconds(at));
+    e.time = at;
+    e.type = EventType::kPageView;
+    e.page_url = "https://shop.example/";
+    return e;
+  };
+  PartitionState::Options one = StateOptions(nullptr);
+  one.kpi_window = absl::Minutes(1);
+  PartitionState before(one, &recorder, &channels);
+  const Event old = page("old", T0 + absl::Seconds(70));
+  before.Offer(old.view(), T0);
+  before.Advance(T0 + absl::Seconds(75));  // released: a session
+  CheckpointWriter writer(kTp);
+  CheckpointReader reader;
+  for (const ChangelogRecord& r :
+       writer.Write(before, 1, old.time, /*force_full=*/true)) {
+    reader.Add(r.key, r.value.value_or(""), !r.value.has_value());
+  }
+  PartitionState::Options two = StateOptions(nullptr);
+  two.kpi_window = absl::Minutes(2);
+  PartitionState after(two, &recorder, &channels);
+  ASSERT_TRUE(reader.RestoreInto(kTp, &after).ok());
+  // A session of its own in the same 2 min window, going on for 20 min.
+  const Event fresh = page("new", T0 + absl::Seconds(80));
+  const Event later = page("new", T0 + absl::Minutes(20));
+  after.Offer(fresh.view(), T0 + absl::Seconds(75));
+  after.Offer(later.view(), T0 + absl::Seconds(75));
+  std::vector<WindowKpis> finals;
+  auto commit = [&](absl::Time watermark) {
+    after.Advance(watermark);
+    for (const WindowKpis& w :
+         after.CollectWindows(watermark - absl::Minutes(2))) {
+      if (w.final) finals.push_back(w);
+    }
+  };
+  commit(T0 + absl::Minutes(20) + absl::Seconds(30));
+  commit(T0 + absl::Minutes(35));  // the old session closes, not the new
+  EXPECT_TRUE(finals.empty());
+  commit(T0 + absl::Hours(2));   // the new one closes
+  ASSERT_EQ(finals.size(), 2u);  // the site's window and Direct's
+  for (const WindowKpis& w : finals) {
+    EXPECT_EQ(w.start, T0);
+    EXPECT_EQ(w.sessions, 2u);
+    EXPECT_EQ(w.sessions_closed, 2u);
+  }
+  EXPECT_NE(finals[0].channel, finals[1].channel);
+  commit(T0 + absl::Hours(3));
+  EXPECT_EQ(finals.size(), 2u);
+}
+
 TEST(CheckpointTest, CrashesAndRestoresChangeNothing) {
   int restores = 0, sessions = 0, replayed = 0;
   for (uint64_t seed = 1; seed <= 60; ++seed) {
