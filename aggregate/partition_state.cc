@@ -347,11 +347,11 @@ absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
     windows_.RestoreRemoved(key);
   }
   for (const v1::WindowState& window : c.windows()) windows_.Restore(window);
-  if (targets_ == nullptr) {
-    dropped_target_buckets_ += static_cast<size_t>(c.targets_size());
-  } else {
-    for (const v1::TargetBucket& bucket : c.targets()) {
-      if (!targets_->Restore(bucket)) ++dropped_target_buckets_;
+  for (const v1::TargetBucket& bucket : c.targets()) {
+    if (targets_ != nullptr && targets_->Restore(bucket)) continue;
+    ++dropped_target_buckets_;
+    if (dropped_target_names_.size() < kMaxDroppedNames) {
+      dropped_target_names_.insert(bucket.target());
     }
   }
   if (c.last() && c.frontier_us() != 0) {

@@ -161,6 +161,11 @@ class PartitionState {
   // Checkpointed target buckets restore dropped: of targets removed or
   // redefined since they were written.
   size_t dropped_target_buckets() const { return dropped_target_buckets_; }
+  // The names of the targets they were of (at most kMaxDroppedNames).
+  const std::set<std::string>& dropped_target_names() const {
+    return dropped_target_names_;
+  }
+  static constexpr size_t kMaxDroppedNames = 32;
   // The watermark the buffer has released up to.
   absl::Time frontier() const { return frontier_; }
   size_t open_sessions() const { return sessionizer_.open_sessions(); }
@@ -186,6 +191,7 @@ class PartitionState {
   Deduplicator dedup_;
   absl::Time frontier_ = absl::InfinitePast();
   size_t dropped_target_buckets_ = 0;
+  std::set<std::string> dropped_target_names_;
   struct BufferedRef {
     int64_t offset;
     int64_t time_us;

@@ -7,6 +7,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "aggregate/metric_families.h"
 #include "cmd/log.h"
@@ -927,6 +928,7 @@ void StreamThread::RestorePending(absl::Time now) {
   Offsets start;
   std::string resumes;
   size_t sessions = 0, buffered = 0, dropped = 0;
+  std::set<std::string> dropped_names;
   for (size_t i = 0; status.ok() && i < pending.size(); ++i) {
     auto offset = pending[i]->pipeline->Restore(reader);
     if (!offset.ok()) {
@@ -937,6 +939,12 @@ void StreamThread::RestorePending(absl::Time now) {
     sessions += pending[i]->pipeline->state().open_sessions();
     buffered += pending[i]->pipeline->state().buffered_events();
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
+    for (const std::string& name :
+         pending[i]->pipeline->state().dropped_target_names()) {
+      if (dropped_names.size() < PartitionState::kMaxDroppedNames) {
+        dropped_names.insert(name);
+      }
+    }
     ++restore_.restored;
     RestoreProgress();
   }
@@ -1095,7 +1103,7 @@ void StreamThread::RestorePending(absl::Time now) {
       "%s: restored %d partition(s) from changelog \"%s\"%s in %.3f s: %d "
       "record(s), %d bytes from the changelog%s; %d open session(s), %d "
       "buffered event(s); %d bucket(s) of removed or redefined targets "
-      "dropped; resuming at %s",
+      "dropped%s; resuming at %s",
       options_.name, static_cast<int>(pending.size()),
       config_.changelog_output.topic,
       options_.local_store == nullptr ? "" : " and the local store",
@@ -1110,7 +1118,13 @@ void StreamThread::RestorePending(absl::Time now) {
                     ? absl::StrCat(" (", counts.wiped, " partition(s) rebuilt)")
                     : std::string()),
       static_cast<int64_t>(sessions), static_cast<int64_t>(buffered),
-      static_cast<int64_t>(dropped), resumes);
+      static_cast<int64_t>(dropped),
+      dropped_names.empty()
+          ? std::string()
+          : absl::StrCat(" (", absl::StrJoin(dropped_names, ", "),
+                         ": a renamed or redefined target's sums start again "
+                         "here)"),
+      resumes);
   if (!moved.empty()) {
     KPI_LOG_INFO(
         "%s: the group's committed offsets differ from the checkpoints' "

@@ -968,6 +968,11 @@ TEST_F(EngineE2E, TargetStateSurvivesARestart) {
   EXPECT_FALSE(absl::StrContains(
       engine_->Stderr(), "; 0 bucket(s) of removed or redefined targets"))
       << engine_->Stderr();
+  // Named (an audit: a renamed target read a partial total, unsaid).
+  EXPECT_TRUE(absl::StrContains(engine_->Stderr(),
+                                "targets dropped (quiet_floor: a renamed or "
+                                "redefined target's sums start again here)"))
+      << engine_->Stderr();
   // The new engine consumed only the new event (counted once committed).
   EXPECT_TRUE(WaitFor(
       [&] {
