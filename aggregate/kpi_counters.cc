@@ -396,7 +396,8 @@ struct KpiCounters::Impl {
                               CombinationsMax(options), options.admissions),
         campaign_revenue_combinations(
             {&site, &source, &medium, &campaign, &currency},
-            {true, false, false, false, true}, CombinationsMax(options),
+            {true, false, false, false, true},
+            CombinationsMax(options) * kRevenueCurrenciesACampaign,
             options.admissions) {}
 
   static size_t CombinationsMax(const Options& options) {
@@ -446,7 +447,14 @@ struct KpiCounters::Impl {
   // own ad platforms (ad cost).
   CombinationLimit<4> session_combinations;   // site,channel,device,country
   CombinationLimit<4> campaign_combinations;  // site,source,medium,campaign
-  CombinationLimit<5> campaign_revenue_combinations;  // ... ,currency
+  // Campaign revenue's: the campaign as its sessions counted it (folded
+  // where they were), then the currency (never folded), with room for
+  // kRevenueCurrenciesACampaign currencies a combination. A bound as large
+  // as the sessions' filled with (campaign, currency) pairs first, and put
+  // a campaign's revenue under "(other)" beside its own sessions (an
+  // audit); beyond this one only a flood of currencies folds any.
+  CombinationLimit<5> campaign_revenue_combinations;
+  static constexpr size_t kRevenueCurrenciesACampaign = 4;
   std::vector<Id> goals_at_zero;
   std::vector<Id> currencies_at_zero;
   Counts pending;    // counted since the last Commit()

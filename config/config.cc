@@ -473,6 +473,28 @@ class Parser {
                            "capital letters, e.g. DE) or ",
                            kNotSet));
       }
+    } else if (label == "source" || label == "medium") {
+      // The engine lowercases utm_source and utm_medium (GA4 does): an
+      // allowlist or filter value in capitals matches nothing (an audit:
+      // `source: [Google]` sent every Google session to "(other)").
+      if (value != absl::AsciiStrToLower(value)) {
+        Error(where, at,
+              absl::StrCat(label, " \"", value,
+                           "\" never matches: the engine lowercases utm_",
+                           label, " (write \"", absl::AsciiStrToLower(value),
+                           "\")"));
+      }
+    } else if (label == "landing_page") {
+      // The label holds the page's path, without host, query or fragment.
+      if (value != kNotSet && value != kOther &&
+          (value.empty() || value[0] != '/' ||
+           value.find_first_of("?#") != std::string::npos)) {
+        Error(where, at,
+              absl::StrCat("landing_page \"", value,
+                           "\" never matches: the label is the page's path "
+                           "(e.g. /pricing), without host, query or "
+                           "fragment"));
+      }
     } else if (label == "currency") {
       if (value != kNotSet &&
           (value.size() != 3 || !absl::ascii_isupper(value[0]) ||

@@ -743,6 +743,40 @@ TEST(KpiCountersTest, FoldedCombinationsKeepCurrencyAndAdCostCampaigns) {
             0);
 }
 
+// A campaign's revenue goes with its sessions: under its name wherever its
+// sessions are, in every currency (an audit: a bound of its own, filled by
+// (campaign, currency) pairs first, put campaign b's revenue under
+// "(other)" beside b's own sessions and conversions).
+TEST(KpiCountersTest, ACampaignsRevenueGoesWithItsSessions) {
+  KpiCounters::Options options;
+  options.label_combinations_max = 3;
+  KpiCounters counters(options);
+  for (int round = 0; round < 4; ++round) {  // each value frequent
+    for (const char* campaign : {"a", "b"}) {
+      for (const char* currency : {"EUR", "JPY"}) {
+        ClosedSession session =
+            CampaignSession("DE", "google", "cpc", campaign);
+        session.revenue = {{currency, 1000000}};
+        session.orders_by_currency = {{currency, 1}};
+        counters.OnSessionClosed(session);
+      }
+    }
+  }
+  const MetricsSnapshot s = Committed(counters);
+  int named = 0;
+  for (const char* campaign : {"a", "b"}) {
+    const double sessions =
+        Sum(s, "web_campaign_sessions_total", {{"campaign", campaign}});
+    if (sessions <= 0) continue;
+    ++named;
+    EXPECT_EQ(Sum(s, "web_campaign_revenue_total", {{"campaign", campaign}}),
+              sessions)
+        << campaign;
+  }
+  EXPECT_EQ(named, 2);
+  EXPECT_EQ(Sum(s, "web_campaign_revenue_total"), 16);
+}
+
 // The stream threads share the bound (by label value: their ids differ),
 // as they share the values' admission.
 TEST(KpiCountersTest, ThreadsShareTheLabelCombinationBound) {
@@ -802,8 +836,10 @@ TEST(KpiCountersTest, AFloodOfLabelCombinationsDoesNotGrowTheSeries) {
         "web_orders_total"}) {
     EXPECT_LE(Find(s, family)->samples.size(), 100u + 1) << family;
   }
-  // The currency is never folded: a folded combination per currency.
-  EXPECT_LE(Find(s, "web_campaign_revenue_total")->samples.size(), 100u + 13);
+  // Room for 4 currencies a campaign combination; the currency is never
+  // folded: a folded combination per currency.
+  EXPECT_LE(Find(s, "web_campaign_revenue_total")->samples.size(),
+            4 * 100u + 13);
   for (int c = 0; c < 13; ++c) {
     const std::string currency = absl::StrCat("X", c);
     const int expected = (20000 - c + 12) / 13;  // sessions i with i % 13 == c

@@ -1038,6 +1038,30 @@ TEST(ConfigAllowlistTest, LabelAllowlistsParseAndRejectUnknownLabels) {
   EXPECT_EQ(r.errors[0].key, "metrics.label_allowlists.goal");
 }
 
+// Values the engine never produces: a source or medium in capitals (it
+// lowercases utm_source and utm_medium), a landing page that is not a path
+// (the label holds the path alone). An audit's `source: [Google]` passed
+// check-config and sent every Google session to "(other)".
+TEST(ConfigAllowlistTest, SourcesInCapitalsAndLandingPageUrlsAreRefused) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\n"
+      "metrics:\n"
+      "  label_allowlists:\n"
+      "    source: [Google, newsletter]\n"
+      "    medium: [CPC, email, (not set)]\n"
+      "    landing_page: ['https://shop.example/pricing', /pricing,\n"
+      "                   '/p?x=1', (other)]\n");
+  ASSERT_EQ(r.errors.size(), 4u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "metrics.label_allowlists.source[0]");
+  EXPECT_THAT(r.errors[0].message,
+              HasSubstr("source \"Google\" never matches: the engine "
+                        "lowercases utm_source (write \"google\")"));
+  EXPECT_EQ(r.errors[1].key, "metrics.label_allowlists.medium[0]");
+  EXPECT_EQ(r.errors[2].key, "metrics.label_allowlists.landing_page[0]");
+  EXPECT_THAT(r.errors[2].message, HasSubstr("the label is the page's path"));
+  EXPECT_EQ(r.errors[3].key, "metrics.label_allowlists.landing_page[2]");
+}
+
 // An allowlist's values are checked as a target filter's are (an allowlist
 // of "Emial" sent every Email session to "(other)"), and a target's filter
 // value must be in its label's allowlist: else its sessions are "(other)"
