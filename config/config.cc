@@ -478,11 +478,11 @@ class Parser {
       // allowlist or filter value in capitals matches nothing (an audit:
       // `source: [Google]` sent every Google session to "(other)").
       if (value != absl::AsciiStrToLower(value)) {
-        Error(where, at,
-              absl::StrCat(label, " \"", value,
-                           "\" never matches: the engine lowercases utm_",
-                           label, " (write \"", absl::AsciiStrToLower(value),
-                           "\")"));
+        Error(
+            where, at,
+            absl::StrCat(label, " \"", value,
+                         "\" never matches: the engine lowercases utm_", label,
+                         " (write \"", absl::AsciiStrToLower(value), "\")"));
       }
     } else if (label == "landing_page") {
       // The label holds the page's path, without host, query or fragment.

@@ -712,6 +712,24 @@ TEST(KpiCountersTest, ConfiguredValuesAreKeptInFoldedCombinations) {
   EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"country"}), 1);
 }
 
+// `rounds` times (each value frequent from the third), for each campaign,
+// a session of google / cpc with an order of 1 in EUR and one in JPY.
+void CloseCampaignSessions(int rounds,
+                           std::initializer_list<const char*> campaigns,
+                           KpiCounters* counters) {
+  for (int round = 0; round < rounds; ++round) {
+    for (const char* campaign : campaigns) {
+      for (const char* currency : {"EUR", "JPY"}) {
+        ClosedSession session =
+            CampaignSession("DE", "google", "cpc", campaign);
+        session.revenue = {{currency, 1000000}};
+        session.orders_by_currency = {{currency, 1}};
+        counters->OnSessionClosed(session);
+      }
+    }
+  }
+}
+
 // Folding keeps what cannot be added up or must match elsewhere (review):
 // money stays in its currency, and a campaign an ad cost record named keeps
 // its name in the session families, so that ROAS finds revenue beside cost.
@@ -720,17 +738,7 @@ TEST(KpiCountersTest, FoldedCombinationsKeepCurrencyAndAdCostCampaigns) {
   options.label_combinations_max = 2;
   KpiCounters counters(options);
   counters.CountAdCost("shop", "Paid Search", "summer", "EUR", 50000000);
-  for (int round = 0; round < 3; ++round) {  // each value frequent
-    for (const char* campaign : {"a", "b", "c", "summer"}) {
-      for (const char* currency : {"EUR", "JPY"}) {
-        ClosedSession session =
-            CampaignSession("DE", "google", "cpc", campaign);
-        session.revenue = {{currency, 1000000}};
-        session.orders_by_currency = {{currency, 1}};
-        counters.OnSessionClosed(session);
-      }
-    }
-  }
+  CloseCampaignSessions(3, {"a", "b", "c", "summer"}, &counters);
   const MetricsSnapshot s = Committed(counters);
   EXPECT_EQ(Sum(s, "web_revenue_total", {{"currency", "EUR"}}), 12);
   EXPECT_EQ(Sum(s, "web_revenue_total", {{"currency", "JPY"}}), 12);
@@ -751,17 +759,7 @@ TEST(KpiCountersTest, ACampaignsRevenueGoesWithItsSessions) {
   KpiCounters::Options options;
   options.label_combinations_max = 3;
   KpiCounters counters(options);
-  for (int round = 0; round < 4; ++round) {  // each value frequent
-    for (const char* campaign : {"a", "b"}) {
-      for (const char* currency : {"EUR", "JPY"}) {
-        ClosedSession session =
-            CampaignSession("DE", "google", "cpc", campaign);
-        session.revenue = {{currency, 1000000}};
-        session.orders_by_currency = {{currency, 1}};
-        counters.OnSessionClosed(session);
-      }
-    }
-  }
+  CloseCampaignSessions(4, {"a", "b"}, &counters);
   const MetricsSnapshot s = Committed(counters);
   int named = 0;
   for (const char* campaign : {"a", "b"}) {
