@@ -468,7 +468,10 @@ void TargetTracker::AddSpread(size_t i, absl::Time from, absl::Time to,
     const absl::Time next = std::min(to, absl::UnixEpoch() + width * piece_end);
     TargetSums piece;
     piece.denominator = sums.denominator * absl::FDivDuration(next - t, span);
-    piece.matched = next == to ? sums.matched : 0;
+    // Every piece counts as matched: a window holding only some of a row's
+    // pieces has its spend (an audit: matched in the last piece alone, a
+    // 1 h ROAS window at noon over a day's row read no_data with spend).
+    piece.matched = sums.matched;
     piece.currency = sums.currency;
     for (const auto& [channel, c] : sums.channels) {
       piece.channels[channel].cost =

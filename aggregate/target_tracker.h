@@ -67,8 +67,10 @@ struct TargetSpec {
 struct TargetSums {
   double numerator = 0;
   double denominator = 0;
-  int64_t sample = 0;   // sessions behind the value (min_sample)
-  int64_t matched = 0;  // sessions (ad cost records) the filter matched
+  int64_t sample = 0;  // sessions behind the value (min_sample)
+  // Sessions and ad cost records (each piece of a spread one) the filter
+  // matched: only whether it is 0 is read (no_data).
+  int64_t matched = 0;
   // A period's sessions by their close lag (last event - first event: a
   // session starting at t is counted once the close frontier passes t +
   // its duration): the sum of contribution x duration in seconds. Over the
@@ -248,7 +250,7 @@ class TargetTracker {
   // `sums`' denominator spread over [from, to) (rolling targets), in at
   // most kMaxSpreadPieces pieces of whole buckets, or more where those
   // would be longer than a kPiecesAWindow-th of the window (at most
-  // kMaxPiecesARecord); matched in the last.
+  // kMaxPiecesARecord); every piece matched.
   void AddSpread(size_t i, absl::Time from, absl::Time to,
                  const TargetSums& sums);
   // A day in 15 minute pieces: ROAS over a window is then off by at most a

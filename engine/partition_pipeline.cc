@@ -730,9 +730,6 @@ void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
                               ad_cost_.utm_campaign(), ad_cost_.currency(),
                               ad_cost_.cost_micros());
   const absl::Time at = AdCostDecoder::SpendTime(ad_cost_);
-  // Spend dated beyond the allowed skew into the future would sit in target
-  // state until then: counted (above), not attributed to targets.
-  if (at > JudgedNow(record, now) + ctx_->max_future_skew) return;
   // An interval's spend is spread over it (a daily export's day, a week's,
   // a month's); a longer one, dated at its start as before.
   absl::Time until = absl::InfinitePast();
@@ -740,6 +737,17 @@ void PartitionPipeline::ProcessAdCost(const kafka::Record& record,
       AdCostDecoder::SpendEnd(ad_cost_) - at <= kMaxSpreadSpend) {
     until = AdCostDecoder::SpendEnd(ad_cost_);
   }
+  // Spend dated beyond the allowed skew into the future would sit in target
+  // state until then: counted (above), not attributed to targets. An
+  // interval may start up to 14 h ahead of the clock: a plain day is its
+  // midnight UTC, and an account's "today so far" row, sent from a zone east
+  // of UTC (up to UTC+14), starts that far ahead (an audit: a Tokyo
+  // account's rows of its first 9 hours a day were left out of ROAS).
+  constexpr absl::Duration kFurthestZoneAhead = absl::Hours(14);
+  const absl::Duration skew =
+      until > at ? std::max(ctx_->max_future_skew, kFurthestZoneAhead)
+                 : ctx_->max_future_skew;
+  if (at > JudgedNow(record, now) + skew) return;
   state_.OnAdCost(ad_cost_.site_id(), channel, ad_cost_.currency(),
                   ad_cost_.cost_micros(), at, until);
 }

@@ -1774,10 +1774,14 @@ void StreamThread::Publish(absl::Time now) {
   // evaluates them there: summed at its own watermark, a thread ahead of
   // another (catching up after a restart) added its [11:00, 12:00) to the
   // other's [10:00, 11:00) (review).
+  // A thread without a watermark yet (only ad-cost partitions, before the
+  // idle timeout makes it timeless; or nothing read yet) sums there too:
+  // at its own none, its partitions' spend was left out of ROAS for the
+  // idle timeout after every start and assignment (an audit).
   absl::Time sums_at = watermark;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (timeless) {
+    if (timeless || watermark == absl::InfinitePast()) {
       sums_at = target_clock_;
     } else if (target_clock_ != absl::InfinitePast()) {
       sums_at = std::min(watermark, target_clock_);

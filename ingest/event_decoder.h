@@ -36,8 +36,9 @@
 // JsonStringToMessage(ignore_unknown_fields) accepts and rejects; input that is
 // not strict JSON (libprotobuf parses a lenient dialect: single quotes, bare
 // keys, trailing commas...) is judged by libprotobuf itself. One intended
-// difference: in strict JSON, a `type` string that names no EventType is
-// "invalid_type" (libprotobuf drops it, which made it "missing_type").
+// difference: in strict JSON nested at most 128 deep (objects and arrays), a
+// `type` string that names no EventType is "invalid_type" (libprotobuf drops
+// it, which made it "missing_type"; deeper JSON is libprotobuf's to judge).
 // "malformed" details are one short line.
 //
 // Thread-compatible: one decoder per thread (it reuses its parsers and the

@@ -346,6 +346,14 @@ bool ParseNumber(string_view token, JsonNumber* n) {
   return std::isfinite(n->d);
 }
 
+// Why NumberTo refused `n`: a fraction (an amount in currency units where
+// micros are due, say) is not out of range.
+const char* NotAnInteger(const JsonNumber& n) {
+  return n.kind == JsonNumber::kDouble && n.d != std::trunc(n.d)
+             ? "not an integer"
+             : "integer out of range";
+}
+
 // DataPiece::ToInt32/ToUint32/ToInt64 of a number: integers in range, and
 // doubles that are integral and in range (-0.0 is 0).
 template <typename T>
@@ -650,7 +658,7 @@ class Walk {
       case ondemand::json_type::number: {
         JsonNumber n;
         KPI_RETURN_IF_NOT_OK(Number(value, key, &n));
-        if (!NumberTo(n, out)) return Malformed(key, "integer out of range");
+        if (!NumberTo(n, out)) return Malformed(key, NotAnInteger(n));
         return Outcome::kOk;
       }
       case ondemand::json_type::string: {
@@ -691,8 +699,7 @@ class Walk {
         JsonNumber n;
         int32_t number;
         KPI_RETURN_IF_NOT_OK(Number(value, key, &n));
-        if (!NumberTo(n, &number))
-          return Malformed(key, "integer out of range");
+        if (!NumberTo(n, &number)) return Malformed(key, NotAnInteger(n));
         return KnownType(number);
       }
       case ondemand::json_type::string: {

@@ -21,7 +21,9 @@
 // One intended difference: a `type` string that is not an EventType name is
 // dropped by protobuf (the event then has no type); here the reader says so
 // in WebEventHeader::unknown_type_name, so that EventDecoder can reject the
-// event as invalid_type rather than missing_type (issue 10, item 14).
+// event as invalid_type rather than missing_type (issue 10, item 14) — in
+// documents nested at most 128 deep (objects and arrays): deeper ones, strict
+// or not, are kNotStrictJson, libprotobuf's to judge.
 //
 // Protobuf 3.21 parses a lenient dialect of JSON (single quotes, bare keys,
 // trailing commas, any backslash escape, raw control characters, \v and \f as

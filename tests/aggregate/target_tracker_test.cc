@@ -353,7 +353,9 @@ TEST(TargetTrackerTest, RoasSpreadsAnIntervalsSpendOverIt) {
   // (Off by at most a piece: under 2 / 96 of the day's spend.)
   TargetSums sums = SumsAt(tracker, now)[0];
   EXPECT_NEAR(sums.denominator, 180 + 10, 240.0 * 2 / 96);
-  EXPECT_EQ(sums.matched, 3);  // the session, the day, the 10 EUR
+  // The session, the day's 16-minute pieces in the window (67 of 18 h),
+  // the 10 EUR.
+  EXPECT_EQ(sums.matched, 1 + 67 + 1);
   EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums, now).actual,
                    90.0 / sums.denominator);
   // A week's spend is spread in pieces of a power of two of whole buckets,
@@ -367,10 +369,30 @@ TEST(TargetTrackerTest, RoasSpreadsAnIntervalsSpendOverIt) {
   EXPECT_EQ(weekly.buckets(), 80u);
   sums = SumsAt(weekly, day + absl::Hours(24 * 7))[0];
   EXPECT_NEAR(sums.denominator, 700, 1e-6);
-  EXPECT_EQ(sums.matched, 1);
+  EXPECT_EQ(sums.matched, 80);
   // Half a week on: the pieces before are in, those after are not yet.
   sums = SumsAt(weekly, day + absl::Hours(84))[0];
   EXPECT_NEAR(sums.denominator, 350, 700.0 * 2 / 80);
+}
+
+// A window that holds only some of a spread row's pieces has data: an hour
+// at noon of a day's spend with no sale is ROAS 0, off track, not "no data"
+// (an audit: matched in the row's last piece alone, it read no_data 1).
+TEST(TargetTrackerTest, AWindowInsideASpreadRowHasData) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(1), 1)};
+  specs[0].filter = {{"site", "shop"}, {"currency", "EUR"}};
+  TargetTracker tracker(&specs, kTimeout);
+  const absl::Time day =
+      absl::FromCivil(absl::CivilDay(2026, 10, 1), absl::UTCTimeZone());
+  tracker.OnAdCost("shop", "Paid Search", "EUR", 24'000'000, day,
+                   day + absl::Hours(24));
+  const absl::Time noon = day + absl::Hours(12);
+  const TargetSums sums = SumsAt(tracker, noon)[0];
+  EXPECT_NEAR(sums.denominator, 1, 1e-9);
+  const TargetStatus s = EvaluateTarget(specs[0], sums, noon);
+  EXPECT_FALSE(s.no_data);
+  EXPECT_EQ(s.actual, 0);
+  EXPECT_FALSE(s.on_track);
 }
 
 // A month's row read in a day's window: the window holds its day's share

@@ -80,24 +80,29 @@ inline std::string Describe(const Decoded& d) {
 
 inline bool IsKnownTypeString(const std::string& s) {
   if (v1::EventType_descriptor()->FindValueByName(s) != nullptr) return true;
-  // libprotobuf also takes a known number in a string: [+-]digits, no spaces.
+  // libprotobuf also takes a known number in a string (safe_strto32):
+  // [+-]digits, no spaces, any number of leading zeros.
   size_t i = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
-  if (i == s.size() || s.size() - i > 9) return false;
+  if (i == s.size()) return false;
   int64_t value = 0;
   for (; i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') return false;
     value = value * 10 + (s[i] - '0');
+    if (value > (int64_t{1} << 32)) return false;  // past int32 either way
   }
   if (s[0] == '-') value = -value;
   return v1::EventType_IsValid(static_cast<int>(value));
 }
 
 // Independently of both decoders (nlohmann's strict SAX parser): is the
-// input strict JSON whose last non-null top-level "type" is a string that
-// names no EventType? Then the intended difference applies.
+// input strict JSON, nested at most 128 deep (objects and arrays, the top
+// level's object one), whose last non-null top-level "type" is a string that
+// names no EventType? Then the intended difference applies (deeper input
+// is judged by libprotobuf, which drops the name: missing_type).
 inline bool LastTypeIsAnUnknownName(const std::string& json) {
   struct Sax : nlohmann::json_sax<nlohmann::json> {
     int depth = 0;
+    int deepest = 0;
     bool pending = false;  // the next value is the top-level "type"
     int kind = 0;          // 0 none/null, 1 unknown name, 2 anything else
     void Value(int k) {
@@ -120,7 +125,7 @@ inline bool LastTypeIsAnUnknownName(const std::string& json) {
     bool binary(binary_t&) override { return Value(2), true; }
     bool start_object(std::size_t) override {
       Value(2);
-      ++depth;
+      deepest = std::max(deepest, ++depth);
       return true;
     }
     bool key(string_t& k) override {
@@ -130,7 +135,7 @@ inline bool LastTypeIsAnUnknownName(const std::string& json) {
     bool end_object() override { return --depth, true; }
     bool start_array(std::size_t) override {
       Value(2);
-      ++depth;
+      deepest = std::max(deepest, ++depth);
       return true;
     }
     bool end_array() override { return --depth, true; }
@@ -140,7 +145,7 @@ inline bool LastTypeIsAnUnknownName(const std::string& json) {
     }
   } sax;
   if (!nlohmann::json::sax_parse(json, &sax)) return false;
-  return sax.kind == 1;
+  return sax.kind == 1 && sax.deepest <= 128;
 }
 
 class Differential {
