@@ -142,16 +142,38 @@ std::string FormatLogLine(LogFormat format, absl::Time time, LogLevel level,
       "\n");
 }
 
+namespace {
+
+void Redact(std::string* text) {
+  for (const std::string& secret : *g_secrets) {
+    absl::StrReplaceAll({{secret, "[redacted]"}}, text);
+  }
+}
+
+}  // namespace
+
 void Log(LogLevel level, absl::string_view component, absl::string_view message,
          const std::vector<LogField>& fields) {
   if (!LogEnabled(level)) return;
-  std::string line = FormatLogLine(GetLogFormat(), absl::Now(), level,
-                                   component, message, fields);
-  if (g_secrets != nullptr) {
-    for (const std::string& secret : *g_secrets) {
-      absl::StrReplaceAll({{secret, "[redacted]"}}, &line);
-    }
+  if (g_secrets == nullptr) {
+    const std::string line = FormatLogLine(GetLogFormat(), absl::Now(), level,
+                                           component, message, fields);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return;
   }
+  // Redacted as written, before the line is formatted: in JSON a secret
+  // with a quote or a backslash is escaped there, and in text a newline in
+  // one is made a space, and neither matched (an audit).
+  std::string redacted_component(component), redacted_message(message);
+  Redact(&redacted_component);
+  Redact(&redacted_message);
+  std::vector<LogField> redacted_fields = fields;
+  for (LogField& field : redacted_fields) {
+    if (auto* s = std::get_if<std::string>(&field.value)) Redact(s);
+  }
+  const std::string line =
+      FormatLogLine(GetLogFormat(), absl::Now(), level, redacted_component,
+                    redacted_message, redacted_fields);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

@@ -150,7 +150,8 @@ void AddShareOption(CLI::App* cmd, const char* name, double* share,
                     const char* what) {
   cmd->add_option(name, *share,
                   std::string("share of events ") + what + " (0..1)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -280,7 +281,7 @@ int main(int argc, char** argv) {
       "--disorder", loadgen.disorder,
       "arrival disorder: each event is produced up to this much event time "
       "late (e.g. 20s; keep it under the engine's "
-      "processing.max_out_of_orderness for exact sessions)");
+      "processing.max_out_of_orderness for exact sessions; none by default)");
   loadgen_cmd
       ->add_option("--key", loadgen.key,
                    "record key: visitor (its visitor_id) | none (null: the "

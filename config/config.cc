@@ -359,13 +359,40 @@ class Parser {
     e.key = key;
     e.message = message;
     if (node.IsDefined()) {
-      const YAML::Mark mark = node.Mark();
+      YAML::Mark mark = node.Mark();
+      // A key without a value: its value's mark is the next token's, lines
+      // further on past comments or at the end of the file (an audit), so
+      // the key's, and said so.
+      if (node.IsNull()) {
+        for (const auto& [value, key_mark] : null_values_) {
+          if (!value.is(node)) continue;
+          mark = key_mark;
+          e.message = absl::StrCat("has no value (", message, ")");
+          break;
+        }
+      }
       if (mark.line >= 0) {
         e.line = mark.line + 1;
         e.column = mark.column + 1;
       }
     }
     result_->errors.push_back(std::move(e));
+  }
+
+  // Notes the mapping values of `node`, at any depth, that are null (a key
+  // without a value), with their keys' marks, for Error.
+  void NoteNullValues(const YAML::Node& node) {
+    if (node.IsSequence()) {
+      for (const YAML::Node& item : node) NoteNullValues(item);
+    } else if (node.IsMap()) {
+      for (const auto& entry : node) {
+        if (entry.second.IsNull()) {
+          null_values_.emplace_back(entry.second, entry.first.Mark());
+        } else {
+          NoteNullValues(entry.second);
+        }
+      }
+    }
   }
 
   // Valid, but likely to give numbers the user does not expect.
@@ -1135,7 +1162,21 @@ class Parser {
     }
     Int(p, "threads", 1, 256, &pc.threads);
     ByteSize(p, "input_buffer", int64_t{1} << 20, &pc.input_buffer);
-    Duration(p, "transaction_timeout", false, &pc.transaction_timeout);
+    if (Duration(p, "transaction_timeout", false, &pc.transaction_timeout)) {
+      // librdkafka's transaction.timeout.ms is an int of milliseconds: 25d
+      // passed here and failed at the start with a wrapped number (an
+      // audit).
+      if (pc.transaction_timeout > absl::Milliseconds(INT32_MAX)) {
+        Error(p.Key("transaction_timeout"), p["transaction_timeout"],
+              "must be at most 24d (the Kafka client's "
+              "transaction.timeout.ms is a 32-bit number of milliseconds)");
+      } else if (pc.transaction_timeout > absl::Minutes(15)) {
+        Warn(p.Key("transaction_timeout"), p["transaction_timeout"],
+             "is longer than the brokers' default transaction.max.timeout.ms "
+             "(15m): they refuse the transactional producers at the start "
+             "unless it is raised on every broker");
+      }
+    }
     if (CommitInterval(p, "commit_interval", &pc.commit_interval)) {
       if (pc.commit_interval >= pc.transaction_timeout) {
         Error(p.Key("commit_interval"), p["commit_interval"],
@@ -1296,9 +1337,36 @@ class Parser {
     if (!CheckMap(b, {"user_agent_patterns", "empty_user_agent"})) return;
     Enum<bool>(b, "empty_user_agent", {{"human", false}, {"bot", true}},
                &c->empty_user_agent_is_bot);
-    if (b["user_agent_patterns"]) {
-      StringList(b.Key("user_agent_patterns"), b["user_agent_patterns"],
-                 "substrings", &c->bot_patterns);
+    if (b["user_agent_patterns"] &&
+        StringList(b.Key("user_agent_patterns"), b["user_agent_patterns"],
+                   "substrings", &c->bot_patterns)) {
+      // Patterns are lower-cased substrings: one that ordinary browsers'
+      // user agents contain (a space, "mozilla") made every visit a bot,
+      // and check-config said OK (an audit).
+      static constexpr const char* kBrowsers[] = {
+          "mozilla/5.0 (windows nt 10.0; win64; x64) applewebkit/537.36 "
+          "(khtml, like gecko) chrome/124.0.0.0 safari/537.36",
+          "mozilla/5.0 (iphone; cpu iphone os 17_4 like mac os x) "
+          "applewebkit/605.1.15 (khtml, like gecko) version/17.4 "
+          "mobile/15e148 safari/604.1",
+          "mozilla/5.0 (x11; linux x86_64; rv:125.0) gecko/20100101 "
+          "firefox/125.0"};
+      for (size_t i = 0; i < c->bot_patterns.size(); ++i) {
+        const std::string pattern = absl::AsciiStrToLower(c->bot_patterns[i]);
+        const std::string key =
+            absl::StrCat(b.Key("user_agent_patterns"), "[", i, "]");
+        const YAML::Node node = b["user_agent_patterns"][i];
+        for (const char* browser : kBrowsers) {
+          if (pattern.empty() || !absl::StrContains(browser, pattern)) continue;
+          Error(key, node,
+                absl::StrCat("\"", c->bot_patterns[i],
+                             "\" is in ordinary browsers' user agents (\"",
+                             browser,
+                             "\"): every visit would be a bot; give text only "
+                             "bots' user agents have"));
+          break;
+        }
+      }
     }
   }
 
@@ -1668,6 +1736,7 @@ class Parser {
  private:
   ConfigResult* result_;
   const ConfigChecks& checks_;
+  std::vector<std::pair<YAML::Node, YAML::Mark>> null_values_;  // keys' marks
   // sessions.timezone, whose days a target's period dates are.
   absl::TimeZone period_zone_ = absl::UTCTimeZone();
   // (as written, as expanded) of each kafka.properties value a `${VAR}`
@@ -1829,6 +1898,38 @@ YAML::Node NodeAt(const YAML::Node& root, absl::string_view key) {
   return node;
 }
 
+// Aliases make a YAML tree a graph: one inside what it names (`a: &a [*a]`)
+// never ends, and aliases of aliases multiply (a "billion laughs"): every
+// walk of the config crashed (its stack) or did not return (an audit). A
+// config is far smaller than either bound. Sets `*at` where one is passed.
+constexpr int kMaxConfigDepth = 64;
+constexpr size_t kMaxConfigValues = 100'000;
+
+std::string UnboundedTree(const YAML::Node& node, int depth, size_t* values,
+                          YAML::Mark* at) {
+  *at = node.Mark();
+  if (depth > kMaxConfigDepth) {
+    return absl::StrCat("the config nests deeper than ", kMaxConfigDepth,
+                        " levels here (a YAML alias inside what its anchor "
+                        "names?)");
+  }
+  if (++*values > kMaxConfigValues) {
+    return absl::StrCat("the config has more than ", kMaxConfigValues,
+                        " values (YAML aliases that repeat each other?)");
+  }
+  if (node.IsSequence() || node.IsMap()) {
+    for (const auto& entry : node) {
+      for (const YAML::Node& child :
+           node.IsMap() ? std::vector<YAML::Node>{entry.first, entry.second}
+                        : std::vector<YAML::Node>{entry}) {
+        std::string why = UnboundedTree(child, depth + 1, values, at);
+        if (!why.empty()) return why;
+      }
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 ConfigResult ParseConfig(absl::string_view yaml_text,
@@ -1852,6 +1953,19 @@ ConfigResult ParseConfig(absl::string_view yaml_text,
       result.errors.push_back(std::move(error));
     }
     const YAML::Node root = YAML::Load(std::string(yaml_text));
+    size_t values = 0;
+    YAML::Mark at;
+    if (std::string why = UnboundedTree(root, 0, &values, &at); !why.empty()) {
+      ConfigError error;
+      error.message = std::move(why);
+      if (at.line >= 0) {
+        error.line = at.line + 1;
+        error.column = at.column + 1;
+      }
+      result.errors.push_back(std::move(error));
+      return result;
+    }
+    parser.NoteNullValues(root);
     parser.Parse(root);
     // A config without inputs says so also when other keys have errors
     // (SPEC §7: every error at once; an audit: said only once the others
@@ -1923,9 +2037,25 @@ ConfigResult LoadConfigFile(const std::string& path,
          absl::StrCat("cannot read config file: ", std::strerror(errno))});
     return result;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), checks);
+  // Read up to a bound: `/dev/zero` or a log given by mistake ran the
+  // process out of memory (an audit).
+  constexpr size_t kMaxConfigBytes = 16 << 20;
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= kMaxConfigBytes &&
+         (in.read(chunk, sizeof(chunk)) || in.gcount() > 0)) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
+  if (text.size() > kMaxConfigBytes) {
+    ConfigResult result;
+    result.unreadable = true;
+    result.errors.push_back(
+        {"", 0, 0,
+         "cannot read config file: it is larger than 16 MiB (a config is a "
+         "few KB; is this the right file?)"});
+    return result;
+  }
+  return ParseConfig(text, checks);
 }
 
 }  // namespace kpistream

@@ -196,6 +196,17 @@ class Engine::Impl {
                            input.topic, "\" from ", config_.kafka.brokers));
       auto count = kafka::PartitionCount(in);
       if (absl::IsCancelled(count.status())) return count.status();
+      // A client that cannot be made from kafka.properties (a CA file that
+      // is not there, say) is no broker's doing, nor mended by a restart
+      // (an audit: it was said to be).
+      if (absl::IsInvalidArgument(count.status()) &&
+          absl::StartsWith(count.status().message(),
+                           "cannot create the Kafka")) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "kafka.properties: ", count.status().message(),
+            " (fix the property it names: check-config cannot see files, "
+            "certificates or what the Kafka client was built with)"));
+      }
       if (!count.ok()) {
         // Every input, as a re-keyed one must (its partitions are the
         // sources its repartition partitions wait for): a keyed or ad-cost

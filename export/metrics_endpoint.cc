@@ -163,7 +163,8 @@ class Sources {
 class PathHandler : public CivetHandler {
  public:
   using Handler = std::function<MetricsEndpoint::Response(mg_connection*)>;
-  explicit PathHandler(Handler handler) : handler_(std::move(handler)) {}
+  PathHandler(std::string path, Handler handler)
+      : path_(std::move(path)), handler_(std::move(handler)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
     return Serve(conn, /*head=*/false);
   }
@@ -173,17 +174,55 @@ class PathHandler : public CivetHandler {
   bool handleHead(CivetServer*, mg_connection* conn) override {
     return Serve(conn, /*head=*/true);
   }
+  // Other methods: 405 with what is allowed (POST was a 404, as if the
+  // path did not exist).
+  bool handlePost(CivetServer*, mg_connection* conn) override {
+    return NotAllowed(conn);
+  }
+  bool handlePut(CivetServer*, mg_connection* conn) override {
+    return NotAllowed(conn);
+  }
+  bool handleDelete(CivetServer*, mg_connection* conn) override {
+    return NotAllowed(conn);
+  }
+  bool handlePatch(CivetServer*, mg_connection* conn) override {
+    return NotAllowed(conn);
+  }
+  bool handleOptions(CivetServer*, mg_connection* conn) override {
+    return NotAllowed(conn);
+  }
   static void Write(mg_connection* conn, int status, const char* type,
-                    const std::string& body, bool head = false) {
+                    const std::string& body, bool head = false,
+                    const char* extra_headers = "") {
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
-              "%zu\r\nConnection: close\r\n\r\n",
-              status, Reason(status), type, body.size());
+              "%zu\r\n%sConnection: close\r\n\r\n",
+              status, Reason(status), type, body.size(), extra_headers);
     if (!head) mg_write(conn, body.data(), body.size());
   }
 
  private:
+  // civetweb hands a handler every path its own starts (and, by case,
+  // resembles): /readyzz, /HEALTHZ and /metrics/x were answered 200, and a
+  // mistyped probe path "worked" (an audit).
+  bool Exact(mg_connection* conn) const {
+    const mg_request_info* info = mg_get_request_info(conn);
+    return info != nullptr && info->local_uri != nullptr &&
+           path_ == info->local_uri;
+  }
+  bool NotAllowed(mg_connection* conn) {
+    if (!Exact(conn)) return NotFound(conn, false);
+    Write(conn, 405, "text/plain; charset=utf-8",
+          "method not allowed: GET or HEAD\n", false, "Allow: GET, HEAD\r\n");
+    return true;
+  }
+  static bool NotFound(mg_connection* conn, bool head) {
+    Write(conn, 404, "text/plain; charset=utf-8",
+          "not found: /metrics, /healthz or /readyz\n", head);
+    return true;
+  }
   bool Serve(mg_connection* conn, bool head) {
+    if (!Exact(conn)) return NotFound(conn, head);
     MetricsEndpoint::Response r;
     try {
       r = handler_(conn);
@@ -200,6 +239,8 @@ class PathHandler : public CivetHandler {
         return "OK";
       case 404:
         return "Not Found";
+      case 405:
+        return "Method Not Allowed";
       case 500:
         return "Internal Server Error";
       case 503:
@@ -209,6 +250,7 @@ class PathHandler : public CivetHandler {
     }
   }
 
+  const std::string path_;
   Handler handler_;
 };
 
@@ -282,7 +324,7 @@ struct MetricsEndpoint::Impl {
   std::vector<std::unique_ptr<PathHandler>> handlers;  // outlive the server
 
   void Add(const std::string& path, PathHandler::Handler handler) {
-    handlers.push_back(std::make_unique<PathHandler>(std::move(handler)));
+    handlers.push_back(std::make_unique<PathHandler>(path, std::move(handler)));
     server->addHandler(path, handlers.back().get());
   }
 };
@@ -339,8 +381,14 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   const std::string ports = CivetListeningPorts(listen);
   endpoint->impl_->host = std::move(host);
   try {
-    endpoint->impl_->server = std::make_unique<CivetServer>(
-        std::vector<std::string>{"listening_ports", ports, "num_threads", "4"});
+    endpoint->impl_->server =
+        std::make_unique<CivetServer>(std::vector<std::string>{
+            "listening_ports", ports,
+            // A connection holds a thread until its request is read: with
+            // 4 threads and civetweb's 30 s for a request, 4 idle sockets
+            // held /healthz 30 s (and 6 reopened in a loop failed every
+            // liveness probe: an audit).
+            "num_threads", "32", "request_timeout_ms", "5000"});
   } catch (const std::exception& e) {
     // civetweb says only that it could not make its context.
     const std::string cause = BindError(endpoint->impl_->host, port);

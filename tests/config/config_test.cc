@@ -205,8 +205,9 @@ TEST(ConfigTest, EverySectionNamesItsUnknownKeyAndLine) {
 }
 
 // A section written with no value: the list and mapping sections that have
-// defaults keep them; the others expect their mapping or list (yaml-cpp
-// marks an empty value where the next line starts).
+// defaults keep them; the others expect their mapping or list, at the key
+// (yaml-cpp marks an empty value where the next token starts: lines on,
+// past comments, or past the end of the file: an audit).
 TEST(ConfigTest, AnEmptySectionKeepsItsDefaultsOrIsAnError) {
   ConfigResult r = ParseConfig(
       "inputs: [{topic: a}]\nbots:\nchannels:\nfunnels:\ntargets:\nrules:\n");
@@ -214,15 +215,25 @@ TEST(ConfigTest, AnEmptySectionKeepsItsDefaultsOrIsAnError) {
   for (const char* section :
        {"kafka", "outputs", "processing", "sessions", "metrics"}) {
     r = ParseConfig(absl::StrCat("inputs: [{topic: a}]\n", section, ":\n"));
-    EXPECT_THAT(Errors(r), HasSubstr(absl::StrCat("cfg.yaml:3:1: ", section,
-                                                  ": expected a mapping")));
+    EXPECT_THAT(Errors(r),
+                HasSubstr(absl::StrCat("cfg.yaml:2:1: ", section,
+                                       ": has no value (expected a mapping")));
   }
   r = ParseConfig("inputs: [{topic: a}]\ngoals:\n");
-  EXPECT_THAT(Errors(r),
-              HasSubstr("cfg.yaml:3:1: goals: expected a list of goal names"));
+  EXPECT_THAT(Errors(r), HasSubstr("cfg.yaml:2:1: goals: has no value "
+                                   "(expected a list of goal names"));
   r = ParseConfig("inputs:\n");
   EXPECT_THAT(Errors(r),
-              HasSubstr("cfg.yaml:2:1: inputs: expected a list of inputs"));
+              HasSubstr("cfg.yaml:1:1: inputs: has no value (expected a list "
+                        "of inputs"));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nsessions:\n  inactivity_timeout:\n  # a note\n"
+      "\n  # another\nprocessing:\n  threads:\n");
+  EXPECT_THAT(Errors(r),
+              HasSubstr("cfg.yaml:3:3: sessions.inactivity_timeout: has no "
+                        "value (expected a duration"));
+  EXPECT_THAT(Errors(r), HasSubstr("cfg.yaml:8:3: processing.threads: has no "
+                                   "value (expected a whole number"));
 }
 
 TEST(ConfigTest, EveryErrorIsReportedAtOnce) {
@@ -447,6 +458,18 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
       "inputs: [{topic: a}]\n"
       "processing: {commit_interval: 20s, transaction_timeout: 60s}\n");
   EXPECT_TRUE(r.ok()) << Errors(r);
+  EXPECT_TRUE(r.warnings.empty());
+  // The Kafka client's limit (25d passed, and the start failed with a
+  // wrapped number: an audit), and a warning past the brokers' default.
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {transaction_timeout: 25d}\n")),
+              HasSubstr("processing.transaction_timeout: must be at most 24d"));
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nprocessing: {transaction_timeout: 24d}\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0].message,
+              HasSubstr("transaction.max.timeout.ms (15m)"));
   // The default interval against a short timeout (was accepted, and every
   // transaction would have been aborted).
   EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
@@ -722,6 +745,36 @@ TEST(ConfigTest, YamlSyntaxErrorHasALine) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("YAML syntax error"));
 }
 
+// YAML aliases make the tree a graph: one inside what its anchor names
+// crashed every walk of the config (its stack), aliases of aliases made one
+// run for minutes (an audit). Both are errors; aliases themselves are fine.
+TEST(ConfigTest, AliasesThatNeverEndAreErrors) {
+  for (const char* yaml :
+       {"a: &a [*a]\n", "inputs: [{topic: a}]\ngoals: &g [signup, *g]\n",
+        "inputs: &i [{topic: a}, *i]\n"}) {
+    const ConfigResult r = ParseConfig(yaml);
+    ASSERT_EQ(r.errors.size(), 1u) << yaml << Errors(r);
+    EXPECT_THAT(r.errors[0].message, HasSubstr("alias inside what its anchor"));
+    EXPECT_GT(r.errors[0].line, 0);
+  }
+  std::string bomb = "a: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    absl::StrAppend(&bomb, "b", i, ": &a", i, " [");
+    for (int j = 0; j < 10; ++j)
+      absl::StrAppend(&bomb, j ? ", " : "", "*a", i - 1);
+    absl::StrAppend(&bomb, "]\n");
+  }
+  const ConfigResult r = ParseConfig(bomb);
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("more than 100000 values"));
+  const ConfigResult shared = ParseConfig(
+      "inputs: [{topic: a}]\ngoals: [signup]\nfunnels:\n"
+      "  - {name: f, steps: &s [{name: a, page: /a}, {name: b, goal: "
+      "signup}]}\n"
+      "  - {name: g, steps: *s}\n");
+  EXPECT_TRUE(shared.ok()) << Errors(shared);
+}
+
 // A second YAML document is an error at its `---` (it was ignored: its
 // keys never applied, and check-config said OK); a `---` before the first,
 // or a trailing one, is no second document.
@@ -802,6 +855,11 @@ TEST(ConfigTest, UnreadableFileNamesTheProblem) {
   r = LoadConfigFile(::testing::TempDir());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0].message, HasSubstr("it is a directory"));
+  EXPECT_TRUE(r.unreadable);
+  // A file without end (it ran the process out of memory: an audit).
+  r = LoadConfigFile("/dev/zero");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("larger than 16 MiB"));
   EXPECT_TRUE(r.unreadable);
   // A file read, with errors, is not unreadable (run then points to
   // check-config).
@@ -1575,6 +1633,17 @@ TEST(ConfigBotsTest, ExtraUserAgentPatterns) {
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_EQ(r.config.bot_patterns,
             (std::vector<std::string>{"UptimeRobot", "pingdom"}));
+  // One that ordinary browsers' user agents contain made every visit a bot
+  // (an audit: ' ' was accepted).
+  r = ParseConfig(
+      "inputs: [{topic: a}]\nbots:\n  user_agent_patterns: [pingdom, ' ', "
+      "Mobile, Safari/]\n");
+  EXPECT_EQ(r.errors.size(), 3u) << Errors(r);
+  EXPECT_THAT(Errors(r),
+              HasSubstr("cfg.yaml:3:34: bots.user_agent_patterns[1]: \" \" is "
+                        "in ordinary browsers' user agents"));
+  EXPECT_THAT(Errors(r), HasSubstr("bots.user_agent_patterns[2]: \"Mobile\""));
+  EXPECT_THAT(Errors(r), HasSubstr("bots.user_agent_patterns[3]: \"Safari/\""));
 }
 
 }  // namespace

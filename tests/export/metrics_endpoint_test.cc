@@ -52,6 +52,11 @@ std::string HttpRequest(int port, const std::string& method,
     close(fd);
     return "";
   }
+  // An answer that does not come is a failure, not a hang (civetweb holds
+  // an unread request for 5 s, and held it 30).
+  timeval wait{};
+  wait.tv_sec = 10;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
   const std::string request = absl::StrCat(
       method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
       accept.empty() ? "" : absl::StrCat("Accept: ", accept, "\r\n"),
@@ -459,6 +464,68 @@ TEST(MetricsEndpointTest, HeadIsAnsweredLikeGetWithoutABody) {
               ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
   EXPECT_THAT(HttpRequest(port, "GET", "/readyz"),
               HasSubstr("\r\n\r\nnot ready: restoring\n"));
+}
+
+// Only the paths themselves are served (civetweb handed /readyz's handler
+// /readyzz and /READYZ too: a mistyped probe path "worked"), and other
+// methods than GET and HEAD are 405, not 404 (an audit).
+TEST(MetricsEndpointTest, OnlyItsPathsAndMethodsAreServed) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = (*endpoint)->port();
+  (*endpoint)->AddHandler("/readyz", [] {
+    return MetricsEndpoint::Response{200, "ready\n"};
+  });
+  EXPECT_THAT(HttpRequest(port, "GET", "/readyz"),
+              ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(HttpRequest(port, "GET", "/readyz?verbose=1"),
+              ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  for (const char* path :
+       {"/readyzz", "/READYZ", "/readyz/x", "/metricsfoo", "/metrics/x", "/"}) {
+    // (civetweb answers "/" itself, in HTTP/1.0.)
+    const auto not_found = ::testing::AllOf(::testing::StartsWith("HTTP/1."),
+                                            HasSubstr(" 404 Not Found\r\n"));
+    EXPECT_THAT(HttpRequest(port, "GET", path), not_found) << path;
+    EXPECT_THAT(HttpRequest(port, "HEAD", path), not_found) << path;
+  }
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    const std::string r = HttpRequest(port, method, "/metrics");
+    EXPECT_THAT(r, ::testing::StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"))
+        << method;
+    EXPECT_THAT(r, HasSubstr("Allow: GET, HEAD\r\n")) << method;
+  }
+  EXPECT_EQ((*endpoint)->scrapes(), 0u);
+}
+
+// Connections that send nothing do not hold the endpoint: with civetweb's
+// 4 threads, 4 idle sockets held /healthz for 30 s, and a few reopened in a
+// loop failed every liveness probe (an audit). HttpRequest gives up after
+// 10 s.
+TEST(MetricsEndpointTest, IdleConnectionsDoNotHoldTheEndpoint) {
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = (*endpoint)->port();
+  std::vector<int> idle;
+  for (int i = 0; i < 12; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    if (i % 2 == 1) {  // half of them a request's first line, no more
+      const char partial[] = "GET /metrics HTTP/1.1\r\n";
+      ASSERT_GT(send(fd, partial, sizeof(partial) - 1, 0), 0);
+    }
+    idle.push_back(fd);
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(HttpGet(port, "/metrics"), HasSubstr("kpistream_build_info"));
+  }
+  for (int fd : idle) close(fd);
 }
 
 // The destructor ends civetweb's wait for connections with a knock on its

@@ -47,7 +47,9 @@ TEST(CliTest, HelpTeachesWithExamples) {
       {"run", {"--summary-interval", "--log-format", "Examples:"}},
       {"demo", {"--listen 127.0.0.1:0", "--log-format", "Examples:"}},
       {"broker", {"--port 9092", "kcat -b 127.0.0.1:9092 -L", "Examples:"}},
-      {"loadgen", {"--event-rate", "--log-format", "Examples:"}},
+      {"loadgen",
+       {"--event-rate", "--log-format", "Examples:", "in [0 - 1]=0",
+        "none by default"}},
       {"check-config", {"kpistream check-config kpistream.yaml", "Examples:"}},
       {"rules", {"promtool test rules", "Examples:"}}};
   for (const auto& [command, needles] : expected) {
@@ -304,6 +306,29 @@ TEST(CliTest, CheckConfigRefusesAKafkaPropertyLibrdkafkaRefuses) {
   EXPECT_TRUE(absl::StrContains(
       run.err, bad + ":5:5: kafka.properties.sasl.mechanisms.typo: "))
       << run.err;
+}
+
+// A Kafka client that cannot be made from kafka.properties (a CA file that
+// is not there) is said to be the properties' doing, not the brokers' (an
+// audit: "check kafka.brokers and that the brokers are up ... restarted, it
+// starts once every input can be read").
+TEST(CliTest, AClientTheKafkaPropertiesCannotMakeNamesThem) {
+  TempDir dir;
+  const std::string config =
+      dir.Write("ca.yaml",
+                "kafka:\n  brokers: 127.0.0.1:1\n  properties:\n"
+                "    security.protocol: ssl\n"
+                "    ssl.ca.location: /nonexistent/ca.pem\n"
+                "inputs: [{topic: web.events}]\n"
+                "metrics: {listen: '127.0.0.1:0'}\n");
+  CommandResult run =
+      RunCommand({KpistreamBinary(), "run", "--config", config});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_TRUE(
+      absl::StrContains(run.err, "kafka.properties: cannot create the Kafka"))
+      << run.err;
+  EXPECT_TRUE(absl::StrContains(run.err, "ssl.ca.location")) << run.err;
+  EXPECT_FALSE(absl::StrContains(run.err, "check kafka.brokers")) << run.err;
 }
 
 TEST(CliTest, BusyMetricsPortIsARuntimeErrorNamingTheAddress) {
