@@ -42,11 +42,25 @@ std::string TargetSelector(const TargetConfig& t, const char* metric) {
   return Selector(metric).Equal("target", t.name).str();
 }
 
+// A money target without filter.currency: nothing while an instance's
+// period holds money of more than one currency (its kpi_actual_value, and
+// so their sum, is NaN then). Its pace and projection are NaN too, which
+// the sums below leave out as an instance's before the period's start:
+// the others' part alone fired KpiBehindPace (an audit).
+std::string UnlessMixed(const TargetConfig& t) {
+  if (!KpiOf(t).money() || t.filter.count("currency") > 0) return "";
+  const std::string sum =
+      absl::StrCat("sum(", TargetSelector(t, "kpi_actual_value"), ")");
+  return absl::StrCat(" and on() (", sum, " == ", sum, ")");
+}
+
 // The instances' linear projections of a period target summed, those that
 // are numbers (an instance before the period's start projects NaN).
 std::string ProjectionExpr(const TargetConfig& t) {
   const std::string p = TargetSelector(t, "kpi_projected_value");
-  return absl::StrCat("sum(", p, " == ", p, ")");
+  const std::string mixed = UnlessMixed(t);
+  const std::string sum = absl::StrCat("sum(", p, " == ", p, ")");
+  return mixed.empty() ? sum : absl::StrCat("(", sum, mixed, ")");
 }
 
 // The increase of one of the KPI's series over `window`, summed as the KPI
@@ -328,7 +342,9 @@ std::string TargetValueExpr(const TargetConfig& t) {
 // not fire while one instance lagged: an audit), as ProjectionExpr().
 std::string TargetPaceExpr(const TargetConfig& t) {
   const std::string p = TargetSelector(t, "kpi_pace_ratio");
-  return absl::StrCat("sum(", p, " == ", p, ")");
+  const std::string mixed = UnlessMixed(t);
+  const std::string sum = absl::StrCat("sum(", p, " == ", p, ")");
+  return mixed.empty() ? sum : absl::StrCat("(", sum, mixed, ")");
 }
 
 std::vector<std::string> TargetValueLabels(const TargetConfig& t) {
@@ -349,15 +365,16 @@ std::string TargetOnTrackExpr(const TargetConfig& t) {
   // start). The instances' projections that are numbers (P == P) judge;
   // only when none is, on track (review: one instance still before the
   // start made the sum NaN, on track, whatever the others projected).
+  // So is a money target's while an instance's period holds several
+  // currencies (ProjectionExpr has nothing then), as the engine says.
   const std::string p = TargetSelector(t, "kpi_projected_value");
-  const std::string known = absl::StrCat("(", p, " == ", p, ")");
   const std::string on_track = absl::StrCat(
       t.cumulative() ? ProjectionExpr(t) : TargetValueExpr(t),
       t.direction == TargetDirection::kAtLeast ? " >= bool " : " <= bool ",
       Threshold(t));
   if (t.cumulative()) {
     return absl::StrCat("(", on_track, ") or ((count(", p,
-                        ") > bool 0) unless on() count", known, ")");
+                        ") > bool 0) unless on() ", ProjectionExpr(t), ")");
   }
   const KpiDef& f = KpiOf(t);
   if (f.denominator.family == nullptr) return on_track;
@@ -664,7 +681,10 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
 //     rate over [1d] reads low): the engine's projection reaches the
 //     target, neither fires.
 //   off pace, as the first case, with instance b's clock before the
-//     period's start (its pace and projection NaN, a has it all): both fire.
+//     period's start (its pace and projection NaN, a has it all): both fire;
+//   a money target without filter.currency: off pace, as the first case,
+//     with b's money in two currencies (its actual, pace and projection
+//     NaN, a has half): neither fires (there is no amount to judge).
 std::vector<RuleTest> PeriodTests(const TargetConfig& t,
                                   const std::vector<Alert>& alerts) {
   const KpiDef& f = KpiOf(t);
@@ -684,6 +704,7 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
     double per_minute;
     bool behind, miss;
     bool b_before_start = false;  // b: NaN pace and projection, a has all
+    bool b_mixed = false;  // b: NaN actual, pace and projection, a has half
   };
   const double behind_pace = at_least ? (1 - t.tolerance) * 0.5 : 2.0;
   const double good_pace = at_least ? 1.2 : 0.5;
@@ -700,6 +721,11 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
   }
   cases.push_back({" off pace, one instance before the start", behind_pace,
                    t.value * behind_pace, 0, true, true, true});
+  if (f.money() && t.filter.count("currency") == 0) {
+    cases.push_back({" off pace, one instance's money in two currencies",
+                     behind_pace, t.value * behind_pace, 0, false, false, false,
+                     true});
+  }
   std::vector<RuleTest> tests;
   for (const Case& c : cases) {
     RuleTest test;
@@ -707,14 +733,15 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
     for (const char* instance : {"a", "b"}) {
       const bool a = instance == std::string("a");
       const double share = c.b_before_start ? (a ? 1.0 : 0.0) : 0.5;
-      const bool nan = c.b_before_start && !a;
+      const bool nan = (c.b_before_start || c.b_mixed) && !a;
       for (const auto& [metric, value] :
            std::vector<std::pair<const char*, double>>{
                {"kpi_pace_ratio", c.pace * share},
                {"kpi_actual_value", c.actual * share},
                {"kpi_projected_value", c.pace * t.value * share}}) {
         // promtool takes NaN as a value, not in "NaNxN": one a sample.
-        const bool gauge_nan = nan && metric != std::string("kpi_actual_value");
+        const bool gauge_nan =
+            nan && (c.b_mixed || metric != std::string("kpi_actual_value"));
         test.input_series.push_back(
             {Selector(metric)
                  .Equal("target", t.name)

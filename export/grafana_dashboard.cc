@@ -257,25 +257,36 @@ void TargetPanels(const Config& config, Layout* layout) {
   bool periods = false;
   for (const TargetConfig& t : config.targets) periods |= t.cumulative();
   if (!periods) return;
+  // A period's actual is NaN on an instance whose money is of several
+  // currencies; the sums of pace and projection leave NaN out (an instance
+  // before the start), so the others' part alone was shown (an audit).
+  static constexpr absl::string_view kUnlessMixed =
+      " and on(target) (sum by (target) (kpi_actual_value) == sum by "
+      "(target) (kpi_actual_value))";
   layout->Add(
       "timeseries", "Pace of period targets",
       "Actual to date / the linearly expected value to date, summed "
       "over instances (an instance whose clock has not reached the "
-      "period's start has none); below 1 is behind pace (at-least "
+      "period's start has none; none while an instance's period holds "
+      "money of several currencies); below 1 is behind pace (at-least "
       "targets).",
       12, 8,
-      {{"sum by (target) (kpi_pace_ratio == kpi_pace_ratio)", "{{target}}"}},
+      {{absl::StrCat("sum by (target) (kpi_pace_ratio == kpi_pace_ratio)",
+                     kUnlessMixed),
+        "{{target}}"}},
       "percentunit");
-  layout->Add(
-      "timeseries", "Projected at the deadline",
-      "Actual to date projected linearly to the end of the period, "
-      "summed over instances, against the target.",
-      12, 8,
-      {{"sum by (target) (kpi_projected_value)", "projected {{target}}"},
-       {"max by (target) (kpi_target_value) and on(target) "
-        "kpi_pace_ratio",
-        "target {{target}}"}},
-      "short");
+  layout->Add("timeseries", "Projected at the deadline",
+              "Actual to date projected linearly to the end of the period, "
+              "summed over instances, against the target.",
+              12, 8,
+              {{absl::StrCat("sum by (target) (kpi_projected_value == "
+                             "kpi_projected_value)",
+                             kUnlessMixed),
+                "projected {{target}}"},
+               {"max by (target) (kpi_target_value) and on(target) "
+                "kpi_pace_ratio",
+                "target {{target}}"}},
+              "short");
 }
 
 void TrafficPanels(Layout* layout) {

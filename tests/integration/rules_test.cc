@@ -213,6 +213,28 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 5);
 }
 
+// A money period target without filter.currency: an instance whose period
+// holds two currencies reads NaN (actual, pace, projection), and the
+// period's alerts stay silent, as the README says. The sums of the pace and
+// projection leave NaN out (an instance before the start), so the other
+// instance's half alone fired KpiBehindPace (an audit). The generated case
+// "one instance's money in two currencies" drives it; promtool runs it.
+TEST(RulesTest, APeriodsMoneyInTwoCurrenciesFiresNothing) {
+  TempDir dir;
+  const std::string config = WriteTargets(dir, R"(
+  - {name: q4_revenue_any, kpi: revenue, filter: {site: shop},
+     value: 250000, tolerance: 0.05,
+     period: {start: 2026-10-01, end: 2026-12-31}}
+)");
+  ASSERT_TRUE(GenerateRules(config, dir.path()));
+  const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
+  ASSERT_TRUE(PromtoolChecks({alerts}));
+  const std::string test_text =
+      RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  EXPECT_EQ(Count(test_text, "one instance's money in two currencies"), 1);
+  EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
+}
+
 // Every kind of target: rates both ways, a count and ratios over rolling
 // windows, periods both ways with tolerances. promtool runs the generated
 // tests; each generated alert is driven to firing and to not firing.
