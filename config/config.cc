@@ -1559,6 +1559,17 @@ class Parser {
          t->window % absl::Seconds(1) != absl::ZeroDuration())) {
       Error(n.Key("window"), n["window"],
             "a rolling window is at least 1m, in whole seconds");
+    } else if (t->window > absl::ZeroDuration() &&
+               t->window < absl::Minutes(4)) {
+      // The rules read it with increase() over the window: with fewer than
+      // two scrapes in it (a 1m window, scraped every minute, as
+      // Prometheus does by default) a count reads 0, an at-least target
+      // alerting for good, and a ratio nothing (an audit).
+      Warn(n.Key("window"), n["window"],
+           "a window shorter than 4m holds too few scrapes for the alert "
+           "rules' increase() at Prometheus' default 1m scrape interval (a "
+           "count reads 0 when it holds fewer than two): give 4m or more, "
+           "at least 4 scrape intervals");
     }
     if (const Fields p = n.Field("period"); p.node) ParsePeriod(p, t);
     if ((t->window > absl::ZeroDuration()) == (n["period"].IsDefined())) {

@@ -745,6 +745,20 @@ TEST(ConfigTest, YamlSyntaxErrorHasALine) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("YAML syntax error"));
 }
 
+// A rolling window the rules' increase() reads with too few scrapes (a 1m
+// window at Prometheus' default 1m interval: a count read 0 and an
+// at-least target alerted for good; an audit) is warned about.
+TEST(ConfigTest, AWindowOfFewScrapesIsWarnedAbout) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\ntargets:\n"
+      "  - {name: s, kpi: sessions, value: 5, window: 90s}\n"
+      "  - {name: t, kpi: sessions, value: 5, window: 4m}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].key, "targets[0].window");
+  EXPECT_THAT(r.warnings[0].message, HasSubstr("shorter than 4m"));
+}
+
 // YAML aliases make the tree a graph: one inside what its anchor names
 // crashed every walk of the config (its stack), aliases of aliases made one
 // run for minutes (an audit). Both are errors; aliases themselves are fine.
