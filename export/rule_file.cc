@@ -274,8 +274,10 @@ std::string RuleTestFileYaml(absl::string_view comment,
   for (const RuleTest& test : tests) {
     out << YAML::BeginMap << YAML::Key << "name" << YAML::Value;
     EmitString(test.name, &out);
-    out << YAML::Key << "interval" << YAML::Value << "1m" << YAML::Key
-        << "input_series" << YAML::Value << YAML::BeginSeq;
+    out << YAML::Key << "interval" << YAML::Value
+        << (test.interval > absl::ZeroDuration() ? PromqlDuration(test.interval)
+                                                 : std::string("1m"))
+        << YAML::Key << "input_series" << YAML::Value << YAML::BeginSeq;
     for (const InputSeries& s : test.input_series) {
       out << YAML::BeginMap << YAML::Key << "series" << YAML::Value;
       EmitString(s.series, &out);

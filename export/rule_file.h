@@ -120,10 +120,13 @@ struct RuleTest {
   std::string name;
   std::vector<InputSeries> input_series;
   std::vector<AlertTest> alert_tests;
+  // Between the input series' samples; zero: 1m. (Rules are evaluated
+  // every 1m whatever it is.)
+  absl::Duration interval = absl::ZeroDuration();
 };
 
 // A promtool test file reading `rule_files` (paths relative to it), with
-// an evaluation and series interval of 1m.
+// an evaluation interval of 1m and each test's series interval.
 std::string RuleTestFileYaml(absl::string_view comment,
                              const std::vector<std::string>& rule_files,
                              const std::vector<RuleTest>& tests);

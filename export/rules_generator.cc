@@ -145,9 +145,11 @@ std::string AlertmanagerExampleYaml() {
   };
   out << YAML::Key << "inhibit_rules" << YAML::Value << YAML::BeginSeq;
   for (const Inhibition& rule : std::vector<Inhibition>{
+           // A money ratio's alerts are per currency: a EUR fast burn
+           // silenced USD's off target (an audit).
            {"alertname=\"KpiFastBurn\"",
             "alertname=~\"KpiSlowBurn|KpiOffTarget\"",
-            {"target"}},
+            {"target", "currency"}},
            {"alertname=\"KpiProjectedMiss\"",
             "alertname=\"KpiBehindPace\"",
             {"target"}},

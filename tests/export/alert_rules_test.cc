@@ -2,9 +2,11 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "export/rules_generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -185,6 +187,27 @@ targets:
               "long_session_rate");
   }
   EXPECT_THAT(rules.at("stay/KpiOffTarget").expr, HasSubstr(" < 0.25"));
+}
+
+// A money ratio's alerts are per currency: a fast burn inhibits the slow
+// burn and the off-target alert of its own target and currency only (an
+// audit: a EUR fast burn silenced USD's off target).
+TEST(AlertmanagerExampleTest, AFastBurnInhibitsItsOwnCurrencysAlertsOnly) {
+  const YAML::Node am = YAML::Load(AlertmanagerExampleYaml());
+  bool found = false;
+  for (const YAML::Node& rule : am["inhibit_rules"]) {
+    if (rule["source_matchers"][0].as<std::string>() !=
+        "alertname=\"KpiFastBurn\"") {
+      continue;
+    }
+    found = true;
+    std::vector<std::string> equal;
+    for (const YAML::Node& label : rule["equal"]) {
+      equal.push_back(label.as<std::string>());
+    }
+    EXPECT_THAT(equal, ::testing::UnorderedElementsAre("target", "currency"));
+  }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

@@ -213,6 +213,42 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 5);
 }
 
+// Generated tests that failed under promtool although the rules were right
+// (an audit): an expected value printed with a 4th digit rounded the other
+// way than promtool's (0.467 for 0.4669); a count over 7 days in 1 minute
+// samples past promtool's sample limit; another target's burn pair taken to
+// need its whole min_sessions over the short window; another target's alert
+// with a `for` longer than the test so far expected firing.
+TEST(RulesTest, GeneratedTestsPassWhereTheyFailed) {
+  for (const char* targets : {
+           R"(
+  - {name: bounce, kpi: bounce_rate, filter: {site: shop}, value: 0.283,
+     tolerance: 0.1, window: 1d}
+)",
+           R"(
+  - {name: weekly_sessions, kpi: sessions, filter: {site: shop},
+     value: 10000, window: 7d}
+)",
+           R"(
+  - {name: bounce, kpi: bounce_rate, filter: {site: shop}, value: 0.5,
+     window: 1h}
+  - {name: conv, kpi: conversion_rate, filter: {site: shop, goal: purchase},
+     value: 0.4, window: 1h, min_sessions: 1000}
+)",
+           R"(
+  - {name: traffic_cap, kpi: sessions, filter: {site: shop},
+     direction: at_most, value: 100000, window: 5m, for: 5m}
+  - {name: signups, kpi: conversions, filter: {site: shop, goal: signup},
+     value: 10, window: 1h, for: 45m}
+)"}) {
+    SCOPED_TRACE(targets);
+    TempDir dir;
+    const std::string config = WriteTargets(dir, targets);
+    ASSERT_TRUE(GenerateRules(config, dir.path()));
+    EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
+  }
+}
+
 // A money period target without filter.currency: an instance whose period
 // holds two currencies reads NaN (actual, pace, projection), and the
 // period's alerts stay silent, as the README says. The sums of the pace and
