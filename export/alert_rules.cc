@@ -603,7 +603,8 @@ std::vector<std::vector<double>> AlertWindows(const TargetConfig& u,
 }
 
 // Whether another rolling target reads `counters` within a millionth of its
-// threshold (or of its min_sessions) over a window of one of its alerts, at
+// threshold (or of its min_sessions, or of a value its annotation would
+// print rounded either way) over a window of one of its alerts, at
 // an evaluation its `for` looks back on up to minute `eval`: there its
 // verdict would hang on rounding (a count over a window longer than the
 // test so far grows every minute).
@@ -611,6 +612,14 @@ bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
                           const std::vector<Counter>& counters, double eval) {
   auto near = [](double v, double limit) {
     return std::abs(v - limit) <= 1e-6 * std::abs(limit);
+  };
+  // A value its alert's annotation prints (%.4g) near a half-way point: the
+  // expected text and promtool's could round apart (1586 for 1587).
+  auto half_way = [](double v) {
+    if (!(v != 0) || !std::isfinite(v)) return false;
+    const double x =
+        std::abs(v) / std::pow(10.0, std::floor(std::log10(std::abs(v))) - 3);
+    return std::abs(x - std::floor(x) - 0.5) < 1e-6;
   };
   for (const TargetConfig& u : config.targets) {
     if (&u == &t || u.cumulative()) continue;
@@ -623,6 +632,8 @@ bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
         AlertWindows(u, alerts.size());
     for (size_t i = 0; i < windows.size(); ++i) {
       const double hold = absl::ToDoubleMinutes(alerts[i].for_duration);
+      const std::optional<double> printed = ValueAt(u, *r, windows[i][0], eval);
+      if (printed.has_value() && half_way(*printed)) return true;
       for (double at = std::max(1.0, eval - hold); at <= eval; at += 1) {
         for (size_t j = 0; j < windows[i].size(); ++j) {
           const double w = windows[i][j];
@@ -854,23 +865,50 @@ std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
     }
     return counters;
   };
+  // Far off and well on target, then a fifth of a percent either side of
+  // the limit (the target less or plus its tolerance), so that a rule with
+  // the tolerance left out or misread fails its test (an audit: the values
+  // far from the limit passed such rules). 4 significant digits there, as
+  // ThreeDigits says why.
+  struct Case {
+    const char* name;
+    double r;
+    bool firing;
+    bool at_limit;
+  };
+  const auto four_digits = [](double v) {
+    double out = v;
+    (void)absl::SimpleAtod(absl::StrFormat("%.4g", v), &out);
+    return out;
+  };
+  const double below = four_digits(limit * 0.998);
+  const double above = four_digits(limit * 1.002);
+  std::vector<Case> cases = {{" off target", ThreeDigits(bad), true, false},
+                             {" on target", ThreeDigits(good), false, false}};
+  if (limit > 0 && !(rate && above > 1)) {
+    cases.push_back({" just off target", at_least ? below : above, true, true});
+    cases.push_back({" just on target", at_least ? above : below, false, true});
+  }
   std::vector<RuleTest> tests;
-  for (bool firing : {true, false}) {
-    double r = ThreeDigits(firing ? bad : good);
+  for (const Case& c : cases) {
+    const bool firing = c.firing;
+    double r = c.r;
     std::vector<Counter> counters = counters_of(r);
     // Another target reading these counters at exactly its threshold would
     // fire or not by the last bit of promtool's arithmetic: the value moves
-    // a few percent further from this target's own threshold instead.
+    // a few percent further from this target's own threshold instead (a
+    // case at the limit cannot move: left out).
     const bool up = firing != at_least;
-    for (int tries = 0;
-         tries < 8 && NearAnotherThreshold(config, t, counters, eval_min);
-         ++tries) {
+    bool near = NearAnotherThreshold(config, t, counters, eval_min);
+    if (near && c.at_limit) continue;
+    for (int tries = 0; tries < 8 && near; ++tries) {
       r = ThreeDigits(up ? r * 1.03 : r * 0.97);
       if (rate) r = std::min(1.0, r);
       counters = counters_of(r);
+      near = NearAnotherThreshold(config, t, counters, eval_min);
     }
     RuleTest test;
-    test.name = absl::StrCat(t.name, firing ? " off target" : " on target");
+    test.name = absl::StrCat(t.name, c.name);
     if (step > 1) test.interval = absl::Minutes(step);
     for (const Counter& c : counters) {
       test.input_series.push_back(Series(c, samples, step));

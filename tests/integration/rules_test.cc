@@ -190,6 +190,28 @@ int Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// A generated test file without its rolling targets' cases at the limit
+// ("just off target", "just on target"), whose other targets' alerts the
+// counts below do not derive by hand; how many there are is counted apart.
+std::string FarCases(const std::string& test_file) {
+  const std::string group = "\n  - name: ";
+  std::string out;
+  size_t at = 0;
+  while (at != std::string::npos) {
+    const size_t next = test_file.find(group, at + 1);
+    const std::string chunk = test_file.substr(
+        at, next == std::string::npos ? std::string::npos : next - at);
+    const size_t line_end = chunk.find('\n', 1);
+    const std::string name = chunk.substr(0, line_end);
+    if (at == 0 || (name.find("just off target") == std::string::npos &&
+                    name.find("just on target") == std::string::npos)) {
+      out += chunk;
+    }
+    at = next;
+  }
+  return out;
+}
+
 TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   TempDir dir;
   ASSERT_TRUE(GenerateRules(SourceDir() + "/config/examples/kpistream.yaml",
@@ -205,12 +227,12 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"});
   const int alert_count = Count(rule_text.out, "- alert: ");
   EXPECT_EQ(alert_count, 5);
-  // 3 rolling alerts x 2 cases, 2 period alerts x 5 cases (at least: the
-  // fourth, on pace with the last day's rate read low, fires neither; the
-  // fifth, off pace while one instance's clock is before the period's
-  // start, fires both).
-  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 2 + 2 * 5);
-  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 3 + 5);
+  // 3 rolling alerts x 4 cases (off and on target, far and at the limit),
+  // 2 period alerts x 5 cases (at least: the fourth, on pace with the last
+  // day's rate read low, fires neither; the fifth, off pace while one
+  // instance's clock is before the period's start, fires both).
+  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 4 + 2 * 5);
+  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 2 * 3 + 5);
 }
 
 // Generated tests that failed under promtool although the rules were right
@@ -311,18 +333,18 @@ TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   EXPECT_EQ(alert_count, 19);
   EXPECT_EQ(Count(rule_text, "alert: KpiBehindPace"), 3);
   EXPECT_EQ(Count(rule_text, "alert: KpiProjectedMiss"), 3);
-  // Rolling alerts: firing and not; period alerts: five cases each at
-  // least, four at most.
-  EXPECT_EQ(Count(test_text, "alertname: "), 2 * 13 + 2 * 2 * 5 + 2 * 4);
+  // Rolling alerts: firing and not, far and at the limit; period alerts:
+  // five cases each at least, four at most.
+  EXPECT_EQ(Count(test_text, "alertname: "), 4 * 13 + 2 * 2 * 5 + 2 * 4);
   // A case expects, besides its own target's, the alerts of every other
   // target its counters put off target, and a KPI whose numerator has no
   // series reads 0: `engaged` is off in every case with closed sessions but
   // no engaged ones, `traffic` (sessions) in the money and duration cases,
-  // which count none. So of the rolling targets' "on target" cases only
-  // engaged's own expect nothing; the periods' cases of no alert: on pace
-  // (2), catching up or under budget (1), at least on pace with the last
-  // day's rate read low (2).
-  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 3 + 2 * 5 + 3);
+  // which count none. So of the rolling targets' "on target" cases (far and
+  // at the limit) only engaged's own expect nothing; the periods' cases of
+  // no alert: on pace (2), catching up or under budget (1), at least on pace
+  // with the last day's rate read low (2).
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 2 * 3 + 2 * 5 + 3);
   EXPECT_EQ(Count(test_text, "catching up"), 2);
   EXPECT_EQ(Count(test_text, "the last day's rate read low"), 2);
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
@@ -399,8 +421,14 @@ TEST(RulesTest, TargetsOfOneKpiAndFilterPassTheirGeneratedTests) {
   const std::string alerts = dir.path() + "/kpistream-alerts.rules.yml";
   ASSERT_TRUE(PromtoolChecks({alerts}));
   EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
-  const std::string test_text =
+  const std::string whole =
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
+  // The cases at the limit: one off and one on for each of the 12 targets,
+  // but where another target's reading of the same counters would sit at
+  // its own threshold (left out: they cannot move). promtool ran them all.
+  EXPECT_GE(Count(whole, "just off target\""), 10);
+  EXPECT_GE(Count(whole, "just on target\""), 10);
+  const std::string test_text = FarCases(whole);
   // Bounce rates at most 0.5 (warn) and 0.7 (crit); the tests drive 0.75
   // (warn off target), 0.4 (warn on), 1.05 capped to 1 (crit off), 0.56
   // (crit on), 0.9 (all off), 0.75 (mobile off, its series on site shop):
@@ -1035,7 +1063,7 @@ targets:
   EXPECT_TRUE(PromtoolTests(dir.path() + "/kpistream-alerts.test.yml"));
   const std::string test_text =
       RunCommand({"cat", dir.path() + "/kpistream-alerts.test.yml"}).out;
-  EXPECT_EQ(Count(test_text, "alertname: "), 3 * 2);
+  EXPECT_EQ(Count(test_text, "alertname: "), 3 * 4);  // far, at the limit
   EXPECT_TRUE(absl::StrContains(test_text, "web_sessions_long_total{"));
   const std::string recording_test =
       dir.Write("long-session-rate.test.yml", kLongSessionRateTest);
