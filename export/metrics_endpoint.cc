@@ -16,6 +16,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <memory>
 #include <vector>
 
 #include "CivetServer.h"
@@ -45,14 +46,27 @@ class Sources {
 
   // kpistream_build_info, then every source's families, merged; for a
   // scraper (`scraper` names it: its address and user agent), new series at
-  // 0 (ZeroNewSeries); nullptr for anyone else.
-  std::string Render(const std::string* scraper) const {
+  // 0 (ZeroNewSeries); nullptr for anyone else. With `pending`, the series
+  // served at 0 are the scraper's only once Served(scraper, *pending) says
+  // the page was written (an audit: a scrape that failed, or a HEAD, used
+  // the 0 up, and increase() missed the series' first value); without, at
+  // once.
+  std::string Render(const std::string* scraper,
+                     std::vector<size_t>* pending = nullptr) const {
     MetricsSnapshot merged;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& source : sources_) MergeSnapshot(source(), &merged);
     }
-    if (scraper != nullptr) ZeroNewSeries(*scraper, &merged);
+    if (scraper != nullptr) {
+      std::vector<size_t> zeroed;
+      ZeroNewSeries(*scraper, &merged, &zeroed);
+      if (pending != nullptr) {
+        *pending = std::move(zeroed);
+      } else {
+        Served(*scraper, zeroed);
+      }
+    }
     std::string page;
     page.reserve(last_size_.load(std::memory_order_relaxed) + 4096);
     FamilySnapshot info;
@@ -72,6 +86,15 @@ class Sources {
   // How many series were served to a scraper at 0 in place of another
   // value.
   uint64_t zeroed() const { return zeroed_.load(); }
+
+  // The series `keys` (Render's pending) were served to `scraper` at 0.
+  void Served(const std::string& scraper,
+              const std::vector<size_t>& keys) const {
+    std::lock_guard<std::mutex> lock(served_mu_);
+    auto it = scrapers_.find(scraper);
+    if (it == scrapers_.end()) return;  // forgotten meanwhile
+    it->second.served.insert(keys.begin(), keys.end());
+  }
 
  private:
   // A counter or histogram series this process has not served to a
@@ -101,8 +124,8 @@ class Sources {
   // well. A scraper not seen for kScraperForgotten is
   // forgotten, and joins as such a newcomer when it comes back; at most
   // kMaxScrapers are remembered (the one seen least recently goes).
-  void ZeroNewSeries(const std::string& scraper,
-                     MetricsSnapshot* snapshot) const {
+  void ZeroNewSeries(const std::string& scraper, MetricsSnapshot* snapshot,
+                     std::vector<size_t>* zeroed) const {
     std::lock_guard<std::mutex> lock(served_mu_);
     const absl::Time now = absl::Now();
     absl::erase_if(scrapers_, [now](const auto& entry) {
@@ -130,7 +153,8 @@ class Sources {
       for (MetricSample& sample : family.samples) {
         const size_t key = absl::HashOf(family.name, sample.label_values);
         served_.emplace(key, now);
-        if (!seen.served.insert(key).second) continue;
+        if (seen.served.contains(key)) continue;
+        zeroed->push_back(key);
         if (sample.value != 0 || sample.count != 0) ++zeroed_;
         sample.value = 0;
         sample.count = 0;
@@ -191,14 +215,19 @@ class PathHandler : public CivetHandler {
   bool handleOptions(CivetServer*, mg_connection* conn) override {
     return NotAllowed(conn);
   }
-  static void Write(mg_connection* conn, int status, const char* type,
+  // Whether the whole response was written.
+  static bool Write(mg_connection* conn, int status, const char* type,
                     const std::string& body, bool head = false,
                     const char* extra_headers = "") {
-    mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
-              "%zu\r\n%sConnection: close\r\n\r\n",
-              status, Reason(status), type, body.size(), extra_headers);
-    if (!head) mg_write(conn, body.data(), body.size());
+    const int header =
+        mg_printf(conn,
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
+                  "%zu\r\n%sConnection: close\r\n\r\n",
+                  status, Reason(status), type, body.size(), extra_headers);
+    if (header <= 0) return false;
+    if (head || body.empty()) return true;
+    return mg_write(conn, body.data(), body.size()) ==
+           static_cast<int>(body.size());
   }
 
  private:
@@ -229,8 +258,9 @@ class PathHandler : public CivetHandler {
     } catch (const std::exception& e) {
       r = {500, absl::StrCat("internal error: ", e.what(), "\n")};
     }
-    Write(conn, r.status, "text/plain; charset=utf-8", r.body, head);
-    if (!head && r.written) r.written();
+    const bool whole =
+        Write(conn, r.status, "text/plain; charset=utf-8", r.body, head);
+    if (whole && !head && r.written) r.written();
     return true;
   }
   static const char* Reason(int status) {
@@ -406,10 +436,15 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     if (self->impl_->held) return Response{503, "starting\n"};
     const bool scraper = IsScraper(mg_get_header(conn, "Accept"));
     const std::string id = scraper ? ScraperId(conn) : std::string();
-    Response r{200, self->impl_->sources.Render(scraper ? &id : nullptr)};
-    r.written = [self, scraper] {
+    auto pending = std::make_shared<std::vector<size_t>>();
+    Response r{200, self->impl_->sources.Render(scraper ? &id : nullptr,
+                                                pending.get())};
+    r.written = [self, scraper, id, pending] {
       ++self->impl_->scrapes;
-      if (scraper) ++self->impl_->scraper_scrapes;
+      if (scraper) {
+        ++self->impl_->scraper_scrapes;
+        self->impl_->sources.Served(id, *pending);
+      }
     };
     return r;
   });
