@@ -759,6 +759,25 @@ TEST(ConfigTest, AWindowOfFewScrapesIsWarnedAbout) {
   EXPECT_THAT(r.warnings[0].message, HasSubstr("shorter than 4m"));
 }
 
+// The checks of the whole config (topics, the group) are said beside other
+// keys' errors (an audit: a topic clash only after a typo in `sessions` was
+// mended), but not when a key they read has an error of its own.
+TEST(ConfigTest, TopicClashesAreSaidBesideOtherErrors) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: web.events}]\n"
+      "outputs: {sessions: {topic: web.events}}\n"
+      "sessions: {inactivty_timeout: 30m}\n");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_THAT(Errors(r), HasSubstr("cfg.yaml:2:29: outputs.sessions.topic: "
+                                   "\"web.events\" is also inputs[0].topic"));
+  EXPECT_THAT(Errors(r), HasSubstr("sessions.inactivty_timeout"));
+  r = ParseConfig(
+      "inputs: [{topic: web.events, format: yaml}]\n"
+      "outputs: {sessions: {topic: web.events}}\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Errors(r);
+  EXPECT_EQ(r.errors[0].key, "inputs[0].format");
+}
+
 // YAML aliases make the tree a graph: one inside what its anchor names
 // crashed every walk of the config (its stack), aliases of aliases made one
 // run for minutes (an audit). Both are errors; aliases themselves are fine.
