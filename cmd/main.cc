@@ -363,6 +363,21 @@ int main(int argc, char** argv) {
       commands += (commands.empty() ? "" : ", ") + sub->get_name();
     }
     const std::vector<CLI::App*> used = app.get_subcommands();
+    // An option the binary does not have, before any command ("kpistream
+    // -v" said only that a command is required: an audit).
+    if (used.empty() && unknown.empty()) {
+      for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg.size() < 2 || arg[0] != '-') continue;
+        const std::string name = arg.substr(0, arg.find('='));
+        if (app.get_option_no_throw(name) != nullptr) continue;
+        std::cerr << "kpistream: unknown option \"" << name
+                  << "\" (a command first: " << commands
+                  << "; its options after it)\n"
+                  << "Run 'kpistream --help' for usage.\n";
+        return 2;
+      }
+    }
     // With no command given, the one thing required of the binary itself
     // is a command (it has no required option).
     if (!unknown.empty() ||

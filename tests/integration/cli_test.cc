@@ -129,6 +129,14 @@ TEST(CliTest, BadUsageExitsTwo) {
                                             typed + "\""));
     EXPECT_THAT(r.err, ::testing::HasSubstr("run, demo, broker"));
   }
+  // An option the binary does not have is named (it said only that a
+  // command is required: an audit).
+  for (const char* typed : {"-v", "--bogus"}) {
+    const CommandResult r = RunCommand({KpistreamBinary(), typed});
+    EXPECT_EQ(r.exit_code, 2) << typed;
+    EXPECT_THAT(r.err, ::testing::HasSubstr(std::string("unknown option \"") +
+                                            typed + "\""));
+  }
   // No command: the commands there are; a command's missing option: named
   // with the command, and one hint, that command's help (there were two
   // hints, and "file is required" named no command).
