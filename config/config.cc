@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -466,6 +467,21 @@ class Parser {
       Error(key, node,
             "must be printable UTF-8 text without control characters (it "
             "is a Prometheus label value)");
+      return;
+    }
+    // The dashboard puts it in panel titles, legends and queries, where
+    // Grafana replaces $name, ${...}, [[...]] and {{...}} (an audit: a
+    // name with "$site" showed the site variable's value, and its query
+    // selected another target).
+    // (${...} is also this config's variables: left to their expansion.)
+    static const std::regex kGrafanaSyntax(R"(\$[A-Za-z_]|\[\[|\{\{)");
+    if (std::regex_search(value, kGrafanaSyntax)) {
+      Warn(key, node,
+           absl::StrCat("\"", value,
+                        "\" holds Grafana variable or template syntax ($name, "
+                        "[[...]], {{...}}): the generated dashboard's "
+                        "panels would show and select something else; the "
+                        "rules and /metrics are not affected"));
     }
   }
 

@@ -778,6 +778,22 @@ TEST(ConfigTest, TopicClashesAreSaidBesideOtherErrors) {
   EXPECT_EQ(r.errors[0].key, "inputs[0].format");
 }
 
+// Names the dashboard would read as Grafana variables or templates are
+// warned about (an audit: "$site" in a target's name showed the site
+// variable's value); ${...} is this config's own variables.
+TEST(ConfigTest, NamesGrafanaWouldReadAsVariablesAreWarnedAbout) {
+  ConfigResult r = ParseConfig(
+      "inputs: [{topic: a}]\ntargets:\n"
+      "  - {name: 'cost $site', kpi: sessions, value: 5, window: 1h}\n"
+      "  - {name: 'a {{x}}', kpi: sessions, value: 5, window: 1h}\n"
+      "  - {name: 'US$ 5 [x]', kpi: sessions, value: 5, window: 1h}\n");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0].key, "targets[0].name");
+  EXPECT_THAT(r.warnings[0].message, HasSubstr("Grafana variable"));
+  EXPECT_EQ(r.warnings[1].key, "targets[1].name");
+}
+
 // YAML aliases make the tree a graph: one inside what its anchor names
 // crashed every walk of the config (its stack), aliases of aliases made one
 // run for minutes (an audit). Both are errors; aliases themselves are fine.
