@@ -171,9 +171,12 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message,
   for (LogField& field : redacted_fields) {
     if (auto* s = std::get_if<std::string>(&field.value)) Redact(s);
   }
-  const std::string line =
+  std::string line =
       FormatLogLine(GetLogFormat(), absl::Now(), level, redacted_component,
                     redacted_message, redacted_fields);
+  // And the line as written: a secret across the split of a component from
+  // its message ("sasl ab: cd" for "ab: cd") is whole there again.
+  Redact(&line);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

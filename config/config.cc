@@ -1182,10 +1182,11 @@ class Parser {
       // librdkafka's transaction.timeout.ms is an int of milliseconds: 25d
       // passed here and failed at the start with a wrapped number (an
       // audit).
-      if (pc.transaction_timeout > absl::Milliseconds(INT32_MAX)) {
+      if (pc.transaction_timeout > absl::Milliseconds(INT32_MAX) ||
+          pc.transaction_timeout < absl::Seconds(1)) {
         Error(p.Key("transaction_timeout"), p["transaction_timeout"],
-              "must be at most 24d (the Kafka client's "
-              "transaction.timeout.ms is a 32-bit number of milliseconds)");
+              "must be from 1s to 24d (the Kafka client's "
+              "transaction.timeout.ms is 1000 to 2^31-1 milliseconds)");
       } else if (pc.transaction_timeout > absl::Minutes(15)) {
         Warn(p.Key("transaction_timeout"), p["transaction_timeout"],
              "is longer than the brokers' default transaction.max.timeout.ms "

@@ -136,18 +136,20 @@ TEST(LogTest, RedactedValuesNeverReachALine) {
   // A secret with a quote, a backslash or a newline: JSON escapes the first
   // two and text makes the newline a space, after which the secret did not
   // match (an audit: the JSON lines carried it).
-  RedactInLogs({"S3cr\"et\\pw", "two\nlines", "hunter22"});
+  RedactInLogs({"S3cr\"et\\pw", "two\nlines", "hunter22", "ab: cd"});
   for (LogFormat format : {LogFormat::kJson, LogFormat::kText}) {
     SetLogFormat(format);
     const std::string lines = CaptureStderr([] {
       KPI_LOG_ERROR("kafka: sasl.password S3cr\"et\\pw refused");
       KPI_LOG_WARN("kafka: client.id two\nlines");
       Log(LogLevel::kWarn, "kafka", "field", {{"value", "hunter22"}});
+      KPI_LOG_ERROR("sasl ab: cd refused");  // split at its ": "
     });
     SetLogFormat(LogFormat::kText);
     EXPECT_THAT(lines, Not(HasSubstr("S3cr"))) << lines;
     EXPECT_THAT(lines, Not(HasSubstr("two"))) << lines;
     EXPECT_THAT(lines, Not(HasSubstr("hunter22"))) << lines;
+    EXPECT_THAT(lines, Not(HasSubstr("ab: cd"))) << lines;
     EXPECT_THAT(lines, HasSubstr("sasl.password [redacted] refused"));
   }
 }

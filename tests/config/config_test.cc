@@ -463,7 +463,12 @@ TEST(ConfigTest, CommitIntervalIsBoundedByTheTransactionTimeout) {
   // wrapped number: an audit), and a warning past the brokers' default.
   EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
                                  "processing: {transaction_timeout: 25d}\n")),
-              HasSubstr("processing.transaction_timeout: must be at most 24d"));
+              HasSubstr("processing.transaction_timeout: must be from 1s to "
+                        "24d"));
+  EXPECT_THAT(Errors(ParseConfig("inputs: [{topic: a}]\n"
+                                 "processing: {transaction_timeout: 999ms, "
+                                 "commit_interval: 100ms}\n")),
+              HasSubstr("processing.transaction_timeout: must be from 1s"));
   r = ParseConfig(
       "inputs: [{topic: a}]\nprocessing: {transaction_timeout: 24d}\n");
   EXPECT_TRUE(r.ok()) << Errors(r);

@@ -91,6 +91,7 @@ inline bool IsKnownTypeString(const std::string& s) {
     if (value > (int64_t{1} << 32)) return false;  // past int32 either way
   }
   if (s[0] == '-') value = -value;
+  if (value < INT32_MIN || value > INT32_MAX) return false;  // not an int32
   return v1::EventType_IsValid(static_cast<int>(value));
 }
 

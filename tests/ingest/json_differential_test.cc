@@ -1235,7 +1235,9 @@ TEST(JsonDifferentialTest, ATypoInTheTypeIsInvalidTypeNotMissingType) {
 TEST(JsonDifferentialTest, TheOracleKnowsLeadingZerosAndTheNestingLimit) {
   Differential diff;
   for (const char* zeros :
-       {R"("0000000000")", R"("-0000000000000000000")", R"("+00000000001")"}) {
+       {R"("0000000000")", R"("-0000000000000000000")", R"("+00000000001")",
+        R"("4294967296")", R"("-4294967295")", R"("+04294967296")",
+        R"("2147483648")"}) {
     EXPECT_EQ(diff.Check(Ev({{"type", zeros}})), "") << zeros;
   }
   const auto nested = [](int arrays) {
