@@ -619,7 +619,8 @@ bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
     if (!(v != 0) || !std::isfinite(v)) return false;
     const double x =
         std::abs(v) / std::pow(10.0, std::floor(std::log10(std::abs(v))) - 3);
-    return std::abs(x - std::floor(x) - 0.5) < 1e-6;
+    // (Within 1e-4 of a last digit: the series are written to 10 digits.)
+    return std::abs(x - std::floor(x) - 0.5) < 1e-4;
   };
   for (const TargetConfig& u : config.targets) {
     if (&u == &t || u.cumulative()) continue;
