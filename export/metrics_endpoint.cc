@@ -11,12 +11,12 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
-#include <memory>
 #include <vector>
 
 #include "CivetServer.h"
