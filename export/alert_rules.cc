@@ -705,13 +705,14 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
   }
 }
 
-// `v` to 3 significant digits: the alerts' annotations print 4 (%.4g), and
-// promtool's value, computed from the written series, is `v` within a few
-// ulps: with a 4th digit it printed one way near a half-way point, and the
-// expected text the other (an audit: 0.4669 for 0.467 in 1 of 10 configs).
-double ThreeDigits(double v) {
+// `v` to `digits` significant digits, at most 4: the alerts' annotations
+// print 4 (%.4g), and promtool's value, computed from the written series, is
+// `v` within a few ulps: with a 5th digit it printed one way near a half-way
+// point, and the expected text the other (an audit: 0.4669 for 0.467 in 1 of
+// 10 configs). 3 where the value need not be finer.
+double Digits(double v, int digits) {
   double out = v;
-  (void)absl::SimpleAtod(absl::StrFormat("%.3g", v), &out);
+  (void)absl::SimpleAtod(absl::StrFormat("%.*g", digits, v), &out);
   return out;
 }
 
@@ -752,11 +753,11 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
     bool b_mixed = false;  // b: NaN actual, pace and projection, a has half
   };
   const double behind_pace =
-      ThreeDigits(at_least ? (1 - t.tolerance) * 0.5 : 2.0);
+      Digits(at_least ? (1 - t.tolerance) * 0.5 : 2.0, 3);
   const double good_pace = at_least ? 1.2 : 0.5;
-  const double behind = ThreeDigits(t.value * behind_pace);
-  const double good = ThreeDigits(t.value * good_pace);
-  const double half = ThreeDigits(t.value * 0.5);
+  const double behind = Digits(t.value * behind_pace, 3);
+  const double good = Digits(t.value * good_pace, 3);
+  const double half = Digits(t.value * 0.5, 3);
   std::vector<Case> cases = {
       {" off pace", behind_pace, behind, 0, true, true},
       {" on pace", good_pace, good, 0, false, false},
@@ -868,23 +869,18 @@ std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
   // Far off and well on target, then a fifth of a percent either side of
   // the limit (the target less or plus its tolerance), so that a rule with
   // the tolerance left out or misread fails its test (an audit: the values
-  // far from the limit passed such rules). 4 significant digits there, as
-  // ThreeDigits says why.
+  // far from the limit passed such rules). 4 significant digits there (see
+  // Digits).
   struct Case {
     const char* name;
     double r;
     bool firing;
     bool at_limit;
   };
-  const auto four_digits = [](double v) {
-    double out = v;
-    (void)absl::SimpleAtod(absl::StrFormat("%.4g", v), &out);
-    return out;
-  };
-  const double below = four_digits(limit * 0.998);
-  const double above = four_digits(limit * 1.002);
-  std::vector<Case> cases = {{" off target", ThreeDigits(bad), true, false},
-                             {" on target", ThreeDigits(good), false, false}};
+  const double below = Digits(limit * 0.998, 4);
+  const double above = Digits(limit * 1.002, 4);
+  std::vector<Case> cases = {{" off target", Digits(bad, 3), true, false},
+                             {" on target", Digits(good, 3), false, false}};
   if (limit > 0 && !(rate && above > 1)) {
     cases.push_back({" just off target", at_least ? below : above, true, true});
     cases.push_back({" just on target", at_least ? above : below, false, true});
@@ -902,7 +898,7 @@ std::vector<RuleTest> RollingTests(const Config& config, const TargetConfig& t,
     bool near = NearAnotherThreshold(config, t, counters, eval_min);
     if (near && c.at_limit) continue;
     for (int tries = 0; tries < 8 && near; ++tries) {
-      r = ThreeDigits(up ? r * 1.03 : r * 0.97);
+      r = Digits(up ? r * 1.03 : r * 0.97, 3);
       if (rate) r = std::min(1.0, r);
       counters = counters_of(r);
       near = NearAnotherThreshold(config, t, counters, eval_min);
