@@ -932,6 +932,10 @@ absl::Status KafkaCluster::Spawn(Node& node) {
       argv.end(),
       {"-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError",
        "-Djava.awt.headless=true", "-Dkafka.logs.dir=" + node.dir,
+       // lz4-java unpacks its native library into the temporary directory and
+       // removes it only when the JVM exits cleanly: a killed node (the crash
+       // tests) left one in /tmp each time.
+       "-Djava.io.tmpdir=" + node.dir,
        "-Dlog4j2.configurationFile=" + dir_ + "/log4j2.properties", "-cp",
        KafkaLibs() + "/*", "kafka.Kafka", node.dir + "/server.properties"});
   absl::StatusOr<pid_t> pid = SpawnLogged(argv, node.dir + "/stdout.log");
