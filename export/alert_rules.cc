@@ -25,8 +25,6 @@ namespace {
 // The catalog's row of a validated target's KPI.
 const KpiDef& KpiOf(const TargetConfig& t) { return KpiNamed(t.kpi); }
 
-std::string Num(double v) { return absl::StrFormat("%.10g", v); }
-
 // `metric` selected by the filter's labels that it has.
 std::string FilterSelector(const std::string& metric,
                            const std::map<std::string, std::string>& filter) {
@@ -122,8 +120,8 @@ std::string Sessions(const TargetConfig& t, const KpiDef& f,
 }
 
 std::string Threshold(const TargetConfig& t) {
-  return Num(ToleranceLimit(t.direction == TargetDirection::kAtLeast, t.value,
-                            t.tolerance));
+  return PromqlNumber(ToleranceLimit(t.direction == TargetDirection::kAtLeast,
+                                     t.value, t.tolerance));
 }
 
 // PromQL that has a value (the KPI) only while the target is off target
@@ -175,12 +173,12 @@ AlertText Subject(const TargetConfig& t) {
 std::vector<Alert> PeriodAlertsOf(const TargetConfig& t) {
   const KpiDef& f = KpiOf(t);
   const bool at_least = t.direction == TargetDirection::kAtLeast;
-  const std::string target = Num(t.value);
+  const std::string target = PromqlNumber(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
   const std::string end = absl::StrCat(absl::ToUnixSeconds(t.period_end));
   const std::string deadline = absl::FormatCivilTime(t.period_last_day);
   const std::string pace_limit =
-      Num(at_least ? 1 - t.tolerance : 1 + t.tolerance);
+      PromqlNumber(at_least ? 1 - t.tolerance : 1 + t.tolerance);
   const std::string started = absl::StrCat(
       " and on() ", TargetPaceExpr(t), " >= 0 and on() vector(time()) < ", end);
   std::vector<Alert> alerts;
@@ -241,7 +239,7 @@ std::vector<Alert> RollingAlertsOf(const TargetConfig& t) {
   std::vector<Alert> alerts;
   const KpiDef& f = KpiOf(t);
   const std::string window = PromqlDuration(t.window);
-  const std::string target = Num(t.value);
+  const std::string target = PromqlNumber(t.value);
   const std::string objective = t.objective.empty() ? t.name : t.objective;
   alerts.push_back(
       {"KpiOffTarget", OffTarget(t, window, t.min_sessions), t.for_duration,
@@ -358,7 +356,7 @@ std::vector<std::string> TargetValueLabels(const TargetConfig& t) {
 }
 
 std::string TargetAttainmentExpr(const TargetConfig& t) {
-  const std::string target = Num(t.value);
+  const std::string target = PromqlNumber(t.value);
   return t.direction == TargetDirection::kAtLeast
              ? absl::StrCat(TargetValueExpr(t), " / ", target)
              : absl::StrCat(target, " / ", TargetValueExpr(t));
@@ -444,7 +442,7 @@ Counter CounterOf(const std::string& metric,
   // As the test file writes it (Num), so that what the alerts are expected
   // to read is what promtool reads.
   double written = per_minute;
-  (void)absl::SimpleAtod(Num(per_minute), &written);
+  (void)absl::SimpleAtod(PromqlNumber(per_minute), &written);
   Counter c{metric, {}, written};
   for (const absl::string_view label : MetricLabels(metric)) {
     c.labels[std::string(label)] = LabelValue(filter, std::string(label));
@@ -459,7 +457,8 @@ InputSeries Series(const Counter& c, int samples, int step_minutes = 1) {
     selector.Equal(label, c.labels.at(std::string(label)));
   }
   return {selector.str(),
-          absl::StrCat("0+", Num(c.per_minute * step_minutes), "x", samples)};
+          absl::StrCat("0+", PromqlNumber(c.per_minute * step_minutes), "x",
+                       samples)};
 }
 
 // The labels a target's alerts keep from the series they read (the
@@ -800,7 +799,7 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
                  ? absl::StrJoin(std::vector<std::string>(
                                      static_cast<size_t>(samples) + 1, "NaN"),
                                  " ")
-                 : absl::StrCat(Num(value), "x", samples)});
+                 : absl::StrCat(PromqlNumber(value), "x", samples)});
       }
     }
     const Counter numerator =

@@ -29,8 +29,6 @@ std::string Of(const Config& config, const char* metric) {
   return Selector(metric).Equal("job", config.rules.job).str();
 }
 
-std::string Num(double v) { return absl::StrFormat("%.10g", v); }
-
 std::vector<EngineAlert> EngineAlerts(const Config& config) {
   const std::string& job = config.rules.job;
   // Records rejected per second: each counter summed on its own. One
@@ -169,7 +167,7 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
   alerts.push_back(
       {"KpistreamDeadLetterRateHigh",
        absl::StrCat("(", rejected, ") / ", consumed_rate, " > ",
-                    Num(config.rules.dead_letter_ratio)),
+                    PromqlNumber(config.rules.dead_letter_ratio)),
        absl::Minutes(15),
        "ticket",
        AlertText("kpistream rejects ").ValuePercent().Text(" of its input"),
@@ -178,7 +176,7 @@ std::vector<EngineAlert> EngineAlerts(const Config& config) {
            .Text(absl::StrCat(
                " of the records job ", job,
                " consumed were invalid, late or duplicates (more than ",
-               Num(config.rules.dead_letter_ratio * 100),
+               PromqlNumber(config.rules.dead_letter_ratio * 100),
                " %); they are on the dead-letter topic ",
                config.deadletter_output.topic,
                " with a reason header and are not in the KPIs.")),
@@ -304,7 +302,7 @@ std::string EngineAlertRulesTestYaml(const Config& config,
       {"KpistreamDeadLetterRateHigh",
        {{up, "1x40"},
         {consumed, consumed_values},
-        {invalid, absl::StrCat("0+", Num(600 * bad_share), "x40")},
+        {invalid, absl::StrCat("0+", PromqlNumber(600 * bad_share), "x40")},
         {late, "0x40"},
         {duplicate, "0x40"}}},
       {"KpistreamInputRecordsDeleted", {{up, "1x40"}, {deleted, "0 0+5x40"}}},
@@ -316,7 +314,7 @@ std::string EngineAlertRulesTestYaml(const Config& config,
       {lag, "500x40"},
       {watermark, "30x40"},
       {consumed, consumed_values},
-      {invalid, absl::StrCat("0+", Num(600 * good_share), "x40")},
+      {invalid, absl::StrCat("0+", PromqlNumber(600 * good_share), "x40")},
       {late, "0x40"},
       {duplicate, "0x40"},
       {deleted, "0x40"}};

@@ -132,8 +132,6 @@ class Layout {
   int row_height_ = 0;
 };
 
-std::string Num(double v) { return absl::StrFormat("%.10g", v); }
-
 // Grafana colours a step from its value on (value >= step): an at-most
 // target's steps start just above the target and the limit, which are
 // themselves on target and within the tolerance, as the alerts judge (an
@@ -187,11 +185,11 @@ void PeriodTargetPanel(const TargetConfig& t, Layout* layout) {
           " to date in its period (summed over instances) and its pace: the "
           "actual to date over the linearly expected value to date, i.e. the "
           "projection at the deadline over the target ",
-          at_least ? "at least " : "at most ", Num(t.value),
+          at_least ? "at least " : "at most ", PromqlNumber(t.value),
           ". Coloured by "
           "pace: green on pace, yellow within the tolerance (",
-          Num(t.tolerance * 100), " %), red ", at_least ? "behind" : "over",
-          " pace beyond it."),
+          PromqlNumber(t.tolerance * 100), " %), red ",
+          at_least ? "behind" : "over", " pace beyond it."),
       6, 5, {{TargetValueExpr(t), "to date"}, {TargetPaceExpr(t), "pace"}},
       "percentunit");
   Json& defaults = panel["fieldConfig"]["defaults"];
@@ -226,8 +224,8 @@ void TargetPanels(const Config& config, Layout* layout) {
         "stat", t.name,
         absl::StrCat(t.objective.empty() ? "" : t.objective + ". ", t.kpi,
                      " over its rolling window; target ",
-                     at_least ? "at least " : "at most ", Num(t.value),
-                     " (tolerance ", Num(t.tolerance * 100),
+                     at_least ? "at least " : "at most ", PromqlNumber(t.value),
+                     " (tolerance ", PromqlNumber(t.tolerance * 100),
                      " %). Green: met; yellow: within tolerance; red: off "
                      "target."),
         6, 5,

@@ -76,4 +76,6 @@ std::string PromqlDuration(absl::Duration d) {
       absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))), "ms");
 }
 
+std::string PromqlNumber(double v) { return absl::StrFormat("%.10g", v); }
+
 }  // namespace kpistream

@@ -43,6 +43,11 @@ class Selector {
 // (rounded up to whole milliseconds) when not whole seconds.
 std::string PromqlDuration(absl::Duration d);
 
+// A number in up to 10 significant digits (`%.10g`: 0.05, 1500, 1.5e+12,
+// nan, inf), as a PromQL literal, a promtool series value and the generated
+// rules' and dashboard's text read it.
+std::string PromqlNumber(double v);
+
 }  // namespace kpistream
 
 #endif  // KPISTREAM_EXPORT_PROMQL_H_

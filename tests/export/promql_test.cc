@@ -87,5 +87,14 @@ TEST(RuleFileTest, EmittedYamlReadsBack) {
   EXPECT_EQ(YAML::Load(RuleFileYaml("none", {}))["groups"].size(), 0u);
 }
 
+TEST(PromqlNumberTest, TenSignificantDigitsAsPromqlReadsThem) {
+  EXPECT_EQ(PromqlNumber(0.05), "0.05");
+  EXPECT_EQ(PromqlNumber(1500), "1500");
+  EXPECT_EQ(PromqlNumber(0.95 * 100), "95");
+  EXPECT_EQ(PromqlNumber(1.0 / 3), "0.3333333333");
+  EXPECT_EQ(PromqlNumber(1.5e12), "1.5e+12");
+  EXPECT_EQ(PromqlNumber(-2.25), "-2.25");
+}
+
 }  // namespace
 }  // namespace kpistream
