@@ -179,8 +179,9 @@ struct SessionMoney {
   // id, then one byte (OrderByte). An id of two goals is here twice.
   absl::InlinedVector<std::string, 1> order_ids;
   // Indexes in `order_ids` of conversions that carried neither a value nor
-  // a currency and took no order: their id counts as an order, under no
-  // currency, at the session's close unless another conversion of it in
+  // a currency and took no order, each a base-128 varint (one byte below
+  // 128: AppendPending, ForEachPending): their id counts as an order, under
+  // no currency, at the session's close unless another conversion of it in
   // the session takes the order (SettlePendingOrders).
   std::string pending_orders;
 };
@@ -193,11 +194,57 @@ int64_t Plus(int64_t a, int64_t b) { return SaturatingAdd(a, b); }
 // of up to kMaxEventValueBytes each), so that its state and its record stay
 // far within what a Kafka producer takes however many a hostile client
 // sends: beyond kMaxSessionKeys goals (currencies), the others count under
-// "(other)"; beyond kMaxSessionOrderIds (order id, goal) entries, orders
-// still count once (OrderOnce remembers them), an id kept already counts
-// for no other goal, and the session keeps no more.
+// "(other)"; the first kMaxSessionOrderIds (order id, goal) entries keep
+// the id, the next kMaxSessionOrderDigests only its digest (CompactOrderId:
+// 12 bytes, in a std::string's own buffer). Past both, orders still count
+// once (OrderOnce remembers them), an id kept already counts for no other
+// goal, and the session keeps no more: a repeat of an id not kept is then
+// taken for an order of an earlier session (an audit's 40 leads each
+// followed by its purchase lost 8 purchases when the session kept only 64
+// entries whole and nothing after).
 constexpr size_t kMaxSessionKeys = 32;
 constexpr size_t kMaxSessionOrderIds = 64;
+constexpr size_t kMaxSessionOrderDigests = 4096;
+constexpr size_t kMaxSessionOrderEntries =
+    kMaxSessionOrderIds + kMaxSessionOrderDigests;
+
+// pending_orders' indexes: base-128 varints, low 7 bits first (indexes
+// below 128, all that checkpoints written before the digests held, one
+// byte as they were).
+void AppendPending(size_t index, std::string& pending) {
+  for (; index >= 0x80; index >>= 7) {
+    pending.push_back(static_cast<char>(0x80 | (index & 0x7f)));
+  }
+  pending.push_back(static_cast<char>(index));
+}
+template <typename F>
+void ForEachPending(absl::string_view pending, F&& f) {
+  size_t index = 0;
+  int shift = 0;
+  for (const char c : pending) {
+    const uint8_t byte = static_cast<uint8_t>(c);
+    if (shift < 28) index |= static_cast<size_t>(byte & 0x7f) << shift;
+    if (byte & 0x80) {
+      shift += 7;
+      continue;
+    }
+    f(index);
+    index = 0;
+    shift = 0;
+  }
+}
+
+// An order id as a session keeps it past kMaxSessionOrderIds entries: \x01
+// and 11 characters of its 64-bit StableHash (valid UTF-8, as the state's
+// `repeated string order_ids` must be; no collector's id looks like it).
+std::string CompactOrderId(absl::string_view id) {
+  static constexpr char kDigits[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+  uint64_t h = StableHash(id);
+  std::string out(12, '\x01');
+  for (size_t i = 1; i < out.size(); ++i, h >>= 6) out[i] = kDigits[h & 63];
+  return out;
+}
 
 // The entry that counts `key` in a short list of (string, T) pairs: its
 // own (the first of that name), or "(other)" once the list is full;
@@ -837,14 +884,20 @@ struct Sessionizer::Impl {
     SessionMoney& x = Money(s);
     bool claims = false;  // the order
     bool values = false;  // the id's value
+    std::string compact;  // CompactOrderId(e.order_id), once needed
     if (!e.order_id.empty()) {
       const uint8_t goal = GoalEntry(x, e.goal);
       bool in_session = false;  // under any goal
       bool claimed = false;
       bool valued = false;
       std::string* again = nullptr;  // this goal's entry of the id
+      // The id as entries past the first kMaxSessionOrderIds keep it.
+      if (x.order_ids.size() > kMaxSessionOrderIds) {
+        compact = CompactOrderId(e.order_id);
+      }
       for (std::string& entry : x.order_ids) {
-        if (OrderIdOf(entry) != e.order_id) continue;
+        const absl::string_view id = OrderIdOf(entry);
+        if (id != e.order_id && (compact.empty() || id != compact)) continue;
         in_session = true;
         claimed |= ClaimedOrder(entry);
         valued |= ValuedOrder(entry);
@@ -870,7 +923,7 @@ struct Sessionizer::Impl {
         return false;
       }
       // Past the cap this goal could not be kept, and would count again.
-      if (in_session && x.order_ids.size() >= kMaxSessionOrderIds) {
+      if (in_session && x.order_ids.size() >= kMaxSessionOrderEntries) {
         return false;
       }
       // An order of an earlier session of the visitor (OrderOnce). Keyed
@@ -891,15 +944,17 @@ struct Sessionizer::Impl {
       values = !valued && e.value_micros > 0;
     }
     const size_t goal_index = Increment(x.conversions, e.goal, 1u);
-    if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderIds) {
+    if (!e.order_id.empty() && x.order_ids.size() < kMaxSessionOrderEntries) {
+      const bool whole = x.order_ids.size() < kMaxSessionOrderIds;
       // Neither a value nor a currency (a `lead` sent with the id, or a
       // purchase whose collector sends no value): an order still (SPEC §3:
       // orders are the conversions with an order_id, deduplicated), taken
       // at the close if nothing with a value or currency takes it first.
       if (!claims && e.value_micros == 0 && e.currency.empty()) {
-        x.pending_orders.push_back(static_cast<char>(x.order_ids.size()));
+        AppendPending(x.order_ids.size(), x.pending_orders);
       }
-      AddOrderId(e.order_id,
+      if (!whole && compact.empty()) compact = CompactOrderId(e.order_id);
+      AddOrderId(whole ? absl::string_view(e.order_id) : compact,
                  GoalByte(goal_index) | (claims ? kClaimed : 0) |
                      (values ? kValued : 0),
                  x.order_ids);
@@ -1073,21 +1128,34 @@ struct Sessionizer::Impl {
   }
 
   // At a session's close: each id of `pending_orders` that no conversion
-  // took the order of counts one, under no currency ("(not set)").
+  // took the order of counts one, under no currency ("(not set)"). With
+  // digests kept (past kMaxSessionOrderIds entries), ids compare as digests.
   static void SettlePendingOrders(SessionMoney& money) {
-    for (const char index : money.pending_orders) {
-      const size_t i = static_cast<uint8_t>(index);
-      if (i >= money.order_ids.size()) continue;
-      const absl::string_view id = OrderIdOf(money.order_ids[i]);
-      bool claimed = false;
-      for (const std::string& entry : money.order_ids) {
-        claimed |= OrderIdOf(entry) == id && ClaimedOrder(entry);
+    std::vector<std::string> digests;
+    if (money.order_ids.size() > kMaxSessionOrderIds) {
+      digests.reserve(money.order_ids.size());
+      for (size_t i = 0; i < money.order_ids.size(); ++i) {
+        const absl::string_view id = OrderIdOf(money.order_ids[i]);
+        digests.push_back(i < kMaxSessionOrderIds ? CompactOrderId(id)
+                                                  : std::string(id));
       }
-      if (claimed) continue;
+    }
+    auto id_of = [&](size_t i) -> absl::string_view {
+      return digests.empty() ? OrderIdOf(money.order_ids[i])
+                             : absl::string_view(digests[i]);
+    };
+    ForEachPending(money.pending_orders, [&](size_t i) {
+      if (i >= money.order_ids.size()) return;
+      const absl::string_view id = id_of(i);
+      bool claimed = false;
+      for (size_t j = 0; j < money.order_ids.size(); ++j) {
+        claimed |= id_of(j) == id && ClaimedOrder(money.order_ids[j]);
+      }
+      if (claimed) return;
       Increment(money.orders, absl::string_view(), 1u);
       money.order_ids[i].back() =
           static_cast<char>(OrderByte(money.order_ids[i]) | kClaimed);
-    }
+    });
     money.pending_orders.clear();
   }
 
@@ -1608,11 +1676,11 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
         AddOrderId(st.order_ids(i), goal | (byte & (kClaimed | kValued)),
                    money.order_ids);
       }
-      for (const char index : st.order_pending()) {
-        if (static_cast<uint8_t>(index) < money.order_ids.size()) {
-          money.pending_orders.push_back(index);
+      ForEachPending(st.order_pending(), [&](size_t index) {
+        if (index < money.order_ids.size()) {
+          AppendPending(index, money.pending_orders);
         }
-      }
+      });
     }
     if (!m.MapFunnelProgress(st.funnel_steps(), st.funnel_hashes(),
                              &x.funnel_steps)) {

@@ -36,8 +36,9 @@ bool VisitorRecency::StartSession(uint64_t visitor, absl::Time t,
   const std::optional<int32_t> previous = days_.store().Get(visitor);
   days_.SeeDay(day);
   days_.Remember(visitor, std::max(previous.value_or(day), day));
-  if (session_number > 0) return session_number == 1;
-  return !previous.has_value() || day - *previous > days_.retention_days();
+  const bool seen =
+      previous.has_value() && day - *previous <= days_.retention_days();
+  return session_number <= 1 && !seen;
 }
 
 bool OrderOnce::Count(uint64_t order, absl::Time t) {

@@ -74,7 +74,13 @@ class VisitorRecency {
       : days_(static_cast<int32_t>(retention / absl::Hours(24))) {}
 
   // A session of the visitor with fingerprint `visitor` starts at `t`;
-  // returns whether it is a new visitor's, and remembers the day.
+  // returns whether it is a new visitor's, and remembers the day. New: the
+  // visitor has started no session within the retention (as far as this
+  // store knows) and the client's `session_number`, if any, is 1. A client
+  // that numbers a session after others 1 is believed as far as a visitor
+  // seen for the first time goes, not beyond: its first visit split by the
+  // engine after a gap (a client timeout longer than the engine's, or the
+  // same client session id after one) was two new visitors (an audit).
   bool StartSession(uint64_t visitor, absl::Time t, uint32_t session_number);
 
   DayRetention& days() { return days_; }
