@@ -239,6 +239,30 @@ std::string FormatByteSize(int64_t bytes) {
 
 namespace {
 
+// What is wrong with a path glob (a funnel step's page, an access log's
+// skip_paths), which is matched whole against a page's path: the part of
+// its URL after the host, without the query string and fragment. Empty if
+// nothing. A glob with `?` or `#`, a whole URL, or one starting with
+// neither `/` nor `*` could never match (an audit: funnels of such steps
+// read nothing, and check-config said OK).
+std::string PathGlobProblem(absl::string_view glob) {
+  if (absl::StrContains(glob, "://")) {
+    return "is a URL: give its path (\"/cart\" for "
+           "\"https://shop.example/cart\"), which is what is matched";
+  }
+  if (absl::StrContains(glob, "?")) {
+    return "holds a ?: the query string is not matched, and * is the only "
+           "wildcard (\"/product*\" for a shell's \"/product?\")";
+  }
+  if (absl::StrContains(glob, "#")) {
+    return "holds a #: the fragment is not matched";
+  }
+  if (!absl::StartsWith(glob, "/") && !absl::StartsWith(glob, "*")) {
+    return "must start with / (a path, e.g. \"/cart\") or *";
+  }
+  return "";
+}
+
 // The host of a listen address: empty (every interface), an IPv4 address
 // in four decimal parts, or a host name. Checked here, not by the HTTP
 // server at the bind: it took "999.1.1.1" for 231.1.1.1 and listened there
@@ -1069,9 +1093,15 @@ class Parser {
                               "path globs, e.g. [\"/api/*\"]",
                               &input.skip_paths)) {
           for (const YAML::Node& glob : in["skip_paths"]) {
-            if (glob.IsScalar() && !absl::StartsWith(glob.Scalar(), "/")) {
+            if (!glob.IsScalar()) continue;
+            if (!absl::StartsWith(glob.Scalar(), "/")) {
               Error(in.Key("skip_paths"), glob,
                     "each is a path glob starting with /, e.g. \"/api/*\"");
+            } else if (const std::string problem =
+                           PathGlobProblem(glob.Scalar());
+                       !problem.empty()) {
+              Error(in.Key("skip_paths"), glob,
+                    absl::StrCat("\"", glob.Scalar(), "\" ", problem));
             }
           }
         }
@@ -1260,7 +1290,14 @@ class Parser {
     Bool(s, "split_at_midnight", &sc.split_at_midnight);
     absl::TimeZone tz;
     if (String(s, "timezone", &sc.timezone)) {
-      if (absl::LoadTimeZone(sc.timezone, &tz)) {
+      if (sc.timezone == "localtime") {
+        // The host's own zone: the rules generated in CI and each
+        // instance's midnights and periods would follow their machines'.
+        Error(s.Key("timezone"), s["timezone"],
+              "\"localtime\" is each machine's own zone (rules generated in "
+              "CI and every instance could disagree on a day): give an IANA "
+              "name like Europe/Berlin");
+      } else if (absl::LoadTimeZone(sc.timezone, &tz)) {
         period_zone_ = tz;
       } else {
         Error(s.Key("timezone"), s["timezone"],
@@ -1268,7 +1305,16 @@ class Parser {
                            "\" (expected an IANA name like Europe/Berlin)"));
       }
     }
-    Duration(s, "visitor_retention", false, &sc.visitor_retention);
+    // Kept as the day (UTC) of each visitor's last session start: a part
+    // of a day was cut off (an audit: 12h was 0 days, and a visitor back
+    // 41 minutes later, past midnight UTC, was new).
+    if (Duration(s, "visitor_retention", false, &sc.visitor_retention) &&
+        (sc.visitor_retention < absl::Hours(24) ||
+         sc.visitor_retention % absl::Hours(24) != absl::ZeroDuration())) {
+      Error(s.Key("visitor_retention"), s["visitor_retention"],
+            "must be whole days, 1d or more (e.g. 400d): what is kept of a "
+            "visitor is the day of its last session");
+    }
     Bool(s, "split_on_campaign_change", &sc.split_on_campaign_change);
     Enum<SessionSource>(s, "session_source",
                         {{"engine", SessionSource::kEngine},
@@ -1436,6 +1482,17 @@ class Parser {
         if (step.page.empty() == step.goal.empty()) {
           Error(sj.key, sj.node,
                 "a step has either page (a path glob) or goal");
+        } else if (const std::string problem = PathGlobProblem(step.page);
+                   !step.page.empty() && !problem.empty()) {
+          Error(sj.Key("page"), sj["page"],
+                absl::StrCat("page \"", step.page, "\" ", problem));
+        } else if (std::any_of(step.page.begin(), step.page.end(),
+                               [](char ch) { return ch & 0x80; })) {
+          Warn(sj.Key("page"), sj["page"],
+               absl::StrCat("page \"", step.page,
+                            "\" is not ASCII: it is matched against the path "
+                            "as sent, and browsers send paths "
+                            "percent-encoded (\"/caf%C3%A9\" for \"/café\")"));
         }
         if (!step.goal.empty() && std::find(c->goals.begin(), c->goals.end(),
                                             step.goal) == c->goals.end()) {

@@ -18,8 +18,11 @@ namespace {
 constexpr size_t kForwardedPrefix = kForwardedMagic.size() + 4;
 
 // The longest spend interval spread over its time for the KPI targets (a
-// month's export); a longer one is dated at its start.
-constexpr absl::Duration kMaxSpreadSpend = absl::Hours(24 * 31);
+// month's export, from a midnight of the account's zone to the next month's:
+// 745 hours for October in Europe, whose clocks go back an hour in it; an
+// audit's October row was dated at its start and its month's ROAS had no
+// cost); a longer one is dated at its start.
+constexpr absl::Duration kMaxSpreadSpend = absl::Hours(24 * 31 + 2);
 
 // A re-keyed source partition the input did not have at the start, silent
 // this long in the log's time, is taken for gone (its topic re-created with

@@ -1816,5 +1816,73 @@ targets:
                              "paced) target needs a count KPI"));
 }
 
+// Path globs that could never match are errors (an audit: funnels of such
+// steps read nothing, and check-config said OK): a query string or
+// fragment, a whole URL, a glob starting with neither / nor *. A page of
+// non-ASCII characters is a warning: browsers send paths percent-encoded.
+TEST(ConfigTest, PathGlobsThatCannotMatchAreErrors) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+funnels:
+  - name: f
+    steps:
+      - {page: '/cart?x=1'}
+      - {page: 'https://shop.example/checkout'}
+      - {page: cart}
+      - {page: '/x#y'}
+      - {page: '*/thanks'}
+      - {page: '/products/*'}
+)");
+  EXPECT_THAT(Places(r, "page \""),
+              ::testing::ElementsAre("funnels[0].steps[0].page@5:16",
+                                     "funnels[0].steps[1].page@6:16",
+                                     "funnels[0].steps[2].page@7:16",
+                                     "funnels[0].steps[3].page@8:16"));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("* is the only wildcard"));
+  EXPECT_THAT(r.errors[1].message, HasSubstr("is a URL: give its path"));
+  EXPECT_THAT(r.errors[2].message, HasSubstr("must start with /"));
+  EXPECT_THAT(r.errors[3].message, HasSubstr("fragment is not matched"));
+
+  r = ParseConfig(R"(inputs: [{topic: a}]
+funnels: [{name: f, steps: [{page: /café}, {page: /caf%C3%A9}]}]
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].key, "funnels[0].steps[0].page");
+  EXPECT_THAT(r.warnings[0].message, HasSubstr("percent-encoded"));
+
+  r = ParseConfig(
+      "inputs:\n"
+      "  - {topic: a, format: combined_log, site: www, host: w.example,\n"
+      "     skip_paths: ['/api?v=1', '/ok', '/x#y']}\n");
+  EXPECT_THAT(Places(r, " is not matched"),
+              ::testing::ElementsAre("inputs[0].skip_paths@3:19",
+                                     "inputs[0].skip_paths@3:38"));
+}
+
+// sessions.timezone is a zone every machine reads alike (an audit:
+// `localtime` made the generated rules' period ends follow the machine
+// that made them); visitor_retention is whole days, as it is kept (12h was
+// 0 days: a visitor back 41 minutes later, past midnight UTC, was new).
+TEST(ConfigTest, TheSessionsZoneAndRetentionAreEveryMachinesAlike) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
+sessions: {timezone: localtime, visitor_retention: 12h}
+)");
+  EXPECT_THAT(Places(r, ""),
+              ::testing::ElementsAre("sessions.timezone@2:22",
+                                     "sessions.visitor_retention@2:52"));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("each machine's own zone"));
+  EXPECT_THAT(r.errors[1].message, HasSubstr("must be whole days"));
+  r = ParseConfig(R"(inputs: [{topic: a}]
+sessions: {visitor_retention: 36h}
+)");
+  EXPECT_THAT(Places(r, "must be whole days"),
+              ::testing::ElementsAre("sessions.visitor_retention@2:31"));
+  r = ParseConfig(R"(inputs: [{topic: a}]
+sessions: {timezone: Europe/Berlin, visitor_retention: 1d}
+)");
+  ASSERT_TRUE(r.ok()) << Errors(r);
+  EXPECT_EQ(r.config.sessions.visitor_retention, absl::Hours(24));
+}
+
 }  // namespace
 }  // namespace kpistream

@@ -2122,6 +2122,44 @@ TEST(StreamThreadTest, AnIntervalsSpendMayStartADayAheadInTheEast) {
   EXPECT_NEAR(share.sums[0].denominator, 20, 1e-9);
 }
 
+// A month's spend from one local midnight to the next month's is spread
+// over it even when the month is 745 hours long (October in Europe: its
+// clocks go back an hour); it was dated at its start, so a week's window at
+// the month's end had no cost (an audit).
+TEST(StreamThreadTest, AMonthWithAnHourMoreIsSpreadOverIt) {
+  const std::string config = absl::StrCat(
+      absl::StrReplaceAll(
+          kThreadConfig,
+          {{"inputs: [{topic: in, format: json, key: visitor_id}]",
+            "inputs: [{topic: in, kind: ad_cost, format: json}]"}}),
+      "targets: [{name: r, kpi: roas, value: 1, window: 7d}]\n");
+  FakeThread t(config.c_str());
+  t.UseTargets();
+  const absl::Time now = t.clock.Peek();
+  t.record_timestamp_ms = absl::ToUnixMillis(now);
+  t.target_clock = now;
+  const absl::Time end = now - absl::Hours(1);
+  const absl::Time start = end - absl::Hours(24 * 31 + 1);
+  t.records = {
+      {"", absl::StrCat(
+               "{\"siteId\":\"shop\",\"utmSource\":"
+               "\"google\",\"utmMedium\":\"cpc\","
+               "\"costMicros\":\"3100000000\",\"currency\":"
+               "\"EUR\",\"dateStart\":\"",
+               absl::FormatTime(absl::RFC3339_sec, start, absl::UTCTimeZone()),
+               "\",\"dateEnd\":\"",
+               absl::FormatTime(absl::RFC3339_sec, end, absl::UTCTimeZone()),
+               "\"}")}};
+  t.options.stop_requested = [&] { return t.output().committed_offset == 1; };
+  ASSERT_TRUE(t.Run().ok());
+  const StreamThread::TargetShare share = t.Targets();
+  ASSERT_EQ(share.sums.size(), 1u);
+  // The week's 167 of the month's 745 hours, within a piece (a 64th of
+  // the window) at the window's start.
+  EXPECT_NEAR(share.sums[0].denominator, 3100.0 * 167 / 745,
+              3100.0 * (168.0 / 64) / 745);
+}
+
 // A thread ahead of the engine's clock (another thread, the slowest, sets
 // it: SetTargetClock) sums its rolling targets' windows there, where the
 // engine evaluates them: v1's session, closed at 10:30, is in the hour to
