@@ -82,6 +82,33 @@ bool Quoted(absl::string_view& in, std::string* out) {
   return true;
 }
 
+// Whether `value` names a feed format: rss, atom or rdf and a version
+// (rss20, rss2, atom10, rss_0.92), nothing else (atomic, rdfa are not).
+bool IsFeedFormat(absl::string_view value) {
+  for (absl::string_view format : {"rss", "atom", "rdf"}) {
+    if (!absl::StartsWithIgnoreCase(value, format)) continue;
+    const absl::string_view version = value.substr(format.size());
+    return std::all_of(version.begin(), version.end(), [](char c) {
+      return absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' ||
+             c == '_';
+    });
+  }
+  return false;
+}
+
+// A feed's path (lower case, path parameters removed): a last segment
+// `feed`, `rss` or `atom`, a slash after it or not, or a feed format under
+// `feed` (WordPress's /feed/atom/, /feed/rss2/, /comments/feed/rdf: an
+// audit found them counted as page views).
+bool IsFeedPath(absl::string_view lower) {
+  if (absl::EndsWith(lower, "/")) lower.remove_suffix(1);
+  const size_t slash = lower.rfind('/');
+  if (slash == absl::string_view::npos) return false;
+  const absl::string_view last = lower.substr(slash + 1);
+  if (last == "feed" || last == "rss" || last == "atom") return true;
+  return IsFeedFormat(last) && absl::EndsWith(lower.substr(0, slash), "/feed");
+}
+
 bool IsAsset(absl::string_view path) {
   // Lower case, without path parameters (`/css/site.css;jsessionid=8F3A`:
   // Java servers add the session id to every URL of a new visitor's first
@@ -99,8 +126,7 @@ bool IsAsset(absl::string_view path) {
   const absl::string_view last =
       absl::string_view(lower).substr(lower.rfind('/') + 1);
   if (lower == "/robots.txt" || absl::StartsWith(last, "favicon") ||
-      absl::EndsWith(lower, "/feed") || absl::EndsWith(lower, "/rss") ||
-      absl::EndsWith(lower, "/atom") || absl::EndsWith(lower, "/feed/")) {
+      IsFeedPath(lower)) {
     return true;
   }
   // Machine endpoints no visitor opens: RFC 8615's well-known URIs (ACME
@@ -152,20 +178,6 @@ bool IsAsset(absl::string_view path) {
   const absl::string_view ext = absl::string_view(lower).substr(dot + 1);
   for (const char* a : kAssets) {
     if (ext == a) return true;
-  }
-  return false;
-}
-
-// Whether `value` names a feed format: rss, atom or rdf and a version
-// (rss20, rss2, atom10, rss_0.92), nothing else (atomic, rdfa are not).
-bool IsFeedFormat(absl::string_view value) {
-  for (absl::string_view format : {"rss", "atom", "rdf"}) {
-    if (!absl::StartsWithIgnoreCase(value, format)) continue;
-    const absl::string_view version = value.substr(format.size());
-    return std::all_of(version.begin(), version.end(), [](char c) {
-      return absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' ||
-             c == '_';
-    });
   }
   return false;
 }
@@ -295,10 +307,45 @@ bool IsTvOrConsole(absl::string_view ua) {
   return false;
 }
 
+// Amazon's Kindles: e-readers ("Kindle/3.0"), and Fire tablets, whose Silk
+// browser's desktop mode says neither Android nor Mobile ("(Linux; U;
+// en-us; KFAPWI Build/JDQ39) ... Silk/3.13"); BlackBerry's PlayBook.
+bool IsOtherTablet(absl::string_view ua) {
+  if (absl::StrContains(ua, "Kindle") || absl::StrContains(ua, "Silk/") ||
+      absl::StrContains(ua, "PlayBook")) {
+    return true;
+  }
+  for (size_t at = ua.find("; KF"); at != absl::string_view::npos;
+       at = ua.find("; KF", at + 1)) {
+    const size_t next = at + 4;
+    if (next < ua.size() && absl::ascii_isupper(ua[next])) return true;
+  }
+  return false;
+}
+
+// Phones whose browsers say neither "Mobi" nor iPhone nor Android: feature
+// phones' WAP and J2ME browsers (MIDP, CLDC, Openwave's UP.Browser,
+// MediaTek's MAUI, Opera Mini), BlackBerry, Symbian and Windows Phone (an
+// audit found them "desktop" in a real log).
+bool IsOtherPhone(absl::string_view ua) {
+  static constexpr absl::string_view kNames[] = {
+      "Opera Mini", "MIDP",     "CLDC",      "UP.Browser",    "Openwave",
+      "MAUI",       "J2ME",     "Obigo",     "BlackBerry",    "BB10",
+      "Symbian",    "Series60", "Series 60", "Windows Phone", "Windows CE",
+  };
+  for (absl::string_view name : kNames) {
+    if (absl::StrContains(ua, name)) return true;
+  }
+  return false;
+}
+
 std::string Device(absl::string_view ua) {
   if (IsTvOrConsole(ua)) return std::string(kOther);
-  if (absl::StrContains(ua, "iPad") || SaysTablet(ua)) return "tablet";
-  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone")) {
+  if (absl::StrContains(ua, "iPad") || SaysTablet(ua) || IsOtherTablet(ua)) {
+    return "tablet";
+  }
+  if (absl::StrContains(ua, "Mobi") || absl::StrContains(ua, "iPhone") ||
+      IsOtherPhone(ua)) {
     return "mobile";
   }
   if (absl::StrContains(ua, "Android")) {
@@ -318,8 +365,10 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
   // Windows tools) is no part of the client address.
   if (absl::StartsWith(line, "\xEF\xBB\xBF")) line.remove_prefix(3);
   // One line per record: a shipper that batches lines into one message
-  // would otherwise have all but the first dropped unseen.
-  if (const size_t newline = line.find('\n');
+  // would otherwise have all but the first dropped unseen. A bare carriage
+  // return ends a line too (servers escape one inside a field: \r), as in
+  // old Mac line endings (an audit: "line1\rline2" was line1 alone).
+  if (const size_t newline = line.find_first_of("\r\n");
       newline != absl::string_view::npos) {
     return Malformed(absl::StrCat(
         "the record holds more than one line (a line break at byte ", newline,

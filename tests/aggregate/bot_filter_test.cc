@@ -123,16 +123,14 @@ TEST(BotFilterTest, CrawlersLinkCheckersAndAddressesAreBots) {
         "+http://siteexplorer.info/)",
         "FlipboardProxy/1.1; +http://flipboard.com/browserproxy",
         "distilator/0.1 (http://people.freebsd.org/~ehaupt/distilator/)",
-        "Xenu Link Sleuth/1.3.8",
-        "eZ Publish Link Validator",
+        "Xenu Link Sleuth/1.3.8", "eZ Publish Link Validator",
         "W3C-checklink/4.81 libwww-perl/6.68",
         "AppEngine-Google; "
         "(+http://code.google.com/appengine; appid: s~x)",
         "Mozilla/5.0 (en-us) AppleWebKit/534.14 (KHTML, like Gecko; Google "
         "Web Preview) Chrome/9.0.597 Safari/534.14",
         "binlar_2.6.3 test@mgmt.mic",
-        "Genieo/1.0 http://www.genieo.com/webfilter.html",
-        "portscout/0.8.1",
+        "Genieo/1.0 http://www.genieo.com/webfilter.html", "portscout/0.8.1",
         "Chef Client/10.18.2 (ruby-1.9.3-p327; "
         "ohai-6.16.0; x86_64-linux; +http://opscode.com)",
         "LiveJournal.com (webmaster@livejournal.com; for "
@@ -140,10 +138,11 @@ TEST(BotFilterTest, CrawlersLinkCheckersAndAddressesAreBots) {
         "WordPress/6.4.2; https://example.org",
         "Mozilla/5.0 (compatible; Let's Encrypt validation server; "
         "+https://www.letsencrypt.org)",
-        "Chrome Privacy Preserving Prefetch Proxy",
-        "IrssiUrlLog/0.2",
-        "Ruby",
-        " java ",
+        "Chrome Privacy Preserving Prefetch Proxy", "IrssiUrlLog/0.2",
+        // Found in the real log by an audit.
+        "nutch-1.4/Nutch-1.4", "Reeder/2.1.1 CFNetwork/672.0.8 Darwin/14.0.0",
+        "theoldreader.com", "Robosourcer/1.0",
+        "Mozilla/3.0 (compatible; Indy Library)", "Ruby", " java ",
         "Mozilla/5.0 (compatible; "
         "SomeNewCrawler/0.1; +https://crawler.example/about)"}) {
     EXPECT_TRUE(filter.IsBot(ua)) << ua;

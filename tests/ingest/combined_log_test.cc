@@ -315,6 +315,11 @@ TEST(CombinedLogTest, ARecordOfTwoLinesIsMalformed) {
   EXPECT_TRUE(absl::StrContains(r.detail, "more than one line")) << r.detail;
   EXPECT_TRUE(
       ParseCombinedLogLine(one + "\r\n", "www", now, absl::Minutes(10), &e).ok);
+  // A bare carriage return ends a line too (an audit: the second was lost).
+  const DecodeResult cr =
+      ParseCombinedLogLine(one + "\r" + one, "www", now, absl::Minutes(10), &e);
+  EXPECT_FALSE(cr.ok);
+  EXPECT_TRUE(absl::StrContains(cr.detail, "more than one line")) << cr.detail;
 }
 
 // A quoted field ends at its closing quote and a space: a line without the
@@ -462,6 +467,28 @@ TEST(CombinedLogTest, AndroidWithoutMobileIsATablet) {
        "mobile"},
       {kIphone, "mobile"},
       {kChrome, "desktop"},
+      // Phones and tablets that say neither Mobile, iPhone nor Android (an
+      // audit found these "desktop" in the real log): feature phones' WAP
+      // and J2ME browsers, Opera Mini on them, a Kindle Fire's Silk in
+      // desktop mode.
+      {"QS304 Profile/MIDP-2.0 Configuration/CLDC-1.1", "mobile"},
+      {"SAMSUNG-GT-E2232/1.0 Openwave/6.2.3 Profile/MIDP-2.0 "
+       "Configuration/CLDC-1.1 UP.Browser/6.2.3.3.c.1.101 (GUI) MMP/2.0",
+       "mobile"},
+      {"Opera/9.80 (MTK; Opera Mini/2.1199/37.6584; U; en) Presto/2.12.423 "
+       "Version/12.16",
+       "mobile"},
+      {"MAXX_MAUI WAP Browser", "mobile"},
+      {"Mozilla/5.0 (BlackBerry; U; BlackBerry 9900; en) AppleWebKit/534.11+ "
+       "(KHTML, like Gecko) Version/7.1.0.346 Safari/534.11+",
+       "mobile"},
+      {"Mozilla/5.0 (Linux; U; en-us; KFAPWI Build/JDQ39) AppleWebKit/535.19 "
+       "(KHTML, like Gecko) Silk/3.13 Safari/535.19 Silk-Accelerated=true",
+       "tablet"},
+      {"Mozilla/5.0 (X11; U; Linux armv7l like Android; en-us) "
+       "AppleWebKit/531.2+ (KHTML, like Gecko) Version/5.0 Safari/531.2+ "
+       "Kindle/3.0+",
+       "tablet"},
   };
   for (const auto& [agent, device] : want) {
     Event e;
@@ -844,19 +871,36 @@ TEST(CombinedLogTest, FeedRequestsAreNoPageViews) {
                "www", now, absl::Minutes(10), &e)
         .ok;
   };
-  for (const char* feed :
-       {"/?flav=rss20", "/blog/tags/puppet?flav=rss20", "/?flav=atom",
-        "/?FLAV=Atom", "/?p=1&feed=rss2", "/?feed", "/?feed=comments-atom",
-        "/blog?alt=rss", "/news?format=atom;x=1", "/x?type=rdf",
-        "/x?output=rss_0.92", "/feed", "/blog/feed/", "/index.rss",
-        "/atom.xml"}) {
+  for (const char* feed : {"/?flav=rss20",
+                           "/blog/tags/puppet?flav=rss20",
+                           "/?flav=atom",
+                           "/?FLAV=Atom",
+                           "/?p=1&feed=rss2",
+                           "/?feed",
+                           "/?feed=comments-atom",
+                           "/blog?alt=rss",
+                           "/news?format=atom;x=1",
+                           "/x?type=rdf",
+                           "/x?output=rss_0.92",
+                           "/feed",
+                           "/blog/feed/",
+                           "/index.rss",
+                           "/atom.xml",
+                           "/feed/atom/",
+                           "/feed/rss2/",
+                           "/feed/rdf",
+                           "/feed/rss/",
+                           "/comments/feed/rss2",
+                           "/blog/rss/",
+                           "/atom/"}) {
     EXPECT_FALSE(page_view(feed)) << feed;
   }
   for (const char* page :
        {"/", "/blog/post.html?utm_source=feedburner&utm_medium=feed",
         "/search?q=rss+reader", "/x?flav=plain", "/x?format=html",
         "/x?feedback=1", "/x?alt=json", "/feeds/about", "/x?type=atomic",
-        "/x?format=rdfa", "/x?feed=0", "/x?flav=rssfeed"}) {
+        "/x?format=rdfa", "/x?feed=0", "/x?flav=rssfeed", "/feed/about",
+        "/blog/rss2", "/feedx/rss2"}) {
     EXPECT_TRUE(page_view(page)) << page;
   }
   Event e;
