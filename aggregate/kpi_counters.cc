@@ -653,9 +653,33 @@ void KpiCounters::SetOpenSessions(const std::map<std::string, int64_t>& open) {
 
 void KpiCounters::ClearOpenSessions() { impl_->open_sessions.clear(); }
 
-void KpiCounters::AddOpenSessions(absl::string_view site, int64_t n) {
+void KpiCounters::AddOpenSessions(absl::string_view site, int64_t n,
+                                  uint64_t* cache) {
   Impl& m = *impl_;
-  m.open_sessions[m.site.InternUncounted(site)] += n;
+  // *cache: 0 unknown; an admitted label's id + 1 (ids never change); or
+  // kOtherAt | the admission's generation when it answered "(other)".
+  constexpr uint64_t kOtherAt = uint64_t{1} << 63;
+  LabelLimiter::Id id;
+  if (cache != nullptr && *cache != 0 && (*cache & kOtherAt) == 0) {
+    id = static_cast<LabelLimiter::Id>(*cache - 1);
+  } else {
+    const uint64_t generation = m.site.generation();
+    if (cache != nullptr && *cache == (kOtherAt | generation)) {
+      id = LabelLimiter::kOtherId;
+    } else {
+      id = m.site.InternUncounted(site);
+      if (cache != nullptr) {
+        *cache = id == LabelLimiter::kOtherId ? kOtherAt | generation
+                                              : uint64_t{id} + 1;
+      }
+    }
+  }
+  m.open_sessions[id] += n;
+}
+
+absl::string_view KpiCounters::SiteLabel(absl::string_view site) {
+  Impl& m = *impl_;
+  return m.site.Name(m.site.InternUncounted(site));
 }
 
 void KpiCounters::Commit() {

@@ -61,6 +61,7 @@ bool LabelAdmission::Admit(absl::string_view value, bool trusted) {
     any_trusted_.store(true, std::memory_order_release);
   }
   admitted_.emplace(value);
+  generation_.store(admitted_.size(), std::memory_order_release);
   return true;
 }
 

@@ -79,6 +79,11 @@ class LabelAdmission {
   bool AnyTrusted() const {
     return any_trusted_.load(std::memory_order_acquire);
   }
+  // How many values were admitted so far (no lock): a value not admitted
+  // at one generation is not at the same generation later.
+  uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
 
  private:
   const size_t max_values_;
@@ -87,6 +92,7 @@ class LabelAdmission {
   absl::flat_hash_set<std::string> admitted_;  // guarded by mu_
   absl::flat_hash_set<std::string> trusted_;   // admitted; guarded by mu_
   std::atomic<bool> any_trusted_{false};       // !trusted_.empty()
+  std::atomic<uint64_t> generation_{0};        // admitted_.size()
   // By a hash of the value, not the value (in memory only, never kept):
   // candidates are up to 200 x max_values values seen once or twice, each
   // of them up to a URL path long (an audit: 80 MB of landing pages held,
@@ -197,6 +203,13 @@ class LabelLimiter {
   // admitted, put under "(other)" because its combination with other labels
   // was not (KpiCounters).
   void CountOverflow() { ++overflow_; }
+
+  // Changes whenever a value may have been admitted since (an allowlist's
+  // never does): a lookup that answered "(other)" answers it again while
+  // this stays the same (KpiCounters::AddOpenSessions).
+  uint64_t generation() const {
+    return admission_ != nullptr ? admission_->generation() : 0;
+  }
 
   const std::string& label() const { return label_; }
   // Lookups answered with "(other)" because the value was not admitted.

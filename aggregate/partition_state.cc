@@ -121,7 +121,8 @@ PartitionState::PartitionState(Options options, SessionObserver* observer,
       windows_(options_.kpi_window),
       targets_(options_.targets != nullptr && !options_.targets->empty()
                    ? std::make_unique<TargetTracker>(
-                         options_.targets, options_.rules.inactivity_timeout)
+                         options_.targets, options_.rules.inactivity_timeout,
+                         options_.site_label)
                    : nullptr),
       sessionizer_(options_.rules, fanout_.get(), attribution),
       dedup_(options_.dedup_horizon, options_.allowed_lateness) {

@@ -75,6 +75,8 @@ class PartitionState {
     absl::Duration kpi_window = absl::Minutes(1);
     // The KPI targets (outlive the state); null or empty: none.
     const std::vector<TargetSpec>* targets = nullptr;
+    // The targets' site names (TargetTracker::SiteLabel).
+    TargetTracker::SiteLabel site_label;
   };
 
   // `observer` (counters, session output) and `attribution` (may be null)

@@ -98,6 +98,7 @@ class InternPool {
     Entry& e = entries_[id];
     e.value.assign(value.data(), value.size());
     e.refs = 1;
+    e.cache = 0;
     bytes_ += Footprint(e.value);
     ids_.emplace(e.value, id);
     return id;
@@ -118,6 +119,9 @@ class InternPool {
   }
   absl::string_view Get(uint32_t id) const { return entries_[id].value; }
   uint32_t refs(uint32_t id) const { return entries_[id].refs; }
+  // A value a user of the pool keeps for the string while it is interned
+  // (0 when it was interned anew): Sessionizer::ForEachSiteOpen's cache.
+  uint64_t& cache(uint32_t id) const { return entries_[id].cache; }
   size_t capacity() const { return entries_.size(); }
   size_t bytes() const { return bytes_ + ids_.capacity() * 25; }
 
@@ -125,6 +129,7 @@ class InternPool {
   struct Entry {
     std::string value;
     uint32_t refs = 0;
+    mutable uint64_t cache = 0;
   };
   static size_t Footprint(const std::string& s) {
     return sizeof(Entry) + StringHeapBytes(s);
@@ -1527,10 +1532,12 @@ size_t Sessionizer::CloseAll() {
 size_t Sessionizer::open_sessions() const { return impl_->live; }
 
 void Sessionizer::ForEachSiteOpen(
-    absl::FunctionRef<void(absl::string_view, int64_t)> f) const {
+    absl::FunctionRef<void(absl::string_view, int64_t, uint64_t*)> f) const {
   const Impl& m = *impl_;
   for (uint32_t id = 1; id < m.sites.capacity(); ++id) {
-    if (m.sites.refs(id) > 0) f(m.sites.Get(id), m.sites.refs(id));
+    if (m.sites.refs(id) > 0) {
+      f(m.sites.Get(id), m.sites.refs(id), &m.sites.cache(id));
+    }
   }
 }
 

@@ -188,9 +188,11 @@ class Sessionizer {
   size_t CloseAll();
 
   size_t open_sessions() const;
-  // Calls `f` for every site with open sessions, with their number.
+  // Calls `f` for every site with open sessions, with their number and a
+  // value the caller may keep for the site while it has open sessions (0 at
+  // first; KpiCounters::AddOpenSessions' cache).
   void ForEachSiteOpen(
-      absl::FunctionRef<void(absl::string_view site, int64_t open)> f) const;
+      absl::FunctionRef<void(absl::string_view, int64_t, uint64_t*)> f) const;
   // Calls `f` for every open session, with its start.
   void ForEachOpen(
       absl::FunctionRef<void(absl::Time start, const SessionAttributes&)> f)

@@ -131,9 +131,11 @@ TargetStatus EvaluateTarget(const TargetSpec& spec, const TargetSums& sums,
 }
 
 TargetTracker::TargetTracker(const std::vector<TargetSpec>* specs,
-                             absl::Duration inactivity_timeout)
+                             absl::Duration inactivity_timeout,
+                             SiteLabel site_label)
     : specs_(specs),
       inactivity_timeout_(inactivity_timeout),
+      site_label_(std::move(site_label)),
       targets_(specs->size()) {
   for (const TargetSpec& spec : *specs) {
     Compiled c;
@@ -175,7 +177,8 @@ bool TargetTracker::Contribution(const Compiled& f, const ClosedSession& s,
     c.denominator = f.kpi->session_denominator(s, selection);
   }
   if (f.by_channel && c.numerator != 0) {
-    c.channels[{s.site_id, s.channel}].revenue = c.numerator;
+    c.channels[{std::string(SiteOf(s.site_id)), s.channel}].revenue =
+        c.numerator;
   }
   if (f.track_currency) {
     for (const auto& [currency, micros] : s.revenue) c.AddCurrency(currency);
@@ -426,7 +429,7 @@ void TargetTracker::OnAdCost(absl::string_view site, absl::string_view channel,
     c.matched = 1;
     if (f.track_currency) c.AddCurrency(currency);
     if (f.by_channel) {
-      c.channels[{std::string(site), std::string(channel)}].cost =
+      c.channels[{std::string(SiteOf(site)), std::string(channel)}].cost =
           c.denominator;
     }
     if (until > time) {

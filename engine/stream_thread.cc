@@ -141,6 +141,9 @@ StreamThread::StreamThread(Options options)
     readers_.emplace(repartition_topic_, std::move(reader));
   }
   context_.state = PartitionStateOptionsFrom(config_, options_.targets);
+  context_.state.site_label = [this](absl::string_view site) {
+    return counters_.SiteLabel(site);
+  };
   context_.max_out_of_orderness = config_.processing.max_out_of_orderness;
   context_.channels = &channels_;
   context_.counters = &counters_;
@@ -1817,9 +1820,10 @@ void StreamThread::Publish(absl::Time now) {
       continue;
     }
     const PartitionState& state = slot.pipeline->state();
-    state.sessionizer().ForEachSiteOpen([&](absl::string_view site, int64_t n) {
-      counters_.AddOpenSessions(site, n);
-    });
+    state.sessionizer().ForEachSiteOpen(
+        [&](absl::string_view site, int64_t n, uint64_t* cache) {
+          counters_.AddOpenSessions(site, n, cache);
+        });
     open += static_cast<double>(state.open_sessions());
     state_bytes += static_cast<double>(state.ApproximateBytes());
     buffered += static_cast<double>(state.buffered_events());

@@ -2160,6 +2160,40 @@ TEST(StreamThreadTest, AMonthWithAnHourMoreIsSpreadOverIt) {
               3100.0 * (168.0 / 64) / 745);
 }
 
+// A ROAS target's sums by site name the sites by their label value, as the
+// rules do: past metrics.label_values_max, "(other)" (an audit: raw site
+// ids of a flood filled every minute's bucket of a 1 d target).
+TEST(StreamThreadTest, RoasSumsBySiteUseTheSiteLabel) {
+  const std::string config =
+      absl::StrCat(absl::StrReplaceAll(
+                       kThreadConfig,
+                       {{"inputs: [{topic: in, format: json, key: visitor_id}]",
+                         "inputs: [{topic: in, kind: ad_cost, format: json}]\n"
+                         "metrics: {label_values_max: 1}"}}),
+                   "targets: [{name: r, kpi: roas, value: 1, window: 1d}]\n");
+  FakeThread t(config.c_str());
+  t.UseTargets();
+  t.target_clock = absl::FromCivil(absl::CivilSecond(2026, 1, 1, 12, 0, 0),
+                                   absl::UTCTimeZone());
+  for (const char* site : {"a", "b", "c"}) {
+    t.records.push_back(
+        {"", absl::StrCat("{\"siteId\":\"", site,
+                          "\",\"utmSource\":\"google\",\"utmMedium\":"
+                          "\"cpc\",\"costMicros\":\"1000000\",\"currency\":"
+                          "\"EUR\",\"dateStart\":\"2026-01-01T10:00:00Z\"}")});
+  }
+  t.options.stop_requested = [&] { return t.output().committed_offset == 3; };
+  ASSERT_TRUE(t.Run().ok());
+  const StreamThread::TargetShare share = t.Targets();
+  ASSERT_EQ(share.sums.size(), 1u);
+  std::vector<std::string> sites;
+  for (const auto& [site_channel, sums] : share.sums[0].channels) {
+    sites.push_back(site_channel.first);
+  }
+  EXPECT_THAT(sites, ::testing::ElementsAre("(other)", "a"));
+  EXPECT_EQ(share.sums[0].denominator, 3);
+}
+
 // A thread ahead of the engine's clock (another thread, the slowest, sets
 // it: SetTargetClock) sums its rolling targets' windows there, where the
 // engine evaluates them: v1's session, closed at 10:30, is in the hour to
