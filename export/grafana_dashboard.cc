@@ -111,6 +111,9 @@ class Layout {
                           {"orientation", "horizontal"},
                           {"displayMode", "gradient"},
                           {"showUnfilled", true}};
+      // Bars from 0: left out, Grafana takes the smallest value shown for
+      // the empty bar (a funnel's last step drew nothing).
+      panel["fieldConfig"]["defaults"]["min"] = 0;
     }
     panels_->push_back(std::move(panel));
     x_ += w;
@@ -415,12 +418,13 @@ void FunnelPanels(const Config& config, Layout* layout) {
                                         .Equal("funnel", f.name)
                                         .Equal("step", step.name)
                                         .str(),
-                                    "[1d]))"),
+                                    "[1d])) or vector(0)"),
                        step.name});
     }
     layout->Add("bargauge", absl::StrCat("Funnel ", f.name, " (24h)"),
                 "Sessions that reached each step in order, within one "
-                "session; the bars shrink step by step.",
+                "session; the bars shrink step by step (a step no session "
+                "reached yet: 0).",
                 12, 2 + 2 * static_cast<int>(f.steps.size()), steps, "short");
   }
 }
