@@ -137,8 +137,19 @@ absl::string_view HostOf(absl::string_view url, std::string* buffer) {
   const size_t scheme = FindSchemeEnd(url);
   if (scheme != absl::string_view::npos) url.remove_prefix(scheme + 3);
   url = url.substr(0, FindFirstOf(url, "/?#"));
-  const size_t port = url.rfind(':');
-  if (port != absl::string_view::npos) url = url.substr(0, port);
+  // No user name and password ("https://user:pw@host/"); an IPv6 address
+  // whole, in its brackets (it was cut at its last colon, as a port).
+  if (const size_t at = url.rfind('@'); at != absl::string_view::npos) {
+    url.remove_prefix(at + 1);
+  }
+  if (absl::StartsWith(url, "[")) {
+    if (const size_t close = url.find(']'); close != absl::string_view::npos) {
+      url = url.substr(0, close + 1);
+    }
+  } else if (const size_t port = url.rfind(':');
+             port != absl::string_view::npos) {
+    url = url.substr(0, port);
+  }
   absl::string_view host = Lower(url, buffer);
   for (absl::string_view prefix : {"www.", "m.", "l.", "lm.", "mobile."}) {
     if (absl::StartsWith(host, prefix)) {

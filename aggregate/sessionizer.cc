@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/chunked_vector.h"
 #include "aggregate/compact_string.h"
@@ -857,7 +858,21 @@ struct Sessionizer::Impl {
   void AdvanceFunnels(Open& s, const EventView& e) {
     const bool page = e.type == EventType::kPageView;
     if (!page && e.type != EventType::kConversion) return;
-    const absl::string_view path = page ? UrlPath(e.page_url) : "";
+    absl::string_view path = page ? UrlPath(e.page_url) : "";
+    // Path parameters name no page (`/cart;jsessionid=8F3A`: Java servers
+    // add the session id to the links of a visitor's first page): left
+    // out, as access logs' assets are recognised without them (an audit:
+    // such a page reached no step).
+    std::string bare;
+    if (absl::StrContains(path, ';')) {
+      bool parameter = false;
+      for (const char c : path) {
+        if (c == '/') parameter = false;
+        if (c == ';') parameter = true;
+        if (!parameter) bare.push_back(c);
+      }
+      path = bare;
+    }
     for (size_t f = 0; f < rules.funnels.size(); ++f) {
       const Funnel& funnel = rules.funnels[f];
       const uint8_t reached = s.extra && f < s.extra->funnel_steps.size()

@@ -271,6 +271,18 @@ TEST(ChannelClassifierTest, SourceAndMediumDerivedFromTheReferrer) {
       {"", "", "", "https://news.example.org/x", "", kPage});
   EXPECT_EQ(sm.source, "news.example.org");
   EXPECT_EQ(sm.medium, "referral");
+  // An IPv6 address whole (it was cut at its last colon, as a port), a
+  // port and a user name left out.
+  for (const char* referrer :
+       {"http://[2001:db8::1]/x", "http://[2001:DB8::1]:8080/",
+        "https://user:pw@[2001:db8::1]"}) {
+    sm = c.EffectiveSourceMedium({"", "", "", referrer, "", kPage});
+    EXPECT_EQ(sm.source, "[2001:db8::1]") << referrer;
+    EXPECT_EQ(sm.medium, "referral") << referrer;
+  }
+  sm = c.EffectiveSourceMedium(
+      {"", "", "", "https://user@news.example.org:8443/x", "", kPage});
+  EXPECT_EQ(sm.source, "news.example.org");
   sm = c.EffectiveSourceMedium({"", "", "", "", "", kPage});
   EXPECT_EQ(sm.source, "(direct)");
   EXPECT_EQ(sm.medium, "(none)");

@@ -2051,6 +2051,32 @@ TEST(FunnelTest, StepsCountOnlyInOrder) {
   EXPECT_TRUE(steps["c"].empty());
 }
 
+// Path parameters name no page: `/cart;jsessionid=…` is the cart (an
+// audit: a Java server's first page of a visit reached no step).
+TEST(FunnelTest, PathParametersAreLeftOut) {
+  Recorder rec;
+  SessionRules rules;
+  rules.funnels = {{"checkout",
+                    {{"product", "/products/*", ""},
+                     {"cart", "/cart", ""},
+                     {"thanks", "/thanks", ""}}}};
+  Sessionizer s(rules, &rec);
+  s.Add(Ev("a", absl::Seconds(0), EventType::kPageView,
+           "/products;jsessionid=8F3A/42"));
+  s.Add(Ev("a", absl::Seconds(1), EventType::kPageView,
+           "/cart;jsessionid=8F3A?step=1"));
+  s.Add(Ev("a", absl::Seconds(2), EventType::kPageView, "/thanks;x"));
+  s.Add(Ev("b", absl::Seconds(0), EventType::kPageView, "/products/1"));
+  s.Add(Ev("b", absl::Seconds(1), EventType::kPageView, "/cartx;y"));
+  s.CloseAll();
+  std::map<std::string, std::vector<uint8_t>> steps;
+  for (const ClosedSession& c : rec.closed) {
+    steps[c.visitor_id] = c.funnel_steps;
+  }
+  EXPECT_EQ(steps["a"], std::vector<uint8_t>{3});
+  EXPECT_EQ(steps["b"], std::vector<uint8_t>{1});
+}
+
 // An order counted before converts nothing, and moves no funnel: the
 // purchase step and the converted sessions count the same sessions.
 TEST(FunnelTest, ARepeatedOrderReachesNoStep) {
