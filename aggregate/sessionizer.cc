@@ -1164,14 +1164,16 @@ struct Sessionizer::Impl {
       return digests.empty() ? OrderIdOf(money.order_ids[i])
                              : absl::string_view(digests[i]);
     };
+    // The ids whose order a conversion took (in one pass: a session may
+    // hold thousands of entries).
+    absl::flat_hash_set<absl::string_view> claimed;
+    for (size_t j = 0; j < money.order_ids.size(); ++j) {
+      if (ClaimedOrder(money.order_ids[j])) claimed.insert(id_of(j));
+    }
     ForEachPending(money.pending_orders, [&](size_t i) {
-      if (i >= money.order_ids.size()) return;
-      const absl::string_view id = id_of(i);
-      bool claimed = false;
-      for (size_t j = 0; j < money.order_ids.size(); ++j) {
-        claimed |= id_of(j) == id && ClaimedOrder(money.order_ids[j]);
+      if (i >= money.order_ids.size() || !claimed.insert(id_of(i)).second) {
+        return;
       }
-      if (claimed) return;
       Increment(money.orders, absl::string_view(), 1u);
       money.order_ids[i].back() =
           static_cast<char>(OrderByte(money.order_ids[i]) | kClaimed);
