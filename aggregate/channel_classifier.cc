@@ -139,8 +139,11 @@ absl::string_view HostOf(absl::string_view url, std::string* buffer) {
   url = url.substr(0, FindFirstOf(url, "/?#"));
   // No user name and password ("https://user:pw@host/"); an IPv6 address
   // whole, in its brackets (it was cut at its last colon, as a port).
-  if (const size_t at = url.rfind('@'); at != absl::string_view::npos) {
-    url.remove_prefix(at + 1);
+  for (size_t i = url.size(); i-- > 0;) {
+    if (url[i] == '@') {
+      url.remove_prefix(i + 1);
+      break;
+    }
   }
   if (absl::StartsWith(url, "[")) {
     if (const size_t close = url.find(']'); close != absl::string_view::npos) {

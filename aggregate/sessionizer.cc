@@ -1,6 +1,7 @@
 #include "aggregate/sessionizer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
@@ -14,7 +15,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "aggregate/chunked_vector.h"
 #include "aggregate/compact_string.h"
@@ -471,6 +471,7 @@ struct Sessionizer::Impl {
   // engine's samples in std::map's nodes, keyed JSON).
   absl::btree_map<int64_t, std::vector<Due>> expiry;
   InternPool sites, pages, attributions;
+  std::string path_buffer;  // AdvanceFunnels' path without parameters
   std::vector<AttributionParts> parts;  // by attribution id
   std::string attribution_key;          // AcquireAttribution()'s, reused
   Acquisition acquisition;              // Start()'s, reused
@@ -863,8 +864,10 @@ struct Sessionizer::Impl {
     // add the session id to the links of a visitor's first page): left
     // out, as access logs' assets are recognised without them (an audit:
     // such a page reached no step).
-    std::string bare;
-    if (absl::StrContains(path, ';')) {
+    if (!path.empty() &&
+        std::memchr(path.data(), ';', path.size()) != nullptr) {
+      std::string& bare = path_buffer;
+      bare.clear();
       bool parameter = false;
       for (const char c : path) {
         if (c == '/') parameter = false;
