@@ -195,10 +195,10 @@ void TargetTracker::Add(size_t i, absl::Time at, const TargetSums& sums) {
   State& state = targets_[i];
   if (spec.rolling()) {
     const int64_t bucket = BucketOf(at, compiled_[i].width);
-    state.buckets[bucket] += sums;
+    state.buckets[bucket].AddKept(sums);
     dirty_.insert({i, bucket});
   } else {
-    state.total += sums;
+    state.total.AddKept(sums);
     dirty_.insert({i, kTotal});
   }
 }

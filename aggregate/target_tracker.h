@@ -99,20 +99,23 @@ struct TargetSums {
   };
   using SiteChannel = std::pair<std::string, std::string>;
   std::map<SiteChannel, ChannelSums> channels;
-  // The keys' bytes (with a map node's), at most kMaxChannelKeyBytes: a
-  // key beyond it is summed under the site "(other)" (an audit: a new site
-  // id per revenue session grew a bucket without bound, and one written
-  // whole past message.max.bytes stopped the engine at every start). The
-  // generated rules see such sites as "(other)" too, once the site label
-  // is full.
+  // The keys' bytes (with a map node's), in a bucket or period total the
+  // tracker keeps at most kMaxChannelKeyBytes: a key beyond it is summed
+  // under the site "(other)" (an audit: a new site id per revenue session
+  // grew a bucket without bound, and one written whole past
+  // message.max.bytes stopped the engine at every start). Sums of a window
+  // (AddTo) and of the threads (operator+=) are not capped: a day's window
+  // of 50 sites in 11 channels has more keys than a bucket, and put the
+  // revenue of sites without cost beside other sites' cost (an audit: ROAS
+  // 17.7 where the rules read 1).
   static constexpr size_t kMaxChannelKeyBytes = 64 << 10;
   static constexpr size_t kChannelEntryBytes = 96;  // node, pair, sums
   size_t channel_key_bytes = 0;
-  ChannelSums& Channel(const SiteChannel& key) {
+  ChannelSums& Channel(const SiteChannel& key, bool capped = true) {
     if (auto it = channels.find(key); it != channels.end()) return it->second;
     const size_t bytes =
         key.first.size() + key.second.size() + kChannelEntryBytes;
-    if (channel_key_bytes + bytes > kMaxChannelKeyBytes &&
+    if (capped && channel_key_bytes + bytes > kMaxChannelKeyBytes &&
         key.first != kOther) {
       return Channel({std::string(kOther), key.second});
     }
@@ -135,7 +138,17 @@ struct TargetSums {
       mixed_currencies = true;
     }
   }
+  // `o` added, its channels whatever their number (a window's, the
+  // threads' sums, held for a moment).
   TargetSums& operator+=(const TargetSums& o) {
+    Add(o, /*capped=*/false);
+    return *this;
+  }
+  // `o` added to sums the tracker keeps (a bucket, a period's total).
+  void AddKept(const TargetSums& o) { Add(o, /*capped=*/true); }
+
+ private:
+  void Add(const TargetSums& o, bool capped) {
     numerator += o.numerator;
     denominator += o.denominator;
     // Restored from a checkpoint: saturate.
@@ -145,11 +158,10 @@ struct TargetSums {
     if (o.mixed_currencies) mixed_currencies = true;
     AddCurrency(o.currency);
     for (const auto& [channel, c] : o.channels) {
-      ChannelSums& mine = Channel(channel);
+      ChannelSums& mine = Channel(channel, capped);
       mine.revenue += c.revenue;
       mine.cost += c.cost;
     }
-    return *this;
   }
 };
 

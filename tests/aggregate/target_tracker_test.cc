@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "aggregate/partition_state.h"
 #include "gtest/gtest.h"
 
@@ -978,6 +979,32 @@ TEST(TargetTrackerTest, RoasSumsSitesByTheirLabel) {
   // 7,200 EUR of "(other)" revenue on its 3,600 EUR, 5 on shop's 1.
   EXPECT_NEAR(EvaluateTarget(specs[0], sums[0], now).actual, 7205.0 / 3601,
               1e-9);
+}
+
+// A window's sums keep every (site, channel) of its buckets: 700 sites in
+// a day, each bucket within its cap, read 1 (600 sites' revenue on their
+// own cost, 100 sites' without cost left out), as the rules do. The
+// window's total was capped as a bucket is, and the keys past 64 KiB were
+// summed under "(other)", with cost: 17.7 (an audit).
+TEST(TargetTrackerTest, AWindowKeepsEverySiteAndChannelOfItsBuckets) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(24), 1)};
+  TargetTracker tracker(&specs, kTimeout);
+  for (int i = 0; i < 700; ++i) {
+    ClosedSession s =
+        PayingIn("Paid Search", i < 600 ? 1'000'000 : 100'000'000);
+    s.site_id = absl::StrFormat("site-%03d-of-the-shop", i);
+    s.end = kT0 + absl::Minutes(i);
+    tracker.OnSessionClosed(s);
+    if (i < 600) {
+      tracker.OnAdCost(s.site_id, "Paid Search", "EUR", 1'000'000,
+                       kT0 + absl::Minutes(i));
+    }
+  }
+  const absl::Time now = kT0 + absl::Hours(13);
+  const std::vector<TargetSums> sums = SumsAt(tracker, now);
+  EXPECT_EQ(sums[0].channels.size(), 700u);
+  EXPECT_DOUBLE_EQ(sums[0].RevenueOfPaidChannels(), 600);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums[0], now).actual, 1);
 }
 
 // ... per site too (review): Paid Search revenue of a site that had no
