@@ -396,18 +396,59 @@ void StreamThread::UpdateWatermarks(absl::Time now) {
                              slot.pipeline->UpstreamWatermark());
     }
   }
-  watermark_.Current(now);  // keeps the thread's (never backwards) current
   // With none of its partitions active, the idle ones go on with the rest
   // of the instance (an audit: a quiet input partition alone on its thread
   // kept its last events buffered, their sessions open, and held the
   // instance's watermark and targets' clock back by an hour).
   const int64_t instance_us =
       instance_watermark_us_.load(std::memory_order_relaxed);
-  const absl::Time basis = watermark_.AdoptionBasis(
-      now, instance_us == INT64_MIN ? absl::InfinitePast()
-                                    : absl::FromUnixMicros(instance_us));
+  const absl::Time instance = instance_us == INT64_MIN
+                                  ? absl::InfinitePast()
+                                  : absl::FromUnixMicros(instance_us);
+  CheckIdleBeforeJump(now, watermark_.AdoptionBasis(now, instance));
+  watermark_.Current(now);  // keeps the thread's (never backwards) current
+  const absl::Time basis = watermark_.AdoptionBasis(now, instance);
   for (auto& [tp, slot] : slots_) {
     slot.watermark = watermark_.Of(slot.watermark_id, now, basis);
+  }
+}
+
+void StreamThread::CheckIdleBeforeJump(absl::Time now, absl::Time basis) {
+  // An idle partition's records behind the watermark it adopts are late. A
+  // backlog that lands on every partition of an idle engine at once (a
+  // collector's flush after an outage) is read one partition's run first:
+  // the others, idle by the consumer's cached ends, took that run's event
+  // time, and 30 % of the backlog was dead-lettered as late (an audit). So
+  // before an idle partition follows a jump of more than the allowed
+  // lateness (a minute at least), the brokers say whether it is still at
+  // its end; a steady watermark it follows in small steps asks nothing.
+  if (basis == absl::InfinitePast()) return;
+  const absl::Duration jump =
+      std::max(config_.processing.allowed_lateness, absl::Minutes(1));
+  std::vector<TopicPartition> check;
+  for (const auto& [tp, slot] : slots_) {
+    if (slot.restored && basis - slot.watermark > jump &&
+        watermark_.Idle(slot.watermark_id, now)) {
+      check.push_back(tp);
+    }
+  }
+  if (check.empty()) return;
+  auto ends = input_->EndOffsets(check, kEndCheckTimeout);
+  for (const TopicPartition& tp : check) {
+    Slot& slot = slots_.at(tp);
+    slot.end_checked_at = now;
+    // Unconfirmed (no broker answered): not idle, as a quiet partition's
+    // end that cannot be checked (UpdateBacklogs).
+    if (!ends.ok()) watermark_.Uncaught(slot.watermark_id);
+  }
+  if (!ends.ok()) return;
+  for (const auto& [tp, end] : *ends) {
+    auto it = slots_.find(tp);
+    if (it == slots_.end()) continue;
+    const int64_t position = it->second.position();
+    if (position < 0 || end - position > 1) {
+      watermark_.Uncaught(it->second.watermark_id);
+    }
   }
 }
 

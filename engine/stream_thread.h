@@ -234,6 +234,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   void Handle(const kafka::Record& record, absl::Time now);
   // Caches every partition's watermark at `now` in its slot.
   void UpdateWatermarks(absl::Time now);
+  // Asks the brokers for the ends of idle partitions about to follow their
+  // thread's (or the instance's) watermark `basis` further than
+  // kIdleJumpChecked past their own: those with records to read are not
+  // idle (UpdateWatermarks).
+  void CheckIdleBeforeJump(absl::Time now, absl::Time basis);
   // LostStateError's hint for `lost` (indices into `tps`) whose local
   // state was of another changelog topic, or "".
   std::string RenamedChangelogHint(const std::vector<TopicPartition>& tps,

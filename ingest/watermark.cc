@@ -43,6 +43,14 @@ void WatermarkTracker::CaughtUp(int32_t partition, absl::Time checked_at) {
   }
 }
 
+void WatermarkTracker::Uncaught(int32_t partition) {
+  auto it = partitions_.find(partition);
+  if (it != partitions_.end()) {
+    it->second.caught_up_at = absl::InfinitePast();
+    it->second.backlog = true;
+  }
+}
+
 bool WatermarkTracker::Quiet(int32_t partition, absl::Time now) const {
   auto it = partitions_.find(partition);
   return it != partitions_.end() && Quiet(it->second, now);

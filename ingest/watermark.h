@@ -67,6 +67,9 @@ class WatermarkTracker {
   void SetBacklog(int32_t partition, bool backlog);
   // A look at the partition's end at `checked_at` found nothing left to read.
   void CaughtUp(int32_t partition, absl::Time checked_at);
+  // A look at the partition's end found records to read: not idle until
+  // another look finds it caught up (CaughtUp) after its idle timeout.
+  void Uncaught(int32_t partition);
   void Observe(int32_t partition, absl::Time event_time, absl::Time now);
 
   // When the partition's last event was read (processing time; its
