@@ -349,9 +349,14 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
     sums.lag_weighted_seconds = b.lag_weighted_seconds();
     for (const v1::TargetBucket::ChannelSums& by : b.channels()) {
       // As written (no bound applied again: the restored bucket must
-      // behave as the one checkpointed, whose "(other)" may sort first).
-      auto [it, inserted] =
-          sums.channels.try_emplace({by.site(), by.channel()});
+      // behave as the one checkpointed, whose "(other)" may sort first),
+      // each site named as this process names it (SiteLabel): the site
+      // label's admissions are this process's, and checkpoints written
+      // before sites were named so hold site ids (an audit: after an
+      // upgrade or a restart a site's revenue and its restored cost were
+      // under two names, and ROAS left the revenue out).
+      auto [it, inserted] = sums.channels.try_emplace(
+          {std::string(SiteOf(by.site())), by.channel()});
       if (inserted) {
         sums.channel_key_bytes += by.site().size() + by.channel().size() +
                                   TargetSums::kChannelEntryBytes;

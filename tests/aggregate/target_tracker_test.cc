@@ -1007,6 +1007,31 @@ TEST(TargetTrackerTest, AWindowKeepsEverySiteAndChannelOfItsBuckets) {
   EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums[0], now).actual, 1);
 }
 
+// Restored sums name their sites as the restoring process does: a cost
+// checkpointed under "b" (or a site id, by a version before site labels)
+// is "(other)"'s where "b" is not admitted now, and b's revenue, "(other)"
+// now, counts on it (an audit: an upgrade, or a restart that admitted
+// other sites first, read ROAS without it).
+TEST(TargetTrackerTest, RestoredSumsNameSitesAsThisProcessDoes) {
+  std::vector<TargetSpec> specs = {Rolling("roas", absl::Hours(24), 2)};
+  auto as_is = [](absl::string_view site) { return site; };
+  auto only_a = [](absl::string_view site) -> absl::string_view {
+    return site == "a" ? site : kOther;
+  };
+  TargetTracker before(&specs, kTimeout, as_is);
+  before.OnAdCost("b", "Paid Search", "EUR", 10'000'000, kT0);
+  TargetTracker after(&specs, kTimeout, only_a);
+  before.Checkpoint(/*full=*/true, [&](const v1::TargetBucket& b) {
+    EXPECT_TRUE(after.Restore(b));
+  });
+  ClosedSession b = PayingIn("Paid Search", 20'000'000);
+  b.site_id = "b";
+  after.OnSessionClosed(b);
+  const absl::Time now = kT0 + absl::Hours(1);
+  const std::vector<TargetSums> sums = SumsAt(after, now);
+  EXPECT_DOUBLE_EQ(EvaluateTarget(specs[0], sums[0], now).actual, 2);
+}
+
 // ... per site too (review): Paid Search revenue of a site that had no
 // Paid Search cost is no return on another site's spend, as the rules
 // judge it (`and on (site, channel, currency)`). 10 EUR on 10 EUR of cost
