@@ -565,6 +565,15 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
   if (destroying_) return;
   const absl::Time now = clock_->Now();
   joined_ = true;
+  // The realtime visitors of partitions dropped before (DropSlots): kept
+  // for those given back, forgotten for the others.
+  for (const TopicPartition& tp : partitions) {
+    const uint32_t owner = active_.OwnerOf(tp.topic, tp.partition);
+    set_aside_owners_.erase(std::remove(set_aside_owners_.begin(),
+                                        set_aside_owners_.end(), owner),
+                            set_aside_owners_.end());
+  }
+  active_.Forget(std::exchange(set_aside_owners_, {}));
   for (const TopicPartition& tp : partitions) {
     if (!readers_.count(tp.topic)) continue;
     if (slots_.count(tp)) continue;
@@ -598,13 +607,15 @@ void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
                              bool log) {
   // Their realtime visitors go with them: the new owner counts them from
   // their next event (kept, web_active_visitors summed over threads and
-  // instances counted them twice for up to 30 minutes).
-  std::vector<uint32_t> owners;
+  // instances counted them twice for up to 30 minutes). Set aside until
+  // the next assignment, which forgets them unless it gives the partition
+  // back (an audit: partitions lost in a broker's stall and assigned to
+  // the same instance again read 0 active visitors for 30 minutes).
   for (const TopicPartition& tp : partitions) {
-    if (slots_.count(tp))
-      owners.push_back(active_.OwnerOf(tp.topic, tp.partition));
+    if (slots_.count(tp)) {
+      set_aside_owners_.push_back(active_.OwnerOf(tp.topic, tp.partition));
+    }
   }
-  active_.Forget(owners);
   for (const TopicPartition& tp : partitions) {
     auto it = slots_.find(tp);
     if (it == slots_.end()) continue;

@@ -363,6 +363,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
 
   KpiCounters counters_;
   ActiveVisitors active_;
+  // Owners (ActiveVisitors::OwnerOf) of partitions dropped since the last
+  // assignment, whose visitors it forgets unless it gives them back.
+  std::vector<uint32_t> set_aside_owners_;
   RejectionReporter rejections_;
   BotFilter bots_;      // WebEvent inputs
   BotFilter log_bots_;  // access-log inputs
