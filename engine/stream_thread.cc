@@ -569,9 +569,9 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
   // for those given back, forgotten for the others.
   for (const TopicPartition& tp : partitions) {
     const uint32_t owner = active_.OwnerOf(tp.topic, tp.partition);
-    set_aside_owners_.erase(std::remove(set_aside_owners_.begin(),
-                                        set_aside_owners_.end(), owner),
-                            set_aside_owners_.end());
+    set_aside_owners_.erase(
+        std::remove(set_aside_owners_.begin(), set_aside_owners_.end(), owner),
+        set_aside_owners_.end());
   }
   active_.Forget(std::exchange(set_aside_owners_, {}));
   for (const TopicPartition& tp : partitions) {
