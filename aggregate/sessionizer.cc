@@ -63,6 +63,21 @@ absl::string_view UrlPath(absl::string_view url) {
   return url.substr(0, FindFirstOf(url, "?#"));
 }
 
+absl::string_view WithoutPathParameters(absl::string_view path,
+                                        std::string* buffer) {
+  if (path.empty() || std::memchr(path.data(), ';', path.size()) == nullptr) {
+    return path;
+  }
+  buffer->clear();
+  bool parameter = false;
+  for (const char c : path) {
+    if (c == '/') parameter = false;
+    if (c == ';') parameter = true;
+    if (!parameter) buffer->push_back(c);
+  }
+  return *buffer;
+}
+
 bool IsEngaged(const SessionRules& rules, absl::Duration duration,
                uint32_t pageviews, bool converted) {
   return duration >= rules.engaged_min_duration ||
@@ -859,23 +874,10 @@ struct Sessionizer::Impl {
   void AdvanceFunnels(Open& s, const EventView& e) {
     const bool page = e.type == EventType::kPageView;
     if (!page && e.type != EventType::kConversion) return;
-    absl::string_view path = page ? UrlPath(e.page_url) : "";
-    // Path parameters name no page (`/cart;jsessionid=8F3A`: Java servers
-    // add the session id to the links of a visitor's first page): left
-    // out, as access logs' assets are recognised without them (an audit:
-    // such a page reached no step).
-    if (!path.empty() &&
-        std::memchr(path.data(), ';', path.size()) != nullptr) {
-      std::string& bare = path_buffer;
-      bare.clear();
-      bool parameter = false;
-      for (const char c : path) {
-        if (c == '/') parameter = false;
-        if (c == ';') parameter = true;
-        if (!parameter) bare.push_back(c);
-      }
-      path = bare;
-    }
+    // Without path parameters (WithoutPathParameters: an audit's
+    // `/cart;jsessionid=…` reached no step).
+    const absl::string_view path =
+        page ? WithoutPathParameters(UrlPath(e.page_url), &path_buffer) : "";
     for (size_t f = 0; f < rules.funnels.size(); ++f) {
       const Funnel& funnel = rules.funnels[f];
       const uint8_t reached = s.extra && f < s.extra->funnel_steps.size()
@@ -981,6 +983,12 @@ struct Sessionizer::Impl {
                  GoalByte(goal_index) | (claims ? kClaimed : 0) |
                      (values ? kValued : 0),
                  x.order_ids);
+    } else if (!e.order_id.empty() && !claims && e.value_micros == 0 &&
+               e.currency.empty()) {
+      // No room to keep it pending: a new id (OrderOnce let it through;
+      // a kept one returned above) is its order at once, under no currency
+      // (a review: past the cap a value-less order was never counted).
+      Increment(x.orders, absl::string_view(), 1u);
     }
     // Revenue is never negative (aggregate/KPIS.md): a refund's negative
     // value is not subtracted, in the session record, the KPI windows and

@@ -76,6 +76,13 @@ bool GlobMatch(absl::string_view pattern, absl::string_view path);
 // path loses its query and fragment.
 absl::string_view UrlPath(absl::string_view url);
 
+// `path` without its path parameters, which name no page
+// ("/cart;jsessionid=8F3A/x" -> "/cart/x": Java servers add the session id
+// to the links of a visitor's first page): `path` itself when it has none,
+// else a view of `*buffer`. Funnel steps and skip_paths match this.
+absl::string_view WithoutPathParameters(absl::string_view path,
+                                        std::string* buffer);
+
 struct SessionRules {
   absl::Duration inactivity_timeout = absl::Minutes(30);
   absl::Duration max_length = absl::Hours(24);
@@ -83,8 +90,9 @@ struct SessionRules {
   int engaged_min_pageviews = 2;
   // A closed session lasting at least this is long (long_session_rate).
   absl::Duration long_min_duration = absl::Minutes(3);
-  // A visitor without a client session_number is new when the engine has not
-  // seen them start a session within this long (per partition).
+  // A visitor is new when the engine has not seen them start a session
+  // within this long (per partition) and the client's session_number, if
+  // any, is 1 (VisitorRecency).
   absl::Duration visitor_retention = absl::Hours(24 * 400);
   // UA-style splits: a session also ends at local midnight of `timezone`,
   // and/or when an event arrives with other campaign parameters (utm_source,

@@ -2,10 +2,12 @@
 // over a FingerprintStore (checkpointed with the partition's state):
 //
 //   VisitorRecency  "new vs returning" (SPEC §3): a session is a new
-//                   visitor's when the client says so (session_number == 1),
-//                   or, without a session_number, when the partition has not
-//                   seen the visitor start a session within the retention
-//                   (default 400 days). Key: StableHash(site, visitor). (A
+//                   visitor's when the partition has not seen the visitor
+//                   start a session within the retention (default 400
+//                   days) and the client, if it numbers its sessions, says
+//                   1 (session_number past 1: returning; 1 again after the
+//                   visitor was seen: not new, its first session was).
+//                   Key: StableHash(site, visitor). (A
 //                   session split off a visit is not new either: the
 //                   Sessionizer's rule, which knows the visit.)
 //   OrderOnce       an order_id counts once across the visitor's sessions

@@ -242,9 +242,10 @@ namespace {
 // What is wrong with a path glob (a funnel step's page, an access log's
 // skip_paths), which is matched whole against a page's path: the part of
 // its URL after the host, without the query string and fragment. Empty if
-// nothing. A glob with `?` or `#`, a whole URL, or one starting with
-// neither `/` nor `*` could never match (an audit: funnels of such steps
-// read nothing, and check-config said OK).
+// nothing. A glob with `?`, `#` or `;` (path parameters are left out of
+// the path), a whole URL, or one starting with neither `/` nor `*` could
+// never match (an audit: funnels of such steps read nothing, and
+// check-config said OK).
 std::string PathGlobProblem(absl::string_view glob) {
   if (absl::StrContains(glob, "://")) {
     return "is a URL: give its path (\"/cart\" for "
@@ -256,6 +257,10 @@ std::string PathGlobProblem(absl::string_view glob) {
   }
   if (absl::StrContains(glob, "#")) {
     return "holds a #: the fragment is not matched";
+  }
+  if (absl::StrContains(glob, ";")) {
+    return "holds a ;: path parameters (\";jsessionid=...\") are not matched, "
+           "give the path without them (\"/cart\")";
   }
   if (!absl::StartsWith(glob, "/") && !absl::StartsWith(glob, "*")) {
     return "must start with / (a path, e.g. \"/cart\") or *";

@@ -153,6 +153,7 @@ struct EventDecoder::Impl {
   std::string default_site;
   std::string host;
   std::vector<std::string> skip_paths;
+  std::string path;  // a page's path without parameters (skip_paths)
   v1::WebEvent message;
   google::protobuf::util::JsonParseOptions json_options;
   JsonEventReader json;
@@ -242,7 +243,8 @@ DecodeResult EventDecoder::DecodeAsFormat(absl::string_view bytes,
                                                  &impl_->line, impl_->host);
       *event = impl_->line.view();
       if (result.ok && !impl_->skip_paths.empty()) {
-        const absl::string_view path = UrlPath(event->page_url);
+        const absl::string_view path =
+            WithoutPathParameters(UrlPath(event->page_url), &impl_->path);
         for (const std::string& glob : impl_->skip_paths) {
           if (!GlobMatch(glob, path)) continue;
           result.ok = false;

@@ -908,12 +908,19 @@ TEST_F(SessionizerTest, PastTheCapAKeptIdCountsForNoOtherGoal) {
     sessionizer.Add(Conversion("a", absl::Seconds(70 + i), "upsell", 1'000'000,
                                "EUR", "o100"));
   }
+  // New ids without a value or currency past the cap: their orders, at
+  // once, under no currency (a review: never counted).
+  for (int i = 0; i < 3; ++i) {
+    sessionizer.Add(Conversion("a", absl::Seconds(80 + i), "lead", 0, "",
+                               absl::StrCat("n", i)));
+  }
   sessionizer.CloseAll();
   ASSERT_EQ(rec.closed.size(), 1u);
   EXPECT_THAT(rec.closed[0].conversions,
-              ::testing::ElementsAre(
-                  std::make_pair(std::string("purchase"), uint32_t{kEntries})));
-  EXPECT_EQ(rec.closed[0].orders, uint32_t{kEntries});
+              ::testing::UnorderedElementsAre(
+                  std::make_pair(std::string("purchase"), uint32_t{kEntries}),
+                  std::make_pair(std::string("lead"), 3u)));
+  EXPECT_EQ(rec.closed[0].orders, uint32_t{kEntries} + 3);
 }
 
 // The goals of a session's order ids go through a checkpoint; a checkpoint

@@ -1817,8 +1817,9 @@ targets:
 }
 
 // Path globs that could never match are errors (an audit: funnels of such
-// steps read nothing, and check-config said OK): a query string or
-// fragment, a whole URL, a glob starting with neither / nor *. A page of
+// steps read nothing, and check-config said OK): a query string, fragment
+// or path parameter (left out of the path), a whole URL, a glob starting
+// with neither / nor *. A page of
 // non-ASCII characters is a warning: browsers send paths percent-encoded.
 TEST(ConfigTest, PathGlobsThatCannotMatchAreErrors) {
   ConfigResult r = ParseConfig(R"(inputs: [{topic: a}]
@@ -1829,6 +1830,7 @@ funnels:
       - {page: 'https://shop.example/checkout'}
       - {page: cart}
       - {page: '/x#y'}
+      - {page: '/cart;*'}
       - {page: '*/thanks'}
       - {page: '/products/*'}
 )");
@@ -1836,11 +1838,13 @@ funnels:
               ::testing::ElementsAre("funnels[0].steps[0].page@5:16",
                                      "funnels[0].steps[1].page@6:16",
                                      "funnels[0].steps[2].page@7:16",
-                                     "funnels[0].steps[3].page@8:16"));
+                                     "funnels[0].steps[3].page@8:16",
+                                     "funnels[0].steps[4].page@9:16"));
   EXPECT_THAT(r.errors[0].message, HasSubstr("* is the only wildcard"));
   EXPECT_THAT(r.errors[1].message, HasSubstr("is a URL: give its path"));
   EXPECT_THAT(r.errors[2].message, HasSubstr("must start with /"));
   EXPECT_THAT(r.errors[3].message, HasSubstr("fragment is not matched"));
+  EXPECT_THAT(r.errors[4].message, HasSubstr("path parameters"));
 
   r = ParseConfig(R"(inputs: [{topic: a}]
 funnels: [{name: f, steps: [{page: /café}, {page: /caf%C3%A9}]}]

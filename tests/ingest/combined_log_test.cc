@@ -343,7 +343,8 @@ TEST(CombinedLogTest, AQuotedFieldIsFollowedByASpace) {
 }
 
 // skip_paths: an SPA's API calls look like pages to an access log; paths
-// the site names as no pages are dead-lettered not_pageview, with the glob.
+// the site names as no pages (their path parameters left out) are
+// dead-lettered not_pageview, with the glob.
 TEST(CombinedLogTest, SkippedPathsAreNoPageViews) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   EventDecoder decoder(InputFormat::kCombinedLog, absl::Minutes(10), "www",
@@ -352,7 +353,10 @@ TEST(CombinedLogTest, SkippedPathsAreNoPageViews) {
   EventView e;
   for (const char* request :
        {"GET /api/products?page=2 HTTP/1.1", "GET /api/v1/cart HTTP/1.1",
-        "GET /graphql?query=x HTTP/1.1"}) {
+        "GET /graphql?query=x HTTP/1.1",
+        // Path parameters left out, as funnel steps' pages do.
+        "GET /graphql;jsessionid=8F3A HTTP/1.1",
+        "GET /api;v=2/cart HTTP/1.1"}) {
     const DecodeResult r =
         decoder.Decode(Line("1.2.3.4", "17/May/2015:10:05:03 +0000", request,
                             200, "-", kChrome),
