@@ -358,8 +358,7 @@ bool TargetTracker::Restore(const v1::TargetBucket& b) {
       auto [it, inserted] = sums.channels.try_emplace(
           {std::string(SiteOf(by.site())), by.channel()});
       if (inserted) {
-        sums.channel_key_bytes += it->first.first.size() +
-                                  by.channel().size() +
+        sums.channel_key_bytes += it->first.first.size() + by.channel().size() +
                                   TargetSums::kChannelEntryBytes;
       }
       TargetSums::ChannelSums& c = it->second;
