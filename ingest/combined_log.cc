@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "aggregate/label_values.h"
+#include "aggregate/sessionizer.h"
 #include "aggregate/time_text.h"
 #include "aggregate/utf8.h"
 #include "ingest/page_url.h"
@@ -113,14 +114,9 @@ bool IsAsset(absl::string_view path) {
   // Lower case, without path parameters (`/css/site.css;jsessionid=8F3A`:
   // Java servers add the session id to every URL of a new visitor's first
   // page, before the cookie is set), which name no file.
-  std::string lower;
-  lower.reserve(path.size());
-  bool parameter = false;
-  for (char c : path) {
-    if (c == '/') parameter = false;
-    if (c == ';') parameter = true;
-    if (!parameter) lower.push_back(absl::ascii_tolower(c));
-  }
+  std::string without;
+  std::string lower(WithoutPathParameters(path, &without));
+  absl::AsciiStrToLower(&lower);
   // A favicon is a last path segment named so (favicon.ico, favicon-32x32
   // .png); a page about one ("/blog/how-to-make-a-favicon") is a page.
   const absl::string_view last =
@@ -288,6 +284,17 @@ bool IsVhostAndPort(absl::string_view token) {
 // Roku; PlayStation, Xbox (which says "Windows NT" too: "desktop" before)
 // and Nintendo. None is a phone, tablet or computer: SPEC §2 has no
 // category for them, so "(other)".
+// Whether `ua` names a device model starting with `prefix` ("; AFT",
+// "; KF") followed by a capital letter (AFTMM, KFAPWI; not "; AFTER").
+bool HasModel(absl::string_view ua, absl::string_view prefix) {
+  for (size_t at = ua.find(prefix); at != absl::string_view::npos;
+       at = ua.find(prefix, at + 1)) {
+    const size_t next = at + prefix.size();
+    if (next < ua.size() && absl::ascii_isupper(ua[next])) return true;
+  }
+  return false;
+}
+
 bool IsTvOrConsole(absl::string_view ua) {
   static constexpr absl::string_view kNames[] = {
       "SMART-TV", "SmartTV",    "Smart-TV",  "SMART TV", "Smart TV",
@@ -299,28 +306,15 @@ bool IsTvOrConsole(absl::string_view ua) {
   for (absl::string_view name : kNames) {
     if (absl::StrContains(ua, name)) return true;
   }
-  for (size_t at = ua.find("; AFT"); at != absl::string_view::npos;
-       at = ua.find("; AFT", at + 1)) {
-    const size_t next = at + 5;
-    if (next < ua.size() && absl::ascii_isupper(ua[next])) return true;
-  }
-  return false;
+  return HasModel(ua, "; AFT");
 }
 
 // Amazon's Kindles: e-readers ("Kindle/3.0"), and Fire tablets, whose Silk
 // browser's desktop mode says neither Android nor Mobile ("(Linux; U;
 // en-us; KFAPWI Build/JDQ39) ... Silk/3.13"); BlackBerry's PlayBook.
 bool IsOtherTablet(absl::string_view ua) {
-  if (absl::StrContains(ua, "Kindle") || absl::StrContains(ua, "Silk/") ||
-      absl::StrContains(ua, "PlayBook")) {
-    return true;
-  }
-  for (size_t at = ua.find("; KF"); at != absl::string_view::npos;
-       at = ua.find("; KF", at + 1)) {
-    const size_t next = at + 4;
-    if (next < ua.size() && absl::ascii_isupper(ua[next])) return true;
-  }
-  return false;
+  return absl::StrContains(ua, "Kindle") || absl::StrContains(ua, "Silk/") ||
+         absl::StrContains(ua, "PlayBook") || HasModel(ua, "; KF");
 }
 
 // Phones whose browsers say neither "Mobi" nor iPhone nor Android: feature
