@@ -612,12 +612,12 @@ bool NearAnotherThreshold(const Config& config, const TargetConfig& t,
   auto near = [](double v, double limit) {
     return std::abs(v - limit) <= 1e-6 * std::abs(limit);
   };
-  // A value its alert's annotation prints (%.4g) near a half-way point: the
-  // expected text and promtool's could round apart (1586 for 1587).
+  // A value its alert's annotation prints (FormatAlertValue) near a
+  // half-way point: the expected text and promtool's could round apart
+  // (1586 for 1587).
   auto half_way = [](double v) {
     if (!(v != 0) || !std::isfinite(v)) return false;
-    const double x =
-        std::abs(v) / std::pow(10.0, std::floor(std::log10(std::abs(v))) - 3);
+    const double x = std::abs(v) / AlertValueLastDigit(v);
     // (Within 1e-4 of a last digit: the series are written to 10 digits.)
     return std::abs(x - std::floor(x) - 0.5) < 1e-4;
   };
@@ -705,10 +705,11 @@ void AddOtherTargetsAlerts(const Config& config, const TargetConfig& t,
 }
 
 // `v` to `digits` significant digits, at most 4: the alerts' annotations
-// print 4 (%.4g), and promtool's value, computed from the written series, is
-// `v` within a few ulps: with a 5th digit it printed one way near a half-way
-// point, and the expected text the other (an audit: 0.4669 for 0.467 in 1 of
-// 10 configs). 3 where the value need not be finer.
+// print 4 (FormatAlertValue; more from 10,000 on), and promtool's value,
+// computed from the written series, is `v` within a few ulps: with a 5th digit
+// it printed one way near a half-way point, and the expected text the other (an
+// audit: 0.4669 for 0.467 in 1 of 10 configs). 3 where the value need not be
+// finer.
 double Digits(double v, int digits) {
   double out = v;
   (void)absl::SimpleAtod(absl::StrFormat("%.*g", digits, v), &out);

@@ -1,5 +1,7 @@
 #include "export/rule_file.h"
 
+#include <cmath>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -102,7 +104,26 @@ std::string Finish(const YAML::Emitter& out) {
   return absl::StrCat(out.c_str(), "\n");
 }
 
+// FormatAlertValue as a Go template of Prometheus: whole numbers from
+// kWholeFrom on (float literals: Go templates compare no int with a float).
+constexpr char kValueTemplate[] =
+    "{{ if or (ge $value 10000.0) (le $value -10000.0) }}"
+    "{{ printf \"%.0f\" $value }}{{ else }}{{ printf \"%.4g\" $value }}"
+    "{{ end }}";
+constexpr double kWholeFrom = 1e4;
+
 }  // namespace
+
+std::string FormatAlertValue(double value) {
+  if (std::abs(value) >= kWholeFrom) return absl::StrFormat("%.0f", value);
+  return absl::StrFormat("%.4g", value);
+}
+
+double AlertValueLastDigit(double value) {
+  const double a = std::abs(value);
+  if (a >= kWholeFrom) return 1;
+  return std::pow(10.0, std::floor(std::log10(a)) - 3);
+}
 
 Rule Alert::ToRule(TextMap labels, TextMap annotations) const {
   Rule rule;
@@ -162,7 +183,7 @@ std::string AlertText::Template() const {
                         GoTemplateLiteral(part.after), "{{ end }}");
         break;
       case Kind::kValue:
-        out += "{{ $value | printf \"%.4g\" }}";
+        out += kValueTemplate;
         break;
       case Kind::kValuePercent:
         out += "{{ $value | humanizePercentage }}";
@@ -190,7 +211,7 @@ std::string AlertText::Render(const std::map<std::string, std::string>& labels,
         }
         break;
       case Kind::kValue:
-        out += absl::StrFormat("%.4g", value);
+        out += FormatAlertValue(value);
         break;
       case Kind::kValuePercent:  // Prometheus: fmt.Sprintf("%.4g%%", v*100)
         out += absl::StrFormat("%.4g%%", value * 100);

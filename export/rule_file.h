@@ -36,7 +36,7 @@ class AlertText {
   // has that label (not empty): {{ with $labels.name }}...{{ end }}.
   AlertText& LabelIfAny(absl::string_view before, absl::string_view name,
                         absl::string_view after);
-  // The alert's value as printf "%.4g" ({{ $value | printf "%.4g" }}).
+  // The alert's value as FormatAlertValue prints it.
   AlertText& Value();
   // The alert's value as a percentage ({{ $value | humanizePercentage }}).
   AlertText& ValuePercent();
@@ -55,6 +55,14 @@ class AlertText {
   };
   std::vector<Part> parts_;
 };
+
+// An alert's value as its annotations print it (Value()): 4 significant
+// digits (%.4g: 0.4669, 1234), whole from 10,000 on, either sign (%.0f:
+// 48000, where %.4g wrote 4.8e+04).
+std::string FormatAlertValue(double value);
+// The place value of the last digit FormatAlertValue prints of a finite,
+// non-zero `value` (0.0001 for 0.4669, 1 for 1234 and for 48000).
+double AlertValueLastDigit(double value);
 
 // Labels or annotations in the order they are written.
 using TextMap = std::vector<std::pair<std::string, std::string>>;

@@ -52,7 +52,9 @@ TEST(AlertTextTest, KeepsUserTextLiteral) {
       .Value();
   EXPECT_EQ(text.Template(),
             "{{ \"a {{ $value }} \\\"b\\\"\" }} on {{ $labels.instance }}: "
-            "{{ $value | printf \"%.4g\" }}");
+            "{{ if or (ge $value 10000.0) (le $value -10000.0) }}"
+            "{{ printf \"%.0f\" $value }}{{ else }}"
+            "{{ printf \"%.4g\" $value }}{{ end }}");
   EXPECT_EQ(text.Render({{"instance", "x:1"}}, 0.125),
             "a {{ $value }} \"b\" on x:1: 0.125");
   EXPECT_EQ(AlertText("plain").Template(), "plain");
@@ -81,7 +83,9 @@ TEST(RuleFileTest, EmittedYamlReadsBack) {
     EXPECT_EQ(r["labels"][key].as<std::string>(), value);
     // YAML 1.1 readers (Python's) would turn these into bools, numbers or
     // dates unless quoted.
-    if (key != "severity") EXPECT_EQ(r["labels"][key].Tag(), "!") << key;
+    if (key != "severity") {
+      EXPECT_EQ(r["labels"][key].Tag(), "!") << key;
+    }
   }
   EXPECT_EQ(r["annotations"]["summary"].as<std::string>(), "ü \"q\" \\ {x}");
   EXPECT_EQ(YAML::Load(RuleFileYaml("none", {}))["groups"].size(), 0u);

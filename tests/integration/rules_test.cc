@@ -9,8 +9,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "export/rule_file.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/test_support.h"
@@ -158,6 +161,47 @@ std::string WriteTargets(const TempDir& dir, const std::string& targets) {
       RunCommand({"promtool", "test", "rules", test}, "", absl::Minutes(5));
   if (r.exit_code == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << r.out << r.err;
+}
+
+// An alert's value in its annotations as Prometheus expands the template
+// (promtool) and as the generated tests expect it (Render): the same text,
+// whole numbers from 10,000 on (%.4g wrote 4.8e+04 for 48000).
+TEST(RulesTest, AlertValuesPrintAsTheGeneratedTestsExpect) {
+  const std::vector<double> values = {48000,  -12345.6, 0.4669, 1234,
+                                      9999.4, 1e7,      -0.5,   0.00012};
+  RuleGroup group{"values", absl::ZeroDuration(), {}};
+  RuleTest test{"values", {}, {}, absl::ZeroDuration()};
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string name = absl::StrCat("Value", i);
+    const std::string metric = absl::StrCat("v", i);
+    Alert alert{name,
+                metric,
+                absl::ZeroDuration(),
+                "page",
+                AlertText("at ").Value(),
+                AlertText().Value().Text(" now")};
+    group.rules.push_back(alert.ToRule({}, {}));
+    const std::string v = absl::StrFormat("%.17g", values[i]);
+    test.input_series.push_back({metric, absl::StrCat(v, "x5")});
+    test.alert_tests.push_back(
+        {absl::Minutes(2),
+         name,
+         {{{{"severity", "page"}},
+           {{"summary", alert.summary.Render({}, values[i])},
+            {"description", alert.description.Render({}, values[i])}}}}});
+  }
+  EXPECT_EQ(AlertText().Value().Render({}, 48000), "48000");
+  EXPECT_EQ(AlertText().Value().Render({}, -12345.6), "-12346");
+  EXPECT_EQ(AlertText().Value().Render({}, 0.4669), "0.4669");
+  EXPECT_EQ(AlertText().Value().Render({}, 9999.4), "9999");
+  TempDir dir;
+  dir.Write("values.rules.yml", RuleFileYaml("values", {group}));
+  const std::string file =
+      dir.Write("values.test.yml",
+                RuleTestFileYaml("values", {"values.rules.yml"}, {test}));
+  ASSERT_TRUE(PromtoolChecks({dir.path() + "/values.rules.yml"},
+                             static_cast<int>(values.size())));
+  EXPECT_TRUE(PromtoolTests(file));
 }
 
 TEST(RulesTest, AverageOrderValueIsPerCurrency) {
