@@ -168,6 +168,10 @@ class CheckpointReader {
       absl::FunctionRef<void(const std::string& key, const std::string& value)>
           record) const;
 
+  // Frees `tp`'s records (once its state is restored and mirrored): a
+  // restore holds every partition's of the thread only until each is done.
+  void Release(const TopicPartition& tp);
+
   size_t records() const { return records_; }
   size_t bytes() const { return bytes_; }
 

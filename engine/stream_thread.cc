@@ -991,6 +991,10 @@ void StreamThread::RestorePending(absl::Time now) {
       break;
     }
     start.push_back({tps[i], *offset});
+    status = MirrorRestored(*pending[i], tps[i], reader,
+                            counts.changed.count(tps[i]) > 0);
+    reader.Release(tps[i]);
+    if (!status.ok()) break;
     sessions += pending[i]->pipeline->state().open_sessions();
     buffered += pending[i]->pipeline->state().buffered_events();
     dropped += pending[i]->pipeline->state().dropped_target_buckets();
@@ -1003,7 +1007,6 @@ void StreamThread::RestorePending(absl::Time now) {
     ++restore_.restored;
     RestoreProgress();
   }
-  if (status.ok()) status = MirrorRestored(pending, tps, reader);
   RestoreProgress();
   if (status.ok()) status = RebaseRecreatedLogs(pending, tps, &start);
   std::vector<UnreadDeleted> unread;
@@ -1302,6 +1305,7 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
     ++counts->changelog_records;
     counts->changelog_bytes += e.key.size() + e.value.size();
     if (checkpoint) {
+      counts->changed.insert(tp);
       if (!e.tombstone) {
         auto local = local_lineage.find(tp);
         const uint64_t lineage =
@@ -1351,20 +1355,23 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
   return bad;
 }
 
-absl::Status StreamThread::MirrorRestored(
-    const std::vector<Slot*>& slots, const std::vector<TopicPartition>& tps,
-    const CheckpointReader& reader) {
+absl::Status StreamThread::MirrorRestored(const Slot& slot,
+                                          const TopicPartition& tp,
+                                          const CheckpointReader& reader,
+                                          bool changed) {
   LocalStore* store = options_.local_store;
   if (store == nullptr) return absl::OkStatus();
+  // One partition a batch (a batch is held whole until written: the whole
+  // thread's state in one was a restore's peak, an audit).
   LocalStore::Batch batch;
-  for (size_t i = 0; i < tps.size(); ++i) {
-    batch.ClearMirror(tps[i]);
-    reader.ForEachLive(tps[i],
+  if (changed) {
+    batch.ClearMirror(tp);
+    reader.ForEachLive(tp,
                        [&](const std::string& key, const std::string& value) {
-                         batch.Mirror(tps[i], key, value);
+                         batch.Mirror(tp, key, value);
                        });
-    batch.SetMeta(tps[i], slots[i]->local);
   }
+  batch.SetMeta(tp, slot.local);
   return store->Write(&batch);
 }
 

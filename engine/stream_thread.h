@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -259,6 +260,9 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     size_t local_records = 0, local_bytes = 0;  // from the local store
     size_t changelog_records = 0, changelog_bytes = 0;
     size_t wiped = 0;  // local states not trusted (rebuilt)
+    // Partitions whose checkpoints the changelog had records of after the
+    // local store's position (all it had, for one without a store).
+    std::set<TopicPartition> changed;
   };
   // Reads the partitions' checkpoints into `reader`: from the local store
   // and the changelog after its position (the whole changelog without a
@@ -267,10 +271,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   absl::Status ReadState(const std::vector<Slot*>& slots,
                          const std::vector<TopicPartition>& tps,
                          CheckpointReader* reader, RestoreCounts* counts);
-  // After a restore: the store mirrors the partitions' live checkpoints.
-  absl::Status MirrorRestored(const std::vector<Slot*>& slots,
-                              const std::vector<TopicPartition>& tps,
-                              const CheckpointReader& reader);
+  // After a partition's restore: the store mirrors its live checkpoints
+  // (written again only where the changelog `changed` them: the store holds
+  // the rest as they are) and its position.
+  absl::Status MirrorRestored(const Slot& slot, const TopicPartition& tp,
+                              const CheckpointReader& reader, bool changed);
   // For the restored partitions with a position: asks the brokers where
   // their logs end; one that ends before its position is not the log the
   // checkpoint read (re-created: its offsets start again at 0). Its records

@@ -3588,6 +3588,29 @@ TEST_F(LocalStoreRestartTest, AMissingStoreIsRebuiltFromTheChangelog) {
   EXPECT_EQ(fresh->CountDays({kTopic, 0}, 'v'), 2u);
 }
 
+// A store behind the changelog (a process went on without it, on another
+// machine) catches up from the changelog and mirrors what it read there; a
+// restart after that reads nothing of the changelog (a restore writes a
+// partition's mirror again only where the changelog changed it, one
+// partition at a time) and counts as a store that never fell behind.
+TEST_F(LocalStoreRestartTest, AStoreBehindTheChangelogCatchesUpOnce) {
+  records_.push_back({"w", PageViewOn("w", "02", "11:30:00")});
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const Result first = RunProcess(store.get(), {}, 2);
+  auto other = OpenStore();
+  ASSERT_NE(other, nullptr);
+  const Result second = RunProcess(other.get(), first, 3);
+  ASSERT_GT(second.changelog_records, first.changelog_records);
+  const Result third = RunProcess(store.get(), second, 4);
+  EXPECT_EQ(third.changelog_read,
+            second.changelog_records - first.changelog_records);
+  const Result fourth = RunProcess(store.get(), third, 5);
+  EXPECT_EQ(fourth.changelog_read, 0);
+  EXPECT_EQ(V0NewVisitor(fourth), (std::vector<bool>{true, false}));
+  EXPECT_EQ(store->CountDays({kTopic, 0}, 'v'), 3u);  // v0, x, y (w waits)
+}
+
 TEST_F(LocalStoreRestartTest, AStoreOfAnotherClusterIsNotTrusted) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
