@@ -60,6 +60,10 @@ constexpr absl::Duration kAbortBackoff = absl::Seconds(1);
 constexpr absl::Duration kAbortBackoffMax = absl::Seconds(30);
 // Waiting this long for room in the output's queue: not ready.
 constexpr absl::Duration kOutputWaitBeforeNotReady = absl::Seconds(10);
+// While a thread waits on its output: how often it asks the brokers for its
+// partitions' ends (the consumer lag), and for how long at most.
+constexpr absl::Duration kLagRefreshWhileWaiting = absl::Seconds(5);
+constexpr absl::Duration kLagQueryTimeout = absl::Seconds(1);
 
 class SystemClock : public Clock {
  public:
@@ -565,6 +569,7 @@ void StreamThread::OnAssigned(const std::vector<TopicPartition>& partitions) {
   if (destroying_) return;
   const absl::Time now = clock_->Now();
   joined_ = true;
+  lost_ = false;
   // The realtime visitors of partitions dropped before (DropSlots): kept
   // for those given back, forgotten for the others.
   for (const TopicPartition& tp : partitions) {
@@ -638,6 +643,7 @@ void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
   if (absl::Status s = output_->Abort(); !s.ok()) Fail(s);
   DropSlots(partitions, /*log=*/false);
   ResetAll();
+  lost_ = true;
 }
 
 void StreamThread::ResetAll() {
@@ -1599,6 +1605,7 @@ void StreamThread::WaitingForOutput() {
   if (now - output_heartbeat_ < absl::Seconds(1)) return;
   output_heartbeat_ = now;
   const absl::Duration waited = now - output_waiting_since_;
+  if (!BrokersLookUnreachable(now)) RefreshLagWhileWaiting(now);
   // The brokers said unreachable (the consumer's last error): not ready at
   // once, as Publish() would say, which does not run during the wait.
   const std::string error = LastKafkaError().text;
@@ -1620,6 +1627,37 @@ void StreamThread::WaitingForOutput() {
            " for the brokers to take output records or confirm the commit "
            "(the producer's queue is full, or the transaction waits; reading "
            "is paused)"));
+}
+
+void StreamThread::RefreshLagWhileWaiting(absl::Time now) {
+  if (now - lag_refreshed_at_ < kLagRefreshWhileWaiting) return;
+  lag_refreshed_at_ = now;
+  Offsets positions;
+  std::vector<TopicPartition> tps;
+  for (const auto& [tp, slot] : slots_) {
+    if (!slot.restored || slot.position() < 0) continue;
+    positions.push_back({tp, slot.position()});
+    tps.push_back(tp);
+  }
+  if (tps.empty()) return;
+  auto ends = input_->EndOffsets(tps, kLagQueryTimeout);
+  if (!ends.ok()) return;  // the last value stays
+  std::map<TopicPartition, int64_t> end_of(ends->begin(), ends->end());
+  FamilySnapshot lag = NewFamily(families::kConsumerLag);
+  for (const auto& [tp, position] : positions) {
+    const auto end = end_of.find(tp);
+    if (end == end_of.end() || end->second < 0) continue;
+    lag.samples.push_back(
+        {{tp.topic, absl::StrCat(tp.partition)},
+         static_cast<double>(std::max<int64_t>(end->second - position, 0))});
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (FamilySnapshot& family : published_) {
+    if (family.name == lag.name) {
+      family = std::move(lag);
+      break;
+    }
+  }
 }
 
 void StreamThread::RestoreProgress() {
@@ -1946,6 +1984,11 @@ void StreamThread::Publish(absl::Time now) {
     // nobody reads.
     health.ready = false;
     health.reason = "joining the consumer group";
+  } else if (lost_ && slots_.empty()) {
+    health.ready = false;
+    health.reason =
+        "its partitions were lost (the group moved on without it): "
+        "rejoining the consumer group";
   } else if (aborts_in_a_row_ >= kAbortsBeforeNotReady) {
     health.ready = false;
     health.reason = AbortsReason();
@@ -1999,14 +2042,17 @@ namespace {
 // librdkafka raises an error event for such a close when the connection
 // was idle for less than 60 s (seen with a broker's 20 s: "Disconnected
 // (after 20003ms in state UP)" every 40 s; it logs one idle longer at
-// debug level only, no event).
+// debug level only, no event). Requests that timed out on a connection
+// that was up ("2 request(s) timed out: disconnect (after 59735ms in state
+// UP)") are no idle close: a broker hung, or the network drops packets.
 bool UnreachableError(absl::string_view error, bool from_producer) {
   if (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
       absl::StrContains(error, "_RESOLVE")) {
     return true;
   }
   if (!absl::StrContains(error, "_TRANSPORT")) return false;
-  return !from_producer || !absl::StrContains(error, "in state UP");
+  return !from_producer || !absl::StrContains(error, "in state UP") ||
+         absl::StrContains(error, "timed out");
 }
 }  // namespace
 

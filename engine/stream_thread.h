@@ -346,6 +346,11 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // Called while Produce() waits for room in the output's queue: keeps the
   // heartbeat, and says why the thread is not ready after a while.
   void WaitingForOutput();
+  // While it waits on its output (reading is paused, Publish() does not
+  // run): the published consumer lag from the brokers' ends, every few
+  // seconds (it stayed at its value before the wait, flat while records
+  // came in, and the lag alerts could not fire: an audit).
+  void RefreshLagWhileWaiting(absl::Time now);
   // A restore's steps (each record read, each partition's state restored,
   // ...): keeps the heartbeat, says how far it is on /readyz and, every
   // 10 s, in the log.
@@ -497,6 +502,7 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // (InfinitePast: it does not), and its last heartbeat meanwhile.
   absl::Time output_waiting_since_ = absl::InfinitePast();
   absl::Time output_heartbeat_ = absl::InfinitePast();
+  absl::Time lag_refreshed_at_ = absl::InfinitePast();  // while waiting
   // The restore under way: since when, what /readyz says of it, and when
   // RestoreProgress() last kept the heartbeat and logged.
   struct RestoreUnderWay {
@@ -510,6 +516,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
   // The consumer group has given this member its first assignment (possibly
   // of no partition at all); not ready before (/readyz).
   bool joined_ = false;
+  // Its assignment lost (the group moved on without it) and none since:
+  // not ready, as while joining (it said ready with no partition until the
+  // next assignment, an audit: 1-5 s).
+  bool lost_ = false;
   // Since when the watermark tracker has had no partition (Timeless).
   absl::Time no_partitions_since_ = absl::InfiniteFuture();
   // Set by the destructor: the group's callbacks that closing the consumer

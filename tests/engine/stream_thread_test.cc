@@ -123,6 +123,7 @@ class FakeInput : public StreamInput {
             absl::FunctionRef<void(const kafka::Record&)> sink) override {
     ++polls;
     max = std::min(max, fetched_per_poll_);
+    if (held_) return;
     if (!assigned_) {
       assigned_ = true;
       std::vector<TopicPartition> tps = also_assigned_;
@@ -229,6 +230,17 @@ class FakeInput : public StreamInput {
     if (assign_input_) tps.push_back(TopicPartition{topic_, 0});
     listener_->OnRevoked(tps);
   }
+  // Loses what it assigned (the group moved on without it); the next poll
+  // assigns it again, unless `hold` (until Release()).
+  void Lose(bool hold) {
+    if (!assigned_) return;
+    assigned_ = false;
+    held_ = hold;
+    std::vector<TopicPartition> tps = also_assigned_;
+    if (assign_input_) tps.push_back(TopicPartition{topic_, 0});
+    listener_->OnLost(tps);
+  }
+  void Release() { held_ = false; }
   // As a Kafka consumer's close does, when asked: revokes what it assigned.
   void Close() override {
     if (on_close) on_close();
@@ -243,6 +255,7 @@ class FakeInput : public StreamInput {
   int64_t reached_end_ = -1;  // ReachedEnd()
   int64_t skip_ = 0;          // SkipNext()
   bool assigned_ = false;
+  bool held_ = false;  // Lose(true)
   size_t fetched_per_poll_ = SIZE_MAX;
   int64_t position_ = -1;  // -1: not sought yet
   int seeks_ = 0;
@@ -810,6 +823,18 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
              true,
              false,
              true},
+        // Requests to a broker that hangs (SIGSTOP, a network that drops
+        // packets) time out on a connection that was up: an outage (an
+        // audit: ready for 15-25 s after the only broker hung, the
+        // producer's timeouts taken for an idle close).
+        Case{"the producer's requests timed out",
+             "TxnCoordinator: kafka-1:9092/1: 2 request(s) timed out: "
+             "disconnect (after 59735ms in state UP) (_TRANSPORT)",
+             false,
+             {{5, false}, {25, false}, {60, false}, {75, true}},
+             true,
+             false,
+             true},
         // The producer's error that is no outage (an idle close), newer
         // than the consumer's, hides nothing (it hid a leader's outage: the
         // suite's BrokerOutageTest).
@@ -1140,6 +1165,70 @@ TEST(StreamThreadTest, AThreadWaitingForItsOutputIsAliveButNotReady) {
   for (size_t i = 0; i < seen.size(); ++i) {
     EXPECT_FALSE(seen[i].Stalled(seen_at[i])) << i;
   }
+}
+
+// A thread whose partitions were lost (the group moved on without it: a
+// session timeout) is not ready until the group assigns it partitions
+// again, as while it first joins: it said ready with none (an audit: 1-5 s
+// with no member reading them).
+TEST(StreamThreadTest, AThreadWhosePartitionsWereLostIsNotReadyUntilAssigned) {
+  FakeThread t;
+  t.records = {{"v0", PageView("v0", "12:00:00")}};
+  int phase = 0, polls = 0;
+  std::vector<ThreadHealth> lost;
+  t.options.stop_requested = [&] {
+    ++polls;
+    if (phase == 0 && t.output().committed_offset == 1 && t.Health().ready) {
+      t.input().Lose(/*hold=*/true);
+      phase = 1;
+    } else if (phase == 1) {
+      lost.push_back(t.Health());
+      if (lost.size() == 50) {
+        t.input().Release();
+        phase = 2;
+      }
+    } else if (phase == 2 && t.Health().ready) {
+      return true;
+    }
+    return polls > 5000;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(phase, 2);
+  EXPECT_LT(polls, 5000) << "never ready again";
+  ASSERT_EQ(lost.size(), 50u);
+  EXPECT_FALSE(lost.back().ready);
+  EXPECT_TRUE(absl::StrContains(lost.back().reason, "lost"))
+      << lost.back().reason;
+}
+
+// While a thread waits on its output (reading paused) records keep coming
+// in: the consumer lag on /metrics grows with them, from the brokers' ends
+// every few seconds (it stayed at its value before the wait: flat for 86 s
+// while ~200 records a second came in, an audit, and the lag alerts could
+// not fire).
+TEST(StreamThreadTest, TheLagGrowsWhileAThreadWaitsOnItsOutput) {
+  FakeThread t;
+  t.transactional = false;
+  bool added = false;
+  std::vector<double> lag;  // during the wait, one per wait
+  t.options.stop_requested = [&] {
+    if (!added && t.output().flushes > 0 && t.Health().ready) {
+      added = true;
+      t.output().waits_per_produce = 200;
+      t.output().on_wait = [&] {
+        t.input().Add("w", PageView("w", "12:00:00"));  // not read yet
+        lag.push_back(Value(t.Snapshot(), "kpistream_consumer_lag_messages"));
+        if (lag.size() == 200) t.output().waits_per_produce = 0;
+      };
+      t.input().Add("v0", "not json");  // a dead letter: waits for room
+    }
+    return lag.size() >= 200 || t.output().flushes > 100;
+  };
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_EQ(lag.size(), 200u);
+  // ~20 s of waits (0.1 s each): refreshed every 5 s.
+  EXPECT_LE(lag.front(), 1);
+  EXPECT_GE(lag.back(), 150) << "the lag stayed " << lag.back();
 }
 
 // A thread that stops running (hung in a call) keeps its last report, which
