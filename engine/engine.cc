@@ -577,6 +577,12 @@ class Engine::Impl {
         zeroed = now_zeroed;
       }
     }
+    // The failure that stopped the others, not another thread's stop it
+    // caused (a wait given up, "stopped while ...": the cause was said
+    // only in an earlier line, an audit).
+    for (const absl::Status& s : results) {
+      if (!s.ok() && !absl::IsCancelled(s)) return s;
+    }
     for (const absl::Status& s : results) {
       if (!s.ok()) return s;
     }

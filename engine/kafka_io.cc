@@ -365,8 +365,13 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   absl::SleepFor(backoff);
   // The new one first (it fences the old, which purges its queue when
   // destroyed): if it cannot be made, the old one stays and the error is
-  // returned.
-  auto renewed = kafka::Producer::Create(options_);
+  // returned. It waits for the coordinator as long as it takes (an outage
+  // it outlives: SPEC §10), the thread beating meanwhile, until a stop.
+  kafka::Producer::Options options = options_;
+  options.init_timeout = absl::InfiniteDuration();
+  options.on_wait = on_wait_;
+  if (give_up_) options.give_up = give_up_;
+  auto renewed = kafka::Producer::Create(options);
   if (!renewed.ok()) {
     return absl::Status(
         renewed.status().code(),

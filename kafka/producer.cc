@@ -182,12 +182,15 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
     // call said nothing for a minute, then blamed the broker's support
     // (measured: a one-broker cluster with the default replication factor
     // of its transaction state topic, 3).
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    const bool replacing = options.init_timeout == absl::InfiniteDuration();
+    const absl::Time deadline = absl::Now() + options.init_timeout;
+    absl::Time said = absl::Now();
     std::string diagnosis;
     for (int attempt = 1;; ++attempt) {
       rd_kafka_error_t* e =
           rd_kafka_init_transactions(producer->rk_.get(), 5000);
       if (e == nullptr) break;
+      if (options.on_wait) options.on_wait();
       if (options.give_up && options.give_up()) {
         rd_kafka_error_destroy(e);
         return absl::CancelledError(absl::StrCat(
@@ -200,11 +203,29 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
             absl::StrCat(
                 "cannot initialise Kafka transactions (transactional.id \"",
                 options.transactional_id, "\") on ", options.brokers,
-                diagnosis.empty()
-                    ? "; does the broker support them? set "
-                      "processing.guarantee: at_least_once otherwise"
-                    : absl::StrCat(": ", diagnosis)),
+                !diagnosis.empty() ? absl::StrCat(": ", diagnosis)
+                : replacing        ? ""
+                                   : "; does the broker support them? set "
+                                     "processing.guarantee: at_least_once otherwise"),
             e);
+      }
+      if (replacing && absl::Now() - said >= absl::Minutes(1)) {
+        said = absl::Now();
+        ReportKafkaEvent(
+            producer->rk_.get(), 4, "INITTXN",
+            absl::StrCat(
+                "the new producer (transactional.id \"",
+                options.transactional_id,
+                "\") still waits for the "
+                "transaction coordinator (",
+                rd_kafka_error_string(e),
+                rd_kafka_error_code(e) ==
+                        RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS
+                    ? ": it is still completing the fenced producer's "
+                      "transaction, which waits for every output partition "
+                      "to have min.insync.replicas in sync"
+                    : "",
+                "); still trying, until the brokers answer or a stop"));
       }
       if (attempt == 1) {
         diagnosis = DiagnoseTransactions(producer->rk_.get());
@@ -215,7 +236,10 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
                          options.transactional_id, "\") for 5 s (",
                          rd_kafka_error_string(e), ")",
                          diagnosis.empty() ? "" : ": ", diagnosis,
-                         "; still trying, up to 60 s"));
+                         replacing ? "; still trying"
+                                   : absl::StrCat("; still trying, up to ",
+                                                  absl::FormatDuration(
+                                                      options.init_timeout))));
       }
       rd_kafka_error_destroy(e);
     }

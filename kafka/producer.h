@@ -75,6 +75,15 @@ class Producer {
     // Asked between the attempts to initialise transactions: true (a stop
     // requested) gives up.
     std::function<bool()> give_up;
+    // Transactions are initialised within this long (retriable errors
+    // retried), else Create() fails. A replacement of a fenced producer
+    // waits on (InfiniteDuration) while the coordinator still completes the
+    // old one's transaction (CONCURRENT_TRANSACTIONS for as long as an
+    // output partition is below min.insync.replicas: an audit's process
+    // exited 35 s after a broker came back), calling `on_wait` between
+    // attempts.
+    absl::Duration init_timeout = absl::Seconds(60);
+    std::function<void()> on_wait;
     // The records of this topic acknowledged since the last
     // TakeDeliveredOffsets() are tracked (the state changelog: the local
     // store remembers how far it mirrors it).

@@ -11,6 +11,8 @@
 #include "gtest/gtest.h"
 #include "kafka/client.h"
 #include "kafka/consumer.h"
+#include "kafka/producer.h"
+#include "librdkafka/rdkafka_mock.h"
 
 namespace kpistream::kafka {
 namespace {
@@ -214,6 +216,50 @@ TEST(ConsumerTest, FetchWaitIsTheEnginesUnlessTheUserSetsIt) {
 }  // namespace
 // Replacing a fenced client is allowed kMax times within the window; the
 // window slides.
+// A producer replacing a fenced one waits for the transaction coordinator
+// for as long as it answers CONCURRENT_TRANSACTIONS (it is completing the
+// fenced producer's transaction, which waits for every output partition
+// to be in sync again: an audit's process exited 35 s after a broker came
+// back, at a fixed 60 s), telling its waiter between attempts; a first
+// start still gives up at its init_timeout. On librdkafka's mock cluster.
+TEST(ProducerTest, AReplacementWaitsOutConcurrentTransactions) {
+  constexpr int16_t kInitProducerId = 22;  // the Kafka protocol's API key
+  char error[256];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), error,
+                                sizeof(error));
+  ASSERT_NE(rk, nullptr) << error;
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(rk, 1);
+  ASSERT_NE(cluster, nullptr);
+  // Each init_transactions attempt is 5 s; librdkafka retries the request
+  // within it every ~0.5 s or more: this many errors outlast an attempt.
+  const std::vector<rd_kafka_resp_err_t> busy(
+      15, RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS);
+  kafka::Producer::Options options;
+  options.brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+  options.transactional_id = "replacing";
+  options.init_timeout = absl::InfiniteDuration();
+  int waits = 0;
+  options.on_wait = [&] { ++waits; };
+  rd_kafka_mock_push_request_errors_array(cluster, kInitProducerId, busy.size(),
+                                          busy.data());
+  {
+    auto replacing = kafka::Producer::Create(options);
+    ASSERT_TRUE(replacing.ok()) << replacing.status();
+    EXPECT_GT(waits, 0);
+  }
+  options.transactional_id = "starting";
+  options.init_timeout = absl::Seconds(1);  // one attempt
+  rd_kafka_mock_push_request_errors_array(cluster, kInitProducerId, busy.size(),
+                                          busy.data());
+  {
+    auto starting = kafka::Producer::Create(options);
+    EXPECT_FALSE(starting.ok());
+  }
+  rd_kafka_mock_clear_request_errors(cluster, kInitProducerId);
+  rd_kafka_mock_cluster_destroy(cluster);
+  rd_kafka_destroy(rk);
+}
+
 TEST(RenewalBudgetTest, ThreeWithinFiveMinutesThenRefusedUntilOneExpires) {
   RenewalBudget budget;
   const absl::Time t0 = absl::FromUnixSeconds(1767225600);
