@@ -198,8 +198,9 @@ bool ReadChunkHeader(absl::string_view value, ChunkHeader* header) {
       return false;
     }
   }
-  // A clean end (ReadTag's 0 at the limit), not a bad tag midway.
-  return in.CurrentPosition() == static_cast<int>(value.size());
+  // A clean end (ReadTag's 0 at the end, between fields), not a bad or
+  // truncated tag.
+  return in.ConsumedEntireMessage();
 }
 
 // Splits `key` at each '/' into exactly as many parts as `parts` holds;

@@ -1,6 +1,7 @@
 #include "engine/stream_thread.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -990,10 +991,13 @@ void StreamThread::RestorePending(absl::Time now) {
   std::string resumes;
   size_t sessions = 0, buffered = 0, dropped = 0;
   std::set<std::string> dropped_names;
+  // The partition whose restore failed (none: another step's failure).
+  std::optional<TopicPartition> failed;
   for (size_t i = 0; status.ok() && i < pending.size(); ++i) {
     auto offset = pending[i]->pipeline->Restore(reader);
     if (!offset.ok()) {
       status = offset.status();
+      failed = tps[i];
       break;
     }
     start.push_back({tps[i], *offset});
@@ -1041,8 +1045,14 @@ void StreamThread::RestorePending(absl::Time now) {
     // and longer by now than the local store's position, which went
     // unnoticed), which retrying would read every 5 s forever. Dropped,
     // and the state rebuilt from the changelog alone at once; a changelog
-    // that lost records fails that way too, and is retried as before.
-    if (absl::IsDataLoss(status) && counts.local_records > 0 &&
+    // that lost records fails that way too, and is retried as before. Only
+    // when the partition that failed read a part from the store: partitions
+    // restored before it are mirrored by now, and their parts read at the
+    // next attempt dropped every state again, every 5 s (a review).
+    const bool failed_with_local_part = failed.has_value()
+                                            ? counts.local.count(*failed) > 0
+                                            : counts.local_records > 0;
+    if (absl::IsDataLoss(status) && failed_with_local_part &&
         options_.local_store != nullptr) {
       absl::Status wiped;
       for (const TopicPartition& tp : tps) {
@@ -1268,6 +1278,7 @@ absl::Status StreamThread::ReadState(const std::vector<Slot*>& slots,
               if (lineage == 0) lineage = CheckpointLineage(value);
               reader->Add(key, value, /*tombstone=*/false);
               ++counts->local_records;
+              counts->local.insert(tp);
               counts->local_bytes += key.size() + value.size();
               ++restore_.records;
               restore_.bytes += key.size() + value.size();
@@ -1647,9 +1658,13 @@ void StreamThread::RefreshLagWhileWaiting(absl::Time now) {
   for (const auto& [tp, position] : positions) {
     const auto end = end_of.find(tp);
     if (end == end_of.end() || end->second < 0) continue;
+    // As Lag(): read to its end, a transaction's commit marker after the
+    // last record is no record waiting (a review: 1 for every idle
+    // partition an exactly-once producer writes).
+    const int64_t from = std::max(position, input_->ReachedEnd(tp));
     lag.samples.push_back(
         {{tp.topic, absl::StrCat(tp.partition)},
-         static_cast<double>(std::max<int64_t>(end->second - position, 0))});
+         static_cast<double>(std::max<int64_t>(end->second - from, 0))});
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (FamilySnapshot& family : published_) {
@@ -2047,12 +2062,14 @@ namespace {
 // UP)") are no idle close: a broker hung, or the network drops packets.
 bool UnreachableError(absl::string_view error, bool from_producer) {
   if (absl::StrContains(error, "ALL_BROKERS_DOWN") ||
-      absl::StrContains(error, "_RESOLVE")) {
+      absl::StrContains(error, "_RESOLVE") ||
+      // librdkafka's code for these is _TIMED_OUT, not _TRANSPORT (a review
+      // of the first fix, which looked for them among _TRANSPORT's).
+      absl::StrContains(error, "request(s) timed out")) {
     return true;
   }
   if (!absl::StrContains(error, "_TRANSPORT")) return false;
-  return !from_producer || !absl::StrContains(error, "in state UP") ||
-         absl::StrContains(error, "timed out");
+  return !from_producer || !absl::StrContains(error, "in state UP");
 }
 }  // namespace
 

@@ -263,6 +263,8 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // Partitions whose checkpoints the changelog had records of after the
     // local store's position (all it had, for one without a store).
     std::set<TopicPartition> changed;
+    // Partitions with records read from the local store.
+    std::set<TopicPartition> local;
   };
   // Reads the partitions' checkpoints into `reader`: from the local store
   // and the changelog after its position (the whole changelog without a

@@ -106,11 +106,14 @@ std::string Finish(const YAML::Emitter& out) {
 
 // FormatAlertValue as a Go template of Prometheus: whole numbers from
 // kWholeFrom on (float literals: Go templates compare no int with a float).
+// From 9999.5, not 10000: %.4g rounds those to 1e+04, and a value of 10000
+// that promtool computes a few ulps below printed so, where its expected
+// text said 10000 (a review).
 constexpr char kValueTemplate[] =
-    "{{ if or (ge $value 10000.0) (le $value -10000.0) }}"
+    "{{ if or (ge $value 9999.5) (le $value -9999.5) }}"
     "{{ printf \"%.0f\" $value }}{{ else }}{{ printf \"%.4g\" $value }}"
     "{{ end }}";
-constexpr double kWholeFrom = 1e4;
+constexpr double kWholeFrom = 9999.5;
 
 }  // namespace
 

@@ -57,8 +57,8 @@ class AlertText {
 };
 
 // An alert's value as its annotations print it (Value()): 4 significant
-// digits (%.4g: 0.4669, 1234), whole from 10,000 on, either sign (%.0f:
-// 48000, where %.4g wrote 4.8e+04).
+// digits (%.4g: 0.4669, 1234), whole from 9,999.5 on, either sign (%.0f:
+// 48000 and 10000, where %.4g wrote 4.8e+04 and 1e+04).
 std::string FormatAlertValue(double value);
 // The place value of the last digit FormatAlertValue prints of a finite,
 // non-zero `value` (0.0001 for 0.4669, 1 for 1234 and for 48000).

@@ -829,7 +829,7 @@ TEST(StreamThreadTest, AnOutageKeepsAThreadNotReadyUntilABrokerAnswers) {
         // producer's timeouts taken for an idle close).
         Case{"the producer's requests timed out",
              "TxnCoordinator: kafka-1:9092/1: 2 request(s) timed out: "
-             "disconnect (after 59735ms in state UP) (_TRANSPORT)",
+             "disconnect (after 59735ms in state UP) (_TIMED_OUT)",
              false,
              {{5, false}, {25, false}, {60, false}, {75, true}},
              true,
@@ -3698,6 +3698,56 @@ TEST_F(LocalStoreRestartTest, AStoreBehindTheChangelogCatchesUpOnce) {
   EXPECT_EQ(fourth.changelog_read, 0);
   EXPECT_EQ(V0NewVisitor(fourth), (std::vector<bool>{true, false}));
   EXPECT_EQ(store->CountDays({kTopic, 0}, 'v'), 3u);  // v0, x, y (w waits)
+}
+
+// A partition whose checkpoints cannot be restored (a chunk that cannot be
+// decoded) is retried every 5 s; the local state is dropped only when the
+// partition that failed read a part of it from the store. A partition
+// restored before it is mirrored by then: its part, read at the next
+// attempt, dropped every partition's state again at each (a review: 8
+// warnings in 45 s, each a rebuild from the changelog).
+TEST_F(LocalStoreRestartTest, AFailingPartitionDropsNoOtherPartitionsState) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Result first = RunProcess(store.get(), {}, 2);
+  // After the store's position: in[1]'s checkpoint that cannot be decoded.
+  Produced bad;
+  bad.topic = "changelog";
+  bad.key = "s/in/1/0000000000000000/000000";
+  bad.value = std::string("\xff\xff\xff", 3);
+  first.committed.push_back(bad);
+  ++first.changelog_records;
+
+  StepClock clock;
+  const absl::Time until = clock.Peek() + absl::Seconds(30);
+  StreamThread::Options options;
+  options.config = &config_;
+  options.clock = &clock;
+  options.local_store = store.get();
+  options.stop_requested = [&] { return clock.Peek() > until; };
+  StreamThread thread(options);
+  auto in = std::make_unique<FakeInput>(thread.listener());
+  in->set_also_assigned({TopicPartition{kTopic, 1}});
+  for (size_t i = 0; i < 2; ++i) in->Add(records_[i].first, records_[i].second);
+  auto out = std::make_unique<FakeOutput>();
+  out->committed = first.committed;
+  out->changelog_records = first.changelog_records;
+  auto log = std::make_unique<FakeChangelog>(out.get());
+  thread.Attach(std::move(in), std::move(out), std::move(log));
+  ::testing::internal::CaptureStderr();
+  EXPECT_TRUE(thread.Run().ok());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_GE(Value(thread.Snapshot(), "kpistream_restore_failures_total"), 3)
+      << err;
+  size_t dropped = 0;
+  for (size_t at = err.find("is dropped and rebuilt"); at != std::string::npos;
+       at = err.find("is dropped and rebuilt", at + 1)) {
+    ++dropped;
+  }
+  EXPECT_EQ(dropped, 0u) << err;
+  EXPECT_TRUE(
+      absl::StrContains(err, "in[1]: checkpoint 0 chunk 0 cannot be decoded"))
+      << err;
 }
 
 TEST_F(LocalStoreRestartTest, AStoreOfAnotherClusterIsNotTrusted) {

@@ -52,7 +52,7 @@ TEST(AlertTextTest, KeepsUserTextLiteral) {
       .Value();
   EXPECT_EQ(text.Template(),
             "{{ \"a {{ $value }} \\\"b\\\"\" }} on {{ $labels.instance }}: "
-            "{{ if or (ge $value 10000.0) (le $value -10000.0) }}"
+            "{{ if or (ge $value 9999.5) (le $value -9999.5) }}"
             "{{ printf \"%.0f\" $value }}{{ else }}"
             "{{ printf \"%.4g\" $value }}{{ end }}");
   EXPECT_EQ(text.Render({{"instance", "x:1"}}, 0.125),

@@ -167,11 +167,19 @@ std::string WriteTargets(const TempDir& dir, const std::string& targets) {
 // (promtool) and as the generated tests expect it (Render): the same text,
 // whole numbers from 10,000 on (%.4g wrote 4.8e+04 for 48000).
 TEST(RulesTest, AlertValuesPrintAsTheGeneratedTestsExpect) {
-  const std::vector<double> values = {48000,  -12345.6, 0.4669, 1234,
-                                      9999.4, 1e7,      -0.5,   0.00012};
+  // The series' value, and the value the expected text is rendered from
+  // (a generated test's: 10000 where promtool computes a few ulps less, a
+  // review: "1e+04" for "10000").
+  struct Case {
+    double series, expected;
+  };
+  const std::vector<Case> cases = {
+      {48000, 48000},     {-12345.6, -12345.6}, {0.4669, 0.4669}, {1234, 1234},
+      {9999.4, 9999.4},   {9999.7, 9999.7},     {1e7, 1e7},       {-0.5, -0.5},
+      {0.00012, 0.00012}, {9999.9999999, 10000}};
   RuleGroup group{"values", absl::ZeroDuration(), {}};
   RuleTest test{"values", {}, {}, absl::ZeroDuration()};
-  for (size_t i = 0; i < values.size(); ++i) {
+  for (size_t i = 0; i < cases.size(); ++i) {
     const std::string name = absl::StrCat("Value", i);
     const std::string metric = absl::StrCat("v", i);
     Alert alert{name,
@@ -181,26 +189,28 @@ TEST(RulesTest, AlertValuesPrintAsTheGeneratedTestsExpect) {
                 AlertText("at ").Value(),
                 AlertText().Value().Text(" now")};
     group.rules.push_back(alert.ToRule({}, {}));
-    const std::string v = absl::StrFormat("%.17g", values[i]);
+    const std::string v = absl::StrFormat("%.17g", cases[i].series);
     test.input_series.push_back({metric, absl::StrCat(v, "x5")});
+    const double expected = cases[i].expected;
     test.alert_tests.push_back(
         {absl::Minutes(2),
          name,
          {{{{"severity", "page"}},
-           {{"summary", alert.summary.Render({}, values[i])},
-            {"description", alert.description.Render({}, values[i])}}}}});
+           {{"summary", alert.summary.Render({}, expected)},
+            {"description", alert.description.Render({}, expected)}}}}});
   }
   EXPECT_EQ(AlertText().Value().Render({}, 48000), "48000");
   EXPECT_EQ(AlertText().Value().Render({}, -12345.6), "-12346");
   EXPECT_EQ(AlertText().Value().Render({}, 0.4669), "0.4669");
   EXPECT_EQ(AlertText().Value().Render({}, 9999.4), "9999");
+  EXPECT_EQ(AlertText().Value().Render({}, 9999.7), "10000");
   TempDir dir;
   dir.Write("values.rules.yml", RuleFileYaml("values", {group}));
   const std::string file =
       dir.Write("values.test.yml",
                 RuleTestFileYaml("values", {"values.rules.yml"}, {test}));
   ASSERT_TRUE(PromtoolChecks({dir.path() + "/values.rules.yml"},
-                             static_cast<int>(values.size())));
+                             static_cast<int>(cases.size())));
   EXPECT_TRUE(PromtoolTests(file));
 }
 
@@ -316,6 +326,15 @@ TEST(RulesTest, GeneratedTestsPassWhereTheyFailed) {
      direction: at_most, value: 100000, window: 5m, for: 5m}
   - {name: signups, kpi: conversions, filter: {site: shop, goal: signup},
      value: 10, window: 1h, for: 45m}
+)",
+           // Off target at a count of exactly 10000, which promtool
+           // computes a few ulps low (a review: "1e+04" for "10000").
+           R"(
+  - {name: daily_orders, kpi: orders, value: 25000, window: 1d, tolerance: 0}
+)",
+           R"(
+  - {name: daily_orders, kpi: orders, direction: at_most, value: 5000,
+     window: 1d, tolerance: 0}
 )"}) {
     SCOPED_TRACE(targets);
     TempDir dir;
