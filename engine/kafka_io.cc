@@ -32,10 +32,14 @@ absl::StatusOr<std::unique_ptr<KafkaStreamInput>> KafkaStreamInput::Create(
       it != options.properties.end()) {
     input->reset_policy_ = it->second;
   }
-  auto consumer = kafka::Consumer::Create(options, input.get());
+  // Each partition read from where its restore seeks it (Seek()), not
+  // fetched before (kafka::Consumer::Options).
+  kafka::Consumer::Options paused = options;
+  paused.pause_new_partitions = true;
+  auto consumer = kafka::Consumer::Create(paused, input.get());
   if (!consumer.ok()) return consumer.status();
   input->consumer_ = *std::move(consumer);
-  input->options_ = options;
+  input->options_ = paused;
   input->options_.subscribe = true;  // a renewed consumer joins at once
   return input;
 }
@@ -202,6 +206,9 @@ absl::StatusOr<Offsets> KafkaStreamInput::Seek(const Offsets& offsets) {
   rd_kafka_topic_partition_list_destroy(list);
   if (!status.ok()) return status;
   consumer_->Sought(targets);
+  std::vector<TopicPartition> sought;
+  for (const auto& [tp, offset] : targets) sought.push_back(tp);
+  consumer_->Resume(sought);  // paused since they were assigned
   return targets;
 }
 

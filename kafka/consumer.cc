@@ -174,6 +174,9 @@ void Consumer::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     } else {
       rd_kafka_assign(rk, partitions);
     }
+    if (self->pause_new_partitions_ && !self->closed_) {
+      rd_kafka_pause_partitions(rk, partitions);
+    }
     return;
   }
   std::vector<TopicPartition> gone = FromList(partitions);
@@ -216,6 +219,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(
     const Options& options, Listener* listener) {
   std::unique_ptr<Consumer> consumer(new Consumer());
   consumer->listener_ = listener;
+  consumer->pause_new_partitions_ = options.pause_new_partitions;
   ClientSettings settings(RD_KAFKA_CONSUMER, options.brokers, options.client_id,
                           options.properties);
   settings.defaults = {

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "engine/kafka_io.h"
 #include "gtest/gtest.h"
 #include "kafka/client.h"
@@ -211,6 +213,87 @@ TEST(ConsumerTest, FetchWaitIsTheEnginesUnlessTheUserSetsIt) {
     EXPECT_EQ(ConfValue(**consumer, "fetch.wait.max.ms"), c.expected);
     (*consumer)->Close();
   }
+}
+
+// With Options::pause_new_partitions (a stream thread's input) a newly
+// assigned partition fetches nothing until it is resumed, and then reads
+// from where it was sought meanwhile, not from the group's offset (a
+// restore seeks it: what was fetched before the seek was dropped and
+// fetched again, held up to processing.input_buffer, ~300 MB of a
+// restart's peak). librdkafka's mock cluster.
+TEST(ConsumerTest, ANewPartitionWaitsPausedForItsSeek) {
+  char error[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", error,
+                              sizeof(error)),
+            RD_KAFKA_CONF_OK)
+      << error;
+  rd_kafka_t* producer =
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
+  ASSERT_NE(producer, nullptr) << error;
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(producer);
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_EQ(rd_kafka_mock_topic_create(cluster, "paused", 1, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (int i = 0; i < 10; ++i) {
+    const std::string value = std::to_string(i);
+    ASSERT_EQ(
+        rd_kafka_producev(
+            producer, RD_KAFKA_V_TOPIC("paused"), RD_KAFKA_V_PARTITION(0),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_EQ(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  struct Assigned : NoListener {
+    std::map<TopicPartition, int64_t> OnAssigned(
+        const std::vector<TopicPartition>& partitions) override {
+      assigned += static_cast<int>(partitions.size());
+      return {};
+    }
+    int assigned = 0;
+  } listener;
+  Consumer::Options options;
+  options.brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+  options.group_id = "paused-group";
+  options.topics = {"paused"};
+  options.properties = {{"auto.offset.reset", "earliest"}};
+  options.pause_new_partitions = true;
+  auto consumer = Consumer::Create(options, &listener);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<Message> polled;
+  std::vector<int64_t> offsets;
+  auto poll_for = [&](absl::Duration d) {
+    const absl::Time until = absl::Now() + d;
+    while (absl::Now() < until) {
+      (*consumer)->Poll(100, absl::Milliseconds(100), &polled);
+      for (const Message& m : polled) {
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) offsets.push_back(m->offset);
+      }
+    }
+  };
+  const absl::Time joining = absl::Now();
+  while (listener.assigned == 0 && absl::Now() - joining < absl::Seconds(30)) {
+    poll_for(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(listener.assigned, 1);
+  poll_for(absl::Seconds(2));  // fetched, it would be read by now
+  EXPECT_TRUE(offsets.empty()) << offsets.size() << " record(s) read";
+  const TopicPartition tp{"paused", 0};
+  rd_kafka_topic_partition_list_t* list = ToPartitionList({{tp, 4}});
+  rd_kafka_error_t* sought =
+      rd_kafka_seek_partitions((*consumer)->handle(), list, 10000);
+  rd_kafka_topic_partition_list_destroy(list);
+  ASSERT_EQ(sought, nullptr) << rd_kafka_error_string(sought);
+  (*consumer)->Resume({tp});
+  const absl::Time reading = absl::Now();
+  while (offsets.size() < 6 && absl::Now() - reading < absl::Seconds(30)) {
+    poll_for(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(offsets, (std::vector<int64_t>{4, 5, 6, 7, 8, 9}));
+  (*consumer)->Close();
+  consumer->reset();
+  rd_kafka_destroy(producer);
 }
 
 }  // namespace
