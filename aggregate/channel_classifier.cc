@@ -218,6 +218,12 @@ bool NamedGoogleAdsClick(absl::string_view click_id) {
   return false;
 }
 
+// The parameter names click ids are tagged with: the page URL's (SPEC §2)
+// and the other networks' PaidClick knows.
+constexpr absl::string_view kClickIdNames[] = {
+    "gclid",     "gbraid", "wbraid", "dclid",  "msclkid", "fbclid", "ttclid",
+    "li_fat_id", "twclid", "sccid",  "igshid", "yclid",   "epik",   "rdt_cid"};
+
 std::optional<PaidSource> PaidClick(absl::string_view click_id,
                                     absl::string_view host) {
   if (const absl::string_view name = ClickIdName(click_id); !name.empty()) {
@@ -225,10 +231,9 @@ std::optional<PaidSource> PaidClick(absl::string_view click_id,
     if (absl::EqualsIgnoreCase(name, "msclkid")) {
       return PaidSource{"bing", "cpc"};
     }
-    for (absl::string_view other :
-         {"fbclid", "ttclid", "twclid", "li_fat_id", "sccid", "igshid", "dclid",
-          "yclid", "epik", "rdt_cid"}) {
-      if (absl::EqualsIgnoreCase(name, other)) return std::nullopt;
+    // Any other known name: no paid click.
+    for (absl::string_view known : kClickIdNames) {
+      if (absl::EqualsIgnoreCase(name, known)) return std::nullopt;
     }
   }
   if (absl::StartsWith(click_id, "Iw")) return std::nullopt;
@@ -241,6 +246,17 @@ std::optional<PaidSource> PaidClick(absl::string_view click_id,
 }
 
 }  // namespace
+
+absl::string_view ClickIdValue(absl::string_view click_id) {
+  const absl::string_view name = ClickIdName(click_id);
+  if (name.empty()) return click_id;
+  for (absl::string_view known : kClickIdNames) {
+    if (absl::EqualsIgnoreCase(name, known)) {
+      return click_id.substr(name.size() + 1);
+    }
+  }
+  return click_id;
+}
 
 ChannelClassifier::ChannelClassifier(const Options& options) {
   auto fill = [&](uint8_t list, auto& builtin,

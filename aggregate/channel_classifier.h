@@ -104,6 +104,13 @@ class ChannelClassifier : public SessionAttribution {
   absl::flat_hash_map<std::string, uint8_t> lists_;  // name -> List bits
 };
 
+// A click id without the name of the parameter it is tagged with, when that
+// is a known click id parameter's ("Cj0…" of "gclid-Cj0…", "GCLID=Cj0…" or
+// "Cj0…" itself): one click however the event wrote it (the page URL's is
+// "gclid-…", a backend's conversion often carries the bare value). Any other
+// id as it is. A view of `click_id`.
+absl::string_view ClickIdValue(absl::string_view click_id);
+
 }  // namespace kpistream
 
 #endif  // KPISTREAM_AGGREGATE_CHANNEL_CLASSIFIER_H_

@@ -15,7 +15,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "aggregate/channel_classifier.h"
 #include "aggregate/chunked_vector.h"
 #include "aggregate/compact_string.h"
 #include "aggregate/label_values.h"
@@ -365,10 +367,30 @@ bool HasCampaign(const EventView& e) {
          !e.utm_campaign.empty() || !e.click_id.empty();
 }
 
+// The campaign as the labels tell it: source and medium in lower case (the
+// channel grouping reads them so), a click id whatever its parameter name's
+// tag (ClickIdValue). Raw, "gclid-X" from the page URL and the bare "X" a
+// conversion carried were two campaigns, and split one visit in two (an
+// audit); so were "nl / email" and "NL / Email", labelled alike.
 uint64_t CampaignKey(const EventView& e) {
+  const char sep[] = {kSeparator, 0};
+  return StableHash(absl::StrCat(absl::AsciiStrToLower(e.utm_source), sep,
+                                 absl::AsciiStrToLower(e.utm_medium), sep,
+                                 e.utm_campaign, sep,
+                                 ClickIdValue(e.click_id)));
+}
+
+// The key as builds before 2026-12-07 made it (raw values), which sessions
+// restored from their checkpoints carry: the same campaign in either.
+uint64_t RawCampaignKey(const EventView& e) {
   const char sep[] = {kSeparator, 0};
   return StableHash(absl::StrCat(e.utm_source, sep, e.utm_medium, sep,
                                  e.utm_campaign, sep, e.click_id));
+}
+
+// Whether `key` (a session's campaign) is `e`'s.
+bool SameCampaign(uint64_t key, const EventView& e) {
+  return key == CampaignKey(e) || key == RawCampaignKey(e);
 }
 
 // The key of a first event without campaign parameters.
@@ -776,7 +798,7 @@ struct Sessionizer::Impl {
     // only an event with the same before it.
     if (rules.split_on_campaign_change) {
       const uint64_t key = campaign_keys[index];
-      if (key != 0 && key != NoCampaignKey() && CampaignKey(e) != key) {
+      if (key != 0 && key != NoCampaignKey() && !SameCampaign(key, e)) {
         return false;
       }
     }
@@ -1078,7 +1100,7 @@ struct Sessionizer::Impl {
   bool OtherCampaign(uint32_t index, const EventView& e) const {
     if (!rules.split_on_campaign_change || !HasCampaign(e)) return false;
     const uint64_t key = campaign_keys[index];
-    return key != 0 && key != CampaignKey(e);
+    return key != 0 && !SameCampaign(key, e);
   }
 
   void Schedule(uint32_t index) {

@@ -1763,6 +1763,70 @@ TEST(UaSplitsTest, TheSessionsCampaignIsRestored) {
       ::testing::ElementsAre(3u, 1u));
 }
 
+// One click, or one campaign, however an event writes it: the page URL's
+// click id is "gclid-<value>", a backend's conversion often carries the bare
+// value, or "gclid=<value>"; utm source and medium are labelled in lower
+// case. Each was another campaign, and split one visit in two: the landing
+// half a bounce, the conversion in a session without a landing page (an
+// audit). Another value still splits.
+TEST(UaSplitsTest, OneClickOrCampaignWrittenTwoWaysIsOneSession) {
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  Recorder rec;
+  Sessionizer s(rules, &rec);
+  Event landing = Ev("a", absl::ZeroDuration());
+  landing.click_id = "gclid-Cj0KCQiAxyz123";  // FillCampaignFromPageUrl's
+  s.Add(std::move(landing));
+  int minute = 0;
+  for (const char* written :
+       {"Cj0KCQiAxyz123", "gclid=Cj0KCQiAxyz123", "GCLID:Cj0KCQiAxyz123"}) {
+    Event e = Ev("a", absl::Minutes(++minute));
+    e.click_id = written;
+    s.Add(std::move(e));
+  }
+  Event other = Ev("a", absl::Minutes(++minute));
+  other.click_id = "Cj0KCQiAother";
+  s.Add(std::move(other));
+  Event tagged = Ev("b", absl::ZeroDuration());
+  tagged.utm_source = "nl";
+  tagged.utm_medium = "email";
+  s.Add(std::move(tagged));
+  Event upper = Ev("b", absl::Minutes(1));
+  upper.utm_source = "NL";
+  upper.utm_medium = "Email";
+  s.Add(std::move(upper));
+  s.CloseAll();
+  std::map<std::string, std::vector<uint32_t>> events;
+  for (const ClosedSession& c : rec.closed) {
+    events[c.visitor_id].push_back(c.events);
+  }
+  EXPECT_THAT(events["a"], ::testing::ElementsAre(4u, 1u));
+  EXPECT_THAT(events["b"], ::testing::ElementsAre(2u));
+}
+
+// A session restored from a checkpoint of a build before the campaign key
+// read values as labels do (its key of the raw values) goes on with the
+// same campaign written alike, and splits on another.
+TEST(UaSplitsTest, ACampaignKeyOfRawValuesStillMatches) {
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  Event first = Ev("a", absl::ZeroDuration());
+  first.utm_source = "NL";
+  first.click_id = "gclid-X1";
+  std::vector<v1::SessionState> saved = CheckpointOf(rules, {first});
+  ASSERT_EQ(saved.size(), 1u);
+  // The key those builds wrote: source, medium, campaign and click id as
+  // they came, joined by 0x1f.
+  saved[0].set_campaign_key(StableHash("NL\x1f\x1f\x1fgclid-X1"));
+  Event same = first;
+  same.time += absl::Minutes(1);
+  Event other = first;
+  other.time += absl::Minutes(2);
+  other.click_id = "gclid-X2";
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0], {same, other}),
+              ::testing::ElementsAre(2u, 1u));
+}
+
 // Campaign splits with no time between start sessions in the millisecond
 // their predecessors started in: each counts those before it (its record's
 // id says so, SessionRecordCodecTest), through a checkpoint too.
