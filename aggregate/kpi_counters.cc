@@ -18,7 +18,6 @@
 #include "aggregate/channel_groups.h"
 #include "aggregate/label_limiter.h"
 #include "aggregate/metric_families.h"
-#include "aggregate/saturating.h"
 
 namespace kpistream {
 namespace {
@@ -121,12 +120,19 @@ struct ChannelCounts {
   }
 };
 
+// A sum of money in micros, for the life of the process: 128 bits, which no
+// stream of values_micros (each within ±1e17) overflows. An int64 sum of
+// micros stopped at 9.22e12 units of a currency: 9.22e12 IDR is ~570 M USD,
+// a marketplace's revenue of weeks, after which web_revenue_total never
+// rose again (an audit).
+using MicrosSum = __int128;
+
 // Families labelled {site,channel,currency}.
 struct MoneyCounts {
-  int64_t revenue_micros = 0;
+  MicrosSum revenue_micros = 0;
   uint64_t orders = 0;
   MoneyCounts& operator+=(const MoneyCounts& o) {
-    revenue_micros = SaturatingAdd(revenue_micros, o.revenue_micros);
+    revenue_micros += o.revenue_micros;
     orders += o.orders;
     return *this;
   }
@@ -169,12 +175,6 @@ template <typename Map>
 void AddInto(const Map& from, Map& to) {
   for (const auto& [key, value] : from) to[key] += value;
 }
-// Money in micros: saturating.
-template <typename Key>
-void AddInto(const absl::flat_hash_map<Key, int64_t>& from,
-             absl::flat_hash_map<Key, int64_t>& to) {
-  for (const auto& [key, value] : from) to[key] = SaturatingAdd(to[key], value);
-}
 
 // Every count of the families, by label ids. The engine counts into a
 // pending set and adds it to the committed set when the work it reflects
@@ -187,14 +187,14 @@ struct Counts {
   absl::flat_hash_map<Key3, uint64_t> pageviews;        // site,channel,device
   absl::flat_hash_map<Key3, MoneyCounts> money;         // site,channel,currency
   absl::flat_hash_map<Key4, CampaignCounts> campaigns;  // site,src,med,cmp
-  absl::flat_hash_map<Key5, int64_t> campaign_revenue;  // ... ,currency
-  absl::flat_hash_map<Key2, LandingCounts> landings;    // site,landing_page
-  absl::flat_hash_map<Key3, uint64_t> funnel_steps;     // site,funnel,step
-  absl::flat_hash_map<Id, uint64_t> consumed;           // by topic
-  absl::flat_hash_map<Id, uint64_t> repartitioned;      // by topic
-  absl::flat_hash_map<Id, uint64_t> deleted_unread;     // by topic
-  absl::flat_hash_map<Id, uint64_t> invalid;            // by reason
-  absl::flat_hash_map<Key4, int64_t> ad_cost_micros;    // site,chan,cmp,cur
+  absl::flat_hash_map<Key5, MicrosSum> campaign_revenue;  // ... ,currency
+  absl::flat_hash_map<Key2, LandingCounts> landings;      // site,landing_page
+  absl::flat_hash_map<Key3, uint64_t> funnel_steps;       // site,funnel,step
+  absl::flat_hash_map<Id, uint64_t> consumed;             // by topic
+  absl::flat_hash_map<Id, uint64_t> repartitioned;        // by topic
+  absl::flat_hash_map<Id, uint64_t> deleted_unread;       // by topic
+  absl::flat_hash_map<Id, uint64_t> invalid;              // by reason
+  absl::flat_hash_map<Key4, MicrosSum> ad_cost_micros;    // site,chan,cmp,cur
   uint64_t ad_cost_records = 0;
   uint64_t late = 0;
   uint64_t duplicate = 0;
@@ -574,13 +574,12 @@ void KpiCounters::OnSessionClosed(const ClosedSession& session) {
   for (const auto& [currency, micros] : session.revenue) {
     if (micros <= 0) continue;
     const Id cur = m.currency.Intern(currency);
-    int64_t& revenue = m.pending.money[Key3{site, channel, cur}].revenue_micros;
-    revenue = SaturatingAdd(revenue, micros);
-    int64_t& by_campaign_revenue =
+    m.pending.money[Key3{site, channel, cur}].revenue_micros += micros;
+    MicrosSum& by_campaign_revenue =
         Entry(m.pending.campaign_revenue, m.campaign_revenue_combinations,
               Key5{campaign[0], campaign[1], campaign[2], campaign[3], cur})
             .second;
-    by_campaign_revenue = SaturatingAdd(by_campaign_revenue, micros);
+    by_campaign_revenue += micros;
   }
   for (size_t f = 0; f < session.funnel_steps.size() && f < m.funnels.size();
        ++f) {
@@ -607,10 +606,9 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
-  int64_t& cost = m.pending.ad_cost_micros[Key4{
-      m.site.Intern(site), m.channel.Intern(channel),
-      m.campaign.InternTrusted(campaign), m.currency.Intern(currency)}];
-  cost = SaturatingAdd(cost, micros);
+  m.pending.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
+                                m.campaign.InternTrusted(campaign),
+                                m.currency.Intern(currency)}] += micros;
 }
 
 void KpiCounters::SetActiveVisitors(

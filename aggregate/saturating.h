@@ -2,8 +2,11 @@
 // overflowing (undefined behaviour). For sums of values that come from
 // outside: money in micros (a conversion's value_micros or an ad cost is
 // any int64 a producer sends) and counts restored from a checkpoint. A
-// saturated sum of micros is about 9.2 trillion units of a currency, far
-// beyond any real total, and bounded however hostile the input.
+// saturated sum of micros is about 9.2 trillion units of a currency: beyond
+// a session's, a window's or a target period's real totals, and bounded
+// however hostile the input; not beyond a process's life of a small-unit
+// currency (IDR, VND), so /metrics' money counters sum in 128 bits
+// (kpi_counters.cc).
 #ifndef KPISTREAM_AGGREGATE_SATURATING_H_
 #define KPISTREAM_AGGREGATE_SATURATING_H_
 

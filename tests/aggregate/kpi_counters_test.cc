@@ -779,6 +779,30 @@ TEST(KpiCountersTest, FoldedCombinationsKeepCurrencyAndAdCostCampaigns) {
             0);
 }
 
+// Money summed for the life of the process goes past int64's micros: an
+// int64 sum of micros stopped at 9.22e12 units (9.22e12 IDR is ~570 M USD,
+// weeks of a marketplace's revenue), after which web_revenue_total,
+// web_campaign_revenue_total and web_ad_cost_total never rose again (an
+// audit).
+TEST(KpiCountersTest, MoneySumsGoPastInt64Micros) {
+  KpiCounters counters({});
+  constexpr int64_t kMicros = 4'000'000'000'000'000'000;  // 4e12 IDR
+  for (int commit = 0; commit < 3; ++commit) {
+    ClosedSession session = CampaignSession("DE", "google", "cpc", "big");
+    session.revenue = {{"IDR", kMicros}};
+    session.orders_by_currency = {{"IDR", 1}};
+    counters.OnSessionClosed(session);
+    counters.CountAdCost("shop", "Paid Search", "big", "IDR", kMicros);
+    counters.Commit();
+  }
+  const MetricsSnapshot s = Committed(counters);
+  EXPECT_DOUBLE_EQ(Sum(s, "web_revenue_total", {{"currency", "IDR"}}), 12e12);
+  EXPECT_DOUBLE_EQ(Sum(s, "web_campaign_revenue_total", {{"currency", "IDR"}}),
+                   12e12);
+  EXPECT_DOUBLE_EQ(Sum(s, "web_ad_cost_total", {{"currency", "IDR"}}), 12e12);
+  EXPECT_EQ(Sum(s, "web_orders_total", {{"currency", "IDR"}}), 3);
+}
+
 // A campaign's revenue goes with its sessions: under its name wherever its
 // sessions are, in every currency (an audit: a bound of its own, filled by
 // (campaign, currency) pairs first, put campaign b's revenue under
