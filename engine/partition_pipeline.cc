@@ -420,6 +420,23 @@ void PartitionPipeline::Reject(const kafka::Record& record,
   out_->DeadLetter(record, reason, detail);
 }
 
+void PartitionPipeline::CountBot(const kafka::Record& record,
+                                 absl::string_view topic) {
+  ctx_->counters->CountBot();
+  out_->DeadLetter(record, "bot", "");
+  // A conversion sent by a backend with its HTTP library's user agent
+  // (python-requests, curl/, okhttp …: bots by SPEC §9's list) counts in no
+  // KPI: said in the input's rejection summary (an audit: every purchase of
+  // such a backend went to bots without a word). Other bots are not.
+  if (event_.type == EventType::kConversion) {
+    ctx_->rejections->Rejected(
+        topic, "bot",
+        absl::StrCat("a conversion, in no KPI: a backend's should carry the "
+                     "visitor's user agent or none; user agent \"",
+                     event_.user_agent, "\""));
+  }
+}
+
 // A `key: any` input: the record goes on to the repartition topic, keyed by
 // its visitor_id, unless it is invalid or a bot (counted and dead-lettered
 // here, where it was consumed). Forwarded records are counted as consumed
@@ -439,8 +456,7 @@ void PartitionPipeline::ForwardEvent(const kafka::Record& record,
   }
   if (input_->bots->IsBot(event_.user_agent)) {
     Consumed(input_->topic);
-    ctx_->counters->CountBot();
-    out_->DeadLetter(record, "bot", "");
+    CountBot(record, input_->topic);
     return;
   }
   // The partition's watermark as of this record (the thread's `watermark`
@@ -649,8 +665,7 @@ void PartitionPipeline::ProcessEvent(const InputReader& reader,
     return;
   }
   if (reader.bots->IsBot(event_.user_agent)) {
-    ctx_->counters->CountBot();
-    out_->DeadLetter(record, "bot", "");
+    CountBot(record, reader.topic);
     return;
   }
   if (reader.keyed_by_visitor &&

@@ -334,6 +334,9 @@ class PartitionPipeline : private SessionObserver {
   void Consumed(absl::string_view topic);
   void ProcessAdCost(const kafka::Record& record, absl::Time now,
                      absl::Time* event_time);
+  // A bot's record (its user agent): counted, dead-lettered; a conversion
+  // also said in the rejection summary.
+  void CountBot(const kafka::Record& record, absl::string_view topic);
   void Reject(const kafka::Record& record, absl::string_view reason,
               absl::string_view detail, absl::string_view topic);
 

@@ -127,6 +127,44 @@ TEST_F(FirstHourTest, RejectedInputIsSummarisedAndDeadLettersSayWhy) {
   EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(15)), 0) << engine_->Stderr();
 }
 
+// A conversion whose user agent is a bot's (a backend sending purchases with
+// its HTTP library's: okhttp, python-requests …) counts in no KPI, as every
+// bot: the input's rejection summary says so, naming the user agent (an
+// audit: a backend's purchases went to bots without a word). A crawler's
+// page view is no news: not said.
+TEST_F(FirstHourTest, AConversionOfABotIsSaid) {
+  StartEngine({"--summary-interval", "0"});
+  Produce(
+      "{\"eventId\":\"c1\",\"eventTime\":\"2026-01-01T10:00:00Z\","
+      "\"siteId\":\"shop\",\"visitorId\":\"v1\",\"type\":\"CONVERSION\","
+      "\"userAgent\":\"okhttp/4.9.0\",\"conversion\":{\"goal\":"
+      "\"purchase\",\"valueMicros\":\"5000000\",\"currency\":\"EUR\","
+      "\"orderId\":\"o1\"}}\n"
+      "{\"eventId\":\"p1\",\"eventTime\":\"2026-01-01T10:00:01Z\","
+      "\"siteId\":\"shop\",\"visitorId\":\"v2\",\"type\":\"PAGE_VIEW\","
+      "\"userAgent\":\"Mozilla/5.0 (compatible; Googlebot/2.1)\"}\n");
+  std::string said;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const std::string& line : Lines(engine_->Stderr())) {
+          if (absl::StrContains(line, "records on web.events rejected")) {
+            said = line;
+          }
+        }
+        return !said.empty();
+      },
+      absl::Seconds(25)))
+      << engine_->Stderr();
+  EXPECT_TRUE(absl::StrContains(said, "WARN")) << said;
+  EXPECT_TRUE(absl::StrContains(said, "1 bot (a conversion, in no KPI"))
+      << said;
+  EXPECT_TRUE(absl::StrContains(said, "user agent \"okhttp/4.9.0\"")) << said;
+  EXPECT_FALSE(absl::StrContains(said, "Googlebot")) << said;
+  EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(15)), 0) << engine_->Stderr();
+  EXPECT_FALSE(absl::StrContains(engine_->Stderr(), "2 bot"))
+      << engine_->Stderr();
+}
+
 TEST_F(FirstHourTest, RunLogsASummaryAndJsonLinesAndProcessMetrics) {
   // --log-format after the subcommand (the next test puts it before).
   StartEngine({"--summary-interval", "1s", "--log-format", "json"});
