@@ -250,6 +250,8 @@ std::optional<PaidSource> PaidClick(absl::string_view click_id,
 absl::string_view ClickIdValue(absl::string_view click_id) {
   const absl::string_view name = ClickIdName(click_id);
   if (name.empty()) return click_id;
+  // An empty value ("gclid="): as it is, not the key of no campaign.
+  if (name.size() + 1 >= click_id.size()) return click_id;
   for (absl::string_view known : kClickIdNames) {
     if (absl::EqualsIgnoreCase(name, known)) {
       return click_id.substr(name.size() + 1);

@@ -108,7 +108,7 @@ class ChannelClassifier : public SessionAttribution {
 // is a known click id parameter's ("Cj0…" of "gclid-Cj0…", "GCLID=Cj0…" or
 // "Cj0…" itself): one click however the event wrote it (the page URL's is
 // "gclid-…", a backend's conversion often carries the bare value). Any other
-// id as it is. A view of `click_id`.
+// id, and a tag with no value ("gclid="), as it is. A view of `click_id`.
 absl::string_view ClickIdValue(absl::string_view click_id);
 
 }  // namespace kpistream

@@ -57,6 +57,9 @@ class KafkaStreamInput : public StreamInput, private kafka::Consumer::Listener {
   void Poll(size_t max, absl::Duration timeout,
             absl::FunctionRef<void(const kafka::Record&)> sink) override;
   absl::StatusOr<Offsets> Seek(const Offsets& offsets) override;
+  void Pause(const std::vector<TopicPartition>& partitions) override {
+    consumer_->Pause(partitions);
+  }
   absl::Status CommitSync(const Offsets& offsets) override {
     return consumer_->CommitSync(offsets);
   }

@@ -429,11 +429,14 @@ void PartitionPipeline::CountBot(const kafka::Record& record,
   // KPI: said in the input's rejection summary (an audit: every purchase of
   // such a backend went to bots without a word). Other bots are not.
   if (event_.type == EventType::kConversion) {
+    // The user agent first: the example is cut at 160 bytes.
     ctx_->rejections->Rejected(
         topic, "bot",
-        absl::StrCat("a conversion, in no KPI: a backend's should carry the "
-                     "visitor's user agent or none; user agent \"",
-                     event_.user_agent, "\""));
+        event_.user_agent.empty()
+            ? std::string("conversion, in no KPI: no user agent "
+                          "(bots.empty_user_agent: bot)")
+            : absl::StrCat("conversion, in no KPI: user agent \"",
+                           event_.user_agent, "\""));
   }
 }
 

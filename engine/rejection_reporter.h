@@ -1,7 +1,9 @@
 // RejectionReporter: the records an input rejects as invalid
-// (kpistream_events_invalid_total), summarised for the log at most once per
-// topic per interval, so that a wrong `format` or a broken producer is seen
-// at once without a line per record (SPEC §7):
+// (kpistream_events_invalid_total), and the conversions it takes for bots
+// (reason "bot", in kpistream_bot_events_total: PartitionPipeline::CountBot),
+// summarised for the log at most once per topic per interval, so that a
+// wrong `format` or a broken producer is seen at once without a line per
+// record (SPEC §7):
 //
 //   402/402 records on web.events rejected in the last 10 s: 402 malformed
 //   (not a valid JSON WebEvent: ...); the input format of web.events is json

@@ -44,8 +44,13 @@ class StreamInput {
                     absl::FunctionRef<void(const kafka::Record&)> sink) = 0;
   // Where each partition's next read starts: `offsets` (a negative offset:
   // the group's committed offset, or the reset policy without one).
-  // Returns the offsets it resolved and sought to.
+  // Returns the offsets it resolved and sought to. A partition is read from
+  // its assignment on only once sought (the Kafka input pauses it until
+  // then).
   virtual absl::StatusOr<Offsets> Seek(const Offsets& offsets) = 0;
+  // Reads none of `partitions` until they are sought again: a restore that
+  // failed after its seek.
+  virtual void Pause(const std::vector<TopicPartition>& /*partitions*/) {}
   // At-least-once: commits the offsets (next offsets to read).
   virtual absl::Status CommitSync(const Offsets& offsets) = 0;
   // Messages between each position and the partition's end, as the

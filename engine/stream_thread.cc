@@ -1036,6 +1036,11 @@ void StreamThread::RestorePending(absl::Time now) {
     }
   }
   if (status.ok()) status = LostStateError(tps, no_checkpoint);
+  if (!status.ok() && !sought.empty()) {
+    // Read nothing until the next attempt seeks them again (what was
+    // fetched meanwhile was dropped and fetched again at each attempt).
+    input_->Pause(tps);
+  }
   if (!status.ok()) {
     next_attempt = now + kRestoreRetry;
     const bool stopping =

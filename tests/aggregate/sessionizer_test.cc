@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "aggregate/channel_classifier.h"
 #include "aggregate/kpi_counters.h"
 #include "aggregate/partition_state.h"
 #include "aggregate/proto_sums.h"
@@ -1804,6 +1805,18 @@ TEST(UaSplitsTest, OneClickOrCampaignWrittenTwoWaysIsOneSession) {
   }
   EXPECT_THAT(events["a"], ::testing::ElementsAre(4u, 1u));
   EXPECT_THAT(events["b"], ::testing::ElementsAre(2u));
+}
+
+// A click id tag without a value ("gclid=") is no click id's value: not
+// the key of no campaign, which let an earlier event without parameters
+// take over the session's start (a review).
+TEST(ClickIdValueTest, ATagWithoutAValueStaysAsItIs) {
+  EXPECT_EQ(ClickIdValue("gclid-Cj0"), "Cj0");
+  EXPECT_EQ(ClickIdValue("MSCLKID=abc"), "abc");
+  EXPECT_EQ(ClickIdValue("Cj0KCQiA-x_y"), "Cj0KCQiA-x_y");  // not a tag
+  EXPECT_EQ(ClickIdValue("gclid="), "gclid=");
+  EXPECT_EQ(ClickIdValue("gclid"), "gclid");
+  EXPECT_EQ(ClickIdValue(""), "");
 }
 
 // A session restored from a checkpoint of a build before the campaign key

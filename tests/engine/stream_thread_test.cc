@@ -159,6 +159,7 @@ class FakeInput : public StreamInput {
     reached_end_ = -1;
     if (on_seek) on_seek();
     Offsets out;
+    for (const auto& [tp, offset] : offsets) paused.erase(tp);
     for (const auto& [tp, offset] : offsets) {
       if (tp.topic != topic_ || tp.partition != 0) {  // they stay empty
         out.push_back({tp, 0});
@@ -172,6 +173,10 @@ class FakeInput : public StreamInput {
     }
     return out;
   }
+  void Pause(const std::vector<TopicPartition>& tps) override {
+    paused.insert(tps.begin(), tps.end());
+  }
+  std::set<TopicPartition> paused;  // since their last seek
   // At-least-once: the offsets committed (the last one's).
   absl::Status CommitSync(const Offsets& offsets) override {
     for (const auto& [tp, offset] : offsets) committed_offset = offset;
@@ -919,9 +924,12 @@ TEST(StreamThreadTest, AnOffsetCommittedWithStateButNoCheckpointIsAnError) {
         EXPECT_TRUE(absl::StrContains(health.reason, part)) << health.reason;
       }
       EXPECT_EQ(t.output().committed_offset, -1);  // nothing committed
+      // Read from nowhere until the next attempt seeks it again.
+      EXPECT_EQ(t.input().paused.count(TopicPartition{kTopic, 0}), 1u);
     } else {
       EXPECT_TRUE(health.ready) << health.reason;
       EXPECT_EQ(t.input().position(), 3);  // from the offset set by hand
+      EXPECT_TRUE(t.input().paused.empty());
     }
   }
 }

@@ -156,9 +156,9 @@ TEST_F(FirstHourTest, AConversionOfABotIsSaid) {
       absl::Seconds(25)))
       << engine_->Stderr();
   EXPECT_TRUE(absl::StrContains(said, "WARN")) << said;
-  EXPECT_TRUE(absl::StrContains(said, "1 bot (a conversion, in no KPI"))
+  EXPECT_TRUE(absl::StrContains(
+      said, "1 bot (conversion, in no KPI: user agent \"okhttp/4.9.0\")"))
       << said;
-  EXPECT_TRUE(absl::StrContains(said, "user agent \"okhttp/4.9.0\"")) << said;
   EXPECT_FALSE(absl::StrContains(said, "Googlebot")) << said;
   EXPECT_EQ(engine_->Stop(SIGTERM, absl::Seconds(15)), 0) << engine_->Stderr();
   EXPECT_FALSE(absl::StrContains(engine_->Stderr(), "2 bot"))
