@@ -450,6 +450,11 @@ struct Sessionizer::Impl {
   // first campaign (CampaignKey); 0: not known (restored from a checkpoint
   // written without the option), the next campaign becomes it.
   ChunkedVector<uint64_t> campaign_keys;
+  // The same campaign's RawCampaignKey, which checkpoints carry where builds
+  // before 2026-12-07 read it (SessionState.campaign_key): a rollback reads
+  // the campaign it compares with (with the labels' key there, it split a
+  // session landed from a gclid at its next event: a review).
+  ChunkedVector<uint64_t> raw_campaign_keys;
   // By slot, with split_on_session_id only: the client session id of the
   // first of the session's events that carried one; empty: none yet (or
   // restored from a checkpoint written without the option), the next id
@@ -611,7 +616,10 @@ struct Sessionizer::Impl {
     } else {
       index = static_cast<uint32_t>(slots.size());
       slots.emplace_back();
-      if (rules.split_on_campaign_change) campaign_keys.emplace_back();
+      if (rules.split_on_campaign_change) {
+        campaign_keys.emplace_back();
+        raw_campaign_keys.emplace_back();
+      }
       if (rules.split_on_session_id) client_ids.emplace_back();
     }
     Open& s = slots[index];
@@ -764,7 +772,7 @@ struct Sessionizer::Impl {
                               e.session_number) &&
         !continues_visit;
     s.flags = (s.flags & ~kNewVisitor) | (new_visitor ? kNewVisitor : 0);
-    if (rules.split_on_campaign_change) campaign_keys[index] = CampaignKey(e);
+    if (rules.split_on_campaign_change) SetCampaign(index, e);
     if (rules.split_on_session_id) SetClientId(index, e.session_id);
     MarkDirty(index);
     observer->OnSessionStarted(Attributes(s), e);
@@ -852,7 +860,7 @@ struct Sessionizer::Impl {
     s.first_us = absl::ToUnixMicros(e.time);
     SetLast(s, last);
     if (rules.split_on_campaign_change && HasCampaign(e)) {
-      campaign_keys[index] = CampaignKey(e);  // the same, or none before
+      SetCampaign(index, e);  // the same, or none before
     }
     if (rules.split_on_session_id && !e.session_id.empty()) {
       SetClientId(index, e.session_id);  // the same, or none before
@@ -1050,7 +1058,7 @@ struct Sessionizer::Impl {
   void AdoptSplitKeys(uint32_t index, const EventView& e) {
     if (rules.split_on_campaign_change && campaign_keys[index] == 0 &&
         HasCampaign(e)) {
-      campaign_keys[index] = CampaignKey(e);
+      SetCampaign(index, e);
     }
     if (rules.split_on_session_id && !e.session_id.empty() &&
         client_ids[index].view().empty()) {
@@ -1092,6 +1100,12 @@ struct Sessionizer::Impl {
     client_id_heap -= kept.HeapBytes();
     kept.assign(id);
     client_id_heap += kept.HeapBytes();
+  }
+
+  // The session's campaign is `e`'s (split_on_campaign_change).
+  void SetCampaign(uint32_t index, const EventView& e) {
+    campaign_keys[index] = CampaignKey(e);
+    raw_campaign_keys[index] = RawCampaignKey(e);
   }
 
   // Where sessions split on a campaign change: whether `e` has campaign
@@ -1321,6 +1335,7 @@ struct Sessionizer::Impl {
     const SplitFrom from = SplitFromOf(index);
     if (from.ms != 0) fields += 2;
     if (from.last_us != 0) ++fields;
+    if (rules.split_on_campaign_change) ++fields;  // 30
     WireWriter w(buffer, payload, fields);
     w.String(1, site);
     w.String(2, visitor);
@@ -1337,7 +1352,9 @@ struct Sessionizer::Impl {
     w.Number(13, s.pageviews);
     w.Number(14, s.events);
     w.Number(15, (s.flags & kNewVisitor) ? 1 : 0);
-    if (rules.split_on_campaign_change) w.Fixed64(16, campaign_keys[index]);
+    if (rules.split_on_campaign_change) {
+      w.Fixed64(16, raw_campaign_keys[index]);
+    }
     w.String(17, user);
     if (money != nullptr) {
       for (const auto& [goal, n] : money->conversions) {  // GoalCount
@@ -1368,6 +1385,7 @@ struct Sessionizer::Impl {
     w.Number(27, from.repeat);
     if (money != nullptr) w.String(28, money->pending_orders);
     w.Number(29, static_cast<uint64_t>(from.last_us));
+    if (rules.split_on_campaign_change) w.Fixed64(30, campaign_keys[index]);
     return w.bytes();
   }
 
@@ -1605,7 +1623,8 @@ void Sessionizer::ForEachOpen(
 size_t Sessionizer::ApproximateBytes() const {
   const Impl& m = *impl_;
   return m.slots.HeapBytes() + m.campaign_keys.HeapBytes() +
-         m.client_ids.HeapBytes() + m.client_id_heap + m.visitor_heap +
+         m.raw_campaign_keys.HeapBytes() + m.client_ids.HeapBytes() +
+         m.client_id_heap + m.visitor_heap +
          m.start_repeats.capacity() * (sizeof(uint64_t) + 1) +
          m.split_from.capacity() *
              (sizeof(std::pair<const uint32_t, Impl::SplitFrom>) + 1) +
@@ -1688,7 +1707,11 @@ void Sessionizer::RestoreSession(const v1::SessionState& st) {
   s.pageviews = st.pageviews();
   s.events = st.events();
   if (m.rules.split_on_campaign_change) {
-    m.campaign_keys[index] = st.campaign_key();
+    // Written before 2026-12-07: the raw key alone (SameCampaign takes it).
+    m.campaign_keys[index] = st.campaign_labels_key() != 0
+                                 ? st.campaign_labels_key()
+                                 : st.campaign_key();
+    m.raw_campaign_keys[index] = st.campaign_key();
   }
   if (m.rules.split_on_session_id) m.SetClientId(index, st.client_session_id());
   m.SetStartRepeat(index, st.start_repeat());

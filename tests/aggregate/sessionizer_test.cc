@@ -1807,6 +1807,36 @@ TEST(UaSplitsTest, OneClickOrCampaignWrittenTwoWaysIsOneSession) {
   EXPECT_THAT(events["b"], ::testing::ElementsAre(2u));
 }
 
+// A session's first event whose campaign as it came (an upper-case source,
+// a tagged click id) is not the one its labels read.
+Event TaggedLanding() {
+  Event first = Ev("a", absl::ZeroDuration());
+  first.utm_source = "NL";
+  first.click_id = "gclid-X1";
+  return first;
+}
+
+// A checkpoint carries the session's campaign as it came in campaign_key,
+// which builds before 2026-12-07 compare their events' raw campaigns with (a
+// rollback: with the labels' key there, they split a session landed from a
+// gclid at its next event; a review), and as its labels read it in
+// campaign_labels_key, which this build restores.
+TEST(UaSplitsTest, ACheckpointKeepsTheRawCampaignKeyForEarlierBuilds) {
+  SessionRules rules;
+  rules.split_on_campaign_change = true;
+  const Event first = TaggedLanding();
+  const std::vector<v1::SessionState> saved = CheckpointOf(rules, {first});
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].campaign_key(), StableHash("NL\x1f\x1f\x1fgclid-X1"));
+  EXPECT_NE(saved[0].campaign_labels_key(), 0u);
+  EXPECT_NE(saved[0].campaign_labels_key(), saved[0].campaign_key());
+  Event bare = Ev("a", absl::Minutes(1));
+  bare.utm_source = "nl";
+  bare.click_id = "X1";  // the same click, written otherwise
+  EXPECT_THAT(RestoredThenGiven(rules, saved[0], {bare}),
+              ::testing::ElementsAre(2u));
+}
+
 // A click id tag without a value ("gclid=") is no click id's value: not
 // the key of no campaign, which let an earlier event without parameters
 // take over the session's start (a review).
@@ -1825,11 +1855,10 @@ TEST(ClickIdValueTest, ATagWithoutAValueStaysAsItIs) {
 TEST(UaSplitsTest, ACampaignKeyOfRawValuesStillMatches) {
   SessionRules rules;
   rules.split_on_campaign_change = true;
-  Event first = Ev("a", absl::ZeroDuration());
-  first.utm_source = "NL";
-  first.click_id = "gclid-X1";
+  const Event first = TaggedLanding();
   std::vector<v1::SessionState> saved = CheckpointOf(rules, {first});
   ASSERT_EQ(saved.size(), 1u);
+  saved[0].clear_campaign_labels_key();  // they wrote none
   // The key those builds wrote: source, medium, campaign and click id as
   // they came, joined by 0x1f.
   saved[0].set_campaign_key(StableHash("NL\x1f\x1f\x1fgclid-X1"));
