@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "aggregate/label_values.h"
 #include "aggregate/sessionizer.h"
+#include "aggregate/text_search.h"
 #include "aggregate/time_text.h"
 #include "aggregate/utf8.h"
 #include "ingest/page_url.h"
@@ -491,11 +492,16 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
     origin_form = absl::StrCat(absl::StartsWith(rest, "/") ? "" : "/", rest);
     target = origin_form;
   }
-  const size_t question = target.find('?');
-  const absl::string_view path = target.substr(0, question);
-  const absl::string_view query = question == absl::string_view::npos
-                                      ? absl::string_view()
-                                      : target.substr(question + 1);
+  // The path ends at the query or at a fragment (a browser sends none, a
+  // scanner may: "/site.css#v1" is a stylesheet); the query ends at the
+  // fragment, and a '?' inside the fragment starts none.
+  const size_t path_end = FindFirstOf(target, "?#");
+  const absl::string_view path = target.substr(0, path_end);
+  absl::string_view query;
+  if (path_end != absl::string_view::npos && target[path_end] == '?') {
+    query = target.substr(path_end + 1);
+    query = query.substr(0, query.find('#'));
+  }
   // A 206 Partial Content is one range of a file already being shown (a
   // browser's PDF viewer reads a document in ranges after its 200, 16 of
   // them for one opening in the real log): the 200 was the page view.
@@ -529,13 +535,15 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
       site_host.empty() ? std::string(target)
                         : absl::StrCat("https://", site_host, target));
   event->referrer = referrer == "-" ? "" : EscapeInvalidUtf8(referrer);
+  // Campaign parameters from the whole URL, before it is cut: a tag past
+  // the cut is still the visit's (EventDecoder reads them in that order too).
+  FillCampaignFromPageUrl(event);
   // Bounded as every format's are (EventDecoder, "Sizes").
   event->page_url.resize(CutUtf8(event->page_url, kMaxUrlBytes).size());
   event->referrer.resize(CutUtf8(event->referrer, kMaxUrlBytes).size());
   event->user_agent = agent == "-" ? "" : EscapeInvalidUtf8(agent);
   event->device_category = Device(agent);
   event->country = std::string(kNotSet);  // an access log has none
-  FillCampaignFromPageUrl(event);
   return timed({true, {}, {}});
 }
 

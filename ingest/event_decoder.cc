@@ -446,6 +446,11 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
   event->type = type;
   result.ok = true;
   if (!normalize) return result;
+  // Campaign parameters from the whole page URL, before it is cut (a tag
+  // past kMaxUrlBytes is still the visit's; cut there, a percent-escape
+  // split in two kept the value undecoded): the values view the record's
+  // bytes or `campaign`, not the cut view.
+  FillCampaignFromPageUrl(event, &campaign);
   event->page_url = CutUtf8(event->page_url, kMaxUrlBytes);
   event->referrer = CutUtf8(event->referrer, kMaxUrlBytes);
   // Kept by open sessions and session records with
@@ -460,7 +465,6 @@ DecodeResult EventDecoder::Impl::Validate(absl::Time now, EventView* event) {
     event->goal = event->order_id = event->currency = absl::string_view();
     event->value_micros = 0;
   }
-  FillCampaignFromPageUrl(event, &campaign);
   return result;
 }
 

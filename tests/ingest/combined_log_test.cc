@@ -274,6 +274,53 @@ TEST(CombinedLogTest, CampaignAndClickIdComeFromTheRequestQuery) {
   EXPECT_EQ(ChannelClassifier().Attribute(e).channel, "Paid Search");
 }
 
+// An audit's lines: a fragment hid the asset's extension ("/site.css#v1" was
+// a page view of its own session), and the campaign was read from the URL
+// already cut to kMaxUrlBytes (a tag past the cut was lost, an escape cut in
+// two kept the value undecoded).
+TEST(CombinedLogTest, AFragmentEndsThePathAndTheCampaignIsReadBeforeTheCut) {
+  Event e;
+  for (const char* target :
+       {"/site.css#v1", "/logo.png#frag", "/feed#x", "/style.css?v=2#top"}) {
+    const DecodeResult r = ParseLine(absl::StrCat("GET ", target, " HTTP/1.1"),
+                                     200, "-", kChrome, &e);
+    EXPECT_FALSE(r.ok) << target;
+    EXPECT_EQ(r.reason, "not_pageview") << target;
+  }
+  // A '?' inside the fragment starts no query; one before it ends at it.
+  ASSERT_TRUE(
+      ParseLine("GET /page#a?flav=rss20 HTTP/1.1", 200, "-", kChrome, &e).ok);
+  ASSERT_TRUE(ParseLine("GET /page?utm_source=nl#flav=rss20 HTTP/1.1", 200, "-",
+                        kChrome, &e)
+                  .ok);
+  EXPECT_EQ(e.utm_source, "nl");
+  EXPECT_FALSE(
+      ParseLine("GET /page?flav=rss20#top HTTP/1.1", 200, "-", kChrome, &e).ok);
+
+  const std::string long_path = "/" + std::string(9000, 'a');
+  ASSERT_TRUE(ParseLine(absl::StrCat("GET ", long_path,
+                                     "?utm_source=news&utm_medium=email "
+                                     "HTTP/1.1"),
+                        200, "-", kChrome, &e)
+                  .ok);
+  EXPECT_EQ(e.page_url.size(), kMaxUrlBytes);
+  EXPECT_EQ(e.utm_source, "news");
+  EXPECT_EQ(e.utm_medium, "email");
+  EXPECT_EQ(ChannelClassifier().Attribute(e).channel, "Email");
+
+  std::string escapes;
+  for (int i = 0; i < 2500; ++i) escapes += "%C3%A9";
+  ASSERT_TRUE(
+      ParseLine(absl::StrCat("GET /p?utm_campaign=", escapes, " HTTP/1.1"), 200,
+                "-", kChrome, &e)
+          .ok);
+  std::string decoded;
+  for (int i = 0; i < 2500; ++i) decoded += "\xc3\xa9";
+  // Decoded, then cut at a character boundary to kMaxEventValueBytes.
+  ASSERT_EQ(e.utm_campaign.size(), kMaxEventValueBytes);
+  EXPECT_EQ(e.utm_campaign, decoded.substr(0, kMaxEventValueBytes));
+}
+
 // A log line promises no encoding, and bytes that are not UTF-8 would reach
 // label values (Prometheus then refuses the whole scrape) and the session
 // records: they are %-escaped, whatever field they are in.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -595,6 +596,41 @@ TEST(EventDecoderTest, CampaignFromThePageUrlInJsonAndProtobuf) {
           .ok);
   EXPECT_EQ(e.utm_source, "newsletter");
   EXPECT_EQ(e.utm_medium, "email");
+}
+
+// A page URL longer than kMaxUrlBytes is kept as its start, but its
+// campaign is read from all of it (an audit: a tag past the cut was lost,
+// and an escape cut in two kept the value undecoded).
+TEST(EventDecoderTest, TheCampaignIsReadFromAPageUrlBeforeItIsCut) {
+  std::string escapes;
+  std::string decoded;
+  for (int i = 0; i < 2500; ++i) {
+    escapes += "%C3%A9";
+    decoded += "\xc3\xa9";
+  }
+  const std::string url = absl::StrCat(
+      "https://shop.example/", std::string(9000, 'a'),
+      "?utm_source=news&utm_medium=email&utm_campaign=", escapes, "&gclid=G1");
+  v1::WebEvent m = ValidEvent();
+  m.clear_utm_source();
+  m.clear_utm_medium();
+  m.clear_utm_campaign();
+  m.clear_click_id();
+  m.set_page_url(url);
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(m, &json).ok());
+  for (const auto& [format, bytes] :
+       {std::pair{InputFormat::kProtobuf, m.SerializeAsString()},
+        std::pair{InputFormat::kJson, json}}) {
+    EventDecoder decoder(format, absl::Minutes(10));
+    Event e;
+    ASSERT_TRUE(decoder.Decode(bytes, kNow, &e).ok) << bytes.substr(0, 80);
+    EXPECT_EQ(e.page_url, url.substr(0, kMaxUrlBytes));
+    EXPECT_EQ(e.utm_source, "news");
+    EXPECT_EQ(e.utm_medium, "email");
+    EXPECT_EQ(e.utm_campaign, decoded.substr(0, kMaxEventValueBytes));
+    EXPECT_EQ(e.click_id, "gclid-G1");
+  }
 }
 
 // SPEC §3: a rejected record with a valid event time still moves event
