@@ -33,14 +33,41 @@
 
 namespace kpistream {
 
+namespace {
+// Keys and messages quote what the user wrote, which may hold a line break
+// or another control character: escaped, so that each error stays one line
+// (an audit: a target name with a line break split its error in two) and a
+// terminal is sent no control sequence. Other bytes as they are (UTF-8).
+void AppendOneLine(std::string* out, absl::string_view text) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '\r') {
+      out->append("\\r");
+    } else if (c == '\t') {
+      out->append("\\t");
+    } else if (u < 0x20 || u == 0x7f) {
+      absl::StrAppendFormat(out, "\\x%02x", u);
+    } else {
+      out->push_back(c);
+    }
+  }
+}
+}  // namespace
+
 std::string ConfigError::ToString(absl::string_view file) const {
-  std::string out(file);
+  std::string out;
+  AppendOneLine(&out, file);
   if (line > 0) absl::StrAppend(&out, ":", line);
   if (line > 0 && column > 0) absl::StrAppend(&out, ":", column);
   absl::StrAppend(&out, ": ");
-  if (!key.empty()) absl::StrAppend(&out, key, ": ");
+  if (!key.empty()) {
+    AppendOneLine(&out, key);
+    out.append(": ");
+  }
   if (warning) absl::StrAppend(&out, "warning: ");
-  absl::StrAppend(&out, message);
+  AppendOneLine(&out, message);
   return out;
 }
 

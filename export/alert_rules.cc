@@ -726,6 +726,9 @@ double Digits(double v, int digits) {
 //   at_least: on pace halfway, the counter flat (younger than a day, its
 //     rate over [1d] reads low): the engine's projection reaches the
 //     target, neither fires.
+//   a fifth of a percent behind and ahead of the pace's limit (the
+//     target reached: only KpiBehindPace may fire), and of the target's
+//     (behind pace: KpiProjectedMiss fires or not by its threshold);
 //   off pace, as the first case, with instance b's clock before the
 //     period's start (its pace and projection NaN, a has it all): both fire;
 //   a money target without filter.currency: off pace, as the first case,
@@ -769,6 +772,23 @@ std::vector<RuleTest> PeriodTests(const TargetConfig& t,
     cases.push_back({" on pace, the last day's rate read low", good_pace, half,
                      0, false, false});
   }
+  // A fifth of a percent either side of each alert's limit (the pace less
+  // or plus the tolerance; the target less or plus it), so that a rule with
+  // the tolerance left out or misread fails its test, as the rolling
+  // targets' do (an audit: KpiBehindPace's `< 1 - tolerance` edited to
+  // `< 0.55`, and KpiProjectedMiss's threshold to 60 % of it, passed).
+  const double pace_limit = at_least ? 1 - t.tolerance : 1 + t.tolerance;
+  const double limit = ToleranceLimit(at_least, t.value, t.tolerance);
+  const double off = at_least ? 0.998 : 1.002;
+  const double on = at_least ? 1.002 : 0.998;
+  cases.push_back(
+      {" just behind pace", Digits(pace_limit * off, 4), good, 0, true, false});
+  cases.push_back(
+      {" just on pace", Digits(pace_limit * on, 4), good, 0, false, false});
+  cases.push_back({" projected just to miss", behind_pace,
+                   Digits(limit * off, 4), 0, true, true});
+  cases.push_back({" projected just to make it", behind_pace,
+                   Digits(limit * on, 4), 0, true, false});
   cases.push_back({" off pace, one instance before the start", behind_pace,
                    behind, 0, true, true, true});
   if (f.money() && t.filter.count("currency") == 0) {

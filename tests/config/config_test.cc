@@ -318,6 +318,21 @@ TEST(ConfigTest, AListenHostIsAnIPv4AddressOrAHostName) {
   }
 }
 
+// An error quotes what the user wrote; a line break or another control
+// character in it is escaped, so that each error is one line (an audit: a
+// goal name with a line break split its error in two).
+TEST(ConfigTest, AnErrorIsOneLineWhateverTheUserWrote) {
+  const ConfigResult r = ParseConfig(
+      "inputs: [{topic: web.events}]\n"
+      "goals: [\"go\\nal\", \"b\\tc\\u001b[2J\"]\n");
+  ASSERT_EQ(r.errors.size(), 2u) << Errors(r);
+  EXPECT_EQ(r.errors[0].ToString("c.yaml"),
+            "c.yaml:2:9: goals[0]: goal names are [a-z0-9_]+, got \"go\\nal\"");
+  EXPECT_EQ(r.errors[1].ToString("c.yaml"),
+            "c.yaml:2:19: goals[1]: goal names are [a-z0-9_]+, got "
+            "\"b\\tc\\x1b[2J\"");
+}
+
 TEST(ConfigTest, InputsAreRequiredAndValidated) {
   EXPECT_THAT(Errors(ParseConfig("kafka: {group_id: g}\n")),
               HasSubstr("inputs: at least one input topic is required"));

@@ -282,11 +282,14 @@ TEST(RulesTest, TargetAlertsAndTheirGeneratedTestsPassPromtool) {
   const int alert_count = Count(rule_text.out, "- alert: ");
   EXPECT_EQ(alert_count, 5);
   // 3 rolling alerts x 4 cases (off and on target, far and at the limit),
-  // 2 period alerts x 5 cases (at least: the fourth, on pace with the last
-  // day's rate read low, fires neither; the fifth, off pace while one
-  // instance's clock is before the period's start, fires both).
-  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 4 + 2 * 5);
-  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 2 * 3 + 5);
+  // 2 period alerts x 9 cases (at least: the fourth, on pace with the last
+  // day's rate read low, fires neither; then a fifth of a percent behind
+  // and ahead of the pace's limit (the first fires KpiBehindPace only, the
+  // second neither) and of the target's (both fire, then KpiBehindPace
+  // only); the ninth, off pace while one instance's clock is before the
+  // period's start, fires both).
+  EXPECT_EQ(Count(test_text.out, "alertname: "), 3 * 4 + 2 * 9);
+  EXPECT_EQ(Count(test_text.out, "exp_alerts: []"), 2 * 3 + 5 + 4);
 }
 
 // Generated tests that failed under promtool although the rules were right
@@ -407,8 +410,8 @@ TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   EXPECT_EQ(Count(rule_text, "alert: KpiBehindPace"), 3);
   EXPECT_EQ(Count(rule_text, "alert: KpiProjectedMiss"), 3);
   // Rolling alerts: firing and not, far and at the limit; period alerts:
-  // five cases each at least, four at most.
-  EXPECT_EQ(Count(test_text, "alertname: "), 4 * 13 + 2 * 2 * 5 + 2 * 4);
+  // nine cases each at least, eight at most (four at the limits).
+  EXPECT_EQ(Count(test_text, "alertname: "), 4 * 13 + 2 * 2 * 9 + 2 * 8);
   // A case expects, besides its own target's, the alerts of every other
   // target its counters put off target, and a KPI whose numerator has no
   // series reads 0: `engaged` is off in every case with closed sessions but
@@ -416,8 +419,11 @@ TEST(RulesTest, EveryKindOfTargetGetsTestedAlerts) {
   // which count none. So of the rolling targets' "on target" cases (far and
   // at the limit) only engaged's own expect nothing; the periods' cases of
   // no alert: on pace (2), catching up or under budget (1), at least on pace
-  // with the last day's rate read low (2).
-  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 2 * 3 + 2 * 5 + 3);
+  // with the last day's rate read low (2), just behind pace (1), just on
+  // pace (2), projected just to make it (1).
+  EXPECT_EQ(Count(test_text, "exp_alerts: []"), 2 * 3 + 2 * 5 + 3 + 3 * 4);
+  EXPECT_EQ(Count(test_text, "just behind pace"), 3);
+  EXPECT_EQ(Count(test_text, "projected just to miss"), 3);
   EXPECT_EQ(Count(test_text, "catching up"), 2);
   EXPECT_EQ(Count(test_text, "the last day's rate read low"), 2);
   EXPECT_EQ(Count(test_text, "over pace, under budget"), 1);
