@@ -10,10 +10,11 @@
 
 namespace kpistream {
 
-bool RenewalBudget::Spend(absl::Time now) {
+bool RenewalBudget::Spend(absl::Time now, bool excused) {
   spent_.erase(std::remove_if(spent_.begin(), spent_.end(),
                               [&](absl::Time t) { return now - t > kWindow; }),
                spent_.end());
+  if (excused) return true;
   if (static_cast<int>(spent_.size()) >= kMax) return false;
   spent_.push_back(now);
   return true;
@@ -355,7 +356,15 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
     return absl::UnavailableError(absl::StrCat(
         status.message(), "; the Kafka producer cannot go on: ", fatal));
   }
-  if (!renewals_.Spend(absl::Now())) {
+  // The brokers abort a transaction open longer than its timeout and fence
+  // its producer: an outage of an output partition's leader did, every
+  // transaction timeout; another instance fences a transaction of any age
+  // (they last about a commit interval).
+  const absl::Time now = absl::Now();
+  const bool timed_out =
+      producer_->transaction_began_at() != absl::InfinitePast() &&
+      now - producer_->transaction_began_at() >= options_.transaction_timeout;
+  if (!renewals_.Spend(now, timed_out)) {
     return absl::FailedPreconditionError(absl::StrCat(
         status.message(), "; the Kafka producer (transactional.id \"",
         options_.transactional_id, "\") was fenced ", renewals_.refused_count(),
@@ -365,10 +374,18 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   }
   const absl::Duration backoff = renewals_.Backoff();
   KPI_LOG_WARN(
-      "kafka: the producer (transactional.id \"%s\") cannot go on: %s; "
+      "kafka: the producer (transactional.id \"%s\") cannot go on: %s%s; "
       "replacing it in %s (its open transaction is lost, the partitions are "
       "restored and read again)",
-      options_.transactional_id, fatal, absl::FormatDuration(backoff));
+      options_.transactional_id, fatal,
+      timed_out ? absl::StrCat(" (its transaction was open for ",
+                               absl::FormatDuration(absl::Trunc(
+                                   now - producer_->transaction_began_at(),
+                                   absl::Milliseconds(100))),
+                               ", past processing.transaction_timeout: the "
+                               "brokers aborted it)")
+                : "",
+      absl::FormatDuration(backoff));
   absl::SleepFor(backoff);
   // The new one first (it fences the old, which purges its queue when
   // destroyed): if it cannot be made, the old one stays and the error is

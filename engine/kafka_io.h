@@ -21,14 +21,21 @@ namespace kpistream {
 
 // How often a fenced Kafka client may be replaced: kMax times within
 // kWindow; more is a misconfiguration (two processes with one
-// processing.instance_id fencing each other), not a broker fault.
+// processing.instance_id fencing each other), not a broker fault. A fence
+// that a broker fault explains (a producer whose transaction outlived
+// processing.transaction_timeout: its coordinator aborted it and bumped the
+// epoch, as it does while an output partition's leader is down) is excused:
+// not counted (an audit: a 3-node cluster's only replica of an output
+// partition down for 80 s stopped the engine, "fenced 4 times within 5m:
+// is another process running with the same processing.instance_id?").
 class RenewalBudget {
  public:
   static constexpr int kMax = 3;
   static constexpr absl::Duration kWindow = absl::Minutes(5);
-  // Counts a renewal at `now`; false (and not counted) when kMax were
-  // spent within kWindow before it.
-  bool Spend(absl::Time now);
+  // Counts a renewal at `now`, unless `excused`; false (and not counted)
+  // when kMax were spent within kWindow before it. An excused one is
+  // always allowed.
+  bool Spend(absl::Time now, bool excused = false);
   // Renewals within the window, this one included, when Spend was refused.
   int refused_count() const { return static_cast<int>(spent_.size()) + 1; }
   // How long to wait before making the replacement Spend() just counted:

@@ -411,6 +411,7 @@ absl::Status Producer::BeginTransaction() {
     return FromError("cannot begin a Kafka transaction", e);
   }
   in_transaction_ = true;
+  transaction_began_at_ = absl::Now();
   return absl::OkStatus();
 }
 

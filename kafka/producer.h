@@ -175,6 +175,9 @@ class Producer {
   // Records queued and not yet acknowledged.
   int queued() const { return rd_kafka_outq_len(rk_.get()); }
   bool in_transaction() const { return in_transaction_; }
+  // When the open transaction (or, none open, the last one) began;
+  // InfinitePast() before the first.
+  absl::Time transaction_began_at() const { return transaction_began_at_; }
   // A record of the open transaction failed (its delivery report, or
   // librdkafka refused a record for it): the transaction can only be
   // aborted. Cleared by the abort.
@@ -215,6 +218,7 @@ class Producer {
   std::vector<std::pair<std::string, TopicPtr>> topics_;
   bool transactional_ = false;
   bool in_transaction_ = false;
+  absl::Time transaction_began_at_ = absl::InfinitePast();
   // The offsets of the last successful commit (an abort leaves the group's
   // offsets as they were, and so this).
   Offsets committed_offsets_;

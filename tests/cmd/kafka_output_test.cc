@@ -51,7 +51,8 @@ struct Io {
   explicit Io(const EmbeddedBroker& broker, bool transactional = true,
               kafka::Properties more = {},
               absl::Duration commit_attempt_timeout = absl::Seconds(5),
-              absl::Duration commit_timeout = absl::Minutes(2)) {
+              absl::Duration commit_timeout = absl::Minutes(2),
+              absl::Duration transaction_timeout = absl::Seconds(10)) {
     kafka::Consumer::Options in;
     in.brokers = broker.bootstrap_servers();
     in.group_id = "output-test";
@@ -70,6 +71,7 @@ struct Io {
     for (auto& [key, value] : more) out.properties[key] = value;
     out.commit_attempt_timeout = commit_attempt_timeout;
     out.commit_timeout = commit_timeout;
+    out.transaction_timeout = transaction_timeout;
     auto made_output = KafkaStreamOutput::Create(
         out, input.get(), {{"outputs.sessions.topic", "out"}});
     EXPECT_TRUE(made_output.ok()) << made_output.status();
@@ -251,6 +253,46 @@ TEST(KafkaStreamOutputTest, ARecordRefusedForItselfIsAnError) {
   absl::Status s = io.output->Produce("out", "k", "x", {}, 7);
   EXPECT_FALSE(s.ok());
   EXPECT_TRUE(absl::StrContains(s.message(), "\"out\"")) << s;
+}
+
+// A producer fenced because its transaction outlived the transaction
+// timeout (the brokers abort it: an output partition's leader down longer
+// than that, every transaction) is replaced however often; one fenced while
+// its transaction is young (another process with the same instance id) at
+// most RenewalBudget::kMax times within its window, then it is an error
+// that says so. An audit's engine stopped after an 80 s outage of one
+// output partition, "fenced 4 times within 5m". EndTxn refused with
+// PRODUCER_FENCED stands for both: librdkafka makes it fatal either way.
+TEST(KafkaStreamOutputTest, AFenceAfterTheTransactionTimeoutIsNoIntruder) {
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  constexpr absl::Duration kTimeout = absl::Seconds(1);
+  Io io(**broker, /*transactional=*/true, {}, absl::Seconds(5),
+        absl::Minutes(2), kTimeout);
+  ASSERT_NE(io.output, nullptr);
+  KafkaStreamOutput& o = *io.output;
+  auto fenced_commit = [&](absl::Duration age) {
+    EXPECT_TRUE(o.Produce("out", "k", "x", {}, -1).ok());
+    absl::SleepFor(age);
+    (*broker)->RefuseNextRequest(kEndTxnApiKey,
+                                 RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    return o.Commit({});
+  };
+  for (int i = 0; i < RenewalBudget::kMax + 2; ++i) {
+    const absl::Status s = fenced_commit(kTimeout + absl::Milliseconds(200));
+    EXPECT_TRUE(absl::IsAborted(s)) << i << ": " << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "producer was replaced"))
+        << i << ": " << s;
+  }
+  for (int i = 0; i < RenewalBudget::kMax; ++i) {
+    const absl::Status s = fenced_commit(absl::ZeroDuration());
+    EXPECT_TRUE(absl::IsAborted(s)) << i << ": " << s;
+  }
+  const absl::Status refused = fenced_commit(absl::ZeroDuration());
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(
+      absl::StrContains(refused.message(), "same processing.instance_id"))
+      << refused;
 }
 
 }  // namespace

@@ -354,6 +354,23 @@ TEST(RenewalBudgetTest, ThreeWithinFiveMinutesThenRefusedUntilOneExpires) {
   EXPECT_TRUE(budget.Spend(t0 + absl::Minutes(5) + absl::Seconds(1)));
 }
 
+// A renewal a broker fault explains (excused) is always allowed and takes
+// nothing from the budget.
+TEST(RenewalBudgetTest, AnExcusedRenewalIsNotCounted) {
+  RenewalBudget budget;
+  const absl::Time t0 = absl::FromUnixSeconds(1767225600);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(budget.Spend(t0 + absl::Seconds(i), /*excused=*/true));
+  }
+  EXPECT_EQ(budget.Backoff(), absl::Seconds(1));
+  EXPECT_TRUE(budget.Spend(t0 + absl::Seconds(20)));
+  EXPECT_TRUE(budget.Spend(t0 + absl::Seconds(21)));
+  EXPECT_TRUE(budget.Spend(t0 + absl::Seconds(22)));
+  EXPECT_TRUE(budget.Spend(t0 + absl::Seconds(23), /*excused=*/true));
+  EXPECT_FALSE(budget.Spend(t0 + absl::Seconds(24)));
+  EXPECT_EQ(budget.refused_count(), 4);
+}
+
 // Each replacement within the window waits twice as long as the one before
 // (an intruder still initialising fences every replacement made at once);
 // once the earlier renewals leave the window, the wait is short again.
