@@ -1991,6 +1991,29 @@ TEST(StreamThreadTest, EventTimeIsCappedWhereTheRecordWasWrittenNotRead) {
   EXPECT_THAT(CommittedDeadLetters(t), ::testing::ElementsAre("d: late"));
 }
 
+// A record's timestamp is its producer's to set: one ahead of the clock
+// moves event time no further than the clock (an audit: a record stamped 9
+// minutes ahead, with an event as far ahead, made the partition's next
+// events late).
+TEST(StreamThreadTest, ARecordStampedAheadOfTheClockMakesNoOneLate) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"allowed_lateness: 0s", "allowed_lateness: 5m"},
+                      {"max_future_skew: 3650d", "max_future_skew: 10m"}});
+  FakeThread t(config.c_str());
+  t.fetched_per_poll = 1;
+  const absl::Time now = t.clock.Peek();
+  t.record_timestamp_ms = absl::ToUnixMillis(now + absl::Minutes(9));
+  const auto at = ShopPageViewAt;
+  t.records = {{"fast", at("fast", now + absl::Minutes(9))},
+               {"v1", at("v1", now - absl::Seconds(20))},
+               {"v2", at("v2", now - absl::Minutes(1))}};
+  StopOnceCommitted(t, 3, /*crash=*/false);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.output().committed_offset, 3);
+  EXPECT_THAT(CommittedDeadLetters(t), ::testing::IsEmpty());
+  EXPECT_EQ(Value(t.Snapshot(), "kpistream_events_late_total"), 0);
+}
+
 // Likewise future_event_time: an event too far ahead of when its record was
 // written is refused when the record is read again after a crash's 10
 // minutes of downtime too (judged against the clock, the re-read accepted
