@@ -151,9 +151,9 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted,
     return it->second;
   }
   // A control character (a protobuf string may hold any): not a label
-  // value every Prometheus client reads back.
-  if (admission_ == nullptr || !IsPrintableUtf8(value) ||
-      !admission_->Admit(value, trusted)) {
+  // value every Prometheus client reads back. Too long: the page's size.
+  if (admission_ == nullptr || value.size() > kMaxLabelValueBytes ||
+      !IsPrintableUtf8(value) || !admission_->Admit(value, trusted)) {
     if (counted) ++overflow_;
     return kOtherId;
   }
