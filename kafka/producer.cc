@@ -86,9 +86,9 @@ void Producer::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m,
     // The open transaction must be aborted (librdkafka refuses its commit).
     if (self->in_transaction_) self->transaction_failed_ = true;
     if (self->delivery_error_.empty()) {
-      self->delivery_error_ =
-          absl::StrCat("delivery to topic \"", rd_kafka_topic_name(m->rkt),
-                       "\" failed: ", rd_kafka_err2str(m->err));
+      self->delivery_error_ = absl::StrCat(
+          "delivery to topic \"", rd_kafka_topic_name(m->rkt), "\" partition ",
+          m->partition, " failed: ", rd_kafka_err2str(m->err));
     }
   } else {
     ++self->delivered_;
@@ -493,8 +493,13 @@ absl::Status Producer::AbortOrFail(absl::string_view what,
       rd_kafka_error_txn_requires_abort(error) ||
       rd_kafka_error_is_retriable(error) ||
       rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT;
-  const std::string message =
-      absl::StrCat(what, ": ", rd_kafka_error_string(error));
+  // librdkafka's "N message(s) failed delivery (see individual delivery
+  // reports)" names no topic: the first report's, which does (an audit: in
+  // an output partition's outage no line said which topic).
+  std::string message = absl::StrCat(what, ": ", rd_kafka_error_string(error));
+  if (!delivery_error_.empty()) {
+    absl::StrAppend(&message, " (the first: ", delivery_error_, ")");
+  }
   const bool fatal = rd_kafka_error_is_fatal(error);
   rd_kafka_error_destroy(error);
   if (!abortable || fatal) return absl::UnavailableError(message);

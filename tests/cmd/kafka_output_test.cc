@@ -125,6 +125,25 @@ TEST(KafkaStreamOutputTest, AnUndeliveredRecordAbortsTheTransactionAtCommit) {
             (std::vector<std::string>{"d", "e"}));
 }
 
+// A record whose delivery fails while the commit flushes it: librdkafka says
+// "1 message(s) failed delivery (see individual delivery reports)", which
+// names no topic; the abort's message names the first report's topic and
+// partition (an audit: in an output partition's outage no line did).
+TEST(KafkaStreamOutputTest, ACommitsFailedDeliveryNamesTheTopic) {
+  auto broker = EmbeddedBroker::Start(1, {{"in", 1}, {"out", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  Io io(**broker);
+  ASSERT_NE(io.output, nullptr);
+  (*broker)->RefuseNextRequest(kProduceApiKey,
+                               RD_KAFKA_RESP_ERR_INVALID_RECORD);
+  ASSERT_TRUE(io.output->Produce("out", "k", "a", {}, -1).ok());
+  const absl::Status commit = io.output->Commit({});
+  EXPECT_TRUE(absl::IsAborted(commit)) << commit;
+  EXPECT_TRUE(absl::StrContains(commit.message(),
+                                "delivery to topic \"out\" partition 0"))
+      << commit;
+}
+
 // A commit the transaction coordinator confirms late (a slow or failing-over
 // broker) is waited for: librdkafka goes on with it in the background and
 // refuses an abort meanwhile (the attempt to abort it failed and stopped
