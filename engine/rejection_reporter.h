@@ -1,5 +1,6 @@
 // RejectionReporter: the records an input rejects as invalid
-// (kpistream_events_invalid_total), and the conversions it takes for bots
+// (kpistream_events_invalid_total), its late events (reason "late", in
+// kpistream_events_late_total), and the conversions it takes for bots
 // (reason "bot", in kpistream_bot_events_total: PartitionPipeline::CountBot),
 // summarised for the log at most once per topic per interval, so that a
 // wrong `format` or a broken producer is seen at once without a line per
