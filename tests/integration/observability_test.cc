@@ -58,6 +58,23 @@ class FirstHourTest : public ::testing::Test {
         << engine_->Stderr();
   }
 
+  // The engine's last rejection summary line of web.events, waited for up
+  // to 25 s (two intervals and some); empty if none came.
+  std::string RejectionSummary() {
+    std::string said;
+    WaitFor(
+        [&] {
+          for (const std::string& line : Lines(engine_->Stderr())) {
+            if (absl::StrContains(line, "records on web.events rejected")) {
+              said = line;
+            }
+          }
+          return !said.empty();
+        },
+        absl::Seconds(25));
+    return said;
+  }
+
   // One record per line; to `partition` when not -1 (else kcat's choice).
   void Produce(const std::string& lines, int partition = -1) {
     std::vector<std::string> command = {"kcat", "-b", broker_->bootstrap(),
@@ -148,18 +165,8 @@ TEST_F(FirstHourTest, AConversionOfABotIsSaid) {
       "{\"eventId\":\"p1\",\"eventTime\":\"2026-01-01T10:00:01Z\","
       "\"siteId\":\"shop\",\"visitorId\":\"v2\",\"type\":\"PAGE_VIEW\","
       "\"userAgent\":\"Mozilla/5.0 (compatible; Googlebot/2.1)\"}\n");
-  std::string said;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (const std::string& line : Lines(engine_->Stderr())) {
-          if (absl::StrContains(line, "records on web.events rejected")) {
-            said = line;
-          }
-        }
-        return !said.empty();
-      },
-      absl::Seconds(25)))
-      << engine_->Stderr();
+  const std::string said = RejectionSummary();
+  ASSERT_FALSE(said.empty()) << engine_->Stderr();
   EXPECT_TRUE(absl::StrContains(said, "WARN")) << said;
   EXPECT_TRUE(absl::StrContains(
       said, "1 bot (conversion, in no KPI: user agent \"okhttp/4.9.0\")"))
@@ -185,18 +192,8 @@ TEST_F(FirstHourTest, LateEventsAreInTheRejectionSummary) {
       "{\"eventId\":\"e3\",\"eventTime\":\"2026-01-01T10:00:05Z\","
       "\"siteId\":\"shop\",\"visitorId\":\"v1\",\"type\":\"PAGE_VIEW\"}\n",
       /*partition=*/0);
-  std::string said;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (const std::string& line : Lines(engine_->Stderr())) {
-          if (absl::StrContains(line, "records on web.events rejected")) {
-            said = line;
-          }
-        }
-        return !said.empty();
-      },
-      absl::Seconds(25)))
-      << engine_->Stderr();
+  const std::string said = RejectionSummary();
+  ASSERT_FALSE(said.empty()) << engine_->Stderr();
   EXPECT_TRUE(absl::StrContains(said, "WARN")) << said;
   EXPECT_TRUE(absl::StrContains(
       said,
