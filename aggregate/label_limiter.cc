@@ -152,7 +152,8 @@ LabelLimiter::Id LabelLimiter::Intern(absl::string_view value, bool trusted,
   }
   // A control character (a protobuf string may hold any): not a label
   // value every Prometheus client reads back. Too long: the page's size.
-  if (admission_ == nullptr || value.size() > kMaxLabelValueBytes ||
+  if (admission_ == nullptr ||
+      (!trusted && value.size() > kMaxLabelValueBytes) ||
       !IsPrintableUtf8(value) || !admission_->Admit(value, trusted)) {
     if (counted) ++overflow_;
     return kOtherId;

@@ -18,8 +18,10 @@
 // does a value that is not printable UTF-8 (it holds a control character:
 // a protobuf string may hold any byte, and some Prometheus clients cannot
 // read such a label value back) or is longer than kMaxLabelValueBytes
-// (unless listed: the series were bounded, not their size: 50 campaigns
-// and landing paths of 1-8 KiB made a /metrics page of 177 MB, an audit).
+// (unless listed, reserved or trusted: the series were bounded, not their
+// size: 50 campaigns and landing paths of 1-8 KiB made a /metrics page of
+// 177 MB, an audit; an ad platform's campaign name may be 255 characters,
+// up to 765 bytes, and ROAS joins sessions to it).
 // An empty
 // value maps to "(not set)" (GA4's wording) and is never an overflow. The
 // reserved values themselves ("(other)", "(not set)") map to themselves.
@@ -144,9 +146,10 @@ class LabelAdmissions {
   std::map<std::string, std::unique_ptr<CombinationAdmission>> by_labels_;
 };
 
-// The longest label value a limiter admits from the input (a configured
-// one may be longer).
-inline constexpr size_t kMaxLabelValueBytes = 256;
+// The longest label value a limiter admits from the visitors' input (a
+// configured or trusted one may be longer): 512 bytes, room for a path of
+// 56 percent-encoded CJK characters.
+inline constexpr size_t kMaxLabelValueBytes = 512;
 
 class LabelLimiter {
  public:

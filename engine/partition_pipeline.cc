@@ -399,13 +399,15 @@ absl::Time PartitionPipeline::Counted(absl::Time event_time,
   // the watermark 9 minutes on, and two events accepted the first time were
   // committed as late). Never more than max_future_skew below the event's
   // own time (record timestamps far behind, or 0, hold event time back no
-  // further). A record without a timestamp: the clock; nor is a timestamp
-  // ahead of the clock believed (a producer may set it: one record stamped
-  // 9 minutes ahead made 3.5 minutes of its partition's events late, an
-  // audit).
+  // further). A record without a timestamp: the clock. A timestamp ahead
+  // of the clock is believed (up to max_future_skew, as the event's time):
+  // capped at the clock, a record read again after a crash or behind a
+  // backlog judged its partition's next events otherwise than when read
+  // live (a review of such a cap); so one record a producer stamps minutes
+  // ahead, with an event as far ahead, makes its partition's next events
+  // late for that long less the allowed lateness (README, "Event time").
   if (record.timestamp_ms < 0) return std::min(event_time, now);
-  const absl::Time written =
-      std::min(absl::FromUnixMillis(record.timestamp_ms), now);
+  const absl::Time written = absl::FromUnixMillis(record.timestamp_ms);
   if (event_time <= written) return event_time;  // most: no arithmetic
   return std::max(written, event_time - ctx_->max_future_skew);
 }

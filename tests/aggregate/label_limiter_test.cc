@@ -52,6 +52,13 @@ TEST(LabelLimiterTest, AValueLongerThanTheLimitIsOther) {
   EXPECT_EQ(allowed.Value(listed), listed);
   LabelLimiter reserved("goal", 10, std::nullopt, 1, nullptr, {listed});
   EXPECT_EQ(reserved.Value(listed), listed);
+  // An ad cost record's campaign (trusted) is admitted whatever its length,
+  // and the sessions' same value is found then: ROAS joins them.
+  LabelLimiter campaigns("campaign", 10);
+  const LabelLimiter::Id id = campaigns.InternTrusted(longer);
+  EXPECT_NE(id, LabelLimiter::kOtherId);
+  EXPECT_EQ(campaigns.Intern(longer), id);
+  EXPECT_EQ(campaigns.overflow(), 0u);
 }
 
 TEST(LabelLimiterTest, RepeatedLookupsAnswerAndCountAsTheFirst) {
