@@ -359,10 +359,11 @@ absl::Status KafkaStreamOutput::RenewIfFatal(const absl::Status& status) {
   // The brokers abort a transaction open longer than its timeout and fence
   // its producer: an outage of an output partition's leader did, every
   // transaction timeout; another instance fences a transaction of any age
-  // (they last about a commit interval).
+  // (they last about a commit interval). Only an open transaction's age
+  // tells (a fence found with none open would be judged by the last one's).
   const absl::Time now = absl::Now();
   const bool timed_out =
-      producer_->transaction_began_at() != absl::InfinitePast() &&
+      producer_->in_transaction() &&
       now - producer_->transaction_began_at() >= options_.transaction_timeout;
   if (!renewals_.Spend(now, timed_out)) {
     return absl::FailedPreconditionError(absl::StrCat(
