@@ -21,10 +21,9 @@
 // (unless listed, reserved or trusted: the series were bounded, not their
 // size: 50 campaigns and landing paths of 1-8 KiB made a /metrics page of
 // 177 MB, an audit; an ad platform's campaign name may be 255 characters,
-// up to 765 bytes, and ROAS joins sessions to it).
-// An empty
-// value maps to "(not set)" (GA4's wording) and is never an overflow. The
-// reserved values themselves ("(other)", "(not set)") map to themselves.
+// up to 765 bytes, and ROAS joins sessions to it). An empty value maps to
+// "(not set)" (GA4's wording) and is never an overflow. The reserved values
+// themselves ("(other)", "(not set)") map to themselves.
 //
 // Each admitted value gets a small dense id (reserved ids first), so that hot
 // counters can be keyed by fixed-size tuples of ids instead of strings; Name()
