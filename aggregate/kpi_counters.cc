@@ -247,11 +247,13 @@ class CombinationLimit {
  public:
   using Key = std::array<Id, N>;
 
-  // `limiters[i]`: the limiter of label i; `kept[i]`: never folded.
+  // `limiters[i]`: the limiter of label i; `kept[i]`: never folded;
+  // `untrusted[i]`: folded even when a trusted source named its value (only
+  // values the configuration names are kept).
   CombinationLimit(std::array<LabelLimiter*, N> limiters,
                    std::array<bool, N> kept, size_t max_values,
-                   LabelAdmissions* shared)
-      : limiters_(limiters), kept_(kept) {
+                   LabelAdmissions* shared, std::array<bool, N> untrusted = {})
+      : limiters_(limiters), kept_(kept), untrusted_(untrusted) {
     if (shared != nullptr) {
       std::string labels;
       for (const LabelLimiter* limiter : limiters_) {
@@ -270,7 +272,9 @@ class CombinationLimit {
     if (known_.contains(key)) return key;
     Key folded = key;
     for (size_t i = 0; i < N; ++i) {
-      if (!kept_[i] && !limiters_[i]->Kept(key[i])) {
+      const bool kept_value = untrusted_[i] ? limiters_[i]->Configured(key[i])
+                                            : limiters_[i]->Kept(key[i]);
+      if (!kept_[i] && !kept_value) {
         folded[i] = LabelLimiter::kOtherId;
       }
     }
@@ -293,6 +297,7 @@ class CombinationLimit {
 
   std::array<LabelLimiter*, N> limiters_;
   std::array<bool, N> kept_;
+  std::array<bool, N> untrusted_;
   absl::flat_hash_set<Key> known_;  // admitted: at most max_values + folded
   std::unique_ptr<CombinationAdmission> own_admission_;  // when not shared
   CombinationAdmission* admission_ = nullptr;
@@ -398,7 +403,11 @@ struct KpiCounters::Impl {
             {&site, &source, &medium, &campaign, &currency},
             {true, false, false, false, true},
             CombinationsMax(options) * kRevenueCurrenciesACampaign,
-            options.admissions) {}
+            options.admissions),
+        ad_cost_combinations({&site, &channel, &campaign, &currency},
+                             {true, true, false, true},
+                             CombinationsMax(options), options.admissions,
+                             {false, false, true, false}) {}
 
   static size_t CombinationsMax(const Options& options) {
     return static_cast<size_t>(std::max(options.label_combinations_max, 0));
@@ -455,6 +464,14 @@ struct KpiCounters::Impl {
   // audit); beyond this one only a flood of currencies folds any.
   CombinationLimit<5> campaign_revenue_combinations;
   static constexpr size_t kRevenueCurrenciesACampaign = 4;
+  // Ad cost's: its campaigns come from the operator's ad platforms, not
+  // visitors, but a faulty or hostile cost feed named as many as the
+  // product of the labels' bounds (an audit: 255,000 series of
+  // web_ad_cost_total from 255,000 records). Beyond the bound a new
+  // combination's campaign is "(other)", even one a cost record named, so
+  // the cost per site, channel and currency (what ROAS divides by) stays
+  // exact.
+  CombinationLimit<4> ad_cost_combinations;  // site,channel,campaign,currency
   std::vector<Id> goals_at_zero;
   std::vector<Id> currencies_at_zero;
   Counts pending;    // counted since the last Commit()
@@ -606,9 +623,10 @@ void KpiCounters::CountAdCost(absl::string_view site, absl::string_view channel,
                               absl::string_view currency, int64_t micros) {
   Impl& m = *impl_;
   ++m.pending.ad_cost_records;
-  m.pending.ad_cost_micros[Key4{m.site.Intern(site), m.channel.Intern(channel),
-                                m.campaign.InternTrusted(campaign),
-                                m.currency.Intern(currency)}] += micros;
+  Entry(m.pending.ad_cost_micros, m.ad_cost_combinations,
+        Key4{m.site.Intern(site), m.channel.Intern(channel),
+             m.campaign.InternTrusted(campaign), m.currency.Intern(currency)})
+      .second += micros;
 }
 
 void KpiCounters::SetActiveVisitors(

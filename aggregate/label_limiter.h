@@ -208,6 +208,10 @@ class LabelLimiter {
             admission_->Trusted(names_[id]));
   }
 
+  // Whether `id` is "(other)", "(not set)", an allowlisted or a reserved
+  // value: one the configuration, not the input, put there.
+  bool Configured(Id id) const { return id < configured_; }
+
   // One more lookup answered "(other)" elsewhere: a value this limiter
   // admitted, put under "(other)" because its combination with other labels
   // was not (KpiCounters).

@@ -779,6 +779,58 @@ TEST(KpiCountersTest, FoldedCombinationsKeepCurrencyAndAdCostCampaigns) {
             0);
 }
 
+// Ad cost's combinations are bounded too (an audit: 255,000 records of 50
+// sites, 25 campaigns, 51 currencies and 4 channels made 255,000 series of
+// web_ad_cost_total, a 26.7 MB page): beyond the bound a new combination's
+// campaign is "(other)", even one a cost record named, and the cost per
+// site, channel and currency stays exact. A configured campaign is kept.
+TEST(KpiCountersTest, AdCostCombinationsBeyondTheBoundAreFolded) {
+  KpiCounters::Options options;
+  options.label_combinations_max = 3;
+  options.allowlists = {{"campaign", {"listed", "c0", "c1", "c2", "c3"}}};
+  KpiCounters counters(options);
+  for (const char* currency : {"EUR", "USD"}) {
+    for (int i = 0; i < 4; ++i) {
+      counters.CountAdCost("shop", "Paid Search", absl::StrCat("c", i),
+                           currency, 1'000'000);
+    }
+  }
+  counters.CountAdCost("shop", "Display", "listed", "EUR", 2'000'000);
+  counters.CountAdCost("shop", "Display", "unlisted", "EUR", 3'000'000);
+  MetricsSnapshot s = Committed(counters);
+  // Allowlisted campaigns are configured: every one kept.
+  EXPECT_EQ(Find(s, "web_ad_cost_total")->samples.size(), 10u);
+  KpiCounters::Options open;
+  open.label_combinations_max = 3;
+  KpiCounters flooded(open);
+  for (const char* currency : {"EUR", "USD"}) {
+    for (int i = 0; i < 4; ++i) {
+      flooded.CountAdCost("shop", "Paid Search", absl::StrCat("c", i), currency,
+                          1'000'000);
+    }
+  }
+  s = Committed(flooded);
+  EXPECT_EQ(Value(s, "web_ad_cost_total", {"shop", "Paid Search", "c0", "EUR"}),
+            1);
+  EXPECT_EQ(Value(s, "web_ad_cost_total", {"shop", "Paid Search", "c2", "EUR"}),
+            1);
+  EXPECT_EQ(
+      Value(s, "web_ad_cost_total", {"shop", "Paid Search", "(other)", "EUR"}),
+      1);
+  EXPECT_EQ(
+      Value(s, "web_ad_cost_total", {"shop", "Paid Search", "(other)", "USD"}),
+      4);
+  EXPECT_EQ(Find(s, "web_ad_cost_total")->samples.size(), 5u);
+  EXPECT_EQ(Sum(s, "web_ad_cost_total", {{"currency", "EUR"}}), 4);
+  EXPECT_EQ(Sum(s, "web_ad_cost_total", {{"currency", "USD"}}), 4);
+  EXPECT_EQ(Value(s, "kpistream_label_overflow_total", {"campaign"}), 5);
+  // A combination admitted before stays itself.
+  flooded.CountAdCost("shop", "Paid Search", "c1", "EUR", 1'000'000);
+  s = Committed(flooded);
+  EXPECT_EQ(Value(s, "web_ad_cost_total", {"shop", "Paid Search", "c1", "EUR"}),
+            2);
+}
+
 // Money summed for the life of the process goes past int64's micros: an
 // int64 sum of micros stopped at 9.22e12 units (9.22e12 IDR is ~570 M USD,
 // weeks of a marketplace's revenue), after which web_revenue_total,
