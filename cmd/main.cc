@@ -10,6 +10,7 @@
 #include "cmd/commands.h"
 #include "cmd/log.h"
 #include "cmd/signals.h"
+#include "ingest/protobuf_log.h"
 
 namespace {
 
@@ -413,6 +414,9 @@ int main(int argc, char** argv) {
   SetLogFormat(ParseLogFormat(log.format).value_or(LogFormat::kText));
   SetLogLevel(ParseLogLevel(log.level).value_or(LogLevel::kInfo));
   InstallKafkaLogger();
+  SetProtobufLogSink([](bool error, absl::string_view message) {
+    Log(error ? LogLevel::kError : LogLevel::kWarn, "protobuf", message);
+  });
   InstallStopHandlers();
   if (*run_cmd) return RunEngineCommand(run);
   if (*demo_cmd) return RunDemoCommand(demo);

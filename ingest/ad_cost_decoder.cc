@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregate/event.h"
 #include "google/protobuf/util/json_util.h"
+#include "ingest/protobuf_log.h"
 
 namespace kpistream {
 namespace {
@@ -125,11 +126,17 @@ DecodeResult AdCostDecoder::Decode(absl::string_view bytes,
       }
       cost->mutable_date_end()->set_seconds(cost->date_end().seconds() + 86400);
     }
-  } else if (!cost->ParseFromArray(bytes.data(),
-                                   static_cast<int>(bytes.size()))) {
-    return {false, "malformed",
-            absl::StrCat("not a valid protobuf AdCost",
-                         OtherFormatHint(bytes, format_))};
+  } else {
+    // libprotobuf names some causes only in its log (invalid UTF-8 in a
+    // string field): the detail says it, and stderr gets no line of
+    // libprotobuf's own for each bad record (an audit).
+    ProtobufLogCapture capture;
+    if (!cost->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return {false, "malformed",
+              absl::StrCat("not a valid protobuf AdCost",
+                           capture.text().empty() ? "" : ": ", capture.text(),
+                           OtherFormatHint(bytes, format_))};
+    }
   }
   // Timestamps as google.protobuf.Timestamp allows them (JSON parsing
   // checks this already; binary input may carry anything).

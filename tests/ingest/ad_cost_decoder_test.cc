@@ -1,12 +1,16 @@
 #include "ingest/ad_cost_decoder.h"
 
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "ingest/protobuf_log.h"
 
 namespace kpistream {
 namespace {
@@ -46,6 +50,51 @@ TEST(AdCostDecoderTest, ARecordOfTheOtherFormatSaysSo) {
           .Decode(ValidCost().SerializeAsString(), &out);
   EXPECT_EQ(r.reason, "malformed");
   EXPECT_THAT(r.detail, ::testing::EndsWith("is the input's format protobuf?"));
+}
+
+// A string field with invalid UTF-8: libprotobuf gives the cause only in
+// its log, which went to stderr, a line of its own format for every record
+// (an audit: 1,000 bad records, 1,000 "[libprotobuf ERROR ...]" lines beside
+// the JSON log, the dead letters saying only "not a valid protobuf
+// AdCost"). The detail names the field; stderr gets nothing; a line
+// libprotobuf logs outside a decode goes to the process' sink.
+std::string WithInvalidUtf8SiteId() {
+  std::string bytes = ValidCost().SerializeAsString();
+  const size_t at = bytes.find("shop");
+  bytes[at + 1] = '\xff';
+  return bytes;
+}
+
+std::vector<std::string>* g_sunk = nullptr;
+
+TEST(AdCostDecoderTest, InvalidUtf8IsNamedInTheDetailNotOnStderr) {
+  AdCostDecoder decoder(InputFormat::kProtobuf);
+  v1::AdCost out;
+  ::testing::internal::CaptureStderr();
+  const DecodeResult r = decoder.Decode(WithInvalidUtf8SiteId(), &out);
+  const std::string written = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "malformed");
+  EXPECT_THAT(r.detail, ::testing::StartsWith("not a valid protobuf AdCost: "));
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("AdCost.site_id"));
+  EXPECT_THAT(r.detail, ::testing::HasSubstr("invalid UTF-8"));
+  EXPECT_EQ(written, "");
+
+  std::vector<std::string> sunk;
+  g_sunk = &sunk;
+  SetProtobufLogSink([](bool error, absl::string_view message) {
+    g_sunk->push_back(absl::StrCat(error ? "error: " : "warning: ", message));
+  });
+  ::testing::internal::CaptureStderr();
+  v1::AdCost direct;
+  EXPECT_FALSE(direct.ParseFromString(WithInvalidUtf8SiteId()));
+  EXPECT_EQ(decoder.Decode(WithInvalidUtf8SiteId(), &out).reason, "malformed");
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  SetProtobufLogSink(nullptr);
+  g_sunk = nullptr;
+  ASSERT_EQ(sunk.size(), 1u);
+  EXPECT_THAT(sunk[0], ::testing::StartsWith("error: String field "
+                                             "'kpistream.v1.AdCost.site_id'"));
 }
 
 // A cost beyond 1e17 micros is malformed (its sums are int64 micros).
