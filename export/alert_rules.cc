@@ -107,8 +107,12 @@ std::string Value(const TargetConfig& t, const KpiDef& f,
                         " or on() label_replace(vector(0), \"currency\", ",
                         PromqlString(it->second), ", \"\", \"\"))");
   }
+  // x / 0 is NaN, as 0 / 0 (an audit: revenue without an order id over no
+  // order made an average order value target's stat and attainment +Inf,
+  // above every threshold); both are on track (TargetOnTrackExpr).
   const std::string den = Increase(t, f, f.denominator, window);
-  return absl::StrCat("((", num, " or ", den, " * 0) / ", den, ")");
+  return absl::StrCat("((", num, " or ", den, " * 0) / ",
+                      NonZeroDenominator(den), ")");
 }
 
 // The sessions a session-denominated KPI counted over `window`.

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "aggregate/kpi_catalog.h"
 #include "aggregate/kpi_target.h"
 #include "export/alert_rules.h"
@@ -290,7 +291,7 @@ void TargetPanels(const Config& config, Layout* layout) {
               "short");
 }
 
-void TrafficPanels(Layout* layout) {
+void TrafficPanels(const Config& config, Layout* layout) {
   layout->Row("Traffic and engagement");
   layout->Add("timeseries", "Sessions started / min",
               "Sessions opened per minute, by site.", 8, 8,
@@ -303,14 +304,21 @@ void TrafficPanels(Layout* layout) {
                              Site("web_pageviews_total"), "[5m])) * 60"),
                 "{{site}}"}},
               "short");
-  layout->Add("timeseries", "Engagement and bounce rate (1h)",
-              "GA4: engaged = 10 s or 2 page views or a conversion; bounce = "
-              "not engaged. Single page = the UA / Plausible bounce.",
-              8, 8,
-              {{Recorded("engagement_rate", "1h"), "engaged {{site}}"},
-               {Recorded("bounce_rate", "1h"), "bounced {{site}}"},
-               {Recorded("single_page_rate", "1h"), "single page {{site}}"}},
-              "percentunit");
+  // The thresholds as configured (an audit: "10 s or 2 page views" was
+  // written here whatever sessions.engaged_min_* said).
+  layout->Add(
+      "timeseries", "Engagement and bounce rate (1h)",
+      absl::StrCat("Engaged = at least ",
+                   absl::FormatDuration(config.sessions.engaged_min_duration),
+                   " long, or ", config.sessions.engaged_min_pageviews,
+                   " page views, or a conversion (GA4's rule, "
+                   "sessions.engaged_min_*); bounce = not engaged. "
+                   "Single page = the UA / Plausible bounce."),
+      8, 8,
+      {{Recorded("engagement_rate", "1h"), "engaged {{site}}"},
+       {Recorded("bounce_rate", "1h"), "bounced {{site}}"},
+       {Recorded("single_page_rate", "1h"), "single page {{site}}"}},
+      "percentunit");
   layout->Add("stat", "Average session duration (1h)",
               "Last event - first event of closed sessions.", 6, 5,
               {{Recorded("avg_session_duration", "1h"), "{{site}}"}}, "s");
@@ -369,8 +377,11 @@ void ConversionPanels(Layout* layout) {
       {{Recorded("average_order_value", "1d"), "{{currency}} {{site}}"}},
       "short");
   layout->Add("timeseries", "ROAS (1d)",
-              "Revenue / ad cost per channel, where both are known.", 12, 8,
-              {{Recorded("roas", "1d"), "{{channel}} {{currency}}"}}, "x");
+              "Revenue / ad cost per site, channel and currency, where the "
+              "channel had ad cost (0: cost, no revenue).",
+              12, 8,
+              {{Recorded("roas", "1d"), "{{channel}} {{currency}} {{site}}"}},
+              "x");
 }
 
 void ChannelPanels(Layout* layout) {
@@ -523,7 +534,7 @@ std::string GrafanaDashboardJson(const Config& config) {
   Json panels = Json::array();
   Layout layout(&panels);
   TargetPanels(config, &layout);
-  TrafficPanels(&layout);
+  TrafficPanels(config, &layout);
   ConversionPanels(&layout);
   ChannelPanels(&layout);
   FunnelPanels(config, &layout);

@@ -78,4 +78,8 @@ std::string PromqlDuration(absl::Duration d) {
 
 std::string PromqlNumber(double v) { return absl::StrFormat("%.10g", v); }
 
+std::string NonZeroDenominator(absl::string_view den) {
+  return absl::StrCat("(", den, " > 0 or ", den, " * NaN)");
+}
+
 }  // namespace kpistream

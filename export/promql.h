@@ -48,6 +48,11 @@ std::string PromqlDuration(absl::Duration d);
 // rules' and dashboard's text read it.
 std::string PromqlNumber(double v);
 
+// `den`, an instant-vector expression, as a ratio's denominator: its series
+// above 0 as they are, those at 0 as NaN, so that x / 0 is NaN ("cannot be
+// computed"), as 0 / 0 is, not +Inf: `(den > 0 or den * NaN)`.
+std::string NonZeroDenominator(absl::string_view den);
+
 }  // namespace kpistream
 
 #endif  // KPISTREAM_EXPORT_PROMQL_H_

@@ -9,6 +9,7 @@
 #include "export/alert_rules.h"
 #include "export/engine_alerts.h"
 #include "export/grafana_dashboard.h"
+#include "export/promql.h"
 #include "export/rule_file.h"
 #include "yaml-cpp/yaml.h"
 
@@ -27,23 +28,33 @@ std::string RecordedRatioName(const KpiDef& kpi, absl::string_view window) {
 // Each ratio of the KPI catalog with a `record`: sum by (record_by) of
 // rate(numerator) / sum by (record_by) of rate(denominator), or "/ on
 // (record_denominator_by) group_left" when the denominator has fewer labels.
+// A numerator with no series where the denominator has one is 0 there (an
+// audit: a channel with ad cost and no revenue had no ROAS at all, the
+// worst channel missing from its panel), and a denominator of 0 makes the
+// ratio NaN, not +Inf (revenue of conversions without an order id over no
+// order: an average order value of +Inf, on a stat panel above every
+// threshold), as the targets' values (alert_rules.cc).
 std::vector<RecordingRule> RatioRecordingRules() {
   std::vector<RecordingRule> rules;
   for (const char* window : kWindows) {
     for (const KpiDef& r : KpiCatalog()) {
       if (r.record.empty()) continue;
+      const bool same_labels = r.record_denominator_by.empty();
+      const std::string num =
+          absl::StrCat("sum by (", r.record_by, ") (rate(", r.numerator.name(),
+                       "[", window, "]))");
+      const std::string den = absl::StrCat(
+          "sum by (", same_labels ? r.record_by : r.record_denominator_by,
+          ") (rate(", r.denominator.name(), "[", window, "]))");
       std::string expr;
-      if (r.record_denominator_by.empty()) {
-        expr = absl::StrCat("sum by (", r.record_by, ") (rate(",
-                            r.numerator.name(), "[", window, "]))\n/\nsum by (",
-                            r.record_by, ") (rate(", r.denominator.name(), "[",
-                            window, "]))");
+      if (same_labels) {
+        expr = absl::StrCat("(", num, " or ", den, " * 0)\n/\n",
+                            NonZeroDenominator(den));
       } else {
-        expr = absl::StrCat("sum by (", r.record_by, ") (rate(",
-                            r.numerator.name(), "[", window, "]))\n/ on (",
-                            r.record_denominator_by, ") group_left\nsum by (",
-                            r.record_denominator_by, ") (rate(",
-                            r.denominator.name(), "[", window, "]))");
+        // "group_left ()": a parenthesis right after group_left would be
+        // read as its label list.
+        expr = absl::StrCat(num, "\n/ on (", r.record_denominator_by,
+                            ") group_left ()\n", NonZeroDenominator(den));
       }
       rules.push_back({RecordedRatioName(r, window), std::move(expr)});
     }

@@ -128,13 +128,17 @@ targets:
   EXPECT_EQ(TargetValueExpr(config.targets[0]),
             "((sum by (currency) (increase(web_revenue_total{currency="
             "\"EUR\"}[1d])) or sum by (currency) (increase(web_orders_total{"
-            "currency=\"EUR\"}[1d])) * 0) / sum by (currency) "
-            "(increase(web_orders_total{currency=\"EUR\"}[1d])))");
+            "currency=\"EUR\"}[1d])) * 0) / (sum by (currency) "
+            "(increase(web_orders_total{currency=\"EUR\"}[1d])) > 0 or sum by "
+            "(currency) (increase(web_orders_total{currency=\"EUR\"}[1d])) * "
+            "NaN))");
   EXPECT_EQ(TargetValueExpr(config.targets[1]),
             "((sum by (currency) (increase(web_revenue_total{site=\"shop\"}"
             "[1d])) or sum by (currency) (increase(web_orders_total{site="
-            "\"shop\"}[1d])) * 0) / sum by (currency) "
-            "(increase(web_orders_total{site=\"shop\"}[1d])))");
+            "\"shop\"}[1d])) * 0) / (sum by (currency) "
+            "(increase(web_orders_total{site=\"shop\"}[1d])) > 0 or sum by "
+            "(currency) (increase(web_orders_total{site=\"shop\"}[1d])) * "
+            "NaN))");
   EXPECT_EQ(TargetValueLabels(config.targets[1]),
             std::vector<std::string>{"currency"});
   EXPECT_TRUE(TargetValueLabels(config.targets[2]).empty());
@@ -176,9 +180,10 @@ targets:
   EXPECT_EQ(TargetValueExpr(config.targets[0]),
             "((sum(increase(web_sessions_long_total{site=\"shop\",device="
             "\"mobile\"}[1d])) or sum(increase(web_sessions_closed_total{site="
-            "\"shop\",device=\"mobile\"}[1d])) * 0) / sum(increase("
+            "\"shop\",device=\"mobile\"}[1d])) * 0) / (sum(increase("
             "web_sessions_closed_total{site=\"shop\",device=\"mobile\"}"
-            "[1d])))");
+            "[1d])) > 0 or sum(increase(web_sessions_closed_total{site="
+            "\"shop\",device=\"mobile\"}[1d])) * NaN))");
   const std::map<std::string, Rule> rules = Rules(config);
   EXPECT_EQ(rules.size(), 3u);
   for (const char* alert : {"KpiOffTarget", "KpiFastBurn", "KpiSlowBurn"}) {

@@ -196,8 +196,9 @@ TEST(GrafanaDashboardTest, TargetPanelsCarryTheTargetThresholds) {
   EXPECT_EQ(by_title.at("bounce_ceiling").at("targets")[0].at("expr"),
             "((sum(increase(web_sessions_bounced_total{site=\"shop\"}[1d])) "
             "or sum(increase(web_sessions_closed_total{site=\"shop\"}[1d])) "
-            "* 0) / sum(increase(web_sessions_closed_total{site=\"shop\"}"
-            "[1d])))");
+            "* 0) / (sum(increase(web_sessions_closed_total{site=\"shop\"}"
+            "[1d])) > 0 or sum(increase(web_sessions_closed_total{site="
+            "\"shop\"}[1d])) * NaN))");
   EXPECT_TRUE(by_title.count("Pace of period targets"));
 }
 
@@ -311,6 +312,26 @@ TEST(GrafanaDashboardTest, SessionsByChannelAreTheSessionsKpis) {
     return;
   }
   FAIL() << "no sessions by channel panel";
+}
+
+// The engagement panel says the thresholds the config sets (an audit: "10 s
+// or 2 page views" whatever they were), and ROAS names each series' site
+// (an audit: three sites' "Paid Search EUR" alike under All sites).
+TEST(GrafanaDashboardTest, PanelTextFollowsTheConfigAndNamesTheSite) {
+  ConfigResult r = ParseConfig(R"(inputs: [{topic: web.events}]
+sessions: {engaged_min_duration: 30s, engaged_min_pageviews: 3}
+)");
+  ASSERT_TRUE(r.ok());
+  std::map<std::string, Json> by_title;
+  for (const Json& p : Panels(Dashboard(r.config))) by_title[p.at("title")] = p;
+  const std::string engagement =
+      by_title.at("Engagement and bounce rate (1h)").at("description");
+  EXPECT_NE(engagement.find("at least 30s long, or 3 page views"),
+            std::string::npos)
+      << engagement;
+  EXPECT_EQ(engagement.find("10"), std::string::npos) << engagement;
+  EXPECT_EQ(by_title.at("ROAS (1d)").at("targets")[0].at("legendFormat"),
+            "{{channel}} {{currency}} {{site}}");
 }
 
 TEST(GrafanaDashboardTest, WithoutTargetsOrFunnelsThereAreNoSuchPanels) {

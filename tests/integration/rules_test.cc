@@ -46,6 +46,12 @@ tests:
         values: '0+60x20'
       - series: 'web_ad_cost_total{site="shop",channel="Email",campaign="winter",currency="EUR"}'
         values: '0+1500x20'
+      - series: 'web_ad_cost_total{site="shop",channel="Display",campaign="banner",currency="EUR"}'
+        values: '0+600x20'
+      - series: 'web_revenue_total{site="shop",channel="Direct",currency="GBP"}'
+        values: '0+600x20'
+      - series: 'web_orders_total{site="shop",channel="Direct",currency="GBP"}'
+        values: '0x20'
       - series: 'web_session_pageviews_sum{site="shop"}'
         values: '0+1440x20'
       - series: 'web_session_pageviews_count{site="shop"}'
@@ -56,22 +62,36 @@ tests:
         exp_samples:
           - labels: 'site:web_bounce_rate:ratio_rate5m{site="shop"}'
             value: 0.5
+      # No engaged session, sessions closed: 0, not missing (an audit).
       - expr: site:web_engagement_rate:ratio_rate1h
         eval_time: 15m
-        exp_samples: []
+        exp_samples:
+          - labels: 'site:web_engagement_rate:ratio_rate1h{site="shop"}'
+            value: 0
       - expr: site_goal:web_conversion_rate:ratio_rate5m
         eval_time: 15m
         exp_samples:
           - labels: 'site_goal:web_conversion_rate:ratio_rate5m{site="shop",goal="signup"}'
             value: 0.125
-      - expr: site_currency:web_average_order_value:ratio_rate5m
+      - expr: site_currency:web_average_order_value:ratio_rate5m{currency="EUR"}
         eval_time: 15m
         exp_samples:
           - labels: 'site_currency:web_average_order_value:ratio_rate5m{site="shop",currency="EUR"}'
             value: 75
+      # Revenue over no order: NaN, not +Inf (an audit).
+      # (Only NaN is not equal to itself; promtool reads no NaN value.)
+      - expr: count(site_currency:web_average_order_value:ratio_rate5m{currency="GBP"} != site_currency:web_average_order_value:ratio_rate5m{currency="GBP"})
+        eval_time: 15m
+        exp_samples:
+          - labels: '{}'
+            value: 1
+      # Ad cost and no revenue: a ROAS of 0, not missing (an audit: the
+      # worst channel was not on the panel).
       - expr: site_channel_currency:web_roas:ratio_rate5m
         eval_time: 15m
         exp_samples:
+          - labels: 'site_channel_currency:web_roas:ratio_rate5m{site="shop",channel="Display",currency="EUR"}'
+            value: 0
           - labels: 'site_channel_currency:web_roas:ratio_rate5m{site="shop",channel="Email",currency="EUR"}'
             value: 3
       - expr: site:web_pageviews_per_session:ratio_rate5m
@@ -1110,14 +1130,19 @@ tests:
       - series: 'web_sessions_closed_total{site="blog",channel="Direct",device="desktop",country="DE"}'
         values: '0+60x20'
     promql_expr_test:
+      # blog's sessions closed, none long: 0.
       - expr: site:web_long_session_rate:ratio_rate5m
         eval_time: 15m
         exp_samples:
+          - labels: 'site:web_long_session_rate:ratio_rate5m{site="blog"}'
+            value: 0
           - labels: 'site:web_long_session_rate:ratio_rate5m{site="shop"}'
             value: 0.25
       - expr: site:web_long_session_rate:ratio_rate1h
         eval_time: 15m
         exp_samples:
+          - labels: 'site:web_long_session_rate:ratio_rate1h{site="blog"}'
+            value: 0
           - labels: 'site:web_long_session_rate:ratio_rate1h{site="shop"}'
             value: 0.25
 )";
