@@ -63,6 +63,11 @@ absl::Status CheckRanges(const v1::PartitionCheckpoint& c) {
       !IsFrontierInRange(c.frontier_us())) {
     return corrupt("the frontier (", c.frontier_us(), " us)");
   }
+  if (c.closed_up_to_us() != 0 && c.closed_up_to_us() != INT64_MIN &&
+      !IsFrontierInRange(c.closed_up_to_us())) {
+    return corrupt("the time sessions are closed up to (", c.closed_up_to_us(),
+                   " us)");
+  }
   // 0 and INT32_MIN: no newest day (yet).
   for (const int32_t day : {c.visitors_newest_day(), c.orders_newest_day()}) {
     if (day != 0 && day != INT32_MIN && !IsDayInRange(day)) {
@@ -140,8 +145,9 @@ PartitionState::Admit PartitionState::Offer(const EventView& event,
   // sources as of a record, when an idle one comes back).
   watermark = std::max(watermark, frontier_);
   judged_by = std::max(judged_by, watermark);
-  if (judged_by != absl::InfinitePast() &&
-      event.time < judged_by - options_.allowed_lateness) {
+  if ((judged_by != absl::InfinitePast() &&
+       event.time < judged_by - options_.allowed_lateness) ||
+      event.time < closed_up_to_) {
     return Admit::kLate;
   }
   if (dedup_.SeenBefore(event.site_id, event.visitor_id, event.event_id,
@@ -179,7 +185,11 @@ size_t PartitionState::Advance(absl::Time watermark) {
   if (watermark == absl::InfinitePast() || pending_replays() > 0) return 0;
   Release(watermark);
   dedup_.Expire(watermark);
-  return sessionizer_.CloseUpTo(watermark - options_.allowed_lateness);
+  const absl::Time close = watermark - options_.allowed_lateness;
+  if (close != absl::InfiniteFuture()) {
+    closed_up_to_ = std::max(closed_up_to_, close);
+  }
+  return sessionizer_.CloseUpTo(close);
 }
 
 void PartitionState::Release(absl::Time watermark) {
@@ -310,6 +320,7 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
   // The clocks go with the last chunk (the caller marks it).
   v1::PartitionCheckpoint* last = sink->chunk();
   last->set_frontier_us(MicrosOrZero(frontier_));
+  last->set_closed_up_to_us(MicrosOrZero(closed_up_to_));
   last->set_visitors_newest_day(sessionizer_.visitors().newest_day());
   last->set_orders_newest_day(sessionizer_.orders().newest_day());
 }
@@ -357,6 +368,10 @@ absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
   }
   if (c.last() && c.frontier_us() != 0) {
     frontier_ = std::max(frontier_, TimeOf(c.frontier_us()));
+  }
+  // 0: written before it was (sessions closed up to an unknown time).
+  if (c.last() && c.closed_up_to_us() != 0) {
+    closed_up_to_ = std::max(closed_up_to_, TimeOf(c.closed_up_to_us()));
   }
   return absl::OkStatus();
 }

@@ -192,6 +192,13 @@ class PartitionState {
   ReorderBuffer buffer_;
   Deduplicator dedup_;
   absl::Time frontier_ = absl::InfinitePast();
+  // Sessions are closed up to here (the newest watermark less the allowed
+  // lateness when they were): an event before it is late whatever the
+  // allowed lateness is now. Checkpointed: a lateness raised across a
+  // restart (as the dead-letter runbook advises) let events of sessions
+  // closed under the old one in again, each starting a session of its own,
+  // and a repeat of one counted again (an audit).
+  absl::Time closed_up_to_ = absl::InfinitePast();
   size_t dropped_target_buckets_ = 0;
   std::set<std::string> dropped_target_names_;
   struct BufferedRef {

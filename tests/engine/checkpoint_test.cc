@@ -959,6 +959,69 @@ TEST(CheckpointTest, AnIdlePartitionsFrontierIsCheckpointed) {
             PartitionState::Admit::kLate);
 }
 
+// The allowed lateness raised across a restart (the dead-letter runbook's
+// advice): an event of a session closed under the old one is late, not a
+// session of its own, and a repeat of an event before that point is not
+// counted again (an audit: lateness 5 min -> 1 h split a closed session in
+// two, and a re-sent conversion counted twice). After the point, the new
+// lateness holds.
+TEST(CheckpointTest, ALatenessRaisedAcrossARestartReopensNothingClosed) {
+  std::vector<ClosedSession> closed;
+  struct Sink : SessionObserver {
+    std::vector<ClosedSession>* closed;
+    void OnSessionStarted(const SessionAttributes&, const EventView&) override {
+    }
+    void OnEvent(const SessionAttributes&, const EventView&) override {}
+    void OnSessionClosed(const ClosedSession& s) override {
+      closed->push_back(s);
+    }
+  } sink;
+  sink.closed = &closed;
+  auto page = [](const std::string& visitor, const std::string& id,
+                 absl::Time at) {
+    Event e;
+    e.site_id = "shop";
+    e.visitor_id = visitor;
+    e.event_id = id;
+    e.time = at;
+    e.type = EventType::kPageView;
+    e.page_url = "https://shop.example/";
+    return e;
+  };
+  PartitionState::Options before_options = StateOptions(nullptr);
+  before_options.allowed_lateness = absl::Minutes(5);
+  PartitionState before(before_options, &sink);
+  const Event first = page("v1", "a1", T0);
+  const Event second = page("v1", "a2", T0 + absl::Minutes(10));
+  EXPECT_EQ(before.Offer(first.view(), absl::InfinitePast()),
+            PartitionState::Admit::kAccepted);
+  EXPECT_EQ(before.Offer(second.view(), absl::InfinitePast()),
+            PartitionState::Admit::kAccepted);
+  before.Advance(T0 + absl::Minutes(55));  // v1's session closes
+  ASSERT_EQ(closed.size(), 1u);
+  CheckpointWriter writer(kTp);
+  CheckpointReader reader;
+  for (const ChangelogRecord& r : writer.Write(before, 1, T0)) {
+    reader.Add(r.key, r.value.value_or(""), !r.value.has_value());
+  }
+  PartitionState::Options after_options = StateOptions(nullptr);
+  after_options.allowed_lateness = absl::Hours(2);
+  PartitionState after(after_options, &sink);
+  ASSERT_TRUE(reader.RestoreInto(kTp, &after).ok());
+  const absl::Time watermark = T0 + absl::Minutes(55);
+  EXPECT_EQ(
+      after.Offer(page("v1", "a3", T0 + absl::Minutes(20)).view(), watermark),
+      PartitionState::Admit::kLate);
+  EXPECT_EQ(after.Offer(first.view(), watermark), PartitionState::Admit::kLate);
+  // Past where sessions were closed: the new lateness admits it.
+  EXPECT_EQ(after.Offer(page("v2", "b1", T0 + absl::Minutes(51)).view(),
+                        T0 + absl::Minutes(58)),
+            PartitionState::Admit::kAccepted);
+  after.Advance(T0 + absl::Hours(5));
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_EQ(closed[1].visitor_id, "v2");
+}
+
 // While buffered events wait to be read again, nothing is released: not by
 // Advance(), not by an event behind the watermark (it waits with them); the
 // events read again are released with it in order afterwards.
