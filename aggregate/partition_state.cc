@@ -317,6 +317,19 @@ void PartitionState::Checkpoint(bool full, CheckpointSink* sink) {
       sink->Added(bucket.ByteSizeLong() + 4);
     });
   }
+  // A full checkpoint supersedes the ones before: nothing of theirs to
+  // erase.
+  if (!full) {
+    for (const auto& [target, fingerprint, bucket] : dropped_buckets_) {
+      v1::TargetBucket* erased = sink->chunk()->add_targets();
+      erased->set_target(target);
+      erased->set_fingerprint(fingerprint);
+      erased->set_bucket(bucket);
+      erased->set_erased(true);
+      sink->Added(erased->ByteSizeLong() + 4);
+    }
+  }
+  dropped_buckets_.clear();
   // The clocks go with the last chunk (the caller marks it).
   v1::PartitionCheckpoint* last = sink->chunk();
   last->set_frontier_us(MicrosOrZero(frontier_));
@@ -361,6 +374,13 @@ absl::Status PartitionState::Restore(const v1::PartitionCheckpoint& c) {
   for (const v1::WindowState& window : c.windows()) windows_.Restore(window);
   for (const v1::TargetBucket& bucket : c.targets()) {
     if (targets_ != nullptr && targets_->Restore(bucket)) continue;
+    auto key =
+        std::make_tuple(bucket.target(), bucket.fingerprint(), bucket.bucket());
+    if (bucket.erased()) {  // a bucket gone already: nothing dropped
+      dropped_buckets_.erase(key);
+      continue;
+    }
+    dropped_buckets_.insert(std::move(key));
     ++dropped_target_buckets_;
     if (dropped_target_names_.size() < kMaxDroppedNames) {
       dropped_target_names_.insert(bucket.target());

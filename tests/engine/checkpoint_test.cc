@@ -1022,6 +1022,63 @@ TEST(CheckpointTest, ALatenessRaisedAcrossARestartReopensNothingClosed) {
   EXPECT_EQ(closed[1].visitor_id, "v2");
 }
 
+// A period target removed for a run and put back: its sums start again at
+// the putting back (README), not from the checkpoints written before the
+// removal (an audit: 5 sessions, removed, 3, back, 2 read 7, not 2). The
+// run without it erases what it dropped in its next checkpoint.
+TEST(CheckpointTest, ATargetRemovedAndPutBackStartsAgain) {
+  std::vector<TargetSpec> specs(1);
+  specs[0].name = "march_sessions";
+  specs[0].kpi = "sessions";
+  specs[0].value = 100;
+  specs[0].period_start = T0 - absl::Hours(24);
+  specs[0].period_end = T0 + absl::Hours(24 * 30);
+  const std::vector<TargetSpec> none;
+  KpiCounters counters({});
+  Recorder recorder(&counters);
+  CheckpointWriter writer(kTp);
+  CheckpointReader reader;
+  auto write = [&](PartitionState& state, absl::Time at) {
+    for (const ChangelogRecord& r : writer.Write(state, 1, at)) {
+      reader.Add(r.key, r.value.value_or(""), !r.value.has_value());
+    }
+  };
+  auto sessions = [&](PartitionState& state, const std::string& run, int n,
+                      absl::Time at) {
+    for (int i = 0; i < n; ++i) {
+      Event e;
+      e.site_id = "shop";
+      e.visitor_id = absl::StrCat(run, i);
+      e.event_id = absl::StrCat(run, i);
+      e.time = at;
+      e.page_url = "https://shop.example/";
+      state.Offer(e, absl::InfinitePast());
+    }
+    state.Advance(at + absl::Hours(1));  // they close
+  };
+  auto total = [&](PartitionState& state, absl::Time now) {
+    std::vector<TargetSums> sums(1);
+    state.AddTargetSums(now, &sums);
+    return sums[0].numerator;
+  };
+  PartitionState first(StateOptions(&specs), &recorder);
+  sessions(first, "a", 5, T0);
+  EXPECT_EQ(total(first, T0 + absl::Hours(1)), 5);
+  write(first, T0);
+
+  PartitionState removed(StateOptions(&none), &recorder);
+  ASSERT_TRUE(reader.RestoreInto(kTp, &removed).ok());
+  EXPECT_GT(removed.dropped_target_buckets(), 0u);
+  sessions(removed, "b", 3, T0 + absl::Hours(2));
+  write(removed, T0 + absl::Hours(2));
+
+  PartitionState back(StateOptions(&specs), &recorder);
+  ASSERT_TRUE(reader.RestoreInto(kTp, &back).ok());
+  EXPECT_EQ(total(back, T0 + absl::Hours(3)), 0);
+  sessions(back, "c", 2, T0 + absl::Hours(4));
+  EXPECT_EQ(total(back, T0 + absl::Hours(5)), 2);
+}
+
 // While buffered events wait to be read again, nothing is released: not by
 // Advance(), not by an event behind the watermark (it waits with them); the
 // events read again are released with it in order afterwards.
