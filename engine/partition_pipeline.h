@@ -259,6 +259,11 @@ class PartitionPipeline : private SessionObserver {
   const std::string& name() const { return name_; }
   // The next offset to read (-1: nothing read and nothing restored).
   int64_t next_offset() const { return next_offset_; }
+  // Whether the record at `offset` is one the state holds already: before
+  // the next offset, and not a buffered event read again after a restore.
+  bool Processed(int64_t offset) const {
+    return replay_until_ < 0 && next_offset_ >= 0 && offset < next_offset_;
+  }
   // The seq of the next checkpoint (how many the changelog holds).
   uint64_t checkpoints_restored() const { return writer_.position().next_seq; }
   absl::Time max_event_time() const { return max_event_time_; }

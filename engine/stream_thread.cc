@@ -476,6 +476,30 @@ void StreamThread::Handle(const kafka::Record& record, absl::Time now) {
       slot.pipeline->next_offset() >= 0) [[unlikely]] {
     CheckDeletedUnread(slot, last_tp_, record.offset);
   }
+  if (slot.pipeline->Processed(record.offset)) [[unlikely]] {
+    // The consumer's position went back behind what the state holds:
+    // librdkafka resets it to the earliest offset on "offset out of range"
+    // (an audit: a broker stopped for 60 s, then partitions read again
+    // from 0, 3,752 records dead-lettered as late and 185 as duplicates,
+    // every one of them accepted before, and counted consumed twice). The
+    // state is the truth: each is skipped until the position is reached.
+    if (slot.skipped_again++ == 0) {
+      KPI_LOG_WARN(
+          "%s: %s[%d] read again from offset %d, behind offset %d that its "
+          "state holds (the consumer's position reset, e.g. after \"offset "
+          "out of range\" while a broker was away): the records before "
+          "offset %d are skipped, not counted twice",
+          options_.name, last_tp_.topic, last_tp_.partition, record.offset,
+          slot.pipeline->next_offset(), slot.pipeline->next_offset());
+    }
+    return;
+  }
+  if (slot.skipped_again > 0) [[unlikely]] {
+    KPI_LOG_INFO("%s: %s[%d]: %d record(s) read again were skipped",
+                 options_.name, last_tp_.topic, last_tp_.partition,
+                 slot.skipped_again);
+    slot.skipped_again = 0;
+  }
   const absl::Time event_time =
       slot.pipeline->Process(record, now, slot.watermark);
   // A watermark record of the repartition topic is no work: counted as
@@ -637,10 +661,17 @@ void StreamThread::DropSlots(const std::vector<TopicPartition>& partitions,
 
 void StreamThread::OnLost(const std::vector<TopicPartition>& partitions) {
   if (destroying_) return;
-  KPI_LOG_WARN(
-      "%s: %d partition(s) lost without a commit (the group moved on): "
-      "their uncommitted work is dropped, the rest restored",
-      options_.name, static_cast<int>(partitions.size()));
+  if (partitions.empty()) {
+    // The group moved on while this thread owned nothing (an audit: "0
+    // partition(s) lost" was a warning of nothing).
+    KPI_LOG_DEBUG("%s: the group moved on; this thread owned no partition",
+                  options_.name);
+  } else {
+    KPI_LOG_WARN(
+        "%s: %d partition(s) lost without a commit (the group moved on): "
+        "their uncommitted work is dropped, the rest restored",
+        options_.name, static_cast<int>(partitions.size()));
+  }
   if (absl::Status s = output_->Abort(); !s.ok()) Fail(s);
   DropSlots(partitions, /*log=*/false);
   ResetAll();

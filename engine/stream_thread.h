@@ -224,6 +224,10 @@ class StreamThread : public StreamInput::Listener, private PipelineOutput {
     // With a local store: what it holds of the partition (set by the
     // restore, moved on by every commit).
     v1::LocalPartitionMeta local;
+    // Records read again that the state holds already (the consumer's
+    // position moved back: librdkafka's offset reset to the earliest after
+    // "offset out of range"), skipped since the last one processed.
+    int64_t skipped_again = 0;
     // The next offset to read: after the last record processed, or where
     // reading resumed.
     int64_t position() const {
