@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "aggregate/channel_groups.h"
 #include "aggregate/kpi_catalog.h"
+#include "aggregate/label_limiter.h"
 #include "aggregate/label_values.h"
 #include "aggregate/utf8.h"
 #include "yaml-cpp/yaml.h"
@@ -1085,8 +1086,16 @@ class Parser {
               "site)");
       } else if (!input.site.empty()) {
         // The site label of every series of its lines (an audit: a control
-        // character passed, and all the input's traffic was "(other)").
+        // character passed, and all the input's traffic was "(other)"; so
+        // did a site longer than a label value may be).
         LabelValue(in.Key("site"), in["site"], input.site);
+        if (input.site.size() > kMaxLabelValueBytes) {
+          Error(in.Key("site"), in["site"],
+                absl::StrCat("is ", input.site.size(),
+                             " bytes long; a site is a label value of at most ",
+                             kMaxLabelValueBytes,
+                             " bytes (a longer one is \"(other)\")"));
+        }
       }
       if (input.kind == InputKind::kAdCost &&
           input.format == InputFormat::kCombinedLog) {
@@ -1126,9 +1135,13 @@ class Parser {
                               &input.skip_paths)) {
           for (const YAML::Node& glob : in["skip_paths"]) {
             if (!glob.IsScalar()) continue;
-            if (!absl::StartsWith(glob.Scalar(), "/")) {
+            // "*.json" as a funnel step's page may be (an audit: README
+            // says they take the same globs).
+            if (!absl::StartsWith(glob.Scalar(), "/") &&
+                !absl::StartsWith(glob.Scalar(), "*")) {
               Error(in.Key("skip_paths"), glob,
-                    "each is a path glob starting with /, e.g. \"/api/*\"");
+                    "each is a path glob starting with / or *, e.g. "
+                    "\"/api/*\" or \"*.json\"");
             } else if (const std::string problem =
                            PathGlobProblem(glob.Scalar());
                        !problem.empty()) {

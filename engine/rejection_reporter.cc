@@ -7,12 +7,25 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "export/dead_letter.h"
+#include "ingest/event_decoder.h"
 
 namespace kpistream {
 namespace {
 
 // An example in a log line: shorter than a dead letter's header.
 constexpr size_t kExampleMaxBytes = 160;
+
+// `detail` cut to an example, its hint of another format kept whole (an
+// audit: a combined_log input's message of ~150 bytes cut the "looks like
+// JSON" hint away, the one thing the summary should have said).
+std::string Example(absl::string_view detail) {
+  const size_t hint = detail.rfind(kOtherFormatHintStart);
+  if (detail.size() <= kExampleMaxBytes || hint == absl::string_view::npos) {
+    return SanitizeDetail(detail, kExampleMaxBytes);
+  }
+  return absl::StrCat(SanitizeDetail(detail.substr(0, hint), kExampleMaxBytes),
+                      SanitizeDetail(detail.substr(hint), kExampleMaxBytes));
+}
 
 }  // namespace
 
@@ -72,7 +85,7 @@ void RejectionReporter::Rejected(absl::string_view topic,
   auto r = counts.reasons.find(reason);
   if (r == counts.reasons.end()) {
     r = counts.reasons.emplace(std::string(reason), ReasonCount()).first;
-    r->second.example = SanitizeDetail(detail, kExampleMaxBytes);
+    r->second.example = Example(detail);
   }
   ++r->second.count;
 }

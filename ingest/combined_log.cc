@@ -491,6 +491,12 @@ DecodeResult ParseCombinedLogLine(absl::string_view line,
         target.substr(authority.data() + authority.size() - target.data());
     origin_form = absl::StrCat(absl::StartsWith(rest, "/") ? "" : "/", rest);
     target = origin_form;
+  } else if (!absl::StartsWith(target, "/") && target != "*") {
+    // "GET index.html" (no leading slash; a server may serve it): the path
+    // from the root, as an origin-form target is (an audit: with `host` the
+    // page was "https://www.example.comindex.html", and its path "/").
+    origin_form = absl::StrCat("/", target);
+    target = origin_form;
   }
   // The path ends at the query or at a fragment (a browser sends none, a
   // scanner may: "/site.css#v1" is a stylesheet); the query ends at the

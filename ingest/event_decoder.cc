@@ -127,8 +127,8 @@ std::string OtherFormatHint(absl::string_view bytes, InputFormat format) {
                                  : looks == InputFormat::kProtobuf
                                      ? "binary (protobuf)"
                                      : "an access-log line";
-  return absl::StrCat("; the record looks like ", like,
-                      ": is the input's format ", InputFormatName(looks), "?");
+  return absl::StrCat(kOtherFormatHintStart, like, ": is the input's format ",
+                      InputFormatName(looks), "?");
 }
 
 const std::vector<absl::string_view>& InvalidReasons() {

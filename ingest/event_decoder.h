@@ -133,6 +133,9 @@ std::string TooLargeAmount(absl::string_view field, int64_t micros);
 // producer writing one format to a topic read as another is a new user's
 // most common mistake, and every record of it is rejected.
 std::string OtherFormatHint(absl::string_view bytes, InputFormat format);
+// How every such hint starts (a log line's example keeps it whole).
+inline constexpr absl::string_view kOtherFormatHintStart =
+    "; the record looks like ";
 
 // Every reason a record can be rejected with as invalid (by Decode(), the
 // AdCostDecoder or the engine), so that kpistream_events_invalid_total

@@ -352,10 +352,10 @@ TEST(ConfigTest, SkipPathsAreAnAccessLogsPathGlobs) {
   ConfigResult r = ParseConfig(
       "inputs:\n"
       "  - {topic: a, format: combined_log, site: www, host: www.example.com,\n"
-      "     skip_paths: ['/api/*', '/graphql']}\n");
+      "     skip_paths: ['/api/*', '/graphql', '*.json']}\n");
   ASSERT_TRUE(r.ok()) << Errors(r);
   EXPECT_THAT(r.config.inputs[0].skip_paths,
-              ::testing::ElementsAre("/api/*", "/graphql"));
+              ::testing::ElementsAre("/api/*", "/graphql", "*.json"));
   r = ParseConfig(
       "inputs:\n"
       "  - {topic: a, format: json, skip_paths: ['/api/*']}\n"
@@ -369,7 +369,15 @@ TEST(ConfigTest, SkipPathsAreAnAccessLogsPathGlobs) {
                                      "inputs[2].skip_paths@6:19"));
   EXPECT_THAT(Errors(r), HasSubstr("only a format: combined_log"));
   EXPECT_THAT(Errors(r), HasSubstr("expected a list of path globs"));
-  EXPECT_THAT(Errors(r), HasSubstr("a path glob starting with /"));
+  EXPECT_THAT(Errors(r), HasSubstr("a path glob starting with / or *"));
+  // A site is a label value: one longer than 512 bytes would be "(other)"
+  // (an audit: check-config said OK, every series was site="(other)").
+  r = ParseConfig("inputs:\n  - {topic: a, format: combined_log, site: " +
+                  std::string(513, 's') + "}\n");
+  EXPECT_THAT(Errors(r), HasSubstr("inputs[0].site: is 513 bytes long"));
+  r = ParseConfig("inputs:\n  - {topic: a, format: combined_log, site: " +
+                  std::string(512, 's') + "}\n");
+  EXPECT_TRUE(r.ok()) << Errors(r);
 }
 
 TEST(ConfigTest, InputsAreReKeyedUnlessKeyedByVisitor) {

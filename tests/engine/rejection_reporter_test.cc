@@ -129,6 +129,25 @@ TEST(RejectionReporterTest, ExamplesAreShortAndOneLine) {
   EXPECT_TRUE(absl::EndsWith(example, "..."));
 }
 
+// A long detail's hint of another format is kept whole (an audit: a
+// combined_log input's ~150-byte message cut "looks like JSON" away).
+TEST(RejectionReporterTest, AnExampleKeepsItsOtherFormatHint) {
+  RejectionReporter reporter(JsonInput(), kStart);
+  reporter.Consumed("web.events");
+  const std::string hint =
+      "; the record looks like JSON: is the input's format json?";
+  reporter.Rejected("web.events", "malformed",
+                    "not a combined log line: " + std::string(300, 'x') + hint);
+  auto summaries = reporter.Flush(kStart + absl::Seconds(1));
+  ASSERT_EQ(summaries.size(), 1u);
+  const std::string& example = summaries[0].reasons[0].example;
+  EXPECT_TRUE(absl::StartsWith(example, "not a combined log line: xxx"));
+  EXPECT_TRUE(absl::EndsWith(example,
+                             "...; the record looks like JSON: is "
+                             "the input's format json?"))
+      << example;
+}
+
 TEST(RejectionReporterTest, FieldsForJsonLogs) {
   RejectionReporter reporter(JsonInput(), kStart);
   reporter.Consumed("web.events");

@@ -396,11 +396,13 @@ TEST(CombinedLogTest, SkippedPathsAreNoPageViews) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   EventDecoder decoder(InputFormat::kCombinedLog, absl::Minutes(10), "www",
                        "www.example.com");
-  decoder.SetSkipPaths({"/api/*", "/graphql"});
+  decoder.SetSkipPaths({"/api/*", "/graphql", "*.ajax"});
   EventView e;
   for (const char* request :
        {"GET /api/products?page=2 HTTP/1.1", "GET /api/v1/cart HTTP/1.1",
-        "GET /graphql?query=x HTTP/1.1",
+        "GET /graphql?query=x HTTP/1.1", "GET /data/feed.ajax HTTP/1.1",
+        // No leading slash: the path from the root all the same.
+        "GET api/v1/cart HTTP/1.1",
         // Path parameters left out, as funnel steps' pages do.
         "GET /graphql;jsessionid=8F3A HTTP/1.1",
         "GET /api;v=2/cart HTTP/1.1"}) {
@@ -413,13 +415,22 @@ TEST(CombinedLogTest, SkippedPathsAreNoPageViews) {
     EXPECT_TRUE(absl::StrContains(r.detail, "matches skip_paths")) << r.detail;
   }
   for (const char* request : {"GET /apis HTTP/1.1", "GET /docs/api/ HTTP/1.1",
-                              "GET /graphql/ HTTP/1.1", "GET / HTTP/1.1"}) {
+                              "GET /graphql/ HTTP/1.1", "GET / HTTP/1.1",
+                              "GET /feed.ajax.html HTTP/1.1"}) {
     const DecodeResult r =
         decoder.Decode(Line("1.2.3.4", "17/May/2015:10:05:03 +0000", request,
                             200, "-", kChrome),
                        now, &e);
     EXPECT_TRUE(r.ok) << request << ": " << r.detail;
   }
+  // An audit: "GET index.html" with `host` made the page
+  // "https://www.example.comindex.html".
+  const DecodeResult r =
+      decoder.Decode(Line("1.2.3.4", "17/May/2015:10:05:03 +0000",
+                          "GET index.html HTTP/1.0", 200, "-", kChrome),
+                     now, &e);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(e.page_url, "https://www.example.com/index.html");
 }
 
 // An audit's lines: a byte order mark before a log's first line was kept in
