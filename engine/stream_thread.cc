@@ -447,13 +447,22 @@ void StreamThread::CheckIdleBeforeJump(absl::Time now, absl::Time basis) {
     if (!ends.ok()) watermark_.Uncaught(slot.watermark_id);
   }
   if (!ends.ok()) return;
+  // A partition the answer leaves out (its leader away: the brokers
+  // answered for the others) is unconfirmed too (an audit: a broker stopped
+  // for 60 s, its partitions, left out, followed the others' jump as idle,
+  // and what they held back was late when it came).
+  std::set<TopicPartition> answered;
   for (const auto& [tp, end] : *ends) {
+    answered.insert(tp);
     auto it = slots_.find(tp);
     if (it == slots_.end()) continue;
     const int64_t position = it->second.position();
     if (position < 0 || end - position > 1) {
       watermark_.Uncaught(it->second.watermark_id);
     }
+  }
+  for (const TopicPartition& tp : check) {
+    if (!answered.count(tp)) watermark_.Uncaught(slots_.at(tp).watermark_id);
   }
 }
 

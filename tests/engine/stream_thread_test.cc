@@ -206,12 +206,16 @@ class FakeInput : public StreamInput {
     }
     Offsets out;
     for (const auto& tp : tps) {
+      if (end_unanswered && tp.topic == topic_ && tp.partition == 0) continue;
       out.push_back({tp, (tp.topic != topic_ || tp.partition != 0)
                              ? 0
                              : static_cast<int64_t>(records_.size())});
     }
     return out;
   }
+  // While true, EndOffsets answers for the other partitions, not its own
+  // (its leader away).
+  bool end_unanswered = false;
   absl::StatusOr<Offsets> StartOffsets(const std::vector<TopicPartition>& tps,
                                        absl::Duration) override {
     Offsets out;
@@ -654,6 +658,8 @@ class FakeThread {
     options.targets = &specs_;
   }
   MetricsSnapshot Snapshot() { return thread_->Snapshot(); }
+  // While it runs (from options.stop_requested).
+  void SetInstanceWatermark(absl::Time w) { thread_->SetInstanceWatermark(w); }
   ThreadHealth Health() { return thread_->Health(); }
   StreamThread::TargetShare Targets() { return thread_->Targets(); }
   bool WorkLeftUncommitted() { return thread_->work_left_uncommitted(); }
@@ -2182,6 +2188,41 @@ TEST(StreamThreadTest, AThreadWhosePartitionsAreIdleGoesOnWithTheInstance) {
   EXPECT_EQ(run(absl::InfinitePast()),
             std::make_pair(0, eleven - absl::Minutes(60) - absl::Seconds(30)));
   EXPECT_EQ(run(eleven), std::make_pair(1, eleven));
+}
+
+// An idle partition about to follow a jump whose end the brokers leave out
+// of their answer (its leader away, the others answered) is not confirmed
+// idle: it does not follow (an audit: a broker stopped for 60 s, its
+// partitions followed the others' jump, and their records were late when
+// they came).
+TEST(StreamThreadTest, AnIdlePartitionTheBrokersLeaveOutFollowsNoJump) {
+  const std::string config = absl::StrReplaceAll(
+      kThreadConfig, {{"max_future_skew: 3650d",
+                       "max_future_skew: 3650d, idle_partition_timeout: 2s"}});
+  const absl::Time eleven = absl::FromCivil(
+      absl::CivilSecond(2026, 1, 1, 11, 0, 0), absl::UTCTimeZone());
+  auto run = [&](bool answered) {
+    FakeThread t(config.c_str());
+    t.records = {{"v1", PageView("v1", "10:00:00")}};
+    const absl::Time start = t.clock.Peek();
+    bool jumped = false;
+    t.options.stop_requested = [&] {
+      if (!jumped && t.clock.Peek() > start + absl::Seconds(5)) {
+        t.input().end_unanswered = !answered;
+        t.SetInstanceWatermark(eleven);
+        jumped = true;
+      }
+      return t.clock.Peek() > start + absl::Seconds(15);
+    };
+    EXPECT_TRUE(t.Run().ok());
+    int sessions = 0;
+    for (const Produced& p : t.output().committed) {
+      sessions += p.topic == "sessions" && p.key == "v1";
+    }
+    return sessions;
+  };
+  EXPECT_EQ(run(true), 1);  // confirmed at its end: it follows, v1 closes
+  EXPECT_EQ(run(false), 0);
 }
 
 // The instance's watermark: the lowest of its threads with an active
