@@ -127,7 +127,9 @@ std::string SeparatelySessionizedInputs(const Config& config) {
       ") keeps its own sessions, apart from the other inputs', so a visitor "
       "with events on two of these topics has a session on each (and counts "
       "in web_active_visitors once for each, where different threads own "
-      "them); if one "
+      "them), and an order or event id sent on two of them (a page's "
+      "purchase and the backend's) counts once on each: twice in orders, "
+      "revenue and conversions; if one "
       "visitor's events span them, set key: any on all of them (re-keyed "
       "into one repartition topic, sessionized together)");
 }

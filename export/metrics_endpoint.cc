@@ -294,14 +294,19 @@ class PathHandler : public CivetHandler {
 // `curl` ("*/*"), nor Datadog's OpenMetrics check by default
 // ("text/plain"), nor Prometheus scraping protobuf only: those get the
 // values as they are, as before.
-// Who scrapes: the client's address and user agent (two Prometheus
-// replicas differ in the first; Prometheus and an agent on one host in the
-// second).
+// Who scrapes: the client's address, user agent and query string (two
+// Prometheus replicas differ in the first; Prometheus and an agent on one
+// host in the second; two replicas on one host, or behind one NAT or proxy,
+// only in what each asks: a scrape config's `params`, e.g. ?replica=a; an
+// audit: the second of two on one host saw every new series' first value
+// as it was, and lost its rise).
 std::string ScraperId(const mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   const char* agent = mg_get_header(conn, "User-Agent");
+  const char* query = info != nullptr ? info->query_string : nullptr;
   return absl::StrCat(info != nullptr ? info->remote_addr : "", " ",
-                      agent != nullptr ? agent : "");
+                      agent != nullptr ? agent : "", " ",
+                      query != nullptr ? query : "");
 }
 
 bool IsScraper(const char* accept) {

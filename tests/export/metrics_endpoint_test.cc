@@ -355,6 +355,15 @@ TEST(MetricsEndpointTest, EachScraperIsServedANewSeriesAtZero) {
   EXPECT_THAT(scrape("127.0.0.3"), Contains(direct + "0"));
   EXPECT_THAT(scrape("127.0.0.3"), Contains(email + "4"));
   EXPECT_THAT(scrape("127.0.0.1"), Contains(email + "4"));
+  // Two replicas on one address with one user agent (one host, a NAT)
+  // tell themselves apart by their scrape config's params (an audit: the
+  // second lost every new series' rise).
+  EXPECT_THAT(Lines(HttpGet(port, "/metrics?replica=b",
+                            testing::kPrometheusAccept, "127.0.0.1")),
+              Contains(email + "0"));
+  EXPECT_THAT(Lines(HttpGet(port, "/metrics?replica=b",
+                            testing::kPrometheusAccept, "127.0.0.1")),
+              Contains(email + "4"));
 }
 
 TEST(MetricsEndpointTest, HistogramWithoutObservationsHasAllBuckets) {
