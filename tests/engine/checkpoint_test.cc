@@ -159,6 +159,18 @@ std::vector<TargetSpec> Targets() {
   return specs;
 }
 
+// A page view of `visitor` on shop at `at`, its event id `id`.
+Event PageAt(const std::string& visitor, const std::string& id, absl::Time at) {
+  Event e;
+  e.site_id = "shop";
+  e.visitor_id = visitor;
+  e.event_id = id;
+  e.time = at;
+  e.type = EventType::kPageView;
+  e.page_url = "https://shop.example/";
+  return e;
+}
+
 PartitionState::Options StateOptions(const std::vector<TargetSpec>* targets,
                                      bool client_sessions = false) {
   PartitionState::Options options;
@@ -350,14 +362,7 @@ TEST(CheckpointTest, AWindowWidthChangeGivesOneFinalPerWindow) {
   KpiCounters counters({});
   Recorder recorder(&counters);
   auto page = [](const std::string& visitor, absl::Time at) {
-    Event e;
-    e.site_id = "shop";
-    e.visitor_id = visitor;
-    e.event_id = absl::StrCat(visitor, absl::ToUnixSeconds(at));
-    e.time = at;
-    e.type = EventType::kPageView;
-    e.page_url = "https://shop.example/";
-    return e;
+    return PageAt(visitor, absl::StrCat(visitor, absl::ToUnixSeconds(at)), at);
   };
   PartitionState::Options one = StateOptions(nullptr);
   one.kpi_window = absl::Minutes(1);
@@ -977,22 +982,11 @@ TEST(CheckpointTest, ALatenessRaisedAcrossARestartReopensNothingClosed) {
     }
   } sink;
   sink.closed = &closed;
-  auto page = [](const std::string& visitor, const std::string& id,
-                 absl::Time at) {
-    Event e;
-    e.site_id = "shop";
-    e.visitor_id = visitor;
-    e.event_id = id;
-    e.time = at;
-    e.type = EventType::kPageView;
-    e.page_url = "https://shop.example/";
-    return e;
-  };
   PartitionState::Options before_options = StateOptions(nullptr);
   before_options.allowed_lateness = absl::Minutes(5);
   PartitionState before(before_options, &sink);
-  const Event first = page("v1", "a1", T0);
-  const Event second = page("v1", "a2", T0 + absl::Minutes(10));
+  const Event first = PageAt("v1", "a1", T0);
+  const Event second = PageAt("v1", "a2", T0 + absl::Minutes(10));
   EXPECT_EQ(before.Offer(first.view(), absl::InfinitePast()),
             PartitionState::Admit::kAccepted);
   EXPECT_EQ(before.Offer(second.view(), absl::InfinitePast()),
@@ -1010,11 +1004,11 @@ TEST(CheckpointTest, ALatenessRaisedAcrossARestartReopensNothingClosed) {
   ASSERT_TRUE(reader.RestoreInto(kTp, &after).ok());
   const absl::Time watermark = T0 + absl::Minutes(55);
   EXPECT_EQ(
-      after.Offer(page("v1", "a3", T0 + absl::Minutes(20)).view(), watermark),
+      after.Offer(PageAt("v1", "a3", T0 + absl::Minutes(20)).view(), watermark),
       PartitionState::Admit::kLate);
   EXPECT_EQ(after.Offer(first.view(), watermark), PartitionState::Admit::kLate);
   // Past where sessions were closed: the new lateness admits it.
-  EXPECT_EQ(after.Offer(page("v2", "b1", T0 + absl::Minutes(51)).view(),
+  EXPECT_EQ(after.Offer(PageAt("v2", "b1", T0 + absl::Minutes(51)).view(),
                         T0 + absl::Minutes(58)),
             PartitionState::Admit::kAccepted);
   after.Advance(T0 + absl::Hours(5));
@@ -1046,13 +1040,8 @@ TEST(CheckpointTest, ATargetRemovedAndPutBackStartsAgain) {
   auto sessions = [&](PartitionState& state, const std::string& run, int n,
                       absl::Time at) {
     for (int i = 0; i < n; ++i) {
-      Event e;
-      e.site_id = "shop";
-      e.visitor_id = absl::StrCat(run, i);
-      e.event_id = absl::StrCat(run, i);
-      e.time = at;
-      e.page_url = "https://shop.example/";
-      state.Offer(e, absl::InfinitePast());
+      const Event e = PageAt(absl::StrCat(run, i), absl::StrCat(run, i), at);
+      state.Offer(e.view(), absl::InfinitePast());
     }
     state.Advance(at + absl::Hours(1));  // they close
   };
